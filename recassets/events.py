@@ -1,0 +1,128 @@
+"""The data contracts: events, users and items, as explicit schemas.
+
+One ``Contract`` per landed dataset names its fields, their types and which are required.
+Landing files (JSON Lines or Parquet) are validated against it on ingestion; rows that break
+it go to the quarantine table with the reason (see ``recassets.ingest``).
+
+Types are written once, as Spark DDL type names; ``pyarrow_schema`` and ``spark_schema``
+derive the two physical schemas from them so the generator, the importer, Spark and the
+trainer can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+EVENT_TYPES = ("impression", "click", "like", "share", "watch", "rating")
+# Event types whose ``value`` carries the measurement (dwell seconds, rating): required there.
+VALUED_EVENT_TYPES = ("watch", "rating")
+AGE_BUCKETS = ("<18", "18-24", "25-34", "35-44", "45-54", "55+")
+
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),  # microseconds: Spark 4 rejects nanoseconds
+    "date": pa.date32(),
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str  # Spark DDL type name: string, bigint, double, timestamp
+    required: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A landed dataset: its fields, its unique key and the timestamp that places a row in a
+    daily partition (``dt`` = UTC date of that timestamp)."""
+
+    name: str
+    fields: tuple[Field, ...]
+    key: str
+    ts_field: str
+    allowed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def spark_ddl(self, with_partition: bool = True) -> str:
+        cols = [f"{f.name} {f.type}{' NOT NULL' if f.required else ''}" for f in self.fields]
+        if with_partition:
+            cols.append("dt date NOT NULL")
+        return ", ".join(cols)
+
+    def spark_schema(self, with_partition: bool = True):
+        from pyspark.sql.types import StructType
+
+        return StructType.fromDDL(self.spark_ddl(with_partition))
+
+    def pyarrow_schema(self, with_partition: bool = False) -> pa.Schema:
+        cols = [pa.field(f.name, _ARROW_TYPES[f.type], nullable=not f.required) for f in self.fields]
+        if with_partition:
+            cols.append(pa.field("dt", pa.date32(), nullable=False))
+        return pa.schema(cols)
+
+
+EVENTS = Contract(
+    name="events",
+    key="event_id",
+    ts_field="ts",
+    fields=(
+        Field("event_id", "string", True, "unique id of the event"),
+        Field("ts", "timestamp", True, "when it happened, UTC"),
+        Field("user_id", "bigint", True, "who"),
+        Field("item_id", "bigint", True, "what"),
+        Field("event_type", "string", True, "one of " + ", ".join(EVENT_TYPES)),
+        Field("value", "double", False, "dwell seconds for watch, the rating for rating"),
+        Field("surface", "string", False, "where it was shown: home, explore, search..."),
+        Field("request_id", "string", False, "the recommendation request that served it"),
+        Field("country", "string", False, "ISO country of the user at the time"),
+        Field("device", "string", False, "ios, android, web..."),
+    ),
+    allowed={"event_type": EVENT_TYPES},
+)
+
+USERS = Contract(
+    name="users",
+    key="user_id",
+    ts_field="first_seen",
+    fields=(
+        Field("user_id", "bigint", True, "user id"),
+        Field("first_seen", "timestamp", True, "when the user first appeared, UTC"),
+        Field("country", "string", False, "ISO country"),
+        Field("device", "string", False, "main device"),
+        Field("age_bucket", "string", False, "one of " + ", ".join(AGE_BUCKETS)),
+        Field("gender", "string", False, "as reported, when the source has it"),
+        Field("occupation", "string", False, "as reported, when the source has it"),
+    ),
+    allowed={"age_bucket": AGE_BUCKETS},
+)
+
+ITEMS = Contract(
+    name="items",
+    key="item_id",
+    ts_field="first_seen",
+    fields=(
+        Field("item_id", "bigint", True, "item id"),
+        Field("first_seen", "timestamp", True, "when the item was first published, UTC"),
+        Field("category", "string", False, "content category (MovieLens: first genre)"),
+        Field("creator", "string", False, "who made it (absent in MovieLens)"),
+        Field("title", "string", False, "display title"),
+    ),
+)
+
+CONTRACTS = {c.name: c for c in (EVENTS, USERS, ITEMS)}
+
+# The quarantine table: one row per rejected line (or per wholly unreadable file, line null).
+QUARANTINE_DDL = (
+    "dataset string NOT NULL, source_file string NOT NULL, line bigint, raw string, "
+    "reason string NOT NULL, field string, run_id string, quarantined_at timestamp NOT NULL, "
+    "dt date NOT NULL"
+)

@@ -1,0 +1,85 @@
+"""Writing landing files: the one way the generator and the importers hand data to ingestion.
+
+Files land at ``<landing>/<dataset>/dt=YYYY-MM-DD/<name>.jsonl`` (JSON Lines, one object per
+line, timestamps as ISO-8601 UTC strings) or ``.parquet`` (microsecond UTC timestamps). Each is
+written to a temporary name and renamed into place, so ingestion never sees half a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recassets.events import CONTRACTS
+from recassets.paths import Paths
+
+FORMATS = ("jsonl", "parquet")
+
+
+def table_to_jsonl(table: pa.Table) -> bytes:
+    """Serialize an Arrow table as JSON Lines: timestamps ISO-8601 UTC with a ``Z``, dates
+    ISO, nulls written as ``null`` (ingestion reads a null as an absent field).
+
+    Vectorized (Arrow formats the timestamps, pandas writes the lines): a million events take
+    a couple of seconds rather than half a minute in a per-row loop.
+    """
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return b""
+    cols = []
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_timestamp(col.type):
+            utc = col.cast(pa.timestamp(col.type.unit, tz="UTC"))
+            col = pc.binary_join_element_wise(pc.strftime(utc, format="%Y-%m-%dT%H:%M:%S"), "Z", "")
+        elif pa.types.is_date(col.type):
+            col = col.cast(pa.string())
+        cols.append(col)
+    # integer_object_nulls: an int column with nulls stays ints (1, not 1.0) in the JSON.
+    frame = pa.table(cols, names=table.column_names).to_pandas(integer_object_nulls=True)
+    return frame.to_json(orient="records", lines=True, force_ascii=False, double_precision=15).encode()
+
+
+def write_landing_file(
+    paths: Paths,
+    dataset: str,
+    day: dt.date,
+    table: pa.Table,
+    name: str = "part-00000",
+    fmt: str = "jsonl",
+) -> Path:
+    """Land ``table`` (columns of the dataset's contract) as one file of ``day``.
+
+    Returns the file's path. Atomic: written under a dot-name, then renamed.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown landing format {fmt!r}: use one of {FORMATS}")
+    contract = CONTRACTS[dataset]
+    table = table.select(contract.names).cast(contract.pyarrow_schema())
+    folder = Path(paths.landing_dir(dataset, day))
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{name}.{fmt}"
+    tmp = folder / f".{name}.{fmt}.tmp"
+    if fmt == "jsonl":
+        tmp.write_bytes(table_to_jsonl(table))
+    else:
+        pq.write_table(table, tmp, coerce_timestamps="us")
+    os.replace(tmp, final)
+    return final
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> tuple[int, str]:
+    """(size in bytes, sha256 hex) of a file, for lineage."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+            size += len(block)
+    return size, h.hexdigest()

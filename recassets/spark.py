@@ -1,0 +1,118 @@
+"""One Spark session per process, local with the Delta extensions by default.
+
+The master and any Spark conf come from the caller (the ``SparkResource`` in Dagster, the CLI
+from the environment), so ``local[*]``, ``spark://host:7077``, ``k8s://https://...`` and Spark
+Connect ``sc://host:15002`` run the same code. delta-spark's jars are fetched from Maven Central
+by Ivy on the first start and cached under ``~/.ivy2.5.2``; when that fails the error says so.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+_lock = threading.Lock()
+_session: SparkSession | None = None
+
+# Sized for the embedded default (a laptop, 2 cores): small shuffles, UTC everywhere.
+DEFAULT_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.memory": "4g",
+    # Delta: let replaceWhere overwrite exactly one partition range atomically.
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+}
+
+JARS_HELP = (
+    "Spark could not load delta-spark's jars. On the first start Spark fetches "
+    "io.delta:delta-spark from Maven Central and caches it under ~/.ivy2.5.2; run once with "
+    "network access to Maven Central, or point RECASSETS_SPARK_JARS at local copies of the "
+    "delta-spark and delta-storage jars (comma-separated) for an offline machine."
+)
+
+
+class SparkStartError(RuntimeError):
+    pass
+
+
+def spark_conf_from_env() -> dict[str, str]:
+    """Spark conf overrides from ``RECASSETS_SPARK_CONF`` ("k=v,k2=v2")."""
+    raw = os.environ.get("RECASSETS_SPARK_CONF", "")
+    conf = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        key, _, value = part.partition("=")
+        conf[key.strip()] = value.strip()
+    return conf
+
+
+def get_spark(
+    master: str | None = None,
+    conf: dict[str, str] | None = None,
+    app_name: str = "recassets",
+) -> SparkSession:
+    """The process's Spark session, created on first use.
+
+    ``master`` defaults to ``RECASSETS_SPARK_MASTER`` or ``local[*]``; an ``sc://`` URL builds
+    a Spark Connect client instead (the server must have the Delta extensions). Later calls
+    return the same session whatever they pass: one session per process.
+    """
+    global _session
+    with _lock:
+        if _session is not None:
+            return _session
+        from pyspark.sql import SparkSession
+
+        master = master or os.environ.get("RECASSETS_SPARK_MASTER") or "local[*]"
+        merged = {**DEFAULT_CONF, **spark_conf_from_env(), **(conf or {})}
+        if master.startswith("sc://"):
+            builder = SparkSession.builder.remote(master).appName(app_name)
+            for k, v in merged.items():
+                if not k.startswith(("spark.driver.", "spark.ui.")):
+                    builder = builder.config(k, v)
+            _session = builder.getOrCreate()
+            return _session
+
+        builder = SparkSession.builder.master(master).appName(app_name)
+        builder = builder.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        builder = builder.config(
+            "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+        )
+        for k, v in merged.items():
+            builder = builder.config(k, v)
+        local_jars = os.environ.get("RECASSETS_SPARK_JARS")
+        try:
+            if local_jars:
+                builder = builder.config("spark.jars", local_jars)
+            else:
+                from delta import configure_spark_with_delta_pip
+
+                builder = configure_spark_with_delta_pip(builder)
+            session = builder.getOrCreate()
+            # Touch the Delta classes now, so a missing jar fails here with advice, not later.
+            session._jvm.io.delta.tables.DeltaTable  # noqa: B018
+        except Exception as exc:  # the JVM reports jar resolution failures in many shapes
+            text = str(exc)
+            if any(s in text for s in ("resolve", "ivy", "download", "DeltaTable", "ClassNotFound", "JAVA_GATEWAY")):
+                raise SparkStartError(f"{JARS_HELP}\nCause: {text[-2000:]}") from exc
+            raise
+        session.sparkContext.setLogLevel("ERROR")
+        _session = session
+        return _session
+
+
+def stop_spark() -> None:
+    """Stop the process's session (tests, the end of a CLI command)."""
+    global _session
+    with _lock:
+        if _session is not None:
+            _session.stop()
+            _session = None

@@ -1,0 +1,436 @@
+"""import_movielens on tiny hand-written folders in the ml-100k layout, with exact expectations.
+
+Timestamps are chosen around day boundaries: 864000000 is 1997-05-19T00:00:00Z, one second
+less is still 1997-05-18 in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from recassets.events import EVENTS, ITEMS, USERS
+from recassets.movielens import GENRES, ImportSummary, import_movielens
+from recassets.paths import Paths
+
+D18, D19, D20 = dt.date(1997, 5, 18), dt.date(1997, 5, 19), dt.date(1997, 5, 20)
+
+
+def item_line(item_id: int | str, title: str, *genres: str, release: str = "01-Jan-1995") -> str:
+    flags = "|".join("1" if g in genres else "0" for g in GENRES)
+    return f"{item_id}|{title}|{release}||http://us.imdb.com/M/title-exact?x|{flags}"
+
+
+def write_ml(folder: Path, data: list[str], items: list[str], users: list[str]) -> Path:
+    """Write u.data / u.item / u.user (latin-1, newline-terminated) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, lines in (("u.data", data), ("u.item", items), ("u.user", users)):
+        (folder / name).write_bytes("".join(line + "\n" for line in lines).encode("latin-1"))
+    return folder
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Landed rows, with the serialization details of ``table_to_jsonl`` (explicit nulls,
+    microsecond fractions) folded away so expectations read as the importer's content."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [
+        {k: (v.replace(".000000Z", "Z") if isinstance(v, str) else v) for k, v in r.items() if v is not None}
+        for r in rows
+    ]
+
+
+def landed(paths: Paths, dataset: str, day: dt.date, fmt: str = "jsonl") -> Path:
+    return Path(paths.landing_dir(dataset, day)) / f"movielens.{fmt}"
+
+
+def snapshot(paths: Paths) -> dict[str, bytes]:
+    root = Path(paths.landing)
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    return Paths.from_env(str(tmp_path / "home"))
+
+
+BASIC_DATA = [
+    "2\t20\t4\t864003600",  # 1997-05-19 01:00
+    "1\t10\t3\t863999999",  # 1997-05-18 23:59:59: still the 18th in UTC
+    "1\t20\t5\t864003600",  # same second as the first line: ordered by user
+    "2\t10\t1\t864086460",  # 1997-05-20 00:01
+]
+BASIC_ITEMS = [
+    item_line(10, "Toy Story (1995)", "Animation", "Children's", "Comedy"),
+    item_line(20, "Café au lait (1994)", "Comedy", "Drama"),
+    item_line(30, "Never Rated (1996)", release=""),  # no genre, no release date
+]
+BASIC_USERS = ["1|24|M|technician|85711", "2|53|F|other|94043", "3|17|M|student|T8H1N"]
+
+
+def test_events_land_per_utc_day_with_exact_rows(tmp_path: Path, paths: Paths) -> None:
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    summary = import_movielens(src, paths)
+
+    assert summary == ImportSummary(
+        days=3,
+        events=4,
+        users=3,
+        items=3,
+        rejected={"u.data": 0, "u.item": 0, "u.user": 0},
+        rejects_path=Path(paths.landing) / "_rejected" / "movielens",
+        orphan_ratings=0,
+        landed_days=(D18, D19, D20),
+        stale_removed=(),
+    )
+    assert paths.landed_days("events") == [D18, D19, D20]
+
+    def event(user: int, item: int, rating: float, ts: int, iso: str) -> dict:
+        return {
+            "event_id": f"ml-{user}-{item}-{ts}",
+            "ts": iso,
+            "user_id": user,
+            "item_id": item,
+            "event_type": "rating",
+            "value": rating,
+        }  # surface, request_id, country, device are null, hence omitted
+
+    assert read_jsonl(landed(paths, "events", D18)) == [
+        event(1, 10, 3.0, 863999999, "1997-05-18T23:59:59Z")
+    ]
+    assert read_jsonl(landed(paths, "events", D19)) == [
+        event(1, 20, 5.0, 864003600, "1997-05-19T01:00:00Z"),
+        event(2, 20, 4.0, 864003600, "1997-05-19T01:00:00Z"),
+    ]
+    assert read_jsonl(landed(paths, "events", D20)) == [
+        event(2, 10, 1.0, 864086460, "1997-05-20T00:01:00Z")
+    ]
+    # Nothing else was landed besides movielens.jsonl files.
+    assert sorted(snapshot(paths)) == [
+        "events/dt=1997-05-18/movielens.jsonl",
+        "events/dt=1997-05-19/movielens.jsonl",
+        "events/dt=1997-05-20/movielens.jsonl",
+        "items/dt=1997-05-18/movielens.jsonl",
+        "items/dt=1997-05-19/movielens.jsonl",
+        "users/dt=1997-05-18/movielens.jsonl",
+        "users/dt=1997-05-19/movielens.jsonl",
+    ]
+
+
+def test_users_and_items_land_on_first_rating_day(tmp_path: Path, paths: Paths) -> None:
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    import_movielens(src, paths)
+
+    # User 1 first rated on the 18th; user 3 never rated: the earliest rating overall.
+    assert read_jsonl(landed(paths, "users", D18)) == [
+        {"user_id": 1, "first_seen": "1997-05-18T23:59:59Z", "age_bucket": "18-24",
+         "gender": "M", "occupation": "technician"},
+        {"user_id": 3, "first_seen": "1997-05-18T23:59:59Z", "age_bucket": "<18",
+         "gender": "M", "occupation": "student"},
+    ]  # fmt: skip
+    assert read_jsonl(landed(paths, "users", D19)) == [
+        {"user_id": 2, "first_seen": "1997-05-19T01:00:00Z", "age_bucket": "45-54",
+         "gender": "F", "occupation": "other"},
+    ]  # fmt: skip
+    # Item 10: first genre set is Animation; 30 has none and was never rated; 20 is latin-1.
+    assert read_jsonl(landed(paths, "items", D18)) == [
+        {"item_id": 10, "first_seen": "1997-05-18T23:59:59Z", "category": "animation",
+         "title": "Toy Story (1995)"},
+        {"item_id": 30, "first_seen": "1997-05-18T23:59:59Z", "category": "unknown",
+         "title": "Never Rated (1996)"},
+    ]  # fmt: skip
+    assert read_jsonl(landed(paths, "items", D19)) == [
+        {"item_id": 20, "first_seen": "1997-05-19T01:00:00Z", "category": "comedy",
+         "title": "Café au lait (1994)"},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("age", "bucket"),
+    [(0, "<18"), (17, "<18"), (18, "18-24"), (24, "18-24"), (25, "25-34"), (34, "25-34"),
+     (35, "35-44"), (44, "35-44"), (45, "45-54"), (54, "45-54"), (55, "55+"), (73, "55+")],
+)  # fmt: skip
+def test_age_bucket_edges(tmp_path: Path, paths: Paths, age: int, bucket: str) -> None:
+    src = write_ml(tmp_path / "ml", ["1\t1\t3\t864000000"], [item_line(1, "A")],
+                   [f"1|{age}|F|writer|00000"])  # fmt: skip
+    import_movielens(src, paths)
+    assert read_jsonl(landed(paths, "users", D19))[0]["age_bucket"] == bucket
+
+
+@pytest.mark.parametrize(
+    ("genres", "category"),
+    [(("Children's",), "children's"), (("Film-Noir", "Thriller"), "film-noir"),
+     (("Sci-Fi", "War"), "sci-fi"), (("Action", "Western"), "action"),
+     (("unknown", "Drama"), "unknown"), (("Western",), "western"), ((), "unknown")],
+)  # fmt: skip
+def test_item_category_is_first_genre(
+    tmp_path: Path, paths: Paths, genres: tuple[str, ...], category: str
+) -> None:
+    src = write_ml(tmp_path / "ml", ["1\t1\t3\t864000000"], [item_line(1, "A", *genres)],
+                   ["1|30|F|writer|00000"])  # fmt: skip
+    import_movielens(src, paths)
+    assert read_jsonl(landed(paths, "items", D19))[0]["category"] == category
+
+
+def test_every_kind_of_bad_line_is_rejected_with_file_line_field_reason(
+    tmp_path: Path, paths: Paths
+) -> None:
+    data = [
+        "1\t10\t3\t864000000",  # 1 ok
+        "1\t10\t3",  # 2 too few fields
+        "x1\t10\t3\t864000000",  # 3 user id not an integer
+        "1\t1.5\t3\t864000000",  # 4 item id not an integer
+        "1\t10\t6\t864000001",  # 5 rating above 5
+        "1\t10\t0\t864000002",  # 6 rating below 1
+        "1\t10\tgood\t864000003",  # 7 rating not a number
+        "1\t10\t3\tyesterday",  # 8 timestamp not an integer
+        "1\t10\t3\t-5",  # 9 negative timestamp
+        "1\t10\t3\t999999999999",  # 10 beyond year 9999
+        "",  # 11 blank: skipped, but still counted in line numbers
+        "1\t10\t4\t864000000",  # 12 same user, item, second as line 1
+        "1\t10\t3\t864000000\textra",  # 13 too many fields
+        "2\t10\t5\t864003600",  # 14 ok, but user 2 is rejected in u.user: orphan
+        "1\t99\t5\t864003600",  # 15 ok, but item 99 is not in u.item: orphan
+    ]
+    items = [
+        item_line(10, "Ok"),  # 1
+        "11|Short|01-Jan-1995||http://x|0|1",  # 2 too few fields
+        item_line("abc", "Bad id"),  # 3
+        "12|Bad flag|01-Jan-1995||http://x|0|2" + "|0" * 17,  # 4 Action flag is 2
+        item_line(10, "Duplicate"),  # 5
+    ]
+    users = [
+        "1|24|M|technician|85711",  # 1
+        "2|old|F|other|94043",  # 2 age not an integer
+        "3|200|F|other|94043",  # 3 age out of range
+        "4|30|F|other",  # 4 too few fields
+        "1|33|F|writer|00000",  # 5 duplicate id
+    ]
+    src = write_ml(tmp_path / "ml", data, items, users)
+    summary = import_movielens(src, paths)
+
+    assert summary.rejected == {"u.data": 11, "u.item": 4, "u.user": 4}
+    assert summary.events == 3
+    assert summary.orphan_ratings == 2
+    assert (summary.users, summary.items) == (1, 1)
+    folder = Path(paths.landing) / "_rejected" / "movielens"
+    assert summary.rejects_path == folder
+
+    def rejects(name: str) -> list[tuple]:
+        rows = read_jsonl(folder / f"{name}.rejects.jsonl")
+        assert {r["source_file"] for r in rows} == {str((src / name).absolute())}
+        assert {r["dataset"] for r in rows} == {
+            {"u.data": "events", "u.item": "items", "u.user": "users"}[name]
+        }
+        return [(r["line"], r.get("field"), r["reason"], r["raw"]) for r in rows]
+
+    assert rejects("u.data") == [
+        (2, None, "expected 4 tab-separated fields, got 3", data[1]),
+        (3, "user_id", "field 1 (user_id): 'x1' is not an integer", data[2]),
+        (4, "item_id", "field 2 (item_id): '1.5' is not an integer", data[3]),
+        (5, "rating", "field 3 (rating): '6' is outside 1-5", data[4]),
+        (6, "rating", "field 3 (rating): '0' is outside 1-5", data[5]),
+        (7, "rating", "field 3 (rating): 'good' is not a number", data[6]),
+        (8, "timestamp", "field 4 (timestamp): 'yesterday' is not an integer", data[7]),
+        (9, "timestamp", "field 4 (timestamp): '-5' is not an integer", data[8]),
+        (10, "timestamp", "field 4 (timestamp): '999999999999' is outside 0-253402300799",
+         data[9]),
+        (12, "event_id", "duplicate rating (same user, item, timestamp) of line 1", data[11]),
+        (13, None, "expected 4 tab-separated fields, got 5", data[12]),
+    ]  # fmt: skip
+    assert rejects("u.item") == [
+        (2, None, "expected 24 pipe-separated fields, got 7", items[1]),
+        (3, "movie_id", "field 1 (movie_id): 'abc' is not an integer", items[2]),
+        (4, "Action", "field 7 (Action): '2' is not a 0/1 genre flag", items[3]),
+        (5, "movie_id", "duplicate movie id of line 1", items[4]),
+    ]
+    assert rejects("u.user") == [
+        (2, "age", "field 2 (age): 'old' is not an integer", users[1]),
+        (3, "age", "field 2 (age): '200' is outside 0-150", users[2]),
+        (4, None, "expected 5 pipe-separated fields, got 4", users[3]),
+        (5, "user_id", "duplicate user id of line 1", users[4]),
+    ]
+    # The first of the duplicates won; the orphans landed anyway.
+    assert read_jsonl(landed(paths, "events", D19)) == [
+        {"event_id": "ml-1-10-864000000", "ts": "1997-05-19T00:00:00Z", "user_id": 1,
+         "item_id": 10, "event_type": "rating", "value": 3.0},
+        {"event_id": "ml-1-99-864003600", "ts": "1997-05-19T01:00:00Z", "user_id": 1,
+         "item_id": 99, "event_type": "rating", "value": 5.0},
+        {"event_id": "ml-2-10-864003600", "ts": "1997-05-19T01:00:00Z", "user_id": 2,
+         "item_id": 10, "event_type": "rating", "value": 5.0},
+    ]  # fmt: skip
+    assert [u["user_id"] for u in read_jsonl(landed(paths, "users", D19))] == [1]
+    assert [i["title"] for i in read_jsonl(landed(paths, "items", D19))] == ["Ok"]
+
+    # Fixing the input clears the stale rejects files on re-import.
+    write_ml(src, data[:1], items[:1], users[:1])
+    summary = import_movielens(src, paths)
+    assert summary.rejected == {"u.data": 0, "u.item": 0, "u.user": 0}
+    assert list(folder.iterdir()) == []
+
+
+def test_clean_input_writes_no_rejects(tmp_path: Path, paths: Paths) -> None:
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    summary = import_movielens(src, paths)
+    assert summary.rejected == {"u.data": 0, "u.item": 0, "u.user": 0}
+    assert not summary.rejects_path.exists()
+
+
+def test_crlf_and_whitespace_around_fields_are_accepted(tmp_path: Path, paths: Paths) -> None:
+    src = write_ml(tmp_path / "ml", ["1\t 10 \t3\t864000000\r"], [item_line(10, "A") + "\r"],
+                   ["1|24|M|technician|85711\r"])  # fmt: skip
+    summary = import_movielens(src, paths)
+    assert summary.rejected == {"u.data": 0, "u.item": 0, "u.user": 0}
+    assert read_jsonl(landed(paths, "events", D19))[0]["event_id"] == "ml-1-10-864000000"
+
+
+@pytest.mark.parametrize("missing", ["u.data", "u.item", "u.user"])
+def test_missing_file_names_file_folder_and_layout(
+    tmp_path: Path, paths: Paths, missing: str
+) -> None:
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    (src / missing).unlink()
+    with pytest.raises(FileNotFoundError) as err:
+        import_movielens(src, paths)
+    message = str(err.value)
+    assert f"{missing} not found in folder {src}" in message
+    assert "ml-100k layout" in message
+    assert not Path(paths.landing).exists()  # nothing landed before the check
+
+
+def test_no_valid_rating_raises_after_writing_rejects(tmp_path: Path, paths: Paths) -> None:
+    src = write_ml(tmp_path / "ml", ["1\t10\t9\t864000000"], BASIC_ITEMS, BASIC_USERS)
+    with pytest.raises(ValueError, match="has no valid rating"):
+        import_movielens(src, paths)
+    rows = read_jsonl(Path(paths.landing) / "_rejected" / "movielens" / "u.data.rejects.jsonl")
+    assert [r["reason"] for r in rows] == ["field 3 (rating): '9' is outside 1-5"]
+
+
+def test_unknown_format_is_refused(tmp_path: Path, paths: Paths) -> None:
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    with pytest.raises(ValueError, match="unknown landing format 'csv'"):
+        import_movielens(src, paths, fmt="csv")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_reimport_is_byte_identical_even_with_shuffled_input(
+    tmp_path: Path, paths: Paths, fmt: str
+) -> None:
+    data = [f"{u}\t{i}\t{(u + i) % 5 + 1}\t{864000000 + 3600 * (7 * u + 13 * i)}"
+            for u in range(1, 9) for i in range(1, 12)]  # fmt: skip
+    items = [item_line(i, f"Film {i}", GENRES[i % 19]) for i in range(1, 12)]
+    users = [f"{u}|{10 + 7 * u}|{'MF'[u % 2]}|writer|0000{u}" for u in range(1, 9)]
+    src = write_ml(tmp_path / "ml", data, items, users)
+
+    first = import_movielens(src, paths, fmt=fmt)
+    before = snapshot(paths)
+    again = import_movielens(src, paths, fmt=fmt)
+    assert snapshot(paths) == before
+    assert again == first
+
+    random.Random(7).shuffle(data)
+    random.Random(8).shuffle(users)
+    write_ml(src, data, items[::-1], users)
+    assert import_movielens(src, paths, fmt=fmt) == first
+    assert snapshot(paths) == before
+    assert first.events == 88
+    assert len([k for k in before if k.startswith("events/")]) == first.days
+
+
+def test_reimport_removes_files_the_new_input_no_longer_produces(
+    tmp_path: Path, paths: Paths
+) -> None:
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    import_movielens(src, paths, fmt="parquet")
+    # Same ratings minus the one of the 20th, now as JSON Lines.
+    write_ml(src, BASIC_DATA[:3], BASIC_ITEMS, BASIC_USERS)
+    summary = import_movielens(src, paths, fmt="jsonl")
+
+    assert summary.landed_days == (D18, D19)
+    assert sorted(snapshot(paths)) == [
+        "events/dt=1997-05-18/movielens.jsonl",
+        "events/dt=1997-05-19/movielens.jsonl",
+        "items/dt=1997-05-18/movielens.jsonl",
+        "items/dt=1997-05-19/movielens.jsonl",
+        "users/dt=1997-05-18/movielens.jsonl",
+        "users/dt=1997-05-19/movielens.jsonl",
+    ]
+    assert len(summary.stale_removed) == 7  # 7 parquet files, one of them a whole day
+    assert paths.landed_days("events") == [D18, D19]  # the emptied folder is gone too
+
+
+def test_other_sources_files_are_left_alone(tmp_path: Path, paths: Paths) -> None:
+    other = Path(paths.landing_dir("events", D20)) / "part-00000.jsonl"
+    other.parent.mkdir(parents=True)
+    other.write_text("{}\n")
+    src = write_ml(tmp_path / "ml", BASIC_DATA[:3], BASIC_ITEMS, BASIC_USERS)
+    summary = import_movielens(src, paths)
+    assert summary.stale_removed == ()
+    assert other.read_text() == "{}\n"
+
+
+def test_parquet_lands_contract_schema_and_values(tmp_path: Path, paths: Paths) -> None:
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    import_movielens(src, paths, fmt="parquet")
+
+    # ParquetFile, not read_table: read_table would add a dictionary "dt" column from the
+    # hive-style folder name.
+    events = pq.ParquetFile(landed(paths, "events", D19, "parquet")).read()
+    assert events.schema.remove_metadata() == EVENTS.pyarrow_schema()
+    assert events.to_pylist() == [
+        {"event_id": "ml-1-20-864003600",
+         "ts": dt.datetime(1997, 5, 19, 1, tzinfo=dt.UTC), "user_id": 1, "item_id": 20,
+         "event_type": "rating", "value": 5.0, "surface": None, "request_id": None,
+         "country": None, "device": None},
+        {"event_id": "ml-2-20-864003600",
+         "ts": dt.datetime(1997, 5, 19, 1, tzinfo=dt.UTC), "user_id": 2, "item_id": 20,
+         "event_type": "rating", "value": 4.0, "surface": None, "request_id": None,
+         "country": None, "device": None},
+    ]  # fmt: skip
+    users = pq.ParquetFile(landed(paths, "users", D18, "parquet")).read()
+    assert users.schema.remove_metadata() == USERS.pyarrow_schema()
+    assert users.column("user_id").to_pylist() == [1, 3]
+    assert users.column("country").to_pylist() == [None, None]
+    items = pq.ParquetFile(landed(paths, "items", D19, "parquet")).read()
+    assert items.schema.remove_metadata() == ITEMS.pyarrow_schema()
+    assert items.to_pylist() == [
+        {"item_id": 20, "first_seen": dt.datetime(1997, 5, 19, 1, tzinfo=dt.UTC),
+         "category": "comedy", "creator": None, "title": "Café au lait (1994)"},
+    ]  # fmt: skip
+
+
+def test_progress_once_per_file_and_every_30_days(tmp_path: Path, paths: Paths) -> None:
+    # One rating a day for 65 days.
+    data = [f"1\t1\t3\t{864000000 + 86400 * d}" for d in range(65)]
+    src = write_ml(tmp_path / "ml", data, [item_line(1, "A")], ["1|30|F|writer|0"])
+    messages: list[str] = []
+    import_movielens(src, paths, progress=messages.append)
+    assert messages == [
+        "read u.data: 65 rows, 0 rejected",
+        "read u.item: 1 rows, 0 rejected",
+        "read u.user: 1 rows, 0 rejected",
+        "events: landed 30/65 days",
+        "events: landed 60/65 days",
+        "events: landed 65/65 days",
+        "users: landed 1 users over 1 days",
+        "items: landed 1 items over 1 days",
+    ]
+
+
+def test_empty_user_and_item_files_still_land_ratings_as_orphans(
+    tmp_path: Path, paths: Paths
+) -> None:
+    src = write_ml(tmp_path / "ml", BASIC_DATA, [], [])
+    summary = import_movielens(src, paths)
+    assert (summary.events, summary.users, summary.items) == (4, 0, 0)
+    assert summary.orphan_ratings == 4
+    assert paths.landed_days("users") == [] and paths.landed_days("items") == []
+    assert [e["event_id"] for e in read_jsonl(landed(paths, "events", D20))] == [
+        "ml-2-10-864086460"
+    ]
