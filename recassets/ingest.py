@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 MAX_JSONL_BYTES = 1 << 30  # Spark reads a JSONL file as one value to number its lines: 2 GB cap
+HEAD_BYTES = 1 << 16  # how much of a JSONL file is sniffed for binary content
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
 QUARANTINE_TABLE = "quarantine"
@@ -88,10 +89,14 @@ class IngestResult:
         return sum(p.quarantined for p in self.partitions.values())
 
 
-def list_landing_files(paths: Paths, dataset: str, days: Sequence[str]) -> list[LandedFile]:
+def list_landing_files(
+    paths: Paths, dataset: str, days: Sequence[str], allow_missing_days: bool = False
+) -> list[LandedFile]:
     """Every landed file of the days, classified, with size and sha256 for lineage.
 
-    Raises ``LandingMissingError`` naming each folder that is missing or holds no file.
+    Raises ``LandingMissingError`` naming each folder that is missing or holds no file, unless
+    ``allow_missing_days`` (dimensions: a day without new users is normal, and its partition
+    is simply empty).
     """
     found: list[LandedFile] = []
     missing = []
@@ -104,7 +109,7 @@ def list_landing_files(paths: Paths, dataset: str, days: Sequence[str]) -> list[
         for p in files:
             size, sha = file_digest(p)
             found.append(LandedFile(str(p), day, size, sha, *_classify(p, size)))
-    if missing:
+    if missing and not allow_missing_days:
         raise LandingMissingError(
             f"no landing files for {dataset} on {len(missing)} day(s); looked in: " + ", ".join(missing)
         )
@@ -125,13 +130,16 @@ def _classify(path: Path, size: int) -> tuple[str, str | None]:
         if size > MAX_JSONL_BYTES:
             return "unreadable", f"JSON Lines file larger than {MAX_JSONL_BYTES} bytes: split it"
         with open(path, "rb") as f:
-            head = f.read(1 << 16)
+            head = f.read(HEAD_BYTES)
         if b"\x00" in head:
             return "unreadable", "not UTF-8 text (NUL bytes): binary or compressed file?"
         try:
             head.decode("utf-8")
         except UnicodeDecodeError as exc:
-            if exc.start < len(head) - 4:  # a multibyte char cut at the 64 KiB edge is fine
+            # A multibyte char cut at the 64 KiB edge is fine; only when the read stopped
+            # there, though: a short file ending in a Latin-1 byte is not UTF-8.
+            cut_at_edge = len(head) == HEAD_BYTES and exc.reason == "unexpected end of data"
+            if not cut_at_edge:
                 return "unreadable", f"not UTF-8 text: {exc}"
         return "jsonl", None
     return "unreadable", f"unsupported file type {suffix or '(none)'}: use .jsonl or .parquet"
@@ -280,10 +288,13 @@ def validate(frame: DataFrame, contract: Contract) -> DataFrame:
         ),
     ).withColumn("field", F.when(~F.col("_corrupt") & (F.size(fields) > 0), fields[0]))
 
-    # Duplicates among otherwise good rows: keep the first by (file, line).
+    # Duplicates among otherwise good rows: keep the first by (file, line). The window is
+    # split by goodness too, so a rejected row never claims its key: a good row that follows
+    # a rejected one with the same key still lands (else neither would).
     key = f"_t_{contract.key}"
-    w = Window.partitionBy("dt", key).orderBy("source_file", "line")
     good = F.col("reason").isNull()
+    df = df.withColumn("_good", good)
+    w = Window.partitionBy("dt", key, "_good").orderBy("source_file", "line")
     df = df.withColumn("_rank", F.when(good, F.row_number().over(w)))
     df = df.withColumn("_first", F.when(good, F.first(F.concat_ws(":", "source_file", "line")).over(w)))
     return df.withColumn(
@@ -326,6 +337,7 @@ def ingest(
     days: Sequence[str | dt.date],
     run_id: str | None = None,
     progress: Callable[[str], None] | None = None,
+    allow_missing_days: bool = False,
 ) -> IngestResult:
     """Ingest the landing files of ``days`` into the dataset's Delta table, in one Spark job.
 
@@ -339,7 +351,7 @@ def ingest(
     contract = CONTRACTS[dataset]
     days = sorted({d if isinstance(d, str) else d.isoformat() for d in days})
     run_id = run_id or uuid.uuid4().hex
-    files = list_landing_files(paths, dataset, days)
+    files = list_landing_files(paths, dataset, days, allow_missing_days)
     say(f"{dataset}: {len(files)} landing file(s) over {len(days)} day(s)")
 
     validated = validate(_string_frame(spark, contract, files), contract).persist()

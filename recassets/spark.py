@@ -30,6 +30,9 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # Delta rebuilds its snapshot state on every commit in this many tasks (default 50): on
+    # small tables the 50 empty tasks dominate a write. Raise it for big tables on a cluster.
+    "spark.databricks.delta.snapshotPartitions": "4",
 }
 
 JARS_HELP = (

@@ -1,0 +1,56 @@
+# The README's commands. `make demo` and `make test` are all a new machine needs
+# (Python 3.11 and Java 17). Everything installs into .venv from requirements.lock.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+export RECASSETS_HOME ?= $(CURDIR)/.recassets
+export DAGSTER_HOME ?= $(RECASSETS_HOME)/dagster
+
+DEMO_ARGS := $(if $(MOVIELENS),--movielens $(MOVIELENS)) $(if $(DAYS),--days $(DAYS)) $(if $(EVENTS),--events-per-day $(EVENTS))
+
+.PHONY: install demo test dev lint lock bench clean-home
+
+install: $(VENV)/.installed
+
+# uv installs the lock in about a minute from a warm cache (~/.cache/uv) and never downloads
+# a wheel twice. overrides.txt keeps torchrec's declared CUDA fbgemm-gpu out of a CPU install;
+# the check after it fails the install if both fbgemm wheels ever end up side by side.
+$(VENV)/.installed: requirements.lock overrides.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(UV) || $(BIN)/pip install -q uv==0.13.8
+	$(UV) pip install -q --python $(BIN)/python -r requirements.lock --override overrides.txt
+	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
+ifeq ($(GPU),1)
+	$(UV) pip uninstall -q --python $(BIN)/python fbgemm-gpu-cpu faiss-cpu
+	$(UV) pip install -q --python $(BIN)/python --no-deps fbgemm-gpu==1.9.0 faiss-gpu-cu12==1.14.1.post1
+else
+	@! $(UV) pip show -q --python $(BIN)/python fbgemm-gpu 2>/dev/null || \
+		{ echo "fbgemm-gpu (CUDA) is installed beside fbgemm-gpu-cpu: remove .venv and reinstall"; exit 1; }
+endif
+	touch $@
+
+demo: install
+	$(BIN)/recassets demo $(DEMO_ARGS)
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+dev: install
+	mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install
+	$(BIN)/ruff check recassets assets resources sensors serving tests benchmarks definitions.py
+	$(BIN)/ruff format --check recassets assets resources sensors serving tests benchmarks definitions.py
+
+# Re-resolve the pins after editing pyproject.toml.
+lock:
+	$(UV) pip compile -q pyproject.toml --extra dev --override overrides.txt --python-version 3.11 -o requirements.lock
+
+bench: install
+	$(BIN)/python benchmarks/ingest.py
+
+clean-home:
+	rm -rf $(RECASSETS_HOME)

@@ -1,0 +1,1 @@
+"""Dagster assets: thin wrappers over ``recassets``, one module per stage."""

@@ -1,0 +1,16 @@
+"""The code location: the only place a ``Definitions`` object is built (workspace.yaml)."""
+
+from __future__ import annotations
+
+from dagster import Definitions, in_process_executor
+
+from assets import ingest
+from resources import build_resources
+
+defs = Definitions(
+    assets=[*ingest.ASSETS],
+    resources=build_resources(),
+    # One Spark session per process: steps share the run's JVM instead of starting one each
+    # (and racing on the quarantine table). Spark parallelizes inside the step.
+    executor=in_process_executor,
+)

@@ -1,0 +1,233 @@
+"""The ``recassets`` command line.
+
+Start-up stays light: heavy modules (Spark, torch, Feast, Dagster) load inside the command
+that needs them. Materialization goes through Dagster itself (``dagster asset materialize``
+in a subprocess, against this repo's ``definitions.py`` and the instance under
+``RECASSETS_HOME/dagster``), so every run the CLI makes is a real Dagster run that shows up
+in the UI; the library itself never imports Dagster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from recassets.paths import Paths
+
+INGEST_SELECTION = ("lake/raw_events", "lake/users", "lake/items")
+
+DAGSTER_YAML = """\
+# The embedded Dagster instance: SQLite storage in this folder (the default), no telemetry.
+telemetry:
+  enabled: false
+"""
+
+
+def say(msg: str) -> None:
+    print(f"[recassets {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def repo_root() -> Path:
+    """The folder holding definitions.py: the current one or above, else next to the package."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "definitions.py").is_file() and (folder / "workspace.yaml").is_file():
+            return folder
+    here = Path(__file__).resolve().parents[1]
+    if (here / "definitions.py").is_file():
+        return here
+    raise SystemExit("recassets: cannot find definitions.py; run from the recassets repo")
+
+
+def ensure_home(paths: Paths) -> None:
+    for folder in (paths.landing, paths.lake, paths.artifacts, paths.lineage, paths.dagster_home):
+        if "://" not in folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+    dagster_yaml = Path(paths.dagster_home) / "dagster.yaml"
+    if not dagster_yaml.exists():
+        dagster_yaml.write_text(DAGSTER_YAML)
+
+
+def dagster_env(paths: Paths) -> dict[str, str]:
+    env = dict(os.environ)
+    env["RECASSETS_HOME"] = paths.home
+    env["DAGSTER_HOME"] = paths.dagster_home
+    return env
+
+
+def materialize(paths: Paths, selection: Sequence[str], first: str, last: str) -> None:
+    """One Dagster run materializing ``selection`` for the days first..last (single-run
+    backfill). Streams the assets' progress lines; the full log goes to
+    ``RECASSETS_HOME/logs/``. Raises SystemExit with the log's tail when the run fails."""
+    ensure_home(paths)
+    logs = Path(paths.home) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"materialize-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log"
+    rng = first if first == last else f"{first}...{last}"
+    cmd = [
+        sys.executable, "-m", "dagster", "asset", "materialize", "-f", "definitions.py",
+        "--select", ",".join(selection),
+        "--partition" if first == last else "--partition-range", rng,
+        "--config-json", json.dumps({"loggers": {"console": {"config": {"log_level": "INFO"}}}}),
+    ]  # fmt: skip
+    say(f"materializing {', '.join(selection)} for {rng} in one Dagster run (log: {log_path})")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=repo_root(), env=dagster_env(paths), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, bufsize=1,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            # Our assets' own progress lines and any error; Dagster's event chatter stays in the log.
+            if " - dagster - " in line and (" - INFO - " in line or " - ERROR - " in line):
+                event = line.rsplit(" - ", 1)[-1].strip()
+                if not event.startswith(("STEP_", "LOADED_", "HANDLED_", "ASSET_", "RUN_", "ENGINE_")) and \
+                        "Started execution" not in event and "Finished execution" not in event:
+                    say("  " + event)
+        code = proc.wait()
+    if code != 0:
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
+        raise SystemExit(f"recassets: the Dagster run failed (exit {code}). Last lines of {log_path}:\n{tail}")
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from recassets.synthetic import SyntheticConfig, generate
+
+    paths = Paths.from_env()
+    config = SyntheticConfig(
+        seed=args.seed, start=dt.date.fromisoformat(args.start), days=args.days,
+        events_per_day=args.events_per_day, fmt=args.format,
+    )
+    say(f"generating {config.days} day(s) of ~{config.events_per_day} events from {config.start} into {paths.landing}")
+    summary = generate(paths, config, progress=lambda m: say("  " + m))
+    say(f"landed {summary.events} events, {summary.users} users, {summary.items} items in {summary.n_files} files")
+
+
+def cmd_import_movielens(args: argparse.Namespace) -> None:
+    from recassets.movielens import import_movielens
+
+    paths = Paths.from_env()
+    say(f"importing MovieLens from {args.dir} into {paths.landing}")
+    s = import_movielens(args.dir, paths, fmt=args.format, progress=lambda m: say("  " + m))
+    say(f"landed {s.events} ratings over {s.days} days, {s.users} users, {s.items} items")
+    if any(s.rejected.values()):
+        say(f"rejected lines {s.rejected}: see {s.rejects_path}")
+
+
+def landed_range(paths: Paths) -> tuple[str, str]:
+    days = paths.landed_days("events")
+    if not days:
+        raise SystemExit(f"recassets: nothing has landed in {paths.landing}/events; run `recassets generate` first")
+    return days[0].isoformat(), days[-1].isoformat()
+
+
+def cmd_materialize(args: argparse.Namespace) -> None:
+    paths = Paths.from_env()
+    first, last = landed_range(paths)
+    materialize(paths, args.select.split(",") if args.select else INGEST_SELECTION,
+                args.first or first, args.last or last)
+
+
+def table_summary(paths: Paths) -> list[tuple[str, str, int, int]]:
+    """(table, path, rows, Delta version) of each Delta table under the lake (no JVM)."""
+    from deltalake import DeltaTable
+
+    out = []
+    lake = Path(paths.lake)
+    if not lake.is_dir():
+        return out
+    for folder in sorted(lake.iterdir()):
+        if (folder / "_delta_log").is_dir():
+            table = DeltaTable(str(folder))
+            rows = table.to_pyarrow_dataset().count_rows()
+            out.append((folder.name, str(folder), rows, table.version()))
+    return out
+
+
+def cmd_status(_args: argparse.Namespace | None = None) -> None:
+    paths = Paths.from_env()
+    days = paths.landed_days("events")
+    say(f"RECASSETS_HOME {paths.home}")
+    say(f"  landing: {len(days)} day(s) of events" + (f", {days[0]} .. {days[-1]}" if days else ""))
+    for name, path, rows, version in table_summary(paths):
+        say(f"  lake/{name}: {rows} rows, Delta version {version} ({path})")
+    say(f"  lineage manifests: {paths.lineage}")
+    say("  Dagster UI: `make dev`, then http://127.0.0.1:3000 (assets grouped by stage)")
+
+
+def cmd_lineage(args: argparse.Namespace) -> None:
+    from recassets.ingest import read_lineage
+
+    print(json.dumps(read_lineage(Paths.from_env(), args.table, args.day), indent=2))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    paths = Paths.from_env()
+    ensure_home(paths)
+    started = time.time()
+    if args.movielens:
+        cmd_import_movielens(argparse.Namespace(dir=args.movielens, format="jsonl"))
+    else:
+        cmd_generate(argparse.Namespace(seed=args.seed, start=args.start, days=args.days,
+                                        events_per_day=args.events_per_day, format="jsonl"))
+    first, last = landed_range(paths)
+    materialize(paths, INGEST_SELECTION, first, last)
+    say(f"demo finished in {time.time() - started:.0f} s. What exists now:")
+    cmd_status()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recassets", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def synthetic_args(p: argparse.ArgumentParser, days: int) -> None:
+        p.add_argument("--days", type=int, default=days, help="days to generate")
+        p.add_argument("--events-per-day", type=int, default=20_000)
+        p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--start", default="2026-01-01", help="first day (UTC)")
+
+    p = sub.add_parser("demo", help="generate or import data, materialize every asset, summarize")
+    p.add_argument("--movielens", metavar="DIR", help="import MovieLens ml-100k from DIR instead")
+    synthetic_args(p, days=14)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("generate", help="land synthetic events, users and items")
+    synthetic_args(p, days=14)
+    p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("import-movielens", help="land MovieLens ml-100k (u.data, u.item, u.user)")
+    p.add_argument("dir")
+    p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    p.set_defaults(func=cmd_import_movielens)
+
+    p = sub.add_parser("materialize", help="materialize assets over the landed days in one run")
+    p.add_argument("--select", help="comma-separated asset keys (default: the ingest stage)")
+    p.add_argument("--first", help="first day (default: first landed)")
+    p.add_argument("--last", help="last day (default: last landed)")
+    p.set_defaults(func=cmd_materialize)
+
+    p = sub.add_parser("status", help="what exists under RECASSETS_HOME")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("lineage", help="the lineage manifest of one table partition")
+    p.add_argument("table", help="raw_events, users or items")
+    p.add_argument("day", help="YYYY-MM-DD")
+    p.set_defaults(func=cmd_lineage)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

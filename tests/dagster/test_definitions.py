@@ -1,0 +1,55 @@
+"""The definitions load, and their public surface (asset keys, groups, partitions, backfill
+policies, dependencies) matches the snapshot. Asset keys are a public API: Feast, BentoML and
+partition history hang on them. After an intended change: UPDATE_SNAPSHOT=1 make test."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+SNAPSHOT = Path(__file__).with_name("definitions_snapshot.json")
+
+
+def describe(defs) -> dict:
+    graph = defs.resolve_asset_graph()
+    out = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        out[key.to_user_string()] = {
+            "group": node.group_name,
+            "partitions": type(node.partitions_def).__name__ if node.partitions_def else None,
+            "backfill_policy": str(node.backfill_policy.policy_type.value) if node.backfill_policy else None,
+            "deps": sorted(k.to_user_string() for k in node.parent_keys),
+            "materializable": node.is_materializable,
+            "checks": sorted(c.name for c in node.check_keys),
+            "has_description": bool(node.description),
+        }
+    return out
+
+
+def test_definitions_match_snapshot():
+    import definitions
+
+    current = describe(definitions.defs)
+    if os.environ.get("UPDATE_SNAPSHOT"):
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    expected = json.loads(SNAPSHOT.read_text())
+    assert current == expected, "asset surface changed: if intended, UPDATE_SNAPSHOT=1 make test"
+
+
+def test_snapshot_check_catches_a_rename():
+    import definitions
+
+    current = describe(definitions.defs)
+    renamed = {k.replace("raw_events", "events_raw"): v for k, v in current.items()}
+    assert renamed != json.loads(SNAPSHOT.read_text())
+
+
+def test_every_materializable_asset_is_described_and_grouped_by_stage():
+    import definitions
+
+    stages = {"ingest", "features", "training", "retrieval", "serving"}
+    for key, node in describe(definitions.defs).items():
+        assert node["group"] in stages, key
+        assert node["has_description"], key

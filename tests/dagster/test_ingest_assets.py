@@ -1,0 +1,138 @@
+"""raw_events, users and items materialized by Dagster on a temporary home, with real Spark
+and Delta: a two-day single-run backfill with a landing file full of bad rows, then a re-run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from assets.ingest import items, raw_events, users
+from recassets.landing import file_digest
+from recassets.synthetic import SyntheticConfig, generate
+from resources import LakeResource, SparkResource
+
+DAY1, DAY2 = "2026-01-01", "2026-01-02"
+
+BAD_LINES = [
+    '{"event_id": "bad-1", "ts": "2026-01-01T10:00:00Z", "user_id": "abc", "item_id": 1, "event_type": "click"}',
+    "this is not json",
+    '{"event_id": "bad-3", "ts": "2026-01-01T10:00:00Z", "user_id": 1, "item_id": 1, "event_type": "poke"}',
+    '{"event_id": "bad-4", "ts": "2026-01-02T10:00:00Z", "user_id": 1, "item_id": 1, "event_type": "click"}',
+    '{"ts": "2026-01-01T10:00:00Z", "user_id": 1, "item_id": 1, "event_type": "click"}',
+    '{"event_id": "e20260101-00000000", "ts": "2026-01-01T10:00:00Z", "user_id": 1, "item_id": 1, "event_type": "click"}',
+    '{"event_id": "bad-7", "ts": "2026-01-01T10:00:00Z", "user_id": 1, "item_id": 1, "event_type": "watch"}',
+]
+EXPECTED_REASONS = [
+    "field user_id: expected bigint, got abc",
+    "unparseable JSON: not a JSON object",
+    "field event_type: unknown value poke (allowed: impression, click, like, share, watch, rating)",
+    "ts 2026-01-02T10:00:00.000000Z outside partition 2026-01-01",
+    "missing field event_id",
+    "duplicate event_id (first at {first}:1)",
+    "missing field value (required for watch)",
+]
+
+
+def _run(paths, tags):
+    return materialize(
+        [raw_events, users, items],
+        resources={"spark": SparkResource(), "lake": LakeResource(home=paths.home)},
+        instance=DagsterInstance.ephemeral(),
+        tags=tags,
+    )
+
+
+@pytest.fixture(scope="module")
+def landed(make_home):
+    paths = make_home("ingest_assets")
+    summary = generate(paths, SyntheticConfig(days=2, events_per_day=3000, initial_users=200, initial_items=100))
+    bad = Path(paths.landing_dir("events", DAY1)) / "zz-bad.jsonl"
+    bad.write_text("\n".join(BAD_LINES) + "\n")
+    return paths, summary
+
+
+@pytest.fixture(scope="module")
+def first_run(landed, spark):
+    paths, _ = landed
+    tags = {ASSET_PARTITION_RANGE_START_TAG: DAY1, ASSET_PARTITION_RANGE_END_TAG: DAY2}
+    result = _run(paths, tags)
+    assert result.success
+    return result
+
+
+def _table(spark, path):
+    return spark.read.format("delta").load(path)
+
+
+def test_every_good_row_lands_and_every_bad_row_is_quarantined_with_its_reason(landed, first_run, spark):
+    paths, summary = landed
+    events = _table(spark, paths.table("raw_events"))
+    assert events.count() == summary.events  # every generated event is good
+    assert sorted(r.dt.isoformat() for r in events.select("dt").distinct().collect()) == [DAY1, DAY2]
+
+    q = _table(spark, paths.table("quarantine")).where("dataset = 'events'").orderBy("line").collect()
+    bad_file = str(Path(paths.landing_dir("events", DAY1)) / "zz-bad.jsonl")
+    first = str(Path(paths.landing_dir("events", DAY1)) / "part-00000.jsonl")
+    assert [r.source_file for r in q] == [bad_file] * len(BAD_LINES)
+    assert [r.line for r in q] == list(range(1, len(BAD_LINES) + 1))
+    assert [r.raw for r in q] == BAD_LINES
+    assert [r.reason for r in q] == [r.format(first=first) for r in EXPECTED_REASONS]
+    assert [r.field for r in q] == ["user_id", None, "event_type", "ts", "event_id", "event_id", "value"]
+
+
+def test_materialization_metadata_and_lineage(landed, first_run):
+    paths, summary = landed
+    mats = first_run.asset_materializations_for_node("lake__raw_events")
+    assert {m.partition for m in mats} == {DAY1, DAY2}
+    meta = mats[0].metadata
+    assert meta["dagster/row_count"].value == summary.events
+    assert meta["quarantined_rows"].value == len(BAD_LINES)
+    assert meta["delta_version"].value >= 1
+    assert [c.name for c in meta["dagster/column_schema"].schema.columns][:3] == ["event_id", "ts", "user_id"]
+    assert "event_id" in meta["preview"].value
+
+    manifest = json.loads(Path(paths.lineage, "raw_events", f"dt={DAY1}.json").read_text())
+    assert manifest["delta_version"] == meta["delta_version"].value
+    inputs = {Path(i["path"]).name: i for i in manifest["inputs"]}
+    assert set(inputs) == {"part-00000.jsonl", "zz-bad.jsonl"}
+    for i in inputs.values():
+        assert (i["size"], i["sha256"]) == file_digest(i["path"])
+
+
+def test_rerun_gives_the_same_table(landed, first_run, spark):
+    paths, _ = landed
+    before_events = sorted(map(tuple, _table(spark, paths.table("raw_events")).collect()))
+    before_q = sorted((r.source_file, r.line, r.reason) for r in _table(spark, paths.table("quarantine")).collect())
+    version = first_run.asset_materializations_for_node("lake__raw_events")[0].metadata["delta_version"].value
+    again = _run(paths, {ASSET_PARTITION_RANGE_START_TAG: DAY1, ASSET_PARTITION_RANGE_END_TAG: DAY2})
+    assert again.success
+    assert sorted(map(tuple, _table(spark, paths.table("raw_events")).collect())) == before_events
+    after_q = sorted((r.source_file, r.line, r.reason) for r in _table(spark, paths.table("quarantine")).collect())
+    assert after_q == before_q
+    new_version = again.asset_materializations_for_node("lake__raw_events")[0].metadata["delta_version"].value
+    assert new_version == version + 1
+
+
+def test_dimensions_hold_every_user_and_item(landed, first_run, spark):
+    paths, summary = landed
+    assert _table(spark, paths.table("users")).count() == summary.users
+    assert _table(spark, paths.table("items")).count() == summary.items
+    ids = [r.user_id for r in _table(spark, paths.table("users")).select("user_id").collect()]
+    assert len(ids) == len(set(ids))
+
+
+def test_a_day_without_landing_files_fails_naming_the_folder(landed, first_run, spark):
+    paths, _ = landed
+    missing = "2026-01-05"
+    with pytest.raises(Exception, match=f"landing/events/dt={missing}"):
+        materialize(
+            [raw_events],
+            resources={"spark": SparkResource(), "lake": LakeResource(home=paths.home)},
+            instance=DagsterInstance.ephemeral(),
+            partition_key=missing,
+        )
+    assert _table(spark, paths.table("raw_events")).where(f"dt = DATE'{missing}'").count() == 0

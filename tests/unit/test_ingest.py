@@ -1,0 +1,509 @@
+"""Ingestion: landing files -> Delta tables and the quarantine, with real Spark and Delta.
+
+Spark and Delta commits are slow next to the assertions, so one module fixture lands every case
+at once and runs the ingestions in a fixed order (day 1, day 1 again, day 2, users, items);
+each test then reads the table version it is about, with delta-rs (an independent reader).
+
+Day 1 holds a hand-written events file per concern (``a.jsonl``: good rows and one rejected
+line per rule; ``b.jsonl``: CRLF lines and cross-file duplicates; ``c.parquet``: a mistyped
+column over two row groups) plus files that cannot be read at all. Day 2 is the synthetic
+generator's output, which must land unchanged, plus a few bad users and items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+
+from recassets.events import EVENTS, ITEMS, USERS
+from recassets.ingest import (
+    IngestResult,
+    LandingMissingError,
+    ingest,
+    list_landing_files,
+    read_lineage,
+)
+from recassets.landing import write_landing_file
+from recassets.paths import Paths
+from recassets.synthetic import SyntheticConfig, build_world, generate, generate_day
+
+D1, D2 = "2026-01-01", "2026-01-02"
+UTC = dt.UTC
+ALLOWED_TYPES = "impression, click, like, share, watch, rating"
+SYNTHETIC = SyntheticConfig(
+    start=dt.date.fromisoformat(D2),
+    days=1,
+    events_per_day=400,
+    initial_users=30,
+    initial_items=20,
+    n_categories=3,
+    n_creators=5,
+    max_rows_per_file=150,  # three events files
+)
+
+
+def _line(**fields) -> str:
+    return json.dumps(fields)
+
+
+def _ev(event_id, ts="2026-01-01T01:00:00Z", user_id=1, item_id=1, event_type="click", **more):
+    return _line(event_id=event_id, ts=ts, user_id=user_id, item_id=item_id, event_type=event_type, **more)
+
+
+# a.jsonl, line n = A_LINES[n - 1].
+A_LINES = [
+    # 1-4: good rows (3 is blank). Numbers as strings parse; offsets convert to UTC; extra
+    # fields are ignored.
+    _ev("e1", "2026-01-01T00:00:00Z", 1, 10, "impression", surface="home", request_id="r1",
+        country="US", device="ios"),
+    _ev("e2", "2026-01-01T23:59:59.999999Z", "2", "20", "watch", value=12.5, surface="explore"),
+    "",
+    _ev("e3", "2026-01-01T05:30:00+05:30", 3, 30, "rating", value="4", extra_field={"x": 1}),
+    # 5-7: not JSON objects.
+    '{"event_id": "e90", "ts": ',
+    '[{"event_id": "e91"}]',
+    "42",
+    # 8-9: a required field absent, or null.
+    _line(event_id="e92", ts="2026-01-01T01:00:00Z", item_id=1, event_type="click"),
+    _ev("e93", item_id=None),
+    # 10-12: wrong types.
+    _ev("e94", user_id="abc"),
+    _ev("e95", ts="yesterday"),
+    _ev("e96", value="high"),
+    # 13: an event type outside the contract.
+    _ev("e97", event_type="purchase"),
+    # 14-15: watch / rating without their value.
+    _ev("e98", event_type="watch"),
+    _ev("e99", event_type="rating", value=None),
+    # 16-17: timestamps on another UTC day (17 is 23:30 UTC the day before).
+    _ev("e100", ts="2026-01-02T00:00:00Z"),
+    _ev("e101", ts="2026-01-01T00:30:00+01:00"),
+    # 18: two problems at once, both named, the first field reported.
+    _ev("e102", user_id="abc", event_type="buy"),
+    # 19: a later e1.
+    _ev("e1", "2026-01-01T02:00:00Z", 5, 50, "click"),
+    # 20: whitespace only, skipped.
+    "   ",
+    # 21-22: a rejected row does not claim its key: the later good e4 is kept.
+    _ev("e4", user_id="zzz"),
+    _ev("e4", "2026-01-01T03:00:00Z", 4, 40, "share"),
+    # 23: e7, repeated on line 1 of b.jsonl: the file name orders before the line.
+    _ev("e7", "2026-01-01T07:00:00Z", 7, 77, "like"),
+    # 24: an empty object.
+    "{}",
+]
+B_LINES = [  # b.jsonl, written with CRLF line ends
+    _ev("e7", "2026-01-01T07:30:00Z", 8, 88, "like"),
+    _ev("e5", "2026-01-01T05:00:00Z", 5, 55, "click", device="web"),
+    _ev("e1", "2026-01-01T01:00:00Z", 6, 60, "click"),
+]
+# c.parquet: user_id is a string column; row 2 does not parse. Two row groups of two rows.
+C_TABLE = pa.table(
+    {
+        "event_id": ["e8", "e9", "e1", "e10"],
+        "ts": pa.array(
+            [dt.datetime(2026, 1, 1, 12, 0, s, tzinfo=UTC) for s in range(4)],
+            pa.timestamp("us", tz="UTC"),
+        ),
+        "user_id": ["7", "x", "8", "9"],
+        "item_id": pa.array([70, 71, 72, 73], pa.int64()),
+        "event_type": ["click", "click", "like", "watch"],
+        "value": pa.array([None, None, None, 30.0], pa.float64()),
+    }
+)
+# Files that cannot be read at all, and files that are not landing files.
+UNREADABLE = {
+    "d.parquet": b"PAR1 this is not a parquet file",
+    "e.jsonl": b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03binary",
+    "f.jsonl": '{"event_id": "café"}\n'.encode("latin-1"),
+    "notes.txt": b"some notes\n",
+    "README": b"no suffix\n",
+}
+IGNORED = {".a.jsonl.tmp": b"half a fi", "_SUCCESS": b""}
+
+
+def _event(event_id, ts, user_id, item_id, event_type, value=None, surface=None,
+           request_id=None, country=None, device=None, day=D1) -> dict:
+    return {
+        "event_id": event_id, "ts": ts, "user_id": user_id, "item_id": item_id,
+        "event_type": event_type, "value": value, "surface": surface,
+        "request_id": request_id, "country": country, "device": device,
+        "dt": dt.date.fromisoformat(day),
+    }  # fmt: skip
+
+
+def _t(h, m=0, s=0, us=0) -> dt.datetime:
+    return dt.datetime(2026, 1, 1, h, m, s, us, tzinfo=UTC)
+
+
+EXPECTED_D1 = [
+    _event("e1", _t(0), 1, 10, "impression", None, "home", "r1", "US", "ios"),
+    _event("e10", _t(12, 0, 3), 9, 73, "watch", 30.0),
+    _event("e2", _t(23, 59, 59, 999_999), 2, 20, "watch", 12.5, "explore"),
+    _event("e3", _t(0), 3, 30, "rating", 4.0),
+    _event("e4", _t(3), 4, 40, "share"),
+    _event("e5", _t(5), 5, 55, "click", device="web"),
+    _event("e7", _t(7), 7, 77, "like"),
+    _event("e8", _t(12), 7, 70, "click"),
+]
+
+
+# --- The landing and the runs ---------------------------------------------------------------
+
+
+@dataclass
+class Runs:
+    paths: Paths
+    day1: dict[str, Path]  # file name -> path, day 1 events
+    first: IngestResult
+    first_lineage: dict
+    second: IngestResult
+    day2: IngestResult
+    users: IngestResult
+    items: IngestResult
+
+    def file(self, name: str) -> str:
+        return str(self.day1[name])
+
+
+def _land_day1(paths: Paths) -> dict[str, Path]:
+    folder = Path(paths.landing_dir("events", D1))
+    folder.mkdir(parents=True)
+    (folder / "a.jsonl").write_text("\n".join(A_LINES) + "\n")
+    (folder / "b.jsonl").write_bytes(("\r\n".join(B_LINES) + "\r\n").encode())
+    pq.write_table(C_TABLE, folder / "c.parquet", row_group_size=2)
+    for name, data in {**UNREADABLE, **IGNORED}.items():
+        (folder / name).write_bytes(data)
+    return {p.name: p for p in folder.iterdir() if p.name not in IGNORED}
+
+
+# Day 2 extras beside the synthetic files: bad users (JSON Lines) and items (Parquet).
+BAD_USERS = [
+    _line(user_id=1000, first_seen="2026-01-02T10:00:00Z", country="FR", age_bucket="25-34"),
+    _line(user_id=1001, first_seen="2026-01-02T10:00:00Z", age_bucket="17-19"),
+    _line(user_id="1", first_seen="2026-01-02T11:00:00Z"),  # user 1 is on synthetic line 1
+    _line(user_id=1002, first_seen="2026-01-03T00:00:00Z"),
+]
+
+
+def _land_day2(paths: Paths) -> None:
+    generate(paths, SYNTHETIC)
+    folder = Path(paths.landing_dir("users", D2))
+    (folder / "zz-extra.jsonl").write_text("\n".join(BAD_USERS) + "\n")
+    items = pa.table(
+        {
+            "item_id": [500, 501],
+            "first_seen": [dt.datetime(2026, 1, 2, 9, tzinfo=UTC), dt.datetime(2026, 1, 1, 9, tzinfo=UTC)],
+            "category": ["jazz", None],
+            "creator": ["c9", None],
+            "title": ["Blue", "Early"],
+        }
+    )
+    write_landing_file(paths, "items", dt.date.fromisoformat(D2), items, name="zz-extra", fmt="parquet")
+
+
+@pytest.fixture(scope="module")
+def runs(spark, make_home) -> Runs:
+    paths = make_home("ingest")
+    day1 = _land_day1(paths)
+    _land_day2(paths)
+    first = ingest(spark, paths, "events", [D1])
+    first_lineage = read_lineage(paths, "raw_events", D1)
+    second = ingest(spark, paths, "events", [dt.date.fromisoformat(D1)])
+    day2 = ingest(spark, paths, "events", [D2])
+    users = ingest(spark, paths, "users", [D2])
+    items = ingest(spark, paths, "items", [D2])
+    return Runs(paths, day1, first, first_lineage, second, day2, users, items)
+
+
+def _read(path: str, version: int, **equal) -> list[dict]:
+    """Rows of a Delta table version whose columns equal ``equal``, in a stable order."""
+    rows = [
+        r for r in DeltaTable(path, version=version).to_pyarrow_table().to_pylist()
+        if all(r[k] == v for k, v in equal.items())
+    ]
+    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+def _events(runs: Runs, result: IngestResult, day: str = D1) -> list[dict]:
+    rows = _read(result.table_path, result.delta_version, dt=dt.date.fromisoformat(day))
+    return sorted(rows, key=lambda r: r["event_id"])
+
+
+def _quarantine(runs: Runs, result: IngestResult, dataset: str = "events", day: str = D1) -> list[dict]:
+    rows = _read(
+        runs.paths.table("quarantine"), result.quarantine_version,
+        dataset=dataset, dt=dt.date.fromisoformat(day),
+    )  # fmt: skip
+    return sorted(rows, key=lambda r: (r["source_file"], r["line"] or 0))
+
+
+def _rejected(runs: Runs, name: str, line: int | None) -> tuple:
+    """(reason, field, raw) of the first run's quarantine row for ``name``:``line``."""
+    hits = [
+        (r["reason"], r["field"], r["raw"])
+        for r in _quarantine(runs, runs.first)
+        if r["source_file"] == runs.file(name) and r["line"] == line
+    ]
+    assert len(hits) == 1, f"{name}:{line}: {hits}"
+    return hits[0]
+
+
+# --- One test per rejection rule --------------------------------------------------------------
+
+
+def test_unparseable_line(runs):
+    assert _rejected(runs, "a.jsonl", 5) == ("unparseable JSON: not a JSON object", None, A_LINES[4])
+
+
+def test_json_array_and_number_lines_are_not_objects(runs):
+    assert _rejected(runs, "a.jsonl", 6) == ("unparseable JSON: not a JSON object", None, A_LINES[5])
+    assert _rejected(runs, "a.jsonl", 7) == ("unparseable JSON: not a JSON object", None, "42")
+
+
+def test_missing_required_field_absent_or_null(runs):
+    assert _rejected(runs, "a.jsonl", 8) == ("missing field user_id", "user_id", A_LINES[7])
+    assert _rejected(runs, "a.jsonl", 9) == ("missing field item_id", "item_id", A_LINES[8])
+    assert _rejected(runs, "a.jsonl", 24) == (
+        "missing field event_id; missing field ts; missing field user_id; "
+        "missing field item_id; missing field event_type",
+        "event_id",
+        "{}",
+    )
+
+
+def test_mistyped_field_names_field_and_raw_value(runs):
+    assert _rejected(runs, "a.jsonl", 10) == (
+        "field user_id: expected bigint, got abc", "user_id", A_LINES[9]
+    )
+    assert _rejected(runs, "a.jsonl", 11) == ("field ts: expected timestamp, got yesterday", "ts", A_LINES[10])
+    assert _rejected(runs, "a.jsonl", 12) == ("field value: expected double, got high", "value", A_LINES[11])
+    assert _rejected(runs, "a.jsonl", 21) == ("field user_id: expected bigint, got zzz", "user_id", A_LINES[20])
+
+
+def test_unknown_event_type(runs):
+    assert _rejected(runs, "a.jsonl", 13) == (
+        f"field event_type: unknown value purchase (allowed: {ALLOWED_TYPES})", "event_type", A_LINES[12]
+    )
+
+
+def test_several_problems_are_all_named_first_field_reported(runs):
+    assert _rejected(runs, "a.jsonl", 18) == (
+        "field user_id: expected bigint, got abc; "
+        f"field event_type: unknown value buy (allowed: {ALLOWED_TYPES})",
+        "user_id",
+        A_LINES[17],
+    )
+
+
+def test_watch_and_rating_need_a_value(runs):
+    assert _rejected(runs, "a.jsonl", 14) == ("missing field value (required for watch)", "value", A_LINES[13])
+    assert _rejected(runs, "a.jsonl", 15) == ("missing field value (required for rating)", "value", A_LINES[14])
+
+
+def test_timestamp_outside_the_partition_day(runs):
+    assert _rejected(runs, "a.jsonl", 16) == (
+        "ts 2026-01-02T00:00:00.000000Z outside partition 2026-01-01", "ts", A_LINES[15]
+    )
+    assert _rejected(runs, "a.jsonl", 17) == (
+        "ts 2025-12-31T23:30:00.000000Z outside partition 2026-01-01", "ts", A_LINES[16]
+    )
+
+
+def test_duplicate_key_keeps_first_by_file_then_line_and_names_it(runs):
+    a = runs.file("a.jsonl")
+    assert _rejected(runs, "a.jsonl", 19) == (f"duplicate event_id (first at {a}:1)", "event_id", A_LINES[18])
+    # CRLF lines: raw has no trailing \r. b.jsonl:1 loses to a.jsonl:23 (file name first).
+    assert _rejected(runs, "b.jsonl", 1) == (f"duplicate event_id (first at {a}:23)", "event_id", B_LINES[0])
+    assert _rejected(runs, "b.jsonl", 3) == (f"duplicate event_id (first at {a}:1)", "event_id", B_LINES[2])
+    assert _rejected(runs, "c.parquet", 3)[:2] == (f"duplicate event_id (first at {a}:1)", "event_id")
+    kept = {r["event_id"]: r for r in _events(runs, runs.first)}
+    assert (kept["e1"]["user_id"], kept["e4"]["user_id"], kept["e7"]["user_id"]) == (1, 4, 7)
+
+
+def test_unreadable_files_are_quarantined_whole(runs):
+    for name, reason in {
+        "e.jsonl": "not UTF-8 text (NUL bytes): binary or compressed file?",
+        "notes.txt": "unsupported file type .txt: use .jsonl or .parquet",
+        "README": "unsupported file type (none): use .jsonl or .parquet",
+    }.items():
+        assert _rejected(runs, name, None) == (reason, None, None), name
+    reason, field, raw = _rejected(runs, "d.parquet", None)
+    assert reason.startswith("unreadable Parquet file: ") and (field, raw) == (None, None)
+    reason, field, raw = _rejected(runs, "f.jsonl", None)
+    assert reason.startswith("not UTF-8 text: 'utf-8' codec can't decode byte 0xe9")
+    assert (field, raw) == (None, None)
+
+
+def test_parquet_rows_are_validated_with_their_row_number(runs):
+    assert _rejected(runs, "c.parquet", 2) == (
+        "field user_id: expected bigint, got x",
+        "user_id",
+        '{"event_id":"e9","ts":"2026-01-01T12:00:01.000Z","user_id":"x","item_id":71,"event_type":"click"}',
+    )
+    landed = {r["event_id"]: r for r in _events(runs, runs.first)}
+    # Row 4 sits in the second row group: the line is the file's row number, not the group's.
+    assert (landed["e8"]["user_id"], landed["e10"]["value"]) == (7, 30.0)
+    assert "e9" not in landed
+
+
+# --- What lands, exactly -----------------------------------------------------------------------
+
+
+def test_every_good_row_lands_with_exact_values(runs):
+    assert _events(runs, runs.first) == EXPECTED_D1
+    part = runs.first.partitions[D1]
+    assert (part.rows, part.quarantined) == (8, 26)
+
+
+def test_every_rejected_row_is_in_the_quarantine_once(runs):
+    rows = _quarantine(runs, runs.first)
+    located = [(Path(r["source_file"]).name, r["line"]) for r in rows]
+    a_bad = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 24]
+    assert located == (
+        [("README", None)]
+        + [("a.jsonl", n) for n in a_bad]
+        + [("b.jsonl", 1), ("b.jsonl", 3), ("c.parquet", 2), ("c.parquet", 3)]
+        + [("d.parquet", None), ("e.jsonl", None), ("f.jsonl", None), ("notes.txt", None)]
+    )
+    assert {(r["dataset"], r["run_id"], r["dt"]) for r in rows} == {
+        ("events", runs.first.run_id, dt.date(2026, 1, 1))
+    }
+    assert all(r["quarantined_at"] is not None for r in rows)
+    # Every non-blank landed line is in exactly one place.
+    non_blank = sum(1 for line in A_LINES + B_LINES if line.strip()) + C_TABLE.num_rows
+    assert len(_events(runs, runs.first)) + sum(1 for r in rows if r["line"]) == non_blank
+
+
+# --- Re-runs, other days, missing days ----------------------------------------------------------
+
+
+def test_rerun_gives_the_same_table_and_replaces_the_quarantine(runs):
+    assert runs.second.delta_version == runs.first.delta_version + 1
+    assert _events(runs, runs.second) == _events(runs, runs.first)
+    before, after = _quarantine(runs, runs.first), _quarantine(runs, runs.second)
+
+    def content(rows):
+        return [(r["source_file"], r["line"], r["raw"], r["reason"], r["field"]) for r in rows]
+
+    assert len(after) == len(before) == 26
+    assert content(after) == content(before)
+    assert {r["run_id"] for r in after} == {runs.second.run_id} != {runs.first.run_id}
+
+
+def test_ingesting_day_2_leaves_day_1_alone(runs):
+    assert _events(runs, runs.day2, D1) == _events(runs, runs.second, D1)
+    assert _quarantine(runs, runs.day2, day=D1) == _quarantine(runs, runs.second, day=D1)
+    assert list(runs.day2.partitions) == [D2]
+    assert read_lineage(runs.paths, "raw_events", D1)["run_id"] == runs.second.run_id
+
+
+def test_synthetic_day_lands_unchanged(runs):
+    events, users, items = generate_day(build_world(SYNTHETIC), SYNTHETIC, 0)
+    landed = _events(runs, runs.day2, D2)
+    assert [{k: v for k, v in r.items() if k != "dt"} for r in landed] == events.sort_by("event_id").to_pylist()
+    assert (runs.day2.rows, runs.day2.quarantined) == (events.num_rows, 0)
+    assert len(runs.day2.partitions[D2].files) == 3
+
+
+def test_users_contract(runs):
+    synthetic = generate_day(build_world(SYNTHETIC), SYNTHETIC, 0)[1].to_pylist()
+    landed = sorted(_read(runs.users.table_path, runs.users.delta_version), key=lambda r: r["user_id"])
+    extra = {"user_id": 1000, "first_seen": dt.datetime(2026, 1, 2, 10, tzinfo=UTC), "country": "FR",
+             "device": None, "age_bucket": "25-34", "gender": None, "occupation": None}  # fmt: skip
+    assert [{k: v for k, v in r.items() if k != "dt"} for r in landed] == synthetic + [extra]
+    assert {r["dt"] for r in landed} == {dt.date(2026, 1, 2)}
+    folder = runs.paths.landing_dir("users", D2)
+    rejected = [(r["line"], r["reason"], r["field"]) for r in _quarantine(runs, runs.users, "users", D2)]
+    assert rejected == [
+        (2, "field age_bucket: unknown value 17-19 (allowed: <18, 18-24, 25-34, 35-44, 45-54, 55+)", "age_bucket"),
+        (3, f"duplicate user_id (first at {folder}/part-00000.jsonl:1)", "user_id"),
+        (4, "first_seen 2026-01-03T00:00:00.000000Z outside partition 2026-01-02", "first_seen"),
+    ]
+    assert runs.users.table_path == runs.paths.table("users")
+
+
+def test_items_contract(runs):
+    items = generate_day(build_world(SYNTHETIC), SYNTHETIC, 0)[2]
+    landed = sorted(_read(runs.items.table_path, runs.items.delta_version), key=lambda r: r["item_id"])
+    extra = {"item_id": 500, "first_seen": dt.datetime(2026, 1, 2, 9, tzinfo=UTC), "category": "jazz",
+             "creator": "c9", "title": "Blue"}  # fmt: skip
+    assert [{k: v for k, v in r.items() if k != "dt"} for r in landed] == items.to_pylist() + [extra]
+    rejected = [(Path(r["source_file"]).name, r["line"], r["reason"], r["field"])
+                for r in _quarantine(runs, runs.items, "items", D2)]  # fmt: skip
+    assert rejected == [
+        ("zz-extra.parquet", 2, "first_seen 2026-01-01T09:00:00.000000Z outside partition 2026-01-02", "first_seen")
+    ]
+    # The users and items runs replaced their own quarantine rows only.
+    assert _quarantine(runs, runs.items, "events", D1) == _quarantine(runs, runs.second, "events", D1)
+    assert len(_quarantine(runs, runs.items, "users", D2)) == 3
+
+
+def test_day_without_files_raises_and_writes_nothing(spark, paths):
+    day1 = Path(paths.landing_dir("events", D1))
+    day1.mkdir(parents=True)
+    (day1 / "a.jsonl").write_text(A_LINES[0] + "\n")
+    empty = Path(paths.landing_dir("events", "2026-01-04"))
+    empty.mkdir(parents=True)
+    (empty / "_SUCCESS").write_bytes(b"")  # not a landing file
+    with pytest.raises(LandingMissingError) as err:
+        ingest(spark, paths, "events", [D1, "2026-01-03", "2026-01-04"])
+    message = str(err.value)
+    assert "2 day(s)" in message
+    assert paths.landing_dir("events", "2026-01-03") in message and str(empty) in message
+    assert paths.landing_dir("events", D1) not in message
+    assert not Path(paths.lake).exists() and not Path(paths.lineage).exists()
+
+
+def test_list_landing_files_classifies_and_skips_hidden(runs):
+    files = list_landing_files(runs.paths, "events", [D1])
+    assert [(Path(f.path).name, f.format) for f in files] == [
+        ("README", "unreadable"), ("a.jsonl", "jsonl"), ("b.jsonl", "jsonl"), ("c.parquet", "parquet"),
+        ("d.parquet", "unreadable"), ("e.jsonl", "unreadable"), ("f.jsonl", "unreadable"),
+        ("notes.txt", "unreadable"),
+    ]  # fmt: skip
+
+
+# --- Lineage -------------------------------------------------------------------------------------
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    data = path.read_bytes()
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+def test_lineage_records_each_file_and_the_delta_version(runs):
+    manifest = runs.first_lineage
+    assert (manifest["table"], manifest["partition"], manifest["run_id"]) == ("raw_events", D1, runs.first.run_id)
+    assert (manifest["delta_version"], manifest["quarantine_version"]) == (1, 1)
+    assert (manifest["delta_version"], manifest["quarantine_version"]) == (
+        runs.first.delta_version, runs.first.quarantine_version
+    )  # fmt: skip
+    assert (manifest["rows"], manifest["quarantined"]) == (8, 26)
+    assert manifest["table_path"] == runs.paths.table("raw_events")
+    inputs = {Path(i["path"]).name: i for i in manifest["inputs"]}
+    assert sorted(inputs) == sorted(runs.day1)
+    for name, path in runs.day1.items():
+        entry = inputs[name]
+        assert (entry["size"], entry["sha256"]) == _digest(path), name
+        assert (entry["path"], entry["day"]) == (str(path), D1)
+    assert (inputs["a.jsonl"]["format"], inputs["c.parquet"]["format"], inputs["notes.txt"]["format"]) == (
+        "jsonl", "parquet", "unreadable"
+    )  # fmt: skip
+    assert inputs["a.jsonl"]["problem"] is None
+    assert inputs["notes.txt"]["problem"] == "unsupported file type .txt: use .jsonl or .parquet"
+    # The recorded version holds exactly these rows; the next run recorded its own.
+    table = DeltaTable(runs.paths.table("raw_events"), version=manifest["delta_version"]).to_pyarrow_table()
+    assert table.num_rows == 8
+    assert read_lineage(runs.paths, "raw_events", D2)["delta_version"] == runs.day2.delta_version == 3
+    day2 = read_lineage(runs.paths, "raw_events", D2)["inputs"]
+    assert [(i["size"], i["sha256"]) for i in day2] == [_digest(Path(i["path"])) for i in day2]
+    assert read_lineage(runs.paths, "users", D2)["delta_version"] == runs.users.delta_version == 1

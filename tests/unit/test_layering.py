@@ -1,0 +1,37 @@
+"""recassets/ is the library: it never imports Dagster (or the Dagster layer)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN = ("dagster", "assets", "sensors", "resources", "serving", "definitions")
+
+
+def forbidden_imports(source: str) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        found += [n for n in names if n.split(".")[0] in FORBIDDEN or n.split(".")[0].startswith("dagster_")]
+    return found
+
+
+def test_detector_finds_dagster_imports():
+    assert forbidden_imports("import dagster\nfrom dagster_k8s import x\nfrom assets.ingest import y") == [
+        "dagster", "dagster_k8s", "assets.ingest",
+    ]  # fmt: skip
+    assert forbidden_imports("import pyspark\nfrom recassets.events import EVENTS") == []
+
+
+def test_library_never_imports_the_orchestration_layer():
+    offenders = {
+        str(p.relative_to(ROOT)): bad
+        for p in (ROOT / "recassets").rglob("*.py")
+        if (bad := forbidden_imports(p.read_text()))
+    }
+    assert offenders == {}
