@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from assets import ingest
+from assets import features, ingest
 from resources import build_resources
 
 defs = Definitions(
-    assets=[*ingest.ASSETS],
+    assets=[*ingest.ASSETS, *features.ASSETS],
     resources=build_resources(),
     # One Spark session per process: steps share the run's JVM instead of starting one each
     # (and racing on the quarantine table). Spark parallelizes inside the step.

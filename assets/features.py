@@ -1,0 +1,101 @@
+"""Stage ``features``: user, item and cohort feature tables (PySpark -> Delta), daily.
+
+The three tables read the same 28-day event window, so one multi-asset computes them together
+(one read, three writes). A range of days runs as one Spark run (single-run backfill), computed
+in day order so each day rolls the previous day's sequences forward.
+"""
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    multi_asset,
+)
+
+from assets.partitions import DAILY, partition_days
+from recassets.features.pipelines import build_features
+from recassets.features.schema import TABLES
+from resources import LakeResource, SparkResource
+
+GROUP = "features"
+UPSTREAM = [AssetKey(["lake", "raw_events"]), AssetKey(["lake", "users"]), AssetKey(["lake", "items"])]
+
+DESCRIPTIONS = {
+    "user_features": "Per user, as of the end of day d: impressions, clicks, likes, engagements "
+    "and watch time over 1, 7 and 28 days; smoothed CTR; country, device, age bucket; the last "
+    "50 engagements in time order (sequence of item, type, time, value) and their item ids (ID "
+    "list); top categories with weights.",
+    "item_features": "Per item, as of the end of day d: the same counters and smoothed CTR, age "
+    "since first seen, category, creator, a trending score (1-day against 7-day rate) and a "
+    "content embedding.",
+    "cohort_features": "Per cohort (country x age bucket) and item category, as of the end of "
+    "day d: 7- and 28-day impressions, clicks, engagements and smoothed CTR.",
+}
+
+
+def _schema(ddl: str) -> TableSchema:
+
+    cols = []
+    for part in _split_ddl(ddl):
+        name, _, rest = part.strip().partition(" ")
+        cols.append(TableColumn(name, rest.replace(" NOT NULL", "")))
+    return TableSchema(columns=cols)
+
+
+def _split_ddl(ddl: str) -> list[str]:
+    """Split a DDL string on top-level commas (struct types hold commas of their own)."""
+    parts, depth, current = [], 0, ""
+    for ch in ddl:
+        depth += ch == "<"
+        depth -= ch == ">"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*parts, current]
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            AssetKey(["lake", name]),
+            group_name=GROUP,
+            deps=UPSTREAM,
+            description=DESCRIPTIONS[name],
+            kinds={"spark", "delta"},
+            metadata={"dagster/column_schema": _schema(ddl)},
+        )
+        for name, ddl in TABLES.items()
+    ],
+    partitions_def=DAILY,
+    backfill_policy=BackfillPolicy.single_run(),
+    can_subset=False,
+    name="feature_tables",
+    code_version="1",
+)
+def feature_tables(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
+    result = build_features(
+        spark.session(), lake.paths(), partition_days(context), run_id=context.run.run_id,
+        progress=context.log.info,
+    )
+    for name in TABLES:
+        rows = result.rows[name]
+        yield MaterializeResult(
+            asset_key=AssetKey(["lake", name]),
+            metadata={
+                "dagster/row_count": sum(rows.values()),
+                "rows_per_day": MetadataValue.json(rows),
+                "delta_version": result.versions[name],
+                "table_path": MetadataValue.path(lake.paths().table(name)),
+                "inputs": MetadataValue.json(result.inputs),
+            },
+        )
+
+
+ASSETS = [feature_tables]

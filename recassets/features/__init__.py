@@ -1,0 +1,1 @@
+"""Feature tables: daily Delta partitions computed as of the end of each UTC day."""

@@ -1,0 +1,44 @@
+"""Delta table helpers shared by every writer: explicit schemas, partition tests, versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def ensure_table(spark: SparkSession, path: str, ddl: str, partition_cols: Sequence[str]) -> None:
+    """Create the Delta table with an explicit schema, so nullability is the contract's and not
+    whatever the first write happened to hold (Spark marks columns non-nullable on a first
+    write, and later appends with nulls then fail)."""
+    from delta.tables import DeltaTable
+    from pyspark.sql.types import StructType
+
+    if DeltaTable.isDeltaTable(spark, path):
+        return
+    builder = DeltaTable.createIfNotExists(spark).location(path)
+    for f in StructType.fromDDL(ddl).fields:
+        builder = builder.addColumn(f.name, f.dataType, nullable=f.nullable)
+    builder.partitionedBy(*partition_cols).execute()
+
+
+def latest_version(spark: SparkSession, path: str) -> int:
+    from delta.tables import DeltaTable
+
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+def has_partition(spark: SparkSession, path: str, day: dt.date | str) -> bool:
+    """Whether the table exists and holds at least one row in partition ``dt = day``."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return False
+    return bool(spark.read.format("delta").load(path).where(f"dt = DATE'{day}'").limit(1).count())
+
+
+def days_predicate(days: Sequence[str]) -> str:
+    return "dt IN (" + ", ".join(f"DATE'{d}'" for d in days) + ")"
