@@ -22,6 +22,12 @@ from pathlib import Path
 from recassets.paths import Paths
 
 INGEST_SELECTION = ("lake/raw_events", "lake/users", "lake/items")
+# Every materializable asset, upstream first. tests/dagster/test_definitions.py keeps this
+# equal to the definitions' materializable keys, so the demo never misses a new asset.
+DEMO_SELECTION = (
+    *INGEST_SELECTION,
+    "lake/user_features", "lake/item_features", "lake/cohort_features",
+)  # fmt: skip
 
 DAGSTER_YAML = """\
 # The embedded Dagster instance: SQLite storage in this folder (the default), no telemetry.
@@ -131,7 +137,7 @@ def landed_range(paths: Paths) -> tuple[str, str]:
 def cmd_materialize(args: argparse.Namespace) -> None:
     paths = Paths.from_env()
     first, last = landed_range(paths)
-    materialize(paths, args.select.split(",") if args.select else INGEST_SELECTION,
+    materialize(paths, args.select.split(",") if args.select else DEMO_SELECTION,
                 args.first or first, args.last or last)
 
 
@@ -178,7 +184,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         cmd_generate(argparse.Namespace(seed=args.seed, start=args.start, days=args.days,
                                         events_per_day=args.events_per_day, format="jsonl"))
     first, last = landed_range(paths)
-    materialize(paths, INGEST_SELECTION, first, last)
+    materialize(paths, DEMO_SELECTION, first, last)
     say(f"demo finished in {time.time() - started:.0f} s. What exists now:")
     cmd_status()
 
@@ -209,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import_movielens)
 
     p = sub.add_parser("materialize", help="materialize assets over the landed days in one run")
-    p.add_argument("--select", help="comma-separated asset keys (default: the ingest stage)")
+    p.add_argument("--select", help="comma-separated asset keys (default: every asset)")
     p.add_argument("--first", help="first day (default: first landed)")
     p.add_argument("--last", help="last day (default: last landed)")
     p.set_defaults(func=cmd_materialize)

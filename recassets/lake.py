@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def ensure_table(spark: SparkSession, path: str, ddl: str, partition_cols: Sequence[str]) -> None:
@@ -42,3 +42,12 @@ def has_partition(spark: SparkSession, path: str, day: dt.date | str) -> bool:
 
 def days_predicate(days: Sequence[str]) -> str:
     return "dt IN (" + ", ".join(f"DATE'{d}'" for d in days) + ")"
+
+
+def conform(df: DataFrame, ddl: str) -> DataFrame:
+    """Select and cast to the table's DDL, so a write matches the declared schema exactly."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructType
+
+    schema = StructType.fromDDL(ddl)
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])

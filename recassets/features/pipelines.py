@@ -37,7 +37,7 @@ from recassets.features.schema import (
     TOP_CATEGORIES,
     WINDOWS,
 )
-from recassets.lake import ensure_table, has_partition, latest_version
+from recassets.lake import conform, ensure_table, has_partition, latest_version
 from recassets.paths import Paths
 
 if TYPE_CHECKING:
@@ -142,16 +142,20 @@ def _dimension(spark: SparkSession, paths: Paths, name: str, day: dt.date) -> Da
 
 
 def compute_day(
-    spark: SparkSession, paths: Paths, day: str | dt.date
+    spark: SparkSession, paths: Paths, day: str | dt.date, full_history: bool = False
 ) -> tuple[dict[str, DataFrame], DataFrame]:
     """The three feature frames of ``day`` (not yet written) and the persisted event window
     they read (unpersist it after use). Reads raw_events d-27..d, the dimensions as of d and
-    user_features of d-1 (for the sequence roll-forward)."""
+    user_features of d-1 (for the sequence roll-forward).
+
+    ``full_history`` is the non-incremental baseline of ``benchmarks/features.py``: it reads
+    every event up to d and rebuilds the sequences from scratch (same counters: the windows
+    still cut at 28 days)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     d = _day(day)
-    start = d - dt.timedelta(days=LONGEST - 1)
+    start = dt.date.min if full_history else d - dt.timedelta(days=LONGEST - 1)
     events = (
         spark.read.format("delta").load(paths.table("raw_events"))
         .where((F.col("dt") >= F.lit(start)) & (F.col("dt") <= F.lit(d)))
@@ -180,7 +184,7 @@ def compute_day(
         F.col("item_id"), F.col("event_type"), F.col("ts"), F.col("value")
     ).alias("e")
     prev_day = d - dt.timedelta(days=1)
-    if has_partition(spark, paths.table("user_features"), prev_day):
+    if not full_history and has_partition(spark, paths.table("user_features"), prev_day):
         prev = (
             spark.read.format("delta").load(paths.table("user_features"))
             .where(F.col("dt") == F.lit(prev_day)).select("user_id", F.explode("last_engagements").alias("e"))
@@ -195,12 +199,12 @@ def compute_day(
     seq = (
         engagements.withColumn("rn", F.row_number().over(by_time)).where(F.col("rn") <= SEQUENCE_LENGTH)
         .groupBy("user_id").agg(F.collect_list(F.struct(F.col("rn"), F.col("e"))).alias("s"))
-        .select("user_id", F.transform(F.array_sort(F.col("s"), lambda l, r: r["rn"] - l["rn"]),
+        .select("user_id", F.transform(F.array_sort(F.col("s"), lambda a, b: b["rn"] - a["rn"]),
                                        lambda x: x["e"]).alias("last_engagements"))
     )  # fmt: skip
 
     cat = (
-        events.where(_engaged()).join(items.select("item_id", "category"), "item_id", "left")
+        events.where(_engaged() & (F.col("age") < LONGEST)).join(items.select("item_id", "category"), "item_id", "left")
         .withColumn("category", F.coalesce("category", F.lit("unknown")))
         .groupBy("user_id", "category").count()
     )  # fmt: skip
@@ -241,7 +245,7 @@ def compute_day(
 
     # --- cohorts: country x age bucket, by item category --------------------------------
     cohort_events = (
-        events.where(F.col("age") < 28)
+        events.where(F.col("age") < LONGEST)
         .join(users.select("user_id", F.col("country").alias("u_country"), "age_bucket"), "user_id", "left")
         .join(items.select("item_id", "category"), "item_id", "left")
         .select(
@@ -259,16 +263,7 @@ def compute_day(
     )
 
     frames = {"user_features": user_features, "item_features": item_features, "cohort_features": cohort_features}
-    return {name: _conform(df, TABLES[name]) for name, df in frames.items()}, events
-
-
-def _conform(df: DataFrame, ddl: str) -> DataFrame:
-    """Select and cast to the table's DDL, so the write matches the declared schema exactly."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import StructType
-
-    schema = StructType.fromDDL(ddl)
-    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+    return {name: conform(df, TABLES[name]) for name, df in frames.items()}, events
 
 
 def build_features(

@@ -53,3 +53,11 @@ def test_every_materializable_asset_is_described_and_grouped_by_stage():
     for key, node in describe(definitions.defs).items():
         assert node["group"] in stages, key
         assert node["has_description"], key
+
+
+def test_the_demo_materializes_every_materializable_asset():
+    import definitions
+    from recassets.cli import DEMO_SELECTION
+
+    materializable = {k for k, n in describe(definitions.defs).items() if n["materializable"]}
+    assert set(DEMO_SELECTION) == materializable

@@ -1,0 +1,84 @@
+"""Feature computation stays incremental: one partition at day 30 vs day 90 of the same stream.
+
+Prints the time to compute (and write) the feature partition of day 30 and of day 90, each
+rolling its previous day forward, and, in the same run, the non-incremental baseline: day 90
+recomputed from the full history. Target: day90 / day30 <= 1.3 (the incremental cost does not
+grow with history), and the baseline visibly slower.
+
+    .venv/bin/python benchmarks/features.py [--events-per-day 20000] [--days 90]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from recassets.features.pipelines import build_features, compute_day  # noqa: E402
+from recassets.ingest import ingest  # noqa: E402
+from recassets.paths import Paths  # noqa: E402
+from recassets.spark import get_spark  # noqa: E402
+from recassets.synthetic import SyntheticConfig, generate  # noqa: E402
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events-per-day", type=int, default=20_000)
+    ap.add_argument("--days", type=int, default=90)
+    ap.add_argument("--repeat", type=int, default=2, help="timed repetitions (best kept)")
+    args = ap.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="bench-features-"))
+    paths = Paths.from_env(str(root))
+    cfg = SyntheticConfig(days=args.days, events_per_day=args.events_per_day)
+    try:
+        t = timed(lambda: generate(paths, cfg))
+        print(f"generated {args.days} days x {args.events_per_day} events in {t:.1f} s")
+        spark = get_spark()
+        days = [cfg.start + dt.timedelta(days=i) for i in range(args.days)]
+        t = timed(lambda: [ingest(spark, paths, ds, days) for ds in ("events", "users", "items")])
+        print(f"ingested in {t:.1f} s (one Spark job per table)")
+        d30, d90 = days[29], days[-1]
+        # The previous day of each measured day exists, as in a daily run.
+        build_features(spark, paths, [days[28], days[-2]])
+        build_features(spark, paths, [d30])  # warm-up: JIT, caches
+        inc30 = min(timed(lambda: build_features(spark, paths, [d30])) for _ in range(args.repeat))
+        inc90 = min(timed(lambda: build_features(spark, paths, [d90])) for _ in range(args.repeat))
+
+        def full90() -> None:
+            frames, window = compute_day(spark, paths, d90, full_history=True)
+            for df in frames.values():
+                df.write.format("noop").mode("overwrite").save()
+            window.unpersist()
+
+        def inc90_noop() -> None:
+            frames, window = compute_day(spark, paths, d90)
+            for df in frames.values():
+                df.write.format("noop").mode("overwrite").save()
+            window.unpersist()
+
+        full = min(timed(full90) for _ in range(args.repeat))
+        inc_noop = min(timed(inc90_noop) for _ in range(args.repeat))
+        print()
+        print(f"incremental partition, day 30:            {inc30:7.2f} s")
+        print(f"incremental partition, day 90:            {inc90:7.2f} s   ratio day90/day30 = {inc90 / inc30:.2f} (target <= 1.3)")
+        print(f"compute only (no write), day 90 incremental: {inc_noop:7.2f} s")
+        print(f"compute only (no write), day 90 full history: {full:7.2f} s   full/incremental = {full / inc_noop:.2f}x")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Training datasets, the trainer, evaluation and the promotion gate."""
