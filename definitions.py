@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from assets import features, ingest
+from assets import features, ingest, quality, training
 from resources import build_resources
 
 defs = Definitions(
-    assets=[*ingest.ASSETS, *features.ASSETS],
+    assets=[*ingest.ASSETS, *features.ASSETS, *training.ASSETS],
+    asset_checks=[*quality.CHECKS],
     resources=build_resources(),
     # One Spark session per process: steps share the run's JVM instead of starting one each
     # (and racing on the quarantine table). Spark parallelizes inside the step.

@@ -3,7 +3,6 @@ recipe with deterministic sampled negatives."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from recassets.features.pipelines import build_features

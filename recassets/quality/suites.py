@@ -1,0 +1,200 @@
+"""The expectation suites: what a good ``raw_events`` partition and a good feature partition
+look like, as Great Expectations 1.x ``ExpectationSuite`` objects.
+
+Suites are built per partition because some bounds depend on it: the UTC day that bounds
+``ts``, and the row-count band drawn from the partitions before it (a drop or a spike of
+volume is the failure ingestion cannot see: every row of a replayed or truncated file is
+individually valid).
+
+A suite carries two things in ``meta`` for the runner (``recassets.quality.runner``):
+``sample_columns``, the columns shown for each failing row (the row's identity, so that a
+reader can find it), and ``notes``, the expectations left out and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from recassets.events import EVENT_TYPES, EVENTS
+from recassets.features.schema import KEYS, TABLES, WINDOWS
+
+if TYPE_CHECKING:
+    # Imported where used: ``import great_expectations`` takes seconds (10 s of CPU on the
+    # 2-core dev box), too much for every Dagster code-location load and CLI start.
+    import great_expectations as gx
+
+# Columns shown for a failing raw event: enough to find it in the table and its landing file.
+RAW_EVENTS_SAMPLE_COLUMNS = ("event_id", "ts", "user_id", "item_id", "event_type")
+# A daily mean over fewer days than this is noise (one holiday, one outage): no volume check.
+MIN_TRAILING_DAYS = 3
+TRAILING_DAYS = 7
+NUMERIC_TYPES = ("tinyint", "smallint", "int", "integer", "bigint", "float", "double", "decimal")
+COUNTER_SUFFIXES = tuple(f"_{w}d" for w in WINDOWS)
+
+
+def _as_date(day: dt.date | str) -> dt.date:
+    return day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
+
+
+def count_band(mean: float, band: float) -> tuple[int, int]:
+    """Integer row-count bounds for ``[mean*(1-band), mean*(1+band)]`` (inclusive).
+
+    Rounded inwards: a count is an integer, so ``n >= 8.5`` is ``n >= 9``.
+    """
+    if not 0 <= band:
+        raise ValueError(f"band must not be negative, got {band}")
+    return max(0, math.ceil(mean * (1 - band))), math.floor(mean * (1 + band))
+
+
+def raw_events_suite(
+    day: dt.date | str, trailing_daily_counts: Sequence[int], band: float = 0.5
+) -> gx.ExpectationSuite:
+    """Expectations of one ``raw_events`` partition (the events of UTC day ``day``).
+
+    * ``event_id``, ``user_id``, ``item_id`` not null (and ``ts``, ``event_type``: the two
+      expectations below skip nulls, GE counting them as missing rather than unexpected);
+    * ``event_type`` in ``EVENT_TYPES``;
+    * ``ts`` in ``[day 00:00 UTC, day+1 00:00 UTC)``;
+    * ``event_id`` unique;
+    * row count within ``[mean*(1-band), mean*(1+band)]`` of ``trailing_daily_counts`` (the
+      row counts of the partitions among the 7 days before ``day``), left out with a note when
+      fewer than 3 such days exist.
+
+    Ingestion already quarantines most of these row by row; the suite states the contract of
+    the table itself, so a writer that bypasses ingestion (a backfill script, a bug) is caught.
+    """
+    import great_expectations as gx
+
+    day = _as_date(day)
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    E = gx.expectations
+    expectations: list = [
+        E.ExpectColumnValuesToNotBeNull(column=c, description=f"{c} is required by the event contract")
+        for c in ("event_id", "user_id", "item_id", "ts", "event_type")
+    ]
+    expectations += [
+        E.ExpectColumnValuesToBeInSet(
+            column="event_type", value_set=list(EVENT_TYPES), description="event_type is a known type"
+        ),
+        # Aware datetimes: Spark compares the instant whatever the session time zone is.
+        E.ExpectColumnValuesToBeBetween(
+            column="ts", min_value=start, max_value=end, strict_max=True,
+            description=f"ts inside the partition's UTC day {day.isoformat()}",
+        ),
+        E.ExpectColumnValuesToBeUnique(column=EVENTS.key, description="event_id is unique"),
+    ]
+    counts = [int(c) for c in trailing_daily_counts]
+    notes = []
+    context: dict = {"day": day.isoformat(), "trailing_daily_counts": counts, "band": band}
+    if len(counts) >= MIN_TRAILING_DAYS:
+        mean = sum(counts) / len(counts)
+        lo, hi = count_band(mean, band)
+        context.update(trailing_mean=mean, row_count_bounds=[lo, hi])
+        expectations.append(
+            E.ExpectTableRowCountToBeBetween(
+                min_value=lo, max_value=hi,
+                description=f"daily volume within ±{band:.0%} of the trailing {len(counts)}-day "
+                f"mean {mean:.1f}",
+            )
+        )
+    else:
+        notes.append(
+            f"volume check skipped: {len(counts)} trailing day(s) with events, "
+            f"at least {MIN_TRAILING_DAYS} needed for a meaningful mean"
+        )
+    return gx.ExpectationSuite(
+        name=f"raw_events_{day.isoformat()}",
+        expectations=expectations,
+        meta={"sample_columns": list(RAW_EVENTS_SAMPLE_COLUMNS), "notes": notes, "context": context},
+    )
+
+
+def ddl_columns(ddl: str) -> list[tuple[str, str]]:
+    """``(name, type)`` of each top-level column of a Spark DDL string (nested types such as
+    ``array<struct<a: bigint, b: string>>`` hold commas, so a plain split does not do)."""
+    cols: list[tuple[str, str]] = []
+    current: list[str] = []
+    depth = 0
+    for ch in ddl + ",":
+        if ch == "," and depth == 0:
+            part = "".join(current).strip()
+            if part:
+                name, _, rest = part.partition(" ")
+                cols.append((name.strip("`"), re.sub(r"\s+NOT NULL$", "", rest.strip(), flags=re.I)))
+            current = []
+            continue
+        depth += ch in "<("
+        depth -= ch in ">)"
+        current.append(ch)
+    return cols
+
+
+def _is_numeric(type_: str) -> bool:
+    return type_.lower().split("(")[0] in NUMERIC_TYPES
+
+
+def counter_columns(table: str) -> list[str]:
+    """The numeric windowed columns of a feature table (``impressions_7d``, ``watch_time_1d``...),
+    CTRs excluded: they have their own, tighter, expectation."""
+    return [
+        name for name, type_ in ddl_columns(TABLES[table])
+        if name.endswith(COUNTER_SUFFIXES) and _is_numeric(type_) and not name.startswith("ctr_")
+    ]
+
+
+def ctr_columns(table: str) -> list[str]:
+    return [name for name, type_ in ddl_columns(TABLES[table]) if name.startswith("ctr_") and _is_numeric(type_)]
+
+
+def feature_suite(
+    table: str, previous_row_count: int | None, tolerance: float = 0.5
+) -> gx.ExpectationSuite:
+    """Expectations of one partition of a feature table (``user_features``, ``item_features``,
+    ``cohort_features``), from its DDL in ``recassets.features.schema``:
+
+    * every counter (numeric column ending in ``_1d``, ``_7d``, ``_28d``, CTRs aside) >= 0;
+    * every ``ctr_*`` in ``[0, 1]``;
+    * the key columns (``KEYS[table]``) not null;
+    * row count within ``[prev*(1-tolerance), prev*(1+tolerance)]`` of the previous partition,
+      left out with a note when there is none (the first day).
+    """
+    import great_expectations as gx
+
+    if table not in TABLES:
+        raise ValueError(f"unknown feature table {table!r}: one of {sorted(TABLES)}")
+    E = gx.expectations
+    expectations: list = [
+        E.ExpectColumnValuesToNotBeNull(column=k, description=f"key column {k} is set") for k in KEYS[table]
+    ]
+    expectations += [
+        E.ExpectColumnValuesToBeBetween(column=c, min_value=0, description=f"counter {c} is non-negative")
+        for c in counter_columns(table)
+    ]
+    expectations += [
+        E.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1, description=f"{c} is a rate in [0, 1]")
+        for c in ctr_columns(table)
+    ]
+    notes = []
+    context: dict = {"table": table, "previous_row_count": previous_row_count, "tolerance": tolerance}
+    if previous_row_count is not None:
+        lo, hi = count_band(previous_row_count, tolerance)
+        context["row_count_bounds"] = [lo, hi]
+        expectations.append(
+            E.ExpectTableRowCountToBeBetween(
+                min_value=lo, max_value=hi,
+                description=f"row count within ±{tolerance:.0%} of the previous partition's "
+                f"{previous_row_count}",
+            )
+        )
+    else:
+        notes.append("row-count check skipped: no previous partition to compare with")
+    return gx.ExpectationSuite(
+        name=table,
+        expectations=expectations,
+        meta={"sample_columns": list(KEYS[table]), "notes": notes, "context": context},
+    )
