@@ -27,7 +27,7 @@ INGEST_SELECTION = ("lake/raw_events", "lake/users", "lake/items")
 DEMO_SELECTION = (
     *INGEST_SELECTION,
     "lake/user_features", "lake/item_features", "lake/cohort_features",
-    "lake/training_examples",
+    "featurestore/feature_store", "lake/training_examples",
 )  # fmt: skip
 
 DAGSTER_YAML = """\

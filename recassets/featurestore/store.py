@@ -1,0 +1,395 @@
+"""Apply, materialize, read and check the Feast feature store.
+
+Every function takes ``Paths`` (and optionally a Redis URL; default ``RECASSETS_REDIS_URL``)
+and builds the Feast config from them (``config.py``). Feast is imported inside the functions,
+never at module import: ``import feast`` takes seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import random
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from recassets import __version__
+from recassets.features.schema import TABLES
+from recassets.featurestore import config as cfg
+from recassets.featurestore.snapshot import (
+    Snapshot,
+    end_of_day,
+    export_offline_snapshot,
+    join_key,
+    offline_rows,
+)
+from recassets.paths import Paths
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+# Entity name -> (feature table, feature view): the vocabulary of online_features.
+ENTITY_VIEWS = {
+    "user": ("user_features", "user_daily_features"),
+    "item": ("item_features", "item_daily_features"),
+    "cohort": ("cohort_features", "cohort_daily_features"),
+}
+VIEW_OF_TABLE = {table: view for table, view in ENTITY_VIEWS.values()}
+
+_stores: dict[tuple[str, str], FeatureStore] = {}
+_stores_lock = threading.Lock()
+
+
+def get_store(paths: Paths, redis_url: str | None = None) -> FeatureStore:
+    """The process's ``FeatureStore`` for this home and online store (built once: the registry
+    and the online store connection are cached inside it)."""
+    import json
+    from pathlib import Path
+
+    from feast import FeatureStore, RepoConfig
+
+    config = cfg.repo_config(paths, redis_url)
+    key = (str(cfg.feast_dir(paths)), json.dumps(config, sort_keys=True))
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            repo_config = RepoConfig(**config)
+            # FileSource paths are relative to the repository folder (see repo.py).
+            repo_config.repo_path = Path(cfg.feast_dir(paths))
+            store = FeatureStore(repo_path=str(cfg.feast_dir(paths)), config=repo_config)
+            _stores[key] = store
+        return store
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    registry: str
+    feature_store_yaml: str
+    online_store: str
+    feature_views: list[str]
+    feature_services: list[str]
+    deleted: list[str]
+
+
+def apply(paths: Paths, redis_url: str | None = None) -> ApplyResult:
+    """``feast apply`` of ``repo.py``: registers entities, sources, views and services, creates
+    the online tables, and deletes what the registry holds but the repository no longer
+    defines (as the CLI does). Also writes ``feature_store.yaml`` and ``catalog.json``."""
+    from recassets.featurestore import repo
+
+    yaml_path = cfg.write_feature_store_yaml(paths, redis_url)
+    store = get_store(paths, redis_url)
+    wanted = {(type(o).__name__, o.name) for o in repo.OBJECTS}
+    stale = [
+        o
+        for o in (
+            *_registered(store.list_feature_services),
+            *_registered(store.list_feature_views),
+            *_registered(store.list_data_sources),
+            *_registered(store.list_entities),
+        )
+        if (type(o).__name__, o.name) not in wanted
+    ]
+    store.apply(repo.OBJECTS, objects_to_delete=stale, partial=not stale)
+    store.refresh_registry()
+    # feature order kept: it is the views' schema order
+    cfg.write_json(
+        cfg.catalog_path(paths), {"project": cfg.PROJECT, **repo.catalog()}, sort_keys=False
+    )
+    return ApplyResult(
+        registry=str(cfg.registry_path(paths)),
+        feature_store_yaml=str(yaml_path),
+        online_store=cfg.online_store_settings(paths, redis_url).describe(),
+        feature_views=[v.name for v in repo.FEATURE_VIEWS],
+        feature_services=[s.name for s in repo.FEATURE_SERVICES],
+        deleted=sorted(f"{type(o).__name__}:{o.name}" for o in stale),
+    )
+
+
+def _registered(lister) -> list:
+    try:
+        return list(lister())
+    except Exception:  # an empty registry: nothing registered yet
+        return []
+
+
+@dataclass(frozen=True)
+class MaterializeSummary:
+    day: str
+    counts: dict[str, int]  # feature view -> entities written for the day
+    online_store: str
+    registry: str
+    snapshots: dict[str, str]  # table -> snapshot path
+    delta_versions: dict[str, int]  # table -> Delta version read
+    wrote_online: bool  # False when the online store already serves a later day
+    served_day: str  # the day the online store serves afterwards
+    lineage: str
+
+
+def materialize_day(
+    paths: Paths, day: dt.date | str, redis_url: str | None = None
+) -> MaterializeSummary:
+    """Export day d's snapshots, apply, and load day d into the online store.
+
+    The window is day d itself (00:00 to its last microsecond, UTC), which holds exactly the
+    rows of partition d. A backfill of a day older than the one the online store serves
+    writes the snapshots (history for offline retrieval) but leaves the online store alone:
+    the SQLite store upserts without comparing event times, so loading an old day would roll
+    serving back. The marker (``materialized.json``) records what the online store serves;
+    serving readers watch it to refresh.
+
+    Concurrent calls on one home (parallel partition runs) are serialized by a file lock, so
+    the check of the marker, the load and the marker's update happen as one step. (Across
+    machines on Redis, Feast's own event-time comparison keeps an older day from overwriting
+    a newer one.)
+    """
+    with _materialize_lock(paths):
+        return _materialize_day(paths, _iso(day), redis_url)
+
+
+@contextlib.contextmanager
+def _materialize_lock(paths: Paths) -> Iterator[None]:
+    import fcntl
+
+    lock = cfg.feast_dir(paths) / ".materialize.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _materialize_day(paths: Paths, iso: str, redis_url: str | None) -> MaterializeSummary:
+    snapshots: dict[str, Snapshot] = {t: export_offline_snapshot(paths, t, iso) for t in TABLES}
+    applied = apply(paths, redis_url)
+    marker = cfg.read_json(cfg.marker_path(paths)) or {}
+    same_store = marker.get("online_store") == applied.online_store
+    served = marker.get("day") if same_store else None
+    wrote = served is None or served <= iso
+    if wrote:
+        store = get_store(paths, redis_url)
+        start = dt.datetime.combine(dt.date.fromisoformat(iso), dt.time.min, tzinfo=dt.UTC)
+        with warnings.catch_warnings():
+            # Feast's file offline store runs on dask, whose pandas calls warn about pandas 3
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"dask\.")
+            store.materialize(
+                start_date=start,
+                end_date=end_of_day(iso),
+                feature_views=list(VIEW_OF_TABLE.values()),
+            )
+        marker = {
+            "day": iso,
+            "online_store": applied.online_store,
+            "materialized_at": dt.datetime.now(dt.UTC).isoformat(),
+            "counts": {VIEW_OF_TABLE[t]: s.rows for t, s in snapshots.items()},
+            "delta_versions": {t: s.delta_version for t, s in snapshots.items()},
+            "generation": int(marker.get("generation", 0)) + 1 if same_store else 1,
+        }
+        cfg.write_json(cfg.marker_path(paths), marker)
+    lineage = _write_lineage(paths, iso, snapshots, applied, wrote)
+    return MaterializeSummary(
+        day=iso,
+        counts={VIEW_OF_TABLE[t]: s.rows for t, s in snapshots.items()},
+        online_store=applied.online_store,
+        registry=applied.registry,
+        snapshots={t: s.path for t, s in snapshots.items()},
+        delta_versions={t: s.delta_version for t, s in snapshots.items()},
+        wrote_online=wrote,
+        served_day=marker["day"],
+        lineage=lineage,
+    )
+
+
+def served_day(paths: Paths) -> str | None:
+    """The day the online store serves (from the marker), None before any materialization."""
+    marker = cfg.read_json(cfg.marker_path(paths))
+    return marker["day"] if marker else None
+
+
+def _write_lineage(
+    paths: Paths, day: str, snapshots: dict[str, Snapshot], applied: ApplyResult, wrote: bool
+) -> str:
+    from pathlib import Path
+
+    target = Path(paths.lineage) / "feature_store" / f"dt={day}.json"
+    cfg.write_json(
+        target,
+        {
+            "table": "feature_store",
+            "partition": day,
+            "inputs": [asdict(s) for s in snapshots.values()],
+            "registry": applied.registry,
+            "online_store": applied.online_store,
+            "wrote_online": wrote,
+            "code_version": __version__,
+            "written_at": dt.datetime.now(dt.UTC).isoformat(),
+        },
+    )
+    return str(target)
+
+
+def feature_refs(entity: str, features: str | Sequence[str] | None = None) -> list[str]:
+    """``view:feature`` references of ``entity``'s view: all its features (None), a feature
+    service's share of them (its name), or the given names (``feature`` or ``view:feature``)."""
+    from recassets.featurestore import repo
+
+    if entity not in ENTITY_VIEWS:
+        raise ValueError(f"unknown entity {entity!r}; expected one of {sorted(ENTITY_VIEWS)}")
+    view_name = ENTITY_VIEWS[entity][1]
+    view = next(v for v in repo.FEATURE_VIEWS if v.name == view_name)
+    names = [f.name for f in view.features]
+    if features is None:
+        return [f"{view_name}:{n}" for n in names]
+    if isinstance(features, str):
+        service = next((s for s in repo.FEATURE_SERVICES if s.name == features), None)
+        if service is None:
+            raise ValueError(f"unknown feature service {features!r}")
+        return [
+            f"{view_name}:{f.name}"
+            for p in service.feature_view_projections
+            if p.name == view_name
+            for f in p.features
+        ]
+    refs = []
+    for f in features:
+        name = f.split(":", 1)[1] if ":" in f else f
+        if name not in names:
+            raise ValueError(f"{view_name} has no feature {name!r}")
+        refs.append(f"{view_name}:{name}")
+    return refs
+
+
+def online_features(
+    paths: Paths,
+    entity: str,
+    ids: Sequence[Any],
+    features: str | Sequence[str] | None = None,
+    redis_url: str | None = None,
+) -> dict[str, list[Any]]:
+    """Feast's ``get_online_features(...).to_dict()`` for one entity kind: the join key and
+    each feature, one value per id (None where the store has nothing). ``features``: see
+    ``feature_refs``."""
+    refs = feature_refs(entity, features)
+    key = join_key(ENTITY_VIEWS[entity][0])
+    store = get_store(paths, redis_url)
+    response = store.get_online_features(features=refs, entity_rows=[{key: i} for i in ids])
+    return response.to_dict()
+
+
+# -- training/serving skew ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    view: str
+    key: Any
+    feature: str
+    offline: Any
+    online: Any
+
+
+@dataclass
+class SkewReport:
+    day: str
+    online_store: str
+    checked: dict[str, int] = field(default_factory=dict)  # view -> entities compared
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checked) and not self.mismatches
+
+    def mismatched_entities(self) -> dict[str, int]:
+        out: dict[str, set] = {}
+        for m in self.mismatches:
+            out.setdefault(m.view, set()).add(m.key)
+        return {v: len(k) for v, k in out.items()}
+
+    def markdown(self, limit: int = 20) -> str:
+        if not self.mismatches:
+            return "(no mismatch)"
+        lines = ["| view | key | feature | offline | online |", "| --- | --- | --- | --- | --- |"]
+        for m in self.mismatches[:limit]:
+            lines.append(
+                f"| {m.view} | {m.key} | {m.feature} | {_short(m.offline)} | {_short(m.online)} |"
+            )
+        if len(self.mismatches) > limit:
+            lines.append(f"| ... {len(self.mismatches) - limit} more | | | | |")
+        return "\n".join(lines)
+
+
+def skew_check(
+    paths: Paths,
+    day: dt.date | str,
+    sample: int = 100,
+    seed: int = 0,
+    redis_url: str | None = None,
+) -> SkewReport:
+    """Training/serving skew: for up to ``sample`` entities per view (drawn with ``seed``),
+    the values Feast serves online must equal, value for value, the rows of ``day`` read
+    straight from Delta (after the snapshot's flattening), and carry that day's event time.
+
+    Floats are compared exactly (NaN equals NaN): the online store must hold the same bits.
+    An entity missing online shows as a mismatch on every feature.
+    """
+    iso = _iso(day)
+    expected_ts = int(end_of_day(iso).timestamp())  # the stores keep whole seconds
+    report = SkewReport(
+        day=iso, online_store=cfg.online_store_settings(paths, redis_url).describe()
+    )
+    for entity, (table, view) in ENTITY_VIEWS.items():
+        rows = offline_rows(paths, table, iso)
+        key = join_key(table)
+        keys = rows.column(key).to_pylist()
+        chosen = sorted(
+            random.Random(f"{seed}:{view}").sample(range(len(keys)), min(sample, len(keys)))
+        )
+        picked = rows.take(chosen)
+        refs = feature_refs(entity)
+        store = get_store(paths, redis_url)
+        online = store.get_online_features(
+            features=refs, entity_rows=[{key: k} for k in picked.column(key).to_pylist()]
+        ).to_dict(include_event_timestamps=True)
+        offline = picked.to_pydict()
+        for i, k in enumerate(offline[key]):
+            for ref in refs:
+                name = ref.split(":", 1)[1]
+                if not same_value(offline[name][i], online[name][i]):
+                    report.mismatches.append(
+                        Mismatch(view, k, name, offline[name][i], online[name][i])
+                    )
+            stamps = {online[f"{r.split(':', 1)[1]}__ts"][i] for r in refs}
+            if stamps != {expected_ts}:
+                report.mismatches.append(
+                    Mismatch(view, k, "event_timestamp", expected_ts, sorted(stamps))
+                )
+        report.checked[view] = len(chosen)
+    return report
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Exact equality where NaN equals NaN, through lists (and numpy arrays)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if hasattr(a, "tolist") and not isinstance(a, str | bytes):
+        a = a.tolist()
+    if hasattr(b, "tolist") and not isinstance(b, str | bytes):
+        b = b.tolist()
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _iso(day: dt.date | str) -> str:
+    return day if isinstance(day, str) else day.isoformat()
