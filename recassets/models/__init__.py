@@ -1,0 +1,30 @@
+"""Retrieval and ranking models over TorchRec, with their losses kept apart.
+
+- ``two_tower``: user and item towers for ANN retrieval (Yi et al. 2019).
+- ``ranking``: DCN-v2 heavy ranker (Wang et al. 2021), with a broadcast serving form.
+- ``losses``: in-batch sampled softmax with logQ correction; pointwise BCE.
+- ``embeddings``: the embedding tables and their (fused) row optimizer.
+
+Training loops live in ``recassets.training.trainer``.
+"""
+
+from recassets.models.embeddings import EMBEDDING_OPTIMIZERS, EmbeddingTables, TableSpec
+from recassets.models.features import Features, signed_log1p
+from recassets.models.losses import PointwiseBCELoss, SampledSoftmaxLoss
+from recassets.models.ranking import DCNv2, RankingConfig
+from recassets.models.two_tower import Tower, TwoTower, TwoTowerConfig
+
+__all__ = [
+    "EMBEDDING_OPTIMIZERS",
+    "DCNv2",
+    "EmbeddingTables",
+    "Features",
+    "PointwiseBCELoss",
+    "RankingConfig",
+    "SampledSoftmaxLoss",
+    "TableSpec",
+    "Tower",
+    "TwoTower",
+    "TwoTowerConfig",
+    "signed_log1p",
+]

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+import torch
+
+from recassets.training import data as D
+from recassets.training.trainer import build_vocab
+from recassets.training.vocab import FeatureVocabConfig
+
+from . import planted
+from .planted import one_torch_thread  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("lake") / "training_examples")
+    planted.write_days(path, [0, 1], n_users=12, n_items=30, impressions_per_user=5)
+    return path
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    voc = build_vocab(
+        {
+            "user_id": FeatureVocabConfig("int64", 20, 4, min_count=1),
+            "item_id": FeatureVocabConfig("int64", 40, 4, min_count=1),
+        }
+    )
+    day0 = planted.make_day(0, n_users=12, n_items=30, impressions_per_user=5)
+    counts = {}
+    for feature in D.SPARSE_FEATURES:
+        col = day0.column(feature).combine_chunks()
+        if feature in D.LIST_FEATURES:
+            col = pc.list_flatten(col)
+        vc = pc.value_counts(col.drop_null())
+        counts.setdefault(D.FEATURE_VOCAB[feature], []).append(vc)
+    voc.update(
+        {
+            name: (
+                pa.concat_arrays([vc.field("values") for vc in vcs]),
+                np.concatenate([vc.field("counts").to_numpy() for vc in vcs]),
+            )
+            for name, vcs in counts.items()
+        },
+        now_step=0,
+    )
+    return voc
+
+
+def test_streams_one_partition_in_exact_batches(table):
+    source = D.TrainingSource.open(table)
+    assert source.version == 1  # two appends
+    tables = list(D.stream_batches(source, planted.day(1), batch_size=16))
+    assert [t.num_rows for t in tables] == [16, 16, 16, 12]
+    all_rows = pa.concat_tables(tables)
+    assert set(all_rows.column("label").to_pylist()) <= {0, 1}
+    expected = planted.make_day(1, n_users=12, n_items=30, impressions_per_user=5)
+    assert all_rows.column("item_id").to_pylist() == expected.column("item_id").to_pylist()
+    assert "dt" not in all_rows.column_names and "example_id" not in all_rows.column_names
+
+
+def test_positives_only_and_seeded_shuffle(table):
+    source = D.TrainingSource.open(table)
+    day = planted.day(0)
+    pos = pa.concat_tables(D.stream_batches(source, day, batch_size=8, positives_only=True))
+    assert pos.num_rows > 0 and pc.all(pc.equal(pos.column("label"), 1)).as_py()
+
+    def order(seed):
+        ts = D.stream_batches(source, day, batch_size=8, shuffle_rows=32, seed=seed)
+        return pa.concat_tables(ts).column("item_id").to_pylist()
+
+    plain = (
+        pa.concat_tables(D.stream_batches(source, day, batch_size=8)).column("item_id").to_pylist()
+    )
+    assert order(1) == order(1) != order(2)
+    assert sorted(order(1)) == sorted(plain) and order(1) != plain
+
+
+def test_counts_cover_every_vocabulary_and_positive_frequencies(table):
+    source = D.TrainingSource.open(table)
+    counts = D.count_partition(source, planted.day(0))
+    day0 = planted.make_day(0, n_users=12, n_items=30, impressions_per_user=5)
+    assert counts.rows == day0.num_rows == 60
+    keys, cnt = counts.ids["item_id"]
+    n_hist = sum(len(h) for h in day0.column("history_item_ids").to_pylist())
+    assert int(cnt.sum()) == 60 + n_hist  # item ids and history ids share the vocabulary
+    keys, cnt = counts.ids["device"]
+    assert int(cnt.sum()) == 60 - day0.column("device").null_count  # nulls are not counted
+    freq = counts.positives
+    assert freq.total == int(pc.sum(day0.column("label")).as_py())
+    some = int(freq.keys[0])
+    assert freq.log_q(np.array([some]))[0] == pytest.approx(np.log(freq.counts[0] / freq.total))
+
+
+def test_arrow_rows_become_a_kjt_through_the_vocabulary(vocab):
+    day0 = planted.make_day(0, n_users=12, n_items=30, impressions_per_user=5)
+    sliced = day0.slice(7, 9)  # a slice: list offsets do not start at 0
+    batch = D.to_batch(sliced, vocab, record=False)
+    assert len(batch) == 9
+    kjt = batch.features.sparse
+    assert kjt.keys() == list(D.SPARSE_FEATURES) and kjt.stride() == 9
+    jts = kjt.to_dict()
+    hist = sliced.column("history_item_ids").to_pylist()
+    assert jts["history_item_ids"].lengths().tolist() == [len(h) for h in hist]
+    flat = [i for h in hist for i in h]
+    assert (
+        jts["history_item_ids"].values().tolist()
+        == vocab["item_id"].lookup(flat, record=False).tolist()
+    )
+    devices = sliced.column("device").to_pylist()
+    assert jts["device"].lengths().tolist() == [
+        0 if d is None else 1 for d in devices
+    ]  # null: empty bag
+    assert (
+        jts["device"].values().tolist()
+        == vocab["device"].lookup([d for d in devices if d], record=False).tolist()
+    )
+    assert (
+        jts["item_id"].values().tolist()
+        == vocab["item_id"].lookup(sliced.column("item_id"), record=False).tolist()
+    )
+    f = batch.features
+    assert f.user_dense.shape == (9, len(D.USER_DENSE)) and f.item_dense.shape == (
+        9,
+        len(D.ITEM_DENSE),
+    )
+    assert f.cross_dense.shape == (9, 1) and f.user_dense.dtype == torch.float32
+    assert batch.labels.tolist() == [float(x) for x in sliced.column("label").to_pylist()]
+    assert batch.item_log_q is None
+
+
+def test_feature_table_column_names_are_accepted(vocab):
+    day0 = planted.make_day(0, n_users=12, n_items=30, impressions_per_user=5)
+    items = day0.select(["item_id", "category", "creator", *D.ITEM_DENSE])
+    renamed = items.rename_columns([c[2:] if c.startswith("i_") else c for c in items.column_names])
+    a, b = D.item_features(items, vocab), D.item_features(renamed, vocab)
+    torch.testing.assert_close(a.item_dense, b.item_dense)
+    assert a.sparse.values().tolist() == b.sparse.values().tolist()
+    with pytest.raises(KeyError, match="i_ctr_7d"):
+        D.item_features(items.drop_columns(["i_ctr_7d"]), vocab)
