@@ -51,9 +51,10 @@ SKEW_SAMPLE = 200  # entities per view compared by the skew check
 def feature_store(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     paths = lake.paths()
     summaries = []
-    for day in sorted(partition_days(context)):  # in order: the online store ends on the last
-        summary = materialize_day(paths, day)
-        if not summary.wrote_online:
+    days = sorted(partition_days(context))
+    for day in days:  # snapshots for every day; only the last one is loaded online
+        summary = materialize_day(paths, day, online=day == days[-1])
+        if day == days[-1] and not summary.wrote_online:
             context.log.warning(
                 f"online store serves {summary.served_day}, later than {summary.day}: "
                 "wrote the offline snapshots only"

@@ -126,12 +126,12 @@ class MaterializeSummary:
     snapshots: dict[str, str]  # table -> snapshot path
     delta_versions: dict[str, int]  # table -> Delta version read
     wrote_online: bool  # False when the online store already serves a later day
-    served_day: str  # the day the online store serves afterwards
+    served_day: str | None  # the day the online store serves afterwards (None: nothing yet)
     lineage: str
 
 
 def materialize_day(
-    paths: Paths, day: dt.date | str, redis_url: str | None = None
+    paths: Paths, day: dt.date | str, redis_url: str | None = None, online: bool = True
 ) -> MaterializeSummary:
     """Export day d's snapshots, apply, and load day d into the online store.
 
@@ -146,9 +146,12 @@ def materialize_day(
     the check of the marker, the load and the marker's update happen as one step. (Across
     machines on Redis, Feast's own event-time comparison keeps an older day from overwriting
     a newer one.)
+
+    ``online=False`` writes the snapshots only: a backfill over a range loads just its last
+    day into the online store, which is all the online store can serve anyway.
     """
     with _materialize_lock(paths):
-        return _materialize_day(paths, _iso(day), redis_url)
+        return _materialize_day(paths, _iso(day), redis_url, online)
 
 
 @contextlib.contextmanager
@@ -165,13 +168,13 @@ def _materialize_lock(paths: Paths) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _materialize_day(paths: Paths, iso: str, redis_url: str | None) -> MaterializeSummary:
+def _materialize_day(paths: Paths, iso: str, redis_url: str | None, online: bool = True) -> MaterializeSummary:
     snapshots: dict[str, Snapshot] = {t: export_offline_snapshot(paths, t, iso) for t in TABLES}
     applied = apply(paths, redis_url)
     marker = cfg.read_json(cfg.marker_path(paths)) or {}
     same_store = marker.get("online_store") == applied.online_store
     served = marker.get("day") if same_store else None
-    wrote = served is None or served <= iso
+    wrote = online and (served is None or served <= iso)
     if wrote:
         store = get_store(paths, redis_url)
         start = dt.datetime.combine(dt.date.fromisoformat(iso), dt.time.min, tzinfo=dt.UTC)
@@ -201,7 +204,7 @@ def _materialize_day(paths: Paths, iso: str, redis_url: str | None) -> Materiali
         snapshots={t: s.path for t, s in snapshots.items()},
         delta_versions={t: s.delta_version for t, s in snapshots.items()},
         wrote_online=wrote,
-        served_day=marker["day"],
+        served_day=marker.get("day"),
         lineage=lineage,
     )
 

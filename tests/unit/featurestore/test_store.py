@@ -203,3 +203,14 @@ def test_apply_is_idempotent_and_deletes_what_the_repository_dropped(lake_copy):
         "impressions_1d",
         "clicks_1d",
     ]
+
+
+def test_snapshot_only_days_leave_the_online_store_alone(lake_copy):
+    """A backfill range loads only its last day online; earlier days only export snapshots."""
+    paths = lake_copy
+    first = materialize_day(paths, DAY1, online=False)
+    assert (first.wrote_online, first.served_day, served_day(paths)) == (False, None, None)
+    assert Path(first.snapshots["user_features"]).is_file()
+    last = materialize_day(paths, DAY2, online=True)
+    assert (last.wrote_online, served_day(paths)) == (True, DAY2)
+    assert skew_check(paths, DAY2, sample=100).passed
