@@ -51,10 +51,9 @@ def _read_day(spark: SparkSession, paths: Paths, table: str, day: dt.date) -> Da
 def _labelled_impressions(events: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
-    engaged = (
-        F.col("event_type").isin(*[t for t in ENGAGEMENT_TYPES if t not in ("watch", "rating")])
-        | ((F.col("event_type") == "watch") & (F.col("value") >= WATCH_THRESHOLD_S))
-    )
+    engaged = F.col("event_type").isin(
+        *[t for t in ENGAGEMENT_TYPES if t not in ("watch", "rating")]
+    ) | ((F.col("event_type") == "watch") & (F.col("value") >= WATCH_THRESHOLD_S))
     key = ["user_id", "item_id", "_req"]
     ev = events.withColumn("_req", F.coalesce("request_id", F.lit("")))
     positives = ev.where(engaged).select(*key).distinct().withColumn("label", F.lit(1))
@@ -78,12 +77,23 @@ def _rated_with_negatives(events: DataFrame, catalog: DataFrame, day: dt.date) -
     n = catalog.count()
     if n == 0:
         return ratings
-    indexed = catalog.select("item_id").distinct().withColumn(
-        "_idx", (F.row_number().over(Window.orderBy("item_id")) - 1).cast("bigint")
+    indexed = (
+        catalog.select("item_id")
+        .distinct()
+        .withColumn("_idx", (F.row_number().over(Window.orderBy("item_id")) - 1).cast("bigint"))
     )
-    draws = ratings.where(F.col("label") == 1).select(
-        "example_id", "user_id", "ts", F.explode(F.sequence(F.lit(0), F.lit(NEGATIVES_PER_POSITIVE - 1))).alias("k")
-    ).withColumn("_idx", F.pmod(F.xxhash64(F.col("example_id"), F.col("k"), F.lit(str(day))), F.lit(n)))
+    draws = (
+        ratings.where(F.col("label") == 1)
+        .select(
+            "example_id",
+            "user_id",
+            "ts",
+            F.explode(F.sequence(F.lit(0), F.lit(NEGATIVES_PER_POSITIVE - 1))).alias("k"),
+        )
+        .withColumn(
+            "_idx", F.pmod(F.xxhash64(F.col("example_id"), F.col("k"), F.lit(str(day))), F.lit(n))
+        )
+    )
     negatives = draws.join(F.broadcast(indexed), "_idx").select(
         F.concat_ws("#neg", "example_id", "k").alias("example_id"), "user_id", "item_id", "ts",
         F.lit(0).alias("label"), F.lit("sampled_negative").alias("source"),
@@ -93,7 +103,9 @@ def _rated_with_negatives(events: DataFrame, catalog: DataFrame, day: dt.date) -
     return ratings.unionByName(negatives)
 
 
-def compute_examples(spark: SparkSession, paths: Paths, day: str | dt.date) -> tuple[DataFrame, str, str | None]:
+def compute_examples(
+    spark: SparkSession, paths: Paths, day: str | dt.date
+) -> tuple[DataFrame, str, str | None]:
     """(examples of ``day``, recipe, the feature day joined or None on the first day)."""
     from pyspark.sql import functions as F
 
@@ -108,18 +120,26 @@ def compute_examples(spark: SparkSession, paths: Paths, day: str | dt.date) -> t
     if has_impressions:
         base, recipe = _labelled_impressions(events), "impressions"
     else:
-        catalog = items.where(F.col("first_seen") < F.lit(dt.datetime.combine(d, dt.time(), dt.UTC)))
+        catalog = items.where(
+            F.col("first_seen") < F.lit(dt.datetime.combine(d, dt.time(), dt.UTC))
+        )
         base, recipe = _rated_with_negatives(events, catalog, d), "ratings+sampled_negatives"
 
-    ex = base.join(users.select("user_id", "country", "device", "age_bucket"), "user_id", "left").join(
-        items.select("item_id", "category", "creator"), "item_id", "left"
-    )
+    ex = base.join(
+        users.select("user_id", "country", "device", "age_bucket"), "user_id", "left"
+    ).join(items.select("item_id", "category", "creator"), "item_id", "left")
     if feature_day is not None:
         uf = _read_day(spark, paths, "user_features", prev).select(
-            "user_id", "history_item_ids", *[F.col(c[2:]).cast("double").alias(c) for c in USER_DENSE]
+            "user_id",
+            "history_item_ids",
+            *[F.col(c[2:]).cast("double").alias(c) for c in USER_DENSE],
         )
         itf = _read_day(spark, paths, "item_features", prev).select(
-            "item_id", *[F.col(c[2:] if c != "i_trending" else "trending").cast("double").alias(c) for c in ITEM_DENSE]
+            "item_id",
+            *[
+                F.col(c[2:] if c != "i_trending" else "trending").cast("double").alias(c)
+                for c in ITEM_DENSE
+            ],
         )
         cf = _read_day(spark, paths, "cohort_features", prev).select(
             F.col("country").alias("_c"), F.col("age_bucket").alias("_a"), F.col("category").alias("_k"),
@@ -137,9 +157,17 @@ def compute_examples(spark: SparkSession, paths: Paths, day: str | dt.date) -> t
         ex = ex.withColumn("history_item_ids", F.lit(None).cast("array<bigint>"))
         for c in USER_DENSE + ITEM_DENSE + COHORT_DENSE:
             ex = ex.withColumn(c, F.lit(0.0))
-    ex = ex.withColumn("history_item_ids", F.coalesce("history_item_ids", F.array().cast("array<bigint>")))
-    ex = ex.fillna(0.0, subset=list(USER_DENSE + ITEM_DENSE + COHORT_DENSE)).withColumn("dt", F.lit(d))
-    return conform(ex, TRAINING_EXAMPLES_DDL), recipe, feature_day.isoformat() if feature_day else None
+    ex = ex.withColumn(
+        "history_item_ids", F.coalesce("history_item_ids", F.array().cast("array<bigint>"))
+    )
+    ex = ex.fillna(0.0, subset=list(USER_DENSE + ITEM_DENSE + COHORT_DENSE)).withColumn(
+        "dt", F.lit(d)
+    )
+    return (
+        conform(ex, TRAINING_EXAMPLES_DDL),
+        recipe,
+        feature_day.isoformat() if feature_day else None,
+    )
 
 
 def build_training_examples(
@@ -163,12 +191,14 @@ def build_training_examples(
         stats = df.agg(F.count("*").alias("n"), F.sum("label").alias("p")).first()
         meta = json.dumps({"run_id": run_id, "day": day, "recipe": recipe, "features_day": feature_day,
                            "code_version": __version__})  # fmt: skip
-        df.write.format("delta").mode("overwrite").option("replaceWhere", f"dt = DATE'{day}'").option(
-            "userMetadata", meta
-        ).save(path)
+        df.write.format("delta").mode("overwrite").option(
+            "replaceWhere", f"dt = DATE'{day}'"
+        ).option("userMetadata", meta).save(path)
         df.unpersist()
         result.rows[day], result.positives[day] = int(stats["n"]), int(stats["p"] or 0)
         result.recipe[day], result.features_day[day] = recipe, feature_day
-        say(f"training_examples {day}: {stats['n']} rows, {stats['p'] or 0} positives ({recipe}, features of {feature_day})")
+        say(
+            f"training_examples {day}: {stats['n']} rows, {stats['p'] or 0} positives ({recipe}, features of {feature_day})"
+        )
     result.version = latest_version(spark, path)
     return result
