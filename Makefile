@@ -51,6 +51,8 @@ lock:
 
 bench: install
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/online_features.py
 
 clean-home:
 	rm -rf $(RECASSETS_HOME)
