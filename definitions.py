@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from assets import features, featurestore, ingest, quality, training
+from assets import features, featurestore, ingest, models, quality, training
 from resources import build_resources
 
 defs = Definitions(
-    assets=[*ingest.ASSETS, *features.ASSETS, *featurestore.ASSETS, *training.ASSETS],
-    asset_checks=[*quality.CHECKS, *featurestore.CHECKS],
+    assets=[*ingest.ASSETS, *features.ASSETS, *featurestore.ASSETS, *training.ASSETS, *models.ASSETS],
+    asset_checks=[*quality.CHECKS, *featurestore.CHECKS, *models.CHECKS],
     resources=build_resources(),
     # One Spark session per process: steps share the run's JVM instead of starting one each
     # (and racing on the quarantine table). Spark parallelizes inside the step.

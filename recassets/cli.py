@@ -28,7 +28,10 @@ DEMO_SELECTION = (
     *INGEST_SELECTION,
     "lake/user_features", "lake/item_features", "lake/cohort_features",
     "featurestore/feature_store", "lake/training_examples",
+    "models/two_tower_model", "models/ranking_model", "models/model_evaluation",
 )  # fmt: skip
+# The models are not daily partitioned: one run, no partition range.
+UNPARTITIONED = ("models/two_tower_model", "models/ranking_model", "models/model_evaluation")
 
 DAGSTER_YAML = """\
 # The embedded Dagster instance: SQLite storage in this folder (the default), no telemetry.
@@ -69,20 +72,32 @@ def dagster_env(paths: Paths) -> dict[str, str]:
 
 
 def materialize(paths: Paths, selection: Sequence[str], first: str, last: str) -> None:
-    """One Dagster run materializing ``selection`` for the days first..last (single-run
-    backfill). Streams the assets' progress lines; the full log goes to
+    """Materialize ``selection``: the daily assets in one Dagster run over first..last
+    (single-run backfill), then the unpartitioned ones (models) in a second run."""
+    daily = [k for k in selection if k not in UNPARTITIONED]
+    rest = [k for k in selection if k in UNPARTITIONED]
+    if daily:
+        _materialize_run(paths, daily, first, last)
+    if rest:
+        _materialize_run(paths, rest, None, None)
+
+
+def _materialize_run(paths: Paths, selection: Sequence[str], first: str | None, last: str | None) -> None:
+    """One Dagster run. Streams the assets' progress lines; the full log goes to
     ``RECASSETS_HOME/logs/``. Raises SystemExit with the log's tail when the run fails."""
     ensure_home(paths)
     logs = Path(paths.home) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"materialize-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log"
-    rng = first if first == last else f"{first}...{last}"
     cmd = [
         sys.executable, "-m", "dagster", "asset", "materialize", "-f", "definitions.py",
         "--select", ",".join(selection),
-        "--partition" if first == last else "--partition-range", rng,
         "--config-json", json.dumps({"loggers": {"console": {"config": {"log_level": "INFO"}}}}),
     ]  # fmt: skip
+    rng = "all data"
+    if first is not None:
+        rng = first if first == last else f"{first}...{last}"
+        cmd += ["--partition" if first == last else "--partition-range", rng]
     say(f"materializing {', '.join(selection)} for {rng} in one Dagster run (log: {log_path})")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
@@ -102,6 +117,7 @@ def materialize(paths: Paths, selection: Sequence[str], first: str, last: str) -
     if code != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
         raise SystemExit(f"recassets: the Dagster run failed (exit {code}). Last lines of {log_path}:\n{tail}")
+    say(f"run finished; full log in {log_path}")
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -175,6 +191,34 @@ def cmd_lineage(args: argparse.Namespace) -> None:
     print(json.dumps(read_lineage(Paths.from_env(), args.table, args.day), indent=2))
 
 
+def cmd_recommend(args: argparse.Namespace) -> None:
+    from recassets.training.recommend import cli_recommend
+
+    cli_recommend(args.users, args.k, args.out)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from recassets.training.recommend import cli_evaluate
+
+    cli_evaluate(k=args.k)
+
+
+def sample_recommendation(paths: Paths, k: int = 10) -> None:
+    """The demo's last step: top-k for one user through the current policy."""
+    from deltalake import DeltaTable
+
+    from recassets.training.recommend import recommend
+
+    users = DeltaTable(paths.table("users")).to_pyarrow_table(columns=["user_id"]).column(0).to_pylist()
+    if not users:
+        return
+    user = sorted(users)[0]
+    table = recommend(paths, [user], k=k)
+    say(f"top {k} for user {user} (current policy): " + ", ".join(
+        f"{i}:{s:.3f}" for i, s in zip(table.column("item_id").to_pylist(), table.column("score").to_pylist(), strict=True)
+    ))
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     paths = Paths.from_env()
     ensure_home(paths)
@@ -186,6 +230,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
                                         events_per_day=args.events_per_day, format="jsonl"))
     first, last = landed_range(paths)
     materialize(paths, DEMO_SELECTION, first, last)
+    sample_recommendation(paths)
     say(f"demo finished in {time.time() - started:.0f} s. What exists now:")
     cmd_status()
 
@@ -220,6 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first", help="first day (default: first landed)")
     p.add_argument("--last", help="last day (default: last landed)")
     p.set_defaults(func=cmd_materialize)
+
+    p = sub.add_parser("recommend", help="batch top-K through the current policy (no HTTP)")
+    p.add_argument("--users", required=True, help="a file with one user id per line")
+    p.add_argument("--k", type=int, default=100)
+    p.add_argument("--out", help="recs.parquet or recs.csv (default: JSON lines on stdout)")
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("evaluate", help="print the evaluation of the current model")
+    p.add_argument("--k", type=int, default=50)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("status", help="what exists under RECASSETS_HOME")
     p.set_defaults(func=cmd_status)

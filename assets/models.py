@@ -1,0 +1,186 @@
+"""Stage ``training`` (models): the two-tower retriever, the DCN-v2 ranker, their evaluation
+and the promotion gate. Bodies unpack config and resources and call ``recassets.training``."""
+
+# No `from __future__ import annotations`: Dagster 1.13 reads the `context` annotation at
+# definition time and rejects it as a string.
+from typing import Any
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+
+from recassets.training import evaluation as E
+from recassets.training import policy as P
+from resources import LakeResource
+
+GROUP = "training"
+TRAINING_EXAMPLES = AssetKey(["lake", "training_examples"])
+TWO_TOWER = AssetKey(["models", "two_tower_model"])
+RANKING = AssetKey(["models", "ranking_model"])
+EVALUATION = AssetKey(["models", "model_evaluation"])
+
+
+class ModelTrainConfig(Config):
+    """Incremental by default: warm start from the latest checkpoint, one pass over the
+    partitions it has not consumed. The last ``holdout_days`` partitions are kept for
+    ``model_evaluation``."""
+
+    full_retrain: bool = False
+    epochs_from_scratch: int = 3
+    holdout_days: int = 1
+    batch_size: int = 1024
+    id_capacity: int = 100_000  # rows of the user_id / item_id tables
+    id_min_count: int = 2  # sightings before an id gets its own row
+    num_threads: int | None = None
+
+
+def _train(
+    context: AssetExecutionContext, lake: LakeResource, config: ModelTrainConfig, kind: str
+) -> MaterializeResult:
+    paths = lake.paths()
+    ids = {
+        "capacity": config.id_capacity,
+        "min_count": config.id_min_count,
+        "num_oov_buckets": max(4, config.id_capacity // 100),
+    }
+    result = P.train_next(
+        paths, kind, full_retrain=config.full_retrain, epochs_from_scratch=config.epochs_from_scratch,
+        holdout_days=config.holdout_days, batch_size=config.batch_size, num_threads=config.num_threads,
+        vocab={"user_id": {"key_type": "int64", "ttl": 30, **ids}, "item_id": {"key_type": "int64", "ttl": 30, **ids}},
+    )  # fmt: skip
+    ckpt = result.checkpoint
+    m = ckpt.metrics
+    vocab = m.get("vocab", {})
+    context.log.info(
+        f"{kind}: {'new version' if result.new_version else 'up to date'} {result.path}"
+    )
+    metadata: dict[str, Any] = {
+        "checkpoint": MetadataValue.path(result.path),
+        "new_version": result.new_version,
+        "warm_start": result.warm_start,
+        "partitions_this_run": MetadataValue.json(result.partitions),
+        "partitions_consumed": MetadataValue.json(ckpt.partitions),
+        "delta_versions": MetadataValue.json(ckpt.versions),
+        "loss": float(m.get("loss", float("nan"))),
+        "examples": int(m.get("examples", 0)),
+        "examples_per_s": float(m.get("examples_per_s", 0.0)),
+        "oov_rates": MetadataValue.json({k: v.get("oov_rate") for k, v in vocab.items()}),
+        "collision_rates": MetadataValue.json(
+            {k: v.get("collision_rate") for k, v in vocab.items()}
+        ),
+    }
+    if "train_auc" in m:
+        metadata["train_auc"] = float(m["train_auc"])
+    return MaterializeResult(metadata=metadata)
+
+
+@asset(
+    key=TWO_TOWER,
+    group_name=GROUP,
+    deps=[TRAINING_EXAMPLES],
+    kinds={"pytorch"},
+    description="Two-tower retriever (in-batch sampled softmax with logQ) on the positives of "
+    "training_examples; a new versioned checkpoint under <artifacts>/models/two_tower/.",
+    code_version="1",
+)
+def two_tower_model(
+    context: AssetExecutionContext, config: ModelTrainConfig, lake: LakeResource
+) -> MaterializeResult:
+    return _train(context, lake, config, "two_tower")
+
+
+@asset(
+    key=RANKING,
+    group_name=GROUP,
+    deps=[TRAINING_EXAMPLES],
+    kinds={"pytorch"},
+    description="DCN-v2 ranker (BCE) on all rows of training_examples; a new versioned "
+    "checkpoint under <artifacts>/models/ranking/.",
+    code_version="1",
+)
+def ranking_model(
+    context: AssetExecutionContext, config: ModelTrainConfig, lake: LakeResource
+) -> MaterializeResult:
+    return _train(context, lake, config, "ranking")
+
+
+class ModelEvaluationConfig(Config):
+    k: int = 50
+
+
+@asset(
+    key=EVALUATION,
+    group_name=GROUP,
+    deps=[TWO_TOWER, RANKING],
+    kinds={"pytorch"},
+    description="Recall/NDCG/HitRate@K (exact search over the catalog) and ranker AUC/log loss "
+    "of the latest checkpoints on the day after their last consumed partition, beside all-time "
+    "and trailing-7-day popularity and the current model.",
+    code_version="1",
+)
+def model_evaluation(
+    context: AssetExecutionContext, config: ModelEvaluationConfig, lake: LakeResource
+) -> MaterializeResult:
+    paths = lake.paths()
+    tt, rk = P.latest_checkpoint(paths, "two_tower"), P.latest_checkpoint(paths, "ranking")
+    if tt is None or rk is None:
+        raise ValueError(
+            "no checkpoints to evaluate: materialize two_tower_model and ranking_model"
+        )
+    cur = P.current_policy(paths)
+    model = cur.get("policy") == P.MODEL
+    report = E.evaluate(
+        paths, str(tt), str(rk), k=config.k,
+        current_two_tower=cur["two_tower"] if model else None,
+        current_ranking=cur["ranking"] if model else None,
+    )  # fmt: skip
+    saved = report.save(P.evaluation_path(paths))
+    cand = report.retrieval[E.CANDIDATE]
+    metadata: dict[str, Any] = {
+        "metrics": MetadataValue.md(report.to_markdown()),
+        "eval_days": MetadataValue.json(report.eval_days),
+        "retrieval": MetadataValue.json(report.retrieval),
+        "ranking": MetadataValue.json(report.ranking),
+        report.recall_key: float(cand[report.recall_key]),
+        "evaluation": MetadataValue.path(saved),
+    }
+    if E.CANDIDATE in report.ranking:
+        metadata["auc"] = float(report.ranking[E.CANDIDATE]["auc"])
+    return MaterializeResult(metadata=metadata)
+
+
+@asset_check(
+    asset=EVALUATION,
+    blocking=True,
+    description="Promote the evaluated checkpoints when they beat both popularity baselines "
+    "(Recall@K) and are within 0.02 of the current model; otherwise fail and keep serving the "
+    "current policy.",
+)
+def model_evaluation_promotion_gate(lake: LakeResource) -> AssetCheckResult:
+    paths = lake.paths()
+    report = E.EvaluationReport.load(P.evaluation_path(paths))
+    decision = P.promote(paths, report)
+    policy = P.current_policy(paths)
+    return AssetCheckResult(
+        passed=decision.passed,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "reasons": MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
+            "promoted": decision.passed,
+            "serving_policy": MetadataValue.json(
+                {k: v for k, v in policy.items() if k != "evaluation"}
+            ),
+        },
+    )
+
+
+ASSETS = [two_tower_model, ranking_model, model_evaluation]
+CHECKS = [model_evaluation_promotion_gate]

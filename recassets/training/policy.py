@@ -1,0 +1,257 @@
+"""The model store, the promotion gate and the current serving policy.
+
+Layout under ``<artifacts>/models/``::
+
+    two_tower/0001.pt, 0002.pt, ...   versioned checkpoints, never overwritten
+    ranking/0001.pt, ...
+    evaluation/latest.json            the last ``EvaluationReport`` (read by the gate check)
+    current.json                      the pointer serving reads (written atomically)
+
+``current.json`` is either ``{"policy": "model", "two_tower": path, "ranking": path,
+"evaluation": {...}, "promoted_at": ...}`` or, while no model ever passed the gate,
+``{"policy": "popularity", "variant": "all_time" | "trailing_7d"}``. A missing file means
+popularity (trailing 7 days: fresher than all-time on a stream with churn).
+
+The gate (``gate``): a candidate is promoted only when its Recall@K beats both popularity
+baselines and is not below the current model's by more than ``tolerance`` (absolute, on the
+same window: ``evaluate`` scores the current model beside the candidate). A failed gate leaves
+the pointer alone, so the previous model keeps serving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recassets.training import trainer as T
+from recassets.training.evaluation import (
+    CANDIDATE,
+    CURRENT,
+    POPULARITY_ALL_TIME,
+    POPULARITY_TRAILING_7D,
+    EvaluationReport,
+    available_days,
+    write_json_atomic,
+)
+
+KINDS = ("two_tower", "ranking")
+POPULARITY = "popularity"
+MODEL = "model"
+DEFAULT_POLICY: dict[str, Any] = {"policy": POPULARITY, "variant": "trailing_7d"}
+_VERSION = re.compile(r"^(\d{4,})\.pt$")
+
+
+# --- the model store ----------------------------------------------------------------------------
+
+
+def models_dir(paths: Any) -> Path:
+    return Path(paths.artifacts) / "models"
+
+
+def checkpoint_versions(paths: Any, kind: str) -> list[Path]:
+    """Saved checkpoints of ``kind``, oldest first."""
+    folder = models_dir(paths) / kind
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _VERSION.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(paths: Any, kind: str) -> Path | None:
+    versions = checkpoint_versions(paths, kind)
+    return versions[-1] if versions else None
+
+
+def next_checkpoint_path(paths: Any, kind: str) -> Path:
+    versions = checkpoint_versions(paths, kind)
+    n = int(_VERSION.match(versions[-1].name).group(1)) + 1 if versions else 1  # type: ignore[union-attr]
+    return models_dir(paths) / kind / f"{n:04d}.pt"
+
+
+@dataclass
+class TrainResult:
+    """One training run of the store: the checkpoint and whether a new version was written."""
+
+    checkpoint: T.Checkpoint
+    path: str
+    new_version: bool
+    warm_start: bool
+    partitions: list[str]  # consumed by this run
+
+
+def train_next(
+    paths: Any,
+    kind: str,
+    *,
+    full_retrain: bool = False,
+    epochs_from_scratch: int = 3,
+    holdout_days: int = 1,
+    **train_kwargs: Any,
+) -> TrainResult:
+    """Train ``kind`` on the ``training_examples`` partitions the latest checkpoint has not
+    consumed (warm start, one pass), or on all of them from scratch (``epochs_from_scratch``
+    passes) when there is none or ``full_retrain``. The last ``holdout_days`` partitions are
+    left out, so that ``evaluate`` has a day after the last consumed one. A new versioned
+    file is written only when something was trained."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}")
+    days = available_days(paths)
+    train_days = days[: len(days) - holdout_days] if holdout_days else days
+    if not train_days:
+        raise ValueError(
+            f"no training partitions: {len(days)} day(s) available, {holdout_days} held out"
+        )
+    latest = None if full_retrain else latest_checkpoint(paths, kind)
+    prior = T.Checkpoint.load(latest) if latest is not None else None
+    todo = [d for d in train_days if prior is None or d not in set(prior.partitions)]
+    if prior is not None and not todo:
+        return TrainResult(prior, str(latest), False, True, [])
+    fn = T.train_two_tower if kind == "two_tower" else T.train_ranking
+    out = next_checkpoint_path(paths, kind)
+    ckpt = fn(
+        paths.table("training_examples"),
+        train_days,
+        checkpoint=prior,
+        output=out,
+        epochs=epochs_from_scratch,
+        full_retrain=full_retrain,
+        **train_kwargs,
+    )
+    return TrainResult(ckpt, str(out), True, prior is not None, todo)
+
+
+# --- the pointer --------------------------------------------------------------------------------
+
+
+def pointer_path(paths: Any) -> Path:
+    return models_dir(paths) / "current.json"
+
+
+def evaluation_path(paths: Any) -> Path:
+    return models_dir(paths) / "evaluation" / "latest.json"
+
+
+def current_policy(paths: Any) -> dict[str, Any]:
+    """What serves now: the pointer's content, or the popularity default when there is none."""
+    p = pointer_path(paths)
+    if not p.exists():
+        return dict(DEFAULT_POLICY)
+    return json.loads(p.read_text())
+
+
+def write_policy(paths: Any, policy: Mapping[str, Any]) -> str:
+    return write_json_atomic(pointer_path(paths), dict(policy))
+
+
+# --- the gate -----------------------------------------------------------------------------------
+
+
+@dataclass
+class GateDecision:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    metric: str = "recall@50"
+
+
+def gate(
+    candidate_metrics: Mapping[str, float],
+    baselines: Mapping[str, Mapping[str, float]],
+    current_metrics: Mapping[str, float] | None = None,
+    tolerance: float = 0.02,
+    *,
+    metric: str | None = None,
+) -> GateDecision:
+    """Pass when ``candidate[metric]`` beats every baseline's (strictly) and is not below
+    ``current[metric] - tolerance``. ``metric``: default the ``recall@K`` key of the candidate."""
+    key = metric or next((m for m in candidate_metrics if m.startswith("recall@")), "recall@50")
+    cand = float(candidate_metrics[key])
+    reasons: list[str] = []
+    passed = cand == cand  # NaN (no eval users) never passes
+    if not passed:
+        reasons.append(f"candidate {key} is NaN (no evaluation users)")
+    for name, m in baselines.items():
+        base = float(m[key])
+        if cand > base:
+            reasons.append(f"beats {name}: {key} {cand:.4f} > {base:.4f}")
+        else:
+            passed = False
+            reasons.append(f"does not beat {name}: {key} {cand:.4f} <= {base:.4f}")
+    if current_metrics is not None:
+        cur = float(current_metrics[key])
+        if cand >= cur - tolerance:
+            reasons.append(
+                f"within tolerance of current: {key} {cand:.4f} >= {cur:.4f} - {tolerance}"
+            )
+        else:
+            passed = False
+            reasons.append(f"worse than current: {key} {cand:.4f} < {cur:.4f} - {tolerance}")
+    return GateDecision(passed=passed, reasons=reasons, metric=key)
+
+
+def gate_report(report: EvaluationReport, tolerance: float = 0.02) -> GateDecision:
+    """The gate on an ``EvaluationReport`` (candidate vs its popularity baselines and current)."""
+    return gate(
+        report.retrieval[CANDIDATE],
+        report.baselines(),
+        report.retrieval.get(CURRENT),
+        tolerance,
+        metric=report.recall_key,
+    )
+
+
+def promote(
+    paths: Any,
+    report: EvaluationReport,
+    decision: GateDecision | None = None,
+    *,
+    tolerance: float = 0.02,
+) -> GateDecision:
+    """Run the gate (unless ``decision`` is given) and update ``current.json`` accordingly.
+
+    Pass: the pointer names the candidate pair and its evaluation. Fail: a model pointer is
+    left untouched (the previous model keeps serving); a popularity pointer switches to the
+    popularity variant that scored best on this window.
+    """
+    decision = decision or gate_report(report, tolerance)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if decision.passed:
+        write_policy(
+            paths,
+            {
+                "policy": MODEL,
+                "two_tower": report.checkpoints["candidate_two_tower"],
+                "ranking": report.checkpoints["candidate_ranking"],
+                "evaluation": report.to_dict(),
+                "reasons": decision.reasons,
+                "promoted_at": now,
+            },
+        )
+    elif current_policy(paths)["policy"] == POPULARITY:
+        key = decision.metric
+        all_time = report.retrieval[POPULARITY_ALL_TIME][key]
+        recent = report.retrieval[POPULARITY_TRAILING_7D][key]
+        variant = "all_time" if all_time > recent else "trailing_7d"
+        write_policy(paths, {"policy": POPULARITY, "variant": variant, "updated_at": now})
+    return decision
+
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "GateDecision",
+    "TrainResult",
+    "current_policy",
+    "evaluation_path",
+    "gate",
+    "gate_report",
+    "latest_checkpoint",
+    "next_checkpoint_path",
+    "pointer_path",
+    "promote",
+    "train_next",
+    "write_policy",
+]

@@ -1,0 +1,179 @@
+"""Batch recommendations through the current policy (``recassets.training.policy``).
+
+Model policy: two-tower retrieval (exact dot-product search over the catalog embeddings, top
+``candidates`` = 500) then the ranker scores the candidates in serving's broadcast form
+(``trainer.score_candidates``: one user row against N item rows). Popularity policy: the
+pointer's popularity variant. Either way the user's engaged items (positives in
+``training_examples``) are excluded, and users without a row in ``training_examples`` (cold
+start) get the trailing-7-day popularity list (trending), minus nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recassets.training import evaluation as E
+from recassets.training import policy as P
+from recassets.training import trainer as T
+
+RESULT_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.int64(), False),
+        pa.field("item_id", pa.int64(), False),
+        pa.field("rank", pa.int32(), False),
+        pa.field("score", pa.float64(), False),
+    ]
+)
+
+
+def recommend(
+    paths: Any,
+    user_ids: Iterable[int],
+    k: int = 100,
+    *,
+    candidates: int = 500,
+    device: Any = "cpu",
+) -> pa.Table:
+    """Top ``k`` items per user: ``(user_id, item_id, rank 1..k, score)``, users in input order.
+
+    ``score``: the ranker's logit (model policy) or the item's positive count (popularity and
+    cold start).
+    """
+    users = [int(u) for u in dict.fromkeys(user_ids)]
+    days = E.available_days(paths)
+    if not days:
+        raise ValueError("training_examples is empty: nothing to recommend from")
+    rows = E.read_days(paths, days, ("user_id", "item_id", "label"))
+    seen = E.engaged_items(rows)
+    known = set(int(u) for u in np.unique(rows["user_id"].to_numpy()))
+    all_ids, all_counts = E.popularity(rows)
+    recent = rows.filter(
+        pc.is_in(
+            rows["dt"], pa.array([T.D.as_day(d) for d in E.trailing_days(days[-1])], pa.date32())
+        )
+    )
+    trend_ids, trend_counts = E.popularity(recent)
+    policy = P.current_policy(paths)
+
+    out: dict[int, list[tuple[int, float]]] = {}
+    cold = [u for u in users if u not in known]
+    for u in cold:
+        out[u] = [(int(i), float(c)) for i, c in zip(trend_ids[:k], trend_counts[:k], strict=True)]
+    warm = [u for u in users if u in known]
+    user_rows = E.latest_rows(
+        E.read_days(paths, days, (*E.USER_COLUMNS, "ts")).filter(
+            pc.is_in(pc.field("user_id"), pa.array(warm, pa.int64()))
+        ),
+        "user_id",
+    )
+    E.add_history(seen, user_rows)  # engaged before the table's window counts as seen too
+    if policy.get("policy") == P.MODEL and warm:
+        out.update(_model_recommend(paths, policy, user_rows, days, seen, k, candidates, device))
+    elif warm:
+        ids, counts = (
+            (all_ids, all_counts)
+            if policy.get("variant") == "all_time"
+            else (trend_ids, trend_counts)
+        )
+        score = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+        for u, top in E.popularity_ranking(ids, warm, seen, k).items():
+            out[u] = [(i, float(score[i])) for i in top]
+    return _to_table(users, out)
+
+
+def _model_recommend(
+    paths: Any,
+    policy: dict[str, Any],
+    user_rows: pa.Table,
+    days: Sequence[str],
+    seen: dict[int, set[int]],
+    k: int,
+    candidates: int,
+    device: Any,
+) -> dict[int, list[tuple[int, float]]]:
+    items = E.catalog(paths, days)
+    retrieved = E.two_tower_ranking(
+        policy["two_tower"], user_rows, items, seen, candidates, device=device
+    )
+    ranker, voc = T.load_ranking(policy["ranking"], device=device)
+    item_ids = items["item_id"].to_numpy()
+    position = {int(i): r for r, i in enumerate(item_ids)}
+    user_ids = user_rows["user_id"].to_numpy()
+    out: dict[int, list[tuple[int, float]]] = {}
+    for r, u in enumerate(user_ids):
+        cand = retrieved.get(int(u), [])
+        if not cand:
+            out[int(u)] = []
+            continue
+        cand_rows = items.take(pa.array([position[i] for i in cand]))
+        scores = T.score_candidates(ranker, voc, user_rows.slice(r, 1), cand_rows)
+        order = np.lexsort((np.asarray(cand), -scores))[:k]
+        out[int(u)] = [(int(cand[j]), float(scores[j])) for j in order]
+    return out
+
+
+def _to_table(users: Sequence[int], out: dict[int, list[tuple[int, float]]]) -> pa.Table:
+    cols: dict[str, list[Any]] = {"user_id": [], "item_id": [], "rank": [], "score": []}
+    for u in users:
+        for rank, (item, score) in enumerate(out.get(u, []), start=1):
+            cols["user_id"].append(u)
+            cols["item_id"].append(item)
+            cols["rank"].append(rank)
+            cols["score"].append(score)
+    return pa.table(cols, schema=RESULT_SCHEMA)
+
+
+# --- CLI hooks (wired in recassets/cli.py) -------------------------------------------------------
+
+
+def cli_recommend(users_file: str, k: int = 100, out: str | None = None) -> pa.Table:
+    """Recommend for the user ids in ``users_file`` (one per line); write a Parquet or CSV file
+    (by ``out``'s suffix) or print JSON lines when ``out`` is None."""
+    from recassets.paths import Paths
+
+    ids = [int(line) for line in Path(users_file).read_text().split() if line.strip()]
+    table = recommend(Paths.from_env(), ids, k)
+    if out is None:
+        for row in table.to_pylist():
+            print(json.dumps(row))
+    elif out.endswith(".csv"):
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, out)
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, out)
+    return table
+
+
+def cli_evaluate(k: int = 50) -> E.EvaluationReport:
+    """Evaluate the latest checkpoints (against the current model, if any) on the day after
+    their last consumed partition; print the markdown table. Does not promote."""
+    from recassets.paths import Paths
+
+    paths = Paths.from_env()
+    tt, rk = P.latest_checkpoint(paths, "two_tower"), P.latest_checkpoint(paths, "ranking")
+    if tt is None:
+        raise SystemExit("no two-tower checkpoint under " + str(P.models_dir(paths)))
+    cur = P.current_policy(paths)
+    report = E.evaluate(
+        paths,
+        str(tt),
+        str(rk) if rk else None,
+        k=k,
+        current_two_tower=cur.get("two_tower") if cur.get("policy") == P.MODEL else None,
+        current_ranking=cur.get("ranking") if cur.get("policy") == P.MODEL else None,
+    )
+    print(report.to_markdown())
+    return report
+
+
+__all__ = ["cli_evaluate", "cli_recommend", "recommend"]

@@ -1,0 +1,139 @@
+"""The model assets, their evaluation and the blocking promotion gate in Dagster runs, on a
+tiny planted ``training_examples`` table in a temporary home (no Spark: delta-rs writes it).
+
+Run 1: days 0-2, models train on 0-1 (day 2 held out), beat popularity: promoted.
+Run 2: days 3 (normal) and 4 (positives = the most popular items only) arrive; the models
+warm-start on days 2-3 and are evaluated on day 4, where popularity is unbeatable: the gate
+fails, the run's check fails, and the run-1 model keeps serving.
+"""
+
+# No `from __future__ import annotations`: Dagster 1.13 reads annotations at definition time.
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+import torch
+from dagster import AssetCheckSeverity, AssetKey, materialize
+
+from assets.models import ASSETS, CHECKS
+from recassets.training import evaluation as E
+from recassets.training import policy as P
+from recassets.training.recommend import recommend
+from resources import LakeResource
+from tests.unit.training import planted
+
+TRAIN = {
+    "epochs_from_scratch": 3,
+    "batch_size": 64,
+    "id_capacity": 200,
+    "id_min_count": 1,
+    "num_threads": 1,
+}
+RUN_CONFIG = {
+    "ops": {
+        "models__two_tower_model": {"config": TRAIN},
+        "models__ranking_model": {"config": TRAIN},
+        "models__model_evaluation": {"config": {"k": 10}},
+    }
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _run(paths, raise_on_error=True):
+    return materialize(
+        [*ASSETS, *CHECKS],
+        resources={"lake": LakeResource(home=paths.home)},
+        run_config=RUN_CONFIG,
+        raise_on_error=raise_on_error,
+    )
+
+
+def _metadata(result, *key):
+    events = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == AssetKey(list(key))
+    ]
+    assert len(events) == 1, key
+    return {k: v.value for k, v in events[0].materialization.metadata.items()}
+
+
+def _gate(result):
+    evals = result.get_asset_check_evaluations()
+    assert [e.check_name for e in evals] == ["model_evaluation_promotion_gate"]
+    return evals[0]
+
+
+def test_checks_are_blocking_and_keys_are_stable():
+    assert [a.key for a in ASSETS] == [
+        AssetKey(["models", "two_tower_model"]),
+        AssetKey(["models", "ranking_model"]),
+        AssetKey(["models", "model_evaluation"]),
+    ]
+    spec = next(iter(CHECKS[0].check_specs))
+    assert spec.blocking and spec.asset_key == AssetKey(["models", "model_evaluation"])
+    assert {a.group_names_by_key[a.key] for a in ASSETS} == {"training"}
+
+
+def test_train_evaluate_promote_then_keep_serving_on_a_failed_gate(paths):
+    table = paths.table("training_examples")
+    planted.write_days(table, range(3))
+
+    # --- run 1: first training, the candidate beats popularity and is promoted
+    r1 = _run(paths)
+    assert r1.success
+    tt = _metadata(r1, "models", "two_tower_model")
+    assert tt["partitions_consumed"] == [planted.day(0), planted.day(1)]
+    assert tt["delta_versions"] == {planted.day(0): 2, planted.day(1): 2}
+    assert tt["new_version"] is True and tt["warm_start"] is False
+    assert tt["examples"] > 0 and np.isfinite(tt["loss"]) and tt["oov_rates"]["user_id"] == 0.0
+    assert tt["checkpoint"].endswith("two_tower/0001.pt")
+    rk = _metadata(r1, "models", "ranking_model")
+    assert rk["checkpoint"].endswith("ranking/0001.pt") and 0 <= rk["train_auc"] <= 1
+    ev = _metadata(r1, "models", "model_evaluation")
+    assert ev["eval_days"] == [planted.day(2)]
+    assert "| candidate |" in ev["metrics"] and "| popularity_trailing_7d |" in ev["metrics"]
+    assert ev["recall@10"] > ev["retrieval"]["popularity_all_time"]["recall@10"]
+    g1 = _gate(r1)
+    assert g1.passed and g1.metadata["promoted"].value is True
+    first = P.current_policy(paths)
+    assert first["policy"] == "model" and first["two_tower"] == tt["checkpoint"]
+    assert first["ranking"] == rk["checkpoint"]
+    served = recommend(paths, [1, 424242], k=5)
+    assert served.num_rows == 10
+
+    # --- run 2: day 3 normal, day 4's positives are exactly the most popular items
+    planted.write_day(table, planted.make_day(3))
+    day4 = planted.make_day(4)
+    rows = E.read_days(paths, [planted.day(d) for d in range(4)], ("user_id", "item_id", "label"))
+    top, _ = E.popularity(rows)
+    label = pc.cast(pc.is_in(day4["item_id"], pa.array(top[:30])), pa.int32())
+    planted.write_day(
+        table,
+        day4.set_column(day4.schema.get_field_index("label"), day4.schema.field("label"), label),
+    )
+    before = P.pointer_path(paths).read_text()
+
+    r2 = _run(paths, raise_on_error=False)
+    tt2 = _metadata(r2, "models", "two_tower_model")
+    assert tt2["warm_start"] is True and tt2["partitions_this_run"] == [
+        planted.day(2),
+        planted.day(3),
+    ]
+    assert tt2["checkpoint"].endswith("two_tower/0002.pt")
+    assert [p.name for p in P.checkpoint_versions(paths, "two_tower")] == ["0001.pt", "0002.pt"]
+    ev2 = _metadata(r2, "models", "model_evaluation")
+    assert ev2["eval_days"] == [planted.day(4)]
+    assert "current" in ev2["retrieval"]  # the promoted model scored on the same window
+    g2 = _gate(r2)
+    assert not g2.passed and g2.severity == AssetCheckSeverity.ERROR
+    assert "does not beat popularity" in g2.metadata["reasons"].value
+    assert P.pointer_path(paths).read_text() == before  # the previous model keeps serving
+    assert json.loads(before)["two_tower"].endswith("0001.pt")

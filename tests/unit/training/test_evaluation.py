@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from recassets.training import evaluation as E
+from recassets.training import trainer as T
+
+from . import planted
+from .planted import one_torch_thread  # noqa: F401
+
+N_CATEGORIES = 4
+VOCAB = {
+    "user_id": {
+        "key_type": "int64",
+        "capacity": 64,
+        "num_oov_buckets": 4,
+        "min_count": 1,
+        "ttl": 30,
+    },
+    "item_id": {
+        "key_type": "int64",
+        "capacity": 160,
+        "num_oov_buckets": 4,
+        "min_count": 1,
+        "ttl": 30,
+    },
+}
+TINY_TT = dict(
+    batch_size=64, dim=16, hidden=(32,), vocab=VOCAB, lr=3e-3, embedding_lr=0.1, temperature=0.1
+)
+TINY_RK = dict(
+    batch_size=64, embedding_dim=8, dense_dim=8, cross_layers=1, low_rank=4, deep=(16,), vocab=VOCAB
+)
+
+
+# --- metrics on hand-made cases -----------------------------------------------------------------
+
+
+def test_retrieval_metrics_exact_values():
+    ranked = {1: [10, 11, 12], 2: [20, 21, 22], 3: [30, 31]}
+    truth = {1: {11, 99}, 2: {20}, 3: {77}, 4: set()}  # user 4: empty truth, not counted
+    m = E.retrieval_metrics(ranked, truth, k=3)
+    assert m["users"] == 3
+    assert m["recall@3"] == pytest.approx((1 / 2 + 1 + 0) / 3)
+    assert m["hit_rate@3"] == pytest.approx(2 / 3)
+    ndcg_1 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))  # hit at rank 2, 2 relevant
+    assert m["ndcg@3"] == pytest.approx((ndcg_1 + 1.0 + 0.0) / 3)
+
+
+def test_retrieval_metrics_cut_at_k_and_missing_user():
+    m = E.retrieval_metrics({1: [5, 6, 7]}, {1: {7}, 2: {1}}, k=2)
+    assert m == {"recall@2": 0.0, "ndcg@2": 0.0, "hit_rate@2": 0.0, "users": 2}
+    assert math.isnan(E.retrieval_metrics({}, {}, k=5)["recall@5"])
+
+
+def test_top_k_excluding_breaks_ties_by_id_and_drops_seen():
+    ids = np.array([7, 3, 5, 9], dtype=np.int64)
+    scores = np.array([0.5, 0.9, 0.5, 0.1])
+    assert E.top_k_excluding(scores, ids, None, 3) == [3, 5, 7]
+    assert E.top_k_excluding(scores, ids, {3}, 3) == [5, 7, 9]
+    assert E.top_k_excluding(scores, ids, {3, 5, 7, 9}, 3) == []
+
+
+def test_popularity_counts_positives_only_ties_by_id():
+    rows = pa.table(
+        {"item_id": [4, 4, 2, 2, 8, 8, 8], "label": [1, 1, 1, 1, 1, 0, 0], "user_id": [0] * 7}
+    )
+    ids, counts = E.popularity(rows)
+    assert ids.tolist() == [2, 4, 8] and counts.tolist() == [2, 2, 1]
+    assert E.popularity_ranking(ids, [0, 1], {0: {2}}, 2) == {0: [4, 8], 1: [2, 4]}
+
+
+def test_latest_rows_keeps_the_latest_day_per_key():
+    import datetime as dt
+
+    rows = pa.table(
+        {
+            "item_id": [1, 1, 2],
+            "x": [10, 20, 30],
+            "dt": [dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 1)],
+        }
+    )
+    out = E.latest_rows(rows, "item_id")
+    assert out["item_id"].to_pylist() == [1, 2] and out["x"].to_pylist() == [20, 30]
+
+
+# --- evaluate on a planted table ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("lake") / "training_examples")
+    planted.write_days(path, range(4), n_categories=N_CATEGORIES)
+    models = tmp_path_factory.mktemp("models")
+    days = [planted.day(i) for i in range(3)]
+    tt = T.train_two_tower(path, days, epochs=3, output=models / "tt.pt", **TINY_TT)
+    rk = T.train_ranking(path, days, epochs=2, output=models / "rk.pt", **TINY_RK)
+    return path, tt, rk
+
+
+def test_available_days_lists_the_partitions(lake):
+    path, _, _ = lake
+    assert E.available_days(path) == [planted.day(i) for i in range(4)]
+    assert E.available_days(path + "_missing") == []
+
+
+def test_evaluate_scores_candidate_and_baselines_on_the_next_day(lake):
+    path, tt, rk = lake
+    report = E.evaluate(path, tt.path, rk.path, k=10, current_two_tower=tt.path)
+    assert report.eval_days == [planted.day(3)]  # default: the day after the last consumed
+    assert report.train_days == [planted.day(i) for i in range(3)]
+    assert set(report.retrieval) == {
+        "candidate",
+        "current",
+        "popularity_all_time",
+        "popularity_trailing_7d",
+    }
+    cand = report.retrieval["candidate"]
+    assert cand["users"] > 0 and 0.0 <= cand["recall@10"] <= 1.0
+    # the same checkpoint as "current" scores exactly the same
+    assert report.retrieval["current"] == cand
+    # the planted category preference: the model beats popularity (uniform impressions)
+    assert cand["recall@10"] > report.retrieval["popularity_all_time"]["recall@10"]
+    assert (
+        0.0 <= report.ranking["candidate"]["auc"] <= 1.0
+        and report.ranking["candidate"]["examples"] > 0
+    )
+    assert report.catalog_size == 120
+    md = report.to_markdown()
+    assert "| candidate |" in md and "Recall@10" in md
+    again = E.EvaluationReport.from_dict(report.to_dict())
+    assert again == report
+
+
+def test_evaluate_refuses_trained_or_missing_days(lake):
+    path, tt, rk = lake
+    with pytest.raises(ValueError, match="trained on"):
+        E.evaluate(path, tt.path, rk.path, eval_days=[planted.day(2)])
+    with pytest.raises(ValueError, match="not in"):
+        E.evaluate(path, tt.path, rk.path, eval_days=[planted.day(9)])

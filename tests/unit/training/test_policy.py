@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from recassets.training import evaluation as E
+from recassets.training import policy as P
+from recassets.training import trainer as T
+from recassets.training.recommend import recommend
+
+from . import planted
+from .planted import one_torch_thread  # noqa: F401
+from .test_evaluation import N_CATEGORIES, TINY_RK, TINY_TT
+
+K = "recall@50"
+POP = {"popularity_all_time": {K: 0.10}, "popularity_trailing_7d": {K: 0.12}}
+
+
+def report(
+    candidate: float, current: float | None = None, tt: str = "tt.pt", rk: str = "rk.pt"
+) -> E.EvaluationReport:
+    retrieval = {"candidate": {K: candidate}, **POP}
+    if current is not None:
+        retrieval["current"] = {K: current}
+    return E.EvaluationReport(
+        k=50, train_days=["2026-01-01"], eval_days=["2026-01-02"], retrieval=retrieval,
+        checkpoints={"candidate_two_tower": tt, "candidate_ranking": rk},
+    )  # fmt: skip
+
+
+# --- the gate -----------------------------------------------------------------------------------
+
+
+def test_gate_passes_when_beating_both_baselines_and_current():
+    d = P.gate({K: 0.2}, POP, {K: 0.21}, tolerance=0.02)
+    assert d.passed and d.metric == K
+    assert any("beats popularity_trailing_7d" in r for r in d.reasons)
+
+
+def test_gate_fails_on_losing_to_either_popularity_baseline():
+    d = P.gate({K: 0.11}, POP)
+    assert not d.passed
+    assert any("does not beat popularity_trailing_7d" in r for r in d.reasons)
+    assert P.gate({K: 0.12}, POP).passed is False  # a tie is not a win
+
+
+def test_gate_fails_when_worse_than_current_beyond_tolerance():
+    d = P.gate({K: 0.2}, POP, {K: 0.23}, tolerance=0.02)
+    assert not d.passed and any("worse than current" in r for r in d.reasons)
+    assert P.gate({K: float("nan")}, POP).passed is False
+
+
+# --- promotion ----------------------------------------------------------------------------------
+
+
+def test_no_pointer_means_popularity(paths):
+    assert P.current_policy(paths) == {"policy": "popularity", "variant": "trailing_7d"}
+
+
+def test_promote_on_pass_writes_the_pointer(paths):
+    d = P.promote(paths, report(0.3, tt="a/tt.pt", rk="a/rk.pt"))
+    assert d.passed
+    pol = P.current_policy(paths)
+    assert (
+        pol["policy"] == "model" and pol["two_tower"] == "a/tt.pt" and pol["ranking"] == "a/rk.pt"
+    )
+    assert pol["evaluation"]["retrieval"]["candidate"][K] == 0.3
+    assert [p.name for p in P.pointer_path(paths).parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_losing_to_popularity_keeps_popularity_serving(paths):
+    d = P.promote(paths, report(0.05))
+    assert not d.passed
+    # the popularity variant that scored best on the window serves
+    assert P.current_policy(paths)["policy"] == "popularity"
+    assert P.current_policy(paths)["variant"] == "trailing_7d"
+
+
+def test_worse_than_current_keeps_the_previous_model(paths):
+    P.promote(paths, report(0.3, tt="old/tt.pt", rk="old/rk.pt"))
+    before = P.pointer_path(paths).read_text()
+    d = P.promote(paths, report(0.2, current=0.3, tt="new/tt.pt", rk="new/rk.pt"))
+    assert not d.passed
+    assert P.pointer_path(paths).read_text() == before
+    assert json.loads(before)["two_tower"] == "old/tt.pt"
+
+
+def test_checkpoint_versions_are_numbered(paths):
+    assert P.latest_checkpoint(paths, "two_tower") is None
+    assert P.next_checkpoint_path(paths, "two_tower").name == "0001.pt"
+    (P.models_dir(paths) / "two_tower").mkdir(parents=True)
+    for n in ("0001.pt", "0002.pt", "junk.pt"):
+        (P.models_dir(paths) / "two_tower" / n).write_bytes(b"")
+    assert P.latest_checkpoint(paths, "two_tower").name == "0002.pt"
+    assert P.next_checkpoint_path(paths, "two_tower").name == "0003.pt"
+
+
+# --- recommend ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def home(make_home):
+    paths = make_home("reco")
+    planted.write_days(paths.table("training_examples"), range(4), n_categories=N_CATEGORIES)
+    return paths
+
+
+def _seen(paths) -> dict[int, set[int]]:
+    """Positives anywhere in the table plus the history of the user's latest row."""
+    days = E.available_days(paths)
+    rows = E.read_days(paths, days, ("user_id", "item_id", "label", "history_item_ids"))
+    return E.add_history(E.engaged_items(rows), E.latest_rows(rows, "user_id"))
+
+
+def test_popularity_policy_excludes_seen_and_cold_starts_unknown_users(home):
+    seen = _seen(home)
+    out = recommend(home, [3, 999_999], k=20)
+    assert out.schema.names == ["user_id", "item_id", "rank", "score"]
+    known = out.filter(E.pc.equal(out["user_id"], 3))
+    assert known["rank"].to_pylist() == list(range(1, 21))
+    assert not set(known["item_id"].to_pylist()) & seen[3]
+    scores = known["score"].to_pylist()
+    assert scores == sorted(scores, reverse=True)
+    cold = out.filter(E.pc.equal(out["user_id"], 999_999))
+    rows = E.read_days(home, E.trailing_days(planted.day(3)), ("user_id", "item_id", "label"))
+    trend_ids, _ = E.popularity(rows)
+    assert cold["item_id"].to_pylist() == trend_ids[:20].tolist()
+
+
+def test_model_policy_retrieves_ranks_and_excludes_seen(home, tmp_path):
+    days = E.available_days(home)
+    tt = T.train_two_tower(
+        home.table("training_examples"), days, epochs=2, output=tmp_path / "tt.pt", **TINY_TT
+    )
+    rk = T.train_ranking(
+        home.table("training_examples"), days, epochs=1, output=tmp_path / "rk.pt", **TINY_RK
+    )
+    P.write_policy(home, {"policy": "model", "two_tower": tt.path, "ranking": rk.path})
+    try:
+        seen = _seen(home)
+        out = recommend(home, [5, 7, 123_456], k=10, candidates=30)
+        for u in (5, 7):
+            mine = out.filter(E.pc.equal(out["user_id"], u))
+            assert mine.num_rows == 10 and mine["rank"].to_pylist() == list(range(1, 11))
+            assert not set(mine["item_id"].to_pylist()) & seen[u]
+            s = mine["score"].to_pylist()
+            assert s == sorted(s, reverse=True)
+        assert out.filter(E.pc.equal(out["user_id"], 123_456)).num_rows == 10  # cold start
+    finally:
+        P.pointer_path(home).unlink()
+
+
+def test_cli_recommend_writes_parquet(home, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from recassets.training.recommend import cli_recommend
+
+    for var in ("RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS", "RECASSETS_LINEAGE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("RECASSETS_HOME", home.home)
+    users = tmp_path / "users.txt"
+    users.write_text("3\n999999\n")
+    out = tmp_path / "reco.parquet"
+    cli_recommend(str(users), 5, str(out))
+    table = pq.read_table(out)
+    assert table.num_rows == 10 and sorted(set(table["user_id"].to_pylist())) == [3, 999_999]
