@@ -8,6 +8,7 @@ calls to re-check a day by hand.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import TYPE_CHECKING
 
 from recassets.paths import Paths
@@ -67,7 +68,19 @@ def _validate_partition(df: DataFrame, suite) -> QualityReport:
         df.unpersist()
 
 
-def check_raw_events(spark: SparkSession, paths: Paths, day: dt.date | str, band: float = 0.5) -> QualityReport:
+def volume_band_from_env(default: float = 0.5) -> float | None:
+    """The raw_events volume band: ``RECASSETS_VOLUME_BAND`` (a fraction, e.g. 0.5 for +-50 %),
+    ``off`` to skip the volume expectation (historical imports such as MovieLens, whose daily
+    volume swings far beyond any steady band), else ``default``."""
+    raw = os.environ.get("RECASSETS_VOLUME_BAND", "").strip().lower()
+    if raw in ("off", "none"):
+        return None
+    return float(raw) if raw else default
+
+
+def check_raw_events(
+    spark: SparkSession, paths: Paths, day: dt.date | str, band: float | None = None
+) -> QualityReport:
     """Validate the ``raw_events`` partition of ``day`` against ``raw_events_suite``, the
     volume band drawn from the 7 days before it."""
     from pyspark.sql import functions as F
@@ -75,6 +88,7 @@ def check_raw_events(spark: SparkSession, paths: Paths, day: dt.date | str, band
     day = _as_date(day)
     counts = trailing_daily_counts(spark, paths, day)
     partition = _table(spark, paths, RAW_EVENTS_TABLE).where(F.col("dt") == F.lit(day))
+    band = volume_band_from_env() if band is None else band
     return _validate_partition(partition, raw_events_suite(day, counts, band=band))
 
 

@@ -51,7 +51,7 @@ def count_band(mean: float, band: float) -> tuple[int, int]:
 
 
 def raw_events_suite(
-    day: dt.date | str, trailing_daily_counts: Sequence[int], band: float = 0.5
+    day: dt.date | str, trailing_daily_counts: Sequence[int], band: float | None = 0.5
 ) -> gx.ExpectationSuite:
     """Expectations of one ``raw_events`` partition (the events of UTC day ``day``).
 
@@ -91,7 +91,9 @@ def raw_events_suite(
     counts = [int(c) for c in trailing_daily_counts]
     notes = []
     context: dict = {"day": day.isoformat(), "trailing_daily_counts": counts, "band": band}
-    if len(counts) >= MIN_TRAILING_DAYS:
+    if band is None:
+        notes.append("volume check off (RECASSETS_VOLUME_BAND=off)")
+    elif len(counts) >= MIN_TRAILING_DAYS:
         mean = sum(counts) / len(counts)
         lo, hi = count_band(mean, band)
         context.update(trailing_mean=mean, row_count_bounds=[lo, hi])

@@ -320,3 +320,22 @@ def test_spark_feature_frame_fails_with_its_key(spark):
     assert labels(report) == [f"{BETWEEN}(watch_time_28d)", f"{BETWEEN}(ctr_7d)"]
     assert report.failure(BETWEEN, "watch_time_28d").sample_rows == [{"user_id": 6, "watch_time_28d": -2.0}]
     assert report.failure(BETWEEN, "ctr_7d").sample_rows == [{"user_id": 4, "ctr_7d": 1.5}]
+
+
+def test_volume_band_from_env(monkeypatch):
+    from recassets.quality.checks import volume_band_from_env
+
+    monkeypatch.delenv("RECASSETS_VOLUME_BAND", raising=False)
+    assert volume_band_from_env() == 0.5
+    monkeypatch.setenv("RECASSETS_VOLUME_BAND", "0.8")
+    assert volume_band_from_env() == 0.8
+    monkeypatch.setenv("RECASSETS_VOLUME_BAND", "off")
+    assert volume_band_from_env() is None
+
+
+def test_volume_expectation_is_dropped_when_the_band_is_off():
+    from recassets.quality import raw_events_suite
+
+    on = raw_events_suite("2026-01-10", [100, 100, 100], band=0.5)
+    off = raw_events_suite("2026-01-10", [100, 100, 100], band=None)
+    assert len(on.expectations) == len(off.expectations) + 1
