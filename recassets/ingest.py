@@ -3,8 +3,8 @@
 Every landed row ends in exactly one of two places: the dataset's Delta table, or the
 ``quarantine`` table with its source file, line, raw text and reason. Rules, in order:
 
-* a file that cannot be read at all (unsupported type, corrupt Parquet, not UTF-8 text, a JSON
-  Lines file over ``MAX_JSONL_BYTES``) is quarantined whole, ``line`` null;
+* a file that cannot be read at all (unsupported type, corrupt Parquet, not UTF-8 text) is
+  quarantined whole, ``line`` null;
 * a line that is not a JSON object: ``unparseable JSON``;
 * a required field absent or null: ``missing field <f>``;
 * a value of the wrong type: ``field <f>: expected <type>, got <raw>`` (JSON numbers written
@@ -24,28 +24,33 @@ commit, so a failed run leaves the previous version in place and a re-run yields
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recassets import __version__
 from recassets.events import CONTRACTS, QUARANTINE_DDL, VALUED_EVENT_TYPES, Contract
+from recassets.lake import days_predicate, ensure_table
 from recassets.landing import file_digest
 from recassets.paths import Paths
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-MAX_JSONL_BYTES = 1 << 30  # Spark reads a JSONL file as one value to number its lines: 2 GB cap
 HEAD_BYTES = 1 << 16  # how much of a JSONL file is sniffed for binary content
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
 QUARANTINE_TABLE = "quarantine"
+# Up to this many duplicated keys (rejected rows), their list is broadcast to the join that
+# marks them (finds their text): no shuffle of the rows. A whole day landed twice falls back to
+# a shuffle join.
+BROADCAST_ROWS = 200_000
 TABLE_NAMES = {"events": "raw_events", "users": "users", "items": "items"}
 
 
@@ -102,7 +107,9 @@ def list_landing_files(
     missing = []
     for day in days:
         folder = Path(paths.landing_dir(dataset, day))
-        files = sorted(p for p in folder.glob("*") if p.is_file() and not p.name.startswith((".", "_")))
+        files = sorted(
+            p for p in folder.glob("*") if p.is_file() and not p.name.startswith((".", "_"))
+        )
         if not files:
             missing.append(str(folder))
             continue
@@ -111,7 +118,8 @@ def list_landing_files(
             found.append(LandedFile(str(p), day, size, sha, *_classify(p, size)))
     if missing and not allow_missing_days:
         raise LandingMissingError(
-            f"no landing files for {dataset} on {len(missing)} day(s); looked in: " + ", ".join(missing)
+            f"no landing files for {dataset} on {len(missing)} day(s); looked in: "
+            + ", ".join(missing)
         )
     return found
 
@@ -127,8 +135,6 @@ def _classify(path: Path, size: int) -> tuple[str, str | None]:
             return "unreadable", f"unreadable Parquet file: {exc}"
         return "parquet", None
     if suffix in JSONL_SUFFIXES:
-        if size > MAX_JSONL_BYTES:
-            return "unreadable", f"JSON Lines file larger than {MAX_JSONL_BYTES} bytes: split it"
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
         if b"\x00" in head:
@@ -145,38 +151,77 @@ def _classify(path: Path, size: int) -> tuple[str, str | None]:
     return "unreadable", f"unsupported file type {suffix or '(none)'}: use .jsonl or .parquet"
 
 
-def _string_frame(spark: SparkSession, contract: Contract, files: list[LandedFile]) -> DataFrame:
-    """One row per landed line: source_file, line, raw, ``_corrupt`` and each contract field as
-    a string (typing comes later, so every problem can be named)."""
+@dataclass
+class _Parsed:
+    """A run's readable files as strings, and how to find any JSON Lines line's text again."""
+
+    frame: DataFrame  # source_file, line, raw, _corrupt, _jsonl, then each field as a string
+    lines: DataFrame | None  # source_file, line, raw of every JSON Lines line (None: no such file)
+    jsonl_lines: int  # the JSON Lines rows ``frame`` must hold (-1: no need to check)
+    parser: str  # "json": Spark's JSON reader; "text": lines, then from_json
+
+
+def _string_frame(
+    spark: SparkSession, contract: Contract, files: list[LandedFile], parser: str = "json"
+) -> _Parsed:
+    """One row per landed line, each contract field as a string (typing comes later, so every
+    problem can be named), numbered by file and line.
+
+    JSON Lines rows carry no ``raw`` (null): it is the bulk of a row and only rejected rows
+    need it, so ``ingest`` joins it back from ``lines`` for those alone. Parquet rows carry
+    theirs (the row as JSON).
+
+    ``parser="json"`` parses with Spark's JSON reader, about twice as fast as ``from_json``
+    (which decodes each string through a ``Reader``). That reader makes one row per line
+    except for blank lines (none) and top-level arrays (one per element), so it is used only
+    when no line is either; otherwise, or with ``parser="text"``, lines are read as text and
+    parsed with ``from_json``.
+    """
     from pyspark.sql import functions as F
 
     names = contract.names
+    schema = ", ".join(f"`{n}` string" for n in names) + ", _corrupt_record string"
     frames = []
+    lines = None
+    expected = 0
     jsonl = [f.path for f in files if f.format == "jsonl"]
     if jsonl:
-        # wholetext: one value per file, so posexplode numbers its lines exactly.
-        text = spark.read.text(jsonl, wholetext=True)
-        lines = text.select(
-            F.col("_metadata.file_path").alias("source_file"),
-            F.posexplode(F.split(F.col("value"), "\n")).alias("pos", "raw"),
+        index, expected, odd = _line_index(spark, jsonl)
+        lines = _numbered(spark.read.option("lineSep", "\n").text(jsonl), index).select(
+            "source_file", "line", _without_cr("value").alias("raw")
         )
-        lines = lines.select(
-            "source_file",
-            (F.col("pos") + 1).cast("bigint").alias("line"),
-            F.regexp_replace("raw", "\r$", "").alias("raw"),
-        ).where(F.trim("raw") != "")
-        schema = ", ".join(f"`{n}` string" for n in names) + ", _corrupt_record string"
-        parsed = F.from_json(
-            "raw", schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"}
-        )
-        lines = lines.withColumn("_p", parsed)
+        if parser == "json" and odd:
+            parser = "text"
+        if parser == "json":
+            rows = _numbered(
+                spark.read.schema(schema)
+                .option("lineSep", "\n")
+                .option("mode", "PERMISSIVE")
+                .option("columnNameOfCorruptRecord", "_corrupt_record")
+                .json(jsonl),
+                index,
+            )
+            corrupt = F.col("_corrupt_record")
+        else:
+            rows = lines.where(F.trim("raw") != "")
+            rows = rows.withColumn(
+                "_p",
+                F.from_json(
+                    "raw",
+                    schema,
+                    {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"},
+                ),
+            ).select("source_file", "line", "_p.*")
+            expected = -1  # numbered from the text itself: nothing to check
+            corrupt = F.col("_corrupt_record")
         frames.append(
-            lines.select(
+            rows.select(
                 "source_file",
                 "line",
-                "raw",
-                F.col("_p._corrupt_record").isNotNull().alias("_corrupt"),
-                *[F.col(f"_p.`{n}`").alias(n) for n in names],
+                F.lit(None).cast("string").alias("raw"),
+                corrupt.isNotNull().alias("_corrupt"),
+                F.lit(True).alias("_jsonl"),
+                *[F.col(f"`{n}`") for n in names],
             )
         )
     for f in files:
@@ -186,26 +231,107 @@ def _string_frame(spark: SparkSession, contract: Contract, files: list[LandedFil
         present = set(pdf.columns)
         frames.append(
             pdf.select(
-                F.col("_metadata.file_path").alias("source_file"),
+                F.lit(f.path).alias("source_file"),
                 (F.col("_metadata.row_index") + 1).cast("bigint").alias("line"),
                 F.to_json(F.struct(*[F.col(f"`{c}`") for c in pdf.columns])).alias("raw"),
                 F.lit(False).alias("_corrupt"),
+                F.lit(False).alias("_jsonl"),
                 *[
-                    (F.col(f"`{n}`").cast("string") if n in present else F.lit(None).cast("string")).alias(n)
+                    (
+                        F.col(f"`{n}`").cast("string")
+                        if n in present
+                        else F.lit(None).cast("string")
+                    ).alias(n)
                     for n in names
                 ],
             )
         )
     if not frames:
-        return spark.createDataFrame(
-            [], "source_file string, line bigint, raw string, _corrupt boolean, "
-            + ", ".join(f"`{n}` string" for n in names)
+        empty = spark.createDataFrame(
+            [],
+            "source_file string, line bigint, raw string, _corrupt boolean, _jsonl boolean, "
+            + ", ".join(f"`{n}` string" for n in names),
         )
+        return _Parsed(empty, None, 0, parser)
     out = frames[0]
     for other in frames[1:]:
         out = out.unionByName(other)
-    # Spark reports file paths as URIs (file:/...); lineage and reasons use plain paths.
-    return out.withColumn("source_file", F.regexp_replace("source_file", "^file:(//)?", ""))
+    return _Parsed(out, lines, expected, parser)
+
+
+def _line_index(spark: SparkSession, paths: list[str]) -> tuple[DataFrame, int, int]:
+    """How to number the lines of the text files: ``(index, lines, odd)``.
+
+    Spark reads a big file in splits, one task each, and does not number lines. A first,
+    cheap pass (no JSON parsing) counts the lines of each split (file, byte offset); the line
+    of a row is then its split's first line plus its position in the split, which
+    ``monotonically_increasing_id`` gives: one task reads one split in order, its ids
+    consecutive, and every later read of the same files plans the same splits in the same
+    tasks. (Reading each file as one value and exploding it ran one file per core, with the
+    whole file in memory.) ``odd`` counts blank lines and lines that start a JSON array.
+    """
+    from pyspark.sql import functions as F
+
+    text = _positioned(spark.read.option("lineSep", "\n").text(paths))
+    lead = F.expr("trim(LEADING ' \\t\\r' FROM value)")
+    splits = text.groupBy("_uri", "_block").agg(
+        F.count("*").alias("n"),
+        F.min("_id").alias("first_id"),
+        F.count_if((lead == "") | lead.startswith("[")).alias("odd"),
+    )
+    seen: dict[str, int] = {}
+    index = []
+    odd = 0
+    for r in sorted(splits.collect(), key=lambda r: (r["_uri"], r["_block"])):
+        before = seen.get(r["_uri"], 0)
+        seen[r["_uri"]] = before + r["n"]
+        odd += r["odd"]
+        # Spark names files by URI (file:/a%20b/...); lineage and reasons use the landed paths.
+        index.append((r["_uri"], r["_block"], _uri_to_path(r["_uri"]), 1 + before - r["first_id"]))
+    frame = spark.createDataFrame(
+        index, "_uri string, _block bigint, source_file string, _offset bigint"
+    )
+    return frame, sum(seen.values()), odd
+
+
+def _positioned(df: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return df.select(
+        "*",
+        F.col("_metadata.file_path").alias("_uri"),
+        F.col("_metadata.file_block_start").alias("_block"),
+        F.monotonically_increasing_id().alias("_id"),
+    )
+
+
+def _numbered(df: DataFrame, index: DataFrame) -> DataFrame:
+    """``df`` (read from the files ``index`` was built on) with ``source_file`` and ``line``."""
+    from pyspark.sql import functions as F
+
+    return (
+        _positioned(df)
+        .join(F.broadcast(index), ["_uri", "_block"])
+        .withColumn("line", F.col("_id") + F.col("_offset"))
+        .drop("_uri", "_block", "_id", "_offset")
+    )
+
+
+def _without_cr(name: str) -> Column:
+    """The text less one trailing CR (CRLF files). Not a regex: this runs on every line."""
+    from pyspark.sql import functions as F
+
+    value = F.col(name)
+    return F.when(
+        value.endswith("\r"), F.expr(f"substring({name}, 1, length({name}) - 1)")
+    ).otherwise(value)
+
+
+def _uri_to_path(uri: str) -> str:
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme in ("", "file") else uri
 
 
 def _typed(name: str, type_: str) -> Column:
@@ -221,113 +347,238 @@ def _typed(name: str, type_: str) -> Column:
 def validate(frame: DataFrame, contract: Contract) -> DataFrame:
     """Type the string frame and attach ``reason`` (null for a good row) and ``field``.
 
-    ``dt`` (the partition day) is read from the ``dt=YYYY-MM-DD`` folder of the source file.
+    ``dt`` (the partition day) is read from the ``dt=YYYY-MM-DD`` folder of the source file;
+    the typed fields are ``_t_<name>``. Lazy: ``ingest`` runs the same steps with the checked
+    rows persisted in between, so the files are parsed once.
     """
-    from pyspark.sql import Window
+    checked = _check(frame, contract)
+    return _mark_duplicates(checked, _duplicates(checked, contract), contract)
+
+
+def _check(frame: DataFrame, contract: Contract) -> DataFrame:
+    """Every rule but duplicates: ``dt``, ``_t_<name>`` typed fields, ``reason`` and ``field``."""
     from pyspark.sql import functions as F
 
-    df = frame.withColumn("dt", F.to_date(F.regexp_extract("source_file", r"/dt=(\d{4}-\d{2}-\d{2})/", 1)))
-    problems: list[tuple[str, Column]] = []  # (field, reason-or-null)
+    df = frame.withColumn(
+        "dt", F.to_date(F.regexp_extract("source_file", r"/dt=(\d{4}-\d{2}-\d{2})/", 1))
+    )
+    # One select, not a withColumn per field: each withColumn re-analyses the whole plan.
+    df = df.select("*", *[_typed(f.name, f.type).alias(f"_t_{f.name}") for f in contract.fields])
+    checks: list[tuple[str, Column, Column]] = []  # (field, fails, reason): reason read if fails
     for f in contract.fields:
-        raw, typed = F.col(f"`{f.name}`"), _typed(f.name, f.type)
-        df = df.withColumn(f"_t_{f.name}", typed)
+        raw = F.col(f"`{f.name}`")
         if f.required:
-            problems.append((f.name, F.when(raw.isNull(), F.lit(f"missing field {f.name}"))))
+            checks.append((f.name, raw.isNull(), F.lit(f"missing field {f.name}")))
         if f.type != "string":
-            problems.append(
+            checks.append(
                 (
                     f.name,
-                    F.when(
-                        raw.isNotNull() & F.col(f"_t_{f.name}").isNull(),
-                        F.concat(F.lit(f"field {f.name}: expected {f.type}, got "), F.substring(raw, 1, 200)),
+                    raw.isNotNull() & F.col(f"_t_{f.name}").isNull(),
+                    F.concat(
+                        F.lit(f"field {f.name}: expected {f.type}, got "), F.substring(raw, 1, 200)
                     ),
                 )
             )
     for name, allowed in contract.allowed.items():
-        allowed_sql = ", ".join(f"'{a}'" for a in allowed)
-        problems.append(
+        value = F.col(f"`{name}`")
+        checks.append(
             (
                 name,
-                F.when(
-                    F.col(f"`{name}`").isNotNull() & ~F.expr(f"`{name}` IN ({allowed_sql})"),
-                    F.concat(F.lit(f"field {name}: unknown value "), F.col(f"`{name}`"),
-                             F.lit(f" (allowed: {', '.join(allowed)})")),
+                value.isNotNull() & ~value.isin(*allowed),
+                F.concat(
+                    F.lit(f"field {name}: unknown value "),
+                    value,
+                    F.lit(f" (allowed: {', '.join(allowed)})"),
                 ),
             )
         )
     if contract.name == "events":
-        valued = ", ".join(f"'{t}'" for t in VALUED_EVENT_TYPES)
-        problems.append(
+        checks.append(
             (
                 "value",
-                F.when(
-                    F.expr(f"event_type IN ({valued})") & F.col("value").isNull(),
-                    F.concat(F.lit("missing field value (required for "), F.col("event_type"), F.lit(")")),
+                F.col("event_type").isin(*VALUED_EVENT_TYPES) & F.col("value").isNull(),
+                F.concat(
+                    F.lit("missing field value (required for "), F.col("event_type"), F.lit(")")
                 ),
             )
         )
     ts = F.col(f"_t_{contract.ts_field}")
-    problems.append(
+    checks.append(
         (
             contract.ts_field,
-            F.when(
-                ts.isNotNull() & (F.to_date(ts) != F.col("dt")),
-                F.concat(F.lit(f"{contract.ts_field} "), F.date_format(ts, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"),
-                         F.lit(" outside partition "), F.col("dt").cast("string")),
+            ts.isNotNull() & (F.to_date(ts) != F.col("dt")),
+            F.concat(
+                F.lit(f"{contract.ts_field} "),
+                F.date_format(ts, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"),
+                F.lit(" outside partition "),
+                F.col("dt").cast("string"),
             ),
         )
     )
-    reasons = F.filter(F.array(*[r for _, r in problems]), lambda x: x.isNotNull())
-    fields = F.filter(
-        F.array(*[F.when(r.isNotNull(), F.lit(n)) for n, r in problems]), lambda x: x.isNotNull()
-    )
-    df = df.withColumn(
-        "reason",
-        F.when(F.col("_corrupt"), F.lit("unparseable JSON: not a JSON object")).otherwise(
-            F.when(F.size(reasons) > 0, F.array_join(reasons, "; "))
+    # concat_ws skips nulls, coalesce takes the first: every failed rule, joined, and the field
+    # of the first. Kept small on purpose: not filter(array(...), lambda), whose higher-order
+    # function is not compiled and evaluated every rule several times per row; and the joined
+    # text in a column of its own, read once below, not an expression repeated in both
+    # branches. The generated method then stays under HotSpot's 8000-byte limit for JIT
+    # compilation; above it, the whole parse-and-check stage ran interpreted, 1.5x slower.
+    corrupt = F.col("_corrupt")
+    df = df.select(
+        "*",
+        F.concat_ws("; ", *[F.when(fails, why) for _, fails, why in checks]).alias("_reasons"),
+        F.when(~corrupt, F.coalesce(*[F.when(fails, F.lit(n)) for n, fails, _ in checks])).alias(
+            "field"
         ),
-    ).withColumn("field", F.when(~F.col("_corrupt") & (F.size(fields) > 0), fields[0]))
-
-    # Duplicates among otherwise good rows: keep the first by (file, line). The window is
-    # split by goodness too, so a rejected row never claims its key: a good row that follows
-    # a rejected one with the same key still lands (else neither would).
-    key = f"_t_{contract.key}"
-    good = F.col("reason").isNull()
-    df = df.withColumn("_good", good)
-    w = Window.partitionBy("dt", key, "_good").orderBy("source_file", "line")
-    df = df.withColumn("_rank", F.when(good, F.row_number().over(w)))
-    df = df.withColumn("_first", F.when(good, F.first(F.concat_ws(":", "source_file", "line")).over(w)))
+    )
+    reasons = F.col("_reasons")
     return df.withColumn(
         "reason",
-        F.when(
-            F.col("_rank") > 1,
-            F.concat(F.lit(f"duplicate {contract.key} (first at "), F.col("_first"), F.lit(")")),
-        ).otherwise(F.col("reason")),
-    ).withColumn("field", F.when(F.col("_rank") > 1, F.lit(contract.key)).otherwise(F.col("field")))
+        F.when(corrupt, F.lit("unparseable JSON: not a JSON object")).otherwise(
+            F.when(reasons != "", reasons)
+        ),
+    ).drop("_reasons")
 
 
-def _ensure_table(spark: SparkSession, path: str, ddl: str, partition_cols: Sequence[str]) -> None:
-    """Create the Delta table with an explicit schema, so nullability is the contract's and not
-    whatever the first write happened to hold."""
+def _duplicated_keys(checked: DataFrame, contract: Contract) -> DataFrame:
+    """``dt, _h, _n``: the 64-bit hash of each key held by more than one good row of a day.
+
+    Only good rows count, so a rejected row never claims its key: a good row that follows a
+    rejected one with the same key still lands (a window over all rows ranked the rejected
+    one first, and neither landed). A count by hashed key (hash aggregation of fixed-width
+    values), not a window over whole rows (a wide shuffle and a sort) nor
+    ``min(struct(file, line))`` over every row (a sort aggregation: strings in the buffer).
+    Usually it finds nothing; a hash collision only adds a candidate that ``_duplicates``
+    drops.
+    """
+    from pyspark.sql import functions as F
+
+    return (
+        checked.where(F.col("reason").isNull())
+        .groupBy("dt", F.xxhash64(f"_t_{contract.key}").alias("_h"))
+        .agg(F.count("*").alias("_n"))
+        .where(F.col("_n") > 1)
+    )
+
+
+def _duplicates(
+    checked: DataFrame,
+    contract: Contract,
+    candidates: DataFrame | None = None,
+    broadcast: bool = False,
+) -> DataFrame:
+    """``dt, _t_<key>, _n, _first``: each key held by more than one good row of a day, how many
+    hold it and where the first stands (``struct(source_file, line)``, the least), looked up
+    among the rows of the candidate keys only."""
+    from pyspark.sql import functions as F
+
+    key = f"_t_{contract.key}"
+    candidates = (_duplicated_keys(checked, contract) if candidates is None else candidates).select(
+        "dt", "_h"
+    )
+    holders = (
+        checked.where(F.col("reason").isNull())
+        .withColumn("_h", F.xxhash64(key))
+        .join(F.broadcast(candidates) if broadcast else candidates, ["dt", "_h"])
+    )
+    return (
+        holders.groupBy("dt", key)
+        .agg(F.count("*").alias("_n"), F.min(F.struct("source_file", "line")).alias("_first"))
+        .where(F.col("_n") > 1)
+    )
+
+
+def _mark_duplicates(
+    checked: DataFrame, duplicates: DataFrame, contract: Contract, broadcast: bool = False
+) -> DataFrame:
+    """Reject each good row whose key an earlier good row of the day holds, naming where the
+    first stands (``duplicate <key> (first at <file>:<line>)``)."""
+    from pyspark.sql import functions as F
+
+    key = f"_t_{contract.key}"
+    dups = duplicates.select("dt", key, "_first")
+    out = checked.join(F.broadcast(dups) if broadcast else dups, ["dt", key], "left")
+    first = F.col("_first")
+    out = out.withColumn(
+        "_later",
+        first.isNotNull()
+        & F.col("reason").isNull()
+        & ((F.col("source_file") != first["source_file"]) | (F.col("line") != first["line"])),
+    )
+    later = F.col("_later")
+    return (
+        out.withColumn(
+            "reason",
+            F.when(
+                later,
+                F.concat(
+                    F.lit(f"duplicate {contract.key} (first at "),
+                    first["source_file"],
+                    F.lit(":"),
+                    first["line"].cast("string"),
+                    F.lit(")"),
+                ),
+            ).otherwise(F.col("reason")),
+        )
+        .withColumn("field", F.when(later, F.lit(contract.key)).otherwise(F.col("field")))
+        .drop("_first", "_later")
+    )
+
+
+@contextlib.contextmanager
+def _uncompressed_cache(spark: SparkSession) -> Iterator[None]:
+    """Caches declared inside (``persist``) are not compressed.
+
+    Compressing the cache cost a third of the parse-and-check stage (2.5 of 9 CPU seconds per
+    million events) to save memory that the cache holds for one ingestion only. ``persist``
+    plans the cached query on a copy of the session's settings, so the setting only needs to
+    hold while it is called; the session's value is restored after.
+    """
+    key = "spark.sql.inMemoryColumnarStorage.compressed"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "false")
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
+def _commit_of(spark: SparkSession, path: str, meta: str) -> tuple[int, dict[str, str] | None]:
+    """(version, operation metrics) of this write's commit: the latest whose userMetadata is
+    ``meta`` (run, dataset, days), not assumed to be the newest (another writer may have
+    followed) nor any commit of the run (one Dagster run ingests several datasets, and they
+    share the quarantine).
+
+    Delta commits nothing for a write that neither adds nor removes a file (an empty
+    quarantine replacing an empty one): then the table's latest version and no metrics.
+    """
     from delta.tables import DeltaTable
-    from pyspark.sql.types import StructType
 
-    if DeltaTable.isDeltaTable(spark, path):
-        return
-    builder = DeltaTable.createIfNotExists(spark).location(path)
-    for f in StructType.fromDDL(ddl).fields:
-        builder = builder.addColumn(f.name, f.dataType, nullable=f.nullable)
-    builder.partitionedBy(*partition_cols).execute()
+    wanted = json.loads(meta)
+    history = (
+        DeltaTable.forPath(spark, path)
+        .history(20)
+        .select("version", "userMetadata", "operationMetrics")
+    )
+    rows = history.collect()
+    for r in rows:
+        try:
+            found = json.loads(r["userMetadata"] or "null")
+        except ValueError:
+            continue
+        if found == wanted:
+            return int(r["version"]), dict(r["operationMetrics"] or {})
+    return max(int(r["version"]) for r in rows), None
 
 
-def _in_days(days: Sequence[str]) -> str:
-    return "dt IN (" + ", ".join(f"DATE'{d}'" for d in days) + ")"
-
-
-def _latest_version(spark: SparkSession, path: str) -> int:
-    from delta.tables import DeltaTable
-
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+def _check_written(what: str, metrics: dict[str, str] | None, expected: int) -> None:
+    written = 0 if metrics is None else metrics.get("numOutputRows")
+    if written is not None and int(written) != expected:
+        raise RuntimeError(
+            f"{what}: wrote {written} rows, expected {expected}; did a landing file change while "
+            "it was read? Re-run the partition."
+        )
 
 
 def ingest(
@@ -345,6 +596,7 @@ def ingest(
     and writes one lineage manifest per day. Raises ``LandingMissingError`` before writing
     anything when a day has no files.
     """
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     say = progress or (lambda _msg: None)
@@ -353,57 +605,145 @@ def ingest(
     run_id = run_id or uuid.uuid4().hex
     files = list_landing_files(paths, dataset, days, allow_missing_days)
     say(f"{dataset}: {len(files)} landing file(s) over {len(days)} day(s)")
+    table_path = paths.table(TABLE_NAMES[dataset])
+    quarantine_path = paths.table(QUARANTINE_TABLE)
+    meta = json.dumps(
+        {"run_id": run_id, "dataset": dataset, "days": days, "code_version": __version__}
+    )
 
-    validated = validate(_string_frame(spark, contract, files), contract).persist()
-    try:
-        now = dt.datetime.now(dt.UTC)
-        bad_rows = validated.where(F.col("reason").isNotNull()).select(
-            F.lit(dataset).alias("dataset"),
-            "source_file",
-            "line",
-            "raw",
-            "reason",
-            "field",
-            F.lit(run_id).alias("run_id"),
-            F.lit(now).cast("timestamp").alias("quarantined_at"),
-            "dt",
-        )
-        whole = [
-            (dataset, f.path, None, None, f.problem, None, run_id, now, dt.date.fromisoformat(f.day))
-            for f in files
-            if f.problem
-        ]
-        if whole:
-            bad_rows = bad_rows.unionByName(spark.createDataFrame(whole, QUARANTINE_DDL))
-        good = validated.where(F.col("reason").isNull()).select(
-            *[F.col(f"_t_{n}").alias(n) for n in contract.names], "dt"
-        )
-        counts = {
-            (r["dt"].isoformat(), r["ok"]): r["n"]
-            for r in validated.groupBy("dt", F.col("reason").isNull().alias("ok")).count()
-            .withColumnRenamed("count", "n").collect()
-        }
+    for parser in ("json", "text"):
+        parsed = _string_frame(spark, contract, files, parser)
+        # Parsed and checked once, persisted: the duplicate search, the counts and both writes
+        # read it. Only what they need is kept: no JSON Lines text (joined back for rejected
+        # rows only), no string copies of typed fields.
+        with _uncompressed_cache(spark):
+            checked = (
+                _check(parsed.frame, contract)
+                .select(
+                    *[F.col(f"_t_{n}") for n in contract.names],
+                    "dt",
+                    "source_file",
+                    "line",
+                    "raw",
+                    "reason",
+                    "field",
+                    "_jsonl",
+                )  # fmt: skip
+                .persist(StorageLevel.MEMORY_AND_DISK)
+            )
+        duplicates = None
+        later: dict[str, int] = {}  # day -> later duplicates, which move from good to rejected
+        try:
+            # One job fills the cache and counts the rows by day and verdict, the JSON Lines
+            # rows, and the keys that more than one good row holds (by a 64-bit hash: see
+            # _duplicated_keys). Only when there are any is the duplicate search run.
+            ok = F.col("reason").isNull()
+            by_key = checked.groupBy(
+                "dt", ok.alias("ok"), F.when(ok, F.xxhash64(f"_t_{contract.key}")).alias("_h")
+            ).agg(F.count("*").alias("_n"), F.count_if("_jsonl").alias("_nj"))
+            tally = by_key.groupBy("dt", "ok").agg(
+                F.sum("_n").alias("n"),
+                F.sum("_nj").alias("nj"),
+                F.count_if(F.col("_n") > 1).alias("shared"),
+            )
+            counts: dict[tuple[str, bool], int] = {}
+            jsonl_rows = n_candidates = 0
+            for r in tally.collect():
+                counts[(r["dt"].isoformat(), r["ok"])] = r["n"]
+                jsonl_rows += r["nj"]
+                n_candidates += r["shared"] if r["ok"] else 0
+            if parsed.jsonl_lines not in (-1, jsonl_rows):  # never seen; the safe path exists
+                say(
+                    f"{dataset}: {jsonl_rows} rows from {parsed.jsonl_lines} lines; parsing again as text"
+                )
+                continue
+            small = n_candidates <= BROADCAST_ROWS
+            if n_candidates:
+                duplicates = _duplicates(checked, contract, broadcast=small).persist(
+                    StorageLevel.MEMORY_AND_DISK
+                )
+                later = {
+                    r["dt"].isoformat(): r["later"]
+                    for r in duplicates.groupBy("dt")
+                    .agg(F.sum(F.col("_n") - 1).alias("later"))
+                    .collect()
+                }
+            for day, n in later.items():
+                counts[(day, True)] -= n
+                counts[(day, False)] = counts.get((day, False), 0) + n
+            n_good = sum(n for (_, ok), n in counts.items() if ok)
+            n_rejected = sum(n for (_, ok), n in counts.items() if not ok)
 
-        table_path = paths.table(TABLE_NAMES[dataset])
-        quarantine_path = paths.table(QUARANTINE_TABLE)
-        _ensure_table(spark, quarantine_path, QUARANTINE_DDL, ["dataset", "dt"])
-        _ensure_table(spark, table_path, contract.spark_ddl(), ["dt"])
-        meta = json.dumps({"run_id": run_id, "dataset": dataset, "days": days, "code_version": __version__})
-        say(f"{dataset}: writing quarantine and table")
-        bad_rows.select(*_ddl_names(QUARANTINE_DDL)).write.format("delta").mode("overwrite").option(
-            "replaceWhere", f"dataset = '{dataset}' AND {_in_days(days)}"
-        ).option("userMetadata", meta).save(quarantine_path)
-        good.write.format("delta").mode("overwrite").option("replaceWhere", _in_days(days)).option(
-            "userMetadata", meta
-        ).save(table_path)
-    finally:
-        validated.unpersist()
+            validated = (
+                _mark_duplicates(checked, duplicates, contract, broadcast=small)
+                if later
+                else checked
+            )
+            rejected = validated.where(F.col("reason").isNotNull())
+            now = dt.datetime.now(dt.UTC)
+            quarantine_cols = [
+                F.lit(dataset).alias("dataset"), "source_file", "line", "raw", "reason", "field",
+                F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at"), "dt",
+            ]  # fmt: skip
+            whole = [
+                (
+                    dataset,
+                    f.path,
+                    None,
+                    None,
+                    f.problem,
+                    None,
+                    run_id,
+                    now,
+                    dt.date.fromisoformat(f.day),
+                )
+                for f in files
+                if f.problem
+            ]
+            parts = [spark.createDataFrame(whole, QUARANTINE_DDL)]
+            if n_rejected:
+                parts.append(rejected.where(~F.col("_jsonl")).select(*quarantine_cols))
+                if parsed.lines is not None:
+                    # The text of rejected JSON Lines rows, from a second read of the files
+                    # (no parsing): the rejected rows are few, so they are the broadcast side.
+                    wanted = rejected.where(F.col("_jsonl")).drop("raw")
+                    wanted = F.broadcast(wanted) if n_rejected <= BROADCAST_ROWS else wanted
+                    parts.append(
+                        parsed.lines.join(wanted, ["source_file", "line"]).select(*quarantine_cols)
+                    )
+            bad_rows = parts[0]
+            for part in parts[1:]:
+                bad_rows = bad_rows.unionByName(part)
+            good = validated.where(F.col("reason").isNull()).select(
+                *[F.col(f"_t_{n}").alias(n) for n in contract.names], "dt"
+            )
+
+            ensure_table(spark, quarantine_path, QUARANTINE_DDL, ["dataset", "dt"])
+            ensure_table(spark, table_path, contract.spark_ddl(), ["dt"])
+            say(f"{dataset}: writing quarantine and table")
+            bad_rows.select(*_ddl_names(QUARANTINE_DDL)).write.format("delta").mode(
+                "overwrite"
+            ).option("replaceWhere", f"dataset = '{dataset}' AND {days_predicate(days)}").option(
+                "userMetadata", meta
+            ).save(quarantine_path)
+            quarantine_version, metrics = _commit_of(spark, quarantine_path, meta)
+            _check_written(f"{dataset} quarantine", metrics, n_rejected + len(whole))
+            good.write.format("delta").mode("overwrite").option(
+                "replaceWhere", days_predicate(days)
+            ).option("userMetadata", meta).save(table_path)
+            delta_version, metrics = _commit_of(spark, table_path, meta)
+            _check_written(TABLE_NAMES[dataset], metrics, n_good)
+        finally:
+            if duplicates is not None:
+                duplicates.unpersist()
+            checked.unpersist()
+        break
 
     result = IngestResult(
         dataset=dataset,
         table_path=table_path,
-        delta_version=_latest_version(spark, table_path),
-        quarantine_version=_latest_version(spark, quarantine_path),
+        delta_version=delta_version,
+        quarantine_version=quarantine_version,
         run_id=run_id,
     )
     for day in days:
@@ -415,7 +755,9 @@ def ingest(
             files=day_files,
         )
     write_lineage(paths, result)
-    say(f"{dataset}: {result.rows} rows, {result.quarantined} quarantined, Delta version {result.delta_version}")
+    say(
+        f"{dataset}: {result.rows} rows, {result.quarantined} quarantined, Delta version {result.delta_version}"
+    )
     return result
 
 

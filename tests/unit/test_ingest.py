@@ -1,13 +1,16 @@
 """Ingestion: landing files -> Delta tables and the quarantine, with real Spark and Delta.
 
 Spark and Delta commits are slow next to the assertions, so one module fixture lands every case
-at once and runs the ingestions in a fixed order (day 1, day 1 again, day 2, users, items);
-each test then reads the table version it is about, with delta-rs (an independent reader).
+at once and runs the ingestions in a fixed order (day 1, day 1 again, day 2's users, items
+and events in one run, day 3); each test then reads the table version it is about, with delta-rs (an independent
+reader).
 
 Day 1 holds a hand-written events file per concern (``a.jsonl``: good rows and one rejected
 line per rule; ``b.jsonl``: CRLF lines and cross-file duplicates; ``c.parquet``: a mistyped
 column over two row groups) plus files that cannot be read at all. Day 2 is the synthetic
-generator's output, which must land unchanged, plus a few bad users and items.
+generator's output, which must land unchanged, plus a few bad users and items. Day 3 has blank
+lines and JSON arrays, which send ingestion down its other parser (lines, then ``from_json``):
+both must give the same answers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from recassets.events import EVENTS, ITEMS, USERS
 from recassets.ingest import (
     IngestResult,
     LandingMissingError,
@@ -35,7 +37,7 @@ from recassets.landing import write_landing_file
 from recassets.paths import Paths
 from recassets.synthetic import SyntheticConfig, build_world, generate, generate_day
 
-D1, D2 = "2026-01-01", "2026-01-02"
+D1, D2, D3 = "2026-01-01", "2026-01-02", "2026-01-03"
 UTC = dt.UTC
 ALLOWED_TYPES = "impression, click, like, share, watch, rating"
 SYNTHETIC = SyntheticConfig(
@@ -55,21 +57,32 @@ def _line(**fields) -> str:
 
 
 def _ev(event_id, ts="2026-01-01T01:00:00Z", user_id=1, item_id=1, event_type="click", **more):
-    return _line(event_id=event_id, ts=ts, user_id=user_id, item_id=item_id, event_type=event_type, **more)
+    return _line(
+        event_id=event_id, ts=ts, user_id=user_id, item_id=item_id, event_type=event_type, **more
+    )
 
 
 # a.jsonl, line n = A_LINES[n - 1].
 A_LINES = [
-    # 1-4: good rows (3 is blank). Numbers as strings parse; offsets convert to UTC; extra
-    # fields are ignored.
-    _ev("e1", "2026-01-01T00:00:00Z", 1, 10, "impression", surface="home", request_id="r1",
-        country="US", device="ios"),
+    # 1-4: good rows. Numbers as strings parse; offsets convert to UTC; extra fields are
+    # ignored.
+    _ev(
+        "e1",
+        "2026-01-01T00:00:00Z",
+        1,
+        10,
+        "impression",
+        surface="home",
+        request_id="r1",
+        country="US",
+        device="ios",
+    ),
     _ev("e2", "2026-01-01T23:59:59.999999Z", "2", "20", "watch", value=12.5, surface="explore"),
-    "",
+    _ev("e11", "2026-01-01T04:00:00Z", 11, 110, "click"),
     _ev("e3", "2026-01-01T05:30:00+05:30", 3, 30, "rating", value="4", extra_field={"x": 1}),
-    # 5-7: not JSON objects.
+    # 5-7: not JSON objects (no array here: day 3 has those).
     '{"event_id": "e90", "ts": ',
-    '[{"event_id": "e91"}]',
+    '"just a string"',
     "42",
     # 8-9: a required field absent, or null.
     _line(event_id="e92", ts="2026-01-01T01:00:00Z", item_id=1, event_type="click"),
@@ -90,8 +103,8 @@ A_LINES = [
     _ev("e102", user_id="abc", event_type="buy"),
     # 19: a later e1.
     _ev("e1", "2026-01-01T02:00:00Z", 5, 50, "click"),
-    # 20: whitespace only, skipped.
-    "   ",
+    # 20: JSON null.
+    "null",
     # 21-22: a rejected row does not claim its key: the later good e4 is kept.
     _ev("e4", user_id="zzz"),
     _ev("e4", "2026-01-01T03:00:00Z", 4, 40, "share"),
@@ -128,10 +141,36 @@ UNREADABLE = {
     "README": b"no suffix\n",
 }
 IGNORED = {".a.jsonl.tmp": b"half a fi", "_SUCCESS": b""}
+EMPTY = "g.jsonl"  # a landing file with no line at all
+
+# Day 3, a.jsonl (LF, one line with CRLF): blank lines and arrays, so the text parser runs.
+D3_LINES = [
+    "",
+    _ev("e1", "2026-01-03T00:00:00Z", 1, 10, "impression"),
+    "   ",
+    '[{"event_id": "e91"}]',
+    "[]",
+    _ev("e1", "2026-01-03T01:00:00Z", 2, 20, "click"),
+    _ev("e31", "2026-01-03T02:00:00Z", "x", 30, "click"),
+    "42",
+    _ev("e2", "2026-01-03T03:00:00Z", 3, 30, "like") + "\r",
+    "",
+]
 
 
-def _event(event_id, ts, user_id, item_id, event_type, value=None, surface=None,
-           request_id=None, country=None, device=None, day=D1) -> dict:
+def _event(
+    event_id,
+    ts,
+    user_id,
+    item_id,
+    event_type,
+    value=None,
+    surface=None,
+    request_id=None,
+    country=None,
+    device=None,
+    day=D1,
+) -> dict:
     return {
         "event_id": event_id, "ts": ts, "user_id": user_id, "item_id": item_id,
         "event_type": event_type, "value": value, "surface": surface,
@@ -147,6 +186,7 @@ def _t(h, m=0, s=0, us=0) -> dt.datetime:
 EXPECTED_D1 = [
     _event("e1", _t(0), 1, 10, "impression", None, "home", "r1", "US", "ios"),
     _event("e10", _t(12, 0, 3), 9, 73, "watch", 30.0),
+    _event("e11", _t(4), 11, 110, "click"),
     _event("e2", _t(23, 59, 59, 999_999), 2, 20, "watch", 12.5, "explore"),
     _event("e3", _t(0), 3, 30, "rating", 4.0),
     _event("e4", _t(3), 4, 40, "share"),
@@ -169,6 +209,7 @@ class Runs:
     day2: IngestResult
     users: IngestResult
     items: IngestResult
+    day3: IngestResult
 
     def file(self, name: str) -> str:
         return str(self.day1[name])
@@ -180,9 +221,15 @@ def _land_day1(paths: Paths) -> dict[str, Path]:
     (folder / "a.jsonl").write_text("\n".join(A_LINES) + "\n")
     (folder / "b.jsonl").write_bytes(("\r\n".join(B_LINES) + "\r\n").encode())
     pq.write_table(C_TABLE, folder / "c.parquet", row_group_size=2)
-    for name, data in {**UNREADABLE, **IGNORED}.items():
+    for name, data in {**UNREADABLE, **IGNORED, EMPTY: b""}.items():
         (folder / name).write_bytes(data)
     return {p.name: p for p in folder.iterdir() if p.name not in IGNORED}
+
+
+def _land_day3(paths: Paths) -> None:
+    folder = Path(paths.landing_dir("events", D3))
+    folder.mkdir(parents=True)
+    (folder / "a.jsonl").write_text("\n".join(D3_LINES) + "\n")
 
 
 # Day 2 extras beside the synthetic files: bad users (JSON Lines) and items (Parquet).
@@ -201,33 +248,45 @@ def _land_day2(paths: Paths) -> None:
     items = pa.table(
         {
             "item_id": [500, 501],
-            "first_seen": [dt.datetime(2026, 1, 2, 9, tzinfo=UTC), dt.datetime(2026, 1, 1, 9, tzinfo=UTC)],
+            "first_seen": [
+                dt.datetime(2026, 1, 2, 9, tzinfo=UTC),
+                dt.datetime(2026, 1, 1, 9, tzinfo=UTC),
+            ],
             "category": ["jazz", None],
             "creator": ["c9", None],
             "title": ["Blue", "Early"],
         }
     )
-    write_landing_file(paths, "items", dt.date.fromisoformat(D2), items, name="zz-extra", fmt="parquet")
+    write_landing_file(
+        paths, "items", dt.date.fromisoformat(D2), items, name="zz-extra", fmt="parquet"
+    )
 
 
 @pytest.fixture(scope="module")
 def runs(spark, make_home) -> Runs:
-    paths = make_home("ingest")
+    # A space in the home: Spark names files by URI (%20), the quarantine must not.
+    paths = make_home("ingest home")
     day1 = _land_day1(paths)
     _land_day2(paths)
+    _land_day3(paths)
     first = ingest(spark, paths, "events", [D1])
     first_lineage = read_lineage(paths, "raw_events", D1)
     second = ingest(spark, paths, "events", [dt.date.fromisoformat(D1)])
-    day2 = ingest(spark, paths, "events", [D2])
-    users = ingest(spark, paths, "users", [D2])
-    items = ingest(spark, paths, "items", [D2])
-    return Runs(paths, day1, first, first_lineage, second, day2, users, items)
+    # One run ingests all three datasets of a day, as a Dagster run does: they share the run id
+    # and the quarantine table (and the events' empty quarantine write commits nothing).
+    run = "one-run-for-day-2"
+    users = ingest(spark, paths, "users", [D2], run_id=run)
+    items = ingest(spark, paths, "items", [D2], run_id=run)
+    day2 = ingest(spark, paths, "events", [D2], run_id=run)
+    day3 = ingest(spark, paths, "events", [D3])
+    return Runs(paths, day1, first, first_lineage, second, day2, users, items, day3)
 
 
 def _read(path: str, version: int, **equal) -> list[dict]:
     """Rows of a Delta table version whose columns equal ``equal``, in a stable order."""
     rows = [
-        r for r in DeltaTable(path, version=version).to_pyarrow_table().to_pylist()
+        r
+        for r in DeltaTable(path, version=version).to_pyarrow_table().to_pylist()
         if all(r[k] == v for k, v in equal.items())
     ]
     return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
@@ -238,7 +297,9 @@ def _events(runs: Runs, result: IngestResult, day: str = D1) -> list[dict]:
     return sorted(rows, key=lambda r: r["event_id"])
 
 
-def _quarantine(runs: Runs, result: IngestResult, dataset: str = "events", day: str = D1) -> list[dict]:
+def _quarantine(
+    runs: Runs, result: IngestResult, dataset: str = "events", day: str = D1
+) -> list[dict]:
     rows = _read(
         runs.paths.table("quarantine"), result.quarantine_version,
         dataset=dataset, dt=dt.date.fromisoformat(day),
@@ -246,12 +307,15 @@ def _quarantine(runs: Runs, result: IngestResult, dataset: str = "events", day: 
     return sorted(rows, key=lambda r: (r["source_file"], r["line"] or 0))
 
 
-def _rejected(runs: Runs, name: str, line: int | None) -> tuple:
-    """(reason, field, raw) of the first run's quarantine row for ``name``:``line``."""
+def _rejected(runs: Runs, name: str, line: int | None, day: str = D1) -> tuple:
+    """(reason, field, raw) of the quarantine row for ``name``:``line`` of ``day``, as the day's
+    first ingestion wrote it."""
+    result = runs.first if day == D1 else runs.day3
+    path = str(Path(runs.paths.landing_dir("events", day)) / name)
     hits = [
         (r["reason"], r["field"], r["raw"])
-        for r in _quarantine(runs, runs.first)
-        if r["source_file"] == runs.file(name) and r["line"] == line
+        for r in _quarantine(runs, result, day=day)
+        if r["source_file"] == path and r["line"] == line
     ]
     assert len(hits) == 1, f"{name}:{line}: {hits}"
     return hits[0]
@@ -261,12 +325,22 @@ def _rejected(runs: Runs, name: str, line: int | None) -> tuple:
 
 
 def test_unparseable_line(runs):
-    assert _rejected(runs, "a.jsonl", 5) == ("unparseable JSON: not a JSON object", None, A_LINES[4])
+    assert _rejected(runs, "a.jsonl", 5) == (
+        "unparseable JSON: not a JSON object",
+        None,
+        A_LINES[4],
+    )
 
 
-def test_json_array_and_number_lines_are_not_objects(runs):
-    assert _rejected(runs, "a.jsonl", 6) == ("unparseable JSON: not a JSON object", None, A_LINES[5])
-    assert _rejected(runs, "a.jsonl", 7) == ("unparseable JSON: not a JSON object", None, "42")
+def test_json_values_that_are_not_objects(runs):
+    unparseable = "unparseable JSON: not a JSON object"
+    assert _rejected(runs, "a.jsonl", 6) == (unparseable, None, '"just a string"')
+    assert _rejected(runs, "a.jsonl", 7) == (unparseable, None, "42")
+    assert _rejected(runs, "a.jsonl", 20) == (unparseable, None, "null")
+    # Arrays (day 3, the text parser): one rejected row each, whatever they hold.
+    assert _rejected(runs, "a.jsonl", 4, D3) == (unparseable, None, '[{"event_id": "e91"}]')
+    assert _rejected(runs, "a.jsonl", 5, D3) == (unparseable, None, "[]")
+    assert _rejected(runs, "a.jsonl", 8, D3) == (unparseable, None, "42")
 
 
 def test_missing_required_field_absent_or_null(runs):
@@ -282,16 +356,37 @@ def test_missing_required_field_absent_or_null(runs):
 
 def test_mistyped_field_names_field_and_raw_value(runs):
     assert _rejected(runs, "a.jsonl", 10) == (
-        "field user_id: expected bigint, got abc", "user_id", A_LINES[9]
+        "field user_id: expected bigint, got abc",
+        "user_id",
+        A_LINES[9],
     )
-    assert _rejected(runs, "a.jsonl", 11) == ("field ts: expected timestamp, got yesterday", "ts", A_LINES[10])
-    assert _rejected(runs, "a.jsonl", 12) == ("field value: expected double, got high", "value", A_LINES[11])
-    assert _rejected(runs, "a.jsonl", 21) == ("field user_id: expected bigint, got zzz", "user_id", A_LINES[20])
+    assert _rejected(runs, "a.jsonl", 11) == (
+        "field ts: expected timestamp, got yesterday",
+        "ts",
+        A_LINES[10],
+    )
+    assert _rejected(runs, "a.jsonl", 12) == (
+        "field value: expected double, got high",
+        "value",
+        A_LINES[11],
+    )
+    assert _rejected(runs, "a.jsonl", 21) == (
+        "field user_id: expected bigint, got zzz",
+        "user_id",
+        A_LINES[20],
+    )
+    assert _rejected(runs, "a.jsonl", 7, D3) == (
+        "field user_id: expected bigint, got x",
+        "user_id",
+        D3_LINES[6],
+    )
 
 
 def test_unknown_event_type(runs):
     assert _rejected(runs, "a.jsonl", 13) == (
-        f"field event_type: unknown value purchase (allowed: {ALLOWED_TYPES})", "event_type", A_LINES[12]
+        f"field event_type: unknown value purchase (allowed: {ALLOWED_TYPES})",
+        "event_type",
+        A_LINES[12],
     )
 
 
@@ -305,28 +400,61 @@ def test_several_problems_are_all_named_first_field_reported(runs):
 
 
 def test_watch_and_rating_need_a_value(runs):
-    assert _rejected(runs, "a.jsonl", 14) == ("missing field value (required for watch)", "value", A_LINES[13])
-    assert _rejected(runs, "a.jsonl", 15) == ("missing field value (required for rating)", "value", A_LINES[14])
+    assert _rejected(runs, "a.jsonl", 14) == (
+        "missing field value (required for watch)",
+        "value",
+        A_LINES[13],
+    )
+    assert _rejected(runs, "a.jsonl", 15) == (
+        "missing field value (required for rating)",
+        "value",
+        A_LINES[14],
+    )
 
 
 def test_timestamp_outside_the_partition_day(runs):
     assert _rejected(runs, "a.jsonl", 16) == (
-        "ts 2026-01-02T00:00:00.000000Z outside partition 2026-01-01", "ts", A_LINES[15]
+        "ts 2026-01-02T00:00:00.000000Z outside partition 2026-01-01",
+        "ts",
+        A_LINES[15],
     )
     assert _rejected(runs, "a.jsonl", 17) == (
-        "ts 2025-12-31T23:30:00.000000Z outside partition 2026-01-01", "ts", A_LINES[16]
+        "ts 2025-12-31T23:30:00.000000Z outside partition 2026-01-01",
+        "ts",
+        A_LINES[16],
     )
 
 
 def test_duplicate_key_keeps_first_by_file_then_line_and_names_it(runs):
     a = runs.file("a.jsonl")
-    assert _rejected(runs, "a.jsonl", 19) == (f"duplicate event_id (first at {a}:1)", "event_id", A_LINES[18])
+    assert _rejected(runs, "a.jsonl", 19) == (
+        f"duplicate event_id (first at {a}:1)",
+        "event_id",
+        A_LINES[18],
+    )
     # CRLF lines: raw has no trailing \r. b.jsonl:1 loses to a.jsonl:23 (file name first).
-    assert _rejected(runs, "b.jsonl", 1) == (f"duplicate event_id (first at {a}:23)", "event_id", B_LINES[0])
-    assert _rejected(runs, "b.jsonl", 3) == (f"duplicate event_id (first at {a}:1)", "event_id", B_LINES[2])
-    assert _rejected(runs, "c.parquet", 3)[:2] == (f"duplicate event_id (first at {a}:1)", "event_id")
+    assert _rejected(runs, "b.jsonl", 1) == (
+        f"duplicate event_id (first at {a}:23)",
+        "event_id",
+        B_LINES[0],
+    )
+    assert _rejected(runs, "b.jsonl", 3) == (
+        f"duplicate event_id (first at {a}:1)",
+        "event_id",
+        B_LINES[2],
+    )
+    assert _rejected(runs, "c.parquet", 3)[:2] == (
+        f"duplicate event_id (first at {a}:1)",
+        "event_id",
+    )
     kept = {r["event_id"]: r for r in _events(runs, runs.first)}
     assert (kept["e1"]["user_id"], kept["e4"]["user_id"], kept["e7"]["user_id"]) == (1, 4, 7)
+    a3 = Path(runs.paths.landing_dir("events", D3)) / "a.jsonl"
+    assert _rejected(runs, "a.jsonl", 6, D3) == (
+        f"duplicate event_id (first at {a3}:2)",
+        "event_id",
+        D3_LINES[5],
+    )
 
 
 def test_unreadable_files_are_quarantined_whole(runs):
@@ -361,13 +489,24 @@ def test_parquet_rows_are_validated_with_their_row_number(runs):
 def test_every_good_row_lands_with_exact_values(runs):
     assert _events(runs, runs.first) == EXPECTED_D1
     part = runs.first.partitions[D1]
-    assert (part.rows, part.quarantined) == (8, 26)
+    assert (part.rows, part.quarantined) == (9, 27)
+
+
+def test_blank_lines_are_skipped_but_counted(runs):
+    """Day 3 (text parser): line numbers stay physical around blank lines; CR is dropped."""
+    assert [(r["event_id"], r["user_id"]) for r in _events(runs, runs.day3, D3)] == [
+        ("e1", 1),
+        ("e2", 3),
+    ]
+    rejected = [(r["line"], r["field"]) for r in _quarantine(runs, runs.day3, day=D3)]
+    assert rejected == [(4, None), (5, None), (6, "event_id"), (7, "user_id"), (8, None)]
+    assert (runs.day3.rows, runs.day3.quarantined) == (2, 5)
 
 
 def test_every_rejected_row_is_in_the_quarantine_once(runs):
     rows = _quarantine(runs, runs.first)
     located = [(Path(r["source_file"]).name, r["line"]) for r in rows]
-    a_bad = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 24]
+    a_bad = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 24]
     assert located == (
         [("README", None)]
         + [("a.jsonl", n) for n in a_bad]
@@ -394,7 +533,7 @@ def test_rerun_gives_the_same_table_and_replaces_the_quarantine(runs):
     def content(rows):
         return [(r["source_file"], r["line"], r["raw"], r["reason"], r["field"]) for r in rows]
 
-    assert len(after) == len(before) == 26
+    assert len(after) == len(before) == 27
     assert content(after) == content(before)
     assert {r["run_id"] for r in after} == {runs.second.run_id} != {runs.first.run_id}
 
@@ -406,25 +545,48 @@ def test_ingesting_day_2_leaves_day_1_alone(runs):
     assert read_lineage(runs.paths, "raw_events", D1)["run_id"] == runs.second.run_id
 
 
+def test_one_run_ingests_several_datasets(runs):
+    assert runs.users.run_id == runs.items.run_id == runs.day2.run_id == "one-run-for-day-2"
+    assert [(r.dataset, r.quarantined) for r in (runs.users, runs.items, runs.day2)] == [
+        ("users", 3),
+        ("items", 1),
+        ("events", 0),
+    ]
+    quarantine = _read(
+        runs.paths.table("quarantine"), runs.day2.quarantine_version, dt=dt.date(2026, 1, 2)
+    )
+    assert sorted(r["dataset"] for r in quarantine) == ["items", "users", "users", "users"]
+
+
 def test_synthetic_day_lands_unchanged(runs):
     events, users, items = generate_day(build_world(SYNTHETIC), SYNTHETIC, 0)
     landed = _events(runs, runs.day2, D2)
-    assert [{k: v for k, v in r.items() if k != "dt"} for r in landed] == events.sort_by("event_id").to_pylist()
+    assert [{k: v for k, v in r.items() if k != "dt"} for r in landed] == events.sort_by(
+        "event_id"
+    ).to_pylist()
     assert (runs.day2.rows, runs.day2.quarantined) == (events.num_rows, 0)
     assert len(runs.day2.partitions[D2].files) == 3
 
 
 def test_users_contract(runs):
     synthetic = generate_day(build_world(SYNTHETIC), SYNTHETIC, 0)[1].to_pylist()
-    landed = sorted(_read(runs.users.table_path, runs.users.delta_version), key=lambda r: r["user_id"])
+    landed = sorted(
+        _read(runs.users.table_path, runs.users.delta_version), key=lambda r: r["user_id"]
+    )
     extra = {"user_id": 1000, "first_seen": dt.datetime(2026, 1, 2, 10, tzinfo=UTC), "country": "FR",
              "device": None, "age_bucket": "25-34", "gender": None, "occupation": None}  # fmt: skip
     assert [{k: v for k, v in r.items() if k != "dt"} for r in landed] == synthetic + [extra]
     assert {r["dt"] for r in landed} == {dt.date(2026, 1, 2)}
     folder = runs.paths.landing_dir("users", D2)
-    rejected = [(r["line"], r["reason"], r["field"]) for r in _quarantine(runs, runs.users, "users", D2)]
+    rejected = [
+        (r["line"], r["reason"], r["field"]) for r in _quarantine(runs, runs.users, "users", D2)
+    ]
     assert rejected == [
-        (2, "field age_bucket: unknown value 17-19 (allowed: <18, 18-24, 25-34, 35-44, 45-54, 55+)", "age_bucket"),
+        (
+            2,
+            "field age_bucket: unknown value 17-19 (allowed: <18, 18-24, 25-34, 35-44, 45-54, 55+)",
+            "age_bucket",
+        ),
         (3, f"duplicate user_id (first at {folder}/part-00000.jsonl:1)", "user_id"),
         (4, "first_seen 2026-01-03T00:00:00.000000Z outside partition 2026-01-02", "first_seen"),
     ]
@@ -433,17 +595,28 @@ def test_users_contract(runs):
 
 def test_items_contract(runs):
     items = generate_day(build_world(SYNTHETIC), SYNTHETIC, 0)[2]
-    landed = sorted(_read(runs.items.table_path, runs.items.delta_version), key=lambda r: r["item_id"])
+    landed = sorted(
+        _read(runs.items.table_path, runs.items.delta_version), key=lambda r: r["item_id"]
+    )
     extra = {"item_id": 500, "first_seen": dt.datetime(2026, 1, 2, 9, tzinfo=UTC), "category": "jazz",
              "creator": "c9", "title": "Blue"}  # fmt: skip
-    assert [{k: v for k, v in r.items() if k != "dt"} for r in landed] == items.to_pylist() + [extra]
+    assert [{k: v for k, v in r.items() if k != "dt"} for r in landed] == items.to_pylist() + [
+        extra
+    ]
     rejected = [(Path(r["source_file"]).name, r["line"], r["reason"], r["field"])
                 for r in _quarantine(runs, runs.items, "items", D2)]  # fmt: skip
     assert rejected == [
-        ("zz-extra.parquet", 2, "first_seen 2026-01-01T09:00:00.000000Z outside partition 2026-01-02", "first_seen")
+        (
+            "zz-extra.parquet",
+            2,
+            "first_seen 2026-01-01T09:00:00.000000Z outside partition 2026-01-02",
+            "first_seen",
+        )
     ]
     # The users and items runs replaced their own quarantine rows only.
-    assert _quarantine(runs, runs.items, "events", D1) == _quarantine(runs, runs.second, "events", D1)
+    assert _quarantine(runs, runs.items, "events", D1) == _quarantine(
+        runs, runs.second, "events", D1
+    )
     assert len(_quarantine(runs, runs.items, "users", D2)) == 3
 
 
@@ -468,8 +641,54 @@ def test_list_landing_files_classifies_and_skips_hidden(runs):
     assert [(Path(f.path).name, f.format) for f in files] == [
         ("README", "unreadable"), ("a.jsonl", "jsonl"), ("b.jsonl", "jsonl"), ("c.parquet", "parquet"),
         ("d.parquet", "unreadable"), ("e.jsonl", "unreadable"), ("f.jsonl", "unreadable"),
-        ("notes.txt", "unreadable"),
+        ("g.jsonl", "jsonl"), ("notes.txt", "unreadable"),
     ]  # fmt: skip
+
+
+def _big_day(paths: Paths, day: str, blank_at: int | None) -> Path:
+    """3000 events of ~130 bytes: e<n> at line n, but line 777 and 2222 mistyped and line 2999
+    a second e7. With ``blank_at``, a blank line goes in there (later lines shift by one)."""
+    lines = [
+        _ev(f"e{n}", f"{day}T10:00:00Z", n, n, "click", surface="home" * 10) for n in range(1, 3001)
+    ]
+    lines[776] = _ev("e777", f"{day}T10:00:00Z", "bad", 1, "click")
+    lines[2221] = _ev("e2222", f"{day}T10:00:00Z", 1, "bad", "click")
+    lines[2998] = _ev("e7", f"{day}T11:00:00Z", 2, 2, "click")
+    if blank_at:
+        lines.insert(blank_at - 1, "")
+    folder = Path(paths.landing_dir("events", day))
+    folder.mkdir(parents=True)
+    (folder / "big.jsonl").write_text("\n".join(lines) + "\n")
+    return folder / "big.jsonl"
+
+
+def test_lines_are_numbered_across_file_splits(spark, paths):
+    """A file read in many splits (tasks) numbers its lines like one read, with either parser:
+    the JSON reader (no blank line) and the text parser (a blank line at 1000)."""
+    regular, irregular = "2026-02-01", "2026-02-02"
+    files = {regular: _big_day(paths, regular, None), irregular: _big_day(paths, irregular, 1000)}
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "50000")
+    try:
+        assert spark.read.text(str(files[regular])).rdd.getNumPartitions() >= 8  # the premise
+        results = {day: ingest(spark, paths, "events", [day]) for day in files}
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    for day, shift in ((regular, 0), (irregular, 1)):
+        result = results[day]
+        rows = _read(
+            paths.table("quarantine"), result.quarantine_version, dt=dt.date.fromisoformat(day)
+        )
+        got = sorted((r["line"], r["field"], r["reason"]) for r in rows)
+        assert got == [
+            (777, "user_id", "field user_id: expected bigint, got bad"),
+            (2222 + shift, "item_id", "field item_id: expected bigint, got bad"),
+            (2999 + shift, "event_id", f"duplicate event_id (first at {files[day]}:7)"),
+        ], day
+        assert {r["raw"] for r in rows if r["line"] == 777} == {
+            _ev("e777", f"{day}T10:00:00Z", "bad", 1, "click")
+        }
+        assert (result.rows, result.quarantined) == (2997, 3)
 
 
 # --- Lineage -------------------------------------------------------------------------------------
@@ -482,12 +701,16 @@ def _digest(path: Path) -> tuple[int, str]:
 
 def test_lineage_records_each_file_and_the_delta_version(runs):
     manifest = runs.first_lineage
-    assert (manifest["table"], manifest["partition"], manifest["run_id"]) == ("raw_events", D1, runs.first.run_id)
+    assert (manifest["table"], manifest["partition"], manifest["run_id"]) == (
+        "raw_events",
+        D1,
+        runs.first.run_id,
+    )
     assert (manifest["delta_version"], manifest["quarantine_version"]) == (1, 1)
     assert (manifest["delta_version"], manifest["quarantine_version"]) == (
         runs.first.delta_version, runs.first.quarantine_version
     )  # fmt: skip
-    assert (manifest["rows"], manifest["quarantined"]) == (8, 26)
+    assert (manifest["rows"], manifest["quarantined"]) == (9, 27)
     assert manifest["table_path"] == runs.paths.table("raw_events")
     inputs = {Path(i["path"]).name: i for i in manifest["inputs"]}
     assert sorted(inputs) == sorted(runs.day1)
@@ -499,11 +722,16 @@ def test_lineage_records_each_file_and_the_delta_version(runs):
         "jsonl", "parquet", "unreadable"
     )  # fmt: skip
     assert inputs["a.jsonl"]["problem"] is None
+    assert (inputs[EMPTY]["size"], inputs[EMPTY]["format"]) == (0, "jsonl")
     assert inputs["notes.txt"]["problem"] == "unsupported file type .txt: use .jsonl or .parquet"
     # The recorded version holds exactly these rows; the next run recorded its own.
-    table = DeltaTable(runs.paths.table("raw_events"), version=manifest["delta_version"]).to_pyarrow_table()
-    assert table.num_rows == 8
-    assert read_lineage(runs.paths, "raw_events", D2)["delta_version"] == runs.day2.delta_version == 3
+    table = DeltaTable(
+        runs.paths.table("raw_events"), version=manifest["delta_version"]
+    ).to_pyarrow_table()
+    assert table.num_rows == 9
+    assert (
+        read_lineage(runs.paths, "raw_events", D2)["delta_version"] == runs.day2.delta_version == 3
+    )
     day2 = read_lineage(runs.paths, "raw_events", D2)["inputs"]
     assert [(i["size"], i["sha256"]) for i in day2] == [_digest(Path(i["path"])) for i in day2]
     assert read_lineage(runs.paths, "users", D2)["delta_version"] == runs.users.delta_version == 1
