@@ -8,7 +8,13 @@ from assets import features, featurestore, ingest, models, quality, training
 from resources import build_resources
 
 defs = Definitions(
-    assets=[*ingest.ASSETS, *features.ASSETS, *featurestore.ASSETS, *training.ASSETS, *models.ASSETS],
+    assets=[
+        *ingest.ASSETS,
+        *features.ASSETS,
+        *featurestore.ASSETS,
+        *training.ASSETS,
+        *models.ASSETS,
+    ],
     asset_checks=[*quality.CHECKS, *featurestore.CHECKS, *models.CHECKS],
     resources=build_resources(),
     # One Spark session per process: steps share the run's JVM instead of starting one each

@@ -23,7 +23,11 @@ from recassets.features.schema import TABLES
 from resources import LakeResource, SparkResource
 
 GROUP = "features"
-UPSTREAM = [AssetKey(["lake", "raw_events"]), AssetKey(["lake", "users"]), AssetKey(["lake", "items"])]
+UPSTREAM = [
+    AssetKey(["lake", "raw_events"]),
+    AssetKey(["lake", "users"]),
+    AssetKey(["lake", "items"]),
+]
 
 DESCRIPTIONS = {
     "user_features": "Per user, as of the end of day d: impressions, clicks, likes, engagements "
@@ -39,7 +43,6 @@ DESCRIPTIONS = {
 
 
 def _schema(ddl: str) -> TableSchema:
-
     cols = []
     for part in _split_ddl(ddl):
         name, _, rest = part.strip().partition(" ")
@@ -81,7 +84,10 @@ def _split_ddl(ddl: str) -> list[str]:
 )
 def feature_tables(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
     result = build_features(
-        spark.session(), lake.paths(), partition_days(context), run_id=context.run.run_id,
+        spark.session(),
+        lake.paths(),
+        partition_days(context),
+        run_id=context.run.run_id,
         progress=context.log.info,
     )
     for name in TABLES:

@@ -5,7 +5,6 @@ Each table asset ingests the days of its run in one Spark job (single-run backfi
 importing months of history is one run, not hundreds.
 """
 
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -41,7 +40,12 @@ LANDING = {
 
 def table_schema(contract: Contract) -> TableSchema:
     cols = [
-        TableColumn(f.name, f.type, description=f.doc, constraints=TableColumnConstraints(nullable=not f.required))
+        TableColumn(
+            f.name,
+            f.type,
+            description=f.doc,
+            constraints=TableColumnConstraints(nullable=not f.required),
+        )
         for f in contract.fields
     ]
     cols.append(TableColumn("dt", "date", description="partition: UTC day of the timestamp"))
@@ -53,8 +57,11 @@ def _preview(spark, result: IngestResult, limit: int = 10) -> str:
 
     days = list(result.partitions)
     rows = (
-        spark.read.format("delta").load(result.table_path)
-        .where(F.col("dt").isin(days)).limit(limit).toPandas()
+        spark.read.format("delta")
+        .load(result.table_path)
+        .where(F.col("dt").isin(days))
+        .limit(limit)
+        .toPandas()
     )
     return rows.to_markdown(index=False) if len(rows) else "(no rows)"
 
@@ -64,7 +71,9 @@ def ingest_metadata(spark, paths: Paths, result: IngestResult, contract: Contrac
         ["| day | rows | quarantined | files |", "| --- | ---: | ---: | --- |"]
         + [
             f"| {p.day} | {p.rows} | {p.quarantined} | "
-            + ", ".join(f"{f.path.rsplit('/', 1)[-1]} ({f.size} B, sha256 {f.sha256[:12]})" for f in p.files)
+            + ", ".join(
+                f"{f.path.rsplit('/', 1)[-1]} ({f.size} B, sha256 {f.sha256[:12]})" for f in p.files
+            )
             + " |"
             for p in result.partitions.values()
         ]
@@ -78,7 +87,10 @@ def ingest_metadata(spark, paths: Paths, result: IngestResult, contract: Contrac
         "dagster/column_schema": table_schema(contract),
         "partitions": MetadataValue.md(per_day),
         "lineage_manifests": MetadataValue.json(
-            {day: lineage_path(paths, TABLE_NAMES[result.dataset], day) for day in result.partitions}
+            {
+                day: lineage_path(paths, TABLE_NAMES[result.dataset], day)
+                for day in result.partitions
+            }
         ),
         "preview": MetadataValue.md(_preview(spark, result)),
     }
@@ -97,11 +109,18 @@ def _ingest_asset(dataset: str, description: str):
         description=description,
         code_version="1",
     )
-    def _asset(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> MaterializeResult:
+    def _asset(
+        context: AssetExecutionContext, spark: SparkResource, lake: LakeResource
+    ) -> MaterializeResult:
         session, paths = spark.session(), lake.paths()
         result = ingest(
-            session, paths, dataset, partition_days(context), run_id=context.run.run_id,
-            progress=context.log.info, allow_missing_days=dataset != "events",
+            session,
+            paths,
+            dataset,
+            partition_days(context),
+            run_id=context.run.run_id,
+            progress=context.log.info,
+            allow_missing_days=dataset != "events",
         )
         if result.quarantined:
             context.log.warning(

@@ -1,7 +1,5 @@
 """The partitioning every daily asset shares."""
 
-
-
 from dagster import AssetExecutionContext, DailyPartitionsDefinition
 
 from recassets.paths import partition_start_date

@@ -55,7 +55,9 @@ def check_result(reports: dict[str, QualityReport]) -> AssetCheckResult:
             ),
             "sample_rows": MetadataValue.json({day: r.sample_rows() for day, r in reports.items()}),
             "statistics": MetadataValue.json({day: r.statistics for day, r in reports.items()}),
-            "inputs": MetadataValue.json({day: {**r.context, "notes": r.notes} for day, r in reports.items()}),
+            "inputs": MetadataValue.json(
+                {day: {**r.context, "notes": r.notes} for day, r in reports.items()}
+            ),
             "failed_expectations": sum(len(r.failures) for r in reports.values()),
         },
     )
@@ -91,9 +93,13 @@ with warnings.catch_warnings():
             "row count within ±50 % of the previous partition's. See "
             "recassets.quality.feature_suite.",
         )
-        def _check(context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource) -> AssetCheckResult:
+        def _check(
+            context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
+        ) -> AssetCheckResult:
             session, paths = spark.session(), lake.paths()
-            return check_result({day: check_feature_table(session, paths, table, day) for day in _days(context)})
+            return check_result(
+                {day: check_feature_table(session, paths, table, day) for day in _days(context)}
+            )
 
         return _check
 

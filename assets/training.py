@@ -44,18 +44,31 @@ FEATURES_D_MINUS_1_AND_D = TimeWindowPartitionMapping(
     "negative samples per positive. Retrieval trains on the positives.",
     code_version="1",
 )
-def training_examples(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> MaterializeResult:
+def training_examples(
+    context: AssetExecutionContext, spark: SparkResource, lake: LakeResource
+) -> MaterializeResult:
     paths = lake.paths()
     result = build_training_examples(
-        spark.session(), paths, partition_days(context), run_id=context.run.run_id, progress=context.log.info
+        spark.session(),
+        paths,
+        partition_days(context),
+        run_id=context.run.run_id,
+        progress=context.log.info,
     )
     return MaterializeResult(
         metadata={
             "dagster/row_count": sum(result.rows.values()),
             "positives": sum(result.positives.values()),
             "per_day": MetadataValue.json(
-                {d: {"rows": result.rows[d], "positives": result.positives[d], "recipe": result.recipe[d],
-                     "features_day": result.features_day[d]} for d in result.rows}  # fmt: skip
+                {
+                    d: {
+                        "rows": result.rows[d],
+                        "positives": result.positives[d],
+                        "recipe": result.recipe[d],
+                        "features_day": result.features_day[d],
+                    }
+                    for d in result.rows
+                }  # fmt: skip
             ),
             "delta_version": result.version,
             "table_path": MetadataValue.path(paths.table(TABLE)),

@@ -73,9 +73,13 @@ def main() -> None:
         inc_noop = min(timed(inc90_noop) for _ in range(args.repeat))
         print()
         print(f"incremental partition, day 30:            {inc30:7.2f} s")
-        print(f"incremental partition, day 90:            {inc90:7.2f} s   ratio day90/day30 = {inc90 / inc30:.2f} (target <= 1.3)")
+        print(
+            f"incremental partition, day 90:            {inc90:7.2f} s   ratio day90/day30 = {inc90 / inc30:.2f} (target <= 1.3)"
+        )
         print(f"compute only (no write), day 90 incremental: {inc_noop:7.2f} s")
-        print(f"compute only (no write), day 90 full history: {full:7.2f} s   full/incremental = {full / inc_noop:.2f}x")
+        print(
+            f"compute only (no write), day 90 full history: {full:7.2f} s   full/incremental = {full / inc_noop:.2f}x"
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -82,7 +82,9 @@ def materialize(paths: Paths, selection: Sequence[str], first: str, last: str) -
         _materialize_run(paths, rest, None, None)
 
 
-def _materialize_run(paths: Paths, selection: Sequence[str], first: str | None, last: str | None) -> None:
+def _materialize_run(
+    paths: Paths, selection: Sequence[str], first: str | None, last: str | None
+) -> None:
     """One Dagster run. Streams the assets' progress lines; the full log goes to
     ``RECASSETS_HOME/logs/``. Raises SystemExit with the log's tail when the run fails."""
     ensure_home(paths)
@@ -101,8 +103,13 @@ def _materialize_run(paths: Paths, selection: Sequence[str], first: str | None, 
     say(f"materializing {', '.join(selection)} for {rng} in one Dagster run (log: {log_path})")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            cmd, cwd=repo_root(), env=dagster_env(paths), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, bufsize=1,
+            cmd,
+            cwd=repo_root(),
+            env=dagster_env(paths),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         )
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -110,13 +117,20 @@ def _materialize_run(paths: Paths, selection: Sequence[str], first: str | None, 
             # Our assets' own progress lines and any error; Dagster's event chatter stays in the log.
             if " - dagster - " in line and (" - INFO - " in line or " - ERROR - " in line):
                 event = line.rsplit(" - ", 1)[-1].strip()
-                if not event.startswith(("STEP_", "LOADED_", "HANDLED_", "ASSET_", "RUN_", "ENGINE_")) and \
-                        "Started execution" not in event and "Finished execution" not in event:
+                if (
+                    not event.startswith(
+                        ("STEP_", "LOADED_", "HANDLED_", "ASSET_", "RUN_", "ENGINE_")
+                    )
+                    and "Started execution" not in event
+                    and "Finished execution" not in event
+                ):
                     say("  " + event)
         code = proc.wait()
     if code != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
-        raise SystemExit(f"recassets: the Dagster run failed (exit {code}). Last lines of {log_path}:\n{tail}")
+        raise SystemExit(
+            f"recassets: the Dagster run failed (exit {code}). Last lines of {log_path}:\n{tail}"
+        )
     say(f"run finished; full log in {log_path}")
 
 
@@ -125,12 +139,19 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     paths = Paths.from_env()
     config = SyntheticConfig(
-        seed=args.seed, start=dt.date.fromisoformat(args.start), days=args.days,
-        events_per_day=args.events_per_day, fmt=args.format,
+        seed=args.seed,
+        start=dt.date.fromisoformat(args.start),
+        days=args.days,
+        events_per_day=args.events_per_day,
+        fmt=args.format,
     )
-    say(f"generating {config.days} day(s) of ~{config.events_per_day} events from {config.start} into {paths.landing}")
+    say(
+        f"generating {config.days} day(s) of ~{config.events_per_day} events from {config.start} into {paths.landing}"
+    )
     summary = generate(paths, config, progress=lambda m: say("  " + m))
-    say(f"landed {summary.events} events, {summary.users} users, {summary.items} items in {summary.n_files} files")
+    say(
+        f"landed {summary.events} events, {summary.users} users, {summary.items} items in {summary.n_files} files"
+    )
 
 
 def cmd_import_movielens(args: argparse.Namespace) -> None:
@@ -147,15 +168,21 @@ def cmd_import_movielens(args: argparse.Namespace) -> None:
 def landed_range(paths: Paths) -> tuple[str, str]:
     days = paths.landed_days("events")
     if not days:
-        raise SystemExit(f"recassets: nothing has landed in {paths.landing}/events; run `recassets generate` first")
+        raise SystemExit(
+            f"recassets: nothing has landed in {paths.landing}/events; run `recassets generate` first"
+        )
     return days[0].isoformat(), days[-1].isoformat()
 
 
 def cmd_materialize(args: argparse.Namespace) -> None:
     paths = Paths.from_env()
     first, last = landed_range(paths)
-    materialize(paths, args.select.split(",") if args.select else DEMO_SELECTION,
-                args.first or first, args.last or last)
+    materialize(
+        paths,
+        args.select.split(",") if args.select else DEMO_SELECTION,
+        args.first or first,
+        args.last or last,
+    )
 
 
 def table_summary(paths: Paths) -> list[tuple[str, str, int, int]]:
@@ -209,14 +236,22 @@ def sample_recommendation(paths: Paths, k: int = 10) -> None:
 
     from recassets.training.recommend import recommend
 
-    users = DeltaTable(paths.table("users")).to_pyarrow_table(columns=["user_id"]).column(0).to_pylist()
+    users = (
+        DeltaTable(paths.table("users")).to_pyarrow_table(columns=["user_id"]).column(0).to_pylist()
+    )
     if not users:
         return
     user = sorted(users)[0]
     table = recommend(paths, [user], k=k)
-    say(f"top {k} for user {user} (current policy): " + ", ".join(
-        f"{i}:{s:.3f}" for i, s in zip(table.column("item_id").to_pylist(), table.column("score").to_pylist(), strict=True)
-    ))
+    say(
+        f"top {k} for user {user} (current policy): "
+        + ", ".join(
+            f"{i}:{s:.3f}"
+            for i, s in zip(
+                table.column("item_id").to_pylist(), table.column("score").to_pylist(), strict=True
+            )
+        )
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -231,8 +266,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
             os.environ["RECASSETS_VOLUME_BAND"] = "off"
             say("MovieLens: raw_events volume-band expectation off (RECASSETS_VOLUME_BAND=off)")
     else:
-        cmd_generate(argparse.Namespace(seed=args.seed, start=args.start, days=args.days,
-                                        events_per_day=args.events_per_day, format="jsonl"))
+        cmd_generate(
+            argparse.Namespace(
+                seed=args.seed,
+                start=args.start,
+                days=args.days,
+                events_per_day=args.events_per_day,
+                format="jsonl",
+            )
+        )
     first, last = landed_range(paths)
     materialize(paths, DEMO_SELECTION, first, last)
     sample_recommendation(paths)

@@ -64,7 +64,9 @@ class Contract:
         return StructType.fromDDL(self.spark_ddl(with_partition))
 
     def pyarrow_schema(self, with_partition: bool = False) -> pa.Schema:
-        cols = [pa.field(f.name, _ARROW_TYPES[f.type], nullable=not f.required) for f in self.fields]
+        cols = [
+            pa.field(f.name, _ARROW_TYPES[f.type], nullable=not f.required) for f in self.fields
+        ]
         if with_partition:
             cols.append(pa.field("dt", pa.date32(), nullable=False))
         return pa.schema(cols)

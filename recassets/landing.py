@@ -43,7 +43,9 @@ def table_to_jsonl(table: pa.Table) -> bytes:
         cols.append(col)
     # integer_object_nulls: an int column with nulls stays ints (1, not 1.0) in the JSON.
     frame = pa.table(cols, names=table.column_names).to_pandas(integer_object_nulls=True)
-    return frame.to_json(orient="records", lines=True, force_ascii=False, double_precision=15).encode()
+    return frame.to_json(
+        orient="records", lines=True, force_ascii=False, double_precision=15
+    ).encode()
 
 
 def write_landing_file(

@@ -104,7 +104,17 @@ def get_spark(
             session._jvm.io.delta.tables.DeltaTable  # noqa: B018
         except Exception as exc:  # the JVM reports jar resolution failures in many shapes
             text = str(exc)
-            if any(s in text for s in ("resolve", "ivy", "download", "DeltaTable", "ClassNotFound", "JAVA_GATEWAY")):
+            if any(
+                s in text
+                for s in (
+                    "resolve",
+                    "ivy",
+                    "download",
+                    "DeltaTable",
+                    "ClassNotFound",
+                    "JAVA_GATEWAY",
+                )
+            ):
                 raise SparkStartError(f"{JARS_HELP}\nCause: {text[-2000:]}") from exc
             raise
         session.sparkContext.setLogLevel("ERROR")

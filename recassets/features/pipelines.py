@@ -68,7 +68,9 @@ def _engaged() -> Column:
 COUNTER_KINDS = ("impressions", "clicks", "likes", "engagements", "watch_time")
 
 
-def _counters(age: Column, windows: Sequence[int] = WINDOWS, kinds: Sequence[str] = COUNTER_KINDS) -> list[Column]:
+def _counters(
+    age: Column, windows: Sequence[int] = WINDOWS, kinds: Sequence[str] = COUNTER_KINDS
+) -> list[Column]:
     """Window counters ``<kind>_<w>d`` from events carrying ``age`` = days before d (0 = d)."""
     from pyspark.sql import functions as F
 
@@ -83,10 +85,16 @@ def _counters(age: Column, windows: Sequence[int] = WINDOWS, kinds: Sequence[str
         for kind in kinds:
             inw = age < w
             if kind == "watch_time":
-                value = F.when(inw & (F.col("event_type") == "watch"), F.col("value")).otherwise(0.0)
+                value = F.when(inw & (F.col("event_type") == "watch"), F.col("value")).otherwise(
+                    0.0
+                )
                 cols.append(F.sum(value).cast("double").alias(f"watch_time_{w}d"))
             else:
-                cols.append(F.sum(F.when(inw & is_type[kind], 1).otherwise(0)).cast("bigint").alias(f"{kind}_{w}d"))
+                cols.append(
+                    F.sum(F.when(inw & is_type[kind], 1).otherwise(0))
+                    .cast("bigint")
+                    .alias(f"{kind}_{w}d")
+                )
     return cols
 
 
@@ -99,7 +107,9 @@ def _smoothed_ctr(clicks: str, impressions: str, prior: float) -> Column:
 
     # Beta prior worth PRIOR_STRENGTH impressions at the window's global CTR; clamp to [0, 1]
     # (a click without a logged impression is possible in real logs).
-    raw = (F.col(clicks) + F.lit(PRIOR_STRENGTH * prior)) / (F.col(impressions) + F.lit(PRIOR_STRENGTH))
+    raw = (F.col(clicks) + F.lit(PRIOR_STRENGTH * prior)) / (
+        F.col(impressions) + F.lit(PRIOR_STRENGTH)
+    )
     return F.least(F.lit(1.0), F.greatest(F.lit(0.0), raw)).cast("double")
 
 
@@ -128,7 +138,8 @@ def content_embedding(category: Column, creator: Column) -> Column:
 
     raw = F.transform(
         F.sequence(F.lit(0), F.lit(EMBEDDING_DIM - 1)),
-        lambda k: part(category, k) + F.when(creator.isNotNull(), 0.5 * part(creator, k)).otherwise(0.0),
+        lambda k: part(category, k)
+        + F.when(creator.isNotNull(), 0.5 * part(creator, k)).otherwise(0.0),
     )
     norm = F.sqrt(F.aggregate(raw, F.lit(0.0), lambda acc, x: acc + x * x))
     return F.transform(raw, lambda x: (x / F.greatest(norm, F.lit(1e-9))).cast("float"))
@@ -165,9 +176,15 @@ def compute_day(
     # Six aggregations read the window: keep it in memory (the caller unpersists it).
     events = events.persist()
     prior = _global_ctrs(events)
-    users = _dimension(spark, paths, "users", d).select("user_id", "country", "device", "age_bucket", "first_seen")
-    items = _dimension(spark, paths, "items", d).select("item_id", "category", "creator", "first_seen")
-    end_of_day = F.lit(dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), dt.UTC)).cast("timestamp")
+    users = _dimension(spark, paths, "users", d).select(
+        "user_id", "country", "device", "age_bucket", "first_seen"
+    )
+    items = _dimension(spark, paths, "items", d).select(
+        "item_id", "category", "creator", "first_seen"
+    )
+    end_of_day = F.lit(dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), dt.UTC)).cast(
+        "timestamp"
+    )
     zeros = {c: 0 for c in _counter_names()}
 
     # --- users ---------------------------------------------------------------------------
@@ -180,9 +197,9 @@ def compute_day(
         .withColumn("ctr_28d", _smoothed_ctr("clicks_28d", "impressions_28d", prior[28]))
     )  # fmt: skip
 
-    eng_struct = F.struct(
-        F.col("item_id"), F.col("event_type"), F.col("ts"), F.col("value")
-    ).alias("e")
+    eng_struct = F.struct(F.col("item_id"), F.col("event_type"), F.col("ts"), F.col("value")).alias(
+        "e"
+    )
     prev_day = d - dt.timedelta(days=1)
     if not full_history and has_partition(spark, paths.table("user_features"), prev_day):
         prev = (
@@ -208,16 +225,32 @@ def compute_day(
         .withColumn("category", F.coalesce("category", F.lit("unknown")))
         .groupBy("user_id", "category").count()
     )  # fmt: skip
-    cat = cat.withColumn("weight", F.col("count") / F.sum("count").over(Window.partitionBy("user_id")))
     cat = cat.withColumn(
-        "rn", F.row_number().over(Window.partitionBy("user_id").orderBy(F.col("weight").desc(), "category"))
+        "weight", F.col("count") / F.sum("count").over(Window.partitionBy("user_id"))
+    )
+    cat = cat.withColumn(
+        "rn",
+        F.row_number().over(
+            Window.partitionBy("user_id").orderBy(F.col("weight").desc(), "category")
+        ),
     ).where(F.col("rn") <= TOP_CATEGORIES)
-    top = cat.groupBy("user_id").agg(
-        F.array_sort(F.collect_list(F.struct("rn", "category", "weight"))).alias("t")
-    ).select("user_id", F.transform("t", lambda x: F.struct(x["category"].alias("category"),
-                                                           x["weight"].cast("double").alias("weight"))).alias("top_categories"))
+    top = (
+        cat.groupBy("user_id")
+        .agg(F.array_sort(F.collect_list(F.struct("rn", "category", "weight"))).alias("t"))
+        .select(
+            "user_id",
+            F.transform(
+                "t",
+                lambda x: F.struct(
+                    x["category"].alias("category"), x["weight"].cast("double").alias("weight")
+                ),
+            ).alias("top_categories"),
+        )
+    )
 
-    empty_seq = F.array().cast("array<struct<item_id: bigint, event_type: string, ts: timestamp, value: double>>")
+    empty_seq = F.array().cast(
+        "array<struct<item_id: bigint, event_type: string, ts: timestamp, value: double>>"
+    )
     user_features = (
         ub.join(seq, "user_id", "left").join(top, "user_id", "left")
         .withColumn("last_engagements", F.coalesce("last_engagements", empty_seq))
@@ -258,11 +291,15 @@ def compute_day(
     cohort = cohort_events.groupBy("country", "age_bucket", "category").agg(
         *_counters(F.col("age"), windows=(7, 28), kinds=("impressions", "clicks", "engagements"))
     )
-    cohort_features = cohort.withColumn("ctr_28d", _smoothed_ctr("clicks_28d", "impressions_28d", prior[28])).withColumn(
-        "dt", F.lit(d)
-    )
+    cohort_features = cohort.withColumn(
+        "ctr_28d", _smoothed_ctr("clicks_28d", "impressions_28d", prior[28])
+    ).withColumn("dt", F.lit(d))
 
-    frames = {"user_features": user_features, "item_features": item_features, "cohort_features": cohort_features}
+    frames = {
+        "user_features": user_features,
+        "item_features": item_features,
+        "cohort_features": cohort_features,
+    }
     return {name: conform(df, TABLES[name]) for name, df in frames.items()}, events
 
 
@@ -286,10 +323,12 @@ def build_features(
         for name in tables:
             df = frames[name].persist()
             rows = df.count()
-            meta = json.dumps({"run_id": run_id, "table": name, "day": d.isoformat(), "code_version": __version__})
-            df.write.format("delta").mode("overwrite").option("replaceWhere", f"dt = DATE'{d}'").option(
-                "userMetadata", meta
-            ).save(paths.table(name))
+            meta = json.dumps(
+                {"run_id": run_id, "table": name, "day": d.isoformat(), "code_version": __version__}
+            )
+            df.write.format("delta").mode("overwrite").option(
+                "replaceWhere", f"dt = DATE'{d}'"
+            ).option("userMetadata", meta).save(paths.table(name))
             df.unpersist()
             result.rows.setdefault(name, {})[d.isoformat()] = rows
         window.unpersist()
@@ -299,7 +338,10 @@ def build_features(
             "users_delta_version": latest_version(spark, paths.table("users")),
             "items_delta_version": latest_version(spark, paths.table("items")),
         }  # fmt: skip
-        say(f"features {d} ({i}/{len(ordered)}): " + ", ".join(f"{n} {result.rows[n][d.isoformat()]}" for n in tables))
+        say(
+            f"features {d} ({i}/{len(ordered)}): "
+            + ", ".join(f"{n} {result.rows[n][d.isoformat()]}" for n in tables)
+        )
     for name in tables:
         result.versions[name] = latest_version(spark, paths.table(name))
     return result

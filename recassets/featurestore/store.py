@@ -168,7 +168,9 @@ def _materialize_lock(paths: Paths) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _materialize_day(paths: Paths, iso: str, redis_url: str | None, online: bool = True) -> MaterializeSummary:
+def _materialize_day(
+    paths: Paths, iso: str, redis_url: str | None, online: bool = True
+) -> MaterializeSummary:
     snapshots: dict[str, Snapshot] = {t: export_offline_snapshot(paths, t, iso) for t in TABLES}
     applied = apply(paths, redis_url)
     marker = cfg.read_json(cfg.marker_path(paths)) or {}

@@ -30,7 +30,11 @@ def _table(spark: SparkSession, paths: Paths, name: str) -> DataFrame:
 
 
 def trailing_daily_counts(
-    spark: SparkSession, paths: Paths, day: dt.date | str, days: int = TRAILING_DAYS, table: str = RAW_EVENTS_TABLE
+    spark: SparkSession,
+    paths: Paths,
+    day: dt.date | str,
+    days: int = TRAILING_DAYS,
+    table: str = RAW_EVENTS_TABLE,
 ) -> list[int]:
     """Row counts of the partitions of ``table`` among the ``days`` days before ``day``, oldest
     first. A day without a partition is left out rather than counted as 0: it is usually a
@@ -41,20 +45,30 @@ def trailing_daily_counts(
     rows = (
         _table(spark, paths, table)
         .where((F.col("dt") >= F.lit(day - dt.timedelta(days=days))) & (F.col("dt") < F.lit(day)))
-        .groupBy("dt").count().orderBy("dt").collect()
+        .groupBy("dt")
+        .count()
+        .orderBy("dt")
+        .collect()
     )
     return [int(r["count"]) for r in rows]
 
 
-def previous_partition(spark: SparkSession, paths: Paths, table: str, day: dt.date | str) -> tuple[dt.date, int] | None:
+def previous_partition(
+    spark: SparkSession, paths: Paths, table: str, day: dt.date | str
+) -> tuple[dt.date, int] | None:
     """``(dt, row count)`` of the latest partition of ``table`` before ``day``, None when
     there is none."""
     from pyspark.sql import functions as F
 
     day = _as_date(day)
     rows = (
-        _table(spark, paths, table).where(F.col("dt") < F.lit(day))
-        .groupBy("dt").count().orderBy(F.col("dt").desc()).limit(1).collect()
+        _table(spark, paths, table)
+        .where(F.col("dt") < F.lit(day))
+        .groupBy("dt")
+        .count()
+        .orderBy(F.col("dt").desc())
+        .limit(1)
+        .collect()
     )
     return (rows[0]["dt"], int(rows[0]["count"])) if rows else None
 

@@ -107,7 +107,11 @@ class QualityReport:
         ]
         lines += [f"- note: {n}" for n in self.notes]
         if self.failures:
-            lines += ["", "| expectation | column | expected | observed |", "| --- | --- | --- | --- |"]
+            lines += [
+                "",
+                "| expectation | column | expected | observed |",
+                "| --- | --- | --- | --- |",
+            ]
             for f in self.failures:
                 lines.append(
                     f"| {f.expectation} | {f.column or ''} | {_md_cell(_expected(f.kwargs))} | "
@@ -115,7 +119,12 @@ class QualityReport:
                 )
             for f in self.failures:
                 if f.sample_rows:
-                    lines += ["", f"Sample failing rows of {f.label}:", "", *_md_table(f.sample_rows)]
+                    lines += [
+                        "",
+                        f"Sample failing rows of {f.label}:",
+                        "",
+                        *_md_table(f.sample_rows),
+                    ]
         return "\n".join(lines)
 
     def sample_rows(self) -> dict[str, list[dict[str, Any]]]:
@@ -201,7 +210,9 @@ def _run(df: Any, suite: gx.ExpectationSuite, result_format: dict):
     else:
         # persist=False: GE would persist the frame and never unpersist it; the caller caches.
         source = context.data_sources.add_spark(name, persist=False)
-    batch_definition = source.add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
+    batch_definition = source.add_dataframe_asset("frame").add_batch_definition_whole_dataframe(
+        "whole"
+    )
     batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
     return batch.validate(suite, result_format=result_format)
 
@@ -212,12 +223,22 @@ def _observed(result) -> dict[str, Any]:
         return {"error": result.exception_info.get("exception_message")}
     if isinstance(result.exception_info, dict) and not r:
         # A metric that failed to resolve: GE keys exception_info by metric id.
-        messages = [v.get("exception_message") for v in result.exception_info.values() if isinstance(v, dict)]
+        messages = [
+            v.get("exception_message")
+            for v in result.exception_info.values()
+            if isinstance(v, dict)
+        ]
         if any(messages):
             return {"error": "; ".join(dict.fromkeys(m for m in messages if m))}
     if "observed_value" in r:
         return {"observed_value": plain(r["observed_value"])}
-    keys = ("unexpected_count", "unexpected_percent", "element_count", "missing_count", "partial_unexpected_list")
+    keys = (
+        "unexpected_count",
+        "unexpected_percent",
+        "element_count",
+        "missing_count",
+        "partial_unexpected_list",
+    )
     return {k: plain(r[k]) for k in keys if k in r}
 
 
@@ -258,16 +279,24 @@ def validate(df: Any, suite: gx.ExpectationSuite, sample_rows: int = SAMPLE_ROWS
             expectations=[_copy_expectation(r.expectation_config) for r in failing],
         )
         sample_columns = list(meta.get("sample_columns") or [])
-        detail_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": sample_rows}
+        detail_format: dict[str, Any] = {
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": sample_rows,
+        }
         if sample_columns:
             detail_format["unexpected_index_column_names"] = sample_columns
         detailed = _run(df, detail_suite, detail_format)
         # GE reorders results; report them in the suite's order. (type, column) is unique
         # within the suites of this package.
-        position = {(e.expectation_type, getattr(e, "column", None)): i for i, e in enumerate(suite.expectations)}
+        position = {
+            (e.expectation_type, getattr(e, "column", None)): i
+            for i, e in enumerate(suite.expectations)
+        }
         results = sorted(
             detailed.results,
-            key=lambda r: position.get((r.expectation_config.type, r.expectation_config.kwargs.get("column")), 1 << 30),
+            key=lambda r: position.get(
+                (r.expectation_config.type, r.expectation_config.kwargs.get("column")), 1 << 30
+            ),
         )
         for r in results:
             config = r.expectation_config
@@ -278,7 +307,9 @@ def validate(df: Any, suite: gx.ExpectationSuite, sample_rows: int = SAMPLE_ROWS
                     description=config.description,
                     kwargs=_kwargs(config),
                     observed=_observed(r),
-                    sample_rows=_samples(r, sample_rows, sample_columns + [config.kwargs.get("column")]),
+                    sample_rows=_samples(
+                        r, sample_rows, sample_columns + [config.kwargs.get("column")]
+                    ),
                 )
             )
     return QualityReport(

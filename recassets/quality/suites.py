@@ -74,16 +74,23 @@ def raw_events_suite(
     end = start + dt.timedelta(days=1)
     E = gx.expectations
     expectations: list = [
-        E.ExpectColumnValuesToNotBeNull(column=c, description=f"{c} is required by the event contract")
+        E.ExpectColumnValuesToNotBeNull(
+            column=c, description=f"{c} is required by the event contract"
+        )
         for c in ("event_id", "user_id", "item_id", "ts", "event_type")
     ]
     expectations += [
         E.ExpectColumnValuesToBeInSet(
-            column="event_type", value_set=list(EVENT_TYPES), description="event_type is a known type"
+            column="event_type",
+            value_set=list(EVENT_TYPES),
+            description="event_type is a known type",
         ),
         # Aware datetimes: Spark compares the instant whatever the session time zone is.
         E.ExpectColumnValuesToBeBetween(
-            column="ts", min_value=start, max_value=end, strict_max=True,
+            column="ts",
+            min_value=start,
+            max_value=end,
+            strict_max=True,
             description=f"ts inside the partition's UTC day {day.isoformat()}",
         ),
         E.ExpectColumnValuesToBeUnique(column=EVENTS.key, description="event_id is unique"),
@@ -99,7 +106,8 @@ def raw_events_suite(
         context.update(trailing_mean=mean, row_count_bounds=[lo, hi])
         expectations.append(
             E.ExpectTableRowCountToBeBetween(
-                min_value=lo, max_value=hi,
+                min_value=lo,
+                max_value=hi,
                 description=f"daily volume within ±{band:.0%} of the trailing {len(counts)}-day "
                 f"mean {mean:.1f}",
             )
@@ -112,7 +120,11 @@ def raw_events_suite(
     return gx.ExpectationSuite(
         name=f"raw_events_{day.isoformat()}",
         expectations=expectations,
-        meta={"sample_columns": list(RAW_EVENTS_SAMPLE_COLUMNS), "notes": notes, "context": context},
+        meta={
+            "sample_columns": list(RAW_EVENTS_SAMPLE_COLUMNS),
+            "notes": notes,
+            "context": context,
+        },
     )
 
 
@@ -127,7 +139,9 @@ def ddl_columns(ddl: str) -> list[tuple[str, str]]:
             part = "".join(current).strip()
             if part:
                 name, _, rest = part.partition(" ")
-                cols.append((name.strip("`"), re.sub(r"\s+NOT NULL$", "", rest.strip(), flags=re.I)))
+                cols.append(
+                    (name.strip("`"), re.sub(r"\s+NOT NULL$", "", rest.strip(), flags=re.I))
+                )
             current = []
             continue
         depth += ch in "<("
@@ -144,13 +158,18 @@ def counter_columns(table: str) -> list[str]:
     """The numeric windowed columns of a feature table (``impressions_7d``, ``watch_time_1d``...),
     CTRs excluded: they have their own, tighter, expectation."""
     return [
-        name for name, type_ in ddl_columns(TABLES[table])
+        name
+        for name, type_ in ddl_columns(TABLES[table])
         if name.endswith(COUNTER_SUFFIXES) and _is_numeric(type_) and not name.startswith("ctr_")
     ]
 
 
 def ctr_columns(table: str) -> list[str]:
-    return [name for name, type_ in ddl_columns(TABLES[table]) if name.startswith("ctr_") and _is_numeric(type_)]
+    return [
+        name
+        for name, type_ in ddl_columns(TABLES[table])
+        if name.startswith("ctr_") and _is_numeric(type_)
+    ]
 
 
 def feature_suite(
@@ -171,24 +190,34 @@ def feature_suite(
         raise ValueError(f"unknown feature table {table!r}: one of {sorted(TABLES)}")
     E = gx.expectations
     expectations: list = [
-        E.ExpectColumnValuesToNotBeNull(column=k, description=f"key column {k} is set") for k in KEYS[table]
+        E.ExpectColumnValuesToNotBeNull(column=k, description=f"key column {k} is set")
+        for k in KEYS[table]
     ]
     expectations += [
-        E.ExpectColumnValuesToBeBetween(column=c, min_value=0, description=f"counter {c} is non-negative")
+        E.ExpectColumnValuesToBeBetween(
+            column=c, min_value=0, description=f"counter {c} is non-negative"
+        )
         for c in counter_columns(table)
     ]
     expectations += [
-        E.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1, description=f"{c} is a rate in [0, 1]")
+        E.ExpectColumnValuesToBeBetween(
+            column=c, min_value=0, max_value=1, description=f"{c} is a rate in [0, 1]"
+        )
         for c in ctr_columns(table)
     ]
     notes = []
-    context: dict = {"table": table, "previous_row_count": previous_row_count, "tolerance": tolerance}
+    context: dict = {
+        "table": table,
+        "previous_row_count": previous_row_count,
+        "tolerance": tolerance,
+    }
     if previous_row_count is not None:
         lo, hi = count_band(previous_row_count, tolerance)
         context["row_count_bounds"] = [lo, hi]
         expectations.append(
             E.ExpectTableRowCountToBeBetween(
-                min_value=lo, max_value=hi,
+                min_value=lo,
+                max_value=hi,
                 description=f"row count within ±{tolerance:.0%} of the previous partition's "
                 f"{previous_row_count}",
             )

@@ -21,8 +21,23 @@ WATCH_THRESHOLD_S = 10.0
 RATING_THRESHOLD = 4.0
 NEGATIVES_PER_POSITIVE = 4
 
-USER_DENSE = ("u_impressions_7d", "u_engagements_7d", "u_watch_time_7d", "u_ctr_7d", "u_ctr_28d", "u_engagements_28d")
-ITEM_DENSE = ("i_impressions_7d", "i_engagements_7d", "i_ctr_7d", "i_ctr_28d", "i_trending", "i_age_days", "i_engagements_28d")
+USER_DENSE = (
+    "u_impressions_7d",
+    "u_engagements_7d",
+    "u_watch_time_7d",
+    "u_ctr_7d",
+    "u_ctr_28d",
+    "u_engagements_28d",
+)
+ITEM_DENSE = (
+    "i_impressions_7d",
+    "i_engagements_7d",
+    "i_ctr_7d",
+    "i_ctr_28d",
+    "i_trending",
+    "i_age_days",
+    "i_engagements_28d",
+)
 COHORT_DENSE = ("c_ctr_28d",)
 USER_SPARSE = ("user_id", "country", "device", "age_bucket")
 ITEM_SPARSE = ("item_id", "category", "creator")

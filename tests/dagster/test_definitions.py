@@ -19,7 +19,9 @@ def describe(defs) -> dict:
         out[key.to_user_string()] = {
             "group": node.group_name,
             "partitions": type(node.partitions_def).__name__ if node.partitions_def else None,
-            "backfill_policy": str(node.backfill_policy.policy_type.value) if node.backfill_policy else None,
+            "backfill_policy": str(node.backfill_policy.policy_type.value)
+            if node.backfill_policy
+            else None,
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "materializable": node.is_materializable,
             "checks": sorted(c.name for c in node.check_keys),

@@ -52,7 +52,9 @@ def _run(paths, tags):
 @pytest.fixture(scope="module")
 def landed(make_home):
     paths = make_home("ingest_assets")
-    summary = generate(paths, SyntheticConfig(days=2, events_per_day=3000, initial_users=200, initial_items=100))
+    summary = generate(
+        paths, SyntheticConfig(days=2, events_per_day=3000, initial_users=200, initial_items=100)
+    )
     bad = Path(paths.landing_dir("events", DAY1)) / "zz-bad.jsonl"
     bad.write_text("\n".join(BAD_LINES) + "\n")
     return paths, summary
@@ -71,20 +73,38 @@ def _table(spark, path):
     return spark.read.format("delta").load(path)
 
 
-def test_every_good_row_lands_and_every_bad_row_is_quarantined_with_its_reason(landed, first_run, spark):
+def test_every_good_row_lands_and_every_bad_row_is_quarantined_with_its_reason(
+    landed, first_run, spark
+):
     paths, summary = landed
     events = _table(spark, paths.table("raw_events"))
     assert events.count() == summary.events  # every generated event is good
-    assert sorted(r.dt.isoformat() for r in events.select("dt").distinct().collect()) == [DAY1, DAY2]
+    assert sorted(r.dt.isoformat() for r in events.select("dt").distinct().collect()) == [
+        DAY1,
+        DAY2,
+    ]
 
-    q = _table(spark, paths.table("quarantine")).where("dataset = 'events'").orderBy("line").collect()
+    q = (
+        _table(spark, paths.table("quarantine"))
+        .where("dataset = 'events'")
+        .orderBy("line")
+        .collect()
+    )
     bad_file = str(Path(paths.landing_dir("events", DAY1)) / "zz-bad.jsonl")
     first = str(Path(paths.landing_dir("events", DAY1)) / "part-00000.jsonl")
     assert [r.source_file for r in q] == [bad_file] * len(BAD_LINES)
     assert [r.line for r in q] == list(range(1, len(BAD_LINES) + 1))
     assert [r.raw for r in q] == BAD_LINES
     assert [r.reason for r in q] == [r.format(first=first) for r in EXPECTED_REASONS]
-    assert [r.field for r in q] == ["user_id", None, "event_type", "ts", "event_id", "event_id", "value"]
+    assert [r.field for r in q] == [
+        "user_id",
+        None,
+        "event_type",
+        "ts",
+        "event_id",
+        "event_id",
+        "value",
+    ]
 
 
 def test_materialization_metadata_and_lineage(landed, first_run):
@@ -95,7 +115,11 @@ def test_materialization_metadata_and_lineage(landed, first_run):
     assert meta["dagster/row_count"].value == summary.events
     assert meta["quarantined_rows"].value == len(BAD_LINES)
     assert meta["delta_version"].value >= 1
-    assert [c.name for c in meta["dagster/column_schema"].schema.columns][:3] == ["event_id", "ts", "user_id"]
+    assert [c.name for c in meta["dagster/column_schema"].schema.columns][:3] == [
+        "event_id",
+        "ts",
+        "user_id",
+    ]
     assert "event_id" in meta["preview"].value
 
     manifest = json.loads(Path(paths.lineage, "raw_events", f"dt={DAY1}.json").read_text())
@@ -109,14 +133,28 @@ def test_materialization_metadata_and_lineage(landed, first_run):
 def test_rerun_gives_the_same_table(landed, first_run, spark):
     paths, _ = landed
     before_events = sorted(map(tuple, _table(spark, paths.table("raw_events")).collect()))
-    before_q = sorted((r.source_file, r.line, r.reason) for r in _table(spark, paths.table("quarantine")).collect())
-    version = first_run.asset_materializations_for_node("lake__raw_events")[0].metadata["delta_version"].value
-    again = _run(paths, {ASSET_PARTITION_RANGE_START_TAG: DAY1, ASSET_PARTITION_RANGE_END_TAG: DAY2})
+    before_q = sorted(
+        (r.source_file, r.line, r.reason)
+        for r in _table(spark, paths.table("quarantine")).collect()
+    )
+    version = (
+        first_run.asset_materializations_for_node("lake__raw_events")[0]
+        .metadata["delta_version"]
+        .value
+    )
+    again = _run(
+        paths, {ASSET_PARTITION_RANGE_START_TAG: DAY1, ASSET_PARTITION_RANGE_END_TAG: DAY2}
+    )
     assert again.success
     assert sorted(map(tuple, _table(spark, paths.table("raw_events")).collect())) == before_events
-    after_q = sorted((r.source_file, r.line, r.reason) for r in _table(spark, paths.table("quarantine")).collect())
+    after_q = sorted(
+        (r.source_file, r.line, r.reason)
+        for r in _table(spark, paths.table("quarantine")).collect()
+    )
     assert after_q == before_q
-    new_version = again.asset_materializations_for_node("lake__raw_events")[0].metadata["delta_version"].value
+    new_version = (
+        again.asset_materializations_for_node("lake__raw_events")[0].metadata["delta_version"].value
+    )
     assert new_version == version + 1
 
 

@@ -81,7 +81,10 @@ def events_home(make_home, spark):
         [raw_events],
         resources=_resources(paths),
         instance=DagsterInstance.ephemeral(),
-        tags={ASSET_PARTITION_RANGE_START_TAG: HISTORY[0], ASSET_PARTITION_RANGE_END_TAG: HISTORY[1]},
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: HISTORY[0],
+            ASSET_PARTITION_RANGE_END_TAG: HISTORY[1],
+        },
     )
     assert history.success
     return paths
@@ -109,7 +112,11 @@ def test_good_raw_events_day_passes_and_downstream_materializes(events_home):
     result = _run_events_day(events_home, GOOD_DAY)
     assert result.success
     [evaluation] = result.get_asset_check_evaluations()
-    assert (evaluation.check_name, evaluation.passed, evaluation.partition) == ("raw_events_quality", True, GOOD_DAY)
+    assert (evaluation.check_name, evaluation.passed, evaluation.partition) == (
+        "raw_events_quality",
+        True,
+        GOOD_DAY,
+    )
     assert evaluation.metadata["failed_expectations"].value == 0
     assert evaluation.metadata["statistics"].value[GOOD_DAY]["evaluated_expectations"] == 9
     inputs = evaluation.metadata["inputs"].value[GOOD_DAY]
@@ -121,21 +128,33 @@ def test_volume_spike_fails_the_blocking_check_and_stops_downstream(events_home)
     result = _run_events_day(events_home, SPIKE_DAY)
     assert not result.success
     # raw_events itself is written (ingestion found nothing wrong with any row)...
-    assert [m.partition for m in result.asset_materializations_for_node("lake__raw_events")] == [SPIKE_DAY]
+    assert [m.partition for m in result.asset_materializations_for_node("lake__raw_events")] == [
+        SPIKE_DAY
+    ]
     [evaluation] = result.get_asset_check_evaluations()
-    assert (evaluation.passed, evaluation.severity, evaluation.partition) == (False, AssetCheckSeverity.ERROR, SPIKE_DAY)
+    assert (evaluation.passed, evaluation.severity, evaluation.partition) == (
+        False,
+        AssetCheckSeverity.ERROR,
+        SPIKE_DAY,
+    )
     meta = evaluation.metadata
     assert meta["failed_expectations"].value == 1
     inputs = meta["inputs"].value[SPIKE_DAY]
     lo, hi = inputs["row_count_bounds"]
     md = meta["failing_expectations"].value
-    assert f"| expect_table_row_count_to_be_between |  | min_value={lo}, max_value={hi} | observed_value=" in md
+    assert (
+        f"| expect_table_row_count_to_be_between |  | min_value={lo}, max_value={hi} | observed_value="
+        in md
+    )
     assert meta["statistics"].value[SPIKE_DAY]["unsuccessful_expectations"] == 1
     assert meta["sample_rows"].value == {SPIKE_DAY: {}}  # a table-level failure has no rows
     # ...but nothing downstream of it runs in the same run.
     assert _downstream_days(result) == []
     assert _steps(result, "STEP_FAILURE") == ["lake__raw_events_raw_events_quality"]
-    assert _steps(result, "STEP_START") == ["lake__raw_events", "lake__raw_events_raw_events_quality"]
+    assert _steps(result, "STEP_START") == [
+        "lake__raw_events",
+        "lake__raw_events_raw_events_quality",
+    ]
 
 
 # --- feature tables: stand-in feature assets write the rows the checks then read -------------
@@ -162,7 +181,11 @@ def _stand_in(table: str):
     return _features
 
 
-@asset(key=AssetKey(["test", "features_downstream"]), deps=[AssetKey(["lake", "user_features"])], partitions_def=DAILY)
+@asset(
+    key=AssetKey(["test", "features_downstream"]),
+    deps=[AssetKey(["lake", "user_features"])],
+    partitions_def=DAILY,
+)
 def features_downstream() -> None:
     return None
 
@@ -176,14 +199,22 @@ def test_feature_checks_pass_then_fail_and_block(make_home, spark):
     ]  # fmt: skip
 
     def run(day):
-        return materialize(defs, resources=_resources(paths), instance=instance, partition_key=day, raise_on_error=False)
+        return materialize(
+            defs,
+            resources=_resources(paths),
+            instance=instance,
+            partition_key=day,
+            raise_on_error=False,
+        )
 
     first = run(FEATURE_DAY_1)
     assert first.success
     assert {(e.check_name, e.passed) for e in first.get_asset_check_evaluations()} == {
         ("user_features_quality", True), ("item_features_quality", True), ("cohort_features_quality", True),
     }  # fmt: skip
-    assert [m.partition for m in first.asset_materializations_for_node("test__features_downstream")] == [FEATURE_DAY_1]
+    assert [
+        m.partition for m in first.asset_materializations_for_node("test__features_downstream")
+    ] == [FEATURE_DAY_1]
 
     second = run(FEATURE_DAY_2)
     assert not second.success
@@ -192,14 +223,20 @@ def test_feature_checks_pass_then_fail_and_block(make_home, spark):
         "user_features_quality": False, "item_features_quality": False, "cohort_features_quality": False,
     }  # fmt: skip
     assert evaluations["user_features_quality"].metadata["sample_rows"].value == {
-        FEATURE_DAY_2: {"expect_column_values_to_be_between(clicks_28d)": [{"user_id": 1, "clicks_28d": -1}]}
+        FEATURE_DAY_2: {
+            "expect_column_values_to_be_between(clicks_28d)": [{"user_id": 1, "clicks_28d": -1}]
+        }
     }
     assert evaluations["item_features_quality"].metadata["sample_rows"].value == {
-        FEATURE_DAY_2: {"expect_column_values_to_be_between(ctr_7d)": [{"item_id": 1, "ctr_7d": 1.5}]}
+        FEATURE_DAY_2: {
+            "expect_column_values_to_be_between(ctr_7d)": [{"item_id": 1, "ctr_7d": 1.5}]
+        }
     }
     assert evaluations["cohort_features_quality"].metadata["sample_rows"].value == {
         FEATURE_DAY_2: {
-            "expect_column_values_to_not_be_null(category)": [{"country": "C0", "age_bucket": "18-24", "category": None}]
+            "expect_column_values_to_not_be_null(category)": [
+                {"country": "C0", "age_bucket": "18-24", "category": None}
+            ]
         }
     }
     assert second.asset_materializations_for_node("test__features_downstream") == []

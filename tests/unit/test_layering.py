@@ -17,7 +17,11 @@ def forbidden_imports(source: str) -> list[str]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
-        found += [n for n in names if n.split(".")[0] in FORBIDDEN or n.split(".")[0].startswith("dagster_")]
+        found += [
+            n
+            for n in names
+            if n.split(".")[0] in FORBIDDEN or n.split(".")[0].startswith("dagster_")
+        ]
     return found
 
 

@@ -39,7 +39,11 @@ def read_jsonl(path: Path) -> list[dict]:
     microsecond fractions) folded away so expectations read as the importer's content."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     return [
-        {k: (v.replace(".000000Z", "Z") if isinstance(v, str) else v) for k, v in r.items() if v is not None}
+        {
+            k: (v.replace(".000000Z", "Z") if isinstance(v, str) else v)
+            for k, v in r.items()
+            if v is not None
+        }
         for r in rows
     ]
 

@@ -29,11 +29,17 @@ def ev(i, ts, user, item, kind, value=None, country="US"):
 
 def land(paths, events_by_day, users, items):
     for day, rows in events_by_day.items():
-        write_landing_file(paths, "events", day, pa.Table.from_pylist(rows, schema=EVENTS.pyarrow_schema()))
+        write_landing_file(
+            paths, "events", day, pa.Table.from_pylist(rows, schema=EVENTS.pyarrow_schema())
+        )
     for day, rows in users.items():
-        write_landing_file(paths, "users", day, pa.Table.from_pylist(rows, schema=USERS.pyarrow_schema()))
+        write_landing_file(
+            paths, "users", day, pa.Table.from_pylist(rows, schema=USERS.pyarrow_schema())
+        )
     for day, rows in items.items():
-        write_landing_file(paths, "items", day, pa.Table.from_pylist(rows, schema=ITEMS.pyarrow_schema()))
+        write_landing_file(
+            paths, "items", day, pa.Table.from_pylist(rows, schema=ITEMS.pyarrow_schema())
+        )
 
 
 def user(uid, day, country="US", age="25-34"):
@@ -42,7 +48,13 @@ def user(uid, day, country="US", age="25-34"):
 
 
 def item(iid, day, category, creator="c1"):
-    return {"item_id": iid, "first_seen": at(day, 0), "category": category, "creator": creator, "title": None}
+    return {
+        "item_id": iid,
+        "first_seen": at(day, 0),
+        "category": category,
+        "creator": creator,
+        "title": None,
+    }
 
 
 def ingest_all(spark, paths, days, dims_days):
@@ -73,13 +85,21 @@ def boundary(make_home, spark):
         ev(7, at(D2, 0, 0, 1), 2, 12, "impression"),
         ev(8, at(D2, 5), 2, 12, "like"),
     ]
-    land(paths, {D1: d1, D2: d2}, {D1: [user(1, D1), user(2, D1, "GB", "<18")]},
-         {D1: [item(10, D1, "music"), item(11, D1, "news"), item(12, D1, "music", "c2")]})
+    land(
+        paths,
+        {D1: d1, D2: d2},
+        {D1: [user(1, D1), user(2, D1, "GB", "<18")]},
+        {D1: [item(10, D1, "music"), item(11, D1, "news"), item(12, D1, "music", "c2")]},
+    )
     ingest_all(spark, paths, [D1, D2], [D1, D2])
     build_features(spark, paths, [D1])
-    day1 = {t: read(spark, paths, t, D1) for t in ("user_features", "item_features", "cohort_features")}
+    day1 = {
+        t: read(spark, paths, t, D1) for t in ("user_features", "item_features", "cohort_features")
+    }
     build_features(spark, paths, [D2])
-    day2 = {t: read(spark, paths, t, D2) for t in ("user_features", "item_features", "cohort_features")}
+    day2 = {
+        t: read(spark, paths, t, D2) for t in ("user_features", "item_features", "cohort_features")
+    }
     return paths, day1, day2
 
 
@@ -110,13 +130,17 @@ def test_the_next_day_rolls_the_sequence_forward_and_counts_both_days(boundary):
 def test_smoothed_ctr_and_trending_are_exact(boundary):
     _, day1, day2 = boundary
     # D1: 2 impressions, 2 clicks globally -> prior 1.0 (clamped); user 1: (2 + 20*1)/(2 + 20)
-    assert day1["user_features"][1].ctr_7d == pytest.approx((2 + PRIOR_STRENGTH * 1.0) / (2 + PRIOR_STRENGTH))
+    assert day1["user_features"][1].ctr_7d == pytest.approx(
+        (2 + PRIOR_STRENGTH * 1.0) / (2 + PRIOR_STRENGTH)
+    )
     # D2 window (D1..D2): 3 impressions, 3 clicks -> prior 1.0; user 2: (0 + 20)/(1 + 20)
     assert day2["user_features"][2].ctr_7d == pytest.approx(PRIOR_STRENGTH / (1 + PRIOR_STRENGTH))
     i12 = day2["item_features"][12]  # engagements: click + like on D2, none before
     assert i12.trending == pytest.approx((2 + 1.0) / (2 / 7 + 1.0))
     assert i12.age_days == pytest.approx(2.0)
-    assert len(i12.embedding) == 16 and sum(x * x for x in i12.embedding) == pytest.approx(1.0, abs=1e-5)
+    assert len(i12.embedding) == 16 and sum(x * x for x in i12.embedding) == pytest.approx(
+        1.0, abs=1e-5
+    )
     # same category, different creator: close but not equal embeddings
     i10 = day2["item_features"][10]
     cos = sum(a * b for a, b in zip(i10.embedding, i12.embedding, strict=True))
@@ -130,7 +154,11 @@ def test_cohorts_split_by_country_age_and_category(boundary):
     assert got == {
         ("US", "25-34", "music"): (1, 2, 3),
         ("US", "25-34", "news"): (1, 1, 1),
-        ("US", "<18", "music"): (1, 0, 1),  # user 2's events carry country US, age from the dimension
+        ("US", "<18", "music"): (
+            1,
+            0,
+            1,
+        ),  # user 2's events carry country US, age from the dimension
     }
 
 
@@ -153,14 +181,25 @@ def test_sequence_keeps_the_last_50_in_time_order_and_windows_are_bounded(make_h
 
 def test_ratings_only_data_degrades_without_failing(make_home, spark):
     paths = make_home("ratings")
-    rows = [ev(1, at(D1, 8), 1, 10, "rating", 4.0, country=None), ev(2, at(D1, 9), 2, 10, "rating", 2.0, country=None)]
-    land(paths, {D1: rows}, {D1: [user(1, D1, country=None), user(2, D1, country=None)]}, {D1: [item(10, D1, "drama", None)]})
+    rows = [
+        ev(1, at(D1, 8), 1, 10, "rating", 4.0, country=None),
+        ev(2, at(D1, 9), 2, 10, "rating", 2.0, country=None),
+    ]
+    land(
+        paths,
+        {D1: rows},
+        {D1: [user(1, D1, country=None), user(2, D1, country=None)]},
+        {D1: [item(10, D1, "drama", None)]},
+    )
     ingest_all(spark, paths, [D1], [D1])
     build_features(spark, paths, [D1])
     u = read(spark, paths, "user_features", D1)[1]
     assert (u.impressions_28d, u.engagements_28d, u.ctr_28d, u.country) == (0, 1, 0.0, None)
     assert [e.value for e in u.last_engagements] == [4.0]
-    cohorts = {(r.country, r.age_bucket, r.category): r.engagements_28d for r in read(spark, paths, "cohort_features", D1)}
+    cohorts = {
+        (r.country, r.age_bucket, r.category): r.engagements_28d
+        for r in read(spark, paths, "cohort_features", D1)
+    }
     assert cohorts == {("unknown", "25-34", "drama"): 2}
     i = read(spark, paths, "item_features", D1)[10]
     assert i.creator is None and len(i.embedding) == 16

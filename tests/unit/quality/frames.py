@@ -52,7 +52,9 @@ def _value(table: str, name: str, type_: str, i: int, day: dt.date):
     if name in keys:
         if type_ == "bigint":
             return i + 1
-        return {"country": f"C{i}", "age_bucket": "18-24", "category": "news"}.get(name, f"{name}{i}")
+        return {"country": f"C{i}", "age_bucket": "18-24", "category": "news"}.get(
+            name, f"{name}{i}"
+        )
     if name.startswith("ctr_"):
         return 0.05
     if type_ == "bigint":
@@ -69,7 +71,10 @@ def _value(table: str, name: str, type_: str, i: int, day: dt.date):
 def feature_records(table: str, day: str, n: int) -> list[dict]:
     """``n`` good rows of a feature table for ``day``: every DDL column, keys distinct."""
     cols = ddl_columns(TABLES[table])
-    return [{name: _value(table, name, type_, i, as_date(day)) for name, type_ in cols} for i in range(n)]
+    return [
+        {name: _value(table, name, type_, i, as_date(day)) for name, type_ in cols}
+        for i in range(n)
+    ]
 
 
 def feature_ddl(table: str) -> str:

@@ -25,7 +25,9 @@ FEATURE_DAYS = {"2026-01-01": 6, "2026-01-03": 6, "2026-01-04": 2}
 def lake(spark, make_home):
     paths = make_home("quality_checks_lake")
     events = [r for day, n in EVENT_DAYS.items() for r in event_records(day, n)]
-    spark.createDataFrame(events, EVENTS_DDL).write.format("delta").partitionBy("dt").save(paths.table("raw_events"))
+    spark.createDataFrame(events, EVENTS_DDL).write.format("delta").partitionBy("dt").save(
+        paths.table("raw_events")
+    )
     rows = [r for day, n in FEATURE_DAYS.items() for r in feature_records("user_features", day, n)]
     rows[-1]["impressions_1d"] = -4  # the last row of 01-04
     df = spark.createDataFrame(rows, feature_ddl("user_features"))
@@ -42,15 +44,23 @@ def test_trailing_counts_are_the_partitions_of_the_seven_days_before(spark, lake
 
 
 def test_previous_partition_is_the_latest_before_the_day(spark, lake):
-    assert previous_partition(spark, lake, "user_features", "2026-01-03") == (dt.date(2026, 1, 1), 6)
-    assert previous_partition(spark, lake, "user_features", "2026-01-04") == (dt.date(2026, 1, 3), 6)
+    assert previous_partition(spark, lake, "user_features", "2026-01-03") == (
+        dt.date(2026, 1, 1),
+        6,
+    )
+    assert previous_partition(spark, lake, "user_features", "2026-01-04") == (
+        dt.date(2026, 1, 3),
+        6,
+    )
     assert previous_partition(spark, lake, "user_features", "2026-01-01") is None
 
 
 def test_raw_events_day_within_the_band_passes_and_a_spike_fails(spark, lake):
     early = check_raw_events(spark, lake, "2026-01-03")
     assert early.success
-    assert early.notes == ["volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful mean"]
+    assert early.notes == [
+        "volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful mean"
+    ]
 
     spike = check_raw_events(spark, lake, "2026-01-04")
     assert not spike.success

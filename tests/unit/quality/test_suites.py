@@ -110,7 +110,13 @@ def test_unknown_event_type_fails_in_set():
     failure = report.failure(IN_SET, "event_type")
     assert failure.observed["partial_unexpected_list"] == ["poke"]
     assert failure.sample_rows == [
-        {"event_id": f"{DAY}-2", "ts": "2026-01-05T00:02:00+00:00", "user_id": 3, "item_id": 3, "event_type": "poke"}
+        {
+            "event_id": f"{DAY}-2",
+            "ts": "2026-01-05T00:02:00+00:00",
+            "user_id": 3,
+            "item_id": 3,
+            "event_type": "poke",
+        }
     ]
 
 
@@ -139,7 +145,9 @@ def test_duplicate_event_id_fails_unique_with_both_rows():
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("n", "passed"), [(4, False), (5, True), (15, True), (16, False), (40, False)])
+@pytest.mark.parametrize(
+    ("n", "passed"), [(4, False), (5, True), (15, True), (16, False), (40, False)]
+)
 def test_volume_outside_the_trailing_band_fails(n, passed):
     report = validate(events(n), raw_events_suite(DAY, TRAILING))
     assert report.success is passed
@@ -154,7 +162,9 @@ def test_volume_outside_the_trailing_band_fails(n, passed):
 def test_volume_is_not_checked_without_enough_history():
     report = validate(events(40), raw_events_suite(DAY, [10, 10]))
     assert report.success
-    assert report.notes == ["volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful mean"]
+    assert report.notes == [
+        "volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful mean"
+    ]
 
 
 def test_samples_are_capped_at_five_rows():
@@ -189,7 +199,13 @@ def test_markdown_names_the_failing_expectation_and_its_rows():
     )
     assert report.sample_rows() == {
         "expect_column_values_to_be_in_set(event_type)": [
-            {"event_id": f"{DAY}-2", "ts": "2026-01-05T00:02:00+00:00", "user_id": 3, "item_id": 3, "event_type": "poke"}
+            {
+                "event_id": f"{DAY}-2",
+                "ts": "2026-01-05T00:02:00+00:00",
+                "user_id": 3,
+                "item_id": 3,
+                "event_type": "poke",
+            }
         ]
     }
 
@@ -215,7 +231,10 @@ def test_spark_frame_passes_and_fails_like_pandas(spark):
     assert [r["event_id"] for r in report.failure(NOT_NULL, "user_id").sample_rows] == [f"{DAY}-1"]
     assert report.failure(IN_SET, "event_type").sample_rows[0]["event_type"] == "poke"
     assert [r["event_id"] for r in report.failure(BETWEEN, "ts").sample_rows] == [f"{DAY}-3"]
-    assert sorted(r["event_id"] for r in report.failure(UNIQUE, "event_id").sample_rows) == [f"{DAY}-5"] * 2
+    assert (
+        sorted(r["event_id"] for r in report.failure(UNIQUE, "event_id").sample_rows)
+        == [f"{DAY}-5"] * 2
+    )
     assert report.failure(ROW_COUNT).observed == {"observed_value": 10}
     assert report.statistics["unsuccessful_expectations"] == 5
 
@@ -228,7 +247,11 @@ def features(table: str, n: int = 6) -> pd.DataFrame:
 
 
 def test_counter_and_ctr_columns_come_from_the_ddl():
-    windows = [f"{c}_{w}d" for w in (1, 7, 28) for c in ("impressions", "clicks", "likes", "engagements", "watch_time")]
+    windows = [
+        f"{c}_{w}d"
+        for w in (1, 7, 28)
+        for c in ("impressions", "clicks", "likes", "engagements", "watch_time")
+    ]
     assert counter_columns("user_features") == windows
     assert counter_columns("item_features") == windows
     assert counter_columns("cohort_features") == [
@@ -283,7 +306,9 @@ def test_null_key_fails():
 
 @pytest.mark.parametrize(("n", "passed"), [(3, True), (2, False), (9, True), (10, False)])
 def test_row_count_outside_the_tolerance_of_the_previous_partition_fails(n, passed):
-    report = validate(features("item_features", n), feature_suite("item_features", previous_row_count=6))
+    report = validate(
+        features("item_features", n), feature_suite("item_features", previous_row_count=6)
+    )
     assert report.success is passed
     if not passed:
         assert labels(report) == [ROW_COUNT]
@@ -316,9 +341,13 @@ def test_spark_feature_frame_fails_with_its_key(spark):
     rows = feature_records("user_features", DAY, 6)
     rows[3]["ctr_7d"] = 1.5
     rows[5]["watch_time_28d"] = -2.0
-    report = validate(spark.createDataFrame(rows, feature_ddl("user_features")), feature_suite("user_features", 6))
+    report = validate(
+        spark.createDataFrame(rows, feature_ddl("user_features")), feature_suite("user_features", 6)
+    )
     assert labels(report) == [f"{BETWEEN}(watch_time_28d)", f"{BETWEEN}(ctr_7d)"]
-    assert report.failure(BETWEEN, "watch_time_28d").sample_rows == [{"user_id": 6, "watch_time_28d": -2.0}]
+    assert report.failure(BETWEEN, "watch_time_28d").sample_rows == [
+        {"user_id": 6, "watch_time_28d": -2.0}
+    ]
     assert report.failure(BETWEEN, "ctr_7d").sample_rows == [{"user_id": 4, "ctr_7d": 1.5}]
 
 

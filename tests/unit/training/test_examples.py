@@ -16,14 +16,22 @@ def req(e, request_id):
 
 
 def rows(spark, paths, day):
-    got = spark.read.format("delta").load(paths.table("training_examples")).where(f"dt = DATE'{day}'").collect()
+    got = (
+        spark.read.format("delta")
+        .load(paths.table("training_examples"))
+        .where(f"dt = DATE'{day}'")
+        .collect()
+    )
     return {r.example_id: r for r in got}
 
 
 @pytest.fixture(scope="module")
 def impressions(make_home, spark):
     paths = make_home("examples")
-    d1 = [req(ev(1, at(D1, 9), 1, 10, "impression"), "r1"), req(ev(2, at(D1, 9, 1), 1, 10, "click"), "r1")]
+    d1 = [
+        req(ev(1, at(D1, 9), 1, 10, "impression"), "r1"),
+        req(ev(2, at(D1, 9, 1), 1, 10, "click"), "r1"),
+    ]
     d2 = [
         req(ev(10, at(D2, 9), 1, 10, "impression"), "r2"),
         req(ev(11, at(D2, 9, 0, 2), 1, 10, "like"), "r2"),  # engaged in the same request
@@ -34,8 +42,12 @@ def impressions(make_home, spark):
         req(ev(16, at(D2, 11), 2, 10, "impression"), "r4"),
         req(ev(17, at(D2, 12), 2, 10, "click"), "r5"),  # another request: r4 stays negative
     ]
-    land(paths, {D1: d1, D2: d2}, {D1: [user(1, D1), user(2, D1, "GB", "<18")]},
-         {D1: [item(10, D1, "music"), item(11, D1, "news")]})
+    land(
+        paths,
+        {D1: d1, D2: d2},
+        {D1: [user(1, D1), user(2, D1, "GB", "<18")]},
+        {D1: [item(10, D1, "music"), item(11, D1, "news")]},
+    )
     ingest_all(spark, paths, [D1, D2], [D1, D2])
     build_features(spark, paths, [D1, D2])
     result = build_training_examples(spark, paths, [D1, D2])
@@ -74,12 +86,19 @@ def test_ratings_recipe_samples_negatives_deterministically(make_home, spark):
     build_training_examples(spark, paths, [D2])
     first = rows(spark, paths, D2)
     build_training_examples(spark, paths, [D2])
-    assert {k: tuple(r) for k, r in rows(spark, paths, D2).items()} == {k: tuple(r) for k, r in first.items()}
+    assert {k: tuple(r) for k, r in rows(spark, paths, D2).items()} == {
+        k: tuple(r) for k, r in first.items()
+    }
     by_source = {}
     for r in first.values():
         by_source.setdefault(r.source, []).append(r)
-    assert sorted((r.user_id, r.item_id, r.label) for r in by_source["rating"]) == [(1, 11, 1), (2, 12, 0)]
+    assert sorted((r.user_id, r.item_id, r.label) for r in by_source["rating"]) == [
+        (1, 11, 1),
+        (2, 12, 0),
+    ]
     negs = by_source["sampled_negative"]
     assert 1 <= len(negs) <= NEGATIVES_PER_POSITIVE
-    assert all(r.user_id == 1 and r.label == 0 and r.item_id != 11 and 10 <= r.item_id < 40 for r in negs)
+    assert all(
+        r.user_id == 1 and r.label == 0 and r.item_id != 11 and 10 <= r.item_id < 40 for r in negs
+    )
     assert all(r.example_id.startswith("e2#neg") for r in negs)
