@@ -29,9 +29,13 @@ DEMO_SELECTION = (
     "lake/user_features", "lake/item_features", "lake/cohort_features",
     "featurestore/feature_store", "lake/training_examples",
     "models/two_tower_model", "models/ranking_model", "models/model_evaluation",
+    "retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento",
 )  # fmt: skip
-# The models are not daily partitioned: one run, no partition range.
-UNPARTITIONED = ("models/two_tower_model", "models/ranking_model", "models/model_evaluation")
+# The models and what is built from them are not daily partitioned: one run, no partition range.
+UNPARTITIONED = (
+    "models/two_tower_model", "models/ranking_model", "models/model_evaluation",
+    "retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento",
+)  # fmt: skip
 
 DAGSTER_YAML = """\
 # The embedded Dagster instance: SQLite storage in this folder (the default), no telemetry.
@@ -71,15 +75,33 @@ def dagster_env(paths: Paths) -> dict[str, str]:
     return env
 
 
+MODELS = ("models/two_tower_model", "models/ranking_model", "models/model_evaluation")
+GATE = "model_evaluation_promotion_gate"
+
+
 def materialize(paths: Paths, selection: Sequence[str], first: str, last: str) -> None:
     """Materialize ``selection``: the daily assets in one Dagster run over first..last
-    (single-run backfill), then the unpartitioned ones (models) in a second run."""
+    (single-run backfill), the models in a second run, what serving builds from the current
+    policy (embeddings, index, bento) in a third.
+
+    A refused model fails the second run at its blocking gate: that is the gate working, not
+    a broken demo. The previous policy (a model, or popularity while none passed) keeps
+    serving, so the third run still builds a bento, from that policy."""
     daily = [k for k in selection if k not in UNPARTITIONED]
-    rest = [k for k in selection if k in UNPARTITIONED]
+    models = [k for k in selection if k in MODELS]
+    serving = [k for k in selection if k in UNPARTITIONED and k not in MODELS]
     if daily:
         _materialize_run(paths, daily, first, last)
-    if rest:
-        _materialize_run(paths, rest, None, None)
+    if models:
+        try:
+            _materialize_run(paths, models, None, None)
+        except SystemExit as e:
+            if GATE not in str(e):
+                raise
+            say(f"the promotion gate refused the candidate models ({GATE} failed): serving "
+                "keeps the current policy; see `recassets evaluate`")  # fmt: skip
+    if serving:
+        _materialize_run(paths, serving, None, None)
 
 
 def _materialize_run(
@@ -231,27 +253,57 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def sample_recommendation(paths: Paths, k: int = 10) -> None:
-    """The demo's last step: top-k for one user through the current policy."""
+    """The demo's last step: start the newest bento with ``bentoml serve`` on 127.0.0.1, ask
+    ``POST /recommend`` for one user over HTTP, print the answer, stop the server."""
+    from recassets.serving import bundle as B
+    from recassets.serving import server
+
+    tag = B.latest_bento(paths)
+    if tag is None:
+        say("no bento was built (see the run log): nothing to serve")
+        return
+    user = _sample_user(paths)
+    say(f"serving {tag} with bentoml serve on 127.0.0.1 ...")
+    with server.serving(paths, tag) as srv:
+        status, body = srv.post("/recommend", {"user_id": user, "k": k})
+        if status != 200:
+            raise SystemExit(f"recassets: POST /recommend answered {status}: {body}")
+        say(f"POST {srv.url}/recommend {{user_id: {user}, k: {k}}} -> policy {body['policy']}, "
+            f"features of {body['features_day']}:")  # fmt: skip
+        for rank, item in enumerate(body["items"], start=1):
+            say(f"  {rank:2d}. item {item['item_id']}  score {item['score']:.3f}  "
+                f"({' > '.join(item['stages'])})")  # fmt: skip
+
+
+def _sample_user(paths: Paths) -> int:
+    """A user the online store knows (the first of the served day's user features)."""
+    import pyarrow.compute as pc
     from deltalake import DeltaTable
 
-    from recassets.training.recommend import recommend
+    from recassets.featurestore.store import served_day
 
-    users = (
-        DeltaTable(paths.table("users")).to_pyarrow_table(columns=["user_id"]).column(0).to_pylist()
-    )
-    if not users:
-        return
-    user = sorted(users)[0]
-    table = recommend(paths, [user], k=k)
-    say(
-        f"top {k} for user {user} (current policy): "
-        + ", ".join(
-            f"{i}:{s:.3f}"
-            for i, s in zip(
-                table.column("item_id").to_pylist(), table.column("score").to_pylist(), strict=True
-            )
-        )
-    )
+    day = served_day(paths)
+    ds = DeltaTable(paths.table("user_features")).to_pyarrow_dataset()
+    flt = pc.field("dt") == dt.date.fromisoformat(day) if day else None
+    users = ds.to_table(columns=["user_id"], filter=flt).column(0).to_pylist()
+    return int(sorted(users)[0]) if users else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Serve a bento in the foreground until interrupted."""
+    from recassets.serving import bundle as B
+    from recassets.serving import server
+
+    paths = Paths.from_env()
+    srv = server.start(paths, args.tag or B.latest_bento(paths), port=args.port)
+    say(f"serving on {srv.url} (POST /recommend, /rank, /recommend_batch, /info; GET /readyz, "
+        f"/metrics); log {srv.log}; Ctrl-C stops")  # fmt: skip
+    try:
+        srv.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -322,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="print the evaluation of the current model")
     p.add_argument("--k", type=int, default=50)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("serve", help="bentoml serve the newest (or a given) bento on 127.0.0.1")
+    p.add_argument("--tag", help="bento tag (default: the newest recassets_recommender)")
+    p.add_argument("--port", type=int, default=3001)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("status", help="what exists under RECASSETS_HOME")
     p.set_defaults(func=cmd_status)

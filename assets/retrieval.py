@@ -1,0 +1,146 @@
+"""Stage ``retrieval``: the item tower over the catalog, and the FAISS index over it.
+
+Both read the current policy, never the newest checkpoint: a model the gate refused is never
+indexed. While popularity serves, both materialize as skipped (metadata says so) and the
+bento carries no model. Bodies call ``recassets.serving.bundle``.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the context annotation.
+from typing import Any
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+
+from assets.models import EVALUATION
+from recassets.serving import bundle as B
+from recassets.serving.index import ItemIndex
+from resources import LakeResource
+
+GROUP = "retrieval"
+ITEM_EMBEDDINGS = AssetKey(["retrieval", "item_embeddings"])
+ITEM_INDEX = AssetKey(["retrieval", "item_index"])
+MIN_RECALL = 0.95
+
+
+@asset(
+    key=ITEM_EMBEDDINGS,
+    group_name=GROUP,
+    deps=[EVALUATION],
+    kinds={"pytorch", "numpy"},
+    description="The promoted two-tower's item tower over every item of item_features on the "
+    "day the online store serves: a versioned folder under <artifacts>/retrieval/embeddings/.",
+    code_version="1",
+)
+def item_embeddings(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+    result = B.compute_item_embeddings(lake.paths())
+    if result.folder is None:
+        context.log.info(result.manifest["skipped"])
+        return MaterializeResult(metadata={"skipped": result.manifest["skipped"]})
+    m = result.manifest
+    return MaterializeResult(
+        metadata={
+            "folder": MetadataValue.path(result.folder),
+            "items": m["items"],
+            "dim": m["dim"],
+            "two_tower": MetadataValue.path(m["two_tower"]),
+            "features_day": m["features_day"],
+            "item_features_version": m["item_features_version"],
+        }
+    )
+
+
+class ItemIndexConfig(Config):
+    """``factory`` overrides the size-based choice (``Flat``, ``IVF1024,Flat``, ...)."""
+
+    factory: str | None = None
+    sample_users: int = 2000
+    k: int = 100
+    target_recall: float = 0.97
+
+
+@asset(
+    key=ITEM_INDEX,
+    group_name=GROUP,
+    deps=[ITEM_EMBEDDINGS],
+    kinds={"faiss"},
+    description="FAISS inner-product index over the item embeddings: exact (Flat) up to 100k "
+    "items, IVF above, IVF-PQ above 10M; nprobe tuned at build to reach the recall target; "
+    "built on the GPU when faiss-gpu and CUDA are present.",
+    code_version="1",
+)
+def item_index(
+    context: AssetExecutionContext, config: ItemIndexConfig, lake: LakeResource
+) -> MaterializeResult:
+    result = B.build_item_index(
+        lake.paths(), factory=config.factory, sample_users=config.sample_users, k=config.k,
+        target_recall=config.target_recall,
+    )  # fmt: skip
+    if result.folder is None:
+        context.log.info(result.manifest["skipped"])
+        return MaterializeResult(metadata={"skipped": result.manifest["skipped"]})
+    info = result.info
+    assert info is not None
+    metadata: dict[str, Any] = {
+        "folder": MetadataValue.path(result.folder),
+        "factory": info.factory,
+        "items": info.n,
+        "nprobe": info.nprobe if info.nprobe is not None else "exact",
+        "device": info.device,
+        "build_s": round(info.build_s, 3),
+        "check": MetadataValue.json(result.check),
+    }
+    return MaterializeResult(metadata=metadata)
+
+
+@asset_check(
+    asset=ITEM_INDEX,
+    blocking=True,
+    description=f"recall@100 of the index against exact search for held-out sampled users is "
+    f"at least {MIN_RECALL}; a failing index never reaches a bento.",
+)
+def item_index_recall(lake: LakeResource) -> AssetCheckResult:
+    paths = lake.paths()
+    policy = B.serving_policy(paths)
+    if policy.get("policy") != "model":
+        return AssetCheckResult(passed=True, metadata={"skipped": "popularity policy: no index"})
+    folder = B.latest_version(B.retrieval_dir(paths, "index"))
+    if folder is None:
+        return AssetCheckResult(passed=False, metadata={"error": "no index folder"})
+    manifest = B._read_json(folder / "manifest.json")
+    check = manifest.get("check", {})
+    key = next((k for k in check if k.startswith("recall@")), None)
+    index = ItemIndex.load(folder)
+    if key is None:
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"error": "no sampled users to measure recall on", "folder": str(folder)},
+        )
+    recall = float(check[key])
+    return AssetCheckResult(
+        passed=recall >= MIN_RECALL,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            key: recall,
+            "min_recall": MIN_RECALL,
+            "factory": index.info.factory,
+            "nprobe": index.info.nprobe if index.info.nprobe is not None else "exact",
+            "queries": int(check.get("queries", 0)),
+            "index_qps": float(check.get("index_qps", 0.0)),
+            "exact_qps": float(check.get("exact_qps", 0.0)),
+            "folder": MetadataValue.path(str(folder)),
+        },
+    )
+
+
+ASSETS = [item_embeddings, item_index]
+CHECKS = [item_index_recall]

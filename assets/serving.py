@@ -1,0 +1,52 @@
+"""Stage ``serving``: the BentoML bundle of the current policy.
+
+``recommender_bento`` writes the serving bundle (promoted models, the index, the Feast
+catalog, a lineage manifest) and runs ``bentoml build`` of ``serving/service.py`` into the
+Bento store under the home. It depends on the index, whose recall check is blocking, and on
+the evaluation, whose promotion gate is blocking: a refused model or a bad index never
+reaches a bento.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the context annotation.
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from assets.models import EVALUATION
+from assets.retrieval import ITEM_INDEX
+from recassets.serving import bundle as B
+from resources import LakeResource
+
+GROUP = "serving"
+RECOMMENDER_BENTO = AssetKey(["serving", "recommender_bento"])
+
+
+@asset(
+    key=RECOMMENDER_BENTO,
+    group_name=GROUP,
+    deps=[ITEM_INDEX, EVALUATION],
+    kinds={"bentoml"},
+    description="`bentoml build` of serving/service.py with the promoted two-tower and ranker "
+    "(or the popularity fallback while none passed the gate), the FAISS index, the Feast "
+    "catalog and a lineage manifest; tagged recassets_recommender:<time>-<policy>-<digest> in "
+    "the Bento store under RECASSETS_HOME/bentoml. Serve it with `recassets serve`.",
+    code_version="1",
+)
+def recommender_bento(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+    paths = lake.paths()
+    bundle = B.write_bundle(paths)
+    tag = B.build_bento(paths, bundle)
+    manifest = B._read_json(bundle / "manifest.json")
+    context.log.info(f"built {tag}")
+    lineage = manifest["lineage"]
+    return MaterializeResult(
+        metadata={
+            "tag": tag,
+            "policy": manifest["policy"].get("policy"),
+            "digest": manifest["digest"],
+            "bento": MetadataValue.path(str(B.bento_folder(paths, tag))),
+            "lineage": MetadataValue.json(lineage),
+            "serve": MetadataValue.md(f"`recassets serve --tag {tag}`"),
+        }
+    )
+
+
+ASSETS = [recommender_bento]

@@ -1,0 +1,403 @@
+"""From the model store to a Bento: item embeddings, the index, the serving bundle, the build.
+
+Layout under ``<artifacts>``::
+
+    retrieval/embeddings/0001/   item_ids.npy, embeddings.npy, manifest.json
+    retrieval/index/0001/        index.faiss, item_ids.npy, index.json, manifest.json
+    serving/bundles/<version>/   the bundle a bento carries (see ``write_bundle``)
+
+and the Bento store at ``<home>/bentoml`` (``BENTOML_HOME``; override with
+``RECASSETS_BENTOML_HOME``).
+
+Every step reads the current policy (``recassets.training.policy.current_policy``), never the
+latest checkpoint: a model the gate refused is never embedded, indexed or bundled. While the
+policy is popularity, embeddings and index are skipped and the bundle carries no model.
+
+Versions are written to a temporary folder and renamed into place, so a failed step never
+leaves a half-written version that a later step (or a serving process) would pick up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+
+from recassets.featurestore import config as fcfg
+from recassets.featurestore.store import served_day
+from recassets.paths import Paths
+from recassets.serving.index import IndexInfo, ItemIndex, build_index, measure_recall
+from recassets.training import policy as P
+from recassets.training import trainer as T
+
+BENTO_NAME = "recassets_recommender"
+SERVICE_DIR = Path(__file__).resolve().parents[2] / "serving"
+_VERSION = re.compile(r"^\d{4,}$")
+
+
+def bentoml_home(paths: Paths) -> str:
+    return os.environ.get("RECASSETS_BENTOML_HOME") or str(Path(paths.home) / "bentoml")
+
+
+def retrieval_dir(paths: Paths, what: str) -> Path:
+    return Path(paths.artifacts) / "retrieval" / what
+
+
+def versions(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(
+        (p for p in folder.iterdir() if _VERSION.match(p.name)), key=lambda p: int(p.name)
+    )
+
+
+def latest_version(folder: Path) -> Path | None:
+    found = versions(folder)
+    return found[-1] if found else None
+
+
+def _new_version(folder: Path) -> Path:
+    found = versions(folder)
+    return folder / f"{int(found[-1].name) + 1 if found else 1:04d}"
+
+
+def _publish(tmp: Path, folder: Path) -> Path:
+    """Rename a completed temporary folder to the next version (atomic on one filesystem)."""
+    target = _new_version(folder)
+    os.replace(tmp, target)
+    return target
+
+
+def _staging(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def serving_policy(paths: Paths) -> dict[str, Any]:
+    """The current policy; a model policy whose checkpoint files are gone is an error."""
+    policy = P.current_policy(paths)
+    if policy.get("policy") == P.MODEL:
+        for kind in P.KINDS:
+            if not Path(policy[kind]).exists():
+                raise FileNotFoundError(
+                    f"the promoted {kind} checkpoint {policy[kind]} is missing: restore it or "
+                    "re-run the model assets"
+                )
+    return policy
+
+
+def _features_day(paths: Paths) -> str:
+    day = served_day(paths)
+    if day is None:
+        raise ValueError(
+            "the online store serves no day yet: materialize featurestore/feature_store first"
+        )
+    return day
+
+
+def _feature_rows(paths: Paths, table: str, day: str) -> Any:
+    from deltalake import DeltaTable
+
+    dt_ = DeltaTable(paths.table(table))
+    rows = dt_.to_pyarrow_dataset().to_table(filter=pc.field("dt") == dt.date.fromisoformat(day))
+    return rows, dt_.version()
+
+
+# --- item_embeddings ------------------------------------------------------------------------
+
+
+@dataclass
+class EmbeddingsResult:
+    folder: str | None  # None: skipped (popularity policy)
+    manifest: dict[str, Any]
+
+
+def compute_item_embeddings(paths: Paths, *, device: Any = None) -> EmbeddingsResult:
+    """The promoted two-tower's item tower over every item of ``item_features`` on the day the
+    online store serves (the whole catalog: that table holds every item ever seen)."""
+    policy = serving_policy(paths)
+    if policy.get("policy") != P.MODEL:
+        return EmbeddingsResult(None, {"skipped": "popularity policy: no model to embed with"})
+    day = _features_day(paths)
+    rows, version = _feature_rows(paths, "item_features", day)
+    if rows.num_rows == 0:
+        raise ValueError(f"item_features has no rows for {day}, the day the online store serves")
+    ids, vecs = T.item_embeddings(policy["two_tower"], rows, device=device)
+    folder = retrieval_dir(paths, "embeddings")
+    tmp = _staging(folder)
+    np.save(tmp / "item_ids.npy", ids)
+    np.save(tmp / "embeddings.npy", vecs)
+    manifest = {
+        "two_tower": policy["two_tower"],
+        "features_day": day,
+        "item_features_version": version,
+        "items": int(len(ids)),
+        "dim": int(vecs.shape[1]),
+        "norm_min": float(np.linalg.norm(vecs, axis=1).min()) if len(vecs) else None,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    _write_json(tmp / "manifest.json", manifest)
+    return EmbeddingsResult(str(_publish(tmp, folder)), manifest)
+
+
+def load_embeddings(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    folder = Path(folder)
+    return (
+        np.load(folder / "item_ids.npy"),
+        np.load(folder / "embeddings.npy"),
+        _read_json(folder / "manifest.json"),
+    )
+
+
+# --- item_index -----------------------------------------------------------------------------
+
+
+@dataclass
+class IndexResult:
+    folder: str | None
+    info: IndexInfo | None
+    check: dict[str, Any]  # recall@k against exact search on held-out sampled users
+    manifest: dict[str, Any]
+
+
+def sampled_user_vectors(
+    paths: Paths, two_tower: str, day: str, n: int, seed: int = 0
+) -> np.ndarray:
+    """Embeddings of up to ``n`` users drawn (seeded) from ``user_features`` of ``day``."""
+    rows, _ = _feature_rows(paths, "user_features", day)
+    if rows.num_rows == 0:
+        return np.zeros((0, 0), np.float32)
+    rng = np.random.default_rng(seed)
+    take = np.sort(rng.choice(rows.num_rows, min(n, rows.num_rows), replace=False))
+    _, vecs = T.user_embeddings(two_tower, rows.take(take))
+    return vecs
+
+
+def build_item_index(
+    paths: Paths,
+    *,
+    factory: str | None = None,
+    sample_users: int = 2000,
+    k: int = 100,
+    target_recall: float = 0.97,
+    seed: int = 0,
+) -> IndexResult:
+    """Index the latest embeddings (which must come from the promoted two-tower). Half of the
+    sampled users tune nprobe; the other half, unseen by the tuning, measure the recall@k
+    that the blocking check reads."""
+    policy = serving_policy(paths)
+    if policy.get("policy") != P.MODEL:
+        return IndexResult(None, None, {}, {"skipped": "popularity policy: nothing to index"})
+    emb = latest_version(retrieval_dir(paths, "embeddings"))
+    if emb is None:
+        raise FileNotFoundError("no item embeddings: materialize retrieval/item_embeddings first")
+    ids, vecs, emb_manifest = load_embeddings(emb)
+    if emb_manifest["two_tower"] != policy["two_tower"]:
+        raise ValueError(
+            f"the latest embeddings ({emb}) come from {emb_manifest['two_tower']}, but the "
+            f"policy serves {policy['two_tower']}: materialize retrieval/item_embeddings first"
+        )
+    users = sampled_user_vectors(
+        paths, policy["two_tower"], emb_manifest["features_day"], sample_users, seed
+    )
+    half = len(users) // 2
+    tune, held_out = (users[:half], users[half:]) if half else (None, users)
+    index, info = build_index(
+        vecs, factory=factory, queries=tune, k=k, target_recall=target_recall, seed=seed
+    )
+    item_index = ItemIndex(index, ids.astype(np.int64), info)
+    check = measure_recall(item_index, vecs, held_out, k) if len(held_out) else {}
+    folder = retrieval_dir(paths, "index")
+    tmp = _staging(folder)
+    item_index.save(tmp)
+    manifest = {
+        "embeddings": str(emb),
+        "two_tower": policy["two_tower"],
+        "features_day": emb_manifest["features_day"],
+        "item_features_version": emb_manifest["item_features_version"],
+        "check": check,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    _write_json(tmp / "manifest.json", manifest)
+    return IndexResult(str(_publish(tmp, folder)), info, check, manifest)
+
+
+# --- the bundle and the bento ---------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
+    """The serving bundle of the current policy: models, index, Feast catalog and a lineage
+    manifest naming every input (checkpoints with the partitions and Delta versions they
+    consumed, the index and its embeddings, the Feast registry and the day it serves)."""
+    policy = serving_policy(paths)
+    folder = Path(out) if out else Path(paths.artifacts) / "serving" / "bundles" / "staging"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    files: dict[str, str] = {}
+    lineage: dict[str, Any] = {"policy": {k: v for k, v in policy.items() if k != "evaluation"}}
+    if policy.get("policy") == P.MODEL:
+        index = latest_version(retrieval_dir(paths, "index"))
+        if index is None:
+            raise FileNotFoundError("no item index: materialize retrieval/item_index first")
+        index_manifest = _read_json(index / "manifest.json")
+        if index_manifest["two_tower"] != policy["two_tower"]:
+            raise ValueError(
+                f"the latest index ({index}) was built from {index_manifest['two_tower']}, but "
+                f"the policy serves {policy['two_tower']}: materialize retrieval/item_index"
+            )
+        (folder / "models").mkdir()
+        for kind in P.KINDS:
+            target = folder / "models" / f"{kind}.pt"
+            shutil.copy2(policy[kind], target)
+            ckpt = T.Checkpoint.load(target)
+            files[kind] = f"models/{kind}.pt"
+            lineage[kind] = {
+                "checkpoint": policy[kind],
+                "sha256": _sha256(target),
+                "partitions": ckpt.partitions,
+                "delta_versions": ckpt.versions,
+            }
+        shutil.copytree(index, folder / "index")
+        files["index"] = "index"
+        lineage["index"] = {"folder": str(index), **index_manifest}
+        lineage["evaluation"] = policy.get("evaluation", {}).get("retrieval", {}).get("candidate")
+    feast = folder / "feast"
+    feast.mkdir()
+    for name in ("catalog.json", "feature_store.yaml", "materialized.json"):
+        src = fcfg.feast_dir(paths) / name
+        if src.exists():
+            shutil.copy2(src, feast / name)
+    lineage["feast"] = {
+        "registry": str(fcfg.registry_path(paths)),
+        "registry_sha256": _sha256(fcfg.registry_path(paths))
+        if fcfg.registry_path(paths).exists()
+        else None,
+        "online": fcfg.read_json(fcfg.marker_path(paths)),
+    }
+    digest = hashlib.sha256(json.dumps(lineage, sort_keys=True, default=str).encode()).hexdigest()[
+        :12
+    ]
+    manifest = {
+        "policy": policy,
+        "files": files,
+        "lineage": lineage,
+        "digest": digest,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    _write_json(folder / "manifest.json", manifest)
+    return folder
+
+
+def bento_version(bundle: Path) -> str:
+    """``<UTC timestamp>-<policy>-<lineage digest>``: sortable, and the same inputs give the
+    same suffix."""
+    m = _read_json(bundle / "manifest.json")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{m['policy'].get('policy')}-{m['digest']}"
+
+
+BENTOFILE = """\
+# Written by recassets.serving.bundle.build_bento: edit serving/service.py, not this.
+service: "service:RecommenderService"
+description: "recassets funnel: two-tower + FAISS retrieval, DCN-v2 ranking, rules"
+labels:
+  policy: {policy}
+  digest: {digest}
+include:
+  - "service.py"
+  - "bundle/**"
+  - "recassets/**"
+exclude:
+  - "**/__pycache__"
+python:
+  requirements_txt: "requirements.lock"
+"""
+
+
+def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> str:
+    """``bentoml build`` of ``serving/service.py`` with ``bundle`` and the ``recassets``
+    library inside; returns the tag. The bento is self-contained code-wise (its ``src``
+    holds the library), and reads the online store named by ``RECASSETS_HOME`` /
+    ``RECASSETS_REDIS_URL`` where it is served."""
+    manifest = _read_json(bundle / "manifest.json")
+    version = version or bento_version(bundle)
+    root = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory(prefix="bento-ctx-") as ctx_name:
+        ctx = Path(ctx_name)
+        shutil.copy2(SERVICE_DIR / "service.py", ctx / "service.py")
+        shutil.copytree(bundle, ctx / "bundle")
+        shutil.copytree(
+            root / "recassets", ctx / "recassets", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        lock = root / "requirements.lock"
+        if lock.exists():
+            shutil.copy2(lock, ctx / "requirements.lock")
+        (ctx / "bentofile.yaml").write_text(
+            BENTOFILE.format(policy=manifest["policy"].get("policy"), digest=manifest["digest"])
+        )
+        env = {**os.environ, "BENTOML_HOME": bentoml_home(paths), "BENTOML_DO_NOT_TRACK": "True"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "bentoml", "build", str(ctx), "--name", BENTO_NAME,
+             "--version", version, "--output", "tag"],
+            capture_output=True, text=True, env=env, cwd=ctx,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"bentoml build failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    match = re.search(r"__tag__:(\S+)", proc.stdout)
+    return match.group(1) if match else f"{BENTO_NAME}:{version}"
+
+
+def bento_folder(paths: Paths, tag: str) -> Path:
+    name, _, version = tag.partition(":")
+    return Path(bentoml_home(paths)) / "bentos" / name / version
+
+
+def latest_bento(paths: Paths) -> str | None:
+    """The newest bento tag in the store (by version, which starts with a UTC timestamp)."""
+    folder = Path(bentoml_home(paths)) / "bentos" / BENTO_NAME
+    if not folder.is_dir():
+        return None
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / "bento.yaml").exists())
+    return f"{BENTO_NAME}:{found[-1]}" if found else None
+
+
+__all__ = [
+    "BENTO_NAME",
+    "bento_folder",
+    "bentoml_home",
+    "build_bento",
+    "build_item_index",
+    "compute_item_embeddings",
+    "latest_bento",
+    "serving_policy",
+    "write_bundle",
+]

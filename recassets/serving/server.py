@@ -1,0 +1,141 @@
+"""Starting and stopping ``bentoml serve`` on 127.0.0.1, for the CLI, the demo, tests and
+benchmarks. A real server process over HTTP, never the service class called in-process."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recassets.paths import Paths
+from recassets.serving import bundle as B
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def post(self, route: str, payload: Any, timeout: float = 30.0) -> tuple[int, Any]:
+        return post(self.url + route, payload, timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+def post(url: str, payload: Any, timeout: float = 30.0) -> tuple[int, Any]:
+    """(status, parsed JSON or text) of a JSON POST; 4xx/5xx are returned, not raised."""
+    req = urllib.request.Request(
+        url, json.dumps(payload).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, body = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read()
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body.decode(errors="replace")
+
+
+def get(url: str, timeout: float = 10.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+        return 0, str(e)
+
+
+def start(
+    paths: Paths,
+    target: str | None = None,
+    *,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    log: str | Path | None = None,
+    ready_timeout_s: float = 180.0,
+    cwd: str | Path | None = None,
+) -> Server:
+    """``bentoml serve <target>`` (a bento tag, default the newest; or a ``module:Class`` with
+    ``cwd``) on 127.0.0.1, waiting until ``/readyz`` answers 200. Raises with the server's
+    log tail when it exits or does not get ready in time."""
+    target = target or B.latest_bento(paths)
+    if target is None:
+        raise FileNotFoundError(
+            f"no bento in {B.bentoml_home(paths)}: materialize serving/recommender_bento first"
+        )
+    port = port or free_port()
+    log_path = Path(log) if log else Path(paths.home) / "logs" / f"bentoml-serve-{port}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = {
+        **os.environ,
+        "BENTOML_HOME": B.bentoml_home(paths),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "RECASSETS_HOME": paths.home,
+        **(env or {}),
+    }
+    handle = open(log_path, "wb")  # noqa: SIM115 - owned by the child for its lifetime
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1",
+         "--port", str(port)],
+        stdout=handle, stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True,
+    )  # fmt: skip
+    server = Server(proc, f"http://127.0.0.1:{port}", log_path)
+    deadline = time.monotonic() + ready_timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited ({proc.returncode}):\n{_tail(log_path)}")
+        status, _ = get(server.url + "/readyz", timeout=2)
+        if status == 200:
+            return server
+        time.sleep(0.5)
+    server.stop()
+    raise TimeoutError(f"bentoml serve not ready in {ready_timeout_s:.0f} s:\n{_tail(log_path)}")
+
+
+@contextlib.contextmanager
+def serving(paths: Paths, target: str | None = None, **kwargs: Any) -> Iterator[Server]:
+    server = start(paths, target, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _tail(path: Path, n: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except FileNotFoundError:
+        return "(no log)"
+
+
+__all__ = ["Server", "free_port", "get", "post", "serving", "start"]
