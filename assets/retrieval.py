@@ -22,13 +22,12 @@ from dagster import (
 
 from assets.models import EVALUATION
 from recassets.serving import bundle as B
-from recassets.serving.index import ItemIndex
+from recassets.serving.index import MIN_RECALL, ItemIndex
 from resources import LakeResource
 
 GROUP = "retrieval"
 ITEM_EMBEDDINGS = AssetKey(["retrieval", "item_embeddings"])
 ITEM_INDEX = AssetKey(["retrieval", "item_index"])
-MIN_RECALL = 0.95
 
 
 @asset(

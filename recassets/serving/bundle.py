@@ -38,7 +38,13 @@ import pyarrow.compute as pc
 from recassets.featurestore import config as fcfg
 from recassets.featurestore.store import served_day
 from recassets.paths import Paths
-from recassets.serving.index import IndexInfo, ItemIndex, build_index, measure_recall
+from recassets.serving.index import (
+    MIN_RECALL,
+    IndexInfo,
+    ItemIndex,
+    build_index,
+    measure_recall,
+)
 from recassets.training import policy as P
 from recassets.training import trainer as T
 
@@ -273,6 +279,14 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
             raise ValueError(
                 f"the latest index ({index}) was built from {index_manifest['two_tower']}, but "
                 f"the policy serves {policy['two_tower']}: materialize retrieval/item_index"
+            )
+        recall = next(
+            (v for k, v in index_manifest.get("check", {}).items() if k.startswith("recall@")), None
+        )
+        if recall is None or recall < MIN_RECALL:
+            raise ValueError(
+                f"the latest index ({index}) has recall {recall} against exact search, below "
+                f"{MIN_RECALL}: it is never served; rebuild retrieval/item_index"
             )
         (folder / "models").mkdir()
         for kind in P.KINDS:

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 EXACT_MAX = 100_000
+MIN_RECALL = 0.95  # recall@100 against exact search that an index must reach to be served
 PQ_MIN = 10_000_000
 INDEX_FILE, IDS_FILE, META_FILE = "index.faiss", "item_ids.npy", "index.json"
 
@@ -278,6 +279,7 @@ def info_dict(info: IndexInfo) -> Mapping[str, Any]:
 
 __all__ = [
     "EXACT_MAX",
+    "MIN_RECALL",
     "PQ_MIN",
     "IndexInfo",
     "ItemIndex",

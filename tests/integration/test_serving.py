@@ -232,3 +232,44 @@ def test_popularity_bundle_serves_without_a_model(home, built, tmp_path):
     assert rec.policy == "popularity" and len(rec.items) == 5
     engaged = {i["item_id"]: i["score"] for i in rec.items}
     assert list(engaged.values()) == sorted(engaged.values(), reverse=True)
+
+
+# -- the Dagster assets and the blocking recall check (last: they add index versions) ---------
+
+
+def _materialize(home, ops_config=None):
+    from dagster import materialize
+
+    from assets.retrieval import ASSETS as RETRIEVAL
+    from assets.retrieval import CHECKS
+    from assets.serving import ASSETS as SERVING
+    from resources import LakeResource
+
+    return materialize(
+        [*RETRIEVAL, *CHECKS, *SERVING],
+        resources={"lake": LakeResource(home=home.home)},
+        run_config={"ops": ops_config or {}},
+        raise_on_error=False,
+    )
+
+
+def test_assets_build_a_new_bento_when_the_index_passes(home, built):
+    before = B.latest_bento(home)
+    result = _materialize(home)
+    assert result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["recall@100"].value == 1.0
+    assert B.latest_bento(home) != before
+
+
+def test_a_failing_recall_check_blocks_the_bento(home, built):
+    before = B.latest_bento(home)
+    # IVF with one probed list out of 16: far below 0.95 recall on 110 items
+    ivf = {"factory": "IVF16,Flat", "target_recall": 0.0, "sample_users": 40}
+    result = _materialize(home, {"retrieval__item_index": {"config": ivf}})
+    assert not result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.metadata["recall@100"].value < 0.95
+    assert B.latest_bento(home) == before  # the bento step never ran
+    with pytest.raises(ValueError, match="it is never served"):
+        B.write_bundle(home)
