@@ -48,7 +48,7 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 from recassets.featurestore import wire
 from recassets.featurestore.online import FOUND, OnlineFeatureReader
 from recassets.featurestore.snapshot import cohort_id
-from recassets.models.features import Features
+from recassets.models.features import Features, signed_log1p
 from recassets.paths import Paths
 from recassets.serving.index import ItemIndex
 from recassets.training import data as D
@@ -114,6 +114,9 @@ class _ItemBlock:
     engagements_28d: np.ndarray
     trending: np.ndarray  # (M,) the cold-start score (see trending_score)
     found: np.ndarray  # (M,) bool
+    # the ranker's pooled item-side embeddings per sparse item feature, (M, E) each: item
+    # features change once a day, so their lookups happen at refresh, not per request
+    pooled: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def trending_score(trending: np.ndarray, engagements_7d: np.ndarray) -> np.ndarray:
@@ -251,6 +254,11 @@ class Recommender:
                 rows[feature] = r
         dense = np.stack([col(c) for c in ITEM_DENSE_SOURCE], axis=1).astype(np.float32)
         e7, e28 = col("engagements_7d"), col("engagements_28d")
+        pooled: dict[str, torch.Tensor] = {}
+        if self.ranker is not None and m:
+            with torch.inference_mode():
+                pooled = self.ranker.embeddings(self._item_kjt(rows, np.arange(m)).to(self.device))
+            pooled = {f: pooled[f] for f in D.ITEM_FEATURES}
         return _ItemBlock(
             ids=ids,
             day=state.day,
@@ -263,6 +271,21 @@ class Recommender:
             engagements_28d=e28,
             trending=trending_score(col("trending"), e7),
             found=np.asarray(got[FOUND], dtype=bool) if got is not None else np.zeros(0, bool),
+            pooled=pooled,
+        )
+
+    @staticmethod
+    def _item_kjt(rows: Mapping[str, np.ndarray], pos: np.ndarray) -> KeyedJaggedTensor:
+        """KJT of the items at ``pos`` from precomputed vocabulary rows (-1: null, empty bag)."""
+        values, lengths = [], []
+        for feature in D.ITEM_FEATURES:
+            r = rows[feature][pos]
+            values.append(r[r >= 0])
+            lengths.append((r >= 0).astype(np.int64))
+        return KeyedJaggedTensor.from_lengths_sync(
+            keys=list(D.ITEM_FEATURES),
+            values=torch.from_numpy(np.concatenate(values)),
+            lengths=torch.from_numpy(np.concatenate(lengths)),
         )
 
     def _positions(self, block: _ItemBlock, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -320,24 +343,44 @@ class Recommender:
     def _candidate_features(
         self, block: _ItemBlock, pos: np.ndarray, cohort: np.ndarray
     ) -> Features:
-        keys, values, lengths = [], [], []
-        for feature in D.ITEM_FEATURES:
-            r = block.rows[feature][pos]
-            keys.append(feature)
-            values.append(r[r >= 0])
-            lengths.append((r >= 0).astype(np.int64))
-        sparse = KeyedJaggedTensor.from_lengths_sync(
-            keys=keys,
-            values=torch.from_numpy(np.concatenate(values)),
-            lengths=torch.from_numpy(np.concatenate(lengths)),
-        )
         cross = cohort[block.category_code[pos]][:, None] if COHORT_DENSE else None
         return Features(
-            sparse=sparse,
+            sparse=self._item_kjt(block.rows, pos),
             item_dense=torch.from_numpy(block.dense[pos]),
             cross_dense=torch.from_numpy(np.ascontiguousarray(cross, dtype=np.float32))
             if cross is not None
             else None,
+        ).to(self.device)
+
+    def _user_features(self, user_id: int, values: Mapping[str, Any], vocab: Any) -> Features:
+        """One user's model inputs straight from the online row: the same rows and values as
+        ``data.user_features`` on a one-row table (tested), without building Arrow tables."""
+        keys, vals, lengths = [], [], []
+        for feature in D.USER_FEATURES:
+            v = vocab[D.FEATURE_VOCAB[feature]]
+            if feature == "user_id":
+                raw: Any = pa.array([int(user_id)], pa.int64())
+            elif feature in D.LIST_FEATURES:
+                raw = pa.array(
+                    [int(i) for i in (values.get(feature) or []) if i is not None], pa.int64()
+                )
+            else:
+                x = values.get(feature)
+                raw = pa.array([] if x is None else [x], pa.string())
+            rows = v.lookup(raw, record=False) if len(raw) else np.zeros(0, np.int64)
+            keys.append(feature)
+            vals.append(rows.astype(np.int64))
+            lengths.append(len(rows))
+        dense = [values.get(c) for c in USER_DENSE_SOURCE]
+        return Features(
+            sparse=KeyedJaggedTensor.from_lengths_sync(
+                keys=keys,
+                values=torch.from_numpy(np.concatenate(vals)),
+                lengths=torch.tensor(lengths, dtype=torch.int64),
+            ),
+            user_dense=torch.tensor(
+                [[0.0 if x is None else float(x) for x in dense]], dtype=torch.float32
+            ),
         ).to(self.device)
 
     # -- the stages ---------------------------------------------------------------------
@@ -366,13 +409,23 @@ class Recommender:
         pos, found = self._positions(block, item_ids)
         values = values or {}
         cohort = self.cohort_ctr(values.get("country"), values.get("age_bucket"))
-        table = self._user_table(user_id, values)
-        user = D.user_features(table, self.rk_vocab).to(self.device)
-        items = self._candidate_features(block, pos, cohort)
-        if not found.all():  # a feature-store miss: OOV id row, zero counters
-            items = self._missing_as_default(items, item_ids, found)
+        user = self._user_features(user_id, values, self.rk_vocab)
         with torch.inference_mode():
-            return self.ranker.score_candidates(user, items).float().cpu().numpy(), found
+            u = self.ranker.user_part(user)  # (1, Xu), once per request
+            if found.all():  # every candidate in memory: pooled embeddings by gather
+                idx = torch.from_numpy(pos)
+                dense = torch.from_numpy(block.dense[pos])
+                if COHORT_DENSE:
+                    cross = cohort[block.category_code[pos]][:, None].astype(np.float32)
+                    dense = torch.cat([dense, torch.from_numpy(cross)], dim=1)
+                parts = [self.ranker.item_dense_arch(signed_log1p(dense.to(self.device)))]
+                parts += [block.pooled[f][idx] for f in self.ranker.config.item_features]
+                v = torch.cat(parts, dim=1)  # (N, Xi)
+            else:  # a feature-store miss: OOV id row, zero counters, the full item half
+                items = self._candidate_features(block, pos, cohort)
+                v = self.ranker.item_part(self._missing_as_default(items, item_ids, found))
+            x0 = torch.cat([u.expand(v.shape[0], -1), v], dim=1)
+            return self.ranker.interact(x0).float().cpu().numpy(), found
 
     def rank_replicated(
         self, user_id: int, values: Mapping[str, Any] | None, item_ids: np.ndarray
