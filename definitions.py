@@ -6,6 +6,7 @@ from dagster import Definitions, in_process_executor
 
 from assets import features, featurestore, ingest, models, quality, training
 from resources import build_resources
+from sensors import JOBS, SCHEDULES, SENSORS
 
 defs = Definitions(
     assets=[
@@ -17,6 +18,9 @@ defs = Definitions(
     ],
     asset_checks=[*quality.CHECKS, *featurestore.CHECKS, *models.CHECKS],
     resources=build_resources(),
+    jobs=JOBS,
+    sensors=SENSORS,
+    schedules=SCHEDULES,
     # One Spark session per process: steps share the run's JVM instead of starting one each
     # (and racing on the quarantine table). Spark parallelizes inside the step.
     executor=in_process_executor,

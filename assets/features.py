@@ -21,6 +21,7 @@ from assets.partitions import DAILY, partition_days
 from recassets.features.pipelines import build_features
 from recassets.features.schema import TABLES
 from resources import LakeResource, SparkResource
+from sensors.conditions import DAILY_EAGER, FEATURES_FRESHNESS
 
 GROUP = "features"
 UPSTREAM = [
@@ -73,6 +74,8 @@ def _split_ddl(ddl: str) -> list[str]:
             description=DESCRIPTIONS[name],
             kinds={"spark", "delta"},
             metadata={"dagster/column_schema": _schema(ddl)},
+            automation_condition=DAILY_EAGER,
+            freshness_policy=FEATURES_FRESHNESS,
         )
         for name, ddl in TABLES.items()
     ],

@@ -24,6 +24,7 @@ from dagster import (
 from assets.partitions import DAILY, partition_days
 from recassets.featurestore.store import materialize_day, served_day, skew_check
 from resources import LakeResource
+from sensors.conditions import DAILY_EAGER, FEATURES_FRESHNESS
 
 GROUP = "features"
 FEATURE_TABLES = [
@@ -41,6 +42,8 @@ SKEW_SAMPLE = 200  # entities per view compared by the skew check
     backfill_policy=BackfillPolicy.single_run(),
     deps=FEATURE_TABLES,
     kinds={"feast"},
+    automation_condition=DAILY_EAGER,
+    freshness_policy=FEATURES_FRESHNESS,
     description="Feast feature store: the day's user, item and cohort features exported from "
     "Delta as Parquet snapshots (offline store), registered (entities user, item, cohort; views "
     "*_daily_features; services retrieval_v1, ranking_v1) and materialized into the online "

@@ -14,6 +14,7 @@ from dagster import (
 from assets.partitions import DAILY, partition_days
 from recassets.training.examples import TABLE, build_training_examples
 from resources import LakeResource, SparkResource
+from sensors.conditions import DAILY_EAGER
 
 GROUP = "training"
 # Examples of day d join the features of d-1; they also depend on the features of d, so that
@@ -38,6 +39,7 @@ FEATURES_D_MINUS_1_AND_D = TimeWindowPartitionMapping(
         ],
     ],
     kinds={"spark", "delta"},
+    automation_condition=DAILY_EAGER,
     description="For each impression of day d, a label (click, like, share, or a watch of at "
     "least 10 s in the same request) with the user, item and cohort features of day d-1 joined "
     "point-in-time. Ratings-only sources (MovieLens): rating >= 4 is positive, plus 4 hashed "

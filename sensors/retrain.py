@@ -1,0 +1,132 @@
+"""``retrain_sensor`` and ``retrain_schedule``: fresh training partitions retrain the models.
+
+"New" is defined exactly as the incremental trainer does (``recassets.freshness.
+pending_training_days``): the ``training_examples`` partitions other than the last
+``holdout_days`` (held out for ``model_evaluation``; ``ModelTrainConfig.holdout_days``, 1)
+that the latest checkpoint of either model has not consumed. With one held-out day, landing
+day d makes day d-1 trainable. When at least ``RECASSETS_RETRAIN_MIN_NEW_PARTITIONS`` (default
+1) are pending, the sensor launches ``retrain_job``: warm start and one pass over those days,
+evaluation and the blocking promotion gate, then whatever the retrieval and serving groups
+hold (item embeddings, the FAISS index, the bento) once they exist.
+
+The run key is the set of pending days, so a set is retrained once; a run that failed is
+re-run from the UI (or supersedes itself when the next day adds to the set). Never two
+trainings at once: both would write the same next checkpoint version.
+
+``retrain_schedule`` offers the same job at ``RECASSETS_RETRAIN_HOUR`` UTC (default 3) for
+deployments that prefer a daily cadence, or set N above 1 and want a daily sweep of what is
+pending. It is STOPPED by default: with N=1 the sensor already retrains as soon as a day is
+trainable, and the schedule would only ever find nothing to do. When on, it launches only if
+at least one day is pending (the same rule with N=1), so it never retrains for nothing.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the context and resource annotations.
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    schedule,
+    sensor,
+)
+
+from recassets.freshness import (
+    consumed_partitions,
+    env_int,
+    pending_training_days,
+    retrain_run_key,
+)
+from recassets.training.evaluation import available_days
+from resources import LakeResource
+from sensors.landing import SENSOR_INTERVAL_S, TRIGGER_TAG, in_flight
+
+MODEL_KEYS = [
+    AssetKey(["models", "two_tower_model"]),
+    AssetKey(["models", "ranking_model"]),
+    AssetKey(["models", "model_evaluation"]),
+]
+# The models and everything built from them. Groups, not keys, for the downstream stages: the
+# retrieval (embeddings, FAISS index) and serving (bento) assets join the job as they land,
+# and a group with no asset yet selects nothing.
+RETRAIN_SELECTION = AssetSelection.assets(*MODEL_KEYS) | AssetSelection.groups(
+    "retrieval", "serving"
+)
+MIN_NEW_PARTITIONS = env_int("RECASSETS_RETRAIN_MIN_NEW_PARTITIONS", 1, minimum=1)
+RETRAIN_HOUR = env_int("RECASSETS_RETRAIN_HOUR", 3, minimum=0)
+if RETRAIN_HOUR > 23:
+    raise ValueError(f"RECASSETS_RETRAIN_HOUR={RETRAIN_HOUR}: expected an hour 0..23 (UTC)")
+
+retrain_job = define_asset_job(
+    "retrain_job",
+    selection=RETRAIN_SELECTION,
+    description="Incremental retraining: two-tower and ranking models (warm start, one pass "
+    "over the new training_examples partitions), evaluation and the promotion gate, then the "
+    "retrieval and serving assets. Launched by retrain_sensor or retrain_schedule.",
+)
+
+
+def holdout_days() -> int:
+    """The trainer's held-out days: the default of the models' run config, read lazily so that
+    importing sensors never imports the asset modules (they import sensors.conditions)."""
+    from assets.models import ModelTrainConfig
+
+    return ModelTrainConfig().holdout_days
+
+
+def retrain_request(paths, min_new: int, trigger: str) -> RunRequest | SkipReason:
+    """A run request when at least ``min_new`` trainable days are pending, else why not."""
+    available = available_days(paths)
+    consumed = {kind: consumed_partitions(paths, kind) for kind in ("two_tower", "ranking")}
+    pending = pending_training_days(available, consumed, holdout_days())
+    if len(pending) < min_new:
+        return SkipReason(
+            f"{len(pending)} new training partition(s) {pending}, fewer than {min_new}; "
+            f"{len(available)} available, consumed up to "
+            + ", ".join(f"{k}: {c[-1] if c else None}" for k, c in consumed.items())
+        )
+    return RunRequest(
+        run_key=retrain_run_key(pending),
+        tags={
+            TRIGGER_TAG: trigger,
+            "recassets/new_partitions": f"{pending[0]}..{pending[-1]} ({len(pending)})",
+        },
+    )
+
+
+@sensor(
+    name="retrain_sensor",
+    job=retrain_job,
+    minimum_interval_seconds=SENSOR_INTERVAL_S,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Launches retrain_job when at least RECASSETS_RETRAIN_MIN_NEW_PARTITIONS "
+    "(default 1) training_examples partitions are trainable and not yet consumed by the "
+    "latest checkpoints; run key = that set of days; waits while a retraining runs.",
+)
+def retrain_sensor(context: SensorEvaluationContext, lake: LakeResource):
+    if in_flight(context.instance, retrain_job.name):
+        return SkipReason("a retrain_job run is in flight")
+    result = retrain_request(lake.paths(), MIN_NEW_PARTITIONS, "retrain_sensor")
+    if isinstance(result, RunRequest):
+        context.log.info(f"retrain_sensor: {result.tags['recassets/new_partitions']}")
+    return result
+
+
+@schedule(
+    name="retrain_schedule",
+    job=retrain_job,
+    cron_schedule=f"0 {RETRAIN_HOUR} * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.STOPPED,
+    description=f"Daily at {RETRAIN_HOUR:02d}:00 UTC (RECASSETS_RETRAIN_HOUR): retrain_job "
+    "when at least one trainable partition is pending. Stopped by default: retrain_sensor "
+    "already retrains as soon as a day is trainable.",
+)
+def retrain_schedule(context: ScheduleEvaluationContext, lake: LakeResource):
+    if in_flight(context.instance, retrain_job.name):
+        return SkipReason("a retrain_job run is in flight")
+    return retrain_request(lake.paths(), 1, "retrain_schedule")

@@ -1,0 +1,147 @@
+"""The loop's wiring in the definitions: sensors and schedule with their default statuses, the
+retrain job's selection, freshness policies, and the automation conditions evaluated by
+Dagster's own evaluator (the daemon's logic) against materializations recorded in an instance."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DagsterInstance,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    evaluate_automation_conditions,
+)
+
+DAILY_DOWNSTREAM = ["lake/user_features", "lake/item_features", "lake/cohort_features",
+                    "lake/training_examples", "featurestore/feature_store"]  # fmt: skip
+INGEST = ["lake/raw_events", "lake/users", "lake/items"]
+
+
+@pytest.fixture(scope="module")
+def defs():
+    import definitions
+
+    return definitions.defs
+
+
+def key(s: str) -> AssetKey:
+    return AssetKey.from_user_string(s)
+
+
+def test_sensors_run_by_default_and_the_schedule_is_offered_stopped(defs):
+    repo = defs.get_repository_def()
+    sensors = {s.name: s.default_status for s in repo.sensor_defs}
+    assert sensors == {
+        "landing_sensor": DefaultSensorStatus.RUNNING,
+        "retrain_sensor": DefaultSensorStatus.RUNNING,
+        "automation_condition_sensor": DefaultSensorStatus.RUNNING,
+    }  # and no STOPPED default_automation_condition_sensor beside ours
+    [schedule] = repo.schedule_defs
+    assert (schedule.name, schedule.cron_schedule, schedule.execution_timezone) == (
+        "retrain_schedule", "0 3 * * *", "UTC",
+    )  # fmt: skip
+    assert schedule.default_status == DefaultScheduleStatus.STOPPED
+
+
+def test_retrain_job_holds_the_models_and_every_retrieval_and_serving_asset(defs):
+    job = defs.get_repository_def().get_job("retrain_job")
+    selected = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    graph = defs.resolve_asset_graph()
+    downstream = {
+        k.to_user_string()
+        for k in graph.materializable_asset_keys
+        if graph.get(k).group_name in ("retrieval", "serving")
+    }
+    assert selected == {"models/two_tower_model", "models/ranking_model",
+                        "models/model_evaluation"} | downstream  # fmt: skip
+    assert "model_evaluation_promotion_gate" in {c.name for c in job.asset_layer.asset_graph.asset_check_keys}  # fmt: skip
+
+
+def test_ingest_job_is_the_three_ingest_assets_with_their_check(defs):
+    job = defs.get_repository_def().get_job("ingest_job")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == set(INGEST)
+    assert job.partitions_def is not None
+
+
+def test_conditions_sit_on_the_daily_downstream_assets_only(defs):
+    graph = defs.resolve_asset_graph()
+    automated = {
+        k.to_user_string()
+        for k in graph.materializable_asset_keys
+        if graph.get(k).automation_condition is not None
+    }
+    # ingest is driven by landing_sensor, the models by retrain_sensor
+    assert set(DAILY_DOWNSTREAM) <= automated
+    assert not automated & set(INGEST)
+    assert not automated & {"models/two_tower_model", "models/ranking_model", "models/model_evaluation"}  # fmt: skip
+    # checks ride along with their asset's run (a check with a condition would not)
+    assert all(graph.get(c).automation_condition is None for c in graph.asset_check_keys)
+
+
+def test_freshness_policies_on_the_feature_tables_and_what_serves(defs):
+    graph = defs.resolve_asset_graph()
+    for name in [*DAILY_DOWNSTREAM[:3], "featurestore/feature_store", "models/model_evaluation"]:
+        policy = graph.get(key(name)).freshness_policy
+        assert policy is not None, name
+        assert policy.fail_window.to_timedelta() == dt.timedelta(hours=48)
+        assert policy.warn_window.to_timedelta() == dt.timedelta(hours=25)
+
+
+def report(instance: DagsterInstance, names: list[str], day: str) -> None:
+    for name in names:
+        instance.report_runless_asset_event(
+            AssetMaterialization(asset_key=key(name), partition=day)
+        )
+
+
+def requested(result) -> dict[str, list[str]]:
+    out = {}
+    for name in [*INGEST, *DAILY_DOWNSTREAM, "models/two_tower_model"]:
+        parts = sorted(result.get_requested_partitions(key(name)) or [])
+        if parts:
+            out[name] = parts
+    return out
+
+
+def test_eager_takes_exactly_the_updated_day_through_even_an_old_one(defs):
+    """2026-01-03 is months before today: plain eager() (latest time window only) would ignore
+    it. Ours requests that day's features, examples and online store, and nothing else."""
+    with DagsterInstance.ephemeral() as instance:
+        for day in ("2026-01-01", "2026-01-02"):  # a built history
+            report(instance, [*INGEST, *DAILY_DOWNSTREAM], day)
+        first = evaluate_automation_conditions(defs, instance)
+        assert first.total_requested == 0  # switching the daemon on recomputes nothing
+
+        report(instance, INGEST, "2026-01-03")  # landing_sensor ingested a new day
+        new_day = evaluate_automation_conditions(defs, instance, cursor=first.cursor)
+        assert requested(new_day) == {name: ["2026-01-03"] for name in DAILY_DOWNSTREAM}
+
+        report(instance, DAILY_DOWNSTREAM, "2026-01-03")
+        settled = evaluate_automation_conditions(defs, instance, cursor=new_day.cursor)
+        assert settled.total_requested == 0  # done: no loop
+
+        report(instance, ["lake/raw_events"], "2026-01-02")  # a late file re-ingested day 2
+        late = evaluate_automation_conditions(defs, instance, cursor=settled.cursor)
+        assert requested(late) == {
+            "lake/user_features": ["2026-01-02"],
+            "lake/item_features": ["2026-01-02"],
+            "lake/cohort_features": ["2026-01-02"],
+            # day 3's examples join day 2's features: rebuilt too (several partitions of one
+            # asset: the sensor emits a backfill, which runs them after the features)
+            "lake/training_examples": ["2026-01-02", "2026-01-03"],
+            "featurestore/feature_store": ["2026-01-02"],
+        }
+
+
+def test_nothing_runs_while_a_day_is_half_ingested(defs):
+    with DagsterInstance.ephemeral() as instance:
+        for day in ("2026-01-01", "2026-01-02"):
+            report(instance, [*INGEST, *DAILY_DOWNSTREAM], day)
+        first = evaluate_automation_conditions(defs, instance)
+        report(instance, ["lake/raw_events"], "2026-01-03")  # users and items not yet
+        result = evaluate_automation_conditions(defs, instance, cursor=first.cursor)
+        assert result.total_requested == 0

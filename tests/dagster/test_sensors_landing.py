@@ -1,0 +1,214 @@
+"""landing_sensor, one test per cursor scenario, driven with build_sensor_context and explicit
+cursors on a temporary home. Each asserts the exact run requests (partition, assets, key)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, SensorResult, build_sensor_context
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+from dagster._core.test_utils import create_run_for_test
+
+from recassets.freshness import CURSOR_VERSION
+from resources import LakeResource
+from sensors.landing import landing_sensor
+
+RAW, USERS, ITEMS = (AssetKey(["lake", t]) for t in ("raw_events", "users", "items"))
+ALL = [RAW, USERS, ITEMS]
+D1, D2, D3, D5 = "2026-01-01", "2026-01-02", "2026-01-03", "2026-01-05"
+T0 = 1_767_225_600  # a fixed mtime (2026-01-01), so fingerprints are reproducible
+
+
+def land(home: Path, dataset: str, day: str, name: str = "part-00000.jsonl", body: bytes = b"{}\n", mtime: int = T0) -> Path:  # fmt: skip
+    folder = home / "landing" / dataset / f"dt={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(body)
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def land_day(home: Path, day: str) -> None:
+    for dataset in ("events", "users", "items"):
+        land(home, dataset, day)
+
+
+def write_lineage(home: Path, dataset: str, day: str) -> None:
+    """What ingestion writes after a partition (recassets.ingest.write_lineage): the files read."""
+    table = {"events": "raw_events", "users": "users", "items": "items"}[dataset]
+    folder = home / "landing" / dataset / f"dt={day}"
+    inputs = [
+        {"path": str(p), "size": p.stat().st_size, "sha256": "x"} for p in sorted(folder.iterdir())
+    ]
+    target = home / "lineage" / table / f"dt={day}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"table": table, "partition": day, "inputs": inputs}))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def tick(home: Path, instance, cursor: str | None, log_handler=None) -> SensorResult:
+    context = build_sensor_context(
+        cursor=cursor, instance=instance, resources={"lake": LakeResource(home=str(home))}
+    )
+    if log_handler is not None:  # the tick log the UI shows (an InstigationLogger)
+        context.log.addHandler(log_handler)
+    result = landing_sensor(context)
+    assert isinstance(result, SensorResult)
+    return result
+
+
+def requests(result: SensorResult) -> list[tuple[str | None, list[AssetKey], dict]]:
+    return [(r.partition_key, list(r.asset_selection), dict(r.tags)) for r in result.run_requests]
+
+
+def test_first_tick_ingests_every_landed_day_as_one_range(home, instance):
+    land_day(home, D1)
+    land_day(home, D2)
+    result = tick(home, instance, None)
+    [(partition, assets, tags)] = requests(result)
+    assert partition is None and assets == ALL
+    assert tags[ASSET_PARTITION_RANGE_START_TAG] == D1
+    assert tags[ASSET_PARTITION_RANGE_END_TAG] == D2
+    assert result.run_requests[0].run_key.startswith(f"landing:{D1}..{D2}:events+users+items:")
+    cursor = json.loads(result.cursor)
+    assert cursor["version"] == CURSOR_VERSION
+    assert sorted(cursor["fingerprints"]) == [f"{d}/{day}" for d in ("events", "items", "users") for day in (D1, D2)]  # fmt: skip
+
+
+def test_first_tick_over_an_ingested_home_launches_nothing(home, instance):
+    # The daemon starts over a home `recassets demo` built: the lineage says it is in the lake.
+    land_day(home, D1)
+    for dataset in ("events", "users", "items"):
+        write_lineage(home, dataset, D1)
+    result = tick(home, instance, None)
+    assert result.run_requests == []
+    assert "no new or changed" in result.skip_reason.skip_message
+    assert len(json.loads(result.cursor)["fingerprints"]) == 3
+
+
+def test_no_change_launches_nothing_and_keeps_the_cursor(home, instance):
+    land_day(home, D1)
+    first = tick(home, instance, None)
+    again = tick(home, instance, first.cursor)
+    assert again.run_requests == []
+    assert json.loads(again.cursor) == json.loads(first.cursor)
+
+
+def test_new_day_launches_exactly_that_partition(home, instance):
+    land_day(home, D1)
+    cursor = tick(home, instance, None).cursor
+    land_day(home, D2)
+    result = tick(home, instance, cursor)
+    assert [(p, a) for p, a, _ in requests(result)] == [(D2, ALL)]
+    assert result.run_requests[0].run_key.startswith(f"landing:{D2}:events+users+items:")
+
+
+def test_late_file_in_an_old_day_reingests_only_that_day_and_dataset(home, instance):
+    land_day(home, D1)
+    land_day(home, D2)
+    cursor = tick(home, instance, None).cursor
+    land(home, "events", D1, name="part-00001.jsonl", mtime=T0 + 86_400)
+    result = tick(home, instance, cursor)
+    assert [(p, a) for p, a, _ in requests(result)] == [(D1, [RAW])]
+    assert "events/2026-01-01 (files changed)" in result.run_requests[0].tags["recassets/landing"]
+
+
+def test_changed_file_relaunches_with_a_new_run_key(home, instance):
+    land_day(home, D1)
+    first = tick(home, instance, None)
+    cursor = first.cursor
+    land(home, "users", D1, body=b'{"user_id": 1}\n', mtime=T0 + 60)  # rewritten in place
+    result = tick(home, instance, cursor)
+    assert [(p, a) for p, a, _ in requests(result)] == [(D1, [USERS])]
+    assert result.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_temporary_and_hidden_files_are_not_landings(home, instance):
+    land_day(home, D1)
+    cursor = tick(home, instance, None).cursor
+    land(home, "events", D1, name=".part-00001.jsonl.tmp")  # a producer mid-write
+    land(home, "events", D1, name="_SUCCESS")
+    (home / "landing" / "events" / f"dt={D2}").mkdir()  # a folder before its first file
+    assert tick(home, instance, cursor).run_requests == []
+
+
+def test_cursor_from_a_previous_daemon_survives_a_restart(home, instance):
+    land_day(home, D1)
+    stored = tick(home, instance, None).cursor  # what the old daemon stored
+    land_day(home, D3)
+    with DagsterInstance.ephemeral() as fresh:  # a new daemon process, same stored cursor
+        result = tick(home, fresh, stored)
+    assert [(p, a) for p, a, _ in requests(result)] == [(D3, ALL)]
+
+
+def test_run_keys_are_idempotent_when_the_cursor_is_lost(home, instance):
+    land_day(home, D1)
+    first = tick(home, instance, None)
+    lost = tick(home, instance, None)  # cursor lost before the run wrote its lineage
+    assert [r.run_key for r in lost.run_requests] == [r.run_key for r in first.run_requests]
+
+
+@pytest.mark.parametrize(
+    "cursor, problem",
+    [
+        ("not json at all", "cursor is not JSON"),
+        (json.dumps({"2026-01-01": "abc"}), "cursor version None is not 1"),  # legacy shape
+        (json.dumps({"version": 99, "fingerprints": {}}), "cursor version 99 is not 1"),
+        (json.dumps({"version": 1, "fingerprints": ["a"]}), "cursor has no fingerprints"),
+    ],
+)
+def test_corrupt_or_legacy_cursor_is_reported_and_rebuilt_from_lineage(home, instance, cursor, problem, caplog):  # fmt: skip
+    land_day(home, D1)
+    for dataset in ("events", "users", "items"):
+        write_lineage(home, dataset, D1)  # D1 is in the lake
+    land_day(home, D2)  # D2 is not
+    result = tick(home, instance, cursor, log_handler=caplog.handler)
+    assert [(p, a) for p, a, _ in requests(result)] == [(D2, ALL)]
+    assert problem in caplog.text
+    assert json.loads(result.cursor)["version"] == CURSOR_VERSION
+
+
+def test_one_batch_per_tick_oldest_first_and_the_rest_not_forgotten(home, instance):
+    land_day(home, D1)
+    cursor = tick(home, instance, None).cursor
+    land(home, "events", D1, name="late.jsonl", mtime=T0 + 99)
+    land_day(home, D5)
+    first = tick(home, instance, cursor)
+    assert [(p, a) for p, a, _ in requests(first)] == [(D1, [RAW])]
+    assert "events/2026-01-05" not in json.loads(first.cursor)["fingerprints"]
+    second = tick(home, instance, first.cursor)
+    assert [(p, a) for p, a, _ in requests(second)] == [(D5, ALL)]
+
+
+def test_waits_while_an_ingest_run_is_in_flight(home, instance):
+    land_day(home, D1)
+    cursor = tick(home, instance, None).cursor
+    land_day(home, D2)
+    create_run_for_test(instance, job_name="ingest_job", status=DagsterRunStatus.STARTED)
+    waiting = tick(home, instance, cursor)
+    assert waiting.run_requests == []
+    assert "in flight" in waiting.skip_reason.skip_message
+    assert "events/2026-01-02" not in json.loads(waiting.cursor)["fingerprints"]
+
+
+def test_days_outside_the_partitions_are_skipped_with_a_warning(home, instance, caplog):
+    land_day(home, "2099-01-01")
+    result = tick(home, instance, None, log_handler=caplog.handler)
+    assert result.run_requests == []
+    assert "events/2099-01-01 skipped: not a daily partition" in caplog.text

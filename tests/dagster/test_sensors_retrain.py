@@ -1,0 +1,151 @@
+"""retrain_sensor and retrain_schedule on a temporary home: a real training_examples Delta
+table (delta-rs) and real checkpoint files (Checkpoint.save), driven with build_*_context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    RunRequest,
+    SkipReason,
+    build_schedule_context,
+    build_sensor_context,
+    instance_for_test,
+)
+from dagster._core.test_utils import create_run_for_test
+
+from recassets.freshness import retrain_run_key
+from recassets.training.policy import next_checkpoint_path
+from recassets.training.trainer import Checkpoint
+from resources import LakeResource
+from sensors import retrain as R
+from tests.conftest import home_at
+
+DAYS = ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"]
+
+
+def write_examples(root: Path, days: list[str]) -> None:
+    from deltalake import write_deltalake
+
+    table = pa.table({"example_id": [f"e{i}" for i in range(len(days))], "dt": days})
+    write_deltalake(
+        str(root / "lake" / "training_examples"), table, partition_by=["dt"], mode="overwrite"
+    )
+
+
+def write_checkpoint(root: Path, kind: str, consumed: list[str]) -> None:
+    paths = home_at(root)
+    Checkpoint(
+        kind=kind, config={}, state_dict={}, optimizer={}, vocab={},
+        source={"partitions": {d: {"version": 0, "rows": 1} for d in consumed}},
+    ).save(next_checkpoint_path(paths, kind))  # fmt: skip
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def sensor_tick(root: Path, instance):
+    context = build_sensor_context(
+        instance=instance, resources={"lake": LakeResource(home=str(root))}
+    )
+    return R.retrain_sensor(context)
+
+
+def test_skips_when_the_models_consumed_every_trainable_day(tmp_path, instance):
+    write_examples(tmp_path, DAYS)
+    for kind in ("two_tower", "ranking"):
+        write_checkpoint(tmp_path, kind, DAYS[:3])  # day 4 is the held-out day
+    result = sensor_tick(tmp_path, instance)
+    assert isinstance(result, SkipReason)
+    assert "0 new training partition(s) []" in result.skip_message
+
+
+def test_fires_for_the_day_a_new_landing_made_trainable(tmp_path, instance):
+    write_examples(tmp_path, [*DAYS, "2026-01-05"])  # day 5 arrived: day 4 is trainable now
+    for kind in ("two_tower", "ranking"):
+        write_checkpoint(tmp_path, kind, DAYS[:3])
+    result = sensor_tick(tmp_path, instance)
+    assert isinstance(result, RunRequest)
+    assert result.run_key == retrain_run_key(["2026-01-04"])
+    assert result.tags["recassets/new_partitions"] == "2026-01-04..2026-01-04 (1)"
+    assert result.tags["recassets/trigger"] == "retrain_sensor"
+
+
+def test_a_model_kind_behind_the_other_counts(tmp_path, instance):
+    write_examples(tmp_path, DAYS)
+    write_checkpoint(tmp_path, "two_tower", DAYS[:3])
+    write_checkpoint(tmp_path, "ranking", DAYS[:2])  # the ranker missed day 3
+    result = sensor_tick(tmp_path, instance)
+    assert isinstance(result, RunRequest)
+    assert result.run_key == retrain_run_key(["2026-01-03"])
+
+
+def test_no_checkpoint_yet_trains_every_trainable_day(tmp_path, instance):
+    write_examples(tmp_path, DAYS)
+    result = sensor_tick(tmp_path, instance)
+    assert isinstance(result, RunRequest)
+    assert result.run_key == retrain_run_key(DAYS[:3])
+
+
+def test_no_training_table_skips(tmp_path, instance):
+    result = sensor_tick(tmp_path, instance)
+    assert isinstance(result, SkipReason)
+    assert "0 available" in result.skip_message
+
+
+def test_waits_for_n_new_partitions(tmp_path, instance, monkeypatch):
+    monkeypatch.setattr(R, "MIN_NEW_PARTITIONS", 2)
+    write_examples(tmp_path, [*DAYS, "2026-01-05"])
+    for kind in ("two_tower", "ranking"):
+        write_checkpoint(tmp_path, kind, DAYS[:3])
+    one = sensor_tick(tmp_path, instance)
+    assert isinstance(one, SkipReason)
+    assert "1 new training partition(s) ['2026-01-04'], fewer than 2" in one.skip_message
+    write_examples(tmp_path, [*DAYS, "2026-01-05", "2026-01-06"])
+    two = sensor_tick(tmp_path, instance)
+    assert isinstance(two, RunRequest)
+    assert two.run_key == retrain_run_key(["2026-01-04", "2026-01-05"])
+
+
+def test_run_key_is_the_set_of_days_so_ticks_are_idempotent(tmp_path, instance):
+    write_examples(tmp_path, DAYS)
+    first, second = sensor_tick(tmp_path, instance), sensor_tick(tmp_path, instance)
+    assert first.run_key == second.run_key
+    write_checkpoint(tmp_path, "two_tower", DAYS[:1])  # the set changes, so does the key
+    write_checkpoint(tmp_path, "ranking", DAYS[:1])
+    third = sensor_tick(tmp_path, instance)
+    assert third.run_key == retrain_run_key(DAYS[1:3]) != first.run_key
+
+
+def test_never_two_trainings_at_once(tmp_path, instance):
+    write_examples(tmp_path, DAYS)
+    create_run_for_test(instance, job_name="retrain_job", status=DagsterRunStatus.STARTED)
+    result = sensor_tick(tmp_path, instance)
+    assert isinstance(result, SkipReason)
+    assert "in flight" in result.skip_message
+
+
+def test_schedule_offers_the_same_job_when_anything_is_pending(tmp_path, monkeypatch):
+    monkeypatch.setattr(R, "MIN_NEW_PARTITIONS", 5)  # the schedule ignores the sensor's N
+    write_examples(tmp_path, [*DAYS, "2026-01-05"])
+    for kind in ("two_tower", "ranking"):
+        write_checkpoint(tmp_path, kind, DAYS[:3])
+    # a schedule context reaches the instance through a reference: a real on-disk test instance
+    with instance_for_test() as instance:
+        context = build_schedule_context(
+            instance=instance, resources={"lake": LakeResource(home=str(tmp_path))}
+        )
+        result = R.retrain_schedule(context)
+        assert isinstance(result, RunRequest)
+        assert result.run_key == retrain_run_key(["2026-01-04"])
+        assert result.tags["recassets/trigger"] == "retrain_schedule"
+        for kind in ("two_tower", "ranking"):
+            write_checkpoint(tmp_path, kind, DAYS)
+        assert isinstance(R.retrain_schedule(context), SkipReason)
