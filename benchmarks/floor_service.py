@@ -1,0 +1,57 @@
+"""The framework's floor for ``benchmarks/serve.py``: a BentoML service whose ``/recommend``
+takes the same request as ``serving/service.py`` (same typed, validated parameters) and
+returns a constant response of the same shape and size as a k = 20 recommendation, computed
+once at import. Whatever it costs per request is BentoML's own cost (HTTP, routing,
+validation, JSON), which ``/recommend`` pays too; the benchmark reports ours against it.
+
+    cd benchmarks && bentoml serve floor_service:Floor --port 3001
+
+Same worker count as the recommender (``RECASSETS_SERVE_WORKERS``, default 1) and the same
+traffic timeout, so the two differ only in the funnel's work.
+"""
+
+import os
+from typing import Annotated, Any
+
+import bentoml
+from pydantic import Field, StrictBool, StrictInt, StrictStr
+
+MAX_K = int(os.environ.get("RECASSETS_SERVE_MAX_K", "200"))
+UserId = Annotated[StrictInt, Field(ge=0, description="users.user_id")]
+K = Annotated[StrictInt, Field(ge=1, le=MAX_K, description=f"items to return, 1..{MAX_K}")]
+
+# What the recommender answers for k = 20 (model policy), with fixed values.
+RESPONSE: dict[str, Any] = {
+    "user_id": 0,
+    "policy": "model",
+    "features_day": "2026-01-01",
+    "items": [
+        {
+            "item_id": 1000 + i,
+            "score": 1.0 - i / 40,
+            "retrieval_score": 0.5 - i / 80,
+            "stages": ["retrieval", "ranking", "rules"],
+            "category": f"category_{i % 5}",
+        }
+        for i in range(20)
+    ],
+    "notes": [],
+}
+
+
+@bentoml.service(
+    name="recassets_floor",
+    workers=int(os.environ.get("RECASSETS_SERVE_WORKERS", "1")),
+    traffic={"timeout": 30},
+)
+class Floor:
+    @bentoml.api
+    def recommend(
+        self,
+        user_id: UserId,
+        k: K = 20,
+        exclude_seen: StrictBool = True,
+        country: StrictStr | None = None,
+        age_bucket: StrictStr | None = None,
+    ) -> dict[str, Any]:
+        return RESPONSE
