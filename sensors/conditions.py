@@ -34,7 +34,7 @@ DAILY_EAGER = (
 FEATURES_FRESHNESS = FreshnessPolicy.time_window(
     fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=25)
 )
-# What serves (the bento; until it exists, the evaluated model): retrained once a day by the
+# What serves (serving/recommender_bento): rebuilt by retrain_job, at least once a day by the
 # retrain sensor or schedule, same windows.
 SERVING_FRESHNESS = FreshnessPolicy.time_window(
     fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=25)

@@ -84,7 +84,7 @@ def test_conditions_sit_on_the_daily_downstream_assets_only(defs):
 
 def test_freshness_policies_on_the_feature_tables_and_what_serves(defs):
     graph = defs.resolve_asset_graph()
-    for name in [*DAILY_DOWNSTREAM[:3], "featurestore/feature_store", "models/model_evaluation"]:
+    for name in [*DAILY_DOWNSTREAM[:3], "featurestore/feature_store", "serving/recommender_bento"]:
         policy = graph.get(key(name)).freshness_policy
         assert policy is not None, name
         assert policy.fail_window.to_timedelta() == dt.timedelta(hours=48)

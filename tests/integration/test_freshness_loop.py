@@ -1,0 +1,195 @@
+"""The freshness loop under a real daemon: ``dagster dev`` (webserver, daemon, code server) on a
+temporary home that already holds two materialized days and trained models. A third day of
+synthetic files is dropped into landing; nothing else is done by the test. It then waits, from
+what lands on disk, until
+
+    landing_sensor -> ingest_job (raw_events, users, items of that day)
+    automation_condition_sensor -> features (+ checks), training_examples, feature_store online
+    retrain_sensor -> retrain_job -> new checkpoints that consumed the day the landing made
+    trainable (the previous one: one day is held out)
+
+and records when each stage was reached (printed; never asserted: timings belong to
+benchmarks/freshness.py). ``recassets.freshness.loop_stages`` is the list to extend as the loop
+grows (item index, bento serving). The process group is killed at the end whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from recassets.freshness import consumed_partitions, loop_stages, watch
+from recassets.paths import Paths
+from tests.conftest import TEST_SPARK_CONF, home_at
+from tests.integration.test_dagster_ui import free_port, graphql
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+DAYS, EVENTS = 3, 2000  # two materialized days, then the third lands
+START = "2026-01-01"
+OLD_DAY, NEW_DAY = "2026-01-02", "2026-01-03"
+DAILY_KEYS = (
+    "lake/raw_events,lake/users,lake/items,lake/user_features,lake/item_features,"
+    "lake/cohort_features,featurestore/feature_store,lake/training_examples"
+)
+MODEL_KEYS = "models/two_tower_model,models/ranking_model"
+LOOP_TIMEOUT_S = 900  # a bound against hanging, not a target (see benchmarks/freshness.py)
+# The suite's small-data Spark settings (tests/conftest.py TEST_SPARK_CONF) for the runs' own
+# JVMs: 2 shuffle partitions and 2 Delta snapshot partitions instead of 8 and 50.
+SPARK_CONF = ",".join(f"{k}={v}" for k, v in TEST_SPARK_CONF.items())
+RUNS_QUERY = (
+    "{ runsOrError { ... on Runs { results { runId jobName status tags { key value } } } } }"
+)
+
+
+def cli(paths: Paths, *args: str) -> None:
+    env = {
+        **os.environ,
+        "RECASSETS_HOME": paths.home,
+        "DAGSTER_HOME": paths.dagster_home,
+        "RECASSETS_SPARK_CONF": SPARK_CONF,
+    }
+    subprocess.run(
+        [sys.executable, "-m", "recassets.cli", *args], cwd=ROOT, env=env, check=True, timeout=900
+    )
+
+
+def failed_runs(port: int) -> list[str]:
+    """Runs that failed, as 'job run_id'. A retrain_job failure is tolerated: on tiny data the
+    promotion gate may fail the run after the checkpoints were written (the stage says)."""
+    runs = graphql(port, RUNS_QUERY)["data"]["runsOrError"]["results"]
+    return [
+        f"{r['jobName']} {r['runId']}"
+        for r in runs
+        if r["status"] == "FAILURE" and r["jobName"] != "retrain_job"
+    ]
+
+
+@pytest.fixture
+def built_home(tmp_path: Path) -> tuple[Paths, Path]:
+    """Two days materialized with trained models; the third day's files kept aside."""
+    paths = home_at(tmp_path / "home")
+    cli(paths, "generate", "--days", str(DAYS), "--events-per-day", str(EVENTS), "--start", START)
+    staged = tmp_path / "staged"
+    for dataset in ("events", "users", "items"):
+        target = staged / dataset
+        target.mkdir(parents=True)
+        shutil.move(paths.landing_dir(dataset, NEW_DAY), target / f"dt={NEW_DAY}")
+    cli(paths, "materialize", "--select", DAILY_KEYS)
+    cli(paths, "materialize", "--select", MODEL_KEYS)
+    assert consumed_partitions(paths, "two_tower") == [START]  # OLD_DAY is held out
+    return paths, staged
+
+
+def test_a_landed_day_flows_to_a_new_model_under_the_daemon(built_home, tmp_path):
+    paths, staged = built_home
+    env = {
+        **os.environ,
+        "RECASSETS_HOME": paths.home,
+        "DAGSTER_HOME": paths.dagster_home,
+        "RECASSETS_SENSOR_INTERVAL_S": "5",  # ticks every 5 s instead of 30
+        "RECASSETS_SPARK_CONF": SPARK_CONF,
+    }
+    port = free_port()
+    log = open(tmp_path / "dagster-dev.log", "w")  # noqa: SIM115 (closed in finally)
+    # env --default-signal: background servers here may otherwise ignore SIGINT/SIGTERM.
+    proc = subprocess.Popen(
+        ["env", "--default-signal=INT,TERM", sys.executable, "-m", "dagster", "dev",
+         "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_sensors(port, proc)
+        assert_freshness_policies_visible(port)
+        # Let one landing_sensor tick see the built home first: it must find nothing to do.
+        time.sleep(12)
+        landed_at = time.time()
+        for dataset in ("events", "users", "items"):  # three renames, as a producer would
+            os.replace(staged / dataset / f"dt={NEW_DAY}", paths.landing_dir(dataset, NEW_DAY))
+
+        def alive() -> str | None:
+            if proc.poll() is not None:
+                return f"dagster dev exited with {proc.returncode} (log: {log.name})"
+            failed = failed_runs(port)
+            return f"runs failed: {failed} (instance: {paths.dagster_home})" if failed else None
+
+        stages = loop_stages(paths, NEW_DAY, OLD_DAY)
+        reached = watch(stages, started=landed_at, timeout_s=LOOP_TIMEOUT_S, poll_s=3, alive=alive)
+        print(f"\nfreshness loop, seconds from landing: {json.dumps(reached)}")
+
+        runs = graphql(port, RUNS_QUERY)["data"]["runsOrError"]["results"]
+        by_job = {}
+        for r in runs:
+            by_job.setdefault(r["jobName"], []).append({t["key"]: t["value"] for t in r["tags"]})
+        # Exactly one ingestion, for exactly the new day, launched by the landing sensor.
+        ingest = by_job["ingest_job"]
+        assert [t.get("dagster/partition") for t in ingest] == [NEW_DAY]
+        assert ingest[0]["dagster/sensor_name"] == "landing_sensor"
+        assert ingest[0]["dagster/run_key"].startswith(f"landing:{NEW_DAY}:events+users+items:")
+        # The automation ran the new day only: no other day, no range (history untouched).
+        automated = [
+            t
+            for ts in by_job.values()
+            for t in ts
+            if t.get("dagster/sensor_name") == "automation_condition_sensor"
+        ]
+        daily = [t for t in automated if "dagster/partition" in t]
+        assert daily and {t["dagster/partition"] for t in daily} == {NEW_DAY}
+        assert not any("dagster/asset_partition_range_start" in t for t in automated)
+        # One retraining, keyed by the day the landing made trainable.
+        [retrain] = by_job["retrain_job"]
+        assert retrain["recassets/new_partitions"] == f"{OLD_DAY}..{OLD_DAY} (1)"
+        assert consumed_partitions(paths, "ranking") == [START, OLD_DAY]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        log.close()
+
+
+def wait_for_sensors(port: int, proc: subprocess.Popen, timeout_s: float = 180) -> None:
+    """Until the webserver answers and the code location lists our sensors as running."""
+    query = (
+        '{ sensorsOrError(repositorySelector: {repositoryName: "__repository__", '
+        'repositoryLocationName: "recassets"}) { ... on Sensors { results { name '
+        "sensorState { status } } } } }"
+    )
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            sensors = graphql(port, query)["data"]["sensorsOrError"]["results"]
+            running = {s["name"] for s in sensors if s["sensorState"]["status"] == "RUNNING"}
+            if {"landing_sensor", "retrain_sensor", "automation_condition_sensor"} <= running:
+                return
+        except (OSError, KeyError, TypeError, urllib.error.URLError):
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"dagster dev did not list the running sensors in {timeout_s} s")
+        time.sleep(2)
+
+
+def assert_freshness_policies_visible(port: int) -> None:
+    """The UI shows the freshness policies: the asset nodes carry them over GraphQL."""
+    query = (
+        "{ assetNodes { assetKey { path } internalFreshnessPolicy { "
+        "... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds } } } }"
+    )
+    nodes = graphql(port, query)["data"]["assetNodes"]
+    policies = {"/".join(n["assetKey"]["path"]): n["internalFreshnessPolicy"] for n in nodes}
+    expected = {"failWindowSeconds": 48 * 3600, "warnWindowSeconds": 25 * 3600}
+    for name in ("lake/user_features", "lake/item_features", "lake/cohort_features",
+                 "featurestore/feature_store", "serving/recommender_bento"):  # fmt: skip
+        assert policies[name] == expected, name
