@@ -58,6 +58,10 @@ def _error(field: str, message: str) -> Any:
 @bentoml.service(
     name="recassets_recommender",
     workers=int(os.environ.get("RECASSETS_SERVE_WORKERS", "1")),
+    # One thread runs the (sync) API calls of a worker: the funnel is CPU-bound Python and
+    # torch, so more threads only contend for the GIL and stretch every request's latency;
+    # concurrent requests queue on the worker's event loop instead. Scale with workers.
+    threads=int(os.environ.get("RECASSETS_SERVE_API_THREADS", "1")),
     traffic={"timeout": 30},
 )
 class RecommenderService:

@@ -201,6 +201,8 @@ class Recommender:
                 str(bundle.path("ranking")), device=self.device
             )
             self.index = ItemIndex.load(bundle.path("index"))  # type: ignore[arg-type]
+            self._tt_weights = self._weights(self.two_tower)
+            self._rk_weights = self._weights(self.ranker)
         self._lock = threading.Lock()
         self._cohorts: dict[tuple[Any, ...], np.ndarray] = {}
         self._block = self._build_block()
@@ -352,36 +354,50 @@ class Recommender:
             else None,
         ).to(self.device)
 
-    def _user_features(self, user_id: int, values: Mapping[str, Any], vocab: Any) -> Features:
-        """One user's model inputs straight from the online row: the same rows and values as
-        ``data.user_features`` on a one-row table (tested), without building Arrow tables."""
-        keys, vals, lengths = [], [], []
+    @staticmethod
+    def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """Feature -> the (rows, E) weight of the table it reads."""
+        return {
+            f: model.embeddings.weight(t.name)  # type: ignore[operator]
+            for t in model.config.tables  # type: ignore[union-attr]
+            for f in t.features
+        }
+
+    def _user_inputs(
+        self,
+        user_id: int,
+        values: Mapping[str, Any],
+        vocab: Any,
+        weights: Mapping[str, torch.Tensor],
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """One user's pooled embeddings {feature: (1, E)} and dense counters (1, Du), straight
+        from the online row: the vocabulary rows ``data.user_features`` would give for a
+        one-row table, mean-pooled as the tables pool (an empty bag is zeros), by indexing
+        the weights. For one row this skips TorchRec's KJT bookkeeping, which costs more
+        than the lookups themselves (equality with the module path is tested)."""
+        pooled: dict[str, torch.Tensor] = {}
         for feature in D.USER_FEATURES:
             v = vocab[D.FEATURE_VOCAB[feature]]
             if feature == "user_id":
-                raw: Any = pa.array([int(user_id)], pa.int64())
+                raw: Any = np.asarray([int(user_id)], np.int64)
             elif feature in D.LIST_FEATURES:
-                raw = pa.array(
-                    [int(i) for i in (values.get(feature) or []) if i is not None], pa.int64()
-                )
+                ids = [int(i) for i in (values.get(feature) or []) if i is not None]
+                raw = np.asarray(ids, np.int64)
             else:
                 x = values.get(feature)
                 raw = pa.array([] if x is None else [x], pa.string())
-            rows = v.lookup(raw, record=False) if len(raw) else np.zeros(0, np.int64)
-            keys.append(feature)
-            vals.append(rows.astype(np.int64))
-            lengths.append(len(rows))
-        dense = [values.get(c) for c in USER_DENSE_SOURCE]
-        return Features(
-            sparse=KeyedJaggedTensor.from_lengths_sync(
-                keys=keys,
-                values=torch.from_numpy(np.concatenate(vals)),
-                lengths=torch.tensor(lengths, dtype=torch.int64),
-            ),
-            user_dense=torch.tensor(
-                [[0.0 if x is None else float(x) for x in dense]], dtype=torch.float32
-            ),
-        ).to(self.device)
+            w = weights[feature]
+            if len(raw):
+                rows = torch.from_numpy(v.lookup(raw, record=False).astype(np.int64))
+                pooled[feature] = w[rows].mean(dim=0, keepdim=True)
+            else:
+                pooled[feature] = w.new_zeros((1, w.shape[1]))
+        dense = torch.tensor(
+            [[0.0 if (x := values.get(c)) is None else float(x) for c in USER_DENSE_SOURCE]],
+            dtype=torch.float32,
+            device=self.device,
+        )
+        return pooled, dense
 
     # -- the stages ---------------------------------------------------------------------
 
@@ -390,11 +406,9 @@ class Recommender:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores) of the top ``n`` of the index for this user (``-1`` slots dropped)."""
         assert self.two_tower is not None and self.index is not None
-        table = self._user_table(user_id, values)
         with torch.inference_mode():
-            u = self.two_tower.user_embeddings(
-                D.user_features(table, self.tt_vocab).to(self.device)
-            )
+            pooled, dense = self._user_inputs(user_id, values, self.tt_vocab, self._tt_weights)
+            u = self.two_tower.user_tower(pooled, dense)  # (1, D)
         scores, pos = self.index.search(u.float().cpu().numpy(), n)
         keep = pos[0] >= 0
         return self.index.item_ids[pos[0][keep]], scores[0][keep]
@@ -409,9 +423,9 @@ class Recommender:
         pos, found = self._positions(block, item_ids)
         values = values or {}
         cohort = self.cohort_ctr(values.get("country"), values.get("age_bucket"))
-        user = self._user_features(user_id, values, self.rk_vocab)
         with torch.inference_mode():
-            u = self.ranker.user_part(user)  # (1, Xu), once per request
+            pooled, dense_u = self._user_inputs(user_id, values, self.rk_vocab, self._rk_weights)
+            u = self.ranker._user_part(pooled, dense_u)  # (1, Xu), once per request
             if found.all():  # every candidate in memory: pooled embeddings by gather
                 idx = torch.from_numpy(pos)
                 dense = torch.from_numpy(block.dense[pos])

@@ -257,10 +257,14 @@ def measure_recall(
     """recall@k of ``index`` against exact search over ``vectors`` for ``queries``, and both
     searches' queries per second (same queries, same process)."""
     k = min(k, index.size)
+    faiss = _faiss()
+    flat = faiss.IndexFlatIP(vectors.shape[1])  # built outside the timed region
+    flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    q32 = np.ascontiguousarray(queries, dtype=np.float32)
     t0 = time.perf_counter()
-    exact = exact_search(vectors, queries, k)
+    _, exact = flat.search(q32, k)
     t1 = time.perf_counter()
-    _, approx = index.search(queries, k)
+    _, approx = index.search(q32, k)
     t2 = time.perf_counter()
     q = max(1, len(queries))
     return {

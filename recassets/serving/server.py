@@ -103,12 +103,13 @@ def start(
         "RECASSETS_HOME": paths.home,
         **(env or {}),
     }
-    handle = open(log_path, "wb")  # noqa: SIM115 - owned by the child for its lifetime
+    handle = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed here after
     proc = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1",
          "--port", str(port)],
         stdout=handle, stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True,
     )  # fmt: skip
+    handle.close()  # the child holds its own descriptor
     server = Server(proc, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:

@@ -211,6 +211,21 @@ def test_broadcast_ranking_equals_replicated(funnel):
     assert not np.allclose(broadcast, other)
 
 
+def test_direct_user_tower_equals_the_module_path(funnel):
+    """The funnel pools the user's embeddings by indexing the weights; the module path goes
+    through KJTs and the EmbeddingBagCollection: the same user embedding."""
+    from recassets.training import data as D
+
+    for user in (3, 4, 6, 30):  # 6: no age bucket; 30: no country (factory rows)
+        values = funnel.user_row(user)
+        with torch.inference_mode():
+            pooled, dense = funnel._user_inputs(user, values, funnel.tt_vocab, funnel._tt_weights)
+            direct = funnel.two_tower.user_tower(pooled, dense)
+            table = funnel._user_table(user, values)
+            module = funnel.two_tower.user_embeddings(D.user_features(table, funnel.tt_vocab))
+        np.testing.assert_allclose(direct.numpy(), module.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_fewer_candidates_than_k_backfills(home, built):
     small = Recommender(Bundle.load(built["bundle"]), home, FunnelConfig(candidates=3))
     rec = small.recommend(3, k=10)
