@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from assets import features, featurestore, ingest, models, quality, training
+from assets import features, featurestore, ingest, models, quality, retrieval, serving, training
 from resources import build_resources
 from sensors import JOBS, SCHEDULES, SENSORS
 
@@ -15,8 +15,15 @@ defs = Definitions(
         *featurestore.ASSETS,
         *training.ASSETS,
         *models.ASSETS,
+        *retrieval.ASSETS,
+        *serving.ASSETS,
     ],
-    asset_checks=[*quality.CHECKS, *featurestore.CHECKS, *models.CHECKS],
+    asset_checks=[
+        *quality.CHECKS,
+        *featurestore.CHECKS,
+        *models.CHECKS,
+        *retrieval.CHECKS,
+    ],
     resources=build_resources(),
     jobs=JOBS,
     sensors=SENSORS,
