@@ -55,7 +55,9 @@ def main() -> None:
         build_features(spark, paths, [days[28], days[-2]])
         build_features(spark, paths, [d30])  # warm-up: JIT, caches
         inc30 = min(timed(lambda: build_features(spark, paths, [d30])) for _ in range(args.repeat))
+        print(f"incremental partition, day 30: {inc30:.2f} s", flush=True)
         inc90 = min(timed(lambda: build_features(spark, paths, [d90])) for _ in range(args.repeat))
+        print(f"incremental partition, day 90: {inc90:.2f} s", flush=True)
 
         def full90() -> None:
             frames, window = compute_day(spark, paths, d90, full_history=True)

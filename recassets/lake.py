@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -26,9 +28,30 @@ def ensure_table(spark: SparkSession, path: str, ddl: str, partition_cols: Seque
 
 
 def latest_version(spark: SparkSession, path: str) -> int:
+    """The table's newest Delta version. On a local path it is the highest commit file in
+    ``_delta_log`` (a directory listing: microseconds, where ``history(1)`` is a Spark job of
+    about a second, run several times per partition for lineage); elsewhere (s3://, ...)
+    Delta's own history."""
+    local = _local_path(path)
+    if local is not None:
+        log = os.path.join(local, "_delta_log")
+        versions = (
+            [int(n[:-5]) for n in os.listdir(log) if _COMMIT.match(n)] if os.path.isdir(log) else []
+        )
+        if versions:
+            return max(versions)
     from delta.tables import DeltaTable
 
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+_COMMIT = re.compile(r"^\d{20}\.json$")
+
+
+def _local_path(path: str) -> str | None:
+    if path.startswith("file://"):
+        return path[len("file://") :]
+    return None if "://" in path else path
 
 
 def has_partition(spark: SparkSession, path: str, day: dt.date | str) -> bool:

@@ -166,7 +166,8 @@ def compute_day(
     from pyspark.sql import functions as F
 
     d = _day(day)
-    start = dt.date.min if full_history else d - dt.timedelta(days=LONGEST - 1)
+    # Spark rejects date.min (year 1) as a literal; 1970 predates every source we ingest
+    start = dt.date(1970, 1, 1) if full_history else d - dt.timedelta(days=LONGEST - 1)
     events = (
         spark.read.format("delta").load(paths.table("raw_events"))
         .where((F.col("dt") >= F.lit(start)) & (F.col("dt") <= F.lit(d)))
