@@ -138,10 +138,14 @@ def test_schedule_offers_the_same_job_when_anything_is_pending(tmp_path, monkeyp
     for kind in ("two_tower", "ranking"):
         write_checkpoint(tmp_path, kind, DAYS[:3])
     # a schedule context reaches the instance through a reference: a real on-disk test instance
-    with instance_for_test() as instance:
-        context = build_schedule_context(
+    # (closing the context disposes the instance it opens from the reference: left open, it
+    # stays registered as Dagster's current defs-state storage and breaks later definition loads)
+    with (
+        instance_for_test() as instance,
+        build_schedule_context(
             instance=instance, resources={"lake": LakeResource(home=str(tmp_path))}
-        )
+        ) as context,
+    ):
         result = R.retrain_schedule(context)
         assert isinstance(result, RunRequest)
         assert result.run_key == retrain_run_key(["2026-01-04"])
