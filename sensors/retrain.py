@@ -11,7 +11,8 @@ hold (item embeddings, the FAISS index, the bento) once they exist.
 
 The run key is the set of pending days, so a set is retrained once; a run that failed is
 re-run from the UI (or supersedes itself when the next day adds to the set). Never two
-trainings at once: both would write the same next checkpoint version.
+trainings at once (both would write the same next checkpoint version), and not while a run is
+writing training_examples (a range commits day by day: one retraining per burst, not two).
 
 ``retrain_schedule`` offers the same job at ``RECASSETS_RETRAIN_HOUR`` UTC (default 3) for
 deployments that prefer a daily cadence, or set N above 1 and want a daily sweep of what is
@@ -27,6 +28,7 @@ from dagster import (
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
     SkipReason,
@@ -43,7 +45,7 @@ from recassets.freshness import (
 )
 from recassets.training.evaluation import available_days
 from resources import LakeResource
-from sensors.landing import SENSOR_INTERVAL_S, TRIGGER_TAG, in_flight
+from sensors.landing import IN_FLIGHT, SENSOR_INTERVAL_S, TRIGGER_TAG, in_flight
 
 MODEL_KEYS = [
     AssetKey(["models", "two_tower_model"]),
@@ -56,6 +58,7 @@ MODEL_KEYS = [
 RETRAIN_SELECTION = AssetSelection.assets(*MODEL_KEYS) | AssetSelection.groups(
     "retrieval", "serving"
 )
+TRAINING_EXAMPLES = AssetKey(["lake", "training_examples"])
 MIN_NEW_PARTITIONS = env_int("RECASSETS_RETRAIN_MIN_NEW_PARTITIONS", 1, minimum=1)
 RETRAIN_HOUR = env_int("RECASSETS_RETRAIN_HOUR", 3, minimum=0)
 if RETRAIN_HOUR > 23:
@@ -68,6 +71,19 @@ retrain_job = define_asset_job(
     "over the new training_examples partitions), evaluation and the promotion gate, then the "
     "retrieval and serving assets. Launched by retrain_sensor or retrain_schedule.",
 )
+
+
+def writing_examples(instance) -> str | None:
+    """The id of a queued or running run that materializes training_examples, if any.
+
+    A range run (a backfill of several days) commits its days one by one: retraining while it
+    runs would train on part of the range and then again on the rest. Waiting for it gives one
+    retraining per burst of landings.
+    """
+    for run in instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT), limit=50):
+        if run.asset_selection and TRAINING_EXAMPLES in run.asset_selection:
+            return run.run_id
+    return None
 
 
 def holdout_days() -> int:
@@ -105,11 +121,14 @@ def retrain_request(paths, min_new: int, trigger: str) -> RunRequest | SkipReaso
     default_status=DefaultSensorStatus.RUNNING,
     description="Launches retrain_job when at least RECASSETS_RETRAIN_MIN_NEW_PARTITIONS "
     "(default 1) training_examples partitions are trainable and not yet consumed by the "
-    "latest checkpoints; run key = that set of days; waits while a retraining runs.",
+    "latest checkpoints; run key = that set of days; waits while a retraining runs or "
+    "training_examples is being written.",
 )
 def retrain_sensor(context: SensorEvaluationContext, lake: LakeResource):
     if in_flight(context.instance, retrain_job.name):
         return SkipReason("a retrain_job run is in flight")
+    if run_id := writing_examples(context.instance):
+        return SkipReason(f"training_examples is being written by run {run_id}: waiting for it")
     result = retrain_request(lake.paths(), MIN_NEW_PARTITIONS, "retrain_sensor")
     if isinstance(result, RunRequest):
         context.log.info(f"retrain_sensor: {result.tags['recassets/new_partitions']}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from dagster import (
+    AssetKey,
     DagsterInstance,
     DagsterRunStatus,
     RunRequest,
@@ -153,3 +154,19 @@ def test_schedule_offers_the_same_job_when_anything_is_pending(tmp_path, monkeyp
         for kind in ("two_tower", "ranking"):
             write_checkpoint(tmp_path, kind, DAYS)
         assert isinstance(R.retrain_schedule(context), SkipReason)
+
+
+def test_waits_while_training_examples_are_being_written(tmp_path, instance):
+    # A range run commits its days one by one: retraining mid-run would train twice.
+    write_examples(tmp_path, DAYS)
+    run = create_run_for_test(
+        instance,
+        job_name="__ASSET_JOB",
+        status=DagsterRunStatus.STARTED,
+        asset_selection={AssetKey(["lake", "training_examples"])},
+    )
+    waiting = sensor_tick(tmp_path, instance)
+    assert isinstance(waiting, SkipReason)
+    assert f"being written by run {run.run_id}" in waiting.skip_message
+    instance.report_run_canceled(run)
+    assert isinstance(sensor_tick(tmp_path, instance), RunRequest)
