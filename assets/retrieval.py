@@ -24,8 +24,10 @@ from assets.models import EVALUATION
 from recassets.serving import bundle as B
 from recassets.serving.index import MIN_RECALL, ItemIndex
 from resources import LakeResource
+from sensors.conditions import SERVING_EAGER
 
 GROUP = "retrieval"
+FEATURE_STORE = AssetKey(["featurestore", "feature_store"])
 ITEM_EMBEDDINGS = AssetKey(["retrieval", "item_embeddings"])
 ITEM_INDEX = AssetKey(["retrieval", "item_index"])
 
@@ -33,7 +35,9 @@ ITEM_INDEX = AssetKey(["retrieval", "item_index"])
 @asset(
     key=ITEM_EMBEDDINGS,
     group_name=GROUP,
-    deps=[EVALUATION],
+    # the online day decides the catalog; the evaluation (and its gate) decides the model
+    deps=[EVALUATION, FEATURE_STORE],
+    automation_condition=SERVING_EAGER,
     kinds={"pytorch", "numpy"},
     description="The promoted two-tower's item tower over every item of item_features on the "
     "day the online store serves: a versioned folder under <artifacts>/retrieval/embeddings/.",
@@ -70,6 +74,7 @@ class ItemIndexConfig(Config):
     key=ITEM_INDEX,
     group_name=GROUP,
     deps=[ITEM_EMBEDDINGS],
+    automation_condition=SERVING_EAGER,
     kinds={"faiss"},
     description="FAISS inner-product index over the item embeddings: exact (Flat) up to 100k "
     "items, IVF above, IVF-PQ above 10M; nprobe tuned at build to reach the recall target; "

@@ -14,7 +14,7 @@ from assets.models import EVALUATION
 from assets.retrieval import ITEM_INDEX
 from recassets.serving import bundle as B
 from resources import LakeResource
-from sensors.conditions import SERVING_FRESHNESS
+from sensors.conditions import SERVING_EAGER, SERVING_FRESHNESS
 
 GROUP = "serving"
 RECOMMENDER_BENTO = AssetKey(["serving", "recommender_bento"])
@@ -26,6 +26,7 @@ RECOMMENDER_BENTO = AssetKey(["serving", "recommender_bento"])
     deps=[ITEM_INDEX, EVALUATION],
     kinds={"bentoml"},
     freshness_policy=SERVING_FRESHNESS,  # what serves must be rebuilt daily
+    automation_condition=SERVING_EAGER,
     description="`bentoml build` of serving/service.py with the promoted two-tower and ranker "
     "(or the popularity fallback while none passed the gate), the FAISS index, the Feast "
     "catalog and a lineage manifest; tagged recassets_recommender:<time>-<policy>-<digest> in "

@@ -28,6 +28,20 @@ DAILY_EAGER = (
     .with_label("eager (any day whose upstream partition updated)")
 )
 
+# The serving side (item embeddings, the index, the bento; unpartitioned) follows the online
+# store as well as the models: when feature_store loads a new day, the catalog grows, so the
+# current policy's item tower embeds the new items, the index takes them and a new bento serves
+# them, whether or not a retraining passed the gate (a refused candidate must not also freeze
+# the catalog). Eager without "no dependency missing": these assets read every day of
+# feature_store, whose daily partitions reach today while the data's days need not (the
+# synthetic world starts in 2026-01, MovieLens in 1997), so some parent partition is always
+# missing and plain eager would never fire.
+SERVING_EAGER = (
+    AutomationCondition.eager()
+    .without(~AutomationCondition.any_deps_missing())
+    .with_label("eager (a new online day or a new evaluated model)")
+)
+
 # Freshness: time since the last materialization (evaluated by the daemon's freshness loop,
 # on by default in Dagster 1.13; shown on the asset page and in the asset health). Data lands
 # daily: a feature table is late after a day and an hour (warn), stale after two days (fail).

@@ -67,6 +67,9 @@ def test_ingest_job_is_the_three_ingest_assets_with_their_check(defs):
     assert job.partitions_def is not None
 
 
+SERVING = ("retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento")
+
+
 def test_conditions_sit_on_the_daily_downstream_assets_only(defs):
     graph = defs.resolve_asset_graph()
     automated = {
@@ -75,7 +78,7 @@ def test_conditions_sit_on_the_daily_downstream_assets_only(defs):
         if graph.get(k).automation_condition is not None
     }
     # ingest is driven by landing_sensor, the models by retrain_sensor
-    assert set(DAILY_DOWNSTREAM) <= automated
+    assert automated == set(DAILY_DOWNSTREAM) | set(SERVING)
     assert not automated & set(INGEST)
     assert not automated & {"models/two_tower_model", "models/ranking_model", "models/model_evaluation"}  # fmt: skip
     # checks ride along with their asset's run (a check with a condition would not)
@@ -121,7 +124,14 @@ def test_eager_takes_exactly_the_updated_day_through_even_an_old_one(defs):
         assert requested(new_day) == {name: ["2026-01-03"] for name in DAILY_DOWNSTREAM}
 
         report(instance, DAILY_DOWNSTREAM, "2026-01-03")
-        settled = evaluate_automation_conditions(defs, instance, cursor=new_day.cursor)
+        online = evaluate_automation_conditions(defs, instance, cursor=new_day.cursor)
+        # the online store serves a new day: the serving side follows it (new items get
+        # embedded, indexed and served with the current policy, retrained or not)
+        assert {n: online.get_num_requested(key(n)) for n in SERVING} == dict.fromkeys(SERVING, 1)
+        assert online.total_requested == len(SERVING)
+        for name in SERVING:
+            instance.report_runless_asset_event(AssetMaterialization(asset_key=key(name)))
+        settled = evaluate_automation_conditions(defs, instance, cursor=online.cursor)
         assert settled.total_requested == 0  # done: no loop
 
         report(instance, ["lake/raw_events"], "2026-01-02")  # a late file re-ingested day 2
