@@ -387,4 +387,22 @@ def loop_stages(paths: Any, new_day: str, trainable_day: str) -> list[Stage]:
         Stage("training_examples", has("training_examples")),
         Stage("online", lambda: served_day(paths) == new_day),
         Stage("model", trained),
+        Stage("bento", lambda: bento_features_day(paths) == new_day),
     ]
+
+
+def bento_features_day(paths: Any) -> str | None:
+    """The online day the newest bento was built against (its bundle's lineage), or None."""
+    import json
+
+    from recassets.serving.bundle import bento_folder, latest_bento
+
+    tag = latest_bento(paths)
+    if tag is None:
+        return None
+    manifest = bento_folder(paths, tag) / "src" / "bundle" / "manifest.json"
+    try:
+        online = json.loads(manifest.read_text())["lineage"]["feast"]["online"] or {}
+    except (OSError, ValueError, KeyError):
+        return None
+    return online.get("day")

@@ -33,6 +33,7 @@ the issue: about 0.35 ms pinned against about 8 ms unpinned).
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -61,6 +62,7 @@ COLD_START = "cold_start"
 USER_DENSE_SOURCE = tuple(c[2:] for c in USER_DENSE)
 ITEM_DENSE_SOURCE = tuple("trending" if c == "i_trending" else c[2:] for c in ITEM_DENSE)
 UNKNOWN = "unknown"  # the lake's stand-in for a missing country / age bucket / category
+FRESH_DAYS = 1.0  # item_features.age_days of an item first seen on the feature day
 
 
 class RequestError(ValueError):
@@ -88,6 +90,7 @@ class FunnelConfig:
     max_k: int = 200  # the largest k a request may ask for
     max_per_category: int = 5
     refresh_interval_s: float = 1.0  # how often a request checks for a newer feature day
+    fresh_share: float = 0.25  # of a cold-start list, reserved for items first seen that day
 
     @classmethod
     def from_env(cls) -> FunnelConfig:
@@ -113,6 +116,7 @@ class _ItemBlock:
     engagements_7d: np.ndarray
     engagements_28d: np.ndarray
     trending: np.ndarray  # (M,) the cold-start score (see trending_score)
+    fresh: np.ndarray  # (M,) bool: first seen within the feature day (age_days <= 1)
     found: np.ndarray  # (M,) bool
     # the ranker's pooled item-side embeddings per sparse item feature, (M, E) each: item
     # features change once a day, so their lookups happen at refresh, not per request
@@ -272,6 +276,7 @@ class Recommender:
             engagements_7d=e7,
             engagements_28d=e28,
             trending=trending_score(col("trending"), e7),
+            fresh=col("age_days", np.inf) <= FRESH_DAYS,
             found=np.asarray(got[FOUND], dtype=bool) if got is not None else np.zeros(0, bool),
             pooled=pooled,
         )
@@ -526,6 +531,48 @@ class Recommender:
                 score = score * lift[block.category_code]
         return self._top(block, score, k, exclude)
 
+    def _with_fresh(
+        self,
+        picked: list[dict[str, Any]],
+        k: int,
+        country: str | None,
+        age_bucket: str | None,
+    ) -> list[dict[str, Any]]:
+        """Reserve ``fresh_share`` of a cold-start list (at least one slot) for items first
+        seen on the feature day, best trending first, replacing the list's weakest non-fresh
+        entries. Trending ranks by volume, so a day-old item can never reach a new user on
+        its own; without exploration slots new items would wait for a week of history."""
+        block = self._block
+        share = self.config.fresh_share
+        if share <= 0 or not block.fresh.any():
+            return picked
+        want = max(1, math.ceil(k * share))
+        have = [p for p in picked if self._is_fresh(p["item_id"])]
+        for p in have:  # fresh on their own merit: say so too
+            p["stages"] = [p["stages"][0], "fresh", *p["stages"][1:]]
+        if len(have) >= want:
+            return picked
+        taken = {p["item_id"] for p in picked}
+        score = np.where(block.fresh, block.trending, -np.inf)
+        ids, scores = self._top(block, score, want - len(have), taken)
+        if len(ids) == 0:
+            return picked
+        out = picked + [
+            {"item_id": int(i), "score": float(s), "stages": ["trending", "fresh", "rules"]}
+            for i, s in zip(ids.tolist(), scores.tolist(), strict=True)
+        ]
+        # over k: drop the weakest non-fresh entries (the list is in rank order)
+        for j in range(len(picked) - 1, -1, -1):
+            if len(out) <= k:
+                break
+            if not self._is_fresh(out[j]["item_id"]):
+                del out[j]
+        return out
+
+    def _is_fresh(self, item_id: int) -> bool:
+        pos, found = self._positions(self._block, np.asarray([item_id], np.int64))
+        return bool(found[0] and self._block.fresh[pos[0]])
+
     def popularity(self, k: int, exclude: set[int]) -> tuple[np.ndarray, np.ndarray]:
         block = self._items()
         variant = self.policy.get("variant", "trailing_7d")
@@ -570,7 +617,9 @@ class Recommender:
             policy = COLD_START
             notes.append("user not in the online store: cold start (trending)")
             ids, scores = self.trending(4 * k, set(), country, age_bucket)
-            picked = self._rules(ids, scores, None, k, ["trending"], notes)
+            picked = self._with_fresh(
+                self._rules(ids, scores, None, k, ["trending"], notes), k, country, age_bucket
+            )
         elif not self.model:
             policy = POPULARITY
             ids, scores = self.popularity(4 * k, seen)

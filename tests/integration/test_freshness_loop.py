@@ -150,6 +150,7 @@ def test_a_landed_day_flows_to_a_new_model_under_the_daemon(built_home, tmp_path
         [retrain] = by_job["retrain_job"]
         assert retrain["recassets/new_partitions"] == f"{OLD_DAY}..{OLD_DAY} (1)"
         assert consumed_partitions(paths, "ranking") == [START, OLD_DAY]
+        assert_new_items_served(paths)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -158,6 +159,44 @@ def test_a_landed_day_flows_to_a_new_model_under_the_daemon(built_home, tmp_path
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         log.close()
+
+
+def assert_new_items_served(paths: Paths) -> None:
+    """The newest bento, served by ``bentoml serve`` over HTTP, recommends items first seen on
+    the new day to a new user (cold start: trending, where a new item's 1-day rate stands far
+    above its 7-day mean), and answers known users through its policy."""
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    from recassets.serving import bundle as B
+    from recassets.serving import server
+
+    items = DeltaTable(paths.table("items")).to_pyarrow_table(
+        columns=["item_id", "first_seen", "dt"]
+    )
+    new_items = set(items.filter(pc.equal(items["dt"], pa_date(NEW_DAY)))["item_id"].to_pylist())
+    assert new_items, "the new day brought new items"
+    users = (
+        DeltaTable(paths.table("users"))
+        .to_pyarrow_table(columns=["user_id"])["user_id"]
+        .to_pylist()
+    )
+    with server.serving(paths, B.latest_bento(paths), ready_timeout_s=240) as srv:
+        status, cold = srv.post("/recommend", {"user_id": 10**12, "k": 20})
+        assert status == 200 and cold["features_day"] == NEW_DAY, cold
+        assert new_items & {i["item_id"] for i in cold["items"]}, cold
+        for user in sorted(users)[:20]:  # known users: served by the bento's policy
+            status, body = srv.post("/recommend", {"user_id": user, "k": 20})
+            assert status == 200 and body["policy"] in ("model", "popularity"), body
+            assert len(body["items"]) == 20
+
+
+def pa_date(day: str):
+    import datetime as dt
+
+    import pyarrow as pa
+
+    return pa.scalar(dt.date.fromisoformat(day), pa.date32())
 
 
 def wait_for_sensors(port: int, proc: subprocess.Popen, timeout_s: float = 180) -> None:

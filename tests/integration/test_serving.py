@@ -133,6 +133,8 @@ def test_unknown_user_gets_cold_start(srv):
     status, body = srv.post("/recommend", {"user_id": UNKNOWN_USER, "k": 5})
     assert status == 200 and body["policy"] == "cold_start"
     assert len(body["items"]) == 5 and all(i["stages"][0] == "trending" for i in body["items"])
+    # exploration: ceil(5 x 0.25) = 2 slots for items first seen on the feature day
+    assert sum("fresh" in i["stages"] for i in body["items"]) >= 2
     _, cohort = srv.post(
         "/recommend", {"user_id": UNKNOWN_USER, "k": 5, "country": "fr", "age_bucket": "18-24"}
     )
@@ -224,6 +226,14 @@ def test_direct_user_tower_equals_the_module_path(funnel):
             table = funnel._user_table(user, values)
             module = funnel.two_tower.user_embeddings(D.user_features(table, funnel.tt_vocab))
         np.testing.assert_allclose(direct.numpy(), module.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_fresh_slots_are_a_setting(home, built):
+    off = Recommender(Bundle.load(built["bundle"]), home, FunnelConfig(fresh_share=0.0))
+    on = Recommender(Bundle.load(built["bundle"]), home, FunnelConfig(fresh_share=0.5))
+    assert not any("fresh" in i["stages"] for i in off.recommend(UNKNOWN_USER, k=6).items)
+    fresh = [i for i in on.recommend(UNKNOWN_USER, k=6).items if "fresh" in i["stages"]]
+    assert len(fresh) >= 3 and all(on._is_fresh(i["item_id"]) for i in fresh)
 
 
 def test_fewer_candidates_than_k_backfills(home, built):
