@@ -31,11 +31,9 @@ DEMO_SELECTION = (
     "models/two_tower_model", "models/ranking_model", "models/model_evaluation",
     "retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento",
 )  # fmt: skip
+MODELS = ("models/two_tower_model", "models/ranking_model", "models/model_evaluation")
 # The models and what is built from them are not daily partitioned: one run, no partition range.
-UNPARTITIONED = (
-    "models/two_tower_model", "models/ranking_model", "models/model_evaluation",
-    "retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento",
-)  # fmt: skip
+UNPARTITIONED = (*MODELS, *DEMO_SELECTION[DEMO_SELECTION.index(MODELS[-1]) + 1 :])
 
 DAGSTER_YAML = """\
 # The embedded Dagster instance: SQLite storage in this folder (the default), no telemetry.
@@ -75,7 +73,6 @@ def dagster_env(paths: Paths) -> dict[str, str]:
     return env
 
 
-MODELS = ("models/two_tower_model", "models/ranking_model", "models/model_evaluation")
 GATE = "model_evaluation_promotion_gate"
 
 
