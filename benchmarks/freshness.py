@@ -1,5 +1,5 @@
 """Freshness: wall time from a day's files landing to its features online in Feast and to a new
-model (and, once retrain_job builds it, a new bento), under the real daemon, next to the same
+model and a new bento, under the real daemon, next to the same
 stages run directly in the same run.
 
     .venv/bin/python benchmarks/freshness.py                      # 50,000 events a day
@@ -22,28 +22,28 @@ retrain_job. Each stage's time is read from disk (``recassets.freshness.loop_sta
 
 The ratio loop / baseline is the daemon's overhead (sensor intervals, one more run, run
 launch). Targets on the 2-core machine: features online within 2 min of landing, a new bento
-within 10 min (stage "bento": built and ready for ``recassets serve``; it needs the promotion
-gate to pass, which it does at 50,000 events a day).
+within 10 min (stage "bento": the newest bento was built against the new online day, ready for
+``recassets serve``; under the daemon the serving assets follow the online store, so it does not
+wait for the promotion gate; the direct baseline builds it in retrain_job, after the gate).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from recassets.freshness import consumed_partitions, loop_stages, watch
 from recassets.paths import Paths
+from recassets.serving.server import free_port
+from recassets.webserver import graphql, wait_for_sensors
 
 ROOT = Path(__file__).resolve().parents[1]
 DAILY_KEYS = (
@@ -108,51 +108,6 @@ def run_polling(paths: Paths, args: list[str], stages, started: float, reached: 
         time.sleep(1)
 
 
-def with_bento(paths: Paths, stages: list) -> list:
-    """The loop's stages plus "bento": a bento newer than the one before the landing (built by
-    retrain_job from the promoted model and the new index; it needs the gate to pass).
-    Serving it is ``recassets serve --tag``: a new bento built is what the target times."""
-    from recassets.freshness import Stage
-    from recassets.serving.bundle import latest_bento
-
-    before = latest_bento(paths)
-    return [*stages, Stage("bento", lambda: latest_bento(paths) not in (None, before))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def graphql(port: int, query: str) -> dict:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
-
-
-def wait_for_sensors(port: int, proc: subprocess.Popen, timeout_s: float = 300) -> None:
-    query = (
-        '{ sensorsOrError(repositorySelector: {repositoryName: "__repository__", '
-        'repositoryLocationName: "recassets"}) { ... on Sensors { results { name '
-        "sensorState { status } } } } }"
-    )
-    deadline = time.time() + timeout_s
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            sensors = graphql(port, query)["data"]["sensorsOrError"]["results"]
-            if sum(s["sensorState"]["status"] == "RUNNING" for s in sensors) >= 3:
-                return
-        except Exception:
-            pass
-        time.sleep(2)
-    raise SystemExit("dagster dev did not come up with its sensors running")
-
-
 def wait_runs_done(port: int, timeout_s: float = 120) -> None:
     """Let the runs in flight finish before stopping the daemon (the bento stage is seen when
     the bento exists, a moment before its run records it), so the instance stays truthful."""
@@ -205,7 +160,7 @@ def main() -> None:
     print(f"setup: {time.time() - t:.0f} s")
 
     # --- baseline: the same stages, run directly -----------------------------------------------
-    stages = with_bento(paths, loop_stages(paths, base_day, day(h - 1)))
+    stages = loop_stages(paths, base_day, day(h - 1))
     land(paths, staged, base_day)
     t0 = time.time()
     baseline: dict[str, float] = {}
@@ -231,7 +186,7 @@ def main() -> None:
     try:
         wait_for_sensors(port, proc)
         time.sleep((args.sensor_interval or 30) + 5)  # a first landing_sensor tick: nothing new
-        stages = with_bento(paths, loop_stages(paths, loop_day, base_day))
+        stages = loop_stages(paths, loop_day, base_day)
         t0 = time.time()
         land(paths, staged, loop_day)
         alive = lambda: None if proc.poll() is None else "dagster dev exited"  # noqa: E731

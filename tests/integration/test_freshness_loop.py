@@ -22,15 +22,15 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from recassets.freshness import consumed_partitions, loop_stages, watch
 from recassets.paths import Paths
+from recassets.serving.server import free_port
+from recassets.webserver import graphql, wait_for_sensors
 from tests.conftest import TEST_SPARK_CONF, home_at
-from tests.integration.test_dagster_ui import free_port, graphql
 
 pytestmark = pytest.mark.integration
 
@@ -197,27 +197,6 @@ def pa_date(day: str):
     import pyarrow as pa
 
     return pa.scalar(dt.date.fromisoformat(day), pa.date32())
-
-
-def wait_for_sensors(port: int, proc: subprocess.Popen, timeout_s: float = 180) -> None:
-    """Until the webserver answers and the code location lists our sensors as running."""
-    query = (
-        '{ sensorsOrError(repositorySelector: {repositoryName: "__repository__", '
-        'repositoryLocationName: "recassets"}) { ... on Sensors { results { name '
-        "sensorState { status } } } } }"
-    )
-    deadline = time.time() + timeout_s
-    while True:
-        try:
-            sensors = graphql(port, query)["data"]["sensorsOrError"]["results"]
-            running = {s["name"] for s in sensors if s["sensorState"]["status"] == "RUNNING"}
-            if {"landing_sensor", "retrain_sensor", "automation_condition_sensor"} <= running:
-                return
-        except (OSError, KeyError, TypeError, urllib.error.URLError):
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            raise RuntimeError(f"dagster dev did not list the running sensors in {timeout_s} s")
-        time.sleep(2)
 
 
 def assert_freshness_policies_visible(port: int) -> None:

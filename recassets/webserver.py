@@ -1,0 +1,58 @@
+"""Talking to a running Dagster webserver over its GraphQL endpoint, for the integration tests
+and benchmarks that start ``dagster dev``. Plain HTTP: ``recassets`` never imports Dagster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from typing import Any
+
+SENSORS_QUERY = (
+    '{ sensorsOrError(repositorySelector: {repositoryName: "__repository__", '
+    'repositoryLocationName: "recassets"}) { ... on Sensors { results { name '
+    "sensorState { status } } } } }"
+)
+OUR_SENSORS = ("landing_sensor", "retrain_sensor", "automation_condition_sensor")
+
+
+def graphql(port: int, query: str) -> dict[str, Any]:
+    """The parsed answer of ``query`` from the webserver on 127.0.0.1:``port``."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def wait_for_sensors(
+    port: int,
+    proc: subprocess.Popen,
+    timeout_s: float = 180,
+    names: Iterable[str] = OUR_SENSORS,
+) -> None:
+    """Until the webserver answers and the code location lists ``names`` as running; raises
+    RuntimeError when ``proc`` exits or ``timeout_s`` passes first."""
+    wanted = set(names)
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            sensors = graphql(port, SENSORS_QUERY)["data"]["sensorsOrError"]["results"]
+            running = {s["name"] for s in sensors if s["sensorState"]["status"] == "RUNNING"}
+            if wanted <= running:
+                return
+        except (OSError, KeyError, TypeError, ValueError, urllib.error.URLError):
+            pass  # not up yet
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError(
+                f"dagster dev did not list the running sensors {sorted(wanted)} in {timeout_s} s"
+            )
+        time.sleep(2)
+
+
+__all__ = ["graphql", "wait_for_sensors"]
