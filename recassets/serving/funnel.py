@@ -348,12 +348,36 @@ class Recommender:
         return pa.table(cols)
 
     def _candidate_features(
-        self, block: _ItemBlock, pos: np.ndarray, cohort: np.ndarray
+        self,
+        block: _ItemBlock,
+        pos: np.ndarray,
+        cohort: np.ndarray,
+        item_ids: np.ndarray,
+        found: np.ndarray,
     ) -> Features:
-        cross = cohort[block.category_code[pos]][:, None] if COHORT_DENSE else None
+        """The ranker's item-side inputs of the candidates at ``pos``. An item the online store
+        does not hold (``found`` False) is read as training reads a row without features: its
+        id through the vocabulary (own row or OOV bucket), no category or creator, zero
+        counters, and the cohort's rate of the 'unknown' category."""
+        rows = {f: block.rows[f][pos] for f in D.ITEM_FEATURES}
+        dense = block.dense[pos]
+        codes = block.category_code[pos]
+        if not found.all():
+            miss = ~found
+            rows = {f: r.copy() for f, r in rows.items()}
+            rows["item_id"][miss] = self.rk_vocab["item_id"].lookup(  # type: ignore[index]
+                item_ids[miss].astype(np.int64), record=False
+            )
+            for f in D.ITEM_FEATURES:
+                if f != "item_id":
+                    rows[f][miss] = -1
+            dense = dense.copy()
+            dense[miss] = 0.0
+            codes = np.where(miss, block.categories.index(UNKNOWN), codes)
+        cross = cohort[codes][:, None] if COHORT_DENSE else None
         return Features(
-            sparse=self._item_kjt(block.rows, pos),
-            item_dense=torch.from_numpy(block.dense[pos]),
+            sparse=self._item_kjt(rows, np.arange(len(pos))),
+            item_dense=torch.from_numpy(dense),
             cross_dense=torch.from_numpy(np.ascontiguousarray(cross, dtype=np.float32))
             if cross is not None
             else None,
@@ -441,8 +465,8 @@ class Recommender:
                 parts += [block.pooled[f][idx] for f in self.ranker.config.item_features]
                 v = torch.cat(parts, dim=1)  # (N, Xi)
             else:  # a feature-store miss: OOV id row, zero counters, the full item half
-                items = self._candidate_features(block, pos, cohort)
-                v = self.ranker.item_part(self._missing_as_default(items, item_ids, found))
+                items = self._candidate_features(block, pos, cohort, item_ids, found)
+                v = self.ranker.item_part(items)
             x0 = torch.cat([u.expand(v.shape[0], -1), v], dim=1)
             return self.ranker.interact(x0).float().cpu().numpy(), found
 
@@ -453,13 +477,13 @@ class Recommender:
         scoring costs when serving reuses the training path. Same logits as ``rank``."""
         assert self.ranker is not None
         block = self._items()
-        pos, _ = self._positions(block, item_ids)
+        pos, found = self._positions(block, item_ids)
         values = values or {}
         cohort = self.cohort_ctr(values.get("country"), values.get("age_bucket"))
         n = len(item_ids)
         table = self._user_table(user_id, values).take(pa.array(np.zeros(n, dtype=np.int64)))
         user = D.user_features(table, self.rk_vocab)
-        items = self._candidate_features(block, pos, cohort)
+        items = self._candidate_features(block, pos, cohort, item_ids, found)
         merged = KeyedJaggedTensor.concat([user.sparse, items.sparse.to(torch.device("cpu"))])
         feats = Features(
             sparse=merged,
@@ -469,42 +493,6 @@ class Recommender:
         ).to(self.device)
         with torch.inference_mode():
             return self.ranker(feats).float().cpu().numpy()
-
-    def _missing_as_default(
-        self, items: Features, item_ids: np.ndarray, found: np.ndarray
-    ) -> Features:
-        """Rows of items the store does not hold: the id through the vocabulary (its own row
-        or an OOV bucket), no category/creator, zero counters."""
-        keys, values, lengths = [], [], []
-        kjt = items.sparse.to(torch.device("cpu"))
-        for feature in D.ITEM_FEATURES:
-            jt = kjt[feature]
-            lens = jt.lengths().numpy().copy()
-            vals = jt.values().numpy()
-            offsets = np.concatenate([[0], np.cumsum(lens)])
-            per_row = [vals[offsets[i] : offsets[i + 1]] for i in range(len(lens))]
-            for i in np.flatnonzero(~found):
-                if feature == "item_id":
-                    per_row[i] = self.rk_vocab["item_id"].lookup(  # type: ignore[index]
-                        np.asarray([item_ids[i]], np.int64), record=False
-                    )
-                else:
-                    per_row[i] = np.zeros(0, np.int64)
-                lens[i] = len(per_row[i])
-            keys.append(feature)
-            values.append(np.concatenate(per_row) if per_row else np.zeros(0, np.int64))
-            lengths.append(lens)
-        dense = items.item_dense.clone().cpu()  # type: ignore[union-attr]
-        dense[torch.from_numpy(~found)] = 0.0
-        return Features(
-            sparse=KeyedJaggedTensor.from_lengths_sync(
-                keys=keys,
-                values=torch.from_numpy(np.concatenate(values).astype(np.int64)),
-                lengths=torch.from_numpy(np.concatenate(lengths).astype(np.int64)),
-            ),
-            item_dense=dense,
-            cross_dense=items.cross_dense.cpu() if items.cross_dense is not None else None,
-        ).to(self.device)
 
     # -- requests -----------------------------------------------------------------------
 

@@ -208,6 +208,12 @@ def test_broadcast_ranking_equals_replicated(funnel):
     replicated = funnel.rank_replicated(3, values, ids)
     assert found.all()
     np.testing.assert_allclose(broadcast, replicated, rtol=1e-5, atol=1e-5)
+    # a candidate the store does not hold takes the module path: same scores for the others
+    with_missing = np.append(ids, 500_000)
+    scores, found = funnel.rank(3, values, with_missing)
+    assert found.tolist() == [True] * 60 + [False]
+    np.testing.assert_allclose(scores[:60], broadcast, rtol=1e-5, atol=1e-5)
+    assert np.isfinite(scores[60])
     # and the scores depend on the user (the test would pass vacuously on constants)
     other, _ = funnel.rank(4, funnel.user_row(4), ids)
     assert not np.allclose(broadcast, other)
