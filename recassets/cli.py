@@ -292,7 +292,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from recassets.serving import server
 
     paths = Paths.from_env()
-    srv = server.start(paths, args.tag or B.latest_bento(paths), port=args.port)
+    try:
+        srv = server.start(paths, args.tag or B.latest_bento(paths), port=args.port)
+    except (FileNotFoundError, RuntimeError, TimeoutError) as e:
+        raise SystemExit(f"recassets serve: {e}") from None
     say(f"serving on {srv.url} (POST /recommend, /rank, /recommend_batch, /info; GET /readyz, "
         f"/metrics); log {srv.log}; Ctrl-C stops")  # fmt: skip
     try:

@@ -4,7 +4,8 @@ Layout under ``<artifacts>``::
 
     retrieval/embeddings/0001/   item_ids.npy, embeddings.npy, manifest.json
     retrieval/index/0001/        index.faiss, item_ids.npy, index.json, manifest.json
-    serving/bundles/<version>/   the bundle a bento carries (see ``write_bundle``)
+    serving/bundles/staging/     the last bundle written (``write_bundle``); each bento keeps its
+                                 own copy under ``src/bundle``
 
 and the Bento store at ``<home>/bentoml`` (``BENTOML_HOME``; override with
 ``RECASSETS_BENTOML_HOME``).
