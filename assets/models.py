@@ -17,9 +17,12 @@ from dagster import (
     asset_check,
 )
 
-from recassets.training import evaluation as E
-from recassets.training import policy as P
 from resources import LakeResource
+
+# recassets.training is imported inside the bodies: it loads torch and torchrec (about 11 s),
+# and every run process, the daemon and the code server import this module to learn
+# the definitions; only the steps that train or serve need torch
+# (tests/unit/test_layering.py checks that the definitions load without it).
 
 GROUP = "training"
 TRAINING_EXAMPLES = AssetKey(["lake", "training_examples"])
@@ -45,6 +48,8 @@ class ModelTrainConfig(Config):
 def _train(
     context: AssetExecutionContext, lake: LakeResource, config: ModelTrainConfig, kind: str
 ) -> MaterializeResult:
+    from recassets.training import policy as P
+
     paths = lake.paths()
     ids = {
         "capacity": config.id_capacity,
@@ -129,6 +134,9 @@ class ModelEvaluationConfig(Config):
 def model_evaluation(
     context: AssetExecutionContext, config: ModelEvaluationConfig, lake: LakeResource
 ) -> MaterializeResult:
+    from recassets.training import evaluation as E
+    from recassets.training import policy as P
+
     paths = lake.paths()
     tt, rk = P.latest_checkpoint(paths, "two_tower"), P.latest_checkpoint(paths, "ranking")
     if tt is None or rk is None:
@@ -165,6 +173,9 @@ def model_evaluation(
     "current policy.",
 )
 def model_evaluation_promotion_gate(lake: LakeResource) -> AssetCheckResult:
+    from recassets.training import evaluation as E
+    from recassets.training import policy as P
+
     paths = lake.paths()
     report = E.EvaluationReport.load(P.evaluation_path(paths))
     decision = P.promote(paths, report)

@@ -21,10 +21,14 @@ from dagster import (
 )
 
 from assets.models import EVALUATION
-from recassets.serving import bundle as B
 from recassets.serving.index import MIN_RECALL, ItemIndex
 from resources import LakeResource
 from sensors.conditions import SERVING_EAGER
+
+# recassets.serving.bundle is imported inside the bodies: it loads torch and torchrec (about 11 s),
+# and every run process, the daemon and the code server import this module to learn
+# the definitions; only the steps that train or serve need torch
+# (tests/unit/test_layering.py checks that the definitions load without it).
 
 GROUP = "retrieval"
 FEATURE_STORE = AssetKey(["featurestore", "feature_store"])
@@ -44,6 +48,8 @@ ITEM_INDEX = AssetKey(["retrieval", "item_index"])
     code_version="1",
 )
 def item_embeddings(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+    from recassets.serving import bundle as B
+
     result = B.compute_item_embeddings(lake.paths())
     if result.folder is None:
         context.log.info(result.manifest["skipped"])
@@ -84,6 +90,8 @@ class ItemIndexConfig(Config):
 def item_index(
     context: AssetExecutionContext, config: ItemIndexConfig, lake: LakeResource
 ) -> MaterializeResult:
+    from recassets.serving import bundle as B
+
     result = B.build_item_index(
         lake.paths(), factory=config.factory, sample_users=config.sample_users, k=config.k,
         target_recall=config.target_recall,
@@ -112,6 +120,8 @@ def item_index(
     f"at least {MIN_RECALL}; a failing index never reaches a bento.",
 )
 def item_index_recall(lake: LakeResource) -> AssetCheckResult:
+    from recassets.serving import bundle as B
+
     paths = lake.paths()
     policy = B.serving_policy(paths)
     if policy.get("policy") != "model":

@@ -12,9 +12,13 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 
 from assets.models import EVALUATION
 from assets.retrieval import ITEM_INDEX
-from recassets.serving import bundle as B
 from resources import LakeResource
 from sensors.conditions import SERVING_EAGER, SERVING_FRESHNESS
+
+# recassets.serving.bundle is imported inside the bodies: it loads torch and torchrec (about 11 s),
+# and every run process, the daemon and the code server import this module to learn
+# the definitions; only the steps that train or serve need torch
+# (tests/unit/test_layering.py checks that the definitions load without it).
 
 GROUP = "serving"
 RECOMMENDER_BENTO = AssetKey(["serving", "recommender_bento"])
@@ -34,6 +38,8 @@ RECOMMENDER_BENTO = AssetKey(["serving", "recommender_bento"])
     code_version="1",
 )
 def recommender_bento(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+    from recassets.serving import bundle as B
+
     paths = lake.paths()
     bundle = B.write_bundle(paths)
     tag = B.build_bento(paths, bundle)

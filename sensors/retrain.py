@@ -43,7 +43,7 @@ from recassets.freshness import (
     pending_training_days,
     retrain_run_key,
 )
-from recassets.training.evaluation import available_days
+from recassets.training.examples import available_days
 from resources import LakeResource
 from sensors.landing import IN_FLIGHT, SENSOR_INTERVAL_S, TRIGGER_TAG, in_flight
 

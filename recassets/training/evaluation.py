@@ -36,9 +36,9 @@ import pyarrow.compute as pc
 
 from recassets.training import data as D
 from recassets.training import trainer as T
+from recassets.training.examples import available_days, table_path
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
 
-TABLE = "training_examples"
 TRAILING_DAYS = 7
 ITEM_COLUMNS = ("item_id", "category", "creator", *ITEM_DENSE, *COHORT_DENSE)
 USER_COLUMNS = ("user_id", "history_item_ids", "country", "device", "age_bucket", *USER_DENSE)
@@ -50,22 +50,6 @@ POPULARITY_TRAILING_7D = "popularity_trailing_7d"
 
 
 # --- reading training_examples ------------------------------------------------------------------
-
-
-def table_path(paths: Any) -> str:
-    return paths.table(TABLE) if hasattr(paths, "table") else os.fspath(paths)
-
-
-def available_days(paths: Any) -> list[str]:
-    """Partitions (``dt``) present in ``training_examples``, sorted; empty when no table."""
-    from deltalake import DeltaTable
-
-    path = table_path(paths)
-    try:
-        table = DeltaTable(path)
-    except Exception:  # no table yet (TableNotFoundError; its class moved across releases)
-        return []
-    return sorted({p["dt"] for p in table.partitions()})
 
 
 def read_days(paths: Any, days: Sequence[str], columns: Sequence[str]) -> pa.Table:

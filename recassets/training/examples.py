@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from recassets import __version__
 from recassets.features.schema import ENGAGEMENT_TYPES
@@ -40,6 +41,25 @@ class ExamplesResult:
     recipe: dict[str, str] = field(default_factory=dict)
     features_day: dict[str, str | None] = field(default_factory=dict)
     version: int = -1
+
+
+def table_path(paths: Any) -> str:
+    return paths.table(TABLE) if hasattr(paths, "table") else os.fspath(paths)
+
+
+def available_days(paths: Any) -> list[str]:
+    """Partitions (``dt``) present in ``training_examples``, sorted; empty when no table.
+
+    Here, not in ``evaluation`` (which needs torch): ``retrain_sensor`` calls it on every tick,
+    and the Dagster layer must import without torch (every run process loads it)."""
+    from deltalake import DeltaTable
+
+    path = table_path(paths)
+    try:
+        table = DeltaTable(path)
+    except Exception:  # no table yet (TableNotFoundError; its class moved across releases)
+        return []
+    return sorted({p["dt"] for p in table.partitions()})
 
 
 def _read_day(spark: SparkSession, paths: Paths, table: str, day: dt.date) -> DataFrame:

@@ -39,3 +39,29 @@ def test_library_never_imports_the_orchestration_layer():
         if (bad := forbidden_imports(p.read_text()))
     }
     assert offenders == {}
+
+
+# Loaded by every Dagster run process, the daemon and the code server: torch alone takes about
+# 11 s to import, paid again per run. Only the bodies that train or serve import them.
+HEAVY = ("torch", "torchrec", "fbgemm_gpu", "faiss", "bentoml", "feast", "great_expectations")
+
+
+def heavy_modules_after(statement: str) -> list[str]:
+    import subprocess
+    import sys
+
+    probe = f"{statement}\nimport sys\nprint('loaded:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = out.stdout.strip().splitlines()[-1].removeprefix("loaded:")
+    return [m for m in loaded.split(",") if m]
+
+
+def test_definitions_load_without_torch_or_the_serving_stack():
+    assert heavy_modules_after("import definitions") == []
+
+
+def test_heavy_module_probe_sees_torch_when_a_model_module_is_imported():
+    # The failing case of the check above: a top-level import of the trainer pulls torch in.
+    assert {"torch", "torchrec"} <= set(heavy_modules_after("import recassets.training.trainer"))
