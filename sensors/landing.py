@@ -18,6 +18,16 @@ Guarantees and why:
   sensor waits; batches not launched this tick are left out of the cursor and come back on
   the next one, oldest first.
 
+- The day reaches the online store in the same run: the run also materializes those days'
+  feature tables (with their Great Expectations checks) and ``feature_store``. Launched apart
+  by the automation sensor, they cost a second run: a wait for its tick, a process, a Spark
+  JVM started and warmed again, Great Expectations and Feast imported again (about 70 s of
+  the 180 s from landing to online measured that way; the target is 120 s). Declarative
+  automation still carries every other path: training examples, the later days whose
+  trailing windows read the new day, and any partition re-materialized from the UI or a
+  backfill. Their conditions see the features as in progress while this run holds them, so
+  nothing is computed twice.
+
 What it does not do: a removed day folder is forgotten, not un-ingested; a failed run is not
 retried by the sensor (same run key) but from the UI, or by the next change to those files.
 """
@@ -50,8 +60,19 @@ INGEST_KEYS = {
     "users": AssetKey(["lake", "users"]),
     "items": AssetKey(["lake", "items"]),
 }
+# The days' way to the online store, run after ingestion in the same run (see above).
+ONLINE_PATH_KEYS = [
+    AssetKey(["lake", "user_features"]),
+    AssetKey(["lake", "item_features"]),
+    AssetKey(["lake", "cohort_features"]),
+    AssetKey(["featurestore", "feature_store"]),
+]
 # RECASSETS_SENSOR_INTERVAL_S: seconds between ticks of our sensors (Dagster's default, 30).
 SENSOR_INTERVAL_S = env_int("RECASSETS_SENSOR_INTERVAL_S", 30, minimum=1)
+# RECASSETS_LANDING_INTERVAL_S: the landing sensor's (default 10 s, or the above if shorter).
+# Its wait is on the path from landing to online; a tick only lists folders (no file is
+# read), so ticking more often costs next to nothing.
+LANDING_INTERVAL_S = env_int("RECASSETS_LANDING_INTERVAL_S", min(10, SENSOR_INTERVAL_S), minimum=1)
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -62,10 +83,11 @@ TRIGGER_TAG = "recassets/trigger"
 
 ingest_job = define_asset_job(
     "ingest_job",
-    selection=AssetSelection.assets(*INGEST_KEYS.values()),
+    selection=AssetSelection.assets(*INGEST_KEYS.values(), *ONLINE_PATH_KEYS),
     partitions_def=DAILY,
-    description="Ingest landed days into raw_events, users and items (with raw_events' "
-    "quality check). Launched by landing_sensor for exactly the days whose files changed.",
+    description="Ingest landed days into raw_events, users and items, then carry them through "
+    "their feature tables and the Feast online store, checks included, in the same run. "
+    "Launched by landing_sensor for exactly the days whose files changed.",
 )
 
 
@@ -85,7 +107,7 @@ def run_request(batch: Batch) -> RunRequest:
         tags[ASSET_PARTITION_RANGE_END_TAG] = batch.last
     return RunRequest(
         run_key=batch.run_key,
-        asset_selection=[INGEST_KEYS[d] for d in batch.datasets],
+        asset_selection=[*(INGEST_KEYS[d] for d in batch.datasets), *ONLINE_PATH_KEYS],
         partition_key=partition_key,
         tags=tags,
     )
@@ -94,11 +116,12 @@ def run_request(batch: Batch) -> RunRequest:
 @sensor(
     name="landing_sensor",
     job=ingest_job,
-    minimum_interval_seconds=SENSOR_INTERVAL_S,
+    minimum_interval_seconds=LANDING_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
     description="Launches ingest_job for the days whose landing files appeared or changed "
-    "(late data), one run at a time, oldest first; idempotent run keys; JSON cursor of "
-    "per-day fingerprints, rebuilt from the lineage manifests when missing.",
+    "(late data): ingestion, then those days' features and online store in the same run; one "
+    "run at a time, oldest first; idempotent run keys; JSON cursor of per-day fingerprints, "
+    "rebuilt from the lineage manifests when missing.",
 )
 def landing_sensor(context: SensorEvaluationContext, lake: LakeResource) -> SensorResult:
     paths = lake.paths()

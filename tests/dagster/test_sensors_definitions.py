@@ -61,9 +61,14 @@ def test_retrain_job_holds_the_models_and_every_retrieval_and_serving_asset(defs
     assert "model_evaluation_promotion_gate" in {c.name for c in job.asset_layer.asset_graph.asset_check_keys}  # fmt: skip
 
 
-def test_ingest_job_is_the_three_ingest_assets_with_their_check(defs):
+def test_ingest_job_is_ingestion_then_the_way_to_the_online_store_with_their_checks(defs):
     job = defs.get_repository_def().get_job("ingest_job")
-    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == set(INGEST)
+    online = [*DAILY_DOWNSTREAM[:3], "featurestore/feature_store"]
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {*INGEST, *online}
+    # not the training examples nor the models: the automation and retrain sensors carry those
+    assert "lake/training_examples" not in online
+    checks = {c.asset_key.to_user_string() for c in job.asset_layer.asset_graph.asset_check_keys}
+    assert {"lake/raw_events", "featurestore/feature_store"} <= checks
     assert job.partitions_def is not None
 
 
@@ -145,6 +150,21 @@ def test_eager_takes_exactly_the_updated_day_through_even_an_old_one(defs):
             "lake/training_examples": ["2026-01-02", "2026-01-03"],
             "featurestore/feature_store": ["2026-01-02"],
         }
+
+
+def test_what_the_landing_run_already_carried_is_not_requested_again(defs):
+    """landing_sensor's run ingests a day and takes it through its features and the online
+    store; the automation then adds only what that run left: the training examples and the
+    serving side. (Ingestion alone leaves it the features too: the test above.)"""
+    online_path = [*DAILY_DOWNSTREAM[:3], "featurestore/feature_store"]
+    with DagsterInstance.ephemeral() as instance:
+        for day in ("2026-01-01", "2026-01-02"):
+            report(instance, [*INGEST, *DAILY_DOWNSTREAM], day)
+        first = evaluate_automation_conditions(defs, instance)
+        report(instance, [*INGEST, *online_path], "2026-01-03")  # one run, between two ticks
+        after = evaluate_automation_conditions(defs, instance, cursor=first.cursor)
+        assert requested(after) == {"lake/training_examples": ["2026-01-03"]}
+        assert {n: after.get_num_requested(key(n)) for n in SERVING} == dict.fromkeys(SERVING, 1)
 
 
 def test_nothing_runs_while_a_day_is_half_ingested(defs):

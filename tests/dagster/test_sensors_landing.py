@@ -20,7 +20,10 @@ from resources import LakeResource
 from sensors.landing import landing_sensor
 
 RAW, USERS, ITEMS = (AssetKey(["lake", t]) for t in ("raw_events", "users", "items"))
-ALL = [RAW, USERS, ITEMS]
+# Every landing run carries its days on to the online store (sensors/landing.py).
+ONLINE = [AssetKey(["lake", t]) for t in ("user_features", "item_features", "cohort_features")]
+ONLINE += [AssetKey(["featurestore", "feature_store"])]
+ALL = [RAW, USERS, ITEMS, *ONLINE]
 D1, D2, D3, D5 = "2026-01-01", "2026-01-02", "2026-01-03", "2026-01-05"
 T0 = 1_767_225_600  # a fixed mtime (2026-01-01), so fingerprints are reproducible
 
@@ -125,7 +128,7 @@ def test_late_file_in_an_old_day_reingests_only_that_day_and_dataset(home, insta
     cursor = tick(home, instance, None).cursor
     land(home, "events", D1, name="part-00001.jsonl", mtime=T0 + 86_400)
     result = tick(home, instance, cursor)
-    assert [(p, a) for p, a, _ in requests(result)] == [(D1, [RAW])]
+    assert [(p, a) for p, a, _ in requests(result)] == [(D1, [RAW, *ONLINE])]
     assert "events/2026-01-01 (files changed)" in result.run_requests[0].tags["recassets/landing"]
 
 
@@ -135,7 +138,7 @@ def test_changed_file_relaunches_with_a_new_run_key(home, instance):
     cursor = first.cursor
     land(home, "users", D1, body=b'{"user_id": 1}\n', mtime=T0 + 60)  # rewritten in place
     result = tick(home, instance, cursor)
-    assert [(p, a) for p, a, _ in requests(result)] == [(D1, [USERS])]
+    assert [(p, a) for p, a, _ in requests(result)] == [(D1, [USERS, *ONLINE])]
     assert result.run_requests[0].run_key != first.run_requests[0].run_key
 
 
@@ -190,7 +193,7 @@ def test_one_batch_per_tick_oldest_first_and_the_rest_not_forgotten(home, instan
     land(home, "events", D1, name="late.jsonl", mtime=T0 + 99)
     land_day(home, D5)
     first = tick(home, instance, cursor)
-    assert [(p, a) for p, a, _ in requests(first)] == [(D1, [RAW])]
+    assert [(p, a) for p, a, _ in requests(first)] == [(D1, [RAW, *ONLINE])]
     assert "events/2026-01-05" not in json.loads(first.cursor)["fingerprints"]
     second = tick(home, instance, first.cursor)
     assert [(p, a) for p, a, _ in requests(second)] == [(D5, ALL)]
