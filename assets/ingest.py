@@ -22,9 +22,16 @@ from assets.partitions import DAILY, partition_days
 from recassets.events import CONTRACTS, Contract
 from recassets.ingest import TABLE_NAMES, IngestResult, ingest, lineage_path
 from recassets.paths import Paths
+from recassets.preload import preload
 from resources import LakeResource, SparkResource
 
 GROUP = "ingest"
+FEATURE_STORE = AssetKey(["featurestore", "feature_store"])
+# Assets whose blocking checks run Great Expectations (assets/quality.py).
+CHECKED = {
+    AssetKey(["lake", t])
+    for t in ("raw_events", "user_features", "item_features", "cohort_features")
+}
 
 LANDING = {
     name: AssetSpec(
@@ -112,6 +119,13 @@ def _ingest_asset(dataset: str, description: str):
     def _asset(
         context: AssetExecutionContext, spark: SparkResource, lake: LakeResource
     ) -> MaterializeResult:
+        # Before the JVM starts: this run's quality checks import Great Expectations and a
+        # landing run's feature_store step Feast; meanwhile, in the background.
+        selection = context.run.asset_selection  # None: the whole job
+        preload(
+            *(["great_expectations"] if not selection or selection & CHECKED else []),
+            *(["feast"] if not selection or FEATURE_STORE in selection else []),
+        )
         session, paths = spark.session(), lake.paths()
         result = ingest(
             session,

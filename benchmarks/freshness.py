@@ -16,12 +16,13 @@ job the retrain sensor launches).
 
 Loop (day H+2): ``dagster dev`` runs on the home (webserver, daemon, code server) with the
 sensors at their defaults (``--sensor-interval`` overrides RECASSETS_SENSOR_INTERVAL_S); the
-files are moved into landing and nothing else is done: landing_sensor -> ingest_job ->
-automation_condition_sensor -> features, examples, feature_store -> retrain_sensor ->
-retrain_job. Each stage's time is read from disk (``recassets.freshness.loop_stages``).
+files are moved into landing and nothing else is done: landing_sensor -> ingest_job (ingest,
+features, feature_store) -> automation_condition_sensor -> examples, embeddings, index, bento
+-> retrain_sensor -> retrain_job. Each stage's time is read from disk
+(``recassets.freshness.loop_stages``).
 
-The ratio loop / baseline is the daemon's overhead (sensor intervals, one more run, run
-launch). Targets on the 2-core machine: features online within 2 min of landing, a new bento
+The ratio loop / baseline is the daemon's overhead (sensor intervals, run launch, the runs
+the automation adds). Targets on the 2-core machine: features online within 2 min of landing, a new bento
 within 10 min (stage "bento": the newest bento was built against the new online day, ready for
 ``recassets serve``; under the daemon the serving assets follow the online store, so it does not
 wait for the promotion gate; the direct baseline builds it in retrain_job, after the gate).

@@ -28,6 +28,7 @@ from recassets.featurestore.snapshot import (
     offline_rows,
 )
 from recassets.paths import Paths
+from recassets.preload import settle
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -50,6 +51,7 @@ def get_store(paths: Paths, redis_url: str | None = None) -> FeatureStore:
     import json
     from pathlib import Path
 
+    settle()  # a background `import feast` (recassets.preload) finishes first
     from feast import FeatureStore, RepoConfig
 
     config = cfg.repo_config(paths, redis_url)
@@ -79,6 +81,7 @@ def apply(paths: Paths, redis_url: str | None = None) -> ApplyResult:
     """``feast apply`` of ``repo.py``: registers entities, sources, views and services, creates
     the online tables, and deletes what the registry holds but the repository no longer
     defines (as the CLI does). Also writes ``feature_store.yaml`` and ``catalog.json``."""
+    settle()  # a background `import feast` (recassets.preload) finishes first
     from recassets.featurestore import repo
 
     yaml_path = cfg.write_feature_store_yaml(paths, redis_url)
@@ -242,6 +245,7 @@ def _write_lineage(
 def feature_refs(entity: str, features: str | Sequence[str] | None = None) -> list[str]:
     """``view:feature`` references of ``entity``'s view: all its features (None), a feature
     service's share of them (its name), or the given names (``feature`` or ``view:feature``)."""
+    settle()  # a background `import feast` (recassets.preload) finishes first
     from recassets.featurestore import repo
 
     if entity not in ENTITY_VIEWS:

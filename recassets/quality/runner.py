@@ -21,6 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from recassets.preload import settle
+
 if TYPE_CHECKING:
     import great_expectations as gx  # imported where used: it takes seconds (see suites.py)
 
@@ -44,6 +46,7 @@ def _context():
     validations. Built from an explicit config rather than ``get_context(mode="ephemeral")``'s
     default, which also sets up a temporary data-docs site nothing here renders; progress
     bars off."""
+    settle()  # a background `import great_expectations` (recassets.preload) finishes first
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -266,6 +269,7 @@ def validate(df: Any, suite: gx.ExpectationSuite, sample_rows: int = SAMPLE_ROWS
     The suite's ``meta["sample_columns"]`` name the columns shown for each failing row (they
     must exist in ``df``); ``meta["notes"]`` and ``meta["context"]`` pass through to the report.
     """
+    settle()  # a background `import great_expectations` (recassets.preload) finishes first
     import great_expectations as gx
 
     meta = suite.meta or {}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from recassets.events import EVENT_TYPES, EVENTS
 from recassets.features.schema import KEYS, TABLES, WINDOWS
+from recassets.preload import settle
 
 if TYPE_CHECKING:
     # Imported where used: ``import great_expectations`` takes seconds (10 s of CPU on the
@@ -67,6 +68,7 @@ def raw_events_suite(
     Ingestion already quarantines most of these row by row; the suite states the contract of
     the table itself, so a writer that bypasses ingestion (a backfill script, a bug) is caught.
     """
+    settle()  # a background `import great_expectations` (recassets.preload) finishes first
     import great_expectations as gx
 
     day = _as_date(day)
@@ -184,6 +186,7 @@ def feature_suite(
     * row count within ``[prev*(1-tolerance), prev*(1+tolerance)]`` of the previous partition,
       left out with a note when there is none (the first day).
     """
+    settle()  # a background `import great_expectations` (recassets.preload) finishes first
     import great_expectations as gx
 
     if table not in TABLES:

@@ -3,8 +3,9 @@ temporary home that already holds two materialized days and trained models. A th
 synthetic files is dropped into landing; nothing else is done by the test. It then waits, from
 what lands on disk, until
 
-    landing_sensor -> ingest_job (raw_events, users, items of that day)
-    automation_condition_sensor -> features (+ checks), training_examples, feature_store online
+    landing_sensor -> ingest_job (raw_events, users, items of that day, then its features
+                      (+ checks) and feature_store online, in the same run)
+    automation_condition_sensor -> training_examples; item_embeddings, item_index, bento
     retrain_sensor -> retrain_job -> new checkpoints that consumed the day the landing made
     trainable (the previous one: one day is held out)
 
