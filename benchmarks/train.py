@@ -14,16 +14,21 @@ In one run, on the same machine and thread count:
     .venv/bin/python benchmarks/train.py [--threads 1] [--steps 30] [--quality]
 
 Examples/s count the examples the step consumes (two-tower: positives). On a small shared
-machine use ``--threads 1`` (see ``trainer._threads``).
+machine use ``--threads 1`` (see ``trainer._threads``). The variants run in ``--rounds``
+interleaved rounds (a neighbour's burst hits them alike) and each reports its best round; the
+two ratios printed last are the issue's targets: model step >= 1.3x the best plain variant,
+trainer end to end >= 0.7x the model step (the data path costs at most 30%).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,11 +104,12 @@ def to_device(data: list[dict], device: str) -> list[dict]:
 # --- ours: the model step -----------------------------------------------------------------------
 
 
-def ours_model_step(
-    data: list[dict], rows: int, dim: int, steps: int, warmup: int, device: str = "cpu"
-) -> tuple[float, str]:
-    """Examples/s and the embedding optimizer actually used (fused, or the unfused fallback
-    where fbgemm's CUDA kernels are missing: ``fbgemm-gpu-cpu`` on a GPU machine)."""
+def ours_stepper(
+    data: list[dict], rows: int, dim: int, device: str = "cpu"
+) -> tuple[Callable[[int], None], str]:
+    """Our ``TwoTower`` step on ``data`` (index -> one step) and the embedding optimizer
+    actually used (fused, or the unfused fallback where fbgemm's CUDA kernels are missing:
+    ``fbgemm-gpu-cpu`` on a GPU machine)."""
     from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
     from recassets.models import Features, SampledSoftmaxLoss, TableSpec, TwoTower, TwoTowerConfig
@@ -151,8 +157,15 @@ def ours_model_step(
         opt.step()
         model.embeddings.step()
 
-    eps = timed_steps(step, len(feats), len(data[0]["log_q"]), steps, warmup, device)
-    return eps, model.embeddings.optimizer_kind
+    return step, model.embeddings.optimizer_kind
+
+
+def ours_model_step(
+    data: list[dict], rows: int, dim: int, steps: int, warmup: int, device: str = "cpu"
+) -> tuple[float, str]:
+    """Examples/s of our step (one timing) and the embedding optimizer used."""
+    step, kind = ours_stepper(data, rows, dim, device)
+    return timed_steps(step, len(data), len(data[0]["log_q"]), steps, warmup, device), kind
 
 
 # --- baseline: plain PyTorch nn.EmbeddingBag two-tower -------------------------------------------
@@ -192,15 +205,9 @@ class PlainTwoTower(nn.Module):
         self.item = PlainTower(self.bags, ITEM_KEYS, NUM_ITEM_DENSE, dim)
 
 
-def plain_step(
-    data: list[dict],
-    rows: int,
-    dim: int,
-    steps: int,
-    warmup: int,
-    sparse: bool,
-    device: str = "cpu",
-) -> float:
+def plain_stepper(
+    data: list[dict], rows: int, dim: int, sparse: bool, device: str = "cpu"
+) -> Callable[[int], None]:
     torch.manual_seed(0)
     model = PlainTwoTower(rows, dim, sparse).to(device)
     data = to_device(data, device)
@@ -224,6 +231,19 @@ def plain_step(
         for o in opts:
             o.step()
 
+    return step
+
+
+def plain_step(
+    data: list[dict],
+    rows: int,
+    dim: int,
+    steps: int,
+    warmup: int,
+    sparse: bool,
+    device: str = "cpu",
+) -> float:
+    step = plain_stepper(data, rows, dim, sparse, device)
     return timed_steps(step, len(data), len(data[0]["log_q"]), steps, warmup, device)
 
 
@@ -256,6 +276,7 @@ def main() -> None:
     ap.add_argument("--hist", type=int, default=20)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--days", type=int, default=2, help="planted days trained end to end")
     ap.add_argument("--users", type=int, default=4000)
@@ -271,21 +292,47 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_planted(tmp, a.days + (1 if a.quality else 0), a.users, a.items)
         days = planted_days(a.days)
-        ckpt = T.train_two_tower(
-            path, days, epochs=1, batch_size=a.batch, dim=a.dim, num_threads=a.threads, device="cpu"
-        )
-        m = ckpt.metrics
-        print(f"{'trainer end to end (Delta)':40s} {m['examples_per_s']:10.0f} examples/s "
-              f"({m['examples']} positives, {m['seconds']:.1f}s)")  # fmt: skip
-
         data = make_batches(a.rows, a.batch, a.hist, 8)
-        eps, kind = ours_model_step(data, a.rows, a.dim, a.steps, a.warmup)
-        print(f"{'model step, ' + kind:40s} {eps:10.0f} examples/s")
+        ours, kind = ours_stepper(data, a.rows, a.dim)
+        e2e, mine = "trainer end to end (Delta)", "model step, " + kind
+        dense, sparse = "plain EmbeddingBag, dense Adam", "plain EmbeddingBag, sparse + SparseAdam"
+        steppers = {
+            mine: ours,
+            dense: plain_stepper(data, a.rows, a.dim, False),
+            sparse: plain_stepper(data, a.rows, a.dim, True),
+        }
+        # Rounds interleave every variant, so a neighbour's burst on the shared machine lands on
+        # all of them alike; each variant's best round is its figure (least disturbed).
+        runs: dict[str, list[float]] = {k: [] for k in (e2e, *steppers)}
+        ckpt = None
+        for r in range(a.rounds):
+            ckpt = T.train_two_tower(
+                path,
+                days,
+                epochs=1,
+                batch_size=a.batch,
+                dim=a.dim,
+                num_threads=a.threads,
+                device="cpu",
+            )
+            runs[e2e].append(ckpt.metrics["examples_per_s"])
+            for name, step in steppers.items():
+                warmup = a.warmup if r == 0 else 1
+                runs[name].append(timed_steps(step, len(data), a.batch, a.steps, warmup))
+        best = {k: max(v) for k, v in runs.items()}
         print(
-            f"{'plain EmbeddingBag, dense Adam':40s} {plain_step(data, a.rows, a.dim, a.steps, a.warmup, False):10.0f} examples/s"
+            f"{'':40s} {'best':>10s} {'median':>10s}  examples/s over {a.rounds} interleaved rounds"
+        )
+        for name, v in runs.items():
+            print(f"{name:40s} {max(v):10.0f} {statistics.median(v):10.0f}")
+        m = ckpt.metrics
+        print(f"  (trainer: {m['examples']} positives per run, {m['seconds']:.1f}s last run)")
+        top = max(dense, sparse, key=best.get)
+        print(
+            f"{'model step / best plain (' + top.split(', ')[1] + ')':40s} {best[mine] / best[top]:10.2f}x  (target >= 1.3)"
         )
         print(
-            f"{'plain EmbeddingBag, sparse + SparseAdam':40s} {plain_step(data, a.rows, a.dim, a.steps, a.warmup, True):10.0f} examples/s"
+            f"{'trainer end to end / model step':40s} {best[e2e] / best[mine]:10.2f}x  (target >= 0.7)"
         )
 
         if a.quality:

@@ -179,7 +179,12 @@ class EmbeddingTables(nn.Module):
         return self.optimizer_kind == "fused_rowwise_adagrad"
 
     def forward(self, sparse: KeyedJaggedTensor) -> dict[str, torch.Tensor]:
-        return self.ebc(complete_kjt(sparse, self.feature_names)).to_dict()
+        keys = sparse.keys()
+        if len(keys) != len(self.feature_names) or set(keys) != set(self.feature_names):
+            # only when keys are missing: both collections look features up by name, so a KJT
+            # holding every feature in another order (the batches' tower order) goes as is
+            sparse = complete_kjt(sparse, self.feature_names)
+        return self.ebc(sparse).to_dict()
 
     def weight(self, table: str) -> torch.Tensor:
         """The live ``(rows, E)`` weight of ``table`` (for the fused module: a view into

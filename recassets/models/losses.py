@@ -42,14 +42,25 @@ class SampledSoftmaxLoss(nn.Module):
         log_q: torch.Tensor | None = None,
         item_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``(B, B)`` corrected logits; the positive of row i is column i."""
-        s = user @ item.T / self.temperature  # (B, B)
+        """``(B, B)`` corrected logits; the positive of row i is column i.
+
+        Every elementwise pass over the (B, B) matrix costs about as much as the product
+        itself (B = 1024: 1M elements, allocated and faulted in), so the temperature scales
+        the (B, D) user side before the product and ``-log q`` enters as the GEMM's bias
+        (``addmm``): one (B, B) pass instead of three, forward and backward. Measured on the
+        two-tower step at B = 1024 (one CPU thread): about 15% of the step.
+        """
+        scaled = user / self.temperature  # (B, D)
         if log_q is not None:
-            s = s - log_q.to(s.dtype)[None, :]
+            bias = log_q.to(scaled.dtype).neg()[None, :]  # (1, B), broadcast over rows
+            s = torch.addmm(bias, scaled, item.T)  # (B, B)
+        else:
+            s = scaled @ item.T  # (B, B)
         if item_ids is not None:
             same = item_ids[None, :] == item_ids[:, None]
             same.fill_diagonal_(False)
-            s = s.masked_fill(same, torch.finfo(s.dtype).min)
+            # in place: addmm's and mm's backward do not read their output
+            s.masked_fill_(same, torch.finfo(s.dtype).min)
         return s
 
     def forward(
