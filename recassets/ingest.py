@@ -28,6 +28,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -41,7 +42,7 @@ from recassets.landing import file_digest
 from recassets.paths import Paths
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, DataFrameReader, SparkSession
 
 HEAD_BYTES = 1 << 16  # how much of a JSONL file is sniffed for binary content
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -103,7 +104,14 @@ def list_landing_files(
     ``allow_missing_days`` (dimensions: a day without new users is normal, and its partition
     is simply empty).
     """
-    found: list[LandedFile] = []
+    return [f for f, _ in _landing_files(paths, dataset, days, allow_missing_days)]
+
+
+def _landing_files(
+    paths: Paths, dataset: str, days: Sequence[str], allow_missing_days: bool
+) -> list[tuple[LandedFile, _LineScan | None]]:
+    """``list_landing_files``, each JSON Lines file with what its sha256 pass saw of its lines."""
+    found: list[tuple[LandedFile, _LineScan | None]] = []
     missing = []
     for day in days:
         folder = Path(paths.landing_dir(dataset, day))
@@ -114,14 +122,46 @@ def list_landing_files(
             missing.append(str(folder))
             continue
         for p in files:
-            size, sha = file_digest(p)
-            found.append(LandedFile(str(p), day, size, sha, *_classify(p, size)))
+            scan = _LineScan() if p.suffix.lower() in JSONL_SUFFIXES else None
+            size, sha = file_digest(p, visit=scan)
+            found.append((LandedFile(str(p), day, size, sha, *_classify(p, size)), scan))
     if missing and not allow_missing_days:
         raise LandingMissingError(
             f"no landing files for {dataset} on {len(missing)} day(s); looked in: "
             + ", ".join(missing)
         )
     return found
+
+
+# Where a line starts (the file's first byte, or after a newline), a byte that can make Spark's
+# JSON reader give it other than one row: a newline (a blank line: none), JSON whitespace (a
+# blank line, or "  [..."), '[' (an array: one row per element), or one that Jackson's encoding
+# detection acts on before parsing (BOMs EF BB BF, FE FF, FF FE; NUL bytes: UTF-16 or UTF-32).
+# Any other first byte starts one JSON value or one unparseable line: one row either way.
+_ODD_LINE = re.compile(rb"\n[\n \t\r\[\x00\xef\xfe\xff]")
+
+
+class _LineScan:
+    """Counts a JSON Lines file's lines and looks for odd ones (``_ODD_LINE``) in the blocks that
+    ``file_digest`` reads for the sha256: no read of its own, and two tenths of a second per
+    200 MiB (a regex search for a newline-led pair, and a count of newlines), where a text
+    pass of Spark over the files to count and inspect each split's lines took a second."""
+
+    def __init__(self) -> None:
+        self.newlines = 0
+        self.plain = True  # no odd line: the JSON reader makes exactly one row per line
+        self.last = b"\n"  # the byte before the block; the first line starts at byte 0
+
+    def __call__(self, block: bytes) -> None:
+        self.newlines += block.count(b"\n")
+        if self.plain and (_ODD_LINE.search(self.last + block[:1]) or _ODD_LINE.search(block)):
+            self.plain = False
+        self.last = block[-1:]
+
+    @property
+    def lines(self) -> int:
+        """The file's lines, a last one without a newline included (Spark reads it too)."""
+        return self.newlines + (self.last != b"\n")
 
 
 def _classify(path: Path, size: int) -> tuple[str, str | None]:
@@ -151,75 +191,98 @@ def _classify(path: Path, size: int) -> tuple[str, str | None]:
     return "unreadable", f"unsupported file type {suffix or '(none)'}: use .jsonl or .parquet"
 
 
+# Where rows come from: the index's schema. A row is ``(_uri, _block, _id)``: its file as Spark
+# names it (a URI), the byte offset of the split it was read in, and an id that counts up by one
+# per row within the split (Parquet rows: the landed path, 0 and the row number). Its index entry
+# gives ``source_file`` (the landed path) and ``line = _id + _offset``.
+INDEX_DDL = "_uri string, _block bigint, source_file string, _offset bigint"
+
+
 @dataclass
 class _Parsed:
-    """A run's readable files as strings, and how to find any JSON Lines line's text again."""
+    """A run's readable files as strings, and how to locate their rows and find the text of a
+    JSON Lines line again."""
 
-    frame: DataFrame  # source_file, line, raw, _corrupt, _jsonl, then each field as a string
-    lines: DataFrame | None  # source_file, line, raw of every JSON Lines line (None: no such file)
-    jsonl_lines: int  # the JSON Lines rows ``frame`` must hold (-1: no need to check)
+    frame: DataFrame  # _uri, _block, _id, dt, raw, _corrupt, _jsonl, then each field as a string
+    lines: DataFrame | None  # _uri, _block, _id, raw of every JSON Lines line (None: no such file)
+    index: list[tuple]  # INDEX_DDL rows known before the rows are read
+    # JSON reader: the lines of each file (absolute path; empty files left out), which the rows
+    # must match, their splits to be indexed from the rows themselves. None: ``index`` is whole.
+    expected: dict[str, int] | None
     parser: str  # "json": Spark's JSON reader; "text": lines, then from_json
 
 
 def _string_frame(
-    spark: SparkSession, contract: Contract, files: list[LandedFile], parser: str = "json"
+    spark: SparkSession,
+    contract: Contract,
+    files: list[LandedFile],
+    scans: dict[str, _LineScan],
+    parser: str = "json",
 ) -> _Parsed:
     """One row per landed line, each contract field as a string (typing comes later, so every
-    problem can be named), numbered by file and line.
+    problem can be named), with its partition day and where it comes from.
 
     JSON Lines rows carry no ``raw`` (null): it is the bulk of a row and only rejected rows
     need it, so ``ingest`` joins it back from ``lines`` for those alone. Parquet rows carry
-    theirs (the row as JSON).
+    theirs (the row as JSON). ``dt`` is the day of the ``dt=YYYY-MM-DD`` folder: for JSON Lines
+    Spark's partition discovery gives it, a constant per file (a regex over each row's file
+    name cost 0.5 to 1 CPU second per million events).
 
     ``parser="json"`` parses with Spark's JSON reader, about twice as fast as ``from_json``
     (which decodes each string through a ``Reader``). That reader makes one row per line
     except for blank lines (none) and top-level arrays (one per element), so it is used only
-    when no line is either; otherwise, or with ``parser="text"``, lines are read as text and
-    parsed with ``from_json``.
+    when the sha256 pass found no line that could be either (``_LineScan``): then a row's line
+    is its split's first line plus its rank in the split, and ``ingest`` takes both from the
+    parsed rows, checking each file's row count against its lines. Otherwise, or with
+    ``parser="text"``, lines are read as text, numbered by a first pass over them
+    (``_line_index``), and parsed with ``from_json``.
     """
     from pyspark.sql import functions as F
 
     names = contract.names
-    schema = ", ".join(f"`{n}` string" for n in names) + ", _corrupt_record string"
+    fields = ", ".join(f"`{n}` string" for n in names) + ", _corrupt_record string"
     frames = []
     lines = None
-    expected = 0
+    index: list[tuple] = []
+    expected = None
     jsonl = [f.path for f in files if f.format == "jsonl"]
     if jsonl:
-        index, expected, odd = _line_index(spark, jsonl)
-        lines = _numbered(spark.read.option("lineSep", "\n").text(jsonl), index).select(
-            "source_file", "line", _without_cr("value").alias("raw")
-        )
-        if parser == "json" and odd:
+        if not all(scans[p].plain for p in jsonl):
             parser = "text"
+        text = _positioned(_jsonl_reader(spark, jsonl).text(jsonl))
+        lines = text.select("_uri", "_block", "_id", _without_cr("value").alias("raw"))
         if parser == "json":
-            rows = _numbered(
-                spark.read.schema(schema)
-                .option("lineSep", "\n")
+            rows = _positioned(
+                _jsonl_reader(spark, jsonl)
+                .schema(f"{fields}, dt date")
                 .option("mode", "PERMISSIVE")
                 .option("columnNameOfCorruptRecord", "_corrupt_record")
-                .json(jsonl),
-                index,
+                .json(jsonl)
             )
-            corrupt = F.col("_corrupt_record")
+            expected = {os.path.abspath(p): scans[p].lines for p in jsonl if scans[p].lines}
         else:
-            rows = lines.where(F.trim("raw") != "")
-            rows = rows.withColumn(
-                "_p",
-                F.from_json(
-                    "raw",
-                    schema,
-                    {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"},
-                ),
-            ).select("source_file", "line", "_p.*")
-            expected = -1  # numbered from the text itself: nothing to check
-            corrupt = F.col("_corrupt_record")
+            index = _line_index(text)
+            rows = (
+                text.select("_uri", "_block", "_id", "dt", _without_cr("value").alias("raw"))
+                .where(F.trim("raw") != "")
+                .withColumn(
+                    "_p",
+                    F.from_json(
+                        "raw",
+                        fields,
+                        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"},
+                    ),
+                )
+                .select("_uri", "_block", "_id", "dt", "_p.*")
+            )
         frames.append(
             rows.select(
-                "source_file",
-                "line",
+                "_uri",
+                "_block",
+                "_id",
+                F.col("dt").cast("date").alias("dt"),
                 F.lit(None).cast("string").alias("raw"),
-                corrupt.isNotNull().alias("_corrupt"),
+                F.col("_corrupt_record").isNotNull().alias("_corrupt"),
                 F.lit(True).alias("_jsonl"),
                 *[F.col(f"`{n}`") for n in names],
             )
@@ -229,10 +292,13 @@ def _string_frame(
             continue
         pdf = spark.read.parquet(f.path)
         present = set(pdf.columns)
+        index.append((f.path, 0, f.path, 1))
         frames.append(
             pdf.select(
-                F.lit(f.path).alias("source_file"),
-                (F.col("_metadata.row_index") + 1).cast("bigint").alias("line"),
+                F.lit(f.path).alias("_uri"),
+                F.lit(0).cast("bigint").alias("_block"),
+                F.col("_metadata.row_index").cast("bigint").alias("_id"),
+                F.lit(f.day).cast("date").alias("dt"),
                 F.to_json(F.struct(*[F.col(f"`{c}`") for c in pdf.columns])).alias("raw"),
                 F.lit(False).alias("_corrupt"),
                 F.lit(False).alias("_jsonl"),
@@ -249,49 +315,67 @@ def _string_frame(
     if not frames:
         empty = spark.createDataFrame(
             [],
-            "source_file string, line bigint, raw string, _corrupt boolean, _jsonl boolean, "
-            + ", ".join(f"`{n}` string" for n in names),
+            "_uri string, _block bigint, _id bigint, dt date, raw string, _corrupt boolean, "
+            "_jsonl boolean, " + ", ".join(f"`{n}` string" for n in names),
         )
-        return _Parsed(empty, None, 0, parser)
+        return _Parsed(empty, None, [], None, parser)
     out = frames[0]
     for other in frames[1:]:
         out = out.unionByName(other)
-    return _Parsed(out, lines, expected, parser)
+    return _Parsed(out, lines, index, expected, parser)
 
 
-def _line_index(spark: SparkSession, paths: list[str]) -> tuple[DataFrame, int, int]:
-    """How to number the lines of the text files: ``(index, lines, odd)``.
+def _jsonl_reader(spark: SparkSession, paths: list[str]) -> DataFrameReader:
+    """The reader of both JSON Lines reads (text and JSON), alike in every option that could
+    plan other splits: rows of the one are matched to lines of the other by position.
 
-    Spark reads a big file in splits, one task each, and does not number lines. A first,
+    ``basePath``: the dataset's landing folder, so that partition discovery adds ``dt`` from
+    the ``dt=YYYY-MM-DD`` folder of each file.
+    """
+    bases = {os.path.dirname(os.path.dirname(p)) for p in paths}
+    folders = {os.path.basename(os.path.dirname(p)) for p in paths}
+    if len(bases) != 1 or not all(f.startswith("dt=") for f in folders):
+        raise ValueError(f"JSON Lines files outside one dataset's dt= folders: {paths[:3]}...")
+    return spark.read.option("lineSep", "\n").option("basePath", bases.pop())
+
+
+def _line_index(text: DataFrame) -> list[tuple]:
+    """The ``INDEX_DDL`` rows of the text files read as ``text`` (``_positioned`` lines).
+
+    Spark reads a big file in splits, one task each, and does not number lines. This first,
     cheap pass (no JSON parsing) counts the lines of each split (file, byte offset); the line
     of a row is then its split's first line plus its position in the split, which
     ``monotonically_increasing_id`` gives: one task reads one split in order, its ids
     consecutive, and every later read of the same files plans the same splits in the same
     tasks. (Reading each file as one value and exploding it ran one file per core, with the
-    whole file in memory.) ``odd`` counts blank lines and lines that start a JSON array.
+    whole file in memory.) Only the text parser needs it: where the JSON reader makes one row
+    per line, its own rows give the same counts (``ingest``).
     """
+    return _split_offsets(_split_counts(text))[0]
+
+
+def _split_counts(rows: DataFrame) -> list:
+    """``_uri, _block, n, first_id`` of each split ``rows`` (``_positioned``) were read in."""
     from pyspark.sql import functions as F
 
-    text = _positioned(spark.read.option("lineSep", "\n").text(paths))
-    lead = F.expr("trim(LEADING ' \\t\\r' FROM value)")
-    splits = text.groupBy("_uri", "_block").agg(
-        F.count("*").alias("n"),
-        F.min("_id").alias("first_id"),
-        F.count_if((lead == "") | lead.startswith("[")).alias("odd"),
+    return (
+        rows.groupBy("_uri", "_block")
+        .agg(F.count("*").alias("n"), F.min("_id").alias("first_id"))
+        .collect()
     )
+
+
+def _split_offsets(splits: list) -> tuple[list[tuple], dict[str, int]]:
+    """The ``INDEX_DDL`` rows of the splits (``_split_counts``), and the rows of each file."""
     seen: dict[str, int] = {}
     index = []
-    odd = 0
-    for r in sorted(splits.collect(), key=lambda r: (r["_uri"], r["_block"])):
-        before = seen.get(r["_uri"], 0)
-        seen[r["_uri"]] = before + r["n"]
-        odd += r["odd"]
+    for r in sorted(splits, key=lambda r: (r["_uri"], r["_block"])):
         # Spark names files by URI (file:/a%20b/...); lineage and reasons use the landed paths.
-        index.append((r["_uri"], r["_block"], _uri_to_path(r["_uri"]), 1 + before - r["first_id"]))
-    frame = spark.createDataFrame(
-        index, "_uri string, _block bigint, source_file string, _offset bigint"
-    )
-    return frame, sum(seen.values()), odd
+        path = _uri_to_path(r["_uri"])
+        before = seen.get(path, 0)
+        seen[path] = before + r["n"]
+        index.append((r["_uri"], r["_block"], path, 1 + before - r["first_id"]))
+    return index, seen
 
 
 def _positioned(df: DataFrame) -> DataFrame:
@@ -305,15 +389,15 @@ def _positioned(df: DataFrame) -> DataFrame:
     )
 
 
-def _numbered(df: DataFrame, index: DataFrame) -> DataFrame:
-    """``df`` (read from the files ``index`` was built on) with ``source_file`` and ``line``."""
+def _located(df: DataFrame, index: DataFrame) -> DataFrame:
+    """``df`` (rows of ``_string_frame``) with ``source_file`` and ``line``. For the few rows that
+    need them (rejected ones, holders of a repeated key), not all: a join per row cost more."""
     from pyspark.sql import functions as F
 
     return (
-        _positioned(df)
-        .join(F.broadcast(index), ["_uri", "_block"])
+        df.join(F.broadcast(index), ["_uri", "_block"])
         .withColumn("line", F.col("_id") + F.col("_offset"))
-        .drop("_uri", "_block", "_id", "_offset")
+        .drop("_offset")
     )
 
 
@@ -344,26 +428,25 @@ def _typed(name: str, type_: str) -> Column:
     return F.expr(f"try_cast(`{name}` as {type_})")
 
 
-def validate(frame: DataFrame, contract: Contract) -> DataFrame:
-    """Type the string frame and attach ``reason`` (null for a good row) and ``field``.
+def validate(frame: DataFrame, contract: Contract, index: DataFrame) -> DataFrame:
+    """Type the string frame and attach ``reason`` (null for a good row), ``field``,
+    ``source_file`` and ``line``.
 
-    ``dt`` (the partition day) is read from the ``dt=YYYY-MM-DD`` folder of the source file;
-    the typed fields are ``_t_<name>``. Lazy: ``ingest`` runs the same steps with the checked
-    rows persisted in between, so the files are parsed once.
+    ``index`` (``INDEX_DDL``) locates the frame's rows; the typed fields are ``_t_<name>``.
+    Lazy: ``ingest`` runs the same steps with the checked rows persisted in between, so the
+    files are parsed once, and locates only the rows that need it.
     """
     checked = _check(frame, contract)
-    return _mark_duplicates(checked, _duplicates(checked, contract), contract)
+    marked = _mark_duplicates(checked, _duplicates(checked, contract, index), contract)
+    return _located(marked, index)
 
 
 def _check(frame: DataFrame, contract: Contract) -> DataFrame:
-    """Every rule but duplicates: ``dt``, ``_t_<name>`` typed fields, ``reason`` and ``field``."""
+    """Every rule but duplicates: ``_t_<name>`` typed fields, ``reason`` and ``field``."""
     from pyspark.sql import functions as F
 
-    df = frame.withColumn(
-        "dt", F.to_date(F.regexp_extract("source_file", r"/dt=(\d{4}-\d{2}-\d{2})/", 1))
-    )
     # One select, not a withColumn per field: each withColumn re-analyses the whole plan.
-    df = df.select("*", *[_typed(f.name, f.type).alias(f"_t_{f.name}") for f in contract.fields])
+    df = frame.select("*", *[_typed(f.name, f.type).alias(f"_t_{f.name}") for f in contract.fields])
     checks: list[tuple[str, Column, Column]] = []  # (field, fails, reason): reason read if fails
     for f in contract.fields:
         raw = F.col(f"`{f.name}`")
@@ -462,12 +545,13 @@ def _duplicated_keys(checked: DataFrame, contract: Contract) -> DataFrame:
 def _duplicates(
     checked: DataFrame,
     contract: Contract,
+    index: DataFrame,
     candidates: DataFrame | None = None,
     broadcast: bool = False,
 ) -> DataFrame:
     """``dt, _t_<key>, _n, _first``: each key held by more than one good row of a day, how many
-    hold it and where the first stands (``struct(source_file, line)``, the least), looked up
-    among the rows of the candidate keys only."""
+    hold it and where the first stands (``struct(source_file, line, _uri, _block, _id)``, the
+    least), looked up among the rows of the candidate keys only, which alone are located."""
     from pyspark.sql import functions as F
 
     key = f"_t_{contract.key}"
@@ -479,9 +563,11 @@ def _duplicates(
         .withColumn("_h", F.xxhash64(key))
         .join(F.broadcast(candidates) if broadcast else candidates, ["dt", "_h"])
     )
+    first = F.min(F.struct("source_file", "line", "_uri", "_block", "_id"))
     return (
-        holders.groupBy("dt", key)
-        .agg(F.count("*").alias("_n"), F.min(F.struct("source_file", "line")).alias("_first"))
+        _located(holders, index)
+        .groupBy("dt", key)
+        .agg(F.count("*").alias("_n"), first.alias("_first"))
         .where(F.col("_n") > 1)
     )
 
@@ -490,7 +576,8 @@ def _mark_duplicates(
     checked: DataFrame, duplicates: DataFrame, contract: Contract, broadcast: bool = False
 ) -> DataFrame:
     """Reject each good row whose key an earlier good row of the day holds, naming where the
-    first stands (``duplicate <key> (first at <file>:<line>)``)."""
+    first stands (``duplicate <key> (first at <file>:<line>)``). Rows are told apart by
+    ``(_uri, _block, _id)``, so that only the first needs locating."""
     from pyspark.sql import functions as F
 
     key = f"_t_{contract.key}"
@@ -501,7 +588,11 @@ def _mark_duplicates(
         "_later",
         first.isNotNull()
         & F.col("reason").isNull()
-        & ((F.col("source_file") != first["source_file"]) | (F.col("line") != first["line"])),
+        & (
+            (F.col("_uri") != first["_uri"])
+            | (F.col("_block") != first["_block"])
+            | (F.col("_id") != first["_id"])
+        ),
     )
     later = F.col("_later")
     return (
@@ -524,17 +615,10 @@ def _mark_duplicates(
 
 
 @contextlib.contextmanager
-def _uncompressed_cache(spark: SparkSession) -> Iterator[None]:
-    """Caches declared inside (``persist``) are not compressed.
-
-    Compressing the cache cost a third of the parse-and-check stage (2.5 of 9 CPU seconds per
-    million events) to save memory that the cache holds for one ingestion only. ``persist``
-    plans the cached query on a copy of the session's settings, so the setting only needs to
-    hold while it is called; the session's value is restored after.
-    """
-    key = "spark.sql.inMemoryColumnarStorage.compressed"
+def _session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """The session's ``key`` is ``value`` inside; its own value is restored after."""
     before = spark.conf.get(key, None)
-    spark.conf.set(key, "false")
+    spark.conf.set(key, value)
     try:
         yield
     finally:
@@ -542,6 +626,41 @@ def _uncompressed_cache(spark: SparkSession) -> Iterator[None]:
             spark.conf.unset(key)
         else:
             spark.conf.set(key, before)
+
+
+def _uncompressed_cache(spark: SparkSession) -> contextlib.AbstractContextManager[None]:
+    """Caches declared inside (``persist``) are not compressed.
+
+    Compressing the cache cost a third of the parse-and-check stage (2.5 of 9 CPU seconds per
+    million events) to save memory that the cache holds for one ingestion only. ``persist``
+    plans the cached query on a copy of the session's settings, so the setting only needs to
+    hold while it is called.
+    """
+    return _session_conf(spark, "spark.sql.inMemoryColumnarStorage.compressed", "false")
+
+
+def _even_splits(spark: SparkSession) -> contextlib.AbstractContextManager[None]:
+    """File reads inside are cut into about four splits per core, not one.
+
+    Spark packs files into splits of about (total bytes / cores), plus an open cost per file,
+    which rarely comes out even: five files of 44 MiB on two cores made three splits, the
+    third read alone while the other core idled, so each stage that reads the files or their
+    cache (parsing, writing) took a fifth longer than even work would. Four per core leave at
+    worst a small split to finish alone; tiny inputs stay one split (the open cost, 4 MiB, is
+    the floor). The table gets more files per day (one per split of the day: ten instead of
+    three for a million events). Set around the whole ingestion: its text and JSON reads of
+    the same files are matched split by split, so they must plan alike. A value the session
+    chose is kept, and so is Spark's plan where there is no SparkContext to count cores
+    (Spark Connect).
+    """
+    key = "spark.sql.files.minPartitionNum"
+    try:
+        cores = spark.sparkContext.defaultParallelism
+    except Exception:  # Spark Connect has no SparkContext
+        return contextlib.nullcontext()
+    if spark.conf.get(key, None) is not None:
+        return contextlib.nullcontext()
+    return _session_conf(spark, key, str(4 * cores))
 
 
 def _commit_of(spark: SparkSession, path: str, meta: str) -> tuple[int, dict[str, str] | None]:
@@ -553,23 +672,53 @@ def _commit_of(spark: SparkSession, path: str, meta: str) -> tuple[int, dict[str
     Delta commits nothing for a write that neither adds nor removes a file (an empty
     quarantine replacing an empty one): then the table's latest version and no metrics.
     """
-    from delta.tables import DeltaTable
-
     wanted = json.loads(meta)
-    history = (
-        DeltaTable.forPath(spark, path)
-        .history(20)
-        .select("version", "userMetadata", "operationMetrics")
-    )
-    rows = history.collect()
-    for r in rows:
+    commits = _recent_commits(spark, path)
+    for version, user_metadata, metrics in commits:
         try:
-            found = json.loads(r["userMetadata"] or "null")
+            found = json.loads(user_metadata or "null")
         except ValueError:
             continue
         if found == wanted:
-            return int(r["version"]), dict(r["operationMetrics"] or {})
-    return max(int(r["version"]) for r in rows), None
+            return version, dict(metrics or {})
+    return max(version for version, _, _ in commits), None
+
+
+_COMMIT_FILE = re.compile(r"^\d{20}\.json$")
+
+
+def _recent_commits(
+    spark: SparkSession, path: str, n: int = 20
+) -> list[tuple[int, str | None, dict[str, str] | None]]:
+    """``(version, userMetadata, operationMetrics)`` of the table's newest ``n`` commits, the
+    newest first.
+
+    On a local path they are read from the commit files, as ``recassets.lake.latest_version``
+    does: what Delta's ``history`` reads, in milliseconds where ``history`` took two tenths of
+    a second, twice per ingestion. Elsewhere (s3://, ...), Delta's history.
+    """
+    local = path.removeprefix("file://")
+    log = os.path.join(local, "_delta_log")
+    if "://" not in local and os.path.isdir(log):
+        names = sorted(name for name in os.listdir(log) if _COMMIT_FILE.match(name))[-n:]
+        commits = []
+        for name in reversed(names):
+            info: dict = {}
+            with open(os.path.join(log, name), encoding="utf-8") as f:
+                for line in f:  # one action per line; commitInfo is usually the first
+                    action = json.loads(line)
+                    if "commitInfo" in action:
+                        info = action["commitInfo"]
+                        break
+            commits.append((int(name[:-5]), info.get("userMetadata"), info.get("operationMetrics")))
+        return commits
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(spark, path).history(n)
+    return [
+        (int(r["version"]), r["userMetadata"], r["operationMetrics"])
+        for r in history.select("version", "userMetadata", "operationMetrics").collect()
+    ]
 
 
 def _check_written(what: str, metrics: dict[str, str] | None, expected: int) -> None:
@@ -603,7 +752,9 @@ def ingest(
     contract = CONTRACTS[dataset]
     days = sorted({d if isinstance(d, str) else d.isoformat() for d in days})
     run_id = run_id or uuid.uuid4().hex
-    files = list_landing_files(paths, dataset, days, allow_missing_days)
+    landed = _landing_files(paths, dataset, days, allow_missing_days)
+    files = [f for f, _ in landed]
+    scans = {f.path: scan for f, scan in landed if scan is not None}
     say(f"{dataset}: {len(files)} landing file(s) over {len(days)} day(s)")
     table_path = paths.table(TABLE_NAMES[dataset])
     quarantine_path = paths.table(QUARANTINE_TABLE)
@@ -611,133 +762,151 @@ def ingest(
         {"run_id": run_id, "dataset": dataset, "days": days, "code_version": __version__}
     )
 
-    for parser in ("json", "text"):
-        parsed = _string_frame(spark, contract, files, parser)
-        # Parsed and checked once, persisted: the duplicate search, the counts and both writes
-        # read it. Only what they need is kept: no JSON Lines text (joined back for rejected
-        # rows only), no string copies of typed fields.
-        with _uncompressed_cache(spark):
-            checked = (
-                _check(parsed.frame, contract)
-                .select(
-                    *[F.col(f"_t_{n}") for n in contract.names],
-                    "dt",
-                    "source_file",
-                    "line",
-                    "raw",
-                    "reason",
-                    "field",
-                    "_jsonl",
-                )  # fmt: skip
-                .persist(StorageLevel.MEMORY_AND_DISK)
-            )
-        duplicates = None
-        later: dict[str, int] = {}  # day -> later duplicates, which move from good to rejected
-        try:
-            # One job fills the cache and counts the rows by day and verdict, the JSON Lines
-            # rows, and the keys that more than one good row holds (by a 64-bit hash: see
-            # _duplicated_keys). Only when there are any is the duplicate search run.
-            ok = F.col("reason").isNull()
-            by_key = checked.groupBy(
-                "dt", ok.alias("ok"), F.when(ok, F.xxhash64(f"_t_{contract.key}")).alias("_h")
-            ).agg(F.count("*").alias("_n"), F.count_if("_jsonl").alias("_nj"))
-            tally = by_key.groupBy("dt", "ok").agg(
-                F.sum("_n").alias("n"),
-                F.sum("_nj").alias("nj"),
-                F.count_if(F.col("_n") > 1).alias("shared"),
-            )
-            counts: dict[tuple[str, bool], int] = {}
-            jsonl_rows = n_candidates = 0
-            for r in tally.collect():
-                counts[(r["dt"].isoformat(), r["ok"])] = r["n"]
-                jsonl_rows += r["nj"]
-                n_candidates += r["shared"] if r["ok"] else 0
-            if parsed.jsonl_lines not in (-1, jsonl_rows):  # never seen; the safe path exists
-                say(
-                    f"{dataset}: {jsonl_rows} rows from {parsed.jsonl_lines} lines; parsing again as text"
+    with _even_splits(spark):
+        for parser in ("json", "text"):
+            parsed = _string_frame(spark, contract, files, scans, parser)
+            if parsed.lines is not None:
+                say(f"{dataset}: JSON Lines read with the {parsed.parser} parser")
+            # Parsed and checked once, persisted: the duplicate search, the counts and both
+            # writes read it. Only what they need is kept: no JSON Lines text (joined back for
+            # rejected rows only), no string copies of typed fields, no file names.
+            with _uncompressed_cache(spark):
+                checked = (
+                    _check(parsed.frame, contract)
+                    .select(
+                        *[F.col(f"_t_{n}") for n in contract.names],
+                        "dt",
+                        "_uri",
+                        "_block",
+                        "_id",
+                        "raw",
+                        "reason",
+                        "field",
+                        "_jsonl",
+                    )  # fmt: skip
+                    .persist(StorageLevel.MEMORY_AND_DISK)
                 )
-                continue
-            small = n_candidates <= BROADCAST_ROWS
-            if n_candidates:
-                duplicates = _duplicates(checked, contract, broadcast=small).persist(
-                    StorageLevel.MEMORY_AND_DISK
+            duplicates = None
+            later: dict[str, int] = {}  # day -> later duplicates: from good to rejected
+            try:
+                # One job fills the cache and counts the rows by day and verdict, the JSON
+                # Lines rows, and the keys that more than one good row holds (by a 64-bit hash:
+                # see _duplicated_keys). Only when there are any is the duplicate search run.
+                ok = F.col("reason").isNull()
+                by_key = checked.groupBy(
+                    "dt", ok.alias("ok"), F.when(ok, F.xxhash64(f"_t_{contract.key}")).alias("_h")
+                ).agg(F.count("*").alias("_n"), F.count_if("_jsonl").alias("_nj"))
+                tally = by_key.groupBy("dt", "ok").agg(
+                    F.sum("_n").alias("n"),
+                    F.sum("_nj").alias("nj"),
+                    F.count_if(F.col("_n") > 1).alias("shared"),
                 )
-                later = {
-                    r["dt"].isoformat(): r["later"]
-                    for r in duplicates.groupBy("dt")
-                    .agg(F.sum(F.col("_n") - 1).alias("later"))
-                    .collect()
-                }
-            for day, n in later.items():
-                counts[(day, True)] -= n
-                counts[(day, False)] = counts.get((day, False), 0) + n
-            n_good = sum(n for (_, ok), n in counts.items() if ok)
-            n_rejected = sum(n for (_, ok), n in counts.items() if not ok)
-
-            validated = (
-                _mark_duplicates(checked, duplicates, contract, broadcast=small)
-                if later
-                else checked
-            )
-            rejected = validated.where(F.col("reason").isNotNull())
-            now = dt.datetime.now(dt.UTC)
-            quarantine_cols = [
-                F.lit(dataset).alias("dataset"), "source_file", "line", "raw", "reason", "field",
-                F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at"), "dt",
-            ]  # fmt: skip
-            whole = [
-                (
-                    dataset,
-                    f.path,
-                    None,
-                    None,
-                    f.problem,
-                    None,
-                    run_id,
-                    now,
-                    dt.date.fromisoformat(f.day),
-                )
-                for f in files
-                if f.problem
-            ]
-            parts = [spark.createDataFrame(whole, QUARANTINE_DDL)]
-            if n_rejected:
-                parts.append(rejected.where(~F.col("_jsonl")).select(*quarantine_cols))
-                if parsed.lines is not None:
-                    # The text of rejected JSON Lines rows, from a second read of the files
-                    # (no parsing): the rejected rows are few, so they are the broadcast side.
-                    wanted = rejected.where(F.col("_jsonl")).drop("raw")
-                    wanted = F.broadcast(wanted) if n_rejected <= BROADCAST_ROWS else wanted
-                    parts.append(
-                        parsed.lines.join(wanted, ["source_file", "line"]).select(*quarantine_cols)
+                counts: dict[tuple[str, bool], int] = {}
+                jsonl_rows = n_candidates = 0
+                for r in tally.collect():
+                    counts[(r["dt"].isoformat(), r["ok"])] = r["n"]
+                    jsonl_rows += r["nj"]
+                    n_candidates += r["shared"] if r["ok"] else 0
+                # Rows are located (file, line) only where some are rejected or share a key.
+                locate = n_candidates > 0 or any(not good for _, good in counts)
+                found: list[tuple] = []
+                if parsed.expected is not None:
+                    # The JSON reader made one row per line, as _LineScan foresaw: checked file
+                    # by file where rows are located (each split's first id and row count, from
+                    # the cache: a few rows to collect), in total otherwise.
+                    rows, lines = {"": jsonl_rows}, {"": sum(parsed.expected.values())}
+                    if locate:
+                        found, rows = _split_offsets(_split_counts(checked.where("_jsonl")))
+                        lines = parsed.expected
+                    if rows != lines:  # never seen; the safe path exists
+                        n_rows, n_lines = sum(rows.values()), sum(lines.values())
+                        say(f"{dataset}: {n_rows} rows from {n_lines} lines; parsing again as text")
+                        continue
+                index = spark.createDataFrame(parsed.index + found, INDEX_DDL)
+                small = n_candidates <= BROADCAST_ROWS
+                if n_candidates:
+                    duplicates = _duplicates(checked, contract, index, broadcast=small).persist(
+                        StorageLevel.MEMORY_AND_DISK
                     )
-            bad_rows = parts[0]
-            for part in parts[1:]:
-                bad_rows = bad_rows.unionByName(part)
-            good = validated.where(F.col("reason").isNull()).select(
-                *[F.col(f"_t_{n}").alias(n) for n in contract.names], "dt"
-            )
+                    later = {
+                        r["dt"].isoformat(): r["later"]
+                        for r in duplicates.groupBy("dt")
+                        .agg(F.sum(F.col("_n") - 1).alias("later"))
+                        .collect()
+                    }
+                for day, n in later.items():
+                    counts[(day, True)] -= n
+                    counts[(day, False)] = counts.get((day, False), 0) + n
+                n_good = sum(n for (_, ok), n in counts.items() if ok)
+                n_rejected = sum(n for (_, ok), n in counts.items() if not ok)
 
-            ensure_table(spark, quarantine_path, QUARANTINE_DDL, ["dataset", "dt"])
-            ensure_table(spark, table_path, contract.spark_ddl(), ["dt"])
-            say(f"{dataset}: writing quarantine and table")
-            bad_rows.select(*_ddl_names(QUARANTINE_DDL)).write.format("delta").mode(
-                "overwrite"
-            ).option("replaceWhere", f"dataset = '{dataset}' AND {days_predicate(days)}").option(
-                "userMetadata", meta
-            ).save(quarantine_path)
-            quarantine_version, metrics = _commit_of(spark, quarantine_path, meta)
-            _check_written(f"{dataset} quarantine", metrics, n_rejected + len(whole))
-            good.write.format("delta").mode("overwrite").option(
-                "replaceWhere", days_predicate(days)
-            ).option("userMetadata", meta).save(table_path)
-            delta_version, metrics = _commit_of(spark, table_path, meta)
-            _check_written(TABLE_NAMES[dataset], metrics, n_good)
-        finally:
-            if duplicates is not None:
-                duplicates.unpersist()
-            checked.unpersist()
-        break
+                validated = (
+                    _mark_duplicates(checked, duplicates, contract, broadcast=small)
+                    if later
+                    else checked
+                )
+                rejected = _located(validated.where(F.col("reason").isNotNull()), index)
+                now = dt.datetime.now(dt.UTC)
+                quarantine_cols = [
+                    F.lit(dataset).alias("dataset"), "source_file", "line", "raw", "reason",
+                    "field", F.lit(run_id).alias("run_id"),
+                    F.lit(now).cast("timestamp").alias("quarantined_at"), "dt",
+                ]  # fmt: skip
+                whole = [
+                    (
+                        dataset,
+                        f.path,
+                        None,
+                        None,
+                        f.problem,
+                        None,
+                        run_id,
+                        now,
+                        dt.date.fromisoformat(f.day),
+                    )
+                    for f in files
+                    if f.problem
+                ]
+                parts = [spark.createDataFrame(whole, QUARANTINE_DDL)]
+                if n_rejected:
+                    parts.append(rejected.where(~F.col("_jsonl")).select(*quarantine_cols))
+                    if parsed.lines is not None:
+                        # The text of rejected JSON Lines rows, from a second read of the
+                        # files (no parsing): the rejected rows are few, the broadcast side.
+                        wanted = rejected.where(F.col("_jsonl")).drop("raw")
+                        wanted = F.broadcast(wanted) if n_rejected <= BROADCAST_ROWS else wanted
+                        parts.append(
+                            parsed.lines.join(wanted, ["_uri", "_block", "_id"]).select(
+                                *quarantine_cols
+                            )
+                        )
+                bad_rows = parts[0]
+                for part in parts[1:]:
+                    bad_rows = bad_rows.unionByName(part)
+                good = validated.where(F.col("reason").isNull()).select(
+                    *[F.col(f"_t_{n}").alias(n) for n in contract.names], "dt"
+                )
+
+                ensure_table(spark, quarantine_path, QUARANTINE_DDL, ["dataset", "dt"])
+                ensure_table(spark, table_path, contract.spark_ddl(), ["dt"])
+                say(f"{dataset}: writing quarantine and table")
+                bad_rows.select(*_ddl_names(QUARANTINE_DDL)).write.format("delta").mode(
+                    "overwrite"
+                ).option(
+                    "replaceWhere", f"dataset = '{dataset}' AND {days_predicate(days)}"
+                ).option("userMetadata", meta).save(quarantine_path)
+                quarantine_version, metrics = _commit_of(spark, quarantine_path, meta)
+                _check_written(f"{dataset} quarantine", metrics, n_rejected + len(whole))
+                good.write.format("delta").mode("overwrite").option(
+                    "replaceWhere", days_predicate(days)
+                ).option("userMetadata", meta).save(table_path)
+                delta_version, metrics = _commit_of(spark, table_path, meta)
+                _check_written(TABLE_NAMES[dataset], metrics, n_good)
+            finally:
+                if duplicates is not None:
+                    duplicates.unpersist()
+                checked.unpersist()
+            break
 
     result = IngestResult(
         dataset=dataset,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -76,12 +77,20 @@ def write_landing_file(
     return final
 
 
-def file_digest(path: str | Path, chunk: int = 1 << 20) -> tuple[int, str]:
-    """(size in bytes, sha256 hex) of a file, for lineage."""
+def file_digest(
+    path: str | Path, chunk: int = 1 << 20, visit: Callable[[bytes], None] | None = None
+) -> tuple[int, str]:
+    """(size in bytes, sha256 hex) of a file, for lineage.
+
+    ``visit`` is handed each block as it is read, so a caller can look at the bytes in the same
+    pass (ingestion counts JSON Lines lines this way) rather than read the file again.
+    """
     h = hashlib.sha256()
     size = 0
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
             size += len(block)
+            if visit is not None:
+                visit(block)
     return size, h.hexdigest()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +27,16 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
+from recassets import ingest as ingest_module
 from recassets.ingest import (
     IngestResult,
     LandingMissingError,
+    _LineScan,
     ingest,
     list_landing_files,
     read_lineage,
 )
-from recassets.landing import write_landing_file
+from recassets.landing import file_digest, write_landing_file
 from recassets.paths import Paths
 from recassets.synthetic import SyntheticConfig, build_world, generate, generate_day
 
@@ -689,6 +692,158 @@ def test_lines_are_numbered_across_file_splits(spark, paths):
             _ev("e777", f"{day}T10:00:00Z", "bad", 1, "click")
         }
         assert (result.rows, result.quarantined) == (2997, 3)
+
+
+# --- Which parser: the JSON reader where each line is one row, else lines and from_json ----------
+
+
+@pytest.mark.parametrize(
+    "data, lines, plain",
+    [
+        (b"", 0, True),
+        (b'{"a": 1}', 1, True),  # the last line needs no newline
+        (b'{"a": 1}\n{"b": 2}\n', 2, True),  # one final newline is no blank line
+        (b'{"a": 1}\r\n{"b": 2}\r\n', 2, True),
+        (b'"s"\n42\nnull\n{"a": \nx [\n{"a": "\\n["}\n', 6, True),  # one row each
+        (b"\n", 1, False),  # blank lines: no row
+        (b'\n{"a": 1}\n', 2, False),
+        (b'{"a": 1}\n\n{"b": 2}\n', 3, False),
+        (b'{"a": 1}\n\n', 2, False),
+        (b'{"a": 1}\r\n\r\n', 2, False),
+        (b'{"a": 1}\n   \n', 2, False),
+        (b'{"a": 1}\n {"b": 2}\n', 2, False),  # led by whitespace: maybe "  [..."
+        (b'{"a": 1}\n\t{"b": 2}', 2, False),
+        (b'{"a": 1}\n[{"b": 2}, {"c": 3}]\n', 2, False),  # arrays: a row per element
+        (b"[]", 1, False),
+        (b'\xef\xbb\xbf{"a": 1}\n', 1, False),  # a BOM or NUL bytes: Jackson's sniffing
+        (b'{"a": 1}\n\x00[\x00]\x00\n', 2, False),
+    ],
+)
+def test_line_scan_counts_lines_and_finds_those_that_are_not_one_json_row(
+    tmp_path, data, lines, plain
+):
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    for chunk in range(1, len(data) + 2):  # every boundary between two blocks
+        scan = _LineScan()
+        assert file_digest(path, chunk=chunk, visit=scan) == _digest(path)
+        assert (scan.lines, scan.plain) == (lines, plain), chunk
+
+
+def _land_lines(paths: Paths, day: str, files: dict[str, list[str]]) -> str:
+    folder = Path(paths.landing_dir("events", day))
+    folder.mkdir(parents=True)
+    for name, lines in files.items():
+        (folder / name).write_text("\n".join(lines) + "\n")
+    return str(folder)
+
+
+def _ingest_day(spark, paths: Paths, day: str) -> tuple[IngestResult, list[str], list[tuple]]:
+    """The result, the parser(s) said, and (file, line, field, reason, raw) of each rejected row."""
+    said: list[str] = []
+    result = ingest(spark, paths, "events", [day], progress=said.append)
+    parsers = [m.rsplit(" ", 2)[1] for m in said if m.endswith(" parser")]
+    rows = _read(
+        paths.table("quarantine"), result.quarantine_version, dt=dt.date.fromisoformat(day)
+    )
+    rejected = sorted((Path(r["source_file"]).name, r["line"], r["field"], r["reason"], r["raw"])
+                      for r in rows)  # fmt: skip
+    return result, parsers, rejected
+
+
+def _landed(paths: Paths, result: IngestResult, day: str) -> list[str]:
+    rows = _read(result.table_path, result.delta_version, dt=dt.date.fromisoformat(day))
+    return sorted(r["event_id"] for r in rows)
+
+
+NOT_AN_OBJECT = "unparseable JSON: not a JSON object"
+MISTYPED = "field user_id: expected bigint, got bad"
+
+
+def test_plain_lines_are_parsed_by_the_json_reader_and_numbered_from_its_rows(spark, paths):
+    """No blank, whitespace-led or array line: the JSON reader's rows are the lines, and rows
+    are numbered from them (split counts, file by file), a last line without newline included.
+    Would fail if these lines were taken for odd ones (text parser) or miscounted."""
+    day = "2026-03-01"
+    a = [
+        _ev("e1", f"{day}T01:00:00Z"),
+        '"[not an array]"',
+        "x [",
+        _ev("e2", f"{day}T02:00:00Z", surface="\n[ "),  # an escaped newline, not a line
+        _ev("e3", f"{day}T03:00:00Z", user_id="bad"),
+    ]
+    b = [_ev("e1", f"{day}T04:00:00Z"), _ev("e4", f"{day}T05:00:00Z")]
+    folder = _land_lines(paths, day, {"a.jsonl": a})
+    (Path(folder) / "b.jsonl").write_text("\n".join(b))  # no final newline
+    result, parsers, rejected = _ingest_day(spark, paths, day)
+    assert parsers == ["json"]
+    assert _landed(paths, result, day) == ["e1", "e2", "e4"]
+    assert rejected == [
+        ("a.jsonl", 2, None, NOT_AN_OBJECT, a[1]),
+        ("a.jsonl", 3, None, NOT_AN_OBJECT, a[2]),
+        ("a.jsonl", 5, "user_id", MISTYPED, a[4]),
+        ("b.jsonl", 1, "event_id", f"duplicate event_id (first at {folder}/a.jsonl:1)", b[0]),
+    ]
+    assert (result.rows, result.quarantined) == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        # A blank line (no row) and an array of two events (two rows): as many rows as lines.
+        ["", "[{}, {}]"],
+        # Led by spaces: a line of spaces (no row), an array (two rows), an object (one row).
+        ["   ", " [{}, {}]", " {}"],
+    ],
+    ids=["blank-and-array", "space-led"],
+)
+def test_lines_that_are_not_one_json_row_go_to_the_text_parser(spark, paths, odd):
+    """Each case keeps as many rows as lines under the JSON reader, so no count would notice
+    it: only the line scan sends it to the text parser. There an array is one unparseable
+    line, blank lines are skipped, and later lines keep their numbers."""
+    day = "2026-03-02"
+    lines = [_ev("e1", f"{day}T01:00:00Z")]
+    events = iter(_ev(f"e{n}", f"{day}T0{n}:00:00Z") for n in range(2, 9))
+    for template in odd:
+        line = template
+        while "{}" in line:
+            line = line.replace("{}", next(events), 1)
+        lines.append(line)
+    lines.append(_ev("e9", f"{day}T09:00:00Z", user_id="bad"))
+    _land_lines(paths, day, {"a.jsonl": lines})
+    result, parsers, rejected = _ingest_day(spark, paths, day)
+    assert parsers == ["text"]
+    array = next(n for n, line in enumerate(lines, 1) if line.lstrip().startswith("["))
+    assert rejected == [
+        ("a.jsonl", array, None, NOT_AN_OBJECT, lines[array - 1]),
+        ("a.jsonl", len(lines), "user_id", MISTYPED, lines[-1]),
+    ]
+    # The array's events never land; a space-led object does.
+    assert _landed(paths, result, day) == (["e1", "e4"] if len(odd) == 3 else ["e1"])
+
+
+def test_rows_counted_against_lines_catch_what_the_scan_missed(spark, paths, monkeypatch):
+    """With the line scan blinded, the JSON reader's row counts still send a day with a blank
+    line to the text parser: in total, or file by file where rows must be located (here a
+    blank line in one file and an array in another make as many rows as lines in all)."""
+    monkeypatch.setattr(ingest_module, "_ODD_LINE", re.compile(b"(?!)"))  # matches nothing
+    total, by_file = "2026-03-03", "2026-03-04"
+    _land_lines(paths, total, {"a.jsonl": [_ev("e1", f"{total}T01:00:00Z"), ""]})
+    b = [_ev("e1", f"{by_file}T01:00:00Z"), "", _ev("e2", f"{by_file}T02:00:00Z")]
+    c = [
+        f"[{_ev('e3', f'{by_file}T03:00:00Z')}, {_ev('e4', f'{by_file}T04:00:00Z')}]",
+        _ev("e5", f"{by_file}T05:00:00Z", user_id="bad"),
+    ]
+    _land_lines(paths, by_file, {"b.jsonl": b, "c.jsonl": c})
+    result, parsers, rejected = _ingest_day(spark, paths, total)
+    assert (parsers, rejected, _landed(paths, result, total)) == (["json", "text"], [], ["e1"])
+    result, parsers, rejected = _ingest_day(spark, paths, by_file)
+    assert parsers == ["json", "text"]
+    assert rejected == [
+        ("c.jsonl", 1, None, NOT_AN_OBJECT, c[0]),
+        ("c.jsonl", 2, "user_id", MISTYPED, c[1]),
+    ]
+    assert _landed(paths, result, by_file) == ["e1", "e2"]
 
 
 # --- Lineage -------------------------------------------------------------------------------------
