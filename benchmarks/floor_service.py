@@ -6,8 +6,9 @@ validation, JSON), which ``/recommend`` pays too; the benchmark reports ours aga
 
     cd benchmarks && bentoml serve floor_service:Floor --port 3001
 
-Same worker count as the recommender (``RECASSETS_SERVE_WORKERS``, default 1) and the same
-traffic timeout, so the two differ only in the funnel's work.
+Same worker count as the recommender (``RECASSETS_SERVE_WORKERS``, default 1), the same
+traffic timeout and the same kind of handler (``async def``: called on the worker's event
+loop, no hop to a thread), so the two differ only in the funnel's work.
 """
 
 import os
@@ -46,7 +47,7 @@ RESPONSE: dict[str, Any] = {
 )
 class Floor:
     @bentoml.api
-    def recommend(
+    async def recommend(
         self,
         user_id: UserId,
         k: K = 20,

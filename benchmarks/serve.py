@@ -346,12 +346,13 @@ def inprocess_stage(
     a, _ = rec.rank(u, values, ids)
     b = rec.rank_replicated(u, values, ids)
     out["max_abs_diff"] = float(np.max(np.abs(a - b)))
-    # x0 (N, X) as the cross net receives it: the interaction network (cross + deep + head) on
-    # it is the part both forms share, the floor under either
+    # x0 (N, X) as the cross layers receive it: the interaction network (cross + deep + head,
+    # ``DCNv2.interact``) on it is the part both forms share, the floor under either
     captured: list[Any] = []
-    hook = rec.ranker.cross.register_forward_hook(lambda m, i, o: captured.append(i[0]))  # type: ignore[union-attr]
+    finish = rec.ranker._finish  # type: ignore[union-attr]
+    rec.ranker._finish = lambda x0, *a: (captured.append(x0), finish(x0, *a))[1]  # type: ignore[union-attr]
     rec.rank(u, values, ids)
-    hook.remove()
+    del rec.ranker._finish  # type: ignore[union-attr]
     x0 = captured[0]
 
     def interact(_: Any) -> None:

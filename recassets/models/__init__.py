@@ -11,7 +11,7 @@ Training loops live in ``recassets.training.trainer``.
 from recassets.models.embeddings import EMBEDDING_OPTIMIZERS, EmbeddingTables, TableSpec
 from recassets.models.features import Features, signed_log1p
 from recassets.models.losses import PointwiseBCELoss, SampledSoftmaxLoss
-from recassets.models.ranking import DCNv2, RankingConfig
+from recassets.models.ranking import DCNv2, PreparedItems, RankingConfig
 from recassets.models.two_tower import Tower, TwoTower, TwoTowerConfig
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "EmbeddingTables",
     "Features",
     "PointwiseBCELoss",
+    "PreparedItems",
     "RankingConfig",
     "SampledSoftmaxLoss",
     "TableSpec",

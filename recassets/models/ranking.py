@@ -15,6 +15,12 @@ counters) depends on the request only, the item part (item sparse features, proj
 user x item counters such as the cohort CTR) on the candidate. Serving scores N candidates of
 one user with ``score_candidates``: the user part is computed once and broadcast over N rows
 (one embedding lookup instead of N), and equals scoring N replicated rows.
+
+Serving goes one step further with ``prepare_items`` / ``score_prepared``: an item's features
+change once a day, so everything in x0 and the first cross layer that reads only the item is
+computed once per catalog refresh (``PreparedItems``), and a request pays for the user half
+once, a gather of N rows, and the layers that mix both halves. Equal to ``forward`` up to
+float rounding (the sums are associated differently).
 """
 
 from __future__ import annotations
@@ -30,6 +36,39 @@ from torchrec.modules.mlp import MLP
 
 from recassets.models.embeddings import DEFAULT_EMBEDDING_OPTIMIZER, EmbeddingTables, TableSpec
 from recassets.models.features import Features, signed_log1p
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The interaction network's weights as plain tensors: per cross layer (V^T (X, r),
+    W^T (r, X), bias (X,)), per deep layer (weight, bias) (every layer ReLU, as the deep
+    ``MLP`` is built), and the head's (weight, bias). ``DCNv2.kernels()`` gives live views
+    (training); ``frozen=True`` gives detached contiguous copies for serving, where one
+    snapshot per catalog refresh saves the module and parameter-list look-ups of every call."""
+
+    cross: tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], ...]
+    deep: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+    head: tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class PreparedItems:
+    """The item-only work of x0 for a whole catalog (M items), done once per refresh.
+
+    - ``embeddings`` (M, Ei): the pooled item feature embeddings, ``item_features`` order;
+    - ``dense_pre`` (M, P): the item dense projection before its ReLU, item counters only
+      (the cross counters are per request: the user's cohort picks them);
+    - ``first_low_rank`` (M, r): the first cross layer's V kernel applied to the item
+      embedding columns of x0;
+    - ``kernels``: the model's weights frozen with them (the model does not train while it
+      serves), and the item dense projection's cross-counter columns, transposed.
+    """
+
+    embeddings: torch.Tensor
+    dense_pre: torch.Tensor
+    first_low_rank: torch.Tensor
+    kernels: Kernels
+    cross_dense_t: torch.Tensor  # (num_cross_dense, P)
 
 
 @dataclass(frozen=True)
@@ -135,8 +174,25 @@ class DCNv2(nn.Module):
         return torch.cat(parts, dim=1)
 
     def interact(self, x0: torch.Tensor) -> torch.Tensor:
-        """(B, X) -> cross net -> deep MLP -> (B,) logits."""
-        return self.head(self.deep(self.cross(x0))).squeeze(1)
+        """(B, X) -> cross net -> deep MLP -> (B,) logits. The cross layers are
+        ``LowRankCrossNet``'s parameters and math, in fused kernels (see ``_finish``)."""
+        kernels = self.kernels()
+        return self._finish(x0, x0 @ kernels.cross[0][0], kernels)
+
+    def kernels(self, *, frozen: bool = False) -> Kernels:
+        """The interaction network's weights (``Kernels``): live views, or ``frozen`` copies."""
+
+        def t(x: torch.Tensor) -> torch.Tensor:
+            return x.detach().contiguous() if frozen else x
+
+        c = self.cross
+        cross = tuple(
+            (t(v.T), t(w.T), t(b)) for v, w, b in zip(c.V_kernels, c.W_kernels, c.bias, strict=True)
+        )
+        deep: tuple[tuple[torch.Tensor, torch.Tensor], ...] = ()
+        if isinstance(self.deep, MLP):
+            deep = tuple((t(p._linear.weight), t(p._linear.bias)) for p in self.deep._mlp)
+        return Kernels(cross, deep, (t(self.head.weight), t(self.head.bias)))
 
     # -- entry points --
 
@@ -162,6 +218,77 @@ class DCNv2(nn.Module):
         """(N, Xi): the candidate side of x0."""
         assert items.item_dense is not None
         return self._item_part(self.embeddings(items.sparse), items.item_dense, items.cross_dense)
+
+    # -- serving form over a prepared catalog --
+
+    def _dense_linear(self, arch: nn.Module) -> nn.Linear:
+        (perceptron,) = arch._mlp  # type: ignore[union-attr]
+        return perceptron._linear
+
+    def prepare_items(
+        self, pooled: Mapping[str, torch.Tensor], item_dense: torch.Tensor
+    ) -> PreparedItems:
+        """``PreparedItems`` of M items from their pooled embeddings {item feature: (M, E)}
+        and item counters (M, num_item_dense), without the cross counters."""
+        lin = self._dense_linear(self.item_dense_arch)
+        di, p = self.config.num_item_dense, self.config.dense_dim
+        emb = torch.cat([pooled[f] for f in self.config.item_features], dim=1).contiguous()
+        dense_pre = nn.functional.linear(signed_log1p(item_dense), lin.weight[:, :di], lin.bias)
+        start = self.user_width + p  # x0 = [user part | item dense projection | item embeddings]
+        first = emb @ self.cross.V_kernels[0][:, start:].T
+        return PreparedItems(
+            emb,
+            dense_pre.contiguous(),
+            first.contiguous(),
+            self.kernels(frozen=True),
+            lin.weight[:, di:].T.detach().contiguous(),
+        )
+
+    @property
+    def user_width(self) -> int:
+        """Xu: the width of the user part of x0."""
+        dims = self.config.feature_dims()
+        return self.config.dense_dim + sum(dims[f] for f in self.config.user_features)
+
+    def score_prepared(
+        self,
+        user: torch.Tensor,
+        items: PreparedItems,
+        index: torch.Tensor,
+        cross_dense: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(N,) logits of the catalog rows ``index`` (N,) for one user's part of x0 ``user``
+        (1, Xu) (``_user_part``); ``cross_dense`` (N, num_cross_dense) their user x item
+        counters. Equals ``interact`` on the full x0, up to rounding."""
+        xu, p = user.shape[1], self.config.dense_dim
+        n = index.shape[0]
+        kernels = items.kernels
+        dense = items.dense_pre.index_select(0, index)
+        if self.config.num_cross_dense:
+            assert cross_dense is not None, "this ranker reads cross (user x item) counters"
+            dense = torch.addmm(dense, signed_log1p(cross_dense), items.cross_dense_t)
+        dense = dense.relu_()
+        x0 = torch.cat([user.expand(n, -1), dense, items.embeddings.index_select(0, index)], dim=1)
+        # first cross layer: x0 V0^T = u V0[user]^T (once) + d V0[dense]^T + e V0[emb]^T
+        # (prepared per item)
+        v0t = kernels.cross[0][0]  # (X, r)
+        low = torch.addmm(items.first_low_rank.index_select(0, index), dense, v0t[xu : xu + p])
+        low += user @ v0t[:xu]
+        return self._finish(x0, low, kernels)
+
+    @staticmethod
+    def _finish(x0: torch.Tensor, low: torch.Tensor, kernels: Kernels) -> torch.Tensor:
+        """The cross layers from the first layer's low-rank product ``low`` = x0 V0^T on,
+        each as two fused kernels (addmm: W v + b; addcmul: x_l + x0 * that; the math of
+        ``LowRankCrossNet``, which takes five per layer), then the deep MLP and the head."""
+        (_, w0t, b0), *rest = kernels.cross
+        x = torch.addcmul(x0, x0, torch.addmm(b0, low, w0t))
+        for vt, wt, b in rest:
+            x = torch.addcmul(x, x0, torch.addmm(b, x @ vt, wt))
+        for w, b in kernels.deep:
+            x = torch.nn.functional.linear(x, w, b).relu_()
+        w, b = kernels.head
+        return torch.nn.functional.linear(x, w, b).squeeze(1)
 
     def score_candidates(self, user: Features, items: Features) -> torch.Tensor:
         """Serving form: ``user`` holds one row (user keys only is enough), ``items`` N rows

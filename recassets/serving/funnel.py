@@ -9,12 +9,14 @@ benchmarks call directly. Per ``/recommend`` request:
 2. retrieval: the two-tower's user tower on those features (one row), then the FAISS index
    for the top ``candidates`` (default 500, capped at the index size; ``-1`` slots dropped).
 3. ranking: the DCN-v2 ranker over all candidates in broadcast form: the user half of its
-   input is computed once and expanded across the N candidate rows
-   (``DCNv2.score_candidates``), instead of N copies of the user's features going through
-   the embedding lookups and the user MLP (``rank_replicated``, kept for the benchmark and
-   the equality test). Candidate item features come from memory (the reader keeps the item
-   view as arrays, refreshed when a new day is materialized) in one gather; their vocabulary
-   rows are precomputed per item at each refresh.
+   input is computed once and expanded across the N candidate rows, instead of N copies of
+   the user's features going through the embedding lookups and the user MLP
+   (``rank_replicated``, kept for the benchmark and the equality test). The item half is
+   prepared per catalog at each refresh (``DCNv2.prepare_items``: pooled item embeddings,
+   the item counters' projection, the first cross layer's product with the item columns), so
+   a request gathers N prepared rows (``DCNv2.score_prepared``). Candidate item features
+   come from memory (the reader keeps the item view as arrays, refreshed when a new day is
+   materialized).
 4. rules: drop items the user already engaged with (``exclude_seen``), drop duplicates, cap
    items per category (``max_per_category``; relaxed, in score order, only when the capped
    list would be shorter than k), and backfill from trending when fewer than k candidates
@@ -49,7 +51,8 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 from recassets.featurestore import wire
 from recassets.featurestore.online import FOUND, OnlineFeatureReader
 from recassets.featurestore.snapshot import cohort_id
-from recassets.models.features import Features, signed_log1p
+from recassets.models.features import Features
+from recassets.models.ranking import PreparedItems
 from recassets.paths import Paths
 from recassets.serving.index import ItemIndex
 from recassets.training import data as D
@@ -63,6 +66,7 @@ USER_DENSE_SOURCE = tuple(c[2:] for c in USER_DENSE)
 ITEM_DENSE_SOURCE = tuple("trending" if c == "i_trending" else c[2:] for c in ITEM_DENSE)
 UNKNOWN = "unknown"  # the lake's stand-in for a missing country / age bucket / category
 FRESH_DAYS = 1.0  # item_features.age_days of an item first seen on the feature day
+_MEMO_LIMIT = 100_000  # memoized vocabulary rows of user string features, per vocabulary
 
 
 class RequestError(ValueError):
@@ -118,9 +122,9 @@ class _ItemBlock:
     trending: np.ndarray  # (M,) the cold-start score (see trending_score)
     fresh: np.ndarray  # (M,) bool: first seen within the feature day (age_days <= 1)
     found: np.ndarray  # (M,) bool
-    # the ranker's pooled item-side embeddings per sparse item feature, (M, E) each: item
-    # features change once a day, so their lookups happen at refresh, not per request
-    pooled: dict[str, torch.Tensor] = field(default_factory=dict)
+    # the ranker's item-only work over the block (DCNv2.prepare_items): item features change
+    # once a day, so their lookups and projections happen at refresh, not per request
+    prepared: PreparedItems | None = None
 
 
 def trending_score(trending: np.ndarray, engagements_7d: np.ndarray) -> np.ndarray:
@@ -208,6 +212,7 @@ class Recommender:
             self._tt_weights = self._weights(self.two_tower)
             self._rk_weights = self._weights(self.ranker)
         self._lock = threading.Lock()
+        self._string_rows: dict[int, dict[tuple[str, str], int]] = {}
         self._cohorts: dict[tuple[Any, ...], np.ndarray] = {}
         self._block = self._build_block()
 
@@ -260,11 +265,13 @@ class Recommender:
                 rows[feature] = r
         dense = np.stack([col(c) for c in ITEM_DENSE_SOURCE], axis=1).astype(np.float32)
         e7, e28 = col("engagements_7d"), col("engagements_28d")
-        pooled: dict[str, torch.Tensor] = {}
+        prepared = None
         if self.ranker is not None and m:
             with torch.inference_mode():
                 pooled = self.ranker.embeddings(self._item_kjt(rows, np.arange(m)).to(self.device))
-            pooled = {f: pooled[f] for f in D.ITEM_FEATURES}
+                prepared = self.ranker.prepare_items(
+                    pooled, torch.from_numpy(dense).to(self.device)
+                )
         return _ItemBlock(
             ids=ids,
             day=state.day,
@@ -278,7 +285,7 @@ class Recommender:
             trending=trending_score(col("trending"), e7),
             fresh=col("age_days", np.inf) <= FRESH_DAYS,
             found=np.asarray(got[FOUND], dtype=bool) if got is not None else np.zeros(0, bool),
-            pooled=pooled,
+            prepared=prepared,
         )
 
     @staticmethod
@@ -403,24 +410,35 @@ class Recommender:
         from the online row: the vocabulary rows ``data.user_features`` would give for a
         one-row table, mean-pooled as the tables pool (an empty bag is zeros), by indexing
         the weights. For one row this skips TorchRec's KJT bookkeeping, which costs more
-        than the lookups themselves (equality with the module path is tested)."""
+        than the lookups themselves (equality with the module path is tested). A one-value
+        bag is a view of its weight row (the mean of one row is the row); the rows of string
+        values (country, device, age bucket: a handful each) are memoized per vocabulary,
+        which the bundle fixes for the life of the process."""
         pooled: dict[str, torch.Tensor] = {}
+        memo = self._string_rows.setdefault(id(vocab), {})
         for feature in D.USER_FEATURES:
-            v = vocab[D.FEATURE_VOCAB[feature]]
-            if feature == "user_id":
-                raw: Any = np.asarray([int(user_id)], np.int64)
-            elif feature in D.LIST_FEATURES:
-                ids = [int(i) for i in (values.get(feature) or []) if i is not None]
-                raw = np.asarray(ids, np.int64)
-            else:
-                x = values.get(feature)
-                raw = pa.array([] if x is None else [x], pa.string())
+            name = D.FEATURE_VOCAB[feature]
             w = weights[feature]
-            if len(raw):
-                rows = torch.from_numpy(v.lookup(raw, record=False).astype(np.int64))
-                pooled[feature] = w[rows].mean(dim=0, keepdim=True)
-            else:
+            if feature in D.LIST_FEATURES:
+                ids = [int(i) for i in (values.get(feature) or []) if i is not None]
+                if ids:
+                    rows = vocab[name].lookup(np.asarray(ids, np.int64), record=False)
+                    pooled[feature] = w.index_select(0, torch.from_numpy(rows)).mean(
+                        dim=0, keepdim=True
+                    )
+                else:
+                    pooled[feature] = w.new_zeros((1, w.shape[1]))
+                continue
+            if feature == "user_id":
+                row = int(vocab[name].lookup(np.asarray([int(user_id)], np.int64), record=False)[0])
+            elif (x := values.get(feature)) is None:
                 pooled[feature] = w.new_zeros((1, w.shape[1]))
+                continue
+            elif (row := memo.get((name, x), -1)) < 0:
+                row = int(vocab[name].lookup(pa.array([x], pa.string()), record=False)[0])
+                if len(memo) < _MEMO_LIMIT:
+                    memo[(name, x)] = row
+            pooled[feature] = w[row : row + 1]
         dense = torch.tensor(
             [[0.0 if (x := values.get(c)) is None else float(x) for c in USER_DENSE_SOURCE]],
             dtype=torch.float32,
@@ -455,20 +473,18 @@ class Recommender:
         with torch.inference_mode():
             pooled, dense_u = self._user_inputs(user_id, values, self.rk_vocab, self._rk_weights)
             u = self.ranker._user_part(pooled, dense_u)  # (1, Xu), once per request
-            if found.all():  # every candidate in memory: pooled embeddings by gather
-                idx = torch.from_numpy(pos)
-                dense = torch.from_numpy(block.dense[pos])
+            if found.all() and block.prepared is not None:  # every candidate prepared
+                cross = None
                 if COHORT_DENSE:
-                    cross = cohort[block.category_code[pos]][:, None].astype(np.float32)
-                    dense = torch.cat([dense, torch.from_numpy(cross)], dim=1)
-                parts = [self.ranker.item_dense_arch(signed_log1p(dense.to(self.device)))]
-                parts += [block.pooled[f][idx] for f in self.ranker.config.item_features]
-                v = torch.cat(parts, dim=1)  # (N, Xi)
+                    c = cohort[block.category_code[pos]][:, None].astype(np.float32)
+                    cross = torch.from_numpy(c).to(self.device)
+                index = torch.from_numpy(pos).to(self.device)
+                logits = self.ranker.score_prepared(u, block.prepared, index, cross)
             else:  # a feature-store miss: OOV id row, zero counters, the full item half
                 items = self._candidate_features(block, pos, cohort, item_ids, found)
                 v = self.ranker.item_part(items)
-            x0 = torch.cat([u.expand(v.shape[0], -1), v], dim=1)
-            return self.ranker.interact(x0).float().cpu().numpy(), found
+                logits = self.ranker.interact(torch.cat([u.expand(v.shape[0], -1), v], dim=1))
+            return logits.float().cpu().numpy(), found
 
     def rank_replicated(
         self, user_id: int, values: Mapping[str, Any] | None, item_ids: np.ndarray
@@ -651,10 +667,16 @@ class Recommender:
         stages: list[str],
         notes: list[str],
     ) -> list[dict[str, Any]]:
-        """Dedupe, cap per category (relaxed in score order only if needed to reach k)."""
+        """Dedupe, cap per category (relaxed in score order only if needed to reach k).
+
+        A walk in score order that stops at the k-th item taken (usually within a few dozen
+        of the N), over plain lists: at this size that beats array code, whose per-call
+        overhead would be paid on all N."""
         block = self._block
         pos, found = self._positions(block, ids)
-        cats = [block.category[p] if f else None for p, f in zip(pos, found, strict=True)]
+        pos_, found_, scores_ = pos.tolist(), found.tolist(), scores.tolist()
+        retrieval_ = retrieval.tolist() if retrieval is not None else None
+        category = block.category
         cap = self.config.max_per_category
         taken: list[dict[str, Any]] = []
         overflow: list[dict[str, Any]] = []
@@ -664,10 +686,10 @@ class Recommender:
             if item in done:
                 continue
             done.add(item)
-            entry = {"item_id": int(item), "score": float(scores[j])}
-            if retrieval is not None:
-                entry["retrieval_score"] = float(retrieval[j])
-            cat = cats[j] or UNKNOWN
+            entry = {"item_id": item, "score": scores_[j]}
+            if retrieval_ is not None:
+                entry["retrieval_score"] = retrieval_[j]
+            cat = (category[pos_[j]] if found_[j] else None) or UNKNOWN
             if cap and per_cat.get(cat, 0) >= cap:
                 entry["stages"] = [*stages, "rules:category_cap_relaxed"]
                 overflow.append(entry)

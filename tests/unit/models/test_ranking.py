@@ -57,6 +57,17 @@ def test_broadcast_scoring_equals_replicated_scoring():
     assert got.shape == (n,)
     torch.testing.assert_close(got, expected)
 
+    # the prepared catalog form: item-only work once, then any rows of it (repeats included)
+    with torch.no_grad():
+        items = model.prepare_items(model.embeddings(items_only), f.item_dense)
+        user = model.user_part(Features(one_user, user_dense=user_dense))
+        index = torch.tensor([4, 1, 1, 0, 5])
+        prepared = model.score_prepared(user, items, index, f.cross_dense[index])
+        # the cross counters are per request, not prepared: other counters, other scores
+        other = model.score_prepared(user, items, index, f.cross_dense[index] + 1.0)
+    torch.testing.assert_close(prepared, expected[index], rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(other, prepared)
+
 
 def test_score_candidates_takes_exactly_one_user():
     model = DCNv2(config()).eval()
@@ -67,3 +78,19 @@ def test_score_candidates_takes_exactly_one_user():
 
 def test_config_round_trips_through_plain_values():
     assert RankingConfig.from_dict(config().to_dict()) == config()
+
+
+def test_fused_interaction_equals_the_torchrec_modules():
+    """``interact`` runs LowRankCrossNet's math in fused kernels, and the deep MLP and head
+    from their weights: the same logits as the TorchRec modules. Frozen kernels (serving)
+    are a snapshot: weights that move afterwards move ``interact``, not them."""
+    torch.manual_seed(0)
+    model = DCNv2(config()).eval()
+    x0 = torch.randn(9, model.cross.V_kernels[0].shape[1])
+    with torch.no_grad():
+        expected = model.head(model.deep(model.cross(x0))).squeeze(1)
+        torch.testing.assert_close(model.interact(x0), expected)
+        frozen = model.kernels(frozen=True)
+        model.cross.W_kernels[1].add_(0.5)
+        assert not torch.allclose(model.interact(x0), expected)
+        torch.testing.assert_close(model._finish(x0, x0 @ frozen.cross[0][0], frozen), expected)
