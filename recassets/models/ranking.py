@@ -221,7 +221,9 @@ class DCNv2(nn.Module):
 
     # -- serving form over a prepared catalog --
 
-    def _dense_linear(self, arch: nn.Module) -> nn.Linear:
+    @staticmethod
+    def _dense_linear(arch: nn.Module) -> nn.Linear:
+        """The one Linear of a dense projection (``MLP(n, [P])``: Linear, then ReLU)."""
         (perceptron,) = arch._mlp  # type: ignore[union-attr]
         return perceptron._linear
 
