@@ -10,8 +10,9 @@ Needs a home whose Bento store holds a built recommender (``recassets demo``, or
 1M items).
 
 1. HTTP. ``bentoml serve`` of the newest bento (``--bento`` to pick one) and of
-   ``benchmarks/floor_service.py`` (the same ``/recommend`` signature, a constant response of
-   the same shape: the framework's own cost), both real processes on 127.0.0.1 with the same
+   ``benchmarks/floor_service.py`` (the same ``/recommend`` signature and ``async def``
+   handler, a constant response of the same shape: the framework's own cost), both real
+   processes on 127.0.0.1 with the same
    ``RECASSETS_SERVE_WORKERS``, N = ``--candidates`` (500) retrieved and ranked, k = 20.
    A load generator in another process (asyncio, a hand-written HTTP/1.1 client, one
    keep-alive connection per concurrent caller, closed loop) posts ``{user_id, k}`` for
