@@ -60,8 +60,8 @@ def _error(field: str, message: str) -> Any:
     workers=int(os.environ.get("RECASSETS_SERVE_WORKERS", "1")),
     # /recommend and /rank are ``async def``: the funnel runs on the worker's event loop,
     # with no hop to a thread and no GIL hand-offs between that thread and the loop (at
-    # concurrency 8 this served 238 req/s against 212 through one thread, and 170 through
-    # two: the funnel is CPU-bound Python and torch, so threads only contend for the GIL).
+    # concurrency 8: 267 req/s against 228-242 through one thread; two threads were slower
+    # still: the funnel is CPU-bound Python and torch, so threads only contend for the GIL).
     # Concurrent requests queue on the loop; scale with workers. ``threads`` is for the
     # sync endpoints (/recommend_batch, /info).
     threads=int(os.environ.get("RECASSETS_SERVE_API_THREADS", "1")),
