@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from recassets import __version__
 from recassets.events import CONTRACTS, QUARANTINE_DDL, VALUED_EVENT_TYPES, Contract
-from recassets.lake import days_predicate, ensure_table
+from recassets.lake import days_predicate, ensure_table, recent_commits
 from recassets.landing import file_digest
 from recassets.paths import Paths
 
@@ -673,7 +673,7 @@ def _commit_of(spark: SparkSession, path: str, meta: str) -> tuple[int, dict[str
     quarantine replacing an empty one): then the table's latest version and no metrics.
     """
     wanted = json.loads(meta)
-    commits = _recent_commits(spark, path)
+    commits = recent_commits(spark, path)
     for version, user_metadata, metrics in commits:
         try:
             found = json.loads(user_metadata or "null")
@@ -682,43 +682,6 @@ def _commit_of(spark: SparkSession, path: str, meta: str) -> tuple[int, dict[str
         if found == wanted:
             return version, dict(metrics or {})
     return max(version for version, _, _ in commits), None
-
-
-_COMMIT_FILE = re.compile(r"^\d{20}\.json$")
-
-
-def _recent_commits(
-    spark: SparkSession, path: str, n: int = 20
-) -> list[tuple[int, str | None, dict[str, str] | None]]:
-    """``(version, userMetadata, operationMetrics)`` of the table's newest ``n`` commits, the
-    newest first.
-
-    On a local path they are read from the commit files, as ``recassets.lake.latest_version``
-    does: what Delta's ``history`` reads, in milliseconds where ``history`` took two tenths of
-    a second, twice per ingestion. Elsewhere (s3://, ...), Delta's history.
-    """
-    local = path.removeprefix("file://")
-    log = os.path.join(local, "_delta_log")
-    if "://" not in local and os.path.isdir(log):
-        names = sorted(name for name in os.listdir(log) if _COMMIT_FILE.match(name))[-n:]
-        commits = []
-        for name in reversed(names):
-            info: dict = {}
-            with open(os.path.join(log, name), encoding="utf-8") as f:
-                for line in f:  # one action per line; commitInfo is usually the first
-                    action = json.loads(line)
-                    if "commitInfo" in action:
-                        info = action["commitInfo"]
-                        break
-            commits.append((int(name[:-5]), info.get("userMetadata"), info.get("operationMetrics")))
-        return commits
-    from delta.tables import DeltaTable
-
-    history = DeltaTable.forPath(spark, path).history(n)
-    return [
-        (int(r["version"]), r["userMetadata"], r["operationMetrics"])
-        for r in history.select("version", "userMetadata", "operationMetrics").collect()
-    ]
 
 
 def _check_written(what: str, metrics: dict[str, str] | None, expected: int) -> None:

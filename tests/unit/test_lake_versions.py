@@ -17,3 +17,28 @@ def test_latest_version_matches_delta_history(spark, tmp_path):
     assert latest_version(spark, "file://" + path) == 2
     spark.range(5).write.format("delta").mode("overwrite").save(path)
     assert latest_version(spark, path) == 3
+
+
+def test_recent_commits_match_delta_history(spark, tmp_path):
+    """The commit files read directly give what ``history`` gives: versions newest first,
+    each commit's userMetadata and operation metrics."""
+    from delta.tables import DeltaTable
+
+    from recassets.lake import recent_commits
+
+    path = str(tmp_path / "t")
+    for i in range(3):
+        spark.range(i + 1).write.format("delta").mode("append").option(
+            "userMetadata", f"run {i}"
+        ).save(path)
+    history = [
+        (int(r["version"]), r["userMetadata"], dict(r["operationMetrics"]))
+        for r in DeltaTable.forPath(spark, path)
+        .history(2)
+        .select("version", "userMetadata", "operationMetrics")
+        .collect()
+    ]
+    got = recent_commits(spark, path, n=2)
+    assert got == history == recent_commits(spark, "file://" + path, n=2)
+    assert [(v, m) for v, m, _ in got] == [(2, "run 2"), (1, "run 1")]
+    assert got[0][2]["numOutputRows"] == "3"  # the metrics the ingest check reads
