@@ -14,13 +14,30 @@ DEMO_ARGS := $(if $(MOVIELENS),--movielens $(MOVIELENS)) $(if $(DAYS),--days $(D
 
 install: $(VENV)/.installed
 
+# PyPI ships pyspark only as a 450 MB sdist, and the file host here sends no cache headers
+# (no max-age, ETag or Last-Modified), so whenever uv's entry for it goes stale uv downloads and
+# builds it again and keeps another 1.4 GB revision: 43 of them filled the disk and failed a CI
+# run. The wheel is built once per machine into a wheelhouse uv reads with --find-links (uv
+# prefers a wheel to an sdist of the same version), built in a scratch folder and moved into
+# place whole, so a failed build leaves no wheel behind.
+WHEELHOUSE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/recassets/wheels
+PYSPARK_VERSION := $(shell sed -n 's/^pyspark==//p' requirements.lock)
+PYSPARK_WHEEL := $(WHEELHOUSE)/pyspark-$(PYSPARK_VERSION)-py2.py3-none-any.whl
+
+$(PYSPARK_WHEEL):
+	mkdir -p $(WHEELHOUSE)
+	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+		$(PYTHON) -m pip wheel -q --no-deps --no-cache-dir -w "$$scratch" pyspark==$(PYSPARK_VERSION) && \
+		mv "$$scratch"/pyspark-$(PYSPARK_VERSION)-*.whl $@
+
 # uv installs the lock in about a minute from a warm cache (~/.cache/uv) and never downloads
 # a wheel twice. overrides.txt keeps torchrec's declared CUDA fbgemm-gpu out of a CPU install;
 # the check after it fails the install if both fbgemm wheels ever end up side by side.
-$(VENV)/.installed: requirements.lock overrides.txt pyproject.toml
+$(VENV)/.installed: requirements.lock overrides.txt pyproject.toml | $(PYSPARK_WHEEL)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(BIN)/pip install -q uv==0.13.8
-	$(UV) pip install -q --python $(BIN)/python -r requirements.lock --override overrides.txt
+	$(UV) pip install -q --python $(BIN)/python -r requirements.lock --override overrides.txt \
+		--find-links $(WHEELHOUSE)
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 ifeq ($(GPU),1)
 	$(UV) pip uninstall -q --python $(BIN)/python fbgemm-gpu-cpu faiss-cpu
