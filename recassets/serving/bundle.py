@@ -340,6 +340,11 @@ def bento_version(bundle: Path) -> str:
     return f"{stamp}-{m['policy'].get('policy')}-{m['digest']}"
 
 
+# ``lock_packages: false``: requirements.lock is already the whole tree pinned by ``uv pip
+# compile`` (``make lock``), so BentoML's own re-lock only re-resolves the same pins, and to do
+# so uv downloads pyspark's 450 MB sdist for its metadata. The file host sends no cache headers,
+# so every build downloaded it again and kept another 472 MB revision in uv's cache, which
+# filled the disk. The bento's requirements are the lock's pins as they are (a test checks it).
 BENTOFILE = """\
 # Written by recassets.serving.bundle.build_bento: edit serving/service.py, not this.
 service: "service:RecommenderService"
@@ -355,6 +360,7 @@ exclude:
   - "**/__pycache__"
 python:
   requirements_txt: "requirements.lock"
+  lock_packages: false
 """
 
 

@@ -6,6 +6,8 @@ free 127.0.0.1 port exercised over HTTP: every endpoint and the edge cases of th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -54,7 +56,7 @@ def built(home):
     idx = B.build_item_index(home, sample_users=40, k=100)
     bundle = B.write_bundle(home)
     tag = B.build_bento(home, bundle)
-    return {"embeddings": emb, "index": idx, "bundle": bundle, "tag": tag}
+    return {"embeddings": emb, "index": idx, "bundle": bundle, "tag": tag, "home": home}
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +80,26 @@ def test_artifacts_come_from_the_promoted_model(home, built):
     assert (
         B.bento_folder(home, built["tag"]) / "src" / "bundle" / "models" / "ranking.pt"
     ).exists()
+
+
+def _pins(text):
+    """``name==version`` lines of a requirements file, comments and options dropped."""
+    lines = (line.split("#")[0].strip() for line in text.splitlines())
+    return {line.lower() for line in lines if "==" in line}
+
+
+def test_the_bento_carries_the_lock_as_pinned(built):
+    """BentoML's own re-lock is off (it downloaded pyspark's sdist on every build): the bento
+    carries requirements.lock itself, header and pins, not a re-resolved copy (which starts
+    with ``--index-url`` and has no header)."""
+    lock = (Path(__file__).resolve().parents[2] / "requirements.lock").read_text()
+    bento = (
+        B.bento_folder(built["home"], built["tag"]) / "env/python/requirements.txt"
+    ).read_text()
+    assert lock.splitlines()[:2] == bento.splitlines()[:2]
+    assert "uv pip compile pyproject.toml" in bento and "--index-url" not in bento
+    assert len(_pins(lock)) > 100 and "pyspark==4.2.0" in _pins(lock)
+    assert _pins(bento) == _pins(lock)
 
 
 def test_a_stale_index_is_refused(home, built, tmp_path):
