@@ -19,7 +19,7 @@ install: $(VENV)/.installed
 # builds it again and keeps another 1.4 GB revision: 43 of them filled the disk and failed a CI
 # run. The wheel is built once per machine into a wheelhouse uv reads with --find-links (uv
 # prefers a wheel to an sdist of the same version), built in a scratch folder and moved into
-# place whole, so a failed build leaves no wheel behind.
+# place whole, so a failed build leaves no wheel behind; a new pin replaces the old wheel.
 WHEELHOUSE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/recassets/wheels
 PYSPARK_VERSION := $(shell sed -n 's/^pyspark==//p' requirements.lock)
 PYSPARK_WHEEL := $(WHEELHOUSE)/pyspark-$(PYSPARK_VERSION)-py2.py3-none-any.whl
@@ -28,7 +28,7 @@ $(PYSPARK_WHEEL):
 	mkdir -p $(WHEELHOUSE)
 	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
 		$(PYTHON) -m pip wheel -q --no-deps --no-cache-dir -w "$$scratch" pyspark==$(PYSPARK_VERSION) && \
-		mv "$$scratch"/pyspark-$(PYSPARK_VERSION)-*.whl $@
+		rm -f $(WHEELHOUSE)/pyspark-*.whl && mv "$$scratch"/pyspark-$(PYSPARK_VERSION)-*.whl $@
 
 # uv installs the lock in about a minute from a warm cache (~/.cache/uv) and never downloads
 # a wheel twice. overrides.txt keeps torchrec's declared CUDA fbgemm-gpu out of a CPU install;
