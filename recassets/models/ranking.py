@@ -177,7 +177,7 @@ class DCNv2(nn.Module):
         """(B, X) -> cross net -> deep MLP -> (B,) logits. The cross layers are
         ``LowRankCrossNet``'s parameters and math, in fused kernels (see ``_finish``)."""
         kernels = self.kernels()
-        return self._finish(x0, x0 @ kernels.cross[0][0], kernels)
+        return self._finish(x0, x0 @ kernels.cross[0][0] if kernels.cross else None, kernels)
 
     def kernels(self, *, frozen: bool = False) -> Kernels:
         """The interaction network's weights (``Kernels``): live views, or ``frozen`` copies."""
@@ -237,7 +237,8 @@ class DCNv2(nn.Module):
         emb = torch.cat([pooled[f] for f in self.config.item_features], dim=1).contiguous()
         dense_pre = nn.functional.linear(signed_log1p(item_dense), lin.weight[:, :di], lin.bias)
         start = self.user_width + p  # x0 = [user part | item dense projection | item embeddings]
-        first = emb @ self.cross.V_kernels[0][:, start:].T
+        v = self.cross.V_kernels
+        first = emb @ v[0][:, start:].T if len(v) else emb.new_zeros(emb.shape[0], 0)
         return PreparedItems(
             emb,
             dense_pre.contiguous(),
@@ -271,6 +272,8 @@ class DCNv2(nn.Module):
             dense = torch.addmm(dense, signed_log1p(cross_dense), items.cross_dense_t)
         dense = dense.relu_()
         x0 = torch.cat([user.expand(n, -1), dense, items.embeddings.index_select(0, index)], dim=1)
+        if not kernels.cross:  # no cross layers: x0 goes straight to the deep MLP
+            return self._finish(x0, None, kernels)
         # first cross layer: x0 V0^T = u V0[user]^T (once) + d V0[dense]^T + e V0[emb]^T
         # (prepared per item)
         v0t = kernels.cross[0][0]  # (X, r)
@@ -279,14 +282,14 @@ class DCNv2(nn.Module):
         return self._finish(x0, low, kernels)
 
     @staticmethod
-    def _finish(x0: torch.Tensor, low: torch.Tensor, kernels: Kernels) -> torch.Tensor:
-        """The cross layers from the first layer's low-rank product ``low`` = x0 V0^T on,
-        each as two fused kernels (addmm: W v + b; addcmul: x_l + x0 * that; the math of
-        ``LowRankCrossNet``, which takes five per layer), then the deep MLP and the head."""
-        (_, w0t, b0), *rest = kernels.cross
-        x = torch.addcmul(x0, x0, torch.addmm(b0, low, w0t))
-        for vt, wt, b in rest:
-            x = torch.addcmul(x, x0, torch.addmm(b, x @ vt, wt))
+    def _finish(x0: torch.Tensor, low: torch.Tensor | None, kernels: Kernels) -> torch.Tensor:
+        """The cross layers from the first layer's low-rank product ``low`` = x0 V0^T on
+        (None: the model has no cross layers), each as two fused kernels (addmm: W v + b;
+        addcmul: x_l + x0 * that; the math of ``LowRankCrossNet``, which takes five per layer),
+        then the deep MLP and the head."""
+        x = x0
+        for i, (vt, wt, b) in enumerate(kernels.cross):
+            x = torch.addcmul(x, x0, torch.addmm(b, low if i == 0 else x @ vt, wt))
         for w, b in kernels.deep:
             x = torch.nn.functional.linear(x, w, b).relu_()
         w, b = kernels.head

@@ -9,10 +9,10 @@ from recassets.models import DCNv2, Features, RankingConfig
 from .helpers import ITEM, TABLES, USER, features, one_torch_thread  # noqa: F401
 
 
-def config() -> RankingConfig:
+def config(cross_layers: int = 2, deep: tuple[int, ...] = (16, 8)) -> RankingConfig:
     return RankingConfig(
         TABLES, USER, ITEM, num_user_dense=3, num_item_dense=2, num_cross_dense=1,
-        dense_dim=4, cross_layers=2, low_rank=3, deep=(16, 8),
+        dense_dim=4, cross_layers=cross_layers, low_rank=3, deep=deep,
     )  # fmt: skip
 
 
@@ -24,9 +24,12 @@ def test_forward_gives_one_logit_per_row():
     logits.sum().backward()  # differentiable end to end (fused embedding update included)
 
 
-def test_broadcast_scoring_equals_replicated_scoring():
+# (2, (16, 8)): the default shape; no cross layers or no deep MLP are ablations the fused and
+# prepared forms must also get right
+@pytest.mark.parametrize(("cross_layers", "deep"), [(2, (16, 8)), (0, (16, 8)), (1, ())])
+def test_broadcast_scoring_equals_replicated_scoring(cross_layers, deep):
     torch.manual_seed(0)
-    model = DCNv2(config()).eval()
+    model = DCNv2(config(cross_layers, deep)).eval()
     n = 6
     f = features(batch=n, cross=1, seed=3)
     jts = f.sparse.to_dict()
@@ -90,6 +93,11 @@ def test_fused_interaction_equals_the_torchrec_modules():
     with torch.no_grad():
         expected = model.head(model.deep(model.cross(x0))).squeeze(1)
         torch.testing.assert_close(model.interact(x0), expected)
+        for ablation in (config(0), config(3, ())):  # no cross layers; no deep MLP
+            other = DCNv2(ablation).eval()
+            torch.testing.assert_close(
+                other.interact(x0), other.head(other.deep(other.cross(x0))).squeeze(1)
+            )
         frozen = model.kernels(frozen=True)
         model.cross.W_kernels[1].add_(0.5)
         assert not torch.allclose(model.interact(x0), expected)
