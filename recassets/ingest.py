@@ -75,6 +75,12 @@ class PartitionResult:
     rows: int
     quarantined: int
     files: list[LandedFile]
+    # Set when the day had no landing file and became an empty partition: the folder looked in.
+    empty_folder: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.empty_folder is not None
 
 
 @dataclass
@@ -100,37 +106,59 @@ def list_landing_files(
 ) -> list[LandedFile]:
     """Every landed file of the days, classified, with size and sha256 for lineage.
 
-    Raises ``LandingMissingError`` naming each folder that is missing or holds no file, unless
-    ``allow_missing_days`` (dimensions: a day without new users is normal, and its partition
-    is simply empty).
+    Raises ``LandingMissingError`` naming each folder that is missing or holds no file, when
+    ``empty_days_allowed`` says no (see there).
     """
-    return [f for f, _ in _landing_files(paths, dataset, days, allow_missing_days)]
+    files, _scans, _empty = _landing_files(paths, dataset, days, allow_missing_days)
+    return files
+
+
+def empty_days_allowed(
+    days: Sequence[str], missing: Sequence[str], allow_missing_days: bool
+) -> bool:
+    """Whether the ``missing`` days (no landing file) of a run over ``days`` become empty
+    partitions, or fail the run.
+
+    * Dimensions (``allow_missing_days``): always empty; a day without new users is normal.
+    * Events, a range of several days: empty, as long as one day of the range has files. Real
+      histories have days without a single event (a small product, an outage, a holiday; a
+      MovieLens history has several), and a backfill must pass through them.
+    * Events, a single day (the landing sensor's path: a day whose files just appeared), or a
+      range in which no day has files: fail. That is a folder that should not be empty.
+    """
+    if not missing or allow_missing_days:
+        return True
+    return len(days) > 1 and len(missing) < len(days)
 
 
 def _landing_files(
     paths: Paths, dataset: str, days: Sequence[str], allow_missing_days: bool
-) -> list[tuple[LandedFile, _LineScan | None]]:
-    """``list_landing_files``, each JSON Lines file with what its sha256 pass saw of its lines."""
-    found: list[tuple[LandedFile, _LineScan | None]] = []
-    missing = []
+) -> tuple[list[LandedFile], dict[str, _LineScan], dict[str, str]]:
+    """``list_landing_files``, what each JSON Lines file's sha256 pass saw of its lines, and
+    the days left empty (day -> the folder looked in)."""
+    files: list[LandedFile] = []
+    scans: dict[str, _LineScan] = {}
+    missing: dict[str, str] = {}
     for day in days:
         folder = Path(paths.landing_dir(dataset, day))
-        files = sorted(
+        found = sorted(
             p for p in folder.glob("*") if p.is_file() and not p.name.startswith((".", "_"))
         )
-        if not files:
-            missing.append(str(folder))
+        if not found:
+            missing[day] = str(folder)
             continue
-        for p in files:
+        for p in found:
             scan = _LineScan() if p.suffix.lower() in JSONL_SUFFIXES else None
             size, sha = file_digest(p, visit=scan)
-            found.append((LandedFile(str(p), day, size, sha, *_classify(p, size)), scan))
-    if missing and not allow_missing_days:
+            files.append(LandedFile(str(p), day, size, sha, *_classify(p, size)))
+            if scan is not None:
+                scans[str(p)] = scan
+    if not empty_days_allowed(days, list(missing), allow_missing_days):
         raise LandingMissingError(
             f"no landing files for {dataset} on {len(missing)} day(s); looked in: "
-            + ", ".join(missing)
+            + ", ".join(missing.values())
         )
-    return found
+    return files, scans, missing
 
 
 # Where a line starts (the file's first byte, or after a newline), a byte that can make Spark's
@@ -705,8 +733,9 @@ def ingest(
     """Ingest the landing files of ``days`` into the dataset's Delta table, in one Spark job.
 
     Replaces exactly those partitions of the table and of the quarantine (for this dataset),
-    and writes one lineage manifest per day. Raises ``LandingMissingError`` before writing
-    anything when a day has no files.
+    and writes one lineage manifest per day. A day without landing files becomes an empty
+    partition (its manifest says ``"empty": true``) where ``empty_days_allowed`` permits it;
+    otherwise ``LandingMissingError`` is raised before anything is written.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -715,10 +744,13 @@ def ingest(
     contract = CONTRACTS[dataset]
     days = sorted({d if isinstance(d, str) else d.isoformat() for d in days})
     run_id = run_id or uuid.uuid4().hex
-    landed = _landing_files(paths, dataset, days, allow_missing_days)
-    files = [f for f, _ in landed]
-    scans = {f.path: scan for f, scan in landed if scan is not None}
+    files, scans, empty = _landing_files(paths, dataset, days, allow_missing_days)
     say(f"{dataset}: {len(files)} landing file(s) over {len(days)} day(s)")
+    if empty:
+        say(
+            f"{dataset}: {len(empty)} day(s) without landing files become empty partitions: "
+            + ", ".join(sorted(empty))
+        )
     table_path = paths.table(TABLE_NAMES[dataset])
     quarantine_path = paths.table(QUARANTINE_TABLE)
     meta = json.dumps(
@@ -885,6 +917,7 @@ def ingest(
             rows=counts.get((day, True), 0),
             quarantined=counts.get((day, False), 0) + sum(1 for f in day_files if f.problem),
             files=day_files,
+            empty_folder=empty.get(day),
         )
     write_lineage(paths, result)
     say(
@@ -921,6 +954,10 @@ def write_lineage(paths: Paths, result: IngestResult) -> None:
             "code_version": __version__,
             "written_at": dt.datetime.now(dt.UTC).isoformat(),
             "inputs": [asdict(f) for f in part.files],
+            # A day of a range without landing files: an empty partition, not a failure
+            # (empty_days_allowed); the raw_events_has_events check flags it in the UI.
+            "empty": part.empty,
+            "looked_in": part.empty_folder,
         }
         tmp = target.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))

@@ -623,20 +623,44 @@ def test_items_contract(runs):
     assert len(_quarantine(runs, runs.items, "users", D2)) == 3
 
 
-def test_day_without_files_raises_and_writes_nothing(spark, paths):
+def test_a_single_day_without_files_raises_and_writes_nothing(spark, paths):
+    empty = Path(paths.landing_dir("events", "2026-01-04"))
+    empty.mkdir(parents=True)
+    (empty / "_SUCCESS").write_bytes(b"")  # not a landing file
+    with pytest.raises(LandingMissingError) as err:
+        ingest(spark, paths, "events", ["2026-01-04"])
+    assert "1 day(s)" in str(err.value) and str(empty) in str(err.value)
+    assert not Path(paths.lake).exists() and not Path(paths.lineage).exists()
+
+
+def test_a_range_in_which_no_day_has_files_raises(spark, paths):
+    with pytest.raises(LandingMissingError) as err:
+        ingest(spark, paths, "events", ["2026-01-03", "2026-01-04"])
+    assert "2 day(s)" in str(err.value)
+    assert paths.landing_dir("events", "2026-01-03") in str(err.value)
+    assert not Path(paths.lake).exists()
+
+
+def test_days_without_files_inside_a_range_become_empty_partitions(spark, paths):
     day1 = Path(paths.landing_dir("events", D1))
     day1.mkdir(parents=True)
     (day1 / "a.jsonl").write_text(A_LINES[0] + "\n")
     empty = Path(paths.landing_dir("events", "2026-01-04"))
     empty.mkdir(parents=True)
     (empty / "_SUCCESS").write_bytes(b"")  # not a landing file
-    with pytest.raises(LandingMissingError) as err:
-        ingest(spark, paths, "events", [D1, "2026-01-03", "2026-01-04"])
-    message = str(err.value)
-    assert "2 day(s)" in message
-    assert paths.landing_dir("events", "2026-01-03") in message and str(empty) in message
-    assert paths.landing_dir("events", D1) not in message
-    assert not Path(paths.lake).exists() and not Path(paths.lineage).exists()
+    result = ingest(spark, paths, "events", [D1, "2026-01-03", "2026-01-04"])
+    assert {d: (p.rows, p.empty) for d, p in result.partitions.items()} == {
+        D1: (1, False),
+        "2026-01-03": (0, True),
+        "2026-01-04": (0, True),
+    }
+    gap = read_lineage(paths, "raw_events", "2026-01-03")
+    assert (gap["empty"], gap["rows"], gap["inputs"]) == (True, 0, [])
+    assert gap["looked_in"] == paths.landing_dir("events", "2026-01-03")
+    assert read_lineage(paths, "raw_events", "2026-01-04")["looked_in"] == str(empty)
+    full = read_lineage(paths, "raw_events", D1)
+    assert (full["empty"], full["looked_in"], full["rows"]) == (False, None, 1)
+    assert spark.read.format("delta").load(paths.table("raw_events")).count() == 1
 
 
 def test_list_landing_files_classifies_and_skips_hidden(runs):
