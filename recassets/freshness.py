@@ -211,7 +211,12 @@ def plan_landing(
     skipped: dict[str, str] = {}
     for key, landed in scan.items():
         if not is_partition(landed.day):
-            skipped[key] = "not a daily partition (before the start date or in the future)"
+            skipped[key] = (
+                "not a daily partition of the loaded definitions (before the first day, or "
+                "past the last day of a history's partitions: reload the code location, e.g. "
+                "Deployment > Reload in the UI, to extend them; see recassets.paths."
+                "partition_window)"
+            )
             continue
         if cursor is not None:
             known = cursor.fingerprints.get(key)

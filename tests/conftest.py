@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,12 @@ from recassets.paths import Paths
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+# The daily partitions are read from the landed data when the definitions load
+# (recassets.paths.partition_window): pin them, so that whatever a developer's own .recassets
+# holds cannot change which days the tests may materialize. Tests of the rule itself unset these.
+os.environ.setdefault("RECASSETS_START_DATE", "2026-01-01")
+os.environ.setdefault("RECASSETS_END_DATE", "open")
 
 # Tiny inputs: two shuffle partitions instead of the default 8, and Delta's snapshot state in
 # two partitions instead of 50 (each Delta commit rebuilds it; 50 tasks of nothing per commit
