@@ -17,7 +17,7 @@ from dagster import (
     multi_asset,
 )
 
-from assets.partitions import DAILY, partition_days
+from assets.partitions import DAILY, add_day_metadata, partition_days
 from recassets.features.pipelines import build_features
 from recassets.features.schema import TABLES
 from resources import LakeResource, SparkResource
@@ -94,15 +94,21 @@ def feature_tables(context: AssetExecutionContext, spark: SparkResource, lake: L
         progress=context.log.info,
     )
     for name in TABLES:
-        rows = result.rows[name]
+        key = AssetKey(["lake", name])
+        add_day_metadata(
+            context,
+            {
+                day: {"dagster/row_count": rows, "inputs": MetadataValue.json(result.inputs[day])}
+                for day, rows in result.rows[name].items()
+            },
+            asset_key=key,
+        )
         yield MaterializeResult(
-            asset_key=AssetKey(["lake", name]),
+            asset_key=key,
             metadata={
-                "dagster/row_count": sum(rows.values()),
-                "rows_per_day": MetadataValue.json(rows),
+                "run_days": len(result.days),
                 "delta_version": result.versions[name],
                 "table_path": MetadataValue.path(lake.paths().table(name)),
-                "inputs": MetadataValue.json(result.inputs),
             },
         )
 

@@ -21,8 +21,8 @@ from dagster import (
     asset_check,
 )
 
-from assets.partitions import DAILY, partition_days
-from recassets.featurestore.store import materialize_day, served_day, skew_check
+from assets.partitions import DAILY, add_day_metadata, partition_days
+from recassets.featurestore.store import materialize_days, served_day, skew_check
 from resources import LakeResource
 from sensors.conditions import DAILY_EAGER, FEATURES_FRESHNESS
 
@@ -53,33 +53,34 @@ SKEW_SAMPLE = 200  # entities per view compared by the skew check
 )
 def feature_store(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     paths = lake.paths()
-    summaries = []
-    days = sorted(partition_days(context))
-    for day in days:  # snapshots for every day; only the last one is loaded online
-        summary = materialize_day(paths, day, online=day == days[-1])
-        if day == days[-1] and not summary.wrote_online:
-            context.log.warning(
-                f"online store serves {summary.served_day}, later than {summary.day}: "
-                "wrote the offline snapshots only"
-            )
-        summaries.append(summary)
-    per_day = "\n".join(
-        ["| day | entities | wrote online |", "| --- | --- | --- |"]
-        + [f"| {s.day} | {s.counts} | {s.wrote_online} |" for s in summaries]
+    # Snapshots for every day; only the last one is loaded online.
+    summaries = materialize_days(paths, partition_days(context), progress=context.log.info)
+    last = summaries[-1]
+    if not last.wrote_online:
+        context.log.warning(
+            f"online store serves {last.served_day}, later than {last.day}: "
+            "wrote the offline snapshots only"
+        )
+    add_day_metadata(
+        context,
+        {
+            s.day: {
+                "entities_materialized": MetadataValue.json(s.counts),
+                "dagster/row_count": sum(s.counts.values()),
+                "wrote_online": s.wrote_online,
+                "delta_versions": MetadataValue.json(s.delta_versions),
+                "snapshots": MetadataValue.json(s.snapshots),
+                "lineage_manifest": MetadataValue.path(s.lineage),
+            }
+            for s in summaries
+        },
     )
     return MaterializeResult(
         metadata={
-            "days": MetadataValue.md(per_day),
-            # the last day of the run: the one a single-partition run is about
-            "entities_materialized": MetadataValue.json(summary.counts),
-            "dagster/row_count": sum(summary.counts.values()),
-            "online_store": summary.online_store,
-            "registry": MetadataValue.path(summary.registry),
-            "wrote_online": summary.wrote_online,
-            "served_day": summary.served_day,
-            "delta_versions": MetadataValue.json(summary.delta_versions),
-            "snapshots": MetadataValue.json(summary.snapshots),
-            "lineage_manifest": MetadataValue.path(summary.lineage),
+            "run_days": len(summaries),
+            "online_store": last.online_store,
+            "registry": MetadataValue.path(last.registry),
+            "served_day": last.served_day,
         }
     )
 

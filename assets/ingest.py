@@ -18,7 +18,7 @@ from dagster import (
     asset,
 )
 
-from assets.partitions import DAILY, partition_days
+from assets.partitions import DAILY, add_day_metadata, partition_days
 from recassets.events import CONTRACTS, Contract
 from recassets.ingest import TABLE_NAMES, IngestResult, ingest, lineage_path
 from recassets.paths import Paths
@@ -74,33 +74,35 @@ def _preview(spark, result: IngestResult, limit: int = 10) -> str:
 
 
 def ingest_metadata(spark, paths: Paths, result: IngestResult, contract: Contract) -> dict:
-    per_day = "\n".join(
-        ["| day | rows | quarantined | files |", "| --- | ---: | ---: | --- |"]
-        + [
-            f"| {p.day} | {p.rows} | {p.quarantined} | "
-            + ", ".join(
-                f"{f.path.rsplit('/', 1)[-1]} ({f.size} B, sha256 {f.sha256[:12]})" for f in p.files
-            )
-            + " |"
-            for p in result.partitions.values()
-        ]
-    )
+    """What every day of the run shares: the Delta versions written, the schema, a preview."""
     return {
-        "dagster/row_count": result.rows,
-        "quarantined_rows": result.quarantined,
         "delta_version": result.delta_version,
         "quarantine_version": result.quarantine_version,
         "table_path": MetadataValue.path(result.table_path),
         "dagster/column_schema": table_schema(contract),
-        "partitions": MetadataValue.md(per_day),
-        "lineage_manifests": MetadataValue.json(
-            {
-                day: lineage_path(paths, TABLE_NAMES[result.dataset], day)
-                for day in result.partitions
-            }
-        ),
+        "run_days": len(result.partitions),
         "preview": MetadataValue.md(_preview(spark, result)),
     }
+
+
+def day_metadata(paths: Paths, result: IngestResult) -> dict[str, dict]:
+    """Each day's own figures: rows, quarantined rows, its files and its lineage manifest."""
+    table = TABLE_NAMES[result.dataset]
+    out = {}
+    for day, p in result.partitions.items():
+        files = ["| file | bytes | sha256 |", "| --- | ---: | --- |"] + [
+            f"| {f.path.rsplit('/', 1)[-1]} | {f.size} | {f.sha256[:12]} |" for f in p.files
+        ]
+        out[day] = {
+            "dagster/row_count": p.rows,
+            "quarantined_rows": p.quarantined,
+            "empty_day": p.empty,
+            "files": MetadataValue.md(
+                "\n".join(files) if p.files else f"no landing files in {p.empty_folder}"
+            ),
+            "lineage_manifest": MetadataValue.path(lineage_path(paths, table, day)),
+        }
+    return out
 
 
 def _ingest_asset(dataset: str, description: str):
@@ -141,6 +143,7 @@ def _ingest_asset(dataset: str, description: str):
                 f"{result.quarantined} {dataset} row(s) quarantined: see the quarantine table "
                 f"(dataset = '{dataset}') for file, line and reason"
             )
+        add_day_metadata(context, day_metadata(paths, result))
         return MaterializeResult(metadata=ingest_metadata(session, paths, result, contract))
 
     _asset.__name__ = TABLE_NAMES[dataset]

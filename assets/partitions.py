@@ -1,8 +1,10 @@
 """The partitioning every daily asset shares: one partition per UTC day the data covers."""
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
-from dagster import AssetExecutionContext, DailyPartitionsDefinition
+from dagster import AssetExecutionContext, AssetKey, DailyPartitionsDefinition
 
 from recassets.paths import partition_window
 
@@ -29,3 +31,15 @@ DAILY = daily_partitions()
 def partition_days(context: AssetExecutionContext) -> list[str]:
     """The days of this run: one partition, or a whole range in a single-run backfill."""
     return list(context.partition_keys)
+
+
+def add_day_metadata(
+    context: AssetExecutionContext,
+    per_day: Mapping[str, Mapping[str, Any]],
+    asset_key: AssetKey | None = None,
+) -> None:
+    """Each day's own figures on its own partition's materialization. A range run records one
+    materialization per day; without this, each carries the whole run's metadata (the totals
+    of every day), and a day's page in the UI would show a range's row count as its own."""
+    for day, metadata in per_day.items():
+        context.add_asset_metadata(metadata, asset_key=asset_key, partition_key=day)

@@ -11,7 +11,7 @@ from dagster import (
     asset,
 )
 
-from assets.partitions import DAILY, partition_days
+from assets.partitions import DAILY, add_day_metadata, partition_days
 from recassets.training.examples import TABLE, build_training_examples
 from resources import LakeResource, SparkResource
 from sensors.conditions import DAILY_EAGER
@@ -57,21 +57,21 @@ def training_examples(
         run_id=context.run.run_id,
         progress=context.log.info,
     )
+    add_day_metadata(
+        context,
+        {
+            d: {
+                "dagster/row_count": result.rows[d],
+                "positives": result.positives[d],
+                "recipe": result.recipe[d],
+                "features_day": result.features_day[d] or "none (first day: zeros)",
+            }
+            for d in result.rows
+        },
+    )
     return MaterializeResult(
         metadata={
-            "dagster/row_count": sum(result.rows.values()),
-            "positives": sum(result.positives.values()),
-            "per_day": MetadataValue.json(
-                {
-                    d: {
-                        "rows": result.rows[d],
-                        "positives": result.positives[d],
-                        "recipe": result.recipe[d],
-                        "features_day": result.features_day[d],
-                    }
-                    for d in result.rows
-                }  # fmt: skip
-            ),
+            "run_days": len(result.rows),
             "delta_version": result.version,
             "table_path": MetadataValue.path(paths.table(TABLE)),
         }

@@ -13,7 +13,7 @@ import math
 import random
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -131,6 +131,7 @@ class MaterializeSummary:
     wrote_online: bool  # False when the online store already serves a later day
     served_day: str | None  # the day the online store serves afterwards (None: nothing yet)
     lineage: str
+    applied: ApplyResult | None = None  # the repository applied (reused across a range)
 
 
 def materialize_day(
@@ -157,6 +158,31 @@ def materialize_day(
         return _materialize_day(paths, _iso(day), redis_url, online)
 
 
+def materialize_days(
+    paths: Paths,
+    days: Sequence[dt.date | str],
+    redis_url: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[MaterializeSummary]:
+    """``materialize_day`` over a range, in day order: every day's snapshots and lineage, the
+    repository applied once (not once a day: Feast's apply costs a second or more), and only
+    the last day loaded online, which is all the online store can serve anyway."""
+    say = progress or (lambda _m: None)
+    ordered = sorted({_iso(d) for d in days})
+    out: list[MaterializeSummary] = []
+    with _materialize_lock(paths):
+        applied = None
+        for i, iso in enumerate(ordered, 1):
+            summary = _materialize_day(
+                paths, iso, redis_url, online=iso == ordered[-1], applied=applied
+            )
+            applied = summary.applied
+            out.append(summary)
+            if i % 30 == 0 or i == len(ordered):
+                say(f"feature_store: {i}/{len(ordered)} day(s) exported ({iso})")
+    return out
+
+
 @contextlib.contextmanager
 def _materialize_lock(paths: Paths) -> Iterator[None]:
     import fcntl
@@ -172,10 +198,14 @@ def _materialize_lock(paths: Paths) -> Iterator[None]:
 
 
 def _materialize_day(
-    paths: Paths, iso: str, redis_url: str | None, online: bool = True
+    paths: Paths,
+    iso: str,
+    redis_url: str | None,
+    online: bool = True,
+    applied: ApplyResult | None = None,
 ) -> MaterializeSummary:
     snapshots: dict[str, Snapshot] = {t: export_offline_snapshot(paths, t, iso) for t in TABLES}
-    applied = apply(paths, redis_url)
+    applied = applied or apply(paths, redis_url)
     marker = cfg.read_json(cfg.marker_path(paths)) or {}
     same_store = marker.get("online_store") == applied.online_store
     served = marker.get("day") if same_store else None
@@ -211,6 +241,7 @@ def _materialize_day(
         wrote_online=wrote,
         served_day=marker.get("day"),
         lineage=lineage,
+        applied=applied,
     )
 
 

@@ -110,13 +110,16 @@ def test_a_range_is_one_run_that_ends_serving_the_latest_day(lake, first_run):
     assert result.success
     mats = result.asset_materializations_for_node("featurestore__feature_store")
     assert sorted(m.partition for m in mats) == [DAY0, DAY]
-    meta = mats[0].metadata
-    # DAY was served already: DAY0 goes offline only, DAY is loaded again
-    assert meta["days"].value.splitlines()[2:] == [
-        f"| {DAY0} | {{'user_daily_features': 8, 'item_daily_features': 15, 'cohort_daily_features': 8}} | False |",
-        f"| {DAY} | {{'user_daily_features': 8, 'item_daily_features': 15, 'cohort_daily_features': 8}} | True |",
-    ]
-    assert meta["served_day"].value == DAY
+    by_day = {m.partition: m.metadata for m in mats}
+    # DAY was served already: DAY0 goes offline only, DAY is loaded again; each day its own
+    # figures and lineage manifest.
+    assert {d: m["wrote_online"].value for d, m in by_day.items()} == {DAY0: False, DAY: True}
+    for day, meta in by_day.items():
+        assert meta["entities_materialized"].value == {
+            "user_daily_features": 8, "item_daily_features": 15, "cohort_daily_features": 8,
+        }  # fmt: skip
+        assert meta["lineage_manifest"].value.endswith(f"feature_store/dt={day}.json")
+        assert meta["served_day"].value == DAY and meta["run_days"].value == 2
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.metadata["checked_day"].value == DAY
 

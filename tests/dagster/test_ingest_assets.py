@@ -107,13 +107,25 @@ def test_every_good_row_lands_and_every_bad_row_is_quarantined_with_its_reason(
     ]
 
 
-def test_materialization_metadata_and_lineage(landed, first_run):
+def test_materialization_metadata_and_lineage(landed, first_run, spark):
     paths, summary = landed
-    mats = first_run.asset_materializations_for_node("lake__raw_events")
-    assert {m.partition for m in mats} == {DAY1, DAY2}
-    meta = mats[0].metadata
-    assert meta["dagster/row_count"].value == summary.events
-    assert meta["quarantined_rows"].value == len(BAD_LINES)
+    mats = {m.partition: m for m in first_run.asset_materializations_for_node("lake__raw_events")}
+    assert set(mats) == {DAY1, DAY2}
+    # Each day carries its own figures, not the range's totals.
+    per_day = {
+        r.dt.isoformat(): r["count"]
+        for r in _table(spark, paths.table("raw_events")).groupBy("dt").count().collect()
+    }
+    assert {d: m.metadata["dagster/row_count"].value for d, m in mats.items()} == per_day
+    assert sum(per_day.values()) == summary.events and min(per_day.values()) > 0
+    assert {d: m.metadata["quarantined_rows"].value for d, m in mats.items()} == {
+        DAY1: len(BAD_LINES),
+        DAY2: 0,
+    }
+    assert "zz-bad.jsonl" in mats[DAY1].metadata["files"].value
+    assert "zz-bad.jsonl" not in mats[DAY2].metadata["files"].value
+    assert mats[DAY2].metadata["lineage_manifest"].value.endswith(f"dt={DAY2}.json")
+    meta = mats[DAY1].metadata
     assert meta["delta_version"].value >= 1
     assert [c.name for c in meta["dagster/column_schema"].schema.columns][:3] == [
         "event_id",
