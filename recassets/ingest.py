@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -744,6 +745,7 @@ def ingest(
     contract = CONTRACTS[dataset]
     days = sorted({d if isinstance(d, str) else d.isoformat() for d in days})
     run_id = run_id or uuid.uuid4().hex
+    started = time.perf_counter()
     files, scans, empty = _landing_files(paths, dataset, days, allow_missing_days)
     say(f"{dataset}: {len(files)} landing file(s) over {len(days)} day(s)")
     if empty:
@@ -920,8 +922,12 @@ def ingest(
             empty_folder=empty.get(day),
         )
     write_lineage(paths, result)
+    took = time.perf_counter() - started
     say(
-        f"{dataset}: {result.rows} rows, {result.quarantined} quarantined, Delta version {result.delta_version}"
+        f"{dataset}: {len(days)}/{len(days)} day(s) ({len(empty)} empty), {result.rows} rows, "
+        f"{result.quarantined} quarantined in {took:.1f} s "
+        f"({(result.rows + result.quarantined) / max(took, 1e-9):,.0f} rows/s), "
+        f"Delta version {result.delta_version}"
     )
     return result
 
