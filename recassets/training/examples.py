@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from recassets import __version__
 from recassets.features.schema import ENGAGEMENT_TYPES
-from recassets.lake import conform, ensure_table, has_partition, latest_version
+from recassets.lake import conform, days_predicate, ensure_table, has_partition, latest_version
 from recassets.paths import Paths
 from recassets.training.schema import (
     COHORT_DENSE,
@@ -74,14 +75,15 @@ def _labelled_impressions(events: DataFrame) -> DataFrame:
     engaged = F.col("event_type").isin(
         *[t for t in ENGAGEMENT_TYPES if t not in ("watch", "rating")]
     ) | ((F.col("event_type") == "watch") & (F.col("value") >= WATCH_THRESHOLD_S))
-    key = ["user_id", "item_id", "_req"]
+    # dt in the key: a request is labelled within its day, also when a range pass reads many
+    key = ["dt", "user_id", "item_id", "_req"]
     ev = events.withColumn("_req", F.coalesce("request_id", F.lit("")))
     positives = ev.where(engaged).select(*key).distinct().withColumn("label", F.lit(1))
     impressions = ev.where(F.col("event_type") == "impression")
     return (
         impressions.join(positives, key, "left")
         .select(F.col("event_id").alias("example_id"), "user_id", "item_id", "ts",
-                F.coalesce("label", F.lit(0)).alias("label"), F.lit("impression").alias("source"))
+                F.coalesce("label", F.lit(0)).alias("label"), F.lit("impression").alias("source"), "dt")
     )  # fmt: skip
 
 
@@ -190,22 +192,220 @@ def compute_examples(
     )
 
 
+def _existing_days(spark: SparkSession, path: str, days: Sequence[dt.date]) -> set[dt.date]:
+    """The ``days`` holding at least one row of the table at ``path`` (``has_partition`` for
+    many days in one Spark job); empty when there is no table."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    if not days or not DeltaTable.isDeltaTable(spark, path):
+        return set()
+    df = spark.read.format("delta").load(path).where(F.col("dt").isin(*days))
+    return {r["dt"] for r in df.select("dt").distinct().collect()}
+
+
+def _rated_with_negatives_range(
+    spark: SparkSession, events: DataFrame, items: DataFrame, days: Sequence[dt.date]
+) -> DataFrame:
+    """``_rated_with_negatives`` for many days at once, draw for draw: each day's catalog is
+    the items (dimension rows of dt <= d) first seen before d, indexed 0..n-1 by item_id
+    within the day; a draw's index is ``pmod(xxhash64(example_id, k, str(d)), n_d)``, where
+    n_d counts the catalog's rows as the per-day path does (not its distinct items)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    ratings = events.where(F.col("event_type") == "rating").select(
+        F.col("event_id").alias("example_id"), "user_id", "item_id", "ts",
+        (F.col("value") >= RATING_THRESHOLD).cast("int").alias("label"), F.lit("rating").alias("source"),
+        "dt",
+    )  # fmt: skip
+    # The start of each day as an instant, built from aware datetimes exactly as the per-day
+    # literal is: no dependence on the session time zone.
+    starts = spark.createDataFrame(
+        [(d, dt.datetime.combine(d, dt.time(), dt.UTC)) for d in days], "dt date, _start timestamp"
+    )
+    catalog = F.broadcast(starts).join(
+        items.select("item_id", "first_seen", F.col("dt").alias("_idt")),
+        (F.col("_idt") <= F.col("dt")) & (F.col("first_seen") < F.col("_start")),
+    )
+    sizes = catalog.groupBy("dt").agg(F.count("*").alias("_n"))
+    indexed = (
+        catalog.select("dt", "item_id")
+        .distinct()
+        .withColumn(
+            "_idx",
+            (F.row_number().over(Window.partitionBy("dt").orderBy("item_id")) - 1).cast("bigint"),
+        )
+    )
+    draws = (
+        ratings.where(F.col("label") == 1)
+        .select(
+            "example_id",
+            "user_id",
+            "ts",
+            "dt",
+            F.explode(F.sequence(F.lit(0), F.lit(NEGATIVES_PER_POSITIVE - 1))).alias("k"),
+        )
+        .join(sizes, "dt")  # a day with an empty catalog draws nothing, as per day
+        .withColumn(
+            "_idx",
+            F.pmod(
+                F.xxhash64(F.col("example_id"), F.col("k"), F.col("dt").cast("string")), F.col("_n")
+            ),
+        )
+    )
+    negatives = draws.join(indexed, ["dt", "_idx"]).select(
+        F.concat_ws("#neg", "example_id", "k").alias("example_id"), "user_id", "item_id", "ts",
+        F.lit(0).alias("label"), F.lit("sampled_negative").alias("source"), "dt",
+    )  # fmt: skip
+    rated_same_day = ratings.select("user_id", "item_id", "dt")
+    negatives = negatives.join(rated_same_day, ["user_id", "item_id", "dt"], "left_anti")
+    return ratings.unionByName(negatives)
+
+
+def compute_examples_range(
+    spark: SparkSession, paths: Paths, days: Sequence[str | dt.date]
+) -> tuple[DataFrame, dict[str, str], dict[str, str | None]]:
+    """(examples of all ``days``, recipe per day, feature day per day): the rows
+    ``compute_examples`` gives day by day, in a number of Spark jobs that does not grow with the
+    number of days (Spark's per-job overhead made a 160-day backfill cost minutes for a few MB).
+
+    Every per-day constant becomes a column: the day's recipe (one job finds the days with an
+    impression), its feature day (one job finds the item_features partitions of d-1), its
+    catalog (``_rated_with_negatives_range``); dimensions join on ``dim.dt <= dt`` and features
+    on ``features.dt = d-1`` for the days that have them."""
+    from pyspark.sql import functions as F
+
+    ds = sorted({d if isinstance(d, dt.date) else dt.date.fromisoformat(d) for d in days})
+    if not ds:
+        raise ValueError("compute_examples_range: no days")
+    one = dt.timedelta(days=1)
+    events = spark.read.format("delta").load(paths.table("raw_events")).where(F.col("dt").isin(*ds))
+    flagged = {
+        r["dt"]
+        for r in events.where(F.col("event_type") == "impression").select("dt").distinct().collect()
+    }
+    existing = _existing_days(spark, paths.table("item_features"), [d - one for d in ds])
+    feature_days = [d for d in ds if d - one in existing]
+    recipes = {
+        d.isoformat(): "impressions" if d in flagged else "ratings+sampled_negatives" for d in ds
+    }
+    features_day = {d.isoformat(): (d - one).isoformat() if d in feature_days else None for d in ds}
+
+    users = (
+        spark.read.format("delta").load(paths.table("users")).where(F.col("dt") <= F.lit(ds[-1]))
+    )
+    items = (
+        spark.read.format("delta").load(paths.table("items")).where(F.col("dt") <= F.lit(ds[-1]))
+    )
+    impression_days = [d for d in ds if d in flagged]
+    rating_days = [d for d in ds if d not in flagged]
+    parts = []
+    if impression_days:
+        parts.append(_labelled_impressions(events.where(F.col("dt").isin(*impression_days))))
+    if rating_days:
+        rated = events.where(F.col("dt").isin(*rating_days))
+        parts.append(_rated_with_negatives_range(spark, rated, items, rating_days))
+    base = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+
+    # Dimensions as of d: every row with dim.dt <= d (several rows of one id join several
+    # times, exactly as the per-day join does).
+    u = users.select(F.col("user_id").alias("_uid"), "country", "device", "age_bucket",
+                     F.col("dt").alias("_udt"))  # fmt: skip
+    ex = base.join(u, (base["user_id"] == u["_uid"]) & (u["_udt"] <= base["dt"]), "left")
+    it = items.select(
+        F.col("item_id").alias("_iid"), "category", "creator", F.col("dt").alias("_idt")
+    )
+    ex = ex.join(it, (ex["item_id"] == it["_iid"]) & (it["_idt"] <= ex["dt"]), "left")
+    ex = ex.drop("_uid", "_udt", "_iid", "_idt")
+
+    if feature_days:
+        prevs = [d - one for d in feature_days]
+        # _fdt: the feature day of the row's day, null (no match: zeros) on a day without one
+        ex = ex.withColumn("_fdt", F.when(F.col("dt").isin(*feature_days), F.date_sub("dt", 1)))
+        uf = _read_days(spark, paths, "user_features", prevs).select(
+            F.col("dt").alias("_fdt"),
+            "user_id",
+            "history_item_ids",
+            *[F.col(c[2:]).cast("double").alias(c) for c in USER_DENSE],
+        )
+        itf = _read_days(spark, paths, "item_features", prevs).select(
+            F.col("dt").alias("_fdt"),
+            "item_id",
+            *[
+                F.col(c[2:] if c != "i_trending" else "trending").cast("double").alias(c)
+                for c in ITEM_DENSE
+            ],
+        )
+        cf = _read_days(spark, paths, "cohort_features", prevs).select(
+            F.col("dt").alias("_cdt"), F.col("country").alias("_c"), F.col("age_bucket").alias("_a"),
+            F.col("category").alias("_k"), F.col("ctr_28d").alias("c_ctr_28d"),
+        )  # fmt: skip
+        ex = ex.join(uf, ["user_id", "_fdt"], "left").join(itf, ["item_id", "_fdt"], "left")
+        ex = ex.join(
+            cf,
+            (ex["_fdt"] == cf["_cdt"])
+            & (F.coalesce(ex["country"], F.lit("unknown")) == cf["_c"])
+            & (F.coalesce(ex["age_bucket"], F.lit("unknown")) == cf["_a"])
+            & (F.coalesce(ex["category"], F.lit("unknown")) == cf["_k"]),
+            "left",
+        ).drop("_fdt", "_cdt", "_c", "_a", "_k")
+    else:  # no day of the range has earlier features: zeros, empty history
+        ex = ex.withColumn("history_item_ids", F.lit(None).cast("array<bigint>"))
+        for c in USER_DENSE + ITEM_DENSE + COHORT_DENSE:
+            ex = ex.withColumn(c, F.lit(0.0))
+    ex = ex.withColumn(
+        "history_item_ids", F.coalesce("history_item_ids", F.array().cast("array<bigint>"))
+    )
+    ex = ex.fillna(0.0, subset=list(USER_DENSE + ITEM_DENSE + COHORT_DENSE))
+    return conform(ex, TRAINING_EXAMPLES_DDL), recipes, features_day
+
+
+def _read_days(spark: SparkSession, paths: Paths, table: str, days: Sequence[dt.date]) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return spark.read.format("delta").load(paths.table(table)).where(F.col("dt").isin(*days))
+
+
+MODES = ("auto", "daily", "range")
+
+
 def build_training_examples(
     spark: SparkSession,
     paths: Paths,
     days: Sequence[str | dt.date],
     run_id: str = "",
     progress: Callable[[str], None] | None = None,
+    mode: str = "auto",
 ) -> ExamplesResult:
-    """Compute and write the ``training_examples`` partitions of ``days`` (each replaced
-    atomically)."""
-    from pyspark.sql import functions as F
+    """Compute and write the ``training_examples`` partitions of ``days``.
 
+    ``mode``: ``"auto"`` runs one day with the per-day path and more with the range pass;
+    ``"daily"`` forces the per-day loop (each day replaced in its own commit), ``"range"`` the
+    range pass (all days replaced in one commit, so a failed run leaves the previous version).
+    Both write the same rows."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     say = progress or (lambda _m: None)
     path = paths.table(TABLE)
     ensure_table(spark, path, TRAINING_EXAMPLES_DDL, ["dt"])
+    ordered = sorted({str(d) for d in days})
+    if mode == "range" or (mode == "auto" and len(ordered) > 1):
+        result = _build_range(spark, paths, ordered, run_id, say) if ordered else ExamplesResult()
+    else:
+        result = _build_daily(spark, paths, ordered, run_id, say)
+    result.version = latest_version(spark, path)
+    return result
+
+
+def _build_daily(
+    spark: SparkSession, paths: Paths, days: Sequence[str], run_id: str, say: Callable[[str], None]
+) -> ExamplesResult:
+    from pyspark.sql import functions as F
+
+    path = paths.table(TABLE)
     result = ExamplesResult()
-    for day in sorted({str(d) for d in days}):
+    for day in days:
         df, recipe, feature_day = compute_examples(spark, paths, day)
         df = df.persist()
         stats = df.agg(F.count("*").alias("n"), F.sum("label").alias("p")).first()
@@ -220,5 +420,38 @@ def build_training_examples(
         say(
             f"training_examples {day}: {stats['n']} rows, {stats['p'] or 0} positives ({recipe}, features of {feature_day})"
         )
-    result.version = latest_version(spark, path)
+    return result
+
+
+def _build_range(
+    spark: SparkSession, paths: Paths, days: Sequence[str], run_id: str, say: Callable[[str], None]
+) -> ExamplesResult:
+    from pyspark.sql import functions as F
+
+    path = paths.table(TABLE)
+    span = f"training_examples {days[0]}..{days[-1]} ({len(days)} days)"
+    start = time.monotonic()
+    df, recipes, features_day = compute_examples_range(spark, paths, days)
+    n_ratings = sum(r != "impressions" for r in recipes.values())
+    say(f"{span}: {len(days) - n_ratings} impression days, {n_ratings} ratings days, "
+        f"{sum(f is not None for f in features_day.values())} with features of d-1")  # fmt: skip
+    df = df.persist()
+    stats = {
+        r["dt"].isoformat(): (int(r["n"]), int(r["p"] or 0))
+        for r in df.groupBy("dt").agg(F.count("*").alias("n"), F.sum("label").alias("p")).collect()
+    }
+    total = sum(n for n, _ in stats.values())
+    say(f"{span}: {total} rows computed in {time.monotonic() - start:.1f}s, writing one commit")
+    meta = json.dumps({"run_id": run_id, "days": list(days), "recipe": recipes,
+                       "features_day": features_day, "code_version": __version__})  # fmt: skip
+    df.write.format("delta").mode("overwrite").option("replaceWhere", days_predicate(days)).option(
+        "userMetadata", meta
+    ).save(path)
+    df.unpersist()
+    result = ExamplesResult()
+    for day in days:
+        result.rows[day], result.positives[day] = stats.get(day, (0, 0))
+        result.recipe[day], result.features_day[day] = recipes[day], features_day[day]
+    elapsed = time.monotonic() - start
+    say(f"{span}: {total} rows written in {elapsed:.1f}s ({total / max(elapsed, 1e-9):.0f} rows/s)")
     return result
