@@ -1,71 +1,122 @@
-"""Stage ``quality``: Great Expectations suites as blocking asset checks on the lake tables.
+"""Stage ``quality``: Great Expectations suites as blocking asset checks on the lake tables,
+and a warning on days without events.
 
 Ordinary ``@asset_check``s over ``recassets.quality`` (not dagster-ge: op-based, with a
-deprecated result type). Each check validates the partition(s) its run materialized and
-fails with severity ERROR when an expectation fails; being blocking, a failure stops every
+deprecated result type). Each quality check validates the partition(s) its run materialized
+and fails with severity ERROR when an expectation fails; being blocking, a failure stops every
 downstream asset of the same run (features are not built on a bad day of events, the feature
 store is not fed a bad day of features).
 
-Partitions: Dagster 1.13 accepts ``partitions_def`` on ``@asset_check`` (a preview feature).
-With the asset's own ``DAILY``, a one-day run gives the check that day as
-``context.partition_key`` and the evaluation is recorded against that partition. A
-single-run backfill (raw_events ingests a range in one step) gives the check the whole range
-in ``context.partition_keys``: each day is validated, the check passes only if all do, and
-Dagster records that evaluation without a partition (it does so for any range step).
+Partitions: Dagster 1.13 accepts ``partitions_def`` on ``@asset_check`` (a preview feature),
+here the assets' own ``DAILY``. A run gives the check its days in ``context.partition_keys``:
+one day, or a whole range in a single-run backfill (raw_events ingests a range in one step).
+The range is validated with one Great Expectations validation
+(``recassets.quality.check_raw_events_range``), and the check yields one
+``AssetCheckEvaluation`` per day, recorded against that day's partition with that day's own
+metadata, then the step's ``Output``; a one-day run is the same with one day. Dagster fails
+the step after the loop when a blocking ERROR evaluation failed, so a bad day of a range
+still blocks the downstream assets of the run (all of the range's: they run as one step).
+
+``raw_events_has_events`` is not blocking: a day without events is legitimate within a range
+(ingestion writes it as an empty partition, see ``recassets.ingest.empty_days_allowed``), but
+worth a WARN in the UI, naming the landing folder looked in.
 """
 
 # No `from __future__ import annotations`: Dagster 1.13 reads the `context` annotation at
 # definition time and rejects it as a string.
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
-    AssetCheckResult,
     AssetCheckSeverity,
     AssetKey,
     MetadataValue,
+    Output,
     PreviewWarning,
     asset_check,
 )
 
 from assets.partitions import DAILY
-from recassets.quality import QualityReport, check_feature_table, check_raw_events
+from recassets.quality import (
+    DayEvents,
+    QualityReport,
+    check_feature_table_range,
+    check_has_events,
+    check_raw_events_range,
+)
 from resources import LakeResource, SparkResource
 
 RAW_EVENTS = AssetKey(["lake", "raw_events"])
 FEATURE_TABLES = ("user_features", "item_features", "cohort_features")
 
 
-def check_result(reports: dict[str, QualityReport]) -> AssetCheckResult:
-    """One check result for the reports of the run's days: passed only if every day passed.
+def report_metadata(day: str, report: QualityReport) -> dict:
+    """One day's check metadata: ``failing_expectations`` (markdown: the verdict, notes, each
+    failing expectation with expected and observed values, and its sample rows),
+    ``sample_rows`` (JSON, by expectation), ``statistics`` (JSON, GE's counts), ``inputs``
+    (JSON: the bounds' inputs such as the trailing daily counts, and the expectations left
+    out with why) and ``failed_expectations`` (a count, to chart)."""
+    return {
+        "failing_expectations": MetadataValue.md(f"### {day}\n\n{report.to_markdown()}"),
+        "sample_rows": MetadataValue.json(report.sample_rows()),
+        "statistics": MetadataValue.json(report.statistics),
+        "inputs": MetadataValue.json({**report.context, "notes": report.notes}),
+        "failed_expectations": len(report.failures),
+    }
 
-    Metadata: ``failing_expectations`` (markdown: per day the verdict, notes, each failing
-    expectation with expected and observed values, and its sample rows), ``sample_rows``
-    (JSON, by day and expectation), ``statistics`` (JSON, GE's counts by day),
-    ``inputs`` (JSON, by day: the bounds' inputs such as the trailing daily counts, and the
-    expectations left out with why) and ``failed_expectations`` (a count, to chart).
-    """
-    return AssetCheckResult(
-        passed=all(r.success for r in reports.values()),
-        severity=AssetCheckSeverity.ERROR,
+
+def quality_evaluations(
+    asset_key: AssetKey, check_name: str, reports: dict[str, QualityReport]
+) -> Iterator[AssetCheckEvaluation]:
+    """A blocking ERROR evaluation per day, recorded against the day's partition."""
+    for day, report in reports.items():
+        yield AssetCheckEvaluation(
+            asset_key=asset_key,
+            check_name=check_name,
+            passed=report.success,
+            metadata=report_metadata(day, report),
+            severity=AssetCheckSeverity.ERROR,
+            blocking=True,
+            partition=day,
+        )
+
+
+def has_events_evaluation(found: DayEvents) -> AssetCheckEvaluation:
+    """A non-blocking WARN evaluation of one day: failed when it has no events."""
+    return AssetCheckEvaluation(
+        asset_key=RAW_EVENTS,
+        check_name="raw_events_has_events",
+        passed=found.has_events,
+        description=found.describe(),
         metadata={
-            "failing_expectations": MetadataValue.md(
-                "\n\n".join(f"### {day}\n\n{r.to_markdown()}" for day, r in reports.items())
-            ),
-            "sample_rows": MetadataValue.json({day: r.sample_rows() for day, r in reports.items()}),
-            "statistics": MetadataValue.json({day: r.statistics for day, r in reports.items()}),
-            "inputs": MetadataValue.json(
-                {day: {**r.context, "notes": r.notes} for day, r in reports.items()}
-            ),
-            "failed_expectations": sum(len(r.failures) for r in reports.values()),
+            "rows": found.rows,
+            "empty_partition": found.empty,
+            "landing_folder": MetadataValue.path(found.landing_folder),
+            "quarantined_rows": found.quarantined,
         },
+        severity=AssetCheckSeverity.WARN,
+        blocking=False,
+        partition=found.day,
     )
 
 
 def _days(context: AssetCheckExecutionContext) -> list[str]:
     # A partitioned check always runs with a partition (one key, or a single-run range).
     return list(context.partition_keys)
+
+
+def _log_failures(context: AssetCheckExecutionContext, reports: dict[str, QualityReport]) -> None:
+    bad = [day for day, r in reports.items() if not r.success]
+    if bad:
+        context.log.error(f"{len(bad)} of {len(reports)} day(s) failed: {', '.join(bad)}")
+
+
+def _done() -> Output:
+    # Without it the step fails with DagsterStepOutputNotFoundError: a check that yields its
+    # evaluations must still yield its (empty) output.
+    return Output(None, output_name="result")
 
 
 # partitions_def on an asset check is a Dagster 1.13 preview: used knowingly, so its import-
@@ -76,17 +127,33 @@ with warnings.catch_warnings():
     @asset_check(asset=RAW_EVENTS, blocking=True, partitions_def=DAILY)
     def raw_events_quality(
         context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
-    ) -> AssetCheckResult:
+    ) -> Iterator:
         """raw_events partition: ids, event_type and ts present; event_type known; ts inside
-        the UTC day; event_id unique; daily volume within ±50 % of the trailing 7-day mean
-        (from 3 trailing days on). See recassets.quality.raw_events_suite."""
-        session, paths = spark.session(), lake.paths()
-        return check_result({day: check_raw_events(session, paths, day) for day in _days(context)})
+        the UTC day; event_id unique within the day; daily volume within ±50 % of the trailing
+        7-day mean (from 3 trailing days on; not on a day without landing files). See
+        recassets.quality.raw_events_suite."""
+        reports = check_raw_events_range(spark.session(), lake.paths(), _days(context))
+        _log_failures(context, reports)
+        yield from quality_evaluations(RAW_EVENTS, "raw_events_quality", reports)
+        yield _done()
+
+    @asset_check(asset=RAW_EVENTS, blocking=False, partitions_def=DAILY)
+    def raw_events_has_events(
+        context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
+    ) -> Iterator:
+        """raw_events partition has events: WARN on a day whose landing folder held no file
+        (ingestion wrote an empty partition) or whose rows were all quarantined, naming the
+        folder looked in. Not blocking: such days are legitimate within a history."""
+        for found in check_has_events(spark.session(), lake.paths(), _days(context)).values():
+            yield has_events_evaluation(found)
+        yield _done()
 
     def _feature_check(table: str) -> Callable:
+        name = f"{table}_quality"
+
         @asset_check(
             asset=AssetKey(["lake", table]),
-            name=f"{table}_quality",
+            name=name,
             blocking=True,
             partitions_def=DAILY,
             description=f"{table} partition: counters non-negative, CTRs in [0, 1], keys set, "
@@ -95,11 +162,12 @@ with warnings.catch_warnings():
         )
         def _check(
             context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
-        ) -> AssetCheckResult:
+        ) -> Iterator:
             session, paths = spark.session(), lake.paths()
-            return check_result(
-                {day: check_feature_table(session, paths, table, day) for day in _days(context)}
-            )
+            reports = check_feature_table_range(session, paths, table, _days(context))
+            _log_failures(context, reports)
+            yield from quality_evaluations(AssetKey(["lake", table]), name, reports)
+            yield _done()
 
         return _check
 
@@ -107,4 +175,10 @@ with warnings.catch_warnings():
     item_features_quality = _feature_check("item_features")
     cohort_features_quality = _feature_check("cohort_features")
 
-CHECKS = [raw_events_quality, user_features_quality, item_features_quality, cohort_features_quality]
+CHECKS = [
+    raw_events_quality,
+    raw_events_has_events,
+    user_features_quality,
+    item_features_quality,
+    cohort_features_quality,
+]

@@ -9,6 +9,11 @@ individually valid).
 A suite carries two things in ``meta`` for the runner (``recassets.quality.runner``):
 ``sample_columns``, the columns shown for each failing row (the row's identity, so that a
 reader can find it), and ``notes``, the expectations left out and why.
+
+An expectation whose meaning is its partition's own day says so in its ``meta["range_form"]``
+(``RANGE_FORMS``): a range of days is validated at once (``recassets.quality.ranges``) on a
+derived column that carries the day, so that one expectation over all the range's rows means
+the same as one per day.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ MIN_TRAILING_DAYS = 3
 TRAILING_DAYS = 7
 NUMERIC_TYPES = ("tinyint", "smallint", "int", "integer", "bigint", "float", "double", "decimal")
 COUNTER_SUFFIXES = tuple(f"_{w}d" for w in WINDOWS)
+# meta["range_form"] of a day-bound expectation (see recassets.quality.ranges):
+# "utc_day": a timestamp column between the partition day's 00:00 UTC and the next (strict);
+# "within_day": a column unique among the rows of its partition day.
+UTC_DAY, WITHIN_DAY = "utc_day", "within_day"
+RANGE_FORMS = (UTC_DAY, WITHIN_DAY)
 
 
 def _as_date(day: dt.date | str) -> dt.date:
@@ -52,7 +62,10 @@ def count_band(mean: float, band: float) -> tuple[int, int]:
 
 
 def raw_events_suite(
-    day: dt.date | str, trailing_daily_counts: Sequence[int], band: float | None = 0.5
+    day: dt.date | str,
+    trailing_daily_counts: Sequence[int],
+    band: float | None = 0.5,
+    empty: bool = False,
 ) -> gx.ExpectationSuite:
     """Expectations of one ``raw_events`` partition (the events of UTC day ``day``).
 
@@ -63,7 +76,12 @@ def raw_events_suite(
     * ``event_id`` unique;
     * row count within ``[mean*(1-band), mean*(1+band)]`` of ``trailing_daily_counts`` (the
       row counts of the partitions among the 7 days before ``day``), left out with a note when
-      fewer than 3 such days exist.
+      fewer than 3 such days exist, or when ``empty``: the day had no landing file at all
+      (ingestion wrote an empty partition, its lineage manifest says ``"empty": true``), so
+      there is no volume to judge; ``raw_events_has_events`` flags such a day instead. A day
+      with zero rows that did have files (all quarantined) is not ``empty``: it fails the band.
+
+    ``ts`` and ``event_id`` carry their ``range_form`` (``UTC_DAY``, ``WITHIN_DAY``).
 
     Ingestion already quarantines most of these row by row; the suite states the contract of
     the table itself, so a writer that bypasses ingestion (a backfill script, a bug) is caught.
@@ -94,14 +112,26 @@ def raw_events_suite(
             max_value=end,
             strict_max=True,
             description=f"ts inside the partition's UTC day {day.isoformat()}",
+            meta={"range_form": UTC_DAY},
         ),
-        E.ExpectColumnValuesToBeUnique(column=EVENTS.key, description="event_id is unique"),
+        E.ExpectColumnValuesToBeUnique(
+            column=EVENTS.key,
+            description="event_id is unique",
+            meta={"range_form": WITHIN_DAY},
+        ),
     ]
     counts = [int(c) for c in trailing_daily_counts]
     notes = []
     context: dict = {"day": day.isoformat(), "trailing_daily_counts": counts, "band": band}
+    if empty:
+        context["empty"] = True
     if band is None:
         notes.append("volume check off (RECASSETS_VOLUME_BAND=off)")
+    elif empty:
+        notes.append(
+            f"volume check skipped: no events landed for {day.isoformat()} (ingestion wrote an "
+            "empty partition), so there is no volume to compare; raw_events_has_events warns"
+        )
     elif len(counts) >= MIN_TRAILING_DAYS:
         mean = sum(counts) / len(counts)
         lo, hi = count_band(mean, band)
