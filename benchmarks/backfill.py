@@ -1,7 +1,8 @@
 """A range backfill in one pass against the per-day loop, on the same data, in one run.
 
-Two histories, each ingested once and copied into two homes: the feature tables and
-``training_examples`` are built over the whole range by the per-day loop (``mode="daily"``:
+Two histories, each ingested once and copied into two homes: the feature tables, the quality
+checks of raw_events and the feature tables, and ``training_examples`` are built over the whole
+range by the per-day loop (``mode="daily"``:
 what every day of a range cost before) in one home and by the range pass (``mode="range"``) in
 the other, timed the same way (wall clock around the same library call, the same Spark
 session, cold Delta caches in both: each home is fresh). Then the tables are compared row for
@@ -33,6 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recassets.features.pipelines import FEATURE_TABLES, build_features  # noqa: E402
 from recassets.ingest import ingest  # noqa: E402
 from recassets.paths import Paths  # noqa: E402
+from recassets.quality import (  # noqa: E402
+    check_feature_table,
+    check_feature_table_range,
+    check_raw_events,
+    check_raw_events_range,
+)
 from recassets.spark import get_spark  # noqa: E402
 from recassets.synthetic import SyntheticConfig, generate  # noqa: E402
 from recassets.training.examples import TABLE as EXAMPLES  # noqa: E402
@@ -64,14 +71,38 @@ def copy_home(src: Paths, root: Path) -> Paths:
     return Paths.from_env(str(root))
 
 
+def check(paths: Paths, days: list[dt.date], mode: str) -> int:
+    """The quality checks of the range's raw_events and feature tables (what the blocking asset
+    checks run): one validation per table over the range, or one per day. Failed days."""
+    spark = get_spark()
+    if mode == "range":
+        reports = [check_raw_events_range(spark, paths, days)]
+        reports += [check_feature_table_range(spark, paths, t, days) for t in FEATURE_TABLES]
+    else:
+        reports = [{d: check_raw_events(spark, paths, d) for d in days}]
+        reports += [
+            {d: check_feature_table(spark, paths, t, d) for d in days} for t in FEATURE_TABLES
+        ]
+    return sum(not r.success for by_day in reports for r in by_day.values())
+
+
 def build(paths: Paths, days: list[dt.date], mode: str) -> dict[str, float]:
+    """Features, their checks and the training examples of ``days``, each stage timed."""
     spark = get_spark()
     t0 = time.perf_counter()
     build_features(spark, paths, days, mode=mode)
     t1 = time.perf_counter()
-    build_training_examples(spark, paths, days, mode=mode)
+    failed = check(paths, days, mode)
     t2 = time.perf_counter()
-    return {"features": t1 - t0, "examples": t2 - t1, "total": t2 - t0}
+    build_training_examples(spark, paths, days, mode=mode)
+    t3 = time.perf_counter()
+    return {
+        "features": t1 - t0,
+        "checks": t2 - t1,
+        "examples": t3 - t2,
+        "total": t3 - t0,
+        "failed_checks": failed,
+    }
 
 
 def differences(a: Paths, b: Paths, table: str) -> int:
@@ -103,7 +134,7 @@ def compare(name: str, src: Paths, days: list[dt.date], events: int, root: Path)
     one = build(range_home, days, "range")
     diffs = {t: differences(daily_home, range_home, t) for t in TABLES}
     print(f"\n{name}: {len(days)} days, {events} events")
-    for stage in ("features", "examples", "total"):
+    for stage in ("features", "checks", "examples", "total"):
         print(
             f"  {stage:9s} per-day loop {loop[stage]:8.1f} s   range pass {one[stage]:7.1f} s"
             f"   {loop[stage] / one[stage]:5.1f}x"
@@ -113,6 +144,7 @@ def compare(name: str, src: Paths, days: list[dt.date], events: int, root: Path)
         f"  events/s through the feature stage: range pass {events / one['features']:,.0f}, "
         f"per-day loop {events / loop['features']:,.0f}"
     )
+    print(f"  failed check days: per-day {loop['failed_checks']}, range {one['failed_checks']}")
     same = all(n == 0 for n in diffs.values())
     print(
         f"  tables identical: {same} "
