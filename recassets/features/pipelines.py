@@ -13,6 +13,10 @@ Incremental, never the whole history:
   28-day window, so a user idle for longer starts with an empty sequence. Within a run over
   a range of days, days are computed in order, each rolling the previous one forward.
 
+A range of several days (a backfill) takes ``recassets.features.backfill`` instead: the same
+tables for the whole range in a number of Spark jobs that does not grow with the range, where
+this path pays Spark's per-job overhead once per day (``build_features(mode=...)``).
+
 Where the data lacks a field the features degrade instead of failing: MovieLens has no
 impressions (impression counters are 0 and the smoothed CTR equals its prior, 0 when the
 window has no impressions at all), no countries or devices (null; cohorts use 'unknown') and
@@ -105,11 +109,17 @@ def _counter_names() -> list[str]:
 def _smoothed_ctr(clicks: str, impressions: str, prior: float) -> Column:
     from pyspark.sql import functions as F
 
+    return _smoothed(clicks, impressions, F.lit(PRIOR_STRENGTH * prior))
+
+
+def _smoothed(clicks: str, impressions: str, prior_mass: Column) -> Column:
+    """The smoothed CTR given ``prior_mass`` = PRIOR_STRENGTH x the prior (a literal here, a
+    per-day column in ``backfill``: one expression, so both give the same doubles)."""
+    from pyspark.sql import functions as F
+
     # Beta prior worth PRIOR_STRENGTH impressions at the window's global CTR; clamp to [0, 1]
     # (a click without a logged impression is possible in real logs).
-    raw = (F.col(clicks) + F.lit(PRIOR_STRENGTH * prior)) / (
-        F.col(impressions) + F.lit(PRIOR_STRENGTH)
-    )
+    raw = (F.col(clicks) + prior_mass) / (F.col(impressions) + F.lit(PRIOR_STRENGTH))
     return F.least(F.lit(1.0), F.greatest(F.lit(0.0), raw)).cast("double")
 
 
@@ -311,38 +321,81 @@ def build_features(
     tables: Sequence[str] = FEATURE_TABLES,
     run_id: str = "",
     progress: Callable[[str], None] | None = None,
+    mode: str = "auto",
 ) -> FeatureResult:
     """Compute and write the feature partitions of ``days``, in day order (each day rolls the
-    previous one's sequences forward). Each table partition is replaced atomically."""
+    previous one's sequences forward).
+
+    ``mode``: ``"daily"`` computes and writes day by day (``compute_day``, each partition
+    replaced atomically); ``"range"`` computes each contiguous run of days in one pass
+    (``backfill.compute_range``: the same tables in a number of Spark jobs that does not grow
+    with the run's length) and writes each table's run in one commit; ``"auto"`` takes the
+    per-day path for a lone day (the daily incremental run reads only d-27..d) and the range
+    pass for a run of several days."""
+    if mode not in ("auto", "daily", "range"):
+        raise ValueError(f"mode must be 'auto', 'daily' or 'range', not {mode!r}")
     say = progress or (lambda _m: None)
     ordered = sorted({_day(d) for d in days})
     result = FeatureResult(days=[d.isoformat() for d in ordered])
     for name in tables:
         ensure_table(spark, paths.table(name), TABLES[name], ["dt"])
-    for i, d in enumerate(ordered, 1):
-        frames, window = compute_day(spark, paths, d)
-        for name in tables:
-            df = frames[name].persist()
-            rows = df.count()
-            meta = json.dumps(
-                {"run_id": run_id, "table": name, "day": d.isoformat(), "code_version": __version__}
+    runs = contiguous_runs(ordered)
+    if mode != "daily" and len(runs) > 1:
+        say(f"features: {len(ordered)} days in {len(runs)} contiguous runs, computed in order")
+    for run in runs:
+        if mode == "range" or (mode == "auto" and len(run) > 1):
+            from recassets.features.backfill import build_range  # it imports this module
+
+            build_range(spark, paths, run, tables, result, run_id=run_id, progress=say)
+            continue
+        for d in run:
+            _build_day(spark, paths, d, tables, result, run_id)
+            i = ordered.index(d) + 1
+            say(
+                f"features {d} ({i}/{len(ordered)}): "
+                + ", ".join(f"{n} {result.rows[n][d.isoformat()]}" for n in tables)
             )
-            df.write.format("delta").mode("overwrite").option(
-                "replaceWhere", f"dt = DATE'{d}'"
-            ).option("userMetadata", meta).save(paths.table(name))
-            df.unpersist()
-            result.rows.setdefault(name, {})[d.isoformat()] = rows
-        window.unpersist()
-        result.inputs[d.isoformat()] = {
-            "raw_events": {"from": (d - dt.timedelta(days=LONGEST - 1)).isoformat(), "to": d.isoformat(),
-                           "delta_version": latest_version(spark, paths.table("raw_events"))},
-            "users_delta_version": latest_version(spark, paths.table("users")),
-            "items_delta_version": latest_version(spark, paths.table("items")),
-        }  # fmt: skip
-        say(
-            f"features {d} ({i}/{len(ordered)}): "
-            + ", ".join(f"{n} {result.rows[n][d.isoformat()]}" for n in tables)
-        )
     for name in tables:
         result.versions[name] = latest_version(spark, paths.table(name))
     return result
+
+
+def contiguous_runs(days: Sequence[dt.date]) -> list[list[dt.date]]:
+    """Sorted distinct days split into runs of consecutive days, in order."""
+    runs: list[list[dt.date]] = []
+    for d in sorted(set(days)):
+        if runs and d - runs[-1][-1] == dt.timedelta(days=1):
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return runs
+
+
+def _build_day(
+    spark: SparkSession,
+    paths: Paths,
+    d: dt.date,
+    tables: Sequence[str],
+    result: FeatureResult,
+    run_id: str,
+) -> None:
+    """The per-day path: ``compute_day`` and one replaceWhere per table partition."""
+    frames, window = compute_day(spark, paths, d)
+    for name in tables:
+        df = frames[name].persist()
+        rows = df.count()
+        meta = json.dumps(
+            {"run_id": run_id, "table": name, "day": d.isoformat(), "code_version": __version__}
+        )
+        df.write.format("delta").mode("overwrite").option("replaceWhere", f"dt = DATE'{d}'").option(
+            "userMetadata", meta
+        ).save(paths.table(name))
+        df.unpersist()
+        result.rows.setdefault(name, {})[d.isoformat()] = rows
+    window.unpersist()
+    result.inputs[d.isoformat()] = {
+        "raw_events": {"from": (d - dt.timedelta(days=LONGEST - 1)).isoformat(), "to": d.isoformat(),
+                       "delta_version": latest_version(spark, paths.table("raw_events"))},
+        "users_delta_version": latest_version(spark, paths.table("users")),
+        "items_delta_version": latest_version(spark, paths.table("items")),
+    }  # fmt: skip
