@@ -1,8 +1,10 @@
 """Stage ``features``: user, item and cohort feature tables (PySpark -> Delta), daily.
 
 The three tables read the same 28-day event window, so one multi-asset computes them together
-(one read, three writes). A range of days runs as one Spark run (single-run backfill), computed
-in day order so each day rolls the previous day's sequences forward.
+(one read, three writes). A range of days runs as one Dagster run (single-run backfill) and, from
+``RANGE_MIN_DAYS`` days on, as one pass over the range (``recassets.features.backfill``: a
+constant number of Spark jobs, one commit per table); a day or two take the incremental per-day
+path. Both give the same tables.
 """
 
 from dagster import (

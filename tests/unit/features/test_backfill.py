@@ -184,9 +184,9 @@ def daily(spark, source, make_home):
 
 
 def ranged(spark, home, days):
-    """The range pass over ``days`` ('auto': a multi-day run), with its progress messages."""
+    """The range pass over ``days``, with its progress messages."""
     messages: list[str] = []
-    result = build_features(spark, home, days, mode="auto", progress=messages.append, run_id="r1")
+    result = build_features(spark, home, days, mode="range", progress=messages.append, run_id="r1")
     return home, result, messages
 
 
@@ -285,3 +285,28 @@ def test_an_unknown_mode_is_refused(spark, tmp_path: Path):
 
     with pytest.raises(ValueError, match="mode"):
         build_features(spark, home_at(tmp_path), [D1], mode="weekly")
+
+
+def test_auto_takes_the_range_pass_from_range_min_days_on(spark, tmp_path: Path, monkeypatch):
+    from recassets.features import backfill, pipelines
+    from tests.conftest import home_at
+
+    calls: list[tuple[str, list]] = []
+    monkeypatch.setattr(
+        backfill, "build_range", lambda _s, _p, run, *a, **k: calls.append(("range", run))
+    )
+    n = pipelines.RANGE_MIN_DAYS
+    days = [D1 + dt.timedelta(days=i) for i in range(n)]
+    gap = D1 + dt.timedelta(days=n + 5)  # a lone day after a gap: its own run
+
+    def one_day(_spark, _paths, d, tables, result, *_args) -> None:
+        calls.append(("day", [d]))
+        for t in tables:
+            result.rows.setdefault(t, {})[d.isoformat()] = 0
+
+    monkeypatch.setattr(pipelines, "_build_day", one_day)
+    build_features(spark, home_at(tmp_path), [*days, gap], mode="auto")
+    assert calls == [("range", days), ("day", [gap])]
+    calls.clear()
+    build_features(spark, home_at(tmp_path), days[: n - 1], mode="auto")
+    assert calls == [("day", [d]) for d in days[: n - 1]]
