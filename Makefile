@@ -69,6 +69,8 @@ lock:
 bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/backfill.py
+	$(BIN)/python benchmarks/quality_range.py
 	$(BIN)/python benchmarks/online_features.py
 
 clean-home:
