@@ -188,7 +188,7 @@ def test_each_day_of_the_demo_range_carries_its_own_figures(demo, ui):
 def test_the_ui_backfill_runs_as_one_run_and_records_each_day(demo, ui):
     _, per_day, _ = demo
     port, backfill_id, status = ui
-    assert status == "COMPLETED"
+    assert status == "COMPLETED_SUCCESS"
     runs = graphql(
         port,
         f'{{ runsOrError(filter: {{tags: [{{key: "dagster/backfill", value: "{backfill_id}"}}]}}) '
