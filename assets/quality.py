@@ -26,12 +26,14 @@ worth a WARN in the UI, naming the landing folder looked in.
 # definition time and rejects it as a string.
 import warnings
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckSeverity,
     AssetKey,
+    AssetRecordsFilter,
     MetadataValue,
     Output,
     PreviewWarning,
@@ -47,6 +49,11 @@ from recassets.quality import (
     check_raw_events_range,
 )
 from resources import LakeResource, SparkResource
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationTargetMaterializationData,
+    )
 
 RAW_EVENTS = AssetKey(["lake", "raw_events"])
 FEATURE_TABLES = ("user_features", "item_features", "cohort_features")
@@ -67,10 +74,43 @@ def report_metadata(day: str, report: QualityReport) -> dict:
     }
 
 
+def latest_materialization(
+    context: AssetCheckExecutionContext | None, asset_key: AssetKey, day: str
+) -> "AssetCheckEvaluationTargetMaterializationData | None":
+    """The materialization of ``day``'s partition that an evaluation of it checks.
+
+    Dagster shows a partition's check status only while the evaluation targets that
+    partition's latest materialization (an older target reads as outdated: no status, or
+    "skipped" in the UI). ``AssetCheckResult`` finds it for a one-partition step only; for the
+    days of a range each evaluation names it itself, as Dagster does (``AssetCheckResult.
+    _get_partitioned_target_materialization_data``): the record class is not exported, hence
+    the private import."""
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationTargetMaterializationData,
+    )
+
+    if context is None:
+        return None
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day]), limit=1
+    ).records
+    if not records:
+        return None
+    return AssetCheckEvaluationTargetMaterializationData(
+        run_id=records[0].event_log_entry.run_id,
+        storage_id=records[0].storage_id,
+        timestamp=records[0].timestamp,
+    )
+
+
 def quality_evaluations(
-    asset_key: AssetKey, check_name: str, reports: dict[str, QualityReport]
+    asset_key: AssetKey,
+    check_name: str,
+    reports: dict[str, QualityReport],
+    context: AssetCheckExecutionContext | None = None,
 ) -> Iterator[AssetCheckEvaluation]:
-    """A blocking ERROR evaluation per day, recorded against the day's partition."""
+    """A blocking ERROR evaluation per day, recorded against the day's partition (and its
+    latest materialization, when a ``context`` can look it up)."""
     for day, report in reports.items():
         yield AssetCheckEvaluation(
             asset_key=asset_key,
@@ -80,12 +120,16 @@ def quality_evaluations(
             severity=AssetCheckSeverity.ERROR,
             blocking=True,
             partition=day,
+            target_materialization_data=latest_materialization(context, asset_key, day),
         )
 
 
-def has_events_evaluation(found: DayEvents) -> AssetCheckEvaluation:
+def has_events_evaluation(
+    found: DayEvents, context: AssetCheckExecutionContext | None = None
+) -> AssetCheckEvaluation:
     """A non-blocking WARN evaluation of one day: failed when it has no events."""
     return AssetCheckEvaluation(
+        target_materialization_data=latest_materialization(context, RAW_EVENTS, found.day),
         asset_key=RAW_EVENTS,
         check_name="raw_events_has_events",
         passed=found.has_events,
@@ -134,7 +178,7 @@ with warnings.catch_warnings():
         recassets.quality.raw_events_suite."""
         reports = check_raw_events_range(spark.session(), lake.paths(), _days(context))
         _log_failures(context, reports)
-        yield from quality_evaluations(RAW_EVENTS, "raw_events_quality", reports)
+        yield from quality_evaluations(RAW_EVENTS, "raw_events_quality", reports, context)
         yield _done()
 
     @asset_check(asset=RAW_EVENTS, blocking=False, partitions_def=DAILY)
@@ -145,7 +189,7 @@ with warnings.catch_warnings():
         (ingestion wrote an empty partition) or whose rows were all quarantined, naming the
         folder looked in. Not blocking: such days are legitimate within a history."""
         for found in check_has_events(spark.session(), lake.paths(), _days(context)).values():
-            yield has_events_evaluation(found)
+            yield has_events_evaluation(found, context)
         yield _done()
 
     def _feature_check(table: str) -> Callable:
@@ -166,7 +210,7 @@ with warnings.catch_warnings():
             session, paths = spark.session(), lake.paths()
             reports = check_feature_table_range(session, paths, table, _days(context))
             _log_failures(context, reports)
-            yield from quality_evaluations(AssetKey(["lake", table]), name, reports)
+            yield from quality_evaluations(AssetKey(["lake", table]), name, reports, context)
             yield _done()
 
         return _check

@@ -7,16 +7,22 @@ gets a WARN from raw_events_has_events."""
 # No `from __future__ import annotations`: Dagster 1.13 reads the `context` annotation at
 # definition time and rejects it as a string.
 import datetime as dt
+import tempfile
 
 import pytest
 from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
     BackfillPolicy,
     DagsterInstance,
+    DailyPartitionsDefinition,
     MaterializeResult,
+    Output,
     asset,
+    asset_check,
     materialize,
 )
 from dagster._core.storage.tags import (
@@ -30,6 +36,7 @@ from assets.quality import (
     CHECKS,
     cohort_features_quality,
     item_features_quality,
+    latest_materialization,
     raw_events_has_events,
     raw_events_quality,
     user_features_quality,
@@ -155,6 +162,45 @@ def test_a_passing_range_records_each_day_and_downstream_materializes(events_his
         d: True for d in days
     }
     assert sorted(_downstream_days(history)) == days
+    # Each evaluation targets its own partition's materialization of this run: only such an
+    # evaluation is "current", and only a current one gives the partition a status in the UI.
+    mats = {m.partition: m for m in history.asset_materializations_for_node("lake__raw_events")}
+    for check in ("raw_events_quality", "raw_events_has_events"):
+        for day, e in _evaluations(history, check).items():
+            target = e.target_materialization_data
+            assert target is not None and target.run_id == history.run_id, (check, day)
+    assert set(mats) == set(days)
+
+
+def test_an_evaluation_without_its_target_is_not_current():
+    """The failing case of the rule above, on Dagster itself: the same per-partition evaluation
+    without ``target_materialization_data`` leaves the partition without a current status."""
+    days = DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-03")
+
+    @asset(partitions_def=days)
+    def probe(context):
+        return None
+
+    def run(with_target: bool) -> list[bool]:
+        @asset_check(asset=probe, partitions_def=days)
+        def probe_ok(context):
+            for day in context.partition_keys:
+                yield AssetCheckEvaluation(
+                    asset_key=probe.key, check_name="probe_ok", passed=True, partition=day,
+                    target_materialization_data=latest_materialization(context, probe.key, day)
+                    if with_target else None,
+                )  # fmt: skip
+            yield Output(None, output_name="result")
+
+        instance = DagsterInstance.local_temp(tempfile.mkdtemp())
+        materialize([probe, probe_ok], instance=instance, partition_key="2026-01-02")
+        infos = instance.event_log_storage.get_asset_check_partition_info(
+            [AssetCheckKey(probe.key, "probe_ok")]
+        )
+        return [i.is_current for i in infos]
+
+    assert run(with_target=True) == [True]
+    assert run(with_target=False) == [False]
 
 
 def test_good_raw_events_day_passes_and_downstream_materializes(events_home):
