@@ -34,7 +34,6 @@ import argparse
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from pathlib import Path
 from recassets.freshness import consumed_partitions, loop_stages, watch
 from recassets.paths import Paths
 from recassets.serving.server import free_port
-from recassets.webserver import graphql, wait_for_sensors
+from recassets.webserver import graphql, stop_group, wait_for_sensors
 
 ROOT = Path(__file__).resolve().parents[1]
 DAILY_KEYS = (
@@ -194,11 +193,7 @@ def main() -> None:
         loop = watch(stages, started=t0, timeout_s=args.timeout, poll_s=1, alive=alive)
         wait_runs_done(port)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, timeout_s=30)
         log.close()
     assert base_day in (consumed_partitions(paths, "two_tower") or [])
 

@@ -4,7 +4,6 @@ stage, described and materializable (asked over GraphQL, as the UI does)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from recassets.serving.server import free_port
-from recassets.webserver import graphql
+from recassets.webserver import graphql, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERY = "{ assetNodes { assetKey { path } groupName isMaterializable isExecutable description } }"
@@ -44,11 +43,7 @@ def webserver(tmp_path_factory):
             time.sleep(1)
         yield port
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, timeout_s=20)
 
 
 def test_ui_lists_every_asset_grouped_and_materializable(webserver):

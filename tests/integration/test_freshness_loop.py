@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ import pytest
 from recassets.freshness import consumed_partitions, loop_stages, watch
 from recassets.paths import Paths
 from recassets.serving.server import free_port
-from recassets.webserver import graphql, wait_for_sensors
+from recassets.webserver import graphql, stop_group, wait_for_sensors
 from tests.conftest import TEST_SPARK_CONF, home_at
 
 pytestmark = pytest.mark.integration
@@ -153,12 +152,7 @@ def test_a_landed_day_flows_to_a_new_model_under_the_daemon(built_home, tmp_path
         assert consumed_partitions(paths, "ranking") == [START, OLD_DAY]
         assert_new_items_served(paths)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        stop_group(proc, timeout_s=30)
         log.close()
 
 

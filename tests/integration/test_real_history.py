@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from recassets.serving.server import free_port
-from recassets.webserver import graphql, wait_for_sensors
+from recassets.webserver import graphql, stop_group, wait_for_sensors
 from tests.conftest import TEST_SPARK_CONF, home_at
 from tests.movielens_history import write_history
 
@@ -111,11 +110,7 @@ def ui(demo, tmp_path_factory):
         status = wait_for_backfill(port, launched["backfillId"])
         yield port, launched["backfillId"], status
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, timeout_s=30)
         log.close()
 
 
