@@ -66,6 +66,9 @@ def env_for(paths: Paths, **extra: str) -> dict[str, str]:
         **os.environ,
         "RECASSETS_HOME": paths.home,
         "DAGSTER_HOME": paths.dagster_home,
+        # The loop lands days of January 2026 as if they were live: keep the partitions open
+        # past the last landed day (recassets.paths.partition_window), as live data has them.
+        "RECASSETS_END_DATE": "open",
         **extra,
     }
 
