@@ -98,6 +98,9 @@ def test_a_landed_day_flows_to_a_new_model_under_the_daemon(built_home, tmp_path
         "RECASSETS_HOME": paths.home,
         "DAGSTER_HOME": paths.dagster_home,
         "RECASSETS_SENSOR_INTERVAL_S": "5",  # ticks every 5 s instead of 30
+        # January 2026 landing as if live: partitions open past the last landed day, or the
+        # new day would lie past a closed history's end (recassets.paths.partition_window).
+        "RECASSETS_END_DATE": "open",
         "RECASSETS_SPARK_CONF": SPARK_CONF,
     }
     port = free_port()
