@@ -319,6 +319,24 @@ def _member_days(dim: DataFrame, key: str, span: int) -> DataFrame:
     )
 
 
+def _counted(
+    ids: DataFrame, counts: DataFrame, attrs: DataFrame, key: str, attr_key: str, priors: DataFrame
+) -> DataFrame:
+    """The (entity, d) rows with their window counters (0 where none), the dimension's
+    attributes as of d (``since <= d``) and the smoothed CTRs on the day's priors: what the
+    user and item tables share."""
+    from pyspark.sql import functions as F
+
+    return (
+        ids.join(counts, [key, "d"], "left").fillna({c: 0 for c in _counter_names()})
+        .join(attrs, (F.col(key) == F.col(attr_key)) & (F.col("since") <= F.col("d")), "left")
+        .drop(attr_key, "since")
+        .join(F.broadcast(priors), "d")
+        .withColumn("ctr_7d", _smoothed("clicks_7d", "impressions_7d", F.col("prior_7")))
+        .withColumn("ctr_28d", _smoothed("clicks_28d", "impressions_28d", F.col("prior_28")))
+    )  # fmt: skip
+
+
 def _user_features(
     events: DataFrame,
     users: DataFrame,
@@ -338,15 +356,7 @@ def _user_features(
     attrs = users.select(
         F.col("user_id").alias("_uid"), "country", "device", "age_bucket", F.col("since")
     )
-    zeros = {c: 0 for c in _counter_names()}
-    base = (
-        ids.join(counts, ["user_id", "d"], "left").fillna(zeros)
-        .join(attrs, (F.col("user_id") == F.col("_uid")) & (F.col("since") <= F.col("d")), "left")
-        .drop("_uid", "since")
-        .join(F.broadcast(priors), "d")
-        .withColumn("ctr_7d", _smoothed("clicks_7d", "impressions_7d", F.col("prior_7")))
-        .withColumn("ctr_28d", _smoothed("clicks_28d", "impressions_28d", F.col("prior_28")))
-    )  # fmt: skip
+    base = _counted(ids, counts, attrs, "user_id", "_uid", priors)
 
     # Top categories: engagements per (user, item, day), the item's category as of each
     # target day, counts per (user, d, category), then compute_day's weights and ranking.
@@ -463,18 +473,12 @@ def _item_features(
     attrs = items.select(
         F.col("item_id").alias("_iid"), "category", "creator", "first_seen", "since"
     )
-    zeros = {c: 0 for c in _counter_names()}
     first_seen = F.coalesce(F.col("first_seen"), F.col("_first_event"))
     # compute_day's unix_micros(end of d) as the same bigint: (epoch day of d + 1) days
     epoch_day = (first - dt.date(1970, 1, 1)).days
     end_of_day = (F.lit(epoch_day + 1) + F.col("d")).cast("bigint") * F.lit(DAY_MICROS)
     return (
-        ids.join(counts, ["item_id", "d"], "left").fillna(zeros)
-        .join(attrs, (F.col("item_id") == F.col("_iid")) & (F.col("since") <= F.col("d")), "left")
-        .drop("_iid", "since")
-        .join(F.broadcast(priors), "d")
-        .withColumn("ctr_7d", _smoothed("clicks_7d", "impressions_7d", F.col("prior_7")))
-        .withColumn("ctr_28d", _smoothed("clicks_28d", "impressions_28d", F.col("prior_28")))
+        _counted(ids, counts, attrs, "item_id", "_iid", priors)
         .withColumn("age_days", F.greatest(F.lit(0.0), (end_of_day - F.unix_micros(first_seen)) / 86_400e6))
         .withColumn("age_days", F.coalesce(F.col("age_days"), F.lit(0.0)).cast("double"))
         .withColumn("trending", ((F.col("engagements_1d") + 1.0) / (F.col("engagements_7d") / 7.0 + 1.0)).cast("double"))
