@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recassets import __version__
+from recassets import __version__, atomic
 from recassets.events import CONTRACTS, QUARANTINE_DDL, VALUED_EVENT_TYPES, Contract
 from recassets.lake import days_predicate, ensure_table, recent_commits
 from recassets.landing import file_digest
@@ -965,9 +965,7 @@ def write_lineage(paths: Paths, result: IngestResult) -> None:
             "empty": part.empty,
             "looked_in": part.empty_folder,
         }
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        os.replace(tmp, target)
+        atomic.write_json(target, manifest)
 
 
 def read_lineage(paths: Paths, table: str, day: str) -> dict:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from recassets import atomic
 from recassets.events import CONTRACTS
 from recassets.paths import Paths
 
@@ -68,12 +68,10 @@ def write_landing_file(
     folder = Path(paths.landing_dir(dataset, day))
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{name}.{fmt}"
-    tmp = folder / f".{name}.{fmt}.tmp"
     if fmt == "jsonl":
-        tmp.write_bytes(table_to_jsonl(table))
-    else:
+        return atomic.write_bytes(final, table_to_jsonl(table))
+    with atomic.atomic_path(final) as tmp:
         pq.write_table(table, tmp, coerce_timestamps="us")
-    os.replace(tmp, final)
     return final
 
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recassets import atomic
 from recassets.events import AGE_BUCKETS
 from recassets.landing import FORMATS, write_landing_file
 from recassets.paths import Paths
@@ -331,11 +331,8 @@ def _write_rejects(folder: Path, name: str, rejects: list[dict]) -> None:
     if not rejects:
         target.unlink(missing_ok=True)  # an earlier import's rejects no longer apply
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{name}.rejects.jsonl.tmp"
     body = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rejects)
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, target)
+    atomic.write_text(target, body)
 
 
 def _remove_stale(paths: Paths, keep: set[Path]) -> list[Path]:

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from recassets import atomic
 from recassets.features.schema import KEYS, TABLES
 from recassets.featurestore.config import snapshot_path
 from recassets.paths import Paths
@@ -188,10 +189,8 @@ def export_offline_snapshot(paths: Paths, table: str, day: dt.date | str) -> Sna
     }
     out = out.replace_schema_metadata({b"recassets": json.dumps(provenance).encode()})
     target = snapshot_path(paths, table, day)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    pq.write_table(out, tmp, coerce_timestamps="us", allow_truncated_timestamps=False)
-    tmp.replace(target)
+    with atomic.atomic_path(target) as tmp:
+        pq.write_table(out, tmp, coerce_timestamps="us", allow_truncated_timestamps=False)
     return Snapshot(table, part.day, str(target), out.num_rows, part.delta_version, part.table_path)
 
 

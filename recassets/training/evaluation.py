@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recassets import atomic
 from recassets.training import data as D
 from recassets.training import trainer as T
 from recassets.training.examples import available_days, table_path
@@ -262,18 +263,7 @@ def _fmt(v: Any) -> str:
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> str:
     """Write JSON via a temporary file in the same folder and ``os.replace``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=_json_default)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    target = atomic.write_json(path, obj, default=_json_default)
     return str(target)
 
 

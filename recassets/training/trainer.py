@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 import recassets
+from recassets import atomic
 from recassets.models.embeddings import DEFAULT_EMBEDDING_OPTIMIZER, TableSpec, dense_parameters
 from recassets.models.features import Features
 from recassets.models.losses import PointwiseBCELoss, SampledSoftmaxLoss
@@ -145,18 +146,7 @@ class Checkpoint:
 
     def save(self, path: str | os.PathLike[str]) -> str:
         """Write atomically: a temporary file in the same folder, then ``os.replace``."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(self.to_dict(), f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        target = atomic.write_with(path, lambda f: torch.save(self.to_dict(), f))
         self.path = str(target)
         return self.path
 

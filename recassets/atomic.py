@@ -1,0 +1,58 @@
+"""Atomic writes: readers (the serving process, a concurrent run, an auditor) never see half a
+file, and a failed write leaves the previous file in place.
+
+The one way this codebase replaces a file: write a temporary sibling (same folder, so the
+rename stays on one filesystem), flush and fsync it, then ``os.replace`` it over the target,
+which POSIX makes atomic. The temporary name carries the process id, so two processes writing
+the same target never share a temporary file; it starts with a dot, so landing-zone scans and
+globs skip it. On any error the temporary file is removed and the target is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on a clean exit it replaces ``path``.
+
+    For writers that want a file name rather than a handle (``pyarrow.parquet.write_table``)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call ``write(handle)`` on a temporary binary file, then put it in place of ``path``."""
+    target = Path(path)
+    with atomic_path(target) as tmp, open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+    return target
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    return write_with(path, lambda f: f.write(data))
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike[str], obj: Any, **dumps_kwargs: Any) -> Path:
+    """JSON, indented and key-sorted unless told otherwise (manifests diff cleanly)."""
+    dumps_kwargs = {"indent": 2, "sort_keys": True, **dumps_kwargs}
+    return write_text(path, json.dumps(obj, **dumps_kwargs))

@@ -1,0 +1,39 @@
+import json
+import os
+
+import pytest
+
+from recassets import atomic
+
+
+def test_write_json_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "sub" / "manifest.json"
+    atomic.write_json(target, {"b": 1, "a": 2})
+    assert json.loads(target.read_text()) == {"a": 2, "b": 1}
+    assert target.read_text().index('"a"') < target.read_text().index('"b"')  # sorted keys
+    atomic.write_text(target, "second")
+    assert target.read_text() == "second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["manifest.json"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary(tmp_path):
+    target = tmp_path / "model.pt"
+    target.write_bytes(b"good model")
+
+    def half_then_fail(f):
+        f.write(b"half a mod")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic.write_with(target, half_then_fail)
+    assert target.read_bytes() == b"good model"
+    assert os.listdir(tmp_path) == ["model.pt"]
+
+
+def test_atomic_path_for_writers_that_take_a_file_name(tmp_path):
+    target = tmp_path / "snap.parquet"
+    with atomic.atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".")
+        tmp.write_bytes(b"x")
+        assert not target.exists()  # nothing visible until the block ends
+    assert target.read_bytes() == b"x"
