@@ -59,19 +59,19 @@ dev: install
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: install
-	$(BIN)/ruff check recassets assets resources sensors serving tests benchmarks definitions.py
-	$(BIN)/ruff format --check recassets assets resources sensors serving tests benchmarks definitions.py
+	$(BIN)/ruff check recassets assets resources sensors serving support tests benchmarks definitions.py
+	$(BIN)/ruff format --check recassets assets resources sensors serving support tests benchmarks definitions.py
 
 # Re-resolve the pins after editing pyproject.toml.
 lock:
 	$(UV) pip compile -q pyproject.toml --extra dev --override overrides.txt --python-version 3.11 -o requirements.lock
 
 bench: install
-	$(BIN)/python benchmarks/ingest.py
-	$(BIN)/python benchmarks/features.py
-	$(BIN)/python benchmarks/backfill.py
-	$(BIN)/python benchmarks/quality_range.py
-	$(BIN)/python benchmarks/online_features.py
+	$(BIN)/python -m benchmarks.ingest
+	$(BIN)/python -m benchmarks.features
+	$(BIN)/python -m benchmarks.backfill
+	$(BIN)/python -m benchmarks.quality_range
+	$(BIN)/python -m benchmarks.online_features
 
 # Rewrite the asset graph (docs/asset-graph.md and README.md's embedded copy) from definitions.py;
 # tests/dagster/test_asset_graph.py fails when they are stale.

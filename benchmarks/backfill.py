@@ -17,7 +17,7 @@ second through the feature stage, and the range pass's time over the first third
 and all of the dense history (30, 60, 90 days by default: it should grow far slower than the
 day count).
 
-    .venv/bin/python benchmarks/backfill.py [--dense-days 90] [--sparse-days 160] [--no-growth]
+    .venv/bin/python -m benchmarks.backfill [--dense-days 90] [--sparse-days 160] [--no-growth]
 """
 
 from __future__ import annotations
@@ -25,26 +25,23 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recassets.features.pipelines import FEATURE_TABLES, build_features  # noqa: E402
-from recassets.ingest import ingest  # noqa: E402
-from recassets.paths import Paths  # noqa: E402
-from recassets.quality import (  # noqa: E402
+from recassets.features.pipelines import FEATURE_TABLES, build_features
+from recassets.ingest import ingest
+from recassets.paths import Paths
+from recassets.quality import (
     check_feature_table,
     check_feature_table_range,
     check_raw_events,
     check_raw_events_range,
 )
-from recassets.spark import get_spark  # noqa: E402
-from recassets.synthetic import SyntheticConfig, generate  # noqa: E402
-from recassets.training.examples import TABLE as EXAMPLES  # noqa: E402
-from recassets.training.examples import build_training_examples  # noqa: E402
+from recassets.spark import get_spark
+from recassets.synthetic import SyntheticConfig, generate
+from recassets.training.examples import TABLE as EXAMPLES
+from recassets.training.examples import build_training_examples
 
 TABLES = (*FEATURE_TABLES, EXAMPLES)
 

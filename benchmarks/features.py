@@ -5,7 +5,7 @@ rolling its previous day forward, and, in the same run, the non-incremental base
 recomputed from the full history. Target: day90 / day30 <= 1.3 (the incremental cost does not
 grow with history), and the baseline visibly slower.
 
-    .venv/bin/python benchmarks/features.py [--events-per-day 20000] [--days 90]
+    .venv/bin/python -m benchmarks.features [--events-per-day 20000] [--days 90]
 """
 
 from __future__ import annotations
@@ -13,18 +13,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recassets.features.pipelines import build_features, compute_day  # noqa: E402
-from recassets.ingest import ingest  # noqa: E402
-from recassets.paths import Paths  # noqa: E402
-from recassets.spark import get_spark  # noqa: E402
-from recassets.synthetic import SyntheticConfig, generate  # noqa: E402
+from recassets.features.pipelines import build_features, compute_day
+from recassets.ingest import ingest
+from recassets.paths import Paths
+from recassets.spark import get_spark
+from recassets.synthetic import SyntheticConfig, generate
 
 
 def timed(fn) -> float:

@@ -7,7 +7,7 @@ and the number of Spark jobs of each, and those of the range pass over half the 
 count must not grow with the number of days (target: equal), and the tables must be equal
 (row counts per day and table, and every non-double column, compared in Spark).
 
-    .venv/bin/python benchmarks/features_range.py [--days 30] [--events-per-day 5000]
+    .venv/bin/python -m benchmarks.features_range [--days 30] [--events-per-day 5000]
 """
 
 from __future__ import annotations
@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recassets.features.pipelines import build_features  # noqa: E402
-from recassets.features.schema import TABLES  # noqa: E402
-from recassets.ingest import ingest  # noqa: E402
-from recassets.paths import Paths  # noqa: E402
-from recassets.spark import get_spark  # noqa: E402
-from recassets.synthetic import SyntheticConfig, generate  # noqa: E402
+from recassets.features.pipelines import build_features
+from recassets.features.schema import TABLES
+from recassets.ingest import ingest
+from recassets.paths import Paths
+from recassets.spark import get_spark
+from recassets.synthetic import SyntheticConfig, generate
 
 
 def copy_lake(source: Paths, root: Path, name: str) -> Paths:

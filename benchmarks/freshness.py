@@ -2,8 +2,8 @@
 model and a new bento, under the real daemon, next to the same
 stages run directly in the same run.
 
-    .venv/bin/python benchmarks/freshness.py                      # 50,000 events a day
-    .venv/bin/python benchmarks/freshness.py --events 20000 --history 2 --sensor-interval 5
+    .venv/bin/python -m benchmarks.freshness                      # 50,000 events a day
+    .venv/bin/python -m benchmarks.freshness --events 20000 --history 2 --sensor-interval 5
 
 Setup (not timed): ``--history`` days of ``--events`` synthetic events are generated and
 materialized with ``recassets materialize`` (daily assets, then the two models), on a fresh
@@ -19,7 +19,7 @@ sensors at their defaults (``--sensor-interval`` overrides RECASSETS_SENSOR_INTE
 files are moved into landing and nothing else is done: landing_sensor -> ingest_job (ingest,
 features, feature_store) -> automation_condition_sensor -> examples, embeddings, index, bento
 -> retrain_sensor -> retrain_job. Each stage's time is read from disk
-(``recassets.freshness.loop_stages``).
+(``support.stopwatch.loop_stages``).
 
 The ratio loop / baseline is the daemon's overhead (sensor intervals, run launch, the runs
 the automation adds). Targets on the 2-core machine: features online within 2 min of landing, a new bento
@@ -40,10 +40,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from recassets.freshness import consumed_partitions, loop_stages, watch
+from recassets.freshness import consumed_partitions
 from recassets.paths import Paths
+from recassets.process import stop_process_group
 from recassets.serving.server import free_port
-from recassets.webserver import graphql, stop_group, wait_for_sensors
+from support.stopwatch import loop_stages, watch
+from support.webserver import graphql, wait_for_sensors
 
 ROOT = Path(__file__).resolve().parents[1]
 DAILY_KEYS = (
@@ -196,7 +198,7 @@ def main() -> None:
         loop = watch(stages, started=t0, timeout_s=args.timeout, poll_s=1, alive=alive)
         wait_runs_done(port)
     finally:
-        stop_group(proc, timeout_s=30)
+        stop_process_group(proc, timeout_s=30)
         log.close()
     assert base_day in (consumed_partitions(paths, "two_tower") or [])
 

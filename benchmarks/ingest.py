@@ -1,7 +1,7 @@
 """Ingestion throughput against a plain Spark JSON -> Delta copy, measured in the same run.
 
-    .venv/bin/python benchmarks/ingest.py                       # 1M events, then the backfill
-    .venv/bin/python benchmarks/ingest.py --events 200000 --backfill-days 0
+    .venv/bin/python -m benchmarks.ingest                       # 1M events, then the backfill
+    .venv/bin/python -m benchmarks.ingest --events 200000 --backfill-days 0
 
 (a) One day of ``--events`` synthetic events (JSON Lines) through ``recassets.ingest.ingest``:
     validation, duplicates, quarantine and lineage, one Delta commit per table.

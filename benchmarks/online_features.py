@@ -1,9 +1,9 @@
 """Online feature reads for one ranking request: OnlineFeatureReader against a direct read of
 the online store and against Feast's ``get_online_features``, measured in the same run.
 
-    .venv/bin/python benchmarks/online_features.py
-    .venv/bin/python benchmarks/online_features.py --requests 1000 --batch 1000
-    RECASSETS_REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python benchmarks/online_features.py
+    .venv/bin/python -m benchmarks.online_features
+    .venv/bin/python -m benchmarks.online_features --requests 1000 --batch 1000
+    RECASSETS_REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python -m benchmarks.online_features
 
 A request is one user's features plus ``--batch`` items' features (ranking's candidates),
 the features of the ``ranking_v1`` service (user: 27, item: 22 including a 16-float

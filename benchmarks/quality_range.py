@@ -11,25 +11,22 @@ the two forms must agree day by day.
 
 Target: the range form at least 5x faster on the clean history.
 
-    .venv/bin/python benchmarks/quality_range.py [--days 30] [--events-per-day 2000]
+    .venv/bin/python -m benchmarks.quality_range [--days 30] [--events-per-day 2000]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recassets.ingest import ingest  # noqa: E402
-from recassets.paths import Paths  # noqa: E402
-from recassets.quality import check_raw_events, check_raw_events_range  # noqa: E402
-from recassets.spark import get_spark  # noqa: E402
-from recassets.synthetic import SyntheticConfig, generate  # noqa: E402
+from recassets.ingest import ingest
+from recassets.paths import Paths
+from recassets.quality import check_raw_events, check_raw_events_range
+from recassets.spark import get_spark
+from recassets.synthetic import SyntheticConfig, generate
 
 
 def timed(fn):

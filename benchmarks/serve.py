@@ -1,9 +1,9 @@
 """Serving: ``/recommend`` over HTTP against BentoML's floor, broadcast ranking against
 replicated, thread pinning, and FAISS against exact search, in one run.
 
-    .venv/bin/python benchmarks/serve.py                    # RECASSETS_HOME (or .recassets)
-    .venv/bin/python benchmarks/serve.py --home /tmp/srv/home --quick
-    .venv/bin/python benchmarks/serve.py --items 200000 --skip-http
+    .venv/bin/python -m benchmarks.serve                    # RECASSETS_HOME (or .recassets)
+    .venv/bin/python -m benchmarks.serve --home /tmp/srv/home --quick
+    .venv/bin/python -m benchmarks.serve --items 200000 --skip-http
 
 Needs a home whose Bento store holds a built recommender (``recassets demo``, or materialize
 ``serving/recommender_bento``); the FAISS part needs nothing but CPU and memory (about 1 GB at
@@ -63,7 +63,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 LEVELS = (1, 8, 32)
 

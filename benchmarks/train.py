@@ -11,7 +11,7 @@ In one run, on the same machine and thread count:
 4. (``--quality``) Recall@50 of the trained two-tower vs trailing-7-day popularity on the
    planted table's held-out day (``recassets.training.evaluation.evaluate``).
 
-    .venv/bin/python benchmarks/train.py [--threads 1] [--steps 30] [--quality]
+    .venv/bin/python -m benchmarks.train [--threads 1] [--steps 30] [--quality]
 
 Examples/s count the examples the step consumes (two-tower: positives). On a small shared
 machine use ``--threads 1`` (see ``trainer._threads``). The variants run in ``--rounds``
@@ -25,18 +25,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
+from support import planted  # the tests' planted-signal generator (delta-rs, no Spark)
 
 USER_KEYS = ("user_id", "history_item_ids", "country", "device", "age_bucket")
 ITEM_KEYS = ("item_id", "category", "creator")
@@ -251,9 +248,6 @@ def plain_step(
 
 
 def write_planted(folder: str, days: int, users: int, items: int) -> str:
-    sys.path.insert(0, str(ROOT / "tests" / "unit" / "training"))
-    import planted  # the tests' planted-signal generator (delta-rs, no Spark)
-
     path = f"{folder}/training_examples"
     planted.write_days(
         path, range(days), n_users=users, n_items=items, impressions_per_user=25, history_len=20

@@ -2,7 +2,7 @@
 steps, beside the model step alone on in-memory batches and the plain-PyTorch
 ``nn.EmbeddingBag`` baselines, all on the same GPU in one run.
 
-    .venv/bin/python benchmarks/train_gpu.py [--days 5] [--users 10000] [--steps 200]
+    .venv/bin/python -m benchmarks.train_gpu [--days 5] [--users 10000] [--steps 200]
 
 Works with the CUDA ``fbgemm-gpu`` wheel (fused row-wise Adagrad in fbgemm's kernels) and with
 TorchRec 1.6.x + ``fbgemm-gpu-cpu`` 1.6.0 on torch 2.11, where fbgemm has no CUDA kernels:
@@ -16,13 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import torch  # noqa: E402
+import torch
 
 
 def main() -> int:
@@ -43,12 +38,18 @@ def main() -> int:
     a = ap.parse_args()
     if not torch.cuda.is_available():
         print("CUDA is not available (torch.cuda.is_available() is False): nothing to measure; "
-              "run benchmarks/train.py for the CPU figures.", file=sys.stderr)  # fmt: skip
+              "run python -m benchmarks.train for the CPU figures.", file=sys.stderr)  # fmt: skip
         return 2
 
     import torchrec
-    from train import make_batches, ours_model_step, plain_step, planted_days, write_planted
 
+    from benchmarks.train import (
+        make_batches,
+        ours_model_step,
+        plain_step,
+        planted_days,
+        write_planted,
+    )
     from recassets.models.embeddings import fused_kernels_available
     from recassets.training import trainer as T
 

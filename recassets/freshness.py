@@ -1,6 +1,5 @@
-"""The freshness loop's decisions, as plain functions: what landed, what is new to train on,
-and how far a change has travelled. ``sensors/`` wires them into Dagster; tests and
-``benchmarks/freshness.py`` call them directly.
+"""The freshness loop's decisions, as plain functions: what landed and what is new to train
+on. ``sensors/`` wires them into Dagster; tests call them directly.
 
 Landing
     A day of a dataset (``landing/<dataset>/dt=DAY/``) is summarized by a *fingerprint*: a
@@ -26,9 +25,9 @@ Retraining
     checkpoint of at least one kind has not consumed. With ``holdout_days=1`` a new day d makes
     day d-1 trainable: that is the "new partition" the retrain sensor counts.
 
-Stages
-    ``Stage`` and ``watch`` time a change through the loop (landed -> ingested -> features ->
-    online -> model ...) from what is on disk, for the integration test and the benchmark.
+How far a change has travelled through the loop (landed -> ingested -> features -> online ->
+model -> bento) is timed from what is on disk by ``support/stopwatch.py``, with the tests and
+benchmarks that need it.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -312,102 +310,3 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name}={value}: expected at least {minimum}")
     return value
-
-
-# --- stages -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Stage:
-    """One step of the loop, done when ``done()`` is true (read from disk, not from Dagster)."""
-
-    name: str
-    done: Callable[[], bool]
-    reached_at: float | None = None
-
-
-def watch(
-    stages: Sequence[Stage],
-    *,
-    started: float,
-    timeout_s: float,
-    poll_s: float = 2.0,
-    alive: Callable[[], str | None] = lambda: None,
-) -> dict[str, float]:
-    """Poll until every stage is done; returns seconds from ``started`` to each stage.
-
-    Stages are checked in order but each records its own time, so a later stage seen before
-    an earlier one is not misreported. ``alive`` returns a reason to stop early (a server
-    died). Raises TimeoutError naming the stages still pending and the ones reached.
-    """
-    deadline = started + timeout_s
-    while True:
-        now = time.time()
-        for s in stages:
-            if s.reached_at is None and s.done():
-                s.reached_at = now
-        if all(s.reached_at is not None for s in stages):
-            return {s.name: round(s.reached_at - started, 1) for s in stages}  # type: ignore[operator]
-        reason = alive()
-        if reason or now > deadline:
-            reached = {s.name: round(s.reached_at - started, 1) for s in stages if s.reached_at}
-            pending = [s.name for s in stages if s.reached_at is None]
-            raise TimeoutError(
-                f"{reason or f'not done after {timeout_s:.0f} s'}: pending {pending}, "
-                f"reached (s) {reached}"
-            )
-        time.sleep(poll_s)
-
-
-def lake_days(paths: Any, table: str) -> list[str]:
-    """Partitions (``dt``) of a Delta table, via delta-rs (no JVM); empty when no table."""
-    from deltalake import DeltaTable
-
-    try:
-        return sorted({p["dt"] for p in DeltaTable(paths.table(table)).partitions()})
-    except Exception:  # no table yet
-        return []
-
-
-def loop_stages(paths: Any, new_day: str, trainable_day: str) -> list[Stage]:
-    """What the loop must produce once ``new_day`` has landed, in order, read from disk: the
-    day ingested, its features, its training examples, the online store serving it, and both
-    models having consumed ``trainable_day`` (the day before: one day is held out). Shared by
-    the integration test and ``benchmarks/freshness.py``; a later stage (the bento serving)
-    joins here."""
-    from recassets.featurestore.store import served_day
-
-    def has(*tables: str) -> Callable[[], bool]:
-        return lambda: all(new_day in lake_days(paths, t) for t in tables)
-
-    def trained() -> bool:
-        return all(
-            trainable_day in (consumed_partitions(paths, kind) or [])
-            for kind in ("two_tower", "ranking")
-        )
-
-    return [
-        Stage("ingested", has("raw_events", "users", "items")),
-        Stage("features", has("user_features", "item_features", "cohort_features")),
-        Stage("training_examples", has("training_examples")),
-        Stage("online", lambda: served_day(paths) == new_day),
-        Stage("model", trained),
-        Stage("bento", lambda: bento_features_day(paths) == new_day),
-    ]
-
-
-def bento_features_day(paths: Any) -> str | None:
-    """The online day the newest bento was built against (its bundle's lineage), or None."""
-    import json
-
-    from recassets.serving.bundle import bento_folder, latest_bento
-
-    tag = latest_bento(paths)
-    if tag is None:
-        return None
-    manifest = bento_folder(paths, tag) / "src" / "bundle" / "manifest.json"
-    try:
-        online = json.loads(manifest.read_text())["lineage"]["feast"]["online"] or {}
-    except (OSError, ValueError, KeyError):
-        return None
-    return online.get("day")

@@ -42,7 +42,9 @@ def write_history(
             user = rng.randrange(1, users + 1)
             liked = [i for i, g in genre_of.items() if g == taste[user]]
             item = rng.choice(liked) if rng.random() < 0.7 else rng.randrange(1, items + 1)
-            rating = rng.choice((4, 5)) if genre_of[item] == taste[user] else rng.choice((1, 2, 3, 4))
+            rating = (
+                rng.choice((4, 5)) if genre_of[item] == taste[user] else rng.choice((1, 2, 3, 4))
+            )
             lines.append(f"{user}\t{item}\t{rating}\t{midnight + rng.randrange(86_400)}")
     item_lines = []
     for i in range(1, items + 1):

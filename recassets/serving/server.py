@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from recassets.paths import Paths
+from recassets.process import stop_process_group
 from recassets.serving import bundle as B
 
 
@@ -38,15 +38,8 @@ class Server:
         return post(self.url + route, payload, timeout)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        """SIGTERM to the server and its workers (one process group), SIGKILL after 20 s."""
+        stop_process_group(self.process, timeout_s=20)
 
 
 def post(url: str, payload: Any, timeout: float = 30.0) -> tuple[int, Any]:

@@ -22,7 +22,7 @@ from recassets.training import evaluation as E
 from recassets.training import policy as P
 from recassets.training.recommend import recommend
 from resources import LakeResource
-from tests.unit.training import planted
+from support import planted
 
 TRAIN = {
     "epochs_from_scratch": 3,

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from recassets.process import stop_process_group
 from recassets.serving.server import free_port
-from recassets.webserver import graphql, stop_group
+from support.webserver import graphql
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERY = "{ assetNodes { assetKey { path } groupName isMaterializable isExecutable description } }"
@@ -43,7 +44,7 @@ def webserver(tmp_path_factory):
             time.sleep(1)
         yield port
     finally:
-        stop_group(proc, timeout_s=20)
+        stop_process_group(proc, timeout_s=20)
 
 
 def test_ui_lists_every_asset_grouped_and_materializable(webserver):

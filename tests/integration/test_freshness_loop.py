@@ -10,7 +10,7 @@ what lands on disk, until
     trainable (the previous one: one day is held out)
 
 and records when each stage was reached (printed; never asserted: timings belong to
-benchmarks/freshness.py). ``recassets.freshness.loop_stages`` is the list to extend as the loop
+benchmarks/freshness.py). ``support.stopwatch.loop_stages`` is the list to extend as the loop
 grows (item index, bento serving). The process group is killed at the end whatever happens.
 """
 
@@ -26,10 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from recassets.freshness import consumed_partitions, loop_stages, watch
+from recassets.freshness import consumed_partitions
 from recassets.paths import Paths
+from recassets.process import stop_process_group
 from recassets.serving.server import free_port
-from recassets.webserver import graphql, stop_group, wait_for_sensors
+from support.stopwatch import loop_stages, watch
+from support.webserver import graphql, wait_for_sensors
 from tests.conftest import TEST_SPARK_CONF, home_at
 
 pytestmark = pytest.mark.integration
@@ -155,7 +157,7 @@ def test_a_landed_day_flows_to_a_new_model_under_the_daemon(built_home, tmp_path
         assert consumed_partitions(paths, "ranking") == [START, OLD_DAY]
         assert_new_items_served(paths)
     finally:
-        stop_group(proc, timeout_s=30)
+        stop_process_group(proc, timeout_s=30)
         log.close()
 
 

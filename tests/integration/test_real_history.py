@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from recassets.process import stop_process_group
 from recassets.serving.server import free_port
-from recassets.webserver import graphql, stop_group, wait_for_sensors
+from support.webserver import graphql, wait_for_sensors
 from tests.conftest import TEST_SPARK_CONF, home_at
 from tests.movielens_history import write_history
 
@@ -110,7 +111,7 @@ def ui(demo, tmp_path_factory):
         status = wait_for_backfill(port, launched["backfillId"])
         yield port, launched["backfillId"], status
     finally:
-        stop_group(proc, timeout_s=30)
+        stop_process_group(proc, timeout_s=30)
         log.close()
 
 

@@ -28,6 +28,7 @@ from recassets.featurestore import (
     wire,
 )
 from recassets.featurestore import config as cfg
+from recassets.process import stop_process_group
 from tests.conftest import home_at
 from tests.unit.featurestore.factories import day_rows, item_row, write_day
 
@@ -102,12 +103,7 @@ def redis_port(tmp_path_factory):
             time.sleep(0.1)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process_group(proc, timeout_s=10)
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from recassets.serving import bundle as B
 from recassets.serving import server
 from recassets.serving.funnel import Bundle, FunnelConfig, Recommender
 from recassets.training import policy as P
+from support import planted
 from tests.unit.featurestore.factories import day_rows, write_day
-from tests.unit.training import planted
 
 DAY = "2026-01-03"
 USERS = range(1, 41)  # in the online store

@@ -10,14 +10,13 @@ import pytest
 
 from recassets.freshness import (
     LandedDay,
-    Stage,
     env_int,
     lineage_matches,
     pending_training_days,
     plan_landing,
     retrain_run_key,
-    watch,
 )
+from support.stopwatch import Stage, watch
 
 T0 = 1_767_225_600
 

@@ -9,9 +9,9 @@ import torch
 from recassets.training import data as D
 from recassets.training.trainer import build_vocab
 from recassets.training.vocab import FeatureVocabConfig
+from support import planted
 
-from . import planted
-from .planted import one_torch_thread  # noqa: F401
+from .torch_threads import one_torch_thread  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pytest
 
 from recassets.training import evaluation as E
 from recassets.training import trainer as T
+from support import planted
 
-from . import planted
-from .planted import one_torch_thread  # noqa: F401
+from .torch_threads import one_torch_thread  # noqa: F401
 
 N_CATEGORIES = 4
 VOCAB = {

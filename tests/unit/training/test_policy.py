@@ -8,10 +8,10 @@ from recassets.training import evaluation as E
 from recassets.training import policy as P
 from recassets.training import trainer as T
 from recassets.training.recommend import recommend
+from support import planted
 
-from . import planted
-from .planted import one_torch_thread  # noqa: F401
 from .test_evaluation import N_CATEGORIES, TINY_RK, TINY_TT
+from .torch_threads import one_torch_thread  # noqa: F401
 
 K = "recall@50"
 POP = {"popularity_all_time": {K: 0.10}, "popularity_trailing_7d": {K: 0.12}}

@@ -9,9 +9,9 @@ import torch
 from recassets.models.embeddings import EmbeddingTables
 from recassets.training import trainer as T
 from recassets.training.schema import ITEM_DENSE
+from support import planted
 
-from . import planted
-from .planted import one_torch_thread  # noqa: F401
+from .torch_threads import one_torch_thread  # noqa: F401
 
 N_CATEGORIES = 4
 DAYS = [planted.day(i) for i in range(4)]  # days 0-2 train, day 3 held out

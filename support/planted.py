@@ -1,4 +1,5 @@
-"""Tiny ``training_examples`` Delta tables with a planted signal, written with delta-rs.
+"""Tiny ``training_examples`` Delta tables with a planted signal, written with delta-rs, for
+the training tests and ``benchmarks/train.py``.
 
 Rows follow ``recassets.training.schema.TRAINING_EXAMPLES_DDL`` (same names, types and
 nullability, partitioned by ``dt``). The signal: user u prefers category ``u % n_categories``;
@@ -14,8 +15,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
-import pytest
-import torch
 from deltalake import write_deltalake
 
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
@@ -116,13 +115,3 @@ def write_days(path: str, days: Sequence[int], **kwargs: object) -> None:
 
 def write_day(path: str, rows: pa.Table) -> None:
     write_deltalake(path, rows, partition_by=["dt"], mode="append")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on 2 shared cores, OpenMP spin-waiting between busy neighbours made
-    tiny training steps ~10x slower than single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

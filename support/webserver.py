@@ -1,11 +1,10 @@
 """Talking to a running Dagster webserver over its GraphQL endpoint, for the integration tests
-and benchmarks that start ``dagster dev``. Plain HTTP: ``recassets`` never imports Dagster."""
+and benchmarks that start ``dagster dev`` (stopped with ``recassets.process.stop_process_group``).
+Plain HTTP, no Dagster import."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -57,15 +56,4 @@ def wait_for_sensors(
         time.sleep(2)
 
 
-def stop_group(proc: subprocess.Popen, timeout_s: float = 30) -> None:
-    """Stop a server started with ``start_new_session=True`` (``dagster dev``, the webserver):
-    SIGTERM to its whole process group, SIGKILL if it is still there after ``timeout_s``."""
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=timeout_s)
-
-
-__all__ = ["graphql", "stop_group", "wait_for_sensors"]
+__all__ = ["OUR_SENSORS", "graphql", "wait_for_sensors"]
