@@ -27,15 +27,15 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from recassets import ingest as ingest_module
 from recassets.ingest import (
     IngestResult,
     LandingMissingError,
-    _LineScan,
     ingest,
     list_landing_files,
     read_lineage,
 )
+from recassets.ingest import files as landing_files
+from recassets.ingest.files import _LineScan
 from recassets.landing import file_digest, write_landing_file
 from recassets.paths import Paths
 from recassets.synthetic import SyntheticConfig, build_world, generate, generate_day
@@ -850,7 +850,7 @@ def test_rows_counted_against_lines_catch_what_the_scan_missed(spark, paths, mon
     """With the line scan blinded, the JSON reader's row counts still send a day with a blank
     line to the text parser: in total, or file by file where rows must be located (here a
     blank line in one file and an array in another make as many rows as lines in all)."""
-    monkeypatch.setattr(ingest_module, "_ODD_LINE", re.compile(b"(?!)"))  # matches nothing
+    monkeypatch.setattr(landing_files, "_ODD_LINE", re.compile(b"(?!)"))  # matches nothing
     total, by_file = "2026-03-03", "2026-03-04"
     _land_lines(paths, total, {"a.jsonl": [_ev("e1", f"{total}T01:00:00Z"), ""]})
     b = [_ev("e1", f"{by_file}T01:00:00Z"), "", _ev("e2", f"{by_file}T02:00:00Z")]

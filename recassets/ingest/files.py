@@ -1,0 +1,158 @@
+"""Finding the landing files of a run's days, and what can be told of them before Spark reads.
+
+Owns the listing rule (regular files not dot- or underscore-named: producers write ``.name.tmp``
+and rename, so a half-written file is never read), the empty-day rule (``empty_days_allowed``),
+and each file's verdict before parsing (``_classify``: JSON Lines, Parquet, or quarantined
+whole). The sha256 that lineage records is read here too, and the same pass over the bytes
+counts each JSON Lines file's lines and looks for lines Spark's JSON reader would not make one
+row of (``_LineScan``): the parser is chosen from that, with no read of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from recassets.landing import file_digest
+from recassets.paths import Paths
+
+HEAD_BYTES = 1 << 16  # how much of a JSONL file is sniffed for binary content
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+PARQUET_SUFFIXES = (".parquet",)
+
+
+class LandingMissingError(FileNotFoundError):
+    """A requested day has no landing files."""
+
+
+@dataclass
+class LandedFile:
+    path: str
+    day: str
+    size: int
+    sha256: str
+    format: str  # jsonl | parquet | unreadable
+    problem: str | None = None  # why it is quarantined whole
+
+
+def list_landing_files(
+    paths: Paths, dataset: str, days: Sequence[str], allow_missing_days: bool = False
+) -> list[LandedFile]:
+    """Every landed file of the days, classified, with size and sha256 for lineage.
+
+    Raises ``LandingMissingError`` naming each folder that is missing or holds no file, when
+    ``empty_days_allowed`` says no (see there).
+    """
+    files, _scans, _empty = _landing_files(paths, dataset, days, allow_missing_days)
+    return files
+
+
+def empty_days_allowed(
+    days: Sequence[str], missing: Sequence[str], allow_missing_days: bool
+) -> bool:
+    """Whether the ``missing`` days (no landing file) of a run over ``days`` become empty
+    partitions, or fail the run.
+
+    * Dimensions (``allow_missing_days``): always empty; a day without new users is normal.
+    * Events, a range of several days: empty, as long as one day of the range has files. Real
+      histories have days without a single event (a small product, an outage, a holiday; a
+      MovieLens history has several), and a backfill must pass through them.
+    * Events, a single day (the landing sensor's path: a day whose files just appeared), or a
+      range in which no day has files: fail. That is a folder that should not be empty.
+    """
+    if not missing or allow_missing_days:
+        return True
+    return len(days) > 1 and len(missing) < len(days)
+
+
+def _landing_files(
+    paths: Paths, dataset: str, days: Sequence[str], allow_missing_days: bool
+) -> tuple[list[LandedFile], dict[str, _LineScan], dict[str, str]]:
+    """``list_landing_files``, what each JSON Lines file's sha256 pass saw of its lines, and
+    the days left empty (day -> the folder looked in)."""
+    files: list[LandedFile] = []
+    scans: dict[str, _LineScan] = {}
+    missing: dict[str, str] = {}
+    for day in days:
+        folder = Path(paths.landing_dir(dataset, day))
+        found = sorted(
+            p for p in folder.glob("*") if p.is_file() and not p.name.startswith((".", "_"))
+        )
+        if not found:
+            missing[day] = str(folder)
+            continue
+        for p in found:
+            scan = _LineScan() if p.suffix.lower() in JSONL_SUFFIXES else None
+            size, sha = file_digest(p, visit=scan)
+            files.append(LandedFile(str(p), day, size, sha, *_classify(p, size)))
+            if scan is not None:
+                scans[str(p)] = scan
+    if not empty_days_allowed(days, list(missing), allow_missing_days):
+        raise LandingMissingError(
+            f"no landing files for {dataset} on {len(missing)} day(s); looked in: "
+            + ", ".join(missing.values())
+        )
+    return files, scans, missing
+
+
+# Where a line starts (the file's first byte, or after a newline), a byte that can make Spark's
+# JSON reader give it other than one row: a newline (a blank line: none), JSON whitespace (a
+# blank line, or "  [..."), '[' (an array: one row per element), or one that Jackson's encoding
+# detection acts on before parsing (BOMs EF BB BF, FE FF, FF FE; NUL bytes: UTF-16 or UTF-32).
+# Any other first byte starts one JSON value or one unparseable line: one row either way.
+_ODD_LINE = re.compile(rb"\n[\n \t\r\[\x00\xef\xfe\xff]")
+
+
+class _LineScan:
+    """Counts a JSON Lines file's lines and looks for odd ones (``_ODD_LINE``) in the blocks that
+    ``file_digest`` reads for the sha256: no read of its own, and two tenths of a second per
+    200 MiB (a regex search for a newline-led pair, and a count of newlines), where a text
+    pass of Spark over the files to count and inspect each split's lines took a second."""
+
+    def __init__(self) -> None:
+        self.newlines = 0
+        self.plain = True  # no odd line: the JSON reader makes exactly one row per line
+        self.last = b"\n"  # the byte before the block; the first line starts at byte 0
+
+    def __call__(self, block: bytes) -> None:
+        self.newlines += block.count(b"\n")
+        if self.plain and (_ODD_LINE.search(self.last + block[:1]) or _ODD_LINE.search(block)):
+            self.plain = False
+        self.last = block[-1:]
+
+    @property
+    def lines(self) -> int:
+        """The file's lines, a last one without a newline included (Spark reads it too)."""
+        return self.newlines + (self.last != b"\n")
+
+
+def _classify(path: Path, size: int) -> tuple[str, str | None]:
+    """``(format, problem)`` of a landed file, from its suffix and a look at its bytes (the
+    Parquet footer, the first 64 KiB of text): a file Spark could not read is quarantined
+    whole, with the reason, rather than failing the run."""
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        import pyarrow.parquet as pq
+
+        try:
+            pq.read_metadata(path)
+        except Exception as exc:  # any footer error means Spark cannot read it either
+            return "unreadable", f"unreadable Parquet file: {exc}"
+        return "parquet", None
+    if suffix in JSONL_SUFFIXES:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+        if b"\x00" in head:
+            return "unreadable", "not UTF-8 text (NUL bytes): binary or compressed file?"
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # A multibyte char cut at the 64 KiB edge is fine; only when the read stopped
+            # there, though: a short file ending in a Latin-1 byte is not UTF-8.
+            cut_at_edge = len(head) == HEAD_BYTES and exc.reason == "unexpected end of data"
+            if not cut_at_edge:
+                return "unreadable", f"not UTF-8 text: {exc}"
+        return "jsonl", None
+    return "unreadable", f"unsupported file type {suffix or '(none)'}: use .jsonl or .parquet"

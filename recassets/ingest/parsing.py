@@ -1,0 +1,262 @@
+"""Landed rows as strings, each with the place it came from: the parse half of ingestion.
+
+Owns how files become rows (``_string_frame``): JSON Lines through Spark's JSON reader where
+``_LineScan`` found only plain lines, else as text lines parsed with ``from_json``; Parquet
+rows as they are. Every field stays a string here so that validation can name each problem
+with the raw value; ``_typed`` is the one cast it applies after.
+
+Rows are located lazily. Each carries ``(_uri, _block, _id)`` (``_positioned``), and an index
+of splits (``INDEX_DDL``: ``_line_index``, ``_split_counts``, ``_split_offsets``) turns that
+into ``source_file`` and ``line`` for the few rows that need it (``_located``): a join per row
+cost more. Both JSON Lines reads share one reader (``_jsonl_reader``) so that they plan the same
+splits, and lines are read less a trailing CR (``_without_cr``), so CRLF files parse alike.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from recassets.events import Contract
+from recassets.ingest.files import LandedFile, _LineScan
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, DataFrameReader, SparkSession
+
+# Where rows come from: the index's schema. A row is ``(_uri, _block, _id)``: its file as Spark
+# names it (a URI), the byte offset of the split it was read in, and an id that counts up by one
+# per row within the split (Parquet rows: the landed path, 0 and the row number). Its index entry
+# gives ``source_file`` (the landed path) and ``line = _id + _offset``.
+INDEX_DDL = "_uri string, _block bigint, source_file string, _offset bigint"
+
+
+@dataclass
+class _Parsed:
+    """A run's readable files as strings, and how to locate their rows and find the text of a
+    JSON Lines line again."""
+
+    frame: DataFrame  # _uri, _block, _id, dt, raw, _corrupt, _jsonl, then each field as a string
+    lines: DataFrame | None  # _uri, _block, _id, raw of every JSON Lines line (None: no such file)
+    index: list[tuple]  # INDEX_DDL rows known before the rows are read
+    # JSON reader: the lines of each file (absolute path; empty files left out), which the rows
+    # must match, their splits to be indexed from the rows themselves. None: ``index`` is whole.
+    expected: dict[str, int] | None
+    parser: str  # "json": Spark's JSON reader; "text": lines, then from_json
+
+
+def _string_frame(
+    spark: SparkSession,
+    contract: Contract,
+    files: list[LandedFile],
+    scans: dict[str, _LineScan],
+    parser: str = "json",
+) -> _Parsed:
+    """One row per landed line, each contract field as a string (typing comes later, so every
+    problem can be named), with its partition day and where it comes from.
+
+    JSON Lines rows carry no ``raw`` (null): it is the bulk of a row and only rejected rows
+    need it, so ``ingest`` joins it back from ``lines`` for those alone
+    (``pipeline._quarantine_rows``). Parquet rows carry theirs (the row as JSON). ``dt`` is
+    the day of the ``dt=YYYY-MM-DD`` folder: for JSON Lines Spark's partition discovery gives
+    it, a constant per file (a regex over each row's file name cost 0.5 to 1 CPU second per
+    million events).
+
+    ``parser="json"`` parses with Spark's JSON reader, about twice as fast as ``from_json``
+    (which decodes each string through a ``Reader``). That reader makes one row per line
+    except for blank lines (none) and top-level arrays (one per element), so it is used only
+    when the sha256 pass found no line that could be either (``_LineScan``): then a row's line
+    is its split's first line plus its rank in the split, and ``ingest`` takes both from the
+    parsed rows, checking each file's row count against its lines (``pipeline._row_index``).
+    Otherwise, or with ``parser="text"``, lines are read as text, numbered by a first pass
+    over them (``_line_index``), and parsed with ``from_json``.
+    """
+    from pyspark.sql import functions as F
+
+    names = contract.names
+    fields = ", ".join(f"`{n}` string" for n in names) + ", _corrupt_record string"
+    frames = []
+    lines = None
+    index: list[tuple] = []
+    expected = None
+    jsonl = [f.path for f in files if f.format == "jsonl"]
+    if jsonl:
+        if not all(scans[p].plain for p in jsonl):
+            parser = "text"
+        text = _positioned(_jsonl_reader(spark, jsonl).text(jsonl))
+        lines = text.select("_uri", "_block", "_id", _without_cr("value").alias("raw"))
+        if parser == "json":
+            rows = _positioned(
+                _jsonl_reader(spark, jsonl)
+                .schema(f"{fields}, dt date")
+                .option("mode", "PERMISSIVE")
+                .option("columnNameOfCorruptRecord", "_corrupt_record")
+                .json(jsonl)
+            )
+            expected = {os.path.abspath(p): scans[p].lines for p in jsonl if scans[p].lines}
+        else:
+            index = _line_index(text)
+            rows = (
+                text.select("_uri", "_block", "_id", "dt", _without_cr("value").alias("raw"))
+                .where(F.trim("raw") != "")
+                .withColumn(
+                    "_p",
+                    F.from_json(
+                        "raw",
+                        fields,
+                        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"},
+                    ),
+                )
+                .select("_uri", "_block", "_id", "dt", "_p.*")
+            )
+        frames.append(
+            rows.select(
+                "_uri",
+                "_block",
+                "_id",
+                F.col("dt").cast("date").alias("dt"),
+                F.lit(None).cast("string").alias("raw"),
+                F.col("_corrupt_record").isNotNull().alias("_corrupt"),
+                F.lit(True).alias("_jsonl"),
+                *[F.col(f"`{n}`") for n in names],
+            )
+        )
+    for f in files:
+        if f.format != "parquet":
+            continue
+        pdf = spark.read.parquet(f.path)
+        present = set(pdf.columns)
+        index.append((f.path, 0, f.path, 1))
+        frames.append(
+            pdf.select(
+                F.lit(f.path).alias("_uri"),
+                F.lit(0).cast("bigint").alias("_block"),
+                F.col("_metadata.row_index").cast("bigint").alias("_id"),
+                F.lit(f.day).cast("date").alias("dt"),
+                F.to_json(F.struct(*[F.col(f"`{c}`") for c in pdf.columns])).alias("raw"),
+                F.lit(False).alias("_corrupt"),
+                F.lit(False).alias("_jsonl"),
+                *[
+                    (
+                        F.col(f"`{n}`").cast("string")
+                        if n in present
+                        else F.lit(None).cast("string")
+                    ).alias(n)
+                    for n in names
+                ],
+            )
+        )
+    if not frames:
+        empty = spark.createDataFrame(
+            [],
+            "_uri string, _block bigint, _id bigint, dt date, raw string, _corrupt boolean, "
+            "_jsonl boolean, " + ", ".join(f"`{n}` string" for n in names),
+        )
+        return _Parsed(empty, None, [], None, parser)
+    out = frames[0]
+    for other in frames[1:]:
+        out = out.unionByName(other)
+    return _Parsed(out, lines, index, expected, parser)
+
+
+def _jsonl_reader(spark: SparkSession, paths: list[str]) -> DataFrameReader:
+    """The reader of both JSON Lines reads (text and JSON), alike in every option that could
+    plan other splits: rows of the one are matched to lines of the other by position.
+
+    ``basePath``: the dataset's landing folder, so that partition discovery adds ``dt`` from
+    the ``dt=YYYY-MM-DD`` folder of each file.
+    """
+    bases = {os.path.dirname(os.path.dirname(p)) for p in paths}
+    folders = {os.path.basename(os.path.dirname(p)) for p in paths}
+    if len(bases) != 1 or not all(f.startswith("dt=") for f in folders):
+        raise ValueError(f"JSON Lines files outside one dataset's dt= folders: {paths[:3]}...")
+    return spark.read.option("lineSep", "\n").option("basePath", bases.pop())
+
+
+def _line_index(text: DataFrame) -> list[tuple]:
+    """The ``INDEX_DDL`` rows of the text files read as ``text`` (``_positioned`` lines).
+
+    Spark reads a big file in splits, one task each, and does not number lines. This first,
+    cheap pass (no JSON parsing) counts the lines of each split (file, byte offset); the line
+    of a row is then its split's first line plus its position in the split, which
+    ``monotonically_increasing_id`` gives: one task reads one split in order, its ids
+    consecutive, and every later read of the same files plans the same splits in the same
+    tasks. (Reading each file as one value and exploding it ran one file per core, with the
+    whole file in memory.) Only the text parser needs it: where the JSON reader makes one row
+    per line, its own rows give the same counts (``pipeline._row_index``).
+    """
+    return _split_offsets(_split_counts(text))[0]
+
+
+def _split_counts(rows: DataFrame) -> list:
+    """``_uri, _block, n, first_id`` of each split ``rows`` (``_positioned``) were read in."""
+    from pyspark.sql import functions as F
+
+    return (
+        rows.groupBy("_uri", "_block")
+        .agg(F.count("*").alias("n"), F.min("_id").alias("first_id"))
+        .collect()
+    )
+
+
+def _split_offsets(splits: list) -> tuple[list[tuple], dict[str, int]]:
+    """The ``INDEX_DDL`` rows of the splits (``_split_counts``), and the rows of each file."""
+    seen: dict[str, int] = {}
+    index = []
+    for r in sorted(splits, key=lambda r: (r["_uri"], r["_block"])):
+        # Spark names files by URI (file:/a%20b/...); lineage and reasons use the landed paths.
+        path = _uri_to_path(r["_uri"])
+        before = seen.get(path, 0)
+        seen[path] = before + r["n"]
+        index.append((r["_uri"], r["_block"], path, 1 + before - r["first_id"]))
+    return index, seen
+
+
+def _positioned(df: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return df.select(
+        "*",
+        F.col("_metadata.file_path").alias("_uri"),
+        F.col("_metadata.file_block_start").alias("_block"),
+        F.monotonically_increasing_id().alias("_id"),
+    )
+
+
+def _located(df: DataFrame, index: DataFrame) -> DataFrame:
+    """``df`` (rows of ``_string_frame``) with ``source_file`` and ``line``. For the few rows that
+    need them (rejected ones, holders of a repeated key), not all: a join per row cost more."""
+    from pyspark.sql import functions as F
+
+    return (
+        df.join(F.broadcast(index), ["_uri", "_block"])
+        .withColumn("line", F.col("_id") + F.col("_offset"))
+        .drop("_offset")
+    )
+
+
+def _without_cr(name: str) -> Column:
+    """The text less one trailing CR (CRLF files). Not a regex: this runs on every line."""
+    from pyspark.sql import functions as F
+
+    value = F.col(name)
+    return F.when(
+        value.endswith("\r"), F.expr(f"substring({name}, 1, length({name}) - 1)")
+    ).otherwise(value)
+
+
+def _uri_to_path(uri: str) -> str:
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme in ("", "file") else uri
+
+
+def _typed(name: str, type_: str) -> Column:
+    from pyspark.sql import functions as F
+
+    if type_ == "string":
+        return F.col(name)
+    if type_ == "timestamp":
+        return F.expr(f"try_cast(`{name}` as timestamp)")
+    return F.expr(f"try_cast(`{name}` as {type_})")

@@ -1,0 +1,74 @@
+"""Replacing a run's partitions of a Delta table in one commit, and checking what it wrote.
+
+Writes are atomic per table: a partition range is replaced with Delta's ``replaceWhere`` in one
+commit, so a failed run leaves the previous version in place and a re-run yields the same rows.
+Each commit carries the run's ``userMetadata`` (run, dataset, days), by which its version and
+row count are found again (``_commit_of``); the count must equal what validation tallied
+(``_check_written``), else a landing file changed between the reads and the run fails.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from recassets.lake import recent_commits
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def _replace_partitions(
+    spark: SparkSession,
+    rows: DataFrame,
+    path: str,
+    where: str,
+    meta: str,
+    what: str,
+    expected: int,
+) -> int:
+    """Replace the partitions of the Delta table at ``path`` that ``where`` selects with
+    ``rows``, in one commit tagged ``meta``; check that it wrote ``expected`` rows (``what``
+    names the table in the error). The commit's version."""
+    rows.write.format("delta").mode("overwrite").option("replaceWhere", where).option(
+        "userMetadata", meta
+    ).save(path)
+    version, metrics = _commit_of(spark, path, meta)
+    _check_written(what, metrics, expected)
+    return version
+
+
+def _commit_of(spark: SparkSession, path: str, meta: str) -> tuple[int, dict[str, str] | None]:
+    """(version, operation metrics) of this write's commit: the latest whose userMetadata is
+    ``meta`` (run, dataset, days), not assumed to be the newest (another writer may have
+    followed) nor any commit of the run (one Dagster run ingests several datasets, and they
+    share the quarantine).
+
+    Delta commits nothing for a write that neither adds nor removes a file (an empty
+    quarantine replacing an empty one): then the table's latest version and no metrics.
+    """
+    wanted = json.loads(meta)
+    commits = recent_commits(spark, path)
+    for version, user_metadata, metrics in commits:
+        try:
+            found = json.loads(user_metadata or "null")
+        except ValueError:
+            continue
+        if found == wanted:
+            return version, dict(metrics or {})
+    return max(version for version, _, _ in commits), None
+
+
+def _check_written(what: str, metrics: dict[str, str] | None, expected: int) -> None:
+    """Fail unless the commit's metrics (``_commit_of``) say it wrote ``expected`` rows."""
+    written = 0 if metrics is None else metrics.get("numOutputRows")
+    if written is not None and int(written) != expected:
+        raise RuntimeError(
+            f"{what}: wrote {written} rows, expected {expected}; did a landing file change while "
+            "it was read? Re-run the partition."
+        )
+
+
+def _ddl_names(ddl: str) -> list[str]:
+    """The column names of a DDL string, in order: the columns a write selects."""
+    return [part.strip().split()[0] for part in ddl.split(",")]
