@@ -49,18 +49,28 @@ def _train(
     context: AssetExecutionContext, lake: LakeResource, config: ModelTrainConfig, kind: str
 ) -> MaterializeResult:
     from recassets.training import policy as P
+    from recassets.training.loop import TrainConfig
 
-    paths = lake.paths()
     ids = {
+        "key_type": "int64",
         "capacity": config.id_capacity,
         "min_count": config.id_min_count,
         "num_oov_buckets": max(4, config.id_capacity // 100),
+        "ttl": 30,
     }
+    train = TrainConfig(
+        epochs=config.epochs_from_scratch,
+        batch_size=config.batch_size,
+        num_threads=config.num_threads,
+        vocab={"user_id": ids, "item_id": ids},
+    )
     result = P.train_next(
-        paths, kind, full_retrain=config.full_retrain, epochs_from_scratch=config.epochs_from_scratch,
-        holdout_days=config.holdout_days, batch_size=config.batch_size, num_threads=config.num_threads,
-        vocab={"user_id": {"key_type": "int64", "ttl": 30, **ids}, "item_id": {"key_type": "int64", "ttl": 30, **ids}},
-    )  # fmt: skip
+        lake.paths(),
+        kind,
+        train,
+        full_retrain=config.full_retrain,
+        holdout_days=config.holdout_days,
+    )
     ckpt = result.checkpoint
     m = ckpt.metrics
     vocab = m.get("vocab", {})

@@ -14,10 +14,10 @@ In one run, on the same machine and thread count:
     .venv/bin/python -m benchmarks.train [--threads 1] [--steps 30] [--quality]
 
 Examples/s count the examples the step consumes (two-tower: positives). On a small shared
-machine use ``--threads 1`` (see ``trainer._threads``). The variants run in ``--rounds``
-interleaved rounds (a neighbour's burst hits them alike) and each reports its best round; the
-two ratios printed last are the issue's targets: model step >= 1.3x the best plain variant,
-trainer end to end >= 0.7x the model step (the data path costs at most 30%).
+machine use ``--threads 1`` (see ``recassets.training.loop._threads``). The variants run in
+``--rounds`` interleaved rounds (a neighbour's burst hits them alike) and each reports its best
+round; the two ratios printed last are the issue's targets: model step >= 1.3x the best plain
+variant, trainer end to end >= 0.7x the model step (the data path costs at most 30%).
 """
 
 from __future__ import annotations
@@ -281,7 +281,7 @@ def main() -> None:
     print(f"torch {torch.__version__} threads={torch.get_num_threads()} rows={a.rows} dim={a.dim} "
           f"batch={a.batch} hist={a.hist}")  # fmt: skip
 
-    from recassets.training import trainer as T
+    from recassets.training.loop import TrainConfig, TwoTowerTrainConfig, train_two_tower
 
     with tempfile.TemporaryDirectory() as tmp:
         path = write_planted(tmp, a.days + (1 if a.quality else 0), a.users, a.items)
@@ -298,17 +298,16 @@ def main() -> None:
         # Rounds interleave every variant, so a neighbour's burst on the shared machine lands on
         # all of them alike; each variant's best round is its figure (least disturbed).
         runs: dict[str, list[float]] = {k: [] for k in (e2e, *steppers)}
+        config = TrainConfig(
+            epochs=1,
+            batch_size=a.batch,
+            num_threads=a.threads,
+            device="cpu",
+            two_tower=TwoTowerTrainConfig(dim=a.dim),
+        )
         ckpt = None
         for r in range(a.rounds):
-            ckpt = T.train_two_tower(
-                path,
-                days,
-                epochs=1,
-                batch_size=a.batch,
-                dim=a.dim,
-                num_threads=a.threads,
-                device="cpu",
-            )
+            ckpt = train_two_tower(path, days, config)
             runs[e2e].append(ckpt.metrics["examples_per_s"])
             for name, step in steppers.items():
                 warmup = a.warmup if r == 0 else 1

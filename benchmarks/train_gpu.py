@@ -51,7 +51,7 @@ def main() -> int:
         write_planted,
     )
     from recassets.models.embeddings import fused_kernels_available
-    from recassets.training import trainer as T
+    from recassets.training.loop import TrainConfig, TwoTowerTrainConfig, train_two_tower
 
     dev = "cuda"
     print(f"{torch.cuda.get_device_name(0)}; torch {torch.__version__}, torchrec "
@@ -61,9 +61,10 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = write_planted(tmp, a.days, a.users, a.items)
-        ckpt = T.train_two_tower(
-            path, planted_days(a.days), epochs=1, batch_size=a.batch, dim=a.dim, device=dev
+        config = TrainConfig(
+            batch_size=a.batch, device=dev, two_tower=TwoTowerTrainConfig(dim=a.dim)
         )
+        ckpt = train_two_tower(path, planted_days(a.days), config)
         m = ckpt.metrics
         print(f"{'trainer end to end (Delta), ' + m['embedding_optimizer']:48s} {m['examples_per_s']:10.0f} "
               f"examples/s ({m['steps']} steps, {m['examples']} positives, {m['seconds']:.1f}s)")  # fmt: skip

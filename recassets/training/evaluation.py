@@ -14,7 +14,7 @@ policy alike). Metrics, averaged over users (binary relevance):
 Baselines are scored on the same users, truth and exclusions in the same call: all-time
 popularity and trailing-7-day popularity (positive counts of ``training_examples`` up to the
 last training day), and the current (previously promoted) two-tower when given. Ranking: AUC
-and log loss of the ranker on all the eval days' examples (``trainer.evaluate_ranking``).
+and log loss of the ranker on all the eval days' examples (``inference.evaluate_ranking``).
 
 The catalog and the user rows are read from ``training_examples`` with deltalake: each item's
 (user's) latest row carries its features as of the day before that row, as serving sees them.
@@ -36,7 +36,8 @@ import pyarrow.compute as pc
 
 from recassets import atomic
 from recassets.training import data as D
-from recassets.training import trainer as T
+from recassets.training import inference
+from recassets.training.checkpoint import as_checkpoint
 from recassets.training.examples import available_days, table_path
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
 
@@ -192,8 +193,8 @@ def two_tower_ranking(
     device: Any = "cpu",
 ) -> dict[int, list[int]]:
     """Per user row of ``users``: exact top-K of the dot product over all ``items``."""
-    item_ids, item_vecs = T.item_embeddings(checkpoint, items, device=device)
-    user_ids, user_vecs = T.user_embeddings(checkpoint, users, device=device)
+    item_ids, item_vecs = inference.item_embeddings(checkpoint, items, device=device)
+    user_ids, user_vecs = inference.user_embeddings(checkpoint, users, device=device)
     scores = user_vecs @ item_vecs.T  # (U, N)
     return {
         int(u): top_k_excluding(scores[r], item_ids, seen.get(int(u)), k)
@@ -278,7 +279,7 @@ def _json_default(o: Any) -> Any:
 
 def default_eval_days(checkpoint: Any) -> list[str]:
     """The day after the last partition the checkpoint consumed."""
-    last = T.as_checkpoint(checkpoint).partitions[-1]
+    last = as_checkpoint(checkpoint).partitions[-1]
     return [(D.as_day(last) + dt.timedelta(days=1)).isoformat()]
 
 
@@ -300,7 +301,7 @@ def evaluate(
     the candidate consumed; the seen items, the popularity counts and the catalog come from them
     (the catalog also takes the items first appearing in the eval days: they are servable).
     """
-    cand = T.as_checkpoint(checkpoint_two_tower)
+    cand = as_checkpoint(checkpoint_two_tower)
     train_days = cand.partitions
     eval_days = D.normalize_partitions(eval_days or default_eval_days(cand))
     present = set(available_days(paths))
@@ -350,15 +351,19 @@ def evaluate(
     ranking: dict[str, dict[str, float]] = {}
     table = table_path(paths)
     if checkpoint_ranking is not None:
-        ranking[CANDIDATE] = T.evaluate_ranking(checkpoint_ranking, table, eval_days, device=device)
+        ranking[CANDIDATE] = inference.evaluate_ranking(
+            checkpoint_ranking, table, eval_days, device=device
+        )
     if current_ranking is not None:
-        ranking[CURRENT] = T.evaluate_ranking(current_ranking, table, eval_days, device=device)
+        ranking[CURRENT] = inference.evaluate_ranking(
+            current_ranking, table, eval_days, device=device
+        )
 
     def _path(c: Any) -> str | None:
         return (
             None
             if c is None
-            else (T.as_checkpoint(c).path if not isinstance(c, str | os.PathLike) else os.fspath(c))
+            else (as_checkpoint(c).path if not isinstance(c, str | os.PathLike) else os.fspath(c))
         )
 
     return EvaluationReport(

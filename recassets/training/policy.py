@@ -26,9 +26,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from recassets.training import trainer as T
+from recassets.training.checkpoint import Checkpoint
 from recassets.training.evaluation import (
     CANDIDATE,
     CURRENT,
@@ -38,6 +38,9 @@ from recassets.training.evaluation import (
     available_days,
     write_json_atomic,
 )
+
+if TYPE_CHECKING:
+    from recassets.training.loop import TrainConfig
 
 KINDS = ("two_tower", "ranking")
 POPULARITY = "popularity"
@@ -77,7 +80,7 @@ def next_checkpoint_path(paths: Any, kind: str) -> Path:
 class TrainResult:
     """One training run of the store: the checkpoint and whether a new version was written."""
 
-    checkpoint: T.Checkpoint
+    checkpoint: Checkpoint
     path: str
     new_version: bool
     warm_start: bool
@@ -87,17 +90,20 @@ class TrainResult:
 def train_next(
     paths: Any,
     kind: str,
+    config: TrainConfig,
     *,
     full_retrain: bool = False,
-    epochs_from_scratch: int = 3,
     holdout_days: int = 1,
-    **train_kwargs: Any,
 ) -> TrainResult:
     """Train ``kind`` on the ``training_examples`` partitions the latest checkpoint has not
-    consumed (warm start, one pass), or on all of them from scratch (``epochs_from_scratch``
-    passes) when there is none or ``full_retrain``. The last ``holdout_days`` partitions are
-    left out, so that ``evaluate`` has a day after the last consumed one. A new versioned
-    file is written only when something was trained."""
+    consumed (warm start, one pass), or on all of them from scratch (``config.epochs`` passes)
+    when there is none or ``full_retrain``. The last ``holdout_days`` partitions are left out,
+    so that ``evaluate`` has a day after the last consumed one. A new versioned file is written
+    only when something was trained."""
+    # The loop is imported here, where it trains: serving reads the pointer through this module
+    # and must not load the training loop (recassets.training.inference's promise).
+    from recassets.training.loop import train
+
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}")
     days = available_days(paths)
@@ -107,20 +113,19 @@ def train_next(
             f"no training partitions: {len(days)} day(s) available, {holdout_days} held out"
         )
     latest = None if full_retrain else latest_checkpoint(paths, kind)
-    prior = T.Checkpoint.load(latest) if latest is not None else None
+    prior = Checkpoint.load(latest) if latest is not None else None
     todo = [d for d in train_days if prior is None or d not in set(prior.partitions)]
     if prior is not None and not todo:
         return TrainResult(prior, str(latest), False, True, [])
-    fn = T.train_two_tower if kind == "two_tower" else T.train_ranking
     out = next_checkpoint_path(paths, kind)
-    ckpt = fn(
+    ckpt = train(
+        kind,
         paths.table("training_examples"),
         train_days,
+        config,
         checkpoint=prior,
         output=out,
-        epochs=epochs_from_scratch,
         full_retrain=full_retrain,
-        **train_kwargs,
     )
     return TrainResult(ckpt, str(out), True, prior is not None, todo)
 

@@ -2,7 +2,7 @@
 
 Model policy: two-tower retrieval (exact dot-product search over the catalog embeddings, top
 ``candidates`` = 500) then the ranker scores the candidates in serving's broadcast form
-(``trainer.score_candidates``: one user row against N item rows). Popularity policy: the
+(``inference.score_candidates``: one user row against N item rows). Popularity policy: the
 pointer's popularity variant. Either way the user's engaged items (positives in
 ``training_examples``) are excluded, and users without a row in ``training_examples`` (cold
 start) get the trailing-7-day popularity list (trending), minus nothing.
@@ -19,9 +19,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recassets.training import data as D
 from recassets.training import evaluation as E
+from recassets.training import inference
 from recassets.training import policy as P
-from recassets.training import trainer as T
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -56,7 +57,7 @@ def recommend(
     all_ids, all_counts = E.popularity(rows)
     recent = rows.filter(
         pc.is_in(
-            rows["dt"], pa.array([T.D.as_day(d) for d in E.trailing_days(days[-1])], pa.date32())
+            rows["dt"], pa.array([D.as_day(d) for d in E.trailing_days(days[-1])], pa.date32())
         )
     )
     trend_ids, trend_counts = E.popularity(recent)
@@ -102,7 +103,7 @@ def _model_recommend(
     retrieved = E.two_tower_ranking(
         policy["two_tower"], user_rows, items, seen, candidates, device=device
     )
-    ranker, voc = T.load_ranking(policy["ranking"], device=device)
+    ranker, voc = inference.load_ranking(policy["ranking"], device=device)
     item_ids = items["item_id"].to_numpy()
     position = {int(i): r for r, i in enumerate(item_ids)}
     user_ids = user_rows["user_id"].to_numpy()
@@ -113,7 +114,7 @@ def _model_recommend(
             out[int(u)] = []
             continue
         cand_rows = items.take(pa.array([position[i] for i in cand]))
-        scores = T.score_candidates(ranker, voc, user_rows.slice(r, 1), cand_rows)
+        scores = inference.score_candidates(ranker, voc, user_rows.slice(r, 1), cand_rows)
         order = np.lexsort((np.asarray(cand), -scores))[:k]
         out[int(u)] = [(int(cand[j]), float(scores[j])) for j in order]
     return out

@@ -20,8 +20,8 @@ from dagster import (
 from dagster._core.test_utils import create_run_for_test
 
 from recassets.freshness import retrain_run_key
+from recassets.training.checkpoint import Checkpoint
 from recassets.training.policy import next_checkpoint_path
-from recassets.training.trainer import Checkpoint
 from resources import LakeResource
 from sensors import retrain as R
 from tests.conftest import home_at

@@ -18,6 +18,7 @@ from recassets.serving import bundle as B
 from recassets.serving import server
 from recassets.serving.funnel import Bundle, FunnelConfig, Recommender
 from recassets.training import policy as P
+from recassets.training.loop import TrainConfig
 from support import planted
 from tests.unit.featurestore.factories import day_rows, write_day
 
@@ -40,9 +41,9 @@ def home(make_home, spark):
         before = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            kw = {"epochs_from_scratch": 1, "batch_size": 128, "num_threads": 1}
-            tt = P.train_next(paths, "two_tower", holdout_days=0, **kw)
-            rk = P.train_next(paths, "ranking", holdout_days=0, **kw)
+            config = TrainConfig(batch_size=128, num_threads=1)
+            tt = P.train_next(paths, "two_tower", config, holdout_days=0)
+            rk = P.train_next(paths, "ranking", config, holdout_days=0)
         finally:
             torch.set_num_threads(before)
         # the gate is tested elsewhere (tests/dagster/test_model_assets.py): promote directly
@@ -296,11 +297,11 @@ def _materialize(home, ops_config=None):
     from assets.retrieval import ASSETS as RETRIEVAL
     from assets.retrieval import CHECKS
     from assets.serving import ASSETS as SERVING
-    from resources import LakeResource
+    from resources import BentoStoreResource, LakeResource
 
     return materialize(
         [*RETRIEVAL, *CHECKS, *SERVING],
-        resources={"lake": LakeResource(home=home.home)},
+        resources={"lake": LakeResource(home=home.home), "bento_store": BentoStoreResource()},
         run_config={"ops": ops_config or {}},
         raise_on_error=False,
     )

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from recassets.training import data as D
-from recassets.training.trainer import build_vocab
+from recassets.training.loop import build_vocab
 from recassets.training.vocab import FeatureVocabConfig
 from support import planted
 

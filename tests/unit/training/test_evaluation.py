@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from recassets.training import evaluation as E
-from recassets.training import trainer as T
+from recassets.training.loop import (
+    RankingTrainConfig,
+    TrainConfig,
+    TwoTowerTrainConfig,
+    train_ranking,
+    train_two_tower,
+)
 from support import planted
 
 from .torch_threads import one_torch_thread  # noqa: F401
@@ -29,11 +36,19 @@ VOCAB = {
         "ttl": 30,
     },
 }
-TINY_TT = dict(
-    batch_size=64, dim=16, hidden=(32,), vocab=VOCAB, lr=3e-3, embedding_lr=0.1, temperature=0.1
+TINY_TT = TrainConfig(
+    batch_size=64,
+    lr=3e-3,
+    embedding_lr=0.1,
+    vocab=VOCAB,
+    two_tower=TwoTowerTrainConfig(dim=16, hidden=(32,), temperature=0.1),
 )
-TINY_RK = dict(
-    batch_size=64, embedding_dim=8, dense_dim=8, cross_layers=1, low_rank=4, deep=(16,), vocab=VOCAB
+TINY_RK = TrainConfig(
+    batch_size=64,
+    vocab=VOCAB,
+    ranking=RankingTrainConfig(
+        embedding_dim=8, dense_dim=8, cross_layers=1, low_rank=4, deep=(16,)
+    ),
 )
 
 
@@ -97,8 +112,8 @@ def lake(tmp_path_factory):
     planted.write_days(path, range(4), n_categories=N_CATEGORIES)
     models = tmp_path_factory.mktemp("models")
     days = [planted.day(i) for i in range(3)]
-    tt = T.train_two_tower(path, days, epochs=3, output=models / "tt.pt", **TINY_TT)
-    rk = T.train_ranking(path, days, epochs=2, output=models / "rk.pt", **TINY_RK)
+    tt = train_two_tower(path, days, replace(TINY_TT, epochs=3), output=models / "tt.pt")
+    rk = train_ranking(path, days, replace(TINY_RK, epochs=2), output=models / "rk.pt")
     return path, tt, rk
 
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from recassets.training import evaluation as E
 from recassets.training import policy as P
-from recassets.training import trainer as T
+from recassets.training.loop import train_ranking, train_two_tower
 from recassets.training.recommend import recommend
 from support import planted
 
@@ -130,12 +131,9 @@ def test_popularity_policy_excludes_seen_and_cold_starts_unknown_users(home):
 
 def test_model_policy_retrieves_ranks_and_excludes_seen(home, tmp_path):
     days = E.available_days(home)
-    tt = T.train_two_tower(
-        home.table("training_examples"), days, epochs=2, output=tmp_path / "tt.pt", **TINY_TT
-    )
-    rk = T.train_ranking(
-        home.table("training_examples"), days, epochs=1, output=tmp_path / "rk.pt", **TINY_RK
-    )
+    table = home.table("training_examples")
+    tt = train_two_tower(table, days, replace(TINY_TT, epochs=2), output=tmp_path / "tt.pt")
+    rk = train_ranking(table, days, replace(TINY_RK, epochs=1), output=tmp_path / "rk.pt")
     P.write_policy(home, {"policy": "model", "two_tower": tt.path, "ranking": rk.path})
     try:
         seen = _seen(home)

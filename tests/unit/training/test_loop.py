@@ -1,14 +1,23 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from recassets.models.embeddings import EmbeddingTables
-from recassets.training import trainer as T
-from recassets.training.schema import ITEM_DENSE
+from recassets.training.checkpoint import Checkpoint
+from recassets.training.loop import (
+    RankingTrainConfig,
+    TrainConfig,
+    TwoTowerTrainConfig,
+    train,
+    train_ranking,
+    train_two_tower,
+)
+from recassets.training.vocab import Vocabulary
 from support import planted
 
 from .torch_threads import one_torch_thread  # noqa: F401
@@ -32,8 +41,12 @@ VOCAB = {
         "ttl": 30,
     },
 }
-TINY = dict(
-    batch_size=64, dim=16, hidden=(32,), vocab=VOCAB, lr=3e-3, embedding_lr=0.1, temperature=0.1
+TINY = TrainConfig(
+    batch_size=64,
+    lr=3e-3,
+    embedding_lr=0.1,
+    vocab=VOCAB,
+    two_tower=TwoTowerTrainConfig(dim=16, hidden=(32,), temperature=0.1),
 )
 
 
@@ -45,9 +58,9 @@ def table(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def two_tower(table, tmp_path_factory) -> T.Checkpoint:
+def two_tower(table, tmp_path_factory) -> Checkpoint:
     out = tmp_path_factory.mktemp("models") / "two_tower.pt"
-    return T.train_two_tower(table, DAYS[:3], epochs=3, output=out, **TINY)
+    return train_two_tower(table, DAYS[:3], replace(TINY, epochs=3), output=out)
 
 
 def test_checkpoint_is_plain_data_saved_atomically(two_tower):
@@ -63,40 +76,29 @@ def test_checkpoint_is_plain_data_saved_atomically(two_tower):
     assert emb["state"]["item_id.weight"]["item_id.weight.momentum_1"].shape == (164,)
     assert raw["metrics"]["examples"] > 0 and np.isfinite(raw["metrics"]["loss"])
     assert raw["metrics"]["vocab"]["user_id"]["oov_rate"] == 0.0  # every user owns a row
-    loaded = T.Checkpoint.load(two_tower.path)
+    loaded = Checkpoint.load(two_tower.path)
     assert loaded.partitions == DAYS[:3] and loaded.runs == two_tower.runs
 
 
-def test_two_tower_learns_the_planted_category_preference(two_tower):
-    held_out = planted.make_day(3, n_categories=N_CATEGORIES)
-    items = held_out.select(["item_id", "category", "creator", *ITEM_DENSE])
-    item_ids, item_vecs = T.item_embeddings(two_tower, items)
-    user_ids, user_vecs = T.user_embeddings(two_tower, held_out)
-    assert item_vecs.shape == (held_out.num_rows, 16) and item_vecs.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(item_vecs, axis=1), 1.0, rtol=1e-5)
-    _, first_item = np.unique(item_ids, return_index=True)
-    _, first_user = np.unique(user_ids, return_index=True)
-    item_ids, item_vecs = item_ids[first_item], item_vecs[first_item]
-    user_ids, user_vecs = user_ids[first_user], user_vecs[first_user]
-    top10 = np.argsort(-(user_vecs @ item_vecs.T), axis=1)[:, :10]
-    hit_rate = (item_ids[top10] % N_CATEGORIES == (user_ids % N_CATEGORIES)[:, None]).mean()
-    assert hit_rate > 0.6  # random retrieval: 1 / N_CATEGORIES = 0.25
-
-
-def test_load_two_tower_rebuilds_the_trained_module(two_tower):
-    model, voc = T.load_two_tower(two_tower.path)
-    assert not model.training
-    assert model.embeddings.optimizer_kind == "none"
-    for key, value in model.state_dict().items():
-        torch.testing.assert_close(value, two_tower.state_dict[key])
-    assert (
-        voc["item_id"].keys().tolist()
-        == T.Vocabulary.from_state_dict(two_tower.vocab)["item_id"].keys().tolist()
-    )
+def test_checkpoint_records_the_run_config(two_tower):
+    assert two_tower.config["train"] == {
+        "temperature": 0.1,
+        "batch_size": 64,
+        "lr": 3e-3,
+        "embedding_lr": 0.1,
+        "embedding_optimizer": "fused_rowwise_adagrad",
+        "seed": 0,
+        "shuffle_rows": 65_536,
+    }
+    model = two_tower.config["model"]
+    assert model["dim"] == 16 and model["hidden"] == [32]
+    assert {t["name"]: t["embedding_dim"] for t in model["tables"]}["item_id"] == 16  # E = D
+    assert two_tower.config["vocab"]["item_id"]["capacity"] == 160
 
 
 def test_cpu_training_is_deterministic(table):
-    runs = [T.train_two_tower(table, DAYS[:1], epochs=1, device="cpu", **TINY) for _ in range(2)]
+    config = replace(TINY, device="cpu")
+    runs = [train_two_tower(table, DAYS[:1], config) for _ in range(2)]
     a, b = (r.state_dict for r in runs)
     assert a.keys() == b.keys()
     for key in a:
@@ -105,16 +107,16 @@ def test_cpu_training_is_deterministic(table):
     for key in ea:
         for k in ea[key]:
             assert torch.equal(ea[key][k], eb[key][k])
-    other_seed = T.train_two_tower(table, DAYS[:1], epochs=1, device="cpu", seed=1, **TINY)
+    other_seed = train_two_tower(table, DAYS[:1], replace(config, seed=1))
     assert not torch.equal(
         other_seed.state_dict["user_tower.out.weight"], a["user_tower.out.weight"]
     )
 
 
 def test_warm_start_consumes_only_new_partitions(table):
-    first = T.train_two_tower(table, DAYS[:2], epochs=2, **TINY)
+    first = train_two_tower(table, DAYS[:2], replace(TINY, epochs=2))
     assert first.runs[-1]["partitions"] == DAYS[:2] and first.runs[-1]["epochs"] == 2
-    warm = T.train_two_tower(table, DAYS[:3], checkpoint=first, epochs=5, **TINY)
+    warm = train_two_tower(table, DAYS[:3], replace(TINY, epochs=5), checkpoint=first)
     assert len(warm.runs) == 2 and warm.runs[-1]["warm_start"]
     assert warm.runs[-1]["partitions"] == [DAYS[2]]
     assert warm.runs[-1]["epochs"] == 1  # one pass over new data, whatever `epochs` says
@@ -128,10 +130,10 @@ def test_warm_start_consumes_only_new_partitions(table):
         warm.state_dict["item_tower.out.weight"], first.state_dict["item_tower.out.weight"]
     )
     # nothing new: the same checkpoint back, no extra run
-    again = T.train_two_tower(table, DAYS[:3], checkpoint=warm, **TINY)
+    again = train_two_tower(table, DAYS[:3], TINY, checkpoint=warm)
     assert again is warm
     # full retrain ignores the checkpoint: from scratch over everything given
-    full = T.train_two_tower(table, DAYS[:3], checkpoint=warm, full_retrain=True, epochs=1, **TINY)
+    full = train_two_tower(table, DAYS[:3], TINY, checkpoint=warm, full_retrain=True)
     assert (
         len(full.runs) == 1
         and full.runs[0]["partitions"] == DAYS[:3]
@@ -139,11 +141,19 @@ def test_warm_start_consumes_only_new_partitions(table):
     )
 
 
-def test_warm_start_from_a_saved_file_and_wrong_kind(table, two_tower):
-    warm = T.train_two_tower(table, DAYS, checkpoint=two_tower.path, **TINY)
+def test_warm_start_keeps_the_checkpoints_shape(table, two_tower):
+    # a different shape in the config: ignored on a warm start, the checkpoint's module loads
+    bigger = replace(TINY, two_tower=TwoTowerTrainConfig(dim=32, hidden=(64,)))
+    warm = train_two_tower(table, DAYS, bigger, checkpoint=two_tower.path)
     assert warm.runs[-1]["partitions"] == [DAYS[3]]
+    assert warm.config["model"] == two_tower.config["model"]
+
+
+def test_wrong_kind_and_unknown_kind_are_errors(table, two_tower):
     with pytest.raises(ValueError, match="two_tower"):
-        T.train_ranking(table, DAYS, checkpoint=two_tower.path)
+        train_ranking(table, DAYS, TINY, checkpoint=two_tower.path)
+    with pytest.raises(ValueError, match="unknown model kind"):
+        train("bert4rec", table, DAYS, TINY)
 
 
 def test_expired_ids_rows_are_recycled_and_reinitialized(tmp_path, monkeypatch):
@@ -164,6 +174,7 @@ def test_expired_ids_rows_are_recycled_and_reinitialized(tmp_path, monkeypatch):
             "ttl": 0,
         },
     }
+    config = replace(TINY, vocab=vocab)
     calls: list[tuple[str, list[int]]] = []
     original = EmbeddingTables.reinit_rows
 
@@ -172,46 +183,43 @@ def test_expired_ids_rows_are_recycled_and_reinitialized(tmp_path, monkeypatch):
         return original(self, table, rows, **kwargs)
 
     monkeypatch.setattr(EmbeddingTables, "reinit_rows", spy)
-    first = T.train_two_tower(path, DAYS[:1], **{**TINY, "vocab": vocab})
+    first = train_two_tower(path, DAYS[:1], config)
     assert first.metrics["recycled_rows"] == 0
     user_rows = list(range(2, 10))  # after the 2 OOV buckets
     before = first.state_dict["embeddings.ebc.embedding_bags.user_id.weight"][user_rows].clone()
     calls.clear()
-    warm = T.train_two_tower(path, DAYS[:2], checkpoint=first, **{**TINY, "vocab": vocab})
+    warm = train_two_tower(path, DAYS[:2], config, checkpoint=first)
     assert warm.metrics["recycled_rows"] == 8
     assert ("user_id", user_rows) in calls
-    voc = T.Vocabulary.from_state_dict(warm.vocab)
+    voc = Vocabulary.from_state_dict(warm.vocab)
     assert sorted(voc["user_id"].keys().tolist()) == list(range(100, 108))
     assert voc["user_id"].lookup(np.arange(8), record=False).max() < 2  # old users: OOV now
     after = warm.state_dict["embeddings.ebc.embedding_bags.user_id.weight"][user_rows]
     assert not torch.equal(before, after)
 
 
-def test_ranking_beats_chance_on_a_held_out_day(table, tmp_path):
-    ck = T.train_ranking(
-        table, DAYS[:3], epochs=3, batch_size=128, vocab=VOCAB, lr=3e-3, embedding_lr=0.1,
-        output=tmp_path / "ranking.pt",
-    )  # fmt: skip
+def test_ranking_learns_on_its_training_days(table):
+    ck = train_ranking(table, DAYS[:3], replace(TINY, epochs=3, batch_size=128))
+    assert ck.kind == "ranking" and ck.config["train"]["batch_size"] == 128
+    assert "temperature" not in ck.config["train"]  # the two-tower's knob, not recorded here
     assert ck.metrics["train_auc"] > 0.7
-    held_out = T.evaluate_ranking(tmp_path / "ranking.pt", table, [DAYS[3]])
-    assert held_out["examples"] == planted.make_day(3).num_rows
-    assert held_out["auc"] > 0.7
-    model, voc = T.load_ranking(tmp_path / "ranking.pt")
-    day3 = planted.make_day(3, n_categories=N_CATEGORIES)
-    user_row = day3.slice(0, 1)
-    candidates = day3.slice(0, 16)
-    scores = T.score_candidates(model, voc, user_row, candidates)
-    assert scores.shape == (16,)
-    # row 0 is the user's own first impression, so its broadcast score is its plain score
-    batch = T.D.to_batch(day3.slice(0, 1), voc, record=False)
-    with torch.no_grad():
-        assert scores[0] == pytest.approx(float(model(batch.features)[0]), rel=1e-5)
+
+
+def test_each_model_reads_its_own_section_of_the_config(table):
+    shape = RankingTrainConfig(embedding_dim=8, dense_dim=4, cross_layers=1, low_rank=2, deep=(16,))
+    ck = train_ranking(table, DAYS[:1], replace(TINY, ranking=shape))
+    model = ck.config["model"]
+    assert (model["dense_dim"], model["cross_layers"], model["low_rank"], model["deep"]) == (
+        4, 1, 2, [16],
+    )  # fmt: skip
+    assert {t["embedding_dim"] for t in model["tables"]} == {8}
+    assert TINY.two_tower.dim == 16 and "dim" not in model  # the two-tower's, unused here
 
 
 def test_num_threads_applies_to_the_run_only(table):
     torch.set_num_threads(2)
     try:
-        ck = T.train_two_tower(table, DAYS[:1], num_threads=1, **TINY)
+        ck = train_two_tower(table, DAYS[:1], replace(TINY, num_threads=1))
         assert torch.get_num_threads() == 2
         assert ck.metrics["examples"] > 0
     finally:
@@ -220,4 +228,4 @@ def test_num_threads_applies_to_the_run_only(table):
 
 def test_no_partitions_is_an_error(table):
     with pytest.raises(ValueError, match="no partitions"):
-        T.train_two_tower(table, [], **TINY)
+        train_two_tower(table, [], TINY)

@@ -1,0 +1,125 @@
+"""The checkpoint file: what a trained model is saved as, and how it is read back.
+
+Its own module because both sides of training use it and neither should load the other: the
+training loop (``recassets.training.loop``) writes checkpoints and warm-starts from them,
+inference (``recassets.training.inference``, and through it serving) reads them. It needs torch
+only for ``torch.save`` / ``torch.load``.
+
+A checkpoint is a dict of tensors and primitives only (``Checkpoint.to_dict``): it loads with
+``torch.load(weights_only=True)``, never unpickles code, and is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+import recassets
+from recassets import atomic
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class Checkpoint:
+    """A trained model with everything needed to resume, serve and audit it.
+
+    Layout of ``to_dict()`` (what ``torch.save`` writes):
+
+    - ``format``, ``kind`` (``two_tower`` | ``ranking``), ``code_version``, ``created_at``
+    - ``config``: ``model`` (rebuilds the module), ``train`` (knobs of the last run),
+      ``vocab`` (per vocabulary: capacity, buckets, min_count, ttl)
+    - ``state_dict``: the module's tensors (embedding tables at ``embeddings.ebc.embedding_bags.<t>.weight``)
+    - ``optimizer``: ``embedding`` (fused row-wise Adagrad accumulators per table) and ``dense`` (Adam)
+    - ``vocab``: the vocabulary state (``Vocabulary.state_dict``)
+    - ``source``: ``table`` path and ``partitions``: ``{day: {"version": delta version, "rows": n}}``
+      for every partition consumed so far
+    - ``runs``: one record per training run (partitions, epochs, examples, loss, examples/s)
+    - ``metrics``: the last run's metrics (loss, AUC for the ranker, vocabulary OOV/collision rates)
+    """
+
+    kind: str
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    vocab: dict[str, Any]
+    source: dict[str, Any]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    code_version: str = recassets.__version__
+    created_at: str = ""
+    path: str | None = None  # where it was saved / loaded from (not saved)
+
+    @property
+    def partitions(self) -> list[str]:
+        """Partitions consumed so far, sorted."""
+        return sorted(self.source.get("partitions", {}))
+
+    @property
+    def versions(self) -> dict[str, int]:
+        """Delta version of the training table each partition was read at."""
+        return {p: int(v["version"]) for p, v in self.source.get("partitions", {}).items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "kind": self.kind,
+            "code_version": self.code_version,
+            "created_at": self.created_at,
+            "config": self.config,
+            "state_dict": self.state_dict,
+            "optimizer": self.optimizer,
+            "vocab": self.vocab,
+            "source": self.source,
+            "runs": self.runs,
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], path: str | None = None) -> Checkpoint:
+        if d.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"unknown checkpoint format {d.get('format')!r}")
+        return cls(
+            kind=d["kind"],
+            config=d["config"],
+            state_dict=d["state_dict"],
+            optimizer=d["optimizer"],
+            vocab=d["vocab"],
+            source=d["source"],
+            runs=list(d["runs"]),
+            metrics=dict(d["metrics"]),
+            code_version=d["code_version"],
+            created_at=d["created_at"],
+            path=path,
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Write atomically: a temporary file in the same folder, then ``os.replace``."""
+        target = atomic.write_with(path, lambda f: torch.save(self.to_dict(), f))
+        self.path = str(target)
+        return self.path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Checkpoint:
+        # weights_only: tensors and primitives only, no code is unpickled.
+        return cls.from_dict(
+            torch.load(path, map_location="cpu", weights_only=True), path=str(path)
+        )
+
+
+def as_checkpoint(
+    checkpoint: Checkpoint | str | os.PathLike[str] | Mapping[str, Any],
+) -> Checkpoint:
+    """A ``Checkpoint`` from itself, its ``to_dict()`` or a saved file's path."""
+    if isinstance(checkpoint, Checkpoint):
+        return checkpoint
+    if isinstance(checkpoint, Mapping):
+        return Checkpoint.from_dict(checkpoint)
+    return Checkpoint.load(checkpoint)
+
+
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "as_checkpoint"]

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from recassets.training.checkpoint import CHECKPOINT_FORMAT, Checkpoint, as_checkpoint
+
+
+def _checkpoint() -> Checkpoint:
+    return Checkpoint(
+        kind="ranking",
+        config={"model": {"dim": 2}, "train": {"lr": 1e-3}, "vocab": {}},
+        state_dict={"w": torch.arange(6, dtype=torch.float32).reshape(2, 3)},
+        optimizer={"dense": {"state": {}}, "embedding": {}},
+        vocab={"item_id": {"keys": torch.tensor([7, 3])}},
+        source={
+            "table": "/lake/training_examples",
+            "partitions": {
+                "2026-01-02": {"version": 4, "rows": 10},
+                "2026-01-01": {"version": 2, "rows": 9},
+            },
+        },
+        runs=[{"partitions": ["2026-01-01", "2026-01-02"], "loss": 0.5}],
+        metrics={"loss": 0.5},
+        created_at="2026-01-03T00:00:00+00:00",
+    )
+
+
+def test_save_is_atomic_and_loads_without_unpickling_code(tmp_path):
+    ckpt = _checkpoint()
+    path = ckpt.save(tmp_path / "0001.pt")
+    assert path == str(tmp_path / "0001.pt") and ckpt.path == path
+    assert os.listdir(tmp_path) == ["0001.pt"]  # no temporary file left behind
+    raw = torch.load(path, weights_only=True)
+    assert list(raw) == [
+        "format", "kind", "code_version", "created_at", "config", "state_dict", "optimizer",
+        "vocab", "source", "runs", "metrics",
+    ]  # fmt: skip
+    assert raw["format"] == CHECKPOINT_FORMAT and raw["kind"] == "ranking"
+    loaded = Checkpoint.load(path)
+    assert loaded.path == path and loaded.runs == ckpt.runs and loaded.config == ckpt.config
+    assert torch.equal(loaded.state_dict["w"], ckpt.state_dict["w"])
+
+
+def test_partitions_are_sorted_with_their_delta_versions():
+    ckpt = _checkpoint()
+    assert ckpt.partitions == ["2026-01-01", "2026-01-02"]
+    assert ckpt.versions == {"2026-01-02": 4, "2026-01-01": 2}
+
+
+def test_as_checkpoint_takes_a_checkpoint_its_dict_or_a_path(tmp_path):
+    ckpt = _checkpoint()
+    assert as_checkpoint(ckpt) is ckpt
+    assert as_checkpoint(ckpt.to_dict()).source == ckpt.source
+    ckpt.save(tmp_path / "c.pt")
+    assert as_checkpoint(tmp_path / "c.pt").path == str(tmp_path / "c.pt")
+
+
+def test_an_unknown_format_is_refused():
+    with pytest.raises(ValueError, match="unknown checkpoint format 2"):
+        Checkpoint.from_dict({**_checkpoint().to_dict(), "format": 2})
