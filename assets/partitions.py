@@ -6,15 +6,19 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, DailyPartitionsDefinition
 
-from recassets.paths import partition_window
+from recassets.paths import PartitionWindow
 
 
-def daily_partitions() -> DailyPartitionsDefinition:
+def daily_partitions(window: PartitionWindow | None = None) -> DailyPartitionsDefinition:
     """Daily partitions over ``recassets.paths.partition_window``: a history's landed days
     (first..last), or, for live data, the first landed day up to today. end_offset=1 exposes
     today's partition, so a day that is still landing can be ingested and re-ingested as late
-    files arrive."""
-    window = partition_window()
+    files arrive.
+
+    The window is read when the definitions are imported, before any resource exists, so it
+    comes from the environment (``PartitionWindow.from_env``: ``RECASSETS_HOME`` or
+    ``RECASSETS_LANDING``, ``RECASSETS_START_DATE``, ``RECASSETS_END_DATE``)."""
+    window = window or PartitionWindow.from_env()
     if window.last is not None:
         end = (window.last + dt.timedelta(days=1)).isoformat()  # end_date is exclusive
         return DailyPartitionsDefinition(
@@ -26,6 +30,15 @@ def daily_partitions() -> DailyPartitionsDefinition:
 
 
 DAILY = daily_partitions()
+
+# Run tags that make one run cover a range of partitions (what a single-run backfill launches):
+# Dagster reads a run's partition range from these two tags. The values are the strings of
+# dagster._core.storage.tags.ASSET_PARTITION_RANGE_START_TAG / _END_TAG (Dagster 1.13.27),
+# the route its maintainers give for launching a range run from a sensor or schedule
+# (github.com/dagster-io/dagster/discussions/11653); `dagster` does not export the names, so
+# they are spelled here. tests/dagster/test_dagster_private.py fails if Dagster renames them.
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def partition_days(context: AssetExecutionContext) -> list[str]:

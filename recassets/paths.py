@@ -7,10 +7,18 @@ repo root for ``make`` targets and the Dagster code location) holds::
     lake/<table>/                                       Delta tables
     artifacts/                                          checkpoints, indexes, bentos
     lineage/                                            per-partition manifests
+    bentoml/                                            the BentoML store
     dagster/                                            the Dagster instance (SQLite)
 
 Each location can be moved on its own with ``RECASSETS_LANDING``, ``RECASSETS_LAKE``,
-``RECASSETS_ARTIFACTS``; the lake may be a URL (``s3a://bucket/lake``) that Spark understands.
+``RECASSETS_ARTIFACTS``, ``RECASSETS_LINEAGE``, ``RECASSETS_BENTOML_HOME``; the lake may be a
+URL (``s3a://bucket/lake``) that Spark understands.
+
+The library takes a ``Paths`` as an argument and never looks at the environment itself.
+``Paths.at`` builds one from explicit locations (the Dagster ``LakeResource``, tests);
+``Paths.from_env`` and ``PartitionWindow.from_env`` are the edges that read the variables
+above, for the processes that have no other configuration: the CLI, the BentoML service, the
+definitions' daily partitions (built at import time, before any resource exists).
 """
 
 from __future__ import annotations
@@ -22,10 +30,20 @@ from pathlib import Path
 
 DATASETS = ("events", "users", "items")
 
-
-def _env_path(name: str, default: Path) -> str:
-    value = os.environ.get(name)
-    return value if value else str(default)
+# The variables each location is read from at the edge (Paths.from_env), by Paths field; the
+# Dagster resources feed the same names through EnvVar (resources/__init__.py).
+LOCATION_ENV = {
+    "home": "RECASSETS_HOME",
+    "landing": "RECASSETS_LANDING",
+    "lake": "RECASSETS_LAKE",
+    "artifacts": "RECASSETS_ARTIFACTS",
+    "lineage": "RECASSETS_LINEAGE",
+    "bentoml": "RECASSETS_BENTOML_HOME",
+    "dagster_home": "DAGSTER_HOME",
+}
+DEFAULT_HOME = ".recassets"
+START_DATE_ENV = "RECASSETS_START_DATE"
+END_DATE_ENV = "RECASSETS_END_DATE"
 
 
 @dataclass(frozen=True)
@@ -38,18 +56,45 @@ class Paths:
     artifacts: str
     lineage: str
     dagster_home: str
+    bentoml: str = ""  # the BentoML store (BENTOML_HOME); "" means <home>/bentoml
+
+    def __post_init__(self) -> None:
+        if not self.bentoml:
+            object.__setattr__(self, "bentoml", str(Path(self.home) / "bentoml"))
+
+    @classmethod
+    def at(
+        cls,
+        home: str | Path | None = None,
+        *,
+        landing: str | None = None,
+        lake: str | None = None,
+        artifacts: str | None = None,
+        lineage: str | None = None,
+        bentoml: str | None = None,
+        dagster_home: str | None = None,
+    ) -> Paths:
+        """The layout under ``home`` (default ``.recassets``, made absolute), any location
+        given explicitly replacing its default. Reads no environment variable."""
+        root = Path(home or DEFAULT_HOME).absolute()
+        return cls(
+            home=str(root),
+            landing=landing or str(root / "landing"),
+            lake=lake or str(root / "lake"),
+            artifacts=artifacts or str(root / "artifacts"),
+            lineage=lineage or str(root / "lineage"),
+            dagster_home=dagster_home or str(root / "dagster"),
+            bentoml=bentoml or str(root / "bentoml"),
+        )
 
     @classmethod
     def from_env(cls, home: str | None = None) -> Paths:
-        root = Path(home or os.environ.get("RECASSETS_HOME") or ".recassets").absolute()
-        return cls(
-            home=str(root),
-            landing=_env_path("RECASSETS_LANDING", root / "landing"),
-            lake=_env_path("RECASSETS_LAKE", root / "lake"),
-            artifacts=_env_path("RECASSETS_ARTIFACTS", root / "artifacts"),
-            lineage=_env_path("RECASSETS_LINEAGE", root / "lineage"),
-            dagster_home=os.environ.get("DAGSTER_HOME") or str(root / "dagster"),
-        )
+        """The edge: ``Paths.at`` with each location read from its variable (``LOCATION_ENV``;
+        unset or empty: the default under the home). ``home``, when given, wins over
+        ``RECASSETS_HOME``. Called at the edges only: the CLI and its helpers, the BentoML
+        service, the definitions' daily partitions."""
+        env = {field: os.environ.get(name) or None for field, name in LOCATION_ENV.items()}
+        return cls.at(home or env.pop("home"), **{k: v for k, v in env.items() if k != "home"})
 
     def landing_dir(self, dataset: str, day: dt.date | str) -> str:
         """The folder one day's files of ``dataset`` land in."""
@@ -96,14 +141,33 @@ class PartitionWindow:
     def is_open(self) -> bool:
         return self.last is None
 
+    @classmethod
+    def from_env(cls, paths: Paths | None = None, today: dt.date | None = None) -> PartitionWindow:
+        """The edge for the definitions' daily partitions, built when a process imports them
+        (no resource exists yet): ``partition_window`` over ``paths`` (default
+        ``Paths.from_env()``) with ``RECASSETS_START_DATE`` and ``RECASSETS_END_DATE`` (a day,
+        or ``open``) as its ends."""
+        return partition_window(
+            paths or Paths.from_env(),
+            today,
+            start=os.environ.get(START_DATE_ENV),
+            end=os.environ.get(END_DATE_ENV),
+        )
 
-def partition_window(paths: Paths | None = None, today: dt.date | None = None) -> PartitionWindow:
+
+def partition_window(
+    paths: Paths,
+    today: dt.date | None = None,
+    *,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+) -> PartitionWindow:
     """The days a user sees as partitions: the days the data covers, growing as new days land.
 
-    * ``first``: ``RECASSETS_START_DATE``, else the first landed day of events, else 2026-01-01.
-    * ``last``: ``RECASSETS_END_DATE`` (a day, or ``open``), else, for a history (the last landed
-      day more than ``LIVE_WITHIN_DAYS`` before today: an import, the synthetic default), that
-      last landed day; for live data (or nothing landed yet), open: up to today.
+    * ``first``: ``start``, else the first landed day of events, else 2026-01-01.
+    * ``last``: ``end`` (a day, or ``"open"``), else, for a history (the last landed day more
+      than ``LIVE_WITHIN_DAYS`` before today: an import, the synthetic default), that last
+      landed day; for live data (or nothing landed yet), open: up to today.
 
     Why not always up to today: a 1997 MovieLens import would show over 10,000 partitions,
     nearly all grey, "filled" would mean nothing, and the materialize dialog would open on 90
@@ -114,20 +178,25 @@ def partition_window(paths: Paths | None = None, today: dt.date | None = None) -
     day past it in its log instead of launching a run Dagster would refuse.
     """
     today = today or dt.datetime.now(dt.UTC).date()
-    days = (paths or Paths.from_env()).landed_days("events")
-    env_first = os.environ.get("RECASSETS_START_DATE", "").strip()
-    first = (
-        dt.date.fromisoformat(env_first) if env_first else (days[0] if days else DEFAULT_START_DATE)
-    )
-    env_last = os.environ.get("RECASSETS_END_DATE", "").strip().lower()
-    if env_last and env_last != "open":
-        return PartitionWindow(first, max(first, dt.date.fromisoformat(env_last)))
-    if days and not env_last and days[-1] < today - dt.timedelta(days=LIVE_WITHIN_DAYS):
+    days = paths.landed_days("events")
+    start_ = _day_or_none(start)
+    first = start_ or (days[0] if days else DEFAULT_START_DATE)
+    end_ = end.strip().lower() if isinstance(end, str) else end
+    if end_ and end_ != "open":
+        return PartitionWindow(first, max(first, _day_or_none(end_) or first))
+    if days and not end_ and days[-1] < today - dt.timedelta(days=LIVE_WITHIN_DAYS):
         return PartitionWindow(first, max(first, days[-1]))
     ahead = max(0, (days[-1] - today).days) if days else 0
     return PartitionWindow(first, None, days_ahead=ahead)
 
 
-def partition_start_date(paths: Paths | None = None) -> dt.date:
+def _day_or_none(day: dt.date | str | None) -> dt.date | None:
+    if isinstance(day, dt.date):
+        return day
+    day = (day or "").strip()
+    return dt.date.fromisoformat(day) if day else None
+
+
+def partition_start_date(paths: Paths) -> dt.date:
     """First daily partition (see ``partition_window``)."""
     return partition_window(paths).first

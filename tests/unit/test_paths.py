@@ -1,4 +1,5 @@
-"""The daily partition window: the days the data covers, open up to today for live data."""
+"""Paths and the daily partition window: explicit locations, the environment read at the
+edge only, and the days the data covers (open up to today for live data)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from recassets.paths import DEFAULT_START_DATE, LIVE_WITHIN_DAYS, partition_window
+from recassets.paths import (
+    DEFAULT_START_DATE,
+    LIVE_WITHIN_DAYS,
+    PartitionWindow,
+    Paths,
+    partition_window,
+)
 
 TODAY = dt.date(2026, 12, 3)
 
@@ -58,11 +65,63 @@ def test_nothing_landed_is_open_from_the_default_start(paths):
     assert (window.first, window.last) == (DEFAULT_START_DATE, None)
 
 
-def test_environment_overrides_both_ends(paths, monkeypatch):
+def test_explicit_ends_override_the_landed_days(paths):
+    land_days(paths, dt.date(1997, 9, 20), dt.date(1998, 4, 22))
+    window = partition_window(paths, today=TODAY, start="1998-01-01", end="1998-02-01")
+    assert (window.first, window.last) == (dt.date(1998, 1, 1), dt.date(1998, 2, 1))
+    assert partition_window(paths, today=TODAY, end="open").last is None
+    # the function reads no variable: the environment changes nothing
+    assert partition_window(paths, today=TODAY).last == dt.date(1998, 4, 22)
+
+
+def test_the_edge_reads_both_ends_from_the_environment(paths, monkeypatch):
     land_days(paths, dt.date(1997, 9, 20), dt.date(1998, 4, 22))
     monkeypatch.setenv("RECASSETS_START_DATE", "1998-01-01")
     monkeypatch.setenv("RECASSETS_END_DATE", "1998-02-01")
-    window = partition_window(paths, today=TODAY)
+    window = PartitionWindow.from_env(paths, today=TODAY)
     assert (window.first, window.last) == (dt.date(1998, 1, 1), dt.date(1998, 2, 1))
     monkeypatch.setenv("RECASSETS_END_DATE", "open")
-    assert partition_window(paths, today=TODAY).last is None
+    assert PartitionWindow.from_env(paths, today=TODAY).last is None
+
+
+LOCATIONS = ("RECASSETS_HOME", "RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS",
+             "RECASSETS_LINEAGE", "RECASSETS_BENTOML_HOME", "DAGSTER_HOME")  # fmt: skip
+
+
+def test_paths_at_is_the_layout_under_the_home_and_reads_no_variable(tmp_path, monkeypatch):
+    for name in LOCATIONS:
+        monkeypatch.setenv(name, "/elsewhere")
+    p = Paths.at(tmp_path, lake="s3a://bucket/lake")
+    assert p == Paths(
+        home=str(tmp_path),
+        landing=str(tmp_path / "landing"),
+        lake="s3a://bucket/lake",
+        artifacts=str(tmp_path / "artifacts"),
+        lineage=str(tmp_path / "lineage"),
+        dagster_home=str(tmp_path / "dagster"),
+        bentoml=str(tmp_path / "bentoml"),
+    )
+
+
+def test_from_env_is_the_edge_that_reads_each_location(tmp_path, monkeypatch):
+    for name in LOCATIONS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RECASSETS_HOME", str(tmp_path))
+    assert Paths.from_env() == Paths.at(tmp_path)
+    monkeypatch.setenv("RECASSETS_LAKE", "s3a://bucket/lake")
+    monkeypatch.setenv("RECASSETS_BENTOML_HOME", "/srv/bentoml")
+    monkeypatch.setenv("DAGSTER_HOME", "/srv/dagster")
+    p = Paths.from_env()
+    assert (p.lake, p.bentoml, p.dagster_home) == (
+        "s3a://bucket/lake",
+        "/srv/bentoml",
+        "/srv/dagster",
+    )
+    assert p.landing == str(tmp_path / "landing")
+    assert Paths.from_env(str(tmp_path / "other")).home == str(tmp_path / "other")  # wins
+
+
+def test_the_bento_store_defaults_under_the_home():
+    p = Paths(home="/h", landing="/h/l", lake="/h/k", artifacts="/h/a", lineage="/h/g",
+              dagster_home="/h/d")  # fmt: skip
+    assert p.bentoml == "/h/bentoml"
