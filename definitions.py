@@ -7,17 +7,21 @@ from dagster import Definitions, in_process_executor
 from assets import features, featurestore, ingest, models, quality, retrieval, serving, training
 from resources import build_resources
 from sensors import JOBS, SCHEDULES, SENSORS
+from sensors.conditions import with_automation
 
 defs = Definitions(
-    assets=[
-        *ingest.ASSETS,
-        *features.ASSETS,
-        *featurestore.ASSETS,
-        *training.ASSETS,
-        *models.ASSETS,
-        *retrieval.ASSETS,
-        *serving.ASSETS,
-    ],
+    # The asset modules declare the assets; sensors.conditions says when Dagster builds them.
+    assets=with_automation(
+        [
+            *ingest.ASSETS,
+            *features.ASSETS,
+            *featurestore.ASSETS,
+            *training.ASSETS,
+            *models.ASSETS,
+            *retrieval.ASSETS,
+            *serving.ASSETS,
+        ]
+    ),
     asset_checks=[
         *quality.CHECKS,
         *featurestore.CHECKS,

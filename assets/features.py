@@ -9,7 +9,6 @@ path. Both give the same tables.
 
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
     AssetSpec,
     BackfillPolicy,
     MaterializeResult,
@@ -19,18 +18,15 @@ from dagster import (
     multi_asset,
 )
 
+from assets import keys
 from assets.partitions import DAILY, add_day_metadata, partition_days
 from recassets.features.pipelines import build_features
 from recassets.features.schema import TABLES
 from resources import LakeResource, SparkResource
-from sensors.conditions import DAILY_EAGER, FEATURES_FRESHNESS
 
 GROUP = "features"
-UPSTREAM = [
-    AssetKey(["lake", "raw_events"]),
-    AssetKey(["lake", "users"]),
-    AssetKey(["lake", "items"]),
-]
+UPSTREAM = [keys.RAW_EVENTS, keys.USERS, keys.ITEMS]
+KEYS = {key.path[-1]: key for key in keys.FEATURE_TABLES}  # by table name
 
 DESCRIPTIONS = {
     "user_features": "Per user, as of the end of day d: impressions, clicks, likes, engagements "
@@ -70,14 +66,12 @@ def _split_ddl(ddl: str) -> list[str]:
 @multi_asset(
     specs=[
         AssetSpec(
-            AssetKey(["lake", name]),
+            KEYS[name],
             group_name=GROUP,
             deps=UPSTREAM,
             description=DESCRIPTIONS[name],
             kinds={"spark", "delta"},
             metadata={"dagster/column_schema": _schema(ddl)},
-            automation_condition=DAILY_EAGER,
-            freshness_policy=FEATURES_FRESHNESS,
         )
         for name, ddl in TABLES.items()
     ],
@@ -96,7 +90,7 @@ def feature_tables(context: AssetExecutionContext, spark: SparkResource, lake: L
         progress=context.log.info,
     )
     for name in TABLES:
-        key = AssetKey(["lake", name])
+        key = KEYS[name]
         add_day_metadata(
             context,
             {

@@ -2,8 +2,8 @@
 
 ``feature_store`` exports the day's Delta partitions of user, item and cohort features as
 Feast-friendly Parquet snapshots, applies the Feast repository (``recassets.featurestore.repo``)
-and materializes that day into the online store (SQLite by default, Redis when
-``RECASSETS_REDIS_URL`` is set). The blocking check compares what Feast serves online with the
+and materializes that day into the online store the ``FeatureStoreResource`` names (SQLite by
+default, Redis when ``RECASSETS_REDIS_URL`` is set). The blocking check compares what Feast serves online with the
 lake's rows of the day, value for value, so nothing downstream (bentos) is built on a skewed
 store.
 """
@@ -13,7 +13,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
-    AssetKey,
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
@@ -21,40 +20,40 @@ from dagster import (
     asset_check,
 )
 
+from assets import keys
 from assets.partitions import DAILY, add_day_metadata, partition_days
 from recassets.featurestore.store import materialize_days, served_day, skew_check
-from resources import LakeResource
-from sensors.conditions import DAILY_EAGER, FEATURES_FRESHNESS
+from resources import FeatureStoreResource, LakeResource
 
 GROUP = "features"
-FEATURE_TABLES = [
-    AssetKey(["lake", t]) for t in ("user_features", "item_features", "cohort_features")
-]
 SKEW_SAMPLE = 200  # entities per view compared by the skew check
 
 
 @asset(
-    key=AssetKey(["featurestore", "feature_store"]),
+    key=keys.FEATURE_STORE,
     group_name=GROUP,
     partitions_def=DAILY,
     # A range is one run, days in order: parallel runs of single days would only queue on
     # materialize_day's lock, and the online store must end on the latest day.
     backfill_policy=BackfillPolicy.single_run(),
-    deps=FEATURE_TABLES,
+    deps=keys.FEATURE_TABLES,
     kinds={"feast"},
-    automation_condition=DAILY_EAGER,
-    freshness_policy=FEATURES_FRESHNESS,
+    # Backticks: the UI renders descriptions as Markdown, where `*_daily` would italicize.
     description="Feast feature store: the day's user, item and cohort features exported from "
     "Delta as Parquet snapshots (offline store), registered (entities user, item, cohort; views "
-    "*_daily_features; services retrieval_v1, ranking_v1) and materialized into the online "
-    "store (SQLite, or Redis with RECASSETS_REDIS_URL). A backfill of a day older than the one "
-    "served writes its snapshots but never rolls the online store back.",
+    "`*_daily_features`; services retrieval_v1, ranking_v1) and materialized into the online "
+    "store (SQLite, or Redis with `RECASSETS_REDIS_URL`). A backfill of a day older than the "
+    "one served writes its snapshots but never rolls the online store back.",
     code_version="1",
 )
-def feature_store(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+def feature_store(
+    context: AssetExecutionContext, lake: LakeResource, feature_store: FeatureStoreResource
+) -> MaterializeResult:
     paths = lake.paths()
     # Snapshots for every day; only the last one is loaded online.
-    summaries = materialize_days(paths, partition_days(context), progress=context.log.info)
+    summaries = materialize_days(
+        paths, partition_days(context), redis_url=feature_store.redis_url, progress=context.log.info
+    )
     last = summaries[-1]
     if not last.wrote_online:
         context.log.warning(
@@ -93,7 +92,9 @@ def feature_store(context: AssetExecutionContext, lake: LakeResource) -> Materia
     "every feature and the event time, the Delta rows of the day the online store serves "
     "(the latest materialized partition).",
 )
-def feature_store_training_serving_skew(lake: LakeResource) -> AssetCheckResult:
+def feature_store_training_serving_skew(
+    lake: LakeResource, feature_store: FeatureStoreResource
+) -> AssetCheckResult:
     # Not partitioned: the online store holds one day, the latest materialized (a backfill of
     # an older partition leaves it alone), so that day is what serving reads and what must
     # equal the lake, whichever partition's run this check follows.
@@ -106,7 +107,13 @@ def feature_store_training_serving_skew(lake: LakeResource) -> AssetCheckResult:
             description="the online store serves nothing: no day has been materialized",
         )
     # seed by day: a re-run of the check looks at the same sample
-    report = skew_check(paths, day, sample=SKEW_SAMPLE, seed=int(day.replace("-", "")))
+    report = skew_check(
+        paths,
+        day,
+        sample=SKEW_SAMPLE,
+        seed=int(day.replace("-", "")),
+        redis_url=feature_store.redis_url,
+    )
     return AssetCheckResult(
         passed=report.passed,
         severity=AssetCheckSeverity.ERROR,

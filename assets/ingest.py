@@ -7,7 +7,6 @@ importing months of history is one run, not hundreds.
 
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
     AssetSpec,
     BackfillPolicy,
     MaterializeResult,
@@ -18,6 +17,7 @@ from dagster import (
     asset,
 )
 
+from assets import keys
 from assets.partitions import DAILY, add_day_metadata, partition_days
 from recassets.events import CONTRACTS, Contract
 from recassets.ingest import TABLE_NAMES, IngestResult, ingest, lineage_path
@@ -26,19 +26,16 @@ from recassets.preload import preload
 from resources import LakeResource, SparkResource
 
 GROUP = "ingest"
-FEATURE_STORE = AssetKey(["featurestore", "feature_store"])
 # Assets whose blocking checks run Great Expectations (assets/quality.py).
-CHECKED = {
-    AssetKey(["lake", t])
-    for t in ("raw_events", "user_features", "item_features", "cohort_features")
-}
+CHECKED = {keys.RAW_EVENTS, *keys.FEATURE_TABLES}
 
 LANDING = {
     name: AssetSpec(
-        key=AssetKey(["landing", name]),
+        key=keys.LANDING[name],
         group_name=GROUP,
-        description=f"{name} files as they land: RECASSETS_HOME/landing/{name}/dt=YYYY-MM-DD/"
-        "*.jsonl|*.parquet. External: written by producers, the generator or an importer.",
+        # Backticks: the UI renders descriptions as Markdown, where the two `*` would italicize.
+        description=f"{name} files as they land: `RECASSETS_HOME/landing/{name}/dt=YYYY-MM-DD/"
+        "*.jsonl|*.parquet`. External: written by producers, the generator or an importer.",
         kinds={"file"},
     )
     for name in CONTRACTS
@@ -109,7 +106,7 @@ def _ingest_asset(dataset: str, description: str):
     contract = CONTRACTS[dataset]
 
     @asset(
-        key=AssetKey(["lake", TABLE_NAMES[dataset]]),
+        key=keys.INGESTED[dataset],
         group_name=GROUP,
         partitions_def=DAILY,
         backfill_policy=BackfillPolicy.single_run(),
@@ -126,7 +123,7 @@ def _ingest_asset(dataset: str, description: str):
         selection = context.run.asset_selection  # None: the whole job
         preload(
             *(["great_expectations"] if not selection or selection & CHECKED else []),
-            *(["feast"] if not selection or FEATURE_STORE in selection else []),
+            *(["feast"] if not selection or keys.FEATURE_STORE in selection else []),
         )
         session, paths = spark.session(), lake.paths()
         result = ingest(

@@ -9,7 +9,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
-    AssetKey,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -17,6 +16,7 @@ from dagster import (
     asset_check,
 )
 
+from assets import keys
 from resources import LakeResource
 
 # recassets.training is imported inside the bodies: it loads torch and torchrec (about 11 s),
@@ -25,10 +25,6 @@ from resources import LakeResource
 # (tests/unit/test_layering.py checks that the definitions load without it).
 
 GROUP = "training"
-TRAINING_EXAMPLES = AssetKey(["lake", "training_examples"])
-TWO_TOWER = AssetKey(["models", "two_tower_model"])
-RANKING = AssetKey(["models", "ranking_model"])
-EVALUATION = AssetKey(["models", "model_evaluation"])
 
 
 class ModelTrainConfig(Config):
@@ -98,12 +94,13 @@ def _train(
 
 
 @asset(
-    key=TWO_TOWER,
+    key=keys.TWO_TOWER,
     group_name=GROUP,
-    deps=[TRAINING_EXAMPLES],
+    deps=[keys.TRAINING_EXAMPLES],
     kinds={"pytorch"},
+    # Backticks: the UI renders descriptions as Markdown, which drops `<artifacts>` as a tag.
     description="Two-tower retriever (in-batch sampled softmax with logQ) on the positives of "
-    "training_examples; a new versioned checkpoint under <artifacts>/models/two_tower/.",
+    "training_examples; a new versioned checkpoint under `<artifacts>/models/two_tower/`.",
     code_version="1",
 )
 def two_tower_model(
@@ -113,12 +110,12 @@ def two_tower_model(
 
 
 @asset(
-    key=RANKING,
+    key=keys.RANKING,
     group_name=GROUP,
-    deps=[TRAINING_EXAMPLES],
+    deps=[keys.TRAINING_EXAMPLES],
     kinds={"pytorch"},
     description="DCN-v2 ranker (BCE) on all rows of training_examples; a new versioned "
-    "checkpoint under <artifacts>/models/ranking/.",
+    "checkpoint under `<artifacts>/models/ranking/`.",
     code_version="1",
 )
 def ranking_model(
@@ -132,9 +129,9 @@ class ModelEvaluationConfig(Config):
 
 
 @asset(
-    key=EVALUATION,
+    key=keys.EVALUATION,
     group_name=GROUP,
-    deps=[TWO_TOWER, RANKING],
+    deps=[keys.TWO_TOWER, keys.RANKING],
     kinds={"pytorch"},
     description="Recall/NDCG/HitRate@K (exact search over the catalog) and ranker AUC/log loss "
     "of the latest checkpoints on the day after their last consumed partition, beside all-time "
@@ -176,7 +173,7 @@ def model_evaluation(
 
 
 @asset_check(
-    asset=EVALUATION,
+    asset=keys.EVALUATION,
     blocking=True,
     description="Promote the evaluated checkpoints when they beat both popularity baselines "
     "(Recall@K) and are within 0.02 of the current model; otherwise fail and keep serving the "

@@ -26,20 +26,21 @@ worth a WARN in the UI, naming the landing folder looked in.
 # definition time and rejects it as a string.
 import warnings
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckSeverity,
     AssetKey,
-    AssetRecordsFilter,
     MetadataValue,
     Output,
     PreviewWarning,
     asset_check,
 )
 
+from assets import keys
+from assets.check_targets import TargetMaterialization
+from assets.check_targets import latest_materialization as _latest
 from assets.partitions import DAILY
 from recassets.quality import (
     DayEvents,
@@ -48,15 +49,7 @@ from recassets.quality import (
     check_has_events,
     check_raw_events_range,
 )
-from resources import LakeResource, SparkResource
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-        AssetCheckEvaluationTargetMaterializationData,
-    )
-
-RAW_EVENTS = AssetKey(["lake", "raw_events"])
-FEATURE_TABLES = ("user_features", "item_features", "cohort_features")
+from resources import LakeResource, QualityResource, SparkResource
 
 
 def report_metadata(day: str, report: QualityReport) -> dict:
@@ -76,31 +69,11 @@ def report_metadata(day: str, report: QualityReport) -> dict:
 
 def latest_materialization(
     context: AssetCheckExecutionContext | None, asset_key: AssetKey, day: str
-) -> "AssetCheckEvaluationTargetMaterializationData | None":
-    """The materialization of ``day``'s partition that an evaluation of it checks.
-
-    Dagster shows a partition's check status only while the evaluation targets that
-    partition's latest materialization (an older target reads as outdated: no status, or
-    "skipped" in the UI). ``AssetCheckResult`` finds it for a one-partition step only; for the
-    days of a range each evaluation names it itself, as Dagster does (``AssetCheckResult.
-    _get_partitioned_target_materialization_data``): the record class is not exported, hence
-    the private import."""
-    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-        AssetCheckEvaluationTargetMaterializationData,
-    )
-
-    if context is None:
-        return None
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day]), limit=1
-    ).records
-    if not records:
-        return None
-    return AssetCheckEvaluationTargetMaterializationData(
-        run_id=records[0].event_log_entry.run_id,
-        storage_id=records[0].storage_id,
-        timestamp=records[0].timestamp,
-    )
+) -> TargetMaterialization | None:
+    """The materialization of ``day``'s partition that an evaluation of it checks (None
+    without a ``context`` to look it up in): see ``assets.check_targets`` for why each
+    evaluation of a range names it."""
+    return None if context is None else _latest(context.instance, asset_key, day)
 
 
 def quality_evaluations(
@@ -129,8 +102,8 @@ def has_events_evaluation(
 ) -> AssetCheckEvaluation:
     """A non-blocking WARN evaluation of one day: failed when it has no events."""
     return AssetCheckEvaluation(
-        target_materialization_data=latest_materialization(context, RAW_EVENTS, found.day),
-        asset_key=RAW_EVENTS,
+        target_materialization_data=latest_materialization(context, keys.RAW_EVENTS, found.day),
+        asset_key=keys.RAW_EVENTS,
         check_name="raw_events_has_events",
         passed=found.has_events,
         description=found.describe(),
@@ -168,20 +141,26 @@ def _done() -> Output:
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", category=PreviewWarning)
 
-    @asset_check(asset=RAW_EVENTS, blocking=True, partitions_def=DAILY)
+    @asset_check(asset=keys.RAW_EVENTS, blocking=True, partitions_def=DAILY)
     def raw_events_quality(
-        context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
+        context: AssetCheckExecutionContext,
+        spark: SparkResource,
+        lake: LakeResource,
+        quality: QualityResource,
     ) -> Iterator:
         """raw_events partition: ids, event_type and ts present; event_type known; ts inside
         the UTC day; event_id unique within the day; daily volume within ±50 % of the trailing
         7-day mean (from 3 trailing days on; not on a day without landing files). See
         recassets.quality.raw_events_suite."""
-        reports = check_raw_events_range(spark.session(), lake.paths(), _days(context))
+        # The band: QualityResource.volume_band (RECASSETS_VOLUME_BAND; "off" for imports).
+        reports = check_raw_events_range(
+            spark.session(), lake.paths(), _days(context), band=quality.band()
+        )
         _log_failures(context, reports)
-        yield from quality_evaluations(RAW_EVENTS, "raw_events_quality", reports, context)
+        yield from quality_evaluations(keys.RAW_EVENTS, "raw_events_quality", reports, context)
         yield _done()
 
-    @asset_check(asset=RAW_EVENTS, blocking=False, partitions_def=DAILY)
+    @asset_check(asset=keys.RAW_EVENTS, blocking=False, partitions_def=DAILY)
     def raw_events_has_events(
         context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
     ) -> Iterator:
@@ -192,11 +171,12 @@ with warnings.catch_warnings():
             yield has_events_evaluation(found, context)
         yield _done()
 
-    def _feature_check(table: str) -> Callable:
+    def _feature_check(key: AssetKey) -> Callable:
+        table = key.path[-1]
         name = f"{table}_quality"
 
         @asset_check(
-            asset=AssetKey(["lake", table]),
+            asset=key,
             name=name,
             blocking=True,
             partitions_def=DAILY,
@@ -210,14 +190,14 @@ with warnings.catch_warnings():
             session, paths = spark.session(), lake.paths()
             reports = check_feature_table_range(session, paths, table, _days(context))
             _log_failures(context, reports)
-            yield from quality_evaluations(AssetKey(["lake", table]), name, reports, context)
+            yield from quality_evaluations(key, name, reports, context)
             yield _done()
 
         return _check
 
-    user_features_quality = _feature_check("user_features")
-    item_features_quality = _feature_check("item_features")
-    cohort_features_quality = _feature_check("cohort_features")
+    user_features_quality = _feature_check(keys.USER_FEATURES)
+    item_features_quality = _feature_check(keys.ITEM_FEATURES)
+    cohort_features_quality = _feature_check(keys.COHORT_FEATURES)
 
 CHECKS = [
     raw_events_quality,

@@ -12,7 +12,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
-    AssetKey,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -20,10 +19,9 @@ from dagster import (
     asset_check,
 )
 
-from assets.models import EVALUATION
+from assets import keys
 from recassets.serving.index import MIN_RECALL, ItemIndex
 from resources import LakeResource
-from sensors.conditions import SERVING_EAGER
 
 # recassets.serving.bundle is imported inside the bodies: it loads torch and torchrec (about 11 s),
 # and every run process, the daemon and the code server import this module to learn
@@ -31,20 +29,17 @@ from sensors.conditions import SERVING_EAGER
 # (tests/unit/test_layering.py checks that the definitions load without it).
 
 GROUP = "retrieval"
-FEATURE_STORE = AssetKey(["featurestore", "feature_store"])
-ITEM_EMBEDDINGS = AssetKey(["retrieval", "item_embeddings"])
-ITEM_INDEX = AssetKey(["retrieval", "item_index"])
 
 
 @asset(
-    key=ITEM_EMBEDDINGS,
+    key=keys.ITEM_EMBEDDINGS,
     group_name=GROUP,
     # the online day decides the catalog; the evaluation (and its gate) decides the model
-    deps=[EVALUATION, FEATURE_STORE],
-    automation_condition=SERVING_EAGER,
+    deps=[keys.EVALUATION, keys.FEATURE_STORE],
     kinds={"pytorch", "numpy"},
+    # Backticks: the UI renders descriptions as Markdown, which drops `<artifacts>` as a tag.
     description="The promoted two-tower's item tower over every item of item_features on the "
-    "day the online store serves: a versioned folder under <artifacts>/retrieval/embeddings/.",
+    "day the online store serves: a versioned folder under `<artifacts>/retrieval/embeddings/`.",
     code_version="1",
 )
 def item_embeddings(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
@@ -77,10 +72,9 @@ class ItemIndexConfig(Config):
 
 
 @asset(
-    key=ITEM_INDEX,
+    key=keys.ITEM_INDEX,
     group_name=GROUP,
-    deps=[ITEM_EMBEDDINGS],
-    automation_condition=SERVING_EAGER,
+    deps=[keys.ITEM_EMBEDDINGS],
     kinds={"faiss"},
     description="FAISS inner-product index over the item embeddings: exact (Flat) up to 100k "
     "items, IVF above, IVF-PQ above 10M; nprobe tuned at build to reach the recall target; "
@@ -114,7 +108,7 @@ def item_index(
 
 
 @asset_check(
-    asset=ITEM_INDEX,
+    asset=keys.ITEM_INDEX,
     blocking=True,
     description=f"recall@100 of the index against exact search for held-out sampled users is "
     f"at least {MIN_RECALL}; a failing index never reaches a bento.",

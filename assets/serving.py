@@ -8,12 +8,10 @@ reaches a bento.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context annotation.
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets.models import EVALUATION
-from assets.retrieval import ITEM_INDEX
-from resources import LakeResource
-from sensors.conditions import SERVING_EAGER, SERVING_FRESHNESS
+from assets import keys
+from resources import BentoStoreResource, LakeResource
 
 # recassets.serving.bundle is imported inside the bodies: it loads torch and torchrec (about 11 s),
 # and every run process, the daemon and the code server import this module to learn
@@ -21,26 +19,27 @@ from sensors.conditions import SERVING_EAGER, SERVING_FRESHNESS
 # (tests/unit/test_layering.py checks that the definitions load without it).
 
 GROUP = "serving"
-RECOMMENDER_BENTO = AssetKey(["serving", "recommender_bento"])
 
 
 @asset(
-    key=RECOMMENDER_BENTO,
+    key=keys.RECOMMENDER_BENTO,
     group_name=GROUP,
-    deps=[ITEM_INDEX, EVALUATION],
+    deps=[keys.ITEM_INDEX, keys.EVALUATION],
     kinds={"bentoml"},
-    freshness_policy=SERVING_FRESHNESS,  # what serves must be rebuilt daily
-    automation_condition=SERVING_EAGER,
-    description="`bentoml build` of serving/service.py with the promoted two-tower and ranker "
+    # Backticks: the UI renders descriptions as Markdown, which dropped the tag's `<time>`,
+    # `<policy>` and `<digest>` as HTML (the page read "recassets_recommender:--").
+    description="`bentoml build` of `serving/service.py` with the promoted two-tower and ranker "
     "(or the popularity fallback while none passed the gate), the FAISS index, the Feast "
-    "catalog and a lineage manifest; tagged recassets_recommender:<time>-<policy>-<digest> in "
-    "the Bento store under RECASSETS_HOME/bentoml. Serve it with `recassets serve`.",
+    "catalog and a lineage manifest; tagged `recassets_recommender:<time>-<policy>-<digest>` "
+    "in the Bento store under `RECASSETS_HOME/bentoml`. Serve it with `recassets serve`.",
     code_version="1",
 )
-def recommender_bento(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+def recommender_bento(
+    context: AssetExecutionContext, lake: LakeResource, bento_store: BentoStoreResource
+) -> MaterializeResult:
     from recassets.serving import bundle as B
 
-    paths = lake.paths()
+    paths = bento_store.paths(lake.paths())
     bundle = B.write_bundle(paths)
     tag = B.build_bento(paths, bundle)
     manifest = B._read_json(bundle / "manifest.json")

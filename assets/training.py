@@ -3,7 +3,6 @@
 from dagster import (
     AssetDep,
     AssetExecutionContext,
-    AssetKey,
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
@@ -11,10 +10,10 @@ from dagster import (
     asset,
 )
 
+from assets import keys
 from assets.partitions import DAILY, add_day_metadata, partition_days
 from recassets.training.examples import TABLE, build_training_examples
 from resources import LakeResource, SparkResource
-from sensors.conditions import DAILY_EAGER
 
 GROUP = "training"
 # Examples of day d join the features of d-1; they also depend on the features of d, so that
@@ -25,21 +24,17 @@ FEATURES_D_MINUS_1_AND_D = TimeWindowPartitionMapping(
 
 
 @asset(
-    key=AssetKey(["lake", TABLE]),
+    key=keys.TRAINING_EXAMPLES,
     group_name=GROUP,
     partitions_def=DAILY,
     backfill_policy=BackfillPolicy.single_run(),
     deps=[
-        AssetKey(["lake", "raw_events"]),
-        AssetKey(["lake", "users"]),
-        AssetKey(["lake", "items"]),
-        *[
-            AssetDep(AssetKey(["lake", t]), partition_mapping=FEATURES_D_MINUS_1_AND_D)
-            for t in ("user_features", "item_features", "cohort_features")
-        ],
+        keys.RAW_EVENTS,
+        keys.USERS,
+        keys.ITEMS,
+        *[AssetDep(key, partition_mapping=FEATURES_D_MINUS_1_AND_D) for key in keys.FEATURE_TABLES],
     ],
     kinds={"spark", "delta"},
-    automation_condition=DAILY_EAGER,
     description="For each impression of day d, a label (click, like, share, or a watch of at "
     "least 10 s in the same request) with the user, item and cohort features of day d-1 joined "
     "point-in-time. Ratings-only sources (MovieLens): rating >= 4 is positive, plus 4 hashed "

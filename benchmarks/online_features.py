@@ -57,6 +57,7 @@ from recassets.featurestore import (
     same_value,
     wire,
 )
+from recassets.featurestore.config import REDIS_URL_ENV
 from recassets.paths import Paths
 from recassets.spark import get_spark
 
@@ -160,8 +161,10 @@ class DirectRead:
     """The same keys straight from the online store, per request, decoded with Feast's
     encodings (wire.py): what a reader without the in-memory item arrays would do."""
 
-    def __init__(self, paths: Paths, reader: OnlineFeatureReader) -> None:
-        self.settings = online_store_settings(paths)
+    def __init__(
+        self, paths: Paths, reader: OnlineFeatureReader, redis_url: str | None = None
+    ) -> None:
+        self.settings = online_store_settings(paths, redis_url)
         self.user_features, self.item_features = reader.user_features, reader.item_features
         if self.settings.kind == "sqlite":
             self.conn = sqlite3.connect(f"file:{self.settings.path}?mode=ro", uri=True)
@@ -255,18 +258,20 @@ def main() -> None:
 
     root = Path(args.workdir or tempfile.mkdtemp(prefix="recassets-online-bench-"))
     paths = home_at(root.absolute())
+    # The benchmark is an edge: it reads the online store's URL itself (unset: SQLite).
+    redis_url = os.environ.get(REDIS_URL_ENV) or None
     try:
         t0 = time.perf_counter()
         reuse = args.workdir and (Path(paths.artifacts) / "feast" / "materialized.json").exists()
         if not reuse:  # --workdir of an earlier run: its catalog is reused as it is
             write_tables(paths, catalog_rows(args.users, args.items, args.seed))
         t1 = time.perf_counter()
-        summary = materialize_day(paths, DAY) if not reuse else None
+        summary = materialize_day(paths, DAY, redis_url=redis_url) if not reuse else None
         t2 = time.perf_counter()
-        reader = OnlineFeatureReader(paths, service=SERVICE)
+        reader = OnlineFeatureReader(paths, service=SERVICE, redis_url=redis_url)
         t3 = time.perf_counter()
-        direct = DirectRead(paths, reader)
-        store = get_store(paths)
+        direct = DirectRead(paths, reader, redis_url)
+        store = get_store(paths, redis_url)
         user_refs, item_refs = feature_refs("user", SERVICE), feature_refs("item", SERVICE)
         if summary:
             print(f"catalog: {args.users} users, {args.items} items written in {t1 - t0:.1f} s; "

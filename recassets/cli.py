@@ -5,6 +5,11 @@ that needs them. Materialization goes through Dagster itself (``dagster asset ma
 in a subprocess, against this repo's ``definitions.py`` and the instance under
 ``RECASSETS_HOME/dagster``), so every run the CLI makes is a real Dagster run that shows up
 in the UI; the library itself never imports Dagster.
+
+The CLI is an edge: it reads its environment (``Paths.from_env``: ``RECASSETS_HOME`` and the
+other locations, ``RECASSETS_BENTOML_HOME``) and hands the library explicit arguments. The
+Dagster runs it launches inherit that environment, plus the home it resolved, and their
+resources read it through ``EnvVar`` (``resources/__init__.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from recassets.paths import Paths
@@ -34,6 +39,9 @@ DEMO_SELECTION = (
 MODELS = ("models/two_tower_model", "models/ranking_model", "models/model_evaluation")
 # The models and what is built from them are not daily partitioned: one run, no partition range.
 UNPARTITIONED = (*MODELS, *DEMO_SELECTION[DEMO_SELECTION.index(MODELS[-1]) + 1 :])
+
+# Read by the quality checks' resource (resources/quality.py) in the runs the CLI launches.
+VOLUME_BAND_ENV = "RECASSETS_VOLUME_BAND"
 
 DAGSTER_YAML = """\
 # The embedded Dagster instance: SQLite storage in this folder (the default), no telemetry.
@@ -66,43 +74,57 @@ def ensure_home(paths: Paths) -> None:
         dagster_yaml.write_text(DAGSTER_YAML)
 
 
-def dagster_env(paths: Paths) -> dict[str, str]:
+def dagster_env(paths: Paths, settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a Dagster run the CLI launches: its own, the home it resolved, and
+    ``settings`` (variables its resources read, such as ``RECASSETS_VOLUME_BAND``)."""
     env = dict(os.environ)
     env["RECASSETS_HOME"] = paths.home
     env["DAGSTER_HOME"] = paths.dagster_home
+    env.update(settings or {})
     return env
 
 
 GATE = "model_evaluation_promotion_gate"
 
 
-def materialize(paths: Paths, selection: Sequence[str], first: str, last: str) -> None:
+def materialize(
+    paths: Paths,
+    selection: Sequence[str],
+    first: str,
+    last: str,
+    settings: Mapping[str, str] | None = None,
+) -> None:
     """Materialize ``selection``: the daily assets in one Dagster run over first..last
     (single-run backfill), the models in a second run, what serving builds from the current
     policy (embeddings, index, bento) in a third.
 
     A refused model fails the second run at its blocking gate: that is the gate working, not
     a broken demo. The previous policy (a model, or popularity while none passed) keeps
-    serving, so the third run still builds a bento, from that policy."""
+    serving, so the third run still builds a bento, from that policy. ``settings``: variables
+    for the runs' resources (``dagster_env``)."""
     daily = [k for k in selection if k not in UNPARTITIONED]
     models = [k for k in selection if k in MODELS]
     serving = [k for k in selection if k in UNPARTITIONED and k not in MODELS]
     if daily:
-        _materialize_run(paths, daily, first, last)
+        _materialize_run(paths, daily, first, last, settings)
     if models:
         try:
-            _materialize_run(paths, models, None, None)
+            _materialize_run(paths, models, None, None, settings)
         except SystemExit as e:
             if GATE not in str(e):
                 raise
             say(f"the promotion gate refused the candidate models ({GATE} failed): serving "
                 "keeps the current policy; see `recassets evaluate`")  # fmt: skip
     if serving:
-        _materialize_run(paths, serving, None, None)
+        _materialize_run(paths, serving, None, None, settings)
 
 
 def _materialize_run(
-    paths: Paths, selection: Sequence[str], first: str | None, last: str | None
+    paths: Paths,
+    selection: Sequence[str],
+    first: str | None,
+    last: str | None,
+    settings: Mapping[str, str] | None = None,
 ) -> None:
     """One Dagster run. Streams the assets' progress lines; the full log goes to
     ``RECASSETS_HOME/logs/``. Raises SystemExit with the log's tail when the run fails."""
@@ -124,7 +146,7 @@ def _materialize_run(
         proc = subprocess.Popen(
             cmd,
             cwd=repo_root(),
-            env=dagster_env(paths),
+            env=dagster_env(paths, settings),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -310,13 +332,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
     paths = Paths.from_env()
     ensure_home(paths)
     started = time.time()
+    settings = {}
     if args.movielens:
         cmd_import_movielens(argparse.Namespace(dir=args.movielens, format="jsonl"))
-        if "RECASSETS_VOLUME_BAND" not in os.environ:
+        if VOLUME_BAND_ENV not in os.environ:
             # Historical ratings come in bursts (and the last day is partial): a +-50 % band
             # around the trailing mean would block them. The other expectations still hold.
-            os.environ["RECASSETS_VOLUME_BAND"] = "off"
-            say("MovieLens: raw_events volume-band expectation off (RECASSETS_VOLUME_BAND=off)")
+            settings[VOLUME_BAND_ENV] = "off"
+            say(f"MovieLens: raw_events volume-band expectation off ({VOLUME_BAND_ENV}=off)")
     else:
         cmd_generate(
             argparse.Namespace(
@@ -328,7 +351,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             )
         )
     first, last = landed_range(paths)
-    materialize(paths, DEMO_SELECTION, first, last)
+    materialize(paths, DEMO_SELECTION, first, last, settings)
     sample_recommendation(paths)
     say(f"demo finished in {time.time() - started:.0f} s. What exists now:")
     cmd_status()

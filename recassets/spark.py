@@ -1,14 +1,15 @@
 """One Spark session per process, local with the Delta extensions by default.
 
-The master and any Spark conf come from the caller (the ``SparkResource`` in Dagster, the CLI
-from the environment), so ``local[*]``, ``spark://host:7077``, ``k8s://https://...`` and Spark
-Connect ``sc://host:15002`` run the same code. delta-spark's jars are fetched from Maven Central
+The master, any Spark conf and local jars come from the caller as arguments (in Dagster, the
+``SparkResource``, fed by ``RECASSETS_SPARK_MASTER``, ``RECASSETS_SPARK_CONF`` and
+``RECASSETS_SPARK_JARS``; this module reads no environment variable), so ``local[*]``,
+``spark://host:7077``, ``k8s://https://...`` and Spark Connect ``sc://host:15002`` run the same
+code. delta-spark's jars are fetched from Maven Central
 by Ivy on the first start and cached under ``~/.ivy2.5.2``; when that fails the error says so.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -47,26 +48,31 @@ class SparkStartError(RuntimeError):
     pass
 
 
-def spark_conf_from_env() -> dict[str, str]:
-    """Spark conf overrides from ``RECASSETS_SPARK_CONF`` ("k=v,k2=v2")."""
-    raw = os.environ.get("RECASSETS_SPARK_CONF", "")
+DEFAULT_MASTER = "local[*]"
+
+
+def parse_conf(raw: str | None) -> dict[str, str]:
+    """Spark conf from its one-line form, ``"k=v,k2=v2"`` (``RECASSETS_SPARK_CONF``)."""
     conf = {}
-    for part in filter(None, (p.strip() for p in raw.split(","))):
+    for part in filter(None, (p.strip() for p in (raw or "").split(","))):
         key, _, value = part.partition("=")
         conf[key.strip()] = value.strip()
     return conf
 
 
 def get_spark(
-    master: str | None = None,
+    master: str | None = DEFAULT_MASTER,
     conf: dict[str, str] | None = None,
     app_name: str = "recassets",
+    jars: str | None = None,
 ) -> SparkSession:
     """The process's Spark session, created on first use.
 
-    ``master`` defaults to ``RECASSETS_SPARK_MASTER`` or ``local[*]``; an ``sc://`` URL builds
-    a Spark Connect client instead (the server must have the Delta extensions). Later calls
-    return the same session whatever they pass: one session per process.
+    ``master``: ``local[*]`` by default (None too); an ``sc://`` URL builds a Spark Connect
+    client instead (the server must have the Delta extensions). ``conf`` overrides
+    ``DEFAULT_CONF``. ``jars``: local delta-spark and delta-storage jars (comma-separated) for
+    an offline machine, instead of fetching them from Maven Central. Later calls return the
+    same session whatever they pass: one session per process.
     """
     global _session
     with _lock:
@@ -74,8 +80,8 @@ def get_spark(
             return _session
         from pyspark.sql import SparkSession
 
-        master = master or os.environ.get("RECASSETS_SPARK_MASTER") or "local[*]"
-        merged = {**DEFAULT_CONF, **spark_conf_from_env(), **(conf or {})}
+        master = master or DEFAULT_MASTER
+        merged = {**DEFAULT_CONF, **(conf or {})}
         if master.startswith("sc://"):
             builder = SparkSession.builder.remote(master).appName(app_name)
             for k, v in merged.items():
@@ -91,10 +97,9 @@ def get_spark(
         )
         for k, v in merged.items():
             builder = builder.config(k, v)
-        local_jars = os.environ.get("RECASSETS_SPARK_JARS")
         try:
-            if local_jars:
-                builder = builder.config("spark.jars", local_jars)
+            if jars:
+                builder = builder.config("spark.jars", jars)
             else:
                 from delta import configure_spark_with_delta_pip
 

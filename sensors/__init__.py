@@ -5,8 +5,8 @@ landing files --landing_sensor--> ingest_job (raw_events, users, items of those 
   feature_store (Feast online) --retrain_sensor / retrain_schedule--> retrain_job (models,
   evaluation + gate, retrieval and serving groups).
 
-Automation conditions and freshness policies live in ``sensors.conditions`` and are attached
-by the asset modules.
+Automation conditions and freshness policies live in ``sensors.conditions``, which says which
+asset carries which; ``definitions.py`` attaches them (``with_automation``).
 """
 
 from sensors.automation import automation_condition_sensor

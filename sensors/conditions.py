@@ -1,7 +1,9 @@
-"""Declarative automation and freshness policies, attached by ``assets/`` to their assets.
+"""Declarative automation and freshness policies, and which asset carries which.
 
-This module imports nothing of ours (only Dagster), so ``assets/*`` can import it without a
-cycle through ``sensors/__init__`` (which imports the sensor modules).
+``with_automation`` attaches them when ``definitions.py`` builds the ``Definitions``: the asset
+modules declare what an asset is, this module when Dagster should build it. ``sensors/``
+imports ``assets/`` (keys, partitions, config), never the other way round, so the two packages
+have no import cycle (``tests/dagster/test_definitions.py`` checks it).
 
 Why not plain ``AutomationCondition.eager()`` on the daily assets: for time-partitioned assets
 it includes ``in_latest_time_window()``, i.e. it only ever considers *today's* partition. Our
@@ -19,8 +21,18 @@ condition would be scheduled apart and stop riding along.
 """
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 
-from dagster import AutomationCondition, FreshnessPolicy
+from dagster import (
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    AutomationCondition,
+    FreshnessPolicy,
+    map_asset_specs,
+)
+
+from assets import keys
 
 DAILY_EAGER = (
     AutomationCondition.eager()
@@ -53,3 +65,34 @@ FEATURES_FRESHNESS = FreshnessPolicy.time_window(
 SERVING_FRESHNESS = FreshnessPolicy.time_window(
     fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=25)
 )
+
+# Which asset carries which condition and policy. Ingestion is driven by landing_sensor and
+# the models by retrain_sensor / retrain_schedule, so they carry none; nor do the checks, which
+# ride along with their asset's run (see above).
+AUTOMATION: dict[AssetKey, AutomationCondition] = {
+    **dict.fromkeys(
+        [*keys.FEATURE_TABLES, keys.FEATURE_STORE, keys.TRAINING_EXAMPLES], DAILY_EAGER
+    ),
+    **dict.fromkeys([keys.ITEM_EMBEDDINGS, keys.ITEM_INDEX, keys.RECOMMENDER_BENTO], SERVING_EAGER),
+}
+FRESHNESS: dict[AssetKey, FreshnessPolicy] = {
+    **dict.fromkeys([*keys.FEATURE_TABLES, keys.FEATURE_STORE], FEATURES_FRESHNESS),
+    keys.RECOMMENDER_BENTO: SERVING_FRESHNESS,  # what serves must be rebuilt daily
+}
+
+
+def _automate(spec: AssetSpec) -> AssetSpec:
+    if spec.key not in AUTOMATION and spec.key not in FRESHNESS:
+        return spec
+    return spec.replace_attributes(
+        automation_condition=AUTOMATION.get(spec.key, spec.automation_condition),
+        freshness_policy=FRESHNESS.get(spec.key, spec.freshness_policy),
+    )
+
+
+def with_automation(
+    assets: Iterable[AssetsDefinition | AssetSpec],
+) -> Sequence[AssetsDefinition | AssetSpec]:
+    """``assets`` with the conditions and freshness policies of ``AUTOMATION`` and
+    ``FRESHNESS`` attached to the specs they name (the others unchanged)."""
+    return map_asset_specs(_automate, list(assets))

@@ -34,7 +34,6 @@ retried by the sensor (same run key) but from the UI, or by the next change to t
 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations.
 from dagster import (
-    AssetKey,
     AssetSelection,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -46,27 +45,15 @@ from dagster import (
     define_asset_job,
     sensor,
 )
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
-from assets.partitions import DAILY
+from assets import keys
+from assets.partitions import DAILY, PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from recassets.freshness import Batch, env_int, plan_landing
 from resources import LakeResource
 
-INGEST_KEYS = {
-    "events": AssetKey(["lake", "raw_events"]),
-    "users": AssetKey(["lake", "users"]),
-    "items": AssetKey(["lake", "items"]),
-}
+INGEST_KEYS = keys.INGESTED  # by landing dataset
 # The days' way to the online store, run after ingestion in the same run (see above).
-ONLINE_PATH_KEYS = [
-    AssetKey(["lake", "user_features"]),
-    AssetKey(["lake", "item_features"]),
-    AssetKey(["lake", "cohort_features"]),
-    AssetKey(["featurestore", "feature_store"]),
-]
+ONLINE_PATH_KEYS = [*keys.FEATURE_TABLES, keys.FEATURE_STORE]
 # RECASSETS_SENSOR_INTERVAL_S: seconds between ticks of our sensors (Dagster's default, 30).
 SENSOR_INTERVAL_S = env_int("RECASSETS_SENSOR_INTERVAL_S", 30, minimum=1)
 # RECASSETS_LANDING_INTERVAL_S: the landing sensor's (default 5 s, or the above if shorter).
@@ -104,8 +91,8 @@ def run_request(batch: Batch) -> RunRequest:
     if batch.first == batch.last:
         partition_key = batch.first
     else:  # a range: one run over first..last (the assets' single-run backfill policy)
-        tags[ASSET_PARTITION_RANGE_START_TAG] = batch.first
-        tags[ASSET_PARTITION_RANGE_END_TAG] = batch.last
+        tags[PARTITION_RANGE_START_TAG] = batch.first
+        tags[PARTITION_RANGE_END_TAG] = batch.last
     return RunRequest(
         run_key=batch.run_key,
         asset_selection=[*(INGEST_KEYS[d] for d in batch.datasets), *ONLINE_PATH_KEYS],

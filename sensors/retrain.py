@@ -23,7 +23,6 @@ at least one day is pending (the same rule with N=1), so it never retrains for n
 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations.
 from dagster import (
-    AssetKey,
     AssetSelection,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -37,6 +36,8 @@ from dagster import (
     sensor,
 )
 
+from assets import keys
+from assets.models import ModelTrainConfig
 from recassets.freshness import (
     consumed_partitions,
     env_int,
@@ -47,18 +48,13 @@ from recassets.training.examples import available_days
 from resources import LakeResource
 from sensors.landing import IN_FLIGHT, SENSOR_INTERVAL_S, TRIGGER_TAG, in_flight
 
-MODEL_KEYS = [
-    AssetKey(["models", "two_tower_model"]),
-    AssetKey(["models", "ranking_model"]),
-    AssetKey(["models", "model_evaluation"]),
-]
+MODEL_KEYS = list(keys.MODELS)
 # The models and everything built from them. Groups, not keys, for the downstream stages: the
 # retrieval (embeddings, FAISS index) and serving (bento) assets join the job as they land,
 # and a group with no asset yet selects nothing.
 RETRAIN_SELECTION = AssetSelection.assets(*MODEL_KEYS) | AssetSelection.groups(
     "retrieval", "serving"
 )
-TRAINING_EXAMPLES = AssetKey(["lake", "training_examples"])
 MIN_NEW_PARTITIONS = env_int("RECASSETS_RETRAIN_MIN_NEW_PARTITIONS", 1, minimum=1)
 RETRAIN_HOUR = env_int("RECASSETS_RETRAIN_HOUR", 3, minimum=0)
 if RETRAIN_HOUR > 23:
@@ -81,16 +77,13 @@ def writing_examples(instance) -> str | None:
     retraining per burst of landings.
     """
     for run in instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT), limit=50):
-        if run.asset_selection and TRAINING_EXAMPLES in run.asset_selection:
+        if run.asset_selection and keys.TRAINING_EXAMPLES in run.asset_selection:
             return run.run_id
     return None
 
 
 def holdout_days() -> int:
-    """The trainer's held-out days: the default of the models' run config, read lazily so that
-    importing sensors never imports the asset modules (they import sensors.conditions)."""
-    from assets.models import ModelTrainConfig
-
+    """The trainer's held-out days: the default of the models' run config."""
     return ModelTrainConfig().holdout_days
 
 

@@ -3,7 +3,7 @@
     Delta partition ──export_offline_snapshot──► <artifacts>/feast/offline/<table>/dt=DAY.parquet
                                                     │ (Feast FileSources, repo.py)
     apply ─► registry.db            materialize_day ─► online store (SQLite, or Redis when
-                                                        RECASSETS_REDIS_URL is set)
+                                                        given a redis_url)
     skew_check: online values == the Delta rows of the day, value for value
     OnlineFeatureReader: the serving read path (items in memory, users per request)
 

@@ -12,15 +12,17 @@ Layout under ``<artifacts>/feast/``::
     catalog.json                    views, features and services, for readers without Feast
     materialized.json               the marker: which day the online store serves
 
-The online store is SQLite by default and Redis when ``RECASSETS_REDIS_URL``
-(``redis://[:password@]host:port[/db]``, ``rediss://`` for TLS) is set.
+The online store is SQLite by default and Redis when a ``redis_url``
+(``redis://[:password@]host:port[/db]``, ``rediss://`` for TLS) is passed. Every function that
+reaches the online store takes that URL as an argument; none reads the environment. The edges
+read it from ``RECASSETS_REDIS_URL`` (``REDIS_URL_ENV``): the Dagster ``FeatureStoreResource``
+through an ``EnvVar``, the BentoML service (``serving/service.py``) when it starts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from recassets.paths import Paths
 PROJECT = "recassets"
 # Feast 0.67's current (and default) entity key encoding; versions < 3 are deprecated.
 ENTITY_KEY_SERIALIZATION_VERSION = 3
+# The variable the edges read the Redis URL from (a secret: it may hold the password).
 REDIS_URL_ENV = "RECASSETS_REDIS_URL"
 
 
@@ -80,10 +83,10 @@ class OnlineStoreSettings:
 
 
 def online_store_settings(paths: Paths, redis_url: str | None = None) -> OnlineStoreSettings:
-    """``redis_url`` when given, else ``RECASSETS_REDIS_URL``, else SQLite under the home."""
-    url = redis_url or os.environ.get(REDIS_URL_ENV) or None
-    if url:
-        return OnlineStoreSettings(kind="redis", url=url)
+    """Redis at ``redis_url`` when given, else SQLite under the artifacts (the embedded
+    default)."""
+    if redis_url:
+        return OnlineStoreSettings(kind="redis", url=redis_url)
     return OnlineStoreSettings(kind="sqlite", path=str(sqlite_path(paths)))
 
 

@@ -1,6 +1,6 @@
 """Apply, materialize, read and check the Feast feature store.
 
-Every function takes ``Paths`` (and optionally a Redis URL; default ``RECASSETS_REDIS_URL``)
+Every function takes ``Paths`` (and optionally a Redis URL; default: the SQLite online store)
 and builds the Feast config from them (``config.py``). Feast is imported inside the functions,
 never at module import: ``import feast`` takes seconds.
 """

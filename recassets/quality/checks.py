@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,14 +95,19 @@ def _validate_partition(df: DataFrame, suite) -> QualityReport:
         df.unpersist()
 
 
-def volume_band_from_env(default: float = 0.5) -> float | None:
-    """The raw_events volume band: ``RECASSETS_VOLUME_BAND`` (a fraction, e.g. 0.5 for +-50 %),
-    ``off`` to skip the volume expectation (historical imports such as MovieLens, whose daily
-    volume swings far beyond any steady band), else ``default``."""
-    raw = os.environ.get("RECASSETS_VOLUME_BAND", "").strip().lower()
-    if raw in ("off", "none"):
+# The raw_events volume band: a day's row count within +-50 % of the trailing mean.
+DEFAULT_VOLUME_BAND = 0.5
+
+
+def parse_volume_band(raw: str | None, default: float = DEFAULT_VOLUME_BAND) -> float | None:
+    """A volume band as configured (the Dagster ``QualityResource``, from
+    ``RECASSETS_VOLUME_BAND``): a fraction (``"0.5"`` for +-50 %), ``"off"`` (or ``"none"``) to
+    skip the volume expectation (historical imports such as MovieLens, whose daily volume
+    swings far beyond any steady band), empty or None for ``default``."""
+    text = (raw or "").strip().lower()
+    if text in ("off", "none"):
         return None
-    return float(raw) if raw else default
+    return float(text) if text else default
 
 
 def events_manifest(paths: Paths, day: dt.date | str) -> dict | None:
@@ -123,16 +127,19 @@ def events_manifest_empty(paths: Paths, day: dt.date | str) -> bool:
 
 
 def check_raw_events(
-    spark: SparkSession, paths: Paths, day: dt.date | str, band: float | None = None
+    spark: SparkSession,
+    paths: Paths,
+    day: dt.date | str,
+    band: float | None = DEFAULT_VOLUME_BAND,
 ) -> QualityReport:
     """Validate the ``raw_events`` partition of ``day`` against ``raw_events_suite``, the
-    volume band drawn from the 7 days before it (none on an empty day: see the suite)."""
+    volume band (``band``, a fraction; None: no volume expectation) drawn from the 7 days
+    before it (none on an empty day: see the suite)."""
     from pyspark.sql import functions as F
 
     day = _as_date(day)
     counts = trailing_daily_counts(spark, paths, day)
     partition = _table(spark, paths, RAW_EVENTS_TABLE).where(F.col("dt") == F.lit(day))
-    band = volume_band_from_env() if band is None else band
     suite = raw_events_suite(day, counts, band=band, empty=events_manifest_empty(paths, day))
     return _validate_partition(partition, suite)
 
@@ -163,7 +170,7 @@ def check_raw_events_range(
     spark: SparkSession,
     paths: Paths,
     days: Sequence[dt.date | str],
-    band: float | None = None,
+    band: float | None = DEFAULT_VOLUME_BAND,
 ) -> dict[str, QualityReport]:
     """``check_raw_events`` for each of ``days`` (ISO day -> report, sorted), in one Great
     Expectations validation over all their rows. Each day's volume band is drawn from the
@@ -172,7 +179,6 @@ def check_raw_events_range(
     days_ = iso_days(days)
     if not days_:
         return {}
-    band = volume_band_from_env() if band is None else band
     first, last = dt.date.fromisoformat(days_[0]), dt.date.fromisoformat(days_[-1])
     # The trailing days outside the range: the 7 before it, and any gap in a sparse range.
     outside = sorted(

@@ -7,8 +7,9 @@ Layout under ``<artifacts>``::
     serving/bundles/staging/     the last bundle written (``write_bundle``); each bento keeps its
                                  own copy under ``src/bundle``
 
-and the Bento store at ``<home>/bentoml`` (``BENTOML_HOME``; override with
-``RECASSETS_BENTOML_HOME``).
+and the Bento store at ``Paths.bentoml`` (``BENTOML_HOME``; ``<home>/bentoml`` unless moved,
+as ``RECASSETS_BENTOML_HOME`` does at the edges: ``Paths.from_env``, the Dagster
+``BentoStoreResource``).
 
 Every step reads the current policy (``recassets.training.policy.current_policy``), never the
 latest checkpoint: a model the gate refused is never embedded, indexed or bundled. While the
@@ -55,7 +56,8 @@ _VERSION = re.compile(r"^\d{4,}$")
 
 
 def bentoml_home(paths: Paths) -> str:
-    return os.environ.get("RECASSETS_BENTOML_HOME") or str(Path(paths.home) / "bentoml")
+    """The Bento store (``BENTOML_HOME``) of ``paths``."""
+    return paths.bentoml
 
 
 def retrieval_dir(paths: Paths, what: str) -> Path:
@@ -385,6 +387,7 @@ def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> st
         (ctx / "bentofile.yaml").write_text(
             BENTOFILE.format(policy=manifest["policy"].get("policy"), digest=manifest["digest"])
         )
+        # The child inherits this process's environment (PATH, the interpreter's), plus the store.
         env = {**os.environ, "BENTOML_HOME": bentoml_home(paths), "BENTOML_DO_NOT_TRACK": "True"}
         proc = subprocess.run(
             [sys.executable, "-m", "bentoml", "build", str(ctx), "--name", BENTO_NAME,

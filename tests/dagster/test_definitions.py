@@ -63,3 +63,60 @@ def test_the_demo_materializes_every_materializable_asset():
 
     materializable = {k for k, n in describe(definitions.defs).items() if n["materializable"]}
     assert set(DEMO_SELECTION) == materializable
+
+
+def _imported_packages(package: str) -> dict[str, set[str]]:
+    """Top-level names each module of ``package`` imports (absolute imports)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    out = {}
+    for path in sorted((root / package).rglob("*.py")):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+        out[str(path.relative_to(root))] = found
+    return out
+
+
+def test_the_layers_import_one_way_only():
+    """resources <- assets <- sensors <- definitions: sensors import assets (keys, partitions,
+    config), never the reverse, so the two packages have no import cycle."""
+    layers = {"resources": {"assets", "sensors"}, "assets": {"sensors"}, "sensors": set()}
+    offenders = {
+        module: sorted(found & forbidden)
+        for package, forbidden in layers.items()
+        for module, found in _imported_packages(package).items()
+        if found & forbidden
+    }
+    assert offenders == {}
+    assert any("assets" in f for f in _imported_packages("sensors").values())  # the one way
+
+
+def markdown_hazards(text: str) -> list[str]:
+    """What the UI's Markdown would eat or restyle outside code spans: ``<placeholder>`` (read
+    as an HTML tag and dropped), ``*`` (emphasis)."""
+    import re
+
+    prose = re.sub(r"`[^`]*`", "", text)
+    return re.findall(r"<[^>\s]*>|\*", prose)
+
+
+def test_descriptions_keep_their_placeholders_through_markdown():
+    import definitions
+
+    assert markdown_hazards("tagged name:<time>-<policy> in dt=*/x") == ["<time>", "<policy>", "*"]
+    assert markdown_hazards("tagged `name:<time>-<policy>` in `dt=*/x`") == []
+    graph = definitions.defs.resolve_asset_graph()
+    repo = definitions.defs.get_repository_def()
+    texts = {
+        **{k.to_user_string(): graph.get(k).description for k in graph.get_all_asset_keys()},
+        **{c.name: graph.get(c).description for c in graph.asset_check_keys},
+        **{s.name: s.description for s in [*repo.sensor_defs, *repo.schedule_defs]},
+        **{j.name: j.description for j in repo.get_all_jobs()},
+    }
+    offenders = {n: h for n, t in texts.items() if (h := markdown_hazards(t or ""))}
+    assert offenders == {}

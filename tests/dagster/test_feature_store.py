@@ -1,5 +1,7 @@
 """feature_store materialized by Dagster for one partition against tiny Delta feature tables,
-with its blocking skew check: passing on a fresh store, failing on a tampered one."""
+with its blocking skew check: passing on a fresh store, failing on a tampered one. The online
+store is the FeatureStoreResource's: SQLite by default whatever the environment says, Redis
+only when the resource names it."""
 
 from __future__ import annotations
 
@@ -14,40 +16,46 @@ from dagster import (
     DagsterInstance,
     materialize,
 )
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
+from assets import keys
 from assets.featurestore import ASSETS, CHECKS, feature_store, feature_store_training_serving_skew
+from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from recassets.featurestore import config as cfg
 from recassets.featurestore import wire
-from resources import LakeResource
+from resources import FeatureStoreResource, LakeResource
 from tests.unit.featurestore.factories import day_rows, write_day
 
 DAY0, DAY = "2026-01-02", "2026-01-03"
-CHECK_KEY = AssetCheckKey(
-    AssetKey(["featurestore", "feature_store"]), "feature_store_training_serving_skew"
-)
+CHECK_KEY = AssetCheckKey(keys.FEATURE_STORE, "feature_store_training_serving_skew")
+NO_REDIS = "redis://127.0.0.1:9/0"  # the discard port: nothing answers there
+
+
+def resources(paths, redis_url=None):
+    return {
+        "lake": LakeResource(home=paths.home),
+        "feature_store": FeatureStoreResource(redis_url=redis_url),
+    }
 
 
 @pytest.fixture(scope="module")
 def lake(make_home, spark):
     with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(cfg.REDIS_URL_ENV, raising=False)  # the embedded default: SQLite
+        # Read at the edge only (build_resources): the library and the assets never look at
+        # it, so the default resource still means SQLite.
+        mp.setenv(cfg.REDIS_URL_ENV, NO_REDIS)
         paths = make_home("feature_store_asset")
         write_day(spark, paths, DAY0, day_rows(DAY0, range(1, 9), range(1, 16)))
         write_day(spark, paths, DAY, day_rows(DAY, range(1, 9), range(1, 16)))
         yield paths
 
 
-def run(paths, selection=None, partition_key=DAY, tags=None):
+def run(paths, selection=None, partition_key=DAY, tags=None, redis_url=None):
     return materialize(
         [*ASSETS, *CHECKS],
         selection=selection,
         partition_key=partition_key,
         tags=tags,
-        resources={"lake": LakeResource(home=paths.home)},
+        resources=resources(paths, redis_url),
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -73,7 +81,7 @@ def test_the_check_fails_before_anything_is_served(paths):
     result = materialize(
         [*ASSETS, *CHECKS],
         selection=AssetSelection.checks(feature_store_training_serving_skew),
-        resources={"lake": LakeResource(home=paths.home)},
+        resources=resources(paths),
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -105,7 +113,7 @@ def test_materializing_a_partition_loads_the_store_and_the_check_passes(lake, fi
 
 
 def test_a_range_is_one_run_that_ends_serving_the_latest_day(lake, first_run):
-    tags = {ASSET_PARTITION_RANGE_START_TAG: DAY0, ASSET_PARTITION_RANGE_END_TAG: DAY}
+    tags = {PARTITION_RANGE_START_TAG: DAY0, PARTITION_RANGE_END_TAG: DAY}
     result = run(lake, partition_key=None, tags=tags)
     assert result.success
     mats = result.asset_materializations_for_node("featurestore__feature_store")
@@ -122,6 +130,20 @@ def test_a_range_is_one_run_that_ends_serving_the_latest_day(lake, first_run):
         assert meta["served_day"].value == DAY and meta["run_days"].value == 2
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.metadata["checked_day"].value == DAY
+
+
+def test_a_redis_url_on_the_resource_reaches_the_library(lake, first_run):
+    # The same check against Redis at NO_REDIS: it reads there (and fails: nothing answers),
+    # where the default resource read the SQLite store and passed.
+    result = run(
+        lake,
+        selection=AssetSelection.checks(feature_store_training_serving_skew),
+        partition_key=None,
+        redis_url=NO_REDIS,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "127.0.0.1" in str(failure.step_failure_data.error)
 
 
 def test_the_check_fails_when_serving_disagrees_with_the_lake(lake, first_run):

@@ -8,12 +8,9 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from assets.ingest import items, raw_events, users
+from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from recassets.landing import file_digest
 from recassets.synthetic import SyntheticConfig, generate
 from resources import LakeResource, SparkResource
@@ -63,7 +60,7 @@ def landed(make_home):
 @pytest.fixture(scope="module")
 def first_run(landed, spark):
     paths, _ = landed
-    tags = {ASSET_PARTITION_RANGE_START_TAG: DAY1, ASSET_PARTITION_RANGE_END_TAG: DAY2}
+    tags = {PARTITION_RANGE_START_TAG: DAY1, PARTITION_RANGE_END_TAG: DAY2}
     result = _run(paths, tags)
     assert result.success
     return result
@@ -154,9 +151,7 @@ def test_rerun_gives_the_same_table(landed, first_run, spark):
         .metadata["delta_version"]
         .value
     )
-    again = _run(
-        paths, {ASSET_PARTITION_RANGE_START_TAG: DAY1, ASSET_PARTITION_RANGE_END_TAG: DAY2}
-    )
+    again = _run(paths, {PARTITION_RANGE_START_TAG: DAY1, PARTITION_RANGE_END_TAG: DAY2})
     assert again.success
     assert sorted(map(tuple, _table(spark, paths.table("raw_events")).collect())) == before_events
     after_q = sorted(

@@ -7,43 +7,32 @@ gets a WARN from raw_events_has_events."""
 # No `from __future__ import annotations`: Dagster 1.13 reads the `context` annotation at
 # definition time and rejects it as a string.
 import datetime as dt
-import tempfile
 
 import pytest
 from dagster import (
-    AssetCheckEvaluation,
-    AssetCheckKey,
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
     BackfillPolicy,
     DagsterInstance,
-    DailyPartitionsDefinition,
     MaterializeResult,
-    Output,
     asset,
-    asset_check,
     materialize,
-)
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
 )
 
 from assets.ingest import raw_events
-from assets.partitions import DAILY
+from assets.partitions import DAILY, PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from assets.quality import (
     CHECKS,
     cohort_features_quality,
     item_features_quality,
-    latest_materialization,
     raw_events_has_events,
     raw_events_quality,
     user_features_quality,
 )
 from recassets.landing import write_landing_file
 from recassets.synthetic import SyntheticConfig, build_world, generate, generate_day
-from resources import LakeResource, SparkResource
+from resources import LakeResource, QualityResource, SparkResource
 from tests.unit.quality.frames import feature_ddl, feature_records
 
 HISTORY = ("2026-01-01", "2026-01-03")  # three normal days: the volume band's history
@@ -53,8 +42,12 @@ SYNTHETIC = {"days": 5, "events_per_day": 2000, "initial_users": 200, "initial_i
 EVENT_CHECKS = [raw_events_quality, raw_events_has_events]
 
 
-def _resources(paths):
-    return {"spark": SparkResource(), "lake": LakeResource(home=paths.home)}
+def _resources(paths, quality=None):
+    return {
+        "spark": SparkResource(),
+        "lake": LakeResource(home=paths.home),
+        "quality": quality or QualityResource(),  # the volume band: +-50 %
+    }
 
 
 # Same backfill policy as raw_events, so that Dagster need not reconcile the two in one job.
@@ -81,7 +74,7 @@ def test_checks_are_daily_named_after_their_assets_and_blocking_but_the_warning(
 
 
 def _range_tags(first: str, last: str) -> dict[str, str]:
-    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    return {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +105,10 @@ def events_home(events_history):
     return events_history[0]
 
 
-def _run_events(paths, day=None, tags=None):
+def _run_events(paths, day=None, tags=None, quality=None):
     return materialize(
         [raw_events, *EVENT_CHECKS, events_downstream],
-        resources=_resources(paths),
+        resources=_resources(paths, quality),
         instance=DagsterInstance.ephemeral(),
         partition_key=day,
         tags=tags,
@@ -172,37 +165,6 @@ def test_a_passing_range_records_each_day_and_downstream_materializes(events_his
     assert set(mats) == set(days)
 
 
-def test_an_evaluation_without_its_target_is_not_current():
-    """The failing case of the rule above, on Dagster itself: the same per-partition evaluation
-    without ``target_materialization_data`` leaves the partition without a current status."""
-    days = DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-03")
-
-    @asset(partitions_def=days)
-    def probe(context):
-        return None
-
-    def run(with_target: bool) -> list[bool]:
-        @asset_check(asset=probe, partitions_def=days)
-        def probe_ok(context):
-            for day in context.partition_keys:
-                yield AssetCheckEvaluation(
-                    asset_key=probe.key, check_name="probe_ok", passed=True, partition=day,
-                    target_materialization_data=latest_materialization(context, probe.key, day)
-                    if with_target else None,
-                )  # fmt: skip
-            yield Output(None, output_name="result")
-
-        instance = DagsterInstance.local_temp(tempfile.mkdtemp())
-        materialize([probe, probe_ok], instance=instance, partition_key="2026-01-02")
-        infos = instance.event_log_storage.get_asset_check_partition_info(
-            [AssetCheckKey(probe.key, "probe_ok")]
-        )
-        return [i.is_current for i in infos]
-
-    assert run(with_target=True) == [True]
-    assert run(with_target=False) == [False]
-
-
 def test_good_raw_events_day_passes_and_downstream_materializes(events_home):
     result = _run_events(events_home, GOOD_DAY)
     assert result.success
@@ -248,6 +210,18 @@ def test_volume_spike_fails_the_blocking_check_and_stops_downstream(events_home)
     assert _downstream_days(result) == []
     assert _steps(result, "STEP_FAILURE") == ["lake__raw_events_raw_events_quality"]
     assert "test__events_downstream" not in _steps(result, "STEP_START")
+
+
+def test_the_quality_resource_can_turn_the_volume_band_off(events_home):
+    # What `recassets demo --movielens` does through RECASSETS_VOLUME_BAND=off.
+    result = _run_events(events_home, SPIKE_DAY, quality=QualityResource(volume_band="off"))
+    assert result.success
+    evaluation = _evaluations(result, "raw_events_quality")[SPIKE_DAY]
+    assert evaluation.passed
+    assert evaluation.metadata["inputs"].value["notes"] == [
+        "volume check off (RECASSETS_VOLUME_BAND=off)"
+    ]
+    assert _downstream_days(result) == [SPIKE_DAY]
 
 
 def test_a_range_records_each_day_and_a_bad_day_blocks_downstream(events_home):

@@ -9,12 +9,9 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, SensorResult, build_sensor_context
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 from dagster._core.test_utils import create_run_for_test
 
+from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from recassets.freshness import CURSOR_VERSION
 from resources import LakeResource
 from sensors.landing import landing_sensor
@@ -86,8 +83,8 @@ def test_first_tick_ingests_every_landed_day_as_one_range(home, instance):
     result = tick(home, instance, None)
     [(partition, assets, tags)] = requests(result)
     assert partition is None and assets == ALL
-    assert tags[ASSET_PARTITION_RANGE_START_TAG] == D1
-    assert tags[ASSET_PARTITION_RANGE_END_TAG] == D2
+    assert tags[PARTITION_RANGE_START_TAG] == D1
+    assert tags[PARTITION_RANGE_END_TAG] == D2
     assert result.run_requests[0].run_key.startswith(f"landing:{D1}..{D2}:events+users+items:")
     cursor = json.loads(result.cursor)
     assert cursor["version"] == CURSOR_VERSION

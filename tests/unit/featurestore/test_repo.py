@@ -62,7 +62,8 @@ def test_services_name_what_each_model_reads():
 def test_feature_store_yaml_defaults_to_sqlite_under_artifacts(paths, monkeypatch):
     from feast import RepoConfig
 
-    monkeypatch.delenv(cfg.REDIS_URL_ENV, raising=False)
+    # the variable is read at the edges (the Dagster resource, the service), not here
+    monkeypatch.setenv(cfg.REDIS_URL_ENV, "redis://10.0.0.7:6380/2")
     written = yaml.safe_load(cfg.write_feature_store_yaml(paths).read_text())
     assert written["registry"]["path"] == f"{paths.artifacts}/feast/registry.db"
     assert written["online_store"] == {
@@ -74,18 +75,16 @@ def test_feature_store_yaml_defaults_to_sqlite_under_artifacts(paths, monkeypatc
     assert config.online_store.type == "sqlite" and config.offline_store.type == "file"
 
 
-def test_feature_store_yaml_uses_redis_from_the_environment_without_its_password(
-    paths, monkeypatch
-):
-    monkeypatch.setenv(cfg.REDIS_URL_ENV, "redis://:s3cret@10.0.0.7:6380/2")
-    config = cfg.repo_config(paths)
+def test_feature_store_yaml_uses_the_redis_url_given_without_its_password(paths):
+    url = "redis://:s3cret@10.0.0.7:6380/2"
+    config = cfg.repo_config(paths, url)
     assert config["online_store"] == {
         "type": "redis",
         "connection_string": "10.0.0.7:6380,db=2,password=s3cret",
     }
-    text = cfg.write_feature_store_yaml(paths).read_text()
+    text = cfg.write_feature_store_yaml(paths, url).read_text()
     assert "s3cret" not in text and "password=${RECASSETS_REDIS_PASSWORD}" in text
-    assert cfg.online_store_settings(paths).describe() == "redis:redis://:***@10.0.0.7:6380/2"
+    assert cfg.online_store_settings(paths, url).describe() == "redis:redis://:***@10.0.0.7:6380/2"
     assert cfg.redis_connection_string("rediss://u:p@h") == "h:6379,ssl=true,username=u,password=p"
     with pytest.raises(ValueError, match="redis:// or rediss://"):
         cfg.redis_connection_string("http://h:1")

@@ -76,6 +76,15 @@ def test_raw_events_day_within_the_band_passes_and_a_spike_fails(spark, lake):
     }  # fmt: skip
 
 
+def test_the_band_is_an_argument_and_the_environment_changes_nothing(spark, lake, monkeypatch):
+    monkeypatch.setenv("RECASSETS_VOLUME_BAND", "off")  # read at the edge (QualityResource) only
+    assert not check_raw_events(spark, lake, "2026-01-04").success
+    off = check_raw_events(spark, lake, "2026-01-04", band=None)
+    assert off.success and off.notes == ["volume check off (RECASSETS_VOLUME_BAND=off)"]
+    wide = check_raw_events(spark, lake, "2026-01-04", band=3.0)
+    assert wide.success and wide.context["row_count_bounds"] == [0, 40]
+
+
 def test_feature_partition_is_compared_with_the_previous_one(spark, lake):
     first = check_feature_table(spark, lake, "user_features", "2026-01-01")
     assert first.success

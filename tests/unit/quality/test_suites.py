@@ -351,15 +351,14 @@ def test_spark_feature_frame_fails_with_its_key(spark):
     assert report.failure(BETWEEN, "ctr_7d").sample_rows == [{"user_id": 4, "ctr_7d": 1.5}]
 
 
-def test_volume_band_from_env(monkeypatch):
-    from recassets.quality.checks import volume_band_from_env
+def test_parse_volume_band():
+    from recassets.quality.checks import parse_volume_band
 
-    monkeypatch.delenv("RECASSETS_VOLUME_BAND", raising=False)
-    assert volume_band_from_env() == 0.5
-    monkeypatch.setenv("RECASSETS_VOLUME_BAND", "0.8")
-    assert volume_band_from_env() == 0.8
-    monkeypatch.setenv("RECASSETS_VOLUME_BAND", "off")
-    assert volume_band_from_env() is None
+    assert parse_volume_band(None) == parse_volume_band("") == parse_volume_band(" ") == 0.5
+    assert parse_volume_band("0.8") == 0.8
+    assert parse_volume_band("OFF") is None and parse_volume_band("none") is None
+    with pytest.raises(ValueError):
+        parse_volume_band("wide")
 
 
 def test_volume_expectation_is_dropped_when_the_band_is_off():
