@@ -69,12 +69,17 @@ def _error(field: str, message: str) -> Any:
 )
 class RecommenderService:
     def __init__(self) -> None:
+        from recassets.featurestore.config import REDIS_URL_ENV
         from recassets.paths import Paths
         from recassets.serving.funnel import Bundle, FunnelConfig, Recommender, pin_threads
 
         pin_threads(int(os.environ.get("RECASSETS_SERVE_THREADS", "1")))
         self.recommender = Recommender(
-            Bundle.load(BUNDLE), Paths.from_env(), FunnelConfig.from_env()
+            Bundle.load(BUNDLE),
+            Paths.from_env(),
+            FunnelConfig.from_env(),
+            # the online store: Redis when RECASSETS_REDIS_URL is set, read here at the edge
+            redis_url=os.environ.get(REDIS_URL_ENV) or None,
         )
 
     def __is_ready__(self) -> bool:

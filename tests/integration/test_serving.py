@@ -297,11 +297,11 @@ def _materialize(home, ops_config=None):
     from assets.retrieval import ASSETS as RETRIEVAL
     from assets.retrieval import CHECKS
     from assets.serving import ASSETS as SERVING
-    from resources import LakeResource
+    from resources import BentoStoreResource, LakeResource
 
     return materialize(
         [*RETRIEVAL, *CHECKS, *SERVING],
-        resources={"lake": LakeResource(home=home.home)},
+        resources={"lake": LakeResource(home=home.home), "bento_store": BentoStoreResource()},
         run_config={"ops": ops_config or {}},
         raise_on_error=False,
     )
