@@ -34,6 +34,13 @@ DEFAULT_CONF: dict[str, str] = {
     # Delta rebuilds its snapshot state on every commit in this many tasks (default 50): on
     # small tables the 50 empty tasks dominate a write. Raise it for big tables on a cluster.
     "spark.databricks.delta.snapshotPartitions": "4",
+    # The JVM's quick compiler only (C1, no C2). A local run is many small jobs whose time goes
+    # to warming up (Janino-generated classes, Delta's log replay), and C2 spends both cores
+    # optimizing code that runs for seconds: with C1 alone the demo's first Spark step (JVM
+    # start and ingesting three tables) took 125 s instead of 212 s, measured back to back.
+    # A cluster or a long job wants C2: set spark.driver.extraJavaOptions in
+    # RECASSETS_SPARK_CONF (an empty value restores the JVM's default).
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
 }
 
 JARS_HELP = (
