@@ -77,7 +77,7 @@ class RecommenderService:
         self.recommender = Recommender(
             Bundle.load(BUNDLE),
             Paths.from_env(),
-            FunnelConfig.from_env(),
+            FunnelConfig.from_mapping(os.environ),
             # the online store: Redis when RECASSETS_REDIS_URL is set, read here at the edge
             redis_url=os.environ.get(REDIS_URL_ENV) or None,
         )

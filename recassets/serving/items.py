@@ -1,0 +1,222 @@
+"""The funnel's item side, in memory: the catalog as arrays, and the cohort CTRs of its
+categories.
+
+``OnlineFeatureReader`` holds the item view as arrays sorted by item id and reloads them when
+a new feature day is materialized. ``Catalog`` turns each load into an ``ItemBlock``: the
+columns the funnel reads (category, counters, the trending score, the fresh flag) and, when a
+ranker serves, the ranker's item-only work over the whole catalog (``DCNv2.prepare_items``:
+item features change once a day, so their lookups and projections happen at refresh, not per
+request). It also memoizes, per feature day, each cohort's 28-day CTR by category (one store
+read per category, the first time a cohort is seen that day).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+from recassets.featurestore import wire
+from recassets.featurestore.online import FOUND, OnlineFeatureReader
+from recassets.featurestore.snapshot import cohort_id
+from recassets.models.ranking import DCNv2, PreparedItems
+from recassets.serving.rules import UNKNOWN, trending_score
+from recassets.training import data as D
+from recassets.training.schema import ITEM_DENSE
+from recassets.training.vocab import Vocabulary
+
+# item_features names of the training columns (i_ctr_7d <- ctr_7d, i_trending <- trending)
+ITEM_DENSE_SOURCE = tuple("trending" if c == "i_trending" else c[2:] for c in ITEM_DENSE)
+FRESH_DAYS = 1.0  # item_features.age_days of an item first seen on the feature day
+
+
+@dataclass
+class ItemBlock:
+    """The in-memory item view prepared for the funnel, one row per item the reader holds."""
+
+    ids: np.ndarray  # (M,) sorted int64
+    day: str | None
+    category: np.ndarray  # (M,) object: str or None
+    category_code: np.ndarray  # (M,) int64 index into categories (UNKNOWN for None)
+    categories: list[str]
+    rows: dict[str, np.ndarray]  # ranker vocabulary row per sparse item feature; -1 = null
+    dense: np.ndarray  # (M, Di) float32 in ITEM_DENSE order
+    engagements_7d: np.ndarray
+    engagements_28d: np.ndarray
+    trending: np.ndarray  # (M,) the cold-start score (see rules.trending_score)
+    fresh: np.ndarray  # (M,) bool: first seen within the feature day (age_days <= 1)
+    found: np.ndarray  # (M,) bool
+    # the ranker's item-only work over the block (DCNv2.prepare_items); None without a ranker
+    prepared: PreparedItems | None = None
+
+    def positions(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``item_ids`` in the block and whether each is there (row 0 where not)."""
+        if len(self.ids) == 0:
+            return np.zeros(len(item_ids), np.int64), np.zeros(len(item_ids), bool)
+        pos = np.minimum(np.searchsorted(self.ids, item_ids), len(self.ids) - 1)
+        return pos, self.ids[pos] == item_ids
+
+    def category_of(self, item_ids: np.ndarray) -> np.ndarray:
+        """(N,) object: each item's category; None where the block has no such item or the
+        item no category."""
+        out = np.full(len(item_ids), None, dtype=object)
+        pos, found = self.positions(item_ids)
+        out[found] = self.category[pos[found]]
+        return out
+
+    def is_fresh(self, item_ids: np.ndarray) -> np.ndarray:
+        """(N,) bool: the item is in the block and first seen on its feature day."""
+        pos, found = self.positions(item_ids)
+        return found & self.fresh[pos] if len(self.ids) else found
+
+
+def item_kjt(rows: Mapping[str, np.ndarray], pos: np.ndarray) -> KeyedJaggedTensor:
+    """KJT of the items at ``pos`` from precomputed vocabulary rows (-1: null, empty bag)."""
+    values, lengths = [], []
+    for feature in D.ITEM_FEATURES:
+        r = rows[feature][pos]
+        values.append(r[r >= 0])
+        lengths.append((r >= 0).astype(np.int64))
+    return KeyedJaggedTensor.from_lengths_sync(
+        keys=list(D.ITEM_FEATURES),
+        values=torch.from_numpy(np.concatenate(values)),
+        lengths=torch.from_numpy(np.concatenate(lengths)),
+    )
+
+
+def build_block(
+    reader: OnlineFeatureReader,
+    ranker: DCNv2 | None = None,
+    vocab: Vocabulary | None = None,
+    device: torch.device | None = None,
+) -> ItemBlock:
+    """The block of the reader's current item load; with a ``ranker`` (and its ``vocab``),
+    the items' vocabulary rows and the ranker's prepared item half too."""
+    state = reader._items
+    ids = state.ids
+    m = len(ids)
+    got = reader.items(ids) if m else None
+
+    def col(name: str, fill: float = 0.0) -> np.ndarray:
+        if got is None or name not in got:
+            return np.full(m, fill, dtype=np.float64)
+        return np.nan_to_num(np.asarray(got[name], dtype=np.float64), nan=fill)
+
+    category = np.asarray(got["category"], dtype=object) if got is not None else np.empty(0, object)
+    names = sorted({c for c in category if c is not None} | {UNKNOWN})
+    code = {c: i for i, c in enumerate(names)}
+    category_code = np.asarray([code[c or UNKNOWN] for c in category], dtype=np.int64)
+    dense = np.stack([col(c) for c in ITEM_DENSE_SOURCE], axis=1).astype(np.float32)
+    e7, e28 = col("engagements_7d"), col("engagements_28d")
+    rows: dict[str, np.ndarray] = {}
+    prepared = None
+    if ranker is not None and got is not None:
+        assert vocab is not None
+        rows = _vocab_rows(ids, category, got["creator"], vocab)
+        with torch.inference_mode():
+            pooled = ranker.embeddings(item_kjt(rows, np.arange(m)).to(device))
+            prepared = ranker.prepare_items(pooled, torch.from_numpy(dense).to(device))
+    return ItemBlock(
+        ids=ids,
+        day=state.day,
+        category=category,
+        category_code=category_code,
+        categories=names,
+        rows=rows,
+        dense=dense if m else np.zeros((0, len(ITEM_DENSE)), np.float32),
+        engagements_7d=e7,
+        engagements_28d=e28,
+        trending=trending_score(col("trending"), e7),
+        fresh=col("age_days", np.inf) <= FRESH_DAYS,
+        found=np.asarray(got[FOUND], dtype=bool) if got is not None else np.zeros(0, bool),
+        prepared=prepared,
+    )
+
+
+def _vocab_rows(
+    ids: np.ndarray, category: np.ndarray, creator: Any, vocab: Vocabulary
+) -> dict[str, np.ndarray]:
+    """The ranker's vocabulary row of each item feature of each item (-1 where null), as
+    ``data.item_features`` would look them up."""
+    m = len(ids)
+    table = pa.table(
+        {
+            "item_id": pa.array(ids, pa.int64()),
+            "category": pa.array(category.tolist(), pa.string()),
+            "creator": pa.array(list(creator), pa.string()),
+        }
+    )
+    rows: dict[str, np.ndarray] = {}
+    for feature in D.ITEM_FEATURES:
+        column = table[feature].combine_chunks()
+        valid = column.is_valid().to_numpy(zero_copy_only=False)
+        r = np.full(m, -1, dtype=np.int64)
+        if valid.any():
+            r[valid] = D._lookup(
+                vocab[D.FEATURE_VOCAB[feature]], column.filter(pa.array(valid)), False
+            )
+        rows[feature] = r
+    return rows
+
+
+class Catalog:
+    """The reader's item view as an ``ItemBlock``, rebuilt when the reader loads a newer
+    feature day, and the cohort CTRs by category of the current day."""
+
+    def __init__(
+        self,
+        reader: OnlineFeatureReader,
+        ranker: DCNv2 | None = None,
+        vocab: Vocabulary | None = None,
+        device: torch.device | None = None,
+    ) -> None:
+        self.reader = reader
+        self._ranker, self._vocab, self._device = ranker, vocab, device
+        self._lock = threading.Lock()
+        self._cohorts: dict[tuple[Any, ...], np.ndarray] = {}
+        self.last = self._build()  # the block last built, without a look for a newer day
+
+    def _build(self) -> ItemBlock:
+        return build_block(self.reader, self._ranker, self._vocab, self._device)
+
+    def block(self) -> ItemBlock:
+        """The current block; first lets the reader look for a newer feature day (at most
+        once per its check interval) and rebuilds the block on a new load."""
+        if self.reader.maybe_refresh() or self.last.ids is not self.reader._items.ids:
+            with self._lock:
+                if self.last.ids is not self.reader._items.ids:
+                    self.last = self._build()
+                    self._cohorts = {}
+        return self.last
+
+    def cohort_ctr(
+        self, block: ItemBlock, country: str | None, age_bucket: str | None
+    ) -> np.ndarray:
+        """(C,) the cohort's 28-day CTR per category of ``block`` (0 where the store has
+        none), as ``training_examples.c_ctr_28d`` joins it (nulls read as 'unknown')."""
+        key = (country or UNKNOWN, age_bucket or UNKNOWN, block.day)
+        got = self._cohorts.get(key)
+        if got is None:
+            backend = self.reader._backend
+            got = np.zeros(len(block.categories), dtype=np.float32)
+            for i, cat in enumerate(block.categories):
+                raw = backend.read_one(
+                    "cohort_daily_features",
+                    "cohort_id",
+                    cohort_id(key[0], key[1], cat),
+                    ["ctr_28d"],
+                )
+                if raw and raw.get("ctr_28d") is not None:
+                    value = wire.decode_value(raw["ctr_28d"])
+                    got[i] = 0.0 if value is None or value != value else float(value)
+            self._cohorts[key] = got
+        return got
+
+
+__all__ = ["FRESH_DAYS", "Catalog", "ItemBlock", "build_block", "item_kjt"]

@@ -1,0 +1,130 @@
+"""The ranking stage: the DCN-v2 ranker over one user's N candidates, in broadcast form.
+
+The user half of the ranker's input is computed once and expanded across the N candidate
+rows, instead of N copies of the user's features going through the embedding lookups and
+the user MLP (``Ranking.replicated``, kept for the benchmark and the equality test). The
+item half comes prepared per catalog from the item block (``items.ItemBlock.prepared``), so
+a request gathers N prepared rows (``DCNv2.score_prepared``). A candidate the online store
+does not hold goes through the module path on default features instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+from recassets.models.features import Features
+from recassets.models.ranking import DCNv2
+from recassets.serving.items import ItemBlock, item_kjt
+from recassets.serving.rules import UNKNOWN
+from recassets.serving.users import UserInputs, embedding_weights, user_table
+from recassets.training import data as D
+from recassets.training.schema import COHORT_DENSE
+from recassets.training.vocab import Vocabulary
+
+
+class Ranking:
+    """Ranker logits of candidates for one user; ``cohort`` (C,) is the user's cohort CTR per
+    category of the block (``items.Catalog.cohort_ctr``), the ranker's cross counter."""
+
+    def __init__(
+        self, ranker: DCNv2, vocab: Vocabulary, users: UserInputs, device: torch.device
+    ) -> None:
+        self.ranker, self.vocab, self.users, self.device = ranker, vocab, users, device
+        self.weights = embedding_weights(ranker)
+
+    def __call__(
+        self,
+        block: ItemBlock,
+        user_id: int,
+        values: Mapping[str, Any],
+        item_ids: np.ndarray,
+        cohort: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (N,) of ``item_ids`` (broadcast form) and which items had online features
+        (``found``; the others are scored on default features)."""
+        pos, found = block.positions(item_ids)
+        with torch.inference_mode():
+            pooled, dense_u = self.users(user_id, values, self.vocab, self.weights)
+            u = self.ranker._user_part(pooled, dense_u)  # (1, Xu), once per request
+            if found.all() and block.prepared is not None:  # every candidate prepared
+                cross = None
+                if COHORT_DENSE:
+                    c = cohort[block.category_code[pos]][:, None].astype(np.float32)
+                    cross = torch.from_numpy(c).to(self.device)
+                index = torch.from_numpy(pos).to(self.device)
+                logits = self.ranker.score_prepared(u, block.prepared, index, cross)
+            else:  # a feature-store miss: OOV id row, zero counters, the full item half
+                items = self.candidate_features(block, pos, cohort, item_ids, found)
+                v = self.ranker.item_part(items)
+                logits = self.ranker.interact(torch.cat([u.expand(v.shape[0], -1), v], dim=1))
+            return logits.float().cpu().numpy(), found
+
+    def replicated(
+        self,
+        block: ItemBlock,
+        user_id: int,
+        values: Mapping[str, Any],
+        item_ids: np.ndarray,
+        cohort: np.ndarray,
+    ) -> np.ndarray:
+        """The ranker on N rows that each repeat the user's features (no broadcast): what
+        scoring costs when serving reuses the training path. Same logits as the call."""
+        pos, found = block.positions(item_ids)
+        n = len(item_ids)
+        table = user_table(user_id, values).take(pa.array(np.zeros(n, dtype=np.int64)))
+        user = D.user_features(table, self.vocab)
+        items = self.candidate_features(block, pos, cohort, item_ids, found)
+        merged = KeyedJaggedTensor.concat([user.sparse, items.sparse.to(torch.device("cpu"))])
+        feats = Features(
+            sparse=merged,
+            user_dense=user.user_dense,
+            item_dense=items.item_dense.cpu(),  # type: ignore[union-attr]
+            cross_dense=items.cross_dense.cpu() if items.cross_dense is not None else None,
+        ).to(self.device)
+        with torch.inference_mode():
+            return self.ranker(feats).float().cpu().numpy()
+
+    def candidate_features(
+        self,
+        block: ItemBlock,
+        pos: np.ndarray,
+        cohort: np.ndarray,
+        item_ids: np.ndarray,
+        found: np.ndarray,
+    ) -> Features:
+        """The ranker's item-side inputs of the candidates at ``pos``. An item the online store
+        does not hold (``found`` False) is read as training reads a row without features: its
+        id through the vocabulary (own row or OOV bucket), no category or creator, zero
+        counters, and the cohort's rate of the 'unknown' category."""
+        rows = {f: block.rows[f][pos] for f in D.ITEM_FEATURES}
+        dense = block.dense[pos]
+        codes = block.category_code[pos]
+        if not found.all():
+            miss = ~found
+            rows = {f: r.copy() for f, r in rows.items()}
+            rows["item_id"][miss] = self.vocab["item_id"].lookup(
+                item_ids[miss].astype(np.int64), record=False
+            )
+            for f in D.ITEM_FEATURES:
+                if f != "item_id":
+                    rows[f][miss] = -1
+            dense = dense.copy()
+            dense[miss] = 0.0
+            codes = np.where(miss, block.categories.index(UNKNOWN), codes)
+        cross = cohort[codes][:, None] if COHORT_DENSE else None
+        return Features(
+            sparse=item_kjt(rows, np.arange(len(pos))),
+            item_dense=torch.from_numpy(dense),
+            cross_dense=torch.from_numpy(np.ascontiguousarray(cross, dtype=np.float32))
+            if cross is not None
+            else None,
+        ).to(self.device)
+
+
+__all__ = ["Ranking"]

@@ -1,0 +1,187 @@
+"""The funnel's rules on tiny arrays, with exact expected outputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from numpy.testing import assert_allclose, assert_array_equal
+
+from recassets.serving import rules as R
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_rules_import_no_torch_or_model_code():
+    probe = (
+        "import sys, recassets.serving.rules\n"
+        "print(','.join(m for m in ('torch', 'torchrec', 'faiss', 'recassets.models')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""
+
+
+# -- trending_score ---------------------------------------------------------------------------
+
+
+def test_trending_score_is_the_ratio_times_log_volume():
+    trending = np.array([2.0, 0.5, 0.0])
+    e7 = np.array([np.e - 1, 3.0, 4.0])
+    assert_allclose(
+        R.trending_score(trending, e7),
+        [2.0 + 1e-6 * (np.e - 1), 0.5 * np.log(4.0) + 3e-6, 4e-6],
+        rtol=1e-12,
+    )
+
+
+def test_trending_score_does_not_crown_one_engagement_and_reads_gaps_as_zero():
+    # a 10x trend on one engagement loses to a 1.5x trend on a thousand
+    one, many = R.trending_score(np.array([10.0, 1.5]), np.array([1.0, 1000.0]))
+    assert one < many
+    # nan and negative trend or volume count as 0 (the volume tie-break then decides)
+    assert_array_equal(
+        R.trending_score(np.array([np.nan, -3.0, 2.0]), np.array([2.0, 1.0, np.nan])),
+        [2e-6, 1e-6, 0.0],
+    )
+
+
+# -- cohort_lift ------------------------------------------------------------------------------
+
+
+def test_cohort_lift_weights_by_category_rate_over_the_cohort_mean():
+    ctr = np.array([0.25, 0.75, 0.0])  # mean over rated categories: 0.5
+    score = np.array([1.0, 1.0, 1.0, 2.0])
+    code = np.array([0, 1, 2, 1])
+    assert_array_equal(R.cohort_lift(score, ctr, code), [0.5, 1.5, 0.0, 3.0])
+
+
+def test_cohort_lift_without_any_rate_leaves_the_score():
+    score = np.array([3.0, 1.0])
+    out = R.cohort_lift(score, np.zeros(2), np.array([0, 1]))
+    assert out is score
+
+
+# -- exclude_seen -----------------------------------------------------------------------------
+
+
+def test_exclude_seen_drops_seen_items_and_keeps_the_order():
+    ids, scores = R.exclude_seen(np.array([5, 3, 9, 1]), np.array([0.9, 0.8, 0.7, 0.6]), {3, 1, 42})
+    assert_array_equal(ids, [5, 9])
+    assert_array_equal(scores, [0.9, 0.7])
+
+
+def test_exclude_seen_with_nothing_seen_and_with_everything_seen():
+    ids, scores = np.array([5, 3]), np.array([0.9, 0.8])
+    assert R.exclude_seen(ids, scores, set()) == (ids, scores)
+    left, left_scores = R.exclude_seen(ids, scores, {3, 5})
+    assert left.tolist() == [] and left_scores.tolist() == []
+
+
+# -- top_k ------------------------------------------------------------------------------------
+
+
+def test_top_k_is_best_first_with_ties_to_the_smaller_id():
+    ids = np.array([10, 11, 12, 13, 14])
+    score = np.array([1.0, 3.0, 3.0, 0.0, 2.0])
+    top, s = R.top_k(ids, score, 3, set())
+    assert_array_equal(top, [11, 12, 14])
+    assert_array_equal(s, [3.0, 3.0, 2.0])
+    top, s = R.top_k(ids, score, 3, {11})  # excluded: the next one moves up
+    assert_array_equal(top, [12, 14, 10])
+    assert_array_equal(s, [3.0, 2.0, 1.0])
+
+
+def test_top_k_never_returns_ineligible_items_so_may_return_fewer():
+    ids = np.array([10, 11, 12])
+    top, s = R.top_k(ids, np.array([-np.inf, 1.0, -np.inf]), 5, set())
+    assert_array_equal(top, [11])
+    assert_array_equal(s, [1.0])
+    top, s = R.top_k(ids, np.array([1.0, 2.0, 3.0]), 2, {10, 11, 12})
+    assert top.tolist() == [] and s.tolist() == []
+    top, _ = R.top_k(np.zeros(0, np.int64), np.zeros(0), 3, set())
+    assert top.tolist() == []
+
+
+def test_top_k_leaves_the_score_untouched():
+    score = np.array([1.0, 2.0])
+    R.top_k(np.array([1, 2]), score, 1, {2})
+    assert_array_equal(score, [1.0, 2.0])
+
+
+# -- select -----------------------------------------------------------------------------------
+
+IDS = np.array([1, 2, 3, 2, 4, 5])
+SCORES = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+CATEGORY = np.array(["a", "a", "a", None, "b", None], dtype=object)
+
+
+def test_select_dedupes_and_caps_per_category():
+    notes: list[str] = []
+    out = R.select(IDS, SCORES, None, CATEGORY, k=3, cap=2, stages=["x"], notes=notes)
+    assert out == [
+        {"item_id": 1, "score": 0.9, "stages": ["x", "rules"], "category": "a"},
+        {"item_id": 2, "score": 0.8, "stages": ["x", "rules"], "category": "a"},
+        {"item_id": 4, "score": 0.5, "stages": ["x", "rules"], "category": "b"},
+    ]
+    assert notes == []
+
+
+def test_select_relaxes_the_cap_only_to_reach_k():
+    notes: list[str] = []
+    retrieval = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    out = R.select(IDS, SCORES, retrieval, CATEGORY, k=5, cap=2, stages=["x"], notes=notes)
+    assert out == [
+        {"item_id": 1, "score": 0.9, "retrieval_score": 0.1, "stages": ["x", "rules"], "category": "a"},
+        {"item_id": 2, "score": 0.8, "retrieval_score": 0.2, "stages": ["x", "rules"], "category": "a"},
+        {"item_id": 4, "score": 0.5, "retrieval_score": 0.5, "stages": ["x", "rules"], "category": "b"},
+        {"item_id": 5, "score": 0.4, "retrieval_score": 0.6, "stages": ["x", "rules"], "category": "unknown"},
+        {"item_id": 3, "score": 0.7, "retrieval_score": 0.3, "stages": ["x", "rules:category_cap_relaxed"]},
+    ]  # fmt: skip
+    assert notes == ["category cap 2 relaxed for 1 item(s)"]
+
+
+def test_select_without_a_cap_takes_the_first_k_distinct():
+    out = R.select(IDS, SCORES, None, CATEGORY, k=4, cap=0, stages=["x"], notes=[])
+    assert [e["item_id"] for e in out] == [1, 2, 3, 4]
+
+
+# -- fresh slots ------------------------------------------------------------------------------
+
+
+def test_fresh_slots_are_a_share_of_k_rounded_up():
+    assert [R.fresh_slots(20, 0.25), R.fresh_slots(6, 0.5), R.fresh_slots(3, 0.25)] == [5, 3, 1]
+
+
+def test_fresh_slots_at_least_one_unless_the_share_is_zero():
+    assert R.fresh_slots(1, 0.01) == 1
+    assert R.fresh_slots(20, 0.0) == 0
+
+
+def _picked(*ids: int) -> list[R.Entry]:
+    return [{"item_id": i, "score": 1.0 / i, "stages": ["trending", "rules"]} for i in ids]
+
+
+def test_insert_fresh_replaces_the_weakest_non_fresh_entries():
+    out = R.insert_fresh(
+        _picked(1, 2, 3, 4), [False, True, False, False], 4, np.array([7, 8]), np.array([0.5, 0.25])
+    )
+    assert out == [
+        {"item_id": 1, "score": 1.0, "stages": ["trending", "rules"]},
+        {"item_id": 2, "score": 0.5, "stages": ["trending", "fresh", "rules"]},
+        {"item_id": 7, "score": 0.5, "stages": ["trending", "fresh", "rules"]},
+        {"item_id": 8, "score": 0.25, "stages": ["trending", "fresh", "rules"]},
+    ]
+
+
+def test_insert_fresh_without_candidates_only_marks_and_a_short_list_only_grows():
+    picked = _picked(1, 2)
+    out = R.insert_fresh(picked, [True, False], 4, np.zeros(0, np.int64), np.zeros(0))
+    assert out is picked
+    assert [e["stages"] for e in out] == [["trending", "fresh", "rules"], ["trending", "rules"]]
+    out = R.insert_fresh(_picked(1, 2), [False, False], 4, np.array([9]), np.array([0.1]))
+    assert [e["item_id"] for e in out] == [1, 2, 9]
