@@ -39,7 +39,6 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from recassets.paths import DATASETS, Paths
 
@@ -255,7 +254,7 @@ def _next_day(day: str) -> str:
 _CONSUMED_CACHE: dict[tuple[str, int], list[str]] = {}
 
 
-def consumed_partitions(paths: Any, kind: str) -> list[str] | None:
+def consumed_partitions(paths: Paths, kind: str) -> list[str] | None:
     """The partitions the latest checkpoint of ``kind`` consumed; None when there is none.
 
     Cached by (file, mtime): checkpoints are versioned files, never rewritten, and the sensor
@@ -268,7 +267,7 @@ def consumed_partitions(paths: Any, kind: str) -> list[str] | None:
         return None
     key = (str(path), path.stat().st_mtime_ns)
     if key not in _CONSUMED_CACHE:
-        from recassets.training.trainer import Checkpoint
+        from recassets.training.checkpoint import Checkpoint
 
         _CONSUMED_CACHE[key] = sorted(Checkpoint.load(path).partitions)
     return list(_CONSUMED_CACHE[key])

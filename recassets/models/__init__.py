@@ -5,7 +5,7 @@
 - ``losses``: in-batch sampled softmax with logQ correction; pointwise BCE.
 - ``embeddings``: the embedding tables and their (fused) row optimizer.
 
-Training loops live in ``recassets.training.trainer``.
+Training loops live in ``recassets.training.loop`` (inference: ``recassets.training.inference``).
 """
 
 from recassets.models.embeddings import EMBEDDING_OPTIMIZERS, EmbeddingTables, TableSpec

@@ -47,8 +47,9 @@ from recassets.serving.index import (
     build_index,
     measure_recall,
 )
+from recassets.training import inference as T
 from recassets.training import policy as P
-from recassets.training import trainer as T
+from recassets.training.checkpoint import Checkpoint
 
 BENTO_NAME = "recassets_recommender"
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "serving"
@@ -295,7 +296,7 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
         for kind in P.KINDS:
             target = folder / "models" / f"{kind}.pt"
             shutil.copy2(policy[kind], target)
-            ckpt = T.Checkpoint.load(target)
+            ckpt = Checkpoint.load(target)
             files[kind] = f"models/{kind}.pt"
             lineage[kind] = {
                 "checkpoint": policy[kind],

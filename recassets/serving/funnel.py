@@ -57,7 +57,7 @@ from recassets.serving.items import Catalog, ItemBlock
 from recassets.serving.ranking import Ranking
 from recassets.serving.rules import Entry, trending_score
 from recassets.serving.users import UserInputs, seen_items, user_row, user_table
-from recassets.training import trainer as T
+from recassets.training import inference as T
 
 MODEL, POPULARITY = "model", "popularity"
 COLD_START = "cold_start"

@@ -1,1 +1,1 @@
-"""Training datasets, the trainer, evaluation and the promotion gate."""
+"""Training: examples, datasets, the loop (loop.py), checkpoints, inference (what serving loads), evaluation and the promotion gate."""

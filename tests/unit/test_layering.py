@@ -64,4 +64,4 @@ def test_definitions_load_without_torch_or_the_serving_stack():
 
 def test_heavy_module_probe_sees_torch_when_a_model_module_is_imported():
     # The failing case of the check above: a top-level import of the trainer pulls torch in.
-    assert {"torch", "torchrec"} <= set(heavy_modules_after("import recassets.training.trainer"))
+    assert {"torch", "torchrec"} <= set(heavy_modules_after("import recassets.training.loop"))
