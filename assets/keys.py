@@ -11,7 +11,11 @@ import it without a cycle.
 from dagster import AssetKey
 
 # -- ingest: landing folders (external: producers write them) and the ingested tables ------
-LANDING = {name: AssetKey(["landing", name]) for name in ("events", "users", "items")}
+# "event_files", not "events": the UI labels an asset by the last part of its key, and the
+# landing folders would read "users" and "items" beside the lake tables of the same names.
+LANDING = {
+    name: AssetKey(["landing", f"{name[:-1]}_files"]) for name in ("events", "users", "items")
+}
 RAW_EVENTS = AssetKey(["lake", "raw_events"])
 USERS = AssetKey(["lake", "users"])
 ITEMS = AssetKey(["lake", "items"])

@@ -38,7 +38,7 @@ def test_the_graph_shows_every_asset_group_and_check(defs):
         assert f'["{spec.group_name}"]' in text
     assert "model_evaluation_promotion_gate<br/><i>blocking</i>" in text
     assert "raw_events_has_events<br/><i>warn only</i>" in text
-    assert 'landing_events[/"landing/events<br/><i>external</i>"/]' in text
+    assert 'landing_event_files[/"landing/event_files<br/><i>external</i>"/]' in text
     assert "lake_training_examples --> models_ranking_model" in text
 
 

@@ -59,4 +59,4 @@ def test_ui_lists_every_asset_grouped_and_materializable(webserver):
         assert node["description"], key
     materializable = {k for k, n in seen.items() if n["isMaterializable"]}
     assert {"lake/raw_events", "lake/users", "lake/items"} <= materializable
-    assert "landing/events" not in materializable  # external: files land, nobody computes them
+    assert "landing/event_files" not in materializable  # external: files land, nobody computes them
