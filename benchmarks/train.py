@@ -1,250 +1,81 @@
-"""Two-tower training throughput: our trainer end to end vs the model step vs plain PyTorch.
+"""Two-tower training throughput: our trainer and our fused step vs the same algorithm in plain
+PyTorch, all on the trainer's own batches.
 
-In one run, on the same machine and thread count:
+Every variant makes one pass over the same batches, in the same order, from the same initial
+weights, with the same loss (``SampledSoftmaxLoss``: in-batch softmax, logQ correction,
+accidental hits masked), the same dense optimizer (Adam, lr 1e-3) and the same embedding
+learning rate (0.05, eps 1e-8). The batches are those ``train_two_tower`` makes from a planted
+``training_examples`` table (``support.planted``, ``--days`` days of ``--users`` users): the
+benchmark rebuilds them with the trainer's own library calls (``count_partition``, the
+vocabulary update, ``stream_batches``, ``to_batch``), so the default vocabulary shapes the
+tables (100k + 1k OOV rows for user and item ids, x ``--dim``).
 
-1. ``trainer``: ``train_two_tower`` end to end (Delta read, vocabulary, batching, step) on a
-   planted ``training_examples`` table, default vocabulary (100k x 64 id tables), batch 1024;
-2. ``model step``: our ``TwoTower`` step alone on in-memory batches (fbgemm fused row-wise
-   Adagrad embeddings), 100k x 64 tables, batch 1024, history of 20;
-3. the baselines: a plain-PyTorch two-tower of ``nn.EmbeddingBag`` tables with the same shapes,
-   (a) dense gradients + Adam, (b) ``sparse=True`` gradients + ``SparseAdam`` (dense layers Adam);
-4. (``--quality``) Recall@50 of the trained two-tower vs trailing-7-day popularity on the
+1. ``trainer``: ``train_two_tower`` end to end (Delta read, counting, vocabulary, batching,
+   step); its own ``examples_per_s``, which like the others starts after the model is built;
+2. ``model step``: our ``TwoTower`` step alone on the prebuilt batches: TorchRec
+   ``FusedEmbeddingBagCollection``, fbgemm's fused row-wise Adagrad (``EXACT_ROWWISE_ADAGRAD``:
+   one accumulator per row, the row's mean squared gradient);
+3. ``plain row-wise Adagrad``: the same model in plain PyTorch (``nn.EmbeddingBag``, mean
+   pooling, ``sparse=True``) with the same update rule written in ten lines
+   (``RowWiseAdagrad`` below): the baseline of the same algorithm;
+4. ``plain Adagrad``: the same plain model with ``torch.optim.Adagrad`` (takes the sparse
+   gradients; element-wise accumulator, so a close but not identical rule);
+5. (``--quality``) Recall@50 of the trained two-tower vs trailing-7-day popularity on the
    planted table's held-out day (``recassets.training.evaluation.evaluate``).
 
-    .venv/bin/python -m benchmarks.train [--threads 1] [--steps 30] [--quality]
+Timed the same way: the same thread count for all (the trainer's ``num_threads``), on the CPU
+under deterministic algorithms as the trainer runs (``torch.use_deterministic_algorithms``,
+warn-only), a fresh model per pass, the clock started after the model is built and stopped
+after the last step, the loss read back every step as the trainer does. Round 0 of every
+variant is an untimed warm-up; then ``--rounds`` interleaved rounds (a neighbour's burst on a
+shared machine hits all variants alike; the step variants' order rotates each round), each
+variant's best and median reported.
 
-Examples/s count the examples the step consumes (two-tower: positives). On a small shared
-machine use ``--threads 1`` (see ``recassets.training.loop._threads``). The variants run in
-``--rounds`` interleaved rounds (a neighbour's burst hits them alike) and each reports its best
-round; the two ratios printed last are the issue's targets: model step >= 1.3x the best plain
-variant, trainer end to end >= 0.7x the model step (the data path costs at most 30%).
+The loss check: the mean loss over the pass (and the first step's loss) of each variant. The
+model step must equal the trainer (same batches, same initial weights); the plain row-wise
+Adagrad must come within ``--loss-tol`` of the model step (same algorithm: float rounding only),
+or the script says they diverge.
+
+    .venv/bin/python -m benchmarks.train [--threads 1] [--days 2] [--users 4000] [--quality]
+
+Options: ``--dim`` (64) embedding and output dim; ``--batch`` (1024); ``--days`` (2) planted
+days trained; ``--users`` (4000; about 5.7 positives per user and day: 45 steps a pass at the
+defaults) and ``--items`` (20000) per planted day; ``--rounds`` (3) timed rounds after the
+warm-up; ``--threads`` (1: on a small shared machine one thread beats two, see
+``recassets.training.loop._threads``); ``--loss-tol`` (0.01) relative loss gap allowed between
+the fused step and plain row-wise Adagrad; ``--quality``.
+
+Examples/s count the examples the step consumes (two-tower: positives). The ratios printed last
+are the issue's targets: model step >= 1.3x plain PyTorch of the same algorithm, trainer end to
+end >= 0.7x the model step on the same batches (the data path costs at most 30%).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recassets.models.losses import SampledSoftmaxLoss
+from recassets.training import data as D
 from support import planted  # the tests' planted-signal generator (delta-rs, no Spark)
 
-USER_KEYS = ("user_id", "history_item_ids", "country", "device", "age_bucket")
-ITEM_KEYS = ("item_id", "category", "creator")
-ROWS = {"country": 256, "device": 16, "age_bucket": 16, "category": 1024, "creator": 10_000}
-NUM_USER_DENSE, NUM_ITEM_DENSE = 6, 7
+EMBEDDING_LR, EPS, DENSE_LR, TEMPERATURE, SEED = 0.05, 1e-8, 1e-3, 0.05, 0  # TrainConfig's
+
+Step = Callable[[object], float]  # one training step on a batch -> its loss
 
 
-# --- in-memory batches (after /tmp/bench/bench_two_tower.py) -------------------------------------
-
-
-def table_rows(key: str, rows: int) -> int:
-    return rows if key in ("user_id", "item_id", "history_item_ids") else ROWS[key]
-
-
-def make_batches(rows: int, batch: int, hist: int, n: int, seed: int = 0) -> list[dict]:
-    """``n`` batches: per key (values, lengths); Zipf-ish ids (popular rows repeat, like real
-    traffic); dense counters; log q."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        sparse = {}
-        for k in USER_KEYS + ITEM_KEYS:
-            length = hist if k == "history_item_ids" else 1
-            u = torch.rand(batch * length, generator=g)
-            r = table_rows(k, rows)
-            sparse[k] = (
-                (r * u**3).long().clamp_max(r - 1),
-                torch.full((batch,), length, dtype=torch.long),
-            )
-        out.append(
-            {
-                "sparse": sparse,
-                "user_dense": torch.rand(batch, NUM_USER_DENSE, generator=g) * 100,
-                "item_dense": torch.rand(batch, NUM_ITEM_DENSE, generator=g) * 100,
-                "log_q": torch.log(torch.rand(batch, generator=g) * 1e-3 + 1e-5),
-            }
-        )
-    return out
-
-
-def timed_steps(
-    step, n_batches: int, batch: int, steps: int, warmup: int, device: str = "cpu"
-) -> float:
-    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-    for i in range(warmup):
-        step(i % n_batches)
-    sync()
-    t = time.perf_counter()
-    for i in range(steps):
-        step(i % n_batches)
-    sync()
-    return batch * steps / (time.perf_counter() - t)
-
-
-def to_device(data: list[dict], device: str) -> list[dict]:
-    return [
-        {
-            "sparse": {k: (v.to(device), n.to(device)) for k, (v, n) in b["sparse"].items()},
-            **{k: b[k].to(device) for k in ("user_dense", "item_dense", "log_q")},
-        }
-        for b in data
-    ]
-
-
-# --- ours: the model step -----------------------------------------------------------------------
-
-
-def ours_stepper(
-    data: list[dict], rows: int, dim: int, device: str = "cpu"
-) -> tuple[Callable[[int], None], str]:
-    """Our ``TwoTower`` step on ``data`` (index -> one step) and the embedding optimizer
-    actually used (fused, or the unfused fallback where fbgemm's CUDA kernels are missing:
-    ``fbgemm-gpu-cpu`` on a GPU machine)."""
-    from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
-
-    from recassets.models import Features, SampledSoftmaxLoss, TableSpec, TwoTower, TwoTowerConfig
-    from recassets.models.embeddings import dense_parameters
-
-    tables = (
-        TableSpec("user_id", rows, dim, ("user_id",)),
-        TableSpec("item_id", rows, dim, ("item_id", "history_item_ids")),
-        *[
-            TableSpec(k, ROWS[k], dim, (k,))
-            for k in ("country", "device", "age_bucket", "category", "creator")
-        ],
-    )
-    cfg = TwoTowerConfig(
-        tables, USER_KEYS, ITEM_KEYS, NUM_USER_DENSE, NUM_ITEM_DENSE, dim=dim, hidden=(128,)
-    )
-    torch.manual_seed(0)
-    model = TwoTower(
-        cfg,
-        embedding_optimizer="fused_rowwise_adagrad",
-        embedding_lr=0.05,
-        device=torch.device(device),
-    )
-    opt = torch.optim.Adam(dense_parameters(model), lr=1e-3)
-    loss_fn = SampledSoftmaxLoss(0.05)
-    keys = list(USER_KEYS + ITEM_KEYS)
-    feats = []
-    for b in data:
-        kjt = KeyedJaggedTensor.from_lengths_sync(
-            keys,
-            torch.cat([b["sparse"][k][0] for k in keys]),
-            torch.cat([b["sparse"][k][1] for k in keys]),
-        )
-        feats.append(
-            (Features(kjt, b["user_dense"], b["item_dense"]).to(device), b["log_q"].to(device))
-        )
-
-    def step(i: int) -> None:
-        f, lq = feats[i]
-        u, v = model(f)
-        loss = loss_fn(u, v, lq)
-        opt.zero_grad(set_to_none=True)
-        model.embeddings.zero_grad()
-        loss.backward()
-        opt.step()
-        model.embeddings.step()
-
-    return step, model.embeddings.optimizer_kind
-
-
-def ours_model_step(
-    data: list[dict], rows: int, dim: int, steps: int, warmup: int, device: str = "cpu"
-) -> tuple[float, str]:
-    """Examples/s of our step (one timing) and the embedding optimizer used."""
-    step, kind = ours_stepper(data, rows, dim, device)
-    return timed_steps(step, len(data), len(data[0]["log_q"]), steps, warmup, device), kind
-
-
-# --- baseline: plain PyTorch nn.EmbeddingBag two-tower -------------------------------------------
-
-
-class PlainTower(nn.Module):
-    """Sum-pooled ``nn.EmbeddingBag`` per feature + log1p dense -> MLP -> (B, D), unit norm."""
-
-    def __init__(
-        self, bags: nn.ModuleDict, keys: tuple[str, ...], num_dense: int, dim: int
-    ) -> None:
-        super().__init__()
-        self.bags, self.keys = bags, keys
-        self.mlp = nn.Sequential(
-            nn.Linear(len(keys) * dim + num_dense, 128), nn.ReLU(), nn.Linear(128, dim)
-        )
-
-    def forward(self, sparse: dict, dense: torch.Tensor) -> torch.Tensor:
-        pooled = []
-        for k in self.keys:
-            values, lengths = sparse[k]
-            table = "item_id" if k == "history_item_ids" else k
-            offsets = torch.cumsum(lengths, 0) - lengths
-            pooled.append(self.bags[table](values, offsets))
-        x = torch.cat([*pooled, torch.log1p(dense)], dim=1)
-        return F.normalize(self.mlp(x), dim=-1)
-
-
-class PlainTwoTower(nn.Module):
-    def __init__(self, rows: int, dim: int, sparse: bool) -> None:
-        super().__init__()
-        names = ("user_id", "item_id", *ROWS)
-        self.bags = nn.ModuleDict(
-            {n: nn.EmbeddingBag(table_rows(n, rows), dim, mode="sum", sparse=sparse) for n in names}
-        )
-        self.user = PlainTower(self.bags, USER_KEYS, NUM_USER_DENSE, dim)
-        self.item = PlainTower(self.bags, ITEM_KEYS, NUM_ITEM_DENSE, dim)
-
-
-def plain_stepper(
-    data: list[dict], rows: int, dim: int, sparse: bool, device: str = "cpu"
-) -> Callable[[int], None]:
-    torch.manual_seed(0)
-    model = PlainTwoTower(rows, dim, sparse).to(device)
-    data = to_device(data, device)
-    emb = list(model.bags.parameters())
-    dense = [p for n, p in model.named_parameters() if not n.startswith("bags.")]
-    opts = (
-        [torch.optim.SparseAdam(emb, lr=1e-3), torch.optim.Adam(dense, lr=1e-3)]
-        if sparse
-        else [torch.optim.Adam([*emb, *dense], lr=1e-3)]
-    )
-
-    def step(i: int) -> None:
-        b = data[i]
-        u = model.user(b["sparse"], b["user_dense"])
-        v = model.item(b["sparse"], b["item_dense"])
-        logits = u @ v.T / 0.05 - b["log_q"][None, :]  # in-batch softmax, logQ correction
-        loss = F.cross_entropy(logits, torch.arange(len(u), device=u.device))
-        for o in opts:
-            o.zero_grad(set_to_none=True)
-        loss.backward()
-        for o in opts:
-            o.step()
-
-    return step
-
-
-def plain_step(
-    data: list[dict],
-    rows: int,
-    dim: int,
-    steps: int,
-    warmup: int,
-    sparse: bool,
-    device: str = "cpu",
-) -> float:
-    step = plain_stepper(data, rows, dim, sparse, device)
-    return timed_steps(step, len(data), len(data[0]["log_q"]), steps, warmup, device)
-
-
-# --- ours end to end ----------------------------------------------------------------------------
+# --- the data: the trainer's batches ------------------------------------------------------------
 
 
 def write_planted(folder: str, days: int, users: int, items: int) -> str:
@@ -260,80 +91,373 @@ def planted_days(n: int) -> list[str]:
     return [(start + dt.timedelta(days=i)).isoformat() for i in range(n)]
 
 
+def trainer_batches(
+    path: str, days: list[str], batch_size: int, shuffle_rows: int = 65_536
+) -> tuple[list[D.Batch], object]:
+    """The batches ``train_two_tower`` trains on in a first training (one epoch, default
+    vocabulary and seed) of ``days``, in its order, and the vocabulary: the loop's own calls.
+    Checked against the trainer by the loss (the fused step must reproduce its loss)."""
+    from recassets.training.loop import build_vocab
+
+    source = D.TrainingSource.open(path)
+    voc = build_vocab()
+    voc.reset_stats()
+    out = []
+    for day in D.normalize_partitions(days):
+        ordinal = D.as_day(day).toordinal()
+        counts = D.count_partition(source, day)
+        updates = voc.update(counts.ids, now_step=ordinal)
+        if any(len(u.recycled) for u in updates.values()):
+            # the trainer re-initializes recycled rows; a first training on a few days has none
+            raise RuntimeError("recycled rows: the benchmark does not replay their re-init")
+        for tbl in D.stream_batches(
+            source,
+            day,
+            batch_size=batch_size,
+            columns=D.TWO_TOWER_COLUMNS,
+            positives_only=True,
+            shuffle_rows=shuffle_rows,
+            seed=[SEED, 0, ordinal],
+        ):
+            if tbl.num_rows >= 2:  # in-batch softmax needs negatives (as the loop)
+                out.append(D.to_batch(tbl, voc, item_frequency=counts.positives, cross=False))
+    return out, voc
+
+
+def model_config(voc: object, dim: int) -> dict:
+    """The two-tower config the trainer builds from ``voc`` (``TwoTowerTrainConfig`` defaults)."""
+    from recassets.models.two_tower import TwoTowerConfig
+    from recassets.training.loop import table_specs
+    from recassets.training.schema import ITEM_DENSE, USER_DENSE
+
+    return TwoTowerConfig(
+        tables=table_specs(voc, dim),
+        user_features=D.USER_FEATURES,
+        item_features=D.ITEM_FEATURES,
+        num_user_dense=len(USER_DENSE),
+        num_item_dense=len(ITEM_DENSE),
+        dim=dim,
+        hidden=(128,),
+    ).to_dict()
+
+
+# --- ours: the model step -----------------------------------------------------------------------
+
+
+def ours_model(config: dict, device: str, embedding_optimizer: str = "fused_rowwise_adagrad"):
+    """Our ``TwoTower``, seeded as the trainer seeds it (so the initial weights are its)."""
+    from recassets.training.inference import build_model
+
+    torch.manual_seed(SEED)
+    return build_model(
+        "two_tower",
+        config,
+        torch.device(device),
+        embedding_optimizer=embedding_optimizer,
+        embedding_lr=EMBEDDING_LR,
+    )
+
+
+def ours_stepper(model) -> Step:
+    """The loop's step (``recassets.training.loop._fit``) on a ``D.Batch``."""
+    from recassets.models.embeddings import dense_parameters
+
+    loss_fn = SampledSoftmaxLoss(TEMPERATURE)
+    opt = torch.optim.Adam(dense_parameters(model), lr=DENSE_LR)
+
+    def step(b: D.Batch) -> float:
+        user, item = model(b.features)
+        loss = loss_fn(user, item, b.item_log_q, b.item_ids)
+        opt.zero_grad(set_to_none=True)
+        model.embeddings.zero_grad()
+        loss.backward()  # the fused embedding update happens here
+        opt.step()
+        model.embeddings.step()
+        return float(loss.detach())
+
+    return step
+
+
+# --- the baselines: the same model and algorithm in plain PyTorch --------------------------------
+
+
+class RowWiseAdagrad(torch.optim.Optimizer):
+    """Row-wise Adagrad on sparse gradients, fbgemm's ``EXACT_ROWWISE_ADAGRAD`` (weight decay
+    0): a row's gradients in the batch are summed (``coalesce``), its accumulator grows by the
+    mean of their squares, and ``w -= lr * g / (sqrt(acc) + eps)``."""
+
+    def __init__(self, params: Iterable[nn.Parameter], lr: float, eps: float = 1e-8) -> None:
+        super().__init__(params, {"lr": lr, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure: None = None) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.coalesce()
+                rows, values = g.indices()[0], g.values()  # (N,), (N, E)
+                acc = self.state[p].setdefault("sum", p.new_zeros(p.shape[0]))  # (rows,)
+                row_acc = acc[rows] + values.pow(2).mean(1)  # rows are unique after coalesce
+                acc[rows] = row_acc
+                scale = (row_acc.sqrt() + group["eps"]).unsqueeze(1)
+                p.index_add_(0, rows, values / scale, alpha=-group["lr"])
+
+
+@dataclass
+class PlainBatch:
+    """A ``D.Batch`` as ``nn.EmbeddingBag`` takes it: per feature (values, offsets incl. the
+    last), prebuilt outside the timing as the KJT of our step is."""
+
+    sparse: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    user_dense: torch.Tensor
+    item_dense: torch.Tensor
+    log_q: torch.Tensor
+    item_ids: torch.Tensor
+
+    @classmethod
+    def of(cls, b: D.Batch) -> PlainBatch:
+        jts = b.features.sparse.to_dict()
+        return cls(
+            {k: (jt.values(), jt.offsets()) for k, jt in jts.items()},
+            b.features.user_dense,
+            b.features.item_dense,
+            b.item_log_q,
+            b.item_ids,
+        )
+
+
+class PlainTower(nn.Module):
+    """Mean-pooled bags + signed log1p dense -> Linear/ReLU -> Linear -> (B, D), unit norm
+    (the math of ``recassets.models.two_tower.Tower``)."""
+
+    def __init__(self, bags: nn.ModuleDict, tables: dict[str, str], ours: nn.Module) -> None:
+        super().__init__()
+        self.bags, self.tables, self.features = bags, tables, ours.features
+        linears = [m for m in ours.modules() if isinstance(m, nn.Linear)]
+        layers: list[nn.Module] = []
+        for lin in linears:
+            plain = nn.Linear(lin.in_features, lin.out_features, device=lin.weight.device)
+            plain.load_state_dict(lin.state_dict())
+            layers += [plain, nn.ReLU()]
+        self.mlp = nn.Sequential(*layers[:-1])  # ReLU after every hidden layer, not the output
+
+    def forward(self, sparse: dict, dense: torch.Tensor) -> torch.Tensor:
+        pooled = [self.bags[self.tables[f]](*sparse[f]) for f in self.features]
+        x = torch.cat([*pooled, torch.sign(dense) * torch.log1p(dense.abs())], dim=1)
+        return F.normalize(self.mlp(x), dim=1)
+
+
+class PlainTwoTower(nn.Module):
+    """``nn.EmbeddingBag(mode="mean", sparse=True)`` tables and plain towers, with the shapes
+    and initial weights of ``ours`` (a freshly built ``TwoTower``)."""
+
+    def __init__(self, ours: nn.Module) -> None:
+        super().__init__()
+        self.bags = nn.ModuleDict(
+            {
+                t.name: nn.EmbeddingBag.from_pretrained(
+                    ours.embeddings.weight(t.name).detach().clone(),
+                    freeze=False,
+                    mode="mean",
+                    sparse=True,
+                    include_last_offset=True,
+                )
+                for t in ours.config.tables
+            }
+        )
+        tables = {f: t.name for t in ours.config.tables for f in t.features}
+        self.user = PlainTower(self.bags, tables, ours.user_tower)
+        self.item = PlainTower(self.bags, tables, ours.item_tower)
+
+
+def plain_stepper(ours: nn.Module, embedding_optimizer: str) -> Step:
+    """The loop's step on a ``PlainBatch`` with ``embedding_optimizer`` (``rowwise_adagrad``:
+    ours above; ``adagrad``: ``torch.optim.Adagrad``) on the sparse gradients."""
+    model = PlainTwoTower(ours)
+    emb = list(model.bags.parameters())
+    dense = [p for n, p in model.named_parameters() if not n.startswith("bags.")]
+    make = {"rowwise_adagrad": RowWiseAdagrad, "adagrad": torch.optim.Adagrad}[embedding_optimizer]
+    emb_opt = make(emb, lr=EMBEDDING_LR, eps=EPS)
+    opt = torch.optim.Adam(dense, lr=DENSE_LR)
+    loss_fn = SampledSoftmaxLoss(TEMPERATURE)
+
+    def step(b: PlainBatch) -> float:
+        user = model.user(b.sparse, b.user_dense)
+        item = model.item(b.sparse, b.item_dense)
+        loss = loss_fn(user, item, b.log_q, b.item_ids)
+        opt.zero_grad(set_to_none=True)
+        emb_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        emb_opt.step()
+        return float(loss.detach())
+
+    return step
+
+
+# --- timing -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Pass:
+    examples_per_s: float
+    loss: float  # mean over the pass, weighted by batch size (the trainer's metrics["loss"])
+    first_loss: float | None
+
+
+def timed_pass(step: Step, batches: list, sizes: list[int], device: str) -> Pass:
+    """One pass of ``step`` over ``batches``, timed as the trainer times its loop."""
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    sync()
+    t = time.perf_counter()
+    losses = [step(b) for b in batches]
+    sync()
+    elapsed = time.perf_counter() - t
+    n = sum(sizes)
+    mean = sum(v * s for v, s in zip(losses, sizes, strict=True)) / n
+    return Pass(n / elapsed, mean, losses[0])
+
+
+VARIANTS = {
+    "model step, fused row-wise Adagrad": None,  # ours (printed with the optimizer it ran)
+    "plain EmbeddingBag, row-wise Adagrad": "rowwise_adagrad",
+    "plain EmbeddingBag, torch Adagrad": "adagrad",
+}
+TRAINER = "trainer end to end (Delta)"
+
+
+def run_rounds(
+    path: str, days: list[str], batch: int, dim: int, threads: int | None, rounds: int, device: str
+) -> tuple[dict[str, list[Pass]], object, str, int]:
+    """Round 0 (warm-up, dropped) + ``rounds`` interleaved rounds of every variant. Returns
+    their passes, the trainer's last checkpoint, the embedding optimizer our step ran, and the
+    number of steps a pass."""
+    from recassets.training.loop import TrainConfig, TwoTowerTrainConfig, train_two_tower
+
+    batches, voc = trainer_batches(path, days, batch)
+    sizes = [len(b) for b in batches]
+    config = model_config(voc, dim)
+    ours_in = [b.to(device) for b in batches]
+    plain_in = [PlainBatch.of(b) for b in ours_in]
+    train_config = TrainConfig(
+        epochs=1,
+        batch_size=batch,
+        num_threads=threads,
+        device=device,
+        two_tower=TwoTowerTrainConfig(dim=dim),
+    )
+    runs: dict[str, list[Pass]] = {k: [] for k in (TRAINER, *VARIANTS)}
+    ckpt, kind = None, ""
+    order = list(VARIANTS.items())
+    for r in range(rounds + 1):
+        ckpt = train_two_tower(path, days, train_config)
+        m = ckpt.metrics
+        runs[TRAINER].append(Pass(m["examples_per_s"], m["loss"], None))
+        # the variants' order rotates each round (no variant always runs after the trainer)
+        for name, plain in order[r % len(order) :] + order[: r % len(order)]:
+            model = ours_model(config, device)  # fresh: a plain variant copies its weights
+            kind = model.embeddings.optimizer_kind
+            if plain is None:
+                step, inputs = ours_stepper(model), ours_in
+            else:
+                step, inputs = plain_stepper(model, plain), plain_in
+            del model
+            runs[name].append(timed_pass(step, inputs, sizes, device))
+            del step
+            gc.collect()
+    return {k: v[1:] for k, v in runs.items()}, ckpt, kind, len(batches)
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def report(
+    runs: dict[str, list[Pass]], kind: str, loss_tol: float, trainer_tol: float = 1e-6
+) -> None:
+    """Each figure beside its baseline, the ratios, and the loss check (``trainer_tol``: the
+    relative gap allowed between the trainer and the step: none but rounding on the CPU, whose
+    runs are deterministic; more on CUDA, whose are not)."""
+    best = {k: max(p.examples_per_s for p in v) for k, v in runs.items()}
+    med = {k: statistics.median(p.examples_per_s for p in v) for k, v in runs.items()}
+    step, rowwise, adagrad = VARIANTS
+    label = {**{k: k for k in runs}, step: f"model step, {kind}"}
+    vs = {
+        rowwise: f"model step {best[step] / best[rowwise]:.2f}x this (same algorithm)",
+        adagrad: f"model step {best[step] / best[adagrad]:.2f}x this (element-wise Adagrad)",
+        TRAINER: f"{best[TRAINER] / best[step]:.2f}x the model step (same batches)",
+    }
+    print(f"{'examples/s':44s} {'best':>9s} {'median':>9s}")
+    for name in (step, rowwise, adagrad, TRAINER):
+        print(f"{label[name]:44s} {best[name]:9.0f} {med[name]:9.0f}   {vs.get(name, '')}")
+
+    last = {k: v[-1] for k, v in runs.items()}
+    ref = last[step].loss
+    print(f"\n{'loss (last round)':44s} {'pass mean':>9s} {'step 1':>9s}   vs the model step")
+    for name in (step, rowwise, adagrad, TRAINER):
+        p = last[name]
+        first = "" if p.first_loss is None else f"{p.first_loss:9.4f}"
+        print(f"{label[name]:44s} {p.loss:9.4f} {first:>9s}   {(p.loss - ref) / ref:+.1e}")
+    same = abs(last[TRAINER].loss - ref) <= trainer_tol * abs(ref)
+    print(
+        "  trainer vs model step: "
+        + ("the same loss: the step trained on the trainer's batches from its weights" if same else
+           "LOSSES DIFFER: the step did not see the trainer's batches or initial weights")
+    )  # fmt: skip
+    gap = abs(last[rowwise].loss - ref) / abs(ref)
+    print(
+        f"  plain row-wise Adagrad vs the fused step: {gap:.1e} apart "
+        + (f"(<= {loss_tol}: comparable, the same algorithm)" if gap <= loss_tol else
+           f"DIVERGED (> {loss_tol}): they are not the same algorithm")
+    )  # fmt: skip
+    gap = abs(last[adagrad].loss - ref) / abs(ref)
+    print(f"  torch Adagrad vs the fused step: {gap:.1e} apart (its accumulator is per element)")
+
+    print(
+        f"\n{'model step / plain, same algorithm':44s} {best[step] / best[rowwise]:9.2f}x"
+        "   (target >= 1.3)"
+    )
+    print(
+        f"{'trainer end to end / model step':44s} {best[TRAINER] / best[step]:9.2f}x"
+        "   (target >= 0.7: the data path costs at most 30%)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--batch", type=int, default=1024)
-    ap.add_argument("--hist", type=int, default=20)
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    ap.add_argument("--days", type=int, default=2, help="planted days trained")
+    ap.add_argument("--users", type=int, default=4000, help="planted users per day")
+    ap.add_argument("--items", type=int, default=20_000, help="planted items")
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds after the warm-up")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--days", type=int, default=2, help="planted days trained end to end")
-    ap.add_argument("--users", type=int, default=4000)
-    ap.add_argument("--items", type=int, default=20_000)
+    ap.add_argument("--loss-tol", type=float, default=0.01)
     ap.add_argument("--quality", action="store_true", help="also Recall@50 vs popularity")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__} threads={torch.get_num_threads()} rows={a.rows} dim={a.dim} "
-          f"batch={a.batch} hist={a.hist}")  # fmt: skip
-
-    from recassets.training.loop import TrainConfig, TwoTowerTrainConfig, train_two_tower
+    # as the trainer runs on the CPU (recassets.training.loop._reproducible)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    # torch.optim.Adagrad's sparse path builds COO tensors; the notice is about checks, not us
+    warnings.filterwarnings("ignore", message="Sparse invariant checks")
 
     with tempfile.TemporaryDirectory() as tmp:
         path = write_planted(tmp, a.days + (1 if a.quality else 0), a.users, a.items)
         days = planted_days(a.days)
-        data = make_batches(a.rows, a.batch, a.hist, 8)
-        ours, kind = ours_stepper(data, a.rows, a.dim)
-        e2e, mine = "trainer end to end (Delta)", "model step, " + kind
-        dense, sparse = "plain EmbeddingBag, dense Adam", "plain EmbeddingBag, sparse + SparseAdam"
-        steppers = {
-            mine: ours,
-            dense: plain_stepper(data, a.rows, a.dim, False),
-            sparse: plain_stepper(data, a.rows, a.dim, True),
-        }
-        # Rounds interleave every variant, so a neighbour's burst on the shared machine lands on
-        # all of them alike; each variant's best round is its figure (least disturbed).
-        runs: dict[str, list[float]] = {k: [] for k in (e2e, *steppers)}
-        config = TrainConfig(
-            epochs=1,
-            batch_size=a.batch,
-            num_threads=a.threads,
-            device="cpu",
-            two_tower=TwoTowerTrainConfig(dim=a.dim),
-        )
-        ckpt = None
-        for r in range(a.rounds):
-            ckpt = train_two_tower(path, days, config)
-            runs[e2e].append(ckpt.metrics["examples_per_s"])
-            for name, step in steppers.items():
-                warmup = a.warmup if r == 0 else 1
-                runs[name].append(timed_steps(step, len(data), a.batch, a.steps, warmup))
-        best = {k: max(v) for k, v in runs.items()}
-        print(
-            f"{'':40s} {'best':>10s} {'median':>10s}  examples/s over {a.rounds} interleaved rounds"
-        )
-        for name, v in runs.items():
-            print(f"{name:40s} {max(v):10.0f} {statistics.median(v):10.0f}")
-        m = ckpt.metrics
-        print(f"  (trainer: {m['examples']} positives per run, {m['seconds']:.1f}s last run)")
-        top = max(dense, sparse, key=best.get)
-        print(
-            f"{'model step / best plain (' + top.split(', ')[1] + ')':40s} {best[mine] / best[top]:10.2f}x  (target >= 1.3)"
-        )
-        print(
-            f"{'trainer end to end / model step':40s} {best[e2e] / best[mine]:10.2f}x  (target >= 0.7)"
-        )
+        runs, ckpt, kind, steps = run_rounds(path, days, a.batch, a.dim, a.threads, a.rounds, "cpu")
+        print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, dim={a.dim}, "
+              f"batch={a.batch}, {a.days} planted days x {a.users} users: {steps} steps, "
+              f"{ckpt.metrics['examples']} positives a pass; {a.rounds} rounds after a warm-up\n")  # fmt: skip
+        report(runs, kind, a.loss_tol)
 
         if a.quality:
             from recassets.training.evaluation import evaluate
 
-            report = evaluate(path, ckpt, None, k=50)
+            rep = evaluate(path, ckpt, None, k=50)
             for policy in ("candidate", "popularity_trailing_7d", "popularity_all_time"):
-                print(f"{'Recall@50 ' + policy:40s} {report.retrieval[policy]['recall@50']:10.4f}")
+                print(f"{'Recall@50 ' + policy:44s} {rep.retrieval[policy]['recall@50']:9.4f}")
 
 
 if __name__ == "__main__":
