@@ -1,10 +1,10 @@
 """The ``recassets`` command line.
 
 Start-up stays light: heavy modules (Spark, torch, Feast, Dagster) load inside the command
-that needs them. Materialization goes through Dagster itself (``dagster asset materialize``
-in a subprocess, against this repo's ``definitions.py`` and the instance under
-``RECASSETS_HOME/dagster``), so every run the CLI makes is a real Dagster run that shows up
-in the UI; the library itself never imports Dagster.
+that needs them. Materialization goes through Dagster itself (``python -m assets.launch`` in
+a subprocess: the definitions' asset job, executed in that process against the instance under
+``RECASSETS_HOME/dagster``, several runs in one process), so every run the CLI makes is a
+real Dagster run that shows up in the UI; the library itself never imports Dagster.
 
 The CLI is an edge: it reads its environment (``Paths.from_env``: ``RECASSETS_HOME`` and the
 other locations, ``RECASSETS_BENTOML_HOME``) and hands the library explicit arguments. The
@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from recassets.paths import Paths
 
@@ -85,6 +86,8 @@ def dagster_env(paths: Paths, settings: Mapping[str, str] | None = None) -> dict
 
 
 GATE = "model_evaluation_promotion_gate"
+# How assets/launch.py reports the end of each run of a plan on its stdout.
+RUN_LINE = "recassets-run:"
 
 
 def materialize(
@@ -96,7 +99,8 @@ def materialize(
 ) -> None:
     """Materialize ``selection``: the daily assets in one Dagster run over first..last
     (single-run backfill), the models in a second run, what serving builds from the current
-    policy (embeddings, index, bento) in a third.
+    policy (embeddings, index, bento) in a third; the three runs in one process
+    (``assets/launch.py``).
 
     A refused model fails the second run at its blocking gate: that is the gate working, not
     a broken demo. The previous policy (a model, or popularity while none passed) keeps
@@ -105,46 +109,44 @@ def materialize(
     daily = [k for k in selection if k not in UNPARTITIONED]
     models = [k for k in selection if k in MODELS]
     serving = [k for k in selection if k in UNPARTITIONED and k not in MODELS]
+    plan = []
     if daily:
-        _materialize_run(paths, daily, first, last, settings)
+        plan.append({"select": daily, "first": first, "last": last})
     if models:
-        try:
-            _materialize_run(paths, models, None, None, settings)
-        except SystemExit as e:
-            if GATE not in str(e):
-                raise
-            say(f"the promotion gate refused the candidate models ({GATE} failed): serving "
-                "keeps the current policy; see `recassets evaluate`")  # fmt: skip
+        plan.append({"select": models, "first": None, "last": None, "tolerate": GATE})
     if serving:
-        _materialize_run(paths, serving, None, None, settings)
+        plan.append({"select": serving, "first": None, "last": None})
+    _launch(paths, plan, settings)
 
 
-def _materialize_run(
-    paths: Paths,
-    selection: Sequence[str],
-    first: str | None,
-    last: str | None,
-    settings: Mapping[str, str] | None = None,
+# Dagster's own event lines (the log keeps them); the CLI shows the assets' progress lines.
+_CHATTER = ("STEP_", "LOADED_", "HANDLED_", "ASSET_", "RUN_", "ENGINE_")
+
+
+def _launch(
+    paths: Paths, plan: Sequence[Mapping[str, Any]], settings: Mapping[str, str] | None = None
 ) -> None:
-    """One Dagster run. Streams the assets' progress lines; the full log goes to
-    ``RECASSETS_HOME/logs/``. Raises SystemExit with the log's tail when the run fails."""
+    """Run ``plan`` (``assets/launch.py``). Streams the assets' progress lines; the full log
+    goes to ``RECASSETS_HOME/logs/``. Raises SystemExit with the log's tail when a run fails."""
     ensure_home(paths)
     logs = Path(paths.home) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"materialize-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log"
-    cmd = [
-        sys.executable, "-m", "dagster", "asset", "materialize", "-f", "definitions.py",
-        "--select", ",".join(selection),
-        "--config-json", json.dumps({"loggers": {"console": {"config": {"log_level": "INFO"}}}}),
-    ]  # fmt: skip
-    rng = "all data"
-    if first is not None:
-        rng = first if first == last else f"{first}...{last}"
-        cmd += ["--partition" if first == last else "--partition-range", rng]
-    say(f"materializing {', '.join(selection)} for {rng} in one Dagster run (log: {log_path})")
+    stamp = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    log_path = logs / f"materialize-{stamp}.log"
+    plan_path = logs / f"materialize-{stamp}.plan.json"
+    plan_path.write_text(json.dumps(list(plan), indent=2))
+
+    def announce(i: int) -> None:
+        entry = plan[i]
+        first, last = entry.get("first"), entry.get("last")
+        rng = "all data" if first is None else first if first == last else f"{first}...{last}"
+        say(f"materializing {', '.join(entry['select'])} for {rng} in one Dagster run "
+            f"(log: {log_path})")  # fmt: skip
+
+    announce(0)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            cmd,
+            [sys.executable, "-m", "assets.launch", str(plan_path)],
             cwd=repo_root(),
             env=dagster_env(paths, settings),
             stdout=subprocess.PIPE,
@@ -155,13 +157,20 @@ def _materialize_run(
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
-            # Our assets' own progress lines and any error; Dagster's event chatter stays in the log.
-            if " - dagster - " in line and (" - INFO - " in line or " - ERROR - " in line):
+            if line.startswith(RUN_LINE):
+                _, index, status, run_id = line.split()
+                i = int(index)
+                if status == "REFUSED":
+                    say(f"the promotion gate refused the candidate models ({GATE} failed): "
+                        "serving keeps the current policy; see `recassets evaluate`")  # fmt: skip
+                elif status == "SUCCESS":
+                    say(f"run {run_id} finished")
+                if status != "FAILURE" and i + 1 < len(plan):
+                    announce(i + 1)
+            elif " - dagster - " in line and (" - INFO - " in line or " - ERROR - " in line):
                 event = line.rsplit(" - ", 1)[-1].strip()
                 if (
-                    not event.startswith(
-                        ("STEP_", "LOADED_", "HANDLED_", "ASSET_", "RUN_", "ENGINE_")
-                    )
+                    not event.startswith(_CHATTER)
                     and "Started execution" not in event
                     and "Finished execution" not in event
                 ):
@@ -172,7 +181,7 @@ def _materialize_run(
         raise SystemExit(
             f"recassets: the Dagster run failed (exit {code}). Last lines of {log_path}:\n{tail}"
         )
-    say(f"run finished; full log in {log_path}")
+    say(f"full log in {log_path}")
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -358,7 +367,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recassets", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="recassets", description=(__doc__ or "").split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def synthetic_args(p: argparse.ArgumentParser, days: int) -> None:

@@ -1,0 +1,95 @@
+"""assets/launch.py: the CLI's plan of runs, executed in one process against a real instance.
+
+One subprocess, as the CLI starts it: a run that succeeds, a run that fails and stops the plan,
+and an entry after it that never runs. The tag and gate rules are plain functions, tested on
+their own with a passing and a failing case each."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster import DagsterInstance, RunsFilter
+
+from assets.launch import LAUNCHED_BY, partition_tags, refused_by
+from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from recassets.cli import RUN_LINE
+from recassets.synthetic import SyntheticConfig, generate
+from tests.conftest import home_at
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY1, MISSING = "2026-01-01", "2026-01-05"
+
+
+def test_partition_tags_one_day_a_range_or_none():
+    assert partition_tags(None, None) == {}
+    assert partition_tags(DAY1, DAY1) == {"dagster/partition": DAY1}
+    assert partition_tags(DAY1, "2026-01-03") == {
+        PARTITION_RANGE_START_TAG: DAY1,
+        PARTITION_RANGE_END_TAG: "2026-01-03",
+    }
+
+
+@dataclass
+class _Evaluation:
+    check_name: str
+    passed: bool
+
+
+class _Result:
+    def __init__(self, *evaluations: _Evaluation) -> None:
+        self.evaluations = list(evaluations)
+
+    def get_asset_check_evaluations(self) -> list[_Evaluation]:
+        return self.evaluations
+
+
+def test_refused_only_when_the_tolerated_check_failed():
+    gate = "model_evaluation_promotion_gate"
+    assert refused_by(_Result(_Evaluation(gate, False)), gate)
+    assert not refused_by(_Result(_Evaluation(gate, True)), gate)  # it passed: not a refusal
+    assert not refused_by(_Result(_Evaluation("other_check", False)), gate)
+    assert not refused_by(_Result(), gate)  # the run failed before the gate ran
+    assert not refused_by(_Result(_Evaluation(gate, False)), None)  # nothing tolerated
+
+
+def test_a_plan_runs_in_one_process_and_stops_at_the_first_failure(tmp_path):
+    home = tmp_path / "home"
+    generate(home_at(home), SyntheticConfig(days=1, events_per_day=200, initial_users=30))
+    plan = [
+        {"select": ["lake/users"], "first": DAY1, "last": DAY1},
+        {"select": ["lake/raw_events"], "first": MISSING, "last": MISSING},  # no landing files
+        {"select": ["lake/users"], "first": DAY1, "last": DAY1},  # never reached
+    ]
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(plan))
+    env = {
+        **os.environ,
+        "RECASSETS_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+    }
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    (home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "assets.launch", str(plan_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    ends = [line.split() for line in proc.stdout.splitlines() if line.startswith(RUN_LINE)]
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert [(e[1], e[2]) for e in ends] == [("0", "SUCCESS"), ("1", "FAILURE")]
+
+    with DagsterInstance.from_config(str(home / "dagster")) as instance:
+        runs = {r.run_id: r for r in instance.get_runs(RunsFilter(run_ids=[e[3] for e in ends]))}
+    assert len(runs) == 2
+    ok, failed = runs[ends[0][3]], runs[ends[1][3]]
+    assert ok.tags["dagster/partition"] == DAY1 and failed.tags["dagster/partition"] == MISSING
+    assert all(r.tags[k] == v for r in runs.values() for k, v in LAUNCHED_BY.items())
+    assert ok.is_success and failed.is_failure
