@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import IO, Any
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str]) -> Generator[Path, None, None]:
     """Yield a temporary path beside ``path``; on a clean exit it replaces ``path``.
 
     For writers that want a file name rather than a handle (``pyarrow.parquet.write_table``)."""

@@ -218,7 +218,7 @@ def plan_landing(
         if cursor is not None:
             known = cursor.fingerprints.get(key)
             if known == landed.fingerprint:
-                unchanged[key] = known
+                unchanged[key] = landed.fingerprint
             else:
                 changes.append(Change(landed, "new day" if known is None else "files changed"))
         elif lineage_matches(paths, landed):

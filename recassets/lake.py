@@ -7,7 +7,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -23,7 +23,8 @@ def ensure_table(spark: SparkSession, path: str, ddl: str, partition_cols: Seque
     if DeltaTable.isDeltaTable(spark, path):
         return
     builder = DeltaTable.createIfNotExists(spark).location(path)
-    for f in StructType.fromDDL(ddl).fields:
+    # fromDDL is typed as any DataType; a table's column list parses to a StructType
+    for f in cast(StructType, StructType.fromDDL(ddl)).fields:
         builder = builder.addColumn(f.name, f.dataType, nullable=f.nullable)
     builder.partitionedBy(*partition_cols).execute()
 
@@ -43,7 +44,9 @@ def latest_version(spark: SparkSession, path: str) -> int:
             return max(versions)
     from delta.tables import DeltaTable
 
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    assert row is not None  # a Delta table has at least its creation commit
+    return int(row[0])
 
 
 _COMMIT = re.compile(r"^\d{20}\.json$")
@@ -104,5 +107,5 @@ def conform(df: DataFrame, ddl: str) -> DataFrame:
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
 
-    schema = StructType.fromDDL(ddl)
+    schema = cast(StructType, StructType.fromDDL(ddl))  # a column list parses to a StructType
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])

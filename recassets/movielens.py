@@ -44,6 +44,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -188,7 +189,7 @@ class _Lines:
         dup = frame.duplicated(list(keys), keep=False).to_numpy()
         if not dup.any():
             return
-        d = frame[dup]
+        d = cast(pd.DataFrame, frame[dup])  # rows by mask (pandas is untyped: any __getitem__)
         first_sub = d.groupby(list(keys))["sub"].transform("min").to_numpy()
         later = d["sub"].to_numpy() != first_sub
         first_line = dict(

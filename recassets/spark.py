@@ -11,7 +11,7 @@ by Ivy on the first start and cached under ``~/.ivy2.5.2``; when that fails the 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -113,7 +113,8 @@ def get_spark(
                 builder = configure_spark_with_delta_pip(builder)
             session = builder.getOrCreate()
             # Touch the Delta classes now, so a missing jar fails here with advice, not later.
-            session._jvm.io.delta.tables.DeltaTable  # noqa: B018
+            jvm: Any = session._jvm  # py4j's view of the JVM: attributes made on access
+            jvm.io.delta.tables.DeltaTable  # noqa: B018
         except Exception as exc:  # the JVM reports jar resolution failures in many shapes
             text = str(exc)
             if any(

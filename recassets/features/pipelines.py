@@ -134,6 +134,7 @@ def _global_ctrs(events: DataFrame) -> dict[int, float]:
     from pyspark.sql import functions as F
 
     row = events.agg(*_counters(F.col("age"), kinds=("impressions", "clicks"))).first()
+    assert row is not None  # an aggregate without groupBy has one row
     out = {}
     for w in WINDOWS:
         clicks, imps = (row[f"clicks_{w}d"] or 0), (row[f"impressions_{w}d"] or 0)
@@ -201,7 +202,8 @@ def compute_day(
     end_of_day = F.lit(dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), dt.UTC)).cast(
         "timestamp"
     )
-    zeros = {c: 0 for c in _counter_names()}
+    # fillna's value type (pyspark's LiteralType), spelled out: a dict's value type is invariant
+    zeros: dict[str, bool | float | int | str] = {c: 0 for c in _counter_names()}
 
     # --- users ---------------------------------------------------------------------------
     ucounts = events.groupBy("user_id").agg(*_counters(F.col("age")))

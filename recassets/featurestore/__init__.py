@@ -47,7 +47,8 @@ _EXPORTS = {
     "served_day": "store",
     "skew_check": "store",
 }
-__all__ = sorted(_EXPORTS)
+# Computed, so a checker cannot read it; the names are loaded by __getattr__ below.
+__all__ = sorted(_EXPORTS)  # pyright: ignore[reportUnsupportedDunderAll]
 
 
 def __getattr__(name: str) -> Any:

@@ -163,7 +163,9 @@ cohort_daily_features = FeatureView(
 retrieval_v1 = FeatureService(
     name="retrieval_v1",
     description="Two-tower retrieval: ids, counters, categoricals and the history id list.",
-    features=[
+    # Feast's view[[names]] (a projection) is untyped, and its base class's __copy__ stub makes
+    # the checker infer None for it.
+    features=[  # pyright: ignore[reportArgumentType]
         user_daily_features[
             [
                 "country",

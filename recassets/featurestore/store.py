@@ -13,7 +13,7 @@ import math
 import random
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -113,7 +113,7 @@ def apply(paths: Paths, redis_url: str | None = None) -> ApplyResult:
     )
 
 
-def _registered(lister) -> list:
+def _registered(lister: Callable[[], Iterable[Any]]) -> list[Any]:
     try:
         return list(lister())
     except Exception:  # an empty registry: nothing registered yet
@@ -184,7 +184,7 @@ def materialize_days(
 
 
 @contextlib.contextmanager
-def _materialize_lock(paths: Paths) -> Iterator[None]:
+def _materialize_lock(paths: Paths) -> Generator[None, None, None]:
     import fcntl
 
     lock = cfg.feast_dir(paths) / ".materialize.lock"
@@ -417,13 +417,17 @@ def same_value(a: Any, b: Any) -> bool:
     """Exact equality where NaN equals NaN, through lists (and numpy arrays)."""
     if isinstance(a, float) and isinstance(b, float):
         return a == b or (math.isnan(a) and math.isnan(b))
-    if hasattr(a, "tolist") and not isinstance(a, str | bytes):
-        a = a.tolist()
-    if hasattr(b, "tolist") and not isinstance(b, str | bytes):
-        b = b.tolist()
+    a, b = _tolist(a), _tolist(b)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b
+
+
+def _tolist(value: Any) -> Any:
+    """A numpy array or scalar (anything with ``tolist``) as plain Python, other values as is."""
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
+        return value.tolist()
+    return value
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -25,7 +25,7 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,11 +78,11 @@ def ingest(
 
     say = progress or (lambda _msg: None)
     contract = CONTRACTS[dataset]
-    days = sorted({d if isinstance(d, str) else d.isoformat() for d in days})
+    iso_days = sorted({d if isinstance(d, str) else d.isoformat() for d in days})
     run_id = run_id or uuid.uuid4().hex
     started = time.perf_counter()
-    files, scans, empty = _landing_files(paths, dataset, days, allow_missing_days)
-    say(f"{dataset}: {len(files)} landing file(s) over {len(days)} day(s)")
+    files, scans, empty = _landing_files(paths, dataset, iso_days, allow_missing_days)
+    say(f"{dataset}: {len(files)} landing file(s) over {len(iso_days)} day(s)")
     if empty:
         say(
             f"{dataset}: {len(empty)} day(s) without landing files become empty partitions: "
@@ -91,7 +91,7 @@ def ingest(
     table_path = paths.table(TABLE_NAMES[dataset])
     quarantine_path = paths.table(QUARANTINE_TABLE)
     meta = json.dumps(
-        {"run_id": run_id, "dataset": dataset, "days": days, "code_version": __version__}
+        {"run_id": run_id, "dataset": dataset, "days": iso_days, "code_version": __version__}
     )
 
     # Steps 2 to 5 (see the module docstring). Leaving the block releases what they persisted,
@@ -106,7 +106,7 @@ def ingest(
         n_rejected = sum(n for (_, ok), n in counts.items() if not ok)
         validated = (
             _mark_duplicates(checked.rows, duplicates, contract, broadcast=checked.few_candidates)
-            if later
+            if later and duplicates is not None  # later is empty when there are no duplicates
             else checked.rows
         )
         whole_files = [f for f in files if f.problem]
@@ -124,13 +124,13 @@ def ingest(
             spark,
             bad_rows.select(*_ddl_names(QUARANTINE_DDL)),
             quarantine_path,
-            f"dataset = '{dataset}' AND {days_predicate(days)}",
+            f"dataset = '{dataset}' AND {days_predicate(iso_days)}",
             meta,
             f"{dataset} quarantine",
             n_rejected + len(whole_files),
         )
         delta_version = _replace_partitions(
-            spark, good, table_path, days_predicate(days), meta, TABLE_NAMES[dataset], n_good
+            spark, good, table_path, days_predicate(iso_days), meta, TABLE_NAMES[dataset], n_good
         )
 
     result = IngestResult(
@@ -138,13 +138,13 @@ def ingest(
         table_path=table_path,
         delta_version=delta_version,
         quarantine_version=quarantine_version,
-        partitions=_partitions(days, files, counts, empty),
+        partitions=_partitions(iso_days, files, counts, empty),
         run_id=run_id,
     )
     write_lineage(paths, result)
     took = time.perf_counter() - started
     say(
-        f"{dataset}: {len(days)}/{len(days)} day(s) ({len(empty)} empty), {result.rows} rows, "
+        f"{dataset}: {len(iso_days)}/{len(iso_days)} day(s) ({len(empty)} empty), {result.rows} rows, "
         f"{result.quarantined} quarantined in {took:.1f} s "
         f"({(result.rows + result.quarantined) / max(took, 1e-9):,.0f} rows/s), "
         f"Delta version {result.delta_version}"
@@ -192,7 +192,7 @@ def _checked_rows(
     scans: dict[str, _LineScan],
     dataset: str,
     say: Callable[[str], None],
-) -> Iterator[_Checked]:
+) -> Generator[_Checked, None, None]:
     """Steps 2 and 3: the rows parsed, checked, counted and indexed, persisted while the caller
     reads them and released after.
 
@@ -314,7 +314,7 @@ def _row_index(
 @contextlib.contextmanager
 def _later_duplicates(
     checked: _Checked, contract: Contract
-) -> Iterator[tuple[DataFrame | None, dict[str, int]]]:
+) -> Generator[tuple[DataFrame | None, dict[str, int]], None, None]:
     """Step 4: the repeated keys and where each first stands (``_duplicates``), persisted while
     the caller marks their later holders, and per day how many later holders there are.
 

@@ -9,7 +9,7 @@ is shared and outlives it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def _session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+def _session_conf(spark: SparkSession, key: str, value: str) -> Generator[None, None, None]:
     """The session's ``key`` is ``value`` inside; its own value is restored after."""
     before = spark.conf.get(key, None)
     spark.conf.set(key, value)

@@ -34,13 +34,16 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 from torchrec.modules.embedding_configs import EmbeddingBagConfig, PoolingType
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+if TYPE_CHECKING:
+    from torchrec.modules.fused_embedding_modules import FusedEmbeddingBagCollection
 
 EMBEDDING_OPTIMIZERS = ("fused_rowwise_adagrad", "rowwise_adagrad", "adam", "sparse_adam", "none")
 DEFAULT_EMBEDDING_OPTIMIZER = "fused_rowwise_adagrad"
@@ -161,7 +164,8 @@ class EmbeddingTables(nn.Module):
             self.ebc = EmbeddingBagCollection(tables=configs, device=device)
             if self.optimizer_kind == "sparse_adam":
                 for bag in self.ebc.embedding_bags.values():
-                    bag.sparse = True  # nn.EmbeddingBag reads this flag on every forward
+                    # nn.EmbeddingBag reads this flag on every forward
+                    cast(nn.EmbeddingBag, bag).sparse = True
             params = list(self.ebc.parameters())
             if self.optimizer_kind == "none":
                 pass
@@ -189,13 +193,15 @@ class EmbeddingTables(nn.Module):
     def weight(self, table: str) -> torch.Tensor:
         """The live ``(rows, E)`` weight of ``table`` (for the fused module: a view into
         fbgemm's buffer, so writes reach the kernel)."""
-        return self.ebc.embedding_bags[table].weight
+        # both collections keep one module per table in embedding_bags, its rows in .weight
+        bags = cast(nn.ModuleDict, self.ebc.embedding_bags)
+        return cast(torch.Tensor, bags[table].weight)
 
     # -- optimizer --
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
         if self._optimizer is not None:
-            self._optimizer.zero_grad(set_to_none=True)
+            self._optimizer.zero_grad(set_to_none=set_to_none)
 
     def step(self) -> None:
         """Apply the unfused optimizer; the fused one already ran inside ``backward``."""
@@ -204,7 +210,8 @@ class EmbeddingTables(nn.Module):
 
     def _fused_state(self) -> dict[str, dict[str, torch.Tensor]]:
         # {"<table>.weight": {"<table>.weight.momentum_1": (rows,) live tensor}}
-        return self.ebc.fused_optimizer().state_dict()["state"]
+        fused = cast("FusedEmbeddingBagCollection", self.ebc)
+        return fused.fused_optimizer().state_dict()["state"]
 
     def optimizer_state_dict(self) -> dict[str, Any]:
         """Optimizer state as tensors and primitives (copied off the live buffers)."""

@@ -25,14 +25,14 @@ float rounding (the sums are associated differently).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torchrec.modules.crossnet import LowRankCrossNet
-from torchrec.modules.mlp import MLP
+from torchrec.modules.mlp import MLP, Perceptron
 
 from recassets.models.embeddings import DEFAULT_EMBEDDING_OPTIMIZER, EmbeddingTables, TableSpec
 from recassets.models.features import Features, signed_log1p
@@ -191,7 +191,8 @@ class DCNv2(nn.Module):
         )
         deep: tuple[tuple[torch.Tensor, torch.Tensor], ...] = ()
         if isinstance(self.deep, MLP):
-            deep = tuple((t(p._linear.weight), t(p._linear.bias)) for p in self.deep._mlp)
+            layers = cast(Iterable[Perceptron], self.deep._mlp)  # an nn.Sequential of them
+            deep = tuple((t(p._linear.weight), t(p._linear.bias)) for p in layers)
         return Kernels(cross, deep, (t(self.head.weight), t(self.head.bias)))
 
     # -- entry points --
@@ -224,7 +225,7 @@ class DCNv2(nn.Module):
     @staticmethod
     def _dense_linear(arch: nn.Module) -> nn.Linear:
         """The one Linear of a dense projection (``MLP(n, [P])``: Linear, then ReLU)."""
-        (perceptron,) = arch._mlp  # type: ignore[union-attr]
+        (perceptron,) = cast(Iterable[Perceptron], arch._mlp)
         return perceptron._linear
 
     def prepare_items(
@@ -289,7 +290,10 @@ class DCNv2(nn.Module):
         then the deep MLP and the head."""
         x = x0
         for i, (vt, wt, b) in enumerate(kernels.cross):
-            x = torch.addcmul(x, x0, torch.addmm(b, low if i == 0 else x @ vt, wt))
+            # low is given whenever there are cross layers
+            x = torch.addcmul(
+                x, x0, torch.addmm(b, cast(torch.Tensor, low) if i == 0 else x @ vt, wt)
+            )
         for w, b in kernels.deep:
             x = torch.nn.functional.linear(x, w, b).relu_()
         w, b = kernels.head

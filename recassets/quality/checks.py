@@ -27,6 +27,7 @@ from recassets.quality.runner import QualityReport, validate
 from recassets.quality.suites import TRAILING_DAYS, feature_suite, raw_events_suite
 
 if TYPE_CHECKING:
+    import great_expectations as gx
     from pyspark.sql import DataFrame, SparkSession
 
 RAW_EVENTS_TABLE = "raw_events"
@@ -86,7 +87,7 @@ def previous_partition(
     return (rows[0]["dt"], int(rows[0]["count"])) if rows else None
 
 
-def _validate_partition(df: DataFrame, suite) -> QualityReport:
+def _validate_partition(df: DataFrame, suite: gx.ExpectationSuite) -> QualityReport:
     # Every expectation is a scan of the partition: read the Delta files once.
     df = df.persist()
     try:

@@ -31,6 +31,10 @@ A failure-free range (the usual case) is one GE validation and one groupBy, wher
 per-day validations cost a second and more per day (a 162-day backfill: 3.5 minutes).
 """
 
+# great_expectations ships py.typed but re-exports gx.expectations.Expect* without __all__ or
+# "import X as X", so the checker would flag its documented import path as private.
+# pyright: reportPrivateImportUsage=false
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,6 +47,7 @@ from recassets.quality.runner import (
     SAMPLE_ROWS,
     Failure,
     QualityReport,
+    _config,
     _kwargs,
     _observed,
     _run,
@@ -72,7 +77,7 @@ def iso_days(days: Sequence[dt.date | str]) -> list[str]:
     return sorted({d if isinstance(d, str) else d.isoformat() for d in days})
 
 
-def _is_table_level(expectation) -> bool:
+def _is_table_level(expectation: Any) -> bool:
     return expectation.expectation_type.startswith("expect_table_")
 
 
@@ -93,7 +98,7 @@ def _derived_column(column: str, form: str, day_column: str) -> Column:
     return F.concat(F.col(day_column).cast("string"), F.lit(" "), F.col(column).cast("string"))
 
 
-def _range_form(expectation, day: str) -> tuple[Any, tuple[str, str, str] | None]:
+def _range_form(expectation: Any, day: str) -> tuple[Any, tuple[str, str, str] | None]:
     """The expectation over all the range's rows that stands for ``expectation`` on ``day``
     (its range form, or a fresh copy of itself), and the derived column it reads, if any:
     ``(source column, range form, derived column name)``."""
@@ -107,6 +112,7 @@ def _range_form(expectation, day: str) -> tuple[Any, tuple[str, str, str] | None
     column = getattr(expectation, "column", None)
     if form is None:
         return type(expectation)(**_fields(expectation)), None
+    assert column is not None  # suites set range forms on column expectations only
     E = gx.expectations
     derived = (column, form, _derived_name(column, form))
     if form == UTC_DAY:
@@ -134,7 +140,7 @@ def _range_form(expectation, day: str) -> tuple[Any, tuple[str, str, str] | None
     raise ValueError(f"unknown range_form {form!r} on {expectation.expectation_type}({column})")
 
 
-def _fields(expectation) -> dict[str, Any]:
+def _fields(expectation: Any) -> dict[str, Any]:
     """An expectation's constructor arguments (a copy: an expectation belongs to one suite):
     its kwargs as configured, with its description, meta and notes."""
     fields = {k: v for k, v in expectation.configuration.kwargs.items() if k != "batch_id"}
@@ -144,7 +150,7 @@ def _fields(expectation) -> dict[str, Any]:
     return fields
 
 
-def _unexpected(expectation) -> Column | None:
+def _unexpected(expectation: Any) -> Column | None:
     """Rows that break ``expectation`` (a range form), as GE's Spark condition decides them:
     null values are missing, not unexpected, except for not-null. None: no predicate here."""
     from pyspark.sql import Window
@@ -170,7 +176,7 @@ def _unexpected(expectation) -> Column | None:
     return c.isNotNull() & ~ok
 
 
-def _row_count_failure(expectation, rows: int) -> Failure | None:
+def _row_count_failure(expectation: Any, rows: int) -> Failure | None:
     """The per-day row-count expectation judged from the day's count, reported as GE reports
     it (observed value, no sample rows)."""
     lo, hi = expectation.min_value, expectation.max_value
@@ -294,7 +300,7 @@ class PartitionRange:
             )
             first = _run(frame, suite, {"result_format": "BOOLEAN_ONLY"})
             failing = [
-                forms[keys[r.expectation_config.meta["range_form_index"]]]
+                forms[keys[_config(r).meta["range_form_index"]]]
                 for r in first.results
                 if not r.success
             ]
@@ -392,7 +398,7 @@ class PartitionRange:
             for r in result.results:
                 if r.success:
                     continue
-                meta = r.expectation_config.meta
+                meta = _config(r).meta
                 day, i = meta["range_day"], meta["range_position"]
                 own = suites[day].expectations[i]
                 column = getattr(own, "column", None)

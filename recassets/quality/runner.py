@@ -18,6 +18,7 @@ import decimal
 import logging
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,20 +26,28 @@ from recassets.preload import settle
 
 if TYPE_CHECKING:
     import great_expectations as gx  # imported where used: it takes seconds (see suites.py)
+    import pandas as pd
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationValidationResult,
+    )
+    from great_expectations.expectations.expectation import Expectation
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
 
 SAMPLE_ROWS = 5
-_QUIET = False
+_quieted = False
 
 
 def _quiet_gx() -> None:
     """GE logs at INFO (one of its modules pins its own logger to INFO) and draws tqdm bars
     per validation: in a Dagster run log or a test that is noise. Done once, on first use,
     not at import."""
-    global _QUIET
-    if not _QUIET:
+    global _quieted
+    if not _quieted:
         for name in ("great_expectations", "great_expectations.data_context.types.base"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        _QUIET = True
+        _quieted = True
 
 
 def _context():
@@ -190,7 +199,7 @@ def _is_pandas(df: Any) -> bool:
     return isinstance(df, pd.DataFrame)
 
 
-def _utc_aware(pdf):
+def _utc_aware(pdf: pd.DataFrame) -> pd.DataFrame:
     """toPandas gives naive datetimes (session time zone, UTC here); suites bound ``ts`` with
     aware UTC datetimes, and pandas refuses to compare the two, so naive columns are read as
     UTC, the contract's zone."""
@@ -220,11 +229,12 @@ def _run(df: Any, suite: gx.ExpectationSuite, result_format: dict):
     return batch.validate(suite, result_format=result_format)
 
 
-def _observed(result) -> dict[str, Any]:
+def _observed(result: ExpectationValidationResult) -> dict[str, Any]:
     r = result.result or {}
     if result.exception_info and result.exception_info.get("raised_exception"):
         return {"error": result.exception_info.get("exception_message")}
-    if isinstance(result.exception_info, dict) and not r:
+    # GE annotates exception_info as a dict; the check guards what its runtime hands back
+    if isinstance(result.exception_info, dict) and not r:  # pyright: ignore[reportUnnecessaryIsInstance]
         # A metric that failed to resolve: GE keys exception_info by metric id.
         messages = [
             v.get("exception_message")
@@ -245,7 +255,9 @@ def _observed(result) -> dict[str, Any]:
     return {k: plain(r[k]) for k in keys if k in r}
 
 
-def _samples(result, limit: int, columns: list[str]) -> list[dict[str, Any]]:
+def _samples(
+    result: ExpectationValidationResult, limit: int, columns: Sequence[str | None]
+) -> list[dict[str, Any]]:
     """The failing rows GE returned, columns in a fixed order: the suite's sample columns,
     then the failing column (GE puts the failing column first for pandas, last for Spark)."""
     rows = (result.result or {}).get("partial_unexpected_index_list") or []
@@ -259,7 +271,15 @@ def _samples(result, limit: int, columns: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _kwargs(config) -> dict[str, Any]:
+def _config(result: ExpectationValidationResult) -> ExpectationConfiguration:
+    """The configuration ``result`` was validated with: GE types it optional, and sets it on
+    every result of a suite's validation."""
+    config = result.expectation_config
+    assert config is not None
+    return config
+
+
+def _kwargs(config: ExpectationConfiguration) -> dict[str, Any]:
     return plain({k: v for k, v in config.kwargs.items() if k != "batch_id"})
 
 
@@ -280,7 +300,7 @@ def validate(df: Any, suite: gx.ExpectationSuite, sample_rows: int = SAMPLE_ROWS
     if failing:
         detail_suite = gx.ExpectationSuite(
             name=f"{suite.name}-failures",
-            expectations=[_copy_expectation(r.expectation_config) for r in failing],
+            expectations=[_copy_expectation(_config(r)) for r in failing],
         )
         sample_columns = list(meta.get("sample_columns") or [])
         detail_format: dict[str, Any] = {
@@ -298,12 +318,10 @@ def validate(df: Any, suite: gx.ExpectationSuite, sample_rows: int = SAMPLE_ROWS
         }
         results = sorted(
             detailed.results,
-            key=lambda r: position.get(
-                (r.expectation_config.type, r.expectation_config.kwargs.get("column")), 1 << 30
-            ),
+            key=lambda r: position.get((_config(r).type, _config(r).kwargs.get("column")), 1 << 30),
         )
         for r in results:
-            config = r.expectation_config
+            config = _config(r)
             failures.append(
                 Failure(
                     expectation=config.type,
@@ -326,6 +344,6 @@ def validate(df: Any, suite: gx.ExpectationSuite, sample_rows: int = SAMPLE_ROWS
     )
 
 
-def _copy_expectation(config):
+def _copy_expectation(config: ExpectationConfiguration) -> Expectation:
     """A fresh Expectation from a result's configuration (an expectation belongs to one suite)."""
     return config.to_domain_obj()

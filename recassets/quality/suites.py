@@ -16,6 +16,10 @@ derived column that carries the day, so that one expectation over all the range'
 the same as one per day.
 """
 
+# great_expectations ships py.typed but re-exports gx.expectations.Expect* without __all__ or
+# "import X as X", so the checker would flag its documented import path as private.
+# pyright: reportPrivateImportUsage=false
+
 from __future__ import annotations
 
 import datetime as dt

@@ -38,7 +38,7 @@ from recassets import atomic
 from recassets.training import data as D
 from recassets.training import inference
 from recassets.training.checkpoint import as_checkpoint
-from recassets.training.examples import available_days, table_path
+from recassets.training.examples import PathsOrTable, available_days, table_path
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
 
 TRAILING_DAYS = 7
@@ -54,7 +54,7 @@ POPULARITY_TRAILING_7D = "popularity_trailing_7d"
 # --- reading training_examples ------------------------------------------------------------------
 
 
-def read_days(paths: Any, days: Sequence[str], columns: Sequence[str]) -> pa.Table:
+def read_days(paths: PathsOrTable, days: Sequence[str], columns: Sequence[str]) -> pa.Table:
     """The given columns of the rows of ``days`` (empty table when ``days`` is empty)."""
     from deltalake import DeltaTable
 
@@ -80,7 +80,7 @@ def latest_rows(rows: pa.Table, key: str, *, earliest: bool = False) -> pa.Table
     return rows.take(pa.array(first))
 
 
-def catalog(paths: Any, days: Sequence[str]) -> pa.Table:
+def catalog(paths: PathsOrTable, days: Sequence[str]) -> pa.Table:
     """All items seen in ``days``, one (latest) row each with the item columns, by item id."""
     return latest_rows(read_days(paths, days, (*ITEM_COLUMNS, "ts")), "item_id")
 
@@ -284,7 +284,7 @@ def default_eval_days(checkpoint: Any) -> list[str]:
 
 
 def evaluate(
-    paths: Any,
+    paths: PathsOrTable,
     checkpoint_two_tower: Any,
     checkpoint_ranking: Any | None = None,
     eval_days: Sequence[str] | None = None,

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from recassets import __version__
 from recassets.features.schema import ENGAGEMENT_TYPES
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 TABLE = "training_examples"
 
+# Where ``training_examples`` is read from: a ``Paths`` (its lake's table) or the table's own
+# path or URL (tests, a remote table).
+PathsOrTable: TypeAlias = Paths | str | os.PathLike[str]
+
 
 @dataclass
 class ExamplesResult:
@@ -44,11 +48,11 @@ class ExamplesResult:
     version: int = -1
 
 
-def table_path(paths: Any) -> str:
-    return paths.table(TABLE) if hasattr(paths, "table") else os.fspath(paths)
+def table_path(paths: PathsOrTable) -> str:
+    return paths.table(TABLE) if isinstance(paths, Paths) else os.fspath(paths)
 
 
-def available_days(paths: Any) -> list[str]:
+def available_days(paths: PathsOrTable) -> list[str]:
     """Partitions (``dt``) present in ``training_examples``, sorted; empty when no table.
 
     Here, not in ``evaluation`` (which needs torch): ``retrain_sensor`` calls it on every tick,
@@ -409,6 +413,7 @@ def _build_daily(
         df, recipe, feature_day = compute_examples(spark, paths, day)
         df = df.persist()
         stats = df.agg(F.count("*").alias("n"), F.sum("label").alias("p")).first()
+        assert stats is not None  # an aggregate without groupBy has one row
         meta = json.dumps({"run_id": run_id, "day": day, "recipe": recipe, "features_day": feature_day,
                            "code_version": __version__})  # fmt: skip
         df.write.format("delta").mode("overwrite").option(

@@ -13,23 +13,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
 import torch
-from torch import nn
 
 from recassets.models.metrics import log_loss, roc_auc
 from recassets.models.ranking import DCNv2, RankingConfig
 from recassets.models.two_tower import TwoTower, TwoTowerConfig
 from recassets.training import data as D
 from recassets.training.checkpoint import Checkpoint, as_checkpoint
-from recassets.training.examples import table_path
+from recassets.training.examples import PathsOrTable, table_path
 from recassets.training.vocab import Vocabulary
 
+# The modules a checkpoint rebuilds; each keeps its tables in ``embeddings`` (EmbeddingTables).
+RecModel: TypeAlias = TwoTower | DCNv2
+
 # kind -> (module, its config): the checkpoint's ``kind`` and ``config["model"]`` rebuild it.
-_MODELS: dict[str, tuple[type[nn.Module], Any]] = {
+_MODELS: dict[str, tuple[type[TwoTower] | type[DCNv2], Any]] = {
     "two_tower": (TwoTower, TwoTowerConfig),
     "ranking": (DCNv2, RankingConfig),
 }
@@ -42,7 +44,7 @@ def build_model(
     *,
     embedding_optimizer: str = "none",
     embedding_lr: float = 0.0,
-) -> nn.Module:
+) -> RecModel:
     """The ``kind`` module from its plain-dict config. ``embedding_optimizer="none"`` (inference):
     a plain ``EmbeddingBagCollection``; training passes its fused optimizer instead. The
     state-dict keys are the same either way, so one checkpoint loads into both."""
@@ -66,7 +68,7 @@ def resolve_device(device: torch.device | str | None = None) -> torch.device:
 
 def _load(
     kind: str, checkpoint: Any, device: torch.device | str | None
-) -> tuple[nn.Module, Vocabulary, Checkpoint]:
+) -> tuple[RecModel, Vocabulary, Checkpoint]:
     ckpt = as_checkpoint(checkpoint)
     if ckpt.kind != kind:
         raise ValueError(f"checkpoint is a {ckpt.kind} model, not {kind}")
@@ -199,7 +201,7 @@ def score_candidates(
 
 def evaluate_ranking(
     checkpoint: Any,
-    paths_or_table_path: Any,
+    paths_or_table_path: PathsOrTable,
     partitions: Sequence[dt.date | str],
     *,
     batch_size: int = 4096,
@@ -229,6 +231,7 @@ def evaluate_ranking(
 
 
 __all__ = [
+    "RecModel",
     "build_model",
     "evaluate_ranking",
     "item_embeddings",

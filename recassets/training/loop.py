@@ -34,7 +34,7 @@ import datetime as dt
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +50,8 @@ from recassets.models.ranking import RankingConfig
 from recassets.models.two_tower import TwoTowerConfig
 from recassets.training import data as D
 from recassets.training.checkpoint import Checkpoint, as_checkpoint
-from recassets.training.examples import table_path
-from recassets.training.inference import build_model, resolve_device
+from recassets.training.examples import PathsOrTable, table_path
+from recassets.training.inference import RecModel, build_model, resolve_device
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
 from recassets.training.vocab import FeatureVocabConfig, Vocabulary
 
@@ -239,7 +239,7 @@ _RUNS: dict[str, Callable[[TrainConfig], _Run]] = {
 
 
 @contextlib.contextmanager
-def _threads(num_threads: int | None) -> Iterator[None]:
+def _threads(num_threads: int | None) -> Generator[None, None, None]:
     """Intra-op threads for the run, restored after. On a small machine shared with other jobs
     one thread beats two by an order of magnitude: OpenMP workers spin-wait at every op's barrier
     while a busy neighbour holds the other core (measured: ~1k vs 16-24k examples/s)."""
@@ -255,7 +255,7 @@ def _threads(num_threads: int | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _reproducible(seed: int, device: torch.device) -> Iterator[None]:
+def _reproducible(seed: int, device: torch.device) -> Generator[None, None, None]:
     """Seeded RNGs (forked: the caller's RNG state is left alone) and, on CPU, deterministic
     kernels (warn-only: an op without a deterministic variant warns instead of failing)."""
     devices = [device.index or 0] if device.type == "cuda" else []
@@ -283,7 +283,7 @@ _MAX_EVAL_SCORES = 2_000_000  # training AUC reads at most this many scores of t
 
 def _start(
     run: _Run, config: TrainConfig, prior: Checkpoint | None, device: torch.device
-) -> tuple[Vocabulary, dict[str, Any], nn.Module, torch.optim.Optimizer]:
+) -> tuple[Vocabulary, dict[str, Any], RecModel, torch.optim.Optimizer]:
     """Vocabulary, model config, module and dense optimizer: fresh, or restored from ``prior``
     (its vocabulary, shape and embedding optimizer; this run's learning rates)."""
     if prior is None:
@@ -313,7 +313,7 @@ def _start(
 
 def _fit(
     run: _Run,
-    table: Any,
+    table: PathsOrTable,
     partitions: Sequence[dt.date | str],
     config: TrainConfig,
     *,
@@ -485,7 +485,7 @@ def _cpu(obj: Any) -> Any:
 
 def train(
     kind: str,
-    paths_or_table_path: Any,
+    paths_or_table_path: PathsOrTable,
     partitions: Sequence[dt.date | str],
     config: TrainConfig = DEFAULT_CONFIG,
     *,
@@ -518,7 +518,7 @@ def train(
 
 
 def train_two_tower(
-    paths_or_table_path: Any,
+    paths_or_table_path: PathsOrTable,
     partitions: Sequence[dt.date | str],
     config: TrainConfig = DEFAULT_CONFIG,
     *,
@@ -535,7 +535,7 @@ def train_two_tower(
 
 
 def train_ranking(
-    paths_or_table_path: Any,
+    paths_or_table_path: PathsOrTable,
     partitions: Sequence[dt.date | str],
     config: TrainConfig = DEFAULT_CONFIG,
     *,

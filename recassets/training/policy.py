@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recassets.paths import Paths
 from recassets.training.checkpoint import Checkpoint
 from recassets.training.evaluation import (
     CANDIDATE,
@@ -52,11 +53,11 @@ _VERSION = re.compile(r"^(\d{4,})\.pt$")
 # --- the model store ----------------------------------------------------------------------------
 
 
-def models_dir(paths: Any) -> Path:
+def models_dir(paths: Paths) -> Path:
     return Path(paths.artifacts) / "models"
 
 
-def checkpoint_versions(paths: Any, kind: str) -> list[Path]:
+def checkpoint_versions(paths: Paths, kind: str) -> list[Path]:
     """Saved checkpoints of ``kind``, oldest first."""
     folder = models_dir(paths) / kind
     if not folder.is_dir():
@@ -65,12 +66,12 @@ def checkpoint_versions(paths: Any, kind: str) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def latest_checkpoint(paths: Any, kind: str) -> Path | None:
+def latest_checkpoint(paths: Paths, kind: str) -> Path | None:
     versions = checkpoint_versions(paths, kind)
     return versions[-1] if versions else None
 
 
-def next_checkpoint_path(paths: Any, kind: str) -> Path:
+def next_checkpoint_path(paths: Paths, kind: str) -> Path:
     versions = checkpoint_versions(paths, kind)
     n = int(_VERSION.match(versions[-1].name).group(1)) + 1 if versions else 1  # type: ignore[union-attr]
     return models_dir(paths) / kind / f"{n:04d}.pt"
@@ -88,7 +89,7 @@ class TrainResult:
 
 
 def train_next(
-    paths: Any,
+    paths: Paths,
     kind: str,
     config: TrainConfig,
     *,
@@ -133,15 +134,15 @@ def train_next(
 # --- the pointer --------------------------------------------------------------------------------
 
 
-def pointer_path(paths: Any) -> Path:
+def pointer_path(paths: Paths) -> Path:
     return models_dir(paths) / "current.json"
 
 
-def evaluation_path(paths: Any) -> Path:
+def evaluation_path(paths: Paths) -> Path:
     return models_dir(paths) / "evaluation" / "latest.json"
 
 
-def current_policy(paths: Any) -> dict[str, Any]:
+def current_policy(paths: Paths) -> dict[str, Any]:
     """What serves now: the pointer's content, or the popularity default when there is none."""
     p = pointer_path(paths)
     if not p.exists():
@@ -149,7 +150,7 @@ def current_policy(paths: Any) -> dict[str, Any]:
     return json.loads(p.read_text())
 
 
-def write_policy(paths: Any, policy: Mapping[str, Any]) -> str:
+def write_policy(paths: Paths, policy: Mapping[str, Any]) -> str:
     return write_json_atomic(pointer_path(paths), dict(policy))
 
 
@@ -210,7 +211,7 @@ def gate_report(report: EvaluationReport, tolerance: float = 0.02) -> GateDecisi
 
 
 def promote(
-    paths: Any,
+    paths: Paths,
     report: EvaluationReport,
     decision: GateDecision | None = None,
     *,

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recassets.paths import Paths
 from recassets.training import data as D
 from recassets.training import evaluation as E
 from recassets.training import inference
@@ -35,7 +36,7 @@ RESULT_SCHEMA = pa.schema(
 
 
 def recommend(
-    paths: Any,
+    paths: Paths,
     user_ids: Iterable[int],
     k: int = 100,
     *,
@@ -90,7 +91,7 @@ def recommend(
 
 
 def _model_recommend(
-    paths: Any,
+    paths: Paths,
     policy: dict[str, Any],
     user_rows: pa.Table,
     days: Sequence[str],
