@@ -2,7 +2,7 @@
 
 Both read the current policy, never the newest checkpoint: a model the gate refused is never
 indexed. While popularity serves, both materialize as skipped (metadata says so) and the
-bento carries no model. Bodies call ``recassets.serving.bundle``.
+bento carries no model. Bodies call ``recassets.bento.bundle``.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context annotation.
@@ -20,10 +20,10 @@ from dagster import (
 )
 
 from assets import keys
-from recassets.serving.index import MIN_RECALL, ItemIndex
+from recassets.retrieval.index import MIN_RECALL, ItemIndex
 from resources import LakeResource
 
-# recassets.serving.bundle is imported inside the bodies: it loads torch and torchrec (about 11 s),
+# recassets.bento.bundle is imported inside the bodies: it loads torch and torchrec (about 11 s),
 # and every run process, the daemon and the code server import this module to learn
 # the definitions; only the steps that train or serve need torch
 # (tests/unit/test_layering.py checks that the definitions load without it).
@@ -43,7 +43,7 @@ GROUP = "retrieval"
     code_version="1",
 )
 def item_embeddings(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
-    from recassets.serving import bundle as B
+    from recassets.bento import bundle as B
 
     result = B.compute_item_embeddings(lake.paths())
     if result.folder is None:
@@ -84,7 +84,7 @@ class ItemIndexConfig(Config):
 def item_index(
     context: AssetExecutionContext, config: ItemIndexConfig, lake: LakeResource
 ) -> MaterializeResult:
-    from recassets.serving import bundle as B
+    from recassets.bento import bundle as B
 
     result = B.build_item_index(
         lake.paths(), factory=config.factory, sample_users=config.sample_users, k=config.k,
@@ -114,7 +114,7 @@ def item_index(
     f"at least {MIN_RECALL}; a failing index never reaches a bento.",
 )
 def item_index_recall(lake: LakeResource) -> AssetCheckResult:
-    from recassets.serving import bundle as B
+    from recassets.bento import bundle as B
 
     paths = lake.paths()
     policy = B.serving_policy(paths)

@@ -13,7 +13,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from assets import keys
 from resources import BentoStoreResource, LakeResource
 
-# recassets.serving.bundle is imported inside the bodies: it loads torch and torchrec (about 11 s),
+# recassets.bento.bundle is imported inside the bodies: it loads torch and torchrec (about 11 s),
 # and every run process, the daemon and the code server import this module to learn
 # the definitions; only the steps that train or serve need torch
 # (tests/unit/test_layering.py checks that the definitions load without it).
@@ -37,7 +37,7 @@ GROUP = "serving"
 def recommender_bento(
     context: AssetExecutionContext, lake: LakeResource, bento_store: BentoStoreResource
 ) -> MaterializeResult:
-    from recassets.serving import bundle as B
+    from recassets.bento import bundle as B
 
     paths = bento_store.paths(lake.paths())
     bundle = B.write_bundle(paths)

@@ -283,8 +283,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def sample_recommendation(paths: Paths, k: int = 10) -> None:
     """The demo's last step: start the newest bento with ``bentoml serve`` on 127.0.0.1, ask
     ``POST /recommend`` for one user over HTTP, print the answer, stop the server."""
-    from recassets.serving import bundle as B
-    from recassets.serving import server
+    from recassets.bento import bundle as B
+    from recassets.bento import server
 
     tag = B.latest_bento(paths)
     if tag is None:
@@ -319,8 +319,8 @@ def _sample_user(paths: Paths) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """Serve a bento in the foreground until interrupted."""
-    from recassets.serving import bundle as B
-    from recassets.serving import server
+    from recassets.bento import bundle as B
+    from recassets.bento import server
 
     paths = Paths.from_env()
     try:

@@ -21,6 +21,6 @@ class BentoStoreResource(ConfigurableResource):
     home: str | None = Field(default=None, description="BENTOML_HOME; None: <home>/bentoml")
 
     def paths(self, lake: Paths) -> Paths:
-        """``lake`` with this store as its ``bentoml`` location (what ``recassets.serving.
+        """``lake`` with this store as its ``bentoml`` location (what ``recassets.bento.
         bundle`` builds into and reads from)."""
         return dataclasses.replace(lake, bentoml=self.home) if self.home else lake

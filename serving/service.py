@@ -1,4 +1,4 @@
-"""The BentoML service: JSON over HTTP around ``recassets.serving.funnel.Recommender``.
+"""The BentoML service: JSON over HTTP around ``recassets.funnel.recommender.Recommender``.
 
 Endpoints (all POST, JSON):
 
@@ -70,8 +70,8 @@ def _error(field: str, message: str) -> Any:
 class RecommenderService:
     def __init__(self) -> None:
         from recassets.featurestore.config import REDIS_URL_ENV
+        from recassets.funnel.recommender import Bundle, FunnelConfig, Recommender, pin_threads
         from recassets.paths import Paths
-        from recassets.serving.funnel import Bundle, FunnelConfig, Recommender, pin_threads
 
         pin_threads(int(os.environ.get("RECASSETS_SERVE_THREADS", "1")))
         self.recommender = Recommender(
@@ -98,7 +98,7 @@ class RecommenderService:
         country: StrictStr | None = None,
         age_bucket: StrictStr | None = None,
     ) -> dict[str, Any]:
-        from recassets.serving.funnel import RequestError
+        from recassets.funnel.recommender import RequestError
 
         try:
             rec = self.recommender.recommend(

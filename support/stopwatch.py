@@ -95,7 +95,7 @@ def loop_stages(paths: Any, new_day: str, trainable_day: str) -> list[Stage]:
 
 def bento_features_day(paths: Any) -> str | None:
     """The online day the newest bento was built against (its bundle's lineage), or None."""
-    from recassets.serving.bundle import bento_folder, latest_bento
+    from recassets.bento.bundle import bento_folder, latest_bento
 
     tag = latest_bento(paths)
     if tag is None:

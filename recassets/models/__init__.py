@@ -9,7 +9,7 @@ Training loops live in ``recassets.training.loop`` (inference: ``recassets.train
 """
 
 from recassets.models.embeddings import EMBEDDING_OPTIMIZERS, EmbeddingTables, TableSpec
-from recassets.models.features import Features, signed_log1p
+from recassets.models.inputs import ModelInputs, signed_log1p
 from recassets.models.losses import PointwiseBCELoss, SampledSoftmaxLoss
 from recassets.models.ranking import DCNv2, PreparedItems, RankingConfig
 from recassets.models.two_tower import Tower, TwoTower, TwoTowerConfig
@@ -18,7 +18,7 @@ __all__ = [
     "EMBEDDING_OPTIMIZERS",
     "DCNv2",
     "EmbeddingTables",
-    "Features",
+    "ModelInputs",
     "PointwiseBCELoss",
     "PreparedItems",
     "RankingConfig",

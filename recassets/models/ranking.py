@@ -35,7 +35,7 @@ from torchrec.modules.crossnet import LowRankCrossNet
 from torchrec.modules.mlp import MLP, Perceptron
 
 from recassets.models.embeddings import DEFAULT_EMBEDDING_OPTIMIZER, EmbeddingTables, TableSpec
-from recassets.models.features import Features, signed_log1p
+from recassets.models.inputs import ModelInputs, signed_log1p
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ class DCNv2(nn.Module):
 
     # -- entry points --
 
-    def forward(self, features: Features) -> torch.Tensor:
+    def forward(self, features: ModelInputs) -> torch.Tensor:
         """(B,) logits, one lookup for both halves."""
         pooled = self.embeddings(features.sparse)
         assert features.user_dense is not None and features.item_dense is not None
@@ -210,12 +210,12 @@ class DCNv2(nn.Module):
         )  # (B, X)
         return self.interact(x0)
 
-    def user_part(self, user: Features) -> torch.Tensor:
+    def user_part(self, user: ModelInputs) -> torch.Tensor:
         """(B, Xu): the request side of x0, cacheable per request."""
         assert user.user_dense is not None
         return self._user_part(self.embeddings(user.sparse), user.user_dense)
 
-    def item_part(self, items: Features) -> torch.Tensor:
+    def item_part(self, items: ModelInputs) -> torch.Tensor:
         """(N, Xi): the candidate side of x0."""
         assert items.item_dense is not None
         return self._item_part(self.embeddings(items.sparse), items.item_dense, items.cross_dense)
@@ -299,7 +299,7 @@ class DCNv2(nn.Module):
         w, b = kernels.head
         return torch.nn.functional.linear(x, w, b).squeeze(1)
 
-    def score_candidates(self, user: Features, items: Features) -> torch.Tensor:
+    def score_candidates(self, user: ModelInputs, items: ModelInputs) -> torch.Tensor:
         """Serving form: ``user`` holds one row (user keys only is enough), ``items`` N rows
         (item keys only is enough). The user part is computed once and broadcast. Returns (N,)
         logits, equal to ``forward`` on N rows that repeat the user."""

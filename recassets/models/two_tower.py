@@ -31,7 +31,7 @@ from torch import nn
 from torchrec.modules.mlp import MLP
 
 from recassets.models.embeddings import DEFAULT_EMBEDDING_OPTIMIZER, EmbeddingTables, TableSpec
-from recassets.models.features import Features, signed_log1p
+from recassets.models.inputs import ModelInputs, signed_log1p
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class TwoTower(nn.Module):
             config.item_features, dims, config.num_item_dense, config.hidden, config.dim, device
         )
 
-    def forward(self, features: Features) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, features: ModelInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """One lookup for both towers. Returns (user (B, D), item (B, D))."""
         pooled = self.embeddings(features.sparse)
         return (
@@ -139,11 +139,11 @@ class TwoTower(nn.Module):
             self.item_tower(pooled, features.item_dense),
         )
 
-    def user_embeddings(self, features: Features) -> torch.Tensor:
+    def user_embeddings(self, features: ModelInputs) -> torch.Tensor:
         """(B, D) from user features alone (item keys may be absent)."""
         return self.user_tower(self.embeddings(features.sparse), features.user_dense)
 
-    def item_embeddings(self, features: Features) -> torch.Tensor:
+    def item_embeddings(self, features: ModelInputs) -> torch.Tensor:
         """(B, D) from item features alone (user keys may be absent): the index's vectors."""
         return self.item_tower(self.embeddings(features.sparse), features.item_dense)
 

@@ -27,7 +27,7 @@ import pyarrow.dataset as pads
 import torch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
-from recassets.models.features import Features
+from recassets.models.inputs import ModelInputs
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
 from recassets.training.vocab import Vocabulary
 
@@ -55,7 +55,7 @@ _PREFIXES = ("u_", "i_", "c_")
 class Batch:
     """One training batch: model inputs plus what the losses need."""
 
-    features: Features
+    features: ModelInputs
     labels: torch.Tensor  # (B,) float32, 1 = engaged
     item_ids: torch.Tensor  # (B,) raw item ids (accidental-hit masking in the softmax)
     item_log_q: torch.Tensor | None = None  # (B,) log sampling probability of each item
@@ -360,7 +360,7 @@ def to_batch(
     """A training batch from training-table rows (see ``TRAINING_COLUMNS``); ``cross=False``
     leaves out the cohort counters (the two-tower reads none: see ``TWO_TOWER_COLUMNS``)."""
     item_ids = _column(data, "item_id").to_numpy(zero_copy_only=False).astype(np.int64)
-    features = Features(
+    features = ModelInputs(
         sparse=sparse_features(data, vocab, SPARSE_FEATURES, record=record),
         user_dense=dense_matrix(data, USER_DENSE),
         item_dense=dense_matrix(data, ITEM_DENSE),
@@ -377,10 +377,10 @@ def to_batch(
 
 def user_features(
     data: pa.Table | pa.RecordBatch, vocab: Vocabulary, *, record: bool = False
-) -> Features:
+) -> ModelInputs:
     """User-side inputs from a table holding user columns (training names or
     ``user_features`` names)."""
-    return Features(
+    return ModelInputs(
         sparse=sparse_features(data, vocab, USER_FEATURES, record=record),
         user_dense=dense_matrix(data, USER_DENSE),
     )
@@ -392,10 +392,10 @@ def item_features(
     *,
     record: bool = False,
     with_cross: bool = False,
-) -> Features:
+) -> ModelInputs:
     """Item-side inputs from a table holding item columns (training names or
     ``item_features`` names); ``with_cross`` adds the cohort counters (ranking)."""
-    return Features(
+    return ModelInputs(
         sparse=sparse_features(data, vocab, ITEM_FEATURES, record=record),
         item_dense=dense_matrix(data, ITEM_DENSE),
         cross_dense=dense_matrix(data, COHORT_DENSE) if with_cross else None,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from recassets.bento.server import free_port
 from recassets.process import stop_process_group
-from recassets.serving.server import free_port
 from support.webserver import graphql
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
+from recassets.bento.server import free_port
 from recassets.freshness import consumed_partitions
 from recassets.paths import Paths
 from recassets.process import stop_process_group
-from recassets.serving.server import free_port
 from support.stopwatch import loop_stages, watch
 from support.webserver import graphql, wait_for_sensors
 from tests.conftest import TEST_SPARK_CONF, home_at
@@ -168,8 +168,8 @@ def assert_new_items_served(paths: Paths) -> None:
     import pyarrow.compute as pc
     from deltalake import DeltaTable
 
-    from recassets.serving import bundle as B
-    from recassets.serving import server
+    from recassets.bento import bundle as B
+    from recassets.bento import server
 
     items = DeltaTable(paths.table("items")).to_pyarrow_table(
         columns=["item_id", "first_seen", "dt"]

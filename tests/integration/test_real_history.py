@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from recassets.bento.server import free_port
 from recassets.process import stop_process_group
-from recassets.serving.server import free_port
 from support.webserver import graphql, wait_for_sensors
 from tests.conftest import TEST_SPARK_CONF, home_at
 from tests.movielens_history import write_history

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from recassets.bento import bundle as B
+from recassets.bento import server
 from recassets.featurestore import config as fcfg
 from recassets.featurestore.store import materialize_day
-from recassets.serving import bundle as B
-from recassets.serving import server
-from recassets.serving.funnel import Bundle, FunnelConfig, Recommender
+from recassets.funnel.recommender import Bundle, FunnelConfig, Recommender
 from recassets.training import policy as P
 from recassets.training.loop import TrainConfig
 from support import planted

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
-from recassets.models import Features, TableSpec
+from recassets.models import ModelInputs, TableSpec
 
 USER = ("user_id", "history_item_ids", "country")
 ITEM = ("item_id", "category")
@@ -34,9 +34,9 @@ def kjt(
     return KeyedJaggedTensor.from_lengths_sync(list(keys), torch.cat(values), torch.cat(lengths))
 
 
-def features(batch: int, seed: int = 0, *, cross: int = 0) -> Features:
+def features(batch: int, seed: int = 0, *, cross: int = 0) -> ModelInputs:
     g = torch.Generator().manual_seed(seed)
-    return Features(
+    return ModelInputs(
         sparse=kjt(USER + ITEM, batch, g),
         user_dense=torch.rand(batch, 3, generator=g) * 100,
         item_dense=torch.rand(batch, 2, generator=g) * 100,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
-from recassets.models import DCNv2, Features, RankingConfig
+from recassets.models import DCNv2, ModelInputs, RankingConfig
 
 from .helpers import ITEM, TABLES, USER, features, one_torch_thread  # noqa: F401
 
@@ -51,11 +51,11 @@ def test_broadcast_scoring_equals_replicated_scoring(cross_layers, deep):
     user_dense = f.user_dense[:1]
     with torch.no_grad():
         expected = model(
-            Features(replicated, user_dense.expand(n, -1), f.item_dense, f.cross_dense)
+            ModelInputs(replicated, user_dense.expand(n, -1), f.item_dense, f.cross_dense)
         )
         got = model.score_candidates(
-            Features(one_user, user_dense=user_dense),
-            Features(items_only, item_dense=f.item_dense, cross_dense=f.cross_dense),
+            ModelInputs(one_user, user_dense=user_dense),
+            ModelInputs(items_only, item_dense=f.item_dense, cross_dense=f.cross_dense),
         )
     assert got.shape == (n,)
     torch.testing.assert_close(got, expected)
@@ -63,7 +63,7 @@ def test_broadcast_scoring_equals_replicated_scoring(cross_layers, deep):
     # the prepared catalog form: item-only work once, then any rows of it (repeats included)
     with torch.no_grad():
         items = model.prepare_items(model.embeddings(items_only), f.item_dense)
-        user = model.user_part(Features(one_user, user_dense=user_dense))
+        user = model.user_part(ModelInputs(one_user, user_dense=user_dense))
         index = torch.tensor([4, 1, 1, 0, 5])
         prepared = model.score_prepared(user, items, index, f.cross_dense[index])
         # the cross counters are per request, not prepared: other counters, other scores

@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
-from recassets.models import Features, TwoTower, TwoTowerConfig
+from recassets.models import ModelInputs, TwoTower, TwoTowerConfig
 
 from .helpers import ITEM, TABLES, USER, features, one_torch_thread  # noqa: F401
 
@@ -35,8 +35,8 @@ def test_each_tower_runs_on_its_own_features_alone():
         return KeyedJaggedTensor.from_jt_dict({k: jts[k] for k in keys})
 
     with torch.no_grad():
-        u = model.user_embeddings(Features(only(USER), user_dense=f.user_dense))
-        v = model.item_embeddings(Features(only(ITEM), item_dense=f.item_dense))
+        u = model.user_embeddings(ModelInputs(only(USER), user_dense=f.user_dense))
+        v = model.item_embeddings(ModelInputs(only(ITEM), item_dense=f.item_dense))
     torch.testing.assert_close(u, user.detach())
     torch.testing.assert_close(v, item.detach())
 

@@ -58,8 +58,8 @@ def test_serving_side_modules_do_not_import_the_training_loop():
         "recassets.training.evaluation",
         "recassets.training.policy",
         "recassets.training.recommend",
-        "recassets.serving.funnel",
-        "recassets.serving.bundle",
+        "recassets.funnel.recommender",
+        "recassets.bento.bundle",
         "recassets.training.loop",
     ]
     probe = "import importlib, sys\n" + "".join(

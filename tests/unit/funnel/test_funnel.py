@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recassets.serving.funnel import FunnelConfig
+from recassets.funnel.recommender import FunnelConfig
 
 
 def test_config_from_a_mapping_takes_the_serve_variables():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.testing import assert_array_equal
 
-from tests.unit.serving.blocks import block, empty
+from tests.unit.funnel.blocks import block, empty
 
 
 def test_positions_finds_the_rows_of_held_items():

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
 
-from recassets.serving import rules as R
+from recassets.funnel import rules as R
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_rules_import_no_torch_or_model_code():
     probe = (
-        "import sys, recassets.serving.rules\n"
+        "import sys, recassets.funnel.rules\n"
         "print(','.join(m for m in ('torch', 'torchrec', 'faiss', 'recassets.models')"
         " if m in sys.modules))"
     )

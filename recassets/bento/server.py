@@ -12,14 +12,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recassets.bento import bundle as B
 from recassets.paths import Paths
 from recassets.process import stop_process_group
-from recassets.serving import bundle as B
 
 
 def free_port() -> int:
@@ -117,7 +117,7 @@ def start(
 
 
 @contextlib.contextmanager
-def serving(paths: Paths, target: str | None = None, **kwargs: Any) -> Iterator[Server]:
+def serving(paths: Paths, target: str | None = None, **kwargs: Any) -> Generator[Server, None, None]:
     server = start(paths, target, **kwargs)
     try:
         yield server

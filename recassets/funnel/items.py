@@ -25,8 +25,8 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 from recassets.featurestore import wire
 from recassets.featurestore.online import FOUND, OnlineFeatureReader
 from recassets.featurestore.snapshot import cohort_id
+from recassets.funnel.rules import UNKNOWN, trending_score
 from recassets.models.ranking import DCNv2, PreparedItems
-from recassets.serving.rules import UNKNOWN, trending_score
 from recassets.training import data as D
 from recassets.training.schema import ITEM_DENSE
 from recassets.training.vocab import Vocabulary
@@ -117,7 +117,7 @@ def build_block(
     rows: dict[str, np.ndarray] = {}
     prepared = None
     if ranker is not None and got is not None:
-        assert vocab is not None
+        assert vocab is not None and device is not None  # the ranker comes with its device
         rows = _vocab_rows(ids, category, got["creator"], vocab)
         with torch.inference_mode():
             pooled = ranker.embeddings(item_kjt(rows, np.arange(m)).to(device))

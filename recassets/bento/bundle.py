@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from recassets.featurestore import config as fcfg
 from recassets.featurestore.store import served_day
 from recassets.paths import Paths
-from recassets.serving.index import (
+from recassets.retrieval.index import (
     MIN_RECALL,
     IndexInfo,
     ItemIndex,
@@ -349,7 +349,7 @@ def bento_version(bundle: Path) -> str:
 # so every build downloaded it again and kept another 472 MB revision in uv's cache, which
 # filled the disk. The bento's requirements are the lock's pins as they are (a test checks it).
 BENTOFILE = """\
-# Written by recassets.serving.bundle.build_bento: edit serving/service.py, not this.
+# Written by recassets.bento.bundle.build_bento: edit serving/service.py, not this.
 service: "service:RecommenderService"
 description: "recassets funnel: two-tower + FAISS retrieval, DCN-v2 ranking, rules"
 labels:

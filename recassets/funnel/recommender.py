@@ -49,14 +49,14 @@ import numpy as np
 import torch
 
 from recassets.featurestore.online import OnlineFeatureReader
+from recassets.funnel import rules as R
+from recassets.funnel import stages as S
+from recassets.funnel.items import Catalog, ItemBlock
+from recassets.funnel.ranking import Ranking
+from recassets.funnel.rules import Entry, trending_score
+from recassets.funnel.users import UserInputs, seen_items, user_row, user_table
 from recassets.paths import Paths
-from recassets.serving import rules as R
-from recassets.serving import stages as S
-from recassets.serving.index import ItemIndex
-from recassets.serving.items import Catalog, ItemBlock
-from recassets.serving.ranking import Ranking
-from recassets.serving.rules import Entry, trending_score
-from recassets.serving.users import UserInputs, seen_items, user_row, user_table
+from recassets.retrieval.index import ItemIndex
 from recassets.training import inference as T
 
 MODEL, POPULARITY = "model", "popularity"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recassets.serving import index as I
+from recassets.retrieval import index as I
 
 
 def clustered(n: int, dim: int = 16, clusters: int = 64, seed: int = 0) -> np.ndarray:

@@ -12,7 +12,7 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 
 @dataclass
-class Features:
+class ModelInputs:
     """What the towers and the ranker read.
 
     ``sparse``: KJT ``[F x B x L]`` of embedding-row ids (already mapped by the vocabulary);
@@ -30,7 +30,7 @@ class Features:
     def batch_size(self) -> int:
         return self.sparse.stride()
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> Features:
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> ModelInputs:
         move = lambda t: None if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
         return replace(
             self,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.testing import assert_array_equal
 
-from recassets.serving import stages as S
-from tests.unit.serving.blocks import block, empty
+from recassets.funnel import stages as S
+from tests.unit.funnel.blocks import block, empty
 
 
 def test_trending_is_the_block_in_trending_order():

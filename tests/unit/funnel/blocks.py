@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recassets.serving.items import ItemBlock
+from recassets.funnel.items import ItemBlock
 
 
 def block() -> ItemBlock:

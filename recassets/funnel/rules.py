@@ -2,7 +2,7 @@
 
 No model, no store and no torch here: each function takes NumPy arrays (item ids, scores,
 per-item categories or flags) and returns arrays or the served entries, so each is tested
-on its own with exact expected values (``tests/unit/serving/test_rules.py``). The funnel
+on its own with exact expected values (``tests/unit/funnel/test_rules.py``). The funnel
 (``funnel.Recommender``) gathers those arrays from the item block and the stages.
 
 - ``trending_score``: the cold-start order of the catalog;

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from recassets.funnel import rules as R
+from recassets.funnel.items import ItemBlock
+from recassets.funnel.users import UserInputs, embedding_weights
 from recassets.models.two_tower import TwoTower
-from recassets.serving import rules as R
-from recassets.serving.index import ItemIndex
-from recassets.serving.items import ItemBlock
-from recassets.serving.users import UserInputs, embedding_weights
+from recassets.retrieval.index import ItemIndex
 from recassets.training.vocab import Vocabulary
 
 

@@ -18,11 +18,11 @@ import pyarrow as pa
 import torch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
-from recassets.models.features import Features
+from recassets.funnel.items import ItemBlock, item_kjt
+from recassets.funnel.rules import UNKNOWN
+from recassets.funnel.users import UserInputs, embedding_weights, user_table
+from recassets.models.inputs import ModelInputs
 from recassets.models.ranking import DCNv2
-from recassets.serving.items import ItemBlock, item_kjt
-from recassets.serving.rules import UNKNOWN
-from recassets.serving.users import UserInputs, embedding_weights, user_table
 from recassets.training import data as D
 from recassets.training.schema import COHORT_DENSE
 from recassets.training.vocab import Vocabulary
@@ -81,7 +81,7 @@ class Ranking:
         user = D.user_features(table, self.vocab)
         items = self.candidate_features(block, pos, cohort, item_ids, found)
         merged = KeyedJaggedTensor.concat([user.sparse, items.sparse.to(torch.device("cpu"))])
-        feats = Features(
+        feats = ModelInputs(
             sparse=merged,
             user_dense=user.user_dense,
             item_dense=items.item_dense.cpu(),  # type: ignore[union-attr]
@@ -97,7 +97,7 @@ class Ranking:
         cohort: np.ndarray,
         item_ids: np.ndarray,
         found: np.ndarray,
-    ) -> Features:
+    ) -> ModelInputs:
         """The ranker's item-side inputs of the candidates at ``pos``. An item the online store
         does not hold (``found`` False) is read as training reads a row without features: its
         id through the vocabulary (own row or OOV bucket), no category or creator, zero
@@ -118,7 +118,7 @@ class Ranking:
             dense[miss] = 0.0
             codes = np.where(miss, block.categories.index(UNKNOWN), codes)
         cross = cohort[codes][:, None] if COHORT_DENSE else None
-        return Features(
+        return ModelInputs(
             sparse=item_kjt(rows, np.arange(len(pos))),
             item_dense=torch.from_numpy(dense),
             cross_dense=torch.from_numpy(np.ascontiguousarray(cross, dtype=np.float32))
