@@ -5,11 +5,10 @@ kernel (``SplitTableBatchedEmbeddingBagsCodegen``) with the optimizer fused into
 pass, so no gradient for a table is ever materialized: the kernel updates only the rows a batch
 touched, in place. Fused Adam is GPU-only in fbgemm; on the CPU its fused optimizers are the
 Adagrad family, and row-wise Adagrad (one accumulator per row, ``EXACT_ROWWISE_ADAGRAD``) is the
-standard choice for embeddings (also the DLRM default). Two-tower step, 100k x 64 user and
-item tables, batch 1024, on the 2-core dev machine: the issue that chose this path measured
-fused row-wise Adagrad 30-50k examples/s, sparse gradients + SparseAdam 25-35k, dense Adam ~8k
-(dense Adam reads and writes every row of every table each step); re-measured with one torch
-thread while neighbours loaded the machine (load ~7): 19-21k, 11-13k and 4-5k.
+standard choice for embeddings (also the DLRM default). ``benchmarks/train.py`` times the
+two-tower step against the same model and the same row-wise Adagrad written in plain PyTorch
+(``nn.EmbeddingBag(sparse=True)``), on the trainer's own batches: about 1.3x on the 2-core
+machine (docs/benchmarks.md).
 
 Other modes keep the same module and state-dict keys (``ebc.embedding_bags.<table>.weight``),
 so weights move between them; they exist as baselines and as the fallback where fused kernels
