@@ -76,12 +76,18 @@ lint: install
 lock:
 	$(UV) pip compile -q pyproject.toml --extra dev --override overrides.txt --python-version 3.11 -o requirements.lock
 
+# Each prints its figures beside a baseline measured in the same run (docs/benchmarks.md).
+# serve_ranking and serve_http time the bento built in RECASSETS_HOME: `make demo` first.
 bench: install
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.features
 	$(BIN)/python -m benchmarks.backfill
 	$(BIN)/python -m benchmarks.quality_range
 	$(BIN)/python -m benchmarks.online_features
+	$(BIN)/python -m benchmarks.serve_index
+	$(BIN)/python -m benchmarks.serve_ranking
+	$(BIN)/python -m benchmarks.serve_http
+	$(BIN)/python -m benchmarks.freshness
 
 # Rewrite the asset graph (docs/asset-graph.md and README.md's embedded copy) from definitions.py;
 # tests/dagster/test_asset_graph.py fails when they are stale.

@@ -1,4 +1,4 @@
-"""The framework's floor for ``benchmarks/serve.py``: a BentoML service whose ``/recommend``
+"""The framework's floor for ``benchmarks/serve_http.py``: a BentoML service whose ``/recommend``
 takes the same request as ``serving/service.py`` (same typed, validated parameters) and
 returns a constant response of the same shape and size as a k = 20 recommendation, computed
 once at import. Whatever it costs per request is BentoML's own cost (HTTP, routing,
