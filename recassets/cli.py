@@ -131,7 +131,8 @@ def _launch(
     ensure_home(paths)
     logs = Path(paths.home) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    stamp = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    # the pid too: two CLI runs started in the same second must not share a log or plan file
+    stamp = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{os.getpid()}"
     log_path = logs / f"materialize-{stamp}.log"
     plan_path = logs / f"materialize-{stamp}.plan.json"
     plan_path.write_text(json.dumps(list(plan), indent=2))
