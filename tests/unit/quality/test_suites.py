@@ -271,7 +271,15 @@ def test_good_feature_partition_passes(table, evaluated):
     report = validate(features(table), feature_suite(table, previous_row_count=6))
     assert report.success
     assert report.statistics["evaluated_expectations"] == evaluated  # keys + counters + ctrs + rows
-    assert report.context["row_count_bounds"] == [3, 9]
+    assert report.context["row_count_bounds"] == [3, None]
+
+
+def test_feature_row_count_may_grow_but_not_fall_by_more_than_the_tolerance():
+    df = features("item_features")  # 6 rows
+    assert validate(df, feature_suite("item_features", previous_row_count=2)).success  # 3x more
+    shrunk = validate(df, feature_suite("item_features", previous_row_count=13))  # 6 < 6.5
+    assert labels(shrunk) == ["expect_table_row_count_to_be_between"]
+    assert shrunk.failure("expect_table_row_count_to_be_between").kwargs == {"min_value": 7}
 
 
 def test_negative_counter_fails():
@@ -304,8 +312,8 @@ def test_null_key_fails():
     ]
 
 
-@pytest.mark.parametrize(("n", "passed"), [(3, True), (2, False), (9, True), (10, False)])
-def test_row_count_outside_the_tolerance_of_the_previous_partition_fails(n, passed):
+@pytest.mark.parametrize(("n", "passed"), [(3, True), (2, False), (9, True), (10, True)])
+def test_row_count_below_the_tolerance_of_the_previous_partition_fails(n, passed):
     report = validate(
         features("item_features", n), feature_suite("item_features", previous_row_count=6)
     )
