@@ -117,7 +117,9 @@ def start(
 
 
 @contextlib.contextmanager
-def serving(paths: Paths, target: str | None = None, **kwargs: Any) -> Generator[Server, None, None]:
+def serving(
+    paths: Paths, target: str | None = None, **kwargs: Any
+) -> Generator[Server, None, None]:
     server = start(paths, target, **kwargs)
     try:
         yield server
