@@ -25,7 +25,7 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,6 +58,22 @@ QUARANTINE_TABLE = "quarantine"
 BROADCAST_ROWS = 200_000
 
 
+def day_runs(days: Iterable[str]) -> str:
+    """ISO days as contiguous runs, ``a..b`` for two or more: a history with months of empty
+    item days otherwise prints one line of thousands of characters."""
+    ordered = sorted({dt.date.fromisoformat(d) for d in days})
+    runs: list[list[dt.date]] = []
+    for d in ordered:
+        if runs and d - runs[-1][-1] == dt.timedelta(days=1):
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return ", ".join(
+        r[0].isoformat() if len(r) == 1 else f"{r[0].isoformat()}..{r[-1].isoformat()}"
+        for r in runs
+    )
+
+
 def ingest(
     spark: SparkSession,
     paths: Paths,
@@ -86,7 +102,7 @@ def ingest(
     if empty:
         say(
             f"{dataset}: {len(empty)} day(s) without landing files become empty partitions: "
-            + ", ".join(sorted(empty))
+            + day_runs(empty)
         )
     table_path = paths.table(TABLE_NAMES[dataset])
     quarantine_path = paths.table(QUARANTINE_TABLE)

@@ -914,3 +914,13 @@ def test_lineage_records_each_file_and_the_delta_version(runs):
     day2 = read_lineage(runs.paths, "raw_events", D2)["inputs"]
     assert [(i["size"], i["sha256"]) for i in day2] == [_digest(Path(i["path"])) for i in day2]
     assert read_lineage(runs.paths, "users", D2)["delta_version"] == runs.users.delta_version == 1
+
+
+def test_day_runs_names_contiguous_empty_days_as_ranges():
+    from recassets.ingest.pipeline import day_runs
+
+    days = ["2026-01-05", "2026-01-01", "2026-01-02", "2026-01-03", "2026-01-09", "2026-01-10"]
+    assert day_runs(days) == "2026-01-01..2026-01-03, 2026-01-05, 2026-01-09..2026-01-10"
+    assert day_runs(["2026-01-31", "2026-02-01"]) == "2026-01-31..2026-02-01"  # across a month
+    assert day_runs(["2026-01-01", "2026-01-03"]) == "2026-01-01, 2026-01-03"  # a gap: two runs
+    assert day_runs([]) == ""
