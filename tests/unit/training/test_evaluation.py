@@ -11,38 +11,15 @@ from recassets.training import evaluation as E
 from recassets.training.loop import (
     RankingTrainConfig,
     TrainConfig,
-    TwoTowerTrainConfig,
     train_ranking,
     train_two_tower,
 )
 from support import planted
 
+from .tiny import N_CATEGORIES, VOCAB
+from .tiny import TINY as TINY_TT
 from .torch_threads import one_torch_thread  # noqa: F401
 
-N_CATEGORIES = 4
-VOCAB = {
-    "user_id": {
-        "key_type": "int64",
-        "capacity": 64,
-        "num_oov_buckets": 4,
-        "min_count": 1,
-        "ttl": 30,
-    },
-    "item_id": {
-        "key_type": "int64",
-        "capacity": 160,
-        "num_oov_buckets": 4,
-        "min_count": 1,
-        "ttl": 30,
-    },
-}
-TINY_TT = TrainConfig(
-    batch_size=64,
-    lr=3e-3,
-    embedding_lr=0.1,
-    vocab=VOCAB,
-    two_tower=TwoTowerTrainConfig(dim=16, hidden=(32,), temperature=0.1),
-)
 TINY_RK = TrainConfig(
     batch_size=64,
     vocab=VOCAB,

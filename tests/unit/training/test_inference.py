@@ -19,28 +19,15 @@ from recassets.training.inference import (
     score_candidates,
     user_embeddings,
 )
-from recassets.training.loop import train_ranking, train_two_tower
+from recassets.training.loop import train_ranking
 from recassets.training.schema import ITEM_DENSE
 from recassets.training.vocab import Vocabulary
 from support import planted
 
-from .test_loop import DAYS, N_CATEGORIES, TINY
+from .tiny import DAYS, N_CATEGORIES, TINY
 from .torch_threads import one_torch_thread  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="module")
-def table(tmp_path_factory) -> str:
-    path = str(tmp_path_factory.mktemp("lake") / "training_examples")
-    planted.write_days(path, range(4), n_categories=N_CATEGORIES)
-    return path
-
-
-@pytest.fixture(scope="module")
-def two_tower(table, tmp_path_factory) -> Checkpoint:
-    out = tmp_path_factory.mktemp("models") / "two_tower.pt"
-    return train_two_tower(table, DAYS[:3], replace(TINY, epochs=3), output=out)
 
 
 @pytest.fixture(scope="module")

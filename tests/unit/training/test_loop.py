@@ -11,7 +11,6 @@ from recassets.models.embeddings import EmbeddingTables
 from recassets.training.checkpoint import Checkpoint
 from recassets.training.loop import (
     RankingTrainConfig,
-    TrainConfig,
     TwoTowerTrainConfig,
     train,
     train_ranking,
@@ -20,47 +19,8 @@ from recassets.training.loop import (
 from recassets.training.vocab import Vocabulary
 from support import planted
 
+from .tiny import DAYS, N_CATEGORIES, TINY, VOCAB
 from .torch_threads import one_torch_thread  # noqa: F401
-
-N_CATEGORIES = 4
-DAYS = [planted.day(i) for i in range(4)]  # days 0-2 train, day 3 held out
-# Small tables: every id gets a row (min_count 1) with room to spare.
-VOCAB = {
-    "user_id": {
-        "key_type": "int64",
-        "capacity": 64,
-        "num_oov_buckets": 4,
-        "min_count": 1,
-        "ttl": 30,
-    },
-    "item_id": {
-        "key_type": "int64",
-        "capacity": 160,
-        "num_oov_buckets": 4,
-        "min_count": 1,
-        "ttl": 30,
-    },
-}
-TINY = TrainConfig(
-    batch_size=64,
-    lr=3e-3,
-    embedding_lr=0.1,
-    vocab=VOCAB,
-    two_tower=TwoTowerTrainConfig(dim=16, hidden=(32,), temperature=0.1),
-)
-
-
-@pytest.fixture(scope="module")
-def table(tmp_path_factory) -> str:
-    path = str(tmp_path_factory.mktemp("lake") / "training_examples")
-    planted.write_days(path, range(4), n_categories=N_CATEGORIES)
-    return path
-
-
-@pytest.fixture(scope="module")
-def two_tower(table, tmp_path_factory) -> Checkpoint:
-    out = tmp_path_factory.mktemp("models") / "two_tower.pt"
-    return train_two_tower(table, DAYS[:3], replace(TINY, epochs=3), output=out)
 
 
 def test_checkpoint_is_plain_data_saved_atomically(two_tower):
