@@ -8,6 +8,7 @@ with the same timer, on the same calls, in the same number of repetitions.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import platform
@@ -109,6 +110,19 @@ def print_summary(lines: Sequence[str]) -> None:
 
 
 # --- setup: a home's bento and its known users --------------------------------------------------
+
+
+def bento_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The arguments every benchmark of a built bento takes: its home, its tag, the candidates
+    N it retrieves and ranks, the k it returns."""
+    ap = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--home", default=None, help="RECASSETS_HOME (default: env, else .recassets)")
+    ap.add_argument("--bento", default=None, help="bento tag (default: the newest in the home)")
+    ap.add_argument("--candidates", type=int, default=500, help="N retrieved and ranked")
+    ap.add_argument("--k", type=int, default=20, help="items a recommendation returns")
+    return ap
 
 
 def resolve_bento(paths: Any, tag: str | None) -> tuple[str | None, Path | None]:

@@ -45,7 +45,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import known_users, machine_line, percentile, print_summary, require_bento
+from benchmarks._common import (
+    bento_parser,
+    known_users,
+    machine_line,
+    percentile,
+    print_summary,
+    require_bento,
+)
 from benchmarks._common import row as summary_row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -255,13 +262,7 @@ def summary(http: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--home", default=None, help="RECASSETS_HOME (default: env, else .recassets)")
-    ap.add_argument("--bento", default=None, help="bento tag (default: the newest in the home)")
-    ap.add_argument("--candidates", type=int, default=500, help="N retrieved and ranked")
-    ap.add_argument("--k", type=int, default=20, help="items a recommendation returns")
+    ap = bento_parser(__doc__)
     ap.add_argument("--workers", type=int, default=int(os.environ.get("RECASSETS_SERVE_WORKERS", "1")),
                     help="bentoml workers of both services (RECASSETS_SERVE_WORKERS)")  # fmt: skip
     ap.add_argument("--levels", type=int, nargs="+", default=list(LEVELS),

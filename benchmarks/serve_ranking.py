@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import (
+    bento_parser,
     known_users,
     latency_line,
     machine_line,
@@ -129,13 +130,7 @@ def run(args: argparse.Namespace, paths: Any, bundle_dir: Path, users: list[int]
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--home", default=None, help="RECASSETS_HOME (default: env, else .recassets)")
-    ap.add_argument("--bento", default=None, help="bento tag (default: the newest in the home)")
-    ap.add_argument("--candidates", type=int, default=500, help="N retrieved and ranked")
-    ap.add_argument("--k", type=int, default=20, help="items a recommendation returns")
+    ap = bento_parser(__doc__)
     ap.add_argument("--users", type=int, default=300, help="users timed (one call each a side)")
     ap.add_argument("--rounds", type=int, default=3, help="blocks, sides in rotating order")
     ap.add_argument("--seed", type=int, default=0, help="which users")
