@@ -13,6 +13,16 @@ Landing
     launched) and returns the work, grouped into *batches*: consecutive days whose changed
     datasets are the same become one range (one single-run backfill), oldest first.
 
+    Only *settled* days are launched (``settled``): a producer that writes a file in place
+    (without the dot-name-and-rename convention) must not get it ingested half-written, then
+    again. A day folder holding a ``_SUCCESS`` marker (or any folder of a dataset whose producer
+    writes markers) is settled when its marker is at least as new as each of its files: the
+    marker decides. Otherwise a day is settled once its files have not changed for
+    ``settle_seconds``: their newest mtime is that old by this machine's clock, or the sensor
+    saw the same fingerprint that long ago (the cursor's ``pending``: this covers a file
+    server whose clock runs ahead). A day not settled yet is left out of the batches and of
+    the cursor's fingerprints, and comes back on a later tick.
+
     Without a usable cursor (first tick, a cursor lost or written by an older version), a day
     counts as already ingested when the lineage manifest of its table partition
     (``lineage/<table>/dt=DAY.json``) lists exactly its files (by name and size) and is newer
@@ -36,6 +46,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +55,9 @@ from recassets.paths import DATASETS, Paths
 
 CURSOR_VERSION = 1
 TABLE_OF = {"events": "raw_events", "users": "users", "items": "items"}
+# The producer's "this day folder is complete" file (Hadoop's and Spark's convention); its name
+# starts with "_", so ingestion never reads it as data.
+SUCCESS_MARKER = "_SUCCESS"
 
 
 # --- landing ------------------------------------------------------------------------------------
@@ -56,6 +70,11 @@ class LandedDay:
     dataset: str
     day: str
     files: tuple[tuple[str, int, int], ...]  # (name, size, mtime_ns), sorted by name
+    marker_ns: int | None = None  # mtime of the folder's _SUCCESS marker, if it has one
+
+    @property
+    def newest_ns(self) -> int:
+        return max((m for _, _, m in self.files), default=0)
 
     @property
     def key(self) -> str:
@@ -75,12 +94,15 @@ def _ingestible(p: Path) -> bool:
 def landed_day(paths: Paths, dataset: str, day: str) -> LandedDay:
     folder = Path(paths.landing_dir(dataset, day))
     files = []
+    marker_ns = None
     if folder.is_dir():
         for p in sorted(folder.iterdir()):
             if _ingestible(p):
                 st = p.stat()
                 files.append((p.name, st.st_size, st.st_mtime_ns))
-    return LandedDay(dataset, day, tuple(files))
+            elif p.name == SUCCESS_MARKER and p.is_file():
+                marker_ns = p.stat().st_mtime_ns
+    return LandedDay(dataset, day, tuple(files), marker_ns)
 
 
 def scan_landing(paths: Paths, datasets: Sequence[str] = DATASETS) -> dict[str, LandedDay]:
@@ -112,15 +134,23 @@ def lineage_matches(paths: Paths, landed: LandedDay) -> bool:
 @dataclass
 class LandingCursor:
     """What the landing sensor has launched: ``dataset/day`` -> fingerprint. Serialized as
-    JSON with a version, so a cursor from another release is recognized, not misread."""
+    JSON with a version, so a cursor from another release is recognized, not misread.
+
+    ``pending``: days seen changed but not settled yet, ``dataset/day`` -> (fingerprint, when
+    the sensor first saw it, epoch seconds): the clock ``settled`` measures quiet time with when
+    the files' own mtimes cannot be trusted. Optional in the JSON (older cursors lack it)."""
 
     fingerprints: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"version": CURSOR_VERSION, "fingerprints": dict(sorted(self.fingerprints.items()))},
-            separators=(",", ":"),
-        )
+        data: dict = {
+            "version": CURSOR_VERSION,
+            "fingerprints": dict(sorted(self.fingerprints.items())),
+        }
+        if self.pending:
+            data["pending"] = {k: [fp, seen] for k, (fp, seen) in sorted(self.pending.items())}
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | None) -> tuple[LandingCursor | None, str | None]:
@@ -140,7 +170,18 @@ class LandingCursor:
             isinstance(k, str) and isinstance(v, str) for k, v in fps.items()
         ):
             return None, "cursor has no fingerprints mapping"
-        return cls(dict(fps)), None
+        pending: dict[str, tuple[str, float]] = {}
+        raw_pending = data.get("pending", {})
+        if isinstance(raw_pending, dict):  # anything else: forgotten, days wait anew
+            for k, v in raw_pending.items():
+                if (
+                    isinstance(v, list)
+                    and len(v) == 2
+                    and isinstance(v[0], str)
+                    and isinstance(v[1], int | float)
+                ):
+                    pending[k] = (v[0], float(v[1]))
+        return cls(dict(fps), pending), None
 
 
 @dataclass(frozen=True)
@@ -184,14 +225,47 @@ class LandingPlan:
     unchanged: dict[str, str]  # dataset/day -> fingerprint, nothing to do
     skipped: dict[str, str]  # dataset/day -> why it is not launched (e.g. not a partition)
     problem: str | None = None  # a cursor that could not be used
+    # dataset/day -> why it is not settled yet (``settled``), and what the cursor keeps of it
+    waiting: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def cursor_after(self, launched: Iterable[Batch]) -> LandingCursor:
         """The cursor once ``launched`` are requested: unchanged days plus those batches.
-        Batches not launched this tick stay out, so the next tick offers them again."""
+        Batches not launched this tick stay out, so the next tick offers them again; days
+        still settling stay out too, with when they were first seen so (``pending``)."""
         fps = dict(self.unchanged)
         for batch in launched:
             fps.update({c.landed.key: c.landed.fingerprint for c in batch.changes})
-        return LandingCursor(fps)
+        return LandingCursor(fps, dict(self.pending))
+
+
+def settled(
+    landed: LandedDay,
+    settle_seconds: float,
+    now: float,
+    seen: tuple[str, float] | None,
+    uses_marker: bool,
+) -> str | None:
+    """None when the day may be ingested, else why it waits.
+
+    * Marker (``uses_marker``: the folder has a ``_SUCCESS``, or its dataset's producer writes
+      them): the marker must exist and be at least as new as every file; a file written after
+      it (a late file still being written) waits for the producer to write the marker again.
+    * Otherwise the files must have been quiet for ``settle_seconds``: every mtime that old
+      (a write in place moves the mtime), or the same fingerprint seen by the sensor that long
+      ago (``seen``: fingerprint, epoch seconds), for a clock that disagrees with the files'.
+    """
+    if uses_marker:
+        if landed.marker_ns is None:
+            return f"waiting for its {SUCCESS_MARKER} marker"
+        if landed.marker_ns < landed.newest_ns:
+            return f"a file is newer than its {SUCCESS_MARKER} marker"
+        return None
+    if settle_seconds <= 0 or landed.newest_ns <= (now - settle_seconds) * 1e9:
+        return None
+    if seen is not None and seen[0] == landed.fingerprint and now - seen[1] >= settle_seconds:
+        return None
+    return f"files changed less than {settle_seconds:g} s ago (still being written?)"
 
 
 def plan_landing(
@@ -199,13 +273,31 @@ def plan_landing(
     raw_cursor: str | None,
     is_partition: Callable[[str], bool] = lambda day: True,
     datasets: Sequence[str] = DATASETS,
+    settle_seconds: float = 0,
+    now: float | None = None,
 ) -> LandingPlan:
-    """Compare the landing folders with the cursor and group what changed into ingest runs."""
+    """Compare the landing folders with the cursor and group what changed, and has settled
+    (``settled``; ``now`` defaults to the clock), into ingest runs."""
+    now = time.time() if now is None else now
     cursor, problem = LandingCursor.from_json(raw_cursor)
     scan = scan_landing(paths, datasets)
+    marked = {landed.dataset for landed in scan.values() if landed.marker_ns is not None}
     changes: list[Change] = []
     unchanged: dict[str, str] = {}
     skipped: dict[str, str] = {}
+    waiting: dict[str, str] = {}
+    pending: dict[str, tuple[str, float]] = {}
+
+    def change(landed: LandedDay, reason: str) -> None:
+        seen = cursor.pending.get(landed.key) if cursor is not None else None
+        why = settled(landed, settle_seconds, now, seen, landed.dataset in marked)
+        if why is None:
+            changes.append(Change(landed, reason))
+            return
+        waiting[landed.key] = why
+        same = seen is not None and seen[0] == landed.fingerprint
+        pending[landed.key] = seen if same and seen is not None else (landed.fingerprint, now)
+
     for key, landed in scan.items():
         if not is_partition(landed.day):
             skipped[key] = (
@@ -220,12 +312,12 @@ def plan_landing(
             if known == landed.fingerprint:
                 unchanged[key] = landed.fingerprint
             else:
-                changes.append(Change(landed, "new day" if known is None else "files changed"))
+                change(landed, "new day" if known is None else "files changed")
         elif lineage_matches(paths, landed):
             unchanged[key] = landed.fingerprint
         else:
-            changes.append(Change(landed, "not in the lake (lineage)"))
-    return LandingPlan(_batches(changes), unchanged, skipped, problem)
+            change(landed, "not in the lake (lineage)")
+    return LandingPlan(_batches(changes), unchanged, skipped, problem, waiting, pending)
 
 
 def _batches(changes: Sequence[Change]) -> list[Batch]:

@@ -6,6 +6,13 @@ fingerprints already launched (``recassets.freshness``). A new day, a late file 
 or a rewritten file launches ``ingest_job`` for that day and only the datasets that changed;
 consecutive days with the same datasets go as one range (one single-run backfill).
 
+Only settled days (``recassets.freshness.settled``): a day folder with a ``_SUCCESS`` marker
+(or any of a dataset whose producer writes markers) when the marker is newer than its files;
+otherwise when its files have not changed for ``RECASSETS_LANDING_SETTLE_SECONDS`` (default
+5; 0 turns the wait off). A producer writing a file in place therefore gets it ingested once,
+whole, not half-written and then again. Days still settling are named in the tick's skip
+reason and kept in the cursor's ``pending``.
+
 Guarantees and why:
 
 - Idempotent: the run key is the day(s), datasets and fingerprints, so the same landing never
@@ -61,6 +68,11 @@ SENSOR_INTERVAL_S = env_int("RECASSETS_SENSOR_INTERVAL_S", 30, minimum=1)
 # read), so ticking often costs next to nothing. 5 s is also the sensor daemon's own loop
 # (dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME): a shorter interval would not tick faster.
 LANDING_INTERVAL_S = env_int("RECASSETS_LANDING_INTERVAL_S", min(5, SENSOR_INTERVAL_S), minimum=1)
+# RECASSETS_LANDING_SETTLE_SECONDS: how long a day's files must be unchanged before they are
+# ingested (read at each tick). 5 s: a producer writing in place appends at least that often;
+# files a generator or an upload finished earlier are older than that by the first tick.
+SETTLE_ENV = "RECASSETS_LANDING_SETTLE_SECONDS"
+DEFAULT_SETTLE_S = 5
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -113,7 +125,12 @@ def run_request(batch: Batch) -> RunRequest:
 )
 def landing_sensor(context: SensorEvaluationContext, lake: LakeResource) -> SensorResult:
     paths = lake.paths()
-    plan = plan_landing(paths, context.cursor, is_partition=DAILY.has_partition_key)
+    plan = plan_landing(
+        paths,
+        context.cursor,
+        is_partition=DAILY.has_partition_key,
+        settle_seconds=env_int(SETTLE_ENV, DEFAULT_SETTLE_S),
+    )
     if plan.problem:
         context.log.warning(
             f"landing_sensor: {plan.problem}; ignoring it and comparing the landing folders "
@@ -121,10 +138,14 @@ def landing_sensor(context: SensorEvaluationContext, lake: LakeResource) -> Sens
         )
     for key, why in plan.skipped.items():
         context.log.warning(f"landing_sensor: {key} skipped: {why}")
+    settling = "; ".join(f"{key} {why}" for key, why in plan.waiting.items())
+    if settling:
+        context.log.info(f"landing_sensor: not settled yet: {settling}")
     if not plan.batches:
         return SensorResult(
             skip_reason=SkipReason(
                 f"no new or changed landing files ({len(plan.unchanged)} known)"
+                + (f"; not settled yet: {settling}"[:1000] if settling else "")
             ),
             cursor=plan.cursor_after([]).to_json(),
         )

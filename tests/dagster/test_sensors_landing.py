@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,10 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus, SensorResult, b
 from dagster._core.test_utils import create_run_for_test
 
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from recassets.freshness import CURSOR_VERSION
+from recassets.freshness import CURSOR_VERSION, plan_landing
 from resources import LakeResource
 from sensors.landing import landing_sensor
+from tests.conftest import home_at
 
 RAW, USERS, ITEMS = (AssetKey(["lake", t]) for t in ("raw_events", "users", "items"))
 # Every landing run carries its days on to the online store (sensors/landing.py).
@@ -212,3 +214,85 @@ def test_days_outside_the_partitions_are_skipped_with_a_warning(home, instance, 
     result = tick(home, instance, None, log_handler=caplog.handler)
     assert result.run_requests == []
     assert "events/2099-01-01 skipped: not a daily partition" in caplog.text
+
+
+# --- files still being written (recassets.freshness.settled) ------------------------------------
+
+SETTLE = "RECASSETS_LANDING_SETTLE_SECONDS"
+
+
+def test_a_file_written_in_place_is_ingested_once_whole(home, instance, monkeypatch):
+    # A producer without the dot-name-and-rename convention: the file grows in place.
+    monkeypatch.setenv(SETTLE, "60")
+    land_day(home, D1)
+    cursor = tick(home, instance, None).cursor
+    now = int(time.time())
+    late = land(home, "events", D1, name="part-00001.jsonl", body=b'{"event_id": "e1", "ts', mtime=now)  # fmt: skip
+    writing = tick(home, instance, cursor)
+    assert writing.run_requests == []
+    assert "not settled yet: events/2026-01-01" in writing.skip_reason.skip_message
+    assert "events/2026-01-01" in json.loads(writing.cursor)["pending"]
+    late.write_bytes(b'{"event_id": "e1", "ts": "2026-01-01T00:00:00Z"}\n{"event_id": "e2"')
+    os.utime(late, (now, now))
+    still = tick(home, instance, writing.cursor)
+    assert still.run_requests == []
+    # The producer is done: nothing has touched the file for two minutes.
+    late.write_bytes(b'{"event_id": "e1", "ts": "2026-01-01T00:00:00Z"}\n{"event_id": "e2"}\n')
+    os.utime(late, (now - 120, now - 120))
+    settled = tick(home, instance, still.cursor)
+    assert [(p, a) for p, a, _ in requests(settled)] == [(D1, [RAW, *ONLINE])]
+    assert "pending" not in json.loads(settled.cursor)
+    assert tick(home, instance, settled.cursor).run_requests == []  # never twice
+
+
+def test_settling_days_wait_while_settled_days_of_the_same_tick_go(home, instance, monkeypatch):
+    monkeypatch.setenv(SETTLE, "60")
+    land_day(home, D1)
+    land(home, "events", D2, mtime=int(time.time()))  # still being written
+    result = tick(home, instance, None)
+    assert [(p, a) for p, a, _ in requests(result)] == [(D1, ALL)]
+    assert "events/2026-01-02" not in json.loads(result.cursor)["fingerprints"]
+    assert tick(home, instance, result.cursor).run_requests == []  # D2 still settling
+
+
+def test_settle_seconds_zero_ingests_at_once(home, instance, monkeypatch):
+    monkeypatch.setenv(SETTLE, "0")
+    land(home, "events", D1, mtime=int(time.time()))
+    assert [(p, a) for p, a, _ in requests(tick(home, instance, None))] == [(D1, [RAW, *ONLINE])]
+
+
+def test_quiet_time_seen_by_the_sensor_settles_files_stamped_ahead_of_its_clock(home):
+    # A file server whose clock runs an hour ahead: mtimes cannot tell quiet time, the
+    # sensor's own observations (the cursor's pending) do.
+    now = time.time()
+    land(home, "events", D1, mtime=int(now) + 3600)
+    first = plan_landing(home_at(home), None, settle_seconds=5, now=now)
+    assert first.batches == [] and list(first.waiting) == ["events/2026-01-01"]
+    cursor = first.cursor_after([]).to_json()
+    soon = plan_landing(home_at(home), cursor, settle_seconds=5, now=now + 2)
+    assert soon.batches == []
+    later = plan_landing(home_at(home), soon.cursor_after([]).to_json(), settle_seconds=5, now=now + 5)  # fmt: skip
+    assert [b.days for b in later.batches] == [(D1,)]
+    # A change while settling starts the wait over.
+    land(home, "events", D1, body=b"{}\n{}\n", mtime=int(now) + 3600)
+    changed = plan_landing(home_at(home), soon.cursor_after([]).to_json(), settle_seconds=5, now=now + 5)  # fmt: skip
+    assert changed.batches == [] and changed.pending["events/2026-01-01"][1] == now + 5
+
+
+def test_success_marker_decides_when_the_producer_writes_one(home, instance, monkeypatch, caplog):
+    monkeypatch.setenv(SETTLE, "0")  # without markers every day would go at once
+    land_day(home, D1)
+    marker = land(home, "events", D1, name="_SUCCESS", body=b"", mtime=T0 - 1)  # before a file
+    result = tick(home, instance, None, log_handler=caplog.handler)
+    assert [(p, a) for p, a, _ in requests(result)] == [(D1, [USERS, ITEMS, *ONLINE])]
+    assert "events/2026-01-01 a file is newer than its _SUCCESS marker" in caplog.text
+    os.utime(marker, (T0 + 1, T0 + 1))  # the producer finished the folder
+    done = tick(home, instance, result.cursor)
+    assert [(p, a) for p, a, _ in requests(done)] == [(D1, [RAW, *ONLINE])]
+    # This producer writes markers: its next day waits for one, however old its files.
+    land(home, "events", D2)
+    waiting = tick(home, instance, done.cursor)
+    assert waiting.run_requests == []
+    assert "events/2026-01-02 waiting for its _SUCCESS marker" in waiting.skip_reason.skip_message
+    land(home, "events", D2, name="_SUCCESS", body=b"")
+    assert [(p, a) for p, a, _ in requests(tick(home, instance, waiting.cursor))] == [(D2, [RAW, *ONLINE])]  # fmt: skip
