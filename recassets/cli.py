@@ -266,7 +266,26 @@ def cmd_status(_args: argparse.Namespace | None = None) -> None:
 def cmd_lineage(args: argparse.Namespace) -> None:
     from recassets.ingest import read_lineage
 
-    print(json.dumps(read_lineage(Paths.from_env(), args.table, args.day), indent=2))
+    try:
+        manifest = read_lineage(Paths.from_env(), args.table, args.day)
+    except FileNotFoundError:
+        raise SystemExit(f"recassets lineage: no manifest for {args.table} on {args.day}") from None
+    print(json.dumps(manifest, indent=2))
+
+
+# What `recassets lineage` accepts (recassets.ingest.lineage checks them again): a table from
+# this fixed set and a day parsed as a date, so nothing typed becomes a path of its own.
+LINEAGE_TABLES = ("items", "raw_events", "users")
+
+
+def iso_day(text: str) -> str:
+    """An argparse type: ``text`` as a YYYY-MM-DD date, or the usage error naming it."""
+    from recassets.lake import partition_day
+
+    try:
+        return partition_day(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
@@ -417,8 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("lineage", help="the lineage manifest of one table partition")
-    p.add_argument("table", help="raw_events, users or items")
-    p.add_argument("day", help="YYYY-MM-DD")
+    p.add_argument("table", choices=LINEAGE_TABLES, help="raw_events, users or items")
+    p.add_argument("day", type=iso_day, help="YYYY-MM-DD")
     p.set_defaults(func=cmd_lineage)
     return parser
 

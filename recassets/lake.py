@@ -95,11 +95,38 @@ def has_partition(spark: SparkSession, path: str, day: dt.date | str) -> bool:
 
     if not DeltaTable.isDeltaTable(spark, path):
         return False
-    return bool(spark.read.format("delta").load(path).where(f"dt = DATE'{day}'").limit(1).count())
+    rows = spark.read.format("delta").load(path).where(days_predicate([day]))
+    return bool(rows.limit(1).count())
 
 
-def days_predicate(days: Sequence[str]) -> str:
-    return "dt IN (" + ", ".join(f"DATE'{d}'" for d in days) + ")"
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def partition_day(day: dt.date | str) -> str:
+    """``day`` as the ISO date of a daily partition, or ``ValueError``.
+
+    The one gate through which a partition key (a Dagster partition, a CLI argument, a tag a
+    user can set from the UI) enters a Delta predicate string (``days_predicate``,
+    ``replaceWhere``) or a path: only ``YYYY-MM-DD`` of a real date passes, so no quote,
+    ``OR 1=1`` or ``../`` ever reaches SQL or the file system."""
+    if isinstance(day, dt.datetime):
+        raise ValueError(f"partition day {day!r}: expected a date, not a timestamp")
+    if isinstance(day, dt.date):
+        return day.isoformat()
+    if _ISO_DAY.fullmatch(str(day)):  # str(): keys from untyped callers (tags, JSON) too
+        try:
+            return dt.date.fromisoformat(day).isoformat()
+        except ValueError:
+            pass
+    raise ValueError(f"partition day {str(day)[:80]!r}: expected a date as YYYY-MM-DD")
+
+
+def days_predicate(days: Sequence[dt.date | str]) -> str:
+    """The Delta predicate selecting the daily partitions ``days`` (``replaceWhere``, reads),
+    each validated by ``partition_day``: callers pass partition keys, never SQL."""
+    if not days:
+        raise ValueError("days_predicate: no days (an empty IN list would select nothing)")
+    return "dt IN (" + ", ".join(f"DATE'{partition_day(d)}'" for d in days) + ")"
 
 
 def conform(df: DataFrame, ddl: str) -> DataFrame:

@@ -41,7 +41,7 @@ from recassets.features.schema import (
     TOP_CATEGORIES,
     WINDOWS,
 )
-from recassets.lake import conform, ensure_table, has_partition, latest_version
+from recassets.lake import conform, days_predicate, ensure_table, has_partition, latest_version
 from recassets.paths import Paths
 
 if TYPE_CHECKING:
@@ -394,9 +394,9 @@ def _build_day(
         meta = json.dumps(
             {"run_id": run_id, "table": name, "day": d.isoformat(), "code_version": __version__}
         )
-        df.write.format("delta").mode("overwrite").option("replaceWhere", f"dt = DATE'{d}'").option(
-            "userMetadata", meta
-        ).save(paths.table(name))
+        df.write.format("delta").mode("overwrite").option(
+            "replaceWhere", days_predicate([d])
+        ).option("userMetadata", meta).save(paths.table(name))
         df.unpersist()
         result.rows.setdefault(name, {})[d.isoformat()] = rows
     window.unpersist()

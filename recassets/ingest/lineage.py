@@ -14,12 +14,20 @@ from pathlib import Path
 
 from recassets import __version__, atomic
 from recassets.ingest.results import TABLE_NAMES, IngestResult
+from recassets.lake import partition_day
 from recassets.paths import Paths
+
+# The tables that have manifests: what ``recassets lineage TABLE DAY`` accepts.
+LINEAGE_TABLES = tuple(sorted(TABLE_NAMES.values()))
 
 
 def lineage_path(paths: Paths, table: str, day: str) -> str:
-    """Where the manifest of ``table``'s partition ``day`` lies."""
-    return f"{paths.lineage}/{table}/dt={day}.json"
+    """Where the manifest of ``table``'s partition ``day`` lies. ``table`` must be one of
+    ``LINEAGE_TABLES`` and ``day`` a date (``partition_day``), else ``ValueError``: what a user
+    types (the CLI, an auditor's script) never becomes a path outside the lineage folder."""
+    if table not in LINEAGE_TABLES:
+        raise ValueError(f"no lineage for table {table[:80]!r}: one of {', '.join(LINEAGE_TABLES)}")
+    return f"{paths.lineage}/{table}/dt={partition_day(day)}.json"
 
 
 def write_lineage(paths: Paths, result: IngestResult) -> None:

@@ -45,7 +45,7 @@ from recassets.ingest.results import TABLE_NAMES, IngestResult, PartitionResult
 from recassets.ingest.session import _even_splits, _uncompressed_cache
 from recassets.ingest.validation import _check, _duplicates, _mark_duplicates
 from recassets.ingest.writes import _ddl_names, _replace_partitions
-from recassets.lake import days_predicate, ensure_table
+from recassets.lake import days_predicate, ensure_table, partition_day
 from recassets.paths import Paths
 
 if TYPE_CHECKING:
@@ -94,7 +94,8 @@ def ingest(
 
     say = progress or (lambda _msg: None)
     contract = CONTRACTS[dataset]
-    iso_days = sorted({d if isinstance(d, str) else d.isoformat() for d in days})
+    # Validated (partition_day) before a path or a predicate is built from them.
+    iso_days = sorted({partition_day(d) for d in days})
     run_id = run_id or uuid.uuid4().hex
     started = time.perf_counter()
     files, scans, empty = _landing_files(paths, dataset, iso_days, allow_missing_days)
@@ -140,7 +141,7 @@ def ingest(
             spark,
             bad_rows.select(*_ddl_names(QUARANTINE_DDL)),
             quarantine_path,
-            f"dataset = '{dataset}' AND {days_predicate(iso_days)}",
+            f"dataset = '{contract.name}' AND {days_predicate(iso_days)}",  # a fixed name
             meta,
             f"{dataset} quarantine",
             n_rejected + len(whole_files),
