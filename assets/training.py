@@ -40,6 +40,7 @@ FEATURES_D_MINUS_1_AND_D = TimeWindowPartitionMapping(
     "point-in-time. Ratings-only sources (MovieLens): rating >= 4 is positive, plus 4 hashed "
     "negative samples per positive. Retrieval trains on the positives.",
     code_version="1",
+    pool="lake_training_examples",  # one writer of the table at a time (dagster.yaml)
 )
 def training_examples(
     context: AssetExecutionContext, spark: SparkResource, lake: LakeResource
