@@ -59,8 +59,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# `recassets init` writes the instance's dagster.yaml (recassets/cli.py DAGSTER_YAML): one
+# writer per Delta table (pools), run retries, no telemetry; the same file the CLI's runs use.
 dev: install
-	mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/recassets init
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # pyright type-checks the library ([tool.pyright] in pyproject.toml). The wheel bundles pyright and

@@ -80,6 +80,7 @@ def _split_ddl(ddl: str) -> list[str]:
     can_subset=False,
     name="feature_tables",
     code_version="1",
+    pool="lake_features",  # one writer of the feature tables at a time (dagster.yaml)
 )
 def feature_tables(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
     result = build_features(

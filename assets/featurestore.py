@@ -45,6 +45,7 @@ SKEW_SAMPLE = 200  # entities per view compared by the skew check
     "store (SQLite, or Redis with `RECASSETS_REDIS_URL`). A backfill of a day older than the "
     "one served writes its snapshots but never rolls the online store back.",
     code_version="1",
+    pool="feast_online_store",  # one writer of the snapshots and online store (dagster.yaml)
 )
 def feature_store(
     context: AssetExecutionContext, lake: LakeResource, feature_store: FeatureStoreResource

@@ -114,6 +114,7 @@ def _ingest_asset(dataset: str, description: str):
         kinds={"spark", "delta"},
         description=description,
         code_version="1",
+        pool="lake_ingest",  # all three write the quarantine: one writer at a time (dagster.yaml)
     )
     def _asset(
         context: AssetExecutionContext, spark: SparkResource, lake: LakeResource

@@ -44,11 +44,35 @@ UNPARTITIONED = (*MODELS, *DEMO_SELECTION[DEMO_SELECTION.index(MODELS[-1]) + 1 :
 # Read by the quality checks' resource (resources/quality.py) in the runs the CLI launches.
 VOLUME_BAND_ENV = "RECASSETS_VOLUME_BAND"
 
-DAGSTER_YAML = """\
-# The embedded Dagster instance: SQLite storage in this folder (the default), no telemetry.
+DAGSTER_YAML_HEADER = "# The embedded Dagster instance, written by recassets"
+DAGSTER_YAML = f"""\
+{DAGSTER_YAML_HEADER} (`recassets init`, `make dev`, `recassets demo`):
+# SQLite storage in this folder (the default), no telemetry. A copy edited by hand (this
+# header removed) is left alone.
 telemetry:
   enabled: false
+# Two runs never write the same Delta table at once, whoever launched them (the landing sensor,
+# the automation sensor, the UI, the CLI): the assets that write a table share a pool (`pool=`
+# on the asset: lake_ingest, lake_features, lake_training_examples, feast_online_store), and a
+# pool admits one step at a time across every run of this instance; the other run's step waits
+# for the slot. Unconfigured pools (every one of ours) take this default limit.
+concurrency:
+  pools:
+    default_limit: 1
+# Transient failures (a Spark JVM that dies, a locked SQLite file) are retried: the daemon
+# re-executes a failed run launched by a sensor or the UI, at most twice. Writes are idempotent
+# (replaceWhere of the run's partitions), so a retry cannot duplicate rows. Runs the CLI
+# executes in its own process have no code-location origin to re-execute from: re-run them.
+run_retries:
+  enabled: true
+  max_retries: 2
 """
+# What earlier releases wrote (recassets, then `make dev`): replaced by DAGSTER_YAML.
+_OLD_DAGSTER_YAMLS = (
+    "# The embedded Dagster instance: SQLite storage in this folder (the default), no telemetry.\n"
+    "telemetry:\n  enabled: false\n",
+    "telemetry:\n  enabled: false\n",
+)
 
 
 def say(msg: str) -> None:
@@ -70,9 +94,25 @@ def ensure_home(paths: Paths) -> None:
     for folder in (paths.landing, paths.lake, paths.artifacts, paths.lineage, paths.dagster_home):
         if "://" not in folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
-    dagster_yaml = Path(paths.dagster_home) / "dagster.yaml"
-    if not dagster_yaml.exists():
-        dagster_yaml.write_text(DAGSTER_YAML)
+    write_dagster_yaml(Path(paths.dagster_home))
+
+
+def write_dagster_yaml(dagster_home: Path) -> bool:
+    """Write the instance's ``dagster.yaml`` (``DAGSTER_YAML``) where there is none or where
+    it is one recassets wrote (an older one is brought up to date); a file written by hand is
+    left alone. Whether it wrote."""
+    target = dagster_home / "dagster.yaml"
+    if target.exists():
+        current = target.read_text()
+        if current == DAGSTER_YAML or not (
+            current.startswith(DAGSTER_YAML_HEADER) or current in _OLD_DAGSTER_YAMLS
+        ):
+            return False
+    from recassets import atomic
+
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(target, DAGSTER_YAML)
+    return True
 
 
 def dagster_env(paths: Paths, settings: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -263,6 +303,12 @@ def cmd_status(_args: argparse.Namespace | None = None) -> None:
     say("  Dagster UI: `make dev`, then http://127.0.0.1:3000 (assets grouped by stage)")
 
 
+def cmd_init(_args: argparse.Namespace) -> None:
+    paths = Paths.from_env()
+    ensure_home(paths)
+    say(f"RECASSETS_HOME {paths.home}; Dagster instance {paths.dagster_home}/dagster.yaml")
+
+
 def cmd_lineage(args: argparse.Namespace) -> None:
     from recassets.ingest import read_lineage
 
@@ -431,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", help="bento tag (default: the newest recassets_recommender)")
     p.add_argument("--port", type=int, default=3001)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("init", help="create RECASSETS_HOME and its Dagster instance (dagster.yaml)")
+    p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("status", help="what exists under RECASSETS_HOME")
     p.set_defaults(func=cmd_status)
