@@ -49,6 +49,8 @@ TWO_TOWER_COLUMNS = tuple(c for c in TRAINING_COLUMNS if c not in COHORT_DENSE)
 # Prefixes the training table adds to the feature tables' names (u_ctr_7d <- user_features.ctr_7d):
 # the embedding functions accept either spelling.
 _PREFIXES = ("u_", "i_", "c_")
+# The feature pipeline's SEQUENCE_LENGTH (recassets.features.schema): engagements kept per user.
+HISTORY_LIMIT = 50
 
 
 @dataclass
@@ -248,6 +250,71 @@ def count_partition(
     keys, counts = _group_sum(pos_parts)
     freq = ItemFrequency(keys.to_numpy(), counts, int(counts.sum()))
     return PartitionCounts(ids=ids, positives=freq, rows=rows)
+
+
+# --- same-day history ---------------------------------------------------------------------------
+
+
+@dataclass
+class SameDayHistory:
+    """The positives of one partition per user, in time order: what a row's user had engaged
+    with earlier on the same day.
+
+    ``history_item_ids`` of a row of day d holds the user's engagements up to the end of d-1
+    (point-in-time, as serving reads it). On rating data most engagements happen in a user's
+    first sessions, so most training rows of a new user carry an empty history, and the user
+    tower learns to ignore it (or to lean on the user id, which a new user does not have):
+    measured on ML-1M, most positives have an empty d-1 history. Appending the same day's
+    earlier positives (``ts`` strictly before the row's) is still leakage-free (only the past
+    of the example) and gives training the histories serving will see a day later. Used by the
+    training loop only; evaluation and serving read the d-1 history as it is.
+    """
+
+    users: dict[int, tuple[np.ndarray, np.ndarray]]  # user -> (ts (n,) sorted, item ids (n,))
+    limit: int = HISTORY_LIMIT
+
+    @classmethod
+    def read(
+        cls, source: TrainingSource, day: dt.date | str, limit: int = HISTORY_LIMIT
+    ) -> SameDayHistory:
+        parts = [
+            rb
+            for rb in source.record_batches(day, ("user_id", "item_id", "ts"), filter=POSITIVES)
+            if rb.num_rows
+        ]
+        if not parts:
+            return cls({}, limit)
+        t = pa.Table.from_batches(parts)
+        u = t["user_id"].to_numpy()
+        ts = t["ts"].cast(pa.int64()).to_numpy()
+        items = t["item_id"].to_numpy()
+        order = np.lexsort((items, ts, u))
+        u, ts, items = u[order], ts[order], items[order]
+        bounds = np.flatnonzero(np.diff(u)) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [len(u)]])
+        users = {int(u[a]): (ts[a:b], items[a:b]) for a, b in zip(starts, ends, strict=True)}
+        return cls(users, limit)
+
+    def apply(self, table: pa.Table) -> pa.Table:
+        """``table`` with each row's ``history_item_ids`` extended by its user's positives of
+        the day before the row's ``ts`` (the last ``limit`` kept, oldest first)."""
+        if not self.users or "ts" not in table.column_names:
+            return table
+        users = table["user_id"].to_numpy()
+        ts = table["ts"].cast(pa.int64()).to_numpy()
+        hist = table["history_item_ids"].to_pylist()
+        out = []
+        for r in range(table.num_rows):
+            h = hist[r] or []
+            found = self.users.get(int(users[r]))
+            if found is not None:
+                p = int(np.searchsorted(found[0], ts[r], side="left"))
+                if p:
+                    h = h + found[1][max(0, p - self.limit) : p].tolist()
+            out.append(h[-self.limit :])
+        i = table.column_names.index("history_item_ids")
+        return table.set_column(i, table.field(i), pa.array(out, table.schema.field(i).type))
 
 
 # --- Arrow -> model inputs ------------------------------------------------------------------------

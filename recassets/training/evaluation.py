@@ -1,23 +1,42 @@
-"""Offline evaluation of a candidate model pair on a held-out window, beside its baselines.
+"""Offline evaluation of a candidate model pair on a held-out window, beside simple baselines.
 
-Retrieval (two-tower): for every user with a positive in the eval days, exact search (dot
-product of unit-norm embeddings, numpy) over ALL catalog items, minus the items the user
-already engaged with in training; ground truth = the user's eval-day positives that are not
-already seen (a seen item can never be retrieved, so counting it would only lower every
-policy alike). Metrics, averaged over users (binary relevance):
+The window: every ``training_examples`` day after the last partition the candidate consumed
+(``holdout_days`` of the training run; a fixed window of days, never trained on). The models
+are frozen at the window's start, as the gate decides then; their inputs are what serving
+reads on each day: for every eval day d and every user with a positive on d, the user's row
+of d carries the features as of d-1 (history included), the items' rows the item counters as
+of d-1. The unit is a user-day; confidence intervals resample users (a user's days together).
+
+Per unit: exact search over ALL catalog items, minus the user's **seen** items (``seen_items``:
+everything the user interacted with before d, whatever the rating, plus the history the user
+carries into d); ground truth = the user's positives of d that are not already seen (a seen
+item can never be recommended, so counting it would only lower every policy alike). Metrics,
+averaged over user-days (binary relevance):
 
 - ``recall@K``  = |top-K ∩ truth| / |truth|
 - ``ndcg@K``    = sum over hits of 1/log2(rank+1), divided by the ideal DCG of
-  min(|truth|, K) hits (Järvelin & Kekäläinen, 2002)
+  min(|truth|, K) hits (Järvelin & Kekäläinen, 2002); ``ndcg@10`` beside it
 - ``hit_rate@K`` = 1 when at least one truth item is in the top K
+- ``<metric>_lo`` / ``_hi``: a 95 % percentile bootstrap interval (resampling users);
+  ``users`` distinct users, ``user_days`` units.
 
-Baselines are scored on the same users, truth and exclusions in the same call: all-time
-popularity and trailing-7-day popularity (positive counts of ``training_examples`` up to the
-last training day), and the current (previously promoted) two-tower when given. Ranking: AUC
-and log loss of the ranker on all the eval days' examples (``inference.evaluate_ranking``).
+Policies, on the same units, truth and exclusions in one call:
 
-The catalog and the user rows are read from ``training_examples`` with deltalake: each item's
-(user's) latest row carries its features as of the day before that row, as serving sees them.
+- ``candidate``: the two-tower alone (its top K);
+- ``candidate_served``: what serving does, the two-tower's top ``candidates`` re-ranked by the
+  DCN-v2 (when a ranker is given);
+- ``current``: the promoted pair, served the same way (when given);
+- baselines, each refreshed as of d-1 as a popularity policy would be: ``popularity_all_time``
+  and ``popularity_trailing_7d`` (positive counts), and ``cooccurrence``: item-to-item cosine
+  similarity of co-engagement (item-kNN, Sarwar et al. 2001), scored against the user's
+  positives so far (a cheap and strong recommender on rating data); a user with no history gets
+  all-time popularity from it.
+
+Ranking: AUC and log loss of the ranker on all eval rows (``inference.evaluate_ranking``), and
+``reranking``: AUC and NDCG@10 of ordering the two-tower's candidates by the ranker, by the
+two-tower's own score, and by trailing popularity (truth = the user-day's positives among them).
+
+The catalog and the user rows are read from ``training_examples`` with deltalake.
 """
 
 from __future__ import annotations
@@ -25,7 +44,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +54,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recassets import atomic
+from recassets.models.metrics import roc_auc
 from recassets.training import data as D
 from recassets.training import inference
 from recassets.training.checkpoint import as_checkpoint
@@ -46,9 +66,22 @@ ITEM_COLUMNS = ("item_id", "category", "creator", *ITEM_DENSE, *COHORT_DENSE)
 USER_COLUMNS = ("user_id", "history_item_ids", "country", "device", "age_bucket", *USER_DENSE)
 
 CANDIDATE = "candidate"
+SERVED = "candidate_served"
 CURRENT = "current"
 POPULARITY_ALL_TIME = "popularity_all_time"
 POPULARITY_TRAILING_7D = "popularity_trailing_7d"
+COOCCURRENCE = "cooccurrence"
+BASELINES = (POPULARITY_ALL_TIME, POPULARITY_TRAILING_7D, COOCCURRENCE)
+
+# What "seen" means, by the source of a training_examples row: every positive (an engagement,
+# or a rating at or above the threshold) is seen, and so is every row of these sources whatever
+# its label. "rating": a movie rated 2 was watched, never recommend it again. Add "impression"
+# to also exclude what was shown and ignored. The user's history_item_ids (every engagement
+# type of the feature pipeline, ratings of any value included) count too.
+SEEN_SOURCES: tuple[str, ...] = ("rating",)
+CANDIDATES = 200  # two-tower candidates the ranker re-ranks in evaluation
+NDCG_AT = 10
+BOOTSTRAP = 1000
 
 
 # --- reading training_examples ------------------------------------------------------------------
@@ -60,6 +93,7 @@ def read_days(paths: PathsOrTable, days: Sequence[str], columns: Sequence[str]) 
 
     ds = DeltaTable(table_path(paths)).to_pyarrow_dataset()
     cols = list(dict.fromkeys([*columns, "dt"]))
+    cols = [c for c in cols if c in ds.schema.names]
     if not days:
         return ds.schema.empty_table().select(cols)
     values = pa.array([D.as_day(d) for d in days], pa.date32())
@@ -88,8 +122,22 @@ def catalog(paths: PathsOrTable, days: Sequence[str]) -> pa.Table:
 def engaged_items(rows: pa.Table) -> dict[int, set[int]]:
     """user -> items with a positive among ``rows`` (columns user_id, item_id, label)."""
     pos = rows.filter(pc.equal(rows["label"], 1))
+    return _by_user(pos)
+
+
+def seen_items(rows: pa.Table, sources: Sequence[str] = SEEN_SOURCES) -> dict[int, set[int]]:
+    """user -> items the user interacted with among ``rows``: every positive, and every row
+    whose ``source`` is in ``sources`` (any label: a rating of 1 is an interaction). Rows
+    without a ``source`` column count by their label only."""
+    mask = pc.equal(rows["label"], 1)
+    if sources and "source" in rows.column_names:
+        mask = pc.or_(mask, pc.is_in(rows["source"], pa.array(list(sources), pa.string())))
+    return _by_user(rows.filter(mask))
+
+
+def _by_user(rows: pa.Table) -> dict[int, set[int]]:
     out: dict[int, set[int]] = {}
-    for u, i in zip(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), strict=True):
+    for u, i in zip(rows["user_id"].to_numpy(), rows["item_id"].to_numpy(), strict=True):
         out.setdefault(int(u), set()).add(int(i))
     return out
 
@@ -122,32 +170,46 @@ def trailing_days(last_day: str, n: int = TRAILING_DAYS) -> list[str]:
 # --- metrics ------------------------------------------------------------------------------------
 
 
+def unit_metrics(top: Sequence[int], relevant: set[int], k: int) -> tuple[float, float, float]:
+    """(recall@k, ndcg@k, hit@k) of one ranked list against a non-empty truth."""
+    hit_ranks = [r for r, item in enumerate(list(top)[:k]) if item in relevant]
+    dcg = sum(1.0 / np.log2(r + 2) for r in hit_ranks)
+    idcg = sum(1.0 / np.log2(r + 2) for r in range(min(len(relevant), k)))
+    return len(hit_ranks) / len(relevant), dcg / idcg, 1.0 if hit_ranks else 0.0
+
+
 def retrieval_metrics(
     ranked: Mapping[int, Sequence[int]], truth: Mapping[int, set[int]], k: int
 ) -> dict[str, float]:
     """Mean Recall@K, NDCG@K and HitRate@K over the users of ``truth`` with a non-empty truth
     (a user missing from ``ranked`` retrieved nothing)."""
-    recalls, ndcgs, hits = [], [], []
-    for user, relevant in truth.items():
-        if not relevant:
-            continue
-        top = list(ranked.get(user, ()))[:k]
-        hit_ranks = [r for r, item in enumerate(top) if item in relevant]
-        recalls.append(len(hit_ranks) / len(relevant))
-        dcg = sum(1.0 / np.log2(r + 2) for r in hit_ranks)
-        idcg = sum(1.0 / np.log2(r + 2) for r in range(min(len(relevant), k)))
-        ndcgs.append(dcg / idcg)
-        hits.append(1.0 if hit_ranks else 0.0)
-    n = len(recalls)
+    per = [unit_metrics(ranked.get(u, ()), t, k) for u, t in truth.items() if t]
+    n = len(per)
     if n == 0:
         nan = float("nan")
         return {f"recall@{k}": nan, f"ndcg@{k}": nan, f"hit_rate@{k}": nan, "users": 0}
-    return {
-        f"recall@{k}": float(np.mean(recalls)),
-        f"ndcg@{k}": float(np.mean(ndcgs)),
-        f"hit_rate@{k}": float(np.mean(hits)),
-        "users": n,
-    }
+    m = np.asarray(per).mean(axis=0)
+    return {f"recall@{k}": float(m[0]), f"ndcg@{k}": float(m[1]), f"hit_rate@{k}": float(m[2]),
+            "users": n}  # fmt: skip
+
+
+def bootstrap_interval(
+    values: np.ndarray, groups: np.ndarray, n: int = BOOTSTRAP, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile interval of the mean of ``values`` (one per unit), resampling whole
+    ``groups`` (users) with replacement ``n`` times (a cluster bootstrap: a user's days are not
+    independent draws)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0 or n <= 0:
+        return float("nan"), float("nan")
+    _, g = np.unique(groups, return_inverse=True)
+    sums = np.bincount(g, weights=values)
+    counts = np.bincount(g).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(sums), size=(n, len(sums)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
 def top_k_excluding(
@@ -160,10 +222,9 @@ def top_k_excluding(
     n = min(k, int(np.isfinite(s).sum()))
     if n <= 0:
         return []
-    # exact: full sort is fine at catalog sizes evaluated offline; argpartition first when big
     cand = np.argpartition(-s, n - 1)[:n] if n < len(s) else np.arange(len(s))
     order = cand[np.lexsort((item_ids[cand], -s[cand]))]
-    return [int(i) for i in item_ids[order]]
+    return [int(i) for i in item_ids[order]][:n]
 
 
 def popularity_ranking(
@@ -202,6 +263,55 @@ def two_tower_ranking(
     }
 
 
+# --- item-to-item co-occurrence -----------------------------------------------------------------
+
+
+class Cooccurrence:
+    """Item-kNN on co-engagement: sim(i, j) = |U_i ∩ U_j| / sqrt(|U_i| |U_j|) over the users'
+    positives (Sarwar et al. 2001, "Item-based collaborative filtering"); a user's score of j is
+    the sum of sim(i, j) over the items i of the user's history. Users without history get
+    all-time popularity (a tiny popularity term also breaks ties)."""
+
+    def __init__(self, user_ids: np.ndarray, item_ids: np.ndarray) -> None:
+        from scipy import sparse
+
+        self.items, icol = np.unique(np.asarray(item_ids, dtype=np.int64), return_inverse=True)
+        _, urow = np.unique(np.asarray(user_ids, dtype=np.int64), return_inverse=True)
+        x = sparse.csr_matrix(
+            (np.ones(len(icol), dtype=np.float32), (urow, icol)),
+            shape=(int(urow.max()) + 1 if len(urow) else 0, len(self.items)),
+        )
+        x.data[:] = 1.0  # a user's repeated positives of one item count once
+        counts = np.asarray(x.sum(axis=0)).ravel()
+        norm = sparse.diags(1.0 / np.sqrt(np.maximum(counts, 1.0)))
+        sim = (norm @ (x.T @ x) @ norm).tocsr()
+        sim.setdiag(0.0)
+        sim.eliminate_zeros()
+        self.sim = sim
+        self.popularity = counts / max(counts.max(initial=0.0), 1.0)
+
+    def scores(self, histories: Sequence[set[int]]) -> np.ndarray:
+        """(U, N) scores over ``self.items`` for each history (a set of item ids)."""
+        from scipy import sparse
+
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        for r, h in enumerate(histories):
+            ids = np.fromiter(h, dtype=np.int64, count=len(h))
+            pos = np.minimum(np.searchsorted(self.items, ids), max(len(self.items) - 1, 0))
+            idx = pos[self.items[pos] == ids] if len(self.items) else pos[:0]
+            rows.append(np.full(len(idx), r))
+            cols.append(idx)
+        r_all = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        c_all = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+        h = sparse.csr_matrix(
+            (np.ones(len(r_all), dtype=np.float32), (r_all, c_all)),
+            shape=(len(histories), len(self.items)),
+        )
+        s = np.asarray((h @ self.sim).todense(), dtype=np.float64)
+        return s + 1e-6 * self.popularity[None, :]
+
+
 # --- the report ---------------------------------------------------------------------------------
 
 
@@ -212,17 +322,29 @@ class EvaluationReport:
     k: int
     train_days: list[str]
     eval_days: list[str]
-    retrieval: dict[str, dict[str, float]]  # policy -> recall@K, ndcg@K, hit_rate@K, users
+    retrieval: dict[str, dict[str, float]]  # policy -> recall@K, ndcg@K, ..., users, user_days
     ranking: dict[str, dict[str, float]] = field(default_factory=dict)  # policy -> auc, logloss
     catalog_size: int = 0
     checkpoints: dict[str, str | None] = field(default_factory=dict)  # candidate/current paths
+    reranking: dict[str, dict[str, float]] = field(default_factory=dict)  # order -> auc, ndcg@10
+    ndcg_at: int = NDCG_AT
+    candidates: int = CANDIDATES
 
     @property
     def recall_key(self) -> str:
         return f"recall@{self.k}"
 
+    @property
+    def ndcg_key(self) -> str:
+        return f"ndcg@{self.ndcg_at}"
+
+    @property
+    def served_key(self) -> str:
+        """The policy that would serve if promoted: the pair when a ranker was evaluated."""
+        return SERVED if SERVED in self.retrieval else CANDIDATE
+
     def baselines(self) -> dict[str, dict[str, float]]:
-        return {p: m for p, m in self.retrieval.items() if p.startswith("popularity_")}
+        return {p: m for p, m in self.retrieval.items() if p in BASELINES}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -239,27 +361,50 @@ class EvaluationReport:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def to_markdown(self) -> str:
-        k = self.k
+        k, n = self.k, self.ndcg_at
+        keys = [f"recall@{k}", f"ndcg@{n}", f"ndcg@{k}", f"hit_rate@{k}"]
         lines = [
-            f"| policy | Recall@{k} | NDCG@{k} | HitRate@{k} | AUC | log loss |",
-            "|---|---|---|---|---|---|",
+            f"| policy | Recall@{k} | NDCG@{n} | NDCG@{k} | HitRate@{k} | users | user-days |",
+            "|---|---|---|---|---|---|---|",
         ]
         for policy, m in self.retrieval.items():
-            r = self.ranking.get(policy, {})
-            lines.append(
-                f"| {policy} | {_fmt(m.get(f'recall@{k}'))} | {_fmt(m.get(f'ndcg@{k}'))} | "
-                f"{_fmt(m.get(f'hit_rate@{k}'))} | {_fmt(r.get('auc'))} | {_fmt(r.get('logloss'))} |"
-            )
-        users = next(iter(self.retrieval.values()), {}).get("users", 0)
-        lines.append("")
-        lines.append(
-            f"eval days {', '.join(self.eval_days)}; {users} users; catalog {self.catalog_size} items"
-        )
+            cells = [_fmt_ci(m, key) for key in keys]
+            lines.append(f"| {policy} | {' | '.join(cells)} | {int(m.get('users', 0))} | "
+                         f"{int(m.get('user_days', m.get('users', 0)))} |")  # fmt: skip
+        if self.ranking:
+            lines += [
+                "",
+                "| ranker on all eval rows | AUC | log loss | examples |",
+                "|---|---|---|---|",
+            ]
+            for policy, r in self.ranking.items():
+                lines.append(f"| {policy} | {_fmt(r.get('auc'))} | {_fmt(r.get('logloss'))} | "
+                             f"{int(r.get('examples', 0))} |")  # fmt: skip
+        if self.reranking:
+            lines += [
+                "",
+                f"| re-ranking the two-tower's top {self.candidates} | AUC | NDCG@{n} | user-days |",
+                "|---|---|---|---|",
+            ]
+            for order, r in self.reranking.items():
+                lines.append(f"| {order} | {_fmt_ci(r, 'auc')} | {_fmt_ci(r, f'ndcg@{n}')} | "
+                             f"{int(r.get('user_days', 0))} |")  # fmt: skip
+        days = self.eval_days
+        span = f"{days[0]}..{days[-1]} ({len(days)} days)" if days else "none"
+        lines += ["", f"eval days {span}; catalog {self.catalog_size} items; 95 % intervals: "
+                  "bootstrap over users"]  # fmt: skip
         return "\n".join(lines)
 
 
 def _fmt(v: Any) -> str:
     return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4f}"
+
+
+def _fmt_ci(m: Mapping[str, Any], key: str) -> str:
+    v, lo, hi = m.get(key), m.get(f"{key}_lo"), m.get(f"{key}_hi")
+    if lo is None or hi is None or _fmt(lo) == "-":
+        return _fmt(v)
+    return f"{_fmt(v)} [{lo:.3f}, {hi:.3f}]"
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> str:
@@ -277,10 +422,48 @@ def _json_default(o: Any) -> Any:
 # --- evaluate -----------------------------------------------------------------------------------
 
 
-def default_eval_days(checkpoint: Any) -> list[str]:
-    """The day after the last partition the checkpoint consumed."""
+def default_eval_days(checkpoint: Any, paths: PathsOrTable | None = None) -> list[str]:
+    """Every day of ``paths`` after the last partition the checkpoint consumed (the held-out
+    window); without ``paths``, the day after it."""
     last = as_checkpoint(checkpoint).partitions[-1]
+    if paths is not None:
+        after = [d for d in available_days(paths) if d > last]
+        if after:
+            return after
     return [(D.as_day(last) + dt.timedelta(days=1)).isoformat()]
+
+
+@dataclass
+class _Units:
+    """The evaluation units (user-days), aligned: unit r is user ``users[r]`` on ``days[r]``."""
+
+    users: list[int] = field(default_factory=list)
+    days: list[str] = field(default_factory=list)
+    truth: list[set[int]] = field(default_factory=list)
+    seen: list[set[int]] = field(default_factory=list)
+    history: list[set[int]] = field(default_factory=list)  # positives so far (co-occurrence)
+
+
+def _summarize(
+    ranked: Sequence[Sequence[int]], units: _Units, k: int, ndcg_at: int, bootstrap: int, seed: int
+) -> dict[str, float]:
+    per = np.asarray(
+        [
+            (*unit_metrics(top, t, k), unit_metrics(top, t, ndcg_at)[1])
+            for top, t in zip(ranked, units.truth, strict=True)
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 4)
+    names = (f"recall@{k}", f"ndcg@{k}", f"hit_rate@{k}", f"ndcg@{ndcg_at}")
+    groups = np.asarray(units.users, dtype=np.int64)
+    out: dict[str, float] = {}
+    for j, name in enumerate(names):
+        out[name] = float(per[:, j].mean()) if len(per) else float("nan")
+        lo, hi = bootstrap_interval(per[:, j], groups, bootstrap, seed)
+        out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
+    out["users"] = len(set(units.users))
+    out["user_days"] = len(units.users)
+    return out
 
 
 def evaluate(
@@ -293,17 +476,21 @@ def evaluate(
     current_two_tower: Any | None = None,
     current_ranking: Any | None = None,
     device: Any = "cpu",
+    candidates: int = CANDIDATES,
+    ndcg_at: int = NDCG_AT,
+    bootstrap: int = BOOTSTRAP,
+    seen_sources: Sequence[str] = SEEN_SOURCES,
+    seed: int = 0,
 ) -> EvaluationReport:
-    """Evaluate the candidate pair (and the current one, when given) against popularity.
+    """Evaluate the candidate pair (and the current one, when given) against the baselines.
 
-    ``paths``: a ``Paths`` or the ``training_examples`` table path. ``eval_days``: default the
-    day after the candidate two-tower's last consumed partition. Training days = the partitions
-    the candidate consumed; the seen items, the popularity counts and the catalog come from them
-    (the catalog also takes the items first appearing in the eval days: they are servable).
+    ``paths``: a ``Paths`` or the ``training_examples`` table path. ``eval_days``: default
+    every day after the candidate two-tower's last consumed partition. ``candidates``: how many
+    two-tower results the ranker re-ranks. ``bootstrap``: resamples of the intervals (0: none).
     """
     cand = as_checkpoint(checkpoint_two_tower)
     train_days = cand.partitions
-    eval_days = D.normalize_partitions(eval_days or default_eval_days(cand))
+    eval_days = D.normalize_partitions(eval_days or default_eval_days(cand, paths))
     present = set(available_days(paths))
     missing = [d for d in eval_days if d not in present]
     if missing:
@@ -312,41 +499,135 @@ def evaluate(
     if overlap:
         raise ValueError(f"eval days {overlap} were trained on")
 
-    train_rows = read_days(paths, train_days, ("user_id", "item_id", "label"))
-    eval_rows = read_days(paths, eval_days, (*USER_COLUMNS, "item_id", "label", "ts"))
-    # each user's first row in the window: features of the day before, history up to then
-    # (the serving view at the window's start, for users who first show up on a later day too)
-    user_rows = latest_rows(eval_rows, "user_id", earliest=True)
-    # seen: training positives and the history the user carries into the window
-    seen = add_history(engaged_items(train_rows), user_rows)
-    truth = {u: items - seen.get(u, set()) for u, items in engaged_items(eval_rows).items()}
-    truth = {u: t for u, t in truth.items() if t}
-    users = sorted(truth)
-    user_rows = user_rows.filter(pc.is_in(user_rows["user_id"], pa.array(users, pa.int64())))
-    items = catalog(paths, sorted({*train_days, *eval_days}))
+    before = [d for d in sorted(present) if d < eval_days[0]]
+    history_days = sorted({*before, *train_days})
+    past = read_days(paths, history_days, ("user_id", "item_id", "label", "source"))
+    eval_rows = read_days(paths, eval_days, (*USER_COLUMNS, "item_id", "label", "ts", "source"))
+    item_rows = latest_per_day(read_days(paths, [*history_days, *eval_days], (*ITEM_COLUMNS, "ts")))
 
-    retrieval: dict[str, dict[str, float]] = {}
-    retrieval[CANDIDATE] = retrieval_metrics(
-        two_tower_ranking(cand, user_rows, items, seen, k, device=device), truth, k
-    )
-    if current_two_tower is not None:
-        retrieval[CURRENT] = retrieval_metrics(
-            two_tower_ranking(current_two_tower, user_rows, items, seen, k, device=device),
-            truth,
-            k,
+    # what every user has seen / engaged with up to the window, grown day by day below
+    seen = seen_items(past, seen_sources)
+    engaged = engaged_items(past)
+    pos_users = [past.filter(pc.equal(past["label"], 1))]
+    units = _Units()
+    user_tables: list[pa.Table] = []
+    unit_day: list[int] = []
+    for di, day in enumerate(eval_days):
+        rows = eval_rows.filter(pc.equal(eval_rows["dt"], pa.scalar(D.as_day(day), pa.date32())))
+        if rows.num_rows == 0:
+            continue
+        first = latest_rows(rows, "user_id", earliest=True)  # features as of d-1
+        hist = {int(u): set(int(i) for i in (h or ()))
+                for u, h in zip(first["user_id"].to_pylist(), first["history_item_ids"].to_pylist(),
+                                strict=True)}  # fmt: skip
+        today = engaged_items(rows)
+        keep = []
+        for r, u in enumerate(first["user_id"].to_pylist()):
+            s = seen.get(u, set()) | hist.get(u, set())
+            t = today.get(u, set()) - s
+            if t:
+                keep.append(r)
+                units.users.append(u)
+                units.days.append(day)
+                units.truth.append(t)
+                units.seen.append(s)
+                units.history.append(engaged.get(u, set()) | hist.get(u, set()))
+                unit_day.append(di)
+        user_tables.append(first.take(pa.array(keep, pa.int64())))
+        for u, items in seen_items(rows, seen_sources).items():
+            seen.setdefault(u, set()).update(items)
+        for u, items in today.items():
+            engaged.setdefault(u, set()).update(items)
+        pos_users.append(
+            rows.filter(pc.equal(rows["label"], 1)).select(["user_id", "item_id", "label", "dt"])
         )
-    all_ids, _ = popularity(train_rows)
-    retrieval[POPULARITY_ALL_TIME] = retrieval_metrics(
-        popularity_ranking(all_ids, users, seen, k), truth, k
+
+    users = pa.concat_tables(user_tables, promote_options="default") if user_tables else None
+    n_units = len(units.users)
+    catalog_ids = np.unique(item_rows["item_id"].to_numpy())
+
+    # the models, one eval day at a time (item counters as of d-1)
+    def model_rankings(tt: Any, rk: Any | None) -> tuple[list[list[int]], list[list[int]] | None,
+                                                           dict[str, list[Any]]]:  # fmt: skip
+        alone: list[list[int]] = [[] for _ in range(n_units)]
+        served: list[list[int]] | None = [[] for _ in range(n_units)] if rk is not None else None
+        extra: dict[str, list[Any]] = {"cands": [[] for _ in range(n_units)],
+                                       "tt": [None] * n_units, "rk": [None] * n_units}  # fmt: skip
+        if users is None or n_units == 0:
+            return alone, served, extra
+        ranker = inference.load_ranking(rk, device=device) if rk is not None else None
+        offset = 0
+        for di, day in enumerate(eval_days):
+            idx = [r for r in range(n_units) if unit_day[r] == di]
+            if not idx:
+                continue
+            items = items_as_of(item_rows, day)
+            ids, vecs = inference.item_embeddings(tt, items, device=device)
+            urows = users.slice(offset, len(idx))
+            offset += len(idx)
+            _, uvecs = inference.user_embeddings(tt, urows, device=device)
+            scores = uvecs @ vecs.T
+            position = {int(i): p for p, i in enumerate(ids)}
+            for j, r in enumerate(idx):
+                top = top_k_excluding(scores[j], ids, units.seen[r], max(k, candidates))
+                alone[r] = top[:k]
+                if ranker is None or served is None:
+                    continue
+                cand_ids = top[:candidates]
+                if not cand_ids:
+                    continue
+                cand_rows = items.take(pa.array([position[i] for i in cand_ids]))
+                rk_scores = inference.score_candidates(ranker[0], ranker[1], urows.slice(j, 1),
+                                                       cand_rows)  # fmt: skip
+                order = np.lexsort((np.asarray(cand_ids), -rk_scores))
+                served[r] = [int(cand_ids[o]) for o in order[:k]]
+                extra["cands"][r] = cand_ids
+                extra["tt"][r] = np.asarray([scores[j][position[i]] for i in cand_ids])
+                extra["rk"][r] = rk_scores
+        return alone, served, extra
+
+    summarize: Callable[[Sequence[Sequence[int]]], dict[str, float]] = lambda ranked: _summarize(  # noqa: E731
+        ranked, units, k, ndcg_at, bootstrap, seed
     )
-    recent = set(trailing_days(train_days[-1]))
-    recent_rows = train_rows.filter(
-        pc.is_in(train_rows["dt"], pa.array([D.as_day(d) for d in recent], pa.date32()))
-    )
-    recent_ids, _ = popularity(recent_rows)
-    retrieval[POPULARITY_TRAILING_7D] = retrieval_metrics(
-        popularity_ranking(recent_ids, users, seen, k), truth, k
-    )
+    retrieval: dict[str, dict[str, float]] = {}
+    alone, served, extra = model_rankings(cand, checkpoint_ranking)
+    retrieval[CANDIDATE] = summarize(alone)
+    if served is not None:
+        retrieval[SERVED] = summarize(served)
+    if current_two_tower is not None:
+        cur_alone, cur_served, _ = model_rankings(current_two_tower, current_ranking)
+        retrieval[CURRENT] = summarize(cur_served if cur_served is not None else cur_alone)
+
+    # baselines as of d-1, per eval day
+    all_pos = pa.concat_tables([t.select(["user_id", "item_id", "label", "dt"]) for t in pos_users])
+    pop_all: list[list[int]] = [[] for _ in range(n_units)]
+    pop_recent: list[list[int]] = [[] for _ in range(n_units)]
+    cooc: list[list[int]] = [[] for _ in range(n_units)]
+    trailing_order: dict[int, dict[int, float]] = {}
+    for di, day in enumerate(eval_days):
+        idx = [r for r in range(n_units) if unit_day[r] == di]
+        if not idx:
+            continue
+        d = D.as_day(day)
+        upto = all_pos.filter(pc.less(all_pos["dt"], pa.scalar(d, pa.date32())))
+        recent = upto.filter(
+            pc.greater_equal(
+                upto["dt"], pa.scalar(d - dt.timedelta(days=TRAILING_DAYS), pa.date32())
+            )
+        )
+        all_ids, _ = popularity(upto)
+        recent_ids, recent_counts = popularity(recent)
+        trailing_order[di] = dict(zip(recent_ids.tolist(), recent_counts.tolist(), strict=True))
+        model = Cooccurrence(upto["user_id"].to_numpy(), upto["item_id"].to_numpy())
+        cs = model.scores([units.history[r] for r in idx])
+        for j, r in enumerate(idx):
+            excl = units.seen[r]
+            pop_all[r] = popularity_ranking(all_ids, [0], {0: excl}, k)[0]
+            pop_recent[r] = popularity_ranking(recent_ids, [0], {0: excl}, k)[0]
+            cooc[r] = top_k_excluding(cs[j], model.items, excl, k)
+    retrieval[POPULARITY_ALL_TIME] = summarize(pop_all)
+    retrieval[POPULARITY_TRAILING_7D] = summarize(pop_recent)
+    retrieval[COOCCURRENCE] = summarize(cooc)
 
     ranking: dict[str, dict[str, float]] = {}
     table = table_path(paths)
@@ -358,6 +639,10 @@ def evaluate(
         ranking[CURRENT] = inference.evaluate_ranking(
             current_ranking, table, eval_days, device=device
         )
+
+    reranking: dict[str, dict[str, float]] = {}
+    if served is not None:
+        reranking = _reranking(units, unit_day, extra, trailing_order, ndcg_at, bootstrap, seed)
 
     def _path(c: Any) -> str | None:
         return (
@@ -372,23 +657,91 @@ def evaluate(
         eval_days=list(eval_days),
         retrieval=retrieval,
         ranking=ranking,
-        catalog_size=items.num_rows,
+        catalog_size=len(catalog_ids),
         checkpoints={
             "candidate_two_tower": _path(checkpoint_two_tower),
             "candidate_ranking": _path(checkpoint_ranking),
             "current_two_tower": _path(current_two_tower),
             "current_ranking": _path(current_ranking),
         },
+        reranking=reranking,
+        ndcg_at=ndcg_at,
+        candidates=candidates,
     )
 
 
+def _reranking(
+    units: _Units,
+    unit_day: Sequence[int],
+    extra: Mapping[str, list[Any]],
+    trailing: Mapping[int, Mapping[int, float]],
+    ndcg_at: int,
+    bootstrap: int,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """AUC and NDCG@n of three orders of the same two-tower candidates: the ranker's, the
+    two-tower's own, trailing popularity's; over the user-days with a positive among them."""
+    per: dict[str, list[tuple[float, float]]] = {"dcn_v2": [], "two_tower": [], "popularity": []}
+    groups: list[int] = []
+    for r, cands in enumerate(extra["cands"]):
+        if not cands:
+            continue
+        labels = np.asarray([i in units.truth[r] for i in cands])
+        if labels.all() or not labels.any():
+            continue
+        ids = np.asarray(cands, dtype=np.int64)
+        pop = trailing.get(unit_day[r], {})
+        orders = {
+            "dcn_v2": np.asarray(extra["rk"][r], dtype=np.float64),
+            "two_tower": np.asarray(extra["tt"][r], dtype=np.float64),
+            "popularity": np.asarray([pop.get(int(i), 0) for i in ids], dtype=np.float64),
+        }
+        for name, s in orders.items():
+            top = [int(ids[o]) for o in np.lexsort((ids, -s))]
+            per[name].append((roc_auc(s, labels), unit_metrics(top, units.truth[r], ndcg_at)[1]))
+        groups.append(units.users[r])
+    out: dict[str, dict[str, float]] = {}
+    g = np.asarray(groups, dtype=np.int64)
+    for name, vals in per.items():
+        a = np.asarray(vals, dtype=np.float64).reshape(-1, 2)
+        m: dict[str, float] = {"user_days": len(a)}
+        for j, key in enumerate(("auc", f"ndcg@{ndcg_at}")):
+            m[key] = float(a[:, j].mean()) if len(a) else float("nan")
+            m[f"{key}_lo"], m[f"{key}_hi"] = bootstrap_interval(a[:, j], g, bootstrap, seed)
+        out[name] = m
+    return out
+
+
+def latest_per_day(item_rows: pa.Table) -> pa.Table:
+    """One row per (item, day): the day's first (its counters are as of the day before)."""
+    if item_rows.num_rows == 0:
+        return item_rows
+    rows = item_rows.sort_by([("item_id", "ascending"), ("dt", "ascending"), ("ts", "ascending")])
+    key = np.stack([rows["item_id"].to_numpy(),
+                    rows["dt"].cast(pa.int32()).to_numpy()], axis=1)  # fmt: skip
+    _, first = np.unique(key, axis=0, return_index=True)
+    return rows.take(pa.array(np.sort(first)))
+
+
+def items_as_of(item_rows: pa.Table, day: str) -> pa.Table:
+    """The catalog on ``day``: each item's row of the latest day <= ``day`` (by item id)."""
+    upto = item_rows.filter(pc.less_equal(item_rows["dt"], pa.scalar(D.as_day(day), pa.date32())))
+    return latest_rows(upto.drop_columns(["ts"]) if "ts" in upto.column_names else upto, "item_id")
+
+
 __all__ = [
+    "BASELINES",
     "CANDIDATE",
+    "COOCCURRENCE",
     "CURRENT",
     "POPULARITY_ALL_TIME",
     "POPULARITY_TRAILING_7D",
+    "SEEN_SOURCES",
+    "SERVED",
+    "Cooccurrence",
     "EvaluationReport",
     "available_days",
+    "bootstrap_interval",
     "catalog",
     "default_eval_days",
     "engaged_items",
@@ -396,6 +749,7 @@ __all__ = [
     "latest_rows",
     "popularity",
     "retrieval_metrics",
+    "seen_items",
     "top_k_excluding",
     "write_json_atomic",
 ]

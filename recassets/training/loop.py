@@ -85,6 +85,15 @@ class TwoTowerTrainConfig:
     embedding_dim: int | None = None  # E, default D
     hidden: Sequence[int] = (128,)
     temperature: float = 0.05
+    # Scale of the logQ correction (1: Yi et al.'s full correction, 0: none). Full correction
+    # estimates the unbiased softmax over the catalog; on rating data, where popularity itself
+    # predicts the next rating well, a partial correction keeps some of it (measured on ML-1M,
+    # docs/training-and-the-gate.md).
+    logq_weight: float = 1.0
+    # The user-id embedding in the user tower. On small or churning data a per-user row
+    # memorizes the training users and is an untrained OOV row for every new one; the pooled
+    # history carries the same signal to users the model never saw.
+    user_id: bool = True
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,9 @@ class TrainConfig:
     device: torch.device | str | None = None
     num_threads: int | None = None
     shuffle_rows: int = 65_536
+    # Extend each training row's d-1 history with the user's positives earlier the same day
+    # (``recassets.training.data.SameDayHistory``).
+    same_day_history: bool = True
     vocab: Mapping[str, FeatureVocabConfig | Mapping[str, Any]] | None = None
     two_tower: TwoTowerTrainConfig = field(default_factory=TwoTowerTrainConfig)
     ranking: RankingTrainConfig = field(default_factory=RankingTrainConfig)
@@ -171,15 +183,17 @@ class _Run:
 def _two_tower_run(knobs: TwoTowerTrainConfig) -> _Run:
     """Positives only, in-batch sampled softmax with logQ correction (Yi et al. 2019)."""
     loss_fn = SampledSoftmaxLoss(knobs.temperature)
+    w = float(knobs.logq_weight)
 
     def step(model: nn.Module, batch: D.Batch) -> tuple[torch.Tensor, None]:
         user, item = model(batch.features)  # (B, D) each
-        return loss_fn(user, item, batch.item_log_q, batch.item_ids), None
+        log_q = None if batch.item_log_q is None or w == 0 else batch.item_log_q * w
+        return loss_fn(user, item, log_q, batch.item_ids), None
 
     def model_config(voc: Vocabulary) -> dict[str, Any]:
         return TwoTowerConfig(
             tables=table_specs(voc, knobs.embedding_dim or knobs.dim),
-            user_features=D.USER_FEATURES,
+            user_features=tuple(f for f in D.USER_FEATURES if knobs.user_id or f != "user_id"),
             item_features=D.ITEM_FEATURES,
             num_user_dense=len(USER_DENSE),
             num_item_dense=len(ITEM_DENSE),
@@ -189,7 +203,7 @@ def _two_tower_run(knobs: TwoTowerTrainConfig) -> _Run:
 
     return _Run(
         "two_tower",
-        {"temperature": knobs.temperature},
+        {"temperature": knobs.temperature, "logq_weight": w, "user_id": knobs.user_id},
         positives_only=True,
         columns=D.TWO_TOWER_COLUMNS,
         step=step,
@@ -370,17 +384,20 @@ def _fit(
                         model.embeddings.reinit_rows(name, upd.recycled, generator=gen)
                         recycled_total += len(upd.recycled)
                     consumed[day] = {"version": source.version, "rows": counts.rows}
+                same_day = D.SameDayHistory.read(source, day) if config.same_day_history else None
                 for tbl in D.stream_batches(
                     source,
                     day,
                     batch_size=config.batch_size,
-                    columns=run.columns,
+                    columns=(*run.columns, "ts") if same_day is not None else run.columns,
                     positives_only=run.positives_only,
                     shuffle_rows=config.shuffle_rows,
                     seed=[config.seed, epoch, ordinal],
                 ):
                     if run.positives_only and tbl.num_rows < 2:
                         continue  # in-batch softmax needs negatives
+                    if same_day is not None:
+                        tbl = same_day.apply(tbl)
                     batch = D.to_batch(
                         tbl,
                         voc,
@@ -454,6 +471,7 @@ def _fit(
                 "embedding_optimizer": model.embeddings.optimizer_kind,
                 "seed": config.seed,
                 "shuffle_rows": config.shuffle_rows,
+                "same_day_history": config.same_day_history,
             },
             "vocab": {name: cfg.to_dict() for name, cfg in voc.configs().items()},
         },

@@ -12,9 +12,11 @@ Layout under ``<artifacts>/models/``::
 ``{"policy": "popularity", "variant": "all_time" | "trailing_7d"}``. A missing file means
 popularity (trailing 7 days: fresher than all-time on a stream with churn).
 
-The gate (``gate``): a candidate is promoted only when its Recall@K beats both popularity
-baselines and is not below the current model's by more than ``tolerance`` (absolute, on the
-same window: ``evaluate`` scores the current model beside the candidate). A failed gate leaves
+The gate (``gate``): a candidate is promoted only when what it would serve (two-tower + ranker)
+beats every simple baseline (all-time and trailing popularity, item-to-item co-occurrence) on
+Recall@K and NDCG@10, and its Recall@K is not below the current model's by more than
+``tolerance`` (absolute, on the same window: ``evaluate`` scores the current model beside the
+candidate). A failed gate leaves
 the pointer alone, so the previous model keeps serving.
 """
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 from recassets.paths import Paths
 from recassets.training.checkpoint import Checkpoint
 from recassets.training.evaluation import (
-    CANDIDATE,
     CURRENT,
     POPULARITY_ALL_TIME,
     POPULARITY_TRAILING_7D,
@@ -162,6 +163,7 @@ class GateDecision:
     passed: bool
     reasons: list[str] = field(default_factory=list)
     metric: str = "recall@50"
+    metrics: list[str] = field(default_factory=list)  # every metric the decision compared
 
 
 def gate(
@@ -171,22 +173,37 @@ def gate(
     tolerance: float = 0.02,
     *,
     metric: str | None = None,
+    also: Sequence[str] = (),
 ) -> GateDecision:
-    """Pass when ``candidate[metric]`` beats every baseline's (strictly) and is not below
-    ``current[metric] - tolerance``. ``metric``: default the ``recall@K`` key of the candidate."""
+    """Pass when ``candidate[metric]`` (and each metric of ``also`` present in the candidate's
+    and the baselines' metrics) beats every baseline's (strictly: the best simple method, not
+    only popularity), and ``candidate[metric]`` is not below ``current[metric] - tolerance``.
+    ``metric``: default the ``recall@K`` key of the candidate."""
     key = metric or next((m for m in candidate_metrics if m.startswith("recall@")), "recall@50")
-    cand = float(candidate_metrics[key])
+    keys = [key, *[m for m in also if m != key and m in candidate_metrics]]
     reasons: list[str] = []
+    cand = float(candidate_metrics[key])
     passed = cand == cand  # NaN (no eval users) never passes
     if not passed:
         reasons.append(f"candidate {key} is NaN (no evaluation users)")
-    for name, m in baselines.items():
-        base = float(m[key])
-        if cand > base:
-            reasons.append(f"beats {name}: {key} {cand:.4f} > {base:.4f}")
-        else:
-            passed = False
-            reasons.append(f"does not beat {name}: {key} {cand:.4f} <= {base:.4f}")
+    users = candidate_metrics.get("users")
+    if users is not None:
+        reasons.append(
+            f"decided on {int(users)} users ({int(candidate_metrics.get('user_days', users))} "
+            "user-days)"
+        )
+    for m in keys:
+        c = float(candidate_metrics[m])
+        for name, b in baselines.items():
+            if m not in b:
+                continue
+            base = float(b[m])
+            ci = _ci(candidate_metrics, m)
+            if c > base:
+                reasons.append(f"beats {name}: {m} {c:.4f}{ci} > {base:.4f}{_ci(b, m)}")
+            else:
+                passed = False
+                reasons.append(f"does not beat {name}: {m} {c:.4f}{ci} <= {base:.4f}{_ci(b, m)}")
     if current_metrics is not None:
         cur = float(current_metrics[key])
         if cand >= cur - tolerance:
@@ -196,17 +213,25 @@ def gate(
         else:
             passed = False
             reasons.append(f"worse than current: {key} {cand:.4f} < {cur:.4f} - {tolerance}")
-    return GateDecision(passed=passed, reasons=reasons, metric=key)
+    return GateDecision(passed=passed, reasons=reasons, metric=key, metrics=keys)
+
+
+def _ci(m: Mapping[str, float], key: str) -> str:
+    lo, hi = m.get(f"{key}_lo"), m.get(f"{key}_hi")
+    return "" if lo is None or hi is None else f" [{float(lo):.3f}, {float(hi):.3f}]"
 
 
 def gate_report(report: EvaluationReport, tolerance: float = 0.02) -> GateDecision:
-    """The gate on an ``EvaluationReport`` (candidate vs its popularity baselines and current)."""
+    """The gate on an ``EvaluationReport``: the policy that would serve (two-tower + ranker
+    when a ranker was evaluated) against every simple baseline (popularity, co-occurrence) on
+    Recall@K and NDCG@10, and against the current model (Recall@K, ``tolerance``)."""
     return gate(
-        report.retrieval[CANDIDATE],
+        report.retrieval[report.served_key],
         report.baselines(),
         report.retrieval.get(CURRENT),
         tolerance,
         metric=report.recall_key,
+        also=(report.ndcg_key,),
     )
 
 

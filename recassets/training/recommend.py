@@ -3,8 +3,9 @@
 Model policy: two-tower retrieval (exact dot-product search over the catalog embeddings, top
 ``candidates`` = 500) then the ranker scores the candidates in serving's broadcast form
 (``inference.score_candidates``: one user row against N item rows). Popularity policy: the
-pointer's popularity variant. Either way the user's engaged items (positives in
-``training_examples``) are excluded, and users without a row in ``training_examples`` (cold
+pointer's popularity variant. Either way the user's seen items are excluded: every item the
+user interacted with (``evaluation.seen_items``: positives, and every rating whatever its value,
+by ``seen_sources``) plus the history the user carries (``history_item_ids``); users without a row in ``training_examples`` (cold
 start) get the trailing-7-day popularity list (trending), minus nothing.
 """
 
@@ -42,6 +43,7 @@ def recommend(
     *,
     candidates: int = 500,
     device: Any = "cpu",
+    seen_sources: Sequence[str] = E.SEEN_SOURCES,
 ) -> pa.Table:
     """Top ``k`` items per user: ``(user_id, item_id, rank 1..k, score)``, users in input order.
 
@@ -52,8 +54,8 @@ def recommend(
     days = E.available_days(paths)
     if not days:
         raise ValueError("training_examples is empty: nothing to recommend from")
-    rows = E.read_days(paths, days, ("user_id", "item_id", "label"))
-    seen = E.engaged_items(rows)
+    rows = E.read_days(paths, days, ("user_id", "item_id", "label", "source"))
+    seen = E.seen_items(rows, seen_sources)
     known = set(int(u) for u in np.unique(rows["user_id"].to_numpy()))
     all_ids, all_counts = E.popularity(rows)
     recent = rows.filter(

@@ -107,23 +107,29 @@ def test_evaluate_scores_candidate_and_baselines_on_the_next_day(lake):
     assert report.train_days == [planted.day(i) for i in range(3)]
     assert set(report.retrieval) == {
         "candidate",
+        "candidate_served",
         "current",
         "popularity_all_time",
         "popularity_trailing_7d",
+        "cooccurrence",
     }
     cand = report.retrieval["candidate"]
     assert cand["users"] > 0 and 0.0 <= cand["recall@10"] <= 1.0
-    # the same checkpoint as "current" scores exactly the same
+    assert cand["user_days"] >= cand["users"]
+    assert cand["recall@10_lo"] <= cand["recall@10"] <= cand["recall@10_hi"]
+    assert "ndcg@10" in cand
+    # the same checkpoint as "current" (served without a ranker: the two-tower alone)
     assert report.retrieval["current"] == cand
     # the planted category preference: the model beats popularity (uniform impressions)
     assert cand["recall@10"] > report.retrieval["popularity_all_time"]["recall@10"]
+    assert set(report.reranking) == {"dcn_v2", "two_tower", "popularity"}
     assert (
         0.0 <= report.ranking["candidate"]["auc"] <= 1.0
         and report.ranking["candidate"]["examples"] > 0
     )
     assert report.catalog_size == 120
     md = report.to_markdown()
-    assert "| candidate |" in md and "Recall@10" in md
+    assert "| candidate |" in md and "Recall@10" in md and "| cooccurrence |" in md
     again = E.EvaluationReport.from_dict(report.to_dict())
     assert again == report
 

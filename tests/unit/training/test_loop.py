@@ -43,12 +43,15 @@ def test_checkpoint_is_plain_data_saved_atomically(two_tower):
 def test_checkpoint_records_the_run_config(two_tower):
     assert two_tower.config["train"] == {
         "temperature": 0.1,
+        "logq_weight": 1.0,
+        "user_id": True,
         "batch_size": 64,
         "lr": 3e-3,
         "embedding_lr": 0.1,
         "embedding_optimizer": "fused_rowwise_adagrad",
         "seed": 0,
         "shuffle_rows": 65_536,
+        "same_day_history": True,
     }
     model = two_tower.config["model"]
     assert model["dim"] == 16 and model["hidden"] == [32]

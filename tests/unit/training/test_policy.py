@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pyarrow as pa
 import pytest
 
 from recassets.training import evaluation as E
@@ -163,3 +164,26 @@ def test_cli_recommend_writes_parquet(home, tmp_path, monkeypatch):
     cli_recommend(str(users), 5, str(out))
     table = pq.read_table(out)
     assert table.num_rows == 10 and sorted(set(table["user_id"].to_pylist())) == [3, 999_999]
+
+
+def test_seen_means_every_rating_not_only_the_positives(make_home):
+    """A movie the user rated 2 (a ``rating`` row with label 0) is seen: never recommended
+    again, by the popularity policy as by evaluation. Counting positives only let it back in."""
+    paths = make_home("seen")
+    table = paths.table("training_examples")
+    planted.write_days(table, range(2), n_categories=N_CATEGORIES)
+    rows = E.read_days(paths, E.available_days(paths), ("user_id", "item_id", "label"))
+    top = int(E.popularity(rows)[0][0])
+    user = next(u for u in range(48) if top not in E.engaged_items(rows).get(u, set()))
+    low = planted.make_day(2, n_categories=N_CATEGORIES).slice(0, 1).to_pylist()[0]
+    low.update(user_id=user, item_id=top, label=0, source="rating", history_item_ids=[])
+    planted.write_day(table, pa.Table.from_pylist([low], schema=planted.SCHEMA))
+
+    out = recommend(paths, [user], k=10)
+    assert top not in out["item_id"].to_pylist()
+    assert top in recommend(paths, [user], k=10, seen_sources=())["item_id"].to_pylist()
+    all_rows = E.read_days(
+        paths, E.available_days(paths), ("user_id", "item_id", "label", "source")
+    )
+    assert top in E.seen_items(all_rows)[user]
+    assert top not in E.seen_items(all_rows, sources=()).get(user, set())
