@@ -6,17 +6,28 @@ Endpoints (all POST, JSON):
   funnel (retrieve ``RECASSETS_SERVE_CANDIDATES`` = 500, rank, rules). ``country`` and
   ``age_bucket`` only matter for a user the online store does not know (cold start by cohort).
 - ``/rank`` ``{user_id, item_ids}``: the given candidates, ranked.
-- ``/recommend_batch`` ``{requests: [{user_id, k, exclude_seen}, ...]}``: the same as
-  ``/recommend`` for many users; adaptive batching (``max_batch_size`` 32,
-  ``max_latency_ms`` 5) merges concurrent calls into one batch. ``/recommend`` itself is not
+- ``/recommend_batch`` ``{requests: [{user_id, k, exclude_seen, country?, age_bucket?}, ...]}``
+  (1..``RECASSETS_SERVE_MAX_BATCH`` = 64): ``/recommend`` for each, in order. Not adaptively
   batched: the funnel's work is per user (one user tower row, one FAISS query, the ranker over
-  that user's N candidates), so a batch saves little compute and its window adds latency.
-- ``/info``: what is served (policy, features day, index, bundle lineage digest).
-- BentoML's own ``/livez``, ``/readyz`` (503 until the bundle is loaded and the online store
-  answers) and ``/metrics`` (Prometheus).
+  that user's N candidates), so merging calls saves little compute, and a merged batch could
+  only fail or succeed as a whole, where a client's mistake must come back as its own 400
+  naming ``requests[i].field``.
+- ``/info``: what is served (policy, features day, index, bundle lineage digest, the online
+  store's state); paths are shown from the home folder they lie in, never absolute.
+- BentoML's own ``/livez``, ``/readyz`` (503 until the bundle is loaded; a 200 whose JSON body
+  says ``degraded`` while the online store fails) and ``/metrics`` (Prometheus, with
+  ``recassets_online_store_fallbacks_total``: answers given without the online store).
 
-Bad requests are refused with 400 by validation (strict types: ``"5"`` is not an int) and the
-message names the field; ``RequestError`` from the funnel also becomes a 400 naming its field.
+Bad requests are refused with 4xx by validation (strict types: ``"5"`` is not an int; ids
+within int64; ``k`` within 1..``RECASSETS_SERVE_MAX_K``; ``country``/``age_bucket`` at most
+32 characters) and the message names the field; ``RequestError`` from the funnel also becomes
+a 400 naming its field. ``recassets.bento.guard.Guard`` sits in front: the optional bearer
+token (``RECASSETS_SERVING_TOKEN`` or ``RECASSETS_SERVING_TOKEN_FILE``; every path but
+``/livez`` and ``/readyz``) and the body size (413 over ``RECASSETS_SERVE_MAX_BODY_BYTES``).
+
+When the online store fails (Redis down, the SQLite file missing or locked) requests are
+still answered, from the cold-start path, with a note; the store is read again by the next
+request, so serving recovers by itself.
 
 Threads: OpenMP and MKL pools are pinned to one thread before numpy/torch load
 (``OMP_NUM_THREADS``), and ``pin_threads`` repeats it for torch and FAISS in each worker.
@@ -31,22 +42,60 @@ from pathlib import Path  # noqa: E402
 from typing import Annotated, Any  # noqa: E402
 
 import bentoml  # noqa: E402
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr  # noqa: E402
+
+from recassets.bento.guard import Guard  # noqa: E402
 
 MAX_K = int(os.environ.get("RECASSETS_SERVE_MAX_K", "200"))
 MAX_RANK_ITEMS = 1000
+MAX_BATCH = int(os.environ.get("RECASSETS_SERVE_MAX_BATCH", "64"))
+MAX_COHORT_CHARS = 32  # country codes and age buckets ("18-24") are a few characters
+INT64_MAX = 2**63 - 1
 BUNDLE = Path(os.environ.get("RECASSETS_BUNDLE_DIR") or Path(__file__).resolve().parent / "bundle")
 
-UserId = Annotated[StrictInt, Field(ge=0, description="users.user_id")]
+UserId = Annotated[StrictInt, Field(ge=0, le=INT64_MAX, description="users.user_id (int64)")]
+ItemId = Annotated[StrictInt, Field(ge=-INT64_MAX - 1, le=INT64_MAX, description="item id")]
 K = Annotated[StrictInt, Field(ge=1, le=MAX_K, description=f"items to return, 1..{MAX_K}")]
+Cohort = Annotated[StrictStr, Field(max_length=MAX_COHORT_CHARS)]
 
 
 class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     user_id: UserId
     k: K = 20
     exclude_seen: StrictBool = True
-    country: StrictStr | None = None
-    age_bucket: StrictStr | None = None
+    country: Cohort | None = None
+    age_bucket: Cohort | None = None
+
+
+# The one place the worker's Recommender is found by what runs outside the service instance
+# (the Guard's readiness probe); set when the instance is built.
+_LIVE: dict[str, Any] = {}
+
+
+def _store_note() -> str | None:
+    """None while the online store answers (probed now), else what is wrong."""
+    rec = _LIVE.get("recommender")
+    if rec is None or rec.reader.ping():
+        return None
+    return (
+        f"online store unavailable, answering from the cold-start path: {rec.reader.health.error}"
+    )
+
+
+def _fallbacks() -> Any:
+    """The Prometheus counter of answers given without the online store, made once per worker
+    (after BentoML has set up its multiprocess metrics folder)."""
+    if "fallbacks" not in _LIVE:
+        import prometheus_client
+
+        _LIVE["fallbacks"] = prometheus_client.Counter(
+            "recassets_online_store_fallbacks",
+            "answers given without the online store (it failed): cold start or default features",
+            ["endpoint"],
+        )
+    return _LIVE["fallbacks"]
 
 
 def _error(field: str, message: str) -> Any:
@@ -63,7 +112,7 @@ def _error(field: str, message: str) -> Any:
     # concurrency 8: 267 req/s against 228-242 through one thread; two threads were slower
     # still: the funnel is CPU-bound Python and torch, so threads only contend for the GIL).
     # Concurrent requests queue on the loop; scale with workers. ``threads`` is for the
-    # sync endpoints (/recommend_batch, /info).
+    # sync endpoint (/info).
     threads=int(os.environ.get("RECASSETS_SERVE_API_THREADS", "1")),
     traffic={"timeout": 30},
 )
@@ -81,6 +130,8 @@ class RecommenderService:
             # the online store: Redis when RECASSETS_REDIS_URL is set, read here at the edge
             redis_url=os.environ.get(REDIS_URL_ENV) or None,
         )
+        self.fallbacks = _fallbacks()
+        _LIVE["recommender"] = self.recommender
 
     def __is_ready__(self) -> bool:
         try:
@@ -95,8 +146,8 @@ class RecommenderService:
         user_id: UserId,
         k: K = 20,
         exclude_seen: StrictBool = True,
-        country: StrictStr | None = None,
-        age_bucket: StrictStr | None = None,
+        country: Cohort | None = None,
+        age_bucket: Cohort | None = None,
     ) -> dict[str, Any]:
         from recassets.funnel.recommender import RequestError
 
@@ -106,31 +157,58 @@ class RecommenderService:
             )
         except RequestError as e:
             return _error(e.field, str(e))
+        if rec.degraded:
+            self.fallbacks.labels("recommend").inc()
         return rec.to_dict()
 
     @bentoml.api
     async def rank(
         self,
         user_id: UserId,
-        item_ids: Annotated[list[StrictInt], Field(min_length=1, max_length=MAX_RANK_ITEMS)],
+        item_ids: Annotated[list[ItemId], Field(min_length=1, max_length=MAX_RANK_ITEMS)],
     ) -> dict[str, Any]:
-        return {"user_id": user_id, "items": self.recommender.rank_request(user_id, item_ids)}
+        from recassets.funnel.recommender import RequestError
 
-    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=32, max_latency_ms=5)
-    def recommend_batch(self, requests: list[RecommendRequest]) -> list[dict[str, Any]]:
+        notes: list[str] = []
+        try:
+            items = self.recommender.rank_request(user_id, item_ids, notes)
+        except RequestError as e:
+            return _error(e.field, str(e))
+        if notes:
+            self.fallbacks.labels("rank").inc()
+        return {"user_id": user_id, "items": items, "notes": notes}
+
+    @bentoml.api
+    async def recommend_batch(
+        self,
+        requests: Annotated[list[RecommendRequest], Field(min_length=1, max_length=MAX_BATCH)],
+    ) -> list[dict[str, Any]]:
+        from recassets.funnel.recommender import RequestError
+
         out = []
-        for r in requests:
-            rec = self.recommender.recommend(
-                r.user_id, r.k, r.exclude_seen, country=r.country, age_bucket=r.age_bucket
-            )
+        for i, r in enumerate(requests):
+            try:
+                rec = self.recommender.recommend(
+                    r.user_id, r.k, r.exclude_seen, country=r.country, age_bucket=r.age_bucket
+                )
+            except RequestError as e:
+                return _error(f"requests[{i}].{e.field}", f"requests[{i}].{e}")
+            if rec.degraded:
+                self.fallbacks.labels("recommend_batch").inc()
             out.append(rec.to_dict())
         return out
 
     @bentoml.api
     def info(self) -> dict[str, Any]:
+        from recassets.funnel.recommender import public
+
         manifest = self.recommender.bundle.manifest
         return {
             **self.recommender.info(),
             "digest": manifest.get("digest"),
-            "lineage": manifest.get("lineage"),
+            "lineage": public(manifest.get("lineage")),
         }
+
+
+# Outermost of the service's own middlewares: nothing is parsed before the token and the size.
+RecommenderService.add_asgi_middleware(Guard, health=_store_note)

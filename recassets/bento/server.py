@@ -1,5 +1,7 @@
-"""Starting and stopping ``bentoml serve`` on 127.0.0.1, for the CLI, the demo, tests and
-benchmarks. A real server process over HTTP, never the service class called in-process."""
+"""Starting and stopping ``bentoml serve``, for the CLI, the demo, tests and benchmarks. A real
+server process over HTTP, never the service class called in-process. The bind address is
+always passed explicitly: ``host`` (default ``127.0.0.1``, the loopback only; a deployment
+that must be reached from outside says so, and sets ``RECASSETS_SERVING_TOKEN``)."""
 
 from __future__ import annotations
 
@@ -28,24 +30,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+DEFAULT_HOST = "127.0.0.1"
+
+
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]
     url: str
     log: Path
+    token: str | None = None  # sent as a bearer token by post/get when set
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def post(self, route: str, payload: Any, timeout: float = 30.0) -> tuple[int, Any]:
-        return post(self.url + route, payload, timeout)
+        return post(self.url + route, payload, timeout, self.headers)
+
+    def get(self, route: str, timeout: float = 10.0) -> tuple[int, str]:
+        return get(self.url + route, timeout, self.headers)
 
     def stop(self) -> None:
         """SIGTERM to the server and its workers (one process group), SIGKILL after 20 s."""
         stop_process_group(self.process, timeout_s=20)
 
 
-def post(url: str, payload: Any, timeout: float = 30.0) -> tuple[int, Any]:
+def post(
+    url: str, payload: Any, timeout: float = 30.0, headers: Mapping[str, str] | None = None
+) -> tuple[int, Any]:
     """(status, parsed JSON or text) of a JSON POST; 4xx/5xx are returned, not raised."""
     req = urllib.request.Request(
-        url, json.dumps(payload).encode(), {"Content-Type": "application/json"}
+        url,
+        json.dumps(payload).encode(),
+        {"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -58,9 +75,13 @@ def post(url: str, payload: Any, timeout: float = 30.0) -> tuple[int, Any]:
         return status, body.decode(errors="replace")
 
 
-def get(url: str, timeout: float = 10.0) -> tuple[int, str]:
+def get(
+    url: str, timeout: float = 10.0, headers: Mapping[str, str] | None = None
+) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=dict(headers or {})), timeout=timeout
+        ) as resp:
             return resp.status, resp.read().decode(errors="replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")
@@ -77,10 +98,12 @@ def start(
     log: str | Path | None = None,
     ready_timeout_s: float = 180.0,
     cwd: str | Path | None = None,
+    host: str = DEFAULT_HOST,
 ) -> Server:
     """``bentoml serve <target>`` (a bento tag, default the newest; or a ``module:Class`` with
-    ``cwd``) on 127.0.0.1, waiting until ``/readyz`` answers 200. Raises with the server's
-    log tail when it exits or does not get ready in time."""
+    ``cwd``) on ``host`` (127.0.0.1), waiting until ``/readyz`` answers 200. Raises with the
+    server's log tail when it exits or does not get ready in time. The returned server sends
+    the token of ``RECASSETS_SERVING_TOKEN`` in ``env`` (else the environment), if any."""
     target = target or B.latest_bento(paths)
     if target is None:
         raise FileNotFoundError(
@@ -98,12 +121,14 @@ def start(
     }
     handle = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed here after
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1",
-         "--port", str(port)],
+        [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)],
         stdout=handle, stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True,
     )  # fmt: skip
     handle.close()  # the child holds its own descriptor
-    server = Server(proc, f"http://127.0.0.1:{port}", log_path)
+    from recassets.bento.guard import token_from_env
+
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    server = Server(proc, f"http://{url_host}:{port}", log_path, token_from_env(full_env))
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

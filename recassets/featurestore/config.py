@@ -128,9 +128,10 @@ def repo_config(paths: Paths, redis_url: str | None = None) -> dict[str, Any]:
             # its own process explicitly.
             "cache_ttl_seconds": 60,
         },
-        # The file offline store reads the Parquet snapshots (never the Delta folders: replaced
-        # partitions leave tombstoned files there that a plain Parquet reader would include).
-        "offline_store": {"type": "file"},
+        # The DuckDB offline store reads the Parquet snapshots (never the Delta folders:
+        # replaced partitions leave tombstoned files there that a plain Parquet reader would
+        # include), pruning by event_timestamp: a day's materialization reads that day only.
+        "offline_store": {"type": "duckdb"},
         "online_store": online_store,
         "entity_key_serialization_version": ENTITY_KEY_SERIALIZATION_VERSION,
     }

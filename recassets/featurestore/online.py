@@ -12,6 +12,12 @@ or Redis, chosen as ``feature_store.yaml`` is) in Feast's own encodings (``wire.
 Values equal what ``FeatureStore.get_online_features(...).to_dict()`` returns for the same
 keys (tested), and ``import feast`` never happens here: a serving process starts in well
 under a second instead of the seconds Feast takes to import torch.
+
+A store that fails (Redis down, the SQLite file missing or locked) raises
+``OnlineStoreUnavailable`` from ``user``; ``StoreHealth`` (``reader.health``) remembers the
+last failure until a read succeeds again, and an item reload that fails keeps the arrays in
+memory and is retried at the next check. Nothing is cached about the failure itself: the
+next read goes to the store, so serving recovers by itself when the store is back.
 """
 
 from __future__ import annotations
@@ -46,6 +52,41 @@ _LIST_ARRAYS = {
     "DOUBLE_LIST": (np.float64, np.nan),
     "INT64_LIST": (np.int64, 0),
 }
+
+
+# How long a read waits for a SQLite lock held by a writer (sqlite's own default is 5 s): a
+# request would rather fall back to the cold-start path than wait that long.
+SQLITE_BUSY_TIMEOUT_S = 2.0
+# Redis: a server that stopped answering fails a read after this long, not never.
+REDIS_TIMEOUT_S = 1.0
+
+
+class OnlineStoreUnavailable(RuntimeError):
+    """The online store could not be read (connection refused or lost, file missing, locked,
+    timed out). The message names the store and the cause, never a password."""
+
+
+class StoreHealth:
+    """The outcome of the last reads of the store: ``error`` is None while it answers, else
+    what the last failed read raised (until a read succeeds); ``failures`` counts them all."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+        self.since: float | None = None  # time.time() of the first failure of this outage
+        self.failures = 0
+
+    def ok(self) -> None:
+        self.error = self.since = None
+
+    def failed(self, error: BaseException) -> None:
+        self.failures += 1
+        if self.since is None:
+            self.since = time.time()
+        self.error = str(error)
+
+    @property
+    def degraded(self) -> bool:
+        return self.error is not None
 
 
 @dataclass(frozen=True)
@@ -105,14 +146,17 @@ class OnlineFeatureReader:
         self._backend = _backend(self.settings, self.project)
         self._lock = threading.Lock()
         self._next_check = 0.0
-        self._items = self._load_items(self._marker_signature())
+        self.health = StoreHealth()
+        self._items = _Items(np.zeros(0, np.int64), self._columns([]), None, None)
+        # a store that is down at start: start empty, the next check loads the items
+        self._try_load(self._marker_signature())
 
     # -- requests ---------------------------------------------------------------------------
 
     def user(self, user_id: int) -> dict[str, Any]:
         """One user's features, read now: ``{user_id, feature: value}`` as Feast returns
         them (None for every feature of an unknown user)."""
-        raw = self._backend.read_one(USER_VIEW, self.user_key, user_id, self.user_features)
+        raw = self.read_one(USER_VIEW, self.user_key, user_id, self.user_features)
         out: dict[str, Any] = {self.user_key: user_id}
         for name in self.user_features:
             out[name] = wire.decode_value(raw.get(name)) if raw else None
@@ -140,6 +184,29 @@ class OnlineFeatureReader:
             out[name] = column[rows]
         return out
 
+    def read_one(
+        self, view: str, join_key: str, value: Any, features: list[str]
+    ) -> dict[str, bytes] | None:
+        """One entity's raw values from the store (None when it holds no such key); raises
+        ``OnlineStoreUnavailable`` when the store fails, and keeps ``health`` up to date."""
+        try:
+            raw = self._backend.read_one(view, join_key, value, features)
+        except OnlineStoreUnavailable as e:
+            self.health.failed(e)
+            raise
+        self.health.ok()
+        return raw
+
+    def ping(self) -> bool:
+        """Whether the store answers now (a cheap read; updates ``health``)."""
+        try:
+            self._backend.ping()
+        except OnlineStoreUnavailable as e:
+            self.health.failed(e)
+            return False
+        self.health.ok()
+        return True
+
     @property
     def day(self) -> str | None:
         """The day whose item features are in memory (None before any materialization)."""
@@ -157,15 +224,30 @@ class OnlineFeatureReader:
         signature = self._marker_signature()
         if signature == self._items.marker:
             return False
-        return self.refresh(signature)
+        return self._try_load(signature)
 
     def refresh(self, signature: tuple | None = None) -> bool:
         """Reload the item arrays now (from the online store), then swap them in at once:
-        concurrent requests see the old or the new arrays, never a mix."""
+        concurrent requests see the old or the new arrays, never a mix. Raises
+        ``OnlineStoreUnavailable`` (keeping the old arrays) when the store fails."""
         with self._lock:
             signature = signature or self._marker_signature()
-            self._items = self._load_items(signature)
+            try:
+                items = self._load_items(signature)
+            except OnlineStoreUnavailable as e:
+                self.health.failed(e)
+                raise
+            self.health.ok()
+            self._items = items
         return True
+
+    def _try_load(self, signature: tuple | None) -> bool:
+        """``refresh``, but a failing store keeps the arrays in memory (False); the next
+        check, ``check_interval_s`` later, tries again (the marker still differs)."""
+        try:
+            return self.refresh(signature)
+        except OnlineStoreUnavailable:
+            return False
 
     def _marker_signature(self) -> tuple | None:
         try:
@@ -234,9 +316,30 @@ class _SqliteBackend:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             # read-only: serving can never write to the store it reads
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            conn = sqlite3.connect(
+                f"file:{self.path}?mode=ro",
+                uri=True,
+                check_same_thread=False,
+                timeout=SQLITE_BUSY_TIMEOUT_S,
+            )
             self._local.conn = conn
         return conn
+
+    def _failed(self, e: sqlite3.Error) -> OnlineStoreUnavailable:
+        # a connection that failed is not kept: the next read opens the file anew
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and "locked" not in str(e):
+            conn.close()
+            self._local.conn = None
+        name = os.path.basename(self.path)
+        cause = e if os.path.exists(self.path) else "the file is missing"
+        return OnlineStoreUnavailable(f"SQLite online store {name}: {cause}")
+
+    def ping(self) -> None:
+        try:
+            self._conn().execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as e:
+            raise self._failed(e) from e
 
     def _table(self, view: str) -> str:
         return '"' + f"{self.project}_{view}".replace('"', '""') + '"'
@@ -244,14 +347,22 @@ class _SqliteBackend:
     def read_one(
         self, view: str, join_key: str, value: Any, features: list[str]
     ) -> dict[str, bytes] | None:
-        rows = (
-            self._conn()
-            .execute(
-                f"SELECT feature_name, value FROM {self._table(view)} WHERE entity_key = ?",
-                (wire.serialize_entity_key(join_key, value),),
+        key = wire.serialize_entity_key(join_key, value)
+        try:
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT feature_name, value FROM {self._table(view)} WHERE entity_key = ?",
+                    (key,),
+                )
+                .fetchall()
             )
-            .fetchall()
-        )
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):  # a view never materialized: no such key
+                return None
+            raise self._failed(e) from e
+        except sqlite3.Error as e:
+            raise self._failed(e) from e
         return dict(rows) if rows else None
 
     def scan(
@@ -259,18 +370,26 @@ class _SqliteBackend:
     ) -> Iterator[tuple[int, dict[str, bytes]]]:
         prefix = wire.int64_key_prefix(join_key)
         if not os.path.exists(self.path):
-            return
-        rows = self._conn().execute(
-            f"SELECT entity_key, feature_name, value FROM {self._table(view)} ORDER BY entity_key"
-        )
+            # materialized.json says a day is loaded (scan is only called then): a missing
+            # file is a failure, not an empty catalog
+            raise OnlineStoreUnavailable(
+                f"SQLite online store {os.path.basename(self.path)}: the file is missing"
+            )
         current: bytes | None = None
         values: dict[str, bytes] = {}
-        for key, name, blob in rows:
-            if key != current:
-                if current is not None:
-                    yield _int64_of(current, prefix), values
-                current, values = key, {}
-            values[name] = blob
+        try:
+            rows = self._conn().execute(
+                f"SELECT entity_key, feature_name, value FROM {self._table(view)} "
+                "ORDER BY entity_key"
+            )
+            for key, name, blob in rows:
+                if key != current:
+                    if current is not None:
+                        yield _int64_of(current, prefix), values
+                    current, values = key, {}
+                values[name] = blob
+        except sqlite3.Error as e:
+            raise self._failed(e) from e
         if current is not None:
             yield _int64_of(current, prefix), values
 
@@ -282,8 +401,21 @@ class _RedisBackend:
         import redis
 
         self.project = project
-        self.client: Any = redis.Redis.from_url(url)  # sync client (redis-py's stubs mix in async)
+        self.client: Any = redis.Redis.from_url(  # sync client (redis-py's stubs mix in async)
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        self._error = redis.RedisError
         self._fields: dict[tuple[str, tuple[str, ...]], list[bytes]] = {}
+
+    def _failed(self, e: Exception) -> OnlineStoreUnavailable:
+        # redis-py's messages name host and port, never the password of the URL
+        return OnlineStoreUnavailable(f"Redis online store: {type(e).__name__}: {e}")
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except self._error as e:
+            raise self._failed(e) from e
 
     def _hash_fields(self, view: str, features: list[str]) -> list[bytes]:
         key = (view, tuple(features))
@@ -296,9 +428,12 @@ class _RedisBackend:
     def read_one(
         self, view: str, join_key: str, value: Any, features: list[str]
     ) -> dict[str, bytes] | None:
-        got = self.client.hmget(
-            wire.redis_key(join_key, value, self.project), self._hash_fields(view, features)
-        )
+        try:
+            got = self.client.hmget(
+                wire.redis_key(join_key, value, self.project), self._hash_fields(view, features)
+            )
+        except self._error as e:
+            raise self._failed(e) from e
         if got[-1] is None:  # no timestamp for this view: the entity was never written
             return None
         return dict(zip(features, got[:-1], strict=True))
@@ -310,17 +445,20 @@ class _RedisBackend:
         project = self.project.encode()
         pattern = _glob_escape(prefix) + b"????????" + _glob_escape(project)
         fields = self._hash_fields(view, features)
-        for chunk in _chunks(self.client.scan_iter(match=pattern, count=1000), 1000):
-            with self.client.pipeline(transaction=False) as pipe:
-                for key in chunk:
-                    pipe.hmget(key, fields)
-                replies = pipe.execute()
-            for key, got in zip(chunk, replies, strict=True):
-                if got[-1] is not None:
-                    yield (
-                        _int64_of(key[: len(key) - len(project)], prefix),
-                        dict(zip(features, got[:-1], strict=True)),
-                    )
+        try:
+            for chunk in _chunks(self.client.scan_iter(match=pattern, count=1000), 1000):
+                with self.client.pipeline(transaction=False) as pipe:
+                    for key in chunk:
+                        pipe.hmget(key, fields)
+                    replies = pipe.execute()
+                for key, got in zip(chunk, replies, strict=True):
+                    if got[-1] is not None:
+                        yield (
+                            _int64_of(key[: len(key) - len(project)], prefix),
+                            dict(zip(features, got[:-1], strict=True)),
+                        )
+        except self._error as e:
+            raise self._failed(e) from e
 
 
 def _backend(settings: cfg.OnlineStoreSettings, project: str) -> _SqliteBackend | _RedisBackend:

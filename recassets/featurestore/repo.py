@@ -12,9 +12,11 @@ exactly its snapshot's columns.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast.data_format import ParquetFormat
 from feast.types import Array, Float32, Float64, Int64, String
 
 from recassets.features.schema import WINDOWS
@@ -48,17 +50,23 @@ cohort = Entity(
     description="A (country, age bucket, item category) cohort: cohort_id = 'country|age_bucket|category'.",
 )
 
-# -- Sources --------------------------------------------------------------------------------
+# -- Sources ---------------------------------------------------------------------------------
 # The Parquet snapshots written by export_offline_snapshot, one file per day, never the Delta
-# folders (tombstoned files of replaced partitions live there until VACUUM). Paths are
-# relative to the repository folder (<artifacts>/feast), so the registry does not depend on
-# where RECASSETS_HOME is. No created_timestamp column: a snapshot has one row per entity.
+# folders (tombstoned files of replaced partitions live there until VACUUM). Read by Feast's
+# DuckDB offline store: materializing day d reads only the row groups whose event_timestamp
+# range meets d (Parquet statistics), where the file store's Dask read and sorted every daily
+# snapshot (143 s against 2.5 s for the last day of a 215-day history). DuckDB resolves a
+# relative path against the process's working folder, not the repository's, so the path here
+# is a placeholder that ``locate`` makes absolute before every apply: the registry then names
+# the home it was applied from. No created_timestamp column: a snapshot has one row per entity.
+SNAPSHOT_GLOB = "*.parquet"
 
 
 def _source(table: str) -> FileSource:
     return FileSource(
         name=f"{table}_snapshots",
-        path=f"offline/{table}",
+        path=f"offline/{table}/{SNAPSHOT_GLOB}",
+        file_format=ParquetFormat(),
         timestamp_field=EVENT_TIMESTAMP,
         description=f"Daily snapshots of lake/{table}: event_timestamp = last microsecond of dt (UTC).",
     )
@@ -212,6 +220,16 @@ VIEW_OF_TABLE = {
     "item_features": item_daily_features,
     "cohort_features": cohort_daily_features,
 }
+
+
+def locate(feast_dir: Path) -> None:
+    """Point each source at the snapshots under ``feast_dir`` (absolute: see Sources). The
+    views hold these same source objects, so the registry written by the next apply names the
+    home it was applied from. Called by ``store.apply`` only."""
+    for table, view in VIEW_OF_TABLE.items():
+        source = view.batch_source
+        assert isinstance(source, FileSource)
+        source.file_options.uri = str(feast_dir / "offline" / table / SNAPSHOT_GLOB)
 
 
 def catalog() -> dict:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,36 +102,57 @@ def read_partition(paths: Paths, table: str, day: dt.date | str) -> PartitionRea
     A missing table or an empty partition fails loudly: the feature store must never serve
     "no features" because an upstream write did not happen.
     """
+    return read_partitions(paths, table, [day])[_iso(day)]
+
+
+def read_partitions(
+    paths: Paths, table: str, days: Sequence[dt.date | str]
+) -> dict[str, PartitionRead]:
+    """Several days of a Delta feature table in one read (one log replay, one scan pruned to
+    the days' files), split by day: a range export opens the table once, not once a day
+    (215 days x 3 tables took 1.5 min one by one). Fails as ``read_partition`` does, naming
+    the first day with no rows."""
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaProtocolError, TableNotFoundError
 
     if table not in TABLES:
         raise ValueError(f"unknown feature table {table!r}; expected one of {sorted(TABLES)}")
-    iso = _iso(day)
+    isos = sorted({_iso(d) for d in days})
     path = paths.table(table)
     try:
         delta = DeltaTable(_delta_uri(path))
     except TableNotFoundError as exc:
         raise FileNotFoundError(f"no Delta table {table} at {path}") from exc
-    day_filter = pc.field("dt") == pa.scalar(dt.date.fromisoformat(iso), pa.date32())
+    dates = pa.array([dt.date.fromisoformat(i) for i in isos], pa.date32())
     try:
-        rows = delta.to_pyarrow_dataset(file_pruning_predicate=[("dt", "=", iso)]).to_table(
-            filter=day_filter
+        rows = delta.to_pyarrow_dataset(file_pruning_predicate=[("dt", "in", isos)]).to_table(
+            filter=pc.field("dt").isin(dates)
         )
     except DeltaProtocolError:
         # Tables with deletion vectors or column mapping cannot be read as a pyarrow dataset;
-        # delta-rs' DataFusion reader applies them.
+        # delta-rs' DataFusion reader applies them. (isos are ISO dates, parsed above.)
         from deltalake import QueryBuilder
 
+        listed = ", ".join(f"DATE '{i}'" for i in isos)
         reader = (
-            QueryBuilder().register("t", delta).execute(f"SELECT * FROM t WHERE dt = DATE '{iso}'")
+            QueryBuilder().register("t", delta).execute(f"SELECT * FROM t WHERE dt IN ({listed})")
         )
         rows = pa.table(reader.read_all())
-    if rows.num_rows == 0:
-        raise ValueError(
-            f"{table} has no rows for dt={iso} (Delta version {delta.version()} at {path})"
-        )
-    return PartitionRead(table, iso, rows, delta.version(), path)
+    rows = rows.take(pc.sort_indices(rows, [("dt", "ascending")]))
+    day_numbers = rows.column("dt").cast(pa.int32()).to_numpy()
+    bounds = np.searchsorted(day_numbers, dates.cast(pa.int32()).to_numpy(), side="left")
+    ends = np.searchsorted(day_numbers, dates.cast(pa.int32()).to_numpy(), side="right")
+    out: dict[str, PartitionRead] = {}
+    for iso, lo, hi in zip(isos, bounds, ends, strict=True):
+        if hi == lo:
+            raise ValueError(
+                f"{table} has no rows for dt={iso} (Delta version {delta.version()} at {path})"
+            )
+        # take, not slice: a sliced list column keeps its parent's offsets and values, which
+        # flatten's unzipping reads whole
+        day_rows = rows.take(pa.array(np.arange(lo, hi)))
+        out[iso] = PartitionRead(table, iso, day_rows, delta.version(), path)
+    return out
 
 
 def flatten(table: str, rows: pa.Table, day: dt.date | str) -> pa.Table:
@@ -179,19 +201,31 @@ def export_offline_snapshot(paths: Paths, table: str, day: dt.date | str) -> Sna
     Idempotent: re-exporting a day replaces its file atomically (written beside it under a
     ``.``-prefixed name, which Parquet dataset readers skip, then renamed).
     """
-    part = read_partition(paths, table, day)
-    out = flatten(table, part.rows, day)
-    provenance = {
-        "table": table,
-        "day": part.day,
-        "delta_version": part.delta_version,
-        "table_path": part.table_path,
-    }
-    out = out.replace_schema_metadata({b"recassets": json.dumps(provenance).encode()})
-    target = snapshot_path(paths, table, day)
-    with atomic.atomic_path(target) as tmp:
-        pq.write_table(out, tmp, coerce_timestamps="us", allow_truncated_timestamps=False)
-    return Snapshot(table, part.day, str(target), out.num_rows, part.delta_version, part.table_path)
+    return export_offline_snapshots(paths, table, [day])[_iso(day)]
+
+
+def export_offline_snapshots(
+    paths: Paths, table: str, days: Sequence[dt.date | str]
+) -> dict[str, Snapshot]:
+    """``export_offline_snapshot`` for several days from one read of the table
+    (``read_partitions``); the files are the same as day by day."""
+    out: dict[str, Snapshot] = {}
+    for iso, part in read_partitions(paths, table, days).items():
+        rows = flatten(table, part.rows, iso)
+        provenance = {
+            "table": table,
+            "day": part.day,
+            "delta_version": part.delta_version,
+            "table_path": part.table_path,
+        }
+        rows = rows.replace_schema_metadata({b"recassets": json.dumps(provenance).encode()})
+        target = snapshot_path(paths, table, iso)
+        with atomic.atomic_path(target) as tmp:
+            pq.write_table(rows, tmp, coerce_timestamps="us", allow_truncated_timestamps=False)
+        out[iso] = Snapshot(
+            table, part.day, str(target), rows.num_rows, part.delta_version, part.table_path
+        )
+    return out
 
 
 def read_snapshot(path: str | Path) -> pa.Table:

@@ -24,6 +24,7 @@ from recassets.featurestore.snapshot import (
     Snapshot,
     end_of_day,
     export_offline_snapshot,
+    export_offline_snapshots,
     join_key,
     offline_rows,
 )
@@ -84,6 +85,7 @@ def apply(paths: Paths, redis_url: str | None = None) -> ApplyResult:
     settle()  # a background `import feast` (recassets.preload) finishes first
     from recassets.featurestore import repo
 
+    repo.locate(cfg.feast_dir(paths))
     yaml_path = cfg.write_feature_store_yaml(paths, redis_url)
     store = get_store(paths, redis_url)
     wanted = {(type(o).__name__, o.name) for o in repo.OBJECTS}
@@ -118,6 +120,11 @@ def _registered(lister: Callable[[], Iterable[Any]]) -> list[Any]:
         return list(lister())
     except Exception:  # an empty registry: nothing registered yet
         return []
+
+
+# Days exported from one Delta read per table in a range materialization: the rows of a block
+# are held in memory at once, so the block bounds the export's memory whatever the range.
+EXPORT_BLOCK_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -172,14 +179,22 @@ def materialize_days(
     out: list[MaterializeSummary] = []
     with _materialize_lock(paths):
         applied = None
-        for i, iso in enumerate(ordered, 1):
-            summary = _materialize_day(
-                paths, iso, redis_url, online=iso == ordered[-1], applied=applied
-            )
-            applied = summary.applied
-            out.append(summary)
-            if i % 30 == 0 or i == len(ordered):
-                say(f"feature_store: {i}/{len(ordered)} day(s) exported ({iso})")
+        # One Delta read per table for each block of days (memory bounded by the block)
+        for first in range(0, len(ordered), EXPORT_BLOCK_DAYS):
+            block = ordered[first : first + EXPORT_BLOCK_DAYS]
+            exported = {t: export_offline_snapshots(paths, t, block) for t in TABLES}
+            for iso in block:
+                summary = _materialize_day(
+                    paths,
+                    iso,
+                    redis_url,
+                    online=iso == ordered[-1],
+                    applied=applied,
+                    snapshots={t: exported[t][iso] for t in TABLES},
+                )
+                applied = summary.applied
+                out.append(summary)
+            say(f"feature_store: {len(out)}/{len(ordered)} day(s) exported ({block[-1]})")
     return out
 
 
@@ -203,8 +218,10 @@ def _materialize_day(
     redis_url: str | None,
     online: bool = True,
     applied: ApplyResult | None = None,
+    snapshots: dict[str, Snapshot] | None = None,
 ) -> MaterializeSummary:
-    snapshots: dict[str, Snapshot] = {t: export_offline_snapshot(paths, t, iso) for t in TABLES}
+    if snapshots is None:
+        snapshots = {t: export_offline_snapshot(paths, t, iso) for t in TABLES}
     applied = applied or apply(paths, redis_url)
     marker = cfg.read_json(cfg.marker_path(paths)) or {}
     same_store = marker.get("online_store") == applied.online_store
@@ -214,8 +231,8 @@ def _materialize_day(
         store = get_store(paths, redis_url)
         start = dt.datetime.combine(dt.date.fromisoformat(iso), dt.time.min, tzinfo=dt.UTC)
         with warnings.catch_warnings():
-            # Feast's file offline store runs on dask, whose pandas calls warn about pandas 3
-            warnings.filterwarnings("ignore", category=FutureWarning, module=r"dask\.")
+            # ibis 12 calls DuckDB's fetch_arrow_table, which DuckDB 2 deprecates
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ibis\.")
             store.materialize(
                 start_date=start,
                 end_date=end_of_day(iso),

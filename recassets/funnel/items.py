@@ -7,12 +7,15 @@ columns the funnel reads (category, counters, the trending score, the fresh flag
 ranker serves, the ranker's item-only work over the whole catalog (``DCNv2.prepare_items``:
 item features change once a day, so their lookups and projections happen at refresh, not per
 request). It also memoizes, per feature day, each cohort's 28-day CTR by category (one store
-read per category, the first time a cohort is seen that day).
+read per category, the first time a cohort is seen that day), in an LRU of at most
+``COHORT_CACHE_SIZE`` cohorts: the cohort's country and age bucket come from requests, so the
+number of distinct keys is the client's to choose.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +26,7 @@ import torch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from recassets.featurestore import wire
-from recassets.featurestore.online import FOUND, OnlineFeatureReader
+from recassets.featurestore.online import FOUND, OnlineFeatureReader, OnlineStoreUnavailable
 from recassets.featurestore.snapshot import cohort_id
 from recassets.funnel.rules import UNKNOWN, trending_score
 from recassets.models.ranking import DCNv2, PreparedItems
@@ -34,6 +37,9 @@ from recassets.training.vocab import Vocabulary
 # item_features names of the training columns (i_ctr_7d <- ctr_7d, i_trending <- trending)
 ITEM_DENSE_SOURCE = tuple("trending" if c == "i_trending" else c[2:] for c in ITEM_DENSE)
 FRESH_DAYS = 1.0  # item_features.age_days of an item first seen on the feature day
+# Cohorts memoized per process: countries x age buckets of real users are a few hundred; the
+# bound is for keys a client makes up (each costs C floats and one store read per category).
+COHORT_CACHE_SIZE = 1024
 
 
 @dataclass
@@ -179,7 +185,8 @@ class Catalog:
         self.reader = reader
         self._ranker, self._vocab, self._device = ranker, vocab, device
         self._lock = threading.Lock()
-        self._cohorts: dict[tuple[Any, ...], np.ndarray] = {}
+        self._cohorts: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self.cohort_cache_size = COHORT_CACHE_SIZE
         self.last = self._build()  # the block last built, without a look for a newer day
 
     def _build(self) -> ItemBlock:
@@ -192,7 +199,7 @@ class Catalog:
             with self._lock:
                 if self.last.ids is not self.reader._items.ids:
                     self.last = self._build()
-                    self._cohorts = {}
+                    self._cohorts = OrderedDict()
         return self.last
 
     def cohort_ctr(
@@ -201,22 +208,37 @@ class Catalog:
         """(C,) the cohort's 28-day CTR per category of ``block`` (0 where the store has
         none), as ``training_examples.c_ctr_28d`` joins it (nulls read as 'unknown')."""
         key = (country or UNKNOWN, age_bucket or UNKNOWN, block.day)
-        got = self._cohorts.get(key)
-        if got is None:
-            backend = self.reader._backend
-            got = np.zeros(len(block.categories), dtype=np.float32)
-            for i, cat in enumerate(block.categories):
-                raw = backend.read_one(
+        cache = self._cohorts
+        got = cache.get(key)
+        if got is not None:
+            try:
+                cache.move_to_end(key)
+            except KeyError:  # evicted by a concurrent request meanwhile
+                pass
+            return got
+        got = np.zeros(len(block.categories), dtype=np.float32)
+        for i, cat in enumerate(block.categories):
+            try:
+                raw = self.reader.read_one(
                     "cohort_daily_features",
                     "cohort_id",
                     cohort_id(key[0], key[1], cat),
                     ["ctr_28d"],
                 )
-                if raw and raw.get("ctr_28d") is not None:
-                    value = wire.decode_value(raw["ctr_28d"])
-                    got[i] = 0.0 if value is None or value != value else float(value)
-            self._cohorts[key] = got
+            except OnlineStoreUnavailable:
+                # no CTRs while the store is down (trending unweighted); not memoized, so
+                # the cohort reads again once the store is back
+                return np.zeros(len(block.categories), dtype=np.float32)
+            if raw and raw.get("ctr_28d") is not None:
+                value = wire.decode_value(raw["ctr_28d"])
+                got[i] = 0.0 if value is None or value != value else float(value)
+        cache[key] = got
+        while len(cache) > self.cohort_cache_size:
+            try:
+                cache.popitem(last=False)
+            except KeyError:  # emptied by a concurrent request
+                break
         return got
 
 
-__all__ = ["FRESH_DAYS", "Catalog", "ItemBlock", "build_block", "item_kjt"]
+__all__ = ["COHORT_CACHE_SIZE", "FRESH_DAYS", "Catalog", "ItemBlock", "build_block", "item_kjt"]

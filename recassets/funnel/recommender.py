@@ -27,6 +27,12 @@ Per ``/recommend`` request, over one item block:
    list would be shorter than k), and backfill from trending when fewer than k candidates
    survive. Every returned item lists the stages it passed.
 
+Faults: when the online store fails (``OnlineStoreUnavailable``: Redis down, the SQLite file
+missing or locked) the request is still answered, from the cold-start path (``/rank``: on
+default user features), with a note saying so and ``Recommendation.degraded`` set; the next
+request reads the store again, so serving recovers by itself when the store is back.
+Client mistakes raise ``RequestError`` naming the field (a k out of range, an id beyond int64).
+
 Policy: the bundle's ``policy.json`` says whether a promoted model pair serves or, while no
 model ever passed the gate, popularity (trailing 7 days: ``engagements_7d``; all-time:
 ``engagements_28d``, the longest window the online store holds) minus seen items.
@@ -40,6 +46,7 @@ the issue: about 0.35 ms pinned against about 8 ms unpinned).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +55,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from recassets.featurestore.online import OnlineFeatureReader
+from recassets.featurestore.online import OnlineFeatureReader, OnlineStoreUnavailable
 from recassets.funnel import rules as R
 from recassets.funnel import stages as S
 from recassets.funnel.items import Catalog, ItemBlock
@@ -61,6 +68,10 @@ from recassets.training import inference as T
 
 MODEL, POPULARITY = "model", "popularity"
 COLD_START = "cold_start"
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+STORE_DOWN = "online store unavailable: answered without the user's features"
+# Folders of a home (recassets.paths.Paths); a path inside one is shown from there on.
+_HOME_PARTS = ("artifacts", "lake", "landing", "lineage", "bentoml")
 
 
 class RequestError(ValueError):
@@ -133,6 +144,7 @@ class Recommendation:
     items: list[dict[str, Any]]
     features_day: str | None
     notes: list[str] = field(default_factory=list)
+    degraded: bool = False  # answered without the online store (it failed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -253,6 +265,22 @@ class Recommender:
 
     # -- requests -----------------------------------------------------------------------
 
+    def check_id(self, name: str, value: Any) -> int:
+        """An integer id within int64 (the stores' and the index's key type)."""
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise RequestError(name, f"must be an integer, got {type(value).__name__}")
+        if not INT64_MIN <= int(value) <= INT64_MAX:
+            raise RequestError(name, f"must fit in a signed 64-bit integer, got {value}")
+        return int(value)
+
+    def _user_row_or_note(self, user_id: int, notes: list[str]) -> tuple[dict | None, bool]:
+        """The user's row, or (None, True) with a note when the store fails."""
+        try:
+            return self.user_row(user_id), False
+        except OnlineStoreUnavailable:
+            notes.append(STORE_DOWN)
+            return None, True
+
     def check_k(self, k: Any) -> int:
         if isinstance(k, bool) or not isinstance(k, int):
             raise RequestError("k", f"must be an integer, got {type(k).__name__}")
@@ -270,13 +298,15 @@ class Recommender:
         age_bucket: str | None = None,
     ) -> Recommendation:
         k = self.check_k(k)
+        user_id = self.check_id("user_id", user_id)
         block = self.catalog.block()  # one block for the whole request
-        values = self.user_row(user_id)
         notes: list[str] = []
+        values, degraded = self._user_row_or_note(user_id, notes)
         seen = seen_items(values) if values is not None and exclude_seen else set()
         if values is None:
             policy = COLD_START
-            notes.append("user not in the online store: cold start (trending)")
+            if not degraded:
+                notes.append("user not in the online store: cold start (trending)")
             picked = self._cold_start(block, k, self._cohort(block, country, age_bucket), notes)
         elif not self.model:
             policy = POPULARITY
@@ -293,7 +323,7 @@ class Recommender:
                 notes.append(f"backfilled {len(ids)} item(s) from trending")
             for i, s in zip(ids.tolist(), scores.tolist(), strict=True):
                 picked.append({"item_id": int(i), "score": float(s), "stages": ["backfill"]})
-        return Recommendation(int(user_id), policy, picked[:k], block.day, notes)
+        return Recommendation(user_id, policy, picked[:k], block.day, notes, degraded)
 
     def _cold_start(
         self, block: ItemBlock, k: int, ctr: np.ndarray | None, notes: list[str]
@@ -353,13 +383,18 @@ class Recommender:
         category = block.category_of(ids)
         return R.select(ids, scores, retrieval, category, k=k, cap=cap, stages=stages, notes=notes)
 
-    def rank_request(self, user_id: int, item_ids: Sequence[int]) -> list[dict[str, Any]]:
+    def rank_request(
+        self, user_id: int, item_ids: Sequence[int], notes: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """``/rank``: the given candidates in ranker order (popularity order without a model;
-        duplicates dropped)."""
-        ids = np.asarray(list(dict.fromkeys(int(i) for i in item_ids)), dtype=np.int64)
+        duplicates dropped). When the store fails the user's features are defaults and
+        ``notes`` (when given) says so."""
+        user_id = self.check_id("user_id", user_id)
+        checked = [self.check_id(f"item_ids[{j}]", i) for j, i in enumerate(item_ids)]
+        ids = np.asarray(list(dict.fromkeys(checked)), dtype=np.int64)
         if len(ids) == 0:
             return []
-        values = self.user_row(user_id)
+        values, _ = self._user_row_or_note(user_id, notes if notes is not None else [])
         if self.model:
             scores, found = self.rank(user_id, values, ids)
             stage = "ranking"
@@ -379,17 +414,52 @@ class Recommender:
         ]
 
     def info(self) -> dict[str, Any]:
+        """What is served; no absolute path of any machine (see ``public``)."""
         block = self.catalog.block()
-        return {
-            "policy": self.policy.get("policy"),
-            "features_day": block.day,
-            "items_in_memory": int(len(block.ids)),
-            "index": None
-            if self.index is None
-            else {"size": self.index.size, **self.index.info.__dict__},
-            "bundle": self.bundle.manifest.get("tag"),
-            "candidates": self.config.candidates,
-        }
+        health = self.reader.health
+        return public(
+            {
+                "policy": self.policy.get("policy"),
+                "features_day": block.day,
+                "items_in_memory": int(len(block.ids)),
+                "index": None
+                if self.index is None
+                else {"size": self.index.size, **self.index.info.__dict__},
+                "bundle": self.bundle.manifest.get("tag"),
+                "candidates": self.config.candidates,
+                "online_store": {
+                    "kind": self.reader.settings.kind,
+                    "available": not health.degraded,
+                    "error": health.error,
+                },
+            }
+        )
+
+
+def public(value: Any) -> Any:
+    """``value`` with every absolute path shown from the home folder it lies in
+    (``/srv/home/artifacts/models/x.pt`` -> ``artifacts/models/x.pt``), else by its name, also
+    inside a string (``sqlite:/srv/.../online.db``): what an answer may say about files
+    without telling a caller the layout of the machine."""
+    if isinstance(value, dict):
+        return {k: public(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [public(v) for v in value]
+    if isinstance(value, str) and "/" in value:
+        return _ABS_PATH.sub(lambda m: _from_home(m.group(0)), value)
+    return value
+
+
+# an absolute path: a "/" at the start or after whitespace, ":" or "=", not "//" (a URL)
+_ABS_PATH = re.compile(r"(?<![^\s:=])/(?!/)[^\s:]*")
+
+
+def _from_home(path: str) -> str:
+    parts = [p for p in path.split("/") if p]
+    for j in range(len(parts) - 1, -1, -1):
+        if parts[j] in _HOME_PARTS:
+            return "/".join(parts[j:])
+    return parts[-1] if parts else ""
 
 
 def load(bundle_dir: str | Path, home: str | None = None, **kwargs: Any) -> Recommender:
@@ -406,5 +476,6 @@ __all__ = [
     "RequestError",
     "load",
     "pin_threads",
+    "public",
     "trending_score",
 ]

@@ -1,16 +1,24 @@
 """The bento end to end: a tiny home (Spark-written feature tables, a real Feast apply and
 materialize, planted training examples, trained TorchRec models promoted by the policy), the
 item embeddings and the FAISS index, ``bentoml build``, then a real ``bentoml serve`` on a
-free 127.0.0.1 port exercised over HTTP: every endpoint and the edge cases of the issue.
+free 127.0.0.1 port exercised over HTTP: every endpoint and the edge cases of the issue; the
+bounds on every input (issue 15), a Schemathesis fuzz run from the service's own OpenAPI
+schema, the bearer token, and a locked SQLite online store.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+import schemathesis
 import torch
+from hypothesis import HealthCheck, settings
 
 from recassets.bento import bundle as B
 from recassets.bento import server
@@ -214,6 +222,221 @@ def test_health_readiness_metrics_and_info(srv):
     assert status == 200 and "bentoml_service_request" in text
     status, info = srv.post("/info", {})
     assert status == 200 and info["policy"] == "model" and info["index"]["size"] == len(ITEMS)
+    assert info["online_store"] == {"kind": "sqlite", "available": True, "error": None}
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def test_info_shows_no_absolute_path(srv, home):
+    _, info = srv.post("/info", {})
+    strings = list(_strings(info))
+    assert not [s for s in strings if s.startswith("/") or home.home in s], strings
+    # the lineage still says which checkpoint: from the home's folders on
+    assert any(s.startswith("artifacts/models/two_tower/") for s in strings), strings
+
+
+# -- bounds: every input of every endpoint (issue 15) -----------------------------------------
+
+INT64_MAX = 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("route", "payload", "field"),
+    [
+        ("/recommend", {"user_id": INT64_MAX + 1}, "user_id"),
+        ("/recommend", {"user_id": 10**30}, "user_id"),
+        ("/recommend", {"user_id": 1, "country": "x" * 33}, "country"),
+        ("/recommend", {"user_id": 1, "age_bucket": "y" * 10_000}, "age_bucket"),
+        ("/rank", {"user_id": 3, "item_ids": [1, INT64_MAX + 1]}, "item_ids"),
+        ("/rank", {"user_id": INT64_MAX + 1, "item_ids": [1]}, "user_id"),
+        ("/rank", {"user_id": 3, "item_ids": list(range(1001))}, "item_ids"),
+        ("/recommend_batch", {"requests": []}, "requests"),
+        ("/recommend_batch", {"requests": [{"user_id": 1}] * 65}, "requests"),
+        ("/recommend_batch", {"requests": [{"user_id": 1}, {"user_id": -1}]}, "user_id"),
+        ("/recommend_batch", {"requests": [{"user_id": 1}, {"user_id": 2**64}]}, "user_id"),
+        ("/recommend_batch", {"requests": [{"user_id": 1, "k": 0}]}, "k"),
+        ("/recommend_batch", {"requests": [{"user_id": 1, "country": "z" * 99}]}, "country"),
+    ],
+)
+def test_out_of_bounds_inputs_are_a_4xx_naming_the_field(srv, route, payload, field):
+    status, body = srv.post(route, payload)
+    assert 400 <= status < 500, (status, body)
+    assert field in json.dumps(body), body
+
+
+def test_an_id_at_the_int64_bound_is_answered(srv):
+    status, body = srv.post("/recommend", {"user_id": INT64_MAX, "k": 3})
+    assert status == 200 and body["policy"] == "cold_start", body
+    status, body = srv.post("/rank", {"user_id": 3, "item_ids": [INT64_MAX, -(2**63)]})
+    assert status == 200 and len(body["items"]) == 2, body
+
+
+def test_a_body_over_the_limit_is_413(srv):
+    status, body = srv.post("/rank", {"user_id": 3, "item_ids": [1] * 200_000})
+    assert status == 413 and body["field"] == "body", body
+    # streamed without a Content-Length: counted as it arrives
+    req = urllib.request.Request(
+        srv.url + "/rank",
+        data=iter([b'{"user_id": 3, "item_ids": [' + b"1," * 50_000] * 4 + [b"1]}"]),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    assert status == 413
+
+
+def test_many_distinct_cohorts_are_answered(srv):
+    """Made-up countries: each is a cohort the funnel memoizes, in an LRU of fixed size (the
+    bound itself is tested in tests/unit/funnel/test_items.py)."""
+    for i in range(50):
+        status, body = srv.post(
+            "/recommend", {"user_id": UNKNOWN_USER, "k": 2, "country": f"c{i:030d}"}
+        )
+        assert status == 200 and len(body["items"]) == 2, body
+
+
+# -- the online store fails: answered from the cold-start path, noted, counted; recovers --------
+
+STORE_DOWN = "online store unavailable"
+
+
+def fallbacks(srv, endpoint="recommend"):
+    """recassets_online_store_fallbacks_total{endpoint=...} of the server's /metrics."""
+    _, text = srv.get("/metrics")
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("recassets_online_store_fallbacks_total") and endpoint in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_a_locked_sqlite_store_degrades_to_cold_start_then_recovers(srv, home):
+    before = fallbacks(srv)
+    lock = sqlite3.connect(fcfg.sqlite_path(home), isolation_level=None, timeout=10)
+    lock.execute("BEGIN EXCLUSIVE")  # a writer that holds the file: readers get SQLITE_BUSY
+    try:
+        status, body = srv.post("/recommend", {"user_id": 3, "k": 5})
+        assert status == 200, body
+        assert body["policy"] == "cold_start" and len(body["items"]) == 5, body
+        assert any(STORE_DOWN in n for n in body["notes"]), body["notes"]
+        status, ranked = srv.post("/rank", {"user_id": 3, "item_ids": [5, 9]})
+        assert status == 200 and any(STORE_DOWN in n for n in ranked["notes"]), ranked
+        status, ready = srv.get("/readyz")
+        assert status == 200 and json.loads(ready)["status"] == "degraded", ready
+        assert "locked" in json.loads(ready)["detail"]
+        assert fallbacks(srv) == before + 1 and fallbacks(srv, "rank") >= 1
+        _, info = srv.post("/info", {})
+        assert info["online_store"]["available"] is False
+    finally:
+        lock.rollback()
+        lock.close()
+    status, body = srv.post("/recommend", {"user_id": 3, "k": 5})  # no restart: it recovers
+    assert status == 200 and body["policy"] == "model" and body["notes"] == [], body
+    assert srv.get("/readyz") == (200, "\n")
+    assert fallbacks(srv) == before + 1
+
+
+def test_a_missing_sqlite_file_at_start_is_survived_and_recovered_from(home, built):
+    db = fcfg.sqlite_path(home)
+    aside = db.with_name(db.name + ".aside")
+    db.rename(aside)
+    try:
+        with server.serving(home, built["tag"], ready_timeout_s=240) as s:
+            status, ready = s.get("/readyz")  # up, and says the store is missing
+            assert status == 200 and "missing" in json.loads(ready)["detail"], ready
+            status, body = s.post("/recommend", {"user_id": 3, "k": 5})
+            assert status == 200 and body["policy"] == "cold_start", body
+            assert any(STORE_DOWN in n for n in body["notes"]), body
+            aside.rename(db)
+            assert s.get("/readyz") == (200, "\n")
+            # the item arrays load at the next check (at most a second later)
+            deadline = 50
+            while deadline and s.post("/recommend", {"user_id": 3, "k": 5})[1]["policy"] != "model":
+                deadline -= 1
+                time.sleep(0.2)
+            status, body = s.post("/recommend", {"user_id": 3, "k": 5})
+            assert status == 200 and body["policy"] == "model" and len(body["items"]) == 5, body
+    finally:
+        if aside.exists():
+            aside.rename(db)
+
+
+# -- the bearer token and the bind address ----------------------------------------------------
+
+
+def test_a_configured_token_guards_every_endpoint_but_the_probes(home, built, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("t0ken-for-the-test\n")
+    env = {"RECASSETS_SERVING_TOKEN_FILE": str(secret)}
+    with server.serving(home, built["tag"], env=env, ready_timeout_s=240) as s:
+        assert s.token == "t0ken-for-the-test"
+        for route, payload in [
+            ("/recommend", {"user_id": 3}),
+            ("/rank", {"user_id": 3, "item_ids": [1]}),
+            ("/recommend_batch", {"requests": [{"user_id": 3}]}),
+            ("/info", {}),
+        ]:
+            status, body = server.post(s.url + route, payload)
+            assert status == 401 and body["field"] == "authorization", (route, body)
+            status, _ = server.post(s.url + route, payload, headers={"Authorization": "Bearer x"})
+            assert status == 401, route
+            assert s.post(route, payload)[0] == 200, route
+        assert server.get(s.url + "/metrics")[0] == 401
+        assert server.get(s.url + "/docs.json")[0] == 401
+        assert server.get(s.url + "/livez")[0] == 200 and server.get(s.url + "/readyz")[0] == 200
+        assert s.get("/metrics")[0] == 200
+
+
+def test_the_server_listens_on_the_loopback_only(srv):
+    import psutil
+
+    port = int(srv.url.rsplit(":", 1)[1])
+    listening = {
+        c.laddr.ip
+        for p in [psutil.Process(srv.process.pid), *psutil.Process(srv.process.pid).children(True)]
+        for c in p.net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+    }
+    assert listening == {"127.0.0.1"}
+
+
+# -- the fuzz run: Schemathesis from the service's OpenAPI schema -----------------------------
+
+FUZZ_EXAMPLES = 40  # per operation: the run takes about a minute on two shared cores
+
+
+@pytest.fixture(scope="module")
+def api_schema(srv):
+    return schemathesis.openapi.from_url(srv.url + "/docs.json")
+
+
+fuzzed = schemathesis.pytest.from_fixture("api_schema")
+
+
+@fuzzed.parametrize()
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    derandomize=True,  # the same cases every run: a failure reproduces
+    suppress_health_check=list(HealthCheck),
+)
+def test_fuzz_no_5xx_and_responses_match_the_schema(case):
+    """Every operation the service publishes, with inputs valid and invalid by its schema:
+    Schemathesis's checks (no 5xx, status codes, content types and bodies as documented)."""
+    response = case.call_and_validate()
+    assert response.status_code < 500, response.text
 
 
 # -- in-process: what HTTP cannot observe ----------------------------------------------------

@@ -40,9 +40,36 @@ def test_each_view_is_exactly_its_snapshot(feature_lake, table):
     expected = {f.name: feast_type(f.type) for f in schema if f.name not in not_features}
     assert {f.name: f.dtype for f in view.features} == expected
     assert view.batch_source.timestamp_field == EVENT_TIMESTAMP
-    assert view.batch_source.path == f"offline/{table}"
+    assert view.batch_source.path.endswith(f"offline/{table}/*.parquet")
     (entity,) = [e for e in repo.ENTITIES if e.name in view.entities]
     assert entity.join_key == key
+
+
+def test_the_registry_reads_the_snapshots_of_the_home_it_was_applied_from(lake_copy, tmp_path):
+    """DuckDB resolves a relative source path against the working folder, so apply writes
+    absolute ones: a second home applied in the same process names its own snapshots, and
+    the first home's registry still names the first's."""
+    import shutil
+
+    from recassets.featurestore import apply, get_store
+    from tests.conftest import home_at
+
+    other = home_at((tmp_path / "other").absolute())
+    shutil.copytree(lake_copy.lake, other.lake)
+    for paths in (lake_copy, other):
+        apply(paths)
+
+    def source_paths(paths):
+        store = get_store(paths)
+        store.refresh_registry()
+        return {v.name: v.batch_source.path for v in store.list_feature_views()}
+
+    first, second = source_paths(lake_copy), source_paths(other)
+    for view, path in first.items():
+        table = path.split("/")[-2]
+        assert path == str(cfg.feast_dir(lake_copy) / "offline" / table / "*.parquet")
+        assert second[view] == str(cfg.feast_dir(other) / "offline" / table / "*.parquet")
+    assert first != second
 
 
 def test_services_name_what_each_model_reads():
@@ -72,7 +99,7 @@ def test_feature_store_yaml_defaults_to_sqlite_under_artifacts(paths, monkeypatc
     }
     assert written["entity_key_serialization_version"] == 3
     config = RepoConfig(**written)
-    assert config.online_store.type == "sqlite" and config.offline_store.type == "file"
+    assert config.online_store.type == "sqlite" and config.offline_store.type == "duckdb"
 
 
 def test_feature_store_yaml_uses_the_redis_url_given_without_its_password(paths):

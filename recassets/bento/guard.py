@@ -1,0 +1,298 @@
+"""The serving edge in front of the BentoML app (an ASGI middleware): the optional bearer
+token, the request body's size, and the degradation line of ``/readyz``.
+
+- **Token.** ``RECASSETS_SERVING_TOKEN`` (the token itself) or
+  ``RECASSETS_SERVING_TOKEN_FILE`` (a file holding it: a mounted secret). When either is set,
+  every path but liveness and readiness answers 401 without ``Authorization: Bearer <token>``
+  (compared in constant time). Neither set: no authentication (the default binds
+  127.0.0.1 only). A token file that is configured but unreadable or empty stops the worker
+  at start: a misconfigured secret must not silently open the service.
+- **Body size.** A body over ``RECASSETS_SERVE_MAX_BODY_BYTES`` (256 KiB) is refused with 413
+  before any of it is parsed, whether announced by ``Content-Length`` or streamed in chunks
+  (the body is read here, counted, and handed on whole).
+- **Content type.** The API takes JSON only: a POST with another ``Content-Type`` is a 415
+  (BentoML would try its multipart parser on it and answer a malformed one with a 500).
+- **The schema.** ``/docs.json`` (BentoML's OpenAPI document) is passed on corrected
+  (``patch_openapi``): the 401, 413 and 415 this edge answers are documented, a body with
+  required fields is itself required (BentoML leaves that out), so is the list
+  that BentoML's own 400 gives as ``detail`` (its schema says a string), and an optional
+  field that may be null says ``nullable`` (OpenAPI 3.0 has no ``null`` type; BentoML drops
+  it).
+- **Readiness.** ``/readyz`` stays BentoML's (503 until the service is up); when it is up but
+  ``health()`` returns a note (the online store is down and requests are answered from the
+  cold-start path), the 200 says so in a JSON body: the replica still answers, so taking it
+  out of the load balancer would turn a degraded service into none.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+
+TOKEN_ENV = "RECASSETS_SERVING_TOKEN"
+TOKEN_FILE_ENV = "RECASSETS_SERVING_TOKEN_FILE"
+MAX_BODY_ENV = "RECASSETS_SERVE_MAX_BODY_BYTES"
+MAX_BODY_BYTES = 256 * 1024  # /rank's 1,000 ids or /recommend_batch's 64 requests: < 40 KiB
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})  # probes: never behind the token
+SCHEMA_PATH = "/docs.json"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_UNSET: Any = object()
+
+
+def token_from_env(env: Mapping[str, str]) -> str | None:
+    """The configured bearer token, or None when authentication is off."""
+    path = env.get(TOKEN_FILE_ENV)
+    if path:
+        try:
+            token = open(path, encoding="utf-8").read().strip()  # noqa: SIM115 - read whole
+        except OSError as e:
+            raise RuntimeError(f"{TOKEN_FILE_ENV}: cannot read the token file ({e})") from e
+        if not token:
+            raise RuntimeError(f"{TOKEN_FILE_ENV}: the token file is empty")
+        return token
+    return env.get(TOKEN_ENV) or None
+
+
+class Guard:
+    """ASGI middleware: ``Guard(app, token=..., max_body_bytes=..., health=...)``; the token
+    and the limit default to the environment (read when the worker builds its app)."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        token: str | None = _UNSET,
+        max_body_bytes: int | None = None,
+        health: Callable[[], str | None] | None = None,
+    ) -> None:
+        self.app = app
+        self.token = token_from_env(os.environ) if token is _UNSET else token
+        self.max_body = max_body_bytes or int(os.environ.get(MAX_BODY_ENV, MAX_BODY_BYTES))
+        self.health = health
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if path in OPEN_PATHS:
+            if path == "/readyz" and self.health is not None:
+                await self._readyz(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        if self.token is not None and not self._authorized(headers):
+            await _answer(
+                send,
+                401,
+                {"error": "a bearer token is required", "field": "authorization"},
+                [(b"www-authenticate", b"Bearer")],
+            )
+            return
+        if path == SCHEMA_PATH:
+            await self._schema(scope, receive, send)
+            return
+        media = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if scope.get("method") == "POST" and media != "application/json":
+            message = f"the API takes application/json, not {media[:100]!r}"
+            await _answer(send, 415, {"error": message, "field": "content-type"})
+            return
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _answer(send, 400, {"error": "bad Content-Length", "field": "body"})
+                return
+            if int(declared) > self.max_body:
+                await self._too_large(send)
+                return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body:
+                await self._too_large(send)
+                return
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+    def _authorized(self, headers: Mapping[str, str]) -> bool:
+        scheme, _, given = headers.get("authorization", "").partition(" ")
+        assert self.token is not None
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), self.token.encode()
+        )
+
+    async def _too_large(self, send: Send) -> None:
+        message = f"the request body is over {self.max_body} bytes"
+        await _answer(send, 413, {"error": message, "field": "body"})
+
+    async def _schema(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        body = b"".join(chunks)
+        if start.get("status") == 200:
+            body = json.dumps(patch_openapi(json.loads(body), self.token is not None)).encode()
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import anyio.to_thread
+
+        assert self.health is not None
+        note = await anyio.to_thread.run_sync(self.health)  # probes the store: off the loop
+        if note is None:
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps({"status": "degraded", "detail": note}).encode()
+        rewrite = False
+
+        async def send_degraded(message: Message) -> None:
+            nonlocal rewrite
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                rewrite = True
+                message = {
+                    **message,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            elif message["type"] == "http.response.body" and rewrite:
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": body}
+            await send(message)
+
+        await self.app(scope, receive, send_degraded)
+
+
+def patch_openapi(spec: dict[str, Any], token: bool) -> dict[str, Any]:
+    """BentoML's OpenAPI document with what this edge adds: 413 (and 401 when a token is
+    configured) on every operation behind it, a bearer security scheme, and BentoML's own
+    validation ``detail`` (a list of errors) allowed beside its documented string."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    detail = {"title": "Error Detail", "anyOf": [{"type": "string"}, {"type": "array"}]}
+    for name in ("InvalidArgument", "NotFound", "InternalServerError"):
+        if name in schemas:
+            schemas[name].setdefault("properties", {})["detail"] = detail
+    schemas["EdgeError"] = {
+        "type": "object",
+        "title": "EdgeError",
+        "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+        "required": ["error"],
+    }
+    answer = {"application/json": {"schema": {"$ref": "#/components/schemas/EdgeError"}}}
+    if token:
+        spec["components"].setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+        }
+    for path, operations in spec.get("paths", {}).items():
+        if path in OPEN_PATHS:
+            continue
+        for operation in operations.values():
+            body = operation.get("requestBody", {})
+            schema = body.get("content", {}).get("application/json", {}).get("schema", {})
+            if schema.get("required"):  # a body without its required fields is a 400
+                body["required"] = True
+            responses = operation.setdefault("responses", {})
+            responses["413"] = {"description": "the request body is too large", "content": answer}
+            responses["415"] = {"description": "the body is not JSON", "content": answer}
+            if token:
+                operation["security"] = [{"bearer": []}]
+                responses["401"] = {"description": "a bearer token is required", "content": answer}
+    _nullable(spec)
+    return spec
+
+
+def _nullable(node: Any) -> None:
+    """In place: ``anyOf: [X, {type: null}]`` -> X with ``nullable: true``; a typed field
+    whose default is null -> ``nullable: true`` (OpenAPI 3.0's way to say null is allowed)."""
+    if isinstance(node, list):
+        for item in node:
+            _nullable(item)
+        return
+    if not isinstance(node, dict):
+        return
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [o for o in options if o != {"type": "null"}]
+        del node["anyOf"]
+        if len(rest) == 1 and isinstance(rest[0], dict) and "$ref" not in rest[0]:
+            node.update(rest[0])
+        else:
+            node["anyOf"] = rest
+        node["nullable"] = True
+    if "default" in node and node["default"] is None and "type" in node:
+        node["nullable"] = True
+    for value in node.values():
+        _nullable(value)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the whole body once, then defers to the real one (which
+    reports the client's disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _answer(
+    send: Send,
+    status: int,
+    payload: dict[str, Any],
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = json.dumps(payload).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "OPEN_PATHS",
+    "TOKEN_ENV",
+    "TOKEN_FILE_ENV",
+    "Guard",
+    "patch_openapi",
+    "token_from_env",
+]

@@ -1,0 +1,99 @@
+"""The serving edge (``recassets.bento.guard.Guard``) around a stand-in ASGI app: the bearer
+token, the body-size limit and the degraded readiness line. The wiring into the real service
+is tested over HTTP in tests/integration/test_serving.py."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from recassets.bento.guard import TOKEN_ENV, TOKEN_FILE_ENV, Guard, token_from_env
+
+TOKEN = "s3cret-token"
+
+
+async def _echo(request: Request) -> JSONResponse:
+    return JSONResponse({"bytes": len(await request.body())})
+
+
+async def _ok(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("\n")
+
+
+def _client(**options) -> TestClient:
+    app = Starlette(
+        routes=[
+            Route("/recommend", _echo, methods=["POST"]),
+            Route("/metrics", _ok),
+            Route("/livez", _ok),
+            Route("/readyz", _ok),
+        ]
+    )
+    app.add_middleware(Guard, **options)
+    return TestClient(app)
+
+
+def test_without_a_token_configured_everything_is_open():
+    client = _client(token=None)
+    assert client.post("/recommend", json={"user_id": 1}).status_code == 200
+    assert client.get("/metrics").status_code == 200
+
+
+def test_a_configured_token_is_required_on_every_path_but_the_probes():
+    client = _client(token=TOKEN)
+    for path in ("/recommend", "/metrics"):
+        method = client.post if path == "/recommend" else client.get
+        denied = method(path)
+        assert denied.status_code == 401 and denied.json()["field"] == "authorization"
+        assert denied.headers["www-authenticate"] == "Bearer"
+        assert method(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert method(path, headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
+        assert method(path, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200
+
+
+def test_the_token_comes_from_the_environment_or_a_mounted_file(tmp_path):
+    assert token_from_env({}) is None and token_from_env({TOKEN_ENV: ""}) is None
+    assert token_from_env({TOKEN_ENV: TOKEN}) == TOKEN
+    secret = tmp_path / "token"
+    secret.write_text(TOKEN + "\n")
+    assert token_from_env({TOKEN_FILE_ENV: str(secret), TOKEN_ENV: "other"}) == TOKEN
+    # a secret that is configured but missing or empty fails closed, never open
+    with pytest.raises(RuntimeError, match="cannot read"):
+        token_from_env({TOKEN_FILE_ENV: str(tmp_path / "absent")})
+    secret.write_text("\n")
+    with pytest.raises(RuntimeError, match="empty"):
+        token_from_env({TOKEN_FILE_ENV: str(secret)})
+
+
+def test_the_body_size_is_bounded_announced_or_streamed():
+    client = _client(token=None, max_body_bytes=1000)
+    assert client.post("/recommend", content=b"x" * 1000).json() == {"bytes": 1000}
+    too_big = client.post("/recommend", content=b"x" * 1001)
+    assert too_big.status_code == 413 and too_big.json()["field"] == "body"
+
+    def chunks():  # no Content-Length: the limit holds on what actually arrives
+        for _ in range(30):
+            yield b"x" * 100
+
+    streamed = client.post("/recommend", content=chunks())
+    assert streamed.status_code == 413
+    small = client.post("/recommend", content=iter([b"x" * 100] * 3))
+    assert small.status_code == 200 and small.json() == {"bytes": 300}
+
+
+def test_readiness_reports_a_degraded_store_and_stays_200():
+    note: list[str | None] = [None]
+    client = _client(token=TOKEN, health=lambda: note[0])
+    assert client.get("/readyz").text == "\n"
+    note[0] = "online store unavailable: Redis down"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "degraded", "detail": note[0]}
+    note[0] = None  # the store is back
+    assert client.get("/readyz").text == "\n"
