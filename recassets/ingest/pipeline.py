@@ -12,7 +12,8 @@ Owns their order and what passes between them; each step is a function of its ow
 4. find the repeated keys, if the count found any, and reject each later holder
    (``_later_duplicates``, ``_with_later_rejected``);
 5. split the rows into the table's and the quarantine's (``_quarantine_rows``), and replace
-   the days' partitions of both, each write checked against the count (``_replace_partitions``);
+   the days' partitions of both, each write checked against the count (``_replace_partitions``),
+   both or neither (``_all_or_none``: a failed or miscounted write restores both tables);
 6. report per day, and write the lineage manifests (``_partitions``, ``write_lineage``).
 
 All the days of a run go through each step together, not a day at a time.
@@ -44,7 +45,7 @@ from recassets.ingest.parsing import (
 from recassets.ingest.results import TABLE_NAMES, IngestResult, PartitionResult
 from recassets.ingest.session import _even_splits, _uncompressed_cache
 from recassets.ingest.validation import _check, _duplicates, _mark_duplicates
-from recassets.ingest.writes import _ddl_names, _replace_partitions
+from recassets.ingest.writes import _all_or_none, _ddl_names, _replace_partitions
 from recassets.lake import days_predicate, ensure_table, partition_day
 from recassets.paths import Paths
 
@@ -137,18 +138,26 @@ def ingest(
         ensure_table(spark, quarantine_path, QUARANTINE_DDL, ["dataset", "dt"])
         ensure_table(spark, table_path, contract.spark_ddl(), ["dt"])
         say(f"{dataset}: writing quarantine and table")
-        quarantine_version = _replace_partitions(
-            spark,
-            bad_rows.select(*_ddl_names(QUARANTINE_DDL)),
-            quarantine_path,
-            f"dataset = '{contract.name}' AND {days_predicate(iso_days)}",  # a fixed name
-            meta,
-            f"{dataset} quarantine",
-            n_rejected + len(whole_files),
-        )
-        delta_version = _replace_partitions(
-            spark, good, table_path, days_predicate(iso_days), meta, TABLE_NAMES[dataset], n_good
-        )
+        # Both writes or neither: a failed or miscounted one restores both tables.
+        with _all_or_none(spark, [quarantine_path, table_path]):
+            quarantine_version = _replace_partitions(
+                spark,
+                bad_rows.select(*_ddl_names(QUARANTINE_DDL)),
+                quarantine_path,
+                f"dataset = '{contract.name}' AND {days_predicate(iso_days)}",  # a fixed name
+                meta,
+                f"{dataset} quarantine",
+                n_rejected + len(whole_files),
+            )
+            delta_version = _replace_partitions(
+                spark,
+                good,
+                table_path,
+                days_predicate(iso_days),
+                meta,
+                TABLE_NAMES[dataset],
+                n_good,
+            )
 
     result = IngestResult(
         dataset=dataset,

@@ -5,17 +5,47 @@ commit, so a failed run leaves the previous version in place and a re-run yields
 Each commit carries the run's ``userMetadata`` (run, dataset, days), by which its version and
 row count are found again (``_commit_of``); the count must equal what validation tallied
 (``_check_written``), else a landing file changed between the reads and the run fails.
+
+Delta has no transaction over two tables, and a commit's row count is known only once it is
+made; so a run's writes of the table and the quarantine go inside ``_all_or_none``: when one
+of them fails or wrote other than the count, each table is restored to its version before the
+run (a ``RESTORE`` commit) before the error is raised, and no wrong row stays behind. A run
+killed between the two commits (no Python left to restore) leaves the quarantine ahead of the
+table until the run is re-run (Dagster's run retries do it), which replaces both partitions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING
 
-from recassets.lake import recent_commits
+from recassets.lake import latest_version, recent_commits
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+
+class WrittenCountError(RuntimeError):
+    """A commit wrote other than the rows validation counted."""
+
+
+@contextlib.contextmanager
+def _all_or_none(spark: SparkSession, paths: Sequence[str]) -> Generator[None, None, None]:
+    """Run the block's writes of the tables at ``paths``; should it raise, restore each table
+    that moved to its version before the block, then raise. One writer per table at a time is
+    the instance's pools' job (``dagster.yaml``), so nothing of another run is undone."""
+    before = {path: latest_version(spark, path) for path in paths}
+    try:
+        yield
+    except BaseException:
+        from delta.tables import DeltaTable
+
+        for path, version in before.items():
+            if latest_version(spark, path) != version:
+                DeltaTable.forPath(spark, path).restoreToVersion(version)
+        raise
 
 
 def _replace_partitions(
@@ -63,7 +93,7 @@ def _check_written(what: str, metrics: dict[str, str] | None, expected: int) -> 
     """Fail unless the commit's metrics (``_commit_of``) say it wrote ``expected`` rows."""
     written = 0 if metrics is None else metrics.get("numOutputRows")
     if written is not None and int(written) != expected:
-        raise RuntimeError(
+        raise WrittenCountError(
             f"{what}: wrote {written} rows, expected {expected}; did a landing file change while "
             "it was read? Re-run the partition."
         )
