@@ -296,3 +296,20 @@ def test_success_marker_decides_when_the_producer_writes_one(home, instance, mon
     assert "events/2026-01-02 waiting for its _SUCCESS marker" in waiting.skip_reason.skip_message
     land(home, "events", D2, name="_SUCCESS", body=b"")
     assert [(p, a) for p, a, _ in requests(tick(home, instance, waiting.cursor))] == [(D2, [RAW, *ONLINE])]  # fmt: skip
+
+
+def test_daemon_restarted_mid_tick_requests_the_same_run_and_loses_no_day(home, instance):
+    # The daemon dies after a tick asked for its run but before it stored the cursor: the next
+    # daemon ticks from the previous cursor, asks for the same run key (Dagster launches a key
+    # once), and the days the lost tick did not launch still come, oldest first.
+    land_day(home, D1)
+    stored = tick(home, instance, None).cursor
+    land_day(home, D2)
+    land(home, "events", D5)
+    lost = tick(home, instance, stored)  # its cursor never reached storage
+    with DagsterInstance.ephemeral() as fresh:
+        again = tick(home, fresh, stored)
+        assert [r.run_key for r in again.run_requests] == [r.run_key for r in lost.run_requests]
+        assert [(p, a) for p, a, _ in requests(again)] == [(D2, ALL)]
+        rest = tick(home, fresh, again.cursor)
+    assert [(p, a) for p, a, _ in requests(rest)] == [(D5, [RAW, *ONLINE])]
