@@ -4,7 +4,7 @@ returns a constant response of the same shape and size as a k = 20 recommendatio
 once at import. Whatever it costs per request is BentoML's own cost (HTTP, routing,
 validation, JSON), which ``/recommend`` pays too; the benchmark reports ours against it.
 
-    cd benchmarks && bentoml serve floor_service:Floor --port 3001
+    cd benchmarks && bentoml serve floor_service:Floor --host 127.0.0.1 --port 3001
 
 Same worker count as the recommender (``RECASSETS_SERVE_WORKERS``, default 1), the same
 traffic timeout and the same kind of handler (``async def``: called on the worker's event

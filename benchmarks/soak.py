@@ -259,8 +259,8 @@ def figures(result: dict[str, Any], duration: float) -> dict[str, Any]:
     def in_window(t: float, w: tuple[float, float]) -> bool:
         return w[0] <= t < w[1]
 
-    def p99(w: tuple[float, float]) -> float:
-        return percentile([ms for t, _, s, ms, ok in records if ok and s == 200 and in_window(t, w)], 99)  # fmt: skip
+    def pct(w: tuple[float, float], q: float) -> float:
+        return percentile([ms for t, _, s, ms, ok in records if ok and s == 200 and in_window(t, w)], q)  # fmt: skip
 
     def rss_median(w: tuple[float, float]) -> float:
         got = [b for t, b in rss if in_window(t, w) and b > 0]
@@ -280,8 +280,10 @@ def figures(result: dict[str, Any], duration: float) -> dict[str, Any]:
         "broken": sum(1 for r in records if r[2] == 0),
         "unexpected": unexpected,
         "by_kind": by_kind,
-        "p99_second": p99(second),
-        "p99_last": p99(last),
+        "p99_second": pct(second, 99),
+        "p99_last": pct(last, 99),
+        "p50_second": pct(second, 50),
+        "p50_last": pct(last, 50),
         "rss_second": rss_median(second),
         "rss_last": rss_median(last),
     }
@@ -316,6 +318,14 @@ def summary(f: dict[str, Any]) -> list[str]:
             ratio,
             "ratio <= 1.5x",
             ratio <= 1.5,
+        ),  # fmt: skip
+        summary_row(
+            "p50 ms valid, last min (baseline: 2nd min)",
+            f["p50_last"],
+            f["p50_second"],
+            f["p50_last"] / f["p50_second"],
+            "-",
+            None,
         ),  # fmt: skip
         summary_row("requests/s (all kinds)", f["rps"], None, None, "-", None, "9.1f"),
     ]

@@ -115,6 +115,9 @@ def _error(field: str, message: str) -> Any:
     # sync endpoint (/info).
     threads=int(os.environ.get("RECASSETS_SERVE_API_THREADS", "1")),
     traffic={"timeout": 30},
+    # the loopback unless told otherwise, also for a bare `bentoml serve` (BentoML's default
+    # is every interface); recassets.bento.server passes --host explicitly as well
+    http={"host": os.environ.get("RECASSETS_SERVE_HOST", "127.0.0.1")},
 )
 class RecommenderService:
     def __init__(self) -> None:

@@ -70,6 +70,7 @@ MODEL, POPULARITY = "model", "popularity"
 COLD_START = "cold_start"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 STORE_DOWN = "online store unavailable: answered without the user's features"
+NO_ITEMS = "no item features in memory yet (the online store has not loaded them)"
 # Folders of a home (recassets.paths.Paths); a path inside one is shown from there on.
 _HOME_PARTS = ("artifacts", "lake", "landing", "lineage", "bentoml")
 
@@ -349,6 +350,9 @@ class Recommender:
         notes: list[str],
     ) -> list[Entry]:
         assert self._retrieval is not None and self._ranking is not None
+        if block.prepared is None:  # no item features loaded yet (the store failed at start)
+            notes.append(NO_ITEMS)
+            return []
         size = self._retrieval.index.size
         n = min(self.config.candidates, size)
         # ask for extra so that dropping seen items still leaves n (seen <= 100 ids)
@@ -394,12 +398,19 @@ class Recommender:
         ids = np.asarray(list(dict.fromkeys(checked)), dtype=np.int64)
         if len(ids) == 0:
             return []
-        values, _ = self._user_row_or_note(user_id, notes if notes is not None else [])
-        if self.model:
-            scores, found = self.rank(user_id, values, ids)
+        notes = notes if notes is not None else []
+        block = self.catalog.block()  # one block for the whole request
+        values, _ = self._user_row_or_note(user_id, notes)
+        ranked = self.model and block.prepared is not None
+        if self.model and not ranked:
+            notes.append(NO_ITEMS)
+        if ranked:
+            assert self._ranking is not None
+            values = values or {}
+            cohort = self._cohort_of(block, values)
+            scores, found = self._ranking(block, user_id, values, ids, cohort)
             stage = "ranking"
         else:
-            block = self.catalog.block()
             pos, found = block.positions(ids)
             scores = np.where(found, block.engagements_7d[pos], 0.0)
             stage = "popularity"
