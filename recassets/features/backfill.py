@@ -36,7 +36,7 @@ from recassets.features.pipelines import (
     _day,
     _engaged,
     _smoothed,
-    content_embedding,
+    with_content_embedding,
 )
 from recassets.features.schema import (
     PRIOR_STRENGTH,
@@ -389,7 +389,7 @@ def _user_features(
         base.join(_sequences(events, ids, seed), ["user_id", "d"], "left")
         .join(top, ["user_id", "d"], "left")
         .withColumn("last_engagements", F.coalesce("last_engagements", empty_seq))
-        .withColumn("history_item_ids", F.transform("last_engagements", lambda x: x["item_id"]))
+        .withColumn("history_item_ids", F.col("last_engagements.item_id"))
         .withColumn("top_categories", F.coalesce("top_categories", F.array().cast("array<struct<category: string, weight: double>>")))
     )  # fmt: skip
 
@@ -421,7 +421,15 @@ def _sequences(events: DataFrame, ids: DataFrame, seed: DataFrame | None) -> Dat
             seed.select("user_id", F.lit(-1).alias("n"),
                         F.struct("e.ts", "e.event_type", "e.item_id", "e.value").alias("k"))
         )  # fmt: skip
-    arrays = cands.groupBy("user_id").agg(F.array_sort(F.collect_list("k")).alias("a"))
+    # Sorted oldest first on (ts, event_type, item_id), then each element put in the table's
+    # field order once per user: per (user, d) slice it would be interpreted element by element
+    # (a 215-day range: 10M elements).
+    arrays = cands.groupBy("user_id").agg(
+        F.transform(
+            F.array_sort(F.collect_list("k")),
+            lambda e: F.struct(*[e[f].alias(f) for f in SEQ_FIELDS]),
+        ).alias("a")
+    )
     per_day = cands.groupBy("user_id", "n").agg(F.count("*").alias("c"))
     days = ids.select("user_id", F.col("d").alias("n")).unionByName(
         per_day.where(F.col("n") < 0).select("user_id", "n")
@@ -451,13 +459,7 @@ def _sequences(events: DataFrame, ids: DataFrame, seed: DataFrame | None) -> Dat
             )
         ).alias("x"),
     )
-    return cut.select(
-        "user_id",
-        F.col("x.d").alias("d"),
-        F.transform("x.s", lambda e: F.struct(*[e[f].alias(f) for f in SEQ_FIELDS])).alias(
-            "last_engagements"
-        ),
-    )
+    return cut.select("user_id", F.col("x.d").alias("d"), F.col("x.s").alias("last_engagements"))
 
 
 def _item_features(
@@ -477,13 +479,13 @@ def _item_features(
     # compute_day's unix_micros(end of d) as the same bigint: (epoch day of d + 1) days
     epoch_day = (first - dt.date(1970, 1, 1)).days
     end_of_day = (F.lit(epoch_day + 1) + F.col("d")).cast("bigint") * F.lit(DAY_MICROS)
-    return (
+    rows = (
         _counted(ids, counts, attrs, "item_id", "_iid", priors)
         .withColumn("age_days", F.greatest(F.lit(0.0), (end_of_day - F.unix_micros(first_seen)) / 86_400e6))
         .withColumn("age_days", F.coalesce(F.col("age_days"), F.lit(0.0)).cast("double"))
         .withColumn("trending", ((F.col("engagements_1d") + 1.0) / (F.col("engagements_7d") / 7.0 + 1.0)).cast("double"))
-        .withColumn("embedding", content_embedding(F.col("category"), F.col("creator")))
     )  # fmt: skip
+    return with_content_embedding(rows, items)
 
 
 def _cohort_features(

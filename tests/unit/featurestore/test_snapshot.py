@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from recassets.featurestore import export_offline_snapshot, flatten, same_value
-from recassets.featurestore.snapshot import export_offline_snapshots
 from recassets.featurestore.config import snapshot_path
+from recassets.featurestore.snapshot import export_offline_snapshots
 from tests.unit.featurestore.conftest import DAY1, DAY2, ITEMS, USERS
 from tests.unit.featurestore.factories import day_rows, item_row, user_row
 
