@@ -157,46 +157,40 @@ def run_daily(folder: Path) -> None:
     cli.materialize(paths, daily, first, last, {cli.VOLUME_BAND_ENV: "off"})
 
 
-def run_models(eval_days: int, num_threads: int | None = 1, full_retrain: bool = True) -> Any:
-    """The model assets, their evaluation and the gate (one Dagster run, in process), the
-    last ``eval_days`` days held out; returns the evaluation report."""
+def run_models(
+    eval_days: int, num_threads: int | None = 1, full_retrain: bool = True, bootstrap: int = 1000
+) -> Any:
+    """The model assets (two-tower, ranker), their evaluation and the blocking gate in one
+    Dagster run (``dagster.materialize``, in process), the last ``eval_days`` days held out;
+    prints the evaluation table and returns the report."""
     import dagster as dg
 
-    import definitions
+    from assets.models import ASSETS, CHECKS
     from recassets.paths import Paths
     from recassets.training import evaluation as E
     from recassets.training import policy as P
+    from resources import LakeResource
 
-    defs = definitions.defs
-    train_cfg = {
-        "holdout_days": eval_days,
-        "full_retrain": full_retrain,
-        "num_threads": num_threads,
-    }
+    paths = Paths.from_env()
+    train = {"holdout_days": eval_days, "full_retrain": full_retrain, "num_threads": num_threads}
     run_config = {
         "ops": {
-            "models__two_tower_model": {"config": train_cfg},
-            "models__ranking_model": {"config": train_cfg},
+            "models__two_tower_model": {"config": train},
+            "models__ranking_model": {"config": train},
+            "models__model_evaluation": {"config": {"bootstrap": bootstrap}},
         }
     }
-    selection = [dg.AssetKey(["models", n]) for n in ("two_tower_model", "ranking_model",
-                                                       "model_evaluation")]  # fmt: skip
-    job = defs.resolve_implicit_global_asset_job_def()
-    del job
+    t = time.time()
     result = dg.materialize(
-        [
-            a
-            for a in defs.assets
-            if getattr(a, "key", None) in selection
-            or any(k in selection for k in getattr(a, "keys", ()))
-        ],  # fmt: skip
-        resources=defs.resources,
+        [*ASSETS, *CHECKS],
+        resources={"lake": LakeResource(home=paths.home)},
         run_config=run_config,
         raise_on_error=False,
-        selection=selection,
     )
-    _say(f"model run success={result.success}")
-    paths = Paths.from_env()
+    gate = [e for e in result.get_asset_check_evaluations()]
+    _say(f"model run in {time.time() - t:.0f} s; gate passed: {[e.passed for e in gate]}")
+    for e in gate:
+        print(e.metadata["reasons"].value)
     report = E.EvaluationReport.load(P.evaluation_path(paths))
     print(report.to_markdown())
     print("serving policy:", P.current_policy(paths).get("policy"))

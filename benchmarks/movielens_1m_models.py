@@ -31,6 +31,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "logq_0": {"two_tower": {"logq_weight": 0.0}},
     "logq_05": {"two_tower": {"logq_weight": 0.5}},
     "logq_1": {"two_tower": {"logq_weight": 1.0}},
+    "logq_15": {"two_tower": {"logq_weight": 1.5}},
+    "logq_2": {"two_tower": {"logq_weight": 2.0}},
+    "logq_3": {"two_tower": {"logq_weight": 3.0}},
+    "logq_2_t01": {"two_tower": {"logq_weight": 2.0, "temperature": 0.1}},
     "temp_01": {"two_tower": {"temperature": 0.1}},
     "temp_02": {"two_tower": {"temperature": 0.2}},
     "epochs_1": {"epochs": 1},
@@ -59,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ranker", action="store_true", help="also train the ranker (slow)")
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--out", type=Path, default=Path("/tmp/ml1m-variants"))
+    p.add_argument("--ranker-path", type=Path, help="a trained ranker checkpoint to re-use")
     args = p.parse_args(argv)
     paths = Paths.from_env()
     days = E.available_days(paths)
@@ -71,7 +76,11 @@ def main(argv: list[str] | None = None) -> None:
                    "num_oov_buckets": 1000, "ttl": 30} for n in ("user_id", "item_id")},
     )  # fmt: skip
     rk = None
-    if args.ranker:
+    if args.ranker_path:
+        from recassets.training.checkpoint import Checkpoint
+
+        rk = Checkpoint.load(args.ranker_path)
+    elif args.ranker:
         t = time.time()
         rk = train_ranking(paths, train_days, base, output=args.out / "ranking.pt")
         print(f"ranker trained in {time.time() - t:.0f} s", flush=True)

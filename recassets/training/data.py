@@ -270,7 +270,10 @@ class SameDayHistory:
     training loop only; evaluation and serving read the d-1 history as it is.
     """
 
-    users: dict[int, tuple[np.ndarray, np.ndarray]]  # user -> (ts (n,) sorted, item ids (n,))
+    users: np.ndarray  # (U,) distinct user ids, sorted
+    starts: np.ndarray  # (U + 1,) each user's first position in ts / items
+    ts: np.ndarray  # (n,) int64 event times, sorted within each user
+    items: np.ndarray  # (n,) item ids in that order
     limit: int = HISTORY_LIMIT
 
     @classmethod
@@ -282,39 +285,71 @@ class SameDayHistory:
             for rb in source.record_batches(day, ("user_id", "item_id", "ts"), filter=POSITIVES)
             if rb.num_rows
         ]
-        if not parts:
-            return cls({}, limit)
-        t = pa.Table.from_batches(parts)
+        return cls.from_table(pa.Table.from_batches(parts) if parts else None, limit)
+
+    @classmethod
+    def from_table(cls, t: pa.Table | None, limit: int = HISTORY_LIMIT) -> SameDayHistory:
+        """From rows with ``user_id``, ``item_id``, ``ts`` (the day's positives)."""
+        if t is None or t.num_rows == 0:
+            z = np.zeros(0, dtype=np.int64)
+            return cls(z, np.zeros(1, dtype=np.int64), z, z, limit)
         u = t["user_id"].to_numpy()
         ts = t["ts"].cast(pa.int64()).to_numpy()
         items = t["item_id"].to_numpy()
         order = np.lexsort((items, ts, u))
         u, ts, items = u[order], ts[order], items[order]
-        bounds = np.flatnonzero(np.diff(u)) + 1
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [len(u)]])
-        users = {int(u[a]): (ts[a:b], items[a:b]) for a, b in zip(starts, ends, strict=True)}
-        return cls(users, limit)
+        users, starts = np.unique(u, return_index=True)
+        return cls(users, np.append(starts, len(u)), ts, items, limit)
 
     def apply(self, table: pa.Table) -> pa.Table:
         """``table`` with each row's ``history_item_ids`` extended by its user's positives of
-        the day before the row's ``ts`` (the last ``limit`` kept, oldest first)."""
-        if not self.users or "ts" not in table.column_names:
+        the day before the row's ``ts`` (the last ``limit`` kept, oldest first). Vectorized:
+        one binary search per row within its user's slice, and index arithmetic for the lists."""
+        if len(self.users) == 0 or "ts" not in table.column_names:
             return table
-        users = table["user_id"].to_numpy()
+        n = table.num_rows
+        uid = table["user_id"].to_numpy()
         ts = table["ts"].cast(pa.int64()).to_numpy()
-        hist = table["history_item_ids"].to_pylist()
-        out = []
-        for r in range(table.num_rows):
-            h = hist[r] or []
-            found = self.users.get(int(users[r]))
-            if found is not None:
-                p = int(np.searchsorted(found[0], ts[r], side="left"))
-                if p:
-                    h = h + found[1][max(0, p - self.limit) : p].tolist()
-            out.append(h[-self.limit :])
+        # the user's slice [lo, hi) of the day's positives (empty when the user has none)
+        k = np.minimum(np.searchsorted(self.users, uid), len(self.users) - 1)
+        known = self.users[k] == uid
+        lo = np.where(known, self.starts[k], 0)
+        hi = np.where(known, self.starts[k + 1], 0)
+        # positives strictly before the row's ts: one search over (user rank, ts) keys, which
+        # fit an int64 (a day spans < 1e11 us; ranks < 1e7)
+        t0, t1 = int(self.ts.min()), int(self.ts.max())
+        span = t1 - t0 + 3
+        rank = np.repeat(np.arange(len(self.users), dtype=np.int64), np.diff(self.starts))
+        keys = rank * span + (self.ts - t0 + 1)
+        row_keys = k.astype(np.int64) * span + (np.clip(ts, t0 - 1, t1 + 1) - t0 + 1)
+        p = np.clip(np.searchsorted(keys, row_keys, side="left"), lo, hi)
+        m = np.minimum(p - lo, self.limit)  # (n,) same-day items kept
+        col = table["history_item_ids"].combine_chunks()
+        offsets = col.offsets.to_numpy().astype(np.int64)
+        values = col.values.to_numpy(zero_copy_only=False).astype(np.int64)
+        h_len = np.diff(offsets)
+        keep_h = np.minimum(h_len, self.limit - m)  # the newest of the d-1 history that fits
+        out_len = keep_h + m
+        out_off = np.concatenate([[0], np.cumsum(out_len)])
+        out = np.empty(int(out_off[-1]), dtype=np.int64)
+        # d-1 part: the last keep_h of each row's list
+        src = _segments(offsets[1:] - keep_h, keep_h)
+        out[_segments(out_off[:-1], keep_h)] = values[src]
+        # same-day part: items[p - m : p]
+        out[_segments(out_off[:-1] + keep_h, m)] = self.items[_segments(p - m, m)]
         i = table.column_names.index("history_item_ids")
-        return table.set_column(i, table.field(i), pa.array(out, table.schema.field(i).type))
+        arr = pa.ListArray.from_arrays(pa.array(out_off[: n + 1], pa.int32()), pa.array(out))
+        return table.set_column(i, table.schema.field(i), arr.cast(table.schema.field(i).type))
+
+
+def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(starts[i], starts[i] + lengths[i])`` over i."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.asarray(starts, dtype=np.int64) - np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return np.repeat(shift, lengths) + np.arange(total)
 
 
 # --- Arrow -> model inputs ------------------------------------------------------------------------

@@ -329,6 +329,8 @@ class EvaluationReport:
     reranking: dict[str, dict[str, float]] = field(default_factory=dict)  # order -> auc, ndcg@10
     ndcg_at: int = NDCG_AT
     candidates: int = CANDIDATES
+    # the baselines the gate must beat (default every one of ``BASELINES`` in ``retrieval``)
+    gate_baselines: list[str] | None = None
 
     @property
     def recall_key(self) -> str:
@@ -344,7 +346,9 @@ class EvaluationReport:
         return SERVED if SERVED in self.retrieval else CANDIDATE
 
     def baselines(self) -> dict[str, dict[str, float]]:
-        return {p: m for p, m in self.retrieval.items() if p in BASELINES}
+        """The simple baselines scored (the gate's, when ``gate_baselines`` names them)."""
+        names = BASELINES if self.gate_baselines is None else self.gate_baselines
+        return {p: m for p, m in self.retrieval.items() if p in names}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -89,11 +89,11 @@ class TwoTowerTrainConfig:
     # estimates the unbiased softmax over the catalog; on rating data, where popularity itself
     # predicts the next rating well, a partial correction keeps some of it (measured on ML-1M,
     # docs/training-and-the-gate.md).
-    logq_weight: float = 1.0
+    logq_weight: float = 3.0
     # The user-id embedding in the user tower. On small or churning data a per-user row
     # memorizes the training users and is an untrained OOV row for every new one; the pooled
     # history carries the same signal to users the model never saw.
-    user_id: bool = True
+    user_id: bool = False
 
 
 @dataclass(frozen=True)

@@ -141,3 +141,26 @@ def test_feature_table_column_names_are_accepted(vocab):
     assert a.sparse.values().tolist() == b.sparse.values().tolist()
     with pytest.raises(KeyError, match="i_ctr_7d"):
         D.item_features(items.drop_columns(["i_ctr_7d"]), vocab)
+
+
+def test_same_day_history_appends_the_earlier_positives_of_the_day():
+    """Row history = the d-1 history, then the user's positives of the day strictly before the
+    row (the last ``limit`` of both, oldest first); other users' and later positives never."""
+    import datetime as dt
+
+    from recassets.training.data import SameDayHistory
+
+    t = lambda h: dt.datetime(2026, 1, 5, h)  # noqa: E731
+    pos = pa.table(
+        {"user_id": [1, 1, 1, 2], "item_id": [10, 11, 12, 20], "ts": [t(1), t(2), t(3), t(1)]}
+    )
+    rows = pa.table(
+        {
+            "user_id": [1, 1, 2, 3, 1],
+            "ts": [t(1), t(3), t(5), t(5), t(9)],
+            "history_item_ids": pa.array([[7], [7, 8], [], [9], [1, 2, 3]], pa.list_(pa.int64())),
+        }
+    )
+    out = SameDayHistory.from_table(pos, limit=3).apply(rows)["history_item_ids"].to_pylist()
+    assert out == [[7], [8, 10, 11], [20], [9], [10, 11, 12]]
+    assert SameDayHistory.from_table(None).apply(rows).equals(rows)

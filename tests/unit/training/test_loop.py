@@ -43,8 +43,8 @@ def test_checkpoint_is_plain_data_saved_atomically(two_tower):
 def test_checkpoint_records_the_run_config(two_tower):
     assert two_tower.config["train"] == {
         "temperature": 0.1,
-        "logq_weight": 1.0,
-        "user_id": True,
+        "logq_weight": 3.0,
+        "user_id": False,
         "batch_size": 64,
         "lr": 3e-3,
         "embedding_lr": 0.1,
