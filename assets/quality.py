@@ -181,7 +181,8 @@ with warnings.catch_warnings():
             blocking=True,
             partitions_def=DAILY,
             description=f"{table} partition: counters non-negative, CTRs in [0, 1], keys set, "
-            "row count within ±50 % of the previous partition's. See "
+            "row count at least 50 % of the previous partition's (not for cohorts, which "
+            "exist only with events in their window). See "
             "recassets.quality.feature_suite.",
         )
         def _check(

@@ -17,7 +17,7 @@ from recassets.featurestore import export_offline_snapshot, flatten, same_value
 from recassets.featurestore.config import snapshot_path
 from recassets.featurestore.snapshot import export_offline_snapshots
 from tests.unit.featurestore.conftest import DAY1, DAY2, ITEMS, USERS
-from tests.unit.featurestore.factories import day_rows, item_row, user_row
+from tests.unit.featurestore.factories import day_rows, item_row, user_row, write_day
 
 END_OF_DAY1 = dt.datetime(2026, 1, 1, 23, 59, 59, 999999, tzinfo=dt.UTC)
 
@@ -138,6 +138,24 @@ def test_a_null_id_inside_a_sequence_fails_naming_the_user():
         match=r"user_features.last_engagements: null item_id inside the list of user_id=2",
     ):
         flatten("user_features", rows, DAY1)
+
+
+def test_a_day_without_cohorts_exports_an_empty_snapshot(lake_copy, spark):
+    """After a quiet month no cohort has events in its window: an empty cohort day is a true
+    fact (an empty snapshot with the view's columns), an empty user day is a lost write."""
+    day = "2026-01-03"
+    rows = day_rows(day, USERS, ITEMS)
+    write_day(
+        spark, lake_copy, day, {"cohort_features": [], "user_features": rows["user_features"]}
+    )
+    snap = export_offline_snapshot(lake_copy, "cohort_features", day)
+    empty = pq.read_table(snap.path)
+    assert snap.rows == 0 and empty.num_rows == 0
+    full = pq.read_table(export_offline_snapshot(lake_copy, "cohort_features", DAY1).path)
+    assert empty.schema.remove_metadata() == full.schema.remove_metadata()
+    write_day(spark, lake_copy, "2026-01-04", {"user_features": [], "cohort_features": []})
+    with pytest.raises(ValueError, match="user_features has no rows for dt=2026-01-04"):
+        export_offline_snapshot(lake_copy, "user_features", "2026-01-04")
 
 
 def test_a_missing_partition_or_table_fails_loudly(feature_lake, paths):
