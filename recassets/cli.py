@@ -310,17 +310,60 @@ def cmd_init(_args: argparse.Namespace) -> None:
 
 
 def cmd_lineage(args: argparse.Namespace) -> None:
+    """Parse TARGET, walk its lineage (``recassets.lineage``), print it; ``--verify`` exits 1
+    naming each changed or missing file. A TARGET that names nothing valid is a usage error."""
+    from recassets import lineage as L
+
+    paths = Paths.from_env()
+    if args.manifest:
+        _print_manifest(args, paths)
+        return
+    parser: argparse.ArgumentParser = args.parser
+    try:
+        target = L.parse_target(args.target, args.day)
+    except L.TargetError as e:
+        parser.error(str(e))
+    try:
+        tree = L.trace(paths, target)
+    except LookupError as e:
+        raise SystemExit(f"recassets lineage: {e.args[0] if e.args else e}") from None
+    from recassets.lineage import render, verify
+
+    checked = verify.verify(tree) if args.verify else None
+    if args.json:
+        from recassets.lineage.openlineage import to_json_lines
+
+        sys.stdout.write(to_json_lines(tree))
+    else:
+        print(render.render(tree, checked))
+    if checked is not None:
+        print(render.render_verify(checked, tree), file=sys.stderr if args.json else sys.stdout)
+        if bad := verify.failures(checked):
+            names = ", ".join(tree.relative(v.path) for v in bad)
+            raise SystemExit(f"recassets lineage --verify: {len(bad)} file(s) differ: {names}")
+
+
+def _print_manifest(args: argparse.Namespace, paths: Paths) -> None:
+    """``--manifest``: the ingest manifest of one partition, as written."""
     from recassets.ingest import read_lineage
 
+    parser: argparse.ArgumentParser = args.parser
+    if args.target not in LINEAGE_TABLES or args.day is None:
+        parser.error(f"--manifest takes TABLE DAY, TABLE one of {', '.join(LINEAGE_TABLES)}")
     try:
-        manifest = read_lineage(Paths.from_env(), args.table, args.day)
+        day = iso_day(args.day)
+    except argparse.ArgumentTypeError as e:
+        parser.error(str(e))
+    try:
+        manifest = read_lineage(paths, args.target, day)
     except FileNotFoundError:
-        raise SystemExit(f"recassets lineage: no manifest for {args.table} on {args.day}") from None
+        raise SystemExit(f"recassets lineage: no manifest for {args.target} on {day}") from None
     print(json.dumps(manifest, indent=2))
 
 
-# What `recassets lineage` accepts (recassets.ingest.lineage checks them again): a table from
-# this fixed set and a day parsed as a date, so nothing typed becomes a path of its own.
+# What `recassets lineage --manifest` accepts (recassets.ingest.lineage checks them again): a
+# table from this fixed set and a day parsed as a date, so nothing typed becomes a path of its
+# own. Without --manifest, recassets.lineage.parse_target checks TARGET the same way.
 LINEAGE_TABLES = ("items", "raw_events", "users")
 
 
@@ -484,10 +527,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="what exists under RECASSETS_HOME")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("lineage", help="the lineage manifest of one table partition")
-    p.add_argument("table", choices=LINEAGE_TABLES, help="raw_events, users or items")
-    p.add_argument("day", type=iso_day, help="YYYY-MM-DD")
-    p.set_defaults(func=cmd_lineage)
+    p = sub.add_parser(
+        "lineage",
+        help="what a bento, model version or table partition grew from, down to landing files",
+    )
+    p.add_argument("target", help="a bento tag or latest, two_tower/0003, TABLE@VERSION, TABLE")
+    p.add_argument("day", nargs="?", help="YYYY-MM-DD, after TABLE")
+    p.add_argument("--json", action="store_true", help="OpenLineage run events, one per line")
+    p.add_argument(
+        "--verify", action="store_true",
+        help="re-hash every file whose sha256 was recorded; exit 1 naming any that differ",
+    )  # fmt: skip
+    p.add_argument(
+        "--manifest", action="store_true",
+        help="TABLE DAY (raw_events, users, items): print the ingest manifest as written",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_lineage, parser=p)
     return parser
 
 

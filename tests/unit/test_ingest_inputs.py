@@ -86,11 +86,14 @@ def test_cli_lineage_takes_a_known_table_and_a_date(paths, monkeypatch, capsys):
     manifest.write_text(json.dumps({"table": "users", "partition": "2026-01-02"}))
     # A file outside the lineage folder a traversal would reach.
     (Path(paths.home) / "secret.json").write_text('{"secret": 1}')
-    code, out = _lineage_cli(paths, monkeypatch, capsys, "users", "2026-01-02")
+    # --manifest prints the manifest as written; without it, the upstream tree (its own tests:
+    # tests/unit/lineage/test_lineage.py), refused the same way.
+    code, out = _lineage_cli(paths, monkeypatch, capsys, "users", "2026-01-02", "--manifest")
     assert code == 0 and json.loads(out) == {"table": "users", "partition": "2026-01-02"}
-    code, out = _lineage_cli(paths, monkeypatch, capsys, "..", "secret")
-    assert code == 2 and "invalid choice: '..'" in out
-    code, out = _lineage_cli(paths, monkeypatch, capsys, "users", "../../secret")
-    assert code == 2 and "expected a date as YYYY-MM-DD" in out
-    code, out = _lineage_cli(paths, monkeypatch, capsys, "users", "2026-01-03")
+    for flag in ("--manifest", "--verify"):
+        code, out = _lineage_cli(paths, monkeypatch, capsys, "..", "secret", flag)
+        assert code == 2 and "recassets lineage: error:" in out
+        code, out = _lineage_cli(paths, monkeypatch, capsys, "users", "../../secret", flag)
+        assert code == 2 and "expected a date as YYYY-MM-DD" in out
+    code, out = _lineage_cli(paths, monkeypatch, capsys, "users", "2026-01-03", "--manifest")
     assert code == "recassets lineage: no manifest for users on 2026-01-03"

@@ -1,0 +1,572 @@
+"""The upstream lineage of a bento, a model version or a table partition, down to the landing
+files it grew from.
+
+Built only from what is recorded: the bento's lineage manifest (``recassets.bento.bundle``),
+the checkpoints' ``source`` (partitions and the Delta versions they were read at), the index
+and embeddings manifests, the feature store's and the ingest tables' lineage manifests, the
+Delta logs (each commit's ``userMetadata``: run id, table, days) and the Dagster instance (runs,
+their tags, check results). Where a link is not recorded today it is either inferred from the
+Delta log and marked so (the versions a feature or example partition read: the versions as of
+its commit), or named in the node's ``unrecorded`` list; nothing is made up.
+
+The result is a DAG (``Lineage``): nodes keyed by an id, each listing its inputs. A node
+reached twice (a users partition under every feature day) is one node.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from recassets.lake import partition_day
+from recassets.lineage.records import Commit, DagsterRecords, DeltaLog
+from recassets.paths import Paths
+
+# Ingest tables and the landing dataset each grows from (recassets.ingest.results.TABLE_NAMES).
+INGEST_TABLES = {"raw_events": "events", "users": "users", "items": "items"}
+FEATURE_TABLES = ("user_features", "item_features", "cohort_features")
+EXAMPLES_TABLE = "training_examples"
+# What `recassets lineage TABLE DAY` and `TABLE@VERSION` accept: a fixed set, never a path.
+TABLES = (*sorted(INGEST_TABLES), *FEATURE_TABLES, EXAMPLES_TABLE)
+MODEL_KINDS = ("two_tower", "ranking")
+# The longest feature window (recassets.features.schema.WINDOWS): a feature partition of day D
+# reads raw_events over [D - 27, D]. tests/unit/lineage checks it against the schema.
+FEATURE_WINDOW_DAYS = 28
+
+# Each node's Dagster asset key: the OpenLineage job name, and where its check results lie.
+ASSET_KEYS = {
+    **{t: f"lake/{t}" for t in TABLES},
+    "two_tower": "models/two_tower_model",
+    "ranking": "models/ranking_model",
+    "embeddings": "retrieval/item_embeddings",
+    "index": "retrieval/item_index",
+    "feature_store": "featurestore/feature_store",
+    "bento": "serving/recommender_bento",
+}
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}"
+_TAG = re.compile(rf"^({_NAME}):({_NAME})$")
+_MODEL = re.compile(r"^(two_tower|ranking)/(\d{4,9})$")
+_TABLE_AT = re.compile(r"^([a-z_]{1,40})@(\d{1,9})$")
+
+USAGE = (
+    "TARGET is a bento tag (recassets_recommender:VERSION, or latest), a model version "
+    "(two_tower/0003, ranking/0002), TABLE@VERSION, or TABLE DAY; TABLE one of " + ", ".join(TABLES)
+)
+
+
+class TargetError(ValueError):
+    """What the user typed names no lineage target: a usage error, never a path."""
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: Literal["bento", "model", "commit", "partition"]
+    name: str  # the bento tag ("latest" resolved later), "two_tower/0003", or the table
+    version: int | None = None
+    day: str | None = None
+
+
+def parse_target(text: str, day: str | None = None) -> Target:
+    """``text`` (and ``day``, for ``TABLE DAY``) as a ``Target``, or ``TargetError``. Every
+    form is matched whole against a fixed pattern or set, so nothing typed becomes a path."""
+    text = text.strip()
+    shown = repr(text[:80])
+    if day is not None:
+        if text not in TABLES:
+            raise TargetError(f"unknown table {shown}: one of {', '.join(TABLES)}")
+        try:
+            return Target("partition", text, day=partition_day(day.strip()))
+        except ValueError as e:
+            raise TargetError(str(e)) from None
+    if text == "latest":
+        return Target("bento", "latest")
+    if m := _MODEL.match(text):
+        return Target("model", text)
+    if m := _TABLE_AT.match(text):
+        if m.group(1) not in TABLES:
+            raise TargetError(f"unknown table {m.group(1)!r}: one of {', '.join(TABLES)}")
+        return Target("commit", m.group(1), version=int(m.group(2)))
+    if _TAG.match(text):
+        return Target("bento", text.lower())  # BentoML stores tags lower-cased
+    if text in TABLES:
+        raise TargetError(f"{text} needs a day (TABLE DAY) or a version (TABLE@VERSION)")
+    raise TargetError(f"not a lineage target: {shown}. {USAGE}")
+
+
+@dataclass
+class Artifact:
+    """A file on the path; ``sha256`` is the digest recorded when it was made (None: none was
+    recorded, so ``--verify`` cannot check it)."""
+
+    path: str
+    sha256: str | None
+    what: str
+    size: int | None = None
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # passed | failed | recorded (figures kept, no verdict recorded)
+    figures: dict[str, Any] = field(default_factory=dict)
+    severity: str | None = None
+    source: str = ""  # where it was read: dagster, the index manifest, the checkpoint, ...
+
+
+@dataclass
+class Node:
+    id: str
+    kind: str  # bento | model | index | embeddings | feature_store | commit | partition | landing
+    job: str  # the Dagster asset key (the OpenLineage job); "landing" for a landed file
+    facts: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    run_status: str | None = None
+    launched_by: str | None = None
+    checks: list[Check] = field(default_factory=list)
+    artifacts: list[Artifact] = field(default_factory=list)
+    unrecorded: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    dataset: str | None = None  # the dataset it wrote (a table path, a folder, a file)
+
+
+@dataclass
+class Lineage:
+    root: str
+    nodes: dict[str, Node]
+    home: str
+
+    def walk(self) -> Iterator[tuple[int, Node, bool]]:
+        """Depth-first from the root: ``(depth, node, seen)``; ``seen``: printed above, its
+        inputs not repeated."""
+        seen: set[str] = set()
+
+        def visit(node_id: str, depth: int) -> Iterator[tuple[int, Node, bool]]:
+            node = self.nodes[node_id]
+            yield depth, node, node_id in seen
+            if node_id in seen:
+                return
+            seen.add(node_id)
+            for child in node.inputs:
+                yield from visit(child, depth + 1)
+
+        yield from visit(self.root, 0)
+
+    def landing_files(self) -> list[Node]:
+        return sorted((n for n in self.nodes.values() if n.kind == "landing"), key=lambda n: n.id)
+
+    def artifacts(self) -> list[tuple[Node, Artifact]]:
+        return [(n, a) for n in self.nodes.values() for a in n.artifacts]
+
+    def relative(self, path: str) -> str:
+        """``path`` relative to RECASSETS_HOME when it lies under it."""
+        try:
+            return str(Path(path).relative_to(self.home))
+        except ValueError:
+            return path
+
+
+def trace(paths: Paths, target: Target) -> Lineage:
+    """The upstream lineage of ``target``. ``LookupError`` when it does not exist (no such
+    bento, checkpoint, commit or partition)."""
+    walker = _Walker(paths)
+    try:
+        if target.kind == "bento":
+            root = walker.bento(target.name)
+        elif target.kind == "model":
+            kind, _, number = target.name.partition("/")
+            path = Path(paths.artifacts) / "models" / kind / f"{number}.pt"
+            if not path.is_file():
+                raise LookupError(f"no checkpoint {target.name} ({path})")
+            root = walker.model(str(path))
+        elif target.kind == "commit":
+            assert target.version is not None
+            root = walker.commit(target.name, target.version)
+        else:
+            assert target.day is not None
+            root = walker.partition(target.name, target.day, None, must_exist=True)
+    finally:
+        walker.dagster.close()
+    return Lineage(root, walker.nodes, paths.home)
+
+
+def _floats(d: Mapping[str, Any] | None, *, nested: bool = True) -> dict[str, Any]:
+    """The scalar figures of a metrics dict (nested dicts flattened with dots, or left out)."""
+    out: dict[str, Any] = {}
+    for k, v in (d or {}).items():
+        if isinstance(v, Mapping):
+            if nested:
+                out.update({f"{k}.{kk}": vv for kk, vv in _floats(v).items()})
+        elif isinstance(v, int | float | str | bool) or v is None:
+            out[k] = v
+    return out
+
+
+class _Walker:
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.log = DeltaLog()
+        self.dagster = DagsterRecords(paths.dagster_home)
+        self.nodes: dict[str, Node] = {}
+
+    def _run(self, node: Node, run_id: str | None, what: str) -> None:
+        """Fill ``node``'s run from the Dagster instance, or say what is missing."""
+        node.run_id = run_id or None
+        if not run_id:
+            node.unrecorded.append(f"the run that {what} (no run id recorded)")
+            return
+        record = self.dagster.run(run_id)
+        if record is None:
+            where = "the Dagster instance" if self.dagster.available else "no Dagster instance"
+            node.unrecorded.append(f"run {run_id} and what launched it ({where} has no record)")
+            return
+        node.run_status, node.launched_by = record.status, record.launched_by
+        if record.launched_by is None:
+            node.unrecorded.append(
+                "what launched the run (no recassets/launched_by, sensor, schedule or backfill "
+                "tag: the UI or the API)"
+            )
+
+    def _checks(self, node: Node, partition: str | None) -> None:
+        for c in self.dagster.checks(node.job, partition, node.run_id):
+            node.checks.append(
+                Check(c["name"], c["status"], c["figures"], c["severity"], "dagster")
+            )
+
+    # --- serving and models ---------------------------------------------------------------
+
+    def bento(self, tag: str) -> str:
+        from recassets.bento import bundle as B
+
+        if tag == "latest":
+            found = B.latest_bento(self.paths)
+            if found is None:
+                raise LookupError(f"no bento in {B.bentoml_home(self.paths)}")
+            tag = found.lower()
+        folder = B.bento_folder(self.paths, tag)
+        manifest_path = folder / "src" / "bundle" / "manifest.json"
+        if not manifest_path.is_file():
+            raise LookupError(f"no bento {tag} with a bundle manifest ({manifest_path})")
+        manifest = json.loads(manifest_path.read_text())
+        lineage = manifest.get("lineage", {})
+        node = Node(f"bento {tag}", "bento", ASSET_KEYS["bento"], dataset=str(folder))
+        policy = manifest.get("policy", {})
+        feast = lineage.get("feast") or {}
+        node.facts = {
+            "policy": policy.get("policy"),
+            "digest": manifest.get("digest"),
+            "created_at": manifest.get("created_at"),
+            "features_day": (feast.get("online") or {}).get("day"),
+        }
+        self._run(node, None, "built it")
+        if lineage.get("evaluation"):
+            node.checks.append(
+                Check("promotion gate (what the promoted candidate scored)", "recorded",
+                      _floats(lineage["evaluation"]), source="bundle manifest")
+            )  # fmt: skip
+        for kind in MODEL_KINDS:
+            rec = lineage.get(kind)
+            if not rec:
+                continue
+            copy = folder / "src" / "bundle" / "models" / f"{kind}.pt"
+            node.artifacts.append(Artifact(str(copy), rec.get("sha256"), f"{kind} checkpoint copy"))
+            node.inputs.append(self.model(rec["checkpoint"], rec.get("sha256")))
+        if policy.get("policy") != "model":
+            node.unrecorded.append("no model: the bento serves the popularity policy")
+        node.unrecorded.append(
+            "sha256 of the bento's other files (service.py, recassets/, the index copy)"
+        )
+        if lineage.get("index"):
+            node.inputs.append(self.index(lineage["index"]))
+        if feast:
+            node.inputs.append(self.feature_store(feast))
+        return self._add(node)
+
+    def model(self, path: str, sha256: str | None = None) -> str:
+        p = Path(path)
+        kind, number = p.parent.name, p.stem
+        node_id = f"model {kind}/{number}"
+        if node_id in self.nodes:
+            return node_id
+        node = Node(node_id, "model", ASSET_KEYS.get(kind, f"models/{kind}"), dataset=path)
+        node.artifacts.append(Artifact(path, sha256, f"{kind} checkpoint"))
+        if sha256 is None:
+            node.unrecorded.append("the checkpoint's sha256 (recorded only in a bento's lineage)")
+        self._run(node, None, "trained it")
+        if not p.is_file():
+            node.unrecorded.append(f"the checkpoint file itself: {path} is missing")
+            return self._add(node)
+        from recassets.training.checkpoint import Checkpoint
+
+        ckpt = Checkpoint.load(path)
+        last = ckpt.runs[-1] if ckpt.runs else {}
+        node.facts = {
+            "created_at": ckpt.created_at,
+            "code_version": ckpt.code_version,
+            "seed": (ckpt.config.get("train") or {}).get("seed"),
+            "runs": len(ckpt.runs),
+            "warm_start": last.get("warm_start"),
+            "examples": last.get("examples"),
+        }
+        if ckpt.metrics:
+            node.checks.append(
+                Check(
+                    "training metrics",
+                    "recorded",
+                    _floats(ckpt.metrics, nested=False),
+                    source="checkpoint",
+                )
+            )
+        table = ckpt.source.get("table")
+        if table and Path(table) != Path(self.paths.table(EXAMPLES_TABLE)):
+            node.unrecorded.append(f"its training table {table} lies outside this home's lake")
+            return self._add(node)
+        for day, version in sorted(ckpt.versions.items()):
+            node.inputs.append(self.partition(EXAMPLES_TABLE, day, version))
+        return self._add(node)
+
+    def index(self, rec: Mapping[str, Any]) -> str:
+        folder = Path(str(rec.get("folder", "")))
+        node_id = f"index {folder.name}"
+        if node_id in self.nodes:
+            return node_id
+        node = Node(node_id, "index", ASSET_KEYS["index"], dataset=str(folder))
+        node.facts = {
+            k: rec.get(k) for k in ("features_day", "item_features_version", "created_at")
+        }
+        self._run(node, None, "built it")
+        check = rec.get("check") or {}
+        recall = next((v for k, v in check.items() if k.startswith("recall@")), None)
+        if check:
+            from recassets.retrieval.index import MIN_RECALL
+
+            status = "passed" if recall is not None and recall >= MIN_RECALL else "failed"
+            node.checks.append(
+                Check("item_index_recall", status, {**check, "min": MIN_RECALL},
+                      source="index manifest")
+            )  # fmt: skip
+        node.unrecorded.append("sha256 of the index files")
+        if rec.get("embeddings"):
+            node.inputs.append(self.embeddings(str(rec["embeddings"])))
+        elif rec.get("two_tower"):
+            node.inputs.append(self.model(str(rec["two_tower"])))
+        return self._add(node)
+
+    def embeddings(self, folder: str) -> str:
+        node_id = f"embeddings {Path(folder).name}"
+        if node_id in self.nodes:
+            return node_id
+        node = Node(node_id, "embeddings", ASSET_KEYS["embeddings"], dataset=folder)
+        self._run(node, None, "computed them")
+        manifest_path = Path(folder) / "manifest.json"
+        if not manifest_path.is_file():
+            node.unrecorded.append(f"the embeddings manifest ({manifest_path} is missing)")
+            return self._add(node)
+        m = json.loads(manifest_path.read_text())
+        node.facts = {
+            k: m.get(k) for k in ("features_day", "item_features_version", "items", "dim")
+        }
+        node.unrecorded.append("sha256 of the embeddings files")
+        if m.get("two_tower"):
+            node.inputs.append(self.model(str(m["two_tower"])))
+        if m.get("features_day") and m.get("item_features_version") is not None:
+            node.inputs.append(
+                self.partition("item_features", m["features_day"], int(m["item_features_version"]))
+            )
+        return self._add(node)
+
+    def feature_store(self, feast: Mapping[str, Any]) -> str:
+        online = feast.get("online") or {}
+        day = online.get("day")
+        node_id = f"feature_store dt={day}"
+        if node_id in self.nodes:
+            return node_id
+        node = Node(node_id, "feature_store", ASSET_KEYS["feature_store"],
+                    dataset=feast.get("registry"))  # fmt: skip
+        node.facts = {"online_day": day, "registry": feast.get("registry")}
+        if feast.get("registry"):
+            node.artifacts.append(
+                Artifact(str(feast["registry"]), feast.get("registry_sha256"), "Feast registry")
+            )
+        self._run(node, None, "materialized it")
+        if not day:
+            node.unrecorded.append("the day the online store serves")
+            return self._add(node)
+        self._checks(node, partition_day(day))
+        manifest_path = Path(self.paths.lineage) / "feature_store" / f"dt={partition_day(day)}.json"
+        if not manifest_path.is_file():
+            node.unrecorded.append(f"the feature store's lineage manifest ({manifest_path})")
+            return self._add(node)
+        m = json.loads(manifest_path.read_text())
+        node.facts["wrote_online"] = m.get("wrote_online")
+        node.unrecorded.append("sha256 of the offline snapshots it exported")
+        for snap in m.get("inputs", []):
+            if snap.get("table") in TABLES:
+                node.inputs.append(
+                    self.partition(snap["table"], snap["day"], int(snap["delta_version"]))
+                )
+        return self._add(node)
+
+    # --- tables ---------------------------------------------------------------------------
+
+    def commit(self, table: str, version: int) -> str:
+        path = self.paths.table(table)
+        c = self.log.commit(path, version)
+        if c is None:
+            raise LookupError(f"{table} has no Delta version {version} ({path})")
+        node = Node(f"{table}@{version}", "commit", ASSET_KEYS[table], dataset=path)
+        node.facts = {"delta_version": version, "committed_at": c.time, "operation": c.operation,
+                      "code_version": c.meta.get("code_version")}  # fmt: skip
+        if not c.meta:
+            node.unrecorded.append(f"what this {c.operation} commit was (no userMetadata)")
+        self._run(node, c.meta.get("run_id"), "made this commit")
+        for day in c.days(ranges=table in FEATURE_TABLES):
+            node.inputs.append(self.partition(table, day, version))
+        return self._add(node)
+
+    def partition(
+        self, table: str, day: str, at_version: int | None, *, must_exist: bool = False
+    ) -> str:
+        """The partition ``day`` of ``table`` as of ``at_version`` (None: the latest), keyed
+        by the commit that wrote it."""
+        path = self.paths.table(table)
+        c = self.log.writer(path, day, at_version, ranges=table in FEATURE_TABLES)
+        if c is None:
+            if must_exist:
+                raise LookupError(f"no commit of {table} ({path}) wrote dt={day}")
+            node_id = f"{table} dt={day} (no commit)"
+            if node_id not in self.nodes:
+                node = Node(node_id, "partition", ASSET_KEYS[table], dataset=path)
+                at = f" at or before version {at_version}" if at_version is not None else ""
+                node.unrecorded.append(f"the commit that wrote it: none in the Delta log{at}")
+                self._add(node)
+            return node_id
+        node_id = f"{table}@{c.version} dt={day}"
+        if node_id in self.nodes:
+            return node_id
+        node = Node(node_id, "partition", ASSET_KEYS[table], dataset=path)
+        node.facts = {"day": day, "written_at_version": c.version, "committed_at": c.time,
+                      "code_version": c.meta.get("code_version")}  # fmt: skip
+        if at_version is not None and at_version != c.version:
+            node.facts["read_at_version"] = at_version
+        self._add(node)  # before its inputs: a feature day reads the day before it
+        self._run(node, c.meta.get("run_id"), "wrote it")
+        self._checks(node, day)
+        if table in INGEST_TABLES:
+            self._ingest_inputs(node, table, day, c)
+        elif table in FEATURE_TABLES:
+            self._feature_inputs(node, table, day, c)
+        else:
+            self._example_inputs(node, day, c)
+        return node_id
+
+    def _ingest_inputs(self, node: Node, table: str, day: str, c: Commit) -> None:
+        from recassets.ingest.lineage import lineage_path
+
+        manifest_path = Path(lineage_path(self.paths, table, day))
+        if not manifest_path.is_file():
+            node.unrecorded.append(f"the landing files (no lineage manifest {manifest_path})")
+            return
+        m = json.loads(manifest_path.read_text())
+        if m.get("delta_version") != c.version:
+            node.unrecorded.append(
+                f"the landing files of this version: the manifest describes version "
+                f"{m.get('delta_version')} (run {m.get('run_id')}), a later ingestion"
+            )
+            return
+        node.facts.update({k: m.get(k) for k in ("rows", "quarantined", "quarantine_version")})
+        if m.get("empty"):
+            node.facts["empty"] = f"no landing files in {m.get('looked_in')}"
+        for f in m.get("inputs", []):
+            node.inputs.append(self.landing(f, INGEST_TABLES[table]))
+
+    def _read(self, node: Node, table: str, days: list[str], as_of_ms: int) -> None:
+        """Inputs whose versions were not recorded: the partitions ``days`` of ``table`` as of
+        ``as_of_ms`` (the reader's commit time), those that existed then."""
+        path = self.paths.table(table)
+        version = self.log.version_at(path, as_of_ms)
+        if version is None:
+            node.unrecorded.append(f"{table}: no version of it existed at its commit time")
+            return
+        held = set(self.log.partitions(path, version))
+        for day in days:
+            if day in held:
+                node.inputs.append(self.partition(table, day, version))
+
+    def _inferred_note(self, node: Node, tables: str) -> None:
+        node.unrecorded.append(
+            f"the Delta versions of {tables} it read: inferred as those current at its commit"
+        )
+
+    def _feature_inputs(self, node: Node, table: str, day: str, c: Commit) -> None:
+        d = dt.date.fromisoformat(day)
+        window = [(d - dt.timedelta(n)).isoformat() for n in range(FEATURE_WINDOW_DAYS)][::-1]
+        self._inferred_note(node, "raw_events, users and items")
+        self._read(node, "raw_events", window, c.timestamp_ms)
+        for dim in ("users", "items"):
+            self._dimension(node, dim, day, c.timestamp_ms)
+        if table == "user_features":  # sequences carry on from the day before
+            prev = (d - dt.timedelta(1)).isoformat()
+            path = self.paths.table(table)
+            if self.log.writer(path, prev, c.version, ranges=True) is not None:
+                node.inputs.append(self.partition(table, prev, c.version))
+
+    def _dimension(self, node: Node, table: str, day: str, as_of_ms: int) -> None:
+        """A dimension is the union of its partitions up to ``day``."""
+        path = self.paths.table(table)
+        version = self.log.version_at(path, as_of_ms)
+        if version is None:
+            node.unrecorded.append(f"{table}: no version of it existed at its commit time")
+            return
+        upto = [p for p in self.log.partitions(path, version) if p <= day]
+        self._read(node, table, upto, as_of_ms)
+
+    def _example_inputs(self, node: Node, day: str, c: Commit) -> None:
+        recipe, features_day = c.meta.get("recipe"), c.meta.get("features_day")
+        recipe = recipe.get(day) if isinstance(recipe, Mapping) else recipe
+        fday = features_day.get(day) if isinstance(features_day, Mapping) else features_day
+        node.facts.update({"recipe": recipe, "features_day": fday})
+        self._inferred_note(node, "raw_events, users, items and the feature tables")
+        self._read(node, "raw_events", [day], c.timestamp_ms)
+        for dim in ("users", "items"):
+            self._dimension(node, dim, day, c.timestamp_ms)
+        if fday:
+            for table in FEATURE_TABLES:
+                self._read(node, table, [fday], c.timestamp_ms)
+
+    def landing(self, f: Mapping[str, Any], dataset: str) -> str:
+        node_id = f"landing {f.get('path')}"
+        if node_id not in self.nodes:
+            node = Node(node_id, "landing", "landing", dataset=str(f.get("path")))
+            node.facts = {k: f.get(k) for k in ("day", "format", "size")}
+            node.facts["dataset"] = dataset
+            if f.get("problem"):
+                node.facts["problem"] = f.get("problem")
+            node.artifacts.append(
+                Artifact(str(f.get("path")), f.get("sha256"), "landing file", f.get("size"))
+            )
+            self._add(node)
+        return node_id
+
+    def _add(self, node: Node) -> str:
+        self.nodes[node.id] = node
+        return node.id
+
+
+__all__ = [
+    "ASSET_KEYS",
+    "TABLES",
+    "Artifact",
+    "Check",
+    "Lineage",
+    "Node",
+    "Target",
+    "TargetError",
+    "parse_target",
+    "trace",
+]

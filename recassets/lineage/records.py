@@ -1,0 +1,256 @@
+"""Readers of what is recorded outside the manifests: the Delta logs and the Dagster instance.
+
+Both are read, never written, and without the engines that wrote them: the Delta log through
+delta-rs (no JVM), the Dagster instance's SQLite files through ``sqlite3`` opened read-only
+(the library never imports Dagster; ``tests/unit/test_layering.py``). What is missing (no
+instance, a table without a commit for that day) comes back as ``None`` or empty, and the
+caller says so in the lineage it prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One Delta commit: its version, time and the ``userMetadata`` the writer tagged it with
+    (``run_id``, ``table``, ``day`` or ``days``, ``recipe``, ``features_day``, ``code_version``)."""
+
+    version: int
+    timestamp_ms: int
+    operation: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def time(self) -> str:
+        return dt.datetime.fromtimestamp(self.timestamp_ms / 1000, dt.UTC).isoformat(
+            timespec="seconds"
+        )
+
+    def covers(self, day: str, *, ranges: bool) -> bool:
+        """Whether this commit wrote partition ``day``. ``ranges``: the feature tables' range
+        path records ``days`` as ``[first, last]`` (``recassets.features.backfill``); every
+        other writer records each day."""
+        if self.meta.get("day") == day:
+            return True
+        days = self.meta.get("days")
+        if not isinstance(days, list):
+            return False
+        if ranges and len(days) == 2 and all(isinstance(d, str) for d in days):
+            return days[0] <= day <= days[1]
+        return day in days
+
+    def days(self, *, ranges: bool) -> list[str]:
+        if isinstance(self.meta.get("day"), str):
+            return [self.meta["day"]]
+        days = [d for d in self.meta.get("days") or [] if isinstance(d, str)]
+        if ranges and len(days) == 2:
+            first, last = dt.date.fromisoformat(days[0]), dt.date.fromisoformat(days[1])
+            return [(first + dt.timedelta(n)).isoformat() for n in range((last - first).days + 1)]
+        return days
+
+
+class DeltaLog:
+    """The Delta logs a lineage walk reads, each read once per walk (a new walk sees new
+    commits)."""
+
+    def __init__(self) -> None:
+        self._history: dict[str, tuple[Commit, ...]] = {}
+        self._partitions: dict[tuple[str, int], tuple[str, ...]] = {}
+
+    def history(self, table_path: str) -> tuple[Commit, ...]:
+        """The table's commits, oldest first (empty when there is no Delta table there)."""
+        if table_path not in self._history:
+            self._history[table_path] = _read_history(table_path)
+        return self._history[table_path]
+
+    def writer(
+        self, table_path: str, day: str, at_version: int | None, *, ranges: bool
+    ) -> Commit | None:
+        """The newest commit at or before ``at_version`` (None: the latest) that wrote ``day``."""
+        found = None
+        for c in self.history(table_path):
+            if at_version is not None and c.version > at_version:
+                break
+            if c.covers(day, ranges=ranges):
+                found = c
+        return found
+
+    def commit(self, table_path: str, version: int) -> Commit | None:
+        return next((c for c in self.history(table_path) if c.version == version), None)
+
+    def version_at(self, table_path: str, timestamp_ms: int) -> int | None:
+        """The table's version as of ``timestamp_ms``: what a reader starting then saw."""
+        found = None
+        for c in self.history(table_path):
+            if c.timestamp_ms <= timestamp_ms:
+                found = c.version
+        return found
+
+    def partitions(self, table_path: str, version: int) -> tuple[str, ...]:
+        """The ``dt`` partitions the table holds at ``version``, sorted."""
+        key = (table_path, version)
+        if key not in self._partitions:
+            from deltalake import DeltaTable
+
+            try:
+                parts = DeltaTable(table_path, version=version).partitions()
+            except Exception:  # noqa: BLE001 - no table, or a version vacuumed away
+                parts = []
+            self._partitions[key] = tuple(sorted({str(p["dt"]) for p in parts if p.get("dt")}))
+        return self._partitions[key]
+
+
+def _read_history(table_path: str) -> tuple[Commit, ...]:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        raw = DeltaTable(table_path).history()
+    except TableNotFoundError:
+        return ()
+    commits = []
+    for entry in raw:
+        meta: Any = entry.get("userMetadata")
+        try:
+            meta = json.loads(meta) if isinstance(meta, str) else (meta or {})
+        except ValueError:
+            meta = {"raw": meta}
+        commits.append(
+            Commit(
+                version=int(entry["version"]),
+                timestamp_ms=int(entry.get("timestamp") or 0),
+                operation=str(entry.get("operation") or ""),
+                meta=meta if isinstance(meta, dict) else {"raw": meta},
+            )
+        )
+    return tuple(sorted(commits, key=lambda c: c.version))
+
+
+# --- the Dagster instance -------------------------------------------------------------------
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    status: str | None
+    launched_by: str | None
+    tags: dict[str, str]
+
+
+# Tags that say what started a run: ours (assets/launch.py), then Dagster's own.
+_TRIGGER_TAGS = (
+    ("recassets/launched_by", "{}"),
+    ("dagster/sensor_name", "sensor {}"),
+    ("dagster/schedule_name", "schedule {}"),
+    ("dagster/backfill", "backfill {}"),
+    ("dagster/auto_materialize", "automation"),
+    ("dagster/from_automation_condition", "automation"),
+    ("dagster/parent_run_id", "retry of run {}"),
+)
+
+
+def _connect(path: Path) -> sqlite3.Connection | None:
+    if not path.is_file():
+        return None
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+class DagsterRecords:
+    """The runs and asset-check results an embedded Dagster instance keeps under
+    ``DAGSTER_HOME/history`` (SQLite run storage ``runs.db``, event-log index ``runs/index.db``:
+    Dagster 1.13's default layout, which ``recassets init`` configures)."""
+
+    def __init__(self, dagster_home: str) -> None:
+        self.home = Path(dagster_home)
+        self._runs = _connect(self.home / "history" / "runs.db")
+        self._index = _connect(self.home / "history" / "runs" / "index.db")
+        self._run_cache: dict[str, RunRecord | None] = {}
+
+    def close(self) -> None:
+        for conn in (self._runs, self._index):
+            if conn is not None:
+                conn.close()
+
+    @property
+    def available(self) -> bool:
+        return self._runs is not None
+
+    def run(self, run_id: str) -> RunRecord | None:
+        if run_id not in self._run_cache:
+            self._run_cache[run_id] = self._read_run(run_id)
+        return self._run_cache[run_id]
+
+    def _read_run(self, run_id: str) -> RunRecord | None:
+        if self._runs is None or not run_id:
+            return None
+        try:
+            row = self._runs.execute(
+                "SELECT status FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            tags = dict(
+                self._runs.execute("SELECT key, value FROM run_tags WHERE run_id = ?", (run_id,))
+            )
+        except sqlite3.Error:
+            return None
+        if row is None:
+            return None
+        launched = next(
+            (fmt.format(tags[k]) for k, fmt in _TRIGGER_TAGS if tags.get(k)), None
+        )  # fmt: skip
+        return RunRecord(run_id, row[0], launched, tags)
+
+    def checks(
+        self, asset_key: str, partition: str | None, run_id: str | None
+    ) -> list[dict[str, Any]]:
+        """The check results recorded for ``asset_key`` (``lake/raw_events``) on ``partition``:
+        those of ``run_id`` when it ran any, else the newest of each check."""
+        if self._index is None:
+            return []
+        key = json.dumps(asset_key.split("/"))
+        try:
+            rows = self._index.execute(
+                "SELECT check_name, partition, run_id, execution_status, evaluation_event "
+                "FROM asset_check_executions WHERE asset_key = ? AND execution_status != "
+                "'PLANNED' AND (partition IS ? OR partition IS NULL) ORDER BY id",
+                (key, partition),
+            ).fetchall()
+        except sqlite3.Error:
+            return []
+        of_run = [r for r in rows if run_id and r[2] == run_id]
+        newest: dict[str, tuple] = {}
+        for r in of_run or rows:
+            newest[r[0]] = r
+        return [_check(*r) for r in newest.values()]
+
+
+def _check(name: str, partition: str | None, run_id: str, status: str, event: str) -> dict:
+    data: dict[str, Any] = {}
+    try:
+        data = json.loads(event)["dagster_event"]["event_specific_data"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    severity = (data.get("severity") or {}).get("__enum__", "").rpartition(".")[2] or None
+    figures = {}
+    for k, v in (data.get("metadata") or {}).items():
+        if isinstance(v, dict):
+            value = next((v[f] for f in ("value", "data", "text") if f in v), None)
+            if value is not None and not isinstance(value, dict | list):
+                figures[k] = value
+    passed = data.get("success")
+    verdict = "passed" if passed is True else "failed" if passed is False else status.lower()
+    return {
+        "name": name,
+        "status": verdict,
+        "severity": severity,
+        "figures": figures,
+        "run_id": run_id,
+        "partition": partition,
+        "source": "dagster",
+    }

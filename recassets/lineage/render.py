@@ -1,0 +1,94 @@
+"""A lineage tree as text: what ``recassets lineage TARGET`` prints.
+
+One block per node, indented by depth: its name and facts on the first line, then its run (id,
+status, what launched it), its checks with their figures, its files with sha256, and what is
+not recorded. A node printed above is named again with ``(above)`` and not expanded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recassets.lineage.graph import Lineage, Node
+from recassets.lineage.verify import Verified
+
+_SKIP = {"day"}  # already in the node's name
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _facts(node: Node) -> str:
+    return ", ".join(
+        f"{k} {_value(v)}" for k, v in node.facts.items() if v is not None and k not in _SKIP
+    )
+
+
+def render(lineage: Lineage, verified: list[Verified] | None = None) -> str:
+    lines: list[str] = []
+    status = {v.path: v.status for v in verified or []}
+    above: list[str] = []  # consecutive siblings printed above: one line for them all
+    above_depth = 0
+
+    def flush() -> None:
+        if above:
+            lines.append("  " * above_depth + "- (above) " + ", ".join(above))
+            above.clear()
+
+    for depth, node, seen in lineage.walk():
+        if seen and node.kind != "landing":
+            if above and depth != above_depth:
+                flush()
+            above.append(node.id)
+            above_depth = depth
+            continue
+        flush()
+        pad = "  " * depth
+        more = "  " * (depth + 1) + "  "
+        if node.kind == "landing":
+            a = node.artifacts[0]
+            mark = f"  [{status[a.path]}]" if a.path in status else ""
+            lines.append(f"{pad}- landing {lineage.relative(a.path)}  {a.size} B  "
+                         f"sha256 {a.sha256}{mark}")  # fmt: skip
+            continue
+        facts = _facts(node)
+        lines.append(f"{pad}- {node.id}" + (f": {facts}" if facts else ""))
+        if node.run_id:
+            launched = node.launched_by or "not recorded"
+            lines.append(f"{more}run {node.run_id} ({node.run_status or 'status not recorded'}, "
+                         f"launched by {launched})")  # fmt: skip
+        for c in node.checks:
+            figures = ", ".join(f"{k}={_value(v)}" for k, v in c.figures.items())
+            sev = f" {c.severity}" if c.severity else ""
+            lines.append(f"{more}check {c.name}: {c.status}{sev}"
+                         + (f" ({figures})" if figures else "") + f" [{c.source}]")  # fmt: skip
+        for a in node.artifacts:
+            mark = f" [{status[a.path]}]" if a.path in status else ""
+            sha = a.sha256 or "not recorded"
+            lines.append(f"{more}file {lineage.relative(a.path)} sha256 {sha}{mark}")
+        for note in node.unrecorded:
+            lines.append(f"{more}not recorded: {note}")
+    flush()
+    n_files = len(lineage.landing_files())
+    lines.append(f"{len(lineage.nodes) - n_files} nodes, {n_files} landing files")
+    return "\n".join(lines)
+
+
+def render_verify(verified: list[Verified], lineage: Lineage) -> str:
+    counts: dict[str, int] = {}
+    lines = []
+    for v in verified:
+        counts[v.status] = counts.get(v.status, 0) + 1
+        if v.status in ("changed", "missing"):
+            detail = f"recorded {v.recorded}" + (f", now {v.actual}" if v.actual else "")
+            lines.append(
+                f"verify: {v.status.upper()} {lineage.relative(v.path)} ({v.what}; {detail})"
+            )
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    lines.append(f"verify: {summary or 'no files on the path'}")
+    return "\n".join(lines)
+
+
+__all__ = ["render", "render_verify"]

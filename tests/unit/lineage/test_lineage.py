@@ -1,0 +1,254 @@
+"""``recassets lineage``: a bento or a model version traces to every landing file it grew from;
+``--verify`` names a file changed since; ``--json`` is OpenLineage; a hostile TARGET is a usage
+error. Each with the case that must fail."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.serde import Serde
+
+from recassets import cli
+from recassets.features.schema import WINDOWS
+from recassets.lineage import graph as G
+from recassets.lineage import openlineage as OL
+from recassets.lineage.records import DagsterRecords
+from recassets.lineage.verify import failures, verify
+from recassets.paths import Paths
+
+from . import home as H
+
+
+@pytest.fixture(scope="module")
+def home(make_home) -> Paths:
+    return H.build(make_home("lineage"))
+
+
+@pytest.fixture
+def own_home(paths) -> Paths:
+    """A home a test may change."""
+    return H.build(paths)
+
+
+def _cli(home: Paths, monkeypatch, capsys, *argv: str) -> tuple[int | str | None, str, str]:
+    monkeypatch.setenv("RECASSETS_HOME", home.home)
+    for name in ("RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS",
+                 "RECASSETS_LINEAGE", "RECASSETS_BENTOML_HOME", "DAGSTER_HOME"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    code: int | str | None = 0
+    try:
+        cli.main(["lineage", *argv])
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _landing(tree: G.Lineage) -> set[str]:
+    return {n.dataset or "" for n in tree.landing_files()}
+
+
+def test_the_feature_window_is_the_schemas():
+    assert max(WINDOWS) == G.FEATURE_WINDOW_DAYS
+
+
+def test_a_bento_traces_to_every_landing_file(home):
+    tree = G.trace(home, G.parse_target("latest"))
+    assert tree.root == f"bento {H.TAG}"
+    assert _landing(tree) == {str(p) for p in H.landing_files(home)} and len(_landing(tree)) == 6
+    for f in tree.landing_files():  # with the sha256 the ingestion recorded
+        assert f.artifacts[0].sha256 and len(f.artifacts[0].sha256) == 64
+    kinds = {n.kind for n in tree.nodes.values()}
+    assert kinds == {
+        "bento",
+        "model",
+        "index",
+        "embeddings",
+        "feature_store",
+        "partition",
+        "landing",
+    }
+    raw = tree.nodes["raw_events@0 dt=2026-01-02"]
+    assert raw.run_id == H.RUN and raw.facts["rows"] == 1
+    examples = tree.nodes["training_examples@0 dt=2026-01-02"]
+    assert examples.facts["features_day"] == "2026-01-01"
+    assert any("inferred" in note for note in examples.unrecorded)  # says what it guessed
+    index = tree.nodes["index 0001"]
+    assert [(c.name, c.status) for c in index.checks] == [("item_index_recall", "passed")]
+    # Same tree through the tag, as typed (BentoML upper-cases nothing; lower-case it anyway).
+    assert set(G.trace(home, G.parse_target(H.TAG.upper())).nodes) == set(tree.nodes)
+
+
+def test_a_missing_manifest_is_said_not_invented(own_home):
+    gone = Path(own_home.lineage) / "users" / "dt=2026-01-01.json"
+    gone.unlink()
+    tree = G.trace(own_home, G.parse_target("latest"))
+    assert len(_landing(tree)) == 5
+    assert str(Path(own_home.landing_dir("users", "2026-01-01")) / "part-00000.jsonl") not in _landing(tree)  # fmt: skip
+    users = tree.nodes["users@0 dt=2026-01-01"]
+    assert users.inputs == [] and any("no lineage manifest" in n for n in users.unrecorded)
+
+
+def test_a_model_version_traces_to_its_training_days(home, monkeypatch, capsys):
+    tree = G.trace(home, G.parse_target("ranking/0001"))
+    assert tree.root == "model ranking/0001"
+    assert _landing(tree) == {str(p) for p in H.landing_files(home)}
+    code, out, _ = _cli(home, monkeypatch, capsys, "two_tower/0001")
+    assert code == 0 and "landing/events/dt=2026-01-01/part-00000.jsonl" in out
+    assert "not recorded: the run that trained it" in out
+    code, _, err = _cli(home, monkeypatch, capsys, "two_tower/0009")
+    assert code != 0 and code != 2 and "no checkpoint two_tower/0009" in str(code)
+
+
+def test_table_targets(home):
+    tree = G.trace(home, G.parse_target("users", "2026-01-02"))
+    assert _landing(tree) == {
+        str(Path(home.landing_dir("users", "2026-01-02")) / "part-00000.jsonl")
+    }
+    commit = G.trace(home, G.parse_target("user_features@0"))
+    # the range commit wrote both days, and the second day reads the first
+    assert set(commit.nodes[commit.root].inputs) == {
+        "user_features@0 dt=2026-01-01",
+        "user_features@0 dt=2026-01-02",
+    }
+    with pytest.raises(LookupError, match="no Delta version 7"):
+        G.trace(home, G.parse_target("users@7"))
+    with pytest.raises(LookupError, match="wrote dt=2026-02-01"):
+        G.trace(home, G.parse_target("users", "2026-02-01"))
+
+
+def test_verify_passes_on_a_clean_home_and_names_a_changed_file(own_home, monkeypatch, capsys):
+    code, out, _ = _cli(own_home, monkeypatch, capsys, "latest", "--verify")
+    # 6 landing files, 2 checkpoints and their 2 copies in the bento, the Feast registry
+    assert code == 0 and "verify: 11 ok" in out
+    changed = Path(own_home.landing_dir("events", "2026-01-02")) / "part-00000.jsonl"
+    changed.write_text(changed.read_text() + '{"late": "line"}\n')
+    copy = Path(
+        own_home.bentoml, "bentos", *H.TAG.split(":"), "src", "bundle", "models", "ranking.pt"
+    )
+    copy.write_bytes(copy.read_bytes() + b"x")
+    code, out, _ = _cli(own_home, monkeypatch, capsys, "latest", "--verify")
+    assert isinstance(code, str) and "2 file(s) differ" in code
+    assert "landing/events/dt=2026-01-02/part-00000.jsonl" in code and "ranking.pt" in code
+    assert "verify: CHANGED landing/events/dt=2026-01-02/part-00000.jsonl" in out
+    bad = failures(verify(G.trace(own_home, G.parse_target("users", "2026-01-02"))))
+    assert bad == []  # a tree that does not hold the changed file stays clean
+    Path(own_home.landing_dir("users", "2026-01-02"), "part-00000.jsonl").unlink()
+    bad = failures(verify(G.trace(own_home, G.parse_target("users", "2026-01-02"))))
+    assert [b.status for b in bad] == ["missing"]
+
+
+def _parse_event(line: str) -> RunEvent:
+    """An event rebuilt with the OpenLineage model (whose validators check the run id and the
+    time), and its JSON again equal to the line."""
+    d = json.loads(line)
+    event = RunEvent(
+        eventType=RunState(d["eventType"]),
+        eventTime=d["eventTime"],
+        run=Run(runId=d["run"]["runId"]),
+        job=Job(namespace=d["job"]["namespace"], name=d["job"]["name"]),
+        inputs=[InputDataset(i["namespace"], i["name"]) for i in d["inputs"]],
+        outputs=[OutputDataset(o["namespace"], o["name"]) for o in d["outputs"]],
+        producer=d["producer"],
+    )
+    assert d["schemaURL"].startswith("https://openlineage.io/spec/")
+    return event
+
+
+def test_json_is_openlineage_run_events(home, monkeypatch, capsys):
+    code, out, _ = _cli(home, monkeypatch, capsys, "latest", "--json")
+    lines = out.splitlines()
+    assert code == 0 and lines
+    events = [_parse_event(line) for line in lines]
+    tree = G.trace(home, G.parse_target("latest"))
+    non_landing = [n for n in tree.nodes.values() if n.kind != "landing"]
+    assert len(events) == len(non_landing)  # one per run node
+    assert events[0].job.name == "serving/recommender_bento"
+    raw = next(e for e in events if e.job.name == "lake/raw_events"
+               and e.outputs and e.outputs[0].name.endswith("dt=2026-01-01"))  # fmt: skip
+    assert {i.namespace for i in raw.inputs or []} == {"file"}
+    parent = json.loads(lines[events.index(raw)])["run"]["facets"]["parent"]
+    assert parent["run"]["runId"] == H.RUN
+    assert Serde.to_json(OL.events(tree)[0]) == lines[0]
+    # the failing case: the model refuses what is not OpenLineage
+    broken = json.loads(lines[0])
+    broken["run"]["runId"] = "run-42"
+    with pytest.raises(ValueError):
+        _parse_event(json.dumps(broken))
+    broken = json.loads(lines[0])
+    broken["eventTime"] = "2026-01-03"
+    with pytest.raises(ValueError):
+        _parse_event(json.dumps(broken))
+    uuid.UUID(json.loads(lines[0])["run"]["runId"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["../../etc/passwd"], "not a lineage target"),
+        (["raw_events", "2026-13-01"], "expected a date as YYYY-MM-DD"),
+        (["raw_events", "../../etc/passwd"], "expected a date as YYYY-MM-DD"),
+        (["passwd", "2026-01-01"], "unknown table 'passwd'"),
+        (["../lake/users", "2026-01-01"], "unknown table"),
+        (["quarantine@1"], "unknown table 'quarantine'"),
+        (["recassets_recommender:../../x"], "not a lineage target"),
+        (["two_tower/../../0001"], "not a lineage target"),
+        (["raw_events"], "needs a day"),
+    ],
+)
+def test_a_hostile_target_is_a_usage_error(home, monkeypatch, capsys, argv, message):
+    code, out, err = _cli(home, monkeypatch, capsys, *argv)
+    assert code == 2 and message in err and out == ""
+
+
+def test_the_accepted_forms(home, monkeypatch, capsys):
+    assert G.parse_target("two_tower/0003") == G.Target("model", "two_tower/0003")
+    assert G.parse_target("items@12") == G.Target("commit", "items", version=12)
+    assert G.parse_target("items", "2026-01-02") == G.Target("partition", "items", day="2026-01-02")
+    code, out, _ = _cli(home, monkeypatch, capsys, "raw_events", "2026-01-01")
+    assert code == 0 and out.startswith("- raw_events@0 dt=2026-01-01")
+    code, out, _ = _cli(home, monkeypatch, capsys, "raw_events", "2026-01-01", "--manifest")
+    assert code == 0 and json.loads(out)["run_id"] == H.RUN
+
+
+def test_runs_and_checks_come_from_the_dagster_instance(paths):
+    """The instance's own tables (Dagster 1.13's SQLite layout), read read-only."""
+    history = Path(paths.dagster_home) / "history"
+    (history / "runs").mkdir(parents=True)
+    with sqlite3.connect(history / "runs.db") as db:
+        db.execute("CREATE TABLE runs (run_id TEXT, status TEXT)")
+        db.execute("CREATE TABLE run_tags (run_id TEXT, key TEXT, value TEXT)")
+        db.execute("INSERT INTO runs VALUES (?, 'SUCCESS')", (H.RUN,))
+        db.execute(
+            "INSERT INTO run_tags VALUES (?, 'dagster/sensor_name', 'landing_sensor')", (H.RUN,)
+        )
+    event = {"dagster_event": {"event_specific_data": {
+        "success": False, "severity": {"__enum__": "AssetCheckSeverity.WARN"},
+        "metadata": {"rows": {"__class__": "IntMetadataEntryData", "value": 0}}}}}  # fmt: skip
+    with sqlite3.connect(history / "runs" / "index.db") as db:
+        db.execute("CREATE TABLE asset_check_executions (id INTEGER PRIMARY KEY, asset_key TEXT, "
+                   "check_name TEXT, partition TEXT, run_id TEXT, execution_status TEXT, "
+                   "evaluation_event TEXT)")  # fmt: skip
+        db.execute("INSERT INTO asset_check_executions VALUES (1, ?, 'raw_events_has_events', "
+                   "'2026-01-01', ?, 'SUCCEEDED', ?)",
+                   ('["lake", "raw_events"]', H.RUN, json.dumps(event)))  # fmt: skip
+    records = DagsterRecords(paths.dagster_home)
+    try:
+        run = records.run(H.RUN)
+        assert run is not None and run.launched_by == "sensor landing_sensor"
+        assert records.run("f" * 32) is None
+        (check,) = records.checks("lake/raw_events", "2026-01-01", H.RUN)
+        assert (check["status"], check["severity"], check["figures"]) == (
+            "failed",
+            "WARN",
+            {"rows": 0},
+        )
+        assert records.checks("lake/raw_events", "2026-01-02", H.RUN) == []
+    finally:
+        records.close()
+    assert DagsterRecords(str(Path(paths.home) / "none")).run(H.RUN) is None
