@@ -80,6 +80,17 @@ def _split_ddl(ddl: str) -> list[str]:
     can_subset=False,
     name="feature_tables",
     code_version="1",
+    # The run's pod under dagster-k8s (docs/deploy.md): the Spark driver runs local[*] in it.
+    op_tags={
+        "dagster-k8s/config": {
+            "container_config": {
+                "resources": {
+                    "requests": {"cpu": "4", "memory": "12Gi"},
+                    "limits": {"memory": "16Gi"},
+                }
+            }
+        }
+    },
     pool="lake_features",  # one writer of the feature tables at a time (dagster.yaml)
 )
 def feature_tables(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
