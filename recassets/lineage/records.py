@@ -26,6 +26,7 @@ class Commit:
     timestamp_ms: int
     operation: str
     meta: dict[str, Any] = field(default_factory=dict)
+    restored: int | None = None  # a RESTORE commit: the version whose content it brought back
 
     @property
     def time(self) -> str:
@@ -78,7 +79,9 @@ class DeltaLog:
         for c in self.history(table_path):
             if at_version is not None and c.version > at_version:
                 break
-            if c.covers(day, ranges=ranges):
+            if c.restored is not None:  # the ingest's all-or-none undo (recassets.ingest.writes)
+                found = self.writer(table_path, day, c.restored, ranges=ranges)
+            elif c.covers(day, ranges=ranges):
                 found = c
         return found
 
@@ -122,12 +125,20 @@ def _read_history(table_path: str) -> tuple[Commit, ...]:
             meta = json.loads(meta) if isinstance(meta, str) else (meta or {})
         except ValueError:
             meta = {"raw": meta}
+        operation = str(entry.get("operation") or "")
+        params = entry.get("operationParameters") or {}
+        restored = params.get("version") if isinstance(params, dict) else None
+        try:
+            restored = int(restored) if operation == "RESTORE" else None
+        except (TypeError, ValueError):  # restored by timestamp: no version recorded
+            restored = None
         commits.append(
             Commit(
                 version=int(entry["version"]),
                 timestamp_ms=int(entry.get("timestamp") or 0),
-                operation=str(entry.get("operation") or ""),
+                operation=operation,
                 meta=meta if isinstance(meta, dict) else {"raw": meta},
+                restored=restored,
             )
         )
     return tuple(sorted(commits, key=lambda c: c.version))

@@ -252,3 +252,19 @@ def test_runs_and_checks_come_from_the_dagster_instance(paths):
     finally:
         records.close()
     assert DagsterRecords(str(Path(paths.home) / "none")).run(H.RUN) is None
+
+
+def test_a_restored_day_is_the_restored_versions(paths):
+    """The ingest's all-or-none undo (a RESTORE commit) brings back the older content: the day
+    was written by the commit before the undone one, not by the undone one."""
+    from deltalake import DeltaTable
+
+    from recassets.lineage.records import DeltaLog
+
+    path = paths.table("users")
+    H._commit(path, ["2026-01-01"], {"run_id": "a", "days": ["2026-01-01"]})
+    H._commit(path, ["2026-01-01"], {"run_id": "b", "days": ["2026-01-01"]}, mode="overwrite")
+    assert DeltaLog().writer(path, "2026-01-01", None, ranges=False).meta["run_id"] == "b"  # type: ignore[union-attr]
+    DeltaTable(path).restore(0)
+    found = DeltaLog().writer(path, "2026-01-01", None, ranges=False)
+    assert found is not None and (found.version, found.meta["run_id"]) == (0, "a")
