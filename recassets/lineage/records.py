@@ -127,11 +127,9 @@ def _read_history(table_path: str) -> tuple[Commit, ...]:
             meta = {"raw": meta}
         operation = str(entry.get("operation") or "")
         params = entry.get("operationParameters") or {}
-        restored = params.get("version") if isinstance(params, dict) else None
-        try:
-            restored = int(restored) if operation == "RESTORE" else None
-        except (TypeError, ValueError):  # restored by timestamp: no version recorded
-            restored = None
+        raw_version = str(params.get("version")) if isinstance(params, dict) else ""
+        # restored by timestamp: no version recorded
+        restored = int(raw_version) if operation == "RESTORE" and raw_version.isdigit() else None
         commits.append(
             Commit(
                 version=int(entry["version"]),
