@@ -388,7 +388,7 @@ class _Walker:
             return node_id
         node = Node(node_id, "feature_store", ASSET_KEYS["feature_store"],
                     dataset=feast.get("registry"))  # fmt: skip
-        node.facts = {"online_day": day, "registry": feast.get("registry")}
+        node.facts = {"online_day": day}
         if feast.get("registry"):
             node.artifacts.append(
                 Artifact(str(feast["registry"]), feast.get("registry_sha256"), "Feast registry")

@@ -6,6 +6,8 @@ not recorded. A node printed above is named again with ``(above)`` and not expan
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 from recassets.lineage.graph import Lineage, Node
@@ -26,6 +28,36 @@ def _facts(node: Node) -> str:
     )
 
 
+_DAY = re.compile(r"^(\S+) dt=(\d{4}-\d\d-\d\d)$")
+
+
+def _ranges(ids: list[str]) -> list[str]:
+    """``raw_events@1 dt=2026-01-01`` .. ``dt=2026-01-13`` as one ``dt=2026-01-01..13 (13 days)``
+    entry per run of consecutive days of the same table version."""
+    out: list[str] = []
+    run: list[tuple[str, dt.date]] = []
+
+    def close() -> None:
+        if len(run) > 2:
+            out.append(f"{run[0][0]} dt={run[0][1]}..{run[-1][1]} ({len(run)} days)")
+        else:
+            out.extend(f"{name} dt={day}" for name, day in run)
+        run.clear()
+
+    for node_id in ids:
+        m = _DAY.match(node_id)
+        if m is None:
+            close()
+            out.append(node_id)
+            continue
+        name, day = m.group(1), dt.date.fromisoformat(m.group(2))
+        if run and (run[-1][0] != name or day - run[-1][1] != dt.timedelta(1)):
+            close()
+        run.append((name, day))
+    close()
+    return out
+
+
 def render(lineage: Lineage, verified: list[Verified] | None = None) -> str:
     lines: list[str] = []
     status = {v.path: v.status for v in verified or []}
@@ -34,7 +66,7 @@ def render(lineage: Lineage, verified: list[Verified] | None = None) -> str:
 
     def flush() -> None:
         if above:
-            lines.append("  " * above_depth + "- (above) " + ", ".join(above))
+            lines.append("  " * above_depth + "- (above) " + ", ".join(_ranges(above)))
             above.clear()
 
     for depth, node, seen in lineage.walk():
