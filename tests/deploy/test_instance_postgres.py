@@ -1,0 +1,219 @@
+"""deploy/dagster.yaml against a real PostgreSQL server the test starts itself.
+
+Debian's ``postgresql`` package provides the server (``/usr/lib/postgresql/<N>/bin``); where it
+is missing the fixture installs it with apt-get when it runs as root, and skips otherwise. The
+cluster lives in a temporary folder, listens on a free loopback port, requires a password
+(scram-sha-256), and is stopped at the end of the module.
+"""
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    RunsFilter,
+    asset,
+    materialize,
+)
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+
+REPO = Path(__file__).resolve().parents[2]
+INSTANCE_YAML = REPO / "deploy" / "dagster.yaml"
+USER = "dagster"
+PASSWORD = "s3cret-for-the-test"
+DB = "dagster_test"
+
+
+@asset(partitions_def=DailyPartitionsDefinition(start_date="2026-01-01"))
+def tiny_counts(context: AssetExecutionContext) -> MaterializeResult:
+    """A stand-in for the platform's daily assets: one partition, no data written."""
+    return MaterializeResult(metadata={"day": context.partition_key, "rows": 3})
+
+
+@dataclass(frozen=True)
+class Server:
+    port: int
+
+
+def _bin_dir() -> Path | None:
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
+    return Path(found[-1]).parent if found else None
+
+
+def _find_or_install() -> Path:
+    bin_dir = _bin_dir()
+    if bin_dir is not None:
+        return bin_dir
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip(
+            "no PostgreSQL server: install Debian's `postgresql` package "
+            "(/usr/lib/postgresql/*/bin/initdb), or run the tests as root to let them install it"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], check=True, env=env)
+    bin_dir = _bin_dir()
+    if bin_dir is None:
+        pytest.fail("apt-get installed postgresql but no /usr/lib/postgresql/*/bin/initdb exists")
+    return bin_dir
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    """initdb and postgres refuse to run as root: run them as Debian's ``postgres`` user."""
+    if os.geteuid() != 0:
+        return cmd
+    return ["runuser", "-u", "postgres", "--", *cmd]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    bin_dir = _find_or_install()
+    # Not under pytest's temporary folder: its parents are 0700 root, closed to ``postgres``.
+    root = Path(tempfile.mkdtemp(prefix="recassets-pg-"))
+    data, sockets, pwfile = root / "data", root / "sockets", root / "pwfile"
+    sockets.mkdir()
+    pwfile.write_text(PASSWORD + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+        shutil.chown(pwfile, "postgres")
+    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", USER, f"--pwfile={pwfile}"]
+    done = subprocess.run(
+        _as_server_user([*initdb, "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"]),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.fail(f"initdb failed: {done.stderr}")
+    port = _free_port()
+    proc = subprocess.Popen(
+        _as_server_user(
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-k",
+                str(sockets),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+            ]
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=(root / "server.log").open("w"),
+    )
+    try:
+        import psycopg2
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = psycopg2.connect(
+                    host="127.0.0.1", port=port, user=USER, password=PASSWORD, dbname="postgres"
+                )
+                break
+            except psycopg2.OperationalError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"postgres did not start: {(root / 'server.log').read_text()}")
+                time.sleep(0.2)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {DB}")
+        conn.close()
+        yield Server(port=port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dagster_home(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(INSTANCE_YAML, home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_PG_HOST", "127.0.0.1")
+    monkeypatch.setenv("DAGSTER_PG_PORT", str(server.port))
+    monkeypatch.setenv("DAGSTER_PG_DB", DB)
+    monkeypatch.setenv("DAGSTER_PG_USER", USER)
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", PASSWORD)
+    return home
+
+
+def test_partition_materialized_and_read_back_through_postgres(dagster_home: Path) -> None:
+    with DagsterInstance.get() as instance:
+        assert isinstance(instance.run_storage, PostgresRunStorage)
+        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        assert instance.event_log_storage.supports_global_concurrency_limits
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 8
+
+        result = materialize([tiny_counts], instance=instance, partition_key="2026-01-02")
+        assert result.success
+        run_id = result.run_id
+
+    # A second instance from the same file sees what the first wrote: it is in Postgres.
+    with DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == DagsterRunStatus.SUCCESS
+        assert [r.run_id for r in instance.get_runs(RunsFilter(run_ids=[run_id]))] == [run_id]
+        types = {
+            r.event_log_entry.dagster_event_type
+            for r in instance.get_records_for_run(run_id).records
+        }
+        assert {
+            DagsterEventType.RUN_START,
+            DagsterEventType.ASSET_MATERIALIZATION,
+            DagsterEventType.RUN_SUCCESS,
+        } <= types
+        key = AssetKey("tiny_counts")
+        assert instance.get_materialized_partitions(key) == {"2026-01-02"}
+        event = instance.get_latest_materialization_event(key)
+        assert event is not None and event.asset_materialization is not None
+        assert event.asset_materialization.partition == "2026-01-02"
+        assert event.asset_materialization.metadata["rows"].value == 3
+
+
+def test_wrong_password_is_refused(dagster_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The credentials come from the environment: a wrong one fails, nothing falls back."""
+    from dagster_postgres.utils import DagsterPostgresException
+
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "not-the-password")
+    with pytest.raises(DagsterPostgresException) as refused:
+        with DagsterInstance.get() as instance:
+            instance.get_runs()
+    assert "password authentication failed" in str(refused.value.__cause__)
