@@ -35,7 +35,8 @@ from recassets import __version__
 from recassets.lineage.graph import Lineage, Node
 
 NAMESPACE = "recassets"
-PRODUCER = f"https://github.com/recassets/recassets/tree/{__version__}"
+# No public home page to point at: a URN naming the producer and its version.
+PRODUCER = f"urn:recassets:lineage:{__version__}"
 _IDS = uuid.UUID("5b0f3c1e-8f2a-4f4e-9d4a-7b1c2e3d4f50")  # namespace of the derived run ids
 
 
