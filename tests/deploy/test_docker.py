@@ -1,0 +1,221 @@
+"""deploy/docker/: the user-code Dockerfile read as Docker reads it, and the CPU lock filter.
+
+No container engine runs here: these are the checks that do not need one. The Dockerfile is
+split into instructions (continuations joined, comments dropped) and checked: every COPY source
+exists in the build context (the repo root) and is let through Dockerfile.dockerignore, the last
+USER is a numeric non-root UID, the VARIANT build argument defaults to cpu and both variants are
+built, the base image carries the Python of pyproject.toml, uv is the Makefile's.
+"""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKER = REPO / "deploy" / "docker"
+DOCKERFILE = DOCKER / "Dockerfile"
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs: comment lines dropped, backslash continuations joined."""
+    out: list[tuple[str, str]] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#") or (not line and not pending):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = pending + line
+        pending = ""
+        if line.strip():
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+    assert not pending, "the Dockerfile ends inside a continuation"
+    return out
+
+
+def build_args(instrs: list[tuple[str, str]]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for word, rest in instrs:
+        if word == "ARG":
+            name, _, default = rest.partition("=")
+            found[name.strip()] = default.strip()
+    return found
+
+
+def allowed_by_dockerignore(path: str, ignore: str) -> bool:
+    """Whether ``path`` (repo-relative) is let through an ignore file of the form this repo
+    uses: ``**`` first, then ``!path`` exceptions."""
+    allowed = False
+    for raw in ignore.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line == "**":
+            allowed = False
+        elif line.startswith("!"):
+            keep = line[1:].rstrip("/")
+            if path.rstrip("/") == keep or path.startswith(keep + "/"):
+                allowed = True
+    return allowed
+
+
+def problems(text: str, context: Path, ignore: str) -> list[str]:
+    instrs = instructions(text)
+    args = build_args(instrs)
+    found: list[str] = []
+
+    froms = [rest for word, rest in instrs if word == "FROM"]
+    if not froms:
+        found.append("no FROM")
+    base = args.get("PYTHON_IMAGE", "") if froms and froms[0] == "${PYTHON_IMAGE}" else ""
+    base = base or (froms[0] if froms else "")
+    if not re.match(r"python:3\.11-slim", base):
+        found.append(f"base image {base!r} is not python:3.11-slim*")
+
+    for word, rest in instrs:
+        if word not in ("COPY", "ADD"):
+            continue
+        parts = [p for p in rest.split() if not p.startswith("--")]
+        if any(p.startswith("--from") for p in rest.split()):
+            continue
+        for src in parts[:-1]:
+            if not (context / src).exists():
+                found.append(f"COPY source {src} does not exist in the build context")
+            elif not allowed_by_dockerignore(src, ignore):
+                found.append(f"COPY source {src} is excluded by Dockerfile.dockerignore")
+
+    users = [rest for word, rest in instrs if word == "USER"]
+    if not users:
+        found.append("no USER: the image runs as root")
+    else:
+        user = users[-1].split(":")[0]
+        match = re.fullmatch(r"\$\{?(\w+)\}?", user)
+        if match:
+            user = args.get(match.group(1), "")
+        if not user.isdigit():
+            found.append(f"USER {users[-1]!r} is not a numeric UID (runAsNonRoot cannot check it)")
+        elif int(user) == 0:
+            found.append("USER is root")
+
+    if args.get("VARIANT") != "cpu":
+        found.append("ARG VARIANT must default to cpu")
+    runs = " ".join(rest for word, rest in instrs if word == "RUN")
+    for variant in ("cpu", "cuda"):
+        if f'"$VARIANT" = {variant}' not in runs:
+            found.append(f"no RUN branch for VARIANT={variant}")
+    if "download.pytorch.org/whl/cpu" not in runs:
+        found.append("the cpu variant does not install torch from PyTorch's CPU index")
+    envs = " ".join(rest for word, rest in instrs if word == "ENV")
+    for var in ("DAGSTER_HOME=", "JAVA_HOME="):
+        if var not in envs:
+            found.append(f"no ENV {var.rstrip('=')}")
+    if "openjdk-17-jre" not in runs:
+        found.append("no Java 17 runtime installed")
+    return found
+
+
+def test_user_code_dockerfile_passes() -> None:
+    ignore = (DOCKER / "Dockerfile.dockerignore").read_text()
+    assert problems(DOCKERFILE.read_text(), REPO, ignore) == []
+
+
+def test_uv_is_the_makefiles() -> None:
+    pinned = re.search(r"uv==([\d.]+)", (REPO / "Makefile").read_text())
+    assert pinned is not None
+    assert build_args(instructions(DOCKERFILE.read_text()))["UV_VERSION"] == pinned.group(1)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("COPY sensors/ sensors/", "COPY sensorz/ sensors/", "sensorz/ does not exist"),
+        ("COPY serving/ serving/", "COPY tests/ tests/", "tests/ is excluded"),
+        ("USER ${UID}", "USER root", "not a numeric UID"),
+        ("ARG UID=10001", "ARG UID=0", "USER is root"),
+        ("ARG VARIANT=cpu", "ARG VARIANT=cuda", "default to cpu"),
+        ('elif [ "$VARIANT" = cuda ]', 'elif [ "$VARIANT" = gpu ]', "VARIANT=cuda"),
+        ("python:3.11-slim-bookworm", "python:3.12-slim-bookworm", "not python:3.11-slim"),
+        ("openjdk-17-jre-headless", "openjdk-21-jre-headless", "Java 17"),
+    ],
+)
+def test_a_broken_dockerfile_is_refused(old: str, new: str, expected: str) -> None:
+    text = DOCKERFILE.read_text()
+    assert old in text
+    ignore = (DOCKER / "Dockerfile.dockerignore").read_text()
+    found = problems(text.replace(old, new), REPO, ignore)
+    assert any(expected in p for p in found), found
+
+
+def test_no_user_line_is_refused() -> None:
+    text = "\n".join(
+        line for line in DOCKERFILE.read_text().splitlines() if not line.startswith("USER")
+    )
+    ignore = (DOCKER / "Dockerfile.dockerignore").read_text()
+    assert "no USER: the image runs as root" in problems(text, REPO, ignore)
+
+
+# --- the CPU lock ---------------------------------------------------------------------------
+
+
+def lock_graph(text: str) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """pins (name -> line) and, for each package, who requires it (its ``# via`` list)."""
+    pins: dict[str, str] = {}
+    via: dict[str, set[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if match := re.match(r"^([A-Za-z0-9_.\-]+)==(\S+)", line):
+            current = match.group(1).lower()
+            pins[current] = line.strip()
+            via[current] = set()
+        elif current and (match := re.match(r"^\s+#\s+(?:via\s+)?([A-Za-z0-9_.\-]+)", line)):
+            if match.group(1) != "via":
+                via[current].add(match.group(1).lower())
+    return pins, via
+
+
+def cpu_lock(lock: Path) -> str:
+    done = subprocess.run(
+        ["sh", str(DOCKER / "cpu-lock.sh"), str(lock)], capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def dropped_but_needed(lock_text: str, cpu_text: str) -> list[str]:
+    """Packages cpu-lock.sh dropped that a kept package (or the project) still requires."""
+    pins, via = lock_graph(lock_text)
+    kept = {line.split("==")[0].lower() for line in cpu_text.splitlines() if "==" in line}
+    dropped = set(pins) - kept
+    return sorted(
+        f"{name} (via {', '.join(sorted(via[name] & (kept | {'recassets'})))})"
+        for name in dropped
+        if via[name] & (kept - {"torch"} | {"recassets"})
+    )
+
+
+def test_cpu_lock_drops_only_what_the_cuda_torch_needs() -> None:
+    lock = REPO / "requirements.lock"
+    text = cpu_lock(lock)
+    assert re.search(r"^torch==[\d.]+\+cpu$", text, re.M)
+    assert "nvidia-ml-py==" in text  # bentoml's
+    assert not re.search(r"^(triton|nvidia-cu|cuda-)", text, re.M)
+    assert dropped_but_needed(lock.read_text(), text) == []
+
+
+def test_cpu_lock_filter_that_drops_a_needed_package_is_caught(tmp_path: Path) -> None:
+    lock = (REPO / "requirements.lock").read_text()
+    # nvidia-ml-py is bentoml's: a filter that forgot to keep it must be caught.
+    broken = "\n".join(line for line in cpu_lock(REPO / "requirements.lock").splitlines())
+    broken = re.sub(r"^nvidia-ml-py==.*$", "", broken, flags=re.M)
+    assert any(p.startswith("nvidia-ml-py") for p in dropped_but_needed(lock, broken))
+
+
+def test_cpu_lock_fails_without_a_torch_pin(tmp_path: Path) -> None:
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("numpy==2.2.6\n")
+    done = subprocess.run(["sh", str(DOCKER / "cpu-lock.sh"), str(lock)], capture_output=True)
+    assert done.returncode != 0
