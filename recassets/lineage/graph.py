@@ -263,7 +263,8 @@ class _Walker:
             "created_at": manifest.get("created_at"),
             "features_day": (feast.get("online") or {}).get("day"),
         }
-        self._run(node, None, "built it")
+        self._run(node, self.dagster.materialization_run(node.job, "tag", tag), "built it")
+        self._checks(node, None)
         if lineage.get("evaluation"):
             node.checks.append(
                 Check("promotion gate (what the promoted candidate scored)", "recorded",
@@ -297,7 +298,10 @@ class _Walker:
         node.artifacts.append(Artifact(path, sha256, f"{kind} checkpoint"))
         if sha256 is None:
             node.unrecorded.append("the checkpoint's sha256 (recorded only in a bento's lineage)")
-        self._run(node, None, "trained it")
+        self._run(
+            node, self.dagster.materialization_run(node.job, "checkpoint", path), "trained it"
+        )
+        self._checks(node, None)
         if not p.is_file():
             node.unrecorded.append(f"the checkpoint file itself: {path} is missing")
             return self._add(node)
@@ -339,7 +343,10 @@ class _Walker:
         node.facts = {
             k: rec.get(k) for k in ("features_day", "item_features_version", "created_at")
         }
-        self._run(node, None, "built it")
+        self._run(
+            node, self.dagster.materialization_run(node.job, "folder", str(folder)), "built it"
+        )
+        self._checks(node, None)
         check = rec.get("check") or {}
         recall = next((v for k, v in check.items() if k.startswith("recall@")), None)
         if check:
@@ -362,7 +369,9 @@ class _Walker:
         if node_id in self.nodes:
             return node_id
         node = Node(node_id, "embeddings", ASSET_KEYS["embeddings"], dataset=folder)
-        self._run(node, None, "computed them")
+        self._run(
+            node, self.dagster.materialization_run(node.job, "folder", folder), "computed them"
+        )
         manifest_path = Path(folder) / "manifest.json"
         if not manifest_path.is_file():
             node.unrecorded.append(f"the embeddings manifest ({manifest_path} is missing)")
@@ -393,10 +402,12 @@ class _Walker:
             node.artifacts.append(
                 Artifact(str(feast["registry"]), feast.get("registry_sha256"), "Feast registry")
             )
-        self._run(node, None, "materialized it")
         if not day:
+            self._run(node, None, "materialized it")
             node.unrecorded.append("the day the online store serves")
             return self._add(node)
+        run_id = self.dagster.materialization_run(node.job, None, "", partition_day(day))
+        self._run(node, run_id, "materialized it")
         self._checks(node, partition_day(day))
         manifest_path = Path(self.paths.lineage) / "feature_store" / f"dt={partition_day(day)}.json"
         if not manifest_path.is_file():

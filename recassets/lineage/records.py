@@ -215,6 +215,31 @@ class DagsterRecords:
         )  # fmt: skip
         return RunRecord(run_id, row[0], launched, tags)
 
+    def materialization_run(
+        self, asset_key: str, label: str | None, value: str, partition: str | None = None
+    ) -> str | None:
+        """The run of the newest materialization of ``asset_key`` whose metadata entry
+        ``label`` is ``value`` (a checkpoint path, an index folder, a bento tag; compared
+        case-insensitively), or, with ``label`` None, of partition ``partition``."""
+        if self._index is None:
+            return None
+        key = json.dumps(asset_key.split("/"))
+        try:
+            rows = self._index.execute(
+                "SELECT run_id, event FROM event_logs WHERE dagster_event_type = "
+                "'ASSET_MATERIALIZATION' AND asset_key = ? AND (? IS NULL OR partition = ?) "
+                "ORDER BY id DESC",
+                (key, partition, partition),
+            ).fetchall()
+        except sqlite3.Error:
+            return None
+        if label is None:
+            return rows[0][0] if rows else None
+        for run_id, event in rows:
+            if str(_entry(event, label)).lower() == value.lower():
+                return run_id
+        return None
+
     def checks(
         self, asset_key: str, partition: str | None, run_id: str | None
     ) -> list[dict[str, Any]]:
@@ -263,3 +288,16 @@ def _check(name: str, partition: str | None, run_id: str, status: str, event: st
         "partition": partition,
         "source": "dagster",
     }
+
+
+def _entry(event: str, label: str) -> Any:
+    """The value of the metadata entry ``label`` of a serialized materialization event."""
+    try:
+        mat = json.loads(event)["dagster_event"]["event_specific_data"]["materialization"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    for entry in mat.get("metadata_entries") or []:
+        if entry.get("label") == label:
+            data = entry.get("entry_data") or {}
+            return next((data[f] for f in ("path", "text", "value") if f in data), None)
+    return None

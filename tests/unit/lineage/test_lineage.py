@@ -237,8 +237,18 @@ def test_runs_and_checks_come_from_the_dagster_instance(paths):
         db.execute("INSERT INTO asset_check_executions VALUES (1, ?, 'raw_events_has_events', "
                    "'2026-01-01', ?, 'SUCCEEDED', ?)",
                    ('["lake", "raw_events"]', H.RUN, json.dumps(event)))  # fmt: skip
+        db.execute("CREATE TABLE event_logs (id INTEGER PRIMARY KEY, run_id TEXT, event TEXT, "
+                   "dagster_event_type TEXT, asset_key TEXT, partition TEXT)")  # fmt: skip
+        for i, ckpt in enumerate(("/m/two_tower/0001.pt", "/m/two_tower/0002.pt")):
+            mat = {"dagster_event": {"event_specific_data": {"materialization": {
+                "metadata_entries": [{"label": "checkpoint", "entry_data": {"path": ckpt}}]}}}}  # fmt: skip
+            db.execute("INSERT INTO event_logs VALUES (?, ?, ?, 'ASSET_MATERIALIZATION', ?, NULL)",
+                       (i, f"run-{i}", json.dumps(mat), '["models", "two_tower_model"]'))  # fmt: skip
     records = DagsterRecords(paths.dagster_home)
     try:
+        key = "models/two_tower_model"
+        assert records.materialization_run(key, "checkpoint", "/m/two_tower/0002.pt") == "run-1"
+        assert records.materialization_run(key, "checkpoint", "/m/two_tower/0003.pt") is None
         run = records.run(H.RUN)
         assert run is not None and run.launched_by == "sensor landing_sensor"
         assert records.run("f" * 32) is None
