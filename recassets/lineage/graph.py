@@ -145,17 +145,15 @@ class Lineage:
         """Depth-first from the root: ``(depth, node, seen)``; ``seen``: printed above, its
         inputs not repeated."""
         seen: set[str] = set()
-
-        def visit(node_id: str, depth: int) -> Iterator[tuple[int, Node, bool]]:
+        stack = [(self.root, 0)]  # a stack, not recursion: a day-by-day chain can be long
+        while stack:
+            node_id, depth = stack.pop()
             node = self.nodes[node_id]
             yield depth, node, node_id in seen
             if node_id in seen:
-                return
+                continue
             seen.add(node_id)
-            for child in node.inputs:
-                yield from visit(child, depth + 1)
-
-        yield from visit(self.root, 0)
+            stack.extend((child, depth + 1) for child in reversed(node.inputs))
 
     def landing_files(self) -> list[Node]:
         return sorted((n for n in self.nodes.values() if n.kind == "landing"), key=lambda n: n.id)
@@ -190,6 +188,7 @@ def trace(paths: Paths, target: Target) -> Lineage:
         else:
             assert target.day is not None
             root = walker.partition(target.name, target.day, None, must_exist=True)
+        walker.expand()
     finally:
         walker.dagster.close()
     return Lineage(root, walker.nodes, paths.home)
@@ -213,6 +212,7 @@ class _Walker:
         self.log = DeltaLog()
         self.dagster = DagsterRecords(paths.dagster_home)
         self.nodes: dict[str, Node] = {}
+        self.pending: list[tuple[Node, str, str, Commit]] = []
 
     def _run(self, node: Node, run_id: str | None, what: str) -> None:
         """Fill ``node``'s run from the Dagster instance, or say what is missing."""
@@ -465,16 +465,24 @@ class _Walker:
                       "code_version": c.meta.get("code_version")}  # fmt: skip
         if at_version is not None and at_version != c.version:
             node.facts["read_at_version"] = at_version
-        self._add(node)  # before its inputs: a feature day reads the day before it
-        self._run(node, c.meta.get("run_id"), "wrote it")
-        self._checks(node, day)
-        if table in INGEST_TABLES:
-            self._ingest_inputs(node, table, day, c)
-        elif table in FEATURE_TABLES:
-            self._feature_inputs(node, table, day, c)
-        else:
-            self._example_inputs(node, day, c)
+        self._add(node)
+        # Its inputs are found later (expand): a user_features day reads the day before, so a
+        # history of a thousand days would otherwise recurse a thousand partitions deep.
+        self.pending.append((node, table, day, c))
         return node_id
+
+    def expand(self) -> None:
+        """Find the inputs of every partition met so far, and of those they meet."""
+        while self.pending:
+            node, table, day, c = self.pending.pop()
+            self._run(node, c.meta.get("run_id"), "wrote it")
+            self._checks(node, day)
+            if table in INGEST_TABLES:
+                self._ingest_inputs(node, table, day, c)
+            elif table in FEATURE_TABLES:
+                self._feature_inputs(node, table, day, c)
+            else:
+                self._example_inputs(node, day, c)
 
     def _ingest_inputs(self, node: Node, table: str, day: str, c: Commit) -> None:
         from recassets.ingest.lineage import lineage_path

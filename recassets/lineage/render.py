@@ -28,6 +28,13 @@ def _facts(node: Node) -> str:
     )
 
 
+MAX_INDENT = 16  # deeper nodes (a long day-by-day chain) say their depth instead
+
+
+def _indent(depth: int) -> str:
+    return "  " * depth if depth <= MAX_INDENT else "  " * MAX_INDENT + f"[{depth}] "
+
+
 _DAY = re.compile(r"^(\S+) dt=(\d{4}-\d\d-\d\d)$")
 
 
@@ -66,7 +73,7 @@ def render(lineage: Lineage, verified: list[Verified] | None = None) -> str:
 
     def flush() -> None:
         if above:
-            lines.append("  " * above_depth + "- (above) " + ", ".join(_ranges(above)))
+            lines.append(_indent(above_depth) + "- (above) " + ", ".join(_ranges(above)))
             above.clear()
 
     for depth, node, seen in lineage.walk():
@@ -77,8 +84,8 @@ def render(lineage: Lineage, verified: list[Verified] | None = None) -> str:
             above_depth = depth
             continue
         flush()
-        pad = "  " * depth
-        more = "  " * (depth + 1) + "  "
+        pad = _indent(depth)
+        more = _indent(depth + 1) + "  "
         if node.kind == "landing":
             a = node.artifacts[0]
             mark = f"  [{status[a.path]}]" if a.path in status else ""

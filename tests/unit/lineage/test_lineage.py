@@ -278,3 +278,25 @@ def test_a_restored_day_is_the_restored_versions(paths):
     DeltaTable(path).restore(0)
     found = DeltaLog().writer(path, "2026-01-01", None, ranges=False)
     assert found is not None and (found.version, found.meta["run_id"]) == (0, "a")
+
+
+def test_a_long_day_by_day_chain_needs_no_deep_recursion(paths):
+    """Each user_features day reads the day before: 300 days walk (and print) in bounded stack
+    depth, not one frame per day."""
+    import datetime as dt
+    import inspect
+    import sys
+
+    from recassets.lineage.render import render
+
+    days = [(dt.date(2025, 1, 1) + dt.timedelta(n)).isoformat() for n in range(300)]
+    H._commit(paths.table("user_features"), days,
+              {"run_id": H.RUN, "table": "user_features", "days": [days[0], days[-1]]})  # fmt: skip
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 120)
+    try:
+        tree = G.trace(paths, G.parse_target("user_features", days[-1]))
+        text = render(tree)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert len(tree.nodes) == 300 and f"[299] - user_features@0 dt={days[0]}" in text
