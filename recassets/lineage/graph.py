@@ -378,7 +378,8 @@ class _Walker:
             return self._add(node)
         m = json.loads(manifest_path.read_text())
         node.facts = {
-            k: m.get(k) for k in ("features_day", "item_features_version", "items", "dim")
+            k: m.get(k)
+            for k in ("features_day", "item_features_version", "items", "dim", "created_at")
         }
         node.unrecorded.append("sha256 of the embeddings files")
         if m.get("two_tower"):
