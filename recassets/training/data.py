@@ -352,6 +352,37 @@ def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(shift, lengths) + np.arange(total)
 
 
+def shuffled_negatives(table: pa.Table, rounds: int, rng: np.random.Generator) -> pa.Table:
+    """``table`` plus, ``rounds`` times, each positive row's user side paired with the item
+    side of another positive row of the table (a permutation), labelled 0: negatives drawn
+    in proportion to popularity, as the retriever's candidates are, for the ranker (uniform
+    catalog negatives only teach it "engaged at all"). Pairs that land on the row's own item
+    are dropped."""
+    if rounds <= 0:
+        return table
+    pos = table.filter(pc.equal(table["label"], 1))
+    if pos.num_rows < 2:
+        return table
+    item_cols = [c for c in (*ITEM_FEATURES, *ITEM_DENSE, *COHORT_DENSE) if c in pos.column_names]
+    parts = [table]
+    for _ in range(rounds):
+        perm = pa.array(rng.permutation(pos.num_rows))
+        neg = pos
+        for c in item_cols:
+            i = neg.column_names.index(c)
+            neg = neg.set_column(i, neg.schema.field(i), pos[c].take(perm))
+        keep = pc.not_equal(neg["item_id"], pos["item_id"])
+        neg = neg.filter(keep)
+        i = neg.column_names.index("label")
+        neg = neg.set_column(
+            i,
+            neg.schema.field(i),
+            pa.array(np.zeros(neg.num_rows, np.int32), neg.schema.field(i).type),
+        )
+        parts.append(neg)
+    return pa.concat_tables(parts)
+
+
 # --- Arrow -> model inputs ------------------------------------------------------------------------
 
 

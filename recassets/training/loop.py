@@ -107,6 +107,9 @@ class RankingTrainConfig:
     cross_layers: int = 3
     low_rank: int = 16  # r of the low-rank cross kernels
     deep: Sequence[int] = (128, 64)
+    # Extra negatives per positive: the user paired with other positives' items of the batch
+    # (``data.shuffled_negatives``), popularity-distributed like the retriever's candidates.
+    shuffled_negatives: int = 0
 
 
 @dataclass(frozen=True)
@@ -237,7 +240,7 @@ def _ranking_run(knobs: RankingTrainConfig) -> _Run:
 
     return _Run(
         "ranking",
-        {},
+        {"shuffled_negatives": knobs.shuffled_negatives},
         positives_only=False,
         columns=D.TRAINING_COLUMNS,
         step=step,
@@ -374,6 +377,7 @@ def _fit(
         scores: list[np.ndarray] = []
         labels: list[np.ndarray] = []
         n_scores = 0
+        gen_neg = np.random.default_rng(config.seed)
         for epoch in range(passes):
             last = epoch == passes - 1
             for day in todo:
@@ -400,6 +404,8 @@ def _fit(
                         continue  # in-batch softmax needs negatives
                     if same_day is not None:
                         tbl = same_day.apply(tbl)
+                    if run.kind == "ranking" and config.ranking.shuffled_negatives:
+                        tbl = D.shuffled_negatives(tbl, config.ranking.shuffled_negatives, gen_neg)
                     batch = D.to_batch(
                         tbl,
                         voc,

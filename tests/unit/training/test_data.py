@@ -164,3 +164,28 @@ def test_same_day_history_appends_the_earlier_positives_of_the_day():
     out = SameDayHistory.from_table(pos, limit=3).apply(rows)["history_item_ids"].to_pylist()
     assert out == [[7], [8, 10, 11], [20], [9], [10, 11, 12]]
     assert SameDayHistory.from_table(None).apply(rows).equals(rows)
+
+
+def test_shuffled_negatives_pair_users_with_other_positives_items():
+    """Each round adds, per positive, the user's side with another positive's item side,
+    labelled 0; a pair landing on the row's own item is dropped; rounds=0 adds nothing."""
+    from recassets.training.data import shuffled_negatives
+
+    t = pa.table(
+        {
+            "user_id": [1, 2, 3, 4],
+            "item_id": [10, 20, 30, 40],
+            "category": ["a", "b", "c", "d"],
+            "label": pa.array([1, 1, 1, 0], pa.int32()),
+        }
+    )
+    out = shuffled_negatives(t, 2, np.random.default_rng(0))
+    extra = out.slice(t.num_rows)
+    assert out.slice(0, t.num_rows).equals(t)
+    assert 0 < extra.num_rows <= 6 and set(extra["label"].to_pylist()) == {0}
+    item_of = {10: "a", 20: "b", 30: "c"}
+    for row in extra.to_pylist():
+        assert row["user_id"] in (1, 2, 3) and row["item_id"] in item_of
+        assert row["item_id"] != row["user_id"] * 10  # never the user's own positive
+        assert row["category"] == item_of[row["item_id"]]  # the item side moves together
+    assert shuffled_negatives(t, 0, np.random.default_rng(0)).equals(t)
