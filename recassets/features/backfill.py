@@ -180,6 +180,12 @@ def build_range(
         "users_delta_version": latest_version(spark, paths.table("users")),
         "items_delta_version": latest_version(spark, paths.table("items")),
     }
+    # What the range read, in each commit's userMetadata (recassets lineage follows it)
+    read = {
+        "raw_events": inputs["raw_events_version"],
+        "users": inputs["users_delta_version"],
+        "items": inputs["items_delta_version"],
+    }
     frames, cleanup = compute_range(spark, paths, ordered, progress=say)
     try:
         for i, name in enumerate(tables, 1):
@@ -187,7 +193,7 @@ def build_range(
             say(f"features {label}: writing {name} ({i}/{len(tables)})")
             meta = json.dumps(
                 {"run_id": run_id, "table": name, "days": [isodays[0], isodays[-1]],
-                 "code_version": __version__}
+                 "code_version": __version__, "read": read}
             )  # fmt: skip
             frames[name].write.format("delta").mode("overwrite").option(
                 "replaceWhere", days_predicate(isodays)

@@ -405,14 +405,17 @@ def _build_day(
     result: FeatureResult,
     run_id: str,
 ) -> None:
-    """The per-day path: ``compute_day`` and one replaceWhere per table partition."""
+    """The per-day path: ``compute_day`` and one replaceWhere per table partition; each commit
+    records the versions read (``userMetadata.read``: recassets lineage follows it)."""
+    read = {t: latest_version(spark, paths.table(t)) for t in ("raw_events", "users", "items")}
     frames, window = compute_day(spark, paths, d)
     for name in tables:
         df = frames[name].persist()
         rows = df.count()
         meta = json.dumps(
-            {"run_id": run_id, "table": name, "day": d.isoformat(), "code_version": __version__}
-        )
+            {"run_id": run_id, "table": name, "day": d.isoformat(), "code_version": __version__,
+             "read": read}
+        )  # fmt: skip
         df.write.format("delta").mode("overwrite").option(
             "replaceWhere", days_predicate([d])
         ).option("userMetadata", meta).save(paths.table(name))
@@ -421,7 +424,7 @@ def _build_day(
     window.unpersist()
     result.inputs[d.isoformat()] = {
         "raw_events": {"from": (d - dt.timedelta(days=LONGEST - 1)).isoformat(), "to": d.isoformat(),
-                       "delta_version": latest_version(spark, paths.table("raw_events"))},
-        "users_delta_version": latest_version(spark, paths.table("users")),
-        "items_delta_version": latest_version(spark, paths.table("items")),
+                       "delta_version": read["raw_events"]},
+        "users_delta_version": read["users"],
+        "items_delta_version": read["items"],
     }  # fmt: skip

@@ -505,11 +505,14 @@ class _Walker:
         for f in m.get("inputs", []):
             node.inputs.append(self.landing(f, INGEST_TABLES[table]))
 
-    def _read(self, node: Node, table: str, days: list[str], as_of_ms: int) -> None:
-        """Inputs whose versions were not recorded: the partitions ``days`` of ``table`` as of
-        ``as_of_ms`` (the reader's commit time), those that existed then."""
+    def _read(
+        self, node: Node, table: str, days: list[str], as_of_ms: int, version: int | None = None
+    ) -> None:
+        """The partitions ``days`` of ``table`` at ``version`` when the reader recorded it,
+        else as of ``as_of_ms`` (the reader's commit time), those that existed then."""
         path = self.paths.table(table)
-        version = self.log.version_at(path, as_of_ms)
+        if version is None:
+            version = self.log.version_at(path, as_of_ms)
         if version is None:
             node.unrecorded.append(f"{table}: no version of it existed at its commit time")
             return
@@ -526,25 +529,31 @@ class _Walker:
     def _feature_inputs(self, node: Node, table: str, day: str, c: Commit) -> None:
         d = dt.date.fromisoformat(day)
         window = [(d - dt.timedelta(n)).isoformat() for n in range(FEATURE_WINDOW_DAYS)][::-1]
-        self._inferred_note(node, "raw_events, users and items")
-        self._read(node, "raw_events", window, c.timestamp_ms)
+        read = c.meta.get("read")  # the versions the writer read, where it recorded them
+        read = read if isinstance(read, Mapping) else {}
+        if not read:
+            self._inferred_note(node, "raw_events, users and items")
+        self._read(node, "raw_events", window, c.timestamp_ms, _version(read, "raw_events"))
         for dim in ("users", "items"):
-            self._dimension(node, dim, day, c.timestamp_ms)
+            self._dimension(node, dim, day, c.timestamp_ms, _version(read, dim))
         if table == "user_features":  # sequences carry on from the day before
             prev = (d - dt.timedelta(1)).isoformat()
             path = self.paths.table(table)
             if self.log.writer(path, prev, c.version, ranges=True) is not None:
                 node.inputs.append(self.partition(table, prev, c.version))
 
-    def _dimension(self, node: Node, table: str, day: str, as_of_ms: int) -> None:
+    def _dimension(
+        self, node: Node, table: str, day: str, as_of_ms: int, version: int | None = None
+    ) -> None:
         """A dimension is the union of its partitions up to ``day``."""
         path = self.paths.table(table)
-        version = self.log.version_at(path, as_of_ms)
+        if version is None:
+            version = self.log.version_at(path, as_of_ms)
         if version is None:
             node.unrecorded.append(f"{table}: no version of it existed at its commit time")
             return
         upto = [p for p in self.log.partitions(path, version) if p <= day]
-        self._read(node, table, upto, as_of_ms)
+        self._read(node, table, upto, as_of_ms, version)
 
     def _example_inputs(self, node: Node, day: str, c: Commit) -> None:
         recipe, features_day = c.meta.get("recipe"), c.meta.get("features_day")
@@ -590,3 +599,8 @@ __all__ = [
     "parse_target",
     "trace",
 ]
+
+
+def _version(read: Mapping[str, Any], table: str) -> int | None:
+    value = read.get(table)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

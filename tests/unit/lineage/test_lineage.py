@@ -300,3 +300,28 @@ def test_a_long_day_by_day_chain_needs_no_deep_recursion(paths):
     finally:
         sys.setrecursionlimit(limit)
     assert len(tree.nodes) == 300 and f"[299] - user_features@0 dt={days[0]}" in text
+
+
+def test_recorded_read_versions_are_followed_not_inferred(paths):
+    """A feature commit that records the versions it read (userMetadata.read, as the feature
+    writers do) is traced at those versions; one without them is inferred, and says so."""
+    day = "2026-01-01"
+    for version in range(2):  # raw_events@0 and @1, users@0, items@0
+        H._commit(paths.table("raw_events"), [day], {"run_id": f"r{version}", "days": [day]},
+                  mode="overwrite")  # fmt: skip
+    for dim in ("users", "items"):
+        H._commit(paths.table(dim), [day], {"run_id": "d", "days": [day]})
+    H._commit(paths.table("user_features"), [day],
+              {"run_id": "f", "table": "user_features", "days": [day, day],
+               "read": {"raw_events": 0, "users": 0, "items": 0}})  # fmt: skip
+    H._commit(paths.table("item_features"), [day],
+              {"run_id": "g", "table": "item_features", "days": [day, day]})  # fmt: skip
+
+    recorded = G.trace(paths, G.parse_target("user_features", day))
+    root = recorded.nodes[recorded.root]
+    assert "raw_events@0 dt=2026-01-01" in root.inputs  # as recorded, not the later @1
+    assert not any("inferred" in note for note in root.unrecorded)
+    inferred = G.trace(paths, G.parse_target("item_features", day))
+    root = inferred.nodes[inferred.root]
+    assert "raw_events@1 dt=2026-01-01" in root.inputs  # current at its commit
+    assert any("inferred" in note for note in root.unrecorded)
