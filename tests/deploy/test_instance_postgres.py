@@ -19,30 +19,23 @@ from pathlib import Path
 
 import pytest
 from dagster import (
-    AssetExecutionContext,
     AssetKey,
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
-    DailyPartitionsDefinition,
-    MaterializeResult,
     RunsFilter,
-    asset,
     materialize,
 )
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+
+from tests.deploy import tiny_location
+from tests.deploy.tiny_location import SENSOR_DAY, tiny_counts
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE_YAML = REPO / "deploy" / "dagster.yaml"
 USER = "dagster"
 PASSWORD = "s3cret-for-the-test"
 DB = "dagster_test"
-
-
-@asset(partitions_def=DailyPartitionsDefinition(start_date="2026-01-01"))
-def tiny_counts(context: AssetExecutionContext) -> MaterializeResult:
-    """A stand-in for the platform's daily assets: one partition, no data written."""
-    return MaterializeResult(metadata={"day": context.partition_key, "rows": 3})
 
 
 @dataclass(frozen=True)
@@ -206,6 +199,44 @@ def test_partition_materialized_and_read_back_through_postgres(dagster_home: Pat
         assert event is not None and event.asset_materialization is not None
         assert event.asset_materialization.partition == "2026-01-02"
         assert event.asset_materialization.metadata["rows"].value == 3
+
+
+def test_a_sensor_tick_is_recorded_and_its_run_queued(dagster_home: Path) -> None:
+    """One iteration of the daemon's sensor loop against the instance: the tick lands in the
+    schedule storage and the requested run waits in the run queue (QueuedRunCoordinator)."""
+    import logging
+
+    from dagster._core.remote_representation.external import RemoteSensor
+    from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+    from dagster._core.test_utils import create_test_daemon_workspace_context
+    from dagster._core.workspace.load_target import PythonFileTarget
+    from dagster._daemon.sensor import execute_sensor_iteration
+
+    target = PythonFileTarget(
+        python_file=tiny_location.__file__,
+        attribute="defs",
+        working_directory=str(REPO),
+        location_name="deploy_test",
+    )
+    with DagsterInstance.get() as instance:
+        with create_test_daemon_workspace_context(target, instance) as workspace:
+            list(execute_sensor_iteration(workspace, logging.getLogger("test"), None, None))
+            location = next(
+                iter(workspace.create_request_context().get_code_location_entries().values())
+            ).code_location
+            assert location is not None
+            repo = next(iter(location.get_repositories().values()))
+            remote: RemoteSensor = repo.get_sensor("tiny_landing_sensor")
+
+    with DagsterInstance.get() as instance:
+        ticks = instance.get_ticks(remote.get_remote_origin_id(), remote.selector_id)
+        assert [t.status for t in ticks] == [TickStatus.SUCCESS]
+        assert ticks[0].instigator_type == InstigatorType.SENSOR
+        (run_id,) = ticks[0].run_ids
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == DagsterRunStatus.QUEUED
+        assert run.tags["dagster/partition"] == SENSOR_DAY
+        assert run.tags["dagster/sensor_name"] == "tiny_landing_sensor"
 
 
 def test_wrong_password_is_refused(dagster_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
