@@ -44,7 +44,7 @@ def test_checkpoint_records_the_run_config(two_tower):
     assert two_tower.config["train"] == {
         "temperature": 0.1,
         "logq_weight": 3.0,
-        "user_id": False,
+        "user_id": True,
         "batch_size": 64,
         "lr": 3e-3,
         "embedding_lr": 0.1,

@@ -16,5 +16,7 @@ TINY = TrainConfig(
     lr=3e-3,
     embedding_lr=0.1,
     vocab=VOCAB,
-    two_tower=TwoTowerTrainConfig(dim=16, hidden=(32,), temperature=0.1),
+    # the planted world's preference is a function of the user id alone (no history), so the
+    # tiny models keep the user-id row the default leaves out
+    two_tower=TwoTowerTrainConfig(dim=16, hidden=(32,), temperature=0.1, user_id=True),
 )
