@@ -16,7 +16,7 @@ TINY = TrainConfig(
     lr=3e-3,
     embedding_lr=0.1,
     vocab=VOCAB,
-    # the planted world's preference is a function of the user id alone (no history), so the
-    # tiny models keep the user-id row the default leaves out
+    # the planted world's preference is a function of the user id alone (no history): the
+    # tiny models need the user-id row (the default too, stated here on purpose)
     two_tower=TwoTowerTrainConfig(dim=16, hidden=(32,), temperature=0.1, user_id=True),
 )
