@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor
+import os
+
+from dagster import Definitions, ExecutorDefinition, in_process_executor
 
 from assets import features, featurestore, ingest, models, quality, retrieval, serving, training
 from resources import build_resources
 from sensors import JOBS, SCHEDULES, SENSORS
 from sensors.conditions import with_automation
+
+EXECUTOR_ENV = "RECASSETS_EXECUTOR"
+
+
+def executor_from_env() -> ExecutorDefinition:
+    """``in_process`` (default): one process and one Spark session per run: steps share the
+    run's JVM instead of starting one each (and racing on the quarantine table); Spark
+    parallelizes inside the step. ``k8s`` (deploy/helm/values.yaml sets it): dagster-k8s's
+    ``k8s_job_executor``, a pod per step, so the assets' ``dagster-k8s/config`` tags (GPU for
+    training, memory for the Spark driver) take effect; the pools keep one writer per table."""
+    kind = os.environ.get(EXECUTOR_ENV, "in_process")
+    if kind == "in_process":
+        return in_process_executor
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected 'in_process' or 'k8s'")
+
 
 defs = Definitions(
     # The asset modules declare the assets; sensors.conditions says when Dagster builds them.
@@ -32,7 +53,5 @@ defs = Definitions(
     jobs=JOBS,
     sensors=SENSORS,
     schedules=SCHEDULES,
-    # One Spark session per process: steps share the run's JVM instead of starting one each
-    # (and racing on the quarantine table). Spark parallelizes inside the step.
-    executor=in_process_executor,
+    executor=executor_from_env(),
 )

@@ -39,6 +39,7 @@ with build_resources(recassets_resources()) as r:
         "resources": sorted(repo.get_top_level_resources()),
         "lake": paths.lake, "artifacts": paths.artifacts, "landing": paths.landing,
         "spark_conf": r.spark.conf_line, "redis_url": r.feature_store.redis_url,
+        "executor": definitions.defs.resolve_implicit_global_asset_job_def().executor_def.name,
     }))
 """
 
@@ -50,7 +51,7 @@ def deployment_env(values: dict[str, Any]) -> dict[str, str]:
 
 def unknown_variables(env: dict[str, str]) -> list[str]:
     """RECASSETS_* names set in ``env`` that no code of the location reads."""
-    sources = "".join(
+    sources = (REPO / "definitions.py").read_text() + "".join(
         p.read_text()
         for folder in ("recassets", "resources", "assets", "sensors", "serving")
         for p in (REPO / folder).rglob("*.py")
@@ -93,3 +94,18 @@ def test_the_definitions_load_with_the_values_environment(tmp_path: Path) -> Non
     assert got["landing"] == env_from_values["RECASSETS_LANDING"]
     assert got["spark_conf"] == env_from_values["RECASSETS_SPARK_CONF"]
     assert got["redis_url"] == SECRET_STAND_INS["RECASSETS_REDIS_URL"]
+    assert got["executor"] == "k8s"  # a pod per step: the dagster-k8s/config tags apply
+
+
+def test_the_executor_is_in_process_by_default_and_a_bad_name_is_refused() -> None:
+    probe = "import definitions; print(definitions.defs.resolve_implicit_global_asset_job_def().executor_def.name)"
+    env = {k: v for k, v in os.environ.items() if k != "RECASSETS_EXECUTOR"}
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=540)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "in_process"
+    env["RECASSETS_EXECUTOR"] = "k8ss"
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=540)  # fmt: skip
+    assert done.returncode != 0
+    assert "RECASSETS_EXECUTOR='k8ss': expected 'in_process' or 'k8s'" in done.stderr
