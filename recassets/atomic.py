@@ -19,10 +19,15 @@ from typing import IO, Any
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Generator[Path, None, None]:
+def atomic_path(
+    path: str | os.PathLike[str], *, exclusive: bool = False
+) -> Generator[Path, None, None]:
     """Yield a temporary path beside ``path``; on a clean exit it replaces ``path``.
 
-    For writers that want a file name rather than a handle (``pyarrow.parquet.write_table``)."""
+    For writers that want a file name rather than a handle (``pyarrow.parquet.write_table``).
+    ``exclusive``: create ``path`` only if it does not exist (``os.link`` of the finished
+    temporary file, atomic and refused with ``FileExistsError`` when another writer got there
+    first): for versioned files that must never be overwritten."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
@@ -30,15 +35,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Generator[Path, None, None]:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        if exclusive:
+            os.link(tmp, target)
+        else:
+            os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``write(handle)`` on a temporary binary file, then put it in place of ``path``."""
+def write_with(
+    path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], *, exclusive: bool = False
+) -> Path:
+    """Call ``write(handle)`` on a temporary binary file, then put it in place of ``path``
+    (``exclusive``: only where nothing is, see ``atomic_path``)."""
     target = Path(path)
-    with atomic_path(target) as tmp, open(tmp, "wb") as f:
+    with atomic_path(target, exclusive=exclusive) as tmp, open(tmp, "wb") as f:
         write(f)
         f.flush()
     return target

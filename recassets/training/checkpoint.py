@@ -97,9 +97,13 @@ class Checkpoint:
             path=path,
         )
 
-    def save(self, path: str | os.PathLike[str]) -> str:
-        """Write atomically: a temporary file in the same folder, then ``os.replace``."""
-        target = atomic.write_with(path, lambda f: torch.save(self.to_dict(), f))
+    def save(self, path: str | os.PathLike[str], *, exclusive: bool = False) -> str:
+        """Write atomically: a temporary file in the same folder, then ``os.replace``;
+        ``exclusive``: only if ``path`` does not exist (``FileExistsError`` otherwise), as a
+        new checkpoint version is created."""
+        target = atomic.write_with(
+            path, lambda f: torch.save(self.to_dict(), f), exclusive=exclusive
+        )
         self.path = str(target)
         return self.path
 

@@ -119,17 +119,28 @@ def train_next(
     todo = [d for d in train_days if prior is None or d not in set(prior.partitions)]
     if prior is not None and not todo:
         return TrainResult(prior, str(latest), False, True, [])
-    out = next_checkpoint_path(paths, kind)
     ckpt = train(
         kind,
         paths.table("training_examples"),
         train_days,
         config,
         checkpoint=prior,
-        output=out,
+        output=None,
         full_retrain=full_retrain,
     )
-    return TrainResult(ckpt, str(out), True, prior is not None, todo)
+    return TrainResult(ckpt, save_new_version(paths, kind, ckpt), True, prior is not None, todo)
+
+
+def save_new_version(paths: Paths, kind: str, ckpt: Checkpoint) -> str:
+    """Save ``ckpt`` as the next version of ``kind``, created exclusively: two trainings that
+    finish together take two numbers, and neither can overwrite a version (least of all the
+    one ``current.json`` points at)."""
+    while True:
+        out = next_checkpoint_path(paths, kind)
+        try:
+            return ckpt.save(out, exclusive=True)
+        except FileExistsError:
+            continue  # another training created this number meanwhile: take the next
 
 
 # --- the pointer --------------------------------------------------------------------------------

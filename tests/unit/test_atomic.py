@@ -37,3 +37,17 @@ def test_atomic_path_for_writers_that_take_a_file_name(tmp_path):
         tmp.write_bytes(b"x")
         assert not target.exists()  # nothing visible until the block ends
     assert target.read_bytes() == b"x"
+
+
+def test_an_exclusive_write_never_replaces_an_existing_file(tmp_path):
+    target = tmp_path / "0003.pt"
+    atomic.write_bytes(target, b"first")  # the plain write replaces...
+    atomic.write_bytes(target, b"second")
+    assert target.read_bytes() == b"second"
+    with pytest.raises(FileExistsError):  # ...the exclusive one refuses
+        atomic.write_with(target, lambda f: f.write(b"third"), exclusive=True)
+    assert target.read_bytes() == b"second"
+    assert os.listdir(tmp_path) == ["0003.pt"]  # no temporary left behind
+    fresh = tmp_path / "0004.pt"
+    atomic.write_with(fresh, lambda f: f.write(b"fourth"), exclusive=True)
+    assert fresh.read_bytes() == b"fourth"

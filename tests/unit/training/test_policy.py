@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -96,6 +97,40 @@ def test_checkpoint_versions_are_numbered(paths):
         (P.models_dir(paths) / "two_tower" / n).write_bytes(b"")
     assert P.latest_checkpoint(paths, "two_tower").name == "0002.pt"
     assert P.next_checkpoint_path(paths, "two_tower").name == "0003.pt"
+
+
+def test_a_new_version_never_overwrites_one_another_training_created(paths, monkeypatch):
+    """Two trainings that finish together: the second finds the number it computed taken (here
+    the other's file appears between its count and its write) and takes the next one."""
+    folder = P.models_dir(paths) / "two_tower"
+    folder.mkdir(parents=True)
+    (folder / "0001.pt").write_bytes(b"served model")
+    counted = P.next_checkpoint_path
+    raced = []
+
+    def next_path_then_race(p, kind):
+        out = counted(p, kind)
+        if not raced:  # the other training saves this very number first
+            out.write_bytes(b"the other training's model")
+            raced.append(out.name)
+        return out
+
+    monkeypatch.setattr(P, "next_checkpoint_path", next_path_then_race)
+    ckpt = planted_checkpoint()
+    saved = P.save_new_version(paths, "two_tower", ckpt)
+    assert raced == ["0002.pt"] and Path(saved).name == "0003.pt"
+    assert (folder / "0001.pt").read_bytes() == b"served model"
+    assert (folder / "0002.pt").read_bytes() == b"the other training's model"
+    assert ckpt.path == saved
+
+
+def planted_checkpoint():
+    from recassets.training.checkpoint import Checkpoint
+
+    return Checkpoint(
+        kind="two_tower", config={}, state_dict={}, optimizer={}, vocab={}, source={}, runs=[],
+        metrics={}, code_version="t", created_at="2026-01-01T00:00:00+00:00",
+    )  # fmt: skip
 
 
 # --- recommend ----------------------------------------------------------------------------------
