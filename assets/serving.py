@@ -40,9 +40,9 @@ def recommender_bento(
     from recassets.bento import bundle as B
 
     paths = bento_store.paths(lake.paths())
-    bundle = B.write_bundle(paths)
-    tag = B.build_bento(paths, bundle)
-    manifest = B._read_json(bundle / "manifest.json")
+    with B.staged_bundle(paths) as bundle:  # a staging folder of this run's own
+        tag = B.build_bento(paths, bundle)
+        manifest = B._read_json(bundle / "manifest.json")
     context.log.info(f"built {tag}")
     lineage = manifest["lineage"]
     return MaterializeResult(

@@ -4,8 +4,11 @@ Layout under ``<artifacts>``::
 
     retrieval/embeddings/0001/   item_ids.npy, embeddings.npy, manifest.json
     retrieval/index/0001/        index.faiss, item_ids.npy, index.json, manifest.json
-    serving/bundles/staging/     the last bundle written (``write_bundle``); each bento keeps its
-                                 own copy under ``src/bundle``
+    serving/bundles/.staging-*/  a bundle being written (``write_bundle``): one folder per
+                                 build, so two builds at once never share one and cannot mix one
+                                 run's models with another's index; the asset removes its own
+                                 after the build (``staged_bundle``): each bento keeps its copy
+                                 under ``src/bundle``
 
 and the Bento store at ``Paths.bentoml`` (``BENTOML_HOME``; ``<home>/bentoml`` unless moved,
 as ``RECASSETS_BENTOML_HOME`` does at the edges: ``Paths.from_env``, the Dagster
@@ -21,6 +24,7 @@ leaves a half-written version that a later step (or a serving process) would pic
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -30,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,9 +95,10 @@ def _publish(tmp: Path, folder: Path) -> Path:
     return target
 
 
-def _staging(folder: Path) -> Path:
+def _staging(folder: Path, prefix: str = ".tmp-") -> Path:
+    """A new folder of this process's own under ``folder`` (never shared with another build)."""
     folder.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -268,10 +274,13 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
     manifest naming every input (checkpoints with the partitions and Delta versions they
     consumed, the index and its embeddings, the Feast registry and the day it serves)."""
     policy = serving_policy(paths)
-    folder = Path(out) if out else Path(paths.artifacts) / "serving" / "bundles" / "staging"
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    if out:
+        folder = Path(out)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+    else:
+        folder = _staging(Path(paths.artifacts) / "serving" / "bundles", prefix=".staging-")
     files: dict[str, str] = {}
     lineage: dict[str, Any] = {"policy": {k: v for k, v in policy.items() if k != "evaluation"}}
     if policy.get("policy") == P.MODEL:
@@ -365,6 +374,17 @@ python:
   requirements_txt: "requirements.lock"
   lock_packages: false
 """
+
+
+@contextlib.contextmanager
+def staged_bundle(paths: Paths) -> Iterator[Path]:
+    """``write_bundle`` into a staging folder of this build's own, removed afterwards (the
+    bento keeps its own copy): what the asset builds its bento from."""
+    folder = write_bundle(paths)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> str:

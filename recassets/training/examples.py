@@ -417,7 +417,7 @@ def _build_daily(
         meta = json.dumps({"run_id": run_id, "day": day, "recipe": recipe, "features_day": feature_day,
                            "code_version": __version__})  # fmt: skip
         df.write.format("delta").mode("overwrite").option(
-            "replaceWhere", f"dt = DATE'{day}'"
+            "replaceWhere", days_predicate([day])
         ).option("userMetadata", meta).save(path)
         df.unpersist()
         result.rows[day], result.positives[day] = int(stats["n"]), int(stats["p"] or 0)
