@@ -239,11 +239,14 @@ class ItemIndex:
             if not (folder / name).exists():
                 raise FileNotFoundError(f"incomplete index folder {folder}: {name} is missing")
         faiss = _faiss()
-        index = faiss.read_index(str(folder / INDEX_FILE))
-        info = IndexInfo(**json.loads((folder / META_FILE).read_text()))
+        try:
+            index = faiss.read_index(str(folder / INDEX_FILE))
+            info = IndexInfo(**json.loads((folder / META_FILE).read_text()))
+            ids = np.load(folder / IDS_FILE)
+        except Exception as exc:  # faiss raises RuntimeError, numpy ValueError/EOFError, ...
+            raise ValueError(f"index {folder} is damaged: {exc}") from exc
         if info.nprobe is not None:
             set_nprobe(index, info.nprobe)
-        ids = np.load(folder / IDS_FILE)
         if len(ids) != index.ntotal:
             raise ValueError(
                 f"index {folder}: {index.ntotal} vectors but {len(ids)} item ids (mixed files?)"

@@ -24,6 +24,10 @@ from recassets import atomic
 CHECKPOINT_FORMAT = 1
 
 
+class DamagedArtifactError(ValueError):
+    """A model file that exists but cannot be read as what it should be."""
+
+
 @dataclass
 class Checkpoint:
     """A trained model with everything needed to resume, serve and audit it.
@@ -109,10 +113,20 @@ class Checkpoint:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Checkpoint:
-        # weights_only: tensors and primitives only, no code is unpickled.
-        return cls.from_dict(
-            torch.load(path, map_location="cpu", weights_only=True), path=str(path)
-        )
+        """Read a saved checkpoint. A truncated or corrupt file (or one that is not a
+        checkpoint) raises ``DamagedArtifactError`` naming it, whatever torch's own error."""
+        try:
+            # weights_only: tensors and primitives only, no code is unpickled.
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(raw, Mapping):
+                raise ValueError(f"holds a {type(raw).__name__}, not a checkpoint's mapping")
+            return cls.from_dict(raw, path=str(path))
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise DamagedArtifactError(
+                f"checkpoint {path} is damaged or not a checkpoint: {exc}"
+            ) from exc
 
 
 def as_checkpoint(

@@ -97,3 +97,14 @@ def test_load_refuses_mismatched_files(tmp_path):
 def test_empty_catalog_is_a_clear_error():
     with pytest.raises(ValueError, match="catalog is empty"):
         I.build_index(np.zeros((0, 8), np.float32))
+
+
+def test_a_damaged_index_file_is_refused_naming_the_folder(tmp_path):
+    vecs = clustered(200)
+    index, info = I.build_index(vecs)
+    I.ItemIndex(index, np.arange(200), info).save(tmp_path / "ix")
+    assert I.ItemIndex.load(tmp_path / "ix").size == 200  # whole: it loads
+    data = (tmp_path / "ix" / I.INDEX_FILE).read_bytes()
+    (tmp_path / "ix" / I.INDEX_FILE).write_bytes(data[: len(data) // 3])
+    with pytest.raises(ValueError, match=r"index .*ix is damaged"):
+        I.ItemIndex.load(tmp_path / "ix")

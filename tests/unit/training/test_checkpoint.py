@@ -61,3 +61,33 @@ def test_as_checkpoint_takes_a_checkpoint_its_dict_or_a_path(tmp_path):
 def test_an_unknown_format_is_refused():
     with pytest.raises(ValueError, match="unknown checkpoint format 2"):
         Checkpoint.from_dict({**_checkpoint().to_dict(), "format": 2})
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[: len(b) // 2],  # truncated (a copy cut short, a full disk)
+        lambda b: b[:100] + bytes(len(b) - 100),  # zeroed from byte 100 on
+        lambda b: torch_bytes([1, 2, 3]),  # a valid torch file that is not a checkpoint
+    ],
+    ids=["truncated", "corrupt", "not-a-checkpoint"],
+)
+def test_a_damaged_checkpoint_is_refused_naming_the_file(tmp_path, damage):
+    from recassets.training.checkpoint import DamagedArtifactError
+
+    good = _checkpoint().save(tmp_path / "0001.pt")
+    assert Checkpoint.load(good).kind == "ranking"  # the undamaged file loads
+    bad = tmp_path / "0002.pt"
+    bad.write_bytes(damage((tmp_path / "0001.pt").read_bytes()))
+    with pytest.raises(DamagedArtifactError, match=r"checkpoint .*0002\.pt is damaged"):
+        Checkpoint.load(bad)
+    with pytest.raises(FileNotFoundError):  # a missing file stays a missing file
+        Checkpoint.load(tmp_path / "0003.pt")
+
+
+def torch_bytes(obj) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
