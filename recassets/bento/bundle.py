@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -377,7 +377,7 @@ python:
 
 
 @contextlib.contextmanager
-def staged_bundle(paths: Paths) -> Iterator[Path]:
+def staged_bundle(paths: Paths) -> Generator[Path, None, None]:
     """``write_bundle`` into a staging folder of this build's own, removed afterwards (the
     bento keeps its own copy): what the asset builds its bento from."""
     folder = write_bundle(paths)
