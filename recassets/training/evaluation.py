@@ -42,36 +42,40 @@ The catalog and the user rows are read from ``training_examples`` with deltalake
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recassets import atomic
-from recassets.models.metrics import roc_auc
+from recassets.models.metrics import bootstrap_interval, retrieval_metrics, roc_auc, unit_metrics
 from recassets.training import data as D
 from recassets.training import inference
 from recassets.training.checkpoint import as_checkpoint
+from recassets.training.cooccurrence import Cooccurrence
 from recassets.training.examples import PathsOrTable, available_days, table_path
+from recassets.training.report import (
+    BASELINES,
+    CANDIDATE,
+    CANDIDATES,
+    COOCCURRENCE,
+    CURRENT,
+    NDCG_AT,
+    POPULARITY_ALL_TIME,
+    POPULARITY_TRAILING_7D,
+    SERVED,
+    EvaluationReport,
+    write_json_atomic,
+)
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
 
 TRAILING_DAYS = 7
 ITEM_COLUMNS = ("item_id", "category", "creator", *ITEM_DENSE, *COHORT_DENSE)
 USER_COLUMNS = ("user_id", "history_item_ids", "country", "device", "age_bucket", *USER_DENSE)
 
-CANDIDATE = "candidate"
-SERVED = "candidate_served"
-CURRENT = "current"
-POPULARITY_ALL_TIME = "popularity_all_time"
-POPULARITY_TRAILING_7D = "popularity_trailing_7d"
-COOCCURRENCE = "cooccurrence"
-BASELINES = (POPULARITY_ALL_TIME, POPULARITY_TRAILING_7D, COOCCURRENCE)
 
 # What "seen" means, by the source of a training_examples row: every positive (an engagement,
 # or a rating at or above the threshold) is seen, and so is every row of these sources whatever
@@ -79,8 +83,6 @@ BASELINES = (POPULARITY_ALL_TIME, POPULARITY_TRAILING_7D, COOCCURRENCE)
 # to also exclude what was shown and ignored. The user's history_item_ids (every engagement
 # type of the feature pipeline, ratings of any value included) count too.
 SEEN_SOURCES: tuple[str, ...] = ("rating",)
-CANDIDATES = 200  # two-tower candidates the ranker re-ranks in evaluation
-NDCG_AT = 10
 BOOTSTRAP = 1000
 
 
@@ -167,51 +169,6 @@ def trailing_days(last_day: str, n: int = TRAILING_DAYS) -> list[str]:
     return [(end - dt.timedelta(days=i)).isoformat() for i in range(n - 1, -1, -1)]
 
 
-# --- metrics ------------------------------------------------------------------------------------
-
-
-def unit_metrics(top: Sequence[int], relevant: set[int], k: int) -> tuple[float, float, float]:
-    """(recall@k, ndcg@k, hit@k) of one ranked list against a non-empty truth."""
-    hit_ranks = [r for r, item in enumerate(list(top)[:k]) if item in relevant]
-    dcg = sum(1.0 / np.log2(r + 2) for r in hit_ranks)
-    idcg = sum(1.0 / np.log2(r + 2) for r in range(min(len(relevant), k)))
-    return len(hit_ranks) / len(relevant), dcg / idcg, 1.0 if hit_ranks else 0.0
-
-
-def retrieval_metrics(
-    ranked: Mapping[int, Sequence[int]], truth: Mapping[int, set[int]], k: int
-) -> dict[str, float]:
-    """Mean Recall@K, NDCG@K and HitRate@K over the users of ``truth`` with a non-empty truth
-    (a user missing from ``ranked`` retrieved nothing)."""
-    per = [unit_metrics(ranked.get(u, ()), t, k) for u, t in truth.items() if t]
-    n = len(per)
-    if n == 0:
-        nan = float("nan")
-        return {f"recall@{k}": nan, f"ndcg@{k}": nan, f"hit_rate@{k}": nan, "users": 0}
-    m = np.asarray(per).mean(axis=0)
-    return {f"recall@{k}": float(m[0]), f"ndcg@{k}": float(m[1]), f"hit_rate@{k}": float(m[2]),
-            "users": n}  # fmt: skip
-
-
-def bootstrap_interval(
-    values: np.ndarray, groups: np.ndarray, n: int = BOOTSTRAP, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile interval of the mean of ``values`` (one per unit), resampling whole
-    ``groups`` (users) with replacement ``n`` times (a cluster bootstrap: a user's days are not
-    independent draws)."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) == 0 or n <= 0:
-        return float("nan"), float("nan")
-    _, g = np.unique(groups, return_inverse=True)
-    sums = np.bincount(g, weights=values)
-    counts = np.bincount(g).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(sums), size=(n, len(sums)))
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
-
-
 def top_k_excluding(
     scores: np.ndarray, item_ids: np.ndarray, exclude: set[int] | None, k: int
 ) -> list[int]:
@@ -264,163 +221,6 @@ def two_tower_ranking(
 
 
 # --- item-to-item co-occurrence -----------------------------------------------------------------
-
-
-class Cooccurrence:
-    """Item-kNN on co-engagement: sim(i, j) = |U_i ∩ U_j| / sqrt(|U_i| |U_j|) over the users'
-    positives (Sarwar et al. 2001, "Item-based collaborative filtering"); a user's score of j is
-    the sum of sim(i, j) over the items i of the user's history. Users without history get
-    all-time popularity (a tiny popularity term also breaks ties)."""
-
-    def __init__(self, user_ids: np.ndarray, item_ids: np.ndarray) -> None:
-        from scipy import sparse
-
-        self.items, icol = np.unique(np.asarray(item_ids, dtype=np.int64), return_inverse=True)
-        _, urow = np.unique(np.asarray(user_ids, dtype=np.int64), return_inverse=True)
-        x = sparse.csr_matrix(
-            (np.ones(len(icol), dtype=np.float32), (urow, icol)),
-            shape=(int(urow.max()) + 1 if len(urow) else 0, len(self.items)),
-        )
-        x.data[:] = 1.0  # a user's repeated positives of one item count once
-        counts = np.asarray(x.sum(axis=0)).ravel()
-        norm = sparse.diags(1.0 / np.sqrt(np.maximum(counts, 1.0)))
-        sim = (norm @ (x.T @ x) @ norm).tocsr()
-        sim.setdiag(0.0)
-        sim.eliminate_zeros()
-        self.sim = sim
-        self.popularity = counts / max(counts.max(initial=0.0), 1.0)
-
-    def scores(self, histories: Sequence[set[int]]) -> np.ndarray:
-        """(U, N) scores over ``self.items`` for each history (a set of item ids)."""
-        from scipy import sparse
-
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        for r, h in enumerate(histories):
-            ids = np.fromiter(h, dtype=np.int64, count=len(h))
-            pos = np.minimum(np.searchsorted(self.items, ids), max(len(self.items) - 1, 0))
-            idx = pos[self.items[pos] == ids] if len(self.items) else pos[:0]
-            rows.append(np.full(len(idx), r))
-            cols.append(idx)
-        r_all = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        c_all = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-        h = sparse.csr_matrix(
-            (np.ones(len(r_all), dtype=np.float32), (r_all, c_all)),
-            shape=(len(histories), len(self.items)),
-        )
-        s = np.asarray((h @ self.sim).todense(), dtype=np.float64)
-        return s + 1e-6 * self.popularity[None, :]
-
-
-# --- the report ---------------------------------------------------------------------------------
-
-
-@dataclass
-class EvaluationReport:
-    """Metrics per policy on one held-out window."""
-
-    k: int
-    train_days: list[str]
-    eval_days: list[str]
-    retrieval: dict[str, dict[str, float]]  # policy -> recall@K, ndcg@K, ..., users, user_days
-    ranking: dict[str, dict[str, float]] = field(default_factory=dict)  # policy -> auc, logloss
-    catalog_size: int = 0
-    checkpoints: dict[str, str | None] = field(default_factory=dict)  # candidate/current paths
-    reranking: dict[str, dict[str, float]] = field(default_factory=dict)  # order -> auc, ndcg@10
-    ndcg_at: int = NDCG_AT
-    candidates: int = CANDIDATES
-    # the baselines the gate must beat (default every one of ``BASELINES`` in ``retrieval``)
-    gate_baselines: list[str] | None = None
-
-    @property
-    def recall_key(self) -> str:
-        return f"recall@{self.k}"
-
-    @property
-    def ndcg_key(self) -> str:
-        return f"ndcg@{self.ndcg_at}"
-
-    @property
-    def served_key(self) -> str:
-        """The policy that would serve if promoted: the pair when a ranker was evaluated."""
-        return SERVED if SERVED in self.retrieval else CANDIDATE
-
-    def baselines(self) -> dict[str, dict[str, float]]:
-        """The simple baselines scored (the gate's, when ``gate_baselines`` names them)."""
-        names = BASELINES if self.gate_baselines is None else self.gate_baselines
-        return {p: m for p, m in self.retrieval.items() if p in names}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> EvaluationReport:
-        return cls(**dict(d))
-
-    def save(self, path: str | os.PathLike[str]) -> str:
-        return write_json_atomic(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> EvaluationReport:
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    def to_markdown(self) -> str:
-        k, n = self.k, self.ndcg_at
-        keys = [f"recall@{k}", f"ndcg@{n}", f"ndcg@{k}", f"hit_rate@{k}"]
-        lines = [
-            f"| policy | Recall@{k} | NDCG@{n} | NDCG@{k} | HitRate@{k} | users | user-days |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for policy, m in self.retrieval.items():
-            cells = [_fmt_ci(m, key) for key in keys]
-            lines.append(f"| {policy} | {' | '.join(cells)} | {int(m.get('users', 0))} | "
-                         f"{int(m.get('user_days', m.get('users', 0)))} |")  # fmt: skip
-        if self.ranking:
-            lines += [
-                "",
-                "| ranker on all eval rows | AUC | log loss | examples |",
-                "|---|---|---|---|",
-            ]
-            for policy, r in self.ranking.items():
-                lines.append(f"| {policy} | {_fmt(r.get('auc'))} | {_fmt(r.get('logloss'))} | "
-                             f"{int(r.get('examples', 0))} |")  # fmt: skip
-        if self.reranking:
-            lines += [
-                "",
-                f"| re-ranking the two-tower's top {self.candidates} | AUC | NDCG@{n} | user-days |",
-                "|---|---|---|---|",
-            ]
-            for order, r in self.reranking.items():
-                lines.append(f"| {order} | {_fmt_ci(r, 'auc')} | {_fmt_ci(r, f'ndcg@{n}')} | "
-                             f"{int(r.get('user_days', 0))} |")  # fmt: skip
-        days = self.eval_days
-        span = f"{days[0]}..{days[-1]} ({len(days)} days)" if days else "none"
-        lines += ["", f"eval days {span}; catalog {self.catalog_size} items; 95 % intervals: "
-                  "bootstrap over users"]  # fmt: skip
-        return "\n".join(lines)
-
-
-def _fmt(v: Any) -> str:
-    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4f}"
-
-
-def _fmt_ci(m: Mapping[str, Any], key: str) -> str:
-    v, lo, hi = m.get(key), m.get(f"{key}_lo"), m.get(f"{key}_hi")
-    if lo is None or hi is None or _fmt(lo) == "-":
-        return _fmt(v)
-    return f"{_fmt(v)} [{lo:.3f}, {hi:.3f}]"
-
-
-def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> str:
-    """Write JSON via a temporary file in the same folder and ``os.replace``."""
-    target = atomic.write_json(path, obj, default=_json_default)
-    return str(target)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(f"not JSON serializable: {type(o)}")
 
 
 # --- evaluate -----------------------------------------------------------------------------------

@@ -1,0 +1,133 @@
+"""The evaluation report: the policies' names, their metrics on one held-out window, and the
+report's JSON and Markdown forms (``evaluation`` computes it; the gate and the CLI read it)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recassets import atomic
+
+CANDIDATE = "candidate"
+SERVED = "candidate_served"
+CURRENT = "current"
+POPULARITY_ALL_TIME = "popularity_all_time"
+POPULARITY_TRAILING_7D = "popularity_trailing_7d"
+COOCCURRENCE = "cooccurrence"
+BASELINES = (POPULARITY_ALL_TIME, POPULARITY_TRAILING_7D, COOCCURRENCE)
+CANDIDATES = 200  # two-tower candidates the ranker re-ranks in evaluation
+NDCG_AT = 10
+
+
+@dataclass
+class EvaluationReport:
+    """Metrics per policy on one held-out window."""
+
+    k: int
+    train_days: list[str]
+    eval_days: list[str]
+    retrieval: dict[str, dict[str, float]]  # policy -> recall@K, ndcg@K, ..., users, user_days
+    ranking: dict[str, dict[str, float]] = field(default_factory=dict)  # policy -> auc, logloss
+    catalog_size: int = 0
+    checkpoints: dict[str, str | None] = field(default_factory=dict)  # candidate/current paths
+    reranking: dict[str, dict[str, float]] = field(default_factory=dict)  # order -> auc, ndcg@10
+    ndcg_at: int = NDCG_AT
+    candidates: int = CANDIDATES
+    # the baselines the gate must beat (default every one of ``BASELINES`` in ``retrieval``)
+    gate_baselines: list[str] | None = None
+
+    @property
+    def recall_key(self) -> str:
+        return f"recall@{self.k}"
+
+    @property
+    def ndcg_key(self) -> str:
+        return f"ndcg@{self.ndcg_at}"
+
+    @property
+    def served_key(self) -> str:
+        """The policy that would serve if promoted: the pair when a ranker was evaluated."""
+        return SERVED if SERVED in self.retrieval else CANDIDATE
+
+    def baselines(self) -> dict[str, dict[str, float]]:
+        """The simple baselines scored (the gate's, when ``gate_baselines`` names them)."""
+        names = BASELINES if self.gate_baselines is None else self.gate_baselines
+        return {p: m for p, m in self.retrieval.items() if p in names}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EvaluationReport:
+        return cls(**dict(d))
+
+    def save(self, path: str | os.PathLike[str]) -> str:
+        return write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> EvaluationReport:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def to_markdown(self) -> str:
+        k, n = self.k, self.ndcg_at
+        keys = [f"recall@{k}", f"ndcg@{n}", f"ndcg@{k}", f"hit_rate@{k}"]
+        lines = [
+            f"| policy | Recall@{k} | NDCG@{n} | NDCG@{k} | HitRate@{k} | users | user-days |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for policy, m in self.retrieval.items():
+            cells = [_fmt_ci(m, key) for key in keys]
+            lines.append(f"| {policy} | {' | '.join(cells)} | {int(m.get('users', 0))} | "
+                         f"{int(m.get('user_days', m.get('users', 0)))} |")  # fmt: skip
+        if self.ranking:
+            lines += [
+                "",
+                "| ranker on all eval rows | AUC | log loss | examples |",
+                "|---|---|---|---|",
+            ]
+            for policy, r in self.ranking.items():
+                lines.append(f"| {policy} | {_fmt(r.get('auc'))} | {_fmt(r.get('logloss'))} | "
+                             f"{int(r.get('examples', 0))} |")  # fmt: skip
+        if self.reranking:
+            lines += [
+                "",
+                f"| re-ranking the two-tower's top {self.candidates} | AUC | NDCG@{n} | user-days |",
+                "|---|---|---|---|",
+            ]
+            for order, r in self.reranking.items():
+                lines.append(f"| {order} | {_fmt_ci(r, 'auc')} | {_fmt_ci(r, f'ndcg@{n}')} | "
+                             f"{int(r.get('user_days', 0))} |")  # fmt: skip
+        days = self.eval_days
+        span = f"{days[0]}..{days[-1]} ({len(days)} days)" if days else "none"
+        lines += ["", f"eval days {span}; catalog {self.catalog_size} items; 95 % intervals: "
+                  "bootstrap over users"]  # fmt: skip
+        return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4f}"
+
+
+def _fmt_ci(m: Mapping[str, Any], key: str) -> str:
+    v, lo, hi = m.get(key), m.get(f"{key}_lo"), m.get(f"{key}_hi")
+    if lo is None or hi is None or _fmt(lo) == "-":
+        return _fmt(v)
+    return f"{_fmt(v)} [{lo:.3f}, {hi:.3f}]"
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> str:
+    """Write JSON via a temporary file in the same folder and ``os.replace``."""
+    target = atomic.write_json(path, obj, default=_json_default)
+    return str(target)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serializable: {type(o)}")
