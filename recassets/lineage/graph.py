@@ -17,22 +17,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from recassets.lake import partition_day
 from recassets.lineage.records import Commit, DagsterRecords, DeltaLog
+from recassets.lineage.targets import (
+    EXAMPLES_TABLE,
+    FEATURE_TABLES,
+    INGEST_TABLES,
+    TABLES,
+    Target,
+    TargetError,
+    parse_target,
+)
 from recassets.paths import Paths
 
-# Ingest tables and the landing dataset each grows from (recassets.ingest.results.TABLE_NAMES).
-INGEST_TABLES = {"raw_events": "events", "users": "users", "items": "items"}
-FEATURE_TABLES = ("user_features", "item_features", "cohort_features")
-EXAMPLES_TABLE = "training_examples"
-# What `recassets lineage TABLE DAY` and `TABLE@VERSION` accept: a fixed set, never a path.
-TABLES = (*sorted(INGEST_TABLES), *FEATURE_TABLES, EXAMPLES_TABLE)
 MODEL_KINDS = ("two_tower", "ranking")
 # The longest feature window (recassets.features.schema.WINDOWS): a feature partition of day D
 # reads raw_events over [D - 27, D]. tests/unit/lineage checks it against the schema.
@@ -48,55 +50,6 @@ ASSET_KEYS = {
     "feature_store": "featurestore/feature_store",
     "bento": "serving/recommender_bento",
 }
-
-_NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}"
-_TAG = re.compile(rf"^({_NAME}):({_NAME})$")
-_MODEL = re.compile(r"^(two_tower|ranking)/(\d{4,9})$")
-_TABLE_AT = re.compile(r"^([a-z_]{1,40})@(\d{1,9})$")
-
-USAGE = (
-    "TARGET is a bento tag (recassets_recommender:VERSION, or latest), a model version "
-    "(two_tower/0003, ranking/0002), TABLE@VERSION, or TABLE DAY; TABLE one of " + ", ".join(TABLES)
-)
-
-
-class TargetError(ValueError):
-    """What the user typed names no lineage target: a usage error, never a path."""
-
-
-@dataclass(frozen=True)
-class Target:
-    kind: Literal["bento", "model", "commit", "partition"]
-    name: str  # the bento tag ("latest" resolved later), "two_tower/0003", or the table
-    version: int | None = None
-    day: str | None = None
-
-
-def parse_target(text: str, day: str | None = None) -> Target:
-    """``text`` (and ``day``, for ``TABLE DAY``) as a ``Target``, or ``TargetError``. Every
-    form is matched whole against a fixed pattern or set, so nothing typed becomes a path."""
-    text = text.strip()
-    shown = repr(text[:80])
-    if day is not None:
-        if text not in TABLES:
-            raise TargetError(f"unknown table {shown}: one of {', '.join(TABLES)}")
-        try:
-            return Target("partition", text, day=partition_day(day.strip()))
-        except ValueError as e:
-            raise TargetError(str(e)) from None
-    if text == "latest":
-        return Target("bento", "latest")
-    if m := _MODEL.match(text):
-        return Target("model", text)
-    if m := _TABLE_AT.match(text):
-        if m.group(1) not in TABLES:
-            raise TargetError(f"unknown table {m.group(1)!r}: one of {', '.join(TABLES)}")
-        return Target("commit", m.group(1), version=int(m.group(2)))
-    if _TAG.match(text):
-        return Target("bento", text.lower())  # BentoML stores tags lower-cased
-    if text in TABLES:
-        raise TargetError(f"{text} needs a day (TABLE DAY) or a version (TABLE@VERSION)")
-    raise TargetError(f"not a lineage target: {shown}. {USAGE}")
 
 
 @dataclass
@@ -511,15 +464,24 @@ class _Walker:
         """The partitions ``days`` of ``table`` at ``version`` when the reader recorded it,
         else as of ``as_of_ms`` (the reader's commit time), those that existed then."""
         path = self.paths.table(table)
+        version = self._version_read(node, table, as_of_ms, version)
         if version is None:
-            version = self.log.version_at(path, as_of_ms)
-        if version is None:
-            node.unrecorded.append(f"{table}: no version of it existed at its commit time")
             return
         held = set(self.log.partitions(path, version))
         for day in days:
             if day in held:
                 node.inputs.append(self.partition(table, day, version))
+
+    def _version_read(
+        self, node: Node, table: str, as_of_ms: int, recorded: int | None
+    ) -> int | None:
+        """The version recorded, else the one current at ``as_of_ms``; None (said) if none."""
+        version = recorded
+        if version is None:
+            version = self.log.version_at(self.paths.table(table), as_of_ms)
+        if version is None:
+            node.unrecorded.append(f"{table}: no version of it existed at its commit time")
+        return version
 
     def _inferred_note(self, node: Node, tables: str) -> None:
         node.unrecorded.append(
@@ -546,13 +508,10 @@ class _Walker:
         self, node: Node, table: str, day: str, as_of_ms: int, version: int | None = None
     ) -> None:
         """A dimension is the union of its partitions up to ``day``."""
-        path = self.paths.table(table)
+        version = self._version_read(node, table, as_of_ms, version)
         if version is None:
-            version = self.log.version_at(path, as_of_ms)
-        if version is None:
-            node.unrecorded.append(f"{table}: no version of it existed at its commit time")
             return
-        upto = [p for p in self.log.partitions(path, version) if p <= day]
+        upto = [p for p in self.log.partitions(self.paths.table(table), version) if p <= day]
         self._read(node, table, upto, as_of_ms, version)
 
     def _example_inputs(self, node: Node, day: str, c: Commit) -> None:

@@ -1,0 +1,66 @@
+"""What ``recassets lineage`` accepts: a bento tag, a model version, ``TABLE@VERSION`` or
+``TABLE DAY``, each matched whole against a fixed pattern or set, so nothing typed becomes a
+path (``graph`` walks what a ``Target`` names)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from recassets.lake import partition_day
+
+# Ingest tables and the landing dataset each grows from (recassets.ingest.results.TABLE_NAMES).
+INGEST_TABLES = {"raw_events": "events", "users": "users", "items": "items"}
+FEATURE_TABLES = ("user_features", "item_features", "cohort_features")
+EXAMPLES_TABLE = "training_examples"
+# What `recassets lineage TABLE DAY` and `TABLE@VERSION` accept: a fixed set, never a path.
+TABLES = (*sorted(INGEST_TABLES), *FEATURE_TABLES, EXAMPLES_TABLE)
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}"
+_TAG = re.compile(rf"^({_NAME}):({_NAME})$")
+_MODEL = re.compile(r"^(two_tower|ranking)/(\d{4,9})$")
+_TABLE_AT = re.compile(r"^([a-z_]{1,40})@(\d{1,9})$")
+
+USAGE = (
+    "TARGET is a bento tag (recassets_recommender:VERSION, or latest), a model version "
+    "(two_tower/0003, ranking/0002), TABLE@VERSION, or TABLE DAY; TABLE one of " + ", ".join(TABLES)
+)
+
+
+class TargetError(ValueError):
+    """What the user typed names no lineage target: a usage error, never a path."""
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: Literal["bento", "model", "commit", "partition"]
+    name: str  # the bento tag ("latest" resolved later), "two_tower/0003", or the table
+    version: int | None = None
+    day: str | None = None
+
+
+def parse_target(text: str, day: str | None = None) -> Target:
+    """``text`` (and ``day``, for ``TABLE DAY``) as a ``Target``, or ``TargetError``. Every
+    form is matched whole against a fixed pattern or set, so nothing typed becomes a path."""
+    text = text.strip()
+    shown = repr(text[:80])
+    if day is not None:
+        if text not in TABLES:
+            raise TargetError(f"unknown table {shown}: one of {', '.join(TABLES)}")
+        try:
+            return Target("partition", text, day=partition_day(day.strip()))
+        except ValueError as e:
+            raise TargetError(str(e)) from None
+    if text == "latest":
+        return Target("bento", "latest")
+    if m := _MODEL.match(text):
+        return Target("model", text)
+    if m := _TABLE_AT.match(text):
+        if m.group(1) not in TABLES:
+            raise TargetError(f"unknown table {m.group(1)!r}: one of {', '.join(TABLES)}")
+        return Target("commit", m.group(1), version=int(m.group(2)))
+    if _TAG.match(text):
+        return Target("bento", text.lower())  # BentoML stores tags lower-cased
+    if text in TABLES:
+        raise TargetError(f"{text} needs a day (TABLE DAY) or a version (TABLE@VERSION)")
+    raise TargetError(f"not a lineage target: {shown}. {USAGE}")
