@@ -20,6 +20,7 @@ from dagster import (
 
 from assets import keys
 from assets.partitions import DAILY, add_day_metadata, partition_days
+from assets.pods import SPARK_DRIVER_POD
 from recassets.features.pipelines import build_features
 from recassets.features.schema import TABLES
 from resources import LakeResource, SparkResource
@@ -80,17 +81,7 @@ def _split_ddl(ddl: str) -> list[str]:
     can_subset=False,
     name="feature_tables",
     code_version="1",
-    # The run's pod under dagster-k8s (docs/deploy.md): the Spark driver runs local[*] in it.
-    op_tags={
-        "dagster-k8s/config": {
-            "container_config": {
-                "resources": {
-                    "requests": {"cpu": "4", "memory": "12Gi"},
-                    "limits": {"memory": "16Gi"},
-                }
-            }
-        }
-    },
+    op_tags=SPARK_DRIVER_POD,  # its pod under dagster-k8s (assets/pods.py)
     pool="lake_features",  # one writer of the feature tables at a time (dagster.yaml)
 )
 def feature_tables(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):

@@ -17,6 +17,7 @@ from dagster import (
 )
 
 from assets import keys
+from assets.pods import GPU_POD
 from resources import LakeResource
 
 # recassets.training is imported inside the bodies: it loads torch and torchrec (about 11 s),
@@ -101,23 +102,7 @@ def _train(
     # Backticks: the UI renders descriptions as Markdown, which drops `<artifacts>` as a tag.
     description="Two-tower retriever (in-batch sampled softmax with logQ) on the positives of "
     "training_examples; a new versioned checkpoint under `<artifacts>/models/two_tower/`.",
-    # The run's pod under dagster-k8s (docs/deploy.md): one GPU, on a GPU node.
-    op_tags={
-        "dagster-k8s/config": {
-            "container_config": {
-                "resources": {
-                    "requests": {"cpu": "4", "memory": "16Gi"},
-                    "limits": {"memory": "24Gi", "nvidia.com/gpu": "1"},
-                }
-            },
-            "pod_spec_config": {
-                "nodeSelector": {"nvidia.com/gpu.present": "true"},
-                "tolerations": [
-                    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-                ],
-            },
-        }
-    },
+    op_tags=GPU_POD,  # its pod under dagster-k8s (assets/pods.py)
     code_version="1",
 )
 def two_tower_model(
@@ -133,23 +118,7 @@ def two_tower_model(
     kinds={"pytorch"},
     description="DCN-v2 ranker (BCE) on all rows of training_examples; a new versioned "
     "checkpoint under `<artifacts>/models/ranking/`.",
-    # The run's pod under dagster-k8s (docs/deploy.md): one GPU, on a GPU node.
-    op_tags={
-        "dagster-k8s/config": {
-            "container_config": {
-                "resources": {
-                    "requests": {"cpu": "4", "memory": "16Gi"},
-                    "limits": {"memory": "24Gi", "nvidia.com/gpu": "1"},
-                }
-            },
-            "pod_spec_config": {
-                "nodeSelector": {"nvidia.com/gpu.present": "true"},
-                "tolerations": [
-                    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-                ],
-            },
-        }
-    },
+    op_tags=GPU_POD,  # its pod under dagster-k8s (assets/pods.py)
     code_version="1",
 )
 def ranking_model(

@@ -12,6 +12,7 @@ from dagster import (
 
 from assets import keys
 from assets.partitions import DAILY, add_day_metadata, partition_days
+from assets.pods import SPARK_DRIVER_POD
 from recassets.training.examples import TABLE, build_training_examples
 from resources import LakeResource, SparkResource
 
@@ -40,17 +41,7 @@ FEATURES_D_MINUS_1_AND_D = TimeWindowPartitionMapping(
     "point-in-time. Ratings-only sources (MovieLens): rating >= 4 is positive, plus 4 hashed "
     "negative samples per positive. Retrieval trains on the positives.",
     code_version="1",
-    # The run's pod under dagster-k8s (docs/deploy.md): the Spark driver runs local[*] in it.
-    op_tags={
-        "dagster-k8s/config": {
-            "container_config": {
-                "resources": {
-                    "requests": {"cpu": "4", "memory": "12Gi"},
-                    "limits": {"memory": "16Gi"},
-                }
-            }
-        }
-    },
+    op_tags=SPARK_DRIVER_POD,  # its pod under dagster-k8s (assets/pods.py)
     pool="lake_training_examples",  # one writer of the table at a time (dagster.yaml)
 )
 def training_examples(
