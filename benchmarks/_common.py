@@ -9,6 +9,7 @@ with the same timer, on the same calls, in the same number of repetitions.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import os
 import platform
@@ -186,3 +187,27 @@ def known_users(paths: Any, n: int, seed: int) -> list[int]:
         raise SystemExit(f"user_features has no rows for {day}, the day the online store serves")
     rng = np.random.default_rng(seed)
     return [int(u) for u in rng.choice(ids, min(n, len(ids)), replace=False)]
+
+
+# --- HTTP/1.1 over raw sockets (serve_http, soak) ------------------------------------------------
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Status and whether the server keeps the connection open; reads the body entirely."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip().lower()
+    if "content-length" in headers:
+        await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding") == "chunked":
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)  # the chunk and its CRLF
+            if size == 0:
+                break
+    return status, headers.get("connection") != "close"

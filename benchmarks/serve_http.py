@@ -51,6 +51,7 @@ from benchmarks._common import (
     machine_line,
     percentile,
     print_summary,
+    read_response,
     require_bento,
 )
 from benchmarks._common import row as summary_row
@@ -60,27 +61,6 @@ LEVELS = (1, 8, 32)
 
 
 # --- the load generator (runs in a spawned process) --------------------------------------------
-
-
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Status and whether the server keeps the connection open; reads the body entirely."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip().lower()
-    if "content-length" in headers:
-        await reader.readexactly(int(headers["content-length"]))
-    elif headers.get("transfer-encoding") == "chunked":
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)  # the chunk and its CRLF
-            if size == 0:
-                break
-    return status, headers.get("connection") != "close"
 
 
 async def _caller(
@@ -103,7 +83,7 @@ async def _caller(
             if writer is None:
                 reader, writer = await asyncio.open_connection(host, port)
             writer.write(request)
-            status, keep = await _read_response(reader)  # type: ignore[arg-type]
+            status, keep = await read_response(reader)  # type: ignore[arg-type]
         except (OSError, asyncio.IncompleteReadError, ValueError) as e:
             status, keep = 0, False
             out["messages"].append(f"{type(e).__name__}: {e}")

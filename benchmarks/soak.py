@@ -45,6 +45,7 @@ from benchmarks._common import (
     machine_line,
     percentile,
     print_summary,
+    read_response,
     require_bento,
 )
 from benchmarks._common import row as summary_row
@@ -117,27 +118,6 @@ def request_mix(users: list[int], k: int, n: int, seed: int) -> list[tuple[str, 
 # --- the load generator (runs in a spawned process) --------------------------------------------
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Status and whether the server keeps the connection open; reads the body entirely."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip().lower()
-    if "content-length" in headers:
-        await reader.readexactly(int(headers["content-length"]))
-    elif headers.get("transfer-encoding") == "chunked":
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    return status, headers.get("connection") != "close"
-
-
 def run_soak(
     host: str, port: int, requests: list[tuple[str, str, bytes, bool]], concurrency: int,
     duration: float, token: str | None,
@@ -166,7 +146,7 @@ def run_soak(
                         reader, writer = await asyncio.open_connection(host, port)
                     r, w = reader, writer
                 w.write(request)
-                status, keep = await _read_response(r)  # type: ignore[arg-type]
+                status, keep = await read_response(r)  # type: ignore[arg-type]
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 status, keep = 0, False
             done = time.perf_counter()
