@@ -10,6 +10,9 @@ repository, and is timed around the same ``store.materialize`` of the day into i
 SQLite online store; then both online stores must hold the same values for a sample of users
 and items. Both sides read the same Parquet files: what differs is how the store reads them
 (Dask reads and sorts every snapshot; DuckDB prunes by the timestamp's Parquet statistics).
+The work is the same on both sides (the same rows of the same day into the same kind of
+online store, through the same ``store.materialize`` call); the baseline is the store this
+replaced, so the ratio measures that choice, as ``serve_index`` measures IVF against exact.
 """
 
 from __future__ import annotations
