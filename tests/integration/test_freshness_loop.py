@@ -61,9 +61,24 @@ def cli(paths: Paths, *args: str) -> None:
         "DAGSTER_HOME": paths.dagster_home,
         "RECASSETS_SPARK_CONF": SPARK_CONF,
     }
-    subprocess.run(
-        [sys.executable, "-m", "recassets.cli", *args], cwd=ROOT, env=env, check=True, timeout=900
-    )
+    out = subprocess.run(
+        [sys.executable, "-m", "recassets.cli", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise AssertionError(f"recassets {' '.join(args)}: exit {out.returncode}\n{why(out)}")
+
+
+def why(out: subprocess.CompletedProcess) -> str:
+    """What a failed CLI run said, short enough for a CI log's tail: the JVM's exception and
+    cause lines (a Py4JJavaError's own message is only its Python frames), then the last lines."""
+    text = out.stdout + out.stderr
+    causes = [
+        line.strip()
+        for line in text.splitlines()
+        if "Exception" in line or "Caused by" in line or "Error:" in line
+    ]
+    return "\n".join(dict.fromkeys(causes[:40])) + "\n...\n" + text[-3000:]
 
 
 def failed_runs(port: int) -> list[str]:
