@@ -418,7 +418,25 @@ def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> st
     if proc.returncode != 0:
         raise RuntimeError(f"bentoml build failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     match = re.search(r"__tag__:(\S+)", proc.stdout)
-    return match.group(1) if match else f"{BENTO_NAME}:{version}"
+    tag = match.group(1) if match else f"{BENTO_NAME}:{version}"
+    _mark_built(paths, tag)
+    return tag
+
+
+# BentoML copies a new bento into its store folder file by file (``shutil.copytree`` under
+# ``BentoStore.register``), so a build killed mid-copy leaves a folder that may already hold
+# ``bento.yaml`` without the rest. A bento counts only once its build returned: an empty marker
+# per built tag, created after ``bentoml build`` exited 0 (one file each, so two builds that
+# finish together cannot lose each other's mark). ``latest_bento`` takes marked bentos only.
+def _built_marks(paths: Paths) -> Path:
+    return Path(bentoml_home(paths)) / "recassets-built"
+
+
+def _mark_built(paths: Paths, tag: str) -> None:
+    name, _, version = tag.partition(":")
+    mark = _built_marks(paths) / name / version
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.touch()
 
 
 def bento_folder(paths: Paths, tag: str) -> Path:
@@ -427,11 +445,13 @@ def bento_folder(paths: Paths, tag: str) -> Path:
 
 
 def latest_bento(paths: Paths) -> str | None:
-    """The newest bento tag in the store (by version, which starts with a UTC timestamp)."""
+    """The newest bento tag in the store whose build completed (by version, which starts with
+    a UTC timestamp): a folder a killed build left half-copied is never taken."""
     folder = Path(bentoml_home(paths)) / "bentos" / BENTO_NAME
-    if not folder.is_dir():
+    marks = _built_marks(paths) / BENTO_NAME
+    if not folder.is_dir() or not marks.is_dir():
         return None
-    found = sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / "bento.yaml").exists())
+    found = sorted(m.name for m in marks.iterdir() if (folder / m.name / "bento.yaml").exists())
     return f"{BENTO_NAME}:{found[-1]}" if found else None
 
 
