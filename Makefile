@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(RECASSETS_HOME)/dagster
 
 DEMO_ARGS := $(if $(MOVIELENS),--movielens $(MOVIELENS)) $(if $(DAYS),--days $(DAYS)) $(if $(EVENTS),--events-per-day $(EVENTS))
 
-.PHONY: install demo test dev lint lock bench clean-home graph
+.PHONY: install demo test dev lint lock bench clean-home graph deploy-check
 
 install: $(VENV)/.installed
 
@@ -59,6 +59,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The deployment checks alone (docs/deploy.md, "What is validated here"); `make test` runs them too.
+deploy-check: install
+	$(BIN)/python -m pytest -q tests/deploy $(PYTEST_ARGS)
+
 # `recassets init` writes the instance's dagster.yaml (recassets/cli.py DAGSTER_YAML): one
 # writer per Delta table (pools), run retries, no telemetry; the same file the CLI's runs use.
 dev: install
@@ -74,9 +78,12 @@ lint: install
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	PYRIGHT_PYTHON_IGNORE_WARNINGS=1 $(BIN)/pyright
 
-# Re-resolve the pins after editing pyproject.toml.
+# Re-resolve the pins after editing pyproject.toml. deploy/serving.lock, what the bento installs
+# (deploy/serving.in: no Spark, Dagster or Great Expectations), is resolved second, constrained
+# by requirements.lock, so its pins are the main lock's pins (tests/deploy/test_serving_lock.py).
 lock:
 	$(UV) pip compile -q pyproject.toml --extra dev --override overrides.txt --python-version 3.11 -o requirements.lock
+	$(UV) pip compile -q deploy/serving.in -c requirements.lock --override overrides.txt --python-version 3.11 -o deploy/serving.lock
 
 # Each prints its figures beside a baseline measured in the same run (docs/benchmarks.md).
 # serve_ranking and serve_http time the bento built in RECASSETS_HOME: `make demo` first.

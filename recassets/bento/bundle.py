@@ -352,7 +352,7 @@ def bento_version(bundle: Path) -> str:
     return f"{stamp}-{m['policy'].get('policy')}-{m['digest']}"
 
 
-# ``lock_packages: false``: requirements.lock is already the whole tree pinned by ``uv pip
+# ``lock_packages: false``: the serving lock is already the whole tree pinned by ``uv pip
 # compile`` (``make lock``), so BentoML's own re-lock only re-resolves the same pins, and to do
 # so uv downloads pyspark's 450 MB sdist for its metadata. The file host sends no cache headers,
 # so every build downloaded it again and kept another 472 MB revision in uv's cache, which
@@ -402,7 +402,9 @@ def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> st
         shutil.copytree(
             root / "recassets", ctx / "recassets", ignore=shutil.ignore_patterns("__pycache__")
         )
-        lock = root / "requirements.lock"
+        # deploy/serving.lock: requirements.lock's pins of what serving imports, no Spark,
+        # Dagster or Great Expectations (`make lock`); the bentofile's name for it is kept.
+        lock = root / "deploy" / "serving.lock"
         if lock.exists():
             shutil.copy2(lock, ctx / "requirements.lock")
         (ctx / "bentofile.yaml").write_text(

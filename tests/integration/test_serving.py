@@ -97,17 +97,18 @@ def _pins(text):
     return {line.lower() for line in lines if "==" in line}
 
 
-def test_the_bento_carries_the_lock_as_pinned(built):
+def test_the_bento_carries_the_serving_lock_as_pinned(built):
     """BentoML's own re-lock is off (it downloaded pyspark's sdist on every build): the bento
-    carries requirements.lock itself, header and pins, not a re-resolved copy (which starts
-    with ``--index-url`` and has no header)."""
-    lock = (Path(__file__).resolve().parents[2] / "requirements.lock").read_text()
+    carries deploy/serving.lock itself, header and pins, not a re-resolved copy (which starts
+    with ``--index-url`` and has no header), and not the whole requirements.lock."""
+    lock = (Path(__file__).resolve().parents[2] / "deploy" / "serving.lock").read_text()
     bento = (
         B.bento_folder(built["home"], built["tag"]) / "env/python/requirements.txt"
     ).read_text()
     assert lock.splitlines()[:2] == bento.splitlines()[:2]
-    assert "uv pip compile pyproject.toml" in bento and "--index-url" not in bento
-    assert len(_pins(lock)) > 100 and "pyspark==4.2.0" in _pins(lock)
+    assert "uv pip compile deploy/serving.in" in bento and "--index-url" not in bento
+    assert len(_pins(lock)) > 50 and "torch==2.14.1" in _pins(lock)
+    assert not any(p.startswith(("pyspark==", "dagster")) for p in _pins(bento))
     assert _pins(bento) == _pins(lock)
 
 
