@@ -54,6 +54,16 @@ from pathlib import Path
 from recassets.paths import DATASETS, Paths
 
 CURSOR_VERSION = 1
+# RECASSETS_LANDING_SETTLE_SECONDS: how long a day's files must be unchanged before they are
+# ingested, by the landing sensor (which leaves the day out of its tick meanwhile) and by a run
+# launched by hand (which waits, ``wait_until_settled``). 5 s: a producer writing in place
+# appends at least that often; files a generator or an upload finished earlier are older than
+# that by the time anything looks. 0 turns settling off.
+SETTLE_ENV = "RECASSETS_LANDING_SETTLE_SECONDS"
+DEFAULT_SETTLE_S = 5
+# RECASSETS_LANDING_SETTLE_TIMEOUT_SECONDS: how long a run launched by hand waits for them.
+SETTLE_TIMEOUT_ENV = "RECASSETS_LANDING_SETTLE_TIMEOUT_SECONDS"
+DEFAULT_SETTLE_TIMEOUT_S = 300
 TABLE_OF = {"events": "raw_events", "users": "users", "items": "items"}
 # The producer's "this day folder is complete" file (Hadoop's and Spark's convention); its name
 # starts with "_", so ingestion never reads it as data.
@@ -318,6 +328,59 @@ def plan_landing(
         else:
             change(landed, "not in the lake (lineage)")
     return LandingPlan(_batches(changes), unchanged, skipped, problem, waiting, pending)
+
+
+class LandingNotSettledError(RuntimeError):
+    """Landing files still changing when a run launched by hand stopped waiting for them."""
+
+
+def wait_until_settled(
+    paths: Paths,
+    datasets: Sequence[str],
+    days: Iterable[str],
+    settle_seconds: float,
+    timeout_s: float,
+    *,
+    progress: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Wait until every landing folder of ``datasets`` x ``days`` has settled (``settled``,
+    the sensor's rule), and return the seconds waited; ``LandingNotSettledError`` naming each
+    folder still changing, and why, after ``timeout_s``.
+
+    For runs the sensor did not launch (the UI's materialize dialog, ``recassets
+    materialize``): the sensor waits by leaving a day out of its tick; a run asked for by hand
+    reads the folders when it starts, so it waits here instead, before anything is read. The
+    quiet time the wait itself observes counts as the sensor's does (a fingerprint unchanged for
+    ``settle_seconds``), for a file server whose clock runs ahead."""
+    if settle_seconds <= 0:
+        return 0.0
+    wanted, start = set(days), clock()
+    seen: dict[str, tuple[str, float]] = {}
+    while True:
+        now = clock()
+        scan = {k: v for k, v in scan_landing(paths, datasets).items() if v.day in wanted}
+        marked = {landed.dataset for landed in scan.values() if landed.marker_ns is not None}
+        waiting = {}
+        for key, landed in scan.items():
+            if key not in seen or seen[key][0] != landed.fingerprint:
+                seen[key] = (landed.fingerprint, now)
+            why = settled(landed, settle_seconds, now, seen[key], landed.dataset in marked)
+            if why is not None:
+                waiting[key] = why
+        if not waiting:
+            return now - start
+        named = "; ".join(
+            f"{paths.landing_dir(*key.split('/'))}: {why}" for key, why in sorted(waiting.items())
+        )
+        if now - start >= timeout_s:
+            raise LandingNotSettledError(
+                f"{len(waiting)} landing folder(s) still changing after {timeout_s:g} s: {named}"
+            )
+        if progress is not None:
+            progress(f"waiting for landing files to settle ({now - start:.0f} s): {named[:500]}")
+        sleep(min(1.0, settle_seconds / 5))
 
 
 def _batches(changes: Sequence[Change]) -> list[Batch]:

@@ -55,7 +55,7 @@ from dagster import (
 
 from assets import keys
 from assets.partitions import DAILY, PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from recassets.freshness import Batch, env_int, plan_landing
+from recassets.freshness import DEFAULT_SETTLE_S, SETTLE_ENV, Batch, env_int, plan_landing
 from resources import LakeResource
 
 INGEST_KEYS = keys.INGESTED  # by landing dataset
@@ -68,11 +68,8 @@ SENSOR_INTERVAL_S = env_int("RECASSETS_SENSOR_INTERVAL_S", 30, minimum=1)
 # read), so ticking often costs next to nothing. 5 s is also the sensor daemon's own loop
 # (dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME): a shorter interval would not tick faster.
 LANDING_INTERVAL_S = env_int("RECASSETS_LANDING_INTERVAL_S", min(5, SENSOR_INTERVAL_S), minimum=1)
-# RECASSETS_LANDING_SETTLE_SECONDS: how long a day's files must be unchanged before they are
-# ingested (read at each tick). 5 s: a producer writing in place appends at least that often;
-# files a generator or an upload finished earlier are older than that by the first tick.
-SETTLE_ENV = "RECASSETS_LANDING_SETTLE_SECONDS"
-DEFAULT_SETTLE_S = 5
+# RECASSETS_LANDING_SETTLE_SECONDS (recassets.freshness.SETTLE_ENV): how long a day's files
+# must be unchanged before they are ingested, read at each tick.
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,

@@ -13,7 +13,12 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus, SensorResult, b
 from dagster._core.test_utils import create_run_for_test
 
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from recassets.freshness import CURSOR_VERSION, plan_landing
+from recassets.freshness import (
+    CURSOR_VERSION,
+    LandingNotSettledError,
+    plan_landing,
+    wait_until_settled,
+)
 from resources import LakeResource
 from sensors.landing import landing_sensor
 from tests.conftest import home_at
@@ -277,6 +282,76 @@ def test_quiet_time_seen_by_the_sensor_settles_files_stamped_ahead_of_its_clock(
     land(home, "events", D1, body=b"{}\n{}\n", mtime=int(now) + 3600)
     changed = plan_landing(home_at(home), soon.cursor_after([]).to_json(), settle_seconds=5, now=now + 5)  # fmt: skip
     assert changed.batches == [] and changed.pending["events/2026-01-01"][1] == now + 5
+
+
+# --- a run launched by hand waits (recassets.freshness.wait_until_settled) -------------------
+
+
+class FakeClock:
+    """time.time and time.sleep for wait_until_settled; ``during_sleep`` runs at each sleep
+    (a producer writing meanwhile)."""
+
+    def __init__(self, now: float, during_sleep=None):
+        self.now, self.slept, self.during_sleep = now, [], during_sleep
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(s)
+        self.now += s
+        if self.during_sleep is not None:
+            self.during_sleep(self)
+
+
+def test_a_manual_wait_returns_at_once_for_files_quiet_long_enough(home):
+    clock = FakeClock(T0 + 60)
+    land(home, "events", D1)  # mtime T0: a minute old
+    waited = wait_until_settled(home_at(home), ["events"], [D1], 5, 300, clock=clock.time, sleep=clock.sleep)  # fmt: skip
+    assert (waited, clock.slept) == (0, [])
+
+
+def test_a_manual_wait_lasts_until_the_writer_stops_then_settle_seconds(home):
+    path = land(home, "events", D1, mtime=T0)
+    body, last_write = [b"{}\n"], []
+
+    def writer(clock):  # appends in place for 3 s of the clock, stamping the file as it goes
+        if clock.now < T0 + 3:
+            last_write.append(clock.now)
+            body.append(b"{}\n")
+            path.write_bytes(b"".join(body))
+            os.utime(path, (int(clock.now), int(clock.now)))
+
+    clock = FakeClock(T0, writer)
+    waited = wait_until_settled(home_at(home), ["events"], [D1, D2], 5, 300, clock=clock.time, sleep=clock.sleep)  # fmt: skip
+    quiet_from = last_write[-1] - T0
+    assert quiet_from >= 2 and quiet_from + 5 <= waited <= quiet_from + 5 + 1  # then 5 quiet s
+    assert path.read_bytes().count(b"\n") == len(body) == 1 + len(last_write)
+
+
+def test_a_manual_wait_gives_up_naming_the_folder_still_changing(home):
+    path = land(home, "events", D1, mtime=T0)
+    land(home, "users", D1, mtime=T0 - 600)  # settled: not named
+
+    def writer(clock):
+        path.write_bytes(path.read_bytes() + b"{}\n")
+        os.utime(path, (int(clock.now), int(clock.now)))
+
+    clock = FakeClock(T0, writer)
+    with pytest.raises(LandingNotSettledError) as err:
+        wait_until_settled(home_at(home), ["events", "users"], [D1], 5, 30, clock=clock.time, sleep=clock.sleep)  # fmt: skip
+    assert "1 landing folder(s) still changing after 30 s" in str(err.value)
+    assert f"landing/events/dt={D1}: files changed less than 5 s ago" in str(err.value)
+    assert "users" not in str(err.value)
+
+
+def test_a_manual_wait_follows_the_success_marker_and_zero_turns_it_off(home):
+    land(home, "events", D1, mtime=T0)
+    land(home, "events", D1, name="_SUCCESS", body=b"", mtime=T0 - 1)  # older than the file
+    clock = FakeClock(T0 + 3600)
+    with pytest.raises(LandingNotSettledError, match="a file is newer than its _SUCCESS marker"):
+        wait_until_settled(home_at(home), ["events"], [D1], 5, 10, clock=clock.time, sleep=clock.sleep)  # fmt: skip
+    assert wait_until_settled(home_at(home), ["events"], [D1], 0, 10, clock=clock.time, sleep=clock.sleep) == 0  # fmt: skip
 
 
 def test_success_marker_decides_when_the_producer_writes_one(home, instance, monkeypatch, caplog):
