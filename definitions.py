@@ -6,7 +6,17 @@ import os
 
 from dagster import Definitions, ExecutorDefinition, in_process_executor
 
-from assets import features, featurestore, ingest, models, quality, retrieval, serving, training
+from assets import (
+    features,
+    featurestore,
+    ingest,
+    models,
+    quality,
+    retrieval,
+    serving,
+    serving_log,
+    training,
+)
 from resources import build_resources
 from sensors import JOBS, SCHEDULES, SENSORS
 from sensors.conditions import with_automation
@@ -41,6 +51,7 @@ defs = Definitions(
             *models.ASSETS,
             *retrieval.ASSETS,
             *serving.ASSETS,
+            *serving_log.ASSETS,
         ]
     ),
     asset_checks=[

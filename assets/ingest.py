@@ -20,7 +20,7 @@ from dagster import (
 from assets import keys
 from assets.partitions import DAILY, add_day_metadata, partition_days
 from recassets.events import CONTRACTS, Contract
-from recassets.ingest import TABLE_NAMES, IngestResult, ingest, lineage_path
+from recassets.ingest import INGESTED_TABLES, TABLE_NAMES, IngestResult, ingest, lineage_path
 from recassets.paths import Paths
 from recassets.preload import preload
 from resources import LakeResource, SparkResource
@@ -84,7 +84,7 @@ def ingest_metadata(spark, paths: Paths, result: IngestResult, contract: Contrac
 
 def day_metadata(paths: Paths, result: IngestResult) -> dict[str, dict]:
     """Each day's own figures: rows, quarantined rows, its files and its lineage manifest."""
-    table = TABLE_NAMES[result.dataset]
+    table = INGESTED_TABLES[result.dataset]
     out = {}
     for day, p in result.partitions.items():
         files = ["| file | bytes | sha256 |", "| --- | ---: | --- |"] + [

@@ -40,3 +40,7 @@ MODELS = (TWO_TOWER, RANKING, EVALUATION)
 ITEM_EMBEDDINGS = AssetKey(["retrieval", "item_embeddings"])
 ITEM_INDEX = AssetKey(["retrieval", "item_index"])
 RECOMMENDER_BENTO = AssetKey(["serving", "recommender_bento"])
+# The decision log: the service lands it (external), lake/serving_log ingests it. Apart from
+# LANDING and INGESTED: the landing sensor and ingest_job leave it alone.
+SERVING_LOG_FILES = AssetKey(["landing", "serving_log_files"])
+SERVING_LOG = AssetKey(["lake", "serving_log"])

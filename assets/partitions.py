@@ -6,7 +6,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, DailyPartitionsDefinition
 
-from recassets.paths import PartitionWindow
+from recassets.paths import PartitionWindow, Paths
 
 
 def daily_partitions(window: PartitionWindow | None = None) -> DailyPartitionsDefinition:
@@ -30,6 +30,22 @@ def daily_partitions(window: PartitionWindow | None = None) -> DailyPartitionsDe
 
 
 DAILY = daily_partitions()
+
+
+def serving_days(
+    paths: Paths | None = None, today: dt.date | None = None
+) -> DailyPartitionsDefinition:
+    """The decision log's days: from its first landed day (today when none has landed) up to
+    today, open. Not ``DAILY``: answers are logged on the day they are served, while the data's
+    days may be a history that ended long ago (the synthetic world in 2026-01, MovieLens in
+    1998), and starting at the data's first day would show thousands of empty partitions."""
+    landed = (paths or Paths.from_env()).landed_days("serving_log")
+    today = today or dt.datetime.now(dt.UTC).date()
+    first = min(landed[0], today) if landed else today
+    return DailyPartitionsDefinition(start_date=first.isoformat(), timezone="UTC", end_offset=1)
+
+
+SERVING_DAYS = serving_days()
 
 # Run tags that make one run cover a range of partitions (what a single-run backfill launches):
 # Dagster reads a run's partition range from these two tags. The values are the strings of

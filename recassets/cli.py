@@ -38,6 +38,10 @@ DEMO_SELECTION = (
     "models/two_tower_model", "models/ranking_model", "models/model_evaluation",
     "retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento",
 )  # fmt: skip
+# The decision log's table: daily over the days answers were served (its own partitions, not
+# the data's days), and not in the demo, which has served nothing when it materializes.
+SERVING_LOG = "lake/serving_log"
+NOT_IN_DEMO = (SERVING_LOG,)
 MODELS = ("models/two_tower_model", "models/ranking_model", "models/model_evaluation")
 # The models and what is built from them are not daily partitioned: one run, no partition range.
 UNPARTITIONED = (*MODELS, *DEMO_SELECTION[DEMO_SELECTION.index(MODELS[-1]) + 1 :])
@@ -134,9 +138,10 @@ RUN_LINE = "recassets-run:"
 def materialize(
     paths: Paths,
     selection: Sequence[str],
-    first: str,
-    last: str,
+    first: str | None,
+    last: str | None,
     settings: Mapping[str, str] | None = None,
+    log_days: tuple[str, str] | None = None,
 ) -> None:
     """Materialize ``selection``: the daily assets in one Dagster run over first..last
     (single-run backfill), the models in a second run, what serving builds from the current
@@ -146,8 +151,9 @@ def materialize(
     A refused model fails the second run at its blocking gate: that is the gate working, not
     a broken demo. The previous policy (a model, or popularity while none passed) keeps
     serving, so the third run still builds a bento, from that policy. ``settings``: variables
-    for the runs' resources (``dagster_env``)."""
-    daily = [k for k in selection if k not in UNPARTITIONED]
+    for the runs' resources (``dagster_env``). ``lake/serving_log`` goes in a run of its own,
+    over ``log_days`` (first, last: the days it was served)."""
+    daily = [k for k in selection if k not in UNPARTITIONED and k != SERVING_LOG]
     models = [k for k in selection if k in MODELS]
     serving = [k for k in selection if k in UNPARTITIONED and k not in MODELS]
     plan = []
@@ -157,6 +163,10 @@ def materialize(
         plan.append({"select": models, "first": None, "last": None, "tolerate": GATE})
     if serving:
         plan.append({"select": serving, "first": None, "last": None})
+    if SERVING_LOG in selection:
+        if log_days is None:
+            raise ValueError(f"{SERVING_LOG} needs its days (log_days)")
+        plan.append({"select": [SERVING_LOG], "first": log_days[0], "last": log_days[1]})
     _launch(paths, plan, settings)
 
 
@@ -266,15 +276,27 @@ def landed_range(paths: Paths) -> tuple[str, str]:
     return days[0].isoformat(), days[-1].isoformat()
 
 
+def serving_log_range(paths: Paths) -> tuple[str, str]:
+    """The first and last day the decision log landed files for."""
+    days = paths.landed_days("serving_log")
+    if not days:
+        raise SystemExit(
+            f"recassets: no decision log in {paths.landing}/serving_log; serve a bento and "
+            "send it requests first (`recassets serve`)"
+        )
+    return days[0].isoformat(), days[-1].isoformat()
+
+
 def cmd_materialize(args: argparse.Namespace) -> None:
     paths = Paths.from_env()
-    first, last = landed_range(paths)
-    materialize(
-        paths,
-        args.select.split(",") if args.select else DEMO_SELECTION,
-        args.first or first,
-        args.last or last,
-    )
+    selection = args.select.split(",") if args.select else DEMO_SELECTION
+    first = last = log_days = None
+    if SERVING_LOG in selection:
+        log_first, log_last = serving_log_range(paths)
+        log_days = (args.first or log_first, args.last or log_last)
+    if any(k != SERVING_LOG for k in selection):
+        first, last = landed_range(paths)
+    materialize(paths, selection, args.first or first, args.last or last, log_days=log_days)
 
 
 def table_summary(paths: Paths) -> list[tuple[str, str, int, int]]:
@@ -365,7 +387,7 @@ def _print_manifest(args: argparse.Namespace, paths: Paths) -> None:
 # What `recassets lineage --manifest` accepts (recassets.ingest.lineage checks them again): a
 # table from this fixed set and a day parsed as a date, so nothing typed becomes a path of its
 # own. Without --manifest, recassets.lineage.parse_target checks TARGET the same way.
-LINEAGE_TABLES = ("items", "raw_events", "users")
+LINEAGE_TABLES = ("items", "raw_events", "serving_log", "users")
 
 
 def iso_day(text: str) -> str:
@@ -505,7 +527,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import_movielens)
 
     p = sub.add_parser("materialize", help="materialize assets over the landed days in one run")
-    p.add_argument("--select", help="comma-separated asset keys (default: every asset)")
+    p.add_argument(
+        "--select",
+        help=f"comma-separated asset keys (default: every asset but {', '.join(NOT_IN_DEMO)})",
+    )
     p.add_argument("--first", help="first day (default: first landed)")
     p.add_argument("--last", help="last day (default: last landed)")
     p.set_defaults(func=cmd_materialize)
@@ -533,9 +558,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "lineage",
-        help="what a bento, model version or table partition grew from, down to landing files",
+        help="what a bento, model version, table partition or served request grew from, down "
+        "to landing files",
     )
-    p.add_argument("target", help="a bento tag or latest, two_tower/0003, TABLE@VERSION, TABLE")
+    p.add_argument(
+        "target",
+        help="a bento tag or latest, two_tower/0003, TABLE@VERSION, TABLE, or a request id",
+    )
     p.add_argument("day", nargs="?", help="YYYY-MM-DD, after TABLE")
     p.add_argument("--json", action="store_true", help="OpenLineage run events, one per line")
     p.add_argument(
@@ -544,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--manifest", action="store_true",
-        help="TABLE DAY (raw_events, users, items): print the ingest manifest as written",
+        help="TABLE DAY (raw_events, users, items, serving_log): print the ingest manifest",
     )  # fmt: skip
     p.set_defaults(func=cmd_lineage, parser=p)
     return parser

@@ -1,4 +1,5 @@
-"""The data contracts: events, users and items, as explicit schemas.
+"""The data contracts: events, users and items, and the serving decision log, as explicit
+schemas.
 
 One ``Contract`` per landed dataset names its fields, their types and which are required.
 Landing files (JSON Lines or Parquet) are validated against it on ingestion; rows that break
@@ -120,7 +121,37 @@ ITEMS = Contract(
     ),
 )
 
+# The landing datasets of the pipeline: what the landing sensor watches and lake/raw_events,
+# lake/users and lake/items ingest.
 CONTRACTS = {c.name: c for c in (EVENTS, USERS, ITEMS)}
+
+SERVING_ENDPOINTS = ("recommend", "rank")
+
+# The serving decision log (recassets.bento.decisions writes it): one row per answer served.
+# Landed by the service, not by a producer of the pipeline's data, and ingested by its own asset
+# (lake/serving_log) with the same rules and quarantine; the landing sensor leaves it alone.
+SERVING_LOG = Contract(
+    name="serving_log",
+    key="request_id",
+    ts_field="ts",
+    fields=(
+        Field("request_id", "string", True, "the answer's request id (X-Request-Id or uuid4 hex)"),
+        Field("ts", "timestamp", True, "when it was answered, UTC"),
+        Field("endpoint", "string", True, "one of " + ", ".join(SERVING_ENDPOINTS)),
+        Field("user_id", "bigint", True, "for whom"),
+        Field("items", "string", True,
+              "the items served, in order, as JSON: [{item_id, score, stages, source}]"),
+        Field("bento", "string", False, "the bento tag that answered"),
+        Field("policy", "string", False, "model, popularity or cold_start"),
+        Field("features_day", "string", False, "the feature day the answer read"),
+        Field("two_tower", "string", False, "the two-tower version served (two_tower/0003)"),
+        Field("ranking", "string", False, "the ranker version served (ranking/0002)"),
+    ),
+    allowed={"endpoint": SERVING_ENDPOINTS},
+)  # fmt: skip
+
+# Every contract ingestion knows, by landing dataset.
+INGESTED_CONTRACTS = {**CONTRACTS, SERVING_LOG.name: SERVING_LOG}
 
 # The quarantine table: one row per rejected line (or per wholly unreadable file, line null).
 QUARANTINE_DDL = (

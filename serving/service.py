@@ -6,6 +6,14 @@ Endpoints (all POST, JSON):
   funnel (retrieve ``RECASSETS_SERVE_CANDIDATES`` = 500, rank, rules). ``country`` and
   ``age_bucket`` only matter for a user the online store does not know (cold start by cohort).
 - ``/rank`` ``{user_id, item_ids}``: the given candidates, ranked.
+
+Each ``/recommend`` and ``/rank`` answer carries ``request_id`` (the client's ``X-Request-Id``
+header when it is a safe short token, else a new uuid4 hex; also sent back as that header)
+and ``bento`` (the tag served), and is appended, sampled at ``RECASSETS_DECISION_LOG_RATE``
+(default 1: all), to the decision log: JSON Lines files under
+``<landing>/serving_log/dt=YYYY-MM-DD/``, landed in the background, never on the request's
+time (``recassets.bento.decisions``; dropped records are counted in
+``recassets_decision_log_dropped_total{reason}``).
 - ``/recommend_batch`` ``{requests: [{user_id, k, exclude_seen, country?, age_bucket?}, ...]}``
   (1..``RECASSETS_SERVE_MAX_BATCH`` = 64): ``/recommend`` for each, in order. Not adaptively
   batched: the funnel's work is per user (one user tower row, one FAISS query, the ranker over
@@ -44,6 +52,7 @@ from typing import Annotated, Any  # noqa: E402
 import bentoml  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr  # noqa: E402
 
+from recassets.bento import decisions as D  # noqa: E402
 from recassets.bento.guard import Guard  # noqa: E402
 
 MAX_K = int(os.environ.get("RECASSETS_SERVE_MAX_K", "200"))
@@ -67,6 +76,32 @@ class RecommendRequest(BaseModel):
     exclude_seen: StrictBool = True
     country: Cohort | None = None
     age_bucket: Cohort | None = None
+
+
+class ServedItem(BaseModel):
+    # category (after the rules) and retrieval_score (through retrieval) where a stage set them
+    model_config = ConfigDict(extra="allow")
+
+    item_id: int
+    score: float
+    stages: list[str]
+
+
+class Answer(BaseModel):
+    request_id: str = Field(description="the client's X-Request-Id when safe, else uuid4 hex")
+    bento: str | None = Field(description="the bento tag served (None outside a bento)")
+    user_id: int
+    items: list[ServedItem]
+    notes: list[str]
+
+
+class RecommendAnswer(Answer):
+    policy: str
+    features_day: str | None
+
+
+class RankAnswer(Answer):
+    pass
 
 
 # The one place the worker's Recommender is found by what runs outside the service instance
@@ -98,10 +133,32 @@ def _fallbacks() -> Any:
     return _LIVE["fallbacks"]
 
 
-def _error(field: str, message: str) -> Any:
+def _decision_drops() -> Any:
+    """The Prometheus counter of decision records dropped (not landed), by reason."""
+    if "decision_drops" not in _LIVE:
+        import prometheus_client
+
+        _LIVE["decision_drops"] = prometheus_client.Counter(
+            "recassets_decision_log_dropped",
+            "decision log records not landed: buffer_full, write_error, unserializable",
+            ["reason"],
+        )
+    return _LIVE["decision_drops"]
+
+
+def _error(field: str, message: str, ctx: Any = None) -> Any:
     from starlette.responses import JSONResponse
 
+    if ctx is not None:  # BentoML sets the context's status on whatever is returned
+        ctx.response.status_code = 400
     return JSONResponse({"error": message, "field": field}, status_code=400)
+
+
+def _request_id(ctx: Any) -> str:
+    """The answer's request id (``decisions.request_id``), sent back as ``X-Request-Id``."""
+    rid = D.request_id(ctx.request.headers.get(D.REQUEST_ID_HEADER))
+    ctx.response.headers[D.REQUEST_ID_HEADER] = rid
+    return rid
 
 
 @bentoml.service(
@@ -135,6 +192,37 @@ class RecommenderService:
         )
         self.fallbacks = _fallbacks()
         _LIVE["recommender"] = self.recommender
+        # what every answer names: the bento served and the model versions in it
+        self.bento = D.bento_tag(Path(__file__).resolve().parent)
+        self.models = D.model_versions(self.recommender.bundle.manifest)
+        drops = _decision_drops()
+        self.decisions = D.DecisionLog(
+            self.recommender.paths.landing,
+            D.Settings.from_env(os.environ),
+            on_drop=lambda n, reason: drops.labels(reason).inc(n),
+        )
+
+    @bentoml.on_shutdown
+    def _close_decision_log(self) -> None:
+        self.decisions.close()
+
+    def _log(
+        self, rid: str, endpoint: str, user_id: int, items: list, policy: Any, day: Any
+    ) -> None:
+        """Append the answer to the decision log, when sampled; never raises."""
+        log = self.decisions
+        try:
+            if log.sampled():
+                log.append(
+                    D.decision(
+                        request_id=rid, endpoint=endpoint, user_id=user_id, items=items,
+                        policy=policy, features_day=day, models=self.models, bento=self.bento,
+                    )
+                )  # fmt: skip
+        except Exception:  # noqa: BLE001 - the answer is what matters, the log is a copy
+            import logging
+
+            logging.getLogger(__name__).exception("decision log: record not made")
 
     def __is_ready__(self) -> bool:
         try:
@@ -151,35 +239,46 @@ class RecommenderService:
         exclude_seen: StrictBool = True,
         country: Cohort | None = None,
         age_bucket: Cohort | None = None,
-    ) -> dict[str, Any]:
+        *,
+        ctx: bentoml.Context,
+    ) -> RecommendAnswer:
         from recassets.funnel.recommender import RequestError
 
+        rid = _request_id(ctx)
         try:
             rec = self.recommender.recommend(
                 user_id, k, exclude_seen, country=country, age_bucket=age_bucket
             )
         except RequestError as e:
-            return _error(e.field, str(e))
+            return _error(e.field, str(e), ctx)
         if rec.degraded:
             self.fallbacks.labels("recommend").inc()
-        return rec.to_dict()
+        self._log(rid, "recommend", rec.user_id, rec.items, rec.policy, rec.features_day)
+        return RecommendAnswer(request_id=rid, bento=self.bento, **rec.to_dict())
 
     @bentoml.api
     async def rank(
         self,
         user_id: UserId,
         item_ids: Annotated[list[ItemId], Field(min_length=1, max_length=MAX_RANK_ITEMS)],
-    ) -> dict[str, Any]:
+        *,
+        ctx: bentoml.Context,
+    ) -> RankAnswer:
         from recassets.funnel.recommender import RequestError
 
+        rid = _request_id(ctx)
         notes: list[str] = []
         try:
             items = self.recommender.rank_request(user_id, item_ids, notes)
         except RequestError as e:
-            return _error(e.field, str(e))
+            return _error(e.field, str(e), ctx)
         if notes:
             self.fallbacks.labels("rank").inc()
-        return {"user_id": user_id, "items": items, "notes": notes}
+        policy = self.recommender.policy.get("policy")
+        day = self.recommender.catalog.last.day  # the block rank_request just used
+        self._log(rid, "rank", user_id, items, policy, day)
+        answer = {"request_id": rid, "bento": self.bento, "user_id": user_id, "items": items}
+        return RankAnswer.model_validate({**answer, "notes": notes})
 
     @bentoml.api
     async def recommend_batch(

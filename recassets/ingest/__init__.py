@@ -46,16 +46,24 @@ from recassets.ingest.files import (
 from recassets.ingest.lineage import lineage_path, read_lineage, write_lineage
 from recassets.ingest.parsing import INDEX_DDL
 from recassets.ingest.pipeline import BROADCAST_ROWS, QUARANTINE_TABLE, ingest
-from recassets.ingest.results import TABLE_NAMES, IngestResult, PartitionResult
+from recassets.ingest.results import (
+    INGESTED_TABLES,
+    SERVING_LOG,
+    TABLE_NAMES,
+    IngestResult,
+    PartitionResult,
+)
 from recassets.ingest.validation import validate
 
 __all__ = [
     "BROADCAST_ROWS",
     "HEAD_BYTES",
     "INDEX_DDL",
+    "INGESTED_TABLES",
     "JSONL_SUFFIXES",
     "PARQUET_SUFFIXES",
     "QUARANTINE_TABLE",
+    "SERVING_LOG",
     "TABLE_NAMES",
     "IngestResult",
     "LandedFile",

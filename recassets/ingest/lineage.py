@@ -13,12 +13,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from recassets import __version__, atomic
-from recassets.ingest.results import TABLE_NAMES, IngestResult
+from recassets.ingest.results import INGESTED_TABLES, IngestResult
 from recassets.lake import partition_day
 from recassets.paths import Paths
 
 # The tables that have manifests: what ``recassets lineage TABLE DAY`` accepts.
-LINEAGE_TABLES = tuple(sorted(TABLE_NAMES.values()))
+LINEAGE_TABLES = tuple(sorted(INGESTED_TABLES.values()))
 
 
 def lineage_path(paths: Paths, table: str, day: str) -> str:
@@ -34,7 +34,7 @@ def write_lineage(paths: Paths, result: IngestResult) -> None:
     """One manifest per partition: the landing files read (size, sha256), the Delta versions
     written, the run and the code version. An auditor walks back from a table version to the
     exact bytes it grew from."""
-    table = TABLE_NAMES[result.dataset]
+    table = INGESTED_TABLES[result.dataset]
     for day, part in result.partitions.items():
         target = Path(lineage_path(paths, table, day))
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from recassets import __version__
-from recassets.events import CONTRACTS, QUARANTINE_DDL, Contract
+from recassets.events import INGESTED_CONTRACTS, QUARANTINE_DDL, Contract
 from recassets.ingest.files import LandedFile, _landing_files, _LineScan
 from recassets.ingest.lineage import write_lineage
 from recassets.ingest.parsing import (
@@ -42,7 +42,7 @@ from recassets.ingest.parsing import (
     _split_offsets,
     _string_frame,
 )
-from recassets.ingest.results import TABLE_NAMES, IngestResult, PartitionResult
+from recassets.ingest.results import INGESTED_TABLES, IngestResult, PartitionResult
 from recassets.ingest.session import _even_splits, _uncompressed_cache
 from recassets.ingest.validation import _check, _duplicates, _mark_duplicates
 from recassets.ingest.writes import _all_or_none, _ddl_names, _replace_partitions
@@ -94,7 +94,7 @@ def ingest(
     from pyspark.sql import functions as F
 
     say = progress or (lambda _msg: None)
-    contract = CONTRACTS[dataset]
+    contract = INGESTED_CONTRACTS[dataset]
     # Validated (partition_day) before a path or a predicate is built from them.
     iso_days = sorted({partition_day(d) for d in days})
     run_id = run_id or uuid.uuid4().hex
@@ -106,7 +106,7 @@ def ingest(
             f"{dataset}: {len(empty)} day(s) without landing files become empty partitions: "
             + day_runs(empty)
         )
-    table_path = paths.table(TABLE_NAMES[dataset])
+    table_path = paths.table(INGESTED_TABLES[dataset])
     quarantine_path = paths.table(QUARANTINE_TABLE)
     meta = json.dumps(
         {"run_id": run_id, "dataset": dataset, "days": iso_days, "code_version": __version__}
@@ -155,7 +155,7 @@ def ingest(
                 table_path,
                 days_predicate(iso_days),
                 meta,
-                TABLE_NAMES[dataset],
+                INGESTED_TABLES[dataset],
                 n_good,
             )
 

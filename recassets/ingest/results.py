@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from recassets.ingest.files import LandedFile
 
 # Dataset -> its Delta table: the names under the lake, in lineage manifests and asset keys.
+# The pipeline's landing datasets (recassets.events.CONTRACTS).
 TABLE_NAMES = {"events": "raw_events", "users": "users", "items": "items"}
+# The serving decision log: landed by the service, ingested alike into a table of its name.
+SERVING_LOG = "serving_log"
+# Every table ingestion writes, by landing dataset.
+INGESTED_TABLES = {**TABLE_NAMES, SERVING_LOG: SERVING_LOG}
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""The upstream lineage of a bento, a model version or a table partition, down to the landing
-files it grew from.
+"""The upstream lineage of a bento, a model version, a table partition or a served request,
+down to the landing files it grew from.
 
 Built only from what is recorded: the bento's lineage manifest (``recassets.bento.bundle``),
 the checkpoints' ``source`` (partitions and the Delta versions they were read at), the index
@@ -129,6 +129,8 @@ def trace(paths: Paths, target: Target) -> Lineage:
     try:
         if target.kind == "bento":
             root = walker.bento(target.name)
+        elif target.kind == "request":
+            root = walker.request(target.name)
         elif target.kind == "model":
             kind, _, number = target.name.partition("/")
             path = Path(paths.artifacts) / "models" / kind / f"{number}.pt"
@@ -192,6 +194,22 @@ class _Walker:
             )
 
     # --- serving and models ---------------------------------------------------------------
+
+    def request(self, request_id: str) -> str:
+        """An answer of the decision log (``recassets.lineage.requests``), then its bento."""
+        from recassets.lineage.requests import find_request, request_node
+
+        found = find_request(self.paths, request_id)
+        if found is None:
+            raise LookupError(f"no request {request_id} in the decision log (the serving_log "
+                              f"table or {self.paths.landing}/serving_log)")  # fmt: skip
+        node = request_node(found)
+        if found.bento:
+            try:
+                node.inputs.append(self.bento(found.bento))
+            except LookupError as e:
+                node.unrecorded.append(f"the bento that answered: {e.args[0]}")
+        return self._add(node)
 
     def bento(self, tag: str) -> str:
         from recassets.bento import bundle as B

@@ -59,7 +59,7 @@ def _version(node: Node) -> str | None:
 
 
 def _event_time(node: Node) -> str:
-    for key in ("committed_at", "created_at"):
+    for key in ("committed_at", "created_at", "served_at"):
         value = node.facts.get(key)
         if isinstance(value, str) and "T" in value:
             return value

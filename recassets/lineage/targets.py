@@ -1,6 +1,6 @@
-"""What ``recassets lineage`` accepts: a bento tag, a model version, ``TABLE@VERSION`` or
-``TABLE DAY``, each matched whole against a fixed pattern or set, so nothing typed becomes a
-path (``graph`` walks what a ``Target`` names)."""
+"""What ``recassets lineage`` accepts: a bento tag, a model version, ``TABLE@VERSION``,
+``TABLE DAY`` or a request id of the decision log, each matched whole against a fixed pattern
+or set, so nothing typed becomes a path (``graph`` walks what a ``Target`` names)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from recassets.bento.decisions import is_request_id
 from recassets.lake import partition_day
 
-# Ingest tables and the landing dataset each grows from (recassets.ingest.results.TABLE_NAMES).
-INGEST_TABLES = {"raw_events": "events", "users": "users", "items": "items"}
+# Ingest tables and the landing dataset each grows from (recassets.ingest.INGESTED_TABLES).
+INGEST_TABLES = {"raw_events": "events", "users": "users", "items": "items",
+                 "serving_log": "serving_log"}  # fmt: skip
 FEATURE_TABLES = ("user_features", "item_features", "cohort_features")
 EXAMPLES_TABLE = "training_examples"
 # What `recassets lineage TABLE DAY` and `TABLE@VERSION` accept: a fixed set, never a path.
@@ -23,7 +25,8 @@ _TABLE_AT = re.compile(r"^([a-z_]{1,40})@(\d{1,9})$")
 
 USAGE = (
     "TARGET is a bento tag (recassets_recommender:VERSION, or latest), a model version "
-    "(two_tower/0003, ranking/0002), TABLE@VERSION, or TABLE DAY; TABLE one of " + ", ".join(TABLES)
+    "(two_tower/0003, ranking/0002), TABLE@VERSION, TABLE DAY, or a request id of the decision "
+    "log (the request_id of a /recommend or /rank answer); TABLE one of " + ", ".join(TABLES)
 )
 
 
@@ -33,8 +36,8 @@ class TargetError(ValueError):
 
 @dataclass(frozen=True)
 class Target:
-    kind: Literal["bento", "model", "commit", "partition"]
-    name: str  # the bento tag ("latest" resolved later), "two_tower/0003", or the table
+    kind: Literal["bento", "model", "commit", "partition", "request"]
+    name: str  # the bento tag ("latest" resolved later), "two_tower/0003", the table, a request id
     version: int | None = None
     day: str | None = None
 
@@ -63,4 +66,6 @@ def parse_target(text: str, day: str | None = None) -> Target:
         return Target("bento", text.lower())  # BentoML stores tags lower-cased
     if text in TABLES:
         raise TargetError(f"{text} needs a day (TABLE DAY) or a version (TABLE@VERSION)")
+    if is_request_id(text):  # letters, digits, _ and -: never a path, a tag or a version
+        return Target("request", text)
     raise TargetError(f"not a lineage target: {shown}. {USAGE}")

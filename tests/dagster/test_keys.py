@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_lake_keys_name_the_tables_the_library_writes():
-    from recassets.events import CONTRACTS
+    from recassets.events import CONTRACTS, SERVING_LOG
     from recassets.features.schema import TABLES
-    from recassets.ingest import TABLE_NAMES
+    from recassets.ingest import INGESTED_TABLES, TABLE_NAMES
     from recassets.training.examples import TABLE
 
     assert set(keys.INGESTED) == set(CONTRACTS) == set(keys.LANDING)
@@ -25,12 +25,13 @@ def test_lake_keys_name_the_tables_the_library_writes():
     }
     assert [k.path for k in keys.FEATURE_TABLES] == [["lake", t] for t in TABLES]
     assert keys.TRAINING_EXAMPLES.path == ["lake", TABLE]
+    assert keys.SERVING_LOG.path == ["lake", INGESTED_TABLES[SERVING_LOG.name]]
 
 
 def test_every_key_is_distinct():
     named = {n: v for n, v in vars(keys).items() if n.isupper() and isinstance(v, AssetKey)}
     every = [*named.values(), *keys.LANDING.values()]
-    assert len(every) == len(set(every)) == 17  # the assets of the definitions
+    assert len(every) == len(set(every)) == 19  # the assets of the definitions
     assert set(keys.INGESTED.values()) | set(keys.FEATURE_TABLES) | set(keys.MODELS) <= set(every)
 
 

@@ -1,15 +1,19 @@
 """The service's handlers over a stand-in funnel (no bundle, no server): what they make of
-the funnel's ``RequestError`` inside a batch and of a degraded answer. Everything else about
-the service is tested over HTTP (tests/integration/test_serving.py)."""
+the funnel's ``RequestError`` inside a batch and of a degraded answer, and the request id,
+bento tag and decision log of each answer (with a log that cannot be written). Everything
+else about the service is tested over HTTP (tests/integration/test_serving.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from recassets.bento import decisions as D
 from recassets.funnel.recommender import Recommendation, RequestError
 
 service = pytest.importorskip("serving.service")
@@ -22,9 +26,19 @@ class _Funnel:
     def recommend(self, user_id, k=20, exclude_seen=True, *, country=None, age_bucket=None):
         if k > 10:
             raise RequestError("k", f"must be between 1 and 10, got {k}")
-        rec = Recommendation(user_id, "cold_start" if user_id == 99 else "model", [], "d", [])
+        items = [{"item_id": 5, "score": 1.5, "stages": ["trending", "rules"], "category": "c"}]
+        rec = Recommendation(user_id, "cold_start" if user_id == 99 else "model", items, "d", [])
         rec.degraded = user_id == 99
         return rec
+
+    # /rank
+    policy = {"policy": "model"}
+    catalog = SimpleNamespace(last=SimpleNamespace(day="2026-01-02"))
+
+    def rank_request(self, user_id, item_ids, notes):
+        if any(i < 0 for i in item_ids):
+            raise RequestError("item_ids[0]", "no")
+        return [{"item_id": i, "score": float(i), "stages": ["ranking"]} for i in item_ids]
 
 
 class _Counter:
@@ -41,12 +55,56 @@ class _Counter:
         return _One()
 
 
-@pytest.fixture
-def svc():
+class _Drops:
+    def __init__(self) -> None:
+        self.counts: dict[str, float] = {}
+
+    def labels(self, reason):
+        drops = self
+
+        class _One:
+            def inc(self, n=1) -> None:
+                drops.counts[reason] = drops.counts.get(reason, 0) + n
+
+        return _One()
+
+
+def _make(landing: Path, rate: float = 1.0) -> tuple[object, _Drops]:
     instance = object.__new__(service.RecommenderService.inner)
     instance.recommender = _Funnel()
     instance.fallbacks = _Counter()
-    return instance
+    instance.bento = "recassets_recommender:v1"
+    instance.models = {"two_tower": "two_tower/0001", "ranking": "ranking/0001"}
+    drops = _Drops()
+    instance.decisions = D.DecisionLog(
+        landing, D.Settings(rate=rate), on_drop=lambda n, r: drops.labels(r).inc(n),
+        background=False,
+    )  # fmt: skip
+    return instance, drops
+
+
+@pytest.fixture
+def svc(tmp_path):
+    return _make(tmp_path)[0]
+
+
+def _ctx(header: str | None = None):
+    headers = {} if header is None else {D.REQUEST_ID_HEADER: header}
+    return SimpleNamespace(
+        request=SimpleNamespace(headers=headers),
+        response=SimpleNamespace(headers={}, status_code=200),
+    )
+
+
+def _call(answer):
+    return asyncio.run(answer) if inspect.isawaitable(answer) else answer
+
+
+def _logged(landing: Path) -> list[dict]:
+    out = []
+    for f in sorted((landing / D.DATASET).rglob("*.jsonl")):
+        out += [json.loads(line) for line in f.read_text().splitlines()]
+    return out
 
 
 def _batch(svc, *requests):
@@ -66,3 +124,76 @@ def test_a_batch_answers_each_request_and_counts_the_degraded_ones(svc):
     answer = _batch(svc, {"user_id": 1, "k": 5}, {"user_id": 99, "k": 2}, {"user_id": 3, "k": 1})
     assert [a["user_id"] for a in answer] == [1, 99, 3]
     assert svc.fallbacks.counts == {"recommend_batch": 1}
+
+
+def test_an_answer_carries_a_new_request_id_and_the_bento(svc):
+    ctx = _ctx()
+    answer = _call(svc.recommend(3, 5, ctx=ctx))
+    assert isinstance(answer, service.RecommendAnswer)
+    body = answer.model_dump()
+    assert len(body["request_id"]) == 32 and int(body["request_id"], 16) >= 0
+    assert body["bento"] == "recassets_recommender:v1" and body["policy"] == "model"
+    assert body["items"] == [
+        {"item_id": 5, "score": 1.5, "stages": ["trending", "rules"], "category": "c"}
+    ]  # the funnel's own keys kept, nothing added
+    assert ctx.response.headers == {D.REQUEST_ID_HEADER: body["request_id"]}
+    other = _call(svc.recommend(3, 5, ctx=_ctx())).request_id
+    assert other != body["request_id"]
+
+
+@pytest.mark.parametrize(
+    ("header", "kept"),
+    [("client-req_42", True), ("x" * 65, False), ("caf\u00e9", False), ("a\nb", False)],
+)
+def test_the_client_request_id_is_honoured_when_safe(svc, header, kept):
+    ctx = _ctx(header)
+    rid = _call(svc.rank(3, [1, 2], ctx=ctx)).request_id
+    assert (rid == header) is kept
+    assert ctx.response.headers[D.REQUEST_ID_HEADER] == rid
+
+
+def test_a_refused_request_is_a_400_also_for_bentoml(svc):
+    ctx = _ctx()
+    answer = _call(svc.recommend(3, 11, ctx=ctx))
+    assert answer.status_code == 400 and ctx.response.status_code == 400
+    assert _call(svc.rank(3, [-1], ctx=(ctx := _ctx()))).status_code == 400
+    assert ctx.response.status_code == 400
+
+
+def test_every_answer_is_logged_at_rate_one(tmp_path):
+    svc, _ = _make(tmp_path, rate=1.0)
+    a = _call(svc.recommend(3, 5, ctx=_ctx("req-a")))
+    b = _call(svc.rank(4, [9, 8], ctx=_ctx()))
+    _call(svc.recommend(3, 11, ctx=_ctx()))  # refused: nothing served, nothing logged
+    svc.decisions.close()
+    logged = {r["request_id"]: r for r in _logged(tmp_path)}
+    assert set(logged) == {a.request_id, b.request_id}
+    rec = logged["req-a"]
+    assert (rec["endpoint"], rec["user_id"], rec["policy"], rec["features_day"]) == (
+        "recommend", 3, "model", "d",
+    )  # fmt: skip
+    assert rec["bento"] == "recassets_recommender:v1" and rec["two_tower"] == "two_tower/0001"
+    assert rec["items"] == [
+        {"item_id": 5, "score": 1.5, "stages": ["trending", "rules"], "source": "trending"}
+    ]
+    ranked = logged[b.request_id]
+    assert ranked["endpoint"] == "rank" and ranked["features_day"] == "2026-01-02"
+    assert [i["item_id"] for i in ranked["items"]] == [9, 8]
+
+
+def test_rate_zero_logs_nothing(tmp_path):
+    svc, _ = _make(tmp_path, rate=0.0)
+    for user in range(5):
+        assert _call(svc.recommend(user, 5, ctx=_ctx())).request_id
+    svc.decisions.close()
+    assert not (tmp_path / D.DATASET).exists()
+
+
+def test_a_log_that_cannot_be_written_fails_no_request_and_is_counted(tmp_path):
+    (tmp_path / D.DATASET).write_text("a file where the folder should be")
+    svc, drops = _make(tmp_path)
+    answers = [_call(svc.recommend(u, 5, ctx=_ctx())) for u in (1, 2)]
+    answers.append(_call(svc.rank(1, [3], ctx=_ctx())))
+    assert all(isinstance(a, service.Answer) and a.items for a in answers)
+    svc.decisions.close()
+    assert drops.counts == {"write_error": 3}

@@ -1,0 +1,322 @@
+"""The serving decision log: one JSON object per ``/recommend`` and ``/rank`` answer, landed as
+JSON Lines files the way every producer lands data, and ingested into the Delta table
+``serving_log`` by the asset ``lake/serving_log`` (the contract: ``recassets.events.SERVING_LOG``).
+
+A record says what was served, to whom and by what (``decision``): the request id, the time
+(UTC, ISO 8601), the endpoint, the user, each item with its score, the stages it passed and its
+source (the stage that brought it in), the policy, the model versions, the features day and the
+bento tag. From the request id, ``recassets lineage REQUEST_ID`` goes on into the bento's
+lineage; and later training can join what was served with what was engaged.
+
+Files: ``<landing>/serving_log/dt=YYYY-MM-DD/part-<time>-<pid>-<n>.jsonl``, the day of each
+record's ``ts`` (ingestion puts a row whose timestamp is outside its folder's day in the
+quarantine). Each is written under a dot-name and renamed (``recassets.atomic``): ingestion
+skips dot-names, so it never reads half a file.
+
+What a request pays (``DecisionLog.append``): a sampling draw and an append to an in-memory
+list under a lock. A background thread flushes the buffer into a new file every
+``flush_records`` records or ``flush_interval_s`` seconds, and ``close`` (the service's
+shutdown) flushes what is left. The buffer is bounded (``max_buffer``): past it a record is
+dropped, not queued. A write that fails (disk full, a permission, the folder not a folder)
+drops that batch with a warning; the request it came from was answered long before. Every
+dropped record is counted through ``on_drop`` (the service's Prometheus counter
+``recassets_decision_log_dropped_total{reason}``).
+
+Settings (``from_env``, read by the service): ``RECASSETS_DECISION_LOG_RATE`` (the share of
+answers logged, 0..1, default 1: all, as at demo scale; 0 turns the log off),
+``RECASSETS_DECISION_LOG_FLUSH_RECORDS`` (500) and ``RECASSETS_DECISION_LOG_FLUSH_S`` (5).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import logging
+import os
+import random
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recassets import atomic
+
+DATASET = "serving_log"  # the landing folder and the Delta table
+RATE_ENV = "RECASSETS_DECISION_LOG_RATE"
+FLUSH_RECORDS_ENV = "RECASSETS_DECISION_LOG_FLUSH_RECORDS"
+FLUSH_S_ENV = "RECASSETS_DECISION_LOG_FLUSH_S"
+MAX_BUFFER = 10_000  # about 10 MB of records at k = 20: a stalled disk costs no more memory
+REQUEST_ID_HEADER = "X-Request-Id"
+# A client's request id is kept when it is a short token of these characters: it goes into a
+# file, a Delta table, logs and a command line (``recassets lineage REQUEST_ID``), and none of
+# ':', '/', '@' or '.', so it can never read as a bento tag, a model version or TABLE@VERSION.
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MODEL_KINDS = ("two_tower", "ranking")
+
+log = logging.getLogger(__name__)
+
+
+def request_id(header: str | None) -> str:
+    """The client's ``X-Request-Id`` when it is a safe short token (``_SAFE_ID``: at most 64
+    ASCII letters, digits, ``_`` and ``-``), else a new uuid4 hex: a long, non-ASCII or
+    multi-line header is replaced, never echoed into files and logs."""
+    if header is not None and _SAFE_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def is_request_id(text: str) -> bool:
+    """Whether ``text`` has the form of a request id this module keeps or makes."""
+    return _SAFE_ID.fullmatch(text) is not None
+
+
+def utc_now() -> str:
+    """Now, UTC, ISO 8601 with microseconds and a ``Z`` (what ingestion parses)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def model_versions(manifest: Mapping[str, Any]) -> dict[str, str | None]:
+    """``{"two_tower": "two_tower/0003", "ranking": "ranking/0002"}`` from a bundle manifest's
+    lineage (the checkpoint names ``recassets lineage`` takes); None where the bento serves no
+    model (the popularity policy)."""
+    lineage = manifest.get("lineage") or {}
+    out: dict[str, str | None] = {}
+    for kind in MODEL_KINDS:
+        checkpoint = (lineage.get(kind) or {}).get("checkpoint")
+        out[kind] = f"{kind}/{Path(str(checkpoint)).stem}" if checkpoint else None
+    return out
+
+
+def bento_tag(service_dir: str | Path) -> str | None:
+    """The tag of the bento whose ``src`` folder is ``service_dir`` (its ``bento.yaml`` one
+    folder up), or None when the service does not run from a built bento (``bentoml serve
+    service:RecommenderService`` in the repo)."""
+    import yaml
+
+    try:
+        meta = yaml.safe_load((Path(service_dir).parent / "bento.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(meta, dict) or not meta.get("name") or not meta.get("version"):
+        return None
+    return f"{meta['name']}:{meta['version']}".lower()
+
+
+def decision(
+    *,
+    request_id: str,
+    endpoint: str,
+    user_id: int,
+    items: Iterable[Mapping[str, Any]],
+    policy: str | None,
+    features_day: str | None,
+    models: Mapping[str, str | None],
+    bento: str | None,
+    ts: str | None = None,
+) -> dict[str, Any]:
+    """One decision record (``recassets.events.SERVING_LOG``'s fields): each item's id, score,
+    stages and source (the first stage: retrieval, trending, popularity, backfill...)."""
+    return {
+        "request_id": request_id,
+        "ts": ts or utc_now(),
+        "endpoint": endpoint,
+        "user_id": user_id,
+        "bento": bento,
+        "policy": policy,
+        "features_day": features_day,
+        **{kind: models.get(kind) for kind in MODEL_KINDS},
+        "items": [
+            {
+                "item_id": i["item_id"],
+                "score": i["score"],
+                "stages": list(i.get("stages", [])),
+                "source": (i.get("stages") or [None])[0],
+            }
+            for i in items
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Settings:
+    rate: float = 1.0
+    flush_records: int = 500
+    flush_interval_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """From ``env`` (the service passes its environment); a value out of range or not a
+        number is a ``ValueError`` naming the variable, at start-up, not at a request."""
+        rate = _number(env, RATE_ENV, cls.rate, float)
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{RATE_ENV}={rate}: expected a share between 0 and 1")
+        records = _number(env, FLUSH_RECORDS_ENV, cls.flush_records, int)
+        seconds = _number(env, FLUSH_S_ENV, cls.flush_interval_s, float)
+        if records < 1 or not seconds > 0:
+            raise ValueError(f"{FLUSH_RECORDS_ENV} must be >= 1 and {FLUSH_S_ENV} > 0")
+        return cls(rate, records, seconds)
+
+
+def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name}={text[:40]!r}: expected a number") from None
+
+
+class DecisionLog:
+    """A bounded buffer of decision records and the thread that lands them (module docstring).
+
+    ``on_drop(n, reason)`` is called for every dropped batch: ``buffer_full``, ``write_error``
+    or ``unserializable``. ``background=False`` starts no thread: ``flush`` lands the buffer
+    (tests, and a caller with its own loop)."""
+
+    def __init__(
+        self,
+        landing: str | Path,
+        settings: Settings | None = None,
+        *,
+        max_buffer: int = MAX_BUFFER,
+        on_drop: Callable[[int, str], None] | None = None,
+        draw: Callable[[], float] = random.random,
+        background: bool = True,
+    ) -> None:
+        self.root = Path(landing) / DATASET
+        self.settings = settings or Settings()
+        self.max_buffer = max_buffer
+        self.on_drop = on_drop
+        self._draw = draw
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()  # guards _buffer: held for an append or a swap only
+        self._flushing = threading.Lock()  # one flush at a time (the thread, close)
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._seq = itertools.count()
+        self.written = 0  # records landed by this process
+        self._thread: threading.Thread | None = None
+        if background and self.enabled:
+            self._thread = threading.Thread(
+                target=self._run, name="recassets-decision-log", daemon=True
+            )
+            self._thread.start()
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.rate > 0
+
+    def sampled(self) -> bool:
+        """Whether this answer is logged (rate 1: always; 0: never, and no draw)."""
+        rate = self.settings.rate
+        return rate >= 1.0 or (rate > 0.0 and self._draw() < rate)
+
+    def append(self, record: dict[str, Any]) -> bool:
+        """Buffer ``record`` (already sampled); False when the buffer is full (dropped, counted)
+        or the log is closed. Never raises on account of the files."""
+        if self._closed.is_set():
+            return False
+        due = False
+        with self._lock:
+            full = len(self._buffer) >= self.max_buffer
+            if not full:
+                self._buffer.append(record)
+                due = len(self._buffer) >= self.settings.flush_records
+        if full:
+            self._dropped(1, "buffer_full")
+            return False
+        if due:
+            self._wake.set()
+        return True
+
+    def flush(self) -> int:
+        """Land the buffer: one new file per day of its records. Returns the records written;
+        a failed write drops its records (counted, warned), it does not raise."""
+        with self._flushing:
+            with self._lock:
+                batch, self._buffer = self._buffer, []
+            if not batch:
+                return 0
+            written = 0
+            for day, lines in self._by_day(batch).items():
+                written += self._write(day, lines)
+            self.written += written
+            return written
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the thread and land what is buffered. Idempotent."""
+        self._closed.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+        self.flush()
+
+    # -- inside -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(self.settings.flush_interval_s)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the thread must outlive any one batch
+                log.exception("decision log: flush failed")
+
+    def _by_day(self, batch: list[dict[str, Any]]) -> dict[str, list[bytes]]:
+        days: dict[str, list[bytes]] = {}
+        bad = 0
+        for record in batch:
+            try:
+                line = json.dumps(record, separators=(",", ":"), allow_nan=False)
+                day = dt.date.fromisoformat(str(record["ts"])[:10]).isoformat()
+            except (TypeError, ValueError, KeyError):
+                bad += 1
+                continue
+            days.setdefault(day, []).append(line.encode() + b"\n")
+        if bad:
+            log.warning("decision log: %d record(s) not JSON-serializable, dropped", bad)
+            self._dropped(bad, "unserializable")
+        return days
+
+    def _write(self, day: str, lines: list[bytes]) -> int:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        name = f"part-{stamp}-{os.getpid()}-{next(self._seq):06d}.jsonl"
+        target = self.root / f"dt={day}" / name
+        try:
+            atomic.write_bytes(target, b"".join(lines))
+        except Exception as exc:  # noqa: BLE001 - OSError mostly; nothing may reach a request
+            log.warning(
+                "decision log: %d record(s) of %s dropped, cannot write %s: %s",
+                len(lines), day, target, exc,
+            )  # fmt: skip
+            self._dropped(len(lines), "write_error")
+            return 0
+        return len(lines)
+
+    def _dropped(self, n: int, reason: str) -> None:
+        if self.on_drop is None:
+            return
+        try:
+            self.on_drop(n, reason)
+        except Exception:  # noqa: BLE001 - a metrics failure must not fail the caller either
+            log.exception("decision log: counting %d dropped record(s) failed", n)
+
+
+__all__ = [
+    "DATASET",
+    "RATE_ENV",
+    "REQUEST_ID_HEADER",
+    "DecisionLog",
+    "Settings",
+    "bento_tag",
+    "decision",
+    "is_request_id",
+    "model_versions",
+    "request_id",
+    "utc_now",
+]

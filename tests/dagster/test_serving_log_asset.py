@@ -1,0 +1,91 @@
+"""``lake/serving_log`` materialized by Dagster on a temporary home (real Spark and Delta): the
+decision log's files of a day served, as the service's writer lands them, into the table, with
+the day's metadata; its partitions are the days served; and the CLI plans it as a run of its
+own over the days the log landed."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from dagster import DagsterInstance, materialize
+
+from assets.partitions import serving_days
+from assets.serving_log import serving_log, serving_log_files
+from recassets import cli
+from recassets.bento import decisions as D
+from resources import LakeResource, SparkResource
+
+
+def _land(landing: str, n: int) -> str:
+    log = D.DecisionLog(landing, background=False)
+    for i in range(n):
+        log.append(
+            D.decision(
+                request_id=f"r{i}",
+                endpoint="recommend",
+                user_id=i,
+                items=[{"item_id": 1, "score": 0.5, "stages": ["trending"]}],
+                policy="cold_start",
+                features_day=None,
+                models={},
+                bento="recassets_recommender:v1",
+            )  # fmt: skip
+        )
+    log.close()
+    return D.utc_now()[:10]  # today: what the records were stamped with (UTC)
+
+
+def test_the_partitions_are_the_days_served(paths):
+    today = dt.date(2026, 12, 3)
+    empty = serving_days(paths, today)
+    assert empty.get_first_partition_key() == "2026-12-03"
+    Path(paths.landing_dir(D.DATASET, "2026-11-20")).mkdir(parents=True)
+    landed = serving_days(paths, today)
+    assert landed.get_first_partition_key() == "2026-11-20"
+    assert landed.end_offset == 1 and landed.timezone == "UTC"  # open, up to today
+
+
+def test_a_day_of_the_decision_log_is_ingested(paths, spark):
+    day = _land(paths.landing, 3)
+    result = materialize(
+        [serving_log_files, serving_log],
+        resources={"spark": SparkResource(), "lake": LakeResource(home=paths.home)},
+        instance=DagsterInstance.ephemeral(),
+        partition_key=day,
+    )
+    assert result.success
+    (mat,) = [e.materialization for e in result.get_asset_materialization_events()]
+    assert mat.partition == day
+    assert mat.metadata["dagster/row_count"].value == 3
+    assert mat.metadata["quarantined_rows"].value == 0
+    assert str(mat.metadata["lineage_manifest"].value).endswith(f"serving_log/dt={day}.json")
+    rows = spark.read.format("delta").load(paths.table("serving_log")).collect()
+    assert sorted(r["request_id"] for r in rows) == ["r0", "r1", "r2"]
+
+
+def test_the_cli_plans_the_log_over_its_own_days(paths, monkeypatch):
+    plans = []
+    monkeypatch.setattr(cli, "_launch", lambda _paths, plan, settings=None: plans.append(plan))
+    monkeypatch.setattr(cli.Paths, "from_env", classmethod(lambda cls, home=None: paths))
+    args = argparse.Namespace(select="lake/serving_log", first=None, last=None)
+    try:
+        cli.cmd_materialize(args)
+    except SystemExit as e:  # nothing served yet: said, not a run over the data's days
+        assert "no decision log" in str(e.code)
+    else:
+        raise AssertionError("expected SystemExit")
+    for day in ("2026-11-20", "2026-11-22"):
+        Path(paths.landing_dir(D.DATASET, day)).mkdir(parents=True)
+    cli.cmd_materialize(args)  # no events landed: not needed for the log alone
+    assert plans[-1] == [{"select": ["lake/serving_log"], "first": "2026-11-20",
+                          "last": "2026-11-22"}]  # fmt: skip
+    Path(paths.landing_dir("events", "2026-01-01")).mkdir(parents=True)
+    cli.cmd_materialize(
+        argparse.Namespace(select="lake/raw_events,lake/serving_log", first=None, last=None)
+    )
+    assert plans[-1] == [
+        {"select": ["lake/raw_events"], "first": "2026-01-01", "last": "2026-01-01"},
+        {"select": ["lake/serving_log"], "first": "2026-11-20", "last": "2026-11-22"},
+    ]

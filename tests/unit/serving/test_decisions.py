@@ -1,0 +1,204 @@
+"""The decision log's writer (``recassets.bento.decisions``) on its own: request ids, sampling,
+files landed whole under their day, the bounded buffer, and a write that fails without
+raising. The service's use of it: tests/unit/serving/test_service.py; over HTTP:
+tests/integration/test_serving.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from recassets.bento import decisions as D
+
+
+def _record(n: int, ts: str = "2026-01-03T10:00:00.000001Z") -> dict:
+    return D.decision(
+        request_id=f"r{n}", endpoint="recommend", user_id=n,
+        items=[{"item_id": 7, "score": 0.5, "stages": ["retrieval", "ranking", "rules"]}],
+        policy="model", features_day="2026-01-02",
+        models={"two_tower": "two_tower/0001", "ranking": "ranking/0001"},
+        bento="recassets_recommender:v1", ts=ts,
+    )  # fmt: skip
+
+
+def _files(landing: Path) -> list[Path]:
+    return sorted((landing / D.DATASET).rglob("*"))
+
+
+def _lines(landing: Path) -> list[dict]:
+    out = []
+    for f in _files(landing):
+        if f.is_file():
+            text = f.read_text()
+            assert text.endswith("\n"), f  # whole lines only
+            out += [json.loads(line) for line in text.splitlines()]
+    return out
+
+
+@pytest.mark.parametrize("header", ["abc", "A-b_9", "f" * 64, "0b6f1c2e11114a4a8b8b000000000001"])
+def test_a_safe_header_is_the_request_id(header):
+    assert D.request_id(header) == header
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "x" * 65, "caf\u00e9", "a\nb", "a\r\nX-Evil: 1", "a b", "a:b", "../x", "a@1"],
+)
+def test_a_missing_or_hostile_header_is_replaced(header):
+    rid = D.request_id(header)
+    assert rid != header and len(rid) == 32 and int(rid, 16) >= 0
+    assert D.request_id(header) != rid  # a new one each time
+
+
+def test_the_decision_record():
+    r = _record(3)
+    assert r["items"] == [
+        {
+            "item_id": 7,
+            "score": 0.5,
+            "stages": ["retrieval", "ranking", "rules"],
+            "source": "retrieval",
+        }
+    ]
+    assert (r["two_tower"], r["ranking"], r["bento"]) == ("two_tower/0001", "ranking/0001",
+                                                          "recassets_recommender:v1")  # fmt: skip
+    now = D.decision(request_id="x", endpoint="rank", user_id=1, items=[], policy=None,
+                     features_day=None, models={}, bento=None)  # fmt: skip
+    assert now["ts"].endswith("Z") and now["two_tower"] is None
+
+
+def test_model_versions_and_the_bento_tag(tmp_path):
+    manifest = {"lineage": {"two_tower": {"checkpoint": "/h/artifacts/models/two_tower/0003.pt"},
+                            "ranking": {"checkpoint": "/h/artifacts/models/ranking/0002.pt"}}}  # fmt: skip
+    assert D.model_versions(manifest) == {"two_tower": "two_tower/0003", "ranking": "ranking/0002"}
+    assert D.model_versions({"lineage": {}}) == {"two_tower": None, "ranking": None}
+    src = tmp_path / "bento" / "src"
+    src.mkdir(parents=True)
+    assert D.bento_tag(src) is None  # not a built bento
+    (src.parent / "bento.yaml").write_text(
+        "name: recassets_recommender\nversion: 20260103T0-Model\n"
+    )
+    assert D.bento_tag(src) == "recassets_recommender:20260103t0-model"
+
+
+def test_rate_zero_never_samples_and_one_always(tmp_path):
+    draws = []
+
+    def draw() -> float:
+        draws.append(1)
+        return 0.0
+
+    off = D.DecisionLog(tmp_path, D.Settings(rate=0.0), draw=draw, background=False)
+    assert not off.enabled and not any(off.sampled() for _ in range(100)) and draws == []
+    on = D.DecisionLog(tmp_path, D.Settings(rate=1.0), draw=lambda: 0.999, background=False)
+    assert all(on.sampled() for _ in range(100))
+    seq = iter([0.1, 0.6, 0.29, 0.3, 0.95])
+    half = D.DecisionLog(tmp_path, D.Settings(rate=0.3), draw=lambda: next(seq), background=False)
+    assert [half.sampled() for _ in range(5)] == [True, False, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({D.RATE_ENV: "1.5"}, D.RATE_ENV),
+        ({D.RATE_ENV: "-0.1"}, D.RATE_ENV),
+        ({D.RATE_ENV: "all"}, D.RATE_ENV),
+        ({D.FLUSH_S_ENV: "0"}, D.FLUSH_S_ENV),
+        ({D.FLUSH_RECORDS_ENV: "ten"}, D.FLUSH_RECORDS_ENV),
+    ],
+)
+def test_bad_settings_name_the_variable(env, name):
+    with pytest.raises(ValueError, match=name):
+        D.Settings.from_env(env)
+
+
+def test_settings_from_env():
+    assert D.Settings.from_env({}) == D.Settings(1.0, 500, 5.0)
+    assert D.Settings.from_env({D.RATE_ENV: "0", D.FLUSH_S_ENV: "0.5"}).rate == 0.0
+
+
+def test_every_n_records_lands_a_whole_file_and_close_lands_the_rest(tmp_path):
+    log = D.DecisionLog(tmp_path, D.Settings(flush_records=3, flush_interval_s=60))
+    try:
+        for n in range(7):
+            assert log.append(_record(n))
+        deadline = time.monotonic() + 10
+        while len(_lines(tmp_path)) < 6 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # the thread landed the first two batches of three without waiting for its interval
+        assert len(_lines(tmp_path)) >= 6
+    finally:
+        log.close()
+    records = _lines(tmp_path)
+    assert sorted(r["request_id"] for r in records) == [f"r{n}" for n in range(7)]
+    assert log.written == 7
+    files = [f for f in _files(tmp_path) if f.is_file()]
+    assert {f.parent.name for f in files} == {"dt=2026-01-03"}
+    assert all(f.suffix == ".jsonl" and not f.name.startswith(".") for f in files)
+    assert not log.append(_record(8))  # closed
+
+
+def test_the_interval_lands_a_small_buffer(tmp_path):
+    log = D.DecisionLog(tmp_path, D.Settings(flush_records=1000, flush_interval_s=0.05))
+    try:
+        log.append(_record(1))
+        deadline = time.monotonic() + 10
+        while not _lines(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [r["request_id"] for r in _lines(tmp_path)] == ["r1"]
+    finally:
+        log.close()
+
+
+def test_records_land_in_the_folder_of_their_day(tmp_path):
+    log = D.DecisionLog(tmp_path, background=False)
+    log.append(_record(1, "2026-01-03T23:59:59.999999Z"))
+    log.append(_record(2, "2026-01-04T00:00:00.000000Z"))
+    assert log.flush() == 2 and log.flush() == 0
+    by_day = {f.parent.name: f.read_text() for f in _files(tmp_path) if f.is_file()}
+    assert set(by_day) == {"dt=2026-01-03", "dt=2026-01-04"}
+    assert '"request_id":"r2"' in by_day["dt=2026-01-04"]
+
+
+def test_a_write_failure_drops_counts_and_warns_but_does_not_raise(tmp_path, caplog):
+    (tmp_path / D.DATASET).write_text("not a folder")  # even root cannot mkdir under a file
+    drops: list[tuple[int, str]] = []
+    log = D.DecisionLog(tmp_path, on_drop=lambda n, why: drops.append((n, why)), background=False)
+    assert log.append(_record(1)) and log.append(_record(2))
+    with caplog.at_level(logging.WARNING, logger=D.__name__):
+        assert log.flush() == 0
+    assert drops == [(2, "write_error")]
+    assert "2 record(s) of 2026-01-03 dropped" in caplog.text
+    assert [p.name for p in tmp_path.iterdir()] == [D.DATASET]  # no temporary file left
+
+
+def test_the_buffer_is_bounded(tmp_path):
+    drops: list[tuple[int, str]] = []
+    log = D.DecisionLog(tmp_path, max_buffer=2, on_drop=lambda n, why: drops.append((n, why)),
+                        background=False)  # fmt: skip
+    assert [log.append(_record(n)) for n in range(4)] == [True, True, False, False]
+    assert drops == [(1, "buffer_full"), (1, "buffer_full")]
+    assert log.flush() == 2
+
+
+def test_an_unserializable_record_is_dropped_alone(tmp_path):
+    drops: list[tuple[int, str]] = []
+    log = D.DecisionLog(tmp_path, on_drop=lambda n, why: drops.append((n, why)), background=False)
+    bad = _record(1)
+    bad["items"][0]["score"] = float("nan")  # not JSON: ingestion would quarantine the line
+    log.append(bad)
+    log.append(_record(2))
+    assert log.flush() == 1 and drops == [(1, "unserializable")]
+    assert [r["request_id"] for r in _lines(tmp_path)] == ["r2"]
+
+
+def test_a_failing_metric_does_not_raise(tmp_path):
+    def boom(n: int, why: str) -> None:
+        raise RuntimeError("metrics down")
+
+    log = D.DecisionLog(tmp_path, max_buffer=0, on_drop=boom, background=False)
+    assert log.append(_record(1)) is False
