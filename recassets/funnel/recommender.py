@@ -62,9 +62,11 @@ from recassets.funnel.items import Catalog, ItemBlock
 from recassets.funnel.ranking import Ranking
 from recassets.funnel.rules import Entry, trending_score
 from recassets.funnel.users import UserInputs, seen_items, user_row, user_table
+from recassets.landing import file_digest
 from recassets.paths import Paths
 from recassets.retrieval.index import ItemIndex
 from recassets.training import inference as T
+from recassets.training.checkpoint import DamagedArtifactError
 
 MODEL, POPULARITY = "model", "popularity"
 COLD_START = "cold_start"
@@ -123,11 +125,36 @@ class Bundle:
 
     @classmethod
     def load(cls, folder: str | Path) -> Bundle:
+        """Read the bundle's manifest and check the files it names: each model file's sha256
+        against the one the manifest recorded when the bundle was written. A manifest that is
+        not JSON, a file missing, or a file whose bytes changed (truncated, corrupted, swapped)
+        raises ``DamagedArtifactError`` naming it, before anything is loaded: the service
+        does not start, so the bento serving before it keeps serving. (The index folder is
+        checked by ``ItemIndex.load``.)"""
         folder = Path(folder)
         manifest_path = folder / "manifest.json"
         if not manifest_path.exists():
             raise FileNotFoundError(f"no manifest.json in serving bundle {folder}")
-        return cls(folder, json.loads(manifest_path.read_text()))
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DamagedArtifactError(
+                f"bundle manifest {manifest_path} is damaged: {exc}"
+            ) from exc
+        bundle = cls(folder, manifest)
+        for kind, record in manifest.get("lineage", {}).items():
+            path = bundle.path(kind)
+            if path is None or not isinstance(record, dict) or "sha256" not in record:
+                continue
+            if not path.is_file():
+                raise DamagedArtifactError(f"bundle file {path} is missing")
+            _, digest = file_digest(path)
+            if digest != record["sha256"]:
+                raise DamagedArtifactError(
+                    f"bundle file {path} is damaged: sha256 {digest[:12]}..., the manifest "
+                    f"recorded {record['sha256'][:12]}..."
+                )
+        return bundle
 
     @property
     def policy(self) -> dict[str, Any]:
