@@ -20,6 +20,14 @@ from dagster import (
 from assets import keys
 from assets.partitions import DAILY, add_day_metadata, partition_days
 from recassets.events import CONTRACTS, Contract
+from recassets.freshness import (
+    DEFAULT_SETTLE_S,
+    DEFAULT_SETTLE_TIMEOUT_S,
+    SETTLE_ENV,
+    SETTLE_TIMEOUT_ENV,
+    env_int,
+    wait_until_settled,
+)
 from recassets.ingest import INGESTED_TABLES, TABLE_NAMES, IngestResult, ingest, lineage_path
 from recassets.paths import Paths
 from recassets.preload import preload
@@ -126,12 +134,26 @@ def _ingest_asset(dataset: str, description: str):
             *(["great_expectations"] if not selection or selection & CHECKED else []),
             *(["feast"] if not selection or keys.FEATURE_STORE in selection else []),
         )
-        session, paths = spark.session(), lake.paths()
+        paths, days = lake.paths(), partition_days(context)
+        if not context.run.tags.get("dagster/sensor_name"):
+            # A run launched by hand (UI, CLI) waits for files still being written, as the
+            # landing sensor does before it launches one (recassets.freshness.SETTLE_ENV).
+            waited = wait_until_settled(
+                paths,
+                [dataset],
+                days,
+                env_int(SETTLE_ENV, DEFAULT_SETTLE_S),
+                env_int(SETTLE_TIMEOUT_ENV, DEFAULT_SETTLE_TIMEOUT_S),
+                progress=context.log.info,
+            )
+            if waited:
+                context.log.info(f"{dataset}: landing files settled after {waited:.1f} s")
+        session = spark.session()
         result = ingest(
             session,
             paths,
             dataset,
-            partition_days(context),
+            days,
             run_id=context.run.run_id,
             progress=context.log.info,
             allow_missing_days=dataset != "events",

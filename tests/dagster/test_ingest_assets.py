@@ -4,6 +4,8 @@ and Delta: a two-day single-run backfill with a landing file full of bad rows, t
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +186,76 @@ def test_a_day_without_landing_files_fails_naming_the_folder(landed, first_run, 
             partition_key=missing,
         )
     assert _table(spark, paths.table("raw_events")).where(f"dt = DATE'{missing}'").count() == 0
+
+
+# --- a run launched by hand waits for files still being written (RECASSETS_LANDING_SETTLE_*) ---
+
+
+def _late_event(i: int) -> str:
+    return json.dumps({"event_id": f"late-{i}", "ts": f"{DAY2}T23:00:00Z", "user_id": 1,
+                       "item_id": 1, "event_type": "click"})  # fmt: skip
+
+
+def _write_in_place(path: Path, lines: int, every_s: float) -> threading.Thread:
+    """A producer without the dot-name-and-rename convention: appends to ``path`` in place."""
+
+    def write() -> None:
+        with open(path, "a") as f:
+            for i in range(lines):
+                f.write(_late_event(i) + "\n")
+                f.flush()
+                time.sleep(every_s)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+def _late_rows(spark, paths) -> int:
+    table = _table(spark, paths.table("raw_events"))
+    return table.where(f"dt = DATE'{DAY2}' AND event_id LIKE 'late-%'").count()
+
+
+def test_a_manual_run_waits_for_a_file_written_in_place_and_reads_it_whole(
+    landed, first_run, spark, monkeypatch
+):
+    paths, _ = landed
+    monkeypatch.setenv("RECASSETS_LANDING_SETTLE_SECONDS", "2")
+    late = Path(paths.landing_dir("events", DAY2)) / "zz-late.jsonl"
+    try:
+        writer = _write_in_place(late, lines=20, every_s=0.2)  # 4 s of writing
+        result = materialize(
+            [raw_events],
+            resources={"spark": SparkResource(), "lake": LakeResource(home=paths.home)},
+            instance=DagsterInstance.ephemeral(),
+            partition_key=DAY2,
+        )
+        writer.join()
+        assert result.success
+        assert _late_rows(spark, paths) == 20  # whole, not the lines written when the run began
+    finally:
+        late.unlink(missing_ok=True)
+
+
+def test_a_manual_run_gives_up_on_a_file_that_never_settles(landed, first_run, spark, monkeypatch):
+    paths, _ = landed
+    monkeypatch.setenv("RECASSETS_LANDING_SETTLE_SECONDS", "2")
+    monkeypatch.setenv("RECASSETS_LANDING_SETTLE_TIMEOUT_SECONDS", "3")
+    before = _table(spark, paths.table("raw_events")).where(f"dt = DATE'{DAY2}'").count()
+    late = Path(paths.landing_dir("events", DAY2)) / "zz-late.jsonl"
+    try:
+        writer = _write_in_place(late, lines=40, every_s=0.2)  # 8 s of writing
+        with pytest.raises(Exception, match=f"still changing after 3 s: .*events/dt={DAY2}"):
+            materialize(
+                [raw_events],
+                resources={"spark": SparkResource(), "lake": LakeResource(home=paths.home)},
+                instance=DagsterInstance.ephemeral(),
+                partition_key=DAY2,
+            )
+        writer.join()
+        # nothing was read: the partition is as it was
+        assert (
+            _table(spark, paths.table("raw_events")).where(f"dt = DATE'{DAY2}'").count() == before
+        )
+    finally:
+        late.unlink(missing_ok=True)
