@@ -245,6 +245,60 @@ def test_info_shows_no_absolute_path(srv, home):
     assert any(s.startswith("artifacts/models/two_tower/") for s in strings), strings
 
 
+# -- the decision log (issue 16): request ids, the bento, the log landed, the lineage ------------
+
+
+def _decisions(landing: Path, wanted: set[str], timeout_s: float = 30.0) -> dict[str, dict]:
+    """The decision records of ``wanted`` ids landed under ``landing`` (the service flushes
+    every 5 s by default): waits until all are there or the time is up."""
+    from recassets.bento import decisions as D
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = {}
+        for f in sorted((landing / D.DATASET).rglob("*.jsonl")):
+            if not f.name.startswith("."):
+                for line in f.read_text().splitlines():
+                    record = json.loads(line)  # whole lines only: a file is renamed in whole
+                    if record["request_id"] in wanted:
+                        found[record["request_id"]] = record
+        if set(found) == wanted or time.monotonic() > deadline:
+            return found
+        time.sleep(0.25)
+
+
+def test_answers_carry_a_request_id_and_the_bento_and_are_logged(srv, built, home):
+    from recassets.lineage import graph as G
+
+    header = {"X-Request-Id": "it-req-0001"}
+    status, rec = server.post(srv.url + "/recommend", {"user_id": 3, "k": 5}, headers=header)
+    assert status == 200 and rec["request_id"] == "it-req-0001", rec
+    assert rec["bento"] == built["tag"] and rec["policy"] == "model"
+    hostile = {"X-Request-Id": "x" * 100}  # too long: replaced (non-ASCII, newlines: unit tests)
+    status, ranked = server.post(
+        srv.url + "/rank", {"user_id": 3, "item_ids": [5, 9]}, headers=hostile
+    )
+    assert status == 200 and len(ranked["request_id"]) == 32, ranked
+    assert ranked["request_id"] != rec["request_id"] and ranked["bento"] == built["tag"]
+    logged = _decisions(Path(home.landing), {rec["request_id"], ranked["request_id"]})
+    assert set(logged) == {rec["request_id"], ranked["request_id"]}
+    r = logged[rec["request_id"]]
+    assert (r["endpoint"], r["user_id"], r["bento"], r["features_day"]) == (
+        "recommend", 3, built["tag"], DAY,
+    )  # fmt: skip
+    assert r["two_tower"].startswith("two_tower/") and r["ranking"].startswith("ranking/")
+    assert [(i["item_id"], i["score"]) for i in r["items"]] == [
+        (i["item_id"], i["score"]) for i in rec["items"]
+    ]
+    assert r["items"][0]["source"] == "retrieval"
+    assert logged[ranked["request_id"]]["endpoint"] == "rank"
+    # the request id leads to the bento that answered, and on to its models
+    tree = G.trace(home, G.parse_target("it-req-0001"))
+    root = tree.nodes[tree.root]
+    assert root.inputs == [f"bento {built['tag']}"]
+    assert any(n.kind == "model" for n in tree.nodes.values())
+
+
 # -- bounds: every input of every endpoint (issue 15) -----------------------------------------
 
 INT64_MAX = 2**63 - 1
@@ -417,6 +471,28 @@ def test_the_server_listens_on_the_loopback_only(srv):
         if c.status == psutil.CONN_LISTEN and c.laddr.port == port
     }
     assert listening == {"127.0.0.1"}
+
+
+# -- the decision log at shutdown (a server of its own) -----------------------------------------
+
+
+def test_the_decision_log_is_landed_whole_at_shutdown(home, built, tmp_path):
+    """A flush interval longer than the test: what is buffered lands when the server stops
+    (SIGTERM), in complete files, with no dot-file left behind. (A server of its own, after
+    the tests that read ``srv``'s /metrics: a second server on the same home clears the
+    shared Prometheus folder.)"""
+    landing = tmp_path / "landing"
+    env = {"RECASSETS_LANDING": str(landing), "RECASSETS_DECISION_LOG_FLUSH_S": "600"}
+    ids = set()
+    with server.serving(home, built["tag"], env=env, ready_timeout_s=240) as s:
+        for user in (3, 4, UNKNOWN_USER):
+            status, body = s.post("/recommend", {"user_id": user, "k": 3})
+            assert status == 200, body
+            ids.add(body["request_id"])
+        assert not (landing / "serving_log").exists()  # still buffered
+    logged = _decisions(landing, ids, timeout_s=0)
+    assert set(logged) == ids
+    assert [p.name for p in landing.rglob(".*")] == []
 
 
 # -- the fuzz run: Schemathesis from the service's OpenAPI schema -----------------------------
