@@ -333,71 +333,27 @@ def cmd_init(_args: argparse.Namespace) -> None:
 
 
 def cmd_lineage(args: argparse.Namespace) -> None:
-    """Parse TARGET, walk its lineage (``recassets.lineage``), print it; ``--verify`` exits 1
-    naming each changed or missing file. A TARGET that names nothing valid is a usage error."""
-    from recassets import lineage as L
+    """``recassets lineage``: see ``recassets.lineage.command``."""
+    from recassets.lineage.command import run
 
-    paths = Paths.from_env()
-    if args.manifest:
-        _print_manifest(args, paths)
-        return
-    parser: argparse.ArgumentParser = args.parser
-    try:
-        target = L.parse_target(args.target, args.day)
-    except L.TargetError as e:
-        parser.error(str(e))
-    try:
-        tree = L.trace(paths, target)
-    except LookupError as e:
-        raise SystemExit(f"recassets lineage: {e.args[0] if e.args else e}") from None
-    from recassets.lineage import render, verify
-
-    checked = verify.verify(tree) if args.verify else None
-    if args.json:
-        from recassets.lineage.openlineage import to_json_lines
-
-        sys.stdout.write(to_json_lines(tree))
-    else:
-        print(render.render(tree, checked))
-    if checked is not None:
-        print(render.render_verify(checked, tree), file=sys.stderr if args.json else sys.stdout)
-        if bad := verify.failures(checked):
-            names = ", ".join(tree.relative(v.path) for v in bad)
-            raise SystemExit(f"recassets lineage --verify: {len(bad)} file(s) differ: {names}")
+    run(args, Paths.from_env())
 
 
-def _print_manifest(args: argparse.Namespace, paths: Paths) -> None:
-    """``--manifest``: the ingest manifest of one partition, as written."""
-    from recassets.ingest import read_lineage
-
-    parser: argparse.ArgumentParser = args.parser
-    if args.target not in LINEAGE_TABLES or args.day is None:
-        parser.error(f"--manifest takes TABLE DAY, TABLE one of {', '.join(LINEAGE_TABLES)}")
-    try:
-        day = iso_day(args.day)
-    except argparse.ArgumentTypeError as e:
-        parser.error(str(e))
-    try:
-        manifest = read_lineage(paths, args.target, day)
-    except FileNotFoundError:
-        raise SystemExit(f"recassets lineage: no manifest for {args.target} on {day}") from None
-    print(json.dumps(manifest, indent=2))
-
-
-# What `recassets lineage --manifest` accepts (recassets.ingest.lineage checks them again): a
-# table from this fixed set and a day parsed as a date, so nothing typed becomes a path of its
-# own. Without --manifest, recassets.lineage.parse_target checks TARGET the same way.
-LINEAGE_TABLES = ("items", "raw_events", "serving_log", "users")
-
-
-def iso_day(text: str) -> str:
-    """An argparse type: ``text`` as a YYYY-MM-DD date, or the usage error naming it."""
-    from recassets.lake import partition_day
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    """Retrain MODEL (two_tower/0003) from the Delta versions it records, with its config and
+    seed, and compare with the recorded checkpoint (``recassets.training.reproduce``); exit 1
+    on a difference, listing it."""
+    from recassets.training.reproduce import model_file, reproduce
 
     try:
-        return partition_day(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        path = model_file(Paths.from_env(), args.model)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"recassets reproduce: {e}") from None
+    say(f"reproducing {args.model} ({path}) from its recorded Delta versions ...")
+    result = reproduce(path)
+    print(result.describe())
+    if not result.identical:
+        raise SystemExit(1)
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
@@ -576,6 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="TABLE DAY (raw_events, users, items, serving_log): print the ingest manifest",
     )  # fmt: skip
     p.set_defaults(func=cmd_lineage, parser=p)
+
+    p = sub.add_parser("reproduce", help="retrain a model version from its recorded data; compare")
+    p.add_argument("model", help="a model version: two_tower/0003 or ranking/0002")
+    p.set_defaults(func=cmd_reproduce)
     return parser
 
 

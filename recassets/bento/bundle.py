@@ -421,7 +421,7 @@ def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> st
         raise RuntimeError(f"bentoml build failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     match = re.search(r"__tag__:(\S+)", proc.stdout)
     tag = match.group(1) if match else f"{BENTO_NAME}:{version}"
-    _mark_built(paths, tag)
+    mark_built(paths, tag)
     return tag
 
 
@@ -434,7 +434,7 @@ def _built_marks(paths: Paths) -> Path:
     return Path(bentoml_home(paths)) / "recassets-built"
 
 
-def _mark_built(paths: Paths, tag: str) -> None:
+def mark_built(paths: Paths, tag: str) -> None:
     name, _, version = tag.partition(":")
     mark = _built_marks(paths) / name / version
     mark.parent.mkdir(parents=True, exist_ok=True)

@@ -99,10 +99,17 @@ class TrainingSource:
     dataset: pads.Dataset
 
     @classmethod
-    def open(cls, path: str, storage_options: Mapping[str, str] | None = None) -> TrainingSource:
+    def open(
+        cls,
+        path: str,
+        storage_options: Mapping[str, str] | None = None,
+        version: int | None = None,
+    ) -> TrainingSource:
+        """The table's latest version, or ``version`` (time travel: what an earlier run read)."""
         from deltalake import DeltaTable
 
-        table = DeltaTable(path, storage_options=dict(storage_options) if storage_options else None)
+        options = dict(storage_options) if storage_options else None
+        table = DeltaTable(path, version=version, storage_options=options)
         return cls(path=path, version=int(table.version()), dataset=table.to_pyarrow_dataset())
 
     def fragments(self, day: dt.date | str) -> list[pads.Fragment]:

@@ -340,6 +340,7 @@ def _fit(
     output: str | os.PathLike[str] | None,
     full_retrain: bool,
     storage_options: Mapping[str, str] | None,
+    version: int | None = None,
 ) -> Checkpoint:
     dev = resolve_device(config.device)
     path = table_path(table)
@@ -361,7 +362,7 @@ def _fit(
     if passes < 1:
         raise ValueError("epochs must be >= 1")
 
-    source = D.TrainingSource.open(path, storage_options)
+    source = D.TrainingSource.open(path, storage_options, version)
     with _threads(config.num_threads), _reproducible(config.seed, dev):
         voc, model_config, model, dense_opt = _start(run, config, prior, dev)
         model.train()
@@ -519,6 +520,7 @@ def train(
     output: str | os.PathLike[str] | None = None,
     full_retrain: bool = False,
     storage_options: Mapping[str, str] | None = None,
+    version: int | None = None,
 ) -> Checkpoint:
     """Train the ``kind`` model (``two_tower`` | ``ranking``) on ``partitions`` of
     ``training_examples`` (a ``Paths`` or the table's path).
@@ -527,7 +529,8 @@ def train(
     unchanged when there are none); model shape, vocabulary and embedding optimizer come from
     it. Without one (or with ``full_retrain``): from scratch, ``config.epochs`` passes, shaped by
     ``config.vocab`` and the model's section of ``config``. ``output``: where to save the
-    checkpoint (atomically). ``storage_options``: for a remote Delta table.
+    checkpoint (atomically). ``storage_options``: for a remote Delta table. ``version``: read
+    the table as of that Delta version (``recassets.training.reproduce``), default the latest.
     """
     if kind not in _RUNS:
         raise ValueError(f"unknown model kind {kind!r}")
@@ -540,6 +543,7 @@ def train(
         output=output,
         full_retrain=full_retrain,
         storage_options=storage_options,
+        version=version,
     )
 
 

@@ -14,6 +14,7 @@ import pytest
 from recassets import cli
 from recassets.ingest import ingest, lineage
 from recassets.lake import days_predicate, partition_day
+from recassets.lineage import command
 from recassets.paths import Paths
 
 HOSTILE_DAYS = [
@@ -80,7 +81,7 @@ def _lineage_cli(home: Paths, monkeypatch, capsys, *argv: str) -> tuple[int | st
 
 
 def test_cli_lineage_takes_a_known_table_and_a_date(paths, monkeypatch, capsys):
-    assert cli.LINEAGE_TABLES == lineage.LINEAGE_TABLES
+    assert command.LINEAGE_TABLES == lineage.LINEAGE_TABLES
     manifest = Path(paths.lineage) / "users" / "dt=2026-01-02.json"
     manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps({"table": "users", "partition": "2026-01-02"}))

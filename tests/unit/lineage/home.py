@@ -110,4 +110,5 @@ def build(paths: Paths) -> Paths:
     bento.mkdir(parents=True)
     (bento / "bento.yaml").write_text(f"name: {B.BENTO_NAME}\nversion: {TAG_VERSION}\n")
     shutil.copytree(bundle, bento / "src" / "bundle")
+    B.mark_built(paths, TAG)  # what build_bento does once `bentoml build` returned
     return paths
