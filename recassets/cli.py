@@ -339,6 +339,13 @@ def cmd_lineage(args: argparse.Namespace) -> None:
     run(args, Paths.from_env())
 
 
+def cmd_audit(args: argparse.Namespace) -> None:
+    """``recassets audit``: see ``recassets.lineage.audit``."""
+    from recassets.lineage.audit import run
+
+    run(args, Paths.from_env())
+
+
 def cmd_reproduce(args: argparse.Namespace) -> None:
     """Retrain MODEL (two_tower/0003) from the Delta versions it records, with its config and
     seed, and compare with the recorded checkpoint (``recassets.training.reproduce``); exit 1
@@ -532,6 +539,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="TABLE DAY (raw_events, users, items, serving_log): print the ingest manifest",
     )  # fmt: skip
     p.set_defaults(func=cmd_lineage, parser=p)
+
+    p = sub.add_parser("audit", help="one self-contained HTML report on a bento, model or request")
+    p.add_argument("target", help="as for lineage: a bento tag or latest, two_tower/0003, ...")
+    p.add_argument("day", nargs="?", help="YYYY-MM-DD, after TABLE")
+    p.add_argument("--out", required=True, help="the HTML file to write")
+    p.set_defaults(func=cmd_audit, parser=p)
 
     p = sub.add_parser("reproduce", help="retrain a model version from its recorded data; compare")
     p.add_argument("model", help="a model version: two_tower/0003 or ranking/0002")
