@@ -1,0 +1,258 @@
+"""Spark on Kubernetes (a ``k8s://`` master) as configuration the code picks up unchanged:
+``deploy/spark/`` (the driver's ``spark-defaults.conf`` and the executors' pod template),
+``deploy/k8s/spark-rbac.yaml``, the Helm overlay ``deploy/helm/values-spark-k8s.yaml`` and the
+executor image ``deploy/docker/Dockerfile.spark``.
+
+No cluster runs here. Checked: the pod template and the RBAC objects against the Kubernetes
+schemas; the overlay merged into the base values as Helm merges them, then the same checks as
+the base values (chart keys, dagster-k8s, the run Job's schema); the names that must agree
+(service account, paths inside the image, the COPY that puts them there); that the conf sets
+nothing ``get_spark`` overrides; the executor image's versions against what is installed; and,
+with a real local Spark, that pyspark reads ``SPARK_CONF_DIR`` and that ``get_spark``'s own
+settings win over it. Each check has a case that breaks it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from recassets.spark import DEFAULT_CONF
+from tests.deploy.test_docker import allowed_by_dockerignore, build_args, instructions
+from tests.deploy.test_helm import problems
+from tests.deploy.test_k8s_schemas import manifest_docs, run_job, schema_problems, values_problems
+
+REPO = Path(__file__).resolve().parents[2]
+SPARK = REPO / "deploy" / "spark"
+DEFAULTS = SPARK / "conf" / "spark-defaults.conf"
+TEMPLATE = SPARK / "executor-pod-template.yaml"
+RBAC = REPO / "deploy" / "k8s" / "spark-rbac.yaml"
+VALUES = REPO / "deploy" / "helm" / "values.yaml"
+OVERLAY = REPO / "deploy" / "helm" / "values-spark-k8s.yaml"
+DOCKER = REPO / "deploy" / "docker"
+WORKDIR = "/opt/recassets"  # the user-code image's (Dockerfile WORKDIR)
+
+
+def spark_defaults(text: str) -> dict[str, str]:
+    """spark-defaults.conf as Spark reads it: ``key value`` (whitespace or '='), # comments."""
+    conf = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            key, *value = re.split(r"[\s=]+", line, maxsplit=1)
+            conf[key] = value[0].strip() if value else ""
+    return conf
+
+
+def merge(base: Any, overlay: Any) -> Any:
+    """Helm's merge of values files: maps merge key by key, anything else is replaced."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        out = dict(base)
+        for k, v in overlay.items():
+            out[k] = merge(base.get(k), v) if k in base else v
+        return out
+    return copy.deepcopy(overlay)
+
+
+def merged_values() -> dict[str, Any]:
+    return merge(yaml.safe_load(VALUES.read_text()), yaml.safe_load(OVERLAY.read_text()))
+
+
+def run_env(values: dict[str, Any]) -> dict[str, Any]:
+    container = run_job(values)["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def agreement_problems(conf: dict[str, str], values: dict[str, Any], rbac: list[dict]) -> list[str]:
+    """What must agree between the conf, the values, the RBAC objects and the image."""
+    found = []
+    env = run_env(values)
+    pod_spec = run_job(values)["spec"]["template"]["spec"]
+    account = conf.get("spark.kubernetes.authenticate.driver.serviceAccountName")
+    if pod_spec.get("serviceAccountName") != account:
+        found.append(f"run pods' service account {pod_spec.get('serviceAccountName')} is not the driver's {account}")  # fmt: skip
+    kinds = {d["kind"]: d for d in rbac}
+    if kinds.get("ServiceAccount", {}).get("metadata", {}).get("name") != account:
+        found.append(f"spark-rbac.yaml has no ServiceAccount {account}")
+    binding = kinds.get("RoleBinding", {})
+    if [s.get("name") for s in binding.get("subjects", [])] != [account]:
+        found.append("the RoleBinding does not bind the driver's service account")
+    if binding.get("roleRef", {}).get("name") != kinds.get("Role", {}).get("metadata", {}).get("name"):  # fmt: skip
+        found.append("the RoleBinding does not name the Role")
+    verbs = {
+        v for rule in kinds.get("Role", {}).get("rules", []) if "pods" in rule.get("resources", [])
+        for v in rule.get("verbs", [])
+    }  # fmt: skip
+    if missing := {"create", "delete", "watch", "list", "get"} - verbs:
+        found.append(f"the Role cannot {sorted(missing)} pods")
+    if not str(env.get("RECASSETS_SPARK_MASTER", "")).startswith("k8s://"):
+        found.append("run pods get no k8s:// RECASSETS_SPARK_MASTER")
+    if env.get("SPARK_LOCAL_IP") != {"fieldRef": {"fieldPath": "status.podIP"}}:
+        found.append("SPARK_LOCAL_IP is not the pod's IP")
+    conf_dir = str(env.get("SPARK_CONF_DIR", ""))
+    in_repo = {f"{WORKDIR}/{p.relative_to(REPO)}": p for p in SPARK.rglob("*")}
+    if (conf_dir + "/spark-defaults.conf") not in in_repo:
+        found.append(f"SPARK_CONF_DIR {conf_dir} holds no spark-defaults.conf of deploy/spark")
+    template = conf.get("spark.kubernetes.executor.podTemplateFile", "")
+    if template not in in_repo:
+        found.append(f"podTemplateFile {template} is not a file of deploy/spark in the image")
+    if overridden := sorted(set(conf) & set(DEFAULT_CONF)):
+        found.append(f"set by get_spark over this file, so ignored here: {overridden}")
+    return found
+
+
+def image_problems() -> list[str]:
+    """The user-code image carries deploy/spark where the paths say."""
+    found = []
+    steps = instructions((DOCKER / "Dockerfile").read_text())
+    if ("COPY", "deploy/spark/ deploy/spark/") not in steps:
+        found.append("the Dockerfile does not COPY deploy/spark/ into its WORKDIR")
+    ignore = (DOCKER / "Dockerfile.dockerignore").read_text()
+    for p in SPARK.rglob("*"):
+        if p.is_file() and not allowed_by_dockerignore(str(p.relative_to(REPO)), ignore):
+            found.append(f"{p.relative_to(REPO)} is left out by Dockerfile.dockerignore")
+    return found
+
+
+def executor_image_problems(dockerfile: str) -> list[str]:
+    """Dockerfile.spark's versions against the driver's: pyspark, delta-spark, pyspark's Hadoop."""
+    import pyspark
+
+    args = build_args(instructions(dockerfile))
+    hadoop = next(
+        m.group(1)
+        for p in (Path(pyspark.__file__).parent / "jars").iterdir()
+        if (m := re.fullmatch(r"hadoop-client-api-(.+)\.jar", p.name))
+    )
+    found = []
+    if not args.get("SPARK_IMAGE", "").startswith(f"apache/spark:{pyspark.__version__}-scala2.13-java17"):  # fmt: skip
+        found.append(f"SPARK_IMAGE {args.get('SPARK_IMAGE')} is not Spark {pyspark.__version__}")
+    if args.get("DELTA_VERSION") != metadata.version("delta-spark"):
+        found.append(f"DELTA_VERSION {args.get('DELTA_VERSION')} is not delta-spark {metadata.version('delta-spark')}")  # fmt: skip
+    if args.get("HADOOP_VERSION") != hadoop:
+        found.append(f"HADOOP_VERSION {args.get('HADOOP_VERSION')} is not pyspark's Hadoop {hadoop}")  # fmt: skip
+    major_minor = ".".join(pyspark.__version__.split(".")[:2])
+    if f"delta-spark_{major_minor}_2.13" not in dockerfile:
+        found.append(f"the executor image does not add delta-spark_{major_minor}_2.13")
+    return found
+
+
+# --- the objects, against the Kubernetes schemas -----------------------------------------
+
+
+def test_the_executor_pod_template_and_the_rbac_validate() -> None:
+    assert schema_problems(yaml.safe_load(TEMPLATE.read_text()), "pod template") == []
+    docs = manifest_docs(RBAC)
+    assert [d["kind"] for d in docs] == ["ServiceAccount", "Role", "RoleBinding"]
+    assert [p for d in docs for p in schema_problems(d, d["kind"])] == []
+
+
+def test_a_broken_pod_template_is_rejected() -> None:
+    broken = yaml.safe_load(TEMPLATE.read_text())
+    broken["spec"]["securityContext"]["runAsUser"] = "spark"
+    broken["spec"]["containers"][0]["volumeMount"] = []  # a misspelt field
+    assert schema_problems(broken, "pod template") != []
+
+
+# --- the overlay, as Helm merges it ------------------------------------------------------
+
+
+def test_the_merged_values_pass_the_base_values_checks() -> None:
+    values = merged_values()
+    assert problems(values) == []
+    assert values_problems(values) == []
+    # the overlay adds to the run pods; it keeps what the base gives them
+    base_run = run_job(yaml.safe_load(VALUES.read_text()))["spec"]["template"]["spec"]
+    run = run_job(values)["spec"]["template"]["spec"]
+    assert run["containers"][0]["resources"] == base_run["containers"][0]["resources"]
+    assert run["securityContext"] == base_run["securityContext"]
+
+
+def test_the_merge_replaces_lists_and_merges_maps() -> None:
+    # Helm's rule, which the overlay relies on: a list in the overlay replaces the base's
+    assert merge({"a": {"b": 1, "l": [1, 2]}}, {"a": {"c": 2, "l": [3]}}) == {
+        "a": {"b": 1, "c": 2, "l": [3]}
+    }
+
+
+def test_conf_values_rbac_and_image_agree() -> None:
+    conf = spark_defaults(DEFAULTS.read_text())
+    assert conf["spark.kubernetes.container.image"].endswith(":4.2.0")
+    assert agreement_problems(conf, merged_values(), manifest_docs(RBAC)) == []
+    assert image_problems() == []
+    assert executor_image_problems((DOCKER / "Dockerfile.spark").read_text()) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda c, v, r: c.update(
+                {"spark.kubernetes.authenticate.driver.serviceAccountName": "other"}
+            ),
+            "service account",
+        ),  # fmt: skip
+        (
+            lambda c, v, r: c.update(
+                {
+                    "spark.kubernetes.executor.podTemplateFile": "/opt/recassets/deploy/spark/missing.yaml"
+                }
+            ),
+            "podTemplateFile",
+        ),  # fmt: skip
+        (lambda c, v, r: c.update({"spark.sql.shuffle.partitions": "200"}), "ignored here"),
+        (lambda c, v, r: r[2]["subjects"][0].update({"name": "default"}), "RoleBinding"),
+        (lambda c, v, r: r[1]["rules"][0].update({"verbs": ["get"]}), "cannot"),
+        (
+            lambda c, v, r: v["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"][
+                "containerConfig"
+            ]["env"].pop(0),
+            "SPARK_LOCAL_IP",
+        ),  # fmt: skip
+    ],
+    ids=["account", "template", "overridden", "binding", "verbs", "local_ip"],
+)
+def test_a_disagreement_is_named(edit, expected: str) -> None:
+    conf, values, rbac = spark_defaults(DEFAULTS.read_text()), merged_values(), manifest_docs(RBAC)
+    edit(conf, values, rbac)
+    assert any(expected in p for p in agreement_problems(conf, values, rbac))
+
+
+def test_a_mismatched_executor_image_is_named() -> None:
+    text = (DOCKER / "Dockerfile.spark").read_text()
+    assert any("DELTA_VERSION" in p for p in executor_image_problems(text.replace("DELTA_VERSION=4.4.0", "DELTA_VERSION=3.3.0")))  # fmt: skip
+    assert any("SPARK_IMAGE" in p for p in executor_image_problems(text.replace(":4.2.0-", ":3.5.1-")))  # fmt: skip
+
+
+# --- pyspark reads SPARK_CONF_DIR, and get_spark's settings win -----------------------------
+
+CHILD = """
+from recassets.spark import get_spark
+from tests.conftest import TEST_SPARK_CONF
+s = get_spark(conf=TEST_SPARK_CONF)
+print("marker=" + s.conf.get("spark.recassets.marker", "unset"))
+print("partitions=" + s.conf.get("spark.sql.shuffle.partitions"))
+"""
+
+
+def test_pyspark_reads_spark_conf_dir_under_get_spark(tmp_path: Path) -> None:
+    (tmp_path / "spark-defaults.conf").write_text(
+        "spark.recassets.marker   from-conf-dir\nspark.sql.shuffle.partitions 999\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_CONF_DIR"}
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**env, "SPARK_CONF_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "marker=from-conf-dir" in out.stdout  # the file is read
+    assert "partitions=2" in out.stdout  # get_spark's own (here the suite's) setting wins
