@@ -8,6 +8,8 @@ reaches a bento.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context annotation.
+import os
+
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from assets import keys
@@ -38,12 +40,18 @@ def recommender_bento(
     context: AssetExecutionContext, lake: LakeResource, bento_store: BentoStoreResource
 ) -> MaterializeResult:
     from recassets.bento import bundle as B
+    from recassets.funnel.embedding_store import publish_if_asked
 
     paths = bento_store.paths(lake.paths())
     with B.staged_bundle(paths) as bundle:  # a staging folder of this run's own
         tag = B.build_bento(paths, bundle)
         manifest = B._read_json(bundle / "manifest.json")
+        # RECASSETS_SERVE_EMBEDDINGS=redis: the models' rows to Redis, for replicas that keep
+        # only a cache of them (recassets.funnel.embedding_store)
+        published = publish_if_asked(bundle, manifest, os.environ)
     context.log.info(f"built {tag}")
+    if published:
+        context.log.info(f"embedding rows published to Redis: {published}")
     lineage = manifest["lineage"]
     return MaterializeResult(
         metadata={

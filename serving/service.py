@@ -146,6 +146,28 @@ def _decision_drops() -> Any:
     return _LIVE["decision_drops"]
 
 
+def _embedding_lookups() -> Any:
+    """The Prometheus counter of embedding rows looked up in the local cache, by result (hit,
+    miss): the hit rate when the rows live in Redis (RECASSETS_SERVE_EMBEDDINGS=redis)."""
+    if "embedding_lookups" not in _LIVE:
+        import prometheus_client
+
+        _LIVE["embedding_lookups"] = prometheus_client.Counter(
+            "recassets_embedding_cache_lookups",
+            "embedding rows asked of the local cache of hot rows, by result (hit or miss)",
+            ["result"],
+        )
+    return _LIVE["embedding_lookups"]
+
+
+def _count_lookups(hits: int, misses: int) -> None:
+    counter = _embedding_lookups()
+    if hits:
+        counter.labels("hit").inc(hits)
+    if misses:
+        counter.labels("miss").inc(misses)
+
+
 def _error(field: str, message: str, ctx: Any = None) -> Any:
     from starlette.responses import JSONResponse
 
@@ -189,6 +211,7 @@ class RecommenderService:
             FunnelConfig.from_mapping(os.environ),
             # the online store: Redis when RECASSETS_REDIS_URL is set, read here at the edge
             redis_url=os.environ.get(REDIS_URL_ENV) or None,
+            on_embedding_lookup=_count_lookups,
         )
         self.fallbacks = _fallbacks()
         _LIVE["recommender"] = self.recommender

@@ -450,10 +450,14 @@ def latest_bento(paths: Paths) -> str | None:
     """The newest bento tag in the store whose build completed (by version, which starts with
     a UTC timestamp): a folder a killed build left half-copied is never taken."""
     folder = Path(bentoml_home(paths)) / "bentos" / BENTO_NAME
-    marks = _built_marks(paths) / BENTO_NAME
-    if not folder.is_dir() or not marks.is_dir():
+    marks = _built_marks(paths)
+    if not folder.is_dir():
         return None
-    found = sorted(m.name for m in marks.iterdir() if (folder / m.name / "bento.yaml").exists())
+    if marks.is_dir():
+        names = [m.name for m in (marks / BENTO_NAME).glob("*")]
+    else:  # a store from before builds were marked: every bento with its bento.yaml, as then
+        names = [p.name for p in folder.iterdir() if p.is_dir()]
+    found = sorted(n for n in names if (folder / n / "bento.yaml").exists())
     return f"{BENTO_NAME}:{found[-1]}" if found else None
 
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,16 +103,25 @@ class FunnelConfig:
     max_per_category: int = 5
     refresh_interval_s: float = 1.0  # how often a request checks for a newer feature day
     fresh_share: float = 0.25  # of a cold-start list, reserved for items first seen that day
+    # where the models' embedding rows live: "process" (in the model) or "redis" (the online
+    # store's Redis, through an LRU of embedding_cache_rows rows: funnel.embedding_store)
+    embeddings: str = "process"
+    embedding_cache_rows: int = 100_000
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> FunnelConfig:
         """The settings a deployment may override, read from ``env`` (the service passes its
         environment): ``RECASSETS_SERVE_CANDIDATES``, ``RECASSETS_SERVE_MAX_K`` and
-        ``RECASSETS_SERVE_MAX_PER_CATEGORY``; the rest keep their defaults."""
+        ``RECASSETS_SERVE_MAX_PER_CATEGORY``, ``RECASSETS_SERVE_EMBEDDINGS`` (``process`` or
+        ``redis``) and ``RECASSETS_SERVE_EMBEDDING_CACHE_ROWS``; the rest keep their defaults."""
         return cls(
             candidates=int(env.get("RECASSETS_SERVE_CANDIDATES", cls.candidates)),
             max_k=int(env.get("RECASSETS_SERVE_MAX_K", cls.max_k)),
             max_per_category=int(env.get("RECASSETS_SERVE_MAX_PER_CATEGORY", cls.max_per_category)),
+            embeddings=env.get("RECASSETS_SERVE_EMBEDDINGS", cls.embeddings),
+            embedding_cache_rows=int(
+                env.get("RECASSETS_SERVE_EMBEDDING_CACHE_ROWS", cls.embedding_cache_rows)
+            ),
         )
 
 
@@ -195,7 +204,12 @@ class Recommender:
         *,
         redis_url: str | None = None,
         device: str | torch.device | None = None,
+        on_embedding_lookup: Callable[[int, int], None] | None = None,
+        embeddings_url: str | None = None,
     ) -> None:
+        """``redis_url``: the online store (default SQLite under the home); the embedding rows
+        (``config.embeddings == "redis"``) are read from ``embeddings_url``, by default the same
+        Redis; ``on_embedding_lookup(hits, misses)`` hears of each cache lookup."""
         self.bundle = bundle
         self.paths = paths
         self.config = config or FunnelConfig()
@@ -218,10 +232,35 @@ class Recommender:
                 str(bundle.path("ranking")), device=self.device
             )
             self.index = ItemIndex.load(bundle.path("index"))  # type: ignore[arg-type]
+            if self.config.embeddings == "redis":
+                self._externalize(embeddings_url or redis_url, on_embedding_lookup)
+            elif self.config.embeddings != "process":
+                raise ValueError(
+                    f"RECASSETS_SERVE_EMBEDDINGS={self.config.embeddings!r}: process or redis"
+                )
             self._retrieval = S.Retrieval(self.two_tower, self.tt_vocab, self.index, self._users)
             self._ranking = Ranking(self.ranker, self.rk_vocab, self._users, self.device)
             self._tt_weights = self._retrieval.weights
         self.catalog = Catalog(self.reader, self.ranker, self.rk_vocab, self.device)
+
+    def _externalize(
+        self, redis_url: str | None, on_lookup: Callable[[int, int], None] | None
+    ) -> None:
+        """The models' embedding rows from Redis through a bounded cache (``embedding_store``),
+        published there when the bento was built; the in-process tables are dropped."""
+        from recassets.funnel import embedding_store as E
+
+        if not redis_url:
+            raise ValueError("RECASSETS_SERVE_EMBEDDINGS=redis needs RECASSETS_REDIS_URL")
+        import redis
+
+        client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        self.embedding_stores = {}
+        for kind, model in (("two_tower", self.two_tower), ("ranking", self.ranker)):
+            sha = self.bundle.manifest["lineage"][kind]["sha256"]
+            store = E.RowStore(client, sha, self.config.embedding_cache_rows, on_lookup)
+            E.externalize(model, store, self.device)  # type: ignore[arg-type]
+            self.embedding_stores[kind] = store
 
     # -- the stages one at a time (the benchmarks and the equality tests call these) ----
 

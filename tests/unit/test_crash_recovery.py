@@ -289,3 +289,16 @@ def test_a_killed_bento_build_leaves_the_previous_bento_latest(make_home):
     with B.staged_bundle(paths) as folder:
         after = B.build_bento(paths, folder, version="20260101t000002-later")
     assert B.latest_bento(paths) == after and bento_complete(paths, after)
+
+
+def test_a_store_from_before_build_marks_is_read_as_before(make_home):
+    # bentos built before builds were marked: every complete-looking bento counts (else an
+    # existing home would have nothing to serve); once one build is marked, marks decide
+    paths = make_home("crash-legacy-store")
+    for version in ("20250101t000000-old", "20250102t000000-newer"):
+        folder = B.bento_folder(paths, f"{B.BENTO_NAME}:{version}")
+        folder.mkdir(parents=True)
+        (folder / "bento.yaml").write_text("name: x\n")
+    assert B.latest_bento(paths) == f"{B.BENTO_NAME}:20250102t000000-newer"
+    B.mark_built(paths, f"{B.BENTO_NAME}:20250101t000000-old")
+    assert B.latest_bento(paths) == f"{B.BENTO_NAME}:20250101t000000-old"

@@ -1,0 +1,267 @@
+"""Embedding rows outside the serving process: a key-value store and a bounded cache of hot rows.
+
+The talk's externalized embedding serving: a model whose tables do not fit in one server keeps
+them in a store, and each replica holds only the rows its traffic touches. Here the store is
+Redis (the one the online features use), and the switch is ``RECASSETS_SERVE_EMBEDDINGS=redis``
+(default ``process``: the tables stay in the model, as before).
+
+Layout, per model file (content-addressed by the checkpoint's sha256, which the bundle manifest
+records, so two bentos of the same model share rows and two models never mix):
+
+- ``recassets:emb:<sha256[:16]>:<table>``: a hash, field = row number (decimal), value = the
+  row as little-endian float32 bytes;
+- ``recassets:emb:<sha256[:16]>:meta``: JSON ``{table: [rows, dim]}``, written last, so its
+  presence means every row is there (``publish``).
+
+At serving, ``externalize`` swaps a loaded model's ``EmbeddingTables`` for
+``ExternalEmbeddingTables``: the same ``forward(kjt)`` and ``weight(table)`` the funnel calls,
+backed by a ``RowStore`` (one ``HMGET`` per table and request for the rows not cached, an LRU of
+at most ``capacity`` rows, hits and misses counted). The answers are identical either way: the
+pooled lookups run the same kernel (``embedding_bag``, mean) over the same rows in the same
+order, only gathered from the cache instead of the full table (tested against a real Redis).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+from recassets.models.embeddings import TableSpec, complete_kjt
+
+PREFIX = "recassets:emb"
+WEIGHT_KEY = "embeddings.ebc.embedding_bags.{}.weight"  # the state-dict key of a table
+EMBEDDINGS_ENV = "RECASSETS_SERVE_EMBEDDINGS"  # process (default) | redis
+CACHE_ROWS_ENV = "RECASSETS_SERVE_EMBEDDING_CACHE_ROWS"
+DEFAULT_CACHE_ROWS = 100_000
+
+
+class MissingRowsError(LookupError):
+    """The store lacks the rows of a model (never published, or evicted by Redis)."""
+
+
+def model_key(sha256: str) -> str:
+    return f"{PREFIX}:{sha256[:16]}"
+
+
+def publish(
+    client: Any, sha256: str, tables: Mapping[str, torch.Tensor], chunk: int = 5_000
+) -> int:
+    """Write every row of ``tables`` ({table: (rows, E) float32}) under the model's key, then
+    its meta (last: its presence means the rows are complete). Idempotent. Returns rows."""
+    key = model_key(sha256)
+    total = 0
+    for table, weight in tables.items():
+        rows = weight.detach().to("cpu", torch.float32).contiguous().numpy()
+        pipe = client.pipeline(transaction=False)
+        for start in range(0, len(rows), chunk):
+            block = rows[start : start + chunk]
+            pipe.hset(
+                f"{key}:{table}",
+                mapping={str(start + i): r.astype("<f4").tobytes() for i, r in enumerate(block)},
+            )
+            pipe.execute()
+        total += len(rows)
+    meta = {t: [int(w.shape[0]), int(w.shape[1])] for t, w in tables.items()}
+    client.set(f"{key}:meta", json.dumps(meta, sort_keys=True))
+    return total
+
+
+def checkpoint_tables(state_dict: Mapping[str, torch.Tensor], tables: Sequence[TableSpec]) -> dict[str, torch.Tensor]:  # fmt: skip
+    """The (rows, E) weight of each table, from a model's state dict."""
+    return {t.name: state_dict[WEIGHT_KEY.format(t.name)] for t in tables}
+
+
+def publish_bundle(client: Any, manifest: Mapping[str, Any], files: Mapping[str, str]) -> dict[str, int]:  # fmt: skip
+    """Publish the tables of every model file of a bundle (``files``: kind -> path; the
+    manifest's lineage gives each one's sha256). Returns rows written per kind."""
+    from recassets.training.checkpoint import Checkpoint
+
+    out = {}
+    for kind, path in files.items():
+        sha = manifest["lineage"][kind]["sha256"]
+        ckpt = Checkpoint.load(path)
+        specs = [TableSpec.from_dict(t) for t in ckpt.config["model"]["tables"]]
+        out[kind] = publish(client, sha, checkpoint_tables(ckpt.state_dict, specs))
+    return out
+
+
+def publish_if_asked(folder: Any, manifest: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, int] | None:  # fmt: skip
+    """At a bento build: when ``env`` says ``RECASSETS_SERVE_EMBEDDINGS=redis``, publish the
+    bundle's model rows to ``RECASSETS_REDIS_URL`` (None otherwise, or for a bundle without
+    models). The caller passes its environment: this module reads none itself."""
+    from pathlib import Path
+
+    from recassets.featurestore.config import REDIS_URL_ENV
+
+    if env.get(EMBEDDINGS_ENV, "process") != "redis" or not manifest.get("files"):
+        return None
+    url = env.get(REDIS_URL_ENV)
+    if not url:
+        raise ValueError(f"{EMBEDDINGS_ENV}=redis needs {REDIS_URL_ENV} to publish the rows to")
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+    files = {k: str(Path(folder) / manifest["files"][k]) for k in ("two_tower", "ranking")}
+    return publish_bundle(client, manifest, files)
+
+
+class RowStore:
+    """Rows of one model's tables from the store, through an LRU of at most ``capacity`` rows.
+    ``on_lookup(hits, misses)`` is told about each lookup (the service counts them)."""
+
+    def __init__(
+        self,
+        client: Any,
+        sha256: str,
+        capacity: int = DEFAULT_CACHE_ROWS,
+        on_lookup: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.client, self.key, self.capacity = client, model_key(sha256), max(int(capacity), 1)
+        raw = client.get(f"{self.key}:meta")
+        if raw is None:
+            raise MissingRowsError(
+                f"no embedding rows for model {sha256[:16]} in the store ({self.key}:meta "
+                f"missing): build the bento with {EMBEDDINGS_ENV}=redis, which publishes them"
+            )
+        self.shapes: dict[str, tuple[int, int]] = {t: (r, d) for t, (r, d) in json.loads(raw).items()}  # fmt: skip
+        self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self.hits = self.misses = 0
+        self.on_lookup = on_lookup
+
+    @property
+    def hit_rate(self) -> float:
+        n = self.hits + self.misses
+        return self.hits / n if n else 0.0
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def rows(self, table: str, ids: np.ndarray) -> torch.Tensor:
+        """``(len(ids), E)`` float32: the rows ``ids`` of ``table``, in order."""
+        n_rows, dim = self.shapes[table]
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        unique, inverse = np.unique(ids, return_inverse=True)
+        found: dict[int, np.ndarray] = {}
+        missing = []
+        for row in unique.tolist():
+            hit = self._cache.get((table, row))
+            if hit is None:
+                missing.append(row)
+            else:
+                self._cache.move_to_end((table, row))
+                found[row] = hit
+        if missing:
+            bad = [r for r in missing if not 0 <= r < n_rows]
+            if bad:
+                raise IndexError(f"{table}: rows {bad[:5]} outside 0..{n_rows - 1}")
+            values = self.client.hmget(f"{self.key}:{table}", [str(r) for r in missing])
+            for row, value in zip(missing, values, strict=True):
+                if value is None:
+                    raise MissingRowsError(f"{self.key}:{table} has no row {row}")
+                vec = np.frombuffer(value, dtype="<f4")
+                found[row] = vec
+                self._cache[(table, row)] = vec
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+        hits, misses = len(unique) - len(missing), len(missing)
+        self.hits += hits
+        self.misses += misses
+        if self.on_lookup is not None:
+            self.on_lookup(hits, misses)
+        if not len(unique):
+            return torch.zeros((0, dim), dtype=torch.float32)
+        block = np.stack([found[r] for r in unique.tolist()])
+        return torch.from_numpy(block[inverse])
+
+
+class RemoteWeight:
+    """What the funnel does with a table's weight (``users.UserInputs``), answered from the
+    store: ``index_select(0, rows)``, ``w[row : row + 1]``, ``new_zeros``, ``shape``."""
+
+    def __init__(self, store: RowStore, table: str, device: torch.device | None = None) -> None:
+        self.store, self.table = store, table
+        self.device = device or torch.device("cpu")
+        self.shape = torch.Size(store.shapes[table])
+
+    def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
+        if dim != 0:
+            raise ValueError("rows only (dim 0)")
+        return self.store.rows(self.table, index.cpu().numpy()).to(self.device)
+
+    def __getitem__(self, key: slice | int) -> torch.Tensor:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            rows = self.store.rows(self.table, np.arange(start, stop, step))
+        else:
+            rows = self.store.rows(self.table, np.asarray([key]))[0]
+        return rows.to(self.device)
+
+    def new_zeros(self, size: Sequence[int]) -> torch.Tensor:
+        return torch.zeros(tuple(size), dtype=torch.float32, device=self.device)
+
+
+class ExternalEmbeddingTables(nn.Module):
+    """``EmbeddingTables`` for inference with the rows in a ``RowStore``: ``forward(kjt)`` ->
+    ``{feature: (B, E)}``, mean-pooled like the tables (an empty bag is zeros)."""
+
+    def __init__(
+        self, tables: Sequence[TableSpec], store: RowStore, device: torch.device | None = None
+    ) -> None:
+        super().__init__()
+        self.tables, self.store = tuple(tables), store
+        self.device = device or torch.device("cpu")
+        self.feature_names = [f for t in self.tables for f in t.features]
+        self._table_of = {f: t.name for t in self.tables for f in t.features}
+
+    def forward(self, sparse: KeyedJaggedTensor) -> dict[str, torch.Tensor]:
+        if set(sparse.keys()) != set(self.feature_names):
+            sparse = complete_kjt(sparse, self.feature_names)
+        out = {}
+        for feature, jt in sparse.to_dict().items():
+            table = self._table_of[feature]
+            values = jt.values().cpu()
+            unique, local = torch.unique(values, return_inverse=True)
+            weight = self.store.rows(table, unique.numpy()) if len(unique) else torch.zeros(
+                (1, self.store.shapes[table][1])
+            )  # fmt: skip
+            # the kernel and the bag layout of the tables' own nn.EmbeddingBag (torchrec passes
+            # the B + 1 offsets): the same sums in the same order, over the same rows
+            out[feature] = F.embedding_bag(
+                local if len(unique) else values,
+                weight,
+                jt.offsets().cpu(),
+                mode="mean",
+                include_last_offset=True,
+            ).to(self.device)
+        return out
+
+    def weight(self, table: str) -> RemoteWeight:
+        return RemoteWeight(self.store, table, self.device)
+
+
+def externalize(model: nn.Module, store: RowStore, device: torch.device | None = None) -> None:
+    """Swap ``model.embeddings`` for the store-backed tables; the in-process weights go."""
+    tables: Sequence[TableSpec] = model.embeddings.tables  # type: ignore[union-attr,assignment]
+    model.embeddings = ExternalEmbeddingTables(tables, store, device)
+
+
+__all__ = [
+    "CACHE_ROWS_ENV",
+    "EMBEDDINGS_ENV",
+    "ExternalEmbeddingTables",
+    "MissingRowsError",
+    "RemoteWeight",
+    "RowStore",
+    "externalize",
+    "publish",
+    "publish_bundle",
+    "publish_if_asked",
+]
