@@ -16,17 +16,81 @@ if TYPE_CHECKING:
 def ensure_table(spark: SparkSession, path: str, ddl: str, partition_cols: Sequence[str]) -> None:
     """Create the Delta table with an explicit schema, so nullability is the contract's and not
     whatever the first write happened to hold (Spark marks columns non-nullable on a first
-    write, and later appends with nulls then fail)."""
-    from delta.tables import DeltaTable
-    from pyspark.sql.types import StructType
+    write, and later appends with nulls then fail).
 
-    if DeltaTable.isDeltaTable(spark, path):
+    In SQL (``CREATE TABLE IF NOT EXISTS delta.`path```), not delta-spark's ``DeltaTable``
+    builder: the builder needs the Delta Connect plugin on a Spark Connect server (see
+    ``is_connect``); Delta's SQL needs only its session extension, and is the same command."""
+    if is_delta_table(spark, path):
         return
-    builder = DeltaTable.createIfNotExists(spark).location(path)
-    # fromDDL is typed as any DataType; a table's column list parses to a StructType
-    for f in cast(StructType, StructType.fromDDL(ddl)).fields:
-        builder = builder.addColumn(f.name, f.dataType, nullable=f.nullable)
-    builder.partitionedBy(*partition_cols).execute()
+    parts = ", ".join(_quote(c) for c in partition_cols)
+    # The DDL is a column list (``name type NOT NULL, ...``), CREATE TABLE's own syntax.
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {delta_ref(path)} ({ddl}) USING DELTA"
+        + (f" PARTITIONED BY ({parts})" if parts else "")
+    ).collect()
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect client session (``sc://``).
+
+    Such a session has no SparkContext and no JVM in this process, and delta-spark's Python
+    ``DeltaTable`` sends its own plan messages that only a server with the Delta Connect plugin
+    understands (no such plugin is published for Spark 4.2 / Delta 4.4): Delta's SQL commands,
+    which the server's Delta session extension parses, are used instead (``delta_history``,
+    ``restore_version``, ``is_delta_table``)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def delta_ref(path: str) -> str:
+    """The table at ``path`` as a SQL identifier, ``delta.`path```."""
+    return "delta." + _quote(path)
+
+
+def is_delta_table(spark: SparkSession, path: str) -> bool:
+    """Whether a Delta table exists at ``path`` (``DeltaTable.isDeltaTable``; on a Spark
+    Connect session, whether Delta can describe it)."""
+    if not is_connect(spark):
+        from delta.tables import DeltaTable
+
+        return DeltaTable.isDeltaTable(spark, path)
+    local = _local_path(path)
+    if local is not None:  # the commit files, as isDeltaTable looks for them
+        log = os.path.join(local, "_delta_log")
+        return os.path.isdir(log) and any(_COMMIT.match(n) for n in os.listdir(log))
+    from pyspark.errors import AnalysisException
+
+    try:
+        spark.sql(f"DESCRIBE DETAIL {delta_ref(path)}").collect()
+    except AnalysisException as exc:  # not a Delta table, or no such path
+        if any(s in str(exc) for s in _NOT_A_TABLE):
+            return False
+        raise
+    return True
+
+
+_NOT_A_TABLE = (
+    "DELTA_MISSING_DELTA_TABLE",
+    "DELTA_TABLE_NOT_FOUND",
+    "PATH_NOT_FOUND",
+    "not a Delta table",
+)
+
+
+def delta_history(spark: SparkSession, path: str, n: int) -> DataFrame:
+    """Delta's history of the table at ``path``, its newest ``n`` commits (the columns of
+    ``DeltaTable.history``), through ``DESCRIBE HISTORY`` (any session, Spark Connect too)."""
+    return spark.sql(f"DESCRIBE HISTORY {delta_ref(path)} LIMIT {int(n)}")
+
+
+def restore_version(spark: SparkSession, path: str, version: int) -> None:
+    """Restore the table at ``path`` to ``version`` (``DeltaTable.restoreToVersion``), through
+    ``RESTORE TABLE`` (any session, Spark Connect too)."""
+    spark.sql(f"RESTORE TABLE {delta_ref(path)} TO VERSION AS OF {int(version)}").collect()
 
 
 def latest_version(spark: SparkSession, path: str) -> int:
@@ -42,9 +106,7 @@ def latest_version(spark: SparkSession, path: str) -> int:
         )
         if versions:
             return max(versions)
-    from delta.tables import DeltaTable
-
-    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    row = delta_history(spark, path, 1).select("version").first()
     assert row is not None  # a Delta table has at least its creation commit
     return int(row[0])
 
@@ -74,9 +136,7 @@ def recent_commits(
                         break
             commits.append((int(name[:-5]), info.get("userMetadata"), info.get("operationMetrics")))
         return commits
-    from delta.tables import DeltaTable
-
-    history = DeltaTable.forPath(spark, path).history(n)
+    history = delta_history(spark, path, n)
     return [
         (int(r["version"]), r["userMetadata"], r["operationMetrics"])
         for r in history.select("version", "userMetadata", "operationMetrics").collect()
@@ -91,9 +151,7 @@ def _local_path(path: str) -> str | None:
 
 def has_partition(spark: SparkSession, path: str, day: dt.date | str) -> bool:
     """Whether the table exists and holds at least one row in partition ``dt = day``."""
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not is_delta_table(spark, path):
         return False
     rows = spark.read.format("delta").load(path).where(days_predicate([day]))
     return bool(rows.limit(1).count())

@@ -1,10 +1,10 @@
 """One Spark session per process, local with the Delta extensions by default.
 
-The master, any Spark conf and local jars come from the caller as arguments (in Dagster, the
-``SparkResource``, fed by ``RECASSETS_SPARK_MASTER``, ``RECASSETS_SPARK_CONF`` and
-``RECASSETS_SPARK_JARS``; this module reads no environment variable), so ``local[*]``,
-``spark://host:7077``, ``k8s://https://...`` and Spark Connect ``sc://host:15002`` run the same
-code. delta-spark's jars are fetched from Maven Central
+The master, a Spark Connect URL, any Spark conf and local jars come from the caller as
+arguments (in Dagster, the ``SparkResource``, fed by ``RECASSETS_SPARK_MASTER``,
+``RECASSETS_SPARK_REMOTE``, ``RECASSETS_SPARK_CONF`` and ``RECASSETS_SPARK_JARS``; this module
+reads no environment variable), so ``local[*]``, ``spark://host:7077``, ``k8s://https://...``
+and Spark Connect ``sc://host:15002`` run the same code (docs/operations.md, "Spark Connect"). delta-spark's jars are fetched from Maven Central
 by Ivy on the first start and cached under ``~/.ivy2.5.2``; when that fails the error says so.
 """
 
@@ -72,12 +72,14 @@ def get_spark(
     conf: dict[str, str] | None = None,
     app_name: str = "recassets",
     jars: str | None = None,
+    remote: str | None = None,
 ) -> SparkSession:
     """The process's Spark session, created on first use.
 
-    ``master``: ``local[*]`` by default (None too); an ``sc://`` URL builds a Spark Connect
-    client instead (the server must have the Delta extensions). ``conf`` overrides
-    ``DEFAULT_CONF``. ``jars``: local delta-spark and delta-storage jars (comma-separated) for
+    ``master``: ``local[*]`` by default (None too). ``remote`` (or a ``master`` that is an
+    ``sc://`` URL): a Spark Connect client of that server instead, ``remote`` winning; the
+    server must run Delta's session extension and catalog (``connect_session``). ``conf``
+    overrides ``DEFAULT_CONF``. ``jars``: local delta-spark and delta-storage jars (comma-separated) for
     an offline machine, instead of fetching them from Maven Central. Later calls return the
     same session whatever they pass: one session per process.
     """
@@ -89,12 +91,8 @@ def get_spark(
 
         master = master or DEFAULT_MASTER
         merged = {**DEFAULT_CONF, **(conf or {})}
-        if master.startswith("sc://"):
-            builder = SparkSession.builder.remote(master).appName(app_name)
-            for k, v in merged.items():
-                if not k.startswith(("spark.driver.", "spark.ui.")):
-                    builder = builder.config(k, v)
-            _session = builder.getOrCreate()
+        if remote or master.startswith("sc://"):
+            _session = connect_session(remote or master, merged, app_name)
             return _session
 
         builder = SparkSession.builder.master(master).appName(app_name)
@@ -133,6 +131,39 @@ def get_spark(
         session.sparkContext.setLogLevel("ERROR")
         _session = session
         return _session
+
+
+# Set by the server's own launch, not by a client: a Connect session refuses to change them.
+_SERVER_ONLY = ("spark.driver.", "spark.ui.", "spark.executor.", "spark.jars", "spark.master")
+
+CONNECT_HELP = (
+    "The Spark Connect server at {url} does not run Delta's session extension: start it with "
+    "--packages io.delta:delta-spark_4.2_2.13:<delta-spark version> --conf "
+    "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf "
+    "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
+    '(docs/operations.md, "Spark Connect").'
+)
+
+
+def connect_session(url: str, conf: dict[str, str], app_name: str = "recassets") -> SparkSession:
+    """A Spark Connect client session of the server at ``url`` (``sc://host:port``).
+
+    The session's SQL conf (``conf``, less what only the server's launch sets: driver,
+    executors, UI, jars) is sent with it; Delta's extension and catalog are the server's, and
+    are checked here so that a server without them fails now, with advice, and not at the
+    first write."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.remote(url).appName(app_name)
+    for k, v in conf.items():
+        if not k.startswith(_SERVER_ONLY):
+            builder = builder.config(k, v)
+    session = builder.getOrCreate()
+    extensions = session.conf.get("spark.sql.extensions", None) or ""
+    if "DeltaSparkSessionExtension" not in extensions:
+        session.stop()
+        raise SparkStartError(CONNECT_HELP.format(url=url))
+    return session
 
 
 def stop_spark() -> None:

@@ -10,7 +10,7 @@ a password); every field can also be set as resource config in the launchpad. Th
 
 | resource key | class | fields from the environment |
 | --- | --- | --- |
-| ``spark`` | ``SparkResource`` | master, conf_line, jars: ``RECASSETS_SPARK_MASTER``, ``_CONF``, ``_JARS`` |
+| ``spark`` | ``SparkResource`` | master, remote, conf_line, jars: ``RECASSETS_SPARK_MASTER``, ``_REMOTE``, ``_CONF``, ``_JARS`` |
 | ``lake`` | ``LakeResource`` | home, landing, lake, artifacts, lineage: ``RECASSETS_HOME``, ``_LANDING``, ... |
 | ``feature_store`` | ``FeatureStoreResource`` | redis_url: ``RECASSETS_REDIS_URL`` |
 | ``bento_store`` | ``BentoStoreResource`` | home: ``RECASSETS_BENTOML_HOME`` |
@@ -34,6 +34,7 @@ from resources.spark import SparkResource
 
 SPARK_ENV = {
     "master": "RECASSETS_SPARK_MASTER",
+    "remote": "RECASSETS_SPARK_REMOTE",
     "conf_line": "RECASSETS_SPARK_CONF",
     "jars": "RECASSETS_SPARK_JARS",
 }

@@ -21,7 +21,7 @@ import json
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING
 
-from recassets.lake import latest_version, recent_commits
+from recassets.lake import latest_version, recent_commits, restore_version
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -40,11 +40,9 @@ def _all_or_none(spark: SparkSession, paths: Sequence[str]) -> Generator[None, N
     try:
         yield
     except BaseException:
-        from delta.tables import DeltaTable
-
         for path, version in before.items():
             if latest_version(spark, path) != version:
-                DeltaTable.forPath(spark, path).restoreToVersion(version)
+                restore_version(spark, path, version)
         raise
 
 

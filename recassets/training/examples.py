@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from recassets import __version__
 from recassets.features.schema import ENGAGEMENT_TYPES
-from recassets.lake import conform, days_predicate, ensure_table, has_partition, latest_version
+from recassets.lake import (
+    conform,
+    days_predicate,
+    ensure_table,
+    has_partition,
+    is_delta_table,
+    latest_version,
+)
 from recassets.paths import Paths
 from recassets.training.schema import (
     COHORT_DENSE,
@@ -199,10 +206,9 @@ def compute_examples(
 def _existing_days(spark: SparkSession, path: str, days: Sequence[dt.date]) -> set[dt.date]:
     """The ``days`` holding at least one row of the table at ``path`` (``has_partition`` for
     many days in one Spark job); empty when there is no table."""
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    if not days or not DeltaTable.isDeltaTable(spark, path):
+    if not days or not is_delta_table(spark, path):
         return set()
     df = spark.read.format("delta").load(path).where(F.col("dt").isin(*days))
     return {r["dt"] for r in df.select("dt").distinct().collect()}

@@ -17,6 +17,7 @@ from resources import (
 
 EVERY = {
     "RECASSETS_SPARK_MASTER": "spark://spark:7077",
+    "RECASSETS_SPARK_REMOTE": "sc://spark-connect:15002",
     "RECASSETS_SPARK_CONF": "spark.sql.shuffle.partitions=64, spark.executor.memory=8g",
     "RECASSETS_SPARK_JARS": "/jars/delta-spark.jar,/jars/delta-storage.jar",
     "RECASSETS_HOME": "/data/recassets",
@@ -49,6 +50,7 @@ def test_nothing_set_is_the_embedded_default():
 def test_each_variable_set_becomes_an_env_var_of_its_field():
     r = build_resources({**EVERY, "RECASSETS_LINEAGE": ""})  # empty: unset
     assert r["spark"].master == EnvVar("RECASSETS_SPARK_MASTER")
+    assert r["spark"].remote == EnvVar("RECASSETS_SPARK_REMOTE")
     assert r["spark"].conf_line == EnvVar("RECASSETS_SPARK_CONF")
     assert r["lake"].lake == EnvVar("RECASSETS_LAKE")
     assert r["lake"].lineage is None
@@ -76,6 +78,7 @@ def test_a_run_resolves_the_variables_into_the_library_arguments(monkeypatch):
         paths = bento_store.paths(lake.paths())
         seen.update(
             master=spark.master,
+            remote=spark.remote,
             conf=spark.spark_conf(),
             jars=spark.jars,
             paths=paths,
@@ -87,6 +90,7 @@ def test_a_run_resolves_the_variables_into_the_library_arguments(monkeypatch):
     assert result.success
     assert seen == {
         "master": "spark://spark:7077",
+        "remote": "sc://spark-connect:15002",
         "conf": {"spark.sql.shuffle.partitions": "64", "spark.executor.memory": "8g"},
         "jars": "/jars/delta-spark.jar,/jars/delta-storage.jar",
         "paths": Paths(
