@@ -22,7 +22,9 @@ Each run's end is one line on stdout, ``recassets-run: <index> <SUCCESS|REFUSED|
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -89,12 +91,42 @@ def run_plan(plan: Sequence[Mapping[str, Any]], instance: DagsterInstance) -> in
     return 0
 
 
+def prewarm_spark(plan: Sequence[Mapping[str, Any]]) -> threading.Thread | None:
+    """Start the process's Spark session in the background when the plan's first run selects a
+    lake asset: the JVM starts (another process, the other core) while this one imports the
+    definitions (Dagster, torch, torchrec: the first ~15 s of the demo, on one core), and the
+    first Spark step finds the session up. The same settings the run's ``SparkResource``
+    reads from the environment (``resources.SPARK_ENV``); ``get_spark`` keeps one session per
+    process, so the step gets this one. A failure here is left to that step to report."""
+    if not plan or not any(k.startswith("lake/") for k in plan[0].get("select", [])):
+        return None
+
+    def start() -> None:
+        from recassets.spark import DEFAULT_MASTER, get_spark, parse_conf
+
+        env = os.environ
+        try:
+            get_spark(
+                env.get("RECASSETS_SPARK_MASTER") or DEFAULT_MASTER,
+                parse_conf(env.get("RECASSETS_SPARK_CONF")),
+                jars=env.get("RECASSETS_SPARK_JARS") or None,
+                remote=env.get("RECASSETS_SPARK_REMOTE") or None,
+            )
+        except Exception:  # noqa: BLE001 - the step starting it again says what is wrong
+            pass
+
+    thread = threading.Thread(target=start, name="spark-prewarm", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: Sequence[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m assets.launch PLAN.json", file=sys.stderr)
         return 2
     with open(argv[0]) as f:
         plan = json.load(f)
+    prewarm_spark(plan)
     with DagsterInstance.get() as instance:
         return run_plan(plan, instance)
 

@@ -93,3 +93,25 @@ def test_a_plan_runs_in_one_process_and_stops_at_the_first_failure(tmp_path):
     assert ok.tags["dagster/partition"] == DAY1 and failed.tags["dagster/partition"] == MISSING
     assert all(r.tags[k] == v for r in runs.values() for k, v in LAUNCHED_BY.items())
     assert ok.is_success and failed.is_failure
+
+
+def test_spark_is_prewarmed_only_for_a_plan_that_starts_with_lake_assets(monkeypatch):
+    import recassets.spark as S
+    from assets.launch import prewarm_spark
+
+    calls = []
+    monkeypatch.setattr(S, "get_spark", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setenv("RECASSETS_SPARK_CONF", "spark.sql.shuffle.partitions=3")
+    monkeypatch.delenv("RECASSETS_SPARK_MASTER", raising=False)
+    models_first = [{"select": ["models/two_tower_model"]}, {"select": ["lake/raw_events"]}]
+    assert prewarm_spark(models_first) is None and prewarm_spark([]) is None
+    thread = prewarm_spark([{"select": ["lake/raw_events", "lake/users"]}])
+    assert thread is not None
+    thread.join(timeout=30)
+    # the settings the run's SparkResource reads from the same variables
+    assert calls == [
+        (
+            (S.DEFAULT_MASTER, {"spark.sql.shuffle.partitions": "3"}),
+            {"jars": None, "remote": None},
+        )
+    ]
