@@ -40,6 +40,9 @@ class ModelTrainConfig(Config):
     id_capacity: int = 100_000  # rows of the user_id / item_id tables
     id_min_count: int = 2  # sightings before an id gets its own row
     num_threads: int | None = None
+    # Sharded training over this many local ranks (TorchRec DMP, gloo / NCCL); None: the
+    # RECASSETS_TRAIN_PROCESSES environment variable, default 1 (the in-process loop).
+    processes: int | None = None
 
 
 def _train(
@@ -67,6 +70,7 @@ def _train(
         train,
         full_retrain=config.full_retrain,
         holdout_days=config.holdout_days,
+        processes=config.processes,
     )
     ckpt = result.checkpoint
     m = ckpt.metrics

@@ -23,9 +23,10 @@ the pointer alone, so the previous model keeps serving.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,15 +97,24 @@ def train_next(
     *,
     full_retrain: bool = False,
     holdout_days: int = 1,
+    processes: int | None = None,
 ) -> TrainResult:
     """Train ``kind`` on the ``training_examples`` partitions the latest checkpoint has not
     consumed (warm start, one pass), or on all of them from scratch (``config.epochs`` passes)
     when there is none or ``full_retrain``. The last ``holdout_days`` partitions are left out,
     so that ``evaluate`` has a day after the last consumed one. A new versioned file is written
-    only when something was trained."""
+    only when something was trained. ``processes`` > 1 (default ``RECASSETS_TRAIN_PROCESSES``,
+    else 1): sharded over that many local ranks (``recassets.training.distributed``), the same
+    checkpoint format."""
     # The loop is imported here, where it trains: serving reads the pointer through this module
     # and must not load the training loop (recassets.training.inference's promise).
+    from recassets.training import distributed
     from recassets.training.loop import train
+
+    n = distributed.processes_from_env() if processes is None else processes
+    fit: Callable[..., Checkpoint] = (
+        functools.partial(distributed.train_distributed, processes=n) if n > 1 else train
+    )
 
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}")
@@ -119,7 +129,7 @@ def train_next(
     todo = [d for d in train_days if prior is None or d not in set(prior.partitions)]
     if prior is not None and not todo:
         return TrainResult(prior, str(latest), False, True, [])
-    ckpt = train(
+    ckpt = fit(
         kind,
         paths.table("training_examples"),
         train_days,
