@@ -7,7 +7,9 @@ import torchrec and rendezvous (15-40 s on the 2 shared cores here)."""
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +23,7 @@ from recassets.training.loop import train_ranking, train_two_tower
 from recassets.training.schema import ITEM_DENSE
 from support import planted
 
-from .tiny import DAYS, N_CATEGORIES, TINY
+from .tiny import DAYS, N_CATEGORIES, TINY, VOCAB
 from .torch_threads import one_torch_thread  # noqa: F401
 
 EPOCHS = 3
@@ -239,3 +241,53 @@ def test_one_sharded_rank_is_the_loop(table, one_and_two):
     assert dmp1.metrics["loss"] == pytest.approx(one.metrics["loss"], rel=1e-4)
     for key, value in one.state_dict.items():
         torch.testing.assert_close(dmp1.state_dict[key], value, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.integration
+def test_recycled_rows_are_reinitialized_in_their_shards(tmp_path):
+    # test_loop's recycling world: 8 user rows, ttl 0, day 1 brings 8 new users who take over
+    # the expired users' rows. Sharded with user_id row-wise (so the rows sit in 2 shards) and
+    # every learning rate 0, the only change to the weights is that re-initialization: the
+    # sharded checkpoint must equal the loop's, tensor for tensor (same fresh draws).
+    path = str(tmp_path / "training_examples")
+    planted.write_day(path, planted.make_day(0, n_users=8, impressions_per_user=12))
+    planted.write_day(
+        path, planted.make_day(1, n_users=8, impressions_per_user=12, user_offset=100)
+    )
+    ids = {"key_type": "int64", "num_oov_buckets": 2, "min_count": 1, "ttl": 0}
+    config = replace(TINY, vocab={**VOCAB, "user_id": {**ids, "capacity": 8}})
+    first = train_two_tower(path, DAYS[:1], config, output=tmp_path / "first.pt")
+    frozen = replace(config, lr=0.0, embedding_lr=0.0)
+    loop = train_two_tower(path, DAYS[:2], frozen, checkpoint=first)
+    sharded = DT.train_distributed(
+        "two_tower", path, DAYS[:2], frozen, processes=2, checkpoint=first.path,
+        row_wise=("user_id",), timeout_s=600,
+    )  # fmt: skip
+    assert sharded.runs[-1]["sharding"]["user_id"]["sharding"] == "row_wise"
+    assert sharded.metrics["recycled_rows"] == loop.metrics["recycled_rows"] == 8
+    key = "embeddings.ebc.embedding_bags.user_id.weight"
+    rows = list(range(2, 10))  # after the 2 OOV buckets: one half in each shard
+    assert not torch.equal(sharded.state_dict[key][rows], first.state_dict[key][rows])
+    for k, value in loop.state_dict.items():
+        assert torch.equal(sharded.state_dict[k], value), k
+
+
+def _our_workers() -> set[int]:
+    """Live worker processes started by this test process."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if int(ppid) == os.getpid() and state != "Z" and b"recassets.training.distributed" in cmd:
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.integration
+def test_a_run_past_its_time_is_stopped_with_all_its_ranks(table):
+    with pytest.raises(DT.DistributedTrainingError, match="ran past"):
+        DT.train_distributed("two_tower", table, DAYS[:3], TINY, processes=2, timeout_s=3)
+    assert _our_workers() == set()
