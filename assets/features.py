@@ -11,7 +11,6 @@ from dagster import (
     AssetExecutionContext,
     AssetSpec,
     BackfillPolicy,
-    MaterializeResult,
     MetadataValue,
     TableColumn,
     TableSchema,
@@ -19,10 +18,17 @@ from dagster import (
 )
 
 from assets import keys
-from assets.partitions import DAILY, add_day_metadata, partition_days
+from assets.metadata import lineage_record, table_metadata
+from assets.partitions import (
+    DAILY,
+    add_day_metadata,
+    partition_days,
+    results_with_data_versions,
+)
 from assets.pods import SPARK_DRIVER_POD
 from recassets.features.pipelines import build_features
 from recassets.features.schema import TABLES
+from recassets.lineage.versions import VersionReader
 from resources import LakeResource, SparkResource
 
 GROUP = "features"
@@ -85,31 +91,57 @@ def _split_ddl(ddl: str) -> list[str]:
     pool="lake_features",  # one writer of the feature tables at a time (dagster.yaml)
 )
 def feature_tables(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
+    session, paths = spark.session(), lake.paths()
     result = build_features(
-        spark.session(),
-        lake.paths(),
+        session,
+        paths,
         partition_days(context),
         run_id=context.run.run_id,
         progress=context.log.info,
     )
+    # Each day's data version: a digest of the ingest partitions its window read.
+    reader = VersionReader(paths)
+    versions = {day: reader.features(day) for day in result.inputs}
     for name in TABLES:
         key = KEYS[name]
         add_day_metadata(
             context,
             {
-                day: {"dagster/row_count": rows, "inputs": MetadataValue.json(result.inputs[day])}
+                day: {
+                    "dagster/row_count": rows,
+                    "inputs": MetadataValue.json(result.inputs[day]),
+                    "lineage": lineage_record(
+                        name,
+                        day,
+                        result.versions[name],
+                        versions[day],
+                        _read(day, result.inputs[day]),
+                        context.run.run_id,
+                    ),
+                }  # fmt: skip
                 for day, rows in result.rows[name].items()
             },
             asset_key=key,
         )
-        yield MaterializeResult(
-            asset_key=key,
-            metadata={
-                "run_days": len(result.days),
-                "delta_version": result.versions[name],
-                "table_path": MetadataValue.path(lake.paths().table(name)),
-            },
+        metadata = {
+            "run_days": len(result.days),
+            **table_metadata(session, paths, name, result.versions[name]),
+        }
+        yield from results_with_data_versions(
+            context, {d: versions[d] for d in result.rows[name]}, metadata, asset_key=key
         )
+
+
+def _read(day: str, inputs: dict) -> dict:
+    """What the feature day read, by table: its days and the Delta version."""
+    return {
+        "raw_events": {
+            "days": [inputs["raw_events"]["from"], inputs["raw_events"]["to"]],
+            "delta_version": inputs["raw_events"]["delta_version"],
+        },
+        "users": {"days": ["first", day], "delta_version": inputs["users_delta_version"]},
+        "items": {"days": ["first", day], "delta_version": inputs["items_delta_version"]},
+    }
 
 
 ASSETS = [feature_tables]

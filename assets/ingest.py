@@ -5,8 +5,11 @@ Each table asset ingests the days of its run in one Spark job (single-run backfi
 importing months of history is one run, not hundreds.
 """
 
+from collections.abc import Iterator
+
 from dagster import (
     AssetExecutionContext,
+    AssetMaterialization,
     AssetSpec,
     BackfillPolicy,
     MaterializeResult,
@@ -18,7 +21,13 @@ from dagster import (
 )
 
 from assets import keys
-from assets.partitions import DAILY, add_day_metadata, partition_days
+from assets.metadata import home_path
+from assets.partitions import (
+    DAILY,
+    add_day_metadata,
+    partition_days,
+    results_with_data_versions,
+)
 from recassets.events import CONTRACTS, Contract
 from recassets.freshness import (
     DEFAULT_SETTLE_S,
@@ -29,6 +38,7 @@ from recassets.freshness import (
     wait_until_settled,
 )
 from recassets.ingest import INGESTED_TABLES, TABLE_NAMES, IngestResult, ingest, lineage_path
+from recassets.lineage.versions import ingest_version, relative
 from recassets.paths import Paths
 from recassets.preload import preload
 from resources import LakeResource, SparkResource
@@ -83,20 +93,31 @@ def ingest_metadata(spark, paths: Paths, result: IngestResult, contract: Contrac
     return {
         "delta_version": result.delta_version,
         "quarantine_version": result.quarantine_version,
-        "table_path": MetadataValue.path(result.table_path),
+        "table_path": home_path(paths, result.table_path),
         "dagster/column_schema": table_schema(contract),
         "run_days": len(result.partitions),
         "preview": MetadataValue.md(_preview(spark, result)),
     }
 
 
+def data_versions(paths: Paths, result: IngestResult) -> dict[str, str]:
+    """Each day's Dagster data version: a digest of its landing files (path, sha256), so a day
+    re-ingested from changed files has a new one and from the same files the same one."""
+    table = INGESTED_TABLES[result.dataset]
+    return {
+        day: ingest_version(paths, table, ((f.path, f.sha256) for f in p.files))
+        for day, p in result.partitions.items()
+    }
+
+
 def day_metadata(paths: Paths, result: IngestResult) -> dict[str, dict]:
-    """Each day's own figures: rows, quarantined rows, its files and its lineage manifest."""
+    """Each day's own figures: rows, quarantined rows, its files (path relative to the home,
+    full sha256) and its lineage manifest."""
     table = INGESTED_TABLES[result.dataset]
     out = {}
     for day, p in result.partitions.items():
         files = ["| file | bytes | sha256 |", "| --- | ---: | --- |"] + [
-            f"| {f.path.rsplit('/', 1)[-1]} | {f.size} | {f.sha256[:12]} |" for f in p.files
+            f"| {relative(paths, f.path)} | {f.size} | `{f.sha256}` |" for f in p.files
         ]
         out[day] = {
             "dagster/row_count": p.rows,
@@ -105,7 +126,7 @@ def day_metadata(paths: Paths, result: IngestResult) -> dict[str, dict]:
             "files": MetadataValue.md(
                 "\n".join(files) if p.files else f"no landing files in {p.empty_folder}"
             ),
-            "lineage_manifest": MetadataValue.path(lineage_path(paths, table, day)),
+            "lineage_manifest": home_path(paths, lineage_path(paths, table, day)),
         }
     return out
 
@@ -126,7 +147,7 @@ def _ingest_asset(dataset: str, description: str):
     )
     def _asset(
         context: AssetExecutionContext, spark: SparkResource, lake: LakeResource
-    ) -> MaterializeResult:
+    ) -> Iterator[MaterializeResult | AssetMaterialization]:
         # Before the JVM starts: this run's quality checks import Great Expectations and a
         # landing run's feature_store step Feast; meanwhile, in the background.
         selection = context.run.asset_selection  # None: the whole job
@@ -164,7 +185,11 @@ def _ingest_asset(dataset: str, description: str):
                 f"(dataset = '{dataset}') for file, line and reason"
             )
         add_day_metadata(context, day_metadata(paths, result))
-        return MaterializeResult(metadata=ingest_metadata(session, paths, result, contract))
+        yield from results_with_data_versions(
+            context,
+            data_versions(paths, result),
+            ingest_metadata(session, paths, result, contract),
+        )
 
     _asset.__name__ = TABLE_NAMES[dataset]
     return _asset

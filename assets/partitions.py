@@ -1,10 +1,18 @@
 """The partitioning every daily asset shares: one partition per UTC day the data covers."""
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, DailyPartitionsDefinition
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetRecordsFilter,
+    DailyPartitionsDefinition,
+    DataVersion,
+    MaterializeResult,
+)
 
 from recassets.paths import PartitionWindow, Paths
 
@@ -72,3 +80,49 @@ def add_day_metadata(
     of every day), and a day's page in the UI would show a range's row count as its own."""
     for day, metadata in per_day.items():
         context.add_asset_metadata(metadata, asset_key=asset_key, partition_key=day)
+
+
+# The tags a materialization's data version is read from (dagster._core.definitions
+# .data_version.DATA_VERSION_TAG / DATA_VERSION_IS_USER_PROVIDED_TAG, Dagster 1.13.27); not
+# exported by `dagster`, spelled here like the range tags above (test_dagster_private.py).
+DATA_VERSION_TAG = "dagster/data_version"
+DATA_VERSION_IS_USER_PROVIDED_TAG = "dagster/data_version_is_user_provided"
+
+
+def results_with_data_versions(
+    context: AssetExecutionContext,
+    versions: Mapping[str, str],
+    metadata: Mapping[str, Any],
+    asset_key: AssetKey | None = None,
+) -> Iterator[MaterializeResult | AssetMaterialization]:
+    """The asset's result, each partition carrying its own data version (``versions``, by day).
+
+    One day: the ``MaterializeResult``'s ``data_version``. A range (single-run backfill): Dagster
+    1.13 gives every partition of one output the same data version
+    (``execute_step._get_output_asset_events``: one tag set for all the output's partitions),
+    so after the result each day gets a second materialization in the same run, a copy of the
+    first (its metadata and provenance tags: code version, input versions and event pointers)
+    with the day's version. The copy is the day's latest materialization, which is where
+    Dagster reads a partition's data version and staleness from
+    (``CachingStaleStatusResolver._is_dep_updated``)."""
+    if len(versions) == 1:
+        (version,) = versions.values()
+        yield MaterializeResult(
+            asset_key=asset_key, metadata=metadata, data_version=DataVersion(version)
+        )
+        return
+    yield MaterializeResult(asset_key=asset_key, metadata=metadata)
+    key = asset_key or context.asset_key
+    for day, version in versions.items():
+        records = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1
+        ).records
+        event = records[0].asset_materialization if records else None
+        if event is None or records[0].run_id != context.run.run_id:
+            raise RuntimeError(f"{key.to_user_string()} {day}: no materialization of this run")
+        tags = {
+            **{k: v for k, v in (event.tags or {}).items() if k.startswith("dagster/")},
+            DATA_VERSION_TAG: version,
+            DATA_VERSION_IS_USER_PROVIDED_TAG: "true",
+        }
+        yield AssetMaterialization(asset_key=key, partition=day, metadata=event.metadata, tags=tags)

@@ -13,6 +13,7 @@ import os
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from assets import keys
+from assets.metadata import bento_facts, home_path
 from resources import BentoStoreResource, LakeResource
 
 # recassets.bento.bundle is imported inside the bodies: it loads torch and torchrec (about 11 s),
@@ -58,7 +59,17 @@ def recommender_bento(
             "tag": tag,
             "policy": manifest["policy"].get("policy"),
             "digest": manifest["digest"],
-            "bento": MetadataValue.path(str(B.bento_folder(paths, tag))),
+            "bento": home_path(paths, str(B.bento_folder(paths, tag))),
+            "lineage_facts": bento_facts(paths, tag, lineage),
+            # Plain text, so the UI shows them in full on the asset's page (JSON and Markdown
+            # open behind a button)
+            **{
+                f"{part}_sha256": lineage[part]["sha256"]
+                for part in ("two_tower", "ranking")
+                if part in lineage
+            },
+            "feast_registry_sha256": (lineage.get("feast") or {}).get("registry_sha256") or "",
+            "trace": f"recassets lineage {tag}",
             "lineage": MetadataValue.json(lineage),
             "serve": MetadataValue.md(f"`recassets serve --tag {tag}`"),
         }

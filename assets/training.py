@@ -1,18 +1,28 @@
 """Stage ``training``: the labelled examples models train on (models themselves: later)."""
 
+from collections.abc import Iterator, Mapping
+
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AssetMaterialization,
     BackfillPolicy,
     MaterializeResult,
-    MetadataValue,
     TimeWindowPartitionMapping,
     asset,
 )
 
 from assets import keys
-from assets.partitions import DAILY, add_day_metadata, partition_days
+from assets.metadata import lineage_record, table_metadata
+from assets.partitions import (
+    DAILY,
+    add_day_metadata,
+    partition_days,
+    results_with_data_versions,
+)
 from assets.pods import SPARK_DRIVER_POD
+from recassets.lineage.columns import read_versions
+from recassets.lineage.versions import VersionReader
 from recassets.training.examples import TABLE, build_training_examples
 from resources import LakeResource, SparkResource
 
@@ -46,15 +56,19 @@ FEATURES_D_MINUS_1_AND_D = TimeWindowPartitionMapping(
 )
 def training_examples(
     context: AssetExecutionContext, spark: SparkResource, lake: LakeResource
-) -> MaterializeResult:
-    paths = lake.paths()
+) -> Iterator[MaterializeResult | AssetMaterialization]:
+    session, paths = spark.session(), lake.paths()
+    # The versions it reads: those current now (one writer per table: dagster.yaml's pools).
+    read = read_versions(session, paths, READS)
     result = build_training_examples(
-        spark.session(),
+        session,
         paths,
         partition_days(context),
         run_id=context.run.run_id,
         progress=context.log.info,
     )
+    reader = VersionReader(paths)
+    versions = {d: reader.examples(d) for d in result.rows}
     add_day_metadata(
         context,
         {
@@ -63,17 +77,34 @@ def training_examples(
                 "positives": result.positives[d],
                 "recipe": result.recipe[d],
                 "features_day": result.features_day[d] or "none (first day: zeros)",
-            }
+                "lineage": lineage_record(
+                    TABLE,
+                    d,
+                    result.version,
+                    versions[d],
+                    _read(d, result.features_day[d], read),
+                    context.run.run_id,
+                ),
+            }  # fmt: skip
             for d in result.rows
         },
     )
-    return MaterializeResult(
-        metadata={
-            "run_days": len(result.rows),
-            "delta_version": result.version,
-            "table_path": MetadataValue.path(paths.table(TABLE)),
-        }
-    )
+    metadata = {
+        "run_days": len(result.rows),
+        **table_metadata(session, paths, TABLE, result.version, read),
+    }
+    yield from results_with_data_versions(context, versions, metadata)
+
+
+READS = ("raw_events", "users", "items", "user_features", "item_features", "cohort_features")
+
+
+def _read(day: str, features_day: str | None, versions: Mapping[str, int | None]) -> dict:
+    """What the example day read, by table: its days and the Delta version."""
+    spans = {"raw_events": [day, day], "users": ["first", day], "items": ["first", day]}
+    for t in READS[3:]:
+        spans[t] = [features_day, features_day] if features_day else []
+    return {t: {"days": spans[t], "delta_version": versions.get(t)} for t in READS}
 
 
 ASSETS = [training_examples]

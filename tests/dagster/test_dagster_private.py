@@ -1,7 +1,8 @@
 """What we rely on that ``dagster`` does not export, checked against Dagster itself: the run
-tags of a partition-range run (spelled in ``assets.partitions``) and the target record of a
-check evaluation (imported privately in ``assets.check_targets``, the only such import outside
-tests). A Dagster upgrade that moves or changes either fails here, not in production."""
+tags of a partition-range run and the tags of a materialization's data version (spelled in
+``assets.partitions``), and the target record of a check evaluation (imported privately in
+``assets.check_targets``, the only such import outside tests). A Dagster upgrade that moves or
+changes any of them fails here, not in production."""
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation.
 import ast
@@ -21,7 +22,12 @@ from dagster import (
 )
 
 from assets.check_targets import latest_materialization
-from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from assets.partitions import (
+    DATA_VERSION_IS_USER_PROVIDED_TAG,
+    DATA_VERSION_TAG,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +37,13 @@ def test_the_partition_range_tags_are_dagsters():
 
     assert PARTITION_RANGE_START_TAG == tags.ASSET_PARTITION_RANGE_START_TAG
     assert PARTITION_RANGE_END_TAG == tags.ASSET_PARTITION_RANGE_END_TAG
+
+
+def test_the_data_version_tags_are_dagsters():
+    from dagster._core.definitions import data_version
+
+    assert DATA_VERSION_TAG == data_version.DATA_VERSION_TAG
+    assert DATA_VERSION_IS_USER_PROVIDED_TAG == data_version.DATA_VERSION_IS_USER_PROVIDED_TAG
 
 
 def test_the_tags_make_one_run_over_the_range():
