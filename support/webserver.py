@@ -4,12 +4,15 @@ Plain HTTP, no Dagster import."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 SENSORS_QUERY = (
@@ -56,4 +59,30 @@ def wait_for_sensors(
         time.sleep(2)
 
 
-__all__ = ["OUR_SENSORS", "graphql", "wait_for_sensors"]
+@contextlib.contextmanager
+def dagster_dev(
+    root: Path, env: Mapping[str, str], log_path: Path
+) -> Iterator[tuple[int, subprocess.Popen]]:
+    """``dagster dev`` (webserver, daemon, code server) of ``root``'s workspace on a free
+    loopback port, its output in ``log_path``: yields (port, process) once the sensors run;
+    the whole process group is stopped on the way out, whatever happened."""
+    from recassets.bento.server import free_port
+    from recassets.process import stop_process_group
+
+    port = free_port()
+    with open(log_path, "w") as log:
+        # env --default-signal: background servers here may otherwise ignore SIGINT/SIGTERM.
+        proc = subprocess.Popen(
+            ["env", "--default-signal=INT,TERM", sys.executable, "-m", "dagster", "dev",
+             "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=root, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for_sensors(port, proc)
+            yield port, proc
+        finally:
+            stop_process_group(proc, timeout_s=30)
+
+
+__all__ = ["OUR_SENSORS", "dagster_dev", "graphql", "wait_for_sensors"]

@@ -11,8 +11,9 @@ A checkpoint is a dict of tensors and primitives only (``Checkpoint.to_dict``): 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +130,59 @@ class Checkpoint:
             ) from exc
 
 
+RUN_METRICS = ("epochs", "examples", "steps", "loss", "seconds", "examples_per_s")
+
+
+def record_run(
+    kind: str,
+    *,
+    model_config: dict[str, Any],
+    train: Mapping[str, Any],
+    vocab_configs: Mapping[str, Any],
+    vocab_state: dict[str, Any],
+    state: dict[str, torch.Tensor],
+    optimizer: dict[str, Any],
+    prior: Checkpoint | None,
+    table: str,
+    todo: Sequence[str],
+    consumed: Mapping[str, dict[str, int]],
+    version: int,
+    full_retrain: bool,
+    metrics: dict[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> Checkpoint:
+    """The checkpoint of a training run that consumed ``todo`` (``consumed``: their Delta
+    version and rows) at table ``version``, after ``prior`` (a warm start) or from scratch: the
+    partitions so far, the runs so far plus this one (with ``extra`` in its record), the
+    knobs ``train`` and the vocabularies' settings. The one builder of both trainers (the
+    loop and the sharded one), so their checkpoints cannot drift apart."""
+    partitions_done = dict(prior.source["partitions"]) if prior is not None else {}
+    partitions_done.update(consumed)
+    run_record = {
+        "partitions": list(todo),
+        "table_version": version,
+        "warm_start": prior is not None,
+        "full_retrain": bool(full_retrain),
+        **{k: metrics[k] for k in RUN_METRICS},
+        **(extra or {}),
+    }
+    return Checkpoint(
+        kind=kind,
+        config={
+            "model": model_config,
+            "train": dict(train),
+            "vocab": {name: cfg.to_dict() for name, cfg in vocab_configs.items()},
+        },
+        state_dict=state,
+        optimizer=optimizer,
+        vocab=vocab_state,
+        source={"table": table, "partitions": partitions_done},
+        runs=(list(prior.runs) if prior is not None else []) + [run_record],
+        metrics=metrics,
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+
+
 def as_checkpoint(
     checkpoint: Checkpoint | str | os.PathLike[str] | Mapping[str, Any],
 ) -> Checkpoint:
@@ -140,4 +194,4 @@ def as_checkpoint(
     return Checkpoint.load(checkpoint)
 
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "as_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "as_checkpoint", "record_run"]

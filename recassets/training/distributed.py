@@ -67,7 +67,7 @@ from recassets.models.metrics import log_loss, roc_auc
 from recassets.process import stop_process_group
 from recassets.training import data as D
 from recassets.training import sharding as S
-from recassets.training.checkpoint import Checkpoint, as_checkpoint
+from recassets.training.checkpoint import Checkpoint, as_checkpoint, record_run
 from recassets.training.examples import PathsOrTable, table_path
 from recassets.training.inference import build_model
 from recassets.training.loop import (
@@ -81,6 +81,7 @@ from recassets.training.loop import (
     _reproducible,
     _start,
     _threads,
+    train_record,
 )
 from recassets.training.schema import COHORT_DENSE
 
@@ -329,12 +330,12 @@ def fit_sharded(
         s, y = np.concatenate(all_scores), np.concatenate([b for _, ls in gathered for b in ls])
         metrics["train_auc"] = roc_auc(s, y)
         metrics["train_logloss"] = log_loss(1 / (1 + np.exp(-s)), y)
-    ckpt = _checkpoint(
+    ckpt = record_run(
         run.kind,
-        run.train_config,
-        config,
         model_config=model_config,
-        voc=voc,
+        train=train_record(run.train_config, config, "fused_rowwise_adagrad"),
+        vocab_configs=voc.configs(),
+        vocab_state=voc.state_dict(),
         state=state,
         optimizer={"embedding": emb_opt, "dense": dense_state},
         prior=prior,
@@ -349,65 +350,6 @@ def fit_sharded(
     if output is not None:
         ckpt.save(output)
     return ckpt
-
-
-def _checkpoint(
-    kind: str,
-    run_config: Mapping[str, Any],
-    config: TrainConfig,
-    *,
-    model_config: dict[str, Any],
-    voc: Any,
-    state: dict[str, torch.Tensor],
-    optimizer: dict[str, Any],
-    prior: Checkpoint | None,
-    table: str,
-    todo: list[str],
-    consumed: Mapping[str, dict[str, int]],
-    version: int,
-    full_retrain: bool,
-    metrics: dict[str, Any],
-    extra: Mapping[str, Any],
-) -> Checkpoint:
-    """The loop's checkpoint (``loop._fit`` builds the same fields), plus ``extra`` in the run
-    record."""
-    partitions_done = dict(prior.source["partitions"]) if prior is not None else {}
-    partitions_done.update(consumed)
-    run_record = {
-        "partitions": list(todo),
-        "table_version": version,
-        "warm_start": prior is not None,
-        "full_retrain": bool(full_retrain),
-        **{
-            k: metrics[k]
-            for k in ("epochs", "examples", "steps", "loss", "seconds", "examples_per_s")
-        },
-        **extra,
-    }
-    return Checkpoint(
-        kind=kind,
-        config={
-            "model": model_config,
-            "train": {
-                **run_config,
-                "batch_size": config.batch_size,
-                "lr": config.lr,
-                "embedding_lr": config.embedding_lr,
-                "embedding_optimizer": "fused_rowwise_adagrad",
-                "seed": config.seed,
-                "shuffle_rows": config.shuffle_rows,
-                "same_day_history": config.same_day_history,
-            },
-            "vocab": {name: cfg.to_dict() for name, cfg in voc.configs().items()},
-        },
-        state_dict=state,
-        optimizer=optimizer,
-        vocab=voc.state_dict(),
-        source={"table": table, "partitions": partitions_done},
-        runs=(list(prior.runs) if prior is not None else []) + [run_record],
-        metrics=metrics,
-        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

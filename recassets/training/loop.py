@@ -49,7 +49,7 @@ from recassets.models.metrics import log_loss, roc_auc
 from recassets.models.ranking import RankingConfig
 from recassets.models.two_tower import TwoTowerConfig
 from recassets.training import data as D
-from recassets.training.checkpoint import Checkpoint, as_checkpoint
+from recassets.training.checkpoint import Checkpoint, as_checkpoint, record_run
 from recassets.training.examples import PathsOrTable, table_path
 from recassets.training.inference import RecModel, build_model, resolve_device
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
@@ -456,45 +456,42 @@ def _fit(
             "embedding": model.embeddings.optimizer_state_dict(),
             "dense": _cpu(dense_opt.state_dict()),
         }
-    partitions_done = dict(prior.source["partitions"]) if prior is not None else {}
-    partitions_done.update(consumed)
-    run_record = {
-        "partitions": list(todo),
-        "table_version": source.version,
-        "warm_start": prior is not None,
-        "full_retrain": bool(full_retrain),
-        **{
-            k: metrics[k]
-            for k in ("epochs", "examples", "steps", "loss", "seconds", "examples_per_s")
-        },
-    }
-    ckpt = Checkpoint(
-        kind=run.kind,
-        config={
-            "model": model_config,
-            "train": {
-                **run.train_config,
-                "batch_size": config.batch_size,
-                "lr": config.lr,
-                "embedding_lr": config.embedding_lr,
-                "embedding_optimizer": model.embeddings.optimizer_kind,
-                "seed": config.seed,
-                "shuffle_rows": config.shuffle_rows,
-                "same_day_history": config.same_day_history,
-            },
-            "vocab": {name: cfg.to_dict() for name, cfg in voc.configs().items()},
-        },
-        state_dict=state,
+    ckpt = record_run(
+        run.kind,
+        model_config=model_config,
+        train=train_record(run.train_config, config, model.embeddings.optimizer_kind),
+        vocab_configs=voc.configs(),
+        vocab_state=voc.state_dict(),
+        state=state,
         optimizer=optimizer,
-        vocab=voc.state_dict(),
-        source={"table": path, "partitions": partitions_done},
-        runs=(list(prior.runs) if prior is not None else []) + [run_record],
+        prior=prior,
+        table=path,
+        todo=todo,
+        consumed=consumed,
+        version=source.version,
+        full_retrain=full_retrain,
         metrics=metrics,
-        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     if output is not None:
         ckpt.save(output)
     return ckpt
+
+
+def train_record(
+    run_config: Mapping[str, Any], config: TrainConfig, embedding_optimizer: str
+) -> dict[str, Any]:
+    """The knobs a checkpoint records of its last run (``config.train``): the model's own,
+    then the shared ones (what ``reproduce.config_of`` reads back)."""
+    return {
+        **run_config,
+        "batch_size": config.batch_size,
+        "lr": config.lr,
+        "embedding_lr": config.embedding_lr,
+        "embedding_optimizer": embedding_optimizer,
+        "seed": config.seed,
+        "shuffle_rows": config.shuffle_rows,
+        "same_day_history": config.same_day_history,
+    }
 
 
 def _cpu(obj: Any) -> Any:

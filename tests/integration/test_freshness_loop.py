@@ -26,12 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from recassets.bento.server import free_port
 from recassets.freshness import consumed_partitions
 from recassets.paths import Paths
-from recassets.process import stop_process_group
 from support.stopwatch import loop_stages, watch
-from support.webserver import graphql, wait_for_sensors
+from support.webserver import dagster_dev, graphql
 from tests.conftest import TEST_SPARK_CONF, home_at
 
 pytestmark = pytest.mark.integration
@@ -120,16 +118,8 @@ def test_a_landed_day_flows_to_a_new_model_under_the_daemon(built_home, tmp_path
         "RECASSETS_END_DATE": "open",
         "RECASSETS_SPARK_CONF": SPARK_CONF,
     }
-    port = free_port()
-    log = open(tmp_path / "dagster-dev.log", "w")  # noqa: SIM115 (closed in finally)
-    # env --default-signal: background servers here may otherwise ignore SIGINT/SIGTERM.
-    proc = subprocess.Popen(
-        ["env", "--default-signal=INT,TERM", sys.executable, "-m", "dagster", "dev",
-         "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for_sensors(port, proc)
+    log = tmp_path / "dagster-dev.log"
+    with dagster_dev(ROOT, env, log) as (port, proc):
         assert_freshness_policies_visible(port)
         # Let one landing_sensor tick see the built home first: it must find nothing to do.
         time.sleep(12)
@@ -139,7 +129,7 @@ def test_a_landed_day_flows_to_a_new_model_under_the_daemon(built_home, tmp_path
 
         def alive() -> str | None:
             if proc.poll() is not None:
-                return f"dagster dev exited with {proc.returncode} (log: {log.name})"
+                return f"dagster dev exited with {proc.returncode} (log: {log})"
             failed = failed_runs(port)
             return f"runs failed: {failed} (instance: {paths.dagster_home})" if failed else None
 
@@ -171,9 +161,6 @@ def test_a_landed_day_flows_to_a_new_model_under_the_daemon(built_home, tmp_path
         assert retrain["recassets/new_partitions"] == f"{OLD_DAY}..{OLD_DAY} (1)"
         assert consumed_partitions(paths, "ranking") == [START, OLD_DAY]
         assert_new_items_served(paths)
-    finally:
-        stop_process_group(proc, timeout_s=30)
-        log.close()
 
 
 def assert_new_items_served(paths: Paths) -> None:

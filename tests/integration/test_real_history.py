@@ -17,9 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from recassets.bento.server import free_port
-from recassets.process import stop_process_group
-from support.webserver import graphql, wait_for_sensors
+from support.webserver import dagster_dev, graphql
 from tests.conftest import TEST_SPARK_CONF, home_at
 from tests.movielens_history import write_history
 
@@ -93,15 +91,8 @@ def ui(demo, tmp_path_factory):
     the feature tables stale, so the daemon's automation re-materializes them (checks planned,
     IN_PROGRESS) while the test reads, and what the demo recorded is what is asked about."""
     home, per_day, _ = demo
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("ui") / "dagster-dev.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        ["env", "--default-signal=INT,TERM", sys.executable, "-m", "dagster", "dev",
-         "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=env_for(home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for_sensors(port, proc)
+    log = tmp_path_factory.mktemp("ui") / "dagster-dev.log"
+    with dagster_dev(ROOT, env_for(home), log) as (port, _):
         features = check_status_by_day(
             asset_node(port, "lake/user_features"), "user_features_quality"
         )
@@ -116,9 +107,6 @@ def ui(demo, tmp_path_factory):
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         status = wait_for_backfill(port, launched["backfillId"])
         yield port, launched["backfillId"], status, features
-    finally:
-        stop_process_group(proc, timeout_s=30)
-        log.close()
 
 
 def asset_node(port: int, key: str) -> dict:

@@ -20,9 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from recassets.bento.server import free_port
-from recassets.process import stop_process_group
-from support.webserver import graphql, wait_for_sensors
+from support.webserver import dagster_dev, graphql
 from tests.conftest import TEST_SPARK_CONF, home_at
 
 pytestmark = pytest.mark.integration
@@ -78,19 +76,9 @@ def home(tmp_path_factory):
 def ui(home, tmp_path_factory) -> Iterator[int]:
     """``dagster dev`` (webserver and daemon: the UI's runs are queued and the daemon starts
     them) on a free loopback port."""
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("ui_browser_log") / "dagster-dev.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        ["env", "--default-signal=INT,TERM", sys.executable, "-m", "dagster", "dev",
-         "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=env_for(home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for_sensors(port, proc)
+    log = tmp_path_factory.mktemp("ui_browser_log") / "dagster-dev.log"
+    with dagster_dev(ROOT, env_for(home), log) as (port, _):
         yield port
-    finally:
-        stop_process_group(proc, timeout_s=30)
-        log.close()
 
 
 @pytest.fixture
