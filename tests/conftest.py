@@ -29,6 +29,30 @@ TEST_SPARK_CONF = {
 }
 
 
+# Where the CLI finds a home besides RECASSETS_HOME: cleared so that a test's home is the one used.
+_LOCATION_VARS = ("RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS",
+                  "RECASSETS_LINEAGE", "RECASSETS_BENTOML_HOME", "DAGSTER_HOME")  # fmt: skip
+
+
+def run_cli(
+    home: Paths, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int | str | None, str, str]:
+    """``recassets ARGV`` in this process on ``home``: (exit code, 0 when it returned; stdout;
+    stderr)."""
+    from recassets import cli
+
+    monkeypatch.setenv("RECASSETS_HOME", home.home)
+    for name in _LOCATION_VARS:
+        monkeypatch.delenv(name, raising=False)
+    code: int | str | None = 0
+    try:
+        cli.main(list(argv))
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def home_at(root: Path) -> Paths:
     """The layout ``Paths.from_env(root)`` gives, built directly so that ``RECASSETS_*``
     variables in the developer's environment cannot redirect a test onto real data."""

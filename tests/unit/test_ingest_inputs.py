@@ -11,11 +11,11 @@ from unittest import mock
 
 import pytest
 
-from recassets import cli
 from recassets.ingest import ingest, lineage
 from recassets.lake import days_predicate, partition_day
 from recassets.lineage import command
 from recassets.paths import Paths
+from tests.conftest import run_cli
 
 HOSTILE_DAYS = [
     "2026-01-01' OR '1'='1",
@@ -68,16 +68,8 @@ def test_lineage_paths_stay_in_the_lineage_folder(paths):
 
 
 def _lineage_cli(home: Paths, monkeypatch, capsys, *argv: str) -> tuple[int | str | None, str]:
-    monkeypatch.setenv("RECASSETS_HOME", home.home)
-    for name in ("RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS", "RECASSETS_LINEAGE"):
-        monkeypatch.delenv(name, raising=False)
-    code: int | str | None = 0
-    try:
-        cli.main(["lineage", *argv])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    code, out, err = run_cli(home, monkeypatch, capsys, "lineage", *argv)
+    return code, out + err
 
 
 def test_cli_lineage_takes_a_known_table_and_a_date(paths, monkeypatch, capsys):

@@ -18,13 +18,13 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from recassets import cli
 from recassets.lineage import audit as A
 from recassets.lineage import graph as G
 from recassets.lineage.audit_html import svg_plot
 from recassets.paths import Paths
 from recassets.training import policy as P
 from recassets.training.checkpoint import Checkpoint
+from tests.conftest import run_cli
 
 from . import home as H
 
@@ -113,27 +113,11 @@ def _parse(page: str) -> _Strict:
     return parser
 
 
-def _audit(
-    home: Paths, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int | str | None, str, str]:
-    monkeypatch.setenv("RECASSETS_HOME", home.home)
-    for name in ("RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS",
-                 "RECASSETS_LINEAGE", "RECASSETS_BENTOML_HOME", "DAGSTER_HOME"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    code: int | str | None = 0
-    try:
-        cli.main(["audit", *argv])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_the_report_of_a_bento(
     home: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
     out = tmp_path / "report.html"
-    code, said, _ = _audit(home, monkeypatch, capsys, "latest", "--out", str(out))
+    code, said, _ = run_cli(home, monkeypatch, capsys, "audit", "latest", "--out", str(out))
     assert code == 0 and f"report written to {out}" in said
     page = out.read_text()
     parsed = _parse(page)
@@ -170,7 +154,7 @@ def test_a_model_version_is_carded_against_the_previous_one(
     home: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
     out = tmp_path / "m.html"
-    code, _, _ = _audit(home, monkeypatch, capsys, "two_tower/0002", "--out", str(out))
+    code, _, _ = run_cli(home, monkeypatch, capsys, "audit", "two_tower/0002", "--out", str(out))
     page = out.read_text()
     _parse(page)
     assert code == 0 and "model two_tower/0002" in page
@@ -184,7 +168,7 @@ def test_a_changed_landing_file_is_said_at_the_top_and_exits_1(paths: Paths, tmp
     changed = Path(home.landing_dir("events", "2026-01-02")) / "part-00000.jsonl"
     changed.write_text(changed.read_text() + '{"late": "line"}\n')
     out = tmp_path / "r.html"
-    code, said, _ = _audit(home, monkeypatch, capsys, "latest", "--out", str(out))
+    code, said, _ = run_cli(home, monkeypatch, capsys, "audit", "latest", "--out", str(out))
     assert isinstance(code, str) and "1 file(s) differ" in code and "part-00000.jsonl" in code
     assert f"report written to {out}" in said  # written, and where, before the exit
     page = out.read_text()
@@ -226,9 +210,9 @@ def test_the_plot_scales_and_escapes():
 def test_a_bad_target_is_a_usage_error_and_writes_nothing(home: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                                           argv: list[str], message: str):  # fmt: skip
     out = tmp_path / "report.html"
-    code, said, err = _audit(home, monkeypatch, capsys, *argv, "--out", str(out))
+    code, said, err = run_cli(home, monkeypatch, capsys, "audit", *argv, "--out", str(out))
     assert code == 2 and message in err and said == "" and not out.exists()
-    code, _, _ = _audit(home, monkeypatch, capsys, "two_tower/0009", "--out", str(out))
+    code, _, _ = run_cli(home, monkeypatch, capsys, "audit", "two_tower/0009", "--out", str(out))
     assert isinstance(code, str) and "no checkpoint two_tower/0009" in code and not out.exists()
 
 
@@ -242,7 +226,7 @@ def test_a_request_id_reports_the_answer_and_its_bento(
 
     _land(build(paths), _decision(RID))
     out = tmp_path / "req.html"
-    code, _, _ = _audit(paths, monkeypatch, capsys, RID, "--out", str(out))
+    code, _, _ = run_cli(paths, monkeypatch, capsys, "audit", RID, "--out", str(out))
     page = out.read_text()
     _parse(page)
     assert code == 0 and "<h3>The request</h3>" in page and RID in page

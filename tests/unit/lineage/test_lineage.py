@@ -13,13 +13,13 @@ import pytest
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.serde import Serde
 
-from recassets import cli
 from recassets.features.schema import WINDOWS
 from recassets.lineage import graph as G
 from recassets.lineage import openlineage as OL
 from recassets.lineage.records import DagsterRecords
 from recassets.lineage.verify import failures, verify
 from recassets.paths import Paths
+from tests.conftest import run_cli
 
 from . import home as H
 
@@ -33,20 +33,6 @@ def home(make_home) -> Paths:
 def own_home(paths) -> Paths:
     """A home a test may change."""
     return H.build(paths)
-
-
-def _cli(home: Paths, monkeypatch, capsys, *argv: str) -> tuple[int | str | None, str, str]:
-    monkeypatch.setenv("RECASSETS_HOME", home.home)
-    for name in ("RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS",
-                 "RECASSETS_LINEAGE", "RECASSETS_BENTOML_HOME", "DAGSTER_HOME"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    code: int | str | None = 0
-    try:
-        cli.main(["lineage", *argv])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _landing(tree: G.Lineage) -> set[str]:
@@ -98,10 +84,10 @@ def test_a_model_version_traces_to_its_training_days(home, monkeypatch, capsys):
     tree = G.trace(home, G.parse_target("ranking/0001"))
     assert tree.root == "model ranking/0001"
     assert _landing(tree) == {str(p) for p in H.landing_files(home)}
-    code, out, _ = _cli(home, monkeypatch, capsys, "two_tower/0001")
+    code, out, _ = run_cli(home, monkeypatch, capsys, "lineage", "two_tower/0001")
     assert code == 0 and "landing/events/dt=2026-01-01/part-00000.jsonl" in out
     assert "not recorded: the run that trained it" in out
-    code, _, err = _cli(home, monkeypatch, capsys, "two_tower/0009")
+    code, _, err = run_cli(home, monkeypatch, capsys, "lineage", "two_tower/0009")
     assert code != 0 and code != 2 and "no checkpoint two_tower/0009" in str(code)
 
 
@@ -123,7 +109,7 @@ def test_table_targets(home):
 
 
 def test_verify_passes_on_a_clean_home_and_names_a_changed_file(own_home, monkeypatch, capsys):
-    code, out, _ = _cli(own_home, monkeypatch, capsys, "latest", "--verify")
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
     # 6 landing files, 2 checkpoints and their 2 copies in the bento, the Feast registry
     assert code == 0 and "verify: 11 ok" in out
     changed = Path(own_home.landing_dir("events", "2026-01-02")) / "part-00000.jsonl"
@@ -132,7 +118,7 @@ def test_verify_passes_on_a_clean_home_and_names_a_changed_file(own_home, monkey
         own_home.bentoml, "bentos", *H.TAG.split(":"), "src", "bundle", "models", "ranking.pt"
     )
     copy.write_bytes(copy.read_bytes() + b"x")
-    code, out, _ = _cli(own_home, monkeypatch, capsys, "latest", "--verify")
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
     assert isinstance(code, str) and "2 file(s) differ" in code
     assert "landing/events/dt=2026-01-02/part-00000.jsonl" in code and "ranking.pt" in code
     assert "verify: CHANGED landing/events/dt=2026-01-02/part-00000.jsonl" in out
@@ -161,7 +147,7 @@ def _parse_event(line: str) -> RunEvent:
 
 
 def test_json_is_openlineage_run_events(home, monkeypatch, capsys):
-    code, out, _ = _cli(home, monkeypatch, capsys, "latest", "--json")
+    code, out, _ = run_cli(home, monkeypatch, capsys, "lineage", "latest", "--json")
     lines = out.splitlines()
     assert code == 0 and lines
     events = [_parse_event(line) for line in lines]
@@ -202,7 +188,7 @@ def test_json_is_openlineage_run_events(home, monkeypatch, capsys):
     ],
 )
 def test_a_hostile_target_is_a_usage_error(home, monkeypatch, capsys, argv, message):
-    code, out, err = _cli(home, monkeypatch, capsys, *argv)
+    code, out, err = run_cli(home, monkeypatch, capsys, "lineage", *argv)
     assert code == 2 and message in err and out == ""
 
 
@@ -210,9 +196,11 @@ def test_the_accepted_forms(home, monkeypatch, capsys):
     assert G.parse_target("two_tower/0003") == G.Target("model", "two_tower/0003")
     assert G.parse_target("items@12") == G.Target("commit", "items", version=12)
     assert G.parse_target("items", "2026-01-02") == G.Target("partition", "items", day="2026-01-02")
-    code, out, _ = _cli(home, monkeypatch, capsys, "raw_events", "2026-01-01")
+    code, out, _ = run_cli(home, monkeypatch, capsys, "lineage", "raw_events", "2026-01-01")
     assert code == 0 and out.startswith("- raw_events@0 dt=2026-01-01")
-    code, out, _ = _cli(home, monkeypatch, capsys, "raw_events", "2026-01-01", "--manifest")
+    code, out, _ = run_cli(
+        home, monkeypatch, capsys, "lineage", "raw_events", "2026-01-01", "--manifest"
+    )
     assert code == 0 and json.loads(out)["run_id"] == H.RUN
 
 

@@ -18,9 +18,10 @@ from recassets.lineage import graph as G
 from recassets.lineage import openlineage as OL
 from recassets.lineage.requests import find_request
 from recassets.paths import Paths
+from tests.conftest import run_cli
 
 from . import home as H
-from .test_lineage import _cli, _landing
+from .test_lineage import _landing
 
 RID = "0b6f1c2e11114a4a8b8b00000000beef"
 
@@ -121,8 +122,8 @@ def test_an_unknown_request_is_an_error_naming_it(home, monkeypatch, capsys):
     # a half-written file (a dot-name) holding the id is not read, as ingestion would not
     folder = Path(home.landing_dir(D.DATASET, "2026-01-05"))
     (folder / ".part-x.jsonl.tmp-1").write_text(json.dumps(_decision(RID)) + "\n")
-    code, out, err = _cli(home, monkeypatch, capsys, RID)
+    code, out, err = run_cli(home, monkeypatch, capsys, "lineage", RID)
     assert isinstance(code, str) and f"no request {RID} in the decision log" in code
-    code, out, _ = _cli(home, monkeypatch, capsys, "someone-else")
+    code, out, _ = run_cli(home, monkeypatch, capsys, "lineage", "someone-else")
     assert code == 0 and out.startswith("- request someone-else: ")
     assert f"- bento {H.TAG}" in out
