@@ -33,8 +33,9 @@ FEATURE_STORE = AssetKey(["featurestore", "feature_store"])
 TRAINING_EXAMPLES = AssetKey(["lake", "training_examples"])
 TWO_TOWER = AssetKey(["models", "two_tower_model"])
 RANKING = AssetKey(["models", "ranking_model"])
+SIMILARITY = AssetKey(["models", "item_similarity"])
 EVALUATION = AssetKey(["models", "model_evaluation"])
-MODELS = (TWO_TOWER, RANKING, EVALUATION)
+MODELS = (TWO_TOWER, RANKING, SIMILARITY, EVALUATION)
 
 # -- retrieval and serving --------------------------------------------------------------------
 ITEM_EMBEDDINGS = AssetKey(["retrieval", "item_embeddings"])

@@ -131,6 +131,57 @@ def ranking_model(
     return _train(context, lake, config, "ranking")
 
 
+class ItemSimilarityConfig(Config):
+    """EASE over the positives of the last ``window_days`` training days (the two-tower's:
+    ``holdout_days`` left to the evaluation). ``l2``: its ridge weight (larger: closer to
+    popularity); ``max_items``: the most engaged items it covers (its fit is cubic in them);
+    ``neighbors``: weights kept per item."""
+
+    holdout_days: int = 1
+    window_days: int = 365
+    l2: float = 12_000.0
+    max_items: int = 10_000
+    neighbors: int = 100
+
+
+@asset(
+    key=keys.SIMILARITY,
+    group_name=GROUP,
+    deps=[keys.TRAINING_EXAMPLES],
+    kinds={"numpy"},
+    description="Item-to-item weights learned in closed form (EASE) on the positives of "
+    "training_examples: the `similarity` candidate source and the blend order's main term; a "
+    "new versioned file under `<artifacts>/models/item_similarity/`.",
+    code_version="1",
+)
+def item_similarity(
+    context: AssetExecutionContext, config: ItemSimilarityConfig, lake: LakeResource
+) -> MaterializeResult:
+    from recassets.training import similarity as S
+
+    sim, path, new = S.train_next(
+        lake.paths(), holdout_days=config.holdout_days, window_days=config.window_days,
+        l2=config.l2, max_items=config.max_items, neighbors=config.neighbors,
+    )  # fmt: skip
+    context.log.info(f"item_similarity: {'new version' if new else 'up to date'} {path}")
+    m = sim.meta
+    days = m.get("partitions", [])
+    return MaterializeResult(
+        metadata={
+            "path": MetadataValue.path(path),
+            "new_version": new,
+            "items": int(m.get("items", 0)),
+            "users": int(m.get("users", 0)),
+            "pairs": int(m.get("pairs", 0)),
+            "kept_weights": len(sim.data),
+            "l2": float(m.get("l2", 0.0)),
+            "partitions": MetadataValue.json(
+                {"first": days[0], "last": days[-1], "count": len(days)} if days else {}
+            ),
+        }
+    )
+
+
 class ModelEvaluationConfig(Config):
     """``k``: the cut-off of Recall/NDCG/HitRate (NDCG@10 is reported beside). ``candidates``:
     two-tower results the ranker re-ranks (the served pair). ``bootstrap``: resamples of the
@@ -147,7 +198,7 @@ class ModelEvaluationConfig(Config):
 @asset(
     key=keys.EVALUATION,
     group_name=GROUP,
-    deps=[keys.TWO_TOWER, keys.RANKING],
+    deps=[keys.TWO_TOWER, keys.RANKING, keys.SIMILARITY],
     kinds={"pytorch"},
     description="Recall/NDCG/HitRate@K with bootstrap intervals (exact search over the catalog, "
     "seen items excluded) of the latest two-tower alone and re-ranked by the latest ranker, on "
@@ -161,9 +212,11 @@ def model_evaluation(
 ) -> MaterializeResult:
     from recassets.training import evaluation as E
     from recassets.training import policy as P
+    from recassets.training import similarity as S
 
     paths = lake.paths()
     tt, rk = P.latest_checkpoint(paths, "two_tower"), P.latest_checkpoint(paths, "ranking")
+    sims = S.versions(paths)
     if tt is None or rk is None:
         raise ValueError(
             "no checkpoints to evaluate: materialize two_tower_model and ranking_model"
@@ -175,6 +228,8 @@ def model_evaluation(
         current_two_tower=cur["two_tower"] if model else None,
         current_ranking=cur["ranking"] if model else None,
         candidates=config.candidates, bootstrap=config.bootstrap,
+        similarity=str(sims[-1]) if sims else None,
+        current_similarity=cur.get("item_similarity") if model else None,
     )  # fmt: skip
     report.gate_baselines = config.gate_baselines
     saved = report.save(P.evaluation_path(paths))
@@ -190,6 +245,8 @@ def model_evaluation(
         "users": int(served.get("users", 0)),
         "user_days": int(served.get("user_days", 0)),
         "evaluation": MetadataValue.path(saved),
+        "order": str(report.order),
+        "order_reason": report.order_reason,
     }
     if E.CANDIDATE in report.ranking:
         metadata["auc"] = float(report.ranking[E.CANDIDATE]["auc"])
@@ -225,5 +282,5 @@ def model_evaluation_promotion_gate(lake: LakeResource) -> AssetCheckResult:
     )
 
 
-ASSETS = [two_tower_model, ranking_model, model_evaluation]
+ASSETS = [two_tower_model, ranking_model, item_similarity, model_evaluation]
 CHECKS = [model_evaluation_promotion_gate]

@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--out", type=Path, default=Path("/tmp/ml1m-variants"))
     p.add_argument("--ranker-path", type=Path, help="a trained ranker checkpoint to re-use")
+    p.add_argument("--two-tower-path", type=Path, help="score this checkpoint, do not train")
+    p.add_argument("--similarity", action="store_true", help="also fit EASE and score the blend")
     args = p.parse_args(argv)
     paths = Paths.from_env()
     days = E.available_days(paths)
@@ -88,12 +90,30 @@ def main(argv: list[str] | None = None) -> None:
         t = time.time()
         rk = train_ranking(paths, train_days, base, output=args.out / "ranking.pt")
         print(f"ranker trained in {time.time() - t:.0f} s", flush=True)
+    sim = None
+    if args.similarity:
+        import pyarrow.compute as pc
+
+        from recassets.training.similarity import ItemSimilarity
+
+        t = time.time()
+        pos = E.read_days(paths, train_days, ("user_id", "item_id", "label"))
+        pos = pos.filter(pc.equal(pos["label"], 1))
+        sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy())
+        print(f"item similarity fitted in {time.time() - t:.0f} s: {sim.meta}", flush=True)
     for name in args.variants:
         t = time.time()
-        cfg = config(name, base)
-        tt = train_two_tower(paths, train_days, cfg, output=args.out / f"{name}.pt")
+        if args.two_tower_path:
+            from recassets.training.checkpoint import Checkpoint
+
+            tt = Checkpoint.load(args.two_tower_path)
+        else:
+            tt = train_two_tower(paths, train_days, config(name, base),
+                                 output=args.out / f"{name}.pt")  # fmt: skip
         t_train = time.time() - t
-        report = E.evaluate(paths, tt, rk.path if rk else None, bootstrap=args.bootstrap)
+        report = E.evaluate(
+            paths, tt, rk.path if rk else None, bootstrap=args.bootstrap, similarity=sim
+        )
         print(f"\n## {name} (train {t_train:.0f} s, eval {time.time() - t - t_train:.0f} s)")
         print(report.to_markdown(), flush=True)
         (args.out / f"{name}.json").write_text(json.dumps(report.to_dict(), default=str))

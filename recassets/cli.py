@@ -35,14 +35,19 @@ DEMO_SELECTION = (
     *INGEST_SELECTION,
     "lake/user_features", "lake/item_features", "lake/cohort_features",
     "featurestore/feature_store", "lake/training_examples",
-    "models/two_tower_model", "models/ranking_model", "models/model_evaluation",
-    "retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento",
+    "models/two_tower_model", "models/ranking_model", "models/item_similarity",
+    "models/model_evaluation", "retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento",
 )  # fmt: skip
 # The decision log's table: daily over the days answers were served (its own partitions, not
 # the data's days), and not in the demo, which has served nothing when it materializes.
 SERVING_LOG = "lake/serving_log"
 NOT_IN_DEMO = (SERVING_LOG,)
-MODELS = ("models/two_tower_model", "models/ranking_model", "models/model_evaluation")
+MODELS = (
+    "models/two_tower_model",
+    "models/ranking_model",
+    "models/item_similarity",
+    "models/model_evaluation",
+)
 # The models and what is built from them are not daily partitioned: one run, no partition range.
 UNPARTITIONED = (*MODELS, *DEMO_SELECTION[DEMO_SELECTION.index(MODELS[-1]) + 1 :])
 
@@ -395,7 +400,8 @@ def sample_recommendation(paths: Paths, k: int = 10) -> None:
             f"features of {body['features_day']}:")  # fmt: skip
         for rank, item in enumerate(body["items"], start=1):
             say(f"  {rank:2d}. item {item['item_id']}  score {item['score']:.3f}  "
-                f"({' > '.join(item['stages'])})")  # fmt: skip
+                f"({' > '.join(item['stages'])}"
+                f"{'; from ' + ', '.join(item['sources']) if item.get('sources') else ''})")  # fmt: skip
 
 
 def _sample_user(paths: Paths) -> int:

@@ -79,7 +79,8 @@ class RecommendRequest(BaseModel):
 
 
 class ServedItem(BaseModel):
-    # category (after the rules) and retrieval_score (through retrieval) where a stage set them
+    # category (after the rules) and retrieval_score (through retrieval) where a stage set them;
+    # sources (the blend order: two_tower, similarity, trending) where candidates were merged
     model_config = ConfigDict(extra="allow")
 
     item_id: int

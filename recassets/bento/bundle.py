@@ -55,6 +55,7 @@ from recassets.retrieval.index import (
 from recassets.training import inference as T
 from recassets.training import policy as P
 from recassets.training.checkpoint import Checkpoint
+from recassets.training.similarity import ItemSimilarity
 
 BENTO_NAME = "recassets_recommender"
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "serving"
@@ -312,6 +313,16 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
                 "sha256": _sha256(target),
                 "partitions": ckpt.partitions,
                 "delta_versions": ckpt.versions,
+            }
+        if policy.get("order") == "blend":  # the blend order reads the item similarity
+            target = folder / "models" / "item_similarity.npz"
+            shutil.copy2(policy["item_similarity"], target)
+            files["item_similarity"] = "models/item_similarity.npz"
+            meta = ItemSimilarity.load(target).meta
+            lineage["item_similarity"] = {
+                "checkpoint": policy["item_similarity"],
+                "sha256": _sha256(target),
+                "partitions": meta.get("partitions", []),
             }
         shutil.copytree(index, folder / "index")
         files["index"] = "index"

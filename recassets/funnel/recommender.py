@@ -219,6 +219,10 @@ class Recommender:
             paths, redis_url=redis_url, check_interval_s=self.config.refresh_interval_s
         )
         self.model = self.policy.get("policy") == MODEL
+        # the order that serves (the gate's choice, evaluation.choose_order): "blend" reads
+        # the item similarity (EASE) beside the towers; "dcn_v2" the ranker
+        self.order = self.policy.get("order", "dcn_v2") if self.model else None
+        self.similarity = None
         self.two_tower = self.tt_vocab = self.ranker = self.rk_vocab = None
         self.index: ItemIndex | None = None
         self._users = UserInputs(self.device)
@@ -232,6 +236,10 @@ class Recommender:
                 str(bundle.path("ranking")), device=self.device
             )
             self.index = ItemIndex.load(bundle.path("index"))  # type: ignore[arg-type]
+            if self.order == "blend":
+                from recassets.training.similarity import ItemSimilarity
+
+                self.similarity = ItemSimilarity.load(bundle.path("item_similarity"))  # type: ignore[arg-type]
             if self.config.embeddings == "redis":
                 self._externalize(embeddings_url or redis_url, on_embedding_lookup)
             elif self.config.embeddings != "process":
@@ -425,6 +433,8 @@ class Recommender:
         ids, retrieval = self._retrieval(user_id, values, min(size, n + len(seen)))
         ids, retrieval = R.exclude_seen(ids, retrieval, seen)
         ids, retrieval = ids[:n], retrieval[:n]
+        if self.similarity is not None:
+            return self._blend(block, ids, retrieval, seen_items(values), seen, k, n, notes)
         if len(ids) == 0:
             return []
         cohort = self._cohort_of(block, values)
@@ -438,6 +448,29 @@ class Recommender:
             block, ids[order], logits[order], retrieval[order], k, ["retrieval", "ranking"], notes
         )
 
+    def _blend(
+        self,
+        block: ItemBlock,
+        ids: np.ndarray,
+        retrieval: np.ndarray,
+        history: set[int],
+        seen: set[int],
+        k: int,
+        n: int,
+        notes: list[str],
+    ) -> list[Entry]:
+        """The blend order (``similarity.union_blend``): the ANN's candidates, the user's
+        EASE neighbours (of ``history``) and the week's most engaged items, merged and scored
+        together; ``seen`` items dropped."""
+        from recassets.training.similarity import union_blend
+
+        assert self.similarity is not None
+        ease = self.similarity.scores_for(history, block.ids)
+        out, scores, sources = union_blend(
+            block.ids, block.engagements_7d, ease, ids, retrieval, seen, n
+        )
+        return self._rules(block, out, scores, None, k, ["retrieval", "blend"], notes, sources)
+
     def _rules(
         self,
         block: ItemBlock,
@@ -447,11 +480,13 @@ class Recommender:
         k: int,
         stages: list[str],
         notes: list[str],
+        sources: Sequence[Sequence[str]] | None = None,
     ) -> list[Entry]:
         """``rules.select`` with the categories of ``block``."""
         cap = self.config.max_per_category
         category = block.category_of(ids)
-        return R.select(ids, scores, retrieval, category, k=k, cap=cap, stages=stages, notes=notes)
+        return R.select(ids, scores, retrieval, category, k=k, cap=cap, stages=stages,
+                        notes=notes, sources=sources)  # fmt: skip
 
     def rank_request(
         self, user_id: int, item_ids: Sequence[int], notes: list[str] | None = None

@@ -88,12 +88,14 @@ def select(
     cap: int,
     stages: list[str],
     notes: list[str],
+    sources: Sequence[Sequence[str]] | None = None,
 ) -> list[Entry]:
     """The first ``k`` distinct items of ``ids`` (in score order), at most ``cap`` per
     category (0: no cap); the cap is relaxed, in score order, only when the capped list would
     be shorter than k, and a note says so. ``category`` (N,) holds each item's category
     (None reads as 'unknown'); ``retrieval`` (N,) its retrieval score, if any. Each entry's
-    stages are ``stages`` then ``rules`` (or ``rules:category_cap_relaxed``).
+    stages are ``stages`` then ``rules`` (or ``rules:category_cap_relaxed``); with
+    ``sources`` (N,), each entry also lists the candidate sources that proposed it.
 
     A walk in score order that stops at the k-th item taken (usually within a few dozen
     of the N), over plain lists: at this size that beats array code, whose per-call
@@ -111,6 +113,8 @@ def select(
         entry = {"item_id": item, "score": scores_[j]}
         if retrieval_ is not None:
             entry["retrieval_score"] = retrieval_[j]
+        if sources is not None:
+            entry["sources"] = list(sources[j])
         cat = category_[j] or UNKNOWN
         if cap and per_cat.get(cat, 0) >= cap:
             entry["stages"] = [*stages, "rules:category_cap_relaxed"]

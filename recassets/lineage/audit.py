@@ -211,7 +211,12 @@ def _served(paths: Paths, bento: Node | None) -> list[tuple[str, Any]]:
             ("bento built at", bento.facts.get("created_at")),
             ("bento digest", bento.facts.get("digest")),
             ("bento policy", policy.get("policy")),
-            ("bento models", ", ".join(str(policy[k]) for k in P.KINDS if policy.get(k)) or None),
+            (
+                "bento models",
+                ", ".join(str(policy[k]) for k in (*P.KINDS, "item_similarity") if policy.get(k))
+                or None,
+            ),
+            ("bento order (bento's policy)", policy.get("order")),
             ("bento features day", bento.facts.get("features_day")),
             ("promoted at (bento's policy)", policy.get("promoted_at")),
             ("popularity variant (bento's policy)", policy.get("variant")),
@@ -224,7 +229,11 @@ def _served(paths: Paths, bento: Node | None) -> list[tuple[str, Any]]:
     if _is_map(now):
         rows += [
             ("current.json policy (serves next build)", now.get("policy")),
-            ("current.json models", ", ".join(str(now[k]) for k in P.KINDS if now.get(k)) or None),
+            (
+                "current.json models",
+                ", ".join(str(now[k]) for k in (*P.KINDS, "item_similarity") if now.get(k)) or None,
+            ),
+            ("current.json order", now.get("order")),
             ("current.json promoted_at", now.get("promoted_at")),
             ("current.json updated_at", now.get("updated_at")),
         ]

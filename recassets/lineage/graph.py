@@ -35,7 +35,8 @@ from recassets.lineage.targets import (
 )
 from recassets.paths import Paths
 
-MODEL_KINDS = ("two_tower", "ranking")
+# what a bento's models/ folder holds: kind -> file suffix (the item similarity: the blend's)
+MODEL_KINDS = {"two_tower": ".pt", "ranking": ".pt", "item_similarity": ".npz"}
 # The longest feature window (recassets.features.schema.WINDOWS): a feature partition of day D
 # reads raw_events over [D - 27, D]. tests/unit/lineage checks it against the schema.
 FEATURE_WINDOW_DAYS = 28
@@ -241,11 +242,11 @@ class _Walker:
                 Check("promotion gate (what the promoted candidate scored)", "recorded",
                       _floats(lineage["evaluation"]), source="bundle manifest")
             )  # fmt: skip
-        for kind in MODEL_KINDS:
+        for kind, suffix in MODEL_KINDS.items():
             rec = lineage.get(kind)
             if not rec:
                 continue
-            copy = folder / "src" / "bundle" / "models" / f"{kind}.pt"
+            copy = folder / "src" / "bundle" / "models" / f"{kind}{suffix}"
             node.artifacts.append(Artifact(str(copy), rec.get("sha256"), f"{kind} checkpoint copy"))
             node.inputs.append(self.model(rec["checkpoint"], rec.get("sha256")))
         if policy.get("policy") != "model":
@@ -276,6 +277,13 @@ class _Walker:
         if not p.is_file():
             node.unrecorded.append(f"the checkpoint file itself: {path} is missing")
             return self._add(node)
+        if p.suffix == ".npz":  # the item similarity: the facts of its fit, the days it read
+            from recassets.training.similarity import ItemSimilarity
+
+            meta = ItemSimilarity.load(path).meta
+            node.facts = {k: meta.get(k) for k in ("created_at", "code_version", "l2", "items")}
+            versions = {d: meta.get("table_version") for d in meta.get("partitions", [])}
+            return self._examples(node, meta.get("table"), versions)
         from recassets.training.checkpoint import Checkpoint
 
         ckpt = Checkpoint.load(path)
@@ -297,11 +305,14 @@ class _Walker:
                     source="checkpoint",
                 )
             )
-        table = ckpt.source.get("table")
+        return self._examples(node, ckpt.source.get("table"), ckpt.versions)
+
+    def _examples(self, node: Node, table: str | None, versions: Mapping[str, Any]) -> str:
+        """The model node with the training_examples partitions (and versions) it read."""
         if table and Path(table) != Path(self.paths.table(EXAMPLES_TABLE)):
             node.unrecorded.append(f"its training table {table} lies outside this home's lake")
             return self._add(node)
-        for day, version in sorted(ckpt.versions.items()):
+        for day, version in sorted(versions.items()):
             node.inputs.append(self.partition(EXAMPLES_TABLE, day, version))
         return self._add(node)
 

@@ -59,6 +59,7 @@ from recassets.training.cooccurrence import Cooccurrence
 from recassets.training.examples import PathsOrTable, available_days, table_path
 from recassets.training.report import (
     BASELINES,
+    BLEND,
     CANDIDATE,
     CANDIDATES,
     COOCCURRENCE,
@@ -68,9 +69,12 @@ from recassets.training.report import (
     POPULARITY_TRAILING_7D,
     SERVED,
     EvaluationReport,
+    choose_order,
     write_json_atomic,
 )
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
+from recassets.training.similarity import ItemSimilarity
+from recassets.training.similarity import union_blend as similarity_union_blend
 
 TRAILING_DAYS = 7
 ITEM_COLUMNS = ("item_id", "category", "creator", *ITEM_DENSE, *COHORT_DENSE)
@@ -285,12 +289,16 @@ def evaluate(
     bootstrap: int = BOOTSTRAP,
     seen_sources: Sequence[str] = SEEN_SOURCES,
     seed: int = 0,
+    similarity: Any | None = None,
+    current_similarity: Any | None = None,
 ) -> EvaluationReport:
     """Evaluate the candidate pair (and the current one, when given) against the baselines.
 
     ``paths``: a ``Paths`` or the ``training_examples`` table path. ``eval_days``: default
     every day after the candidate two-tower's last consumed partition. ``candidates``: how many
     two-tower results the ranker re-ranks. ``bootstrap``: resamples of the intervals (0: none).
+    ``similarity``: an ``ItemSimilarity`` (or its path) fitted on the training days: the blend
+    order (``similarity.union_blend``) is scored too, and serves when it beats the pair.
     """
     cand = as_checkpoint(checkpoint_two_tower)
     train_days = cand.partitions
@@ -351,12 +359,14 @@ def evaluate(
     catalog_ids = np.unique(item_rows["item_id"].to_numpy())
 
     # the models, one eval day at a time (item counters as of d-1)
-    def model_rankings(tt: Any, rk: Any | None) -> tuple[list[list[int]], list[list[int]] | None,
-                                                           dict[str, list[Any]]]:  # fmt: skip
+    def model_rankings(tt: Any, rk: Any | None, sim: Any | None = None) -> tuple[
+        list[list[int]], list[list[int]] | None, dict[str, list[Any]]
+    ]:  # fmt: skip
         alone: list[list[int]] = [[] for _ in range(n_units)]
         served: list[list[int]] | None = [[] for _ in range(n_units)] if rk is not None else None
         extra: dict[str, list[Any]] = {"cands": [[] for _ in range(n_units)],
-                                       "tt": [None] * n_units, "rk": [None] * n_units}  # fmt: skip
+                                       "tt": [None] * n_units, "rk": [None] * n_units,
+                                       "blend": [[] for _ in range(n_units)]}  # fmt: skip
         if users is None or n_units == 0:
             return alone, served, extra
         ranker = inference.load_ranking(rk, device=device) if rk is not None else None
@@ -372,9 +382,19 @@ def evaluate(
             _, uvecs = inference.user_embeddings(tt, urows, device=device)
             scores = uvecs @ vecs.T
             position = {int(i): p for p, i in enumerate(ids)}
+            e7 = items["i_engagements_7d"].to_numpy() if sim is not None else None
+            hists = urows["history_item_ids"].to_pylist() if sim is not None else None
             for j, r in enumerate(idx):
                 top = top_k_excluding(scores[j], ids, units.seen[r], max(k, candidates))
                 alone[r] = top[:k]
+                if sim is not None and hists is not None:
+                    tt_ids = np.asarray(top[:candidates], dtype=np.int64)
+                    tt_s = np.asarray([scores[j][position[i]] for i in tt_ids.tolist()])
+                    ranked, _, _ = similarity_union_blend(
+                        ids, e7, sim.scores_for(hists[j] or (), ids), tt_ids, tt_s,
+                        units.seen[r], candidates,
+                    )  # fmt: skip
+                    extra["blend"][r] = [int(i) for i in ranked[:k]]
                 if ranker is None or served is None:
                     continue
                 cand_ids = top[:candidates]
@@ -394,13 +414,21 @@ def evaluate(
         ranked, units, k, ndcg_at, bootstrap, seed
     )
     retrieval: dict[str, dict[str, float]] = {}
-    alone, served, extra = model_rankings(cand, checkpoint_ranking)
+    sim = _similarity(similarity)
+    if sim is not None and set(sim.meta.get("partitions", [])) & set(eval_days):
+        raise ValueError(f"eval days were in the item similarity's fit ({sim.path})")
+    alone, served, extra = model_rankings(cand, checkpoint_ranking, sim)
     retrieval[CANDIDATE] = summarize(alone)
     if served is not None:
         retrieval[SERVED] = summarize(served)
+    if sim is not None:
+        retrieval[BLEND] = summarize(extra["blend"])
     if current_two_tower is not None:
-        cur_alone, cur_served, _ = model_rankings(current_two_tower, current_ranking)
-        retrieval[CURRENT] = summarize(cur_served if cur_served is not None else cur_alone)
+        cur_sim = _similarity(current_similarity)
+        cur_alone, cur_served, cur = model_rankings(current_two_tower, current_ranking, cur_sim)
+        cur_ranked = cur["blend"] if cur_sim is not None else cur_served
+        retrieval[CURRENT] = summarize(cur_ranked if cur_ranked is not None else cur_alone)
+    order, why = choose_order(retrieval, f"ndcg@{ndcg_at}", f"recall@{k}")
 
     # baselines as of d-1, per eval day
     all_pos = pa.concat_tables([t.select(["user_id", "item_id", "label", "dt"]) for t in pos_users])
@@ -467,11 +495,18 @@ def evaluate(
             "candidate_ranking": _path(checkpoint_ranking),
             "current_two_tower": _path(current_two_tower),
             "current_ranking": _path(current_ranking),
+            "candidate_similarity": None if sim is None else sim.path,
         },
         reranking=reranking,
         ndcg_at=ndcg_at,
         candidates=candidates,
+        order=order,
+        order_reason=why,
     )
+
+
+def _similarity(s: Any | None) -> ItemSimilarity | None:
+    return ItemSimilarity.load(s) if isinstance(s, str | os.PathLike) else s
 
 
 def _reranking(

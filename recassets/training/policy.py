@@ -278,6 +278,13 @@ def promote(
                 "policy": MODEL,
                 "two_tower": report.checkpoints["candidate_two_tower"],
                 "ranking": report.checkpoints["candidate_ranking"],
+                # the order that serves, and the similarity file the blend reads
+                "order": report.order or "dcn_v2",
+                **(
+                    {"item_similarity": report.checkpoints["candidate_similarity"]}
+                    if report.order == "blend"
+                    else {}
+                ),
                 "evaluation": report.to_dict(),
                 "reasons": decision.reasons,
                 "promoted_at": now,

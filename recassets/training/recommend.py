@@ -1,8 +1,10 @@
 """Batch recommendations through the current policy (``recassets.training.policy``).
 
 Model policy: two-tower retrieval (exact dot-product search over the catalog embeddings, top
-``candidates`` = 500) then the ranker scores the candidates in serving's broadcast form
-(``inference.score_candidates``: one user row against N item rows). Popularity policy: the
+``candidates`` = 500) then the order the gate chose: the ranker scores the candidates in
+serving's broadcast form (``inference.score_candidates``: one user row against N item rows),
+or the blend (``similarity.union_blend``) over them, the user's EASE neighbours and the
+week's most engaged items. Popularity policy: the
 pointer's popularity variant. Either way the user's seen items are excluded: every item the
 user interacted with (``evaluation.seen_items``: positives, and every rating whatever its value,
 by ``seen_sources``) plus the history the user carries (``history_item_ids``); users without a row in ``training_examples`` (cold
@@ -103,6 +105,8 @@ def _model_recommend(
     device: Any,
 ) -> dict[int, list[tuple[int, float]]]:
     items = E.catalog(paths, days)
+    if policy.get("order") == "blend":
+        return _blend_recommend(policy, user_rows, items, seen, k, candidates, device)
     retrieved = E.two_tower_ranking(
         policy["two_tower"], user_rows, items, seen, candidates, device=device
     )
@@ -120,6 +124,39 @@ def _model_recommend(
         scores = inference.score_candidates(ranker, voc, user_rows.slice(r, 1), cand_rows)
         order = np.lexsort((np.asarray(cand), -scores))[:k]
         out[int(u)] = [(int(cand[j]), float(scores[j])) for j in order]
+    return out
+
+
+def _blend_recommend(
+    policy: dict[str, Any],
+    user_rows: pa.Table,
+    items: pa.Table,
+    seen: dict[int, set[int]],
+    k: int,
+    candidates: int,
+    device: Any,
+) -> dict[int, list[tuple[int, float]]]:
+    """The blend order (``similarity.union_blend``), as serving runs it: the two-tower's top
+    ``candidates`` (exact search), the user's EASE neighbours, the week's most engaged items."""
+    from recassets.training.similarity import ItemSimilarity, union_blend
+
+    sim = ItemSimilarity.load(policy["item_similarity"])
+    ids, vecs = inference.item_embeddings(policy["two_tower"], items, device=device)
+    user_ids, uvecs = inference.user_embeddings(policy["two_tower"], user_rows, device=device)
+    e7 = items["i_engagements_7d"].to_numpy()
+    position = {int(i): r for r, i in enumerate(items["item_id"].to_numpy())}
+    e7 = e7[[position[int(i)] for i in ids]]  # aligned with the embeddings' ids
+    out: dict[int, list[tuple[int, float]]] = {}
+    for r, (u, hist) in enumerate(zip(user_ids, user_rows["history_item_ids"].to_pylist(),
+                                      strict=True)):  # fmt: skip
+        excl = seen.get(int(u), set())
+        scores = vecs @ uvecs[r]
+        top = np.asarray(E.top_k_excluding(scores, ids, excl, candidates), dtype=np.int64)
+        at = {int(i): j for j, i in enumerate(ids)}
+        tt = np.asarray([scores[at[int(i)]] for i in top])
+        got, s, _ = union_blend(ids, e7, sim.scores_for(hist or (), ids), top, tt, excl,
+                                candidates)  # fmt: skip
+        out[int(u)] = [(int(i), float(v)) for i, v in zip(got[:k], s[:k], strict=True)]
     return out
 
 
@@ -162,12 +199,14 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
     """Evaluate the latest checkpoints (against the current model, if any) on the day after
     their last consumed partition; print the markdown table. Does not promote."""
     from recassets.paths import Paths
+    from recassets.training.similarity import versions
 
     paths = Paths.from_env()
     tt, rk = P.latest_checkpoint(paths, "two_tower"), P.latest_checkpoint(paths, "ranking")
     if tt is None:
         raise SystemExit("no two-tower checkpoint under " + str(P.models_dir(paths)))
     cur = P.current_policy(paths)
+    sims = versions(paths)
     report = E.evaluate(
         paths,
         str(tt),
@@ -175,8 +214,11 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
         k=k,
         current_two_tower=cur.get("two_tower") if cur.get("policy") == P.MODEL else None,
         current_ranking=cur.get("ranking") if cur.get("policy") == P.MODEL else None,
+        similarity=str(sims[-1]) if sims else None,
+        current_similarity=cur.get("item_similarity") if cur.get("policy") == P.MODEL else None,
     )
     print(report.to_markdown())
+    print(f"order that would serve: {report.order} ({report.order_reason})")
     return report
 
 

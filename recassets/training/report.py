@@ -16,6 +16,7 @@ from recassets import atomic
 
 CANDIDATE = "candidate"
 SERVED = "candidate_served"
+BLEND = "candidate_blend"  # EASE + popularity + two-tower over the union of sources
 CURRENT = "current"
 POPULARITY_ALL_TIME = "popularity_all_time"
 POPULARITY_TRAILING_7D = "popularity_trailing_7d"
@@ -41,6 +42,10 @@ class EvaluationReport:
     candidates: int = CANDIDATES
     # the baselines the gate must beat (default every one of ``BASELINES`` in ``retrieval``)
     gate_baselines: list[str] | None = None
+    # the order that would serve: "blend" (BLEND), "dcn_v2" (SERVED) or "two_tower" (CANDIDATE),
+    # and why (``evaluation.choose_order``)
+    order: str | None = None
+    order_reason: str = ""
 
     @property
     def recall_key(self) -> str:
@@ -52,7 +57,10 @@ class EvaluationReport:
 
     @property
     def served_key(self) -> str:
-        """The policy that would serve if promoted: the pair when a ranker was evaluated."""
+        """The policy that would serve if promoted: the blend when ``order`` says so, else
+        the pair when a ranker was evaluated, else the two-tower alone."""
+        if self.order == "blend" and BLEND in self.retrieval:
+            return BLEND
         return SERVED if SERVED in self.retrieval else CANDIDATE
 
     def baselines(self) -> dict[str, dict[str, float]]:
@@ -108,6 +116,24 @@ class EvaluationReport:
         lines += ["", f"eval days {span}; catalog {self.catalog_size} items; 95 % intervals: "
                   "bootstrap over users"]  # fmt: skip
         return "\n".join(lines)
+
+
+def choose_order(
+    retrieval: Mapping[str, Mapping[str, float]], ndcg: str, recall: str
+) -> tuple[str, str]:
+    """Which order would serve: the blend (``BLEND``) when it was scored and is at least as
+    good as the DCN-v2 pair (or the two-tower alone without a ranker) on NDCG, then Recall;
+    else the pair. Returns (order, the reason in words)."""
+    other = SERVED if SERVED in retrieval else CANDIDATE
+    if BLEND not in retrieval:
+        return ("dcn_v2" if other == SERVED else "two_tower"), "no item similarity evaluated"
+    b, o = retrieval[BLEND], retrieval[other]
+    pick = (b[ndcg], b[recall]) >= (o[ndcg], o[recall])
+    name = "dcn_v2" if other == SERVED else "two_tower"
+    return ("blend" if pick else name), (
+        f"blend {ndcg} {b[ndcg]:.4f}, {recall} {b[recall]:.4f} "
+        f"{'>=' if pick else '<'} {other} {o[ndcg]:.4f}, {o[recall]:.4f}"
+    )
 
 
 def _fmt(v: Any) -> str:

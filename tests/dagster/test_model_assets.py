@@ -81,6 +81,7 @@ def test_checks_are_blocking_and_keys_are_stable():
     assert [a.key for a in ASSETS] == [
         AssetKey(["models", "two_tower_model"]),
         AssetKey(["models", "ranking_model"]),
+        AssetKey(["models", "item_similarity"]),
         AssetKey(["models", "model_evaluation"]),
     ]
     spec = next(iter(CHECKS[0].check_specs))
@@ -112,6 +113,14 @@ def test_train_evaluate_promote_then_keep_serving_on_a_failed_gate(paths):
     first = P.current_policy(paths)
     assert first["policy"] == "model" and first["two_tower"] == tt["checkpoint"]
     assert first["ranking"] == rk["checkpoint"]
+    sim = _metadata(r1, "models", "item_similarity")
+    assert sim["path"].endswith("item_similarity/0001.npz") and sim["new_version"] is True
+    assert sim["partitions"] == {"first": planted.day(0), "last": planted.day(1), "count": 2}
+    ev1 = _metadata(r1, "models", "model_evaluation")
+    assert "candidate_blend" in ev1["retrieval"] and ev1["order_reason"]
+    # the order the evaluation chose is the one promoted, with its similarity file
+    assert first["order"] == ev1["order"]
+    assert (first.get("item_similarity") == sim["path"]) == (ev1["order"] == "blend")
     served = recommend(paths, [1, 424242], k=5)
     assert served.num_rows == 10
 
@@ -134,6 +143,8 @@ def test_train_evaluate_promote_then_keep_serving_on_a_failed_gate(paths):
         planted.day(3),
     ]
     assert tt2["checkpoint"].endswith("two_tower/0002.pt")
+    sim2 = _metadata(r2, "models", "item_similarity")  # new training days: a new fit
+    assert sim2["path"].endswith("0002.npz") and sim2["partitions"]["last"] == planted.day(3)
     assert [p.name for p in P.checkpoint_versions(paths, "two_tower")] == ["0001.pt", "0002.pt"]
     ev2 = _metadata(r2, "models", "model_evaluation")
     assert ev2["eval_days"] == [planted.day(4)]

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pytest
 import schemathesis
 import torch
@@ -586,6 +587,52 @@ def test_popularity_bundle_serves_without_a_model(home, built, tmp_path):
     assert rec.policy == "popularity" and len(rec.items) == 5
     engaged = {i["item_id"]: i["score"] for i in rec.items}
     assert list(engaged.values()) == sorted(engaged.values(), reverse=True)
+
+
+def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
+    """The gate chose the blend: the bundle carries the item similarity (checked like the
+    models), and each answer's items name the candidate sources that proposed them."""
+    from recassets.funnel.users import seen_items
+    from recassets.training.checkpoint import DamagedArtifactError
+    from recassets.training.evaluation import read_days
+    from recassets.training.similarity import ItemSimilarity, union_blend
+
+    rows = read_days(home, [planted.day(d) for d in (0, 1, 2)], ("user_id", "item_id", "label"))
+    pos = rows.filter(pc.equal(rows["label"], 1))
+    sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=5.0)
+    sim_path = sim.save(tmp_path / "sim.npz")
+    policy = P.current_policy(home)
+    P.write_policy(home, {**policy, "order": "blend", "item_similarity": sim_path})
+    try:
+        folder = B.write_bundle(home, tmp_path / "blend")
+    finally:
+        P.write_policy(home, policy)
+    manifest = B._read_json(folder / "manifest.json")
+    assert manifest["files"]["item_similarity"] == "models/item_similarity.npz"
+    assert manifest["lineage"]["item_similarity"]["checkpoint"] == sim_path
+    funnel = Recommender(Bundle.load(folder), home)
+    rec = funnel.recommend(3, k=8)
+    values = funnel.user_row(3)
+    seen = seen_items(values)
+    assert rec.policy == "model" and len(rec.items) == 8
+    assert all(i["stages"][:2] == ["retrieval", "blend"] for i in rec.items)
+    assert all(set(i["sources"]) <= {"two_tower", "similarity", "trending"} for i in rec.items)
+    assert not {i["item_id"] for i in rec.items} & seen
+    # the same order as the library function over the same inputs (no category cap)
+    nocap = Recommender(Bundle.load(folder), home, FunnelConfig(max_per_category=0))
+    got = [i["item_id"] for i in nocap.recommend(3, k=8).items]
+    block = nocap.catalog.block()
+    ids, retrieval = nocap.retrieve(3, values, 500 + len(seen))
+    keep = ~np.isin(ids, list(seen))
+    want, _, _ = union_blend(block.ids, block.engagements_7d,
+                             sim.scores_for(seen, block.ids), ids[keep][:500],
+                             retrieval[keep][:500], seen, 500)  # fmt: skip
+    assert got == want[:8].tolist()
+    # a similarity file changed after the bundle was written is refused
+    target = folder / "models" / "item_similarity.npz"
+    target.write_bytes(target.read_bytes()[:-8] + b"corrupt!")
+    with pytest.raises(DamagedArtifactError, match="item_similarity"):
+        Bundle.load(folder)
 
 
 # -- the Dagster assets and the blocking recall check (last: they add index versions) ---------

@@ -18,6 +18,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 from deltalake import CommitProperties, write_deltalake
 
@@ -48,7 +49,9 @@ def landing_files(paths: Paths) -> list[Path]:
     return sorted(Path(paths.landing).rglob("*.jsonl"))
 
 
-def build(paths: Paths) -> Paths:
+def build(paths: Paths, *, blend: bool = False) -> Paths:
+    """The home; ``blend``: the promoted policy serves the blend order, with an item
+    similarity fitted on both example partitions at version 0."""
     # Landing files and their ingestion: one commit per dataset for both days, one manifest per day.
     for dataset, table in (("events", "raw_events"), ("users", "users"), ("items", "items")):
         parts = {}
@@ -82,7 +85,16 @@ def build(paths: Paths) -> Paths:
             metrics={"loss": 0.5}, created_at="2026-01-03T00:00:00+00:00",
         )  # fmt: skip
         ckpts[kind] = ckpt.save(target)
-    P.write_policy(paths, {"policy": "model", **ckpts})
+    policy = {"policy": "model", **ckpts}
+    if blend:
+        from recassets.training.similarity import ItemSimilarity
+
+        sim = ItemSimilarity.fit(np.array([1, 1, 2]), np.array([10, 20, 10]), l2=1.0, meta={
+            "partitions": list(DAYS), "table": paths.table("training_examples"),
+            "table_version": 0})  # fmt: skip
+        path = Path(paths.artifacts) / "models" / "item_similarity" / "0001.npz"
+        policy.update(order="blend", item_similarity=sim.save(path))
+    P.write_policy(paths, policy)
     # Embeddings and index manifests (the files themselves are not read by lineage).
     emb = B.retrieval_dir(paths, "embeddings") / "0001"
     emb.mkdir(parents=True)

@@ -70,6 +70,18 @@ def test_a_bento_traces_to_every_landing_file(home):
     assert set(G.trace(home, G.parse_target(H.TAG.upper())).nodes) == set(tree.nodes)
 
 
+def test_a_blend_bento_traces_its_item_similarity_to_the_training_days(home, paths):
+    blend = H.build(paths, blend=True)
+    tree = G.trace(blend, G.parse_target("latest"))
+    node = tree.nodes["model item_similarity/0001"]
+    assert node.job == "models/item_similarity" and node.facts["l2"] == 1.0
+    assert node.artifacts[0].sha256 and len(node.artifacts[0].sha256) == 64
+    assert sorted(node.inputs) == [f"training_examples@0 dt={d}" for d in H.DAYS]
+    assert "model item_similarity/0001" in tree.nodes[tree.root].inputs
+    # without the blend the bento names no similarity
+    assert not any("item_similarity" in n for n in G.trace(home, G.parse_target("latest")).nodes)
+
+
 def test_a_missing_manifest_is_said_not_invented(own_home):
     gone = Path(own_home.lineage) / "users" / "dt=2026-01-01.json"
     gone.unlink()

@@ -1,0 +1,147 @@
+"""EASE item similarity, the blend order over the union of sources, and their evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from recassets.training import evaluation as E
+from recassets.training import similarity as S
+from recassets.training.checkpoint import DamagedArtifactError
+from recassets.training.report import BLEND, CANDIDATE, SERVED, choose_order
+from support import planted
+
+from .test_evaluation import lake  # noqa: F401  (the planted table and its models)
+
+# four users over five items: 1 and 2 go together, 3 and 4 go together, 5 is alone
+USERS = np.array([1, 1, 2, 2, 3, 3, 4, 4, 4, 5])
+ITEMS = np.array([1, 2, 1, 2, 3, 4, 3, 4, 1, 5])
+
+
+def closed_form(users, items, l2):
+    ids = np.unique(items)
+    x = np.zeros((len(np.unique(users)), len(ids)))
+    rows, cols = np.unique(users, return_inverse=True)[1], np.searchsorted(ids, items)
+    for u, i in zip(rows, cols, strict=True):
+        x[u, i] = 1.0
+    p = np.linalg.inv(x.T @ x + l2 * np.eye(len(ids)))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    return ids, b
+
+
+def test_fit_is_the_closed_form_and_keeps_the_strongest_positive_weights():
+    sim = S.ItemSimilarity.fit(USERS, ITEMS, l2=0.5, neighbors=5)
+    ids, b = closed_form(USERS, ITEMS, 0.5)
+    assert sim.item_ids.tolist() == ids.tolist()
+    dense = sim.matrix().toarray()
+    np.testing.assert_allclose(dense, np.where(b > 0, b, 0.0), rtol=1e-4, atol=1e-6)
+    assert np.all(np.diag(dense) == 0.0)
+    # items that go together vote for each other more than for the others
+    assert dense[0, 1] > dense[0, 2] and dense[2, 3] > dense[2, 1]
+    one = S.ItemSimilarity.fit(USERS, ITEMS, l2=0.5, neighbors=1)
+    assert (np.diff(one.indptr) <= 1).all() and one.matrix().toarray()[0].argmax() == 1
+    with pytest.raises(ValueError, match="positive"):
+        S.ItemSimilarity.fit(USERS, ITEMS, l2=0.0)
+
+
+def test_max_items_keeps_the_most_engaged_and_ignores_the_rest():
+    sim = S.ItemSimilarity.fit(USERS, ITEMS, l2=0.5, max_items=2)
+    assert sim.item_ids.tolist() == [1, 2]  # 1 (x3), then 2, 3 and 4 (x2) by id
+    assert sim.scores_for([5, 3], np.array([1, 2, 99])).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_scores_three_ways_agree_and_unknown_ids_score_zero():
+    sim = S.ItemSimilarity.fit(USERS, ITEMS, l2=0.5)
+    hist = [1, 3, 42]  # 42 was never seen: ignored
+    dense = sim.matrix().toarray()
+    want = dense[0] + dense[2]
+    np.testing.assert_allclose(sim.scores([hist, []])[0], want, rtol=1e-6)
+    assert not sim.scores([hist, []])[1].any()
+    np.testing.assert_allclose(sim.user_scores(hist), want, rtol=1e-6)
+    got = sim.scores_for(hist, np.array([5, 2, 77]))
+    np.testing.assert_allclose(got, [want[4], want[1], 0.0], rtol=1e-6)
+
+
+def test_the_file_round_trips_and_a_damaged_one_is_refused(tmp_path):
+    sim = S.ItemSimilarity.fit(USERS, ITEMS, l2=0.5, meta={"partitions": ["2026-01-01"]})
+    path = sim.save(tmp_path / "0001.npz", exclusive=True)
+    back = S.ItemSimilarity.load(path)
+    assert back.meta["partitions"] == ["2026-01-01"] and back.meta["l2"] == 0.5
+    np.testing.assert_array_equal(back.matrix().toarray(), sim.matrix().toarray())
+    with pytest.raises(FileExistsError):
+        sim.save(path, exclusive=True)  # a version is never overwritten
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(open(path, "rb").read()[:100])
+    with pytest.raises(DamagedArtifactError, match="bad.npz"):
+        S.ItemSimilarity.load(bad)
+
+
+def test_blend_weighs_ease_popularity_and_the_towers():
+    ease = np.array([2.0, 1.0, 0.0])
+    e7 = np.array([0.0, 0.0, np.e - 1.0])
+    tt = np.array([0.0, 1.0, 2.0])
+    got = S.blend(ease, e7, tt, beta=0.5, gamma=0.0)
+    np.testing.assert_allclose(got, [1.0, 0.5, 0.5])
+    z = (tt - tt.mean()) / tt.std()
+    np.testing.assert_allclose(S.blend(ease, e7, tt, beta=0.5, gamma=1.0), got + z)
+    np.testing.assert_allclose(S.blend(ease, e7, None, beta=0.5, gamma=1.0), got)
+
+
+def test_union_blend_merges_sources_drops_seen_and_fills_missing_tower_scores():
+    ids = np.array([30, 10, 20, 40, 50])  # any order
+    e7 = np.array([0.0, 5.0, 0.0, 1.0, 9.0])  # 50, 10 and 40 trend
+    ease = np.array([3.0, 0.0, 0.0, 1.0, 0.0])  # 30, then 40, are the user's neighbours
+    out, scores, sources = S.union_blend(
+        ids, e7, ease, np.array([20, 10, 50]), np.array([0.9, 0.5, 0.1]), {50}, 2,
+        beta=0.1, gamma=0.1,
+    )  # fmt: skip
+    got = dict(zip(out.tolist(), sources, strict=True))
+    assert 50 not in got  # seen: dropped from every source
+    assert got[10] == ("two_tower", "trending") and got[20] == ("two_tower",)
+    assert got[30] == ("similarity",) and got[40] == ("similarity", "trending")
+    assert list(scores) == sorted(scores, reverse=True)
+    # 30 and 40 were not retrieved: they take the lowest retrieved dot product (0.5)
+    tt = np.array([0.5, 0.5, 0.9, 0.5])  # for 10, 30, 20, 40 below
+    want = S.blend(np.array([0.0, 3.0, 0.0, 1.0]), np.array([5.0, 0.0, 0.0, 1.0]), tt,
+                   beta=0.1, gamma=0.1)  # fmt: skip
+    np.testing.assert_allclose([scores[out.tolist().index(i)] for i in (10, 30, 20, 40)], want)
+    none, _, _ = S.union_blend(ids, e7 * 0, ease * 0, np.zeros(0), np.zeros(0), set(), 0)
+    assert len(none) == 0
+
+
+def test_choose_order_serves_the_blend_only_when_it_is_at_least_as_good():
+    pair = {"ndcg@10": 0.2, "recall@50": 0.3}
+    better = {"ndcg@10": 0.25, "recall@50": 0.3}
+    worse = {"ndcg@10": 0.25 - 0.1, "recall@50": 0.4}
+    assert choose_order({SERVED: pair, BLEND: better}, "ndcg@10", "recall@50")[0] == "blend"
+    order, why = choose_order({SERVED: pair, BLEND: worse}, "ndcg@10", "recall@50")
+    assert order == "dcn_v2" and "<" in why
+    assert choose_order({CANDIDATE: pair}, "ndcg@10", "recall@50")[0] == "two_tower"
+
+
+def test_evaluate_scores_the_blend_and_refuses_a_fit_that_saw_the_eval_days(lake, tmp_path):  # noqa: F811
+    path, tt, rk = lake
+    rows = E.read_days(path, [planted.day(i) for i in range(3)], ("user_id", "item_id", "label"))
+    pos = rows.filter(pc.equal(rows["label"], 1))
+    sim = S.ItemSimilarity.fit(
+        pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=10.0,
+        meta={"partitions": [planted.day(i) for i in range(3)]},
+    )  # fmt: skip
+    sim.save(tmp_path / "sim.npz")
+    report = E.evaluate(path, tt.path, rk.path, k=10, similarity=str(tmp_path / "sim.npz"))
+    blend = report.retrieval[BLEND]
+    assert blend["user_days"] == report.retrieval[CANDIDATE]["user_days"] > 0
+    assert 0.0 <= blend["recall@10"] <= 1.0
+    assert report.order in ("blend", "dcn_v2") and report.order_reason
+    assert report.served_key == (BLEND if report.order == "blend" else SERVED)
+    assert report.checkpoints["candidate_similarity"] == str(tmp_path / "sim.npz")
+    leaked = S.ItemSimilarity.fit(
+        pos["user_id"].to_numpy(), pos["item_id"].to_numpy(),
+        meta={"partitions": [planted.day(i) for i in range(4)]},
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="item similarity"):
+        E.evaluate(path, tt.path, rk.path, k=10, similarity=leaked)
+    no_sim = E.evaluate(path, tt.path, rk.path, k=10, bootstrap=0)
+    assert BLEND not in no_sim.retrieval and no_sim.order == "dcn_v2"
