@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -97,6 +97,8 @@ class TrainingSource:
     path: str
     version: int
     dataset: pads.Dataset
+    # day -> its fragments: listing them filters every fragment of the table, once per day
+    _by_day: dict[str, list[pads.Fragment]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def open(
@@ -113,9 +115,13 @@ class TrainingSource:
         return cls(path=path, version=int(table.version()), dataset=table.to_pyarrow_dataset())
 
     def fragments(self, day: dt.date | str) -> list[pads.Fragment]:
-        """The files of one partition, in path order (deterministic)."""
-        expr = pc.field("dt") == pa.scalar(as_day(day), pa.date32())
-        return sorted(self.dataset.get_fragments(filter=expr), key=lambda f: f.path)
+        """The files of one partition, in path order (deterministic; listed once per day)."""
+        key = as_day(day).isoformat()
+        if key not in self._by_day:
+            expr = pc.field("dt") == pa.scalar(as_day(day), pa.date32())
+            found = sorted(self.dataset.get_fragments(filter=expr), key=lambda f: f.path)
+            self._by_day[key] = found
+        return self._by_day[key]
 
     def record_batches(
         self,

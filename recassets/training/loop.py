@@ -50,6 +50,7 @@ from recassets.models.ranking import RankingConfig
 from recassets.models.two_tower import TwoTowerConfig
 from recassets.training import data as D
 from recassets.training.checkpoint import Checkpoint, as_checkpoint, record_run
+from recassets.training.day_reads import DayReads
 from recassets.training.examples import PathsOrTable, table_path
 from recassets.training.inference import RecModel, build_model, resolve_device
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
@@ -379,11 +380,12 @@ def _fit(
         labels: list[np.ndarray] = []
         n_scores = 0
         gen_neg = np.random.default_rng(config.seed)
+        reads = DayReads(source, config.same_day_history, keep=passes > 1)
         for epoch in range(passes):
             last = epoch == passes - 1
             for day in todo:
                 ordinal = D.as_day(day).toordinal()
-                counts = D.count_partition(source, day)
+                counts = reads.counts(day)
                 if epoch == 0:
                     updates = voc.update(counts.ids, now_step=ordinal)
                     gen = torch.Generator().manual_seed(config.seed * 1_000_003 + ordinal)
@@ -391,7 +393,7 @@ def _fit(
                         model.embeddings.reinit_rows(name, upd.recycled, generator=gen)
                         recycled_total += len(upd.recycled)
                     consumed[day] = {"version": source.version, "rows": counts.rows}
-                same_day = D.SameDayHistory.read(source, day) if config.same_day_history else None
+                same_day = reads.history(day)
                 for tbl in D.stream_batches(
                     source,
                     day,

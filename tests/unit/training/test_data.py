@@ -189,3 +189,38 @@ def test_shuffled_negatives_pair_users_with_other_positives_items():
         assert row["item_id"] != row["user_id"] * 10  # never the user's own positive
         assert row["category"] == item_of[row["item_id"]]  # the item side moves together
     assert shuffled_negatives(t, 0, np.random.default_rng(0)).equals(t)
+
+
+def test_day_reads_read_each_day_once_when_kept_and_stay_within_their_bound(table, monkeypatch):
+    from recassets.training import day_reads as R
+
+    calls = {"counts": 0, "history": 0}
+    real_counts, real_read = R.count_partition, R.SameDayHistory.read
+
+    def counting(source, day):
+        calls["counts"] += 1
+        return real_counts(source, day)
+
+    def reading(source, day):
+        calls["history"] += 1
+        return real_read(source, day)
+
+    monkeypatch.setattr(R, "count_partition", counting)
+    monkeypatch.setattr(R.SameDayHistory, "read", staticmethod(reading))
+    source = D.TrainingSource.open(table)
+    day = planted.day(0)
+    kept = R.DayReads(source, True, keep=True)
+    first = kept.counts(day), kept.history(day)
+    assert kept.counts(day) is first[0] and kept.history(day) is first[1]
+    assert calls == {"counts": 1, "history": 1}
+    assert first[1] is not None and len(first[1].items) > 0  # the day has positives
+    # one pass (keep=False) and a bound smaller than the day: read every time
+    for reads in (
+        R.DayReads(source, True, keep=False),
+        R.DayReads(source, True, keep=True, max_rows=1),
+    ):
+        calls.update(counts=0, history=0)
+        reads.history(day), reads.history(day)
+        assert calls["history"] == 2
+    assert R.DayReads(source, False, keep=True).history(day) is None
+    assert source.fragments(day) is source.fragments(day)  # listed once per day
