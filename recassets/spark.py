@@ -10,7 +10,9 @@ by Ivy on the first start and cached under ``~/.ivy2.5.2``; when that fails the 
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -67,6 +69,23 @@ def parse_conf(raw: str | None) -> dict[str, str]:
     return conf
 
 
+# What an s3a:// lake needs on the driver's classpath: pyspark ships Hadoop's client (3.5.0) but
+# not hadoop-aws, nor the AWS SDK bundle hadoop-aws 3.5.0 was built against (the executor image,
+# deploy/docker/Dockerfile.spark, adds the same two).
+S3A_PACKAGES = ("org.apache.hadoop:hadoop-aws:3.5.0", "software.amazon.awssdk:bundle:2.35.4")
+
+
+def extra_packages(configured: str, env: Mapping[str, str]) -> list[str]:
+    """The Maven packages the session loads besides Delta: the ``spark.jars.packages`` a user
+    configured (``conf=`` or ``RECASSETS_SPARK_CONF``), plus ``S3A_PACKAGES`` when the lake,
+    artifacts or landing zone is an ``s3a://`` URL; de-duplicated, in that order."""
+    found = [p.strip() for p in configured.split(",") if p.strip()]
+    homes = ("RECASSETS_LAKE", "RECASSETS_ARTIFACTS", "RECASSETS_LANDING")
+    if any(str(env.get(k, "")).startswith("s3a://") for k in homes):
+        found += S3A_PACKAGES
+    return list(dict.fromkeys(found))
+
+
 def get_spark(
     master: str | None = DEFAULT_MASTER,
     conf: dict[str, str] | None = None,
@@ -100,15 +119,19 @@ def get_spark(
         builder = builder.config(
             "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
         )
+        packages = extra_packages(merged.pop("spark.jars.packages", ""), os.environ)
         for k, v in merged.items():
             builder = builder.config(k, v)
         try:
             if jars:
                 builder = builder.config("spark.jars", jars)
+                if packages:
+                    builder = builder.config("spark.jars.packages", ",".join(packages))
             else:
                 from delta import configure_spark_with_delta_pip
 
-                builder = configure_spark_with_delta_pip(builder)
+                # Delta's helper sets spark.jars.packages outright: the user's go through it
+                builder = configure_spark_with_delta_pip(builder, extra_packages=packages)
             session = builder.getOrCreate()
             # Touch the Delta classes now, so a missing jar fails here with advice, not later.
             jvm: Any = session._jvm  # py4j's view of the JVM: attributes made on access

@@ -256,3 +256,21 @@ def test_pyspark_reads_spark_conf_dir_under_get_spark(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     assert "marker=from-conf-dir" in out.stdout  # the file is read
     assert "partitions=2" in out.stdout  # get_spark's own (here the suite's) setting wins
+
+
+def test_the_driver_loads_the_users_packages_and_the_s3a_jars_the_executor_image_has() -> None:
+    from recassets.spark import S3A_PACKAGES, extra_packages
+
+    mine = "org.apache.spark:spark-avro_2.13:4.2.0"
+    # a local lake: only what the user configured, kept (Delta's helper used to drop it)
+    assert extra_packages(f" {mine}, ", {"RECASSETS_LAKE": "/data/lake"}) == [mine]
+    assert extra_packages("", {}) == []
+    # an s3a:// lake (or artifacts, or landing): hadoop-aws and its SDK bundle, once
+    s3 = extra_packages(f"{mine},{S3A_PACKAGES[0]}", {"RECASSETS_ARTIFACTS": "s3a://b/art"})
+    assert s3 == [mine, *S3A_PACKAGES]
+    # the same versions the executor image adds (deploy/docker/Dockerfile.spark)
+    args = build_args(instructions((DOCKER / "Dockerfile.spark").read_text()))
+    assert S3A_PACKAGES == (
+        f"org.apache.hadoop:hadoop-aws:{args['HADOOP_VERSION']}",
+        f"software.amazon.awssdk:bundle:{args['AWS_SDK_VERSION']}",
+    )
