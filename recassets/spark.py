@@ -61,11 +61,19 @@ DEFAULT_MASTER = "local[*]"
 
 
 def parse_conf(raw: str | None) -> dict[str, str]:
-    """Spark conf from its one-line form, ``"k=v,k2=v2"`` (``RECASSETS_SPARK_CONF``)."""
-    conf = {}
+    """Spark conf from its one-line form, ``"k=v,k2=v2"`` (``RECASSETS_SPARK_CONF``). A part
+    without ``=`` continues the value before it, so a list value keeps its commas:
+    ``"spark.jars.packages=a:b:1,c:d:2,spark.x=y"``. A first part without ``=`` is an error."""
+    conf: dict[str, str] = {}
+    key = None
     for part in filter(None, (p.strip() for p in (raw or "").split(","))):
-        key, _, value = part.partition("=")
-        conf[key.strip()] = value.strip()
+        if "=" not in part:
+            if key is None:
+                raise ValueError(f"RECASSETS_SPARK_CONF: {part!r} is not key=value")
+            conf[key] += "," + part
+            continue
+        key, _, value = (x.strip() for x in part.partition("="))
+        conf[key] = value
     return conf
 
 

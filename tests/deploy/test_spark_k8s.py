@@ -274,3 +274,13 @@ def test_the_driver_loads_the_users_packages_and_the_s3a_jars_the_executor_image
         f"org.apache.hadoop:hadoop-aws:{args['HADOOP_VERSION']}",
         f"software.amazon.awssdk:bundle:{args['AWS_SDK_VERSION']}",
     )
+
+
+def test_a_package_list_survives_the_one_line_conf() -> None:
+    from recassets.spark import parse_conf
+
+    got = parse_conf("spark.jars.packages=a:b:1, c:d:2,spark.sql.shuffle.partitions=4")
+    assert got == {"spark.jars.packages": "a:b:1,c:d:2", "spark.sql.shuffle.partitions": "4"}
+    assert parse_conf("") == {} and parse_conf(None) == {}
+    with pytest.raises(ValueError, match="not key=value"):
+        parse_conf("a:b:1,spark.x=y")
