@@ -387,7 +387,7 @@ def evaluate(
             for j, r in enumerate(idx):
                 top = top_k_excluding(scores[j], ids, units.seen[r], max(k, candidates))
                 alone[r] = top[:k]
-                if sim is not None and hists is not None:
+                if sim is not None and hists is not None and e7 is not None:
                     tt_ids = np.asarray(top[:candidates], dtype=np.int64)
                     tt_s = np.asarray([scores[j][position[i]] for i in tt_ids.tolist()])
                     ranked, _, _ = similarity_union_blend(

@@ -111,7 +111,7 @@ class ItemSimilarity:
             "max_items": max_items,
             "neighbors": neighbors,
             "items": m,
-            "users": int(x.shape[0]),
+            "users": int(x.get_shape()[0]),
             "pairs": int(x.nnz),
             "code_version": recassets.__version__,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
