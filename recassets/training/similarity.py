@@ -331,7 +331,7 @@ def union_blend(
     *,
     beta: float = BETA,
     gamma: float = GAMMA,
-) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
+) -> tuple[np.ndarray, np.ndarray, Sources]:
     """The blend order over the union of three candidate sources, as serving runs it and the
     evaluation scores it: the two-tower's candidates (``tt_ids`` with their dot products,
     already retrieved), the ``candidates`` best EASE scores above zero, and the ``candidates``
@@ -355,34 +355,44 @@ def union_blend(
         return np.argpartition(-s, n - 1)[:n] if n < len(s) else np.flatnonzero(np.isfinite(s))
 
     tt_ids = np.asarray(tt_ids, dtype=np.int64)
-    keep = ~np.isin(tt_ids, np.fromiter(exclude, np.int64, len(exclude))) if exclude else None
-    if keep is not None:
-        tt_ids, tt_scores = tt_ids[keep], np.asarray(tt_scores)[keep]
+    tt_scores = np.asarray(tt_scores, dtype=np.float64)
+    if exclude:
+        keep = ~np.isin(tt_ids, np.fromiter(exclude, np.int64, len(exclude)))
+        tt_ids, tt_scores = tt_ids[keep], tt_scores[keep]
     sorter = np.argsort(ids, kind="stable")
     at = np.minimum(np.searchsorted(ids, tt_ids, sorter=sorter), max(len(ids) - 1, 0))
     pos = sorter[at] if len(ids) else np.zeros(0, np.int64)
     known = ids[pos] == tt_ids if len(ids) else np.zeros(len(tt_ids), bool)
-    found: dict[int, list[str]] = {}
-    for p in pos[known]:
-        found.setdefault(int(p), []).append("two_tower")
-    for name, p_all in (
-        ("similarity", best(ease, True)),
-        ("trending", best(engagements_7d, True)),
-    ):
-        for p in p_all:
-            found.setdefault(int(p), []).append(name)
-    if not found:
-        return np.zeros(0, np.int64), np.zeros(0), []
-    cand = np.fromiter(found, dtype=np.int64, count=len(found))
-    tt = np.full(len(cand), float(np.min(tt_scores)) if len(tt_scores) else 0.0)
-    where = {
-        int(p): float(s) for p, s in zip(pos[known], np.asarray(tt_scores)[known], strict=True)
-    }
-    for j, p in enumerate(cand):
-        tt[j] = where.get(int(p), tt[j])
+    # which source proposed which catalog position, one column per SOURCES (array work only:
+    # this runs per request over about 3 N positions)
+    member = np.zeros((len(ids), len(SOURCES)), dtype=bool)
+    member[pos[known], 0] = True
+    member[best(ease, True), 1] = True
+    member[best(engagements_7d, True), 2] = True
+    cand = np.flatnonzero(member.any(axis=1))
+    if not len(cand):
+        return np.zeros(0, np.int64), np.zeros(0), Sources(member[:0])
+    tt = np.full(len(ids), float(tt_scores.min()) if len(tt_scores) else 0.0)
+    tt[pos[known]] = tt_scores[known]
     score = blend(
         np.asarray(ease)[cand], np.asarray(engagements_7d)[cand],
-        tt if len(tt_scores) else None, beta=beta, gamma=gamma,
+        tt[cand] if len(tt_scores) else None, beta=beta, gamma=gamma,
     )  # fmt: skip
     order = np.lexsort((ids[cand], -score))
-    return ids[cand[order]], score[order], [tuple(found[int(cand[o])]) for o in order]
+    return ids[cand[order]], score[order], Sources(member[cand[order]])
+
+
+class Sources(Sequence[tuple[str, ...]]):
+    """Per returned item, the sources that proposed it (``SOURCES`` order), made on access:
+    the rules read only the items they walk (about k of the union)."""
+
+    def __init__(self, member: np.ndarray) -> None:
+        self.member = member
+
+    def __len__(self) -> int:
+        return len(self.member)
+
+    def __getitem__(self, j: Any) -> Any:
+        if isinstance(j, slice):
+            return [self[i] for i in range(*j.indices(len(self)))]
+        return tuple(name for name, on in zip(SOURCES, self.member[j], strict=True) if on)
