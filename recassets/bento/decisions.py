@@ -119,7 +119,8 @@ def decision(
     ts: str | None = None,
 ) -> dict[str, Any]:
     """One decision record (``recassets.events.SERVING_LOG``'s fields): each item's id, score,
-    stages and source (the first stage: retrieval, trending, popularity, backfill...)."""
+    stages and source (the first stage: retrieval, trending, popularity, backfill...), and
+    the candidate sources that proposed it where the blend merged them."""
     return {
         "request_id": request_id,
         "ts": ts or utc_now(),
@@ -135,6 +136,8 @@ def decision(
                 "score": i["score"],
                 "stages": list(i.get("stages", [])),
                 "source": (i.get("stages") or [None])[0],
+                # the blend order: every candidate source that proposed the item
+                **({"sources": list(i["sources"])} if i.get("sources") else {}),
             }
             for i in items
         ],

@@ -69,6 +69,12 @@ def test_the_decision_record():
     now = D.decision(request_id="x", endpoint="rank", user_id=1, items=[], policy=None,
                      features_day=None, models={}, bento=None)  # fmt: skip
     assert now["ts"].endswith("Z") and now["two_tower"] is None
+    blended = {"item_id": 9, "score": 1.0, "stages": ["retrieval", "blend", "rules"],
+               "sources": ("two_tower", "similarity")}  # fmt: skip
+    got = D.decision(request_id="y", endpoint="recommend", user_id=1, items=[blended],
+                     policy="model", features_day=None, models={}, bento=None)  # fmt: skip
+    assert got["items"][0]["sources"] == ["two_tower", "similarity"]
+    assert "sources" not in r["items"][0]  # the DCN-v2 order names none
 
 
 def test_model_versions_and_the_bento_tag(tmp_path):
