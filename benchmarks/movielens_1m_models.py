@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ranker-path", type=Path, help="a trained ranker checkpoint to re-use")
     p.add_argument("--two-tower-path", type=Path, help="score this checkpoint, do not train")
     p.add_argument("--similarity", action="store_true", help="also fit EASE and score the blend")
+    p.add_argument("--l2", type=float, help="EASE's L2 (default: similarity.L2)")
     args = p.parse_args(argv)
     paths = Paths.from_env()
     days = E.available_days(paths)
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         t = time.time()
         pos = E.read_days(paths, train_days, ("user_id", "item_id", "label"))
         pos = pos.filter(pc.equal(pos["label"], 1))
-        sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy())
+        fit = {"l2": args.l2} if args.l2 else {}
+        sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), **fit)
         print(f"item similarity fitted in {time.time() - t:.0f} s: {sim.meta}", flush=True)
     for name in args.variants:
         t = time.time()

@@ -22,6 +22,7 @@ def ensure_table(spark: SparkSession, path: str, ddl: str, partition_cols: Seque
     builder: the builder needs the Delta Connect plugin on a Spark Connect server (see
     ``is_connect``); Delta's SQL needs only its session extension, and is the same command."""
     if is_delta_table(spark, path):
+        _add_missing_columns(spark, path, ddl)
         return
     parts = ", ".join(_quote(c) for c in partition_cols)
     # The DDL is a column list (``name type NOT NULL, ...``), CREATE TABLE's own syntax.
@@ -29,6 +30,21 @@ def ensure_table(spark: SparkSession, path: str, ddl: str, partition_cols: Seque
         f"CREATE TABLE IF NOT EXISTS {delta_ref(path)} ({ddl}) USING DELTA"
         + (f" PARTITIONED BY ({parts})" if parts else "")
     ).collect()
+
+
+def _add_missing_columns(spark: SparkSession, path: str, ddl: str) -> None:
+    """A table made by an older recassets gains the columns its DDL has since added, so the
+    next write succeeds (Delta refuses a write with a column the table lacks). Delta can add
+    a column only as nullable: rows written before it read null there, and readers coalesce
+    (``seen_item_ids`` of an old partition is null: the list starts again from that day)."""
+    from pyspark.sql.types import StructType
+
+    have = {c.lower() for c in spark.read.format("delta").load(path).columns}
+    wanted = cast(StructType, StructType.fromDDL(ddl)).fields
+    missing = [f for f in wanted if f.name.lower() not in have]
+    if missing:
+        cols = ", ".join(f"{_quote(f.name)} {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE {delta_ref(path)} ADD COLUMNS ({cols})").collect()
 
 
 def is_connect(spark: SparkSession) -> bool:

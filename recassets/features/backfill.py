@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from recassets import __version__
+from recassets.features import seen
 from recassets.features.pipelines import (
     COUNTER_KINDS,
     LONGEST,
@@ -131,7 +132,6 @@ def compute_range(
             seed = (
                 spark.read.format("delta").load(paths.table("user_features"))
                 .where(F.col("dt") == F.lit(seed_day))
-                .select("user_id", F.explode("last_engagements").alias("e"))
             )  # fmt: skip
         say(
             f"features {label}: sequences "
@@ -393,7 +393,9 @@ def _user_features(
     )
     return (
         base.join(_sequences(events, ids, seed), ["user_id", "d"], "left")
+        .join(seen.over_range(events, ids, seen.seed_of(seed)), ["user_id", "d"], "left")
         .join(top, ["user_id", "d"], "left")
+        .withColumn("seen_item_ids", F.coalesce("seen_item_ids", F.array().cast("array<bigint>")))
         .withColumn("last_engagements", F.coalesce("last_engagements", empty_seq))
         .withColumn("history_item_ids", F.col("last_engagements.item_id"))
         .withColumn("top_categories", F.coalesce("top_categories", F.array().cast("array<struct<category: string, weight: double>>")))
@@ -420,6 +422,8 @@ def _sequences(events: DataFrame, ids: DataFrame, seed: DataFrame | None) -> Dat
 
     key = F.struct("ts", "event_type", "item_id", "value").alias("k")
     engaged = events.where(_engaged())
+    if seed is not None:
+        seed = seed.select("user_id", F.explode("last_engagements").alias("e"))
     if seed is None:  # bootstrap: the engagements before D1 form the seed bucket n = -1
         cands = engaged.select("user_id", F.greatest(F.col("n"), F.lit(-1)).alias("n"), key)
     else:

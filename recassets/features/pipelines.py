@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from recassets import __version__
+from recassets.features import seen
 from recassets.features.schema import (
     EMBEDDING_DIM,
     ENGAGEMENT_TYPES,
@@ -237,11 +238,13 @@ def compute_day(
         "e"
     )
     prev_day = d - dt.timedelta(days=1)
+    prev_rows = None
     if not full_history and has_partition(spark, paths.table("user_features"), prev_day):
-        prev = (
+        prev_rows = (
             spark.read.format("delta").load(paths.table("user_features"))
-            .where(F.col("dt") == F.lit(prev_day)).select("user_id", F.explode("last_engagements").alias("e"))
+            .where(F.col("dt") == F.lit(prev_day))
         )  # fmt: skip
+        prev = prev_rows.select("user_id", F.explode("last_engagements").alias("e"))
         fresh = events.where((F.col("age") == 0) & _engaged()).select("user_id", eng_struct)
         engagements = prev.unionByName(fresh)
     else:  # bootstrap from the window
@@ -289,6 +292,8 @@ def compute_day(
     )
     user_features = (
         ub.join(seq, "user_id", "left").join(top, "user_id", "left")
+        .join(seen.on_day(events, seen.seed_of(prev_rows)), "user_id", "left")
+        .withColumn("seen_item_ids", F.coalesce("seen_item_ids", F.array().cast("array<bigint>")))
         .withColumn("last_engagements", F.coalesce("last_engagements", empty_seq))
         # a field of an array of structs: compiled, where a transform lambda is interpreted
         .withColumn("history_item_ids", F.col("last_engagements.item_id"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 WINDOWS = (1, 7, 28)
 SEQUENCE_LENGTH = 50  # last engagements kept per user
+SEEN_LIMIT = 500  # distinct engaged items kept per user (seen_item_ids, recassets.features.seen)
 TOP_CATEGORIES = 5
 EMBEDDING_DIM = 16
 # Engagements: what counts as a positive interaction for sequences, top categories and labels.
@@ -50,6 +51,8 @@ USER_FEATURES_DDL = ", ".join(
         # sequence feature: the last SEQUENCE_LENGTH engagements, oldest first
         "last_engagements array<struct<item_id: bigint, event_type: string, ts: timestamp, value: double>> NOT NULL",
         "history_item_ids array<bigint> NOT NULL",  # the same item ids as an ID list
+        # every engaged item once, by first engagement, oldest first: the newest SEEN_LIMIT
+        "seen_item_ids array<bigint> NOT NULL",
         "top_categories array<struct<category: string, weight: double>> NOT NULL",
         "dt date NOT NULL",
     ]

@@ -115,6 +115,8 @@ user_daily_features = FeatureView(
             name="last_engagement_values", dtype=Array(Float64)
         ),  # NaN: none (click, like, share)
         Field(name="history_item_ids", dtype=Array(Int64)),
+        # every engaged item (the newest 500 by first engagement): excluded, and EASE's input
+        Field(name="seen_item_ids", dtype=Array(Int64)),
         Field(name="top_category_names", dtype=Array(String)),
         Field(name="top_category_weights", dtype=Array(Float64)),
     ],
@@ -180,6 +182,7 @@ retrieval_v1 = FeatureService(
                 "device",
                 "age_bucket",
                 "history_item_ids",
+                "seen_item_ids",
                 "impressions_7d",
                 "clicks_7d",
                 "engagements_7d",

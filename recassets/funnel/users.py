@@ -33,9 +33,11 @@ def user_row(reader: OnlineFeatureReader, user_id: int) -> dict[str, Any] | None
 
 
 def seen_items(values: Mapping[str, Any]) -> set[int]:
-    """The items the user engaged with, as the online row lists them (history and the last
-    engagements)."""
-    seen = {int(i) for i in (values.get("history_item_ids") or [])}
+    """The items the user engaged with, as the online row lists them: ``seen_item_ids`` (every
+    engaged item, the newest 500), the history and the last engagements (a store loaded
+    before ``seen_item_ids`` existed has only those two)."""
+    seen = {int(i) for i in (values.get("seen_item_ids") or [])}
+    seen |= {int(i) for i in (values.get("history_item_ids") or [])}
     return seen | {int(i) for i in (values.get("last_engagement_item_ids") or [])}
 
 

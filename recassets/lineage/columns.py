@@ -56,6 +56,12 @@ USER_FEATURES = _entity(
             ("raw_events", "event_type"),
             ("raw_events", "ts"),
         ],
+        "seen_item_ids": [
+            ("raw_events", "user_id"),
+            ("raw_events", "item_id"),
+            ("raw_events", "event_type"),
+            ("raw_events", "ts"),
+        ],
         "top_categories": [
             ("raw_events", "user_id"),
             ("raw_events", "item_id"),

@@ -383,15 +383,14 @@ def evaluate(
             scores = uvecs @ vecs.T
             position = {int(i): p for p, i in enumerate(ids)}
             e7 = items["i_engagements_7d"].to_numpy() if sim is not None else None
-            hists = urows["history_item_ids"].to_pylist() if sim is not None else None
             for j, r in enumerate(idx):
                 top = top_k_excluding(scores[j], ids, units.seen[r], max(k, candidates))
                 alone[r] = top[:k]
-                if sim is not None and hists is not None and e7 is not None:
+                if sim is not None and e7 is not None:
                     tt_ids = np.asarray(top[:candidates], dtype=np.int64)
                     tt_s = np.asarray([scores[j][position[i]] for i in tt_ids.tolist()])
                     ranked, _, _ = similarity_union_blend(
-                        ids, e7, sim.scores_for(hists[j] or (), ids), tt_ids, tt_s,
+                        ids, e7, sim.scores_for(units.seen[r], ids), tt_ids, tt_s,
                         units.seen[r], candidates,
                     )  # fmt: skip
                     extra["blend"][r] = [int(i) for i in ranked[:k]]

@@ -148,13 +148,12 @@ def _blend_recommend(
     e7 = e7[[position[int(i)] for i in ids]]  # aligned with the embeddings' ids
     out: dict[int, list[tuple[int, float]]] = {}
     at = {int(i): j for j, i in enumerate(ids)}  # catalog position of each id, built once
-    for r, (u, hist) in enumerate(zip(user_ids, user_rows["history_item_ids"].to_pylist(),
-                                      strict=True)):  # fmt: skip
-        excl = seen.get(int(u), set())
+    for r, u in enumerate(user_ids):
+        excl = seen.get(int(u), set())  # everything interacted with: EASE's input too
         scores = vecs @ uvecs[r]
         top = np.asarray(E.top_k_excluding(scores, ids, excl, candidates), dtype=np.int64)
         tt = scores[[at[int(i)] for i in top]] if len(top) else np.zeros(0)
-        got, s, _ = union_blend(ids, e7, sim.scores_for(hist or (), ids), top, tt, excl,
+        got, s, _ = union_blend(ids, e7, sim.scores_for(excl, ids), top, tt, excl,
                                 candidates)  # fmt: skip
         out[int(u)] = [(int(i), float(v)) for i, v in zip(got[:k], s[:k], strict=True)]
     return out

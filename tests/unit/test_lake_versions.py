@@ -42,3 +42,26 @@ def test_recent_commits_match_delta_history(spark, tmp_path):
     assert got == history == recent_commits(spark, "file://" + path, n=2)
     assert [(v, m) for v, m, _ in got] == [(2, "run 2"), (1, "run 1")]
     assert got[0][2]["numOutputRows"] == "3"  # the metrics the ingest check reads
+
+
+def test_a_table_from_an_older_ddl_gains_the_new_columns_once(spark, tmp_path):
+    import datetime as dt
+
+    from recassets.lake import ensure_table
+
+    path = str(tmp_path / "t")
+    ensure_table(spark, path, "id bigint NOT NULL, dt date NOT NULL", ["dt"])
+    spark.createDataFrame([(1, dt.date(2026, 1, 1))], "id bigint, dt date").write.format(
+        "delta"
+    ).mode("append").save(path)
+    newer = "id bigint NOT NULL, tags array<bigint> NOT NULL, dt date NOT NULL"
+    ensure_table(spark, path, newer, ["dt"])
+    rows = spark.read.format("delta").load(path).collect()
+    assert [(r["id"], r["tags"]) for r in rows] == [(1, None)]  # the old row reads null
+    version = latest_version(spark, path)
+    ensure_table(spark, path, newer, ["dt"])  # nothing missing: no commit
+    assert latest_version(spark, path) == version
+    spark.createDataFrame(
+        [(2, [7], dt.date(2026, 1, 2))], "id bigint, tags array<bigint>, dt date"
+    ).write.format("delta").mode("append").save(path)
+    assert sorted(r["id"] for r in spark.read.format("delta").load(path).collect()) == [1, 2]

@@ -237,6 +237,9 @@ def test_the_scenarios_exercise_what_they_claim(spark, fresh, seeded):
     assert [d for d in RANGE if (d, 5) in users] == [day(30), day(33), day(34)]
     assert users[(day(33), 5)]["history_item_ids"] == [12]
     assert users[(day(33), 6)]["history_item_ids"] == [11, 12]
+    # seen: all 60 clicked items (not the last 50), and user 5 starts again as its sequence does
+    assert users[(day(30), 1)]["seen_item_ids"] == [10, *[100 + i for i in range(60)], 12]
+    assert users[(day(33), 5)]["seen_item_ids"] == [12]
     # ties on ts, oldest first: event_type, then item_id ascending
     assert [(e["event_type"], e["item_id"]) for e in users[(day(30), 2)]["last_engagements"]][1:5] == [
         ("click", 10), ("click", 11), ("like", 10), ("share", 12)]  # fmt: skip

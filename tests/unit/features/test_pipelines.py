@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from recassets.events import EVENTS, ITEMS, USERS
+from recassets.features import seen
 from recassets.features.pipelines import build_features
 from recassets.features.schema import PRIOR_STRENGTH, SEQUENCE_LENGTH
 from recassets.ingest import ingest
@@ -108,6 +109,7 @@ def test_features_of_day_d_contain_nothing_from_later_days(boundary):
     u1 = day1["user_features"][1]
     assert (u1.impressions_1d, u1.clicks_1d, u1.engagements_1d, u1.watch_time_1d) == (2, 2, 3, 30.0)
     assert u1.history_item_ids == [10, 10, 11]  # not 12, clicked at D2 00:00
+    assert u1.seen_item_ids == [10, 11]  # each engaged item once, by first engagement
     assert [e.ts for e in u1.last_engagements][-1] == dt.datetime(2026, 1, 1, 23, 59, 59, 999_999)
     u2 = day1["user_features"][2]  # exists (first seen D1) but did nothing on D1
     assert (u2.impressions_28d, u2.likes_28d, u2.history_item_ids) == (0, 0, [])
@@ -120,6 +122,7 @@ def test_the_next_day_rolls_the_sequence_forward_and_counts_both_days(boundary):
     _, _, day2 = boundary
     u1 = day2["user_features"][1]
     assert u1.history_item_ids == [10, 10, 11, 12]
+    assert u1.seen_item_ids == [10, 11, 12]  # D1's list with D2's new item appended
     assert [e.event_type for e in u1.last_engagements] == ["click", "watch", "click", "click"]
     assert (u1.clicks_1d, u1.clicks_7d, u1.impressions_7d) == (1, 3, 2)
     u2 = day2["user_features"][2]
@@ -172,6 +175,8 @@ def test_sequence_keeps_the_last_50_in_time_order_and_windows_are_bounded(make_h
     build_features(spark, paths, [D1, D30])
     u_d1 = read(spark, paths, "user_features", D1)[1]
     assert u_d1.history_item_ids == [100 + i for i in range(11, SEQUENCE_LENGTH + 10)] + [5]
+    # seen keeps all 61 engaged items, where the sequence keeps the last 50 engagements
+    assert u_d1.seen_item_ids == [100 + i for i in range(SEQUENCE_LENGTH + 10)] + [5]
     u_d30 = read(spark, paths, "user_features", D30)[1]
     # D30's window is D3..D30: D1 is outside every counter; D29 has no partition, so the
     # sequence bootstraps from the window and holds only D30's click.
@@ -203,3 +208,26 @@ def test_ratings_only_data_degrades_without_failing(make_home, spark):
     assert cohorts == {("unknown", "25-34", "drama"): 2}
     i = read(spark, paths, "item_features", D1)[10]
     assert i.creator is None and len(i.embedding) == 16
+
+
+def test_seen_keeps_the_newest_first_engagements_up_to_its_limit(make_home, spark, monkeypatch):
+    monkeypatch.setattr(seen, "SEEN_LIMIT", 20)
+    paths = make_home("seen")
+    clicks = [ev(i, at(D1, 1, 0, i), 1, 100 + i, "click") for i in range(30)]
+    again = [
+        ev(100, at(D2, 1), 1, 100, "click"),  # fell off D1's list: new again
+        ev(101, at(D2, 2), 1, 200, "rating", 1.0),  # a low rating is an interaction
+        ev(102, at(D2, 3), 1, 201, "impression"),  # shown is not seen
+        ev(103, at(D2, 4), 1, 129, "like"),  # already listed: stays where it is
+    ]
+    land(paths, {D1: clicks, D2: again}, {D1: [user(1, D1)]}, {D1: [item(5, D1, "news")]})
+    ingest_all(spark, paths, [D1, D2], [D1])
+    build_features(spark, paths, [D1, D2])
+    assert read(spark, paths, "user_features", D1)[1].seen_item_ids == [
+        100 + i for i in range(10, 30)
+    ]
+    assert read(spark, paths, "user_features", D2)[1].seen_item_ids == [
+        *[100 + i for i in range(12, 30)],
+        100,
+        200,
+    ]

@@ -55,6 +55,10 @@ def user_row(user_id: int, day: str, *, engagements: int | None = None) -> dict[
         "age_bucket": None if user_id % 6 == 0 else "25-34",
         "last_engagements": last,
         "history_item_ids": [e["item_id"] for e in last],
+        # an older engagement than the sequence holds (users with any), then the sequence's items
+        "seen_item_ids": list(
+            dict.fromkeys([1000 + (user_id * 7 + 25) % 50] * bool(n) + [e["item_id"] for e in last])
+        ),
         "top_categories": [
             {
                 "category": None if (user_id + k) % 7 == 0 else f"cat{(user_id + k) % 5}",

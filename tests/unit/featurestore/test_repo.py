@@ -79,6 +79,7 @@ def test_services_name_what_each_model_reads():
     assert set(services) == {"retrieval_v1", "ranking_v1"}
     assert set(services["retrieval_v1"]) == {"user_daily_features", "item_daily_features"}
     assert "history_item_ids" in services["retrieval_v1"]["user_daily_features"]
+    assert "seen_item_ids" in services["retrieval_v1"]["user_daily_features"]
     assert "embedding" not in services["retrieval_v1"]["item_daily_features"]
     views = repo.catalog()["views"]
     for view, features in services["ranking_v1"].items():
