@@ -134,12 +134,13 @@ def ranking_model(
 class ItemSimilarityConfig(Config):
     """EASE over the positives of the last ``window_days`` training days (the two-tower's:
     ``holdout_days`` left to the evaluation). ``l2``: its ridge weight (larger: closer to
-    popularity); ``max_items``: the most engaged items it covers (its fit is cubic in them);
+    popularity); unset, it is chosen on the window's last 7 days (``similarity.choose_l2``);
+    ``max_items``: the most engaged items it covers (its fit is cubic in them);
     ``neighbors``: weights kept per item."""
 
     holdout_days: int = 1
     window_days: int = 365
-    l2: float = 12_000.0
+    l2: float | None = None
     max_items: int = 10_000
     neighbors: int = 100
 

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ranker-path", type=Path, help="a trained ranker checkpoint to re-use")
     p.add_argument("--two-tower-path", type=Path, help="score this checkpoint, do not train")
     p.add_argument("--similarity", action="store_true", help="also fit EASE and score the blend")
-    p.add_argument("--l2", type=float, help="EASE's L2 (default: similarity.L2)")
+    p.add_argument("--l2", type=float, help="EASE's L2 (default: chosen as the asset does)")
     args = p.parse_args(argv)
     paths = Paths.from_env()
     days = E.available_days(paths)
@@ -95,13 +95,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.similarity:
         import pyarrow.compute as pc
 
-        from recassets.training.similarity import ItemSimilarity
+        from recassets.training.similarity import ItemSimilarity, choose_l2
 
         t = time.time()
-        pos = E.read_days(paths, train_days, ("user_id", "item_id", "label"))
-        pos = pos.filter(pc.equal(pos["label"], 1))
-        fit = {"l2": args.l2} if args.l2 else {}
-        sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), **fit)
+        rows = E.read_days(paths, train_days[-365:], ("user_id", "item_id", "label", "source"))
+        l2 = args.l2
+        if l2 is None:  # as the asset does: chosen on the training window's last days
+            l2, choice = choose_l2(rows)
+            print(f"l2 chosen: {l2} ({choice})", flush=True)
+        pos = rows.filter(pc.equal(rows["label"], 1))
+        sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=l2)
         print(f"item similarity fitted in {time.time() - t:.0f} s: {sim.meta}", flush=True)
     for name in args.variants:
         t = time.time()

@@ -73,7 +73,7 @@ from recassets.training.report import (
     write_json_atomic,
 )
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
-from recassets.training.similarity import ItemSimilarity
+from recassets.training.similarity import ItemSimilarity, stage_recall
 from recassets.training.similarity import union_blend as similarity_union_blend
 
 TRAILING_DAYS = 7
@@ -366,7 +366,8 @@ def evaluate(
         served: list[list[int]] | None = [[] for _ in range(n_units)] if rk is not None else None
         extra: dict[str, list[Any]] = {"cands": [[] for _ in range(n_units)],
                                        "tt": [None] * n_units, "rk": [None] * n_units,
-                                       "blend": [[] for _ in range(n_units)]}  # fmt: skip
+                                       "blend": [[] for _ in range(n_units)],
+                                       "stages": [None] * n_units}  # fmt: skip
         if users is None or n_units == 0:
             return alone, served, extra
         ranker = inference.load_ranking(rk, device=device) if rk is not None else None
@@ -389,11 +390,12 @@ def evaluate(
                 if sim is not None and e7 is not None:
                     tt_ids = np.asarray(top[:candidates], dtype=np.int64)
                     tt_s = np.asarray([scores[j][position[i]] for i in tt_ids.tolist()])
-                    ranked, _, _ = similarity_union_blend(
+                    ranked, _, srcs = similarity_union_blend(
                         ids, e7, sim.scores_for(units.seen[r], ids), tt_ids, tt_s,
                         units.seen[r], candidates,
                     )  # fmt: skip
                     extra["blend"][r] = [int(i) for i in ranked[:k]]
+                    extra["stages"][r] = (ranked, srcs.member)
                 if ranker is None or served is None:
                     continue
                 cand_ids = top[:candidates]
@@ -420,6 +422,7 @@ def evaluate(
     retrieval[CANDIDATE] = summarize(alone)
     if served is not None:
         retrieval[SERVED] = summarize(served)
+    stages = stage_recall(units.truth, extra["stages"], k) if sim is not None else {}
     if sim is not None:
         retrieval[BLEND] = summarize(extra["blend"])
     if current_two_tower is not None:
@@ -501,6 +504,7 @@ def evaluate(
         candidates=candidates,
         order=order,
         order_reason=why,
+        stages=stages,
     )
 
 

@@ -46,6 +46,9 @@ class EvaluationReport:
     # and why (``evaluation.choose_order``)
     order: str | None = None
     order_reason: str = ""
+    # the blend's funnel stage by stage (``similarity.stage_recall``): each source, the union,
+    # the blend's top K: the mean share of a unit's new items still held
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def recall_key(self) -> str:
@@ -111,11 +114,21 @@ class EvaluationReport:
             for order, r in self.reranking.items():
                 lines.append(f"| {order} | {_fmt_ci(r, 'auc')} | {_fmt_ci(r, f'ndcg@{n}')} | "
                              f"{int(r.get('user_days', 0))} |")  # fmt: skip
+        if self.stages:
+            st = self.stages
+            lines += ["", f"| blend stage (mean union {st.get('union_size', 0):.0f} items) | "
+                      "recall |", "|---|---|"]  # fmt: skip
+            names = sorted((s for s in st if s not in STAGE_FACTS),
+                           key=lambda s: (s == "union", s.startswith("blend@"), s))  # fmt: skip
+            lines += [f"| {s} | {_fmt(st[s])} |" for s in names]  # the sources, union, top K
         days = self.eval_days
         span = f"{days[0]}..{days[-1]} ({len(days)} days)" if days else "none"
         lines += ["", f"eval days {span}; catalog {self.catalog_size} items; 95 % intervals: "
                   "bootstrap over users"]  # fmt: skip
         return "\n".join(lines)
+
+
+STAGE_FACTS = ("union_size", "units")
 
 
 def choose_order(

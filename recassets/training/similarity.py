@@ -38,13 +38,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 import recassets
 from recassets import atomic
 from recassets.paths import Paths
 
-L2 = 12_000.0
+L2 = 12_000.0  # where the window is too short to choose (``choose_l2``)
+# λ is chosen per fit on the window's last TUNE_DAYS days (``choose_l2``): the best λ moves with
+# the data's size and density (1,000 to 3,000 on the ML-1M split, both on its validation days
+# and on its test window), so one constant tuned on one data set would not carry over.
+L2_GRID = (300.0, 1_000.0, 3_000.0, 10_000.0, 30_000.0)
+TUNE_DAYS = 7
+TUNE_USERS = 2_000  # users scored per λ at most (a seeded sample beyond)
+MIN_TUNE_USERS = 20  # fewer: the choice would be noise, L2 is kept
 MAX_ITEMS = 10_000
 NEIGHBORS = 100
 BETA = 0.1  # weight of log1p(engagements over 7 days)
@@ -217,6 +225,81 @@ class ItemSimilarity:
         return sim
 
 
+# --- choosing λ ---------------------------------------------------------------------------------
+
+
+def choose_l2(
+    rows: pa.Table,
+    *,
+    grid: Sequence[float] = L2_GRID,
+    tune_days: int = TUNE_DAYS,
+    max_items: int = MAX_ITEMS,
+    neighbors: int = NEIGHBORS,
+    beta: float = BETA,
+    seed: int = 0,
+) -> tuple[float, dict[str, Any]]:
+    """λ for a fit on ``rows`` (``user_id, item_id, label, dt``, ``source`` optional), chosen
+    on their last ``tune_days`` days: each λ of ``grid`` is fitted on the days before them and
+    scores the users who have a history before them and new positives in them (their history:
+    everything they interacted with, ``evaluation.seen_items``; the score: the blend less its
+    two-tower term, EASE / max + ``beta`` log1p(positives of the 7 days before), history
+    excluded); the λ with the best Recall@50 + NDCG@10 wins. Too few days or users: ``L2``.
+    Returns (λ, what was measured)."""
+    from recassets.training.evaluation import seen_items
+
+    days = sorted(set(pc.unique(rows["dt"]).to_pylist()))
+    facts: dict[str, Any] = {"grid": list(grid), "tune_days": tune_days}
+    if len(days) <= tune_days:
+        return L2, {**facts, "chosen": L2, "reason": f"{len(days)} day(s): too few to hold out"}
+    start = days[-tune_days]
+    before = rows.filter(pc.less(rows["dt"], pa.scalar(start, rows["dt"].type)))
+    after = rows.filter(pc.greater_equal(rows["dt"], pa.scalar(start, rows["dt"].type)))
+    history = seen_items(before)
+    truth: dict[int, set[int]] = {}
+    positive = after.filter(pc.equal(after["label"], 1))
+    for u, i in zip(positive["user_id"].to_pylist(), positive["item_id"].to_pylist(), strict=True):
+        if u in history and i not in history[u]:
+            truth.setdefault(u, set()).add(i)
+    users = sorted(truth)
+    if len(users) > TUNE_USERS:
+        pick = np.random.default_rng(seed).choice(len(users), TUNE_USERS, replace=False)
+        users = [users[j] for j in np.sort(pick)]
+    facts["users"] = len(users)
+    if len(users) < MIN_TUNE_USERS:
+        return L2, {**facts, "chosen": L2, "reason": f"{len(users)} user(s) to score: too few"}
+    fit_rows = before.filter(pc.equal(before["label"], 1))
+    week = start - dt.timedelta(days=7)
+    recent = fit_rows.filter(pc.greater_equal(fit_rows["dt"], pa.scalar(week, rows["dt"].type)))
+    measured: dict[str, dict[str, float]] = {}
+    for l2 in grid:
+        sim = ItemSimilarity.fit(
+            fit_rows["user_id"].to_numpy(), fit_rows["item_id"].to_numpy(),
+            l2=float(l2), max_items=max_items, neighbors=neighbors,
+        )  # fmt: skip
+        ids = sim.item_ids
+        pop = np.zeros(len(ids))
+        got, counts = np.unique(recent["item_id"].to_numpy(), return_counts=True)
+        pos = np.minimum(np.searchsorted(ids, got), max(len(ids) - 1, 0))
+        hit = ids[pos] == got if len(ids) else np.zeros(0, bool)
+        pop[pos[hit]] = counts[hit]
+        ease = sim.scores([history[u] for u in users]).astype(np.float64)
+        scale = np.abs(ease).max(axis=1, keepdims=True)
+        score = np.divide(ease, scale, out=np.zeros_like(ease), where=scale > 0)
+        score += beta * np.log1p(pop)[None, :]
+        recall, ndcg = [], []
+        for r, u in enumerate(users):
+            score[r, sim.positions(history[u])] = -np.inf
+            top = ids[np.argsort(-score[r], kind="stable")[:50]]
+            hits = np.isin(top, np.fromiter(truth[u], np.int64))
+            recall.append(hits.sum() / len(truth[u]))
+            ideal = (1 / np.log2(np.arange(2, 2 + min(10, len(truth[u]))))).sum()
+            ndcg.append((hits[:10] / np.log2(np.arange(2, 12))).sum() / ideal)
+        measured[str(float(l2))] = {"recall_50": float(np.mean(recall)),
+                                    "ndcg_10": float(np.mean(ndcg))}  # fmt: skip
+    best = max(grid, key=lambda x: sum(measured[str(float(x))].values()))  # ties: the first
+    return float(best), {**facts, "chosen": float(best), "measured": measured}
+
+
 # --- the versioned store -----------------------------------------------------------------------
 
 KIND = "item_similarity"
@@ -235,13 +318,15 @@ def train_next(
     *,
     holdout_days: int = 1,
     window_days: int = 365,
-    l2: float = L2,
+    l2: float | None = None,
     max_items: int = MAX_ITEMS,
     neighbors: int = NEIGHBORS,
 ) -> tuple[ItemSimilarity, str, bool]:
     """Fit on the positives of the last ``window_days`` training days (the two-tower's days:
     the last ``holdout_days`` are left to the evaluation) and save the next version; a fit of
-    the same days and settings is not repeated. Returns (fit, path, new version?)."""
+    the same days and settings is not repeated. ``l2``: None chooses it on the window's last
+    days (``choose_l2``, recorded in the file's ``l2_choice``). Returns (fit, path, new
+    version?)."""
     from recassets.training.evaluation import read_days
     from recassets.training.examples import available_days, table_path
 
@@ -252,23 +337,29 @@ def train_next(
             f"no training partitions: {len(days)} day(s) available, {holdout_days} held out"
         )
     window = train_days[-window_days:]
-    settings = {"l2": l2, "max_items": max_items, "neighbors": neighbors}
+    settings = {"max_items": max_items, "neighbors": neighbors}
+    asked = "auto" if l2 is None else float(l2)
     saved = versions(paths)
     if saved:
         last = ItemSimilarity.load(saved[-1])
-        if last.meta.get("partitions") == window and all(
-            last.meta.get(k) == v for k, v in settings.items()
+        if (
+            last.meta.get("partitions") == window
+            and last.meta.get("l2_asked", last.meta.get("l2")) == asked
+            and all(last.meta.get(k) == v for k, v in settings.items())
         ):
             return last, str(saved[-1]), False
     from deltalake import DeltaTable
 
     version = DeltaTable(table_path(paths)).version()  # the version read (lineage)
-    rows = read_days(paths, window, ("user_id", "item_id", "label"))
+    rows = read_days(paths, window, ("user_id", "item_id", "label", "dt", "source"))
+    choice: dict[str, Any] = {}
+    if l2 is None:
+        l2, choice = choose_l2(rows, max_items=max_items, neighbors=neighbors)
     pos = rows.filter(pc.equal(rows["label"], 1))
     sim = ItemSimilarity.fit(
-        pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), **settings,
+        pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=l2, **settings,
         meta={"partitions": window, "table": str(table_path(paths)), "table_version": version,
-              "positives": pos.num_rows},
+              "positives": pos.num_rows, "l2_asked": asked, "l2_choice": choice},
     )  # fmt: skip
     while True:
         n = int(_VERSION.match(versions(paths)[-1].name).group(1)) + 1 if versions(paths) else 1  # type: ignore[union-attr]
@@ -380,6 +471,30 @@ def union_blend(
     )  # fmt: skip
     order = np.lexsort((ids[cand], -score))
     return ids[cand[order]], score[order], Sources(member[cand[order]])
+
+
+def stage_recall(
+    truth: Sequence[set[int]], unions: Sequence[tuple[np.ndarray, np.ndarray] | None], k: int
+) -> dict[str, float]:
+    """The blend's funnel stage by stage: per unit (its new items ``truth``; ``unions``: the
+    blend's whole ranked union and its (N, 3) source membership, None where not scored), the
+    share of the new items that each source proposed, that the union holds and that the top
+    ``k`` keeps; averaged over units (``units``), with the mean union size (``union_size``)."""
+    names = [*SOURCES, "union", f"blend@{k}"]
+    got: dict[str, list[float]] = {name: [] for name in names}
+    sizes = []
+    for t, u in zip(truth, unions, strict=True):
+        if u is None or not t:
+            continue
+        ids, member = u
+        hit = np.isin(ids, np.fromiter(t, np.int64, len(t)))
+        for j, name in enumerate(SOURCES):
+            got[name].append(hit[member[:, j]].sum() / len(t))
+        got["union"].append(hit.sum() / len(t))
+        got[f"blend@{k}"].append(hit[:k].sum() / len(t))
+        sizes.append(len(ids))
+    out = {name: float(np.mean(v)) if v else float("nan") for name, v in got.items()}
+    return {**out, "union_size": float(np.mean(sizes)) if sizes else 0.0, "units": len(sizes)}
 
 
 class Sources(Sequence[tuple[str, ...]]):

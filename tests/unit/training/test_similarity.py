@@ -137,6 +137,13 @@ def test_evaluate_scores_the_blend_and_refuses_a_fit_that_saw_the_eval_days(lake
     assert report.order in ("blend", "dcn_v2") and report.order_reason
     assert report.served_key == (BLEND if report.order == "blend" else SERVED)
     assert report.checkpoints["candidate_similarity"] == str(tmp_path / "sim.npz")
+    # the funnel stage by stage: the top 10 keeps no more than the union, the union no less
+    # than any source; the same recall as the blend's row, on the same units
+    st = report.stages
+    assert st["units"] == blend["user_days"] and st["union_size"] > 10
+    assert st["blend@10"] <= st["union"] and max(st[s] for s in S.SOURCES) <= st["union"]
+    assert st["blend@10"] == pytest.approx(blend["recall@10"])
+    assert "blend stage" in report.to_markdown()
     leaked = S.ItemSimilarity.fit(
         pos["user_id"].to_numpy(), pos["item_id"].to_numpy(),
         meta={"partitions": [planted.day(i) for i in range(4)]},
@@ -145,3 +152,66 @@ def test_evaluate_scores_the_blend_and_refuses_a_fit_that_saw_the_eval_days(lake
         E.evaluate(path, tt.path, rk.path, k=10, similarity=leaked)
     no_sim = E.evaluate(path, tt.path, rk.path, k=10, bootstrap=0)
     assert BLEND not in no_sim.retrieval and no_sim.order == "dcn_v2"
+
+
+def pair_world(days: int = 28, users: int = 240):
+    """Items 2p and 2p+1 go together (60 pairs); items 1000..1009 are engaged by everyone.
+    Even users engage both items of their pair early; odd users engage 2p early and 2p+1 in
+    the last 7 days: scoring them needs a λ small enough to explain the popular items away."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    start = dt.date(2026, 1, 1)
+    rows: dict[str, list] = {"user_id": [], "item_id": [], "label": [], "dt": [], "source": []}
+
+    def add(u, i, day):
+        for k, v in zip(rows, (u, i, 1, start + dt.timedelta(days=day), "click"), strict=True):
+            rows[k].append(v)
+
+    for u in range(users):
+        p = (u // 2) % 60
+        add(u, 2 * p, u % 10)
+        for j, pop in enumerate(range(1000, 1010)):
+            add(u, pop, (u + j) % 20)
+        add(u, 2 * p + 1, 21 + u % 7 if u % 2 else (u + 3) % 20)
+    return pa.table(rows).cast(
+        pa.schema([("user_id", pa.int64()), ("item_id", pa.int64()), ("label", pa.int32()),
+                   ("dt", pa.date32()), ("source", pa.string())])
+    )  # fmt: skip
+
+
+def test_choose_l2_picks_the_weight_the_held_out_days_prefer():
+    rows = pair_world()
+    l2, facts = S.choose_l2(rows, grid=(0.5, 10_000.0))
+    assert l2 == 0.5 and facts["chosen"] == 0.5 and facts["users"] == 120
+    small, large = facts["measured"]["0.5"], facts["measured"]["10000.0"]
+    assert small["recall_50"] == 1.0 and large["recall_50"] < 0.5, facts
+    # the same grid in the other order: the choice follows the measure, not the position
+    assert S.choose_l2(rows, grid=(10_000.0, 0.5))[0] == 0.5
+
+
+def test_choose_l2_keeps_the_default_on_too_little_data():
+    rows = pair_world()
+    short = rows.filter(pc.less(rows["dt"], rows["dt"][0].as_py().replace(day=6)))
+    l2, facts = S.choose_l2(short)
+    assert l2 == S.L2 and "too few to hold out" in facts["reason"]
+    few = pair_world(users=20)  # 10 users to score
+    l2, facts = S.choose_l2(few)
+    assert l2 == S.L2 and facts["users"] == 10 and "too few" in facts["reason"]
+
+
+def test_stage_recall_follows_each_item_through_the_funnel():
+    ids = np.array([5, 6, 7, 8])
+    member = np.array([[1, 0, 0], [0, 1, 1], [1, 1, 0], [0, 0, 1]], dtype=bool)
+    st = S.stage_recall(
+        [{6, 8, 99}, {5}, set()], [(ids, member), (ids[::-1], member[::-1]), None], 2
+    )
+    # unit 1: 6 and 8 of {6, 8, 99} reached the union, 6 the top 2; unit 2: 5, last of 4
+    assert st["units"] == 2 and st["union_size"] == 4.0
+    assert st["union"] == pytest.approx((2 / 3 + 1) / 2)
+    assert st["blend@2"] == pytest.approx((1 / 3 + 0) / 2)
+    assert st["two_tower"] == pytest.approx((0 + 1) / 2)
+    assert st["similarity"] == pytest.approx((1 / 3 + 0) / 2)
+    assert st["trending"] == pytest.approx((2 / 3 + 0) / 2)
+    assert S.stage_recall([], [], 2)["units"] == 0
