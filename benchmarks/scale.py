@@ -6,12 +6,13 @@ client, a process group of ranks or a Redis cache do not carry from one to the n
   same planted data;
 - ``benchmarks.scale_embeddings``: ``/recommend`` with the models' embedding rows in the
   process against the same rows in Redis through a bounded cache (latency, hit rate), on the
-  home's bento under a Zipf-like user mix.
+  home's bento under a Zipf-like user mix;
+- ``benchmarks.scale_s3``: one day ingested into a local lake against the same day into an
+  ``s3a://`` lake on an S3 API server on the loopback (moto), same session, same files.
 
-Not here yet: one day through local Spark against Spark Connect, and ingesting to local disk
-against an S3 API server (the Connect path is tested, ``tests/integration/test_spark_connect.py``,
-not timed; the S3 lake is not built). These are overheads to know, not targets: each script
-prints its figures beside its same-run baseline.
+Not here yet: one day through local Spark against Spark Connect (the Connect path is tested,
+``tests/integration/test_spark_connect.py``, not timed). These are overheads to know, not
+targets: each script prints its figures beside its same-run baseline.
 
     .venv/bin/python -m benchmarks.scale                     # RECASSETS_HOME's bento for the second
     .venv/bin/python -m benchmarks.scale --home /tmp/home
@@ -36,7 +37,7 @@ def main() -> None:
     a = ap.parse_args()
     home = [*(["--home", a.home] if a.home else []), *(["--bento", a.bento] if a.bento else [])]
     status = 0
-    for name, args in (("scale_training", []), ("scale_embeddings", home)):
+    for name, args in (("scale_training", []), ("scale_embeddings", home), ("scale_s3", [])):
         print(f"\n=== benchmarks.{name} ===", flush=True)
         code = subprocess.call([sys.executable, "-m", f"benchmarks.{name}", *args], cwd=ROOT)
         status = status or code

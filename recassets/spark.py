@@ -2,10 +2,15 @@
 
 The master, a Spark Connect URL, any Spark conf and local jars come from the caller as
 arguments (in Dagster, the ``SparkResource``, fed by ``RECASSETS_SPARK_MASTER``,
-``RECASSETS_SPARK_REMOTE``, ``RECASSETS_SPARK_CONF`` and ``RECASSETS_SPARK_JARS``; this module
-reads no environment variable), so ``local[*]``, ``spark://host:7077``, ``k8s://https://...``
+``RECASSETS_SPARK_REMOTE``, ``RECASSETS_SPARK_CONF`` and ``RECASSETS_SPARK_JARS``), so ``local[*]``, ``spark://host:7077``, ``k8s://https://...``
 and Spark Connect ``sc://host:15002`` run the same code (docs/operations.md, "Spark Connect"). delta-spark's jars are fetched from Maven Central
 by Ivy on the first start and cached under ``~/.ivy2.5.2``; when that fails the error says so.
+
+The environment is read for one thing only, an ``s3a://`` lake (``RECASSETS_LAKE``,
+``_ARTIFACTS``, ``_LANDING``): hadoop-aws and the AWS SDK join the packages (``extra_packages``)
+and the S3A settings follow the standard ``AWS_*`` variables (``s3a_conf``), the same ones
+delta-rs reads for the trainer's and the Feast export's reads (docs/deploy.md, "A lake on an S3
+API").
 """
 
 from __future__ import annotations
@@ -41,8 +46,11 @@ DEFAULT_CONF: dict[str, str] = {
     # optimizing code that runs for seconds: with C1 alone the demo's first Spark step (JVM
     # start and ingesting three tables) took 125 s instead of 212 s, measured back to back.
     # A cluster or a long job wants C2: set spark.driver.extraJavaOptions in
-    # RECASSETS_SPARK_CONF (an empty value restores the JVM's default).
-    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+    # RECASSETS_SPARK_CONF (an empty value restores the JVM's default). C1 alone reserves only
+    # 48 MB for compiled code; with an s3a:// lake (hadoop-aws and the AWS SDK) it filled in
+    # under a minute and the JVM stopped compiling ("CodeCache is full. Compiler has been
+    # disabled"): 256 MB is reserved address space, committed only as it is used.
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m",
 }
 
 JARS_HELP = (
@@ -83,15 +91,63 @@ def parse_conf(raw: str | None) -> dict[str, str]:
 S3A_PACKAGES = ("org.apache.hadoop:hadoop-aws:3.5.0", "software.amazon.awssdk:bundle:2.35.4")
 
 
+S3A_HOMES = ("RECASSETS_LAKE", "RECASSETS_ARTIFACTS", "RECASSETS_LANDING")
+
+
+def uses_s3a(env: Mapping[str, str]) -> bool:
+    """Whether the lake, artifacts or landing zone is an ``s3a://`` URL."""
+    return any(str(env.get(k, "")).startswith("s3a://") for k in S3A_HOMES)
+
+
 def extra_packages(configured: str, env: Mapping[str, str]) -> list[str]:
     """The Maven packages the session loads besides Delta: the ``spark.jars.packages`` a user
     configured (``conf=`` or ``RECASSETS_SPARK_CONF``), plus ``S3A_PACKAGES`` when the lake,
     artifacts or landing zone is an ``s3a://`` URL; de-duplicated, in that order."""
     found = [p.strip() for p in configured.split(",") if p.strip()]
-    homes = ("RECASSETS_LAKE", "RECASSETS_ARTIFACTS", "RECASSETS_LANDING")
-    if any(str(env.get(k, "")).startswith("s3a://") for k in homes):
+    if uses_s3a(env):
         found += S3A_PACKAGES
     return list(dict.fromkeys(found))
+
+
+# S3 has no atomic put-if-absent rename, so a Delta commit there is safe only while one process
+# at a time writes a table: Delta's S3SingleDriverLogStore (its default for s3a://, named here so
+# that the choice is visible and tested) serializes the commits of one driver, and the Dagster
+# pools (one step per pool across all runs: recassets/cli.py DAGSTER_YAML, deploy/dagster.yaml)
+# make each table's writer the only driver (docs/deploy.md, "A lake on an S3 API").
+S3_LOG_STORE = "io.delta.storage.S3SingleDriverLogStore"
+
+
+def s3a_conf(env: Mapping[str, str]) -> dict[str, str]:
+    """Hadoop's S3A settings derived from the standard AWS variables, the ones delta-rs, boto3
+    and the aws CLI read themselves, so one set of variables configures every client of the lake:
+
+    * ``AWS_ENDPOINT_URL``: an S3-compatible server (MinIO, Ceph, moto): ``fs.s3a.endpoint``,
+      path-style requests (such servers rarely resolve ``bucket.host``), and TLS as its scheme
+      says (``http://`` off);
+    * ``AWS_REGION`` (else ``AWS_DEFAULT_REGION``): ``fs.s3a.endpoint.region``.
+
+    Credentials are not copied: S3A's default provider chain reads ``AWS_ACCESS_KEY_ID`` and
+    ``AWS_SECRET_ACCESS_KEY`` from the environment itself, so no secret enters Spark's conf.
+    Empty unless the lake, artifacts or landing zone is an ``s3a://`` URL (``uses_s3a``); a
+    user's own ``spark.hadoop.fs.s3a.*`` in ``RECASSETS_SPARK_CONF`` wins over these."""
+    if not uses_s3a(env):
+        return {}
+    conf = {"spark.delta.logStore.s3a.impl": S3_LOG_STORE}
+    endpoint = env.get("AWS_ENDPOINT_URL", "").strip()
+    if endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
+        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        secure = not endpoint.lower().startswith("http://")
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(secure).lower()
+    region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    if region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
+    return conf
+
+
+def session_conf(conf: Mapping[str, str] | None, env: Mapping[str, str]) -> dict[str, str]:
+    """The session's conf: ``DEFAULT_CONF``, then ``s3a_conf(env)``, then the caller's."""
+    return {**DEFAULT_CONF, **s3a_conf(env), **(conf or {})}
 
 
 def get_spark(
@@ -117,7 +173,7 @@ def get_spark(
         from pyspark.sql import SparkSession
 
         master = master or DEFAULT_MASTER
-        merged = {**DEFAULT_CONF, **(conf or {})}
+        merged = session_conf(conf, os.environ)
         if remote or master.startswith("sc://"):
             _session = connect_session(remote or master, merged, app_name)
             return _session
@@ -164,8 +220,17 @@ def get_spark(
         return _session
 
 
-# Set by the server's own launch, not by a client: a Connect session refuses to change them.
-_SERVER_ONLY = ("spark.driver.", "spark.ui.", "spark.executor.", "spark.jars", "spark.master")
+# Set by the server's own launch, not by a client: a Connect session refuses to change them. The
+# server's filesystems (spark.hadoop.*, Delta's log stores) are its own too.
+_SERVER_ONLY = (
+    "spark.driver.",
+    "spark.ui.",
+    "spark.executor.",
+    "spark.jars",
+    "spark.master",
+    "spark.hadoop.",
+    "spark.delta.logStore.",
+)
 
 CONNECT_HELP = (
     "The Spark Connect server at {url} does not run Delta's session extension: start it with "

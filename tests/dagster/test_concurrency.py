@@ -77,3 +77,57 @@ def test_init_writes_the_instance_once_and_upgrades_only_its_own(tmp_path: Path)
     target.write_text("storage:\n  postgres: {}\n")  # an operator's own: left alone
     assert not cli.write_dagster_yaml(tmp_path)
     assert target.read_text() == "storage:\n  postgres: {}\n"
+
+
+# --- the single writer that keeps an s3a:// lake safe ---------------------------------------
+# S3 has no atomic rename: Delta's S3SingleDriverLogStore is safe only while one driver writes a
+# table (docs/deploy.md, "A lake on an S3 API"). The pools are what makes it one driver, so every
+# lake writer must carry one and every instance must hold each pool to one step.
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def single_writer_problems(pools: dict[str, set[str]], instance: dict) -> list[str]:
+    """Lake writers without a pool, and pool limits above one, in a ``dagster.yaml``'s
+    settings (``instance``); ``pools``: asset key -> its pools."""
+    found = [f"{key} writes the lake without a pool" for key, p in pools.items() if not p]
+    config = instance.get("concurrency", {}).get("pools", {})
+    if config.get("default_limit") != 1:
+        found.append(f"pools.default_limit is {config.get('default_limit')}, not 1")
+    found += [
+        f"pool {name} admits {limit} steps" for name, limit in config.items()
+        if name != "default_limit" and isinstance(limit, int) and limit > 1
+    ]  # fmt: skip
+    return found
+
+
+def lake_writer_pools() -> dict[str, set[str]]:
+    graph = defs.resolve_asset_graph()
+    return {
+        key.to_user_string(): set(graph.get(key).pools or ())
+        for key in graph.materializable_asset_keys
+        if key.path[0] == "lake"
+    }
+
+
+@pytest.mark.parametrize("source", ["embedded", "deploy"])
+def test_every_lake_writer_is_the_only_one_of_its_table(source):
+    import yaml
+
+    text = cli.DAGSTER_YAML if source == "embedded" else (DEPLOY / "dagster.yaml").read_text()
+    pools = lake_writer_pools()
+    assert "lake/serving_log" in pools and "lake/training_examples" in pools
+    assert single_writer_problems(pools, yaml.safe_load(text)) == []
+
+
+def test_a_writer_without_a_pool_or_a_pool_of_two_is_caught():
+    ok = {"concurrency": {"pools": {"default_limit": 1}}}
+    assert single_writer_problems({"lake/x": {"lake_x"}}, ok) == []
+    assert single_writer_problems({"lake/x": set()}, ok) == [
+        "lake/x writes the lake without a pool"
+    ]
+    two = {"concurrency": {"pools": {"default_limit": 2}}}
+    assert single_writer_problems({}, two) == ["pools.default_limit is 2, not 1"]
+    assert single_writer_problems({}, {}) == ["pools.default_limit is None, not 1"]
+    three = {"concurrency": {"pools": {"default_limit": 1, "lake_features": 3}}}
+    assert single_writer_problems({}, three) == ["pool lake_features admits 3 steps"]

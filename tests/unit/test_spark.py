@@ -1,0 +1,70 @@
+"""The S3A settings ``get_spark`` derives from the standard ``AWS_*`` variables for an
+``s3a://`` lake, and the Delta log store that keeps its commits safe (docs/deploy.md, "A lake on
+an S3 API"). The lake itself against a real S3 API server: tests/integration/test_s3_lake.py."""
+
+from __future__ import annotations
+
+from recassets.spark import DEFAULT_CONF, S3_LOG_STORE, s3a_conf, session_conf
+
+LAKE = {"RECASSETS_LAKE": "s3a://bucket/lake"}
+SECRET = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI"}
+
+
+def test_an_s3_compatible_server_over_http():
+    env = {**LAKE, **SECRET, "AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_REGION": "eu-west-1"}
+    assert s3a_conf(env) == {
+        "spark.delta.logStore.s3a.impl": S3_LOG_STORE,
+        "spark.hadoop.fs.s3a.endpoint": "http://127.0.0.1:9000",
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+        "spark.hadoop.fs.s3a.endpoint.region": "eu-west-1",
+    }
+
+
+def test_an_https_endpoint_keeps_tls_and_aws_itself_needs_only_the_region():
+    env = {**LAKE, "AWS_ENDPOINT_URL": "https://minio.internal", "AWS_DEFAULT_REGION": "us-east-1"}
+    assert s3a_conf(env)["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "true"
+    assert s3a_conf({**LAKE, "AWS_DEFAULT_REGION": "us-east-1"}) == {
+        "spark.delta.logStore.s3a.impl": S3_LOG_STORE,
+        "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",
+    }
+
+
+def test_credentials_never_enter_sparks_conf():
+    conf = s3a_conf({**LAKE, **SECRET, "AWS_ENDPOINT_URL": "http://127.0.0.1:9000"})
+    assert not set(SECRET.values()) & set(conf.values())
+    assert not any("key" in k for k in conf)
+
+
+def test_a_local_lake_gets_no_s3_setting_whatever_the_aws_variables():
+    env = {**SECRET, "AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "RECASSETS_LAKE": "/data/lake"}
+    assert s3a_conf(env) == {}
+    assert session_conf(None, env) == DEFAULT_CONF
+    assert s3a_conf({"RECASSETS_ARTIFACTS": "s3a://b/artifacts"})  # any s3a:// home counts
+
+
+def test_the_users_conf_wins_over_the_derived_settings():
+    env = {**LAKE, "AWS_ENDPOINT_URL": "http://127.0.0.1:9000"}
+    mine = {"spark.hadoop.fs.s3a.path.style.access": "false", "spark.ui.enabled": "true"}
+    conf = session_conf(mine, env)
+    assert conf["spark.hadoop.fs.s3a.path.style.access"] == "false"
+    assert conf["spark.ui.enabled"] == "true"
+    assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://127.0.0.1:9000"
+
+
+def test_the_log_store_is_a_class_delta_has_and_its_own_choice_for_s3a(spark):
+    """S3SingleDriverLogStore is loadable and is what Delta picks for s3a:// anyway (named in
+    the conf so the choice is visible); a misspelled one is not a class, and another scheme
+    (abfs) gets another store."""
+    jvm = spark._jvm
+    stores = jvm.org.apache.spark.sql.delta.storage.DelegatingLogStore
+    assert stores.getDefaultLogStoreClassName("s3a").get() == S3_LOG_STORE
+    assert stores.getDefaultLogStoreClassName("abfs").get() != S3_LOG_STORE
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    assert jvm.java.lang.Class.forName(S3_LOG_STORE, False, loader).getName() == S3_LOG_STORE
+    try:
+        jvm.java.lang.Class.forName(S3_LOG_STORE + "X", False, loader)
+    except Exception as exc:
+        assert "ClassNotFoundException" in str(exc)
+    else:
+        raise AssertionError("a misspelled log store loaded")
