@@ -61,6 +61,17 @@ class Paths:
     def __post_init__(self) -> None:
         if not self.bentoml:
             object.__setattr__(self, "bentoml", str(Path(self.home) / "bentoml"))
+        for name in ("home", "landing", "artifacts", "lineage", "bentoml", "dagster_home"):
+            value = getattr(self, name)
+            if "://" in value:
+                # Only the lake goes through Spark and delta-rs, which speak object stores; the
+                # rest is read and written with local file calls, and a URL there would become
+                # a relative folder named "s3a:" that a pod loses on restart.
+                raise ValueError(
+                    f"{LOCATION_ENV[name]}={value!r}: only the lake (RECASSETS_LAKE) may be an "
+                    f"object-store URL; {name} must be a local or mounted folder "
+                    "(docs/deploy.md: a ReadWriteMany volume on Kubernetes)"
+                )
 
     @classmethod
     def at(

@@ -204,6 +204,23 @@ def problems(values: dict[str, Any]) -> list[str]:
         if str(uid) != args.get("UID"):
             found.append(f"runAsUser {uid} is not the image's UID {args.get('UID')}")
 
+    # Landing, artifacts and lineage are local file calls: on a mounted volume the run pods get
+    # too (recassets.paths refuses a URL there; only the lake may be one).
+    for d in deployments:
+        env = {e["name"]: e.get("value") for e in d.get("env", [])}
+        volumes = {v.get("name") for v in d.get("volumes", [])}
+        mounts = []
+        for m in d.get("volumeMounts", []):
+            mounts.append(m.get("mountPath", "?").rstrip("/") + "/")
+            if m.get("name") not in volumes:
+                found.append(f"volumeMount {m.get('name')} has no volume")
+        for var in ("RECASSETS_ARTIFACTS", "RECASSETS_LANDING", "RECASSETS_LINEAGE"):
+            where = env.get(var) or "(unset: the pod's own disk)"
+            if not any(where.startswith(mp) for mp in mounts):
+                found.append(f"{var}={where} is not in a mounted volume")
+        if mounts and not d.get("includeConfigInLaunchedRuns", {}).get("enabled"):
+            found.append("run pods would not get the deployment's volumes")
+
     # The instance the chart writes against deploy/dagster.yaml.
     want = instance_from_yaml(yaml.safe_load(INSTANCE.read_text()))
     got = instance_from_values(values)
@@ -275,6 +292,17 @@ def _launcher(v):
             "not the image's UID",
         ),  # fmt: skip
         (lambda v: _ud(v)["codeServerArgs"].__setitem__(1, "defs.py"), "--python-file defs.py"),
+        (
+            lambda v: next(
+                e for e in _ud(v)["env"] if e["name"] == "RECASSETS_ARTIFACTS"
+            ).__setitem__("value", "s3a://BUCKET/recassets/artifacts"),
+            "RECASSETS_ARTIFACTS=s3a://BUCKET/recassets/artifacts is not in a mounted volume",
+        ),  # fmt: skip
+        (lambda v: _ud(v).__setitem__("volumes", []), "volumeMount recassets-data has no volume"),
+        (
+            lambda v: _ud(v)["includeConfigInLaunchedRuns"].__setitem__("enabled", False),
+            "run pods would not get",
+        ),  # fmt: skip
     ],
 )
 def test_broken_values_are_refused(path_and_value, expected: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 from recassets.paths import (
     DEFAULT_START_DATE,
     LIVE_WITHIN_DAYS,
+    LOCATION_ENV,
     PartitionWindow,
     Paths,
     partition_window,
@@ -125,3 +126,11 @@ def test_the_bento_store_defaults_under_the_home():
     p = Paths(home="/h", landing="/h/l", lake="/h/k", artifacts="/h/a", lineage="/h/g",
               dagster_home="/h/d")  # fmt: skip
     assert p.bentoml == "/h/bentoml"
+
+
+def test_only_the_lake_may_be_an_object_store_url(tmp_path):
+    lake = Paths.at(tmp_path, lake="s3a://bucket/lake")
+    assert lake.lake == "s3a://bucket/lake"
+    for name in ("landing", "artifacts", "lineage", "bentoml"):
+        with pytest.raises(ValueError, match=f"{LOCATION_ENV[name]}='s3a://b/x'.*mounted folder"):
+            Paths.at(tmp_path, **{name: "s3a://b/x"})
