@@ -21,9 +21,8 @@ from assets.partitions import (
     results_with_data_versions,
 )
 from assets.pods import SPARK_DRIVER_POD
-from recassets.lineage.columns import read_versions
 from recassets.lineage.versions import VersionReader
-from recassets.training.examples import TABLE, build_training_examples
+from recassets.training.examples import READS, TABLE, build_training_examples
 from resources import LakeResource, SparkResource
 
 GROUP = "training"
@@ -58,8 +57,6 @@ def training_examples(
     context: AssetExecutionContext, spark: SparkResource, lake: LakeResource
 ) -> Iterator[MaterializeResult | AssetMaterialization]:
     session, paths = spark.session(), lake.paths()
-    # The versions it reads: those current now (one writer per table: dagster.yaml's pools).
-    read = read_versions(session, paths, READS)
     result = build_training_examples(
         session,
         paths,
@@ -82,7 +79,7 @@ def training_examples(
                     d,
                     result.version,
                     versions[d],
-                    _read(d, result.features_day[d], read),
+                    _read(d, result.features_day[d], result.read),  # as its commit records
                     context.run.run_id,
                 ),
             }  # fmt: skip
@@ -91,12 +88,9 @@ def training_examples(
     )
     metadata = {
         "run_days": len(result.rows),
-        **table_metadata(session, paths, TABLE, result.version, read),
+        **table_metadata(session, paths, TABLE, result.version, result.read),
     }
     yield from results_with_data_versions(context, versions, metadata)
-
-
-READS = ("raw_events", "users", "items", "user_features", "item_features", "cohort_features")
 
 
 def _read(day: str, features_day: str | None, versions: Mapping[str, int | None]) -> dict:

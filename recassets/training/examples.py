@@ -53,6 +53,12 @@ class ExamplesResult:
     recipe: dict[str, str] = field(default_factory=dict)
     features_day: dict[str, str | None] = field(default_factory=dict)
     version: int = -1
+    read: dict[str, int | None] = field(default_factory=dict)  # table -> the Delta version read
+
+
+# What the examples read; each commit records their versions (``userMetadata.read``), which
+# recassets lineage follows instead of inferring them from commit times.
+READS = ("raw_events", "users", "items", "user_features", "item_features", "cohort_features")
 
 
 def table_path(paths: PathsOrTable) -> str:
@@ -400,16 +406,25 @@ def build_training_examples(
     path = paths.table(TABLE)
     ensure_table(spark, path, TRAINING_EXAMPLES_DDL, ["dt"])
     ordered = sorted({str(d) for d in days})
+    # the versions current now are the versions read: one writer per table (dagster.yaml's pools)
+    read = {t: latest_version(spark, paths.table(t)) if is_delta_table(spark, paths.table(t))
+            else None for t in READS}  # fmt: skip
     if mode == "range" or (mode == "auto" and len(ordered) > 1):
-        result = _build_range(spark, paths, ordered, run_id, say) if ordered else ExamplesResult()
+        result = (_build_range(spark, paths, ordered, run_id, say, read) if ordered
+                  else ExamplesResult())  # fmt: skip
     else:
-        result = _build_daily(spark, paths, ordered, run_id, say)
-    result.version = latest_version(spark, path)
+        result = _build_daily(spark, paths, ordered, run_id, say, read)
+    result.version, result.read = latest_version(spark, path), read
     return result
 
 
 def _build_daily(
-    spark: SparkSession, paths: Paths, days: Sequence[str], run_id: str, say: Callable[[str], None]
+    spark: SparkSession,
+    paths: Paths,
+    days: Sequence[str],
+    run_id: str,
+    say: Callable[[str], None],
+    read: dict[str, int | None],
 ) -> ExamplesResult:
     from pyspark.sql import functions as F
 
@@ -421,7 +436,7 @@ def _build_daily(
         stats = df.agg(F.count("*").alias("n"), F.sum("label").alias("p")).first()
         assert stats is not None  # an aggregate without groupBy has one row
         meta = json.dumps({"run_id": run_id, "day": day, "recipe": recipe, "features_day": feature_day,
-                           "code_version": __version__})  # fmt: skip
+                           "code_version": __version__, "read": read})  # fmt: skip
         df.write.format("delta").mode("overwrite").option(
             "replaceWhere", days_predicate([day])
         ).option("userMetadata", meta).save(path)
@@ -435,7 +450,12 @@ def _build_daily(
 
 
 def _build_range(
-    spark: SparkSession, paths: Paths, days: Sequence[str], run_id: str, say: Callable[[str], None]
+    spark: SparkSession,
+    paths: Paths,
+    days: Sequence[str],
+    run_id: str,
+    say: Callable[[str], None],
+    read: dict[str, int | None],
 ) -> ExamplesResult:
     from pyspark.sql import functions as F
 
@@ -454,7 +474,7 @@ def _build_range(
     total = sum(n for n, _ in stats.values())
     say(f"{span}: {total} rows computed in {time.monotonic() - start:.1f}s, writing one commit")
     meta = json.dumps({"run_id": run_id, "days": list(days), "recipe": recipes,
-                       "features_day": features_day, "code_version": __version__})  # fmt: skip
+                       "features_day": features_day, "code_version": __version__, "read": read})  # fmt: skip
     df.write.format("delta").mode("overwrite").option("replaceWhere", days_predicate(days)).option(
         "userMetadata", meta
     ).save(path)

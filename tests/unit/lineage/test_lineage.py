@@ -325,3 +325,33 @@ def test_recorded_read_versions_are_followed_not_inferred(paths):
     root = inferred.nodes[inferred.root]
     assert "raw_events@1 dt=2026-01-01" in root.inputs  # current at its commit
     assert any("inferred" in note for note in root.unrecorded)
+
+
+def test_training_examples_commits_are_traced_at_the_versions_they_recorded(paths):
+    """training_examples' commits record the versions they read (userMetadata.read): the
+    trace follows them; a commit from before that is inferred from commit times, and says so."""
+    day, fday = "2026-01-02", "2026-01-01"
+    for version in range(2):  # raw_events@0 and @1
+        H._commit(paths.table("raw_events"), [day], {"run_id": f"r{version}", "days": [day]},
+                  mode="overwrite")  # fmt: skip
+    for dim in ("users", "items"):
+        H._commit(paths.table(dim), [fday, day], {"run_id": "d", "days": [fday, day]})
+    for table in ("user_features", "item_features", "cohort_features"):
+        for version in range(2):  # @0 read by the recorded commit, @1 current at both commits
+            H._commit(paths.table(table), [fday], {"run_id": f"f{version}", "table": table,
+                      "days": [fday, fday]}, mode="overwrite")  # fmt: skip
+    read = {"raw_events": 0, "users": 0, "items": 0, "user_features": 0, "item_features": 0,
+            "cohort_features": 0}  # fmt: skip
+    H._commit(paths.table("training_examples"), [day],
+              {"run_id": "e", "day": day, "recipe": "impressions", "features_day": fday, "read": read})  # fmt: skip
+    recorded = G.trace(paths, G.parse_target("training_examples", day))
+    root = recorded.nodes[recorded.root]
+    assert {"raw_events@0 dt=2026-01-02", "user_features@0 dt=2026-01-01"} <= set(root.inputs)
+    assert not any("inferred" in note for note in root.unrecorded)
+    H._commit(paths.table("training_examples"), [day],
+              {"run_id": "e2", "day": day, "recipe": "impressions", "features_day": fday},
+              mode="overwrite")  # fmt: skip
+    inferred = G.trace(paths, G.parse_target("training_examples", day))
+    root = inferred.nodes[inferred.root]
+    assert {"raw_events@1 dt=2026-01-02", "user_features@1 dt=2026-01-01"} <= set(root.inputs)
+    assert any("inferred" in note for note in root.unrecorded)

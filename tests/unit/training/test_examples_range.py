@@ -15,7 +15,7 @@ import pytest
 from recassets.features.pipelines import build_features
 from recassets.ingest import LandingMissingError, ingest
 from recassets.lake import ensure_table, latest_version, recent_commits
-from recassets.training.examples import build_training_examples
+from recassets.training.examples import READS, build_training_examples
 from recassets.training.schema import TRAINING_EXAMPLES_DDL
 from tests.conftest import home_at
 from tests.unit.features.test_pipelines import at, ev, ingest_all, item, land, user
@@ -225,6 +225,9 @@ def test_the_range_is_one_commit_with_its_days_and_progress(homes, spark):
     meta = json.loads(commits[0][1])
     assert (meta["run_id"], meta["days"]) == ("range", [str(d) for d in D])
     assert "code_version" in meta
+    # the versions it read, each that table's newest at the time (lineage follows them)
+    assert set(meta["read"]) == set(READS)
+    assert meta["read"]["user_features"] == latest_version(spark, ranged.table("user_features"))
     daily_days = [
         json.loads(m)["day"]
         for _, m, _ in recent_commits(spark, daily.table("training_examples"), 10)
@@ -250,5 +253,6 @@ def test_one_day_takes_the_per_day_path_and_a_bad_mode_is_refused(homes, spark):
     build_training_examples(spark, ranged, [D2], run_id="one")
     meta = json.loads(recent_commits(spark, ranged.table("training_examples"), 1)[0][1])
     assert (meta["run_id"], meta["day"]) == ("one", str(D2))
+    assert meta["read"]["raw_events"] == latest_version(spark, ranged.table("raw_events"))
     with pytest.raises(ValueError, match="mode"):
         build_training_examples(spark, ranged, [D2], mode="weekly")
