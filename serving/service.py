@@ -2,9 +2,12 @@
 
 Endpoints (all POST, JSON):
 
-- ``/recommend`` ``{user_id, k = 20, exclude_seen = true, country?, age_bucket?}``: the
-  funnel (retrieve ``RECASSETS_SERVE_CANDIDATES`` = 500, rank, rules). ``country`` and
-  ``age_bucket`` only matter for a user the online store does not know (cold start by cohort).
+- ``/recommend`` ``{user_id, k = 20, exclude_seen = true, country?, age_bucket?, ads = true}``:
+  the funnel (retrieve ``RECASSETS_SERVE_CANDIDATES`` = 500, rank, rules), then the ad auction
+  for the reserved slots when the bundle carries campaigns (``recassets.funnel.ads``; an ad
+  entry has ``"ad": true``, ``campaign_id``, ``price`` per click, ``pctr``; ``ads: false`` or
+  ``RECASSETS_ADS=off`` keeps the page organic). ``country`` and ``age_bucket`` only matter
+  for a user the online store does not know (cold start by cohort).
 - ``/rank`` ``{user_id, item_ids}``: the given candidates, ranked.
 
 Each ``/recommend`` and ``/rank`` answer carries ``request_id`` (the client's ``X-Request-Id``
@@ -76,11 +79,13 @@ class RecommendRequest(BaseModel):
     exclude_seen: StrictBool = True
     country: Cohort | None = None
     age_bucket: Cohort | None = None
+    ads: StrictBool = True
 
 
 class ServedItem(BaseModel):
     # category (after the rules) and retrieval_score (through retrieval) where a stage set them;
-    # sources (the blend order: two_tower, similarity, trending) where candidates were merged
+    # sources (the blend order: two_tower, similarity, trending) where candidates were merged;
+    # an ad: ad, campaign_id, advertiser, price (per click), pctr, pctr_source, slot
     model_config = ConfigDict(extra="allow")
 
     item_id: int
@@ -200,6 +205,8 @@ def _request_id(ctx: Any) -> str:
     http={"host": os.environ.get("RECASSETS_SERVE_HOST", "127.0.0.1")},
 )
 class RecommenderService:
+    ads: Any = None  # recassets.funnel.ads.Ads, set in __init__ (None: every page organic)
+
     def __init__(self) -> None:
         from recassets.featurestore.config import REDIS_URL_ENV
         from recassets.funnel.recommender import Bundle, FunnelConfig, Recommender, pin_threads
@@ -215,6 +222,10 @@ class RecommenderService:
             on_embedding_lookup=_count_lookups,
         )
         self.fallbacks = _fallbacks()
+        from recassets.funnel.ads import Ads
+
+        # the bundle's campaigns (none on MovieLens: every page organic)
+        self.ads = Ads.from_env(self.recommender.bundle.path("campaigns"), os.environ)
         _LIVE["recommender"] = self.recommender
         # what every answer names: the bento served and the model versions in it
         self.bento = D.bento_tag(Path(__file__).resolve().parent)
@@ -225,6 +236,10 @@ class RecommenderService:
             D.Settings.from_env(os.environ),
             on_drop=lambda n, reason: drops.labels(reason).inc(n),
         )
+
+    def _with_ads(self, rec: Any, k: int, ads: bool) -> Any:
+        """The page with the auction's ads spliced in (``Ads.apply``: never fails the page)."""
+        return rec if self.ads is None else self.ads.apply(self.recommender, rec, k, ads)
 
     @bentoml.on_shutdown
     def _close_decision_log(self) -> None:
@@ -263,6 +278,7 @@ class RecommenderService:
         exclude_seen: StrictBool = True,
         country: Cohort | None = None,
         age_bucket: Cohort | None = None,
+        ads: StrictBool = True,
         *,
         ctx: bentoml.Context,
     ) -> RecommendAnswer:
@@ -275,6 +291,7 @@ class RecommenderService:
             )
         except RequestError as e:
             return _error(e.field, str(e), ctx)
+        rec = self._with_ads(rec, k, ads)
         if rec.degraded:
             self.fallbacks.labels("recommend").inc()
         self._log(rid, "recommend", rec.user_id, rec.items, rec.policy, rec.features_day)
@@ -319,6 +336,7 @@ class RecommenderService:
                 )
             except RequestError as e:
                 return _error(f"requests[{i}].{e.field}", f"requests[{i}].{e}")
+            rec = self._with_ads(rec, r.k, r.ads)
             if rec.degraded:
                 self.fallbacks.labels("recommend_batch").inc()
             out.append(rec.to_dict())
@@ -331,6 +349,7 @@ class RecommenderService:
         manifest = self.recommender.bundle.manifest
         return {
             **self.recommender.info(),
+            "ads": None if self.ads is None else self.ads.info(),
             "digest": manifest.get("digest"),
             "lineage": public(manifest.get("lineage")),
         }

@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 
 from recassets.featurestore import config as fcfg
 from recassets.featurestore.store import served_day
+from recassets.funnel import campaigns as C
 from recassets.paths import Paths
 from recassets.retrieval.index import (
     MIN_RECALL,
@@ -271,9 +272,10 @@ def _sha256(path: Path) -> str:
 
 
 def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
-    """The serving bundle of the current policy: models, index, Feast catalog and a lineage
-    manifest naming every input (checkpoints with the partitions and Delta versions they
-    consumed, the index and its embeddings, the Feast registry and the day it serves)."""
+    """The serving bundle of the current policy: models, index, Feast catalog, the landed ad
+    campaigns when there are any, and a lineage manifest naming every input (checkpoints with
+    the partitions and Delta versions they consumed, the index and its embeddings, the Feast
+    registry and the day it serves, the campaigns file with its sha256)."""
     policy = serving_policy(paths)
     if out:
         folder = Path(out)
@@ -341,6 +343,13 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
         else None,
         "online": fcfg.read_json(fcfg.marker_path(paths)),
     }
+    # Ad campaigns, read from the landing zone directly (no asset of their own: they are one
+    # small file; a campaign change reaches serving with the next bento, or at once through
+    # RECASSETS_ADS_CAMPAIGNS). Bad rows are set aside beside it; no file: an all-organic page.
+    campaigns = C.bundle_campaigns(C.campaigns_path(paths.landing), folder)
+    if campaigns is not None:
+        files["campaigns"] = C.BUNDLE_FILE
+        lineage["campaigns"] = campaigns
     digest = hashlib.sha256(json.dumps(lineage, sort_keys=True, default=str).encode()).hexdigest()[
         :12
     ]

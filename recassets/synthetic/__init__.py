@@ -5,7 +5,8 @@ The generator stands in for a real product's logs: it lands ``users``, ``items``
 ``recassets.landing.write_landing_file``, one day at a time, so every downstream asset can be
 built and tested without outside data. It is good enough to train on because the clicks come
 from a hidden preference model that the tests (and benchmarks) can read back through
-``true_preference``.
+``true_preference``. Advertisers' campaigns (bids, budgets, targeting, promoted items of its
+catalog) land beside the days as ``ads/campaigns.json`` (``recassets.synthetic.ads``).
 
 The world
     Users (ids 1..U) have a country, a device, an age bucket, a hidden interest distribution

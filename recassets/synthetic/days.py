@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from recassets.events import EVENTS
 from recassets.landing import write_landing_file
 from recassets.paths import Paths
+from recassets.synthetic.ads import write_campaigns
 from recassets.synthetic.world import (
     _DAY_US,
     _STREAM_EVENTS,
@@ -208,13 +209,15 @@ def generate(
     config: SyntheticConfig,
     progress: Callable[[str], None] | None = None,
 ) -> GenerationSummary:
-    """Land ``config.days`` days of events, users and items under ``paths.landing``.
+    """Land ``config.days`` days of events, users and items under ``paths.landing``, and the
+    world's ad campaigns as ``ads/campaigns.json`` (``synthetic.ads``).
 
     Users and items land on the day they are first seen (day 0 holds the initial population);
     events are split into files of at most ``config.max_rows_per_file`` rows. Same config,
     byte-identical files.
     """
     world = build_world(config)
+    campaigns = write_campaigns(paths, world, config)
     files: list[Path] = []
     totals = {"events": 0, "users": 0, "items": 0}
     for d in range(config.days):
@@ -228,4 +231,4 @@ def generate(
                 f"day {day} ({d + 1}/{config.days}): {events.num_rows} events, "
                 f"{users.num_rows} users, {items.num_rows} items"
             )
-    return GenerationSummary(days=config.days, files=tuple(files), **totals)
+    return GenerationSummary(days=config.days, files=tuple(files), campaigns=campaigns, **totals)

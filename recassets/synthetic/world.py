@@ -57,7 +57,7 @@ class SyntheticConfig:
     ``events_per_day`` counts all events (impressions and engagements); a day lands within one
     request's worth of it. Fields from ``seed`` to ``n_creators`` (except ``events_per_day``)
     define the world; ``events_per_day``, ``slate_size``, ``fmt`` and ``max_rows_per_file``
-    only shape the traffic and the files.
+    only shape the traffic and the files; ``campaigns`` the ads file (``synthetic.ads``).
     """
 
     seed: int = 7
@@ -73,6 +73,7 @@ class SyntheticConfig:
     slate_size: int = 10
     fmt: str = "jsonl"
     max_rows_per_file: int = 200_000
+    campaigns: int = 20  # ad campaigns landed at landing/ads/campaigns.json (0: none)
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
@@ -85,6 +86,8 @@ class SyntheticConfig:
             raise ValueError("n_categories, n_creators and slate_size must be at least 1")
         if self.max_rows_per_file < 1:
             raise ValueError("max_rows_per_file must be at least 1")
+        if self.campaigns < 0:
+            raise ValueError("campaigns must not be negative")
 
     def world_key(self) -> tuple:
         """The fields that define the world (two configs with equal keys share a world)."""
@@ -173,13 +176,15 @@ class World:
 
 @dataclass(frozen=True)
 class GenerationSummary:
-    """What ``generate`` landed: day count, row counts and the files written."""
+    """What ``generate`` landed: day count, row counts and the files written (the day files;
+    the campaigns file, not a day's, apart)."""
 
     days: int
     events: int
     users: int
     items: int
     files: tuple[Path, ...]
+    campaigns: Path | None = None
 
     @property
     def n_files(self) -> int:
