@@ -8,11 +8,12 @@ client, a process group of ranks or a Redis cache do not carry from one to the n
   process against the same rows in Redis through a bounded cache (latency, hit rate), on the
   home's bento under a Zipf-like user mix;
 - ``benchmarks.scale_s3``: one day ingested into a local lake against the same day into an
-  ``s3a://`` lake on an S3 API server on the loopback (moto), same session, same files.
+  ``s3a://`` lake on an S3 API server on the loopback (moto), same session, same files;
+- ``benchmarks.scale_connect``: one day ingested and its feature tables built through a local
+  Spark session against a Spark Connect server, same files, alternating.
 
-Not here yet: one day through local Spark against Spark Connect (the Connect path is tested,
-``tests/integration/test_spark_connect.py``, not timed). These are overheads to know, not
-targets: each script prints its figures beside its same-run baseline.
+These are overheads to know, not targets: each script prints its figures beside its same-run
+baseline.
 
     .venv/bin/python -m benchmarks.scale                     # RECASSETS_HOME's bento for the second
     .venv/bin/python -m benchmarks.scale --home /tmp/home
@@ -37,7 +38,7 @@ def main() -> None:
     a = ap.parse_args()
     home = [*(["--home", a.home] if a.home else []), *(["--bento", a.bento] if a.bento else [])]
     status = 0
-    for name, args in (("scale_training", []), ("scale_embeddings", home), ("scale_s3", [])):
+    for name, args in (("scale_training", []), ("scale_embeddings", home), ("scale_s3", []), ("scale_connect", [])):
         print(f"\n=== benchmarks.{name} ===", flush=True)
         code = subprocess.call([sys.executable, "-m", f"benchmarks.{name}", *args], cwd=ROOT)
         status = status or code

@@ -17,12 +17,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -56,7 +53,6 @@ TABLES = {  # table -> its key columns within a day
     "cohort_features": ["country", "age_bucket", "category"],
     "training_examples": ["example_id"],
 }
-STARTUP_S = 240  # the first start resolves delta-spark through Ivy (cached after)
 
 
 def run_data_path(spark, paths: Paths) -> dict:
@@ -142,67 +138,18 @@ def _connect_child(url: str, home: str, out: str) -> None:
     Path(out).write_text(json.dumps(result, default=str))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(proc: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"Spark Connect server exited: {log.read_text()[-3000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"Spark Connect server not up in {STARTUP_S} s: {log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def connect_url(tmp_path_factory: pytest.TempPathFactory):
     """``sc://127.0.0.1:<port>`` of a Spark Connect server with Delta, stopped (its process
     group) after the module."""
-    import delta
-    import pyspark
-
     from recassets.process import stop_process_group
+    from support.spark_connect import start_connect_server
 
-    spark_home = Path(pyspark.__file__).parent
-    assert list((spark_home / "jars").glob("spark-connect_*.jar")), "no connect jar in pyspark"
-    port = _free_port()
-    major_minor = ".".join(pyspark.__version__.split(".")[:2])
-    conf = {
-        "spark.connect.grpc.binding.address": "127.0.0.1",
-        "spark.connect.grpc.binding.port": str(port),
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.ui.enabled": "false",
-        "spark.driver.memory": "2g",
-        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
-        "spark.sql.session.timeZone": "UTC",
-    }
-    cmd = [
-        str(spark_home / "bin" / "spark-submit"),
-        "--class",
-        "org.apache.spark.sql.connect.service.SparkConnectServer",
-        "--master",
-        "local[2]",
-        "--packages",
-        f"io.delta:delta-spark_{major_minor}_2.13:{delta.__version__}",
-    ]
-    for k, v in conf.items():
-        cmd += ["--conf", f"{k}={v}"]
     log = tmp_path_factory.mktemp("connect") / "server.log"
-    env = {**os.environ, "SPARK_HOME": str(spark_home)}
-    with log.open("wb") as f:
-        proc = subprocess.Popen(
-            cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+    conf = {"spark.driver.memory": "2g", "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+    proc, url = start_connect_server(log, conf)
     try:
-        _wait_for_port(proc, port, log)
-        yield f"sc://127.0.0.1:{port}"
+        yield url
     finally:
         stop_process_group(proc)
 
