@@ -8,7 +8,8 @@ benchmarks call directly. It composes the funnel's parts, one module each:
 - ``users``: the user side (the online row, the towers' inputs);
 - ``stages``: the candidate stages (ANN retrieval, trending, fresh items, popularity);
 - ``ranking``: the DCN-v2 ranker over the candidates, in broadcast form;
-- ``rules``: plain NumPy functions (seen items, top-k, category cap, fresh slots).
+- ``rules``, ``diversity``: plain NumPy functions (seen items, top-k, caps, fresh slots,
+  freshness boost, MMR); ``config``: ``FunnelConfig``, the settings read from the environment.
 
 Per ``/recommend`` request, over one item block:
 
@@ -22,10 +23,11 @@ Per ``/recommend`` request, over one item block:
    and broadcast, the item half prepared per catalog at each refresh (``ranking.py``).
    Candidate item features come from memory (the reader keeps the item view as arrays,
    refreshed when a new day is materialized).
-4. rules: drop items the user already engaged with (``exclude_seen``), drop duplicates, cap
-   items per category (``max_per_category``; relaxed, in score order, only when the capped
-   list would be shorter than k), and backfill from trending when fewer than k candidates
-   survive. Every returned item lists the stages it passed.
+4. rules: drop items the user already engaged with (``exclude_seen``); when on, a freshness
+   boost and MMR diversity (``diversity.arrange``); drop duplicates, cap items per category
+   and per creator (``max_per_category``, ``max_per_creator``; each relaxed, in score order,
+   only when the capped list would be shorter than k), and backfill from trending when fewer
+   than k candidates survive. Every returned item lists the stages it passed.
 
 Faults: when the online store fails (``OnlineStoreUnavailable``: Redis down, the SQLite file
 missing or locked) the request is still answered, from the cold-start path (``/rank``: on
@@ -56,8 +58,10 @@ import numpy as np
 import torch
 
 from recassets.featurestore.online import OnlineFeatureReader, OnlineStoreUnavailable
+from recassets.funnel import diversity as Dv
 from recassets.funnel import rules as R
 from recassets.funnel import stages as S
+from recassets.funnel.config import FunnelConfig
 from recassets.funnel.items import Catalog, ItemBlock
 from recassets.funnel.ranking import Ranking
 from recassets.funnel.rules import Entry, trending_score
@@ -94,35 +98,6 @@ def pin_threads(n: int = 1) -> None:
         faiss.omp_set_num_threads(n)
     except ImportError:  # pragma: no cover
         pass
-
-
-@dataclass
-class FunnelConfig:
-    candidates: int = 500  # N retrieved and ranked
-    max_k: int = 200  # the largest k a request may ask for
-    max_per_category: int = 5
-    refresh_interval_s: float = 1.0  # how often a request checks for a newer feature day
-    fresh_share: float = 0.25  # of a cold-start list, reserved for items first seen that day
-    # where the models' embedding rows live: "process" (in the model) or "redis" (the online
-    # store's Redis, through an LRU of embedding_cache_rows rows: funnel.embedding_store)
-    embeddings: str = "process"
-    embedding_cache_rows: int = 100_000
-
-    @classmethod
-    def from_mapping(cls, env: Mapping[str, str]) -> FunnelConfig:
-        """The settings a deployment may override, read from ``env`` (the service passes its
-        environment): ``RECASSETS_SERVE_CANDIDATES``, ``RECASSETS_SERVE_MAX_K`` and
-        ``RECASSETS_SERVE_MAX_PER_CATEGORY``, ``RECASSETS_SERVE_EMBEDDINGS`` (``process`` or
-        ``redis``) and ``RECASSETS_SERVE_EMBEDDING_CACHE_ROWS``; the rest keep their defaults."""
-        return cls(
-            candidates=int(env.get("RECASSETS_SERVE_CANDIDATES", cls.candidates)),
-            max_k=int(env.get("RECASSETS_SERVE_MAX_K", cls.max_k)),
-            max_per_category=int(env.get("RECASSETS_SERVE_MAX_PER_CATEGORY", cls.max_per_category)),
-            embeddings=env.get("RECASSETS_SERVE_EMBEDDINGS", cls.embeddings),
-            embedding_cache_rows=int(
-                env.get("RECASSETS_SERVE_EMBEDDING_CACHE_ROWS", cls.embedding_cache_rows)
-            ),
-        )
 
 
 @dataclass
@@ -482,11 +457,23 @@ class Recommender:
         notes: list[str],
         sources: Sequence[Sequence[str]] | None = None,
     ) -> list[Entry]:
-        """``rules.select`` with the categories of ``block``."""
-        cap = self.config.max_per_category
-        category = block.category_of(ids)
-        return R.select(ids, scores, retrieval, category, k=k, cap=cap, stages=stages,
-                        notes=notes, sources=sources)  # fmt: skip
+        """``rules.select`` with the categories of ``block``; when a list-wise rule is on
+        (``FunnelConfig.list_rules``), first ``diversity.arrange`` (freshness boost, MMR) over
+        the creators, ages and content embeddings the reader holds of ``ids``."""
+        c, category = self.config, block.category_of(ids)
+        creator = order = marks = None
+        if c.list_rules:
+            got = self.reader.items(ids)  # array work over the N: a gather per item column
+            creator = got.get("creator") if c.max_per_creator else None
+            embedding = got.get("embedding")
+            order, scores, marks = Dv.arrange(
+                ids, scores, k, mmr_lambda=c.mmr_lambda, boost=c.fresh_boost,
+                fresh_days=c.fresh_days, age_days=got.get("age_days"), category=category,
+                embedding=embedding if embedding is not None and embedding.ndim == 2 else None,
+            )  # fmt: skip
+        return R.select(ids, scores, retrieval, category, k=k, cap=c.max_per_category,
+                        stages=stages, notes=notes, sources=sources, creator=creator,
+                        creator_cap=c.max_per_creator, order=order, marks=marks)  # fmt: skip
 
     def rank_request(
         self, user_id: int, item_ids: Sequence[int], notes: list[str] | None = None

@@ -9,19 +9,22 @@ on its own with exact expected values (``tests/unit/funnel/test_rules.py``). The
 - ``cohort_lift``: that order re-weighted by a cohort's taste for each category;
 - ``exclude_seen``: drop the items the user already engaged with;
 - ``top_k``: the k best of a scored catalog, ties by item id, some items left out;
-- ``select``: dedupe, cap items per category (relaxed only to reach k), stop at k;
+- ``select``: dedupe, cap items per category and per creator (each relaxed only to reach
+  k), stop at k; it walks the order ``diversity.arrange`` made when a freshness boost or
+  MMR is on;
 - ``fresh_slots`` and ``insert_fresh``: the exploration slots of a cold-start list.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 UNKNOWN = "unknown"  # the lake's stand-in for a missing country / age bucket / category
+CATEGORY_CAP, CREATOR_CAP = "category", "creator"  # the caps of ``select``, as notes name them
 
 # One served item: item_id, score, stages (what it passed), and after ``select`` its
 # category; ``retrieval_score`` too when it came through retrieval.
@@ -89,24 +92,38 @@ def select(
     stages: list[str],
     notes: list[str],
     sources: Sequence[Sequence[str]] | None = None,
+    creator: np.ndarray | None = None,
+    creator_cap: int = 0,
+    order: np.ndarray | None = None,
+    marks: Mapping[str, np.ndarray] | None = None,
 ) -> list[Entry]:
     """The first ``k`` distinct items of ``ids`` (in score order), at most ``cap`` per
-    category (0: no cap); the cap is relaxed, in score order, only when the capped list would
-    be shorter than k, and a note says so. ``category`` (N,) holds each item's category
-    (None reads as 'unknown'); ``retrieval`` (N,) its retrieval score, if any. Each entry's
-    stages are ``stages`` then ``rules`` (or ``rules:category_cap_relaxed``); with
-    ``sources`` (N,), each entry also lists the candidate sources that proposed it.
+    category (0: no cap) and at most ``creator_cap`` per creator (0: no cap; ``creator`` (N,)
+    holds each item's creator, None: not capped); a cap is relaxed, in score order, only when
+    the capped list would be shorter than k, and a note names it. ``category`` (N,) holds
+    each item's category (None reads as 'unknown'); ``retrieval`` (N,) its retrieval score,
+    if any. Each entry's stages are ``stages``, then the names of the ``marks`` (N,) bool
+    arrays true at its position (``diversity.arrange``: ``rules:fresh_boost``, ``rules:mmr``),
+    then ``rules`` or the caps it was let past (``rules:category_cap_relaxed``,
+    ``rules:creator_cap_relaxed``); with ``sources`` (N,), each entry also lists the candidate
+    sources that proposed it. ``order`` (positions into the arrays) is the walk's order when
+    a rule rearranged the list; a duplicate id keeps its first position of that walk (its
+    sources are already merged by the union that made the list).
 
     A walk in score order that stops at the k-th item taken (usually within a few dozen
     of the N), over plain lists: at this size that beats array code, whose per-call
     overhead would be paid on all N."""
-    scores_, category_ = scores.tolist(), category.tolist()
+    ids_, scores_, category_ = ids.tolist(), scores.tolist(), category.tolist()
     retrieval_ = retrieval.tolist() if retrieval is not None else None
+    creator_ = creator.tolist() if creator is not None and creator_cap else None
+    marks_ = [(name, mask.tolist()) for name, mask in (marks or {}).items()]
     taken: list[Entry] = []
-    overflow: list[Entry] = []
+    overflow: list[tuple[Entry, list[str]]] = []
     per_cat: dict[Any, int] = {}
+    per_creator: dict[Any, int] = {}
     done: set[int] = set()
-    for j, item in enumerate(ids.tolist()):
+    for j in order.tolist() if order is not None else range(len(ids_)):
+        item = ids_[j]
         if item in done:
             continue
         done.add(item)
@@ -115,21 +132,33 @@ def select(
             entry["retrieval_score"] = retrieval_[j]
         if sources is not None:
             entry["sources"] = list(sources[j])
+        passed = [*stages, *(name for name, mask in marks_ if mask[j])]
         cat = category_[j] or UNKNOWN
+        who = creator_[j] if creator_ is not None else None
+        over = []
         if cap and per_cat.get(cat, 0) >= cap:
-            entry["stages"] = [*stages, "rules:category_cap_relaxed"]
-            overflow.append(entry)
+            over.append(CATEGORY_CAP)
+        if who is not None and per_creator.get(who, 0) >= creator_cap:
+            over.append(CREATOR_CAP)
+        if over:
+            entry["stages"] = passed + [f"rules:{name}_cap_relaxed" for name in over]
+            overflow.append((entry, over))
             continue
         per_cat[cat] = per_cat.get(cat, 0) + 1
-        entry["stages"] = [*stages, "rules"]
+        if who is not None:
+            per_creator[who] = per_creator.get(who, 0) + 1
+        entry["stages"] = [*passed, "rules"]
         entry["category"] = cat
         taken.append(entry)
         if len(taken) == k:
             break
     if len(taken) < k and overflow:
         extra = overflow[: k - len(taken)]
-        notes.append(f"category cap {cap} relaxed for {len(extra)} item(s)")
-        taken.extend(extra)
+        for name, limit in ((CATEGORY_CAP, cap), (CREATOR_CAP, creator_cap)):
+            n = sum(name in over for _, over in extra)
+            if n:
+                notes.append(f"{name} cap {limit} relaxed for {n} item(s)")
+        taken.extend(entry for entry, _ in extra)
     return taken
 
 
@@ -170,6 +199,8 @@ def insert_fresh(
 
 
 __all__ = [
+    "CATEGORY_CAP",
+    "CREATOR_CAP",
     "UNKNOWN",
     "Entry",
     "cohort_lift",

@@ -185,3 +185,79 @@ def test_insert_fresh_without_candidates_only_marks_and_a_short_list_only_grows(
     assert [e["stages"] for e in out] == [["trending", "fresh", "rules"], ["trending", "rules"]]
     out = R.insert_fresh(_picked(1, 2), [False, False], 4, np.array([9]), np.array([0.1]))
     assert [e["item_id"] for e in out] == [1, 2, 9]
+
+
+# -- select: the per-creator cap, the walk order and the marks --------------------------------
+
+C_IDS = np.array([1, 2, 3, 4, 5, 6])
+C_SCORES = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+C_CATEGORY = np.array(["a", "b", "c", "d", "e", "f"], dtype=object)  # no category cap bites
+C_CREATOR = np.array(["x", "x", "x", None, "y", None], dtype=object)
+
+
+def _ids(out: list[R.Entry]) -> list[int]:
+    return [e["item_id"] for e in out]
+
+
+def test_select_caps_items_per_creator_and_leaves_items_without_a_creator_alone():
+    notes: list[str] = []
+    out = R.select(C_IDS, C_SCORES, None, C_CATEGORY, k=4, cap=0, stages=["x"], notes=notes,
+                   creator=C_CREATOR, creator_cap=1)  # fmt: skip
+    assert _ids(out) == [1, 4, 5, 6]  # x once; the two without a creator both taken
+    assert [e["stages"] for e in out] == [["x", "rules"]] * 4
+    assert notes == []  # k reached: nothing relaxed, nothing said
+
+
+def test_select_without_a_creator_cap_takes_one_creator_s_run():
+    out = R.select(C_IDS, C_SCORES, None, C_CATEGORY, k=4, cap=0, stages=["x"], notes=[],
+                   creator=C_CREATOR, creator_cap=0)  # fmt: skip
+    assert _ids(out) == [1, 2, 3, 4]
+
+
+def test_select_relaxes_the_creator_cap_in_score_order_only_to_reach_k():
+    notes: list[str] = []
+    out = R.select(C_IDS, C_SCORES, None, C_CATEGORY, k=6, cap=0, stages=["x"], notes=notes,
+                   creator=C_CREATOR, creator_cap=1)  # fmt: skip
+    assert _ids(out) == [1, 4, 5, 6, 2, 3]
+    assert out[4] == {"item_id": 2, "score": 0.8, "stages": ["x", "rules:creator_cap_relaxed"]}
+    assert notes == ["creator cap 1 relaxed for 2 item(s)"]
+
+
+def test_select_names_both_caps_when_an_item_passed_both():
+    category = np.array(["a", "a", "b", "c"], dtype=object)
+    creator = np.array(["x", "x", "y", "x"], dtype=object)
+    notes: list[str] = []
+    out = R.select(C_IDS[:4], C_SCORES[:4], None, category, k=4, cap=1, stages=["x"],
+                   notes=notes, creator=creator, creator_cap=1)  # fmt: skip
+    assert _ids(out) == [1, 3, 2, 4]
+    assert out[2]["stages"] == ["x", "rules:category_cap_relaxed", "rules:creator_cap_relaxed"]
+    assert out[3]["stages"] == ["x", "rules:creator_cap_relaxed"]
+    assert notes == ["category cap 1 relaxed for 1 item(s)", "creator cap 1 relaxed for 2 item(s)"]
+
+
+def test_select_dedupes_across_sources_keeping_the_first_place():
+    # one item proposed twice (two sources' lists concatenated): it is served once, at its
+    # first place, and its second copy neither fills a slot nor counts against a cap
+    ids = np.array([7, 8, 7, 9])
+    sources = [["two_tower"], ["ease"], ["popularity"], ["ease"]]
+    category = np.array(["a", "b", "a", "c"], dtype=object)
+    notes: list[str] = []
+    out = R.select(ids, np.array([0.9, 0.8, 0.7, 0.6]), None, category, k=4, cap=1,
+                   stages=["x"], notes=notes, sources=sources)  # fmt: skip
+    assert [(e["item_id"], e["sources"]) for e in out] == [
+        (7, ["two_tower"]),
+        (8, ["ease"]),
+        (9, ["ease"]),
+    ]
+    assert notes == []
+
+
+def test_select_walks_the_given_order_and_lists_the_marks_before_rules():
+    marks = {"rules:fresh_boost": np.array([False, False, True]), "rules:mmr": np.array([False, True, True])}  # fmt: skip
+    out = R.select(np.array([1, 2, 3]), np.array([0.9, 0.8, 0.7]), None, C_CATEGORY[:3], k=3,
+                   cap=0, stages=["x"], notes=[], order=np.array([2, 1, 0]), marks=marks)  # fmt: skip
+    assert [(e["item_id"], e["stages"]) for e in out] == [
+        (3, ["x", "rules:fresh_boost", "rules:mmr", "rules"]),
+        (2, ["x", "rules:mmr", "rules"]),
+        (1, ["x", "rules"]),
+    ]

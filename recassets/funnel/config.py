@@ -1,0 +1,108 @@
+"""The funnel's settings (``FunnelConfig``): what a deployment may override through its
+environment, checked once at start-up so that a bad value stops the service with the name of
+the variable instead of serving a wrong page.
+
+The list-wise rules (``rules.select``'s per-creator cap, ``diversity``'s MMR and freshness
+boost) are off by default: each trades some of the ranker's accuracy for spread or novelty,
+and the gate's NDCG@10 is measured on the ranker's order without them (so a rule turned on
+serves a page no evaluation scored). The per-category cap stays on, as it was before them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+# The environment variable of each field a deployment may set (``from_mapping``).
+ENV = {
+    "candidates": "RECASSETS_SERVE_CANDIDATES",
+    "max_k": "RECASSETS_SERVE_MAX_K",
+    "max_per_category": "RECASSETS_SERVE_MAX_PER_CATEGORY",
+    "embeddings": "RECASSETS_SERVE_EMBEDDINGS",
+    "embedding_cache_rows": "RECASSETS_SERVE_EMBEDDING_CACHE_ROWS",
+    "max_per_creator": "RECASSETS_SERVE_MAX_PER_CREATOR",
+    "mmr_lambda": "RECASSETS_SERVE_MMR_LAMBDA",
+    "fresh_boost": "RECASSETS_SERVE_FRESH_BOOST",
+    "fresh_days": "RECASSETS_SERVE_FRESH_DAYS",
+}
+
+
+@dataclass
+class FunnelConfig:
+    candidates: int = 500  # N retrieved and ranked
+    max_k: int = 200  # the largest k a request may ask for
+    max_per_category: int = 5  # 0: no cap
+    refresh_interval_s: float = 1.0  # how often a request checks for a newer feature day
+    fresh_share: float = 0.25  # of a cold-start list, reserved for items first seen that day
+    # where the models' embedding rows live: "process" (in the model) or "redis" (the online
+    # store's Redis, through an LRU of embedding_cache_rows rows: funnel.embedding_store)
+    embeddings: str = "process"
+    embedding_cache_rows: int = 100_000
+    # -- list-wise rules (docs/retrieval-and-serving.md#list-wise-rules); all off by default
+    max_per_creator: int = 0  # items per creator on a page (0: no cap); unmeasured, so off
+    # MMR's relevance weight (Carbonell & Goldstein 1998): 1 is the ranker's order (off).
+    # Diversity costs accuracy, and no held-out measure of it here says how much is worth it.
+    mmr_lambda: float = 1.0
+    # added to the score of items first seen within fresh_days (in the path's score unit:
+    # ranker logit, blend score, trending score, engagements); 0 off: it spends accuracy on
+    # novelty, and the cold-start list already reserves fresh slots (fresh_share)
+    fresh_boost: float = 0.0
+    fresh_days: float = 1.0  # item_features.age_days at most this: first seen that day
+
+    def __post_init__(self) -> None:
+        """Refuse values no page could be built from, naming the variable (or the field)."""
+        checks: list[tuple[str, Callable[[float], bool], str]] = [
+            ("candidates", lambda v: v >= 1, "at least 1"),
+            ("max_k", lambda v: v >= 1, "at least 1"),
+            ("max_per_category", lambda v: v >= 0, "0 (no cap) or more"),
+            ("max_per_creator", lambda v: v >= 0, "0 (no cap) or more"),
+            ("embedding_cache_rows", lambda v: v >= 1, "at least 1"),
+            ("refresh_interval_s", lambda v: v >= 0, "0 or more"),
+            ("fresh_share", lambda v: 0 <= v <= 1, "between 0 and 1"),
+            ("mmr_lambda", lambda v: 0 <= v <= 1, "between 0 and 1 (1: off)"),
+            ("fresh_boost", lambda v: v >= 0, "0 (off) or more"),
+            ("fresh_days", lambda v: v >= 0, "0 or more"),
+        ]
+        for name, ok, want in checks:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{_name(name)} must be a number, got {value!r}")
+            if not math.isfinite(value) or not ok(value):
+                raise ValueError(f"{_name(name)} must be {want}, got {value!r}")
+
+    @property
+    def list_rules(self) -> bool:
+        """Whether a rule that reads the items' creators, ages or embeddings is on."""
+        return self.max_per_creator > 0 or self.mmr_lambda < 1 or self.fresh_boost > 0
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> FunnelConfig:
+        """The settings a deployment may override, read from ``env`` (the service passes its
+        environment): the variables of ``ENV`` (``RECASSETS_SERVE_CANDIDATES``, ``..._MAX_K``,
+        ``..._MAX_PER_CATEGORY``, ``..._EMBEDDINGS`` (``process`` or ``redis``),
+        ``..._EMBEDDING_CACHE_ROWS``, ``..._MAX_PER_CREATOR``, ``..._MMR_LAMBDA``,
+        ``..._FRESH_BOOST``, ``..._FRESH_DAYS``); the rest keep their defaults. A value that
+        does not parse, or is out of range, raises ``ValueError`` naming its variable."""
+        types = {f.name: f.type for f in fields(cls)}
+        got: dict[str, Any] = {}
+        for name, var in ENV.items():
+            raw = env.get(var)
+            if raw is None:
+                continue
+            kind = types[name]  # "int", "float" or "str" (postponed annotations)
+            try:
+                got[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+            except ValueError:
+                want = "an integer" if kind == "int" else "a number"
+                raise ValueError(f"{var} must be {want}, got {raw!r}") from None
+        return cls(**got)
+
+
+def _name(field: str) -> str:
+    var = ENV.get(field)
+    return f"{var} ({field})" if var else field
+
+
+__all__ = ["ENV", "FunnelConfig"]

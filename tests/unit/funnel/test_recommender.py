@@ -1,0 +1,86 @@
+"""The rule stage of ``Recommender`` (``_rules``, which every path calls: model, blend,
+popularity, cold start) wired to ``FunnelConfig``: without a bundle or a store, on the
+hand-built block and a stand-in for the online reader's ``items``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recassets.funnel.recommender import FunnelConfig, Recommender
+from tests.unit.funnel.blocks import block
+
+# the reader's item columns of items 10..50 (the block's): creator, age, content embedding
+CREATOR = {10: "x", 20: "x", 30: "x", 40: None, 50: "y"}
+AGE = {10: 30.0, 20: 30.0, 30: 0.5, 40: 30.0, 50: 30.0}
+EMB = {10: [1.0, 0.0], 20: [1.0, 0.01], 30: [1.0, 0.02], 40: [0.0, 1.0], 50: [0.0, 1.0]}
+
+
+class Reader:
+    def __init__(self, embedding: bool = True) -> None:
+        self.calls = 0
+        self.embedding = embedding
+
+    def items(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        self.calls += 1
+        got = {
+            "creator": np.array([CREATOR[i] for i in ids.tolist()], dtype=object),
+            "age_days": np.array([AGE[i] for i in ids.tolist()]),
+        }
+        if self.embedding:
+            got["embedding"] = np.array([EMB[i] for i in ids.tolist()], np.float32)
+        return got
+
+
+def _recommender(reader: Reader, **config: float) -> Recommender:
+    rec = object.__new__(Recommender)  # the rule stage needs only its config and reader
+    rec.config = FunnelConfig(max_per_category=0, **config)  # type: ignore[arg-type]
+    rec.reader = reader  # type: ignore[assignment]
+    return rec
+
+
+IDS = np.array([10, 20, 30, 40, 50])
+SCORES = np.array([1.0, 0.99, 0.98, 0.9, 0.5])
+
+
+def _rules(rec: Recommender, k: int, notes: list[str] | None = None) -> list[tuple[int, list[str]]]:
+    out = rec._rules(block(), IDS, SCORES, None, k, ["ranking"], notes if notes is not None else [])  # fmt: skip
+    return [(e["item_id"], e["stages"]) for e in out]
+
+
+def test_rules_with_the_defaults_read_nothing_more_and_keep_the_score_order():
+    reader = Reader()
+    assert [i for i, _ in _rules(_recommender(reader), 3)] == [10, 20, 30]
+    assert reader.calls == 0  # no list-wise rule on: no gather of the item columns
+
+
+def test_rules_cap_items_per_creator_from_the_config():
+    notes: list[str] = []
+    assert [i for i, _ in _rules(_recommender(Reader(), max_per_creator=1), 3, notes)] == [10, 40, 50]  # fmt: skip
+    assert notes == []
+    got = _rules(_recommender(Reader(), max_per_creator=1), 4, notes)
+    assert got[-1] == (20, ["ranking", "rules:creator_cap_relaxed"])
+    assert notes == ["creator cap 1 relaxed for 1 item(s)"]
+
+
+def test_rules_boost_fresh_items_from_the_config():
+    got = _rules(_recommender(Reader(), fresh_boost=0.05, fresh_days=1.0), 2)
+    assert got == [(30, ["ranking", "rules:fresh_boost", "rules"]), (10, ["ranking", "rules"])]
+
+
+def test_rules_diversify_over_the_content_embeddings_or_else_the_categories():
+    got = _rules(_recommender(Reader(), mmr_lambda=0.5), 3)
+    assert got == [
+        (10, ["ranking", "rules"]),
+        (40, ["ranking", "rules:mmr", "rules"]),
+        (20, ["ranking", "rules"]),
+    ]
+    # no embedding column: the block's categories are the similarity (10 and 40: a, 20: b)
+    rec = _recommender(Reader(embedding=False), mmr_lambda=0.5)
+    ids, scores = np.array([10, 40, 20]), np.array([1.0, 0.99, 0.98])
+    out = rec._rules(block(), ids, scores, None, 2, ["ranking"], [])
+    assert [(e["item_id"], e["stages"]) for e in out] == [
+        (10, ["ranking", "rules"]),
+        (20, ["ranking", "rules:mmr", "rules"]),
+    ]
+    off = _recommender(Reader(embedding=False))._rules(block(), ids, scores, None, 2, ["r"], [])
+    assert [e["item_id"] for e in off] == [10, 40]
