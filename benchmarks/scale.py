@@ -38,7 +38,12 @@ def main() -> None:
     a = ap.parse_args()
     home = [*(["--home", a.home] if a.home else []), *(["--bento", a.bento] if a.bento else [])]
     status = 0
-    for name, args in (("scale_training", []), ("scale_embeddings", home), ("scale_s3", []), ("scale_connect", [])):
+    for name, args in (
+        ("scale_training", []),
+        ("scale_embeddings", home),
+        ("scale_s3", []),
+        ("scale_connect", []),
+    ):
         print(f"\n=== benchmarks.{name} ===", flush=True)
         code = subprocess.call([sys.executable, "-m", f"benchmarks.{name}", *args], cwd=ROOT)
         status = status or code
