@@ -548,14 +548,15 @@ class _Walker:
         recipe = recipe.get(day) if isinstance(recipe, Mapping) else recipe
         fday = features_day.get(day) if isinstance(features_day, Mapping) else features_day
         node.facts.update({"recipe": recipe, "features_day": fday})
-        read = c.meta.get("read") if isinstance(c.meta.get("read"), Mapping) else {}
+        read = c.meta.get("read")
+        read = read if isinstance(read, Mapping) else {}
         if not read:  # a commit from before the examples recorded what they read
             self._inferred_note(node, "raw_events, users, items and the feature tables")
         self._read(node, "raw_events", [day], c.timestamp_ms, _version(read, "raw_events"))
         for dim in ("users", "items"):
             self._dimension(node, dim, day, c.timestamp_ms, _version(read, dim))
         for table in FEATURE_TABLES if fday else ():
-            self._read(node, table, [fday], c.timestamp_ms, _version(read, table))
+            self._read(node, table, [str(fday)], c.timestamp_ms, _version(read, table))
 
     def landing(self, f: Mapping[str, Any], dataset: str) -> str:
         node_id = f"landing {f.get('path')}"
