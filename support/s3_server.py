@@ -6,23 +6,17 @@ and ``benchmarks/scale_s3.py``.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from support.ports import free_port, wait_listening
 
 # moto accepts any key pair; these are its documented placeholders, not secrets.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 REGION = "us-east-1"
 STARTUP_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_moto(log: Path) -> tuple[subprocess.Popen, str]:
@@ -36,15 +30,8 @@ def start_moto(log: Path) -> tuple[subprocess.Popen, str]:
             ["env", "--default-signal=INT,TERM", str(moto), "-H", "127.0.0.1", "-p", str(port)],
             stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto_server exited: {log.read_text()[-3000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"http://127.0.0.1:{port}"
-        time.sleep(0.2)
-    raise RuntimeError(f"moto_server not up in {STARTUP_S} s: {log.read_text()[-3000:]}")
+    wait_listening(proc, port, log, "moto_server", STARTUP_S)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def s3_client(endpoint: str) -> Any:

@@ -7,11 +7,11 @@ and ``benchmarks/scale_connect.py``.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
+
+from support.ports import free_port, wait_listening
 
 STARTUP_S = 240  # the first start resolves delta-spark through Ivy (cached after)
 # What a server needs whatever the caller adds: Delta's session extension and catalog, and UTC.
@@ -21,12 +21,6 @@ SERVER_CONF = {
     "spark.ui.enabled": "false",
     "spark.sql.session.timeZone": "UTC",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_connect_server(
@@ -61,15 +55,11 @@ def start_connect_server(
         proc = subprocess.Popen(
             cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"Spark Connect server exited: {log.read_text()[-3000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"sc://127.0.0.1:{port}"
-        time.sleep(0.5)
-    from recassets.process import stop_process_group
+    try:
+        wait_listening(proc, port, log, "Spark Connect server", STARTUP_S)
+    except RuntimeError:
+        from recassets.process import stop_process_group
 
-    stop_process_group(proc)
-    raise RuntimeError(f"Spark Connect server not up in {STARTUP_S} s: {log.read_text()[-3000:]}")
+        stop_process_group(proc)
+        raise
+    return proc, f"sc://127.0.0.1:{port}"

@@ -6,17 +6,13 @@ and a page placed through Redis equals one placed in process."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import threading
-import time
 
 import numpy as np
 import pytest
 
-from recassets.bento.server import free_port
 from recassets.funnel import ads as A
-from recassets.process import stop_process_group
-from tests.integration.test_redis_online_store import redis_server_binary
+from tests.integration.test_serving_redis import Redis
 
 pytestmark = pytest.mark.integration
 DAY = dt.date(2026, 1, 5)
@@ -24,30 +20,12 @@ DAY = dt.date(2026, 1, 5)
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    import redis
-
-    port = free_port()
-    # env --default-signal: background servers here may otherwise ignore SIGTERM.
-    proc = subprocess.Popen(
-        ["env", "--default-signal=INT,TERM", redis_server_binary(), "--port", str(port),
-         "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path_factory.mktemp("redis_ads"))],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    store = Redis(tmp_path_factory.mktemp("redis_ads"))
+    store.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping():
-                    break
-            except redis.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not come up on 127.0.0.1:{port}")
-            time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield store.url
     finally:
-        stop_process_group(proc, timeout_s=10)
+        store.stop()
 
 
 def _state(url, prefix):

@@ -30,7 +30,8 @@ from pathlib import Path
 import pytest
 
 from recassets.paths import Paths
-from support.s3_server import free_port, s3_client, s3_lake_env, start_moto
+from support.ports import free_port
+from support.s3_server import s3_client, s3_lake_env, start_moto
 from tests.conftest import TEST_SPARK_CONF, home_at
 
 pytestmark = pytest.mark.integration
