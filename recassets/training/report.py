@@ -119,7 +119,7 @@ class EvaluationReport:
             lines += ["", f"| blend stage (mean union {st.get('union_size', 0):.0f} items) | "
                       "recall |", "|---|---|"]  # fmt: skip
             names = sorted((s for s in st if s not in STAGE_FACTS),
-                           key=lambda s: (s == "union", s.startswith("blend@"), s))  # fmt: skip
+                           key=lambda s: (s.startswith("blend@"), s == "union", s))  # fmt: skip
             lines += [f"| {s} | {_fmt(st[s])} |" for s in names]  # the sources, union, top K
         days = self.eval_days
         span = f"{days[0]}..{days[-1]} ({len(days)} days)" if days else "none"

@@ -143,7 +143,10 @@ def test_evaluate_scores_the_blend_and_refuses_a_fit_that_saw_the_eval_days(lake
     assert st["units"] == blend["user_days"] and st["union_size"] > 10
     assert st["blend@10"] <= st["union"] and max(st[s] for s in S.SOURCES) <= st["union"]
     assert st["blend@10"] == pytest.approx(blend["recall@10"])
-    assert "blend stage" in report.to_markdown()
+    md = report.to_markdown()
+    assert "blend stage" in md and md.index("| trending |") < md.index("| union |") < md.index(
+        "| blend@10 |"
+    )
     leaked = S.ItemSimilarity.fit(
         pos["user_id"].to_numpy(), pos["item_id"].to_numpy(),
         meta={"partitions": [planted.day(i) for i in range(4)]},
