@@ -447,7 +447,8 @@ class Ads:
         try:
             from recassets.funnel.users import seen_items
 
-            values = recommender.user_row(rec.user_id)
+            # the row the page was built from (a stand-in answer without one: read it)
+            values = getattr(rec, "user_values", None) or recommender.user_row(rec.user_id)
             seen = seen_items(values) if values is not None else set()
             block = recommender.catalog.block()
             items = self.place(

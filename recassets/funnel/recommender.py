@@ -157,6 +157,9 @@ class Recommendation:
     features_day: str | None
     notes: list[str] = field(default_factory=list)
     degraded: bool = False  # answered without the online store (it failed)
+    # the user's online row the answer was built from (None: unknown user), for what runs
+    # after the funnel (the ad auction) without a second read; not part of the answer
+    user_values: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -373,7 +376,7 @@ class Recommender:
                 notes.append(f"backfilled {len(ids)} item(s) from trending")
             for i, s in zip(ids.tolist(), scores.tolist(), strict=True):
                 picked.append({"item_id": int(i), "score": float(s), "stages": ["backfill"]})
-        return Recommendation(user_id, policy, picked[:k], block.day, notes, degraded)
+        return Recommendation(user_id, policy, picked[:k], block.day, notes, degraded, values)
 
     def _cold_start(
         self, block: ItemBlock, k: int, ctr: np.ndarray | None, notes: list[str]

@@ -275,6 +275,23 @@ def test_the_users_seen_items_come_from_the_online_row():
     assert _ad_ids(ads.apply(_Funnel(), _rec(), 10).items) == ["a", "b"]
 
 
+def test_the_row_the_page_was_built_from_is_not_read_again():
+    import dataclasses
+
+    class Counting(_Funnel):
+        reads = 0
+
+        def user_row(self, user_id):
+            self.reads += 1
+            return super().user_row(user_id)
+
+    ads = A.Ads((_c("a", 11, 1.0), _c("b", 12, 0.5)), pctr=_fixed_pctr)
+    carried = dataclasses.replace(_rec(), user_values={"seen_item_ids": [11]})
+    funnel = Counting()
+    assert _ad_ids(ads.apply(funnel, carried, 10).items) == ["b"] and funnel.reads == 0
+    assert _ad_ids(ads.apply(funnel, _rec(), 10).items) == ["a", "b"] and funnel.reads == 1
+
+
 def test_the_config_reads_the_environment():
     cfg = A.AdsConfig.from_mapping(
         {"RECASSETS_ADS_SLOTS": "2, 5", "RECASSETS_ADS_RESERVE": "0.2",
