@@ -183,6 +183,55 @@ def item_similarity(
     )
 
 
+class LightRankerConfig(Config):
+    """The L1 light ranker (``recassets.training.light``): ``max_rows`` of the two-tower's
+    training days' examples (a seeded sample), ``hidden`` units, ``epochs`` passes."""
+
+    max_rows: int = 300_000
+    hidden: int = 16
+    epochs: int = 4
+
+
+@asset(
+    key=keys.LIGHT,
+    group_name=GROUP,
+    deps=[keys.TRAINING_EXAMPLES, keys.TWO_TOWER],
+    kinds={"pytorch"},
+    description="The funnel's L1 light ranker: a small MLP over the two-tower's dot product "
+    "and the item counters, trained on training_examples, that keeps the best 200 of the "
+    "retrieved candidates for the DCN-v2; a new versioned file under "
+    "`<artifacts>/models/light_ranker/`.",
+    code_version="1",
+)
+def light_ranker(
+    context: AssetExecutionContext, config: LightRankerConfig, lake: LakeResource
+) -> MaterializeResult:
+    from recassets.training import light as L
+    from recassets.training import policy as P
+
+    paths = lake.paths()
+    tt = P.latest_checkpoint(paths, "two_tower")
+    if tt is None:
+        raise ValueError("no two-tower checkpoint: materialize models/two_tower_model first")
+    model, path, new = L.train_next(
+        paths, tt, max_rows=config.max_rows, hidden=config.hidden, epochs=config.epochs
+    )
+    context.log.info(f"light_ranker: {'new version' if new else 'up to date'} {path}")
+    m = model.meta
+    return MaterializeResult(
+        metadata={
+            "path": MetadataValue.path(path),
+            "new_version": new,
+            "two_tower": MetadataValue.path(str(m.get("two_tower"))),
+            "rows": int(m.get("rows", 0)),
+            "positives": int(m.get("positives", 0)),
+            "holdout_auc": float(m.get("holdout_auc", float("nan"))),
+            "holdout_auc_two_tower_alone": float(m.get("holdout_auc_two_tower", float("nan"))),
+            "flops_per_candidate": model.flops_per_candidate(),
+        }
+    )
+
+
 class ModelEvaluationConfig(Config):
     """``k``: the cut-off of Recall/NDCG/HitRate (NDCG@10 is reported beside). ``candidates``:
     two-tower results the ranker re-ranks (the served pair). ``bootstrap``: resamples of the
@@ -194,12 +243,16 @@ class ModelEvaluationConfig(Config):
     # which baselines the gate must beat; None: all (popularity all-time / trailing 7 days,
     # co-occurrence)
     gate_baselines: list[str] | None = None
+    # the cascade, as serving runs it (FunnelConfig.candidates, .light_keep): the light
+    # ranker scores the two-tower's light_pool and keeps light_keep for the DCN-v2
+    light_pool: int = 500
+    light_keep: int = 200
 
 
 @asset(
     key=keys.EVALUATION,
     group_name=GROUP,
-    deps=[keys.TWO_TOWER, keys.RANKING, keys.SIMILARITY],
+    deps=[keys.TWO_TOWER, keys.RANKING, keys.SIMILARITY, keys.LIGHT],
     kinds={"pytorch"},
     description="Recall/NDCG/HitRate@K with bootstrap intervals (exact search over the catalog, "
     "seen items excluded) of the latest two-tower alone and re-ranked by the latest ranker, on "
@@ -212,6 +265,7 @@ def model_evaluation(
     context: AssetExecutionContext, config: ModelEvaluationConfig, lake: LakeResource
 ) -> MaterializeResult:
     from recassets.training import evaluation as E
+    from recassets.training import light as L
     from recassets.training import policy as P
     from recassets.training import similarity as S
 
@@ -231,6 +285,9 @@ def model_evaluation(
         candidates=config.candidates, bootstrap=config.bootstrap,
         similarity=str(sims[-1]) if sims else None,
         current_similarity=cur.get("item_similarity") if model else None,
+        light=L.latest_for(paths, tt),
+        current_light=cur.get("light_ranker") if model else None,
+        light_pool=config.light_pool, light_keep=config.light_keep,
     )  # fmt: skip
     report.gate_baselines = config.gate_baselines
     saved = report.save(P.evaluation_path(paths))
@@ -283,5 +340,5 @@ def model_evaluation_promotion_gate(lake: LakeResource) -> AssetCheckResult:
     )
 
 
-ASSETS = [two_tower_model, ranking_model, item_similarity, model_evaluation]
+ASSETS = [two_tower_model, ranking_model, item_similarity, light_ranker, model_evaluation]
 CHECKS = [model_evaluation_promotion_gate]

@@ -41,6 +41,7 @@ LIBRARY: dict = {
     keys.TWO_TOWER: ("recassets/training/policy.py", "train_next"),
     keys.RANKING: ("recassets/training/policy.py", "train_next"),
     keys.SIMILARITY: ("recassets/training/similarity.py", "train_next"),
+    keys.LIGHT: ("recassets/training/light.py", "train_next"),
     keys.EVALUATION: ("recassets/training/evaluation.py", "evaluate"),
     keys.ITEM_EMBEDDINGS: ("recassets/bento/bundle.py", "compute_item_embeddings"),
     keys.ITEM_INDEX: ("recassets/bento/bundle.py", "build_item_index"),

@@ -36,7 +36,7 @@ DEMO_SELECTION = (
     "lake/user_features", "lake/item_features", "lake/cohort_features",
     "featurestore/feature_store", "lake/training_examples",
     "models/two_tower_model", "models/ranking_model", "models/item_similarity",
-    "models/model_evaluation", "retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento",
+    "models/light_ranker", "models/model_evaluation", "retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento",
 )  # fmt: skip
 # The decision log's table: daily over the days answers were served (its own partitions, not
 # the data's days), and not in the demo, which has served nothing when it materializes.
@@ -46,6 +46,7 @@ MODELS = (
     "models/two_tower_model",
     "models/ranking_model",
     "models/item_similarity",
+    "models/light_ranker",
     "models/model_evaluation",
 )
 # The models and what is built from them are not daily partitioned: one run, no partition range.

@@ -56,6 +56,7 @@ from recassets.retrieval.index import (
 from recassets.training import inference as T
 from recassets.training import policy as P
 from recassets.training.checkpoint import Checkpoint
+from recassets.training.light import LightRanker
 from recassets.training.similarity import ItemSimilarity
 
 BENTO_NAME = "recassets_recommender"
@@ -323,6 +324,16 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
             meta = ItemSimilarity.load(target).meta
             lineage["item_similarity"] = {
                 "checkpoint": policy["item_similarity"],
+                "sha256": _sha256(target),
+                "partitions": meta.get("partitions", []),
+            }
+        if policy.get("light_ranker"):  # the cascade's cut in front of the DCN-v2
+            target = folder / "models" / "light_ranker.npz"
+            shutil.copy2(policy["light_ranker"], target)
+            files["light_ranker"] = "models/light_ranker.npz"
+            meta = LightRanker.load(target).meta
+            lineage["light_ranker"] = {
+                "checkpoint": policy["light_ranker"],
                 "sha256": _sha256(target),
                 "partitions": meta.get("partitions", []),
             }

@@ -18,6 +18,7 @@ from typing import Any
 # The environment variable of each field a deployment may set (``from_mapping``).
 ENV = {
     "candidates": "RECASSETS_SERVE_CANDIDATES",
+    "light_keep": "RECASSETS_SERVE_LIGHT_KEEP",
     "max_k": "RECASSETS_SERVE_MAX_K",
     "max_per_category": "RECASSETS_SERVE_MAX_PER_CATEGORY",
     "embeddings": "RECASSETS_SERVE_EMBEDDINGS",
@@ -32,6 +33,9 @@ ENV = {
 @dataclass
 class FunnelConfig:
     candidates: int = 500  # N retrieved and ranked
+    # of the N, what the light ranker keeps for the DCN-v2 (when the bundle carries one:
+    # training.light); the DCN-v2's work a request is fixed by it, not by N
+    light_keep: int = 200
     max_k: int = 200  # the largest k a request may ask for
     max_per_category: int = 5  # 0: no cap
     refresh_interval_s: float = 1.0  # how often a request checks for a newer feature day
@@ -55,6 +59,7 @@ class FunnelConfig:
         """Refuse values no page could be built from, naming the variable (or the field)."""
         checks: list[tuple[str, Callable[[float], bool], str]] = [
             ("candidates", lambda v: v >= 1, "at least 1"),
+            ("light_keep", lambda v: v >= 1, "at least 1"),
             ("max_k", lambda v: v >= 1, "at least 1"),
             ("max_per_category", lambda v: v >= 0, "0 (no cap) or more"),
             ("max_per_creator", lambda v: v >= 0, "0 (no cap) or more"),

@@ -19,7 +19,9 @@ Per ``/recommend`` request, over one item block:
    with ``fresh_share`` of the list reserved for items first seen on the feature day.
 2. retrieval: the two-tower's user tower on those features (one row), then the FAISS index
    for the top ``candidates`` (default 500, capped at the index size; ``-1`` slots dropped).
-3. ranking: the DCN-v2 ranker over all candidates, the user half of its input computed once
+3. ranking: when the bundle carries a light ranker (``training.light``), it scores every
+   candidate on its dot product and the item's counters and keeps the best ``light_keep``
+   (200); then the DCN-v2 ranker over those, the user half of its input computed once
    and broadcast, the item half prepared per catalog at each refresh (``ranking.py``).
    Candidate item features come from memory (the reader keeps the item view as arrays,
    refreshed when a new day is materialized).
@@ -71,6 +73,7 @@ from recassets.paths import Paths
 from recassets.retrieval.index import ItemIndex
 from recassets.training import inference as T
 from recassets.training.checkpoint import DamagedArtifactError
+from recassets.training.light import LightRanker
 
 MODEL, POPULARITY = "model", "popularity"
 COLD_START = "cold_start"
@@ -201,6 +204,7 @@ class Recommender:
         # the item similarity (EASE) beside the towers; "dcn_v2" the ranker
         self.order = self.policy.get("order", "dcn_v2") if self.model else None
         self.similarity = None
+        self.light: LightRanker | None = None
         self.two_tower = self.tt_vocab = self.ranker = self.rk_vocab = None
         self.index: ItemIndex | None = None
         self._users = UserInputs(self.device)
@@ -214,6 +218,8 @@ class Recommender:
                 str(bundle.path("ranking")), device=self.device
             )
             self.index = ItemIndex.load(bundle.path("index"))  # type: ignore[arg-type]
+            if bundle.path("light_ranker") is not None:
+                self.light = LightRanker.load(bundle.path("light_ranker"))  # type: ignore[arg-type]
             if self.order == "blend":
                 from recassets.training.similarity import ItemSimilarity
 
@@ -415,6 +421,10 @@ class Recommender:
             return self._blend(block, ids, retrieval, seen_items(values), seen, k, n, notes)
         if len(ids) == 0:
             return []
+        stages = ["retrieval", "ranking"]
+        if self.light is not None and len(ids) > self.config.light_keep:
+            ids, retrieval = self.light_cut(block, ids, retrieval)
+            stages = ["retrieval", "light", "ranking"]
         cohort = self._cohort_of(block, values)
         logits, found = self._ranking(block, user_id, values, ids, cohort)
         if not found.all():
@@ -422,9 +432,21 @@ class Recommender:
                 f"{int((~found).sum())} candidate(s) missing from the online store: default features"
             )
         order = np.lexsort((ids, -logits))
-        return self._rules(
-            block, ids[order], logits[order], retrieval[order], k, ["retrieval", "ranking"], notes
-        )
+        return self._rules(block, ids[order], logits[order], retrieval[order], k, stages, notes)
+
+    def light_cut(
+        self, block: ItemBlock, ids: np.ndarray, retrieval: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The light ranker's best ``light_keep`` of the candidates (retrieval's order kept),
+        on their dot products and the block's counters (zeros for an item it lacks, as the
+        ranker's defaults)."""
+        assert self.light is not None
+        pos, found = block.positions(ids)
+        dense = np.where(found[:, None], block.dense[pos], 0.0) if len(block.ids) else None
+        if dense is None:
+            return ids[: self.config.light_keep], retrieval[: self.config.light_keep]
+        kept = self.light.keep(ids, retrieval, dense, self.config.light_keep)
+        return ids[kept], retrieval[kept]
 
     def _blend(
         self,
@@ -529,6 +551,7 @@ class Recommender:
                 else {"size": self.index.size, **self.index.info.__dict__},
                 "bundle": self.bundle.manifest.get("tag"),
                 "candidates": self.config.candidates,
+                "light_keep": self.config.light_keep if self.light is not None else None,
                 "online_store": {
                     "kind": self.reader.settings.kind,
                     "available": not health.degraded,

@@ -213,7 +213,11 @@ def _served(paths: Paths, bento: Node | None) -> list[tuple[str, Any]]:
             ("bento policy", policy.get("policy")),
             (
                 "bento models",
-                ", ".join(str(policy[k]) for k in (*P.KINDS, "item_similarity") if policy.get(k))
+                ", ".join(
+                    str(policy[k])
+                    for k in (*P.KINDS, "item_similarity", "light_ranker")
+                    if policy.get(k)
+                )
                 or None,
             ),
             ("bento order (bento's policy)", policy.get("order")),
@@ -231,7 +235,10 @@ def _served(paths: Paths, bento: Node | None) -> list[tuple[str, Any]]:
             ("current.json policy (serves next build)", now.get("policy")),
             (
                 "current.json models",
-                ", ".join(str(now[k]) for k in (*P.KINDS, "item_similarity") if now.get(k)) or None,
+                ", ".join(
+                    str(now[k]) for k in (*P.KINDS, "item_similarity", "light_ranker") if now.get(k)
+                )
+                or None,
             ),
             ("current.json order", now.get("order")),
             ("current.json promoted_at", now.get("promoted_at")),

@@ -36,7 +36,8 @@ from recassets.lineage.targets import (
 from recassets.paths import Paths
 
 # what a bento's models/ folder holds: kind -> file suffix (the item similarity: the blend's)
-MODEL_KINDS = {"two_tower": ".pt", "ranking": ".pt", "item_similarity": ".npz"}
+MODEL_KINDS = {"two_tower": ".pt", "ranking": ".pt", "item_similarity": ".npz",
+               "light_ranker": ".npz"}  # fmt: skip
 # The longest feature window (recassets.features.schema.WINDOWS): a feature partition of day D
 # reads raw_events over [D - 27, D]. tests/unit/lineage checks it against the schema.
 FEATURE_WINDOW_DAYS = 28
@@ -277,6 +278,15 @@ class _Walker:
         if not p.is_file():
             node.unrecorded.append(f"the checkpoint file itself: {path} is missing")
             return self._add(node)
+        if kind == "light_ranker":  # its fit's facts, the two-tower that scored its rows
+            from recassets.training.light import LightRanker
+
+            meta = LightRanker.load(path).meta
+            node.facts = {k: meta.get(k) for k in ("created_at", "code_version", "rows",
+                                                   "holdout_auc")}  # fmt: skip
+            node.inputs.append(self.model(meta["two_tower"]))
+            versions = {d: meta.get("table_version") for d in meta.get("partitions", [])}
+            return self._examples(node, meta.get("table"), versions)
         if p.suffix == ".npz":  # the item similarity: the facts of its fit, the days it read
             from recassets.training.similarity import ItemSimilarity
 

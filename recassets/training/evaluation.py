@@ -54,6 +54,7 @@ import pyarrow.compute as pc
 from recassets.models.metrics import bootstrap_interval, retrieval_metrics, roc_auc, unit_metrics
 from recassets.training import data as D
 from recassets.training import inference
+from recassets.training import light as light_ranker
 from recassets.training.checkpoint import as_checkpoint
 from recassets.training.cooccurrence import Cooccurrence
 from recassets.training.examples import PathsOrTable, available_days, table_path
@@ -64,9 +65,11 @@ from recassets.training.report import (
     CANDIDATES,
     COOCCURRENCE,
     CURRENT,
+    LIGHT,
     NDCG_AT,
     POPULARITY_ALL_TIME,
     POPULARITY_TRAILING_7D,
+    RANKER_ALL,
     SERVED,
     EvaluationReport,
     choose_order,
@@ -291,6 +294,10 @@ def evaluate(
     seed: int = 0,
     similarity: Any | None = None,
     current_similarity: Any | None = None,
+    light: Any | None = None,
+    current_light: Any | None = None,
+    light_pool: int = 500,
+    light_keep: int = 200,
 ) -> EvaluationReport:
     """Evaluate the candidate pair (and the current one, when given) against the baselines.
 
@@ -299,6 +306,9 @@ def evaluate(
     two-tower results the ranker re-ranks. ``bootstrap``: resamples of the intervals (0: none).
     ``similarity``: an ``ItemSimilarity`` (or its path) fitted on the training days: the blend
     order (``similarity.union_blend``) is scored too, and serves when it beats the pair.
+    ``light``: a ``LightRanker`` (or its path): the pair becomes the cascade serving runs (the
+    two-tower's ``light_pool``, the light ranker keeps ``light_keep``, the DCN-v2 orders them),
+    scored beside the DCN-v2 over the whole pool (``RANKER_ALL``) and the light order alone.
     """
     cand = as_checkpoint(checkpoint_two_tower)
     train_days = cand.partitions
@@ -358,8 +368,10 @@ def evaluate(
     n_units = len(units.users)
     catalog_ids = np.unique(item_rows["item_id"].to_numpy())
 
+    lr = _light(light)
+
     # the models, one eval day at a time (item counters as of d-1)
-    def model_rankings(tt: Any, rk: Any | None, sim: Any | None = None) -> tuple[
+    def model_rankings(tt: Any, rk: Any | None, sim: Any | None = None, lr: Any = None) -> tuple[
         list[list[int]], list[list[int]] | None, dict[str, list[Any]]
     ]:  # fmt: skip
         alone: list[list[int]] = [[] for _ in range(n_units)]
@@ -367,7 +379,9 @@ def evaluate(
         extra: dict[str, list[Any]] = {"cands": [[] for _ in range(n_units)],
                                        "tt": [None] * n_units, "rk": [None] * n_units,
                                        "blend": [[] for _ in range(n_units)],
-                                       "stages": [None] * n_units}  # fmt: skip
+                                       "stages": [None] * n_units,
+                                       "light": [[] for _ in range(n_units)],
+                                       "ranker_all": [[] for _ in range(n_units)]}  # fmt: skip
         if users is None or n_units == 0:
             return alone, served, extra
         ranker = inference.load_ranking(rk, device=device) if rk is not None else None
@@ -384,8 +398,10 @@ def evaluate(
             scores = uvecs @ vecs.T
             position = {int(i): p for p, i in enumerate(ids)}
             e7 = items["i_engagements_7d"].to_numpy() if sim is not None else None
+            dense = np.stack([items[c].to_numpy(zero_copy_only=False) for c in ITEM_DENSE], 1)
             for j, r in enumerate(idx):
-                top = top_k_excluding(scores[j], ids, units.seen[r], max(k, candidates))
+                n_top = max(k, candidates, light_pool if lr is not None else 0)
+                top = top_k_excluding(scores[j], ids, units.seen[r], n_top)
                 alone[r] = top[:k]
                 if sim is not None and e7 is not None:
                     tt_ids = np.asarray(top[:candidates], dtype=np.int64)
@@ -398,16 +414,22 @@ def evaluate(
                     extra["stages"][r] = (ranked, srcs.member)
                 if ranker is None or served is None:
                     continue
-                cand_ids = top[:candidates]
+                cand_ids = top[: light_pool if lr is not None else candidates]
                 if not cand_ids:
                     continue
-                cand_rows = items.take(pa.array([position[i] for i in cand_ids]))
+                at = [position[i] for i in cand_ids]
+                cand_rows = items.take(pa.array(at))
                 rk_scores = inference.score_candidates(ranker[0], ranker[1], urows.slice(j, 1),
                                                        cand_rows)  # fmt: skip
                 order = np.lexsort((np.asarray(cand_ids), -rk_scores))
                 served[r] = [int(cand_ids[o]) for o in order[:k]]
                 extra["cands"][r] = cand_ids
-                extra["tt"][r] = np.asarray([scores[j][position[i]] for i in cand_ids])
+                extra["tt"][r] = np.asarray([scores[j][p] for p in at])
+                if lr is not None:  # the cascade serves; the DCN-v2 over all is its yardstick
+                    cut = lr.score(extra["tt"][r], dense[at])
+                    extra["ranker_all"][r] = served[r]
+                    extra["light"][r] = [int(cand_ids[o]) for o in np.lexsort((cand_ids, -cut))[:k]]
+                    served[r] = light_ranker.cascade(cand_ids, cut, rk_scores, light_keep)[:k]
                 extra["rk"][r] = rk_scores
         return alone, served, extra
 
@@ -418,16 +440,22 @@ def evaluate(
     sim = _similarity(similarity)
     if sim is not None and set(sim.meta.get("partitions", [])) & set(eval_days):
         raise ValueError(f"eval days were in the item similarity's fit ({sim.path})")
-    alone, served, extra = model_rankings(cand, checkpoint_ranking, sim)
+    alone, served, extra = model_rankings(cand, checkpoint_ranking, sim, lr)
     retrieval[CANDIDATE] = summarize(alone)
     if served is not None:
         retrieval[SERVED] = summarize(served)
+        if lr is not None:
+            retrieval[RANKER_ALL] = summarize(extra["ranker_all"])
+            retrieval[LIGHT] = summarize(extra["light"])
     stages = stage_recall(units.truth, extra["stages"], k) if sim is not None else {}
     if sim is not None:
         retrieval[BLEND] = summarize(extra["blend"])
     if current_two_tower is not None:
         cur_sim = _similarity(current_similarity)
-        cur_alone, cur_served, cur = model_rankings(current_two_tower, current_ranking, cur_sim)
+        cur_lr = _light(current_light)
+        cur_alone, cur_served, cur = model_rankings(
+            current_two_tower, current_ranking, cur_sim, cur_lr
+        )
         cur_ranked = cur["blend"] if cur_sim is not None else cur_served
         retrieval[CURRENT] = summarize(cur_ranked if cur_ranked is not None else cur_alone)
     order, why = choose_order(retrieval, f"ndcg@{ndcg_at}", f"recall@{k}")
@@ -498,6 +526,7 @@ def evaluate(
             "current_two_tower": _path(current_two_tower),
             "current_ranking": _path(current_ranking),
             "candidate_similarity": None if sim is None else sim.path,
+            "candidate_light": None if lr is None else lr.path,
         },
         reranking=reranking,
         ndcg_at=ndcg_at,
@@ -505,11 +534,17 @@ def evaluate(
         order=order,
         order_reason=why,
         stages=stages,
+        light_pool=light_pool if lr is not None and served is not None else 0,
+        light_keep=light_keep if lr is not None and served is not None else 0,
     )
 
 
 def _similarity(s: Any | None) -> ItemSimilarity | None:
     return ItemSimilarity.load(s) if isinstance(s, str | os.PathLike) else s
+
+
+def _light(m: Any | None) -> light_ranker.LightRanker | None:
+    return light_ranker.LightRanker.load(m) if isinstance(m, str | os.PathLike) else m
 
 
 def _reranking(

@@ -285,6 +285,12 @@ def promote(
                     if report.order == "blend"
                     else {}
                 ),
+                # the cut in front of the DCN-v2 (the cascade the gate judged)
+                **(
+                    {"light_ranker": report.checkpoints["candidate_light"]}
+                    if report.order == "dcn_v2" and report.checkpoints.get("candidate_light")
+                    else {}
+                ),
                 "evaluation": report.to_dict(),
                 "reasons": decision.reasons,
                 "promoted_at": now,

@@ -1,7 +1,8 @@
 """Batch recommendations through the current policy (``recassets.training.policy``).
 
 Model policy: two-tower retrieval (exact dot-product search over the catalog embeddings, top
-``candidates`` = 500) then the order the gate chose: the ranker scores the candidates in
+``candidates`` = 500) then the order the gate chose: the ranker scores the candidates (the light
+ranker's best 200 of them when the policy carries one, as serving cuts) in
 serving's broadcast form (``inference.score_candidates``: one user row against N item rows),
 or the blend (``similarity.union_blend``) over them, the user's EASE neighbours and the
 week's most engaged items. Popularity policy: the
@@ -25,8 +26,9 @@ import pyarrow.compute as pc
 from recassets.paths import Paths
 from recassets.training import data as D
 from recassets.training import evaluation as E
-from recassets.training import inference
+from recassets.training import inference, light
 from recassets.training import policy as P
+from recassets.training.schema import ITEM_DENSE
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -114,9 +116,19 @@ def _model_recommend(
     item_ids = items["item_id"].to_numpy()
     position = {int(i): r for r, i in enumerate(item_ids)}
     user_ids = user_rows["user_id"].to_numpy()
+    cut = light.LightRanker.load(policy["light_ranker"]) if policy.get("light_ranker") else None
+    uvecs = vecs = dense = np.zeros((0, 0), np.float32)
+    if cut is not None:  # the cascade: the light ranker's best keep, as serving cuts
+        _, uvecs = inference.user_embeddings(policy["two_tower"], user_rows, device=device)
+        _, vecs = inference.item_embeddings(policy["two_tower"], items, device=device)
+        dense = np.stack([items[c].to_numpy(zero_copy_only=False) for c in ITEM_DENSE], axis=1)
     out: dict[int, list[tuple[int, float]]] = {}
     for r, u in enumerate(user_ids):
         cand = retrieved.get(int(u), [])
+        if cut is not None and len(cand) > light.KEEP:
+            at = np.asarray([position[i] for i in cand], dtype=np.int64)
+            kept = cut.keep(np.asarray(cand), vecs[at] @ uvecs[r], dense[at], light.KEEP)
+            cand = [cand[j] for j in kept]
         if not cand:
             out[int(u)] = []
             continue
@@ -215,6 +227,8 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
         current_ranking=cur.get("ranking") if cur.get("policy") == P.MODEL else None,
         similarity=str(sims[-1]) if sims else None,
         current_similarity=cur.get("item_similarity") if cur.get("policy") == P.MODEL else None,
+        light=light.latest_for(paths, tt) if rk else None,
+        current_light=cur.get("light_ranker") if cur.get("policy") == P.MODEL else None,
     )
     print(report.to_markdown())
     print(f"order that would serve: {report.order} ({report.order_reason})")

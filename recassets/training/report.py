@@ -17,6 +17,11 @@ from recassets import atomic
 CANDIDATE = "candidate"
 SERVED = "candidate_served"
 BLEND = "candidate_blend"  # EASE + popularity + two-tower over the union of sources
+# with a light ranker (L1) in front of the DCN-v2: SERVED is the cascade (L1 keeps the best
+# ``light_keep`` of the two-tower's ``light_pool``, the DCN-v2 orders them); beside it, the
+# DCN-v2 over every one of the pool and the light ranker's own order
+RANKER_ALL = "candidate_ranker_all"
+LIGHT = "candidate_light"
 CURRENT = "current"
 POPULARITY_ALL_TIME = "popularity_all_time"
 POPULARITY_TRAILING_7D = "popularity_trailing_7d"
@@ -49,6 +54,9 @@ class EvaluationReport:
     # the blend's funnel stage by stage (``similarity.stage_recall``): each source, the union,
     # the blend's top K: the mean share of a unit's new items still held
     stages: dict[str, float] = field(default_factory=dict)
+    # the light ranker's cut: candidates it scored and kept (0: no light ranker evaluated)
+    light_pool: int = 0
+    light_keep: int = 0
 
     @property
     def recall_key(self) -> str:

@@ -40,7 +40,12 @@ RUN_CONFIG = {
         # co-occurrence recovers the planted category preference from 2 days better than a
         # learned pair does: this test is about the gate's mechanics against popularity
         "models__model_evaluation": {
-            "config": {"k": 10, "gate_baselines": ["popularity_all_time", "popularity_trailing_7d"]}
+            "config": {
+                "k": 10,
+                "gate_baselines": ["popularity_all_time", "popularity_trailing_7d"],
+                "light_pool": 60,
+                "light_keep": 30,
+            }  # the planted catalog: a real cut
         },
     }
 }
@@ -82,6 +87,7 @@ def test_checks_are_blocking_and_keys_are_stable():
         AssetKey(["models", "two_tower_model"]),
         AssetKey(["models", "ranking_model"]),
         AssetKey(["models", "item_similarity"]),
+        AssetKey(["models", "light_ranker"]),
         AssetKey(["models", "model_evaluation"]),
     ]
     spec = next(iter(CHECKS[0].check_specs))
@@ -123,6 +129,15 @@ def test_train_evaluate_promote_then_keep_serving_on_a_failed_gate(paths):
     assert (first.get("item_similarity") == sim["path"]) == (ev1["order"] == "blend")
     served = recommend(paths, [1, 424242], k=5)
     assert served.num_rows == 10
+    # the light ranker read this two-tower's scores; the evaluation judged the cascade it
+    # makes beside the DCN-v2 over every candidate, and the pointer carries it with the pair
+    light = _metadata(r1, "models", "light_ranker")
+    assert (
+        light["path"].endswith("light_ranker/0001.npz") and light["two_tower"] == tt["checkpoint"]
+    )
+    assert 0.5 < light["holdout_auc"] <= 1 and light["rows"] > 0
+    assert {"candidate_ranker_all", "candidate_light"} <= set(ev1["retrieval"])
+    assert (first.get("light_ranker") == light["path"]) == (ev1["order"] == "dcn_v2")
 
     # --- run 2: day 3 normal, day 4's positives are exactly the most popular items
     planted.write_day(table, planted.make_day(3))
@@ -145,6 +160,11 @@ def test_train_evaluate_promote_then_keep_serving_on_a_failed_gate(paths):
     assert tt2["checkpoint"].endswith("two_tower/0002.pt")
     sim2 = _metadata(r2, "models", "item_similarity")  # new training days: a new fit
     assert sim2["path"].endswith("0002.npz") and sim2["partitions"]["last"] == planted.day(3)
+    light2 = _metadata(r2, "models", "light_ranker")  # a new two-tower: a new cut on its scores
+    assert (
+        light2["path"].endswith("light_ranker/0002.npz")
+        and light2["two_tower"] == tt2["checkpoint"]
+    )
     assert [p.name for p in P.checkpoint_versions(paths, "two_tower")] == ["0001.pt", "0002.pt"]
     ev2 = _metadata(r2, "models", "model_evaluation")
     assert ev2["eval_days"] == [planted.day(4)]

@@ -84,3 +84,30 @@ def test_rules_diversify_over_the_content_embeddings_or_else_the_categories():
     ]
     off = _recommender(Reader(embedding=False))._rules(block(), ids, scores, None, 2, ["r"], [])
     assert [e["item_id"] for e in off] == [10, 40]
+
+
+def test_the_light_cut_keeps_the_best_by_the_light_ranker_in_retrieval_order():
+    from dataclasses import replace
+
+    from recassets.training.light import LightRanker
+    from recassets.training.schema import ITEM_DENSE
+
+    f = 1 + len(ITEM_DENSE)
+    e7 = 1 + ITEM_DENSE.index("i_engagements_7d")
+    w1 = np.zeros((f, 1), np.float32)
+    w1[e7, 0] = 1.0  # the light score: log1p(engagements over 7 days), nothing else
+    light = LightRanker(np.zeros(f, np.float32), np.ones(f, np.float32), w1,
+                        np.zeros(1, np.float32), np.ones(1, np.float32), 0.0)  # fmt: skip
+    b = block()
+    dense = np.zeros((5, len(ITEM_DENSE)), np.float32)
+    dense[:, e7 - 1] = b.engagements_7d
+    b = replace(b, dense=dense)
+    rec = _recommender(Reader(), light_keep=2)
+    rec.light = light
+    ids = np.array([50, 10, 20, 99, 40])  # retrieval's order; 99: not in the block
+    retrieval = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    kept, scores = rec.light_cut(b, ids, retrieval)
+    assert kept.tolist() == [20, 40] and scores.tolist() == [0.7, 0.5]  # 9 and 7 engagements
+    rec.config = FunnelConfig(max_per_category=0, light_keep=4)
+    kept, _ = rec.light_cut(b, ids, retrieval)
+    assert kept.tolist() == [50, 10, 20, 40]  # 99 reads zero counters: the one cut

@@ -1,0 +1,101 @@
+"""The L1 light ranker: what it learns, its file, its cut, and the cascade in evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recassets.models.metrics import roc_auc
+from recassets.training import evaluation as E
+from recassets.training import light as L
+from recassets.training.checkpoint import DamagedArtifactError
+from recassets.training.report import LIGHT, RANKER_ALL, SERVED
+from recassets.training.schema import ITEM_DENSE
+
+from .test_evaluation import lake  # noqa: F401  (the planted table and its models)
+
+E7 = ITEM_DENSE.index("i_engagements_7d")
+
+
+def world(n: int = 4000, seed: int = 0):
+    """Rows whose label follows the dot product and the item's 7-day engagements (a count
+    over orders of magnitude), with noise; the other counters are noise."""
+    rng = np.random.default_rng(seed)
+    tt = rng.normal(size=n).astype(np.float32)
+    dense = rng.exponential(5.0, size=(n, len(ITEM_DENSE))).astype(np.float32)
+    dense[:, E7] = rng.lognormal(2.0, 1.5, size=n)
+    logit = 1.5 * tt + 1.2 * (np.log1p(dense[:, E7]) - 2.0) + rng.logistic(size=n) * 0.5
+    return tt, dense, (logit > 0).astype(np.int32)
+
+
+def test_it_learns_the_signal_and_nothing_from_shuffled_labels():
+    tt, dense, y = world()
+    model = L.LightRanker.fit(tt, dense, y, seed=1)
+    t2, d2, y2 = world(seed=9)  # fresh rows
+    auc = roc_auc(model.score(t2, d2), y2)
+    assert auc > 0.9 and model.meta["holdout_auc"] > 0.9
+    # more than the dot product alone: it learned the counter too
+    assert auc > roc_auc(t2, y2) + 0.05
+    shuffled = L.LightRanker.fit(tt, dense, np.random.default_rng(3).permutation(y), seed=1)
+    assert abs(roc_auc(shuffled.score(t2, d2), y2) - 0.5) < 0.1
+    with pytest.raises(ValueError, match="positives and negatives"):
+        L.LightRanker.fit(tt, dense, np.zeros_like(y))
+
+
+def test_the_file_round_trips_and_a_damaged_one_is_refused(tmp_path):
+    tt, dense, y = world(800)
+    model = L.LightRanker.fit(tt, dense, y, epochs=1)
+    path = model.save(tmp_path / "0001.npz", exclusive=True)
+    back = L.LightRanker.load(path)
+    np.testing.assert_array_equal(back.score(tt, dense), model.score(tt, dense))
+    assert back.meta["rows"] == 800 and back.path == path
+    with pytest.raises(FileExistsError):
+        model.save(path, exclusive=True)  # a version is never overwritten
+    (tmp_path / "cut.npz").write_bytes(open(path, "rb").read()[:200])
+    with pytest.raises(DamagedArtifactError, match="cut.npz"):
+        L.LightRanker.load(tmp_path / "cut.npz")
+    np.savez(tmp_path / "shape.npz", mean=np.zeros(3), std=np.ones(3), w1=np.zeros((3, 4)),
+             b1=np.zeros(4), w2=np.zeros(4), b2=np.zeros(()), meta=np.asarray("{}"))  # fmt: skip
+    with pytest.raises(DamagedArtifactError, match="inconsistent"):
+        L.LightRanker.load(tmp_path / "shape.npz")
+
+
+def test_keep_cuts_to_the_best_in_retrieval_order_and_the_cascade_orders_by_the_heavy_stage():
+    tt, dense, y = world(2000)
+    model = L.LightRanker.fit(tt, dense, y, epochs=1)
+    ids = np.arange(100, 400, dtype=np.int64)
+    t, d = tt[:300], dense[:300]
+    kept = model.keep(ids, t, d, 50)
+    s = model.score(t, d)
+    assert len(kept) == 50 and list(kept) == sorted(kept)  # retrieval's order
+    assert s[kept].min() >= np.sort(s)[-50]  # the 50 best by the light score
+    assert list(model.keep(ids[:20], t[:20], d[:20], 50)) == list(range(20))  # fewer: all
+    heavy = -np.arange(300, dtype=np.float64)  # the heavy stage prefers the first ids
+    order = L.cascade(ids, s, heavy, 50)
+    assert set(order) == set(ids[kept].tolist())
+    assert order == sorted(order)  # the heavy stage's order among the kept
+    assert L.cascade(ids, s, heavy, 500) == ids.tolist()  # no cut: the heavy order of all
+
+
+def test_evaluate_scores_the_cascade_beside_the_heavy_ranker_over_all(lake):  # noqa: F811
+    path, tt, rk = lake
+    model = L.fit_examples(path, tt.path, epochs=2)
+    assert model.meta["two_tower"] == tt.path and model.meta["rows"] > 100
+    report = E.evaluate(path, tt.path, rk.path, k=10, light=model, light_pool=60, light_keep=20,
+                        bootstrap=0)  # fmt: skip
+    assert {SERVED, RANKER_ALL, LIGHT} <= set(report.retrieval)
+    assert report.light_pool == 60 and report.light_keep == 20
+    served, every = report.retrieval[SERVED], report.retrieval[RANKER_ALL]
+    assert served["user_days"] == every["user_days"] > 0
+    # no cut (keep >= pool): the cascade is the heavy ranker over all, metric for metric
+    same = E.evaluate(path, tt.path, rk.path, k=10, light=model, light_pool=60, light_keep=60,
+                      bootstrap=0)  # fmt: skip
+    assert same.retrieval[SERVED]["recall@10"] == pytest.approx(
+        same.retrieval[RANKER_ALL]["recall@10"]
+    )
+    # a cut to fewer than k leaves the cascade fewer items: its recall can only fall
+    tight = E.evaluate(path, tt.path, rk.path, k=10, light=model, light_pool=60, light_keep=3,
+                       bootstrap=0)  # fmt: skip
+    assert tight.retrieval[SERVED]["recall@10"] <= tight.retrieval[RANKER_ALL]["recall@10"]
+    plain = E.evaluate(path, tt.path, rk.path, k=10, bootstrap=0)
+    assert RANKER_ALL not in plain.retrieval and plain.light_keep == 0
