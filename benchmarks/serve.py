@@ -1,18 +1,20 @@
-"""All three serving benchmarks in turn, each in its own process (a fresh interpreter: thread
+"""All four serving benchmarks in turn, each in its own process (a fresh interpreter: thread
 settings and loaded models do not carry from one to the next):
 
 - ``benchmarks.serve_http``: ``/recommend`` over HTTP against BentoML's constant-response floor;
 - ``benchmarks.serve_ranking``: broadcast ranking against replicated, pinned threads against
   the default, in process;
+- ``benchmarks.serve_stages``: CPU time per request of each funnel stage at N = 2,000 and
+  20,000 candidates, and the ranker's GFLOP/s against a one-thread matmul peak, in process;
 - ``benchmarks.serve_index``: the FAISS index against exact search on synthetic vectors.
 
     .venv/bin/python -m benchmarks.serve                       # RECASSETS_HOME (or .recassets)
     .venv/bin/python -m benchmarks.serve --home /tmp/srv/home --quick
 
-``--home`` and ``--bento`` go to the two that need a built bento, ``--quick`` to all three;
+``--home`` and ``--bento`` go to the three that need a built bento, ``--quick`` to all four;
 for any other option run the script itself (each documents its own, ``--help``). Each prints
 its figures beside a baseline measured in its own run. The exit status is the first non-zero
-one (2: the home has no bento), after all three have run.
+one (2: the home has no bento), after all four have run.
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ def main() -> None:
     home = [*(["--home", a.home] if a.home else []), *(["--bento", a.bento] if a.bento else [])]
     quick = ["--quick"] if a.quick else []
     status = 0
-    for name, args in (("serve_http", home), ("serve_ranking", home), ("serve_index", [])):
+    chain = (
+        ("serve_http", home),
+        ("serve_ranking", home),
+        ("serve_stages", home),
+        ("serve_index", []),
+    )
+    for name, args in chain:
         print(f"\n=== benchmarks.{name} ===", flush=True)
         code = subprocess.call(
             [sys.executable, "-m", f"benchmarks.{name}", *args, *quick], cwd=ROOT

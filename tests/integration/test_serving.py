@@ -637,6 +637,153 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
         Bundle.load(folder)
 
 
+# -- ads over HTTP: a bento whose bundle carries campaigns (a server of its own) --------------
+# (before the Dagster assets below: after a failing recall check no bundle can be written)
+
+ADS_USERS = {"auction": 7, "switch": 8}  # one user a test: the frequency cap is per user
+
+
+@pytest.fixture(scope="module")
+def ads_bento(home, built, tmp_path_factory):
+    """The demo's campaigns path: the synthetic world lands ``landing/ads/campaigns.json``
+    (``synthetic.ads.write_campaigns``) and the bento's bundle copies it (``write_bundle``).
+    The world's initial catalog is items 1..60, the test catalog's first items, so its
+    campaigns promote items the online store holds. The landed file is removed once the
+    bundle is written: the other bentos of this module stay without campaigns."""
+    from recassets.synthetic.ads import write_campaigns
+    from recassets.synthetic.world import SyntheticConfig, build_world
+
+    config = SyntheticConfig(initial_items=60, initial_users=len(USERS), days=1)
+    landed = write_campaigns(home, build_world(config), config)
+    assert landed is not None
+    try:
+        folder = B.write_bundle(home, tmp_path_factory.mktemp("ads") / "bundle")
+        tag = B.build_bento(home, folder)
+    finally:
+        landed.unlink()
+    manifest = B._read_json(folder / "manifest.json")
+    assert manifest["files"]["campaigns"] == "ads/campaigns.json"
+    rows = json.loads((folder / "ads" / "campaigns.json").read_text())["campaigns"]
+    return {"bundle": folder, "tag": tag, "campaigns": {r["campaign_id"]: r for r in rows}}
+
+
+@pytest.fixture(scope="module")
+def ads_srv(home, ads_bento):
+    env = {"RECASSETS_ADS": "on", "RECASSETS_ADS_STATE": "process"}
+    with server.serving(home, ads_bento["tag"], env=env, ready_timeout_s=240) as s:
+        status, info = s.post("/info", {})
+        assert status == 200, info
+        assert info["ads"]["enabled"] and info["ads"]["campaigns"] == len(ads_bento["campaigns"])
+        yield s, info["ads"]
+
+
+def _expected_auction(funnel, user, organic, campaigns, slots, k, reserve):
+    """The auction recomputed from its rules on a fresh state (no spend, no impressions): the
+    (campaign_id, price) of each reserved slot, the pCTRs from the in-process ranker."""
+    from recassets.funnel.ads import recommender_pctr
+    from recassets.funnel.users import seen_items
+
+    values = funnel.user_row(user)
+    taken = {i["item_id"] for i in organic} | seen_items(values)
+    page_categories = {i["category"] for i in organic if i.get("category") is not None}
+    rows = list(campaigns.values())
+    ids = np.asarray([r["item_id"] for r in rows], dtype=np.int64)
+    pctr, source = recommender_pctr(funnel, user, values, ids)
+    assert source == "ranking"
+    live = sorted(
+        (
+            (-p * r["bid"], r["campaign_id"], r, p)
+            for r, p in zip(rows, pctr.tolist(), strict=True)
+            if r["bid"] >= reserve and r["item_id"] not in taken and r["bid"] * p <= r["daily_budget"]
+            and (r["categories"] is None or set(r["categories"]) & page_categories)
+        ),
+        key=lambda t: (t[0], t[1]),
+    )  # fmt: skip
+    out = {}
+    for slot in sorted(s for s in slots if s <= k):
+        if not live:
+            break
+        _, cid, r, p = live.pop(0)
+        runner_up = -live[0][0] if live else 0.0
+        out[slot] = (cid, min(r["bid"], max(reserve, runner_up / p)), p)
+    return out
+
+
+def test_ads_are_served_over_http_at_the_reserved_slots(ads_srv, ads_bento, funnel):
+    s, cfg = ads_srv
+    user, k = ADS_USERS["auction"], 10
+    # the organic page first: ads: false neither runs the auction nor charges the counters
+    status, organic = s.post("/recommend", {"user_id": user, "k": k, "ads": False})
+    assert status == 200, organic
+    status, body = s.post("/recommend", {"user_id": user, "k": k})
+    assert status == 200, body
+    page = body["items"]
+    assert len(page) == k and body["policy"] == "model"
+    ads = {j + 1: i for j, i in enumerate(page) if i.get("ad")}
+    assert ads, f"no ad on the page of a bundle with {len(ads_bento['campaigns'])} campaigns"
+    assert set(ads) <= set(cfg["slots"])  # only at the reserved slots
+    for slot, ad in ads.items():
+        campaign = ads_bento["campaigns"][ad["campaign_id"]]
+        assert ad["ad"] is True and ad["slot"] == slot
+        assert ad["item_id"] == campaign["item_id"]
+        assert ad["advertiser"] == campaign["advertiser"]
+        assert cfg["reserve"] <= ad["price"] <= campaign["bid"]  # a second price
+        assert 0.0 < ad["pctr"] <= 1.0 and ad["pctr_source"] == "ranking"
+        assert ad["score"] == pytest.approx(ad["pctr"] * campaign["bid"], rel=1e-4)
+    # the organic items keep their order, shifted down past the ads
+    assert [i for i in page if not i.get("ad")] == organic["items"][: k - len(ads)]
+    # and the winners and prices are the auction's, recomputed from its rules: highest eCPM
+    # first, each paying max(reserve, runner-up eCPM / its pCTR), at most its bid
+    want = _expected_auction(
+        funnel, user, organic["items"], ads_bento["campaigns"], cfg["slots"], k, cfg["reserve"]
+    )
+    assert {slot: ad["campaign_id"] for slot, ad in ads.items()} == {
+        slot: cid for slot, (cid, _, _) in want.items()
+    }
+    for slot, (_, price, pctr) in want.items():
+        assert ads[slot]["price"] == pytest.approx(price, rel=1e-4, abs=1e-6)
+        assert ads[slot]["pctr"] == pytest.approx(pctr, rel=1e-4, abs=1e-6)
+    # not a first-price auction in disguise: some winner pays less than its bid
+    assert any(
+        ad["price"] < ads_bento["campaigns"][ad["campaign_id"]]["bid"] for ad in ads.values()
+    )
+
+
+def test_ads_false_gives_an_all_organic_page_of_the_same_length(ads_srv):
+    s, _ = ads_srv
+    user = ADS_USERS["switch"]
+    for k in (5, 10):
+        status, with_ads = s.post("/recommend", {"user_id": user, "k": k, "ads": True})
+        assert status == 200, with_ads
+        assert any(i.get("ad") for i in with_ads["items"]), with_ads["items"]
+        status, organic = s.post("/recommend", {"user_id": user, "k": k, "ads": False})
+        assert status == 200, organic
+        assert len(organic["items"]) == len(with_ads["items"]) == k
+        assert not any("ad" in i or "campaign_id" in i for i in organic["items"])
+        assert all(i["stages"][:2] == ["retrieval", "ranking"] for i in organic["items"])
+    # the same switch in /recommend_batch, per request
+    status, batch = s.post(
+        "/recommend_batch",
+        {"requests": [{"user_id": user, "k": 10, "ads": False}, {"user_id": user, "k": 10}]},
+    )
+    assert status == 200, batch
+    off, on = (r["items"] for r in batch)
+    assert not any(i.get("ad") for i in off) and any(i.get("ad") for i in on)
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0, None, [], {}])
+@pytest.mark.parametrize("route", ["/recommend", "/recommend_batch"])
+def test_a_hostile_ads_value_is_a_4xx_naming_the_field(ads_srv, route, value):
+    s, _ = ads_srv
+    request = {"user_id": 9, "k": 10, "ads": value}
+    payload = request if route == "/recommend" else {"requests": [request]}
+    status, body = s.post(route, payload)
+    assert 400 <= status < 500, (value, status, body)
+    # the field, not the echoed input: pydantic's loc ends with it (BentoML's 400 body)
+    named = [d["loc"][-1] for d in body.get("detail", []) if d.get("loc")]
+    assert named == ["ads"] or body.get("field") == "ads", body
+
+
 # -- the Dagster assets and the blocking recall check (last: they add index versions) ---------
 
 

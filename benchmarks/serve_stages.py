@@ -1,0 +1,502 @@
+"""CPU time per request of each stage of the serving funnel, in process, at N = 2,000 and
+20,000 candidates, on a built bento's own bundle and the home's online store; and the
+GFLOP/s the DCN-v2 ranker reaches against this core's float32 matmul peak, measured in the
+same run.
+
+    .venv/bin/python -m benchmarks.serve_stages                 # RECASSETS_HOME (or .recassets)
+    .venv/bin/python -m benchmarks.serve_stages --home /tmp/stages-home --quick
+    .venv/bin/python -m benchmarks.serve_stages --sizes 2000 20000 --users 40
+
+Needs a home whose Bento store holds a built recommender (``recassets demo``); exits 2 when
+it has none. ``--bento`` picks a tag (default: the newest).
+
+Stages, in funnel order (``stages``: a dict of stage name -> callable, each reading and
+writing one request's state, ``Request``), each timed with one ``time.thread_time`` pair
+(the CPU time of this thread: torch and FAISS are pinned to one thread, ``pin_threads(1)``,
+as a serving worker is, so their work runs on it):
+
+- ``ann``: the two-tower's user tower and the FAISS index for the top N (+ the user's seen
+  items, then dropped), as ``Recommender._retrieve_and_rank`` asks;
+- ``ease`` and ``union`` (only when the bundle serves the blend order): the item similarity's
+  scores of the user's history over the catalog (``ItemSimilarity.scores_for``) and
+  ``similarity.union_blend`` of the ANN's N, the EASE top N and the week's top N;
+- ``dcn_v2``: the DCN-v2 ranker over the N candidates (``funnel.ranking.Ranking``, broadcast
+  form on the prepared item half), the cohort CTRs and the sort by logit included. It runs
+  whichever order the bundle serves (in the blend order it does not run per request; it is
+  timed here because it is what a ranked page costs);
+- ``rules``: ``Recommender._rules`` over the served order's candidates (the union in the blend
+  order, the ranker's order otherwise), k = ``--k``;
+- ``auction``: ``Ads.apply`` over that page with the bundle's campaigns (a fresh in-process
+  counter state per request, untimed, so every request runs the same auction; no campaigns:
+  the stage is a no-op and says so).
+
+A stage to add (the seam): a light ranker that scores the ANN's N and keeps the top 200
+before the DCN is one function ``light(setup, req)`` that sets ``req.candidates`` to its
+(ids, retrieval scores) and one line, ``stages = insert_before(stages, "dcn_v2", "l1",
+light)``: the DCN ranks ``req.candidates``, whatever set them last.
+
+Catalog smaller than N: the bundle's catalog is tiled (``tile``) to max(N's, its size) rows,
+every copy of an item under a new id (id + copy x offset): the item block's arrays, the
+ranker's prepared item rows (``PreparedItems``) and the index's vectors (a new index of the
+same factory and metric over them). The ranker then does the same work per candidate as on a
+catalog of that size; the ANN scans the tiled index; EASE's own row gather stays on the
+fitted catalog (the copies score 0, outside the fit), the gather over the tiled ids is
+timed. The output says when it tiled.
+
+Baselines, from the same run: each stage beside the request's total CPU time (its share);
+the ranker's GFLOP/s, counted from its layer shapes (multiply-adds per candidate of the
+served form, ``served_macs``), beside the peak of one large float32 matmul (``--peak-size``,
+default 2048, square) on one thread timed the same way (``thread_time``, best of 3), and
+for information the interaction network alone (cross layers, MLP, head) on one request's x0
+(``interaction_alone``): the ranker's matmul-shaped part, without its gathers and glue. Wall
+time (``perf_counter``) per stage is printed too: on a loaded machine it exceeds CPU time.
+The exit status is 0 (2 when the home has no bento): benchmarks report, they do not gate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks._common import (
+    bento_parser,
+    known_users,
+    machine_line,
+    percentile,
+    print_summary,
+    require_bento,
+    row,
+)
+
+LIGHT_KEEP = 200  # what the light stage the seam is for will keep
+
+
+@dataclass
+class Request:
+    """One request's state as the stages pass it along."""
+
+    user: int
+    values: dict[str, Any]
+    seen: set[int]
+    n: int
+    ann: tuple[Any, Any] | None = None  # (ids, dot products) of the ANN, seen items dropped
+    candidates: tuple[Any, Any] | None = None  # what the DCN ranks (a light stage may cut it)
+    ranked: tuple[Any, Any, Any] | None = None  # (ids, logits, retrieval) in ranker order
+    ease: Any = None
+    union: tuple[Any, Any, Any] | None = None  # (ids, scores, sources) of union_blend
+    page: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Setup:
+    """What the stages read: the recommender and the (maybe tiled) catalog they run over."""
+
+    rec: Any
+    block: Any  # ItemBlock, tiled when the catalog is smaller than the largest N
+    retrieval: Any  # stages.Retrieval over the (maybe tiled) index
+    ads: Any  # recassets.funnel.ads.Ads
+    k: int
+    tiled: int  # copies of the catalog (1: not tiled)
+
+
+Stage = Callable[[Setup, Request], None]
+
+
+# --- the stages ------------------------------------------------------------------------------
+
+
+def ann(s: Setup, r: Request) -> None:
+    from recassets.funnel import rules as R
+
+    size = s.retrieval.index.size
+    ids, scores = s.retrieval(r.user, r.values, min(size, r.n + len(r.seen)))
+    ids, scores = R.exclude_seen(ids, scores, r.seen)
+    r.ann = r.candidates = (ids[: r.n], scores[: r.n])
+
+
+def ease(s: Setup, r: Request) -> None:
+    from recassets.funnel.users import seen_items
+
+    r.ease = s.rec.similarity.scores_for(seen_items(r.values), s.block.ids)
+
+
+def union(s: Setup, r: Request) -> None:
+    from recassets.training.similarity import union_blend
+
+    assert r.ann is not None
+    ids, scores = r.ann
+    r.union = union_blend(s.block.ids, s.block.engagements_7d, r.ease, ids, scores, r.seen, r.n)
+
+
+def dcn_v2(s: Setup, r: Request) -> None:
+    import numpy as np
+
+    assert r.candidates is not None
+    ids, retrieval = r.candidates
+    cohort = s.rec._cohort_of(s.block, r.values)
+    logits, _ = s.rec._ranking(s.block, r.user, r.values, ids, cohort)
+    order = np.lexsort((ids, -logits))
+    r.ranked = (ids[order], logits[order], retrieval[order])
+
+
+def rules(s: Setup, r: Request) -> None:
+    if r.union is not None:  # the blend order serves: the rules take the union
+        ids, scores, sources = r.union
+        r.page = s.rec._rules(
+            s.block, ids, scores, None, s.k, ["retrieval", "blend"], r.notes, sources
+        )
+    else:
+        assert r.ranked is not None
+        ids, logits, retrieval = r.ranked
+        r.page = s.rec._rules(
+            s.block, ids, logits, retrieval, s.k, ["retrieval", "ranking"], r.notes
+        )
+
+
+def auction(s: Setup, r: Request) -> None:
+    from recassets.funnel.recommender import Recommendation
+
+    rec = Recommendation(r.user, "model", r.page, s.block.day, r.notes, False, r.values)
+    r.page = s.ads.apply(s.rec, rec, s.k).items
+
+
+def stages_for(rec: Any) -> dict[str, Stage]:
+    """The funnel's stages in order for this recommender's bundle."""
+    out: dict[str, Stage] = {"ann": ann}
+    if rec.similarity is not None:
+        out |= {"ease": ease, "union": union}
+    return out | {"dcn_v2": dcn_v2, "rules": rules, "auction": auction}
+
+
+def insert_before(stages: dict[str, Stage], before: str, name: str, fn: Stage) -> dict[str, Stage]:
+    """``stages`` with ``name`` -> ``fn`` inserted just before ``before`` (the seam for a new
+    stage: a light ranker before ``dcn_v2``)."""
+    out: dict[str, Stage] = {}
+    for key, value in stages.items():
+        if key == before:
+            out[name] = fn
+        out[key] = value
+    return out
+
+
+# --- tiling a catalog smaller than N ---------------------------------------------------------
+
+
+def tile(block: Any, index: Any, rows: int) -> tuple[Any, Any, int]:
+    """(block, index, copies): the item block and the ANN index tiled to ``rows`` rows (at
+    least the block's own), each copy of an item under id + copy x offset, the copies in
+    sorted id order as a block keeps them. The ranker's prepared rows and the index's
+    vectors are repeated, so a copy costs what its original costs."""
+    import faiss
+    import numpy as np
+    import torch
+
+    from recassets.retrieval.index import ItemIndex, set_nprobe
+
+    m = len(block.ids)
+    if rows <= m:
+        return block, index, 1
+    copies = math.ceil(rows / m)
+    offset = int(max(block.ids.max(), index.item_ids.max())) + 1
+
+    def rep(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([a] * copies)[:rows]
+
+    ids = np.concatenate([block.ids + c * offset for c in range(copies)])[:rows]
+    p = block.prepared
+
+    def trep(t: torch.Tensor) -> torch.Tensor:
+        return t.repeat(copies, *([1] * (t.dim() - 1)))[:rows].contiguous()
+
+    prepared = (
+        None
+        if p is None
+        else dataclasses.replace(
+            p,
+            embeddings=trep(p.embeddings),
+            dense_pre=trep(p.dense_pre),
+            first_low_rank=trep(p.first_low_rank),
+        )
+    )
+    tiled = dataclasses.replace(
+        block,
+        ids=ids,
+        category=rep(block.category),
+        category_code=rep(block.category_code),
+        rows={f: rep(a) for f, a in block.rows.items()},
+        dense=rep(block.dense),
+        engagements_7d=rep(block.engagements_7d),
+        engagements_28d=rep(block.engagements_28d),
+        trending=rep(block.trending),
+        fresh=rep(block.fresh),
+        found=rep(block.found),
+        prepared=prepared,
+    )
+    n = index.index.ntotal
+    if index.info.nprobe is not None:
+        faiss.extract_index_ivf(index.index).make_direct_map()
+    vectors = index.index.reconstruct_n(0, n)
+    vcopies = math.ceil(rows / n)
+    big = np.ascontiguousarray(np.concatenate([vectors] * vcopies)[:rows], dtype=np.float32)
+    big_ids = np.concatenate([index.item_ids + c * offset for c in range(vcopies)])[:rows]
+    fresh = faiss.index_factory(vectors.shape[1], index.info.factory, index.index.metric_type)
+    if not fresh.is_trained:
+        fresh.train(big)
+    fresh.add(big)
+    if index.info.nprobe is not None:
+        set_nprobe(fresh, index.info.nprobe)
+    info = dataclasses.replace(index.info, n=rows)
+    return tiled, ItemIndex(index=fresh, item_ids=big_ids, info=info), copies
+
+
+# --- the ranker's arithmetic and the core's peak ---------------------------------------------
+
+
+def served_macs(ranker: Any) -> dict[str, int]:
+    """Multiply-adds per candidate of the DCN-v2's served form (``DCNv2.score_prepared``),
+    from its layer shapes: the cross counters' projection (ncross x P), the first cross
+    layer's low-rank product of the dense projection (P x r; its item-embedding columns are
+    prepared per catalog and its user columns computed once a request), each cross layer's
+    W (r x X) and, after the first, V (X x r), and x0 * (..) + x (X); the deep MLP (in x out
+    per layer) and the head. ``interaction`` is the whole interaction network on a full x0
+    (the first layer's V over all X columns), the figure docs/benchmarks.md quotes."""
+    cfg = ranker.config
+    kernels = ranker.kernels()
+    p = cfg.dense_dim
+    cross = 0
+    first_full = first_served = 0
+    for i, (vt, wt, _) in enumerate(kernels.cross):
+        x, r = vt.shape
+        assert tuple(wt.shape) == (r, x), (vt.shape, wt.shape)
+        cross += r * x + x  # W, then the elementwise x0 * (.) + x
+        if i == 0:
+            first_full, first_served = x * r, p * r
+        else:
+            cross += x * r
+    deep = sum(int(w.shape[0]) * int(w.shape[1]) for w, _ in kernels.deep)
+    head = int(kernels.head[0].numel())
+    proj = cfg.num_cross_dense * p
+    return {
+        "proj": proj,
+        "first_served": first_served,
+        "served": proj + first_served + cross + deep + head,
+        "interaction": first_full + cross + deep + head,
+    }
+
+
+def peak_gflops(size: int, repeats: int = 3) -> tuple[float, list[float]]:
+    """GFLOP/s of one ``size``-square float32 matmul on this thread (torch pinned to one
+    thread), timed with ``thread_time``; the best of ``repeats`` and every time in s."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=g)
+    b = torch.randn(size, size, generator=g)
+    out = torch.empty(size, size)
+    torch.mm(a, b, out=out)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.thread_time()
+        torch.mm(a, b, out=out)
+        times.append(time.thread_time() - t)
+    return 2 * size**3 / min(times) / 1e9, times
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def time_stages(
+    setup: Setup, stages: dict[str, Stage], requests: list[Request], warmup: int = 3
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(CPU ms, wall ms) per stage per request, plus ``total`` (the sum over the stages)."""
+    import gc
+
+    from recassets.funnel.ads import InProcessAdState
+
+    cpu: dict[str, list[float]] = {n: [] for n in [*stages, "total"]}
+    wall: dict[str, list[float]] = {n: [] for n in [*stages, "total"]}
+    for j, proto in enumerate([*requests[:warmup], *requests]):
+        r = dataclasses.replace(proto, notes=[])
+        setup.ads.state = InProcessAdState()  # untimed: every request meets the same counters
+        if j == warmup:
+            gc.collect()
+        tc = tw = 0.0
+        for name, fn in stages.items():
+            c0, w0 = time.thread_time(), time.perf_counter()
+            fn(setup, r)
+            c, w = (time.thread_time() - c0) * 1000, (time.perf_counter() - w0) * 1000
+            tc, tw = tc + c, tw + w
+            if j >= warmup:
+                cpu[name].append(c)
+                wall[name].append(w)
+        if j >= warmup:
+            cpu["total"].append(tc)
+            wall["total"].append(tw)
+    return cpu, wall
+
+
+def interaction_alone(setup: Setup, r: Request, repeats: int = 5) -> tuple[float, int]:
+    """(best CPU ms, rows) of the interaction network alone (cross layers, deep MLP, head:
+    ``DCNv2._finish``) on one request's x0 and first low-rank product, captured from a
+    ``dcn_v2`` call: the ranker's matmul-shaped part, without the user half, the gathers and
+    the concatenation of x0."""
+    import torch
+
+    ranker = setup.rec.ranker
+    captured: list[Any] = []
+    finish = ranker._finish
+    ranker._finish = lambda x0, low, k: (captured.append((x0, low, k)), finish(x0, low, k))[1]
+    try:
+        dcn_v2(setup, r)
+    finally:
+        del ranker._finish
+    x0, low, kernels = captured[0]
+    times = []
+    with torch.inference_mode():
+        for _ in range(repeats + 1):
+            t = time.thread_time()
+            finish(x0, low, kernels)
+            times.append((time.thread_time() - t) * 1000)
+    return min(times[1:]), int(x0.shape[0])
+
+
+def mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy and torch load, as serving
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    ap = bento_parser(__doc__)
+    ap.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[2000, 20000],
+        help="the N's (--candidates is not read)",
+    )
+    ap.add_argument("--users", type=int, default=40, help="requests per N (one per user)")
+    ap.add_argument("--seed", type=int, default=0, help="which users")
+    ap.add_argument("--peak-size", type=int, default=2048, help="the baseline matmul's side")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 8 users, 1024 matmul")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.users, a.peak_size = 8, 1024
+
+    paths, tag, bundle_dir = require_bento(a.home, a.bento)
+    print(machine_line())
+    from recassets.funnel.ads import Ads
+    from recassets.funnel.recommender import Bundle, FunnelConfig, Recommender, pin_threads
+    from recassets.funnel.stages import Retrieval
+    from recassets.funnel.users import seen_items
+
+    pin_threads(1)
+    rec = Recommender(Bundle.load(bundle_dir), paths, FunnelConfig())
+    if not rec.model:
+        print("the bundle serves the popularity policy: no retrieval or ranker to time")
+        return
+    ads = Ads.from_env(rec.bundle.path("campaigns"), {"RECASSETS_ADS_STATE": "process"})
+    block = rec.catalog.block()
+    assert block.prepared is not None, "no item features in memory: is the online store current?"
+    assert rec.index is not None and rec.two_tower is not None and rec.tt_vocab is not None
+    catalog = len(block.ids)
+    biggest = max(a.sizes)
+    tblock, tindex, copies = tile(block, rec.index, biggest)
+    retrieval = Retrieval(rec.two_tower, rec.tt_vocab, tindex, rec._users)
+    setup = Setup(rec, tblock, retrieval, ads, a.k, copies)
+    stages = stages_for(rec)
+    print(
+        f"home {paths.home}, bento {tag}; order served: {rec.order}; catalog {catalog} items, "
+        f"index {rec.index.info.factory} ({rec.index.size}); {len(ads.campaigns)} campaigns; "
+        f"k = {a.k}; torch/FAISS 1 thread"
+    )
+    if copies > 1:
+        print(
+            f"the catalog ({catalog}) is smaller than N = {biggest}: item block, the ranker's "
+            f"prepared rows and the index vectors TILED x{copies} to {len(tblock.ids)} rows "
+            f"(new ids per copy; a new {tindex.info.factory} index over the tiled vectors); "
+            f"EASE's gather stays on the {catalog} fitted items"
+        )
+    print(f"stages: {' -> '.join(stages)}")
+    users = []
+    for u in known_users(paths, a.users, a.seed):
+        values = rec.user_row(u)
+        if values is not None:
+            users.append((u, values, seen_items(values)))
+    if not users:
+        raise SystemExit("no user of the sample has an online row: is the online store current?")
+
+    macs = served_macs(rec.ranker)
+    peak, peak_times = peak_gflops(a.peak_size)
+    print(
+        f"baseline: one {a.peak_size}^2 float32 matmul, 1 thread, thread_time: "
+        f"{peak:.1f} GFLOP/s (best of {len(peak_times)}: "
+        f"{', '.join(f'{t * 1000:.0f}' for t in peak_times)} ms)"
+    )
+    print(
+        f"DCN-v2 multiply-adds per candidate: served form {macs['served']:,} "
+        f"(whole interaction network on a full x0: {macs['interaction']:,})"
+    )
+    summary = []
+    for n in a.sizes:
+        n_eff = min(n, tindex.size)
+        requests = [Request(u, v, s, n_eff) for u, v, s in users]
+        cpu, wall = time_stages(setup, stages, requests)
+        probe = dataclasses.replace(requests[0])
+        for fn in stages.values():
+            fn(setup, probe)
+        got = len(probe.candidates[0]) if probe.candidates else 0
+        ads_on = sum(bool(i.get("ad")) for i in probe.page)
+        total = mean(cpu["total"])
+        print(
+            f"\nN = {n_eff} ({got} ranked after dropping seen items), {len(requests)} requests"
+            f"{' (tiled catalog)' if copies > 1 and n_eff > catalog else ''}; "
+            f"CPU ms per request (thread_time), wall ms beside; a page had {ads_on} ad(s)"
+        )
+        print(
+            f"    {'stage':10s} {'p50':>8s} {'p99':>8s} {'mean':>8s} {'share':>7s} {'wall mean':>10s}"
+        )
+        for name in [*stages, "total"]:
+            c = cpu[name]
+            print(
+                f"    {name:10s} {percentile(c, 50):8.3f} {percentile(c, 99):8.3f} {mean(c):8.3f} "
+                f"{100 * mean(c) / total:6.1f}% {mean(wall[name]):10.3f}"
+            )
+        rank_ms = mean(cpu["dcn_v2"])
+        gflops = 2 * macs["served"] * got / (rank_ms / 1000) / 1e9
+        print(
+            f"    dcn_v2: {2 * macs['served'] * got / 1e6:.1f} MFLOP a request -> {gflops:.1f} "
+            f"GFLOP/s, {100 * gflops / peak:.0f} % of the matmul peak {peak:.1f}"
+        )
+        alone_ms, rows = interaction_alone(setup, probe)
+        # the first layer's low-rank product arrives computed: count it at its served size
+        alone_macs = macs["served"] - macs["proj"] - macs["first_served"]
+        alone = 2 * alone_macs * rows / (alone_ms / 1000) / 1e9
+        print(
+            f"    of which the interaction network alone on x0 ({rows} rows, best of 5): "
+            f"{alone_ms:.3f} ms, {alone:.1f} GFLOP/s, {100 * alone / peak:.0f} % of the peak"
+        )
+        for name in stages:
+            summary.append(
+                row(f"{name} CPU ms/request, N={n_eff} (vs request)", mean(cpu[name]), total,
+                    mean(cpu[name]) / total, "", None, "9.3f")
+            )  # fmt: skip
+        summary.append(
+            row(f"dcn_v2 GFLOP/s, N={n_eff} (vs 1-thread matmul)", gflops, peak, gflops / peak,
+                "", None, "9.1f")
+        )  # fmt: skip
+        summary.append(
+            row(f"  interaction alone GFLOP/s, N={n_eff}", alone, peak, alone / peak, "", None,
+                "9.1f")
+        )  # fmt: skip
+    print_summary(summary)
+
+
+if __name__ == "__main__":
+    main()
