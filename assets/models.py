@@ -264,6 +264,7 @@ class ModelEvaluationConfig(Config):
 def model_evaluation(
     context: AssetExecutionContext, config: ModelEvaluationConfig, lake: LakeResource
 ) -> MaterializeResult:
+    from recassets.funnel.config import FunnelConfig
     from recassets.training import evaluation as E
     from recassets.training import light as L
     from recassets.training import policy as P
@@ -288,6 +289,9 @@ def model_evaluation(
         light=L.latest_for(paths, tt),
         current_light=cur.get("light_ranker") if model else None,
         light_pool=config.light_pool, light_keep=config.light_keep,
+        # the blend's page as serving's default rules make it (the category cap), for what
+        # they cost: candidate_blend+served_rules beside candidate_blend
+        rules={"served_rules": FunnelConfig()},
     )  # fmt: skip
     report.gate_baselines = config.gate_baselines
     saved = report.save(P.evaluation_path(paths))

@@ -20,9 +20,13 @@ steps of O(P) array work (about 0.1 ms at k = 20; nothing when off).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from recassets.funnel.rules import UNKNOWN
+from recassets.funnel import rules as R
+from recassets.funnel.config import FunnelConfig
+from recassets.funnel.rules import UNKNOWN, Entry
 
 # MMR chooses among the first 4k candidates (the multiple popularity and trending fetch):
 # diversity swaps a near-duplicate for a slightly weaker item, not for the 300th one, and
@@ -153,3 +157,34 @@ def arrange(
 
 
 __all__ = ["FRESH_BOOST", "MMR", "MMR_POOL", "arrange", "fresh_boost", "mmr", "unit_rows"]
+
+
+def page(
+    ids: np.ndarray,
+    scores: np.ndarray,
+    retrieval: np.ndarray | None,
+    category: np.ndarray,
+    k: int,
+    config: FunnelConfig,
+    *,
+    stages: list[str],
+    notes: list[str],
+    sources: Sequence[Sequence[str]] | None = None,
+    creator: np.ndarray | None = None,
+    age_days: np.ndarray | None = None,
+    embedding: np.ndarray | None = None,
+) -> list[Entry]:
+    """The page of a ranked candidate list under ``config``'s rules, as serving builds it
+    and evaluation scores it: when a list-wise rule is on (``config.list_rules``), first
+    ``arrange`` (freshness boost, MMR), then ``rules.select`` (caps, de-duplication, top k).
+    ``creator``, ``age_days``, ``embedding``: (N,) / (N, D) of ``ids``, where known."""
+    order = marks = None
+    if config.list_rules:
+        order, scores, marks = arrange(
+            ids, scores, k, mmr_lambda=config.mmr_lambda, boost=config.fresh_boost,
+            fresh_days=config.fresh_days, age_days=age_days, category=category,
+            embedding=embedding,
+        )  # fmt: skip
+    return R.select(ids, scores, retrieval, category, k=k, cap=config.max_per_category,
+                    stages=stages, notes=notes, sources=sources, creator=creator,
+                    creator_cap=config.max_per_creator, order=order, marks=marks)  # fmt: skip

@@ -486,19 +486,16 @@ class Recommender:
         (``FunnelConfig.list_rules``), first ``diversity.arrange`` (freshness boost, MMR) over
         the creators, ages and content embeddings the reader holds of ``ids``."""
         c, category = self.config, block.category_of(ids)
-        creator = order = marks = None
+        got: dict[str, Any] = {}
         if c.list_rules:
             got = self.reader.items(ids)  # array work over the N: a gather per item column
-            creator = got.get("creator") if c.max_per_creator else None
-            embedding = got.get("embedding")
-            order, scores, marks = Dv.arrange(
-                ids, scores, k, mmr_lambda=c.mmr_lambda, boost=c.fresh_boost,
-                fresh_days=c.fresh_days, age_days=got.get("age_days"), category=category,
-                embedding=embedding if embedding is not None and embedding.ndim == 2 else None,
-            )  # fmt: skip
-        return R.select(ids, scores, retrieval, category, k=k, cap=c.max_per_category,
-                        stages=stages, notes=notes, sources=sources, creator=creator,
-                        creator_cap=c.max_per_creator, order=order, marks=marks)  # fmt: skip
+        embedding = got.get("embedding")
+        return Dv.page(
+            ids, scores, retrieval, category, k, c, stages=stages, notes=notes, sources=sources,
+            creator=got.get("creator") if c.max_per_creator else None,
+            age_days=got.get("age_days"),
+            embedding=embedding if embedding is not None and embedding.ndim == 2 else None,
+        )  # fmt: skip
 
     def rank_request(
         self, user_id: int, item_ids: Sequence[int], notes: list[str] | None = None

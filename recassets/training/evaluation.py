@@ -51,6 +51,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recassets.funnel.diversity import page
 from recassets.models.metrics import bootstrap_interval, retrieval_metrics, roc_auc, unit_metrics
 from recassets.training import data as D
 from recassets.training import inference
@@ -298,6 +299,7 @@ def evaluate(
     current_light: Any | None = None,
     light_pool: int = 500,
     light_keep: int = 200,
+    rules: Mapping[str, Any] | None = None,
 ) -> EvaluationReport:
     """Evaluate the candidate pair (and the current one, when given) against the baselines.
 
@@ -309,6 +311,8 @@ def evaluate(
     ``light``: a ``LightRanker`` (or its path): the pair becomes the cascade serving runs (the
     two-tower's ``light_pool``, the light ranker keeps ``light_keep``, the DCN-v2 orders them),
     scored beside the DCN-v2 over the whole pool (``RANKER_ALL``) and the light order alone.
+    ``rules``: name -> ``FunnelConfig``: the blend's page under each config's list-wise rules
+    (``diversity.page``: caps, MMR, freshness boost), scored as ``candidate_blend+<name>``.
     """
     cand = as_checkpoint(checkpoint_two_tower)
     train_days = cand.partitions
@@ -381,7 +385,9 @@ def evaluate(
                                        "blend": [[] for _ in range(n_units)],
                                        "stages": [None] * n_units,
                                        "light": [[] for _ in range(n_units)],
-                                       "ranker_all": [[] for _ in range(n_units)]}  # fmt: skip
+                                       "ranker_all": [[] for _ in range(n_units)],
+                                       **{f"rules:{n}": [[] for _ in range(n_units)]
+                                          for n in rules or {}}}  # fmt: skip
         if users is None or n_units == 0:
             return alone, served, extra
         ranker = inference.load_ranking(rk, device=device) if rk is not None else None
@@ -399,6 +405,8 @@ def evaluate(
             position = {int(i): p for p, i in enumerate(ids)}
             e7 = items["i_engagements_7d"].to_numpy() if sim is not None else None
             dense = np.stack([items[c].to_numpy(zero_copy_only=False) for c in ITEM_DENSE], 1)
+            category, creator, age = (items[c].to_numpy(zero_copy_only=False)
+                                      for c in ("category", "creator", "i_age_days"))  # fmt: skip
             for j, r in enumerate(idx):
                 n_top = max(k, candidates, light_pool if lr is not None else 0)
                 top = top_k_excluding(scores[j], ids, units.seen[r], n_top)
@@ -406,12 +414,17 @@ def evaluate(
                 if sim is not None and e7 is not None:
                     tt_ids = np.asarray(top[:candidates], dtype=np.int64)
                     tt_s = np.asarray([scores[j][position[i]] for i in tt_ids.tolist()])
-                    ranked, _, srcs = similarity_union_blend(
+                    ranked, blended, srcs = similarity_union_blend(
                         ids, e7, sim.scores_for(units.seen[r], ids), tt_ids, tt_s,
                         units.seen[r], candidates,
                     )  # fmt: skip
                     extra["blend"][r] = [int(i) for i in ranked[:k]]
                     extra["stages"][r] = (ranked, srcs.member)
+                    for name, cfg in (rules or {}).items():
+                        at = np.asarray([position[i] for i in ranked.tolist()], np.int64)
+                        got = page(ranked, blended, None, category[at], k, cfg, stages=[],
+                                   notes=[], creator=creator[at], age_days=age[at])  # fmt: skip
+                        extra[f"rules:{name}"][r] = [e["item_id"] for e in got]
                 if ranker is None or served is None:
                     continue
                 cand_ids = top[: light_pool if lr is not None else candidates]
@@ -450,6 +463,8 @@ def evaluate(
     stages = stage_recall(units.truth, extra["stages"], k) if sim is not None else {}
     if sim is not None:
         retrieval[BLEND] = summarize(extra["blend"])
+        for name in rules or {}:
+            retrieval[f"{BLEND}+{name}"] = summarize(extra[f"rules:{name}"])
     if current_two_tower is not None:
         cur_sim = _similarity(current_similarity)
         cur_lr = _light(current_light)

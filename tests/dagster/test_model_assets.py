@@ -137,6 +137,7 @@ def test_train_evaluate_promote_then_keep_serving_on_a_failed_gate(paths):
     )
     assert 0.5 < light["holdout_auc"] <= 1 and light["rows"] > 0
     assert {"candidate_ranker_all", "candidate_light"} <= set(ev1["retrieval"])
+    assert "candidate_blend+served_rules" in ev1["retrieval"]  # what the default cap costs
     assert (first.get("light_ranker") == light["path"]) == (ev1["order"] == "dcn_v2")
 
     # --- run 2: day 3 normal, day 4's positives are exactly the most popular items

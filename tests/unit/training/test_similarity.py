@@ -218,3 +218,30 @@ def test_stage_recall_follows_each_item_through_the_funnel():
     assert st["similarity"] == pytest.approx((1 / 3 + 0) / 2)
     assert st["trending"] == pytest.approx((2 / 3 + 0) / 2)
     assert S.stage_recall([], [], 2)["units"] == 0
+
+
+def test_evaluate_scores_the_blend_page_under_each_rule_set(lake, tmp_path):  # noqa: F811
+    from recassets.funnel.config import FunnelConfig
+
+    path, tt, rk = lake
+    rows = E.read_days(path, [planted.day(i) for i in range(3)], ("user_id", "item_id", "label"))
+    pos = rows.filter(pc.equal(rows["label"], 1))
+    sim = S.ItemSimilarity.fit(
+        pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=10.0,
+        meta={"partitions": [planted.day(i) for i in range(3)]},
+    )  # fmt: skip
+    rules = {
+        "none": FunnelConfig(max_per_category=0),
+        "cap1": FunnelConfig(max_per_category=1),
+        "mmr0": FunnelConfig(max_per_category=0, mmr_lambda=0.0),
+    }
+    report = E.evaluate(path, tt.path, rk.path, k=10, similarity=sim, rules=rules, bootstrap=0)
+    got = report.retrieval
+    blend = got[BLEND]
+    # no rule on: the page is the blend's top k, metric for metric
+    keys = ("recall@10", "ndcg@10", "hit_rate@10", "user_days")
+    assert [got[f"{BLEND}+none"][m] for m in keys] == [blend[m] for m in keys]
+    # one item per category (relaxed only to fill the page), pure diversity: other pages
+    for name in ("cap1", "mmr0"):
+        assert got[f"{BLEND}+{name}"]["user_days"] == blend["user_days"]
+        assert got[f"{BLEND}+{name}"]["ndcg@10"] != blend["ndcg@10"], name
