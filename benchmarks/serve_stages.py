@@ -30,10 +30,12 @@ as a serving worker is, so their work runs on it):
   counter state per request, untimed, so every request runs the same auction; no campaigns:
   the stage is a no-op and says so).
 
-A stage to add (the seam): a light ranker that scores the ANN's N and keeps the top 200
-before the DCN is one function ``light(setup, req)`` that sets ``req.candidates`` to its
-(ids, retrieval scores) and one line, ``stages = insert_before(stages, "dcn_v2", "l1",
-light)``: the DCN ranks ``req.candidates``, whatever set them last.
+The cascade (``l1``): when the bundle carries a light ranker (or the home holds one fitted on
+the bundle's two-tower: a blend bundle carries none), the same requests run again with
+``l1`` inserted before ``dcn_v2`` (``insert_before``): the light ranker scores the ANN's N and
+keeps the best 200, the DCN-v2 ranks those; printed beside the DCN-v2 over all N of the same
+run (the baseline: the same ranker, the same requests, the same timer), with the light
+stage's GFLOP/s.
 
 Catalog smaller than N: the bundle's catalog is tiled (``tile``) to max(N's, its size) rows,
 every copy of an item under a new id (id + copy x offset): the item block's arrays, the
@@ -103,6 +105,8 @@ class Setup:
     ads: Any  # recassets.funnel.ads.Ads
     k: int
     tiled: int  # copies of the catalog (1: not tiled)
+    light: Any = None  # training.light.LightRanker (the cascade's cut), if the home has one
+    keep: int = 200  # what the cut keeps (FunnelConfig.light_keep)
 
 
 Stage = Callable[[Setup, Request], None]
@@ -143,6 +147,20 @@ def dcn_v2(s: Setup, r: Request) -> None:
     logits, _ = s.rec._ranking(s.block, r.user, r.values, ids, cohort)
     order = np.lexsort((ids, -logits))
     r.ranked = (ids[order], logits[order], retrieval[order])
+
+
+def l1(s: Setup, r: Request) -> None:
+    """The light ranker's cut (``Recommender.light_cut`` over the possibly tiled block): the
+    best ``keep`` of the candidates on their dot products and counters."""
+    import numpy as np
+
+    assert r.candidates is not None and s.light is not None
+    ids, retrieval = r.candidates
+    if len(ids) > s.keep:
+        pos, found = s.block.positions(ids)
+        dense = np.where(found[:, None], s.block.dense[pos], 0.0)
+        kept = s.light.keep(ids, retrieval, dense, s.keep)
+        r.candidates = (ids[kept], retrieval[kept])
 
 
 def rules(s: Setup, r: Request) -> None:
@@ -409,7 +427,7 @@ def main(argv: list[str] | None = None) -> None:
     biggest = max(a.sizes)
     tblock, tindex, copies = tile(block, rec.index, biggest)
     retrieval = Retrieval(rec.two_tower, rec.tt_vocab, tindex, rec._users)
-    setup = Setup(rec, tblock, retrieval, ads, a.k, copies)
+    setup = Setup(rec, tblock, retrieval, ads, a.k, copies, light_for(rec, paths))
     stages = stages_for(rec)
     print(
         f"home {paths.home}, bento {tag}; order served: {rec.order}; catalog {catalog} items, "
@@ -495,7 +513,46 @@ def main(argv: list[str] | None = None) -> None:
             row(f"  interaction alone GFLOP/s, N={n_eff}", alone, peak, alone / peak, "", None,
                 "9.1f")
         )  # fmt: skip
+        if setup.light is not None:
+            summary += time_cascade(setup, stages, requests, n_eff, rank_ms, peak)
     print_summary(summary)
+
+
+def light_for(rec: Any, paths: Any) -> Any:
+    """The bundle's light ranker, else the home's newest one fitted on the bundle's
+    two-tower (a blend bundle carries none: the cascade is timed all the same)."""
+    from recassets.training import light as L
+
+    if rec.light is not None:
+        return rec.light
+    tt = (rec.bundle.manifest.get("lineage", {}).get("two_tower") or {}).get("checkpoint")
+    found = L.latest_for(paths, tt) if tt else None
+    return L.LightRanker.load(found) if found else None
+
+
+def time_cascade(
+    setup: Setup, stages: dict[str, Stage], requests: list[Request], n: int, all_ms: float,
+    peak: float,
+) -> list[Any]:  # fmt: skip
+    """The same requests through the cascade (``l1`` before ``dcn_v2``): the cut and the
+    DCN-v2 over ``keep`` against the DCN-v2 over all N (``all_ms``, this run); summary rows."""
+    cascade = insert_before(stages, "dcn_v2", "l1", l1)
+    cpu, _ = time_stages(setup, cascade, requests)
+    light_ms, rank_ms = mean(cpu["l1"]), mean(cpu["dcn_v2"])
+    flops = setup.light.flops_per_candidate() * n
+    gflops = flops / (light_ms / 1000) / 1e9 if light_ms > 0 else float("nan")
+    print(
+        f"    the cascade (l1 keeps {setup.keep}, then dcn_v2): l1 {light_ms:.3f} ms "
+        f"({flops / 1e6:.2f} MFLOP, {gflops:.1f} GFLOP/s), dcn_v2 {rank_ms:.3f} ms; together "
+        f"{light_ms + rank_ms:.3f} ms against dcn_v2 over all {n}: {all_ms:.3f} ms "
+        f"({all_ms / (light_ms + rank_ms):.1f}x less); request total {mean(cpu['total']):.3f} ms"
+    )
+    return [
+        row(f"l1 + dcn_v2({setup.keep}) CPU ms, N={n} (vs dcn_v2 over all N)",
+            light_ms + rank_ms, all_ms, all_ms / (light_ms + rank_ms), "", None, "9.3f"),
+        row(f"  l1 GFLOP/s, N={n} (vs 1-thread matmul)", gflops, peak, gflops / peak, "", None,
+            "9.1f"),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
