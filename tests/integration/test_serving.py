@@ -637,6 +637,52 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
         Bundle.load(folder)
 
 
+def test_a_bundle_with_a_light_ranker_serves_the_cascade(home, built, tmp_path):
+    """The pair's pointer names a light ranker: the bundle carries it (checked like the
+    models), the DCN-v2 ranks only what it keeps, and each served item says so."""
+    from recassets.funnel.users import seen_items
+    from recassets.training.checkpoint import DamagedArtifactError
+    from recassets.training.light import fit_examples
+
+    policy = P.current_policy(home)
+    light = fit_examples(home, policy["two_tower"], epochs=2)
+    light_path = light.save(tmp_path / "light.npz")
+    P.write_policy(home, {**policy, "order": "dcn_v2", "light_ranker": light_path})
+    try:
+        folder = B.write_bundle(home, tmp_path / "cascade")
+    finally:
+        P.write_policy(home, policy)
+    manifest = B._read_json(folder / "manifest.json")
+    assert manifest["files"]["light_ranker"] == "models/light_ranker.npz"
+    assert manifest["lineage"]["light_ranker"]["checkpoint"] == light_path
+    config = FunnelConfig(max_per_category=0, candidates=30, light_keep=6)
+    funnel = Recommender(Bundle.load(folder), home, config)
+    rec = funnel.recommend(3, k=4)
+    assert rec.policy == "model" and len(rec.items) == 4
+    assert all(i["stages"][:3] == ["retrieval", "light", "ranking"] for i in rec.items)
+    # the same page as the library functions over the same inputs: the light ranker's best
+    # 6 of the 30 retrieved, in the DCN-v2's order
+    values = funnel.user_row(3)
+    seen = seen_items(values)
+    ids, retrieval = funnel.retrieve(3, values, 30 + len(seen))
+    keep = ~np.isin(ids, list(seen))
+    ids, retrieval = ids[keep][:30], retrieval[keep][:30]
+    block = funnel.catalog.block()
+    pos, _ = block.positions(ids)
+    kept = light.keep(ids, retrieval, block.dense[pos], 6)
+    logits, _ = funnel.rank(3, values, ids[kept])
+    want = ids[kept][np.lexsort((ids[kept], -logits))][:4]
+    assert [i["item_id"] for i in rec.items] == want.tolist()
+    # without the light ranker the DCN-v2 ranks all 30: another page
+    everything = funnel.rank(3, values, ids)[0]
+    assert [i["item_id"] for i in rec.items] != ids[np.lexsort((ids, -everything))][:4].tolist()
+    # a light-ranker file changed after the bundle was written is refused
+    target = folder / "models" / "light_ranker.npz"
+    target.write_bytes(target.read_bytes()[:-8] + b"corrupt!")
+    with pytest.raises(DamagedArtifactError, match="light_ranker"):
+        Bundle.load(folder)
+
+
 # -- ads over HTTP: a bento whose bundle carries campaigns (a server of its own) --------------
 # (before the Dagster assets below: after a failing recall check no bundle can be written)
 
