@@ -107,6 +107,7 @@ class Setup:
     tiled: int  # copies of the catalog (1: not tiled)
     light: Any = None  # training.light.LightRanker (the cascade's cut), if the home has one
     keep: int = 200  # what the cut keeps (FunnelConfig.light_keep)
+    light_rows: Any = None  # its prepared item rows over ``block`` (made at the first request)
 
 
 Stage = Callable[[Setup, Request], None]
@@ -156,10 +157,13 @@ def l1(s: Setup, r: Request) -> None:
 
     assert r.candidates is not None and s.light is not None
     ids, retrieval = r.candidates
+    if s.light_rows is None:  # once per catalog, as serving does at a refresh (untimed: warmup)
+        zero = np.zeros((1, s.block.dense.shape[1]), np.float32)
+        s.light_rows = s.light.prepare(np.vstack([s.block.dense, zero]))
     if len(ids) > s.keep:
         pos, found = s.block.positions(ids)
-        dense = np.where(found[:, None], s.block.dense[pos], 0.0)
-        kept = s.light.keep(ids, retrieval, dense, s.keep)
+        rows = s.light_rows[np.where(found, pos, len(s.block.ids))]
+        kept = s.light.keep(ids, retrieval, None, s.keep, prepared=rows)
         r.candidates = (ids[kept], retrieval[kept])
 
 

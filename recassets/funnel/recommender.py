@@ -205,6 +205,8 @@ class Recommender:
         self.order = self.policy.get("order", "dcn_v2") if self.model else None
         self.similarity = None
         self.light: LightRanker | None = None
+        # the light ranker's item rows for the current block (``LightRanker.prepare``)
+        self._light_rows: tuple[np.ndarray, np.ndarray] | None = None
         self.two_tower = self.tt_vocab = self.ranker = self.rk_vocab = None
         self.index: ItemIndex | None = None
         self._users = UserInputs(self.device)
@@ -441,11 +443,16 @@ class Recommender:
         on their dot products and the block's counters (zeros for an item it lacks, as the
         ranker's defaults)."""
         assert self.light is not None
-        pos, found = block.positions(ids)
-        dense = np.where(found[:, None], block.dense[pos], 0.0) if len(block.ids) else None
-        if dense is None:
+        if not len(block.ids):
             return ids[: self.config.light_keep], retrieval[: self.config.light_keep]
-        kept = self.light.keep(ids, retrieval, dense, self.config.light_keep)
+        cached = self._light_rows
+        if cached is None or cached[0] is not block.ids:  # a new catalog: prepare it once
+            zero = np.zeros((1, block.dense.shape[1]), np.float32)
+            cached = (block.ids, self.light.prepare(np.vstack([block.dense, zero])))
+            self._light_rows = cached
+        pos, found = block.positions(ids)
+        rows = cached[1][np.where(found, pos, len(block.ids))]  # the last row: zero counters
+        kept = self.light.keep(ids, retrieval, None, self.config.light_keep, prepared=rows)
         return ids[kept], retrieval[kept]
 
     def _blend(

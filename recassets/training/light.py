@@ -85,21 +85,49 @@ class LightRanker:
         h = np.maximum(x @ self.w1 + self.b1, 0.0)
         return (h @ self.w2 + np.float32(self.b2)).astype(np.float32)
 
+    def prepare(self, dense: np.ndarray) -> np.ndarray:
+        """(M, H) the item half of the hidden layer's input for M items' counters: done once
+        per catalog (counters change once a day), so that a request pays for a gather of N
+        rows and one product with its dot products (``score_prepared``)."""
+        x = transform(np.zeros(len(dense), np.float32), dense)
+        z = (x[:, 1:] - self.mean[1:]) / self.std[1:]
+        return (z @ self.w1[1:] + self.b1).astype(np.float32)
+
+    def score_prepared(self, two_tower: np.ndarray, prepared: np.ndarray) -> np.ndarray:
+        """(N,) logits from the candidates' dot products and their ``prepare``d rows; equal
+        to ``score`` up to float rounding."""
+        t = (np.asarray(two_tower, np.float32) - self.mean[0]) / self.std[0]
+        h = np.maximum(prepared + t[:, None] * self.w1[0], 0.0)
+        return (h @ self.w2 + np.float32(self.b2)).astype(np.float32)
+
     def keep(
-        self, ids: np.ndarray, two_tower: np.ndarray, dense: np.ndarray, n: int = KEEP
+        self,
+        ids: np.ndarray,
+        two_tower: np.ndarray,
+        dense: np.ndarray | None,
+        n: int = KEEP,
+        *,
+        prepared: np.ndarray | None = None,
     ) -> np.ndarray:
         """Positions into ``ids`` of the ``n`` best by this model, in the candidates' order
-        (retrieval's), so that what follows sees them as it would have."""
+        (retrieval's), so that what follows sees them as it would have. The candidates'
+        counters as ``dense``, or their ``prepare``d rows."""
         if len(ids) <= n:
             return np.arange(len(ids))
-        s = self.score(two_tower, dense)
+        if prepared is not None:
+            s = self.score_prepared(two_tower, prepared)
+        else:
+            assert dense is not None, "dense or prepared rows"
+            s = self.score(two_tower, dense)
         top = np.argpartition(-s, n - 1)[:n]
         return np.sort(top)
 
-    def flops_per_candidate(self) -> int:
-        """Floating-point operations (2 per multiply-add) of one candidate's forward."""
+    def flops_per_candidate(self, prepared: bool = True) -> int:
+        """Floating-point operations (2 per multiply-add) of one candidate: served with its
+        item half ``prepare``d (the dot product's column and the output layer), else the
+        whole forward."""
         f, h = self.w1.shape
-        return 2 * (f * h + h) + 2 * f
+        return 2 * h + 2 * h + 2 if prepared else 2 * (f * h + h) + 2 * f
 
     # --- fit ------------------------------------------------------------------------------
 

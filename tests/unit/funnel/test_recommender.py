@@ -104,6 +104,7 @@ def test_the_light_cut_keeps_the_best_by_the_light_ranker_in_retrieval_order():
     b = replace(b, dense=dense)
     rec = _recommender(Reader(), light_keep=2)
     rec.light = light
+    rec._light_rows = None
     ids = np.array([50, 10, 20, 99, 40])  # retrieval's order; 99: not in the block
     retrieval = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
     kept, scores = rec.light_cut(b, ids, retrieval)

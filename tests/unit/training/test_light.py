@@ -60,6 +60,18 @@ def test_the_file_round_trips_and_a_damaged_one_is_refused(tmp_path):
         L.LightRanker.load(tmp_path / "shape.npz")
 
 
+def test_prepared_rows_score_as_the_full_forward():
+    tt, dense, y = world(1500)
+    model = L.LightRanker.fit(tt, dense, y, epochs=1)
+    pre = model.prepare(dense)
+    assert pre.shape == (1500, L.HIDDEN)
+    np.testing.assert_allclose(model.score_prepared(tt, pre), model.score(tt, dense), atol=1e-4)
+    ids = np.arange(1500)
+    assert list(model.keep(ids, tt, None, 40, prepared=pre)) == list(model.keep(ids, tt, dense, 40))
+    # rows of other items give other scores: the gather matters
+    assert not np.allclose(model.score_prepared(tt, pre[::-1]), model.score(tt, dense), atol=1e-2)
+
+
 def test_keep_cuts_to_the_best_in_retrieval_order_and_the_cascade_orders_by_the_heavy_stage():
     tt, dense, y = world(2000)
     model = L.LightRanker.fit(tt, dense, y, epochs=1)
