@@ -104,6 +104,10 @@ class EvaluationReport:
             cells = [_fmt_ci(m, key) for key in keys]
             lines.append(f"| {policy} | {' | '.join(cells)} | {int(m.get('users', 0))} | "
                          f"{int(m.get('user_days', m.get('users', 0)))} |")  # fmt: skip
+        if self.light_keep:
+            lines += ["", f"{SERVED}: the cascade (the light ranker keeps {self.light_keep} of "
+                      f"the two-tower's {self.light_pool}, the DCN-v2 orders them); {RANKER_ALL}: "
+                      f"the DCN-v2 over all {self.light_pool}; {LIGHT}: the light ranker's order"]  # fmt: skip
         if self.ranking:
             lines += [
                 "",
@@ -116,7 +120,8 @@ class EvaluationReport:
         if self.reranking:
             lines += [
                 "",
-                f"| re-ranking the two-tower's top {self.candidates} | AUC | NDCG@{n} | user-days |",
+                f"| re-ranking the two-tower's top {self.light_pool or self.candidates} | AUC | "
+                f"NDCG@{n} | user-days |",
                 "|---|---|---|---|",
             ]
             for order, r in self.reranking.items():

@@ -109,5 +109,8 @@ def test_evaluate_scores_the_cascade_beside_the_heavy_ranker_over_all(lake):  # 
     tight = E.evaluate(path, tt.path, rk.path, k=10, light=model, light_pool=60, light_keep=3,
                        bootstrap=0)  # fmt: skip
     assert tight.retrieval[SERVED]["recall@10"] <= tight.retrieval[RANKER_ALL]["recall@10"]
+    md = report.to_markdown()
+    assert "light ranker keeps 20 of the two-tower's 60" in md and "top 60 |" in md
     plain = E.evaluate(path, tt.path, rk.path, k=10, bootstrap=0)
     assert RANKER_ALL not in plain.retrieval and plain.light_keep == 0
+    assert "light ranker keeps" not in plain.to_markdown()
