@@ -49,9 +49,10 @@ def landing_files(paths: Paths) -> list[Path]:
     return sorted(Path(paths.landing).rglob("*.jsonl"))
 
 
-def build(paths: Paths, *, blend: bool = False) -> Paths:
+def build(paths: Paths, *, blend: bool = False, light: bool = False) -> Paths:
     """The home; ``blend``: the promoted policy serves the blend order, with an item
-    similarity fitted on both example partitions at version 0."""
+    similarity fitted on both example partitions at version 0; ``light``: the pair serves
+    with a light ranker that read the two-tower's scores of both partitions."""
     # Landing files and their ingestion: one commit per dataset for both days, one manifest per day.
     for dataset, table in (("events", "raw_events"), ("users", "users"), ("items", "items")):
         parts = {}
@@ -94,6 +95,18 @@ def build(paths: Paths, *, blend: bool = False) -> Paths:
             "table_version": 0})  # fmt: skip
         path = Path(paths.artifacts) / "models" / "item_similarity" / "0001.npz"
         policy.update(order="blend", item_similarity=sim.save(path))
+    if light:
+        from recassets.training.light import FEATURES, LightRanker
+
+        f = len(FEATURES)
+        ranker = LightRanker(np.zeros(f, np.float32), np.ones(f, np.float32),
+                             np.ones((f, 2), np.float32), np.zeros(2, np.float32),
+                             np.ones(2, np.float32), 0.0,
+                             {"two_tower": ckpts["two_tower"], "partitions": list(DAYS),
+                              "table": paths.table("training_examples"), "table_version": 0,
+                              "rows": 4, "holdout_auc": 0.75})  # fmt: skip
+        path = Path(paths.artifacts) / "models" / "light_ranker" / "0001.npz"
+        policy.update(order="dcn_v2", light_ranker=ranker.save(path))
     P.write_policy(paths, policy)
     # Embeddings and index manifests (the files themselves are not read by lineage).
     emb = B.retrieval_dir(paths, "embeddings") / "0001"

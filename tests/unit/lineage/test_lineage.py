@@ -82,6 +82,19 @@ def test_a_blend_bento_traces_its_item_similarity_to_the_training_days(home, pat
     assert not any("item_similarity" in n for n in G.trace(home, G.parse_target("latest")).nodes)
 
 
+def test_a_cascade_bento_traces_its_light_ranker_to_its_two_tower_and_days(home, paths):
+    cascade = H.build(paths, light=True)
+    tree = G.trace(cascade, G.parse_target("latest"))
+    node = tree.nodes["model light_ranker/0001"]
+    assert node.job == "models/light_ranker" and node.facts["holdout_auc"] == 0.75
+    assert node.artifacts[0].sha256 and len(node.artifacts[0].sha256) == 64
+    # it learned from the two-tower's scores of the example partitions
+    assert sorted(node.inputs) == ["model two_tower/0001",
+                                   *[f"training_examples@0 dt={d}" for d in H.DAYS]]  # fmt: skip
+    assert "model light_ranker/0001" in tree.nodes[tree.root].inputs
+    assert not any("light_ranker" in n for n in G.trace(home, G.parse_target("latest")).nodes)
+
+
 def test_a_missing_manifest_is_said_not_invented(own_home):
     gone = Path(own_home.lineage) / "users" / "dt=2026-01-01.json"
     gone.unlink()
