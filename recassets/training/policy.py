@@ -105,16 +105,20 @@ def train_next(
     so that ``evaluate`` has a day after the last consumed one. A new versioned file is written
     only when something was trained. ``processes`` > 1 (default ``RECASSETS_TRAIN_PROCESSES``,
     else 1): sharded over that many local ranks (``recassets.training.distributed``), the same
-    checkpoint format."""
+    checkpoint format; ``RECASSETS_TRAIN_LAUNCHER=k8s``: over the pods of a Kubernetes Job
+    instead (``recassets.training.k8s_job``; ``RECASSETS_TRAIN_NODES`` of them)."""
     # The loop is imported here, where it trains: serving reads the pointer through this module
     # and must not load the training loop (recassets.training.inference's promise).
-    from recassets.training import distributed
+    from recassets.training import distributed, k8s_job
     from recassets.training.loop import train
 
     n = distributed.processes_from_env() if processes is None else processes
     fit: Callable[..., Checkpoint] = (
         functools.partial(distributed.train_distributed, processes=n) if n > 1 else train
     )
+    if k8s_job.launcher_from_env() == "k8s":  # RECASSETS_TRAIN_LAUNCHER: ranks are a Job's pods
+        shared = Path(paths.artifacts) / "training-jobs"  # the run folder, on the shared volume
+        fit = functools.partial(k8s_job.train_on_cluster, shared_dir=shared)
 
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}")

@@ -1,0 +1,445 @@
+"""Sharded training as a Kubernetes Job: the training asset's cluster launcher.
+
+``RECASSETS_TRAIN_LAUNCHER=k8s`` (default ``local``: the ranks are local processes,
+``distributed.train_distributed``) sends ``policy.train_next``'s training to the cluster:
+
+1. the spec is written as ``distributed.write_spec`` writes it, into a run folder on shared
+   storage (``<artifacts>/training-jobs/<job>/``: the checkpoint comes back there);
+2. the three objects of ``deploy/k8s/training-job.yaml`` (the one source of truth: a headless
+   Service, a ConfigMap holding ``spec.json``, an Indexed ``batch/v1`` Job running torchrun)
+   are rendered for this launch (``render``): a unique name ``recassets-train-<kind>-<id>``,
+   its labels, the node count (completions, parallelism, ``--nnodes``), pod 0's DNS name as
+   the rendezvous address, the image and the spec; everything else is the template's;
+3. they are created with the official ``kubernetes`` client: the Job first, suspended, then the
+   ConfigMap and the Service owned by it (``ownerReferences``: the garbage collector removes
+   them with the Job), then the Job is resumed, so no pod starts before its spec exists;
+4. the Job is polled until its ``Complete`` or ``Failed`` condition or the timeout; a failure
+   or a timeout raises ``ClusterTrainingError`` naming the Job and its failed pods (every pod
+   when none failed) with the tail of their logs;
+5. the objects are deleted (``propagationPolicy: Background``: the pods go too) unless
+   ``RECASSETS_TRAIN_KEEP=1``; rank 0's checkpoint is loaded from the spec's ``output``, so the
+   caller gets what ``train_distributed`` returns.
+
+Settings (environment; an invalid value raises naming its variable):
+
+- ``RECASSETS_TRAIN_IMAGE``: the user-code image built with GPU=1 (required);
+- ``RECASSETS_TRAIN_NAMESPACE``: default the pod's own namespace in a cluster, else ``recassets``;
+- ``RECASSETS_TRAIN_NODES``: pods, one rank (one GPU) each; default the manifest's (2);
+- ``RECASSETS_TRAIN_KEEP``: ``1`` keeps the objects (the Job's ``ttlSecondsAfterFinished``
+  removes them later) and the run folder;
+- ``RECASSETS_TRAIN_TEMPLATE``: the manifest's path (default ``deploy/k8s/training-job.yaml``
+  of this checkout).
+
+Kubernetes credentials: in-cluster (the pod's service account) when ``KUBERNETES_SERVICE_HOST``
+is set, else the kubeconfig. The account needs ``deploy/k8s/training-rbac.yaml``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from recassets.training.checkpoint import Checkpoint, as_checkpoint
+from recassets.training.distributed import (
+    DistributedTrainingError,
+    row_wise_from_env,
+    write_spec,
+)
+from recassets.training.examples import PathsOrTable
+from recassets.training.loop import DEFAULT_CONFIG, TrainConfig
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+ENV_LAUNCHER = "RECASSETS_TRAIN_LAUNCHER"  # local (default) | k8s
+ENV_IMAGE = "RECASSETS_TRAIN_IMAGE"
+ENV_NAMESPACE = "RECASSETS_TRAIN_NAMESPACE"
+ENV_NODES = "RECASSETS_TRAIN_NODES"
+ENV_KEEP = "RECASSETS_TRAIN_KEEP"
+ENV_TEMPLATE = "RECASSETS_TRAIN_TEMPLATE"
+LAUNCHERS = ("local", "k8s")
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "training-job.yaml"
+SPEC_KEYS = set(
+    {"kind", "table", "partitions", "config", "output", "checkpoint", "full_retrain",
+     "storage_options", "version", "row_wise"}
+)  # fmt: skip
+SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+DEFAULT_NAMESPACE = "recassets"
+INSTANCE = "app.kubernetes.io/instance"  # the label every object of one launch carries
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # RFC 1035: Service and Job names
+_MAX_NAME = 52  # pod hostnames are <job>-<index>, at most 63 characters
+_RETRIED = (429, 500, 502, 503, 504)  # API answers worth polling again
+_TAIL_LINES = 40
+
+
+class ClusterTrainingError(DistributedTrainingError):
+    """The training Job failed or ran out of time (the message names it, with its pods' logs)."""
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    image: str
+    namespace: str = DEFAULT_NAMESPACE
+    nodes: int = 2
+    keep: bool = False
+    template: Path = TEMPLATE
+
+
+def launcher_from_env(env: Mapping[str, str] | None = None) -> str:
+    """``RECASSETS_TRAIN_LAUNCHER``: ``local`` (default) or ``k8s``."""
+    raw = (os.environ if env is None else env).get(ENV_LAUNCHER, "").strip().lower()
+    if not raw:
+        return "local"
+    if raw not in LAUNCHERS:
+        raise ValueError(f"{ENV_LAUNCHER} must be one of {', '.join(LAUNCHERS)}, got {raw!r}")
+    return raw
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> ClusterSettings:
+    """The cluster launch's settings from the environment (module docstring)."""
+    e = os.environ if env is None else env
+    image = e.get(ENV_IMAGE, "").strip()
+    if not image or any(c.isspace() for c in image):
+        raise ValueError(f"{ENV_IMAGE} must name the trainer's image, got {image!r}")
+    namespace = e.get(ENV_NAMESPACE, "").strip()
+    if not namespace:
+        in_cluster = bool(e.get("KUBERNETES_SERVICE_HOST")) and SA_NAMESPACE.is_file()
+        namespace = SA_NAMESPACE.read_text().strip() if in_cluster else DEFAULT_NAMESPACE
+    if not _DNS_LABEL.match(namespace) or len(namespace) > 63:
+        raise ValueError(f"{ENV_NAMESPACE} must be a namespace name, got {namespace!r}")
+    template = Path(e.get(ENV_TEMPLATE, "").strip() or TEMPLATE)
+    if not template.is_file():
+        raise ValueError(f"{ENV_TEMPLATE}: no training Job manifest at {template}")
+    raw = e.get(ENV_NODES, "").strip()
+    if raw:
+        try:
+            nodes = int(raw)
+        except ValueError:
+            nodes = 0
+        if nodes < 1:
+            raise ValueError(f"{ENV_NODES} must be an integer >= 1, got {raw!r}")
+    else:
+        nodes = int(_template(template)["Job"]["spec"]["completions"])
+    keep_raw = e.get(ENV_KEEP, "").strip().lower()
+    if keep_raw not in ("", "0", "1", "false", "true"):
+        raise ValueError(f"{ENV_KEEP} must be 1 or 0, got {keep_raw!r}")
+    return ClusterSettings(image, namespace, nodes, keep_raw in ("1", "true"), template)
+
+
+def job_name(kind: str) -> str:
+    """``recassets-train-<kind>-<8 hex>``: unique per launch, a valid Service and Job name."""
+    return f"recassets-train-{kind.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def _template(path: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
+    docs = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
+    by_kind = {d["kind"]: d for d in docs}
+    if sorted(by_kind) != ["ConfigMap", "Job", "Service"] or len(docs) != 3:
+        raise ValueError(
+            f"{path}: expected a Service, a ConfigMap and a Job, got {sorted(by_kind)}"
+        )
+    return by_kind
+
+
+def _set_arg(args: list[str], flag: str, value: str) -> None:
+    hits = [i for i, a in enumerate(args) if a.startswith(f"{flag}=")]
+    if len(hits) != 1:
+        raise ValueError(f"the template's torchrun arguments hold {len(hits)} {flag}= (want 1)")
+    args[hits[0]] = f"{flag}={value}"
+
+
+def render(
+    spec: Mapping[str, Any],
+    *,
+    name: str,
+    nodes: int,
+    image: str,
+    template: str | os.PathLike[str] = TEMPLATE,
+) -> dict[str, dict[str, Any]]:
+    """The Service, ConfigMap and Job (by kind) of one launch: the template's objects with this
+    launch's name, labels, node count, rendezvous address, image and ``spec`` (what
+    ``distributed.write_spec`` writes); every other field as the template has it."""
+    if not _DNS_LABEL.match(name) or len(name) > _MAX_NAME:
+        raise ValueError(
+            f"job name {name!r}: lowercase letters, digits and '-', at most {_MAX_NAME}"
+        )
+    if nodes < 1:
+        raise ValueError(f"nodes must be >= 1, got {nodes}")
+    if set(spec) != SPEC_KEYS:
+        raise ValueError(f"not a training spec: keys {sorted(set(spec) ^ SPEC_KEYS)} differ")
+    docs = copy.deepcopy(_template(Path(template)))
+    svc, cm, job = docs["Service"], docs["ConfigMap"], docs["Job"]
+    old_job, old_cm = job["metadata"]["name"], cm["metadata"]["name"]
+    labels = {INSTANCE: name, "app.kubernetes.io/component": "training"}
+    for doc in docs.values():
+        doc["metadata"].setdefault("labels", {}).update(labels)
+    svc["metadata"]["name"] = job["metadata"]["name"] = name
+    cm["metadata"]["name"] = f"{name}-spec"
+    svc["spec"]["selector"] = {
+        k: (name if v == old_job else v) for k, v in svc["spec"]["selector"].items()
+    }
+    job["spec"]["completions"] = job["spec"]["parallelism"] = nodes
+    pod_template = job["spec"]["template"]
+    pod_template.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
+    pod = pod_template["spec"]
+    pod["subdomain"] = name
+    for volume in pod.get("volumes", []):
+        if volume.get("configMap", {}).get("name") == old_cm:
+            volume["configMap"]["name"] = cm["metadata"]["name"]
+    container = pod["containers"][0]
+    container["image"] = image
+    _set_arg(container["args"], "--nnodes", str(nodes))
+    _set_arg(container["args"], "--master-addr", f"{name}-0.{name}")  # pod 0 under the Service
+    (key,) = cm["data"]  # spec.json: the file torchrun's worker is given
+    cm["data"][key] = json.dumps(dict(spec), indent=1)
+    return docs
+
+
+# --- the launch ---------------------------------------------------------------------------------
+
+
+def api_client_from_env(env: Mapping[str, str] | None = None) -> ApiClient:
+    """In-cluster credentials when ``KUBERNETES_SERVICE_HOST`` is set, else the kubeconfig."""
+    from kubernetes import client, config
+
+    e = os.environ if env is None else env
+    cfg = client.Configuration()
+    if e.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=cfg)
+    else:  # KUBECONFIG as now set (the client reads it once, when it is imported)
+        config.load_kube_config(config_file=e.get("KUBECONFIG") or None, client_configuration=cfg)
+    return client.ApiClient(cfg)
+
+
+def run_job(
+    objects: Mapping[str, dict[str, Any]],
+    *,
+    namespace: str,
+    api_client: ApiClient | None = None,
+    timeout_s: float | None = None,
+    poll_s: float = 10.0,
+    keep: bool = False,
+) -> None:
+    """Create the rendered objects, wait for the Job, delete them (unless ``keep``); raise
+    ``ClusterTrainingError`` on a failed Job or after ``timeout_s`` (default: the Job's
+    ``activeDeadlineSeconds`` and 10 minutes to schedule)."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api = api_client if api_client is not None else api_client_from_env()
+    # Any: the generated client declares every call's result as a union of its return shapes
+    core: Any = client.CoreV1Api(api)
+    batch: Any = client.BatchV1Api(api)
+    name = objects["Job"]["metadata"]["name"]
+    if timeout_s is None:
+        timeout_s = float(objects["Job"]["spec"].get("activeDeadlineSeconds", 86400)) + 600.0
+    where = f"training job {namespace}/{name}"
+    done, made_kinds = False, []  # deleted at the end: only what this launch created
+    try:
+        job = copy.deepcopy(objects["Job"])
+        job["spec"]["suspend"] = True  # no pod before its ConfigMap and Service exist
+        made = batch.create_namespaced_job(namespace, job)
+        made_kinds.append("Job")
+        owner = [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": made.metadata.uid}]
+        for kind, create in (
+            ("ConfigMap", core.create_namespaced_config_map),
+            ("Service", core.create_namespaced_service),
+        ):
+            body = copy.deepcopy(objects[kind])
+            body["metadata"]["ownerReferences"] = owner
+            create(namespace, body)
+            made_kinds.append(kind)
+        batch.patch_namespaced_job(
+            name, namespace, {"spec": {"suspend": False}},
+            _content_type="application/merge-patch+json",
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                status = batch.read_namespaced_job(name, namespace).status
+            except ApiException as e:
+                if e.status not in _RETRIED or time.monotonic() > deadline:
+                    raise
+                status = None
+            true = {c.type: c for c in (status and status.conditions) or [] if c.status == "True"}
+            if "Complete" in true:
+                done = True
+                return
+            if "Failed" in true:
+                c = true["Failed"]
+                raise ClusterTrainingError(
+                    f"{where} failed ({c.reason}: {c.message})\n"
+                    + _pods_report(core, namespace, name)
+                )
+            if time.monotonic() > deadline:
+                raise ClusterTrainingError(
+                    f"{where} did not finish in {timeout_s:.0f} s\n"
+                    + _pods_report(core, namespace, name)
+                )
+            time.sleep(poll_s)
+    finally:
+        if not keep and done:
+            _delete(core, batch, objects, namespace, made_kinds)
+        elif not keep:  # however it failed (an interrupt too): the first error is the one raised
+            with contextlib.suppress(Exception):
+                _delete(core, batch, objects, namespace, made_kinds)
+
+
+def _pods_report(core: Any, namespace: str, name: str) -> str:
+    """Each failed pod of the Job (every pod when none failed): its phase and its log's tail."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        pods = core.list_namespaced_pod(namespace, label_selector=f"job-name={name}").items
+    except ApiException as e:
+        return f"(its pods could not be listed: {e.status} {e.reason})"
+    failed = [p for p in pods if p.status is not None and p.status.phase == "Failed"]
+    lines: list[str] = []
+    for p in sorted(failed or pods, key=lambda p: p.metadata.name):
+        pod = p.metadata.name
+        phase = p.status.phase if p.status is not None else "?"
+        try:
+            log = core.read_namespaced_pod_log(pod, namespace, tail_lines=_TAIL_LINES)
+        except ApiException as e:
+            log = f"(no log: {e.status} {e.reason})"
+        lines.append(f"pod {pod} ({phase}), last {_TAIL_LINES} log lines:\n{log}")
+    return "\n".join(lines) if lines else "(no pods)"
+
+
+def _delete(
+    core: Any,
+    batch: Any,
+    objects: Mapping[str, dict[str, Any]],
+    namespace: str,
+    kinds: Sequence[str],
+) -> None:
+    """Delete the objects of ``kinds`` (a 404 is fine: the garbage collector may be first)."""
+    from kubernetes.client.exceptions import ApiException
+
+    for delete, kind in (
+        (batch.delete_namespaced_job, "Job"),
+        (core.delete_namespaced_service, "Service"),
+        (core.delete_namespaced_config_map, "ConfigMap"),
+    ):
+        if kind not in kinds:
+            continue
+        try:
+            delete(objects[kind]["metadata"]["name"], namespace, propagation_policy="Background")
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
+
+def train_on_cluster(
+    kind: str,
+    paths_or_table_path: PathsOrTable,
+    partitions: Sequence[dt.date | str],
+    config: TrainConfig = DEFAULT_CONFIG,
+    *,
+    shared_dir: str | os.PathLike[str],
+    checkpoint: Checkpoint | str | os.PathLike[str] | None = None,
+    output: str | os.PathLike[str] | None = None,
+    full_retrain: bool = False,
+    storage_options: Mapping[str, str] | None = None,
+    version: int | None = None,
+    row_wise: Sequence[str] | None = None,
+    timeout_s: float | None = None,
+    settings: ClusterSettings | None = None,
+    api_client: ApiClient | None = None,
+    poll_s: float = 10.0,
+    name: str | None = None,
+    load: Callable[[Path], Checkpoint] = Checkpoint.load,
+) -> Checkpoint:
+    """``distributed.train_distributed``'s arguments and result, the ranks being the pods of a
+    Kubernetes Job (module docstring). ``shared_dir``: a folder the Job's pods mount at the same
+    path (the run folder, the checkpoint, a prior checkpoint that has no file); the table and a
+    prior checkpoint's file must be there too. ``settings``: default ``settings_from_env()``."""
+    from recassets.training import data as D
+    from recassets.training.loop import _RUNS
+
+    if kind not in _RUNS:
+        raise ValueError(f"unknown model kind {kind!r}")
+    settings = settings_from_env() if settings is None else settings
+    rows = row_wise_from_env() if row_wise is None else tuple(row_wise)
+    prior = None if (checkpoint is None or full_retrain) else as_checkpoint(checkpoint)
+    days = D.normalize_partitions(partitions)
+    if prior is not None and days and not [d for d in days if d not in set(prior.partitions)]:
+        if output is not None and (
+            prior.path is None or Path(prior.path).resolve() != Path(output).resolve()
+        ):
+            prior.save(output)
+        return prior  # nothing new, as the loop does
+    name = job_name(kind) if name is None else name
+    folder = Path(shared_dir).absolute() / name
+    folder.mkdir(parents=True)
+    try:
+        prior_path: str | None = None
+        if prior is not None:
+            prior_path = prior.path if prior.path else prior.save(folder / "prior.pt")
+        out = folder / "checkpoint.pt"
+        spec_file = write_spec(
+            folder / "spec.json", kind, paths_or_table_path, days, config, output=out,
+            checkpoint=prior_path, full_retrain=full_retrain, storage_options=storage_options,
+            version=version, row_wise=rows,
+        )  # fmt: skip
+        spec = json.loads(Path(spec_file).read_text())
+        objects = render(
+            spec, name=name, nodes=settings.nodes, image=settings.image, template=settings.template
+        )
+        run_job(
+            objects, namespace=settings.namespace, api_client=api_client,
+            timeout_s=timeout_s, poll_s=poll_s, keep=settings.keep,
+        )  # fmt: skip
+        if not out.is_file():
+            raise ClusterTrainingError(
+                f"training job {settings.namespace}/{name} completed but wrote no checkpoint at "
+                f"{out}: is {shared_dir} the same volume in its pods?"
+            )
+        ckpt = load(out)
+        if output is not None:
+            ckpt.save(output)
+        else:
+            ckpt.path = None  # the file goes with the run folder
+        return ckpt
+    finally:
+        if not settings.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+__all__ = [
+    "ENV_IMAGE",
+    "ENV_KEEP",
+    "ENV_LAUNCHER",
+    "ENV_NAMESPACE",
+    "ENV_NODES",
+    "ENV_TEMPLATE",
+    "ClusterSettings",
+    "ClusterTrainingError",
+    "api_client_from_env",
+    "job_name",
+    "launcher_from_env",
+    "render",
+    "run_job",
+    "settings_from_env",
+    "train_on_cluster",
+]
