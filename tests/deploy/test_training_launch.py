@@ -598,3 +598,22 @@ def test_a_refused_create_deletes_only_what_this_launch_made(kube, tmp_path: Pat
     ]
     assert fake.objects == {("Service", NAME): theirs} and fake.polls == 0
     assert list((tmp_path / "shared").iterdir()) == []
+
+
+def carries_manifest(dockerfile: str) -> bool:
+    """The image copies the Job manifest to the place beside the code the launcher reads by
+    default (``k8s_job.TEMPLATE``, relative to the package's parent as ``recassets/`` is)."""
+    from recassets.training.k8s_job import TEMPLATE
+
+    rel = str(TEMPLATE.relative_to(Path(__file__).resolve().parents[2]))
+    copies = [line.split()[1:] for line in dockerfile.splitlines() if line.startswith("COPY ")]
+    return ["recassets/", "recassets/"] in copies and [rel, rel] in copies
+
+
+def test_the_image_carries_the_manifest_where_the_launcher_looks():
+    text = (Path(__file__).resolve().parents[2] / "deploy" / "docker" / "Dockerfile").read_text()
+    assert carries_manifest(text)
+    dropped = "\n".join(line for line in text.splitlines() if "k8s/training-job.yaml" not in line)
+    assert not carries_manifest(dropped)
+    elsewhere = text.replace("training-job.yaml deploy/k8s/", "training-job.yaml /opt/")
+    assert not carries_manifest(elsewhere)
