@@ -317,25 +317,19 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
                 "partitions": ckpt.partitions,
                 "delta_versions": ckpt.versions,
             }
-        if policy.get("order") == "blend":  # the blend order reads the item similarity
-            target = folder / "models" / "item_similarity.npz"
-            shutil.copy2(policy["item_similarity"], target)
-            files["item_similarity"] = "models/item_similarity.npz"
-            meta = ItemSimilarity.load(target).meta
-            lineage["item_similarity"] = {
-                "checkpoint": policy["item_similarity"],
+        # the blend order reads the item similarity; the cascade's cut, the light ranker
+        extras = {"item_similarity": ItemSimilarity.load if policy.get("order") == "blend" else None,
+                  "light_ranker": LightRanker.load if policy.get("light_ranker") else None}  # fmt: skip
+        for kind, load in extras.items():
+            if load is None:
+                continue
+            target = folder / "models" / f"{kind}.npz"
+            shutil.copy2(policy[kind], target)
+            files[kind] = f"models/{kind}.npz"
+            lineage[kind] = {
+                "checkpoint": policy[kind],
                 "sha256": _sha256(target),
-                "partitions": meta.get("partitions", []),
-            }
-        if policy.get("light_ranker"):  # the cascade's cut in front of the DCN-v2
-            target = folder / "models" / "light_ranker.npz"
-            shutil.copy2(policy["light_ranker"], target)
-            files["light_ranker"] = "models/light_ranker.npz"
-            meta = LightRanker.load(target).meta
-            lineage["light_ranker"] = {
-                "checkpoint": policy["light_ranker"],
-                "sha256": _sha256(target),
-                "partitions": meta.get("partitions", []),
+                "partitions": load(target).meta.get("partitions", []),
             }
         shutil.copytree(index, folder / "index")
         files["index"] = "index"

@@ -429,13 +429,8 @@ def train_distributed(
     if processes < 1:
         raise ValueError("processes must be >= 1")
     rows = row_wise_from_env() if row_wise is None else tuple(row_wise)
-    prior = None if (checkpoint is None or full_retrain) else as_checkpoint(checkpoint)
-    days = D.normalize_partitions(partitions)
-    if prior is not None and days and not [d for d in days if d not in set(prior.partitions)]:
-        if output is not None and (
-            prior.path is None or Path(prior.path).resolve() != Path(output).resolve()
-        ):
-            prior.save(output)
+    prior, days = prior_and_days(checkpoint, partitions, full_retrain)
+    if prior is not None and up_to_date(prior, days, output):
         return prior  # nothing new, as the loop does
     with tempfile.TemporaryDirectory(prefix="recassets-dmp-") as tmp:
         folder = Path(tmp)
@@ -455,6 +450,26 @@ def train_distributed(
         else:
             ckpt.path = None  # the temporary file goes with the folder
         return ckpt
+
+
+def prior_and_days(
+    checkpoint: Any, partitions: Sequence[Any], full_retrain: bool
+) -> tuple[Checkpoint | None, list[str]]:
+    """The checkpoint a run warm-starts from (None: from scratch) and its normalized days."""
+    prior = None if (checkpoint is None or full_retrain) else as_checkpoint(checkpoint)
+    return prior, D.normalize_partitions(partitions)
+
+
+def up_to_date(prior: Checkpoint, days: Sequence[str], output: Any) -> bool:
+    """Whether ``prior`` already consumed every one of ``days`` (nothing new to train, as the
+    loop decides); then it is saved to ``output`` when that is another file."""
+    if not days or [d for d in days if d not in set(prior.partitions)]:
+        return False
+    if output is not None and (
+        prior.path is None or Path(prior.path).resolve() != Path(output).resolve()
+    ):
+        prior.save(output)
+    return True
 
 
 def _run_group(spec: str, processes: int, folder: Path, timeout_s: float | None) -> None:

@@ -52,10 +52,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from recassets.training.checkpoint import Checkpoint, as_checkpoint
+from recassets.training.checkpoint import Checkpoint
 from recassets.training.distributed import (
     DistributedTrainingError,
+    prior_and_days,
     row_wise_from_env,
+    up_to_date,
     write_spec,
 )
 from recassets.training.examples import PathsOrTable
@@ -374,20 +376,14 @@ def train_on_cluster(
     Kubernetes Job (module docstring). ``shared_dir``: a folder the Job's pods mount at the same
     path (the run folder, the checkpoint, a prior checkpoint that has no file); the table and a
     prior checkpoint's file must be there too. ``settings``: default ``settings_from_env()``."""
-    from recassets.training import data as D
     from recassets.training.loop import _RUNS
 
     if kind not in _RUNS:
         raise ValueError(f"unknown model kind {kind!r}")
     settings = settings_from_env() if settings is None else settings
     rows = row_wise_from_env() if row_wise is None else tuple(row_wise)
-    prior = None if (checkpoint is None or full_retrain) else as_checkpoint(checkpoint)
-    days = D.normalize_partitions(partitions)
-    if prior is not None and days and not [d for d in days if d not in set(prior.partitions)]:
-        if output is not None and (
-            prior.path is None or Path(prior.path).resolve() != Path(output).resolve()
-        ):
-            prior.save(output)
+    prior, days = prior_and_days(checkpoint, partitions, full_retrain)
+    if prior is not None and up_to_date(prior, days, output):
         return prior  # nothing new, as the loop does
     name = job_name(kind) if name is None else name
     folder = Path(shared_dir).absolute() / name
