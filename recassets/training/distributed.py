@@ -434,15 +434,9 @@ def train_distributed(
         return prior  # nothing new, as the loop does
     with tempfile.TemporaryDirectory(prefix="recassets-dmp-") as tmp:
         folder = Path(tmp)
-        prior_path: str | None = None
-        if prior is not None:
-            prior_path = prior.path if prior.path else prior.save(folder / "prior.pt")
-        out = folder / "checkpoint.pt"
-        spec = write_spec(
-            folder / "spec.json", kind, paths_or_table_path, days, config, output=out,
-            checkpoint=prior_path, full_retrain=full_retrain, storage_options=storage_options,
-            version=version, row_wise=rows,
-        )  # fmt: skip
+        spec, out = run_spec(folder, kind, paths_or_table_path, days, config, prior,
+                             full_retrain=full_retrain, storage_options=storage_options,
+                             version=version, row_wise=rows)  # fmt: skip
         _run_group(spec, processes, folder, timeout_s)
         ckpt = Checkpoint.load(out)
         if output is not None:
@@ -458,6 +452,21 @@ def prior_and_days(
     """The checkpoint a run warm-starts from (None: from scratch) and its normalized days."""
     prior = None if (checkpoint is None or full_retrain) else as_checkpoint(checkpoint)
     return prior, D.normalize_partitions(partitions)
+
+
+def run_spec(
+    folder: Path, kind: str, paths_or_table_path: Any, days: Sequence[str], config: Any,
+    prior: Checkpoint | None, **spec: Any,
+) -> tuple[str, Path]:  # fmt: skip
+    """A run's spec in ``folder`` (``write_spec``; a prior checkpoint without a file is saved
+    there first) and where its checkpoint will be written. Returns (spec path, output)."""
+    prior_path: str | None = None
+    if prior is not None:
+        prior_path = prior.path if prior.path else prior.save(folder / "prior.pt")
+    out = folder / "checkpoint.pt"
+    path = write_spec(folder / "spec.json", kind, paths_or_table_path, days, config, output=out,
+                      checkpoint=prior_path, **spec)  # fmt: skip
+    return path, out
 
 
 def up_to_date(prior: Checkpoint, days: Sequence[str], output: Any) -> bool:

@@ -57,8 +57,8 @@ from recassets.training.distributed import (
     DistributedTrainingError,
     prior_and_days,
     row_wise_from_env,
+    run_spec,
     up_to_date,
-    write_spec,
 )
 from recassets.training.examples import PathsOrTable
 from recassets.training.loop import DEFAULT_CONFIG, TrainConfig
@@ -389,15 +389,9 @@ def train_on_cluster(
     folder = Path(shared_dir).absolute() / name
     folder.mkdir(parents=True)
     try:
-        prior_path: str | None = None
-        if prior is not None:
-            prior_path = prior.path if prior.path else prior.save(folder / "prior.pt")
-        out = folder / "checkpoint.pt"
-        spec_file = write_spec(
-            folder / "spec.json", kind, paths_or_table_path, days, config, output=out,
-            checkpoint=prior_path, full_retrain=full_retrain, storage_options=storage_options,
-            version=version, row_wise=rows,
-        )  # fmt: skip
+        spec_file, out = run_spec(folder, kind, paths_or_table_path, days, config, prior,
+                                  full_retrain=full_retrain, storage_options=storage_options,
+                                  version=version, row_wise=rows)  # fmt: skip
         spec = json.loads(Path(spec_file).read_text())
         objects = render(
             spec, name=name, nodes=settings.nodes, image=settings.image, template=settings.template
