@@ -213,9 +213,15 @@ def light_ranker(
     tt = P.latest_checkpoint(paths, "two_tower")
     if tt is None:
         raise ValueError("no two-tower checkpoint: materialize models/two_tower_model first")
-    model, path, new = L.train_next(
-        paths, tt, max_rows=config.max_rows, hidden=config.hidden, epochs=config.epochs
-    )
+    try:
+        model, path, new = L.train_next(
+            paths, tt, max_rows=config.max_rows, hidden=config.hidden, epochs=config.epochs
+        )
+    except L.NotEnoughData as e:
+        # no cut this time: the evaluation and serving run the DCN-v2 over every candidate
+        # (the light ranker is an optimisation), and the gate is not held up by it
+        context.log.warning(f"light_ranker: not trained: {e}")
+        return MaterializeResult(metadata={"trained": False, "reason": str(e)})
     context.log.info(f"light_ranker: {'new version' if new else 'up to date'} {path}")
     m = model.meta
     return MaterializeResult(

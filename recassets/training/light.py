@@ -56,6 +56,11 @@ KIND = "light_ranker"
 _VERSION = re.compile(r"^(\d{4,})\.npz$")
 
 
+class NotEnoughData(ValueError):
+    """The rows cannot train a light ranker (no positives or no negatives, too few rows): the
+    funnel then runs without the cut, as before it existed."""
+
+
 def transform(two_tower: np.ndarray, dense: np.ndarray) -> np.ndarray:
     """(N, F) raw inputs: the dot products (N,) beside the item counters (N, len(ITEM_DENSE)),
     the counters through sign(x) log1p(|x|) (counts span orders of magnitude; CTRs barely
@@ -155,7 +160,7 @@ class LightRanker:
         if len(x) != len(y):
             raise ValueError(f"{len(x)} rows of features for {len(y)} labels")
         if len(y) < 20 or y.min() == y.max():
-            raise ValueError(
+            raise NotEnoughData(
                 f"the light ranker needs positives and negatives: {len(y)} row(s), "
                 f"{int(y.sum())} positive"
             )
@@ -300,7 +305,7 @@ def fit_examples(
     tt_path = str(two_tower_path)
     days = list(Checkpoint.load(tt_path).partitions)
     if not days:
-        raise ValueError(f"the two-tower {tt_path} consumed no partitions")
+        raise NotEnoughData(f"the two-tower {tt_path} consumed no partitions")
     version = DeltaTable(table_path(source)).version()
     columns = dict.fromkeys([*USER_COLUMNS, *ITEM_COLUMNS, "label"])
     rows = read_days(source, days, list(columns))

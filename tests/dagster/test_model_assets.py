@@ -175,3 +175,31 @@ def test_train_evaluate_promote_then_keep_serving_on_a_failed_gate(paths):
     assert "does not beat popularity" in g2.metadata["reasons"].value
     assert P.pointer_path(paths).read_text() == before  # the previous model keeps serving
     assert json.loads(before)["two_tower"].endswith("0001.pt")
+
+
+def test_a_light_ranker_that_cannot_train_does_not_hold_up_the_models(paths, monkeypatch):
+    """Rows with no negatives (or none at all) train no cut: the asset says why and succeeds,
+    and the evaluation runs the DCN-v2 over every candidate; any other error still fails it."""
+    from assets.models import light_ranker
+    from recassets.training import light as L
+
+    target = P.next_checkpoint_path(paths, "two_tower")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"a two-tower")  # the asset only names it: train_next is replaced
+
+    def refuse(*_, **__):
+        raise L.NotEnoughData(
+            "the light ranker needs positives and negatives: 40 row(s), 40 positive"
+        )
+
+    monkeypatch.setattr(L, "train_next", refuse)
+    lake = {"lake": LakeResource(home=paths.home)}
+    result = materialize([light_ranker], resources=lake)
+    meta = _metadata(result, "models", "light_ranker")
+    assert meta["trained"] is False and "positives and negatives" in meta["reason"]
+
+    def broken(*_, **__):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(L, "train_next", broken)
+    assert not materialize([light_ranker], resources=lake, raise_on_error=False).success

@@ -38,7 +38,7 @@ def test_it_learns_the_signal_and_nothing_from_shuffled_labels():
     assert auc > roc_auc(t2, y2) + 0.05
     shuffled = L.LightRanker.fit(tt, dense, np.random.default_rng(3).permutation(y), seed=1)
     assert abs(roc_auc(shuffled.score(t2, d2), y2) - 0.5) < 0.1
-    with pytest.raises(ValueError, match="positives and negatives"):
+    with pytest.raises(L.NotEnoughData, match="positives and negatives"):
         L.LightRanker.fit(tt, dense, np.zeros_like(y))
 
 
