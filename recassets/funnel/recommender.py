@@ -50,7 +50,6 @@ the issue: about 0.35 ms pinned against about 8 ms unpinned).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +64,7 @@ from recassets.funnel import rules as R
 from recassets.funnel import stages as S
 from recassets.funnel.config import FunnelConfig
 from recassets.funnel.items import Catalog, ItemBlock
+from recassets.funnel.public import public
 from recassets.funnel.ranking import Ranking
 from recassets.funnel.rules import Entry, trending_score
 from recassets.funnel.users import UserInputs, seen_items, user_row, user_table
@@ -80,8 +80,6 @@ COLD_START = "cold_start"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 STORE_DOWN = "online store unavailable: answered without the user's features"
 NO_ITEMS = "no item features in memory yet (the online store has not loaded them)"
-# Folders of a home (recassets.paths.Paths); a path inside one is shown from there on.
-_HOME_PARTS = ("artifacts", "lake", "landing", "lineage", "bentoml")
 
 
 class RequestError(ValueError):
@@ -563,32 +561,6 @@ class Recommender:
                 },
             }
         )
-
-
-def public(value: Any) -> Any:
-    """``value`` with every absolute path shown from the home folder it lies in
-    (``/srv/home/artifacts/models/x.pt`` -> ``artifacts/models/x.pt``), else by its name, also
-    inside a string (``sqlite:/srv/.../online.db``): what an answer may say about files
-    without telling a caller the layout of the machine."""
-    if isinstance(value, dict):
-        return {k: public(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [public(v) for v in value]
-    if isinstance(value, str) and "/" in value:
-        return _ABS_PATH.sub(lambda m: _from_home(m.group(0)), value)
-    return value
-
-
-# an absolute path: a "/" at the start or after whitespace, ":" or "=", not "//" (a URL)
-_ABS_PATH = re.compile(r"(?<![^\s:=])/(?!/)[^\s:]*")
-
-
-def _from_home(path: str) -> str:
-    parts = [p for p in path.split("/") if p]
-    for j in range(len(parts) - 1, -1, -1):
-        if parts[j] in _HOME_PARTS:
-            return "/".join(parts[j:])
-    return parts[-1] if parts else ""
 
 
 def load(bundle_dir: str | Path, home: str | None = None, **kwargs: Any) -> Recommender:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from recassets.lake import partition_day
-from recassets.lineage.records import Commit, DagsterRecords, DeltaLog
+from recassets.lineage.records import Commit, DagsterRecords, DeltaLog, read_version
 from recassets.lineage.targets import (
     EXAMPLES_TABLE,
     FEATURE_TABLES,
@@ -278,20 +278,16 @@ class _Walker:
         if not p.is_file():
             node.unrecorded.append(f"the checkpoint file itself: {path} is missing")
             return self._add(node)
-        if kind == "light_ranker":  # its fit's facts, the two-tower that scored its rows
+        if p.suffix == ".npz":  # the item similarity or the light ranker: its fit, its days
             from recassets.training.light import LightRanker
-
-            meta = LightRanker.load(path).meta
-            node.facts = {k: meta.get(k) for k in ("created_at", "code_version", "rows",
-                                                   "holdout_auc")}  # fmt: skip
-            node.inputs.append(self.model(meta["two_tower"]))
-            versions = {d: meta.get("table_version") for d in meta.get("partitions", [])}
-            return self._examples(node, meta.get("table"), versions)
-        if p.suffix == ".npz":  # the item similarity: the facts of its fit, the days it read
             from recassets.training.similarity import ItemSimilarity
 
-            meta = ItemSimilarity.load(path).meta
-            node.facts = {k: meta.get(k) for k in ("created_at", "code_version", "l2", "items")}
+            light = kind == "light_ranker"
+            meta = (LightRanker if light else ItemSimilarity).load(path).meta
+            facts = ("rows", "holdout_auc") if light else ("l2", "items")
+            node.facts = {k: meta.get(k) for k in ("created_at", "code_version", *facts)}
+            if light:  # it learned from that two-tower's scores
+                node.inputs.append(self.model(meta["two_tower"]))
             versions = {d: meta.get("table_version") for d in meta.get("partitions", [])}
             return self._examples(node, meta.get("table"), versions)
         from recassets.training.checkpoint import Checkpoint
@@ -534,9 +530,9 @@ class _Walker:
         read = read if isinstance(read, Mapping) else {}
         if not read:
             self._inferred_note(node, "raw_events, users and items")
-        self._read(node, "raw_events", window, c.timestamp_ms, _version(read, "raw_events"))
+        self._read(node, "raw_events", window, c.timestamp_ms, read_version(read, "raw_events"))
         for dim in ("users", "items"):
-            self._dimension(node, dim, day, c.timestamp_ms, _version(read, dim))
+            self._dimension(node, dim, day, c.timestamp_ms, read_version(read, dim))
         if table == "user_features":  # sequences carry on from the day before
             prev = (d - dt.timedelta(1)).isoformat()
             path = self.paths.table(table)
@@ -562,11 +558,11 @@ class _Walker:
         read = read if isinstance(read, Mapping) else {}
         if not read:  # a commit from before the examples recorded what they read
             self._inferred_note(node, "raw_events, users, items and the feature tables")
-        self._read(node, "raw_events", [day], c.timestamp_ms, _version(read, "raw_events"))
+        self._read(node, "raw_events", [day], c.timestamp_ms, read_version(read, "raw_events"))
         for dim in ("users", "items"):
-            self._dimension(node, dim, day, c.timestamp_ms, _version(read, dim))
+            self._dimension(node, dim, day, c.timestamp_ms, read_version(read, dim))
         for table in FEATURE_TABLES if fday else ():
-            self._read(node, table, [str(fday)], c.timestamp_ms, _version(read, table))
+            self._read(node, table, [str(fday)], c.timestamp_ms, read_version(read, table))
 
     def landing(self, f: Mapping[str, Any], dataset: str) -> str:
         node_id = f"landing {f.get('path')}"
@@ -599,8 +595,3 @@ __all__ = [
     "parse_target",
     "trace",
 ]
-
-
-def _version(read: Mapping[str, Any], table: str) -> int | None:
-    value = read.get(table)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

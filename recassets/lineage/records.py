@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,3 +302,9 @@ def _entry(event: str, label: str) -> Any:
             data = entry.get("entry_data") or {}
             return next((data[f] for f in ("path", "text", "value") if f in data), None)
     return None
+
+
+def read_version(read: Mapping[str, Any], table: str) -> int | None:
+    """The Delta version of ``table`` a commit's ``userMetadata["read"]`` recorded, or None."""
+    value = read.get(table)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

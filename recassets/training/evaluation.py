@@ -43,8 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,7 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recassets.funnel.diversity import page
-from recassets.models.metrics import bootstrap_interval, retrieval_metrics, roc_auc, unit_metrics
+from recassets.models.metrics import bootstrap_interval, retrieval_metrics
 from recassets.training import data as D
 from recassets.training import inference
 from recassets.training import light as light_ranker
@@ -79,6 +78,7 @@ from recassets.training.report import (
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
 from recassets.training.similarity import ItemSimilarity, stage_recall
 from recassets.training.similarity import union_blend as similarity_union_blend
+from recassets.training.units import Units, rerank_orders, summarize_units
 
 TRAILING_DAYS = 7
 ITEM_COLUMNS = ("item_id", "category", "creator", *ITEM_DENSE, *COHORT_DENSE)
@@ -245,39 +245,6 @@ def default_eval_days(checkpoint: Any, paths: PathsOrTable | None = None) -> lis
     return [(D.as_day(last) + dt.timedelta(days=1)).isoformat()]
 
 
-@dataclass
-class _Units:
-    """The evaluation units (user-days), aligned: unit r is user ``users[r]`` on ``days[r]``."""
-
-    users: list[int] = field(default_factory=list)
-    days: list[str] = field(default_factory=list)
-    truth: list[set[int]] = field(default_factory=list)
-    seen: list[set[int]] = field(default_factory=list)
-    history: list[set[int]] = field(default_factory=list)  # positives so far (co-occurrence)
-
-
-def _summarize(
-    ranked: Sequence[Sequence[int]], units: _Units, k: int, ndcg_at: int, bootstrap: int, seed: int
-) -> dict[str, float]:
-    per = np.asarray(
-        [
-            (*unit_metrics(top, t, k), unit_metrics(top, t, ndcg_at)[1])
-            for top, t in zip(ranked, units.truth, strict=True)
-        ],
-        dtype=np.float64,
-    ).reshape(-1, 4)
-    names = (f"recall@{k}", f"ndcg@{k}", f"hit_rate@{k}", f"ndcg@{ndcg_at}")
-    groups = np.asarray(units.users, dtype=np.int64)
-    out: dict[str, float] = {}
-    for j, name in enumerate(names):
-        out[name] = float(per[:, j].mean()) if len(per) else float("nan")
-        lo, hi = bootstrap_interval(per[:, j], groups, bootstrap, seed)
-        out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
-    out["users"] = len(set(units.users))
-    out["user_days"] = len(units.users)
-    return out
-
-
 def evaluate(
     paths: PathsOrTable,
     checkpoint_two_tower: Any,
@@ -335,7 +302,7 @@ def evaluate(
     seen = seen_items(past, seen_sources)
     engaged = engaged_items(past)
     pos_users = [past.filter(pc.equal(past["label"], 1))]
-    units = _Units()
+    units = Units()
     user_tables: list[pa.Table] = []
     unit_day: list[int] = []
     for di, day in enumerate(eval_days):
@@ -446,9 +413,9 @@ def evaluate(
                 extra["rk"][r] = rk_scores
         return alone, served, extra
 
-    summarize: Callable[[Sequence[Sequence[int]]], dict[str, float]] = lambda ranked: _summarize(  # noqa: E731
-        ranked, units, k, ndcg_at, bootstrap, seed
-    )
+    def summarize(ranked: Sequence[Sequence[int]]) -> dict[str, float]:
+        return summarize_units(ranked, units, k, ndcg_at, bootstrap, seed)
+
     retrieval: dict[str, dict[str, float]] = {}
     sim = _similarity(similarity)
     if sim is not None and set(sim.meta.get("partitions", [])) & set(eval_days):
@@ -519,7 +486,7 @@ def evaluate(
 
     reranking: dict[str, dict[str, float]] = {}
     if served is not None:
-        reranking = _reranking(units, unit_day, extra, trailing_order, ndcg_at, bootstrap, seed)
+        reranking = rerank_orders(units, unit_day, extra, trailing_order, ndcg_at, bootstrap, seed)
 
     def _path(c: Any) -> str | None:
         return (
@@ -560,48 +527,6 @@ def _similarity(s: Any | None) -> ItemSimilarity | None:
 
 def _light(m: Any | None) -> light_ranker.LightRanker | None:
     return light_ranker.LightRanker.load(m) if isinstance(m, str | os.PathLike) else m
-
-
-def _reranking(
-    units: _Units,
-    unit_day: Sequence[int],
-    extra: Mapping[str, list[Any]],
-    trailing: Mapping[int, Mapping[int, float]],
-    ndcg_at: int,
-    bootstrap: int,
-    seed: int,
-) -> dict[str, dict[str, float]]:
-    """AUC and NDCG@n of three orders of the same two-tower candidates: the ranker's, the
-    two-tower's own, trailing popularity's; over the user-days with a positive among them."""
-    per: dict[str, list[tuple[float, float]]] = {"dcn_v2": [], "two_tower": [], "popularity": []}
-    groups: list[int] = []
-    for r, cands in enumerate(extra["cands"]):
-        if not cands:
-            continue
-        labels = np.asarray([i in units.truth[r] for i in cands])
-        if labels.all() or not labels.any():
-            continue
-        ids = np.asarray(cands, dtype=np.int64)
-        pop = trailing.get(unit_day[r], {})
-        orders = {
-            "dcn_v2": np.asarray(extra["rk"][r], dtype=np.float64),
-            "two_tower": np.asarray(extra["tt"][r], dtype=np.float64),
-            "popularity": np.asarray([pop.get(int(i), 0) for i in ids], dtype=np.float64),
-        }
-        for name, s in orders.items():
-            top = [int(ids[o]) for o in np.lexsort((ids, -s))]
-            per[name].append((roc_auc(s, labels), unit_metrics(top, units.truth[r], ndcg_at)[1]))
-        groups.append(units.users[r])
-    out: dict[str, dict[str, float]] = {}
-    g = np.asarray(groups, dtype=np.int64)
-    for name, vals in per.items():
-        a = np.asarray(vals, dtype=np.float64).reshape(-1, 2)
-        m: dict[str, float] = {"user_days": len(a)}
-        for j, key in enumerate(("auc", f"ndcg@{ndcg_at}")):
-            m[key] = float(a[:, j].mean()) if len(a) else float("nan")
-            m[f"{key}_lo"], m[f"{key}_hi"] = bootstrap_interval(a[:, j], g, bootstrap, seed)
-        out[name] = m
-    return out
 
 
 def latest_per_day(item_rows: pa.Table) -> pa.Table:

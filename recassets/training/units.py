@@ -1,0 +1,89 @@
+"""The evaluation's units (user-days) and what is computed over them: a ranking's metrics with
+bootstrap intervals over users (``summarize_units``), and the re-ranking comparison of the
+two-tower's candidates in three orders (``rerank_orders``). ``evaluation.evaluate`` builds the
+units and the rankings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recassets.models.metrics import bootstrap_interval, roc_auc, unit_metrics
+
+
+@dataclass
+class Units:
+    """The evaluation units (user-days), aligned: unit r is user ``users[r]`` on ``days[r]``."""
+
+    users: list[int] = field(default_factory=list)
+    days: list[str] = field(default_factory=list)
+    truth: list[set[int]] = field(default_factory=list)
+    seen: list[set[int]] = field(default_factory=list)
+    history: list[set[int]] = field(default_factory=list)  # positives so far (co-occurrence)
+
+
+def summarize_units(
+    ranked: Sequence[Sequence[int]], units: Units, k: int, ndcg_at: int, bootstrap: int, seed: int
+) -> dict[str, float]:
+    per = np.asarray(
+        [
+            (*unit_metrics(top, t, k), unit_metrics(top, t, ndcg_at)[1])
+            for top, t in zip(ranked, units.truth, strict=True)
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 4)
+    names = (f"recall@{k}", f"ndcg@{k}", f"hit_rate@{k}", f"ndcg@{ndcg_at}")
+    groups = np.asarray(units.users, dtype=np.int64)
+    out: dict[str, float] = {}
+    for j, name in enumerate(names):
+        out[name] = float(per[:, j].mean()) if len(per) else float("nan")
+        lo, hi = bootstrap_interval(per[:, j], groups, bootstrap, seed)
+        out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
+    out["users"] = len(set(units.users))
+    out["user_days"] = len(units.users)
+    return out
+
+
+def rerank_orders(
+    units: Units,
+    unit_day: Sequence[int],
+    extra: Mapping[str, list[Any]],
+    trailing: Mapping[int, Mapping[int, float]],
+    ndcg_at: int,
+    bootstrap: int,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """AUC and NDCG@n of three orders of the same two-tower candidates: the ranker's, the
+    two-tower's own, trailing popularity's; over the user-days with a positive among them."""
+    per: dict[str, list[tuple[float, float]]] = {"dcn_v2": [], "two_tower": [], "popularity": []}
+    groups: list[int] = []
+    for r, cands in enumerate(extra["cands"]):
+        if not cands:
+            continue
+        labels = np.asarray([i in units.truth[r] for i in cands])
+        if labels.all() or not labels.any():
+            continue
+        ids = np.asarray(cands, dtype=np.int64)
+        pop = trailing.get(unit_day[r], {})
+        orders = {
+            "dcn_v2": np.asarray(extra["rk"][r], dtype=np.float64),
+            "two_tower": np.asarray(extra["tt"][r], dtype=np.float64),
+            "popularity": np.asarray([pop.get(int(i), 0) for i in ids], dtype=np.float64),
+        }
+        for name, s in orders.items():
+            top = [int(ids[o]) for o in np.lexsort((ids, -s))]
+            per[name].append((roc_auc(s, labels), unit_metrics(top, units.truth[r], ndcg_at)[1]))
+        groups.append(units.users[r])
+    out: dict[str, dict[str, float]] = {}
+    g = np.asarray(groups, dtype=np.int64)
+    for name, vals in per.items():
+        a = np.asarray(vals, dtype=np.float64).reshape(-1, 2)
+        m: dict[str, float] = {"user_days": len(a)}
+        for j, key in enumerate(("auc", f"ndcg@{ndcg_at}")):
+            m[key] = float(a[:, j].mean()) if len(a) else float("nan")
+            m[f"{key}_lo"], m[f"{key}_hi"] = bootstrap_interval(a[:, j], g, bootstrap, seed)
+        out[name] = m
+    return out
