@@ -19,6 +19,18 @@ USERS = np.array([1, 1, 2, 2, 3, 3, 4, 4, 4, 5])
 ITEMS = np.array([1, 2, 1, 2, 3, 4, 3, 4, 1, 5])
 
 
+def planted_similarity(path):
+    """EASE on the positives of the planted days 0..2 (the lake fixture's training days), and
+    those positives."""
+    rows = E.read_days(path, [planted.day(i) for i in range(3)], ("user_id", "item_id", "label"))
+    pos = rows.filter(pc.equal(rows["label"], 1))
+    sim = S.ItemSimilarity.fit(
+        pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=10.0,
+        meta={"partitions": [planted.day(i) for i in range(3)]},
+    )  # fmt: skip
+    return sim, pos
+
+
 def closed_form(users, items, l2):
     ids = np.unique(items)
     x = np.zeros((len(np.unique(users)), len(ids)))
@@ -123,12 +135,7 @@ def test_choose_order_serves_the_blend_only_when_it_is_at_least_as_good():
 
 def test_evaluate_scores_the_blend_and_refuses_a_fit_that_saw_the_eval_days(lake, tmp_path):  # noqa: F811
     path, tt, rk = lake
-    rows = E.read_days(path, [planted.day(i) for i in range(3)], ("user_id", "item_id", "label"))
-    pos = rows.filter(pc.equal(rows["label"], 1))
-    sim = S.ItemSimilarity.fit(
-        pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=10.0,
-        meta={"partitions": [planted.day(i) for i in range(3)]},
-    )  # fmt: skip
+    sim, pos = planted_similarity(path)
     sim.save(tmp_path / "sim.npz")
     report = E.evaluate(path, tt.path, rk.path, k=10, similarity=str(tmp_path / "sim.npz"))
     blend = report.retrieval[BLEND]
@@ -224,12 +231,7 @@ def test_evaluate_scores_the_blend_page_under_each_rule_set(lake, tmp_path):  # 
     from recassets.funnel.config import FunnelConfig
 
     path, tt, rk = lake
-    rows = E.read_days(path, [planted.day(i) for i in range(3)], ("user_id", "item_id", "label"))
-    pos = rows.filter(pc.equal(rows["label"], 1))
-    sim = S.ItemSimilarity.fit(
-        pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=10.0,
-        meta={"partitions": [planted.day(i) for i in range(3)]},
-    )  # fmt: skip
+    sim, _ = planted_similarity(path)
     rules = {
         "none": FunnelConfig(max_per_category=0),
         "cap1": FunnelConfig(max_per_category=1),
