@@ -33,10 +33,11 @@ FEATURE_STORE = AssetKey(["featurestore", "feature_store"])
 TRAINING_EXAMPLES = AssetKey(["lake", "training_examples"])
 TWO_TOWER = AssetKey(["models", "two_tower_model"])
 RANKING = AssetKey(["models", "ranking_model"])
+SEQUENCE_RANKING = AssetKey(["models", "sequence_ranking_model"])
 SIMILARITY = AssetKey(["models", "item_similarity"])
 LIGHT = AssetKey(["models", "light_ranker"])
 EVALUATION = AssetKey(["models", "model_evaluation"])
-MODELS = (TWO_TOWER, RANKING, SIMILARITY, LIGHT, EVALUATION)
+MODELS = (TWO_TOWER, RANKING, SEQUENCE_RANKING, SIMILARITY, LIGHT, EVALUATION)
 
 # -- retrieval and serving --------------------------------------------------------------------
 ITEM_EMBEDDINGS = AssetKey(["retrieval", "item_embeddings"])

@@ -1,8 +1,10 @@
-"""Stage ``training`` (models): the two-tower retriever, the DCN-v2 ranker, their evaluation
-and the promotion gate. Bodies unpack config and resources and call ``recassets.training``."""
+"""Stage ``training`` (models): the two-tower retriever, the DCN-v2 ranker and its
+sequence-aware twin, the item similarity, the light ranker, their evaluation and the promotion
+gate. Bodies unpack config and resources and call ``recassets.training``."""
 
 # No `from __future__ import annotations`: Dagster 1.13 reads the `context` annotation at
 # definition time and rejects it as a string.
+import dataclasses
 from typing import Any
 
 from dagster import (
@@ -45,11 +47,20 @@ class ModelTrainConfig(Config):
     processes: int | None = None
 
 
+class SequenceRankingConfig(ModelTrainConfig):
+    """``ModelTrainConfig``, plus the attention's shape (from scratch only: a warm start keeps
+    its checkpoint's): ``history`` newest engagements attended (the feature pipeline keeps 50),
+    ``attention_hidden`` units of the attention unit."""
+
+    history: int = 50
+    attention_hidden: int = 32
+
+
 def _train(
     context: AssetExecutionContext, lake: LakeResource, config: ModelTrainConfig, kind: str
 ) -> MaterializeResult:
     from recassets.training import policy as P
-    from recassets.training.loop import TrainConfig
+    from recassets.training.loop import RankingTrainConfig, TrainConfig
 
     ids = {
         "key_type": "int64",
@@ -64,6 +75,11 @@ def _train(
         num_threads=config.num_threads,
         vocab={"user_id": ids, "item_id": ids},
     )
+    if isinstance(config, SequenceRankingConfig):
+        knobs = RankingTrainConfig(
+            sequence=config.history, attention_hidden=config.attention_hidden
+        )
+        train = dataclasses.replace(train, ranking=knobs)
     result = P.train_next(
         lake.paths(),
         kind,
@@ -129,6 +145,24 @@ def ranking_model(
     context: AssetExecutionContext, config: ModelTrainConfig, lake: LakeResource
 ) -> MaterializeResult:
     return _train(context, lake, config, "ranking")
+
+
+@asset(
+    key=keys.SEQUENCE_RANKING,
+    group_name=GROUP,
+    deps=[keys.TRAINING_EXAMPLES],
+    kinds={"pytorch"},
+    description="The sequence-aware ranker: the DCN-v2 with a target attention (DIN) over the "
+    "user's last 50 engagements against the candidate, on all rows of training_examples; "
+    "model_evaluation scores it beside the DCN-v2 and the gate serves the better; a new "
+    "versioned checkpoint under `<artifacts>/models/sequence_ranking/`.",
+    op_tags=GPU_POD,  # its pod under dagster-k8s (assets/pods.py)
+    code_version="1",
+)
+def sequence_ranking_model(
+    context: AssetExecutionContext, config: SequenceRankingConfig, lake: LakeResource
+) -> MaterializeResult:
+    return _train(context, lake, config, "sequence_ranking")
 
 
 class ItemSimilarityConfig(Config):
@@ -258,10 +292,11 @@ class ModelEvaluationConfig(Config):
 @asset(
     key=keys.EVALUATION,
     group_name=GROUP,
-    deps=[keys.TWO_TOWER, keys.RANKING, keys.SIMILARITY, keys.LIGHT],
+    deps=[keys.TWO_TOWER, keys.RANKING, keys.SEQUENCE_RANKING, keys.SIMILARITY, keys.LIGHT],
     kinds={"pytorch"},
     description="Recall/NDCG/HitRate@K with bootstrap intervals (exact search over the catalog, "
-    "seen items excluded) of the latest two-tower alone and re-ranked by the latest ranker, on "
+    "seen items excluded) of the latest two-tower alone and re-ranked by the latest ranker (the "
+    "DCN-v2 and the sequence-aware one side by side: the better serves), on "
     "the held-out days after their last consumed partition (per user-day, features of the day "
     "before), beside all-time and trailing-7-day popularity, item-to-item co-occurrence and the "
     "current model; ranker AUC/log loss and AUC/NDCG of re-ranking the two-tower's candidates.",
@@ -298,6 +333,8 @@ def model_evaluation(
         # the blend's page as serving's default rules make it (the category cap), for what
         # they cost: candidate_blend+served_rules beside candidate_blend
         rules={"served_rules": FunnelConfig()},
+        # the sequence-aware L2 beside the DCN-v2: the better one serves (report.ranker)
+        sequence_ranking=P.latest_checkpoint(paths, P.SEQUENCE_RANKING),
     )  # fmt: skip
     report.gate_baselines = config.gate_baselines
     saved = report.save(P.evaluation_path(paths))
@@ -315,6 +352,8 @@ def model_evaluation(
         "evaluation": MetadataValue.path(saved),
         "order": str(report.order),
         "order_reason": report.order_reason,
+        "ranker": str(report.ranker),
+        "ranker_reason": report.ranker_reason,
     }
     if E.CANDIDATE in report.ranking:
         metadata["auc"] = float(report.ranking[E.CANDIDATE]["auc"])
@@ -350,5 +389,12 @@ def model_evaluation_promotion_gate(lake: LakeResource) -> AssetCheckResult:
     )
 
 
-ASSETS = [two_tower_model, ranking_model, item_similarity, light_ranker, model_evaluation]
+ASSETS = [
+    two_tower_model,
+    ranking_model,
+    sequence_ranking_model,
+    item_similarity,
+    light_ranker,
+    model_evaluation,
+]
 CHECKS = [model_evaluation_promotion_gate]

@@ -40,6 +40,7 @@ LIBRARY: dict = {
     keys.FEATURE_STORE: ("recassets/featurestore/store.py", "materialize_days"),
     keys.TWO_TOWER: ("recassets/training/policy.py", "train_next"),
     keys.RANKING: ("recassets/training/policy.py", "train_next"),
+    keys.SEQUENCE_RANKING: ("recassets/training/policy.py", "train_next"),
     keys.SIMILARITY: ("recassets/training/similarity.py", "train_next"),
     keys.LIGHT: ("recassets/training/light.py", "train_next"),
     keys.EVALUATION: ("recassets/training/evaluation.py", "evaluate"),

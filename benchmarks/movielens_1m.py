@@ -177,6 +177,7 @@ def run_models(
         "ops": {
             "models__two_tower_model": {"config": train},
             "models__ranking_model": {"config": train},
+            "models__sequence_ranking_model": {"config": train},
             "models__item_similarity": {"config": {"holdout_days": eval_days}},
             "models__model_evaluation": {"config": {"bootstrap": bootstrap}},
         }

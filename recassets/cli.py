@@ -35,8 +35,8 @@ DEMO_SELECTION = (
     *INGEST_SELECTION,
     "lake/user_features", "lake/item_features", "lake/cohort_features",
     "featurestore/feature_store", "lake/training_examples",
-    "models/two_tower_model", "models/ranking_model", "models/item_similarity",
-    "models/light_ranker", "models/model_evaluation", "retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento",
+    "models/two_tower_model", "models/ranking_model", "models/sequence_ranking_model",
+    "models/item_similarity", "models/light_ranker", "models/model_evaluation", "retrieval/item_embeddings", "retrieval/item_index", "serving/recommender_bento",
 )  # fmt: skip
 # The decision log's table: daily over the days answers were served (its own partitions, not
 # the data's days), and not in the demo, which has served nothing when it materializes.
@@ -45,6 +45,7 @@ NOT_IN_DEMO = (SERVING_LOG,)
 MODELS = (
     "models/two_tower_model",
     "models/ranking_model",
+    "models/sequence_ranking_model",
     "models/item_similarity",
     "models/light_ranker",
     "models/model_evaluation",

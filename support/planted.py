@@ -6,6 +6,10 @@ nullability, partitioned by ``dt``). The signal: user u prefers category ``u % n
 item i has category ``i % n_categories``. Impressions are uniform over the catalog, and an
 impression becomes a positive with probability ``p_match`` when its category is the user's
 preferred one, ``p_other`` otherwise. The user's history holds items of the preferred category.
+
+``newest_decides``: a world only a sequence-aware model reads: each user-day's history holds
+items of random categories, and the preferred category is the one of the newest (last) of
+them, so neither the user id (it changes with the day) nor the history's average says it.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ def make_day(
     history_len: int = 4,
     user_offset: int = 0,
     seed: int = 0,
+    newest_decides: bool = False,
 ) -> pa.Table:
     """One day of examples (``dt`` = ``day(d)``)."""
     rng = np.random.default_rng([seed, d])
@@ -69,16 +74,25 @@ def make_day(
         np.arange(user_offset, user_offset + n_users, dtype=np.int64), impressions_per_user
     )
     items = rng.integers(0, n_items, size=n).astype(np.int64)
-    match = (items % n_categories) == preferred_category(users, n_categories)
-    labels = (rng.random(n) < np.where(match, p_match, p_other)).astype(np.int32)
-    # history: history_len items of the preferred category (same per user and day)
-    per_user_hist = [
-        (
-            rng.integers(0, n_items // n_categories, size=history_len) * n_categories
-            + u % n_categories
-        ).tolist()
-        for u in range(user_offset, user_offset + n_users)
-    ]
+    if newest_decides:
+        # random histories; the newest item's category is the day's preference
+        per_user_hist = [
+            rng.integers(0, n_items, size=history_len).tolist() for _ in range(n_users)
+        ]
+        newest = np.asarray([h[-1] % n_categories for h in per_user_hist])
+        match = (items % n_categories) == newest[users - user_offset]
+        labels = (rng.random(n) < np.where(match, p_match, p_other)).astype(np.int32)
+    else:  # (the random draws in their original order: existing tables stay the same)
+        match = (items % n_categories) == preferred_category(users, n_categories)
+        labels = (rng.random(n) < np.where(match, p_match, p_other)).astype(np.int32)
+        # history: history_len items of the preferred category (same per user and day)
+        per_user_hist = [
+            (
+                rng.integers(0, n_items // n_categories, size=history_len) * n_categories
+                + u % n_categories
+            ).tolist()
+            for u in range(user_offset, user_offset + n_users)
+        ]
     date = START + dt.timedelta(days=d)
     ts = dt.datetime(date.year, date.month, date.day, 12, tzinfo=dt.UTC)
     countries = np.array(["fr", "us", "de"])

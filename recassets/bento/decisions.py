@@ -81,13 +81,18 @@ def utc_now() -> str:
 
 def model_versions(manifest: Mapping[str, Any]) -> dict[str, str | None]:
     """``{"two_tower": "two_tower/0003", "ranking": "ranking/0002"}`` from a bundle manifest's
-    lineage (the checkpoint names ``recassets lineage`` takes); None where the bento serves no
-    model (the popularity policy)."""
+    lineage (the checkpoint names ``recassets lineage`` takes: the store folder and the
+    number, so a sequence-aware ranker that serves reads ``sequence_ranking/0001``); None where
+    the bento serves no model (the popularity policy)."""
     lineage = manifest.get("lineage") or {}
     out: dict[str, str | None] = {}
     for kind in MODEL_KINDS:
         checkpoint = (lineage.get(kind) or {}).get("checkpoint")
-        out[kind] = f"{kind}/{Path(str(checkpoint)).stem}" if checkpoint else None
+        out[kind] = (
+            f"{Path(str(checkpoint)).parent.name}/{Path(str(checkpoint)).stem}"
+            if checkpoint
+            else None
+        )
     return out
 
 

@@ -127,7 +127,8 @@ def build_block(
         rows = _vocab_rows(ids, category, got["creator"], vocab)
         with torch.inference_mode():
             pooled = ranker.embeddings(item_kjt(rows, np.arange(m)).to(device))
-            prepared = ranker.prepare_items(pooled, torch.from_numpy(dense).to(device))
+            item_rows = torch.from_numpy(np.asarray(rows["item_id"], np.int64)).to(device)
+            prepared = ranker.prepare_items(pooled, torch.from_numpy(dense).to(device), item_rows)
     return ItemBlock(
         ids=ids,
         day=state.day,

@@ -1,5 +1,8 @@
 """The ranking stage: the DCN-v2 ranker over one user's N candidates, in broadcast form.
 
+A sequence-aware ranker (``RankingConfig.sequence``) also reads the user's history, encoded
+once per request (``Ranking.sequence_state``) and attended by each candidate.
+
 The user half of the ranker's input is computed once and expanded across the N candidate
 rows, instead of N copies of the user's features going through the embedding lookups and
 the user MLP (``Ranking.replicated``, kept for the benchmark and the equality test). The
@@ -23,6 +26,7 @@ from recassets.funnel.rules import UNKNOWN
 from recassets.funnel.users import UserInputs, embedding_weights, user_table
 from recassets.models.inputs import ModelInputs
 from recassets.models.ranking import DCNv2
+from recassets.models.sequence import SequenceState
 from recassets.training import data as D
 from recassets.training.schema import COHORT_DENSE
 from recassets.training.vocab import Vocabulary
@@ -52,18 +56,37 @@ class Ranking:
         with torch.inference_mode():
             pooled, dense_u = self.users(user_id, values, self.vocab, self.weights)
             u = self.ranker._user_part(pooled, dense_u)  # (1, Xu), once per request
+            state = self.sequence_state(values)  # the history, once per request (or None)
             if found.all() and block.prepared is not None:  # every candidate prepared
                 cross = None
                 if COHORT_DENSE:
                     c = cohort[block.category_code[pos]][:, None].astype(np.float32)
                     cross = torch.from_numpy(c).to(self.device)
                 index = torch.from_numpy(pos).to(self.device)
-                logits = self.ranker.score_prepared(u, block.prepared, index, cross)
+                logits = self.ranker.score_prepared(u, block.prepared, index, cross, state)
             else:  # a feature-store miss: OOV id row, zero counters, the full item half
                 items = self.candidate_features(block, pos, cohort, item_ids, found)
                 v = self.ranker.item_part(items)
-                logits = self.ranker.interact(torch.cat([u.expand(v.shape[0], -1), v], dim=1))
+                seq = None
+                if self.ranker.sequence is not None and state is not None:
+                    rows = items.sparse.to_dict()["item_id"].values()
+                    seq = self.ranker.sequence.attend(state, self.ranker.sequence.prepare(rows))
+                logits = self.ranker.score_parts(u, v, seq)
             return logits.float().cpu().numpy(), found
+
+    def sequence_state(self, values: Mapping[str, Any]) -> SequenceState | None:
+        """The user's engagement history (``history_item_ids``, oldest first) encoded for a
+        sequence-aware ranker; None for the plain DCN-v2. Ids map as training maps them (an
+        unknown id reads its OOV bucket)."""
+        if self.ranker.sequence is None:
+            return None
+        ids = np.asarray(
+            [int(i) for i in (values.get("history_item_ids") or []) if i is not None], np.int64
+        )
+        rows = self.vocab["item_id"].lookup(ids, record=False) if len(ids) else ids
+        return self.ranker.sequence_state(
+            torch.from_numpy(np.asarray(rows, np.int64)).to(self.device)
+        )
 
     def replicated(
         self,

@@ -47,6 +47,7 @@ ASSET_KEYS = {
     **{t: f"lake/{t}" for t in TABLES},
     "two_tower": "models/two_tower_model",
     "ranking": "models/ranking_model",
+    "sequence_ranking": "models/sequence_ranking_model",
     "embeddings": "retrieval/item_embeddings",
     "index": "retrieval/item_index",
     "feature_store": "featurestore/feature_store",

@@ -20,12 +20,12 @@ EXAMPLES_TABLE = "training_examples"
 TABLES = (*sorted(INGEST_TABLES), *FEATURE_TABLES, EXAMPLES_TABLE)
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}"
 _TAG = re.compile(rf"^({_NAME}):({_NAME})$")
-_MODEL = re.compile(r"^(two_tower|ranking)/(\d{4,9})$")
+_MODEL = re.compile(r"^(two_tower|ranking|sequence_ranking)/(\d{4,9})$")
 _TABLE_AT = re.compile(r"^([a-z_]{1,40})@(\d{1,9})$")
 
 USAGE = (
     "TARGET is a bento tag (recassets_recommender:VERSION, or latest), a model version "
-    "(two_tower/0003, ranking/0002), TABLE@VERSION, TABLE DAY, or a request id of the decision "
+    "(two_tower/0003, ranking/0002, sequence_ranking/0001), TABLE@VERSION, TABLE DAY, or a request id of the decision "
     "log (the request_id of a /recommend or /rank answer); TABLE one of " + ", ".join(TABLES)
 )
 

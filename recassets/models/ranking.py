@@ -21,6 +21,13 @@ change once a day, so everything in x0 and the first cross layer that reads only
 computed once per catalog refresh (``PreparedItems``), and a request pays for the user half
 once, a gather of N rows, and the layers that mix both halves. Equal to ``forward`` up to
 float rounding (the sums are associated differently).
+
+Sequence-aware (``RankingConfig.sequence`` > 0): a target attention over the user's newest
+``sequence`` engagements against the candidate (``recassets.models.sequence``, DIN with BST's
+recency embeddings) appends one more block to x0, [user part | item part | attended history
+(E)], so the cross network crosses the history the candidate selects with every other
+feature. Serving keeps the split: the candidate side of the attention is prepared with the
+catalog, the history side once per request (``sequence_state``).
 """
 
 from __future__ import annotations
@@ -36,6 +43,10 @@ from torchrec.modules.mlp import MLP, Perceptron
 
 from recassets.models.embeddings import DEFAULT_EMBEDDING_OPTIMIZER, EmbeddingTables, TableSpec
 from recassets.models.inputs import ModelInputs, signed_log1p
+from recassets.models.sequence import PreparedCandidates, SequenceState, TargetAttention
+
+SEQUENCE_FEATURE = "history_item_ids"  # the user's engagements, oldest first
+CANDIDATE_FEATURE = "item_id"
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ class PreparedItems:
     first_low_rank: torch.Tensor
     kernels: Kernels
     cross_dense_t: torch.Tensor  # (num_cross_dense, P)
+    sequence: PreparedCandidates | None = None  # the attention's candidate side (sequence > 0)
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,9 @@ class RankingConfig:
     cross_layers: int = 3
     low_rank: int = 16
     deep: tuple[int, ...] = (128, 64)
+    # newest engagements the target attention reads (0: no attention, the plain DCN-v2)
+    sequence: int = 0
+    attention_hidden: int = 32  # H of the attention unit
 
     def feature_dims(self) -> dict[str, int]:
         return {f: t.embedding_dim for t in self.tables for f in t.features}
@@ -101,6 +116,8 @@ class RankingConfig:
             "cross_layers": self.cross_layers,
             "low_rank": self.low_rank,
             "deep": list(self.deep),
+            "sequence": self.sequence,
+            "attention_hidden": self.attention_hidden,
         }
 
     @classmethod
@@ -116,6 +133,9 @@ class RankingConfig:
             cross_layers=int(d["cross_layers"]),
             low_rank=int(d["low_rank"]),
             deep=tuple(int(x) for x in d["deep"]),
+            # checkpoints written before the sequence-aware ranker have neither
+            sequence=int(d.get("sequence", 0)),
+            attention_hidden=int(d.get("attention_hidden", 32)),
         )
 
 
@@ -142,6 +162,14 @@ class DCNv2(nn.Module):
             config.num_item_dense + config.num_cross_dense, [p], device=device
         )
         width = sum(dims[f] for f in config.user_features + config.item_features) + 2 * p  # X
+        self.sequence: TargetAttention | None = None
+        if config.sequence:
+            table = next(t for t in config.tables if CANDIDATE_FEATURE in t.features)
+            self.sequence = TargetAttention(
+                table.num_embeddings, table.embedding_dim, config.sequence,
+                config.attention_hidden, device=device,
+            )  # fmt: skip
+            width += table.embedding_dim
         self.cross = LowRankCrossNet(width, config.cross_layers, config.low_rank)
         self.deep = MLP(width, list(config.deep), device=device) if config.deep else nn.Identity()
         self.head = nn.Linear(config.deep[-1] if config.deep else width, 1, device=device)
@@ -201,14 +229,14 @@ class DCNv2(nn.Module):
         """(B,) logits, one lookup for both halves."""
         pooled = self.embeddings(features.sparse)
         assert features.user_dense is not None and features.item_dense is not None
-        x0 = torch.cat(
-            [
-                self._user_part(pooled, features.user_dense),
-                self._item_part(pooled, features.item_dense, features.cross_dense),
-            ],
-            dim=1,
-        )  # (B, X)
-        return self.interact(x0)
+        parts = [
+            self._user_part(pooled, features.user_dense),
+            self._item_part(pooled, features.item_dense, features.cross_dense),
+        ]
+        if self.sequence is not None:
+            jts = features.sparse.to_dict()
+            parts.append(self.sequence(jts[SEQUENCE_FEATURE], _one_id(jts[CANDIDATE_FEATURE])))
+        return self.interact(torch.cat(parts, dim=1))  # x0 (B, X)
 
     def user_part(self, user: ModelInputs) -> torch.Tensor:
         """(B, Xu): the request side of x0, cacheable per request."""
@@ -229,24 +257,56 @@ class DCNv2(nn.Module):
         return perceptron._linear
 
     def prepare_items(
-        self, pooled: Mapping[str, torch.Tensor], item_dense: torch.Tensor
+        self,
+        pooled: Mapping[str, torch.Tensor],
+        item_dense: torch.Tensor,
+        item_rows: torch.Tensor | None = None,
     ) -> PreparedItems:
         """``PreparedItems`` of M items from their pooled embeddings {item feature: (M, E)}
-        and item counters (M, num_item_dense), without the cross counters."""
+        and item counters (M, num_item_dense), without the cross counters; ``item_rows`` (M,)
+        their ``item_id`` vocabulary rows (the attention's candidate side: sequence-aware
+        rankers only)."""
         lin = self._dense_linear(self.item_dense_arch)
         di, p = self.config.num_item_dense, self.config.dense_dim
         emb = torch.cat([pooled[f] for f in self.config.item_features], dim=1).contiguous()
         dense_pre = nn.functional.linear(signed_log1p(item_dense), lin.weight[:, :di], lin.bias)
         start = self.user_width + p  # x0 = [user part | item dense projection | item embeddings]
         v = self.cross.V_kernels
-        first = emb @ v[0][:, start:].T if len(v) else emb.new_zeros(emb.shape[0], 0)
+        end = start + emb.shape[1]
+        first = emb @ v[0][:, start:end].T if len(v) else emb.new_zeros(emb.shape[0], 0)
+        seq = None
+        if self.sequence is not None:
+            if item_rows is None:
+                raise ValueError(
+                    "a sequence-aware ranker prepares items from their vocabulary rows"
+                )
+            seq = self.sequence.prepare(item_rows)
         return PreparedItems(
             emb,
             dense_pre.contiguous(),
             first.contiguous(),
             self.kernels(frozen=True),
             lin.weight[:, di:].T.detach().contiguous(),
+            seq,
         )
+
+    def sequence_state(self, history_rows: torch.Tensor) -> SequenceState | None:
+        """One user's history (``item_id`` vocabulary rows (n,), oldest first) encoded once
+        per request for ``score_prepared``; None for a ranker without attention."""
+        return None if self.sequence is None else self.sequence.state(history_rows)
+
+    def attended(
+        self, state: SequenceState | None, items: PreparedItems, index: torch.Tensor
+    ) -> torch.Tensor | None:
+        """(N, E): the attended history of each candidate row ``index`` (None without
+        attention)."""
+        if self.sequence is None:
+            return None
+        if state is None or items.sequence is None:
+            raise ValueError("a sequence-aware ranker needs the user's history and prepared items")
+        c = items.sequence
+        picked = PreparedCandidates(c.c.index_select(0, index), c.cc.index_select(0, index))
+        return self.sequence.attend(state, picked)
 
     @property
     def user_width(self) -> int:
@@ -260,10 +320,12 @@ class DCNv2(nn.Module):
         items: PreparedItems,
         index: torch.Tensor,
         cross_dense: torch.Tensor | None = None,
+        sequence: SequenceState | None = None,
     ) -> torch.Tensor:
         """(N,) logits of the catalog rows ``index`` (N,) for one user's part of x0 ``user``
         (1, Xu) (``_user_part``); ``cross_dense`` (N, num_cross_dense) their user x item
-        counters. Equals ``interact`` on the full x0, up to rounding."""
+        counters; ``sequence`` the user's history (``sequence_state``; sequence-aware rankers).
+        Equals ``interact`` on the full x0, up to rounding."""
         xu, p = user.shape[1], self.config.dense_dim
         n = index.shape[0]
         kernels = items.kernels
@@ -272,14 +334,20 @@ class DCNv2(nn.Module):
             assert cross_dense is not None, "this ranker reads cross (user x item) counters"
             dense = torch.addmm(dense, signed_log1p(cross_dense), items.cross_dense_t)
         dense = dense.relu_()
-        x0 = torch.cat([user.expand(n, -1), dense, items.embeddings.index_select(0, index)], dim=1)
+        parts = [user.expand(n, -1), dense, items.embeddings.index_select(0, index)]
+        seq = self.attended(sequence, items, index)
+        if seq is not None:
+            parts.append(seq)
+        x0 = torch.cat(parts, dim=1)
         if not kernels.cross:  # no cross layers: x0 goes straight to the deep MLP
             return self._finish(x0, None, kernels)
         # first cross layer: x0 V0^T = u V0[user]^T (once) + d V0[dense]^T + e V0[emb]^T
-        # (prepared per item)
+        # (prepared per item) + a V0[attended]^T (per request and item)
         v0t = kernels.cross[0][0]  # (X, r)
         low = torch.addmm(items.first_low_rank.index_select(0, index), dense, v0t[xu : xu + p])
         low += user @ v0t[:xu]
+        if seq is not None:
+            low.addmm_(seq, v0t[x0.shape[1] - seq.shape[1] :])
         return self._finish(x0, low, kernels)
 
     @staticmethod
@@ -307,5 +375,30 @@ class DCNv2(nn.Module):
         if u.shape[0] != 1:
             raise ValueError(f"score_candidates takes one user, got {u.shape[0]}")
         v = self.item_part(items)  # (N, Xi)
-        x0 = torch.cat([u.expand(v.shape[0], -1), v], dim=1)  # (N, X)
-        return self.interact(x0)
+        seq = None
+        if self.sequence is not None:
+            history = user.sparse.to_dict()[SEQUENCE_FEATURE].values()  # one user: all of it
+            state = self.sequence.state(history)
+            cands = _one_id(items.sparse.to_dict()[CANDIDATE_FEATURE])
+            seq = self.sequence.attend(state, self.sequence.prepare(cands))
+        return self.score_parts(u, v, seq)
+
+    def score_parts(
+        self, user: torch.Tensor, items: torch.Tensor, attended: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(N,) logits from one user's part of x0 (1, Xu), the candidates' item parts
+        (N, Xi) and, for a sequence-aware ranker, their attended histories (N, E)."""
+        parts = [user.expand(items.shape[0], -1), items]
+        if self.sequence is not None:
+            if attended is None:
+                raise ValueError("a sequence-aware ranker needs the attended history")
+            parts.append(attended)
+        return self.interact(torch.cat(parts, dim=1))  # x0 (N, X)
+
+
+def _one_id(jt: Any) -> torch.Tensor:
+    """(B,): the one id of each row of a single-id feature (the candidate's item row)."""
+    values, lengths = jt.values(), jt.lengths()
+    if values.shape[0] != lengths.shape[0] or bool((lengths != 1).any()):
+        raise ValueError("the candidate feature must hold exactly one id per row")
+    return values

@@ -81,6 +81,7 @@ from recassets.training.loop import (
     _reproducible,
     _start,
     _threads,
+    reinit_sequence_rows,
     train_record,
 )
 from recassets.training.schema import COHORT_DENSE
@@ -245,6 +246,7 @@ def fit_sharded(
                     gen = torch.Generator().manual_seed(config.seed * 1_000_003 + ordinal)
                     for name, upd in updates.items():
                         S.reinit_rows(dmp, name, upd.recycled, generator=gen)
+                        reinit_sequence_rows(dmp, name, upd.recycled, gen, dense_opt)
                         recycled_total += len(upd.recycled)
                     consumed[day] = {"version": source.version, "rows": counts.rows}
                 same_day = D.SameDayHistory.read(source, day) if config.same_day_history else None

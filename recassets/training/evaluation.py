@@ -70,9 +70,13 @@ from recassets.training.report import (
     POPULARITY_ALL_TIME,
     POPULARITY_TRAILING_7D,
     RANKER_ALL,
+    SEQUENCE_RANKER,
     SERVED,
+    SERVED_DCN,
+    SERVED_SEQUENCE,
     EvaluationReport,
     choose_order,
+    choose_ranker,
     write_json_atomic,
 )
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
@@ -267,6 +271,7 @@ def evaluate(
     light_pool: int = 500,
     light_keep: int = 200,
     rules: Mapping[str, Any] | None = None,
+    sequence_ranking: Any | None = None,
 ) -> EvaluationReport:
     """Evaluate the candidate pair (and the current one, when given) against the baselines.
 
@@ -280,6 +285,10 @@ def evaluate(
     scored beside the DCN-v2 over the whole pool (``RANKER_ALL``) and the light order alone.
     ``rules``: name -> ``FunnelConfig``: the blend's page under each config's list-wise rules
     (``diversity.page``: caps, MMR, freshness boost), scored as ``candidate_blend+<name>``.
+    ``sequence_ranking``: a sequence-aware ranker checkpoint: served the same way as the DCN-v2
+    (same candidates, same light cut), scored beside it (``SERVED_DCN``, ``SERVED_SEQUENCE``);
+    the better of the two becomes ``SERVED`` and the candidate ranker (``choose_ranker``:
+    ``report.ranker`` and its reason).
     """
     cand = as_checkpoint(checkpoint_two_tower)
     train_days = cand.partitions
@@ -291,6 +300,13 @@ def evaluate(
     overlap = sorted(set(eval_days) & set(train_days))
     if overlap:
         raise ValueError(f"eval days {overlap} were trained on")
+    for ranker in (checkpoint_ranking, sequence_ranking):  # the rankers' days too
+        seen_days = set(as_checkpoint(ranker).partitions) if ranker is not None else set()
+        if seen_days & set(eval_days):
+            raise ValueError(
+                f"eval days {sorted(seen_days & set(eval_days))} were trained on by the ranker "
+                f"{_path_of(ranker)}"
+            )
 
     before = [d for d in sorted(present) if d < eval_days[0]]
     history_days = sorted({*before, *train_days})
@@ -342,7 +358,8 @@ def evaluate(
     lr = _light(light)
 
     # the models, one eval day at a time (item counters as of d-1)
-    def model_rankings(tt: Any, rk: Any | None, sim: Any | None = None, lr: Any = None) -> tuple[
+    def model_rankings(tt: Any, rk: Any | None, sim: Any | None = None, lr: Any = None,
+                       rk2: Any | None = None) -> tuple[
         list[list[int]], list[list[int]] | None, dict[str, list[Any]]
     ]:  # fmt: skip
         alone: list[list[int]] = [[] for _ in range(n_units)]
@@ -353,11 +370,14 @@ def evaluate(
                                        "stages": [None] * n_units,
                                        "light": [[] for _ in range(n_units)],
                                        "ranker_all": [[] for _ in range(n_units)],
+                                       "seq": [[] for _ in range(n_units)],
+                                       "rk_seq": [None] * n_units,
                                        **{f"rules:{n}": [[] for _ in range(n_units)]
                                           for n in rules or {}}}  # fmt: skip
         if users is None or n_units == 0:
             return alone, served, extra
         ranker = inference.load_ranking(rk, device=device) if rk is not None else None
+        second = inference.load_ranking(rk2, device=device) if rk2 is not None else None
         offset = 0
         for di, day in enumerate(eval_days):
             idx = [r for r in range(n_units) if unit_day[r] == di]
@@ -405,11 +425,21 @@ def evaluate(
                 served[r] = [int(cand_ids[o]) for o in order[:k]]
                 extra["cands"][r] = cand_ids
                 extra["tt"][r] = np.asarray([scores[j][p] for p in at])
+                seq_scores = None
+                if second is not None:  # the sequence-aware L2, on the same candidates
+                    seq_scores = inference.score_candidates(second[0], second[1],
+                                                            urows.slice(j, 1), cand_rows)  # fmt: skip
+                    extra["rk_seq"][r] = seq_scores
+                    order = np.lexsort((np.asarray(cand_ids), -seq_scores))
+                    extra["seq"][r] = [int(cand_ids[o]) for o in order[:k]]
                 if lr is not None:  # the cascade serves; the DCN-v2 over all is its yardstick
                     cut = lr.score(extra["tt"][r], dense[at])
                     extra["ranker_all"][r] = served[r]
                     extra["light"][r] = [int(cand_ids[o]) for o in np.lexsort((cand_ids, -cut))[:k]]
                     served[r] = light_ranker.cascade(cand_ids, cut, rk_scores, light_keep)[:k]
+                    if seq_scores is not None:
+                        extra["seq"][r] = light_ranker.cascade(cand_ids, cut, seq_scores,
+                                                               light_keep)[:k]  # fmt: skip
                 extra["rk"][r] = rk_scores
         return alone, served, extra
 
@@ -420,13 +450,22 @@ def evaluate(
     sim = _similarity(similarity)
     if sim is not None and set(sim.meta.get("partitions", [])) & set(eval_days):
         raise ValueError(f"eval days were in the item similarity's fit ({sim.path})")
-    alone, served, extra = model_rankings(cand, checkpoint_ranking, sim, lr)
+    seq_rk = sequence_ranking if checkpoint_ranking is not None else None
+    alone, served, extra = model_rankings(cand, checkpoint_ranking, sim, lr, seq_rk)
     retrieval[CANDIDATE] = summarize(alone)
+    ranker, ranker_reason, served_ranking = None, "", checkpoint_ranking
     if served is not None:
         retrieval[SERVED] = summarize(served)
         if lr is not None:
             retrieval[RANKER_ALL] = summarize(extra["ranker_all"])
             retrieval[LIGHT] = summarize(extra["light"])
+        if seq_rk is not None:  # two L2 rankers: the better serves
+            retrieval[SERVED_DCN] = retrieval[SERVED]
+            retrieval[SERVED_SEQUENCE] = summarize(extra["seq"])
+            ranker, ranker_reason = choose_ranker(retrieval, f"ndcg@{ndcg_at}", f"recall@{k}")
+            if ranker == "sequence":
+                retrieval[SERVED] = retrieval[SERVED_SEQUENCE]
+                served_ranking = seq_rk
     stages = stage_recall(units.truth, extra["stages"], k) if sim is not None else {}
     if sim is not None:
         retrieval[BLEND] = summarize(extra["blend"])
@@ -479,6 +518,10 @@ def evaluate(
         ranking[CANDIDATE] = inference.evaluate_ranking(
             checkpoint_ranking, table, eval_days, device=device
         )
+    if seq_rk is not None:
+        ranking[SEQUENCE_RANKER] = inference.evaluate_ranking(
+            seq_rk, table, eval_days, device=device
+        )
     if current_ranking is not None:
         ranking[CURRENT] = inference.evaluate_ranking(
             current_ranking, table, eval_days, device=device
@@ -504,7 +547,9 @@ def evaluate(
         catalog_size=len(catalog_ids),
         checkpoints={
             "candidate_two_tower": _path(checkpoint_two_tower),
-            "candidate_ranking": _path(checkpoint_ranking),
+            "candidate_ranking": _path(served_ranking),  # the L2 that would serve
+            "candidate_ranking_dcn_v2": _path(checkpoint_ranking),
+            "candidate_ranking_sequence": _path(seq_rk),
             "current_two_tower": _path(current_two_tower),
             "current_ranking": _path(current_ranking),
             "candidate_similarity": None if sim is None else sim.path,
@@ -518,7 +563,13 @@ def evaluate(
         stages=stages,
         light_pool=light_pool if lr is not None and served is not None else 0,
         light_keep=light_keep if lr is not None and served is not None else 0,
+        ranker=ranker,
+        ranker_reason=ranker_reason,
     )
+
+
+def _path_of(c: Any) -> str:
+    return os.fspath(c) if isinstance(c, str | os.PathLike) else str(as_checkpoint(c).path)
 
 
 def _similarity(s: Any | None) -> ItemSimilarity | None:

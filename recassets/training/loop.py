@@ -46,7 +46,8 @@ from torch import nn
 from recassets.models.embeddings import DEFAULT_EMBEDDING_OPTIMIZER, TableSpec, dense_parameters
 from recassets.models.losses import PointwiseBCELoss, SampledSoftmaxLoss
 from recassets.models.metrics import log_loss, roc_auc
-from recassets.models.ranking import RankingConfig
+from recassets.models.ranking import CANDIDATE_FEATURE, RankingConfig
+from recassets.models.sequence import TargetAttention
 from recassets.models.two_tower import TwoTowerConfig
 from recassets.training import data as D
 from recassets.training.checkpoint import Checkpoint, as_checkpoint, record_run
@@ -111,6 +112,10 @@ class RankingTrainConfig:
     # Extra negatives per positive: the user paired with other positives' items of the batch
     # (``data.shuffled_negatives``), popularity-distributed like the retriever's candidates.
     shuffled_negatives: int = 0
+    # The sequence-aware ranker: a target attention over the user's newest ``sequence``
+    # engagements against the candidate (``recassets.models.sequence``); 0: the plain DCN-v2.
+    sequence: int = 0
+    attention_hidden: int = 32
 
 
 @dataclass(frozen=True)
@@ -237,6 +242,8 @@ def _ranking_run(knobs: RankingTrainConfig) -> _Run:
             cross_layers=knobs.cross_layers,
             low_rank=knobs.low_rank,
             deep=tuple(knobs.deep),
+            sequence=knobs.sequence,
+            attention_hidden=knobs.attention_hidden,
         ).to_dict()
 
     return _Run(
@@ -391,6 +398,7 @@ def _fit(
                     gen = torch.Generator().manual_seed(config.seed * 1_000_003 + ordinal)
                     for name, upd in updates.items():
                         model.embeddings.reinit_rows(name, upd.recycled, generator=gen)
+                        reinit_sequence_rows(model, name, upd.recycled, gen, dense_opt)
                         recycled_total += len(upd.recycled)
                     consumed[day] = {"version": source.version, "rows": counts.rows}
                 same_day = reads.history(day)
@@ -477,6 +485,22 @@ def _fit(
     if output is not None:
         ckpt.save(output)
     return ckpt
+
+
+def reinit_sequence_rows(
+    model: nn.Module,
+    vocab: str,
+    rows: Any,
+    generator: torch.Generator,
+    optimizer: torch.optim.Optimizer,
+) -> None:
+    """Recycled ``item_id`` rows start afresh in the sequence-aware ranker's own item table too
+    (``TargetAttention.reinit_rows``; found through any wrapper, a sharded model's included)."""
+    if vocab != CANDIDATE_FEATURE:
+        return
+    for m in model.modules():
+        if isinstance(m, TargetAttention):
+            m.reinit_rows(rows, generator=generator, optimizer=optimizer)
 
 
 def train_record(

@@ -3,7 +3,9 @@
 Layout under ``<artifacts>/models/``::
 
     two_tower/0001.pt, 0002.pt, ...   versioned checkpoints, never overwritten
-    ranking/0001.pt, ...
+    ranking/0001.pt, ...              the DCN-v2
+    sequence_ranking/0001.pt, ...     the sequence-aware DCN-v2 (a "ranking" checkpoint whose
+                                      model attends to the user's engagements)
     evaluation/latest.json            the last ``EvaluationReport`` (read by the gate check)
     current.json                      the pointer serving reads (written atomically)
 
@@ -27,7 +29,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +47,10 @@ from recassets.training.evaluation import (
 if TYPE_CHECKING:
     from recassets.training.loop import TrainConfig
 
-KINDS = ("two_tower", "ranking")
+SEQUENCE_RANKING = "sequence_ranking"
+KINDS = ("two_tower", "ranking", SEQUENCE_RANKING)
+# the model each store holds (the checkpoint's ``kind``): both rankers are DCN-v2 modules
+MODULE_KIND = {"two_tower": "two_tower", "ranking": "ranking", SEQUENCE_RANKING: "ranking"}
 POPULARITY = "popularity"
 MODEL = "model"
 DEFAULT_POLICY: dict[str, Any] = {"policy": POPULARITY, "variant": "trailing_7d"}
@@ -122,6 +127,11 @@ def train_next(
 
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}")
+    if kind == SEQUENCE_RANKING and not config.ranking.sequence:
+        # the store's models attend to the history: the feature pipeline's whole sequence
+        from recassets.training.data import HISTORY_LIMIT
+
+        config = replace(config, ranking=replace(config.ranking, sequence=HISTORY_LIMIT))
     days = available_days(paths)
     train_days = days[: len(days) - holdout_days] if holdout_days else days
     if not train_days:
@@ -134,7 +144,7 @@ def train_next(
     if prior is not None and not todo:
         return TrainResult(prior, str(latest), False, True, [])
     ckpt = fit(
-        kind,
+        MODULE_KIND[kind],
         paths.table("training_examples"),
         train_days,
         config,
@@ -281,7 +291,9 @@ def promote(
             {
                 "policy": MODEL,
                 "two_tower": report.checkpoints["candidate_two_tower"],
+                # the L2 that serves: the DCN-v2 or, when it won, the sequence-aware one
                 "ranking": report.checkpoints["candidate_ranking"],
+                "ranker": report.ranker or "dcn_v2",
                 # the order that serves, and the similarity file the blend reads
                 "order": report.order or "dcn_v2",
                 **(

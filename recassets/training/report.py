@@ -22,6 +22,11 @@ BLEND = "candidate_blend"  # EASE + popularity + two-tower over the union of sou
 # DCN-v2 over every one of the pool and the light ranker's own order
 RANKER_ALL = "candidate_ranker_all"
 LIGHT = "candidate_light"
+# with a sequence-aware ranker evaluated too: each L2 served the same way (the same candidates,
+# the same light cut); SERVED is then the better of the two (``choose_ranker``)
+SERVED_DCN = "candidate_served_dcn_v2"
+SERVED_SEQUENCE = "candidate_served_sequence"
+SEQUENCE_RANKER = "candidate_sequence"  # the sequence-aware ranker's AUC on every eval row
 CURRENT = "current"
 POPULARITY_ALL_TIME = "popularity_all_time"
 POPULARITY_TRAILING_7D = "popularity_trailing_7d"
@@ -57,6 +62,10 @@ class EvaluationReport:
     # the light ranker's cut: candidates it scored and kept (0: no light ranker evaluated)
     light_pool: int = 0
     light_keep: int = 0
+    # the L2 ranker that would serve: "dcn_v2" or "sequence" (the sequence-aware DCN-v2), and
+    # why (``choose_ranker``); None when no sequence-aware ranker was evaluated
+    ranker: str | None = None
+    ranker_reason: str = ""
 
     @property
     def recall_key(self) -> str:
@@ -108,6 +117,8 @@ class EvaluationReport:
             lines += ["", f"{SERVED}: the cascade (the light ranker keeps {self.light_keep} of "
                       f"the two-tower's {self.light_pool}, the DCN-v2 orders them); {RANKER_ALL}: "
                       f"the DCN-v2 over all {self.light_pool}; {LIGHT}: the light ranker's order"]  # fmt: skip
+        if self.ranker:
+            lines += ["", f"L2 ranker that serves: {self.ranker} ({self.ranker_reason})"]
         if self.ranking:
             lines += [
                 "",
@@ -159,6 +170,20 @@ def choose_order(
     return ("blend" if pick else name), (
         f"blend {ndcg} {b[ndcg]:.4f}, {recall} {b[recall]:.4f} "
         f"{'>=' if pick else '<'} {other} {o[ndcg]:.4f}, {o[recall]:.4f}"
+    )
+
+
+def choose_ranker(
+    retrieval: Mapping[str, Mapping[str, float]], ndcg: str, recall: str
+) -> tuple[str, str]:
+    """Which L2 ranker serves: the sequence-aware one (``SERVED_SEQUENCE``) only when it beats
+    the DCN-v2 (``SERVED_DCN``) on NDCG, then Recall (a tie keeps the DCN-v2: the cheaper model,
+    with less to go wrong). Returns (``"sequence"`` | ``"dcn_v2"``, the reason in words)."""
+    s, d = retrieval[SERVED_SEQUENCE], retrieval[SERVED_DCN]
+    pick = (s[ndcg], s[recall]) > (d[ndcg], d[recall])
+    return ("sequence" if pick else "dcn_v2"), (
+        f"sequence {ndcg} {_fmt_ci(s, ndcg)}, {recall} {_fmt_ci(s, recall)} "
+        f"{'>' if pick else '<='} dcn_v2 {_fmt_ci(d, ndcg)}, {_fmt_ci(d, recall)}"
     )
 
 

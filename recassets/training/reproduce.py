@@ -67,6 +67,8 @@ def config_of(recorded: Checkpoint, num_threads: int | None = None) -> TrainConf
         low_rank=int(m["low_rank"]),
         deep=tuple(int(d) for d in m["deep"]),
         shuffled_negatives=int(t.get("shuffled_negatives", 0)),
+        sequence=int(m.get("sequence", 0)),
+        attention_hidden=int(m.get("attention_hidden", 32)),
     )
     return replace(base, ranking=knobs)
 

@@ -56,9 +56,13 @@ def rerank_orders(
     bootstrap: int,
     seed: int,
 ) -> dict[str, dict[str, float]]:
-    """AUC and NDCG@n of three orders of the same two-tower candidates: the ranker's, the
-    two-tower's own, trailing popularity's; over the user-days with a positive among them."""
-    per: dict[str, list[tuple[float, float]]] = {"dcn_v2": [], "two_tower": [], "popularity": []}
+    """AUC and NDCG@n of the orders of the same two-tower candidates: the ranker's, the
+    sequence-aware ranker's (when it was scored), the two-tower's own, trailing popularity's;
+    over the user-days with a positive among them."""
+    with_seq = any(s is not None for s in extra.get("rk_seq", ()))
+    per: dict[str, list[tuple[float, float]]] = {
+        "dcn_v2": [], **({"sequence": []} if with_seq else {}), "two_tower": [], "popularity": []
+    }  # fmt: skip
     groups: list[int] = []
     for r, cands in enumerate(extra["cands"]):
         if not cands:
@@ -70,6 +74,7 @@ def rerank_orders(
         pop = trailing.get(unit_day[r], {})
         orders = {
             "dcn_v2": np.asarray(extra["rk"][r], dtype=np.float64),
+            **({"sequence": np.asarray(extra["rk_seq"][r], dtype=np.float64)} if with_seq else {}),
             "two_tower": np.asarray(extra["tt"][r], dtype=np.float64),
             "popularity": np.asarray([pop.get(int(i), 0) for i in ids], dtype=np.float64),
         }

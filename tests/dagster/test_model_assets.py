@@ -37,6 +37,7 @@ RUN_CONFIG = {
     "ops": {
         "models__two_tower_model": {"config": TRAIN},
         "models__ranking_model": {"config": TRAIN},
+        "models__sequence_ranking_model": {"config": {**TRAIN, "history": 4}},
         # co-occurrence recovers the planted category preference from 2 days better than a
         # learned pair does: this test is about the gate's mechanics against popularity
         "models__model_evaluation": {
@@ -86,6 +87,7 @@ def test_checks_are_blocking_and_keys_are_stable():
     assert [a.key for a in ASSETS] == [
         AssetKey(["models", "two_tower_model"]),
         AssetKey(["models", "ranking_model"]),
+        AssetKey(["models", "sequence_ranking_model"]),
         AssetKey(["models", "item_similarity"]),
         AssetKey(["models", "light_ranker"]),
         AssetKey(["models", "model_evaluation"]),
@@ -118,7 +120,14 @@ def test_train_evaluate_promote_then_keep_serving_on_a_failed_gate(paths):
     assert g1.passed and g1.metadata["promoted"].value is True
     first = P.current_policy(paths)
     assert first["policy"] == "model" and first["two_tower"] == tt["checkpoint"]
-    assert first["ranking"] == rk["checkpoint"]
+    # both L2 rankers trained and scored side by side; the pointer names the one that won
+    seq = _metadata(r1, "models", "sequence_ranking_model")
+    assert seq["checkpoint"].endswith("sequence_ranking/0001.pt")
+    ev0 = _metadata(r1, "models", "model_evaluation")
+    assert ev0["ranker"] in ("dcn_v2", "sequence") and ev0["ranker_reason"].startswith("sequence")
+    assert {"candidate_served_dcn_v2", "candidate_served_sequence"} <= set(ev0["retrieval"])
+    winner = seq if ev0["ranker"] == "sequence" else rk
+    assert first["ranking"] == winner["checkpoint"] and first["ranker"] == ev0["ranker"]
     sim = _metadata(r1, "models", "item_similarity")
     assert sim["path"].endswith("item_similarity/0001.npz") and sim["new_version"] is True
     assert sim["partitions"] == {"first": planted.day(0), "last": planted.day(1), "count": 2}

@@ -57,6 +57,7 @@ def test_retrain_job_holds_the_models_and_every_retrieval_and_serving_asset(defs
         if graph.get(k).group_name in ("retrieval", "serving")
     }
     assert selected == {"models/two_tower_model", "models/ranking_model",
+                        "models/sequence_ranking_model",
                         "models/item_similarity", "models/light_ranker",
                         "models/model_evaluation"} | downstream  # fmt: skip
     assert "model_evaluation_promotion_gate" in {c.name for c in job.asset_layer.asset_graph.asset_check_keys}  # fmt: skip

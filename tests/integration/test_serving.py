@@ -683,6 +683,43 @@ def test_a_bundle_with_a_light_ranker_serves_the_cascade(home, built, tmp_path):
         Bundle.load(folder)
 
 
+def test_a_sequence_aware_ranker_serves_with_the_users_history(home, built, tmp_path):
+    """The pointer names a sequence-aware ranker (the gate chose it): the bundle serves it,
+    the served form (history encoded once, the catalog's side prepared) equals the module
+    path on replicated rows, and the order of the history matters."""
+    policy = P.current_policy(home)
+    config = TrainConfig(batch_size=128, num_threads=1)
+    seq = P.train_next(home, P.SEQUENCE_RANKING, config, holdout_days=0)
+    P.write_policy(home, {**policy, "ranking": seq.path, "ranker": "sequence"})
+    try:
+        folder = B.write_bundle(home, tmp_path / "sequence")
+    finally:
+        P.write_policy(home, policy)
+    funnel = Recommender(Bundle.load(folder), home, FunnelConfig(max_per_category=0))
+    assert funnel.ranker.sequence is not None and funnel.ranker.config.sequence == 50
+    values = funnel.user_row(3)
+    history = [int(i) for i in values.get("history_item_ids") or []]
+    assert len(history) >= 2, "user 3 must have a history to attend"
+    ids = np.arange(1, 61, dtype=np.int64)
+    with torch.inference_mode():
+        broadcast, found = funnel.rank(3, values, ids)
+        replicated = funnel.rank_replicated(3, values, ids)
+        # a candidate the store does not hold: the module path, the others unchanged
+        scores, _ = funnel.rank(3, values, np.append(ids, 500_000))
+        # the same engagements in another order: the pooled history is the same, the
+        # attention's recency is not
+        moved, _ = funnel.rank(3, {**values, "history_item_ids": history[::-1]}, ids)
+        empty, _ = funnel.rank(3, {**values, "history_item_ids": []}, ids)
+    assert found.all()
+    np.testing.assert_allclose(broadcast, replicated, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scores[:60], broadcast, rtol=1e-5, atol=1e-5)
+    assert np.isfinite(scores[60]) and np.isfinite(empty).all()
+    assert not np.allclose(moved, broadcast)
+    rec = funnel.recommend(3, k=5)
+    assert rec.policy == "model" and len(rec.items) == 5
+    assert all(i["stages"][:2] == ["retrieval", "ranking"] for i in rec.items)
+
+
 # -- ads over HTTP: a bento whose bundle carries campaigns (a server of its own) --------------
 # (before the Dagster assets below: after a failing recall check no bundle can be written)
 

@@ -219,6 +219,9 @@ def test_a_hostile_target_is_a_usage_error(home, monkeypatch, capsys, argv, mess
 
 def test_the_accepted_forms(home, monkeypatch, capsys):
     assert G.parse_target("two_tower/0003") == G.Target("model", "two_tower/0003")
+    assert G.parse_target("sequence_ranking/0001") == G.Target("model", "sequence_ranking/0001")
+    with pytest.raises(G.TargetError):
+        G.parse_target("light/0001")  # no such model store
     assert G.parse_target("items@12") == G.Target("commit", "items", version=12)
     assert G.parse_target("items", "2026-01-02") == G.Target("partition", "items", day="2026-01-02")
     code, out, _ = run_cli(home, monkeypatch, capsys, "lineage", "raw_events", "2026-01-01")

@@ -82,6 +82,9 @@ def test_model_versions_and_the_bento_tag(tmp_path):
                             "ranking": {"checkpoint": "/h/artifacts/models/ranking/0002.pt"}}}  # fmt: skip
     assert D.model_versions(manifest) == {"two_tower": "two_tower/0003", "ranking": "ranking/0002"}
     assert D.model_versions({"lineage": {}}) == {"two_tower": None, "ranking": None}
+    # a sequence-aware ranker that serves is named by its own store: what the lineage resolves
+    seq = {"lineage": {"ranking": {"checkpoint": "/h/artifacts/models/sequence_ranking/0001.pt"}}}
+    assert D.model_versions(seq)["ranking"] == "sequence_ranking/0001"
     src = tmp_path / "bento" / "src"
     src.mkdir(parents=True)
     assert D.bento_tag(src) is None  # not a built bento
