@@ -37,6 +37,15 @@ keeps the best 200, the DCN-v2 ranks those; printed beside the DCN-v2 over all N
 run (the baseline: the same ranker, the same requests, the same timer), with the light
 stage's GFLOP/s.
 
+The sequence-aware L2 (``seq_l2``): when the home holds a sequence-aware ranker
+(``<artifacts>/models/sequence_ranking/``, whether or not the gate chose it), the same requests
+run again with it in the DCN-v2's place (after the cut when there is a light ranker: the
+cascade it would serve in), its item half prepared over the same (tiled) catalog and the
+user's history encoded per request, as ``funnel.ranking.Ranking`` serves it; printed beside
+the DCN-v2 of the same run over the same candidates (the baseline: same requests, same timer),
+with its GFLOP/s counted from its layer shapes (the DCN-v2's served form plus the attention's
+per-candidate work, ``TargetAttention.flops_per_candidate`` at the user's history length).
+
 Catalog smaller than N: the bundle's catalog is tiled (``tile``) to max(N's, its size) rows,
 every copy of an item under a new id (id + copy x offset): the item block's arrays, the
 ranker's prepared item rows (``PreparedItems``) and the index's vectors (a new index of the
@@ -108,6 +117,9 @@ class Setup:
     light: Any = None  # training.light.LightRanker (the cascade's cut), if the home has one
     keep: int = 200  # what the cut keeps (FunnelConfig.light_keep)
     light_rows: Any = None  # its prepared item rows over ``block`` (made at the first request)
+    # the sequence-aware ranker, if the home holds one: its Ranking and its (tiled) block
+    seq_ranking: Any = None
+    seq_block: Any = None
 
 
 Stage = Callable[[Setup, Request], None]
@@ -146,6 +158,18 @@ def dcn_v2(s: Setup, r: Request) -> None:
     ids, retrieval = r.candidates
     cohort = s.rec._cohort_of(s.block, r.values)
     logits, _ = s.rec._ranking(s.block, r.user, r.values, ids, cohort)
+    order = np.lexsort((ids, -logits))
+    r.ranked = (ids[order], logits[order], retrieval[order])
+
+
+def seq_l2(s: Setup, r: Request) -> None:
+    """The sequence-aware ranker in the DCN-v2's place (``dcn_v2`` with its own block)."""
+    import numpy as np
+
+    assert r.candidates is not None and s.seq_ranking is not None
+    ids, retrieval = r.candidates
+    cohort = s.rec._cohort_of(s.block, r.values)
+    logits, _ = s.seq_ranking(s.seq_block, r.user, r.values, ids, cohort)
     order = np.lexsort((ids, -logits))
     r.ranked = (ids[order], logits[order], retrieval[order])
 
@@ -244,6 +268,9 @@ def tile(block: Any, index: Any, rows: int) -> tuple[Any, Any, int]:
             embeddings=trep(p.embeddings),
             dense_pre=trep(p.dense_pre),
             first_low_rank=trep(p.first_low_rank),
+            sequence=None
+            if p.sequence is None
+            else dataclasses.replace(p.sequence, c=trep(p.sequence.c), cc=trep(p.sequence.cc)),
         )
     )
     tiled = dataclasses.replace(
@@ -432,6 +459,7 @@ def main(argv: list[str] | None = None) -> None:
     tblock, tindex, copies = tile(block, rec.index, biggest)
     retrieval = Retrieval(rec.two_tower, rec.tt_vocab, tindex, rec._users)
     setup = Setup(rec, tblock, retrieval, ads, a.k, copies, light_for(rec, paths))
+    setup.seq_ranking, setup.seq_block = sequence_for(rec, paths, biggest)
     stages = stages_for(rec)
     print(
         f"home {paths.home}, bento {tag}; order served: {rec.order}; catalog {catalog} items, "
@@ -519,7 +547,64 @@ def main(argv: list[str] | None = None) -> None:
         )  # fmt: skip
         if setup.light is not None:
             summary += time_cascade(setup, stages, requests, n_eff, rank_ms, peak)
+        if setup.seq_ranking is not None:
+            summary += time_sequence(setup, stages, requests, n_eff, macs, peak)
     print_summary(summary)
+
+
+def sequence_for(rec: Any, paths: Any, tiled_rows: int) -> tuple[Any, Any]:
+    """(Ranking, block) of the home's newest sequence-aware ranker over the recommender's
+    item load, tiled like the DCN-v2's block; (None, None) when the home has none."""
+    from recassets.funnel.items import build_block
+    from recassets.funnel.ranking import Ranking
+    from recassets.training import inference
+    from recassets.training import policy as P
+
+    found = P.latest_checkpoint(paths, P.SEQUENCE_RANKING)
+    if found is None:
+        return None, None
+    model, vocab = inference.load_ranking(str(found), device=rec.device)
+    block = build_block(rec.reader, model, vocab, rec.device)
+    assert rec.index is not None
+    tiled, _, _ = tile(block, rec.index, tiled_rows)
+    print(f"sequence-aware ranker: {found} (attends to the newest {model.config.sequence})")
+    return Ranking(model, vocab, rec._users, rec.device), tiled
+
+
+def time_sequence(
+    setup: Setup, stages: dict[str, Stage], requests: list[Request], n: int,
+    macs: dict[str, int], peak: float,
+) -> list[Any]:  # fmt: skip
+    """The same requests with the sequence-aware ranker in the DCN-v2's place (after the cut
+    when there is a light ranker), against the DCN-v2 of the same run on the same
+    candidates; summary rows."""
+    base = stages if setup.light is None else insert_before(stages, "dcn_v2", "l1", l1)
+    swapped = {("seq_l2" if k == "dcn_v2" else k): (seq_l2 if k == "dcn_v2" else v)
+               for k, v in base.items()}  # fmt: skip
+    cpu_dcn, _ = time_stages(setup, base, requests)
+    cpu_seq, _ = time_stages(setup, swapped, requests)
+    dcn_ms, seq_ms = mean(cpu_dcn["dcn_v2"]), mean(cpu_seq["seq_l2"])
+    probe = dataclasses.replace(requests[0])
+    for fn in base.values():
+        fn(setup, probe)
+    ranked = len(probe.candidates[0]) if probe.candidates else 0
+    model = setup.seq_ranking.ranker
+    hist = mean([float(len(r.values.get("history_item_ids") or [])) for r in requests])
+    per = macs["served"] + model.sequence.flops_per_candidate(round(hist))
+    gflops = 2 * per * ranked / (seq_ms / 1000) / 1e9 if seq_ms > 0 else float("nan")
+    where = f"after l1 keeps {setup.keep}" if setup.light is not None else "over all N"
+    print(
+        f"    the sequence-aware L2 ({where}, {ranked} ranked; mean history {hist:.0f}): seq_l2 "
+        f"{seq_ms:.3f} ms ({2 * per * ranked / 1e6:.1f} MFLOP, {gflops:.1f} GFLOP/s) against "
+        f"dcn_v2 {dcn_ms:.3f} ms on the same candidates ({seq_ms / dcn_ms:.2f}x); request total "
+        f"{mean(cpu_seq['total']):.3f} ms"
+    )
+    return [
+        row(f"seq_l2 CPU ms, N={n}, {where} (vs dcn_v2)", seq_ms, dcn_ms, seq_ms / dcn_ms, "",
+            None, "9.3f"),
+        row(f"  seq_l2 GFLOP/s, N={n} (vs 1-thread matmul)", gflops, peak, gflops / peak, "",
+            None, "9.1f"),
+    ]  # fmt: skip
 
 
 def light_for(rec: Any, paths: Any) -> Any:

@@ -47,8 +47,12 @@ from recassets.training.evaluation import (
 if TYPE_CHECKING:
     from recassets.training.loop import TrainConfig
 
+# The pointer's models (``current.json``'s keys: the retriever and the L2 ranker that serves).
+KINDS = ("two_tower", "ranking")
+# The model stores (folders under models/): the pointer's kinds and the sequence-aware ranker,
+# whose checkpoints the pointer names as its ``ranking`` when the gate chose it.
 SEQUENCE_RANKING = "sequence_ranking"
-KINDS = ("two_tower", "ranking", SEQUENCE_RANKING)
+STORES = (*KINDS, SEQUENCE_RANKING)
 # the model each store holds (the checkpoint's ``kind``): both rankers are DCN-v2 modules
 MODULE_KIND = {"two_tower": "two_tower", "ranking": "ranking", SEQUENCE_RANKING: "ranking"}
 POPULARITY = "popularity"
@@ -125,7 +129,7 @@ def train_next(
         shared = Path(paths.artifacts) / "training-jobs"  # the run folder, on the shared volume
         fit = functools.partial(k8s_job.train_on_cluster, shared_dir=shared)
 
-    if kind not in KINDS:
+    if kind not in STORES:
         raise ValueError(f"unknown model kind {kind!r}")
     if kind == SEQUENCE_RANKING and not config.ranking.sequence:
         # the store's models attend to the history: the feature pipeline's whole sequence

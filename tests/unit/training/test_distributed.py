@@ -19,7 +19,7 @@ from recassets.training import distributed as DT
 from recassets.training import sharding as S
 from recassets.training.checkpoint import Checkpoint
 from recassets.training.inference import item_embeddings, user_embeddings
-from recassets.training.loop import train_ranking, train_two_tower
+from recassets.training.loop import RankingTrainConfig, train_ranking, train_two_tower
 from recassets.training.schema import ITEM_DENSE
 from support import planted
 
@@ -160,12 +160,17 @@ def test_sharded_checkpoint_has_the_loops_format_and_serves_like_it(one_and_two)
 
 
 @pytest.mark.integration
-def test_a_sharded_warm_start_continues_from_an_unsharded_checkpoint(table, tmp_path):
+@pytest.mark.parametrize("sequence", [0, 4], ids=["dcn_v2", "sequence_aware"])
+def test_a_sharded_warm_start_continues_from_an_unsharded_checkpoint(table, tmp_path, sequence):
     # The ranker (per-row BCE, so a frozen model's mean loss does not depend on how rows are
     # batched): trained unsharded on days 0-1, warm-started sharded on day 2 with every learning
     # rate 0. Its loss on day 2 must be the unsharded model's (a single-process warm start with
-    # the same frozen rates), not a fresh model's.
-    config = replace(TINY, batch_size=128, same_day_history=False)
+    # the same frozen rates), not a fresh model's. The sequence-aware ranker's attention (a
+    # dense module beside the sharded tables) travels the same way.
+    config = replace(
+        TINY, batch_size=128, same_day_history=False,
+        ranking=RankingTrainConfig(sequence=sequence),
+    )  # fmt: skip
     first = train_ranking(table, DAYS[:2], replace(config, epochs=3), output=tmp_path / "r.pt")
     frozen = replace(config, lr=0.0, embedding_lr=0.0)
     warm = DT.train_distributed(
@@ -181,6 +186,7 @@ def test_a_sharded_warm_start_continues_from_an_unsharded_checkpoint(table, tmp_
     for key, value in first.state_dict.items():
         assert torch.equal(warm.state_dict[key], value), key
     assert len(warm.runs) == 2 and warm.partitions == DAYS[:3]
+    assert any(k.startswith("sequence.") for k in warm.state_dict) == bool(sequence)
 
 
 @pytest.mark.integration
