@@ -82,7 +82,7 @@ from recassets.training.report import (
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
 from recassets.training.similarity import ItemSimilarity, stage_recall
 from recassets.training.similarity import union_blend as similarity_union_blend
-from recassets.training.units import Units, rerank_orders, summarize_units
+from recassets.training.units import Units, paired_difference, rerank_orders, summarize_units
 
 TRAILING_DAYS = 7
 ITEM_COLUMNS = ("item_id", "category", "creator", *ITEM_DENSE, *COHORT_DENSE)
@@ -454,6 +454,7 @@ def evaluate(
     alone, served, extra = model_rankings(cand, checkpoint_ranking, sim, lr, seq_rk)
     retrieval[CANDIDATE] = summarize(alone)
     ranker, ranker_reason, served_ranking = None, "", checkpoint_ranking
+    difference: dict[str, float] = {}
     if served is not None:
         retrieval[SERVED] = summarize(served)
         if lr is not None:
@@ -462,7 +463,10 @@ def evaluate(
         if seq_rk is not None:  # two L2 rankers: the better serves
             retrieval[SERVED_DCN] = retrieval[SERVED]
             retrieval[SERVED_SEQUENCE] = summarize(extra["seq"])
-            ranker, ranker_reason = choose_ranker(retrieval, f"ndcg@{ndcg_at}", f"recall@{k}")
+            difference = paired_difference(extra["seq"], served, units, ndcg_at, bootstrap, seed)
+            ranker, ranker_reason = choose_ranker(
+                retrieval, f"ndcg@{ndcg_at}", f"recall@{k}", difference
+            )
             if ranker == "sequence":
                 retrieval[SERVED] = retrieval[SERVED_SEQUENCE]
                 served_ranking = seq_rk
@@ -565,6 +569,7 @@ def evaluate(
         light_keep=light_keep if lr is not None and served is not None else 0,
         ranker=ranker,
         ranker_reason=ranker_reason,
+        ranker_difference=difference,
     )
 
 

@@ -66,6 +66,9 @@ class EvaluationReport:
     # why (``choose_ranker``); None when no sequence-aware ranker was evaluated
     ranker: str | None = None
     ranker_reason: str = ""
+    # NDCG@n of the sequence-aware ranker's cascade minus the DCN-v2's, paired over the same
+    # units: mean, lo, hi (``units.paired_difference``)
+    ranker_difference: dict[str, float] = field(default_factory=dict)
 
     @property
     def recall_key(self) -> str:
@@ -174,17 +177,35 @@ def choose_order(
 
 
 def choose_ranker(
-    retrieval: Mapping[str, Mapping[str, float]], ndcg: str, recall: str
+    retrieval: Mapping[str, Mapping[str, float]],
+    ndcg: str,
+    recall: str,
+    difference: Mapping[str, float] | None = None,
 ) -> tuple[str, str]:
-    """Which L2 ranker serves: the sequence-aware one (``SERVED_SEQUENCE``) only when it beats
-    the DCN-v2 (``SERVED_DCN``) on NDCG, then Recall (a tie keeps the DCN-v2: the cheaper model,
-    with less to go wrong). Returns (``"sequence"`` | ``"dcn_v2"``, the reason in words)."""
+    """Which L2 ranker serves: the sequence-aware one (``SERVED_SEQUENCE``) only when it is
+    reliably better than the DCN-v2 (``SERVED_DCN``); otherwise the DCN-v2, the cheaper model
+    with less to go wrong. With a paired ``difference`` of their NDCG (``mean``, ``lo``, ``hi``
+    of a bootstrap over users): when its whole interval lies above zero. Without an interval
+    (no bootstrap): when it beats the DCN-v2 on NDCG, then Recall (a tie keeps the DCN-v2).
+    Returns (``"sequence"`` | ``"dcn_v2"``, the reason in words)."""
     s, d = retrieval[SERVED_SEQUENCE], retrieval[SERVED_DCN]
-    pick = (s[ndcg], s[recall]) > (d[ndcg], d[recall])
-    return ("sequence" if pick else "dcn_v2"), (
-        f"sequence {ndcg} {_fmt_ci(s, ndcg)}, {recall} {_fmt_ci(s, recall)} "
-        f"{'>' if pick else '<='} dcn_v2 {_fmt_ci(d, ndcg)}, {_fmt_ci(d, recall)}"
+    side_by_side = (
+        f"sequence {ndcg} {_fmt_ci(s, ndcg)}, {recall} {_fmt_ci(s, recall)}; dcn_v2 "
+        f"{_fmt_ci(d, ndcg)}, {_fmt_ci(d, recall)}"
     )
+    lo = None if difference is None else difference.get("lo")
+    if lo is not None and lo == lo:  # a paired interval: the decision is on it
+        pick = lo > 0
+        assert difference is not None
+        verdict = (
+            f"paired {ndcg} difference {difference['mean']:+.4f} "
+            f"[{difference['lo']:+.4f}, {difference['hi']:+.4f}] "
+            + ("lies above zero" if pick else "does not lie above zero: the DCN-v2 keeps serving")
+        )
+    else:
+        pick = (s[ndcg], s[recall]) > (d[ndcg], d[recall])
+        verdict = f"no interval: point estimates, sequence {'>' if pick else '<='} dcn_v2"
+    return ("sequence" if pick else "dcn_v2"), f"{verdict} ({side_by_side})"
 
 
 def _fmt(v: Any) -> str:

@@ -67,9 +67,13 @@ def test_the_attention_reads_what_the_pooled_history_cannot(world):
 
 def test_evaluation_serves_the_better_ranker_and_says_why(world):
     paths, tt, dcn, seq = world
-    report = E.evaluate(paths, tt.path, dcn.path, k=20, bootstrap=0, sequence_ranking=seq.path)
+    report = E.evaluate(paths, tt.path, dcn.path, k=20, bootstrap=200, sequence_ranking=seq.path)
     assert report.ranker == "sequence", report.ranker_reason
-    assert report.ranker_reason.startswith("sequence ndcg@10")
+    # decided on the paired difference of the two cascades over the same units
+    diff = report.ranker_difference
+    assert 0 < diff["lo"] <= diff["mean"] <= diff["hi"]
+    assert report.ranker_reason.startswith("paired ndcg@10 difference +")
+    assert "lies above zero" in report.ranker_reason
     assert report.checkpoints["candidate_ranking"] == seq.path
     assert report.checkpoints["candidate_ranking_dcn_v2"] == dcn.path
     assert report.retrieval[SERVED] == report.retrieval[SERVED_SEQUENCE]
@@ -79,8 +83,9 @@ def test_evaluation_serves_the_better_ranker_and_says_why(world):
 
     # the slots do not decide: the better model given as the "DCN-v2" keeps serving, the
     # worse one offered as the challenger loses
-    swapped = E.evaluate(paths, tt.path, seq.path, k=20, bootstrap=0, sequence_ranking=dcn.path)
-    assert swapped.ranker == "dcn_v2"
+    swapped = E.evaluate(paths, tt.path, seq.path, k=20, bootstrap=200, sequence_ranking=dcn.path)
+    assert swapped.ranker == "dcn_v2" and swapped.ranker_difference["hi"] < 0
+    assert "does not lie above zero: the DCN-v2 keeps serving" in swapped.ranker_reason
     assert swapped.checkpoints["candidate_ranking"] == seq.path
     assert swapped.retrieval[SERVED] == swapped.retrieval[SERVED_DCN]
 
@@ -94,16 +99,22 @@ def test_evaluation_serves_the_better_ranker_and_says_why(world):
     assert model.sequence is not None
 
 
-def test_choose_ranker_needs_a_strict_win_and_breaks_ties_on_recall():
-    def r(seq, dcn):
+def test_choose_ranker_serves_the_sequence_ranker_only_on_a_reliable_win():
+    def r(seq, dcn, difference=None):
         metrics = {SERVED_SEQUENCE: dict(zip(("ndcg@10", "recall@50"), seq, strict=True)),
                    SERVED_DCN: dict(zip(("ndcg@10", "recall@50"), dcn, strict=True))}  # fmt: skip
-        return choose_ranker(metrics, "ndcg@10", "recall@50")[0]
+        return choose_ranker(metrics, "ndcg@10", "recall@50", difference)[0]
 
-    assert r((0.30, 0.5), (0.20, 0.6)) == "sequence"  # NDCG first
+    # with a paired interval: its lower bound decides, not the point estimates
+    assert r((0.30, 0.5), (0.20, 0.6), {"mean": 0.1, "lo": 0.02, "hi": 0.18}) == "sequence"
+    assert r((0.30, 0.5), (0.20, 0.6), {"mean": 0.1, "lo": -0.01, "hi": 0.2}) == "dcn_v2"
+    assert r((0.20, 0.5), (0.30, 0.6), {"mean": -0.1, "lo": -0.2, "hi": -0.01}) == "dcn_v2"
+    # without one (no bootstrap): NDCG, then recall; a tie keeps the simpler model
+    nan = {"mean": 0.1, "lo": float("nan"), "hi": float("nan")}
+    assert r((0.30, 0.5), (0.20, 0.6), nan) == "sequence"
     assert r((0.20, 0.6), (0.30, 0.5)) == "dcn_v2"
-    assert r((0.30, 0.6), (0.30, 0.5)) == "sequence"  # equal NDCG: recall decides
-    assert r((0.30, 0.5), (0.30, 0.5)) == "dcn_v2"  # a tie keeps the simpler model
+    assert r((0.30, 0.6), (0.30, 0.5)) == "sequence"
+    assert r((0.30, 0.5), (0.30, 0.5)) == "dcn_v2"
 
 
 def test_recycled_item_rows_start_afresh_in_the_attention_table():
