@@ -19,7 +19,8 @@ as a serving worker is, so their work runs on it):
   items, then dropped), as ``Recommender._retrieve_and_rank`` asks;
 - ``ease`` and ``union`` (only when the bundle serves the blend order): the item similarity's
   scores of the user's history over the catalog (``ItemSimilarity.scores_for``) and
-  ``similarity.union_blend`` of the ANN's N, the EASE top N and the week's top N;
+  ``similarity.union_blend`` of the ANN's N, the EASE top N, the week's top N and the day's
+  new items (their quotas: ``FunnelConfig.quotas``);
 - ``dcn_v2``: the DCN-v2 ranker over the N candidates (``funnel.ranking.Ranking``, broadcast
   form on the prepared item half), the cohort CTRs and the sort by logit included. It runs
   whichever order the bundle serves (in the blend order it does not run per request; it is
@@ -148,7 +149,10 @@ def union(s: Setup, r: Request) -> None:
 
     assert r.ann is not None
     ids, scores = r.ann
-    r.union = union_blend(s.block.ids, s.block.engagements_7d, r.ease, ids, scores, r.seen, r.n)
+    r.union = union_blend(
+        s.block.ids, s.block.engagements_7d, r.ease, ids, scores, r.seen, r.n,
+        fresh=s.block.fresh, quotas=s.rec.config.quotas(r.n),
+    )  # fmt: skip
 
 
 def dcn_v2(s: Setup, r: Request) -> None:

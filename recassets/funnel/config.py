@@ -27,6 +27,9 @@ ENV = {
     "mmr_lambda": "RECASSETS_SERVE_MMR_LAMBDA",
     "fresh_boost": "RECASSETS_SERVE_FRESH_BOOST",
     "fresh_days": "RECASSETS_SERVE_FRESH_DAYS",
+    "similarity_quota": "RECASSETS_SERVE_SIMILARITY_QUOTA",
+    "trending_quota": "RECASSETS_SERVE_TRENDING_QUOTA",
+    "fresh_quota": "RECASSETS_SERVE_FRESH_QUOTA",
 }
 
 
@@ -54,6 +57,14 @@ class FunnelConfig:
     # novelty, and the cold-start list already reserves fresh slots (fresh_share)
     fresh_boost: float = 0.0
     fresh_days: float = 1.0  # item_features.age_days at most this: first seen that day
+    # -- the blend's candidate sources (similarity.union_blend): what each may propose; the
+    # two-tower's is ``candidates``. 0 for similarity or trending: ``candidates`` as well.
+    # The fresh source (items first seen within the feature day, the most engaged first)
+    # proposes fresh_quota (0: off): without it no item of the day could reach a page
+    # before its first engagements lift it into the trending source.
+    similarity_quota: int = 0
+    trending_quota: int = 0
+    fresh_quota: int = 50
 
     def __post_init__(self) -> None:
         """Refuse values no page could be built from, naming the variable (or the field)."""
@@ -69,6 +80,9 @@ class FunnelConfig:
             ("mmr_lambda", lambda v: 0 <= v <= 1, "between 0 and 1 (1: off)"),
             ("fresh_boost", lambda v: v >= 0, "0 (off) or more"),
             ("fresh_days", lambda v: v >= 0, "0 or more"),
+            ("similarity_quota", lambda v: v >= 0, "0 (as many as candidates) or more"),
+            ("trending_quota", lambda v: v >= 0, "0 (as many as candidates) or more"),
+            ("fresh_quota", lambda v: v >= 0, "0 (off) or more"),
         ]
         for name, ok, want in checks:
             value = getattr(self, name)
@@ -82,13 +96,24 @@ class FunnelConfig:
         """Whether a rule that reads the items' creators, ages or embeddings is on."""
         return self.max_per_creator > 0 or self.mmr_lambda < 1 or self.fresh_boost > 0
 
+    def quotas(self, n: int | None = None) -> dict[str, int]:
+        """Each blend source's quota for ``n`` retrieved candidates (default ``candidates``)."""
+        n = self.candidates if n is None else n
+        return {
+            "two_tower": n,
+            "similarity": self.similarity_quota or n,
+            "trending": self.trending_quota or n,
+            "fresh": self.fresh_quota,
+        }
+
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> FunnelConfig:
         """The settings a deployment may override, read from ``env`` (the service passes its
         environment): the variables of ``ENV`` (``RECASSETS_SERVE_CANDIDATES``, ``..._MAX_K``,
         ``..._MAX_PER_CATEGORY``, ``..._EMBEDDINGS`` (``process`` or ``redis``),
         ``..._EMBEDDING_CACHE_ROWS``, ``..._MAX_PER_CREATOR``, ``..._MMR_LAMBDA``,
-        ``..._FRESH_BOOST``, ``..._FRESH_DAYS``); the rest keep their defaults. A value that
+        ``..._FRESH_BOOST``, ``..._FRESH_DAYS``, ``..._SIMILARITY_QUOTA``, ``..._TRENDING_QUOTA``,
+        ``..._FRESH_QUOTA``); the rest keep their defaults. A value that
         does not parse, or is out of range, raises ``ValueError`` naming its variable."""
         types = {f.name: f.type for f in fields(cls)}
         got: dict[str, Any] = {}

@@ -465,15 +465,17 @@ class Recommender:
         notes: list[str],
     ) -> list[Entry]:
         """The blend order (``similarity.union_blend``): the ANN's candidates, the user's
-        EASE neighbours (of ``history``) and the week's most engaged items, merged and scored
-        together; ``seen`` items dropped."""
+        EASE neighbours (of ``history``), the week's most engaged items and the day's new items,
+        each up to its quota (``FunnelConfig.quotas``), merged and scored together; ``seen``
+        items dropped."""
         from recassets.training.similarity import union_blend
 
         assert self.similarity is not None
         ease = self.similarity.scores_for(history, block.ids)
         out, scores, sources = union_blend(
-            block.ids, block.engagements_7d, ease, ids, retrieval, seen, n
-        )
+            block.ids, block.engagements_7d, ease, ids, retrieval, seen, n,
+            fresh=block.fresh, quotas=self.config.quotas(n),
+        )  # fmt: skip
         return self._rules(block, out, scores, None, k, ["retrieval", "blend"], notes, sources)
 
     def _rules(

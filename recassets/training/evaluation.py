@@ -50,7 +50,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recassets.funnel.config import FunnelConfig
 from recassets.funnel.diversity import page
+from recassets.funnel.items import FRESH_DAYS
 from recassets.models.metrics import bootstrap_interval, retrieval_metrics
 from recassets.training import data as D
 from recassets.training import inference
@@ -272,6 +274,7 @@ def evaluate(
     light_keep: int = 200,
     rules: Mapping[str, Any] | None = None,
     sequence_ranking: Any | None = None,
+    quotas: Mapping[str, int] | None = None,
 ) -> EvaluationReport:
     """Evaluate the candidate pair (and the current one, when given) against the baselines.
 
@@ -285,6 +288,8 @@ def evaluate(
     scored beside the DCN-v2 over the whole pool (``RANKER_ALL``) and the light order alone.
     ``rules``: name -> ``FunnelConfig``: the blend's page under each config's list-wise rules
     (``diversity.page``: caps, MMR, freshness boost), scored as ``candidate_blend+<name>``.
+    ``quotas``: each blend source's quota (``FunnelConfig.quotas``; default serving's default
+    settings for ``candidates``: the fresh source included).
     ``sequence_ranking``: a sequence-aware ranker checkpoint: served the same way as the DCN-v2
     (same candidates, same light cut), scored beside it (``SERVED_DCN``, ``SERVED_SEQUENCE``);
     the better of the two becomes ``SERVED`` and the candidate ranker (``choose_ranker``:
@@ -356,6 +361,7 @@ def evaluate(
     catalog_ids = np.unique(item_rows["item_id"].to_numpy())
 
     lr = _light(light)
+    quotas = dict(quotas) if quotas is not None else FunnelConfig(candidates=candidates).quotas()
 
     # the models, one eval day at a time (item counters as of d-1)
     def model_rankings(tt: Any, rk: Any | None, sim: Any | None = None, lr: Any = None,
@@ -394,6 +400,7 @@ def evaluate(
             dense = np.stack([items[c].to_numpy(zero_copy_only=False) for c in ITEM_DENSE], 1)
             category, creator, age = (items[c].to_numpy(zero_copy_only=False)
                                       for c in ("category", "creator", "i_age_days"))  # fmt: skip
+            fresh = np.nan_to_num(age.astype(np.float64), nan=np.inf) <= FRESH_DAYS
             for j, r in enumerate(idx):
                 n_top = max(k, candidates, light_pool if lr is not None else 0)
                 top = top_k_excluding(scores[j], ids, units.seen[r], n_top)
@@ -403,7 +410,7 @@ def evaluate(
                     tt_s = np.asarray([scores[j][position[i]] for i in tt_ids.tolist()])
                     ranked, blended, srcs = similarity_union_blend(
                         ids, e7, sim.scores_for(units.seen[r], ids), tt_ids, tt_s,
-                        units.seen[r], candidates,
+                        units.seen[r], candidates, fresh=fresh, quotas=quotas,
                     )  # fmt: skip
                     extra["blend"][r] = [int(i) for i in ranked[:k]]
                     extra["stages"][r] = (ranked, srcs.member)

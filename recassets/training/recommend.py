@@ -23,6 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recassets.funnel.config import FunnelConfig
+from recassets.funnel.items import FRESH_DAYS
 from recassets.paths import Paths
 from recassets.training import data as D
 from recassets.training import evaluation as E
@@ -149,7 +151,8 @@ def _blend_recommend(
     device: Any,
 ) -> dict[int, list[tuple[int, float]]]:
     """The blend order (``similarity.union_blend``), as serving runs it: the two-tower's top
-    ``candidates`` (exact search), the user's EASE neighbours, the week's most engaged items."""
+    ``candidates`` (exact search), the user's EASE neighbours, the week's most engaged items,
+    the day's new items, each up to serving's default quota."""
     from recassets.training.similarity import ItemSimilarity, union_blend
 
     sim = ItemSimilarity.load(policy["item_similarity"])
@@ -158,6 +161,9 @@ def _blend_recommend(
     e7 = items["i_engagements_7d"].to_numpy()
     position = {int(i): r for r, i in enumerate(items["item_id"].to_numpy())}
     e7 = e7[[position[int(i)] for i in ids]]  # aligned with the embeddings' ids
+    age = items["i_age_days"].to_numpy(zero_copy_only=False).astype(np.float64)
+    fresh = np.nan_to_num(age[[position[int(i)] for i in ids]], nan=np.inf) <= FRESH_DAYS
+    quotas = FunnelConfig(candidates=candidates).quotas()
     out: dict[int, list[tuple[int, float]]] = {}
     at = {int(i): j for j, i in enumerate(ids)}  # catalog position of each id, built once
     for r, u in enumerate(user_ids):
@@ -165,8 +171,8 @@ def _blend_recommend(
         scores = vecs @ uvecs[r]
         top = np.asarray(E.top_k_excluding(scores, ids, excl, candidates), dtype=np.int64)
         tt = scores[[at[int(i)] for i in top]] if len(top) else np.zeros(0)
-        got, s, _ = union_blend(ids, e7, sim.scores_for(excl, ids), top, tt, excl,
-                                candidates)  # fmt: skip
+        got, s, _ = union_blend(ids, e7, sim.scores_for(excl, ids), top, tt, excl, candidates,
+                                fresh=fresh, quotas=quotas)  # fmt: skip
         out[int(u)] = [(int(i), float(v)) for i, v in zip(got[:k], s[:k], strict=True)]
     return out
 

@@ -408,7 +408,7 @@ def blend(
     return s
 
 
-SOURCES = ("two_tower", "similarity", "trending")
+SOURCES = ("two_tower", "similarity", "trending", "fresh")
 
 
 def union_blend(
@@ -422,25 +422,35 @@ def union_blend(
     *,
     beta: float = BETA,
     gamma: float = GAMMA,
+    fresh: np.ndarray | None = None,
+    quotas: Mapping[str, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Sources]:
-    """The blend order over the union of three candidate sources, as serving runs it and the
+    """The blend order over the union of the candidate sources, as serving runs it and the
     evaluation scores it: the two-tower's candidates (``tt_ids`` with their dot products,
-    already retrieved), the ``candidates`` best EASE scores above zero, and the ``candidates``
-    most engaged items of the last 7 days (with at least one engagement); ``exclude``d ids dropped, duplicates merged (an item
-    lists every source that proposed it). ``item_ids`` (any order), ``engagements_7d`` and
-    ``ease`` are aligned over the catalog. An item the two-tower did not retrieve takes the lowest retrieved
-    dot product (it is not in the user's top by that score). Returns (ids, scores, sources),
-    best first (ties: the lower id)."""
+    already retrieved), the best EASE scores above zero, the most engaged items of the last 7
+    days (with at least one engagement) and, given a ``fresh`` mask, the items first seen in the
+    last days (the most engaged of them first); ``exclude``d ids dropped, duplicates merged (an
+    item lists every source that proposed it). Each source proposes at most its quota
+    (``quotas``: ``two_tower``, ``similarity``, ``trending``, ``fresh``; default ``candidates``
+    each, the fresh source none). ``item_ids`` (any order), ``engagements_7d``, ``ease`` and
+    ``fresh`` are aligned over the catalog. An item the two-tower did not retrieve takes the
+    lowest retrieved dot product (it is not in the user's top by that score). Returns (ids,
+    scores, sources), best first (ties: the lower id)."""
     ids = np.asarray(item_ids, dtype=np.int64)
     ok = ~np.isin(ids, np.fromiter(exclude, np.int64, len(exclude))) if exclude else None
+    quota = {"two_tower": candidates, "similarity": candidates, "trending": candidates,
+             "fresh": 0, **(quotas or {})}  # fmt: skip
+    unknown = set(quota) - set(SOURCES)
+    if unknown:
+        raise ValueError(f"no candidate source {sorted(unknown)} (have {list(SOURCES)})")
 
-    def best(score: np.ndarray, positive: bool) -> np.ndarray:
+    def best(score: np.ndarray, positive: bool, n_max: int) -> np.ndarray:
         s = np.asarray(score, dtype=np.float64).copy()
         if ok is not None:
             s[~ok] = -np.inf
         if positive:
             s[s <= 0] = -np.inf
-        n = min(candidates, int(np.isfinite(s).sum()))
+        n = min(n_max, int(np.isfinite(s).sum()))
         if n <= 0:
             return np.zeros(0, dtype=np.int64)
         return np.argpartition(-s, n - 1)[:n] if n < len(s) else np.flatnonzero(np.isfinite(s))
@@ -450,6 +460,7 @@ def union_blend(
     if exclude:
         keep = ~np.isin(tt_ids, np.fromiter(exclude, np.int64, len(exclude)))
         tt_ids, tt_scores = tt_ids[keep], tt_scores[keep]
+    tt_ids, tt_scores = tt_ids[: quota["two_tower"]], tt_scores[: quota["two_tower"]]
     sorter = np.argsort(ids, kind="stable")
     at = np.minimum(np.searchsorted(ids, tt_ids, sorter=sorter), max(len(ids) - 1, 0))
     pos = sorter[at] if len(ids) else np.zeros(0, np.int64)
@@ -458,8 +469,11 @@ def union_blend(
     # this runs per request over about 3 N positions)
     member = np.zeros((len(ids), len(SOURCES)), dtype=bool)
     member[pos[known], 0] = True
-    member[best(ease, True), 1] = True
-    member[best(engagements_7d, True), 2] = True
+    member[best(ease, True, quota["similarity"]), 1] = True
+    member[best(engagements_7d, True, quota["trending"]), 2] = True
+    if fresh is not None and quota["fresh"] > 0:
+        newest = np.where(np.asarray(fresh, bool), np.asarray(engagements_7d, np.float64), -np.inf)
+        member[best(newest, False, quota["fresh"]), 3] = True
     cand = np.flatnonzero(member.any(axis=1))
     if not len(cand):
         return np.zeros(0, np.int64), np.zeros(0), Sources(member[:0])
@@ -477,7 +491,7 @@ def stage_recall(
     truth: Sequence[set[int]], unions: Sequence[tuple[np.ndarray, np.ndarray] | None], k: int
 ) -> dict[str, float]:
     """The blend's funnel stage by stage: per unit (its new items ``truth``; ``unions``: the
-    blend's whole ranked union and its (N, 3) source membership, None where not scored), the
+    blend's whole ranked union and its (N, len(SOURCES)) source membership, None where not scored), the
     share of the new items that each source proposed, that the union holds and that the top
     ``k`` keeps; averaged over units (``units``), with the mean union size (``union_size``)."""
     names = [*SOURCES, "union", f"blend@{k}"]

@@ -618,7 +618,9 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
     seen = seen_items(values)
     assert rec.policy == "model" and len(rec.items) == 8
     assert all(i["stages"][:2] == ["retrieval", "blend"] for i in rec.items)
-    assert all(set(i["sources"]) <= {"two_tower", "similarity", "trending"} for i in rec.items)
+    assert all(
+        set(i["sources"]) <= {"two_tower", "similarity", "trending", "fresh"} for i in rec.items
+    )
     assert not {i["item_id"] for i in rec.items} & seen
     # the same order as the library function over the same inputs (no category cap)
     nocap = Recommender(Bundle.load(folder), home, FunnelConfig(max_per_category=0))
@@ -626,10 +628,20 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
     block = nocap.catalog.block()
     ids, retrieval = nocap.retrieve(3, values, 500 + len(seen))
     keep = ~np.isin(ids, list(seen))
-    want, _, _ = union_blend(block.ids, block.engagements_7d,
-                             sim.scores_for(seen, block.ids), ids[keep][:500],
-                             retrieval[keep][:500], seen, 500)  # fmt: skip
+    want, _, srcs = union_blend(block.ids, block.engagements_7d,
+                                sim.scores_for(seen, block.ids), ids[keep][:500],
+                                retrieval[keep][:500], seen, 500, fresh=block.fresh,
+                                quotas=FunnelConfig().quotas(500))  # fmt: skip
     assert got == want[:8].tolist()
+    # the day's new items are a source of the union, each tagged so (the factory's catalog
+    # has items first seen that day), and its quota is a setting: 0 leaves them out
+    assert block.fresh.any() and srcs.member[:, 3].any()
+    fresh_ids = set(want[srcs.member[:, 3]].tolist())
+    assert fresh_ids <= set(block.ids[block.fresh].tolist())
+    _, _, none = union_blend(block.ids, block.engagements_7d, sim.scores_for(seen, block.ids),
+                             ids[keep][:500], retrieval[keep][:500], seen, 500,
+                             fresh=block.fresh, quotas={"fresh": 0})  # fmt: skip
+    assert not none.member[:, 3].any()
     # a similarity file changed after the bundle was written is refused
     target = folder / "models" / "item_similarity.npz"
     target.write_bytes(target.read_bytes()[:-8] + b"corrupt!")

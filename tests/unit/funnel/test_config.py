@@ -42,6 +42,21 @@ def test_config_reads_the_list_wise_rules_and_they_are_off_by_default():
     assert FunnelConfig(mmr_lambda=0.0).list_rules and FunnelConfig(fresh_boost=1.0).list_rules
 
 
+def test_config_reads_each_sources_quota():
+    default = FunnelConfig.from_mapping({})
+    assert default.quotas() == {"two_tower": 500, "similarity": 500, "trending": 500, "fresh": 50}
+    config = FunnelConfig.from_mapping(
+        {
+            "RECASSETS_SERVE_CANDIDATES": "300",
+            "RECASSETS_SERVE_SIMILARITY_QUOTA": "1000",
+            "RECASSETS_SERVE_TRENDING_QUOTA": "100",
+            "RECASSETS_SERVE_FRESH_QUOTA": "0",
+        }
+    )
+    assert config.quotas() == {"two_tower": 300, "similarity": 1000, "trending": 100, "fresh": 0}
+    assert config.quotas(40)["two_tower"] == 40
+
+
 def test_config_takes_the_bounds_of_lambda():
     assert FunnelConfig.from_mapping({"RECASSETS_SERVE_MMR_LAMBDA": "0"}).mmr_lambda == 0.0
     assert FunnelConfig.from_mapping({"RECASSETS_SERVE_MMR_LAMBDA": "1"}).mmr_lambda == 1.0
@@ -62,6 +77,9 @@ def test_config_takes_the_bounds_of_lambda():
         ("RECASSETS_SERVE_MAX_PER_CREATOR", "two", "must be an integer, got 'two'"),
         ("RECASSETS_SERVE_MAX_PER_CREATOR", "1.5", "must be an integer, got '1.5'"),
         ("RECASSETS_SERVE_MMR_LAMBDA", "high", "must be a number, got 'high'"),
+        ("RECASSETS_SERVE_FRESH_QUOTA", "-1", "0 (off) or more"),
+        ("RECASSETS_SERVE_SIMILARITY_QUOTA", "-5", "0 (as many as candidates) or more"),
+        ("RECASSETS_SERVE_TRENDING_QUOTA", "many", "must be an integer, got 'many'"),
     ],
 )
 def test_config_refuses_a_bad_value_naming_its_variable(variable: str, value: str, message: str):

@@ -123,6 +123,31 @@ def test_union_blend_merges_sources_drops_seen_and_fills_missing_tower_scores():
     assert len(none) == 0
 
 
+def test_each_source_proposes_up_to_its_quota_and_new_items_are_a_source():
+    ids = np.arange(1, 11, dtype=np.int64)
+    e7 = np.array([9.0, 8, 7, 6, 5, 4, 3, 0, 2, 0])  # the trending order: 1, 2, 3, ...
+    ease = np.array([0.0, 0, 0, 0, 0, 0, 0, 0, 5, 4])  # neighbours: 9, then 10
+    fresh = np.zeros(10, bool)
+    fresh[[6, 7, 8]] = True  # 7 (3 engagements), 8 (none), 9 (2): first seen that day
+    tt = np.array([4, 5, 6]), np.array([0.9, 0.8, 0.7])
+    out, _, src = S.union_blend(
+        ids, e7, ease, *tt, {1}, 10, fresh=fresh,
+        quotas={"two_tower": 2, "similarity": 1, "trending": 2, "fresh": 2},
+    )  # fmt: skip
+    got = dict(zip(out.tolist(), src, strict=True))
+    # two-tower: its first 2; similarity: the best 1; trending: the best 2 unseen (1 is seen)
+    # fresh: the 2 most engaged new items (7, then 9)
+    assert set(got) == {4, 5, 9, 2, 3, 7}
+    assert got[9] == ("similarity", "fresh") and got[7] == ("fresh",)
+    assert got[2] == ("trending",) and 6 not in got and 8 not in got
+    # no fresh mask, or a quota of 0: no fresh source (the default quota is 0 too)
+    for kwargs in ({}, {"fresh": fresh, "quotas": {"fresh": 0}}, {"fresh": fresh}):
+        _, _, none = S.union_blend(ids, e7, ease, *tt, {1}, 10, **kwargs)
+        assert not none.member[:, 3].any()
+    with pytest.raises(ValueError, match="no candidate source"):
+        S.union_blend(ids, e7, ease, *tt, set(), 10, quotas={"cohort": 5})
+
+
 def test_choose_order_serves_the_blend_only_when_it_is_at_least_as_good():
     pair = {"ndcg@10": 0.2, "recall@50": 0.3}
     better = {"ndcg@10": 0.25, "recall@50": 0.3}
@@ -213,7 +238,7 @@ def test_choose_l2_keeps_the_default_on_too_little_data():
 
 def test_stage_recall_follows_each_item_through_the_funnel():
     ids = np.array([5, 6, 7, 8])
-    member = np.array([[1, 0, 0], [0, 1, 1], [1, 1, 0], [0, 0, 1]], dtype=bool)
+    member = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1]], dtype=bool)
     st = S.stage_recall(
         [{6, 8, 99}, {5}, set()], [(ids, member), (ids[::-1], member[::-1]), None], 2
     )
@@ -224,6 +249,7 @@ def test_stage_recall_follows_each_item_through_the_funnel():
     assert st["two_tower"] == pytest.approx((0 + 1) / 2)
     assert st["similarity"] == pytest.approx((1 / 3 + 0) / 2)
     assert st["trending"] == pytest.approx((2 / 3 + 0) / 2)
+    assert st["fresh"] == pytest.approx((1 / 3 + 0) / 2)
     assert S.stage_recall([], [], 2)["units"] == 0
 
 
