@@ -19,8 +19,8 @@ as a serving worker is, so their work runs on it):
   items, then dropped), as ``Recommender._retrieve_and_rank`` asks;
 - ``ease`` and ``union`` (only when the bundle serves the blend order): the item similarity's
   scores of the user's history over the catalog (``ItemSimilarity.scores_for``) and
-  ``similarity.union_blend`` of the ANN's N, the EASE top N, the week's top N and the day's
-  new items (their quotas: ``FunnelConfig.quotas``);
+  ``similarity.union_blend`` of the ANN's N, the EASE top N, the week's top N, the day's
+  new items and the cohort's trending items (their quotas: ``FunnelConfig.quotas``);
 - ``dcn_v2``: the DCN-v2 ranker over the N candidates (``funnel.ranking.Ranking``, broadcast
   form on the prepared item half), the cohort CTRs and the sort by logit included. It runs
   whichever order the bundle serves (in the blend order it does not run per request; it is
@@ -145,13 +145,17 @@ def ease(s: Setup, r: Request) -> None:
 
 
 def union(s: Setup, r: Request) -> None:
-    from recassets.training.similarity import union_blend
+    from recassets.training.similarity import cohort_trending, union_blend
 
     assert r.ann is not None
     ids, scores = r.ann
+    taste = s.rec.catalog.cohort_engagements(  # memoized per cohort and day, as in serving
+        s.block, r.values.get("country"), r.values.get("age_bucket")
+    )
+    cohort = cohort_trending(s.block.engagements_7d, taste, s.block.category_code)
     r.union = union_blend(
         s.block.ids, s.block.engagements_7d, r.ease, ids, scores, r.seen, r.n,
-        fresh=s.block.fresh, quotas=s.rec.config.quotas(r.n),
+        fresh=s.block.fresh, quotas=s.rec.config.quotas(r.n), cohort=cohort,
     )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ ENV = {
     "similarity_quota": "RECASSETS_SERVE_SIMILARITY_QUOTA",
     "trending_quota": "RECASSETS_SERVE_TRENDING_QUOTA",
     "fresh_quota": "RECASSETS_SERVE_FRESH_QUOTA",
+    "cohort_quota": "RECASSETS_SERVE_COHORT_QUOTA",
 }
 
 
@@ -65,6 +66,10 @@ class FunnelConfig:
     similarity_quota: int = 0
     trending_quota: int = 0
     fresh_quota: int = 50
+    # The cohort source (the week's most engaged items re-weighted by the taste of the user's
+    # cohort, country x age bucket: its share of the week's engagements per category against
+    # everyone's, ``similarity.cohort_trending``) proposes cohort_quota (0: off).
+    cohort_quota: int = 100
 
     def __post_init__(self) -> None:
         """Refuse values no page could be built from, naming the variable (or the field)."""
@@ -83,6 +88,7 @@ class FunnelConfig:
             ("similarity_quota", lambda v: v >= 0, "0 (as many as candidates) or more"),
             ("trending_quota", lambda v: v >= 0, "0 (as many as candidates) or more"),
             ("fresh_quota", lambda v: v >= 0, "0 (off) or more"),
+            ("cohort_quota", lambda v: v >= 0, "0 (off) or more"),
         ]
         for name, ok, want in checks:
             value = getattr(self, name)
@@ -104,6 +110,7 @@ class FunnelConfig:
             "similarity": self.similarity_quota or n,
             "trending": self.trending_quota or n,
             "fresh": self.fresh_quota,
+            "cohort": self.cohort_quota,
         }
 
     @classmethod
@@ -113,7 +120,7 @@ class FunnelConfig:
         ``..._MAX_PER_CATEGORY``, ``..._EMBEDDINGS`` (``process`` or ``redis``),
         ``..._EMBEDDING_CACHE_ROWS``, ``..._MAX_PER_CREATOR``, ``..._MMR_LAMBDA``,
         ``..._FRESH_BOOST``, ``..._FRESH_DAYS``, ``..._SIMILARITY_QUOTA``, ``..._TRENDING_QUOTA``,
-        ``..._FRESH_QUOTA``); the rest keep their defaults. A value that
+        ``..._FRESH_QUOTA``, ``..._COHORT_QUOTA``); the rest keep their defaults. A value that
         does not parse, or is out of range, raises ``ValueError`` naming its variable."""
         types = {f.name: f.type for f in fields(cls)}
         got: dict[str, Any] = {}

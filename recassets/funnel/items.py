@@ -6,8 +6,8 @@ a new feature day is materialized. ``Catalog`` turns each load into an ``ItemBlo
 columns the funnel reads (category, counters, the trending score, the fresh flag) and, when a
 ranker serves, the ranker's item-only work over the whole catalog (``DCNv2.prepare_items``:
 item features change once a day, so their lookups and projections happen at refresh, not per
-request). It also memoizes, per feature day, each cohort's 28-day CTR by category (one store
-read per category, the first time a cohort is seen that day), in an LRU of at most
+request). It also memoizes, per feature day, each cohort's 28-day CTR and 7-day engagements by
+category (one store read per category, the first time a cohort is seen that day), in an LRU of at most
 ``COHORT_CACHE_SIZE`` cohorts: the cohort's country and age bucket come from requests, so the
 number of distinct keys is the client's to choose.
 """
@@ -40,6 +40,10 @@ FRESH_DAYS = 1.0  # item_features.age_days of an item first seen on the feature 
 # Cohorts memoized per process: countries x age buckets of real users are a few hundred; the
 # bound is for keys a client makes up (each costs C floats and one store read per category).
 COHORT_CACHE_SIZE = 1024
+
+# What a request reads of its cohort, per category: the ranker's cross counter and the taste
+# the cohort source weighs trending by (``Catalog.cohort_ctr``, ``Catalog.cohort_engagements``).
+COHORT_FEATURES = ("ctr_28d", "engagements_7d")
 
 
 @dataclass
@@ -208,6 +212,18 @@ class Catalog:
     ) -> np.ndarray:
         """(C,) the cohort's 28-day CTR per category of ``block`` (0 where the store has
         none), as ``training_examples.c_ctr_28d`` joins it (nulls read as 'unknown')."""
+        return self._cohort(block, country, age_bucket)[0]
+
+    def cohort_engagements(
+        self, block: ItemBlock, country: str | None, age_bucket: str | None
+    ) -> np.ndarray:
+        """(C,) the cohort's engagements of the last 7 days per category of ``block`` (0 where
+        the store has none): its taste, what the cohort source weighs trending by."""
+        return self._cohort(block, country, age_bucket)[1]
+
+    def _cohort(self, block: ItemBlock, country: str | None, age_bucket: str | None) -> np.ndarray:
+        """(2, C): the cohort's ``COHORT_FEATURES`` per category, read once per cohort and day
+        (one store read per category) and kept in the LRU."""
         key = (country or UNKNOWN, age_bucket or UNKNOWN, block.day)
         cache = self._cohorts
         got = cache.get(key)
@@ -217,22 +233,23 @@ class Catalog:
             except KeyError:  # evicted by a concurrent request meanwhile
                 pass
             return got
-        got = np.zeros(len(block.categories), dtype=np.float32)
+        got = np.zeros((len(COHORT_FEATURES), len(block.categories)), dtype=np.float32)
         for i, cat in enumerate(block.categories):
             try:
                 raw = self.reader.read_one(
                     "cohort_daily_features",
                     "cohort_id",
                     cohort_id(key[0], key[1], cat),
-                    ["ctr_28d"],
+                    list(COHORT_FEATURES),
                 )
             except OnlineStoreUnavailable:
                 # no CTRs while the store is down (trending unweighted); not memoized, so
                 # the cohort reads again once the store is back
-                return np.zeros(len(block.categories), dtype=np.float32)
-            if raw and raw.get("ctr_28d") is not None:
-                value = wire.decode_value(raw["ctr_28d"])
-                got[i] = 0.0 if value is None or value != value else float(value)
+                return np.zeros_like(got)
+            for f, name in enumerate(COHORT_FEATURES):
+                if raw and raw.get(name) is not None:
+                    value = wire.decode_value(raw[name])
+                    got[f, i] = 0.0 if value is None or value != value else float(value)
         cache[key] = got
         while len(cache) > self.cohort_cache_size:
             try:

@@ -418,7 +418,12 @@ class Recommender:
         ids, retrieval = R.exclude_seen(ids, retrieval, seen)
         ids, retrieval = ids[:n], retrieval[:n]
         if self.similarity is not None:
-            return self._blend(block, ids, retrieval, seen_items(values), seen, k, n, notes)
+            return self._blend(
+                block, ids, retrieval, seen_items(values), seen, k, n, notes,
+                self.catalog.cohort_engagements(
+                    block, values.get("country"), values.get("age_bucket")
+                ),
+            )  # fmt: skip
         if len(ids) == 0:
             return []
         stages = ["retrieval", "ranking"]
@@ -463,18 +468,27 @@ class Recommender:
         k: int,
         n: int,
         notes: list[str],
+        cohort: np.ndarray | None = None,
     ) -> list[Entry]:
         """The blend order (``similarity.union_blend``): the ANN's candidates, the user's
-        EASE neighbours (of ``history``), the week's most engaged items and the day's new items,
-        each up to its quota (``FunnelConfig.quotas``), merged and scored together; ``seen``
-        items dropped."""
-        from recassets.training.similarity import union_blend
+        EASE neighbours (of ``history``), the week's most engaged items, the day's new items
+        and what trends in the user's cohort (``cohort``: its week's engagements per
+        category, ``Catalog.cohort_engagements``), each up to
+        its quota (``FunnelConfig.quotas``), merged and scored together; ``seen`` items
+        dropped."""
+        from recassets.training.similarity import cohort_trending, union_blend
 
         assert self.similarity is not None
         ease = self.similarity.scores_for(history, block.ids)
+        quotas = self.config.quotas(n)
+        trend = (
+            cohort_trending(block.engagements_7d, cohort, block.category_code)
+            if quotas["cohort"] > 0
+            else None
+        )
         out, scores, sources = union_blend(
             block.ids, block.engagements_7d, ease, ids, retrieval, seen, n,
-            fresh=block.fresh, quotas=self.config.quotas(n),
+            fresh=block.fresh, quotas=quotas, cohort=trend,
         )  # fmt: skip
         return self._rules(block, out, scores, None, k, ["retrieval", "blend"], notes, sources)
 

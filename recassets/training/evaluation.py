@@ -54,6 +54,7 @@ from recassets.funnel.config import FunnelConfig
 from recassets.funnel.diversity import page
 from recassets.funnel.items import FRESH_DAYS
 from recassets.models.metrics import bootstrap_interval, retrieval_metrics
+from recassets.paths import Paths
 from recassets.training import data as D
 from recassets.training import inference
 from recassets.training import light as light_ranker
@@ -82,7 +83,15 @@ from recassets.training.report import (
     write_json_atomic,
 )
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
-from recassets.training.similarity import ItemSimilarity, stage_recall
+from recassets.training.similarity import (
+    CohortRates,
+    ItemSimilarity,
+    category_codes,
+    cohort_rates,
+    cohort_trending,
+    cohort_vector,
+    stage_recall,
+)
 from recassets.training.similarity import union_blend as similarity_union_blend
 from recassets.training.units import Units, paired_difference, rerank_orders, summarize_units
 
@@ -362,6 +371,15 @@ def evaluate(
 
     lr = _light(light)
     quotas = dict(quotas) if quotas is not None else FunnelConfig(candidates=candidates).quotas()
+    quotas.setdefault("cohort", 0)
+
+    def cohort_rates_as_of(day: str) -> CohortRates:
+        """The cohorts' week's engagements per category as of the day before ``day`` (what
+        serving reads from the online store then); none without the lake (``paths`` a table
+        path): the cohort source is then off."""
+        if not isinstance(paths, Paths):
+            return {}
+        return cohort_rates(paths.table("cohort_features"), D.as_day(day) - dt.timedelta(days=1))
 
     # the models, one eval day at a time (item counters as of d-1)
     def model_rankings(tt: Any, rk: Any | None, sim: Any | None = None, lr: Any = None,
@@ -401,6 +419,9 @@ def evaluate(
             category, creator, age = (items[c].to_numpy(zero_copy_only=False)
                                       for c in ("category", "creator", "i_age_days"))  # fmt: skip
             fresh = np.nan_to_num(age.astype(np.float64), nan=np.inf) <= FRESH_DAYS
+            rates = cohort_rates_as_of(day) if sim is not None and quotas["cohort"] > 0 else {}
+            names, codes = category_codes(category.tolist())
+            cohort_of = {}  # (country, age bucket) -> its aligned cohort scores, once a day
             for j, r in enumerate(idx):
                 n_top = max(k, candidates, light_pool if lr is not None else 0)
                 top = top_k_excluding(scores[j], ids, units.seen[r], n_top)
@@ -408,9 +429,15 @@ def evaluate(
                 if sim is not None and e7 is not None:
                     tt_ids = np.asarray(top[:candidates], dtype=np.int64)
                     tt_s = np.asarray([scores[j][position[i]] for i in tt_ids.tolist()])
+                    key = (urows["country"][j].as_py(), urows["age_bucket"][j].as_py())
+                    if rates and key not in cohort_of:
+                        cohort_of[key] = cohort_trending(
+                            e7, cohort_vector(rates, *key, names), codes
+                        )
                     ranked, blended, srcs = similarity_union_blend(
                         ids, e7, sim.scores_for(units.seen[r], ids), tt_ids, tt_s,
                         units.seen[r], candidates, fresh=fresh, quotas=quotas,
+                        cohort=cohort_of.get(key),
                     )  # fmt: skip
                     extra["blend"][r] = [int(i) for i in ranked[:k]]
                     extra["stages"][r] = (ranked, srcs.member)

@@ -31,6 +31,15 @@ from recassets.training import evaluation as E
 from recassets.training import inference, light
 from recassets.training import policy as P
 from recassets.training.schema import ITEM_DENSE
+from recassets.training.similarity import (
+    CohortRates,
+    ItemSimilarity,
+    category_codes,
+    cohort_rates,
+    cohort_trending,
+    cohort_vector,
+    union_blend,
+)
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -110,7 +119,8 @@ def _model_recommend(
 ) -> dict[int, list[tuple[int, float]]]:
     items = E.catalog(paths, days)
     if policy.get("order") == "blend":
-        return _blend_recommend(policy, user_rows, items, seen, k, candidates, device)
+        rates = cohort_rates(paths.table("cohort_features"))
+        return _blend_recommend(policy, user_rows, items, seen, k, candidates, device, rates)
     retrieved = E.two_tower_ranking(
         policy["two_tower"], user_rows, items, seen, candidates, device=device
     )
@@ -149,11 +159,13 @@ def _blend_recommend(
     k: int,
     candidates: int,
     device: Any,
+    rates: CohortRates | None = None,
 ) -> dict[int, list[tuple[int, float]]]:
     """The blend order (``similarity.union_blend``), as serving runs it: the two-tower's top
     ``candidates`` (exact search), the user's EASE neighbours, the week's most engaged items,
-    the day's new items, each up to serving's default quota."""
-    from recassets.training.similarity import ItemSimilarity, union_blend
+    the day's new items and what trends in the user's cohort (the latest ``cohort_features``
+    partition), each up to serving's default quota."""
+    rates = rates or {}
 
     sim = ItemSimilarity.load(policy["item_similarity"])
     ids, vecs = inference.item_embeddings(policy["two_tower"], items, device=device)
@@ -164,6 +176,9 @@ def _blend_recommend(
     age = items["i_age_days"].to_numpy(zero_copy_only=False).astype(np.float64)
     fresh = np.nan_to_num(age[[position[int(i)] for i in ids]], nan=np.inf) <= FRESH_DAYS
     quotas = FunnelConfig(candidates=candidates).quotas()
+    category = items["category"].to_pylist()
+    names, codes = category_codes([category[position[int(i)]] for i in ids])
+    cohort_of: dict[tuple[Any, Any], np.ndarray | None] = {}
     out: dict[int, list[tuple[int, float]]] = {}
     at = {int(i): j for j, i in enumerate(ids)}  # catalog position of each id, built once
     for r, u in enumerate(user_ids):
@@ -171,8 +186,12 @@ def _blend_recommend(
         scores = vecs @ uvecs[r]
         top = np.asarray(E.top_k_excluding(scores, ids, excl, candidates), dtype=np.int64)
         tt = scores[[at[int(i)] for i in top]] if len(top) else np.zeros(0)
+        key = (user_rows["country"][r].as_py(), user_rows["age_bucket"][r].as_py())
+        if rates and key not in cohort_of:
+            cohort_of[key] = cohort_trending(e7, cohort_vector(rates, *key, names), codes)
         got, s, _ = union_blend(ids, e7, sim.scores_for(excl, ids), top, tt, excl, candidates,
-                                fresh=fresh, quotas=quotas)  # fmt: skip
+                                fresh=fresh, quotas=quotas,
+                                cohort=cohort_of.get(key))  # fmt: skip
         out[int(u)] = [(int(i), float(v)) for i, v in zip(got[:k], s[:k], strict=True)]
     return out
 

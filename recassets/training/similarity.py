@@ -408,7 +408,84 @@ def blend(
     return s
 
 
-SOURCES = ("two_tower", "similarity", "trending", "fresh")
+SOURCES = ("two_tower", "similarity", "trending", "fresh", "cohort")
+
+
+CohortRates = dict[tuple[str, str], dict[str, float]]
+
+
+def cohort_trending(
+    engagements_7d: np.ndarray, cohort: np.ndarray | None, category_code: np.ndarray
+) -> np.ndarray | None:
+    """Trending for a cohort (country, age bucket), aligned over the catalog: each item's 7-day
+    engagements times its category's share of the cohort's 7-day engagements (``cohort`` (C,),
+    per category) over that category's share of everyone's (the items' ``engagements_7d``
+    summed by ``category_code``). The cohort's favourite categories rise, the rest sink, within
+    a category the week's volume still decides. None when the cohort engaged with nothing in
+    the week (the source would repeat global trending).
+
+    Per category, not per item: the lake keeps cohort counters by category
+    (``cohort_features``), and a per-item table for each cohort would be the item count times
+    the cohorts for one source."""
+    c = np.maximum(np.asarray(cohort if cohort is not None else [], dtype=np.float64), 0.0)
+    e = np.maximum(np.asarray(engagements_7d, dtype=np.float64), 0.0)
+    if not len(c) or c.sum() <= 0 or e.sum() <= 0:
+        return None
+    codes = np.asarray(category_code, dtype=np.int64)
+    everyone = np.bincount(codes, weights=e, minlength=len(c))[: len(c)]
+    share = everyone / everyone.sum()
+    lift = np.divide(c / c.sum(), share, out=np.zeros_like(c), where=share > 0)
+    return e * lift[codes]
+
+
+def cohort_rates(path: str, day: str | dt.date | None = None) -> CohortRates:
+    """Each cohort's (country, age bucket) 7-day engagements per category from the
+    ``cohort_features`` table at ``path``, as of ``day`` (default: its latest partition): what
+    serving reads from the online store for the cohort source. Empty when the table or the day
+    is absent."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        ds = DeltaTable(path).to_pyarrow_dataset()
+    except (TableNotFoundError, FileNotFoundError, OSError):
+        return {}
+    cols = ["country", "age_bucket", "category", "engagements_7d", "dt"]
+    if day is None:
+        days = ds.to_table(columns=["dt"])["dt"]
+        if not len(days):
+            return {}
+        day = pc.max(days).as_py()
+    when = dt.date.fromisoformat(day) if isinstance(day, str) else day
+    rows = ds.to_table(columns=cols, filter=pc.field("dt") == pa.scalar(when, pa.date32()))
+    out: CohortRates = {}
+    for c, a, cat, n in zip(
+        *(rows[f].to_pylist() for f in ("country", "age_bucket", "category", "engagements_7d")),
+        strict=True,
+    ):
+        if n is not None:
+            out.setdefault((c, a), {})[cat] = float(n)
+    return out
+
+
+def cohort_vector(
+    rates: CohortRates, country: str | None, age_bucket: str | None, categories: Sequence[str]
+) -> np.ndarray:
+    """(C,) the cohort's value for each of ``categories`` (0 where it has none), nulls read as
+    'unknown' as the lake writes them; the offline twin of ``items.Catalog.cohort_engagements``."""
+    from recassets.funnel.rules import UNKNOWN
+
+    got = rates.get((country or UNKNOWN, age_bucket or UNKNOWN), {})
+    return np.asarray([got.get(c, 0.0) for c in categories], dtype=np.float64)
+
+
+def category_codes(category: Sequence[str | None]) -> tuple[list[str], np.ndarray]:
+    """The distinct categories (nulls as 'unknown', sorted) and each item's index into them."""
+    from recassets.funnel.rules import UNKNOWN
+
+    names = sorted({c or UNKNOWN for c in category} | {UNKNOWN})
+    code = {c: i for i, c in enumerate(names)}
+    return names, np.asarray([code[c or UNKNOWN] for c in category], dtype=np.int64)
 
 
 def union_blend(
@@ -424,22 +501,25 @@ def union_blend(
     gamma: float = GAMMA,
     fresh: np.ndarray | None = None,
     quotas: Mapping[str, int] | None = None,
+    cohort: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Sources]:
     """The blend order over the union of the candidate sources, as serving runs it and the
     evaluation scores it: the two-tower's candidates (``tt_ids`` with their dot products,
     already retrieved), the best EASE scores above zero, the most engaged items of the last 7
     days (with at least one engagement) and, given a ``fresh`` mask, the items first seen in the
-    last days (the most engaged of them first); ``exclude``d ids dropped, duplicates merged (an
-    item lists every source that proposed it). Each source proposes at most its quota
-    (``quotas``: ``two_tower``, ``similarity``, ``trending``, ``fresh``; default ``candidates``
-    each, the fresh source none). ``item_ids`` (any order), ``engagements_7d``, ``ease`` and
-    ``fresh`` are aligned over the catalog. An item the two-tower did not retrieve takes the
+    last days (the most engaged of them first) and, given ``cohort`` scores
+    (``cohort_trending``), the best of those above zero: what trends in the user's cohort;
+    ``exclude``d ids dropped, duplicates merged (an item lists every source that proposed it).
+    Each source proposes at most its quota (``quotas``: ``two_tower``, ``similarity``,
+    ``trending``, ``fresh``, ``cohort``; default ``candidates`` each, the fresh and cohort
+    sources none). ``item_ids`` (any order), ``engagements_7d``, ``ease``, ``fresh`` and
+    ``cohort`` are aligned over the catalog. An item the two-tower did not retrieve takes the
     lowest retrieved dot product (it is not in the user's top by that score). Returns (ids,
     scores, sources), best first (ties: the lower id)."""
     ids = np.asarray(item_ids, dtype=np.int64)
     ok = ~np.isin(ids, np.fromiter(exclude, np.int64, len(exclude))) if exclude else None
     quota = {"two_tower": candidates, "similarity": candidates, "trending": candidates,
-             "fresh": 0, **(quotas or {})}  # fmt: skip
+             "fresh": 0, "cohort": 0, **(quotas or {})}  # fmt: skip
     unknown = set(quota) - set(SOURCES)
     if unknown:
         raise ValueError(f"no candidate source {sorted(unknown)} (have {list(SOURCES)})")
@@ -474,6 +554,8 @@ def union_blend(
     if fresh is not None and quota["fresh"] > 0:
         newest = np.where(np.asarray(fresh, bool), np.asarray(engagements_7d, np.float64), -np.inf)
         member[best(newest, False, quota["fresh"]), 3] = True
+    if cohort is not None and quota["cohort"] > 0:
+        member[best(np.asarray(cohort, np.float64), True, quota["cohort"]), 4] = True
     cand = np.flatnonzero(member.any(axis=1))
     if not len(cand):
         return np.zeros(0, np.int64), np.zeros(0), Sources(member[:0])

@@ -597,7 +597,7 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
     from recassets.funnel.users import seen_items
     from recassets.training.checkpoint import DamagedArtifactError
     from recassets.training.evaluation import read_days
-    from recassets.training.similarity import ItemSimilarity, union_blend
+    from recassets.training.similarity import ItemSimilarity, cohort_trending, union_blend
 
     rows = read_days(home, [planted.day(d) for d in (0, 1, 2)], ("user_id", "item_id", "label"))
     pos = rows.filter(pc.equal(rows["label"], 1))
@@ -619,7 +619,8 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
     assert rec.policy == "model" and len(rec.items) == 8
     assert all(i["stages"][:2] == ["retrieval", "blend"] for i in rec.items)
     assert all(
-        set(i["sources"]) <= {"two_tower", "similarity", "trending", "fresh"} for i in rec.items
+        set(i["sources"]) <= {"two_tower", "similarity", "trending", "fresh", "cohort"}
+        for i in rec.items
     )
     assert not {i["item_id"] for i in rec.items} & seen
     # the same order as the library function over the same inputs (no category cap)
@@ -628,11 +629,17 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
     block = nocap.catalog.block()
     ids, retrieval = nocap.retrieve(3, values, 500 + len(seen))
     keep = ~np.isin(ids, list(seen))
+    # the user's cohort: the week's engagements lifted by its taste per category (the
+    # factory's cohorts engaged this week, so the source is on and differs from trending)
+    taste = nocap.catalog.cohort_engagements(block, values.get("country"), values.get("age_bucket"))
+    cohort = cohort_trending(block.engagements_7d, taste, block.category_code)
+    assert cohort is not None and not np.allclose(cohort, block.engagements_7d)
     want, _, srcs = union_blend(block.ids, block.engagements_7d,
                                 sim.scores_for(seen, block.ids), ids[keep][:500],
                                 retrieval[keep][:500], seen, 500, fresh=block.fresh,
-                                quotas=FunnelConfig().quotas(500))  # fmt: skip
+                                quotas=FunnelConfig().quotas(500), cohort=cohort)  # fmt: skip
     assert got == want[:8].tolist()
+    assert srcs.member[:, 4].any()  # the cohort source proposed items
     # the day's new items are a source of the union, each tagged so (the factory's catalog
     # has items first seen that day), and its quota is a setting: 0 leaves them out
     assert block.fresh.any() and srcs.member[:, 3].any()

@@ -44,16 +44,21 @@ def test_config_reads_the_list_wise_rules_and_they_are_off_by_default():
 
 def test_config_reads_each_sources_quota():
     default = FunnelConfig.from_mapping({})
-    assert default.quotas() == {"two_tower": 500, "similarity": 500, "trending": 500, "fresh": 50}
+    assert default.quotas() == {
+        "two_tower": 500, "similarity": 500, "trending": 500, "fresh": 50, "cohort": 100
+    }  # fmt: skip
     config = FunnelConfig.from_mapping(
         {
             "RECASSETS_SERVE_CANDIDATES": "300",
             "RECASSETS_SERVE_SIMILARITY_QUOTA": "1000",
             "RECASSETS_SERVE_TRENDING_QUOTA": "100",
             "RECASSETS_SERVE_FRESH_QUOTA": "0",
+            "RECASSETS_SERVE_COHORT_QUOTA": "20",
         }
     )
-    assert config.quotas() == {"two_tower": 300, "similarity": 1000, "trending": 100, "fresh": 0}
+    assert config.quotas() == {
+        "two_tower": 300, "similarity": 1000, "trending": 100, "fresh": 0, "cohort": 20
+    }  # fmt: skip
     assert config.quotas(40)["two_tower"] == 40
 
 
@@ -78,6 +83,7 @@ def test_config_takes_the_bounds_of_lambda():
         ("RECASSETS_SERVE_MAX_PER_CREATOR", "1.5", "must be an integer, got '1.5'"),
         ("RECASSETS_SERVE_MMR_LAMBDA", "high", "must be a number, got 'high'"),
         ("RECASSETS_SERVE_FRESH_QUOTA", "-1", "0 (off) or more"),
+        ("RECASSETS_SERVE_COHORT_QUOTA", "-3", "0 (off) or more"),
         ("RECASSETS_SERVE_SIMILARITY_QUOTA", "-5", "0 (as many as candidates) or more"),
         ("RECASSETS_SERVE_TRENDING_QUOTA", "many", "must be an integer, got 'many'"),
     ],

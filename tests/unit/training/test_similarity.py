@@ -145,7 +145,55 @@ def test_each_source_proposes_up_to_its_quota_and_new_items_are_a_source():
         _, _, none = S.union_blend(ids, e7, ease, *tt, {1}, 10, **kwargs)
         assert not none.member[:, 3].any()
     with pytest.raises(ValueError, match="no candidate source"):
-        S.union_blend(ids, e7, ease, *tt, set(), 10, quotas={"cohort": 5})
+        S.union_blend(ids, e7, ease, *tt, set(), 10, quotas={"nearby": 5})
+
+
+def test_the_cohort_source_proposes_what_trends_in_the_users_cohort():
+    ids = np.arange(1, 7, dtype=np.int64)
+    names, codes = S.category_codes(["a", "a", "b", "b", None, "b"])
+    assert names == ["a", "b", "unknown"] and codes.tolist() == [0, 0, 1, 1, 2, 1]
+    e7 = np.array([5.0, 4, 6, 3, 2, 0])  # everyone: a 9, b 9, unknown 2 (of 20); 3 trends most
+    rates = {("fr", "25-34"): {"a": 30.0, "b": 10.0}, ("unknown", "unknown"): {"b": 4.0}}
+    taste = S.cohort_vector(rates, "fr", "25-34", names)
+    assert taste.tolist() == [30.0, 10.0, 0.0]
+    cohort = S.cohort_trending(e7, taste, codes)
+    # the cohort's share over everyone's: a 0.75 / 0.45, b 0.25 / 0.45, unknown 0
+    np.testing.assert_allclose(cohort, e7 * np.array([5 / 3, 5 / 3, 5 / 9, 5 / 9, 0, 5 / 9]))
+    only = {"two_tower": 0, "similarity": 0, "trending": 0, "cohort": 2}
+    none = np.zeros(0)
+    out, _, src = S.union_blend(ids, e7, e7 * 0, none, none, set(), 10, quotas=only,
+                                cohort=cohort)  # fmt: skip
+    assert sorted(out.tolist()) == [1, 2] and all(s == ("cohort",) for s in src)
+    # global trending with the same quota proposes another pair: the sources differ
+    out, _, _ = S.union_blend(ids, e7, e7 * 0, none, none, set(), 10,
+                              quotas={**only, "cohort": 0, "trending": 2}, cohort=cohort)  # fmt: skip
+    assert sorted(out.tolist()) == [1, 3]
+    # a cohort with no engagement in the week gives no source (it would repeat trending);
+    # nulls read as 'unknown', as the lake writes them
+    assert S.cohort_trending(e7, S.cohort_vector(rates, "de", "18-24", names), codes) is None
+    assert S.cohort_trending(e7 * 0, taste, codes) is None
+    assert S.cohort_vector(rates, None, None, names).tolist() == [0.0, 4.0, 0.0]
+    _, _, src = S.union_blend(ids, e7, e7 * 0, none, none, set(), 10, quotas=only)
+    assert len(src) == 0
+
+
+def test_cohort_rates_reads_the_lakes_day(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    day = dt.date(2026, 3, 1)
+    rows = {
+        "country": ["fr", "fr", "fr"], "age_bucket": ["25-34"] * 3, "category": ["a", "b", "a"],
+        "engagements_7d": [3, 1, 5], "dt": [day, day, day + dt.timedelta(days=1)],
+    }  # fmt: skip
+    write_deltalake(str(tmp_path / "cohort_features"), pa.table(rows))
+    path = str(tmp_path / "cohort_features")
+    assert S.cohort_rates(path, "2026-03-01") == {("fr", "25-34"): {"a": 3.0, "b": 1.0}}
+    assert S.cohort_rates(path) == {("fr", "25-34"): {"a": 5.0}}  # the latest partition
+    assert S.cohort_rates(path, "2026-02-01") == {}
+    assert S.cohort_rates(str(tmp_path / "absent")) == {}
 
 
 def test_choose_order_serves_the_blend_only_when_it_is_at_least_as_good():
@@ -238,7 +286,9 @@ def test_choose_l2_keeps_the_default_on_too_little_data():
 
 def test_stage_recall_follows_each_item_through_the_funnel():
     ids = np.array([5, 6, 7, 8])
-    member = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1]], dtype=bool)
+    member = np.array(
+        [[1, 0, 0, 0, 0], [0, 1, 1, 0, 0], [1, 1, 0, 0, 1], [0, 0, 1, 1, 0]], dtype=bool
+    )
     st = S.stage_recall(
         [{6, 8, 99}, {5}, set()], [(ids, member), (ids[::-1], member[::-1]), None], 2
     )
@@ -250,6 +300,7 @@ def test_stage_recall_follows_each_item_through_the_funnel():
     assert st["similarity"] == pytest.approx((1 / 3 + 0) / 2)
     assert st["trending"] == pytest.approx((2 / 3 + 0) / 2)
     assert st["fresh"] == pytest.approx((1 / 3 + 0) / 2)
+    assert st["cohort"] == 0.0  # it proposed 7 alone, never engaged
     assert S.stage_recall([], [], 2)["units"] == 0
 
 
