@@ -5,7 +5,7 @@ The rules (``recassets.funnel.diversity.page``, what serving runs after the rank
 per-category cap, on by default at 5; a per-creator cap; MMR; a freshness boost) trade
 accuracy for variety or novelty. This scores each on a built home's latest models with
 ``evaluation.evaluate(rules=...)``: one pass over the units, every page built from the same
-ranked union (``similarity.union_blend``), so the only difference between two rows is the
+ranked union (``sources.union_blend``), so the only difference between two rows is the
 rule. The baseline: the blend's top K with no rule (``none``). What they buy (variety, new
 items seen) is not measured here: held-out engagements only say what they cost.
 

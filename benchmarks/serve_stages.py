@@ -19,7 +19,7 @@ as a serving worker is, so their work runs on it):
   items, then dropped), as ``Recommender._retrieve_and_rank`` asks;
 - ``ease`` and ``union`` (only when the bundle serves the blend order): the item similarity's
   scores of the user's history over the catalog (``ItemSimilarity.scores_for``) and
-  ``similarity.union_blend`` of the ANN's N, the EASE top N, the week's top N, the day's
+  ``sources.union_blend`` of the ANN's N, the EASE top N, the week's top N, the day's
   new items and the cohort's trending items (their quotas: ``FunnelConfig.quotas``);
 - ``dcn_v2``: the DCN-v2 ranker over the N candidates (``funnel.ranking.Ranking``, broadcast
   form on the prepared item half), the cohort CTRs and the sort by logit included. It runs
@@ -145,7 +145,7 @@ def ease(s: Setup, r: Request) -> None:
 
 
 def union(s: Setup, r: Request) -> None:
-    from recassets.training.similarity import cohort_trending, union_blend
+    from recassets.training.sources import cohort_trending, union_blend
 
     assert r.ann is not None
     ids, scores = r.ann

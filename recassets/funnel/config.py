@@ -58,7 +58,7 @@ class FunnelConfig:
     # novelty, and the cold-start list already reserves fresh slots (fresh_share)
     fresh_boost: float = 0.0
     fresh_days: float = 1.0  # item_features.age_days at most this: first seen that day
-    # -- the blend's candidate sources (similarity.union_blend): what each may propose; the
+    # -- the blend's candidate sources (sources.union_blend): what each may propose; the
     # two-tower's is ``candidates``. 0 for similarity or trending: ``candidates`` as well.
     # The fresh source (items first seen within the feature day, the most engaged first)
     # proposes fresh_quota (0: off): without it no item of the day could reach a page
@@ -68,7 +68,7 @@ class FunnelConfig:
     fresh_quota: int = 50
     # The cohort source (the week's most engaged items re-weighted by the taste of the user's
     # cohort, country x age bucket: its share of the week's engagements per category against
-    # everyone's, ``similarity.cohort_trending``) proposes cohort_quota (0: off).
+    # everyone's, ``sources.cohort_trending``) proposes cohort_quota (0: off).
     cohort_quota: int = 100
 
     def __post_init__(self) -> None:

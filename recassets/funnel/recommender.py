@@ -470,13 +470,13 @@ class Recommender:
         notes: list[str],
         cohort: np.ndarray | None = None,
     ) -> list[Entry]:
-        """The blend order (``similarity.union_blend``): the ANN's candidates, the user's
+        """The blend order (``sources.union_blend``): the ANN's candidates, the user's
         EASE neighbours (of ``history``), the week's most engaged items, the day's new items
         and what trends in the user's cohort (``cohort``: its week's engagements per
         category, ``Catalog.cohort_engagements``), each up to
         its quota (``FunnelConfig.quotas``), merged and scored together; ``seen`` items
         dropped."""
-        from recassets.training.similarity import cohort_trending, union_blend
+        from recassets.training.sources import cohort_trending, union_blend
 
         assert self.similarity is not None
         ease = self.similarity.scores_for(history, block.ids)

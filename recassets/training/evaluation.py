@@ -83,16 +83,16 @@ from recassets.training.report import (
     write_json_atomic,
 )
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
-from recassets.training.similarity import (
+from recassets.training.similarity import ItemSimilarity
+from recassets.training.sources import (
     CohortRates,
-    ItemSimilarity,
     category_codes,
     cohort_rates,
     cohort_trending,
     cohort_vector,
     stage_recall,
 )
-from recassets.training.similarity import union_blend as similarity_union_blend
+from recassets.training.sources import union_blend as sources_union_blend
 from recassets.training.units import Units, paired_difference, rerank_orders, summarize_units
 
 TRAILING_DAYS = 7
@@ -291,7 +291,7 @@ def evaluate(
     every day after the candidate two-tower's last consumed partition. ``candidates``: how many
     two-tower results the ranker re-ranks. ``bootstrap``: resamples of the intervals (0: none).
     ``similarity``: an ``ItemSimilarity`` (or its path) fitted on the training days: the blend
-    order (``similarity.union_blend``) is scored too, and serves when it beats the pair.
+    order (``sources.union_blend``) is scored too, and serves when it beats the pair.
     ``light``: a ``LightRanker`` (or its path): the pair becomes the cascade serving runs (the
     two-tower's ``light_pool``, the light ranker keeps ``light_keep``, the DCN-v2 orders them),
     scored beside the DCN-v2 over the whole pool (``RANKER_ALL``) and the light order alone.
@@ -434,7 +434,7 @@ def evaluate(
                         cohort_of[key] = cohort_trending(
                             e7, cohort_vector(rates, *key, names), codes
                         )
-                    ranked, blended, srcs = similarity_union_blend(
+                    ranked, blended, srcs = sources_union_blend(
                         ids, e7, sim.scores_for(units.seen[r], ids), tt_ids, tt_s,
                         units.seen[r], candidates, fresh=fresh, quotas=quotas,
                         cohort=cohort_of.get(key),

@@ -4,7 +4,7 @@ Model policy: two-tower retrieval (exact dot-product search over the catalog emb
 ``candidates`` = 500) then the order the gate chose: the ranker scores the candidates (the light
 ranker's best 200 of them when the policy carries one, as serving cuts) in
 serving's broadcast form (``inference.score_candidates``: one user row against N item rows),
-or the blend (``similarity.union_blend``) over them, the user's EASE neighbours and the
+or the blend (``sources.union_blend``) over them, the user's EASE neighbours and the
 week's most engaged items. Popularity policy: the
 pointer's popularity variant. Either way the user's seen items are excluded: every item the
 user interacted with (``evaluation.seen_items``: positives, and every rating whatever its value,
@@ -31,9 +31,9 @@ from recassets.training import evaluation as E
 from recassets.training import inference, light
 from recassets.training import policy as P
 from recassets.training.schema import ITEM_DENSE
-from recassets.training.similarity import (
+from recassets.training.similarity import ItemSimilarity
+from recassets.training.sources import (
     CohortRates,
-    ItemSimilarity,
     category_codes,
     cohort_rates,
     cohort_trending,
@@ -161,7 +161,7 @@ def _blend_recommend(
     device: Any,
     rates: CohortRates | None = None,
 ) -> dict[int, list[tuple[int, float]]]:
-    """The blend order (``similarity.union_blend``), as serving runs it: the two-tower's top
+    """The blend order (``sources.union_blend``), as serving runs it: the two-tower's top
     ``candidates`` (exact search), the user's EASE neighbours, the week's most engaged items,
     the day's new items and what trends in the user's cohort (the latest ``cohort_features``
     partition), each up to serving's default quota."""

@@ -56,7 +56,7 @@ class EvaluationReport:
     # and why (``evaluation.choose_order``)
     order: str | None = None
     order_reason: str = ""
-    # the blend's funnel stage by stage (``similarity.stage_recall``): each source, the union,
+    # the blend's funnel stage by stage (``sources.stage_recall``): each source, the union,
     # the blend's top K: the mean share of a unit's new items still held
     stages: dict[str, float] = field(default_factory=dict)
     # the light ranker's cut: candidates it scored and kept (0: no light ranker evaluated)

@@ -597,7 +597,8 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
     from recassets.funnel.users import seen_items
     from recassets.training.checkpoint import DamagedArtifactError
     from recassets.training.evaluation import read_days
-    from recassets.training.similarity import ItemSimilarity, cohort_trending, union_blend
+    from recassets.training.similarity import ItemSimilarity
+    from recassets.training.sources import cohort_trending, union_blend
 
     rows = read_days(home, [planted.day(d) for d in (0, 1, 2)], ("user_id", "item_id", "label"))
     pos = rows.filter(pc.equal(rows["label"], 1))

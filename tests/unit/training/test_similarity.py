@@ -8,6 +8,7 @@ import pytest
 
 from recassets.training import evaluation as E
 from recassets.training import similarity as S
+from recassets.training import sources as U
 from recassets.training.checkpoint import DamagedArtifactError
 from recassets.training.report import BLEND, CANDIDATE, SERVED, choose_order
 from support import planted
@@ -105,7 +106,7 @@ def test_union_blend_merges_sources_drops_seen_and_fills_missing_tower_scores():
     ids = np.array([30, 10, 20, 40, 50])  # any order
     e7 = np.array([0.0, 5.0, 0.0, 1.0, 9.0])  # 50, 10 and 40 trend
     ease = np.array([3.0, 0.0, 0.0, 1.0, 0.0])  # 30, then 40, are the user's neighbours
-    out, scores, sources = S.union_blend(
+    out, scores, sources = U.union_blend(
         ids, e7, ease, np.array([20, 10, 50]), np.array([0.9, 0.5, 0.1]), {50}, 2,
         beta=0.1, gamma=0.1,
     )  # fmt: skip
@@ -119,7 +120,7 @@ def test_union_blend_merges_sources_drops_seen_and_fills_missing_tower_scores():
     want = S.blend(np.array([0.0, 3.0, 0.0, 1.0]), np.array([5.0, 0.0, 0.0, 1.0]), tt,
                    beta=0.1, gamma=0.1)  # fmt: skip
     np.testing.assert_allclose([scores[out.tolist().index(i)] for i in (10, 30, 20, 40)], want)
-    none, _, _ = S.union_blend(ids, e7 * 0, ease * 0, np.zeros(0), np.zeros(0), set(), 0)
+    none, _, _ = U.union_blend(ids, e7 * 0, ease * 0, np.zeros(0), np.zeros(0), set(), 0)
     assert len(none) == 0
 
 
@@ -130,7 +131,7 @@ def test_each_source_proposes_up_to_its_quota_and_new_items_are_a_source():
     fresh = np.zeros(10, bool)
     fresh[[6, 7, 8]] = True  # 7 (3 engagements), 8 (none), 9 (2): first seen that day
     tt = np.array([4, 5, 6]), np.array([0.9, 0.8, 0.7])
-    out, _, src = S.union_blend(
+    out, _, src = U.union_blend(
         ids, e7, ease, *tt, {1}, 10, fresh=fresh,
         quotas={"two_tower": 2, "similarity": 1, "trending": 2, "fresh": 2},
     )  # fmt: skip
@@ -142,38 +143,38 @@ def test_each_source_proposes_up_to_its_quota_and_new_items_are_a_source():
     assert got[2] == ("trending",) and 6 not in got and 8 not in got
     # no fresh mask, or a quota of 0: no fresh source (the default quota is 0 too)
     for kwargs in ({}, {"fresh": fresh, "quotas": {"fresh": 0}}, {"fresh": fresh}):
-        _, _, none = S.union_blend(ids, e7, ease, *tt, {1}, 10, **kwargs)
+        _, _, none = U.union_blend(ids, e7, ease, *tt, {1}, 10, **kwargs)
         assert not none.member[:, 3].any()
     with pytest.raises(ValueError, match="no candidate source"):
-        S.union_blend(ids, e7, ease, *tt, set(), 10, quotas={"nearby": 5})
+        U.union_blend(ids, e7, ease, *tt, set(), 10, quotas={"nearby": 5})
 
 
 def test_the_cohort_source_proposes_what_trends_in_the_users_cohort():
     ids = np.arange(1, 7, dtype=np.int64)
-    names, codes = S.category_codes(["a", "a", "b", "b", None, "b"])
+    names, codes = U.category_codes(["a", "a", "b", "b", None, "b"])
     assert names == ["a", "b", "unknown"] and codes.tolist() == [0, 0, 1, 1, 2, 1]
     e7 = np.array([5.0, 4, 6, 3, 2, 0])  # everyone: a 9, b 9, unknown 2 (of 20); 3 trends most
     rates = {("fr", "25-34"): {"a": 30.0, "b": 10.0}, ("unknown", "unknown"): {"b": 4.0}}
-    taste = S.cohort_vector(rates, "fr", "25-34", names)
+    taste = U.cohort_vector(rates, "fr", "25-34", names)
     assert taste.tolist() == [30.0, 10.0, 0.0]
-    cohort = S.cohort_trending(e7, taste, codes)
+    cohort = U.cohort_trending(e7, taste, codes)
     # the cohort's share over everyone's: a 0.75 / 0.45, b 0.25 / 0.45, unknown 0
     np.testing.assert_allclose(cohort, e7 * np.array([5 / 3, 5 / 3, 5 / 9, 5 / 9, 0, 5 / 9]))
     only = {"two_tower": 0, "similarity": 0, "trending": 0, "cohort": 2}
     none = np.zeros(0)
-    out, _, src = S.union_blend(ids, e7, e7 * 0, none, none, set(), 10, quotas=only,
+    out, _, src = U.union_blend(ids, e7, e7 * 0, none, none, set(), 10, quotas=only,
                                 cohort=cohort)  # fmt: skip
     assert sorted(out.tolist()) == [1, 2] and all(s == ("cohort",) for s in src)
     # global trending with the same quota proposes another pair: the sources differ
-    out, _, _ = S.union_blend(ids, e7, e7 * 0, none, none, set(), 10,
+    out, _, _ = U.union_blend(ids, e7, e7 * 0, none, none, set(), 10,
                               quotas={**only, "cohort": 0, "trending": 2}, cohort=cohort)  # fmt: skip
     assert sorted(out.tolist()) == [1, 3]
     # a cohort with no engagement in the week gives no source (it would repeat trending);
     # nulls read as 'unknown', as the lake writes them
-    assert S.cohort_trending(e7, S.cohort_vector(rates, "de", "18-24", names), codes) is None
-    assert S.cohort_trending(e7 * 0, taste, codes) is None
-    assert S.cohort_vector(rates, None, None, names).tolist() == [0.0, 4.0, 0.0]
-    _, _, src = S.union_blend(ids, e7, e7 * 0, none, none, set(), 10, quotas=only)
+    assert U.cohort_trending(e7, U.cohort_vector(rates, "de", "18-24", names), codes) is None
+    assert U.cohort_trending(e7 * 0, taste, codes) is None
+    assert U.cohort_vector(rates, None, None, names).tolist() == [0.0, 4.0, 0.0]
+    _, _, src = U.union_blend(ids, e7, e7 * 0, none, none, set(), 10, quotas=only)
     assert len(src) == 0
 
 
@@ -190,10 +191,10 @@ def test_cohort_rates_reads_the_lakes_day(tmp_path):
     }  # fmt: skip
     write_deltalake(str(tmp_path / "cohort_features"), pa.table(rows))
     path = str(tmp_path / "cohort_features")
-    assert S.cohort_rates(path, "2026-03-01") == {("fr", "25-34"): {"a": 3.0, "b": 1.0}}
-    assert S.cohort_rates(path) == {("fr", "25-34"): {"a": 5.0}}  # the latest partition
-    assert S.cohort_rates(path, "2026-02-01") == {}
-    assert S.cohort_rates(str(tmp_path / "absent")) == {}
+    assert U.cohort_rates(path, "2026-03-01") == {("fr", "25-34"): {"a": 3.0, "b": 1.0}}
+    assert U.cohort_rates(path) == {("fr", "25-34"): {"a": 5.0}}  # the latest partition
+    assert U.cohort_rates(path, "2026-02-01") == {}
+    assert U.cohort_rates(str(tmp_path / "absent")) == {}
 
 
 def test_choose_order_serves_the_blend_only_when_it_is_at_least_as_good():
@@ -221,7 +222,7 @@ def test_evaluate_scores_the_blend_and_refuses_a_fit_that_saw_the_eval_days(lake
     # than any source; the same recall as the blend's row, on the same units
     st = report.stages
     assert st["units"] == blend["user_days"] and st["union_size"] > 10
-    assert st["blend@10"] <= st["union"] and max(st[s] for s in S.SOURCES) <= st["union"]
+    assert st["blend@10"] <= st["union"] and max(st[s] for s in U.SOURCES) <= st["union"]
     assert st["blend@10"] == pytest.approx(blend["recall@10"])
     md = report.to_markdown()
     assert "blend stage" in md and md.index("| trending |") < md.index("| union |") < md.index(
@@ -289,7 +290,7 @@ def test_stage_recall_follows_each_item_through_the_funnel():
     member = np.array(
         [[1, 0, 0, 0, 0], [0, 1, 1, 0, 0], [1, 1, 0, 0, 1], [0, 0, 1, 1, 0]], dtype=bool
     )
-    st = S.stage_recall(
+    st = U.stage_recall(
         [{6, 8, 99}, {5}, set()], [(ids, member), (ids[::-1], member[::-1]), None], 2
     )
     # unit 1: 6 and 8 of {6, 8, 99} reached the union, 6 the top 2; unit 2: 5, last of 4
@@ -301,7 +302,7 @@ def test_stage_recall_follows_each_item_through_the_funnel():
     assert st["trending"] == pytest.approx((2 / 3 + 0) / 2)
     assert st["fresh"] == pytest.approx((1 / 3 + 0) / 2)
     assert st["cohort"] == 0.0  # it proposed 7 alone, never engaged
-    assert S.stage_recall([], [], 2)["units"] == 0
+    assert U.stage_recall([], [], 2)["units"] == 0
 
 
 def test_evaluate_scores_the_blend_page_under_each_rule_set(lake, tmp_path):  # noqa: F811
