@@ -284,6 +284,7 @@ def evaluate(
     rules: Mapping[str, Any] | None = None,
     sequence_ranking: Any | None = None,
     quotas: Mapping[str, int] | None = None,
+    pool_quotas: Mapping[str, int] | None = None,
 ) -> EvaluationReport:
     """Evaluate the candidate pair (and the current one, when given) against the baselines.
 
@@ -299,6 +300,11 @@ def evaluate(
     (``diversity.page``: caps, MMR, freshness boost), scored as ``candidate_blend+<name>``.
     ``quotas``: each blend source's quota (``FunnelConfig.quotas``; default serving's default
     settings for ``candidates``: the fresh source included).
+    ``pool_quotas``: with a light ranker, the cascade's pool also takes the other sources'
+    items (``trending``, ``fresh``, ``cohort`` quotas; ``sources.union_blend``), which the light
+    ranker cuts with the ANN's: a measurement (``benchmarks/cascade_pool.py``); serving's pool
+    is the ANN's alone, because on ML-1M the wider pool lost NDCG@10
+    (docs/training-and-the-gate.md).
     ``sequence_ranking``: a sequence-aware ranker checkpoint: served the same way as the DCN-v2
     (same candidates, same light cut), scored beside it (``SERVED_DCN``, ``SERVED_SEQUENCE``);
     the better of the two becomes ``SERVED`` and the candidate ranker (``choose_ranker``:
@@ -414,26 +420,28 @@ def evaluate(
             _, uvecs = inference.user_embeddings(tt, urows, device=device)
             scores = uvecs @ vecs.T
             position = {int(i): p for p, i in enumerate(ids)}
-            e7 = items["i_engagements_7d"].to_numpy() if sim is not None else None
+            e7 = (items["i_engagements_7d"].to_numpy()
+                  if sim is not None or pool_quotas is not None else None)  # fmt: skip
             dense = np.stack([items[c].to_numpy(zero_copy_only=False) for c in ITEM_DENSE], 1)
             category, creator, age = (items[c].to_numpy(zero_copy_only=False)
                                       for c in ("category", "creator", "i_age_days"))  # fmt: skip
             fresh = np.nan_to_num(age.astype(np.float64), nan=np.inf) <= FRESH_DAYS
-            rates = cohort_rates_as_of(day) if sim is not None and quotas["cohort"] > 0 else {}
+            wants_cohort = (sim is not None and quotas["cohort"] > 0) or (
+                pool_quotas is not None and pool_quotas.get("cohort", 0) > 0
+            )
+            rates = cohort_rates_as_of(day) if wants_cohort else {}
             names, codes = category_codes(category.tolist())
             cohort_of = {}  # (country, age bucket) -> its aligned cohort scores, once a day
             for j, r in enumerate(idx):
                 n_top = max(k, candidates, light_pool if lr is not None else 0)
                 top = top_k_excluding(scores[j], ids, units.seen[r], n_top)
                 alone[r] = top[:k]
+                key = (urows["country"][j].as_py(), urows["age_bucket"][j].as_py())
+                if rates and key not in cohort_of and e7 is not None:
+                    cohort_of[key] = cohort_trending(e7, cohort_vector(rates, *key, names), codes)
                 if sim is not None and e7 is not None:
                     tt_ids = np.asarray(top[:candidates], dtype=np.int64)
                     tt_s = np.asarray([scores[j][position[i]] for i in tt_ids.tolist()])
-                    key = (urows["country"][j].as_py(), urows["age_bucket"][j].as_py())
-                    if rates and key not in cohort_of:
-                        cohort_of[key] = cohort_trending(
-                            e7, cohort_vector(rates, *key, names), codes
-                        )
                     ranked, blended, srcs = sources_union_blend(
                         ids, e7, sim.scores_for(units.seen[r], ids), tt_ids, tt_s,
                         units.seen[r], candidates, fresh=fresh, quotas=quotas,
@@ -449,6 +457,17 @@ def evaluate(
                 if ranker is None or served is None:
                     continue
                 cand_ids = top[: light_pool if lr is not None else candidates]
+                if lr is not None and pool_quotas is not None and e7 is not None:
+                    # the cascade's pool: the ANN's light_pool and the other sources' items
+                    # (trending, fresh, cohort), which the light ranker then cuts
+                    pool, _, _ = sources_union_blend(
+                        ids, e7, np.zeros(len(ids)), np.asarray(cand_ids, np.int64),
+                        np.asarray([scores[j][position[i]] for i in cand_ids]),
+                        units.seen[r], light_pool,
+                        fresh=fresh, quotas={**pool_quotas, "similarity": 0},
+                        cohort=cohort_of.get(key),
+                    )  # fmt: skip
+                    cand_ids = [int(i) for i in pool]
                 if not cand_ids:
                     continue
                 at = [position[i] for i in cand_ids]
@@ -601,6 +620,7 @@ def evaluate(
         stages=stages,
         light_pool=light_pool if lr is not None and served is not None else 0,
         light_keep=light_keep if lr is not None and served is not None else 0,
+        pool_sources=dict(pool_quotas) if pool_quotas and lr is not None else {},
         ranker=ranker,
         ranker_reason=ranker_reason,
         ranker_difference=difference,

@@ -62,6 +62,9 @@ class EvaluationReport:
     # the light ranker's cut: candidates it scored and kept (0: no light ranker evaluated)
     light_pool: int = 0
     light_keep: int = 0
+    # quotas of the other sources added to the cascade's pool (``evaluate(pool_quotas=...)``,
+    # a measurement: serving's pool is the ANN's alone); empty: the ANN's light_pool only
+    pool_sources: dict[str, int] = field(default_factory=dict)
     # the L2 ranker that would serve: "dcn_v2" or "sequence" (the sequence-aware DCN-v2), and
     # why (``choose_ranker``); None when no sequence-aware ranker was evaluated
     ranker: str | None = None
@@ -120,6 +123,8 @@ class EvaluationReport:
             lines += ["", f"{SERVED}: the cascade (the light ranker keeps {self.light_keep} of "
                       f"the two-tower's {self.light_pool}, the DCN-v2 orders them); {RANKER_ALL}: "
                       f"the DCN-v2 over all {self.light_pool}; {LIGHT}: the light ranker's order"]  # fmt: skip
+            if self.pool_sources:
+                lines += [f"the pool also holds each source's items up to {self.pool_sources}"]
         if self.ranker:
             lines += ["", f"L2 ranker that serves: {self.ranker} ({self.ranker_reason})"]
         if self.ranking:

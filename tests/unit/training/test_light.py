@@ -114,3 +114,17 @@ def test_evaluate_scores_the_cascade_beside_the_heavy_ranker_over_all(lake):  # 
     plain = E.evaluate(path, tt.path, rk.path, k=10, bootstrap=0)
     assert RANKER_ALL not in plain.retrieval and plain.light_keep == 0
     assert "light ranker keeps" not in plain.to_markdown()
+
+
+def test_the_cascades_pool_can_take_the_other_sources(lake):  # noqa: F811
+    """With ``pool_quotas`` the light ranker cuts the ANN's few candidates together with the
+    week's trending items: more user-days then have an engaged item among the candidates."""
+    path, tt, rk = lake
+    model = L.fit_examples(path, tt.path, epochs=2)
+    args = {"k": 10, "light": model, "light_pool": 3, "light_keep": 20, "bootstrap": 0}
+    ann = E.evaluate(path, tt.path, rk.path, **args)
+    wide = E.evaluate(path, tt.path, rk.path, pool_quotas={"trending": 60, "fresh": 0}, **args)
+    assert wide.pool_sources == {"trending": 60, "fresh": 0} and not ann.pool_sources
+    assert wide.reranking["dcn_v2"]["user_days"] > ann.reranking["dcn_v2"]["user_days"]
+    assert "the pool also holds" in wide.to_markdown()
+    assert "the pool also holds" not in ann.to_markdown()
