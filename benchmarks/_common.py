@@ -164,6 +164,21 @@ def require_bento(home: str | None, tag: str | None) -> tuple[Any, str, Path]:
     return paths, tag, bundle_dir
 
 
+def blend_models(home: str | None) -> tuple[Any, str, str]:
+    """(paths, the latest two-tower, the latest item similarity) of ``home``, the machine line
+    printed first; exits naming the artifacts folder when either is missing."""
+    from recassets.paths import Paths
+    from recassets.training import policy as P
+    from recassets.training import similarity as S
+
+    print(machine_line())
+    paths = Paths.from_env(home)
+    tt, sims = P.latest_checkpoint(paths, "two_tower"), S.versions(paths)
+    if tt is None or not sims:
+        raise SystemExit(f"no two-tower or item similarity under {paths.artifacts}: run a demo")
+    return paths, str(tt), str(sims[-1])
+
+
 def known_users(paths: Any, n: int, seed: int) -> list[int]:
     """Up to ``n`` user ids (seeded) of ``user_features`` on the day the online store serves."""
     import datetime as dt

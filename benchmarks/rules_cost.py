@@ -18,7 +18,7 @@ import argparse
 import os
 import time
 
-from benchmarks._common import machine_line
+from benchmarks._common import blend_models
 
 # name -> FunnelConfig fields; ``none`` is the baseline, ``served`` the serving defaults
 RULE_SETS: dict[str, dict[str, float]] = {
@@ -33,26 +33,19 @@ RULE_SETS: dict[str, dict[str, float]] = {
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--home", default=os.environ.get("RECASSETS_HOME"), required=False)
     ap.add_argument("--k", type=int, default=50)
     ap.add_argument("--bootstrap", type=int, default=200)
     args = ap.parse_args()
     from recassets.funnel.config import FunnelConfig
-    from recassets.paths import Paths
     from recassets.training import evaluation as E
-    from recassets.training import policy as P
-    from recassets.training import similarity as S
     from recassets.training.report import BLEND
 
-    print(machine_line())
-    paths = Paths.from_env(args.home)
-    tt, sims = P.latest_checkpoint(paths, "two_tower"), S.versions(paths)
-    if tt is None or not sims:
-        raise SystemExit(f"no two-tower or item similarity under {paths.artifacts}: run a demo")
+    paths, tt, sim = blend_models(args.home)
     rules = {name: FunnelConfig(**fields) for name, fields in RULE_SETS.items()}  # type: ignore[arg-type]
     t = time.perf_counter()
-    report = E.evaluate(paths, str(tt), None, k=args.k, similarity=str(sims[-1]), rules=rules,
+    report = E.evaluate(paths, tt, None, k=args.k, similarity=sim, rules=rules,
                         bootstrap=args.bootstrap)  # fmt: skip
     took = time.perf_counter() - t
     r, n = f"recall@{args.k}", f"ndcg@{report.ndcg_at}"
