@@ -98,7 +98,8 @@ class Request:
     n: int
     ann: tuple[Any, Any] | None = None  # (ids, dot products) of the ANN, seen items dropped
     candidates: tuple[Any, Any] | None = None  # what the DCN ranks (a light stage may cut it)
-    ranked: tuple[Any, Any, Any] | None = None  # (ids, logits, retrieval) in ranker order
+    ranked: tuple[Any, Any, Any] | None = None  # (ids, scores, retrieval) in ranker order
+    light: Any = None  # the light ranker's logits of the kept candidates, after its cut
     ease: Any = None
     union: tuple[Any, Any, Any] | None = None  # (ids, scores, sources) of union_blend
     page: list[dict[str, Any]] = field(default_factory=list)
@@ -160,26 +161,33 @@ def union(s: Setup, r: Request) -> None:
 
 
 def dcn_v2(s: Setup, r: Request) -> None:
-    import numpy as np
-
     assert r.candidates is not None
     ids, retrieval = r.candidates
     cohort = s.rec._cohort_of(s.block, r.values)
     logits, _ = s.rec._ranking(s.block, r.user, r.values, ids, cohort)
-    order = np.lexsort((ids, -logits))
-    r.ranked = (ids[order], logits[order], retrieval[order])
+    r.ranked = ordered(s, r, ids, logits, retrieval)
+
+
+def ordered(s: Setup, r: Request, ids: Any, logits: Any, retrieval: Any) -> tuple[Any, Any, Any]:
+    """The L2's order, as serving makes it: after the light cut, both stages' scores fused
+    (``light.fuse``), else the logits."""
+    import numpy as np
+
+    from recassets.training.light import fuse
+
+    score = logits if r.light is None else fuse(logits, r.light, s.rec.config.light_weight)
+    order = np.lexsort((ids, -score))
+    return ids[order], score[order], retrieval[order]
 
 
 def seq_l2(s: Setup, r: Request) -> None:
     """The sequence-aware ranker in the DCN-v2's place (``dcn_v2`` with its own block)."""
-    import numpy as np
 
     assert r.candidates is not None and s.seq_ranking is not None
     ids, retrieval = r.candidates
     cohort = s.rec._cohort_of(s.block, r.values)
     logits, _ = s.seq_ranking(s.seq_block, r.user, r.values, ids, cohort)
-    order = np.lexsort((ids, -logits))
-    r.ranked = (ids[order], logits[order], retrieval[order])
+    r.ranked = ordered(s, r, ids, logits, retrieval)
 
 
 def l1(s: Setup, r: Request) -> None:
@@ -192,11 +200,10 @@ def l1(s: Setup, r: Request) -> None:
     if s.light_rows is None:  # once per catalog, as serving does at a refresh (untimed: warmup)
         zero = np.zeros((1, s.block.dense.shape[1]), np.float32)
         s.light_rows = s.light.prepare(np.vstack([s.block.dense, zero]))
-    if len(ids) > s.keep:
-        pos, found = s.block.positions(ids)
-        rows = s.light_rows[np.where(found, pos, len(s.block.ids))]
-        kept = s.light.keep(ids, retrieval, None, s.keep, prepared=rows)
-        r.candidates = (ids[kept], retrieval[kept])
+    pos, found = s.block.positions(ids)
+    rows = s.light_rows[np.where(found, pos, len(s.block.ids))]
+    kept, r.light = s.light.scored_keep(ids, retrieval, None, s.keep, prepared=rows)
+    r.candidates = (ids[kept], retrieval[kept])
 
 
 def rules(s: Setup, r: Request) -> None:

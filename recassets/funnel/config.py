@@ -15,10 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from recassets.training.light import WEIGHT as LIGHT_WEIGHT
+
 # The environment variable of each field a deployment may set (``from_mapping``).
 ENV = {
     "candidates": "RECASSETS_SERVE_CANDIDATES",
     "light_keep": "RECASSETS_SERVE_LIGHT_KEEP",
+    "light_weight": "RECASSETS_SERVE_LIGHT_WEIGHT",
     "max_k": "RECASSETS_SERVE_MAX_K",
     "max_per_category": "RECASSETS_SERVE_MAX_PER_CATEGORY",
     "embeddings": "RECASSETS_SERVE_EMBEDDINGS",
@@ -40,6 +43,9 @@ class FunnelConfig:
     # of the N, what the light ranker keeps for the DCN-v2 (when the bundle carries one:
     # training.light); the DCN-v2's work a request is fixed by it, not by N
     light_keep: int = 200
+    # the light ranker's weight in the cascade's final order (``light.fuse``: both stages'
+    # standardised scores summed; 0: the DCN-v2's order alone)
+    light_weight: float = LIGHT_WEIGHT
     max_k: int = 200  # the largest k a request may ask for
     max_per_category: int = 5  # 0: no cap
     refresh_interval_s: float = 1.0  # how often a request checks for a newer feature day
@@ -76,6 +82,7 @@ class FunnelConfig:
         checks: list[tuple[str, Callable[[float], bool], str]] = [
             ("candidates", lambda v: v >= 1, "at least 1"),
             ("light_keep", lambda v: v >= 1, "at least 1"),
+            ("light_weight", lambda v: v >= 0, "0 (the heavy ranker alone) or more"),
             ("max_k", lambda v: v >= 1, "at least 1"),
             ("max_per_category", lambda v: v >= 0, "0 (no cap) or more"),
             ("max_per_creator", lambda v: v >= 0, "0 (no cap) or more"),
@@ -117,7 +124,7 @@ class FunnelConfig:
     def from_mapping(cls, env: Mapping[str, str]) -> FunnelConfig:
         """The settings a deployment may override, read from ``env`` (the service passes its
         environment): the variables of ``ENV`` (``RECASSETS_SERVE_CANDIDATES``, ``..._MAX_K``,
-        ``..._MAX_PER_CATEGORY``, ``..._EMBEDDINGS`` (``process`` or ``redis``),
+        ``..._MAX_PER_CATEGORY``, ``..._LIGHT_KEEP``, ``..._LIGHT_WEIGHT``, ``..._EMBEDDINGS`` (``process`` or ``redis``),
         ``..._EMBEDDING_CACHE_ROWS``, ``..._MAX_PER_CREATOR``, ``..._MMR_LAMBDA``,
         ``..._FRESH_BOOST``, ``..._FRESH_DAYS``, ``..._SIMILARITY_QUOTA``, ``..._TRENDING_QUOTA``,
         ``..._FRESH_QUOTA``, ``..._COHORT_QUOTA``); the rest keep their defaults. A value that

@@ -73,7 +73,7 @@ from recassets.paths import Paths
 from recassets.retrieval.index import ItemIndex
 from recassets.training import inference as T
 from recassets.training.checkpoint import DamagedArtifactError
-from recassets.training.light import LightRanker
+from recassets.training.light import LightRanker, fuse
 
 MODEL, POPULARITY = "model", "popularity"
 COLD_START = "cold_start"
@@ -426,9 +426,9 @@ class Recommender:
             )  # fmt: skip
         if len(ids) == 0:
             return []
-        stages = ["retrieval", "ranking"]
-        if self.light is not None and len(ids) > self.config.light_keep:
-            ids, retrieval = self.light_cut(block, ids, retrieval)
+        stages, light = ["retrieval", "ranking"], None
+        if self.light is not None:
+            ids, retrieval, light = self.light_cut(block, ids, retrieval)
             stages = ["retrieval", "light", "ranking"]
         cohort = self._cohort_of(block, values)
         logits, found = self._ranking(block, user_id, values, ids, cohort)
@@ -436,18 +436,21 @@ class Recommender:
             notes.append(
                 f"{int((~found).sum())} candidate(s) missing from the online store: default features"
             )
-        order = np.lexsort((ids, -logits))
-        return self._rules(block, ids[order], logits[order], retrieval[order], k, stages, notes)
+        # the cascade orders by both stages (``light.fuse``), the ranker alone by its logits
+        score = logits if light is None else fuse(logits, light, self.config.light_weight)
+        order = np.lexsort((ids, -score))
+        return self._rules(block, ids[order], score[order], retrieval[order], k, stages, notes)
 
     def light_cut(
         self, block: ItemBlock, ids: np.ndarray, retrieval: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The light ranker's best ``light_keep`` of the candidates (retrieval's order kept),
         on their dot products and the block's counters (zeros for an item it lacks, as the
-        ranker's defaults)."""
+        ranker's defaults), with its logits of the kept."""
         assert self.light is not None
         if not len(block.ids):
-            return ids[: self.config.light_keep], retrieval[: self.config.light_keep]
+            n = self.config.light_keep
+            return ids[:n], retrieval[:n], np.zeros(len(ids[:n]), np.float32)
         cached = self._light_rows
         if cached is None or cached[0] is not block.ids:  # a new catalog: prepare it once
             zero = np.zeros((1, block.dense.shape[1]), np.float32)
@@ -455,8 +458,10 @@ class Recommender:
             self._light_rows = cached
         pos, found = block.positions(ids)
         rows = cached[1][np.where(found, pos, len(block.ids))]  # the last row: zero counters
-        kept = self.light.keep(ids, retrieval, None, self.config.light_keep, prepared=rows)
-        return ids[kept], retrieval[kept]
+        kept, light = self.light.scored_keep(
+            ids, retrieval, None, self.config.light_keep, prepared=rows
+        )
+        return ids[kept], retrieval[kept], light
 
     def _blend(
         self,

@@ -285,6 +285,7 @@ def evaluate(
     sequence_ranking: Any | None = None,
     quotas: Mapping[str, int] | None = None,
     pool_quotas: Mapping[str, int] | None = None,
+    light_weight: float = light_ranker.WEIGHT,
 ) -> EvaluationReport:
     """Evaluate the candidate pair (and the current one, when given) against the baselines.
 
@@ -294,7 +295,8 @@ def evaluate(
     ``similarity``: an ``ItemSimilarity`` (or its path) fitted on the training days: the blend
     order (``sources.union_blend``) is scored too, and serves when it beats the pair.
     ``light``: a ``LightRanker`` (or its path): the pair becomes the cascade serving runs (the
-    two-tower's ``light_pool``, the light ranker keeps ``light_keep``, the DCN-v2 orders them),
+    two-tower's ``light_pool``, the light ranker keeps ``light_keep``, both stages' scores
+    order them: ``light.fuse`` with ``light_weight``, 0 for the DCN-v2's order alone),
     scored beside the DCN-v2 over the whole pool (``RANKER_ALL``) and the light order alone.
     ``rules``: name -> ``FunnelConfig``: the blend's page under each config's list-wise rules
     (``diversity.page``: caps, MMR, freshness boost), scored as ``candidate_blend+<name>``.
@@ -302,7 +304,7 @@ def evaluate(
     settings for ``candidates``: the fresh source included).
     ``pool_quotas``: with a light ranker, the cascade's pool also takes the other sources'
     items (``trending``, ``fresh``, ``cohort`` quotas; ``sources.union_blend``), which the light
-    ranker cuts with the ANN's: a measurement (``benchmarks/cascade_pool.py``); serving's pool
+    ranker cuts with the ANN's: a measurement (``benchmarks/cascade.py``); serving's pool
     is the ANN's alone, because on ML-1M the wider pool lost NDCG@10
     (docs/training-and-the-gate.md).
     ``sequence_ranking``: a sequence-aware ranker checkpoint: served the same way as the DCN-v2
@@ -489,10 +491,11 @@ def evaluate(
                     cut = lr.score(extra["tt"][r], dense[at])
                     extra["ranker_all"][r] = served[r]
                     extra["light"][r] = [int(cand_ids[o]) for o in np.lexsort((cand_ids, -cut))[:k]]
-                    served[r] = light_ranker.cascade(cand_ids, cut, rk_scores, light_keep)[:k]
+                    served[r] = light_ranker.cascade(cand_ids, cut, rk_scores, light_keep,
+                                                     light_weight)[:k]  # fmt: skip
                     if seq_scores is not None:
                         extra["seq"][r] = light_ranker.cascade(cand_ids, cut, seq_scores,
-                                                               light_keep)[:k]  # fmt: skip
+                                                               light_keep, light_weight)[:k]  # fmt: skip
                 extra["rk"][r] = rk_scores
         return alone, served, extra
 
@@ -620,6 +623,7 @@ def evaluate(
         stages=stages,
         light_pool=light_pool if lr is not None and served is not None else 0,
         light_keep=light_keep if lr is not None and served is not None else 0,
+        light_weight=light_weight if lr is not None and served is not None else 0.0,
         pool_sources=dict(pool_quotas) if pool_quotas and lr is not None else {},
         ranker=ranker,
         ranker_reason=ranker_reason,

@@ -48,6 +48,13 @@ from recassets.training.schema import ITEM_DENSE
 FEATURES = ("two_tower", *ITEM_DENSE)
 HIDDEN = 16
 KEEP = 200  # candidates the heavy ranker scores
+# The light stage's weight in the cascade's final order (``fuse``): both stages' scores
+# standardised over the kept and summed, equal weights. The light ranker reads the two-tower's
+# score, which the heavy ranker never sees, and the heavy ranker was trained on impressions (or
+# ratings), not on retrieved candidates: alone it orders them worse than the light ranker does
+# (docs/training-and-the-gate.md has the figures). Equal weights on a common scale need no
+# tuning and follow the models' scales as they are retrained.
+WEIGHT = 1.0
 MAX_ROWS = 300_000
 EPOCHS = 4
 BATCH = 1024
@@ -119,13 +126,25 @@ class LightRanker:
         counters as ``dense``, or their ``prepare``d rows."""
         if len(ids) <= n:
             return np.arange(len(ids))
+        return self.scored_keep(ids, two_tower, dense, n, prepared=prepared)[0]
+
+    def scored_keep(
+        self,
+        ids: np.ndarray,
+        two_tower: np.ndarray,
+        dense: np.ndarray | None,
+        n: int = KEEP,
+        *,
+        prepared: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``keep``'s positions and this model's logits of the kept (for ``fuse``)."""
         if prepared is not None:
             s = self.score_prepared(two_tower, prepared)
         else:
             assert dense is not None, "dense or prepared rows"
             s = self.score(two_tower, dense)
-        top = np.argpartition(-s, n - 1)[:n]
-        return np.sort(top)
+        top = np.arange(len(ids)) if len(ids) <= n else np.sort(np.argpartition(-s, n - 1)[:n])
+        return top, s[top]
 
     def flops_per_candidate(self, prepared: bool = True) -> int:
         """Floating-point operations (2 per multiply-add) of one candidate: served with its
@@ -354,13 +373,32 @@ def train_next(
             continue  # another fit took this number meanwhile
 
 
+def fuse(heavy: np.ndarray, light: np.ndarray, weight: float = WEIGHT) -> np.ndarray:
+    """The cascade's final score of the kept candidates: the heavy ranker's logits and the
+    light ranker's, each standardised over the kept (mean 0, standard deviation 1; a constant
+    stage adds nothing), summed with the light stage weighted by ``weight`` (0: the heavy
+    ranker's order alone)."""
+
+    def z(v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float64)
+        sd = float(v.std()) if len(v) else 0.0
+        return (v - v.mean()) / sd if sd > 0 else np.zeros_like(v)
+
+    return z(heavy) + weight * z(light) if weight else np.asarray(heavy, dtype=np.float64)
+
+
 def cascade(
-    ids: Sequence[int], light_scores: np.ndarray, heavy_scores: np.ndarray, keep: int = KEEP
+    ids: Sequence[int],
+    light_scores: np.ndarray,
+    heavy_scores: np.ndarray,
+    keep: int = KEEP,
+    weight: float = WEIGHT,
 ) -> list[int]:
     """The funnel's order of ``ids`` scored by both stages: the light ranker's top ``keep``,
-    ordered by the heavy ranker (ties: the lower id); what evaluation scores."""
+    ordered by ``fuse`` of the two stages' scores (ties: the lower id); what evaluation
+    scores."""
     a = np.asarray(ids, dtype=np.int64)
     light = np.asarray(light_scores, dtype=np.float64)
     kept = np.arange(len(a)) if len(a) <= keep else np.argpartition(-light, keep - 1)[:keep]
-    heavy = np.asarray(heavy_scores, dtype=np.float64)[kept]
-    return [int(a[kept[o]]) for o in np.lexsort((a[kept], -heavy))]
+    score = fuse(np.asarray(heavy_scores, dtype=np.float64)[kept], light[kept], weight)
+    return [int(a[kept[o]]) for o in np.lexsort((a[kept], -score))]

@@ -137,15 +137,20 @@ def _model_recommend(
     out: dict[int, list[tuple[int, float]]] = {}
     for r, u in enumerate(user_ids):
         cand = retrieved.get(int(u), [])
-        if cut is not None and len(cand) > light.KEEP:
+        light_scores = None
+        if cut is not None and cand:
             at = np.asarray([position[i] for i in cand], dtype=np.int64)
-            kept = cut.keep(np.asarray(cand), vecs[at] @ uvecs[r], dense[at], light.KEEP)
+            kept, light_scores = cut.scored_keep(
+                np.asarray(cand), vecs[at] @ uvecs[r], dense[at], light.KEEP
+            )
             cand = [cand[j] for j in kept]
         if not cand:
             out[int(u)] = []
             continue
         cand_rows = items.take(pa.array([position[i] for i in cand]))
         scores = inference.score_candidates(ranker, voc, user_rows.slice(r, 1), cand_rows)
+        if light_scores is not None:  # the cascade orders by both stages, as serving does
+            scores = light.fuse(scores, light_scores, FunnelConfig().light_weight)
         order = np.lexsort((np.asarray(cand), -scores))[:k]
         out[int(u)] = [(int(cand[j]), float(scores[j])) for j in order]
     return out

@@ -62,6 +62,8 @@ class EvaluationReport:
     # the light ranker's cut: candidates it scored and kept (0: no light ranker evaluated)
     light_pool: int = 0
     light_keep: int = 0
+    # the light stage's weight in the cascade's order (``light.fuse``; 0: the DCN-v2 alone)
+    light_weight: float = 0.0
     # quotas of the other sources added to the cascade's pool (``evaluate(pool_quotas=...)``,
     # a measurement: serving's pool is the ANN's alone); empty: the ANN's light_pool only
     pool_sources: dict[str, int] = field(default_factory=dict)
@@ -120,8 +122,11 @@ class EvaluationReport:
             lines.append(f"| {policy} | {' | '.join(cells)} | {int(m.get('users', 0))} | "
                          f"{int(m.get('user_days', m.get('users', 0)))} |")  # fmt: skip
         if self.light_keep:
+            how = (f"the DCN-v2's and the light ranker's standardised scores, the light one "
+                   f"weighted {self.light_weight:g}, order them" if self.light_weight
+                   else "the DCN-v2 orders them")  # fmt: skip
             lines += ["", f"{SERVED}: the cascade (the light ranker keeps {self.light_keep} of "
-                      f"the two-tower's {self.light_pool}, the DCN-v2 orders them); {RANKER_ALL}: "
+                      f"the two-tower's {self.light_pool}, {how}); {RANKER_ALL}: "
                       f"the DCN-v2 over all {self.light_pool}; {LIGHT}: the light ranker's order"]  # fmt: skip
             if self.pool_sources:
                 lines += [f"the pool also holds each source's items up to {self.pool_sources}"]

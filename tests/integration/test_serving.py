@@ -660,9 +660,11 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
 def test_a_bundle_with_a_light_ranker_serves_the_cascade(home, built, tmp_path):
     """The pair's pointer names a light ranker: the bundle carries it (checked like the
     models), the DCN-v2 ranks only what it keeps, and each served item says so."""
+    from dataclasses import replace
+
     from recassets.funnel.users import seen_items
     from recassets.training.checkpoint import DamagedArtifactError
-    from recassets.training.light import fit_examples
+    from recassets.training.light import fit_examples, fuse
 
     policy = P.current_policy(home)
     light = fit_examples(home, policy["two_tower"], epochs=2)
@@ -681,7 +683,7 @@ def test_a_bundle_with_a_light_ranker_serves_the_cascade(home, built, tmp_path):
     assert rec.policy == "model" and len(rec.items) == 4
     assert all(i["stages"][:3] == ["retrieval", "light", "ranking"] for i in rec.items)
     # the same page as the library functions over the same inputs: the light ranker's best
-    # 6 of the 30 retrieved, in the DCN-v2's order
+    # 6 of the 30 retrieved, in the order of both stages' scores (``light.fuse``)
     values = funnel.user_row(3)
     seen = seen_items(values)
     ids, retrieval = funnel.retrieve(3, values, 30 + len(seen))
@@ -691,8 +693,15 @@ def test_a_bundle_with_a_light_ranker_serves_the_cascade(home, built, tmp_path):
     pos, _ = block.positions(ids)
     kept = light.keep(ids, retrieval, block.dense[pos], 6)
     logits, _ = funnel.rank(3, values, ids[kept])
-    want = ids[kept][np.lexsort((ids[kept], -logits))][:4]
+    light_logits = light.score(retrieval[kept], block.dense[pos][kept])
+    score = fuse(logits, light_logits, FunnelConfig().light_weight)
+    want = ids[kept][np.lexsort((ids[kept], -score))][:4]
     assert [i["item_id"] for i in rec.items] == want.tolist()
+    assert [i["score"] for i in rec.items] == pytest.approx(np.sort(score)[::-1][:4], abs=1e-4)
+    # weight 0: the DCN-v2's order of the same 6
+    alone = Recommender(Bundle.load(folder), home, replace(config, light_weight=0.0))
+    want = ids[kept][np.lexsort((ids[kept], -logits))][:4]
+    assert [i["item_id"] for i in alone.recommend(3, k=4).items] == want.tolist()
     # without the light ranker the DCN-v2 ranks all 30: another page
     everything = funnel.rank(3, values, ids)[0]
     assert [i["item_id"] for i in rec.items] != ids[np.lexsort((ids, -everything))][:4].tolist()

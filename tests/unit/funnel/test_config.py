@@ -84,6 +84,8 @@ def test_config_takes_the_bounds_of_lambda():
         ("RECASSETS_SERVE_MMR_LAMBDA", "high", "must be a number, got 'high'"),
         ("RECASSETS_SERVE_FRESH_QUOTA", "-1", "0 (off) or more"),
         ("RECASSETS_SERVE_COHORT_QUOTA", "-3", "0 (off) or more"),
+        ("RECASSETS_SERVE_LIGHT_WEIGHT", "-1", "0 (the heavy ranker alone) or more"),
+        ("RECASSETS_SERVE_LIGHT_WEIGHT", "nan", "0 (the heavy ranker alone) or more"),
         ("RECASSETS_SERVE_SIMILARITY_QUOTA", "-5", "0 (as many as candidates) or more"),
         ("RECASSETS_SERVE_TRENDING_QUOTA", "many", "must be an integer, got 'many'"),
     ],
@@ -99,3 +101,11 @@ def test_config_built_in_code_is_checked_too():
         FunnelConfig(mmr_lambda=2.0)
     with pytest.raises(ValueError, match=r"^fresh_share must be between 0 and 1, got 1.5$"):
         FunnelConfig(fresh_share=1.5)
+
+
+def test_config_reads_the_light_stages_weight():
+    from recassets.training.light import WEIGHT
+
+    assert FunnelConfig.from_mapping({}).light_weight == WEIGHT
+    got = FunnelConfig.from_mapping({"RECASSETS_SERVE_LIGHT_WEIGHT": "0"})
+    assert got.light_weight == 0.0

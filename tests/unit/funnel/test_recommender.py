@@ -107,8 +107,12 @@ def test_the_light_cut_keeps_the_best_by_the_light_ranker_in_retrieval_order():
     rec._light_rows = None
     ids = np.array([50, 10, 20, 99, 40])  # retrieval's order; 99: not in the block
     retrieval = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
-    kept, scores = rec.light_cut(b, ids, retrieval)
+    kept, scores, light_scores = rec.light_cut(b, ids, retrieval)
     assert kept.tolist() == [20, 40] and scores.tolist() == [0.7, 0.5]  # 9 and 7 engagements
+    np.testing.assert_allclose(light_scores, np.log1p([9.0, 7.0]), rtol=1e-5)  # their logits
     rec.config = FunnelConfig(max_per_category=0, light_keep=4)
-    kept, _ = rec.light_cut(b, ids, retrieval)
+    kept, _, _ = rec.light_cut(b, ids, retrieval)
     assert kept.tolist() == [50, 10, 20, 40]  # 99 reads zero counters: the one cut
+    rec.config = FunnelConfig(max_per_category=0, light_keep=10)  # no cut: every logit comes back
+    kept, _, light_scores = rec.light_cut(b, ids, retrieval)
+    assert kept.tolist() == ids.tolist() and len(light_scores) == 5 and light_scores[3] == 0.0

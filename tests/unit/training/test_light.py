@@ -83,10 +83,28 @@ def test_keep_cuts_to_the_best_in_retrieval_order_and_the_cascade_orders_by_the_
     assert s[kept].min() >= np.sort(s)[-50]  # the 50 best by the light score
     assert list(model.keep(ids[:20], t[:20], d[:20], 50)) == list(range(20))  # fewer: all
     heavy = -np.arange(300, dtype=np.float64)  # the heavy stage prefers the first ids
-    order = L.cascade(ids, s, heavy, 50)
+    order = L.cascade(ids, s, heavy, 50, weight=0.0)
     assert set(order) == set(ids[kept].tolist())
     assert order == sorted(order)  # the heavy stage's order among the kept
-    assert L.cascade(ids, s, heavy, 500) == ids.tolist()  # no cut: the heavy order of all
+    assert L.cascade(ids, s, heavy, 500, weight=0.0) == ids.tolist()  # no cut: the heavy order
+    # fused (the default): the same kept, ordered by both stages' standardised scores
+    fused = L.cascade(ids, s, heavy, 50)
+    assert set(fused) == set(order) and fused != order
+    z = lambda v: (v - v.mean()) / v.std()  # noqa: E731
+    want = z(heavy[kept]) + L.WEIGHT * z(s[kept].astype(np.float64))
+    assert fused == ids[kept][np.lexsort((ids[kept], -want))].tolist()
+    # a light stage far heavier than the heavy one: the light ranker's order
+    light_order = ids[kept][np.lexsort((ids[kept], -s[kept]))].tolist()
+    assert L.cascade(ids, s, heavy, 50, weight=1e6) == light_order
+
+
+def test_fuse_standardises_each_stage_and_ignores_a_constant_one():
+    heavy, light = np.array([3.0, 1.0, 2.0]), np.array([10.0, 30.0, 20.0])
+    np.testing.assert_allclose(L.fuse(heavy, light, 1.0), [0.0, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(L.fuse(heavy, light, 0.0), heavy)  # 0: the heavy logits as they are
+    flat = L.fuse(heavy, np.full(3, 7.0), 1.0)  # a constant light stage adds nothing
+    assert np.argsort(-flat).tolist() == [0, 2, 1]
+    assert L.fuse(heavy, light, 2.0).argmax() == 1  # the light stage, weighted up, wins
 
 
 def test_evaluate_scores_the_cascade_beside_the_heavy_ranker_over_all(lake):  # noqa: F811
@@ -99,11 +117,19 @@ def test_evaluate_scores_the_cascade_beside_the_heavy_ranker_over_all(lake):  # 
     assert report.light_pool == 60 and report.light_keep == 20
     served, every = report.retrieval[SERVED], report.retrieval[RANKER_ALL]
     assert served["user_days"] == every["user_days"] > 0
-    # no cut (keep >= pool): the cascade is the heavy ranker over all, metric for metric
+    # no cut (keep >= pool) and no light weight: the cascade is the heavy ranker over all,
+    # metric for metric; with the default weight both stages order it, another ranking
     same = E.evaluate(path, tt.path, rk.path, k=10, light=model, light_pool=60, light_keep=60,
-                      bootstrap=0)  # fmt: skip
+                      bootstrap=0, light_weight=0.0)  # fmt: skip
     assert same.retrieval[SERVED]["recall@10"] == pytest.approx(
         same.retrieval[RANKER_ALL]["recall@10"]
+    )
+    assert same.light_weight == 0.0 and "the DCN-v2 orders them" in same.to_markdown()
+    fused = E.evaluate(path, tt.path, rk.path, k=10, light=model, light_pool=60, light_keep=60,
+                       bootstrap=0)  # fmt: skip
+    assert fused.light_weight == L.WEIGHT and "standardised scores" in fused.to_markdown()
+    assert fused.retrieval[SERVED]["ndcg@10"] != pytest.approx(
+        fused.retrieval[RANKER_ALL]["ndcg@10"]
     )
     # a cut to fewer than k leaves the cascade fewer items: its recall can only fall
     tight = E.evaluate(path, tt.path, rk.path, k=10, light=model, light_pool=60, light_keep=3,
