@@ -202,7 +202,7 @@ def l1(s: Setup, r: Request) -> None:
         s.light_rows = s.light.prepare(np.vstack([s.block.dense, zero]))
     pos, found = s.block.positions(ids)
     rows = s.light_rows[np.where(found, pos, len(s.block.ids))]
-    kept, r.light = s.light.scored_keep(ids, retrieval, None, s.keep, prepared=rows)
+    kept, r.light = s.light.keep(ids, retrieval, None, s.keep, prepared=rows)
     r.candidates = (ids[kept], retrieval[kept])
 
 

@@ -458,9 +458,7 @@ class Recommender:
             self._light_rows = cached
         pos, found = block.positions(ids)
         rows = cached[1][np.where(found, pos, len(block.ids))]  # the last row: zero counters
-        kept, light = self.light.scored_keep(
-            ids, retrieval, None, self.config.light_keep, prepared=rows
-        )
+        kept, light = self.light.keep(ids, retrieval, None, self.config.light_keep, prepared=rows)
         return ids[kept], retrieval[kept], light
 
     def _blend(

@@ -120,24 +120,11 @@ class LightRanker:
         n: int = KEEP,
         *,
         prepared: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Positions into ``ids`` of the ``n`` best by this model, in the candidates' order
-        (retrieval's), so that what follows sees them as it would have. The candidates'
-        counters as ``dense``, or their ``prepare``d rows."""
-        if len(ids) <= n:
-            return np.arange(len(ids))
-        return self.scored_keep(ids, two_tower, dense, n, prepared=prepared)[0]
-
-    def scored_keep(
-        self,
-        ids: np.ndarray,
-        two_tower: np.ndarray,
-        dense: np.ndarray | None,
-        n: int = KEEP,
-        *,
-        prepared: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``keep``'s positions and this model's logits of the kept (for ``fuse``)."""
+        """Positions into ``ids`` of the ``n`` best by this model, in the candidates' order
+        (retrieval's), so that what follows sees them as it would have, and this model's
+        logits of them (for ``fuse``). The candidates' counters as ``dense``, or their
+        ``prepare``d rows."""
         if prepared is not None:
             s = self.score_prepared(two_tower, prepared)
         else:

@@ -140,7 +140,7 @@ def _model_recommend(
         light_scores = None
         if cut is not None and cand:
             at = np.asarray([position[i] for i in cand], dtype=np.int64)
-            kept, light_scores = cut.scored_keep(
+            kept, light_scores = cut.keep(
                 np.asarray(cand), vecs[at] @ uvecs[r], dense[at], light.KEEP
             )
             cand = [cand[j] for j in kept]

@@ -691,9 +691,8 @@ def test_a_bundle_with_a_light_ranker_serves_the_cascade(home, built, tmp_path):
     ids, retrieval = ids[keep][:30], retrieval[keep][:30]
     block = funnel.catalog.block()
     pos, _ = block.positions(ids)
-    kept = light.keep(ids, retrieval, block.dense[pos], 6)
+    kept, light_logits = light.keep(ids, retrieval, block.dense[pos], 6)
     logits, _ = funnel.rank(3, values, ids[kept])
-    light_logits = light.score(retrieval[kept], block.dense[pos][kept])
     score = fuse(logits, light_logits, FunnelConfig().light_weight)
     want = ids[kept][np.lexsort((ids[kept], -score))][:4]
     assert [i["item_id"] for i in rec.items] == want.tolist()

@@ -67,7 +67,9 @@ def test_prepared_rows_score_as_the_full_forward():
     assert pre.shape == (1500, L.HIDDEN)
     np.testing.assert_allclose(model.score_prepared(tt, pre), model.score(tt, dense), atol=1e-4)
     ids = np.arange(1500)
-    assert list(model.keep(ids, tt, None, 40, prepared=pre)) == list(model.keep(ids, tt, dense, 40))
+    assert list(model.keep(ids, tt, None, 40, prepared=pre)[0]) == list(
+        model.keep(ids, tt, dense, 40)[0]
+    )
     # rows of other items give other scores: the gather matters
     assert not np.allclose(model.score_prepared(tt, pre[::-1]), model.score(tt, dense), atol=1e-2)
 
@@ -77,11 +79,12 @@ def test_keep_cuts_to_the_best_in_retrieval_order_and_the_cascade_orders_by_the_
     model = L.LightRanker.fit(tt, dense, y, epochs=1)
     ids = np.arange(100, 400, dtype=np.int64)
     t, d = tt[:300], dense[:300]
-    kept = model.keep(ids, t, d, 50)
+    kept, kept_logits = model.keep(ids, t, d, 50)
     s = model.score(t, d)
     assert len(kept) == 50 and list(kept) == sorted(kept)  # retrieval's order
     assert s[kept].min() >= np.sort(s)[-50]  # the 50 best by the light score
-    assert list(model.keep(ids[:20], t[:20], d[:20], 50)) == list(range(20))  # fewer: all
+    np.testing.assert_allclose(kept_logits, s[kept])  # with their logits
+    assert list(model.keep(ids[:20], t[:20], d[:20], 50)[0]) == list(range(20))  # fewer: all
     heavy = -np.arange(300, dtype=np.float64)  # the heavy stage prefers the first ids
     order = L.cascade(ids, s, heavy, 50, weight=0.0)
     assert set(order) == set(ids[kept].tolist())
