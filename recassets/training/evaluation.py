@@ -61,6 +61,25 @@ from recassets.training import light as light_ranker
 from recassets.training.checkpoint import as_checkpoint
 from recassets.training.cooccurrence import Cooccurrence
 from recassets.training.examples import PathsOrTable, available_days, table_path
+from recassets.training.heldout import (
+    ITEM_COLUMNS,
+    SEEN_SOURCES,
+    TRAILING_DAYS,
+    USER_COLUMNS,
+    add_history,
+    catalog,
+    engaged_items,
+    items_as_of,
+    latest_per_day,
+    latest_rows,
+    popularity,
+    popularity_ranking,
+    read_days,
+    seen_items,
+    top_k_excluding,
+    trailing_days,
+    two_tower_ranking,
+)
 from recassets.training.report import (
     BASELINES,
     BLEND,
@@ -82,7 +101,7 @@ from recassets.training.report import (
     choose_ranker,
     write_json_atomic,
 )
-from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
+from recassets.training.schema import ITEM_DENSE
 from recassets.training.similarity import ItemSimilarity
 from recassets.training.sources import (
     CohortRates,
@@ -95,152 +114,7 @@ from recassets.training.sources import (
 from recassets.training.sources import union_blend as sources_union_blend
 from recassets.training.units import Units, paired_difference, rerank_orders, summarize_units
 
-TRAILING_DAYS = 7
-ITEM_COLUMNS = ("item_id", "category", "creator", *ITEM_DENSE, *COHORT_DENSE)
-USER_COLUMNS = ("user_id", "history_item_ids", "country", "device", "age_bucket", *USER_DENSE)
-
-
-# What "seen" means, by the source of a training_examples row: every positive (an engagement,
-# or a rating at or above the threshold) is seen, and so is every row of these sources whatever
-# its label. "rating": a movie rated 2 was watched, never recommend it again. Add "impression"
-# to also exclude what was shown and ignored. The user's history_item_ids (every engagement
-# type of the feature pipeline, ratings of any value included) count too.
-SEEN_SOURCES: tuple[str, ...] = ("rating",)
-BOOTSTRAP = 1000
-
-
-# --- reading training_examples ------------------------------------------------------------------
-
-
-def read_days(paths: PathsOrTable, days: Sequence[str], columns: Sequence[str]) -> pa.Table:
-    """The given columns of the rows of ``days`` (empty table when ``days`` is empty)."""
-    from deltalake import DeltaTable
-
-    ds = DeltaTable(table_path(paths)).to_pyarrow_dataset()
-    cols = list(dict.fromkeys([*columns, "dt"]))
-    cols = [c for c in cols if c in ds.schema.names]
-    if not days:
-        return ds.schema.empty_table().select(cols)
-    values = pa.array([D.as_day(d) for d in days], pa.date32())
-    return ds.to_table(columns=cols, filter=pc.field("dt").isin(values))
-
-
-def latest_rows(rows: pa.Table, key: str, *, earliest: bool = False) -> pa.Table:
-    """One row per ``key``: its latest (by ``dt``, then ``ts`` when present; the earliest with
-    ``earliest``), sorted by key."""
-    if rows.num_rows == 0:
-        return rows
-    direction = "ascending" if earliest else "descending"
-    order = [(key, "ascending"), ("dt", direction)]
-    if "ts" in rows.column_names:
-        order.append(("ts", direction))
-    rows = rows.sort_by(order)
-    _, first = np.unique(rows[key].to_numpy(), return_index=True)
-    return rows.take(pa.array(first))
-
-
-def catalog(paths: PathsOrTable, days: Sequence[str]) -> pa.Table:
-    """All items seen in ``days``, one (latest) row each with the item columns, by item id."""
-    return latest_rows(read_days(paths, days, (*ITEM_COLUMNS, "ts")), "item_id")
-
-
-def engaged_items(rows: pa.Table) -> dict[int, set[int]]:
-    """user -> items with a positive among ``rows`` (columns user_id, item_id, label)."""
-    pos = rows.filter(pc.equal(rows["label"], 1))
-    return _by_user(pos)
-
-
-def seen_items(rows: pa.Table, sources: Sequence[str] = SEEN_SOURCES) -> dict[int, set[int]]:
-    """user -> items the user interacted with among ``rows``: every positive, and every row
-    whose ``source`` is in ``sources`` (any label: a rating of 1 is an interaction). Rows
-    without a ``source`` column count by their label only."""
-    mask = pc.equal(rows["label"], 1)
-    if sources and "source" in rows.column_names:
-        mask = pc.or_(mask, pc.is_in(rows["source"], pa.array(list(sources), pa.string())))
-    return _by_user(rows.filter(mask))
-
-
-def _by_user(rows: pa.Table) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = {}
-    for u, i in zip(rows["user_id"].to_numpy(), rows["item_id"].to_numpy(), strict=True):
-        out.setdefault(int(u), set()).add(int(i))
-    return out
-
-
-def add_history(seen: dict[int, set[int]], user_rows: pa.Table) -> dict[int, set[int]]:
-    """``seen`` plus each user's ``history_item_ids`` (engagements as of the row's d-1, which
-    may predate the training window), in place; returned for chaining."""
-    if "history_item_ids" not in user_rows.column_names:
-        return seen
-    users = user_rows["user_id"].to_pylist()
-    for u, hist in zip(users, user_rows["history_item_ids"].to_pylist(), strict=True):
-        if hist:
-            seen.setdefault(int(u), set()).update(int(i) for i in hist)
-    return seen
-
-
-def popularity(rows: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """``(item_ids, counts)`` of positives among ``rows``, most popular first (ties: lower id)."""
-    pos = rows.filter(pc.equal(rows["label"], 1))
-    ids, counts = np.unique(pos["item_id"].to_numpy().astype(np.int64), return_counts=True)
-    order = np.lexsort((ids, -counts))
-    return ids[order], counts[order]
-
-
-def trailing_days(last_day: str, n: int = TRAILING_DAYS) -> list[str]:
-    end = D.as_day(last_day)
-    return [(end - dt.timedelta(days=i)).isoformat() for i in range(n - 1, -1, -1)]
-
-
-def top_k_excluding(
-    scores: np.ndarray, item_ids: np.ndarray, exclude: set[int] | None, k: int
-) -> list[int]:
-    """Ids of the ``k`` best-scored items (ties: lower id first), minus ``exclude``."""
-    s = np.asarray(scores, dtype=np.float64).copy()
-    if exclude:
-        s[np.isin(item_ids, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))] = -np.inf
-    n = min(k, int(np.isfinite(s).sum()))
-    if n <= 0:
-        return []
-    cand = np.argpartition(-s, n - 1)[:n] if n < len(s) else np.arange(len(s))
-    order = cand[np.lexsort((item_ids[cand], -s[cand]))]
-    return [int(i) for i in item_ids[order]][:n]
-
-
-def popularity_ranking(
-    pop_ids: np.ndarray, users: Sequence[int], seen: Mapping[int, set[int]], k: int
-) -> dict[int, list[int]]:
-    """Per user: the most popular items minus the user's seen ones."""
-    out = {}
-    for u in users:
-        excl = seen.get(u, set())
-        top: list[int] = []
-        for i in pop_ids:
-            if int(i) not in excl:
-                top.append(int(i))
-                if len(top) == k:
-                    break
-        out[u] = top
-    return out
-
-
-def two_tower_ranking(
-    checkpoint: Any,
-    users: pa.Table,
-    items: pa.Table,
-    seen: Mapping[int, set[int]],
-    k: int,
-    *,
-    device: Any = "cpu",
-) -> dict[int, list[int]]:
-    """Per user row of ``users``: exact top-K of the dot product over all ``items``."""
-    item_ids, item_vecs = inference.item_embeddings(checkpoint, items, device=device)
-    user_ids, user_vecs = inference.user_embeddings(checkpoint, users, device=device)
-    scores = user_vecs @ item_vecs.T  # (U, N)
-    return {
-        int(u): top_k_excluding(scores[r], item_ids, seen.get(int(u)), k)
-        for r, u in enumerate(user_ids)
-    }
+BOOTSTRAP = 1000  # resamples of the bootstrap intervals
 
 
 # --- item-to-item co-occurrence -----------------------------------------------------------------
@@ -643,44 +517,37 @@ def _light(m: Any | None) -> light_ranker.LightRanker | None:
     return light_ranker.LightRanker.load(m) if isinstance(m, str | os.PathLike) else m
 
 
-def latest_per_day(item_rows: pa.Table) -> pa.Table:
-    """One row per (item, day): the day's first (its counters are as of the day before)."""
-    if item_rows.num_rows == 0:
-        return item_rows
-    rows = item_rows.sort_by([("item_id", "ascending"), ("dt", "ascending"), ("ts", "ascending")])
-    key = np.stack([rows["item_id"].to_numpy(),
-                    rows["dt"].cast(pa.int32()).to_numpy()], axis=1)  # fmt: skip
-    _, first = np.unique(key, axis=0, return_index=True)
-    return rows.take(pa.array(np.sort(first)))
-
-
-def items_as_of(item_rows: pa.Table, day: str) -> pa.Table:
-    """The catalog on ``day``: each item's row of the latest day <= ``day`` (by item id)."""
-    upto = item_rows.filter(pc.less_equal(item_rows["dt"], pa.scalar(D.as_day(day), pa.date32())))
-    return latest_rows(upto.drop_columns(["ts"]) if "ts" in upto.column_names else upto, "item_id")
-
-
 __all__ = [
     "BASELINES",
     "CANDIDATE",
     "COOCCURRENCE",
     "CURRENT",
+    "Cooccurrence",
+    "EvaluationReport",
+    "ITEM_COLUMNS",
     "POPULARITY_ALL_TIME",
     "POPULARITY_TRAILING_7D",
     "SEEN_SOURCES",
     "SERVED",
-    "Cooccurrence",
-    "EvaluationReport",
+    "TRAILING_DAYS",
+    "USER_COLUMNS",
+    "add_history",
     "available_days",
     "bootstrap_interval",
     "catalog",
     "default_eval_days",
     "engaged_items",
     "evaluate",
+    "items_as_of",
+    "latest_per_day",
     "latest_rows",
     "popularity",
+    "popularity_ranking",
+    "read_days",
     "retrieval_metrics",
     "seen_items",
     "top_k_excluding",
+    "trailing_days",
+    "two_tower_ranking",
     "write_json_atomic",
 ]
