@@ -49,7 +49,6 @@ the issue: about 0.35 ms pinned against about 8 ms unpinned).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,17 +61,16 @@ from recassets.featurestore.online import OnlineFeatureReader, OnlineStoreUnavai
 from recassets.funnel import diversity as Dv
 from recassets.funnel import rules as R
 from recassets.funnel import stages as S
+from recassets.funnel.bundle import Bundle
 from recassets.funnel.config import FunnelConfig
 from recassets.funnel.items import Catalog, ItemBlock
 from recassets.funnel.public import public
 from recassets.funnel.ranking import Ranking
 from recassets.funnel.rules import Entry, trending_score
 from recassets.funnel.users import UserInputs, seen_items, user_row, user_table
-from recassets.landing import file_digest
 from recassets.paths import Paths
 from recassets.retrieval.index import ItemIndex
 from recassets.training import inference as T
-from recassets.training.checkpoint import DamagedArtifactError
 from recassets.training.light import LightRanker, fuse
 
 MODEL, POPULARITY = "model", "popularity"
@@ -99,55 +97,6 @@ def pin_threads(n: int = 1) -> None:
         faiss.omp_set_num_threads(n)
     except ImportError:  # pragma: no cover
         pass
-
-
-@dataclass
-class Bundle:
-    """A serving bundle folder (what ``bundle.write_bundle`` writes and the bento carries)."""
-
-    folder: Path
-    manifest: dict[str, Any]
-
-    @classmethod
-    def load(cls, folder: str | Path) -> Bundle:
-        """Read the bundle's manifest and check the files it names: each model file's sha256
-        against the one the manifest recorded when the bundle was written. A manifest that is
-        not JSON, a file missing, or a file whose bytes changed (truncated, corrupted, swapped)
-        raises ``DamagedArtifactError`` naming it, before anything is loaded: the service
-        does not start, so the bento serving before it keeps serving. (The index folder is
-        checked by ``ItemIndex.load``.)"""
-        folder = Path(folder)
-        manifest_path = folder / "manifest.json"
-        if not manifest_path.exists():
-            raise FileNotFoundError(f"no manifest.json in serving bundle {folder}")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DamagedArtifactError(
-                f"bundle manifest {manifest_path} is damaged: {exc}"
-            ) from exc
-        bundle = cls(folder, manifest)
-        for kind, record in manifest.get("lineage", {}).items():
-            path = bundle.path(kind)
-            if path is None or not isinstance(record, dict) or "sha256" not in record:
-                continue
-            if not path.is_file():
-                raise DamagedArtifactError(f"bundle file {path} is missing")
-            _, digest = file_digest(path)
-            if digest != record["sha256"]:
-                raise DamagedArtifactError(
-                    f"bundle file {path} is damaged: sha256 {digest[:12]}..., the manifest "
-                    f"recorded {record['sha256'][:12]}..."
-                )
-        return bundle
-
-    @property
-    def policy(self) -> dict[str, Any]:
-        return self.manifest["policy"]
-
-    def path(self, key: str) -> Path | None:
-        rel = self.manifest.get("files", {}).get(key)
-        return self.folder / rel if rel else None
 
 
 @dataclass
