@@ -46,7 +46,13 @@ from recassets.features.schema import (
     TOP_CATEGORIES,
     WINDOWS,
 )
-from recassets.lake import conform, days_predicate, has_partition, latest_version
+from recassets.lake import (
+    conform,
+    days_predicate,
+    has_partition,
+    latest_version,
+    replace_partitions,
+)
 from recassets.paths import Paths
 
 if TYPE_CHECKING:
@@ -195,9 +201,7 @@ def build_range(
                 {"run_id": run_id, "table": name, "days": [isodays[0], isodays[-1]],
                  "code_version": __version__, "read": read}
             )  # fmt: skip
-            frames[name].write.format("delta").mode("overwrite").option(
-                "replaceWhere", days_predicate(isodays)
-            ).option("userMetadata", meta).save(paths.table(name))
+            replace_partitions(frames[name], paths.table(name), days_predicate(isodays), meta)
             # Rows per day from the commit just made: a scan of the partition column only.
             written = {
                 r["dt"].isoformat(): r["count"]

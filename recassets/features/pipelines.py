@@ -42,7 +42,14 @@ from recassets.features.schema import (
     TOP_CATEGORIES,
     WINDOWS,
 )
-from recassets.lake import conform, days_predicate, ensure_table, has_partition, latest_version
+from recassets.lake import (
+    conform,
+    days_predicate,
+    ensure_table,
+    has_partition,
+    latest_version,
+    replace_partitions,
+)
 from recassets.paths import Paths
 
 if TYPE_CHECKING:
@@ -421,9 +428,7 @@ def _build_day(
             {"run_id": run_id, "table": name, "day": d.isoformat(), "code_version": __version__,
              "read": read}
         )  # fmt: skip
-        df.write.format("delta").mode("overwrite").option(
-            "replaceWhere", days_predicate([d])
-        ).option("userMetadata", meta).save(paths.table(name))
+        replace_partitions(df, paths.table(name), days_predicate([d]), meta)
         df.unpersist()
         result.rows.setdefault(name, {})[d.isoformat()] = rows
     window.unpersist()

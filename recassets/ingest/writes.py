@@ -21,7 +21,7 @@ import json
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING
 
-from recassets.lake import latest_version, recent_commits, restore_version
+from recassets.lake import latest_version, recent_commits, replace_partitions, restore_version
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -58,9 +58,7 @@ def _replace_partitions(
     """Replace the partitions of the Delta table at ``path`` that ``where`` selects with
     ``rows``, in one commit tagged ``meta``; check that it wrote ``expected`` rows (``what``
     names the table in the error). The commit's version."""
-    rows.write.format("delta").mode("overwrite").option("replaceWhere", where).option(
-        "userMetadata", meta
-    ).save(path)
+    replace_partitions(rows, path, where, meta)
     version, metrics = _commit_of(spark, path, meta)
     _check_written(what, metrics, expected)
     return version

@@ -312,6 +312,23 @@ def dense_parameters(module: nn.Module) -> list[nn.Parameter]:
     return [p for p in module.parameters() if id(p) not in skip and p.requires_grad]
 
 
+def dense_optimizer(
+    params: Sequence[nn.Parameter], lr: float, state: Mapping[str, Any] | None = None
+) -> torch.optim.Adam:
+    """Adam over the dense parameters (``dense_parameters``), fused: one kernel over all of
+    them per step. On the CPU the per-tensor loop cost the sequence-aware ranker 8.3 ms a step
+    (its attention's item table is dense: 100k rows, every row's moments updated each step)
+    against 0.8 ms fused; the arithmetic is Adam's, equal to the loop's within a float32 ulp.
+    ``state``: a saved state dict to resume from; the run's ``lr`` and the fused kernel replace
+    what it recorded (a checkpoint saved by an unfused optimizer resumes fused)."""
+    opt = torch.optim.Adam(params, lr=lr, fused=True)
+    if state is not None:
+        opt.load_state_dict(dict(state))
+        for group in opt.param_groups:
+            group.update(lr=lr, fused=True, foreach=None)
+    return opt
+
+
 def _to_cpu(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.detach().to("cpu", copy=True)

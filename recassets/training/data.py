@@ -151,11 +151,14 @@ def stream_batches(
     shuffle_rows: int = 0,
     seed: int | Sequence[int] = 0,
     drop_last: bool = False,
+    batches: Iterable[pa.RecordBatch] | None = None,
 ) -> Iterator[pa.Table]:
     """Tables of exactly ``batch_size`` rows (the last may be short unless ``drop_last``).
 
     With ``shuffle_rows`` > 0, rows are shuffled within consecutive windows of that many rows
     (a seeded permutation: the same seed gives the same order), so memory stays bounded.
+    ``batches``: the day's record batches already read (``day_batches``: the training loop
+    keeps them for its later passes); the same tables come out as from a read.
     """
     rng = np.random.default_rng(seed)
     window = max(shuffle_rows, batch_size)
@@ -179,8 +182,9 @@ def stream_batches(
             else:
                 pending, n_pending = rest.to_batches(), rest.num_rows
 
-    filt = POSITIVES if positives_only else None
-    for rb in source.record_batches(day, columns, batch_size=min(batch_size, 65_536), filter=filt):
+    if batches is None:
+        batches = day_batches(source, day, batch_size, columns, positives_only)
+    for rb in batches:
         if rb.num_rows == 0:
             continue
         pending.append(rb)
@@ -189,6 +193,18 @@ def stream_batches(
             yield from drain(final=False)
     if n_pending:
         yield from drain(final=True)
+
+
+def day_batches(
+    source: TrainingSource,
+    day: dt.date | str,
+    batch_size: int,
+    columns: Sequence[str] = TRAINING_COLUMNS,
+    positives_only: bool = False,
+) -> Iterator[pa.RecordBatch]:
+    """The record batches ``stream_batches`` cuts its tables from (one read of the day)."""
+    filt = POSITIVES if positives_only else None
+    return source.record_batches(day, columns, batch_size=min(batch_size, 65_536), filter=filt)
 
 
 # --- counting (vocabulary updates, item frequencies) ---------------------------------------------

@@ -62,7 +62,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from recassets.models.embeddings import dense_parameters
+from recassets.models.embeddings import dense_optimizer, dense_parameters
 from recassets.models.metrics import log_loss, roc_auc
 from recassets.process import stop_process_group
 from recassets.training import data as D
@@ -219,8 +219,7 @@ def fit_sharded(
         )
         S.check_views(dmp)
         S.load_state(dmp, full_state, emb_state)
-        dense_opt = torch.optim.Adam(dense_parameters(dmp.module), lr=config.lr)
-        dense_opt.load_state_dict(start_opt.state_dict())
+        dense_opt = dense_optimizer(dense_parameters(dmp.module), config.lr, start_opt.state_dict())
         del start, start_opt, full_state, emb_state
         dmp.train()
         voc.reset_stats()

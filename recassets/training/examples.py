@@ -24,6 +24,7 @@ from recassets.lake import (
     has_partition,
     is_delta_table,
     latest_version,
+    replace_partitions,
 )
 from recassets.paths import Paths
 from recassets.training.schema import (
@@ -437,9 +438,7 @@ def _build_daily(
         assert stats is not None  # an aggregate without groupBy has one row
         meta = json.dumps({"run_id": run_id, "day": day, "recipe": recipe, "features_day": feature_day,
                            "code_version": __version__, "read": read})  # fmt: skip
-        df.write.format("delta").mode("overwrite").option(
-            "replaceWhere", days_predicate([day])
-        ).option("userMetadata", meta).save(path)
+        replace_partitions(df, path, days_predicate([day]), meta)
         df.unpersist()
         result.rows[day], result.positives[day] = int(stats["n"]), int(stats["p"] or 0)
         result.recipe[day], result.features_day[day] = recipe, feature_day
@@ -475,9 +474,7 @@ def _build_range(
     say(f"{span}: {total} rows computed in {time.monotonic() - start:.1f}s, writing one commit")
     meta = json.dumps({"run_id": run_id, "days": list(days), "recipe": recipes,
                        "features_day": features_day, "code_version": __version__, "read": read})  # fmt: skip
-    df.write.format("delta").mode("overwrite").option("replaceWhere", days_predicate(days)).option(
-        "userMetadata", meta
-    ).save(path)
+    replace_partitions(df, path, days_predicate(days), meta)
     df.unpersist()
     result = ExamplesResult()
     for day in days:

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from recassets.models.embeddings import TableSpec, dense_parameters
+from recassets.models.embeddings import TableSpec, dense_optimizer, dense_parameters
 from recassets.models.losses import PointwiseBCELoss, SampledSoftmaxLoss
 from recassets.models.metrics import log_loss, roc_auc
 from recassets.models.ranking import CANDIDATE_FEATURE, RankingConfig
@@ -259,12 +259,11 @@ def _start(
         embedding_optimizer=emb_opt,
         embedding_lr=config.embedding_lr,
     )
-    dense_opt = torch.optim.Adam(dense_parameters(model), lr=config.lr)
     if prior is not None:
         model.load_state_dict(prior.state_dict)
-        dense_opt.load_state_dict(prior.optimizer["dense"])
-        for group in dense_opt.param_groups:
-            group["lr"] = config.lr
+    state = prior.optimizer["dense"] if prior is not None else None
+    dense_opt = dense_optimizer(dense_parameters(model), config.lr, state)
+    if prior is not None:
         model.embeddings.load_optimizer_state_dict(prior.optimizer["embedding"])
     return voc, model_config, model, dense_opt
 
@@ -333,14 +332,16 @@ def _fit(
                         recycled_total += len(upd.recycled)
                     consumed[day] = {"version": source.version, "rows": counts.rows}
                 same_day = reads.history(day)
+                columns = (*run.columns, "ts") if same_day is not None else run.columns
                 for tbl in D.stream_batches(
                     source,
                     day,
                     batch_size=config.batch_size,
-                    columns=(*run.columns, "ts") if same_day is not None else run.columns,
+                    columns=columns,
                     positives_only=run.positives_only,
                     shuffle_rows=config.shuffle_rows,
                     seed=[config.seed, epoch, ordinal],
+                    batches=reads.batches(day, config.batch_size, columns, run.positives_only),
                 ):
                     if run.positives_only and tbl.num_rows < 2:
                         continue  # in-batch softmax needs negatives

@@ -65,3 +65,40 @@ def test_a_table_from_an_older_ddl_gains_the_new_columns_once(spark, tmp_path):
         [(2, [7], dt.date(2026, 1, 2))], "id bigint, tags array<bigint>, dt date"
     ).write.format("delta").mode("append").save(path)
     assert sorted(r["id"] for r in spark.read.format("delta").load(path).collect()) == [1, 2]
+
+
+def test_replace_partitions_writes_one_file_per_day_and_only_the_days_it_selects(spark, tmp_path):
+    """Rows of each day spread over several tasks: a plain write leaves a file per day per
+    task, ``replace_partitions`` one per day; the days outside ``where`` keep their rows."""
+    import datetime as dt
+
+    from deltalake import DeltaTable
+    from pyspark.sql import functions as F
+
+    from recassets.lake import days_predicate, replace_partitions
+
+    def files_per_day(path):
+        days = DeltaTable(path).get_add_actions(flatten=True).column("partition.dt").to_pylist()
+        return {str(d): days.count(d) for d in set(days)}
+
+    first = dt.date(2026, 1, 1)
+    rows = (
+        spark.range(600)
+        .select((F.col("id") % 97).alias("v"), F.date_add(F.lit(first), (F.col("id") % 3).cast("int")).alias("dt"))
+        .repartition(4)  # round-robin: every task holds rows of every day
+    )  # fmt: skip
+    plain, path = str(tmp_path / "plain"), str(tmp_path / "t")
+    rows.write.format("delta").partitionBy("dt").save(plain)
+    rows.write.format("delta").partitionBy("dt").save(path)
+    assert all(n > 1 for n in files_per_day(plain).values())  # the case replace_partitions fixes
+
+    days = ["2026-01-02", "2026-01-03"]
+    replace_partitions(
+        rows.where(F.col("dt") >= F.lit(dt.date(2026, 1, 2))), path, days_predicate(days), "m"
+    )
+    counts = files_per_day(path)
+    assert {d: counts[d] for d in days} == {d: 1 for d in days}
+    assert counts["2026-01-01"] == files_per_day(plain)["2026-01-01"]  # not rewritten
+    back = spark.read.format("delta").load(path)
+    assert back.count() == 600
+    assert sorted(map(tuple, back.collect())) == sorted(map(tuple, rows.collect()))

@@ -224,3 +224,45 @@ def test_day_reads_read_each_day_once_when_kept_and_stay_within_their_bound(tabl
         assert calls["history"] == 2
     assert R.DayReads(source, False, keep=True).history(day) is None
     assert source.fragments(day) is source.fragments(day)  # listed once per day
+
+
+def test_day_reads_keep_the_training_batches_within_their_byte_bound(table, monkeypatch):
+    from recassets.training import day_reads as R
+
+    reads = {"n": 0}
+    real = R.day_batches
+
+    def counting(*args, **kwargs):
+        reads["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(R, "day_batches", counting)
+    source = D.TrainingSource.open(table)
+    day = planted.day(1)
+    cols = D.TRAINING_COLUMNS
+
+    def passes(day_reads):
+        reads["n"] = 0
+        out = [
+            pa.concat_tables(
+                D.stream_batches(source, day, batch_size=16, shuffle_rows=32, seed=[0, epoch],
+                                 batches=day_reads.batches(day, 16, cols, False))
+            )
+            for epoch in range(3)
+        ]  # fmt: skip
+        return out, reads["n"]
+
+    kept, n_kept = passes(R.DayReads(source, False, keep=True))
+    again, n_again = passes(R.DayReads(source, False, keep=False))
+    small, n_small = passes(R.DayReads(source, False, keep=True, max_bytes=1))
+    assert (n_kept, n_again, n_small) == (1, 3, 3)  # kept: one read; else one a pass
+    # whether kept or read again, each pass yields the same tables as a plain read
+    plain = [
+        pa.concat_tables(D.stream_batches(source, day, batch_size=16, shuffle_rows=32,
+                                          seed=[0, epoch]))
+        for epoch in range(3)
+    ]  # fmt: skip
+    for got in (kept, again, small):
+        assert all(a.equals(b) for a, b in zip(got, plain, strict=True))
+    assert not plain[0].equals(plain[1])  # the passes differ (their shuffles), so equal means equal
+    assert plain[0].num_rows > 16  # more than one batch a pass
