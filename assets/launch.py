@@ -97,21 +97,25 @@ def prewarm_spark(plan: Sequence[Mapping[str, Any]]) -> threading.Thread | None:
     definitions (Dagster, torch, torchrec: the first ~15 s of the demo, on one core), and the
     first Spark step finds the session up. The same settings the run's ``SparkResource``
     reads from the environment (``resources.SPARK_ENV``); ``get_spark`` keeps one session per
-    process, so the step gets this one. A failure here is left to that step to report."""
+    process, so the step gets this one. With a local master it then runs ``spark.warm_up`` (the
+    lake's code paths on a few rows), so the first step does not pay for compiling them. A
+    failure here is left to that step to report."""
     if not plan or not any(k.startswith("lake/") for k in plan[0].get("select", [])):
         return None
 
     def start() -> None:
-        from recassets.spark import DEFAULT_MASTER, get_spark, parse_conf
+        from recassets.spark import DEFAULT_MASTER, get_spark, parse_conf, warm_up
 
         env = os.environ
         try:
-            get_spark(
+            session = get_spark(
                 env.get("RECASSETS_SPARK_MASTER") or DEFAULT_MASTER,
                 parse_conf(env.get("RECASSETS_SPARK_CONF")),
                 jars=env.get("RECASSETS_SPARK_JARS") or None,
                 remote=env.get("RECASSETS_SPARK_REMOTE") or None,
             )
+            if session.conf.get("spark.master", "").startswith("local"):
+                warm_up(session)  # the JVM is this machine's: compile the lake's paths now
         except Exception:  # noqa: BLE001 - the step starting it again says what is wrong
             pass
 

@@ -99,8 +99,19 @@ def test_spark_is_prewarmed_only_for_a_plan_that_starts_with_lake_assets(monkeyp
     import recassets.spark as S
     from assets.launch import prewarm_spark
 
-    calls = []
-    monkeypatch.setattr(S, "get_spark", lambda *a, **k: calls.append((a, k)))
+    class Session:
+        def __init__(self, master):
+            self.conf = {"spark.master": master}
+
+    calls, warmed = [], []
+    master = {"now": "local[*]"}
+
+    def get_spark(*a, **k):
+        calls.append((a, k))
+        return Session(master["now"])
+
+    monkeypatch.setattr(S, "get_spark", get_spark)
+    monkeypatch.setattr(S, "warm_up", warmed.append)
     monkeypatch.setenv("RECASSETS_SPARK_CONF", "spark.sql.shuffle.partitions=3")
     monkeypatch.delenv("RECASSETS_SPARK_MASTER", raising=False)
     models_first = [{"select": ["models/two_tower_model"]}, {"select": ["lake/raw_events"]}]
@@ -115,3 +126,10 @@ def test_spark_is_prewarmed_only_for_a_plan_that_starts_with_lake_assets(monkeyp
             {"jars": None, "remote": None},
         )
     ]
+    # a local JVM is warmed up (spark.warm_up); a cluster's master is not this machine's
+    assert [w.conf["spark.master"] for w in warmed] == ["local[*]"]
+    master["now"] = "spark://cluster:7077"
+    thread = prewarm_spark([{"select": ["lake/raw_events"]}])
+    assert thread is not None
+    thread.join(timeout=30)
+    assert len(calls) == 2 and len(warmed) == 1

@@ -68,3 +68,15 @@ def test_the_log_store_is_a_class_delta_has_and_its_own_choice_for_s3a(spark):
         assert "ClassNotFoundException" in str(exc)
     else:
         raise AssertionError("a misspelled log store loaded")
+
+
+def test_the_warm_up_runs_the_lakes_paths_and_leaves_nothing_behind(spark, tmp_path, monkeypatch):
+    """Ten rows a day over three days; the overwrite of the first day keeps its six ids > 10."""
+    import tempfile
+
+    from recassets.spark import warm_up
+
+    folder = tmp_path / "warm"
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **_k: (folder.mkdir(), str(folder))[1])
+    assert warm_up(spark) == {"2026-01-01": 6, "2026-01-02": 10, "2026-01-03": 10}
+    assert not folder.exists()
