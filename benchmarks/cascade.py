@@ -28,12 +28,17 @@ def main() -> None:
     ap.add_argument("--weights", type=float, nargs="*", default=[0.0, 0.5, 1.0, 2.0])
     ap.add_argument("--quotas", type=int, nargs="*", default=[100, 300],
                     help="the trending and cohort quota of each wider pool (fresh: 50)")  # fmt: skip
+    ap.add_argument("--sim-weights", type=float, nargs="*", default=[0.5, 1.0, 2.0],
+                    help="the item similarity's weight in the fused order, at serving's light weight")  # fmt: skip
+    ap.add_argument("--sim-quotas", type=int, nargs="*", default=[100, 300],
+                    help="the item similarity's best items added to the pool")  # fmt: skip
     ap.add_argument("--bootstrap", type=int, default=200)
     args = ap.parse_args()
     from recassets.paths import Paths
     from recassets.training import evaluation as E
     from recassets.training import light as L
     from recassets.training import policy as P
+    from recassets.training import similarity as S
     from recassets.training.report import LIGHT, SERVED
 
     print(machine_line())
@@ -48,6 +53,14 @@ def main() -> None:
     ]
     runs += [(f"ANN + trending/cohort {q}, fresh 50", {"pool_quotas": {"trending": q, "fresh": 50, "cohort": q}})
              for q in args.quotas]  # fmt: skip
+    sims = S.versions(paths)
+    if sims and args.sim_weights:
+        runs += [(f"ANN's pool, item similarity weighted {w:g}",
+                  {"similarity": str(sims[-1]), "similarity_weight": w}) for w in args.sim_weights]  # fmt: skip
+        runs += [(f"ANN + the item similarity's {q}, similarity weighted {w:g}",
+                  {"similarity": str(sims[-1]), "similarity_weight": w,
+                   "pool_quotas": {"trending": 0, "fresh": 0, "cohort": 0, "similarity": q}})
+                 for q in args.sim_quotas for w in args.sim_weights]  # fmt: skip
     print(f"| cascade | {r} | {n} | s |")
     print("|---|---|---|---|")
     units, light_row = 0, ""

@@ -160,6 +160,7 @@ def evaluate(
     quotas: Mapping[str, int] | None = None,
     pool_quotas: Mapping[str, int] | None = None,
     light_weight: float = light_ranker.WEIGHT,
+    similarity_weight: float = 0.0,
 ) -> EvaluationReport:
     """Evaluate the candidate pair (and the current one, when given) against the baselines.
 
@@ -336,11 +337,15 @@ def evaluate(
                 if lr is not None and pool_quotas is not None and e7 is not None:
                     # the cascade's pool: the ANN's light_pool and the other sources' items
                     # (trending, fresh, cohort), which the light ranker then cuts
+                    # (and the item similarity's best, when its quota says so)
+                    with_sim = sim is not None and pool_quotas.get("similarity", 0) > 0
                     pool, _, _ = sources_union_blend(
-                        ids, e7, np.zeros(len(ids)), np.asarray(cand_ids, np.int64),
+                        ids, e7,
+                        sim.scores_for(units.seen[r], ids) if with_sim else np.zeros(len(ids)),
+                        np.asarray(cand_ids, np.int64),
                         np.asarray([scores[j][position[i]] for i in cand_ids]),
                         units.seen[r], light_pool,
-                        fresh=fresh, quotas={**pool_quotas, "similarity": 0},
+                        fresh=fresh, quotas={"similarity": 0, **pool_quotas},
                         cohort=cohort_of.get(key),
                     )  # fmt: skip
                     cand_ids = [int(i) for i in pool]
@@ -365,11 +370,14 @@ def evaluate(
                     cut = lr.score(extra["tt"][r], dense[at])
                     extra["ranker_all"][r] = served[r]
                     extra["light"][r] = [int(cand_ids[o]) for o in np.lexsort((cand_ids, -cut))[:k]]
+                    sim_s = (sim.scores_for(units.seen[r], np.asarray(cand_ids, np.int64))
+                             if sim is not None and similarity_weight else None)  # fmt: skip
                     served[r] = light_ranker.cascade(cand_ids, cut, rk_scores, light_keep,
-                                                     light_weight)[:k]  # fmt: skip
+                                                     light_weight, sim_s, similarity_weight)[:k]  # fmt: skip
                     if seq_scores is not None:
                         extra["seq"][r] = light_ranker.cascade(cand_ids, cut, seq_scores,
-                                                               light_keep, light_weight)[:k]  # fmt: skip
+                                                               light_keep, light_weight, sim_s,
+                                                               similarity_weight)[:k]  # fmt: skip
                 extra["rk"][r] = rk_scores
         return alone, served, extra
 

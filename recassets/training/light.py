@@ -360,18 +360,29 @@ def train_next(
             continue  # another fit took this number meanwhile
 
 
-def fuse(heavy: np.ndarray, light: np.ndarray, weight: float = WEIGHT) -> np.ndarray:
+def _z(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    sd = float(v.std()) if len(v) else 0.0
+    return (v - v.mean()) / sd if sd > 0 else np.zeros_like(v)
+
+
+def fuse(
+    heavy: np.ndarray,
+    light: np.ndarray,
+    weight: float = WEIGHT,
+    similarity: np.ndarray | None = None,
+    similarity_weight: float = 0.0,
+) -> np.ndarray:
     """The cascade's final score of the kept candidates: the heavy ranker's logits and the
     light ranker's, each standardised over the kept (mean 0, standard deviation 1; a constant
     stage adds nothing), summed with the light stage weighted by ``weight`` (0: the heavy
-    ranker's order alone)."""
-
-    def z(v: np.ndarray) -> np.ndarray:
-        v = np.asarray(v, dtype=np.float64)
-        sd = float(v.std()) if len(v) else 0.0
-        return (v - v.mean()) / sd if sd > 0 else np.zeros_like(v)
-
-    return z(heavy) + weight * z(light) if weight else np.asarray(heavy, dtype=np.float64)
+    ranker's order alone); with ``similarity`` (the item similarity's score of each kept
+    candidate for the user's seen items) its standardised score weighted by
+    ``similarity_weight`` is added too."""
+    out = _z(heavy) + weight * _z(light) if weight else np.asarray(heavy, dtype=np.float64)
+    if similarity is not None and similarity_weight:
+        out = (out if weight else _z(heavy)) + similarity_weight * _z(similarity)
+    return out
 
 
 def cascade(
@@ -380,12 +391,19 @@ def cascade(
     heavy_scores: np.ndarray,
     keep: int = KEEP,
     weight: float = WEIGHT,
+    similarity: np.ndarray | None = None,
+    similarity_weight: float = 0.0,
 ) -> list[int]:
     """The funnel's order of ``ids`` scored by both stages: the light ranker's top ``keep``,
-    ordered by ``fuse`` of the two stages' scores (ties: the lower id); what evaluation
-    scores."""
+    ordered by ``fuse`` of the two stages' scores (and ``similarity``'s, per id, when given;
+    ties: the lower id); what evaluation scores."""
     a = np.asarray(ids, dtype=np.int64)
     light = np.asarray(light_scores, dtype=np.float64)
-    kept = np.arange(len(a)) if len(a) <= keep else np.argpartition(-light, keep - 1)[:keep]
-    score = fuse(np.asarray(heavy_scores, dtype=np.float64)[kept], light[kept], weight)
+    cut = light
+    if similarity is not None and similarity_weight:  # the cut weighs the similarity too
+        cut = _z(light) + similarity_weight * _z(np.asarray(similarity, dtype=np.float64))
+    kept = np.arange(len(a)) if len(a) <= keep else np.argpartition(-cut, keep - 1)[:keep]
+    sim = None if similarity is None else np.asarray(similarity, dtype=np.float64)[kept]
+    score = fuse(np.asarray(heavy_scores, dtype=np.float64)[kept], light[kept], weight,
+                 sim, similarity_weight)  # fmt: skip
     return [int(a[kept[o]]) for o in np.lexsort((a[kept], -score))]

@@ -110,6 +110,28 @@ def test_fuse_standardises_each_stage_and_ignores_a_constant_one():
     assert L.fuse(heavy, light, 2.0).argmax() == 1  # the light stage, weighted up, wins
 
 
+def test_fuse_adds_the_item_similarity_standardised_and_weighted():
+    heavy, light = np.array([3.0, 1.0, 2.0]), np.array([1.0, 3.0, 2.0])
+    sim = np.array([0.0, 0.0, 0.5])  # only the third candidate is similar to the user's items
+    both = L.fuse(heavy, light, 1.0)
+    np.testing.assert_allclose(L.fuse(heavy, light, 1.0, sim, 0.0), both)  # weight 0: unchanged
+    np.testing.assert_allclose(L.fuse(heavy, light, 1.0, None, 2.0), both)  # no scores: unchanged
+    assert L.fuse(heavy, light, 1.0, sim, 1.0).argmax() == 2  # the similar one wins the tie
+    # without the light stage the heavy logits are standardised before the similarity joins
+    only_heavy = L.fuse(heavy, light, 0.0, sim, 1.0)
+    z = (heavy - heavy.mean()) / heavy.std()
+    np.testing.assert_allclose(only_heavy, z + (sim - sim.mean()) / sim.std())
+    ids = np.array([7, 8, 9])
+    assert L.cascade(ids, light, heavy, 3, 1.0, sim, 1.0)[0] == 9
+    assert L.cascade(ids, light, heavy, 3, 1.0)[0] == 7  # the tie without it: the lower id
+    # the cut weighs the similarity too: the light ranker alone keeps 8 and 9, with the
+    # similarity 7, the one item similar to the user's, displaces 8
+    four, cut, rk = np.array([6, 7, 8, 9]), np.array([0.0, 1.0, 3.0, 4.0]), np.zeros(4)
+    sim4 = np.array([0.0, 5.0, 0.0, 0.0])
+    assert sorted(L.cascade(four, cut, rk, 2, 1.0)) == [8, 9]
+    assert sorted(L.cascade(four, cut, rk, 2, 1.0, sim4, 1.0)) == [7, 9]
+
+
 def test_evaluate_scores_the_cascade_beside_the_heavy_ranker_over_all(lake):  # noqa: F811
     path, tt, rk = lake
     model = L.fit_examples(path, tt.path, epochs=2)
@@ -157,3 +179,30 @@ def test_the_cascades_pool_can_take_the_other_sources(lake):  # noqa: F811
     assert wide.reranking["dcn_v2"]["user_days"] > ann.reranking["dcn_v2"]["user_days"]
     assert "the pool also holds" in wide.to_markdown()
     assert "the pool also holds" not in ann.to_markdown()
+
+
+def test_evaluate_can_fuse_the_item_similarity_into_the_cascade(lake):  # noqa: F811
+    """``similarity_weight`` (an experiment's knob; serving's cascade does not use it) adds the
+    item similarity's standardised score to the cut and to the fused order: 0 is the plain
+    cascade, metric for metric; a weight changes what is served."""
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    from recassets.training.similarity import ItemSimilarity
+
+    path, tt, rk = lake
+    rows = DeltaTable(path).to_pyarrow_table(columns=["user_id", "item_id", "label"])
+    pos = rows.filter(pc.equal(rows["label"], 1))
+    sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=1.0)
+    model = L.fit_examples(path, tt.path, epochs=2)
+    args = {"k": 10, "light": model, "light_pool": 60, "light_keep": 20, "bootstrap": 0}
+    plain = E.evaluate(path, tt.path, rk.path, **args)
+    zero = E.evaluate(path, tt.path, rk.path, similarity=sim, similarity_weight=0.0, **args)
+    fused = E.evaluate(path, tt.path, rk.path, similarity=sim, similarity_weight=5.0, **args)
+
+    def point(report):  # the point estimates (bootstrap 0 leaves the intervals NaN)
+        return {m: v for m, v in report.retrieval[SERVED].items() if not m.endswith(("_lo", "_hi"))}
+
+    assert point(zero) == point(plain)
+    assert point(fused) != point(plain)
+    assert point(fused)["user_days"] == point(plain)["user_days"] > 0
