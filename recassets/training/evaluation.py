@@ -338,10 +338,11 @@ def evaluate(
                     # the cascade's pool: the ANN's light_pool and the other sources' items
                     # (trending, fresh, cohort), which the light ranker then cuts
                     # (and the item similarity's best, when its quota says so)
-                    with_sim = sim is not None and pool_quotas.get("similarity", 0) > 0
+                    ease = np.zeros(len(ids))
+                    if sim is not None and pool_quotas.get("similarity", 0) > 0:
+                        ease = sim.scores_for(units.seen[r], ids)
                     pool, _, _ = sources_union_blend(
-                        ids, e7,
-                        sim.scores_for(units.seen[r], ids) if with_sim else np.zeros(len(ids)),
+                        ids, e7, ease,
                         np.asarray(cand_ids, np.int64),
                         np.asarray([scores[j][position[i]] for i in cand_ids]),
                         units.seen[r], light_pool,

@@ -206,3 +206,9 @@ def test_evaluate_can_fuse_the_item_similarity_into_the_cascade(lake):  # noqa: 
     assert point(zero) == point(plain)
     assert point(fused) != point(plain)
     assert point(fused)["user_days"] == point(plain)["user_days"] > 0
+    # the similarity's best items join a narrow pool when its quota says so
+    narrow = {**args, "light_pool": 3, "similarity": sim, "similarity_weight": 1.0}
+    ann = E.evaluate(path, tt.path, rk.path, **narrow)
+    wide = E.evaluate(path, tt.path, rk.path, pool_quotas={"similarity": 60, "trending": 0},
+                      **narrow)  # fmt: skip
+    assert wide.reranking["dcn_v2"]["user_days"] > ann.reranking["dcn_v2"]["user_days"]
