@@ -91,3 +91,35 @@ def test_cpu_always_resolves_to_the_fused_kernels_and_dense_params_exclude_table
     module.tables = EmbeddingTables(TABLES)
     module.head = torch.nn.Linear(4, 1)
     assert [p.shape for p in dense_parameters(module)] == [torch.Size([1, 4]), torch.Size([1])]
+
+
+def test_the_dense_optimizer_is_fused_and_resumes_an_unfused_state():
+    """A checkpoint's Adam state saved by the per-tensor loop resumes in the fused kernel, with
+    the run's lr, and its next step equals the loop's within float32 rounding."""
+    import copy
+
+    from recassets.models.embeddings import dense_optimizer
+
+    torch.manual_seed(0)
+    init, grads = torch.randn(50, 4), [torch.randn(50, 4) for _ in range(4)]
+
+    def stepped(opt, p, gs):
+        for g in gs:
+            p.grad = g.clone()
+            opt.step()
+        return p.detach().clone()
+
+    loop_p = torch.nn.Parameter(init.clone())
+    loop = torch.optim.Adam([loop_p], lr=0.01, foreach=False)
+    stepped(loop, loop_p, grads[:3])
+    saved = copy.deepcopy(loop.state_dict())  # as from a checkpoint: not the loop's own tensors
+
+    fused_p = torch.nn.Parameter(loop_p.detach().clone())
+    fused = dense_optimizer([fused_p], 0.01, saved)
+    assert fused.param_groups[0]["fused"] is True and fused.param_groups[0]["lr"] == 0.01
+    assert torch.equal(fused.state[fused_p]["exp_avg"], loop.state[loop_p]["exp_avg"])
+    torch.testing.assert_close(stepped(fused, fused_p, grads[3:]), stepped(loop, loop_p, grads[3:]))
+    # a fresh one has no moments: its first step differs from the resumed run's
+    fresh_p = torch.nn.Parameter(fused_p.detach().clone())
+    fresh = dense_optimizer([fresh_p], 0.5)
+    assert fresh.param_groups[0]["lr"] == 0.5 and not fresh.state
