@@ -166,6 +166,8 @@ def warm_up(spark: SparkSession) -> dict[str, int]:
 
     from pyspark.sql import functions as F
 
+    from recassets.lake import days_predicate, replace_partitions
+
     folder = tempfile.mkdtemp(prefix="recassets-warmup-")
     try:
         lines = Path(folder) / "rows.jsonl"
@@ -177,11 +179,8 @@ def warm_up(spark: SparkSession) -> dict[str, int]:
         )
         table = str(Path(folder) / "t")
         rows.write.format("delta").partitionBy("dt").save(table)
-        rows.where((F.col("id") > 10) & (F.col("dt") == "2026-01-01")).hint(
-            "rebalance", "dt"
-        ).write.format("delta").mode("overwrite").option(
-            "replaceWhere", "dt IN (DATE'2026-01-01')"
-        ).option("userMetadata", "{}").save(table)
+        first = rows.where((F.col("id") > 10) & (F.col("dt") == "2026-01-01"))
+        replace_partitions(first, table, days_predicate(["2026-01-01"]), "{}")  # the lake's own
         back = spark.read.format("delta").load(table).where(F.col("dt") >= "2026-01-01")
         return {r["dt"].isoformat(): r["count"] for r in back.groupBy("dt").count().collect()}
     finally:

@@ -379,10 +379,11 @@ def fuse(
     ranker's order alone); with ``similarity`` (the item similarity's score of each kept
     candidate for the user's seen items) its standardised score weighted by
     ``similarity_weight`` is added too."""
-    out = _z(heavy) + weight * _z(light) if weight else np.asarray(heavy, dtype=np.float64)
-    if similarity is not None and similarity_weight:
-        out = (out if weight else _z(heavy)) + similarity_weight * _z(similarity)
-    return out
+    sim = similarity if similarity_weight else None
+    if not weight and sim is None:
+        return np.asarray(heavy, dtype=np.float64)
+    out = _z(heavy) + weight * _z(light)
+    return out if sim is None else out + similarity_weight * _z(sim)
 
 
 def cascade(
