@@ -168,13 +168,15 @@ def sequence_ranking_model(
 class ItemSimilarityConfig(Config):
     """EASE over the positives of the last ``window_days`` training days (the two-tower's:
     ``holdout_days`` left to the evaluation). ``l2``: its ridge weight (larger: closer to
-    popularity); unset, it is chosen on the window's last 7 days (``similarity.choose_l2``);
+    popularity); ``beta``: the blend's weight of the week's popularity beside the EASE score;
+    each unset is chosen on the window's last 7 days (``similarity.choose_weights``);
     ``max_items``: the most engaged items it covers (its fit is cubic in them);
     ``neighbors``: weights kept per item."""
 
     holdout_days: int = 1
     window_days: int = 365
     l2: float | None = None
+    beta: float | None = None
     max_items: int = 10_000
     neighbors: int = 100
 
@@ -196,7 +198,8 @@ def item_similarity(
 
     sim, path, new = S.train_next(
         lake.paths(), holdout_days=config.holdout_days, window_days=config.window_days,
-        l2=config.l2, max_items=config.max_items, neighbors=config.neighbors,
+        l2=config.l2, beta=config.beta, max_items=config.max_items,
+        neighbors=config.neighbors,
     )  # fmt: skip
     context.log.info(f"item_similarity: {'new version' if new else 'up to date'} {path}")
     m = sim.meta
@@ -210,6 +213,7 @@ def item_similarity(
             "pairs": int(m.get("pairs", 0)),
             "kept_weights": len(sim.data),
             "l2": float(m.get("l2", 0.0)),
+            "beta": sim.beta,
             "partitions": MetadataValue.json(
                 {"first": days[0], "last": days[-1], "count": len(days)} if days else {}
             ),

@@ -95,16 +95,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.similarity:
         import pyarrow.compute as pc
 
-        from recassets.training.similarity import ItemSimilarity, choose_l2
+        from recassets.training.similarity import BETA, ItemSimilarity, choose_weights
 
         t = time.time()
-        rows = E.read_days(paths, train_days[-365:], ("user_id", "item_id", "label", "source"))
-        l2 = args.l2
+        rows = E.read_days(
+            paths, train_days[-365:], ("user_id", "item_id", "label", "dt", "source")
+        )
+        l2, beta = args.l2, BETA
         if l2 is None:  # as the asset does: chosen on the training window's last days
-            l2, choice = choose_l2(rows)
-            print(f"l2 chosen: {l2} ({choice})", flush=True)
+            l2, beta, choice = choose_weights(rows)
+            print(f"l2, beta chosen: {l2}, {beta} ({choice})", flush=True)
         pos = rows.filter(pc.equal(rows["label"], 1))
-        sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=l2)
+        sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=l2,
+                                 meta={"beta": beta})  # fmt: skip
         print(f"item similarity fitted in {time.time() - t:.0f} s: {sim.meta}", flush=True)
     for name in args.variants:
         t = time.time()

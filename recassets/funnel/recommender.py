@@ -440,7 +440,7 @@ class Recommender:
         )
         out, scores, sources = union_blend(
             block.ids, block.engagements_7d, ease, ids, retrieval, seen, n,
-            fresh=block.fresh, quotas=quotas, cohort=trend,
+            fresh=block.fresh, quotas=quotas, cohort=trend, beta=self.similarity.beta,
         )  # fmt: skip
         return self._rules(block, out, scores, None, k, ["retrieval", "blend"], notes, sources)
 

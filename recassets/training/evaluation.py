@@ -102,7 +102,7 @@ from recassets.training.report import (
     write_json_atomic,
 )
 from recassets.training.schema import ITEM_DENSE
-from recassets.training.similarity import ItemSimilarity
+from recassets.training.similarity import BETA, ItemSimilarity
 from recassets.training.sources import (
     CohortRates,
     category_codes,
@@ -322,7 +322,7 @@ def evaluate(
                     ranked, blended, srcs = sources_union_blend(
                         ids, e7, sim.scores_for(units.seen[r], ids), tt_ids, tt_s,
                         units.seen[r], candidates, fresh=fresh, quotas=quotas,
-                        cohort=cohort_of.get(key),
+                        cohort=cohort_of.get(key), beta=sim.beta,
                     )  # fmt: skip
                     extra["blend"][r] = [int(i) for i in ranked[:k]]
                     extra["stages"][r] = (ranked, srcs.member)
@@ -347,7 +347,7 @@ def evaluate(
                         np.asarray([scores[j][position[i]] for i in cand_ids]),
                         units.seen[r], light_pool,
                         fresh=fresh, quotas={"similarity": 0, **pool_quotas},
-                        cohort=cohort_of.get(key),
+                        cohort=cohort_of.get(key), beta=sim.beta if sim is not None else BETA,
                     )  # fmt: skip
                     cand_ids = [int(i) for i in pool]
                 if not cand_ids:

@@ -195,7 +195,7 @@ def _blend_recommend(
         if rates and key not in cohort_of:
             cohort_of[key] = cohort_trending(e7, cohort_vector(rates, *key, names), codes)
         got, s, _ = union_blend(ids, e7, sim.scores_for(excl, ids), top, tt, excl, candidates,
-                                fresh=fresh, quotas=quotas,
+                                fresh=fresh, quotas=quotas, beta=sim.beta,
                                 cohort=cohort_of.get(key))  # fmt: skip
         out[int(u)] = [(int(i), float(v)) for i, v in zip(got[:k], s[:k], strict=True)]
     return out

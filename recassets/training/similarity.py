@@ -45,17 +45,21 @@ import recassets
 from recassets import atomic
 from recassets.paths import Paths
 
-L2 = 12_000.0  # where the window is too short to choose (``choose_l2``)
-# λ is chosen per fit on the window's last TUNE_DAYS days (``choose_l2``): the best λ moves with
-# the data's size and density (1,000 to 3,000 on the ML-1M split, both on its validation days
-# and on its test window), so one constant tuned on one data set would not carry over.
+L2 = 12_000.0  # where the window is too short to choose (``choose_weights``)
+# λ and β are chosen per fit on the window's last TUNE_DAYS days (``choose_weights``): the best
+# λ moves with the data's size and density (1,000 to 3,000 on the ML-1M split, both on its
+# validation days and on its test window), and how much of the order popularity should decide
+# moves with how much of the next days' engagement it explains, so one constant tuned on one
+# data set would not carry over.
 L2_GRID = (300.0, 1_000.0, 3_000.0, 10_000.0, 30_000.0)
+BETA_GRID = (0.1, 0.2, 0.3, 0.5, 0.8)
 TUNE_DAYS = 7
 TUNE_USERS = 2_000  # users scored per λ at most (a seeded sample beyond)
 MIN_TUNE_USERS = 20  # fewer: the choice would be noise, L2 is kept
 MAX_ITEMS = 10_000
 NEIGHBORS = 100
-BETA = 0.1  # weight of log1p(engagements over 7 days)
+# weight of log1p(engagements over 7 days) where none was chosen (``ItemSimilarity.beta``)
+BETA = 0.1
 GAMMA = 0.1  # weight of the standardised two-tower score
 FORMAT = 1
 
@@ -126,6 +130,16 @@ class ItemSimilarity:
             **dict(meta or {}),
         }
         return cls(ids, kept.indptr, kept.indices, kept.data.astype(np.float32), facts)
+
+    @property
+    def beta(self) -> float:
+        """The blend's popularity weight chosen with this fit (``choose_weights``, kept in the
+        file's ``meta``); ``BETA`` for a fit that chose none (λ and β both given, too little
+        data to choose, or a file written before the choice existed)."""
+        got = self.meta.get("beta")
+        if isinstance(got, bool) or not isinstance(got, int | float):
+            return BETA
+        return float(got) if np.isfinite(got) and got >= 0 else BETA
 
     # --- score ----------------------------------------------------------------------------
 
@@ -228,29 +242,38 @@ class ItemSimilarity:
 # --- choosing λ ---------------------------------------------------------------------------------
 
 
-def choose_l2(
+def choose_weights(
     rows: pa.Table,
     *,
     grid: Sequence[float] = L2_GRID,
+    betas: Sequence[float] = BETA_GRID,
     tune_days: int = TUNE_DAYS,
     max_items: int = MAX_ITEMS,
     neighbors: int = NEIGHBORS,
-    beta: float = BETA,
     seed: int = 0,
-) -> tuple[float, dict[str, Any]]:
-    """λ for a fit on ``rows`` (``user_id, item_id, label, dt``, ``source`` optional), chosen
-    on their last ``tune_days`` days: each λ of ``grid`` is fitted on the days before them and
-    scores the users who have a history before them and new positives in them (their history:
-    everything they interacted with, ``evaluation.seen_items``; the score: the blend less its
-    two-tower term, EASE / max + ``beta`` log1p(positives of the 7 days before), history
-    excluded); the λ with the best Recall@50 + NDCG@10 wins. Too few days or users: ``L2``.
-    Returns (λ, what was measured)."""
+) -> tuple[float, float, dict[str, Any]]:
+    """λ and the blend's popularity weight β for a fit on ``rows`` (``user_id, item_id,
+    label, dt``, ``source`` optional), chosen together on their last ``tune_days`` days: each λ
+    of ``grid`` is fitted on the days before them and, with each β of ``betas``, scores the
+    users who have a history before them and new positives in them (their history: everything
+    they interacted with, ``evaluation.seen_items``; the score: the blend less its two-tower
+    term, EASE / max + β log1p(positives of the 7 days before), history excluded); the pair
+    with the best Recall@50 + NDCG@10 wins (ties: the first in grid order). Too few days or
+    users: ``L2`` and ``BETA``. Returns (λ, β, what was measured).
+
+    Why β is chosen and not fixed: on the ML-1M development split the served blend's NDCG@10
+    moved from 0.183 (β 0.1, the constant before) to 0.187 at β 0.3, and the weight that
+    wins depends on how much of the next days' engagement the week's popularity explains,
+    which differs between catalogs (docs/training-and-the-gate.md)."""
     from recassets.training.evaluation import seen_items
 
     days = sorted(set(pc.unique(rows["dt"]).to_pylist()))
-    facts: dict[str, Any] = {"grid": list(grid), "tune_days": tune_days}
+    facts: dict[str, Any] = {"grid": list(grid), "betas": list(betas), "tune_days": tune_days}
+    if not grid or not betas:
+        raise ValueError("choose_weights needs at least one λ and one β")
     if len(days) <= tune_days:
-        return L2, {**facts, "chosen": L2, "reason": f"{len(days)} day(s): too few to hold out"}
+        return L2, BETA, {**facts, "chosen": L2, "beta": BETA,
+                          "reason": f"{len(days)} day(s): too few to hold out"}  # fmt: skip
     start = days[-tune_days]
     before = rows.filter(pc.less(rows["dt"], pa.scalar(start, rows["dt"].type)))
     after = rows.filter(pc.greater_equal(rows["dt"], pa.scalar(start, rows["dt"].type)))
@@ -266,10 +289,14 @@ def choose_l2(
         users = [users[j] for j in np.sort(pick)]
     facts["users"] = len(users)
     if len(users) < MIN_TUNE_USERS:
-        return L2, {**facts, "chosen": L2, "reason": f"{len(users)} user(s) to score: too few"}
+        return L2, BETA, {**facts, "chosen": L2, "beta": BETA,
+                          "reason": f"{len(users)} user(s) to score: too few"}  # fmt: skip
     fit_rows = before.filter(pc.equal(before["label"], 1))
     week = start - dt.timedelta(days=7)
     recent = fit_rows.filter(pc.greater_equal(fit_rows["dt"], pa.scalar(week, rows["dt"].type)))
+    ideal = np.asarray([(1 / np.log2(np.arange(2, 2 + min(10, len(truth[u]))))).sum()
+                        for u in users])  # fmt: skip
+    discount = 1 / np.log2(np.arange(2, 12))
     measured: dict[str, dict[str, float]] = {}
     for l2 in grid:
         sim = ItemSimilarity.fit(
@@ -284,20 +311,26 @@ def choose_l2(
         pop[pos[hit]] = counts[hit]
         ease = sim.scores([history[u] for u in users]).astype(np.float64)
         scale = np.abs(ease).max(axis=1, keepdims=True)
-        score = np.divide(ease, scale, out=np.zeros_like(ease), where=scale > 0)
-        score += beta * np.log1p(pop)[None, :]
-        recall, ndcg = [], []
+        ease = np.divide(ease, scale, out=np.zeros_like(ease), where=scale > 0)
         for r, u in enumerate(users):
-            score[r, sim.positions(history[u])] = -np.inf
-            top = ids[np.argsort(-score[r], kind="stable")[:50]]
-            hits = np.isin(top, np.fromiter(truth[u], np.int64))
-            recall.append(hits.sum() / len(truth[u]))
-            ideal = (1 / np.log2(np.arange(2, 2 + min(10, len(truth[u]))))).sum()
-            ndcg.append((hits[:10] / np.log2(np.arange(2, 12))).sum() / ideal)
-        measured[str(float(l2))] = {"recall_50": float(np.mean(recall)),
-                                    "ndcg_10": float(np.mean(ndcg))}  # fmt: skip
-    best = max(grid, key=lambda x: sum(measured[str(float(x))].values()))  # ties: the first
-    return float(best), {**facts, "chosen": float(best), "measured": measured}
+            ease[r, sim.positions(history[u])] = -np.inf
+        wanted = [np.isin(ids, np.fromiter(truth[u], np.int64)) for u in users]
+        n = min(50, len(ids))
+        for beta in betas:
+            score = ease + beta * np.log1p(pop)[None, :]
+            top = np.argpartition(-score, n - 1, axis=1)[:, :n] if n < len(ids) else (
+                np.tile(np.arange(len(ids)), (len(users), 1)))  # fmt: skip
+            recall, ndcg = [], []
+            for r, u in enumerate(users):
+                at = top[r][np.lexsort((ids[top[r]], -score[r, top[r]]))]
+                hits = wanted[r][at]
+                recall.append(hits.sum() / len(truth[u]))
+                ndcg.append((hits[:10] * discount[: min(10, n)]).sum() / ideal[r])
+            measured[f"{float(l2)}/{float(beta)}"] = {"recall_50": float(np.mean(recall)),
+                                                      "ndcg_10": float(np.mean(ndcg))}  # fmt: skip
+    pairs = [(float(l2), float(b)) for l2 in grid for b in betas]
+    l2, beta = max(pairs, key=lambda p: sum(measured[f"{p[0]}/{p[1]}"].values()))  # ties: first
+    return l2, beta, {**facts, "chosen": l2, "beta": beta, "measured": measured}
 
 
 # --- the versioned store -----------------------------------------------------------------------
@@ -319,14 +352,19 @@ def train_next(
     holdout_days: int = 1,
     window_days: int = 365,
     l2: float | None = None,
+    beta: float | None = None,
     max_items: int = MAX_ITEMS,
     neighbors: int = NEIGHBORS,
 ) -> tuple[ItemSimilarity, str, bool]:
     """Fit on the positives of the last ``window_days`` training days (the two-tower's days:
     the last ``holdout_days`` are left to the evaluation) and save the next version; a fit of
-    the same days and settings is not repeated. ``l2``: None chooses it on the window's last
-    days (``choose_l2``, recorded in the file's ``l2_choice``). Returns (fit, path, new
-    version?)."""
+    the same days and settings is not repeated. ``l2`` and the blend's popularity weight
+    ``beta``: None chooses them on the window's last days (``choose_weights``, recorded in the
+    file's ``l2_choice``; a given one is held fixed while the other is chosen); the file's
+    ``beta`` is what serving and the evaluation blend with (``ItemSimilarity.beta``). Returns
+    (fit, path, new version?)."""
+    if beta is not None and not (np.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta}")
     from recassets.training.evaluation import read_days
     from recassets.training.examples import available_days, table_path
 
@@ -339,12 +377,14 @@ def train_next(
     window = train_days[-window_days:]
     settings = {"max_items": max_items, "neighbors": neighbors}
     asked = "auto" if l2 is None else float(l2)
+    beta_asked = "auto" if beta is None else float(beta)
     saved = versions(paths)
     if saved:
         last = ItemSimilarity.load(saved[-1])
         if (
             last.meta.get("partitions") == window
             and last.meta.get("l2_asked", last.meta.get("l2")) == asked
+            and last.meta.get("beta_asked") == beta_asked  # a file from before β: fit again
             and all(last.meta.get(k) == v for k, v in settings.items())
         ):
             return last, str(saved[-1]), False
@@ -353,13 +393,18 @@ def train_next(
     version = DeltaTable(table_path(paths)).version()  # the version read (lineage)
     rows = read_days(paths, window, ("user_id", "item_id", "label", "dt", "source"))
     choice: dict[str, Any] = {}
-    if l2 is None:
-        l2, choice = choose_l2(rows, max_items=max_items, neighbors=neighbors)
+    if l2 is None or beta is None:
+        l2, beta, choice = choose_weights(
+            rows, grid=L2_GRID if l2 is None else (float(l2),),
+            betas=BETA_GRID if beta is None else (float(beta),),
+            max_items=max_items, neighbors=neighbors,
+        )  # fmt: skip
     pos = rows.filter(pc.equal(rows["label"], 1))
     sim = ItemSimilarity.fit(
         pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=l2, **settings,
         meta={"partitions": window, "table": str(table_path(paths)), "table_version": version,
-              "positives": pos.num_rows, "l2_asked": asked, "l2_choice": choice},
+              "positives": pos.num_rows, "l2_asked": asked, "l2_choice": choice,
+              "beta": float(beta), "beta_asked": beta_asked},
     )  # fmt: skip
     while True:
         n = int(_VERSION.match(versions(paths)[-1].name).group(1)) + 1 if versions(paths) else 1  # type: ignore[union-attr]

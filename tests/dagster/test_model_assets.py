@@ -131,6 +131,7 @@ def test_train_evaluate_promote_then_keep_serving_on_a_failed_gate(paths):
     sim = _metadata(r1, "models", "item_similarity")
     assert sim["path"].endswith("item_similarity/0001.npz") and sim["new_version"] is True
     assert sim["partitions"] == {"first": planted.day(0), "last": planted.day(1), "count": 2}
+    assert sim["beta"] == 0.1  # two days: too few to choose the blend's weight, the default
     ev1 = _metadata(r1, "models", "model_evaluation")
     assert "candidate_blend" in ev1["retrieval"] and ev1["order_reason"]
     # the order the evaluation chose is the one promoted, with its similarity file

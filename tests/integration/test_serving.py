@@ -602,7 +602,9 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
 
     rows = read_days(home, [planted.day(d) for d in (0, 1, 2)], ("user_id", "item_id", "label"))
     pos = rows.filter(pc.equal(rows["label"], 1))
-    sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=5.0)
+    # the fit's chosen popularity weight (meta "beta") is the one serving blends with
+    sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=5.0,
+                             meta={"beta": 2.5})  # fmt: skip
     sim_path = sim.save(tmp_path / "sim.npz")
     policy = P.current_policy(home)
     P.write_policy(home, {**policy, "order": "blend", "item_similarity": sim_path})
@@ -638,8 +640,14 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
     want, _, srcs = union_blend(block.ids, block.engagements_7d,
                                 sim.scores_for(seen, block.ids), ids[keep][:500],
                                 retrieval[keep][:500], seen, 500, fresh=block.fresh,
-                                quotas=FunnelConfig().quotas(500), cohort=cohort)  # fmt: skip
+                                quotas=FunnelConfig().quotas(500), cohort=cohort,
+                                beta=2.5)  # fmt: skip
     assert got == want[:8].tolist()
+    default, _, _ = union_blend(block.ids, block.engagements_7d,
+                                sim.scores_for(seen, block.ids), ids[keep][:500],
+                                retrieval[keep][:500], seen, 500, fresh=block.fresh,
+                                quotas=FunnelConfig().quotas(500), cohort=cohort)  # fmt: skip
+    assert default[:8].tolist() != got  # the weight decides the order: serving read the file's
     assert srcs.member[:, 4].any()  # the cohort source proposed items
     # the day's new items are a source of the union, each tagged so (the factory's catalog
     # has items first seen that day), and its quota is a setting: 0 leaves them out

@@ -265,24 +265,76 @@ def pair_world(days: int = 28, users: int = 240):
     )  # fmt: skip
 
 
-def test_choose_l2_picks_the_weight_the_held_out_days_prefer():
+def test_choose_weights_picks_the_l2_the_held_out_days_prefer():
     rows = pair_world()
-    l2, facts = S.choose_l2(rows, grid=(0.5, 10_000.0))
-    assert l2 == 0.5 and facts["chosen"] == 0.5 and facts["users"] == 120
-    small, large = facts["measured"]["0.5"], facts["measured"]["10000.0"]
+    l2, beta, facts = S.choose_weights(rows, grid=(0.5, 10_000.0), betas=(0.1,))
+    assert (l2, beta) == (0.5, 0.1) and facts["chosen"] == 0.5 and facts["users"] == 120
+    small, large = facts["measured"]["0.5/0.1"], facts["measured"]["10000.0/0.1"]
     assert small["recall_50"] == 1.0 and large["recall_50"] < 0.5, facts
     # the same grid in the other order: the choice follows the measure, not the position
-    assert S.choose_l2(rows, grid=(10_000.0, 0.5))[0] == 0.5
+    assert S.choose_weights(rows, grid=(10_000.0, 0.5), betas=(0.1,))[0] == 0.5
 
 
-def test_choose_l2_keeps_the_default_on_too_little_data():
+def hot_world(follow_popularity: bool, users: int = 240):
+    """Pairs as in ``pair_world`` (even users engage 2p and 2p+1 early, odd users 2p early);
+    other users (10,000 + ...) make items 500..509 the last week's hottest just before the
+    last 7 days. In those 7 days each odd user engages either the pair's other item (EASE's
+    answer) or, with ``follow_popularity``, a hot item (popularity's answer)."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    start = dt.date(2026, 1, 1)
+    rows: dict[str, list] = {"user_id": [], "item_id": [], "label": [], "dt": [], "source": []}
+
+    def add(u, i, day):
+        for k, v in zip(rows, (u, i, 1, start + dt.timedelta(days=day), "click"), strict=True):
+            rows[k].append(v)
+
+    for u in range(users):
+        p = (u // 2) % 60
+        add(u, 2 * p, u % 10)
+        if u % 2 == 0:
+            add(u, 2 * p + 1, (u + 3) % 10)
+        else:
+            add(u, 500 + u % 10 if follow_popularity else 2 * p + 1, 21 + u % 7)
+    for v in range(200):  # the hot items' week
+        add(10_000 + v, 500 + v % 10, 14 + v % 7)
+    return pa.table(rows).cast(
+        pa.schema([("user_id", pa.int64()), ("item_id", pa.int64()), ("label", pa.int32()),
+                   ("dt", pa.date32()), ("source", pa.string())])
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("follow", "want"), [(True, 5.0), (False, 0.0)])
+def test_choose_weights_picks_the_popularity_weight_the_held_out_days_prefer(follow, want):
+    l2, beta, facts = S.choose_weights(hot_world(follow), grid=(1.0,), betas=(0.0, 5.0))
+    assert beta == want and facts["beta"] == want, facts["measured"]
+    other = 5.0 if want == 0.0 else 0.0
+    got, lost = facts["measured"][f"1.0/{want}"], facts["measured"][f"1.0/{other}"]
+    assert got["ndcg_10"] > lost["ndcg_10"], facts["measured"]
+
+
+def test_choose_weights_keeps_the_defaults_on_too_little_data():
     rows = pair_world()
     short = rows.filter(pc.less(rows["dt"], rows["dt"][0].as_py().replace(day=6)))
-    l2, facts = S.choose_l2(short)
-    assert l2 == S.L2 and "too few to hold out" in facts["reason"]
+    l2, beta, facts = S.choose_weights(short)
+    assert (l2, beta) == (S.L2, S.BETA) and "too few to hold out" in facts["reason"]
     few = pair_world(users=20)  # 10 users to score
-    l2, facts = S.choose_l2(few)
-    assert l2 == S.L2 and facts["users"] == 10 and "too few" in facts["reason"]
+    l2, beta, facts = S.choose_weights(few)
+    assert (l2, beta) == (S.L2, S.BETA) and facts["users"] == 10 and "too few" in facts["reason"]
+    with pytest.raises(ValueError, match="one β"):
+        S.choose_weights(rows, betas=())
+
+
+def test_the_files_beta_is_the_blends_weight_and_a_bad_one_falls_back(tmp_path):
+    sim = S.ItemSimilarity.fit(np.array([1, 1, 2]), np.array([5, 6, 5]), meta={"beta": 0.3})
+    assert S.ItemSimilarity.load(sim.save(tmp_path / "s.npz")).beta == 0.3
+    for bad in (None, -1.0, float("nan"), "0.3", True):
+        sim.meta["beta"] = bad
+        assert sim.beta == S.BETA, bad
+    del sim.meta["beta"]
+    assert sim.beta == S.BETA  # a file from before the choice
 
 
 def test_stage_recall_follows_each_item_through_the_funnel():
