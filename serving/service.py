@@ -226,6 +226,10 @@ class RecommenderService:
 
         # the bundle's campaigns (none on MovieLens: every page organic)
         self.ads = Ads.from_env(self.recommender.bundle.path("campaigns"), os.environ)
+        if self.ads.config.enabled and self.ads.campaigns:
+            # the campaigns' items are scored with each ranked page: the auction's pCTR then
+            # comes from the page's ranker call instead of a second one
+            self.recommender.prescore([c.item_id for c in self.ads.campaigns])
         _LIVE["recommender"] = self.recommender
         # what every answer names: the bento served and the model versions in it
         self.bento = D.bento_tag(Path(__file__).resolve().parent)

@@ -217,16 +217,18 @@ class AdState(ABC):
 
 class InProcessAdState(AdState):
     """Counters in this process, under one lock. Only the newest two days are kept (a request
-    that started before midnight may still charge yesterday), so memory is one day of ads."""
+    that started before midnight may still charge yesterday), so memory is one day of ads.
+    Impressions are kept per user (day -> user -> campaign -> count), so a request reads its
+    own user's counts, not a scan of every user served that day."""
 
     kind = "process"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spend: dict[dt.date, dict[str, float]] = {}
-        self._seen: dict[dt.date, dict[tuple[int, str], int]] = {}
+        self._seen: dict[dt.date, dict[int, dict[str, int]]] = {}
 
-    def _day(self, day: dt.date) -> tuple[dict[str, float], dict[tuple[int, str], int]]:
+    def _day(self, day: dt.date) -> tuple[dict[str, float], dict[int, dict[str, int]]]:
         if day not in self._spend:
             self._spend[day], self._seen[day] = {}, {}
             for old in sorted(self._spend)[:-2]:
@@ -236,21 +238,21 @@ class InProcessAdState(AdState):
     def read(self, day: dt.date, user_id: int) -> tuple[dict[str, float], dict[str, int]]:
         with self._lock:
             spend, seen = self._day(day)
-            mine = {c: n for (u, c), n in seen.items() if u == user_id}
-            return dict(spend), mine
+            return dict(spend), dict(seen.get(user_id, {}))
 
     def charge(
         self, day: dt.date, user_id: int, campaign: Campaign, cost: float, frequency_cap: int
     ) -> bool:
         with self._lock:
             spend, seen = self._day(day)
-            cid, key = campaign.campaign_id, (user_id, campaign.campaign_id)
+            cid = campaign.campaign_id
             if spend.get(cid, 0.0) + cost > campaign.daily_budget + _EPS:
                 return False
-            if seen.get(key, 0) >= frequency_cap:
+            mine = seen.setdefault(user_id, {})
+            if mine.get(cid, 0) >= frequency_cap:
                 return False
             spend[cid] = spend.get(cid, 0.0) + cost
-            seen[key] = seen.get(key, 0) + 1
+            mine[cid] = mine.get(cid, 0) + 1
             return True
 
 

@@ -41,6 +41,18 @@ class Ranking:
     ) -> None:
         self.ranker, self.vocab, self.users, self.device = ranker, vocab, users, device
         self.weights = embedding_weights(ranker)
+        # the last request's user half: (user id, its row, u, sequence state). A page's ads
+        # are priced by this ranker right after the page was ranked, for the same user and the
+        # very row object (``Recommendation.user_values``): the second call reuses the user
+        # half instead of reading the row, looking up the embeddings and encoding the history
+        # again. Matched on the row's identity (held here, so no other object can take its
+        # id), never on equality: a new row is a new read, and always computed afresh.
+        self._last_user: tuple[int, Mapping[str, Any], torch.Tensor, Any] | None = None
+        # the last call's logits, under the same identity rule and the same item block:
+        # (block, user id, row, ids sorted, their logits, found). A later call for that user,
+        # row and block whose items were all scored then (the page's ads, scored with the
+        # page when the service asks: ``Recommender.prescore``) is answered from it.
+        self._last_scores: tuple[Any, int, Any, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __call__(
         self,
@@ -52,11 +64,43 @@ class Ranking:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Logits (N,) of ``item_ids`` (broadcast form) and which items had online features
         (``found``; the others are scored on default features)."""
+        again = self._scored(block, user_id, values, item_ids)
+        if again is not None:
+            return again
+        logits, found = self._score(block, user_id, values, item_ids, cohort)
+        ids = np.asarray(item_ids, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        self._last_scores = (block, user_id, values, ids[order], logits[order], found[order])
+        return logits, found
+
+    def _scored(
+        self, block: ItemBlock, user_id: int, values: Mapping[str, Any], item_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The last call's logits and found of ``item_ids`` when that call was for this block,
+        user and row object and scored every one of them; else None."""
+        last = self._last_scores
+        if last is None or last[0] is not block or last[1] != user_id or last[2] is not values:
+            return None
+        ids = np.asarray(item_ids, dtype=np.int64)
+        have = last[3]
+        if not len(have):
+            return None if len(ids) else (np.zeros(0, np.float32), np.zeros(0, bool))
+        at = np.minimum(np.searchsorted(have, ids), len(have) - 1)
+        if not (have[at] == ids).all():
+            return None
+        return last[4][at], last[5][at]
+
+    def _score(
+        self,
+        block: ItemBlock,
+        user_id: int,
+        values: Mapping[str, Any],
+        item_ids: np.ndarray,
+        cohort: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
         pos, found = block.positions(item_ids)
         with torch.inference_mode():
-            pooled, dense_u = self.users(user_id, values, self.vocab, self.weights)
-            u = self.ranker._user_part(pooled, dense_u)  # (1, Xu), once per request
-            state = self.sequence_state(values)  # the history, once per request (or None)
+            u, state = self.user_half(user_id, values)
             if found.all() and block.prepared is not None:  # every candidate prepared
                 cross = None
                 if COHORT_DENSE:
@@ -73,6 +117,20 @@ class Ranking:
                     seq = self.ranker.sequence.attend(state, self.ranker.sequence.prepare(rows))
                 logits = self.ranker.score_parts(u, v, seq)
             return logits.float().cpu().numpy(), found
+
+    def user_half(
+        self, user_id: int, values: Mapping[str, Any]
+    ) -> tuple[torch.Tensor, SequenceState | None]:
+        """The user's part of x0 (1, Xu) and the encoded history (None for the plain DCN-v2),
+        once per request: the last call's, when it was for the same user and row object."""
+        last = self._last_user
+        if last is not None and last[0] == user_id and last[1] is values:
+            return last[2], last[3]
+        pooled, dense_u = self.users(user_id, values, self.vocab, self.weights)
+        u = self.ranker._user_part(pooled, dense_u)  # (1, Xu)
+        state = self.sequence_state(values)
+        self._last_user = (user_id, values, u, state)
+        return u, state
 
     def sequence_state(self, values: Mapping[str, Any]) -> SequenceState | None:
         """The user's engagement history (``history_item_ids``, oldest first) encoded for a

@@ -159,6 +159,8 @@ class Recommender:
         self._users = UserInputs(self.device)
         self._retrieval: S.Retrieval | None = None
         self._ranking: Ranking | None = None
+        # items the ranker scores with every ranked page (``prescore``), sorted
+        self._prescore = np.zeros(0, np.int64)
         if self.model:
             self.two_tower, self.tt_vocab = T.load_two_tower(
                 str(bundle.path("two_tower")), device=self.device
@@ -228,6 +230,13 @@ class Recommender:
         assert self._ranking is not None
         block, values = self.catalog.block(), values or {}
         return self._ranking(block, user_id, values, item_ids, self._cohort_of(block, values))
+
+    def prescore(self, item_ids: Sequence[int] | np.ndarray) -> None:
+        """Items to score with every page the ranker orders, beside its candidates (the
+        campaigns' items, whose pCTR the auction asks for right after the page is made): one
+        ranker call a request instead of two; ``rank`` then answers them from that call. The
+        page is the same either way (each row's logit is its own). Empty: none."""
+        self._prescore = np.unique(np.asarray(item_ids, dtype=np.int64))
 
     def rank_replicated(
         self, user_id: int, values: Mapping[str, Any] | None, item_ids: np.ndarray
@@ -380,7 +389,18 @@ class Recommender:
             ids, retrieval, light = self.light_cut(block, ids, retrieval)
             stages = ["retrieval", "light", "ranking"]
         cohort = self._cohort_of(block, values)
-        logits, found = self._ranking(block, user_id, values, ids, cohort)
+        extra = None
+        if len(self._prescore):  # the catalog's, not already candidates (a missing item would
+            # send the whole call down the default-features path)
+            extra = self._prescore[~np.isin(self._prescore, ids)]
+            extra = extra[block.positions(extra)[1]]
+        if extra is not None and len(extra):  # the page's candidates first, then the extra
+            logits, found = self._ranking(
+                block, user_id, values, np.concatenate([ids, extra]), cohort
+            )
+            logits, found = logits[: len(ids)], found[: len(ids)]
+        else:
+            logits, found = self._ranking(block, user_id, values, ids, cohort)
         if not found.all():
             notes.append(
                 f"{int((~found).sum())} candidate(s) missing from the online store: default features"

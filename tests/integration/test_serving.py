@@ -545,6 +545,42 @@ def test_broadcast_ranking_equals_replicated(funnel):
     assert not np.allclose(broadcast, other)
 
 
+def test_the_pages_ads_are_priced_from_the_pages_ranker_call(home, built):
+    """``prescore``: the campaigns' items ride along with the page's ranker call; the page is
+    the same as without, the auction's ``rank`` of them is answered from that call with the
+    logits a call of their own gives, and only for the same user, row object and items."""
+    plain = Recommender(Bundle.load(built["bundle"]), home)
+    pre = Recommender(Bundle.load(built["bundle"]), home)
+    assert pre.model and pre.order != "blend"
+    ads = pre.catalog.block().ids[-5:].astype(np.int64)
+    pre.prescore(ads)
+    a, b = plain.recommend(3, k=10), pre.recommend(3, k=10)
+    assert [i["item_id"] for i in a.items] == [i["item_id"] for i in b.items]
+    np.testing.assert_allclose([i["score"] for i in a.items], [i["score"] for i in b.items],
+                               rtol=1e-5, atol=1e-5)  # fmt: skip
+    calls, users = [], []
+    score, inputs = pre._ranking._score, pre._ranking.users
+    pre._ranking._score = lambda *x, **kw: (calls.append(1), score(*x, **kw))[1]
+    pre._ranking.users = lambda *x, **kw: (users.append(1), inputs(*x, **kw))[1]
+    rec = pre.recommend(3, k=10)
+    got, found = pre.rank(3, rec.user_values, ads[::-1])
+    assert len(calls) == 1 and len(users) == 1 and found.all()  # the page's call only
+    want, _ = plain.rank(3, plain.user_row(3), ads[::-1])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # an item the page's call did not score: a call of its own, the user half reused
+    scored = pre._ranking._last_scores[3]  # the page's call: candidates and the ads
+    outside = np.setdiff1d(pre.catalog.block().ids, scored)[:1].astype(np.int64)
+    assert len(outside) == 1
+    pre.rank(3, rec.user_values, np.concatenate([ads, outside]))
+    assert len(calls) == 2 and len(users) == 1
+    # the same row read again (another object, equal content): computed afresh
+    pre.rank(3, dict(rec.user_values), ads)
+    assert len(calls) == 3 and len(users) == 2
+    # another user with the same row object: computed afresh too
+    pre.rank(4, rec.user_values, ads)
+    assert len(calls) == 4 and len(users) == 3
+
+
 def test_direct_user_tower_equals_the_module_path(funnel):
     """The funnel pools the user's embeddings by indexing the weights; the module path goes
     through KJTs and the EmbeddingBagCollection: the same user embedding."""
