@@ -238,31 +238,41 @@ def test_evaluate_scores_the_blend_and_refuses_a_fit_that_saw_the_eval_days(lake
     assert BLEND not in no_sim.retrieval and no_sim.order == "dcn_v2"
 
 
+class Rows:
+    """(user, item) positives on day offsets of 2026-01-01, as ``choose_weights`` reads them."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list] = {"user_id": [], "item_id": [], "label": [], "dt": [],
+                                      "source": []}  # fmt: skip
+
+    def add(self, u: int, i: int, day: int) -> None:
+        import datetime as dt
+
+        start = dt.date(2026, 1, 1)
+        for k, v in zip(self.rows, (u, i, 1, start + dt.timedelta(days=day), "click"), strict=True):
+            self.rows[k].append(v)
+
+    def table(self):
+        import pyarrow as pa
+
+        return pa.table(self.rows).cast(
+            pa.schema([("user_id", pa.int64()), ("item_id", pa.int64()), ("label", pa.int32()),
+                       ("dt", pa.date32()), ("source", pa.string())])
+        )  # fmt: skip
+
+
 def pair_world(days: int = 28, users: int = 240):
     """Items 2p and 2p+1 go together (60 pairs); items 1000..1009 are engaged by everyone.
     Even users engage both items of their pair early; odd users engage 2p early and 2p+1 in
     the last 7 days: scoring them needs a λ small enough to explain the popular items away."""
-    import datetime as dt
-
-    import pyarrow as pa
-
-    start = dt.date(2026, 1, 1)
-    rows: dict[str, list] = {"user_id": [], "item_id": [], "label": [], "dt": [], "source": []}
-
-    def add(u, i, day):
-        for k, v in zip(rows, (u, i, 1, start + dt.timedelta(days=day), "click"), strict=True):
-            rows[k].append(v)
-
+    rows = Rows()
     for u in range(users):
         p = (u // 2) % 60
-        add(u, 2 * p, u % 10)
+        rows.add(u, 2 * p, u % 10)
         for j, pop in enumerate(range(1000, 1010)):
-            add(u, pop, (u + j) % 20)
-        add(u, 2 * p + 1, 21 + u % 7 if u % 2 else (u + 3) % 20)
-    return pa.table(rows).cast(
-        pa.schema([("user_id", pa.int64()), ("item_id", pa.int64()), ("label", pa.int32()),
-                   ("dt", pa.date32()), ("source", pa.string())])
-    )  # fmt: skip
+            rows.add(u, pop, (u + j) % 20)
+        rows.add(u, 2 * p + 1, 21 + u % 7 if u % 2 else (u + 3) % 20)
+    return rows.table()
 
 
 def test_choose_weights_picks_the_l2_the_held_out_days_prefer():
@@ -280,30 +290,17 @@ def hot_world(follow_popularity: bool, users: int = 240):
     other users (10,000 + ...) make items 500..509 the last week's hottest just before the
     last 7 days. In those 7 days each odd user engages either the pair's other item (EASE's
     answer) or, with ``follow_popularity``, a hot item (popularity's answer)."""
-    import datetime as dt
-
-    import pyarrow as pa
-
-    start = dt.date(2026, 1, 1)
-    rows: dict[str, list] = {"user_id": [], "item_id": [], "label": [], "dt": [], "source": []}
-
-    def add(u, i, day):
-        for k, v in zip(rows, (u, i, 1, start + dt.timedelta(days=day), "click"), strict=True):
-            rows[k].append(v)
-
+    rows = Rows()
     for u in range(users):
         p = (u // 2) % 60
-        add(u, 2 * p, u % 10)
+        rows.add(u, 2 * p, u % 10)
         if u % 2 == 0:
-            add(u, 2 * p + 1, (u + 3) % 10)
+            rows.add(u, 2 * p + 1, (u + 3) % 10)
         else:
-            add(u, 500 + u % 10 if follow_popularity else 2 * p + 1, 21 + u % 7)
+            rows.add(u, 500 + u % 10 if follow_popularity else 2 * p + 1, 21 + u % 7)
     for v in range(200):  # the hot items' week
-        add(10_000 + v, 500 + v % 10, 14 + v % 7)
-    return pa.table(rows).cast(
-        pa.schema([("user_id", pa.int64()), ("item_id", pa.int64()), ("label", pa.int32()),
-                   ("dt", pa.date32()), ("source", pa.string())])
-    )  # fmt: skip
+        rows.add(10_000 + v, 500 + v % 10, 14 + v % 7)
+    return rows.table()
 
 
 @pytest.mark.parametrize(("follow", "want"), [(True, 5.0), (False, 0.0)])
