@@ -394,11 +394,14 @@ def train_next(
     rows = read_days(paths, window, ("user_id", "item_id", "label", "dt", "source"))
     choice: dict[str, Any] = {}
     if l2 is None or beta is None:
-        l2, beta, choice = choose_weights(
+        chosen_l2, chosen_beta, choice = choose_weights(
             rows, grid=L2_GRID if l2 is None else (float(l2),),
             betas=BETA_GRID if beta is None else (float(beta),),
             max_items=max_items, neighbors=neighbors,
         )  # fmt: skip
+        # a given weight stays as given, also where the window was too short to choose
+        l2 = chosen_l2 if l2 is None else float(l2)
+        beta = chosen_beta if beta is None else float(beta)
     pos = rows.filter(pc.equal(rows["label"], 1))
     sim = ItemSimilarity.fit(
         pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=l2, **settings,

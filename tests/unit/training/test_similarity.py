@@ -374,3 +374,29 @@ def test_evaluate_scores_the_blend_page_under_each_rule_set(lake, tmp_path):  # 
     for name in ("cap1", "mmr0"):
         assert got[f"{BLEND}+{name}"]["user_days"] == blend["user_days"]
         assert got[f"{BLEND}+{name}"]["ndcg@10"] != blend["ndcg@10"], name
+
+
+def test_train_next_records_the_weights_keeps_a_given_one_and_refits_a_file_without_beta(
+    tmp_path,
+):
+    """The asset's fit: too few days to choose, so β is the default and a given λ stays as
+    given (not the default); the same settings again are not refitted; a given β is kept; a
+    file from before β was chosen is fitted again."""
+    from recassets.paths import Paths
+
+    paths = Paths.at(tmp_path)
+    planted.write_days(paths.table("training_examples"), range(4))
+    sim, path, new = S.train_next(paths, holdout_days=1, l2=5.0)
+    assert new and sim.meta["l2"] == 5.0 and sim.beta == S.BETA
+    assert sim.meta["beta_asked"] == "auto" and "too few" in sim.meta["l2_choice"]["reason"]
+    again, same, new = S.train_next(paths, holdout_days=1, l2=5.0)
+    assert not new and same == path
+    fixed, path2, new = S.train_next(paths, holdout_days=1, l2=5.0, beta=0.4)
+    assert new and fixed.beta == 0.4 and S.ItemSimilarity.load(path2).beta == 0.4
+    old = S.ItemSimilarity.load(path2)
+    del old.meta["beta_asked"], old.meta["beta"]  # as written before β was chosen
+    old.save(path2)
+    _, path3, new = S.train_next(paths, holdout_days=1, l2=5.0, beta=0.4)
+    assert new and path3 != path2
+    with pytest.raises(ValueError, match="beta"):
+        S.train_next(paths, holdout_days=1, beta=-1.0)
