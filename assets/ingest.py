@@ -28,6 +28,7 @@ from assets.partitions import (
     partition_days,
     results_with_data_versions,
 )
+from assets.training import observe_training_data
 from recassets.events import CONTRACTS, Contract
 from recassets.freshness import (
     DEFAULT_SETTLE_S,
@@ -190,6 +191,8 @@ def _ingest_asset(dataset: str, description: str):
             data_versions(paths, result),
             ingest_metadata(session, paths, result, contract),
         )
+        # A day the examples already hold may have changed under them: the models' staleness.
+        observe_training_data(context, paths)
 
     _asset.__name__ = TABLE_NAMES[dataset]
     return _asset

@@ -31,6 +31,9 @@ FEATURE_STORE = AssetKey(["featurestore", "feature_store"])
 
 # -- training ---------------------------------------------------------------------------------
 TRAINING_EXAMPLES = AssetKey(["lake", "training_examples"])
+# training_examples taken whole, as the unpartitioned models read it: external, observed by
+# the runs that change it (assets/training.py), so that the models' staleness can follow it.
+TRAINING_DATA = AssetKey(["training", "examples_version"])
 TWO_TOWER = AssetKey(["models", "two_tower_model"])
 RANKING = AssetKey(["models", "ranking_model"])
 SEQUENCE_RANKING = AssetKey(["models", "sequence_ranking_model"])

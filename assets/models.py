@@ -117,7 +117,7 @@ def _train(
 @asset(
     key=keys.TWO_TOWER,
     group_name=GROUP,
-    deps=[keys.TRAINING_EXAMPLES],
+    deps=[keys.TRAINING_EXAMPLES, keys.TRAINING_DATA],
     kinds={"pytorch"},
     # Backticks: the UI renders descriptions as Markdown, which drops `<artifacts>` as a tag.
     description="Two-tower retriever (in-batch sampled softmax with logQ) on the positives of "
@@ -134,7 +134,7 @@ def two_tower_model(
 @asset(
     key=keys.RANKING,
     group_name=GROUP,
-    deps=[keys.TRAINING_EXAMPLES],
+    deps=[keys.TRAINING_EXAMPLES, keys.TRAINING_DATA],
     kinds={"pytorch"},
     description="DCN-v2 ranker (BCE) on all rows of training_examples; a new versioned "
     "checkpoint under `<artifacts>/models/ranking/`.",
@@ -150,7 +150,7 @@ def ranking_model(
 @asset(
     key=keys.SEQUENCE_RANKING,
     group_name=GROUP,
-    deps=[keys.TRAINING_EXAMPLES],
+    deps=[keys.TRAINING_EXAMPLES, keys.TRAINING_DATA],
     kinds={"pytorch"},
     description="The sequence-aware ranker: the DCN-v2 with a target attention (DIN) over the "
     "user's last 50 engagements against the candidate, on all rows of training_examples; "
@@ -184,7 +184,7 @@ class ItemSimilarityConfig(Config):
 @asset(
     key=keys.SIMILARITY,
     group_name=GROUP,
-    deps=[keys.TRAINING_EXAMPLES],
+    deps=[keys.TRAINING_EXAMPLES, keys.TRAINING_DATA],
     kinds={"numpy"},
     description="Item-to-item weights learned in closed form (EASE) on the positives of "
     "training_examples: the `similarity` candidate source and the blend order's main term; a "
@@ -233,7 +233,7 @@ class LightRankerConfig(Config):
 @asset(
     key=keys.LIGHT,
     group_name=GROUP,
-    deps=[keys.TRAINING_EXAMPLES, keys.TWO_TOWER],
+    deps=[keys.TRAINING_EXAMPLES, keys.TRAINING_DATA, keys.TWO_TOWER],
     kinds={"pytorch"},
     description="The funnel's L1 light ranker: a small MLP over the two-tower's dot product "
     "and the item counters, trained on training_examples, that keeps the best 200 of the "
@@ -296,7 +296,14 @@ class ModelEvaluationConfig(Config):
 @asset(
     key=keys.EVALUATION,
     group_name=GROUP,
-    deps=[keys.TWO_TOWER, keys.RANKING, keys.SEQUENCE_RANKING, keys.SIMILARITY, keys.LIGHT],
+    deps=[
+        keys.TWO_TOWER,
+        keys.RANKING,
+        keys.SEQUENCE_RANKING,
+        keys.SIMILARITY,
+        keys.LIGHT,
+        keys.TRAINING_DATA,  # it reads the held-out days of training_examples
+    ],
     kinds={"pytorch"},
     description="Recall/NDCG/HitRate@K with bootstrap intervals (exact search over the catalog, "
     "seen items excluded) of the latest two-tower alone and re-ranked by the latest ranker (the "

@@ -1,27 +1,35 @@
 """Stage ``training``: the labelled examples models train on (models themselves: later)."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetMaterialization,
+    AssetObservation,
+    AssetSpec,
     BackfillPolicy,
+    DataVersion,
     MaterializeResult,
+    ObserveResult,
     TimeWindowPartitionMapping,
     asset,
+    multi_observable_source_asset,
 )
 
 from assets import keys
 from assets.metadata import lineage_record, table_metadata
 from assets.partitions import (
     DAILY,
+    DATA_VERSION_IS_USER_PROVIDED_TAG,
+    DATA_VERSION_TAG,
     add_day_metadata,
     partition_days,
     results_with_data_versions,
 )
 from assets.pods import SPARK_DRIVER_POD
 from recassets.lineage.versions import VersionReader
+from recassets.paths import Paths
 from recassets.training.examples import READS, TABLE, build_training_examples
 from resources import LakeResource, SparkResource
 
@@ -31,6 +39,68 @@ GROUP = "training"
 FEATURES_D_MINUS_1_AND_D = TimeWindowPartitionMapping(
     start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
 )
+
+
+# Why an asset of its own: the models read training_examples whole, and Dagster 1.13 computes
+# no staleness of an unpartitioned asset from a time-partitioned parent read whole
+# (CachingStaleStatusResolver._get_partition_dependencies skips AllPartitionMapping), so a
+# re-ingested day could never mark a model stale through that edge. This unpartitioned
+# external asset carries the version of the whole (recassets.lineage.versions
+# .training_data_version), observed by every run that can change it (the ingest tables and
+# training_examples, `observe_training_data`); the models depend on it, record its version in
+# their provenance, and show "has a new dependency data version" when it moves. The serving
+# assets do not depend on it: their eager condition would rebuild the bento from unchanged
+# models on every observation; they follow the models' new versions instead.
+def _training_data_now(instance, paths: Paths, days: Iterable[str] = ()) -> ObserveResult:
+    """The training data's version as it now stands (``days``: examples days a run is writing,
+    besides those already materialized)."""
+    every = sorted(set(instance.get_materialized_partitions(keys.TRAINING_EXAMPLES)) | set(days))
+    version = VersionReader(paths).training_data(every) or "no examples"
+    metadata = {
+        "days": len(every),
+        **({"first_day": every[0], "last_day": every[-1]} if every else {}),
+    }
+    return ObserveResult(
+        asset_key=keys.TRAINING_DATA, data_version=DataVersion(version), metadata=metadata
+    )
+
+
+@multi_observable_source_asset(
+    specs=[
+        AssetSpec(
+            key=keys.TRAINING_DATA,
+            group_name=GROUP,
+            description="The version of `lake/training_examples` taken whole, as the models "
+            "read it: a sha256 over the days it holds and the landing files of every ingest "
+            "partition they grew from. Observed by the runs of `lake/raw_events`, `lake/users`, "
+            "`lake/items` and `lake/training_examples` (and by the Observe button). A "
+            "re-ingested day with other content, or a new day of examples, gives it a new "
+            "version, and the models show stale.",
+            kinds={"delta"},
+        )
+    ],
+    name="training__examples_version",
+)
+def training_data(context: AssetExecutionContext, lake: LakeResource) -> ObserveResult:
+    return _training_data_now(context.instance, lake.paths())
+
+
+def observe_training_data(
+    context: AssetExecutionContext, paths: Paths, days: Iterable[str] = ()
+) -> None:
+    """Record the training data's version from a run that may have changed it."""
+    now = _training_data_now(context.instance, paths, days)
+    assert now.data_version is not None
+    context.log_event(
+        AssetObservation(
+            asset_key=keys.TRAINING_DATA,
+            metadata=now.metadata,
+            tags={
+                DATA_VERSION_TAG: now.data_version.value,
+                DATA_VERSION_IS_USER_PROVIDED_TAG: "true",
+            },
+        )
+    )
 
 
 @asset(
@@ -91,6 +161,7 @@ def training_examples(
         **table_metadata(session, paths, TABLE, result.version, result.read),
     }
     yield from results_with_data_versions(context, versions, metadata)
+    observe_training_data(context, paths, result.rows)
 
 
 def _read(day: str, features_day: str | None, versions: Mapping[str, int | None]) -> dict:
@@ -101,4 +172,4 @@ def _read(day: str, features_day: str | None, versions: Mapping[str, int | None]
     return {t: {"days": spans[t], "delta_version": versions.get(t)} for t in READS}
 
 
-ASSETS = [training_examples]
+ASSETS = [training_data, training_examples]

@@ -40,6 +40,7 @@ class Node:
     deps: tuple[str, ...]
     external: bool  # landed by producers; Dagster only observes it
     partitioned: str | None  # "daily", another partitioning's name, or None
+    observed: bool = False  # an observable source: its version observed, never materialized
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def _partitioning(spec: AssetSpec) -> str | None:
 def nodes_of(defs: Definitions) -> list[Node]:
     """The assets of ``defs`` (public API only: resolved specs, and which were plain specs)."""
     external = {a.key for a in (defs.assets or []) if isinstance(a, AssetSpec)}
+    graph = defs.resolve_asset_graph()
     return [
         Node(
             key=spec.key.to_user_string(),
@@ -70,6 +72,7 @@ def nodes_of(defs: Definitions) -> list[Node]:
             deps=tuple(sorted(d.asset_key.to_user_string() for d in spec.deps)),
             external=spec.key in external,
             partitioned=_partitioning(spec),
+            observed=graph.get(spec.key).is_observable,
         )
         for spec in defs.resolve_all_asset_specs()
     ]
@@ -131,6 +134,8 @@ def mermaid(nodes: Iterable[Node], checks: Iterable[Check] = ()) -> str:
             label = node.key + (f"<br/><i>{node.partitioned}</i>" if node.partitioned else "")
             if node.external:
                 lines.append(f'    {_id(node.key)}[/"{label}<br/><i>external</i>"/]')
+            elif node.observed:
+                lines.append(f'    {_id(node.key)}[/"{label}<br/><i>observed</i>"/]')
             else:
                 lines.append(f'    {_id(node.key)}["{label}"]')
         lines.append("  end")
@@ -163,8 +168,10 @@ def doc_text(defs: Definitions) -> str:
         "Do not edit by hand.\n\n"
         "One box per asset, grouped by asset group (the stage); `daily` marks daily-partitioned\n"
         "assets; `external` assets are files landed by producers, which Dagster observes but\n"
-        "never materializes. Hexagons are asset checks: a failing *blocking* check stops\n"
-        "everything downstream of its asset in the same run.\n\n"
+        "never materializes; `observed` assets are versions Dagster records from the runs\n"
+        "that change them (and the Observe button), never materialized either. Hexagons are\n"
+        "asset checks: a failing *blocking* check stops everything downstream of its asset in\n"
+        "the same run.\n\n"
         f"{len(nodes)} assets, {len(checks)} checks.\n\n"
         "```mermaid\n" + mermaid(nodes, checks) + "```\n"
     )

@@ -14,6 +14,8 @@ must leave everything downstream fresh; one changed landing file must not.
   users and items up to d), by their versions (``feature_version``).
 * ``training_examples`` of day d: raw_events d, users and items up to d, the features of d-1
   (``examples_version``).
+* the training data as a whole, what the unpartitioned models read (``training_data_version``):
+  the days ``training_examples`` holds, and the ingest partitions all of them grew from.
 
 The code is not in the version: Dagster compares each asset's ``code_version`` on its own and
 says "has a new code version" when it changes.
@@ -117,6 +119,30 @@ class VersionReader:
             }
         )
 
+    def training_data(self, days: Iterable[str]) -> str | None:
+        """The version of ``training_examples`` over ``days`` taken whole; None for no day.
+
+        Linear in the days, not a digest of each day's ``examples`` (whose dimension part grows
+        with the day: quadratic over a long history): every day's version is a function of the
+        ingest partitions in [first day - 27, last day] (raw_events) and up to the last day
+        (users, items), so those partitions' versions and the list of days determine them all.
+        A day added, or one of those partitions re-ingested with other content, changes it."""
+        days = sorted(set(days))
+        if not days:
+            return None
+        first = dt.date.fromisoformat(days[0]) - dt.timedelta(days=FEATURE_WINDOW_DAYS - 1)
+        span = (dt.date.fromisoformat(days[-1]) - first).days + 1
+        window = [(first + dt.timedelta(days=i)).isoformat() for i in range(span)]
+        events = {w: self.ingest("raw_events", w) for w in window}
+        return digest(
+            {
+                "recipe": "training_data",
+                "days": days,
+                "raw_events": {w: v for w, v in events.items() if v is not None},
+                **self.dimensions_up_to(days[-1]),
+            }
+        )
+
 
 def feature_version(paths: Paths, day: str) -> str:
     return VersionReader(paths).features(day)
@@ -124,6 +150,10 @@ def feature_version(paths: Paths, day: str) -> str:
 
 def examples_version(paths: Paths, day: str) -> str:
     return VersionReader(paths).examples(day)
+
+
+def training_data_version(paths: Paths, days: Iterable[str]) -> str | None:
+    return VersionReader(paths).training_data(days)
 
 
 __all__ = [
@@ -134,4 +164,5 @@ __all__ = [
     "ingest_version",
     "manifest_version",
     "relative",
+    "training_data_version",
 ]

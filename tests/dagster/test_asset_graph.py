@@ -39,7 +39,8 @@ def test_the_graph_shows_every_asset_group_and_check(defs):
     assert "model_evaluation_promotion_gate<br/><i>blocking</i>" in text
     assert "raw_events_has_events<br/><i>warn only</i>" in text
     assert 'landing_event_files[/"landing/event_files<br/><i>external</i>"/]' in text
-    assert "lake_training_examples --> models_ranking_model" in text
+    assert "lake_training_examples & training_examples_version --> models_ranking_model" in text
+    assert 'training_examples_version[/"training/examples_version<br/><i>observed</i>"/]' in text
 
 
 def _keys(item) -> set[AssetKey]:

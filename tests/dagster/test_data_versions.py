@@ -1,7 +1,8 @@
 """Each partition's Dagster data version follows its content, so that the UI's staleness tells
-the truth: three days ingested, featurized and turned into examples in one range run, then a
-day re-ingested from the same files (nothing stale) and from a changed file (that day's
-features and examples stale, the other days not). Staleness is asked as the UI asks it
+the truth: three days ingested, featurized and turned into examples in one range run, a model
+trained on them, then a day re-ingested from the same files (nothing stale) and from a changed
+file (that day's features and examples stale, the other days not, and the model, through
+``training/examples_version``). Staleness is asked as the UI asks it
 (``CachingStaleStatusResolver``, what ``assetNodes { staleStatus }`` answers)."""
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation.
@@ -20,8 +21,9 @@ from dagster._core.loader import LoadingContextForTest
 
 from assets import ingest, keys
 from assets.features import feature_tables
+from assets.models import item_similarity
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from assets.training import training_examples
+from assets.training import training_data, training_examples
 from recassets.freshness import SETTLE_ENV
 from recassets.lineage.versions import VersionReader, manifest_version
 from recassets.synthetic import SyntheticConfig, generate
@@ -47,6 +49,17 @@ def _run(paths, instance, assets, first, last):
     return result
 
 
+def _fit(paths, instance) -> None:
+    """Materialize the model, the training data's observable asset beside it (as the code
+    location's jobs have it), so that its provenance reads the observed version."""
+    assert materialize(
+        [training_data, item_similarity],
+        selection=[keys.SIMILARITY],
+        resources={"lake": LakeResource(home=paths.home)},
+        instance=instance,
+    ).success
+
+
 def _version(instance, key: AssetKey, day: str) -> str:
     record = instance.get_latest_data_version_record(key, False, day)
     assert record is not None, (key, day)
@@ -67,6 +80,20 @@ def _status(instance, key: AssetKey, day: str) -> StaleStatus:
     return resolver.get_status(key, day)
 
 
+def _model_status(instance) -> tuple[str, list[str]]:
+    """The unpartitioned model's status and its causes, as the UI words them."""
+    resolver = CachingStaleStatusResolver(instance, _graph(), LoadingContextForTest(instance))
+    causes = resolver.get_stale_causes(keys.SIMILARITY)
+    reasons = [f"{c.dependency.asset_key.to_user_string()}: {c.reason}" for c in causes]
+    return resolver.get_status(keys.SIMILARITY).value, reasons
+
+
+def _training_data_version(instance) -> str:
+    record = instance.get_latest_data_version_record(keys.TRAINING_DATA, True)
+    assert record is not None
+    return extract_data_version_from_entry(record.event_log_entry).value
+
+
 def _statuses(instance) -> dict[tuple[str, str], str]:
     keys_ = [keys.RAW_EVENTS, keys.USERS, keys.ITEMS, *DERIVED]
     return {(k.to_user_string(), d): _status(instance, k, d).value for k in keys_ for d in DAYS}
@@ -81,6 +108,7 @@ def built(make_home, spark, monkeypatch_module):
     )
     instance = DagsterInstance.ephemeral()
     _run(paths, instance, ALL, D1, D3)  # one range run: one step, three partitions each
+    _fit(paths, instance)  # an unpartitioned model reading training_examples whole (EASE)
     return paths, instance
 
 
@@ -104,6 +132,11 @@ def test_each_day_has_the_version_of_what_it_grew_from(built):
         d: reader.examples(d) for d in DAYS
     }
     assert set(_statuses(instance).values()) == {"FRESH"}
+    # the examples taken whole: observed by the run, over the days the table holds
+    assert _training_data_version(instance) == reader.training_data(DAYS)
+    assert reader.training_data(DAYS) != reader.training_data(DAYS[:2])  # a day more: new
+    assert reader.training_data([]) is None
+    assert _model_status(instance) == ("FRESH", [])
 
 
 def test_the_materializations_carry_what_an_auditor_reads(built):
@@ -148,9 +181,12 @@ def test_reingesting_the_same_files_leaves_everything_fresh(built):
     """The failing case of the next test: a new Delta commit of the same rows is no change."""
     paths, instance = built
     before = _version(instance, keys.RAW_EVENTS, D2)
+    model_input = _training_data_version(instance)
     _run(paths, instance, INGEST, D2, D2)
     assert _version(instance, keys.RAW_EVENTS, D2) == before
     assert set(_statuses(instance).values()) == {"FRESH"}
+    assert _training_data_version(instance) == model_input
+    assert _model_status(instance) == ("FRESH", [])
 
 
 def test_reingesting_a_changed_file_marks_that_days_downstream_stale(built):
@@ -169,6 +205,12 @@ def test_reingesting_a_changed_file_marks_that_days_downstream_stale(built):
     # d raw_events d and the features of d-1 and d.
     assert stale == {(k.to_user_string(), D2) for k in DERIVED}, status
     assert re.fullmatch(r"[0-9a-f]{64}", _version(instance, keys.RAW_EVENTS, D2))
+    # the model that read every day: stale at once, through the examples taken whole
+    assert _training_data_version(instance) == VersionReader(paths).training_data(DAYS)
+    assert _model_status(instance) == (
+        "STALE",
+        ["training/examples_version: has a new dependency data version"],
+    )
 
     # The day's features rebuilt: fresh again, with a new version; the next day's examples,
     # which join them, now stale.
@@ -177,3 +219,7 @@ def test_reingesting_a_changed_file_marks_that_days_downstream_stale(built):
     assert status[("lake/user_features", D2)] == "FRESH"
     assert status[("lake/training_examples", D3)] == "STALE"
     assert status[("lake/user_features", D3)] == "FRESH"
+
+    # the model refitted on what the examples now hold: fresh again
+    _fit(paths, instance)
+    assert _model_status(instance) == ("FRESH", [])
