@@ -272,6 +272,11 @@ def cmd_import_movielens(args: argparse.Namespace) -> None:
     say(f"landed {s.events} ratings over {s.days} days, {s.users} users, {s.items} items")
     if any(s.rejected.values()):
         say(f"rejected lines {s.rejected}: see {s.rejects_path}")
+    if s.orphan_ratings:
+        say(
+            f"{s.orphan_ratings} ratings name a user or item missing from u.user / u.item: "
+            "landed (ingestion does not join), without that user's or item's attributes"
+        )
 
 
 def landed_range(paths: Paths) -> tuple[str, str]:

@@ -19,6 +19,10 @@ import pyarrow as pa
 EVENT_TYPES = ("impression", "click", "like", "share", "watch", "rating")
 # Event types whose ``value`` carries the measurement (dwell seconds, rating): required there.
 VALUED_EVENT_TYPES = ("watch", "rating")
+# A rating's value: stars on MovieLens' scale (1-5, half stars in its later sets, 0 for "no
+# stars" in some exports). Training reads ratings >= 4 as positives, which means this scale;
+# a rating outside it is quarantined rather than read on the wrong scale.
+RATING_SCALE = (0.0, 5.0)
 AGE_BUCKETS = ("<18", "18-24", "25-34", "35-44", "45-54", "55+")
 
 _ARROW_TYPES = {
@@ -83,7 +87,12 @@ EVENTS = Contract(
         Field("user_id", "bigint", True, "who"),
         Field("item_id", "bigint", True, "what"),
         Field("event_type", "string", True, "one of " + ", ".join(EVENT_TYPES)),
-        Field("value", "double", False, "dwell seconds for watch, the rating for rating"),
+        Field(
+            "value",
+            "double",
+            False,
+            "dwell seconds for watch (0 or more), the rating for rating (0 to 5); finite",
+        ),
         Field("surface", "string", False, "where it was shown: home, explore, search..."),
         Field("request_id", "string", False, "the recommendation request that served it"),
         Field("country", "string", False, "ISO country of the user at the time"),

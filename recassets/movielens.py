@@ -29,10 +29,15 @@ does not join); they are counted as ``orphan_ratings``.
 Bad lines are never dropped silently: each one goes, with its 1-based line number, raw text,
 field and reason, to ``<landing>/_rejected/movielens/<file>.rejects.jsonl`` and is counted in
 the summary. Checked: field count, integer ids, rating a number in 1-5 (half stars pass:
-later MovieLens releases have them), timestamp an integer in 0..9999-12-31, age an integer
-0-150, genre flags 0/1, and duplicate keys (a later line repeating an earlier one's user, item
+later MovieLens releases have them), timestamp an integer from 1995-01-01 to tomorrow (UTC;
+MovieLens' earliest ratings are of 1995-01: a 0, a cut-off line's few digits or a sentinel
+like 9999-12-31 would otherwise stretch the history to decades of empty daily partitions),
+age an integer 0-150, genre flags 0/1, and duplicate keys (a later line repeating an earlier one's user, item
 and timestamp, or movie id, or user id: the first line wins). Release dates, URLs and zip codes
-are not used and not checked. Parsing is vectorized with Arrow compute (split, regex match,
+are not used and not checked. Text is UTF-8 when the whole file decodes as UTF-8 (a BOM
+dropped), else latin-1 (the ml-100k files): a UTF-8 title is not read as latin-1 mojibake.
+A dimension file with no valid row (empty, compressed, the wrong file) is said in a warning:
+a ratings-only history still lands, every rating an orphan. Parsing is vectorized with Arrow compute (split, regex match,
 cast): a 1M-line ``u.data`` parses in about two seconds; only rejected lines get Python-level
 work. Writing JSON Lines (``recassets.landing``) dominates the time of a large import.
 """
@@ -59,7 +64,7 @@ from recassets.paths import Paths
 LANDING_NAME = "movielens"
 DATA_FILE, ITEM_FILE, USER_FILE = "u.data", "u.item", "u.user"
 SOURCE_FILES = (DATA_FILE, ITEM_FILE, USER_FILE)
-# The dataset each source file feeds: lets ingestion file the rejects in its quarantine.
+# The dataset each source file feeds: named in each of its rejects (``dataset``).
 SOURCE_DATASETS = {DATA_FILE: "events", ITEM_FILE: "items", USER_FILE: "users"}
 
 GENRES = (
@@ -80,6 +85,8 @@ _AGE_EDGES = np.array([18, 25, 35, 45, 55])
 _MAX_AGE = 150
 # 9999-12-31T23:59:59Z: the last second a timestamp column (and Spark) can hold.
 _MAX_TS = 253_402_300_799
+# 1995-01-01T00:00:00Z: before MovieLens' first ratings (ml-latest's begin in 1995-01).
+_FIRST_TS = 788_918_400
 _SECONDS_PER_DAY = 86_400
 _PROGRESS_EVERY_DAYS = 30
 
@@ -118,8 +125,11 @@ class _Lines:
     def __init__(self, path: Path, sep: str, sep_label: str, n_fields: int, names: tuple[str, ...]):
         self.path = path
         self.names = names
-        # latin-1 decodes every byte, so no line can fail to decode; u.item is latin-1 anyway.
-        text = path.read_bytes().decode("latin-1")
+        data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+        try:  # a file that decodes as UTF-8 is UTF-8: latin-1 would read "é" as "Ã©"
+            text, self.encoding = data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:  # the ml-100k files; latin-1 decodes every byte
+            text, self.encoding = data.decode("latin-1"), "latin-1"
         # split("\n"), not splitlines(): latin-1 text may hold \x85 or \x0c inside a title.
         # The empty piece after the final newline is blank, hence skipped like any blank line.
         pieces = text.split("\n")
@@ -234,6 +244,12 @@ def _parse_ratings(lines: _Lines) -> dict[str, np.ndarray]:
     item = lines.integers(1)
     rating = lines.numbers(2, 1, 5)
     ts = lines.integers(3, 0, _MAX_TS)
+    latest = int(dt.datetime.now(dt.UTC).timestamp()) + _SECONDS_PER_DAY
+    lines.reject_field(
+        3,
+        (ts < _FIRST_TS) | (ts > latest),
+        "is not a time from 1995-01-01 to tomorrow (UTC) in seconds since 1970",
+    )
     # Two lines with the same user, item and second would share an event_id.
     lines.reject_duplicates(
         {"user": user, "item": item, "ts": ts}, "event_id", "rating (same user, item, timestamp)"
@@ -397,6 +413,12 @@ def import_movielens(
             f"MovieLens import: {src / DATA_FILE} has no valid rating ({rejected[DATA_FILE]} "
             f"lines rejected, see {rejects_dir}); users and items have no day to land on"
         )
+    for name, rows, key in ((ITEM_FILE, items, "item_id"), (USER_FILE, users, "user_id")):
+        if len(rows[key]) == 0:  # a ratings-only history is allowed; say it loudly
+            say(
+                f"warning: {src / name} has no valid row ({rejected[name]} lines rejected): "
+                "empty, compressed or another file? Every rating lands as an orphan"
+            )
     orphan = ~np.isin(ratings["user_id"], users["user_id"]) | ~np.isin(
         ratings["item_id"], items["item_id"]
     )

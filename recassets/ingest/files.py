@@ -86,7 +86,10 @@ def _landing_files(
         for p in found:
             scan = _LineScan() if p.suffix.lower() in JSONL_SUFFIXES else None
             size, sha = file_digest(p, visit=scan)
-            files.append(LandedFile(str(p), day, size, sha, *_classify(p, size)))
+            verdict = _classify(p, size)
+            if verdict[0] == "jsonl" and scan is not None and scan.suspect:
+                verdict = _trailing_content(p) or verdict
+            files.append(LandedFile(str(p), day, size, sha, *verdict))
             if scan is not None:
                 scans[str(p)] = scan
     if not empty_days_allowed(days, list(missing), allow_missing_days):
@@ -103,6 +106,13 @@ def _landing_files(
 # detection acts on before parsing (BOMs EF BB BF, FE FF, FF FE; NUL bytes: UTF-16 or UTF-32).
 # Any other first byte starts one JSON value or one unparseable line: one row either way.
 _ODD_LINE = re.compile(rb"\n[\n \t\r\[\x00\xef\xfe\xff]")
+# A '}' followed, on its line, by something JSON never puts after a closing brace (only ',',
+# ']', '}' or the line's end may follow one): two objects on one line (files concatenated
+# without a final newline: `{..}{..}`) or trailing text (`{..} xyz`). Jackson parses the first
+# value and silently ignores the rest, so the second record would be lost without a trace.
+# A '}' inside a string can match too: a hit only makes ``_trailing_content`` parse the file's
+# lines to be sure.
+_AFTER_OBJECT = re.compile(rb"\}[ \t]*[^ \t\r\n,\]\}]")
 
 
 class _LineScan:
@@ -115,17 +125,65 @@ class _LineScan:
         self.newlines = 0
         self.plain = True  # no odd line: the JSON reader makes exactly one row per line
         self.last = b"\n"  # the byte before the block; the first line starts at byte 0
+        self.suspect = False  # a line may hold more than one JSON value (``_AFTER_OBJECT``)
+        self._tail = b""  # the end of the previous block, for a match across the edge
 
     def __call__(self, block: bytes) -> None:
         self.newlines += block.count(b"\n")
         if self.plain and (_ODD_LINE.search(self.last + block[:1]) or _ODD_LINE.search(block)):
             self.plain = False
+        if not self.suspect and (
+            _AFTER_OBJECT.search(self._tail + block[:64]) or _AFTER_OBJECT.search(block)
+        ):
+            self.suspect = True
         self.last = block[-1:]
+        self._tail = block[-64:]
 
     @property
     def lines(self) -> int:
         """The file's lines, a last one without a newline included (Spark reads it too)."""
         return self.newlines + (self.last != b"\n")
+
+
+def _nanosecond_columns(metadata) -> list[str]:
+    """The Parquet columns (leaf paths) stored as nanosecond times: the file's own logical
+    types, what Spark reads, not the Arrow schema pyarrow may rebuild from its metadata."""
+    out = []
+    for i in range(metadata.num_columns):
+        column = metadata.schema.column(i)
+        logical = column.logical_type.to_json() if column.logical_type is not None else "{}"
+        if '"timeUnit": "nanoseconds"' in logical:
+            out.append(column.path)
+    return out
+
+
+def _trailing_content(path: Path) -> tuple[str, str] | None:
+    """``("unreadable", problem)`` when a line of the JSON Lines file holds more than one JSON
+    value (``_AFTER_OBJECT`` only suspects it), naming the first such line; else None.
+
+    The whole file is quarantined, as for the other whole-file faults: the line's records
+    cannot be told apart safely (``{..}{..}`` from a concatenation, or text after a record),
+    and quarantine keeps every byte for the producer to fix and land again."""
+    import json
+
+    decoder = json.JSONDecoder()
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            line = raw.decode("utf-8", errors="replace").strip()
+            if not line.startswith("{"):
+                continue  # not an object: the row-level rules name it
+            try:
+                _, end = decoder.raw_decode(line)
+            except json.JSONDecodeError:
+                continue  # unparseable: quarantined as a row, with its line
+            if line[end:].strip():
+                extra = line[end:].strip()[:40]
+                return "unreadable", (
+                    f"line {number}: more than one JSON value on one line (after the first "
+                    f"object: {extra!r}); a missing newline between records? Fix the file and "
+                    "land it again"
+                )
+    return None
 
 
 def _classify(path: Path, size: int) -> tuple[str, str | None]:
@@ -137,9 +195,18 @@ def _classify(path: Path, size: int) -> tuple[str, str | None]:
         import pyarrow.parquet as pq
 
         try:
-            pq.read_metadata(path)
+            nanos = _nanosecond_columns(pq.read_metadata(path))
         except Exception as exc:  # any footer error means Spark cannot read it either
             return "unreadable", f"unreadable Parquet file: {exc}"
+        if nanos:
+            # Spark 4 refuses INT64 TIMESTAMP(NANOS) for the whole read (PARQUET_TYPE_ILLEGAL),
+            # which would fail the run; pandas writes it by default.
+            return "unreadable", (
+                f"column {', '.join(nanos)}: nanosecond timestamps, which Spark cannot read; "
+                "write microseconds (pandas: df.to_parquet(..., coerce_timestamps='us', "
+                "allow_truncated_timestamps=True); pyarrow: pq.write_table(..., "
+                "coerce_timestamps='us'))"
+            )
         return "parquet", None
     if suffix in JSONL_SUFFIXES:
         with open(path, "rb") as f:

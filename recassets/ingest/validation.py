@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from recassets.events import VALUED_EVENT_TYPES, Contract
+from recassets.events import RATING_SCALE, VALUED_EVENT_TYPES, Contract
 from recassets.ingest.parsing import _located, _typed
 
 if TYPE_CHECKING:
@@ -76,6 +76,29 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
                 ),
             )
         )
+        # One rule for the value's range (a rule each grew the generated method; see below):
+        # NaN and infinities parse as doubles but poison every average downstream; a watch
+        # lasts zero seconds or more; a rating is on RATING_SCALE.
+        v = F.col("_t_value")
+        lo, hi = RATING_SCALE
+        off_scale = (
+            F.isnan(v)
+            | (F.abs(v) == float("inf"))
+            | ((F.col("event_type") == "watch") & (v < 0))
+            | ((F.col("event_type") == "rating") & ((v < lo) | (v > hi)))
+        )
+        checks.append(
+            (
+                "value",
+                v.isNotNull() & off_scale,
+                F.concat(
+                    F.lit("field value: "),
+                    F.substring(F.col("`value`"), 1, 40),
+                    F.lit(f" is not a finite number, a watch of 0 s or more, or a rating in "
+                          f"{lo:g}..{hi:g}"),
+                ),
+            )
+        )  # fmt: skip
     ts = F.col(f"_t_{contract.ts_field}")
     checks.append(
         (

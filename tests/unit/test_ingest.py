@@ -870,6 +870,95 @@ def test_rows_counted_against_lines_catch_what_the_scan_missed(spark, paths, mon
     assert _landed(paths, result, by_file) == ["e1", "e2"]
 
 
+@pytest.mark.parametrize(
+    "line, extra",
+    [
+        ('{"a": 1}{"b": 2}', '{"b": 2}'),  # two files concatenated without a newline
+        ('{"a": 1} {"b": 2}', '{"b": 2}'),
+        ('{"a": {"x": 1}} xyz', "xyz"),  # text after the record
+    ],
+)
+def test_a_line_with_two_json_values_quarantines_its_file_naming_the_line(
+    tmp_path, line, extra
+):
+    """Jackson parses a line's first value and ignores the rest: the second record would be
+    lost with no trace. The scan suspects such lines; the exact parse names the first."""
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"ok": "a}b"}\n' + line + "\n")
+    scan = _LineScan()
+    file_digest(path, chunk=7, visit=scan)  # a match across a block edge counts too
+    assert scan.suspect
+    fmt, problem = landing_files._trailing_content(path)
+    assert fmt == "unreadable"
+    assert problem.startswith(
+        f"line 2: more than one JSON value on one line (after the first object: {extra!r})"
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a": 1}\n{"b": {"c": 2}, "d": [{"e": 3}]}\n',  # '}' before ',', ']', '}' or the end
+        b'{"title": "x}y"}\n{"t": "} {"}\n',  # '}' inside strings: suspected, then cleared
+        b'{"a": 1}\r\n{"b": 2}   \r\n',
+    ],
+)
+def test_one_value_per_line_is_not_quarantined(tmp_path, data):
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    assert landing_files._trailing_content(path) is None
+    assert landing_files._classify(path, len(data)) == ("jsonl", None)
+
+
+def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, paths):
+    """NaN and infinities parse as doubles but poison every average; a negative watch and a
+    rating off 0..5 are nonsense. A pandas Parquet file (nanosecond times, which Spark 4
+    refuses for the whole read) is quarantined whole, naming the column, and the day's other
+    files still land."""
+    day = "2026-03-05"
+    t = f"{day}T01:00:00Z"
+    a = [
+        _ev("e1", t, event_type="rating", value=4.5),  # ok
+        _ev("e2", t, event_type="rating", value="NaN"),
+        '{"event_id": "e3", "ts": "' + t + '", "user_id": 1, "item_id": 1, '
+        '"event_type": "watch", "value": Infinity}',
+        _ev("e4", t, event_type="watch", value=-3600),
+        _ev("e5", t, event_type="rating", value=6),
+        _ev("e6", t, event_type="rating", value=0),  # ok: the scale's floor
+        _ev("e7", t, event_type="watch", value=0),  # ok
+        _ev("e8", t, event_type="click", value="-Infinity"),
+    ]
+    folder = _land_lines(paths, day, {"a.jsonl": a, "b.jsonl": ['{"x": 1}{"event_id": "e9"}']})
+    pq.write_table(
+        pa.table(
+            {
+                "event_id": ["p1"],
+                "ts": pa.array([dt.datetime(2026, 3, 5, 2, tzinfo=UTC)], pa.timestamp("ns", "UTC")),
+                "user_id": [1], "item_id": [1], "event_type": ["click"],
+            }
+        ),
+        Path(folder) / "c.parquet",
+    )  # fmt: skip
+    result, _parsers, rejected = _ingest_day(spark, paths, day)
+    assert _landed(paths, result, day) == ["e1", "e6", "e7"]
+    scale = "is not a finite number, a watch of 0 s or more, or a rating in 0..5"
+    assert [(f, n, fld, why) for f, n, fld, why, _raw in rejected] == [
+        ("a.jsonl", 2, "value", f"field value: NaN {scale}"),
+        ("a.jsonl", 3, "value", f"field value: Infinity {scale}"),
+        ("a.jsonl", 4, "value", f"field value: -3600 {scale}"),
+        ("a.jsonl", 5, "value", f"field value: 6 {scale}"),
+        ("a.jsonl", 8, "value", f"field value: -Infinity {scale}"),
+        ("b.jsonl", None, None,
+         "line 1: more than one JSON value on one line (after the first object: "
+         "'{\"event_id\": \"e9\"}'); a missing newline between records? Fix the file and land "
+         "it again"),
+        ("c.parquet", None, None,
+         "column ts: nanosecond timestamps, which Spark cannot read; write microseconds "
+         "(pandas: df.to_parquet(..., coerce_timestamps='us', allow_truncated_timestamps=True); "
+         "pyarrow: pq.write_table(..., coerce_timestamps='us'))"),
+    ]  # fmt: skip
+
+
 # --- Lineage -------------------------------------------------------------------------------------
 
 

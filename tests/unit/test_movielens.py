@@ -279,6 +279,77 @@ def test_every_kind_of_bad_line_is_rejected_with_file_line_field_reason(
     assert list(folder.iterdir()) == []
 
 
+def test_timestamps_outside_movielens_time_are_rejected_not_landed_in_1970(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """A 0, a cut-off last line (a few digits, no newline) or a far-future sentinel would
+    otherwise stretch the history over decades of daily partitions; 1995-01-01 passes."""
+    tomorrow = int(dt.datetime.now(dt.UTC).timestamp()) + 86_400
+    data = [
+        "1\t10\t3\t864000000",  # 1 ok (1997-05-19)
+        "1\t20\t3\t0",  # 2 1970-01-01
+        "2\t10\t4\t788918399",  # 3 the last second of 1994
+        "2\t20\t4\t788918400",  # 4 ok: 1995-01-01T00:00:00Z
+        f"3\t10\t4\t{tomorrow + 60}",  # 5 after tomorrow
+        "3\t20\t4\t87689",  # 6 cut off (written without a final newline below)
+    ]
+    src = write_ml(tmp_path / "ml", data, BASIC_ITEMS, BASIC_USERS)
+    (src / "u.data").write_bytes("\n".join(data).encode())
+    summary = import_movielens(src, paths)
+    assert (summary.events, summary.rejected["u.data"]) == (2, 4)
+    rows = read_jsonl(Path(paths.landing) / "_rejected" / "movielens" / "u.data.rejects.jsonl")
+    why = "is not a time from 1995-01-01 to tomorrow (UTC) in seconds since 1970"
+    assert [(r["line"], r["field"], r["reason"]) for r in rows] == [
+        (n, "timestamp", f"field 4 (timestamp): {data[n - 1].split(chr(9))[3]!r} {why}")
+        for n in (2, 3, 5, 6)
+    ]
+    assert [d.isoformat() for d in paths.landed_days("events")] == ["1995-01-01", "1997-05-19"]
+
+
+def test_utf8_titles_stay_utf8_and_latin1_files_stay_latin1(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """A file that decodes as UTF-8 (a BOM dropped) is read as UTF-8; the ml-100k files,
+    latin-1, as latin-1: "Café" lands as "Café" from both, never as "CafÃ©"."""
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)  # latin-1
+    import_movielens(src, paths)
+    titles = {i["item_id"]: i["title"] for i in read_jsonl(landed(paths, "items", D19))}
+    assert titles[20] == "Café au lait (1994)"
+    body = "".join(line + "\n" for line in [*BASIC_ITEMS, item_line(40, "Amélie (2001)")])
+    (src / "u.item").write_bytes(b"\xef\xbb\xbf" + body.encode("utf-8"))
+    summary = import_movielens(src, paths)
+    assert summary.rejected["u.item"] == 0  # the BOM is not part of line 1's movie id
+    landed_items = [
+        i
+        for d in paths.landed_days("items")
+        for i in read_jsonl(landed(paths, "items", d))
+    ]
+    titles = {i["item_id"]: i["title"] for i in landed_items}
+    assert (titles[20], titles[40]) == ("Café au lait (1994)", "Amélie (2001)")
+
+
+def test_a_dimension_file_without_rows_is_said_and_the_cli_counts_orphans(
+    tmp_path: Path, paths: Paths, monkeypatch, capsys
+) -> None:
+    from recassets import cli
+
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, [])
+    said: list[str] = []
+    import_movielens(src, paths, progress=said.append)
+    assert [m for m in said if m.startswith("warning:")] == [
+        f"warning: {src / 'u.user'} has no valid row (0 lines rejected): empty, compressed or "
+        "another file? Every rating lands as an orphan"
+    ]
+    monkeypatch.setenv("RECASSETS_HOME", paths.home)
+    cli.main(["import-movielens", str(src)])
+    out = capsys.readouterr()
+    assert "4 ratings name a user or item missing from u.user / u.item" in out.out + out.err
+    write_ml(src, BASIC_DATA, BASIC_ITEMS, BASIC_USERS)  # the failing case: nothing said
+    cli.main(["import-movielens", str(src)])
+    out = capsys.readouterr()
+    assert "missing from u.user" not in out.out + out.err and "warning:" not in out.out + out.err
+
+
 def test_clean_input_writes_no_rejects(tmp_path: Path, paths: Paths) -> None:
     src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
     summary = import_movielens(src, paths)
