@@ -8,17 +8,22 @@ Endpoints (all POST, JSON):
   entry has ``"ad": true``, ``campaign_id``, ``price`` per click, ``pctr``; ``ads: false`` or
   ``RECASSETS_ADS=off`` keeps the page organic). ``country`` and ``age_bucket`` only matter
   for a user the online store does not know (cold start by cohort).
-- ``/rank`` ``{user_id, item_ids}``: the given candidates, ranked.
+- ``/rank`` ``{user_id, item_ids}``: the given candidates, ranked; items the catalog does not
+  hold are kept, marked ``missing_features``, after every known item, and noted, as is a
+  user the online store does not know (ranked on default user features).
 
 Each ``/recommend`` and ``/rank`` answer carries ``request_id`` (the client's ``X-Request-Id``
-header when it is a safe short token, else a new uuid4 hex; also sent back as that header)
-and ``bento`` (the tag served), and is appended, sampled at ``RECASSETS_DECISION_LOG_RATE``
+header when it is a safe short token that ``recassets lineage`` reads as a request id, else a
+new uuid4 hex; also sent back as that header) and ``bento`` (the tag served), and is
+appended, sampled at ``RECASSETS_DECISION_LOG_RATE``
 (default 1: all), to the decision log: JSON Lines files under
 ``<landing>/serving_log/dt=YYYY-MM-DD/``, landed in the background, never on the request's
 time (``recassets.bento.decisions``; dropped records are counted in
 ``recassets_decision_log_dropped_total{reason}``).
 - ``/recommend_batch`` ``{requests: [{user_id, k, exclude_seen, country?, age_bucket?}, ...]}``
-  (1..``RECASSETS_SERVE_MAX_BATCH`` = 64): ``/recommend`` for each, in order. Not adaptively
+  (1..``RECASSETS_SERVE_MAX_BATCH`` = 64): ``/recommend`` for each, in order, each answer
+  with its own ``request_id`` (``<batch id>-<i>``, the batch's id in ``X-Request-Id``) and
+  ``bento``, and logged like a ``/recommend`` answer. Not adaptively
   batched: the funnel's work is per user (one user tower row, one FAISS query, the ranker over
   that user's N candidates), so merging calls saves little compute, and a merged batch could
   only fail or succeed as a whole, where a client's mistake must come back as its own 400
@@ -31,10 +36,13 @@ time (``recassets.bento.decisions``; dropped records are counted in
 
 Bad requests are refused with 4xx by validation (strict types: ``"5"`` is not an int; ids
 within int64; ``k`` within 1..``RECASSETS_SERVE_MAX_K``; ``country``/``age_bucket`` at most
-32 characters) and the message names the field; ``RequestError`` from the funnel also becomes
-a 400 naming its field. ``recassets.bento.guard.Guard`` sits in front: the optional bearer
-token (``RECASSETS_SERVING_TOKEN`` or ``RECASSETS_SERVING_TOKEN_FILE``; every path but
-``/livez`` and ``/readyz``) and the body size (413 over ``RECASSETS_SERVE_MAX_BODY_BYTES``).
+32 characters; an unknown field, top level or in a batch's request, is ``extra_forbidden``)
+and the message names the field; ``RequestError`` from the funnel also becomes a 400 naming
+its field. Such a client error is logged as one WARNING line (``recassets.bento.logs``), not
+BentoML's ERROR with a traceback. ``recassets.bento.guard.Guard`` sits in front: the optional
+bearer token (``RECASSETS_SERVING_TOKEN`` or ``RECASSETS_SERVING_TOKEN_FILE``; every path but
+``/livez`` and ``/readyz``), the body size (413 over ``RECASSETS_SERVE_MAX_BODY_BYTES``) and
+its deadline (408 past ``RECASSETS_SERVE_BODY_TIMEOUT_S``).
 
 When the online store fails (Redis down, the SQLite file missing or locked) requests are
 still answered, from the cold-start path, with a note; the store is read again by the next
@@ -80,6 +88,19 @@ class RecommendRequest(BaseModel):
     country: Cohort | None = None
     age_bucket: Cohort | None = None
     ads: StrictBool = True
+
+
+class RankRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: UserId
+    item_ids: Annotated[list[ItemId], Field(min_length=1, max_length=MAX_RANK_ITEMS)]
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: Annotated[list[RecommendRequest], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 class ServedItem(BaseModel):
@@ -182,9 +203,11 @@ def _error(field: str, message: str, ctx: Any = None) -> Any:
     return JSONResponse({"error": message, "field": field}, status_code=400)
 
 
-def _request_id(ctx: Any) -> str:
-    """The answer's request id (``decisions.request_id``), sent back as ``X-Request-Id``."""
-    rid = D.request_id(ctx.request.headers.get(D.REQUEST_ID_HEADER))
+def _request_id(ctx: Any, answers: int = 0) -> str:
+    """The request id (``decisions.request_id``), sent back as ``X-Request-Id``; with
+    ``answers``, a batch's id, with room for the ``-<i>`` of each answer's id
+    (``decisions.batch_ids``)."""
+    rid = D.request_id(ctx.request.headers.get(D.REQUEST_ID_HEADER), answers=answers)
     ctx.response.headers[D.REQUEST_ID_HEADER] = rid
     return rid
 
@@ -208,10 +231,12 @@ class RecommenderService:
     ads: Any = None  # recassets.funnel.ads.Ads, set in __init__ (None: every page organic)
 
     def __init__(self) -> None:
+        from recassets.bento import logs
         from recassets.featurestore.config import REDIS_URL_ENV
         from recassets.funnel.recommender import Bundle, FunnelConfig, Recommender, pin_threads
         from recassets.paths import Paths
 
+        logs.install()  # a client's 400 is one WARNING line, not an ERROR with a traceback
         pin_threads(int(os.environ.get("RECASSETS_SERVE_THREADS", "1")))
         self.recommender = Recommender(
             Bundle.load(BUNDLE),
@@ -274,7 +299,12 @@ class RecommenderService:
             return False
         return True
 
-    @bentoml.api
+    # Each API's input_spec is the pydantic model of its body (the handler's own parameters,
+    # kept equal by tests/unit/serving/test_service.py): BentoML's model inferred from the
+    # signature ignores unknown fields, so a misspelled "kk" would be answered with the
+    # defaults; these forbid them, a 400 naming the field like every other validation error.
+    # (BentoML takes any pydantic model there, wrapping it, but types the argument narrower.)
+    @bentoml.api(input_spec=RecommendRequest)  # pyright: ignore[reportArgumentType]
     async def recommend(
         self,
         user_id: UserId,
@@ -301,7 +331,7 @@ class RecommenderService:
         self._log(rid, "recommend", rec.user_id, rec.items, rec.policy, rec.features_day)
         return RecommendAnswer(request_id=rid, bento=self.bento, **rec.to_dict())
 
-    @bentoml.api
+    @bentoml.api(input_spec=RankRequest)  # pyright: ignore[reportArgumentType]
     async def rank(
         self,
         user_id: UserId,
@@ -309,7 +339,7 @@ class RecommenderService:
         *,
         ctx: bentoml.Context,
     ) -> RankAnswer:
-        from recassets.funnel.recommender import RequestError
+        from recassets.funnel.recommender import NO_ITEMS, STORE_DOWN, RequestError
 
         rid = _request_id(ctx)
         notes: list[str] = []
@@ -317,7 +347,8 @@ class RecommenderService:
             items = self.recommender.rank_request(user_id, item_ids, notes)
         except RequestError as e:
             return _error(e.field, str(e), ctx)
-        if notes:
+        # answered without the store; an unknown user or item is answered as designed
+        if STORE_DOWN in notes or NO_ITEMS in notes:
             self.fallbacks.labels("rank").inc()
         policy = self.recommender.policy.get("policy")
         day = self.recommender.catalog.last.day  # the block rank_request just used
@@ -325,25 +356,35 @@ class RecommenderService:
         answer = {"request_id": rid, "bento": self.bento, "user_id": user_id, "items": items}
         return RankAnswer.model_validate({**answer, "notes": notes})
 
-    @bentoml.api
+    @bentoml.api(input_spec=BatchRequest)  # pyright: ignore[reportArgumentType]
     async def recommend_batch(
         self,
         requests: Annotated[list[RecommendRequest], Field(min_length=1, max_length=MAX_BATCH)],
+        *,
+        ctx: bentoml.Context,
     ) -> list[dict[str, Any]]:
+        """Each answer is a ``/recommend`` answer with a request id of its own, the batch's
+        id (``X-Request-Id``) and its position (``decisions.batch_ids``), logged as one."""
         from recassets.funnel.recommender import RequestError
 
-        out = []
-        for i, r in enumerate(requests):
+        rid = _request_id(ctx, answers=len(requests))
+        recs = []
+        for i, r in enumerate(requests):  # every page first: a refused batch charges no ad
             try:
-                rec = self.recommender.recommend(
-                    r.user_id, r.k, r.exclude_seen, country=r.country, age_bucket=r.age_bucket
+                recs.append(
+                    self.recommender.recommend(
+                        r.user_id, r.k, r.exclude_seen, country=r.country, age_bucket=r.age_bucket
+                    )
                 )
             except RequestError as e:
-                return _error(f"requests[{i}].{e.field}", f"requests[{i}].{e}")
+                return _error(f"requests[{i}].{e.field}", f"requests[{i}].{e}", ctx)
+        out = []
+        for answer_id, r, rec in zip(D.batch_ids(rid, len(recs)), requests, recs, strict=True):
             rec = self._with_ads(rec, r.k, r.ads)
             if rec.degraded:
                 self.fallbacks.labels("recommend_batch").inc()
-            out.append(rec.to_dict())
+            self._log(answer_id, "recommend", rec.user_id, rec.items, rec.policy, rec.features_day)
+            out.append({"request_id": answer_id, "bento": self.bento, **rec.to_dict()})
         return out
 
     @bentoml.api

@@ -1,4 +1,5 @@
-"""The serving decision log: one JSON object per ``/recommend`` and ``/rank`` answer, landed as
+"""The serving decision log: one JSON object per ``/recommend`` and ``/rank`` answer (each answer
+of a ``/recommend_batch`` is one ``recommend`` record, ``batch_ids``), landed as
 JSON Lines files the way every producer lands data, and ingested into the Delta table
 ``serving_log`` by the asset ``lake/serving_log`` (the contract: ``recassets.events.SERVING_LOG``).
 
@@ -54,19 +55,48 @@ REQUEST_ID_HEADER = "X-Request-Id"
 # A client's request id is kept when it is a short token of these characters: it goes into a
 # file, a Delta table, logs and a command line (``recassets lineage REQUEST_ID``), and none of
 # ':', '/', '@' or '.', so it can never read as a bento tag, a model version or TABLE@VERSION.
-_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Nor may it be a word the lineage command reads as something else ("latest", a table name):
+# ``request_id`` asks the command's own parser (``_traceable``).
+MAX_ID_CHARS = 64
+_SAFE_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ID_CHARS}}}")
 MODEL_KINDS = ("two_tower", "ranking")
 
 log = logging.getLogger(__name__)
 
 
-def request_id(header: str | None) -> str:
+def request_id(header: str | None, *, answers: int = 0) -> str:
     """The client's ``X-Request-Id`` when it is a safe short token (``_SAFE_ID``: at most 64
-    ASCII letters, digits, ``_`` and ``-``), else a new uuid4 hex: a long, non-ASCII or
-    multi-line header is replaced, never echoed into files and logs."""
-    if header is not None and _SAFE_ID.fullmatch(header):
+    ASCII letters, digits, ``_`` and ``-``) that ``recassets lineage`` reads as a request id
+    (not ``latest`` or a table name), else a new uuid4 hex: a long, non-ASCII, multi-line or
+    untraceable header is replaced, never echoed into files and logs. ``answers``: the id of
+    a batch of that many answers, short enough for each answer's ``batch_ids`` to be one."""
+    room = len(f"-{answers - 1}") if answers > 0 else 0
+    if (
+        header is not None
+        and len(header) + room <= MAX_ID_CHARS
+        and _SAFE_ID.fullmatch(header)
+        and _traceable(header)
+    ):
         return header
     return uuid.uuid4().hex
+
+
+def batch_ids(batch_id: str, n: int) -> list[str]:
+    """The request ids of a batch's ``n`` answers: ``<batch_id>-<i>``, i from 0, in order
+    (deterministic, so the client can find each answer in the log from the id it sent)."""
+    return [f"{batch_id}-{i}" for i in range(n)]
+
+
+def _traceable(text: str) -> bool:
+    """Whether ``recassets lineage TEXT`` would trace ``text`` as a request id: the lineage
+    parser's own rule, so the two cannot drift apart."""
+    # Imported here: recassets.lineage.targets imports this module (is_request_id).
+    from recassets.lineage.targets import TargetError, parse_target
+
+    try:
+        return parse_target(text).kind == "request"
+    except TargetError:
+        return False
 
 
 def is_request_id(text: str) -> bool:
@@ -319,8 +349,10 @@ __all__ = [
     "DATASET",
     "RATE_ENV",
     "REQUEST_ID_HEADER",
+    "MAX_ID_CHARS",
     "DecisionLog",
     "Settings",
+    "batch_ids",
     "bento_tag",
     "decision",
     "is_request_id",

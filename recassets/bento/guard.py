@@ -10,10 +10,15 @@ token, the request body's size, and the degradation line of ``/readyz``.
 - **Body size.** A body over ``RECASSETS_SERVE_MAX_BODY_BYTES`` (256 KiB) is refused with 413
   before any of it is parsed, whether announced by ``Content-Length`` or streamed in chunks
   (the body is read here, counted, and handed on whole).
+- **Body deadline.** The whole body must arrive within ``RECASSETS_SERVE_BODY_TIMEOUT_S``
+  seconds (5) of the first read, else 408 (``field: body``) and the connection is closed: a
+  body shorter than its ``Content-Length``, or a client that stalls, is the client's fault,
+  and would otherwise hold the request until BentoML's 30 s timeout answered it with a 504
+  (a server error on the dashboards).
 - **Content type.** The API takes JSON only: a POST with another ``Content-Type`` is a 415
   (BentoML would try its multipart parser on it and answer a malformed one with a 500).
 - **The schema.** ``/docs.json`` (BentoML's OpenAPI document) is passed on corrected
-  (``patch_openapi``): the 401, 413 and 415 this edge answers are documented, a body with
+  (``patch_openapi``): the 401, 408, 413 and 415 this edge answers are documented, a body with
   required fields is itself required (BentoML leaves that out), so is the list
   that BentoML's own 400 gives as ``detail`` (its schema says a string), and an optional
   field that may be null says ``nullable`` (OpenAPI 3.0 has no ``null`` type; BentoML drops
@@ -28,14 +33,20 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import os
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
+
+import anyio
 
 TOKEN_ENV = "RECASSETS_SERVING_TOKEN"
 TOKEN_FILE_ENV = "RECASSETS_SERVING_TOKEN_FILE"
 MAX_BODY_ENV = "RECASSETS_SERVE_MAX_BODY_BYTES"
 MAX_BODY_BYTES = 256 * 1024  # /rank's 1,000 ids or /recommend_batch's 64 requests: < 40 KiB
+BODY_TIMEOUT_ENV = "RECASSETS_SERVE_BODY_TIMEOUT_S"
+# 256 KiB in 5 s is 50 KiB/s, a slow mobile link; a real body (< 40 KiB) takes far less
+BODY_TIMEOUT_S = 5.0
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})  # probes: never behind the token
 SCHEMA_PATH = "/docs.json"
 
@@ -62,6 +73,21 @@ def token_from_env(env: Mapping[str, str]) -> str | None:
     return env.get(TOKEN_ENV) or None
 
 
+def body_timeout_from_env(env: Mapping[str, str]) -> float:
+    """``RECASSETS_SERVE_BODY_TIMEOUT_S`` (default ``BODY_TIMEOUT_S``); a value that is not a
+    positive number is a ``ValueError`` naming the variable, at start-up."""
+    text = (env.get(BODY_TIMEOUT_ENV) or "").strip()
+    if not text:
+        return BODY_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{BODY_TIMEOUT_ENV}={text[:40]!r}: expected a positive number of seconds")
+    return seconds
+
+
 class Guard:
     """ASGI middleware: ``Guard(app, token=..., max_body_bytes=..., health=...)``; the token
     and the limit default to the environment (read when the worker builds its app)."""
@@ -72,11 +98,13 @@ class Guard:
         *,
         token: str | None = _UNSET,
         max_body_bytes: int | None = None,
+        body_timeout_s: float | None = None,
         health: Callable[[], str | None] | None = None,
     ) -> None:
         self.app = app
         self.token = token_from_env(os.environ) if token is _UNSET else token
         self.max_body = max_body_bytes or int(os.environ.get(MAX_BODY_ENV, MAX_BODY_BYTES))
+        self.body_timeout = body_timeout_s or body_timeout_from_env(os.environ)
         self.health = health
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -116,16 +144,23 @@ class Guard:
                 await self._too_large(send)
                 return
         body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            body += message.get("body", b"")
-            if len(body) > self.max_body:
-                await self._too_large(send)
-                return
-            if not message.get("more_body", False):
-                break
+        with anyio.move_on_after(self.body_timeout) as deadline:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # the client went away
+                    return
+                body += message.get("body", b"")
+                if len(body) > self.max_body:
+                    await self._too_large(send)
+                    return
+                if not message.get("more_body", False):
+                    break
+        if deadline.cancelled_caught:
+            message = f"the request body did not arrive within {self.body_timeout:g} s"
+            # closed: the rest of the body, should it come, must not read as a next request
+            close = [(b"connection", b"close")]
+            await _answer(send, 408, {"error": message, "field": "body"}, close)
+            return
         await self.app(scope, _replay(bytes(body), receive), send)
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
@@ -190,9 +225,9 @@ class Guard:
 
 
 def patch_openapi(spec: dict[str, Any], token: bool) -> dict[str, Any]:
-    """BentoML's OpenAPI document with what this edge adds: 413 (and 401 when a token is
-    configured) on every operation behind it, a bearer security scheme, and BentoML's own
-    validation ``detail`` (a list of errors) allowed beside its documented string."""
+    """BentoML's OpenAPI document with what this edge adds: 408, 413 and 415 (and 401 when a
+    token is configured) on every operation behind it, a bearer security scheme, and BentoML's
+    own validation ``detail`` (a list of errors) allowed beside its documented string."""
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     detail = {"title": "Error Detail", "anyOf": [{"type": "string"}, {"type": "array"}]}
     for name in ("InvalidArgument", "NotFound", "InternalServerError"):
@@ -219,6 +254,7 @@ def patch_openapi(spec: dict[str, Any], token: bool) -> dict[str, Any]:
             if schema.get("required"):  # a body without its required fields is a 400
                 body["required"] = True
             responses = operation.setdefault("responses", {})
+            responses["408"] = {"description": "the body did not arrive in time", "content": answer}
             responses["413"] = {"description": "the request body is too large", "content": answer}
             responses["415"] = {"description": "the body is not JSON", "content": answer}
             if token:
@@ -288,11 +324,14 @@ async def _answer(
 
 
 __all__ = [
+    "BODY_TIMEOUT_ENV",
+    "BODY_TIMEOUT_S",
     "MAX_BODY_BYTES",
     "OPEN_PATHS",
     "TOKEN_ENV",
     "TOKEN_FILE_ENV",
     "Guard",
+    "body_timeout_from_env",
     "patch_openapi",
     "token_from_env",
 ]

@@ -78,6 +78,12 @@ COLD_START = "cold_start"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 STORE_DOWN = "online store unavailable: answered without the user's features"
 NO_ITEMS = "no item features in memory yet (the online store has not loaded them)"
+# /rank: what ``rank_request`` notes when it scored on defaults (not a store failure)
+RANK_COLD_USER = "user not in the online store: ranked on default user features (cold start)"
+RANK_UNKNOWN_ITEMS = (
+    "{n} item(s) not in the item features: scored on default features, placed after every "
+    "known item"
+)
 
 
 class RequestError(ValueError):
@@ -494,8 +500,11 @@ class Recommender:
         self, user_id: int, item_ids: Sequence[int], notes: list[str] | None = None
     ) -> list[dict[str, Any]]:
         """``/rank``: the given candidates in ranker order (popularity order without a model;
-        duplicates dropped). When the store fails the user's features are defaults and
-        ``notes`` (when given) says so."""
+        duplicates dropped). ``notes`` (when given) says where defaults were used: the store
+        failed, or the user is unknown to it (``RANK_COLD_USER``), or some items are
+        (``RANK_UNKNOWN_ITEMS``: marked ``missing_features`` and placed after every known item,
+        whatever their score: a default-feature score says nothing about the item, and must
+        not outrank one the ranker knows)."""
         user_id = self.check_id("user_id", user_id)
         checked = [self.check_id(f"item_ids[{j}]", i) for j, i in enumerate(item_ids)]
         ids = np.asarray(list(dict.fromkeys(checked)), dtype=np.int64)
@@ -503,11 +512,13 @@ class Recommender:
             return []
         notes = notes if notes is not None else []
         block = self.catalog.block()  # one block for the whole request
-        values, _ = self._user_row_or_note(user_id, notes)
+        values, degraded = self._user_row_or_note(user_id, notes)
         ranked = self.model and block.prepared is not None
         if self.model and not ranked:
             notes.append(NO_ITEMS)
         if ranked:
+            if values is None and not degraded:
+                notes.append(RANK_COLD_USER)
             assert self._ranking is not None
             values = values or {}
             cohort = self._cohort_of(block, values)
@@ -517,7 +528,9 @@ class Recommender:
             pos, found = block.positions(ids)
             scores = np.where(found, block.engagements_7d[pos], 0.0)
             stage = "popularity"
-        order = np.lexsort((ids, -scores))
+        if not found.all():
+            notes.append(RANK_UNKNOWN_ITEMS.format(n=int((~found).sum())))
+        order = np.lexsort((ids, -scores, ~found))  # known items first, then by score, then id
         return [
             {
                 "item_id": int(ids[j]),
@@ -558,6 +571,8 @@ def load(bundle_dir: str | Path, home: str | None = None, **kwargs: Any) -> Reco
 
 
 __all__ = [
+    "RANK_COLD_USER",
+    "RANK_UNKNOWN_ITEMS",
     "Bundle",
     "FunnelConfig",
     "Recommendation",

@@ -14,9 +14,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recassets.landing import file_digest
 from recassets.paths import Paths
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 HEAD_BYTES = 1 << 16  # how much of a JSONL file is sniffed for binary content
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -145,7 +149,7 @@ class _LineScan:
         return self.newlines + (self.last != b"\n")
 
 
-def _nanosecond_columns(metadata) -> list[str]:
+def _nanosecond_columns(metadata: pq.FileMetaData) -> list[str]:
     """The Parquet columns (leaf paths) stored as nanosecond times: the file's own logical
     types, what Spark reads, not the Arrow schema pyarrow may rebuild from its metadata."""
     out = []

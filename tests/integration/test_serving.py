@@ -195,16 +195,66 @@ def test_bad_requests_name_the_field(srv, payload, field):
 
 
 def test_rank_orders_the_given_items(srv):
-    status, body = srv.post("/rank", {"user_id": 3, "item_ids": [5, 9, 5, 17, 500_000]})
+    from recassets.funnel.recommender import RANK_COLD_USER, RANK_UNKNOWN_ITEMS
+
+    status, body = srv.post("/rank", {"user_id": 3, "item_ids": [5, 9, 5, 500_000, 17]})
     assert status == 200, body
     ids = [i["item_id"] for i in body["items"]]
-    assert sorted(ids) == [5, 9, 17, 500_000]  # duplicates dropped, unknown item kept
-    scores = [i["score"] for i in body["items"]]
+    # duplicates dropped; the unknown item kept, after every known one whatever its score
+    assert sorted(ids[:3]) == [5, 9, 17] and ids[3] == 500_000
+    scores = [i["score"] for i in body["items"][:3]]
     assert scores == sorted(scores, reverse=True)
-    missing = next(i for i in body["items"] if i["item_id"] == 500_000)
-    assert "missing_features" in missing["stages"]
+    assert "missing_features" in body["items"][3]["stages"]
+    assert body["notes"] == [RANK_UNKNOWN_ITEMS.format(n=1)]
+    status, body = srv.post("/rank", {"user_id": UNKNOWN_USER, "item_ids": [5, 9]})
+    assert status == 200 and body["notes"] == [RANK_COLD_USER], body
     status, body = srv.post("/rank", {"user_id": 3, "item_ids": []})
     assert status == 400 and "item_ids" in str(body)
+
+
+def _post_with_headers(srv, route, payload, headers):
+    """(status, response headers, JSON body) of a POST: what ``server.post`` does not return."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(srv.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        conn.request("POST", route, json.dumps(payload).encode(),
+                     {"Content-Type": "application/json", **srv.headers, **headers})  # fmt: skip
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_a_batch_gives_each_answer_its_own_request_id_and_logs_it(srv, built, home):
+    from recassets.lineage import graph as G
+
+    requests = [{"user_id": 7, "k": 3}, {"user_id": UNKNOWN_USER, "k": 2}]
+    status, headers, batch = _post_with_headers(
+        srv, "/recommend_batch", {"requests": requests}, {"X-Request-Id": "it-batch-1"}
+    )
+    assert status == 200 and headers["x-request-id"] == "it-batch-1", batch
+    assert [(a["request_id"], a["bento"]) for a in batch] == [
+        ("it-batch-1-0", built["tag"]), ("it-batch-1-1", built["tag"]),
+    ]  # fmt: skip
+    logged = _decisions(Path(home.landing), {"it-batch-1-0", "it-batch-1-1"})
+    assert set(logged) == {"it-batch-1-0", "it-batch-1-1"}
+    r = logged["it-batch-1-1"]
+    assert (r["endpoint"], r["user_id"], r["policy"]) == ("recommend", UNKNOWN_USER, "cold_start")
+    assert [i["item_id"] for i in r["items"]] == [i["item_id"] for i in batch[1]["items"]]
+    tree = G.trace(home, G.parse_target("it-batch-1-0"))
+    assert tree.nodes[tree.root].inputs == [f"bento {built['tag']}"]
+
+
+def test_a_request_id_lineage_would_read_as_something_else_is_replaced(srv):
+    for reserved in ("latest", "users", "serving_log"):
+        status, headers, body = _post_with_headers(
+            srv, "/recommend", {"user_id": 3, "k": 1}, {"X-Request-Id": reserved}
+        )
+        assert status == 200 and body["request_id"] != reserved, body
+        assert headers["x-request-id"] == body["request_id"] and len(body["request_id"]) == 32
 
 
 def test_batch_endpoint_matches_single(srv):
@@ -322,12 +372,54 @@ INT64_MAX = 2**63 - 1
         ("/recommend_batch", {"requests": [{"user_id": 1}, {"user_id": 2**64}]}, "user_id"),
         ("/recommend_batch", {"requests": [{"user_id": 1, "k": 0}]}, "k"),
         ("/recommend_batch", {"requests": [{"user_id": 1, "country": "z" * 99}]}, "country"),
+        # unknown fields, misspelled or made up, at every level
+        ("/recommend", {"user_id": 1, "kk": 5}, "kk"),
+        ("/recommend", {"user_id": 1, "exclude_sen": False}, "exclude_sen"),
+        ("/rank", {"user_id": 3, "item_ids": [1], "unknown_field": 2}, "unknown_field"),
+        ("/recommend_batch", {"requests": [{"user_id": 1}], "unknown_field": 1}, "unknown_field"),
+        ("/recommend_batch", {"requests": [{"user_id": 1, "kk": 3}]}, "kk"),
     ],
 )
 def test_out_of_bounds_inputs_are_a_4xx_naming_the_field(srv, route, payload, field):
     status, body = srv.post(route, payload)
     assert 400 <= status < 500, (status, body)
     assert field in json.dumps(body), body
+
+
+def test_a_bad_request_is_one_warning_line_in_the_server_log(srv):
+    probe = "zz_log_probe_field"
+    status, body = srv.post("/recommend", {"user_id": 1, probe: 1})
+    assert status == 400 and body["detail"][0]["loc"] == [probe], body
+    for _ in range(40):  # the server's output reaches its log file shortly after the answer
+        lines = [line for line in srv.log.read_text(errors="replace").splitlines() if probe in line]
+        if lines:
+            break
+        time.sleep(0.25)
+    # pydantic's traceback would name the field a second time ("zz_log_probe_field\n  Extra
+    # inputs are not permitted")
+    assert len(lines) == 1 and "client error on /recommend [POST]: 400" in lines[0], lines
+
+
+def test_a_body_shorter_than_its_content_length_is_a_408(srv):
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(srv.url)
+    with socket.create_connection((url.hostname, url.port), timeout=60) as sock:
+        auth = "".join(f"{k}: {v}\r\n" for k, v in srv.headers.items()).encode()
+        sock.sendall(
+            b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + auth + b"Content-Length: 100\r\n\r\n" + b'{"user_id": 1}'
+        )  # fmt: skip
+        answer = b""
+        while b"}" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split(b" ")[1] == b"408", answer
+    assert json.loads(payload)["field"] == "body"
 
 
 def test_an_id_at_the_int64_bound_is_answered(srv):

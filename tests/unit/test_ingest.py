@@ -878,9 +878,7 @@ def test_rows_counted_against_lines_catch_what_the_scan_missed(spark, paths, mon
         ('{"a": {"x": 1}} xyz', "xyz"),  # text after the record
     ],
 )
-def test_a_line_with_two_json_values_quarantines_its_file_naming_the_line(
-    tmp_path, line, extra
-):
+def test_a_line_with_two_json_values_quarantines_its_file_naming_the_line(tmp_path, line, extra):
     """Jackson parses a line's first value and ignores the rest: the second record would be
     lost with no trace. The scan suspects such lines; the exact parse names the first."""
     path = tmp_path / "f.jsonl"

@@ -306,9 +306,7 @@ def test_timestamps_outside_movielens_time_are_rejected_not_landed_in_1970(
     assert [d.isoformat() for d in paths.landed_days("events")] == ["1995-01-01", "1997-05-19"]
 
 
-def test_utf8_titles_stay_utf8_and_latin1_files_stay_latin1(
-    tmp_path: Path, paths: Paths
-) -> None:
+def test_utf8_titles_stay_utf8_and_latin1_files_stay_latin1(tmp_path: Path, paths: Paths) -> None:
     """A file that decodes as UTF-8 (a BOM dropped) is read as UTF-8; the ml-100k files,
     latin-1, as latin-1: "Café" lands as "Café" from both, never as "CafÃ©"."""
     src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)  # latin-1
@@ -320,9 +318,7 @@ def test_utf8_titles_stay_utf8_and_latin1_files_stay_latin1(
     summary = import_movielens(src, paths)
     assert summary.rejected["u.item"] == 0  # the BOM is not part of line 1's movie id
     landed_items = [
-        i
-        for d in paths.landed_days("items")
-        for i in read_jsonl(landed(paths, "items", d))
+        i for d in paths.landed_days("items") for i in read_jsonl(landed(paths, "items", d))
     ]
     titles = {i["item_id"]: i["title"] for i in landed_items}
     assert (titles[20], titles[40]) == ("Café au lait (1994)", "Amélie (2001)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from recassets.funnel.items import ItemBlock
 from recassets.funnel.recommender import FunnelConfig, Recommender
 from tests.unit.funnel.blocks import block
 
@@ -116,3 +117,62 @@ def test_the_light_cut_keeps_the_best_by_the_light_ranker_in_retrieval_order():
     rec.config = FunnelConfig(max_per_category=0, light_keep=10)  # no cut: every logit comes back
     kept, _, light_scores = rec.light_cut(b, ids, retrieval)
     assert kept.tolist() == ids.tolist() and len(light_scores) == 5 and light_scores[3] == 0.0
+
+
+# -- /rank: unknown users and unknown items -------------------------------------------------
+
+
+def _ranker(users: dict[int, dict], scores: dict[int, float]) -> Recommender:
+    """``rank_request``'s parts: the block, a model policy whose ranker scores each item from
+    ``scores`` (an item outside the block gets a high default-feature score: the case that
+    must not outrank known items), and the users the online store knows."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    b = replace(block(), prepared=object())
+
+    def ranking(
+        blk: ItemBlock, user_id: int, values: object, ids: np.ndarray, cohort: object
+    ) -> tuple[np.ndarray, np.ndarray]:
+        _, found = blk.positions(ids)
+        return np.array([scores.get(i, 100.0) for i in ids.tolist()]), found
+
+    rec = object.__new__(Recommender)
+    rec.model = True
+    rec.catalog = SimpleNamespace(block=lambda: b)  # type: ignore[assignment]
+    rec.user_row = users.get  # type: ignore[method-assign]
+    rec._ranking = ranking  # type: ignore[assignment]
+    rec._cohort_of = lambda blk, values: None  # type: ignore[method-assign]
+    return rec
+
+
+def test_rank_puts_unknown_items_after_every_known_one_and_says_so():
+    from recassets.funnel.recommender import RANK_UNKNOWN_ITEMS
+
+    rec = _ranker({1: {"u": 1}}, {10: 0.5, 20: 2.0, 30: -1.0})
+    notes: list[str] = []
+    got = rec.rank_request(1, [10, 999, 20, 30, 998], notes)
+    assert [(i["item_id"], i["stages"]) for i in got] == [
+        (20, ["ranking"]),
+        (10, ["ranking"]),
+        (30, ["ranking"]),
+        (998, ["ranking", "missing_features"]),  # scored 100 on defaults: still last
+        (999, ["ranking", "missing_features"]),
+    ]
+    assert notes == [RANK_UNKNOWN_ITEMS.format(n=2)]
+    # every item known: score order alone, and nothing to note
+    notes = []
+    assert [i["item_id"] for i in rec.rank_request(1, [30, 10, 20], notes)] == [20, 10, 30]
+    assert notes == []
+
+
+def test_rank_notes_an_unknown_user_ranked_on_default_features():
+    from recassets.funnel.recommender import RANK_COLD_USER
+
+    rec = _ranker({1: {"u": 1}}, {10: 1.0})
+    notes: list[str] = []
+    assert [i["item_id"] for i in rec.rank_request(777, [10], notes)] == [10]
+    assert notes == [RANK_COLD_USER]
+    notes = []
+    rec.rank_request(1, [10], notes)  # a known user: no note
+    assert notes == []

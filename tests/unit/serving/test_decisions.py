@@ -54,6 +54,38 @@ def test_a_missing_or_hostile_header_is_replaced(header):
     assert D.request_id(header) != rid  # a new one each time
 
 
+@pytest.mark.parametrize(
+    "header",
+    ["latest", "users", "items", "raw_events", "serving_log", "training_examples",
+     "user_features", "item_features", "cohort_features"],
+)  # fmt: skip
+def test_an_id_the_lineage_command_reads_as_something_else_is_replaced(header: str):
+    from recassets.lineage.targets import TargetError, parse_target
+
+    # the lineage command would not trace it as a request: a bento, or a table needing a day
+    try:
+        kind = parse_target(header).kind
+    except TargetError:
+        kind = None
+    assert kind != "request"
+    rid = D.request_id(header)
+    assert rid != header and len(rid) == 32 and parse_target(rid).kind == "request"
+    # near misses are ids like any other
+    assert D.request_id(header + "-1") == header + "-1"
+
+
+def test_a_batch_id_leaves_room_for_each_answers_id():
+    from recassets.lineage.targets import parse_target
+
+    assert D.batch_ids("b-7", 3) == ["b-7-0", "b-7-1", "b-7-2"]
+    assert D.request_id("f" * 61, answers=10) == "f" * 61  # "-9": 63 characters
+    too_long = D.request_id("f" * 63, answers=10)
+    assert too_long != "f" * 63 and len(too_long) == 32
+    assert D.request_id("f" * 62, answers=1) == "f" * 62  # "-0"
+    for rid in (*D.batch_ids("f" * 61, 10), *D.batch_ids("latest-x", 2), *D.batch_ids("a", 64)):
+        assert D.is_request_id(rid) and parse_target(rid).kind == "request", rid
+
+
 def test_the_decision_record():
     r = _record(3)
     assert r["items"] == [

@@ -4,6 +4,9 @@ is tested over HTTP in tests/integration/test_serving.py."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+from typing import Any
+
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -97,3 +100,53 @@ def test_readiness_reports_a_degraded_store_and_stays_200():
     assert ready.json() == {"status": "degraded", "detail": note[0]}
     note[0] = None  # the store is back
     assert client.get("/readyz").text == "\n"
+
+
+def _post_stalled(guard: Guard, chunks: list[bytes]) -> tuple[int, dict, dict]:
+    """``guard`` called directly with a client that sends ``chunks`` and then nothing more
+    (a body shorter than its Content-Length): (status, headers, JSON body) of the answer."""
+    import asyncio
+    import json
+
+    sent: list[MutableMapping[str, Any]] = []
+    queue = [{"type": "http.request", "body": c, "more_body": True} for c in chunks]
+    stalled = asyncio.Event()  # never set: the rest of the body never comes
+
+    async def receive() -> MutableMapping[str, Any]:
+        if queue:
+            return queue.pop(0)
+        await stalled.wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/recommend",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")]}  # fmt: skip
+    asyncio.run(guard(scope, receive, send))
+    start, body = sent
+    headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    return start["status"], headers, json.loads(body["body"])
+
+
+def test_a_body_that_does_not_arrive_in_time_is_a_408_naming_the_body():
+    async def never(scope: object, receive: object, send: object) -> None:  # never reached
+        raise AssertionError("the app got a partial body")
+
+    guard = Guard(never, token=None, body_timeout_s=0.05)
+    status, headers, body = _post_stalled(guard, [b'{"user_id":', b" 1"])
+    assert status == 408 and body["field"] == "body" and "0.05 s" in body["error"]
+    assert headers["connection"] == "close"
+    # a whole body within the deadline is handed on whole (the passing case)
+    client = _client(token=None, body_timeout_s=0.05)
+    assert client.post("/recommend", content=iter([b"x" * 100] * 3)).json() == {"bytes": 300}
+
+
+def test_the_body_deadline_comes_from_the_environment():
+    from recassets.bento.guard import BODY_TIMEOUT_ENV, BODY_TIMEOUT_S, body_timeout_from_env
+
+    assert body_timeout_from_env({}) == BODY_TIMEOUT_S == 5.0
+    assert body_timeout_from_env({BODY_TIMEOUT_ENV: "2.5"}) == 2.5
+    for bad in ("0", "-1", "soon", "nan", "inf"):
+        with pytest.raises(ValueError, match=BODY_TIMEOUT_ENV):
+            body_timeout_from_env({BODY_TIMEOUT_ENV: bad})

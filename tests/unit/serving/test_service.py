@@ -107,23 +107,106 @@ def _logged(landing: Path) -> list[dict]:
     return out
 
 
-def _batch(svc, *requests):
+def _batch(svc, *requests, ctx=None):
     reqs = [service.RecommendRequest(**r) for r in requests]
-    answer = svc.recommend_batch(reqs)
+    answer = svc.recommend_batch(reqs, ctx=ctx if ctx is not None else _ctx())
     return asyncio.run(answer) if inspect.isawaitable(answer) else answer
 
 
 def test_a_request_error_inside_a_batch_is_a_400_naming_its_position(svc):
-    answer = _batch(svc, {"user_id": 1, "k": 5}, {"user_id": 2, "k": 11})
-    assert answer.status_code == 400
+    ctx = _ctx()
+    answer = _batch(svc, {"user_id": 1, "k": 5}, {"user_id": 2, "k": 11}, ctx=ctx)
+    assert answer.status_code == 400 and ctx.response.status_code == 400
     body = json.loads(answer.body)
     assert body["field"] == "requests[1].k" and "between 1 and 10" in body["error"]
+    svc.decisions.close()  # the first request's page was never served: nothing logged
+    assert _logged(Path(svc.decisions.root).parent) == []
+
+
+# -- unknown fields: the body models BentoML validates -----------------------------------------
+
+API_BODIES = {
+    "recommend": {"user_id": 1, "k": 5, "exclude_seen": False},
+    "rank": {"user_id": 1, "item_ids": [1, 2]},
+    "recommend_batch": {"requests": [{"user_id": 1, "k": 5}]},
+}
+
+
+@pytest.mark.parametrize("api", sorted(API_BODIES))
+def test_each_apis_body_model_is_its_handlers_parameters(api):
+    """What BentoML validates (the API's input_spec) is what the handler takes: a field added
+    to one and not the other would be refused, or silently dropped."""
+    method = service.RecommenderService.apis[api]
+    params = [p for p in inspect.signature(method.func).parameters if p not in ("self", "ctx")]
+    assert list(method.input_spec.model_fields) == params
+    assert method.ctx_param == "ctx"
+
+
+@pytest.mark.parametrize("api", sorted(API_BODIES))
+@pytest.mark.parametrize("extra", ["kk", "exclude_sen", "extra"])
+def test_an_unknown_field_is_refused_naming_it(api, extra):
+    from pydantic import ValidationError
+
+    spec = service.RecommenderService.apis[api].input_spec
+    good = API_BODIES[api]
+    assert spec.model_validate_json(json.dumps(good)).model_dump() == spec(**good).model_dump()
+    with pytest.raises(ValidationError) as refused:  # BentoML's 400, with pydantic's detail
+        spec.model_validate_json(json.dumps({**good, extra: 1}))
+    assert [(e["type"], e["loc"]) for e in refused.value.errors()] == [
+        ("extra_forbidden", (extra,))
+    ]
+
+
+def test_an_unknown_field_inside_a_batch_is_refused_naming_its_position():
+    from pydantic import ValidationError
+
+    spec = service.RecommenderService.apis["recommend_batch"].input_spec
+    body = {"requests": [{"user_id": 1}, {"user_id": 2, "kk": 3}]}
+    with pytest.raises(ValidationError) as refused:
+        spec.model_validate_json(json.dumps(body))
+    assert [(e["type"], e["loc"]) for e in refused.value.errors()] == [
+        ("extra_forbidden", ("requests", 1, "kk"))
+    ]
 
 
 def test_a_batch_answers_each_request_and_counts_the_degraded_ones(svc):
     answer = _batch(svc, {"user_id": 1, "k": 5}, {"user_id": 99, "k": 2}, {"user_id": 3, "k": 1})
     assert [a["user_id"] for a in answer] == [1, 99, 3]
     assert svc.fallbacks.counts == {"recommend_batch": 1}
+
+
+def test_each_batch_answer_has_its_own_request_id_and_the_bento_and_is_logged(tmp_path):
+    svc, _ = _make(tmp_path)
+    ctx = _ctx("batch-7")
+    answer = _batch(svc, {"user_id": 1, "k": 5}, {"user_id": 99, "k": 2}, ctx=ctx)
+    assert [(a["request_id"], a["bento"], a["user_id"]) for a in answer] == [
+        ("batch-7-0", "recassets_recommender:v1", 1),
+        ("batch-7-1", "recassets_recommender:v1", 99),
+    ]
+    assert ctx.response.headers == {D.REQUEST_ID_HEADER: "batch-7"}
+    svc.decisions.close()
+    logged = {r["request_id"]: r for r in _logged(tmp_path)}
+    assert set(logged) == {"batch-7-0", "batch-7-1"}
+    rec = logged["batch-7-1"]
+    assert (rec["endpoint"], rec["user_id"], rec["policy"], rec["bento"]) == (
+        "recommend", 99, "cold_start", "recassets_recommender:v1",
+    )  # fmt: skip
+    assert [i["item_id"] for i in rec["items"]] == [i["item_id"] for i in answer[1]["items"]]
+
+
+def test_a_batch_without_a_usable_id_gets_a_new_one_for_the_batch(svc):
+    ctx = _ctx("users")  # a table's name: `recassets lineage users` would not trace it
+    answer = _batch(svc, {"user_id": 1, "k": 5}, {"user_id": 2, "k": 5}, ctx=ctx)
+    batch = ctx.response.headers[D.REQUEST_ID_HEADER]
+    assert batch != "users" and len(batch) == 32
+    assert [a["request_id"] for a in answer] == [f"{batch}-0", f"{batch}-1"]
+
+
+def test_a_batch_at_rate_zero_logs_nothing(tmp_path):
+    svc, _ = _make(tmp_path, rate=0.0)
+    assert [a["request_id"] for a in _batch(svc, {"user_id": 1, "k": 5}, ctx=_ctx("b"))] == ["b-0"]
+    svc.decisions.close()
+    assert not (tmp_path / D.DATASET).exists()
 
 
 def test_an_answer_carries_a_new_request_id_and_the_bento(svc):
@@ -197,3 +280,21 @@ def test_a_log_that_cannot_be_written_fails_no_request_and_is_counted(tmp_path):
     assert all(isinstance(a, service.Answer) and a.items for a in answers)
     svc.decisions.close()
     assert drops.counts == {"write_error": 3}
+
+
+def test_rank_counts_a_fallback_only_when_the_store_failed(svc):
+    from recassets.funnel.recommender import RANK_COLD_USER, STORE_DOWN
+
+    said: list[str] = []
+
+    def rank_request(user_id, item_ids, notes):
+        notes.extend(said)
+        return [{"item_id": i, "score": 0.0, "stages": ["ranking"]} for i in item_ids]
+
+    svc.recommender.rank_request = rank_request
+    said[:] = [RANK_COLD_USER]  # an unknown user is answered as designed, not degraded
+    assert _call(svc.rank(5, [1], ctx=_ctx())).notes == [RANK_COLD_USER]
+    assert svc.fallbacks.counts == {}
+    said[:] = [STORE_DOWN]
+    assert _call(svc.rank(5, [1], ctx=_ctx())).notes == [STORE_DOWN]
+    assert svc.fallbacks.counts == {"rank": 1}

@@ -1,0 +1,103 @@
+"""The serving log's filter (``recassets.bento.logs``) on the records BentoML's
+``log_exception`` makes: a client's validation error becomes one WARNING line, a server error
+keeps ERROR and its traceback."""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from http import HTTPStatus
+
+import pytest
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from recassets.bento import logs
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int
+
+
+def _record(exc: BaseException) -> logging.LogRecord:
+    """What ``log_exception`` logs inside the ``except`` of a request that raised ``exc``."""
+    try:
+        raise exc
+    except BaseException:  # noqa: BLE001 - the record carries whatever was raised
+        return logging.LogRecord(
+            logs.BENTOML_LOGGER, logging.ERROR, __file__, 1, "Exception on %s [%s]",
+            ("/recommend", "POST"), sys.exc_info(),
+        )  # fmt: skip
+
+
+def _formatted(record: logging.LogRecord) -> str:
+    return logging.Formatter("%(levelname)s %(message)s").format(record)
+
+
+def _validation_error(body: str) -> ValidationError:
+    with pytest.raises(ValidationError) as refused:
+        _Body.model_validate_json(body)
+    return refused.value
+
+
+def test_a_validation_error_becomes_one_warning_line_without_the_traceback():
+    record = _record(_validation_error('{"user_id": "x", "kk\\nFAKE ERROR line": 5}'))
+    assert logs.ClientErrors().filter(record) is True
+    line = _formatted(record)
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert "\n" not in line and "Traceback" not in line
+    assert line.startswith("WARNING client error on /recommend [POST]: 400 2 validation error(s)")
+    assert "user_id: int_parsing" in line and "extra_forbidden" in line
+    assert '"x"' not in line  # the input is not echoed, only where it was wrong
+
+
+def test_a_bentoml_client_error_is_one_line_too():
+    from bentoml.exceptions import BadInput, BentoMLException
+
+    record = _record(BadInput("the body is not JSON"))
+    logs.ClientErrors().filter(record)
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert "400 BadInput: the body is not JSON" in _formatted(record)
+    unavailable = _record(BentoMLException("down", error_code=HTTPStatus.SERVICE_UNAVAILABLE))
+    logs.ClientErrors().filter(unavailable)
+    assert unavailable.levelno == logging.ERROR and unavailable.exc_info is not None
+
+
+def test_a_server_error_keeps_error_and_its_traceback():
+    record = _record(RuntimeError("the index is damaged"))
+    assert logs.ClientErrors().filter(record) is True
+    line = _formatted(record)
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+    assert line.startswith("ERROR Exception on /recommend [POST]")
+    assert "Traceback" in line and "RuntimeError: the index is damaged" in line
+
+
+def test_install_puts_the_filter_on_bentomls_logger_once():
+    logger = logging.getLogger(logs.BENTOML_LOGGER)
+    before = list(logger.filters)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    try:
+        first = logs.install()
+        assert logs.install() is first and logger.filters.count(first) == 1
+        try:
+            _Body.model_validate_json("{}")
+        except ValidationError:
+            logger.error("Exception on %s [%s]", "/rank", "POST", exc_info=True)
+        try:
+            raise KeyError("boom")
+        except KeyError:
+            logger.error("Exception on %s [%s]", "/rank", "POST", exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+        logger.filters[:] = before
+    out = stream.getvalue().splitlines()
+    assert (
+        out[0]
+        == "WARNING client error on /rank [POST]: 400 1 validation error(s): user_id: missing"
+    )
+    assert out[1] == "ERROR Exception on /rank [POST]" and "KeyError: 'boom'" in out[-1]
