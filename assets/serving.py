@@ -27,7 +27,9 @@ GROUP = "serving"
 @asset(
     key=keys.RECOMMENDER_BENTO,
     group_name=GROUP,
-    deps=[keys.ITEM_INDEX, keys.EVALUATION],
+    # TRAINING_DATA: what is served shows stale when the data its models grew from changed
+    # (its eager condition ignores that dep's observations: sensors/conditions.py)
+    deps=[keys.ITEM_INDEX, keys.EVALUATION, keys.TRAINING_DATA],
     kinds={"bentoml"},
     # Backticks: the UI renders descriptions as Markdown, which dropped the tag's `<time>`,
     # `<policy>` and `<digest>` as HTML (the page read "recassets_recommender:--").

@@ -9,6 +9,7 @@ from dagster import (
     AssetObservation,
     AssetSpec,
     BackfillPolicy,
+    DagsterInstance,
     DataVersion,
     MaterializeResult,
     ObserveResult,
@@ -48,10 +49,12 @@ FEATURES_D_MINUS_1_AND_D = TimeWindowPartitionMapping(
 # external asset carries the version of the whole (recassets.lineage.versions
 # .training_data_version), observed by every run that can change it (the ingest tables and
 # training_examples, `observe_training_data`); the models depend on it, record its version in
-# their provenance, and show "has a new dependency data version" when it moves. The serving
-# assets do not depend on it: their eager condition would rebuild the bento from unchanged
-# models on every observation; they follow the models' new versions instead.
-def _training_data_now(instance, paths: Paths, days: Iterable[str] = ()) -> ObserveResult:
+# their provenance, and show "has a new dependency data version" when it moves. So does the
+# bento (what is served), whose eager condition ignores this dependency's updates
+# (sensors/conditions.py: an observation is no reason to rebuild it from unchanged models).
+def _training_data_now(
+    instance: DagsterInstance, paths: Paths, days: Iterable[str] = ()
+) -> ObserveResult:
     """The training data's version as it now stands (``days``: examples days a run is writing,
     besides those already materialized)."""
     every = sorted(set(instance.get_materialized_partitions(keys.TRAINING_EXAMPLES)) | set(days))
@@ -75,7 +78,7 @@ def _training_data_now(instance, paths: Paths, days: Iterable[str] = ()) -> Obse
             "partition they grew from. Observed by the runs of `lake/raw_events`, `lake/users`, "
             "`lake/items` and `lake/training_examples` (and by the Observe button). A "
             "re-ingested day with other content, or a new day of examples, gives it a new "
-            "version, and the models show stale.",
+            "version, and the models and the bento show stale.",
             kinds={"delta"},
         )
     ],

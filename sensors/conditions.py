@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dagster import (
     AssetKey,
     AssetsDefinition,
+    AssetSelection,
     AssetSpec,
     AutomationCondition,
     FreshnessPolicy,
@@ -48,9 +49,18 @@ DAILY_EAGER = (
 # feature_store, whose daily partitions reach today while the data's days need not (the
 # synthetic world starts in 2026-01, MovieLens in 1997), so some parent partition is always
 # missing and plain eager would never fire.
+#
+# The bento also depends on training/examples_version, so that it shows stale when the data
+# its models grew from changed (assets/training.py); an observation of that version is no
+# reason to rebuild it (the models have not changed), so its updates are ignored here: the
+# bento is rebuilt when the models are, by retrain_job or through model_evaluation.
 SERVING_EAGER = (
     AutomationCondition.eager()
     .without(~AutomationCondition.any_deps_missing())
+    .replace(
+        "any_deps_updated",
+        AutomationCondition.any_deps_updated().ignore(AssetSelection.assets(keys.TRAINING_DATA)),
+    )
     .with_label("eager (a new online day or a new evaluated model)")
 )
 

@@ -223,3 +223,14 @@ def test_reingesting_a_changed_file_marks_that_days_downstream_stale(built):
     # the model refitted on what the examples now hold: fresh again
     _fit(paths, instance)
     assert _model_status(instance) == ("FRESH", [])
+
+
+def test_every_asset_grown_from_the_examples_whole_can_show_it():
+    """The same edge the model above is stale through: every model, the evaluation and what
+    is served; not the daily assets, whose own partitions carry their versions."""
+    graph = _graph()
+    reading = {
+        k for k in graph.get_all_asset_keys() if keys.TRAINING_DATA in graph.get(k).parent_keys
+    }
+    assert reading == {*keys.MODELS, keys.RECOMMENDER_BENTO}
+    assert graph.get(keys.TRAINING_DATA).is_observable

@@ -10,11 +10,15 @@ import pytest
 from dagster import (
     AssetKey,
     AssetMaterialization,
+    AssetObservation,
     DagsterInstance,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     evaluate_automation_conditions,
 )
+
+from assets import keys
+from assets.partitions import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
 
 DAILY_DOWNSTREAM = ["lake/user_features", "lake/item_features", "lake/cohort_features",
                     "lake/training_examples", "featurestore/feature_store"]  # fmt: skip
@@ -140,6 +144,25 @@ def test_eager_takes_exactly_the_updated_day_through_even_an_old_one(defs):
             instance.report_runless_asset_event(AssetMaterialization(asset_key=key(name)))
         settled = evaluate_automation_conditions(defs, instance, cursor=online.cursor)
         assert settled.total_requested == 0  # done: no loop
+
+        # a new version of the training data (observed by an ingest or examples run): the
+        # bento shows stale through it, but is not rebuilt from the same models
+        instance.report_runless_asset_event(
+            AssetObservation(
+                asset_key=keys.TRAINING_DATA,
+                tags={DATA_VERSION_TAG: "v2", DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
+            )
+        )
+        observed = evaluate_automation_conditions(defs, instance, cursor=settled.cursor)
+        assert observed.total_requested == 0
+        # the failing case: new evaluated models are a reason
+        instance.report_runless_asset_event(AssetMaterialization(asset_key=keys.EVALUATION))
+        retrained = evaluate_automation_conditions(defs, instance, cursor=observed.cursor)
+        assert retrained.get_num_requested(keys.RECOMMENDER_BENTO) == 1
+        for name in SERVING:
+            instance.report_runless_asset_event(AssetMaterialization(asset_key=key(name)))
+        settled = evaluate_automation_conditions(defs, instance, cursor=retrained.cursor)
+        assert settled.total_requested == 0
 
         report(instance, ["lake/raw_events"], "2026-01-02")  # a late file re-ingested day 2
         late = evaluate_automation_conditions(defs, instance, cursor=settled.cursor)
