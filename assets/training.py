@@ -54,18 +54,15 @@ FEATURES_D_MINUS_1_AND_D = TimeWindowPartitionMapping(
 # (sensors/conditions.py: an observation is no reason to rebuild it from unchanged models).
 def _training_data_now(
     instance: DagsterInstance, paths: Paths, days: Iterable[str] = ()
-) -> ObserveResult:
-    """The training data's version as it now stands (``days``: examples days a run is writing,
-    besides those already materialized)."""
+) -> tuple[str, dict[str, int | str]]:
+    """The training data's version as it now stands, and what it covers (``days``: examples
+    days a run is writing, besides those already materialized)."""
     every = sorted(set(instance.get_materialized_partitions(keys.TRAINING_EXAMPLES)) | set(days))
     version = VersionReader(paths).training_data(every) or "no examples"
-    metadata = {
-        "days": len(every),
-        **({"first_day": every[0], "last_day": every[-1]} if every else {}),
-    }
-    return ObserveResult(
-        asset_key=keys.TRAINING_DATA, data_version=DataVersion(version), metadata=metadata
-    )
+    metadata: dict[str, int | str] = {"days": len(every)}
+    if every:
+        metadata |= {"first_day": every[0], "last_day": every[-1]}
+    return version, metadata
 
 
 @multi_observable_source_asset(
@@ -85,23 +82,22 @@ def _training_data_now(
     name="training__examples_version",
 )
 def training_data(context: AssetExecutionContext, lake: LakeResource) -> ObserveResult:
-    return _training_data_now(context.instance, lake.paths())
+    version, metadata = _training_data_now(context.instance, lake.paths())
+    return ObserveResult(
+        asset_key=keys.TRAINING_DATA, data_version=DataVersion(version), metadata=metadata
+    )
 
 
 def observe_training_data(
     context: AssetExecutionContext, paths: Paths, days: Iterable[str] = ()
 ) -> None:
     """Record the training data's version from a run that may have changed it."""
-    now = _training_data_now(context.instance, paths, days)
-    assert now.data_version is not None
+    version, metadata = _training_data_now(context.instance, paths, days)
     context.log_event(
         AssetObservation(
             asset_key=keys.TRAINING_DATA,
-            metadata=now.metadata,
-            tags={
-                DATA_VERSION_TAG: now.data_version.value,
-                DATA_VERSION_IS_USER_PROVIDED_TAG: "true",
-            },
+            metadata=metadata,
+            tags={DATA_VERSION_TAG: version, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
         )
     )
 

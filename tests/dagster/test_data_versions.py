@@ -234,3 +234,17 @@ def test_every_asset_grown_from_the_examples_whole_can_show_it():
     }
     assert reading == {*keys.MODELS, keys.RECOMMENDER_BENTO}
     assert graph.get(keys.TRAINING_DATA).is_observable
+
+
+def test_the_observe_button_records_what_the_runs_record(built):
+    """The asset's own observation (the UI's Observe button) computes the version the runs
+    logged: the days the examples hold, over the manifests as they are now."""
+    from dagster._core.definitions.observe import observe
+
+    paths, instance = built
+    result = observe(
+        [training_data], instance=instance, resources={"lake": LakeResource(home=paths.home)}
+    )
+    assert result.success
+    assert _training_data_version(instance) == VersionReader(paths).training_data(DAYS)
+    assert VersionReader(paths).training_data(DAYS[1:]) != VersionReader(paths).training_data(DAYS)
