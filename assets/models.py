@@ -17,6 +17,7 @@ from dagster import (
     asset,
     asset_check,
 )
+from pydantic import Field, field_validator
 
 from assets import keys
 from assets.pods import GPU_POD
@@ -35,16 +36,19 @@ class ModelTrainConfig(Config):
     partitions it has not consumed. The last ``holdout_days`` partitions are kept for
     ``model_evaluation``."""
 
+    # Bounds on every number: a value outside them is refused naming the field before any
+    # work (pydantic, when Dagster builds the config), not read as a slice (a negative
+    # holdout trained on the evaluation's day) or a silent default.
     full_retrain: bool = False
-    epochs_from_scratch: int = 3
-    holdout_days: int = 1
-    batch_size: int = 1024
-    id_capacity: int = 100_000  # rows of the user_id / item_id tables
-    id_min_count: int = 2  # sightings before an id gets its own row
-    num_threads: int | None = None
+    epochs_from_scratch: int = Field(default=3, ge=1)
+    holdout_days: int = Field(default=1, ge=0)
+    batch_size: int = Field(default=1024, ge=1)
+    id_capacity: int = Field(default=100_000, ge=1)  # rows of the user_id / item_id tables
+    id_min_count: int = Field(default=2, ge=1)  # sightings before an id gets its own row
+    num_threads: int | None = Field(default=None, ge=1)
     # Sharded training over this many local ranks (TorchRec DMP, gloo / NCCL); None: the
     # RECASSETS_TRAIN_PROCESSES environment variable, default 1 (the in-process loop).
-    processes: int | None = None
+    processes: int | None = Field(default=None, ge=1)
 
 
 class SequenceRankingConfig(ModelTrainConfig):
@@ -52,8 +56,8 @@ class SequenceRankingConfig(ModelTrainConfig):
     its checkpoint's): ``history`` newest engagements attended (the feature pipeline keeps 50),
     ``attention_hidden`` units of the attention unit."""
 
-    history: int = 50
-    attention_hidden: int = 32
+    history: int = Field(default=50, ge=1)
+    attention_hidden: int = Field(default=32, ge=1)
 
 
 def _train(
@@ -173,12 +177,12 @@ class ItemSimilarityConfig(Config):
     ``max_items``: the most engaged items it covers (its fit is cubic in them);
     ``neighbors``: weights kept per item."""
 
-    holdout_days: int = 1
-    window_days: int = 365
-    l2: float | None = None
-    beta: float | None = None
-    max_items: int = 10_000
-    neighbors: int = 100
+    holdout_days: int = Field(default=1, ge=0)
+    window_days: int = Field(default=365, ge=1)
+    l2: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    beta: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_items: int = Field(default=10_000, ge=1)
+    neighbors: int = Field(default=100, ge=1)
 
 
 @asset(
@@ -225,9 +229,9 @@ class LightRankerConfig(Config):
     """The L1 light ranker (``recassets.training.light``): ``max_rows`` of the two-tower's
     training days' examples (a seeded sample), ``hidden`` units, ``epochs`` passes."""
 
-    max_rows: int = 300_000
-    hidden: int = 16
-    epochs: int = 4
+    max_rows: int = Field(default=300_000, ge=1)
+    hidden: int = Field(default=16, ge=1)
+    epochs: int = Field(default=4, ge=1)
 
 
 @asset(
@@ -281,16 +285,24 @@ class ModelEvaluationConfig(Config):
     two-tower results the ranker re-ranks (the served pair). ``bootstrap``: resamples of the
     confidence intervals (users resampled)."""
 
-    k: int = 50
-    candidates: int = 200
-    bootstrap: int = 1000
+    k: int = Field(default=50, ge=1)
+    candidates: int = Field(default=200, ge=1)
+    bootstrap: int = Field(default=1000, ge=1)
     # which baselines the gate must beat; None: all (popularity all-time / trailing 7 days,
-    # co-occurrence)
+    # co-occurrence). A name it does not know is refused: dropped, a typo would leave the
+    # gate nothing to beat, and it would pass.
     gate_baselines: list[str] | None = None
     # the cascade, as serving runs it (FunnelConfig.candidates, .light_keep): the light
     # ranker scores the two-tower's light_pool and keeps light_keep for the DCN-v2
-    light_pool: int = 500
-    light_keep: int = 200
+    light_pool: int = Field(default=500, ge=1)
+    light_keep: int = Field(default=200, ge=1)
+
+    @field_validator("gate_baselines")
+    @classmethod
+    def _known_baselines(cls, names: list[str] | None) -> list[str] | None:
+        from recassets.training.report import check_baselines  # no torch: report is plain
+
+        return None if names is None else check_baselines(names)
 
 
 @asset(

@@ -18,6 +18,7 @@ from dagster import (
     asset,
     asset_check,
 )
+from pydantic import Field
 
 from assets import keys
 from recassets.retrieval.index import MIN_RECALL, ItemIndex
@@ -66,9 +67,9 @@ class ItemIndexConfig(Config):
     """``factory`` overrides the size-based choice (``Flat``, ``IVF1024,Flat``, ...)."""
 
     factory: str | None = None
-    sample_users: int = 2000
-    k: int = 100
-    target_recall: float = 0.97
+    sample_users: int = Field(default=2000, ge=1)
+    k: int = Field(default=100, ge=1)
+    target_recall: float = Field(default=0.97, gt=0, le=1, allow_inf_nan=False)
 
 
 @asset(

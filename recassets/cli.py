@@ -301,7 +301,7 @@ def serving_log_range(paths: Paths) -> tuple[str, str]:
 
 def cmd_materialize(args: argparse.Namespace) -> None:
     paths = Paths.from_env()
-    selection = args.select.split(",") if args.select else DEMO_SELECTION
+    selection = _selection(args.select)
     first = last = log_days = None
     if SERVING_LOG in selection:
         log_first, log_last = serving_log_range(paths)
@@ -309,6 +309,21 @@ def cmd_materialize(args: argparse.Namespace) -> None:
     if any(k != SERVING_LOG for k in selection):
         first, last = landed_range(paths)
     materialize(paths, selection, args.first or first, args.last or last, log_days=log_days)
+
+
+def _selection(select: str | None) -> Sequence[str]:
+    """``--select``'s keys, each one the CLI can materialize; none given: the demo's. An
+    unknown key (a typo) or an empty list (an unset shell variable) is refused here, before
+    Spark or Dagster start, naming it: not a failed run to read the end of, nor everything."""
+    if select is None:
+        return DEMO_SELECTION
+    keys = [k.strip() for k in select.split(",") if k.strip()]
+    known = (*DEMO_SELECTION, *NOT_IN_DEMO)
+    unknown = [k for k in keys if k not in known]
+    if unknown or not keys:
+        what = f"unknown asset {', '.join(unknown)}" if unknown else "no asset given"
+        raise SystemExit(f"recassets materialize --select: {what}; choose from {', '.join(known)}")
+    return keys
 
 
 def table_summary(paths: Paths) -> list[tuple[str, str, int, int]]:
@@ -437,12 +452,21 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise SystemExit(f"recassets serve: {e}") from None
     say(f"serving on {srv.url} (POST /recommend, /rank, /recommend_batch, /info; GET /readyz, "
         f"/metrics); log {srv.log}; Ctrl-C stops")  # fmt: skip
+    import signal
+
+    def stop_on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (a supervisor, `kill`) stops the server too
+
+    signal.signal(signal.SIGTERM, stop_on_term)
+    code = 0
     try:
-        srv.process.wait()
+        code = srv.process.wait()
     except KeyboardInterrupt:
         pass
     finally:
         srv.stop()
+    if code:
+        raise SystemExit(f"recassets serve: bentoml serve exited ({code}); see {srv.log}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -477,15 +501,41 @@ def cmd_demo(args: argparse.Namespace) -> None:
     cmd_status()
 
 
+def _positive(text: str) -> int:
+    """An argparse type: an integer of 1 or more (``--k -1`` was a slice: all but the last)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65_535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1..65535, got {value}")
+    return value
+
+
+def _day(text: str) -> str:
+    """An argparse type: a YYYY-MM-DD date."""
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recassets", description=(__doc__ or "").split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def synthetic_args(p: argparse.ArgumentParser, days: int) -> None:
-        p.add_argument("--days", type=int, default=days, help="days to generate")
-        p.add_argument("--events-per-day", type=int, default=20_000)
+        p.add_argument("--days", type=_positive, default=days, help="days to generate")
+        p.add_argument("--events-per-day", type=_positive, default=20_000)
         p.add_argument("--seed", type=int, default=7)
-        p.add_argument("--start", default="2026-01-01", help="first day (UTC)")
+        p.add_argument("--start", type=_day, default="2026-01-01", help="first day (UTC)")
 
     p = sub.add_parser("demo", help="generate or import data, materialize every asset, summarize")
     p.add_argument("--movielens", metavar="DIR", help="import MovieLens ml-100k from DIR instead")
@@ -507,23 +557,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--select",
         help=f"comma-separated asset keys (default: every asset but {', '.join(NOT_IN_DEMO)})",
     )
-    p.add_argument("--first", help="first day (default: first landed)")
-    p.add_argument("--last", help="last day (default: last landed)")
+    p.add_argument("--first", type=_day, help="first day (default: first landed)")
+    p.add_argument("--last", type=_day, help="last day (default: last landed)")
     p.set_defaults(func=cmd_materialize)
 
     p = sub.add_parser("recommend", help="batch top-K through the current policy (no HTTP)")
     p.add_argument("--users", required=True, help="a file with one user id per line")
-    p.add_argument("--k", type=int, default=100)
+    p.add_argument("--k", type=_positive, default=100)
     p.add_argument("--out", help="recs.parquet or recs.csv (default: JSON lines on stdout)")
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("evaluate", help="print the evaluation of the current model")
-    p.add_argument("--k", type=int, default=50)
+    p.add_argument("--k", type=_positive, default=50)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("serve", help="bentoml serve the newest (or a given) bento on 127.0.0.1")
     p.add_argument("--tag", help="bento tag (default: the newest recassets_recommender)")
-    p.add_argument("--port", type=int, default=3001)
+    p.add_argument("--port", type=_port, default=3001)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("init", help="create RECASSETS_HOME and its Dagster instance (dagster.yaml)")
@@ -565,9 +615,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEBUG_ENV = "RECASSETS_DEBUG"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run a command. A ``ValueError`` or ``OSError`` (a bad input, a file that cannot be read
+    or written, a location that is no folder) ends it with its message and exit code 1, not a
+    traceback; ``RECASSETS_DEBUG=1`` shows the traceback instead."""
     args = build_parser().parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except (ValueError, OSError) as e:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        raise SystemExit(
+            f"recassets {args.command}: {type(e).__name__}: {e} ({DEBUG_ENV}=1 shows where)"
+        ) from None
 
 
 if __name__ == "__main__":

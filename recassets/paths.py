@@ -87,6 +87,13 @@ class Paths:
     ) -> Paths:
         """The layout under ``home`` (default ``.recassets``, made absolute), any location
         given explicitly replacing its default. Reads no environment variable."""
+        if home is not None and "://" in str(home):
+            # checked on the text: Path() folds "s3a://b" into "s3a:/b", which would slip past
+            # __post_init__'s check and make a folder named "s3a:" in the current directory
+            raise ValueError(
+                f"{LOCATION_ENV['home']}={str(home)!r}: the home must be a local or mounted "
+                "folder; only the lake (RECASSETS_LAKE) may be an object-store URL"
+            )
         root = Path(home or DEFAULT_HOME).absolute()
         return cls(
             home=str(root),
@@ -190,22 +197,38 @@ def partition_window(
     """
     today = today or dt.datetime.now(dt.UTC).date()
     days = paths.landed_days("events")
-    start_ = _day_or_none(start)
+    start_ = _day_or_none(start, START_DATE_ENV)
     first = start_ or (days[0] if days else DEFAULT_START_DATE)
     end_ = end.strip().lower() if isinstance(end, str) else end
     if end_ and end_ != "open":
-        return PartitionWindow(first, max(first, _day_or_none(end_) or first))
+        last = _day_or_none(end_, END_DATE_ENV) or first
+        if last < first:
+            raise ValueError(
+                f"{END_DATE_ENV}={last.isoformat()} is before the first day {first.isoformat()} "
+                f"({START_DATE_ENV} or the first landed day)"
+            )
+        return PartitionWindow(first, last)
     if days and not end_ and days[-1] < today - dt.timedelta(days=LIVE_WITHIN_DAYS):
         return PartitionWindow(first, max(first, days[-1]))
     ahead = max(0, (days[-1] - today).days) if days else 0
     return PartitionWindow(first, None, days_ahead=ahead)
 
 
-def _day_or_none(day: dt.date | str | None) -> dt.date | None:
+def _day_or_none(day: dt.date | str | None, name: str = "day") -> dt.date | None:
+    """``day`` as a date (None when empty); a text that is no date in 1970..9998 is a
+    ``ValueError`` naming ``name`` (the variable it came from)."""
     if isinstance(day, dt.date):
         return day
     day = (day or "").strip()
-    return dt.date.fromisoformat(day) if day else None
+    if not day:
+        return None
+    try:
+        parsed = dt.date.fromisoformat(day)
+    except ValueError:
+        raise ValueError(f"{name}={day[:40]!r}: expected a date YYYY-MM-DD") from None
+    if not dt.date(1970, 1, 1) <= parsed < dt.date(9999, 1, 1):  # a day after it must exist
+        raise ValueError(f"{name}={day}: expected a date from 1970-01-01 to 9998-12-31")
+    return parsed
 
 
 def partition_start_date(paths: Paths) -> dt.date:

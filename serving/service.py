@@ -65,10 +65,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from recassets.bento import decisions as D  # noqa: E402
 from recassets.bento.guard import Guard  # noqa: E402
+from recassets.freshness import env_int  # noqa: E402
 
-MAX_K = int(os.environ.get("RECASSETS_SERVE_MAX_K", "200"))
+# A setting that is no integer of at least 1 stops the worker at start, naming the variable
+# (0 would have refused every request, "abc" was an unnamed ValueError).
+MAX_K = env_int("RECASSETS_SERVE_MAX_K", 200, minimum=1)
 MAX_RANK_ITEMS = 1000
-MAX_BATCH = int(os.environ.get("RECASSETS_SERVE_MAX_BATCH", "64"))
+MAX_BATCH = env_int("RECASSETS_SERVE_MAX_BATCH", 64, minimum=1)
 MAX_COHORT_CHARS = 32  # country codes and age buckets ("18-24") are a few characters
 INT64_MAX = 2**63 - 1
 BUNDLE = Path(os.environ.get("RECASSETS_BUNDLE_DIR") or Path(__file__).resolve().parent / "bundle")

@@ -40,6 +40,8 @@ from typing import Any
 
 import anyio
 
+from recassets.freshness import env_int
+
 TOKEN_ENV = "RECASSETS_SERVING_TOKEN"
 TOKEN_FILE_ENV = "RECASSETS_SERVING_TOKEN_FILE"
 MAX_BODY_ENV = "RECASSETS_SERVE_MAX_BODY_BYTES"
@@ -103,7 +105,7 @@ class Guard:
     ) -> None:
         self.app = app
         self.token = token_from_env(os.environ) if token is _UNSET else token
-        self.max_body = max_body_bytes or int(os.environ.get(MAX_BODY_ENV, MAX_BODY_BYTES))
+        self.max_body = max_body_bytes or env_int(MAX_BODY_ENV, MAX_BODY_BYTES, minimum=1)
         self.body_timeout = body_timeout_s or body_timeout_from_env(os.environ)
         self.health = health
 

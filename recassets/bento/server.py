@@ -133,6 +133,11 @@ def start(
         raise FileNotFoundError(
             f"no bento in {B.bentoml_home(paths)}: materialize serving/recommender_bento first"
         )
+    if port and not port_is_free(host, port):
+        # checked first: the new server would die on bind while the one already there
+        # answered /readyz for it, and its log (truncated below) is the other server's
+        raise RuntimeError(f"port {port} on {host} is in use: stop what serves there, or pick "
+                           "another port")  # fmt: skip
     port = port or free_port()
     log_path = Path(log) if log else Path(paths.home) / "logs" / f"bentoml-serve-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,11 +163,23 @@ def start(
         if proc.poll() is not None:
             raise RuntimeError(f"bentoml serve exited ({proc.returncode}):\n{_tail(log_path)}")
         status, _ = get(server.url + "/readyz", timeout=2)
-        if status == 200:
+        if status == 200 and proc.poll() is None:  # ready, and it is ours that answered
             return server
         time.sleep(0.5)
     server.stop()
     raise TimeoutError(f"bentoml serve not ready in {ready_timeout_s:.0f} s:\n{_tail(log_path)}")
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now (a bind with SO_REUSEADDR, as
+    servers bind: a port left in TIME_WAIT is free, one with a listener is not)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 @contextlib.contextmanager

@@ -81,7 +81,8 @@ ENABLED_ENV = "RECASSETS_ADS"  # "0", "false", "off", "no": no ads on any page
 STATE_ENV = "RECASSETS_ADS_STATE"  # auto (default), process or redis
 CAMPAIGNS_ENV = "RECASSETS_ADS_CAMPAIGNS"  # a campaigns file to serve instead of the bundle's
 AUCTION_STAGE = "auction"
-_OFF = {"0", "false", "off", "no"}
+_OFF = ("0", "false", "off", "no")
+_ON = ("1", "true", "on", "yes")
 # The most an impression's cost may exceed the budget by, against float rounding only.
 _EPS = 1e-9
 
@@ -108,11 +109,33 @@ class AdsConfig:
         """``RECASSETS_ADS`` (off: ``0``/``false``/``off``/``no``), ``RECASSETS_ADS_SLOTS``
         (``3,8``), ``RECASSETS_ADS_RESERVE`` and ``RECASSETS_ADS_FREQUENCY_CAP``."""
         slots = env.get("RECASSETS_ADS_SLOTS")
+        enabled = env.get(ENABLED_ENV, "1").strip().lower()
+        if enabled not in (*_OFF, *_ON):  # "maybe" left ads on in silence
+            raise ValueError(
+                f"{ENABLED_ENV}={enabled[:40]!r}: expected one of {', '.join((*_ON, *_OFF))}"
+            )
+
+        def number(name: str, text: str, kind: type) -> Any:
+            try:
+                return kind(text)
+            except ValueError:
+                raise ValueError(f"{name}={text[:40]!r}: expected {kind.__name__}") from None
+
         return cls(
-            slots=tuple(int(s) for s in slots.split(",") if s.strip()) if slots else cls.slots,
-            reserve=float(env.get("RECASSETS_ADS_RESERVE", cls.reserve)),
-            frequency_cap=int(env.get("RECASSETS_ADS_FREQUENCY_CAP", cls.frequency_cap)),
-            enabled=env.get(ENABLED_ENV, "1").strip().lower() not in _OFF,
+            slots=tuple(
+                number("RECASSETS_ADS_SLOTS", s, int) for s in slots.split(",") if s.strip()
+            )
+            if slots
+            else cls.slots,
+            reserve=number(
+                "RECASSETS_ADS_RESERVE", env.get("RECASSETS_ADS_RESERVE", str(cls.reserve)), float
+            ),
+            frequency_cap=number(
+                "RECASSETS_ADS_FREQUENCY_CAP",
+                env.get("RECASSETS_ADS_FREQUENCY_CAP", str(cls.frequency_cap)),
+                int,
+            ),
+            enabled=enabled not in _OFF,
         )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +109,17 @@ def parse_volume_band(raw: str | None, default: float = DEFAULT_VOLUME_BAND) -> 
     text = (raw or "").strip().lower()
     if text in ("off", "none"):
         return None
-    return float(text) if text else default
+    if not text:
+        return default
+    try:
+        band = float(text)
+    except ValueError:
+        band = math.nan
+    if not (math.isfinite(band) and band >= 0):  # refused at start, not after ingestion
+        raise ValueError(
+            f"RECASSETS_VOLUME_BAND={raw!r}: expected a fraction >= 0 (e.g. 0.5) or off"
+        )
+    return band
 
 
 def events_manifest(paths: Paths, day: dt.date | str) -> dict | None:

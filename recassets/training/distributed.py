@@ -97,7 +97,10 @@ class DistributedTrainingError(RuntimeError):
 def processes_from_env(env: Mapping[str, str] | None = None) -> int:
     """``RECASSETS_TRAIN_PROCESSES`` (default 1: the single-process loop)."""
     raw = (os.environ if env is None else env).get(ENV_PROCESSES, "").strip()
-    n = int(raw) if raw else 1
+    try:
+        n = int(raw) if raw else 1
+    except ValueError:
+        raise ValueError(f"{ENV_PROCESSES}={raw[:40]!r}: expected an integer >= 1") from None
     if n < 1:
         raise ValueError(f"{ENV_PROCESSES} must be >= 1, got {raw!r}")
     return n

@@ -225,6 +225,9 @@ def gate(
     passed = cand == cand  # NaN (no eval users) never passes
     if not passed:
         reasons.append(f"candidate {key} is NaN (no evaluation users)")
+    if not baselines:  # nothing beaten is no pass: the gate exists to beat the simple methods
+        passed = False
+        reasons.append("no baseline to beat")
     users = candidate_metrics.get("users")
     if users is not None:
         reasons.append(

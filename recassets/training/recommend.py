@@ -220,7 +220,9 @@ def cli_recommend(users_file: str, k: int = 100, out: str | None = None) -> pa.T
     (by ``out``'s suffix) or print JSON lines when ``out`` is None."""
     from recassets.paths import Paths
 
-    ids = [int(line) for line in Path(users_file).read_text().split() if line.strip()]
+    if out is not None and not out.endswith((".parquet", ".csv")):
+        raise SystemExit(f"recassets recommend --out {out}: name a .parquet or .csv file")
+    ids = _user_ids(Path(users_file))
     table = recommend(Paths.from_env(), ids, k)
     if out is None:
         for row in table.to_pylist():
@@ -234,6 +236,28 @@ def cli_recommend(users_file: str, k: int = 100, out: str | None = None) -> pa.T
 
         pq.write_table(table, out)
     return table
+
+
+def _user_ids(path: Path) -> list[int]:
+    """The user ids of ``path``, one per line (blank lines skipped); a line that is not an
+    id within int64, or a file that cannot be read, is a ``SystemExit`` naming file and line."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SystemExit(f"recassets recommend --users {path}: cannot read it ({e})") from None
+    ids = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        token = line.strip()
+        if not token:
+            continue
+        try:
+            value = int(token)
+        except ValueError:
+            value = None
+        if value is None or not -(2**63) <= value < 2**63:
+            raise SystemExit(f"{path}:{number}: {token[:40]!r} is not a user id (an integer)")
+        ids.append(value)
+    return ids
 
 
 def cli_evaluate(k: int = 50) -> E.EvaluationReport:

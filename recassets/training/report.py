@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,20 @@ POPULARITY_ALL_TIME = "popularity_all_time"
 POPULARITY_TRAILING_7D = "popularity_trailing_7d"
 COOCCURRENCE = "cooccurrence"
 BASELINES = (POPULARITY_ALL_TIME, POPULARITY_TRAILING_7D, COOCCURRENCE)
+
+
+def check_baselines(names: Sequence[str]) -> list[str]:
+    """``names`` when they are a non-empty list of ``BASELINES`` (the gate's
+    ``gate_baselines``); else ``ValueError`` naming what is wrong: an empty or misspelled list
+    would leave the gate nothing to beat."""
+    names = list(names)
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown or not names:
+        what = f"unknown {', '.join(map(repr, unknown))}" if unknown else "an empty list"
+        raise ValueError(f"gate_baselines: {what}; choose one or more of {', '.join(BASELINES)}")
+    return names
+
+
 CANDIDATES = 200  # two-tower candidates the ranker re-ranks in evaluation
 NDCG_AT = 10
 
@@ -92,9 +106,22 @@ class EvaluationReport:
         return SERVED if SERVED in self.retrieval else CANDIDATE
 
     def baselines(self) -> dict[str, dict[str, float]]:
-        """The simple baselines scored (the gate's, when ``gate_baselines`` names them)."""
-        names = BASELINES if self.gate_baselines is None else self.gate_baselines
-        return {p: m for p, m in self.retrieval.items() if p in names}
+        """The simple baselines scored (the gate's, when ``gate_baselines`` names them).
+
+        Never an empty or shrunken set in silence (the gate would have less, or nothing, to
+        beat, and would pass): each name in ``gate_baselines`` must be known and scored, and
+        without it at least one baseline must be (reports from before co-occurrence have the
+        two popularities only); else ``ValueError``."""
+        if self.gate_baselines is None:
+            found = {p: self.retrieval[p] for p in BASELINES if p in self.retrieval}
+            if not found:
+                raise ValueError(f"no baseline scored in this report (expected {BASELINES})")
+            return found
+        names = check_baselines(self.gate_baselines)
+        missing = [p for p in names if p not in self.retrieval]
+        if missing:
+            raise ValueError(f"gate_baselines not scored in this report: {', '.join(missing)}")
+        return {p: self.retrieval[p] for p in names}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

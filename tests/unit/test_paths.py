@@ -85,6 +85,25 @@ def test_the_edge_reads_both_ends_from_the_environment(paths, monkeypatch):
     assert PartitionWindow.from_env(paths, today=TODAY).last is None
 
 
+@pytest.mark.parametrize(
+    ("start", "end", "says"),
+    [
+        ("abc", None, "RECASSETS_START_DATE='abc': expected a date YYYY-MM-DD"),
+        (None, "2026-13-01", "RECASSETS_END_DATE='2026-13-01': expected a date YYYY-MM-DD"),
+        (None, "9999-12-31", "RECASSETS_END_DATE=9999-12-31: expected a date from 1970-01-01"),
+        ("1998-02-01", "1998-01-01", "RECASSETS_END_DATE=1998-01-01 is before the first day"),
+    ],
+)
+def test_a_bad_end_names_its_variable(paths, monkeypatch, start, end, says):
+    """Before: an unnamed ValueError or OverflowError when the definitions loaded, and an end
+    before the start silently became a one-day window."""
+    for name, value in (("RECASSETS_START_DATE", start), ("RECASSETS_END_DATE", end)):
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=says):
+        PartitionWindow.from_env(paths, today=TODAY)
+
+
 LOCATIONS = ("RECASSETS_HOME", "RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS",
              "RECASSETS_LINEAGE", "RECASSETS_BENTOML_HOME", "DAGSTER_HOME")  # fmt: skip
 
@@ -134,3 +153,6 @@ def test_only_the_lake_may_be_an_object_store_url(tmp_path):
     for name in ("landing", "artifacts", "lineage", "bentoml"):
         with pytest.raises(ValueError, match=f"{LOCATION_ENV[name]}='s3a://b/x'.*mounted folder"):
             Paths.at(tmp_path, **{name: "s3a://b/x"})
+    # the home too, though Path() would fold its "//" before the check saw it
+    with pytest.raises(ValueError, match="RECASSETS_HOME='s3a://bucket/x'.*mounted folder"):
+        Paths.at("s3a://bucket/x")

@@ -54,6 +54,32 @@ def test_gate_fails_when_worse_than_current_beyond_tolerance():
     assert P.gate({K: float("nan")}, POP).passed is False
 
 
+def test_a_gate_with_no_baseline_never_passes():
+    d = P.gate({K: 0.9}, {})
+    assert not d.passed and "no baseline to beat" in d.reasons
+    assert P.gate({K: 0.9}, POP).passed  # the same candidate, something to beat
+
+
+def test_the_gates_baselines_are_never_dropped_in_silence():
+    """A misspelled or empty ``gate_baselines`` used to leave the gate nothing to beat (it
+    passed a candidate worse than every baseline); a named baseline the report lacks too."""
+    r = report(0.05)  # worse than both popularities
+    assert set(r.baselines()) == set(POP)  # without gate_baselines: every one scored
+    assert not P.gate_report(r).passed
+    for names, says in [
+        (["popularity_al_time"], "unknown 'popularity_al_time'"),
+        ([], "an empty list"),
+        (["cooccurrence"], "not scored in this report: cooccurrence"),
+    ]:
+        with pytest.raises(ValueError, match=says):
+            replace(r, gate_baselines=names).baselines()
+    assert list(replace(r, gate_baselines=["popularity_all_time"]).baselines()) == [
+        "popularity_all_time"
+    ]
+    with pytest.raises(ValueError, match="no baseline scored"):
+        replace(r, retrieval={"candidate": {K: 0.05}}).baselines()
+
+
 # --- promotion ----------------------------------------------------------------------------------
 
 

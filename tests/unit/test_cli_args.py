@@ -1,0 +1,92 @@
+"""The CLI refuses bad arguments before any work, naming them: a negative ``--k`` was a
+slice (every item but the last), a typo in ``--select`` a failed Dagster run to read the end
+of, an empty ``--select`` (an unset shell variable) every asset, a users file with a bad line
+a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from recassets import cli
+from recassets.training.recommend import cli_recommend
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["recommend", "--users", "u.txt", "--k", "-1"], "expected 1 or more, got -1"),
+        (["recommend", "--users", "u.txt", "--k", "0"], "expected 1 or more, got 0"),
+        (["evaluate", "--k", "0"], "expected 1 or more, got 0"),
+        (["serve", "--port", "99999"], "a TCP port is 1..65535, got 99999"),
+        (["generate", "--days", "0"], "expected 1 or more, got 0"),
+        (["generate", "--start", "2026-13-45"], "expected a date YYYY-MM-DD, got '2026-13-45'"),
+        (["materialize", "--first", "yesterday"], "expected a date YYYY-MM-DD, got 'yesterday'"),
+    ],
+)
+def test_a_bad_argument_is_an_argparse_error_naming_it(argv, says, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.build_parser().parse_args(argv)
+    assert raised.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_good_arguments_parse():
+    args = cli.build_parser().parse_args(["recommend", "--users", "u.txt", "--k", "5"])
+    assert args.k == 5
+    args = cli.build_parser().parse_args(["materialize", "--first", "2026-01-02"])
+    assert args.first == "2026-01-02"
+
+
+@pytest.mark.parametrize(
+    ("select", "says"),
+    [
+        ("models/two_towr", "unknown asset models/two_towr"),
+        ("lake/raw_events,lake/rawevents", "unknown asset lake/rawevents"),
+        ("", "no asset given"),
+        (" , ", "no asset given"),
+    ],
+)
+def test_select_refuses_unknown_and_empty_lists_before_any_run(select, says):
+    with pytest.raises(SystemExit, match=says):
+        cli._selection(select)
+
+
+def test_select_keeps_known_keys_and_defaults_to_the_demo():
+    assert cli._selection("lake/raw_events, models/two_tower_model") == [
+        "lake/raw_events",
+        "models/two_tower_model",
+    ]
+    assert cli._selection(None) == cli.DEMO_SELECTION
+
+
+@pytest.mark.parametrize(
+    ("content", "out", "says"),
+    [
+        ("3\nabc\n", None, r"users.txt:2: 'abc' is not a user id"),
+        ("99999999999999999999\n", None, r"users.txt:1: '99999999999999999999' is not a user"),
+        ("3\n", "recs.txt", "name a .parquet or .csv file"),
+    ],
+)
+def test_recommend_names_the_bad_line_or_output(tmp_path, content, out, says):
+    users = tmp_path / "users.txt"
+    users.write_text(content)
+    with pytest.raises(SystemExit, match=says):
+        cli_recommend(str(users), 5, str(tmp_path / out) if out else None)
+    with pytest.raises(SystemExit, match="cannot read it"):
+        cli_recommend(str(tmp_path / "missing.txt"), 5)
+
+
+def test_a_bad_input_deep_in_a_command_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    """``import-movielens`` on a folder without the files raised FileNotFoundError with a
+    traceback; the message is the same, as the exit's, and RECASSETS_DEBUG=1 keeps the
+    traceback for whoever needs it."""
+    monkeypatch.setenv("RECASSETS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RECASSETS_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["import-movielens", str(tmp_path / "nowhere")])
+    message = str(raised.value.code)
+    assert message.startswith("recassets import-movielens: FileNotFoundError: MovieLens import")
+    assert "RECASSETS_DEBUG=1 shows where" in message
+    monkeypatch.setenv("RECASSETS_DEBUG", "1")
+    with pytest.raises(FileNotFoundError):
+        cli.main(["import-movielens", str(tmp_path / "nowhere")])
