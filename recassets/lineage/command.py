@@ -41,7 +41,10 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
         print(render.render_verify(checked, tree), file=sys.stderr if args.json else sys.stdout)
         if bad := verify.failures(checked):
             names = ", ".join(tree.relative(v.path) for v in bad)
-            raise SystemExit(f"recassets lineage --verify: {len(bad)} file(s) differ: {names}")
+            raise SystemExit(
+                f"recassets lineage --verify: {len(bad)} file(s) differ or lie outside this "
+                f"home: {names}"
+            )
 
 
 def _print_manifest(args: argparse.Namespace, paths: Paths) -> None:

@@ -96,6 +96,9 @@ class Lineage:
     root: str
     nodes: dict[str, Node]
     home: str
+    # the folders of the home the tree was traced in (home, landing, artifacts, lineage, the
+    # bento store): a recorded file outside them is another home's (``verify``: "outside")
+    roots: tuple[str, ...] = ()
 
     def walk(self) -> Iterator[tuple[int, Node, bool]]:
         """Depth-first from the root: ``(depth, node, seen)``; ``seen``: printed above, its
@@ -149,7 +152,8 @@ def trace(paths: Paths, target: Target) -> Lineage:
         walker.expand()
     finally:
         walker.dagster.close()
-    return Lineage(root, walker.nodes, paths.home)
+    folders = (paths.home, paths.landing, paths.artifacts, paths.lineage, paths.bentoml)
+    return Lineage(root, walker.nodes, paths.home, tuple(f for f in folders if "://" not in f))
 
 
 def _floats(d: Mapping[str, Any] | None, *, nested: bool = True) -> dict[str, Any]:

@@ -120,7 +120,12 @@ def render_verify(verified: list[Verified], lineage: Lineage) -> str:
     lines = []
     for v in verified:
         counts[v.status] = counts.get(v.status, 0) + 1
-        if v.status in ("changed", "missing"):
+        if v.status == "outside":
+            lines.append(
+                f"verify: OUTSIDE {v.path} ({v.what}; recorded outside this home's folders: "
+                "another home's file, not verified here)"
+            )
+        elif v.status in ("changed", "missing"):
             detail = f"recorded {v.recorded}" + (f", now {v.actual}" if v.actual else "")
             lines.append(
                 f"verify: {v.status.upper()} {lineage.relative(v.path)} ({v.what}; {detail})"

@@ -14,7 +14,10 @@ from recassets.lineage.graph import Lineage
 class Verified:
     path: str
     what: str
-    status: str  # ok | changed | missing | unverifiable (no sha256 recorded)
+    # ok | changed | missing | unverifiable (no sha256 recorded) | outside (recorded outside
+    # this home's folders: a copied or restored home whose records name the original's files,
+    # which would verify the original, not this one)
+    status: str
     recorded: str | None = None
     actual: str | None = None
 
@@ -30,11 +33,14 @@ def sha256_of(path: str | Path) -> str:
 def verify(lineage: Lineage) -> list[Verified]:
     """One result per distinct file on the path, sorted by path."""
     results: dict[str, Verified] = {}
+    roots = [Path(r).resolve() for r in lineage.roots or (lineage.home,)]
     for _, a in lineage.artifacts():
         if a.path in results and results[a.path].recorded is not None:
             continue
         if a.sha256 is None:
             results[a.path] = Verified(a.path, a.what, "unverifiable")
+        elif not any(Path(a.path).resolve().is_relative_to(r) for r in roots):
+            results[a.path] = Verified(a.path, a.what, "outside", a.sha256)
         elif not Path(a.path).is_file():
             results[a.path] = Verified(a.path, a.what, "missing", a.sha256)
         else:
@@ -44,8 +50,11 @@ def verify(lineage: Lineage) -> list[Verified]:
     return [results[p] for p in sorted(results)]
 
 
+FAILED = ("changed", "missing", "outside")
+
+
 def failures(results: list[Verified]) -> list[Verified]:
-    return [r for r in results if r.status in ("changed", "missing")]
+    return [r for r in results if r.status in FAILED]
 
 
-__all__ = ["Verified", "failures", "sha256_of", "verify"]
+__all__ = ["FAILED", "Verified", "failures", "sha256_of", "verify"]

@@ -5,6 +5,7 @@ error. Each with the case that must fail."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import uuid
 from pathlib import Path
@@ -144,7 +145,7 @@ def test_verify_passes_on_a_clean_home_and_names_a_changed_file(own_home, monkey
     )
     copy.write_bytes(copy.read_bytes() + b"x")
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert isinstance(code, str) and "2 file(s) differ" in code
+    assert isinstance(code, str) and "2 file(s) differ or lie outside this home" in code
     assert "landing/events/dt=2026-01-02/part-00000.jsonl" in code and "ranking.pt" in code
     assert "verify: CHANGED landing/events/dt=2026-01-02/part-00000.jsonl" in out
     bad = failures(verify(G.trace(own_home, G.parse_target("users", "2026-01-02"))))
@@ -152,6 +153,24 @@ def test_verify_passes_on_a_clean_home_and_names_a_changed_file(own_home, monkey
     Path(own_home.landing_dir("users", "2026-01-02"), "part-00000.jsonl").unlink()
     bad = failures(verify(G.trace(own_home, G.parse_target("users", "2026-01-02"))))
     assert [b.status for b in bad] == ["missing"]
+
+
+def test_verify_in_a_copied_home_does_not_vouch_for_the_originals_files(
+    own_home, tmp_path, monkeypatch, capsys
+):
+    """A home copied or restored elsewhere keeps the original's absolute paths in its records:
+    --verify used to re-hash the original's files and say "ok" for the copy. They are now
+    "outside", a failure naming them; in the original home the same tree verifies."""
+    copy = Paths.at(tmp_path / "copied")
+    shutil.copytree(own_home.home, copy.home)
+    code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert isinstance(code, str) and "file(s) differ or lie outside this home" in code
+    assert "verify: OUTSIDE " + str(Path(own_home.landing)) in out
+    # the 9 files recorded by absolute path are the original's; the bento's 2 model copies,
+    # found through this home's bento store, are this home's own and verify
+    assert out.splitlines()[-1] == "verify: 2 ok, 9 outside"
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert code == 0 and "verify: 11 ok" in out
 
 
 def _parse_event(line: str) -> RunEvent:
