@@ -287,7 +287,7 @@ class ModelEvaluationConfig(Config):
 
     k: int = Field(default=50, ge=1)
     candidates: int = Field(default=200, ge=1)
-    bootstrap: int = Field(default=1000, ge=1)
+    bootstrap: int = Field(default=1000, ge=0)  # 0: no intervals (quicker)
     # which baselines the gate must beat; None: all (popularity all-time / trailing 7 days,
     # co-occurrence). A name it does not know is refused: dropped, a typo would leave the
     # gate nothing to beat, and it would pass.

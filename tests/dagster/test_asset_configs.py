@@ -58,6 +58,7 @@ def test_a_value_out_of_bounds_is_refused_naming_the_field(config, field, value)
         (ModelEvaluationConfig, "gate_baselines", ["cooccurrence"]),
         (ModelEvaluationConfig, "gate_baselines", None),
         (ItemIndexConfig, "target_recall", 1.0),
+        (ItemIndexConfig, "target_recall", 0.0),  # no tuning: a deliberately coarse index
     ],
 )
 def test_a_value_within_bounds_is_kept(config, field, value):
