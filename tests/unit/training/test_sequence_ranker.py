@@ -90,7 +90,9 @@ def test_evaluation_serves_the_better_ranker_and_says_why(world):
     assert swapped.retrieval[SERVED] == swapped.retrieval[SERVED_DCN]
 
     # promoted: the pointer names the ranker that serves, and which kind it is
-    decision = P.gate(report.retrieval[report.served_key], {}, None)
+    floor = {"popularity_all_time": {report.recall_key: 0.0}}  # a baseline it beats
+    decision = P.gate(report.retrieval[report.served_key], floor, None)
+    assert decision.passed
     P.promote(paths, report, decision)
     pointer = P.current_policy(paths)
     assert pointer["ranking"] == seq.path and pointer["ranker"] == "sequence"
