@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from recassets import cli_args
 from recassets.freshness import SETTLE_ENV
 from recassets.paths import Paths
 
@@ -301,7 +302,7 @@ def serving_log_range(paths: Paths) -> tuple[str, str]:
 
 def cmd_materialize(args: argparse.Namespace) -> None:
     paths = Paths.from_env()
-    selection = _selection(args.select)
+    selection = cli_args.selected(args.select, DEMO_SELECTION, NOT_IN_DEMO)
     first = last = log_days = None
     if SERVING_LOG in selection:
         log_first, log_last = serving_log_range(paths)
@@ -309,21 +310,6 @@ def cmd_materialize(args: argparse.Namespace) -> None:
     if any(k != SERVING_LOG for k in selection):
         first, last = landed_range(paths)
     materialize(paths, selection, args.first or first, args.last or last, log_days=log_days)
-
-
-def _selection(select: str | None) -> Sequence[str]:
-    """``--select``'s keys, each one the CLI can materialize; none given: the demo's. An
-    unknown key (a typo) or an empty list (an unset shell variable) is refused here, before
-    Spark or Dagster start, naming it: not a failed run to read the end of, nor everything."""
-    if select is None:
-        return DEMO_SELECTION
-    keys = [k.strip() for k in select.split(",") if k.strip()]
-    known = (*DEMO_SELECTION, *NOT_IN_DEMO)
-    unknown = [k for k in keys if k not in known]
-    if unknown or not keys:
-        what = f"unknown asset {', '.join(unknown)}" if unknown else "no asset given"
-        raise SystemExit(f"recassets materialize --select: {what}; choose from {', '.join(known)}")
-    return keys
 
 
 def table_summary(paths: Paths) -> list[tuple[str, str, int, int]]:
@@ -501,41 +487,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
     cmd_status()
 
 
-def _positive(text: str) -> int:
-    """An argparse type: an integer of 1 or more (``--k -1`` was a slice: all but the last)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _positive(text)
-    if value > 65_535:
-        raise argparse.ArgumentTypeError(f"a TCP port is 1..65535, got {value}")
-    return value
-
-
-def _day(text: str) -> str:
-    """An argparse type: a YYYY-MM-DD date."""
-    try:
-        return dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recassets", description=(__doc__ or "").split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def synthetic_args(p: argparse.ArgumentParser, days: int) -> None:
-        p.add_argument("--days", type=_positive, default=days, help="days to generate")
-        p.add_argument("--events-per-day", type=_positive, default=20_000)
+        p.add_argument("--days", type=cli_args.positive, default=days, help="days to generate")
+        p.add_argument("--events-per-day", type=cli_args.positive, default=20_000)
         p.add_argument("--seed", type=int, default=7)
-        p.add_argument("--start", type=_day, default="2026-01-01", help="first day (UTC)")
+        p.add_argument("--start", type=cli_args.day, default="2026-01-01", help="first day (UTC)")
 
     p = sub.add_parser("demo", help="generate or import data, materialize every asset, summarize")
     p.add_argument("--movielens", metavar="DIR", help="import MovieLens ml-100k from DIR instead")
@@ -557,23 +517,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--select",
         help=f"comma-separated asset keys (default: every asset but {', '.join(NOT_IN_DEMO)})",
     )
-    p.add_argument("--first", type=_day, help="first day (default: first landed)")
-    p.add_argument("--last", type=_day, help="last day (default: last landed)")
+    p.add_argument("--first", type=cli_args.day, help="first day (default: first landed)")
+    p.add_argument("--last", type=cli_args.day, help="last day (default: last landed)")
     p.set_defaults(func=cmd_materialize)
 
     p = sub.add_parser("recommend", help="batch top-K through the current policy (no HTTP)")
     p.add_argument("--users", required=True, help="a file with one user id per line")
-    p.add_argument("--k", type=_positive, default=100)
+    p.add_argument("--k", type=cli_args.positive, default=100)
     p.add_argument("--out", help="recs.parquet or recs.csv (default: JSON lines on stdout)")
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("evaluate", help="print the evaluation of the current model")
-    p.add_argument("--k", type=_positive, default=50)
+    p.add_argument("--k", type=cli_args.positive, default=50)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("serve", help="bentoml serve the newest (or a given) bento on 127.0.0.1")
     p.add_argument("--tag", help="bento tag (default: the newest recassets_recommender)")
-    p.add_argument("--port", type=_port, default=3001)
+    p.add_argument("--port", type=cli_args.port, default=3001)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("init", help="create RECASSETS_HOME and its Dagster instance (dagster.yaml)")

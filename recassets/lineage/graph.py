@@ -96,9 +96,7 @@ class Lineage:
     root: str
     nodes: dict[str, Node]
     home: str
-    # the folders of the home the tree was traced in (home, landing, artifacts, lineage, the
-    # bento store): a recorded file outside them is another home's (``verify``: "outside")
-    roots: tuple[str, ...] = ()
+    roots: tuple[str, ...] = ()  # this home's folders: a file outside is another home's
 
     def walk(self) -> Iterator[tuple[int, Node, bool]]:
         """Depth-first from the root: ``(depth, node, seen)``; ``seen``: printed above, its

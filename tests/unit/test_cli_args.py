@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from recassets import cli
+from recassets import cli, cli_args
 from recassets.training.recommend import cli_recommend
 
 
@@ -48,15 +48,17 @@ def test_good_arguments_parse():
 )
 def test_select_refuses_unknown_and_empty_lists_before_any_run(select, says):
     with pytest.raises(SystemExit, match=says):
-        cli._selection(select)
+        cli_args.selected(select, cli.DEMO_SELECTION, cli.NOT_IN_DEMO)
 
 
 def test_select_keeps_known_keys_and_defaults_to_the_demo():
-    assert cli._selection("lake/raw_events, models/two_tower_model") == [
+    assert cli_args.selected(
+        "lake/raw_events, models/two_tower_model", cli.DEMO_SELECTION, cli.NOT_IN_DEMO
+    ) == [
         "lake/raw_events",
         "models/two_tower_model",
     ]
-    assert cli._selection(None) == cli.DEMO_SELECTION
+    assert cli_args.selected(None, cli.DEMO_SELECTION, cli.NOT_IN_DEMO) == cli.DEMO_SELECTION
 
 
 @pytest.mark.parametrize(
