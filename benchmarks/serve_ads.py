@@ -8,7 +8,8 @@ Both sides run the same recommender (one bundle, one online store), the same use
 order, the same funnel and the same auction, on one thread (``pin_threads(1)``, as a serving
 worker is), each request timed by one ``perf_counter`` pair (``timed_blocks``: the requests
 dealt into ``--rounds`` blocks, the sides in rotating order, so drift in the machine's load is
-shared). The only difference is whether ``prescore`` is set. Each request starts from a fresh
+shared). The only differences: whether ``prescore`` is set, and what the ranker may reuse
+(nothing; the user half; the page's logits too), each side's memo cleared before its auction. Each request starts from a fresh
 in-process ad state, so every request runs the same auction on both sides (making it, a few
 microseconds, is inside the timed call on both sides alike).
 
@@ -57,18 +58,22 @@ def main(argv: list[str] | None = None) -> None:
     calls = [users[j % len(users)] for j in range(args.requests)]
     campaigns = [c.item_id for c in ads.campaigns]
 
-    def request(user: int, share: bool = True) -> None:
+    def request(user: int, share: str = "one call") -> None:
         page = rec.recommend(user, args.k, True)
         fresh = dataclasses.replace(ads, state=InProcessAdState())
-        if not share:  # the auction's ranker call computes the user half again
-            rec._ranking._last_user = None  # type: ignore[union-attr]
+        ranking = rec._ranking
+        assert ranking is not None
+        if share != "one call":  # the page's logits never answer the auction's pCTR, even
+            ranking._last_scores = None  # when every campaign happened to be on the page
+        if share == "nothing shared":  # and the auction's call computes the user half again
+            ranking._last_user = None
         fresh.apply(rec, page, args.k, True)
 
     for user in users:  # warm: the catalog block, the prepared items, the vocabulary rows
         request(user)
     times = timed_blocks(
-        {"nothing shared": lambda u: request(u, False), "two calls": request,
-         "one call": request},
+        {"nothing shared": lambda u: request(u, "nothing shared"),
+         "two calls": lambda u: request(u, "two calls"), "one call": request},
         calls,
         rounds=args.rounds,
         setup={"nothing shared": lambda: rec.prescore([]), "two calls": lambda: rec.prescore([]),
