@@ -566,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="one self-contained HTML report on a bento, model or request")
     p.add_argument("target", help="as for lineage: a bento tag or latest, two_tower/0003, ...")
     p.add_argument("day", nargs="?", help="YYYY-MM-DD, after TABLE")
-    p.add_argument("--out", required=True, help="the HTML file to write")
+    p.add_argument("--out", required=True, help="the HTML file to write (-: standard output)")
     p.set_defaults(func=cmd_audit, parser=p)
 
     p = sub.add_parser("reproduce", help="retrain a model version from its recorded data; compare")

@@ -23,6 +23,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -408,8 +409,14 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
                          f"{args.target} {args.day}")  # fmt: skip
     except LookupError as e:
         raise SystemExit(f"recassets audit: {e.args[0] if e.args else e}") from None
-    out = write(report, args.out)
-    print(f"recassets audit: report written to {out}")
+    if str(args.out) == "-":  # the page on standard output (``audit T --out - > r.html``)
+        from recassets.lineage.audit_html import render
+
+        sys.stdout.write(render(report))
+        sys.stdout.flush()
+    else:
+        out = write(report, args.out)
+        print(f"recassets audit: report written to {out}")
     if bad := report.failed:
         names = ", ".join(report.lineage.relative(v.path) for v in bad)
         raise SystemExit(f"recassets audit: verify: {len(bad)} file(s) differ: {names}")

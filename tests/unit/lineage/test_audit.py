@@ -162,6 +162,19 @@ def test_a_model_version_is_carded_against_the_previous_one(
     assert "latest.json" in page and "0.4444" in page and "<svg" in page
 
 
+def test_out_dash_writes_the_page_to_standard_output_and_no_file(
+    home: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.chdir(tmp_path)
+    code, said, _ = run_cli(home, monkeypatch, capsys, "audit", "latest", "--out", "-")
+    assert code == 0 and said.startswith("<!DOCTYPE html>") and "report written" not in said
+    _parse(said)
+    assert H.TAG in said and not (tmp_path / "-").exists()
+    # a path still gets a file, and standard output only the line saying where
+    code, said, _ = run_cli(home, monkeypatch, capsys, "audit", "latest", "--out", "r.html")
+    assert code == 0 and "<html" not in said and (tmp_path / "r.html").is_file()
+
+
 def test_a_changed_landing_file_is_said_at_the_top_and_exits_1(paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture[str]):  # fmt: skip
     home = build(paths)
