@@ -231,7 +231,7 @@ def build_item_index(
     if emb is None:
         raise FileNotFoundError("no item embeddings: materialize retrieval/item_embeddings first")
     ids, vecs, emb_manifest = load_embeddings(emb)
-    if emb_manifest["two_tower"] != policy["two_tower"]:
+    if P.in_home(paths, emb_manifest["two_tower"]) != policy["two_tower"]:
         raise ValueError(
             f"the latest embeddings ({emb}) come from {emb_manifest['two_tower']}, but the "
             f"policy serves {policy['two_tower']}: materialize retrieval/item_embeddings first"
@@ -292,7 +292,7 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
         if index is None:
             raise FileNotFoundError("no item index: materialize retrieval/item_index first")
         index_manifest = _read_json(index / "manifest.json")
-        if index_manifest["two_tower"] != policy["two_tower"]:
+        if P.in_home(paths, index_manifest["two_tower"]) != policy["two_tower"]:
             raise ValueError(
                 f"the latest index ({index}) was built from {index_manifest['two_tower']}, but "
                 f"the policy serves {policy['two_tower']}: materialize retrieval/item_index"

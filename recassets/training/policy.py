@@ -57,6 +57,8 @@ STORES = (*KINDS, SEQUENCE_RANKING)
 MODULE_KIND = {"two_tower": "two_tower", "ranking": "ranking", SEQUENCE_RANKING: "ranking"}
 POPULARITY = "popularity"
 MODEL = "model"
+# every key of the pointer that names a model file
+POINTER_FILES = (*KINDS, "item_similarity", "light_ranker")
 DEFAULT_POLICY: dict[str, Any] = {"policy": POPULARITY, "variant": "trailing_7d"}
 _VERSION = re.compile(r"^(\d{4,})\.pt$")
 
@@ -182,12 +184,31 @@ def evaluation_path(paths: Paths) -> Path:
     return models_dir(paths) / "evaluation" / "latest.json"
 
 
+def in_home(paths: Paths, recorded: str) -> str:
+    """A model file's path as recorded (absolute, by the home that wrote it), read in this
+    home: a path into another home's ``models/<store>/<file>`` whose copy this home holds is
+    this home's copy. A home copied or moved (a laptop's onto a cluster volume, a backup
+    restored elsewhere) then serves, bundles and indexes its own files, never the original
+    home's, which may be gone or, worse, still there and since changed. Anything else is
+    returned as recorded (a missing file is then named by whoever opens it)."""
+    p, here = Path(recorded), models_dir(paths)
+    if not p.is_absolute() or p.is_relative_to(here) or p.parent.parent.name != "models":
+        return recorded
+    mine = here / p.parent.name / p.name
+    return str(mine) if mine.is_file() else recorded
+
+
 def current_policy(paths: Paths) -> dict[str, Any]:
-    """What serves now: the pointer's content, or the popularity default when there is none."""
+    """What serves now: the pointer's content (its model paths read in this home:
+    ``in_home``), or the popularity default when there is none."""
     p = pointer_path(paths)
     if not p.exists():
         return dict(DEFAULT_POLICY)
-    return json.loads(p.read_text())
+    policy = json.loads(p.read_text())
+    for key in POINTER_FILES:
+        if isinstance(policy.get(key), str):
+            policy[key] = in_home(paths, policy[key])
+    return policy
 
 
 def write_policy(paths: Paths, policy: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from recassets.paths import Paths
 from recassets.training import evaluation as E
 from recassets.training import policy as P
 from recassets.training.loop import train_ranking, train_two_tower
@@ -96,6 +97,32 @@ def test_promote_on_pass_writes_the_pointer(paths):
     )
     assert pol["evaluation"]["retrieval"]["candidate"][K] == 0.3
     assert [p.name for p in P.pointer_path(paths).parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_copied_home_reads_its_own_model_files(tmp_path: Path):
+    """The pointer records absolute paths; a copy of the home (or a moved one) must serve its
+    own copies, not the original home's, which here still exists and differs."""
+    origin, copy = Paths.at(tmp_path / "a"), Paths.at(tmp_path / "b")
+    files = {}
+    for home in (origin, copy):
+        for store, name in (("two_tower", "0001.pt"), ("ranking", "0002.pt"),
+                            ("item_similarity", "0001.npz")):  # fmt: skip
+            f = P.models_dir(home) / store / name
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(str(home.artifacts))
+            files.setdefault(home.artifacts, {})[store] = str(f)
+    mine = files[origin.artifacts]
+    P.write_policy(origin, {"policy": "model", **mine, "light_ranker": "/elsewhere/x.npz",
+                            "note": str(P.models_dir(origin) / "two_tower" / "0001.pt")})  # fmt: skip
+    P.pointer_path(copy).write_text(P.pointer_path(origin).read_text())  # the copy's pointer
+    assert P.current_policy(origin) == json.loads(P.pointer_path(origin).read_text())
+    got = P.current_policy(copy)
+    assert {k: got[k] for k in mine} == files[copy.artifacts]
+    assert got["light_ranker"] == "/elsewhere/x.npz"  # not a models/<store>/<file> path
+    assert got["note"] == mine["two_tower"]  # only the keys that name model files move
+    # a file the copy lacks stays as recorded (whoever opens it names it)
+    Path(files[copy.artifacts]["ranking"]).unlink()
+    assert P.current_policy(copy)["ranking"] == mine["ranking"]
 
 
 def test_losing_to_popularity_keeps_popularity_serving(paths):
