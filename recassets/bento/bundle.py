@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -400,6 +400,46 @@ python:
   lock_packages: false
 """
 
+# The torch the serving image installs (``RECASSETS_BENTO_TORCH``): ``pypi``, the serving lock
+# as it is (PyPI's torch is the CUDA build, with its nvidia-* wheels: what a GPU pod serves
+# with), or ``cpu``: the lock through deploy/docker/cpu-lock.sh (torch's CPU build, none of
+# the CUDA wheels: about 3 GB less, what a CPU-only serving pod needs), with torch's CPU index
+# given to the image's uv as environment variables, which both of BentoML's image templates
+# put before their install step. ``unsafe-best-match``: that index also carries numpy, pillow
+# and others, and uv's default (the first index that has a name) would take only its versions.
+TORCH_ENV = "RECASSETS_BENTO_TORCH"
+TORCH_VARIANTS = ("pypi", "cpu")
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+BENTOFILE_CPU = f"""\
+envs:
+  - name: UV_EXTRA_INDEX_URL
+    value: "{TORCH_CPU_INDEX}"
+  - name: UV_INDEX_STRATEGY
+    value: "unsafe-best-match"
+  - name: PIP_EXTRA_INDEX_URL
+    value: "{TORCH_CPU_INDEX}"
+"""
+
+
+def torch_variant(env: Mapping[str, str] | None = None) -> str:
+    """``RECASSETS_BENTO_TORCH`` (default ``pypi``), refused naming the variable otherwise."""
+    got = (os.environ if env is None else env).get(TORCH_ENV, "pypi").strip().lower() or "pypi"
+    if got not in TORCH_VARIANTS:
+        raise ValueError(f"{TORCH_ENV}={got!r}: expected one of {', '.join(TORCH_VARIANTS)}")
+    return got
+
+
+def serving_requirements(lock: Path, variant: str) -> str:
+    """The bento's requirements: the serving lock, or for ``cpu`` the lock through
+    deploy/docker/cpu-lock.sh (the one filter the user-code image uses too)."""
+    if variant == "pypi":
+        return lock.read_text()
+    script = Path(__file__).resolve().parents[2] / "deploy" / "docker" / "cpu-lock.sh"
+    done = subprocess.run(["sh", str(script), str(lock)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{script.name} {lock}: {done.stderr.strip()}")
+    return done.stdout
+
 
 @contextlib.contextmanager
 def staged_bundle(paths: Paths) -> Generator[Path, None, None]:
@@ -430,10 +470,12 @@ def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> st
         # deploy/serving.lock: requirements.lock's pins of what serving imports, no Spark,
         # Dagster or Great Expectations (`make lock`); the bentofile's name for it is kept.
         lock = root / "deploy" / "serving.lock"
+        variant = torch_variant()
         if lock.exists():
-            shutil.copy2(lock, ctx / "requirements.lock")
+            (ctx / "requirements.lock").write_text(serving_requirements(lock, variant))
         (ctx / "bentofile.yaml").write_text(
             BENTOFILE.format(policy=manifest["policy"].get("policy"), digest=manifest["digest"])
+            + (BENTOFILE_CPU if variant == "cpu" else "")
         )
         # The child inherits this process's environment (PATH, the interpreter's), plus the store.
         env = {**os.environ, "BENTOML_HOME": bentoml_home(paths), "BENTOML_DO_NOT_TRACK": "True"}

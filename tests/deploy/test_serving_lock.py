@@ -139,3 +139,63 @@ def test_a_stale_serving_lock_is_caught(tmp_path: Path) -> None:
     fresh = pins((tmp_path / "serving.lock").read_text())
     assert fresh != pins(SERVING_LOCK.read_text())
     assert fresh["requests"] == pins(MAIN_LOCK.read_text())["requests"]  # still the main pin
+
+
+# --- the CPU serving image (RECASSETS_BENTO_TORCH=cpu) ------------------------------------------
+
+CUDA_ONLY = re.compile(r"^(torch|triton|cuda-[a-z-]+|nvidia-[a-z0-9-]+)$")
+
+
+def test_the_bentos_torch_variant_is_read_from_the_environment_and_checked() -> None:
+    from recassets.bento import bundle as B
+
+    assert B.torch_variant({}) == "pypi" and B.torch_variant({B.TORCH_ENV: " CPU "}) == "cpu"
+    with pytest.raises(ValueError, match=f"{B.TORCH_ENV}='gpu'"):
+        B.torch_variant({B.TORCH_ENV: "gpu"})
+
+
+def built(make_home: Callable[[str], Any], variant: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real ``bentoml build`` (an empty home's popularity bundle) with the variant set;
+    the bento's folder."""
+    from recassets.bento import bundle as B
+
+    paths = make_home(f"bento-{variant}")
+    monkeypatch.setenv(B.TORCH_ENV, variant)
+    with B.staged_bundle(paths) as folder:
+        tag = B.build_bento(paths, folder, version=f"20260101t000000-{variant}")
+    return B.bento_folder(paths, tag)
+
+
+def test_a_cpu_bento_installs_torchs_cpu_build_and_none_of_the_cuda_wheels(
+    make_home: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``bentoml containerize`` builds from: the bento's requirements and the Dockerfile
+    BentoML generated into it (no container engine here to run it). The CPU bento pins torch's
+    CPU build, drops exactly the CUDA-only wheels, and its image sets torch's CPU index for uv
+    before the install step; the default bento is the serving lock as it is (the failing case
+    of each check)."""
+    from recassets.bento import bundle as B
+
+    lock = pins(SERVING_LOCK.read_text())
+    for variant in ("cpu", "pypi"):
+        bento = built(make_home, variant, monkeypatch)
+        got = pins((bento / "env" / "python" / "requirements.txt").read_text())
+        dockerfile = (bento / "env" / "docker" / "Dockerfile").read_text()
+        # the step that installs the requirements (BentoML's newer template runs uv on them,
+        # the older one env/python/install.sh)
+        install = re.search(r"pip install -r \S*requirements\.txt|install\.sh", dockerfile)
+        assert install is not None, dockerfile
+        before = dockerfile[: install.start()]
+        if variant == "cpu":
+            assert got["torch"] == lock["torch"] + "+cpu"
+            dropped = {n for n in lock if n not in got}
+            assert dropped and all(CUDA_ONLY.match(n) for n in dropped), dropped
+            assert "nvidia-ml-py" in got  # bentoml's NVML binding, no CUDA in it
+            assert {n: v for n, v in got.items() if n != "torch"} == {
+                n: v for n, v in lock.items() if n not in dropped and n != "torch"
+            }
+            assert f"UV_EXTRA_INDEX_URL={B.TORCH_CPU_INDEX}" in before, before
+            assert "UV_INDEX_STRATEGY=unsafe-best-match" in before, before
+        else:
+            assert got == lock
+            assert "UV_EXTRA_INDEX_URL" not in dockerfile and "+cpu" not in dockerfile
