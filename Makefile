@@ -63,7 +63,7 @@ test: install
 deploy-check: install
 	$(BIN)/python -m pytest -q tests/deploy $(PYTEST_ARGS)
 
-# `recassets init` writes the instance's dagster.yaml (recassets/cli.py DAGSTER_YAML): one
+# `recassets init` writes the instance's dagster.yaml (recassets/instance.py DAGSTER_YAML): one
 # writer per Delta table (pools), run retries, no telemetry; the same file the CLI's runs use.
 dev: install
 	$(BIN)/recassets init

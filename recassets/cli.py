@@ -27,6 +27,7 @@ from typing import Any
 
 from recassets import cli_args
 from recassets.freshness import SETTLE_ENV
+from recassets.instance import write_dagster_yaml
 from recassets.paths import Paths
 
 INGEST_SELECTION = ("lake/raw_events", "lake/users", "lake/items")
@@ -57,36 +58,6 @@ UNPARTITIONED = (*MODELS, *DEMO_SELECTION[DEMO_SELECTION.index(MODELS[-1]) + 1 :
 # Read by the quality checks' resource (resources/quality.py) in the runs the CLI launches.
 VOLUME_BAND_ENV = "RECASSETS_VOLUME_BAND"
 
-DAGSTER_YAML_HEADER = "# The embedded Dagster instance, written by recassets"
-DAGSTER_YAML = f"""\
-{DAGSTER_YAML_HEADER} (`recassets init`, `make dev`, `recassets demo`):
-# SQLite storage in this folder (the default), no telemetry. A copy edited by hand (this
-# header removed) is left alone.
-telemetry:
-  enabled: false
-# Two runs never write the same Delta table at once, whoever launched them (the landing sensor,
-# the automation sensor, the UI, the CLI): the assets that write a table share a pool (`pool=`
-# on the asset: lake_ingest, lake_features, lake_training_examples, feast_online_store), and a
-# pool admits one step at a time across every run of this instance; the other run's step waits
-# for the slot. Unconfigured pools (every one of ours) take this default limit.
-concurrency:
-  pools:
-    default_limit: 1
-# Transient failures (a Spark JVM that dies, a locked SQLite file) are retried: the daemon
-# re-executes a failed run launched by a sensor or the UI, at most twice. Writes are idempotent
-# (replaceWhere of the run's partitions), so a retry cannot duplicate rows. Runs the CLI
-# executes in its own process have no code-location origin to re-execute from: re-run them.
-run_retries:
-  enabled: true
-  max_retries: 2
-"""
-# What earlier releases wrote (recassets, then `make dev`): replaced by DAGSTER_YAML.
-_OLD_DAGSTER_YAMLS = (
-    "# The embedded Dagster instance: SQLite storage in this folder (the default), no telemetry.\n"
-    "telemetry:\n  enabled: false\n",
-    "telemetry:\n  enabled: false\n",
-)
-
 
 def say(msg: str) -> None:
     print(f"[recassets {time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -108,24 +79,6 @@ def ensure_home(paths: Paths) -> None:
         if "://" not in folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
     write_dagster_yaml(Path(paths.dagster_home))
-
-
-def write_dagster_yaml(dagster_home: Path) -> bool:
-    """Write the instance's ``dagster.yaml`` (``DAGSTER_YAML``) where there is none or where
-    it is one recassets wrote (an older one is brought up to date); a file written by hand is
-    left alone. Whether it wrote."""
-    target = dagster_home / "dagster.yaml"
-    if target.exists():
-        current = target.read_text()
-        if current == DAGSTER_YAML or not (
-            current.startswith(DAGSTER_YAML_HEADER) or current in _OLD_DAGSTER_YAMLS
-        ):
-            return False
-    from recassets import atomic
-
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(target, DAGSTER_YAML)
-    return True
 
 
 def dagster_env(paths: Paths, settings: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -300,6 +253,31 @@ def serving_log_range(paths: Paths) -> tuple[str, str]:
     return days[0].isoformat(), days[-1].isoformat()
 
 
+# The models train on every day of training_examples but the last, which their evaluation and
+# the gate hold out: a history of one day leaves nothing to train on.
+MIN_MODEL_DAYS = 2
+
+
+def trainable(paths: Paths, selection: Sequence[str], *, explicit: bool) -> Sequence[str]:
+    """``selection``, or without the models when fewer than ``MIN_MODEL_DAYS`` days of events
+    have landed: said, and popularity serves what the rest builds (the bento). Asked for by
+    name (``explicit``), they are refused naming why, before anything starts (they failed a
+    minute into the run with a traceback)."""
+    days = paths.landed_days("events")
+    wanted = [k for k in selection if k in MODELS]
+    if not wanted or len(days) >= MIN_MODEL_DAYS:
+        return selection
+    why = (
+        f"{len(days)} day of events landed ({', '.join(d.isoformat() for d in days) or 'none'}): "
+        f"the models need at least {MIN_MODEL_DAYS} (they train on the days before the last, "
+        "which evaluates and gates them)"
+    )
+    if explicit:
+        raise SystemExit(f"recassets materialize --select {', '.join(wanted)}: {why}")
+    say(f"{why}; materializing everything else, and popularity serves")
+    return [k for k in selection if k not in MODELS]
+
+
 def cmd_materialize(args: argparse.Namespace) -> None:
     paths = Paths.from_env()
     selection = cli_args.selected(args.select, DEMO_SELECTION, NOT_IN_DEMO)
@@ -309,6 +287,7 @@ def cmd_materialize(args: argparse.Namespace) -> None:
         log_days = (args.first or log_first, args.last or log_last)
     if any(k != SERVING_LOG for k in selection):
         first, last = landed_range(paths)
+        selection = trainable(paths, selection, explicit=args.select is not None)
     materialize(paths, selection, args.first or first, args.last or last, log_days=log_days)
 
 
@@ -481,7 +460,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     # still being written, so its run need not wait for the newest files to settle.
     settings.setdefault(SETTLE_ENV, os.environ.get(SETTLE_ENV, "0"))
     first, last = landed_range(paths)
-    materialize(paths, DEMO_SELECTION, first, last, settings)
+    materialize(paths, trainable(paths, DEMO_SELECTION, explicit=False), first, last, settings)
     sample_recommendation(paths)
     say(f"demo finished in {time.time() - started:.0f} s. What exists now:")
     cmd_status()

@@ -113,7 +113,7 @@ def extra_packages(configured: str, env: Mapping[str, str]) -> list[str]:
 # S3 has no atomic put-if-absent rename, so a Delta commit there is safe only while one process
 # at a time writes a table: Delta's S3SingleDriverLogStore (its default for s3a://, named here so
 # that the choice is visible and tested) serializes the commits of one driver, and the Dagster
-# pools (one step per pool across all runs: recassets/cli.py DAGSTER_YAML, deploy/dagster.yaml)
+# pools (one step per pool across all runs: recassets/instance.py DAGSTER_YAML, deploy/dagster.yaml)
 # make each table's writer the only driver (docs/deploy.md, "A lake on an S3 API").
 S3_LOG_STORE = "io.delta.storage.S3SingleDriverLogStore"
 

@@ -1,6 +1,6 @@
 """Two writers of one Delta table never run at once, whoever launched them, and transient
 failures are retried: the instance ``recassets init`` / ``make dev`` / the CLI write
-(``recassets.cli.DAGSTER_YAML``) as Dagster itself loads it, and the pools the writing assets
+(``recassets.instance.DAGSTER_YAML``) as Dagster itself loads it, and the pools the writing assets
 carry. The slots are claimed the way Dagster's executors claim them before a step
 (``InstanceConcurrencyContext``), so no real run has to be raced against another."""
 
@@ -14,7 +14,7 @@ from dagster._core.execution.plan.instance_concurrency_context import InstanceCo
 from dagster._core.test_utils import create_run_for_test
 
 from definitions import defs
-from recassets import cli
+from recassets import instance as embedded
 
 # Each asset that writes a Delta table (or the online store), and its pool. The three ingested
 # tables share one: they all write the quarantine.
@@ -32,7 +32,7 @@ WRITERS = {
 
 @pytest.fixture
 def instance(tmp_path: Path):
-    assert cli.write_dagster_yaml(tmp_path)
+    assert embedded.write_dagster_yaml(tmp_path)
     with DagsterInstance.from_config(str(tmp_path)) as inst:
         yield inst
 
@@ -71,11 +71,11 @@ def test_two_runs_writing_one_table_cannot_run_at_once(instance):
 def test_init_writes_the_instance_once_and_upgrades_only_its_own(tmp_path: Path):
     target = tmp_path / "dagster.yaml"
     target.write_text("telemetry:\n  enabled: false\n")  # what `make dev` wrote before
-    assert cli.write_dagster_yaml(tmp_path)
-    assert target.read_text() == cli.DAGSTER_YAML
-    assert not cli.write_dagster_yaml(tmp_path)  # up to date
+    assert embedded.write_dagster_yaml(tmp_path)
+    assert target.read_text() == embedded.DAGSTER_YAML
+    assert not embedded.write_dagster_yaml(tmp_path)  # up to date
     target.write_text("storage:\n  postgres: {}\n")  # an operator's own: left alone
-    assert not cli.write_dagster_yaml(tmp_path)
+    assert not embedded.write_dagster_yaml(tmp_path)
     assert target.read_text() == "storage:\n  postgres: {}\n"
 
 
@@ -114,7 +114,7 @@ def lake_writer_pools() -> dict[str, set[str]]:
 def test_every_lake_writer_is_the_only_one_of_its_table(source):
     import yaml
 
-    text = cli.DAGSTER_YAML if source == "embedded" else (DEPLOY / "dagster.yaml").read_text()
+    text = embedded.DAGSTER_YAML if source == "embedded" else (DEPLOY / "dagster.yaml").read_text()
     pools = lake_writer_pools()
     assert "lake/serving_log" in pools and "lake/training_examples" in pools
     assert single_writer_problems(pools, yaml.safe_load(text)) == []

@@ -92,3 +92,26 @@ def test_a_bad_input_deep_in_a_command_is_one_line_not_a_traceback(tmp_path, mon
     monkeypatch.setenv("RECASSETS_DEBUG", "1")
     with pytest.raises(FileNotFoundError):
         cli.main(["import-movielens", str(tmp_path / "nowhere")])
+
+
+def test_a_history_of_one_day_leaves_the_models_out_or_refuses_them_by_name(tmp_path, capsys):
+    """The models train on the days before the last, which evaluates and gates them: with one
+    landed day the demo and a default ``materialize`` build everything else (popularity
+    serves); models asked for by name are refused before any run, naming why (they failed a
+    minute into the run with a traceback). Two days: nothing changes."""
+    from recassets.paths import Paths
+
+    paths = Paths.at(tmp_path)
+    (tmp_path / "landing" / "events" / "dt=2026-03-01").mkdir(parents=True)
+    got = cli.trainable(paths, cli.DEMO_SELECTION, explicit=False)
+    assert not set(got) & set(cli.MODELS)
+    assert [k for k in cli.DEMO_SELECTION if k not in cli.MODELS] == list(got)
+    said = capsys.readouterr().out
+    assert "1 day of events landed (2026-03-01)" in said and "popularity serves" in said
+    with pytest.raises(SystemExit, match=r"--select models/two_tower_model: 1 day of events"):
+        cli.trainable(paths, ["lake/raw_events", "models/two_tower_model"], explicit=True)
+    # no model asked for: nothing to say
+    assert cli.trainable(paths, ["lake/raw_events"], explicit=True) == ["lake/raw_events"]
+    (tmp_path / "landing" / "events" / "dt=2026-03-02").mkdir()
+    assert cli.trainable(paths, cli.DEMO_SELECTION, explicit=False) == cli.DEMO_SELECTION
+    assert capsys.readouterr().out == ""
