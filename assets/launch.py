@@ -9,14 +9,16 @@ then torch and torchrec again, and on the 2-core machine the demo's three runs s
 20 s on that alone.
 
 A plan is a JSON list of ``{"select": ["lake/raw_events", ...], "first": day|null, "last":
-day|null, "tolerate": check name|null}``: ``first``/``last`` one partition or a range in one
+day|null, "tolerate": check name|null, "keep_going": bool}``: ``first``/``last`` one partition or a range in one
 run (a single-run backfill), null for unpartitioned assets. A run that fails stops the plan
 (exit 1), except where ``tolerate`` names a blocking check whose failure is the intended
 outcome (the promotion gate refusing a model): the plan goes on, since what follows serves
-the policy that stays.
+the policy that stays; and where ``keep_going`` is set (the models' run), which goes on after
+any failure for the same reason and exits 1 at the end.
 
 Each run's end is one line on stdout, ``recassets-run: <index> <SUCCESS|REFUSED|FAILURE>
-<run id>``, which the CLI reads; the console log (INFO) streams as it happens.
+<run id>``, after one ``recassets-failed: <step> <cause>`` line per failed step, which the
+CLI reads; the console log (INFO) streams as it happens.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from dagster import (
 )
 
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from recassets.cli import RUN_LINE
+from recassets.cli import FAILED_LINE, RUN_LINE
 
 LOG_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 # what the CLI sets on the runs it starts, so the UI says who launched them
@@ -67,10 +69,27 @@ def refused_by(result: Any, check_name: str | None) -> bool:
     )
 
 
+def failures(result: Any) -> list[tuple[str, str]]:
+    """(step, the one-line cause) of each failed step of ``result``: the innermost error's
+    first line (the asset's own exception, not Dagster's wrapper around it)."""
+    out = []
+    for event in result.get_step_failure_events():
+        err = getattr(event.event_specific_data, "error", None)
+        while err is not None and err.cause is not None:
+            err = err.cause
+        text = (err.message if err is not None else "").strip().splitlines()
+        out.append((event.step_key or "?", (text[0] if text else "failed")[:500]))
+    return out
+
+
 def run_plan(plan: Sequence[Mapping[str, Any]], instance: DagsterInstance) -> int:
+    """Each entry in order; exit 1 on a failed run, which stops the plan unless the entry says
+    ``keep_going`` (the models' run: a model that cannot train leaves the served policy as it
+    is, and what follows builds from it). Each failed step is one ``FAILED_LINE``."""
     # In process, with the definitions' own job: execute_job would rebuild the job from a
     # pointer, and Dagster has no public pointer to its implicit asset job.
     job = asset_job()
+    code = 0
     for i, entry in enumerate(plan):
         result = job.execute_in_process(
             instance=instance,
@@ -85,10 +104,15 @@ def run_plan(plan: Sequence[Mapping[str, Any]], instance: DagsterInstance) -> in
             status = "REFUSED"
         else:
             status = "FAILURE"
+        if status == "FAILURE":
+            for step, cause in failures(result):
+                print(f"{FAILED_LINE} {step} {cause}", flush=True)
         print(f"{RUN_LINE} {i} {status} {result.run_id}", flush=True)
         if status == "FAILURE":
-            return 1
-    return 0
+            code = 1
+            if not entry.get("keep_going"):
+                return code
+    return code
 
 
 def prewarm_spark(plan: Sequence[Mapping[str, Any]]) -> threading.Thread | None:

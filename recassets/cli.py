@@ -94,6 +94,7 @@ def dagster_env(paths: Paths, settings: Mapping[str, str] | None = None) -> dict
 GATE = "model_evaluation_promotion_gate"
 # How assets/launch.py reports the end of each run of a plan on its stdout.
 RUN_LINE = "recassets-run:"
+FAILED_LINE = "recassets-failed:"
 
 
 def materialize(
@@ -111,7 +112,9 @@ def materialize(
 
     A refused model fails the second run at its blocking gate: that is the gate working, not
     a broken demo. The previous policy (a model, or popularity while none passed) keeps
-    serving, so the third run still builds a bento, from that policy. ``settings``: variables
+    serving, so the third run still builds a bento, from that policy. A model that fails to
+    train leaves that policy too: the third run goes on, each failed step is said in one line,
+    and the command exits 1 at the end. ``settings``: variables
     for the runs' resources (``dagster_env``). ``lake/serving_log`` goes in a run of its own,
     over ``log_days`` (first, last: the days it was served)."""
     daily = [k for k in selection if k not in UNPARTITIONED and k != SERVING_LOG]
@@ -121,7 +124,10 @@ def materialize(
     if daily:
         plan.append({"select": daily, "first": first, "last": last})
     if models:
-        plan.append({"select": models, "first": None, "last": None, "tolerate": GATE})
+        # keep_going: a model that cannot train (too little data, no positives) leaves the
+        # policy as it is, and the serving run builds from that; the command still exits 1
+        plan.append({"select": models, "first": None, "last": None, "tolerate": GATE,
+                     "keep_going": bool(serving)})  # fmt: skip
     if serving:
         plan.append({"select": serving, "first": None, "last": None})
     if SERVING_LOG in selection:
@@ -129,6 +135,15 @@ def materialize(
             raise ValueError(f"{SERVING_LOG} needs its days (log_days)")
         plan.append({"select": [SERVING_LOG], "first": log_days[0], "last": log_days[1]})
     _launch(paths, plan, settings)
+
+
+class StepsFailed(SystemExit):
+    """Steps failed (each said as it came); ``finished``: every run of the plan still ran
+    (the models' run failed and the serving run built from the policy that stays)."""
+
+    def __init__(self, message: str, steps: Sequence[str], finished: bool) -> None:
+        super().__init__(message)
+        self.steps, self.finished = list(steps), finished
 
 
 # Dagster's own event lines (the log keeps them); the CLI shows the assets' progress lines.
@@ -157,6 +172,8 @@ def _launch(
             f"(log: {log_path})")  # fmt: skip
 
     announce(0)
+    failed: list[str] = []
+    ran = -1  # the last plan entry whose run ended
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "assets.launch", str(plan_path)],
@@ -170,17 +187,25 @@ def _launch(
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
-            if line.startswith(RUN_LINE):
+            if line.startswith(FAILED_LINE):
+                _, step, cause = (line.rstrip("\n").split(" ", 2) + ["", ""])[:3]
+                failed.append(step)
+                say(f"  {step} failed: {cause}")
+            elif line.startswith(RUN_LINE):
                 _, index, status, run_id = line.split()
-                i = int(index)
+                i = ran = int(index)
                 if status == "REFUSED":
                     say(f"the promotion gate refused the candidate models ({GATE} failed): "
                         "serving keeps the current policy; see `recassets evaluate`")  # fmt: skip
                 elif status == "SUCCESS":
                     say(f"run {run_id} finished")
-                if status != "FAILURE" and i + 1 < len(plan):
+                elif status == "FAILURE" and plan[i].get("keep_going") and i + 1 < len(plan):
+                    say(f"run {run_id} failed: serving keeps the current policy")
+                if (status != "FAILURE" or plan[i].get("keep_going")) and i + 1 < len(plan):
                     announce(i + 1)
-            elif " - dagster - " in line and (" - INFO - " in line or " - ERROR - " in line):
+            elif " - dagster - " in line and any(
+                f" - {level} - " in line for level in ("INFO", "WARNING", "ERROR")
+            ):
                 event = line.rsplit(" - ", 1)[-1].strip()
                 if (
                     not event.startswith(_CHATTER)
@@ -189,6 +214,9 @@ def _launch(
                 ):
                     say("  " + event)
         code = proc.wait()
+    if code != 0 and failed:  # each cause was said in one line as it came
+        raise StepsFailed(f"recassets: {len(failed)} step(s) failed ({', '.join(failed)}); "
+                          f"full log in {log_path}", failed, ran == len(plan) - 1)  # fmt: skip
     if code != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
         raise SystemExit(
@@ -367,44 +395,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     cli_evaluate(k=args.k)
 
 
-def sample_recommendation(paths: Paths, k: int = 10) -> None:
-    """The demo's last step: start the newest bento with ``bentoml serve`` on 127.0.0.1, ask
-    ``POST /recommend`` for one user over HTTP, print the answer, stop the server."""
-    from recassets.bento import bundle as B
-    from recassets.bento import server
-
-    tag = B.latest_bento(paths)
-    if tag is None:
-        say("no bento was built (see the run log): nothing to serve")
-        return
-    user = _sample_user(paths)
-    say(f"serving {tag} with bentoml serve on 127.0.0.1 ...")
-    with server.serving(paths, tag) as srv:
-        status, body = srv.post("/recommend", {"user_id": user, "k": k})
-        if status != 200:
-            raise SystemExit(f"recassets: POST /recommend answered {status}: {body}")
-        say(f"POST {srv.url}/recommend {{user_id: {user}, k: {k}}} -> policy {body['policy']}, "
-            f"features of {body['features_day']}:")  # fmt: skip
-        for rank, item in enumerate(body["items"], start=1):
-            say(f"  {rank:2d}. item {item['item_id']}  score {item['score']:.3f}  "
-                f"({' > '.join(item['stages'])}"
-                f"{'; from ' + ', '.join(item['sources']) if item.get('sources') else ''})")  # fmt: skip
-
-
-def _sample_user(paths: Paths) -> int:
-    """A user the online store knows (the first of the served day's user features)."""
-    import pyarrow.compute as pc
-    from deltalake import DeltaTable
-
-    from recassets.featurestore.store import served_day
-
-    day = served_day(paths)
-    ds = DeltaTable(paths.table("user_features")).to_pyarrow_dataset()
-    flt = pc.field("dt") == dt.date.fromisoformat(day) if day else None
-    users = ds.to_table(columns=["user_id"], filter=flt).column(0).to_pylist()
-    return int(sorted(users)[0]) if users else 0
-
-
 def cmd_serve(args: argparse.Namespace) -> None:
     """Serve a bento in the foreground until interrupted."""
     from recassets.bento import bundle as B
@@ -460,8 +450,18 @@ def cmd_demo(args: argparse.Namespace) -> None:
     # still being written, so its run need not wait for the newest files to settle.
     settings.setdefault(SETTLE_ENV, os.environ.get(SETTLE_ENV, "0"))
     first, last = landed_range(paths)
-    materialize(paths, trainable(paths, DEMO_SELECTION, explicit=False), first, last, settings)
-    sample_recommendation(paths)
+    failed = None
+    try:
+        materialize(paths, trainable(paths, DEMO_SELECTION, explicit=False), first, last, settings)
+    except StepsFailed as e:
+        if not e.finished:
+            raise
+        failed = e  # a model could not train: serve the policy that stays, then say so
+    from recassets.bento.server import sample_recommendation
+
+    sample_recommendation(paths, say)
+    if failed is not None:
+        raise failed
     say(f"demo finished in {time.time() - started:.0f} s. What exists now:")
     cmd_status()
 

@@ -28,10 +28,12 @@ does not join); they are counted as ``orphan_ratings``.
 
 Bad lines are never dropped silently: each one goes, with its 1-based line number, raw text,
 field and reason, to ``<landing>/_rejected/movielens/<file>.rejects.jsonl`` and is counted in
-the summary. Checked: field count, integer ids, rating a number in 1-5 (half stars pass:
+the summary. Checked: field count, integer ids (0 to int64's largest; a negative one or one
+beyond int64 is named as such), rating a number in 1-5 (half stars pass:
 later MovieLens releases have them), timestamp an integer from 1995-01-01 to tomorrow (UTC;
 MovieLens' earliest ratings are of 1995-01: a 0, a cut-off line's few digits or a sentinel
-like 9999-12-31 would otherwise stretch the history to decades of empty daily partitions),
+like 9999-12-31 would otherwise stretch the history to decades of empty daily partitions; an
+export in milliseconds or microseconds is named as such),
 age an integer 0-150, genre flags 0/1, and duplicate keys (a later line repeating an earlier one's user, item
 and timestamp, or movie id, or user id: the first line wins). Release dates, URLs and zip codes
 are not used and not checked. Text is UTF-8 when the whole file decodes as UTF-8 (a BOM
@@ -83,8 +85,8 @@ LAYOUT = (
 # Lower edges of AGE_BUCKETS[1:]: np.digitize(age, _AGE_EDGES) is the bucket's index.
 _AGE_EDGES = np.array([18, 25, 35, 45, 55])
 _MAX_AGE = 150
-# 9999-12-31T23:59:59Z: the last second a timestamp column (and Spark) can hold.
-_MAX_TS = 253_402_300_799
+# int64's largest, the largest id (a 19-digit string compared as a string: same length)
+_INT64_MAX = str(2**63 - 1)
 # 1995-01-01T00:00:00Z: before MovieLens' first ratings (ml-latest's begin in 1995-01).
 _FIRST_TS = 788_918_400
 _SECONDS_PER_DAY = 86_400
@@ -174,8 +176,15 @@ class _Lines:
         """Field ``position`` as int64 (sub length; 0 where invalid); rejects non-integers and
         values outside [lo, hi]."""
         col = self.fields[position]
-        # At most 18 digits: always fits int64, so the cast below cannot overflow.
-        good = pc.match_substring_regex(col, r"^\d{1,18}$")
+        # Up to 18 digits always fits int64; 19 digits do up to int64's largest (digit strings
+        # of one length compare as numbers), so the cast below cannot overflow.
+        digits = pc.match_substring_regex(col, r"^\d{1,19}$")
+        nineteen = pc.equal(pc.utf8_length(col), 19)
+        good = pc.and_(digits, pc.or_(pc.invert(nineteen), pc.less_equal(col, _INT64_MAX)))
+        for pattern, what in ((r"^-\d+$", "is negative"),
+                              (r"^\d+$", f"is beyond int64 (at most {_INT64_MAX})")):  # fmt: skip
+            named = pc.and_(pc.invert(good), pc.match_substring_regex(col, pattern))
+            self.reject_field(position, named.to_numpy(zero_copy_only=False), what)
         self.reject_field(position, ~good.to_numpy(zero_copy_only=False), "is not an integer")
         values = pc.cast(pc.if_else(good, col, "0"), pa.int64()).to_numpy()
         out = (values < lo) | (values > hi if hi is not None else False)
@@ -243,8 +252,15 @@ def _parse_ratings(lines: _Lines) -> dict[str, np.ndarray]:
     user = lines.integers(0)
     item = lines.integers(1)
     rating = lines.numbers(2, 1, 5)
-    ts = lines.integers(3, 0, _MAX_TS)
+    ts = lines.integers(3)
     latest = int(dt.datetime.now(dt.UTC).timestamp()) + _SECONDS_PER_DAY
+    # an export in milliseconds (or microseconds) is a whole file of them: say so
+    for scale, unit in ((1_000, "milliseconds"), (1_000_000, "microseconds")):
+        lines.reject_field(
+            3,
+            (ts // scale >= _FIRST_TS) & (ts // scale <= latest),
+            f"looks like {unit} since 1970: MovieLens timestamps are seconds (divide by {scale})",
+        )
     lines.reject_field(
         3,
         (ts < _FIRST_TS) | (ts > latest),

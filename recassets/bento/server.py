@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,4 +200,59 @@ def _tail(path: Path, n: int = 4000) -> str:
         return "(no log)"
 
 
-__all__ = ["Server", "free_port", "get", "post", "serving", "start"]
+def sample_recommendation(paths: Paths, say: Callable[[str], None], k: int = 10) -> None:
+    """The demo's last step: start the newest bento with ``bentoml serve`` on 127.0.0.1, ask
+    ``POST /recommend`` for one user over HTTP, print the answer (and its notes: why a page
+    is short or empty), stop the server."""
+    tag = B.latest_bento(paths)
+    if tag is None:
+        say("no bento was built (see the run log): nothing to serve")
+        return
+    user = _sample_user(paths)
+    say(f"serving {tag} with bentoml serve on 127.0.0.1 ...")
+    with serving(paths, tag) as srv:
+        status, body = srv.post("/recommend", {"user_id": user, "k": k})
+        if status != 200:
+            raise SystemExit(f"recassets: POST /recommend answered {status}: {body}")
+        items = body["items"]
+        say(f"POST {srv.url}/recommend {{user_id: {user}, k: {k}}} -> policy {body['policy']}, "
+            f"features of {body['features_day']}: {len(items)} item(s)")  # fmt: skip
+        for rank, item in enumerate(items, start=1):
+            say(f"  {rank:2d}. item {item['item_id']}  score {item['score']:.3f}  "
+                f"({' > '.join(item['stages'])}"
+                f"{'; from ' + ', '.join(item['sources']) if item.get('sources') else ''})")  # fmt: skip
+        for note in body.get("notes") or []:
+            say(f"  note: {note}")
+        if not items:
+            say("  (nothing left to recommend to this user: every item of the catalog is one "
+                "they engaged with, and seen items are excluded)")  # fmt: skip
+
+
+def _sample_user(paths: Paths) -> int:
+    """A user the online store knows: of the served day's user features, the lowest id among
+    those with a history no longer than the median (the page shows the model at work, and is
+    not empty on a small catalog that the first user has seen whole)."""
+    import datetime as dt
+
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    from recassets.featurestore.store import served_day
+
+    day = served_day(paths)
+    ds = DeltaTable(paths.table("user_features")).to_pyarrow_dataset()
+    flt = pc.field("dt") == dt.date.fromisoformat(day) if day else None
+    cols = [c for c in ("user_id", "seen_item_ids") if c in ds.schema.names]
+    rows = ds.to_table(columns=cols, filter=flt)
+    if rows.num_rows == 0:
+        return 0
+    ids = rows["user_id"].to_pylist()
+    if "seen_item_ids" not in cols:
+        return int(min(ids))
+    seen = pc.list_value_length(rows["seen_item_ids"]).fill_null(0).to_pylist()
+    median = sorted(seen)[len(seen) // 2]
+    some = [u for u, n in zip(ids, seen, strict=True) if 0 < n <= median]
+    return int(min(some or ids))
+
+
+__all__ = ["Server", "free_port", "get", "post", "sample_recommendation", "serving", "start"]

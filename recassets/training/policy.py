@@ -158,6 +158,15 @@ def train_next(
         output=None,
         full_retrain=full_retrain,
     )
+    if not ckpt.metrics.get("examples"):  # nothing to learn from: no version of nothing
+        what = f"{todo[0]}..{todo[-1]}" if len(todo) > 1 else todo[0]
+        if prior is None:
+            raise ValueError(
+                f"{kind}: no training examples in {what} (the two-tower learns from positives: "
+                "engagements, or ratings at or above the threshold): nothing trained, no "
+                "version saved"
+            )
+        return TrainResult(prior, str(latest), False, True, [])  # a quiet day: nothing new
     return TrainResult(ckpt, save_new_version(paths, kind, ckpt), True, prior is not None, todo)
 
 
@@ -218,6 +227,12 @@ def write_policy(paths: Paths, policy: Mapping[str, Any]) -> str:
 # --- the gate -----------------------------------------------------------------------------------
 
 
+# Fewer evaluation users than this and the gate does not promote: on a history whose held-out
+# days hold a handful of users (a real one's quiet end, a tiny import), every policy's figures
+# are noise, and a lucky one would replace what serves.
+MIN_GATE_USERS = 10
+
+
 @dataclass
 class GateDecision:
     passed: bool
@@ -234,10 +249,12 @@ def gate(
     *,
     metric: str | None = None,
     also: Sequence[str] = (),
+    min_users: int = MIN_GATE_USERS,
 ) -> GateDecision:
     """Pass when ``candidate[metric]`` (and each metric of ``also`` present in the candidate's
     and the baselines' metrics) beats every baseline's (strictly: the best simple method, not
-    only popularity), and ``candidate[metric]`` is not below ``current[metric] - tolerance``.
+    only popularity), ``candidate[metric]`` is not below ``current[metric] - tolerance``, and
+    the evaluation counted at least ``min_users`` users (where it says how many).
     ``metric``: default the ``recall@K`` key of the candidate."""
     key = metric or next((m for m in candidate_metrics if m.startswith("recall@")), "recall@50")
     keys = [key, *[m for m in also if m != key and m in candidate_metrics]]
@@ -250,11 +267,17 @@ def gate(
         passed = False
         reasons.append("no baseline to beat")
     users = candidate_metrics.get("users")
-    if users is not None:
+    if users is not None and users == users:
         reasons.append(
             f"decided on {int(users)} users ({int(candidate_metrics.get('user_days', users))} "
             "user-days)"
         )
+        if users < min_users:  # a difference on a handful of users is noise, not a decision
+            passed = False
+            reasons.append(
+                f"too few users to decide: {int(users)} < {min_users} (hold out more days: "
+                "model_evaluation's eval_days)"
+            )
     for m in keys:
         c = float(candidate_metrics[m])
         for name, b in baselines.items():
@@ -344,13 +367,15 @@ def promote(
         key = decision.metric
         all_time = report.retrieval[POPULARITY_ALL_TIME][key]
         recent = report.retrieval[POPULARITY_TRAILING_7D][key]
-        variant = "all_time" if all_time > recent else "trailing_7d"
-        write_policy(paths, {"policy": POPULARITY, "variant": variant, "updated_at": now})
+        if all_time == all_time and recent == recent:  # NaN: no evaluation users, no choice
+            variant = "all_time" if all_time > recent else "trailing_7d"
+            write_policy(paths, {"policy": POPULARITY, "variant": variant, "updated_at": now})
     return decision
 
 
 __all__ = [
     "DEFAULT_POLICY",
+    "MIN_GATE_USERS",
     "GateDecision",
     "TrainResult",
     "current_policy",

@@ -285,7 +285,16 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
         current_light=cur.get("light_ranker") if cur.get("policy") == P.MODEL else None,
     )
     print(report.to_markdown())
+    users = report.retrieval.get(E.CANDIDATE, {}).get("users")
+    if not users or users != users:  # 0 or NaN: every figure above is empty
+        print(f"no evaluation users in {', '.join(report.eval_days)}: nothing to decide "
+              "(no user has new positives there); the current policy keeps serving")  # fmt: skip
+        return report
     print(f"order that would serve: {report.order} ({report.order_reason})")
+    decision = P.gate_report(report)
+    print(f"the promotion gate would {'promote' if decision.passed else 'refuse'} it:")
+    for reason in decision.reasons:
+        print(f"  - {reason}")
     return report
 
 

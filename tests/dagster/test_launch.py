@@ -95,6 +95,35 @@ def test_a_plan_runs_in_one_process_and_stops_at_the_first_failure(tmp_path):
     assert ok.is_success and failed.is_failure
 
 
+def test_a_keep_going_entry_fails_goes_on_and_says_each_failed_step_in_one_line(tmp_path):
+    """The models' entry of the CLI's plan: its failure (here: a day with no landing files)
+    does not stop what follows, each failed step is one line with the asset's own error, and
+    the plan still exits 1. Without ``keep_going`` the same failure stops the plan (above)."""
+    from recassets.cli import FAILED_LINE
+
+    home = tmp_path / "home"
+    generate(home_at(home), SyntheticConfig(days=1, events_per_day=200, initial_users=30))
+    plan = [
+        {"select": ["lake/raw_events"], "first": MISSING, "last": MISSING, "keep_going": True},
+        {"select": ["lake/users"], "first": DAY1, "last": DAY1},  # still runs
+    ]
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(plan))
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    (home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "RECASSETS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    proc = subprocess.run([sys.executable, "-m", "assets.launch", str(plan_path)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    lines = proc.stdout.splitlines()
+    ends = [line.split() for line in lines if line.startswith(RUN_LINE)]
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert [(e[1], e[2]) for e in ends] == [("0", "FAILURE"), ("1", "SUCCESS")]
+    failed = [line for line in lines if line.startswith(FAILED_LINE)]
+    assert len(failed) == 1 and failed[0].split()[1] == "lake__raw_events", failed
+    # the asset's own error, one line, naming the folder it looked in (not Dagster's wrapper)
+    assert MISSING in failed[0] and "\n" not in failed[0] and "Error occurred" not in failed[0]
+
+
 def test_spark_is_prewarmed_only_for_a_plan_that_starts_with_lake_assets(monkeypatch):
     import recassets.spark as S
     from assets.launch import prewarm_spark

@@ -242,9 +242,9 @@ def test_every_kind_of_bad_line_is_rejected_with_file_line_field_reason(
         (6, "rating", "field 3 (rating): '0' is outside 1-5", data[5]),
         (7, "rating", "field 3 (rating): 'good' is not a number", data[6]),
         (8, "timestamp", "field 4 (timestamp): 'yesterday' is not an integer", data[7]),
-        (9, "timestamp", "field 4 (timestamp): '-5' is not an integer", data[8]),
-        (10, "timestamp", "field 4 (timestamp): '999999999999' is outside 0-253402300799",
-         data[9]),
+        (9, "timestamp", "field 4 (timestamp): '-5' is negative", data[8]),
+        (10, "timestamp", "field 4 (timestamp): '999999999999' looks like milliseconds since "
+         "1970: MovieLens timestamps are seconds (divide by 1000)", data[9]),
         (12, "event_id", "duplicate rating (same user, item, timestamp) of line 1", data[11]),
         (13, None, "expected 4 tab-separated fields, got 5", data[12]),
     ]  # fmt: skip
@@ -304,6 +304,36 @@ def test_timestamps_outside_movielens_time_are_rejected_not_landed_in_1970(
         for n in (2, 3, 5, 6)
     ]
     assert [d.isoformat() for d in paths.landed_days("events")] == ["1995-01-01", "1997-05-19"]
+
+
+def test_ids_up_to_int64_land_and_each_reject_names_what_is_wrong(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """A 19-digit id up to int64's largest is an id (it was "not an integer"); one beyond,
+    a negative one and a timestamp in milliseconds or microseconds each say what they are."""
+    ts = 881_250_949  # 1997-12-04
+    big = 2**63 - 1
+    data = [
+        f"{big}\t10\t4\t{ts}",  # 1 ok: int64's largest user id
+        f"{big + 1}\t10\t4\t{ts}",  # 2 beyond int64
+        f"-5\t10\t4\t{ts}",  # 3 negative
+        f"1\t10\t4\t{ts * 1000}",  # 4 milliseconds
+        f"1\t20\t4\t{ts * 1_000_000}",  # 5 microseconds
+    ]
+    src = write_ml(tmp_path / "ml", data, BASIC_ITEMS, BASIC_USERS)
+    summary = import_movielens(src, paths)
+    assert (summary.events, summary.rejected["u.data"]) == (1, 4)
+    landed_users = [e["user_id"] for e in read_jsonl(landed(paths, "events", dt.date(1997, 12, 4)))]
+    assert landed_users == [big]
+    rows = read_jsonl(Path(paths.landing) / "_rejected" / "movielens" / "u.data.rejects.jsonl")
+    assert [(r["line"], r["reason"]) for r in rows] == [
+        (2, f"field 1 (user_id): '{big + 1}' is beyond int64 (at most {big})"),
+        (3, "field 1 (user_id): '-5' is negative"),
+        (4, f"field 4 (timestamp): '{ts * 1000}' looks like milliseconds since 1970: MovieLens "
+            "timestamps are seconds (divide by 1000)"),
+        (5, f"field 4 (timestamp): '{ts * 1_000_000}' looks like microseconds since 1970: "
+            "MovieLens timestamps are seconds (divide by 1000000)"),
+    ]  # fmt: skip
 
 
 def test_utf8_titles_stay_utf8_and_latin1_files_stay_latin1(tmp_path: Path, paths: Paths) -> None:

@@ -275,3 +275,49 @@ def test_seen_means_every_rating_not_only_the_positives(make_home):
     )
     assert top in E.seen_items(all_rows)[user]
     assert top not in E.seen_items(all_rows, sources=()).get(user, set())
+
+
+def test_days_without_positives_save_no_model_and_a_quiet_day_keeps_the_last(paths: Paths):
+    """A history with no positive example (every rating below the threshold) trains nothing:
+    refused naming the days, and no version written (one was saved with 0 examples and a NaN
+    loss, and looked like a model). After a trained version, a day without positives is a
+    quiet day: the version stays, no new one."""
+    from .tiny import TINY
+
+    table = paths.table("training_examples")
+    planted.write_days(table, range(3), p_match=0.0, p_other=0.0)
+    with pytest.raises(ValueError, match=r"two_tower: no training examples in 2026-01-01\.\."):
+        P.train_next(paths, "two_tower", TINY)
+    assert P.checkpoint_versions(paths, "two_tower") == []
+
+    other = Paths.at(Path(paths.home).parent / "h2")
+    planted.write_days(other.table("training_examples"), range(3))
+    first = P.train_next(other, "two_tower", TINY, holdout_days=0)
+    assert first.new_version
+    planted.write_days(other.table("training_examples"), [3], p_match=0.0, p_other=0.0)
+    quiet = P.train_next(other, "two_tower", TINY, holdout_days=0)  # day 3: no positives
+    assert not quiet.new_version and quiet.path == first.path
+    assert P.checkpoint_versions(other, "two_tower") == [Path(first.path)]
+
+
+def test_the_gate_does_not_decide_on_a_handful_of_users():
+    few = P.gate({K: 0.9, "users": P.MIN_GATE_USERS - 1, "user_days": 3}, POP)
+    assert not few.passed
+    said = f"too few users to decide: {P.MIN_GATE_USERS - 1} < {P.MIN_GATE_USERS}"
+    assert any(r.startswith(said) for r in few.reasons), few.reasons
+    enough = P.gate({K: 0.9, "users": P.MIN_GATE_USERS, "user_days": 30}, POP)
+    assert enough.passed and not any("too few" in r for r in enough.reasons)
+    assert P.gate({K: 0.9, "users": 3}, POP, min_users=3).passed  # a setting, not a constant
+
+
+def test_no_evaluation_users_leave_the_popularity_pointer_as_it_is(paths: Paths):
+    nan = float("nan")
+    P.write_policy(paths, {"policy": "popularity", "variant": "all_time"})
+    empty = report(nan)
+    empty.retrieval = {"candidate": {K: nan}, "popularity_all_time": {K: nan},
+                       "popularity_trailing_7d": {K: nan}}  # fmt: skip
+    assert not P.promote(paths, empty).passed
+    assert P.current_policy(paths) == {"policy": "popularity", "variant": "all_time"}
+    # with figures, the better variant is chosen (the failing case of the above)
+    assert not P.promote(paths, report(0.05)).passed
+    assert P.current_policy(paths)["variant"] == "trailing_7d"
