@@ -3,6 +3,8 @@ Retrieval needs a trained two-tower and an index: tests/integration/test_serving
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numpy.testing import assert_array_equal
 
@@ -40,6 +42,20 @@ def test_popularity_trailing_7d_and_all_time():
     ids, scores = S.popularity(block(), "all_time", 2, set())
     assert_array_equal(ids, [40, 10])
     assert_array_equal(scores, [70.0, 50.0])
+
+
+def test_popularity_breaks_ties_by_the_other_window_not_by_id():
+    """A quiet week: one item engaged in 7 days, the rest tied at 0, ordered by their 28-day
+    counts (they were in item-id order, the ones nobody engaged with first); all-time ties by
+    the week. The scores stay the variant's counts."""
+    quiet = replace(block(), engagements_7d=np.array([0.0, 0.0, 1.0, 0.0, 0.0]))
+    ids, scores = S.popularity(quiet, "trailing_7d", 4, set())
+    assert_array_equal(ids, [30, 40, 10, 20])  # 28 days: 40 has 70, 10 50, 20 10, 50 3
+    assert_array_equal(scores, [1.0, 0.0, 0.0, 0.0])
+    tied = replace(block(), engagements_28d=np.array([5.0, 5.0, 5.0, 5.0, 5.0]))
+    ids, scores = S.popularity(tied, "all_time", 3, {20})
+    assert_array_equal(ids, [40, 10, 50])  # the week: 20 (9) excluded, 40 7, 10 5, 50 3
+    assert_array_equal(scores, [5.0, 5.0, 5.0])
 
 
 def test_stages_of_an_empty_block_return_nothing():
