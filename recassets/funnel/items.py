@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,26 @@ class ItemBlock:
     found: np.ndarray  # (M,) bool
     # the ranker's item-only work over the block (DCNv2.prepare_items); None without a ranker
     prepared: PreparedItems | None = None
+    # variant -> (counts, their tie-broken order key), made once per block (``popularity``)
+    _popularity: dict[str, tuple[np.ndarray, np.ndarray]] = field(
+        init=False, default_factory=dict, repr=False, compare=False
+    )
+
+    def popularity(self, variant: str) -> tuple[np.ndarray, np.ndarray]:
+        """(counts, order key) of the popularity policy: 7-day counts, or 28-day for
+        ``variant`` "all_time"; the key breaks their ties (a quiet week leaves most items at 0)
+        by the other window's count, and ``rules.top_k`` then by the smaller id. Counts are
+        whole numbers: a fraction below 1 orders within a tie and never across one. Made once
+        per block: the popularity policy serves every request from it."""
+        got = self._popularity.get(variant)
+        if got is None:
+            e7 = self.engagements_7d.astype(np.float64)
+            e28 = self.engagements_28d.astype(np.float64)
+            counts, other = (e28, e7) if variant == "all_time" else (e7, e28)
+            tie = np.nan_to_num(np.maximum(other, 0.0))
+            key = counts + tie / (tie.max() + 1.0) if len(tie) else counts
+            got = self._popularity[variant] = (counts, key)
+        return got
 
     def positions(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows of ``item_ids`` in the block and whether each is there (row 0 where not)."""

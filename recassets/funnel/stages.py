@@ -71,16 +71,12 @@ def popularity(
     block: ItemBlock, variant: str, k: int, exclude: set[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The most engaged items: trailing 7 days, or all-time for ``variant`` "all_time"; ties
-    (a quiet week leaves most items at 0) broken by the other window's count, then the smaller
-    id. The scores returned are the variant's counts."""
-    e7, e28 = block.engagements_7d.astype(np.float64), block.engagements_28d.astype(np.float64)
-    score, other = (e28, e7) if variant == "all_time" else (e7, e28)
-    # counts are whole numbers: a fraction below 1 orders within a tie and never across one
-    top = np.nan_to_num(np.maximum(other, 0.0))
-    key = score + top / (top.max() + 1.0) if len(top) else score
+    broken by the other window's count, then the smaller id (``ItemBlock.popularity``). The
+    scores returned are the variant's counts."""
+    counts, key = block.popularity(variant)
     ids, _ = R.top_k(block.ids, key, k, exclude)
     pos, _ = block.positions(ids)
-    return ids, score[pos]
+    return ids, counts[pos]
 
 
 __all__ = ["Retrieval", "fresh", "popularity", "trending"]
