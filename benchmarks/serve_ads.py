@@ -9,9 +9,9 @@ order, the same funnel and the same auction, on one thread (``pin_threads(1)``, 
 worker is), each request timed by one ``perf_counter`` pair (``timed_blocks``: the requests
 dealt into ``--rounds`` blocks, the sides in rotating order, so drift in the machine's load is
 shared). The only differences: whether ``prescore`` is set, and what the ranker may reuse
-(nothing; the user half; the page's logits too), each side's memo cleared before its auction. Each request starts from a fresh
-in-process ad state, so every request runs the same auction on both sides (making it, a few
-microseconds, is inside the timed call on both sides alike).
+(nothing; the user half; the page's logits too), each side's memo cleared before its auction.
+Each request starts from a fresh in-process ad state, so every request runs the same auction
+on both sides (making it, a few microseconds, is inside the timed call on both sides alike).
 
 Needs a home whose bento serves a ranked order (the DCN-v2 or the cascade) with campaigns;
 a blend bundle runs no ranker per page, and without campaigns there is no auction: both exit 2

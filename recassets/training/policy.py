@@ -161,10 +161,14 @@ def train_next(
     if not ckpt.metrics.get("examples"):  # nothing to learn from: no version of nothing
         what = f"{todo[0]}..{todo[-1]}" if len(todo) > 1 else todo[0]
         if prior is None:
+            learns = (
+                "positives: engagements, or ratings at or above the threshold"
+                if MODULE_KIND[kind] == "two_tower"
+                else "the rows of training_examples"
+            )
             raise ValueError(
-                f"{kind}: no training examples in {what} (the two-tower learns from positives: "
-                "engagements, or ratings at or above the threshold): nothing trained, no "
-                "version saved"
+                f"{kind}: no training examples in {what} (it learns from {learns}): nothing "
+                "trained, no version saved"
             )
         return TrainResult(prior, str(latest), False, True, [])  # a quiet day: nothing new
     return TrainResult(ckpt, save_new_version(paths, kind, ckpt), True, prior is not None, todo)
