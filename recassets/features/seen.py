@@ -47,16 +47,17 @@ def _ordered_items(firsts: DataFrame, keys: list[str], order: list[str]) -> Data
     )
 
 
-def seed_of(user_features: DataFrame | None) -> DataFrame | None:
-    """(user_id, seen_item_ids) of a day's user_features rows; null lists where the partition
-    predates the column (a lake from before it: those users' lists start again there)."""
+def seed_of(user_features: DataFrame | None, *extra: Column) -> DataFrame | None:
+    """(user_id, ``extra``..., seen_item_ids) of user_features rows; null lists where the
+    partition predates the column (a lake from before it: those users' lists start again
+    there)."""
     from pyspark.sql import functions as F
 
     if user_features is None:
         return None
     have = "seen_item_ids" in user_features.columns
     lists = F.col("seen_item_ids") if have else F.lit(None).cast(EMPTY)
-    return user_features.select("user_id", lists.alias("seen_item_ids"))
+    return user_features.select("user_id", *extra, lists.alias("seen_item_ids"))
 
 
 def on_day(events: DataFrame, prev: DataFrame | None) -> DataFrame:

@@ -5,9 +5,10 @@ features, exactly as serving on day d only has features up to d-1).
 Rows come from impressions: ``label`` = 1 when the user engaged with the item in the same
 request on day d (click, like, share, or a watch of at least ``WATCH_THRESHOLD_S``), else 0.
 Sources without impressions (MovieLens: ratings only) get positives from ratings at or above
-``RATING_THRESHOLD`` and ``NEGATIVES_PER_POSITIVE`` sampled negatives per positive (items the
-user did not rate that day, drawn uniformly from the catalog known at d-1, seeded by day):
-the standard implicit-feedback recipe. ``source`` says which recipe made the row.
+``RATING_THRESHOLD`` and up to ``NEGATIVES_PER_POSITIVE`` sampled negatives per positive
+(drawn uniformly from the catalog known at d-1, seeded by day; a draw of an item the user rated
+that day or engaged with before it, by user_features of d-1, is dropped, not redrawn): the
+standard implicit-feedback recipe. ``source`` says which recipe made the row.
 
 Retrieval trains on the positives (``label`` = 1) alone: in-batch softmax supplies the
 negatives. ``history_item_ids`` is the user's last engagements as of the end of d-1.

@@ -102,3 +102,29 @@ def test_ratings_recipe_samples_negatives_deterministically(make_home, spark):
         r.user_id == 1 and r.label == 0 and r.item_id != 11 and 10 <= r.item_id < 40 for r in negs
     )
     assert all(r.example_id.startswith("e2#neg") for r in negs)
+
+
+def test_a_negative_is_never_an_item_the_user_engaged_with_before(make_home, spark):
+    """User 1 rated 20 of the 24 catalog items on D1 (ratings of any value count as seen), then
+    three more on D2: only the one item never rated may stay a negative. Without the features
+    of D1, only the day's ratings exclude (the draws that are then kept prove they hit D1's)."""
+    paths = make_home("seen_negatives")
+    catalog = [item(i, D1, "drama") for i in range(10, 34)]
+    d1 = [ev(100 + i, at(D1, 8, i), 1, i, "rating", 2.0 + (i % 4)) for i in range(10, 30)]
+    d2 = [ev(k, at(D2, 8, k), 1, 30, "rating", 5.0) for k in range(1, 4)]  # three positives
+    d2 = [{**e, "item_id": 30 + i} for i, e in enumerate(d2)]  # items 30, 31, 32
+    land(paths, {D1: d1, D2: d2}, {D1: [user(1, D1)]}, {D1: catalog})
+    ingest_all(spark, paths, [D1, D2], [D1, D2])
+
+    build_training_examples(spark, paths, [D2])  # no features of D1: same-day exclusion only
+    before = [r for r in rows(spark, paths, D2).values() if r.source == "sampled_negative"]
+    assert {r.item_id for r in before} & set(range(10, 30))  # the draws do hit D1's items
+
+    build_features(spark, paths, [D1])
+    build_training_examples(spark, paths, [D2])
+    after = [r for r in rows(spark, paths, D2).values() if r.source == "sampled_negative"]
+    assert {r.item_id for r in after} <= {33}  # 30-32 rated that day, 10-29 before
+    kept = {r.example_id for r in before if r.item_id == 33}
+    assert {r.example_id for r in after} == kept  # the others dropped, not redrawn
+    positives = [r for r in rows(spark, paths, D2).values() if r.source == "rating"]
+    assert sorted(r.item_id for r in positives) == [30, 31, 32]

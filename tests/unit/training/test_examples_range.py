@@ -166,6 +166,11 @@ def test_the_range_covers_every_case_it_claims(homes, spark):
         (3, 10),
     }
     assert {r["item_id"] for r in negs[D4]} & {13, 14}  # the catalog grew
+    # D4 reads D3's seen lists (rebuilt from the window: D2 has no features): user 1 engaged
+    # with 10, 11, 12 before D4, user 2 with 13; neither is ever drawn as a negative then
+    assert not {(r["user_id"], r["item_id"]) for r in negs[D4]} & {
+        (1, 10), (1, 11), (1, 12), (1, 13), (2, 10), (2, 13), (2, 14),
+    }  # fmt: skip
     i99 = {r["dt"]: r for r in rows if r["item_id"] == 99}
     assert (i99[D5]["category"], i99[D5]["label"], i99[D6]["category"]) == (None, 1, "music")
     assert all(
