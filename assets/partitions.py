@@ -122,7 +122,7 @@ def results_with_data_versions(
     column lineage read it; each day's events still name the Delta version written, which
     fixes the schema. And the run's materializations are read back in blocks of days, not one
     query a day. Measured on a 3-year sparse history (1,096 days, 1,000 ratings):
-    docs/operations.md."""
+    docs/ingestion-and-lineage.md (data versions)."""
     if len(versions) == 1:
         (version,) = versions.values()
         yield MaterializeResult(
