@@ -176,6 +176,8 @@ def compute_examples(
     has_impressions = bool(events.where(F.col("event_type") == "impression").limit(1).count())
     feature_day = prev if has_partition(spark, paths.table("item_features"), prev) else None
 
+    # d-1's user rows: the seen lists that exclude negatives, and the features joined below
+    prev_users = _read_day(spark, paths, "user_features", prev) if feature_day else None
     users = spark.read.format("delta").load(paths.table("users")).where(F.col("dt") <= F.lit(d))
     items = spark.read.format("delta").load(paths.table("items")).where(F.col("dt") <= F.lit(d))
     if has_impressions:
@@ -184,19 +186,14 @@ def compute_examples(
         catalog = items.where(
             F.col("first_seen") < F.lit(dt.datetime.combine(d, dt.time(), dt.UTC))
         )
-        seen = (
-            seed_of(_read_day(spark, paths, "user_features", prev))
-            if feature_day is not None
-            else None
-        )
-        base = _rated_with_negatives(events, catalog, d, seen)
+        base = _rated_with_negatives(events, catalog, d, seed_of(prev_users))
         recipe = "ratings+sampled_negatives"
 
     ex = base.join(
         users.select("user_id", "country", "device", "age_bucket"), "user_id", "left"
     ).join(items.select("item_id", "category", "creator"), "item_id", "left")
-    if feature_day is not None:
-        uf = _read_day(spark, paths, "user_features", prev).select(
+    if prev_users is not None:
+        uf = prev_users.select(
             "user_id",
             "history_item_ids",
             *[F.col(c[2:]).cast("double").alias(c) for c in USER_DENSE],
@@ -347,6 +344,12 @@ def compute_examples_range(
     items = (
         spark.read.format("delta").load(paths.table("items")).where(F.col("dt") <= F.lit(ds[-1]))
     )
+    # the user rows of every feature day d-1: seen lists for the negatives, features below
+    prev_users = (
+        _read_days(spark, paths, "user_features", [d - one for d in feature_days])
+        if feature_days
+        else None
+    )
     impression_days = [d for d in ds if d in flagged]
     rating_days = [d for d in ds if d not in flagged]
     parts = []
@@ -354,11 +357,8 @@ def compute_examples_range(
         parts.append(_labelled_impressions(events.where(F.col("dt").isin(*impression_days))))
     if rating_days:
         rated = events.where(F.col("dt").isin(*rating_days))
-        seen_days = [d for d in rating_days if d in feature_days]
-        seen = None
-        if seen_days:  # the lists of d-1, keyed by the day they apply to
-            uf = _read_days(spark, paths, "user_features", [d - one for d in seen_days])
-            seen = seed_of(uf, F.date_add("dt", 1).alias("dt"))
+        # the lists of d-1, keyed by the day they apply to (an impression day's match nothing)
+        seen = seed_of(prev_users, F.date_add("dt", 1).alias("dt"))
         parts.append(_rated_with_negatives_range(spark, rated, items, rating_days, seen))
     base = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
 
@@ -373,11 +373,11 @@ def compute_examples_range(
     ex = ex.join(it, (ex["item_id"] == it["_iid"]) & (it["_idt"] <= ex["dt"]), "left")
     ex = ex.drop("_uid", "_udt", "_iid", "_idt")
 
-    if feature_days:
+    if prev_users is not None:
         prevs = [d - one for d in feature_days]
         # _fdt: the feature day of the row's day, null (no match: zeros) on a day without one
         ex = ex.withColumn("_fdt", F.when(F.col("dt").isin(*feature_days), F.date_sub("dt", 1)))
-        uf = _read_days(spark, paths, "user_features", prevs).select(
+        uf = prev_users.select(
             F.col("dt").alias("_fdt"),
             "user_id",
             "history_item_ids",
