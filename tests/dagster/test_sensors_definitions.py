@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import yaml
 from dagster import (
     AssetKey,
     AssetMaterialization,
@@ -51,7 +52,7 @@ def test_sensors_run_by_default_and_the_schedule_is_offered_stopped(defs):
     assert schedule.default_status == DefaultScheduleStatus.STOPPED
 
 
-def test_retrain_job_holds_the_models_and_every_retrieval_and_serving_asset(defs):
+def test_retrain_job_holds_the_models_and_every_unpartitioned_retrieval_and_serving_asset(defs):
     job = defs.get_repository_def().get_job("retrain_job")
     selected = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
     graph = defs.resolve_asset_graph()
@@ -60,11 +61,44 @@ def test_retrain_job_holds_the_models_and_every_retrieval_and_serving_asset(defs
         for k in graph.materializable_asset_keys
         if graph.get(k).group_name in ("retrieval", "serving")
     }
+    # the decision log is in the serving group, partitioned by the day served: not this job's
+    assert "lake/serving_log" in downstream
     assert selected == {"models/two_tower_model", "models/ranking_model",
                         "models/sequence_ranking_model",
                         "models/item_similarity", "models/light_ranker",
-                        "models/model_evaluation"} | downstream  # fmt: skip
+                        "models/model_evaluation"} | downstream - {"lake/serving_log"}  # fmt: skip
     assert "model_evaluation_promotion_gate" in {c.name for c in job.asset_layer.asset_graph.asset_check_keys}  # fmt: skip
+    # An unpartitioned job cannot run a partitioned asset's step (it fails asking for the
+    # partition key): every asset it executes is unpartitioned.
+    partitioned = [k for k in selected if graph.get(AssetKey.from_user_string(k)).partitions_def]
+    assert partitioned == [], f"retrain_job would fail on the partitioned {partitioned}"
+
+
+def test_a_refused_retraining_is_not_retried_and_a_failed_ingestion_is(defs):
+    """The instance retries failed runs (recassets/instance.py: twice); retrain_job's runs opt
+    out for step failures, whose usual cause is the gate refusing on purpose. Asked through
+    Dagster's own decision (the daemon's ``auto_reexecution_should_retry_run``)."""
+    from dagster._core.events import RunFailureReason
+    from dagster._core.execution.retries import auto_reexecution_should_retry_run
+    from dagster._core.storage.dagster_run import DagsterRunStatus
+    from dagster._core.test_utils import create_run_for_test, instance_for_test
+
+    from recassets.instance import DAGSTER_YAML
+
+    repo = defs.get_repository_def()
+    with instance_for_test(overrides=yaml.safe_load(DAGSTER_YAML)) as instance:
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+
+        def retried(job_name: str, reason: RunFailureReason) -> bool:
+            tags = repo.get_job(job_name).run_tags
+            run = create_run_for_test(
+                instance, job_name=job_name, status=DagsterRunStatus.FAILURE, tags=dict(tags)
+            )
+            return auto_reexecution_should_retry_run(instance, run, reason)
+
+        assert not retried("retrain_job", RunFailureReason.STEP_FAILURE)  # the gate refused
+        assert retried("retrain_job", RunFailureReason.RUN_EXCEPTION)  # the run itself broke
+        assert retried("ingest_job", RunFailureReason.STEP_FAILURE)  # a Spark JVM died, say
 
 
 def test_ingest_job_is_ingestion_then_the_way_to_the_online_store_with_their_checks(defs):
