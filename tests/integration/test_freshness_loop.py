@@ -79,9 +79,7 @@ def why(out: subprocess.CompletedProcess) -> str:
     return "\n".join(dict.fromkeys(causes[:40])) + "\n...\n" + text[-3000:]
 
 
-STEPS_QUERY = (
-    '{ runOrError(runId: "%s") { ... on Run { stepStats { stepKey status } } } }'
-)
+STEPS_QUERY = '{ runOrError(runId: "%s") { ... on Run { stepStats { stepKey status } } } }'
 IN_FLIGHT = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 GATE_STEP = "models__model_evaluation_model_evaluation_promotion_gate"
 
