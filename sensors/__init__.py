@@ -3,7 +3,7 @@
 landing files --landing_sensor--> ingest_job (raw_events, users, items of those days)
   --automation_condition_sensor (eager per day)--> features + checks, training_examples,
   feature_store (Feast online) --retrain_sensor / retrain_schedule--> retrain_job (models,
-  evaluation + gate, retrieval and serving groups).
+  evaluation + gate, retrieval and serving groups but the decision log).
 
 Automation conditions and freshness policies live in ``sensors.conditions``, which says which
 asset carries which; ``definitions.py`` attaches them (``with_automation``).

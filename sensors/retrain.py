@@ -7,7 +7,8 @@ that the latest checkpoint of either model has not consumed. With one held-out d
 day d makes day d-1 trainable. When at least ``RECASSETS_RETRAIN_MIN_NEW_PARTITIONS`` (default
 1) are pending, the sensor launches ``retrain_job``: warm start and one pass over those days,
 evaluation and the blocking promotion gate, then whatever the retrieval and serving groups
-hold (item embeddings, the FAISS index, the bento) once they exist.
+hold (item embeddings, the FAISS index, the bento) once they exist, less the day-partitioned
+decision log.
 
 The run key is the set of pending days, so a set is retrained once; a run that failed is
 re-run from the UI (or supersedes itself when the next day adds to the set). Never two
