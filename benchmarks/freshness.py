@@ -36,14 +36,17 @@ loop / baseline is then the daemon's own cost: sensor intervals and run launches
 webserver and code server share the cores too). Targets on the 2-core machine: features online within 2 min of
 landing, a new bento within 10 min. A failing promotion gate fails retrain_job after the
 checkpoints are written: tolerated on both sides (the model stage is read from the
-checkpoints).
+checkpoints), and only there: the baseline fails on any other failed step, and the loop's
+listing names the failed steps of each failed run.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -57,7 +60,7 @@ from recassets.bento.server import free_port
 from recassets.paths import Paths
 from recassets.process import stop_process_group
 from support.stopwatch import Stage, loop_stages, watch
-from support.webserver import graphql, wait_for_sensors
+from support.webserver import GATE_STEP, failed_steps, graphql, wait_for_sensors
 
 ROOT = Path(__file__).resolve().parents[1]
 START = "2026-01-01"
@@ -158,14 +161,17 @@ class Direct(threading.Thread):
                 with open(self.logs / f"step{i + 1}-{j + 1}.log", "w") as log:
                     proc = subprocess.Popen(cmd, cwd=ROOT, env=env_for(self.paths), stdout=log,
                                             stderr=subprocess.STDOUT)  # fmt: skip
-                procs.append((name, proc, tolerated))
+                procs.append((j, name, proc, tolerated))
             while procs:  # each run's own end, whichever ends first
-                for name, proc, tolerated in list(procs):
+                for j, name, proc, tolerated in list(procs):
                     code = proc.poll()
                     if code is not None:
-                        self.codes[name] = (code, round(time.time() - t, 1))
-                        self.failed = self.failed or (name if code and not tolerated else None)
-                        procs.remove((name, proc, tolerated))
+                        steps = steps_failed(self.logs / f"step{i + 1}-{j + 1}.log") if code else []
+                        self.codes[name] = (code, round(time.time() - t, 1), steps)
+                        # tolerated: a failure at the gate only (any other failed step is one)
+                        if code and not (tolerated and steps and set(steps) <= {GATE_STEP}):
+                            self.failed = self.failed or name
+                        procs.remove((j, name, proc, tolerated))
                 time.sleep(0.2)
             if self.failed:
                 return
@@ -177,6 +183,12 @@ class Direct(threading.Thread):
             self._seen_done = not self.is_alive()
             return None
         return f"the direct runs ended{f' ({self.failed} failed)' if self.failed else ''}"
+
+
+def steps_failed(log: Path) -> list[str]:
+    """The failed steps a ``dagster job execute`` log names ("Steps failed: [...]")."""
+    found = re.search(r"Steps failed: (\[[^\]]*\])", log.read_text(errors="replace"))
+    return sorted(ast.literal_eval(found.group(1))) if found else []
 
 
 def runs_by_id(port: int) -> dict[str, dict]:
@@ -197,7 +209,11 @@ def describe_run(r: dict) -> str:
         if r.get("startTime") and r.get("endTime")
         else ""
     )
-    return f"{r['jobName']} ({launched}{', ' + part if part else ''}) {r['status']}{took}: {keys}"
+    failed = f" (failed steps: {', '.join(r['failedSteps'])})" if r.get("failedSteps") else ""
+    return (
+        f"{r['jobName']} ({launched}{', ' + part if part else ''}) {r['status']}{took}{failed}: "
+        f"{keys}"
+    )
 
 
 def wait_runs_done(port: int, timeout_s: float = 120) -> None:
@@ -274,8 +290,9 @@ def main() -> None:
     direct.start()
     baseline = clock(stages, t0, args.timeout, direct.alive)
     direct.join()
-    for name, (code, secs) in direct.codes.items():
-        print(f"  {name}: exit {code}, {secs} s from its step's start")
+    for name, (code, secs, steps) in direct.codes.items():
+        failed = f" (failed steps: {', '.join(steps)})" if steps else ""
+        print(f"  {name}: exit {code}, {secs} s from its step's start{failed}")
     print(f"  stages (s from landing): {baseline}")
     if direct.failed:
         print(f"  the {direct.failed} run failed: see {work / 'direct-logs'}")
@@ -305,6 +322,9 @@ def main() -> None:
         loop = clock(stages, t0, args.timeout, alive)
         wait_runs_done(port)
         launched = [r for i, r in runs_by_id(port).items() if i not in before]
+        for r in launched:  # what failed in a failed run: the gate alone, or something broken
+            if r["status"] == "FAILURE":
+                r["failedSteps"] = failed_steps(port, r["runId"])
     finally:
         stop_process_group(proc, timeout_s=30)
         log.close()

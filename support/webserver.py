@@ -34,6 +34,18 @@ def graphql(port: int, query: str) -> dict[str, Any]:
         return json.loads(resp.read())
 
 
+# The promotion gate's check step: the one failed step a retrain_job run may end with on
+# purpose (the gate refused the candidate after its checkpoints were written).
+GATE_STEP = "models__model_evaluation_model_evaluation_promotion_gate"
+STEPS_QUERY = '{ runOrError(runId: "%s") { ... on Run { stepStats { stepKey status } } } }'
+
+
+def failed_steps(port: int, run_id: str) -> list[str]:
+    """The keys of the steps that failed in run ``run_id``, sorted."""
+    stats = graphql(port, STEPS_QUERY % run_id)["data"]["runOrError"]["stepStats"]
+    return sorted(s["stepKey"] for s in stats if s["status"] == "FAILURE")
+
+
 def wait_for_sensors(
     port: int,
     proc: subprocess.Popen,
@@ -85,4 +97,4 @@ def dagster_dev(
             stop_process_group(proc, timeout_s=30)
 
 
-__all__ = ["OUR_SENSORS", "dagster_dev", "graphql", "wait_for_sensors"]
+__all__ = ["GATE_STEP", "OUR_SENSORS", "dagster_dev", "failed_steps", "graphql", "wait_for_sensors"]

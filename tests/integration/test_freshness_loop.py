@@ -29,7 +29,7 @@ import pytest
 from recassets.freshness import consumed_partitions
 from recassets.paths import Paths
 from support.stopwatch import loop_stages, watch
-from support.webserver import dagster_dev, graphql
+from support.webserver import GATE_STEP, dagster_dev, failed_steps, graphql
 from tests.conftest import TEST_SPARK_CONF, home_at
 
 pytestmark = pytest.mark.integration
@@ -79,9 +79,7 @@ def why(out: subprocess.CompletedProcess) -> str:
     return "\n".join(dict.fromkeys(causes[:40])) + "\n...\n" + text[-3000:]
 
 
-STEPS_QUERY = '{ runOrError(runId: "%s") { ... on Run { stepStats { stepKey status } } } }'
 IN_FLIGHT = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
-GATE_STEP = "models__model_evaluation_model_evaluation_promotion_gate"
 
 
 def failed_runs(port: int) -> list[str]:
@@ -94,11 +92,10 @@ def failed_runs(port: int) -> list[str]:
         if r["status"] != "FAILURE":
             continue
         if r["jobName"] == "retrain_job":
-            steps = graphql(port, STEPS_QUERY % r["runId"])["data"]["runOrError"]["stepStats"]
-            broken = {s["stepKey"] for s in steps if s["status"] == "FAILURE"}
-            if broken <= {GATE_STEP}:
+            broken = failed_steps(port, r["runId"])
+            if set(broken) <= {GATE_STEP}:
                 continue
-            r["jobName"] += f" (failed steps: {sorted(broken)})"
+            r["jobName"] += f" (failed steps: {broken})"
         failed.append(f"{r['jobName']} {r['runId']}")
     return failed
 
