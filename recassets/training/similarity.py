@@ -355,7 +355,7 @@ def versions(paths: Paths) -> list[Path]:
 def train_next(
     paths: Paths,
     *,
-    holdout_days: int = 1,
+    holdout_days: int | None = None,
     window_days: int = 365,
     l2: float | None = None,
     beta: float | None = None,
@@ -363,7 +363,8 @@ def train_next(
     neighbors: int = NEIGHBORS,
 ) -> tuple[ItemSimilarity, str, bool]:
     """Fit on the positives of the last ``window_days`` training days (the two-tower's days:
-    the last ``holdout_days`` are left to the evaluation) and save the next version; a fit of
+    the last ``holdout_days`` are left to the evaluation; None: ``examples.choose_holdout``,
+    as the models choose them) and save the next version; a fit of
     the same days and settings is not repeated. ``l2`` and the blend's popularity weight
     ``beta``: None chooses them on the window's last days (``choose_weights``, recorded in the
     file's ``l2_choice``; a given one is held fixed while the other is chosen); the file's
@@ -372,14 +373,13 @@ def train_next(
     if beta is not None and not (np.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta must be a finite number >= 0, got {beta}")
     from recassets.training.evaluation import read_days
-    from recassets.training.examples import available_days, table_path
+    from recassets.training.examples import available_days, choose_holdout, table_path
 
     days = available_days(paths)
-    train_days = days[: len(days) - holdout_days] if holdout_days else days
+    held = choose_holdout(paths, holdout_days).days
+    train_days = days[: len(days) - held] if held else days
     if not train_days:
-        raise ValueError(
-            f"no training partitions: {len(days)} day(s) available, {holdout_days} held out"
-        )
+        raise ValueError(f"no training partitions: {len(days)} day(s) available, {held} held out")
     window = train_days[-window_days:]
     settings = {"max_items": max_items, "neighbors": neighbors}
     asked = "auto" if l2 is None else float(l2)
