@@ -2,12 +2,12 @@
 same page with no rule, on the same held-out units, in one evaluation.
 
 The rules (``recassets.funnel.diversity.page``, what serving runs after the ranked list: the
-per-category cap, on by default at 5; a per-creator cap; MMR; a freshness boost) trade
-accuracy for variety or novelty. This scores each on a built home's latest models with
-``evaluation.evaluate(rules=...)``: one pass over the units, every page built from the same
-ranked union (``sources.union_blend``), so the only difference between two rows is the
-rule. The baseline: the blend's top K with no rule (``none``). What they buy (variety, new
-items seen) is not measured here: held-out engagements only say what they cost.
+per-category cap, on by default at max(5, a quarter of the page); a per-creator cap; MMR; a
+freshness boost) trade accuracy for variety or novelty. This scores each on a built home's
+latest models with ``evaluation.evaluate(rules=...)``: one pass over the units, every page
+built from the same ranked union (``sources.union_blend``), so the only difference between two
+rows is the rule. The baseline: the blend's top K with no rule (``none``). What they buy
+(variety, new items seen) is not measured here: held-out engagements only say what they cost.
 
     .venv/bin/python -m benchmarks.rules_cost --home HOME [--k 50]
 """
@@ -24,7 +24,8 @@ from benchmarks._common import blend_models
 RULE_SETS: dict[str, dict[str, float]] = {
     "none": {"max_per_category": 0},
     "served": {},
-    "category_cap_3": {"max_per_category": 3},
+    "category_cap_5_fixed": {"max_per_category": 5, "category_share": 0},  # before 2026-12-05
+    "category_cap_3_fixed": {"max_per_category": 3, "category_share": 0},
     "creator_cap_2": {"max_per_category": 0, "max_per_creator": 2},
     "mmr_0.8": {"max_per_category": 0, "mmr_lambda": 0.8},
     "mmr_0.5": {"max_per_category": 0, "mmr_lambda": 0.5},

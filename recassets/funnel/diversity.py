@@ -185,6 +185,6 @@ def page(
             fresh_days=config.fresh_days, age_days=age_days, category=category,
             embedding=embedding,
         )  # fmt: skip
-    return R.select(ids, scores, retrieval, category, k=k, cap=config.max_per_category,
+    return R.select(ids, scores, retrieval, category, k=k, cap=config.category_cap(k),
                     stages=stages, notes=notes, sources=sources, creator=creator,
                     creator_cap=config.max_per_creator, order=order, marks=marks)  # fmt: skip

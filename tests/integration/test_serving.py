@@ -153,7 +153,7 @@ def test_category_cap(srv):
     _, body = srv.post("/recommend", {"user_id": 5, "k": 20})
     capped = [i.get("category") for i in body["items"] if i["stages"][-1] == "rules"]
     counts = {c: capped.count(c) for c in set(capped)}
-    assert max(counts.values()) <= FunnelConfig().max_per_category, counts
+    assert max(counts.values()) <= FunnelConfig().category_cap(20) == 5, counts
 
 
 def test_k_larger_than_the_catalog_returns_the_whole_catalog(srv):

@@ -14,9 +14,10 @@ def test_config_from_a_mapping_takes_the_serve_variables():
             "RECASSETS_SERVE_CANDIDATES": "50",
             "RECASSETS_SERVE_MAX_K": "10",
             "RECASSETS_SERVE_MAX_PER_CATEGORY": "0",
+            "RECASSETS_SERVE_CATEGORY_SHARE": "0.5",
         }
     )
-    assert config == FunnelConfig(candidates=50, max_k=10, max_per_category=0)
+    assert config == FunnelConfig(candidates=50, max_k=10, max_per_category=0, category_share=0.5)
 
 
 def test_config_reads_only_the_mapping_it_is_given(monkeypatch: pytest.MonkeyPatch):
@@ -75,6 +76,9 @@ def test_config_takes_the_bounds_of_lambda():
         ("RECASSETS_SERVE_MMR_LAMBDA", "nan", "between 0 and 1"),
         ("RECASSETS_SERVE_MAX_PER_CREATOR", "-1", "0 (no cap) or more"),
         ("RECASSETS_SERVE_MAX_PER_CATEGORY", "-2", "0 (no cap) or more"),
+        ("RECASSETS_SERVE_CATEGORY_SHARE", "1.5", "between 0 (a fixed cap) and 1"),
+        ("RECASSETS_SERVE_CATEGORY_SHARE", "-0.1", "between 0 (a fixed cap) and 1"),
+        ("RECASSETS_SERVE_CATEGORY_SHARE", "a quarter", "must be a number"),
         ("RECASSETS_SERVE_FRESH_BOOST", "-0.5", "0 (off) or more"),
         ("RECASSETS_SERVE_FRESH_BOOST", "inf", "0 (off) or more"),
         ("RECASSETS_SERVE_FRESH_DAYS", "-1", "0 or more"),

@@ -136,3 +136,26 @@ def test_boost_then_mmr_each_mark_the_items_they_moved():
         (12, ["x", "rules"]),
     ]
     assert_allclose([e["score"] for e in out], [1.0, 0.95, 0.99])
+
+
+def _capped_page(k: int, config: Any) -> list[R.Entry]:
+    """A page of k over 100 candidates whose best 60 share one category ("a")."""
+    ids = np.arange(100, dtype=np.int64)
+    category = np.array(["a"] * 60 + [f"c{i % 8}" for i in range(40)], dtype=object)
+    return Dv.page(ids, -ids.astype(np.float32), None, category, k, config, stages=[], notes=[])
+
+
+def test_the_category_cap_grows_with_the_page():
+    from recassets.funnel.config import FunnelConfig
+
+    def held(k: int, config: FunnelConfig) -> int:  # items of "a" taken before any relaxing
+        return sum(e.get("category") == "a" for e in _capped_page(k, config))
+
+    default = FunnelConfig()
+    # up to 20 items the count holds (5); a larger page may hold a quarter of itself
+    assert [default.category_cap(k) for k in (1, 10, 20, 21, 50, 200)] == [5, 5, 5, 6, 13, 50]
+    assert held(20, default) == 5 and held(50, default) == 13
+    # a share of 0 holds the count on every page; no count is no cap, whatever the share
+    assert held(50, FunnelConfig(category_share=0)) == 5
+    assert FunnelConfig(max_per_category=0).category_cap(50) == 0
+    assert held(50, FunnelConfig(max_per_category=0)) == 50

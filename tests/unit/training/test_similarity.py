@@ -361,7 +361,7 @@ def test_evaluate_scores_the_blend_page_under_each_rule_set(lake, tmp_path):  # 
     sim, _ = planted_similarity(path)
     rules = {
         "none": FunnelConfig(max_per_category=0),
-        "cap1": FunnelConfig(max_per_category=1),
+        "cap1": FunnelConfig(max_per_category=1, category_share=0),
         "mmr0": FunnelConfig(max_per_category=0, mmr_lambda=0.0),
     }
     report = E.evaluate(path, tt.path, rk.path, k=10, similarity=sim, rules=rules, bootstrap=0)
