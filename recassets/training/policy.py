@@ -332,6 +332,32 @@ def gate_report(report: EvaluationReport, tolerance: float = 0.02) -> GateDecisi
     )
 
 
+def outscored_by_popularity(
+    report: EvaluationReport, min_users: int = MIN_GATE_USERS
+) -> tuple[str, str] | None:
+    """(variant, why) when the current policy (``current``, scored as it serves on the same
+    window) is below the better popularity variant on Recall@K *and* NDCG@10, on at least
+    ``min_users`` users; None when it holds either, or was not scored. The gate promotes only
+    what beats the simple methods; a model the data has moved past them would otherwise keep
+    serving after every refused candidate (a refusal changed nothing). Popularity, not
+    co-occurrence: it is the simple method the platform can serve. Both metrics, so that noise
+    on one does not take a model down."""
+    cur = report.retrieval.get(CURRENT)
+    recall, ndcg = report.recall_key, report.ndcg_key
+    pops = {v: report.retrieval.get(n, {}) for v, n in
+            (("all_time", POPULARITY_ALL_TIME), ("trailing_7d", POPULARITY_TRAILING_7D))}  # fmt: skip
+    users = (cur or {}).get("users", float("nan"))
+    if not cur or not users >= min_users or recall not in cur:
+        return None
+    variant = max(pops, key=lambda v: float(pops[v].get(recall, float("-inf"))))
+    best = pops[variant]
+    keys = [m for m in (recall, ndcg) if m in cur and m in best]
+    if recall not in keys or not all(float(cur[m]) < float(best[m]) for m in keys):
+        return None
+    said = ", ".join(f"{m} {float(cur[m]):.4f} < {float(best[m]):.4f}" for m in keys)
+    return variant, f"{said} (popularity_{variant}, {int(users)} users)"
+
+
 def promote(
     paths: Paths,
     report: EvaluationReport,
@@ -342,8 +368,10 @@ def promote(
     """Run the gate (unless ``decision`` is given) and update ``current.json`` accordingly.
 
     Pass: the pointer names the candidate pair and its evaluation. Fail: a model pointer is
-    left untouched (the previous model keeps serving); a popularity pointer switches to the
-    popularity variant that scored best on this window.
+    left untouched (the previous model keeps serving) unless the current model, scored on the
+    same window, no longer beats popularity (``outscored_by_popularity``): then popularity
+    serves, the pointer recording the model it replaced and why; a popularity pointer switches
+    to the popularity variant that scored best on this window.
     """
     decision = decision or gate_report(report, tolerance)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -374,6 +402,18 @@ def promote(
                 "promoted_at": now,
             },
         )
+    elif (stale := outscored_by_popularity(report)) is not None and (
+        (was := current_policy(paths))["policy"] == MODEL
+    ):
+        variant, why = stale
+        decision.reasons.append(f"the current model no longer beats popularity: {why}; "
+                                f"popularity ({variant}) serves")  # fmt: skip
+        replaced = {k: was[k] for k in ("two_tower", "ranking", "order", "promoted_at") if k in was}
+        write_policy(
+            paths,
+            {"policy": POPULARITY, "variant": variant, "updated_at": now,
+             "replaced": {**replaced, "reasons": [why]}},
+        )  # fmt: skip
     elif current_policy(paths)["policy"] == POPULARITY:
         key = decision.metric
         all_time = report.retrieval[POPULARITY_ALL_TIME][key]
@@ -395,6 +435,7 @@ __all__ = [
     "gate_report",
     "latest_checkpoint",
     "next_checkpoint_path",
+    "outscored_by_popularity",
     "pointer_path",
     "promote",
     "train_next",

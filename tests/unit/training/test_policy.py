@@ -142,6 +142,46 @@ def test_worse_than_current_keeps_the_previous_model(paths):
     assert json.loads(before)["two_tower"] == "old/tt.pt"
 
 
+def _refused(current: dict[str, float], users: int = 300) -> E.EvaluationReport:
+    """A candidate below everything, beside a current model scored at ``current``."""
+    n = {"users": users, "user_days": users}
+    pop = {"popularity_all_time": {K: 0.10, "ndcg@10": 0.08, **n},
+           "popularity_trailing_7d": {K: 0.12, "ndcg@10": 0.07, **n}}  # fmt: skip
+    return E.EvaluationReport(
+        k=50, train_days=["2026-01-01"], eval_days=["2026-01-02"],
+        retrieval={"candidate": {K: 0.01, "ndcg@10": 0.01, **n}, **pop, "current": {**current, **n}},
+        checkpoints={"candidate_two_tower": "new/tt.pt", "candidate_ranking": "new/rk.pt"},
+    )  # fmt: skip
+
+
+def test_a_current_model_that_popularity_now_beats_is_replaced_by_popularity(paths):
+    P.promote(paths, report(0.3, tt="old/tt.pt", rk="old/rk.pt"))
+    d = P.promote(paths, _refused({K: 0.11, "ndcg@10": 0.06}))
+    assert not d.passed
+    pointer = P.current_policy(paths)
+    assert (pointer["policy"], pointer["variant"]) == ("popularity", "trailing_7d")
+    assert pointer["replaced"]["two_tower"] == "old/tt.pt"
+    assert "recall@50 0.1100 < 0.1200, ndcg@10 0.0600 < 0.0700" in pointer["replaced"]["reasons"][0]
+    assert any("no longer beats popularity" in r for r in d.reasons)
+
+
+@pytest.mark.parametrize(
+    ("current", "users"),
+    [
+        ({K: 0.11, "ndcg@10": 0.075}, 300),  # still ahead on NDCG@10: one metric is not enough
+        ({K: 0.13, "ndcg@10": 0.06}, 300),  # still ahead on Recall@K
+        ({K: 0.11, "ndcg@10": 0.06}, 9),  # behind on both, but on nine users: noise
+    ],
+)
+def test_a_current_model_ahead_of_popularity_or_judged_on_few_users_keeps_serving(
+    paths, current, users
+):
+    P.promote(paths, report(0.3, tt="old/tt.pt", rk="old/rk.pt"))
+    before = P.pointer_path(paths).read_text()
+    assert not P.promote(paths, _refused(current, users)).passed
+    assert P.pointer_path(paths).read_text() == before
+
+
 def test_checkpoint_versions_are_numbered(paths):
     assert P.latest_checkpoint(paths, "two_tower") is None
     assert P.next_checkpoint_path(paths, "two_tower").name == "0001.pt"
