@@ -122,21 +122,22 @@ def choose_holdout(
         return Holdout(asked, None, f"{asked} day(s), fixed by the run's config")
     days = available_days(paths)
     cap = max(1, min(max_days, len(days) // max_share))
-    if len(days) < 2:
-        return Holdout(1, None, f"1 day: {len(days)} day(s) in training_examples")
+    if cap == 1:  # nothing to choose: no read
+        return Holdout(1, None, f"1 day: the most {len(days)} day(s) allow")
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
     from deltalake import DeltaTable
 
     ds = DeltaTable(table_path(paths)).to_pyarrow_dataset()
+    day_type = ds.schema.field("dt").type  # date32 as the lake writes it; a string elsewhere
     users: set[int] = set()
     held = 0
     for day in reversed(days[-cap:]):
+        value = dt.date.fromisoformat(day) if pa.types.is_date(day_type) else day
         rows = ds.to_table(
             columns=["user_id"],
-            filter=(pc.field("dt") == pa.scalar(dt.date.fromisoformat(day), pa.date32()))
-            & (pc.field("label") == 1),
+            filter=(pc.field("dt") == pa.scalar(value, day_type)) & (pc.field("label") == 1),
         )
         users.update(np.unique(rows["user_id"].to_numpy(zero_copy_only=False)).tolist())
         held += 1

@@ -92,3 +92,15 @@ def test_the_trainer_ease_and_the_retrain_sensor_hold_out_the_same_days(paths):
     fixed = P.train_next(paths, "ranking", TINY, holdout_days=1)
     assert fixed.partitions == [planted.day(d) for d in range(7)]
     assert fixed.holdout.users is None and "fixed" in fixed.holdout.reason
+
+
+def test_a_table_whose_days_are_strings_is_read_alike(tmp_path: Path):
+    """A hand-made table may partition by a string ``dt``; the lake writes dates."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    days = [f"2026-01-{d:02d}" for d in range(1, 9)]
+    rows = pa.table({"user_id": [1, 2, 3, 4, 5, 6, 7, 8], "label": [1] * 8, "dt": days})
+    write_deltalake(str(tmp_path / "t"), rows, partition_by=["dt"])
+    h = choose_holdout(tmp_path / "t", min_users=2)
+    assert (h.days, h.users) == (2, 2)
