@@ -97,7 +97,11 @@ def test_checks_are_blocking_and_keys_are_stable():
     assert {a.group_names_by_key[a.key] for a in ASSETS} == {"training"}
 
 
-def test_train_evaluate_promote_then_keep_serving_on_a_failed_gate(paths):
+def test_train_evaluate_promote_then_fall_back_to_popularity_when_it_beats_both(paths):
+    """Run 1 promotes; run 2's held-out day is made of the most popular items, so the refused
+    candidate and the promoted model both score below popularity on it: popularity serves,
+    the pointer naming the model it replaced (a refused candidate beside a current model
+    still ahead of popularity leaves that model serving: tests/unit/training/test_policy.py)."""
     table = paths.table("training_examples")
     planted.write_days(table, range(3))
 
@@ -182,9 +186,17 @@ def test_train_evaluate_promote_then_keep_serving_on_a_failed_gate(paths):
     assert "current" in ev2["retrieval"]  # the promoted model scored on the same window
     g2 = _gate(r2)
     assert not g2.passed and g2.severity == AssetCheckSeverity.ERROR
-    assert "does not beat popularity" in g2.metadata["reasons"].value
-    assert P.pointer_path(paths).read_text() == before  # the previous model keeps serving
-    assert json.loads(before)["two_tower"].endswith("0001.pt")
+    reasons = g2.metadata["reasons"].value
+    assert "does not beat popularity" in reasons
+    assert "the current model no longer beats popularity" in reasons
+    pointer, was = json.loads(P.pointer_path(paths).read_text()), json.loads(before)
+    assert was["policy"] == "model" and was["two_tower"].endswith("0001.pt")
+    assert pointer["policy"] == "popularity" and pointer["variant"] in ("all_time", "trailing_7d")
+    assert pointer["replaced"]["two_tower"] == was["two_tower"]  # what it replaced, and why
+    assert pointer["replaced"]["reasons"][0] in reasons
+    current = ev2["retrieval"]["current"]
+    best = ev2["retrieval"][f"popularity_{pointer['variant']}"]
+    assert all(current[m] < best[m] for m in ("recall@10", "ndcg@10"))
 
 
 def test_a_light_ranker_that_cannot_train_does_not_hold_up_the_models(paths, monkeypatch):
