@@ -20,7 +20,7 @@ steps of O(P) array work (about 0.1 ms at k = 20; nothing when off).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -163,7 +163,7 @@ def page(
     ids: np.ndarray,
     scores: np.ndarray,
     retrieval: np.ndarray | None,
-    category: np.ndarray,
+    category: np.ndarray | Callable[[np.ndarray], np.ndarray],
     k: int,
     config: FunnelConfig,
     *,
@@ -177,9 +177,12 @@ def page(
     """The page of a ranked candidate list under ``config``'s rules, as serving builds it
     and evaluation scores it: when a list-wise rule is on (``config.list_rules``), first
     ``arrange`` (freshness boost, MMR), then ``rules.select`` (caps, de-duplication, top k).
-    ``creator``, ``age_days``, ``embedding``: (N,) / (N, D) of ``ids``, where known."""
+    ``creator``, ``age_days``, ``embedding``: (N,) / (N, D) of ``ids``, where known;
+    ``category``: (N,), or a function of ids giving theirs (asked only for what is read)."""
     order = marks = None
     if config.list_rules:
+        if callable(category):  # MMR compares the pool's categories: all of them
+            category = category(ids)
         order, scores, marks = arrange(
             ids, scores, k, mmr_lambda=config.mmr_lambda, boost=config.fresh_boost,
             fresh_days=config.fresh_days, age_days=age_days, category=category,

@@ -484,13 +484,14 @@ class Recommender:
         """``rules.select`` with the categories of ``block``; when a list-wise rule is on
         (``FunnelConfig.list_rules``), first ``diversity.arrange`` (freshness boost, MMR) over
         the creators, ages and content embeddings the reader holds of ``ids``."""
-        c, category = self.config, block.category_of(ids)
+        c = self.config
         got: dict[str, Any] = {}
         if c.list_rules:
             got = self.reader.items(ids)  # array work over the N: a gather per item column
         embedding = got.get("embedding")
-        return Dv.page(
-            ids, scores, retrieval, category, k, c, stages=stages, notes=notes, sources=sources,
+        return Dv.page(  # categories asked only of the positions the walk reaches
+            ids, scores, retrieval, block.category_of, k, c, stages=stages, notes=notes,
+            sources=sources,
             creator=got.get("creator") if c.max_per_creator else None,
             age_days=got.get("age_days"),
             embedding=embedding if embedding is not None and embedding.ndim == 2 else None,

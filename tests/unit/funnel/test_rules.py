@@ -261,3 +261,33 @@ def test_select_walks_the_given_order_and_lists_the_marks_before_rules():
         (2, ["x", "rules:mmr", "rules"]),
         (1, ["x", "rules"]),
     ]
+
+
+def test_select_reads_only_the_positions_its_walk_reaches_and_crosses_chunks_alike():
+    """20,000 candidates whose first 300 share category "a": with a cap of 5 the walk takes
+    five of them, then must pass the first chunk to reach other categories. The categories
+    are asked of the ids the walk reaches (a function, as serving passes
+    ``ItemBlock.category_of``), a chunk at a time, and the page is the one an array gives."""
+    n = 20_000
+    ids = np.arange(n, dtype=np.int64) + 7
+    scores = -np.arange(n, dtype=np.float64)
+    category = np.array(["a"] * 300 + [f"c{i % 3}" for i in range(n - 300)], dtype=object)
+    asked: list[int] = []
+
+    def category_of(some: np.ndarray) -> np.ndarray:
+        asked.append(len(some))
+        return category[some - 7]
+
+    def page(cat: object) -> list[R.Entry]:
+        return R.select(ids, scores, None, cat, k=20, cap=5, stages=["s"], notes=[])  # type: ignore[arg-type]
+
+    lazily, whole = page(category_of), page(category)
+    assert lazily == whole
+    assert [e["item_id"] - 7 for e in whole] == [0, 1, 2, 3, 4, *range(300, 315)]
+    assert sum(asked) <= 315 + R.WALK_CHUNK and len(asked) >= 2  # two chunks, never all n
+    # a page the cap cannot fill relaxes it from the same walk, to the end of the list
+    few = np.array(["a"] * 30, dtype=object)
+    got = R.select(
+        ids[:30], scores[:30], None, lambda s: few[s - 7], k=8, cap=5, stages=[], notes=[]
+    )
+    assert [e["item_id"] - 7 for e in got] == list(range(8))
