@@ -87,7 +87,7 @@ def available_days(paths: PathsOrTable) -> list[str]:
 # most ``HOLDOUT_MAX_DAYS`` and at most a ``HOLDOUT_MAX_SHARE``-th of the days. The gate's
 # figures are means over users with 95 % intervals; one day of a sparse history held 23 users
 # on a real MovieLens run (issue 14), a decision by noise. On a dense stream (the synthetic
-# default's 558 users a day, any production feed) it stays one day, so the models lag the
+# default's last day: 629 users with a positive; any production feed) it stays one day, so the models lag the
 # newest data by one day as before; a sparse history trades that lag for a decision that rests
 # on enough users. 300 users put the intervals near +-0.02 on the figures measured so far;
 # 28 days keeps a window of recent behaviour; the share keeps three quarters to train on.
