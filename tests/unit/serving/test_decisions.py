@@ -226,14 +226,18 @@ def test_the_buffer_is_bounded(tmp_path):
     assert log.flush() == 2
 
 
-def test_an_unserializable_record_is_dropped_alone(tmp_path):
+def test_an_unserializable_record_is_dropped_alone(tmp_path, caplog):
     drops: list[tuple[int, str]] = []
     log = D.DecisionLog(tmp_path, on_drop=lambda n, why: drops.append((n, why)), background=False)
     bad = _record(1)
     bad["items"][0]["score"] = float("nan")  # not JSON: ingestion would quarantine the line
-    log.append(bad)
-    log.append(_record(2))
-    assert log.flush() == 1 and drops == [(1, "unserializable")]
+    assert log.append(bad) is False and drops == [(1, "unserializable")]  # refused at once
+    good = _record(2)
+    assert log.append(good) is True
+    good["items"][0]["score"] = float("nan")  # the line was made on append: it lands as it was
+    with caplog.at_level(logging.WARNING, logger=D.__name__):
+        assert log.flush() == 1 and drops == [(1, "unserializable")]
+    assert "1 record(s) not JSON-serializable" in caplog.text
     assert [r["request_id"] for r in _lines(tmp_path)] == ["r2"]
 
 
