@@ -160,6 +160,8 @@ class Recommender:
         self.light: LightRanker | None = None
         # the light ranker's item rows for the current block (``LightRanker.prepare``)
         self._light_rows: tuple[np.ndarray, np.ndarray] | None = None
+        # the blend's standing orders of the current block (``sources.CatalogOrders``)
+        self._blend_orders: Any = None
         self.two_tower = self.tt_vocab = self.ranker = self.rk_vocab = None
         self.index: ItemIndex | None = None
         self._users = UserInputs(self.device)
@@ -454,19 +456,24 @@ class Recommender:
         category, ``Catalog.cohort_engagements``), each up to
         its quota (``FunnelConfig.quotas``), merged and scored together; ``seen`` items
         dropped."""
-        from recassets.training.sources import cohort_trending, union_blend
+        from recassets.training.sources import CatalogOrders, cohort_trending, union_blend
 
         assert self.similarity is not None
+        # the popularity counter of the days the fit chose (``ItemSimilarity.popularity_days``)
+        pop = (
+            block.engagements_28d if self.similarity.popularity_days == 28 else block.engagements_7d
+        )
+        orders = self._blend_orders
+        if orders is None or not orders.fits(block.ids, pop, block.fresh):
+            orders = CatalogOrders.of(block.ids, pop, block.fresh)
+            self._blend_orders = orders  # a new catalog: made once for its requests
         ease = self.similarity.scores_for(history, block.ids)
         quotas = self.config.quotas(n)
-        trend = (
-            cohort_trending(block.engagements_7d, cohort, block.category_code)
-            if quotas["cohort"] > 0
-            else None
-        )
+        trend = cohort_trending(pop, cohort, block.category_code) if quotas["cohort"] > 0 else None
         out, scores, sources = union_blend(
-            block.ids, block.engagements_7d, ease, ids, retrieval, seen, n,
+            block.ids, pop, ease, ids, retrieval, seen, n,
             fresh=block.fresh, quotas=quotas, cohort=trend, beta=self.similarity.beta,
+            orders=orders,
         )  # fmt: skip
         return self._rules(block, out, scores, None, k, ["retrieval", "blend"], notes, sources)
 

@@ -104,6 +104,7 @@ from recassets.training.report import (
 from recassets.training.schema import ITEM_DENSE
 from recassets.training.similarity import BETA, ItemSimilarity
 from recassets.training.sources import (
+    CatalogOrders,
     CohortRates,
     category_codes,
     cohort_rates,
@@ -308,21 +309,30 @@ def evaluate(
             )
             rates = cohort_rates_as_of(day) if wants_cohort else {}
             names, codes = category_codes(category.tolist())
-            cohort_of = {}  # (country, age bucket) -> its aligned cohort scores, once a day
+            # the blend's popularity counter: the days its fit chose (``popularity_days``);
+            # the cascade's pool keeps the week's
+            pop = (items[f"i_engagements_{sim.popularity_days}d"].to_numpy()
+                   if sim is not None else e7)  # fmt: skip
+            cohort_of = {}  # (country, age bucket, blend or pool) -> its cohort scores, once a day
+            orders = CatalogOrders.of(ids, pop, fresh) if pop is not None else None
+            pool_orders = CatalogOrders.of(ids, e7, fresh) if e7 is not None else None
             for j, r in enumerate(idx):
                 n_top = max(k, candidates, light_pool if lr is not None else 0)
                 top = top_k_excluding(scores[j], ids, units.seen[r], n_top)
                 alone[r] = top[:k]
                 key = (urows["country"][j].as_py(), urows["age_bucket"][j].as_py())
-                if rates and key not in cohort_of and e7 is not None:
-                    cohort_of[key] = cohort_trending(e7, cohort_vector(rates, *key, names), codes)
+                for use, counter in (("blend", pop), ("pool", e7)):
+                    if rates and counter is not None and (*key, use) not in cohort_of:
+                        cohort_of[(*key, use)] = cohort_trending(
+                            counter, cohort_vector(rates, *key, names), codes
+                        )
                 if sim is not None and e7 is not None:
                     tt_ids = np.asarray(top[:candidates], dtype=np.int64)
                     tt_s = np.asarray([scores[j][position[i]] for i in tt_ids.tolist()])
                     ranked, blended, srcs = sources_union_blend(
-                        ids, e7, sim.scores_for(units.seen[r], ids), tt_ids, tt_s,
+                        ids, pop, sim.scores_for(units.seen[r], ids), tt_ids, tt_s,
                         units.seen[r], candidates, fresh=fresh, quotas=quotas,
-                        cohort=cohort_of.get(key), beta=sim.beta,
+                        cohort=cohort_of.get((*key, "blend")), beta=sim.beta, orders=orders,
                     )  # fmt: skip
                     extra["blend"][r] = [int(i) for i in ranked[:k]]
                     extra["stages"][r] = (ranked, srcs.member)
@@ -347,7 +357,8 @@ def evaluate(
                         np.asarray([scores[j][position[i]] for i in cand_ids]),
                         units.seen[r], light_pool,
                         fresh=fresh, quotas={"similarity": 0, **pool_quotas},
-                        cohort=cohort_of.get(key), beta=sim.beta if sim is not None else BETA,
+                        cohort=cohort_of.get((*key, "pool")),
+                        beta=sim.beta if sim is not None else BETA, orders=pool_orders,
                     )  # fmt: skip
                     cand_ids = [int(i) for i in pool]
                 if not cand_ids:

@@ -46,14 +46,21 @@ from recassets import atomic
 from recassets.paths import Paths
 
 L2 = 12_000.0  # where the window is too short to choose (``choose_weights``)
-# λ and β are chosen per fit on the window's last TUNE_DAYS days (``choose_weights``): the best
-# λ moves with the data's size and density (1,000 to 3,000 on the ML-1M split, both on its
+# λ and β are chosen per fit on the window's last days (``choose_weights``, ``tune_window``):
+# the best λ moves with the data's size and density (1,000 to 3,000 on the ML-1M split, both on its
 # validation days and on its test window), and how much of the order popularity should decide
 # moves with how much of the next days' engagement it explains, so one constant tuned on one
 # data set would not carry over.
 L2_GRID = (300.0, 1_000.0, 3_000.0, 10_000.0, 30_000.0)
 BETA_GRID = (0.1, 0.2, 0.3, 0.5, 0.8)
-TUNE_DAYS = 7
+# The days the blend's popularity term counts engagements over, chosen with λ and β: the item
+# features carry both counters. A dense stream's week says what is engaged next; a sparse
+# history's week is a few hundred ratings, and its 28 days say it better (an ML-1M slice of 943
+# users over 7 months: the blend's NDCG@10 0.159 on 7 days, 0.164 on 28).
+POPULARITY_DAYS = (7, 28)
+TUNE_DAYS = 7  # at least; more while they hold fewer than TUNE_ENOUGH users (``tune_window``)
+TUNE_ENOUGH = 300  # users with a positive, as the gate's held-out window asks
+TUNE_MAX_DAYS = 28
 TUNE_USERS = 2_000  # users scored per λ at most (a seeded sample beyond)
 MIN_TUNE_USERS = 20  # fewer: the choice would be noise, L2 is kept
 MAX_ITEMS = 10_000
@@ -140,6 +147,13 @@ class ItemSimilarity:
         if isinstance(got, bool) or not isinstance(got, int | float):
             return BETA
         return float(got) if np.isfinite(got) and got >= 0 else BETA
+
+    @property
+    def popularity_days(self) -> int:
+        """The days the blend's popularity term counts (``POPULARITY_DAYS``, chosen with this
+        fit and kept in ``meta``); 7 for a fit that chose none or a value not offered."""
+        got = self.meta.get("popularity_days")
+        return got if isinstance(got, int) and got in POPULARITY_DAYS else POPULARITY_DAYS[0]
 
     # --- score ----------------------------------------------------------------------------
 
@@ -247,19 +261,24 @@ def choose_weights(
     *,
     grid: Sequence[float] = L2_GRID,
     betas: Sequence[float] = BETA_GRID,
-    tune_days: int = TUNE_DAYS,
+    tune_days: int | None = None,
     max_items: int = MAX_ITEMS,
     neighbors: int = NEIGHBORS,
     seed: int = 0,
+    windows: Sequence[int] = POPULARITY_DAYS,
 ) -> tuple[float, float, dict[str, Any]]:
-    """λ and the blend's popularity weight β for a fit on ``rows`` (``user_id, item_id,
-    label, dt``, ``source`` optional), chosen together on their last ``tune_days`` days: each λ
-    of ``grid`` is fitted on the days before them and, with each β of ``betas``, scores the
-    users who have a history before them and new positives in them (their history: everything
-    they interacted with, ``evaluation.seen_items``; the score: the blend less its two-tower
-    term, EASE / max + β log1p(positives of the 7 days before), history excluded); the pair
-    with the best Recall@50 + NDCG@10 wins (ties: the first in grid order). Too few days or
-    users: ``L2`` and ``BETA``. Returns (λ, β, what was measured).
+    """λ, the blend's popularity weight β and the days its popularity term counts (one of
+    ``windows``, in the returned facts' ``popularity_days``) for a fit on ``rows``
+    (``user_id, item_id, label, dt``, ``source`` optional), chosen together on their last
+    ``tune_days`` days (None: ``tune_window``): each λ of ``grid`` is fitted on the days before them and, with each β
+    of ``betas`` and each window, scores the users with new positives in them (their history:
+    everything they interacted with before, ``evaluation.seen_items``, empty for a user new in
+    those days; the score: the blend less its two-tower term, EASE / max + β log1p(positives of
+    the window's days before), history excluded); the triple with the best Recall@50 +
+    NDCG@10 wins (ties: the first in grid order, the first window). A new user's order is the
+    window's popularity whatever λ and β: new users weigh in the window, not in λ or β. Too
+    few days or users: ``L2``, ``BETA`` and the first window. Returns (λ, β, what was
+    measured); ``measured`` is keyed ``"λ/β"`` for the first window, ``"λ/β/Nd"`` for others.
 
     Why β is chosen and not fixed: on the ML-1M development split the served blend's NDCG@10
     moved from 0.183 (β 0.1, the constant before) to 0.187 at β 0.3, and the weight that
@@ -274,9 +293,13 @@ def choose_weights(
     from recassets.training.evaluation import seen_items
 
     days = sorted(set(pc.unique(rows["dt"]).to_pylist()))
-    facts: dict[str, Any] = {"grid": list(grid), "betas": list(betas), "tune_days": tune_days}
-    if not grid or not betas:
-        raise ValueError("choose_weights needs at least one λ and one β")
+    if tune_days is None:
+        tune_days = tune_window(rows, days)
+    facts: dict[str, Any] = {"grid": list(grid), "betas": list(betas), "tune_days": tune_days,
+                             "windows": list(windows), "popularity_days": int(windows[0])
+                             if windows else POPULARITY_DAYS[0]}  # fmt: skip
+    if not grid or not betas or not windows:
+        raise ValueError("choose_weights needs at least one λ, one β and one window")
     if len(days) <= tune_days:
         return L2, BETA, {**facts, "chosen": L2, "beta": BETA,
                           "reason": f"{len(days)} day(s): too few to hold out"}  # fmt: skip
@@ -287,19 +310,26 @@ def choose_weights(
     truth: dict[int, set[int]] = {}
     positive = after.filter(pc.equal(after["label"], 1))
     for u, i in zip(positive["user_id"].to_pylist(), positive["item_id"].to_pylist(), strict=True):
-        if u in history and i not in history[u]:
+        if i not in history.get(u, ()):
             truth.setdefault(u, set()).add(i)
     users = sorted(truth)
     if len(users) > TUNE_USERS:
         pick = np.random.default_rng(seed).choice(len(users), TUNE_USERS, replace=False)
         users = [users[j] for j in np.sort(pick)]
     facts["users"] = len(users)
+    facts["new_users"] = sum(u not in history for u in users)
     if len(users) < MIN_TUNE_USERS:
         return L2, BETA, {**facts, "chosen": L2, "beta": BETA,
                           "reason": f"{len(users)} user(s) to score: too few"}  # fmt: skip
     fit_rows = before.filter(pc.equal(before["label"], 1))
-    week = start - dt.timedelta(days=7)
-    recent = fit_rows.filter(pc.greater_equal(fit_rows["dt"], pa.scalar(week, rows["dt"].type)))
+    recent = {
+        int(w): fit_rows.filter(
+            pc.greater_equal(fit_rows["dt"], pa.scalar(start - dt.timedelta(days=int(w)),
+                                                       rows["dt"].type))
+        )["item_id"].to_numpy()
+        for w in windows
+    }  # fmt: skip
+    histories = [history.get(u, set()) for u in users]
     ideal = np.asarray([(1 / np.log2(np.arange(2, 2 + min(10, len(truth[u]))))).sum()
                         for u in users])  # fmt: skip
     discount = 1 / np.log2(np.arange(2, 12))
@@ -310,33 +340,63 @@ def choose_weights(
             l2=float(l2), max_items=max_items, neighbors=neighbors,
         )  # fmt: skip
         ids = sim.item_ids
-        pop = np.zeros(len(ids))
-        got, counts = np.unique(recent["item_id"].to_numpy(), return_counts=True)
-        pos = np.minimum(np.searchsorted(ids, got), max(len(ids) - 1, 0))
-        hit = ids[pos] == got if len(ids) else np.zeros(0, bool)
-        pop[pos[hit]] = counts[hit]
-        ease = sim.scores([history[u] for u in users]).astype(np.float64)
+        ease = sim.scores(histories).astype(np.float64)
         scale = np.abs(ease).max(axis=1, keepdims=True)
         ease = np.divide(ease, scale, out=np.zeros_like(ease), where=scale > 0)
-        for r, u in enumerate(users):
-            ease[r, sim.positions(history[u])] = -np.inf
+        for r, h in enumerate(histories):
+            ease[r, sim.positions(h)] = -np.inf
         wanted = [np.isin(ids, np.fromiter(truth[u], np.int64)) for u in users]
         n = min(50, len(ids))
-        for beta in betas:
-            score = ease + beta * np.log1p(pop)[None, :]
-            top = np.argpartition(-score, n - 1, axis=1)[:, :n] if n < len(ids) else (
-                np.tile(np.arange(len(ids)), (len(users), 1)))  # fmt: skip
-            recall, ndcg = [], []
-            for r, u in enumerate(users):
-                at = top[r][np.lexsort((ids[top[r]], -score[r, top[r]]))]
-                hits = wanted[r][at]
-                recall.append(hits.sum() / len(truth[u]))
-                ndcg.append((hits[:10] * discount[: min(10, n)]).sum() / ideal[r])
-            measured[f"{float(l2)}/{float(beta)}"] = {"recall_50": float(np.mean(recall)),
-                                                      "ndcg_10": float(np.mean(ndcg))}  # fmt: skip
-    pairs = [(float(l2), float(b)) for l2 in grid for b in betas]
-    l2, beta = max(pairs, key=lambda p: sum(measured[f"{p[0]}/{p[1]}"].values()))  # ties: first
-    return l2, beta, {**facts, "chosen": l2, "beta": beta, "measured": measured}
+        for w in windows:
+            pop = np.zeros(len(ids))
+            got, counts = np.unique(recent[int(w)], return_counts=True)
+            pos = np.minimum(np.searchsorted(ids, got), max(len(ids) - 1, 0))
+            hit = ids[pos] == got if len(ids) else np.zeros(0, bool)
+            pop[pos[hit]] = counts[hit]
+            for beta in betas:
+                score = ease + beta * np.log1p(pop)[None, :]
+                top = np.argpartition(-score, n - 1, axis=1)[:, :n] if n < len(ids) else (
+                    np.tile(np.arange(len(ids)), (len(users), 1)))  # fmt: skip
+                recall, ndcg = [], []
+                for r, u in enumerate(users):
+                    at = top[r][np.lexsort((ids[top[r]], -score[r, top[r]]))]
+                    hits = wanted[r][at]
+                    recall.append(hits.sum() / len(truth[u]))
+                    ndcg.append((hits[:10] * discount[: min(10, n)]).sum() / ideal[r])
+                measured[_key(l2, beta, w, windows)] = {"recall_50": float(np.mean(recall)),
+                                                        "ndcg_10": float(np.mean(ndcg))}  # fmt: skip
+    triples = [(float(l2), float(b), int(w)) for l2 in grid for w in windows for b in betas]
+    l2, beta, days_ = max(triples, key=lambda t: sum(measured[_key(*t, windows)].values()))
+    return l2, beta, {**facts, "chosen": l2, "beta": beta, "popularity_days": days_,
+                      "measured": measured}  # fmt: skip
+
+
+def tune_window(rows: pa.Table, days: Sequence[Any] | None = None) -> int:
+    """How many of the newest days ``choose_weights`` scores on: ``TUNE_DAYS``, and more, one
+    at a time, while they hold fewer than ``TUNE_ENOUGH`` users with a positive, up to
+    ``TUNE_MAX_DAYS`` and never more than a quarter of the days. A dense stream keeps 7; a
+    sparse history takes weeks, as the gate's held-out window does
+    (``examples.choose_holdout``): on a 943-user ML-1M slice 7 days held 100 users and the
+    choice of the popularity window flipped with the sample; 14 or more days chose the same
+    (28 days) each time."""
+    days = sorted(set(pc.unique(rows["dt"]).to_pylist())) if days is None else list(days)
+    cap = max(TUNE_DAYS, min(TUNE_MAX_DAYS, len(days) // 4))
+    positive = rows.filter(pc.equal(rows["label"], 1))
+    per_day: dict[Any, set[int]] = {}
+    for u, d in zip(positive["user_id"].to_pylist(), positive["dt"].to_pylist(), strict=True):
+        per_day.setdefault(d, set()).add(u)
+    seen: set[int] = set()
+    for n, day in enumerate(reversed(days), start=1):
+        seen |= per_day.get(day, set())
+        if n >= TUNE_DAYS and (len(seen) >= TUNE_ENOUGH or n >= cap):
+            return n
+    return TUNE_DAYS
+
+
+def _key(l2: float, beta: float, window: int, windows: Sequence[int]) -> str:
+    """``choose_weights``' name of a measured triple: ``"λ/β"`` on the first window."""
+    tail = "" if int(window) == int(windows[0]) else f"/{int(window)}d"
+    return f"{float(l2)}/{float(beta)}{tail}"
 
 
 # --- the versioned store -----------------------------------------------------------------------
@@ -391,6 +451,7 @@ def train_next(
             last.meta.get("partitions") == window
             and last.meta.get("l2_asked", last.meta.get("l2")) == asked
             and last.meta.get("beta_asked") == beta_asked  # a file from before β: fit again
+            and "popularity_days" in last.meta  # nor one from before the window was chosen
             and all(last.meta.get(k) == v for k, v in settings.items())
         ):
             return last, str(saved[-1]), False
@@ -413,7 +474,8 @@ def train_next(
         pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=l2, **settings,
         meta={"partitions": window, "table": str(table_path(paths)), "table_version": version,
               "positives": pos.num_rows, "l2_asked": asked, "l2_choice": choice,
-              "beta": float(beta), "beta_asked": beta_asked},
+              "beta": float(beta), "beta_asked": beta_asked,
+              "popularity_days": int(choice.get("popularity_days", POPULARITY_DAYS[0]))},
     )  # fmt: skip
     while True:
         n = int(_VERSION.match(versions(paths)[-1].name).group(1)) + 1 if versions(paths) else 1  # type: ignore[union-attr]

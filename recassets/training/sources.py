@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,56 @@ def category_codes(category: Sequence[str | None]) -> tuple[list[str], np.ndarra
     return names, np.asarray([code[c or UNKNOWN] for c in category], dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class CatalogOrders:
+    """What ``union_blend`` reads of a catalog that no request changes, made once per catalog
+    (serving: once per feature day's item block, ``Recommender``) instead of once per request:
+    the ids' sort (None when they ascend, as an item block's do), the week's most engaged items
+    (positions with an engagement, most engaged first, ties the lower id) and the fresh items
+    (most engaged first, ties the lower id). It holds the arrays it was made from:
+    ``union_blend`` uses it only for those very arrays and makes its own for any others."""
+
+    given: Any  # the catalog's ids as given (``fits``); ``ids``: as int64
+    ids: np.ndarray
+    engagements_7d: Any
+    fresh_mask: Any
+    sorter: np.ndarray | None
+    trending: np.ndarray
+    fresh: np.ndarray | None
+
+    @classmethod
+    def of(
+        cls, ids: np.ndarray, engagements_7d: np.ndarray, fresh: np.ndarray | None = None
+    ) -> CatalogOrders:
+        given = ids
+        ids = np.asarray(ids, dtype=np.int64)
+        e = np.asarray(engagements_7d, dtype=np.float64)
+        ascending = bool(len(ids) < 2 or (ids[1:] > ids[:-1]).all())
+        sorter = None if ascending else np.argsort(ids, kind="stable")
+        hot = np.flatnonzero(e > 0)
+        by_volume = hot[np.lexsort((ids[hot], -e[hot]))]
+        new = None
+        if fresh is not None:
+            f = np.flatnonzero(np.asarray(fresh, dtype=bool))
+            new = f[np.lexsort((ids[f], -e[f]))]
+        return cls(given, ids, engagements_7d, fresh, sorter, by_volume, new)
+
+    def fits(self, ids: Any, engagements_7d: Any, fresh: Any) -> bool:
+        """Made from these very arrays (identity, not equality: checking costs nothing)."""
+        return (
+            self.given is ids and self.engagements_7d is engagements_7d and self.fresh_mask is fresh
+        )
+
+    def positions(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Catalog positions of ``item_ids`` and whether each is there (position 0 where not)."""
+        ids = self.ids
+        if not len(ids):
+            return np.zeros(len(item_ids), np.int64), np.zeros(len(item_ids), bool)
+        at = np.minimum(np.searchsorted(ids, item_ids, sorter=self.sorter), len(ids) - 1)
+        pos = at if self.sorter is None else self.sorter[at]
+        return pos, ids[pos] == item_ids
+
+
 def union_blend(
     item_ids: np.ndarray,
     engagements_7d: np.ndarray,
@@ -117,6 +168,7 @@ def union_blend(
     fresh: np.ndarray | None = None,
     quotas: Mapping[str, int] | None = None,
     cohort: np.ndarray | None = None,
+    orders: CatalogOrders | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Sources]:
     """The blend order over the union of the candidate sources, as serving runs it and the
     evaluation scores it: the two-tower's candidates (``tt_ids`` with their dot products,
@@ -127,60 +179,80 @@ def union_blend(
     ``exclude``d ids dropped, duplicates merged (an item lists every source that proposed it).
     Each source proposes at most its quota (``quotas``: ``two_tower``, ``similarity``,
     ``trending``, ``fresh``, ``cohort``; default ``candidates`` each, the fresh and cohort
-    sources none). ``item_ids`` (any order), ``engagements_7d``, ``ease``, ``fresh`` and
-    ``cohort`` are aligned over the catalog. An item the two-tower did not retrieve takes the
-    lowest retrieved dot product (it is not in the user's top by that score). Returns (ids,
-    scores, sources), best first (ties: the lower id)."""
-    ids = np.asarray(item_ids, dtype=np.int64)
-    ok = ~np.isin(ids, np.fromiter(exclude, np.int64, len(exclude))) if exclude else None
+    sources none); the trending and fresh sources break ties by the lower id. ``item_ids`` (any
+    order), ``engagements_7d``, ``ease``, ``fresh`` and ``cohort`` are aligned over the catalog;
+    ``orders`` (``CatalogOrders.of`` those very arrays) saves making them again. An item the
+    two-tower did not retrieve takes the lowest retrieved dot product (it is not in the user's
+    top by that score). Returns (ids, scores, sources), best first (ties: the lower id)."""
     quota = {"two_tower": candidates, "similarity": candidates, "trending": candidates,
              "fresh": 0, "cohort": 0, **(quotas or {})}  # fmt: skip
     unknown = set(quota) - set(SOURCES)
     if unknown:
         raise ValueError(f"no candidate source {sorted(unknown)} (have {list(SOURCES)})")
+    if orders is None or not orders.fits(item_ids, engagements_7d, fresh):
+        orders = CatalogOrders.of(item_ids, engagements_7d, fresh)
+    ids = orders.ids
+    # array work only: this runs per request, over the catalog where a source must look at
+    # every item (EASE, the cohort) and over the sources' few hundred candidates elsewhere
+    ok = None  # catalog positions not excluded
+    gone = np.fromiter(exclude, np.int64, len(exclude)) if exclude else None
+    if gone is not None:
+        at, there = orders.positions(gone)
+        ok = np.ones(len(ids), dtype=bool)
+        ok[at[there]] = False
 
-    def best(score: np.ndarray, positive: bool, n_max: int) -> np.ndarray:
-        s = np.asarray(score, dtype=np.float64).copy()
-        if ok is not None:
-            s[~ok] = -np.inf
-        if positive:
-            s[s <= 0] = -np.inf
-        n = min(n_max, int(np.isfinite(s).sum()))
-        if n <= 0:
-            return np.zeros(0, dtype=np.int64)
-        return np.argpartition(-s, n - 1)[:n] if n < len(s) else np.flatnonzero(np.isfinite(s))
+    def best(score: np.ndarray, n_max: int) -> np.ndarray:
+        """Positions of the ``n_max`` best scores above zero, excluded items left out."""
+        s = np.asarray(score, dtype=np.float64)
+        allowed = np.flatnonzero(s > 0 if ok is None else (s > 0) & ok)
+        if len(allowed) <= n_max:
+            return allowed
+        return (
+            allowed[np.argpartition(-s[allowed], n_max - 1)[:n_max]] if n_max > 0 else allowed[:0]
+        )
+
+    def first(order: np.ndarray, n_max: int) -> np.ndarray:
+        """The first ``n_max`` positions of a standing order, excluded items left out."""
+        head = order[: n_max + (len(gone) if gone is not None else 0)]
+        return (head if ok is None else head[ok[head]])[: max(n_max, 0)]
 
     tt_ids = np.asarray(tt_ids, dtype=np.int64)
     tt_scores = np.asarray(tt_scores, dtype=np.float64)
-    if exclude:
-        keep = ~np.isin(tt_ids, np.fromiter(exclude, np.int64, len(exclude)))
-        tt_ids, tt_scores = tt_ids[keep], tt_scores[keep]
-    tt_ids, tt_scores = tt_ids[: quota["two_tower"]], tt_scores[: quota["two_tower"]]
-    sorter = np.argsort(ids, kind="stable")
-    at = np.minimum(np.searchsorted(ids, tt_ids, sorter=sorter), max(len(ids) - 1, 0))
-    pos = sorter[at] if len(ids) else np.zeros(0, np.int64)
-    known = ids[pos] == tt_ids if len(ids) else np.zeros(len(tt_ids), bool)
-    # which source proposed which catalog position, one column per SOURCES (array work only:
-    # this runs per request over about 3 N positions)
+    pos, known = orders.positions(tt_ids)
+    if gone is not None and len(tt_ids):
+        # an id the catalog holds is judged by its position; one it does not (it never joins
+        # the union) still takes its place in the quota unless excluded
+        drop = ~ok[pos] & known  # type: ignore[index]
+        if not known.all():
+            drop |= ~known & np.isin(tt_ids, gone)
+        pos, known, tt_scores = pos[~drop], known[~drop], tt_scores[~drop]
+    q = max(quota["two_tower"], 0)
+    pos, known, tt_scores = pos[:q], known[:q], tt_scores[:q]
     member = np.zeros((len(ids), len(SOURCES)), dtype=bool)
     member[pos[known], 0] = True
-    member[best(ease, True, quota["similarity"]), 1] = True
-    member[best(engagements_7d, True, quota["trending"]), 2] = True
-    if fresh is not None and quota["fresh"] > 0:
-        newest = np.where(np.asarray(fresh, bool), np.asarray(engagements_7d, np.float64), -np.inf)
-        member[best(newest, False, quota["fresh"]), 3] = True
+    member[best(ease, quota["similarity"]), 1] = True
+    member[first(orders.trending, quota["trending"]), 2] = True
+    if orders.fresh is not None and quota["fresh"] > 0:
+        member[first(orders.fresh, quota["fresh"]), 3] = True
     if cohort is not None and quota["cohort"] > 0:
-        member[best(np.asarray(cohort, np.float64), True, quota["cohort"]), 4] = True
+        member[best(cohort, quota["cohort"]), 4] = True
     cand = np.flatnonzero(member.any(axis=1))
     if not len(cand):
         return np.zeros(0, np.int64), np.zeros(0), Sources(member[:0])
-    tt = np.full(len(ids), float(tt_scores.min()) if len(tt_scores) else 0.0)
-    tt[pos[known]] = tt_scores[known]
+    tt = None
+    if len(tt_scores):
+        tt = np.full(len(ids), float(tt_scores.min()))
+        tt[pos[known]] = tt_scores[known]
+        tt = tt[cand]
     score = blend(
-        np.asarray(ease)[cand], np.asarray(engagements_7d)[cand],
-        tt[cand] if len(tt_scores) else None, beta=beta, gamma=gamma,
-    )  # fmt: skip
-    order = np.lexsort((ids[cand], -score))
+        np.asarray(ease)[cand], np.asarray(engagements_7d)[cand], tt, beta=beta, gamma=gamma
+    )
+    # cand ascends by position: by id too when the ids ascend, so a stable sort on the score
+    # alone breaks ties by the lower id
+    if orders.sorter is None:
+        order = np.argsort(-score, kind="stable")
+    else:
+        order = np.lexsort((ids[cand], -score))
     return ids[cand[order]], score[order], Sources(member[cand[order]])
 
 

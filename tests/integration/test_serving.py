@@ -793,6 +793,49 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
         Bundle.load(folder)
 
 
+def test_a_blend_fit_on_28_days_of_popularity_serves_that_counter(home, built, tmp_path):
+    """The fit chose the month's counter (``ItemSimilarity.popularity_days``, a sparse
+    history's choice): serving blends and proposes trending items by ``engagements_28d``, the
+    order the library function gives over that counter and not the week's (a heavy popularity
+    weight, so that the counters' difference shows on the page)."""
+    from recassets.funnel.users import seen_items
+    from recassets.training.evaluation import read_days
+    from recassets.training.similarity import ItemSimilarity
+    from recassets.training.sources import union_blend
+
+    rows = read_days(home, [planted.day(d) for d in (0, 1, 2)], ("user_id", "item_id", "label"))
+    pos = rows.filter(pc.equal(rows["label"], 1))
+    sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=5.0,
+                             meta={"beta": 50.0, "popularity_days": 28})  # fmt: skip
+    policy = P.current_policy(home)
+    P.write_policy(home, {**policy, "order": "blend",
+                          "item_similarity": sim.save(tmp_path / "sim.npz")})  # fmt: skip
+    try:
+        folder = B.write_bundle(home, tmp_path / "blend28")
+    finally:
+        P.write_policy(home, policy)
+    config = FunnelConfig(max_per_category=0, cohort_quota=0)
+    funnel = Recommender(Bundle.load(folder), home, config)
+    assert funnel.similarity is not None and funnel.similarity.popularity_days == 28
+    block = funnel.catalog.block()
+    # the factory's month ranks items as its week does: turn the month's counter around
+    # (before the first page, which makes the block's orders), so that the two differ
+    block.engagements_28d[:] = block.engagements_28d.max() - block.engagements_28d
+    got = [i["item_id"] for i in funnel.recommend(3, k=20).items]
+    values = funnel.user_row(3)
+    seen = seen_items(values)
+    ids, retrieval = funnel.retrieve(3, values, 500 + len(seen))
+    keep = ~np.isin(ids, list(seen))
+    assert not np.array_equal(block.engagements_28d, block.engagements_7d)
+    orders = {}
+    for days, counter in ((28, block.engagements_28d), (7, block.engagements_7d)):
+        orders[days], _, _ = union_blend(block.ids, counter, sim.scores_for(seen, block.ids),
+                                         ids[keep][:500], retrieval[keep][:500], seen, 500,
+                                         fresh=block.fresh, quotas=config.quotas(500),
+                                         beta=50.0)  # fmt: skip
+    assert got == orders[28][:20].tolist() and got != orders[7][:20].tolist()
+
+
 def test_a_bundle_with_a_light_ranker_serves_the_cascade(home, built, tmp_path):
     """The pair's pointer names a light ranker: the bundle carries it (checked like the
     models), the DCN-v2 ranks only what it keeps, and each served item says so."""

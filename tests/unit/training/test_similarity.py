@@ -400,3 +400,88 @@ def test_train_next_records_the_weights_keeps_a_given_one_and_refits_a_file_with
     assert new and path3 != path2
     with pytest.raises(ValueError, match="beta"):
         S.train_next(paths, holdout_days=1, beta=-1.0)
+
+
+def test_standing_orders_break_ties_by_the_lower_id_and_are_used_only_for_their_catalog():
+    ids = np.array([50, 30, 10, 20, 40], dtype=np.int64)  # not ascending: the sort is kept
+    e7 = np.array([2.0, 2.0, 2.0, 2.0, 0.0])  # four items tie on the week's volume
+    fresh = np.array([True, False, True, True, False])
+    none = np.zeros(0)
+    only = {"two_tower": 0, "similarity": 0, "trending": 2, "fresh": 1}
+    out, _, src = U.union_blend(ids, e7, e7 * 0, none, none, {10}, 10, quotas=only, fresh=fresh)
+    got = dict(zip(out.tolist(), src, strict=True))
+    # trending: 10 is seen, so 20 and 30 of the tied four; fresh: 20 (50 ties, the higher id)
+    assert got == {20: ("trending", "fresh"), 30: ("trending",)}
+    orders = U.CatalogOrders.of(ids, e7, fresh)
+    assert orders.sorter is not None and orders.trending.tolist() == [2, 3, 1, 0]
+    assert U.CatalogOrders.of(np.sort(ids), e7, fresh).sorter is None
+    same = U.union_blend(ids, e7, e7 * 0, none, none, {10}, 10, quotas=only, fresh=fresh,
+                         orders=orders)  # fmt: skip
+    assert same[0].tolist() == out.tolist()
+    # orders of other arrays (a later day's counters) are not used: made again for these
+    stale = U.CatalogOrders.of(ids, np.array([0.0, 0.0, 0.0, 0.0, 9.0]), fresh)
+    again = U.union_blend(ids, e7, e7 * 0, none, none, {10}, 10, quotas=only, fresh=fresh,
+                          orders=stale)  # fmt: skip
+    assert again[0].tolist() == out.tolist() and 40 not in again[0].tolist()
+
+
+def test_an_excluded_retrieved_id_the_catalog_lacks_still_leaves_the_two_tower_quota():
+    ids = np.array([1, 2, 3], dtype=np.int64)
+    zeros = np.zeros(3)
+    # 99 is not in the catalog: kept, it takes a place in the quota (and never joins the
+    # union); excluded, it gives its place to the next retrieved id
+    tt = np.array([99, 1, 2]), np.array([0.9, 0.8, 0.7])
+    kept, _, _ = U.union_blend(ids, zeros, zeros, *tt, set(), 2, quotas={"two_tower": 2})
+    dropped, _, _ = U.union_blend(ids, zeros, zeros, *tt, {99}, 2, quotas={"two_tower": 2})
+    assert kept.tolist() == [1] and dropped.tolist() == [1, 2]
+
+
+def month_world(follow_month: bool, users: int = 60):
+    """No histories to speak of: items 600..609 were the month's hottest (days 0..13) and
+    items 500..509 the last week's (days 14..20); users new in the last 7 days (21..27)
+    engage either the month's items or the week's."""
+    rows = Rows()
+    for v in range(300):
+        rows.add(20_000 + v, 600 + v % 10, v % 14)
+    for v in range(100):
+        rows.add(10_000 + v, 500 + v % 10, 14 + v % 7)
+    for u in range(users):
+        rows.add(30_000 + u, (600 if follow_month else 500) + u % 10, 21 + u % 7)
+    return rows.table()
+
+
+@pytest.mark.parametrize(("follow_month", "want"), [(True, 28), (False, 7)])
+def test_choose_weights_picks_the_popularity_window_new_users_follow(follow_month, want):
+    l2, beta, facts = S.choose_weights(month_world(follow_month), grid=(1.0,), betas=(0.1,))
+    assert facts["popularity_days"] == want and facts["new_users"] == 60, facts
+    week, month = facts["measured"]["1.0/0.1"], facts["measured"]["1.0/0.1/28d"]
+    wins, loses = (month, week) if want == 28 else (week, month)
+    assert wins["ndcg_10"] > loses["ndcg_10"], facts["measured"]
+    # offered one window, that is the one
+    assert S.choose_weights(month_world(True), grid=(1.0,), betas=(0.1,),
+                            windows=(7,))[2]["popularity_days"] == 7  # fmt: skip
+
+
+def test_the_files_popularity_window_is_read_back_and_an_unknown_one_is_the_week(tmp_path):
+    sim = S.ItemSimilarity.fit(np.array([1, 1, 2]), np.array([5, 6, 5]),
+                               meta={"popularity_days": 28})  # fmt: skip
+    assert S.ItemSimilarity.load(sim.save(tmp_path / "s.npz")).popularity_days == 28
+    for bad in (None, 14, "28", 28.0, True):
+        sim.meta["popularity_days"] = bad
+        assert sim.popularity_days == 7, bad
+
+
+@pytest.mark.parametrize(
+    ("days", "per_day", "want"),
+    [(200, 100, 7), (200, 30, 10), (40, 5, 10), (20, 1, 7)],
+    ids=["dense: a week", "sparse: until 300 users", "a quarter of the days", "at least 7"],
+)
+def test_the_tuning_days_grow_until_they_hold_enough_users(days, per_day, want):
+    rows = Rows()
+    for d in range(days):
+        for j in range(per_day):
+            rows.add(d * per_day + j, j % 7, d)  # each user on one day only
+    assert S.tune_window(rows.table()) == want
+    # a given number is taken as given
+    assert S.choose_weights(rows.table(), grid=(1.0,), betas=(0.1,),
+                            tune_days=3)[2]["tune_days"] == 3  # fmt: skip
