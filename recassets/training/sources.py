@@ -229,14 +229,19 @@ def union_blend(
     q = max(quota["two_tower"], 0)
     pos, known, tt_scores = pos[:q], known[:q], tt_scores[:q]
     member = np.zeros((len(ids), len(SOURCES)), dtype=bool)
-    member[pos[known], 0] = True
-    member[best(ease, quota["similarity"]), 1] = True
-    member[first(orders.trending, quota["trending"]), 2] = True
-    if orders.fresh is not None and quota["fresh"] > 0:
-        member[first(orders.fresh, quota["fresh"]), 3] = True
-    if cohort is not None and quota["cohort"] > 0:
-        member[best(cohort, quota["cohort"]), 4] = True
-    cand = np.flatnonzero(member.any(axis=1))
+    proposed = [
+        pos[known],
+        best(ease, quota["similarity"]),
+        first(orders.trending, quota["trending"]),
+        first(orders.fresh, quota["fresh"]) if orders.fresh is not None else None,
+        best(cohort, quota["cohort"]) if cohort is not None else None,
+    ]
+    union = np.zeros(len(ids), dtype=bool)  # a scatter a source: cheaper than any(axis=1)
+    for j, at in enumerate(proposed):
+        if at is not None and len(at):
+            member[at, j] = True
+            union[at] = True
+    cand = np.flatnonzero(union)
     if not len(cand):
         return np.zeros(0, np.int64), np.zeros(0), Sources(member[:0])
     tt = None

@@ -298,3 +298,24 @@ def test_rank_counts_a_fallback_only_when_the_store_failed(svc):
     said[:] = [STORE_DOWN]
     assert _call(svc.rank(5, [1], ctx=_ctx())).notes == [STORE_DOWN]
     assert svc.fallbacks.counts == {"rank": 1}
+
+
+def test_the_heap_is_frozen_after_its_garbage_is_collected():
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a cycle: only the collector frees it
+    gone = weakref.ref(a)
+    del a, b
+    try:
+        service._freeze_heap()
+        assert gc.get_freeze_count() > 0  # what lives now is out of the collector's reach
+        assert gone() is None  # the garbage was collected first, not frozen with the rest
+    finally:
+        gc.unfreeze()
