@@ -19,8 +19,8 @@ What a request pays (``DecisionLog.append``): a sampling draw, the record's JSON
 request's time, not in the flush: a worker has one core, so the flush's encoding of 500
 records at once (about 25 ms, holding the GIL in 5 ms slices) stalled every request in flight
 and made the tail (p99 51 ms at concurrency 8 against a p50 of 21 ms); spread over the
-requests it costs the same and no request waits for it. A background thread flushes the buffer into a new file every
-``flush_records`` records or ``flush_interval_s`` seconds, and ``close`` (the service's
+requests it costs the same and no request waits for it. A background thread flushes the
+buffer into a new file every ``flush_records`` records or ``flush_interval_s`` seconds, and ``close`` (the service's
 shutdown) flushes what is left. The buffer is bounded (``max_buffer``): past it a record is
 dropped, not queued. A write that fails (disk full, a permission, the folder not a folder)
 drops that batch with a warning; the request it came from was answered long before. Every

@@ -47,10 +47,10 @@ from recassets.paths import Paths
 
 L2 = 12_000.0  # where the window is too short to choose (``choose_weights``)
 # λ and β are chosen per fit on the window's last days (``choose_weights``, ``tune_window``):
-# the best λ moves with the data's size and density (1,000 to 3,000 on the ML-1M split, both on its
-# validation days and on its test window), and how much of the order popularity should decide
-# moves with how much of the next days' engagement it explains, so one constant tuned on one
-# data set would not carry over.
+# the best λ moves with the data's size and density (1,000 to 3,000 on the ML-1M split, both on
+# its validation days and on its test window), and how much of the order popularity should
+# decide moves with how much of the next days' engagement it explains, so one constant tuned on
+# one data set would not carry over.
 L2_GRID = (300.0, 1_000.0, 3_000.0, 10_000.0, 30_000.0)
 BETA_GRID = (0.1, 0.2, 0.3, 0.5, 0.8)
 # The days the blend's popularity term counts engagements over, chosen with λ and β: the item
@@ -270,12 +270,12 @@ def choose_weights(
     """λ, the blend's popularity weight β and the days its popularity term counts (one of
     ``windows``, in the returned facts' ``popularity_days``) for a fit on ``rows``
     (``user_id, item_id, label, dt``, ``source`` optional), chosen together on their last
-    ``tune_days`` days (None: ``tune_window``): each λ of ``grid`` is fitted on the days before them and, with each β
-    of ``betas`` and each window, scores the users with new positives in them (their history:
-    everything they interacted with before, ``evaluation.seen_items``, empty for a user new in
-    those days; the score: the blend less its two-tower term, EASE / max + β log1p(positives of
-    the window's days before), history excluded); the triple with the best Recall@50 +
-    NDCG@10 wins (ties: the first in grid order, the first window). A new user's order is the
+    ``tune_days`` days (None: ``tune_window``): each λ of ``grid`` is fitted on the days before
+    them and, with each β of ``betas`` and each window, scores the users with new positives in
+    them (their history: everything they interacted with before, ``evaluation.seen_items``,
+    empty for a user new in those days; the score: the blend less its two-tower term, EASE /
+    max + β log1p(positives of the window's days before), history excluded); the triple with
+    the best Recall@50 + NDCG@10 wins (ties: the first in grid order, the first window). A new user's order is the
     window's popularity whatever λ and β: new users weigh in the window, not in λ or β. Too
     few days or users: ``L2``, ``BETA`` and the first window. Returns (λ, β, what was
     measured); ``measured`` is keyed ``"λ/β"`` for the first window, ``"λ/β/Nd"`` for others.
@@ -363,8 +363,9 @@ def choose_weights(
                     hits = wanted[r][at]
                     recall.append(hits.sum() / len(truth[u]))
                     ndcg.append((hits[:10] * discount[: min(10, n)]).sum() / ideal[r])
-                measured[_key(l2, beta, w, windows)] = {"recall_50": float(np.mean(recall)),
-                                                        "ndcg_10": float(np.mean(ndcg))}  # fmt: skip
+                measured[_key(l2, beta, w, windows)] = {
+                    "recall_50": float(np.mean(recall)), "ndcg_10": float(np.mean(ndcg))
+                }  # fmt: skip
     triples = [(float(l2), float(b), int(w)) for l2 in grid for w in windows for b in betas]
     l2, beta, days_ = max(triples, key=lambda t: sum(measured[_key(*t, windows)].values()))
     return l2, beta, {**facts, "chosen": l2, "beta": beta, "popularity_days": days_,
