@@ -382,16 +382,15 @@ def tune_window(rows: pa.Table, days: Sequence[Any] | None = None) -> int:
     (28 days) each time."""
     days = sorted(set(pc.unique(rows["dt"]).to_pylist())) if days is None else list(days)
     cap = max(TUNE_DAYS, min(TUNE_MAX_DAYS, len(days) // 4))
-    positive = rows.filter(pc.equal(rows["label"], 1))
-    per_day: dict[Any, set[int]] = {}
-    for u, d in zip(positive["user_id"].to_pylist(), positive["dt"].to_pylist(), strict=True):
-        per_day.setdefault(d, set()).add(u)
-    seen: set[int] = set()
-    for n, day in enumerate(reversed(days), start=1):
-        seen |= per_day.get(day, set())
-        if n >= TUNE_DAYS and (len(seen) >= TUNE_ENOUGH or n >= cap):
+    positive = rows.filter(pc.equal(rows["label"], 1)).select(["user_id", "dt"])
+    # each user's newest day with a positive: the newest n days hold the users whose newest
+    # day is among them (arrow-side, in one pass: the window may hold millions of rows)
+    newest = positive.group_by("user_id").aggregate([("dt", "max")])["dt_max"]
+    for n in range(TUNE_DAYS, min(cap, len(days)) + 1):
+        held = pc.sum(pc.greater_equal(newest, pa.scalar(days[-n], newest.type))).as_py() or 0
+        if held >= TUNE_ENOUGH:
             return n
-    return TUNE_DAYS
+    return max(TUNE_DAYS, min(cap, len(days)))
 
 
 def _key(l2: float, beta: float, window: int, windows: Sequence[int]) -> str:
