@@ -326,7 +326,7 @@ def evaluate(
                         cohort_of[(*key, use)] = cohort_trending(
                             counter, cohort_vector(rates, *key, names), codes
                         )
-                if sim is not None and e7 is not None:
+                if sim is not None and pop is not None:
                     tt_ids = np.asarray(top[:candidates], dtype=np.int64)
                     tt_s = np.asarray([scores[j][position[i]] for i in tt_ids.tolist()])
                     ranked, blended, srcs = sources_union_blend(
