@@ -311,8 +311,7 @@ def evaluate(
             names, codes = category_codes(category.tolist())
             # the blend's popularity counter: the days its fit chose (``popularity_days``);
             # the cascade's pool keeps the week's
-            pop = (items[f"i_engagements_{sim.popularity_days}d"].to_numpy()
-                   if sim is not None else e7)  # fmt: skip
+            pop = items[sim.popularity_column].to_numpy() if sim is not None else e7
             cohort_of = {}  # (country, age bucket, blend or pool) -> its cohort scores, once a day
             orders = CatalogOrders.of(ids, pop, fresh) if pop is not None else None
             pool_orders = CatalogOrders.of(ids, e7, fresh) if e7 is not None else None

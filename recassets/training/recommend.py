@@ -176,9 +176,9 @@ def _blend_recommend(
     sim = ItemSimilarity.load(policy["item_similarity"])
     ids, vecs = inference.item_embeddings(policy["two_tower"], items, device=device)
     user_ids, uvecs = inference.user_embeddings(policy["two_tower"], user_rows, device=device)
-    e7 = items[f"i_engagements_{sim.popularity_days}d"].to_numpy()  # the days the fit chose
+    pop = items[sim.popularity_column].to_numpy()  # the counter of the days the fit chose
     position = {int(i): r for r, i in enumerate(items["item_id"].to_numpy())}
-    e7 = e7[[position[int(i)] for i in ids]]  # aligned with the embeddings' ids
+    pop = pop[[position[int(i)] for i in ids]]  # aligned with the embeddings' ids
     age = items["i_age_days"].to_numpy(zero_copy_only=False).astype(np.float64)
     fresh = np.nan_to_num(age[[position[int(i)] for i in ids]], nan=np.inf) <= FRESH_DAYS
     quotas = FunnelConfig(candidates=candidates).quotas()
@@ -187,7 +187,7 @@ def _blend_recommend(
     cohort_of: dict[tuple[Any, Any], np.ndarray | None] = {}
     out: dict[int, list[tuple[int, float]]] = {}
     at = {int(i): j for j, i in enumerate(ids)}  # catalog position of each id, built once
-    orders = CatalogOrders.of(ids, e7, fresh)  # the standing sources' orders, once
+    orders = CatalogOrders.of(ids, pop, fresh)  # the standing sources' orders, once
     for r, u in enumerate(user_ids):
         excl = seen.get(int(u), set())  # everything interacted with: EASE's input too
         scores = vecs @ uvecs[r]
@@ -195,8 +195,8 @@ def _blend_recommend(
         tt = scores[[at[int(i)] for i in top]] if len(top) else np.zeros(0)
         key = (user_rows["country"][r].as_py(), user_rows["age_bucket"][r].as_py())
         if rates and key not in cohort_of:
-            cohort_of[key] = cohort_trending(e7, cohort_vector(rates, *key, names), codes)
-        got, s, _ = union_blend(ids, e7, sim.scores_for(excl, ids), top, tt, excl, candidates,
+            cohort_of[key] = cohort_trending(pop, cohort_vector(rates, *key, names), codes)
+        got, s, _ = union_blend(ids, pop, sim.scores_for(excl, ids), top, tt, excl, candidates,
                                 fresh=fresh, quotas=quotas, beta=sim.beta,
                                 cohort=cohort_of.get(key), orders=orders)  # fmt: skip
         out[int(u)] = [(int(i), float(v)) for i, v in zip(got[:k], s[:k], strict=True)]

@@ -155,6 +155,12 @@ class ItemSimilarity:
         got = self.meta.get("popularity_days")
         return got if isinstance(got, int) and got in POPULARITY_DAYS else POPULARITY_DAYS[0]
 
+    @property
+    def popularity_column(self) -> str:
+        """The training examples' item counter of those days (``i_engagements_7d`` or
+        ``_28d``): what the evaluation and batch recommendations blend with."""
+        return f"i_engagements_{self.popularity_days}d"
+
     # --- score ----------------------------------------------------------------------------
 
     def matrix(self) -> Any:

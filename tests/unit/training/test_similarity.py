@@ -465,10 +465,11 @@ def test_choose_weights_picks_the_popularity_window_new_users_follow(follow_mont
 def test_the_files_popularity_window_is_read_back_and_an_unknown_one_is_the_week(tmp_path):
     sim = S.ItemSimilarity.fit(np.array([1, 1, 2]), np.array([5, 6, 5]),
                                meta={"popularity_days": 28})  # fmt: skip
-    assert S.ItemSimilarity.load(sim.save(tmp_path / "s.npz")).popularity_days == 28
+    back = S.ItemSimilarity.load(sim.save(tmp_path / "s.npz"))
+    assert back.popularity_days == 28 and back.popularity_column == "i_engagements_28d"
     for bad in (None, 14, "28", 28.0, True):
         sim.meta["popularity_days"] = bad
-        assert sim.popularity_days == 7, bad
+        assert sim.popularity_days == 7 and sim.popularity_column == "i_engagements_7d", bad
 
 
 @pytest.mark.parametrize(
