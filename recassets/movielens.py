@@ -34,10 +34,27 @@ later MovieLens releases have them), timestamp an integer from 1995-01-01 to tom
 MovieLens' earliest ratings are of 1995-01: a 0, a cut-off line's few digits or a sentinel
 like 9999-12-31 would otherwise stretch the history to decades of empty daily partitions; an
 export in milliseconds or microseconds is named as such),
-age an integer 0-150, genre flags 0/1, and duplicate keys (a later line repeating an earlier one's user, item
+genre flags 0/1, and duplicate keys (a later line repeating an earlier one's user, item
 and timestamp, or movie id, or user id: the first line wins). Release dates, URLs and zip codes
-are not used and not checked. Text is UTF-8 when the whole file decodes as UTF-8 (a BOM
-dropped), else latin-1 (the ml-100k files): a UTF-8 title is not read as latin-1 mojibake.
+are not used and not checked.
+
+A bad *attribute* does not cost the row: an age that is no integer from 1 to 150 (0 included:
+sources write it for "unknown"; ml-100k's youngest is 7) lands as a null ``age_bucket``, with
+the user's id, gender, occupation and ratings kept, and is written, line, field and raw text,
+to ``<file>.nulled.jsonl`` beside the rejects (counted in ``nulled``). Rejecting the row would
+lose the good fields and turn every rating of that user into an orphan.
+
+Text is UTF-8 when the whole file decodes as UTF-8 (a BOM dropped), else latin-1 (the ml-100k
+files) line by line, except a line that decodes as UTF-8 and holds a multi-byte character (a
+title edited in a UTF-8 editor inside a latin-1 file): read as latin-1 it would land as
+mojibake ("AmÃ©lie"); a latin-1 line is practically never valid UTF-8 (an accented letter
+followed by plain text is not). Lines end in ``\n`` (a trailing ``\r`` dropped) or, in a file
+with no ``\n`` at all (old Mac exports), in ``\r``.
+
+Also counted and said, not refused: ``repeat_ratings``, lines rating a (user, item) pair an
+earlier line rated at another time (both land: a re-rating is an event of a real history; ml-100k
+has none), and ``orphan_ratings``, whose lines, ids and missing side are written to
+``u.data.orphans.jsonl`` (the summary names the missing ids).
 A dimension file with no valid row (empty, compressed, the wrong file) is said in a warning:
 a ratings-only history still lands, every rating an orphan. Parsing is vectorized with Arrow compute (split, regex match,
 cast): a 1M-line ``u.data`` parses in about two seconds; only rejected lines get Python-level
@@ -49,7 +66,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -103,6 +120,10 @@ class ImportSummary:
     ``stale_removed`` lists ``movielens.*`` landing files of an earlier import that this input
     no longer produces (other days, or the other format), removed so the landing area matches
     the input.
+    ``nulled`` maps each source file to its fields landed as null (``<file>.nulled.jsonl``);
+    ``repeat_ratings`` counts re-ratings (a pair rated again at another time: both land);
+    ``orphan_users`` / ``orphan_items`` are the ids rated but missing from ``u.user`` /
+    ``u.item`` (sorted; their lines in ``u.data.orphans.jsonl``).
     """
 
     days: int
@@ -114,6 +135,10 @@ class ImportSummary:
     orphan_ratings: int
     landed_days: tuple[dt.date, ...] = ()
     stale_removed: tuple[Path, ...] = ()
+    nulled: dict[str, int] = field(default_factory=dict)
+    repeat_ratings: int = 0
+    orphan_users: tuple[int, ...] = ()
+    orphan_items: tuple[int, ...] = ()
 
 
 class _Lines:
@@ -128,10 +153,14 @@ class _Lines:
         self.path = path
         self.names = names
         data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+        if b"\n" not in data and b"\r" in data:  # old Mac line ends: \r alone
+            data = data.replace(b"\r", b"\n")
+        self.utf8_lines = 0  # lines read as UTF-8 inside a latin-1 file
         try:  # a file that decodes as UTF-8 is UTF-8: latin-1 would read "é" as "Ã©"
             text, self.encoding = data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:  # the ml-100k files; latin-1 decodes every byte
-            text, self.encoding = data.decode("latin-1"), "latin-1"
+            text, self.utf8_lines = _decode_latin1_lines(data)
+            self.encoding = "latin-1"
         # split("\n"), not splitlines(): latin-1 text may hold \x85 or \x0c inside a title.
         # The empty piece after the final newline is blank, hence skipped like any blank line.
         pieces = text.split("\n")
@@ -147,6 +176,7 @@ class _Lines:
         sub = parts.filter(pa.array(ok))
         self.fields = [pc.utf8_trim_whitespace(pc.list_element(sub, i)) for i in range(n_fields)]
         self.bad = ~ok
+        self.nulls: dict[int, tuple[str, str]] = {}  # sub row -> (field, reason): landed null
         self.reasons: dict[int, tuple[str | None, str]] = {
             int(i): (None, f"expected {n_fields} {sep_label}-separated fields, got {counts[i]}")
             for i in np.flatnonzero(~ok)
@@ -191,6 +221,22 @@ class _Lines:
         self.reject_field(position, out, f"is outside {lo}-{hi if hi is not None else ''}")
         return values
 
+    def integers_or_null(self, position: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Field ``position`` as int64 (sub length) and, second, where it is kept: a value
+        that is no integer in [lo, hi] is nulled, not its line (``nulled``); an empty field is
+        null without a note (the source says it does not know)."""
+        col = self.fields[position]
+        digits = pc.match_substring_regex(col, r"^\d{1,9}$").to_numpy(zero_copy_only=False)
+        values = pc.cast(pc.if_else(pa.array(digits), col, "0"), pa.int64()).to_numpy()
+        keep = digits & (values >= lo) & (values <= hi)
+        empty = pc.equal(col, "").to_numpy(zero_copy_only=False)
+        name = self.names[position]
+        for sub_i in np.flatnonzero(~keep & ~empty).tolist():
+            what = f"is outside {lo}-{hi}" if digits[sub_i] else "is not an integer"
+            self.nulls[sub_i] = (name, f"field {position + 1} ({name}): "
+                                       f"{self.value(position, sub_i)!r} {what}: landed as null")  # fmt: skip
+        return values, keep
+
     def numbers(self, position: int, lo: float, hi: float) -> np.ndarray:
         """Field ``position`` as float64 in [lo, hi] (plain decimal notation only)."""
         col = self.fields[position]
@@ -224,19 +270,47 @@ class _Lines:
         return ~self.bad[self.ok_idx]
 
     def rejects(self, dataset: str) -> list[dict]:
+        return self._records(dataset, sorted(self.reasons.items()))
+
+    def nulled(self, dataset: str) -> list[dict]:
+        """The fields landed as null, of the lines that landed (a rejected line is in
+        ``rejects`` with its own reason)."""
+        full = [(int(self.ok_idx[s]), note) for s, note in sorted(self.nulls.items())]
+        return self._records(dataset, [(i, note) for i, note in full if not self.bad[i]])
+
+    def _records(self, dataset: str, rows: list[tuple[int, tuple[str | None, str]]]) -> list[dict]:
         source = str(self.path.absolute())
-        raw = self.raw
         return [
             {
                 "source_file": source,
                 "dataset": dataset,
                 "line": int(self.line_no[i]),
                 "field": fld,
-                "raw": raw[i].as_py(),
+                "raw": self.raw[i].as_py(),
                 "reason": reason,
             }
-            for i, (fld, reason) in sorted(self.reasons.items())
+            for i, (fld, reason) in rows
         ]
+
+    def lines_of(self, sub_mask: np.ndarray) -> np.ndarray:
+        """The 1-based line numbers of the sub rows in ``sub_mask``."""
+        return self.line_no[self.ok_idx[sub_mask]]
+
+
+def _decode_latin1_lines(data: bytes) -> tuple[str, int]:
+    """``data`` as latin-1, line by line, except lines that decode as UTF-8 and hold a
+    multi-byte character; returns the text and how many lines were read as UTF-8."""
+    out, utf8 = [], 0
+    for line in data.split(b"\n"):
+        if line.isascii():
+            out.append(line.decode("ascii"))
+            continue
+        try:
+            out.append(line.decode("utf-8"))
+            utf8 += 1
+        except UnicodeDecodeError:
+            out.append(line.decode("latin-1"))
+    return "\n".join(out), utf8
 
 
 def _check_layout(src: Path) -> None:
@@ -271,7 +345,8 @@ def _parse_ratings(lines: _Lines) -> dict[str, np.ndarray]:
         {"user": user, "item": item, "ts": ts}, "event_id", "rating (same user, item, timestamp)"
     )
     ok = lines.valid_sub()
-    return {"user_id": user[ok], "item_id": item[ok], "value": rating[ok], "ts": ts[ok]}
+    return {"user_id": user[ok], "item_id": item[ok], "value": rating[ok], "ts": ts[ok],
+            "line": lines.lines_of(ok)}  # fmt: skip
 
 
 def _parse_items(lines: _Lines) -> dict[str, np.ndarray]:
@@ -299,9 +374,10 @@ def _parse_items(lines: _Lines) -> dict[str, np.ndarray]:
 
 def _parse_users(lines: _Lines) -> dict[str, np.ndarray]:
     user = lines.integers(0)
-    age = lines.integers(1, 0, _MAX_AGE)
+    age, known = lines.integers_or_null(1, 1, _MAX_AGE)
     lines.reject_duplicates({"user": user}, "user_id", "user id")
     ok = lines.valid_sub()
+    buckets = np.array(AGE_BUCKETS, dtype=object)[np.digitize(age, _AGE_EDGES)]
     mask = pa.array(ok)
 
     def text(pos: int) -> np.ndarray:
@@ -310,7 +386,7 @@ def _parse_users(lines: _Lines) -> dict[str, np.ndarray]:
 
     return {
         "user_id": user[ok],
-        "age_bucket": np.array(AGE_BUCKETS, dtype=object)[np.digitize(age[ok], _AGE_EDGES)],
+        "age_bucket": np.where(known, buckets, None)[ok],
         "gender": text(2),
         "occupation": text(3),
     }
@@ -359,8 +435,9 @@ def _land_by_day(
     return written
 
 
-def _write_rejects(folder: Path, name: str, rejects: list[dict]) -> None:
-    target = folder / f"{name}.rejects.jsonl"
+def _write_rejects(folder: Path, name: str, rejects: list[dict], kind: str = "rejects") -> None:
+    """``<folder>/<name>.<kind>.jsonl`` (rejects, nulled, orphans), or none when empty."""
+    target = folder / f"{name}.{kind}.jsonl"
     if not rejects:
         target.unlink(missing_ok=True)  # an earlier import's rejects no longer apply
         return
@@ -414,20 +491,28 @@ def import_movielens(
     }  # fmt: skip
     parsed: dict[str, dict[str, np.ndarray]] = {}
     rejected: dict[str, int] = {}
+    nulled: dict[str, int] = {}
     for name, (sep, label, names, parse) in specs.items():
         lines = _Lines(src / name, sep, label, len(names), names)
         parsed[name] = parse(lines)
         rejects = lines.rejects(SOURCE_DATASETS[name])
+        notes = lines.nulled(SOURCE_DATASETS[name])
         _write_rejects(rejects_dir, name, rejects)
-        rejected[name] = len(rejects)
-        say(f"read {name}: {len(lines.raw) - len(rejects)} rows, {len(rejects)} rejected")
+        _write_rejects(rejects_dir, name, notes, "nulled")
+        rejected[name], nulled[name] = len(rejects), len(notes)
+        say(f"read {name}: {len(lines.raw) - len(rejects)} rows, {len(rejects)} rejected"
+            + (f", {len(notes)} field(s) landed as null" if notes else ""))  # fmt: skip
+        if lines.utf8_lines:
+            say(f"{name}: latin-1, but {lines.utf8_lines} line(s) decode as UTF-8: read as UTF-8")
 
     ratings, items, users = parsed[DATA_FILE], parsed[ITEM_FILE], parsed[USER_FILE]
     n = len(ratings["ts"])
     if n == 0:
+        where = f", see {rejects_dir}" if rejected[DATA_FILE] else ""
         raise ValueError(
             f"MovieLens import: {src / DATA_FILE} has no valid rating ({rejected[DATA_FILE]} "
-            f"lines rejected, see {rejects_dir}); users and items have no day to land on"
+            f"lines rejected{where}); users and items have no day to land on, and nothing "
+            "was landed (an earlier import's landing files are as they were)"
         )
     for name, rows, key in ((ITEM_FILE, items, "item_id"), (USER_FILE, users, "user_id")):
         if len(rows[key]) == 0:  # a ratings-only history is allowed; say it loudly
@@ -435,10 +520,15 @@ def import_movielens(
                 f"warning: {src / name} has no valid row ({rejected[name]} lines rejected): "
                 "empty, compressed or another file? Every rating lands as an orphan"
             )
-    orphan = ~np.isin(ratings["user_id"], users["user_id"]) | ~np.isin(
-        ratings["item_id"], items["item_id"]
-    )
     uid, iid, ts = ratings["user_id"], ratings["item_id"], ratings["ts"]
+    no_user, no_item = ~np.isin(uid, users["user_id"]), ~np.isin(iid, items["item_id"])
+    orphan = no_user | no_item
+    _write_rejects(rejects_dir, DATA_FILE, _orphans(src / DATA_FILE, ratings, no_user, no_item),
+                   "orphans")  # fmt: skip
+    # a pair rated again at another second (the same second is a duplicate, rejected above)
+    repeats = len(uid) - len(np.unique(np.stack([uid, iid], axis=1), axis=0)) if n else 0
+    if repeats:
+        say(f"{repeats} rating(s) rate a (user, item) pair again at another time: all landed")
     nulls = pa.nulls(n, pa.string())
     events = pa.table(
         {
@@ -511,4 +601,24 @@ def import_movielens(
         orphan_ratings=int(orphan.sum()),
         landed_days=tuple(d for d, _ in event_files),
         stale_removed=tuple(removed),
+        nulled=nulled,
+        repeat_ratings=int(repeats),
+        orphan_users=tuple(int(u) for u in np.unique(uid[no_user])),
+        orphan_items=tuple(int(i) for i in np.unique(iid[no_item])),
     )
+
+
+def _orphans(
+    source: Path, ratings: dict[str, np.ndarray], no_user: np.ndarray, no_item: np.ndarray
+) -> list[dict]:
+    """One record per landed rating whose user or item the dimension files lack."""
+    at = np.flatnonzero(no_user | no_item)
+    missing = np.where(no_user[at] & no_item[at], "user, item",
+                       np.where(no_user[at], "user", "item"))  # fmt: skip
+    file = str(source.absolute())
+    return [
+        {"source_file": file, "dataset": "events", "line": int(line), "user_id": int(u),
+         "item_id": int(i), "missing": str(m)}
+        for line, u, i, m in zip(ratings["line"][at].tolist(), ratings["user_id"][at].tolist(),
+                                 ratings["item_id"][at].tolist(), missing.tolist(), strict=True)
+    ]  # fmt: skip

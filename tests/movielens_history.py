@@ -51,8 +51,9 @@ def write_history(
         flags = "|".join("1" if g == genre_of[i] else "0" for g in range(len(GENRES)))
         item_lines.append(f"{i}|Movie {i} (1996)|01-Jan-1996||http://us.imdb.com/M/x|{flags}")
     jobs = ("student", "engineer", "writer", "other")
+    # user 1's age is 0, as sources write "unknown": it lands null, the user and ratings kept
     user_lines = [
-        f"{u}|{18 + u % 40}|{'MF'[u % 2]}|{jobs[u % len(jobs)]}|{10000 + u}"
+        f"{u}|{0 if u == 1 else 18 + u % 40}|{'MF'[u % 2]}|{jobs[u % len(jobs)]}|{10000 + u}"
         for u in range(1, users + 1)
     ]
     for name, rows in (("u.data", lines), ("u.item", item_lines), ("u.user", user_lines)):

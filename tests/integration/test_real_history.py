@@ -59,6 +59,9 @@ def test_the_demo_passes_through_days_without_events_and_serves(demo):
     gap_days = [d for d, n in per_day.items() if n == 0]
     assert len(gap_days) == len(GAPS)
     assert "2 day(s) without landing files become empty partitions" in stdout
+    # user 1's age 0 (unknown) landed as a null age bucket; the user and its ratings went through
+    assert "fields landed as null {'u.data': 0, 'u.item': 0, 'u.user': 1}" in stdout
+    assert "missing from u.user" not in stdout
     assert "/recommend {user_id:" in stdout and " 1. item " in stdout
     for day in gap_days:
         manifest = json.loads(Path(home.lineage, "raw_events", f"dt={day}.json").read_text())

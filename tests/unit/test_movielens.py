@@ -92,6 +92,7 @@ def test_events_land_per_utc_day_with_exact_rows(tmp_path: Path, paths: Paths) -
         orphan_ratings=0,
         landed_days=(D18, D19, D20),
         stale_removed=(),
+        nulled={"u.data": 0, "u.item": 0, "u.user": 0},
     )
     assert paths.landed_days("events") == [D18, D19, D20]
 
@@ -157,7 +158,7 @@ def test_users_and_items_land_on_first_rating_day(tmp_path: Path, paths: Paths) 
 
 @pytest.mark.parametrize(
     ("age", "bucket"),
-    [(0, "<18"), (17, "<18"), (18, "18-24"), (24, "18-24"), (25, "25-34"), (34, "25-34"),
+    [(1, "<18"), (17, "<18"), (18, "18-24"), (24, "18-24"), (25, "25-34"), (34, "25-34"),
      (35, "35-44"), (44, "35-44"), (45, "45-54"), (54, "45-54"), (55, "55+"), (73, "55+")],
 )  # fmt: skip
 def test_age_bucket_edges(tmp_path: Path, paths: Paths, age: int, bucket: str) -> None:
@@ -211,18 +212,20 @@ def test_every_kind_of_bad_line_is_rejected_with_file_line_field_reason(
     ]
     users = [
         "1|24|M|technician|85711",  # 1
-        "2|old|F|other|94043",  # 2 age not an integer
-        "3|200|F|other|94043",  # 3 age out of range
+        "x2|30|F|other|94043",  # 2 user id not an integer
+        "3|200|F|other|94043",  # 3 age out of range: nulled, the row lands
         "4|30|F|other",  # 4 too few fields
         "1|33|F|writer|00000",  # 5 duplicate id
     ]
     src = write_ml(tmp_path / "ml", data, items, users)
     summary = import_movielens(src, paths)
 
-    assert summary.rejected == {"u.data": 11, "u.item": 4, "u.user": 4}
+    assert summary.rejected == {"u.data": 11, "u.item": 4, "u.user": 3}
+    assert summary.nulled == {"u.data": 0, "u.item": 0, "u.user": 1}
     assert summary.events == 3
     assert summary.orphan_ratings == 2
-    assert (summary.users, summary.items) == (1, 1)
+    assert (summary.orphan_users, summary.orphan_items) == ((2,), (99,))
+    assert (summary.users, summary.items) == (2, 1)
     folder = Path(paths.landing) / "_rejected" / "movielens"
     assert summary.rejects_path == folder
 
@@ -255,10 +258,18 @@ def test_every_kind_of_bad_line_is_rejected_with_file_line_field_reason(
         (5, "movie_id", "duplicate movie id of line 1", items[4]),
     ]
     assert rejects("u.user") == [
-        (2, "age", "field 2 (age): 'old' is not an integer", users[1]),
-        (3, "age", "field 2 (age): '200' is outside 0-150", users[2]),
+        (2, "user_id", "field 1 (user_id): 'x2' is not an integer", users[1]),
         (4, None, "expected 5 pipe-separated fields, got 4", users[3]),
         (5, "user_id", "duplicate user id of line 1", users[4]),
+    ]
+    nulled = read_jsonl(folder / "u.user.nulled.jsonl")
+    assert [(r["line"], r["field"], r["reason"], r["raw"]) for r in nulled] == [
+        (3, "age", "field 2 (age): '200' is outside 1-150: landed as null", users[2]),
+    ]
+    orphans = read_jsonl(folder / "u.data.orphans.jsonl")
+    assert [(r["line"], r["user_id"], r["item_id"], r["missing"]) for r in orphans] == [
+        (14, 2, 10, "user"),
+        (15, 1, 99, "item"),
     ]
     # The first of the duplicates won; the orphans landed anyway.
     assert read_jsonl(landed(paths, "events", D19)) == [
@@ -269,7 +280,7 @@ def test_every_kind_of_bad_line_is_rejected_with_file_line_field_reason(
         {"event_id": "ml-2-10-864003600", "ts": "1997-05-19T01:00:00Z", "user_id": 2,
          "item_id": 10, "event_type": "rating", "value": 5.0},
     ]  # fmt: skip
-    assert [u["user_id"] for u in read_jsonl(landed(paths, "users", D19))] == [1]
+    assert [u["user_id"] for u in read_jsonl(landed(paths, "users", D19))] == [1, 3]
     assert [i["title"] for i in read_jsonl(landed(paths, "items", D19))] == ["Ok"]
 
     # Fixing the input clears the stale rejects files on re-import.
@@ -411,6 +422,10 @@ def test_no_valid_rating_raises_after_writing_rejects(tmp_path: Path, paths: Pat
         import_movielens(src, paths)
     rows = read_jsonl(Path(paths.landing) / "_rejected" / "movielens" / "u.data.rejects.jsonl")
     assert [r["reason"] for r in rows] == ["field 3 (rating): '9' is outside 1-5"]
+    (src / "u.data").write_bytes(b"")  # nothing rejected: no folder to point at
+    with pytest.raises(ValueError) as err:
+        import_movielens(src, paths)
+    assert "(0 lines rejected); users and items have no day to land on" in str(err.value)
 
 
 def test_unknown_format_is_refused(tmp_path: Path, paths: Paths) -> None:
@@ -516,6 +531,7 @@ def test_progress_once_per_file_and_every_30_days(tmp_path: Path, paths: Paths) 
         "read u.data: 65 rows, 0 rejected",
         "read u.item: 1 rows, 0 rejected",
         "read u.user: 1 rows, 0 rejected",
+        "64 rating(s) rate a (user, item) pair again at another time: all landed",
         "events: landed 30/65 days",
         "events: landed 60/65 days",
         "events: landed 65/65 days",
@@ -535,3 +551,89 @@ def test_empty_user_and_item_files_still_land_ratings_as_orphans(
     assert [e["event_id"] for e in read_jsonl(landed(paths, "events", D20))] == [
         "ml-2-10-864086460"
     ]
+
+
+@pytest.mark.parametrize(
+    ("age", "bucket", "note"),
+    [("24", "18-24", None), ("0", None, "'0' is outside 1-150"),
+     ("200", None, "'200' is outside 1-150"), ("old", None, "'old' is not an integer"),
+     ("", None, None)],
+)  # fmt: skip
+def test_a_bad_age_is_landed_as_null_and_keeps_the_user(
+    tmp_path: Path, paths: Paths, age: str, bucket: str | None, note: str | None
+) -> None:
+    """One bad attribute does not cost the row: the user lands with its gender and occupation,
+    the age bucket null, the field named in u.user.nulled.jsonl; its ratings are no orphans. A
+    good age writes no note; an empty one is null without a note (the source does not know)."""
+    src = write_ml(tmp_path / "ml", ["1\t1\t3\t864000000"], [item_line(1, "A")],
+                   [f"1|{age}|F|writer|00000"])  # fmt: skip
+    summary = import_movielens(src, paths)
+    user = read_jsonl(landed(paths, "users", D19))[0]
+    assert (user.get("age_bucket"), user["gender"], user["occupation"]) == (bucket, "F", "writer")
+    assert (summary.rejected["u.user"], summary.orphan_ratings) == (0, 0)
+    notes = summary.rejects_path / "u.user.nulled.jsonl"
+    if note is None:
+        assert summary.nulled["u.user"] == 0 and not notes.exists()
+    else:
+        [row] = read_jsonl(notes)
+        assert (row["line"], row["field"], row["raw"]) == (1, "age", f"1|{age}|F|writer|00000")
+        assert row["reason"] == f"field 2 (age): {note}: landed as null"
+
+
+def test_a_utf8_line_inside_a_latin1_file_is_read_as_utf8(tmp_path: Path, paths: Paths) -> None:
+    """A title edited in a UTF-8 editor inside the latin-1 u.item lands as written, not as
+    "AmÃ©lie"; the file's latin-1 lines stay latin-1 (the failing case: whole-file latin-1)."""
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)  # latin-1: "Café"
+    body = (src / "u.item").read_bytes() + (item_line(40, "Amélie (2001)") + "\n").encode()
+    (src / "u.item").write_bytes(body)
+    said: list[str] = []
+    import_movielens(src, paths, progress=said.append)
+    items = [i for d in paths.landed_days("items") for i in read_jsonl(landed(paths, "items", d))]
+    titles = {i["item_id"]: i["title"] for i in items}
+    assert (titles[20], titles[40]) == ("Café au lait (1994)", "Amélie (2001)")
+    assert "u.item: latin-1, but 1 line(s) decode as UTF-8: read as UTF-8" in said
+
+
+def test_a_file_with_carriage_returns_only_is_read_line_by_line(
+    tmp_path: Path, paths: Paths
+) -> None:
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    (src / "u.data").write_bytes("".join(line + "\r" for line in BASIC_DATA).encode())
+    summary = import_movielens(src, paths)
+    assert (summary.events, summary.rejected["u.data"]) == (4, 0)
+
+
+def test_re_ratings_land_and_are_counted(tmp_path: Path, paths: Paths, monkeypatch, capsys) -> None:
+    """A pair rated again at another time is an event of a real history: both land, counted
+    and said; the basic history (no pair twice) counts none."""
+    from recassets import cli
+
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    assert import_movielens(src, paths).repeat_ratings == 0
+    write_ml(src, [*BASIC_DATA, "1\t10\t5\t864090000"], BASIC_ITEMS, BASIC_USERS)
+    summary = import_movielens(src, paths)
+    assert (summary.repeat_ratings, summary.events) == (1, 5)
+    monkeypatch.setenv("RECASSETS_HOME", paths.home)
+    cli.main(["import-movielens", str(src)])
+    out = capsys.readouterr()
+    assert "1 re-ratings (a user rating an item again later): all landed" in out.out + out.err
+
+
+def test_the_orphans_are_named_by_id_and_line(
+    tmp_path: Path, paths: Paths, monkeypatch, capsys
+) -> None:
+    from recassets import cli
+
+    src = write_ml(tmp_path / "ml", [*BASIC_DATA, "7\t10\t4\t864000000", "1\t77\t4\t864000000"],
+                   BASIC_ITEMS, BASIC_USERS)  # fmt: skip
+    monkeypatch.setenv("RECASSETS_HOME", paths.home)
+    cli.main(["import-movielens", str(src)])
+    out = capsys.readouterr()
+    assert "2 ratings name a user or item missing from u.user / u.item (users 7; items 77)" in (
+        out.out + out.err
+    )
+    rows = read_jsonl(Path(paths.landing) / "_rejected" / "movielens" / "u.data.orphans.jsonl")
+    assert [(r["line"], r["missing"]) for r in rows] == [(5, "user"), (6, "item")]
+    write_ml(src, BASIC_DATA, BASIC_ITEMS, BASIC_USERS)  # fixed: the list goes with them
+    assert import_movielens(src, paths).orphan_ratings == 0
+    assert not (Path(paths.landing) / "_rejected" / "movielens" / "u.data.orphans.jsonl").exists()
