@@ -17,6 +17,13 @@ token, the request body's size, and the degradation line of ``/readyz``.
   (a server error on the dashboards).
 - **Content type.** The API takes JSON only: a POST with another ``Content-Type`` is a 415
   (BentoML would try its multipart parser on it and answer a malformed one with a 500).
+- **One error shape.** Every 4xx this edge or the service makes is ``{"error", "field"}``;
+  BentoML's own 400 for a body its pydantic model refuses (``{"error": "1 validation error
+  for RecommendRequestIODescriptor", "detail": [{..., "input": ..., "url": ...}]}``) is
+  rewritten to it (``edge_error``): ``field`` the first error's location (``requests[2].k``),
+  ``error`` that location and pydantic's message, and ``detail`` each error's location, message
+  and type only, so the body names no internal class and echoes no input (an unknown field's
+  name is cut at 64 characters: a 200 KB key came back whole).
 - **The schema.** ``/docs.json`` (BentoML's OpenAPI document) is passed on corrected
   (``patch_openapi``): the 401, 408, 413 and 415 this edge answers are documented, a body with
   required fields is itself required (BentoML leaves that out), so is the list
@@ -51,6 +58,8 @@ BODY_TIMEOUT_ENV = "RECASSETS_SERVE_BODY_TIMEOUT_S"
 BODY_TIMEOUT_S = 5.0
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})  # probes: never behind the token
 SCHEMA_PATH = "/docs.json"
+ERROR_NAME_CHARS = 64  # a location's names in an error body (a field name a client made up)
+ERROR_DETAILS = 20  # errors listed at most (a batch of 64 bad requests lists 20, counts all)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -163,7 +172,7 @@ class Guard:
             close = [(b"connection", b"close")]
             await _answer(send, 408, {"error": message, "field": "body"}, close)
             return
-        await self.app(scope, _replay(bytes(body), receive), send)
+        await self.app(scope, _replay(bytes(body), receive), _uniform_errors(send))
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
         scheme, _, given = headers.get("authorization", "").partition(" ")
@@ -226,6 +235,66 @@ class Guard:
         await self.app(scope, receive, send_degraded)
 
 
+def _uniform_errors(send: Send) -> Send:
+    """``send`` with a 400's body passed through ``edge_error`` (held until its last chunk;
+    every other answer goes straight through)."""
+    held: Message | None = None
+    chunks: list[bytes] = []
+
+    async def wrapped(message: Message) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start" and message.get("status") == 400:
+            held = message
+            return
+        if held is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = edge_error(b"".join(chunks))
+        headers = [(k, v) for k, v in held.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**held, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return wrapped
+
+
+def edge_error(body: bytes) -> bytes:
+    """A validation 400's body (``{"error": ..., "detail": [pydantic errors]}``) in the edge's
+    shape: ``{"error": "<field>: <message>", "field": "<field>", "detail": [{"loc", "msg",
+    "type"}]}``; any other body (already ``{"error", "field"}``, not JSON) as it is."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body
+    detail = payload.get("detail") if isinstance(payload, dict) else None
+    if not isinstance(detail, list) or "field" in payload:
+        return body
+    errors = [
+        {
+            "loc": [x if isinstance(x, int) else str(x)[:ERROR_NAME_CHARS] for x in d["loc"]],
+            "msg": str(d.get("msg", ""))[:200],
+            "type": str(d.get("type", ""))[:64],
+        }
+        for d in detail
+        if isinstance(d, dict) and isinstance(d.get("loc"), list)
+    ]
+    if not errors:
+        return body
+    field = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in errors[0]["loc"])
+    field = field.removeprefix(".") or "body"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return json.dumps(
+        {
+            "error": f"{field}: {errors[0]['msg']}{more}",
+            "field": field,
+            "detail": errors[:ERROR_DETAILS],
+        }  # fmt: skip
+    ).encode()
+
+
 def patch_openapi(spec: dict[str, Any], token: bool) -> dict[str, Any]:
     """BentoML's OpenAPI document with what this edge adds: 408, 413 and 415 (and 401 when a
     token is configured) on every operation behind it, a bearer security scheme, and BentoML's
@@ -238,7 +307,11 @@ def patch_openapi(spec: dict[str, Any], token: bool) -> dict[str, Any]:
     schemas["EdgeError"] = {
         "type": "object",
         "title": "EdgeError",
-        "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+        "properties": {
+            "error": {"type": "string"},
+            "field": {"type": "string"},
+            "detail": {"type": "array", "items": {"type": "object"}},
+        },
         "required": ["error"],
     }
     answer = {"application/json": {"schema": {"$ref": "#/components/schemas/EdgeError"}}}
@@ -334,6 +407,7 @@ __all__ = [
     "TOKEN_FILE_ENV",
     "Guard",
     "body_timeout_from_env",
+    "edge_error",
     "patch_openapi",
     "token_from_env",
 ]

@@ -332,7 +332,15 @@ class Recommender:
             policy = COLD_START
             if not degraded:
                 notes.append("user not in the online store: cold start (trending)")
-            picked = self._cold_start(block, k, self._cohort(block, country, age_bucket), notes)
+            ctr = self._cohort(block, country, age_bucket)
+            if ctr is not None and not ctr.any() and not degraded and len(block.categories):
+                # a cohort the store holds no figures for (a typo, a new country): say that
+                # the list is everyone's, or the answer would read as the cohort's
+                notes.append(
+                    f"cohort (country {country!r}, age_bucket {age_bucket!r}) has no figures "
+                    "in the online store: trending of everyone"
+                )
+            picked = self._cold_start(block, k, ctr, notes)
         elif not self.model:
             policy = POPULARITY
             ids, scores = self.popularity(4 * k, seen)

@@ -173,6 +173,14 @@ def test_unknown_user_gets_cold_start(srv):
         "/recommend", {"user_id": UNKNOWN_USER, "k": 5, "country": "fr", "age_bucket": "18-24"}
     )
     assert cohort["policy"] == "cold_start" and len(cohort["items"]) == 5
+    assert not any("has no figures" in n for n in cohort["notes"]), cohort["notes"]
+    # a cohort the store has no figures for is answered with everyone's trending, and says so
+    _, typo = srv.post("/recommend", {"user_id": UNKNOWN_USER, "k": 5, "country": "ZZ"})
+    assert (
+        "cohort (country 'ZZ', age_bucket None) has no figures in the online store: "
+        "trending of everyone" in typo["notes"]
+    ), typo["notes"]
+    assert [i["item_id"] for i in typo["items"]] == [i["item_id"] for i in body["items"]]
 
 
 @pytest.mark.parametrize(

@@ -150,3 +150,61 @@ def test_the_body_deadline_comes_from_the_environment():
     for bad in ("0", "-1", "soon", "nan", "inf"):
         with pytest.raises(ValueError, match=BODY_TIMEOUT_ENV):
             body_timeout_from_env({BODY_TIMEOUT_ENV: bad})
+
+
+def _validation_400(request: Request) -> JSONResponse:
+    """BentoML's answer to a body its pydantic model refuses (the shape BentoML 1.4 sends)."""
+    return JSONResponse(
+        {
+            "error": "2 validation errors for RecommendRequestIODescriptor",
+            "detail": [
+                {
+                    "type": "int_type",
+                    "loc": ["requests", 2, "k"],
+                    "msg": "Input should be a valid integer",
+                    "input": "20",
+                    "url": "https://errors.pydantic.dev/2/v/int_type",
+                },
+                {
+                    "type": "extra_forbidden",
+                    "loc": ["x" * 200_000],
+                    "msg": "Extra inputs are not permitted",
+                    "input": 1,
+                },
+            ],
+        },  # fmt: skip
+        status_code=400,
+    )
+
+
+def _own_400(request: Request) -> JSONResponse:
+    return JSONResponse({"error": "no such user", "field": "user_id"}, status_code=400)
+
+
+def test_a_validation_400_is_rewritten_to_the_edges_error_shape():
+    """The field named as the service names it, no internal class, no echoed input, no 200 KB
+    key sent back; a 400 already in the edge's shape and any other answer pass unchanged."""
+    app = Starlette(
+        routes=[
+            Route("/recommend", _validation_400, methods=["POST"]),
+            Route("/rank", _own_400, methods=["POST"]),
+            Route("/recommend_batch", _echo, methods=["POST"]),
+        ]
+    )
+    app.add_middleware(Guard, token=None)
+    client = TestClient(app)
+    refused = client.post("/recommend", json={})
+    body = refused.json()
+    assert refused.status_code == 400
+    assert body["field"] == "requests[2].k"
+    assert body["error"] == "requests[2].k: Input should be a valid integer (and 1 more)"
+    assert body["detail"][0] == {
+        "loc": ["requests", 2, "k"], "msg": "Input should be a valid integer", "type": "int_type"
+    }  # fmt: skip
+    assert body["detail"][1]["loc"] == ["x" * 64]
+    assert "IODescriptor" not in refused.text and '"input"' not in refused.text
+    assert int(refused.headers["content-length"]) == len(refused.content) < 1000
+    own = client.post("/rank", json={})
+    assert (own.status_code, own.json()) == (400, {"error": "no such user", "field": "user_id"})
+    ok = client.post("/recommend_batch", json={"a": 1})
+    assert (ok.status_code, ok.json()) == (200, {"bytes": 7})
