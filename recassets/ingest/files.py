@@ -36,7 +36,7 @@ class LandedFile:
     path: str
     day: str
     size: int
-    sha256: str
+    sha256: str | None  # None: a folder (quarantined whole, nothing read to hash)
     format: str  # jsonl | parquet | unreadable
     problem: str | None = None  # why it is quarantined whole
 
@@ -81,16 +81,22 @@ def _landing_files(
     missing: dict[str, str] = {}
     for day in days:
         folder = Path(paths.landing_dir(dataset, day))
-        found = sorted(
-            p for p in folder.glob("*") if p.is_file() and not p.name.startswith((".", "_"))
-        )
-        if not found:
+        entries = sorted(p for p in folder.glob("*") if not p.name.startswith((".", "_")))
+        found = [p for p in entries if p.is_file()]
+        # A folder inside the day's (``hour=10/``, as some sinks write): its files are not read,
+        # so it is quarantined whole, named, rather than passed over without a trace.
+        for sub in (p for p in entries if p.is_dir()):
+            held = sum(1 for x in sub.rglob("*") if x.is_file())
+            problem = (f"a folder inside the day's landing folder, holding {held} file(s): "
+                       f"not read; land files directly in {folder.name}/")  # fmt: skip
+            files.append(LandedFile(str(sub), day, 0, None, "unreadable", problem))
+        if not found and not any(f.day == day and f.sha256 is None for f in files):
             missing[day] = str(folder)
             continue
         for p in found:
             scan = _LineScan() if p.suffix.lower() in JSONL_SUFFIXES else None
             size, sha = file_digest(p, visit=scan)
-            verdict = _classify(p, size)
+            verdict = _classify(p, size, scan)
             if verdict[0] == "jsonl" and scan is not None and scan.suspect:
                 verdict = _trailing_content(p) or verdict
             files.append(LandedFile(str(p), day, size, sha, *verdict))
@@ -116,7 +122,11 @@ _ODD_LINE = re.compile(rb"\n[\n \t\r\[\x00\xef\xfe\xff]")
 # value and silently ignores the rest, so the second record would be lost without a trace.
 # A '}' inside a string can match too: a hit only makes ``_trailing_content`` parse the file's
 # lines to be sure.
-_AFTER_OBJECT = re.compile(rb"\}[ \t]*[^ \t\r\n,\]\}]")
+# Also suspected: '},{' (two records joined by a comma, which Jackson reads as the first one
+# alone; inside an array of objects it is legal, and the exact parse clears it) and a '}'
+# followed by a CR that does not end the line (records separated by CR alone: old Mac line
+# ends, which Spark's reader, splitting on '\n', takes for one line).
+_AFTER_OBJECT = re.compile(rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*\{|\r[^\n])")
 
 
 class _LineScan:
@@ -126,13 +136,25 @@ class _LineScan:
     pass of Spark over the files to count and inspect each split's lines took a second."""
 
     def __init__(self) -> None:
+        import codecs
+
         self.newlines = 0
+        # the whole file is checked to be UTF-8 as it goes by (a bad byte past the first
+        # 64 KiB was found only row by row, or decoded to U+FFFD by the text parser)
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.not_utf8: str | None = None  # "line N: <the decoder's reason>"
         self.plain = True  # no odd line: the JSON reader makes exactly one row per line
         self.last = b"\n"  # the byte before the block; the first line starts at byte 0
         self.suspect = False  # a line may hold more than one JSON value (``_AFTER_OBJECT``)
         self._tail = b""  # the end of the previous block, for a match across the edge
 
     def __call__(self, block: bytes) -> None:
+        if self.not_utf8 is None:
+            try:
+                self._utf8.decode(block)
+            except UnicodeDecodeError as exc:
+                line = self.newlines + block.count(b"\n", 0, exc.start) + 1
+                self.not_utf8 = f"line {line}: {exc.reason} (byte 0x{block[exc.start]:02x})"
         self.newlines += block.count(b"\n")
         if self.plain and (_ODD_LINE.search(self.last + block[:1]) or _ODD_LINE.search(block)):
             self.plain = False
@@ -148,6 +170,14 @@ class _LineScan:
         """The file's lines, a last one without a newline included (Spark reads it too)."""
         return self.newlines + (self.last != b"\n")
 
+    def finish(self) -> None:
+        """After the last block: a multi-byte character cut by the file's end is no UTF-8."""
+        if self.not_utf8 is None:
+            try:
+                self._utf8.decode(b"", final=True)
+            except UnicodeDecodeError as exc:
+                self.not_utf8 = f"line {self.lines}: {exc.reason} at the end of the file"
+
 
 def _nanosecond_columns(metadata: pq.FileMetaData) -> list[str]:
     """The Parquet columns (leaf paths) stored as nanosecond times: the file's own logical
@@ -159,6 +189,14 @@ def _nanosecond_columns(metadata: pq.FileMetaData) -> list[str]:
         if '"timeUnit": "nanoseconds"' in logical:
             out.append(column.path)
     return out
+
+
+def _case_twins(names: Sequence[str]) -> list[str]:
+    """The column names that another column repeats but for case (``device``, ``Device``)."""
+    seen: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
+        seen.setdefault(name.lower(), []).append(name)
+    return [n for group in seen.values() if len(group) > 1 for n in group]
 
 
 def _trailing_content(path: Path) -> tuple[str, str] | None:
@@ -180,28 +218,45 @@ def _trailing_content(path: Path) -> tuple[str, str] | None:
                 _, end = decoder.raw_decode(line)
             except json.JSONDecodeError:
                 continue  # unparseable: quarantined as a row, with its line
-            if line[end:].strip():
-                extra = line[end:].strip()[:40]
+            rest = line[end:].strip()
+            if rest:
+                hint = (
+                    "records separated by a carriage return alone? Lines must end in \\n"
+                    if line[end:].lstrip(" \t").startswith("\r")
+                    else "a missing newline between records?"
+                )
                 return "unreadable", (
                     f"line {number}: more than one JSON value on one line (after the first "
-                    f"object: {extra!r}); a missing newline between records? Fix the file and "
-                    "land it again"
+                    f"object: {rest[:40]!r}); {hint} Fix the file and land it again"
                 )
     return None
 
 
-def _classify(path: Path, size: int) -> tuple[str, str | None]:
-    """``(format, problem)`` of a landed file, from its suffix and a look at its bytes (the
-    Parquet footer, the first 64 KiB of text): a file Spark could not read is quarantined
-    whole, with the reason, rather than failing the run."""
+def _classify(path: Path, size: int, scan: _LineScan | None = None) -> tuple[str, str | None]:
+    """``(format, problem)`` of a landed file, from its name, its suffix and a look at its
+    bytes (the Parquet footer; the text: the first 64 KiB, and the whole file's UTF-8 when
+    ``scan`` went over it): a file Spark could not read is quarantined whole, with the reason,
+    rather than failing the run."""
     suffix = path.suffix.lower()
+    if ":" in path.name:  # Hadoop takes "a:b" for a URI scheme: the read fails, the day with it
+        return (
+            "unreadable",
+            "the file name holds ':', which Hadoop cannot read as a path: rename it",
+        )
     if suffix in PARQUET_SUFFIXES:
         import pyarrow.parquet as pq
 
         try:
-            nanos = _nanosecond_columns(pq.read_metadata(path))
+            metadata = pq.read_metadata(path)
+            nanos = _nanosecond_columns(metadata)
         except Exception as exc:  # any footer error means Spark cannot read it either
             return "unreadable", f"unreadable Parquet file: {exc}"
+        twins = _case_twins(metadata.schema.to_arrow_schema().names)
+        if twins:  # Spark matches columns ignoring case: COLUMN_ALREADY_EXISTS, the run fails
+            return "unreadable", (
+                f"columns {', '.join(twins)} differ only in case, which Spark reads as one "
+                "name: rename or drop one"
+            )
         if nanos:
             # Spark 4 refuses INT64 TIMESTAMP(NANOS) for the whole read (PARQUET_TYPE_ILLEGAL),
             # which would fail the run; pandas writes it by default.
@@ -217,6 +272,10 @@ def _classify(path: Path, size: int) -> tuple[str, str | None]:
             head = f.read(HEAD_BYTES)
         if b"\x00" in head:
             return "unreadable", "not UTF-8 text (NUL bytes): binary or compressed file?"
+        if scan is not None:
+            scan.finish()
+            if scan.not_utf8 is not None:
+                return "unreadable", f"not UTF-8 text: {scan.not_utf8}"
         try:
             head.decode("utf-8")
         except UnicodeDecodeError as exc:

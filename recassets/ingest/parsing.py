@@ -15,6 +15,7 @@ splits, and lines are read less a trailing CR (``_without_cr``), so CRLF files p
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -83,7 +84,7 @@ def _string_frame(
     if jsonl:
         if not all(scans[p].plain for p in jsonl):
             parser = "text"
-        text = _positioned(_jsonl_reader(spark, jsonl).text(jsonl))
+        text = _positioned(_jsonl_reader(spark, jsonl).text(_literal(jsonl)))
         lines = text.select("_uri", "_block", "_id", _without_cr("value").alias("raw"))
         if parser == "json":
             rows = _positioned(
@@ -91,7 +92,7 @@ def _string_frame(
                 .schema(f"{fields}, dt date")
                 .option("mode", "PERMISSIVE")
                 .option("columnNameOfCorruptRecord", "_corrupt_record")
-                .json(jsonl)
+                .json(_literal(jsonl))
             )
             expected = {os.path.abspath(p): scans[p].lines for p in jsonl if scans[p].lines}
         else:
@@ -124,7 +125,7 @@ def _string_frame(
     for f in files:
         if f.format != "parquet":
             continue
-        pdf = spark.read.parquet(f.path)
+        pdf = spark.read.parquet(*_literal([f.path]))
         present = set(pdf.columns)
         index.append((f.path, 0, f.path, 1))
         frames.append(
@@ -157,6 +158,17 @@ def _string_frame(
     for other in frames[1:]:
         out = out.unionByName(other)
     return _Parsed(out, lines, index, expected, parser)
+
+
+# What Hadoop's glob reads as a pattern in a path given to Spark: `part-0000[0].jsonl` read
+# `part-00000.jsonl` instead (the file itself silently never), `events [1].jsonl` failed the
+# run with PATH_NOT_FOUND. A backslash makes each one literal.
+_GLOB = re.compile(r"([\\{}\[\]*?])")
+
+
+def _literal(paths: list[str]) -> list[str]:
+    """``paths`` as Spark must be given them to read exactly those files (``_GLOB``)."""
+    return [_GLOB.sub(r"\\\1", p) for p in paths]
 
 
 def _jsonl_reader(spark: SparkSession, paths: list[str]) -> DataFrameReader:

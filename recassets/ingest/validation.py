@@ -99,7 +99,25 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
                 ),
             )
         )  # fmt: skip
+    key = next(f for f in contract.fields if f.name == contract.key)
+    if key.type == "string":  # "" or spaces: a key no later row can be told apart by
+        raw_key = F.col(f"`{key.name}`")
+        checks.append((key.name, F.trim(raw_key) == "", F.lit(f"field {key.name}: empty")))
     ts = F.col(f"_t_{contract.ts_field}")
+    # a cast accepts "2026", "2026-01" or "2026-01-01" (midnight) and "10:00:00" (today): an
+    # altered time, not the event's; ISO 8601's shortest date and time is 16 characters
+    raw_ts = F.col(f"`{contract.ts_field}`")
+    checks.append(
+        (
+            contract.ts_field,
+            ts.isNotNull() & (F.length(raw_ts) < 16),
+            F.concat(
+                F.lit(f"field {contract.ts_field}: "),
+                raw_ts,
+                F.lit(" is not a date and a time of day (ISO 8601: 2026-01-01T10:00:00Z)"),
+            ),
+        )
+    )
     checks.append(
         (
             contract.ts_field,

@@ -470,7 +470,7 @@ def test_unreadable_files_are_quarantined_whole(runs):
     reason, field, raw = _rejected(runs, "d.parquet", None)
     assert reason.startswith("unreadable Parquet file: ") and (field, raw) == (None, None)
     reason, field, raw = _rejected(runs, "f.jsonl", None)
-    assert reason.startswith("not UTF-8 text: 'utf-8' codec can't decode byte 0xe9")
+    assert reason.startswith("not UTF-8 text: line 1: ") and reason.endswith("(byte 0xe9)")
     assert (field, raw) == (None, None)
 
 
@@ -876,6 +876,8 @@ def test_rows_counted_against_lines_catch_what_the_scan_missed(spark, paths, mon
         ('{"a": 1}{"b": 2}', '{"b": 2}'),  # two files concatenated without a newline
         ('{"a": 1} {"b": 2}', '{"b": 2}'),
         ('{"a": {"x": 1}} xyz', "xyz"),  # text after the record
+        ('{"a": 1},{"b": 2}', ',{"b": 2}'),  # two records joined by a comma
+        ('{"a": 1}, {"b": 2}', ', {"b": 2}'),
     ],
 )
 def test_a_line_with_two_json_values_quarantines_its_file_naming_the_line(tmp_path, line, extra):
@@ -899,6 +901,7 @@ def test_a_line_with_two_json_values_quarantines_its_file_naming_the_line(tmp_pa
         b'{"a": 1}\n{"b": {"c": 2}, "d": [{"e": 3}]}\n',  # '}' before ',', ']', '}' or the end
         b'{"title": "x}y"}\n{"t": "} {"}\n',  # '}' inside strings: suspected, then cleared
         b'{"a": 1}\r\n{"b": 2}   \r\n',
+        b'{"a": [{"x": 1}, {"y": 2}], "b": [{"z": {}},{"w": 3}]}\n',  # '},{' inside arrays
     ],
 )
 def test_one_value_per_line_is_not_quarantined(tmp_path, data):
@@ -906,6 +909,105 @@ def test_one_value_per_line_is_not_quarantined(tmp_path, data):
     path.write_bytes(data)
     assert landing_files._trailing_content(path) is None
     assert landing_files._classify(path, len(data)) == ("jsonl", None)
+
+
+def test_records_separated_by_carriage_returns_alone_quarantine_the_file(tmp_path):
+    """Spark splits on \\n: a file of CR-ended records was one line, its first record landed and
+    the others were lost without a trace. CRLF stays fine (above)."""
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b'{"a": 1}\r{"b": 2}\r{"c": 3}\r')
+    scan = _LineScan()
+    file_digest(path, chunk=5, visit=scan)
+    assert scan.suspect
+    fmt, problem = landing_files._trailing_content(path)
+    assert fmt == "unreadable" and problem.startswith(
+        'line 1: more than one JSON value on one line (after the first object: \'{"b": 2}\\r'
+    )
+    assert "records separated by a carriage return alone? Lines must end in \\n" in problem
+
+
+@pytest.mark.parametrize("at", [10, 70_000, 200_000])
+def test_a_byte_that_is_not_utf8_anywhere_in_the_file_quarantines_it(tmp_path, at):
+    """The whole file is checked as the sha256 pass reads it (only its first 64 KiB were): a
+    Windows-1252 'é' on the line after byte ``at`` names that line; the same file in UTF-8 is
+    JSON Lines."""
+    good = b'{"event_id": "e", "country": "FR"}\n'
+    n = at // len(good) + 1
+    for text, verdict in ((b"Caf\xc3\xa9", ("jsonl", None)), (b"Caf\xe9", None)):
+        path = tmp_path / "f.jsonl"
+        path.write_bytes(good * n + b'{"country": "' + text + b'"}\n' + good)
+        scan = _LineScan()
+        size, _ = file_digest(path, chunk=4096, visit=scan)
+        got = landing_files._classify(path, size, scan)
+        if verdict is not None:
+            assert got == verdict
+        else:
+            assert got == (
+                "unreadable", f"not UTF-8 text: line {n + 1}: invalid continuation byte (byte 0xe9)"
+            )  # fmt: skip
+
+
+def test_names_hadoop_cannot_read_and_columns_spark_cannot_tell_apart_quarantine_the_file(
+    tmp_path,
+):
+    """A ':' in a file name failed the day's run (URISyntaxException); Parquet columns
+    ``device`` and ``Device`` failed it too (COLUMN_ALREADY_EXISTS), naming no file."""
+    colon = tmp_path / "events-2026-01-03T10:00:00.jsonl"
+    colon.write_bytes(b'{"a": 1}\n')
+    assert landing_files._classify(colon, 9) == (
+        "unreadable", "the file name holds ':', which Hadoop cannot read as a path: rename it"
+    )  # fmt: skip
+    twins = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"device": ["ios"], "Device": ["web"], "event_id": ["e"]}), twins)
+    assert landing_files._classify(twins, twins.stat().st_size) == (
+        "unreadable",
+        "columns device, Device differ only in case, which Spark reads as one name: rename or "
+        "drop one",
+    )
+    fine = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"device": ["ios"], "event_id": ["e"]}), fine)
+    assert landing_files._classify(fine, fine.stat().st_size) == ("parquet", None)
+
+
+def test_names_spark_would_read_as_patterns_and_folders_in_a_day(spark, paths):
+    """``part-0000[0].jsonl`` beside ``part-00000.jsonl``: Spark's glob read the second for the
+    first, and the first's rows were lost; a name with spaces and brackets failed the day. A
+    folder in the day (``hour=10/``) was passed over: now quarantined whole, named. Timestamps
+    without a time of day, and an empty event_id, are quarantined (a cast made midnight, or
+    today, of them)."""
+    day = "2026-03-06"
+    t = f"{day}T01:00:00Z"
+    folder = _land_lines(
+        paths, day,
+        {"part-00000.jsonl": [_ev("p0", t)], "part-0000[0].jsonl": [_ev("p1", t)],
+         "events [1].jsonl": [_ev("p2", t)],
+         "short.jsonl": [_ev("s1", day), _ev("s2", "2026"), _ev("s3", "10:00:00"),
+                         _ev("", t), _ev("  ", t), _ev("s4", f"{day} 01:00")]},
+    )  # fmt: skip
+    (Path(folder) / "hour=10").mkdir()
+    (Path(folder) / "hour=10" / "x.jsonl").write_text(_ev("h1", t) + "\n")
+    result, _parsers, rejected = _ingest_day(spark, paths, day)
+    assert _landed(paths, result, day) == ["p0", "p1", "p2", "s4"]
+    iso = "is not a date and a time of day (ISO 8601: 2026-01-01T10:00:00Z)"
+    got = [(f, n, fld, why) for f, n, fld, why, _raw in rejected]
+    assert got[0] == (
+        "hour=10", None, None,
+        "a folder inside the day's landing folder, holding 1 file(s): not read; land files "
+        f"directly in dt={day}/",
+    )  # fmt: skip
+    assert got[1:3] == [
+        ("short.jsonl", 1, "ts", f"field ts: {day} {iso}"),
+        ("short.jsonl", 2, "ts", f"field ts: 2026 {iso}; ts 2026-01-01T00:00:00.000000Z outside "
+         f"partition {day}"),
+    ]  # fmt: skip
+    assert got[3][:3] == ("short.jsonl", 3, "ts") and got[3][3].startswith(
+        f"field ts: 10:00:00 {iso}"
+    )
+    assert got[4:] == [
+        ("short.jsonl", 4, "event_id", "field event_id: empty"),
+        ("short.jsonl", 5, "event_id", "field event_id: empty"),
+    ]
+    assert result.partitions[day].quarantined == 6
 
 
 def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, paths):
