@@ -57,6 +57,8 @@ UNPARTITIONED = (*MODELS, *DEMO_SELECTION[DEMO_SELECTION.index(MODELS[-1]) + 1 :
 
 # Read by the quality checks' resource (resources/quality.py) in the runs the CLI launches.
 VOLUME_BAND_ENV = "RECASSETS_VOLUME_BAND"
+MAX_DAYS = 36_525  # `generate --days`: a century of daily partitions is past any real history
+MAX_BATCH_K = 10_000  # `recommend --k`: items per user of a batch (a page is k <= 200 online)
 
 
 def say(msg: str) -> None:
@@ -228,6 +230,12 @@ def _launch(
 def cmd_generate(args: argparse.Namespace) -> None:
     from recassets.synthetic import SyntheticConfig, generate
 
+    start = dt.date.fromisoformat(args.start)
+    if (dt.date.max - start).days < args.days - 1:
+        raise SystemExit(
+            f"recassets generate: --start {args.start} --days {args.days} ends after "
+            f"{dt.date.max}: start earlier or generate fewer days"
+        )
     paths = Paths.from_env()
     config = SyntheticConfig(
         seed=args.seed,
@@ -384,6 +392,8 @@ def cmd_audit(args: argparse.Namespace) -> None:
     """``recassets audit``: see ``recassets.lineage.audit``."""
     from recassets.lineage.audit import run
 
+    if args.out != "-":
+        cli_args.out_file("audit", args.out)
     run(args, Paths.from_env())
 
 
@@ -499,13 +509,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def synthetic_args(p: argparse.ArgumentParser, days: int) -> None:
-        p.add_argument("--days", type=cli_args.positive, default=days, help="days to generate")
+        p.add_argument("--days", type=cli_args.at_most(MAX_DAYS), default=days,
+                       help=f"days to generate (at most {MAX_DAYS:,}: a century)")  # fmt: skip
         p.add_argument("--events-per-day", type=cli_args.positive, default=20_000)
-        p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--seed", type=cli_args.seed, default=7)
         p.add_argument("--start", type=cli_args.day, default="2026-01-01", help="first day (UTC)")
 
     p = sub.add_parser("demo", help="generate or import data, materialize every asset, summarize")
-    p.add_argument("--movielens", metavar="DIR", help="import MovieLens ml-100k from DIR instead")
+    p.add_argument("--movielens", metavar="DIR", type=cli_args.folder,
+                   help="import MovieLens ml-100k from DIR instead")  # fmt: skip
     synthetic_args(p, days=14)
     p.set_defaults(func=cmd_demo)
 
@@ -530,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("recommend", help="batch top-K through the current policy (no HTTP)")
     p.add_argument("--users", required=True, help="a file with one user id per line")
-    p.add_argument("--k", type=cli_args.positive, default=100)
+    p.add_argument("--k", type=cli_args.at_most(MAX_BATCH_K), default=100)
     p.add_argument("--out", help="recs.parquet or recs.csv (default: JSON lines on stdout)")
     p.set_defaults(func=cmd_recommend)
 
@@ -590,9 +602,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     or written, a location that is no folder) ends it with its message and exit code 1, not a
     traceback; ``RECASSETS_DEBUG=1`` shows the traceback instead."""
     args = build_parser().parse_args(argv)
+    home = os.environ.get("RECASSETS_HOME")
+    if home and Path(home).exists() and not Path(home).is_dir():
+        raise SystemExit(f"recassets: RECASSETS_HOME={home} is a file, not a folder")
     try:
         args.func(args)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, OverflowError) as e:
         if os.environ.get(DEBUG_ENV):
             raise
         raise SystemExit(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def positive(text: str) -> int:
@@ -17,6 +18,38 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
     return value
+
+
+def at_most(limit: int):  # noqa: ANN201 - an argparse type
+    """An argparse type: an integer from 1 to ``limit``."""
+
+    def check(text: str) -> int:
+        value = positive(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"expected at most {limit:,}, got {value:,}")
+        return value
+
+    check.__name__ = "positive"  # argparse names the type in its message
+    return check
+
+
+def seed(text: str) -> int:
+    """An argparse type: a random seed, 0 or more (numpy refuses a negative one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def folder(text: str) -> str:
+    """An argparse type: a non-empty path (an unset shell variable gives ``""``, which must not
+    read as the option left out)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got an empty path")
+    return text
 
 
 def port(text: str) -> int:
@@ -50,4 +83,18 @@ def selected(select: str | None, default: Sequence[str], more: Sequence[str]) ->
     return keys
 
 
-__all__ = ["day", "port", "positive", "selected"]
+def out_file(command: str, out: str) -> None:
+    """Refuse ``--out`` before any work when it cannot become a file: empty, a folder, or in a
+    folder that does not exist."""
+    target = Path(out)
+    why = (
+        "an empty path" if not out.strip()
+        else "a folder" if target.is_dir()
+        else f"its folder {target.parent} does not exist" if not target.parent.is_dir()
+        else None
+    )  # fmt: skip
+    if why:
+        raise SystemExit(f"recassets {command} --out {out!r}: {why}; name a file to write")
+
+
+__all__ = ["at_most", "day", "folder", "out_file", "port", "positive", "seed", "selected"]

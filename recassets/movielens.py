@@ -314,6 +314,12 @@ def _decode_latin1_lines(data: bytes) -> tuple[str, int]:
 
 
 def _check_layout(src: Path) -> None:
+    odd = [n for n in SOURCE_FILES if (src / n).exists() and not (src / n).is_file()]
+    if odd:  # /dev/zero or a pipe would be read without end, or wait for a writer
+        raise ValueError(
+            f"MovieLens import: {', '.join(odd)} in folder {src} is not a regular file (a "
+            "folder, device or pipe); nothing was read"
+        )
     missing = [n for n in SOURCE_FILES if not (src / n).is_file()]
     if missing:
         raise FileNotFoundError(

@@ -220,10 +220,14 @@ def _to_table(users: Sequence[int], out: dict[int, list[tuple[int, float]]]) -> 
 def cli_recommend(users_file: str, k: int = 100, out: str | None = None) -> pa.Table:
     """Recommend for the user ids in ``users_file`` (one per line); write a Parquet or CSV file
     (by ``out``'s suffix) or print JSON lines when ``out`` is None."""
+    from recassets import atomic
+    from recassets.cli_args import out_file
     from recassets.paths import Paths
 
-    if out is not None and not out.endswith((".parquet", ".csv")):
-        raise SystemExit(f"recassets recommend --out {out}: name a .parquet or .csv file")
+    if out is not None:  # checked before the work, not after it
+        if not out.endswith((".parquet", ".csv")):
+            raise SystemExit(f"recassets recommend --out {out}: name a .parquet or .csv file")
+        out_file("recommend", out)
     ids = _user_ids(Path(users_file))
     table = recommend(Paths.from_env(), ids, k)
     if out is None:
@@ -232,21 +236,32 @@ def cli_recommend(users_file: str, k: int = 100, out: str | None = None) -> pa.T
     elif out.endswith(".csv"):
         import pyarrow.csv as pacsv
 
-        pacsv.write_csv(table, out)
+        # written beside, then renamed over: a full disk leaves no half file, and an earlier
+        # good file stays as it was
+        with atomic.atomic_path(out) as tmp:
+            pacsv.write_csv(table, tmp)
     else:
         import pyarrow.parquet as pq
 
-        pq.write_table(table, out)
+        with atomic.atomic_path(out) as tmp:
+            pq.write_table(table, tmp)
     return table
 
 
 def _user_ids(path: Path) -> list[int]:
     """The user ids of ``path``, one per line (blank lines skipped); a line that is not an
     id within int64, or a file that cannot be read, is a ``SystemExit`` naming file and line."""
-    try:
-        text = path.read_text()
+    import stat
+
+    try:  # a device (/dev/zero) or a pipe would be read without end, or wait for a writer
+        regular = stat.S_ISREG(path.stat().st_mode)
+        text = path.read_text(encoding="utf-8-sig") if regular else ""
     except (OSError, UnicodeDecodeError) as e:
         raise SystemExit(f"recassets recommend --users {path}: cannot read it ({e})") from None
+    if not regular:
+        raise SystemExit(
+            f"recassets recommend --users {path}: not a regular file (a folder, device or pipe)"
+        )
     ids = []
     for number, line in enumerate(text.splitlines(), start=1):
         token = line.strip()
@@ -259,6 +274,8 @@ def _user_ids(path: Path) -> list[int]:
         if value is None or not -(2**63) <= value < 2**63:
             raise SystemExit(f"{path}:{number}: {token[:40]!r} is not a user id (an integer)")
         ids.append(value)
+    if not ids:
+        raise SystemExit(f"recassets recommend --users {path}: no user id in it")
     return ids
 
 

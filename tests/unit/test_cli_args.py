@@ -21,6 +21,11 @@ from recassets.training.recommend import cli_recommend
         (["generate", "--days", "0"], "expected 1 or more, got 0"),
         (["generate", "--start", "2026-13-45"], "expected a date YYYY-MM-DD, got '2026-13-45'"),
         (["materialize", "--first", "yesterday"], "expected a date YYYY-MM-DD, got 'yesterday'"),
+        (["generate", "--days", "10000000"], "expected at most 36,525, got 10,000,000"),
+        (["generate", "--seed", "-1"], "expected 0 or more, got -1"),
+        (["demo", "--movielens", ""], "expected a folder, got an empty path"),
+        (["recommend", "--users", "u.txt", "--k", "10**24"], "expected a whole number"),
+        (["recommend", "--users", "u.txt", "--k", "100001"], "expected at most 10,000"),
     ],
 )
 def test_a_bad_argument_is_an_argparse_error_naming_it(argv, says, capsys):
@@ -115,3 +120,79 @@ def test_a_history_of_one_day_leaves_the_models_out_or_refuses_them_by_name(tmp_
     (tmp_path / "landing" / "events" / "dt=2026-03-02").mkdir()
     assert cli.trainable(paths, cli.DEMO_SELECTION, explicit=False) == cli.DEMO_SELECTION
     assert capsys.readouterr().out == ""
+
+
+def test_recommend_refuses_a_device_a_pipe_an_empty_list_and_a_bad_out_before_any_work(
+    tmp_path, monkeypatch
+):
+    """/dev/zero was read until memory ran out, a pipe waited for a writer forever, an empty
+    list answered nothing without a word, and a bad --out failed after the whole batch. The
+    home here has no data: a refusal that came after the work would say so instead."""
+    import os
+
+    monkeypatch.setenv("RECASSETS_HOME", str(tmp_path / "home"))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for source in ("/dev/zero", str(fifo), str(tmp_path)):
+        with pytest.raises(SystemExit, match="not a regular file"):
+            cli_recommend(source, 5)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(SystemExit, match="no user id in it"):
+        cli_recommend(str(empty), 5)
+    users = tmp_path / "users.txt"
+    users.write_bytes(b"\xef\xbb\xbf3\r\n4\r\n")  # a BOM and CRLF: two ids
+    for out, says in (
+        (tmp_path / "nowhere" / "r.csv", "does not exist"),
+        (tmp_path / "d.csv", "a folder"),
+    ):
+        if says == "a folder":
+            out.mkdir()
+        with pytest.raises(SystemExit, match=f"--out .*: (its folder .* )?{says}"):
+            cli_recommend(str(users), 5, str(out))
+    with pytest.raises(ValueError, match="training_examples is empty"):  # the ids were read
+        cli_recommend(str(users), 5, str(tmp_path / "r.csv"))
+
+
+def test_a_failed_batch_write_leaves_the_earlier_file(tmp_path, monkeypatch):
+    """The CSV was written in place: a full disk left half a file over a good one."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from recassets.training import recommend as R
+
+    out = tmp_path / "recs.csv"
+    out.write_text("user_id,item_id\n1,2\n")
+    users = tmp_path / "users.txt"
+    users.write_text("1\n")
+    monkeypatch.setattr(R, "recommend", lambda *_a: pa.table({"user_id": [1], "item_id": [3]}))
+
+    def full_disk(table, where):
+        with open(where, "w") as f:
+            f.write("user_id,it")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pacsv, "write_csv", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        R.cli_recommend(str(users), 5, str(out))
+    assert out.read_text() == "user_id,item_id\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recs.csv", "users.txt"]
+
+
+def test_generate_past_the_calendar_and_a_home_that_is_a_file_are_one_line(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("RECASSETS_HOME", str(home))
+    with pytest.raises(SystemExit, match="ends after 9999-12-31: start earlier"):
+        cli.main(["generate", "--start", "9999-12-30", "--days", "3"])
+    assert not home.exists()  # refused before anything landed
+    home.write_text("")
+    with pytest.raises(SystemExit, match=f"RECASSETS_HOME={home} is a file, not a folder"):
+        cli.main(["status"])
+
+
+def test_audit_refuses_an_out_that_cannot_be_a_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECASSETS_HOME", str(tmp_path / "home"))
+    with pytest.raises(SystemExit, match="--out '': an empty path"):
+        cli.main(["audit", "latest", "--out", ""])
+    with pytest.raises(SystemExit, match="a folder; name a file to write"):
+        cli.main(["audit", "latest", "--out", str(tmp_path)])

@@ -637,3 +637,22 @@ def test_the_orphans_are_named_by_id_and_line(
     write_ml(src, BASIC_DATA, BASIC_ITEMS, BASIC_USERS)  # fixed: the list goes with them
     assert import_movielens(src, paths).orphan_ratings == 0
     assert not (Path(paths.landing) / "_rejected" / "movielens" / "u.data.orphans.jsonl").exists()
+
+
+def test_a_device_or_a_pipe_in_place_of_a_file_is_refused_unread(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """/dev/zero behind u.data was read until memory ran out; a pipe waited for a writer. The
+    message said "not found" of a file that was there."""
+    import os
+
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    (src / "u.data").unlink()
+    os.mkfifo(src / "u.data")
+    with pytest.raises(ValueError, match="u.data in folder .* is not a regular file"):
+        import_movielens(src, paths)
+    (src / "u.data").unlink()
+    (src / "u.data").symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="not a regular file"):
+        import_movielens(src, paths)
+    assert not Path(paths.landing).exists()
