@@ -99,7 +99,8 @@ def _string_frame(
             index = _line_index(text)
             rows = (
                 text.select("_uri", "_block", "_id", "dt", _without_cr("value").alias("raw"))
-                .where(F.trim("raw") != "")
+                # blank: spaces and tabs only (Spark's trim() alone trims spaces)
+                .where(F.expr("trim(BOTH ' \\t' FROM raw)") != "")
                 .withColumn(
                     "_p",
                     F.from_json(

@@ -818,8 +818,10 @@ def test_plain_lines_are_parsed_by_the_json_reader_and_numbered_from_its_rows(sp
         ["", "[{}, {}]"],
         # Led by spaces: a line of spaces (no row), an array (two rows), an object (one row).
         ["   ", " [{}, {}]", " {}"],
+        # Tabs count as blank as spaces do (a tab-only line was a "missing field" row).
+        ["\t \t", "[{}, {}]"],
     ],
-    ids=["blank-and-array", "space-led"],
+    ids=["blank-and-array", "space-led", "tab-blank"],
 )
 def test_lines_that_are_not_one_json_row_go_to_the_text_parser(spark, paths, odd):
     """Each case keeps as many rows as lines under the JSON reader, so no count would notice
