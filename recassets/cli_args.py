@@ -9,15 +9,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def positive(text: str) -> int:
-    """An argparse type: an integer of 1 or more (``--k -1`` was a slice: all but the last)."""
+def _at_least(text: str, low: int) -> int:
+    """``text`` as a whole number of ``low`` or more, else an argparse error naming it."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {low} or more, got {value}")
     return value
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer of 1 or more (``--k -1`` was a slice: all but the last)."""
+    return _at_least(text, 1)
 
 
 def at_most(limit: int):  # noqa: ANN201 - an argparse type
@@ -35,13 +40,7 @@ def at_most(limit: int):  # noqa: ANN201 - an argparse type
 
 def seed(text: str) -> int:
     """An argparse type: a random seed, 0 or more (numpy refuses a negative one)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
+    return _at_least(text, 0)
 
 
 def folder(text: str) -> str:
