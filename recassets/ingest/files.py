@@ -131,9 +131,10 @@ _AFTER_OBJECT = re.compile(rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*\{|\r[^\n])")
 
 class _LineScan:
     """Counts a JSON Lines file's lines and looks for odd ones (``_ODD_LINE``) in the blocks that
-    ``file_digest`` reads for the sha256: no read of its own, and two tenths of a second per
-    200 MiB (a regex search for a newline-led pair, and a count of newlines), where a text
-    pass of Spark over the files to count and inspect each split's lines took a second."""
+    ``file_digest`` reads for the sha256, and checks that they are UTF-8: no read of its own,
+    and about a third of a second per 200 MiB (a regex search for a newline-led pair, a count
+    of newlines, an incremental UTF-8 decode: 0.03 s per 50 MiB), where a text pass of Spark
+    over the files to count and inspect each split's lines took a second."""
 
     def __init__(self) -> None:
         import codecs
