@@ -17,7 +17,8 @@ token, the request body's size, and the degradation line of ``/readyz``.
   (a server error on the dashboards).
 - **Content type.** The API takes JSON only: a POST with another ``Content-Type`` is a 415
   (BentoML would try its multipart parser on it and answer a malformed one with a 500).
-- **One error shape.** Every 4xx this edge or the service makes is ``{"error", "field"}``;
+- **One error shape.** Every 4xx this edge or the service makes is ``{"error", "field"}``,
+  404 and 405 included (Starlette's are plain text: ``field`` is ``path`` or ``method``);
   BentoML's own 400 for a body its pydantic model refuses (``{"error": "1 validation error
   for RecommendRequestIODescriptor", "detail": [{..., "input": ..., "url": ...}]}``) is
   rewritten to it (``edge_error``): ``field`` the first error's location (``requests[2].k``),
@@ -172,7 +173,7 @@ class Guard:
             close = [(b"connection", b"close")]
             await _answer(send, 408, {"error": message, "field": "body"}, close)
             return
-        await self.app(scope, _replay(bytes(body), receive), _uniform_errors(send))
+        await self.app(scope, _replay(bytes(body), receive), _uniform_errors(send, scope))
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
         scheme, _, given = headers.get("authorization", "").partition(" ")
@@ -235,15 +236,16 @@ class Guard:
         await self.app(scope, receive, send_degraded)
 
 
-def _uniform_errors(send: Send) -> Send:
-    """``send`` with a 400's body passed through ``edge_error`` (held until its last chunk;
-    every other answer goes straight through)."""
+def _uniform_errors(send: Send, scope: Scope) -> Send:
+    """``send`` with a 400's body passed through ``edge_error``, and a 404's or 405's
+    (Starlette's plain text) made the edge's JSON naming the path or the method; each held
+    until its last chunk, every other answer going straight through."""
     held: Message | None = None
     chunks: list[bytes] = []
 
     async def wrapped(message: Message) -> None:
         nonlocal held
-        if message["type"] == "http.response.start" and message.get("status") == 400:
+        if message["type"] == "http.response.start" and message.get("status") in (400, 404, 405):
             held = message
             return
         if held is None or message["type"] != "http.response.body":
@@ -252,9 +254,20 @@ def _uniform_errors(send: Send) -> Send:
         chunks.append(message.get("body", b""))
         if message.get("more_body", False):
             return
-        body = edge_error(b"".join(chunks))
-        headers = [(k, v) for k, v in held.get("headers", []) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
+        status, body = held["status"], b"".join(chunks)
+        path, method = str(scope.get("path", ""))[:200], str(scope.get("method", ""))[:20]
+        if status == 400:
+            body = edge_error(body)
+        elif status == 404:
+            body = json.dumps({"error": f"no such path: {path}", "field": "path"}).encode()
+        else:
+            body = json.dumps(
+                {"error": f"method {method} not allowed on {path}", "field": "method"}
+            ).encode()
+        drop = (b"content-length", b"content-type")
+        headers = [(k, v) for k, v in held.get("headers", []) if k.lower() not in drop]
+        headers += [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())]  # fmt: skip
         await send({**held, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -208,3 +208,17 @@ def test_a_validation_400_is_rewritten_to_the_edges_error_shape():
     assert (own.status_code, own.json()) == (400, {"error": "no such user", "field": "user_id"})
     ok = client.post("/recommend_batch", json={"a": 1})
     assert (ok.status_code, ok.json()) == (200, {"bytes": 7})
+
+
+def test_an_unknown_path_or_method_is_the_edges_json_too():
+    """Starlette answers them in plain text; the allowed methods stay in the header."""
+    client = _client(token=None)
+    missing = client.post("/nowhere", json={})
+    assert (missing.status_code, missing.json()) == (
+        404, {"error": "no such path: /nowhere", "field": "path"}
+    )  # fmt: skip
+    wrong = client.get("/recommend")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.json() == {"error": "method GET not allowed on /recommend", "field": "method"}
+    assert wrong.headers["content-type"] == "application/json"
+    assert client.get("/metrics").text == "\n"  # a 200 goes through as it was
