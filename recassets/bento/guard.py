@@ -16,7 +16,9 @@ token, the request body's size, and the degradation line of ``/readyz``.
   and would otherwise hold the request until BentoML's 30 s timeout answered it with a 504
   (a server error on the dashboards).
 - **Content type.** The API takes JSON only: a POST with another ``Content-Type`` is a 415
-  (BentoML would try its multipart parser on it and answer a malformed one with a 500).
+  (BentoML would try its multipart parser on it and answer a malformed one with a 500), and so
+  is a JSON body declared in another charset than UTF-8 (it was read as UTF-8 regardless) or
+  sent compressed (``Content-Encoding: gzip`` was answered "Invalid JSON").
 - **One error shape.** Every 4xx this edge or the service makes is ``{"error", "field"}``,
   404 and 405 included (Starlette's are plain text: ``field`` is ``path`` or ``method``);
   BentoML's own 400 for a body its pydantic model refuses (``{"error": "1 validation error
@@ -142,10 +144,15 @@ class Guard:
         if path == SCHEMA_PATH:
             await self._schema(scope, receive, send)
             return
-        media = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        media, _, params = headers.get("content-type", "application/json").partition(";")
+        media = media.strip().lower()
         if scope.get("method") == "POST" and media != "application/json":
             message = f"the API takes application/json, not {media[:100]!r}"
             await _answer(send, 415, {"error": message, "field": "content-type"})
+            return
+        refused = _refused_encoding(params, headers.get("content-encoding", ""))
+        if scope.get("method") == "POST" and refused:
+            await _answer(send, 415, {"error": refused[1], "field": refused[0]})
             return
         declared = headers.get("content-length")
         if declared is not None:
@@ -234,6 +241,21 @@ class Guard:
             await send(message)
 
         await self.app(scope, receive, send_degraded)
+
+
+def _refused_encoding(params: str, content_encoding: str) -> tuple[str, str] | None:
+    """(header, why) when a JSON body is declared in a charset other than UTF-8 (it would be
+    read as UTF-8 anyway) or compressed (``Content-Encoding: gzip``: its bytes were answered
+    "Invalid JSON"); None for a body this API reads as sent."""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            return "content-type", f"the API reads JSON in UTF-8, not charset {charset[:40]!r}"
+    coding = content_encoding.strip().lower()
+    if coding not in ("", "identity"):
+        return "content-encoding", f"the API takes uncompressed bodies, not {coding[:40]!r}"
+    return None
 
 
 def _uniform_errors(send: Send, scope: Scope) -> Send:

@@ -222,3 +222,20 @@ def test_an_unknown_path_or_method_is_the_edges_json_too():
     assert wrong.json() == {"error": "method GET not allowed on /recommend", "field": "method"}
     assert wrong.headers["content-type"] == "application/json"
     assert client.get("/metrics").text == "\n"  # a 200 goes through as it was
+
+
+@pytest.mark.parametrize(
+    ("headers", "field", "says"),
+    [
+        ({"content-type": "application/json; charset=latin-1"}, "content-type", "charset 'latin-1'"),
+        ({"content-type": "application/json", "content-encoding": "gzip"}, "content-encoding", "'gzip'"),
+    ],
+)  # fmt: skip
+def test_a_body_in_another_charset_or_compressed_is_a_415(headers, field, says):
+    client = _client(token=None)
+    refused = client.post("/recommend", content=b'{"user_id": 1}', headers=headers)
+    assert refused.status_code == 415 and refused.json()["field"] == field
+    assert says in refused.json()["error"]
+    for fine in ({"content-type": "application/json; charset=UTF-8"},
+                 {"content-type": "application/json", "content-encoding": "identity"}):  # fmt: skip
+        assert client.post("/recommend", content=b'{"user_id": 1}', headers=fine).status_code == 200
