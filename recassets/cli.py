@@ -434,7 +434,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     paths = Paths.from_env()
     try:
         srv = server.start(paths, args.tag or B.latest_bento(paths), port=args.port)
-    except (FileNotFoundError, RuntimeError, TimeoutError) as e:
+    except (FileNotFoundError, RuntimeError, TimeoutError, ValueError) as e:
         raise SystemExit(f"recassets serve: {e}") from None
     say(f"serving on {srv.url} (POST /recommend, /rank, /recommend_batch, /info; GET /readyz, "
         f"/metrics); log {srv.log}; Ctrl-C stops")  # fmt: skip

@@ -452,9 +452,10 @@ def retrain_run_key(days: Sequence[str]) -> str:
     return f"retrain:{days[0]}..{days[-1]}:{len(days)}:{digest}"
 
 
-def env_int(name: str, default: int, minimum: int = 0) -> int:
-    """An integer setting from the environment, with a message naming it when it is wrong."""
-    raw = os.environ.get(name)
+def env_int(name: str, default: int, minimum: int = 0, env: Mapping[str, str] | None = None) -> int:
+    """An integer setting from the environment (or ``env``), with a message naming it when it
+    is wrong."""
+    raw = (os.environ if env is None else env).get(name)
     if raw is None or raw.strip() == "":
         return default
     try:

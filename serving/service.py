@@ -232,14 +232,14 @@ def _request_id(ctx: Any, answers: int = 0) -> str:
 
 @bentoml.service(
     name="recassets_recommender",
-    workers=int(os.environ.get("RECASSETS_SERVE_WORKERS", "1")),
+    workers=env_int("RECASSETS_SERVE_WORKERS", 1, minimum=1),
     # /recommend and /rank are ``async def``: the funnel runs on the worker's event loop,
     # with no hop to a thread and no GIL hand-offs between that thread and the loop (at
     # concurrency 8: 267 req/s against 228-242 through one thread; two threads were slower
     # still: the funnel is CPU-bound Python and torch, so threads only contend for the GIL).
     # Concurrent requests queue on the loop; scale with workers. ``threads`` is for the
     # sync endpoint (/info).
-    threads=int(os.environ.get("RECASSETS_SERVE_API_THREADS", "1")),
+    threads=env_int("RECASSETS_SERVE_API_THREADS", 1, minimum=1),
     traffic={"timeout": 30},
     # the loopback unless told otherwise, also for a bare `bentoml serve` (BentoML's default
     # is every interface); recassets.bento.server passes --host explicitly as well
@@ -255,9 +255,15 @@ class RecommenderService:
         from recassets.paths import Paths
 
         logs.install()  # a client's 400 is one WARNING line, not an ERROR with a traceback
-        pin_threads(int(os.environ.get("RECASSETS_SERVE_THREADS", "1")))
+        from recassets.bento import preflight
+
+        # every setting at once, each error naming its variable (a bare `bentoml serve` fails
+        # here, at start; `recassets serve` refused before launching)
+        bundle = Bundle.load(BUNDLE)
+        preflight.check(os.environ, bundle.path("campaigns"))
+        pin_threads(env_int("RECASSETS_SERVE_THREADS", 1, minimum=1))
         self.recommender = Recommender(
-            Bundle.load(BUNDLE),
+            bundle,
             Paths.from_env(),
             FunnelConfig.from_mapping(os.environ),
             # the online store: Redis when RECASSETS_REDIS_URL is set, read here at the edge

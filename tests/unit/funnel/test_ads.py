@@ -303,6 +303,51 @@ def test_the_config_reads_the_environment():
         A.AdsConfig(slots=(0, 3))
 
 
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"RECASSETS_ADS_SLOTS": "0,3"}, "RECASSETS_ADS_SLOTS='0': expected 1-based positions"),
+        ({"RECASSETS_ADS_SLOTS": ","}, "RECASSETS_ADS_SLOTS=',': no slot (to serve no ads, set "
+         "RECASSETS_ADS=off)"),
+        ({"RECASSETS_ADS_RESERVE": "nan"}, "RECASSETS_ADS_RESERVE='nan': expected a non-negative number"),
+        ({"RECASSETS_ADS_FREQUENCY_CAP": "0"}, "RECASSETS_ADS_FREQUENCY_CAP='0': expected at "
+         "least 1"),
+        ({"RECASSETS_ADS_CANDIDATES": "0"}, "RECASSETS_ADS_CANDIDATES='0': expected at least 1"),
+    ],
+)  # fmt: skip
+def test_a_setting_out_of_range_is_refused_naming_its_variable(env, says):
+    """The dataclass's own checks ("the frequency cap must be at least 1: 0") named no
+    variable; "," was read as no slot: ads off without a word."""
+    with pytest.raises(ValueError) as refused:
+        A.AdsConfig.from_mapping(env)
+    assert str(refused.value) == says
+
+
+def test_the_highest_bids_enter_the_auction_up_to_the_candidates():
+    """The ads' retrieval stage: 100,000 campaigns cost 710 ms a page when every eligible one
+    got a pCTR. The pCTR is asked of the best ``candidates`` eligible by bid (one with its item
+    on the page is skipped, not counted); with fewer campaigns, of every eligible one."""
+    campaigns = [_c(f"c{j:03d}", 1000 + j, bid=1.0 + j / 100) for j in range(50)]
+    campaigns.append(_c("onpage", 100, bid=9.0))  # its item is the page's first: not eligible
+    asked = []
+
+    def pctr(ids):
+        asked.append(sorted(ids.tolist()))
+        return np.full(len(ids), 0.2), "test"
+
+    def place(ads):
+        asked.clear()
+        page = ads.place(7, 10, _organic(), set(), pctr,
+                         lambda ids: np.full(len(ids), None, dtype=object), DAY)  # fmt: skip
+        return page, asked[0]
+
+    page, entered = place(_ads(campaigns, candidates=5))
+    assert entered == [1045, 1046, 1047, 1048, 1049]
+    assert _ad_ids(page) == ["c049", "c048"]  # the two slots: the best eCPMs of those
+    _page, entered = place(_ads(campaigns))  # the default, 200: all 50 eligible enter
+    assert entered == [1000 + j for j in range(50)]
+
+
 # -- pCTR ------------------------------------------------------------------------------------
 
 

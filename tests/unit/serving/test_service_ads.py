@@ -90,4 +90,4 @@ def test_the_decision_log_records_the_ad_by_its_source(svc, tmp_path):
 def test_info_names_the_ads_served(svc):
     info = svc.ads.info()
     assert info == {"enabled": True, "campaigns": 3, "rejected": 0, "state": "process",
-                    "slots": [3, 8], "reserve": 0.05, "frequency_cap": 3}  # fmt: skip
+                    "slots": [3, 8], "reserve": 0.05, "frequency_cap": 3, "candidates": 200}  # fmt: skip

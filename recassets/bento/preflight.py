@@ -1,0 +1,69 @@
+"""Every setting a serving worker reads when it starts, read before ``bentoml serve`` starts.
+
+A worker that meets a bad setting cannot say so well: a value read while BentoML imports the
+service (``RECASSETS_SERVE_MAX_K``, ``..._WORKERS``) ends in BentoML's "No module named
+'recassets_recommender'"; one read in the service's ``__init__`` (``..._CANDIDATES``, the
+decision log's rate, the ads' settings) fails the worker's start-up, which BentoML restarts
+every ten seconds, for ever, with the process alive; one read by the edge
+(``..._BODY_TIMEOUT_S``) fails every request with a 500; and a token file that cannot be read
+stopped ``recassets serve`` while the server it had launched kept running. ``check`` reads them
+all, the same way (the same functions), from the environment the server will get, and raises
+the first error, naming the variable and its value: ``recassets serve`` and
+``recassets.bento.server.start`` call it before they launch anything, and the service calls it
+first thing in ``__init__`` (a bare ``bentoml serve`` then fails at start with that message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+# (variable, default, minimum): the integers the service module, its worker and the edge read
+INTEGERS = (
+    ("RECASSETS_SERVE_MAX_K", 200, 1),
+    ("RECASSETS_SERVE_MAX_BATCH", 64, 1),
+    ("RECASSETS_SERVE_WORKERS", 1, 1),
+    ("RECASSETS_SERVE_API_THREADS", 1, 1),
+    ("RECASSETS_SERVE_THREADS", 1, 1),
+)
+
+
+def check(env: Mapping[str, str], campaigns_file: Path | None = None) -> None:
+    """Raise ``ValueError`` (``RuntimeError`` for the token file) naming the first setting of
+    ``env`` a serving worker would refuse; ``campaigns_file``: the bundle's, read when
+    ``RECASSETS_ADS_CAMPAIGNS`` does not name another."""
+    from recassets.bento import decisions as D
+    from recassets.bento.guard import (
+        MAX_BODY_BYTES,
+        MAX_BODY_ENV,
+        body_timeout_from_env,
+        token_from_env,
+    )
+    from recassets.freshness import env_int
+    from recassets.funnel.ads import CAMPAIGNS_ENV, STATE_ENV, AdsConfig
+    from recassets.funnel.campaigns import load_campaigns
+    from recassets.funnel.config import FunnelConfig
+
+    token_from_env(env)
+    body_timeout_from_env(env)
+    env_int(MAX_BODY_ENV, MAX_BODY_BYTES, minimum=1, env=env)
+    for name, default, minimum in INTEGERS:
+        env_int(name, default, minimum=minimum, env=env)
+    FunnelConfig.from_mapping(env)
+    D.Settings.from_env(env)
+    AdsConfig.from_mapping(env)
+    state = env.get(STATE_ENV, "auto")
+    if state not in ("auto", "process", "redis"):
+        raise ValueError(f"{STATE_ENV}={state[:40]!r}: auto, process or redis")
+    if state == "redis" and not env.get("RECASSETS_REDIS_URL"):
+        raise ValueError(f"{STATE_ENV}=redis needs RECASSETS_REDIS_URL")
+    path = env.get(CAMPAIGNS_ENV) or campaigns_file
+    if path:
+        try:
+            load_campaigns(path)
+        except FileNotFoundError:
+            where = f"{CAMPAIGNS_ENV}={path}" if env.get(CAMPAIGNS_ENV) else str(path)
+            raise ValueError(f"{where}: no such campaigns file") from None
+
+
+__all__ = ["INTEGERS", "check"]

@@ -1,0 +1,67 @@
+"""``preflight.check``: every setting a serving worker reads at start, refused before
+``bentoml serve`` starts, naming the variable. Before it, a bad token file stopped
+``recassets serve`` while the server it had launched kept answering 500s; a bad edge limit
+failed every request; a bad worker count read as "No module named 'recassets_recommender'";
+others restarted the worker every ten seconds for ever."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from recassets.bento import preflight, server
+from recassets.paths import Paths
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"RECASSETS_SERVE_BODY_TIMEOUT_S": "nan"}, "RECASSETS_SERVE_BODY_TIMEOUT_S='nan'"),
+        ({"RECASSETS_SERVE_MAX_BODY_BYTES": "-1"}, "RECASSETS_SERVE_MAX_BODY_BYTES=-1"),
+        ({"RECASSETS_SERVE_MAX_K": "1e9"}, "RECASSETS_SERVE_MAX_K='1e9': expected an integer"),
+        ({"RECASSETS_SERVE_WORKERS": "abc"}, "RECASSETS_SERVE_WORKERS='abc'"),
+        ({"RECASSETS_SERVE_WORKERS": "0"}, "RECASSETS_SERVE_WORKERS=0: expected at least 1"),
+        ({"RECASSETS_SERVE_THREADS": "abc"}, "RECASSETS_SERVE_THREADS='abc'"),
+        ({"RECASSETS_SERVE_CANDIDATES": "0"}, "RECASSETS_SERVE_CANDIDATES"),
+        ({"RECASSETS_DECISION_LOG_RATE": "nan"}, "RECASSETS_DECISION_LOG_RATE"),
+        ({"RECASSETS_ADS_FREQUENCY_CAP": "0"}, "RECASSETS_ADS_FREQUENCY_CAP='0'"),
+        ({"RECASSETS_ADS_STATE": "memcached"}, "RECASSETS_ADS_STATE='memcached'"),
+        ({"RECASSETS_ADS_CAMPAIGNS": "/nowhere/c.json"},
+         "RECASSETS_ADS_CAMPAIGNS=/nowhere/c.json: no such campaigns file"),
+    ],
+)  # fmt: skip
+def test_a_bad_setting_is_refused_naming_its_variable(env, says):
+    with pytest.raises(ValueError) as refused:
+        preflight.check(env)
+    assert says in str(refused.value)
+
+
+def test_good_settings_and_none_pass(tmp_path: Path):
+    campaigns = tmp_path / "c.json"
+    campaigns.write_text(json.dumps({"campaigns": []}))
+    preflight.check({})
+    preflight.check(
+        {"RECASSETS_SERVE_WORKERS": "2", "RECASSETS_SERVE_BODY_TIMEOUT_S": "2.5",
+         "RECASSETS_DECISION_LOG_RATE": "0.5", "RECASSETS_ADS_CAMPAIGNS": str(campaigns)}
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="the token file is empty"):
+        (tmp_path / "token").write_text("")
+        preflight.check({"RECASSETS_SERVING_TOKEN_FILE": str(tmp_path / "token")})
+
+
+def test_start_refuses_a_bad_setting_before_launching_anything(tmp_path: Path, monkeypatch):
+    """The token file is read before ``bentoml serve`` starts: no server is left running."""
+    launched = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: launched.append(a))
+    paths = Paths.at(tmp_path / "home")
+    missing = str(tmp_path / "nope.txt")
+    with pytest.raises(RuntimeError, match="cannot read the token file"):
+        server.start(
+            paths, "recassets_recommender:any", env={"RECASSETS_SERVING_TOKEN_FILE": missing}
+        )
+    with pytest.raises(ValueError, match="RECASSETS_SERVE_MAX_K"):
+        server.start(paths, "recassets_recommender:any", env={"RECASSETS_SERVE_MAX_K": "x"})
+    assert launched == []
