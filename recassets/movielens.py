@@ -384,6 +384,7 @@ def _parse_users(lines: _Lines) -> dict[str, np.ndarray]:
     lines.reject_duplicates({"user": user}, "user_id", "user id")
     ok = lines.valid_sub()
     buckets = np.array(AGE_BUCKETS, dtype=object)[np.digitize(age, _AGE_EDGES)]
+    buckets[~known] = None  # a bad age lands null (``nulled``), its user kept
     mask = pa.array(ok)
 
     def text(pos: int) -> np.ndarray:
@@ -392,7 +393,7 @@ def _parse_users(lines: _Lines) -> dict[str, np.ndarray]:
 
     return {
         "user_id": user[ok],
-        "age_bucket": np.where(known, buckets, None)[ok],
+        "age_bucket": buckets[ok],
         "gender": text(2),
         "occupation": text(3),
     }
