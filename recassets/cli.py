@@ -259,30 +259,8 @@ def cmd_import_movielens(args: argparse.Namespace) -> None:
     paths = Paths.from_env()
     say(f"importing MovieLens from {args.dir} into {paths.landing}")
     s = import_movielens(args.dir, paths, fmt=args.format, progress=lambda m: say("  " + m))
-    say(f"landed {s.events} ratings over {s.days} days, {s.users} users, {s.items} items")
-    if any(s.rejected.values()):
-        say(f"rejected lines {s.rejected}: see {s.rejects_path}")
-    if any(s.nulled.values()):
-        say(f"fields landed as null {s.nulled} (their rows landed): see {s.rejects_path}")
-    if s.repeat_ratings:
-        say(f"{s.repeat_ratings} re-ratings (a user rating an item again later): all landed")
-    if s.orphan_ratings:
-
-        def some(ids: tuple[int, ...]) -> str:
-            return ", ".join(map(str, ids[:10])) + (
-                f" and {len(ids) - 10} more" if len(ids) > 10 else ""
-            )
-
-        missing = "; ".join(
-            f"{what} {some(ids)}"
-            for what, ids in (("users", s.orphan_users), ("items", s.orphan_items))
-            if ids
-        )
-        say(
-            f"{s.orphan_ratings} ratings name a user or item missing from u.user / u.item "
-            f"({missing}): landed (ingestion does not join), without that user's or item's "
-            f"attributes; each line in {s.rejects_path / 'u.data.orphans.jsonl'}"
-        )
+    for line in s.describe():
+        say(line)
 
 
 def landed_range(paths: Paths) -> tuple[str, str]:

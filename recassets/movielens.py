@@ -68,16 +68,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from recassets import atomic
 from recassets.events import AGE_BUCKETS
 from recassets.landing import FORMATS, write_landing_file
+from recassets.movielens_lines import Lines
 from recassets.paths import Paths
 
 LANDING_NAME = "movielens"
@@ -102,8 +101,6 @@ LAYOUT = (
 # Lower edges of AGE_BUCKETS[1:]: np.digitize(age, _AGE_EDGES) is the bucket's index.
 _AGE_EDGES = np.array([18, 25, 35, 45, 55])
 _MAX_AGE = 150
-# int64's largest, the largest id (a 19-digit string compared as a string: same length)
-_INT64_MAX = str(2**63 - 1)
 # 1995-01-01T00:00:00Z: before MovieLens' first ratings (ml-latest's begin in 1995-01).
 _FIRST_TS = 788_918_400
 _SECONDS_PER_DAY = 86_400
@@ -140,177 +137,31 @@ class ImportSummary:
     orphan_users: tuple[int, ...] = ()
     orphan_items: tuple[int, ...] = ()
 
-
-class _Lines:
-    """One source file's lines split into fields, validated with vectorized masks.
-
-    Row positions: "full" positions index every non-blank line; "sub" positions index the lines
-    that had the right number of fields (the only ones whose fields exist). Each check marks a
-    line bad only if no earlier check did, so a line's reason is its first failing field.
-    """
-
-    def __init__(self, path: Path, sep: str, sep_label: str, n_fields: int, names: tuple[str, ...]):
-        self.path = path
-        self.names = names
-        data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
-        if b"\n" not in data and b"\r" in data:  # old Mac line ends: \r alone
-            data = data.replace(b"\r", b"\n")
-        self.utf8_lines = 0  # lines read as UTF-8 inside a latin-1 file
-        try:  # a file that decodes as UTF-8 is UTF-8: latin-1 would read "é" as "Ã©"
-            text, self.encoding = data.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:  # the ml-100k files; latin-1 decodes every byte
-            text, self.utf8_lines = _decode_latin1_lines(data)
-            self.encoding = "latin-1"
-        # split("\n"), not splitlines(): latin-1 text may hold \x85 or \x0c inside a title.
-        # The empty piece after the final newline is blank, hence skipped like any blank line.
-        pieces = text.split("\n")
-        raw = pc.utf8_rtrim(pa.array(pieces, pa.large_string()), characters="\r")
-        # Blank lines carry no data: skipped, but line numbers still count them.
-        blank = pc.equal(pc.utf8_trim_whitespace(raw), "").to_numpy(zero_copy_only=False)
-        self.raw = raw.filter(pa.array(~blank))
-        self.line_no = np.flatnonzero(~blank) + 1
-        parts = pc.split_pattern(self.raw, pattern=sep)
-        counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
-        ok = counts == n_fields
-        self.ok_idx = np.flatnonzero(ok)
-        sub = parts.filter(pa.array(ok))
-        self.fields = [pc.utf8_trim_whitespace(pc.list_element(sub, i)) for i in range(n_fields)]
-        self.bad = ~ok
-        self.nulls: dict[int, tuple[str, str]] = {}  # sub row -> (field, reason): landed null
-        self.reasons: dict[int, tuple[str | None, str]] = {
-            int(i): (None, f"expected {n_fields} {sep_label}-separated fields, got {counts[i]}")
-            for i in np.flatnonzero(~ok)
-        }
-
-    def value(self, position: int, sub_i: int) -> str:
-        return self.fields[position][sub_i].as_py()
-
-    def reject(self, bad_sub: np.ndarray, fld: str | None, reason: Callable[[int], str]) -> None:
-        """Mark the sub rows in ``bad_sub`` rejected (unless already), ``reason(sub_i)`` says why."""
-        full = np.zeros(len(self.raw), dtype=bool)
-        full[self.ok_idx] = bad_sub
-        new = np.flatnonzero(full & ~self.bad)
-        self.bad[new] = True
-        sub_of = np.searchsorted(self.ok_idx, new)
-        for i, s in zip(new.tolist(), sub_of.tolist(), strict=True):
-            self.reasons[i] = (fld, reason(s))
-
-    def reject_field(self, position: int, bad_sub: np.ndarray, what: str) -> None:
-        name = self.names[position]
-        self.reject(
-            bad_sub, name,
-            lambda s: f"field {position + 1} ({name}): {self.value(position, s)!r} {what}",
-        )  # fmt: skip
-
-    def integers(self, position: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
-        """Field ``position`` as int64 (sub length; 0 where invalid); rejects non-integers and
-        values outside [lo, hi]."""
-        col = self.fields[position]
-        # Up to 18 digits always fits int64; 19 digits do up to int64's largest (digit strings
-        # of one length compare as numbers), so the cast below cannot overflow.
-        digits = pc.match_substring_regex(col, r"^\d{1,19}$")
-        nineteen = pc.equal(pc.utf8_length(col), 19)
-        good = pc.and_(digits, pc.or_(pc.invert(nineteen), pc.less_equal(col, _INT64_MAX)))
-        for pattern, what in ((r"^-\d+$", "is negative"),
-                              (r"^\d+$", f"is beyond int64 (at most {_INT64_MAX})")):  # fmt: skip
-            named = pc.and_(pc.invert(good), pc.match_substring_regex(col, pattern))
-            self.reject_field(position, named.to_numpy(zero_copy_only=False), what)
-        self.reject_field(position, ~good.to_numpy(zero_copy_only=False), "is not an integer")
-        values = pc.cast(pc.if_else(good, col, "0"), pa.int64()).to_numpy()
-        out = (values < lo) | (values > hi if hi is not None else False)
-        self.reject_field(position, out, f"is outside {lo}-{hi if hi is not None else ''}")
-        return values
-
-    def integers_or_null(self, position: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-        """Field ``position`` as int64 (sub length) and, second, where it is kept: a value
-        that is no integer in [lo, hi] is nulled, not its line (``nulled``); an empty field is
-        null without a note (the source says it does not know)."""
-        col = self.fields[position]
-        digits = pc.match_substring_regex(col, r"^\d{1,9}$").to_numpy(zero_copy_only=False)
-        values = pc.cast(pc.if_else(pa.array(digits), col, "0"), pa.int64()).to_numpy()
-        keep = digits & (values >= lo) & (values <= hi)
-        empty = pc.equal(col, "").to_numpy(zero_copy_only=False)
-        name = self.names[position]
-        for sub_i in np.flatnonzero(~keep & ~empty).tolist():
-            what = f"is outside {lo}-{hi}" if digits[sub_i] else "is not an integer"
-            self.nulls[sub_i] = (name, f"field {position + 1} ({name}): "
-                                       f"{self.value(position, sub_i)!r} {what}: landed as null")  # fmt: skip
-        return values, keep
-
-    def numbers(self, position: int, lo: float, hi: float) -> np.ndarray:
-        """Field ``position`` as float64 in [lo, hi] (plain decimal notation only)."""
-        col = self.fields[position]
-        good = pc.match_substring_regex(col, r"^\d{1,6}(\.\d{1,6})?$")
-        self.reject_field(position, ~good.to_numpy(zero_copy_only=False), "is not a number")
-        values = pc.cast(pc.if_else(good, col, "0"), pa.float64()).to_numpy()
-        self.reject_field(position, (values < lo) | (values > hi), f"is outside {lo:g}-{hi:g}")
-        return values
-
-    def reject_duplicates(self, keys: dict[str, np.ndarray], fld: str, what: str) -> None:
-        """Reject later lines whose ``keys`` repeat an earlier valid line's (first one wins)."""
-        valid = ~self.bad[self.ok_idx]
-        frame = pd.DataFrame({k: v[valid] for k, v in keys.items()})
-        frame["sub"] = np.flatnonzero(valid)
-        dup = frame.duplicated(list(keys), keep=False).to_numpy()
-        if not dup.any():
-            return
-        d = cast(pd.DataFrame, frame[dup])  # rows by mask (pandas is untyped: any __getitem__)
-        first_sub = d.groupby(list(keys))["sub"].transform("min").to_numpy()
-        later = d["sub"].to_numpy() != first_sub
-        first_line = dict(
-            zip(d["sub"].to_numpy()[later].tolist(),
-                self.line_no[self.ok_idx[first_sub[later]]].tolist(), strict=True)
-        )  # fmt: skip
-        bad_sub = np.zeros(len(self.ok_idx), dtype=bool)
-        bad_sub[list(first_line)] = True
-        self.reject(bad_sub, fld, lambda s: f"duplicate {what} of line {first_line[s]}")
-
-    def valid_sub(self) -> np.ndarray:
-        """Boolean mask over sub rows: the lines that passed every check."""
-        return ~self.bad[self.ok_idx]
-
-    def rejects(self, dataset: str) -> list[dict]:
-        return self._records(dataset, sorted(self.reasons.items()))
-
-    def nulled(self, dataset: str) -> list[dict]:
-        """The fields landed as null, of the lines that landed (a rejected line is in
-        ``rejects`` with its own reason)."""
-        full = [(int(self.ok_idx[s]), note) for s, note in sorted(self.nulls.items())]
-        return self._records(dataset, [(i, note) for i, note in full if not self.bad[i]])
-
-    def _records(self, dataset: str, rows: list[tuple[int, tuple[str | None, str]]]) -> list[dict]:
-        source = str(self.path.absolute())
-        return [
-            {
-                "source_file": source,
-                "dataset": dataset,
-                "line": int(self.line_no[i]),
-                "field": fld,
-                "raw": self.raw[i].as_py(),
-                "reason": reason,
-            }
-            for i, (fld, reason) in rows
-        ]
-
-    def lines_of(self, sub_mask: np.ndarray) -> np.ndarray:
-        """The 1-based line numbers of the sub rows in ``sub_mask``."""
-        return self.line_no[self.ok_idx[sub_mask]]
-
-
-def _decode_latin1_lines(data: bytes) -> tuple[str, int]:
-    """``data`` as latin-1, line by line, except lines that decode as UTF-8 and hold a
-    multi-byte character; returns the text and how many lines were read as UTF-8."""
-    out, utf8 = [], 0
-    for line in data.split(b"\n"):
-        if line.isascii():
-            out.append(line.decode("ascii"))
-            continue
-        try:
-            out.append(line.decode("utf-8"))
-            utf8 += 1
-        except UnicodeDecodeError:
-            out.append(line.decode("latin-1"))
-    return "\n".join(out), utf8
+    def describe(self) -> list[str]:
+        """What the import landed and set aside, a line each (``recassets import-movielens``)."""
+        out = [f"landed {self.events} ratings over {self.days} days, {self.users} users, "
+               f"{self.items} items"]  # fmt: skip
+        if any(self.rejected.values()):
+            out.append(f"rejected lines {self.rejected}: see {self.rejects_path}")
+        if any(self.nulled.values()):
+            out.append(f"fields landed as null {self.nulled} (their rows landed): see "
+                       f"{self.rejects_path}")  # fmt: skip
+        if self.repeat_ratings:
+            out.append(f"{self.repeat_ratings} re-ratings (a user rating an item again later): "
+                       "all landed")  # fmt: skip
+        if self.orphan_ratings:
+            missing = "; ".join(
+                f"{what} {', '.join(map(str, ids[:10]))}"
+                + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+                for what, ids in (("users", self.orphan_users), ("items", self.orphan_items))
+                if ids
+            )
+            out.append(
+                f"{self.orphan_ratings} ratings name a user or item missing from u.user / u.item "
+                f"({missing}): landed (ingestion does not join), without that user's or item's "
+                f"attributes; each line in {self.rejects_path / 'u.data.orphans.jsonl'}"
+            )
+        return out
 
 
 def _check_layout(src: Path) -> None:
@@ -328,7 +179,7 @@ def _check_layout(src: Path) -> None:
         )
 
 
-def _parse_ratings(lines: _Lines) -> dict[str, np.ndarray]:
+def _parse_ratings(lines: Lines) -> dict[str, np.ndarray]:
     user = lines.integers(0)
     item = lines.integers(1)
     rating = lines.numbers(2, 1, 5)
@@ -355,7 +206,7 @@ def _parse_ratings(lines: _Lines) -> dict[str, np.ndarray]:
             "line": lines.lines_of(ok)}  # fmt: skip
 
 
-def _parse_items(lines: _Lines) -> dict[str, np.ndarray]:
+def _parse_items(lines: Lines) -> dict[str, np.ndarray]:
     item = lines.integers(0)
     flags = []
     for g in range(len(GENRES)):
@@ -378,7 +229,7 @@ def _parse_items(lines: _Lines) -> dict[str, np.ndarray]:
     }
 
 
-def _parse_users(lines: _Lines) -> dict[str, np.ndarray]:
+def _parse_users(lines: Lines) -> dict[str, np.ndarray]:
     user = lines.integers(0)
     age, known = lines.integers_or_null(1, 1, _MAX_AGE)
     lines.reject_duplicates({"user": user}, "user_id", "user id")
@@ -500,7 +351,7 @@ def import_movielens(
     rejected: dict[str, int] = {}
     nulled: dict[str, int] = {}
     for name, (sep, label, names, parse) in specs.items():
-        lines = _Lines(src / name, sep, label, len(names), names)
+        lines = Lines(src / name, sep, label, len(names), names)
         parsed[name] = parse(lines)
         rejects = lines.rejects(SOURCE_DATASETS[name])
         notes = lines.nulled(SOURCE_DATASETS[name])

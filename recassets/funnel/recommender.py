@@ -268,12 +268,18 @@ class Recommender:
         return S.popularity(self.catalog.block(), variant, k, exclude)
 
     def _cohort(
-        self, block: ItemBlock, country: str | None, age_bucket: str | None
+        self, block: ItemBlock, country: str | None, age_bucket: str | None, notes: Any = None
     ) -> np.ndarray | None:
-        """The cohort's CTR by category, or None when the request names no cohort."""
-        return (
-            self.catalog.cohort_ctr(block, country, age_bucket) if country or age_bucket else None
-        )
+        """The cohort's CTR by category (None: the request names none); one without figures (a
+        typo, a new country) is said in ``notes``: the list is everyone's, not the cohort's."""
+        if not (country or age_bucket):
+            return None
+        ctr = self.catalog.cohort_ctr(block, country, age_bucket)
+        unknown = not ctr.any() and len(block.categories) > 0
+        if unknown and notes is not None and STORE_DOWN not in notes:
+            notes.append(f"cohort (country {country!r}, age_bucket {age_bucket!r}) has no "
+                         "figures in the online store: trending of everyone")  # fmt: skip
+        return ctr
 
     def _cohort_of(self, block: ItemBlock, values: Mapping[str, Any]) -> np.ndarray:
         return self.catalog.cohort_ctr(block, values.get("country"), values.get("age_bucket"))
@@ -332,14 +338,7 @@ class Recommender:
             policy = COLD_START
             if not degraded:
                 notes.append("user not in the online store: cold start (trending)")
-            ctr = self._cohort(block, country, age_bucket)
-            if ctr is not None and not ctr.any() and not degraded and len(block.categories):
-                # a cohort the store holds no figures for (a typo, a new country): say that
-                # the list is everyone's, or the answer would read as the cohort's
-                notes.append(
-                    f"cohort (country {country!r}, age_bucket {age_bucket!r}) has no figures "
-                    "in the online store: trending of everyone"
-                )
+            ctr = self._cohort(block, country, age_bucket, notes)
             picked = self._cold_start(block, k, ctr, notes)
         elif not self.model:
             policy = POPULARITY

@@ -1,0 +1,193 @@
+"""Reading one ml-100k source file (``recassets.movielens``): its lines decoded (UTF-8, else
+latin-1 line by line), split into fields, and checked with vectorized masks; each rejected line
+and each field landed as null kept with its line number, field and reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# int64's largest, the largest id (a 19-digit string compared as a string: same length)
+_INT64_MAX = str(2**63 - 1)
+
+
+class Lines:
+    """One source file's lines split into fields, validated with vectorized masks.
+
+    Row positions: "full" positions index every non-blank line; "sub" positions index the lines
+    that had the right number of fields (the only ones whose fields exist). Each check marks a
+    line bad only if no earlier check did, so a line's reason is its first failing field.
+    """
+
+    def __init__(self, path: Path, sep: str, sep_label: str, n_fields: int, names: tuple[str, ...]):
+        self.path = path
+        self.names = names
+        data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+        if b"\n" not in data and b"\r" in data:  # old Mac line ends: \r alone
+            data = data.replace(b"\r", b"\n")
+        self.utf8_lines = 0  # lines read as UTF-8 inside a latin-1 file
+        try:  # a file that decodes as UTF-8 is UTF-8: latin-1 would read "é" as "Ã©"
+            text, self.encoding = data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:  # the ml-100k files; latin-1 decodes every byte
+            text, self.utf8_lines = _decode_latin1_lines(data)
+            self.encoding = "latin-1"
+        # split("\n"), not splitlines(): latin-1 text may hold \x85 or \x0c inside a title.
+        # The empty piece after the final newline is blank, hence skipped like any blank line.
+        pieces = text.split("\n")
+        raw = pc.utf8_rtrim(pa.array(pieces, pa.large_string()), characters="\r")
+        # Blank lines carry no data: skipped, but line numbers still count them.
+        blank = pc.equal(pc.utf8_trim_whitespace(raw), "").to_numpy(zero_copy_only=False)
+        self.raw = raw.filter(pa.array(~blank))
+        self.line_no = np.flatnonzero(~blank) + 1
+        parts = pc.split_pattern(self.raw, pattern=sep)
+        counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+        ok = counts == n_fields
+        self.ok_idx = np.flatnonzero(ok)
+        sub = parts.filter(pa.array(ok))
+        self.fields = [pc.utf8_trim_whitespace(pc.list_element(sub, i)) for i in range(n_fields)]
+        self.bad = ~ok
+        self.nulls: dict[int, tuple[str, str]] = {}  # sub row -> (field, reason): landed null
+        self.reasons: dict[int, tuple[str | None, str]] = {
+            int(i): (None, f"expected {n_fields} {sep_label}-separated fields, got {counts[i]}")
+            for i in np.flatnonzero(~ok)
+        }
+
+    def value(self, position: int, sub_i: int) -> str:
+        return self.fields[position][sub_i].as_py()
+
+    def reject(self, bad_sub: np.ndarray, fld: str | None, reason: Callable[[int], str]) -> None:
+        """Mark the sub rows in ``bad_sub`` rejected (unless already), ``reason(sub_i)`` says why."""
+        full = np.zeros(len(self.raw), dtype=bool)
+        full[self.ok_idx] = bad_sub
+        new = np.flatnonzero(full & ~self.bad)
+        self.bad[new] = True
+        sub_of = np.searchsorted(self.ok_idx, new)
+        for i, s in zip(new.tolist(), sub_of.tolist(), strict=True):
+            self.reasons[i] = (fld, reason(s))
+
+    def reject_field(self, position: int, bad_sub: np.ndarray, what: str) -> None:
+        name = self.names[position]
+        self.reject(
+            bad_sub, name,
+            lambda s: f"field {position + 1} ({name}): {self.value(position, s)!r} {what}",
+        )  # fmt: skip
+
+    def integers(self, position: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Field ``position`` as int64 (sub length; 0 where invalid); rejects non-integers and
+        values outside [lo, hi]."""
+        col = self.fields[position]
+        # Up to 18 digits always fits int64; 19 digits do up to int64's largest (digit strings
+        # of one length compare as numbers), so the cast below cannot overflow.
+        digits = pc.match_substring_regex(col, r"^\d{1,19}$")
+        nineteen = pc.equal(pc.utf8_length(col), 19)
+        good = pc.and_(digits, pc.or_(pc.invert(nineteen), pc.less_equal(col, _INT64_MAX)))
+        for pattern, what in ((r"^-\d+$", "is negative"),
+                              (r"^\d+$", f"is beyond int64 (at most {_INT64_MAX})")):  # fmt: skip
+            named = pc.and_(pc.invert(good), pc.match_substring_regex(col, pattern))
+            self.reject_field(position, named.to_numpy(zero_copy_only=False), what)
+        self.reject_field(position, ~good.to_numpy(zero_copy_only=False), "is not an integer")
+        values = pc.cast(pc.if_else(good, col, "0"), pa.int64()).to_numpy()
+        out = (values < lo) | (values > hi if hi is not None else False)
+        self.reject_field(position, out, f"is outside {lo}-{hi if hi is not None else ''}")
+        return values
+
+    def integers_or_null(self, position: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Field ``position`` as int64 (sub length) and, second, where it is kept: a value
+        that is no integer in [lo, hi] is nulled, not its line (``nulled``); an empty field is
+        null without a note (the source says it does not know)."""
+        col = self.fields[position]
+        digits = pc.match_substring_regex(col, r"^\d{1,9}$").to_numpy(zero_copy_only=False)
+        values = pc.cast(pc.if_else(pa.array(digits), col, "0"), pa.int64()).to_numpy()
+        keep = digits & (values >= lo) & (values <= hi)
+        empty = pc.equal(col, "").to_numpy(zero_copy_only=False)
+        name = self.names[position]
+        for sub_i in np.flatnonzero(~keep & ~empty).tolist():
+            what = f"is outside {lo}-{hi}" if digits[sub_i] else "is not an integer"
+            self.nulls[sub_i] = (name, f"field {position + 1} ({name}): "
+                                       f"{self.value(position, sub_i)!r} {what}: landed as null")  # fmt: skip
+        return values, keep
+
+    def numbers(self, position: int, lo: float, hi: float) -> np.ndarray:
+        """Field ``position`` as float64 in [lo, hi] (plain decimal notation only)."""
+        col = self.fields[position]
+        good = pc.match_substring_regex(col, r"^\d{1,6}(\.\d{1,6})?$")
+        self.reject_field(position, ~good.to_numpy(zero_copy_only=False), "is not a number")
+        values = pc.cast(pc.if_else(good, col, "0"), pa.float64()).to_numpy()
+        self.reject_field(position, (values < lo) | (values > hi), f"is outside {lo:g}-{hi:g}")
+        return values
+
+    def reject_duplicates(self, keys: dict[str, np.ndarray], fld: str, what: str) -> None:
+        """Reject later lines whose ``keys`` repeat an earlier valid line's (first one wins)."""
+        valid = ~self.bad[self.ok_idx]
+        frame = pd.DataFrame({k: v[valid] for k, v in keys.items()})
+        frame["sub"] = np.flatnonzero(valid)
+        dup = frame.duplicated(list(keys), keep=False).to_numpy()
+        if not dup.any():
+            return
+        d = cast(pd.DataFrame, frame[dup])  # rows by mask (pandas is untyped: any __getitem__)
+        first_sub = d.groupby(list(keys))["sub"].transform("min").to_numpy()
+        later = d["sub"].to_numpy() != first_sub
+        first_line = dict(
+            zip(d["sub"].to_numpy()[later].tolist(),
+                self.line_no[self.ok_idx[first_sub[later]]].tolist(), strict=True)
+        )  # fmt: skip
+        bad_sub = np.zeros(len(self.ok_idx), dtype=bool)
+        bad_sub[list(first_line)] = True
+        self.reject(bad_sub, fld, lambda s: f"duplicate {what} of line {first_line[s]}")
+
+    def valid_sub(self) -> np.ndarray:
+        """Boolean mask over sub rows: the lines that passed every check."""
+        return ~self.bad[self.ok_idx]
+
+    def rejects(self, dataset: str) -> list[dict]:
+        return self._records(dataset, sorted(self.reasons.items()))
+
+    def nulled(self, dataset: str) -> list[dict]:
+        """The fields landed as null, of the lines that landed (a rejected line is in
+        ``rejects`` with its own reason)."""
+        full = [(int(self.ok_idx[s]), note) for s, note in sorted(self.nulls.items())]
+        return self._records(dataset, [(i, note) for i, note in full if not self.bad[i]])
+
+    def _records(self, dataset: str, rows: list[tuple[int, tuple[str | None, str]]]) -> list[dict]:
+        source = str(self.path.absolute())
+        return [
+            {
+                "source_file": source,
+                "dataset": dataset,
+                "line": int(self.line_no[i]),
+                "field": fld,
+                "raw": self.raw[i].as_py(),
+                "reason": reason,
+            }
+            for i, (fld, reason) in rows
+        ]
+
+    def lines_of(self, sub_mask: np.ndarray) -> np.ndarray:
+        """The 1-based line numbers of the sub rows in ``sub_mask``."""
+        return self.line_no[self.ok_idx[sub_mask]]
+
+
+def _decode_latin1_lines(data: bytes) -> tuple[str, int]:
+    """``data`` as latin-1, line by line, except lines that decode as UTF-8 and hold a
+    multi-byte character; returns the text and how many lines were read as UTF-8."""
+    out, utf8 = [], 0
+    for line in data.split(b"\n"):
+        if line.isascii():
+            out.append(line.decode("ascii"))
+            continue
+        try:
+            out.append(line.decode("utf-8"))
+            utf8 += 1
+        except UnicodeDecodeError:
+            out.append(line.decode("latin-1"))
+    return "\n".join(out), utf8
+
+
+__all__ = ["Lines"]
