@@ -151,7 +151,9 @@ def start(
     if cwd is None:  # the recommender (not a benchmark's service): its settings, first
         from recassets.bento import preflight
 
-        preflight.check(full_env, _bento_campaigns(paths, target))
+        # the bundle's own campaigns file was checked when the bento was built (and is again
+        # at the worker's start); RECASSETS_ADS_CAMPAIGNS, naming another, is checked here
+        preflight.check(full_env)
     handle = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed here after
     proc = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)],
@@ -172,16 +174,6 @@ def start(
         time.sleep(0.5)
     server.stop()
     raise TimeoutError(f"bentoml serve not ready in {ready_timeout_s:.0f} s:\n{_tail(log_path)}")
-
-
-def _bento_campaigns(paths: Paths, tag: str) -> Path | None:
-    """The campaigns file in the bundle of bento ``tag`` (None: none, or no such bento here)."""
-    name, _, version = tag.partition(":")
-    root = Path(B.bentoml_home(paths)) / "bentos" / name / (version or "latest")
-    if root.is_file():  # BentoML's ``latest`` is a file naming the version
-        root = root.parent / root.read_text().strip()
-    found = sorted(root.glob("src/**/bundle/ads/campaigns.json"))
-    return found[0] if found else None
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -85,12 +85,13 @@ def _landing_files(
         found = [p for p in entries if p.is_file()]
         # A folder inside the day's (``hour=10/``, as some sinks write): its files are not read,
         # so it is quarantined whole, named, rather than passed over without a trace.
-        for sub in (p for p in entries if p.is_dir()):
+        folders = [p for p in entries if p.is_dir()]
+        for sub in folders:
             held = sum(1 for x in sub.rglob("*") if x.is_file())
             problem = (f"a folder inside the day's landing folder, holding {held} file(s): "
                        f"not read; land files directly in {folder.name}/")  # fmt: skip
             files.append(LandedFile(str(sub), day, 0, None, "unreadable", problem))
-        if not found and not any(f.day == day and f.sha256 is None for f in files):
+        if not found and not folders:
             missing[day] = str(folder)
             continue
         for p in found:

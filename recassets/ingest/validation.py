@@ -101,8 +101,8 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
         )  # fmt: skip
     key = next(f for f in contract.fields if f.name == contract.key)
     if key.type == "string":  # "" or spaces: a key no later row can be told apart by
-        raw_key = F.col(f"`{key.name}`")
-        checks.append((key.name, F.trim(raw_key) == "", F.lit(f"field {key.name}: empty")))
+        blank = F.expr(f"trim(BOTH ' \\t' FROM `{key.name}`)") == ""  # spaces and tabs
+        checks.append((key.name, blank, F.lit(f"field {key.name}: empty")))
     ts = F.col(f"_t_{contract.ts_field}")
     # a cast accepts "2026", "2026-01" or "2026-01-01" (midnight) and "10:00:00" (today): an
     # altered time, not the event's; ISO 8601's shortest date and time is 16 characters

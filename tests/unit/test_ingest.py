@@ -984,7 +984,7 @@ def test_names_spark_would_read_as_patterns_and_folders_in_a_day(spark, paths):
         {"part-00000.jsonl": [_ev("p0", t)], "part-0000[0].jsonl": [_ev("p1", t)],
          "events [1].jsonl": [_ev("p2", t)],
          "short.jsonl": [_ev("s1", day), _ev("s2", "2026"), _ev("s3", "10:00:00"),
-                         _ev("", t), _ev("  ", t), _ev("s4", f"{day} 01:00")]},
+                         _ev("", t), _ev(" \t", t), _ev("s4", f"{day} 01:00")]},
     )  # fmt: skip
     (Path(folder) / "hour=10").mkdir()
     (Path(folder) / "hour=10" / "x.jsonl").write_text(_ev("h1", t) + "\n")
