@@ -18,6 +18,13 @@ from recassets.ingest.parsing import _located, _typed
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
+# What a double field's text may be: a decimal number (JSON's, plus a sign, a bare point and
+# spaces around it, as producers write them in strings), or a non-finite one, which the value's
+# range rule then names. Spark's cast also reads Java's literals ("4f", "4d", the hex "0x1p2"
+# as 4.0): a value no producer means, so those are quarantined as not a double.
+DECIMAL = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
+NON_FINITE = r"(?i)^\s*[+-]?(nan|inf|infinity)\s*$"
+
 
 def validate(frame: DataFrame, contract: Contract, index: DataFrame) -> DataFrame:
     """Type the string frame and attach ``reason`` (null for a good row), ``field``,
@@ -44,10 +51,13 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
         if f.required:
             checks.append((f.name, raw.isNull(), F.lit(f"missing field {f.name}")))
         if f.type != "string":
+            mistyped = F.col(f"_t_{f.name}").isNull()
+            if f.type == "double":  # the cast reads Java's forms too: "4f", "4d", "0x1p2"
+                mistyped = mistyped | (~raw.rlike(DECIMAL) & ~raw.rlike(NON_FINITE))
             checks.append(
                 (
                     f.name,
-                    raw.isNotNull() & F.col(f"_t_{f.name}").isNull(),
+                    raw.isNotNull() & mistyped,
                     F.concat(
                         F.lit(f"field {f.name}: expected {f.type}, got "), F.substring(raw, 1, 200)
                     ),

@@ -1014,7 +1014,7 @@ def test_names_spark_would_read_as_patterns_and_folders_in_a_day(spark, paths):
 
 def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, paths):
     """NaN and infinities parse as doubles but poison every average; a negative watch and a
-    rating off 0..5 are nonsense. A pandas Parquet file (nanosecond times, which Spark 4
+    rating off 0..5 are nonsense; Java's number literals ("4f", "0x1p2") are not decimals. A pandas Parquet file (nanosecond times, which Spark 4
     refuses for the whole read) is quarantined whole, naming the column, and the day's other
     files still land."""
     day = "2026-03-05"
@@ -1029,6 +1029,11 @@ def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, pa
         _ev("e6", t, event_type="rating", value=0),  # ok: the scale's floor
         _ev("e7", t, event_type="watch", value=0),  # ok
         _ev("e8", t, event_type="click", value="-Infinity"),
+        # Java's literals, which Spark's cast reads as 4.0, are not numbers a producer means
+        _ev("e9", t, event_type="rating", value="4f"),
+        _ev("e10", t, event_type="watch", value="0x1p2"),
+        _ev("e11", t, event_type="rating", value=" 3.5 "),  # ok: a decimal in a string
+        _ev("e12", t, event_type="watch", value="1e3"),  # ok
     ]
     folder = _land_lines(paths, day, {"a.jsonl": a, "b.jsonl": ['{"x": 1}{"event_id": "e9"}']})
     pq.write_table(
@@ -1042,7 +1047,7 @@ def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, pa
         Path(folder) / "c.parquet",
     )  # fmt: skip
     result, _parsers, rejected = _ingest_day(spark, paths, day)
-    assert _landed(paths, result, day) == ["e1", "e6", "e7"]
+    assert _landed(paths, result, day) == ["e1", "e11", "e12", "e6", "e7"]
     scale = "is not a finite number, a watch of 0 s or more, or a rating in 0..5"
     assert [(f, n, fld, why) for f, n, fld, why, _raw in rejected] == [
         ("a.jsonl", 2, "value", f"field value: NaN {scale}"),
@@ -1050,6 +1055,8 @@ def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, pa
         ("a.jsonl", 4, "value", f"field value: -3600 {scale}"),
         ("a.jsonl", 5, "value", f"field value: 6 {scale}"),
         ("a.jsonl", 8, "value", f"field value: -Infinity {scale}"),
+        ("a.jsonl", 9, "value", "field value: expected double, got 4f"),
+        ("a.jsonl", 10, "value", "field value: expected double, got 0x1p2"),
         ("b.jsonl", None, None,
          "line 1: more than one JSON value on one line (after the first object: "
          "'{\"event_id\": \"e9\"}'); a missing newline between records? Fix the file and land "
