@@ -37,7 +37,8 @@ from dagster import (
 )
 
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from recassets.cli import FAILED_LINE, RUN_LINE
+from assets.stale_runs import held_pools, process_tags, reap
+from recassets.cli import FAILED_LINE, NOTE_LINE, RUN_LINE
 
 LOG_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 # what the CLI sets on the runs it starts, so the UI says who launched them
@@ -89,12 +90,22 @@ def run_plan(plan: Sequence[Mapping[str, Any]], instance: DagsterInstance) -> in
     # In process, with the definitions' own job: execute_job would rebuild the job from a
     # pointer, and Dagster has no public pointer to its implicit asset job.
     job = asset_job()
+
+    # a run killed earlier would hold its pool's slot for ever: free it first (stale_runs)
+    def note(line: str) -> None:
+        print(f"{NOTE_LINE} {line}", flush=True)
+
+    reap(instance, note)
+    ours = {**LAUNCHED_BY, **process_tags()}  # the process, for a later reap should it die
     code = 0
     for i, entry in enumerate(plan):
+        for pool, run in held_pools(instance, entry["select"]):  # its steps wait: say so
+            note(f"pool {pool} is held by run {run}: this run's step waits for it to end "
+                 f"(if no process runs it any more, force its termination in the UI)")  # fmt: skip
         result = job.execute_in_process(
             instance=instance,
             run_config=LOG_CONFIG,
-            tags={**LAUNCHED_BY, **partition_tags(entry.get("first"), entry.get("last"))},
+            tags={**ours, **partition_tags(entry.get("first"), entry.get("last"))},
             asset_selection=[AssetKey.from_user_string(k) for k in entry["select"]],
             raise_on_error=False,
         )

@@ -97,6 +97,7 @@ GATE = "model_evaluation_promotion_gate"
 # How assets/launch.py reports the end of each run of a plan on its stdout.
 RUN_LINE = "recassets-run:"
 FAILED_LINE = "recassets-failed:"
+NOTE_LINE = "recassets-note:"  # runs left by a killed process, pools held (assets.stale_runs)
 
 
 def materialize(
@@ -193,6 +194,8 @@ def _launch(
                 _, step, cause = (line.rstrip("\n").split(" ", 2) + ["", ""])[:3]
                 failed.append(step)
                 say(f"  {step} failed: {cause}")
+            elif line.startswith(NOTE_LINE):
+                say("  " + line[len(NOTE_LINE) :].strip())
             elif line.startswith(RUN_LINE):
                 _, index, status, run_id = line.split()
                 i = ran = int(index)

@@ -1,0 +1,138 @@
+"""Runs left behind by a process that died, and the pool slots they hold.
+
+Each asset that writes a Delta table takes its pool's one slot for the step
+(``recassets.instance.DAGSTER_YAML``). A run whose process is killed (``kill -9``, the machine
+losing power, an OOM kill) never ends in the instance: it stays STARTED and keeps its slot, and
+every later run of that pool waits for it, for ever and in silence. Dagster frees such slots
+only with run monitoring, which needs the daemon and a run launcher that can report on its
+workers; the CLI's runs have neither (``assets/launch.py`` executes them in its own process).
+
+So ``launch.py`` tags each run it executes with its process (``PID_TAG``, ``HOST_TAG`` and the
+process's start time, ``STARTED_TAG``, so that a pid the system gave to another process since
+does not pass for the run's), and, before its first run, ``reap`` looks for:
+
+- a run still in progress whose process on this host is gone: it is marked failed, saying so,
+  and its slots are freed (its half-written work is what a failed run leaves: Delta writes are
+  atomic, so nothing was committed);
+- a slot held by a run that has ended (a run canceled from the UI whose worker was gone, say):
+  freed, as run monitoring's ``free_slots_after_run_end_seconds`` would.
+
+A run of another host (a shared PostgreSQL instance) or without the tags (launched by the
+daemon or the UI) is never judged by its pid: only its ended runs' slots are freed here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+PID_TAG = "recassets/pid"
+HOST_TAG = "recassets/host"
+STARTED_TAG = "recassets/process_started"
+IN_PROGRESS = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+
+
+def process_started(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat``, field 22), or
+    None where there is no such file (not Linux, or no such process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) is in parentheses and may hold spaces: split after it
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_tags(pid: int | None = None) -> dict[str, str]:
+    """The tags ``launch.py`` sets on its runs: this process (or ``pid``) and this host."""
+    pid = os.getpid() if pid is None else pid
+    tags = {PID_TAG: str(pid), HOST_TAG: socket.gethostname()}
+    started = process_started(pid)
+    if started is not None:
+        tags[STARTED_TAG] = started
+    return tags
+
+
+def alive(pid: int, started: str | None) -> bool:
+    """Whether process ``pid`` runs, and is the one that started at ``started`` (when known)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        pass
+    if started is None:
+        return True
+    now = process_started(pid)
+    return now is None or now == started
+
+
+def reap(instance: DagsterInstance, say: Callable[[str], None] = print) -> list[str]:
+    """Fail this host's in-progress runs whose process is gone and free their slots, and free
+    the slots of ended runs; each said in one line. The run ids acted on."""
+    host = socket.gethostname()
+    acted: list[str] = []
+    storage = instance.event_log_storage
+    for run in instance.get_runs(filters=RunsFilter(statuses=IN_PROGRESS, tags={HOST_TAG: host})):
+        pid = run.tags.get(PID_TAG, "")
+        if not pid.isdigit() or alive(int(pid), run.tags.get(STARTED_TAG)):
+            continue
+        instance.report_run_failed(
+            run,
+            message=f"the process that ran it (pid {pid} on {host}) is gone, killed before the "
+            "run ended: marked failed, its pool slots freed",
+        )
+        if storage.supports_global_concurrency_limits:
+            storage.free_concurrency_slots_for_run(run.run_id)
+        acted.append(run.run_id)
+        say(f"run {run.run_id} was left {run.status.value} by process {pid}, which is gone: "
+            "marked failed and its pool slots freed")  # fmt: skip
+    if not storage.supports_global_concurrency_limits:
+        return acted
+    for key in sorted(storage.get_concurrency_keys()):
+        for slot in storage.get_concurrency_info(key).claimed_slots:
+            if slot.run_id in acted:
+                continue
+            run = instance.get_run_by_id(slot.run_id)
+            if run is None or run.is_finished:
+                storage.free_concurrency_slots_for_run(slot.run_id)
+                acted.append(slot.run_id)
+                ended = "is gone" if run is None else f"ended {run.status.value}"
+                say(f"pool {key}: freed the slot of run {slot.run_id}, which {ended}")
+    return acted
+
+
+def held_pools(instance: DagsterInstance, selection: list[str]) -> list[tuple[str, str]]:
+    """(pool, run id) of each slot another run holds in a pool that the assets of
+    ``selection`` (user strings) write: the steps that will wait for it."""
+    from dagster import AssetKey
+
+    from definitions import defs
+
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    graph = defs.resolve_asset_graph()
+    pools = sorted({p for k in selection for p in graph.get(AssetKey.from_user_string(k)).pools})
+    return [
+        (pool, slot.run_id)
+        for pool in pools
+        for slot in storage.get_concurrency_info(pool).claimed_slots
+    ]
+
+
+__all__ = [
+    "HOST_TAG",
+    "PID_TAG",
+    "STARTED_TAG",
+    "alive",
+    "held_pools",
+    "process_started",
+    "process_tags",
+    "reap",
+]

@@ -1,0 +1,88 @@
+"""A run whose process was killed is failed and its pool slot freed before the next CLI plan
+(``assets.stale_runs``), on the instance ``recassets init`` writes; a live run, another host's
+run and an untagged (daemon or UI) run in progress are left alone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+from dagster._core.test_utils import create_run_for_test
+
+from assets import stale_runs as S
+from recassets import instance as embedded
+
+POOL = "lake_features"
+
+
+@pytest.fixture
+def instance(tmp_path: Path):
+    assert embedded.write_dagster_yaml(tmp_path)
+    with DagsterInstance.from_config(str(tmp_path)) as inst:
+        yield inst
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _holding(instance: DagsterInstance, tags: dict[str, str], step: str, pool: str = POOL) -> str:
+    """A STARTED run with ``tags`` that holds ``pool``'s one slot for ``step``; its id."""
+    run = create_run_for_test(
+        instance, job_name="__ASSET_JOB", status=DagsterRunStatus.STARTED, tags=tags
+    )
+    with InstanceConcurrencyContext(instance, run) as ctx:
+        assert ctx.claim(pool, step)
+    return run.run_id
+
+
+def _claimants(instance: DagsterInstance, pools: tuple[str, ...] = (POOL,)) -> list[str]:
+    storage = instance.event_log_storage
+    return [s.run_id for p in pools for s in storage.get_concurrency_info(p).claimed_slots]
+
+
+def test_a_killed_runs_slot_is_freed_and_the_run_failed(instance):
+    killed = _holding(instance, S.process_tags(_dead_pid()), "lake__user_features")
+    said: list[str] = []
+    assert S.held_pools(instance, ["lake/item_features"]) == [(POOL, killed)]  # would wait
+    assert S.reap(instance, said.append) == [killed]
+    assert instance.get_run_by_id(killed).status == DagsterRunStatus.FAILURE
+    assert _claimants(instance) == []
+    assert S.held_pools(instance, ["lake/item_features"]) == []
+    assert len(said) == 1 and "which is gone: marked failed and its pool slots freed" in said[0]
+    assert S.reap(instance, said.append) == []  # once
+
+
+def test_live_foreign_and_untagged_runs_keep_their_slot(instance):
+    live = _holding(instance, S.process_tags(os.getpid()), "a")
+    dead = S.process_tags(_dead_pid())
+    _holding(instance, {**dead, S.HOST_TAG: "another-host"}, "b", "lake_ingest")  # not ours
+    _holding(instance, {}, "c", "lake_training_examples")  # the daemon's or the UI's: untagged
+    assert S.reap(instance, lambda _: None) == []
+    assert instance.get_run_by_id(live).status == DagsterRunStatus.STARTED
+    assert len(_claimants(instance, (POOL, "lake_ingest", "lake_training_examples"))) == 3
+
+
+def test_a_reused_pid_is_not_the_runs_process(instance):
+    # our own pid, alive, but started at another time than the run's process: it was reused
+    tags = {**S.process_tags(os.getpid()), S.STARTED_TAG: "1"}
+    if S.process_started(os.getpid()) is None:
+        pytest.skip("no /proc: the start time cannot be read here")
+    run = _holding(instance, tags, "a")
+    assert S.reap(instance, lambda _: None) == [run]
+
+
+def test_an_ended_runs_slot_is_freed(instance):
+    ended = _holding(instance, {}, "a")
+    instance.report_run_canceled(instance.get_run_by_id(ended))  # its worker never freed it
+    said: list[str] = []
+    assert S.reap(instance, said.append) == [ended]
+    assert _claimants(instance) == []
+    assert said == [f"pool {POOL}: freed the slot of run {ended}, which ended CANCELED"]
