@@ -44,9 +44,15 @@ from recassets.ingest.parsing import (
 )
 from recassets.ingest.results import INGESTED_TABLES, IngestResult, PartitionResult
 from recassets.ingest.session import _even_splits, _uncompressed_cache
-from recassets.ingest.validation import _check, _duplicates, _mark_duplicates
+from recassets.ingest.validation import (
+    DIMENSIONS,
+    _check,
+    _duplicates,
+    _mark_duplicates,
+    _resent,
+)
 from recassets.ingest.writes import _all_or_none, _ddl_names, _replace_partitions
-from recassets.lake import days_predicate, ensure_table, partition_day
+from recassets.lake import days_predicate, ensure_table, is_delta_table, partition_day
 from recassets.paths import Paths
 
 if TYPE_CHECKING:
@@ -112,11 +118,12 @@ def ingest(
         {"run_id": run_id, "dataset": dataset, "days": iso_days, "code_version": __version__}
     )
 
+    held = _held_keys(spark, contract, table_path, iso_days)
     # Steps 2 to 5 (see the module docstring). Leaving the block releases what they persisted,
     # the duplicates before the checked rows, and then the session's split setting.
     with (
         _even_splits(spark),
-        _checked_rows(spark, contract, files, scans, dataset, say) as checked,
+        _checked_rows(spark, contract, files, scans, dataset, say, held) as checked,
         _later_duplicates(checked, contract) as (duplicates, later),
     ):
         counts = _with_later_rejected(checked.tally.counts, later)
@@ -178,6 +185,24 @@ def ingest(
     return result
 
 
+def _held_keys(
+    spark: SparkSession, contract: Contract, table_path: str, days: Sequence[str]
+) -> DataFrame | None:
+    """A dimension's keys landed outside ``days`` (the partitions this run replaces), each
+    with the first day that holds it (``_t_<key>, _held``); None for events, or no table."""
+    from pyspark.sql import functions as F
+
+    if contract.name not in DIMENSIONS or not is_delta_table(spark, table_path):
+        return None
+    return (
+        spark.read.format("delta")
+        .load(table_path)
+        .where(f"NOT ({days_predicate(days)})")
+        .groupBy(F.col(contract.key).alias(f"_t_{contract.key}"))
+        .agg(F.min("dt").alias("_held"))
+    )
+
+
 @dataclass
 class _Tally:
     """What the job that fills the cache of checked rows counts (``_tally``)."""
@@ -218,6 +243,7 @@ def _checked_rows(
     scans: dict[str, _LineScan],
     dataset: str,
     say: Callable[[str], None],
+    held: DataFrame | None = None,
 ) -> Generator[_Checked, None, None]:
     """Steps 2 and 3: the rows parsed, checked, counted and indexed, persisted while the caller
     reads them and released after.
@@ -229,13 +255,15 @@ def _checked_rows(
     its rows are released and the files parsed again as text, which numbers each line itself
     and needs no such check.
     """
-    parsed, rows = _parse_and_check(spark, contract, files, scans, "json", dataset, say)
+    parsed, rows = _parse_and_check(spark, contract, files, scans, "json", dataset, say, held)
     try:
         tally = _tally(rows, contract)
         index = _row_index(spark, parsed, rows, tally, dataset, say)
         if index is None:
             rows.unpersist()
-            parsed, rows = _parse_and_check(spark, contract, files, scans, "text", dataset, say)
+            parsed, rows = _parse_and_check(
+                spark, contract, files, scans, "text", dataset, say, held
+            )
             tally = _tally(rows, contract)
             # The text parser's index came from a count of the lines (_line_index): whole.
             index = spark.createDataFrame(parsed.index, INDEX_DDL)
@@ -252,6 +280,7 @@ def _parse_and_check(
     parser: str,
     dataset: str,
     say: Callable[[str], None],
+    held: DataFrame | None = None,
 ) -> tuple[_Parsed, DataFrame]:
     """Step 2: the files parsed with ``parser`` (``_string_frame``: "text" where the line scan
     rules out "json") and every row checked (``_check``), marked to persist.
@@ -267,21 +296,20 @@ def _parse_and_check(
     if parsed.lines is not None:
         say(f"{dataset}: JSON Lines read with the {parsed.parser} parser")
     with _uncompressed_cache(spark):
-        rows = (
-            _check(parsed.frame, contract)
-            .select(
-                *[F.col(f"_t_{n}") for n in contract.names],
-                "dt",
-                "_uri",
-                "_block",
-                "_id",
-                "raw",
-                "reason",
-                "field",
-                "_jsonl",
-            )
-            .persist(StorageLevel.MEMORY_AND_DISK)
-        )
+        checked = _check(parsed.frame, contract)
+        if contract.name in DIMENSIONS:  # a key lands once: not again on a later day
+            checked = _resent(checked, contract, held)
+        rows = checked.select(
+            *[F.col(f"_t_{n}") for n in contract.names],
+            "dt",
+            "_uri",
+            "_block",
+            "_id",
+            "raw",
+            "reason",
+            "field",
+            "_jsonl",
+        ).persist(StorageLevel.MEMORY_AND_DISK)
     return parsed, rows
 
 

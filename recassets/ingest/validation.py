@@ -163,6 +163,46 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
     ).drop("_reasons")
 
 
+# The dimensions: each key lands once, in the partition of the day it was first seen, so that
+# a table is the union of its partitions and every reader's join on the key finds one row.
+DIMENSIONS = ("users", "items")
+
+
+def _resent(checked: DataFrame, contract: Contract, held: DataFrame | None) -> DataFrame:
+    """Reject each good row of a dimension whose key is already landed: in another partition
+    of the table (``held``: ``_t_<key>, _held``, the first such day; None: no table yet), or
+    on an earlier day of this run. Without this a re-sent user (a producer sending its
+    profiles again on a later day) landed twice, and each day's features and training
+    examples that join users doubled that user's rows. A change of attributes travels on the
+    events (``country``, ``device``), which are as of the event's time."""
+    from pyspark.sql import functions as F
+
+    key = f"_t_{contract.key}"
+    good = F.col("reason").isNull()
+    first = checked.where(good).groupBy(key).agg(F.min("dt").alias("_run_first"))
+    out = checked.join(first, key, "left")
+    if held is not None:
+        out = out.join(held, key, "left")
+    else:
+        out = out.withColumn("_held", F.lit(None).cast("date"))
+    earlier = F.when(F.col("_held").isNotNull(), F.col("_held")).when(
+        F.col("_run_first") < F.col("dt"), F.col("_run_first")
+    )
+    again = good & earlier.isNotNull()
+    why = F.concat(
+        F.lit(f"{contract.key} "), F.col(key).cast("string"), F.lit(" already landed on "),
+        earlier.cast("string"),
+        F.lit(f" ({contract.name} land once, on the day first seen; changes travel on events)"),
+    )  # fmt: skip
+    out = out.withColumn("_again", again)  # judged once: the reason changes below
+    again = F.col("_again")
+    return (
+        out.withColumn("reason", F.when(again, why).otherwise(F.col("reason")))
+        .withColumn("field", F.when(again, F.lit(contract.key)).otherwise(F.col("field")))
+        .drop("_run_first", "_held", "_again")
+    )
+
+
 def _duplicated_keys(checked: DataFrame, contract: Contract) -> DataFrame:
     """``dt, _h, _n``: the 64-bit hash of each key held by more than one good row of a day.
 

@@ -117,3 +117,42 @@ def test_bad_items_are_quarantined_with_their_reason(spark, paths):
         (12, None, "7"),
     ]
     assert len(table) + len(quarantine) == len(ITEMS)
+
+
+def _land(paths: Paths, dataset: str, day: str, rows: list[dict]) -> None:
+    folder = Path(paths.landing_dir(dataset, day))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "part-00000.jsonl").write_text(_lines(rows))
+
+
+def _user(user_id: int, day: str, country: str) -> dict:
+    return {"user_id": user_id, "first_seen": f"{day}T08:00:00Z", "country": country}
+
+
+def test_a_user_landed_again_on_a_later_day_is_quarantined_not_doubled(spark, paths):
+    """A producer re-sending its profiles: the key already in the table (another partition) or
+    on an earlier day of the same run is quarantined naming that day; re-ingesting the day that
+    holds it is a replacement, not a repeat. Before, user 1 landed twice and every reader's join
+    on users doubled its rows."""
+    d1, d3, d4 = "2026-01-01", "2026-01-03", "2026-01-04"
+    _land(paths, "users", d1, [_user(1, d1, "DE"), _user(2, d1, "DE")])
+    ingest(spark, paths, "users", [d1])
+    _land(paths, "users", d3, [_user(1, d3, "FR"), _user(3, d3, "FR")])
+    _land(paths, "users", d4, [_user(3, d4, "IT"), _user(4, d4, "IT")])
+    result = ingest(spark, paths, "users", [d3, d4])  # 1: in the table; 3: on d3 of this run
+    table = DeltaTable(result.table_path).to_pyarrow_table().to_pylist()
+    assert sorted((r["user_id"], r["country"]) for r in table) == [
+        (1, "DE"), (2, "DE"), (3, "FR"), (4, "IT"),
+    ]  # fmt: skip
+    why = "({} land once, on the day first seen; changes travel on events)".format("users")
+    quarantine = sorted(
+        (r["dt"].isoformat(), r["line"], r["reason"], r["field"])
+        for r in DeltaTable(paths.table("quarantine")).to_pyarrow_table().to_pylist()
+    )
+    assert quarantine == [
+        (d3, 1, f"user_id 1 already landed on {d1} {why}", "user_id"),
+        (d4, 1, f"user_id 3 already landed on {d3} {why}", "user_id"),
+    ]
+    assert (result.rows, result.quarantined) == (2, 2)
+    again = ingest(spark, paths, "users", [d1])  # d1 replaced: its own keys are not repeats
+    assert (again.rows, again.quarantined) == (2, 0)
