@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,17 @@ CHECKPOINT_FORMAT = 1
 
 class DamagedArtifactError(ValueError):
     """A model file that exists but cannot be read as what it should be."""
+
+
+def check_zip(path: str | os.PathLike[str]) -> None:
+    """Raise ``ValueError`` when a zip file's member fails its CRC-32 (the file changed since it
+    was written: a flipped block on disk, a copy gone wrong). ``torch.save`` and ``np.savez``
+    write zips whose CRCs their loaders never check: a damaged checkpoint loaded and served
+    changed weights without a word. One read of the file (about 50 ms for 40 MB)."""
+    with zipfile.ZipFile(path) as z:
+        bad = z.testzip()
+    if bad is not None:
+        raise ValueError(f"its member {bad} fails its CRC-32 check: changed since it was written")
 
 
 @dataclass
@@ -117,6 +129,7 @@ class Checkpoint:
         """Read a saved checkpoint. A truncated or corrupt file (or one that is not a
         checkpoint) raises ``DamagedArtifactError`` naming it, whatever torch's own error."""
         try:
+            check_zip(path)
             # weights_only: tensors and primitives only, no code is unpickled.
             raw = torch.load(path, map_location="cpu", weights_only=True)
             if not isinstance(raw, Mapping):
@@ -194,4 +207,4 @@ def as_checkpoint(
     return Checkpoint.load(checkpoint)
 
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "as_checkpoint", "record_run"]
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "as_checkpoint", "check_zip", "record_run"]

@@ -238,9 +238,10 @@ class LightRanker:
     def load(cls, path: str | os.PathLike[str]) -> LightRanker:
         """Refuses (``DamagedArtifactError``, naming the file) what is not a light ranker:
         not an npz, arrays missing, or shapes that do not fit together."""
-        from recassets.training.checkpoint import DamagedArtifactError
+        from recassets.training.checkpoint import DamagedArtifactError, check_zip
 
         try:
+            check_zip(path)
             with np.load(path, allow_pickle=False) as z:
                 m = cls(
                     z["mean"].astype(np.float32), z["std"].astype(np.float32),

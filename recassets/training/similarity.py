@@ -235,9 +235,10 @@ class ItemSimilarity:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ItemSimilarity:
-        from recassets.training.checkpoint import DamagedArtifactError
+        from recassets.training.checkpoint import DamagedArtifactError, check_zip
 
         try:
+            check_zip(path)
             with np.load(path, allow_pickle=False) as z:
                 sim = cls(
                     z["item_ids"].astype(np.int64),

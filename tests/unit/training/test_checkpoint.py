@@ -69,8 +69,11 @@ def test_an_unknown_format_is_refused():
         lambda b: b[: len(b) // 2],  # truncated (a copy cut short, a full disk)
         lambda b: b[:100] + bytes(len(b) - 100),  # zeroed from byte 100 on
         lambda b: torch_bytes([1, 2, 3]),  # a valid torch file that is not a checkpoint
+        # 8 bytes changed inside the weights, the zip intact: torch.load read it, and the
+        # changed model served, until the CRCs were checked
+        lambda b: flipped(b, b.index(torch.arange(6, dtype=torch.float32).numpy().tobytes())),
     ],
-    ids=["truncated", "corrupt", "not-a-checkpoint"],
+    ids=["truncated", "corrupt", "not-a-checkpoint", "changed-weights"],
 )
 def test_a_damaged_checkpoint_is_refused_naming_the_file(tmp_path, damage):
     from recassets.training.checkpoint import DamagedArtifactError
@@ -91,3 +94,9 @@ def torch_bytes(obj) -> bytes:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()
+
+
+def flipped(data: bytes, at: int) -> bytes:
+    """``data`` with the 8 bytes from offset ``at`` inverted (put it inside a member's data:
+    the zip's own padding and headers are not what a CRC covers)."""
+    return data[:at] + bytes(x ^ 0xFF for x in data[at : at + 8]) + data[at + 8 :]

@@ -12,6 +12,7 @@ from recassets.training.checkpoint import DamagedArtifactError
 from recassets.training.report import LIGHT, RANKER_ALL, SERVED
 from recassets.training.schema import ITEM_DENSE
 
+from .test_checkpoint import flipped
 from .test_evaluation import lake  # noqa: F401  (the planted table and its models)
 
 E7 = ITEM_DENSE.index("i_engagements_7d")
@@ -54,6 +55,12 @@ def test_the_file_round_trips_and_a_damaged_one_is_refused(tmp_path):
     (tmp_path / "cut.npz").write_bytes(open(path, "rb").read()[:200])
     with pytest.raises(DamagedArtifactError, match="cut.npz"):
         L.LightRanker.load(tmp_path / "cut.npz")
+    w1 = np.load(path)["w1"].tobytes()  # 8 bytes of the weights changed, the zip intact
+    data = open(path, "rb").read()
+    at = data.index(w1) + len(w1) // 2
+    (tmp_path / "changed.npz").write_bytes(flipped(data, at))
+    with pytest.raises(DamagedArtifactError, match="changed.npz.*CRC-32"):
+        L.LightRanker.load(tmp_path / "changed.npz")
     np.savez(tmp_path / "shape.npz", mean=np.zeros(3), std=np.ones(3), w1=np.zeros((3, 4)),
              b1=np.zeros(4), w2=np.zeros(4), b2=np.zeros(()), meta=np.asarray("{}"))  # fmt: skip
     with pytest.raises(DamagedArtifactError, match="inconsistent"):

@@ -13,6 +13,7 @@ from recassets.training.checkpoint import DamagedArtifactError
 from recassets.training.report import BLEND, CANDIDATE, SERVED, choose_order
 from support import planted
 
+from .test_checkpoint import flipped
 from .test_evaluation import lake  # noqa: F401  (the planted table and its models)
 
 # four users over five items: 1 and 2 go together, 3 and 4 go together, 5 is alone
@@ -89,6 +90,12 @@ def test_the_file_round_trips_and_a_damaged_one_is_refused(tmp_path):
     bad.write_bytes(open(path, "rb").read()[:100])
     with pytest.raises(DamagedArtifactError, match="bad.npz"):
         S.ItemSimilarity.load(bad)
+    data = open(path, "rb").read()
+    weights = np.load(path)["data"].tobytes()  # 8 bytes of the weights changed, zip intact
+    at = data.index(weights) + len(weights) // 2
+    (tmp_path / "changed.npz").write_bytes(flipped(data, at))
+    with pytest.raises(DamagedArtifactError, match="changed.npz.*CRC-32"):
+        S.ItemSimilarity.load(tmp_path / "changed.npz")
 
 
 def test_blend_weighs_ease_popularity_and_the_towers():
