@@ -142,11 +142,14 @@ _LIVE: dict[str, Any] = {}
 def _store_note() -> str | None:
     """None while the online store answers (probed now), else what is wrong."""
     rec = _LIVE.get("recommender")
-    if rec is None or rec.reader.ping():
+    if rec is None:
         return None
-    return (
-        f"online store unavailable, answering from the cold-start path: {rec.reader.health.error}"
-    )
+    if not rec.reader.ping():
+        error = rec.reader.health.error
+        return f"online store unavailable, answering from the cold-start path: {error}"
+    if rec.reader.marker_error:
+        return f"{rec.reader.marker_error}: serving the items of {rec.reader.day}"
+    return None
 
 
 def _fallbacks() -> Any:
@@ -321,6 +324,9 @@ class RecommenderService:
         try:
             self.recommender.info()
         except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+            import logging
+
+            logging.getLogger(__name__).exception("not ready")  # and says why
             return False
         return True
 

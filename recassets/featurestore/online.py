@@ -22,6 +22,7 @@ next read goes to the store, so serving recovers by itself when the store is bac
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -36,6 +37,7 @@ from recassets.featurestore import config as cfg
 from recassets.featurestore import wire
 from recassets.paths import Paths
 
+log = logging.getLogger(__name__)
 USER_VIEW, ITEM_VIEW = "user_daily_features", "item_daily_features"
 FOUND = "found"  # the key of items()'s boolean mask: False where the store has no such item
 
@@ -147,6 +149,7 @@ class OnlineFeatureReader:
         self._lock = threading.Lock()
         self._next_check = 0.0
         self.health = StoreHealth()
+        self.marker_error: str | None = None  # a damaged materialized.json (``_try_load``)
         self._items = _Items(np.zeros(0, np.int64), self._columns([]), None, None)
         # a store that is down at start: start empty, the next check loads the items
         self._try_load(self._marker_signature())
@@ -243,11 +246,21 @@ class OnlineFeatureReader:
 
     def _try_load(self, signature: tuple | None) -> bool:
         """``refresh``, but a failing store keeps the arrays in memory (False); the next
-        check, ``check_interval_s`` later, tries again (the marker still differs)."""
+        check, ``check_interval_s`` later, tries again (the marker still differs). So does a
+        damaged marker (``marker_error`` says what, logged once per version of the file):
+        before, its error reached every request and readiness check that looked for a newer
+        day, once per interval, as a 500."""
         try:
-            return self.refresh(signature)
+            loaded = self.refresh(signature)
         except OnlineStoreUnavailable:
             return False
+        except ValueError as e:  # the marker is not JSON, or not a marker
+            if self.marker_error != str(e):
+                log.warning("online store: %s; keeping the items of %s", e, self._items.day)
+            self.marker_error = str(e)
+            return False
+        self.marker_error = None
+        return loaded
 
     def _marker_signature(self) -> tuple | None:
         try:
@@ -258,7 +271,13 @@ class OnlineFeatureReader:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _load_items(self, signature: tuple | None) -> _Items:
-        marker = cfg.read_json(cfg.marker_path(self.paths)) if signature else None
+        path = cfg.marker_path(self.paths)
+        try:
+            marker = cfg.read_json(path) if signature else None
+            if marker is not None and not isinstance(marker.get("day"), str):
+                raise ValueError("no day in it")
+        except (ValueError, AttributeError) as e:
+            raise ValueError(f"the marker {path} is damaged ({e})") from e
         if marker is None:
             return _Items(np.zeros(0, np.int64), self._columns([]), None, None)
         ids, rows = [], []

@@ -156,6 +156,29 @@ def test_reader_checks_the_marker_at_most_every_interval(lake_copy):
     assert reader.refresh() and reader.items([21])[FOUND].tolist() == [True]
 
 
+def test_a_damaged_marker_keeps_the_day_in_memory_and_says_so(lake_copy):
+    """A ``materialized.json`` cut short (a disk full mid-copy, a hand edit): the reader keeps
+    the items it holds and names the file; before, each check for a newer day raised into the
+    request or readiness check that made it. A good marker again loads as before."""
+    from recassets.featurestore import config as cfg
+
+    paths = lake_copy
+    materialize_day(paths, DAY1)
+    reader = OnlineFeatureReader(paths, check_interval_s=0)
+    marker = cfg.marker_path(paths)
+    good = marker.read_text()
+    marker.write_text(good[:20])
+    assert not reader.maybe_refresh()  # no raise
+    assert reader.day == DAY1 and reader.items([1])[FOUND].tolist() == [True]
+    assert reader.marker_error is not None and str(marker) in reader.marker_error
+    fresh = OnlineFeatureReader(paths)  # a replica starting now: empty, not dead
+    assert fresh.day is None and "is damaged" in (fresh.marker_error or "")
+    marker.write_text('{"note": "no day"}')
+    assert not reader.maybe_refresh() and "no day in it" in (reader.marker_error or "")
+    materialize_day(paths, DAY2)
+    assert reader.maybe_refresh() and reader.day == DAY2 and reader.marker_error is None
+
+
 def test_reader_before_any_apply_says_what_to_do(paths):
     with pytest.raises(FileNotFoundError, match="materialize the feature_store asset"):
         OnlineFeatureReader(paths)
