@@ -232,7 +232,7 @@ def fit_sharded(
         recycled_total = 0
         t0 = time.perf_counter()
         examples = steps = 0
-        last_loss_sum, last_examples = 0.0, 0
+        last_loss_sum, last_examples, last_positives = 0.0, 0, 0
         first_loss: float | None = None
         scores: list[np.ndarray] = []
         labels: list[np.ndarray] = []
@@ -292,6 +292,7 @@ def fit_sharded(
                     if last:
                         last_loss_sum += value * len(batch)
                         last_examples += len(batch)
+                        last_positives += int((batch.labels > 0.5).sum())
                         if logits is not None and n_scores < _MAX_EVAL_SCORES // world:
                             scores.append(logits.detach().float().cpu().numpy())
                             labels.append(batch.labels.cpu().numpy())
@@ -299,10 +300,12 @@ def fit_sharded(
         elapsed = time.perf_counter() - t0
 
         totals = torch.tensor(
-            [last_loss_sum, last_examples, examples, first_loss or 0.0], dtype=torch.float64
+            [last_loss_sum, last_examples, examples, first_loss or 0.0, last_positives],
+            dtype=torch.float64,
         )
         dist.all_reduce(totals.to(dev) if dev.type == "cuda" else totals)
         last_loss_sum, last_examples, examples = float(totals[0]), int(totals[1]), int(totals[2])
+        last_positives = int(totals[4])
         first_mean = float(totals[3]) / world
         gathered: list[Any] = [None] * world if rank == 0 else []
         dist.gather_object((scores, labels), gathered if rank == 0 else None, dst=0)
@@ -318,6 +321,7 @@ def fit_sharded(
         "loss": last_loss_sum / last_examples if last_examples else float("nan"),
         "first_loss": first_mean,
         "examples": examples,
+        "train_positives": last_positives,  # of the last pass's rows, every process's
         "steps": steps,
         "epochs": passes,
         "seconds": elapsed,

@@ -312,7 +312,7 @@ def _fit(
         t0 = time.perf_counter()
         examples = steps = 0
         last_loss_sum = 0.0
-        last_examples = 0
+        last_examples = last_positives = 0
         scores: list[np.ndarray] = []
         labels: list[np.ndarray] = []
         n_scores = 0
@@ -370,6 +370,7 @@ def _fit(
                     if last:
                         last_loss_sum += value * len(batch)
                         last_examples += len(batch)
+                        last_positives += int((batch.labels > 0.5).sum())
                         if logits is not None and n_scores < _MAX_EVAL_SCORES:
                             scores.append(logits.detach().float().cpu().numpy())
                             labels.append(batch.labels.cpu().numpy())
@@ -383,6 +384,7 @@ def _fit(
             "epochs": passes,
             "seconds": elapsed,
             "examples_per_s": examples / elapsed if elapsed > 0 else 0.0,
+            "train_positives": last_positives,  # of the last pass's rows
             "recycled_rows": recycled_total,
             "vocab": voc.stats(),
             "device": str(dev),

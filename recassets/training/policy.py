@@ -162,8 +162,17 @@ def train_next(
         output=None,
         full_retrain=full_retrain,
     )
-    if not ckpt.metrics.get("examples"):  # nothing to learn from: no version of nothing
+    # a ranker's rows all negative (a history rated below the threshold throughout): it
+    # would learn "nothing is ever engaged", and its AUC is NaN. No version of that either.
+    one_class = bool(ckpt.metrics.get("examples")) and ckpt.metrics.get("train_positives") == 0
+    if not ckpt.metrics.get("examples") or one_class:  # nothing to learn from: no version
         what = f"{todo[0]}..{todo[-1]}" if len(todo) > 1 else todo[0]
+        if one_class and prior is None:
+            raise ValueError(
+                f"{kind}: no positive among the {ckpt.metrics['examples']} training examples of "
+                f"{what} (it learns to tell positives from negatives): nothing trained, no "
+                "version saved"
+            )
         if prior is None:
             learns = (
                 "positives: engagements, or ratings at or above the threshold"

@@ -477,6 +477,12 @@ def train_next(
         l2 = chosen_l2 if l2 is None else float(l2)
         beta = chosen_beta if beta is None else float(beta)
     pos = rows.filter(pc.equal(rows["label"], 1))
+    if not pos.num_rows:  # a fit of no item: no version of nothing (as the towers refuse)
+        raise ValueError(
+            f"item_similarity: no positive in {window[0]}..{window[-1]} (it learns from "
+            "positives: engagements, or ratings at or above the threshold): nothing fitted, no "
+            "version saved"
+        )
     sim = ItemSimilarity.fit(
         pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=l2, **settings,
         meta={"partitions": window, "table": str(table_path(paths)), "table_version": version,

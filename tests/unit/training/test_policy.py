@@ -10,6 +10,7 @@ import pytest
 from recassets.paths import Paths
 from recassets.training import evaluation as E
 from recassets.training import policy as P
+from recassets.training import similarity as S
 from recassets.training.loop import train_ranking, train_two_tower
 from recassets.training.recommend import recommend
 from support import planted
@@ -329,15 +330,26 @@ def test_days_without_positives_save_no_model_and_a_quiet_day_keeps_the_last(pat
     with pytest.raises(ValueError, match=r"two_tower: no training examples in 2026-01-01\.\."):
         P.train_next(paths, "two_tower", TINY)
     assert P.checkpoint_versions(paths, "two_tower") == []
+    # the ranker has rows (negatives) but no positive: it would learn "never engaged" (AUC NaN)
+    with pytest.raises(ValueError, match=r"ranking: no positive among the \d+ training example"):
+        P.train_next(paths, "ranking", TINY)
+    assert P.checkpoint_versions(paths, "ranking") == []
+    with pytest.raises(ValueError, match="item_similarity: no positive in 2026-01-01"):
+        S.train_next(paths)
+    assert S.versions(paths) == []
 
     other = Paths.at(Path(paths.home).parent / "h2")
     planted.write_days(other.table("training_examples"), range(3))
     first = P.train_next(other, "two_tower", TINY, holdout_days=0)
     assert first.new_version
+    ranker = P.train_next(other, "ranking", TINY, holdout_days=0)
+    assert ranker.new_version  # with positives, the ranker trains (the failing case above)
     planted.write_days(other.table("training_examples"), [3], p_match=0.0, p_other=0.0)
     quiet = P.train_next(other, "two_tower", TINY, holdout_days=0)  # day 3: no positives
     assert not quiet.new_version and quiet.path == first.path
     assert P.checkpoint_versions(other, "two_tower") == [Path(first.path)]
+    quiet = P.train_next(other, "ranking", TINY, holdout_days=0)  # negatives only: kept
+    assert not quiet.new_version and quiet.path == ranker.path
 
 
 def test_the_gate_does_not_decide_on_a_handful_of_users():
