@@ -576,24 +576,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 DEBUG_ENV = "RECASSETS_DEBUG"
+SAID = (ValueError, OSError, OverflowError)  # errors said in one line (and Delta's: ``main``)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run a command. A ``ValueError`` or ``OSError`` (a bad input, a file that cannot be read
-    or written, a location that is no folder) ends it with its message and exit code 1, not a
-    traceback; ``RECASSETS_DEBUG=1`` shows the traceback instead."""
+    """Run a command. A ``SAID`` error (a bad input, a file not read or written, a location no
+    folder) or a ``DeltaError`` (a damaged table log) ends it in one line, exit 1."""
     args = build_parser().parse_args(argv)
     home = os.environ.get("RECASSETS_HOME")
     if home and Path(home).exists() and not Path(home).is_dir():
         raise SystemExit(f"recassets: RECASSETS_HOME={home} is a file, not a folder")
     try:
         args.func(args)
-    except (ValueError, OSError, OverflowError) as e:
-        if os.environ.get(DEBUG_ENV):
+    except Exception as e:  # noqa: BLE001 - the kinds above; any other is a bug: its traceback
+        delta = any(c.__name__ == "DeltaError" for c in type(e).__mro__)  # a damaged log
+        if os.environ.get(DEBUG_ENV) or not (delta or isinstance(e, SAID)):
             raise
-        raise SystemExit(
-            f"recassets {args.command}: {type(e).__name__}: {e} ({DEBUG_ENV}=1 shows where)"
-        ) from None
+        raise SystemExit(f"recassets {args.command}: {type(e).__name__}: {e} "
+                         f"({DEBUG_ENV}=1 shows where)") from None  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -73,13 +73,15 @@ def available_days(paths: PathsOrTable) -> list[str]:
     Here, not in ``evaluation`` (which needs torch): ``retrain_sensor`` calls it on every tick,
     and the Dagster layer must import without torch (every run process loads it)."""
     from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError, TableNotFoundError
 
     path = table_path(paths)
     try:
-        table = DeltaTable(path)
-    except Exception:  # no table yet (TableNotFoundError; its class moved across releases)
+        return sorted({p["dt"] for p in DeltaTable(path).partitions()})
+    except TableNotFoundError:  # no table yet
         return []
-    return sorted({p["dt"] for p in table.partitions()})
+    except DeltaError as e:  # a damaged log is not an empty table: say which and what
+        raise ValueError(f"training_examples at {path} cannot be read: {e}") from e
 
 
 # The evaluation window when a run does not fix ``holdout_days`` (None, the default): the

@@ -15,6 +15,7 @@ start) get the trailing-7-day popularity list (trending), minus nothing.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,43 @@ def recommend(
         score = dict(zip(ids.tolist(), counts.tolist(), strict=True))
         for u, top in E.popularity_ranking(ids, warm, seen, k).items():
             out[u] = [(i, float(score[i])) for i in top]
-    return _to_table(users, out)
+    short = _backfill(out, users, rows, seen, k)
+    table = _to_table(users, out)
+    return table.replace_schema_metadata({BACKFILLED: str(short)}) if short else table
+
+
+# the result's schema metadata: how many users' lists the policy left short of k (backfilled)
+BACKFILLED = "recassets.backfilled"
+
+
+def _backfill(
+    out: dict[int, list[tuple[int, float]]],
+    users: Sequence[int],
+    rows: pa.Table,
+    seen: dict[int, set[int]],
+    k: int,
+) -> int:
+    """Fill each list the policy left short of ``k`` from every item of the table by its
+    engagements (rows of any label, as serving's counters count them; ties: the lower id),
+    seen items still excluded, each with its positive count as score; the number of users
+    filled. Serving backfills the same way (from trending). Before, a sparse last week or a
+    history without positives gave short or empty lists, with exit 0 and no word."""
+    ids, counts = np.unique(rows["item_id"].to_numpy().astype(np.int64), return_counts=True)
+    order = ids[np.lexsort((ids, -counts))].tolist()
+    positives = dict(zip(*(a.tolist() for a in E.popularity(rows)), strict=True))
+    short = 0
+    for u in users:
+        got = out.setdefault(u, [])
+        if len(got) >= k:
+            continue
+        short += 1
+        taken = {i for i, _ in got} | seen.get(u, set())
+        for i in order:
+            if len(got) >= k:
+                break
+            if i not in taken:
+                got.append((i, float(positives.get(i, 0))))
+    return short
 
 
 def _model_recommend(
@@ -230,6 +267,10 @@ def cli_recommend(users_file: str, k: int = 100, out: str | None = None) -> pa.T
         out_file("recommend", out)
     ids = _user_ids(Path(users_file))
     table = recommend(Paths.from_env(), ids, k)
+    short = int((table.schema.metadata or {}).get(BACKFILLED.encode(), b"0"))
+    if short:
+        print(f"recassets recommend: the policy left {short} user(s) short of k = {k}: filled "
+              "from all items by engagements (seen items excluded)", file=sys.stderr)  # fmt: skip
     if out is None:
         for row in table.to_pylist():
             print(json.dumps(row))

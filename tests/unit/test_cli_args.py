@@ -196,3 +196,34 @@ def test_audit_refuses_an_out_that_cannot_be_a_file(tmp_path, monkeypatch):
         cli.main(["audit", "latest", "--out", ""])
     with pytest.raises(SystemExit, match="a folder; name a file to write"):
         cli.main(["audit", "latest", "--out", str(tmp_path)])
+
+
+def test_a_damaged_delta_log_is_named_not_a_traceback_nor_an_empty_table(tmp_path, monkeypatch):
+    """A training_examples log cut short: ``recommend`` said "training_examples is empty"
+    (any error read as no table), and ``status`` ended in Delta's Rust backtrace. Now the
+    table and the error are said in one line; a missing table is still no table."""
+    from pathlib import Path
+
+    from recassets.paths import Paths
+    from recassets.training.examples import available_days
+    from support import planted
+
+    paths = Paths.at(tmp_path / "home")
+    assert available_days(paths) == []  # no table yet: nothing, no error
+    table = paths.table("training_examples")
+    planted.write_days(table, range(2))
+    assert available_days(paths) == ["2026-01-01", "2026-01-02"]
+    log = Path(table) / "_delta_log" / "00000000000000000001.json"
+    log.write_bytes(log.read_bytes()[: len(log.read_bytes()) // 2])
+    with pytest.raises(ValueError, match="training_examples at .* cannot be read"):
+        available_days(paths)
+    monkeypatch.setenv("RECASSETS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RECASSETS_DEBUG", raising=False)
+    for var in ("RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS", "RECASSETS_LINEAGE"):
+        monkeypatch.delenv(var, raising=False)
+    users = tmp_path / "users.txt"
+    users.write_text("1\n")
+    with pytest.raises(SystemExit, match="recommend: ValueError: training_examples at .* cannot"):
+        cli.main(["recommend", "--users", str(users)])
+    with pytest.raises(SystemExit, match=r"recassets status: \w*Error: "):
+        cli.main(["status"])

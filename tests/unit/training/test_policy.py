@@ -4,6 +4,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -373,3 +374,37 @@ def test_no_evaluation_users_leave_the_popularity_pointer_as_it_is(paths: Paths)
     # with figures, the better variant is chosen (the failing case of the above)
     assert not P.promote(paths, report(0.05)).passed
     assert P.current_policy(paths)["variant"] == "trailing_7d"
+
+
+def test_short_popularity_lists_are_filled_to_k_and_said(paths: Paths, capsys, monkeypatch):
+    """No positive at all (every rating below the threshold): the popularity and trending
+    lists are empty, and the batch gave nothing, exit 0. They are filled from every item by
+    its engagements (seen items still out), and the count is said."""
+    from recassets.training.recommend import BACKFILLED, cli_recommend
+
+    table = paths.table("training_examples")
+    planted.write_days(table, range(2), p_match=0.0, p_other=0.0)
+    rows = E.read_days(paths, E.available_days(paths), ("user_id", "item_id", "label", "source"))
+    user = int(rows["user_id"][0].as_py())
+    ids, counts = np.unique(rows["item_id"].to_numpy(), return_counts=True)
+    top = int(ids[np.argmax(counts)])  # first in the fill order: unless the user rated it
+    low = planted.make_day(1, p_match=0.0, p_other=0.0).slice(0, 1).to_pylist()[0]
+    low.update(user_id=user, item_id=top, label=0, source="rating", history_item_ids=[])
+    planted.write_day(table, pa.Table.from_pylist([low], schema=planted.SCHEMA))
+    out = recommend(paths, [user, 999_999], k=7)
+    got = {
+        u: out.filter(E.pc.equal(out["user_id"], u))["item_id"].to_pylist() for u in (user, 999_999)
+    }
+    assert len(got[user]) == len(got[999_999]) == 7
+    assert top not in got[user] and top in got[999_999]  # a seen item stays out
+    assert out.schema.metadata[BACKFILLED.encode()] == b"2"
+    for var in ("RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS", "RECASSETS_LINEAGE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("RECASSETS_HOME", paths.home)
+    users = Path(paths.home) / "users.txt"
+    users.write_text(f"{user}\n")
+    cli_recommend(str(users), 5)
+    assert "left 1 user(s) short of k = 5" in capsys.readouterr().err
+    planted.write_days(paths.table("training_examples"), [2])  # positives: no filling needed
+    full = recommend(paths, [999_999], k=7)
+    assert full.num_rows == 7 and BACKFILLED.encode() not in (full.schema.metadata or {})
