@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recassets.paths import Paths
-from recassets.training.checkpoint import Checkpoint
+from recassets.training.checkpoint import Checkpoint, DamagedArtifactError
 from recassets.training.evaluation import (
     CURRENT,
     POPULARITY_ALL_TIME,
@@ -233,7 +233,15 @@ def current_policy(paths: Paths) -> dict[str, Any]:
     p = pointer_path(paths)
     if not p.exists():
         return dict(DEFAULT_POLICY)
-    policy = json.loads(p.read_text())
+    try:
+        policy = json.loads(p.read_text())
+        if not isinstance(policy, dict):
+            raise ValueError(f"holds a {type(policy).__name__}, not the policy's object")
+    except ValueError as e:  # the pointer is written atomically: this is damage, not a race
+        raise DamagedArtifactError(
+            f"the serving policy {p} is damaged ({e}): restore it, or delete it to serve "
+            "popularity until the gate promotes a model again"
+        ) from e
     for key in POINTER_FILES:
         if isinstance(policy.get(key), str):
             policy[key] = in_home(paths, policy[key])

@@ -90,6 +90,17 @@ def test_no_pointer_means_popularity(paths):
     assert P.current_policy(paths) == {"policy": "popularity", "variant": "trailing_7d"}
 
 
+@pytest.mark.parametrize("text", ['{"policy": "mod', "[1, 2]"])
+def test_a_damaged_pointer_is_named_with_what_to_do(paths, text):
+    from recassets.training.checkpoint import DamagedArtifactError
+
+    P.write_policy(paths, {"policy": "popularity", "variant": "all_time"})
+    assert P.current_policy(paths)["variant"] == "all_time"  # the good pointer reads
+    P.pointer_path(paths).write_text(text)  # before: a bare JSONDecodeError, no file named
+    with pytest.raises(DamagedArtifactError, match=r"current\.json is damaged .*delete it"):
+        P.current_policy(paths)
+
+
 def test_promote_on_pass_writes_the_pointer(paths):
     d = P.promote(paths, report(0.3, tt="a/tt.pt", rk="a/rk.pt"))
     assert d.passed
