@@ -154,6 +154,13 @@ def start(
         # the bundle's own campaigns file was checked when the bento was built (and is again
         # at the worker's start); RECASSETS_ADS_CAMPAIGNS, naming another, is checked here
         preflight.check(full_env)
+        bundle = B.bento_folder(paths, target) / "src" / "bundle"
+        if (bundle / "manifest.json").exists():  # a tag of this store: its files, checked now
+            from recassets.funnel.bundle import Bundle
+
+            # damaged, a worker would fail at start and be restarted by BentoML's arbiter,
+            # which itself stays up: this wait would end only at its timeout, naming none
+            Bundle.load(bundle)
     handle = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed here after
     proc = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)],

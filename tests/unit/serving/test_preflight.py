@@ -65,3 +65,28 @@ def test_start_refuses_a_bad_setting_before_launching_anything(tmp_path: Path, m
     with pytest.raises(ValueError, match="RECASSETS_SERVE_MAX_K"):
         server.start(paths, "recassets_recommender:any", env={"RECASSETS_SERVE_MAX_K": "x"})
     assert launched == []
+
+
+def test_start_refuses_a_damaged_bundle_before_launching_anything(tmp_path: Path, monkeypatch):
+    """A bento whose bundle manifest is cut short: its worker failed at start and BentoML
+    restarted it over and over, so ``recassets serve`` waited its whole 180 s and then blamed
+    a timeout. The bundle is read first now, and named."""
+    from recassets.bento import bundle as B
+    from recassets.training.checkpoint import DamagedArtifactError
+
+    launched = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: launched.append(a))
+    monkeypatch.delenv("RECASSETS_SERVING_TOKEN_FILE", raising=False)
+    paths = Paths.at(tmp_path / "home")
+    tag = "recassets_recommender:v1"
+    bundle = B.bento_folder(paths, tag) / "src" / "bundle"
+    bundle.mkdir(parents=True)
+    (bundle / "manifest.json").write_text('{"tag": "recassets_recomm')
+    with pytest.raises(DamagedArtifactError, match="bundle manifest .*manifest.json is damaged"):
+        server.start(paths, tag)
+    assert launched == []
+    (bundle / "manifest.json").write_text('{"tag": "v1", "lineage": {}}')  # readable: launched
+    monkeypatch.setattr(server, "Server", lambda *a, **k: (_ for _ in ()).throw(SystemExit))
+    with pytest.raises(SystemExit):
+        server.start(paths, tag)
+    assert len(launched) == 1
