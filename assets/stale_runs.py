@@ -95,15 +95,19 @@ def reap(instance: DagsterInstance, say: Callable[[str], None] = print) -> list[
     if not storage.supports_global_concurrency_limits:
         return acted
     for key in sorted(storage.get_concurrency_keys()):
-        for slot in storage.get_concurrency_info(key).claimed_slots:
-            if slot.run_id in acted:
+        info = storage.get_concurrency_info(key)
+        # a slot claimed, or one assigned to a waiting step (Dagster hands a freed slot to the
+        # oldest waiting step, a dead run's too): either blocks every later step
+        for run_id in dict.fromkeys([*(s.run_id for s in info.claimed_slots),
+                                     *(p.run_id for p in info.pending_steps)]):  # fmt: skip
+            if run_id in acted:
                 continue
-            run = instance.get_run_by_id(slot.run_id)
+            run = instance.get_run_by_id(run_id)
             if run is None or run.is_finished:
-                storage.free_concurrency_slots_for_run(slot.run_id)
-                acted.append(slot.run_id)
+                storage.free_concurrency_slots_for_run(run_id)
+                acted.append(run_id)
                 ended = "is gone" if run is None else f"ended {run.status.value}"
-                say(f"pool {key}: freed the slot of run {slot.run_id}, which {ended}")
+                say(f"pool {key}: freed the slot of run {run_id}, which {ended}")
     return acted
 
 
@@ -119,11 +123,13 @@ def held_pools(instance: DagsterInstance, selection: list[str]) -> list[tuple[st
         return []
     graph = defs.resolve_asset_graph()
     pools = sorted({p for k in selection for p in graph.get(AssetKey.from_user_string(k)).pools})
-    return [
-        (pool, slot.run_id)
-        for pool in pools
-        for slot in storage.get_concurrency_info(pool).claimed_slots
-    ]
+    held = []
+    for pool in pools:
+        info = storage.get_concurrency_info(pool)
+        assigned = [p.run_id for p in info.pending_steps if p.assigned_timestamp is not None]
+        held += [(pool, r) for r in dict.fromkeys([*(s.run_id for s in info.claimed_slots),
+                                                   *assigned])]  # fmt: skip
+    return held
 
 
 __all__ = [

@@ -86,3 +86,23 @@ def test_an_ended_runs_slot_is_freed(instance):
     assert S.reap(instance, said.append) == [ended]
     assert _claimants(instance) == []
     assert said == [f"pool {POOL}: freed the slot of run {ended}, which ended CANCELED"]
+
+
+def test_a_slot_handed_to_a_dead_runs_waiting_step_is_freed_once_that_run_ended(instance):
+    """Dagster gives a freed slot to the oldest waiting step: to a dead run's, it is lost to
+    every later step (seen after a probe's kill -9 of a waiting run). Once that run has ended
+    (its termination forced in the UI), the next CLI plan frees it, and the pool is named as
+    held until then."""
+    holder = _holding(instance, {}, "a")
+    waiting = create_run_for_test(instance, job_name="__ASSET_JOB", status=DagsterRunStatus.STARTED)
+    killed = InstanceConcurrencyContext(instance, waiting).__enter__()  # never left: killed
+    assert not killed.claim(POOL, "b")  # waits: a pending step of its own
+    instance.event_log_storage.free_concurrency_slots_for_run(holder)  # the slot goes to b
+    assert S.held_pools(instance, ["lake/item_features"]) == [(POOL, waiting.run_id)]
+    assert S.reap(instance, lambda _: None) == []  # still in progress, untagged: not judged
+    instance.report_run_canceled(waiting)
+    assert S.reap(instance, lambda _: None) == [waiting.run_id]
+    assert S.held_pools(instance, ["lake/item_features"]) == []
+    later = create_run_for_test(instance, job_name="__ASSET_JOB", status=DagsterRunStatus.STARTED)
+    with InstanceConcurrencyContext(instance, later) as ctx:
+        assert ctx.claim(POOL, "c")
