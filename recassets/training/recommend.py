@@ -329,7 +329,18 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
     paths = Paths.from_env()
     tt, rk = P.latest_checkpoint(paths, "two_tower"), P.latest_checkpoint(paths, "ranking")
     if tt is None:
-        raise SystemExit("no two-tower checkpoint under " + str(P.models_dir(paths)))
+        days = E.available_days(paths)
+        why = (
+            "no training_examples yet"
+            if not days
+            else f"training_examples holds {len(days)} day(s); none trained a two-tower (it "
+            "needs 2 days or more, one held out, and positives in them: the materialize "
+            "log's failed steps say which)"
+        )
+        raise SystemExit(
+            f"recassets evaluate: no two-tower checkpoint under {P.models_dir(paths)}: {why}; "
+            f"what serves now: {P.current_policy(paths).get('policy')}"
+        )
     cur = P.current_policy(paths)
     sims = versions(paths)
     report = E.evaluate(

@@ -227,3 +227,17 @@ def test_a_damaged_delta_log_is_named_not_a_traceback_nor_an_empty_table(tmp_pat
         cli.main(["recommend", "--users", str(users)])
     with pytest.raises(SystemExit, match=r"recassets status: \w*Error: "):
         cli.main(["status"])
+
+
+def test_evaluate_without_a_model_says_why_and_what_serves(tmp_path, monkeypatch):
+    from recassets.paths import Paths
+    from support import planted
+
+    monkeypatch.setenv("RECASSETS_HOME", str(tmp_path / "home"))
+    for var in ("RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS", "RECASSETS_LINEAGE"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(SystemExit, match="no training_examples yet; what serves now: popularity"):
+        cli.main(["evaluate"])
+    planted.write_days(Paths.at(tmp_path / "home").table("training_examples"), range(1))
+    with pytest.raises(SystemExit, match=r"holds 1 day\(s\); none trained a two-tower"):
+        cli.main(["evaluate"])
