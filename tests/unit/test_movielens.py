@@ -656,3 +656,23 @@ def test_a_device_or_a_pipe_in_place_of_a_file_is_refused_unread(
     with pytest.raises(ValueError, match="not a regular file"):
         import_movielens(src, paths)
     assert not Path(paths.landing).exists()
+
+
+def test_ratings_far_from_the_rest_are_named_with_how_to_leave_them_out():
+    """One stray clock (an hour ago beside 1997) made a 10,669-day history and only its span
+    was said; the stretch cut off by the widest gap is named when it is small and far."""
+    import numpy as np
+
+    from recassets.movielens import detached
+
+    day = 86_400
+    bulk = np.arange(14 * 100) // 100 * day + 874_713_600  # 1997-09-20.., 100 ratings a day
+    stray = detached(np.r_[bulk, 1_764_900_000])  # 2025-12-05
+    assert stray is not None and stray.startswith("1 rating(s) on 2025-12-05..2025-12-05 lie")
+    assert "from the other 1400 (1997-09-20..1997-10-03)" in stray
+    assert "`recassets materialize --last 1997-10-03`" in stray
+    early = detached(np.r_[0, bulk])  # a timestamp of 0 before them: --first
+    assert early is not None and "`recassets materialize --first 1997-09-20`" in early
+    assert detached(bulk) is None  # no gap
+    assert detached(np.r_[bulk, bulk + 400 * day]) is None  # two halves: no stray side
+    assert detached(np.r_[bulk, bulk[-1] + 300 * day]) is None  # a quiet season, not a year
