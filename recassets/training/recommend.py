@@ -65,7 +65,9 @@ def recommend(
     """Top ``k`` items per user: ``(user_id, item_id, rank 1..k, score)``, users in input order.
 
     ``score``: the ranker's logit (model policy) or the item's positive count (popularity and
-    cold start).
+    cold start). A list the policy leaves short of ``k`` is filled (``_backfill``: every item
+    by engagements, scored by its positive count); the table's metadata ``BACKFILLED`` counts
+    the users filled.
     """
     users = [int(u) for u in dict.fromkeys(user_ids)]
     days = E.available_days(paths)
