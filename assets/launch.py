@@ -91,11 +91,10 @@ def run_plan(plan: Sequence[Mapping[str, Any]], instance: DagsterInstance) -> in
     # pointer, and Dagster has no public pointer to its implicit asset job.
     job = asset_job()
 
-    # a run killed earlier would hold its pool's slot for ever: free it first (stale_runs)
     def note(line: str) -> None:
         print(f"{NOTE_LINE} {line}", flush=True)
 
-    reap(instance, note)
+    reap(instance, note)  # a run killed earlier would hold its pool's slot for ever: freed
     ours = {**LAUNCHED_BY, **process_tags()}  # the process, for a later reap should it die
     code = 0
     for i, entry in enumerate(plan):

@@ -14,8 +14,9 @@ does not pass for the run's), and, before its first run, ``reap`` looks for:
 - a run still in progress whose process on this host is gone: it is marked failed, saying so,
   and its slots are freed (its half-written work is what a failed run leaves: Delta writes are
   atomic, so nothing was committed);
-- a slot held by a run that has ended (a run canceled from the UI whose worker was gone, say):
-  freed, as run monitoring's ``free_slots_after_run_end_seconds`` would.
+- a slot held by a run that has ended (a run canceled from the UI whose worker was gone, say),
+  claimed or handed to one of its waiting steps: freed, as run monitoring's
+  ``free_slots_after_run_end_seconds`` would.
 
 A run of another host (a shared PostgreSQL instance) or without the tags (launched by the
 daemon or the UI) is never judged by its pid: only its ended runs' slots are freed here.
