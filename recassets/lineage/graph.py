@@ -7,11 +7,9 @@ and embeddings manifests, the feature store's and the ingest tables' lineage man
 Delta logs (each commit's ``userMetadata``: run id, table, days) and the Dagster instance (runs,
 their tags, check results). Where a link is not recorded today it is either inferred from the
 Delta log and marked so (the versions a feature or example partition read: the versions as of
-its commit), or named in the node's ``unrecorded`` list; nothing is made up.
-
-The result is a DAG (``Lineage``): nodes keyed by an id, each listing its inputs. A node
-reached twice (a users partition under every feature day) is one node.
-"""
+its commit), or named in the node's ``unrecorded`` list; nothing is made up. The result is a
+DAG (``Lineage``): nodes keyed by an id, each listing its inputs; a node reached twice (a
+users partition under every feature day) is one node."""
 
 from __future__ import annotations
 
@@ -31,6 +29,7 @@ from recassets.lineage.targets import (
     TABLES,
     Target,
     TargetError,
+    is_bento_tag,
     parse_target,
 )
 from recassets.paths import Paths
@@ -57,8 +56,7 @@ ASSET_KEYS = {
 
 @dataclass
 class Artifact:
-    """A file on the path; ``sha256`` is the digest recorded when it was made (None: none was
-    recorded, so ``--verify`` cannot check it)."""
+    """A file on the path; ``sha256``: its digest recorded when made (None: ``--verify`` can't)."""
 
     path: str
     sha256: str | None
@@ -224,6 +222,8 @@ class _Walker:
             if found is None:
                 raise LookupError(f"no bento in {B.bentoml_home(self.paths)}")
             tag = found.lower()
+        if not is_bento_tag(tag):  # a record's field, never a path (../.. led out of the store)
+            raise LookupError(f"{tag[:80]!r} is not a bento tag (name:version)")
         folder = B.bento_folder(self.paths, tag)
         manifest_path = folder / "src" / "bundle" / "manifest.json"
         if not manifest_path.is_file():

@@ -23,6 +23,13 @@ _TAG = re.compile(rf"^({_NAME}):({_NAME})$")
 _MODEL = re.compile(r"^(two_tower|ranking|sequence_ranking)/(\d{4,9})$")
 _TABLE_AT = re.compile(r"^([a-z_]{1,40})@(\d{1,9})$")
 
+
+def is_bento_tag(text: str) -> bool:
+    """Whether ``text`` is a bento tag (``name:version``, names of letters, digits, ``_.-``):
+    what may become a folder of the bento store."""
+    return bool(_TAG.match(text))
+
+
 USAGE = (
     "TARGET is a bento tag (recassets_recommender:VERSION, or latest), a model version "
     "(two_tower/0003, ranking/0002, sequence_ranking/0001), TABLE@VERSION, TABLE DAY, or a request id of the decision "

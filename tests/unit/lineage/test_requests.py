@@ -117,6 +117,24 @@ def test_a_bento_gone_is_said_not_invented(home):
     assert root.inputs == [] and any("recassets_recommender:gone" in n for n in root.unrecorded)
 
 
+@pytest.mark.parametrize("bento", ["../../../elsewhere/fake:b", "x" * 5000])
+def test_a_records_bento_field_never_leads_out_of_the_store(home, bento):
+    """The decision log is data: its ``bento`` field named a folder outside the bento store
+    (``../..``), whose forged manifest was then reported as the bento that served, and 5,000
+    characters failed the whole command (file name too long). Now it must be a tag."""
+    forged = Path(home.home).parent / "elsewhere" / "fake" / "b" / "src" / "bundle"
+    forged.mkdir(parents=True, exist_ok=True)
+    (forged / "manifest.json").write_text(json.dumps({"policy": {"policy": "FORGED"}}))
+    _land(home, _decision(RID, bento=bento))
+    tree = G.trace(home, G.parse_target(RID))
+    root = tree.nodes[tree.root]
+    assert root.inputs == []
+    assert any("is not a bento tag (name:version)" in n for n in root.unrecorded)
+    _land(home, _decision("good-one"))  # the pass case: a tag of the store leads to it
+    good = G.trace(home, G.parse_target("good-one"))
+    assert good.nodes[good.root].inputs == [f"bento {H.TAG}"]
+
+
 def test_an_unknown_request_is_an_error_naming_it(home, monkeypatch, capsys):
     _land(home, _decision("someone-else"))
     # a half-written file (a dot-name) holding the id is not read, as ingestion would not
