@@ -75,6 +75,17 @@ ITEMS: list[tuple[dict | str, tuple[str, str | None] | None]] = [
         ("duplicate item_id (first at {file}:1)", "item_id"),
     ),
     ({"item_id": 12, "first_seen": SEEN, "title": 7}, None),  # a string field takes a number's text
+    # a vocabulary's key of 100 KB ran the evaluation out of memory: keys are capped, titles
+    # (text) at 1,000 characters
+    (
+        {"item_id": 14, "first_seen": SEEN, "category": "c" * 300},
+        ("field category: 300 characters, more than 256", "category"),
+    ),
+    ({"item_id": 15, "first_seen": SEEN, "title": "t" * 1000}, None),
+    (
+        {"item_id": 16, "first_seen": SEEN, "title": "t" * 1001},
+        ("field title: 1001 characters, more than 1000", "title"),
+    ),
 ]
 
 
@@ -115,6 +126,7 @@ def test_bad_items_are_quarantined_with_their_reason(spark, paths):
     assert sorted((r["item_id"], r["category"], r["title"]) for r in table) == [
         (10, "jazz", None),
         (12, None, "7"),
+        (15, None, "t" * 1000),
     ]
     assert len(table) + len(quarantine) == len(ITEMS)
 
