@@ -93,7 +93,9 @@ class LandedDay:
     @property
     def fingerprint(self) -> str:
         text = "\n".join(f"{n}\t{s}\t{m}" for n, s, m in self.files)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        # a file name that is no UTF-8 (a Latin-1 "café") decodes to surrogates: kept as its
+        # bytes, not raised (the raise failed every tick, and every day waited behind it)
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def _ingestible(p: Path) -> bool:
@@ -198,6 +200,19 @@ class LandingCursor:
 class Change:
     landed: LandedDay
     reason: str  # "new day", "files changed", "not in the lake (lineage)"
+    lake: str = ""  # the run whose ingestion the lake holds for the day (``lake_run``)
+
+
+def lake_run(paths: Paths, dataset: str, day: str) -> str:
+    """The run id of the ingestion the lake holds for ``dataset``'s ``day`` (its lineage
+    manifest), "" when none: what a run key must include besides the files, so that files
+    coming back to a state launched before (a late file, then withdrawn) launch again."""
+    manifest = Path(paths.lineage) / TABLE_OF[dataset] / f"dt={day}.json"
+    try:
+        recorded = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return ""
+    return str(recorded.get("run_id", "")) if isinstance(recorded, dict) else ""
 
 
 @dataclass(frozen=True)
@@ -218,9 +233,14 @@ class Batch:
 
     @property
     def run_key(self) -> str:
-        """Same files, same key: a restarted daemon, or a cursor lost and rebuilt, never
-        launches the same ingestion twice (Dagster skips a run key it has seen)."""
-        text = "\n".join(sorted(f"{c.landed.key}={c.landed.fingerprint}" for c in self.changes))
+        """Same files over the same lake, same key: a restarted daemon, or a cursor lost and
+        rebuilt, never launches the same ingestion twice (Dagster skips a run key it has seen).
+        The lake's side (``Change.lake``) is in it: files withdrawn back to a state launched
+        before had that key again, the run was skipped as done, and the withdrawn file's rows
+        stayed in the lake."""
+        text = "\n".join(
+            sorted(f"{c.landed.key}={c.landed.fingerprint}@{c.lake}" for c in self.changes)
+        )
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         span = self.first if self.first == self.last else f"{self.first}..{self.last}"
         return f"landing:{span}:{'+'.join(self.datasets)}:{digest}"
@@ -302,7 +322,7 @@ def plan_landing(
         seen = cursor.pending.get(landed.key) if cursor is not None else None
         why = settled(landed, settle_seconds, now, seen, landed.dataset in marked)
         if why is None:
-            changes.append(Change(landed, reason))
+            changes.append(Change(landed, reason, lake_run(paths, landed.dataset, landed.day)))
             return
         waiting[landed.key] = why
         same = seen is not None and seen[0] == landed.fingerprint

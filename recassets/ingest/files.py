@@ -245,6 +245,10 @@ def _classify(path: Path, size: int, scan: _LineScan | None = None) -> tuple[str
             "unreadable",
             "the file name holds ':', which Hadoop cannot read as a path: rename it",
         )
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are no UTF-8 (a Latin-1 "café"): no path for Spark
+        return "unreadable", "the file name is not UTF-8: rename it"
     if suffix in PARQUET_SUFFIXES:
         import pyarrow.parquet as pq
 

@@ -146,6 +146,38 @@ def test_changed_file_relaunches_with_a_new_run_key(home, instance):
     assert result.run_requests[0].run_key != first.run_requests[0].run_key
 
 
+def test_files_withdrawn_to_a_state_launched_before_launch_again(home, instance):
+    """A late file landed and ingested, then withdrawn: the day's files were as at the first
+    launch, so was its run key, and Dagster skipped the run as done; the withdrawn file's rows
+    stayed in the lake. The key now carries the ingestion the lake holds, which changed."""
+    land(home, "events", D1)
+    first = tick(home, instance, None)
+    write_lineage(home, "events", D1)  # as the first run leaves it: its run in the manifest
+    manifest = home / "lineage" / "raw_events" / f"dt={D1}.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "run_id": "r1"}))
+    late = land(home, "events", D1, name="part-00001.jsonl", mtime=T0 + 60)
+    second = tick(home, instance, first.cursor)
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "run_id": "r2"}))
+    late.unlink()  # withdrawn: the files are as at the first launch
+    third = tick(home, instance, second.cursor)
+    keys = [r.run_requests[0].run_key for r in (first, second, third)]
+    assert len(set(keys)) == 3
+    again = tick(home, instance, second.cursor)  # the same tick again (a restart): same key
+    assert again.run_requests[0].run_key == keys[2]
+
+
+def test_a_file_name_that_is_no_utf8_does_not_stop_the_sensor(home, instance):
+    """A Latin-1 name (b"caf\xe9.jsonl") failed every tick with UnicodeEncodeError, and every
+    other day waited behind it."""
+    land_day(home, D1)
+    folder = home / "landing" / "items" / f"dt={D2}"
+    folder.mkdir(parents=True)
+    with open(os.fsencode(folder) + b"/caf\xe9.jsonl", "wb") as f:
+        f.write(b"{}\n")
+    result = tick(home, instance, None)
+    assert [(p, a) for p, a, _ in requests(result)][0][0] == D1  # the days go on
+
+
 def test_temporary_and_hidden_files_are_not_landings(home, instance):
     land_day(home, D1)
     cursor = tick(home, instance, None).cursor

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -958,6 +959,11 @@ def test_names_hadoop_cannot_read_and_columns_spark_cannot_tell_apart_quarantine
     colon.write_bytes(b'{"a": 1}\n')
     assert landing_files._classify(colon, 9) == (
         "unreadable", "the file name holds ':', which Hadoop cannot read as a path: rename it"
+    )  # fmt: skip
+    latin1 = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.jsonl"))  # no UTF-8 name
+    latin1.write_bytes(b'{"a": 1}\n')
+    assert landing_files._classify(latin1, 9) == (
+        "unreadable", "the file name is not UTF-8: rename it"
     )  # fmt: skip
     twins = tmp_path / "t.parquet"
     pq.write_table(pa.table({"device": ["ios"], "Device": ["web"], "event_id": ["e"]}), twins)
