@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recassets.paths import DATASETS, Paths
+from recassets.paths import DATASETS, MAX_DAYS_AHEAD, Paths
 
 CURSOR_VERSION = 1
 # RECASSETS_LANDING_SETTLE_SECONDS: how long a day's files must be unchanged before they are
@@ -328,7 +328,27 @@ def plan_landing(
         same = seen is not None and seen[0] == landed.fingerprint
         pending[landed.key] = seen if same and seen is not None else (landed.fingerprint, now)
 
+    horizon = dt.datetime.fromtimestamp(now, dt.UTC).date() + dt.timedelta(days=MAX_DAYS_AHEAD)
+    for dataset in datasets:
+        for name in paths.odd_landing_folders(dataset):
+            skipped[f"{dataset}/{name}"] = "not a day folder (dt=YYYY-MM-DD): never read"
+        for day in paths.landed_days(dataset):  # a day of folders only (hour=10/): not read
+            folder = Path(paths.landing_dir(dataset, day.isoformat()))
+            subs = [] if f"{dataset}/{day}" in scan else sorted(
+                c.name for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")
+            )  # fmt: skip
+            if subs:
+                skipped[f"{dataset}/{day}"] = (
+                    f"holds folders only ({', '.join(subs[:3])}): a day's files lie in its "
+                    "own folder, never below it"
+                )
     for key, landed in scan.items():
+        if dt.date.fromisoformat(landed.day) > horizon:
+            skipped[key] = (
+                f"more than {MAX_DAYS_AHEAD} days after today (UTC): not ingested (a typo, or "
+                "a producer's clock?)"
+            )
+            continue
         if not is_partition(landed.day):
             skipped[key] = (
                 "not a daily partition of the loaded definitions (before the first day, or "

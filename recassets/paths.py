@@ -128,12 +128,33 @@ class Paths:
             return []
         days = []
         for child in root.iterdir():
-            if child.is_dir() and child.name.startswith("dt="):
-                try:
-                    days.append(dt.date.fromisoformat(child.name[3:]))
-                except ValueError:
-                    continue
+            if child.is_dir() and (day := _day_folder(child.name)) is not None:
+                days.append(day)
         return sorted(days)
+
+    def odd_landing_folders(self, dataset: str = "events") -> list[str]:
+        """Folders under ``dataset``'s landing that are no ``dt=YYYY-MM-DD`` day (``dt=banana``,
+        ``dt=2026-13-45``, ``dt=20260111``), hidden and ``_`` names left out: never read, so
+        the landing sensor names them instead of passing over them in silence."""
+        root = Path(self.landing) / dataset
+        if not root.is_dir():
+            return []
+        return sorted(
+            c.name for c in root.iterdir()
+            if c.is_dir() and not c.name.startswith((".", "_")) and _day_folder(c.name) is None
+        )  # fmt: skip
+
+
+def _day_folder(name: str) -> dt.date | None:
+    """The day of a ``dt=YYYY-MM-DD`` folder name, exactly so (Python reads "20260111" and
+    "2026W021" as days too, whose folder would then be looked up as "dt=2026-01-11")."""
+    if not name.startswith("dt="):
+        return None
+    try:
+        day = dt.date.fromisoformat(name[3:])
+    except ValueError:
+        return None
+    return day if day.isoformat() == name[3:] else None
 
 
 def _iso(day: dt.date | str) -> str:
@@ -141,6 +162,10 @@ def _iso(day: dt.date | str) -> str:
 
 
 DEFAULT_START_DATE = dt.date(2026, 1, 1)
+# Landed days at most this far after today (UTC) open partitions (clock skew, a producer in a
+# zone ahead); a later one does not: one dt=2099-01-01 folder made 26,325 partitions ahead, and
+# each of the landing sensor's partition checks took 0.4 s (a tick of 16 days, 19.6 s).
+MAX_DAYS_AHEAD = 7
 # Data whose last landed day is at most this many days before today is live: its partitions
 # run up to today, so the landing sensor can launch tomorrow's day without a reload.
 LIVE_WITHIN_DAYS = 2
@@ -210,7 +235,9 @@ def partition_window(
         return PartitionWindow(first, last)
     if days and not end_ and days[-1] < today - dt.timedelta(days=LIVE_WITHIN_DAYS):
         return PartitionWindow(first, max(first, days[-1]))
-    ahead = max(0, (days[-1] - today).days) if days else 0
+    # a day folder far ahead of today (a typo, a clock) opens no partition: the sensor names it
+    near = [d for d in days if d <= today + dt.timedelta(days=MAX_DAYS_AHEAD)]
+    ahead = max(0, (near[-1] - today).days) if near else 0
     return PartitionWindow(first, None, days_ahead=ahead)
 
 

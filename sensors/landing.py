@@ -139,10 +139,12 @@ def landing_sensor(context: SensorEvaluationContext, lake: LakeResource) -> Sens
     if settling:
         context.log.info(f"landing_sensor: not settled yet: {settling}")
     if not plan.batches:
+        skipped = "; ".join(f"{key}: {why}" for key, why in plan.skipped.items())
         return SensorResult(
             skip_reason=SkipReason(
                 f"no new or changed landing files ({len(plan.unchanged)} known)"
                 + (f"; not settled yet: {settling}"[:1000] if settling else "")
+                + (f"; {len(plan.skipped)} skipped: {skipped}"[:1000] if skipped else "")
             ),
             cursor=plan.cursor_after([]).to_json(),
         )

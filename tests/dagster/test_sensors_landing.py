@@ -19,6 +19,7 @@ from recassets.freshness import (
     plan_landing,
     wait_until_settled,
 )
+from recassets.paths import partition_window
 from resources import LakeResource
 from sensors.landing import landing_sensor
 from tests.conftest import home_at
@@ -247,10 +248,31 @@ def test_waits_while_an_ingest_run_is_in_flight(home, instance):
 
 
 def test_days_outside_the_partitions_are_skipped_with_a_warning(home, instance, caplog):
-    land_day(home, "2099-01-01")
+    land_day(home, "1999-01-01")
     result = tick(home, instance, None, log_handler=caplog.handler)
     assert result.run_requests == []
-    assert "events/2099-01-01 skipped: not a daily partition" in caplog.text
+    assert "events/1999-01-01 skipped: not a daily partition" in caplog.text
+
+
+def test_odd_folders_and_far_future_days_are_named_not_passed_over(home, instance, caplog):
+    """``dt=banana``, ``dt=20260111`` (which Python reads as a day whose folder would be
+    ``dt=2026-01-11``), a day of subfolders only and a day of 2099 were passed over in
+    silence, the 2099 one opening 26,325 partitions ahead (each partition check 0.4 s)."""
+    for name in ("dt=banana", "dt=20260111"):
+        (home / "landing" / "events" / name).mkdir(parents=True)
+    (home / "landing" / "users" / f"dt={D3}" / "hour=10").mkdir(parents=True)
+    land_day(home, "2099-01-01")
+    land_day(home, D1)  # the good day goes through
+    first = tick(home, instance, None, log_handler=caplog.handler)
+    assert [p for p, _, _ in requests(first)] == [D1]
+    for said in ("events/dt=banana skipped: not a day folder", "events/dt=20260111 skipped",
+                 f"users/{D3} skipped: holds folders only (hour=10)",
+                 "events/2099-01-01 skipped: more than 7 days after today"):  # fmt: skip
+        assert said in caplog.text
+    quiet = tick(home, instance, first.cursor)  # nothing new: the skip reason says them too
+    said = quiet.skip_reason.skip_message if quiet.skip_reason else ""
+    assert "; 6 skipped: " in said and "events/dt=banana: not a day folder" in said
+    assert partition_window(home_at(home)).days_ahead == 0
 
 
 # --- files still being written (recassets.freshness.settled) ------------------------------------
