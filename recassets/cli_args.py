@@ -83,13 +83,17 @@ def selected(select: str | None, default: Sequence[str], more: Sequence[str]) ->
 
 
 def out_file(command: str, out: str) -> None:
-    """Refuse ``--out`` before any work when it cannot become a file: empty, a folder, or in a
-    folder that does not exist."""
+    """Refuse ``--out`` before any work when it cannot become a file: empty, a folder, in a
+    folder that does not exist, or naming what is not a plain file: a symlink, a device, a pipe
+    (the file is written beside and renamed over its name: ``--out /dev/full`` replaced the
+    device with a report, and a symlink was replaced, its target left as it was)."""
     target = Path(out)
+    odd = target.is_symlink() or (target.exists() and not target.is_file())
     why = (
         "an empty path" if not out.strip()
         else "a folder" if target.is_dir()
         else f"its folder {target.parent} does not exist" if not target.parent.is_dir()
+        else "a symlink, device or pipe, not a plain file" if odd
         else None
     )  # fmt: skip
     if why:

@@ -196,6 +196,17 @@ def test_audit_refuses_an_out_that_cannot_be_a_file(tmp_path, monkeypatch):
         cli.main(["audit", "latest", "--out", ""])
     with pytest.raises(SystemExit, match="a folder; name a file to write"):
         cli.main(["audit", "latest", "--out", str(tmp_path)])
+    # written beside and renamed over: /dev/full became a report, a symlink a file
+    import os
+
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "target.html").write_text("kept")
+    (tmp_path / "link.html").symlink_to(tmp_path / "target.html")
+    for odd in ("/dev/null", str(tmp_path / "fifo"), str(tmp_path / "link.html")):
+        with pytest.raises(SystemExit, match="a symlink, device or pipe, not a plain file"):
+            cli.main(["audit", "latest", "--out", odd])
+    cli_args.out_file("audit", str(tmp_path / "target.html"))  # a plain file: replaced, fine
+    cli_args.out_file("audit", str(tmp_path / "new.html"))  # none yet: fine
 
 
 def test_a_damaged_delta_log_is_named_not_a_traceback_nor_an_empty_table(tmp_path, monkeypatch):
