@@ -32,6 +32,7 @@ from typing import Any, TypeGuard
 
 from recassets import atomic
 from recassets.lineage.graph import Check, Lineage, Node, parse_target, trace
+from recassets.lineage.records import shaped
 from recassets.lineage.targets import INGEST_TABLES, Target, TargetError
 from recassets.lineage.verify import Verified, failures, verify
 from recassets.paths import Paths
@@ -405,8 +406,9 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
     except TargetError as e:
         parser.error(str(e))
     try:
-        report = collect(paths, target, args.target if args.day is None else
-                         f"{args.target} {args.day}")  # fmt: skip
+        with shaped():
+            report = collect(paths, target, args.target if args.day is None else
+                             f"{args.target} {args.day}")  # fmt: skip
     except LookupError as e:
         raise SystemExit(f"recassets audit: {e.args[0] if e.args else e}") from None
     if str(args.out) == "-":  # the page on standard output (``audit T --out - > r.html``)

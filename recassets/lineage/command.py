@@ -14,6 +14,7 @@ from recassets.ingest import read_lineage
 from recassets.lake import partition_day
 from recassets.lineage import render, verify
 from recassets.lineage.openlineage import to_json_lines
+from recassets.lineage.records import shaped
 from recassets.paths import Paths
 
 
@@ -28,22 +29,24 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
         target = L.parse_target(args.target, args.day)
     except L.TargetError as e:
         parser.error(str(e))
-    try:
-        tree = L.trace(paths, target)
-    except LookupError as e:
-        raise SystemExit(f"recassets lineage: {e.args[0] if e.args else e}") from None
-    checked = verify.verify(tree) if args.verify else None
-    if args.json:
-        sys.stdout.write(to_json_lines(tree))
-    else:
-        print(render.render(tree, checked))
+    with shaped():
+        try:
+            tree = L.trace(paths, target)
+        except LookupError as e:
+            raise SystemExit(f"recassets lineage: {e.args[0] if e.args else e}") from None
+        checked = verify.verify(tree) if args.verify else None
+        text = to_json_lines(tree) if args.json else render.render(tree, checked) + "\n"
+    sys.stdout.write(text)
     if checked is not None:
         print(render.render_verify(checked, tree), file=sys.stderr if args.json else sys.stdout)
+        if not checked:  # a partition whose manifest is gone verified "nothing", exit 0
+            raise SystemExit("recassets lineage --verify: no recorded file on the path to verify "
+                             "(a lineage manifest missing?): nothing vouches for it")  # fmt: skip
         if bad := verify.failures(checked):
             names = ", ".join(tree.relative(v.path) for v in bad)
             raise SystemExit(
                 f"recassets lineage --verify: {len(bad)} file(s) differ or lie outside this "
-                f"home: {names}"
+                f"home (or have no recorded sha256): {names}"
             )
 
 

@@ -14,14 +14,13 @@ users partition under every feature day) is one node."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from recassets.lake import partition_day
-from recassets.lineage.records import Commit, DagsterRecords, DeltaLog, read_version
+from recassets.lineage.records import Commit, DagsterRecords, DeltaLog, read_record, read_version
 from recassets.lineage.targets import (
     EXAMPLES_TABLE,
     FEATURE_TABLES,
@@ -228,7 +227,7 @@ class _Walker:
         manifest_path = folder / "src" / "bundle" / "manifest.json"
         if not manifest_path.is_file():
             raise LookupError(f"no bento {tag} with a bundle manifest ({manifest_path})")
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_record(manifest_path)
         lineage = manifest.get("lineage", {})
         node = Node(f"bento {tag}", "bento", ASSET_KEYS["bento"], dataset=str(folder))
         policy = manifest.get("policy", {})
@@ -367,7 +366,7 @@ class _Walker:
         if not manifest_path.is_file():
             node.unrecorded.append(f"the embeddings manifest ({manifest_path} is missing)")
             return self._add(node)
-        m = json.loads(manifest_path.read_text())
+        m = read_record(manifest_path)
         node.facts = {
             k: m.get(k)
             for k in ("features_day", "item_features_version", "items", "dim", "created_at")
@@ -405,7 +404,7 @@ class _Walker:
         if not manifest_path.is_file():
             node.unrecorded.append(f"the feature store's lineage manifest ({manifest_path})")
             return self._add(node)
-        m = json.loads(manifest_path.read_text())
+        m = read_record(manifest_path)
         node.facts["wrote_online"] = m.get("wrote_online")
         node.unrecorded.append("sha256 of the offline snapshots it exported")
         for snap in m.get("inputs", []):
@@ -483,7 +482,7 @@ class _Walker:
         if not manifest_path.is_file():
             node.unrecorded.append(f"the landing files (no lineage manifest {manifest_path})")
             return
-        m = json.loads(manifest_path.read_text())
+        m = read_record(manifest_path)
         if m.get("delta_version") != c.version:
             node.unrecorded.append(
                 f"the landing files of this version: the manifest describes version "

@@ -9,10 +9,11 @@ caller says so in the lineage it prints.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,3 +309,33 @@ def read_version(read: Mapping[str, Any], table: str) -> int | None:
     """The Delta version of ``table`` a commit's ``userMetadata["read"]`` recorded, or None."""
     value = read.get(table)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class RecordError(ValueError):
+    """A lineage record (a manifest) that is not the JSON object it should be: named, since
+    an auditor must know which record to distrust."""
+
+
+@contextlib.contextmanager
+def shaped() -> Iterator[None]:
+    """Turn a record edited into another shape (``inputs: null``, a number written as a
+    word) into one line, not a traceback (``RECASSETS_DEBUG=1`` keeps the traceback)."""
+    try:
+        yield
+    except (AttributeError, TypeError) as e:
+        raise RecordError(
+            "a lineage record on the path is not in the shape recassets writes "
+            f"({type(e).__name__}: {e})"
+        ) from e
+
+
+def read_record(path: Path | str) -> dict[str, Any]:
+    """A lineage record read whole; ``RecordError`` naming the file when it is cut short, not
+    UTF-8, or not a JSON object (before, a bare JSONDecodeError or a traceback)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RecordError(f"lineage record {path} is damaged: {e}") from e
+    if not isinstance(data, dict):
+        raise RecordError(f"lineage record {path} holds a {type(data).__name__}, not an object")
+    return data

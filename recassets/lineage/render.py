@@ -125,6 +125,11 @@ def render_verify(verified: list[Verified], lineage: Lineage) -> str:
                 f"verify: OUTSIDE {v.path} ({v.what}; recorded outside this home's folders: "
                 "another home's file, not verified here)"
             )
+        elif v.status == "unverifiable" and not v.what.endswith(" checkpoint"):
+            lines.append(
+                f"verify: UNVERIFIABLE {lineage.relative(v.path)} ({v.what}; its record holds "
+                "no sha256, which every record recassets writes has: edited, or older)"
+            )
         elif v.status in ("changed", "missing"):
             detail = f"recorded {v.recorded}" + (f", now {v.actual}" if v.actual else "")
             lines.append(

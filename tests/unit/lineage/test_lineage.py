@@ -155,6 +155,34 @@ def test_verify_passes_on_a_clean_home_and_names_a_changed_file(own_home, monkey
     assert [b.status for b in bad] == ["missing"]
 
 
+def test_records_edited_to_pass_or_to_another_shape_do_not(own_home, monkeypatch, capsys):
+    """The records are data too. A forged landing file whose record lost its sha256 verified
+    as "unverifiable", exit 0; a partition whose manifest was deleted verified "no files on
+    the path", exit 0; a manifest cut short, or with ``inputs: null``, ended in a traceback."""
+    day = "2026-01-02"
+    manifest = Path(own_home.lineage) / "raw_events" / f"dt={day}.json"
+    good = manifest.read_text()
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day, "--verify")
+    assert code == 0 and " ok" in out  # the pass case
+    landing = Path(own_home.landing_dir("events", day)) / "part-00000.jsonl"
+    landing.write_text(landing.read_text() + '{"event_id": "forged"}\n')
+    record = json.loads(good)
+    record["inputs"][0]["sha256"] = None
+    manifest.write_text(json.dumps(record))
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day, "--verify")
+    assert isinstance(code, str) and "part-00000.jsonl" in code
+    assert "verify: UNVERIFIABLE landing/events/dt=2026-01-02/part-00000.jsonl" in out
+    manifest.unlink()
+    code, _, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day, "--verify")
+    assert isinstance(code, str) and "no recorded file on the path to verify" in code
+    manifest.write_text(good[: len(good) // 2])
+    code, _, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day)
+    assert isinstance(code, str) and f"lineage record {manifest} is damaged" in code
+    manifest.write_text(json.dumps({**json.loads(good), "inputs": None}))
+    code, _, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day)
+    assert isinstance(code, str) and "not in the shape recassets writes (TypeError" in code
+
+
 def test_verify_in_a_copied_home_does_not_vouch_for_the_originals_files(
     own_home, tmp_path, monkeypatch, capsys
 ):
