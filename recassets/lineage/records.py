@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -317,7 +317,7 @@ class RecordError(ValueError):
 
 
 @contextlib.contextmanager
-def shaped() -> Iterator[None]:
+def shaped() -> Generator[None, None, None]:
     """Turn a record edited into another shape (``inputs: null``, a number written as a
     word) into one line, not a traceback (``RECASSETS_DEBUG=1`` keeps the traceback)."""
     try:
