@@ -47,7 +47,31 @@ def verify(lineage: Lineage) -> list[Verified]:
             actual = sha256_of(a.path)
             status = "ok" if actual == a.sha256 else "changed"
             results[a.path] = Verified(a.path, a.what, status, a.sha256, actual)
+    for node in lineage.nodes.values():
+        if node.kind == "bento" and node.dataset:
+            manifest = Path(node.dataset) / "src" / "bundle" / "manifest.json"
+            results[str(manifest)] = _digest_check(manifest)
     return [results[p] for p in sorted(results)]
+
+
+def _digest_check(manifest: Path) -> Verified:
+    """A bento's lineage against the digest taken of it at the build (the tag's last part,
+    ``bundle.build_bundle``): an edited figure or a removed sha256 in the manifest changes it.
+    Before, a forged ``recall@50`` and a removed checkpoint digest were reported as recorded."""
+    import json
+
+    what = "the bento's recorded lineage against its build-time digest"
+    try:
+        m = json.loads(manifest.read_text())
+        lineage = m["lineage"]
+        recorded = str(m["digest"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return Verified(str(manifest), what, "missing")
+    text = json.dumps(lineage, sort_keys=True, default=str).encode()
+    actual = hashlib.sha256(text).hexdigest()[: len(recorded) or 12]
+    return Verified(
+        str(manifest), what, "ok" if actual == recorded else "changed", recorded, actual
+    )
 
 
 FAILED = ("changed", "missing", "outside")

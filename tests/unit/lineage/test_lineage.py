@@ -136,8 +136,9 @@ def test_table_targets(home):
 
 def test_verify_passes_on_a_clean_home_and_names_a_changed_file(own_home, monkeypatch, capsys):
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    # 6 landing files, 2 checkpoints and their 2 copies in the bento, the Feast registry
-    assert code == 0 and "verify: 11 ok" in out
+    # 6 landing files, 2 checkpoints and their 2 copies in the bento, the Feast registry, and
+    # the bento's recorded lineage against its build-time digest
+    assert code == 0 and "verify: 12 ok" in out
     changed = Path(own_home.landing_dir("events", "2026-01-02")) / "part-00000.jsonl"
     changed.write_text(changed.read_text() + '{"late": "line"}\n')
     copy = Path(
@@ -153,6 +154,19 @@ def test_verify_passes_on_a_clean_home_and_names_a_changed_file(own_home, monkey
     Path(own_home.landing_dir("users", "2026-01-02"), "part-00000.jsonl").unlink()
     bad = failures(verify(G.trace(own_home, G.parse_target("users", "2026-01-02"))))
     assert [b.status for b in bad] == ["missing"]
+
+
+def test_a_bento_manifest_edited_after_its_build_fails_verify(own_home, monkeypatch, capsys):
+    """A figure forged in the bento's recorded lineage (the promotion's recall@50), or a
+    checkpoint copy's sha256 removed, was reported as recorded: the lineage is now checked
+    against the digest the build took of it (the tag's last part)."""
+    manifest = Path(own_home.bentoml, "bentos", *H.TAG.split(":"), "src", "bundle", "manifest.json")
+    m = json.loads(manifest.read_text())
+    m["lineage"]["forged"] = {"recall@50": 0.99}
+    manifest.write_text(json.dumps(m))
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert isinstance(code, str) and "manifest.json" in code
+    assert "verify: CHANGED " in out and "build-time digest" in out
 
 
 def test_records_edited_to_pass_or_to_another_shape_do_not(own_home, monkeypatch, capsys):
@@ -194,11 +208,11 @@ def test_verify_in_a_copied_home_does_not_vouch_for_the_originals_files(
     code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--verify")
     assert isinstance(code, str) and "file(s) differ or lie outside this home" in code
     assert "verify: OUTSIDE " + str(Path(own_home.landing)) in out
-    # the 9 files recorded by absolute path are the original's; the bento's 2 model copies,
-    # found through this home's bento store, are this home's own and verify
-    assert out.splitlines()[-1] == "verify: 2 ok, 9 outside"
+    # the 9 files recorded by absolute path are the original's; the bento's 2 model copies and
+    # its manifest, found through this home's bento store, are this home's own and verify
+    assert out.splitlines()[-1] == "verify: 3 ok, 9 outside"
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert code == 0 and "verify: 11 ok" in out
+    assert code == 0 and "verify: 12 ok" in out
 
 
 def _parse_event(line: str) -> RunEvent:
