@@ -355,9 +355,7 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
     if campaigns is not None:
         files["campaigns"] = C.BUNDLE_FILE
         lineage["campaigns"] = campaigns
-    digest = hashlib.sha256(json.dumps(lineage, sort_keys=True, default=str).encode()).hexdigest()[
-        :12
-    ]
+    digest = lineage_digest(lineage)
     manifest = {
         "policy": policy,
         "files": files,
@@ -367,6 +365,14 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
     }
     _write_json(folder / "manifest.json", manifest)
     return folder
+
+
+def lineage_digest(lineage: Mapping[str, Any]) -> str:
+    """The 12 hex digits a bundle's lineage is known by (its tag's last part): what
+    ``recassets lineage --verify`` recomputes to find a manifest edited after the build."""
+    return hashlib.sha256(json.dumps(lineage, sort_keys=True, default=str).encode()).hexdigest()[
+        :12
+    ]
 
 
 def bento_version(bundle: Path) -> str:

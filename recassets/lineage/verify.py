@@ -60,6 +60,8 @@ def _digest_check(manifest: Path) -> Verified:
     Before, a forged ``recall@50`` and a removed checkpoint digest were reported as recorded."""
     import json
 
+    from recassets.bento.bundle import lineage_digest
+
     what = "the bento's recorded lineage against its build-time digest"
     try:
         m = json.loads(manifest.read_text())
@@ -67,8 +69,7 @@ def _digest_check(manifest: Path) -> Verified:
         recorded = str(m["digest"])
     except (OSError, ValueError, KeyError, TypeError):
         return Verified(str(manifest), what, "missing")
-    text = json.dumps(lineage, sort_keys=True, default=str).encode()
-    actual = hashlib.sha256(text).hexdigest()[: len(recorded) or 12]
+    actual = lineage_digest(lineage) if isinstance(lineage, dict) else ""
     return Verified(
         str(manifest), what, "ok" if actual == recorded else "changed", recorded, actual
     )
