@@ -196,12 +196,15 @@ class ItemSimilarityConfig(Config):
     kinds={"numpy"},
     description="Item-to-item weights learned in closed form (EASE) on the positives of "
     "training_examples: the `similarity` candidate source and the blend order's main term; a "
-    "new versioned file under `<artifacts>/models/item_similarity/`.",
+    "new versioned file under `<artifacts>/models/item_similarity/`, and beside it co-occurrence "
+    "(cosine) on the same days under `models/cooccurrence/`: what serves when nothing learned "
+    "passes the gate and co-occurrence beats popularity.",
     code_version="1",
 )
 def item_similarity(
     context: AssetExecutionContext, config: ItemSimilarityConfig, lake: LakeResource
 ) -> MaterializeResult:
+    from recassets.training import cooccurrence as C
     from recassets.training import similarity as S
 
     sim, path, new = S.train_next(
@@ -210,6 +213,9 @@ def item_similarity(
         neighbors=config.neighbors,
     )  # fmt: skip
     context.log.info(f"item_similarity: {'new version' if new else 'up to date'} {path}")
+    # co-occurrence on the same days: what serves when nothing learned passes (policy.promote)
+    _, co_path, co_new = C.train_next(lake.paths(), sim)
+    context.log.info(f"cooccurrence: {'new version' if co_new else 'up to date'} {co_path}")
     m = sim.meta
     days = m.get("partitions", [])
     return MaterializeResult(
@@ -222,6 +228,7 @@ def item_similarity(
             "kept_weights": len(sim.data),
             "l2": float(m.get("l2", 0.0)),
             "beta": sim.beta,
+            "cooccurrence": MetadataValue.path(co_path),
             "partitions": MetadataValue.json(
                 {"first": days[0], "last": days[-1], "count": len(days)} if days else {}
             ),
@@ -333,6 +340,7 @@ def model_evaluation(
     context: AssetExecutionContext, config: ModelEvaluationConfig, lake: LakeResource
 ) -> MaterializeResult:
     from recassets.funnel.config import FunnelConfig
+    from recassets.training import cooccurrence as C
     from recassets.training import evaluation as E
     from recassets.training import light as L
     from recassets.training import policy as P
@@ -340,7 +348,7 @@ def model_evaluation(
 
     paths = lake.paths()
     tt, rk = P.latest_checkpoint(paths, "two_tower"), P.latest_checkpoint(paths, "ranking")
-    sims = S.versions(paths)
+    sims, coocs = S.versions(paths), C.versions(paths)
     if tt is None or rk is None:
         raise ValueError(
             "no checkpoints to evaluate: materialize two_tower_model and ranking_model"
@@ -362,6 +370,8 @@ def model_evaluation(
         rules={"served_rules": FunnelConfig()},
         # the sequence-aware L2 beside the DCN-v2: the better one serves (report.ranker)
         sequence_ranking=P.latest_checkpoint(paths, P.SEQUENCE_RANKING),
+        # co-occurrence as it would serve: the simple method served when nothing learned passes
+        cooccurrence=str(coocs[-1]) if coocs else None,
     )  # fmt: skip
     report.gate_baselines = config.gate_baselines
     saved = report.save(P.evaluation_path(paths))
@@ -393,7 +403,9 @@ def model_evaluation(
     description="Promote the evaluated checkpoints when the served pair (two-tower + ranker) "
     "beats every simple baseline (all-time and trailing popularity, item-to-item co-occurrence) "
     "on Recall@K and NDCG@10 and is within 0.02 Recall@K of the current model; otherwise fail "
-    "and keep serving the current policy.",
+    "and keep serving the current policy, or, while nothing learned serves or once the current "
+    "model falls below popularity, serve the best simple method: co-occurrence when it beats "
+    "popularity as it would serve, else popularity.",
 )
 def model_evaluation_promotion_gate(lake: LakeResource) -> AssetCheckResult:
     from recassets.training import evaluation as E

@@ -334,7 +334,11 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
         shutil.copytree(index, folder / "index")
         files["index"] = "index"
         lineage["index"] = {"folder": str(index), **index_manifest}
-        lineage["evaluation"] = policy.get("evaluation", {}).get("retrieval", {}).get("candidate")
+        # what the gate judged: the candidate's figures, or co-occurrence's as it serves
+        scored = policy.get("evaluation", {}).get("retrieval", {})
+        lineage["evaluation"] = scored.get(
+            "cooccurrence_served" if policy.get("fallback") == "cooccurrence" else "candidate"
+        )
     feast = folder / "feast"
     feast.mkdir()
     for name in ("catalog.json", "feature_store.yaml", "materialized.json"):

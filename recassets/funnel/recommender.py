@@ -480,7 +480,7 @@ class Recommender:
         out, scores, sources = union_blend(
             block.ids, pop, ease, ids, retrieval, seen, n,
             fresh=block.fresh, quotas=quotas, cohort=trend, beta=self.similarity.beta,
-            orders=orders,
+            gamma=self.similarity.gamma, orders=orders,
         )  # fmt: skip
         return self._rules(block, out, scores, None, k, ["retrieval", "blend"], notes, sources)
 

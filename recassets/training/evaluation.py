@@ -86,6 +86,7 @@ from recassets.training.report import (
     CANDIDATE,
     CANDIDATES,
     COOCCURRENCE,
+    COOCCURRENCE_SERVED,
     CURRENT,
     LIGHT,
     NDCG_AT,
@@ -162,6 +163,7 @@ def evaluate(
     pool_quotas: Mapping[str, int] | None = None,
     light_weight: float = light_ranker.WEIGHT,
     similarity_weight: float = 0.0,
+    cooccurrence: Any | None = None,
 ) -> EvaluationReport:
     """Evaluate the candidate pair (and the current one, when given) against the baselines.
 
@@ -187,6 +189,10 @@ def evaluate(
     (same candidates, same light cut), scored beside it (``SERVED_DCN``, ``SERVED_SEQUENCE``);
     the better of the two becomes ``SERVED`` and the candidate ranker (``choose_ranker``:
     ``report.ranker`` and its reason).
+    ``cooccurrence``: a co-occurrence file (``cooccurrence.train_next``, or its path) of the
+    same days: co-occurrence as it would serve (the blend's union, its cosine order), scored as
+    ``COOCCURRENCE_SERVED``, what serves when nothing learned passes and it beats popularity
+    (``policy.promote``).
     """
     cand = as_checkpoint(checkpoint_two_tower)
     train_days = cand.partitions
@@ -331,7 +337,8 @@ def evaluate(
                     ranked, blended, srcs = sources_union_blend(
                         ids, pop, sim.scores_for(units.seen[r], ids), tt_ids, tt_s,
                         units.seen[r], candidates, fresh=fresh, quotas=quotas,
-                        cohort=cohort_of.get((*key, "blend")), beta=sim.beta, orders=orders,
+                        cohort=cohort_of.get((*key, "blend")), beta=sim.beta, gamma=sim.gamma,
+                        orders=orders,
                     )  # fmt: skip
                     extra["blend"][r] = [int(i) for i in ranked[:k]]
                     extra["stages"][r] = (ranked, srcs.member)
@@ -424,6 +431,11 @@ def evaluate(
         retrieval[BLEND] = summarize(extra["blend"])
         for name in rules or {}:
             retrieval[f"{BLEND}+{name}"] = summarize(extra[f"rules:{name}"])
+    co_sim = _similarity(cooccurrence)
+    if co_sim is not None:
+        if set(co_sim.meta.get("partitions", [])) & set(eval_days):
+            raise ValueError(f"eval days were in the co-occurrence fit ({co_sim.path})")
+        retrieval[COOCCURRENCE_SERVED] = summarize(model_rankings(cand, None, co_sim)[2]["blend"])
     if current_two_tower is not None:
         cur_sim = _similarity(current_similarity)
         cur_lr = _light(current_light)
@@ -507,6 +519,7 @@ def evaluate(
             "current_ranking": _path(current_ranking),
             "candidate_similarity": None if sim is None else sim.path,
             "candidate_light": None if lr is None else lr.path,
+            "candidate_cooccurrence": None if co_sim is None else co_sim.path,
         },
         reranking=reranking,
         ndcg_at=ndcg_at,
@@ -540,6 +553,7 @@ __all__ = [
     "BASELINES",
     "CANDIDATE",
     "COOCCURRENCE",
+    "COOCCURRENCE_SERVED",
     "CURRENT",
     "Cooccurrence",
     "EvaluationReport",

@@ -6,6 +6,8 @@ Layout under ``<artifacts>/models/``::
     ranking/0001.pt, ...              the DCN-v2
     sequence_ranking/0001.pt, ...     the sequence-aware DCN-v2 (a "ranking" checkpoint whose
                                       model attends to the user's engagements)
+    item_similarity/0001.npz, ...     EASE, the blend's main term (``similarity``)
+    cooccurrence/0001.npz, ...        co-occurrence as it serves (``cooccurrence.train_next``)
     evaluation/latest.json            the last ``EvaluationReport`` (read by the gate check)
     current.json                      the pointer serving reads (written atomically)
 
@@ -19,7 +21,10 @@ beats every simple baseline (all-time and trailing popularity, item-to-item co-o
 Recall@K and NDCG@10, and its Recall@K is not below the current model's by more than
 ``tolerance`` (absolute, on the same window: ``evaluate`` scores the current model beside the
 candidate). A failed gate leaves
-the pointer alone, so the previous model keeps serving.
+the pointer alone, so the previous model keeps serving, unless the simple methods now beat it
+(``promote``). While nothing learned passes, the best simple method that can serve does:
+co-occurrence (``"fallback": "cooccurrence"``, the blend order over its cosine file) when it
+beats both popularities as it would serve, else popularity.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from recassets.paths import Paths
 from recassets.training.checkpoint import Checkpoint, DamagedArtifactError
 from recassets.training.evaluation import (
+    COOCCURRENCE_SERVED,
     CURRENT,
     POPULARITY_ALL_TIME,
     POPULARITY_TRAILING_7D,
@@ -356,9 +362,9 @@ def outscored_by_popularity(
     window) is below the better popularity variant on Recall@K *and* NDCG@10, on at least
     ``min_users`` users; None when it holds either, or was not scored. The gate promotes only
     what beats the simple methods; a model the data has moved past them would otherwise keep
-    serving after every refused candidate (a refusal changed nothing). Popularity, not
-    co-occurrence: it is the simple method the platform can serve. Both metrics, so that noise
-    on one does not take a model down."""
+    serving after every refused candidate (a refusal changed nothing). Popularity, the
+    simplest method: what replaces the model is decided in ``promote`` (co-occurrence when it
+    beats popularity too). Both metrics, so that noise on one does not take a model down."""
     cur = report.retrieval.get(CURRENT)
     recall, ndcg = report.recall_key, report.ndcg_key
     pops = {v: report.retrieval.get(n, {}) for v, n in
@@ -375,6 +381,30 @@ def outscored_by_popularity(
     return variant, f"{said} (popularity_{variant}, {int(users)} users)"
 
 
+COOCCURRENCE_POLICY = "cooccurrence"  # current.json's ``fallback``: co-occurrence serves
+
+
+def cooccurrence_serves(report: EvaluationReport, min_users: int = MIN_GATE_USERS) -> str | None:
+    """Why co-occurrence as it would serve (``COOCCURRENCE_SERVED``: its file through the
+    blend's union, scored on the gate's window) should serve when nothing learned passed: it
+    beats both popularity variants on Recall@K *and* NDCG@10, on at least ``min_users`` users,
+    and its files were evaluated. None otherwise (popularity, the simpler method, serves)."""
+    co = report.retrieval.get(COOCCURRENCE_SERVED)
+    recall, ndcg = report.recall_key, report.ndcg_key
+    files = (report.checkpoints.get(k) for k in ("candidate_cooccurrence", "candidate_two_tower"))
+    if not co or not all(files) or not float(co.get("users", 0)) >= min_users:
+        return None
+    pops = [(n, report.retrieval.get(n) or {})
+            for n in (POPULARITY_ALL_TIME, POPULARITY_TRAILING_7D)]  # fmt: skip
+    said = []
+    for m in (recall, ndcg):
+        for name, p in pops:
+            if m not in co or m not in p or not float(co[m]) > float(p[m]):
+                return None
+            said.append(f"{m} {float(co[m]):.4f}{_ci(co, m)} > {name} {float(p[m]):.4f}")
+    return f"{'; '.join(said)} ({int(co['users'])} users)"
+
+
 def promote(
     paths: Paths,
     report: EvaluationReport,
@@ -384,11 +414,14 @@ def promote(
 ) -> GateDecision:
     """Run the gate (unless ``decision`` is given) and update ``current.json`` accordingly.
 
-    Pass: the pointer names the candidate pair and its evaluation. Fail: a model pointer is
-    left untouched (the previous model keeps serving) unless the current model, scored on the
-    same window, no longer beats popularity (``outscored_by_popularity``): then popularity
-    serves, the pointer recording the model it replaced and why; a popularity pointer switches
-    to the popularity variant that scored best on this window.
+    Pass: the pointer names the candidate pair and its evaluation. Fail: a learned model's
+    pointer is left untouched (the previous model keeps serving) unless the current model,
+    scored on the same window, no longer beats popularity (``outscored_by_popularity``). Then,
+    and while popularity or co-occurrence serves, the best simple method that can serve takes
+    the pointer: co-occurrence when, as it would serve, it beats both popularities
+    (``cooccurrence_serves``: ``fallback`` names it, its fit of this window replaces an older
+    one), else the popularity variant that scored best on this window; a replaced model is
+    recorded with why.
     """
     decision = decision or gate_report(report, tolerance)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -419,9 +452,33 @@ def promote(
                 "promoted_at": now,
             },
         )
-    elif (stale := outscored_by_popularity(report)) is not None and (
-        (was := current_policy(paths))["policy"] == MODEL
-    ):
+        return decision
+    was = current_policy(paths)
+    stale = outscored_by_popularity(report)
+    learned = was["policy"] == MODEL and was.get("fallback") != COOCCURRENCE_POLICY
+    if (co := cooccurrence_serves(report)) is not None and (not learned or stale is not None):
+        # nothing learned passed: the best simple method that serves, co-occurrence here
+        decision.reasons.append(f"nothing learned passed; co-occurrence serves: {co}")
+        replaced = {k: was[k] for k in ("two_tower", "ranking", "order", "promoted_at") if k in was}
+        write_policy(
+            paths,
+            {
+                "policy": MODEL,
+                "fallback": COOCCURRENCE_POLICY,
+                # the towers only retrieve (the ANN source, their weight 0); the L2 prices ads
+                "two_tower": report.checkpoints["candidate_two_tower"],
+                "ranking": report.checkpoints["candidate_ranking"],
+                "ranker": report.ranker or "dcn_v2",
+                "order": "blend",
+                "item_similarity": report.checkpoints["candidate_cooccurrence"],
+                "evaluation": report.to_dict(),
+                "reasons": [*decision.reasons],
+                "promoted_at": now,
+                **({"replaced": {**replaced, "reasons": [stale[1]]}}
+                   if learned and stale is not None else {}),
+            },
+        )  # fmt: skip
+    elif stale is not None and was["policy"] == MODEL:
         variant, why = stale
         decision.reasons.append(f"the current model no longer beats popularity: {why}; "
                                 f"popularity ({variant}) serves")  # fmt: skip
@@ -431,7 +488,7 @@ def promote(
             {"policy": POPULARITY, "variant": variant, "updated_at": now,
              "replaced": {**replaced, "reasons": [why]}},
         )  # fmt: skip
-    elif current_policy(paths)["policy"] == POPULARITY:
+    elif was["policy"] == POPULARITY:
         key = decision.metric
         all_time = report.retrieval[POPULARITY_ALL_TIME][key]
         recent = report.retrieval[POPULARITY_TRAILING_7D][key]
@@ -452,6 +509,7 @@ __all__ = [
     "gate_report",
     "latest_checkpoint",
     "next_checkpoint_path",
+    "cooccurrence_serves",
     "outscored_by_popularity",
     "pointer_path",
     "promote",

@@ -236,7 +236,7 @@ def _blend_recommend(
         if rates and key not in cohort_of:
             cohort_of[key] = cohort_trending(pop, cohort_vector(rates, *key, names), codes)
         got, s, _ = union_blend(ids, pop, sim.scores_for(excl, ids), top, tt, excl, candidates,
-                                fresh=fresh, quotas=quotas, beta=sim.beta,
+                                fresh=fresh, quotas=quotas, beta=sim.beta, gamma=sim.gamma,
                                 cohort=cohort_of.get(key), orders=orders)  # fmt: skip
         out[int(u)] = [(int(i), float(v)) for i, v in zip(got[:k], s[:k], strict=True)]
     return out
@@ -326,6 +326,7 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
     """Evaluate the latest checkpoints (against the current model, if any) on the day after
     their last consumed partition; print the markdown table. Does not promote."""
     from recassets.paths import Paths
+    from recassets.training import cooccurrence
     from recassets.training.similarity import versions
 
     paths = Paths.from_env()
@@ -344,7 +345,7 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
             f"what serves now: {P.current_policy(paths).get('policy')}"
         )
     cur = P.current_policy(paths)
-    sims = versions(paths)
+    sims, coocs = versions(paths), cooccurrence.versions(paths)
     report = E.evaluate(
         paths,
         str(tt),
@@ -356,6 +357,7 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
         current_similarity=cur.get("item_similarity") if cur.get("policy") == P.MODEL else None,
         light=light.latest_for(paths, tt) if rk else None,
         current_light=cur.get("light_ranker") if cur.get("policy") == P.MODEL else None,
+        cooccurrence=str(coocs[-1]) if coocs else None,
     )
     print(report.to_markdown())
     users = report.retrieval.get(E.CANDIDATE, {}).get("users")
@@ -368,6 +370,8 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
     print(f"the promotion gate would {'promote' if decision.passed else 'refuse'} it:")
     for reason in decision.reasons:
         print(f"  - {reason}")
+    if not decision.passed and (co := P.cooccurrence_serves(report)) is not None:
+        print(f"  - co-occurrence would serve while nothing learned does: {co}")
     return report
 
 

@@ -32,6 +32,9 @@ POPULARITY_ALL_TIME = "popularity_all_time"
 POPULARITY_TRAILING_7D = "popularity_trailing_7d"
 COOCCURRENCE = "cooccurrence"
 BASELINES = (POPULARITY_ALL_TIME, POPULARITY_TRAILING_7D, COOCCURRENCE)
+# co-occurrence as it would serve (its file frozen at the window's start, the blend's union):
+# not a baseline the gate must beat, the simple method served when nothing learned passes
+COOCCURRENCE_SERVED = "cooccurrence_served"
 
 
 def check_baselines(names: Sequence[str]) -> list[str]:

@@ -149,6 +149,20 @@ class ItemSimilarity:
         return float(got) if np.isfinite(got) and got >= 0 else BETA
 
     @property
+    def gamma(self) -> float:
+        """The blend's weight of the towers' score: ``GAMMA`` unless the file says otherwise
+        (a co-occurrence file says 0: its order is the cosine's, ``cooccurrence.fit_cosine``)."""
+        got = self.meta.get("gamma")
+        if isinstance(got, bool) or not isinstance(got, int | float):
+            return GAMMA
+        return float(got) if np.isfinite(got) and got >= 0 else GAMMA
+
+    @property
+    def method(self) -> str:
+        """``"ease"``, or ``"cosine"`` for the co-occurrence that serves (``cooccurrence``)."""
+        return "cosine" if self.meta.get("method") == "cosine" else "ease"
+
+    @property
     def popularity_days(self) -> int:
         """The days the blend's popularity term counts (``POPULARITY_DAYS``, chosen with this
         fit and kept in ``meta``); 7 for a fit that chose none or a value not offered."""

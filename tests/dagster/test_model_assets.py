@@ -20,6 +20,7 @@ from dagster import AssetCheckSeverity, AssetKey, materialize
 from assets.models import ASSETS, CHECKS
 from recassets.training import evaluation as E
 from recassets.training import policy as P
+from recassets.training import similarity as S
 from recassets.training.recommend import recommend
 from resources import LakeResource
 from support import planted
@@ -136,8 +137,13 @@ def test_train_evaluate_promote_then_fall_back_to_popularity_when_it_beats_both(
     assert sim["path"].endswith("item_similarity/0001.npz") and sim["new_version"] is True
     assert sim["partitions"] == {"first": planted.day(0), "last": planted.day(1), "count": 2}
     assert sim["beta"] == 0.1  # two days: too few to choose the blend's weight, the default
+    # co-occurrence fitted beside it on the same days, scored as it would serve
+    co = S.ItemSimilarity.load(sim["cooccurrence"])
+    assert sim["cooccurrence"].endswith("cooccurrence/0001.npz") and co.method == "cosine"
+    assert co.meta["partitions"] == S.ItemSimilarity.load(sim["path"]).meta["partitions"]
     ev1 = _metadata(r1, "models", "model_evaluation")
     assert "candidate_blend" in ev1["retrieval"] and ev1["order_reason"]
+    assert ev1["retrieval"]["cooccurrence_served"]["user_days"] > 0
     # the order the evaluation chose is the one promoted, with its similarity file
     assert first["order"] == ev1["order"]
     assert (first.get("item_similarity") == sim["path"]) == (ev1["order"] == "blend")

@@ -844,6 +844,49 @@ def test_a_blend_fit_on_28_days_of_popularity_serves_that_counter(home, built, t
     assert got == orders[28][:20].tolist() and got != orders[7][:20].tolist()
 
 
+def test_a_cooccurrence_fallback_serves_the_cosine_order_with_the_towers_silent(
+    home, built, tmp_path
+):
+    """Nothing learned passed and co-occurrence beat popularity: the pointer's similarity file
+    is the cosine fit (``cooccurrence.fit_cosine``). The bundle carries it, and serving blends
+    with the file's weights (popularity breaking ties, the towers at 0), the order the library
+    gives with them, not the EASE blend's (its towers' weight) on the same file."""
+    from recassets.funnel.users import seen_items
+    from recassets.training.cooccurrence import TIE_BETA, fit_cosine
+    from recassets.training.evaluation import read_days
+    from recassets.training.similarity import GAMMA
+    from recassets.training.sources import union_blend
+
+    rows = read_days(home, [planted.day(d) for d in (0, 1, 2)], ("user_id", "item_id", "label"))
+    pos = rows.filter(pc.equal(rows["label"], 1))
+    sim = fit_cosine(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), neighbors=100,
+                     max_items=10_000)  # fmt: skip
+    policy = P.current_policy(home)
+    P.write_policy(home, {**policy, "order": "blend", "fallback": "cooccurrence",
+                          "item_similarity": sim.save(tmp_path / "co.npz")})  # fmt: skip
+    try:
+        folder = B.write_bundle(home, tmp_path / "cooc")
+    finally:
+        P.write_policy(home, policy)
+    config = FunnelConfig(max_per_category=0, cohort_quota=0)
+    funnel = Recommender(Bundle.load(folder), home, config)
+    assert funnel.similarity is not None and funnel.similarity.method == "cosine"
+    got = [i["item_id"] for i in funnel.recommend(3, k=20).items]
+    values = funnel.user_row(3)
+    seen = seen_items(values)
+    block = funnel.catalog.block()
+    ids, retrieval = funnel.retrieve(3, values, 500 + len(seen))
+    keep = ~np.isin(ids, list(seen))
+    orders = {}
+    for gamma in (0.0, GAMMA):
+        orders[gamma], _, _ = union_blend(block.ids, block.engagements_7d,
+                                          sim.scores_for(seen, block.ids), ids[keep][:500],
+                                          retrieval[keep][:500], seen, 500, fresh=block.fresh,
+                                          quotas=config.quotas(500), beta=TIE_BETA,
+                                          gamma=gamma)  # fmt: skip
+    assert got == orders[0.0][:20].tolist() and got != orders[GAMMA][:20].tolist()
+
+
 def test_a_bundle_with_a_light_ranker_serves_the_cascade(home, built, tmp_path):
     """The pair's pointer names a light ranker: the bundle carries it (checked like the
     models), the DCN-v2 ranks only what it keeps, and each served item says so."""
