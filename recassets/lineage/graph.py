@@ -26,6 +26,7 @@ from recassets.lineage.targets import (
     FEATURE_TABLES,
     INGEST_TABLES,
     TABLES,
+    WRITTEN_BY,
     Target,
     TargetError,
     is_bento_tag,
@@ -269,13 +270,12 @@ class _Walker:
         node_id = f"model {kind}/{number}"
         if node_id in self.nodes:
             return node_id
-        node = Node(node_id, "model", ASSET_KEYS.get(kind, f"models/{kind}"), dataset=path)
+        job, label = WRITTEN_BY.get(kind, (ASSET_KEYS.get(kind, f"models/{kind}"), "checkpoint"))
+        node = Node(node_id, "model", job, dataset=path)
         node.artifacts.append(Artifact(path, sha256, f"{kind} checkpoint"))
         if sha256 is None:
             node.unrecorded.append("the checkpoint's sha256 (recorded only in a bento's lineage)")
-        self._run(
-            node, self.dagster.materialization_run(node.job, "checkpoint", path), "trained it"
-        )
+        self._run(node, self.dagster.materialization_run(job, label, path), "trained it")
         self._checks(node, None)
         if not p.is_file():
             node.unrecorded.append(f"the checkpoint file itself: {path} is missing")

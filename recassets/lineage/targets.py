@@ -20,6 +20,11 @@ EXAMPLES_TABLE = "training_examples"
 TABLES = (*sorted(INGEST_TABLES), *FEATURE_TABLES, EXAMPLES_TABLE)
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}"
 _TAG = re.compile(rf"^({_NAME}):({_NAME})$")
+# the .npz model stores: the asset that writes each one's files, and the metadata entry of its
+# materialization that names the file (the checkpoints' is "checkpoint")
+WRITTEN_BY = {"item_similarity": ("models/item_similarity", "path"),
+              "cooccurrence": ("models/item_similarity", "cooccurrence"),
+              "light_ranker": ("models/light_ranker", "path")}  # fmt: skip
 _MODEL = re.compile(r"^(two_tower|ranking|sequence_ranking)/(\d{4,9})$")
 _TABLE_AT = re.compile(r"^([a-z_]{1,40})@(\d{1,9})$")
 

@@ -18,6 +18,7 @@ import torch
 from dagster import AssetCheckSeverity, AssetKey, materialize
 
 from assets.models import ASSETS, CHECKS
+from recassets.lineage.targets import WRITTEN_BY
 from recassets.training import evaluation as E
 from recassets.training import policy as P
 from recassets.training import similarity as S
@@ -159,6 +160,14 @@ def test_train_evaluate_promote_then_fall_back_to_popularity_when_it_beats_both(
     assert {"candidate_ranker_all", "candidate_light"} <= set(ev1["retrieval"])
     assert "candidate_blend+served_rules" in ev1["retrieval"]  # what the default cap costs
     assert (first.get("light_ranker") == light["path"]) == (ev1["order"] == "dcn_v2")
+    # lineage finds the run that wrote each model file by the entry naming it: each asset's
+    # materialization holds the file under the label lineage asks for
+    files = {"item_similarity": sim["path"], "cooccurrence": sim["cooccurrence"],
+             "light_ranker": light["path"]}  # fmt: skip
+    for store, (job, label) in WRITTEN_BY.items():
+        assert _metadata(r1, *job.split("/"))[label] == files[store], store
+    for store in ("two_tower_model", "ranking_model"):
+        assert _metadata(r1, "models", store)["checkpoint"].endswith("0001.pt")
 
     # --- run 2: day 3 normal, day 4's positives are exactly the most popular items
     planted.write_day(table, planted.make_day(3))
