@@ -200,8 +200,8 @@ def _launch(
                 _, index, status, run_id = line.split()
                 i = ran = int(index)
                 if status == "REFUSED":
-                    say(f"the promotion gate refused the candidate models ({GATE} failed): "
-                        "serving keeps the current policy; see `recassets evaluate`")  # fmt: skip
+                    say(f"the promotion gate refused the candidate models ({GATE} failed): the "
+                        "current policy or the best simple method serves (`recassets evaluate`)")  # fmt: skip
                 elif status == "SUCCESS":
                     say(f"run {run_id} finished")
                 elif status == "FAILURE" and plan[i].get("keep_going") and i + 1 < len(plan):

@@ -222,7 +222,7 @@ def _served(paths: Paths, bento: Node | None) -> list[tuple[str, Any]]:
                 )
                 or None,
             ),
-            ("bento order (bento's policy)", policy.get("order")),
+            ("bento order (bento's policy)", _order(policy)),
             ("bento features day", bento.facts.get("features_day")),
             ("promoted at (bento's policy)", policy.get("promoted_at")),
             ("popularity variant (bento's policy)", policy.get("variant")),
@@ -242,7 +242,7 @@ def _served(paths: Paths, bento: Node | None) -> list[tuple[str, Any]]:
                 )
                 or None,
             ),
-            ("current.json order", now.get("order")),
+            ("current.json order", _order(now)),
             ("current.json promoted_at", now.get("promoted_at")),
             ("current.json updated_at", now.get("updated_at")),
         ]
@@ -252,6 +252,13 @@ def _served(paths: Paths, bento: Node | None) -> list[tuple[str, Any]]:
 
 
 # --- models -------------------------------------------------------------------------------------
+
+
+def _order(policy: Mapping[str, Any]) -> Any:
+    """The order a policy serves, and when it is co-occurrence's fallback, that."""
+    if policy.get("fallback") == "cooccurrence":
+        return f"{policy.get('order')}: co-occurrence, served while nothing learned passes"
+    return policy.get("order")
 
 
 def _evaluations(paths: Paths) -> list[Evaluation]:

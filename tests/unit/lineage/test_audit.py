@@ -245,3 +245,15 @@ def test_a_request_id_reports_the_answer_and_its_bento(
     assert code == 0 and "<h3>The request</h3>" in page and RID in page
     assert "2026-01-05T08:00:00.000001Z" in page and H.TAG in page  # when, and which bento
     assert "model two_tower/0001" in page
+
+
+def test_a_cooccurrence_fallback_is_named_where_the_order_is(
+    home: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    said = "co-occurrence, served while nothing learned passes"
+    out = tmp_path / "report.html"
+    assert run_cli(home, monkeypatch, capsys, "audit", "latest", "--out", str(out))[0] == 0
+    assert said not in out.read_text()
+    P.write_policy(home, {**P.current_policy(home), "order": "blend", "fallback": "cooccurrence"})
+    assert run_cli(home, monkeypatch, capsys, "audit", "latest", "--out", str(out))[0] == 0
+    assert f"blend: {said}" in out.read_text()  # current.json's order: the next build's
