@@ -348,7 +348,7 @@ def model_evaluation(
 
     paths = lake.paths()
     tt, rk = P.latest_checkpoint(paths, "two_tower"), P.latest_checkpoint(paths, "ranking")
-    sims, coocs = S.versions(paths), C.versions(paths)
+    sims = S.versions(paths)
     if tt is None or rk is None:
         raise ValueError(
             "no checkpoints to evaluate: materialize two_tower_model and ranking_model"
@@ -371,7 +371,7 @@ def model_evaluation(
         # the sequence-aware L2 beside the DCN-v2: the better one serves (report.ranker)
         sequence_ranking=P.latest_checkpoint(paths, P.SEQUENCE_RANKING),
         # co-occurrence as it would serve: the simple method served when nothing learned passes
-        cooccurrence=str(coocs[-1]) if coocs else None,
+        cooccurrence=C.fit_of(paths, str(sims[-1]) if sims else None),
     )  # fmt: skip
     report.gate_baselines = config.gate_baselines
     saved = report.save(P.evaluation_path(paths))

@@ -157,6 +157,18 @@ def versions(paths: Paths) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def fit_of(paths: Paths, ease_path: str | None) -> str | None:
+    """The newest co-occurrence file fitted on the same days as the EASE file ``ease_path``
+    (what ``train_next`` saves beside it), or None: an older fit is not what the candidate's
+    window would serve."""
+    from recassets.training.similarity import ItemSimilarity
+
+    if ease_path is None or not (saved := versions(paths)):
+        return None
+    days = ItemSimilarity.load(ease_path).meta.get("partitions")
+    return str(saved[-1]) if ItemSimilarity.load(saved[-1]).meta.get("partitions") == days else None
+
+
 def train_next(paths: Paths, ease: Any) -> tuple[Any, str, bool]:
     """Fit co-occurrence on the positives of the same days as the EASE fit ``ease`` (so the
     two are judged on the same window) and save the next version; a fit of those days and

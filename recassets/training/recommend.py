@@ -345,7 +345,7 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
             f"what serves now: {P.current_policy(paths).get('policy')}"
         )
     cur = P.current_policy(paths)
-    sims, coocs = versions(paths), cooccurrence.versions(paths)
+    sims = versions(paths)
     report = E.evaluate(
         paths,
         str(tt),
@@ -357,7 +357,7 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
         current_similarity=cur.get("item_similarity") if cur.get("policy") == P.MODEL else None,
         light=light.latest_for(paths, tt) if rk else None,
         current_light=cur.get("light_ranker") if cur.get("policy") == P.MODEL else None,
-        cooccurrence=str(coocs[-1]) if coocs else None,
+        cooccurrence=cooccurrence.fit_of(paths, str(sims[-1]) if sims else None),
     )
     print(report.to_markdown())
     users = report.retrieval.get(E.CANDIDATE, {}).get("users")

@@ -181,3 +181,21 @@ def test_a_serving_cooccurrence_that_popularity_beats_gives_way(paths):
     P.promote(paths, _report({K: 0.11, N: 0.06}, current={K: 0.11, N: 0.06}))
     pol = P.current_policy(paths)
     assert (pol["policy"], pol["variant"]) == ("popularity", "trailing_7d")
+
+
+def test_the_fit_judged_is_the_one_of_the_candidates_days(tmp_path):
+    from recassets.paths import Paths
+
+    paths = Paths.at(tmp_path)
+    ease = S.ItemSimilarity.fit(USERS, ITEMS, l2=10.0, meta={"partitions": ["a", "b"]})
+    ease_path = ease.save(tmp_path / "ease.npz")
+    assert C.fit_of(paths, ease_path) is None  # none fitted yet
+    folder = tmp_path / "artifacts" / "models" / "cooccurrence"
+    folder.mkdir(parents=True)
+    same = C.fit_cosine(USERS, ITEMS, neighbors=5, max_items=10, meta={"partitions": ["a", "b"]})
+    same.save(folder / "0001.npz")
+    assert C.fit_of(paths, ease_path) == str(folder / "0001.npz")
+    older = C.fit_cosine(USERS, ITEMS, neighbors=5, max_items=10, meta={"partitions": ["a"]})
+    older.save(folder / "0002.npz")  # the newest file is of other days: not the candidate's
+    assert C.fit_of(paths, ease_path) is None
+    assert C.fit_of(paths, None) is None
