@@ -391,7 +391,7 @@ def cooccurrence_serves(report: EvaluationReport, min_users: int = MIN_GATE_USER
     and its files were evaluated. None otherwise (popularity, the simpler method, serves)."""
     co = report.retrieval.get(COOCCURRENCE_SERVED)
     recall, ndcg = report.recall_key, report.ndcg_key
-    files = (report.checkpoints.get(k) for k in ("candidate_cooccurrence", "candidate_two_tower"))
+    files = (report.checkpoints.get(f"candidate_{k}") for k in ("cooccurrence", *KINDS))
     if not co or not all(files) or not float(co.get("users", 0)) >= min_users:
         return None
     pops = [(n, report.retrieval.get(n) or {})

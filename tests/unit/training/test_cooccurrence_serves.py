@@ -199,3 +199,11 @@ def test_the_fit_judged_is_the_one_of_the_candidates_days(tmp_path):
     older.save(folder / "0002.npz")  # the newest file is of other days: not the candidate's
     assert C.fit_of(paths, ease_path) is None
     assert C.fit_of(paths, None) is None
+
+
+def test_without_the_files_a_bento_needs_popularity_serves(paths):
+    report = _report(AHEAD)
+    report.checkpoints["candidate_ranking"] = None  # the L2 prices the ads: the bento needs it
+    P.promote(paths, report)
+    assert P.current_policy(paths)["policy"] == "popularity"
+    assert P.cooccurrence_serves(_report(AHEAD)) is not None
