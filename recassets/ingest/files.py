@@ -126,8 +126,13 @@ _ODD_LINE = re.compile(rb"\n[\n \t\r\[\x00\xef\xfe\xff]")
 # Also suspected: '},{' (two records joined by a comma, which Jackson reads as the first one
 # alone; inside an array of objects it is legal, and the exact parse clears it) and a '}'
 # followed by a CR that does not end the line (records separated by CR alone: old Mac line
-# ends, which Spark's reader, splitting on '\n', takes for one line).
-_AFTER_OBJECT = re.compile(rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*\{|\r[^\n])")
+# ends, which Spark's reader, splitting on '\n', takes for one line), and a '}' followed by
+# ']'s and ','s and then '{' ('}]{', '},,{', '}] {'): legal only inside an array, a top-level
+# record has none, and Jackson reads the first record alone (the probe of 2026-12-05 lost the
+# second one so).
+_AFTER_OBJECT = re.compile(
+    rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*\{|\r[^\n]|[\],][ \t\],\}]*\{)"
+)
 
 
 class _LineScan:

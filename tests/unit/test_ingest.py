@@ -881,13 +881,17 @@ def test_rows_counted_against_lines_catch_what_the_scan_missed(spark, paths, mon
         ('{"a": {"x": 1}} xyz', "xyz"),  # text after the record
         ('{"a": 1},{"b": 2}', ',{"b": 2}'),  # two records joined by a comma
         ('{"a": 1}, {"b": 2}', ', {"b": 2}'),
+        ('{"a": 1}]{"b": 2}', ']{"b": 2}'),  # ']' and ',' are legal after '}' only in arrays
+        ('{"a": 1},,{"b": 2}', ',,{"b": 2}'),
+        ('{"a": 1}] {"b": 2}', '] {"b": 2}'),
+        ('{"a": 1}],{"b": 2}', '],{"b": 2}'),
     ],
 )
 def test_a_line_with_two_json_values_quarantines_its_file_naming_the_line(tmp_path, line, extra):
     """Jackson parses a line's first value and ignores the rest: the second record would be
     lost with no trace. The scan suspects such lines; the exact parse names the first."""
     path = tmp_path / "f.jsonl"
-    path.write_text('{"ok": "a}b"}\n' + line + "\n")
+    path.write_text('{"ok": 1}\n' + line + "\n")  # the second line alone is suspected
     scan = _LineScan()
     file_digest(path, chunk=7, visit=scan)  # a match across a block edge counts too
     assert scan.suspect
