@@ -84,12 +84,20 @@ def _landing_files(
         entries = sorted(p for p in folder.glob("*") if not p.name.startswith((".", "_")))
         found = [p for p in entries if p.is_file()]
         # A folder inside the day's (``hour=10/``, as some sinks write): its files are not read,
-        # so it is quarantined whole, named, rather than passed over without a trace.
-        folders = [p for p in entries if p.is_dir()]
+        # so it is quarantined whole, named, rather than passed over without a trace. So is
+        # anything else that is no file: a link to a folder (not walked: it may lead anywhere),
+        # a dangling link, a pipe (a read would wait for a writer), a socket or a device.
+        folders = [p for p in entries if not p.is_file()]
         for sub in folders:
-            held = sum(1 for x in sub.rglob("*") if x.is_file())
-            problem = (f"a folder inside the day's landing folder, holding {held} file(s): "
-                       f"not read; land files directly in {folder.name}/")  # fmt: skip
+            if sub.is_dir() and not sub.is_symlink():
+                held = sum(1 for x in sub.rglob("*") if x.is_file())
+                problem = (f"a folder inside the day's landing folder, holding {held} file(s): "
+                           f"not read; land files directly in {folder.name}/")  # fmt: skip
+            else:
+                what = ("a symbolic link to a folder" if sub.is_dir() else
+                        "a dangling symbolic link" if sub.is_symlink() and not sub.exists() else
+                        "not a regular file (a pipe, a socket or a device)")  # fmt: skip
+                problem = f"{what}: not read; land regular files in {folder.name}/"
             files.append(LandedFile(str(sub), day, 0, None, "unreadable", problem))
         if not found and not folders:
             missing[day] = str(folder)
@@ -130,9 +138,7 @@ _ODD_LINE = re.compile(rb"\n[\n \t\r\[\x00\xef\xfe\xff]")
 # ']'s and ','s and then '{' ('}]{', '},,{', '}] {'): legal only inside an array, a top-level
 # record has none, and Jackson reads the first record alone (the probe of 2026-12-05 lost the
 # second one so).
-_AFTER_OBJECT = re.compile(
-    rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*\{|\r[^\n]|[\],][ \t\],\}]*\{)"
-)
+_AFTER_OBJECT = re.compile(rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*\{|\r[^\n]|[\],][ \t\],\}]*\{)")
 
 
 class _LineScan:
@@ -196,6 +202,38 @@ def _nanosecond_columns(metadata: pq.FileMetaData) -> list[str]:
         if '"timeUnit": "nanoseconds"' in logical:
             out.append(column.path)
     return out
+
+
+def _spark_cannot_read(metadata: pq.FileMetaData) -> str | None:
+    """Why Spark 4 would fail the whole read of a Parquet file whose footer pyarrow reads, or
+    None: no column at all, a column type Spark has no type for (TIME, FLOAT16, a decimal of
+    more than 38 digits), a name twice, or a name Spark's reader cannot take (``_metadata``,
+    its hidden file column, which the row numbers are read from; a backtick, which no quoting
+    survives). Each one failed the run with Spark's error and no file named (probe,
+    2026-12-05); extra columns of other types are read and ignored."""
+    import json
+
+    if metadata.num_columns == 0:
+        return "no columns"
+    for i in range(metadata.num_columns):
+        column = metadata.schema.column(i)
+        logical = json.loads(column.logical_type.to_json()) if column.logical_type else {}
+        kind = logical.get("Type")
+        if kind in ("Time", "Float16"):
+            what = "a time of day (TIME)" if kind == "Time" else "half precision (FLOAT16)"
+            return f"column {column.path}: {what}, a type Spark cannot read"
+        if kind == "Decimal" and int(logical.get("precision", 0)) > 38:
+            return (f"column {column.path}: a decimal of {logical['precision']} digits; Spark "
+                    "reads 38 at most")  # fmt: skip
+    names = metadata.schema.to_arrow_schema().names
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        return f"column {', '.join(twice)} appears twice"
+    odd = [n for n in names if n == "_metadata" or "`" in n]
+    if odd:
+        return (f"column name {', '.join(map(repr, odd))}: Spark's reader cannot take it "
+                "(`_metadata` is its own; a backtick cannot be quoted): rename it")  # fmt: skip
+    return None
 
 
 def _case_twins(names: Sequence[str]) -> list[str]:
@@ -262,6 +300,8 @@ def _classify(path: Path, size: int, scan: _LineScan | None = None) -> tuple[str
             nanos = _nanosecond_columns(metadata)
         except Exception as exc:  # any footer error means Spark cannot read it either
             return "unreadable", f"unreadable Parquet file: {exc}"
+        if (why := _spark_cannot_read(metadata)) is not None:
+            return "unreadable", f"{why}: fix the file and land it again"
         twins = _case_twins(metadata.schema.to_arrow_schema().names)
         if twins:  # Spark matches columns ignoring case: COLUMN_ALREADY_EXISTS, the run fails
             return "unreadable", (

@@ -35,6 +35,21 @@ MAX_CHARS_DEFAULT = 256
 CAPPED = ("users", "items")
 
 
+# A line Spark's JSON parser (Jackson) could not read as one object. Valid JSON past its limits
+# lands here too (an ignored field nested 1,500 deep, a number of 1,201 digits, a key of 60,000
+# characters): said, so the producer does not look for a syntax error that is not there.
+NOT_AN_OBJECT = (
+    "unparseable JSON: not a JSON object, or past the JSON parser's limits (1,000 levels of "
+    "nesting, numbers of 1,000 digits, names of 50,000 characters)"
+)
+# One watch's dwell seconds at most: a week. Beyond it the value is not seconds (milliseconds
+# sent as seconds) or not one view, and a day's sum of such values overflowed the features'
+# doubles to inf (two watches of 1e308 s, each finite, passed the contract before).
+MAX_WATCH_SECONDS = 7 * 86_400
+# a date and a time of day, as the contract asks (ISO 8601; a space for the T as Spark writes)
+TS_SHAPE = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
+
+
 def validate(frame: DataFrame, contract: Contract, index: DataFrame) -> DataFrame:
     """Type the string frame and attach ``reason`` (null for a good row), ``field``,
     ``source_file`` and ``line``.
@@ -109,13 +124,13 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
         )
         # One rule for the value's range (a rule each grew the generated method; see below):
         # NaN and infinities parse as doubles but poison every average downstream; a watch
-        # lasts zero seconds or more; a rating is on RATING_SCALE.
+        # lasts zero seconds to a week (MAX_WATCH_SECONDS); a rating is on RATING_SCALE.
         v = F.col("_t_value")
         lo, hi = RATING_SCALE
         off_scale = (
             F.isnan(v)
             | (F.abs(v) == float("inf"))
-            | ((F.col("event_type") == "watch") & (v < 0))
+            | ((F.col("event_type") == "watch") & ((v < 0) | (v > MAX_WATCH_SECONDS)))
             | ((F.col("event_type") == "rating") & ((v < lo) | (v > hi)))
         )
         checks.append(
@@ -125,23 +140,25 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
                 F.concat(
                     F.lit("field value: "),
                     F.substring(F.col("`value`"), 1, 40),
-                    F.lit(f" is not a finite number, a watch of 0 s or more, or a rating in "
-                          f"{lo:g}..{hi:g}"),
+                    F.lit(f" is not a finite number, a watch of 0 to {MAX_WATCH_SECONDS:,} s, or "
+                          f"a rating in {lo:g}..{hi:g}"),
                 ),
             )
         )  # fmt: skip
     key = next(f for f in contract.fields if f.name == contract.key)
     if key.type == "string":  # "" or spaces: a key no later row can be told apart by
-        blank = F.expr(f"trim(BOTH ' \\t' FROM `{key.name}`)") == ""  # spaces and tabs
+        # nothing but white space, control or invisible characters ("\n", NBSP, U+200B, NUL)
+        blank = F.regexp_replace(F.col(f"`{key.name}`"), r"[\s\p{Z}\p{Cc}\p{Cf}]", "") == ""
         checks.append((key.name, blank, F.lit(f"field {key.name}: empty")))
     ts = F.col(f"_t_{contract.ts_field}")
-    # a cast accepts "2026", "2026-01" or "2026-01-01" (midnight) and "10:00:00" (today): an
-    # altered time, not the event's; ISO 8601's shortest date and time is 16 characters
+    # a cast accepts "2026", "2026-01" or "2026-01-01" (midnight), "10:00:00Z" or "T10:00"
+    # (today) and "2026-01-01" padded with spaces: an altered time, not the event's, and a
+    # time alone lands on whichever day the run happens (a length rule let the last ones by)
     raw_ts = F.col(f"`{contract.ts_field}`")
     checks.append(
         (
             contract.ts_field,
-            ts.isNotNull() & (F.length(raw_ts) < 16),
+            ts.isNotNull() & ~raw_ts.rlike(TS_SHAPE),
             F.concat(
                 F.lit(f"field {contract.ts_field}: "),
                 raw_ts,
@@ -178,9 +195,7 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
     reasons = F.col("_reasons")
     return df.withColumn(
         "reason",
-        F.when(corrupt, F.lit("unparseable JSON: not a JSON object")).otherwise(
-            F.when(reasons != "", reasons)
-        ),
+        F.when(corrupt, F.lit(NOT_AN_OBJECT)).otherwise(F.when(reasons != "", reasons)),
     ).drop("_reasons")
 
 

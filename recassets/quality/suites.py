@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,9 @@ COUNTER_SUFFIXES = tuple(f"_{w}d" for w in WINDOWS)
 # "within_day": a column unique among the rows of its partition day.
 UTC_DAY, WITHIN_DAY = "utc_day", "within_day"
 RANGE_FORMS = (UTC_DAY, WITHIN_DAY)
+
+
+FINITE = sys.float_info.max  # the largest finite double: a counter above it is inf
 
 
 def _as_date(day: dt.date | str) -> dt.date:
@@ -218,7 +222,8 @@ def feature_suite(
     """Expectations of one partition of a feature table (``user_features``, ``item_features``,
     ``cohort_features``), from its DDL in ``recassets.features.schema``:
 
-    * every counter (numeric column ending in ``_1d``, ``_7d``, ``_28d``, CTRs aside) >= 0;
+    * every counter (numeric column ending in ``_1d``, ``_7d``, ``_28d``, CTRs aside) >= 0
+      and finite;
     * every ``ctr_*`` in ``[0, 1]``;
     * the key columns (``KEYS[table]``) not null;
     * row count at least ``prev*(1-tolerance)`` of the previous partition, left out with a note
@@ -244,9 +249,14 @@ def feature_suite(
         for k in KEYS[table]
     ]
     expectations += [
+        # finite too: sums of contract-valid values can overflow a double (two watches of
+        # 1e308 s made watch_time inf, which ">= 0" passes)
         E.ExpectColumnValuesToBeBetween(
-            column=c, min_value=0, description=f"counter {c} is non-negative"
-        )
+            column=c,
+            min_value=0,
+            max_value=FINITE,
+            description=f"counter {c} is non-negative and finite",
+        )  # fmt: skip
         for c in counter_columns(table)
     ]
     expectations += [

@@ -13,6 +13,7 @@ from dagster import DagsterInstance, materialize
 
 from assets.ingest import items, raw_events, users
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from recassets.ingest.validation import NOT_AN_OBJECT
 from recassets.landing import file_digest
 from recassets.synthetic import SyntheticConfig, generate
 from resources import LakeResource, SparkResource
@@ -30,7 +31,7 @@ BAD_LINES = [
 ]
 EXPECTED_REASONS = [
     "field user_id: expected bigint, got abc",
-    "unparseable JSON: not a JSON object",
+    NOT_AN_OBJECT,
     "field event_type: unknown value poke (allowed: impression, click, like, share, watch, rating)",
     "ts 2026-01-02T10:00:00.000000Z outside partition 2026-01-01",
     "missing field event_id",

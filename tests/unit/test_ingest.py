@@ -37,6 +37,7 @@ from recassets.ingest import (
 )
 from recassets.ingest import files as landing_files
 from recassets.ingest.files import _LineScan
+from recassets.ingest.validation import NOT_AN_OBJECT
 from recassets.landing import file_digest, write_landing_file
 from recassets.paths import Paths
 from recassets.synthetic import SyntheticConfig, build_world, generate, generate_day
@@ -330,14 +331,14 @@ def _rejected(runs: Runs, name: str, line: int | None, day: str = D1) -> tuple:
 
 def test_unparseable_line(runs):
     assert _rejected(runs, "a.jsonl", 5) == (
-        "unparseable JSON: not a JSON object",
+        NOT_AN_OBJECT,
         None,
         A_LINES[4],
     )
 
 
 def test_json_values_that_are_not_objects(runs):
-    unparseable = "unparseable JSON: not a JSON object"
+    unparseable = NOT_AN_OBJECT
     assert _rejected(runs, "a.jsonl", 6) == (unparseable, None, '"just a string"')
     assert _rejected(runs, "a.jsonl", 7) == (unparseable, None, "42")
     assert _rejected(runs, "a.jsonl", 20) == (unparseable, None, "null")
@@ -781,7 +782,6 @@ def _landed(paths: Paths, result: IngestResult, day: str) -> list[str]:
     return sorted(r["event_id"] for r in rows)
 
 
-NOT_AN_OBJECT = "unparseable JSON: not a JSON object"
 MISTYPED = "field user_id: expected bigint, got bad"
 
 
@@ -981,6 +981,77 @@ def test_names_hadoop_cannot_read_and_columns_spark_cannot_tell_apart_quarantine
     assert landing_files._classify(fine, fine.stat().st_size) == ("parquet", None)
 
 
+def _extra(column: pa.Array, name: str = "extra") -> pa.Table:
+    base = {"event_id": ["e"], "ts": ["2026-03-05T01:00:00Z"], "user_id": [1], "item_id": [1],
+            "event_type": ["click"]}  # fmt: skip
+    return pa.table({**base, name: column})
+
+
+@pytest.mark.parametrize(
+    ("table", "why"),
+    [
+        (_extra(pa.array([36_000_000_000], pa.time64("us"))),
+         "column extra: a time of day (TIME), a type Spark cannot read"),
+        (_extra(pa.array([1.5], pa.float16())),
+         "column extra: half precision (FLOAT16), a type Spark cannot read"),
+        (_extra(pa.array([1], pa.decimal256(60, 2))),
+         "column extra: a decimal of 60 digits; Spark reads 38 at most"),
+        (_extra(pa.array([1]), "_metadata"), "column name '_metadata': Spark's reader"),
+        (_extra(pa.array([1]), "a`b"), "column name 'a`b': Spark's reader"),
+        (pa.table([pa.array([1]), pa.array([2])], names=["user_id", "user_id"]),
+         "column user_id appears twice"),
+        (pa.table({}), "no columns"),
+    ],
+)  # fmt: skip
+def test_parquet_that_spark_would_fail_the_run_on_is_quarantined_whole(tmp_path, table, why):
+    """pyarrow reads these footers, Spark 4 does not read the files: each failed the whole
+    run with Spark's error and no file named (probe, 2026-12-05). A decimal of 38 digits and
+    an ordinary extra column are read (and ignored)."""
+    path = tmp_path / "x.parquet"
+    pq.write_table(table, path)
+    fmt, problem = landing_files._classify(path, path.stat().st_size)
+    assert fmt == "unreadable" and problem is not None and problem.startswith(why)
+    for fine in (_extra(pa.array([1], pa.decimal128(38, 2))), _extra(pa.array(["x"]))):
+        pq.write_table(fine, path)
+        assert landing_files._classify(path, path.stat().st_size) == ("parquet", None)
+
+
+def test_a_parquet_file_spark_cannot_read_leaves_the_days_other_files_landing(spark, paths):
+    day = "2026-03-07"
+    folder = _land_lines(paths, day, {"b.jsonl": [_ev("ok", f"{day}T01:00:00Z")]})
+    table = _extra(pa.array([36_000_000_000], pa.time64("us")))
+    pq.write_table(table.set_column(1, "ts", pa.array([f"{day}T02:00:00Z"])),
+                   Path(folder) / "a.parquet")  # fmt: skip
+    result, _parsers, rejected = _ingest_day(spark, paths, day)
+    assert _landed(paths, result, day) == ["ok"]
+    assert [(f, n) for f, n, *_ in rejected] == [("a.parquet", None)]
+
+
+def test_links_pipes_and_linked_folders_in_a_day_are_named_not_passed_over(spark, paths, tmp_path):
+    """A dangling link, a link loop and a pipe were skipped without a trace (a day of only
+    those said "no landing files"); a link to a folder was walked to count its files (a link
+    to / would walk the whole disk). Each is quarantined, named; the day's files land."""
+    day = "2026-03-08"
+    folder = Path(_land_lines(paths, day, {"a.jsonl": [_ev("ok", f"{day}T01:00:00Z")]}))
+    (folder / "dangling.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    (folder / "loop.jsonl").symlink_to(folder / "loop.jsonl")
+    os.mkfifo(folder / "pipe.jsonl")
+    (folder / "elsewhere").symlink_to(tmp_path)
+    result, _parsers, rejected = _ingest_day(spark, paths, day)
+    assert _landed(paths, result, day) == ["ok"]
+    land = f"land regular files in dt={day}/"
+    assert [(f, n, why) for f, n, _fld, why, _raw in rejected] == [
+        ("dangling.jsonl", None, f"a dangling symbolic link: not read; {land}"),
+        ("elsewhere", None, f"a symbolic link to a folder: not read; {land}"),
+        ("loop.jsonl", None, f"a dangling symbolic link: not read; {land}"),
+        (
+            "pipe.jsonl",
+            None,
+            f"not a regular file (a pipe, a socket or a device): not read; {land}",
+        ),
+    ]
+
+
 def test_names_spark_would_read_as_patterns_and_folders_in_a_day(spark, paths):
     """``part-0000[0].jsonl`` beside ``part-00000.jsonl``: Spark's glob read the second for the
     first, and the first's rows were lost; a name with spaces and brackets failed the day. A
@@ -1022,6 +1093,26 @@ def test_names_spark_would_read_as_patterns_and_folders_in_a_day(spark, paths):
     assert result.partitions[day].quarantined == 6
 
 
+def test_a_time_without_its_date_never_lands_on_the_day_it_is_ingested(spark, paths):
+    """A cast reads "10:00:00Z" or "T10:00" as today and a date padded with spaces as its
+    midnight: on the day of the run they landed (a length rule let them by), on any other day
+    they were refused as outside the partition, naming a date the producer never wrote. Keys
+    of white space, control or invisible characters alone are empty keys."""
+    day = dt.datetime.now(dt.UTC).date().isoformat()
+    lines = [_ev("t1", "10:00:00.000000Z"), _ev("t2", f"{day}      "),
+             _ev("t3", "T10:00:00.000000"), _ev("t4", "10:00:00.000+00:00"),
+             _ev("ok1", f"{day}T10:00:00Z"), _ev("ok2", f"{day} 10:00"),
+             _ev("\n", f"{day}T10:00:00Z"), _ev("\u00a0\u200b", f"{day}T10:00:00Z")]  # fmt: skip
+    _land_lines(paths, day, {"a.jsonl": lines})
+    result, _parsers, rejected = _ingest_day(spark, paths, day)
+    assert _landed(paths, result, day) == ["ok1", "ok2"]
+    fields = [(n, fld, why.split(": ")[0]) for _f, n, fld, why, _raw in rejected]
+    assert fields == [(1, "ts", "field ts"), (2, "ts", "field ts"), (3, "ts", "field ts"),
+                      (4, "ts", "field ts"), (7, "event_id", "field event_id"),
+                      (8, "event_id", "field event_id")]  # fmt: skip
+    assert all("is not a date and a time of day" in r[3] for r in rejected[:4])
+
+
 def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, paths):
     """NaN and infinities parse as doubles but poison every average; a negative watch and a
     rating off 0..5 are nonsense; Java's number literals ("4f", "0x1p2") are not decimals. A pandas Parquet file (nanosecond times, which Spark 4
@@ -1044,6 +1135,8 @@ def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, pa
         _ev("e10", t, event_type="watch", value="0x1p2"),
         _ev("e11", t, event_type="rating", value=" 3.5 "),  # ok: a decimal in a string
         _ev("e12", t, event_type="watch", value="1e3"),  # ok
+        _ev("e13", t, event_type="watch", value=1e308),  # finite; summed, inf
+        _ev("e14", t, event_type="watch", value=604_800),  # ok: a week
     ]
     folder = _land_lines(paths, day, {"a.jsonl": a, "b.jsonl": ['{"x": 1}{"event_id": "e9"}']})
     pq.write_table(
@@ -1057,8 +1150,8 @@ def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, pa
         Path(folder) / "c.parquet",
     )  # fmt: skip
     result, _parsers, rejected = _ingest_day(spark, paths, day)
-    assert _landed(paths, result, day) == ["e1", "e11", "e12", "e6", "e7"]
-    scale = "is not a finite number, a watch of 0 s or more, or a rating in 0..5"
+    assert _landed(paths, result, day) == ["e1", "e11", "e12", "e14", "e6", "e7"]
+    scale = "is not a finite number, a watch of 0 to 604,800 s, or a rating in 0..5"
     assert [(f, n, fld, why) for f, n, fld, why, _raw in rejected] == [
         ("a.jsonl", 2, "value", f"field value: NaN {scale}"),
         ("a.jsonl", 3, "value", f"field value: Infinity {scale}"),
@@ -1067,6 +1160,7 @@ def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, pa
         ("a.jsonl", 8, "value", f"field value: -Infinity {scale}"),
         ("a.jsonl", 9, "value", "field value: expected double, got 4f"),
         ("a.jsonl", 10, "value", "field value: expected double, got 0x1p2"),
+        ("a.jsonl", 13, "value", f"field value: 1e+308 {scale}"),
         ("b.jsonl", None, None,
          "line 1: more than one JSON value on one line (after the first object: "
          "'{\"event_id\": \"e9\"}'); a missing newline between records? Fix the file and land "

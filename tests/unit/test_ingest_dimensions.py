@@ -11,6 +11,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from recassets.ingest import ingest
+from recassets.ingest.validation import NOT_AN_OBJECT
 from recassets.paths import Paths
 
 D2 = "2026-01-02"
@@ -48,7 +49,7 @@ USERS: list[tuple[dict | str, tuple[str, str | None] | None]] = [
         ("duplicate user_id (first at {file}:1)", "user_id"),
     ),
     ({"user_id": "5", "first_seen": SEEN}, None),  # a number written as a string parses
-    ("[1, 2]", ("unparseable JSON: not a JSON object", None)),
+    ("[1, 2]", (NOT_AN_OBJECT, None)),
 ]
 ITEMS: list[tuple[dict | str, tuple[str, str | None] | None]] = [
     ({"item_id": 10, "first_seen": SEEN, "category": "jazz"}, None),

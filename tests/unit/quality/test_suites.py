@@ -19,7 +19,7 @@ from recassets.quality import (
     raw_events_suite,
     validate,
 )
-from recassets.quality.suites import count_band, ddl_columns
+from recassets.quality.suites import FINITE, count_band, ddl_columns
 from tests.unit.quality.frames import EVENTS_DDL, event_records, feature_ddl, feature_records
 
 DAY = "2026-01-05"
@@ -304,8 +304,19 @@ def test_negative_counter_fails():
     report = validate(df, feature_suite("user_features", previous_row_count=6))
     assert labels(report) == [f"{BETWEEN}(clicks_7d)"]
     failure = report.failure(BETWEEN, "clicks_7d")
-    assert failure.kwargs == {"column": "clicks_7d", "min_value": 0}
+    assert failure.kwargs == {"column": "clicks_7d", "min_value": 0, "max_value": FINITE}
     assert failure.sample_rows == [{"user_id": 2, "clicks_7d": -1}]
+
+
+def test_an_infinite_counter_fails():
+    """Contract-valid watches can sum past a double's range: ``>= 0`` alone passed inf."""
+    df = features("user_features")
+    df["watch_time_7d"] = df["watch_time_7d"].astype(float)
+    df.loc[2, "watch_time_7d"] = float("inf")
+    report = validate(df, feature_suite("user_features", previous_row_count=6))
+    assert labels(report) == [f"{BETWEEN}(watch_time_7d)"]
+    df.loc[2, "watch_time_7d"] = 1e300  # large, and finite
+    assert validate(df, feature_suite("user_features", previous_row_count=6)).success
 
 
 def test_ctr_above_one_fails():
