@@ -72,14 +72,20 @@ def refused_by(result: Any, check_name: str | None) -> bool:
 
 def failures(result: Any) -> list[tuple[str, str]]:
     """(step, the one-line cause) of each failed step of ``result``: the innermost error's
-    first line (the asset's own exception, not Dagster's wrapper around it)."""
+    first line (the asset's own exception, not Dagster's wrapper around it), with the lines
+    after it when it ends in ':' (Dagster's "1 blocking asset check failed with ERROR
+    severity:" names the checks on the lines below: alone, it said nothing)."""
     out = []
     for event in result.get_step_failure_events():
         err = getattr(event.event_specific_data, "error", None)
         while err is not None and err.cause is not None:
             err = err.cause
-        text = (err.message if err is not None else "").strip().splitlines()
-        out.append((event.step_key or "?", (text[0] if text else "failed")[:500]))
+        text = [t.strip() for t in (err.message if err is not None else "").splitlines()]
+        text = [t for t in text if t]
+        line = text[0] if text else "failed"
+        if line.endswith(":") and len(text) > 1:
+            line = f"{line} {'; '.join(text[1:])}"
+        out.append((event.step_key or "?", line[:500]))
     return out
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, RunsFilter
 
-from assets.launch import LAUNCHED_BY, partition_tags, refused_by
+from assets.launch import LAUNCHED_BY, failures, partition_tags, refused_by
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from recassets.cli import RUN_LINE
 from recassets.synthetic import SyntheticConfig, generate
@@ -55,6 +55,45 @@ def test_refused_only_when_the_tolerated_check_failed():
     assert not refused_by(_Result(_Evaluation("other_check", False)), gate)
     assert not refused_by(_Result(), gate)  # the run failed before the gate ran
     assert not refused_by(_Result(_Evaluation(gate, False)), None)  # nothing tolerated
+
+
+@dataclass
+class _Error:
+    message: str
+    cause: _Error | None = None
+
+
+@dataclass
+class _Data:
+    error: _Error
+
+
+@dataclass
+class _Failure:
+    step_key: str
+    event_specific_data: _Data
+
+
+class _Failed:
+    def __init__(self, *events: _Failure) -> None:
+        self.events = list(events)
+
+    def get_step_failure_events(self) -> list[_Failure]:
+        return self.events
+
+
+def test_a_failed_step_is_said_in_one_line_with_what_a_colon_announces():
+    check = "1 blocking asset check failed with ERROR severity:\nlake/raw_events: has_events\n"
+    own = _Error("ValueError: no positive\n  File x.py, line 3", None)
+    got = failures(_Failed(_Failure("lake__raw_events", _Data(_Error(check))),
+                           _Failure("models__x", _Data(_Error("wrapper", own))),
+                           _Failure("y", _Data(_Error("")))))  # fmt: skip
+    assert got == [
+        ("lake__raw_events",
+         "1 blocking asset check failed with ERROR severity: lake/raw_events: has_events"),
+        ("models__x", "ValueError: no positive"),  # the innermost error, its first line
+        ("y", "failed"),
+    ]  # fmt: skip
 
 
 def test_a_plan_runs_in_one_process_and_stops_at_the_first_failure(tmp_path):
