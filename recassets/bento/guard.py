@@ -19,6 +19,8 @@ token, the request body's size, and the degradation line of ``/readyz``.
   (BentoML would try its multipart parser on it and answer a malformed one with a 500), and so
   is a JSON body declared in another charset than UTF-8 (it was read as UTF-8 regardless) or
   sent compressed (``Content-Encoding: gzip`` was answered "Invalid JSON").
+- **Upgrade.** A POST with an ``Upgrade`` header (``curl --http2``) is a 400 naming it: the
+  HTTP server reads no body for it, and the valid request was refused for a missing field.
 - **One error shape.** Every 4xx this edge or the service makes is ``{"error", "field"}``,
   404 and 405 included (Starlette's are plain text: ``field`` is ``path`` or ``method``);
   BentoML's own 400 for a body its pydantic model refuses (``{"error": "1 validation error
@@ -149,6 +151,13 @@ class Guard:
         if scope.get("method") == "POST" and media != "application/json":
             message = f"the API takes application/json, not {media[:100]!r}"
             await _answer(send, 415, {"error": message, "field": "content-type"})
+            return
+        if scope.get("method") == "POST" and "upgrade" in headers:
+            # the HTTP server takes an Upgrade request's body for the new protocol's: the API
+            # got none, and a valid request (curl --http2) was answered "user_id: Field
+            # required"
+            message = "the API takes plain HTTP/1.1 POSTs: an Upgrade request's body is not read"
+            await _answer(send, 400, {"error": message, "field": "upgrade"})
             return
         refused = _refused_encoding(params, headers.get("content-encoding", ""))
         if scope.get("method") == "POST" and refused:

@@ -8,7 +8,12 @@ field; logged that way, a hostile client floods the log and trips every alert se
 was wrong: the fields and pydantic's error types, never the input), and passes every other
 record as it is: a real server error stays at ERROR with its traceback.
 
-``install`` puts it on BentoML's logger (the service does, when a worker builds it).
+``AccessLines`` does the same for BentoML's access log (``bentoml.access``), which copies the
+request's path (percent-decoded: ``%0d%0a`` in a URL forged a whole log line) and its
+Content-Type (a 2 MB header made a 2 MB line) as sent: each record becomes one line, control
+characters escaped, at most ``MAX_ACCESS_CHARS`` long.
+
+``install`` puts both on their loggers (the service does, when a worker builds it).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Any
 BENTOML_LOGGER = "bentoml._internal.server.http_app"
 MAX_DETAIL_CHARS = 300  # a hostile field name is cut, not copied into the log whole
 MAX_ERRORS_SHOWN = 3
+ACCESS_LOGGER = "bentoml.access"  # bentoml/_internal/server/http/access.py
+MAX_ACCESS_CHARS = 1_000
 
 
 def client_status(exc: BaseException | None) -> int | None:
@@ -76,8 +83,37 @@ class ClientErrors(logging.Filter):
         return True
 
 
+def one_line(text: str, limit: int = MAX_ACCESS_CHARS) -> str:
+    """``text`` with every control or line-breaking character escaped (``\\r``, ``\\n``,
+    ``\\x1b``, ``\\u2028``...), cut at ``limit`` characters (the cut said)."""
+    out = "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 or ch in "\u2028\u2029"
+        else ch
+        for ch in text[: limit + 1]
+    )
+    return out if len(out) <= limit and len(text) <= limit else out[:limit] + " ...(cut)"
+
+
+class AccessLines(logging.Filter):
+    """Makes each access-log record one bounded line (``one_line``); lets every record
+    through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a record that cannot format is left for the handler to report
+            return True
+        record.msg, record.args = one_line(text), None
+        return True
+
+
 def install(logger_name: str = BENTOML_LOGGER) -> ClientErrors:
-    """Put ``ClientErrors`` on the logger (once: a second call returns the first filter)."""
+    """Put ``ClientErrors`` on the logger and ``AccessLines`` on BentoML's access logger
+    (once: a second call returns the first filter)."""
+    access = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, AccessLines) for f in access.filters):
+        access.addFilter(AccessLines())
     logger = logging.getLogger(logger_name)
     for existing in logger.filters:
         if isinstance(existing, ClientErrors):
@@ -87,4 +123,12 @@ def install(logger_name: str = BENTOML_LOGGER) -> ClientErrors:
     return installed
 
 
-__all__ = ["BENTOML_LOGGER", "ClientErrors", "client_status", "install"]
+__all__ = [
+    "ACCESS_LOGGER",
+    "BENTOML_LOGGER",
+    "AccessLines",
+    "ClientErrors",
+    "client_status",
+    "install",
+    "one_line",
+]

@@ -15,6 +15,7 @@ start) get the trailing-7-day popularity list (trending), minus nothing.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -291,6 +292,9 @@ def cli_recommend(users_file: str, k: int = 100, out: str | None = None) -> pa.T
     return table
 
 
+USER_ID = re.compile(r"[0-9]{1,19}")
+
+
 def _user_ids(path: Path) -> list[int]:
     """The user ids of ``path``, one per line (blank lines skipped); a line that is not an
     id within int64, or a file that cannot be read, is a ``SystemExit`` naming file and line."""
@@ -306,16 +310,19 @@ def _user_ids(path: Path) -> list[int]:
             f"recassets recommend --users {path}: not a regular file (a folder, device or pipe)"
         )
     ids = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        token = line.strip()
+    # lines end in \n (a \r before it dropped): str.splitlines also splits on form feeds,
+    # U+2028 and more, which miscounted the line named and read "1<FF>2" as two ids
+    for number, line in enumerate(text.split("\n"), start=1):
+        token = line.strip(" \t\r")
         if not token:
             continue
-        try:
-            value = int(token)
-        except ValueError:
-            value = None
-        if value is None or not -(2**63) <= value < 2**63:
-            raise SystemExit(f"{path}:{number}: {token[:40]!r} is not a user id (an integer)")
+        # ASCII digits only, as /recommend takes (0 to int64): int() also reads "1_000",
+        # "+5" and Arabic-Indic digits, and a negative id is none
+        value = int(token) if USER_ID.fullmatch(token) else None
+        if value is None or value >= 2**63:
+            raise SystemExit(
+                f"{path}:{number}: {token[:40]!r} is not a user id (an integer from 0 to 2^63-1)"
+            )
         ids.append(value)
     if not ids:
         raise SystemExit(f"recassets recommend --users {path}: no user id in it")

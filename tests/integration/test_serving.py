@@ -9,8 +9,10 @@ schema, the bearer token, and a locked SQLite online store.
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import time
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -996,7 +998,8 @@ def test_a_sequence_aware_ranker_serves_with_the_users_history(home, built, tmp_
 # -- ads over HTTP: a bento whose bundle carries campaigns (a server of its own) --------------
 # (before the Dagster assets below: after a failing recall check no bundle can be written)
 
-ADS_USERS = {"auction": 7, "switch": 8}  # one user a test: the frequency cap is per user
+# one user a test: the frequency cap is per user
+ADS_USERS = {"auction": 7, "switch": 8, "abandoned": 10}
 
 
 @pytest.fixture(scope="module")
@@ -1103,6 +1106,26 @@ def test_ads_are_served_over_http_at_the_reserved_slots(ads_srv, ads_bento, funn
     assert any(
         ad["price"] < ads_bento["campaigns"][ad["campaign_id"]]["bid"] for ad in ads.values()
     )
+
+
+def test_a_page_whose_client_left_charges_no_ad(ads_srv):
+    """Thirty requests for one user, each connection closed right after sending: none is
+    charged (the frequency cap is 3 a campaign and day), so the user's next page still
+    carries ads; before, the abandoned pages had spent the cap and the page had none."""
+    s, _ = ads_srv
+    user = ADS_USERS["abandoned"]
+    host, port = urllib.parse.urlsplit(s.url).hostname, urllib.parse.urlsplit(s.url).port
+    body = json.dumps({"user_id": user, "k": 10}).encode()
+    head = (f"POST /recommend HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+    for _ in range(30):
+        with socket.create_connection((host, port)) as sock:
+            sock.sendall(head + body)
+        time.sleep(0.01)
+    time.sleep(1.0)  # the server reaches each of them
+    status, page = s.post("/recommend", {"user_id": user, "k": 10})
+    assert status == 200, page
+    assert any(i.get("ad") for i in page["items"]), page["items"]
 
 
 def test_ads_false_gives_an_all_organic_page_of_the_same_length(ads_srv):

@@ -71,6 +71,14 @@ def test_select_keeps_known_keys_and_defaults_to_the_demo():
     [
         ("3\nabc\n", None, r"users.txt:2: 'abc' is not a user id"),
         ("99999999999999999999\n", None, r"users.txt:1: '99999999999999999999' is not a user"),
+        # lines end in \n only: a form feed is inside line 1, and the bad id is on line 2
+        ("1\x0c2\nabc\n", None, r"users.txt:1: '1\\x0c2' is not a user id"),
+        ("1\u20282\n", None, r"users.txt:1: .* is not a user id"),
+        ("1_000\n", None, r"users.txt:1: '1_000' is not a user id"),
+        ("+5\n", None, r"users.txt:1: '\+5' is not a user id"),
+        ("-5\n", None, r"users.txt:1: '-5' is not a user id \(an integer from 0"),
+        ("\u0663\n", None, r"users.txt:1: .* is not a user id"),  # an Arabic-Indic 3
+        ("9223372036854775808\n", None, r"users.txt:1: '9223372036854775808' is not a user"),
         ("3\n", "recs.txt", "name a .parquet or .csv file"),
     ],
 )

@@ -239,3 +239,14 @@ def test_a_body_in_another_charset_or_compressed_is_a_415(headers, field, says):
     for fine in ({"content-type": "application/json; charset=UTF-8"},
                  {"content-type": "application/json", "content-encoding": "identity"}):  # fmt: skip
         assert client.post("/recommend", content=b'{"user_id": 1}', headers=fine).status_code == 200
+
+
+def test_an_upgrade_request_is_a_400_naming_the_header():
+    """uvicorn takes an Upgrade request's body for the new protocol's: the API saw none and
+    answered a valid request "user_id: Field required"."""
+    client = _client(token=None)
+    headers = {"content-type": "application/json", "upgrade": "h2c", "connection": "Upgrade"}
+    refused = client.post("/recommend", content=b'{"user_id": 1}', headers=headers)
+    assert refused.status_code == 400 and refused.json()["field"] == "upgrade"
+    plain = {"content-type": "application/json"}
+    assert client.post("/recommend", content=b'{"user_id": 1}', headers=plain).status_code == 200

@@ -101,3 +101,36 @@ def test_install_puts_the_filter_on_bentomls_logger_once():
         == "WARNING client error on /rank [POST]: 400 1 validation error(s): user_id: missing"
     )
     assert out[1] == "ERROR Exception on /rank [POST]" and "KeyError: 'boom'" in out[-1]
+
+
+def _access(path: str, content_type: str) -> logging.LogRecord:
+    """The record BentoML's access middleware logs for one request."""
+    return logging.LogRecord(
+        logs.ACCESS_LOGGER, logging.INFO, __file__, 1, "%s (%s) (%s) %.3fms",
+        ("127.0.0.1:5000", f"scheme=http,method=GET,path={path},type={content_type}",
+         "status=404", 1.5), None,
+    )  # fmt: skip
+
+
+def test_an_access_line_is_one_bounded_line_whatever_the_client_sent():
+    forged = "/a\r\n2026-12-05T19:00:00+0000 [ERROR] FORGED LINE"
+    record = _access(forged, "application/json")
+    assert logs.AccessLines().filter(record) is True
+    line = record.getMessage()
+    assert "\n" not in line and "\r" not in line and "/a\\r\\n2026-12-05" in line
+    huge = _access("/recommend", "application/json; x=" + "a" * 2_000_000)
+    logs.AccessLines().filter(huge)
+    got = huge.getMessage()
+    assert len(got) <= logs.MAX_ACCESS_CHARS + 10 and got.endswith(" ...(cut)")
+    plain = _access("/recommend", "application/json")
+    want = plain.getMessage()
+    logs.AccessLines().filter(plain)
+    assert plain.getMessage() == want  # an ordinary line is left as it is
+    assert logs.one_line("caf\u00e9 \u2028 \x1b") == "caf\u00e9 \\u2028 \\x1b"
+
+
+def test_install_puts_the_access_filter_on_once():
+    logs.install()
+    logs.install()
+    access = logging.getLogger(logs.ACCESS_LOGGER)
+    assert sum(isinstance(f, logs.AccessLines) for f in access.filters) == 1
