@@ -189,6 +189,7 @@ class Guard:
             close = [(b"connection", b"close")]
             await _answer(send, 408, {"error": message, "field": "body"}, close)
             return
+        scope[CLIENT_CLOSED] = client_closed_check(receive)
         await self.app(scope, _replay(bytes(body), receive), _uniform_errors(send, scope))
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
@@ -409,6 +410,69 @@ def _nullable(node: Any) -> None:
 
 def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+CLIENT_CLOSED = "recassets.client_closed"  # the scope's key of ``client_closed_check``'s check
+
+
+def client_closed_check(receive: Receive) -> Callable[[], bool] | None:
+    """A check of whether the client has closed its connection, made at once, without a pass
+    of the event loop: a peek at the connection's socket, where an empty read is its end (a
+    reset is an end too; data waiting, a pipelined next request, is not). The server learns of
+    a closed connection only when its loop runs, and a page is made on the loop without a
+    pause: letting the loop run before each check (three passes of ``sleep(0)``) doubled the
+    p99 at concurrency 8 (54 against 29 ms), as requests overtook one another at each pass.
+    uvicorn's ``receive`` (under the wrappers of the middlewares outside this one:
+    ``_server_receive``) is a method of its request cycle, whose transport holds the socket
+    (uvloop's stands in for it with a file descriptor only: the peek goes through a
+    duplicate, closed at once). None under another server: nothing is checked."""
+    import socket
+
+    transport = getattr(_server_receive(receive), "transport", None)
+    try:
+        fd = transport.get_extra_info("socket").fileno() if transport is not None else -1
+    except Exception:  # noqa: BLE001 - no socket to look at: no check
+        return None
+    if fd < 0:
+        return None
+
+    def closed() -> bool:
+        try:
+            with socket.socket(fileno=os.dup(fd)) as peek:
+                return peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False  # open, nothing waiting
+        except OSError:
+            return True  # reset, or the descriptor is gone with the connection
+
+    return closed
+
+
+def _server_receive(receive: Any, depth: int = 12) -> Any:
+    """The object whose method the server's ``receive`` is (uvicorn's request cycle), found
+    under the middlewares' wrappers: ``functools.wraps``'s ``__wrapped__`` (OpenTelemetry's)
+    or the closure of a function that calls it (BentoML's access log: the one callable of its
+    closure named ``*receive*``). None when there is none to be found."""
+    import inspect
+
+    fn = receive
+    for _ in range(depth):
+        owner = getattr(fn, "__self__", None)
+        if owner is not None and hasattr(owner, "transport"):
+            return owner
+        nxt = getattr(fn, "__wrapped__", None)
+        if nxt is None:
+            inner = [
+                c.cell_contents
+                for c in (getattr(fn, "__closure__", None) or ())
+                if (inspect.isfunction(c.cell_contents) or inspect.ismethod(c.cell_contents))
+                and "receive" in getattr(c.cell_contents, "__name__", "")
+            ]
+            nxt = inner[0] if len(inner) == 1 else None
+        if nxt is None:
+            return None
+        fn = nxt
+    return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -250,3 +250,44 @@ def test_an_upgrade_request_is_a_400_naming_the_header():
     assert refused.status_code == 400 and refused.json()["field"] == "upgrade"
     plain = {"content-type": "application/json"}
     assert client.post("/recommend", content=b'{"user_id": 1}', headers=plain).status_code == 200
+
+
+def test_a_closed_client_is_seen_at_once_by_a_peek_at_its_socket():
+    """``client_closed_check``: uvicorn's ``receive`` is a method of its request cycle, whose
+    transport holds the socket; an empty peek is the connection's end."""
+    import functools
+    import socket
+    from types import SimpleNamespace
+
+    from recassets.bento.guard import client_closed_check
+
+    server_side, client_side = socket.socketpair()
+    transport = SimpleNamespace(
+        get_extra_info=lambda name: server_side if name == "socket" else None
+    )
+    cycle = SimpleNamespace(transport=transport)
+
+    async def receive():  # bound below to the cycle, as uvicorn's is
+        return {}
+
+    bound = receive.__get__(cycle)
+
+    @functools.wraps(bound)
+    async def wrapped():  # a middleware's wrapper outside the guard (OpenTelemetry's)
+        return await bound()
+
+    def access_log(receive):  # one that calls it from its closure (BentoML's access log)
+        async def wrapped_receive():
+            return await receive()
+
+        return wrapped_receive
+
+    check = client_closed_check(access_log(wrapped))
+    assert check is not None and check() is False  # open, nothing waiting
+    client_side.sendall(b"GET / HTTP/1.1\r\n\r\n")  # a pipelined next request: still open
+    assert check() is False
+    client_side.close()
+    server_side.recv(100)  # the pipelined bytes read: what is left is the end
+    assert check() is True
+    server_side.close()
+    assert client_closed_check(lambda: None) is None  # another server: nothing to check
