@@ -213,9 +213,15 @@ def item_similarity(
         neighbors=config.neighbors,
     )  # fmt: skip
     context.log.info(f"item_similarity: {'new version' if new else 'up to date'} {path}")
-    # co-occurrence on the same days: what serves when nothing learned passes (policy.promote)
-    _, co_path, co_new = C.train_next(lake.paths(), sim)
-    context.log.info(f"cooccurrence: {'new version' if co_new else 'up to date'} {co_path}")
+    # co-occurrence on the same days: what serves when nothing learned passes (policy.promote);
+    # a fit that fails leaves it out of the evaluation, and never holds up the learned models
+    co_path: str | None = None
+    try:
+        _, co_path, co_new = C.train_next(lake.paths(), sim)
+        context.log.info(f"cooccurrence: {'new version' if co_new else 'up to date'} {co_path}")
+    except (ValueError, OSError, MemoryError) as e:
+        context.log.warning(f"cooccurrence: not fitted ({type(e).__name__}: {e}); only "
+                            "popularity can serve while nothing learned passes")  # fmt: skip
     m = sim.meta
     days = m.get("partitions", [])
     return MaterializeResult(
@@ -228,7 +234,7 @@ def item_similarity(
             "kept_weights": len(sim.data),
             "l2": float(m.get("l2", 0.0)),
             "beta": sim.beta,
-            "cooccurrence": MetadataValue.path(co_path),
+            **({"cooccurrence": MetadataValue.path(co_path)} if co_path else {}),
             "partitions": MetadataValue.json(
                 {"first": days[0], "last": days[-1], "count": len(days)} if days else {}
             ),

@@ -236,7 +236,7 @@ def _gone(ctx: Any) -> Any:
     the worker's time (41 s of abandoned batches before the next request)."""
     from starlette.responses import JSONResponse
 
-    check = ctx.request.scope.get(CLIENT_CLOSED)
+    check = (getattr(ctx.request, "scope", None) or {}).get(CLIENT_CLOSED)
     if check is None or not check():
         return None
     ctx.response.status_code = CLIENT_GONE

@@ -206,8 +206,9 @@ def _nanosecond_columns(metadata: pq.FileMetaData) -> list[str]:
 
 def _spark_cannot_read(metadata: pq.FileMetaData) -> str | None:
     """Why Spark 4 would fail the whole read of a Parquet file whose footer pyarrow reads, or
-    None: no column at all, a column type Spark has no type for (TIME, FLOAT16, a decimal of
-    more than 38 digits), a name twice, or a name Spark's reader cannot take (``_metadata``,
+    None: no column at all, a column type Spark has no type for (TIME, FLOAT16, UUID, a
+    decimal of more than 38 digits), a name twice, or a name Spark's reader cannot take
+    (``_metadata`` in any case,
     its hidden file column, which the row numbers are read from; a backtick, which no quoting
     survives). Each one failed the run with Spark's error and no file named (probe,
     2026-12-05); extra columns of other types are read and ignored."""
@@ -219,8 +220,9 @@ def _spark_cannot_read(metadata: pq.FileMetaData) -> str | None:
         column = metadata.schema.column(i)
         logical = json.loads(column.logical_type.to_json()) if column.logical_type else {}
         kind = logical.get("Type")
-        if kind in ("Time", "Float16"):
-            what = "a time of day (TIME)" if kind == "Time" else "half precision (FLOAT16)"
+        if kind in ("Time", "Float16", "UUID"):
+            what = {"Time": "a time of day (TIME)", "Float16": "half precision (FLOAT16)",
+                    "UUID": "a UUID"}[kind]  # fmt: skip
             return f"column {column.path}: {what}, a type Spark cannot read"
         if kind == "Decimal" and int(logical.get("precision", 0)) > 38:
             return (f"column {column.path}: a decimal of {logical['precision']} digits; Spark "
@@ -229,7 +231,7 @@ def _spark_cannot_read(metadata: pq.FileMetaData) -> str | None:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         return f"column {', '.join(twice)} appears twice"
-    odd = [n for n in names if n == "_metadata" or "`" in n]
+    odd = [n for n in names if n.lower() == "_metadata" or "`" in n]  # Spark ignores case
     if odd:
         return (f"column name {', '.join(map(repr, odd))}: Spark's reader cannot take it "
                 "(`_metadata` is its own; a backtick cannot be quoted): rename it")  # fmt: skip

@@ -220,9 +220,10 @@ class DagsterRecords:
     def materialization_run(
         self, asset_key: str, label: str | None, value: str, partition: str | None = None
     ) -> str | None:
-        """The run of the newest materialization of ``asset_key`` whose metadata entry
+        """The run of the first materialization of ``asset_key`` whose metadata entry
         ``label`` is ``value`` (a checkpoint path, an index folder, a bento tag; compared
-        case-insensitively), or, with ``label`` None, of partition ``partition``."""
+        case-insensitively): the run that wrote it, since a later run that found it up to date
+        names it again; or, with ``label`` None, the newest of partition ``partition``."""
         if self._index is None:
             return None
         key = json.dumps(asset_key.split("/"))
@@ -237,7 +238,7 @@ class DagsterRecords:
             return None
         if label is None:
             return rows[0][0] if rows else None
-        for run_id, event in rows:
+        for run_id, event in reversed(rows):  # oldest first
             if str(_entry(event, label)).lower() == value.lower():
                 return run_id
         return None

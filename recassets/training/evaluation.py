@@ -273,7 +273,7 @@ def evaluate(
 
     # the models, one eval day at a time (item counters as of d-1)
     def model_rankings(tt: Any, rk: Any | None, sim: Any | None = None, lr: Any = None,
-                       rk2: Any | None = None) -> tuple[
+                       rk2: Any | None = None, pages: bool = True) -> tuple[
         list[list[int]], list[list[int]] | None, dict[str, list[Any]]
     ]:  # fmt: skip
         alone: list[list[int]] = [[] for _ in range(n_units)]
@@ -342,7 +342,7 @@ def evaluate(
                     )  # fmt: skip
                     extra["blend"][r] = [int(i) for i in ranked[:k]]
                     extra["stages"][r] = (ranked, srcs.member)
-                    for name, cfg in (rules or {}).items():
+                    for name, cfg in (rules or {}).items() if pages else ():
                         at = np.asarray([position[i] for i in ranked.tolist()], np.int64)
                         got = page(ranked, blended, None, category[at], k, cfg, stages=[],
                                    notes=[], creator=creator[at], age_days=age[at])  # fmt: skip
@@ -435,7 +435,8 @@ def evaluate(
     if co_sim is not None:
         if set(co_sim.meta.get("partitions", [])) & set(eval_days):
             raise ValueError(f"eval days were in the co-occurrence fit ({co_sim.path})")
-        retrieval[COOCCURRENCE_SERVED] = summarize(model_rankings(cand, None, co_sim)[2]["blend"])
+        got = model_rankings(cand, None, co_sim, pages=False)[2]["blend"]  # no rules' pages
+        retrieval[COOCCURRENCE_SERVED] = summarize(got)
     if current_two_tower is not None:
         cur_sim = _similarity(current_similarity)
         cur_lr = _light(current_light)

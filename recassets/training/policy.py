@@ -405,6 +405,26 @@ def cooccurrence_serves(report: EvaluationReport, min_users: int = MIN_GATE_USER
     return f"{'; '.join(said)} ({int(co['users'])} users)"
 
 
+# what ``replaced`` keeps of the policy a fallback replaced (a co-occurrence's file too)
+REPLACED_KEYS = ("two_tower", "ranking", "order", "fallback", "item_similarity", "promoted_at")
+
+
+def _newer_fit_holds(report: EvaluationReport) -> str | None:
+    """Why the newer co-occurrence fit (``COOCCURRENCE_SERVED``) should replace the serving
+    one (``CURRENT``, scored on the same window): at least as good on Recall@K and NDCG@10.
+    None otherwise, or when either was not scored."""
+    co, cur = report.retrieval.get(COOCCURRENCE_SERVED), report.retrieval.get(CURRENT)
+    keys = (report.recall_key, report.ndcg_key)
+    if not co or not cur or not all(k in co and k in cur for k in keys):
+        return None
+    if not report.checkpoints.get("candidate_cooccurrence"):
+        return None
+    if not all(float(co[k]) >= float(cur[k]) for k in keys):
+        return None
+    said = ", ".join(f"{k} {float(co[k]):.4f} >= {float(cur[k]):.4f}" for k in keys)
+    return f"the newer fit scores at least as well as the serving one: {said}"
+
+
 def promote(
     paths: Paths,
     report: EvaluationReport,
@@ -456,10 +476,15 @@ def promote(
     was = current_policy(paths)
     stale = outscored_by_popularity(report)
     learned = was["policy"] == MODEL and was.get("fallback") != COOCCURRENCE_POLICY
-    if (co := cooccurrence_serves(report)) is not None and (not learned or stale is not None):
+    co = cooccurrence_serves(report)
+    if co is None and not learned and was["policy"] == MODEL and stale is None:
+        # co-occurrence serves and still holds against popularity: its newer fit takes over
+        # when it scores at least as well as the one serving (new items get neighbours)
+        co = _newer_fit_holds(report)
+    if co is not None and (not learned or stale is not None):
         # nothing learned passed: the best simple method that serves, co-occurrence here
         decision.reasons.append(f"nothing learned passed; co-occurrence serves: {co}")
-        replaced = {k: was[k] for k in ("two_tower", "ranking", "order", "promoted_at") if k in was}
+        replaced = {k: was[k] for k in REPLACED_KEYS if k in was}
         write_policy(
             paths,
             {
@@ -482,7 +507,7 @@ def promote(
         variant, why = stale
         decision.reasons.append(f"the current model no longer beats popularity: {why}; "
                                 f"popularity ({variant}) serves")  # fmt: skip
-        replaced = {k: was[k] for k in ("two_tower", "ranking", "order", "promoted_at") if k in was}
+        replaced = {k: was[k] for k in REPLACED_KEYS if k in was}
         write_policy(
             paths,
             {"policy": POPULARITY, "variant": variant, "updated_at": now,

@@ -377,8 +377,12 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
     print(f"the promotion gate would {'promote' if decision.passed else 'refuse'} it:")
     for reason in decision.reasons:
         print(f"  - {reason}")
+    learned = cur.get("policy") == P.MODEL and cur.get("fallback") != P.COOCCURRENCE_POLICY
     if not decision.passed and (co := P.cooccurrence_serves(report)) is not None:
-        print(f"  - co-occurrence would serve while nothing learned does: {co}")
+        if not learned or P.outscored_by_popularity(report) is not None:
+            print(f"  - co-occurrence would serve (nothing learned does): {co}")
+        else:
+            print("  - the current model keeps serving: popularity has not overtaken it")
     return report
 
 

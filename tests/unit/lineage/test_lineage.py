@@ -316,7 +316,9 @@ def test_runs_and_checks_come_from_the_dagster_instance(paths):
                    ('["lake", "raw_events"]', H.RUN, json.dumps(event)))  # fmt: skip
         db.execute("CREATE TABLE event_logs (id INTEGER PRIMARY KEY, run_id TEXT, event TEXT, "
                    "dagster_event_type TEXT, asset_key TEXT, partition TEXT)")  # fmt: skip
-        for i, ckpt in enumerate(("/m/two_tower/0001.pt", "/m/two_tower/0002.pt")):
+        # a third run found 0002 up to date and named it again: not the run that wrote it
+        for i, ckpt in enumerate(("/m/two_tower/0001.pt", "/m/two_tower/0002.pt",
+                                  "/m/two_tower/0002.pt")):  # fmt: skip
             mat = {"dagster_event": {"event_specific_data": {"materialization": {
                 "metadata_entries": [{"label": "checkpoint", "entry_data": {"path": ckpt}}]}}}}  # fmt: skip
             db.execute("INSERT INTO event_logs VALUES (?, ?, ?, 'ASSET_MATERIALIZATION', ?, NULL)",

@@ -319,3 +319,21 @@ def test_the_heap_is_frozen_after_its_garbage_is_collected():
         assert gone() is None  # the garbage was collected first, not frozen with the rest
     finally:
         gc.unfreeze()
+
+
+def test_a_client_that_left_gets_a_499_and_nothing_is_logged(tmp_path):
+    """``guard.client_closed_check`` says the connection is closed: the batch stops, and a
+    page is neither charged nor logged as served; an open one is answered as before."""
+    from recassets.bento.guard import CLIENT_CLOSED
+
+    svc, _ = _make(tmp_path)
+    ctx = _ctx()
+    ctx.request.scope = {CLIENT_CLOSED: lambda: True}
+    answer = _batch(svc, {"user_id": 1, "k": 5}, {"user_id": 3, "k": 1}, ctx=ctx)
+    assert answer.status_code == ctx.response.status_code == service.CLIENT_GONE
+    assert json.loads(answer.body)["field"] == "connection"
+    svc.decisions.flush()
+    assert _logged(tmp_path) == []
+    open_ctx = _ctx()
+    open_ctx.request.scope = {CLIENT_CLOSED: lambda: False}
+    assert [a["user_id"] for a in _batch(svc, {"user_id": 1, "k": 5}, ctx=open_ctx)] == [1]

@@ -181,6 +181,9 @@ def test_a_serving_cooccurrence_that_popularity_beats_gives_way(paths):
     P.promote(paths, _report({K: 0.11, N: 0.06}, current={K: 0.11, N: 0.06}))
     pol = P.current_policy(paths)
     assert (pol["policy"], pol["variant"]) == ("popularity", "trailing_7d")
+    # what it replaced says it was co-occurrence, with its file
+    assert pol["replaced"]["fallback"] == "cooccurrence"
+    assert pol["replaced"]["item_similarity"] == "new/co.npz"
 
 
 def test_the_fit_judged_is_the_one_of_the_candidates_days(tmp_path):
@@ -207,3 +210,18 @@ def test_without_the_files_a_bento_needs_popularity_serves(paths):
     P.promote(paths, report)
     assert P.current_policy(paths)["policy"] == "popularity"
     assert P.cooccurrence_serves(_report(AHEAD)) is not None
+
+
+def test_a_serving_cooccurrence_takes_its_newer_fit_when_it_holds_up(paths):
+    """A newer fit that no longer beats popularity on both metrics, but scores at least as
+    well as the serving one, takes its place (new items get neighbours); a worse one does not."""
+    P.promote(paths, _report(AHEAD))
+    level = {K: 0.12, N: 0.09}  # level with trailing popularity's Recall@50: not a clear win
+    newer = _report(level, current={K: 0.12, N: 0.085})
+    newer.checkpoints["candidate_cooccurrence"] = "newer/co.npz"
+    P.promote(paths, newer)
+    assert P.current_policy(paths)["item_similarity"] == "newer/co.npz"
+    worse = _report({K: 0.12, N: 0.08}, current=level)
+    worse.checkpoints["candidate_cooccurrence"] = "worse/co.npz"
+    P.promote(paths, worse)
+    assert P.current_policy(paths)["item_similarity"] == "newer/co.npz"
