@@ -4,7 +4,6 @@ the same order as a policy that serves when nothing learned beats it (``train_ne
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,6 @@ import pyarrow.compute as pc
 
 import recassets
 from recassets.paths import Paths
-
-_VERSION = re.compile(r"^(\d{4,})\.npz$")
 
 
 class Cooccurrence:
@@ -152,9 +149,9 @@ def top_per_row(sim: Any, n: int) -> Any:
 
 def versions(paths: Paths) -> list[Path]:
     """Saved co-occurrence files under ``<artifacts>/models/cooccurrence/``, oldest first."""
-    folder = Path(paths.artifacts) / "models" / KIND
-    found = [(int(m.group(1)), p) for p in folder.glob("*.npz") if (m := _VERSION.match(p.name))]
-    return [p for _, p in sorted(found)]
+    from recassets.training import npz_store
+
+    return npz_store.versions(paths, KIND)
 
 
 def fit_of(paths: Paths, ease_path: str | None) -> str | None:
@@ -205,11 +202,6 @@ def train_next(paths: Paths, ease: Any) -> tuple[Any, str, bool]:
               "format": 1, "code_version": recassets.__version__,
               "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
     )  # fmt: skip
-    folder = Path(paths.artifacts) / "models" / KIND
-    while True:
-        got = versions(paths)
-        n = int(_VERSION.match(got[-1].name).group(1)) + 1 if got else 1  # type: ignore[union-attr]
-        try:
-            return sim, sim.save(folder / f"{n:04d}.npz", exclusive=True), True
-        except FileExistsError:
-            continue  # another fit took this number meanwhile
+    from recassets.training import npz_store
+
+    return sim, npz_store.save_next(paths, KIND, lambda p: sim.save(p, exclusive=True)), True

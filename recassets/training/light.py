@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ import pyarrow as pa
 import recassets
 from recassets import atomic
 from recassets.paths import Paths
+from recassets.training import npz_store
 from recassets.training.schema import ITEM_DENSE
 
 FEATURES = ("two_tower", *ITEM_DENSE)
@@ -60,7 +60,6 @@ EPOCHS = 4
 BATCH = 1024
 FORMAT = 1
 KIND = "light_ranker"
-_VERSION = re.compile(r"^(\d{4,})\.npz$")
 
 
 class NotEnoughData(ValueError):
@@ -266,9 +265,7 @@ class LightRanker:
 
 def versions(paths: Paths) -> list[Path]:
     """Saved fits under ``<artifacts>/models/light_ranker/``, oldest first."""
-    folder = Path(paths.artifacts) / "models" / KIND
-    found = [(int(m.group(1)), p) for p in folder.glob("*.npz") if (m := _VERSION.match(p.name))]
-    return [p for _, p in sorted(found)]
+    return npz_store.versions(paths, KIND)
 
 
 def latest_for(paths: Paths, two_tower_path: str | os.PathLike[str] | None) -> str | None:
@@ -351,14 +348,7 @@ def train_next(
         ):
             return last, str(saved[-1]), False
     model = fit_examples(paths, tt_path, **settings)
-    folder = Path(paths.artifacts) / "models" / KIND
-    while True:
-        have = versions(paths)
-        n = int(_VERSION.match(have[-1].name).group(1)) + 1 if have else 1  # type: ignore[union-attr]
-        try:
-            return model, model.save(folder / f"{n:04d}.npz", exclusive=True), True
-        except FileExistsError:
-            continue  # another fit took this number meanwhile
+    return model, npz_store.save_next(paths, KIND, lambda p: model.save(p, exclusive=True)), True
 
 
 def _z(v: np.ndarray) -> np.ndarray:

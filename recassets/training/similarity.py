@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ import pyarrow.compute as pc
 import recassets
 from recassets import atomic
 from recassets.paths import Paths
+from recassets.training import npz_store
 
 L2 = 12_000.0  # where the window is too short to choose (``choose_weights``)
 # λ and β are chosen per fit on the window's last days (``choose_weights``, ``tune_window``):
@@ -423,14 +423,11 @@ def _key(l2: float, beta: float, window: int, windows: Sequence[int]) -> str:
 # --- the versioned store -----------------------------------------------------------------------
 
 KIND = "item_similarity"
-_VERSION = re.compile(r"^(\d{4,})\.npz$")
 
 
 def versions(paths: Paths) -> list[Path]:
     """Saved fits under ``<artifacts>/models/item_similarity/``, oldest first."""
-    folder = Path(paths.artifacts) / "models" / KIND
-    found = [(int(m.group(1)), p) for p in folder.glob("*.npz") if (m := _VERSION.match(p.name))]
-    return [p for _, p in sorted(found)]
+    return npz_store.versions(paths, KIND)
 
 
 def train_next(
@@ -504,13 +501,7 @@ def train_next(
               "beta": float(beta), "beta_asked": beta_asked,
               "popularity_days": int(choice.get("popularity_days", POPULARITY_DAYS[0]))},
     )  # fmt: skip
-    while True:
-        n = int(_VERSION.match(versions(paths)[-1].name).group(1)) + 1 if versions(paths) else 1  # type: ignore[union-attr]
-        try:
-            return sim, sim.save(Path(paths.artifacts) / "models" / KIND / f"{n:04d}.npz",
-                                 exclusive=True), True  # fmt: skip
-        except FileExistsError:
-            continue  # another fit took this number meanwhile
+    return sim, npz_store.save_next(paths, KIND, lambda p: sim.save(p, exclusive=True)), True
 
 
 def _top_per_row(b: np.ndarray, n: int) -> Any:
