@@ -182,13 +182,11 @@ def train_next(paths: Paths, ease: Any) -> tuple[Any, str, bool]:
     settings = {"neighbors": int(ease.meta.get("neighbors", 100)),
                 "max_items": int(ease.meta.get("max_items", 10_000)),
                 "popularity_days": ease.popularity_days}  # fmt: skip
-    saved = versions(paths)
-    if saved:
-        last = ItemSimilarity.load(saved[-1])
-        if last.meta.get("partitions") == window and all(
-            last.meta.get(k) == v for k, v in settings.items()
-        ):
-            return last, str(saved[-1]), False
+    from recassets.training import npz_store
+
+    if (done := npz_store.last_if(paths, KIND, ItemSimilarity.load,
+                                  {"partitions": window, **settings})) is not None:  # fmt: skip
+        return *done, False
     version = DeltaTable(table_path(paths)).version()
     rows = read_days(paths, window, ("user_id", "item_id", "label"))
     pos = rows.filter(pc.equal(rows["label"], 1))
@@ -202,6 +200,4 @@ def train_next(paths: Paths, ease: Any) -> tuple[Any, str, bool]:
               "format": 1, "code_version": recassets.__version__,
               "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
     )  # fmt: skip
-    from recassets.training import npz_store
-
     return sim, npz_store.save_next(paths, KIND, lambda p: sim.save(p, exclusive=True)), True

@@ -340,13 +340,9 @@ def train_next(
     file and settings is not repeated. Returns (model, path, new version?)."""
     tt_path = str(two_tower_path)
     settings = {"max_rows": max_rows, "hidden": hidden, "epochs": epochs, "seed": seed}
-    saved = versions(paths)
-    if saved:
-        last = LightRanker.load(saved[-1])
-        if last.meta.get("two_tower") == tt_path and all(
-            last.meta.get(k) == v for k, v in settings.items()
-        ):
-            return last, str(saved[-1]), False
+    done = npz_store.last_if(paths, KIND, LightRanker.load, {"two_tower": tt_path, **settings})
+    if done is not None:
+        return *done, False
     model = fit_examples(paths, tt_path, **settings)
     return model, npz_store.save_next(paths, KIND, lambda p: model.save(p, exclusive=True)), True
 

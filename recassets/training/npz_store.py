@@ -6,8 +6,9 @@ another fit wrote meanwhile (the save is exclusive: a taken number is tried agai
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from recassets.paths import Paths
 
@@ -19,6 +20,19 @@ def versions(paths: Paths, kind: str) -> list[Path]:
     folder = Path(paths.artifacts) / "models" / kind
     found = [(int(m.group(1)), p) for p in folder.glob("*.npz") if (m := VERSION.match(p.name))]
     return [p for _, p in sorted(found)]
+
+
+def last_if(
+    paths: Paths, kind: str, load: Callable[[Path], Any], wanted: Mapping[str, Any]
+) -> tuple[Any, str] | None:
+    """(the newest file of ``kind``, loaded, and its path) when its ``meta`` holds every
+    (key, value) of ``wanted``: a fit of the same inputs and settings is not repeated. None
+    when there is none, or it was fitted otherwise."""
+    saved = versions(paths, kind)
+    if not saved:
+        return None
+    last = load(saved[-1])
+    return (last, str(saved[-1])) if all(last.meta.get(k) == v for k, v in wanted.items()) else None
 
 
 def save_next(paths: Paths, kind: str, save: Callable[[Path], str]) -> str:
@@ -35,4 +49,4 @@ def save_next(paths: Paths, kind: str, save: Callable[[Path], str]) -> str:
             continue  # another fit took this number meanwhile
 
 
-__all__ = ["VERSION", "save_next", "versions"]
+__all__ = ["VERSION", "last_if", "save_next", "versions"]

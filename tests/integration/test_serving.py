@@ -803,6 +803,16 @@ def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):
         Bundle.load(folder)
 
 
+def _bundle_of(home, folder, **changes):
+    """The bundle written from the current policy with ``changes`` (the policy restored)."""
+    policy = P.current_policy(home)
+    P.write_policy(home, {**policy, **changes})
+    try:
+        return B.write_bundle(home, folder)
+    finally:
+        P.write_policy(home, policy)
+
+
 def test_a_blend_fit_on_28_days_of_popularity_serves_that_counter(home, built, tmp_path):
     """The fit chose the month's counter (``ItemSimilarity.popularity_days``, a sparse
     history's choice): serving blends and proposes trending items by ``engagements_28d``, the
@@ -817,13 +827,8 @@ def test_a_blend_fit_on_28_days_of_popularity_serves_that_counter(home, built, t
     pos = rows.filter(pc.equal(rows["label"], 1))
     sim = ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=5.0,
                              meta={"beta": 50.0, "popularity_days": 28})  # fmt: skip
-    policy = P.current_policy(home)
-    P.write_policy(home, {**policy, "order": "blend",
-                          "item_similarity": sim.save(tmp_path / "sim.npz")})  # fmt: skip
-    try:
-        folder = B.write_bundle(home, tmp_path / "blend28")
-    finally:
-        P.write_policy(home, policy)
+    folder = _bundle_of(home, tmp_path / "blend28", order="blend",
+                        item_similarity=sim.save(tmp_path / "sim.npz"))  # fmt: skip
     config = FunnelConfig(max_per_category=0, cohort_quota=0)
     funnel = Recommender(Bundle.load(folder), home, config)
     assert funnel.similarity is not None and funnel.similarity.popularity_days == 28
@@ -863,13 +868,8 @@ def test_a_cooccurrence_fallback_serves_the_cosine_order_with_the_towers_silent(
     pos = rows.filter(pc.equal(rows["label"], 1))
     sim = fit_cosine(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), neighbors=100,
                      max_items=10_000)  # fmt: skip
-    policy = P.current_policy(home)
-    P.write_policy(home, {**policy, "order": "blend", "fallback": "cooccurrence",
-                          "item_similarity": sim.save(tmp_path / "co.npz")})  # fmt: skip
-    try:
-        folder = B.write_bundle(home, tmp_path / "cooc")
-    finally:
-        P.write_policy(home, policy)
+    folder = _bundle_of(home, tmp_path / "cooc", order="blend", fallback="cooccurrence",
+                        item_similarity=sim.save(tmp_path / "co.npz"))  # fmt: skip
     config = FunnelConfig(max_per_category=0, cohort_quota=0)
     funnel = Recommender(Bundle.load(folder), home, config)
     assert funnel.similarity is not None and funnel.similarity.method == "cosine"
