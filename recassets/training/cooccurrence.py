@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 import recassets
 from recassets.paths import Paths
+from recassets.training import npz_store
 
 
 class Cooccurrence:
@@ -149,8 +150,6 @@ def top_per_row(sim: Any, n: int) -> Any:
 
 def versions(paths: Paths) -> list[Path]:
     """Saved co-occurrence files under ``<artifacts>/models/cooccurrence/``, oldest first."""
-    from recassets.training import npz_store
-
     return npz_store.versions(paths, KIND)
 
 
@@ -182,8 +181,6 @@ def train_next(paths: Paths, ease: Any) -> tuple[Any, str, bool]:
     settings = {"neighbors": int(ease.meta.get("neighbors", 100)),
                 "max_items": int(ease.meta.get("max_items", 10_000)),
                 "popularity_days": ease.popularity_days}  # fmt: skip
-    from recassets.training import npz_store
-
     if (done := npz_store.last_if(paths, KIND, ItemSimilarity.load,
                                   {"partitions": window, **settings})) is not None:  # fmt: skip
         return *done, False

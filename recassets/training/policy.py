@@ -391,8 +391,7 @@ def cooccurrence_serves(report: EvaluationReport, min_users: int = MIN_GATE_USER
     and its files were evaluated. None otherwise (popularity, the simpler method, serves)."""
     co = report.retrieval.get(COOCCURRENCE_SERVED)
     recall, ndcg = report.recall_key, report.ndcg_key
-    files = (report.checkpoints.get(f"candidate_{k}") for k in ("cooccurrence", *KINDS))
-    if not co or not all(files) or not float(co.get("users", 0)) >= min_users:
+    if not co or not _servable(report) or not float(co.get("users", 0)) >= min_users:
         return None
     pops = [(n, report.retrieval.get(n) or {})
             for n in (POPULARITY_ALL_TIME, POPULARITY_TRAILING_7D)]  # fmt: skip
@@ -409,6 +408,12 @@ def cooccurrence_serves(report: EvaluationReport, min_users: int = MIN_GATE_USER
 REPLACED_KEYS = ("two_tower", "ranking", "order", "fallback", "item_similarity", "promoted_at")
 
 
+def _servable(report: EvaluationReport) -> bool:
+    """Every file co-occurrence's bento copies was evaluated: its own, the towers (the ANN
+    source) and the L2 (the ads' pCTR)."""
+    return all(report.checkpoints.get(f"candidate_{k}") for k in ("cooccurrence", *KINDS))
+
+
 def _newer_fit_holds(report: EvaluationReport) -> str | None:
     """Why the newer co-occurrence fit (``COOCCURRENCE_SERVED``) should replace the serving
     one (``CURRENT``, scored on the same window): at least as good on Recall@K and NDCG@10.
@@ -417,7 +422,7 @@ def _newer_fit_holds(report: EvaluationReport) -> str | None:
     keys = (report.recall_key, report.ndcg_key)
     if not co or not cur or not all(k in co and k in cur for k in keys):
         return None
-    if not report.checkpoints.get("candidate_cooccurrence"):
+    if not _servable(report):
         return None
     if not all(float(co[k]) >= float(cur[k]) for k in keys):
         return None
@@ -528,13 +533,13 @@ __all__ = [
     "MIN_GATE_USERS",
     "GateDecision",
     "TrainResult",
+    "cooccurrence_serves",
     "current_policy",
     "evaluation_path",
     "gate",
     "gate_report",
     "latest_checkpoint",
     "next_checkpoint_path",
-    "cooccurrence_serves",
     "outscored_by_popularity",
     "pointer_path",
     "promote",
