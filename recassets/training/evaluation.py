@@ -114,7 +114,13 @@ from recassets.training.sources import (
     stage_recall,
 )
 from recassets.training.sources import union_blend as sources_union_blend
-from recassets.training.units import Units, paired_difference, rerank_orders, summarize_units
+from recassets.training.units import (
+    Units,
+    paired_difference,
+    paired_gains,
+    rerank_orders,
+    summarize_units,
+)
 
 BOOTSTRAP = 1000  # resamples of the bootstrap intervals
 
@@ -477,6 +483,14 @@ def evaluate(
     retrieval[POPULARITY_ALL_TIME] = summarize(pop_all)
     retrieval[POPULARITY_TRAILING_7D] = summarize(pop_recent)
     retrieval[COOCCURRENCE] = summarize(cooc)
+    # the order that would serve against each baseline, unit by unit (the gate's paired rule)
+    pair = extra["seq"] if ranker == "sequence" else served  # the L2 that would serve
+    would = {"blend": extra.get("blend"), "dcn_v2": pair, "two_tower": alone}.get(order)
+    paired = {} if would is None else {
+        name: paired_gains(would, base, units, k, ndcg_at, bootstrap, seed)
+        for name, base in ((POPULARITY_ALL_TIME, pop_all), (POPULARITY_TRAILING_7D, pop_recent),
+                           (COOCCURRENCE, cooc))
+    }  # fmt: skip
 
     ranking: dict[str, dict[str, float]] = {}
     table = table_path(paths)
@@ -535,6 +549,7 @@ def evaluate(
         ranker=ranker,
         ranker_reason=ranker_reason,
         ranker_difference=difference,
+        paired=paired,
     )
 
 

@@ -91,6 +91,10 @@ class EvaluationReport:
     # NDCG@n of the sequence-aware ranker's cascade minus the DCN-v2's, paired over the same
     # units: mean, lo, hi (``units.paired_difference``)
     ranker_difference: dict[str, float] = field(default_factory=dict)
+    # the policy of ``served_key`` minus each baseline, unit by unit: baseline -> metric ->
+    # mean, lo, hi, users (``units.paired_gains``); what the gate decides on when the point
+    # estimates disagree; empty in reports from before it
+    paired: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     @property
     def recall_key(self) -> str:

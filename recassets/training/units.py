@@ -59,15 +59,37 @@ def paired_difference(
     difference and its 95 % bootstrap interval over users (``lo``, ``hi``; NaN without
     ``bootstrap``). Paired: each unit is scored by both, so the interval is far narrower than
     the two rankings' own intervals side by side."""
-    diff = np.asarray(
+    return paired_gains(a, b, units, ndcg_at, ndcg_at, bootstrap, seed)[f"ndcg@{ndcg_at}"]
+
+
+def paired_gains(
+    a: Sequence[Sequence[int]],
+    b: Sequence[Sequence[int]],
+    units: Units,
+    k: int,
+    ndcg_at: int,
+    bootstrap: int,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """Recall@k and NDCG@n of ranking ``a`` minus ranking ``b``, unit by unit on the same
+    units: per metric the mean difference and its 95 % bootstrap interval over users (``lo``,
+    ``hi``; NaN without ``bootstrap``), and ``users``. What the gate decides on when the point
+    estimates disagree (``policy.gate``)."""
+    per = np.asarray(
         [
-            unit_metrics(x, t, ndcg_at)[1] - unit_metrics(y, t, ndcg_at)[1]
+            (unit_metrics(x, t, k)[0] - unit_metrics(y, t, k)[0],
+             unit_metrics(x, t, ndcg_at)[1] - unit_metrics(y, t, ndcg_at)[1])
             for x, y, t in zip(a, b, units.truth, strict=True)
         ],
         dtype=np.float64,
-    )
-    lo, hi = bootstrap_interval(diff, np.asarray(units.users, np.int64), bootstrap, seed)
-    return {"mean": float(diff.mean()) if len(diff) else float("nan"), "lo": lo, "hi": hi}
+    ).reshape(-1, 2)  # fmt: skip
+    groups = np.asarray(units.users, np.int64)
+    out: dict[str, dict[str, float]] = {}
+    for j, name in enumerate((f"recall@{k}", f"ndcg@{ndcg_at}")):
+        lo, hi = bootstrap_interval(per[:, j], groups, bootstrap, seed)
+        mean = float(per[:, j].mean()) if len(per) else float("nan")
+        out[name] = {"mean": mean, "lo": lo, "hi": hi, "users": len(set(units.users))}
+    return out
 
 
 def rerank_orders(

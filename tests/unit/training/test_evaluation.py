@@ -130,6 +130,15 @@ def test_evaluate_scores_candidate_and_baselines_on_the_next_day(lake):
     assert report.catalog_size == 120
     md = report.to_markdown()
     assert "| candidate |" in md and "Recall@10" in md and "| cooccurrence |" in md
+    # the order that would serve (the pair) minus each baseline, unit by unit: the mean of the
+    # differences is the difference of the means, and its interval holds it
+    served, gate_keys = report.retrieval[report.served_key], ("recall@10", "ndcg@10")
+    assert report.served_key == "candidate_served" and set(report.paired) == set(E.BASELINES)
+    for name, got in report.paired.items():
+        for m in gate_keys:
+            d = got[m]
+            assert d["mean"] == pytest.approx(served[m] - report.retrieval[name][m], abs=1e-12)
+            assert d["lo"] <= d["mean"] <= d["hi"] and d["users"] == served["users"]
     again = E.EvaluationReport.from_dict(report.to_dict())
     assert again == report
 

@@ -57,6 +57,61 @@ def test_gate_fails_when_worse_than_current_beyond_tolerance():
     assert P.gate({K: float("nan")}, POP).passed is False
 
 
+N = "ndcg@10"
+TWO = {"cooccurrence": {K: 0.372, N: 0.092}}
+
+
+def diffs(recall: tuple[float, float, float], ndcg: tuple[float, float, float]) -> dict:
+    return {"cooccurrence": {m: {"mean": d[0], "lo": d[1], "hi": d[2], "users": 515}
+                             for m, d in ((K, recall), (N, ndcg))}}  # fmt: skip
+
+
+def test_a_disagreement_between_the_metrics_is_settled_on_the_paired_differences():
+    cand = {K: 0.371, N: 0.115}  # ahead on NDCG, 0.001 behind on Recall: the points disagree
+    assert not P.gate(cand, TWO, also=(N,)).passed  # without intervals: refused, as before
+    level = P.gate(
+        cand, TWO, also=(N,), paired=diffs((-0.001, -0.012, 0.010), (0.023, 0.011, 0.035))
+    )
+    assert level.passed, level.reasons
+    said = [r for r in level.reasons if "paired differences" in r]
+    assert said and "ndcg@10 +0.0230 [+0.0110, +0.0350] (ahead)" in said[0], said
+    assert not any(r.startswith("does not beat") for r in level.reasons)
+    # a loss beyond its interval refuses, however large the gain on the other metric
+    worse = P.gate(
+        cand, TWO, also=(N,), paired=diffs((-0.001, -0.008, -0.0005), (0.023, 0.011, 0.035))
+    )
+    assert not worse.passed and any(
+        "does not beat cooccurrence: recall@50" in r for r in worse.reasons
+    )
+    said = [r for r in worse.reasons if "not beaten on the paired differences" in r]
+    assert said and "recall@50 -0.0010 [-0.0080, -0.0005] (behind)" in said[0], worse.reasons
+    # and a gain the data cannot tell from noise does not settle it either
+    noise = P.gate(
+        cand, TWO, also=(N,), paired=diffs((-0.001, -0.012, 0.010), (0.023, -0.002, 0.048))
+    )
+    assert not noise.passed
+    # intervals missing for one metric (no bootstrap): the point rule stands
+    nan = diffs((-0.001, float("nan"), float("nan")), (0.023, 0.011, 0.035))
+    assert not P.gate(cand, TWO, also=(N,), paired=nan).passed
+    # a candidate behind on both points is refused even with a stray interval above zero
+    behind = {K: 0.30, N: 0.080}
+    assert not P.gate(
+        behind, TWO, also=(N,), paired=diffs((-0.07, -0.09, -0.05), (-0.01, 0.001, 0.03))
+    ).passed
+
+
+def test_the_reports_paired_differences_reach_the_gate():
+    r = E.EvaluationReport(
+        k=50, train_days=["2026-01-01"], eval_days=["2026-01-02"], ndcg_at=10,
+        retrieval={"candidate": {K: 0.371, N: 0.115, "users": 515}, **TWO},
+        paired=diffs((-0.001, -0.012, 0.010), (0.023, 0.011, 0.035)),
+    )  # fmt: skip
+    assert P.gate_report(r).passed
+    assert not P.gate_report(replace(r, paired={})).passed  # a report from before: points
+    again = E.EvaluationReport.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert again.paired == r.paired and P.gate_report(again).passed
+
+
 def test_a_gate_with_no_baseline_never_passes():
     d = P.gate({K: 0.9}, {})
     assert not d.passed and "no baseline to beat" in d.reasons
