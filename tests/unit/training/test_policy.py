@@ -11,6 +11,7 @@ import pytest
 from recassets.paths import Paths
 from recassets.training import evaluation as E
 from recassets.training import policy as P
+from recassets.training import recommend as R
 from recassets.training import similarity as S
 from recassets.training.loop import train_ranking, train_two_tower
 from recassets.training.recommend import recommend
@@ -344,6 +345,46 @@ def test_model_policy_retrieves_ranks_and_excludes_seen(home, tmp_path):
         assert out.filter(E.pc.equal(out["user_id"], 123_456)).num_rows == 10  # cold start
     finally:
         P.pointer_path(home).unlink()
+
+
+def test_blend_policy_batch_lists_are_whole_unseen_and_in_order(home, tmp_path):
+    days = E.available_days(home)
+    table = home.table("training_examples")
+    tt = train_two_tower(table, days, replace(TINY_TT, epochs=1), output=tmp_path / "tt.pt")
+    rows = E.read_days(home, days, ("user_id", "item_id", "label"))
+    pos = rows.filter(E.pc.equal(rows["label"], 1))
+    sim = S.ItemSimilarity.fit(pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=10.0)
+    sim_path = sim.save(tmp_path / "sim.npz")
+    P.write_policy(home, {"policy": "model", "two_tower": tt.path, "order": "blend",
+                          "item_similarity": sim_path})  # fmt: skip
+    try:
+        seen = _seen(home)
+        out = recommend(home, [5, 7, 3, 123_456], k=12, candidates=30)
+        assert out.schema == R.RESULT_SCHEMA
+        assert out["user_id"].to_pylist() == [u for u in (5, 7, 3, 123_456) for _ in range(12)]
+        for u in (5, 7, 3):
+            mine = out.filter(E.pc.equal(out["user_id"], u))
+            assert mine["rank"].to_pylist() == list(range(1, 13))
+            assert not set(mine["item_id"].to_pylist()) & seen[u]
+            assert len(set(mine["item_id"].to_pylist())) == 12
+            s = mine["score"].to_pylist()
+            assert s == sorted(s, reverse=True)
+    finally:
+        P.pointer_path(home).unlink()
+
+
+def test_batch_lists_become_rows_in_user_and_rank_order():
+    lists = {1: R._pack([7, 5], [0.9, 0.1]), 2: R._pack([], []), 3: R._pack([4], [2.5])}
+    got = R._to_table([3, 2, 1, 9], lists)  # 9 has no list: no rows, as 2
+    assert got.to_pylist() == [
+        {"user_id": 3, "item_id": 4, "rank": 1, "score": 2.5},
+        {"user_id": 1, "item_id": 7, "rank": 1, "score": 0.9},
+        {"user_id": 1, "item_id": 5, "rank": 2, "score": 0.1},
+    ]
+    assert R._to_table([2, 9], lists).num_rows == 0 and got.schema == R.RESULT_SCHEMA
+    view = np.arange(400)
+    items, _ = R._pack(view[:3], [1.0, 1.0, 1.0])
+    assert items.base is None  # a copy: a batch never keeps a union's whole array alive
 
 
 def test_cli_recommend_writes_parquet(home, tmp_path, monkeypatch):

@@ -1,0 +1,92 @@
+"""Batch recommendations' memory: what ``recassets recommend`` holds per user until its table is
+made, in the representation it uses against the one it used before, on the same lists.
+
+    .venv/bin/python -m benchmarks.recommend_memory [--users 50000] [--k 100]
+
+A batch keeps every user's list (item ids and scores, best first) until the last user is done,
+then makes one table. Ours (``recommend._pack`` / ``recommend._to_table``): two arrays a user,
+one concatenation into the table's columns. Baseline: the former representation, a list of
+(item, score) tuples a user, then four Python column lists. The same lists (``--users`` users,
+``--k`` items each, drawn with ``--seed``), the same table at the end (checked equal); each side
+measured alone with ``tracemalloc`` from empty, its peak (the lists and the table) divided by the
+users. The peak is of Python's allocations, which hold both representations whole (NumPy's and
+Arrow's buffers included: both report to tracemalloc). Times are printed too, for information.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from benchmarks._common import machine_line, print_summary, row
+from recassets.training import recommend as R
+
+
+def lists_of_tuples(items: np.ndarray, scores: np.ndarray) -> pa.Table:
+    """The former representation and table (the code before 2026-12-05)."""
+    out: dict[int, list[tuple[int, float]]] = {}
+    for u in range(len(items)):
+        out[u] = [(int(i), float(s)) for i, s in zip(items[u], scores[u], strict=True)]
+    cols: dict[str, list[Any]] = {"user_id": [], "item_id": [], "rank": [], "score": []}
+    for u in range(len(items)):
+        for rank, (item, score) in enumerate(out[u], start=1):
+            cols["user_id"].append(u)
+            cols["item_id"].append(item)
+            cols["rank"].append(rank)
+            cols["score"].append(score)
+    return pa.table(cols, schema=R.RESULT_SCHEMA)
+
+
+def arrays(items: np.ndarray, scores: np.ndarray) -> pa.Table:
+    """Ours: what ``recommend`` keeps and makes."""
+    out = {u: R._pack(items[u], scores[u]) for u in range(len(items))}
+    return R._to_table(list(range(len(items))), out)
+
+
+def measure(
+    side: Callable[[np.ndarray, np.ndarray], pa.Table], *data: np.ndarray
+) -> tuple[pa.Table, int, float]:
+    gc.collect()
+    tracemalloc.start()
+    t = time.perf_counter()
+    table = side(*data)
+    seconds = time.perf_counter() - t
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return table, peak, seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--users", type=int, default=50_000)
+    ap.add_argument("--k", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    print(machine_line())
+    rng = np.random.default_rng(args.seed)
+    # each user's k distinct items of a 100,000-item catalog, scores descending
+    items = np.stack([rng.choice(100_000, args.k, replace=False) for _ in range(args.users)])
+    scores = -np.sort(-rng.standard_normal((args.users, args.k)), axis=1)
+    ours, ours_peak, ours_s = measure(arrays, items, scores)
+    base, base_peak, base_s = measure(lists_of_tuples, items, scores)
+    if not ours.equals(base):
+        raise SystemExit("the two sides made different tables: the comparison is void")
+    per_ours, per_base = ours_peak / args.users, base_peak / args.users
+    print(f"{args.users:,} users, k = {args.k}: peak {ours_peak / 2**20:,.1f} MiB (arrays) "
+          f"against {base_peak / 2**20:,.1f} MiB (tuples); {ours_s:.2f} s against {base_s:.2f} s")  # fmt: skip
+    print_summary([
+        row("batch recommend, peak bytes per user", per_ours, per_base, per_ours / per_base,
+            "below the tuples'", per_ours < per_base, fmt="9.0f"),
+        row("batch recommend, seconds (info)", ours_s, base_s, ours_s / base_s, "", None),
+    ])  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
