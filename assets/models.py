@@ -408,7 +408,9 @@ def model_evaluation(
     blocking=True,
     description="Promote the evaluated checkpoints when the served pair (two-tower + ranker) "
     "beats every simple baseline (all-time and trailing popularity, item-to-item co-occurrence) "
-    "on Recall@K and NDCG@10 and is within 0.02 Recall@K of the current model; otherwise fail "
+    "on Recall@K and NDCG@10 (where the two disagree: on the paired differences, ahead beyond "
+    "the 95 % interval on one and behind beyond it on neither) and is within 0.02 Recall@K of "
+    "the current model; otherwise fail "
     "and keep serving the current policy, or, while nothing learned serves or once the current "
     "model falls below popularity, serve the best simple method: co-occurrence when it beats "
     "popularity as it would serve, else popularity.",
