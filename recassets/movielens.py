@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,11 +225,10 @@ def _parse_items(lines: Lines) -> dict[str, np.ndarray]:
     # argmax: the index of the first flag set, and 0 when none is, which is GENRES[0], "unknown".
     first = np.argmax(flag_matrix, axis=1)
     category = np.array([g.lower() for g in GENRES], dtype=object)[first]
-    title = lines.fields[1].filter(pa.array(ok)).to_pylist()
     return {
         "item_id": item[ok],
         "category": category,
-        "title": np.array([t if t else None for t in title], dtype=object),
+        "title": lines.text_or_null(1, _max_chars("title"), pa.array(ok)),
     }
 
 
@@ -240,17 +240,19 @@ def _parse_users(lines: Lines) -> dict[str, np.ndarray]:
     buckets = np.array(AGE_BUCKETS, dtype=object)[np.digitize(age, _AGE_EDGES)]
     buckets[~known] = None  # a bad age lands null (``nulled``), its user kept
     mask = pa.array(ok)
-
-    def text(pos: int) -> np.ndarray:
-        return np.array([v if v else None for v in lines.fields[pos].filter(mask).to_pylist()],
-                        dtype=object)  # fmt: skip
-
     return {
         "user_id": user[ok],
         "age_bucket": buckets[ok],
-        "gender": text(2),
-        "occupation": text(3),
+        "gender": lines.text_or_null(2, _max_chars("gender"), mask),
+        "occupation": lines.text_or_null(3, _max_chars("occupation"), mask),
     }
+
+
+def _max_chars(field: str) -> int:
+    """The landing contract's longest string for a field of users or items."""
+    from recassets.ingest.validation import MAX_CHARS, MAX_CHARS_DEFAULT
+
+    return MAX_CHARS.get(field, MAX_CHARS_DEFAULT)
 
 
 def _timestamps(seconds: np.ndarray) -> pa.Array:
@@ -389,13 +391,13 @@ def import_movielens(
     parsed: dict[str, dict[str, np.ndarray]] = {}
     rejected: dict[str, int] = {}
     nulled: dict[str, int] = {}
+    records: list[tuple[str, list[dict], str]] = []  # written once the import will land
     for name, (sep, label, names, parse) in specs.items():
         lines = Lines(src / name, sep, label, len(names), names)
         parsed[name] = parse(lines)
         rejects = lines.rejects(SOURCE_DATASETS[name])
         notes = lines.nulled(SOURCE_DATASETS[name])
-        _write_rejects(rejects_dir, name, rejects)
-        _write_rejects(rejects_dir, name, notes, "nulled")
+        records += [(name, rejects, "rejects"), (name, notes, "nulled")]
         rejected[name], nulled[name] = len(rejects), len(notes)
         say(f"read {name}: {len(lines.raw) - len(rejects)} rows, {len(rejects)} rejected"
             + (f", {len(notes)} field(s) landed as null" if notes else ""))  # fmt: skip
@@ -405,12 +407,21 @@ def import_movielens(
     ratings, items, users = parsed[DATA_FILE], parsed[ITEM_FILE], parsed[USER_FILE]
     n = len(ratings["ts"])
     if n == 0:
-        where = f", see {rejects_dir}" if rejected[DATA_FILE] else ""
+        # the failed input's records go beside the landed import's, never over them: what
+        # ``_rejected/movielens`` holds describes what landed
+        failed = rejects_dir / "failed"
+        shutil.rmtree(failed, ignore_errors=True)  # an earlier failure's: this one replaces it
+        for name, rows, kind in records:
+            _write_rejects(failed, name, rows, kind)
+        where = f", see {failed}" if rejected[DATA_FILE] else ""
         raise ValueError(
             f"MovieLens import: {src / DATA_FILE} has no valid rating ({rejected[DATA_FILE]} "
             f"lines rejected{where}); users and items have no day to land on, and nothing "
-            "was landed (an earlier import's landing files are as they were)"
+            "was landed (an earlier import's landing files and records are as they were)"
         )
+    for name, rows, kind in records:
+        _write_rejects(rejects_dir, name, rows, kind)
+    shutil.rmtree(rejects_dir / "failed", ignore_errors=True)  # an earlier failure's, now stale
     for name, rows, key in ((ITEM_FILE, items, "item_id"), (USER_FILE, users, "user_id")):
         if len(rows[key]) == 0:  # a ratings-only history is allowed; say it loudly
             say(
@@ -487,6 +498,14 @@ def import_movielens(
     removed = _remove_stale(paths, keep)
     if removed:
         say(f"removed {len(removed)} stale movielens landing files of an earlier import")
+        landed = {d.isoformat() for d, _ in event_files + user_files + item_files}
+        gone = sorted({f.parent.name.removeprefix("dt=") for f in removed} - landed)
+        if gone and Path(paths.table("raw_events")).is_dir():  # a lake of the earlier import
+            last = max(gone[-1], event_files[-1][0].isoformat())
+            say(f"warning: the lake may still hold {len(gone)} day(s) no longer in this input "
+                f"({gone[0]}..{gone[-1]}), which materializing the landed days does not reach: "
+                f"`recassets materialize --first {gone[0]} --last {last}` rebuilds them (a day "
+                "without landing files lands empty) and every day after")  # fmt: skip
 
     return ImportSummary(
         days=len(event_files),

@@ -30,8 +30,10 @@ class Lines:
         self.path = path
         self.names = names
         data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
-        if b"\n" not in data and b"\r" in data:  # old Mac line ends: \r alone
-            data = data.replace(b"\r", b"\n")
+        # old Mac line ends, \r alone: when bare \r outnumber \n (a file of them a Unix tool
+        # appended one line to holds a single \n); a stray \r in a Unix file's title is kept
+        if data.count(b"\r") - data.count(b"\r\n") > data.count(b"\n"):
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         self.utf8_lines = 0  # lines read as UTF-8 inside a latin-1 file
         try:  # a file that decodes as UTF-8 is UTF-8: latin-1 would read "é" as "Ã©"
             text, self.encoding = data.decode("utf-8"), "utf-8"
@@ -53,7 +55,7 @@ class Lines:
         sub = parts.filter(pa.array(ok))
         self.fields = [pc.utf8_trim_whitespace(pc.list_element(sub, i)) for i in range(n_fields)]
         self.bad = ~ok
-        self.nulls: dict[int, tuple[str, str]] = {}  # sub row -> (field, reason): landed null
+        self.nulls: list[tuple[int, tuple[str, str]]] = []  # (sub row, (field, reason)): null
         self.reasons: dict[int, tuple[str | None, str]] = {
             int(i): (None, f"expected {n_fields} {sep_label}-separated fields, got {counts[i]}")
             for i in np.flatnonzero(~ok)
@@ -110,9 +112,23 @@ class Lines:
         name = self.names[position]
         for sub_i in np.flatnonzero(~keep & ~empty).tolist():
             what = f"is outside {lo}-{hi}" if digits[sub_i] else "is not an integer"
-            self.nulls[sub_i] = (name, f"field {position + 1} ({name}): "
-                                       f"{self.value(position, sub_i)!r} {what}: landed as null")  # fmt: skip
+            self.nulls.append((sub_i, (name, f"field {position + 1} ({name}): "
+                                              f"{self.value(position, sub_i)!r} {what}: landed as null")))  # fmt: skip
         return values, keep
+
+    def text_or_null(self, position: int, max_chars: int, mask: pa.Array) -> np.ndarray:
+        """Field ``position`` of the sub rows in ``mask``, as objects: empty -> None, longer
+        than ``max_chars`` -> None with a note (``nulled``): the landing contract quarantines
+        a whole user or item row for one over-long field (``ingest.validation.MAX_CHARS``), so
+        the import lands the row and drops only the field, as it does a bad age."""
+        name, col = self.names[position], self.fields[position]
+        long = pc.greater(pc.utf8_length(col), max_chars).to_numpy(zero_copy_only=False)
+        for sub_i in np.flatnonzero(long).tolist():
+            self.nulls.append((sub_i, (name, f"field {position + 1} ({name}): "
+                                             f"{len(self.value(position, sub_i)):,} characters, "
+                                             f"more than {max_chars:,}: landed as null")))  # fmt: skip
+        values = pc.if_else(pa.array(long), pa.scalar(None, col.type), col).filter(mask)
+        return np.array([v if v else None for v in values.to_pylist()], dtype=object)
 
     def numbers(self, position: int, lo: float, hi: float) -> np.ndarray:
         """Field ``position`` as float64 in [lo, hi] (plain decimal notation only)."""
@@ -152,7 +168,7 @@ class Lines:
     def nulled(self, dataset: str) -> list[dict]:
         """The fields landed as null, of the lines that landed (a rejected line is in
         ``rejects`` with its own reason)."""
-        full = [(int(self.ok_idx[s]), note) for s, note in sorted(self.nulls.items())]
+        full = [(int(self.ok_idx[s]), note) for s, note in sorted(self.nulls)]
         return self._records(dataset, [(i, note) for i, note in full if not self.bad[i]])
 
     def _records(self, dataset: str, rows: list[tuple[int, tuple[str | None, str]]]) -> list[dict]:

@@ -418,14 +418,78 @@ def test_missing_file_names_file_folder_and_layout(
 
 def test_no_valid_rating_raises_after_writing_rejects(tmp_path: Path, paths: Paths) -> None:
     src = write_ml(tmp_path / "ml", ["1\t10\t9\t864000000"], BASIC_ITEMS, BASIC_USERS)
-    with pytest.raises(ValueError, match="has no valid rating"):
+    failed = Path(paths.landing) / "_rejected" / "movielens" / "failed"
+    with pytest.raises(ValueError, match=f"has no valid rating .*see {failed}"):
         import_movielens(src, paths)
-    rows = read_jsonl(Path(paths.landing) / "_rejected" / "movielens" / "u.data.rejects.jsonl")
+    rows = read_jsonl(failed / "u.data.rejects.jsonl")
     assert [r["reason"] for r in rows] == ["field 3 (rating): '9' is outside 1-5"]
     (src / "u.data").write_bytes(b"")  # nothing rejected: no folder to point at
     with pytest.raises(ValueError) as err:
         import_movielens(src, paths)
     assert "(0 lines rejected); users and items have no day to land on" in str(err.value)
+
+
+def test_a_failed_import_leaves_the_landed_imports_records_as_they_were(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """The records under ``_rejected/movielens`` describe what landed: a later import that
+    lands nothing writes its own beside them (``failed/``), and the next import that lands
+    clears those."""
+    users = [*BASIC_USERS, "4|999|F|writer|00000"]  # a bad age: u.user.nulled.jsonl
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, users)
+    good = import_movielens(src, paths)
+    before = snapshot(paths)
+    assert "_rejected/movielens/u.user.nulled.jsonl" in before
+    bad = write_ml(tmp_path / "bad", [line.replace("\t", " ") for line in BASIC_DATA],
+                   BASIC_ITEMS, BASIC_USERS)  # fmt: skip
+    with pytest.raises(ValueError, match="has no valid rating"):
+        import_movielens(bad, paths)
+    after = snapshot(paths)
+    failed = {k: v for k, v in after.items() if "/failed/" in k}
+    assert {k: v for k, v in after.items() if k not in failed} == before
+    assert sorted(failed) == ["_rejected/movielens/failed/u.data.rejects.jsonl"]
+    import_movielens(src, paths)  # lands again: the failure's records are gone
+    assert snapshot(paths) == before and good.events == 4
+
+
+def test_over_long_attributes_land_as_null_not_the_row_quarantined(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """The landing contract quarantines a user or item row for one string over its limit
+    (256 characters, a title 1,000): the import nulls that field and notes it, as a bad age."""
+    long_job, long_title = "x" * 257, "T" * 1001
+    src = write_ml(tmp_path / "ml", ["1\t1\t3\t864000000"],
+                   [item_line(1, long_title, "Drama"), item_line(2, "T" * 1000)],
+                   [f"1|30|F|{long_job}|00000", f"2|30|{'g' * 300}|{'y' * 256}|00000"])  # fmt: skip
+    summary = import_movielens(src, paths)
+    users = {u["user_id"]: u for u in read_jsonl(landed(paths, "users", D19))}
+    assert "occupation" not in users[1] and users[1]["gender"] == "F"
+    assert "gender" not in users[2] and users[2]["occupation"] == "y" * 256  # at the limit: kept
+    items = {i["item_id"]: i for i in read_jsonl(landed(paths, "items", D19))}
+    assert "title" not in items[1] and items[1]["category"] == "drama"
+    assert items[2]["title"] == "T" * 1000
+    assert (summary.rejected["u.user"], summary.nulled["u.user"], summary.nulled["u.item"]) == (
+        0,
+        2,
+        1,
+    )
+    notes = read_jsonl(summary.rejects_path / "u.user.nulled.jsonl")
+    assert [(n["line"], n["field"], n["reason"]) for n in notes] == [
+        (1, "occupation", "field 4 (occupation): 257 characters, more than 256: landed as null"),
+        (2, "gender", "field 3 (gender): 300 characters, more than 256: landed as null"),
+    ]
+    [title] = read_jsonl(summary.rejects_path / "u.item.nulled.jsonl")
+    assert title["reason"] == "field 2 (title): 1,001 characters, more than 1,000: landed as null"
+
+
+def test_a_bad_age_and_an_over_long_field_on_one_line_are_both_noted(
+    tmp_path: Path, paths: Paths
+) -> None:
+    src = write_ml(tmp_path / "ml", ["1\t1\t3\t864000000"], [item_line(1, "A")],
+                   [f"1|abc|F|{'z' * 300}|00000"])  # fmt: skip
+    summary = import_movielens(src, paths)
+    notes = read_jsonl(summary.rejects_path / "u.user.nulled.jsonl")
+    assert [n["field"] for n in notes] == ["age", "occupation"]
 
 
 def test_unknown_format_is_refused(tmp_path: Path, paths: Paths) -> None:
@@ -466,7 +530,8 @@ def test_reimport_removes_files_the_new_input_no_longer_produces(
     import_movielens(src, paths, fmt="parquet")
     # Same ratings minus the one of the 20th, now as JSON Lines.
     write_ml(src, BASIC_DATA[:3], BASIC_ITEMS, BASIC_USERS)
-    summary = import_movielens(src, paths, fmt="jsonl")
+    said: list[str] = []
+    summary = import_movielens(src, paths, fmt="jsonl", progress=said.append)
 
     assert summary.landed_days == (D18, D19)
     assert sorted(snapshot(paths)) == [
@@ -479,6 +544,14 @@ def test_reimport_removes_files_the_new_input_no_longer_produces(
     ]
     assert len(summary.stale_removed) == 7  # 7 parquet files, one of them a whole day
     assert paths.landed_days("events") == [D18, D19]  # the emptied folder is gone too
+    assert not any("warning" in line for line in said)  # no lake yet: nothing to say
+    Path(paths.table("raw_events")).mkdir(parents=True)  # a lake built from the earlier import
+    write_ml(src, [BASIC_DATA[0], BASIC_DATA[2]], BASIC_ITEMS, BASIC_USERS)  # the 19th's only
+    import_movielens(src, paths, fmt="jsonl", progress=said.append)
+    assert said[-1].startswith("warning: the lake may still hold 1 day(s) no longer in this input")
+    assert "`recassets materialize --first 1997-05-18 --last 1997-05-19`" in said[-1], said[-1]
+    import_movielens(src, paths, fmt="parquet", progress=said.append)  # the same days again
+    assert not said[-1].startswith("warning"), said[-1]
 
 
 def test_other_sources_files_are_left_alone(tmp_path: Path, paths: Paths) -> None:
@@ -601,6 +674,15 @@ def test_a_file_with_carriage_returns_only_is_read_line_by_line(
     (src / "u.data").write_bytes("".join(line + "\r" for line in BASIC_DATA).encode())
     summary = import_movielens(src, paths)
     assert (summary.events, summary.rejected["u.data"]) == (4, 0)
+    # one line a Unix tool appended ("\n") does not make the file Unix
+    (src / "u.data").write_bytes(("\r".join(BASIC_DATA[:3]) + "\r" + BASIC_DATA[3] + "\n").encode())
+    summary = import_movielens(src, paths)
+    assert (summary.events, summary.rejected["u.data"]) == (4, 0)
+    # and a stray \r inside a Unix file's line stays in that line
+    (src / "u.item").write_bytes(("\n".join(BASIC_ITEMS[:2]) + "\n" + item_line(30, "A\rB")
+                                  + "\n").encode("latin-1"))  # fmt: skip
+    summary = import_movielens(src, paths)
+    assert (summary.items, summary.rejected["u.item"]) == (3, 0)
 
 
 def test_re_ratings_land_and_are_counted(tmp_path: Path, paths: Paths, monkeypatch, capsys) -> None:
