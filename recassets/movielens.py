@@ -165,6 +165,9 @@ class ImportSummary:
             )
         if self.detached:
             out.append(self.detached)
+        out.append("next: RECASSETS_VOLUME_BAND=off recassets materialize (a rating history's "
+                   "daily volume swings beyond the raw-events volume band, which would fail the "
+                   "quality check; `recassets demo --movielens` sets it)")  # fmt: skip
         return out
 
 

@@ -30,6 +30,12 @@ class Lines:
         self.path = path
         self.names = names
         data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:200].count(b"\x00") > 10:
+            # every line would be rejected as "not an integer" with \x00 in its text
+            raise ValueError(
+                f"MovieLens import: {path} is UTF-16 (or holds NUL bytes): save it as UTF-8 or "
+                "latin-1, as the ml-100k files are"
+            )
         # old Mac line ends, \r alone: when bare \r outnumber \n (a file of them a Unix tool
         # appended one line to holds a single \n); a stray \r in a Unix file's title is kept
         if data.count(b"\r") - data.count(b"\r\n") > data.count(b"\n"):
@@ -191,8 +197,9 @@ class Lines:
 
 
 def _decode_latin1_lines(data: bytes) -> tuple[str, int]:
-    """``data`` as latin-1, line by line, except lines that decode as UTF-8 and hold a
-    multi-byte character; returns the text and how many lines were read as UTF-8."""
+    """``data`` as latin-1 (``_single_byte``), line by line, except lines that decode as
+    UTF-8 and hold a multi-byte character; returns the text and how many lines were read as
+    UTF-8."""
     out, utf8 = [], 0
     for line in data.split(b"\n"):
         if line.isascii():
@@ -202,8 +209,19 @@ def _decode_latin1_lines(data: bytes) -> tuple[str, int]:
             out.append(line.decode("utf-8"))
             utf8 += 1
         except UnicodeDecodeError:
-            out.append(line.decode("latin-1"))
+            out.append(_single_byte(line))
     return "\n".join(out), utf8
+
+
+def _single_byte(line: bytes) -> str:
+    """A line that is not UTF-8: Windows-1252, which is latin-1 but for 0x80-0x9F, where
+    latin-1 has invisible control characters and Windows-1252 the typographic quotes and
+    dashes an editor on Windows writes (a title's "Schindler\x92s" lands as "Schindler’s");
+    latin-1 where a byte is undefined in Windows-1252 (0x81, 0x8D, 0x8F, 0x90, 0x9D)."""
+    try:
+        return line.decode("cp1252")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
 
 
 __all__ = ["Lines"]

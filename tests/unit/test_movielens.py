@@ -667,6 +667,37 @@ def test_a_utf8_line_inside_a_latin1_file_is_read_as_utf8(tmp_path: Path, paths:
     assert "u.item: latin-1, but 1 line(s) decode as UTF-8: read as UTF-8" in said
 
 
+def test_windows_1252_quotes_land_as_quotes_not_control_characters(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """Latin-1 reads 0x92 as U+0092, an invisible control character; the title a Windows
+    editor wrote has a typographic apostrophe. Bytes Windows-1252 leaves undefined stay
+    latin-1's, and latin-1's letters are the same in both."""
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    body = (src / "u.item").read_bytes()
+    body += (
+        item_line(40, "Schindler?s List \u2013 X").encode("cp1252").replace(b"?", b"\x92") + b"\n"
+    )
+    body += item_line(50, "Odd ? byte").encode("latin-1").replace(b"?", b"\x81") + b"\n"
+    (src / "u.item").write_bytes(body)
+    import_movielens(src, paths)
+    items = [i for d in paths.landed_days("items") for i in read_jsonl(landed(paths, "items", d))]
+    titles = {i["item_id"]: i["title"] for i in items}
+    assert titles[40] == "Schindler\u2019s List \u2013 X"
+    assert (titles[20], titles[50]) == ("Café au lait (1994)", "Odd \x81 byte")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_a_utf16_file_is_named_as_such_and_nothing_lands(
+    tmp_path: Path, paths: Paths, encoding: str
+) -> None:
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)
+    (src / "u.data").write_bytes("".join(f"{line}\n" for line in BASIC_DATA).encode(encoding))
+    with pytest.raises(ValueError, match=r"u\.data is UTF-16 .*save it as UTF-8 or latin-1"):
+        import_movielens(src, paths)
+    assert not Path(paths.landing).exists()
+
+
 def test_a_file_with_carriage_returns_only_is_read_line_by_line(
     tmp_path: Path, paths: Paths
 ) -> None:
