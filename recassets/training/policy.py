@@ -297,8 +297,8 @@ def gate(
     ``units.paired_gains``): ahead beyond the 95 % interval on at least one metric and behind
     beyond it on none. Why: with two metrics and three baselines, a candidate level with one
     baseline on one metric is refused on a coin flip; on the synthetic freshness loop a blend
-    25 % ahead of co-occurrence on NDCG@10 and 0.001 behind on Recall@50 (paired interval
-    about +-0.01) was refused, and a weaker method served. A loss the data can tell apart from
+    25 % ahead of co-occurrence on NDCG@10 and 0.001 behind on Recall@50 (its side-by-side
+    interval +-0.035) was refused, and a weaker method served. A loss the data can tell apart from
     noise still refuses, and so does a gain it cannot."""
     key = metric or next((m for m in candidate_metrics if m.startswith("recall@")), "recall@50")
     keys = [key, *[m for m in also if m != key and m in candidate_metrics]]
