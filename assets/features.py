@@ -8,12 +8,14 @@ path. Both give the same tables.
 """
 
 from dagster import (
+    AssetDep,
     AssetExecutionContext,
     AssetSpec,
     BackfillPolicy,
     MetadataValue,
     TableColumn,
     TableSchema,
+    TimeWindowPartitionMapping,
     multi_asset,
 )
 
@@ -32,7 +34,16 @@ from recassets.lineage.versions import VersionReader
 from resources import LakeResource, SparkResource
 
 GROUP = "features"
-UPSTREAM = [keys.RAW_EVENTS, keys.USERS, keys.ITEMS]
+# The features of d read raw_events d-27..d (their widest counters: 28 days), and Dagster's graph
+# says so: a day re-ingested with changed files, or landing late, marks the features of every
+# later day whose window holds it stale (not only its own day, as an identity mapping did: the
+# later days' counters were silently wrong, shown fresh), and the daemon's DAILY_EAGER rebuilds
+# them (sensors/conditions.py). Days before the first partition are no dependency. Users and
+# items stay one day to one day: their tables are cumulative (up to d), which no window says.
+RAW_WINDOW = TimeWindowPartitionMapping(
+    start_offset=-27, end_offset=0, allow_nonexistent_upstream_partitions=True
+)
+UPSTREAM = [AssetDep(keys.RAW_EVENTS, partition_mapping=RAW_WINDOW), keys.USERS, keys.ITEMS]
 KEYS = {key.path[-1]: key for key in keys.FEATURE_TABLES}  # by table name
 
 DESCRIPTIONS = {

@@ -117,14 +117,14 @@ def materialize(
     a broken demo. The previous policy (a model, or popularity while none passed) keeps
     serving, so the third run still builds a bento, from that policy. A model that fails to
     train leaves that policy too: the third run goes on, each failed step is said in one line,
-    and the command exits 1 at the end. ``settings``: variables
-    for the runs' resources (``dagster_env``). ``lake/serving_log`` goes in a run of its own,
-    over ``log_days`` (first, last: the days it was served)."""
+    and the command exits 1 at the end. ``settings``: variables for the runs' resources
+    (``dagster_env``). ``lake/serving_log``: a run of its own over ``log_days`` (served days)."""
     daily = [k for k in selection if k not in UNPARTITIONED and k != SERVING_LOG]
     models = [k for k in selection if k in MODELS]
     serving = [k for k in selection if k in UNPARTITIONED and k not in MODELS]
     plan = []
     if daily:
+        cli_args.within_partitions(paths, first, last)  # a clear refusal, before any run
         plan.append({"select": daily, "first": first, "last": last})
     if models:
         # keep_going: a model that cannot train (too little data, no positives) leaves the

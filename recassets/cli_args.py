@@ -7,6 +7,7 @@ import argparse
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _at_least(text: str, low: int) -> int:
@@ -64,6 +65,28 @@ def day(text: str) -> str:
         return dt.date.fromisoformat(text).isoformat()
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def within_partitions(paths: Any, first: str | None, last: str | None) -> None:
+    """``SystemExit`` naming the day when ``first``..``last`` reaches outside the daily
+    partitions (``paths.partition_window``: the landed days of a history), before any run:
+    Dagster would fail it with an internal "Partition key range end ... is after the
+    partitions definition end time". A landing day deleted after it was materialized is no
+    longer a partition; its rows stay in the lake (docs/automation.md, known limits)."""
+    from recassets.paths import partition_window
+
+    window = partition_window(paths)
+    for name, value in (("--first", first), ("--last", last)):
+        if value is None:
+            continue
+        d = dt.date.fromisoformat(value)
+        if d < window.first or (window.last is not None and d > window.last):
+            span = f"{window.first}..{window.last or 'today'}"
+            raise SystemExit(
+                f"recassets materialize {name} {value}: outside the daily partitions {span} "
+                "(the days landing files cover; a landing day removed after it was "
+                "materialized is no partition, and its rows stay in the lake)"
+            )
 
 
 def selected(select: str | None, default: Sequence[str], more: Sequence[str]) -> Sequence[str]:

@@ -201,9 +201,11 @@ def test_reingesting_a_changed_file_marks_that_days_downstream_stale(built):
     assert _version(instance, keys.RAW_EVENTS, D2) != before
     status = _statuses(instance)
     stale = {k for k, s in status.items() if s == "STALE"}
-    # Dagster's partition mappings: features of d read raw_events d (identity), examples of
-    # d raw_events d and the features of d-1 and d.
-    assert stale == {(k.to_user_string(), D2) for k in DERIVED}, status
+    # Dagster's partition mappings: features of d read raw_events d-27..d (every later day's
+    # window holds D2: D3's features too), examples of d raw_events d and the features of d-1
+    # and d.
+    later = {(k.to_user_string(), D3) for k in keys.FEATURE_TABLES}
+    assert stale == {(k.to_user_string(), D2) for k in DERIVED} | later, status
     assert re.fullmatch(r"[0-9a-f]{64}", _version(instance, keys.RAW_EVENTS, D2))
     # the model that read every day: stale at once, through the examples taken whole
     assert _training_data_version(instance) == VersionReader(paths).training_data(DAYS)
@@ -212,13 +214,16 @@ def test_reingesting_a_changed_file_marks_that_days_downstream_stale(built):
         ["training/examples_version: has a new dependency data version"],
     )
 
-    # The day's features rebuilt: fresh again, with a new version; the next day's examples,
-    # which join them, now stale.
+    # The day's features rebuilt: fresh again, with a new version; the next day's features,
+    # whose 28-day window still holds the old D2, stay stale until they are rebuilt too, and
+    # the next day's examples, which join D2's features, turn stale.
     _run(paths, instance, [feature_tables], D2, D2)
     status = _statuses(instance)
     assert status[("lake/user_features", D2)] == "FRESH"
     assert status[("lake/training_examples", D3)] == "STALE"
-    assert status[("lake/user_features", D3)] == "FRESH"
+    assert status[("lake/user_features", D3)] == "STALE"
+    _run(paths, instance, [feature_tables], D3, D3)
+    assert _statuses(instance)[("lake/user_features", D3)] == "FRESH"
 
     # the model refitted on what the examples now hold: fresh again
     _fit(paths, instance)

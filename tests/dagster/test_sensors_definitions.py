@@ -200,14 +200,16 @@ def test_eager_takes_exactly_the_updated_day_through_even_an_old_one(defs):
 
         report(instance, ["lake/raw_events"], "2026-01-02")  # a late file re-ingested day 2
         late = evaluate_automation_conditions(defs, instance, cursor=settled.cursor)
+        # day 3's features read day 2 in their 28-day window, and day 3's examples join day
+        # 2's features: all rebuilt (several partitions of one asset: the sensor emits a
+        # backfill, which runs them after the features)
+        both = ["2026-01-02", "2026-01-03"]
         assert requested(late) == {
-            "lake/user_features": ["2026-01-02"],
-            "lake/item_features": ["2026-01-02"],
-            "lake/cohort_features": ["2026-01-02"],
-            # day 3's examples join day 2's features: rebuilt too (several partitions of one
-            # asset: the sensor emits a backfill, which runs them after the features)
-            "lake/training_examples": ["2026-01-02", "2026-01-03"],
-            "featurestore/feature_store": ["2026-01-02"],
+            "lake/user_features": both,
+            "lake/item_features": both,
+            "lake/cohort_features": both,
+            "lake/training_examples": both,
+            "featurestore/feature_store": both,
         }
 
 
@@ -234,3 +236,26 @@ def test_nothing_runs_while_a_day_is_half_ingested(defs):
         report(instance, ["lake/raw_events"], "2026-01-03")  # users and items not yet
         result = evaluate_automation_conditions(defs, instance, cursor=first.cursor)
         assert result.total_requested == 0
+
+
+def test_a_day_ingested_again_requests_every_later_days_features_whose_window_holds_it(defs):
+    """The features of d read raw_events d-27..d: a day re-ingested (changed files) or landing
+    late makes the daemon rebuild the features of each later day, not only its own (with an
+    identity mapping their 7- and 28-day counters stayed wrong, shown fresh), and with them
+    the days' examples and online rows."""
+    days = [f"2026-01-0{d}" for d in range(1, 6)]
+    with DagsterInstance.ephemeral() as instance:
+        for day in days:
+            report(instance, [*INGEST, *DAILY_DOWNSTREAM], day)
+        first = evaluate_automation_conditions(defs, instance)
+        assert first.total_requested == 0
+
+        report(instance, ["lake/raw_events"], "2026-01-03")  # day 3 ingested again
+        again = evaluate_automation_conditions(defs, instance, cursor=first.cursor)
+        # every later day's features, examples and online rows, in one backfill (the sensor
+        # orders it: features before the examples that join them)
+        assert requested(again) == dict.fromkeys(DAILY_DOWNSTREAM, days[2:])
+        for day in days[2:]:
+            report(instance, DAILY_DOWNSTREAM, day)
+        settled = evaluate_automation_conditions(defs, instance, cursor=again.cursor)
+        assert requested(settled) == {}  # done: no loop

@@ -260,3 +260,25 @@ def test_evaluate_without_a_model_says_why_and_what_serves(tmp_path, monkeypatch
     planted.write_days(Paths.at(tmp_path / "home").table("training_examples"), range(1))
     with pytest.raises(SystemExit, match=r"holds 1 day\(s\); none trained a two-tower"):
         cli.main(["evaluate"])
+
+
+def test_a_range_outside_the_daily_partitions_is_refused_by_name(tmp_path, monkeypatch):
+    """A landing day deleted after it was materialized is no partition: Dagster failed the run
+    with an internal invariant; the command now says which day lies outside which window."""
+    from recassets.paths import Paths
+
+    for var in ("RECASSETS_START_DATE", "RECASSETS_END_DATE"):
+        monkeypatch.delenv(var, raising=False)
+    paths = Paths.from_env(str(tmp_path / "home"))
+    for day in ("2026-01-01", "2026-01-02"):
+        (tmp_path / "home" / "landing" / "events" / f"dt={day}").mkdir(parents=True)
+    cli_args.within_partitions(paths, "2026-01-01", "2026-01-02")  # the window: no refusal
+    cli_args.within_partitions(paths, None, None)
+    with pytest.raises(SystemExit) as err:
+        cli_args.within_partitions(paths, "2026-01-02", "2026-01-03")
+    assert str(err.value).startswith(
+        "recassets materialize --last 2026-01-03: outside the daily partitions "
+        "2026-01-01..2026-01-02"
+    )
+    with pytest.raises(SystemExit, match="--first 2025-12-31: outside"):
+        cli_args.within_partitions(paths, "2025-12-31", None)
