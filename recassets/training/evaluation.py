@@ -58,6 +58,7 @@ from recassets.paths import Paths
 from recassets.training import data as D
 from recassets.training import inference
 from recassets.training import light as light_ranker
+from recassets.training import units as U
 from recassets.training.checkpoint import as_checkpoint
 from recassets.training.cooccurrence import Cooccurrence
 from recassets.training.examples import PathsOrTable, available_days, table_path
@@ -114,13 +115,7 @@ from recassets.training.sources import (
     stage_recall,
 )
 from recassets.training.sources import union_blend as sources_union_blend
-from recassets.training.units import (
-    Units,
-    paired_difference,
-    paired_gains,
-    rerank_orders,
-    summarize_units,
-)
+from recassets.training.units import Units, rerank_orders, summarize_units
 
 BOOTSTRAP = 1000  # resamples of the bootstrap intervals
 
@@ -425,7 +420,7 @@ def evaluate(
         if seq_rk is not None:  # two L2 rankers: the better serves
             retrieval[SERVED_DCN] = retrieval[SERVED]
             retrieval[SERVED_SEQUENCE] = summarize(extra["seq"])
-            difference = paired_difference(extra["seq"], served, units, ndcg_at, bootstrap, seed)
+            difference = U.paired_difference(extra["seq"], served, units, ndcg_at, bootstrap, seed)
             ranker, ranker_reason = choose_ranker(
                 retrieval, f"ndcg@{ndcg_at}", f"recall@{k}", difference
             )
@@ -486,11 +481,9 @@ def evaluate(
     # the order that would serve against each baseline, unit by unit (the gate's paired rule)
     pair = extra["seq"] if ranker == "sequence" else served  # the L2 that would serve
     would = {"blend": extra.get("blend"), "dcn_v2": pair, "two_tower": alone}.get(order)
-    paired = {} if would is None else {
-        name: paired_gains(would, base, units, k, ndcg_at, bootstrap, seed)
-        for name, base in ((POPULARITY_ALL_TIME, pop_all), (POPULARITY_TRAILING_7D, pop_recent),
-                           (COOCCURRENCE, cooc))
-    }  # fmt: skip
+    bases = {POPULARITY_ALL_TIME: pop_all, POPULARITY_TRAILING_7D: pop_recent, COOCCURRENCE: cooc}
+    paired = {n: U.paired_gains(would, b, units, k, ndcg_at, bootstrap, seed)
+              for n, b in bases.items()} if would is not None else {}  # fmt: skip
 
     ranking: dict[str, dict[str, float]] = {}
     table = table_path(paths)
