@@ -69,13 +69,14 @@ def day(text: str) -> str:
 
 def within_partitions(paths: Any, first: str | None, last: str | None) -> None:
     """``SystemExit`` naming the day when ``first``..``last`` reaches outside the daily
-    partitions (``paths.partition_window``: the landed days of a history), before any run:
+    partitions (``PartitionWindow.from_env``: the landed days of a history, or the window
+    ``RECASSETS_START_DATE`` / ``RECASSETS_END_DATE`` set), before any run:
     Dagster would fail it with an internal "Partition key range end ... is after the
     partitions definition end time". A landing day deleted after it was materialized is no
     longer a partition; its rows stay in the lake (docs/automation.md, known limits)."""
-    from recassets.paths import partition_window
+    from recassets.paths import PartitionWindow
 
-    window = partition_window(paths)
+    window = PartitionWindow.from_env(paths)  # the definitions' own window, env included
     for name, value in (("--first", first), ("--last", last)):
         if value is None:
             continue
@@ -85,7 +86,8 @@ def within_partitions(paths: Any, first: str | None, last: str | None) -> None:
             raise SystemExit(
                 f"recassets materialize {name} {value}: outside the daily partitions {span} "
                 "(the days landing files cover; a landing day removed after it was "
-                "materialized is no partition, and its rows stay in the lake)"
+                "materialized is no partition, and its rows stay in the lake: "
+                "RECASSETS_START_DATE / RECASSETS_END_DATE open the window to it)"
             )
 
 

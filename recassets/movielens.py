@@ -347,6 +347,16 @@ def _write_rejects(folder: Path, name: str, rejects: list[dict], kind: str = "re
     atomic.write_text(target, body)
 
 
+def _rebuild_command(gone: list[str], landed: list[str]) -> str:
+    """The command that rebuilds the ``gone`` days (ISO dates, sorted) and every day after,
+    through the ``landed`` ones: a day before the first landed or after the last is no daily
+    partition unless ``RECASSETS_START_DATE`` / ``RECASSETS_END_DATE`` open the window to it."""
+    first, last = gone[0], max(gone[-1], landed[-1])
+    env = (f"RECASSETS_START_DATE={first} " if first < landed[0] else "") + (
+        f"RECASSETS_END_DATE={last} " if last > landed[-1] else "")  # fmt: skip
+    return f"{env}recassets materialize --first {first} --last {last}"
+
+
 def _remove_stale(paths: Paths, keep: set[Path]) -> list[Path]:
     """Remove ``movielens.*`` landing files not written by this import (and their then-empty
     day folders, which ``Paths.landed_days`` would still count)."""
@@ -504,11 +514,10 @@ def import_movielens(
         landed = {d.isoformat() for d, _ in event_files + user_files + item_files}
         gone = sorted({f.parent.name.removeprefix("dt=") for f in removed} - landed)
         if gone and Path(paths.table("raw_events")).is_dir():  # a lake of the earlier import
-            last = max(gone[-1], event_files[-1][0].isoformat())
             say(f"warning: the lake may still hold {len(gone)} day(s) no longer in this input "
                 f"({gone[0]}..{gone[-1]}), which materializing the landed days does not reach: "
-                f"`recassets materialize --first {gone[0]} --last {last}` rebuilds them (a day "
-                "without landing files lands empty) and every day after")  # fmt: skip
+                f"`{_rebuild_command(gone, [d.isoformat() for d, _ in event_files])}` rebuilds "
+                "them (a day without landing files lands empty) and every day after")  # fmt: skip
 
     return ImportSummary(
         days=len(event_files),

@@ -282,3 +282,6 @@ def test_a_range_outside_the_daily_partitions_is_refused_by_name(tmp_path, monke
     )
     with pytest.raises(SystemExit, match="--first 2025-12-31: outside"):
         cli_args.within_partitions(paths, "2025-12-31", None)
+    monkeypatch.setenv("RECASSETS_START_DATE", "2025-12-31")  # the window opened to it
+    monkeypatch.setenv("RECASSETS_END_DATE", "2026-01-03")
+    cli_args.within_partitions(paths, "2025-12-31", "2026-01-03")
