@@ -432,7 +432,7 @@ def evaluate(
         retrieval[BLEND] = summarize(extra["blend"])
         for name in rules or {}:
             retrieval[f"{BLEND}+{name}"] = summarize(extra[f"rules:{name}"])
-    co_sim = _similarity(cooccurrence)
+    co_sim, got = _similarity(cooccurrence), None
     if co_sim is not None:
         if set(co_sim.meta.get("partitions", [])) & set(eval_days):
             raise ValueError(f"eval days were in the co-occurrence fit ({co_sim.path})")
@@ -484,6 +484,9 @@ def evaluate(
     bases = {POPULARITY_ALL_TIME: pop_all, POPULARITY_TRAILING_7D: pop_recent, COOCCURRENCE: cooc}
     paired = {n: U.paired_gains(would, b, units, k, ndcg_at, bootstrap, seed)
               for n, b in bases.items()} if would is not None else {}  # fmt: skip
+    pops = list(bases.items())[:2]  # co-occurrence as served against popularity, the same way
+    fallback = {n: U.paired_gains(got, b, units, k, ndcg_at, bootstrap, seed)
+                for n, b in pops} if got is not None else {}  # fmt: skip
 
     ranking: dict[str, dict[str, float]] = {}
     table = table_path(paths)
@@ -543,6 +546,7 @@ def evaluate(
         ranker_reason=ranker_reason,
         ranker_difference=difference,
         paired=paired,
+        paired_fallback=fallback,
     )
 
 

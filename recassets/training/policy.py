@@ -422,20 +422,26 @@ COOCCURRENCE_POLICY = "cooccurrence"  # current.json's ``fallback``: co-occurren
 def cooccurrence_serves(report: EvaluationReport, min_users: int = MIN_GATE_USERS) -> str | None:
     """Why co-occurrence as it would serve (``COOCCURRENCE_SERVED``: its file through the
     blend's union, scored on the gate's window) should serve when nothing learned passed: it
-    beats both popularity variants on Recall@K *and* NDCG@10, on at least ``min_users`` users,
-    and its files were evaluated. None otherwise (popularity, the simpler method, serves)."""
+    beats both popularity variants as the gate means it (ahead on Recall@K and NDCG@10, or,
+    where they disagree, on the paired differences: ``report.paired_fallback``), on at least
+    ``min_users`` users, and its files were evaluated. None otherwise (popularity, the simpler
+    method, serves)."""
     co = report.retrieval.get(COOCCURRENCE_SERVED)
-    recall, ndcg = report.recall_key, report.ndcg_key
+    keys = (report.recall_key, report.ndcg_key)
     if not co or not _servable(report) or not float(co.get("users", 0)) >= min_users:
         return None
-    pops = [(n, report.retrieval.get(n) or {})
-            for n in (POPULARITY_ALL_TIME, POPULARITY_TRAILING_7D)]  # fmt: skip
     said = []
-    for m in (recall, ndcg):
-        for name, p in pops:
-            if m not in co or m not in p or not float(co[m]) > float(p[m]):
-                return None
-            said.append(f"{m} {float(co[m]):.4f}{_ci(co, m)} > {name} {float(p[m]):.4f}")
+    for name in (POPULARITY_ALL_TIME, POPULARITY_TRAILING_7D):
+        p = report.retrieval.get(name) or {}
+        if any(m not in co or m not in p for m in keys):
+            return None
+        if all(float(co[m]) > float(p[m]) for m in keys):
+            said += [f"{m} {float(co[m]):.4f}{_ci(co, m)} > {name} {float(p[m]):.4f}" for m in keys]
+            continue
+        verdict = _paired_verdict(report.paired_fallback.get(name), keys)
+        if verdict is None or not verdict[0]:
+            return None
+        said.append(f"beats {name} on the paired differences: {verdict[1]}")
     return f"{'; '.join(said)} ({int(co['users'])} users)"
 
 

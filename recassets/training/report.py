@@ -95,6 +95,9 @@ class EvaluationReport:
     # mean, lo, hi, users (``units.paired_gains``); what the gate decides on when the point
     # estimates disagree; empty in reports from before it
     paired: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    # co-occurrence as it would serve (COOCCURRENCE_SERVED) minus each popularity, the same way:
+    # what ``policy.cooccurrence_serves`` decides on when the point estimates disagree
+    paired_fallback: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     @property
     def recall_key(self) -> str:

@@ -94,6 +94,12 @@ def test_evaluate_scores_cooccurrence_as_it_serves(lake, tmp_path):  # noqa: F81
     assert report.checkpoints["candidate_cooccurrence"] == str(tmp_path / "c.npz")
     assert COOCCURRENCE_SERVED not in report.baselines()  # served, not a baseline to beat
     assert "| cooccurrence_served |" in report.to_markdown()
+    # co-occurrence as served minus each popularity, unit by unit (its serving rule's intervals)
+    assert set(report.paired_fallback) == {"popularity_all_time", "popularity_trailing_7d"}
+    for name, got in report.paired_fallback.items():
+        d = got["recall@10"]
+        assert d["mean"] == pytest.approx(co["recall@10"] - report.retrieval[name]["recall@10"])
+        assert d["lo"] <= d["mean"] <= d["hi"]
     fit.meta["partitions"] = [planted.day(i) for i in range(4)]  # it saw the eval days
     with pytest.raises(ValueError, match="co-occurrence fit"):
         E.evaluate(path, tt.path, rk.path, k=10, cooccurrence=fit)
@@ -155,6 +161,24 @@ def test_popularity_serves_when_cooccurrence_does_not_beat_it(paths, co, users):
     assert P.promote(paths, _report(co, users=users)).passed is False
     pol = P.current_policy(paths)
     assert (pol["policy"], pol.get("variant")) == ("popularity", "trailing_7d")
+
+
+def test_a_disagreement_with_popularity_is_settled_on_the_paired_differences(paths):
+    """As the gate judges a learned candidate: co-occurrence behind all-time popularity on the
+    NDCG@10 point but level with it on the paired interval, and ahead beyond it on Recall@50,
+    serves; a loss beyond the interval does not."""
+
+    def report(ndcg: tuple[float, float, float]) -> E.EvaluationReport:
+        r = _report({K: 0.13, N: 0.075})  # behind all-time popularity's 0.08 on NDCG@10
+        r.paired_fallback = {"popularity_all_time": {
+            K: {"mean": 0.03, "lo": 0.01, "hi": 0.05, "users": 300},
+            N: {"mean": ndcg[0], "lo": ndcg[1], "hi": ndcg[2], "users": 300}}}  # fmt: skip
+        return r
+
+    level = P.cooccurrence_serves(report((-0.005, -0.02, 0.01)))
+    assert level is not None and "beats popularity_all_time on the paired differences" in level
+    assert P.cooccurrence_serves(report((-0.005, -0.01, -0.001))) is None  # a real loss
+    assert P.cooccurrence_serves(_report({K: 0.13, N: 0.075})) is None  # no intervals: points
 
 
 def test_a_learned_model_keeps_serving_unless_popularity_beats_it(paths):
