@@ -9,8 +9,9 @@ one concatenation into the table's columns. Baseline: the former representation,
 (item, score) tuples a user, then four Python column lists. The same lists (``--users`` users,
 ``--k`` items each, drawn with ``--seed``), the same table at the end (checked equal); each side
 measured alone with ``tracemalloc`` from empty, its peak (the lists and the table) divided by the
-users. The peak is of Python's allocations, which hold both representations whole (NumPy's and
-Arrow's buffers included: both report to tracemalloc). Times are printed too, for information.
+users. The peak is of what tracemalloc sees: Python objects and NumPy's buffers (the lists, the
+column lists or arrays); Arrow's own pool does not report to it, so the final table, the same on
+both sides, is not counted. Times are printed too, for information.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ BACKFILLED = "recassets.backfilled"
 
 # one user's list: item ids (int64) and scores (float64), best first. Arrays, not lists of
 # (item, score) tuples: a batch over every user holds all the lists until the table is made;
-# at k = 100 the peak, lists and table, is 4.8 KB a user against 15.7 KB with tuples and
+# at k = 100 the peak (the lists and the columns, Arrow's pool aside) is 4.8 KB a user against 15.7 KB with tuples and
 # column lists (benchmarks/recommend_memory.py: 0.31x), and the table is made 18x faster
 Ranked = tuple[np.ndarray, np.ndarray]
 
