@@ -32,7 +32,9 @@ time (``recassets.bento.decisions``; dropped records are counted in
   store's state); paths are shown from the home folder they lie in, never absolute.
 - BentoML's own ``/livez``, ``/readyz`` (503 until the bundle is loaded; a 200 whose JSON body
   says ``degraded`` while the online store fails) and ``/metrics`` (Prometheus, with
-  ``recassets_online_store_fallbacks_total``: answers given without the online store).
+  ``recassets_online_store_fallbacks_total``: answers given without the online store;
+  ``recassets_unrouted_requests_total``: requests for a path no route serves, which stay out of
+  BentoML's per-path series, ``recassets.bento.unrouted``).
 
 Bad requests are refused with 4xx by validation (strict types: ``"5"`` is not an int; ids
 within int64; ``k`` within 1..``RECASSETS_SERVE_MAX_K``; ``country``/``age_bucket`` at most
@@ -64,6 +66,7 @@ import bentoml  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr  # noqa: E402
 
 from recassets.bento import decisions as D  # noqa: E402
+from recassets.bento import unrouted  # noqa: E402
 from recassets.bento.guard import CLIENT_CLOSED, Guard  # noqa: E402
 from recassets.freshness import env_int  # noqa: E402
 
@@ -191,6 +194,18 @@ def _embedding_lookups() -> Any:
             ["result"],
         )
     return _LIVE["embedding_lookups"]
+
+
+def _count_unrouted() -> None:
+    """One more request that no route serves (``recassets.bento.unrouted``)."""
+    if "unrouted" not in _LIVE:
+        import prometheus_client
+
+        _LIVE["unrouted"] = prometheus_client.Counter(
+            "recassets_unrouted_requests",
+            "requests for a path no route serves (answered, not in BentoML's per-path metrics)",
+        )
+    _LIVE["unrouted"].inc()
 
 
 def _count_lookups(hits: int, misses: int) -> None:
@@ -459,3 +474,6 @@ class RecommenderService:
 
 # Outermost of the service's own middlewares: nothing is parsed before the token and the size.
 RecommenderService.add_asgi_middleware(Guard, health=_store_note)
+# BentoML's per-path request metrics (outside the Guard) measure only the paths routes serve:
+# a scanner's made-up paths would each add series for the life of the worker
+unrouted.install(_count_unrouted)

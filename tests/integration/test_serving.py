@@ -288,6 +288,28 @@ def test_health_readiness_metrics_and_info(srv):
     assert info["online_store"] == {"kind": "sqlite", "available": True, "error": None}
 
 
+def _metric_total(srv, name):
+    """The sum of a metric's samples on the server's /metrics."""
+    _, text = srv.get("/metrics")
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + " ") or line.startswith(name + "{")
+    )
+
+
+def test_paths_no_route_serves_stay_out_of_the_per_path_metrics(srv):
+    before = _metric_total(srv, "recassets_unrouted_requests_total")
+    for i in range(30):  # a scanner's made-up paths: each would be new series for good
+        assert server.get(f"{srv.url}/scan-{i}/wp-login.php")[0] == 404
+    assert server.get(srv.url + "/recommend")[0] == 405  # a known path, the wrong method
+    assert srv.post("/recommend", {"user_id": 1, "k": 3})[0] == 200
+    _, text = srv.get("/metrics")
+    assert "scan-" not in text
+    assert 'endpoint="/recommend"' in text  # the routes are measured as before
+    assert _metric_total(srv, "recassets_unrouted_requests_total") - before == 30
+
+
 def _strings(value):
     if isinstance(value, dict):
         for v in value.values():

@@ -1,0 +1,82 @@
+"""Paths no route serves stay out of BentoML's request metrics.
+
+BentoML's traffic-metrics middleware labels each request's series with its path as sent
+(``endpoint=scope["path"]``): every distinct path becomes new series of its request counter,
+its duration histogram and its in-progress gauge, kept for the life of the worker. A scanner
+trying paths grows ``/metrics`` without bound: a probe's 3,900 made it 19 MB and 5 s to render
+(2026-12-05). The middleware sits outside the service's own (``Guard``), so nothing the
+service adds with ``add_asgi_middleware`` runs before it.
+
+``install`` makes it treat a path that no ``Route`` of the app matches as it already treats
+``/metrics``: passed on unmeasured. Such a request is still answered as before (the router's
+404, the Guard's 401 without a token) and still written to the access log with its path, and
+it is counted once, in ``recassets_unrouted_requests_total`` (no label). Routes are matched
+by path (a known path with the wrong method is routed, and measured: its series are bounded
+by the routes); mounted apps (BentoML's static docs) are matched by prefix, so a path under
+one is not counted as routed and is not measured either.
+
+BentoML has no setting for this; the patch replaces ``__call__`` of its two traffic-metrics
+classes (``bentoml._internal.server.http.instruments``, pinned by the lock), once per process,
+and leaves any other request to the method it replaced. Checked over HTTP in
+``tests/integration/test_serving.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.routing import Match, Route
+
+_PATCHED = "_recassets_unrouted"
+
+
+def router_of(app: Any, depth: int = 32) -> Any:
+    """The innermost app holding ``routes`` down the ``.app`` chain of middlewares (the
+    service's router), or None."""
+    for _ in range(depth):
+        if app is None or hasattr(app, "routes"):
+            return app
+        app = getattr(app, "app", None)
+    return None
+
+
+def routed(router: Any, scope: dict[str, Any]) -> bool:
+    """Whether a ``Route`` of ``router`` matches the request's path (any method)."""
+    return any(
+        isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE
+        for route in router.routes
+    )
+
+
+def install(count: Callable[[], None]) -> None:
+    """Patch BentoML's traffic-metrics middlewares so that a request no route serves passes
+    unmeasured; ``count`` is called once for each such request."""
+    from bentoml._internal.server.http import instruments
+
+    for cls in (
+        instruments.RunnerTrafficMetricsMiddleware,
+        instruments.HTTPTrafficMetricsMiddleware,
+    ):
+        if getattr(cls, _PATCHED, False):
+            continue
+        measured = cls.__call__
+
+        async def __call__(
+            self: Any, scope: Any, receive: Any, send: Any, _measured: Any = measured
+        ) -> None:
+            if scope.get("type") == "http" and scope.get("path") != "/metrics":
+                router = self.__dict__.get(_PATCHED, False)
+                if router is False:  # found once per middleware instance
+                    router = self.__dict__[_PATCHED] = router_of(self.app)
+                if router is not None and not routed(router, scope):
+                    count()
+                    await self.app(scope, receive, send)
+                    return
+            await _measured(self, scope, receive, send)
+
+        cls.__call__ = __call__
+        setattr(cls, _PATCHED, True)
+
+
+__all__ = ["install", "routed", "router_of"]
