@@ -55,6 +55,7 @@ RATE_ENV = "RECASSETS_DECISION_LOG_RATE"
 FLUSH_RECORDS_ENV = "RECASSETS_DECISION_LOG_FLUSH_RECORDS"
 FLUSH_S_ENV = "RECASSETS_DECISION_LOG_FLUSH_S"
 MAX_BUFFER = 10_000  # about 10 MB of records at k = 20: a stalled disk costs no more memory
+MIN_FLUSH_S, MAX_FLUSH_S = 0.05, 86_400.0  # RECASSETS_DECISION_LOG_FLUSH_S, seconds
 REQUEST_ID_HEADER = "X-Request-Id"
 # A client's request id is kept when it is a short token of these characters: it goes into a
 # file, a Delta table, logs and a command line (``recassets lineage REQUEST_ID``), and none of
@@ -198,8 +199,17 @@ class Settings:
             raise ValueError(f"{RATE_ENV}={rate}: expected a share between 0 and 1")
         records = _number(env, FLUSH_RECORDS_ENV, cls.flush_records, int)
         seconds = _number(env, FLUSH_S_ENV, cls.flush_interval_s, float)
-        if records < 1 or not seconds > 0:
-            raise ValueError(f"{FLUSH_RECORDS_ENV} must be >= 1 and {FLUSH_S_ENV} > 0")
+        if records < 1:
+            raise ValueError(f"{FLUSH_RECORDS_ENV}={records}: expected at least 1")
+        # bounded both ways: the flush thread waits this long at a time, and a wait past the
+        # platform's limit (inf, 1e300: over threading.TIMEOUT_MAX) killed it at its first
+        # wait, after which every record past the buffer's bound was dropped; a wait near zero
+        # spun it. Records are still landed every FLUSH_RECORDS and at shutdown.
+        if not MIN_FLUSH_S <= seconds <= MAX_FLUSH_S:
+            raise ValueError(
+                f"{FLUSH_S_ENV}={seconds}: expected seconds between {MIN_FLUSH_S} and "
+                f"{MAX_FLUSH_S:.0f} (a day)"
+            )
         return cls(rate, records, seconds)
 
 

@@ -5,8 +5,10 @@ token, the request body's size, and the degradation line of ``/readyz``.
   ``RECASSETS_SERVING_TOKEN_FILE`` (a file holding it: a mounted secret). When either is set,
   every path but liveness and readiness answers 401 without ``Authorization: Bearer <token>``
   (compared in constant time). Neither set: no authentication (the default binds
-  127.0.0.1 only). A token file that is configured but unreadable or empty stops the worker
-  at start: a misconfigured secret must not silently open the service.
+  127.0.0.1 only). A token file that is configured but unreadable or empty, or either
+  variable set but blank, stops the worker at start: a misconfigured secret must not
+  silently open the service. The token is read without the whitespace around it (a
+  ``\\n`` at the end of a variable made every client's token a mismatch).
 - **Body size.** A body over ``RECASSETS_SERVE_MAX_BODY_BYTES`` (256 KiB) is refused with 413
   before any of it is parsed, whether announced by ``Content-Length`` or streamed in chunks
   (the body is read here, counted, and handed on whole).
@@ -76,9 +78,18 @@ _UNSET: Any = object()
 
 
 def token_from_env(env: Mapping[str, str]) -> str | None:
-    """The configured bearer token, or None when authentication is off."""
-    path = env.get(TOKEN_FILE_ENV)
-    if path:
+    """The configured bearer token (whitespace around it dropped, from the variable as from
+    the file), or None when authentication is off: neither variable set. A variable that is
+    set but blank (a Helm value left empty) refuses start, as an unreadable or empty token file
+    does: a misconfigured secret must fail closed, never turn authentication off (a blank
+    ``RECASSETS_SERVING_TOKEN_FILE`` did, silently)."""
+    if TOKEN_FILE_ENV in env:
+        path = env[TOKEN_FILE_ENV].strip()
+        if not path:
+            raise RuntimeError(
+                f"{TOKEN_FILE_ENV} is set but blank: name the token file, or unset it to "
+                "serve without a token"
+            )
         try:
             token = open(path, encoding="utf-8").read().strip()  # noqa: SIM115 - read whole
         except OSError as e:
@@ -86,7 +97,14 @@ def token_from_env(env: Mapping[str, str]) -> str | None:
         if not token:
             raise RuntimeError(f"{TOKEN_FILE_ENV}: the token file is empty")
         return token
-    return env.get(TOKEN_ENV) or None
+    if TOKEN_ENV in env:
+        token = env[TOKEN_ENV].strip()
+        if not token:
+            raise RuntimeError(
+                f"{TOKEN_ENV} is set but blank: set the token, or unset it to serve without one"
+            )
+        return token
+    return None
 
 
 def body_timeout_from_env(env: Mapping[str, str]) -> float:

@@ -46,8 +46,9 @@ NOT_AN_OBJECT = (
 # sent as seconds) or not one view, and a day's sum of such values overflowed the features'
 # doubles to inf (two watches of 1e308 s, each finite, passed the contract before).
 MAX_WATCH_SECONDS = 7 * 86_400
-# a date and a time of day, as the contract asks (ISO 8601; a space for the T as Spark writes)
-TS_SHAPE = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
+# a date and a time of day, as the contract asks (ISO 8601, RFC 3339's lower-case t too; a
+# space for the T as Spark writes)
+TS_SHAPE = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}"
 
 
 def validate(frame: DataFrame, contract: Contract, index: DataFrame) -> DataFrame:

@@ -1116,6 +1116,24 @@ def test_a_time_without_its_date_never_lands_on_the_day_it_is_ingested(spark, pa
     assert all("is not a date and a time of day" in r[3] for r in rejected[:4])
 
 
+def test_rfc3339_times_without_seconds_or_in_lower_case_land_at_their_instant(spark, paths):
+    """``OffsetDateTime.toString()`` leaves out zero seconds (``10:00Z``, ``10:00+01:00``) and
+    RFC 3339 allows a lower-case ``t`` and ``z``: Spark's cast read none of them, so those
+    events were quarantined. An hour alone or an offset past 18 hours stays refused."""
+    day = "2024-02-29"
+    lines = [_ev("a", f"{day}T10:00Z"), _ev("b", f"{day}T10:00+01:00"),
+             _ev("c", f"{day}t10:00:00z"), _ev("d", f"{day}T10:00-0100"),
+             _ev("e", f" {day}T10:00Z "), _ev("f", f"{day}T10Z"),
+             _ev("g", f"{day}T10:00:00+19:00")]  # fmt: skip
+    _land_lines(paths, day, {"a.jsonl": lines})
+    result, _parsers, rejected = _ingest_day(spark, paths, day)
+    rows = _read(result.table_path, result.delta_version, dt=dt.date.fromisoformat(day))
+    got = {r["event_id"]: r["ts"].astimezone(dt.UTC).strftime("%H:%M:%S") for r in rows}
+    assert got == {"a": "10:00:00", "b": "09:00:00", "c": "10:00:00", "d": "11:00:00",
+                   "e": "10:00:00"}  # fmt: skip
+    assert [(n, fld) for _f, n, fld, _why, _raw in rejected] == [(6, "ts"), (7, "ts")]
+
+
 def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, paths):
     """NaN and infinities parse as doubles but poison every average; a negative watch and a
     rating off 0..5 are nonsense; Java's number literals ("4f", "0x1p2") are not decimals. A pandas Parquet file (nanosecond times, which Spark 4

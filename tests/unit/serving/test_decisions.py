@@ -149,6 +149,13 @@ def test_rate_zero_never_samples_and_one_always(tmp_path):
         ({D.RATE_ENV: "-0.1"}, D.RATE_ENV),
         ({D.RATE_ENV: "all"}, D.RATE_ENV),
         ({D.FLUSH_S_ENV: "0"}, D.FLUSH_S_ENV),
+        # past threading.TIMEOUT_MAX the flush thread died at its first wait, and records
+        # past the buffer were dropped; near zero it spun
+        ({D.FLUSH_S_ENV: "inf"}, D.FLUSH_S_ENV),
+        ({D.FLUSH_S_ENV: "1e300"}, D.FLUSH_S_ENV),
+        ({D.FLUSH_S_ENV: "nan"}, D.FLUSH_S_ENV),
+        ({D.FLUSH_S_ENV: "1e-320"}, D.FLUSH_S_ENV),
+        ({D.FLUSH_RECORDS_ENV: "0"}, D.FLUSH_RECORDS_ENV),
         ({D.FLUSH_RECORDS_ENV: "ten"}, D.FLUSH_RECORDS_ENV),
     ],
 )
@@ -160,6 +167,20 @@ def test_bad_settings_name_the_variable(env, name):
 def test_settings_from_env():
     assert D.Settings.from_env({}) == D.Settings(1.0, 500, 5.0)
     assert D.Settings.from_env({D.RATE_ENV: "0", D.FLUSH_S_ENV: "0.5"}).rate == 0.0
+    assert D.Settings.from_env({D.FLUSH_S_ENV: "86400"}).flush_interval_s == 86_400.0
+
+
+def test_the_longest_flush_interval_keeps_the_thread_waiting_and_close_lands(tmp_path):
+    log = D.DecisionLog(tmp_path, D.Settings.from_env({D.FLUSH_S_ENV: "86400"}))
+    try:
+        for i in range(3):
+            assert log.append(_record(i))
+        time.sleep(0.2)  # the thread's first wait has begun (inf killed it there)
+        assert log._thread is not None and log._thread.is_alive()
+    finally:
+        log.close()
+    landed = [json.loads(line) for f in sorted(tmp_path.rglob("*.jsonl")) for line in f.open()]
+    assert len(landed) == 3
 
 
 def test_every_n_records_lands_a_whole_file_and_close_lands_the_rest(tmp_path):

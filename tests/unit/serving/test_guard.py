@@ -61,8 +61,9 @@ def test_a_configured_token_is_required_on_every_path_but_the_probes():
 
 
 def test_the_token_comes_from_the_environment_or_a_mounted_file(tmp_path):
-    assert token_from_env({}) is None and token_from_env({TOKEN_ENV: ""}) is None
+    assert token_from_env({}) is None
     assert token_from_env({TOKEN_ENV: TOKEN}) == TOKEN
+    assert token_from_env({TOKEN_ENV: f" {TOKEN}\n"}) == TOKEN  # as clients send it: stripped
     secret = tmp_path / "token"
     secret.write_text(TOKEN + "\n")
     assert token_from_env({TOKEN_FILE_ENV: str(secret), TOKEN_ENV: "other"}) == TOKEN
@@ -72,6 +73,12 @@ def test_the_token_comes_from_the_environment_or_a_mounted_file(tmp_path):
     secret.write_text("\n")
     with pytest.raises(RuntimeError, match="empty"):
         token_from_env({TOKEN_FILE_ENV: str(secret)})
+    # a variable set but blank (a Helm value left empty) fails closed too
+    for blank in ("", "  "):
+        with pytest.raises(RuntimeError, match=f"{TOKEN_FILE_ENV} is set but blank"):
+            token_from_env({TOKEN_FILE_ENV: blank})
+        with pytest.raises(RuntimeError, match=f"{TOKEN_ENV} is set but blank"):
+            token_from_env({TOKEN_ENV: blank})
 
 
 def test_the_body_size_is_bounded_announced_or_streamed():
