@@ -223,7 +223,7 @@ def _launch(
         raise StepsFailed(f"recassets: {len(failed)} step(s) failed ({', '.join(failed)}); "
                           f"full log in {log_path}", failed, ran == len(plan) - 1)  # fmt: skip
     if code != 0:
-        tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
+        tail = cli_args.failure_tail(log_path.read_text())
         raise SystemExit(
             f"recassets: the Dagster run failed (exit {code}). Last lines of {log_path}:\n{tail}"
         )
@@ -231,13 +231,14 @@ def _launch(
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
+    from recassets.paths import LAST_DAY
     from recassets.synthetic import SyntheticConfig, generate
 
     start = dt.date.fromisoformat(args.start)
-    if (dt.date.max - start).days < args.days - 1:
+    if (LAST_DAY - start).days < args.days - 1:
         raise SystemExit(
             f"recassets generate: --start {args.start} --days {args.days} ends after "
-            f"{dt.date.max}: start earlier or generate fewer days"
+            f"{LAST_DAY}: start earlier or generate fewer days"
         )
     paths = Paths.from_env()
     config = SyntheticConfig(
@@ -267,12 +268,7 @@ def cmd_import_movielens(args: argparse.Namespace) -> None:
 
 
 def landed_range(paths: Paths) -> tuple[str, str]:
-    days = paths.landed_days("events")
-    if not days:
-        raise SystemExit(
-            f"recassets: nothing has landed in {paths.landing}/events; run `recassets generate` first"
-        )
-    return days[0].isoformat(), days[-1].isoformat()
+    return cli_args.landed_range(paths, say)
 
 
 def serving_log_range(paths: Paths) -> tuple[str, str]:

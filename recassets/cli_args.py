@@ -60,11 +60,26 @@ def port(text: str) -> int:
 
 
 def day(text: str) -> str:
-    """An argparse type: a YYYY-MM-DD date."""
+    """An argparse type: a YYYY-MM-DD date a daily partition can be (1970-01-01 to 9998-12-31:
+    ``dt=9999-12-31`` failed the run inside Dagster with an ``OverflowError``, and a
+    generated day before 1970 opened partitions before the epoch)."""
+    from recassets.paths import FIRST_DAY, LAST_DAY
+
     try:
-        return dt.date.fromisoformat(text).isoformat()
+        value = dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise argparse.ArgumentTypeError(
+            f"expected a day from {FIRST_DAY} to {LAST_DAY}, got {text}"
+        )
+    return value.isoformat()
+
+
+def few(days: Sequence[dt.date], shown: int = 3) -> str:
+    """``dt=`` folder names of ``days``, the first ``shown`` and how many more."""
+    names = ", ".join(f"dt={d}" for d in days[:shown])
+    return names + (f" and {len(days) - shown} more" if len(days) > shown else "")
 
 
 def within_partitions(paths: Any, first: str | None, last: str | None) -> None:
@@ -77,18 +92,55 @@ def within_partitions(paths: Any, first: str | None, last: str | None) -> None:
     from recassets.paths import PartitionWindow
 
     window = PartitionWindow.from_env(paths)  # the definitions' own window, env included
+    # an open window runs to today (UTC), or to the latest landed day up to a week ahead
+    today = dt.datetime.now(dt.UTC).date()
+    last_day = window.last or today + dt.timedelta(days=window.days_ahead)
     for name, value in (("--first", first), ("--last", last)):
         if value is None:
             continue
         d = dt.date.fromisoformat(value)
-        if d < window.first or (window.last is not None and d > window.last):
-            span = f"{window.first}..{window.last or 'today'}"
+        if not window.first <= d <= last_day:
+            span = f"{window.first}..{last_day}"
             raise SystemExit(
                 f"recassets materialize {name} {value}: outside the daily partitions {span} "
                 "(the days landing files cover; a landing day removed after it was "
                 "materialized is no partition, and its rows stay in the lake: "
                 "RECASSETS_START_DATE / RECASSETS_END_DATE open the window to it)"
             )
+
+
+def landed_range(paths: Any, say: Any = print) -> tuple[str, str]:
+    """The first and last landed day of events that open partitions (``paths.partition_days``);
+    the others are said and left out (a stray ``dt=2099-01-01`` was 27,337 days to build)."""
+    from recassets.paths import partition_days
+
+    days, far = partition_days(paths.landed_days("events"))
+    if far:
+        say(f"left out: {few(far)} in {paths.landing}/events, before 1970 or more than a week "
+            "after today (UTC): no partition (rename the folder to its day)")  # fmt: skip
+    if not days:
+        raise SystemExit(
+            f"recassets: nothing has landed in {paths.landing}/events; run `recassets generate` first"
+        )
+    return days[0].isoformat(), days[-1].isoformat()
+
+
+def failure_tail(log: str, lines: int = 40) -> str:
+    """What a failed run's log shows the user: its last Python traceback, down to the error
+    it ended with (the middle cut when it is longer than ``lines``), else the log's last
+    ``lines``. A run that died before its first event had Spark's start-up lines (the warm-up
+    thread's) as its tail, burying the error that ended it."""
+    rows = log.splitlines(keepends=True)
+    starts = [i for i, r in enumerate(rows) if r.startswith("Traceback (most recent call last)")]
+    if not starts:
+        return "".join(rows[-lines:])
+    at = starts[-1]
+    # the error line: the first after the frames that is not indented
+    end = next((i for i in range(at + 1, len(rows)) if not rows[i][:1].isspace()), len(rows) - 1)
+    shown = rows[at : end + 1]
+    if len(shown) > lines:
+        shown = [*shown[:10], "  ...\n", *shown[-(lines - 11) :]]
+    return "".join(shown)
 
 
 def selected(select: str | None, default: Sequence[str], more: Sequence[str]) -> Sequence[str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +167,9 @@ DEFAULT_START_DATE = dt.date(2026, 1, 1)
 # zone ahead); a later one does not: one dt=2099-01-01 folder made 26,325 partitions ahead, and
 # each of the landing sensor's partition checks took 0.4 s (a tick of 16 days, 19.6 s).
 MAX_DAYS_AHEAD = 7
+# The days a partition may be: Dagster's time windows start at the epoch, and the day after
+# the last must exist (``date.max`` is 9999-12-31).
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 # Data whose last landed day is at most this many days before today is live: its partitions
 # run up to today, so the landing sensor can launch tomorrow's day without a reload.
 LIVE_WITHIN_DAYS = 2
@@ -221,7 +225,7 @@ def partition_window(
     day past it in its log instead of launching a run Dagster would refuse.
     """
     today = today or dt.datetime.now(dt.UTC).date()
-    days = paths.landed_days("events")
+    days, _far = partition_days(paths.landed_days("events"), today)
     start_ = _day_or_none(start, START_DATE_ENV)
     first = start_ or (days[0] if days else DEFAULT_START_DATE)
     end_ = end.strip().lower() if isinstance(end, str) else end
@@ -235,10 +239,22 @@ def partition_window(
         return PartitionWindow(first, last)
     if days and not end_ and days[-1] < today - dt.timedelta(days=LIVE_WITHIN_DAYS):
         return PartitionWindow(first, max(first, days[-1]))
-    # a day folder far ahead of today (a typo, a clock) opens no partition: the sensor names it
-    near = [d for d in days if d <= today + dt.timedelta(days=MAX_DAYS_AHEAD)]
-    ahead = max(0, (near[-1] - today).days) if near else 0
+    ahead = max(0, (days[-1] - today).days) if days else 0
     return PartitionWindow(first, None, days_ahead=ahead)
+
+
+def partition_days(
+    days: Sequence[dt.date], today: dt.date | None = None
+) -> tuple[list[dt.date], list[dt.date]]:
+    """(landed days that open partitions, those that do not): a day folder before 1970 or more
+    than ``MAX_DAYS_AHEAD`` after today (UTC) opens none (a typo, a clock, a sentinel
+    ``dt=9999-12-31``, which Dagster's daily partitions cannot even represent). The landing
+    sensor names such a day in its log; ``recassets materialize`` says it leaves it out. One
+    stray ``dt=2099-01-01`` had made the CLI materialize 27,337 days, and closed no history."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    horizon = today + dt.timedelta(days=MAX_DAYS_AHEAD)
+    kept = [d for d in days if FIRST_DAY <= d <= horizon]
+    return kept, [d for d in days if not FIRST_DAY <= d <= horizon]
 
 
 def _day_or_none(day: dt.date | str | None, name: str = "day") -> dt.date | None:
@@ -253,7 +269,7 @@ def _day_or_none(day: dt.date | str | None, name: str = "day") -> dt.date | None
         parsed = dt.date.fromisoformat(day)
     except ValueError:
         raise ValueError(f"{name}={day[:40]!r}: expected a date YYYY-MM-DD") from None
-    if not dt.date(1970, 1, 1) <= parsed < dt.date(9999, 1, 1):  # a day after it must exist
+    if not FIRST_DAY <= parsed <= LAST_DAY:  # a day after it must exist
         raise ValueError(f"{name}={day}: expected a date from 1970-01-01 to 9998-12-31")
     return parsed
 

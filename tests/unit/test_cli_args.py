@@ -21,6 +21,9 @@ from recassets.training.recommend import cli_recommend
         (["generate", "--days", "0"], "expected 1 or more, got 0"),
         (["generate", "--start", "2026-13-45"], "expected a date YYYY-MM-DD, got '2026-13-45'"),
         (["materialize", "--first", "yesterday"], "expected a date YYYY-MM-DD, got 'yesterday'"),
+        # Dagster's daily partitions start at the epoch and need the day after the last
+        (["materialize", "--last", "9999-12-31"], "expected a day from 1970-01-01 to 9998-12-31"),
+        (["generate", "--start", "1969-12-31"], "expected a day from 1970-01-01 to 9998-12-31"),
         (["generate", "--days", "10000000"], "expected at most 36,525, got 10,000,000"),
         (["generate", "--seed", "-1"], "expected 0 or more, got -1"),
         (["demo", "--movielens", ""], "expected a folder, got an empty path"),
@@ -190,8 +193,8 @@ def test_a_failed_batch_write_leaves_the_earlier_file(tmp_path, monkeypatch):
 def test_generate_past_the_calendar_and_a_home_that_is_a_file_are_one_line(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("RECASSETS_HOME", str(home))
-    with pytest.raises(SystemExit, match="ends after 9999-12-31: start earlier"):
-        cli.main(["generate", "--start", "9999-12-30", "--days", "3"])
+    with pytest.raises(SystemExit, match="ends after 9998-12-31: start earlier"):
+        cli.main(["generate", "--start", "9998-12-30", "--days", "3"])
     assert not home.exists()  # refused before anything landed
     home.write_text("")
     with pytest.raises(SystemExit, match=f"RECASSETS_HOME={home} is a file, not a folder"):
@@ -282,6 +285,43 @@ def test_a_range_outside_the_daily_partitions_is_refused_by_name(tmp_path, monke
     )
     with pytest.raises(SystemExit, match="--first 2025-12-31: outside"):
         cli_args.within_partitions(paths, "2025-12-31", None)
+    # a stray folder far ahead is left out of the default range, and said
+    (tmp_path / "home" / "landing" / "events" / "dt=2099-01-01").mkdir()
+    said = []
+    assert cli_args.landed_range(paths, said.append) == ("2026-01-01", "2026-01-02")
+    assert said and said[0].startswith("left out: dt=2099-01-01 in ")
+    with pytest.raises(SystemExit, match="--last 2099-01-01: outside the daily partitions"):
+        cli_args.within_partitions(paths, None, "2099-01-01")
     monkeypatch.setenv("RECASSETS_START_DATE", "2025-12-31")  # the window opened to it
     monkeypatch.setenv("RECASSETS_END_DATE", "2026-01-03")
     cli_args.within_partitions(paths, "2025-12-31", "2026-01-03")
+
+
+def test_an_open_window_ends_at_today_or_the_latest_day_landed_within_a_week(tmp_path, monkeypatch):
+    """Live data's window is open; a range past its end (today, or a day landed up to a week
+    ahead) was not checked, and Dagster built every day up to it."""
+    import datetime as dt
+
+    from recassets.paths import Paths
+
+    for var in ("RECASSETS_START_DATE", "RECASSETS_END_DATE"):
+        monkeypatch.delenv(var, raising=False)
+    paths = Paths.from_env(str(tmp_path / "home"))
+    today = dt.datetime.now(dt.UTC).date()
+    for day in (today - dt.timedelta(days=1), today + dt.timedelta(days=2)):
+        (tmp_path / "home" / "landing" / "events" / f"dt={day}").mkdir(parents=True)
+    cli_args.within_partitions(paths, None, str(today + dt.timedelta(days=2)))
+    with pytest.raises(SystemExit, match=f"--last {today + dt.timedelta(days=3)}: outside"):
+        cli_args.within_partitions(paths, None, str(today + dt.timedelta(days=3)))
+
+
+def test_a_failed_runs_tail_shows_its_traceback_not_the_lines_after_it():
+    spark = [f"ivy: resolving dependency {i}\n" for i in range(60)]
+    frames = [f'  File "x{i}.py", line 1, in f\n' for i in range(50)]
+    trace = ["Traceback (most recent call last):\n", *frames,
+             "OverflowError: date value out of range\n"]  # fmt: skip
+    shown = cli_args.failure_tail("".join(["run starts\n", *trace, *spark]))
+    assert shown.startswith("Traceback")
+    assert shown.endswith("OverflowError: date value out of range\n")
+    assert shown.count("\n") == 40 and "ivy" not in shown
+    assert cli_args.failure_tail("".join(spark)) == "".join(spark[-40:])  # no traceback: the end

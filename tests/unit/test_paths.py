@@ -12,8 +12,10 @@ from recassets.paths import (
     DEFAULT_START_DATE,
     LIVE_WITHIN_DAYS,
     LOCATION_ENV,
+    MAX_DAYS_AHEAD,
     PartitionWindow,
     Paths,
+    partition_days,
     partition_window,
 )
 
@@ -59,6 +61,24 @@ def test_live_data_runs_up_to_today(paths):
 def test_a_landed_day_ahead_of_today_stays_inside_an_open_window(paths):
     land_days(paths, TODAY, TODAY + dt.timedelta(days=2))
     assert partition_window(paths, today=TODAY).days_ahead == 2
+
+
+def test_a_stray_day_far_ahead_or_before_1970_opens_no_partition(paths):
+    """A typo or a sentinel (dt=2099-01-01, dt=9999-12-31, dt=1969-12-31) beside a 1997
+    history: the history stays closed at its own last day (was: open up to 2099, tens of
+    thousands of partitions); a day within a week ahead still counts."""
+    history = (dt.date(1997, 9, 20), dt.date(1998, 4, 22))
+    stray = (dt.date(1969, 12, 31), dt.date(2099, 1, 1), dt.date(9999, 12, 31))
+    land_days(paths, *history, *stray)
+    window = partition_window(paths, today=TODAY)
+    assert (window.first, window.last) == history
+    near = TODAY + dt.timedelta(days=MAX_DAYS_AHEAD)
+    land_days(paths, near)
+    assert partition_days(paths.landed_days("events"), TODAY) == (
+        [*history, near],
+        list(stray),
+    )
+    assert partition_window(paths, today=TODAY).days_ahead == MAX_DAYS_AHEAD
 
 
 def test_nothing_landed_is_open_from_the_default_start(paths):
