@@ -1134,6 +1134,23 @@ def test_rfc3339_times_without_seconds_or_in_lower_case_land_at_their_instant(sp
     assert [(n, fld) for _f, n, fld, _why, _raw in rejected] == [(6, "ts"), (7, "ts")]
 
 
+def test_the_preview_of_a_day_past_pandas_calendar_is_made(spark, paths, tmp_path):
+    """Pandas' nanosecond times end at 2262-04-11: the preview of a later day (a window opened
+    to it on purpose) failed the step after both tables had committed."""
+    from types import SimpleNamespace
+
+    from assets.ingest import _preview
+
+    table = str(tmp_path / "events")
+    spark.sql(
+        "select 'e1' as event_id, timestamp'9998-12-31 23:59:59' as ts, date'9998-12-31' as dt"
+    ).write.format("delta").save(table)
+    shown = _preview(
+        spark, SimpleNamespace(partitions={dt.date(9998, 12, 31): None}, table_path=table)
+    )
+    assert "9998-12-31 23:59:59" in shown and "e1" in shown
+
+
 def test_values_off_their_scale_and_nanosecond_parquet_are_quarantined(spark, paths):
     """NaN and infinities parse as doubles but poison every average; a negative watch and a
     rating off 0..5 are nonsense; Java's number literals ("4f", "0x1p2") are not decimals. A pandas Parquet file (nanosecond times, which Spark 4
