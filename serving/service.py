@@ -56,8 +56,9 @@ Threads: OpenMP and MKL pools are pinned to one thread before numpy/torch load
 
 import os
 
+# a blank setting means the default (as preflight reads it): OpenMP refuses an empty value
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_var, os.environ.get("RECASSETS_SERVE_THREADS", "1"))
+    os.environ.setdefault(_var, os.environ.get("RECASSETS_SERVE_THREADS", "").strip() or "1")
 
 from pathlib import Path  # noqa: E402
 from typing import Annotated, Any  # noqa: E402

@@ -49,7 +49,8 @@ def check(env: Mapping[str, str], campaigns_file: Path | None = None) -> None:
     env_int(MAX_BODY_ENV, MAX_BODY_BYTES, minimum=1, env=env)
     for name, default, minimum in INTEGERS:
         env_int(name, default, minimum=minimum, env=env)
-    FunnelConfig.from_mapping(env)
+    if FunnelConfig.from_mapping(env).embeddings == "redis" and not env.get("RECASSETS_REDIS_URL"):
+        raise ValueError("RECASSETS_SERVE_EMBEDDINGS=redis needs RECASSETS_REDIS_URL")
     D.Settings.from_env(env)
     AdsConfig.from_mapping(env)
     state = env.get(STATE_ENV, "auto")
@@ -61,9 +62,11 @@ def check(env: Mapping[str, str], campaigns_file: Path | None = None) -> None:
     if path:
         try:
             load_campaigns(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
             where = f"{CAMPAIGNS_ENV}={path}" if env.get(CAMPAIGNS_ENV) else str(path)
-            raise ValueError(f"{where}: no such campaigns file") from None
+            why = {FileNotFoundError: "no such campaigns file", IsADirectoryError: "a folder, "
+                   "not a campaigns file"}.get(type(e), "the campaigns file cannot be read")  # fmt: skip
+            raise ValueError(f"{where}: {why}") from None
 
 
 __all__ = ["INTEGERS", "check"]

@@ -39,6 +39,9 @@ ENV = {
 }
 
 
+EMBEDDING_STORES = ("process", "redis")  # where the models' embedding rows live
+
+
 @dataclass
 class FunnelConfig:
     candidates: int = 500  # N retrieved and ranked
@@ -86,6 +89,13 @@ class FunnelConfig:
 
     def __post_init__(self) -> None:
         """Refuse values no page could be built from, naming the variable (or the field)."""
+        # "Redis" or "redis " mean redis (a build compared exactly, and published nothing);
+        # anything else is refused here, before a worker starts (was: only once a model loaded)
+        self.embeddings = str(self.embeddings).strip().lower()
+        if self.embeddings not in EMBEDDING_STORES:
+            raise ValueError(
+                f"{_name('embeddings')} must be process or redis, got {self.embeddings!r}"
+            )
         checks: list[tuple[str, Callable[[float], bool], str]] = [
             ("candidates", lambda v: v >= 1, "at least 1"),
             ("light_keep", lambda v: v >= 1, "at least 1"),

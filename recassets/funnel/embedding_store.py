@@ -101,7 +101,7 @@ def publish_if_asked(folder: Any, manifest: Mapping[str, Any], env: Mapping[str,
 
     from recassets.featurestore.config import REDIS_URL_ENV
 
-    if env.get(EMBEDDINGS_ENV, "process") != "redis" or not manifest.get("files"):
+    if env.get(EMBEDDINGS_ENV, "process").strip().lower() != "redis" or not manifest.get("files"):
         return None
     url = env.get(REDIS_URL_ENV)
     if not url:

@@ -31,6 +31,10 @@ from recassets.paths import Paths
         ({"RECASSETS_ADS_STATE": "memcached"}, "RECASSETS_ADS_STATE='memcached'"),
         ({"RECASSETS_ADS_CAMPAIGNS": "/nowhere/c.json"},
          "RECASSETS_ADS_CAMPAIGNS=/nowhere/c.json: no such campaigns file"),
+        ({"RECASSETS_ADS_CAMPAIGNS": "/tmp"}, "RECASSETS_ADS_CAMPAIGNS=/tmp: a folder, not a"),
+        # checked before a worker starts (was: only when a model loaded, a restart loop)
+        ({"RECASSETS_SERVE_EMBEDDINGS": "abc"}, "RECASSETS_SERVE_EMBEDDINGS (embeddings) must be"),
+        ({"RECASSETS_SERVE_EMBEDDINGS": "redis"}, "=redis needs RECASSETS_REDIS_URL"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_refused_naming_its_variable(env, says):
@@ -43,6 +47,9 @@ def test_good_settings_and_none_pass(tmp_path: Path):
     campaigns = tmp_path / "c.json"
     campaigns.write_text(json.dumps({"campaigns": []}))
     preflight.check({})
+    # the way an operator may write them: "Redis " means redis; a blank thread count the default
+    preflight.check({"RECASSETS_SERVE_EMBEDDINGS": "Redis ", "RECASSETS_REDIS_URL": "redis://x",
+                     "RECASSETS_SERVE_THREADS": ""})  # fmt: skip
     preflight.check(
         {"RECASSETS_SERVE_WORKERS": "2", "RECASSETS_SERVE_BODY_TIMEOUT_S": "2.5",
          "RECASSETS_DECISION_LOG_RATE": "0.5", "RECASSETS_ADS_CAMPAIGNS": str(campaigns)}
