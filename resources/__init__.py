@@ -53,8 +53,29 @@ def env_fields(names: Mapping[str, str], environ: Mapping[str, str] | None = Non
     return {field: EnvVar(name) for field, name in names.items() if environ.get(name)}
 
 
+def check_settings(environ: Mapping[str, str]) -> None:
+    """Parse now the settings runs read later, so that a bad value stops the code location
+    (and every CLI command) naming the variable: ``RECASSETS_VOLUME_BAND=abc`` failed the
+    volume check after the ingestion had committed, and ``RECASSETS_LANDING_SETTLE_SECONDS=1.5``
+    every run at its ingestion step and the landing sensor at every tick."""
+    from recassets.freshness import (
+        DEFAULT_SETTLE_S,
+        DEFAULT_SETTLE_TIMEOUT_S,
+        SETTLE_ENV,
+        SETTLE_TIMEOUT_ENV,
+        env_int,
+    )
+    from recassets.quality.checks import parse_volume_band
+
+    parse_volume_band(environ.get(QUALITY_ENV["volume_band"]))
+    env_int(SETTLE_ENV, DEFAULT_SETTLE_S, env=environ)
+    env_int(SETTLE_TIMEOUT_ENV, DEFAULT_SETTLE_TIMEOUT_S, env=environ)
+
+
 def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, object]:
-    """Resources for the code location, from the environment (``os.environ`` by default)."""
+    """Resources for the code location, from the environment (``os.environ`` by default),
+    its settings checked first (``check_settings``)."""
+    check_settings(os.environ if environ is None else environ)
     return {
         "spark": SparkResource(**env_fields(SPARK_ENV, environ)),
         "lake": LakeResource(**env_fields(LAKE_ENV, environ)),
@@ -71,4 +92,5 @@ __all__ = [
     "QualityResource",
     "SparkResource",
     "build_resources",
+    "check_settings",
 ]

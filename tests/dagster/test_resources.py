@@ -3,6 +3,7 @@ that is set reaches its field as an ``EnvVar`` (resolved when a run starts), eve
 keeps the embedded default, and nothing below the resources reads the environment."""
 
 # No `from __future__ import annotations`: Dagster reads the resource annotations.
+import pytest
 from dagster import AssetExecutionContext, DagsterInstance, EnvVar, asset, materialize
 
 from recassets.paths import Paths
@@ -59,6 +60,24 @@ def test_each_variable_set_becomes_an_env_var_of_its_field():
     assert "s3cret" not in repr(r)
     assert r["bento_store"].home == EnvVar("RECASSETS_BENTOML_HOME")
     assert r["quality"].volume_band == EnvVar("RECASSETS_VOLUME_BAND")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("RECASSETS_VOLUME_BAND", "abc", "RECASSETS_VOLUME_BAND='abc'"),
+        ("RECASSETS_LANDING_SETTLE_SECONDS", "1.5", "RECASSETS_LANDING_SETTLE_SECONDS='1.5'"),
+        ("RECASSETS_LANDING_SETTLE_SECONDS", "-1", "RECASSETS_LANDING_SETTLE_SECONDS=-1"),
+        ("RECASSETS_LANDING_SETTLE_TIMEOUT_SECONDS", "abc", "SETTLE_TIMEOUT_SECONDS='abc'"),
+    ],
+)
+def test_a_bad_setting_stops_the_definitions_naming_it(name, value, says):
+    """Parsed when the definitions load: a bad band failed the volume check after ingestion
+    had committed; a bad settle time every run and every landing-sensor tick."""
+    with pytest.raises(ValueError) as refused:
+        build_resources({name: value})
+    assert says in str(refused.value)
+    build_resources({"RECASSETS_VOLUME_BAND": "0.3", "RECASSETS_LANDING_SETTLE_SECONDS": "0"})
 
 
 def test_a_run_resolves_the_variables_into_the_library_arguments(monkeypatch):
