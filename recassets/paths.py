@@ -111,8 +111,11 @@ class Paths:
         """The edge: ``Paths.at`` with each location read from its variable (``LOCATION_ENV``;
         unset or empty: the default under the home). ``home``, when given, wins over
         ``RECASSETS_HOME``. Called at the edges only: the CLI and its helpers, the BentoML
-        service, the definitions' daily partitions."""
-        env = {field: os.environ.get(name) or None for field, name in LOCATION_ENV.items()}
+        service, the definitions' daily partitions. A value is read as a shell would have
+        given it unquoted: the white space around it dropped (blank: unset) and a leading
+        ``~`` expanded (``RECASSETS_HOME=" "`` and a quoted ``"~/h"`` made folders named `` ``
+        and ``~`` in the working directory)."""
+        env = {field: _location(os.environ.get(name)) for field, name in LOCATION_ENV.items()}
         return cls.at(home or env.pop("home"), **{k: v for k, v in env.items() if k != "home"})
 
     def landing_dir(self, dataset: str, day: dt.date | str) -> str:
@@ -144,6 +147,14 @@ class Paths:
             c.name for c in root.iterdir()
             if c.is_dir() and not c.name.startswith((".", "_")) and _day_folder(c.name) is None
         )  # fmt: skip
+
+
+def _location(raw: str | None) -> str | None:
+    """A location variable's value: stripped (blank: None), ``~`` expanded (not in URLs)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    return text if "://" in text else os.path.expanduser(text)
 
 
 def _day_folder(name: str) -> dt.date | None:

@@ -161,6 +161,24 @@ def test_from_env_is_the_edge_that_reads_each_location(tmp_path, monkeypatch):
     assert Paths.from_env(str(tmp_path / "other")).home == str(tmp_path / "other")  # wins
 
 
+def test_a_location_is_read_as_a_shell_would_give_it_unquoted(tmp_path, monkeypatch):
+    """``RECASSETS_HOME=" "`` and a quoted ``"~/h"`` made folders named `` `` and ``~`` in the
+    working directory: blank is unset, ``~`` is the user's home, white space is dropped."""
+    for name in LOCATIONS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("RECASSETS_HOME", "  ")
+    assert Paths.from_env() == Paths.at(".recassets")
+    monkeypatch.setenv("RECASSETS_HOME", "~/h ")
+    monkeypatch.setenv("RECASSETS_LAKE", " s3a://bucket/~lake")
+    p = Paths.from_env()
+    assert (p.home, p.landing, p.lake) == (
+        str(tmp_path / "h"),
+        str(tmp_path / "h" / "landing"),
+        "s3a://bucket/~lake",
+    )
+
+
 def test_the_bento_store_defaults_under_the_home():
     p = Paths(home="/h", landing="/h/l", lake="/h/k", artifacts="/h/a", lineage="/h/g",
               dagster_home="/h/d")  # fmt: skip
