@@ -586,7 +586,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.func(args)
     except Exception as e:  # noqa: BLE001 - the kinds above; any other is a bug: its traceback
         delta = any(c.__name__ == "DeltaError" for c in type(e).__mro__)  # a damaged log
-        if os.environ.get(DEBUG_ENV) or not (delta or isinstance(e, SAID)):
+        debug = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+        if debug or not (delta or isinstance(e, SAID)):
             raise
         raise SystemExit(f"recassets {args.command}: {type(e).__name__}: {e} "
                          f"({DEBUG_ENV}=1 shows where)") from None  # fmt: skip

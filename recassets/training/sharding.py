@@ -77,7 +77,9 @@ def constraints(tables: Iterable[str], row_wise: Sequence[str]) -> dict[str, Par
     names = list(tables)
     unknown = set(row_wise) - set(names)
     if unknown:
-        raise KeyError(f"row_wise names unknown tables {sorted(unknown)} (have {names})")
+        raise KeyError(
+            f"row_wise (RECASSETS_TRAIN_ROW_WISE) names unknown tables {sorted(unknown)} (have {names})"
+        )
     return {
         name: ParameterConstraints(
             sharding_types=[

@@ -325,3 +325,20 @@ def test_a_failed_runs_tail_shows_its_traceback_not_the_lines_after_it():
     assert shown.endswith("OverflowError: date value out of range\n")
     assert shown.count("\n") == 40 and "ivy" not in shown
     assert cli_args.failure_tail("".join(spark)) == "".join(spark[-40:])  # no traceback: the end
+
+
+@pytest.mark.parametrize(("debug", "traceback"), [("", False), ("0", False), ("false", False),
+                                                  ("1", True), ("yes", True)])  # fmt: skip
+def test_recassets_debug_off_values_keep_the_one_line_error(
+    tmp_path, monkeypatch, debug, traceback
+):
+    """``RECASSETS_DEBUG=0`` showed the traceback: any value counted as on."""
+    monkeypatch.setenv("RECASSETS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RECASSETS_DEBUG", debug)
+
+    def bad_input(args):
+        raise ValueError("a bad input")
+
+    monkeypatch.setattr(cli, "cmd_status", bad_input)
+    with pytest.raises(ValueError if traceback else SystemExit, match="a bad input"):
+        cli.main(["status"])

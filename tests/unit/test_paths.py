@@ -111,6 +111,7 @@ def test_the_edge_reads_both_ends_from_the_environment(paths, monkeypatch):
         ("abc", None, "RECASSETS_START_DATE='abc': expected a date YYYY-MM-DD"),
         (None, "2026-13-01", "RECASSETS_END_DATE='2026-13-01': expected a date YYYY-MM-DD"),
         (None, "9999-12-31", "RECASSETS_END_DATE=9999-12-31: expected a date from 1970-01-01"),
+        (None, "Tomorrow", "RECASSETS_END_DATE='Tomorrow': expected"),  # as written
         ("1998-02-01", "1998-01-01", "RECASSETS_END_DATE=1998-01-01 is before the first day"),
     ],
 )

@@ -353,3 +353,11 @@ def test_true_preference_recalls_held_out_clicks_far_better_than_popularity(smal
     assert len(users) > 200
     assert truth >= 1.5 * popularity
     assert control < 1.5 * popularity
+
+
+def test_config_refuses_fewer_events_a_day_than_one_slate():
+    """``--events-per-day 1`` landed days without an event, saying nothing."""
+    with pytest.raises(ValueError, match="less than one request's slate of 10 impressions"):
+        replace(TINY, events_per_day=9, slate_size=10)
+    assert replace(TINY, events_per_day=10, slate_size=10).events_per_day == 10
+    assert replace(TINY, events_per_day=0).events_per_day == 0  # an empty day, on purpose
