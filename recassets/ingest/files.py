@@ -115,6 +115,8 @@ def _landing_files(
         raise LandingMissingError(
             f"no landing files for {dataset} on {len(missing)} day(s); looked in: "
             + ", ".join(missing.values())
+            + " (a day emptied on purpose, to withdraw its rows, is ingested in a range with a "
+            "day that has files: docs/automation.md, known limits)"
         )
     return files, scans, missing
 

@@ -665,6 +665,30 @@ def test_days_without_files_inside_a_range_become_empty_partitions(spark, paths)
     assert spark.read.format("delta").load(paths.table("raw_events")).count() == 1
 
 
+def test_a_day_withdrawn_by_emptying_its_folder_leaves_the_lake_when_its_range_is_ingested(
+    spark, paths
+):
+    """The documented way to withdraw a landed day (docs/automation.md, known limits): empty
+    its folder, keep the folder, and ingest a range that holds it and a day with files. The
+    day's rows leave the table in that run's one commit; the other day's stay."""
+    for day, event in ((D1, "e1"), ("2026-01-03", "e2")):
+        folder = Path(paths.landing_dir("events", day))
+        folder.mkdir(parents=True)
+        (folder / "a.jsonl").write_text(_ev(event, f"{day}T10:00:00Z") + "\n")
+    ingest(spark, paths, "events", [D1, "2026-01-03"])
+    table = paths.table("raw_events")
+    assert sorted(r.event_id for r in spark.read.format("delta").load(table).collect()) == [
+        "e1",
+        "e2",
+    ]
+    (Path(paths.landing_dir("events", D1)) / "a.jsonl").unlink()  # withdrawn: the folder stays
+    with pytest.raises(LandingMissingError):  # alone, an empty day is a folder in error
+        ingest(spark, paths, "events", [D1])
+    result = ingest(spark, paths, "events", [D1, "2026-01-03"])
+    assert result.partitions[D1].empty
+    assert [r.event_id for r in spark.read.format("delta").load(table).collect()] == ["e2"]
+
+
 def test_list_landing_files_classifies_and_skips_hidden(runs):
     files = list_landing_files(runs.paths, "events", [D1])
     assert [(Path(f.path).name, f.format) for f in files] == [
