@@ -186,10 +186,13 @@ def render(report: Report) -> str:
         names = ", ".join(tree.relative(v.path) for v in bad)
         banner = (f'<p class="banner bad">VERIFY FAILED: {len(bad)} file(s) differ from the '
                   f"sha256 recorded when they were made: {_e(names)}</p>")  # fmt: skip
+    elif not (ok := sum(v.status == "ok" for v in r.verified)):  # was: "all 0 files match"
+        banner = ('<p class="banner bad">NOTHING VERIFIED: no file on the path has a recorded '
+                  "sha256 to check (a lineage manifest missing?): nothing vouches for it</p>")  # fmt: skip
     else:
-        ok = sum(v.status == "ok" for v in r.verified)
+        later = sum(v.status == "superseded" for v in r.verified)
         banner = (f'<p class="banner good">verify: all {ok} files whose sha256 was recorded '
-                  "match</p>")  # fmt: skip
+                  f"match{f'; {later} day(s) re-ingested since, their earlier files not on record' if later else ''}</p>")  # fmt: skip
     body = [
         f"<h1>Audit of {_e(r.target)}</h1>",
         f'<p class="muted">generated {_e(r.generated_at)} from RECASSETS_HOME '

@@ -39,15 +39,15 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
     sys.stdout.write(text)
     if checked is not None:
         print(render.render_verify(checked, tree), file=sys.stderr if args.json else sys.stdout)
-        if not checked:  # a partition whose manifest is gone verified "nothing", exit 0
-            raise SystemExit("recassets lineage --verify: no recorded file on the path to verify "
-                             "(a lineage manifest missing?): nothing vouches for it")  # fmt: skip
         if bad := verify.failures(checked):
             names = ", ".join(tree.relative(v.path) for v in bad)
             raise SystemExit(
                 f"recassets lineage --verify: {len(bad)} file(s) differ or lie outside this "
                 f"home (or have no recorded sha256): {names}"
             )
+        if not any(v.status == "ok" for v in checked):  # "nothing" verified was exit 0
+            raise SystemExit("recassets lineage --verify: no recorded file on the path to verify "
+                             "(a lineage manifest missing?): nothing vouches for it")  # fmt: skip
 
 
 def _print_manifest(args: argparse.Namespace, paths: Paths) -> None:

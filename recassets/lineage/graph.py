@@ -85,6 +85,7 @@ class Node:
     checks: list[Check] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     unrecorded: list[str] = field(default_factory=list)
+    manifest: tuple[str, str, str] | None = None  # an ingest manifest's (path, status, detail)
     inputs: list[str] = field(default_factory=list)
     dataset: str | None = None  # the dataset it wrote (a table path, a folder, a file)
 
@@ -479,16 +480,13 @@ class _Walker:
         from recassets.ingest.lineage import lineage_path
 
         manifest_path = Path(lineage_path(self.paths, table, day))
-        if not manifest_path.is_file():
-            node.unrecorded.append(f"the landing files (no lineage manifest {manifest_path})")
+        m = read_record(manifest_path) if manifest_path.is_file() else None
+        found = self.log.manifest_problem(self.paths.table(table), m, day, c)
+        if found is not None:  # verify names it: missing, changed, or superseded by a re-run
+            node.manifest = (str(manifest_path), *found)
+            node.unrecorded.append(f"the landing files of this version: {found[1]}")
             return
-        m = read_record(manifest_path)
-        if m.get("delta_version") != c.version:
-            node.unrecorded.append(
-                f"the landing files of this version: the manifest describes version "
-                f"{m.get('delta_version')} (run {m.get('run_id')}), a later ingestion"
-            )
-            return
+        assert m is not None
         node.facts.update({k: m.get(k) for k in ("rows", "quarantined", "quarantine_version")})
         if m.get("empty"):
             node.facts["empty"] = f"no landing files in {m.get('looked_in')}"

@@ -111,6 +111,33 @@ class DeltaLog:
             self._partitions[key] = tuple(sorted({str(p["dt"]) for p in parts if p.get("dt")}))
         return self._partitions[key]
 
+    def manifest_problem(
+        self, table_path: str, m: dict[str, Any] | None, day: str, c: Commit
+    ) -> tuple[str, str] | None:
+        """Why an ingestion's lineage manifest of ``day`` cannot vouch for the partition that
+        commit ``c`` wrote, as (verify status, what): ``missing`` (no manifest), ``changed`` (it
+        names a version that did not write the day, or calls the day empty while ``c`` holds rows
+        of it), ``superseded`` (a later ingestion of the day rewrote it: the files of ``c`` are
+        not on record any more, by design); None when it describes ``c``. Before, all three read
+        as "not recorded", and ``--verify`` said every file on the path was ok."""
+        if m is None:
+            return "missing", "its lineage manifest is missing"
+        recorded = m.get("delta_version")
+        if recorded != c.version:
+            later = self.commit(table_path, recorded) if type(recorded) is int else None
+            if later is not None and recorded > c.version and later.covers(day, ranges=False):
+                return (
+                    "superseded",
+                    f"re-ingested at version {recorded}, which its manifest describes",
+                )
+            return "changed", f"its manifest names version {recorded!r}, which did not write {day}"
+        if m.get("empty") and day in self.partitions(table_path, c.version):
+            return (
+                "changed",
+                f"its manifest calls {day} empty, and version {c.version} holds rows of it",
+            )
+        return None
+
 
 def _read_history(table_path: str) -> tuple[Commit, ...]:
     from deltalake import DeltaTable

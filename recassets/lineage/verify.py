@@ -4,6 +4,7 @@ recorded (landing files, the checkpoints a bento copied, the Feast registry) and
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,8 @@ class Verified:
     what: str
     # ok | changed | missing | unverifiable (no sha256 recorded) | outside (recorded outside
     # this home's folders: a copied or restored home whose records name the original's files,
-    # which would verify the original, not this one)
+    # which would verify the original, not this one) | superseded (an ingestion's manifest
+    # rewritten by a later ingestion of its day: the earlier files are not on record)
     status: str
     recorded: str | None = None
     actual: str | None = None
@@ -50,32 +52,43 @@ def verify(lineage: Lineage) -> list[Verified]:
     for node in lineage.nodes.values():
         if node.kind == "bento" and node.dataset:
             manifest = Path(node.dataset) / "src" / "bundle" / "manifest.json"
-            results[str(manifest)] = _digest_check(manifest)
+            results[str(manifest)] = _digest_check(manifest, Path(node.dataset).name)
+        if node.manifest is not None:  # an ingestion's record that does not describe its commit
+            path, status, detail = node.manifest
+            what = f"the lineage manifest of {node.id}: {detail}"
+            results[path] = Verified(path, what, status)
     return [results[p] for p in sorted(results)]
 
 
-def _digest_check(manifest: Path) -> Verified:
-    """A bento's lineage against the digest taken of it at the build (the tag's last part,
-    ``bundle.build_bundle``): an edited figure or a removed sha256 in the manifest changes it.
-    Before, a forged ``recall@50`` and a removed checkpoint digest were reported as recorded."""
+def _digest_check(manifest: Path, version: str) -> Verified:
+    """A bento's lineage against the digest taken of it at the build: the last part of its
+    tag (``version``, its folder's name, ``bundle.bento_version``), never the manifest's own
+    ``digest`` field, which a forger rewrites with the figures; and the policy it serves (the
+    manifest's top-level ``policy``, which the service reads) against the lineage's copy of it.
+    An edited figure, a removed sha256 or a changed served order all fail."""
     import json
 
     from recassets.bento.bundle import lineage_digest
 
-    what = "the bento's recorded lineage against its build-time digest"
+    what = "the bento's recorded lineage against its build-time digest (its tag)"
+    tagged = version.rsplit("-", 1)[-1]
     try:
         m = json.loads(manifest.read_text())
-        lineage = m["lineage"]
-        recorded = str(m["digest"])
+        lineage, served = m["lineage"], dict(m["policy"])
     except (OSError, ValueError, KeyError, TypeError):
-        return Verified(str(manifest), what, "missing")
+        return Verified(str(manifest), what, "missing", tagged)
+    if not re.fullmatch(r"[0-9a-f]{12}", tagged):  # not a version recassets builds: its record
+        tagged, what = str(m.get("digest")), what.replace("(its tag)", "(its manifest)")
     actual = lineage_digest(lineage) if isinstance(lineage, dict) else ""
-    return Verified(
-        str(manifest), what, "ok" if actual == recorded else "changed", recorded, actual
-    )
+    served.pop("evaluation", None)  # the one part the lineage leaves out (bundle.build_bundle)
+    if actual == tagged and str(m.get("digest")) == tagged and served != lineage.get("policy"):
+        what = "the policy the bento serves (its manifest's policy) against its recorded lineage"
+        return Verified(str(manifest), what, "changed", tagged, actual)
+    ok = actual == tagged and str(m.get("digest")) == tagged
+    return Verified(str(manifest), what, "ok" if ok else "changed", tagged, actual)
 
 
-FAILED = ("changed", "missing", "outside")
+FAILED = ("changed", "missing", "outside")  # "superseded" is said, and is no failure
 
 
 def failures(results: list[Verified]) -> list[Verified]:

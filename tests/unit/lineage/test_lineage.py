@@ -103,7 +103,11 @@ def test_a_missing_manifest_is_said_not_invented(own_home):
     assert len(_landing(tree)) == 5
     assert str(Path(own_home.landing_dir("users", "2026-01-01")) / "part-00000.jsonl") not in _landing(tree)  # fmt: skip
     users = tree.nodes["users@0 dt=2026-01-01"]
-    assert users.inputs == [] and any("no lineage manifest" in n for n in users.unrecorded)
+    assert users.inputs == [] and any("lineage manifest is missing" in n for n in users.unrecorded)
+    # and verify names it: nothing vouches for that day's landing files any more
+    assert [(Path(b.path).name, b.status) for b in failures(verify(tree))] == [
+        ("dt=2026-01-01.json", "missing")
+    ]
 
 
 def test_a_model_version_traces_to_its_training_days(home, monkeypatch, capsys):
@@ -188,13 +192,74 @@ def test_records_edited_to_pass_or_to_another_shape_do_not(own_home, monkeypatch
     assert "verify: UNVERIFIABLE landing/events/dt=2026-01-02/part-00000.jsonl" in out
     manifest.unlink()
     code, _, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day, "--verify")
-    assert isinstance(code, str) and "no recorded file on the path to verify" in code
+    assert isinstance(code, str) and f"lineage/raw_events/dt={day}.json" in code
     manifest.write_text(good[: len(good) // 2])
     code, _, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day)
     assert isinstance(code, str) and f"lineage record {manifest} is damaged" in code
     manifest.write_text(json.dumps({**json.loads(good), "inputs": None}))
     code, _, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day)
     assert isinstance(code, str) and "not in the shape recassets writes (TypeError" in code
+
+
+def test_an_ingest_manifest_deleted_or_edited_fails_the_bentos_verify(
+    own_home, monkeypatch, capsys
+):
+    """Deleted, pointed at another version, or made to call the day empty: each turned the
+    day's landing files into a "not recorded" note, and ``latest --verify`` said every file on
+    the path was ok while a landing file had been changed."""
+    day = "2026-01-02"
+    manifest = Path(own_home.lineage) / "raw_events" / f"dt={day}.json"
+    good = json.loads(manifest.read_text())
+    landing = Path(own_home.landing_dir("events", day)) / "part-00000.jsonl"
+    landing.write_text(landing.read_text() + '{"event_id": "forged"}\n')
+    edits = {
+        "deleted": None,
+        "another version": {**good, "delta_version": 7},
+        "called empty": {**good, "inputs": [], "empty": True},
+    }
+    for name, edit in edits.items():
+        if edit is None:
+            manifest.unlink()
+        else:
+            manifest.write_text(json.dumps(edit))
+        code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+        assert isinstance(code, str) and f"lineage/raw_events/dt={day}.json" in code, name
+        assert "lineage manifest of raw_events@0 dt=2026-01-02" in out, name
+        audit = run_cli(own_home, monkeypatch, capsys, "audit", "latest", "--out", "-")
+        assert isinstance(audit[0], str) and "VERIFY FAILED" in audit[1], name
+    manifest.write_text(json.dumps(good))  # the record restored: only the landing file differs
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert isinstance(code, str) and "1 file(s) differ" in code and "part-00000.jsonl" in code
+
+
+def test_a_bento_whose_digest_or_served_policy_was_forged_fails_verify(
+    own_home, monkeypatch, capsys
+):
+    """The digest was checked against the manifest's own ``digest`` field, which a forger
+    rewrites with the figures; and the ``policy`` block the service reads was not checked."""
+    from recassets.bento import bundle as B
+    from recassets.bento.bundle import lineage_digest
+
+    built = Path(own_home.bentoml, "bentos", *H.TAG.split(":"))
+    good = json.loads((built / "src" / "bundle" / "manifest.json").read_text())
+    tag = f"{B.BENTO_NAME}:20260103t000000-model-{good['digest']}"  # as a build names it
+    bento = Path(own_home.bentoml, "bentos", *tag.split(":"))
+    shutil.copytree(built, bento)
+    B.mark_built(own_home, tag)
+    manifest = bento / "src" / "bundle" / "manifest.json"
+    forged = json.loads(manifest.read_text())
+    forged["lineage"]["forged"] = {"recall@50": 0.99}
+    forged["digest"] = lineage_digest(forged["lineage"])
+    served = json.loads(manifest.read_text())
+    served["policy"]["reasons"] = ["FORGED"]
+    for name, edit in (("digest", forged), ("served policy", served)):
+        manifest.write_text(json.dumps(edit))
+        code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", tag, "--verify")
+        assert isinstance(code, str) and "manifest.json" in code, name
+        assert "verify: CHANGED " in out, name
+    manifest.write_text(json.dumps(good))
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", tag, "--verify")
+    assert code == 0, out
 
 
 def test_verify_in_a_copied_home_does_not_vouch_for_the_originals_files(
