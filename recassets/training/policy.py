@@ -378,16 +378,26 @@ def gate_report(report: EvaluationReport, tolerance: float = 0.02) -> GateDecisi
     """The gate on an ``EvaluationReport``: the policy that would serve (two-tower + ranker
     when a ranker was evaluated) against every simple baseline (popularity, co-occurrence) on
     Recall@K and NDCG@10 (with the report's paired differences where it has them), and
-    against the current model (Recall@K, ``tolerance``)."""
-    return gate(
+    against the current model (Recall@K, ``tolerance``). A catalog that fits in the top K
+    makes any full ranking's Recall@K 1, whatever its order, while popularity lists only the
+    items with positives: the gate then decides on NDCG@10 alone, and says why (a 40-item
+    history promoted a model on Recall@50 1.0 against 0.41)."""
+    trivial = 0 < report.catalog_size <= report.k
+    key, also = (report.ndcg_key, ()) if trivial else (report.recall_key, (report.ndcg_key,))
+    decision = gate(
         report.retrieval[report.served_key],
         report.baselines(),
         report.retrieval.get(CURRENT),
         tolerance,
-        metric=report.recall_key,
-        also=(report.ndcg_key,),
+        metric=key,
+        also=also,
         paired=report.paired,
     )
+    if trivial:
+        decision.reasons.insert(0, f"the catalog ({report.catalog_size} items) fits in the top "
+                                f"{report.k}: {report.recall_key} is 1 for any full ranking, so "
+                                f"{report.ndcg_key} decides alone")  # fmt: skip
+    return decision
 
 
 def outscored_by_popularity(

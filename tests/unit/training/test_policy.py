@@ -113,6 +113,23 @@ def test_the_reports_paired_differences_reach_the_gate():
     assert again.paired == r.paired and P.gate_report(again).passed
 
 
+def test_a_catalog_within_the_top_k_is_decided_on_ndcg_alone():
+    """With 40 items and K = 50 a model's Recall@50 is 1 whatever its order, popularity's
+    0.41 (it lists only items with positives): that "gain", far beyond its interval, passed a
+    model level on NDCG@10 through the paired rule."""
+    r = E.EvaluationReport(
+        k=50, train_days=["2026-01-01"], eval_days=["2026-01-02"], ndcg_at=10, catalog_size=40,
+        retrieval={"candidate": {K: 1.0, N: 0.087, "users": 515}, **TWO},
+        paired=diffs((0.628, 0.60, 0.65), (-0.005, -0.02, 0.01)),
+    )  # fmt: skip
+    refused = P.gate_report(r)
+    assert not refused.passed and refused.metric == N
+    assert refused.reasons[0].startswith("the catalog (40 items) fits in the top 50")
+    assert P.gate_report(replace(r, catalog_size=400)).passed  # a real Recall@50 gain: passes
+    ahead = replace(r, retrieval={"candidate": {K: 1.0, N: 0.2, "users": 515}, **TWO})
+    assert P.gate_report(ahead).passed  # ahead on NDCG@10 itself
+
+
 def test_a_gate_with_no_baseline_never_passes():
     d = P.gate({K: 0.9}, {})
     assert not d.passed and "no baseline to beat" in d.reasons
