@@ -112,7 +112,18 @@ def render(lineage: Lineage, verified: list[Verified] | None = None) -> str:
     flush()
     n_files = len(lineage.landing_files())
     lines.append(f"{len(lineage.nodes) - n_files} nodes, {n_files} landing files")
-    return "\n".join(lines)
+    return "\n".join(_printable(line) for line in lines)
+
+
+# C0 and C1 control characters (ESC, BEL, a bare CR ...), none of which a tree line needs
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(line: str) -> str:
+    """``line`` with control characters escaped (``\\x1b``): a value from the data (a served
+    request's user id ``"\\x1b[2J..."``) cleared the auditor's screen, or hid a later
+    ``verify: CHANGED`` line."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line)
 
 
 def render_verify(verified: list[Verified], lineage: Lineage) -> str:
@@ -140,7 +151,7 @@ def render_verify(verified: list[Verified], lineage: Lineage) -> str:
             )
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     lines.append(f"verify: {summary or 'no files on the path'}")
-    return "\n".join(lines)
+    return "\n".join(_printable(line) for line in lines)
 
 
 __all__ = ["render", "render_verify"]

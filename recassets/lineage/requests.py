@@ -9,6 +9,7 @@ bento's own lineage (models, index, feature store, down to the landing files).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -35,8 +36,24 @@ class Found:
 
 
 def find_request(paths: Paths, request_id: str) -> Found | None:
-    """The decision record of ``request_id`` (the latest, if a client reused the id), or None."""
-    return _in_table(paths, request_id) or _in_landing(paths, request_id)
+    """The decision record of ``request_id`` (the latest, if a client reused the id), or None.
+    The table holds the ingested days; a landed record newer than its newest is a later
+    answer not ingested yet (before, the table's was taken whenever it had one)."""
+    table, landed = _in_table(paths, request_id), _in_landing(paths, request_id)
+    if table is None or landed is None:
+        return table or landed
+    if _when(landed.record) > _when(table.record):
+        landed.others += table.others + 1
+        return landed
+    return table
+
+
+def _when(record: dict[str, Any]) -> dt.datetime:
+    """A record's ``ts`` as a time (the writer's ``...Z``, the table's ``+00:00``)."""
+    try:
+        return dt.datetime.fromisoformat(str(record.get("ts")).replace("Z", "+00:00"))
+    except ValueError:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _in_table(paths: Paths, request_id: str) -> Found | None:

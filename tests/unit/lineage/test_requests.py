@@ -110,6 +110,25 @@ def test_a_request_id_served_twice_is_the_latest_and_says_so(home):
     assert found is not None and found.record["ts"] == "2026-01-06T10:00:00Z" and found.others == 1
 
 
+def test_a_reused_id_answered_again_after_ingestion_is_the_newer_answer(home):
+    """The table held the first answer, the landing folder a newer one not ingested yet: the
+    table's was shown, with no word of the other."""
+    _ingested(home, _decision(RID, ts="2026-01-05T08:00:00Z"))
+    _land(home, _decision(RID, ts="2026-01-06T09:00:00Z"))
+    found = find_request(home, RID)
+    assert found is not None and found.record["ts"] == "2026-01-06T09:00:00Z" and found.others == 1
+
+
+def test_control_characters_from_a_record_are_escaped_in_the_tree(home, monkeypatch, capsys):
+    """A user id of ``"\\x1b[2J..."`` in a served record cleared the auditor's terminal."""
+    record = _decision(RID)
+    record["user_id"] = "\x1b[2J\x1b]0;pwned\x07RED"
+    _land(home, record)
+    code, out, _ = run_cli(home, monkeypatch, capsys, "lineage", RID)
+    assert code == 0 and "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[2J\\x1b]0;pwned\\x07RED" in out
+
+
 def test_a_bento_gone_is_said_not_invented(home):
     _land(home, _decision(RID, bento="recassets_recommender:gone"))
     tree = G.trace(home, G.parse_target(RID))
