@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from recassets import lineage as L
-from recassets.ingest import read_lineage
 from recassets.lake import partition_day
 from recassets.lineage import render, verify
 from recassets.lineage.openlineage import to_json_lines
-from recassets.lineage.records import shaped
+from recassets.lineage.records import RecordError, read_record, shaped
 from recassets.paths import Paths
 
 
@@ -59,10 +59,15 @@ def _print_manifest(args: argparse.Namespace, paths: Paths) -> None:
         day = partition_day(args.day)
     except ValueError as e:
         parser.error(str(e))
-    try:
-        manifest = read_lineage(paths, args.target, day)
-    except FileNotFoundError:
-        raise SystemExit(f"recassets lineage: no manifest for {args.target} on {day}") from None
+    from recassets.ingest.lineage import lineage_path
+
+    path = lineage_path(paths, args.target, day)
+    if not Path(path).is_file():
+        raise SystemExit(f"recassets lineage: no manifest for {args.target} on {day}")
+    try:  # damaged: named (was a bare JSONDecodeError or UnicodeDecodeError)
+        manifest = read_record(path)
+    except RecordError as e:
+        raise SystemExit(f"recassets lineage: {e}") from None
     print(json.dumps(manifest, indent=2))
 
 

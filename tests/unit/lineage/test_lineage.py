@@ -358,6 +358,16 @@ def test_the_accepted_forms(home, monkeypatch, capsys):
     assert code == 0 and json.loads(out)["run_id"] == H.RUN
 
 
+def test_a_damaged_manifest_asked_for_is_named(own_home, monkeypatch, capsys):
+    manifest = Path(own_home.lineage) / "raw_events" / "dt=2026-01-01.json"
+    for damage in (b'{"rows": ', b"\xff\xfe not utf-8"):
+        manifest.write_bytes(damage)
+        code, _, _ = run_cli(
+            own_home, monkeypatch, capsys, "lineage", "raw_events", "2026-01-01", "--manifest"
+        )
+        assert isinstance(code, str) and f"lineage record {manifest} is damaged" in code
+
+
 def test_runs_and_checks_come_from_the_dagster_instance(paths):
     """The instance's own tables (Dagster 1.13's SQLite layout), read read-only."""
     history = Path(paths.dagster_home) / "history"
