@@ -29,6 +29,7 @@ from typing import Any
 from starlette.routing import Match, Route
 
 _PATCHED = "_recassets_unrouted"
+_KNOWN_PATHS = 1_024  # routed paths remembered per middleware (the routes hold no parameters)
 
 
 def router_of(app: Any, depth: int = 32) -> Any:
@@ -65,14 +66,21 @@ def install(count: Callable[[], None]) -> None:
         async def __call__(
             self: Any, scope: Any, receive: Any, send: Any, _measured: Any = measured
         ) -> None:
-            if scope.get("type") == "http" and scope.get("path") != "/metrics":
-                router = self.__dict__.get(_PATCHED, False)
-                if router is False:  # found once per middleware instance
-                    router = self.__dict__[_PATCHED] = router_of(self.app)
-                if router is not None and not routed(router, scope):
-                    count()
-                    await self.app(scope, receive, send)
-                    return
+            path = scope.get("path")
+            if scope.get("type") == "http" and path != "/metrics":
+                known = self.__dict__.get(_PATCHED)
+                if known is None:  # the router, found once per middleware instance
+                    known = self.__dict__[_PATCHED] = (router_of(self.app), set())
+                router, seen = known
+                # a path a route matched is matched again without the routes' regexes (the
+                # hot path: /recommend); the set holds only such paths, at most _KNOWN_PATHS
+                if router is not None and path not in seen:
+                    if not routed(router, scope):
+                        count()
+                        await self.app(scope, receive, send)
+                        return
+                    if len(seen) < _KNOWN_PATHS:
+                        seen.add(path)
             await _measured(self, scope, receive, send)
 
         cls.__call__ = __call__
