@@ -126,21 +126,26 @@ def landed_range(paths: Any, say: Any = print) -> tuple[str, str]:
 
 
 def failure_tail(log: str, lines: int = 40) -> str:
-    """What a failed run's log shows the user: its last Python traceback, down to the error
-    it ended with (the middle cut when it is longer than ``lines``), else the log's last
-    ``lines``. A run that died before its first event had Spark's start-up lines (the warm-up
-    thread's) as its tail, burying the error that ended it."""
+    """What a failed run's log shows the user: its last Python traceback down to the error it
+    ended with and that error's next lines (a message may run over several), then, when the
+    log goes on after it, the log's last lines (how the run really ended); without a
+    traceback, the last ``lines``. A run that died before its first event had Spark's
+    start-up lines (the warm-up thread's) as its tail, burying the error that ended it."""
     rows = log.splitlines(keepends=True)
     starts = [i for i, r in enumerate(rows) if r.startswith("Traceback (most recent call last)")]
     if not starts:
         return "".join(rows[-lines:])
     at = starts[-1]
-    # the error line: the first after the frames that is not indented
+    # the error line: the first after the frames that is not indented, and 3 more
     end = next((i for i in range(at + 1, len(rows)) if not rows[i][:1].isspace()), len(rows) - 1)
-    shown = rows[at : end + 1]
-    if len(shown) > lines:
-        shown = [*shown[:10], "  ...\n", *shown[-(lines - 11) :]]
-    return "".join(shown)
+    block, rest = rows[at : end + 4], rows[end + 4 :]
+    tail = lines // 4 if rest else 0
+    room = lines - tail - (1 if rest else 0)
+    if len(block) > room:
+        block = [*block[:8], "  ...\n", *block[-(room - 9) :]]
+    if rest:
+        block = [*block, "  ... (the log's end)\n" if len(rest) > tail else "", *rest[-tail:]]
+    return "".join(block)
 
 
 def selected(select: str | None, default: Sequence[str], more: Sequence[str]) -> Sequence[str]:

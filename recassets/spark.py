@@ -97,7 +97,7 @@ S3A_HOMES = ("RECASSETS_LAKE", "RECASSETS_ARTIFACTS", "RECASSETS_LANDING")
 
 def uses_s3a(env: Mapping[str, str]) -> bool:
     """Whether the lake, artifacts or landing zone is an ``s3a://`` URL."""
-    return any(str(env.get(k, "")).startswith("s3a://") for k in S3A_HOMES)
+    return any(str(env.get(k, "")).strip().startswith("s3a://") for k in S3A_HOMES)
 
 
 def extra_packages(configured: str, env: Mapping[str, str]) -> list[str]:

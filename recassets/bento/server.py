@@ -161,16 +161,17 @@ def start(
             # damaged, a worker would fail at start and be restarted by BentoML's arbiter,
             # which itself stays up: this wait would end only at its timeout, naming none
             Bundle.load(bundle)
+    from recassets.bento.guard import token_from_env
+
+    token = token_from_env(full_env)  # before the launch: a refusal leaves no server behind
     handle = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed here after
     proc = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)],
         stdout=handle, stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True,
     )  # fmt: skip
     handle.close()  # the child holds its own descriptor
-    from recassets.bento.guard import token_from_env
-
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    server = Server(proc, f"http://{url_host}:{port}", log_path, token_from_env(full_env))
+    server = Server(proc, f"http://{url_host}:{port}", log_path, token)
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

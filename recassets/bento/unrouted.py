@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from starlette.routing import Match, Route
+from starlette.routing import Match, Route, WebSocketRoute
 
 _PATCHED = "_recassets_unrouted"
 _KNOWN_PATHS = 1_024  # routed paths remembered per middleware (the routes hold no parameters)
@@ -43,9 +43,11 @@ def router_of(app: Any, depth: int = 32) -> Any:
 
 
 def routed(router: Any, scope: dict[str, Any]) -> bool:
-    """Whether a ``Route`` of ``router`` matches the request's path (any method)."""
+    """Whether a route of ``router`` matches the request's path (any method): a ``Route`` for
+    HTTP, a ``WebSocketRoute`` for a websocket (the service has none, so every websocket is
+    unrouted: an ``Upgrade`` to made-up paths had added series too)."""
     return any(
-        isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE
+        isinstance(route, (Route, WebSocketRoute)) and route.matches(scope)[0] is not Match.NONE
         for route in router.routes
     )
 
@@ -66,21 +68,21 @@ def install(count: Callable[[], None]) -> None:
         async def __call__(
             self: Any, scope: Any, receive: Any, send: Any, _measured: Any = measured
         ) -> None:
-            path = scope.get("path")
-            if scope.get("type") == "http" and path != "/metrics":
+            path, kind = scope.get("path"), scope.get("type")
+            if kind in ("http", "websocket") and path != "/metrics":
                 known = self.__dict__.get(_PATCHED)
                 if known is None:  # the router, found once per middleware instance
                     known = self.__dict__[_PATCHED] = (router_of(self.app), set())
                 router, seen = known
                 # a path a route matched is matched again without the routes' regexes (the
                 # hot path: /recommend); the set holds only such paths, at most _KNOWN_PATHS
-                if router is not None and path not in seen:
+                if router is not None and (kind, path) not in seen:
                     if not routed(router, scope):
                         count()
                         await self.app(scope, receive, send)
                         return
                     if len(seen) < _KNOWN_PATHS:
-                        seen.add(path)
+                        seen.add((kind, path))
             await _measured(self, scope, receive, send)
 
         cls.__call__ = __call__

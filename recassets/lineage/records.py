@@ -118,13 +118,17 @@ class DeltaLog:
         commit ``c`` wrote, as (verify status, what): ``missing`` (no manifest), ``changed`` (it
         names a version that did not write the day, or calls the day empty while ``c`` holds rows
         of it), ``superseded`` (a later ingestion of the day rewrote it: the files of ``c`` are
-        not on record any more, by design); None when it describes ``c``. Before, all three read
+        not on record any more, by design), ``stale`` (it describes an earlier ingestion of the
+        day: the run that made ``c`` died before writing it); None when it describes ``c``. Before, all three read
         as "not recorded", and ``--verify`` said every file on the path was ok."""
         if m is None:
             return "missing", "its lineage manifest is missing"
         recorded = m.get("delta_version")
         if recorded != c.version:
             later = self.commit(table_path, recorded) if type(recorded) is int else None
+            if later is not None and recorded < c.version and later.covers(day, ranges=False):
+                # the run that made c died between its commits and its manifest: no forgery
+                return "stale", f"its manifest describes version {recorded}, an earlier ingestion"
             if later is not None and recorded > c.version and later.covers(day, ranges=False):
                 return (
                     "superseded",

@@ -51,9 +51,10 @@ def find_request(paths: Paths, request_id: str) -> Found | None:
 def _when(record: dict[str, Any]) -> dt.datetime:
     """A record's ``ts`` as a time (the writer's ``...Z``, the table's ``+00:00``)."""
     try:
-        return dt.datetime.fromisoformat(str(record.get("ts")).replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(str(record.get("ts")).replace("Z", "+00:00"))
     except ValueError:
         return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)  # no zone: UTC, as written
 
 
 def _in_table(paths: Paths, request_id: str) -> Found | None:

@@ -18,7 +18,8 @@ class Verified:
     # ok | changed | missing | unverifiable (no sha256 recorded) | outside (recorded outside
     # this home's folders: a copied or restored home whose records name the original's files,
     # which would verify the original, not this one) | superseded (an ingestion's manifest
-    # rewritten by a later ingestion of its day: the earlier files are not on record)
+    # rewritten by a later ingestion of its day: the earlier files are not on record) | stale
+    # (the manifest of an earlier ingestion: the later run died before writing its own)
     status: str
     recorded: str | None = None
     actual: str | None = None
@@ -56,7 +57,8 @@ def verify(lineage: Lineage) -> list[Verified]:
         if node.manifest is not None:  # an ingestion's record that does not describe its commit
             path, status, detail = node.manifest
             what = f"the lineage manifest of {node.id}: {detail}"
-            results[path] = Verified(path, what, status)
+            if path not in results or results[path].status not in FAILED:  # the worst stays
+                results[path] = Verified(path, what, status)
     return [results[p] for p in sorted(results)]
 
 
@@ -88,7 +90,7 @@ def _digest_check(manifest: Path, version: str) -> Verified:
     return Verified(str(manifest), what, "ok" if ok else "changed", tagged, actual)
 
 
-FAILED = ("changed", "missing", "outside")  # "superseded" is said, and is no failure
+FAILED = ("changed", "missing", "outside")  # "superseded" and "stale" are said, no failure
 
 
 def failures(results: list[Verified]) -> list[Verified]:

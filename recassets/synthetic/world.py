@@ -84,10 +84,13 @@ class SyntheticConfig:
             raise ValueError("per-day counts must not be negative")
         if self.n_categories < 1 or self.n_creators < 1 or self.slate_size < 1:
             raise ValueError("n_categories, n_creators and slate_size must be at least 1")
-        if 0 < self.events_per_day < self.slate_size:  # no request fits: days landed empty
+        # a request lands its slate's impressions and the engagements on them; a day keeps the
+        # requests whose running total fits, so a budget near one slate left most days empty
+        # (at 10: 12 days of 20; at 15: 1; at 20: none)
+        if 0 < self.events_per_day < 2 * self.slate_size:
             raise ValueError(
-                f"events per day {self.events_per_day} is less than one request's slate of "
-                f"{self.slate_size} impressions: no request fits, so every day would land empty"
+                f"events per day {self.events_per_day} is less than two requests' slates of "
+                f"{self.slate_size} impressions: most days would land empty"
             )
         if self.max_rows_per_file < 1:
             raise ValueError("max_rows_per_file must be at least 1")

@@ -382,8 +382,7 @@ def gate_report(report: EvaluationReport, tolerance: float = 0.02) -> GateDecisi
     makes any full ranking's Recall@K 1, whatever its order, while popularity lists only the
     items with positives: the gate then decides on NDCG@10 alone, and says why (a 40-item
     history promoted a model on Recall@50 1.0 against 0.41)."""
-    trivial = 0 < report.catalog_size <= report.k
-    key, also = (report.ndcg_key, ()) if trivial else (report.recall_key, (report.ndcg_key,))
+    trivial, (key, *also) = report.catalog_within_k, report.decisive
     decision = gate(
         report.retrieval[report.served_key],
         report.baselines(),
@@ -411,7 +410,8 @@ def outscored_by_popularity(
     simplest method: what replaces the model is decided in ``promote`` (co-occurrence when it
     beats popularity too). Both metrics, so that noise on one does not take a model down."""
     cur = report.retrieval.get(CURRENT)
-    recall, ndcg = report.recall_key, report.ndcg_key
+    decisive = report.decisive
+    recall = decisive[0]  # NDCG@10 where the catalog fits in the top K
     pops = {v: report.retrieval.get(n, {}) for v, n in
             (("all_time", POPULARITY_ALL_TIME), ("trailing_7d", POPULARITY_TRAILING_7D))}  # fmt: skip
     users = (cur or {}).get("users", float("nan"))
@@ -419,7 +419,7 @@ def outscored_by_popularity(
         return None
     variant = max(pops, key=lambda v: float(pops[v].get(recall, float("-inf"))))
     best = pops[variant]
-    keys = [m for m in (recall, ndcg) if m in cur and m in best]
+    keys = [m for m in decisive if m in cur and m in best]
     if recall not in keys or not all(float(cur[m]) < float(best[m]) for m in keys):
         return None
     said = ", ".join(f"{m} {float(cur[m]):.4f} < {float(best[m]):.4f}" for m in keys)
@@ -437,7 +437,7 @@ def cooccurrence_serves(report: EvaluationReport, min_users: int = MIN_GATE_USER
     ``min_users`` users, and its files were evaluated. None otherwise (popularity, the simpler
     method, serves)."""
     co = report.retrieval.get(COOCCURRENCE_SERVED)
-    keys = (report.recall_key, report.ndcg_key)
+    keys = report.decisive
     if not co or not _servable(report) or not float(co.get("users", 0)) >= min_users:
         return None
     said = []

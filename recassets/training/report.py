@@ -108,6 +108,18 @@ class EvaluationReport:
         return f"ndcg@{self.ndcg_at}"
 
     @property
+    def catalog_within_k(self) -> bool:
+        """Whether the catalog fits in the top K: any full ranking's Recall@K is 1 there,
+        while popularity lists only the items with positives (no evidence either way)."""
+        return 0 < self.catalog_size <= self.k
+
+    @property
+    def decisive(self) -> tuple[str, ...]:
+        """The metrics the gate's decisions compare: Recall@K and NDCG@10, or NDCG@10 alone
+        where the catalog fits in the top K (a 40-item history promoted a model on Recall@50)."""
+        return (self.ndcg_key,) if self.catalog_within_k else (self.recall_key, self.ndcg_key)
+
+    @property
     def served_key(self) -> str:
         """The policy that would serve if promoted: the blend when ``order`` says so, else
         the pair when a ranker was evaluated, else the two-tower alone."""

@@ -303,11 +303,18 @@ def test_paths_no_route_serves_stay_out_of_the_per_path_metrics(srv):
     for i in range(30):  # a scanner's made-up paths: each would be new series for good
         assert server.get(f"{srv.url}/scan-{i}/wp-login.php")[0] == 404
     assert server.get(srv.url + "/recommend")[0] == 405  # a known path, the wrong method
+    host, port = srv.url.removeprefix("http://").split(":")
+    for i in range(3):  # a websocket handshake to a made-up path: measured per path too
+        with socket.create_connection((host, int(port)), timeout=10) as ws:
+            ws.sendall(f"GET /ws-scan-{i} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n".encode())  # fmt: skip
+            ws.recv(1024)
     assert srv.post("/recommend", {"user_id": 1, "k": 3})[0] == 200
     _, text = srv.get("/metrics")
     assert "scan-" not in text
     assert 'endpoint="/recommend"' in text  # the routes are measured as before
-    assert _metric_total(srv, "recassets_unrouted_requests_total") - before == 30
+    assert _metric_total(srv, "recassets_unrouted_requests_total") - before == 33
 
 
 def _strings(value):

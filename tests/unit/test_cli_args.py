@@ -315,15 +315,17 @@ def test_an_open_window_ends_at_today_or_the_latest_day_landed_within_a_week(tmp
         cli_args.within_partitions(paths, None, str(today + dt.timedelta(days=3)))
 
 
-def test_a_failed_runs_tail_shows_its_traceback_not_the_lines_after_it():
+def test_a_failed_runs_tail_shows_its_traceback_and_how_the_log_ended():
     spark = [f"ivy: resolving dependency {i}\n" for i in range(60)]
     frames = [f'  File "x{i}.py", line 1, in f\n' for i in range(50)]
     trace = ["Traceback (most recent call last):\n", *frames,
-             "OverflowError: date value out of range\n"]  # fmt: skip
+             "OverflowError: date value out of range\n", "  second line of it\n"]  # fmt: skip
     shown = cli_args.failure_tail("".join(["run starts\n", *trace, *spark]))
     assert shown.startswith("Traceback")
-    assert shown.endswith("OverflowError: date value out of range\n")
-    assert shown.count("\n") == 40 and "ivy" not in shown
+    assert "OverflowError: date value out of range\n  second line of it\n" in shown
+    assert shown.endswith(spark[-1]) and shown.count("\n") <= 40  # and how the log ended
+    ending = "".join(["run starts\n", *trace, "DagsterRunFailed: step raw_events failed\n"])
+    assert cli_args.failure_tail(ending).endswith("DagsterRunFailed: step raw_events failed\n")
     assert cli_args.failure_tail("".join(spark)) == "".join(spark[-40:])  # no traceback: the end
 
 

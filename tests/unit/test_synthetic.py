@@ -355,9 +355,10 @@ def test_true_preference_recalls_held_out_clicks_far_better_than_popularity(smal
     assert control < 1.5 * popularity
 
 
-def test_config_refuses_fewer_events_a_day_than_one_slate():
+def test_config_refuses_fewer_events_a_day_than_two_slates():
     """``--events-per-day 1`` landed days without an event, saying nothing."""
-    with pytest.raises(ValueError, match="less than one request's slate of 10 impressions"):
-        replace(TINY, events_per_day=9, slate_size=10)
-    assert replace(TINY, events_per_day=10, slate_size=10).events_per_day == 10
+    for few in (9, 10, 19):  # at 10, 12 days of 20 landed empty
+        with pytest.raises(ValueError, match="less than two requests' slates of 10 impressions"):
+            replace(TINY, events_per_day=few, slate_size=10)
+    assert replace(TINY, events_per_day=20, slate_size=10).events_per_day == 20
     assert replace(TINY, events_per_day=0).events_per_day == 0  # an empty day, on purpose

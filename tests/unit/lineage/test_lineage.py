@@ -232,6 +232,25 @@ def test_an_ingest_manifest_deleted_or_edited_fails_the_bentos_verify(
     assert isinstance(code, str) and "1 file(s) differ" in code and "part-00000.jsonl" in code
 
 
+def test_a_manifest_behind_or_ahead_of_its_commit_is_said_as_it_happened():
+    """A manifest of an earlier ingestion (the later run died between its commits and its
+    manifest) is stale, one a later ingestion rewrote is superseded: neither is a forgery.
+    A version that never wrote the day is."""
+    from recassets.lineage.records import Commit, DeltaLog
+
+    log, path, day = DeltaLog(), "/lake/raw_events", "2026-01-02"
+    log._history[path] = tuple(Commit(v, 0, "WRITE", {"day": day}) for v in (1, 2, 3))
+    log._history[path] += (Commit(4, 0, "WRITE", {"day": "2026-01-09"}),)
+    c2 = log.commit(path, 2)
+    assert c2 is not None
+    assert log.manifest_problem(path, {"delta_version": 2}, day, c2) is None
+    assert log.manifest_problem(path, {"delta_version": 1}, day, c2)[0] == "stale"
+    assert log.manifest_problem(path, {"delta_version": 3}, day, c2)[0] == "superseded"
+    for forged in (4, 9, "2"):  # another day's commit, none, not a version
+        assert log.manifest_problem(path, {"delta_version": forged}, day, c2)[0] == "changed"
+    assert log.manifest_problem(path, None, day, c2)[0] == "missing"
+
+
 def test_a_bento_whose_digest_or_served_policy_was_forged_fails_verify(
     own_home, monkeypatch, capsys
 ):

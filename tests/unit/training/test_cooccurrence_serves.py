@@ -179,6 +179,19 @@ def test_a_disagreement_with_popularity_is_settled_on_the_paired_differences(pat
     assert level is not None and "beats popularity_all_time on the paired differences" in level
     assert P.cooccurrence_serves(report((-0.005, -0.01, -0.001))) is None  # a real loss
     assert P.cooccurrence_serves(_report({K: 0.13, N: 0.075})) is None  # no intervals: points
+    # where the catalog fits in the top K the Recall@50 "gain" is no evidence: NDCG@10 decides
+    tiny = report((-0.005, -0.02, 0.01))
+    tiny.catalog_size = 40
+    assert P.cooccurrence_serves(tiny) is None
+
+
+def test_popularity_beats_a_model_on_ndcg_alone_where_the_catalog_fits_in_the_top_k():
+    """A model's Recall@50 of 1 on a 40-item catalog held it against popularity for good."""
+    r = _report(None, current={K: 1.0, N: 0.05})
+    assert P.outscored_by_popularity(r) is None  # ahead on Recall@50: holds
+    r.catalog_size = 40
+    variant, why = P.outscored_by_popularity(r)
+    assert variant == "all_time" and why.startswith("ndcg@10 0.0500 < 0.0800")
 
 
 def test_a_learned_model_keeps_serving_unless_popularity_beats_it(paths):
