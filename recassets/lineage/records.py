@@ -125,11 +125,11 @@ class DeltaLog:
             return "missing", "its lineage manifest is missing"
         recorded = m.get("delta_version")
         if recorded != c.version:
-            later = self.commit(table_path, recorded) if type(recorded) is int else None
-            if later is not None and recorded < c.version and later.covers(day, ranges=False):
+            other = self.commit(table_path, recorded) if type(recorded) is int else None
+            if other is not None and other.covers(day, ranges=False) and other.version < c.version:
                 # the run that made c died between its commits and its manifest: no forgery
                 return "stale", f"its manifest describes version {recorded}, an earlier ingestion"
-            if later is not None and recorded > c.version and later.covers(day, ranges=False):
+            if other is not None and other.covers(day, ranges=False):  # a later one
                 return (
                     "superseded",
                     f"re-ingested at version {recorded}, which its manifest describes",
