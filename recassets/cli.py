@@ -579,9 +579,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run a command. A ``SAID`` error (a bad input, a file not read or written, a location no
     folder) or a ``DeltaError`` (a damaged table log) ends it in one line, exit 1."""
     args = build_parser().parse_args(argv)
-    home = os.environ.get("RECASSETS_HOME")
-    if home and Path(home).exists() and not Path(home).is_dir():
-        raise SystemExit(f"recassets: RECASSETS_HOME={home} is a file, not a folder")
+    for name in ("RECASSETS_HOME", "RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS",
+                 "RECASSETS_LINEAGE"):  # a file named there read as a folder of nothing  # fmt: skip
+        where = os.environ.get(name, "").strip()
+        if where and "://" not in where and Path(where).expanduser().is_file():
+            raise SystemExit(f"recassets: {name}={where} is a file, not a folder")
     try:
         args.func(args)
     except Exception as e:  # noqa: BLE001 - the kinds above; any other is a bug: its traceback

@@ -199,6 +199,12 @@ def test_generate_past_the_calendar_and_a_home_that_is_a_file_are_one_line(tmp_p
     home.write_text("")
     with pytest.raises(SystemExit, match=f"RECASSETS_HOME={home} is a file, not a folder"):
         cli.main(["status"])
+    home.unlink()
+    landing = tmp_path / "landing.txt"  # read as a landing of 0 days before
+    landing.write_text("")
+    monkeypatch.setenv("RECASSETS_LANDING", str(landing))
+    with pytest.raises(SystemExit, match=f"RECASSETS_LANDING={landing} is a file, not a folder"):
+        cli.main(["status"])
 
 
 def test_audit_refuses_an_out_that_cannot_be_a_file(tmp_path, monkeypatch):
