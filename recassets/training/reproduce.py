@@ -143,9 +143,9 @@ def model_file(paths: Paths, text: str) -> Path:
 
     try:
         target = parse_target(text)
-    except TargetError as e:
-        raise ValueError(str(e)) from None
-    if target.kind != "model":
+    except TargetError:  # the lineage's whole usage named bentos, tables and request ids
+        target = None
+    if target is None or target.kind != "model":
         raise ValueError(f"{text[:80]!r} is not a model version (two_tower/0003, ranking/0002)")
     kind, _, number = target.name.partition("/")
     path = models_dir(paths) / kind / f"{number}.pt"

@@ -114,6 +114,8 @@ def test_the_cli_reproduces_a_model_version_and_fails_on_a_difference(
         cli.main(["reproduce", "two_tower/0002"])
     assert exit_.value.code == 1 and f"tensor {name}: max |difference| 1" in capsys.readouterr().out
     # what is not a model version is refused before any path is made of it
-    for bad in ("../../etc/passwd", "two_tower/0009", "raw_events@3"):
-        with pytest.raises(SystemExit, match="recassets reproduce: "):
+    for bad in ("../../etc/passwd", "two_tower/0009", "raw_events@3", "item_similarity/0001"):
+        with pytest.raises(SystemExit, match="recassets reproduce: ") as said:
             cli.main(["reproduce", bad])
+        assert "TABLE@VERSION" not in str(said.value)  # one line on model versions, not lineage's
+        assert bad == "two_tower/0009" or "is not a model version" in str(said.value)
