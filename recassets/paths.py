@@ -239,11 +239,9 @@ def partition_window(
     days, _far = partition_days(paths.landed_days("events"), today)
     start_ = _day_or_none(start, START_DATE_ENV)
     first = start_ or (days[0] if days else DEFAULT_START_DATE)
-    end_ = end.strip().lower() if isinstance(end, str) else end
-    if end_ and end_ != "open":
-        last = (
-            _day_or_none(str(end).strip() if isinstance(end, str) else end, END_DATE_ENV) or first
-        )
+    end_ = end.strip() if isinstance(end, str) else end  # quoted as written when refused
+    if end_ and str(end_).lower() != "open":
+        last = _day_or_none(end_, END_DATE_ENV) or first
         if last < first:
             raise ValueError(
                 f"{END_DATE_ENV}={last.isoformat()} is before the first day {first.isoformat()} "

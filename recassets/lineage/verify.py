@@ -83,10 +83,10 @@ def _digest_check(manifest: Path, version: str) -> Verified:
         tagged, what = str(m.get("digest")), what.replace("(its tag)", "(its manifest)")
     actual = lineage_digest(lineage) if isinstance(lineage, dict) else ""
     served.pop("evaluation", None)  # the one part the lineage leaves out (bundle.build_bundle)
-    if actual == tagged and str(m.get("digest")) == tagged and served != lineage.get("policy"):
-        what = "the policy the bento serves (its manifest's policy) against its recorded lineage"
-        return Verified(str(manifest), what, "changed", tagged, actual)
     ok = actual == tagged and str(m.get("digest")) == tagged
+    if ok and served != lineage.get("policy"):
+        what = "the policy the bento serves (its manifest's policy) against its recorded lineage"
+        ok = False
     return Verified(str(manifest), what, "ok" if ok else "changed", tagged, actual)
 
 
