@@ -327,7 +327,7 @@ def cmd_materialize(args: argparse.Namespace) -> None:
 
 def table_summary(paths: Paths) -> list[tuple[str, str, int, int]]:
     """(table, path, rows, Delta version) of each Delta table under the lake (no JVM)."""
-    from deltalake import DeltaTable
+    from recassets.lake import open_delta
 
     out = []
     lake = Path(paths.lake)
@@ -335,7 +335,7 @@ def table_summary(paths: Paths) -> list[tuple[str, str, int, int]]:
         return out
     for folder in sorted(lake.iterdir()):
         if (folder / "_delta_log").is_dir():
-            table = DeltaTable(str(folder))
+            table = open_delta(str(folder))
             rows = table.to_pyarrow_dataset().count_rows()
             out.append((folder.name, str(folder), rows, table.version()))
     return out

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from deltalake import DeltaTable
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -163,6 +164,44 @@ def _local_path(path: str) -> str | None:
     if path.startswith("file://"):
         return path[len("file://") :]
     return None if "://" in path else path
+
+
+def open_delta(
+    path: str, version: int | None = None, storage_options: dict[str, str] | None = None
+) -> DeltaTable:
+    """delta-rs's ``DeltaTable(path)``, with a damaged log said as such: a ``ValueError`` naming
+    the table and, on a local path, the log file and line that is not JSON, instead of
+    delta-rs's "Kernel error: Json error: ..." and its native backtrace. A missing table stays
+    ``TableNotFoundError`` (callers read that as "nothing yet")."""
+    from deltalake import DeltaTable as Table
+    from deltalake.exceptions import DeltaError, TableNotFoundError
+
+    try:
+        return Table(path, version=version, storage_options=storage_options)
+    except TableNotFoundError:
+        raise
+    except DeltaError as e:
+        raise ValueError(delta_damage(path, e)) from None
+
+
+def delta_damage(path: str, error: BaseException) -> str:
+    """What a delta-rs error on the table at ``path`` says, in one line, with the first log
+    file and line that is not a JSON object (local paths; the log is newline-delimited JSON)."""
+    said = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    local = _local_path(path)
+    log = os.path.join(local, "_delta_log") if local is not None else None
+    if log is not None and os.path.isdir(log):
+        for name in sorted(n for n in os.listdir(log) if _COMMIT.match(n)):
+            with open(os.path.join(log, name), encoding="utf-8", errors="replace") as f:
+                for i, line in enumerate(f, 1):
+                    try:
+                        ok = isinstance(json.loads(line), dict) if line.strip() else True
+                    except ValueError:
+                        ok = False
+                    if not ok:
+                        return (f"the Delta table at {path} cannot be read: {log}/{name} line {i} "
+                                f"is not a JSON action (the log is damaged; {said})")  # fmt: skip
+    return f"the Delta table at {path} cannot be read ({said})"
 
 
 def has_partition(spark: SparkSession, path: str, day: dt.date | str) -> bool:

@@ -135,9 +135,9 @@ def _features_day(paths: Paths) -> str:
 
 
 def _feature_rows(paths: Paths, table: str, day: str) -> Any:
-    from deltalake import DeltaTable
+    from recassets.lake import open_delta
 
-    dt_ = DeltaTable(paths.table(table))
+    dt_ = open_delta(paths.table(table))
     rows = dt_.to_pyarrow_dataset().to_table(filter=pc.field("dt") == dt.date.fromisoformat(day))
     return rows, dt_.version()
 

@@ -249,12 +249,12 @@ def _sample_user(paths: Paths) -> int:
     import datetime as dt
 
     import pyarrow.compute as pc
-    from deltalake import DeltaTable
 
     from recassets.featurestore.store import served_day
+    from recassets.lake import open_delta
 
     day = served_day(paths)
-    ds = DeltaTable(paths.table("user_features")).to_pyarrow_dataset()
+    ds = open_delta(paths.table("user_features")).to_pyarrow_dataset()
     flt = pc.field("dt") == dt.date.fromisoformat(day) if day else None
     cols = [c for c in ("user_id", "seen_item_ids") if c in ds.schema.names]
     rows = ds.to_table(columns=cols, filter=flt)

@@ -121,15 +121,16 @@ def read_partitions(
     the days' files), split by day: a range export opens the table once, not once a day
     (215 days x 3 tables took 1.5 min one by one). Fails as ``read_partition`` does, naming
     the first day with no rows."""
-    from deltalake import DeltaTable
     from deltalake.exceptions import DeltaProtocolError, TableNotFoundError
+
+    from recassets.lake import open_delta
 
     if table not in TABLES:
         raise ValueError(f"unknown feature table {table!r}; expected one of {sorted(TABLES)}")
     isos = sorted({_iso(d) for d in days})
     path = paths.table(table)
     try:
-        delta = DeltaTable(_delta_uri(path))
+        delta = open_delta(_delta_uri(path))
     except TableNotFoundError as exc:
         raise FileNotFoundError(f"no Delta table {table} at {path}") from exc
     dates = pa.array([dt.date.fromisoformat(i) for i in isos], pa.date32())

@@ -351,7 +351,8 @@ def _quarantine(paths: Paths, ingested: list[Ingested]) -> tuple[list[Quarantine
     """The quarantine table's rows for the ingest partitions on the path, per dataset and day."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    from deltalake import DeltaTable
+
+    from recassets.lake import open_delta
 
     path = paths.table(QUARANTINE_TABLE)
     wanted = {(INGEST_TABLES[i.table], i.day) for i in ingested}
@@ -359,7 +360,7 @@ def _quarantine(paths: Paths, ingested: list[Ingested]) -> tuple[list[Quarantine
         return [], "no ingest partition on the path"
     if not (Path(path) / "_delta_log").is_dir():
         return [], f"no quarantine table at {path}: nothing was ever quarantined"
-    table = DeltaTable(path)
+    table = open_delta(path)
     days = pa.array(sorted({dt.date.fromisoformat(d) for _, d in wanted}), pa.date32())
     rows = (
         table.to_pyarrow_dataset()

@@ -102,10 +102,10 @@ class DeltaLog:
         """The ``dt`` partitions the table holds at ``version``, sorted."""
         key = (table_path, version)
         if key not in self._partitions:
-            from deltalake import DeltaTable
+            from recassets.lake import open_delta
 
             try:
-                parts = DeltaTable(table_path, version=version).partitions()
+                parts = open_delta(table_path, version=version).partitions()
             except Exception:  # noqa: BLE001 - no table, or a version vacuumed away
                 parts = []
             self._partitions[key] = tuple(sorted({str(p["dt"]) for p in parts if p.get("dt")}))
@@ -144,11 +144,12 @@ class DeltaLog:
 
 
 def _read_history(table_path: str) -> tuple[Commit, ...]:
-    from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
+    from recassets.lake import open_delta
+
     try:
-        raw = DeltaTable(table_path).history()
+        raw = open_delta(table_path).history()
     except TableNotFoundError:
         return ()
     commits = []

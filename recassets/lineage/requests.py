@@ -59,12 +59,13 @@ def _when(record: dict[str, Any]) -> dt.datetime:
 
 def _in_table(paths: Paths, request_id: str) -> Found | None:
     import pyarrow.compute as pc
-    from deltalake import DeltaTable
+
+    from recassets.lake import open_delta
 
     path = paths.table(DATASET)
     if not (Path(path) / "_delta_log").is_dir():
         return None
-    table = DeltaTable(path)
+    table = open_delta(path)
     rows = (
         table.to_pyarrow_dataset().to_table(filter=pc.field("request_id") == request_id).to_pylist()
     )

@@ -169,8 +169,7 @@ def train_next(paths: Paths, ease: Any) -> tuple[Any, str, bool]:
     """Fit co-occurrence on the positives of the same days as the EASE fit ``ease`` (so the
     two are judged on the same window) and save the next version; a fit of those days and
     settings is not repeated. Returns (fit, path, new version?)."""
-    from deltalake import DeltaTable
-
+    from recassets.lake import open_delta
     from recassets.training.evaluation import read_days
     from recassets.training.examples import table_path
     from recassets.training.similarity import ItemSimilarity
@@ -184,7 +183,7 @@ def train_next(paths: Paths, ease: Any) -> tuple[Any, str, bool]:
     if (done := npz_store.last_if(paths, KIND, ItemSimilarity.load,
                                   {"partitions": window, **settings})) is not None:  # fmt: skip
         return *done, False
-    version = DeltaTable(table_path(paths)).version()
+    version = open_delta(table_path(paths)).version()
     rows = read_days(paths, window, ("user_id", "item_id", "label"))
     pos = rows.filter(pc.equal(rows["label"], 1))
     if not pos.num_rows:

@@ -1,7 +1,7 @@
 """Training examples from Delta into model inputs, streamed.
 
 The ``training_examples`` table (contract: ``recassets.training.schema``) is read with
-delta-rs, no JVM: ``DeltaTable(path).to_pyarrow_dataset()``, one daily partition (``dt``) at a
+delta-rs, no JVM: ``DeltaTable(path).to_pyarrow_dataset()`` (``lake.open_delta``), one daily partition (``dt``) at a
 time, its files in path order and ``to_batches(batch_size=...)`` within them, so the order is
 deterministic and memory is bounded by one shuffle buffer, never the whole table.
 
@@ -108,10 +108,10 @@ class TrainingSource:
         version: int | None = None,
     ) -> TrainingSource:
         """The table's latest version, or ``version`` (time travel: what an earlier run read)."""
-        from deltalake import DeltaTable
+        from recassets.lake import open_delta
 
         options = dict(storage_options) if storage_options else None
-        table = DeltaTable(path, version=version, storage_options=options)
+        table = open_delta(path, version=version, storage_options=options)
         return cls(path=path, version=int(table.version()), dataset=table.to_pyarrow_dataset())
 
     def fragments(self, day: dt.date | str) -> list[pads.Fragment]:
@@ -573,9 +573,9 @@ def iter_tables(
 ) -> Iterator[pa.Table | pa.RecordBatch]:
     """Batches of an Arrow table / record batch / Delta table path, streamed."""
     if isinstance(data, str):
-        from deltalake import DeltaTable
+        from recassets.lake import open_delta
 
-        ds = DeltaTable(data).to_pyarrow_dataset()
+        ds = open_delta(data).to_pyarrow_dataset()
         cols = [c for c in columns if c in ds.schema.names] if columns else None
         yield from ds.to_batches(columns=cols, filter=filter, batch_size=batch_size)
         return

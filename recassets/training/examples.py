@@ -72,16 +72,17 @@ def available_days(paths: PathsOrTable) -> list[str]:
 
     Here, not in ``evaluation`` (which needs torch): ``retrain_sensor`` calls it on every tick,
     and the Dagster layer must import without torch (every run process loads it)."""
-    from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError, TableNotFoundError
+
+    from recassets.lake import delta_damage, open_delta
 
     path = table_path(paths)
     try:
-        return sorted({p["dt"] for p in DeltaTable(path).partitions()})
+        return sorted({p["dt"] for p in open_delta(path).partitions()})
     except TableNotFoundError:  # no table yet
         return []
     except DeltaError as e:  # a damaged log is not an empty table: say which and what
-        raise ValueError(f"training_examples at {path} cannot be read: {e}") from e
+        raise ValueError(delta_damage(path, e)) from e
 
 
 # The evaluation window when a run does not fix ``holdout_days`` (None, the default): the
@@ -129,9 +130,10 @@ def choose_holdout(
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-    from deltalake import DeltaTable
 
-    ds = DeltaTable(table_path(paths)).to_pyarrow_dataset()
+    from recassets.lake import open_delta
+
+    ds = open_delta(table_path(paths)).to_pyarrow_dataset()
     day_type = ds.schema.field("dt").type  # date32 as the lake writes it; a string elsewhere
     users: set[int] = set()
     held = 0

@@ -37,9 +37,9 @@ SEEN_SOURCES: tuple[str, ...] = ("rating",)
 
 def read_days(paths: PathsOrTable, days: Sequence[str], columns: Sequence[str]) -> pa.Table:
     """The given columns of the rows of ``days`` (empty table when ``days`` is empty)."""
-    from deltalake import DeltaTable
+    from recassets.lake import open_delta
 
-    ds = DeltaTable(table_path(paths)).to_pyarrow_dataset()
+    ds = open_delta(table_path(paths)).to_pyarrow_dataset()
     cols = list(dict.fromkeys([*columns, "dt"]))
     cols = [c for c in cols if c in ds.schema.names]
     if not days:

@@ -300,8 +300,7 @@ def fit_examples(
 ) -> LightRanker:
     """A fit on the ``training_examples`` rows (``source``: a ``Paths`` or the table's path)
     of the two-tower's training days, each scored by that two-tower."""
-    from deltalake import DeltaTable
-
+    from recassets.lake import open_delta
     from recassets.training.checkpoint import Checkpoint
     from recassets.training.evaluation import ITEM_COLUMNS, USER_COLUMNS, read_days
     from recassets.training.examples import table_path
@@ -310,7 +309,7 @@ def fit_examples(
     days = list(Checkpoint.load(tt_path).partitions)
     if not days:
         raise NotEnoughData(f"the two-tower {tt_path} consumed no partitions")
-    version = DeltaTable(table_path(source)).version()
+    version = open_delta(table_path(source)).version()
     columns = dict.fromkeys([*USER_COLUMNS, *ITEM_COLUMNS, "label"])
     rows = read_days(source, days, list(columns))
     if rows.num_rows > max_rows:

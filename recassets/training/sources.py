@@ -59,11 +59,12 @@ def cohort_rates(path: str, day: str | dt.date | None = None) -> CohortRates:
     ``cohort_features`` table at ``path``, as of ``day`` (default: its latest partition): what
     serving reads from the online store for the cohort source. Empty when the table or the day
     is absent."""
-    from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
+    from recassets.lake import open_delta
+
     try:
-        ds = DeltaTable(path).to_pyarrow_dataset()
+        ds = open_delta(path).to_pyarrow_dataset()
     except (TableNotFoundError, FileNotFoundError, OSError):
         return {}
     cols = ["country", "age_bucket", "category", "engagements_7d", "dt"]
