@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -164,12 +166,31 @@ def prewarm_spark(plan: Sequence[Mapping[str, Any]]) -> threading.Thread | None:
     return thread
 
 
+def stop_with_parent(every_s: float = 1.0) -> threading.Thread:
+    """Interrupt this process (SIGTERM: its Dagster run is marked failed) once the process
+    that started it is gone: the CLI killed with SIGKILL, which it cannot pass on
+    (``cli_args.stopping_with`` passes on the others). Such an orphan had gone on committing
+    tables and building a bento nobody was waiting for, and died at its next line of output
+    (a broken pipe), in the middle of its plan (probe, 2026-12-06)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="stop-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: Sequence[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m assets.launch PLAN.json", file=sys.stderr)
         return 2
     with open(argv[0]) as f:
         plan = json.load(f)
+    stop_with_parent()
     prewarm_spark(plan)
     with DagsterInstance.get() as instance:
         return run_plan(plan, instance)

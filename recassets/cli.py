@@ -186,39 +186,42 @@ def _launch(
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            start_new_session=True,  # its own group: a stop signal reaches it through us alone
         )
         assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            if line.startswith(FAILED_LINE):
-                _, step, cause = (line.rstrip("\n").split(" ", 2) + ["", ""])[:3]
-                failed.append(step)
-                say(f"  {step} failed: {cause}")
-            elif line.startswith(NOTE_LINE):
-                say("  " + line[len(NOTE_LINE) :].strip())
-            elif line.startswith(RUN_LINE):
-                _, index, status, run_id = line.split()
-                i = ran = int(index)
-                if status == "REFUSED":
-                    say(f"the promotion gate refused the candidate models ({GATE} failed): the "
-                        "current policy or the best simple method serves (`recassets evaluate`)")  # fmt: skip
-                elif status == "SUCCESS":
-                    say(f"run {run_id} finished")
-                elif status == "FAILURE" and plan[i].get("keep_going") and i + 1 < len(plan):
-                    say(f"run {run_id} failed: serving keeps the current policy")
-                if (status != "FAILURE" or plan[i].get("keep_going")) and i + 1 < len(plan):
-                    announce(i + 1)
-            elif " - dagster - " in line and any(
-                f" - {level} - " in line for level in ("INFO", "WARNING", "ERROR")
-            ):
-                event = line.rsplit(" - ", 1)[-1].strip()
-                if (
-                    not event.startswith(_CHATTER)
-                    and "Started execution" not in event
-                    and "Finished execution" not in event
+        with cli_args.stopping_with(proc) as stopped:
+            for line in proc.stdout:
+                log.write(line)
+                if line.startswith(FAILED_LINE):
+                    _, step, cause = (line.rstrip("\n").split(" ", 2) + ["", ""])[:3]
+                    failed.append(step)
+                    say(f"  {step} failed: {cause}")
+                elif line.startswith(NOTE_LINE):
+                    say("  " + line[len(NOTE_LINE) :].strip())
+                elif line.startswith(RUN_LINE):
+                    _, index, status, run_id = line.split()
+                    i = ran = int(index)
+                    if status == "REFUSED":
+                        say(f"the promotion gate refused the candidate models ({GATE} failed): the "
+                            "current policy or the best simple method serves (`recassets evaluate`)")  # fmt: skip
+                    elif status == "SUCCESS":
+                        say(f"run {run_id} finished")
+                    elif status == "FAILURE" and plan[i].get("keep_going") and i + 1 < len(plan):
+                        say(f"run {run_id} failed: serving keeps the current policy")
+                    if (status != "FAILURE" or plan[i].get("keep_going")) and i + 1 < len(plan):
+                        announce(i + 1)
+                elif " - dagster - " in line and any(
+                    f" - {level} - " in line for level in ("INFO", "WARNING", "ERROR")
                 ):
-                    say("  " + event)
-        code = proc.wait()
+                    event = line.rsplit(" - ", 1)[-1].strip()
+                    if (
+                        not event.startswith(_CHATTER)
+                        and "Started execution" not in event
+                        and "Finished execution" not in event
+                    ):
+                        say("  " + event)
+            code = proc.wait()
+    cli_args.said_stopped(stopped, log_path)
     if code != 0 and failed:  # each cause was said in one line as it came
         raise StepsFailed(f"recassets: {len(failed)} step(s) failed ({', '.join(failed)}); "
                           f"full log in {log_path}", failed, ran == len(plan) - 1)  # fmt: skip
@@ -241,13 +244,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
             f"{LAST_DAY}: start earlier or generate fewer days"
         )
     paths = Paths.from_env()
-    config = SyntheticConfig(
-        seed=args.seed,
-        start=dt.date.fromisoformat(args.start),
-        days=args.days,
-        events_per_day=args.events_per_day,
-        fmt=args.format,
-    )
+    config = SyntheticConfig(seed=args.seed, start=start, days=args.days,
+                             events_per_day=args.events_per_day, fmt=args.format)  # fmt: skip
     say(
         f"generating {config.days} day(s) of ~{config.events_per_day} events from {config.start} into {paths.landing}"
     )

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,57 @@ def out_file(command: str, out: str) -> None:
 
 
 __all__ = ["at_most", "day", "folder", "out_file", "port", "positive", "seed", "selected"]
+
+
+# The signals that stop a command: a terminal's Ctrl-C (SIGINT), a supervisor's stop
+# (SIGTERM: timeout, systemd, Kubernetes), a closed terminal (SIGHUP).
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def stopping_with(proc: Any) -> Iterator[list[int]]:
+    """While the body runs, a stop signal to this process is passed to ``proc``'s process
+    group (``proc`` started with ``start_new_session=True``): its Dagster run is interrupted
+    and marked failed, and the body goes on reading its output to the end; a second signal
+    kills the group. Yields the signals received (empty: none). Without this, a signal to the
+    CLI ended the CLI alone and its run went on, unseen: it committed tables and built a bento
+    after the operator had stopped it (probe, 2026-12-06)."""
+    import os
+    import signal
+
+    got: list[int] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        got.append(signum)
+        how = (
+            signal.SIGKILL
+            if len(got) > 1
+            else signal.SIGINT
+            if signum == signal.SIGINT
+            else signal.SIGTERM
+        )
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, how)
+
+    before = {}
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name)
+        before[number] = signal.signal(number, forward)
+    try:
+        yield got
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+
+
+def said_stopped(signals: Sequence[int], log: Any) -> None:
+    """After ``stopping_with``: a command stopped by a signal exits 128 + its number (as a
+    shell reports it), saying that its run was stopped, not that a step failed."""
+    import signal
+    import sys
+
+    if signals:
+        name = signal.Signals(signals[0]).name
+        print(f"recassets: stopped by {name}: the run was interrupted and marked failed; the "
+              f"steps it had finished stay done (log: {log})", file=sys.stderr)  # fmt: skip
+        raise SystemExit(128 + signals[0])

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from dagster import DagsterInstance, RunsFilter
 
 from assets.launch import LAUNCHED_BY, failures, partition_tags, refused_by
@@ -201,3 +204,72 @@ def test_spark_is_prewarmed_only_for_a_plan_that_starts_with_lake_assets(monkeyp
     assert thread is not None
     thread.join(timeout=30)
     assert len(calls) == 2 and len(warmed) == 1
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _gone(pid: int, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return True  # a zombie: it has exited, its parent (init) not yet reaped it
+        time.sleep(0.5)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads processes from /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_cli_stops_its_run(tmp_path, signum):
+    """A signal to ``recassets materialize`` stopped the CLI alone: its run went on in an
+    orphan, committed tables and built a bento after the operator had stopped it (probe,
+    2026-12-06). SIGTERM is passed on to the run's process group (``stopping_with``) and the
+    CLI exits 128 + 15 saying so; after SIGKILL, which cannot be passed on, the orphan stops
+    itself (``stop_with_parent``). Either way the run process ends and its run is not a
+    success."""
+    home = tmp_path / "home"
+    generate(home_at(home), SyntheticConfig(days=1, events_per_day=200, initial_users=30))
+    env = {**os.environ, "RECASSETS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    for name in ("RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS", "RECASSETS_LINEAGE"):
+        env.pop(name, None)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "recassets.cli", "materialize", "--select", "lake/users",
+         "--first", DAY1, "--last", DAY1],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        runs: list = []
+        while time.monotonic() < deadline and not runs:  # stop it once its run has started
+            time.sleep(1)
+            if (home / "dagster" / "history").is_dir():
+                with DagsterInstance.from_config(str(home / "dagster")) as instance:
+                    runs = instance.get_runs()
+        assert runs, "the run never started"
+        (launcher,) = _children(cli.pid)
+        cli.send_signal(signum)
+        _out, err = cli.communicate(timeout=240)
+        assert _gone(launcher, within_s=120), "the run's process went on after the CLI stopped"
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    if signum == signal.SIGTERM:
+        assert cli.returncode == 128 + signal.SIGTERM, err[-2000:]
+        assert "stopped by SIGTERM: the run was interrupted" in err
+    with DagsterInstance.from_config(str(home / "dagster")) as instance:
+        (run,) = instance.get_runs()
+    assert not run.is_success, run.status
