@@ -270,9 +270,19 @@ def versions(paths: Paths) -> list[Path]:
 
 def latest_for(paths: Paths, two_tower_path: str | os.PathLike[str] | None) -> str | None:
     """The newest light ranker fitted on ``two_tower_path``'s scores (None: none was): one
-    trained on another two-tower's scores would cut on a score it never saw."""
+    trained on another two-tower's scores would cut on a score it never saw. Both paths are
+    read in this home (``policy.in_home``): in a home copied or restored elsewhere the
+    recorded path names the original home, and the match failed; the evaluation then
+    dropped the light ranker and re-promoted without it, with no new data (probe,
+    2026-12-06)."""
+    from recassets.training.policy import in_home
+
+    if two_tower_path is None:
+        return None
+    wanted = in_home(paths, str(two_tower_path))
     for p in reversed(versions(paths)):
-        if LightRanker.load(p).meta.get("two_tower") == str(two_tower_path):
+        recorded = LightRanker.load(p).meta.get("two_tower")
+        if recorded is not None and in_home(paths, str(recorded)) == wanted:
             return str(p)
     return None
 

@@ -219,3 +219,34 @@ def test_evaluate_can_fuse_the_item_similarity_into_the_cascade(lake):  # noqa: 
     wide = E.evaluate(path, tt.path, rk.path, pool_quotas={"similarity": 60, "trending": 0},
                       **narrow)  # fmt: skip
     assert wide.reranking["dcn_v2"]["user_days"] > ann.reranking["dcn_v2"]["user_days"]
+
+
+def test_the_light_ranker_of_a_two_tower_is_found_in_a_home_copied_elsewhere(tmp_path):
+    """A fit records its two-tower's path as written, in the home that wrote it. In a copy
+    of that home (a backup restored, a laptop's home moved to a volume) the match on the raw
+    path failed: the evaluation dropped the light ranker and re-promoted without it, with no
+    new data (probe, 2026-12-06). Both paths are now read in the home at hand; another
+    two-tower's fit is still not taken."""
+    import shutil
+
+    from tests.conftest import home_at
+
+    a, b = home_at(tmp_path / "a"), home_at(tmp_path / "b")
+    towers = tmp_path / "a" / "artifacts" / "models" / "two_tower"
+    towers.mkdir(parents=True)
+    for name in ("0001.pt", "0002.pt"):
+        (towers / name).write_bytes(b"a checkpoint")
+    tt, dense, y = world(400)
+    model = L.LightRanker.fit(tt, dense, y, epochs=1, meta={"two_tower": str(towers / "0001.pt")})
+    folder = tmp_path / "a" / "artifacts" / "models" / "light_ranker"
+    folder.mkdir(parents=True)
+    model.save(folder / "0001.npz", exclusive=True)
+    assert L.latest_for(a, towers / "0001.pt") == str(folder / "0001.npz")
+    assert L.latest_for(a, towers / "0002.pt") is None  # another two-tower's scores
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    mine = tmp_path / "b" / "artifacts" / "models"
+    assert L.latest_for(b, mine / "two_tower" / "0001.pt") == str(
+        mine / "light_ranker" / "0001.npz"
+    )
+    assert L.latest_for(b, mine / "two_tower" / "0002.pt") is None
+    assert L.latest_for(b, None) is None
