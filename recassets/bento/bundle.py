@@ -285,6 +285,15 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
         folder.mkdir(parents=True)
     else:
         folder = _staging(Path(paths.artifacts) / "serving" / "bundles", prefix=".staging-")
+    try:
+        return _fill_bundle(paths, policy, folder)
+    except BaseException:  # a failed write leaves no staging folder behind (a full disk:
+        if not out:  # each retry had left another, and the next build removed none)
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _fill_bundle(paths: Paths, policy: dict[str, Any], folder: Path) -> Path:
     files: dict[str, str] = {}
     lineage: dict[str, Any] = {"policy": {k: v for k, v in policy.items() if k != "evaluation"}}
     if policy.get("policy") == P.MODEL:
@@ -454,12 +463,32 @@ def serving_requirements(lock: Path, variant: str) -> str:
 @contextlib.contextmanager
 def staged_bundle(paths: Paths) -> Generator[Path, None, None]:
     """``write_bundle`` into a staging folder of this build's own, removed afterwards (the
-    bento keeps its own copy): what the asset builds its bento from."""
+    bento keeps its own copy): what the asset builds its bento from. Staging folders an hour
+    old are a killed build's (a build writes its bundle in seconds to minutes): swept first,
+    where each had stayed for ever (100 MB a kill, probe of 2026-12-06)."""
+    sweep_staging(Path(paths.artifacts) / "serving" / "bundles")
     folder = write_bundle(paths)
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+STALE_STAGING_S = 3600.0
+
+
+def sweep_staging(folder: Path, older_than_s: float = STALE_STAGING_S) -> list[str]:
+    """Remove ``.staging-*`` folders under ``folder`` last changed ``older_than_s`` ago or
+    more; returns their names."""
+    import time
+
+    gone = []
+    for stale in folder.glob(".staging-*") if folder.is_dir() else ():
+        with contextlib.suppress(OSError):
+            if time.time() - stale.stat().st_mtime >= older_than_s:
+                shutil.rmtree(stale, ignore_errors=True)
+                gone.append(stale.name)
+    return sorted(gone)
 
 
 def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> str:
