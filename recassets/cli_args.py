@@ -123,7 +123,23 @@ def landed_range(paths: Any, say: Any = print) -> tuple[str, str]:
         raise SystemExit(
             f"recassets: nothing has landed in {paths.landing}/events; run `recassets generate` first"
         )
+    early_dimensions(paths, say)
     return days[0].isoformat(), days[-1].isoformat()
+
+
+def early_dimensions(paths: Any, say: Any = print) -> None:
+    """Say each dimension's landing days before the first daily partition: no partition reads
+    them (a users export laid out by sign-up day, its older sign-ups before the first event,
+    was never ingested, without a word), and where their rows belong instead."""
+    from recassets.paths import PartitionWindow
+
+    first = PartitionWindow.from_env(paths).first
+    for dataset in ("users", "items"):
+        early = [d for d in paths.landed_days(dataset) if d < first]
+        if early:
+            say(f"left out: {dataset} landed on {few(early)}, before the first daily partition "
+                f"{first}: never ingested; move those files into {dataset}/dt={first} "
+                f"({dataset} land on the day first seen or later)")  # fmt: skip
 
 
 def failure_tail(log: str, lines: int = 40) -> str:

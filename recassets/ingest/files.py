@@ -10,6 +10,7 @@ row of (``_LineScan``): the parser is chosen from that, with no read of its own.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +40,41 @@ class LandedFile:
     sha256: str | None  # None: a folder (quarantined whole, nothing read to hash)
     format: str  # jsonl | parquet | unreadable
     problem: str | None = None  # why it is quarantined whole
+    stamp: tuple[int, int] | None = None  # (size, mtime in ns) before its digest was taken
+
+
+class LandingChangedError(RuntimeError):
+    """A landing file changed while the run read it: its rows and its recorded digest would
+    describe different files."""
+
+
+def unchanged_since_digest(files: Sequence[LandedFile]) -> None:
+    """Raise ``LandingChangedError`` naming each file whose size or modification time is no
+    longer what it was before its digest was taken. Called once Spark has read the rows,
+    before anything is written: a file appended to during the run had landed its new rows
+    while its lineage recorded the sha256 of a prefix, and ``--verify`` then said "changed"
+    of a table landed as it should (probe, 2026-12-06)."""
+    changed = []
+    for f in files:
+        if f.stamp is None:
+            continue
+        try:
+            st = os.stat(f.path)
+            now: tuple[int, int] | None = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            now = None
+        if now != f.stamp:
+            was = f"{f.stamp[0]:,} bytes"
+            changed.append(
+                f"{f.path} ({was} when read, {'gone' if now is None else f'{now[0]:,} bytes'} now)"
+            )
+    if changed:
+        raise LandingChangedError(
+            f"{len(changed)} landing file(s) changed while this run read them: "
+            + "; ".join(changed[:5])
+            + ". Nothing was written; the files are ingested by a run once they settle "
+            "(land a file whole: write it elsewhere, then move it into the day's folder)"
+        )
 
 
 def list_landing_files(
@@ -104,11 +140,14 @@ def _landing_files(
             continue
         for p in found:
             scan = _LineScan() if p.suffix.lower() in JSONL_SUFFIXES else None
+            st = p.stat()
             size, sha = file_digest(p, visit=scan)
             verdict = _classify(p, size, scan)
             if verdict[0] == "jsonl" and scan is not None and scan.suspect:
                 verdict = _trailing_content(p) or verdict
-            files.append(LandedFile(str(p), day, size, sha, *verdict))
+            files.append(
+                LandedFile(str(p), day, size, sha, *verdict, stamp=(st.st_size, st.st_mtime_ns))
+            )
             if scan is not None:
                 scans[str(p)] = scan
     if not empty_days_allowed(days, list(missing), allow_missing_days):
@@ -141,6 +180,11 @@ _ODD_LINE = re.compile(rb"\n[\n \t\r\[\x00\xef\xfe\xff]")
 # record has none, and Jackson reads the first record alone (the probe of 2026-12-05 lost the
 # second one so).
 _AFTER_OBJECT = re.compile(rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*\{|\r[^\n]|[\],][ \t\],\}]*\{)")
+
+
+# More than one NUL byte in this many of a text file's first 64 KiB: not UTF-8 text at all
+# (UTF-16 holds one in two for ASCII), rather than a few bad bytes in values.
+NUL_SHARE = 100
 
 
 class _LineScan:
@@ -206,10 +250,20 @@ def _nanosecond_columns(metadata: pq.FileMetaData) -> list[str]:
     return out
 
 
+# What Spark 4's Parquet reader decodes: codecs with a Hadoop codec class on its classpath
+# (BROTLI and LZO have none: "BrotliCodec was not found"), and the encodings its vectorized
+# reader implements (BYTE_STREAM_SPLIT, which pyarrow writes on request, is not one:
+# "Unsupported encoding"). Either failed the whole run, naming no file (probe, 2026-12-06).
+SPARK_CODECS = ("UNCOMPRESSED", "SNAPPY", "GZIP", "LZ4", "LZ4_RAW", "ZSTD")
+SPARK_ENCODINGS = frozenset({"PLAIN", "PLAIN_DICTIONARY", "RLE_DICTIONARY", "RLE", "BIT_PACKED",
+                             "DELTA_BINARY_PACKED", "DELTA_LENGTH_BYTE_ARRAY", "DELTA_BYTE_ARRAY"})  # fmt: skip
+
+
 def _spark_cannot_read(metadata: pq.FileMetaData) -> str | None:
     """Why Spark 4 would fail the whole read of a Parquet file whose footer pyarrow reads, or
     None: no column at all, a column type Spark has no type for (TIME, FLOAT16, UUID, a
-    decimal of more than 38 digits), a name twice, or a name Spark's reader cannot take
+    decimal of more than 38 digits), a codec or an encoding it cannot decode
+    (``SPARK_CODECS``, ``SPARK_ENCODINGS``), a name twice, or a name Spark's reader cannot take
     (``_metadata`` in any case,
     its hidden file column, which the row numbers are read from; a backtick, which no quoting
     survives). Each one failed the run with Spark's error and no file named (probe,
@@ -229,6 +283,16 @@ def _spark_cannot_read(metadata: pq.FileMetaData) -> str | None:
         if kind == "Decimal" and int(logical.get("precision", 0)) > 38:
             return (f"column {column.path}: a decimal of {logical['precision']} digits; Spark "
                     "reads 38 at most")  # fmt: skip
+    for g in range(metadata.num_row_groups):  # what Spark's reader has no codec or decoder for
+        group = metadata.row_group(g)
+        for i in range(group.num_columns):
+            chunk = group.column(i)
+            if chunk.compression not in SPARK_CODECS:
+                return (f"column {chunk.path_in_schema}: {chunk.compression} compression, which "
+                        f"Spark cannot read (it reads {', '.join(SPARK_CODECS)})")  # fmt: skip
+            if odd := sorted(set(chunk.encodings) - SPARK_ENCODINGS):
+                return (f"column {chunk.path_in_schema}: {', '.join(odd)} encoding, which "
+                        "Spark's reader cannot decode (write it without byte_stream_split)")  # fmt: skip
     names = metadata.schema.to_arrow_schema().names
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -237,6 +301,24 @@ def _spark_cannot_read(metadata: pq.FileMetaData) -> str | None:
     if odd:
         return (f"column name {', '.join(map(repr, odd))}: Spark's reader cannot take it "
                 "(`_metadata` is its own; a backtick cannot be quoted): rename it")  # fmt: skip
+    return None
+
+
+def _undecodable(path: Path) -> str | None:
+    """Why a page of the Parquet file cannot be decoded (a damaged page under a sound footer:
+    Spark failed the whole run with FAILED_TO_UNCOMPRESS, naming the file only deep in its
+    log), or None. Every row group is decoded once with pyarrow, one at a time (memory: one
+    row group), and dropped: 0.12 s for 53 MB (3 M rows, snappy), a small share of Spark's
+    own read of the same file."""
+    import pyarrow.parquet as pq
+
+    try:
+        with pq.ParquetFile(path) as f:
+            for g in range(f.num_row_groups):
+                f.read_row_group(g)
+    except Exception as exc:  # noqa: BLE001 - any decoding error: the file is quarantined whole
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        return f"a page of the Parquet file cannot be decoded ({first}): fix the file and land it again"
     return None
 
 
@@ -306,6 +388,8 @@ def _classify(path: Path, size: int, scan: _LineScan | None = None) -> tuple[str
             return "unreadable", f"unreadable Parquet file: {exc}"
         if (why := _spark_cannot_read(metadata)) is not None:
             return "unreadable", f"{why}: fix the file and land it again"
+        if (why := _undecodable(path)) is not None:
+            return "unreadable", why
         twins = _case_twins(metadata.schema.to_arrow_schema().names)
         if twins:  # Spark matches columns ignoring case: COLUMN_ALREADY_EXISTS, the run fails
             return "unreadable", (
@@ -325,12 +409,9 @@ def _classify(path: Path, size: int, scan: _LineScan | None = None) -> tuple[str
     if suffix in JSONL_SUFFIXES:
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
-        if b"\x00" in head:
-            return "unreadable", "not UTF-8 text (NUL bytes): binary or compressed file?"
         if scan is not None:
             scan.finish()
-            if scan.not_utf8 is not None:
-                return "unreadable", f"not UTF-8 text: {scan.not_utf8}"
+        not_utf8 = scan.not_utf8 if scan is not None else None
         try:
             head.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -338,6 +419,15 @@ def _classify(path: Path, size: int, scan: _LineScan | None = None) -> tuple[str
             # there, though: a short file ending in a Latin-1 byte is not UTF-8.
             cut_at_edge = len(head) == HEAD_BYTES and exc.reason == "unexpected end of data"
             if not cut_at_edge:
-                return "unreadable", f"not UTF-8 text: {exc}"
+                not_utf8 = not_utf8 or str(exc)
+        # NUL bytes: UTF-16 or UTF-32 text, or a binary or compressed file, whole. A few NULs
+        # in UTF-8 text are a producer's bad bytes in some values: those lines are rejected
+        # one by one, named (a raw control character is no JSON), and the others land (a
+        # single NUL in a value had sent the whole file to quarantine: probe, 2026-12-06).
+        nuls = head.count(b"\x00")
+        if nuls and (not_utf8 is not None or nuls * NUL_SHARE > len(head)):
+            return "unreadable", "not UTF-8 text (NUL bytes): binary or compressed file?"
+        if not_utf8 is not None:
+            return "unreadable", f"not UTF-8 text: {not_utf8}"
         return "jsonl", None
     return "unreadable", f"unsupported file type {suffix or '(none)'}: use .jsonl or .parquet"

@@ -24,6 +24,7 @@ from recassets.ingest.files import LandedFile, _LineScan
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, DataFrameReader, SparkSession
+    from pyspark.sql.types import DataType
 
 # Where rows come from: the index's schema. A row is ``(_uri, _block, _id)``: its file as Spark
 # names it (a URI), the byte offset of the split it was read in, and an id that counts up by one
@@ -127,8 +128,14 @@ def _string_frame(
         if f.format != "parquet":
             continue
         pdf = spark.read.parquet(*_literal([f.path]))
-        present = set(pdf.columns)
+        types = {c.name: c.dataType for c in pdf.schema.fields}
         index.append((f.path, 0, f.path, 1))
+        fields, unfit = (
+            zip(*(_parquet_field(n, types.get(n)) for n in names), strict=True)
+            if names
+            else ((), ())
+        )
+        problems = [u for u in unfit if u is not None]
         frames.append(
             pdf.select(
                 F.lit(f.path).alias("_uri"),
@@ -138,14 +145,8 @@ def _string_frame(
                 F.to_json(F.struct(*[F.col(f"`{c}`") for c in pdf.columns])).alias("raw"),
                 F.lit(False).alias("_corrupt"),
                 F.lit(False).alias("_jsonl"),
-                *[
-                    (
-                        F.col(f"`{n}`").cast("string")
-                        if n in present
-                        else F.lit(None).cast("string")
-                    ).alias(n)
-                    for n in names
-                ],
+                *[field.alias(n) for n, field in zip(names, fields, strict=True)],
+                (F.coalesce(*problems) if problems else F.lit(None).cast("string")).alias("_unfit"),
             )
         )
     if not frames:
@@ -157,8 +158,34 @@ def _string_frame(
         return _Parsed(empty, None, [], None, parser)
     out = frames[0]
     for other in frames[1:]:
-        out = out.unionByName(other)
+        out = out.unionByName(other, allowMissingColumns=True)  # _unfit: Parquet frames only
     return _Parsed(out, lines, index, expected, parser)
+
+
+def _parquet_field(name: str, kind: DataType | None) -> tuple[Column, Column | None]:
+    """A Parquet column as the string the rules read, and why a row's value cannot be one
+    (None: it always can). Binary (BYTE_ARRAY without a string annotation, as Hive and Impala
+    write strings) is read as UTF-8 text, a row whose bytes are not UTF-8 named (it landed as
+    given, and the lake's readers then failed on the table: probe, 2026-12-06). A struct, list
+    or map is no single value: the row is named (a struct had landed as "{1}", two different
+    structs as one key)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, BinaryType, MapType, StructType
+
+    col = F.col(f"`{name}`")
+    if kind is None:
+        return F.lit(None).cast("string"), None
+    if isinstance(kind, (StructType, ArrayType, MapType)):
+        what = {StructType: "a struct", ArrayType: "a list", MapType: "a map"}[type(kind)]
+        return F.to_json(col), F.when(
+            col.isNotNull(), F.lit(f"field {name}: {what}, not a single value")
+        )
+    if isinstance(kind, BinaryType):
+        text = col.cast("string")
+        return F.make_valid_utf8(text), F.when(
+            col.isNotNull() & ~F.is_valid_utf8(text), F.lit(f"field {name}: not UTF-8 text")
+        )
+    return col.cast("string"), None
 
 
 # What Hadoop's glob reads as a pattern in a path given to Spark: `part-0000[0].jsonl` read

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from recassets import __version__
 from recassets.events import INGESTED_CONTRACTS, QUARANTINE_DDL, Contract
-from recassets.ingest.files import LandedFile, _landing_files, _LineScan
+from recassets.ingest.files import LandedFile, _landing_files, _LineScan, unchanged_since_digest
 from recassets.ingest.lineage import write_lineage
 from recassets.ingest.parsing import (
     INDEX_DDL,
@@ -126,6 +126,7 @@ def ingest(
         _checked_rows(spark, contract, files, scans, dataset, say, held) as checked,
         _later_duplicates(checked, contract) as (duplicates, later),
     ):
+        unchanged_since_digest(files)  # the rows were read: are they the digested files'?
         counts = _with_later_rejected(checked.tally.counts, later)
         n_good = sum(n for (_, ok), n in counts.items() if ok)
         n_rejected = sum(n for (_, ok), n in counts.items() if not ok)

@@ -70,7 +70,10 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
 
     # One select, not a withColumn per field: each withColumn re-analyses the whole plan.
     df = frame.select("*", *[_typed(f.name, f.type).alias(f"_t_{f.name}") for f in contract.fields])
-    checks: list[tuple[str, Column, Column]] = []  # (field, fails, reason): reason read if fails
+    checks: list[tuple[str | Column, Column, Column]] = []  # (field, fails, reason if it fails)
+    if "_unfit" in frame.columns:  # a Parquet value that is no text or no single value
+        unfit = F.col("_unfit")
+        checks.append((F.regexp_extract(unfit, r"^field (\S+):", 1), unfit.isNotNull(), unfit))
     for f in contract.fields:
         raw = F.col(f"`{f.name}`")
         if f.required:
@@ -151,6 +154,10 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
         # nothing but white space, control or invisible characters ("\n", NBSP, U+200B, NUL)
         blank = F.regexp_replace(F.col(f"`{key.name}`"), r"[\s\p{Z}\p{Cc}\p{Cf}]", "") == ""
         checks.append((key.name, blank, F.lit(f"field {key.name}: empty")))
+        # a control character inside a key (a raw NUL, which Spark's JSON reader passes, or an
+        # escaped "\u0000"): an id no log line, terminal or join key shows as it is
+        control = ~blank & F.col(f"`{key.name}`").rlike(r"\p{Cc}")
+        checks.append((key.name, control, F.lit(f"field {key.name}: holds a control character")))
     ts = F.col(f"_t_{contract.ts_field}")
     # a cast accepts "2026", "2026-01" or "2026-01-01" (midnight), "10:00:00Z" or "T10:00"
     # (today) and "2026-01-01" padded with spaces: an altered time, not the event's, and a
@@ -167,14 +174,24 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
             ),
         )
     )
+    # An event lands on its own day. A user or item lands on the day it was first seen or
+    # later: a dump of the users known so far lands in one day's folder, their sign-ups from
+    # before the history began included (every such row was quarantined: the whole dump but
+    # the day's own sign-ups), and a row exported after midnight lands the next day. One
+    # first seen after the day it lands is still quarantined: a clock or a producer's error.
+    late = (
+        F.to_date(ts) > F.col("dt") if contract.name in DIMENSIONS else F.to_date(ts) != F.col("dt")
+    )
     checks.append(
         (
             contract.ts_field,
-            ts.isNotNull() & (F.to_date(ts) != F.col("dt")),
+            ts.isNotNull() & late,
             F.concat(
                 F.lit(f"{contract.ts_field} "),
                 F.date_format(ts, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"),
-                F.lit(" outside partition "),
+                F.lit(
+                    " after partition " if contract.name in DIMENSIONS else " outside partition "
+                ),
                 F.col("dt").cast("string"),
             ),
         )
@@ -189,9 +206,12 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
     df = df.select(
         "*",
         F.concat_ws("; ", *[F.when(fails, why) for _, fails, why in checks]).alias("_reasons"),
-        F.when(~corrupt, F.coalesce(*[F.when(fails, F.lit(n)) for n, fails, _ in checks])).alias(
-            "field"
-        ),
+        F.when(
+            ~corrupt,
+            F.coalesce(
+                *[F.when(fails, F.lit(n) if isinstance(n, str) else n) for n, fails, _ in checks]
+            ),
+        ).alias("field"),
     )
     reasons = F.col("_reasons")
     return df.withColumn(
@@ -226,10 +246,20 @@ def _resent(checked: DataFrame, contract: Contract, held: DataFrame | None) -> D
         F.col("_run_first") < F.col("dt"), F.col("_run_first")
     )
     again = good & earlier.isNotNull()
+    # A later day holds the key when an earlier day lands late (the landing sensor's path):
+    # that row stays, and this one is quarantined; one run over both days keeps the earlier.
+    later = F.concat(
+        F.lit(", a later day: that row stays; to keep this earlier one, ingest both days in one "
+              "run (recassets materialize --select lake/"), F.lit(contract.name),
+        F.lit(" --first "), F.col("dt").cast("string"), F.lit(" --last "), earlier.cast("string"),
+        F.lit(")"),
+    )  # fmt: skip
     why = F.concat(
         F.lit(f"{contract.key} "), F.col(key).cast("string"), F.lit(" already landed on "),
         earlier.cast("string"),
-        F.lit(f" ({contract.name} land once, on the day first seen; changes travel on events)"),
+        F.when(earlier > F.col("dt"), later).otherwise(
+            F.lit(f" ({contract.name} land once, on the day first seen; changes travel on events)")
+        ),
     )  # fmt: skip
     out = out.withColumn("_again", again)  # judged once: the reason changes below
     again = F.col("_again")

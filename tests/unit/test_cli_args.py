@@ -306,6 +306,36 @@ def test_a_range_outside_the_daily_partitions_is_refused_by_name(tmp_path, monke
     cli_args.within_partitions(paths, "2025-12-31", "2026-01-03")
 
 
+def test_dimension_days_before_the_first_partition_are_named_with_where_they_belong(
+    tmp_path, monkeypatch
+):
+    """A users export laid out by sign-up day put its older sign-ups before the first event:
+    no partition read those folders, and nothing said so."""
+    from recassets.paths import Paths
+
+    for var in ("RECASSETS_START_DATE", "RECASSETS_END_DATE"):
+        monkeypatch.delenv(var, raising=False)
+    paths = Paths.from_env(str(tmp_path / "home"))
+    landing = tmp_path / "home" / "landing"
+    for kind, day in (("events", "2026-01-02"), ("users", "2026-01-02"), ("items", "2026-01-02")):
+        (landing / kind / f"dt={day}").mkdir(parents=True)
+    said: list[str] = []
+    assert cli_args.landed_range(paths, said.append) == ("2026-01-02", "2026-01-02")
+    assert said == []  # every dimension day is a partition
+    for day in ("2025-11-20", "2025-12-31"):
+        (landing / "users" / f"dt={day}").mkdir()
+    cli_args.landed_range(paths, said.append)
+    assert said == [
+        "left out: users landed on dt=2025-11-20, dt=2025-12-31, before the first daily "
+        "partition 2026-01-02: never ingested; move those files into users/dt=2026-01-02 "
+        "(users land on the day first seen or later)"
+    ]
+    monkeypatch.setenv("RECASSETS_START_DATE", "2025-11-20")  # the window opened to them
+    said.clear()
+    cli_args.landed_range(paths, said.append)
+    assert said == []
+
+
 def test_an_open_window_ends_at_today_or_the_latest_day_landed_within_a_week(tmp_path, monkeypatch):
     """Live data's window is open; a range past its end (today, or a day landed up to a week
     ahead) was not checked, and Dagster built every day up to it."""

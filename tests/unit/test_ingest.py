@@ -554,13 +554,13 @@ def test_one_run_ingests_several_datasets(runs):
     assert runs.users.run_id == runs.items.run_id == runs.day2.run_id == "one-run-for-day-2"
     assert [(r.dataset, r.quarantined) for r in (runs.users, runs.items, runs.day2)] == [
         ("users", 3),
-        ("items", 1),
+        ("items", 0),  # its row first seen the day before lands (dimensions: that day or later)
         ("events", 0),
     ]
     quarantine = _read(
         runs.paths.table("quarantine"), runs.day2.quarantine_version, dt=dt.date(2026, 1, 2)
     )
-    assert sorted(r["dataset"] for r in quarantine) == ["items", "users", "users", "users"]
+    assert sorted(r["dataset"] for r in quarantine) == ["users", "users", "users"]
 
 
 def test_synthetic_day_lands_unchanged(runs):
@@ -593,7 +593,7 @@ def test_users_contract(runs):
             "age_bucket",
         ),
         (3, f"duplicate user_id (first at {folder}/part-00000.jsonl:1)", "user_id"),
-        (4, "first_seen 2026-01-03T00:00:00.000000Z outside partition 2026-01-02", "first_seen"),
+        (4, "first_seen 2026-01-03T00:00:00.000000Z after partition 2026-01-02", "first_seen"),
     ]
     assert runs.users.table_path == runs.paths.table("users")
 
@@ -605,19 +605,14 @@ def test_items_contract(runs):
     )
     extra = {"item_id": 500, "first_seen": dt.datetime(2026, 1, 2, 9, tzinfo=UTC), "category": "jazz",
              "creator": "c9", "title": "Blue"}  # fmt: skip
+    # 501, first seen the day before the folder it landed in, lands there (a dimension lands
+    # on the day first seen or later)
+    early = {"item_id": 501, "first_seen": dt.datetime(2026, 1, 1, 9, tzinfo=UTC),
+             "category": None, "creator": None, "title": "Early"}  # fmt: skip
     assert [{k: v for k, v in r.items() if k != "dt"} for r in landed] == items.to_pylist() + [
-        extra
+        extra, early
     ]
-    rejected = [(Path(r["source_file"]).name, r["line"], r["reason"], r["field"])
-                for r in _quarantine(runs, runs.items, "items", D2)]  # fmt: skip
-    assert rejected == [
-        (
-            "zz-extra.parquet",
-            2,
-            "first_seen 2026-01-01T09:00:00.000000Z outside partition 2026-01-02",
-            "first_seen",
-        )
-    ]
+    assert _quarantine(runs, runs.items, "items", D2) == []
     # The users and items runs replaced their own quarantine rows only.
     assert _quarantine(runs, runs.items, "events", D1) == _quarantine(
         runs, runs.second, "events", D1
@@ -1052,6 +1047,113 @@ def test_a_parquet_file_spark_cannot_read_leaves_the_days_other_files_landing(sp
     result, _parsers, rejected = _ingest_day(spark, paths, day)
     assert _landed(paths, result, day) == ["ok"]
     assert [(f, n) for f, n, *_ in rejected] == [("a.parquet", None)]
+
+
+def test_parquet_codecs_encodings_and_pages_spark_cannot_decode_are_quarantined_whole(tmp_path):
+    """pyarrow reads and writes these, Spark 4 does not read them: brotli (no Hadoop codec),
+    byte_stream_split (no decoder in its vectorized reader) and a damaged page under a sound
+    footer each failed the whole run with a Java error and no file named (probe,
+    2026-12-06). The codecs Spark reads pass."""
+    path = tmp_path / "x.parquet"
+    table = _extra(pa.array([1.5]))
+
+    def classify() -> tuple[str, str | None]:
+        return landing_files._classify(path, path.stat().st_size)
+
+    for options, why in (
+        ({"compression": "brotli"}, "column event_id: BROTLI compression, which Spark cannot"),
+        ({"use_byte_stream_split": ["extra"], "use_dictionary": False},
+         "column extra: BYTE_STREAM_SPLIT encoding, which Spark's reader cannot decode"),
+    ):  # fmt: skip
+        pq.write_table(table, path, **options)
+        fmt, problem = classify()
+        assert fmt == "unreadable" and problem is not None and problem.startswith(why), problem
+    for options in ({}, {"compression": "zstd"}, {"compression": "gzip"}, {"compression": "lz4"}):
+        pq.write_table(table, path, **options)
+        assert classify() == ("parquet", None)
+    pq.write_table(pa.table({"event_id": [f"event-{i}" for i in range(5_000)]}), path)
+    data = bytearray(path.read_bytes())
+    data[200:2000] = b"\xab" * 1800  # a damaged page; the footer at the end still reads
+    path.write_bytes(bytes(data))
+    assert pq.read_metadata(path).num_rows == 5_000
+    fmt, problem = classify()
+    assert fmt == "unreadable" and problem is not None
+    assert problem.startswith("a page of the Parquet file cannot be decoded ("), problem
+
+
+def test_parquet_binary_text_lands_and_bytes_no_text_or_nested_values_are_named(spark, paths):
+    """A binary column (strings as Hive and Impala write them) lands as text; a value whose
+    bytes are not UTF-8 had landed as given, and the lake's readers then failed on the table;
+    a struct had landed as "{1}" (two structs as one key). Each such row is quarantined,
+    naming its field, and the others land."""
+    day = "2026-03-09"
+    t = f"{day}T02:00:00Z"
+    folder = Path(_land_lines(paths, day, {"a.jsonl": [_ev("ok", f"{day}T01:00:00Z")]}))
+    base = {"ts": [t] * 3, "user_id": [1] * 3, "item_id": [1] * 3, "event_type": ["click"] * 3}
+    pq.write_table(pa.table({
+        **base,
+        "event_id": pa.array([b"bin-ok", b"rbin\xff\xfe", b"bin-c"], pa.binary()),
+        "country": pa.array([b"FR", b"FR", b"F\xe9"], pa.binary()),
+    }), folder / "b.parquet")  # fmt: skip
+    pq.write_table(pa.table({**{k: v[:1] for k, v in base.items()},
+                             "event_id": pa.array([{"a": 1}])}), folder / "c.parquet")  # fmt: skip
+    result, _parsers, rejected = _ingest_day(spark, paths, day)
+    assert _landed(paths, result, day) == ["bin-ok", "ok"]
+    assert [(f, n, fld, why) for f, n, fld, why, _raw in rejected] == [
+        ("b.parquet", 2, "event_id", "field event_id: not UTF-8 text"),
+        ("b.parquet", 3, "country", "field country: not UTF-8 text"),
+        ("c.parquet", 1, "event_id", "field event_id: a struct, not a single value"),
+    ]
+
+
+def test_a_nul_byte_in_a_value_rejects_its_line_and_utf16_stays_a_whole_file(spark, paths):
+    """One NUL byte inside a value in the first 64 KiB had sent the whole file to quarantine
+    ("binary or compressed file?", no line), its good lines with it; past 64 KiB, a NUL in an
+    id landed. Now that line is rejected, named, and the others land; UTF-16 text (a NUL in
+    every other byte) is still quarantined whole."""
+    day = "2026-03-10"
+    t = f"{day}T01:00:00Z"
+    folder = Path(_land_lines(paths, day, {}))
+    lines = [_ev("n1", t), _ev("n2\x00x", t), _ev("n3", t)]
+    (folder / "a.jsonl").write_bytes(("\n".join(lines) + "\n").encode())
+    (folder / "b.jsonl").write_bytes((_ev("w1", t) + "\n").encode("utf-16-le"))
+    result, _parsers, rejected = _ingest_day(spark, paths, day)
+    assert _landed(paths, result, day) == ["n1", "n3"]
+    assert [(f, n, fld, why) for f, n, fld, why, _raw in rejected] == [
+        ("a.jsonl", 2, "event_id", "field event_id: holds a control character"),
+        ("b.jsonl", None, None, "not UTF-8 text (NUL bytes): binary or compressed file?"),
+    ]
+
+
+def test_a_file_appended_to_while_the_run_reads_it_fails_the_run_writing_nothing(
+    spark, paths, monkeypatch
+):
+    """Lines appended after the file's digest was taken had landed with the rest, while its
+    lineage recorded the sha256 of a prefix (``--verify`` then said "changed" of a table
+    landed as it should). The run now checks, once Spark has read the rows and before it
+    writes, that each file is what it digested; the same day, settled, lands whole."""
+    from recassets.ingest import LandingChangedError, pipeline
+
+    day = "2026-03-11"
+    t = f"{day}T01:00:00Z"
+    folder = Path(_land_lines(paths, day, {"a.jsonl": [_ev("c1", t), _ev("c2", t)]}))
+    real = pipeline._tally
+
+    def tally_then_append(rows, contract):
+        got = real(rows, contract)
+        with open(folder / "a.jsonl", "a") as f:
+            f.write(_ev("c3", t) + "\n")
+        return got
+
+    monkeypatch.setattr(pipeline, "_tally", tally_then_append)
+    with pytest.raises(
+        LandingChangedError, match=r"a\.jsonl \(\S+ bytes when read, \S+ bytes now\)"
+    ):
+        ingest(spark, paths, "events", [day])
+    assert not (Path(paths.table("raw_events")) / "_delta_log").exists()  # nothing written
+    monkeypatch.setattr(pipeline, "_tally", real)
+    result, _parsers, rejected = _ingest_day(spark, paths, day)
+    assert _landed(paths, result, day) == ["c1", "c2", "c3"] and rejected == []
 
 
 def test_links_pipes_and_linked_folders_in_a_day_are_named_not_passed_over(spark, paths, tmp_path):

@@ -67,9 +67,13 @@ ITEMS: list[tuple[dict | str, tuple[str, str | None] | None]] = [
         {"item_id": 11, "first_seen": 12},
         ("field first_seen: expected timestamp, got 12", "first_seen"),
     ),
+    # first seen before the day it lands: lands (a dump of known items, an export after
+    # midnight); after it: quarantined
+    ({"item_id": 13, "first_seen": "2026-01-01T23:59:59Z"}, None),
+    ({"item_id": 17, "first_seen": "2019-05-01T08:00:00Z"}, None),
     (
-        {"item_id": 13, "first_seen": "2026-01-01T23:59:59Z"},
-        ("first_seen 2026-01-01T23:59:59.000000Z outside partition 2026-01-02", "first_seen"),
+        {"item_id": 18, "first_seen": "2026-01-03T00:00:00Z"},
+        ("first_seen 2026-01-03T00:00:00.000000Z after partition 2026-01-02", "first_seen"),
     ),
     (
         {"item_id": 10, "first_seen": SEEN, "category": "pop"},
@@ -127,7 +131,9 @@ def test_bad_items_are_quarantined_with_their_reason(spark, paths):
     assert sorted((r["item_id"], r["category"], r["title"]) for r in table) == [
         (10, "jazz", None),
         (12, None, "7"),
+        (13, None, None),
         (15, None, "t" * 1000),
+        (17, None, None),
     ]
     assert len(table) + len(quarantine) == len(ITEMS)
 
@@ -169,3 +175,25 @@ def test_a_user_landed_again_on_a_later_day_is_quarantined_not_doubled(spark, pa
     assert (result.rows, result.quarantined) == (2, 2)
     again = ingest(spark, paths, "users", [d1])  # d1 replaced: its own keys are not repeats
     assert (again.rows, again.quarantined) == (2, 0)
+
+
+def test_an_earlier_day_landing_late_says_how_to_keep_its_row(spark, paths):
+    """User 50 landed on d3; its row of d2 lands afterwards (a late folder: the landing
+    sensor ingests that day alone). The row of d3 stays and the d2 row is quarantined,
+    saying so and naming the one run over both days that keeps the earlier row; that run
+    does."""
+    d2, d3 = "2026-01-02", "2026-01-03"
+    _land(paths, "users", d3, [_user(50, d3, "DE")])
+    ingest(spark, paths, "users", [d3])
+    _land(paths, "users", d2, [_user(50, d2, "FR")])
+    late = ingest(spark, paths, "users", [d2])
+    assert (late.rows, late.quarantined) == (0, 1)
+    (row,) = DeltaTable(paths.table("quarantine")).to_pyarrow_table().to_pylist()
+    assert row["reason"] == (
+        f"user_id 50 already landed on {d3}, a later day: that row stays; to keep this earlier "
+        f"one, ingest both days in one run (recassets materialize --select lake/users --first "
+        f"{d2} --last {d3})"
+    )
+    both = ingest(spark, paths, "users", [d2, d3])
+    table = DeltaTable(both.table_path).to_pyarrow_table().to_pylist()
+    assert [(r["user_id"], r["country"], r["dt"].isoformat()) for r in table] == [(50, "FR", d2)]
