@@ -80,15 +80,49 @@ def failures(result: Any) -> list[tuple[str, str]]:
     out = []
     for event in result.get_step_failure_events():
         err = getattr(event.event_specific_data, "error", None)
-        while err is not None and err.cause is not None:
+        chain = []
+        while err is not None:
+            chain.append(err)
             err = err.cause
-        text = [t.strip() for t in (err.message if err is not None else "").splitlines()]
-        text = [t for t in text if t]
-        line = text[0] if text else "failed"
-        if line.endswith(":") and len(text) > 1:
-            line = f"{line} {'; '.join(text[1:])}"
-        out.append((event.step_key or "?", line[:500]))
+        own = [e for e in chain if not str(getattr(e, "cls_name", "") or "").startswith("Dagster")]
+        # the asset's own error (the outermost one not Dagster's: it names the file or the
+        # table), and the innermost's first line where that is another error (its cause)
+        main, root = (own or chain or [None])[0], (chain or [None])[-1]
+        line = _first_line(main)
+        if root is not main and (cause := _first_line(root)) != "failed" and cause not in line:
+            line = f"{line} (cause: {cause})"
+        out.append((event.step_key or "?", (line + _hint(chain))[:500]))
     return out
+
+
+def _first_line(err: Any) -> str:
+    """An error's first line (with the lines after it when it ends in ':'); for a Java error
+    passed through py4j ("An error occurred while calling o615.save."), the Java error's own
+    line: its last ``Caused by:``, the root of what failed (``Operation not permitted``)."""
+    text = [t.strip() for t in (err.message if err is not None else "").splitlines()]
+    text = [t for t in text if t]
+    line = text[0] if text else "failed"
+    if "An error occurred while calling" in line:
+        caused = [t[len("Caused by:") :].strip() for t in text if t.startswith("Caused by:")]
+        java = caused[-1:] or [t.lstrip(": ") for t in text[1:] if t.startswith(":")][:1]
+        if java:
+            line = f"{line} {java[0]}"
+    elif line.endswith(":") and len(text) > 1:
+        line = f"{line} {'; '.join(text[1:])}"
+    return line
+
+
+# What py4j raises once the Spark JVM behind a session is gone (killed; the OOM killer).
+_JVM_GONE = ("ConnectionRefusedError", "Py4JNetworkError", "Answer from Java side is empty")
+
+
+def _hint(chain: Sequence[Any]) -> str:
+    """What to do, where the error alone does not say it: Spark's JVM gone."""
+    text = " ".join(getattr(e, "message", "") or "" for e in chain)
+    if any(mark in text for mark in _JVM_GONE):
+        return (" (the Spark JVM is gone: killed, or out of memory? Delta tables hold whole "
+                "commits only; run the command again)")  # fmt: skip
+    return ""
 
 
 def run_plan(plan: Sequence[Mapping[str, Any]], instance: DagsterInstance) -> int:

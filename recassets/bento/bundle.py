@@ -55,7 +55,7 @@ from recassets.retrieval.index import (
 )
 from recassets.training import inference as T
 from recassets.training import policy as P
-from recassets.training.checkpoint import Checkpoint
+from recassets.training.checkpoint import Checkpoint, DamagedArtifactError
 from recassets.training.light import LightRanker
 from recassets.training.similarity import ItemSimilarity
 
@@ -318,7 +318,13 @@ def _fill_bundle(paths: Paths, policy: dict[str, Any], folder: Path) -> Path:
         for kind in P.KINDS:
             target = folder / "models" / f"{kind}.pt"
             shutil.copy2(policy[kind], target)
-            ckpt = Checkpoint.load(target)
+            try:
+                ckpt = Checkpoint.load(target)
+            except DamagedArtifactError as e:  # named as served, not as the staging copy
+                raise DamagedArtifactError(
+                    f"checkpoint {policy[kind]} (served by current.json) is damaged: "
+                    f"{str(e).replace(str(target), 'its copy')}"
+                ) from e
             files[kind] = f"models/{kind}.pt"
             lineage[kind] = {
                 "checkpoint": policy[kind],

@@ -64,6 +64,7 @@ def test_refused_only_when_the_tolerated_check_failed():
 class _Error:
     message: str
     cause: _Error | None = None
+    cls_name: str = "DagsterExecutionStepExecutionError"
 
 
 @dataclass
@@ -87,16 +88,47 @@ class _Failed:
 
 def test_a_failed_step_is_said_in_one_line_with_what_a_colon_announces():
     check = "1 blocking asset check failed with ERROR severity:\nlake/raw_events: has_events\n"
-    own = _Error("ValueError: no positive\n  File x.py, line 3", None)
+    own = _Error("ValueError: no positive\n  File x.py, line 3", None, "ValueError")
     got = failures(_Failed(_Failure("lake__raw_events", _Data(_Error(check))),
                            _Failure("models__x", _Data(_Error("wrapper", own))),
                            _Failure("y", _Data(_Error("")))))  # fmt: skip
     assert got == [
         ("lake__raw_events",
          "1 blocking asset check failed with ERROR severity: lake/raw_events: has_events"),
-        ("models__x", "ValueError: no positive"),  # the innermost error, its first line
+        ("models__x", "ValueError: no positive"),  # the asset's own error, its first line
         ("y", "failed"),
     ]  # fmt: skip
+
+
+def test_a_failed_steps_line_names_the_files_error_the_java_cause_and_a_gone_jvm():
+    """Probe, 2026-12-06: a damaged checkpoint said only the CRC error (the error naming the
+    file wrapped it); a table folder that could not be written said "Py4JJavaError: An error
+    occurred while calling o615.save." (the cause 140 lines into the log); a killed Spark JVM
+    said "Connection refused" of every step."""
+    crc = _Error("ValueError: its member archive/data/1 fails its CRC-32 check", None, "ValueError")
+    damaged = _Error("DamagedArtifactError: checkpoint models/two_tower/0001.pt is damaged", crc,
+                     "DamagedArtifactError")  # fmt: skip
+    java = _Error(
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o615.save.\n"
+        ": org.apache.spark.SparkException: Job aborted.\n\tat org.apache.spark.X(X.scala:1)\n"
+        "Caused by: java.io.IOException: Mkdirs failed\n\tat y\n"
+        "Caused by: java.nio.file.AccessDeniedException: Operation not permitted\n\tat z",
+        None, "Py4JJavaError",
+    )  # fmt: skip
+    bare = _Error("py4j.protocol.Py4JJavaError: An error occurred while calling o9.count.\n"
+                  ": java.lang.OutOfMemoryError: Java heap space", None, "Py4JJavaError")  # fmt: skip
+    gone = _Error("ConnectionRefusedError: [Errno 111] Connection refused", None,
+                  "ConnectionRefusedError")  # fmt: skip
+    got = dict(failures(_Failed(*[_Failure(k, _Data(_Error("wrapper", e)))
+                                  for k, e in (("a", damaged), ("b", java), ("c", bare), ("d", gone))])))  # fmt: skip
+    assert got["a"] == ("DamagedArtifactError: checkpoint models/two_tower/0001.pt is damaged "
+                        "(cause: ValueError: its member archive/data/1 fails its CRC-32 check)")  # fmt: skip
+    assert got["b"] == ("py4j.protocol.Py4JJavaError: An error occurred while calling o615.save. "
+                        "java.nio.file.AccessDeniedException: Operation not permitted")  # fmt: skip
+    assert got["c"].endswith("o9.count. java.lang.OutOfMemoryError: Java heap space")
+    assert got["d"].startswith("ConnectionRefusedError: [Errno 111] Connection refused (the "
+                               "Spark JVM is gone")  # fmt: skip
+    assert "JVM" not in got["a"] + got["b"]  # the hint only where py4j lost its JVM
 
 
 def test_a_plan_runs_in_one_process_and_stops_at_the_first_failure(tmp_path):
