@@ -127,7 +127,11 @@ def _days(context: AssetCheckExecutionContext) -> list[str]:
 def _log_failures(context: AssetCheckExecutionContext, reports: dict[str, QualityReport]) -> None:
     bad = [day for day, r in reports.items() if not r.success]
     if bad:
-        context.log.error(f"{len(bad)} of {len(reports)} day(s) failed: {', '.join(bad)}")
+        # each day with what failed (the expectation, its column, what was seen): the day
+        # alone sent the operator to the UI's check page to learn which rule it was
+        said = [f"{d} ({'; '.join(f.line() for f in reports[d].failures[:3])})" for d in bad[:5]]
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        context.log.error(f"{len(bad)} of {len(reports)} day(s) failed: {', '.join(said)}{more}")
 
 
 def _done() -> Output:

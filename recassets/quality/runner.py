@@ -86,6 +86,11 @@ class Failure:
     observed: dict[str, Any]
     sample_rows: list[dict[str, Any]] = field(default_factory=list)
 
+    def line(self, limit: int = 160) -> str:
+        """One line for a log: ``expectation(column): what was seen``."""
+        text = f"{self.label}: {_fmt_observed(self.observed)}"
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
     @property
     def label(self) -> str:
         return f"{self.expectation}({self.column})" if self.column else self.expectation

@@ -176,6 +176,34 @@ def test_a_range_names_the_bad_day_with_its_own_failures_and_rows(spark, range_l
     assert bad.context["row_count_bounds"] == [5, 15]
 
 
+def test_the_runs_log_names_each_failed_days_expectations(spark, range_lake):
+    """A failed day was logged as its date alone ("1 of 1 day(s) failed: 2026-01-04"): what
+    failed was only on the UI's check page. A range that passes logs nothing."""
+    from assets.quality import _log_failures
+
+    class Log:
+        def __init__(self) -> None:
+            self.errors: list[str] = []
+
+        def error(self, text: str) -> None:
+            self.errors.append(text)
+
+    class Context:
+        log = Log()
+
+    reports = check_raw_events_range(spark, range_lake, RANGE)
+    _log_failures(Context(), reports)
+    (said,) = Context.log.errors
+    assert said.startswith(f"2 of {len(RANGE)} day(s) failed: {BAD_DAY} (")
+    assert "expect_column_values_to_not_be_null(user_id): unexpected_count=" in said
+    assert said.endswith(
+        f", {QUARANTINED_DAY} (expect_table_row_count_to_be_between: observed_value=0)"
+    )
+    Context.log = Log()
+    _log_failures(Context(), {day: r for day, r in reports.items() if r.success})
+    assert Context.log.errors == []
+
+
 def test_a_one_day_range_is_the_one_day_check(spark, range_lake):
     for day in (BAD_DAY, "2026-01-05"):
         assert check_raw_events_range(spark, range_lake, [day]) == {
