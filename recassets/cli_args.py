@@ -130,7 +130,9 @@ def landed_range(paths: Any, say: Any = print) -> tuple[str, str]:
 def early_dimensions(paths: Any, say: Any = print) -> None:
     """Say each dimension's landing days before the first daily partition: no partition reads
     them (a users export laid out by sign-up day, its older sign-ups before the first event,
-    was never ingested, without a word), and where their rows belong instead."""
+    was never ingested, without a word), and where their rows belong instead; and files or
+    folders under a landing that are no day folder (``events/stray.jsonl``, ``dt=2026-02-30``),
+    which only the landing sensor's log named."""
     from recassets.paths import PartitionWindow
 
     first = PartitionWindow.from_env(paths).first
@@ -140,6 +142,14 @@ def early_dimensions(paths: Any, say: Any = print) -> None:
             say(f"left out: {dataset} landed on {few(early)}, before the first daily partition "
                 f"{first}: never ingested; move those files into {dataset}/dt={first} "
                 f"({dataset} land on the day first seen or later)")  # fmt: skip
+    for dataset in ("events", "users", "items"):  # what no day folder holds is never read
+        root = Path(paths.landing) / dataset
+        stray = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith((".", "_"))) if root.is_dir() else []  # fmt: skip
+        odd = paths.odd_landing_folders(dataset)
+        if stray or odd:
+            names = ", ".join([*odd[:3], *stray[:3]])
+            say(f"left out: {names} in {root}: no dt=YYYY-MM-DD day folder, never read; land "
+                f"files in {dataset}/dt=<day>/")  # fmt: skip
 
 
 def failure_tail(log: str, lines: int = 40) -> str:
@@ -162,7 +172,20 @@ def failure_tail(log: str, lines: int = 40) -> str:
         block = [*block[:8], "  ...\n", *block[-(room - 9) :]]
     if rest:
         block = [*block, "  ... (the log's end)\n" if len(rest) > tail else "", *rest[-tail:]]
-    return "".join(block)
+    return "".join(block) + _storage_hint(rows[at:])
+
+
+def _storage_hint(rows: Sequence[str]) -> str:
+    """What a failure of the Dagster instance's own SQLite storage means: a full disk, or a
+    file locked by another process (it ended in 40 lines of SQLAlchemy, naming neither)."""
+    text = "".join(rows)
+    if "sqlite3.OperationalError" not in text:
+        return ""
+    why = ("locked by another process (a `dagster dev` or daemon writing it?)" if
+           "database is locked" in text else "on a full disk or a folder it cannot write?")  # fmt: skip
+    return (f"recassets: the Dagster instance's storage (DAGSTER_HOME, its history/ and "
+            f"storage/ files) could not be written: {why} Runs it had begun are reaped by the "
+            "next command.\n")  # fmt: skip
 
 
 def selected(select: str | None, default: Sequence[str], more: Sequence[str]) -> Sequence[str]:

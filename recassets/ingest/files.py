@@ -429,5 +429,16 @@ def _classify(path: Path, size: int, scan: _LineScan | None = None) -> tuple[str
             return "unreadable", "not UTF-8 text (NUL bytes): binary or compressed file?"
         if not_utf8 is not None:
             return "unreadable", f"not UTF-8 text: {not_utf8}"
+        # a line that is "[" or "{" alone opens a JSON document written over several lines
+        # (json.dump(..., indent=2), a ".json" export): each of its lines was rejected as
+        # unparseable JSON, 16 rejects for one file, with no word of what it was
+        first = next(
+            (t.strip() for t in head.removeprefix(b"\xef\xbb\xbf").splitlines() if t.strip()), b""
+        )
+        if first in (b"[", b"{"):
+            return "unreadable", (
+                "a JSON document over several lines (pretty-printed), not JSON Lines: write one "
+                "object per line (jq -c '.[]' FILE for an array, jq -c . FILE for objects)"
+            )
         return "jsonl", None
     return "unreadable", f"unsupported file type {suffix or '(none)'}: use .jsonl or .parquet"

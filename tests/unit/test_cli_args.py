@@ -310,7 +310,8 @@ def test_dimension_days_before_the_first_partition_are_named_with_where_they_bel
     tmp_path, monkeypatch
 ):
     """A users export laid out by sign-up day put its older sign-ups before the first event:
-    no partition read those folders, and nothing said so."""
+    no partition read those folders, and nothing said so; nor of a file beside the day
+    folders."""
     from recassets.paths import Paths
 
     for var in ("RECASSETS_START_DATE", "RECASSETS_END_DATE"):
@@ -334,6 +335,15 @@ def test_dimension_days_before_the_first_partition_are_named_with_where_they_bel
     said.clear()
     cli_args.landed_range(paths, said.append)
     assert said == []
+    # a file beside the day folders and a folder that is no day: never read, now said
+    (landing / "events" / "stray.jsonl").write_text("{}\n")
+    (landing / "events" / "dt=2026-02-30").mkdir()
+    (landing / "events" / ".hidden.jsonl").write_text("{}\n")  # a producer's temporary: not said
+    cli_args.landed_range(paths, said.append)
+    assert said == [
+        f"left out: dt=2026-02-30, stray.jsonl in {landing}/events: no dt=YYYY-MM-DD day "
+        "folder, never read; land files in events/dt=<day>/"
+    ]
 
 
 def test_an_open_window_ends_at_today_or_the_latest_day_landed_within_a_week(tmp_path, monkeypatch):
@@ -366,6 +376,13 @@ def test_a_failed_runs_tail_shows_its_traceback_and_how_the_log_ended():
     ending = "".join(["run starts\n", *trace, "DagsterRunFailed: step raw_events failed\n"])
     assert cli_args.failure_tail(ending).endswith("DagsterRunFailed: step raw_events failed\n")
     assert cli_args.failure_tail("".join(spark)) == "".join(spark[-40:])  # no traceback: the end
+    assert "Dagster instance" not in cli_args.failure_tail(ending)
+    # the instance's own SQLite storage failing (a full disk, a lock) is said as such
+    for error, why in (("disk I/O error", "full disk"), ("database is locked", "locked by")):
+        stored = ["Traceback (most recent call last):\n", *frames[:3],
+                  f"sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) {error}\n"]  # fmt: skip
+        said = cli_args.failure_tail("".join(stored)).splitlines()[-1]
+        assert said.startswith("recassets: the Dagster instance's storage") and why in said
 
 
 @pytest.mark.parametrize(("debug", "traceback"), [("", False), ("0", False), ("false", False),

@@ -610,7 +610,8 @@ def test_items_contract(runs):
     early = {"item_id": 501, "first_seen": dt.datetime(2026, 1, 1, 9, tzinfo=UTC),
              "category": None, "creator": None, "title": "Early"}  # fmt: skip
     assert [{k: v for k, v in r.items() if k != "dt"} for r in landed] == items.to_pylist() + [
-        extra, early
+        extra,
+        early,
     ]
     assert _quarantine(runs, runs.items, "items", D2) == []
     # The users and items runs replaced their own quarantine rows only.
@@ -998,6 +999,26 @@ def test_names_hadoop_cannot_read_and_columns_spark_cannot_tell_apart_quarantine
     fine = tmp_path / "f.parquet"
     pq.write_table(pa.table({"device": ["ios"], "event_id": ["e"]}), fine)
     assert landing_files._classify(fine, fine.stat().st_size) == ("parquet", None)
+
+
+def test_a_pretty_printed_json_document_is_quarantined_whole_saying_what_it_is(tmp_path):
+    """A ``.json`` export written with indentation gave one reject per line, each
+    "unparseable JSON", with no word that the file was a JSON document, not JSON Lines."""
+    import json
+
+    rows = [{"event_id": "e1", "user_id": 1}, {"event_id": "e2", "user_id": 2}]
+    why = "a JSON document over several lines (pretty-printed), not JSON Lines"
+    for name, text in (("array.json", json.dumps(rows, indent=2)),
+                       ("objects.jsonl", "\n".join(json.dumps(r, indent=1) for r in rows)),
+                       ("bom.json", "\ufeff" + json.dumps(rows, indent=2))):  # fmt: skip
+        path = tmp_path / name
+        path.write_text(text + "\n")
+        fmt, problem = landing_files._classify(path, path.stat().st_size)
+        assert fmt == "unreadable" and problem is not None and problem.startswith(why), name
+    for text in ("\n".join(json.dumps(r) for r in rows), '[1, 2]\n{"event_id": "e3"}'):
+        path = tmp_path / "lines.jsonl"  # JSON Lines, a line that is an array included
+        path.write_text(text + "\n")
+        assert landing_files._classify(path, path.stat().st_size) == ("jsonl", None)
 
 
 def _extra(column: pa.Array, name: str = "extra") -> pa.Table:
