@@ -299,6 +299,16 @@ def _typed(name: str, type_: str) -> Column:
         return F.col(name)
     if type_ == "timestamp":
         return iso_timestamp(F.col(name)).try_cast("timestamp")
+    if type_ == "bigint":
+        # a whole number written as a float ("5.0"): what pandas writes for an id column with
+        # a missing value in it (float64), in JSON or in Parquet; every such row was
+        # rejected. Up to 15 digits only: a float holds 15 digits exactly, and a longer one
+        # may already be another id.
+        raw = F.col(f"`{name}`")
+        whole = F.regexp_replace(raw, r"^(\s*[+-]?[0-9]{1,15})\.0*(\s*)$", "$1$2")
+        return (
+            F.when(raw.contains("."), whole).otherwise(raw).try_cast("bigint")
+        )  # the regex: rarely
     return F.expr(f"try_cast(`{name}` as {type_})")
 
 

@@ -1177,6 +1177,31 @@ def test_a_file_appended_to_while_the_run_reads_it_fails_the_run_writing_nothing
     assert _landed(paths, result, day) == ["c1", "c2", "c3"] and rejected == []
 
 
+def test_whole_number_ids_written_as_floats_land_and_others_are_named(spark, paths):
+    """pandas writes an id column holding a missing value as float64: ``5.0`` in JSON and in
+    Parquet, and every such row was rejected ("expected bigint, got 5.0"). A whole number of
+    up to 15 digits lands; a fraction, or a float too long to hold the id exactly, does not."""
+    day = "2026-03-12"
+    t = f"{day}T01:00:00Z"
+    folder = Path(_land_lines(paths, day, {"a.jsonl": [
+        _ev("f1", t, user_id=5.0), _ev("f2", t, user_id="7.00", item_id=" 3.0 "),
+        _ev("f3", t, user_id=2.5), _ev("f4", t, user_id="1234567890123456.0"),
+    ]}))  # fmt: skip
+    pq.write_table(pa.table({"event_id": ["p1", "p2"], "ts": [t, t],
+                             "user_id": pa.array([8.0, None], pa.float64()), "item_id": [1.0, 2.0],
+                             "event_type": ["click", "click"]}), folder / "b.parquet")  # fmt: skip
+    result, _parsers, rejected = _ingest_day(spark, paths, day)
+    rows = _read(result.table_path, result.delta_version, dt=dt.date.fromisoformat(day))
+    assert sorted((r["event_id"], r["user_id"], r["item_id"]) for r in rows) == [
+        ("f1", 5, 1), ("f2", 7, 3), ("p1", 8, 1),
+    ]  # fmt: skip
+    assert [(f, n, why) for f, n, _fld, why, _raw in rejected] == [
+        ("a.jsonl", 3, "field user_id: expected bigint, got 2.5"),
+        ("a.jsonl", 4, "field user_id: expected bigint, got 1234567890123456.0"),
+        ("b.parquet", 2, "missing field user_id"),
+    ]
+
+
 def test_links_pipes_and_linked_folders_in_a_day_are_named_not_passed_over(spark, paths, tmp_path):
     """A dangling link, a link loop and a pipe were skipped without a trace (a day of only
     those said "no landing files"); a link to a folder was walked to count its files (a link
