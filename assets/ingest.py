@@ -204,13 +204,13 @@ raw_events = _ingest_asset(
 )
 users = _ingest_asset(
     "users",
-    "User dimension: one row per user, in the partition of the day first seen, with country, "
-    "device and age bucket.",
+    "User dimension: one row per user, in the partition of the day it landed (on or after the "
+    "day first seen), with country, device and age bucket.",
 )
 items = _ingest_asset(
     "items",
-    "Item dimension: one row per item, in the partition of the day first published, with "
-    "category, creator and title.",
+    "Item dimension: one row per item, in the partition of the day it landed (on or after the "
+    "day first published), with category, creator and title.",
 )
 
 ASSETS = [*LANDING.values(), raw_events, users, items]

@@ -206,7 +206,10 @@ def stop_with_parent(every_s: float = 1.0) -> threading.Thread:
     (``cli_args.stopping_with`` passes on the others). Such an orphan had gone on committing
     tables and building a bento nobody was waiting for, and died at its next line of output
     (a broken pipe), in the middle of its plan (probe, 2026-12-06)."""
-    parent = os.getppid()
+    # the CLI's pid as it passed it: a CLI killed before this line ran has already left us
+    # to init (or a subreaper), whose pid would never change again
+    said = os.environ.get("RECASSETS_CLI_PID", "")
+    parent = int(said) if said.isdigit() else os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:

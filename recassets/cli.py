@@ -89,6 +89,7 @@ def dagster_env(paths: Paths, settings: Mapping[str, str] | None = None) -> dict
     env = dict(os.environ)
     env["RECASSETS_HOME"] = paths.home
     env["DAGSTER_HOME"] = paths.dagster_home
+    env["RECASSETS_CLI_PID"] = str(os.getpid())  # the run stops once we are gone (stop_with_parent)
     env.update(settings or {})
     return env
 
@@ -221,7 +222,7 @@ def _launch(
                     ):
                         say("  " + event)
             code = proc.wait()
-    cli_args.said_stopped(stopped, log_path)
+    cli_args.said_stopped(stopped, code, log_path)
     if code != 0 and failed:  # each cause was said in one line as it came
         raise StepsFailed(f"recassets: {len(failed)} step(s) failed ({', '.join(failed)}); "
                           f"full log in {log_path}", failed, ran == len(plan) - 1)  # fmt: skip

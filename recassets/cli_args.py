@@ -140,8 +140,10 @@ def early_dimensions(paths: Any, say: Any = print) -> None:
         early = [d for d in paths.landed_days(dataset) if d < first]
         if early:
             say(f"left out: {dataset} landed on {few(early)}, before the first daily partition "
-                f"{first}: never ingested; move those files into {dataset}/dt={first} "
-                f"({dataset} land on the day first seen or later)")  # fmt: skip
+                f"{first}: never ingested; copy those files into {dataset}/dt={first} under "
+                f"names of their own (prefixed with their day: the days' files may share a "
+                f"name), then materialize lake/{dataset} for {first} ({dataset} land on the day "
+                "first seen or later)")  # fmt: skip
     for dataset in ("events", "users", "items"):  # what no day folder holds is never read
         root = Path(paths.landing) / dataset
         stray = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith((".", "_"))) if root.is_dir() else []  # fmt: skip
@@ -258,21 +260,27 @@ def stopping_with(proc: Any) -> Iterator[list[int]]:
     before = {}
     for name in STOP_SIGNALS:
         number = getattr(signal, name)
+        if signal.getsignal(number) is signal.SIG_IGN:
+            continue  # ignored by whoever started us (nohup: SIGHUP; `cmd &` in a script: SIGINT)
         before[number] = signal.signal(number, forward)
     try:
         yield got
     finally:
         for number, handler in before.items():
-            signal.signal(number, handler)
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
 
-def said_stopped(signals: Sequence[int], log: Any) -> None:
+def said_stopped(signals: Sequence[int], code: int, log: Any) -> None:
     """After ``stopping_with``: a command stopped by a signal exits 128 + its number (as a
-    shell reports it), saying that its run was stopped, not that a step failed."""
+    shell reports it), saying that its run was stopped, not that a step failed. A signal
+    that came once the run had ended well (exit 0) stopped nothing: said as that."""
     import signal
     import sys
 
-    if signals:
+    if signals and code == 0:
+        print(f"recassets: {signal.Signals(signals[0]).name} came after the run had finished; "
+              "it stopped nothing", file=sys.stderr)  # fmt: skip
+    elif signals:
         name = signal.Signals(signals[0]).name
         print(f"recassets: stopped by {name}: the run was interrupted and marked failed; the "
               f"steps it had finished stay done (log: {log})", file=sys.stderr)  # fmt: skip

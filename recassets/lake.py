@@ -189,9 +189,10 @@ def delta_damage(path: str, error: BaseException) -> str:
     file and line that is not a JSON object (local paths; the log is newline-delimited JSON)."""
     said = (str(error).strip().splitlines() or [type(error).__name__])[0]
     local = _local_path(path)
-    log = os.path.join(local, "_delta_log") if local is not None else None
-    if log is not None and os.path.isdir(log):
-        for name in sorted(n for n in os.listdir(log) if _COMMIT.match(n)):
+    log = os.path.join(local, "_delta_log") if local is not None else ""
+    try:  # the damaged line: a file that cannot be opened leaves delta-rs's own word
+        names = sorted(n for n in os.listdir(log) if _COMMIT.match(n)) if log else []
+        for name in names:
             with open(os.path.join(log, name), encoding="utf-8", errors="replace") as f:
                 for i, line in enumerate(f, 1):
                     try:
@@ -201,6 +202,8 @@ def delta_damage(path: str, error: BaseException) -> str:
                     if not ok:
                         return (f"the Delta table at {path} cannot be read: {log}/{name} line {i} "
                                 f"is not a JSON action (the log is damaged; {said})")  # fmt: skip
+    except OSError:
+        pass
     return f"the Delta table at {path} cannot be read ({said})"
 
 

@@ -49,8 +49,8 @@ class LandingChangedError(RuntimeError):
 
 
 def unchanged_since_digest(files: Sequence[LandedFile]) -> None:
-    """Raise ``LandingChangedError`` naming each file whose size or modification time is no
-    longer what it was before its digest was taken. Called once Spark has read the rows,
+    """Raise ``LandingChangedError`` naming each file whose size, or whose bytes where only
+    its modification time changed, are no longer what they were before its digest was taken. Called once Spark has read the rows,
     before anything is written: a file appended to during the run had landed its new rows
     while its lineage recorded the sha256 of a prefix, and ``--verify`` then said "changed"
     of a table landed as it should (probe, 2026-12-06)."""
@@ -63,6 +63,11 @@ def unchanged_since_digest(files: Sequence[LandedFile]) -> None:
             now: tuple[int, int] | None = (st.st_size, st.st_mtime_ns)
         except OSError:
             now = None
+        if now != f.stamp and now is not None and now[0] == f.stamp[0] and f.sha256 is not None:
+            # the same size, a new time (touch, an rsync or a sync tool rewriting the same
+            # bytes, a network file system's attributes): the bytes decide
+            if file_digest(f.path)[1] == f.sha256:
+                continue
         if now != f.stamp:
             was = f"{f.stamp[0]:,} bytes"
             changed.append(

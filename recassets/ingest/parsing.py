@@ -300,15 +300,15 @@ def _typed(name: str, type_: str) -> Column:
     if type_ == "timestamp":
         return iso_timestamp(F.col(name)).try_cast("timestamp")
     if type_ == "bigint":
-        # a whole number written as a float ("5.0"): what pandas writes for an id column with
-        # a missing value in it (float64), in JSON or in Parquet; every such row was
-        # rejected. Up to 15 digits only: a float holds 15 digits exactly, and a longer one
-        # may already be another id.
+        # a whole number written as a float ("5.0", "1.2345678E7"): what pandas writes for an
+        # id column with a missing value in it (float64), in JSON or in Parquet; every such
+        # row was rejected. Judged by its value, not its text (Spark's JSON reader keeps a
+        # number as written, from_json and a Parquet double re-print it in E-notation), and
+        # below 10^15 only: a float holds 15 digits exactly, a longer one may be another id.
         raw = F.col(f"`{name}`")
-        whole = F.regexp_replace(raw, r"^(\s*[+-]?[0-9]{1,15})\.0*(\s*)$", "$1$2")
-        return (
-            F.when(raw.contains("."), whole).otherwise(raw).try_cast("bigint")
-        )  # the regex: rarely
+        d = raw.try_cast("decimal(38,10)")
+        whole = F.when((d == F.floor(d)) & (F.abs(d) < F.lit(10**15)), d.cast("bigint"))
+        return F.when(raw.rlike("[.eE]"), whole).otherwise(raw.try_cast("bigint"))
     return F.expr(f"try_cast(`{name}` as {type_})")
 
 

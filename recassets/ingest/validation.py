@@ -154,8 +154,8 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
         # nothing but white space, control or invisible characters ("\n", NBSP, U+200B, NUL)
         blank = F.regexp_replace(F.col(f"`{key.name}`"), r"[\s\p{Z}\p{Cc}\p{Cf}]", "") == ""
         checks.append((key.name, blank, F.lit(f"field {key.name}: empty")))
-        # a control character inside a key (a raw NUL, which Spark's JSON reader passes, or an
-        # escaped "\u0000"): an id no log line, terminal or join key shows as it is
+        # a control character inside a key (escaped, "\u0000"; a raw one makes its line no
+        # JSON), or a Parquet string's: an id no log line, terminal or join key shows as is
         control = ~blank & F.col(f"`{key.name}`").rlike(r"\p{Cc}")
         checks.append((key.name, control, F.lit(f"field {key.name}: holds a control character")))
     ts = F.col(f"_t_{contract.ts_field}")
@@ -220,8 +220,9 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
     ).drop("_reasons")
 
 
-# The dimensions: each key lands once, in the partition of the day it was first seen, so that
-# a table is the union of its partitions and every reader's join on the key finds one row.
+# The dimensions: each key lands once, in the partition of the day first seen or a later day,
+# so that a table is the union of its partitions and every reader's join on the key finds one
+# row.
 DIMENSIONS = ("users", "items")
 
 
@@ -258,7 +259,7 @@ def _resent(checked: DataFrame, contract: Contract, held: DataFrame | None) -> D
         F.lit(f"{contract.key} "), F.col(key).cast("string"), F.lit(" already landed on "),
         earlier.cast("string"),
         F.when(earlier > F.col("dt"), later).otherwise(
-            F.lit(f" ({contract.name} land once, on the day first seen; changes travel on events)")
+            F.lit(f" ({contract.name} land once; changes travel on events)")
         ),
     )  # fmt: skip
     out = out.withColumn("_again", again)  # judged once: the reason changes below

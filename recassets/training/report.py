@@ -259,7 +259,11 @@ def choose_ranker(
         verdict = (
             f"paired {ndcg} difference {difference['mean']:+.4f} "
             f"[{difference['lo']:+.4f}, {difference['hi']:+.4f}] "
-            + ("lies above zero" if pick else "does not lie above zero: the DCN-v2 serves (the simpler ranker)")
+            + (
+                "lies above zero"
+                if pick
+                else "does not lie above zero: the DCN-v2 serves (the simpler ranker)"
+            )
         )
     else:
         pick = (s[ndcg], s[recall]) > (d[ndcg], d[recall])

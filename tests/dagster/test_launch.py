@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,19 +280,20 @@ def test_a_stopped_cli_stops_its_run(tmp_path, signum):
     for name in ("RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS", "RECASSETS_LINEAGE"):
         env.pop(name, None)
     cli = subprocess.Popen(
-        [sys.executable, "-m", "recassets.cli", "materialize", "--select", "lake/users",
-         "--first", DAY1, "--last", DAY1],
+        [sys.executable, "-m", "recassets.cli", "materialize", "--select",
+         "lake/users,lake/items,lake/raw_events", "--first", DAY1, "--last", DAY1],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    # stop it once its run is inside its first step (of three): that step's first progress
+    # line (the instance is not opened here meanwhile: a second process opening it while the
+    # run creates its schema can race the migration)
+    timer = threading.Timer(240, cli.kill)
+    timer.start()
     try:
-        deadline = time.monotonic() + 240
-        runs: list = []
-        while time.monotonic() < deadline and not runs:  # stop it once its run has started
-            time.sleep(1)
-            if (home / "dagster" / "history").is_dir():
-                with DagsterInstance.from_config(str(home / "dagster")) as instance:
-                    runs = instance.get_runs()
-        assert runs, "the run never started"
+        assert cli.stdout is not None
+        started = any("landing file(s)" in line for line in cli.stdout)
+        timer.cancel()
+        assert started, "the run never reached its step"
         (launcher,) = _children(cli.pid)
         cli.send_signal(signum)
         _out, err = cli.communicate(timeout=240)

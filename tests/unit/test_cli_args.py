@@ -328,8 +328,9 @@ def test_dimension_days_before_the_first_partition_are_named_with_where_they_bel
     cli_args.landed_range(paths, said.append)
     assert said == [
         "left out: users landed on dt=2025-11-20, dt=2025-12-31, before the first daily "
-        "partition 2026-01-02: never ingested; move those files into users/dt=2026-01-02 "
-        "(users land on the day first seen or later)"
+        "partition 2026-01-02: never ingested; copy those files into users/dt=2026-01-02 under "
+        "names of their own (prefixed with their day: the days' files may share a name), then "
+        "materialize lake/users for 2026-01-02 (users land on the day first seen or later)"
     ]
     monkeypatch.setenv("RECASSETS_START_DATE", "2025-11-20")  # the window opened to them
     said.clear()
@@ -400,3 +401,39 @@ def test_recassets_debug_off_values_keep_the_one_line_error(
     monkeypatch.setattr(cli, "cmd_status", bad_input)
     with pytest.raises(ValueError if traceback else SystemExit, match="a bad input"):
         cli.main(["status"])
+
+
+def test_stop_signals_are_passed_on_except_those_ignored_and_handlers_restored(capsys):
+    """Under ``nohup`` SIGHUP is ignored: passing it on would stop the run at logout. A
+    signal that reaches the CLI while it waits goes to the run's group; after the body the
+    handlers are as before. A stop is said, and a signal after a run that ended well is not
+    called one."""
+    import signal
+    import subprocess
+    import sys
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                                 start_new_session=True)  # fmt: skip
+        term = signal.getsignal(signal.SIGTERM)
+        with cli_args.stopping_with(child) as got:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN  # left ignored
+            assert signal.getsignal(signal.SIGTERM) is not term  # taken
+            signal.raise_signal(signal.SIGTERM)  # to us: passed on to the child's group
+            assert child.wait(timeout=30) == -signal.SIGTERM
+        assert got == [signal.SIGTERM]
+        assert (
+            signal.getsignal(signal.SIGTERM) is term
+            and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        )
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    with pytest.raises(SystemExit) as stopped:
+        cli_args.said_stopped([signal.SIGTERM], 1, "the.log")
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM: the run was interrupted" in capsys.readouterr().err
+    cli_args.said_stopped([signal.SIGTERM], 0, "the.log")  # the run had finished: no exit
+    assert "came after the run had finished" in capsys.readouterr().err
+    cli_args.said_stopped([], 1, "the.log")  # no signal: nothing said here
+    assert capsys.readouterr().err == ""

@@ -1128,20 +1128,27 @@ def test_parquet_binary_text_lands_and_bytes_no_text_or_nested_values_are_named(
 
 
 def test_a_nul_byte_in_a_value_rejects_its_line_and_utf16_stays_a_whole_file(spark, paths):
-    """One NUL byte inside a value in the first 64 KiB had sent the whole file to quarantine
-    ("binary or compressed file?", no line), its good lines with it; past 64 KiB, a NUL in an
-    id landed. Now that line is rejected, named, and the others land; UTF-16 text (a NUL in
+    """One raw NUL byte inside a value in the first 64 KiB had sent the whole file to
+    quarantine ("binary or compressed file?", no line), its good lines with it. Now that line
+    alone is rejected, with its number (a raw control character is no JSON), and the others
+    land; an escaped one in an id (``"n4\\u0000x"``) is refused by name; UTF-16 text (a NUL in
     every other byte) is still quarantined whole."""
+    from recassets.ingest.validation import NOT_AN_OBJECT
+
     day = "2026-03-10"
     t = f"{day}T01:00:00Z"
     folder = Path(_land_lines(paths, day, {}))
-    lines = [_ev("n1", t), _ev("n2\x00x", t), _ev("n3", t)]
+    raw = _ev("n2", t).replace('"n2"', '"n2\x00x"')  # the byte itself, not JSON's escape
+    assert "\x00" in raw
+    lines = [_ev("n1", t), raw, _ev("n3", t), _ev("n4\x00x", t)]  # json.dumps escapes n4's
     (folder / "a.jsonl").write_bytes(("\n".join(lines) + "\n").encode())
+    assert (folder / "a.jsonl").read_bytes().count(b"\x00") == 1
     (folder / "b.jsonl").write_bytes((_ev("w1", t) + "\n").encode("utf-16-le"))
     result, _parsers, rejected = _ingest_day(spark, paths, day)
     assert _landed(paths, result, day) == ["n1", "n3"]
     assert [(f, n, fld, why) for f, n, fld, why, _raw in rejected] == [
-        ("a.jsonl", 2, "event_id", "field event_id: holds a control character"),
+        ("a.jsonl", 2, None, NOT_AN_OBJECT),
+        ("a.jsonl", 4, "event_id", "field event_id: holds a control character"),
         ("b.jsonl", None, None, "not UTF-8 text (NUL bytes): binary or compressed file?"),
     ]
 
@@ -1176,30 +1183,49 @@ def test_a_file_appended_to_while_the_run_reads_it_fails_the_run_writing_nothing
     result, _parsers, rejected = _ingest_day(spark, paths, day)
     assert _landed(paths, result, day) == ["c1", "c2", "c3"] and rejected == []
 
+    def tally_then_touch(rows, contract):  # a new time, the same bytes (a sync tool): fine
+        got = real(rows, contract)
+        os.utime(folder / "a.jsonl", ns=(1, 1))
+        return got
+
+    monkeypatch.setattr(pipeline, "_tally", tally_then_touch)
+    again = ingest(spark, paths, "events", [day])
+    assert again.rows == 3
+
 
 def test_whole_number_ids_written_as_floats_land_and_others_are_named(spark, paths):
     """pandas writes an id column holding a missing value as float64: ``5.0`` in JSON and in
-    Parquet, and every such row was rejected ("expected bigint, got 5.0"). A whole number of
-    up to 15 digits lands; a fraction, or a float too long to hold the id exactly, does not."""
-    day = "2026-03-12"
-    t = f"{day}T01:00:00Z"
-    folder = Path(_land_lines(paths, day, {"a.jsonl": [
-        _ev("f1", t, user_id=5.0), _ev("f2", t, user_id="7.00", item_id=" 3.0 "),
-        _ev("f3", t, user_id=2.5), _ev("f4", t, user_id="1234567890123456.0"),
-    ]}))  # fmt: skip
-    pq.write_table(pa.table({"event_id": ["p1", "p2"], "ts": [t, t],
-                             "user_id": pa.array([8.0, None], pa.float64()), "item_id": [1.0, 2.0],
-                             "event_type": ["click", "click"]}), folder / "b.parquet")  # fmt: skip
-    result, _parsers, rejected = _ingest_day(spark, paths, day)
-    rows = _read(result.table_path, result.delta_version, dt=dt.date.fromisoformat(day))
-    assert sorted((r["event_id"], r["user_id"], r["item_id"]) for r in rows) == [
-        ("f1", 5, 1), ("f2", 7, 3), ("p1", 8, 1),
-    ]  # fmt: skip
-    assert [(f, n, why) for f, n, _fld, why, _raw in rejected] == [
-        ("a.jsonl", 3, "field user_id: expected bigint, got 2.5"),
-        ("a.jsonl", 4, "field user_id: expected bigint, got 1234567890123456.0"),
-        ("b.parquet", 2, "missing field user_id"),
-    ]
+    Parquet, and every such row was rejected ("expected bigint, got 5.0"). A whole number
+    below 10^15 lands, judged by its value: Spark's JSON reader keeps a number as written,
+    the text parser (``from_json``) and a Parquet double re-print it (``1.23456789012345E14``).
+    A fraction, or a float too long to hold the id exactly, is refused."""
+    ok = [("1", 5.0, 5, 1), ("2", "7.00", 7, 3), ("5", 123456789012345.0, 123456789012345, 1),
+          ("6", 1.0e3, 1000, 1)]  # fmt: skip
+    bad = [("3", 2.5), ("4", "1234567890123456.0")]
+    for day, blank, parser in (("2026-03-12", [], "json"), ("2026-03-13", [""], "text")):
+        t = f"{day}T01:00:00Z"
+        lines = [_ev(f"f{n}", t, user_id=u, item_id=" 3.0 " if n == "2" else 1) for n, u, *_ in ok]
+        lines += [_ev(f"f{n}", t, user_id=u) for n, u in bad]
+        folder = Path(_land_lines(paths, day, {"a.jsonl": [*blank, *lines]}))
+        pq.write_table(pa.table({"event_id": ["p1", "p2", "p3"], "ts": [t] * 3,
+                                 "user_id": pa.array([8.0, None, 12345678.0], pa.float64()),
+                                 "item_id": [1.0, 2.0, 3.0], "event_type": ["click"] * 3}),
+                       folder / "c.parquet")  # fmt: skip
+        result, parsers, rejected = _ingest_day(spark, paths, day)
+        assert parsers == [parser]
+        rows = _read(result.table_path, result.delta_version, dt=dt.date.fromisoformat(day))
+        assert sorted((r["event_id"], r["user_id"], r["item_id"]) for r in rows) == sorted(
+            [
+                *((f"f{n}", want, item) for n, _u, want, item in ok),
+                ("p1", 8, 1),
+                ("p3", 12345678, 3),
+            ]
+        ), parser
+        first = len(blank) + len(ok) + 1
+        assert [(f, n, fld) for f, n, fld, _why, _raw in rejected] == [
+            ("a.jsonl", first, "user_id"), ("a.jsonl", first + 1, "user_id"),
+            ("c.parquet", 2, "user_id"),
+        ], parser  # fmt: skip
 
 
 def test_links_pipes_and_linked_folders_in_a_day_are_named_not_passed_over(spark, paths, tmp_path):

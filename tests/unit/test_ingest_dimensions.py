@@ -163,7 +163,7 @@ def test_a_user_landed_again_on_a_later_day_is_quarantined_not_doubled(spark, pa
     assert sorted((r["user_id"], r["country"]) for r in table) == [
         (1, "DE"), (2, "DE"), (3, "FR"), (4, "IT"),
     ]  # fmt: skip
-    why = "({} land once, on the day first seen; changes travel on events)".format("users")
+    why = "({} land once; changes travel on events)".format("users")
     quarantine = sorted(
         (r["dt"].isoformat(), r["line"], r["reason"], r["field"])
         for r in DeltaTable(paths.table("quarantine")).to_pyarrow_table().to_pylist()
