@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +233,7 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 @contextlib.contextmanager
-def stopping_with(proc: Any) -> Iterator[list[int]]:
+def stopping_with(proc: Any) -> Generator[list[int]]:
     """While the body runs, a stop signal to this process is passed to ``proc``'s process
     group (``proc`` started with ``start_new_session=True``): its Dagster run is interrupted
     and marked failed, and the body goes on reading its output to the end; a second signal

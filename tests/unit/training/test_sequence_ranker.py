@@ -85,7 +85,9 @@ def test_evaluation_serves_the_better_ranker_and_says_why(world):
     # worse one offered as the challenger loses
     swapped = E.evaluate(paths, tt.path, seq.path, k=20, bootstrap=200, sequence_ranking=dcn.path)
     assert swapped.ranker == "dcn_v2" and swapped.ranker_difference["hi"] < 0
-    assert "does not lie above zero: the DCN-v2 serves (the simpler ranker)" in swapped.ranker_reason
+    assert (
+        "does not lie above zero: the DCN-v2 serves (the simpler ranker)" in swapped.ranker_reason
+    )
     assert swapped.checkpoints["candidate_ranking"] == seq.path
     assert swapped.retrieval[SERVED] == swapped.retrieval[SERVED_DCN]
 
