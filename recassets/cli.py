@@ -345,7 +345,7 @@ def cmd_status(_args: argparse.Namespace | None = None) -> None:
     days = paths.landed_days("events")
     say(f"RECASSETS_HOME {paths.home}")
     say(f"  landing: {len(days)} day(s) of events" + (f", {days[0]} .. {days[-1]}" if days else ""))
-    cli_args.early_dimensions(paths, lambda m: say("  " + m))
+    cli_args.unread_landing(paths, lambda m: say("  " + m))
     for name, path, rows, version in table_summary(paths):
         say(f"  lake/{name}: {rows} rows, Delta version {version} ({path})")
     say(f"  lineage manifests: {paths.lineage}")

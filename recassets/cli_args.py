@@ -123,14 +123,14 @@ def landed_range(paths: Any, say: Any = print) -> tuple[str, str]:
         raise SystemExit(
             f"recassets: nothing has landed in {paths.landing}/events; run `recassets generate` first"
         )
-    early_dimensions(paths, say)
+    unread_landing(paths, say)
     return days[0].isoformat(), days[-1].isoformat()
 
 
-def early_dimensions(paths: Any, say: Any = print) -> None:
-    """Say each dimension's landing days before the first daily partition: no partition reads
-    them (a users export laid out by sign-up day, its older sign-ups before the first event,
-    was never ingested, without a word), and where their rows belong instead; and files or
+def unread_landing(paths: Any, say: Any = print) -> None:
+    """Say what no partition reads, and where it belongs: each dimension's landing days
+    before the first daily partition (a users export laid out by sign-up day, its older
+    sign-ups before the first event, was never ingested, without a word), and files or
     folders under a landing that are no day folder (``events/stray.jsonl``, ``dt=2026-02-30``),
     which only the landing sensor's log named."""
     from recassets.paths import PartitionWindow
@@ -146,7 +146,8 @@ def early_dimensions(paths: Any, say: Any = print) -> None:
                 "first seen or later)")  # fmt: skip
     for dataset in ("events", "users", "items"):  # what no day folder holds is never read
         root = Path(paths.landing) / dataset
-        stray = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith((".", "_"))) if root.is_dir() else []  # fmt: skip
+        beside = sorted(root.iterdir()) if root.is_dir() else []
+        stray = [p.name for p in beside if p.is_file() and not p.name.startswith((".", "_"))]
         odd = paths.odd_landing_folders(dataset)
         if stray or odd:
             names = ", ".join([*odd[:3], *stray[:3]])

@@ -49,11 +49,11 @@ class LandingChangedError(RuntimeError):
 
 
 def unchanged_since_digest(files: Sequence[LandedFile]) -> None:
-    """Raise ``LandingChangedError`` naming each file whose size, or whose bytes where only
-    its modification time changed, are no longer what they were before its digest was taken. Called once Spark has read the rows,
-    before anything is written: a file appended to during the run had landed its new rows
-    while its lineage recorded the sha256 of a prefix, and ``--verify`` then said "changed"
-    of a table landed as it should (probe, 2026-12-06)."""
+    """Raise ``LandingChangedError`` naming each file that is no longer what its digest read:
+    another size, or, where only its modification time changed, other bytes. Called once
+    Spark has read the rows, before anything is written: a file appended to during the run
+    had landed its new rows while its lineage recorded the sha256 of a prefix, and
+    ``--verify`` then said "changed" of a table landed as it should (probe, 2026-12-06)."""
     changed = []
     for f in files:
         if f.stamp is None:
@@ -69,10 +69,8 @@ def unchanged_since_digest(files: Sequence[LandedFile]) -> None:
             if file_digest(f.path)[1] == f.sha256:
                 continue
         if now != f.stamp:
-            was = f"{f.stamp[0]:,} bytes"
-            changed.append(
-                f"{f.path} ({was} when read, {'gone' if now is None else f'{now[0]:,} bytes'} now)"
-            )
+            size = "gone" if now is None else f"{now[0]:,} bytes"
+            changed.append(f"{f.path} ({f.stamp[0]:,} bytes when read, {size} now)")
     if changed:
         raise LandingChangedError(
             f"{len(changed)} landing file(s) changed while this run read them: "
@@ -323,7 +321,7 @@ def _undecodable(path: Path) -> str | None:
                 f.read_row_group(g)
     except Exception as exc:  # noqa: BLE001 - any decoding error: the file is quarantined whole
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        return f"a page of the Parquet file cannot be decoded ({first}): fix the file and land it again"
+        return f"a page of the Parquet file cannot be decoded ({first}): fix it and land it again"
     return None
 
 

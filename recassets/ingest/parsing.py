@@ -130,12 +130,8 @@ def _string_frame(
         pdf = spark.read.parquet(*_literal([f.path]))
         types = {c.name: c.dataType for c in pdf.schema.fields}
         index.append((f.path, 0, f.path, 1))
-        fields, unfit = (
-            zip(*(_parquet_field(n, types.get(n)) for n in names), strict=True)
-            if names
-            else ((), ())
-        )
-        problems = [u for u in unfit if u is not None]
+        read = {n: _parquet_field(n, types.get(n)) for n in names}
+        problems = [unfit for _, unfit in read.values() if unfit is not None]
         frames.append(
             pdf.select(
                 F.lit(f.path).alias("_uri"),
@@ -145,7 +141,7 @@ def _string_frame(
                 F.to_json(F.struct(*[F.col(f"`{c}`") for c in pdf.columns])).alias("raw"),
                 F.lit(False).alias("_corrupt"),
                 F.lit(False).alias("_jsonl"),
-                *[field.alias(n) for n, field in zip(names, fields, strict=True)],
+                *[field.alias(n) for n, (field, _) in read.items()],
                 (F.coalesce(*problems) if problems else F.lit(None).cast("string")).alias("_unfit"),
             )
         )

@@ -179,13 +179,13 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
     # before the history began included (every such row was quarantined: the whole dump but
     # the day's own sign-ups), and a row exported after midnight lands the next day. One
     # first seen after the day it lands is still quarantined: a clock or a producer's error.
-    late = (
+    off_day = (
         F.to_date(ts) > F.col("dt") if contract.name in DIMENSIONS else F.to_date(ts) != F.col("dt")
     )
     checks.append(
         (
             contract.ts_field,
-            ts.isNotNull() & late,
+            ts.isNotNull() & off_day,
             F.concat(
                 F.lit(f"{contract.ts_field} "),
                 F.date_format(ts, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"),
