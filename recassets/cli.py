@@ -579,14 +579,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run a command. A ``SAID`` error (a bad input, a file not read or written, a location no
     folder) or a ``DeltaError`` (a damaged table log) ends it in one line, exit 1."""
     args = build_parser().parse_args(argv)
-    for name in ("RECASSETS_HOME", "RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS",
-                 "RECASSETS_LINEAGE"):  # a file named there read as a folder of nothing  # fmt: skip
-        where = os.environ.get(name, "").strip()
-        if where and "://" not in where and Path(where).expanduser().is_file():
-            raise SystemExit(f"recassets: {name}={where} is a file, not a folder")
+    cli_args.refuse_file_locations()
     try:
         args.func(args)
+        sys.stdout.flush()  # a reader gone is found here, not in the interpreter's last flush
     except Exception as e:  # noqa: BLE001 - the kinds above; any other is a bug: its traceback
+        cli_args.end_if_reader_left(e)
         delta = any(c.__name__ == "DeltaError" for c in type(e).__mro__)  # a damaged log
         debug = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
         if debug or not (delta or isinstance(e, SAID)):

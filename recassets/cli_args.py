@@ -286,3 +286,42 @@ def said_stopped(signals: Sequence[int], code: int, log: Any) -> None:
         print(f"recassets: stopped by {name}: the run was interrupted and marked failed; the "
               f"steps it had finished stay done (log: {log})", file=sys.stderr)  # fmt: skip
         raise SystemExit(128 + signals[0])
+
+
+LOCATION_VARS = ("RECASSETS_HOME", "RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS",
+                 "RECASSETS_LINEAGE")  # fmt: skip
+
+
+def refuse_file_locations() -> None:
+    """A location variable naming a file is refused before any command: read as a folder, it
+    was a landing of 0 days, an empty lake."""
+    import os
+
+    for name in LOCATION_VARS:
+        where = os.environ.get(name, "").strip()
+        if where and "://" not in where and Path(where).expanduser().is_file():
+            raise SystemExit(f"recassets: {name}={where} is a file, not a folder")
+
+
+def end_if_reader_left(error: BaseException) -> None:
+    """A reader that closed stdout early (``recassets lineage latest | head -1``) ends the
+    command as it ends any writer to a pipe: silently, exit 141 (128 + SIGPIPE), not with a
+    ``BrokenPipeError`` (Python ignores SIGPIPE). stdout is pointed at /dev/null first, so the
+    interpreter's last flush does not fail again. Another broken pipe (a subprocess's) returns,
+    to be said as any error is."""
+    import os
+    import select
+    import sys
+
+    if not isinstance(error, BrokenPipeError):
+        return
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # replaced by an object with no descriptor
+        return
+    poll = select.poll()
+    poll.register(fd, select.POLLOUT)
+    if not any(events & select.POLLERR for _, events in poll.poll(0)):
+        return  # stdout still has its reader
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    raise SystemExit(141) from None

@@ -437,3 +437,30 @@ def test_stop_signals_are_passed_on_except_those_ignored_and_handlers_restored(c
     assert "came after the run had finished" in capsys.readouterr().err
     cli_args.said_stopped([], 1, "the.log")  # no signal: nothing said here
     assert capsys.readouterr().err == ""
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly_other_broken_pipes_are_said(
+    tmp_path, monkeypatch
+):
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    monkeypatch.setattr(sys, "stdout", os.fdopen(write, "w"))
+    cli_args.end_if_reader_left(BrokenPipeError())  # stdout's reader is there: another pipe's
+    cli_args.end_if_reader_left(ValueError())
+    os.close(read)
+    with pytest.raises(SystemExit) as stopped:
+        cli_args.end_if_reader_left(BrokenPipeError())
+    assert stopped.value.code == 141
+
+    # `recassets status | head -0`: the reader closes before the command writes its first line.
+    env = {**os.environ, "RECASSETS_HOME": str(tmp_path / "home"), "PYTHONPATH": os.getcwd()}
+    env.pop("DAGSTER_HOME", None)
+    proc = subprocess.Popen([sys.executable, "-m", "recassets.cli", "status"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err.decode()) == (141, "")
