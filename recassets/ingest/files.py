@@ -443,5 +443,13 @@ def _classify(path: Path, size: int, scan: _LineScan | None = None) -> tuple[str
                 "a JSON document over several lines (pretty-printed), not JSON Lines: write one "
                 "object per line (jq -c '.[]' FILE for an array, jq -c . FILE for objects)"
             )
+        # the same array written compactly: a file of one line, one reject "not an object";
+        # one array line among object lines is that line's reject alone
+        one_line = scan.lines == 1 if scan is not None else b"\n" not in head.rstrip()
+        if first.startswith(b"[") and one_line and (scan is not None or len(head) < HEAD_BYTES):
+            return "unreadable", (
+                "one JSON array on one line, not JSON Lines: write one object per line "
+                "(jq -c '.[]' FILE)"
+            )
         return "jsonl", None
     return "unreadable", f"unsupported file type {suffix or '(none)'}: use .jsonl or .parquet"

@@ -1001,6 +1001,12 @@ def test_names_hadoop_cannot_read_and_columns_spark_cannot_tell_apart_quarantine
     assert landing_files._classify(fine, fine.stat().st_size) == ("parquet", None)
 
 
+def _scanned(path) -> _LineScan:
+    scan = _LineScan()
+    file_digest(path, visit=scan)
+    return scan
+
+
 def test_a_pretty_printed_json_document_is_quarantined_whole_saying_what_it_is(tmp_path):
     """A ``.json`` export written with indentation gave one reject per line, each
     "unparseable JSON", with no word that the file was a JSON document, not JSON Lines."""
@@ -1015,10 +1021,17 @@ def test_a_pretty_printed_json_document_is_quarantined_whole_saying_what_it_is(t
         path.write_text(text + "\n")
         fmt, problem = landing_files._classify(path, path.stat().st_size)
         assert fmt == "unreadable" and problem is not None and problem.startswith(why), name
+    path = tmp_path / "compact.json"  # the array on one line: one file, not one line's reject
+    path.write_text(json.dumps(rows) + "\n")
+    for scan in (None, _scanned(path)):
+        assert landing_files._classify(path, path.stat().st_size, scan) == (
+            "unreadable", "one JSON array on one line, not JSON Lines: write one object per line "
+            "(jq -c '.[]' FILE)")  # fmt: skip
     for text in ("\n".join(json.dumps(r) for r in rows), '[1, 2]\n{"event_id": "e3"}'):
         path = tmp_path / "lines.jsonl"  # JSON Lines, a line that is an array included
         path.write_text(text + "\n")
         assert landing_files._classify(path, path.stat().st_size) == ("jsonl", None)
+        assert landing_files._classify(path, path.stat().st_size, _scanned(path)) == ("jsonl", None)
 
 
 def _extra(column: pa.Array, name: str = "extra") -> pa.Table:
