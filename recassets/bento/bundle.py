@@ -293,6 +293,20 @@ def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
         raise
 
 
+def _copied_checkpoint(served: str, target: Path) -> Checkpoint:
+    """Copy the served checkpoint into the bundle and load the copy (the bytes the bundle
+    ships are the bytes checked). A damaged one is named as the policy's file, not as the
+    staging copy a reader cannot find once the failed build has removed it."""
+    shutil.copy2(served, target)
+    try:
+        return Checkpoint.load(target)
+    except DamagedArtifactError as e:
+        raise DamagedArtifactError(
+            f"checkpoint {served} (served by current.json) is damaged: "
+            f"{str(e).replace(str(target), 'its copy')}"
+        ) from e
+
+
 def _fill_bundle(paths: Paths, policy: dict[str, Any], folder: Path) -> Path:
     files: dict[str, str] = {}
     lineage: dict[str, Any] = {"policy": {k: v for k, v in policy.items() if k != "evaluation"}}
@@ -317,14 +331,7 @@ def _fill_bundle(paths: Paths, policy: dict[str, Any], folder: Path) -> Path:
         (folder / "models").mkdir()
         for kind in P.KINDS:
             target = folder / "models" / f"{kind}.pt"
-            shutil.copy2(policy[kind], target)
-            try:
-                ckpt = Checkpoint.load(target)
-            except DamagedArtifactError as e:  # named as served, not as the staging copy
-                raise DamagedArtifactError(
-                    f"checkpoint {policy[kind]} (served by current.json) is damaged: "
-                    f"{str(e).replace(str(target), 'its copy')}"
-                ) from e
+            ckpt = _copied_checkpoint(policy[kind], target)
             files[kind] = f"models/{kind}.pt"
             lineage[kind] = {
                 "checkpoint": policy[kind],

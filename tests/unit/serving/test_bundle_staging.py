@@ -64,3 +64,26 @@ def test_a_killed_builds_staging_folder_is_swept_by_the_next_build(paths):
     with B.staged_bundle(paths) as folder:
         assert not old.exists() and recent.exists()  # a build that may still be running: kept
     assert not folder.exists()
+
+
+def test_a_damaged_served_checkpoint_is_named_as_served_not_as_its_staging_copy(tmp_path):
+    """A bundle build over a damaged checkpoint named the staging copy, a path gone once the
+    failed build removed its folder (probe, 2026-12-06)."""
+    import pytest
+    import torch
+
+    from recassets.training.checkpoint import DamagedArtifactError
+    from tests.unit.training.test_checkpoint import _checkpoint, flipped
+
+    served = Path(_checkpoint().save(tmp_path / "ranking" / "0001.pt"))
+    staging = tmp_path / ".staging-x" / "ranking.pt"
+    staging.parent.mkdir()
+    assert B._copied_checkpoint(str(served), staging).kind == "ranking"  # a sound one loads
+    data = served.read_bytes()
+    weights = torch.arange(6, dtype=torch.float32).numpy().tobytes()  # _checkpoint's own
+    served.write_bytes(flipped(data, data.index(weights)))  # the zip intact, a weight changed
+    with pytest.raises(DamagedArtifactError) as err:
+        B._copied_checkpoint(str(served), staging)
+    said = str(err.value)
+    assert said.startswith(f"checkpoint {served} (served by current.json) is damaged: ")
+    assert "CRC" in said and str(staging) not in said
