@@ -57,8 +57,8 @@ demo: install
 	$(BIN)/recassets demo $(DEMO_ARGS)
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), each module whole in one of them,
-# the slowest modules first (tests/conftest.py): 34 minutes on two cores, not 45 in one
-# process. Two by default: the pair peaked at 15 GB of memory (each worker has its own Spark
+# the slowest modules first (tests/conftest.py): 31 minutes on two cores, not 45 in one
+# process (2026-12-06). Two by default: the pair peaked at 15 GB of memory (each worker has its own Spark
 # JVM, and the Dagster runs, servers and daemons its tests start). TEST_WORKERS=0 runs the
 # suite in this process. The 25 slowest tests are listed at the end: where CI's time goes.
 TEST_WORKERS ?= 2

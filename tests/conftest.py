@@ -29,29 +29,31 @@ TEST_SPARK_CONF = {
 }
 
 
-# The slowest modules, slowest first (seconds of setup and calls in the suite of 2026-12-06 on
-# the 2-core machine). `make test` runs the suite in worker processes (pytest-xdist, `--dist
-# loadfile --no-loadscope-reorder`: a module's tests, and its module-scoped fixtures, in one
-# worker), which take modules in collection order, one at a time as they free up: these lead,
-# so the long ones start early and the short ones fill in at the end. xdist's own order (most
-# tests first) left the 4-minute freshness loop and the browser test to the last minutes,
-# with the other worker idle. A module not named keeps its place after these.
+# The slowest modules, slowest first (seconds of setup and calls per module in `make test` of
+# 2026-12-06 on the 2-core machine, from `--junitxml`). `make test` runs the suite in worker
+# processes (pytest-xdist, `--dist loadfile --no-loadscope-reorder`: a module's tests, and its
+# module-scoped fixtures, in one worker), which take modules in collection order, one at a
+# time as they free up: these lead, so the long ones start early and the short ones fill in at
+# the end. xdist's own order (most tests first) left the 5-minute freshness loop and the
+# browser test to the last minutes with the other worker idle: 33.7 minutes against 30.6 in
+# this order, where the two workers' sums of module times differ by under a minute. A module
+# not named keeps its place after these.
 SLOWEST_MODULES = (
-    "tests/unit/test_crash_recovery.py",
-    "tests/integration/test_freshness_loop.py",
-    "tests/integration/test_real_history.py",
-    "tests/integration/test_s3_lake.py",
-    "tests/integration/test_spark_connect.py",
+    "tests/unit/test_crash_recovery.py",  # 392 s (two workers: each module slower than alone)
+    "tests/integration/test_freshness_loop.py",  # 321 s
     "tests/unit/features/test_backfill.py",
-    "tests/unit/features/test_pipelines.py",
+    "tests/integration/test_real_history.py",
     "tests/integration/test_ui_browser.py",
-    "tests/unit/training/test_examples_range.py",
     "tests/unit/test_ingest_crash.py",
-    "tests/unit/training/test_examples.py",
     "tests/unit/test_ingest.py",
-    "tests/dagster/test_launch.py",
+    "tests/integration/test_s3_lake.py",
+    "tests/unit/features/test_pipelines.py",
+    "tests/integration/test_spark_connect.py",
+    "tests/unit/training/test_examples.py",
+    "tests/unit/training/test_examples_range.py",
     "tests/dagster/test_data_versions.py",
-    "tests/integration/test_serving.py",
+    "tests/dagster/test_launch.py",
+    "tests/integration/test_serving.py",  # 95 s
 )
 
 
