@@ -589,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         debug = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
         if debug or not (delta or isinstance(e, SAID)):
             raise
-        raise SystemExit(f"recassets {args.command}: {type(e).__name__}: {e} "
+        raise SystemExit(f"recassets {args.command}: {type(e).__name__}: {cli_args.plain(e)} "
                          f"({DEBUG_ENV}=1 shows where)") from None  # fmt: skip
 
 

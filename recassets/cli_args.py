@@ -325,3 +325,11 @@ def end_if_reader_left(error: BaseException) -> None:
         return  # stdout still has its reader
     os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
     raise SystemExit(141) from None
+
+
+def plain(error: BaseException) -> str:
+    """An error's text without terminal colour codes (delta-rs colours its causes: a
+    ``[31m`` ahead of each line reached the one-line error)."""
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(error))

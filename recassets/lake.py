@@ -184,6 +184,39 @@ def open_delta(
         raise ValueError(delta_damage(path, e)) from None
 
 
+def version_gone(path: str, version: int, days: Sequence[str] = ()) -> str | None:
+    """Why version ``version`` of the Delta table at ``path`` can no longer be read (for the
+    partitions ``days``; every one when empty), or ``None``: its commit removed from the log
+    by log cleanup (``delta.logRetentionDuration``), or its data files by ``VACUUM``. Time
+    travel to it then failed deep in a reader, naming a Parquet file or "No files in log
+    segment", not the version nor why (probe, 2026-12-06). Data files are checked on a local
+    path; on an object store, the log alone."""
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = open_delta(path, version=version)
+    except TableNotFoundError as e:  # delta-rs: "No files in log segment"
+        local = _local_path(path)
+        log = os.path.join(local, "_delta_log") if local is not None else ""
+        kept = sorted(int(n[:-5]) for n in os.listdir(log) if _COMMIT.match(n)) if log and os.path.isdir(log) else []  # fmt: skip
+        since = f"its log now starts at version {kept[0]}" if kept else "its log holds no commit"
+        return (f"version {version} is no longer in the table's log ({since}: log cleanup, "
+                f"delta.logRetentionDuration, removed the commits before; "
+                f"{(str(e).splitlines() or [''])[0]})")  # fmt: skip
+    wanted = tuple(f"/dt={d}/" for d in days)
+    gone = [
+        local
+        for uri in table.file_uris()
+        if (local := _local_path(uri)) is not None
+        and (not wanted or any(w in local for w in wanted))
+        and not os.path.exists(local)
+    ]
+    if gone:
+        return (f"{len(gone)} data file(s) of version {version} are gone (VACUUM removed them: "
+                f"{gone[0]}{', ...' if len(gone) > 1 else ''})")  # fmt: skip
+    return None
+
+
 def delta_damage(path: str, error: BaseException) -> str:
     """What a delta-rs error on the table at ``path`` says, in one line, with the first log
     file and line that is not a JSON object (local paths; the log is newline-delimited JSON)."""

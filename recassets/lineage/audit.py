@@ -429,7 +429,9 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
         print(f"recassets audit: report written to {out}")
     if bad := report.failed:
         names = ", ".join(report.lineage.relative(v.path) for v in bad)
-        raise SystemExit(f"recassets audit: verify: {len(bad)} file(s) differ: {names}")
+        from recassets.lineage.verify import said
+
+        raise SystemExit(f"recassets audit: verify: {len(bad)} file(s) fail ({said(bad)}): {names}")
     if not any(v.status == "ok" for v in report.verified):  # as `lineage --verify` refuses it
         raise SystemExit("recassets audit: verify: no recorded file on the path to verify "
                          "(a lineage manifest missing?): nothing vouches for it")  # fmt: skip

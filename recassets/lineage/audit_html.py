@@ -15,6 +15,7 @@ from typing import Any
 from recassets.lineage import render as text
 from recassets.lineage.audit import Evaluation, ModelCard, Report, Version
 from recassets.lineage.render import _ranges
+from recassets.lineage.verify import said
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222}
@@ -184,8 +185,8 @@ def render(report: Report) -> str:
     bad = r.failed
     if bad:
         names = ", ".join(tree.relative(v.path) for v in bad)
-        banner = (f'<p class="banner bad">VERIFY FAILED: {len(bad)} file(s) differ from the '
-                  f"sha256 recorded when they were made: {_e(names)}</p>")  # fmt: skip
+        banner = (f'<p class="banner bad">VERIFY FAILED: {len(bad)} file(s) ({_e(said(bad))}) '
+                  f"against the sha256 recorded when they were made: {_e(names)}</p>")  # fmt: skip
     elif not (ok := sum(v.status == "ok" for v in r.verified)):  # was: "all 0 files match"
         banner = ('<p class="banner bad">NOTHING VERIFIED: no file on the path has a recorded '
                   "sha256 to check (a lineage manifest missing?): nothing vouches for it</p>")  # fmt: skip

@@ -41,10 +41,8 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
         print(render.render_verify(checked, tree), file=sys.stderr if args.json else sys.stdout)
         if bad := verify.failures(checked):
             names = ", ".join(tree.relative(v.path) for v in bad)
-            raise SystemExit(
-                f"recassets lineage --verify: {len(bad)} file(s) differ or lie outside this "
-                f"home (or have no recorded sha256): {names}"
-            )
+            raise SystemExit(f"recassets lineage --verify: {len(bad)} file(s) fail "
+                             f"({verify.said(bad)}): {names}")  # fmt: skip
         if not any(v.status == "ok" for v in checked):  # "nothing" verified was exit 0
             raise SystemExit("recassets lineage --verify: no recorded file on the path to verify "
                              "(a lineage manifest missing?): nothing vouches for it")  # fmt: skip

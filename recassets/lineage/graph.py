@@ -176,13 +176,9 @@ class _Walker:
     def _run(self, node: Node, run_id: str | None, what: str) -> None:
         """Fill ``node``'s run from the Dagster instance, or say what is missing."""
         node.run_id = run_id or None
-        if not run_id:
-            node.unrecorded.append(f"the run that {what} (no run id recorded)")
-            return
-        record = self.dagster.run(run_id)
+        record = self.dagster.run(run_id) if run_id else None
         if record is None:
-            where = "the Dagster instance" if self.dagster.available else "no Dagster instance"
-            node.unrecorded.append(f"run {run_id} and what launched it ({where} has no record)")
+            node.unrecorded.append(self.dagster.no_run(run_id, what))
             return
         node.run_status, node.launched_by = record.status, record.launched_by
         if record.launched_by is None:
@@ -421,7 +417,8 @@ class _Walker:
         path = self.paths.table(table)
         c = self.log.commit(path, version)
         if c is None:
-            raise LookupError(f"{table} has no Delta version {version} ({path})")
+            why = self.log.not_held(path, version, exact=True)
+            raise LookupError(f"{table} {why} ({path})")
         node = Node(f"{table}@{version}", "commit", ASSET_KEYS[table], dataset=path)
         node.facts = {"delta_version": version, "committed_at": c.time, "operation": c.operation,
                       "code_version": c.meta.get("code_version")}  # fmt: skip
@@ -445,8 +442,8 @@ class _Walker:
             node_id = f"{table} dt={day} (no commit)"
             if node_id not in self.nodes:
                 node = Node(node_id, "partition", ASSET_KEYS[table], dataset=path)
-                at = f" at or before version {at_version}" if at_version is not None else ""
-                node.unrecorded.append(f"the commit that wrote it: none in the Delta log{at}")
+                why = self.log.not_held(path, at_version)
+                node.unrecorded.append(f"the commit that wrote it: {why}")
                 self._add(node)
             return node_id
         node_id = f"{table}@{c.version} dt={day}"

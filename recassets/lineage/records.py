@@ -90,6 +90,22 @@ class DeltaLog:
     def commit(self, table_path: str, version: int) -> Commit | None:
         return next((c for c in self.history(table_path) if c.version == version), None)
 
+    def not_held(self, table_path: str, version: int | None, *, exact: bool = False) -> str:
+        """Why the log has no commit sought at or before ``version`` (``exact``: the table has
+        no such version): none was made, or log cleanup (``delta.logRetentionDuration``)
+        removed the earlier commits, of which the log can then say nothing (it said "none in
+        the Delta log" of a commit removed: probe, 2026-12-06)."""
+        commits = self.history(table_path)
+        first = commits[0].version if commits else 0
+        removed = (f"its commits before version {first} were removed (log cleanup, "
+                   "delta.logRetentionDuration)")  # fmt: skip
+        if exact:
+            if version is not None and 0 <= version < first:
+                return f"version {version} is not in its Delta log: {removed}"
+            return f"has no Delta version {version}"
+        at = f" at or before version {version}" if version is not None else ""
+        return f"not in the Delta log{at}: {removed}" if first > 0 else f"none in the Delta log{at}"
+
     def version_at(self, table_path: str, timestamp_ms: int) -> int | None:
         """The table's version as of ``timestamp_ms``: what a reader starting then saw."""
         found = None
@@ -224,6 +240,18 @@ class DagsterRecords:
     @property
     def available(self) -> bool:
         return self._runs is not None
+
+    def no_run(self, run_id: str | None, what: str) -> str:
+        """What the lineage says of a run it cannot show. Without the instance's run storage
+        it said "no run id recorded" (the ids of runs that built a bento or model are read from
+        the instance) and "no Dagster instance has no record" (probe, 2026-12-06)."""
+        run = f"run {run_id} and what launched it" if run_id else f"the run that {what}"
+        if not self.available:
+            return (f"{run}: no Dagster run storage at {self.home / 'history' / 'runs.db'} to "
+                    "look it up (the instance lost or reset, or kept elsewhere: Postgres)")  # fmt: skip
+        if run_id:
+            return f"{run} (the Dagster instance has no record of it: reset since?)"
+        return f"{run} (no run id in its record, and no materialization of it in the instance)"
 
     def run(self, run_id: str) -> RunRecord | None:
         if run_id not in self._run_cache:

@@ -43,7 +43,14 @@ def verify(lineage: Lineage) -> list[Verified]:
         if a.sha256 is None:
             results[a.path] = Verified(a.path, a.what, "unverifiable")
         elif not any(Path(a.path).resolve().is_relative_to(r) for r in roots):
-            results[a.path] = Verified(a.path, a.what, "outside", a.sha256)
+            here = _in_this_home(a.path, roots)
+            if here is None:
+                results[a.path] = Verified(a.path, a.what, "outside", a.sha256)
+            else:  # this home's copy is what is checked; the record's path is said with it
+                actual = sha256_of(here)
+                status = "ok" if actual == a.sha256 else "changed"
+                what = f"{a.what}, recorded in another home as {a.path}"
+                results[a.path] = Verified(str(here), what, status, a.sha256, actual)
         elif not Path(a.path).is_file():
             results[a.path] = Verified(a.path, a.what, "missing", a.sha256)
         else:
@@ -60,6 +67,32 @@ def verify(lineage: Lineage) -> list[Verified]:
             if path not in results or results[path].status not in FAILED:  # the worst stays
                 results[path] = Verified(path, what, status)
     return [results[p] for p in sorted(results)]
+
+
+def _in_this_home(recorded: str, roots: list[Path]) -> Path | None:
+    """The file a record of another home names, at the same place in this one: the longest
+    tail of its path that is a file under one of this home's folders (a home copied, moved or
+    restored from a backup keeps its layout: ``/old/landing/events/dt=D/f.jsonl`` is
+    ``HOME/landing/events/dt=D/f.jsonl``, or ``RECASSETS_LANDING/events/dt=D/f.jsonl``).
+    Before, every such file was "outside" and an audit of a restored home failed, saying that
+    46 files differed (probe, 2026-12-06). Its sha256 must still match the record."""
+    parts = Path(recorded).parts[1:]
+    for k in range(len(parts), 0, -1):
+        for root in roots:
+            candidate = root.joinpath(*parts[-k:])
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def said(bad: list[Verified]) -> str:
+    """The failures in one line, by kind: ``2 changed, 1 missing: a, b, c`` (the audit called
+    every one "differ", a missing landing file and another home's file included)."""
+    kinds = {"changed": "changed", "missing": "missing", "outside": "outside this home",
+             "unverifiable": "without their recorded sha256"}  # fmt: skip
+    counts = [f"{sum(v.status == k for v in bad)} {word}" for k, word in kinds.items()
+              if any(v.status == k for v in bad)]  # fmt: skip
+    return ", ".join(counts)
 
 
 def _digest_check(manifest: Path, version: str) -> Verified:
@@ -105,4 +138,4 @@ def failures(results: list[Verified]) -> list[Verified]:
     ]  # fmt: skip
 
 
-__all__ = ["FAILED", "Verified", "failures", "sha256_of", "verify"]
+__all__ = ["FAILED", "Verified", "failures", "said", "sha256_of", "verify"]

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from recassets.lake import version_gone
 from recassets.paths import Paths
 from recassets.training.checkpoint import Checkpoint
 from recassets.training.loop import RankingTrainConfig, TrainConfig, TwoTowerTrainConfig, train
@@ -167,6 +168,15 @@ def reproduce(
     if not Path(path).exists() and "://" not in path:
         raise FileNotFoundError(f"training table {path} (recorded by {checkpoint}) not found")
     config = config_of(recorded, num_threads)
+    for i, run in enumerate(recorded.runs, 1):  # before any training: time travel must reach
+        why = version_gone(path, int(run["table_version"]), run["partitions"])
+        if why is not None:
+            raise ValueError(
+                f"{checkpoint} cannot be reproduced from {path}: run {i} of "
+                f"{len(recorded.runs)} read it at version {run['table_version']}, and {why}. "
+                "Keep the versions models record (docs/ingestion-and-lineage.md, "
+                '"Reproducing a model version")'
+            )
     replayed: Checkpoint | None = None
     for run in recorded.runs:
         days: list[str] = sorted({*(replayed.partitions if replayed else []), *run["partitions"]})

@@ -259,6 +259,15 @@ def test_a_damaged_delta_log_is_named_not_a_traceback_nor_an_empty_table(tmp_pat
         cli.main(["status"])
     assert "\n" not in str(got.value)  # one line: no native backtrace
 
+    def coloured(_args):  # delta-rs colours the causes it lists
+        raise OSError("Object at location /lake/x.parquet not found: \x1b[31m↳\x1b[0m gone")
+
+    monkeypatch.setattr(cli, "cmd_status", coloured)
+    with pytest.raises(SystemExit) as got:
+        cli.main(["status"])
+    assert str(got.value).startswith("recassets status: OSError: Object at location /lake/x.")
+    assert "\x1b" not in str(got.value) and "↳ gone" in str(got.value)
+
 
 def test_evaluate_without_a_model_says_why_and_what_serves(tmp_path, monkeypatch):
     from recassets.paths import Paths

@@ -182,12 +182,16 @@ def test_a_changed_landing_file_is_said_at_the_top_and_exits_1(paths: Paths, tmp
     changed.write_text(changed.read_text() + '{"late": "line"}\n')
     out = tmp_path / "r.html"
     code, said, _ = run_cli(home, monkeypatch, capsys, "audit", "latest", "--out", str(out))
-    assert isinstance(code, str) and "1 file(s) differ" in code and "part-00000.jsonl" in code
+    assert (
+        isinstance(code, str)
+        and "1 file(s) fail (1 changed)" in code
+        and "part-00000.jsonl" in code
+    )
     assert f"report written to {out}" in said  # written, and where, before the exit
     page = out.read_text()
     _parse(page)
     top = page[: page.index("<h2>")]
-    assert "VERIFY FAILED: 1 file(s) differ" in top
+    assert "VERIFY FAILED: 1 file(s) (1 changed)" in top
     assert "landing/events/dt=2026-01-02/part-00000.jsonl" in top
     assert '<td class="changed">changed</td>' in page
 

@@ -150,7 +150,7 @@ def test_verify_passes_on_a_clean_home_and_names_a_changed_file(own_home, monkey
     )
     copy.write_bytes(copy.read_bytes() + b"x")
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert isinstance(code, str) and "2 file(s) differ or lie outside this home" in code
+    assert isinstance(code, str) and "2 file(s) fail (2 changed)" in code
     assert "landing/events/dt=2026-01-02/part-00000.jsonl" in code and "ranking.pt" in code
     assert "verify: CHANGED landing/events/dt=2026-01-02/part-00000.jsonl" in out
     bad = failures(verify(G.trace(own_home, G.parse_target("users", "2026-01-02"))))
@@ -229,7 +229,11 @@ def test_an_ingest_manifest_deleted_or_edited_fails_the_bentos_verify(
         assert isinstance(audit[0], str) and "VERIFY FAILED" in audit[1], name
     manifest.write_text(json.dumps(good))  # the record restored: only the landing file differs
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert isinstance(code, str) and "1 file(s) differ" in code and "part-00000.jsonl" in code
+    assert (
+        isinstance(code, str)
+        and "1 file(s) fail (1 changed)" in code
+        and "part-00000.jsonl" in code
+    )
 
 
 def test_a_manifest_behind_or_ahead_of_its_commit_is_said_as_it_happened():
@@ -281,20 +285,28 @@ def test_a_bento_whose_digest_or_served_policy_was_forged_fails_verify(
     assert code == 0, out
 
 
-def test_verify_in_a_copied_home_does_not_vouch_for_the_originals_files(
+def test_verify_in_a_copied_home_checks_its_own_files_never_the_originals(
     own_home, tmp_path, monkeypatch, capsys
 ):
-    """A home copied or restored elsewhere keeps the original's absolute paths in its records:
-    --verify used to re-hash the original's files and say "ok" for the copy. They are now
-    "outside", a failure naming them; in the original home the same tree verifies."""
+    """A home copied or restored elsewhere keeps the original's absolute paths in its records.
+    --verify once re-hashed the original's files and said "ok" for the copy; then it called
+    them all "outside", so a restored home could never pass an audit. Each is now checked at
+    the same place in this home: the copy's own bytes against the recorded sha256."""
     copy = Paths.at(tmp_path / "copied")
     shutil.copytree(own_home.home, copy.home)
     code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert isinstance(code, str) and "file(s) differ or lie outside this home" in code
+    assert code == 0 and out.splitlines()[-1] == "verify: 12 ok", out
+    # the copy's landing file changed, the original's not: the copy fails, naming its own file
+    changed = Path(copy.landing_dir("events", "2026-01-02")) / "part-00000.jsonl"
+    changed.write_text(changed.read_text() + '{"late": "line"}\n')
+    code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert isinstance(code, str) and "1 file(s) fail (1 changed)" in code, code
+    assert "verify: CHANGED landing/events/dt=2026-01-02/part-00000.jsonl" in out
+    # removed from the copy: not found at its place here, so the record is another home's
+    changed.unlink()
+    code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert isinstance(code, str) and "1 file(s) fail (1 outside this home)" in code, code
     assert "verify: OUTSIDE " + str(Path(own_home.landing)) in out
-    # the 9 files recorded by absolute path are the original's; the bento's 2 model copies and
-    # its manifest, found through this home's bento store, are this home's own and verify
-    assert out.splitlines()[-1] == "verify: 3 ok, 9 outside"
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
     assert code == 0 and "verify: 12 ok" in out
 

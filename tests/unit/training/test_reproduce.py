@@ -119,3 +119,43 @@ def test_the_cli_reproduces_a_model_version_and_fails_on_a_difference(
             cli.main(["reproduce", bad])
         assert "TABLE@VERSION" not in str(said.value)  # one line on model versions, not lineage's
         assert bad == "two_tower/0009" or "is not a model version" in str(said.value)
+
+
+def test_a_version_vacuumed_or_cleaned_from_the_log_is_named_before_any_training(grown, tmp_path):
+    """After retention ran, time travel failed deep in a reader: a Parquet file "not found",
+    or "No files in log segment", naming neither the version nor why (probe, 2026-12-06)."""
+    import os
+    import shutil
+
+    from deltalake import DeltaTable
+
+    from recassets.lake import version_gone
+
+    table, files = grown
+    first = Checkpoint.load(files["two_tower"]).runs[0]
+    version, days = int(first["table_version"]), first["partitions"]
+    assert version_gone(table, version, days) is None  # the grown table keeps every version
+
+    vacuumed = str(tmp_path / "vacuumed")
+    shutil.copytree(table, vacuumed)
+    DeltaTable(vacuumed).vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    why = version_gone(vacuumed, version, days)  # day 0 was replaced since: its old files gone
+    assert why is not None and why.startswith(f"1 data file(s) of version {version} are gone")
+    assert version_gone(vacuumed, version, [days[1]]) is None  # day 1's files are still there
+    with pytest.raises(ValueError, match=f"run 1 of 2 read it at version {version}, and 1 data"):
+        reproduce(files["two_tower"], vacuumed)
+
+    cleaned = str(tmp_path / "cleaned")
+    shutil.copytree(table, cleaned)
+    latest = DeltaTable(cleaned)
+    latest.create_checkpoint()
+    log = os.path.join(cleaned, "_delta_log")
+    for v in range(latest.version()):
+        os.remove(os.path.join(log, f"{v:020d}.json"))
+    why = version_gone(cleaned, version, days)
+    assert why is not None and why.startswith(
+        f"version {version} is no longer in the table's log (its log now starts at version "
+        f"{latest.version()}"
+    )
+    with pytest.raises(ValueError, match="is no longer in the table's log"):
+        reproduce(files["two_tower"], cleaned)
