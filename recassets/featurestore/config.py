@@ -36,6 +36,10 @@ PROJECT = "recassets"
 ENTITY_KEY_SERIALIZATION_VERSION = 3
 # The variable the edges read the Redis URL from (a secret: it may hold the password).
 REDIS_URL_ENV = "RECASSETS_REDIS_URL"
+# The marker (``materialized.json``) is also kept in Redis under this key (``{project}``: the
+# Feast project): a serving pod reads the online store with no home of its own (deploy/k8s/
+# recommender.yaml: an emptyDir), so the store itself says which day it serves.
+REDIS_MARKER_KEY = "recassets:{project}:materialized"
 
 
 def feast_dir(paths: Paths) -> Path:

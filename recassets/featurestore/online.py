@@ -22,6 +22,7 @@ next read goes to the store, so serving recovers by itself when the store is bac
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -29,6 +30,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,28 +119,32 @@ class OnlineFeatureReader:
         service: str | None = None,
         redis_url: str | None = None,
         check_interval_s: float = 1.0,
+        catalog: Path | None = None,
     ) -> None:
-        catalog = cfg.read_json(cfg.catalog_path(paths))
-        if catalog is None:
+        """``catalog``: the Feast catalog to read by (a bundle's, which its models were built
+        with), else the home's: a serving pod has a bundle and a Redis store but no home."""
+        found = catalog if catalog is not None and catalog.is_file() else cfg.catalog_path(paths)
+        read = cfg.read_json(found)
+        if read is None:
             raise FileNotFoundError(
-                f"no Feast catalog at {cfg.catalog_path(paths)}: the feature store has not been "
-                "applied; materialize the feature_store asset (or run materialize_day) first"
+                f"no Feast catalog at {found}: the feature store has not been applied; "
+                "materialize the feature_store asset (or run materialize_day) first"
             )
         self.paths = paths
-        self.project = catalog["project"]
+        self.project = read["project"]
         self.settings = cfg.online_store_settings(paths, redis_url)
         self.check_interval_s = check_interval_s
-        views = catalog["views"]
-        if service is not None and service not in catalog["services"]:
+        views = read["views"]
+        if service is not None and service not in read["services"]:
             raise ValueError(
-                f"unknown feature service {service!r}; known: {sorted(catalog['services'])}"
+                f"unknown feature service {service!r}; known: {sorted(read['services'])}"
             )
 
         def chosen(view: str) -> list[str]:
             names = list(views[view]["features"])
             if service is None:
                 return names
-            return catalog["services"][service].get(view, [])
+            return read["services"][service].get(view, [])
 
         self.user_key = views[USER_VIEW]["join_key"]
         self.item_key = views[ITEM_VIEW]["join_key"]
@@ -263,17 +269,25 @@ class OnlineFeatureReader:
         return loaded
 
     def _marker_signature(self) -> tuple | None:
+        """What identifies the marker's version: the home's file, or (no such file: a serving
+        pod on Redis) the marker Redis holds, its bytes; a Redis that fails keeps the last."""
         try:
             st = os.stat(cfg.marker_path(self.paths))
         except FileNotFoundError:
-            return None
+            try:
+                return self._backend.marker()
+            except OnlineStoreUnavailable:
+                return self._items.marker
         # materialized.json is replaced atomically (new inode) at every materialization
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _load_items(self, signature: tuple | None) -> _Items:
         path = cfg.marker_path(self.paths)
         try:
-            marker = cfg.read_json(path) if signature else None
+            if signature and signature[0] == "redis":  # (``_RedisBackend.marker``)
+                path, marker = signature[1], json.loads(signature[2])
+            else:
+                marker = cfg.read_json(path) if signature else None
             if marker is not None and not isinstance(marker.get("day"), str):
                 raise ValueError("no day in it")
         except (ValueError, AttributeError) as e:
@@ -330,6 +344,9 @@ class _SqliteBackend:
     def __init__(self, path: str, project: str) -> None:
         self.path, self.project = path, project
         self._local = threading.local()
+
+    def marker(self) -> tuple | None:
+        return None  # the marker of a SQLite store is the home's file beside it
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -435,6 +452,15 @@ class _RedisBackend:
             self.client.ping()
         except self._error as e:
             raise self._failed(e) from e
+
+    def marker(self) -> tuple | None:
+        """``("redis", key, bytes)`` of the marker Redis holds, or None."""
+        key = cfg.REDIS_MARKER_KEY.format(project=self.project)
+        try:
+            raw = self.client.get(key)
+        except self._error as e:
+            raise self._failed(e) from e
+        return ("redis", f"redis key {key}", raw) if raw is not None else None
 
     def _hash_fields(self, view: str, features: list[str]) -> list[bytes]:
         key = (view, tuple(features))

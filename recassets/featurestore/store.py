@@ -247,6 +247,8 @@ def _materialize_day(
             "generation": int(marker.get("generation", 0)) + 1 if same_store else 1,
         }
         cfg.write_json(cfg.marker_path(paths), marker)
+        if redis_url:
+            _redis_marker(redis_url, marker)
     lineage = _write_lineage(paths, iso, snapshots, applied, wrote)
     return MaterializeSummary(
         day=iso,
@@ -454,3 +456,14 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _iso(day: dt.date | str) -> str:
     return day if isinstance(day, str) else day.isoformat()
+
+
+def _redis_marker(redis_url: str, marker: dict[str, Any]) -> None:
+    """The marker in Redis too (``cfg.REDIS_MARKER_KEY``), after the rows it describes: a
+    serving pod without the home reads it there (``OnlineFeatureReader``)."""
+    import json
+
+    import redis
+
+    key = cfg.REDIS_MARKER_KEY.format(project=cfg.PROJECT)
+    redis.Redis.from_url(redis_url).set(key, json.dumps(marker, sort_keys=True))

@@ -149,9 +149,9 @@ class Recommender:
         self.config = config or FunnelConfig()
         self.device = T.resolve_device(device)
         self.policy = bundle.policy
-        self.reader = OnlineFeatureReader(
-            paths, redis_url=redis_url, check_interval_s=self.config.refresh_interval_s
-        )
+        catalog = bundle.folder / "feast" / "catalog.json"  # what the bundle was built with
+        self.reader = OnlineFeatureReader(paths, redis_url=redis_url, catalog=catalog,
+                                          check_interval_s=self.config.refresh_interval_s)  # fmt: skip
         self.model = self.policy.get("policy") == MODEL
         # the order that serves (the gate's choice, evaluation.choose_order): "blend" reads
         # the item similarity (EASE) beside the towers; "dcn_v2" the ranker

@@ -190,6 +190,45 @@ def test_reader_on_redis_equals_feast_on_redis(stores):
     assert all(same_value(from_sqlite[n], ours[n]) for n in ours)
 
 
+def test_a_serving_pod_with_no_home_reads_the_bundles_catalog_and_the_marker_in_redis(
+    stores, tmp_path
+):
+    """A bento served on Redis from an empty home (deploy/k8s/recommender.yaml: an emptyDir)
+    failed at start: "no Feast catalog at HOME/artifacts/feast/catalog.json", a worker
+    restarted every 10 s for ever; and with a catalog it would have loaded no item, the
+    marker of which day the store serves being in the home alone (probe, 2026-12-06)."""
+    import json
+
+    import redis
+
+    _, redis_home, url = stores
+    bundle_catalog = tmp_path / "bundle" / "feast" / "catalog.json"
+    bundle_catalog.parent.mkdir(parents=True)
+    shutil.copy2(cfg.catalog_path(redis_home), bundle_catalog)
+    empty = home_at(tmp_path / "pod-home")
+    with pytest.raises(FileNotFoundError, match="no Feast catalog at"):
+        OnlineFeatureReader(empty, redis_url=url)  # neither the bundle's nor the home's
+    reader = OnlineFeatureReader(empty, redis_url=url, catalog=bundle_catalog)
+    assert reader.day == DAY2  # the marker Redis holds, as the home's file says
+    features = reader.user(USERS[1])
+    assert reader.items(ITEMS)[FOUND].all() and any(
+        v is not None for k, v in features.items() if k != reader.user_key
+    )
+    # a newer materialization elsewhere moves the marker in Redis: the pod reloads
+    key = cfg.REDIS_MARKER_KEY.format(project=cfg.PROJECT)
+    client = redis.Redis.from_url(url)
+    kept = client.get(key)
+    assert kept is not None and json.loads(kept)["day"] == DAY2
+    client.set(key, json.dumps({**json.loads(kept), "day": "2026-03-09"}))
+    try:
+        assert reader.refresh(reader._marker_signature()) and reader.day == "2026-03-09"
+        client.delete(key)  # no marker anywhere: the pod serves no item rather than guess
+        reader.refresh(reader._marker_signature())
+        assert reader.day is None and not reader.items(ITEMS)[FOUND].any()
+    finally:
+        client.set(key, kept)
+
+
 def test_skew_check_fails_when_redis_is_tampered_with(lake, redis_port, tmp_path_factory):
     import redis
     from feast.protos.feast.types.Value_pb2 import Value
