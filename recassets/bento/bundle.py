@@ -565,6 +565,28 @@ def bento_folder(paths: Paths, tag: str) -> Path:
     return Path(bentoml_home(paths)) / "bentos" / name / version
 
 
+def check_tag(paths: Paths, tag: str) -> None:
+    """Refuse a tag that is no bento of this store, before ``bentoml serve`` starts: its own
+    error told of ``bentoml pull`` and of a Python module it could not import, and a tag
+    with a space only the latter (probe, 2026-12-06). Names the store and what it holds."""
+    import re
+
+    store = Path(bentoml_home(paths)) / "bentos"
+    if not re.fullmatch(r"[a-z0-9_.-]+(:[a-z0-9_.-]+)?", tag):
+        raise ValueError(f"{tag[:80]!r} is not a bento tag (NAME:VERSION, lower-case)")
+    name, _, version = tag.partition(":")
+    if (store / name / (version or "latest")).exists():
+        return
+    held = sorted((p for p in store.glob("*/*") if (p / "bento.yaml").exists()),
+                  key=lambda p: p.name, reverse=True)  # fmt: skip
+    listed = ", ".join(f"{p.parent.name}:{p.name}" for p in held[:5]) or "no bento"
+    raise FileNotFoundError(
+        f"no bento {tag} in the store {store} (it holds {listed}"
+        f"{', ...' if len(held) > 5 else ''}): serve one of those, point RECASSETS_BENTOML_HOME "
+        "at the store that holds it, or `bentoml import FILE` into this one"
+    )
+
+
 def latest_bento(paths: Paths) -> str | None:
     """The newest bento tag in the store whose build completed (by version, which starts with
     a UTC timestamp): a folder a killed build left half-copied is never taken."""

@@ -138,6 +138,8 @@ def start(
         # answered /readyz for it, and its log (truncated below) is the other server's
         raise RuntimeError(f"port {port} on {host} is in use: stop what serves there, or pick "
                            "another port")  # fmt: skip
+    if cwd is None:
+        B.check_tag(paths, target)  # BentoML's own miss says `bentoml pull` and a module import
     port = port or free_port()
     log_path = Path(log) if log else Path(paths.home) / "logs" / f"bentoml-serve-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,3 +34,22 @@ def test_start_refuses_a_busy_port_before_launching_or_touching_its_log(tmp_path
         with pytest.raises(RuntimeError, match=f"port {port} on 127.0.0.1 is in use"):
             server.start(paths, "recassets_recommender:any", port=port)
         assert log.read_text() == "the other server's log\n"
+
+
+def test_a_tag_the_store_does_not_hold_is_refused_naming_what_it_holds(tmp_path: Path):
+    """BentoML's own miss told of `bentoml pull` and of a module it could not import."""
+    from recassets.bento import bundle as B
+
+    paths = Paths.at(tmp_path / "home")
+    held = Path(B.bentoml_home(paths)) / "bentos" / "recassets_recommender" / "20261206t072059-a"
+    held.mkdir(parents=True)
+    (held / "bento.yaml").write_text("service: x\n")
+    B.check_tag(paths, "recassets_recommender:20261206t072059-a")  # held: no error
+    with pytest.raises(FileNotFoundError) as missing:
+        server.start(paths, "recassets_recommender:nope")
+    said = str(missing.value)
+    assert said.startswith("no bento recassets_recommender:nope in the store ")
+    assert "(it holds recassets_recommender:20261206t072059-a)" in said and "bentoml import" in said
+    for bad in ("bad tag!!", "Recassets:X", "../x"):
+        with pytest.raises(ValueError, match="is not a bento tag"):
+            B.check_tag(paths, bad)
