@@ -467,6 +467,7 @@ class RecommenderService:
         manifest = self.recommender.bundle.manifest
         return {
             **self.recommender.info(),
+            "bento": self.bento,  # was "bundle": null (the manifest has no tag)
             "ads": None if self.ads is None else self.ads.info(),
             "digest": manifest.get("digest"),
             "lineage": public(manifest.get("lineage")),

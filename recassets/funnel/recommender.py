@@ -567,7 +567,6 @@ class Recommender:
                 "index": None
                 if self.index is None
                 else {"size": self.index.size, **self.index.info.__dict__},
-                "bundle": self.bundle.manifest.get("tag"),
                 "candidates": self.config.candidates,
                 "light_keep": self.config.light_keep if self.light is not None else None,
                 "online_store": {

@@ -285,6 +285,9 @@ def test_health_readiness_metrics_and_info(srv):
     assert status == 200 and "bentoml_service_request" in text
     status, info = srv.post("/info", {})
     assert status == 200 and info["policy"] == "model" and info["index"]["size"] == len(ITEMS)
+    _, one = srv.post("/recommend", {"user_id": 7, "k": 1})
+    assert info["bento"] == one["bento"] and info["bento"].startswith("recassets_recommender:")
+    assert "bundle" not in info  # it said "bundle": null (the manifest holds no tag)
     assert info["online_store"] == {"kind": "sqlite", "available": True, "error": None}
 
 
