@@ -310,6 +310,9 @@ class RecommenderService:
             on_embedding_lookup=_count_lookups,
         )
         self.fallbacks = _fallbacks()
+        # every series at 0 from the start: an alert on rate() saw nothing before the first
+        for endpoint in ("recommend", "rank", "recommend_batch"):
+            self.fallbacks.labels(endpoint)
         from recassets.funnel.ads import Ads
 
         # the bundle's campaigns (none on MovieLens: every page organic)
@@ -323,6 +326,8 @@ class RecommenderService:
         self.bento = D.bento_tag(Path(__file__).resolve().parent)
         self.models = D.model_versions(self.recommender.bundle.manifest)
         drops = _decision_drops()
+        for reason in ("buffer_full", "write_error", "unserializable"):
+            drops.labels(reason)
         self.decisions = D.DecisionLog(
             self.recommender.paths.landing,
             D.Settings.from_env(os.environ),

@@ -283,6 +283,10 @@ def test_health_readiness_metrics_and_info(srv):
     assert server.get(srv.url + "/readyz")[0] == 200
     status, text = server.get(srv.url + "/metrics")
     assert status == 200 and "bentoml_service_request" in text
+    # the alerting series exist from the start, at 0 (an alert on rate() saw nothing before)
+    for series in ('recassets_online_store_fallbacks_total{endpoint="rank"}',
+                   'recassets_decision_log_dropped_total{reason="write_error"}'):  # fmt: skip
+        assert f"{series} 0.0" in text, series
     status, info = srv.post("/info", {})
     assert status == 200 and info["policy"] == "model" and info["index"]["size"] == len(ITEMS)
     _, one = srv.post("/recommend", {"user_id": 7, "k": 1})
