@@ -138,8 +138,6 @@ def start(
         # answered /readyz for it, and its log (truncated below) is the other server's
         raise RuntimeError(f"port {port} on {host} is in use: stop what serves there, or pick "
                            "another port")  # fmt: skip
-    if cwd is None:
-        B.check_tag(paths, target)  # BentoML's own miss says `bentoml pull` and a module import
     port = port or free_port()
     log_path = Path(log) if log else Path(paths.home) / "logs" / f"bentoml-serve-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,6 +164,8 @@ def start(
     from recassets.bento.guard import token_from_env
 
     token = token_from_env(full_env)  # before the launch: a refusal leaves no server behind
+    if cwd is None:  # settings first, then the tag (BentoML's own miss: `bentoml pull`, a module)
+        B.check_tag(paths, target)
     handle = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed here after
     proc = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)],
