@@ -591,6 +591,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         raise SystemExit(f"recassets {args.command}: {type(e).__name__}: {cli_args.plain(e)} "
                          f"({DEBUG_ENV}=1 shows where)") from None  # fmt: skip
+    finally:
+        cli_args.mute_if_reader_left()  # a command's own SystemExit (exit 1) included
 
 
 if __name__ == "__main__":

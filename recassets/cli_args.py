@@ -306,25 +306,44 @@ def refuse_file_locations() -> None:
 def end_if_reader_left(error: BaseException) -> None:
     """A reader that closed stdout early (``recassets lineage latest | head -1``) ends the
     command as it ends any writer to a pipe: silently, exit 141 (128 + SIGPIPE), not with a
-    ``BrokenPipeError`` (Python ignores SIGPIPE). stdout is pointed at /dev/null first, so the
-    interpreter's last flush does not fail again. Another broken pipe (a subprocess's) returns,
-    to be said as any error is."""
+    ``BrokenPipeError`` (Python ignores SIGPIPE). Another broken pipe (a subprocess's)
+    returns, to be said as any error is."""
+    if isinstance(error, BrokenPipeError) and _reader_gone():
+        raise SystemExit(141) from None
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has left; if so, stdout is pointed at /dev/null,
+    so that the interpreter's last flush does not fail again ("Exception ignored ...")."""
     import os
     import select
     import sys
 
-    if not isinstance(error, BrokenPipeError):
-        return
     try:
         fd = sys.stdout.fileno()
     except (AttributeError, ValueError, OSError):  # replaced by an object with no descriptor
-        return
+        return False
     poll = select.poll()
     poll.register(fd, select.POLLOUT)
     if not any(events & select.POLLERR for _, events in poll.poll(0)):
-        return  # stdout still has its reader
-    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
-    raise SystemExit(141) from None
+        return False  # stdout still has its reader
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
+    return True
+
+
+def mute_if_reader_left() -> None:
+    """After any end of a command, its own ``SystemExit`` included (a failed ``--verify``
+    says why on stderr, exit 1): stdout's buffer flushed, or dropped when its reader left."""
+    import sys
+
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_gone()
+    except (AttributeError, ValueError, OSError):
+        pass
 
 
 def plain(error: BaseException) -> str:

@@ -572,10 +572,12 @@ def check_tag(paths: Paths, tag: str) -> None:
     import re
 
     store = Path(bentoml_home(paths)) / "bentos"
-    if not re.fullmatch(r"[a-z0-9_.-]+(:[a-z0-9_.-]+)?", tag):
+    part = r"[a-z0-9](?:[a-z0-9_.-]*[a-z0-9])?"  # BentoML's, and never "." or ".."
+    if not re.fullmatch(f"{part}(?::{part})?", tag):
         raise ValueError(f"{tag[:80]!r} is not a bento tag (NAME:VERSION, lower-case)")
     name, _, version = tag.partition(":")
-    if (store / name / (version or "latest")).exists():
+    folder = store / name / version
+    if (folder / "bento.yaml").is_file() if version else (store / name / "latest").is_file():
         return
     held = sorted((p for p in store.glob("*/*") if (p / "bento.yaml").exists()),
                   key=lambda p: p.name, reverse=True)  # fmt: skip

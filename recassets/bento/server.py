@@ -154,6 +154,11 @@ def start(
         # the bundle's own campaigns file was checked when the bento was built (and is again
         # at the worker's start); RECASSETS_ADS_CAMPAIGNS, naming another, is checked here
         preflight.check(full_env)
+    from recassets.bento.guard import token_from_env
+
+    token = token_from_env(full_env)  # before the launch: a refusal leaves no server behind
+    if cwd is None:  # settings first, then the tag (BentoML's own miss: `bentoml pull`, a module)
+        B.check_tag(paths, target)  # and before any path is made of it
         bundle = B.bento_folder(paths, target) / "src" / "bundle"
         if (bundle / "manifest.json").exists():  # a tag of this store: its files, checked now
             from recassets.funnel.bundle import Bundle
@@ -161,11 +166,6 @@ def start(
             # damaged, a worker would fail at start and be restarted by BentoML's arbiter,
             # which itself stays up: this wait would end only at its timeout, naming none
             Bundle.load(bundle)
-    from recassets.bento.guard import token_from_env
-
-    token = token_from_env(full_env)  # before the launch: a refusal leaves no server behind
-    if cwd is None:  # settings first, then the tag (BentoML's own miss: `bentoml pull`, a module)
-        B.check_tag(paths, target)
     handle = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed here after
     proc = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)],

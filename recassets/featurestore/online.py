@@ -269,15 +269,20 @@ class OnlineFeatureReader:
         return loaded
 
     def _marker_signature(self) -> tuple | None:
-        """What identifies the marker's version: the home's file, or (no such file: a serving
-        pod on Redis) the marker Redis holds, its bytes; a Redis that fails keeps the last."""
+        """What identifies the marker's version: on Redis, the marker Redis holds (its bytes:
+        the store says which day it serves, to a pod with no home and to one whose home file
+        another machine's materialization left behind), else the home's file; a Redis that
+        fails keeps the last."""
+        try:
+            held = self._backend.marker()
+        except OnlineStoreUnavailable:
+            return self._items.marker
+        if held is not None:
+            return held
         try:
             st = os.stat(cfg.marker_path(self.paths))
         except FileNotFoundError:
-            try:
-                return self._backend.marker()
-            except OnlineStoreUnavailable:
-                return self._items.marker
+            return None
         # materialized.json is replaced atomically (new inode) at every materialization
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 

@@ -246,9 +246,9 @@ def _materialize_day(
             "delta_versions": {t: s.delta_version for t, s in snapshots.items()},
             "generation": int(marker.get("generation", 0)) + 1 if same_store else 1,
         }
-        cfg.write_json(cfg.marker_path(paths), marker)
-        if redis_url:
+        if redis_url:  # first: a failure here leaves both markers on the day before
             _redis_marker(redis_url, marker)
+        cfg.write_json(cfg.marker_path(paths), marker)
     lineage = _write_lineage(paths, iso, snapshots, applied, wrote)
     return MaterializeSummary(
         day=iso,
@@ -465,5 +465,13 @@ def _redis_marker(redis_url: str, marker: dict[str, Any]) -> None:
 
     import redis
 
+    from recassets.featurestore.online import REDIS_TIMEOUT_S
+
     key = cfg.REDIS_MARKER_KEY.format(project=cfg.PROJECT)
-    redis.Redis.from_url(redis_url).set(key, json.dumps(marker, sort_keys=True))
+    client = redis.Redis.from_url(
+        redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+    )
+    try:
+        client.set(key, json.dumps(marker, sort_keys=True))
+    finally:
+        client.close()

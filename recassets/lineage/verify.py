@@ -44,12 +44,14 @@ def verify(lineage: Lineage) -> list[Verified]:
             results[a.path] = Verified(a.path, a.what, "unverifiable")
         elif not any(Path(a.path).resolve().is_relative_to(r) for r in roots):
             here = _in_this_home(a.path, roots)
+            what = f"{a.what}, recorded in another home as {a.path}"
             if here is None:
                 results[a.path] = Verified(a.path, a.what, "outside", a.sha256)
+            elif not here.is_file():  # its place in this home is known, and empty
+                results[a.path] = Verified(str(here), what, "missing", a.sha256)
             else:  # this home's copy is what is checked; the record's path is said with it
                 actual = sha256_of(here)
                 status = "ok" if actual == a.sha256 else "changed"
-                what = f"{a.what}, recorded in another home as {a.path}"
                 results[a.path] = Verified(str(here), what, status, a.sha256, actual)
         elif not Path(a.path).is_file():
             results[a.path] = Verified(a.path, a.what, "missing", a.sha256)
@@ -70,18 +72,23 @@ def verify(lineage: Lineage) -> list[Verified]:
 
 
 def _in_this_home(recorded: str, roots: list[Path]) -> Path | None:
-    """The file a record of another home names, at the same place in this one: the longest
-    tail of its path that is a file under one of this home's folders (a home copied, moved or
-    restored from a backup keeps its layout: ``/old/landing/events/dt=D/f.jsonl`` is
-    ``HOME/landing/events/dt=D/f.jsonl``, or ``RECASSETS_LANDING/events/dt=D/f.jsonl``).
-    Before, every such file was "outside" and an audit of a restored home failed, saying that
-    46 files differed (probe, 2026-12-06). Its sha256 must still match the record."""
-    parts = Path(recorded).parts[1:]
-    for k in range(len(parts), 0, -1):
-        for root in roots:
-            candidate = root.joinpath(*parts[-k:])
-            if candidate.is_file():
-                return candidate
+    """Where a file a record of another home names lies in this one: after the last part of
+    its path named as one of this home's folders (``/old/landing/events/dt=D/f.jsonl`` is
+    ``LANDING/events/dt=D/f.jsonl``; a home copied, moved or restored keeps its layout), or
+    None (no such part, or a path with ``..`` or one that would leave the folder: a record
+    edited to point elsewhere stays "outside"). Before, every such file was "outside" and an
+    audit of a restored home failed, saying that 46 files differed (probe, 2026-12-06). Its
+    sha256 must still match the record."""
+    parts = Path(recorded).parts
+    if ".." in parts:
+        return None
+    for root in roots:
+        if root.name not in parts[:-1]:
+            continue
+        at = len(parts) - 1 - parts[::-1].index(root.name)
+        candidate = root.joinpath(*parts[at + 1 :])
+        if candidate.resolve().is_relative_to(root):
+            return candidate
     return None
 
 

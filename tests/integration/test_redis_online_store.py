@@ -208,7 +208,7 @@ def test_a_serving_pod_with_no_home_reads_the_bundles_catalog_and_the_marker_in_
     empty = home_at(tmp_path / "pod-home")
     with pytest.raises(FileNotFoundError, match="no Feast catalog at"):
         OnlineFeatureReader(empty, redis_url=url)  # neither the bundle's nor the home's
-    reader = OnlineFeatureReader(empty, redis_url=url, catalog=bundle_catalog)
+    reader = OnlineFeatureReader(empty, redis_url=url, catalog=bundle_catalog, check_interval_s=0)
     assert reader.day == DAY2  # the marker Redis holds, as the home's file says
     features = reader.user(USERS[1])
     assert reader.items(ITEMS)[FOUND].all() and any(
@@ -221,10 +221,14 @@ def test_a_serving_pod_with_no_home_reads_the_bundles_catalog_and_the_marker_in_
     assert kept is not None and json.loads(kept)["day"] == DAY2
     client.set(key, json.dumps({**json.loads(kept), "day": "2026-03-09"}))
     try:
-        assert reader.refresh(reader._marker_signature()) and reader.day == "2026-03-09"
+        assert reader.maybe_refresh() and reader.day == "2026-03-09"
+        # a home whose file says the day before (another machine materialized since): on
+        # Redis, the store's own marker decides
+        assert cfg.read_json(cfg.marker_path(redis_home))["day"] == DAY2
+        assert OnlineFeatureReader(redis_home, redis_url=url).day == "2026-03-09"
         client.delete(key)  # no marker anywhere: the pod serves no item rather than guess
-        reader.refresh(reader._marker_signature())
-        assert reader.day is None and not reader.items(ITEMS)[FOUND].any()
+        assert reader.maybe_refresh() and reader.day is None
+        assert not reader.items(ITEMS)[FOUND].any()
     finally:
         client.set(key, kept)
 

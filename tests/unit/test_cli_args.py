@@ -464,6 +464,17 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly_other_broken_pipes_
         cli_args.end_if_reader_left(BrokenPipeError())
     assert stopped.value.code == 141
 
+    # a command that printed, then ended in its own SystemExit (a failed --verify): its
+    # buffered output is dropped, where the interpreter's last flush printed "Exception
+    # ignored ... BrokenPipeError" and exited 120
+    read, write = os.pipe()
+    monkeypatch.setattr(sys, "stdout", os.fdopen(write, "w"))
+    print("verify: CHANGED ...")  # buffered: a pipe is no terminal
+    os.close(read)
+    cli_args.mute_if_reader_left()
+    sys.stdout.write("after\n")
+    sys.stdout.flush()  # into /dev/null now: no error
+
     # `recassets status | head -0`: the reader closes before the command writes its first line.
     env = {**os.environ, "RECASSETS_HOME": str(tmp_path / "home"), "PYTHONPATH": os.getcwd()}
     env.pop("DAGSTER_HOME", None)

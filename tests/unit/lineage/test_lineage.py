@@ -302,11 +302,21 @@ def test_verify_in_a_copied_home_checks_its_own_files_never_the_originals(
     code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--verify")
     assert isinstance(code, str) and "1 file(s) fail (1 changed)" in code, code
     assert "verify: CHANGED landing/events/dt=2026-01-02/part-00000.jsonl" in out
-    # removed from the copy: not found at its place here, so the record is another home's
+    # removed from the copy: its place here is known and empty
     changed.unlink()
     code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert isinstance(code, str) and "1 file(s) fail (1 outside this home)" in code, code
-    assert "verify: OUTSIDE " + str(Path(own_home.landing)) in out
+    assert isinstance(code, str) and "1 file(s) fail (1 missing)" in code, code
+    assert "verify: MISSING landing/events/dt=2026-01-02/part-00000.jsonl" in out, out
+    # where no part of a recorded path names a folder of this home, or it climbs out with
+    # "..", the record is another home's: never matched to a file here by its tail
+    from recassets.lineage.verify import _in_this_home
+
+    roots = [Path(copy.landing).resolve()]
+    tail = ("events", "dt=2026-01-02", "part-00001.jsonl")
+    assert _in_this_home(str(Path("/old/landing", *tail)), roots) == roots[0].joinpath(*tail)
+    for forged in ("/old/elsewhere/events/dt=2026-01-02/part-00001.jsonl",
+                   "/old/landing/../../etc/passwd", "/old/landing/"):  # fmt: skip
+        assert _in_this_home(forged, roots) is None, forged
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
     assert code == 0 and "verify: 12 ok" in out
 

@@ -88,6 +88,7 @@ def test_start_refuses_a_damaged_bundle_before_launching_anything(tmp_path: Path
     tag = "recassets_recommender:v1"
     bundle = B.bento_folder(paths, tag) / "src" / "bundle"
     bundle.mkdir(parents=True)
+    (B.bento_folder(paths, tag) / "bento.yaml").write_text("service: x\n")  # a built bento
     (bundle / "manifest.json").write_text('{"tag": "recassets_recomm')
     with pytest.raises(DamagedArtifactError, match="bundle manifest .*manifest.json is damaged"):
         server.start(paths, tag)

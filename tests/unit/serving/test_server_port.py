@@ -50,6 +50,10 @@ def test_a_tag_the_store_does_not_hold_is_refused_naming_what_it_holds(tmp_path:
     said = str(missing.value)
     assert said.startswith("no bento recassets_recommender:nope in the store ")
     assert "(it holds recassets_recommender:20261206t072059-a)" in said and "bentoml import" in said
-    for bad in ("bad tag!!", "Recassets:X", "../x"):
+    half = held.parent / "20261206t080000-b"  # a build killed half way: no bento.yaml
+    half.mkdir()
+    with pytest.raises(FileNotFoundError, match="no bento recassets_recommender:20261206t080000-b"):
+        B.check_tag(paths, "recassets_recommender:20261206t080000-b")
+    for bad in ("bad tag!!", "Recassets:X", "../x", "recassets_recommender:..", "x:../../tmp"):
         with pytest.raises(ValueError, match="is not a bento tag"):
             B.check_tag(paths, bad)
