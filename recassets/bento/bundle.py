@@ -42,6 +42,14 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
+from recassets.bento.store import (  # the store's helpers, re-exported
+    BENTO_NAME,
+    bento_folder,
+    bentoml_home,
+    check_tag,
+    latest_bento,
+    mark_built,
+)
 from recassets.featurestore import config as fcfg
 from recassets.featurestore.store import served_day
 from recassets.funnel import campaigns as C
@@ -59,14 +67,8 @@ from recassets.training.checkpoint import Checkpoint, DamagedArtifactError
 from recassets.training.light import LightRanker
 from recassets.training.similarity import ItemSimilarity
 
-BENTO_NAME = "recassets_recommender"
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "serving"
 _VERSION = re.compile(r"^\d{4,}$")
-
-
-def bentoml_home(paths: Paths) -> str:
-    """The Bento store (``BENTOML_HOME``) of ``paths``."""
-    return paths.bentoml
 
 
 def retrieval_dir(paths: Paths, what: str) -> Path:
@@ -549,63 +551,10 @@ def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> st
 # ``bento.yaml`` without the rest. A bento counts only once its build returned: an empty marker
 # per built tag, created after ``bentoml build`` exited 0 (one file each, so two builds that
 # finish together cannot lose each other's mark). ``latest_bento`` takes marked bentos only.
-def _built_marks(paths: Paths) -> Path:
-    return Path(bentoml_home(paths)) / "recassets-built"
-
-
-def mark_built(paths: Paths, tag: str) -> None:
-    name, _, version = tag.partition(":")
-    mark = _built_marks(paths) / name / version
-    mark.parent.mkdir(parents=True, exist_ok=True)
-    mark.touch()
-
-
-def bento_folder(paths: Paths, tag: str) -> Path:
-    name, _, version = tag.partition(":")
-    return Path(bentoml_home(paths)) / "bentos" / name / version
-
-
-def check_tag(paths: Paths, tag: str) -> None:
-    """Refuse a tag that is no bento of this store, before ``bentoml serve`` starts: its own
-    error told of ``bentoml pull`` and of a Python module it could not import, and a tag
-    with a space only the latter (probe, 2026-12-06). Names the store and what it holds."""
-    import re
-
-    store = Path(bentoml_home(paths)) / "bentos"
-    part = r"[a-z0-9](?:[a-z0-9_.-]*[a-z0-9])?"  # BentoML's, and never "." or ".."
-    if not re.fullmatch(f"{part}(?::{part})?", tag):
-        raise ValueError(f"{tag[:80]!r} is not a bento tag (NAME:VERSION, lower-case)")
-    name, _, version = tag.partition(":")
-    folder = store / name / version
-    if (folder / "bento.yaml").is_file() if version else (store / name / "latest").is_file():
-        return
-    held = sorted((p for p in store.glob("*/*") if (p / "bento.yaml").exists()),
-                  key=lambda p: p.name, reverse=True)  # fmt: skip
-    listed = ", ".join(f"{p.parent.name}:{p.name}" for p in held[:5]) or "no bento"
-    raise FileNotFoundError(
-        f"no bento {tag} in the store {store} (it holds {listed}"
-        f"{', ...' if len(held) > 5 else ''}): serve one of those, point RECASSETS_BENTOML_HOME "
-        "at the store that holds it, or `bentoml import FILE` into this one"
-    )
-
-
-def latest_bento(paths: Paths) -> str | None:
-    """The newest bento tag in the store whose build completed (by version, which starts with
-    a UTC timestamp): a folder a killed build left half-copied is never taken."""
-    folder = Path(bentoml_home(paths)) / "bentos" / BENTO_NAME
-    marks = _built_marks(paths)
-    if not folder.is_dir():
-        return None
-    if marks.is_dir():
-        names = [m.name for m in (marks / BENTO_NAME).glob("*")]
-    else:  # a store from before builds were marked: every bento with its bento.yaml, as then
-        names = [p.name for p in folder.iterdir() if p.is_dir()]
-    found = sorted(n for n in names if (folder / n / "bento.yaml").exists())
-    return f"{BENTO_NAME}:{found[-1]}" if found else None
-
-
 __all__ = [
     "BENTO_NAME",
+    "check_tag",
+    "mark_built",
     "bento_folder",
     "bentoml_home",
     "build_bento",
