@@ -115,20 +115,25 @@ def latest_version(spark: SparkSession, path: str) -> int:
     ``_delta_log`` (a directory listing: microseconds, where ``history(1)`` is a Spark job of
     about a second, run several times per partition for lineage); elsewhere (s3://, ...)
     Delta's own history."""
-    local = _local_path(path)
-    if local is not None:
-        log = os.path.join(local, "_delta_log")
-        versions = (
-            [int(n[:-5]) for n in os.listdir(log) if _COMMIT.match(n)] if os.path.isdir(log) else []
-        )
-        if versions:
-            return max(versions)
+    versions = _log_versions(path)
+    if versions:
+        return versions[-1]
     row = delta_history(spark, path, 1).select("version").first()
     assert row is not None  # a Delta table has at least its creation commit
     return int(row[0])
 
 
 _COMMIT = re.compile(r"^\d{20}\.json$")
+
+
+def _log_versions(path: str) -> list[int]:
+    """The versions whose commit files a local table's ``_delta_log`` holds, oldest first
+    (empty elsewhere, or with no log)."""
+    local = _local_path(path)
+    log = os.path.join(local, "_delta_log") if local is not None else ""
+    if not log or not os.path.isdir(log):
+        return []
+    return sorted(int(n[:-5]) for n in os.listdir(log) if _COMMIT.match(n))
 
 
 def recent_commits(
@@ -196,9 +201,7 @@ def version_gone(path: str, version: int, days: Sequence[str] = ()) -> str | Non
     try:
         table = open_delta(path, version=version)
     except TableNotFoundError as e:  # delta-rs: "No files in log segment"
-        local = _local_path(path)
-        log = os.path.join(local, "_delta_log") if local is not None else ""
-        kept = sorted(int(n[:-5]) for n in os.listdir(log) if _COMMIT.match(n)) if log and os.path.isdir(log) else []  # fmt: skip
+        kept = _log_versions(path)
         since = f"its log now starts at version {kept[0]}" if kept else "its log holds no commit"
         return (f"version {version} is no longer in the table's log ({since}: log cleanup, "
                 f"delta.logRetentionDuration, removed the commits before; "

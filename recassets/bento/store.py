@@ -44,8 +44,11 @@ def check_tag(paths: Paths, tag: str) -> None:
     if not re.fullmatch(f"{part}(?::{part})?", tag):
         raise ValueError(f"{tag[:80]!r} is not a bento tag (NAME:VERSION, lower-case)")
     name, _, version = tag.partition(":")
-    folder = store / name / version
-    if (folder / "bento.yaml").is_file() if version else (store / name / "latest").is_file():
+    if version:
+        held_here = (bento_folder(paths, tag) / "bento.yaml").is_file()
+    else:  # NAME alone: BentoML serves NAME:latest
+        held_here = (store / name / "latest").is_file()
+    if held_here:
         return
     held = sorted((p for p in store.glob("*/*") if (p / "bento.yaml").exists()),
                   key=lambda p: p.name, reverse=True)  # fmt: skip
