@@ -494,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="generate or import data, materialize every asset, summarize")
     p.add_argument("--movielens", metavar="DIR", type=cli_args.folder,
-                   help="import MovieLens ml-100k from DIR instead")  # fmt: skip
+                   help="import a MovieLens release from DIR (or its .zip) instead")  # fmt: skip
     synthetic_args(p, days=14)
     p.set_defaults(func=cmd_demo)
 
@@ -503,8 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("import-movielens", help="land MovieLens ml-100k (u.data, u.item, u.user)")
-    p.add_argument("dir")
+    p = sub.add_parser("import-movielens", help="land a MovieLens release, ml-100k to ml-32m")
+    p.add_argument("dir", type=cli_args.folder, help="the release's folder or .zip")
     p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
     p.set_defaults(func=cmd_import_movielens)
 

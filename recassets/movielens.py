@@ -1,7 +1,10 @@
-"""Importing MovieLens (ml-100k layout) into landing files: ratings, users and items.
+"""Importing a MovieLens release into landing files: ratings, users and items.
 
-Nothing is ever downloaded: point ``import_movielens`` at a folder that already holds the
-three files of the ml-100k layout (see the dataset's README, files.grouplens.org)::
+Nothing is ever downloaded: point ``import_movielens`` at a release GroupLens ships, unpacked
+or as its ``.zip``: ml-100k, ml-1m / ml-10m (``::`` ``.dat`` files) or ml-20m and later (CSV
+with a header); ``recassets.movielens_layouts`` says how each one's files are read. Below,
+the ml-100k files stand for each layout's own (``u.data``: ``ratings.dat`` / ``ratings.csv``;
+``u.item``: ``movies.*``; ``u.user``: ``users.dat``, which only ml-1m has)::
 
     u.data   user id <TAB> item id <TAB> rating <TAB> unix timestamp
     u.item   movie id | title | release date | video release date | IMDb URL | 19 genre flags
@@ -75,33 +78,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recassets import atomic
-from recassets.events import AGE_BUCKETS
 from recassets.landing import FORMATS, write_landing_file
-from recassets.movielens_lines import Lines
+from recassets.movielens_layouts import GENRES as GENRES  # re-exported: the ml-100k flags
+from recassets.movielens_layouts import (
+    ML_100K,
+    detect,
+    parse_items,
+    parse_ratings,
+    parse_users,
+    unpacked,
+)
 from recassets.paths import Paths
 
 LANDING_NAME = "movielens"
-DATA_FILE, ITEM_FILE, USER_FILE = "u.data", "u.item", "u.user"
-SOURCE_FILES = (DATA_FILE, ITEM_FILE, USER_FILE)
-# The dataset each source file feeds: named in each of its rejects (``dataset``).
-SOURCE_DATASETS = {DATA_FILE: "events", ITEM_FILE: "items", USER_FILE: "users"}
+# The dataset each kind of source file feeds: named in each of its rejects (``dataset``).
+DATASETS = {"ratings": "events", "items": "items", "users": "users"}
 
-GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
-    "Sci-Fi", "Thriller", "War", "Western",
-)  # fmt: skip
-_ITEM_FIXED = ("movie_id", "title", "release_date", "video_release_date", "imdb_url")
-
-LAYOUT = (
-    "expected the MovieLens ml-100k layout: u.data (user id<TAB>item id<TAB>rating<TAB>unix "
-    "timestamp), u.item (movie id|title|release date|video release date|IMDb URL|19 genre "
-    "flags, latin-1), u.user (user id|age|gender|occupation|zip code)"
-)
-
-# Lower edges of AGE_BUCKETS[1:]: np.digitize(age, _AGE_EDGES) is the bucket's index.
-_AGE_EDGES = np.array([18, 25, 35, 45, 55])
-_MAX_AGE = 150
 # 1995-01-01T00:00:00Z: before MovieLens' first ratings (ml-latest's begin in 1995-01).
 _FIRST_TS = 788_918_400
 _SECONDS_PER_DAY = 86_400
@@ -120,8 +112,9 @@ class ImportSummary:
     the input.
     ``nulled`` maps each source file to its fields landed as null (``<file>.nulled.jsonl``);
     ``repeat_ratings`` counts re-ratings (a pair rated again at another time: both land);
-    ``orphan_users`` / ``orphan_items`` are the ids rated but missing from ``u.user`` /
-    ``u.item`` (sorted; their lines in ``u.data.orphans.jsonl``).
+    ``orphan_users`` / ``orphan_items`` are the ids rated but missing from the user / item
+    file (sorted; their lines in ``<ratings file>.orphans.jsonl``). ``layout`` names the
+    release's layout and ``files`` its ratings, item and user file (None: the release has none).
     """
 
     days: int
@@ -138,11 +131,17 @@ class ImportSummary:
     detached: str | None = None  # ratings far from the rest (``detached``)
     orphan_users: tuple[int, ...] = ()
     orphan_items: tuple[int, ...] = ()
+    layout: str = ML_100K.name
+    files: tuple[str, str, str | None] = ("u.data", "u.item", "u.user")
 
     def describe(self) -> list[str]:
         """What the import landed and set aside, a line each (``recassets import-movielens``)."""
+        ratings, items, users = self.files
         out = [f"landed {self.events} ratings over {self.days} days, {self.users} users, "
-               f"{self.items} items"]  # fmt: skip
+               f"{self.items} items ({self.layout})"]  # fmt: skip
+        if users is None:
+            out.append(f"no user file in this layout: the {self.users} rated users landed "
+                       "without age, gender or occupation")  # fmt: skip
         if any(self.rejected.values()):
             out.append(f"rejected lines {self.rejected}: see {self.rejects_path}")
         if any(self.nulled.values()):
@@ -159,9 +158,10 @@ class ImportSummary:
                 if ids
             )
             out.append(
-                f"{self.orphan_ratings} ratings name a user or item missing from u.user / u.item "
-                f"({missing}): landed (ingestion does not join), without that user's or item's "
-                f"attributes; each line in {self.rejects_path / 'u.data.orphans.jsonl'}"
+                f"{self.orphan_ratings} ratings name a user or item missing from "
+                f"{' / '.join(f for f in (users, items) if f)} ({missing}): landed (ingestion "
+                "does not join), without that user's or item's attributes; each line in "
+                f"{self.rejects_path / f'{ratings}.orphans.jsonl'}"
             )
         if self.detached:
             out.append(self.detached)
@@ -169,93 +169,6 @@ class ImportSummary:
                    "daily volume swings beyond the raw-events volume band, which would fail the "
                    "quality check; `recassets demo --movielens` sets it)")  # fmt: skip
         return out
-
-
-def _check_layout(src: Path) -> None:
-    odd = [n for n in SOURCE_FILES if (src / n).exists() and not (src / n).is_file()]
-    if odd:  # /dev/zero or a pipe would be read without end, or wait for a writer
-        raise ValueError(
-            f"MovieLens import: {', '.join(odd)} in folder {src} is not a regular file (a "
-            "folder, device or pipe); nothing was read"
-        )
-    missing = [n for n in SOURCE_FILES if not (src / n).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"MovieLens import: {', '.join(missing)} not found in folder {src} "
-            f"(nothing is downloaded); {LAYOUT}"
-        )
-
-
-def _parse_ratings(lines: Lines) -> dict[str, np.ndarray]:
-    user = lines.integers(0)
-    item = lines.integers(1)
-    rating = lines.numbers(2, 1, 5)
-    ts = lines.integers(3)
-    latest = int(dt.datetime.now(dt.UTC).timestamp()) + _SECONDS_PER_DAY
-    # an export in milliseconds (or microseconds) is a whole file of them: say so
-    for scale, unit in ((1_000, "milliseconds"), (1_000_000, "microseconds")):
-        lines.reject_field(
-            3,
-            (ts // scale >= _FIRST_TS) & (ts // scale <= latest),
-            f"looks like {unit} since 1970: MovieLens timestamps are seconds (divide by {scale})",
-        )
-    lines.reject_field(
-        3,
-        (ts < _FIRST_TS) | (ts > latest),
-        "is not a time from 1995-01-01 to tomorrow (UTC) in seconds since 1970",
-    )
-    # Two lines with the same user, item and second would share an event_id.
-    lines.reject_duplicates(
-        {"user": user, "item": item, "ts": ts}, "event_id", "rating (same user, item, timestamp)"
-    )
-    ok = lines.valid_sub()
-    return {"user_id": user[ok], "item_id": item[ok], "value": rating[ok], "ts": ts[ok],
-            "line": lines.lines_of(ok)}  # fmt: skip
-
-
-def _parse_items(lines: Lines) -> dict[str, np.ndarray]:
-    item = lines.integers(0)
-    flags = []
-    for g in range(len(GENRES)):
-        pos = len(_ITEM_FIXED) + g
-        col = lines.fields[pos]
-        good = pc.is_in(col, value_set=pa.array(["0", "1"], pa.large_string()))
-        lines.reject_field(pos, ~good.to_numpy(zero_copy_only=False), "is not a 0/1 genre flag")
-        flags.append(pc.equal(col, "1").to_numpy(zero_copy_only=False))
-    lines.reject_duplicates({"item": item}, "movie_id", "movie id")
-    ok = lines.valid_sub()
-    flag_matrix = np.column_stack(flags)[ok]
-    # argmax: the index of the first flag set, and 0 when none is, which is GENRES[0], "unknown".
-    first = np.argmax(flag_matrix, axis=1)
-    category = np.array([g.lower() for g in GENRES], dtype=object)[first]
-    return {
-        "item_id": item[ok],
-        "category": category,
-        "title": lines.text_or_null(1, _max_chars("title"), pa.array(ok)),
-    }
-
-
-def _parse_users(lines: Lines) -> dict[str, np.ndarray]:
-    user = lines.integers(0)
-    age, known = lines.integers_or_null(1, 1, _MAX_AGE)
-    lines.reject_duplicates({"user": user}, "user_id", "user id")
-    ok = lines.valid_sub()
-    buckets = np.array(AGE_BUCKETS, dtype=object)[np.digitize(age, _AGE_EDGES)]
-    buckets[~known] = None  # a bad age lands null (``nulled``), its user kept
-    mask = pa.array(ok)
-    return {
-        "user_id": user[ok],
-        "age_bucket": buckets[ok],
-        "gender": lines.text_or_null(2, _max_chars("gender"), mask),
-        "occupation": lines.text_or_null(3, _max_chars("occupation"), mask),
-    }
-
-
-def _max_chars(field: str) -> int:
-    """The landing contract's longest string for a field of users or items."""
-    from recassets.ingest.validation import MAX_CHARS, MAX_CHARS_DEFAULT
-
-    return MAX_CHARS.get(field, MAX_CHARS_DEFAULT)
 
 
 def _timestamps(seconds: np.ndarray) -> pa.Array:
@@ -305,7 +218,7 @@ def detached(seconds: np.ndarray) -> str | None:
     return (f"{few} rating(s) on {span} lie {gap} days from the other {max(head, tail)} "
             f"({rest}): a clock or unit error? They landed; every day between is a partition "
             f"of each daily asset: leave them out with `recassets materialize {leave}`, or "
-            "drop their lines from u.data")  # fmt: skip
+            "drop their lines from the ratings file")  # fmt: skip
 
 
 def _land_by_day(
@@ -361,7 +274,7 @@ def _remove_stale(paths: Paths, keep: set[Path]) -> list[Path]:
     """Remove ``movielens.*`` landing files not written by this import (and their then-empty
     day folders, which ``Paths.landed_days`` would still count)."""
     removed = []
-    for dataset in SOURCE_DATASETS.values():
+    for dataset in DATASETS.values():
         root = Path(paths.landing) / dataset
         if not root.is_dir():
             continue
@@ -381,35 +294,51 @@ def import_movielens(
     fmt: str = "jsonl",
     progress: Callable[[str], None] | None = None,
 ) -> ImportSummary:
-    """Land an ml-100k style folder as daily ``events``, ``users`` and ``items`` files.
+    """Land a MovieLens release (``recassets.movielens_layouts``: ml-100k, ml-1m / ml-10m,
+    ml-20m and later; a folder or the release's ``.zip``) as daily ``events``, ``users`` and
+    ``items`` files.
 
     Idempotent: the same input writes byte-identical files, each replaced atomically, and
     ``movielens.*`` files an earlier import left that this input does not produce are removed.
-    Raises ``FileNotFoundError`` (naming the files, the folder and the layout) when a file is
-    missing, before anything is written; ``ValueError`` when ``u.data`` has no valid rating
-    (its rejects are written first), since users and items would then have no day to land on.
+    Raises ``FileNotFoundError`` (naming the files, the folder and the layouts) when a file is
+    missing, before anything is written; ``ValueError`` when the ratings file has no valid
+    rating (its rejects are written first), since users and items would then have no day to
+    land on.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown landing format {fmt!r}: use one of {FORMATS}")
-    src = Path(src_dir)
-    _check_layout(src)
-    say = progress or (lambda _msg: None)
     rejects_dir = Path(paths.landing) / "_rejected" / LANDING_NAME
+    with unpacked(Path(src_dir), rejects_dir.parent / ".unpacked") as (folder, shown):
+        return _import(folder, shown, paths, fmt, progress or (lambda _msg: None))
 
-    specs = {
-        DATA_FILE: ("\t", "tab", ("user_id", "item_id", "rating", "timestamp"), _parse_ratings),
-        ITEM_FILE: ("|", "pipe", _ITEM_FIXED + GENRES, _parse_items),
-        USER_FILE: ("|", "pipe", ("user_id", "age", "gender", "occupation", "zip_code"), _parse_users),
-    }  # fmt: skip
+
+def _import(
+    src: Path, shown: str | None, paths: Paths, fmt: str, say: Callable[[str], None]
+) -> ImportSummary:
+    layout = detect(src)
+    rejects_dir = Path(paths.landing) / "_rejected" / LANDING_NAME
+    users_file = layout.users if layout.users and (src / layout.users.name).is_file() else None
+    say(f"layout {layout.name}: " + ", ".join(
+        s.name for s in (layout.ratings, layout.items, users_file) if s))  # fmt: skip
+    latest = int(dt.datetime.now(dt.UTC).timestamp()) + _SECONDS_PER_DAY
+    parsers: dict[str, Callable] = {
+        "ratings": lambda lines: parse_ratings(lines, layout, _FIRST_TS, latest),
+        "items": lambda lines: parse_items(lines, layout),
+        "users": lambda lines: parse_users(lines, layout),
+    }
+    sources = {"ratings": layout.ratings, "items": layout.items, "users": users_file}
     parsed: dict[str, dict[str, np.ndarray]] = {}
     rejected: dict[str, int] = {}
     nulled: dict[str, int] = {}
     records: list[tuple[str, list[dict], str]] = []  # written once the import will land
-    for name, (sep, label, names, parse) in specs.items():
-        lines = Lines(src / name, sep, label, len(names), names)
-        parsed[name] = parse(lines)
-        rejects = lines.rejects(SOURCE_DATASETS[name])
-        notes = lines.nulled(SOURCE_DATASETS[name])
+    for kind, source in sources.items():
+        if source is None:
+            continue
+        name = source.name
+        lines = source.lines(src, f"{shown}{name}" if shown else None)
+        parsed[kind] = parsers[kind](lines)
+        rejects = lines.rejects(DATASETS[kind])
+        notes = lines.nulled(DATASETS[kind])
         records += [(name, rejects, "rejects"), (name, notes, "nulled")]
         rejected[name], nulled[name] = len(rejects), len(notes)
         say(f"read {name}: {len(lines.raw) - len(rejects)} rows, {len(rejects)} rejected"
@@ -417,7 +346,9 @@ def import_movielens(
         if lines.utf8_lines:
             say(f"{name}: latin-1, but {lines.utf8_lines} line(s) decode as UTF-8: read as UTF-8")
 
-    ratings, items, users = parsed[DATA_FILE], parsed[ITEM_FILE], parsed[USER_FILE]
+    data_file = layout.ratings.name
+    data_shown = f"{shown}{data_file}" if shown else str(src / data_file)
+    ratings, items = parsed["ratings"], parsed["items"]
     n = len(ratings["ts"])
     if n == 0:
         # the failed input's records go beside the landed import's, never over them: what
@@ -426,25 +357,31 @@ def import_movielens(
         shutil.rmtree(failed, ignore_errors=True)  # an earlier failure's: this one replaces it
         for name, rows, kind in records:
             _write_rejects(failed, name, rows, kind)
-        where = f", see {failed}" if rejected[DATA_FILE] else ""
+        where = f", see {failed}" if rejected[data_file] else ""
         raise ValueError(
-            f"MovieLens import: {src / DATA_FILE} has no valid rating ({rejected[DATA_FILE]} "
+            f"MovieLens import: {data_shown} has no valid rating ({rejected[data_file]} "
             f"lines rejected{where}); users and items have no day to land on, and nothing "
             "was landed (an earlier import's landing files and records are as they were)"
         )
     for name, rows, kind in records:
         _write_rejects(rejects_dir, name, rows, kind)
     shutil.rmtree(rejects_dir / "failed", ignore_errors=True)  # an earlier failure's, now stale
-    for name, rows, key in ((ITEM_FILE, items, "item_id"), (USER_FILE, users, "user_id")):
-        if len(rows[key]) == 0:  # a ratings-only history is allowed; say it loudly
+    if users_file is None:  # every rated user, with no attribute: the release has none
+        rated = np.unique(ratings["user_id"])
+        none = np.full(len(rated), None, dtype=object)
+        users = {"user_id": rated, "age_bucket": none, "gender": none, "occupation": none}
+    else:
+        users = parsed["users"]
+    for source, rows, key in ((layout.items, items, "item_id"), (users_file, users, "user_id")):
+        if source is not None and len(rows[key]) == 0:  # ratings-only is allowed; said loudly
             say(
-                f"warning: {src / name} has no valid row ({rejected[name]} lines rejected): "
-                "empty, compressed or another file? Every rating lands as an orphan"
+                f"warning: {src / source.name} has no valid row ({rejected[source.name]} lines "
+                "rejected): empty, compressed or another file? Every rating lands as an orphan"
             )
     uid, iid, ts = ratings["user_id"], ratings["item_id"], ratings["ts"]
     no_user, no_item = ~np.isin(uid, users["user_id"]), ~np.isin(iid, items["item_id"])
     orphan = no_user | no_item
-    _write_rejects(rejects_dir, DATA_FILE, _orphans(src / DATA_FILE, ratings, no_user, no_item),
+    _write_rejects(rejects_dir, data_file, _orphans(data_shown, ratings, no_user, no_item),
                    "orphans")  # fmt: skip
     # a pair rated again at another second (the same second is a duplicate, rejected above)
     repeats = len(uid) - len(np.unique(np.stack([uid, iid], axis=1), axis=0)) if n else 0
@@ -534,17 +471,19 @@ def import_movielens(
         detached=detached(ts),
         orphan_users=tuple(int(u) for u in np.unique(uid[no_user])),
         orphan_items=tuple(int(i) for i in np.unique(iid[no_item])),
+        layout=layout.name,
+        files=(data_file, layout.items.name, users_file.name if users_file else None),
     )
 
 
 def _orphans(
-    source: Path, ratings: dict[str, np.ndarray], no_user: np.ndarray, no_item: np.ndarray
+    source: str, ratings: dict[str, np.ndarray], no_user: np.ndarray, no_item: np.ndarray
 ) -> list[dict]:
     """One record per landed rating whose user or item the dimension files lack."""
     at = np.flatnonzero(no_user | no_item)
     missing = np.where(no_user[at] & no_item[at], "user, item",
                        np.where(no_user[at], "user", "item"))  # fmt: skip
-    file = str(source.absolute())
+    file = source if "!" in source else str(Path(source).absolute())
     return [
         {"source_file": file, "dataset": "events", "line": int(line), "user_id": int(u),
          "item_id": int(i), "missing": str(m)}

@@ -1,10 +1,11 @@
-"""Reading one ml-100k source file (``recassets.movielens``): its lines decoded (UTF-8, else
+"""Reading one MovieLens source file (``recassets.movielens``): its lines decoded (UTF-8, else
 latin-1 line by line), split into fields, and checked with vectorized masks; each rejected line
 and each field landed as null kept with its line number, field and reason.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -26,14 +27,30 @@ class Lines:
     line bad only if no earlier check did, so a line's reason is its first failing field.
     """
 
-    def __init__(self, path: Path, sep: str, sep_label: str, n_fields: int, names: tuple[str, ...]):
+    def __init__(
+        self,
+        path: Path,
+        sep: str,
+        sep_label: str,
+        n_fields: int,
+        names: tuple[str, ...],
+        header: dict[str, tuple[str, ...]] | None = None,
+        quoted: bool = False,
+        shown: str | None = None,
+    ):
+        """``header``: the first non-blank line names the fields, and each of ``names`` is
+        found there by one of its aliases (lowercase); ``pos`` maps each of ``names`` to its
+        position either way. ``quoted``: CSV quoting (a title holding a comma). ``shown``:
+        the file's name in records (an archive's member) instead of its path."""
         self.path = path
+        self.shown = shown
         self.names = names
+        self.pos = {n: i for i, n in enumerate(names)}
         data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
         if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:200].count(b"\x00") > 10:
             # every line would be rejected as "not an integer" with \x00 in its text
             raise ValueError(
-                f"MovieLens import: {path} is UTF-16 (or holds NUL bytes): save it as UTF-8 or "
+                f"MovieLens import: {shown or path} is UTF-16 (or holds NUL bytes): save it as UTF-8 or "
                 "latin-1, as the ml-100k files are"
             )
         # old Mac line ends, \r alone: when bare \r outnumber \n (a file of them a Unix tool
@@ -54,7 +71,16 @@ class Lines:
         blank = pc.equal(pc.utf8_trim_whitespace(raw), "").to_numpy(zero_copy_only=False)
         self.raw = raw.filter(pa.array(~blank))
         self.line_no = np.flatnonzero(~blank) + 1
+        if header is not None and len(self.raw):
+            n_fields = self._header(header, sep, quoted)
         parts = pc.split_pattern(self.raw, pattern=sep)
+        if quoted:  # the lines with a quote split as CSV does (few: titles holding a comma)
+            at = np.flatnonzero(pc.match_substring(self.raw, '"').to_numpy(zero_copy_only=False))
+            if len(at):
+                rows = parts.to_pylist()
+                for i in at.tolist():
+                    rows[i] = next(csv.reader([self.raw[i].as_py()]), [])
+                parts = pa.array(rows, pa.list_(pa.large_string()))
         counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
         ok = counts == n_fields
         self.ok_idx = np.flatnonzero(ok)
@@ -66,6 +92,26 @@ class Lines:
             int(i): (None, f"expected {n_fields} {sep_label}-separated fields, got {counts[i]}")
             for i in np.flatnonzero(~ok)
         }
+
+    def _header(self, aliases: dict[str, tuple[str, ...]], sep: str, quoted: bool) -> int:
+        """Read the header line (then dropped from the rows): each field's position, found by
+        name, into ``pos``; the header's own names into ``names``. Returns its field count."""
+        text = self.raw[0].as_py()
+        got = next(csv.reader([text]), []) if quoted else text.split(sep)
+        found: dict[str, int] = {}
+        for i, g in enumerate(got):
+            found.setdefault(g.strip().lower(), i)
+        pos = {n: next((found[a] for a in names if a in found), -1) for n, names in aliases.items()}
+        missing = [aliases[n][0] for n, i in pos.items() if i < 0]
+        if missing:
+            raise ValueError(
+                f"MovieLens import: {self.shown or self.path} line {self.line_no[0]}: {text[:200]!r} "
+                f"is not a header naming {', '.join(missing)} (the release's CSV files start with "
+                f"one: {','.join(a[0] for a in aliases.values())}); nothing was landed"
+            )
+        self.pos, self.names = pos, tuple(g.strip() for g in got)
+        self.raw, self.line_no = self.raw[1:], self.line_no[1:]
+        return len(got)
 
     def value(self, position: int, sub_i: int) -> str:
         return self.fields[position][sub_i].as_py()
@@ -178,7 +224,7 @@ class Lines:
         return self._records(dataset, [(i, note) for i, note in full if not self.bad[i]])
 
     def _records(self, dataset: str, rows: list[tuple[int, tuple[str | None, str]]]) -> list[dict]:
-        source = str(self.path.absolute())
+        source = self.shown or str(self.path.absolute())
         return [
             {
                 "source_file": source,

@@ -59,3 +59,49 @@ def write_history(
     for name, rows in (("u.data", lines), ("u.item", item_lines), ("u.user", user_lines)):
         (folder / name).write_bytes("".join(r + "\n" for r in rows).encode("latin-1"))
     return per_day
+
+
+def rewrite(src: Path, dst: Path, layout: str) -> Path:
+    """The ml-100k folder ``src`` written again in another release's layout into ``dst``:
+    ``ml-1m`` (``::`` .dat files with users.dat: ages and occupations as its codes), ``ml-10m``
+    (the same without users.dat) or ``ml-latest`` (CSV with headers, titles quoted where they
+    hold a comma or a quote; no user file). The same ratings and films either way, the genres
+    as names in the flags' order (so the first one is the same)."""
+    import csv
+    import io
+
+    from recassets.movielens_layouts import OCCUPATIONS
+
+    dst.mkdir(parents=True, exist_ok=True)
+    ratings = [ln.split("\t") for ln in (src / "u.data").read_text("latin-1").splitlines() if ln]
+    films = []
+    for line in (src / "u.item").read_text("latin-1").splitlines():
+        parts = line.split("|")
+        named = [g for g, flag in zip(GENRES, parts[5:], strict=True) if flag == "1"]
+        films.append((parts[0], parts[1], "|".join(named) or "(no genres listed)"))
+    if layout in ("ml-1m", "ml-10m"):
+        body = "".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in ratings)
+        (dst / "ratings.dat").write_bytes(body.encode("latin-1"))
+        body = "".join(f"{m}::{title}::{genres}\n" for m, title, genres in films)
+        (dst / "movies.dat").write_bytes(body.encode("latin-1"))
+        if layout == "ml-1m":
+            rows = []
+            for line in (src / "u.user").read_text("latin-1").splitlines():
+                uid, age, gender, job, zipcode = line.split("|")
+                # an unknown age (0) stays unknown: it is no ml-1m code
+                code = max(c for c in (0, 1, 18, 25, 35, 45, 50, 56) if c <= int(age))
+                job_code = OCCUPATIONS.index(job) if job in OCCUPATIONS else 0
+                rows.append(f"{uid}::{gender}::{code}::{job_code}::{zipcode}\n")
+            (dst / "users.dat").write_bytes("".join(rows).encode("latin-1"))
+        return dst
+    out = io.StringIO(newline="")
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["userId", "movieId", "rating", "timestamp"])
+    w.writerows(ratings)
+    (dst / "ratings.csv").write_text(out.getvalue(), encoding="utf-8")
+    out = io.StringIO(newline="")
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["movieId", "title", "genres"])
+    w.writerows(films)
+    (dst / "movies.csv").write_text(out.getvalue(), encoding="utf-8")
+    return dst

@@ -605,6 +605,7 @@ def test_progress_once_per_file_and_every_30_days(tmp_path: Path, paths: Paths) 
     messages: list[str] = []
     import_movielens(src, paths, progress=messages.append)
     assert messages == [
+        "layout ml-100k: u.data, u.item, u.user",
         "read u.data: 65 rows, 0 rejected",
         "read u.item: 1 rows, 0 rejected",
         "read u.user: 1 rows, 0 rejected",

@@ -1,0 +1,299 @@
+"""The MovieLens releases ``recassets.movielens`` imports, and how each one's files parse.
+
+GroupLens ships its releases in three layouts (files.grouplens.org/datasets/movielens, each
+release's README); the importer takes any of them, from the folder the archive unpacks to or
+from the ``.zip`` itself:
+
+- **ml-100k**: ``u.data`` (tab-separated user, item, rating 1-5, unix seconds), ``u.item``
+  (``|``-separated, 19 genre flags), ``u.user`` (``|``: id, age, gender, occupation, zip).
+- **ml-1m, ml-10m** (``::``-separated ``.dat``): ``ratings.dat`` (UserID::MovieID::Rating::
+  Timestamp; half stars from ml-10m on), ``movies.dat`` (MovieID::Title::Genres, the genres
+  ``|``-separated names), and in ml-1m only ``users.dat`` (UserID::Gender::Age::Occupation::
+  Zip-code, the age and occupation as the README's codes).
+- **ml-20m, ml-25m, ml-32m, ml-latest, ml-latest-small** (CSV with a header line):
+  ``ratings.csv`` (userId,movieId,rating,timestamp) and ``movies.csv`` (movieId,title,genres,
+  titles quoted where they hold a comma). No user file: each rated user lands with no
+  attribute. Columns are found by their header names, so another column order or an extra
+  column reads the same; a missing one is refused naming the header.
+
+A folder is read as the first layout whose ratings file it holds (``u.data``, ``ratings.dat``,
+``ratings.csv``), and the import says which. Tags, links and genome files are not read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recassets.events import AGE_BUCKETS
+from recassets.movielens_lines import Lines
+
+GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
+    "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+_ITEM_FIXED = ("movie_id", "title", "release_date", "video_release_date", "imdb_url")
+# ml-1m's README: the occupation codes of users.dat
+OCCUPATIONS = (
+    "other", "academic/educator", "artist", "clerical/admin", "college/grad student",
+    "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker",
+    "K-12 student", "lawyer", "programmer", "retired", "sales/marketing", "scientist",
+    "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
+)  # fmt: skip
+NO_GENRE = "(no genres listed)"  # ml-latest's movies.csv for a film without genres
+
+# Lower edges of AGE_BUCKETS[1:]: np.digitize(age, _AGE_EDGES) is the bucket's index. ml-1m's
+# age codes (1, 18, 25, 35, 45, 50, 56: the lower edge of its own ranges) fall in the same
+# buckets as the ages they stand for.
+_AGE_EDGES = np.array([18, 25, 35, 45, 55])
+_MAX_AGE = 150
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file of a layout: its name, field separator and fields. ``header``: the file starts
+    with a header line, and each field is found there by one of its names (lowercase)."""
+
+    name: str
+    sep: str
+    sep_label: str
+    fields: tuple[str, ...]
+    header: dict[str, tuple[str, ...]] | None = None
+
+    def lines(self, folder: Path, shown: str | None = None) -> Lines:
+        return Lines(folder / self.name, self.sep, self.sep_label, len(self.fields), self.fields,
+                     header=self.header, quoted=self.sep == ",", shown=shown)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    ratings: Source
+    items: Source
+    users: Source | None  # None: the release has no user file
+    genre_flags: bool  # ml-100k's 19 flags, else a "|"-separated list of names
+    min_rating: float  # half stars (0.5) from ml-10m on
+    occupation_codes: bool = False  # ml-1m's users.dat
+
+    @property
+    def files(self) -> tuple[Source, ...]:
+        return (self.ratings, self.items) + ((self.users,) if self.users else ())
+
+    def describe(self) -> str:
+        return f"{self.name} ({', '.join(s.name for s in self.files)})"
+
+
+_RATING_FIELDS = ("user_id", "item_id", "rating", "timestamp")
+ML_100K = Layout(
+    "ml-100k",
+    Source("u.data", "\t", "tab", _RATING_FIELDS),
+    Source("u.item", "|", "pipe", _ITEM_FIXED + GENRES),
+    Source("u.user", "|", "pipe", ("user_id", "age", "gender", "occupation", "zip_code")),
+    genre_flags=True,
+    min_rating=1,
+)
+ML_1M = Layout(
+    "ml-1m / ml-10m",
+    Source("ratings.dat", "::", "'::'", _RATING_FIELDS),
+    Source("movies.dat", "::", "'::'", ("movie_id", "title", "genres")),
+    Source("users.dat", "::", "'::'", ("user_id", "gender", "age", "occupation", "zip_code")),
+    genre_flags=False,
+    min_rating=0.5,
+    occupation_codes=True,
+)
+ML_LATEST = Layout(
+    "ml-20m / ml-25m / ml-32m / ml-latest",
+    Source("ratings.csv", ",", "comma", _RATING_FIELDS,
+           header={"user_id": ("userid", "user_id"), "item_id": ("movieid", "movie_id", "item_id"),
+                   "rating": ("rating",), "timestamp": ("timestamp",)}),
+    Source("movies.csv", ",", "comma", ("movie_id", "title", "genres"),
+           header={"movie_id": ("movieid", "movie_id", "item_id"), "title": ("title",),
+                   "genres": ("genres",)}),
+    None,
+    genre_flags=False,
+    min_rating=0.5,
+)  # fmt: skip
+LAYOUTS = (ML_100K, ML_1M, ML_LATEST)
+EXPECTED = (
+    "expected a MovieLens release as GroupLens ships it, unpacked or as its .zip: ml-100k "
+    "(u.data, u.item, u.user), ml-1m / ml-10m (ratings.dat, movies.dat, users.dat where the "
+    "release has it) or ml-20m and later (ratings.csv, movies.csv)"
+)
+
+
+def detect(src: Path) -> Layout:
+    """The layout of folder ``src``: the first whose ratings file it holds, with every file it
+    needs (``users.dat`` is optional: ml-10m has none). Refuses before anything is read,
+    naming what is missing (a folder with ``u.item`` but no ``u.data``: ``u.data``)."""
+    held = [lay for lay in LAYOUTS if (src / lay.ratings.name).exists()] or [
+        lay for lay in LAYOUTS if any((src / f.name).exists() for f in lay.files)
+    ]  # no ratings file: the layout whose other files are there, to name what is missing
+    for layout in held[:1]:
+        needed = [s.name for s in layout.files if s is not layout.users or layout is ML_100K]
+        odd = [n for n in needed + [s.name for s in layout.files]
+               if (src / n).exists() and not (src / n).is_file()]  # fmt: skip
+        if odd:  # /dev/zero or a pipe would be read without end, or wait for a writer
+            raise ValueError(
+                f"MovieLens import: {', '.join(dict.fromkeys(odd))} in folder {src} is not a "
+                "regular file (a folder, device or pipe); nothing was read"
+            )
+        missing = [n for n in needed if not (src / n).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"MovieLens import: {', '.join(missing)} not found in folder {src} beside "
+                f"{layout.ratings.name} (the {layout.name} layout; nothing is downloaded); "
+                f"{EXPECTED}"
+            )
+        return layout
+    raise FileNotFoundError(
+        f"MovieLens import: no u.data, ratings.dat or ratings.csv in folder {src} (nothing is "
+        f"downloaded); {EXPECTED}"
+    )
+
+
+@contextlib.contextmanager
+def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
+    """``src`` as a folder: itself, or a ``.zip`` of a release with its layout's files copied
+    out to a folder under ``scratch`` (removed after). Yields the folder and, for an archive,
+    what rejects should put before a file's name (``<zip>!<folder>/``)."""
+    if src.is_dir():
+        yield src, None
+        return
+    if not src.exists():
+        raise FileNotFoundError(f"MovieLens import: {src} does not exist; {EXPECTED}")
+    if not src.is_file() or not zipfile.is_zipfile(src):
+        raise ValueError(f"MovieLens import: {src} is neither a folder nor a .zip archive; "
+                         f"{EXPECTED}")  # fmt: skip
+    with zipfile.ZipFile(src) as archive:
+        infos = {PurePosixPath(i.filename): i for i in archive.infolist() if not i.is_dir()}
+        # the folder of the first layout's ratings file (ml-1m.zip holds ml-1m/ratings.dat);
+        # macOS' __MACOSX/ copies are not the release
+        real = [m for m in infos if "__MACOSX" not in m.parts]
+        layout, folder = next(
+            ((lay, m.parent) for lay in LAYOUTS for m in real if m.name == lay.ratings.name),
+            (None, None),
+        )
+        if layout is None or folder is None:
+            raise FileNotFoundError(f"MovieLens import: the archive {src} holds no u.data, "
+                                    f"ratings.dat or ratings.csv; {EXPECTED}")  # fmt: skip
+        wanted = [folder / s.name for s in layout.files if folder / s.name in real]
+        need = sum(infos[m].file_size for m in wanted)
+        scratch.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(scratch).free
+        if need > 0.9 * free:  # the sizes the archive declares bound what is copied out
+            raise OSError(
+                f"MovieLens import: {src}'s {', '.join(m.name for m in wanted)} unpack to "
+                f"{need / 1e9:.1f} GB and {scratch} has {free / 1e9:.1f} GB free: unpack it "
+                "where there is room and import the folder; nothing was landed"
+            )
+        out = Path(tempfile.mkdtemp(prefix="movielens-zip-", dir=scratch))
+        try:
+            for member in wanted:  # a file ``detect`` needs and the archive lacks: named there
+                # copied by name, never by the member's own path: no way out of ``out``
+                with archive.open(infos[member]) as r, open(out / member.name, "wb") as w:
+                    shutil.copyfileobj(r, w, 1 << 20)
+            yield out, f"{src.absolute()}!" + ("" if str(folder) == "." else f"{folder}/")
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def parse_ratings(
+    lines: Lines, layout: Layout, first_ts: int, latest: int
+) -> dict[str, np.ndarray]:
+    at = lines.pos
+    user, item = lines.integers(at["user_id"]), lines.integers(at["item_id"])
+    rating = lines.numbers(at["rating"], layout.min_rating, 5)
+    ts = lines.integers(at["timestamp"])
+    # an export in milliseconds (or microseconds) is a whole file of them: say so
+    for scale, unit in ((1_000, "milliseconds"), (1_000_000, "microseconds")):
+        lines.reject_field(
+            at["timestamp"],
+            (ts // scale >= first_ts) & (ts // scale <= latest),
+            f"looks like {unit} since 1970: MovieLens timestamps are seconds (divide by {scale})",
+        )
+    lines.reject_field(
+        at["timestamp"],
+        (ts < first_ts) | (ts > latest),
+        "is not a time from 1995-01-01 to tomorrow (UTC) in seconds since 1970",
+    )
+    # Two lines with the same user, item and second would share an event_id.
+    lines.reject_duplicates(
+        {"user": user, "item": item, "ts": ts}, "event_id", "rating (same user, item, timestamp)"
+    )
+    ok = lines.valid_sub()
+    return {"user_id": user[ok], "item_id": item[ok], "value": rating[ok], "ts": ts[ok],
+            "line": lines.lines_of(ok)}  # fmt: skip
+
+
+def parse_items(lines: Lines, layout: Layout) -> dict[str, np.ndarray]:
+    at = lines.pos
+    item = lines.integers(at["movie_id"])
+    flags: list[np.ndarray] = []
+    if layout.genre_flags:
+        for g in range(len(GENRES)):
+            pos = len(_ITEM_FIXED) + g
+            col = lines.fields[pos]
+            good = pc.is_in(col, value_set=pa.array(["0", "1"], pa.large_string()))
+            lines.reject_field(pos, ~good.to_numpy(zero_copy_only=False), "is not a 0/1 genre flag")
+            flags.append(pc.equal(col, "1").to_numpy(zero_copy_only=False))
+    lines.reject_duplicates({"item": item}, "movie_id", "movie id")
+    ok = lines.valid_sub()
+    if layout.genre_flags:
+        # argmax: the index of the first flag set, and 0 when none is: GENRES[0], "unknown"
+        first = np.argmax(np.column_stack(flags)[ok], axis=1)
+        category = np.array([g.lower() for g in GENRES], dtype=object)[first]
+    else:  # the first genre named ("Animation|Children's|Comedy": animation)
+        names = pc.utf8_lower(pc.utf8_trim_whitespace(
+            pc.list_element(pc.split_pattern(lines.fields[at["genres"]], "|"), 0)))  # fmt: skip
+        none = pc.or_(pc.equal(names, ""), pc.equal(names, NO_GENRE))
+        category = np.array(pc.if_else(none, "unknown", names).to_pylist(), dtype=object)[ok]
+    return {
+        "item_id": item[ok],
+        "category": category,
+        "title": lines.text_or_null(at["title"], _max_chars("title"), pa.array(ok)),
+    }
+
+
+def parse_users(lines: Lines, layout: Layout) -> dict[str, np.ndarray]:
+    at = lines.pos
+    user = lines.integers(at["user_id"])
+    age, known = lines.integers_or_null(at["age"], 1, _MAX_AGE)
+    lines.reject_duplicates({"user": user}, "user_id", "user id")
+    ok = lines.valid_sub()
+    buckets = np.array(AGE_BUCKETS, dtype=object)[np.digitize(age, _AGE_EDGES)]
+    buckets[~known] = None  # a bad age lands null (``nulled``), its user kept
+    mask = pa.array(ok)
+    if layout.occupation_codes:
+        code, named = lines.integers_or_null(at["occupation"], 0, len(OCCUPATIONS) - 1)
+        occupation = np.array(OCCUPATIONS, dtype=object)[np.where(named, code, 0)]
+        occupation[~named] = None
+        occupation = occupation[ok]
+    else:
+        occupation = lines.text_or_null(at["occupation"], _max_chars("occupation"), mask)
+    return {
+        "user_id": user[ok],
+        "age_bucket": buckets[ok],
+        "gender": lines.text_or_null(at["gender"], _max_chars("gender"), mask),
+        "occupation": occupation,
+    }
+
+
+def _max_chars(field: str) -> int:
+    """The landing contract's longest string for a field of users or items."""
+    from recassets.ingest.validation import MAX_CHARS, MAX_CHARS_DEFAULT
+
+    return MAX_CHARS.get(field, MAX_CHARS_DEFAULT)
+
+
+__all__ = ["GENRES", "LAYOUTS", "Layout", "ML_100K", "ML_1M", "ML_LATEST", "OCCUPATIONS",
+           "Source", "detect", "parse_items", "parse_ratings", "parse_users", "unpacked"]  # fmt: skip

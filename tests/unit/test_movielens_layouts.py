@@ -1,0 +1,234 @@
+"""import_movielens on the other MovieLens layouts (ml-1m / ml-10m ``.dat``, ml-20m and later
+CSV) and on a release's ``.zip``: the same history lands the same rows whichever way it comes,
+and each layout's own irregularities are named with file, line and field."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from recassets.movielens import import_movielens
+from recassets.paths import Paths
+from tests.movielens_history import rewrite, write_history
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    return Paths.from_env(str(tmp_path / "home"))
+
+
+def landing(paths: Paths, dataset: str) -> dict[str, list[dict]]:
+    """Each landed day's rows of ``dataset``, by day folder."""
+    root = Path(paths.landing) / dataset
+    return {
+        f.parent.name: [json.loads(x) for x in f.read_text().splitlines()]
+        for f in sorted(root.glob("dt=*/movielens.jsonl"))
+    }
+
+
+def rejects(paths: Paths, name: str) -> list[dict]:
+    f = Path(paths.landing) / "_rejected" / "movielens" / f"{name}.rejects.jsonl"
+    return [json.loads(x) for x in f.read_text().splitlines()] if f.exists() else []
+
+
+@pytest.mark.parametrize("layout", ["ml-1m", "ml-10m", "ml-latest"])
+def test_each_layout_lands_the_same_ratings_and_films_as_ml_100k(
+    tmp_path: Path, layout: str
+) -> None:
+    src = tmp_path / "ml-100k"
+    write_history(src, days=6, gap_days=(2,), users=20, items=30, ratings_per_day=40)
+    base = Paths.from_env(str(tmp_path / "base"))
+    expected = import_movielens(src, base)
+    other = Paths.from_env(str(tmp_path / layout))
+    got = import_movielens(rewrite(src, tmp_path / f"src-{layout}", layout), other)
+
+    assert landing(other, "events") == landing(base, "events")
+    assert landing(other, "items") == landing(base, "items")  # category: the first genre
+    assert (got.events, got.days, got.items) == (expected.events, expected.days, expected.items)
+    users = landing(other, "users")
+    first_seen = {r["user_id"]: r["first_seen"] for rows in users.values() for r in rows}
+    rated = {
+        r["user_id"]: r["first_seen"]
+        for rows in landing(base, "users").values()
+        for r in rows
+        if any(e["user_id"] == r["user_id"] for es in landing(base, "events").values() for e in es)
+    }
+    assert first_seen == rated if layout != "ml-1m" else set(rated) <= set(first_seen)
+    assert got.orphan_ratings == 0
+    if layout == "ml-1m":
+        by_id = {r["user_id"]: r for rows in users.values() for r in rows}
+        assert (by_id[2]["gender"], by_id[2]["occupation"]) == ("M", "writer")  # code 20
+        assert (by_id[3]["gender"], by_id[3]["occupation"]) == ("F", "other")  # code 0
+        assert by_id[2]["age_bucket"] == "18-24"  # age 20: code 18
+        assert by_id[1]["age_bucket"] is None  # age code 0: not one of ml-1m's, nulled
+    else:  # no user file: every rated user, without attributes, and said
+        assert all(r.get("age_bucket") is None and r.get("gender") is None
+                   for rows in users.values() for r in rows)  # fmt: skip
+        assert got.files[2] is None
+        assert any("no user file in this layout" in line for line in got.describe())
+
+
+def test_ml_1m_codes_genres_and_latin1_titles(tmp_path: Path, paths: Paths) -> None:
+    src = tmp_path / "ml-1m"
+    src.mkdir()
+    (src / "ratings.dat").write_text(
+        "1::10::5::978300760\n2::10::3::978302109\n2::20::4.5::978301968\n3::20::0::978300275\n"
+    )
+    (src / "movies.dat").write_bytes(
+        "10::Toy Story (1995)::Animation|Children's|Comedy\n"
+        "20::Cité des enfants perdus, La (1995)::Adventure|Sci-Fi\n".encode("latin-1")
+    )
+    (src / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n3::M::25::21::55117\n")
+    summary = import_movielens(src, paths)
+
+    assert summary.layout == "ml-1m / ml-10m"
+    assert summary.files == ("ratings.dat", "movies.dat", "users.dat")
+    items = {r["item_id"]: r for rows in landing(paths, "items").values() for r in rows}
+    assert items[10]["category"] == "animation"
+    assert items[20]["title"] == "Cité des enfants perdus, La (1995)"
+    assert items[20]["category"] == "adventure"
+    users = {r["user_id"]: r for rows in landing(paths, "users").values() for r in rows}
+    assert (users[1]["age_bucket"], users[1]["occupation"]) == ("<18", "K-12 student")
+    assert (users[2]["age_bucket"], users[2]["occupation"]) == ("55+", "self-employed")
+    assert users[3]["occupation"] is None  # code 21 is no occupation: nulled, the user kept
+    assert summary.nulled["users.dat"] == 1
+    # half stars pass (ml-10m on); a 0 is no rating: rejected with its line and field
+    values = sorted(e["value"] for rows in landing(paths, "events").values() for e in rows)
+    assert values == [3.0, 4.5, 5.0]
+    [bad] = rejects(paths, "ratings.dat")
+    assert (bad["line"], bad["field"], bad["raw"]) == (4, "rating", "3::20::0::978300275")
+    assert bad["reason"] == "field 3 (rating): '0' is outside 0.5-5"
+
+
+def test_csv_columns_are_found_by_their_header_and_quoted_titles_kept(
+    tmp_path: Path, paths: Paths
+) -> None:
+    src = tmp_path / "ml-latest-small"
+    src.mkdir()
+    # another column order and an extra column read the same; a CRLF file too
+    (src / "ratings.csv").write_bytes(
+        b"timestamp,rating,movieId,userId,source\r\n"
+        b"964982703,4.0,1,1,web\r\n"
+        b"964981247,x,3,1,web\r\n"
+        b"964982224,4.5,6,2,app\r\n"
+    )
+    (src / "movies.csv").write_text(
+        "movieId,title,genres\n"
+        '1,"American President, The (1995)",Comedy|Drama|Romance\n'
+        '3,"Sabrina ""Remake"" (1995)",Comedy\n'
+        "6,Heat (1995),(no genres listed)\n"
+        '7,"Unclosed, (1995),Comedy\n'
+    )
+    summary = import_movielens(src, paths)
+    items = {r["item_id"]: r for rows in landing(paths, "items").values() for r in rows}
+    assert items[1]["title"] == "American President, The (1995)"
+    assert items[3]["title"] == 'Sabrina "Remake" (1995)'
+    assert (items[1]["category"], items[6]["category"]) == ("comedy", "unknown")
+    events = sorted(
+        (e["user_id"], e["item_id"], e["value"]) for rows in landing(paths, "events").values()
+        for e in rows
+    )  # fmt: skip
+    assert events == [(1, 1, 4.0), (2, 6, 4.5)]
+    # line numbers count the header; fields are named as the header names them
+    [bad] = rejects(paths, "ratings.csv")
+    assert (bad["line"], bad["field"]) == (3, "rating")
+    assert bad["reason"] == "field 2 (rating): 'x' is not a number"
+    [broken] = rejects(paths, "movies.csv")
+    assert broken["line"] == 5 and broken["reason"].startswith("expected 3 comma-separated")
+    assert summary.rejected == {"ratings.csv": 1, "movies.csv": 1}
+
+
+def test_a_csv_without_its_header_or_a_column_is_refused_before_anything_lands(
+    tmp_path: Path, paths: Paths
+) -> None:
+    src = tmp_path / "ml-latest"
+    src.mkdir()
+    (src / "movies.csv").write_text("movieId,title,genres\n1,A (1995),Comedy\n")
+    (src / "ratings.csv").write_text("1,1,4.0,964982703\n")  # no header line
+    with pytest.raises(ValueError, match=r"ratings\.csv line 1: '1,1,4\.0,964982703' is not a "
+                       r"header naming userid, movieid, rating, timestamp"):  # fmt: skip
+        import_movielens(src, paths)
+    (src / "ratings.csv").write_text("userId,movieId,score,timestamp\n1,1,4.0,964982703\n")
+    with pytest.raises(ValueError, match=r"is not a header naming rating \("):
+        import_movielens(src, paths)
+    assert not Path(paths.landing).exists() or not any(Path(paths.landing).rglob("movielens.*"))
+    (src / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,964982703\n")
+    assert import_movielens(src, paths).events == 1  # the passing case
+
+
+def test_a_missing_file_is_named_with_its_layout(tmp_path: Path, paths: Paths) -> None:
+    src = tmp_path / "ml-10m"
+    src.mkdir()
+    (src / "ratings.dat").write_text("1::1::4::978300760\n")
+    with pytest.raises(FileNotFoundError, match=r"movies\.dat not found .* beside ratings\.dat "
+                       r"\(the ml-1m / ml-10m layout"):  # fmt: skip
+        import_movielens(src, paths)
+    (src / "movies.dat").write_text("1::A (1995)::Drama\n")
+    assert import_movielens(src, paths).users == 1  # users.dat is optional (ml-10m has none)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="no u.data, ratings.dat or ratings.csv"):
+        import_movielens(empty, paths)
+
+
+def test_a_release_zip_imports_as_its_folder_and_is_named_in_rejects(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "ml-1m"
+    write_history(tmp_path / "base", days=4, gap_days=(), users=10, items=12, ratings_per_day=20)
+    rewrite(tmp_path / "base", src, "ml-1m")
+    with (src / "ratings.dat").open("a") as f:
+        f.write("1::1::9::978300760\n")  # a rating out of range: a reject
+    archive = tmp_path / "ml-1m.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(src.iterdir()):
+            z.write(f, f"ml-1m/{f.name}")
+        z.writestr("__MACOSX/ml-1m/._ratings.dat", b"\x00\x05\x16\x07")
+        z.writestr("ml-1m/README", "the release's notes")
+    from_folder = Paths.from_env(str(tmp_path / "h1"))
+    from_zip = Paths.from_env(str(tmp_path / "h2"))
+    a, b = import_movielens(src, from_folder), import_movielens(archive, from_zip)
+    for dataset in ("events", "users", "items"):
+        assert landing(from_zip, dataset) == landing(from_folder, dataset)
+    assert (a.events, a.rejected) == (b.events, b.rejected)
+    [bad] = rejects(from_zip, "ratings.dat")
+    assert bad["source_file"] == f"{archive.absolute()}!ml-1m/ratings.dat"
+    # nothing unpacked is left behind
+    assert not any((Path(from_zip.landing) / "_rejected" / ".unpacked").iterdir())
+
+    not_zip = tmp_path / "ratings.tar"
+    not_zip.write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match="is neither a folder nor a .zip archive"):
+        import_movielens(not_zip, from_zip)
+    empty_zip = tmp_path / "other.zip"
+    with zipfile.ZipFile(empty_zip, "w") as z:
+        z.writestr("data/readme.txt", "no ratings here")
+    with pytest.raises(FileNotFoundError, match="holds no u.data, ratings.dat or ratings.csv"):
+        import_movielens(empty_zip, from_zip)
+
+
+def test_an_archive_unpacks_by_file_name_only_and_never_past_the_disks_room(
+    tmp_path: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "odd.zip"
+    with zipfile.ZipFile(archive, "w") as z:  # the files at the top, one named to climb out
+        z.writestr("ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,2,x,1\n")
+        z.writestr("movies.csv", "movieId,title,genres\n1,A (1995),Drama\n")
+        z.writestr("../../escaped/movies.dat", "1::A (1995)::Drama\n")
+    summary = import_movielens(archive, paths)
+    assert (summary.events, summary.layout) == (1, "ml-20m / ml-25m / ml-32m / ml-latest")
+    [bad] = rejects(paths, "ratings.csv")
+    assert bad["source_file"] == f"{archive.absolute()}!ratings.csv"
+    assert not (tmp_path / "escaped").exists()
+    assert not any(tmp_path.rglob("movies.dat"))
+
+    import shutil
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage._replace(free=100))
+    with pytest.raises(OSError, match=r"unpack to 0\.0 GB and .* has 0\.0 GB free"):
+        import_movielens(archive, Paths.from_env(str(tmp_path / "full")))
+    assert not (Path(Paths.from_env(str(tmp_path / "full")).landing) / "events").exists()
