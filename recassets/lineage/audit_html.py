@@ -25,10 +25,13 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}td.n{text-align:right;
 font-variant-numeric:tabular-nums}code,pre{font:12px/1.35 ui-monospace,monospace}
 pre{background:#f8f8f8;padding:.6em;overflow:auto}.banner{padding:.6em 1em;font-weight:600}
 .bad{background:#fde2e1;color:#8a1111}.good{background:#e3f5e1;color:#165c12}
-.passed,.ok{color:#165c12}.failed,.changed,.missing{color:#8a1111;font-weight:600}
+.passed,.ok{color:#165c12}.failed,.changed,.missing,.damaged{color:#8a1111;font-weight:600}
 .card{border:1px solid #ddd;padding:.2em 1em 1em;margin:1em 0}svg{margin:.3em 1em .3em 0}
 .muted{color:#666}
 """
+
+
+_STATUSES = ("passed", "failed", "ok", "changed", "missing", "damaged")  # coloured cells
 
 
 def _e(v: Any) -> str:
@@ -47,7 +50,7 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[Any]], cls: Sequence[str
         cells = []
         for i, v in enumerate(row):
             c = cls[i] if i < len(cls) else ""
-            c = c or (str(v) if str(v) in ("passed", "failed", "ok", "changed", "missing") else "")
+            c = c or (str(v) if str(v) in _STATUSES else "")
             attr = f' class="{_e(c)}"' if c else ""
             cells.append(f"<td{attr}>{_e(v)}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from recassets.lake import partition_day
+from recassets.lineage import records
 from recassets.lineage.records import Commit, DagsterRecords, DeltaLog, read_record, read_version
 from recassets.lineage.targets import (
     EXAMPLES_TABLE,
@@ -363,7 +364,8 @@ class _Walker:
         if not manifest_path.is_file():
             node.unrecorded.append(f"the embeddings manifest ({manifest_path} is missing)")
             return self._add(node)
-        m = read_record(manifest_path)
+        if (m := self._record(node, manifest_path)) is None:
+            return self._add(node)
         node.facts = {
             k: m.get(k)
             for k in ("features_day", "item_features_version", "items", "dim", "created_at")
@@ -401,7 +403,8 @@ class _Walker:
         if not manifest_path.is_file():
             node.unrecorded.append(f"the feature store's lineage manifest ({manifest_path})")
             return self._add(node)
-        m = read_record(manifest_path)
+        if (m := self._record(node, manifest_path)) is None:
+            return self._add(node)
         node.facts["wrote_online"] = m.get("wrote_online")
         node.unrecorded.append("sha256 of the offline snapshots it exported")
         for snap in m.get("inputs", []):
@@ -477,8 +480,11 @@ class _Walker:
         from recassets.ingest.lineage import lineage_path
 
         manifest_path = Path(lineage_path(self.paths, table, day))
-        m = read_record(manifest_path) if manifest_path.is_file() else None
-        found = self.log.manifest_problem(self.paths.table(table), m, day, c)
+        try:
+            m = read_record(manifest_path) if manifest_path.is_file() else None
+            found = self.log.manifest_problem(self.paths.table(table), m, day, c)
+        except records.RecordError as e:  # the page marks it, and the rest of the path is traced
+            m, found = None, ("damaged", str(e))
         if found is not None:  # verify names it: missing, changed, or superseded by a re-run
             node.manifest = (str(manifest_path), *found)
             node.unrecorded.append(f"the landing files of this version: {found[1]}")
@@ -575,20 +581,18 @@ class _Walker:
             self._add(node)
         return node_id
 
+    def _record(self, node: Node, path: Path) -> dict[str, Any] | None:
+        """A node's record, or None with the node marked damaged (verify fails it by name)."""
+        try:
+            return read_record(path)
+        except records.RecordError as e:
+            node.manifest = (str(path), "damaged", str(e))
+            return None
+
     def _add(self, node: Node) -> str:
         self.nodes[node.id] = node
         return node.id
 
 
-__all__ = [
-    "ASSET_KEYS",
-    "TABLES",
-    "Artifact",
-    "Check",
-    "Lineage",
-    "Node",
-    "Target",
-    "TargetError",
-    "parse_target",
-    "trace",
-]
+__all__ = ["ASSET_KEYS", "TABLES", "Artifact", "Check", "Lineage", "Node", "Target",
+           "TargetError", "parse_target", "trace"]  # fmt: skip

@@ -19,7 +19,8 @@ class Verified:
     # this home's folders: a copied or restored home whose records name the original's files,
     # which would verify the original, not this one) | superseded (an ingestion's manifest
     # rewritten by a later ingestion of its day: the earlier files are not on record) | stale
-    # (the manifest of an earlier ingestion: the later run died before writing its own)
+    # (the manifest of an earlier ingestion: the later run died before writing its own) |
+    # damaged (a lineage record cut short or not JSON: what it recorded cannot be read)
     status: str
     recorded: str | None = None
     actual: str | None = None
@@ -96,6 +97,7 @@ def said(bad: list[Verified]) -> str:
     """The failures in one line, by kind: ``2 changed, 1 missing: a, b, c`` (the audit called
     every one "differ", a missing landing file and another home's file included)."""
     kinds = {"changed": "changed", "missing": "missing", "outside": "outside this home",
+             "damaged": "damaged records",
              "unverifiable": "without their recorded sha256"}  # fmt: skip
     counts = [f"{sum(v.status == k for v in bad)} {word}" for k, word in kinds.items()
               if any(v.status == k for v in bad)]  # fmt: skip
@@ -130,7 +132,8 @@ def _digest_check(manifest: Path, version: str) -> Verified:
     return Verified(str(manifest), what, "ok" if ok else "changed", tagged, actual)
 
 
-FAILED = ("changed", "missing", "outside")  # "superseded" and "stale" are said, no failure
+# "superseded" and "stale" are said, no failure
+FAILED = ("changed", "missing", "outside", "damaged")
 
 
 def failures(results: list[Verified]) -> list[Verified]:

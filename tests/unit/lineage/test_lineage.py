@@ -193,9 +193,16 @@ def test_records_edited_to_pass_or_to_another_shape_do_not(own_home, monkeypatch
     manifest.unlink()
     code, _, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day, "--verify")
     assert isinstance(code, str) and f"lineage/raw_events/dt={day}.json" in code
-    manifest.write_text(good[: len(good) // 2])
-    code, _, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day)
-    assert isinstance(code, str) and f"lineage record {manifest} is damaged" in code
+    manifest.write_text(good[: len(good) // 2])  # cut short: named; the rest still traced
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day)
+    assert code == 0 and f"lineage record {manifest} is damaged" in out
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert isinstance(code, str) and f"(1 damaged records): lineage/raw_events/dt={day}.json" in code
+    assert f"verify: DAMAGED lineage/raw_events/dt={day}.json" in out and " ok" in out
+    page = Path(own_home.home) / "audit.html"  # before: no page, the audit stopped at the record
+    code, _, _ = run_cli(own_home, monkeypatch, capsys, "audit", "latest", "--out", str(page))
+    assert isinstance(code, str) and "1 damaged records" in code
+    assert '<td class="damaged">damaged</td>' in page.read_text()
     manifest.write_text(json.dumps({**json.loads(good), "inputs": None}))
     code, _, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day)
     assert isinstance(code, str) and "not in the shape recassets writes (TypeError" in code
