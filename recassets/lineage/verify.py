@@ -3,10 +3,14 @@ recorded (landing files, the checkpoints a bento copied, the Feast registry) and
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
+import lzma
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from recassets.lineage.graph import Lineage
 
@@ -20,17 +24,22 @@ class Verified:
     # which would verify the original, not this one) | superseded (an ingestion's manifest
     # rewritten by a later ingestion of its day: the earlier files are not on record) | stale
     # (the manifest of an earlier ingestion: the later run died before writing its own) |
-    # damaged (a lineage record cut short or not JSON: what it recorded cannot be read)
+    # damaged (a lineage record cut short or not JSON: what it recorded cannot be read) |
+    # archived (not at its place, but compressed beside it with the recorded bytes: said, ok)
     status: str
     recorded: str | None = None
     actual: str | None = None
 
 
 def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+        return _digest(f)
+
+
+def _digest(f: BinaryIO) -> str:
+    h = hashlib.sha256()
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
     return h.hexdigest()
 
 
@@ -49,13 +58,13 @@ def verify(lineage: Lineage) -> list[Verified]:
             if here is None:
                 results[a.path] = Verified(a.path, a.what, "outside", a.sha256)
             elif not here.is_file():  # its place in this home is known, and empty
-                results[a.path] = Verified(str(here), what, "missing", a.sha256)
+                results[a.path] = _missing(here, what, a.sha256)
             else:  # this home's copy is what is checked; the record's path is said with it
                 actual = sha256_of(here)
                 status = "ok" if actual == a.sha256 else "changed"
                 results[a.path] = Verified(str(here), what, status, a.sha256, actual)
         elif not Path(a.path).is_file():
-            results[a.path] = Verified(a.path, a.what, "missing", a.sha256)
+            results[a.path] = _missing(Path(a.path), a.what, a.sha256)
         else:
             actual = sha256_of(a.path)
             status = "ok" if actual == a.sha256 else "changed"
@@ -70,6 +79,30 @@ def verify(lineage: Lineage) -> list[Verified]:
             if path not in results or results[path].status not in FAILED:  # the worst stays
                 results[path] = Verified(path, what, status)
     return [results[p] for p in sorted(results)]
+
+
+# an archiving job's compressions that the standard library reads
+_ARCHIVED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def _missing(path: Path, what: str, sha256: str) -> Verified:
+    """A file not at its recorded place: ``archived`` when it lies there compressed (an
+    operator's job gzipped old landing files) and its bytes, decompressed, are the recorded
+    ones; ``changed`` when they are not; else ``missing``. Before, an archived file was
+    "missing", with nothing to say where it went."""
+    for suffix, opener in _ARCHIVED.items():
+        packed = path.with_name(path.name + suffix)
+        if not packed.is_file():
+            continue
+        what = f"{what}; compressed beside its place as {packed.name}"
+        try:
+            with opener(packed, "rb") as f:
+                actual = _digest(f)
+        except (OSError, EOFError, lzma.LZMAError) as e:
+            return Verified(str(packed), f"{what}, which cannot be read: {e}", "changed", sha256)
+        return Verified(str(packed), what, "archived" if actual == sha256 else "changed",
+                        sha256, actual)  # fmt: skip
+    return Verified(str(path), what, "missing", sha256)
 
 
 def _in_this_home(recorded: str, roots: list[Path]) -> Path | None:

@@ -197,7 +197,9 @@ def test_records_edited_to_pass_or_to_another_shape_do_not(own_home, monkeypatch
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day)
     assert code == 0 and f"lineage record {manifest} is damaged" in out
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert isinstance(code, str) and f"(1 damaged records): lineage/raw_events/dt={day}.json" in code
+    assert (
+        isinstance(code, str) and f"(1 damaged records): lineage/raw_events/dt={day}.json" in code
+    )
     assert f"verify: DAMAGED lineage/raw_events/dt={day}.json" in out and " ok" in out
     page = Path(own_home.home) / "audit.html"  # before: no page, the audit stopped at the record
     code, _, _ = run_cli(own_home, monkeypatch, capsys, "audit", "latest", "--out", str(page))
@@ -557,3 +559,36 @@ def test_training_examples_commits_are_traced_at_the_versions_they_recorded(path
     root = inferred.nodes[inferred.root]
     assert {"raw_events@1 dt=2026-01-02", "user_features@1 dt=2026-01-01"} <= set(root.inputs)
     assert any("inferred" in note for note in root.unrecorded)
+
+
+def test_a_landing_file_archived_beside_its_place_is_checked_inside_its_archive(
+    own_home, monkeypatch, capsys
+):
+    """An archiving job gzipped a landed file: "missing" said nothing of where it went. Its
+    decompressed bytes are checked against the record: intact passes as ARCHIVED, a changed
+    one fails, and a file gone with no archive is MISSING."""
+    import gzip
+
+    landing = Path(own_home.landing_dir("events", "2026-01-02")) / "part-00000.jsonl"
+    body = landing.read_bytes()
+    packed = landing.with_name(landing.name + ".gz")
+    packed.write_bytes(gzip.compress(body))
+    landing.unlink()
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert code == 0, code
+    assert "verify: ARCHIVED landing/events/dt=2026-01-02/part-00000.jsonl.gz" in out
+    packed.write_bytes(gzip.compress(body + b'{"event_id": "forged"}\n'))
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert (
+        isinstance(code, str)
+        and "(1 changed): landing/events/dt=2026-01-02/part-00000.jsonl.gz" in code
+    )
+    packed.write_bytes(b"\x1f\x8b not gzip")
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert isinstance(code, str) and "which cannot be read" in out
+    packed.unlink()
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert (
+        isinstance(code, str)
+        and "(1 missing): landing/events/dt=2026-01-02/part-00000.jsonl" in code
+    )
