@@ -6,10 +6,9 @@ a subprocess: the definitions' asset job, executed in that process against the i
 ``RECASSETS_HOME/dagster``, several runs in one process), so every run the CLI makes is a
 real Dagster run that shows up in the UI; the library itself never imports Dagster.
 
-The CLI is an edge: it reads its environment (``Paths.from_env``: ``RECASSETS_HOME`` and the
-other locations, ``RECASSETS_BENTOML_HOME``) and hands the library explicit arguments. The
-Dagster runs it launches inherit that environment, plus the home it resolved, and their
-resources read it through ``EnvVar`` (``resources/__init__.py``).
+The CLI is an edge: it reads its environment (``Paths.from_env``) and hands the library
+explicit arguments. The Dagster runs it launches inherit that environment and the home it
+resolved; their resources read it through ``EnvVar`` (``resources/__init__.py``).
 """
 
 from __future__ import annotations
@@ -84,8 +83,7 @@ def ensure_home(paths: Paths) -> None:
 
 
 def dagster_env(paths: Paths, settings: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a Dagster run the CLI launches: its own, the home it resolved, and
-    ``settings`` (variables its resources read, such as ``RECASSETS_VOLUME_BAND``)."""
+    """A launched run's environment: the CLI's own, the home it resolved, and ``settings``."""
     env = dict(os.environ)
     env["RECASSETS_HOME"] = paths.home
     env["DAGSTER_HOME"] = paths.dagster_home
@@ -257,11 +255,12 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_import_movielens(args: argparse.Namespace) -> None:
-    from recassets.movielens import import_movielens
+    from recassets.movielens import DEMO_MAX_DAYS, import_movielens
 
     paths = Paths.from_env()
     say(f"importing MovieLens from {args.dir} into {paths.landing}")
-    s = import_movielens(args.dir, paths, fmt=args.format, progress=lambda m: say("  " + m))
+    s = import_movielens(args.dir, paths, fmt=args.format, progress=lambda m: say("  " + m),
+                         since=args.since, max_days=DEMO_MAX_DAYS if args.demo else None)  # fmt: skip
     for line in s.describe():
         say(line)
 
@@ -438,7 +437,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     started = time.time()
     settings = {}
     if args.movielens:
-        cmd_import_movielens(argparse.Namespace(dir=args.movielens, format="jsonl"))
+        cmd_import_movielens(argparse.Namespace(dir=args.movielens, format="jsonl", since=None,
+                                                demo=True))  # fmt: skip
         if VOLUME_BAND_ENV not in os.environ:
             # Historical ratings come in bursts (and the last day is partial): a +-50 % band
             # around the trailing mean would block them. The other expectations still hold.
@@ -506,7 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-movielens", help="land a MovieLens release, ml-100k to ml-32m")
     p.add_argument("dir", type=cli_args.folder, help="the release's folder or .zip")
     p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
-    p.set_defaults(func=cmd_import_movielens)
+    p.add_argument("--since", metavar="DAY", type=cli_args.day, help="land DAY's ratings and after")
+    p.set_defaults(func=cmd_import_movielens, demo=False)
 
     p = sub.add_parser("materialize", help="materialize assets over the landed days in one run")
     p.add_argument(

@@ -97,6 +97,10 @@ DATASETS = {"ratings": "events", "items": "items", "users": "users"}
 # 1995-01-01T00:00:00Z: before MovieLens' first ratings (ml-latest's begin in 1995-01).
 _FIRST_TS = 788_918_400
 _SECONDS_PER_DAY = 86_400
+# The longest history ``recassets demo --movielens`` lands: three years. A day costs every
+# daily asset a partition, and ml-latest's ratings span 1996 to the release (8,000 days and
+# more); ML-1M's 1,038 days fit.
+DEMO_MAX_DAYS = 1_096
 _PROGRESS_EVERY_DAYS = 30
 
 
@@ -133,6 +137,8 @@ class ImportSummary:
     orphan_items: tuple[int, ...] = ()
     layout: str = ML_100K.name
     files: tuple[str, str, str | None] = ("u.data", "u.item", "u.user")
+    left_before: int = 0  # valid ratings before the window (``since`` / ``max_days``)
+    window_start: dt.date | None = None
 
     def describe(self) -> list[str]:
         """What the import landed and set aside, a line each (``recassets import-movielens``)."""
@@ -165,6 +171,14 @@ class ImportSummary:
             )
         if self.detached:
             out.append(self.detached)
+        if self.left_before:
+            out.append(f"left out {self.left_before} ratings before {self.window_start} (the "
+                       "import's window; --since DAY moves it)")  # fmt: skip
+        span = (self.landed_days[-1] - self.landed_days[0]).days + 1 if self.landed_days else 0
+        if span > DEMO_MAX_DAYS:
+            out.append(f"the history spans {span} days: each daily asset builds a partition a "
+                       f"day; `recassets demo` lands the last {DEMO_MAX_DAYS}, and "
+                       "`import-movielens --since DAY` lands a shorter window")  # fmt: skip
         out.append("next: RECASSETS_VOLUME_BAND=off recassets materialize (a rating history's "
                    "daily volume swings beyond the raw-events volume band, which would fail the "
                    "quality check; `recassets demo --movielens` sets it)")  # fmt: skip
@@ -293,6 +307,8 @@ def import_movielens(
     paths: Paths,
     fmt: str = "jsonl",
     progress: Callable[[str], None] | None = None,
+    since: dt.date | str | None = None,
+    max_days: int | None = None,
 ) -> ImportSummary:
     """Land a MovieLens release (``recassets.movielens_layouts``: ml-100k, ml-1m / ml-10m,
     ml-20m and later; a folder or the release's ``.zip``) as daily ``events``, ``users`` and
@@ -304,16 +320,40 @@ def import_movielens(
     missing, before anything is written; ``ValueError`` when the ratings file has no valid
     rating (its rejects are written first), since users and items would then have no day to
     land on.
+
+    ``since`` lands the ratings of that UTC day and after; ``max_days`` the last that many days
+    of a longer history (``since`` wins). Each daily asset builds one partition a day, so a
+    history of decades (ml-latest's ratings begin in 1996) is thousands of partitions:
+    ``recassets demo`` lands the last ``DEMO_MAX_DAYS``. The ratings before are counted and
+    said, not rejected; users and items keep their real ``first_seen`` and land on the
+    window's first day when they were seen before it.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown landing format {fmt!r}: use one of {FORMATS}")
     rejects_dir = Path(paths.landing) / "_rejected" / LANDING_NAME
     with unpacked(Path(src_dir), rejects_dir.parent / ".unpacked") as (folder, shown):
-        return _import(folder, shown, paths, fmt, progress or (lambda _msg: None))
+        window = (dt.date.fromisoformat(since) if isinstance(since, str) else since, max_days)
+        return _import(folder, shown, paths, fmt, progress or (lambda _msg: None), window)
+
+
+def _window_start(ts: np.ndarray, since: dt.date | None, max_days: int | None) -> int | None:
+    """The first second of the import's window, or None for the whole history."""
+    if since is not None:
+        return int(dt.datetime.combine(since, dt.time(), dt.UTC).timestamp())
+    if max_days is None or not len(ts):
+        return None
+    last = int(ts.max()) // _SECONDS_PER_DAY
+    first = last - max_days + 1
+    return first * _SECONDS_PER_DAY if first > int(ts.min()) // _SECONDS_PER_DAY else None
 
 
 def _import(
-    src: Path, shown: str | None, paths: Paths, fmt: str, say: Callable[[str], None]
+    src: Path,
+    shown: str | None,
+    paths: Paths,
+    fmt: str,
+    say: Callable[[str], None],
+    window: tuple[dt.date | None, int | None] = (None, None),
 ) -> ImportSummary:
     layout = detect(src)
     rejects_dir = Path(paths.landing) / "_rejected" / LANDING_NAME
@@ -348,8 +388,14 @@ def _import(
 
     data_file = layout.ratings.name
     data_shown = f"{shown}{data_file}" if shown else str(src / data_file)
-    ratings, items = parsed["ratings"], parsed["items"]
-    n = len(ratings["ts"])
+    every, items = parsed["ratings"], parsed["items"]  # every: first_seen, before any window
+    cut = _window_start(every["ts"], *window)
+    inside = every["ts"] >= (cut or 0)
+    ratings = {k: v[inside] for k, v in every.items()}
+    n, before = len(ratings["ts"]), int((~inside).sum())
+    cut_day = dt.date(1970, 1, 1) + dt.timedelta(days=(cut or 0) // _SECONDS_PER_DAY)
+    if before:
+        say(f"left out {before} rating(s) before {cut_day} (the import's window): not landed")
     if n == 0:
         # the failed input's records go beside the landed import's, never over them: what
         # ``_rejected/movielens`` holds describes what landed
@@ -358,8 +404,10 @@ def _import(
         for name, rows, kind in records:
             _write_rejects(failed, name, rows, kind)
         where = f", see {failed}" if rejected[data_file] else ""
+        none = f"no valid rating on or after {cut_day} ({before} before it)" if before else (
+            "no valid rating")  # fmt: skip
         raise ValueError(
-            f"MovieLens import: {data_shown} has no valid rating ({rejected[data_file]} "
+            f"MovieLens import: {data_shown} has {none} ({rejected[data_file]} "
             f"lines rejected{where}); users and items have no day to land on, and nothing "
             "was landed (an earlier import's landing files and records are as they were)"
         )
@@ -413,8 +461,10 @@ def _import(
     tie = np.lexsort((iid, uid)).argsort()
     event_files = _land_by_day(paths, "events", events, ts, tie, fmt, on_event_day)
 
-    start = int(ts.min())
-    user_seen = _first_seen(users["user_id"], uid, ts, start)
+    # first seen: at the first rating of every valid one (a window's earlier ones included); a
+    # file lands on that day, or on the window's first day when it was seen before
+    start = int(every["ts"].min())
+    user_seen = _first_seen(users["user_id"], every["user_id"], every["ts"], start)
     n_users = len(user_seen)
     user_table = pa.table(
         {
@@ -427,10 +477,11 @@ def _import(
             "occupation": pa.array(users["occupation"], pa.string()),
         }
     )
-    user_files = _land_by_day(paths, "users", user_table, user_seen, users["user_id"], fmt)
+    on_day = np.maximum(user_seen, cut or 0)
+    user_files = _land_by_day(paths, "users", user_table, on_day, users["user_id"], fmt)
     say(f"users: landed {n_users} users over {len(user_files)} days")
 
-    item_seen = _first_seen(items["item_id"], iid, ts, start)
+    item_seen = _first_seen(items["item_id"], every["item_id"], every["ts"], start)
     n_items = len(item_seen)
     item_table = pa.table(
         {
@@ -441,7 +492,8 @@ def _import(
             "title": pa.array(items["title"], pa.string()),
         }
     )
-    item_files = _land_by_day(paths, "items", item_table, item_seen, items["item_id"], fmt)
+    on_day = np.maximum(item_seen, cut or 0)
+    item_files = _land_by_day(paths, "items", item_table, on_day, items["item_id"], fmt)
     say(f"items: landed {n_items} items over {len(item_files)} days")
 
     keep = {p.resolve() for _, p in event_files + user_files + item_files}
@@ -469,6 +521,8 @@ def _import(
         nulled=nulled,
         repeat_ratings=int(repeats),
         detached=detached(ts),
+        left_before=before,
+        window_start=cut_day if cut is not None else None,
         orphan_users=tuple(int(u) for u in np.unique(uid[no_user])),
         orphan_items=tuple(int(i) for i in np.unique(iid[no_item])),
         layout=layout.name,

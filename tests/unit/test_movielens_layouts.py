@@ -232,3 +232,55 @@ def test_an_archive_unpacks_by_file_name_only_and_never_past_the_disks_room(
     with pytest.raises(OSError, match=r"unpack to 0\.0 GB and .* has 0\.0 GB free"):
         import_movielens(archive, Paths.from_env(str(tmp_path / "full")))
     assert not (Path(Paths.from_env(str(tmp_path / "full")).landing) / "events").exists()
+
+
+def test_a_window_lands_its_days_and_keeps_who_was_seen_before_it(
+    tmp_path: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """ml-latest's ratings span two decades: a partition a day of each daily asset. A window
+    lands its days only; a user or film first seen before it lands on its first day, with the
+    real first_seen; what is left out is counted, never rejected."""
+    src = tmp_path / "ml"
+    src.mkdir()
+    day = 86_400
+    t0 = 864_000_000  # 1997-05-19T00:00:00Z
+    (src / "ratings.dat").write_text(
+        f"1::10::4::{t0}\n2::10::5::{t0 + 2 * day}\n1::20::3::{t0 + 3 * day + 60}\n"
+    )
+    (src / "movies.dat").write_text("10::A (1995)::Drama\n20::B (1995)::Comedy\n")
+    summary = import_movielens(src, paths, since="1997-05-21")
+    assert (summary.events, summary.left_before) == (2, 1)
+    assert [d.isoformat() for d in summary.landed_days] == ["1997-05-21", "1997-05-22"]
+    users = landing(paths, "users")
+    assert sorted(users) == ["dt=1997-05-21"]  # user 1, seen on the 19th, lands on the 21st
+    assert {r["user_id"]: r["first_seen"] for r in users["dt=1997-05-21"]} == {
+        1: "1997-05-19T00:00:00.000000Z", 2: "1997-05-21T00:00:00.000000Z"}  # fmt: skip
+    items = landing(paths, "items")
+    assert {r["item_id"] for r in items["dt=1997-05-21"]} == {10}
+    assert {r["item_id"] for r in items["dt=1997-05-22"]} == {20}
+    assert any("left out 1 ratings before 1997-05-21" in line for line in summary.describe())
+    # the last N days of a longer history; a shorter one lands whole
+    assert import_movielens(src, paths, max_days=2).landed_days[0].isoformat() == "1997-05-21"
+    whole = import_movielens(src, paths, max_days=4)
+    assert (whole.events, whole.left_before, whole.window_start) == (3, 0, None)
+    with pytest.raises(ValueError, match=r"no valid rating on or after 1997-06-01 \(3 before it\)"):
+        import_movielens(src, paths, since="1997-06-01")
+    assert import_movielens(src, paths).events == 3  # the failed window left the landing whole
+
+    from recassets import cli, movielens
+
+    monkeypatch.setenv("RECASSETS_HOME", paths.home)
+    cli.main(["import-movielens", str(src), "--since", "1997-05-22"])
+    assert "left out 2 ratings before 1997-05-22" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["import-movielens", str(src), "--since", "22/05/1997"])
+    assert "expected a date YYYY-MM-DD" in capsys.readouterr().err
+    # the demo lands the last DEMO_MAX_DAYS of a longer history, and says how to land more
+    monkeypatch.setattr(movielens, "DEMO_MAX_DAYS", 2)
+    cli.cmd_import_movielens(
+        cli.argparse.Namespace(dir=str(src), format="jsonl", since=None, demo=True)
+    )
+    out = capsys.readouterr().out
+    assert "left out 1 ratings before 1997-05-21" in out
+    cli.main(["import-movielens", str(src)])  # the command itself lands everything, and says
+    assert "the history spans 4 days" in capsys.readouterr().out
