@@ -198,14 +198,18 @@ def version_gone(path: str, version: int, days: Sequence[str] = ()) -> str | Non
     path; on an object store, the log alone."""
     from deltalake.exceptions import TableNotFoundError
 
+    kept = _log_versions(path)
+    if kept and version > kept[-1]:  # a local log: a version it never reached is no cleanup's
+        return f"version {version} was never written (the table's latest is {kept[-1]})"
     try:
         table = open_delta(path, version=version)
     except TableNotFoundError as e:  # delta-rs: "No files in log segment"
-        kept = _log_versions(path)
-        since = f"its log now starts at version {kept[0]}" if kept else "its log holds no commit"
-        return (f"version {version} is no longer in the table's log ({since}: log cleanup, "
-                f"delta.logRetentionDuration, removed the commits before; "
-                f"{(str(e).splitlines() or [''])[0]})")  # fmt: skip
+        first = (str(e).splitlines() or [""])[0]
+        if not kept:
+            return f"no Delta table at {path} (removed or moved?; {first})"
+        return (f"version {version} is no longer in the table's log (its log now starts at "
+                f"version {kept[0]}: log cleanup, delta.logRetentionDuration, removed the "
+                f"commits before; {first})")  # fmt: skip
     wanted = tuple(f"/dt={d}/" for d in days)
     gone = [
         local

@@ -102,3 +102,19 @@ def test_replace_partitions_writes_one_file_per_day_and_only_the_days_it_selects
     back = spark.read.format("delta").load(path)
     assert back.count() == 600
     assert sorted(map(tuple, back.collect())) == sorted(map(tuple, rows.collect()))
+
+
+def test_a_version_never_written_or_a_table_gone_is_said_as_such(tmp_path):
+    """Both read as log cleanup ("no longer in the table's log") or "cannot be read"."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from recassets.lake import version_gone
+
+    path = str(tmp_path / "t")
+    for i in range(2):
+        write_deltalake(path, pa.table({"x": [i]}), mode="append")
+    assert version_gone(path, 1) is None  # the version is there
+    assert version_gone(path, 5) == "version 5 was never written (the table's latest is 1)"
+    gone = version_gone(str(tmp_path / "missing"), 1)
+    assert gone is not None and gone.startswith(f"no Delta table at {tmp_path / 'missing'}")
