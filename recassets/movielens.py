@@ -24,16 +24,16 @@ What lands (all under the file name ``movielens.<fmt>``, one file per UTC day):
   null (MovieLens has none).
 
 Users and items that never rated / were never rated still land, on the day of the earliest
-rating of the whole import with ``first_seen`` = that rating's time: they were in the catalogue
-from the start of the observed window, and any later day would invent a time at which they
-"appeared". Ratings of a user or item missing from ``u.user`` / ``u.item`` still land (ingestion
-does not join); they are counted as ``orphan_ratings``.
+landed rating with ``first_seen`` = the earliest valid rating's time: they were in the
+catalogue from the start of the observed window, and any later day would invent a time at which
+they "appeared". Ratings of a user or item missing from ``u.user`` / ``u.item`` still land
+(ingestion does not join); they are counted as ``orphan_ratings``.
 
 Bad lines are never dropped silently: each one goes, with its 1-based line number, raw text,
 field and reason, to ``<landing>/_rejected/movielens/<file>.rejects.jsonl`` and is counted in
 the summary. Checked: field count, integer ids (0 to int64's largest; a negative one or one
-beyond int64 is named as such), rating a number in 1-5 (half stars pass:
-later MovieLens releases have them), timestamp an integer from 1995-01-01 to tomorrow (UTC;
+beyond int64 is named as such), rating a number in 1-5 (0.5-5 in the layouts of ml-10m on,
+which have half stars; any decimal passes), timestamp an integer from 1995-01-01 to tomorrow (UTC;
 MovieLens' earliest ratings are of 1995-01: a 0, a cut-off line's few digits or a sentinel
 like 9999-12-31 would otherwise stretch the history to decades of empty daily partitions; an
 export in milliseconds or microseconds is named as such),
@@ -57,10 +57,12 @@ with no ``\n`` at all (old Mac exports), in ``\r``.
 Also counted and said, not refused: ``repeat_ratings``, lines rating a (user, item) pair an
 earlier line rated at another time (both land: a re-rating is an event of a real history; ml-100k
 has none), and ``orphan_ratings``, whose lines, ids and missing side are written to
-``u.data.orphans.jsonl`` (the summary names the missing ids).
-A dimension file with no valid row (empty, compressed, the wrong file) is said in a warning:
-a ratings-only history still lands, every rating an orphan. Parsing is vectorized with Arrow compute (split, regex match,
-cast): a 1M-line ``u.data`` parses in about two seconds; only rejected lines get Python-level
+``<ratings file>.orphans.jsonl`` (the summary names the missing ids). A dimension file with no
+valid row (empty, compressed, the wrong file) is said in a warning: a ratings-only history
+still lands, every rating an orphan. The records of a file this import does not read (another
+layout's, imported before into this home) are removed with its landing files: the records
+describe what landed. Parsing is vectorized with Arrow compute (split, regex match, cast): a
+1M-line ``u.data`` parses in about two seconds; only rejected and quoted lines get Python-level
 work. Writing JSON Lines (``recassets.landing``) dominates the time of a large import.
 """
 
@@ -88,6 +90,7 @@ from recassets.movielens_layouts import (
     parse_users,
     unpacked,
 )
+from recassets.movielens_lines import Lines
 from recassets.paths import Paths
 
 LANDING_NAME = "movielens"
@@ -98,7 +101,7 @@ DATASETS = {"ratings": "events", "items": "items", "users": "users"}
 _FIRST_TS = 788_918_400
 _SECONDS_PER_DAY = 86_400
 # The longest history ``recassets demo --movielens`` lands: three years. A day costs every
-# daily asset a partition, and ml-latest's ratings span 1996 to the release (8,000 days and
+# daily asset a partition, and ml-latest's ratings span 1995 to the release (8,000 days and
 # more); ML-1M's 1,038 days fit.
 DEMO_MAX_DAYS = 1_096
 _PROGRESS_EVERY_DAYS = 30
@@ -323,17 +326,25 @@ def import_movielens(
 
     ``since`` lands the ratings of that UTC day and after; ``max_days`` the last that many days
     of a longer history (``since`` wins). Each daily asset builds one partition a day, so a
-    history of decades (ml-latest's ratings begin in 1996) is thousands of partitions:
+    history of decades (ml-latest's ratings begin in 1995) is thousands of partitions:
     ``recassets demo`` lands the last ``DEMO_MAX_DAYS``. The ratings before are counted and
     said, not rejected; users and items keep their real ``first_seen`` and land on the
-    window's first day when they were seen before it.
+    window's first day with a rating when they were seen before it.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown landing format {fmt!r}: use one of {FORMATS}")
+    if max_days is not None and max_days < 1:
+        raise ValueError(f"MovieLens import: max_days is a number of days, 1 or more: {max_days}")
+    if isinstance(since, str):
+        try:
+            since = dt.date.fromisoformat(since)
+        except ValueError:
+            raise ValueError(f"MovieLens import: since is a day YYYY-MM-DD: {since!r}") from None
     rejects_dir = Path(paths.landing) / "_rejected" / LANDING_NAME
     with unpacked(Path(src_dir), rejects_dir.parent / ".unpacked") as (folder, shown):
-        window = (dt.date.fromisoformat(since) if isinstance(since, str) else since, max_days)
-        return _import(folder, shown, paths, fmt, progress or (lambda _msg: None), window)
+        return _import(
+            folder, shown, paths, fmt, progress or (lambda _msg: None), (since, max_days)
+        )
 
 
 def _window_start(ts: np.ndarray, since: dt.date | None, max_days: int | None) -> int | None:
@@ -355,13 +366,13 @@ def _import(
     say: Callable[[str], None],
     window: tuple[dt.date | None, int | None] = (None, None),
 ) -> ImportSummary:
-    layout = detect(src)
+    layout = detect(src, shown)
     rejects_dir = Path(paths.landing) / "_rejected" / LANDING_NAME
     users_file = layout.users if layout.users and (src / layout.users.name).is_file() else None
     say(f"layout {layout.name}: " + ", ".join(
         s.name for s in (layout.ratings, layout.items, users_file) if s))  # fmt: skip
     latest = int(dt.datetime.now(dt.UTC).timestamp()) + _SECONDS_PER_DAY
-    parsers: dict[str, Callable] = {
+    parsers: dict[str, Callable[[Lines], dict[str, np.ndarray]]] = {
         "ratings": lambda lines: parse_ratings(lines, layout, _FIRST_TS, latest),
         "items": lambda lines: parse_items(lines, layout),
         "users": lambda lines: parse_users(lines, layout),
@@ -387,7 +398,7 @@ def _import(
             say(f"{name}: latin-1, but {lines.utf8_lines} line(s) decode as UTF-8: read as UTF-8")
 
     data_file = layout.ratings.name
-    data_shown = f"{shown}{data_file}" if shown else str(src / data_file)
+    data_shown = f"{shown}{data_file}" if shown else str((src / data_file).absolute())
     every, items = parsed["ratings"], parsed["items"]  # every: first_seen, before any window
     cut = _window_start(every["ts"], *window)
     inside = every["ts"] >= (cut or 0)
@@ -413,6 +424,10 @@ def _import(
         )
     for name, rows, kind in records:
         _write_rejects(rejects_dir, name, rows, kind)
+    read = {s.name for s in sources.values() if s}
+    for old in rejects_dir.glob("*.jsonl"):  # another layout's, imported before: not this one's
+        if old.name.split(".jsonl")[0].rsplit(".", 1)[0] not in read:
+            old.unlink()
     shutil.rmtree(rejects_dir / "failed", ignore_errors=True)  # an earlier failure's, now stale
     if users_file is None:  # every rated user, with no attribute: the release has none
         rated = np.unique(ratings["user_id"])
@@ -422,8 +437,9 @@ def _import(
         users = parsed["users"]
     for source, rows, key in ((layout.items, items, "item_id"), (users_file, users, "user_id")):
         if source is not None and len(rows[key]) == 0:  # ratings-only is allowed; said loudly
+            named = f"{shown}{source.name}" if shown else src / source.name
             say(
-                f"warning: {src / source.name} has no valid row ({rejected[source.name]} lines "
+                f"warning: {named} has no valid row ({rejected[source.name]} lines "
                 "rejected): empty, compressed or another file? Every rating lands as an orphan"
             )
     uid, iid, ts = ratings["user_id"], ratings["item_id"], ratings["ts"]
@@ -462,8 +478,9 @@ def _import(
     event_files = _land_by_day(paths, "events", events, ts, tie, fmt, on_event_day)
 
     # first seen: at the first rating of every valid one (a window's earlier ones included); a
-    # file lands on that day, or on the window's first day when it was seen before
-    start = int(every["ts"].min())
+    # row lands on that day, or on the first landed rating's day when it was seen before: the
+    # window's first day may hold no rating, and then opens no partition to ingest it
+    start, floor = int(every["ts"].min()), int(ts.min())
     user_seen = _first_seen(users["user_id"], every["user_id"], every["ts"], start)
     n_users = len(user_seen)
     user_table = pa.table(
@@ -477,7 +494,7 @@ def _import(
             "occupation": pa.array(users["occupation"], pa.string()),
         }
     )
-    on_day = np.maximum(user_seen, cut or 0)
+    on_day = np.maximum(user_seen, floor)
     user_files = _land_by_day(paths, "users", user_table, on_day, users["user_id"], fmt)
     say(f"users: landed {n_users} users over {len(user_files)} days")
 
@@ -492,7 +509,7 @@ def _import(
             "title": pa.array(items["title"], pa.string()),
         }
     )
-    on_day = np.maximum(item_seen, cut or 0)
+    on_day = np.maximum(item_seen, floor)
     item_files = _land_by_day(paths, "items", item_table, on_day, items["item_id"], fmt)
     say(f"items: landed {n_items} items over {len(item_files)} days")
 
@@ -537,7 +554,7 @@ def _orphans(
     at = np.flatnonzero(no_user | no_item)
     missing = np.where(no_user[at] & no_item[at], "user, item",
                        np.where(no_user[at], "user", "item"))  # fmt: skip
-    file = source if "!" in source else str(Path(source).absolute())
+    file = source
     return [
         {"source_file": file, "dataset": "events", "line": int(line), "user_id": int(u),
          "item_id": int(i), "missing": str(m)}

@@ -26,6 +26,7 @@ import contextlib
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -51,10 +52,13 @@ OCCUPATIONS = (
     "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
 )  # fmt: skip
 NO_GENRE = "(no genres listed)"  # ml-latest's movies.csv for a film without genres
+# ml-20m and later name a genre otherwise than ml-100k and ml-1m: one film, one category
+GENRE_ALIASES = {"children": "children's"}
 
 # Lower edges of AGE_BUCKETS[1:]: np.digitize(age, _AGE_EDGES) is the bucket's index. ml-1m's
-# age codes (1, 18, 25, 35, 45, 50, 56: the lower edge of its own ranges) fall in the same
-# buckets as the ages they stand for.
+# age codes are the lower edges of its own ranges (1: under 18, 18-24, 25-34, 35-44, 45-49,
+# 50-55, 56+) and land in the bucket of that edge: 50-55 in 45-54, its 55-year-olds included.
+# A number that is no code (30) is read as an age, as an ml-100k age is.
 _AGE_EDGES = np.array([18, 25, 35, 45, 55])
 _MAX_AGE = 150
 
@@ -131,41 +135,56 @@ EXPECTED = (
 )
 
 
-def detect(src: Path) -> Layout:
-    """The layout of folder ``src``: the first whose ratings file it holds, with every file it
-    needs (``users.dat`` is optional: ml-10m has none). Refuses before anything is read,
-    naming what is missing (a folder with ``u.item`` but no ``u.data``: ``u.data``)."""
-    held = [lay for lay in LAYOUTS if (src / lay.ratings.name).exists()] or [
-        lay for lay in LAYOUTS if any((src / f.name).exists() for f in lay.files)
-    ]  # no ratings file: the layout whose other files are there, to name what is missing
-    for layout in held[:1]:
+def detect(src: Path, shown: str | None = None) -> Layout:
+    """The layout of folder ``src`` (named ``shown``: an archive's folder): the one whose
+    ratings file it holds, with every file it needs (``users.dat`` is optional: ml-10m has
+    none). Refuses before anything is read, naming what is missing (a folder with ``u.item``
+    but no ``u.data``: ``u.data``), and a folder holding two layouts' ratings files, which
+    would otherwise import one of them without a word."""
+    where = shown or f"folder {src}"
+    held = [lay for lay in LAYOUTS if (src / lay.ratings.name).exists()]
+    if len(held) > 1:
+        raise ValueError(
+            f"MovieLens import: {where} holds the ratings of several releases ("
+            f"{', '.join(f'{lay.ratings.name}: {lay.name}' for lay in held)}): keep one of "
+            "them in a folder of its own; nothing was read"
+        )
+    present = held or [lay for lay in LAYOUTS if any((src / f.name).exists() for f in lay.files)]
+    for layout in present[:1]:  # no ratings file: the layout whose other files are there
         needed = [s.name for s in layout.files if s is not layout.users or layout is ML_100K]
         odd = [n for n in needed + [s.name for s in layout.files]
                if (src / n).exists() and not (src / n).is_file()]  # fmt: skip
         if odd:  # /dev/zero or a pipe would be read without end, or wait for a writer
             raise ValueError(
-                f"MovieLens import: {', '.join(dict.fromkeys(odd))} in folder {src} is not a "
+                f"MovieLens import: {', '.join(dict.fromkeys(odd))} in {where} is not a "
                 "regular file (a folder, device or pipe); nothing was read"
             )
         missing = [n for n in needed if not (src / n).is_file()]
         if missing:
+            found = [n for n in needed if n not in missing]
             raise FileNotFoundError(
-                f"MovieLens import: {', '.join(missing)} not found in folder {src} beside "
-                f"{layout.ratings.name} (the {layout.name} layout; nothing is downloaded); "
+                f"MovieLens import: {', '.join(missing)} not found in {where} beside "
+                f"{', '.join(found)} (the {layout.name} layout; nothing is downloaded); "
                 f"{EXPECTED}"
             )
         return layout
     raise FileNotFoundError(
-        f"MovieLens import: no u.data, ratings.dat or ratings.csv in folder {src} (nothing is "
+        f"MovieLens import: no u.data, ratings.dat or ratings.csv in {where} (nothing is "
         f"downloaded); {EXPECTED}"
     )
+
+
+# what a damaged, encrypted or unsupported member raises while it is read
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
 
 @contextlib.contextmanager
 def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
     """``src`` as a folder: itself, or a ``.zip`` of a release with its layout's files copied
     out to a folder under ``scratch`` (removed after). Yields the folder and, for an archive,
-    what rejects should put before a file's name (``<zip>!<folder>/``)."""
+    what names a file in it (``<zip>!<folder>/``). An archive holding several releases, or a
+    member that cannot be read (damaged, encrypted, a compression Python lacks) is refused in
+    one line before anything lands."""
     if src.is_dir():
         yield src, None
         return
@@ -174,18 +193,27 @@ def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
     if not src.is_file() or not zipfile.is_zipfile(src):
         raise ValueError(f"MovieLens import: {src} is neither a folder nor a .zip archive; "
                          f"{EXPECTED}")  # fmt: skip
-    with zipfile.ZipFile(src) as archive:
+    try:
+        archive = zipfile.ZipFile(src)
+    except _ZIP_ERRORS as e:
+        raise ValueError(f"MovieLens import: the archive {src} cannot be read ({e})") from None
+    with archive:
         infos = {PurePosixPath(i.filename): i for i in archive.infolist() if not i.is_dir()}
-        # the folder of the first layout's ratings file (ml-1m.zip holds ml-1m/ratings.dat);
+        # the folder of each release's ratings file (ml-1m.zip holds ml-1m/ratings.dat);
         # macOS' __MACOSX/ copies are not the release
         real = [m for m in infos if "__MACOSX" not in m.parts]
-        layout, folder = next(
-            ((lay, m.parent) for lay in LAYOUTS for m in real if m.name == lay.ratings.name),
-            (None, None),
-        )
-        if layout is None or folder is None:
+        releases = [(lay, m.parent) for lay in LAYOUTS for m in real if m.name == lay.ratings.name]
+        if not releases:
             raise FileNotFoundError(f"MovieLens import: the archive {src} holds no u.data, "
                                     f"ratings.dat or ratings.csv; {EXPECTED}")  # fmt: skip
+        if len(releases) > 1:
+            raise ValueError(
+                f"MovieLens import: the archive {src} holds several releases ("
+                f"{', '.join(f'{f}/{lay.ratings.name}' for lay, f in releases)}): unpack it "
+                "and import the folder of the one you want; nothing was read"
+            )
+        [(layout, folder)] = releases
+        shown = f"{src.absolute()}!" + ("" if str(folder) == "." else f"{folder}/")
         wanted = [folder / s.name for s in layout.files if folder / s.name in real]
         need = sum(infos[m].file_size for m in wanted)
         scratch.mkdir(parents=True, exist_ok=True)
@@ -200,11 +228,17 @@ def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
         try:
             for member in wanted:  # a file ``detect`` needs and the archive lacks: named there
                 # copied by name, never by the member's own path: no way out of ``out``
-                with archive.open(infos[member]) as r, open(out / member.name, "wb") as w:
-                    shutil.copyfileobj(r, w, 1 << 20)
-            yield out, f"{src.absolute()}!" + ("" if str(folder) == "." else f"{folder}/")
+                try:
+                    with archive.open(infos[member]) as r, open(out / member.name, "wb") as w:
+                        shutil.copyfileobj(r, w, 1 << 20)
+                except _ZIP_ERRORS as e:
+                    raise ValueError(f"MovieLens import: {shown}{member.name} cannot be read "
+                                     f"({e}); nothing was landed") from None  # fmt: skip
+            yield out, shown
         finally:
             shutil.rmtree(out, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                scratch.rmdir()  # when no other import's folder is in it
 
 
 def parse_ratings(
@@ -237,6 +271,18 @@ def parse_ratings(
 
 def parse_items(lines: Lines, layout: Layout) -> dict[str, np.ndarray]:
     at = lines.pos
+    if layout.items.sep == "::" and len(lines.fields):  # "Re: Animator:::Horror": a title
+        # ending in ":" split before its colon; the genres never start with one
+        title, genres = lines.fields[at["title"]], lines.fields[at["genres"]]
+        lead = pc.starts_with(genres, ":")
+        lines.fields[at["title"]] = pc.if_else(
+            lead,
+            pc.binary_join_element_wise(
+                title, pa.scalar(":", title.type), pa.scalar("", title.type)
+            ),
+            title,
+        )
+        lines.fields[at["genres"]] = pc.if_else(lead, pc.utf8_slice_codeunits(genres, 1), genres)
     item = lines.integers(at["movie_id"])
     flags: list[np.ndarray] = []
     if layout.genre_flags:
@@ -246,17 +292,14 @@ def parse_items(lines: Lines, layout: Layout) -> dict[str, np.ndarray]:
             good = pc.is_in(col, value_set=pa.array(["0", "1"], pa.large_string()))
             lines.reject_field(pos, ~good.to_numpy(zero_copy_only=False), "is not a 0/1 genre flag")
             flags.append(pc.equal(col, "1").to_numpy(zero_copy_only=False))
-    lines.reject_duplicates({"item": item}, "movie_id", "movie id")
+    lines.reject_duplicates({"item": item}, lines.names[at["movie_id"]], "movie id")
     ok = lines.valid_sub()
     if layout.genre_flags:
         # argmax: the index of the first flag set, and 0 when none is: GENRES[0], "unknown"
         first = np.argmax(np.column_stack(flags)[ok], axis=1)
         category = np.array([g.lower() for g in GENRES], dtype=object)[first]
-    else:  # the first genre named ("Animation|Children's|Comedy": animation)
-        names = pc.utf8_lower(pc.utf8_trim_whitespace(
-            pc.list_element(pc.split_pattern(lines.fields[at["genres"]], "|"), 0)))  # fmt: skip
-        none = pc.or_(pc.equal(names, ""), pc.equal(names, NO_GENRE))
-        category = np.array(pc.if_else(none, "unknown", names).to_pylist(), dtype=object)[ok]
+    else:
+        category = _first_genre(lines, at["genres"])[ok]
     return {
         "item_id": item[ok],
         "category": category,
@@ -264,11 +307,32 @@ def parse_items(lines: Lines, layout: Layout) -> dict[str, np.ndarray]:
     }
 
 
+def _first_genre(lines: Lines, pos: int) -> np.ndarray:
+    """The first genre named ("Animation|Children's|Comedy": animation), in ml-100k's words
+    (ml-20m on write "Children"), for every sub row; "unknown" for none; null, with a note,
+    for a name over the landing contract's length (ingestion would quarantine the item)."""
+    names = pc.utf8_lower(pc.utf8_trim_whitespace(
+        pc.list_element(pc.split_pattern(lines.fields[pos], "|"), 0)))  # fmt: skip
+    for said, ours in GENRE_ALIASES.items():
+        names = pc.if_else(pc.equal(names, said), ours, names)
+    names = pc.if_else(pc.or_(pc.equal(names, ""), pc.equal(names, NO_GENRE)), "unknown", names)
+    limit = _max_chars("category")
+    long = pc.greater(pc.utf8_length(names), limit).to_numpy(zero_copy_only=False)
+    for sub_i in np.flatnonzero(long).tolist():
+        lines.nulls.append((sub_i, (lines.names[pos], (
+            f"field {pos + 1} ({lines.names[pos]}): a first genre of "
+            f"{len(names[sub_i].as_py()):,} characters, more than {limit:,}: category landed as "
+            "null"))))  # fmt: skip
+    out = np.array(names.to_pylist(), dtype=object)
+    out[long] = None
+    return out
+
+
 def parse_users(lines: Lines, layout: Layout) -> dict[str, np.ndarray]:
     at = lines.pos
     user = lines.integers(at["user_id"])
     age, known = lines.integers_or_null(at["age"], 1, _MAX_AGE)
-    lines.reject_duplicates({"user": user}, "user_id", "user id")
+    lines.reject_duplicates({"user": user}, lines.names[at["user_id"]], "user id")
     ok = lines.valid_sub()
     buckets = np.array(AGE_BUCKETS, dtype=object)[np.digitize(age, _AGE_EDGES)]
     buckets[~known] = None  # a bad age lands null (``nulled``), its user kept
@@ -295,5 +359,7 @@ def _max_chars(field: str) -> int:
     return MAX_CHARS.get(field, MAX_CHARS_DEFAULT)
 
 
-__all__ = ["GENRES", "LAYOUTS", "Layout", "ML_100K", "ML_1M", "ML_LATEST", "OCCUPATIONS",
-           "Source", "detect", "parse_items", "parse_ratings", "parse_users", "unpacked"]  # fmt: skip
+__all__ = [
+    "GENRES", "LAYOUTS", "Layout", "ML_100K", "ML_1M", "ML_LATEST", "OCCUPATIONS", "Source",
+    "detect", "parse_items", "parse_ratings", "parse_users", "unpacked",
+]  # fmt: skip

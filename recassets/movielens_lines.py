@@ -50,8 +50,8 @@ class Lines:
         if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:200].count(b"\x00") > 10:
             # every line would be rejected as "not an integer" with \x00 in its text
             raise ValueError(
-                f"MovieLens import: {shown or path} is UTF-16 (or holds NUL bytes): save it as UTF-8 or "
-                "latin-1, as the ml-100k files are"
+                f"MovieLens import: {shown or path} is UTF-16 (or holds NUL bytes): save it as "
+                "UTF-8 or latin-1, as the ml-100k files are"
             )
         # old Mac line ends, \r alone: when bare \r outnumber \n (a file of them a Unix tool
         # appended one line to holds a single \n); a stray \r in a Unix file's title is kept
@@ -66,21 +66,25 @@ class Lines:
         # split("\n"), not splitlines(): latin-1 text may hold \x85 or \x0c inside a title.
         # The empty piece after the final newline is blank, hence skipped like any blank line.
         pieces = text.split("\n")
+        numbers = np.arange(1, len(pieces) + 1)  # each record's first line
+        if quoted and '"' in text:  # a quoted field may hold a newline: one record, two lines
+            pieces, numbers = _records(pieces)
         raw = pc.utf8_rtrim(pa.array(pieces, pa.large_string()), characters="\r")
         # Blank lines carry no data: skipped, but line numbers still count them.
         blank = pc.equal(pc.utf8_trim_whitespace(raw), "").to_numpy(zero_copy_only=False)
         self.raw = raw.filter(pa.array(~blank))
-        self.line_no = np.flatnonzero(~blank) + 1
+        self.line_no = numbers[~blank]
         if header is not None and len(self.raw):
             n_fields = self._header(header, sep, quoted)
         parts = pc.split_pattern(self.raw, pattern=sep)
         if quoted:  # the lines with a quote split as CSV does (few: titles holding a comma)
             at = np.flatnonzero(pc.match_substring(self.raw, '"').to_numpy(zero_copy_only=False))
-            if len(at):
-                rows = parts.to_pylist()
-                for i in at.tolist():
-                    rows[i] = next(csv.reader([self.raw[i].as_py()]), [])
-                parts = pa.array(rows, pa.list_(pa.large_string()))
+            if len(at):  # only those go through Python; the others stay Arrow's split
+                rows = [next(csv.reader([r]), []) for r in self.raw.take(at).to_pylist()]
+                order = np.arange(len(parts))
+                order[at] = len(parts) + np.arange(len(at))
+                fixed = pa.array(rows, parts.type)
+                parts = pa.concat_arrays([parts, fixed]).take(pa.array(order))
         counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
         ok = counts == n_fields
         self.ok_idx = np.flatnonzero(ok)
@@ -105,9 +109,10 @@ class Lines:
         missing = [aliases[n][0] for n, i in pos.items() if i < 0]
         if missing:
             raise ValueError(
-                f"MovieLens import: {self.shown or self.path} line {self.line_no[0]}: {text[:200]!r} "
-                f"is not a header naming {', '.join(missing)} (the release's CSV files start with "
-                f"one: {','.join(a[0] for a in aliases.values())}); nothing was landed"
+                f"MovieLens import: {self.shown or self.path} line {self.line_no[0]}: "
+                f"{text[:200]!r} is not a header naming {', '.join(missing)} (the release's CSV "
+                f"files start with one: {','.join(a[0] for a in aliases.values())}); nothing was "
+                "landed"
             )
         self.pos, self.names = pos, tuple(g.strip() for g in got)
         self.raw, self.line_no = self.raw[1:], self.line_no[1:]
@@ -240,6 +245,31 @@ class Lines:
     def lines_of(self, sub_mask: np.ndarray) -> np.ndarray:
         """The 1-based line numbers of the sub rows in ``sub_mask``."""
         return self.line_no[self.ok_idx[sub_mask]]
+
+
+# A quoted field's newlines join at most this many lines into one record: an unclosed quote
+# stays one bad line, not the rest of the file swallowed.
+_MAX_RECORD_LINES = 20
+
+
+def _records(pieces: list[str]) -> tuple[list[str], np.ndarray]:
+    """CSV records from lines: a line with an odd number of quotes opens a quoted field that
+    the next such line within ``_MAX_RECORD_LINES`` closes, and the lines between are one
+    record (a title holding a newline). Returns the records and each one's first line."""
+    counts = pc.count_substring(pa.array(pieces, pa.large_string()), '"').to_numpy()
+    odd = np.flatnonzero(counts % 2 == 1).tolist()
+    keep = np.ones(len(pieces), dtype=bool)
+    k = 0
+    while k + 1 < len(odd):
+        start, end = odd[k], odd[k + 1]
+        if end - start >= _MAX_RECORD_LINES:  # unclosed: its line alone, rejected as it is
+            k += 1
+            continue
+        pieces[start] = "\n".join(pieces[start : end + 1])
+        keep[start + 1 : end + 1] = False
+        k += 2
+    numbers = np.flatnonzero(keep) + 1
+    return [p for p, kept in zip(pieces, keep.tolist(), strict=True) if kept], numbers
 
 
 def _decode_latin1_lines(data: bytes) -> tuple[str, int]:

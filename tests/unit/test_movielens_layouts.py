@@ -196,8 +196,7 @@ def test_a_release_zip_imports_as_its_folder_and_is_named_in_rejects(
     assert (a.events, a.rejected) == (b.events, b.rejected)
     [bad] = rejects(from_zip, "ratings.dat")
     assert bad["source_file"] == f"{archive.absolute()}!ml-1m/ratings.dat"
-    # nothing unpacked is left behind
-    assert not any((Path(from_zip.landing) / "_rejected" / ".unpacked").iterdir())
+    assert not (Path(from_zip.landing) / "_rejected" / ".unpacked").exists()  # nothing left
 
     not_zip = tmp_path / "ratings.tar"
     not_zip.write_bytes(b"not an archive")
@@ -213,22 +212,28 @@ def test_a_release_zip_imports_as_its_folder_and_is_named_in_rejects(
 def test_an_archive_unpacks_by_file_name_only_and_never_past_the_disks_room(
     tmp_path: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    archive = tmp_path / "odd.zip"
-    with zipfile.ZipFile(archive, "w") as z:  # the files at the top, one named to climb out
+    top = tmp_path / "top.zip"
+    with zipfile.ZipFile(top, "w") as z:  # the files at the archive's top
         z.writestr("ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,2,x,1\n")
         z.writestr("movies.csv", "movieId,title,genres\n1,A (1995),Drama\n")
-        z.writestr("../../escaped/movies.dat", "1::A (1995)::Drama\n")
-    summary = import_movielens(archive, paths)
+    summary = import_movielens(top, paths)
     assert (summary.events, summary.layout) == (1, "ml-20m / ml-25m / ml-32m / ml-latest")
     [bad] = rejects(paths, "ratings.csv")
-    assert bad["source_file"] == f"{archive.absolute()}!ratings.csv"
-    assert not (tmp_path / "escaped").exists()
-    assert not any(tmp_path.rglob("movies.dat"))
+    assert bad["source_file"] == f"{top.absolute()}!ratings.csv"
+    archive = tmp_path / "odd.zip"
+    with zipfile.ZipFile(archive, "w") as z:  # the release's own files named to climb out
+        z.writestr(
+            "../../escaped/ratings.csv", "userId,movieId,rating,timestamp\n1,1,4,964982703\n"
+        )
+        z.writestr("../../escaped/movies.csv", "movieId,title,genres\n1,A (1995),Drama\n")
+    assert import_movielens(archive, paths).events == 1
+    assert not (tmp_path.parent / "escaped").exists() and not (tmp_path / "escaped").exists()
+    assert len(list(tmp_path.rglob("ratings.csv"))) == 0  # copied out by name, then removed
 
     import shutil
 
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage._replace(free=100))
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage._replace(free=10))
     with pytest.raises(OSError, match=r"unpack to 0\.0 GB and .* has 0\.0 GB free"):
         import_movielens(archive, Paths.from_env(str(tmp_path / "full")))
     assert not (Path(Paths.from_env(str(tmp_path / "full")).landing) / "events").exists()
@@ -259,6 +264,12 @@ def test_a_window_lands_its_days_and_keeps_who_was_seen_before_it(
     assert {r["item_id"] for r in items["dt=1997-05-21"]} == {10}
     assert {r["item_id"] for r in items["dt=1997-05-22"]} == {20}
     assert any("left out 1 ratings before 1997-05-21" in line for line in summary.describe())
+    # a window whose first day holds no rating: who was seen before lands on the first day
+    # that does (the 20th opens no partition: users landed there were never ingested)
+    gap = import_movielens(src, paths, since="1997-05-20")
+    assert [d.isoformat() for d in gap.landed_days] == ["1997-05-21", "1997-05-22"]
+    assert sorted(landing(paths, "users")) == ["dt=1997-05-21"]
+    assert sorted(landing(paths, "items")) == ["dt=1997-05-21", "dt=1997-05-22"]
     # the last N days of a longer history; a shorter one lands whole
     assert import_movielens(src, paths, max_days=2).landed_days[0].isoformat() == "1997-05-21"
     whole = import_movielens(src, paths, max_days=4)
@@ -284,3 +295,94 @@ def test_a_window_lands_its_days_and_keeps_who_was_seen_before_it(
     assert "left out 1 ratings before 1997-05-21" in out
     cli.main(["import-movielens", str(src)])  # the command itself lands everything, and says
     assert "the history spans 4 days" in capsys.readouterr().out
+
+
+def test_archives_that_cannot_be_read_or_hold_two_releases_are_one_line_refusals(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """A member whose bytes fail their CRC (a damaged download) ended in a traceback
+    (zipfile.BadZipFile), as did an encrypted one or a compression Python lacks; an archive or a
+    folder holding two releases imported one of them without a word."""
+    ratings = "userId,movieId,rating,timestamp\n" + "1,1,4.0,964982703\n" * 1
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("ml/ratings.csv", ratings)
+        z.writestr("ml/movies.csv", "movieId,title,genres\n1,A (1995),Drama\n")
+    assert import_movielens(good, paths).events == 1  # the passing case
+    data = bytearray(good.read_bytes())
+    at = data.index(b"1,1,4.0")
+    data[at : at + 3] = b"9,9"  # the member's bytes, not its header: the CRC check fails
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"damaged\.zip!ml/ratings\.csv cannot be read \(Bad CRC"):
+        import_movielens(damaged, paths)
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as z:
+        for folder in ("ml-25m", "ml-latest-small"):
+            z.writestr(f"{folder}/ratings.csv", ratings)
+            z.writestr(f"{folder}/movies.csv", "movieId,title,genres\n1,A (1995),Drama\n")
+    with pytest.raises(ValueError, match=r"holds several releases \(ml-25m/ratings\.csv, "
+                       r"ml-latest-small/ratings\.csv\)"):  # fmt: skip
+        import_movielens(two, paths)
+    both = rewrite(write_ml_100k(tmp_path / "both"), tmp_path / "both", "ml-latest")
+    with pytest.raises(ValueError, match=r"holds the ratings of several releases \(u\.data: "
+                       r"ml-100k, ratings\.csv"):  # fmt: skip
+        import_movielens(both, paths)
+
+
+def write_ml_100k(folder: Path) -> Path:
+    write_history(folder, days=3, gap_days=(), users=5, items=6, ratings_per_day=8)
+    return folder
+
+
+def test_titles_and_genres_real_files_hold(tmp_path: Path, paths: Paths) -> None:
+    """A title ending in a colon before movies.dat's "::" (its colon went to the genres, the
+    category ":horror"); a CSV title holding a newline (two rejected lines, the film lost); a
+    first genre over the contract's 256 characters (the item quarantined later by ingestion);
+    ml-20m's "Children" for ml-100k's "Children's" (two categories for one genre)."""
+    dat = tmp_path / "dat"
+    dat.mkdir()
+    (dat / "ratings.dat").write_text("1::2::4::881250949\n1::3::4::881250950\n")
+    (dat / "movies.dat").write_text("2::Re: Animator:::Horror\n3::Plain (1995)::Drama\n")
+    import_movielens(dat, paths)
+    items = {r["item_id"]: r for rows in landing(paths, "items").values() for r in rows}
+    assert (items[2]["title"], items[2]["category"]) == ("Re: Animator:", "horror")
+    assert (items[3]["title"], items[3]["category"]) == ("Plain (1995)", "drama")
+
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    (csv_dir / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,1,4,881250949\n1,2,4,881250950\n1,3,4,881250951\n"
+    )
+    long = "G" * 300
+    (csv_dir / "movies.csv").write_text(
+        'movieId,title,genres\n1,"Toy\nStory (1995)",Children|Comedy\n'
+        f"2,Ok (1995),{long}|Drama\n"
+        '3,"Unclosed (1995),Drama\n'
+    )
+    summary = import_movielens(csv_dir, paths)
+    items = {r["item_id"]: r for rows in landing(paths, "items").values() for r in rows}
+    assert (items[1]["title"], items[1]["category"]) == ("Toy\nStory (1995)", "children's")
+    assert items[2].get("category") is None and items[2]["title"] == "Ok (1995)"
+    [note] = [json.loads(x) for x in (Path(paths.landing) / "_rejected" / "movielens"
+                                      / "movies.csv.nulled.jsonl").read_text().splitlines()]  # fmt: skip
+    assert note["line"] == 4 and "a first genre of 300 characters" in note["reason"]
+    [bad] = rejects(paths, "movies.csv")  # the unclosed quote: its own line, nothing swallowed
+    assert bad["line"] == 5 and summary.orphan_ratings == 1
+
+
+def test_a_layout_switch_leaves_no_record_of_the_other_layouts_files(
+    tmp_path: Path, paths: Paths
+) -> None:
+    src = write_ml_100k(tmp_path / "ml-100k")
+    with (src / "u.data").open("a") as f:
+        f.write("1\t1\t9\t881250949\n")  # a reject: u.data.rejects.jsonl
+    import_movielens(src, paths)
+    records = Path(paths.landing) / "_rejected" / "movielens"
+    assert (records / "u.data.rejects.jsonl").exists()
+    import_movielens(rewrite(src, tmp_path / "latest", "ml-latest"), paths)
+    assert sorted(p.name for p in records.glob("*.jsonl")) == ["ratings.csv.rejects.jsonl"]
+    with pytest.raises(ValueError, match="max_days is a number of days, 1 or more: 0"):
+        import_movielens(src, paths, max_days=0)
+    with pytest.raises(ValueError, match=r"since is a day YYYY-MM-DD: '1997-13-01'"):
+        import_movielens(src, paths, since="1997-13-01")
