@@ -34,7 +34,7 @@ from recassets import atomic
 from recassets.lineage.graph import Check, Lineage, Node, parse_target, trace
 from recassets.lineage.records import shaped
 from recassets.lineage.targets import INGEST_TABLES, Target, TargetError
-from recassets.lineage.verify import Verified, failures, verify
+from recassets.lineage.verify import VOUCHED, Verified, failures, verify
 from recassets.paths import Paths
 
 # The versions of a kind read for the plot: the newest ones (each read memory-mapped, so the
@@ -432,7 +432,7 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
         from recassets.lineage.verify import said
 
         raise SystemExit(f"recassets audit: verify: {len(bad)} file(s) fail ({said(bad)}): {names}")
-    if not any(v.status == "ok" for v in report.verified):  # as `lineage --verify` refuses it
+    if not any(v.status in VOUCHED for v in report.verified):  # as `lineage --verify` refuses it
         raise SystemExit("recassets audit: verify: no recorded file on the path to verify "
                          "(a lineage manifest missing?): nothing vouches for it")  # fmt: skip
 

@@ -15,7 +15,7 @@ from typing import Any
 from recassets.lineage import render as text
 from recassets.lineage.audit import Evaluation, ModelCard, Report, Version
 from recassets.lineage.render import _ranges
-from recassets.lineage.verify import said
+from recassets.lineage.verify import VOUCHED, said
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222}
@@ -25,13 +25,13 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}td.n{text-align:right;
 font-variant-numeric:tabular-nums}code,pre{font:12px/1.35 ui-monospace,monospace}
 pre{background:#f8f8f8;padding:.6em;overflow:auto}.banner{padding:.6em 1em;font-weight:600}
 .bad{background:#fde2e1;color:#8a1111}.good{background:#e3f5e1;color:#165c12}
-.passed,.ok{color:#165c12}.failed,.changed,.missing,.damaged{color:#8a1111;font-weight:600}
+.passed,.ok,.archived{color:#165c12}.failed,.changed,.missing,.damaged{color:#8a1111;font-weight:600}
 .card{border:1px solid #ddd;padding:.2em 1em 1em;margin:1em 0}svg{margin:.3em 1em .3em 0}
 .muted{color:#666}
 """
 
 
-_STATUSES = ("passed", "failed", "ok", "changed", "missing", "damaged")  # coloured cells
+_STATUSES = ("passed", "failed", "ok", "archived", "changed", "missing", "damaged")  # coloured
 
 
 def _e(v: Any) -> str:
@@ -190,7 +190,7 @@ def render(report: Report) -> str:
         names = ", ".join(tree.relative(v.path) for v in bad)
         banner = (f'<p class="banner bad">VERIFY FAILED: {len(bad)} file(s) ({_e(said(bad))}) '
                   f"against the sha256 recorded when they were made: {_e(names)}</p>")  # fmt: skip
-    elif not (ok := sum(v.status == "ok" for v in r.verified)):  # was: "all 0 files match"
+    elif not (ok := sum(v.status in VOUCHED for v in r.verified)):  # was: "all 0 files match"
         banner = ('<p class="banner bad">NOTHING VERIFIED: no file on the path has a recorded '
                   "sha256 to check (a lineage manifest missing?): nothing vouches for it</p>")  # fmt: skip
     else:

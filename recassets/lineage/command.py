@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
             names = ", ".join(tree.relative(v.path) for v in bad)
             raise SystemExit(f"recassets lineage --verify: {len(bad)} file(s) fail "
                              f"({verify.said(bad)}): {names}")  # fmt: skip
-        if not any(v.status == "ok" for v in checked):  # "nothing" verified was exit 0
+        if not any(v.status in verify.VOUCHED for v in checked):  # "nothing" was exit 0
             raise SystemExit("recassets lineage --verify: no recorded file on the path to verify "
                              "(a lineage manifest missing?): nothing vouches for it")  # fmt: skip
 

@@ -86,7 +86,7 @@ class Node:
     checks: list[Check] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     unrecorded: list[str] = field(default_factory=list)
-    manifest: tuple[str, str, str] | None = None  # an ingest manifest's (path, status, detail)
+    manifest: tuple[str, str, str] | None = None  # a record's (path, status, detail) for verify
     inputs: list[str] = field(default_factory=list)
     dataset: str | None = None  # the dataset it wrote (a table path, a folder, a file)
 

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import lzma
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -73,7 +74,7 @@ def verify(lineage: Lineage) -> list[Verified]:
         if node.kind == "bento" and node.dataset:
             manifest = Path(node.dataset) / "src" / "bundle" / "manifest.json"
             results[str(manifest)] = _digest_check(manifest, Path(node.dataset).name)
-        if node.manifest is not None:  # an ingestion's record that does not describe its commit
+        if node.manifest is not None:  # a record that does not describe its node, or is damaged
             path, status, detail = node.manifest
             what = f"the lineage manifest of {node.id}: {detail}"
             if path not in results or results[path].status not in FAILED:  # the worst stays
@@ -98,9 +99,10 @@ def _missing(path: Path, what: str, sha256: str) -> Verified:
         try:
             with opener(packed, "rb") as f:
                 actual = _digest(f)
-        except (OSError, EOFError, lzma.LZMAError) as e:
-            return Verified(str(packed), f"{what}, which cannot be read: {e}", "changed", sha256)
-        return Verified(str(packed), what, "archived" if actual == sha256 else "changed",
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:  # a damaged body: zlib's
+            return Verified(str(path), f"{what}, which cannot be read: {e}", "changed", sha256)
+        # the recorded place stays the path: the tree marks the file it drew by it
+        return Verified(str(path), what, "archived" if actual == sha256 else "changed",
                         sha256, actual)  # fmt: skip
     return Verified(str(path), what, "missing", sha256)
 
@@ -167,6 +169,7 @@ def _digest_check(manifest: Path, version: str) -> Verified:
 
 # "superseded" and "stale" are said, no failure
 FAILED = ("changed", "missing", "outside", "damaged")
+VOUCHED = ("ok", "archived")  # the recorded bytes found: as made, or inside their archive
 
 
 def failures(results: list[Verified]) -> list[Verified]:
@@ -181,4 +184,4 @@ def failures(results: list[Verified]) -> list[Verified]:
     ]  # fmt: skip
 
 
-__all__ = ["FAILED", "Verified", "failures", "said", "sha256_of", "verify"]
+__all__ = ["FAILED", "VOUCHED", "Verified", "failures", "said", "sha256_of", "verify"]

@@ -565,30 +565,35 @@ def test_a_landing_file_archived_beside_its_place_is_checked_inside_its_archive(
     own_home, monkeypatch, capsys
 ):
     """An archiving job gzipped a landed file: "missing" said nothing of where it went. Its
-    decompressed bytes are checked against the record: intact passes as ARCHIVED, a changed
-    one fails, and a file gone with no archive is MISSING."""
+    decompressed bytes are checked against the record: intact passes as ARCHIVED (alone on a
+    path too: it vouches as an intact file does), a changed or damaged one fails, and a file
+    gone with no archive is MISSING."""
     import gzip
 
-    landing = Path(own_home.landing_dir("events", "2026-01-02")) / "part-00000.jsonl"
+    day = "2026-01-02"
+    landing = Path(own_home.landing_dir("events", day)) / "part-00000.jsonl"
+    shown = f"landing/events/dt={day}/part-00000.jsonl"
     body = landing.read_bytes()
     packed = landing.with_name(landing.name + ".gz")
     packed.write_bytes(gzip.compress(body))
     landing.unlink()
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
     assert code == 0, code
-    assert "verify: ARCHIVED landing/events/dt=2026-01-02/part-00000.jsonl.gz" in out
+    assert f"verify: ARCHIVED {shown} (landing file; compressed beside its place as " in out
+    marks = [ln for ln in out.splitlines() if ln.strip().startswith(f"- landing {shown}")]
+    assert marks and all(ln.endswith("[archived]") for ln in marks)  # marked as an ok one is
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day, "--verify")
+    assert code == 0 and "verify: 1 archived" in out  # the only file on the path
     packed.write_bytes(gzip.compress(body + b'{"event_id": "forged"}\n'))
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert (
-        isinstance(code, str)
-        and "(1 changed): landing/events/dt=2026-01-02/part-00000.jsonl.gz" in code
-    )
-    packed.write_bytes(b"\x1f\x8b not gzip")
+    assert isinstance(code, str) and f"(1 changed): {shown}" in code
+    damaged = bytearray(gzip.compress(body))
+    damaged[30:60] = bytes(b ^ 0xFF for b in damaged[30:60])  # the header intact, the body not
+    packed.write_bytes(bytes(damaged))
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert isinstance(code, str) and "which cannot be read" in out
+    assert (
+        isinstance(code, str) and "which cannot be read" in out and f"(1 changed): {shown}" in code
+    )
     packed.unlink()
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert (
-        isinstance(code, str)
-        and "(1 missing): landing/events/dt=2026-01-02/part-00000.jsonl" in code
-    )
+    assert isinstance(code, str) and f"(1 missing): {shown}" in code
