@@ -191,6 +191,9 @@ class Lines:
         """Field ``position`` as float64 in [lo, hi] (plain decimal notation only)."""
         col = self.fields[position]
         good = pc.match_substring_regex(col, r"^\d{1,6}(\.\d{1,6})?$")
+        negative = pc.match_substring_regex(col, r"^-\d{1,6}(\.\d{1,6})?$")
+        self.reject_field(position, negative.to_numpy(zero_copy_only=False),
+                          f"is negative (outside {lo:g}-{hi:g})")  # fmt: skip
         self.reject_field(position, ~good.to_numpy(zero_copy_only=False), "is not a number")
         values = pc.cast(pc.if_else(good, col, "0"), pa.float64()).to_numpy()
         self.reject_field(position, (values < lo) | (values > hi), f"is outside {lo:g}-{hi:g}")

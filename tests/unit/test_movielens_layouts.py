@@ -114,6 +114,7 @@ def test_csv_columns_are_found_by_their_header_and_quoted_titles_kept(
         b"964982703,4.0,1,1,web\r\n"
         b"964981247,x,3,1,web\r\n"
         b"964982224,4.5,6,2,app\r\n"
+        b"964982225,-1,6,3,app\r\n"
     )
     (src / "movies.csv").write_text(
         "movieId,title,genres\n"
@@ -133,12 +134,13 @@ def test_csv_columns_are_found_by_their_header_and_quoted_titles_kept(
     )  # fmt: skip
     assert events == [(1, 1, 4.0), (2, 6, 4.5)]
     # line numbers count the header; fields are named as the header names them
-    [bad] = rejects(paths, "ratings.csv")
+    bad, negative = rejects(paths, "ratings.csv")
     assert (bad["line"], bad["field"]) == (3, "rating")
     assert bad["reason"] == "field 2 (rating): 'x' is not a number"
+    assert negative["reason"] == "field 2 (rating): '-1' is negative (outside 0.5-5)"
     [broken] = rejects(paths, "movies.csv")
     assert broken["line"] == 5 and broken["reason"].startswith("expected 3 comma-separated")
-    assert summary.rejected == {"ratings.csv": 1, "movies.csv": 1}
+    assert summary.rejected == {"ratings.csv": 2, "movies.csv": 1}
 
 
 def test_a_csv_without_its_header_or_a_column_is_refused_before_anything_lands(
