@@ -7,11 +7,14 @@ learned model has something to find; the volume swings from day to day as real r
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import random
 from pathlib import Path
 
 from recassets.movielens import GENRES
+from recassets.movielens_layouts import OCCUPATIONS
 
 START = dt.date(1997, 9, 20)
 
@@ -67,11 +70,6 @@ def rewrite(src: Path, dst: Path, layout: str) -> Path:
     (the same without users.dat) or ``ml-latest`` (CSV with headers, titles quoted where they
     hold a comma or a quote; no user file). The same ratings and films either way, the genres
     as names in the flags' order (so the first one is the same)."""
-    import csv
-    import io
-
-    from recassets.movielens_layouts import OCCUPATIONS
-
     dst.mkdir(parents=True, exist_ok=True)
     ratings = [ln.split("\t") for ln in (src / "u.data").read_text("latin-1").splitlines() if ln]
     films = []
