@@ -258,17 +258,27 @@ _MAX_RECORD_LINES = 20
 def _records(pieces: list[str]) -> tuple[list[str], np.ndarray]:
     """CSV records from lines: a line with an odd number of quotes opens a quoted field that
     the next such line within ``_MAX_RECORD_LINES`` closes, and the lines between are one
-    record (a title holding a newline). Returns the records and each one's first line."""
+    record (a title holding a newline), when that record has the first line's (the header's)
+    number of fields and no line between is a record of its own: two unclosed quotes apart
+    are two bad lines, never one record swallowing the good ones between. Returns the records
+    and each one's first line."""
     counts = pc.count_substring(pa.array(pieces, pa.large_string()), '"').to_numpy()
     odd = np.flatnonzero(counts % 2 == 1).tolist()
+    first = next((p for p in pieces if p.strip()), "")
+    fields = len(next(csv.reader([first]), []))
     keep = np.ones(len(pieces), dtype=bool)
     k = 0
     while k + 1 < len(odd):
         start, end = odd[k], odd[k + 1]
-        if end - start >= _MAX_RECORD_LINES:  # unclosed: its line alone, rejected as it is
-            k += 1
+        record = "\n".join(pieces[start : end + 1])
+        if (
+            end - start >= _MAX_RECORD_LINES
+            or len(next(csv.reader([record]), [])) != fields
+            or any(len(next(csv.reader([b]), [])) == fields for b in pieces[start + 1 : end])
+        ):
+            k += 1  # unclosed: its line alone, rejected as it is
             continue
-        pieces[start] = "\n".join(pieces[start : end + 1])
+        pieces[start] = record
         keep[start + 1 : end + 1] = False
         k += 2
     numbers = np.flatnonzero(keep) + 1

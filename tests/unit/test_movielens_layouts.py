@@ -388,3 +388,16 @@ def test_a_layout_switch_leaves_no_record_of_the_other_layouts_files(
         import_movielens(src, paths, max_days=0)
     with pytest.raises(ValueError, match=r"since is a day YYYY-MM-DD: '1997-13-01'"):
         import_movielens(src, paths, since="1997-13-01")
+
+
+def test_two_unclosed_quotes_are_two_bad_lines_not_one_record(tmp_path: Path, paths: Paths) -> None:
+    src = tmp_path / "csv"
+    src.mkdir()
+    (src / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,2,4,881250949\n")
+    (src / "movies.csv").write_text(
+        'movieId,title,genres\n1,"Open (1995),Drama\n2,Kept (1995),Drama\n3,"Open too,Drama\n'
+    )
+    import_movielens(src, paths)
+    items = {r["item_id"] for rows in landing(paths, "items").values() for r in rows}
+    assert items == {2}  # the line between two unclosed quotes lands
+    assert [r["line"] for r in rejects(paths, "movies.csv")] == [2, 4]
