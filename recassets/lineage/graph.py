@@ -14,13 +14,13 @@ users partition under every feature day) is one node."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from recassets.lake import partition_day
 from recassets.lineage import records
+from recassets.lineage.nodes import Artifact, Check, Lineage, Node
 from recassets.lineage.records import Commit, DagsterRecords, DeltaLog, read_record, read_version
 from recassets.lineage.targets import (
     EXAMPLES_TABLE,
@@ -53,77 +53,6 @@ ASSET_KEYS = {
     "feature_store": "featurestore/feature_store",
     "bento": "serving/recommender_bento",
 }
-
-
-@dataclass
-class Artifact:
-    """A file on the path; ``sha256``: its digest recorded when made (None: ``--verify`` can't)."""
-
-    path: str
-    sha256: str | None
-    what: str
-    size: int | None = None
-
-
-@dataclass
-class Check:
-    name: str
-    status: str  # passed | failed | recorded (figures kept, no verdict recorded)
-    figures: dict[str, Any] = field(default_factory=dict)
-    severity: str | None = None
-    source: str = ""  # where it was read: dagster, the index manifest, the checkpoint, ...
-
-
-@dataclass
-class Node:
-    id: str
-    kind: str  # bento | model | index | embeddings | feature_store | commit | partition | landing
-    job: str  # the Dagster asset key (the OpenLineage job); "landing" for a landed file
-    facts: dict[str, Any] = field(default_factory=dict)
-    run_id: str | None = None
-    run_status: str | None = None
-    launched_by: str | None = None
-    checks: list[Check] = field(default_factory=list)
-    artifacts: list[Artifact] = field(default_factory=list)
-    unrecorded: list[str] = field(default_factory=list)
-    manifest: tuple[str, str, str] | None = None  # a record's (path, status, detail) for verify
-    inputs: list[str] = field(default_factory=list)
-    dataset: str | None = None  # the dataset it wrote (a table path, a folder, a file)
-
-
-@dataclass
-class Lineage:
-    root: str
-    nodes: dict[str, Node]
-    home: str
-    roots: tuple[str, ...] = ()  # this home's folders: a file outside is another home's
-
-    def walk(self) -> Iterator[tuple[int, Node, bool]]:
-        """Depth-first from the root: ``(depth, node, seen)``; ``seen``: printed above, its
-        inputs not repeated."""
-        seen: set[str] = set()
-        stack = [(self.root, 0)]  # a stack, not recursion: a day-by-day chain can be long
-        while stack:
-            node_id, depth = stack.pop()
-            node = self.nodes[node_id]
-            yield depth, node, node_id in seen
-            if node_id in seen:
-                continue
-            seen.add(node_id)
-            stack.extend((child, depth + 1) for child in reversed(node.inputs))
-
-    def landing_files(self) -> list[Node]:
-        return sorted((n for n in self.nodes.values() if n.kind == "landing"), key=lambda n: n.id)
-
-    def artifacts(self) -> list[tuple[Node, Artifact]]:
-        return [(n, a) for n in self.nodes.values() for a in n.artifacts]
-
-    def relative(self, path: str) -> str:
-        """``path`` relative to RECASSETS_HOME when it lies under it."""
-        try:
-            return str(Path(path).relative_to(self.home))
-        except ValueError:
-            return path
 
 
 def trace(paths: Paths, target: Target) -> Lineage:
@@ -364,7 +293,7 @@ class _Walker:
         if not manifest_path.is_file():
             node.unrecorded.append(f"the embeddings manifest ({manifest_path} is missing)")
             return self._add(node)
-        if (m := self._record(node, manifest_path)) is None:
+        if (m := self._record(node, manifest_path, records.EMBEDDINGS_SHAPE)) is None:
             return self._add(node)
         node.facts = {
             k: m.get(k)
@@ -403,7 +332,7 @@ class _Walker:
         if not manifest_path.is_file():
             node.unrecorded.append(f"the feature store's lineage manifest ({manifest_path})")
             return self._add(node)
-        if (m := self._record(node, manifest_path)) is None:
+        if (m := self._record(node, manifest_path, records.FEATURE_STORE_SHAPE)) is None:
             return self._add(node)
         node.facts["wrote_online"] = m.get("wrote_online")
         node.unrecorded.append("sha256 of the offline snapshots it exported")
@@ -481,7 +410,11 @@ class _Walker:
 
         manifest_path = Path(lineage_path(self.paths, table, day))
         try:
-            m = read_record(manifest_path) if manifest_path.is_file() else None
+            m = (
+                read_record(manifest_path, records.INGEST_SHAPE)
+                if manifest_path.is_file()
+                else None
+            )
             found = self.log.manifest_problem(self.paths.table(table), m, day, c)
         except records.RecordError as e:  # the page marks it, and the rest of the path is traced
             m, found = None, ("damaged", str(e))
@@ -581,10 +514,10 @@ class _Walker:
             self._add(node)
         return node_id
 
-    def _record(self, node: Node, path: Path) -> dict[str, Any] | None:
+    def _record(self, node: Node, path: Path, shape: records.Shape) -> dict[str, Any] | None:
         """A node's record, or None with the node marked damaged (verify fails it by name)."""
         try:
-            return read_record(path)
+            return read_record(path, shape)
         except records.RecordError as e:
             node.manifest = (str(path), "damaged", str(e))
             return None

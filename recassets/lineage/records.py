@@ -390,13 +390,46 @@ def shaped() -> Generator[None, None, None]:
         ) from e
 
 
-def read_record(path: Path | str) -> dict[str, Any]:
+# The fields the trace reads of each kind of record, and the type recassets writes for each
+# (null passes: the field is then not recorded); a list's entries as ``{field: type}``.
+Kind = type | tuple[type, ...]
+Shape = Mapping[str, "Kind | Mapping[str, Kind]"]
+INGEST_SHAPE: Shape = {"delta_version": int, "inputs": {"path": str, "sha256": str, "size": int}}
+EMBEDDINGS_SHAPE: Shape = {"two_tower": str, "features_day": str, "item_features_version": int}
+FEATURE_STORE_SHAPE: Shape = {"inputs": {"table": str, "day": str, "delta_version": int}}
+
+
+def read_record(path: Path | str, shape: Shape | None = None) -> dict[str, Any]:
     """A lineage record read whole; ``RecordError`` naming the file when it is cut short, not
-    UTF-8, or not a JSON object (before, a bare JSONDecodeError or a traceback)."""
+    UTF-8, or not a JSON object (before, a bare JSONDecodeError or a traceback), and, given its
+    ``shape``, naming the first field the trace reads that holds another type than recassets
+    writes (``inputs: null``, a version written as a word: before, one line naming no file, and
+    no audit page)."""
     try:
         data = json.loads(Path(path).read_text())
     except (ValueError, UnicodeDecodeError) as e:
         raise RecordError(f"lineage record {path} is damaged: {e}") from e
     if not isinstance(data, dict):
         raise RecordError(f"lineage record {path} holds a {type(data).__name__}, not an object")
+    if shape and (wrong := _misshapen(data, shape)):
+        raise RecordError(f"lineage record {path} is not in the shape recassets writes: {wrong}")
     return data
+
+
+def _misshapen(data: Mapping[str, Any], shape: Shape, at: str = "") -> str | None:
+    """The first field of ``data`` whose value is not of its type in ``shape``, said, or None."""
+    for key, kind in shape.items():
+        value = data.get(key)
+        if value is None and (key not in data or not isinstance(kind, Mapping)):
+            continue  # not recorded; a list is never null (``inputs: null`` hid every file)
+        if isinstance(kind, Mapping):  # a list of entries
+            if not isinstance(value, list):
+                return f"{at}{key} is {json.dumps(value)[:80]}, not a list"
+            for i, entry in enumerate(value):
+                if not isinstance(entry, Mapping):
+                    return f"{at}{key}[{i}] is {type(entry).__name__}, not an object"
+                if wrong := _misshapen(entry, kind, f"{at}{key}[{i}]."):
+                    return wrong
+        elif not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            return f"{at}{key} is {json.dumps(value)[:80]}, not {getattr(kind, '__name__', kind)}"
+    return None

@@ -205,9 +205,13 @@ def test_records_edited_to_pass_or_to_another_shape_do_not(own_home, monkeypatch
     code, _, _ = run_cli(own_home, monkeypatch, capsys, "audit", "latest", "--out", str(page))
     assert isinstance(code, str) and "1 damaged records" in code
     assert '<td class="damaged">damaged</td>' in page.read_text()
-    manifest.write_text(json.dumps({**json.loads(good), "inputs": None}))
-    code, _, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "raw_events", day)
-    assert isinstance(code, str) and "not in the shape recassets writes (TypeError" in code
+    for edit, said in (({"inputs": None}, "inputs is null, not a list"),
+                       ({"inputs": [{"path": 7}]}, "inputs[0].path is 7, not str"),
+                       ({"delta_version": "one"}, 'delta_version is "one", not int')):  # fmt: skip
+        manifest.write_text(json.dumps({**json.loads(good), **edit}))  # each hid or broke it
+        code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+        assert isinstance(code, str) and "(1 damaged records)" in code, edit
+        assert f"lineage record {manifest} is not in the shape recassets writes: {said}" in out
 
 
 def test_an_ingest_manifest_deleted_or_edited_fails_the_bentos_verify(

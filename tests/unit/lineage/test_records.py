@@ -4,9 +4,11 @@ said "none in the Delta log" of a removed commit, and "no Dagster instance has n
 
 from __future__ import annotations
 
+import json
 import os
 
 import pyarrow as pa
+import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from recassets.lineage.records import DagsterRecords, DeltaLog
@@ -51,3 +53,33 @@ def test_a_run_the_lineage_cannot_show_is_said_with_why(tmp_path):
         "instance)"
     )
     kept.close()
+
+
+def test_a_record_edited_into_another_shape_is_named_with_its_field(tmp_path):
+    """What the trace reads of each record is checked before it is used: a version written as
+    a word ended the trace with "invalid literal for int()", naming no file."""
+    from recassets.lineage.records import (
+        EMBEDDINGS_SHAPE,
+        FEATURE_STORE_SHAPE,
+        RecordError,
+        read_record,
+    )
+
+    path = tmp_path / "manifest.json"
+    good = {"two_tower": "/h/models/two_tower/0001.pt", "features_day": "2026-01-02",
+            "item_features_version": 3, "items": 10}  # fmt: skip
+    path.write_text(json.dumps(good))
+    assert read_record(path, EMBEDDINGS_SHAPE) == good
+    path.write_text(json.dumps({**good, "item_features_version": "x"}))
+    with pytest.raises(RecordError, match=r'item_features_version is "x", not int'):
+        read_record(path, EMBEDDINGS_SHAPE)
+    path.write_text(json.dumps({**good, "item_features_version": True}))  # a bool is no version
+    with pytest.raises(RecordError, match="item_features_version is true, not int"):
+        read_record(path, EMBEDDINGS_SHAPE)
+    store = {"inputs": [{"table": "users", "day": "2026-01-02", "delta_version": 1}]}
+    path.write_text(json.dumps(store))
+    assert read_record(path, FEATURE_STORE_SHAPE) == store
+    path.write_text(json.dumps({"inputs": [store["inputs"][0], "users@1"]}))
+    with pytest.raises(RecordError, match=r"manifest\.json is not in the shape recassets writes: "
+                       r"inputs\[1\] is str, not an object"):  # fmt: skip
+        read_record(path, FEATURE_STORE_SHAPE)
