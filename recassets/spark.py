@@ -16,6 +16,8 @@ API").
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -67,6 +69,96 @@ class SparkStartError(RuntimeError):
 
 
 DEFAULT_MASTER = "local[*]"
+
+
+# --- the local JVM's scratch --------------------------------------------------------------------
+# A local session copies its packages' jars (delta-spark and its dependencies, about 85 MB) into
+# a `spark-*/userFiles-*` folder, and keeps its shuffle blocks in `blockmgr-*`, both under
+# /tmp; the JVM's shutdown hooks remove them, so a JVM killed outright (SIGKILL, the OOM
+# killer, a test's crash) left them there for good: 9.2 GB of them piled up in /tmp on the
+# development machine in three days. Each process's JVM now keeps them (and its own temporary
+# files, and the warm-up's table) in a folder of its own, which the process holds locked
+# (`flock` on the folder's `.owner`) for as long as it runs; every local start first removes
+# the folders nobody holds. A lock, not the pid: the kernel releases it however the process
+# ends, and a reused pid or another PID namespace sharing /tmp cannot make a live folder look
+# dead.
+
+_scratch: Path | None = None
+_scratch_lock: int | None = None  # the open .owner, locked for the process's lifetime
+
+
+def scratch_root() -> Path:
+    """``<tmp>/recassets-spark-<uid>``: where each process's local JVM keeps its scratch."""
+    return Path(tempfile.gettempdir()) / f"recassets-spark-{os.getuid()}"
+
+
+def _lock_owner(folder: Path) -> int | None:
+    """The folder's ``.owner`` opened and locked (its fd), or None when another process holds it
+    (or it cannot be opened)."""
+    import fcntl
+
+    try:
+        fd = os.open(folder / ".owner", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def process_scratch() -> Path:
+    """This process's scratch folder, ``scratch_root()/<pid>-<random>``, made and locked on first
+    use (made under a dot name and renamed once locked, so a sweep never sees it unlocked)."""
+    global _scratch, _scratch_lock
+    if _scratch is None or not _scratch.is_dir():
+        root = scratch_root()
+        root.mkdir(parents=True, exist_ok=True)
+        making = Path(tempfile.mkdtemp(prefix=f".{os.getpid()}-", dir=root))
+        fd = _lock_owner(making)
+        if fd is None:
+            raise OSError(f"cannot lock {making / '.owner'}")
+        folder = making.with_name(making.name[1:])
+        making.rename(folder)
+        if _scratch_lock is not None:
+            os.close(_scratch_lock)
+        _scratch, _scratch_lock = folder, fd
+    return _scratch
+
+
+def sweep_scratch(root: Path | None = None) -> list[Path]:
+    """Remove the scratch folders no running process holds; returns them. Dot-named folders
+    (one being made) and anything not a folder are left alone."""
+    root = root or scratch_root()
+    removed: list[Path] = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else ():
+        if folder.name.startswith(".") or not folder.is_dir() or folder == _scratch:
+            continue
+        fd = _lock_owner(folder)
+        if fd is None:
+            continue  # held: its process runs
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)
+        removed.append(folder)
+    return removed
+
+
+def scratch_conf(conf: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:
+    """``spark.local.dir`` and the driver JVM's ``java.io.tmpdir`` in this process's scratch
+    folder, unless the caller or ``SPARK_LOCAL_DIRS`` chose them. For a local master only: on a
+    cluster ``spark.local.dir`` would reach the executors (on Kubernetes, as volume mounts)."""
+    folder = str(process_scratch())
+    out: dict[str, str] = {}
+    if "spark.local.dir" not in conf and not env.get("SPARK_LOCAL_DIRS"):
+        out["spark.local.dir"] = folder
+    options = conf.get("spark.driver.extraJavaOptions", "")
+    if "-Djava.io.tmpdir" not in options:
+        out["spark.driver.extraJavaOptions"] = f"{options} -Djava.io.tmpdir={folder}".strip()
+    return out
 
 
 def parse_conf(raw: str | None) -> dict[str, str]:
@@ -160,15 +252,13 @@ def warm_up(spark: SparkSession) -> dict[str, int]:
     items took twice as long as its 97,399 events right after. ``assets.launch`` runs this in
     its prewarm thread while the process imports the definitions (one core busy), so the first
     step finds that work done (the caller ignores its failures: the steps report their own).
-    Returns the rows per day it read back, which its test checks."""
-    import shutil
-    import tempfile
-
+    Returns the rows per day it read back, which its test checks. The folder is in this
+    process's scratch (a process killed mid-way leaves it to the next start's sweep)."""
     from pyspark.sql import functions as F
 
     from recassets.lake import days_predicate, replace_partitions
 
-    folder = tempfile.mkdtemp(prefix="recassets-warmup-")
+    folder = tempfile.mkdtemp(prefix="recassets-warmup-", dir=process_scratch())
     try:
         lines = Path(folder) / "rows.jsonl"
         lines.write_text(
@@ -215,6 +305,9 @@ def get_spark(
             _session = connect_session(remote or master, merged, app_name)
             return _session
 
+        if master.startswith("local"):
+            sweep_scratch()  # what killed JVMs before this one left behind
+            merged.update(scratch_conf(merged, os.environ))
         builder = SparkSession.builder.master(master).appName(app_name)
         builder = builder.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         builder = builder.config(

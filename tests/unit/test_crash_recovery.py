@@ -17,6 +17,7 @@ Ingestion's own crash points are in ``test_ingest_crash.py``. Here:
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -31,6 +32,7 @@ from recassets.bento import bundle as B
 from recassets.features.pipelines import build_features
 from recassets.features.schema import TABLES
 from recassets.paths import Paths
+from recassets.spark import sweep_scratch
 from recassets.training import policy
 from recassets.training.checkpoint import Checkpoint
 from support import planted
@@ -71,10 +73,12 @@ def die_when_new(folder, pattern, known=None):
 """
 
 
-def run_child(code: str, *args: str) -> subprocess.CompletedProcess:
+def run_child(code: str, *args: str, tmp: Path | None = None) -> subprocess.CompletedProcess:
+    """``tmp``: the child's TMPDIR (where its JVM's scratch goes), for a test that looks at it."""
+    env = {**os.environ, "TMPDIR": str(tmp)} if tmp else None
     child = subprocess.run(
         [sys.executable, "-c", PRELUDE + code, *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, start_new_session=True,
+        cwd=ROOT, capture_output=True, text=True, timeout=600, start_new_session=True, env=env,
     )  # fmt: skip
     assert child.returncode == -signal.SIGKILL, child.stdout[-2000:] + child.stderr[-3000:]
     return child
@@ -146,10 +150,17 @@ def range_rows(paths: Paths, table: str) -> int:
     [("between_tables", "range"), ("mid_write", "range"), ("mid_write", "daily")],
 )
 def test_a_killed_feature_run_again_equals_a_clean_run(
-    spark, landed, clean_features, make_home, point, mode
+    spark, landed, clean_features, make_home, point, mode, tmp_path
 ):
     paths = copy_lake(landed, make_home, f"crash-{point}-{mode}")
-    run_child(FEATURES_CHILD, paths.home, point, mode)
+    run_child(FEATURES_CHILD, paths.home, point, mode, tmp=tmp_path)
+    # The killed JVM's jar copies and blocks stay in its process's scratch folder, which the
+    # next local start removes (the sweep it runs first); nothing of it is left in TMPDIR.
+    root = tmp_path / f"recassets-spark-{os.getuid()}"
+    (left,) = [f for f in root.iterdir() if not f.name.startswith(".")]
+    assert list(left.glob("spark-*/userFiles-*/*.jar")) and list(left.glob("blockmgr-*"))
+    assert [p.name for p in tmp_path.iterdir()] == [root.name]
+    assert sweep_scratch(root) == [left] and not left.exists()
     order = list(TABLES)
     clean_rows = {t: range_rows(clean_features, t) for t in order}
     crashed = {t: range_rows(paths, t) for t in order}

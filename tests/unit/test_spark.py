@@ -4,6 +4,12 @@ an S3 API"). The lake itself against a real S3 API server: tests/integration/tes
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
 from recassets.spark import DEFAULT_CONF, S3_LOG_STORE, s3a_conf, session_conf
 
 LAKE = {"RECASSETS_LAKE": "s3a://bucket/lake"}
@@ -70,13 +76,80 @@ def test_the_log_store_is_a_class_delta_has_and_its_own_choice_for_s3a(spark):
         raise AssertionError("a misspelled log store loaded")
 
 
-def test_the_warm_up_runs_the_lakes_paths_and_leaves_nothing_behind(spark, tmp_path, monkeypatch):
-    """Ten rows a day over three days; the overwrite of the first day keeps its six ids > 10."""
-    import tempfile
+def test_the_warm_up_runs_the_lakes_paths_and_leaves_nothing_behind(spark):
+    """Ten rows a day over three days; the overwrite of the first day keeps its six ids > 10. Its
+    folder is made in this process's scratch and removed after."""
+    from recassets.spark import process_scratch, warm_up
 
-    from recassets.spark import warm_up
+    made: list[str] = []
+    real = tempfile.mkdtemp
 
-    folder = tmp_path / "warm"
-    monkeypatch.setattr(tempfile, "mkdtemp", lambda **_k: (folder.mkdir(), str(folder))[1])
-    assert warm_up(spark) == {"2026-01-01": 6, "2026-01-02": 10, "2026-01-03": 10}
-    assert not folder.exists()
+    def mkdtemp(**kwargs):
+        made.append(real(**kwargs))
+        return made[-1]
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(tempfile, "mkdtemp", mkdtemp)
+        assert warm_up(spark) == {"2026-01-01": 6, "2026-01-02": 10, "2026-01-03": 10}
+    (folder,) = made
+    assert Path(folder).parent == process_scratch() and not Path(folder).exists()
+
+
+def test_a_local_sessions_jars_blocks_and_temporary_files_are_in_its_own_scratch(spark):
+    """The session of this process (the suite's fixture, made by ``get_spark``) keeps what its
+    JVM writes in ``process_scratch()``, not loose in /tmp where a killed JVM left it."""
+    from recassets.spark import process_scratch
+
+    folder = process_scratch()
+    jvm = spark._jvm  # pyright: ignore[reportAttributeAccessIssue]
+    assert spark.conf.get("spark.local.dir") == str(folder)
+    assert jvm.java.lang.System.getProperty("java.io.tmpdir") == str(folder)
+    assert list(folder.glob("spark-*/userFiles-*/*.jar")) and list(folder.glob("blockmgr-*"))
+    assert (folder / ".owner").exists() and folder.name.startswith(f"{os.getpid()}-")
+
+
+def test_the_sweep_removes_the_scratch_of_a_killed_process_and_keeps_a_running_ones(
+    tmp_path, monkeypatch
+):
+    """Two real processes make their scratch folders; one is SIGKILLed, the other runs on: the
+    sweep removes the first only, then the second once it has ended too. This process's own
+    folder, a folder being made (dot name) and a file are never removed."""
+    import signal
+    import subprocess
+    import sys
+
+    from recassets.spark import process_scratch, scratch_root, sweep_scratch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr("recassets.spark._scratch", None)
+    monkeypatch.setattr("recassets.spark._scratch_lock", None)
+    child = (
+        "from recassets.spark import process_scratch; p = process_scratch(); "
+        "(p / 'blockmgr-1').mkdir(); print(p, flush=True); import time; time.sleep(120)"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    ]
+    try:
+        killed, running = (Path(p.stdout.readline().strip()) for p in procs)  # pyright: ignore
+        mine = process_scratch()
+        making = scratch_root() / ".123-being-made"
+        making.mkdir()
+        (scratch_root() / "notes.txt").write_text("not a folder")
+        assert sweep_scratch() == []  # both run: nothing removed
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait()
+        assert killed.is_dir()  # what the kill left behind
+        assert sweep_scratch() == [killed] and not killed.exists()
+        assert running.is_dir() and mine.is_dir() and making.is_dir()
+        procs[1].terminate()
+        procs[1].wait()
+        assert sweep_scratch() == [running]
+        assert sorted(p.name for p in scratch_root().iterdir()) == sorted(
+            [mine.name, making.name, "notes.txt"]
+        )
+    finally:
+        for p in procs:
+            p.kill()
