@@ -25,13 +25,22 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}td.n{text-align:right;
 font-variant-numeric:tabular-nums}code,pre{font:12px/1.35 ui-monospace,monospace}
 pre{background:#f8f8f8;padding:.6em;overflow:auto}.banner{padding:.6em 1em;font-weight:600}
 .bad{background:#fde2e1;color:#8a1111}.good{background:#e3f5e1;color:#165c12}
-.passed,.ok,.archived{color:#165c12}.failed,.changed,.missing,.damaged{color:#8a1111;font-weight:600}
+.passed,.ok,.archived,.copied{color:#165c12}.failed,.changed,.missing,.damaged{color:#8a1111;font-weight:600}
 .card{border:1px solid #ddd;padding:.2em 1em 1em;margin:1em 0}svg{margin:.3em 1em .3em 0}
 .muted{color:#666}
 """
 
 
-_STATUSES = ("passed", "failed", "ok", "archived", "changed", "missing", "damaged")  # coloured
+_STATUSES = (
+    "passed",
+    "failed",
+    "ok",
+    "archived",
+    "copied",
+    "changed",
+    "missing",
+    "damaged",
+)  # coloured
 
 
 def _e(v: Any) -> str:

@@ -68,6 +68,7 @@ def _ranges(ids: list[str]) -> list[str]:
 def render(lineage: Lineage, verified: list[Verified] | None = None) -> str:
     lines: list[str] = []
     status = {v.path: v.status for v in verified or []}
+    status |= {v.recorded_as: v.status for v in verified or [] if v.recorded_as}
     above: list[str] = []  # consecutive siblings printed above: one line for them all
     above_depth = 0
 
@@ -100,7 +101,7 @@ def render(lineage: Lineage, verified: list[Verified] | None = None) -> str:
                          f"launched by {launched})")  # fmt: skip
         for c in node.checks:
             figures = ", ".join(f"{k}={_value(v)}" for k, v in c.figures.items())
-            sev = f" {c.severity}" if c.severity else ""
+            sev = f", severity {c.severity}" if c.severity else ""
             lines.append(f"{more}check {c.name}: {c.status}{sev}"
                          + (f" ({figures})" if figures else "") + f" [{c.source}]")  # fmt: skip
         for a in node.artifacts:
@@ -141,7 +142,7 @@ def render_verify(verified: list[Verified], lineage: Lineage) -> str:
                 f"verify: UNVERIFIABLE {lineage.relative(v.path)} ({v.what}; its record holds "
                 "no sha256, which every record recassets writes has: edited, or older)"
             )
-        elif v.status in ("superseded", "stale", "damaged", "archived"):
+        elif v.status in ("superseded", "stale", "damaged", "archived", "copied"):
             lines.append(f"verify: {v.status.upper()} {lineage.relative(v.path)} ({v.what})")
         elif v.status in ("changed", "missing"):
             detail = f"recorded {v.recorded}" + (f", now {v.actual}" if v.actual else "")

@@ -9,7 +9,7 @@ import hashlib
 import lzma
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,10 +26,13 @@ class Verified:
     # rewritten by a later ingestion of its day: the earlier files are not on record) | stale
     # (the manifest of an earlier ingestion: the later run died before writing its own) |
     # damaged (a lineage record cut short or not JSON: what it recorded cannot be read) |
-    # archived (not at its place, but compressed beside it with the recorded bytes: said, ok)
+    # archived (not at its place, but compressed beside it with the recorded bytes: said, ok) |
+    # copied (a model's checkpoint gone from its place, a retention job's doing, whose recorded
+    # bytes a bento on the path holds, verified there: said, ok)
     status: str
     recorded: str | None = None
     actual: str | None = None
+    recorded_as: str | None = None  # the record's own path, where ``path`` is this home's copy
 
 
 def sha256_of(path: str | Path) -> str:
@@ -59,11 +62,11 @@ def verify(lineage: Lineage) -> list[Verified]:
             if here is None:
                 results[a.path] = Verified(a.path, a.what, "outside", a.sha256)
             elif not here.is_file():  # its place in this home is known, and empty
-                results[a.path] = _missing(here, what, a.sha256)
+                results[a.path] = replace(_missing(here, what, a.sha256), recorded_as=a.path)
             else:  # this home's copy is what is checked; the record's path is said with it
                 actual = sha256_of(here)
                 status = "ok" if actual == a.sha256 else "changed"
-                results[a.path] = Verified(str(here), what, status, a.sha256, actual)
+                results[a.path] = Verified(str(here), what, status, a.sha256, actual, a.path)
         elif not Path(a.path).is_file():
             results[a.path] = _missing(Path(a.path), a.what, a.sha256)
         else:
@@ -79,7 +82,26 @@ def verify(lineage: Lineage) -> list[Verified]:
             what = f"the lineage manifest of {node.id}: {detail}"
             if path not in results or results[path].status not in FAILED:  # the worst stays
                 results[path] = Verified(path, what, status)
+    _in_a_bento(lineage, results)
     return [results[p] for p in sorted(results)]
+
+
+def _in_a_bento(lineage: Lineage, results: dict[str, Verified]) -> None:
+    """A missing checkpoint whose recorded bytes a bento on the path holds, verified ``ok``
+    there, is ``copied``: the served copy is the recorded model, so the trace from what is
+    served to the model holds. Old checkpoints are what a retention job deletes first; before,
+    one deleted made the audit fail though the bento kept its copy."""
+    held = {
+        results[a.path].recorded: results[a.path].path
+        for n, a in lineage.artifacts()
+        if n.kind == "bento" and a.path in results and results[a.path].status == "ok"
+    }
+    for _, a in lineage.artifacts():
+        v = results.get(a.path)
+        if v and v.status == "missing" and a.what.endswith(" checkpoint") and v.recorded in held:
+            copy = lineage.relative(held[v.recorded])
+            what = f"{v.what}; gone from its place, the bento's copy {copy} holds its bytes"
+            results[a.path] = replace(v, what=what, status="copied", actual=v.recorded)
 
 
 # an archiving job's compressions that the standard library reads
@@ -169,7 +191,8 @@ def _digest_check(manifest: Path, version: str) -> Verified:
 
 # "superseded" and "stale" are said, no failure
 FAILED = ("changed", "missing", "outside", "damaged")
-VOUCHED = ("ok", "archived")  # the recorded bytes found: as made, or inside their archive
+# the recorded bytes found: as made, inside their archive, or in the bento that serves them
+VOUCHED = ("ok", "archived", "copied")
 
 
 def failures(results: list[Verified]) -> list[Verified]:

@@ -334,6 +334,30 @@ def test_verify_in_a_copied_home_checks_its_own_files_never_the_originals(
     assert code == 0 and "verify: 12 ok" in out
 
 
+def test_a_checkpoint_a_retention_job_deleted_is_vouched_for_by_the_bentos_copy(
+    own_home, monkeypatch, capsys
+):
+    """Old checkpoints are what a retention job deletes first. The bento that serves a model
+    holds a copy of its checkpoint; when that copy holds the recorded bytes, the deleted one
+    is said ``COPIED`` and the trace passes (it failed as missing). A copy that does not hold
+    them vouches for nothing: missing, and the copy changed."""
+    models = Path(own_home.artifacts, "models")
+    (kept,) = (models / "ranking").glob("*.pt")
+    kept.unlink()
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert code == 0 and out.splitlines()[-1] == "verify: 1 copied, 11 ok", out
+    copy = f"bentoml/bentos/{H.TAG.replace(':', '/')}/src/bundle/models/ranking.pt"
+    line = f"verify: COPIED artifacts/models/ranking/{kept.name} (ranking checkpoint; gone from"
+    assert line in out and f"the bento's copy {copy} holds its bytes)" in out, out
+    assert f"file artifacts/models/ranking/{kept.name} sha256 " in out
+    assert out.count("[copied]") == 1
+    served = Path(own_home.home, copy)
+    served.write_bytes(served.read_bytes() + b"x")
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert isinstance(code, str) and "2 file(s) fail (1 changed, 1 missing)" in code, code
+    assert f"verify: MISSING artifacts/models/ranking/{kept.name}" in out
+
+
 def _parse_event(line: str) -> RunEvent:
     """An event rebuilt with the OpenLineage model (whose validators check the run id and the
     time), and its JSON again equal to the line."""
