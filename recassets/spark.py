@@ -92,13 +92,34 @@ def scratch_root() -> Path:
     return Path(tempfile.gettempdir()) / f"recassets-spark-{os.getuid()}"
 
 
+def _own_root(root: Path) -> bool:
+    """Whether ``root`` is this user's private folder, made now if absent (and made private if
+    it is this user's). A name anyone can guess in a shared /tmp could have been made first by
+    another user, or as a link to elsewhere: the JVM's jars would then lie where that user can
+    replace them. Such a root is neither used nor swept."""
+    import stat
+
+    try:
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return False
+    st = os.lstat(root)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():  # a link, or another's
+        return False
+    if st.st_mode & 0o077:
+        os.chmod(root, 0o700)
+    return True
+
+
 def _lock_owner(folder: Path) -> int | None:
     """The folder's ``.owner`` opened and locked (its fd), or None when another process holds it
     (or it cannot be opened)."""
     import fcntl
 
     try:
-        fd = os.open(folder / ".owner", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(folder / ".owner", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError:
         return None
     try:
@@ -111,11 +132,15 @@ def _lock_owner(folder: Path) -> int | None:
 
 def process_scratch() -> Path:
     """This process's scratch folder, ``scratch_root()/<pid>-<random>``, made and locked on first
-    use (made under a dot name and renamed once locked, so a sweep never sees it unlocked)."""
+    use (made under a dot name and renamed once locked, so a sweep never sees it unlocked).
+    Where the root is not this user's private folder (``_own_root``), a private folder of
+    its own in <tmp> instead, which no sweep removes."""
     global _scratch, _scratch_lock
     if _scratch is None or not _scratch.is_dir():
         root = scratch_root()
-        root.mkdir(parents=True, exist_ok=True)
+        if not _own_root(root):
+            _scratch = Path(tempfile.mkdtemp(prefix="recassets-spark-"))
+            return _scratch
         making = Path(tempfile.mkdtemp(prefix=f".{os.getpid()}-", dir=root))
         fd = _lock_owner(making)
         if fd is None:
@@ -133,8 +158,12 @@ def sweep_scratch(root: Path | None = None) -> list[Path]:
     (one being made) and anything not a folder are left alone."""
     root = root or scratch_root()
     removed: list[Path] = []
-    for folder in sorted(root.iterdir()) if root.is_dir() else ():
-        if folder.name.startswith(".") or not folder.is_dir() or folder == _scratch:
+    if not root.is_dir() or not _own_root(root):
+        return removed
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
+            continue
+        if folder == _scratch:
             continue
         fd = _lock_owner(folder)
         if fd is None:

@@ -153,3 +153,32 @@ def test_the_sweep_removes_the_scratch_of_a_killed_process_and_keeps_a_running_o
     finally:
         for p in procs:
             p.kill()
+
+
+def test_a_scratch_root_another_user_could_have_made_is_neither_used_nor_swept(
+    tmp_path, monkeypatch
+):
+    """``<tmp>/recassets-spark-<uid>`` is a name anyone can guess in a shared /tmp. Made first
+    as a link to elsewhere, it would put the JVM's jars where its maker can replace them, and a
+    sweep would remove what lies there: the link is not followed, a private folder of the
+    process's own is used, and the sweep touches nothing. The root as this user made it is
+    used, and made private."""
+    from recassets.spark import process_scratch, scratch_root, sweep_scratch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr("recassets.spark._scratch", None)
+    monkeypatch.setattr("recassets.spark._scratch_lock", None)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "123-abc").mkdir(parents=True)
+    scratch_root().symlink_to(elsewhere)
+    folder = process_scratch()
+    assert folder.parent == tmp_path and folder.name.startswith("recassets-spark-")
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert sweep_scratch() == [] and [p.name for p in elsewhere.iterdir()] == ["123-abc"]
+    assert not (elsewhere / "123-abc" / ".owner").exists()
+    scratch_root().unlink()
+    scratch_root().mkdir(mode=0o755)
+    monkeypatch.setattr("recassets.spark._scratch", None)
+    folder = process_scratch()
+    assert folder.parent == scratch_root()
+    assert oct(scratch_root().stat().st_mode & 0o777) == "0o700"
