@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -119,6 +120,49 @@ def test_the_cli_reproduces_a_model_version_and_fails_on_a_difference(
             cli.main(["reproduce", bad])
         assert "TABLE@VERSION" not in str(said.value)  # one line on model versions, not lineage's
         assert bad == "two_tower/0009" or "is not a model version" in str(said.value)
+
+
+def test_a_deleted_checkpoint_is_reproduced_from_the_bentos_copy_that_holds_its_bytes(
+    make_home, monkeypatch, capsys
+):
+    """Old checkpoints are what a retention job deletes first, while the bento that serves
+    the model keeps a copy: ``reproduce two_tower/0001`` replays against that copy when its
+    bytes are the ones the bundle's lineage records for that checkpoint. A copy whose bytes
+    differ, or a record pointing out of its bundle, is no copy: the version is missing."""
+    import hashlib
+    import json
+    import shutil
+
+    from recassets import cli
+    from recassets.bento.store import BENTO_NAME, bentoml_home
+    from recassets.training import policy
+
+    paths = make_home("reproduce-copy")
+    monkeypatch.setenv("RECASSETS_HOME", paths.home)
+    planted.write_days(paths.table("training_examples"), range(2))
+    policy.train_next(paths, "two_tower", CONFIG, holdout_days=0)
+    own = policy.models_dir(paths) / "two_tower" / "0001.pt"
+    bundle = Path(
+        bentoml_home(paths), "bentos", BENTO_NAME, "20260101t000000-model-a", "src", "bundle"
+    )
+    (bundle / "models").mkdir(parents=True)
+    copy = shutil.copy2(own, bundle / "models" / "two_tower.pt")
+    section = {"checkpoint": "/elsewhere/artifacts/models/two_tower/0001.pt",
+               "sha256": hashlib.sha256(own.read_bytes()).hexdigest()}  # fmt: skip
+    manifest = {"lineage": {"two_tower": section}, "files": {"two_tower": "models/two_tower.pt"}}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    own.unlink()
+    cli.main(["reproduce", "two_tower/0001"])
+    out = capsys.readouterr()
+    assert f"({copy})" in out.out and "replayed 1 run(s)" in out.out and "identical" in out.out
+    for forged in ({"two_tower": "../../../../../../etc/hostname"}, None):
+        if forged:  # a record that points out of its bundle
+            (bundle / "manifest.json").write_text(json.dumps({**manifest, "files": forged}))
+        else:  # the copy's bytes changed
+            (bundle / "manifest.json").write_text(json.dumps(manifest))
+            Path(copy).write_bytes(Path(copy).read_bytes() + b"x")
+        with pytest.raises(SystemExit, match="no bento holds a copy of it"):
+            cli.main(["reproduce", "two_tower/0001"])
 
 
 def test_a_version_vacuumed_or_cleaned_from_the_log_is_named_before_any_training(grown, tmp_path):
