@@ -85,7 +85,11 @@ class Lines:
             lines = pc.utf8_rtrim(lines, characters="\r")
         # Blank lines carry no data: skipped, but line numbers still count them.
         blank = pc.equal(pc.utf8_trim_whitespace(lines), "").to_numpy(zero_copy_only=False)
-        self.raw = lines.filter(pa.array(~blank)) if blank.any() else lines
+        inner = blank[:-1].any()  # the piece after a final newline is blank: a slice drops it
+        if inner or not len(blank):
+            self.raw = lines.filter(pa.array(~blank))
+        else:
+            self.raw = lines.slice(0, len(lines) - int(blank[-1]))
         del lines
         self.line_no = numbers[~blank]
         if header is not None and len(self.raw):

@@ -49,7 +49,8 @@ DEFAULT_CONF: dict[str, str] = {
     # optimizing code that runs for seconds: with C1 alone the demo's first Spark step (JVM
     # start and ingesting three tables) took 125 s instead of 212 s, measured back to back.
     # A cluster or a long job wants C2: set spark.driver.extraJavaOptions in
-    # RECASSETS_SPARK_CONF (an empty value restores the JVM's default). C1 alone reserves only
+    # RECASSETS_SPARK_CONF (an empty value restores the JVM's default compiler; a local
+    # session still gets its scratch's -Djava.io.tmpdir, below). C1 alone reserves only
     # 48 MB for compiled code; with an s3a:// lake (hadoop-aws and the AWS SDK) it filled in
     # under a minute and the JVM stopped compiling ("CodeCache is full. Compiler has been
     # disabled"): 256 MB is reserved address space, committed only as it is used.
@@ -78,13 +79,16 @@ DEFAULT_MASTER = "local[*]"
 # killer, a test's crash) left them there for good: 9.2 GB of them piled up in /tmp on the
 # development machine in three days. Each process's JVM now keeps them (and its own temporary
 # files, and the warm-up's table) in a folder of its own, which the process holds locked
-# (`flock` on the folder's `.owner`) for as long as it runs; every local start first removes
-# the folders nobody holds. A lock, not the pid: the kernel releases it however the process
-# ends, and a reused pid or another PID namespace sharing /tmp cannot make a live folder look
-# dead.
+# (`flock` on the folder itself) for as long as it runs; every local start first removes the
+# folders nobody holds. A lock, not the pid: the kernel releases it however the process ends,
+# and a reused pid or another PID namespace sharing /tmp cannot make a live folder look dead.
+# A lock on the folder, not on a file in it: an age-based /tmp cleaner (systemd-tmpfiles)
+# could remove a lock file a long-lived daemon made days ago, and the folder would then look
+# free; tmpfiles also skips a folder that is locked this way, the JVM's files included.
 
 _scratch: Path | None = None
-_scratch_lock: int | None = None  # the open .owner, locked for the process's lifetime
+_scratch_lock: int | None = None  # the folder's fd, locked for the process's lifetime
+_MAKING_GRACE_S = 600  # a dot-named folder unlocked for this long was left by a killed start
 
 
 def scratch_root() -> Path:
@@ -113,59 +117,72 @@ def _own_root(root: Path) -> bool:
     return True
 
 
-def _lock_owner(folder: Path) -> int | None:
-    """The folder's ``.owner`` opened and locked (its fd), or None when another process holds it
-    (or it cannot be opened)."""
+def _lock_folder(folder: Path) -> int | None:
+    """The folder opened (never through a link) and locked: its fd; None when another process
+    holds it. Raises ``OSError`` when it cannot be opened or locked at all (a file system
+    without ``flock``): the caller must not read that as free."""
+    import errno
     import fcntl
 
-    try:
-        fd = os.open(folder / ".owner", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    except OSError:
-        return None
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as e:
         os.close(fd)
-        return None
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise
     return fd
 
 
 def process_scratch() -> Path:
     """This process's scratch folder, ``scratch_root()/<pid>-<random>``, made and locked on first
     use (made under a dot name and renamed once locked, so a sweep never sees it unlocked).
-    Where the root is not this user's private folder (``_own_root``), a private folder of
-    its own in <tmp> instead, which no sweep removes."""
+    Where the root is not this user's private folder (``_own_root``), or the file system cannot
+    lock, a private folder of its own in <tmp> instead, which no sweep removes."""
     global _scratch, _scratch_lock
-    if _scratch is None or not _scratch.is_dir():
-        root = scratch_root()
-        if not _own_root(root):
-            _scratch = Path(tempfile.mkdtemp(prefix="recassets-spark-"))
-            return _scratch
+    if _scratch is not None and _scratch.is_dir():
+        return _scratch
+    root = scratch_root()
+    if _own_root(root):
         making = Path(tempfile.mkdtemp(prefix=f".{os.getpid()}-", dir=root))
-        fd = _lock_owner(making)
-        if fd is None:
-            raise OSError(f"cannot lock {making / '.owner'}")
-        folder = making.with_name(making.name[1:])
-        making.rename(folder)
-        if _scratch_lock is not None:
-            os.close(_scratch_lock)
-        _scratch, _scratch_lock = folder, fd
+        try:
+            fd = _lock_folder(making)  # free: nobody else knows it yet
+        except OSError:  # a file system without flock
+            fd = None
+        if fd is not None:
+            folder = making.with_name(making.name[1:])
+            making.rename(folder)
+            if _scratch_lock is not None:
+                os.close(_scratch_lock)
+            _scratch, _scratch_lock = folder, fd
+            return _scratch
+        making.rmdir()
+    _scratch = Path(tempfile.mkdtemp(prefix="recassets-spark-"))
     return _scratch
 
 
 def sweep_scratch(root: Path | None = None) -> list[Path]:
-    """Remove the scratch folders no running process holds; returns them. Dot-named folders
-    (one being made) and anything not a folder are left alone."""
+    """Remove the scratch folders no running process holds; returns them. A dot-named folder
+    (one being made) only once it has been left unlocked for ``_MAKING_GRACE_S``; links,
+    files and folders that cannot be locked are left alone."""
+    import time
+
     root = root or scratch_root()
     removed: list[Path] = []
     if not root.is_dir() or not _own_root(root):
         return removed
     for folder in sorted(root.iterdir()):
-        if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
+        if folder.is_symlink() or not folder.is_dir() or folder == _scratch:
             continue
-        if folder == _scratch:
-            continue
-        fd = _lock_owner(folder)
+        try:
+            if folder.name.startswith(".") and (
+                time.time() - folder.lstat().st_mtime < _MAKING_GRACE_S
+            ):
+                continue  # being made: its maker locks it next
+            fd = _lock_folder(folder)
+        except OSError:
+            continue  # gone meanwhile, or no lock to be had: never read as free
         if fd is None:
             continue  # held: its process runs
         try:
@@ -176,17 +193,26 @@ def sweep_scratch(root: Path | None = None) -> list[Path]:
     return removed
 
 
+_TMPDIR_VARS = ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS")
+
+
 def scratch_conf(conf: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:
     """``spark.local.dir`` and the driver JVM's ``java.io.tmpdir`` in this process's scratch
-    folder, unless the caller or ``SPARK_LOCAL_DIRS`` chose them. For a local master only: on a
-    cluster ``spark.local.dir`` would reach the executors (on Kubernetes, as volume mounts)."""
-    folder = str(process_scratch())
-    out: dict[str, str] = {}
-    if "spark.local.dir" not in conf and not env.get("SPARK_LOCAL_DIRS"):
-        out["spark.local.dir"] = folder
+    folder. Nothing when the caller chose where Spark writes (``spark.local.dir``,
+    ``SPARK_LOCAL_DIRS``, a ``-Djava.io.tmpdir`` of their own in the driver's options or the
+    JVM's variables): their choice stands whole. For a local master only: on a cluster
+    ``spark.local.dir`` would reach the executors (on Kubernetes, as volume mounts)."""
     options = conf.get("spark.driver.extraJavaOptions", "")
-    if "-Djava.io.tmpdir" not in options:
-        out["spark.driver.extraJavaOptions"] = f"{options} -Djava.io.tmpdir={folder}".strip()
+    chosen = [conf.get("spark.driver.defaultJavaOptions", ""), options]
+    chosen += [env.get(v, "") for v in _TMPDIR_VARS]
+    if "spark.local.dir" in conf or env.get("SPARK_LOCAL_DIRS"):
+        return {}
+    if any("-Djava.io.tmpdir" in c for c in chosen):
+        return {}
+    folder = str(process_scratch())
+    out = {"spark.local.dir": folder}
+    if '"' not in folder:  # Spark's launcher splits the options as a shell does: quoted
+        out["spark.driver.extraJavaOptions"] = f'{options} "-Djava.io.tmpdir={folder}"'.strip()
     return out
 
 
@@ -334,7 +360,7 @@ def get_spark(
             _session = connect_session(remote or master, merged, app_name)
             return _session
 
-        if master.startswith("local"):
+        if merged.get("spark.master", master).startswith("local"):  # the conf's master wins
             sweep_scratch()  # what killed JVMs before this one left behind
             merged.update(scratch_conf(merged, os.environ))
         builder = SparkSession.builder.master(master).appName(app_name)

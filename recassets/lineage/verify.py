@@ -88,14 +88,21 @@ def verify(lineage: Lineage) -> list[Verified]:
 
 def _in_a_bento(lineage: Lineage, results: dict[str, Verified]) -> None:
     """A missing checkpoint whose recorded bytes a bento on the path holds, verified ``ok``
-    there, is ``copied``: the served copy is the recorded model, so the trace from what is
+    there in a bento whose manifest passed its digest check (an edited record vouches for
+    nothing), is ``copied``: the served copy is the recorded model, so the trace from what is
     served to the model holds. Old checkpoints are what a retention job deletes first; before,
     one deleted made the audit fail though the bento kept its copy."""
+
+    def intact(bento: str | None) -> bool:  # its manifest passed the digest check
+        check = results.get(str(Path(bento or "") / "src" / "bundle" / "manifest.json"))
+        return bento is not None and check is not None and check.status == "ok"
+
     held = {
         results[a.path].recorded: results[a.path].path
         for n, a in lineage.artifacts()
-        if n.kind == "bento" and a.path in results and results[a.path].status == "ok"
-    }
+        if n.kind == "bento" and intact(n.dataset) and a.path in results
+        and results[a.path].status == "ok"
+    }  # fmt: skip
     for _, a in lineage.artifacts():
         v = results.get(a.path)
         if v and v.status == "missing" and a.what.endswith(" checkpoint") and v.recorded in held:

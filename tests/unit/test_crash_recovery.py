@@ -153,13 +153,15 @@ def test_a_killed_feature_run_again_equals_a_clean_run(
     spark, landed, clean_features, make_home, point, mode, tmp_path
 ):
     paths = copy_lake(landed, make_home, f"crash-{point}-{mode}")
-    run_child(FEATURES_CHILD, paths.home, point, mode, tmp=tmp_path)
+    tmp = tmp_path / "tmp dir"  # a space: the JVM's options must carry it quoted
+    tmp.mkdir()
+    run_child(FEATURES_CHILD, paths.home, point, mode, tmp=tmp)
     # The killed JVM's jar copies and blocks stay in its process's scratch folder, which the
     # next local start removes (the sweep it runs first); nothing of it is left in TMPDIR.
-    root = tmp_path / f"recassets-spark-{os.getuid()}"
+    root = tmp / f"recassets-spark-{os.getuid()}"
     (left,) = [f for f in root.iterdir() if not f.name.startswith(".")]
     assert list(left.glob("spark-*/userFiles-*/*.jar")) and list(left.glob("blockmgr-*"))
-    assert [p.name for p in tmp_path.iterdir()] == [root.name]
+    assert [p.name for p in tmp.iterdir()] == [root.name]
     assert sweep_scratch(root) == [left] and not left.exists()
     order = list(TABLES)
     clean_rows = {t: range_rows(clean_features, t) for t in order}

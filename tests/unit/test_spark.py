@@ -105,7 +105,10 @@ def test_a_local_sessions_jars_blocks_and_temporary_files_are_in_its_own_scratch
     assert spark.conf.get("spark.local.dir") == str(folder)
     assert jvm.java.lang.System.getProperty("java.io.tmpdir") == str(folder)
     assert list(folder.glob("spark-*/userFiles-*/*.jar")) and list(folder.glob("blockmgr-*"))
-    assert (folder / ".owner").exists() and folder.name.startswith(f"{os.getpid()}-")
+    assert folder.name.startswith(f"{os.getpid()}-")
+    from recassets.spark import _lock_folder
+
+    assert _lock_folder(folder) is None  # held by this process (a second open file description)
 
 
 def test_the_sweep_removes_the_scratch_of_a_killed_process_and_keeps_a_running_ones(
@@ -113,7 +116,9 @@ def test_the_sweep_removes_the_scratch_of_a_killed_process_and_keeps_a_running_o
 ):
     """Two real processes make their scratch folders; one is SIGKILLed, the other runs on: the
     sweep removes the first only, then the second once it has ended too. This process's own
-    folder, a folder being made (dot name) and a file are never removed."""
+    folder, a folder being made (dot name) and a file are never removed; a dot-named folder
+    left unlocked for long (a start killed mid-way) is."""
+    import shutil
     import signal
     import subprocess
     import sys
@@ -137,8 +142,12 @@ def test_the_sweep_removes_the_scratch_of_a_killed_process_and_keeps_a_running_o
         mine = process_scratch()
         making = scratch_root() / ".123-being-made"
         making.mkdir()
+        left = scratch_root() / ".456-killed-while-made"
+        left.mkdir()
+        os.utime(left, (0, 0))  # unlocked since long ago: its start was killed
         (scratch_root() / "notes.txt").write_text("not a folder")
-        assert sweep_scratch() == []  # both run: nothing removed
+        shutil.rmtree(running / "blockmgr-1")  # an age-based /tmp cleaner inside: still held
+        assert sweep_scratch() == [left]  # both run: their folders stay
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait()
         assert killed.is_dir()  # what the kill left behind
@@ -175,10 +184,33 @@ def test_a_scratch_root_another_user_could_have_made_is_neither_used_nor_swept(
     assert folder.parent == tmp_path and folder.name.startswith("recassets-spark-")
     assert oct(folder.stat().st_mode & 0o777) == "0o700"
     assert sweep_scratch() == [] and [p.name for p in elsewhere.iterdir()] == ["123-abc"]
-    assert not (elsewhere / "123-abc" / ".owner").exists()
     scratch_root().unlink()
     scratch_root().mkdir(mode=0o755)
     monkeypatch.setattr("recassets.spark._scratch", None)
     folder = process_scratch()
     assert folder.parent == scratch_root()
     assert oct(scratch_root().stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_scratch_conf_quotes_its_folder_and_leaves_a_users_choice_whole(tmp_path, monkeypatch):
+    """Spark's launcher splits the driver's options as a shell does: a TMPDIR holding a space
+    made the JVM fail to start ("Could not find or load main class"), so the option is quoted
+    (one shell word). A place the user chose for Spark's files (its local dirs, or the JVM's
+    temporary folder in the options or the JVM's variables) is left whole."""
+    import shlex
+
+    from recassets.spark import scratch_conf
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "a b"))
+    (tmp_path / "a b").mkdir()
+    monkeypatch.setattr("recassets.spark._scratch", None)
+    monkeypatch.setattr("recassets.spark._scratch_lock", None)
+    conf = scratch_conf({"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}, {})
+    folder = conf["spark.local.dir"]
+    assert " " in folder and Path(folder).is_dir()
+    words = shlex.split(conf["spark.driver.extraJavaOptions"])
+    assert words == ["-XX:TieredStopAtLevel=1", f"-Djava.io.tmpdir={folder}"]
+    assert scratch_conf({"spark.local.dir": "/data/spark"}, {}) == {}
+    assert scratch_conf({}, {"SPARK_LOCAL_DIRS": "/data/spark"}) == {}
+    assert scratch_conf({"spark.driver.defaultJavaOptions": "-Djava.io.tmpdir=/x"}, {}) == {}
+    assert scratch_conf({}, {"JAVA_TOOL_OPTIONS": "-Djava.io.tmpdir=/x"}) == {}

@@ -351,6 +351,15 @@ def test_a_checkpoint_a_retention_job_deleted_is_vouched_for_by_the_bentos_copy(
     assert line in out and f"the bento's copy {copy} holds its bytes)" in out, out
     assert f"file artifacts/models/ranking/{kept.name} sha256 " in out
     assert out.count("[copied]") == 1
+    # a bento whose record was edited vouches for nothing, its copy's bytes as recorded or not
+    manifest = Path(own_home.home, copy).parents[1] / "manifest.json"
+    intact = manifest.read_text()
+    m = json.loads(intact)
+    m["lineage"]["forged"] = {"recall@50": 0.99}
+    manifest.write_text(json.dumps(m))
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert isinstance(code, str) and "(1 changed, 1 missing)" in code and "[copied]" not in out
+    manifest.write_text(intact)
     served = Path(own_home.home, copy)
     served.write_bytes(served.read_bytes() + b"x")
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
