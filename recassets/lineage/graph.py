@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from recassets.bento.store import checkpoint_copy
 from recassets.lake import partition_day
 from recassets.lineage import records
 from recassets.lineage.nodes import Artifact, Check, Lineage, Node
@@ -67,9 +68,10 @@ def trace(paths: Paths, target: Target) -> Lineage:
         elif target.kind == "model":
             kind, _, number = target.name.partition("/")
             path = Path(paths.artifacts) / "models" / kind / f"{number}.pt"
-            if not path.is_file():
-                raise LookupError(f"no checkpoint {target.name} ({path})")
-            root = walker.model(str(path))
+            copy, sha = (None, None) if path.is_file() else checkpoint_copy(paths, kind, path.name)
+            if not path.is_file() and copy is None:
+                raise LookupError(f"no checkpoint {target.name} ({path}), nor a bento's copy")
+            root = walker.model(str(path), sha, copy)
         elif target.kind == "commit":
             assert target.version is not None
             root = walker.commit(target.name, target.version)
@@ -179,7 +181,7 @@ class _Walker:
                 continue
             copy = folder / "src" / "bundle" / "models" / f"{kind}{suffix}"
             node.artifacts.append(Artifact(str(copy), rec.get("sha256"), f"{kind} checkpoint copy"))
-            node.inputs.append(self.model(rec["checkpoint"], rec.get("sha256")))
+            node.inputs.append(self.model(rec["checkpoint"], rec.get("sha256"), copy))
         if policy.get("policy") != "model":
             node.unrecorded.append("no model: the bento serves the popularity policy")
         node.unrecorded.append(
@@ -191,7 +193,11 @@ class _Walker:
             node.inputs.append(self.feature_store(feast))
         return self._add(node)
 
-    def model(self, path: str, sha256: str | None = None) -> str:
+    def model(self, path: str, sha256: str | None = None, copy: Path | None = None) -> str:
+        """The model version at ``path``. ``copy``: a bento's copy of it, read in its place
+        when the checkpoint is gone and the copy holds the recorded ``sha256`` (old versions
+        are what a retention job deletes first; the trace then still reaches the training
+        days)."""
         p = Path(path)
         kind, number = p.parent.name, p.stem
         node_id = f"model {kind}/{number}"
@@ -204,6 +210,16 @@ class _Walker:
             node.unrecorded.append("the checkpoint's sha256 (recorded only in a bento's lineage)")
         self._run(node, self.dagster.materialization_run(job, label, path), "trained it")
         self._checks(node, None)
+        if not p.is_file() and copy is not None and sha256 and copy.is_file():
+            from recassets.lineage.verify import sha256_of
+
+            if sha256_of(copy) == sha256:
+                node.unrecorded.append(
+                    f"the checkpoint file itself: {path} is gone; read from the bento's copy "
+                    f"{copy}, which holds its recorded sha256"
+                )
+                node.artifacts.append(Artifact(str(copy), sha256, f"{kind} checkpoint copy"))
+                p, path = copy, str(copy)
         if not p.is_file():
             node.unrecorded.append(f"the checkpoint file itself: {path} is missing")
             return self._add(node)

@@ -73,10 +73,10 @@ def verify(lineage: Lineage) -> list[Verified]:
             actual = sha256_of(a.path)
             status = "ok" if actual == a.sha256 else "changed"
             results[a.path] = Verified(a.path, a.what, status, a.sha256, actual)
+    for folder in _bentos(lineage):
+        manifest = folder / "src" / "bundle" / "manifest.json"
+        results[str(manifest)] = _digest_check(manifest, folder.name)
     for node in lineage.nodes.values():
-        if node.kind == "bento" and node.dataset:
-            manifest = Path(node.dataset) / "src" / "bundle" / "manifest.json"
-            results[str(manifest)] = _digest_check(manifest, Path(node.dataset).name)
         if node.manifest is not None:  # a record that does not describe its node, or is damaged
             path, status, detail = node.manifest
             what = f"the lineage manifest of {node.id}: {detail}"
@@ -86,23 +86,34 @@ def verify(lineage: Lineage) -> list[Verified]:
     return [results[p] for p in sorted(results)]
 
 
-def _in_a_bento(lineage: Lineage, results: dict[str, Verified]) -> None:
-    """A missing checkpoint whose recorded bytes a bento on the path holds, verified ``ok``
-    there in a bento whose manifest passed its digest check (an edited record vouches for
-    nothing), is ``copied``: the served copy is the recorded model, so the trace from what is
-    served to the model holds. Old checkpoints are what a retention job deletes first; before,
-    one deleted made the audit fail though the bento kept its copy."""
+def _bentos(lineage: Lineage) -> list[Path]:
+    """The bento folders on the path: the bentos traced, and those whose checkpoint copy a
+    model version was read from (``bento/src/bundle/models/<file>``)."""
+    folders = {Path(n.dataset) for n in lineage.nodes.values() if n.kind == "bento" and n.dataset}
+    folders |= {Path(a.path).parents[3] for _, a in lineage.artifacts() if _copy(a.what)}
+    return sorted(folders)
 
-    def intact(bento: str | None) -> bool:  # its manifest passed the digest check
-        check = results.get(str(Path(bento or "") / "src" / "bundle" / "manifest.json"))
-        return bento is not None and check is not None and check.status == "ok"
+
+def _copy(what: str) -> bool:
+    return what.endswith(" checkpoint copy")
+
+
+def _in_a_bento(lineage: Lineage, results: dict[str, Verified]) -> None:
+    """A missing checkpoint whose recorded bytes a bento's copy on the path holds, verified
+    ``ok`` there in a bento whose manifest passed its digest check (an edited record vouches
+    for nothing), is ``copied``: the served copy is the recorded model, so the trace from what
+    is served to the model holds. Old checkpoints are what a retention job deletes first;
+    before, one deleted made the audit fail though the bento kept its copy."""
+
+    def intact(copy: str) -> bool:  # its bento's manifest passed the digest check
+        check = results.get(str(Path(copy).parents[1] / "manifest.json"))
+        return check is not None and check.status == "ok"
 
     held = {
-        results[a.path].recorded: results[a.path].path
-        for n, a in lineage.artifacts()
-        if n.kind == "bento" and intact(n.dataset) and a.path in results
-        and results[a.path].status == "ok"
-    }  # fmt: skip
+        v.recorded: v.path
+        for _, a in lineage.artifacts()
+        if _copy(a.what) and (v := results.get(a.path)) and v.status == "ok" and intact(v.path)
+    }
     for _, a in lineage.artifacts():
         v = results.get(a.path)
         if v and v.status == "missing" and a.what.endswith(" checkpoint") and v.recorded in held:

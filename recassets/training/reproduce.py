@@ -151,47 +151,15 @@ def model_file(paths: Paths, text: str) -> Path:
     kind, _, number = target.name.partition("/")
     path = models_dir(paths) / kind / f"{number}.pt"
     if not path.is_file():
-        copy = bento_copy(paths, kind, f"{number}.pt")
+        from recassets.bento.store import checkpoint_copy
+
+        copy, _ = checkpoint_copy(paths, kind, f"{number}.pt")
         if copy is None:
             raise FileNotFoundError(
                 f"no checkpoint {target.name} ({path}), and no bento holds a copy of it"
             )
         return copy
     return path
-
-
-def bento_copy(paths: Paths, kind: str, name: str) -> Path | None:
-    """A bento's copy of the checkpoint ``kind/name`` (``two_tower``, ``0003.pt``) when its own
-    is gone (old checkpoints are what a retention job deletes first, and the served model is
-    what an auditor asks to reproduce): the copy whose bundle's lineage records that
-    checkpoint (by its last two path parts: a home restored elsewhere records the original's
-    paths) and whose bytes are the recorded sha256. The newest such bento's; None when none."""
-    import hashlib
-    import json
-
-    from recassets.bento.store import bentoml_home
-
-    for manifest in sorted(
-        Path(bentoml_home(paths)).glob("bentos/*/*/src/bundle/manifest.json"),
-        key=lambda m: m.parents[2].name,
-        reverse=True,
-    ):
-        try:
-            m = json.loads(manifest.read_text())
-            sections, files = dict(m["lineage"]), dict(m["files"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a damaged bento vouches for nothing; `lineage --verify` names it
-        for key, section in sections.items():
-            if not isinstance(section, dict) or not isinstance(files.get(key), str):
-                continue
-            recorded = Path(str(section.get("checkpoint", "")))
-            if (recorded.parent.name, recorded.name) != (kind, name):
-                continue
-            copy = manifest.parent / files[key]
-            if copy.is_file() and copy.resolve().is_relative_to(manifest.parent.resolve()):
-                if hashlib.sha256(copy.read_bytes()).hexdigest() == section.get("sha256"):
-                    return copy
-    return None
 
 
 def reproduce(

@@ -351,6 +351,14 @@ def test_a_checkpoint_a_retention_job_deleted_is_vouched_for_by_the_bentos_copy(
     assert line in out and f"the bento's copy {copy} holds its bytes)" in out, out
     assert f"file artifacts/models/ranking/{kept.name} sha256 " in out
     assert out.count("[copied]") == 1
+    # the trace goes on through the copy to the version's training days (it stopped there)
+    tree = G.trace(own_home, G.parse_target("latest"))
+    node = tree.nodes[f"model ranking/{kept.stem}"]
+    assert node.facts.get("created_at") and node.inputs, node.unrecorded
+    assert any("read from the bento's copy" in u for u in node.unrecorded)
+    version = f"ranking/{kept.stem}"  # asked for by name: found through the copy too
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", version, "--verify")
+    assert code == 0 and "read from the bento's copy" in out and "verify: 1 copied" in out
     # a bento whose record was edited vouches for nothing, its copy's bytes as recorded or not
     manifest = Path(own_home.home, copy).parents[1] / "manifest.json"
     intact = manifest.read_text()
@@ -365,6 +373,8 @@ def test_a_checkpoint_a_retention_job_deleted_is_vouched_for_by_the_bentos_copy(
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
     assert isinstance(code, str) and "2 file(s) fail (1 changed, 1 missing)" in code, code
     assert f"verify: MISSING artifacts/models/ranking/{kept.name}" in out
+    code, _, _ = run_cli(own_home, monkeypatch, capsys, "lineage", version)
+    assert isinstance(code, str) and "nor a bento's copy" in code, code
 
 
 def _parse_event(line: str) -> RunEvent:
