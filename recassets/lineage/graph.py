@@ -260,9 +260,19 @@ class _Walker:
 
     def _examples(self, node: Node, table: str | None, versions: Mapping[str, Any]) -> str:
         """The model node with the training_examples partitions (and versions) it read."""
-        if table and Path(table) != Path(self.paths.table(EXAMPLES_TABLE)):
-            node.unrecorded.append(f"its training table {table} lies outside this home's lake")
-            return self._add(node)
+        here = Path(self.paths.table(EXAMPLES_TABLE))
+        if table and Path(table) != here:
+            from recassets.lineage.verify import _in_this_home
+
+            lake = Path(self.paths.lake)
+            if "://" in str(lake) or _in_this_home(table, [lake.resolve()]) != here.resolve():
+                node.unrecorded.append(f"its training table {table} lies outside this home's lake")
+                return self._add(node)
+            # a home copied or restored elsewhere: its records name the original's lake
+            node.unrecorded.append(
+                f"its training table was recorded as {table} (another home's path): traced in "
+                f"this home's lake, at the same place"
+            )
         for day, version in sorted(versions.items()):
             node.inputs.append(self.partition(EXAMPLES_TABLE, day, version))
         return self._add(node)
