@@ -25,6 +25,7 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}td.n{text-align:right;
 font-variant-numeric:tabular-nums}code,pre{font:12px/1.35 ui-monospace,monospace}
 pre{background:#f8f8f8;padding:.6em;overflow:auto}.banner{padding:.6em 1em;font-weight:600}
 .bad{background:#fde2e1;color:#8a1111}.good{background:#e3f5e1;color:#165c12}
+.note{background:#fff4d6;color:#6b4e00}
 .passed,.ok,.archived,.copied{color:#165c12}.failed,.changed,.missing,.damaged{color:#8a1111;font-weight:600}
 .card{border:1px solid #ddd;padding:.2em 1em 1em;margin:1em 0}svg{margin:.3em 1em .3em 0}
 .muted{color:#666}
@@ -211,6 +212,7 @@ def render(report: Report) -> str:
         f'<p class="muted">generated {_e(r.generated_at)} from RECASSETS_HOME '
         f"<code>{_e(tree.home)}</code>; root <code>{_e(tree.root)}</code></p>",
         banner,
+        *(f'<p class="banner note">{_e(note)}</p>' for note in tree.notes),
         "<h2>What is served, and since when</h2>",
         _pairs(r.served) if r.served else '<p class="muted">no bento on this path</p>',
     ]

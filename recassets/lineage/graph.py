@@ -79,10 +79,12 @@ def trace(paths: Paths, target: Target) -> Lineage:
             assert target.day is not None
             root = walker.partition(target.name, target.day, None, must_exist=True)
         walker.expand()
+        notes = () if walker.dagster.available else (walker.dagster.lost(),)
     finally:
         walker.dagster.close()
     folders = (paths.home, paths.landing, paths.artifacts, paths.lineage, paths.bentoml)
-    return Lineage(root, walker.nodes, paths.home, tuple(f for f in folders if "://" not in f))
+    kept = tuple(f for f in folders if "://" not in f)
+    return Lineage(root, walker.nodes, paths.home, kept, notes)
 
 
 def _floats(d: Mapping[str, Any] | None, *, nested: bool = True) -> dict[str, Any]:

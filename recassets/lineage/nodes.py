@@ -51,6 +51,8 @@ class Lineage:
     nodes: dict[str, Node]
     home: str
     roots: tuple[str, ...] = ()  # this home's folders: a file outside is another home's
+    # said once above the tree: a whole source of facts missing (the Dagster instance)
+    notes: tuple[str, ...] = ()
 
     def walk(self) -> Iterator[tuple[int, Node, bool]]:
         """Depth-first from the root: ``(depth, node, seen)``; ``seen``: printed above, its

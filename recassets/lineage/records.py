@@ -241,6 +241,14 @@ class DagsterRecords:
     def available(self) -> bool:
         return self._runs is not None
 
+    def lost(self) -> str:
+        """Said once for the whole trace when the run storage is missing (each node says it
+        too): the audit page had no banner of its own for it."""
+        return (f"no Dagster run storage at {self.home / 'history' / 'runs.db'}: the runs that "
+                "made these and their asset checks cannot be shown (the instance lost or reset, "
+                "or kept elsewhere: Postgres); the records and files below are traced and "
+                "verified all the same")  # fmt: skip
+
     def no_run(self, run_id: str | None, what: str) -> str:
         """What the lineage says of a run it cannot show. Without the instance's run storage
         it said "no run id recorded" (the ids of runs that built a bento or model are read from

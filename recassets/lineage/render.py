@@ -69,6 +69,7 @@ def render(lineage: Lineage, verified: list[Verified] | None = None) -> str:
     lines: list[str] = []
     status = {v.path: v.status for v in verified or []}
     status |= {v.recorded_as: v.status for v in verified or [] if v.recorded_as}
+    lines += [f"note: {note}" for note in lineage.notes]
     above: list[str] = []  # consecutive siblings printed above: one line for them all
     above_depth = 0
 

@@ -261,3 +261,29 @@ def test_a_cooccurrence_fallback_is_named_where_the_order_is(
     P.write_policy(home, {**P.current_policy(home), "order": "blend", "fallback": "cooccurrence"})
     assert run_cli(home, monkeypatch, capsys, "audit", "latest", "--out", str(out))[0] == 0
     assert f"blend: {said}" in out.read_text()  # current.json's order: the next build's
+
+
+def test_a_lost_dagster_instance_is_said_once_above_the_tree_and_on_the_page(
+    home: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """Without the instance's run storage every node says its run cannot be shown; the page
+    had no banner of its own for it, so an auditor read a dozen such lines before knowing why.
+    With an instance there (one that knows nothing of these runs), no such note."""
+    note = "no Dagster run storage at "
+    code, tree, _ = run_cli(home, monkeypatch, capsys, "lineage", "latest")
+    assert code in (0, None) and tree.splitlines()[0].startswith(f"note: {note}"), tree
+    out = tmp_path / "report.html"
+    run_cli(home, monkeypatch, capsys, "audit", "latest", "--out", str(out))
+    page = out.read_text()
+    assert f'<p class="banner note">{note}' in page
+    _parse(page)
+    storage = Path(home.dagster_home, "history", "runs.db")
+    storage.parent.mkdir(parents=True, exist_ok=True)
+    storage.touch()
+    try:
+        code, tree, _ = run_cli(home, monkeypatch, capsys, "lineage", "latest")
+        assert not tree.startswith("note:")
+        run_cli(home, monkeypatch, capsys, "audit", "latest", "--out", str(out))
+        assert 'class="banner note"' not in out.read_text()
+    finally:
+        storage.unlink()

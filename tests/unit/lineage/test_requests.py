@@ -162,5 +162,7 @@ def test_an_unknown_request_is_an_error_naming_it(home, monkeypatch, capsys):
     code, out, err = run_cli(home, monkeypatch, capsys, "lineage", RID)
     assert isinstance(code, str) and f"no request {RID} in the decision log" in code
     code, out, _ = run_cli(home, monkeypatch, capsys, "lineage", "someone-else")
-    assert code == 0 and out.startswith("- request someone-else: ")
+    assert code == 0 and out.split("\n", 1)[1].startswith(
+        "- request someone-else: "
+    )  # after the note: no instance
     assert f"- bento {H.TAG}" in out
