@@ -75,46 +75,11 @@ def latest_bento(paths: Paths) -> str | None:
     return f"{BENTO_NAME}:{found[-1]}" if found else None
 
 
-def checkpoint_copy(paths: Paths, kind: str, name: str) -> tuple[Path | None, str | None]:
-    """A bento's copy of the checkpoint ``kind/name`` (``two_tower``, ``0003.pt``) and its
-    recorded sha256, for when the checkpoint itself is gone (old checkpoints are what a
-    retention job deletes first, and the served model is what an auditor traces and
-    reproduces): the copy whose bundle's lineage records that checkpoint (by its last two path
-    parts: a home restored elsewhere records the original's paths) and whose bytes are the
-    recorded sha256, in the newest such bento. ``(None, None)`` when none holds one."""
-    import hashlib
-    import json
-
-    for manifest in sorted(
-        Path(bentoml_home(paths)).glob("bentos/*/*/src/bundle/manifest.json"),
-        key=lambda m: m.parents[2].name,
-        reverse=True,
-    ):
-        try:
-            m = json.loads(manifest.read_text())
-            sections, files = dict(m["lineage"]), dict(m["files"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a damaged bento vouches for nothing; `lineage --verify` names it
-        for key, section in sections.items():
-            if not isinstance(section, dict) or not isinstance(files.get(key), str):
-                continue
-            recorded = Path(str(section.get("checkpoint", "")))
-            if (recorded.parent.name, recorded.name) != (kind, name):
-                continue
-            copy = manifest.parent / files[key]
-            if copy.is_file() and copy.resolve().is_relative_to(manifest.parent.resolve()):
-                sha = hashlib.sha256(copy.read_bytes()).hexdigest()
-                if sha == section.get("sha256"):
-                    return copy, sha
-    return None, None
-
-
 __all__ = [
     "BENTO_NAME",
     "bento_folder",
     "bentoml_home",
     "check_tag",
-    "checkpoint_copy",
     "latest_bento",
     "mark_built",
 ]

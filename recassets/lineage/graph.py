@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recassets.bento.store import checkpoint_copy
 from recassets.lake import partition_day
 from recassets.lineage import records
 from recassets.lineage.nodes import Artifact, Check, Lineage, Node
@@ -68,9 +67,12 @@ def trace(paths: Paths, target: Target) -> Lineage:
         elif target.kind == "model":
             kind, _, number = target.name.partition("/")
             path = Path(paths.artifacts) / "models" / kind / f"{number}.pt"
-            copy, sha = (None, None) if path.is_file() else checkpoint_copy(paths, kind, path.name)
-            if not path.is_file() and copy is None:
+            from recassets.lineage.verify import bento_copy
+
+            found = None if path.is_file() else bento_copy(paths, kind, path.name)
+            if not path.is_file() and found is None:
                 raise LookupError(f"no checkpoint {target.name} ({path}), nor a bento's copy")
+            copy, sha = found or (None, None)
             root = walker.model(str(path), sha, copy)
         elif target.kind == "commit":
             assert target.version is not None
@@ -106,6 +108,16 @@ class _Walker:
         self.dagster = DagsterRecords(paths.dagster_home)
         self.nodes: dict[str, Node] = {}
         self.pending: list[tuple[Node, str, str, Commit]] = []
+        folders = (paths.home, paths.landing, paths.artifacts, paths.lineage, paths.bentoml)
+        self.roots = [Path(f).resolve() for f in folders if "://" not in f]
+
+    def _elsewhere(self, path: str) -> Path | None:
+        """The home a record names when it is another's (a home copied or restored elsewhere:
+        ``/old`` of ``/old/artifacts/models/two_tower/0001.pt``), else None."""
+        if "://" in path or any(Path(path).resolve().is_relative_to(r) for r in self.roots):
+            return None
+        parts = Path(path).parts
+        return Path(*parts[:-4]) if len(parts) > 4 and parts[-4] == "artifacts" else None
 
     def _run(self, node: Node, run_id: str | None, what: str) -> None:
         """Fill ``node``'s run from the Dagster instance, or say what is missing."""
@@ -212,12 +224,20 @@ class _Walker:
             node.unrecorded.append("the checkpoint's sha256 (recorded only in a bento's lineage)")
         self._run(node, self.dagster.materialization_run(job, label, path), "trained it")
         self._checks(node, None)
-        if not p.is_file() and copy is not None and sha256 and copy.is_file():
-            from recassets.lineage.verify import sha256_of
+        from recassets.lineage.verify import _in_this_home, sha256_of
 
+        home = self._elsewhere(path)
+        here = _in_this_home(path, self.roots) if home else None
+        if here is not None:  # this home's place, never the original home's file
+            node.unrecorded.append(f"recorded in another home as {path}: read at {here}")
+            p, path = here, str(here)
+        # hashed only when a copy could stand in (verify hashes every file anyway)
+        intact = p.is_file() and (sha256 is None or copy is None or sha256_of(p) == sha256)
+        if not intact and copy is not None and sha256 and copy.is_file():
             if sha256_of(copy) == sha256:
                 node.unrecorded.append(
-                    f"the checkpoint file itself: {path} is gone; read from the bento's copy "
+                    f"the checkpoint file itself: {path} is gone (or holds other bytes); read "
+                    f"from the bento's copy "
                     f"{copy}, which holds its recorded sha256"
                 )
                 node.artifacts.append(Artifact(str(copy), sha256, f"{kind} checkpoint copy"))
@@ -236,7 +256,7 @@ class _Walker:
             if light:  # it learned from that two-tower's scores
                 node.inputs.append(self.model(meta["two_tower"]))
             versions = {d: meta.get("table_version") for d in meta.get("partitions", [])}
-            return self._examples(node, meta.get("table"), versions)
+            return self._examples(node, meta.get("table"), versions, home)
         from recassets.training.checkpoint import Checkpoint
 
         ckpt = Checkpoint.load(path)
@@ -258,22 +278,29 @@ class _Walker:
                     source="checkpoint",
                 )
             )
-        return self._examples(node, ckpt.source.get("table"), ckpt.versions)
+        return self._examples(node, ckpt.source.get("table"), ckpt.versions, home)
 
-    def _examples(self, node: Node, table: str | None, versions: Mapping[str, Any]) -> str:
-        """The model node with the training_examples partitions (and versions) it read."""
+    def _examples(
+        self, node: Node, table: str | None, versions: Mapping[str, Any], home: Path | None
+    ) -> str:
+        """The model node with the training_examples partitions (and versions) it read.
+        ``home``: the other home its checkpoint's record names (a home copied or restored
+        elsewhere), whose ``lake/training_examples`` is then this home's; a table recorded
+        anywhere else (another lake, an object store) is outside, never taken for this one."""
         here = Path(self.paths.table(EXAMPLES_TABLE))
         if table and Path(table) != here:
             from recassets.lineage.verify import _in_this_home
 
-            lake = Path(self.paths.lake)
-            if "://" in str(lake) or _in_this_home(table, [lake.resolve()]) != here.resolve():
+            same_home = (
+                home is not None and "://" not in table and Path(table).parent.parent == home
+            )
+            lake = [Path(self.paths.lake).resolve()] if "://" not in self.paths.lake else []
+            if not same_home or _in_this_home(table, lake) != here.resolve():
                 node.unrecorded.append(f"its training table {table} lies outside this home's lake")
                 return self._add(node)
-            # a home copied or restored elsewhere: its records name the original's lake
             node.unrecorded.append(
-                f"its training table was recorded as {table} (another home's path): traced in "
-                f"this home's lake, at the same place"
+                f"its training table was recorded as {table}, in the home its checkpoint's "
+                "record names: traced in this home's lake, at the same place"
             )
         for day, version in sorted(versions.items()):
             node.inputs.append(self.partition(EXAMPLES_TABLE, day, version))

@@ -246,8 +246,8 @@ class DagsterRecords:
         too): the audit page had no banner of its own for it."""
         return (f"no Dagster run storage at {self.home / 'history' / 'runs.db'}: the runs that "
                 "made these and their asset checks cannot be shown (the instance lost or reset, "
-                "or kept elsewhere: Postgres); the records and files below are traced and "
-                "verified all the same")  # fmt: skip
+                "or kept elsewhere: Postgres); the records and files below are traced all the "
+                "same")  # fmt: skip
 
     def no_run(self, run_id: str | None, what: str) -> str:
         """What the lineage says of a run it cannot show. Without the instance's run storage

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from recassets.lineage.graph import Lineage
+from recassets.paths import Paths
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,46 @@ def _in_a_bento(lineage: Lineage, results: dict[str, Verified]) -> None:
             results[a.path] = replace(v, what=what, status="copied", actual=v.recorded)
 
 
+def bento_copy(paths: Paths, kind: str, name: str) -> tuple[Path, str] | None:
+    """A bento's copy of the checkpoint ``kind/name`` (``two_tower``, ``0003.pt``) and its
+    sha256, for when the checkpoint itself is gone (old checkpoints are what a retention job
+    deletes first, and the served model is what an auditor traces and reproduces). Only a
+    bento the store holds whole (its ``bento.yaml``) whose manifest passes its digest check
+    (``_digest_check``: an edited record vouches for nothing), newest first; in it, the copy
+    at the one place a build writes it (``models/<key><suffix>`` of its own bundle, as its
+    manifest's ``files`` says), whose lineage section names that checkpoint (by its last two
+    path parts: a home restored elsewhere records the original's paths) and whose bytes are
+    the recorded sha256. None when no bento holds one."""
+    import json
+
+    from recassets.bento.store import BENTO_NAME, bentoml_home
+
+    store = Path(bentoml_home(paths)) / "bentos" / BENTO_NAME
+    held = [b for b in store.iterdir() if (b / "bento.yaml").is_file()] if store.is_dir() else []
+    for bento in sorted(held, key=lambda b: b.name, reverse=True):
+        manifest = bento / "src" / "bundle" / "manifest.json"
+        if _digest_check(manifest, bento.name).status != "ok":
+            continue
+        m = json.loads(manifest.read_text())  # it passed the check: a dict with a lineage
+        for key, section in m["lineage"].items():
+            recorded = (
+                Path(str(section.get("checkpoint", ""))) if isinstance(section, dict) else None
+            )
+            if recorded is None or (recorded.parent.name, recorded.name) != (kind, name):
+                continue
+            place = f"models/{key}{recorded.suffix}"
+            if (m.get("files") or {}).get(key) != place:
+                continue
+            copy = manifest.parent / place
+            try:
+                sha = sha256_of(copy)
+            except OSError:  # gone or unreadable: vouches for nothing
+                continue
+            if sha == section.get("sha256"):
+                return copy, sha
+    return None
+
+
 # an archiving job's compressions that the standard library reads
 _ARCHIVED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
@@ -225,4 +266,13 @@ def failures(results: list[Verified]) -> list[Verified]:
     ]  # fmt: skip
 
 
-__all__ = ["FAILED", "VOUCHED", "Verified", "failures", "said", "sha256_of", "verify"]
+__all__ = [
+    "FAILED",
+    "VOUCHED",
+    "Verified",
+    "bento_copy",
+    "failures",
+    "said",
+    "sha256_of",
+    "verify",
+]

@@ -151,14 +151,14 @@ def model_file(paths: Paths, text: str) -> Path:
     kind, _, number = target.name.partition("/")
     path = models_dir(paths) / kind / f"{number}.pt"
     if not path.is_file():
-        from recassets.bento.store import checkpoint_copy
+        from recassets.lineage.verify import bento_copy
 
-        copy, _ = checkpoint_copy(paths, kind, f"{number}.pt")
-        if copy is None:
+        found = bento_copy(paths, kind, f"{number}.pt")
+        if found is None:
             raise FileNotFoundError(
                 f"no checkpoint {target.name} ({path}), and no bento holds a copy of it"
             )
-        return copy
+        return found[0]
     return path
 
 

@@ -309,15 +309,20 @@ def test_verify_in_a_copied_home_checks_its_own_files_never_the_originals(
     shutil.copytree(own_home.home, copy.home)
     code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--verify")
     assert code == 0 and out.splitlines()[-1] == "verify: 12 ok", out
-    # a model version's training table, recorded as the original's: traced in this home's
-    # lake to its days and their landing files (it stopped at the model, "outside")
-    tree = G.trace(copy, G.parse_target("two_tower/0001"))
-    model = tree.nodes[tree.root]
+    # a model's training table, recorded as the original home's (the home its checkpoint's
+    # record names): traced in this home's lake to its days and landing files (it stopped at
+    # the model, "outside"); its checkpoint read at this home's place, not the original's
+    tree = G.trace(copy, G.parse_target("latest"))
+    model = tree.nodes["model two_tower/0001"]
     assert any(n.startswith("training_examples@0 dt=") for n in model.inputs), model.unrecorded
     assert any("traced in this home's lake" in u for u in model.unrecorded)
+    assert any(f"read at {Path(copy.artifacts).resolve()}" in u for u in model.unrecorded)
     assert len(tree.landing_files()) == 6  # the two days' events, users and items
-    code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "two_tower/0001", "--verify")
-    assert code == 0 and out.splitlines()[-1] == "verify: 6 ok, 1 unverifiable", out
+    # asked for by name here, the version's own record names a table of another home: no
+    # record ties that home to this one, so it stays outside (a staging lake is not this lake)
+    named = G.trace(copy, G.parse_target("two_tower/0001"))
+    assert any("lies outside this home's lake" in u for u in named.nodes[named.root].unrecorded)
+    assert not named.landing_files()
     # the copy's landing file changed, the original's not: the copy fails, naming its own file
     changed = Path(copy.landing_dir("events", "2026-01-02")) / "part-00000.jsonl"
     changed.write_text(changed.read_text() + '{"late": "line"}\n')

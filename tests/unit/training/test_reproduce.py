@@ -128,12 +128,14 @@ def test_a_deleted_checkpoint_is_reproduced_from_the_bentos_copy_that_holds_its_
     """Old checkpoints are what a retention job deletes first, while the bento that serves
     the model keeps a copy: ``reproduce two_tower/0001`` replays against that copy when its
     bytes are the ones the bundle's lineage records for that checkpoint. A copy whose bytes
-    differ, or a record pointing out of its bundle, is no copy: the version is missing."""
+    differ, one anywhere but where a build puts it, or one in a bento whose record was edited
+    after its build (its digest fails) is no copy: the version is missing."""
     import hashlib
     import json
     import shutil
 
     from recassets import cli
+    from recassets.bento.bundle import lineage_digest
     from recassets.bento.store import BENTO_NAME, bentoml_home
     from recassets.training import policy
 
@@ -142,25 +144,34 @@ def test_a_deleted_checkpoint_is_reproduced_from_the_bentos_copy_that_holds_its_
     planted.write_days(paths.table("training_examples"), range(2))
     policy.train_next(paths, "two_tower", CONFIG, holdout_days=0)
     own = policy.models_dir(paths) / "two_tower" / "0001.pt"
-    bundle = Path(
-        bentoml_home(paths), "bentos", BENTO_NAME, "20260101t000000-model-a", "src", "bundle"
-    )
-    (bundle / "models").mkdir(parents=True)
-    copy = shutil.copy2(own, bundle / "models" / "two_tower.pt")
     section = {"checkpoint": "/elsewhere/artifacts/models/two_tower/0001.pt",
                "sha256": hashlib.sha256(own.read_bytes()).hexdigest()}  # fmt: skip
-    manifest = {"lineage": {"two_tower": section}, "files": {"two_tower": "models/two_tower.pt"}}
+    lineage = {"two_tower": section, "policy": {"policy": "model"}}
+    digest = lineage_digest(lineage)
+    bento = Path(bentoml_home(paths), "bentos", BENTO_NAME, f"20260101t000000-model-{digest}")
+    bundle = bento / "src" / "bundle"
+    (bundle / "models").mkdir(parents=True)
+    (bento / "bento.yaml").write_text("name: recassets_recommender\n")
+    copy = Path(shutil.copy2(own, bundle / "models" / "two_tower.pt"))
+    manifest = {"lineage": lineage, "policy": {"policy": "model"}, "digest": digest,
+                "files": {"two_tower": "models/two_tower.pt"}}  # fmt: skip
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     own.unlink()
     cli.main(["reproduce", "two_tower/0001"])
     out = capsys.readouterr()
     assert f"({copy})" in out.out and "replayed 1 run(s)" in out.out and "identical" in out.out
-    for forged in ({"two_tower": "../../../../../../etc/hostname"}, None):
-        if forged:  # a record that points out of its bundle
-            (bundle / "manifest.json").write_text(json.dumps({**manifest, "files": forged}))
-        else:  # the copy's bytes changed
-            (bundle / "manifest.json").write_text(json.dumps(manifest))
-            Path(copy).write_bytes(Path(copy).read_bytes() + b"x")
+    nested = bundle / "nest" / "two_tower.pt"  # a copy anywhere but where a build puts it
+    nested.parent.mkdir()
+    shutil.copy2(copy, nested)
+    edited = {**section, "recall@50": 0.99}  # a record edited after the build
+    for forged in (
+        {**manifest, "files": {"two_tower": "nest/two_tower.pt"}},
+        {**manifest, "lineage": {**lineage, "two_tower": edited}},
+        None,  # the copy's bytes changed
+    ):
+        (bundle / "manifest.json").write_text(json.dumps(forged or manifest))
+        if forged is None:
+            copy.write_bytes(copy.read_bytes() + b"x")
         with pytest.raises(SystemExit, match="no bento holds a copy of it"):
             cli.main(["reproduce", "two_tower/0001"])
 
