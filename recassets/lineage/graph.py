@@ -236,9 +236,8 @@ class _Walker:
         if not intact and copy is not None and sha256 and copy.is_file():
             if sha256_of(copy) == sha256:
                 node.unrecorded.append(
-                    f"the checkpoint file itself: {path} is gone (or holds other bytes); read "
-                    f"from the bento's copy "
-                    f"{copy}, which holds its recorded sha256"
+                    f"the checkpoint file itself: {path} is gone (or holds other bytes); "
+                    f"read from the bento's copy {copy}, which holds its recorded sha256"
                 )
                 node.artifacts.append(Artifact(str(copy), sha256, f"{kind} checkpoint copy"))
                 p, path = copy, str(copy)
