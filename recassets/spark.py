@@ -360,7 +360,8 @@ def get_spark(
             _session = connect_session(remote or master, merged, app_name)
             return _session
 
-        if merged.get("spark.master", master).startswith("local"):  # the conf's master wins
+        local = merged.get("spark.master", master).startswith("local")  # the conf's wins
+        if local and os.name == "posix":  # flock and a uid: not on Windows, left as Spark has it
             sweep_scratch()  # what killed JVMs before this one left behind
             merged.update(scratch_conf(merged, os.environ))
         builder = SparkSession.builder.master(master).appName(app_name)
