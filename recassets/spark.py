@@ -313,7 +313,8 @@ def warm_up(spark: SparkSession) -> dict[str, int]:
 
     from recassets.lake import days_predicate, replace_partitions
 
-    folder = tempfile.mkdtemp(prefix="recassets-warmup-", dir=process_scratch())
+    scratch = process_scratch() if os.name == "posix" else None
+    folder = tempfile.mkdtemp(prefix="recassets-warmup-", dir=scratch)
     try:
         lines = Path(folder) / "rows.jsonl"
         lines.write_text(
