@@ -84,9 +84,7 @@ def trace(paths: Paths, target: Target) -> Lineage:
         notes = () if walker.dagster.available else (walker.dagster.lost(),)
     finally:
         walker.dagster.close()
-    folders = (paths.home, paths.landing, paths.artifacts, paths.lineage, paths.bentoml)
-    kept = tuple(f for f in folders if "://" not in f)
-    return Lineage(root, walker.nodes, paths.home, kept, notes)
+    return Lineage(root, walker.nodes, paths.home, walker.folders, notes)
 
 
 def _floats(d: Mapping[str, Any] | None, *, nested: bool = True) -> dict[str, Any]:
@@ -108,8 +106,10 @@ class _Walker:
         self.dagster = DagsterRecords(paths.dagster_home)
         self.nodes: dict[str, Node] = {}
         self.pending: list[tuple[Node, str, str, Commit]] = []
+        # this home's folders (a file outside is another home's); an object store's are not
         folders = (paths.home, paths.landing, paths.artifacts, paths.lineage, paths.bentoml)
-        self.roots = [Path(f).resolve() for f in folders if "://" not in f]
+        self.folders = tuple(f for f in folders if "://" not in f)
+        self.roots = [Path(f).resolve() for f in self.folders]
 
     def _elsewhere(self, path: str) -> Path | None:
         """The home a record names when it is another's (a home copied or restored elsewhere:
