@@ -33,7 +33,7 @@ Bad lines are never dropped silently: each one goes, with its 1-based line numbe
 field and reason, to ``<landing>/_rejected/movielens/<file>.rejects.jsonl`` and is counted in
 the summary. Checked: field count, integer ids (0 to int64's largest; a negative one or one
 beyond int64 is named as such), rating a number in 1-5 (0.5-5 in the layouts of ml-10m on,
-which have half stars; any decimal passes), timestamp an integer from 1995-01-01 to tomorrow (UTC;
+which have half stars; any plain decimal passes: `4.`, `.5`), timestamp an integer (`.0` allowed) from 1995-01-01 to tomorrow (UTC;
 MovieLens' earliest ratings are of 1995-01: a 0, a cut-off line's few digits or a sentinel
 like 9999-12-31 would otherwise stretch the history to decades of empty daily partitions; an
 export in milliseconds or microseconds is named as such),
@@ -88,6 +88,7 @@ from recassets.movielens_layouts import (
     parse_items,
     parse_ratings,
     parse_users,
+    release_folder,
     unpacked,
 )
 from recassets.movielens_lines import Lines
@@ -166,9 +167,12 @@ class ImportSummary:
                 for what, ids in (("users", self.orphan_users), ("items", self.orphan_items))
                 if ids
             )
+            bad = [f for f in (users, items) if f and self.rejected.get(f)]
             out.append(
                 f"{self.orphan_ratings} ratings name a user or item missing from "
-                f"{' / '.join(f for f in (users, items) if f)} ({missing}): landed (ingestion "
+                f"{' / '.join(f for f in (users, items) if f)} ({missing}"
+                + (f"; or on a line of {' / '.join(bad)} that was rejected" if bad else "")
+                + "): landed (ingestion "
                 "does not join), without that user's or item's attributes; each line in "
                 f"{self.rejects_path / f'{ratings}.orphans.jsonl'}"
             )
@@ -176,7 +180,7 @@ class ImportSummary:
             out.append(self.detached)
         if self.left_before:
             out.append(f"left out {self.left_before} ratings before {self.window_start} (the "
-                       "import's window; --since DAY moves it)")  # fmt: skip
+                       "import's window; `import-movielens --since DAY` moves it)")  # fmt: skip
         span = (self.landed_days[-1] - self.landed_days[0]).days + 1 if self.landed_days else 0
         if span > DEMO_MAX_DAYS:
             out.append(f"the history spans {span} days: each daily asset builds a partition a "
@@ -209,18 +213,31 @@ DETACHED_GAP_DAYS = 365
 DETACHED_SHARE = 0.01
 
 
-def detached(seconds: np.ndarray) -> str | None:
-    """The ratings cut off from the rest by the history's widest gap between two rated days,
-    when it is over ``DETACHED_GAP_DAYS`` and that side holds at most ``DETACHED_SHARE`` of
-    them: a line saying which and how to leave them out; else None."""
+def _detached_split(seconds: np.ndarray) -> tuple[np.ndarray, int, int, int] | None:
+    """The rated days (epoch days, sorted), the index after which the widest gap between two
+    of them opens, and the ratings before and after it, when one side is detached
+    (``detached``); else None."""
     days, counts = np.unique(np.asarray(seconds, np.int64) // _SECONDS_PER_DAY, return_counts=True)
     if len(days) < 2:
         return None
     at = int(np.argmax(np.diff(days)))  # the widest gap: after days[at]
-    gap = int(days[at + 1] - days[at])
     head, tail = int(counts[: at + 1].sum()), int(counts[at + 1 :].sum())
-    if gap <= DETACHED_GAP_DAYS or min(head, tail) > DETACHED_SHARE * (head + tail):
+    if days[at + 1] - days[at] <= DETACHED_GAP_DAYS or min(head, tail) > DETACHED_SHARE * (
+        head + tail
+    ):
         return None
+    return days, at, head, tail
+
+
+def detached(seconds: np.ndarray) -> str | None:
+    """The ratings cut off from the rest by the history's widest gap between two rated days,
+    when it is over ``DETACHED_GAP_DAYS`` and that side holds at most ``DETACHED_SHARE`` of
+    them: a line saying which and how to leave them out; else None."""
+    split = _detached_split(seconds)
+    if split is None:
+        return None
+    days, at, head, tail = split
+    gap = int(days[at + 1] - days[at])
     epoch = dt.date(1970, 1, 1)
 
     def day(i: int) -> dt.date:
@@ -353,6 +370,11 @@ def _window_start(ts: np.ndarray, since: dt.date | None, max_days: int | None) -
     if max_days is None or not len(ts):
         return None
     last = int(ts.max()) // _SECONDS_PER_DAY
+    split = _detached_split(ts)
+    if split is not None and split[3] <= split[2]:
+        # a few stray ratings long after the rest (a clock error): the window is the last
+        # days of the history itself, not of the stray ones (which land, and are named)
+        last = int(split[0][split[1]])
     first = last - max_days + 1
     return first * _SECONDS_PER_DAY if first > int(ts.min()) // _SECONDS_PER_DAY else None
 
@@ -365,6 +387,8 @@ def _import(
     say: Callable[[str], None],
     window: tuple[dt.date | None, int | None] = (None, None),
 ) -> ImportSummary:
+    if shown is None:  # a folder: the release may sit one or two levels down
+        src = release_folder(src)
     layout = detect(src, shown)
     rejects_dir = Path(paths.landing) / "_rejected" / LANDING_NAME
     users_file = layout.users if layout.users and (src / layout.users.name).is_file() else None

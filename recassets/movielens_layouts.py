@@ -168,10 +168,30 @@ def detect(src: Path, shown: str | None = None) -> Layout:
                 f"{EXPECTED}"
             )
         return layout
+    names = {f.name for lay in LAYOUTS for f in lay.files}
+    cased = sorted(p.name for p in src.iterdir() if p.name not in names and p.name.lower() in names)
+    hint = (f" ({', '.join(cased)}: the release's names are lower case, rename them)"
+            if cased else "")  # fmt: skip
     raise FileNotFoundError(
-        f"MovieLens import: no u.data, ratings.dat or ratings.csv in {where} (nothing is "
+        f"MovieLens import: no u.data, ratings.dat or ratings.csv in {where}{hint} (nothing is "
         f"downloaded); {EXPECTED}"
     )
+
+
+def release_folder(src: Path) -> Path:
+    """``src``, or the one folder under it (two levels at most, as an unpacked archive
+    nests it: ``ml-100k/`` in a download folder) that holds a release's ratings file when
+    ``src`` itself holds none. Several such folders: ``src``, which ``detect`` then refuses."""
+    if any((src / lay.ratings.name).exists() for lay in LAYOUTS):
+        return src
+    found = {
+        p.parent
+        for lay in LAYOUTS
+        for pattern in (f"*/{lay.ratings.name}", f"*/*/{lay.ratings.name}")
+        for p in src.glob(pattern)
+        if "__MACOSX" not in p.parts and p.is_file()
+    }
+    return found.pop() if len(found) == 1 else src
 
 
 # what a damaged, encrypted or unsupported member raises while it is read
@@ -198,7 +218,12 @@ def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
     except _ZIP_ERRORS as e:
         raise ValueError(f"MovieLens import: the archive {src} cannot be read ({e})") from None
     with archive:
-        infos = {PurePosixPath(i.filename): i for i in archive.infolist() if not i.is_dir()}
+        # a zip made on Windows may name its members with backslashes (ml-100k\\u.data)
+        infos = {
+            PurePosixPath(i.filename.replace("\\", "/")): i
+            for i in archive.infolist()
+            if not i.is_dir()
+        }
         # the folder of each release's ratings file (ml-1m.zip holds ml-1m/ratings.dat);
         # macOS' __MACOSX/ copies are not the release
         real = [m for m in infos if "__MACOSX" not in m.parts]
@@ -361,5 +386,5 @@ def _max_chars(field: str) -> int:
 
 __all__ = [
     "GENRES", "LAYOUTS", "Layout", "ML_100K", "ML_1M", "ML_LATEST", "OCCUPATIONS", "Source",
-    "detect", "parse_items", "parse_ratings", "parse_users", "unpacked",
+    "detect", "parse_items", "parse_ratings", "parse_users", "release_folder", "unpacked",
 ]  # fmt: skip

@@ -502,6 +502,7 @@ def test_unknown_format_is_refused(tmp_path: Path, paths: Paths) -> None:
 def test_reimport_is_byte_identical_even_with_shuffled_input(
     tmp_path: Path, paths: Paths, fmt: str
 ) -> None:
+    # 200 ratings over 5 days: the stray one is 0.5 % of them
     data = [f"{u}\t{i}\t{(u + i) % 5 + 1}\t{864000000 + 3600 * (7 * u + 13 * i)}"
             for u in range(1, 9) for i in range(1, 12)]  # fmt: skip
     items = [item_line(i, f"Film {i}", GENRES[i % 19]) for i in range(1, 12)]
@@ -794,3 +795,21 @@ def test_ratings_far_from_the_rest_are_named_with_how_to_leave_them_out():
     assert detached(bulk) is None  # no gap
     assert detached(np.r_[bulk, bulk + 400 * day]) is None  # two halves: no stray side
     assert detached(np.r_[bulk, bulk[-1] + 300 * day]) is None  # a quiet season, not a year
+
+
+def test_the_demos_window_counts_back_from_the_history_not_from_a_stray_clock(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """``max_days`` (the demo's last three years) counted back from the latest rating: one
+    2023 rating beside 1997's landed alone, the 1997 ones "left out before 2020-11-14"."""
+    from recassets.movielens import DEMO_MAX_DAYS
+
+    data = [f"{u}\t{i}\t4\t{874_713_600 + 86_400 * d + i}" for d in range(5) for u in (1, 2)
+            for i in range(10, 30)]  # fmt: skip
+    src = write_ml(tmp_path / "ml", data + ["1\t30\t4\t1700000000"], BASIC_ITEMS, BASIC_USERS)
+    summary = import_movielens(src, paths, max_days=DEMO_MAX_DAYS)
+    assert (summary.events, summary.left_before, summary.window_start) == (201, 0, None)
+    assert summary.detached is not None and "1 rating(s) on 2023-11-14" in summary.detached
+    short = import_movielens(src, paths, max_days=2)  # the window: the history's last 2 days
+    assert (short.events, short.left_before) == (81, 120)
+    assert short.window_start == dt.date(1997, 9, 23)

@@ -409,3 +409,105 @@ def test_two_unclosed_quotes_are_two_bad_lines_not_one_record(tmp_path: Path, pa
     items = {r["item_id"] for rows in landing(paths, "items").values() for r in rows}
     assert items == {2}  # the line between two unclosed quotes lands
     assert [r["line"] for r in rejects(paths, "movies.csv")] == [2, 4]
+
+
+def test_csv_lines_python_csv_refuses_are_rejected_one_by_one_never_merged(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """Lines Python's csv raises on (two inch marks within 20 lines, a bare \\r beside a
+    quote) were a traceback and nothing landed; two odd-quote lines were merged into one film
+    whenever the join had three fields, losing the second film without a word."""
+    src = tmp_path / "csv"
+    src.mkdir()
+    (src / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n"
+        + "".join(f"1,{i},4,88125095{i}\n" for i in (1, 3, 6, 7, 8, 9))
+    )
+    (src / "movies.csv").write_bytes(
+        b"movieId,title,genres\n"
+        b'3,The 12" Single (1995),Comedy|Romance\n'  # an inch mark: literal, as before
+        b'6,Heat 7" (1995),Action\n'  # a second one: their join is no CSV record
+        b'7,"Grumpier, Old (1995)",Comedy\r|Romance\n'  # a stray \r beside a quote: kept
+        b'8,"Open Old Men (1995),Comedy\n'  # opens a quote ...
+        b'9,Heat 12" (1995),Action\n'  # ... that this inch mark does not close
+        b'1, "Spaced, The (1995)", Drama\n'  # a space before a quoted field
+    )
+    summary = import_movielens(src, paths)
+    items = {r["item_id"]: r for rows in landing(paths, "items").values() for r in rows}
+    assert items[3]["title"] == 'The 12" Single (1995)'
+    assert items[6]["title"] == 'Heat 7" (1995)'
+    assert (items[7]["title"], items[7]["category"]) == ("Grumpier, Old (1995)", "comedy")
+    assert items[9]["title"] == 'Heat 12" (1995)' and items[9]["category"] == "action"
+    assert (items[1]["title"], items[1]["category"]) == ("Spaced, The (1995)", "drama")
+    assert 8 not in items and [r["line"] for r in rejects(paths, "movies.csv")] == [5]
+    assert summary.rejected["movies.csv"] == 1
+
+
+def test_a_csv_line_csv_cannot_read_is_rejected_with_its_reason(
+    tmp_path: Path, paths: Paths
+) -> None:
+    from recassets.movielens_lines import _csv_fields
+
+    assert _csv_fields('1,"a"b,c', strict=True).__class__.__name__ == "Error"
+    assert _csv_fields('1,"a"b,c') == ["1", "ab", "c"]  # lenient, as the release reads
+    big = "T" * 140_000  # over csv's 131,072-character field limit: read whole
+    assert _csv_fields(f'1,"{big}",Drama') == ["1", big, "Drama"]
+    src = tmp_path / "csv"
+    src.mkdir()
+    (src / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4,881250951\n")
+    (src / "movies.csv").write_text(f'movieId,title,genres\n1,"{big}",Drama\n')
+    import_movielens(src, paths)
+    [item] = [r for rows in landing(paths, "items").values() for r in rows]
+    assert item.get("title") is None and item["category"] == "drama"  # nulled, as documented
+
+
+def test_numbers_as_exporters_write_them_land(tmp_path: Path, paths: Paths) -> None:
+    """``3.6666666666666665``, ``4.``, ``.5`` and a timestamp written as a float
+    (``881250949.0``, pandas' for an int column with a gap) land; a separator ending every
+    u.data line is no fifth field. Still rejected: a fractional timestamp, an exponent."""
+    src = write_ml_100k(tmp_path / "ml-100k")
+    lines = (src / "u.data").read_text().splitlines()
+    extra = [
+        "1\t1\t3.6666666666666665\t881250949",
+        "1\t2\t4.\t881250950",
+        "2\t1\t.5\t881250951",  # below ml-100k's 1: rejected as outside, not "not a number"
+        "2\t2\t4\t881250952.0\t",
+        "3\t1\t4\t881250953.5",
+        "3\t2\t4e0\t881250954",
+    ]
+    (src / "u.data").write_text("\n".join(lines + extra) + "\n")
+    summary = import_movielens(src, paths)
+    bad = {r["line"]: r["reason"] for r in rejects(paths, "u.data")}
+    n = len(lines)
+    assert bad == {
+        n + 3: "field 3 (rating): '.5' is outside 1-5",
+        n + 5: "field 4 (timestamp): '881250953.5' is not an integer",
+        n + 6: "field 3 (rating): '4e0' is not a number",
+    }
+    assert summary.events == n + 3
+    events = [r for rows in landing(paths, "events").values() for r in rows]
+    got = {r["event_id"]: r["value"] for r in events}
+    assert got["ml-1-1-881250949"] == pytest.approx(3.6666666666666665, abs=1e-12)
+    assert (got["ml-1-2-881250950"], got["ml-2-2-881250952"]) == (4.0, 4.0)
+
+
+def test_a_release_one_level_down_a_windows_zip_and_upper_case_names(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """A download folder holding ``ml-100k/`` imports as the zip of it does; a zip whose
+    members use backslashes too; upper-case names are refused, naming them."""
+    write_ml_100k(tmp_path / "downloads" / "ml-100k")
+    summary = import_movielens(tmp_path / "downloads", paths)
+    n = len((tmp_path / "downloads" / "ml-100k" / "u.data").read_text().splitlines())
+    assert summary.layout == "ml-100k" and summary.events == n and not rejects(paths, "u.data")
+    zipped = tmp_path / "win.zip"
+    with zipfile.ZipFile(zipped, "w") as z:
+        for f in (tmp_path / "downloads" / "ml-100k").iterdir():
+            z.writestr(f"ml-100k\\{f.name}", f.read_bytes())
+    assert import_movielens(zipped, paths).events == n
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    for f in (tmp_path / "downloads" / "ml-100k").iterdir():
+        (upper / f.name.upper()).write_bytes(f.read_bytes())
+    with pytest.raises(FileNotFoundError, match=r"U\.DATA, U\.ITEM, U\.USER: the release's names"):
+        import_movielens(upper, paths)
