@@ -118,6 +118,7 @@ def _landing_files(
     files: list[LandedFile] = []
     scans: dict[str, _LineScan] = {}
     missing: dict[str, str] = {}
+    notes: dict[str, str] = {}  # a day of files that hold no record: which
     for day in days:
         folder = Path(paths.landing_dir(dataset, day))
         entries = sorted(p for p in folder.glob("*") if not p.name.startswith((".", "_")))
@@ -141,6 +142,7 @@ def _landing_files(
         if not found and not folders:
             missing[day] = str(folder)
             continue
+        blank: list[str] = []  # readable files that hold no record
         for p in found:
             scan = _LineScan() if p.suffix.lower() in JSONL_SUFFIXES else None
             st = p.stat()
@@ -153,14 +155,41 @@ def _landing_files(
             )
             if scan is not None:
                 scans[str(p)] = scan
+            if _holds_no_record(p, verdict[0], size, scan):
+                blank.append(f"{p.name} ({size:,} bytes)")
+        if not folders and len(blank) == len(found):
+            # a day whose files are all empty (a producer that truncated or touched its file
+            # first, a 0-row Parquet) is a day without landing files, by the same rules: it
+            # replaced the day's ingested rows with none, without a word
+            missing[day] = str(folder)  # the manifest's looked_in: a folder
+            notes[day] = f"only {', '.join(blank)}: no record in them"
     if not empty_days_allowed(days, list(missing), allow_missing_days):
         raise LandingMissingError(
             f"no landing files for {dataset} on {len(missing)} day(s); looked in: "
-            + ", ".join(missing.values())
+            + ", ".join(f + (f" ({notes[d]})" if d in notes else "") for d, f in missing.items())
             + " (a day emptied on purpose, to withdraw its rows, is ingested in a range with a "
             "day that has files: docs/automation.md, known limits)"
         )
     return files, scans, missing
+
+
+def _holds_no_record(path: Path, fmt: str, size: int, scan: _LineScan | None) -> bool:
+    """Whether a readable landed file holds no record: zero bytes, JSON Lines of white space
+    only, or Parquet of no row. An unreadable file is quarantined whole, a record of its own."""
+    if fmt == "unreadable":
+        return False
+    if size == 0:
+        return True
+    if scan is not None:
+        return not scan.content
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_metadata(path).num_rows == 0
+        except Exception:  # noqa: BLE001 - _classify read it; a file changed since is read as is
+            return False
+    return False
 
 
 # Where a line starts (the file's first byte, or after a newline), a byte that can make Spark's
@@ -207,6 +236,7 @@ class _LineScan:
         self.not_utf8: str | None = None  # "line N: <the decoder's reason>"
         self.plain = True  # no odd line: the JSON reader makes exactly one row per line
         self.last = b"\n"  # the byte before the block; the first line starts at byte 0
+        self.content = False  # a byte that is not white space: the file may hold a record
         self.suspect = False  # a line may hold more than one JSON value (``_AFTER_OBJECT``)
         self._tail = b""  # the end of the previous block, for a match across the edge
 
@@ -218,6 +248,8 @@ class _LineScan:
                 line = self.newlines + block.count(b"\n", 0, exc.start) + 1
                 self.not_utf8 = f"line {line}: {exc.reason} (byte 0x{block[exc.start]:02x})"
         self.newlines += block.count(b"\n")
+        if not self.content:  # strip() stops at the first such byte: no scan of a full block
+            self.content = bool(block.strip())
         if self.plain and (_ODD_LINE.search(self.last + block[:1]) or _ODD_LINE.search(block)):
             self.plain = False
         if not self.suspect and (

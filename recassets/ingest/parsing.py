@@ -301,8 +301,9 @@ def _typed(name: str, type_: str) -> Column:
         # row was rejected. Judged by its value, not its text (Spark's JSON reader keeps a
         # number as written, from_json and a Parquet double re-print it in E-notation), and
         # below 10^15 only: a float holds 15 digits exactly, a longer one may be another id.
+        # 20 decimals: at 10 "4.99999999999" rounded to 5 and landed as another user's id.
         raw = F.col(f"`{name}`")
-        d = raw.try_cast("decimal(38,10)")
+        d = raw.try_cast("decimal(38,20)")
         whole = F.when((d == F.floor(d)) & (F.abs(d) < F.lit(10**15)), d.cast("bigint"))
         return F.when(raw.rlike("[.eE]"), whole).otherwise(raw.try_cast("bigint"))
     return F.expr(f"try_cast(`{name}` as {type_})")

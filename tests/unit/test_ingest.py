@@ -631,6 +631,32 @@ def test_a_single_day_without_files_raises_and_writes_nothing(spark, paths):
     assert not Path(paths.lake).exists() and not Path(paths.lineage).exists()
 
 
+def test_a_day_whose_files_hold_no_record_is_a_day_without_files(spark, paths):
+    """A producer that truncated its file (zero bytes), wrote blank lines, or a Parquet of no
+    row: the day was ingested as 0 rows, replacing what it held, without a word. Alone it is
+    refused as a day without files, naming them; in a range it is an empty partition."""
+    day = "2026-01-04"
+    folder = Path(paths.landing_dir("events", day))
+    folder.mkdir(parents=True)
+    (folder / "a.jsonl").write_bytes(b"")
+    (folder / "b.jsonl").write_bytes(b"\n \n\t\n")
+    pq.write_table(pa.table({"event_id": pa.array([], pa.string())}), folder / "c.parquet")
+    with pytest.raises(LandingMissingError) as err:
+        ingest(spark, paths, "events", [day])
+    assert f"{folder} (only a.jsonl (0 bytes), b.jsonl (5 bytes), c.parquet (" in str(err.value)
+    assert not Path(paths.lake).exists()
+    day1 = Path(paths.landing_dir("events", D1))
+    day1.mkdir(parents=True)
+    (day1 / "a.jsonl").write_text(A_LINES[0] + "\n")
+    result = ingest(spark, paths, "events", [D1, day])
+    assert {d: (p.rows, p.empty) for d, p in result.partitions.items()} == {
+        D1: (1, False), day: (0, True)
+    }  # fmt: skip
+    (folder / "b.jsonl").write_text(A_LINES[0].replace(D1, day) + "\n")  # one record: a day
+    again = ingest(spark, paths, "events", [day])
+    assert (again.partitions[day].rows, again.partitions[day].empty) == (1, False)
+
+
 def test_a_range_in_which_no_day_has_files_raises(spark, paths):
     with pytest.raises(LandingMissingError) as err:
         ingest(spark, paths, "events", ["2026-01-03", "2026-01-04"])
@@ -1154,6 +1180,8 @@ def test_a_nul_byte_in_a_value_rejects_its_line_and_utf16_stays_a_whole_file(spa
     raw = _ev("n2", t).replace('"n2"', '"n2\x00x"')  # the byte itself, not JSON's escape
     assert "\x00" in raw
     lines = [_ev("n1", t), raw, _ev("n3", t), _ev("n4\x00x", t)]  # json.dumps escapes n4's
+    # an object or array as the id: its text, spaced as written or as re-printed, was the key
+    lines += [_ev("x", t).replace('"x"', '{"a": 1}'), _ev("x", t).replace('"x"', " [1, 2]")]
     (folder / "a.jsonl").write_bytes(("\n".join(lines) + "\n").encode())
     assert (folder / "a.jsonl").read_bytes().count(b"\x00") == 1
     (folder / "b.jsonl").write_bytes((_ev("w1", t) + "\n").encode("utf-16-le"))
@@ -1162,6 +1190,8 @@ def test_a_nul_byte_in_a_value_rejects_its_line_and_utf16_stays_a_whole_file(spa
     assert [(f, n, fld, why) for f, n, fld, why, _raw in rejected] == [
         ("a.jsonl", 2, None, NOT_AN_OBJECT),
         ("a.jsonl", 4, "event_id", "field event_id: holds a control character"),
+        ("a.jsonl", 5, "event_id", "field event_id: a JSON object or array, not an id"),
+        ("a.jsonl", 6, "event_id", "field event_id: a JSON object or array, not an id"),
         ("b.jsonl", None, None, "not UTF-8 text (NUL bytes): binary or compressed file?"),
     ]
 
@@ -1214,7 +1244,8 @@ def test_whole_number_ids_written_as_floats_land_and_others_are_named(spark, pat
     A fraction, or a float too long to hold the id exactly, is refused."""
     ok = [("1", 5.0, 5, 1), ("2", "7.00", 7, 3), ("5", 123456789012345.0, 123456789012345, 1),
           ("6", 1.0e3, 1000, 1)]  # fmt: skip
-    bad = [("3", 2.5), ("4", "1234567890123456.0")]
+    # 4.99999999999 rounded to 5 at 10 decimals and landed as user 5
+    bad = [("3", 2.5), ("4", "1234567890123456.0"), ("7", 4.99999999999), ("8", "5.00000000001")]
     for day, blank, parser in (("2026-03-12", [], "json"), ("2026-03-13", [""], "text")):
         t = f"{day}T01:00:00Z"
         lines = [_ev(f"f{n}", t, user_id=u, item_id=" 3.0 " if n == "2" else 1) for n, u, *_ in ok]
@@ -1236,7 +1267,7 @@ def test_whole_number_ids_written_as_floats_land_and_others_are_named(spark, pat
         ), parser
         first = len(blank) + len(ok) + 1
         assert [(f, n, fld) for f, n, fld, _why, _raw in rejected] == [
-            ("a.jsonl", first, "user_id"), ("a.jsonl", first + 1, "user_id"),
+            *(("a.jsonl", first + i, "user_id") for i in range(len(bad))),
             ("c.parquet", 2, "user_id"),
         ], parser  # fmt: skip
 
