@@ -104,6 +104,10 @@ class RankRequest(BaseModel):
     item_ids: Annotated[list[ItemId], Field(min_length=1, max_length=MAX_RANK_ITEMS)]
 
 
+class InfoRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # no field: {"x": 1} is a 400, as elsewhere
+
+
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -465,7 +469,7 @@ class RecommenderService:
             out.append({"request_id": answer_id, "bento": self.bento, **rec.to_dict()})
         return out
 
-    @bentoml.api
+    @bentoml.api(input_spec=InfoRequest)  # pyright: ignore[reportArgumentType]
     def info(self) -> dict[str, Any]:
         from recassets.funnel.recommender import public
 
@@ -484,3 +488,4 @@ RecommenderService.add_asgi_middleware(Guard, health=_store_note)
 # BentoML's per-path request metrics (outside the Guard) measure only the paths routes serve:
 # a scanner's made-up paths would each add series for the life of the worker
 unrouted.install(_count_unrouted)
+unrouted.no_websockets()  # before the worker's uvicorn loads its config (after this import)

@@ -148,11 +148,18 @@ class Guard:
         path = scope.get("path", "")
         if path in OPEN_PATHS:
             if path == "/readyz" and self.health is not None:
-                await self._readyz(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
+                await self._readyz(scope, receive, _uniform_errors(send, scope))
+            else:  # a POST to a probe: the edge's 405, not Starlette's plain text
+                await self.app(scope, receive, _uniform_errors(send, scope))
             return
         headers = _headers(scope)
+        repeated = _repeated(scope, (b"content-type", b"content-encoding", b"content-length"))
+        if repeated is not None:
+            # the edge checks one, BentoML parses another (the first): a multipart body got
+            # past "JSON only" behind a second Content-Type, and a malformed one was a 500
+            message = f"{repeated} is given more than once"
+            await _answer(send, 400, {"error": message, "field": repeated})
+            return
         if self.token is not None and not self._authorized(headers):
             await _answer(
                 send,
@@ -183,6 +190,7 @@ class Guard:
             return
         declared = headers.get("content-length")
         if declared is not None:
+            declared = declared.strip(" \t")  # white space around a value is no part of it
             if not declared.isdigit():
                 await _answer(send, 400, {"error": "bad Content-Length", "field": "body"})
                 return
@@ -206,6 +214,12 @@ class Guard:
             # closed: the rest of the body, should it come, must not read as a next request
             close = [(b"connection", b"close")]
             await _answer(send, 408, {"error": message, "field": "body"}, close)
+            return
+        if (key := _repeated_key(bytes(body))) is not None:
+            # {"user_id": 5, "user_id": 6} was answered for 6: a proxy or a log that reads the
+            # first key sees another request than the one served
+            message = f"the field {key[:64]!r} is given more than once"
+            await _answer(send, 400, {"error": message, "field": key[:64]})
             return
         scope[CLIENT_CLOSED] = client_closed_check(receive)
         await self.app(scope, _replay(bytes(body), receive), _uniform_errors(send, scope))
@@ -424,6 +438,44 @@ def _nullable(node: Any) -> None:
         node["nullable"] = True
     for value in node.values():
         _nullable(value)
+
+
+def _repeated(scope: Scope, names: tuple[bytes, ...]) -> str | None:
+    """The first of ``names`` the request gives more than once, or None."""
+    seen: set[bytes] = set()
+    for key, _value in scope.get("headers", []):
+        name = key.lower()
+        if name in names:
+            if name in seen:
+                return name.decode()
+            seen.add(name)
+    return None
+
+
+class _Repeated(Exception):
+    pass
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        keys = [k for k, _ in pairs]
+        raise _Repeated(next(k for k in keys if keys.count(k) > 1))
+    return out
+
+
+def _repeated_key(body: bytes) -> str | None:
+    """A key a JSON object of ``body`` gives twice (at any depth), or None: also for a body
+    that is no JSON, which the API's own parser refuses with its reason."""
+    if body.count(b'"') < 4:  # fewer than two keys: nothing can repeat (an empty body, {})
+        return None
+    try:
+        json.loads(body, object_pairs_hook=_no_repeats)
+    except _Repeated as e:
+        return str(e.args[0])
+    except (ValueError, RecursionError):
+        return None
+    return None
 
 
 def _headers(scope: Scope) -> dict[str, str]:

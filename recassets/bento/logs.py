@@ -13,6 +13,13 @@ request's path (percent-decoded: ``%0d%0a`` in a URL forged a whole log line) an
 Content-Type (a 2 MB header made a 2 MB line) as sent: each record becomes one line, control
 characters escaped, at most ``MAX_ACCESS_CHARS`` long.
 
+It also decodes the request's Content-Type and Content-Length as UTF-8 before it writes the
+line: one byte that is not (``Content-Type: text/\xe9``) raised there, outside the service's
+edge, so the client got its status line and then a dropped connection, and the log two ERROR
+tracebacks for a 100-byte request. ``install`` escapes such a value in the request itself
+(``text/\\xe9``) before that middleware runs, and the edge then answers it as any other
+(a 415 naming the type).
+
 ``install`` puts both on their loggers (the service does, when a worker builds it).
 """
 
@@ -108,9 +115,45 @@ class AccessLines(logging.Filter):
         return True
 
 
+_DECODED = (b"content-type", b"content-length")  # what the access line decodes, as UTF-8
+_PATCHED = "_recassets_ascii_headers"
+
+
+def ascii_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with each Content-Type or Content-Length value that is not ASCII escaped
+    (``\\xe9``); the list itself when none is."""
+    if all(v.isascii() or k.lower() not in _DECODED for k, v in headers):
+        return headers
+    return [
+        (k, v.decode("latin-1").encode("ascii", "backslashreplace"))
+        if k.lower() in _DECODED and not v.isascii()
+        else (k, v)
+        for k, v in headers
+    ]
+
+
+def _patch_access_middleware() -> None:
+    """Make BentoML's access-log middleware see ``ascii_headers`` of each request."""
+    from bentoml._internal.server.http.access import AccessLogMiddleware
+
+    if getattr(AccessLogMiddleware, _PATCHED, False):
+        return
+    original = AccessLogMiddleware.__call__
+
+    async def __call__(self: Any, scope: Any, receive: Any, send: Any, _o: Any = original) -> None:
+        if scope.get("type") == "http" and scope.get("headers"):
+            scope["headers"] = ascii_headers(scope["headers"])
+        await _o(self, scope, receive, send)
+
+    AccessLogMiddleware.__call__ = __call__
+    setattr(AccessLogMiddleware, _PATCHED, True)
+
+
 def install(logger_name: str = BENTOML_LOGGER) -> ClientErrors:
     """Put ``ClientErrors`` on the logger and ``AccessLines`` on BentoML's access logger
-    (once: a second call returns the first filter)."""
+    (once: a second call returns the first filter), and escape the request headers the
+    access line decodes (``ascii_headers``)."""
+    _patch_access_middleware()
     access = logging.getLogger(ACCESS_LOGGER)
     if not any(isinstance(f, AccessLines) for f in access.filters):
         access.addFilter(AccessLines())
@@ -128,6 +171,7 @@ __all__ = [
     "BENTOML_LOGGER",
     "AccessLines",
     "ClientErrors",
+    "ascii_headers",
     "client_status",
     "install",
     "one_line",

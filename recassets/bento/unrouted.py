@@ -89,4 +89,25 @@ def install(count: Callable[[], None]) -> None:
         setattr(cls, _PATCHED, True)
 
 
-__all__ = ["install", "routed", "router_of"]
+def no_websockets() -> None:
+    """Have uvicorn serve no websocket in this process (``ws="none"``, which BentoML's worker
+    does not expose): the service has no websocket route, and a POST with ``Upgrade:
+    websocket`` was handed to uvicorn's websocket protocol, which never answered it (330 s,
+    nothing logged), before the edge could. Now it is a plain request, which the edge answers
+    with its 400 naming the header, as it does ``h2c``; uvicorn logs a WARNING line for it."""
+    import uvicorn.config
+
+    config = uvicorn.config.Config
+    if getattr(config, _PATCHED, False):
+        return
+    load = config.load
+
+    def load_without_websockets(self: Any, _load: Any = load) -> None:
+        self.ws = "none"
+        _load(self)
+
+    config.load = load_without_websockets
+    setattr(config, _PATCHED, True)
+
+
+__all__ = ["install", "no_websockets", "routed", "router_of"]

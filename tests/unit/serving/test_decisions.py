@@ -46,8 +46,9 @@ def test_a_safe_header_is_the_request_id(header):
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "x" * 65, "caf\u00e9", "a\nb", "a\r\nX-Evil: 1", "a b", "a:b", "../x", "a@1"],
-)
+    [None, "", "x" * 65, "caf\u00e9", "a\nb", "a\r\nX-Evil: 1", "a b", "a:b", "../x", "a@1",
+     "-h", "--help", "-"],  # an id `recassets lineage` takes for an option
+)  # fmt: skip
 def test_a_missing_or_hostile_header_is_replaced(header):
     rid = D.request_id(header)
     assert rid != header and len(rid) == 32 and int(rid, 16) >= 0

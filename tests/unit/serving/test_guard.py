@@ -259,6 +259,43 @@ def test_an_upgrade_request_is_a_400_naming_the_header():
     assert client.post("/recommend", content=b'{"user_id": 1}', headers=plain).status_code == 200
 
 
+def test_a_repeated_header_or_json_key_is_a_400_naming_it():
+    """The edge checked the last Content-Type and BentoML parsed the first: a form body got
+    past "JSON only" behind a second one, and a malformed multipart one was a 500. A key given
+    twice was answered for its last value, where a proxy reading the first sees another user."""
+    client = _client(token=None)
+    two = [("content-type", "application/x-www-form-urlencoded"),
+           ("content-type", "application/json")]  # fmt: skip
+    refused = client.post("/recommend", content=b"user_id=5&k=3", headers=two)
+    assert (refused.status_code, refused.json()) == (
+        400, {"error": "content-type is given more than once", "field": "content-type"}
+    )  # fmt: skip
+    plain = {"content-type": "application/json"}
+    twice = client.post(
+        "/recommend", content=b'{"user_id": 5, "k": 2, "user_id": 6}', headers=plain
+    )
+    assert (twice.status_code, twice.json()["field"]) == (400, "user_id")
+    nested = b'{"requests": [{"user_id": 1}, {"k": 1, "k": 2}]}'
+    assert client.post("/recommend", content=nested, headers=plain).json()["field"] == "k"
+    for fine in (b'{"user_id": 5, "k": 2}', b'{"requests": [{"k": 1}, {"k": 2}]}', b"", b"{",
+                 b'"k"'):  # fmt: skip
+        assert client.post("/recommend", content=fine, headers=plain).status_code == 200
+    spaced = client.post(  # white space around a Content-Length is no part of it
+        "/recommend", content=b'{"user_id": 5}', headers={**plain, "content-length": "14 "}
+    )
+    assert spaced.status_code == 200
+    bad = client.post(
+        "/recommend", content=b'{"user_id": 5}', headers={**plain, "content-length": "1 4"}
+    )
+    assert bad.status_code == 400
+
+
+def test_a_post_to_a_probe_is_the_edges_405():
+    wrong = _client(token=None).post("/readyz")
+    assert wrong.status_code == 405
+    assert wrong.json() == {"error": "method POST not allowed on /readyz", "field": "method"}
+
+
 def test_a_closed_client_is_seen_at_once_by_a_peek_at_its_socket():
     """``client_closed_check``: uvicorn's ``receive`` is a method of its request cycle, whose
     transport holds the socket; an empty peek is the connection's end."""

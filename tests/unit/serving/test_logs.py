@@ -134,3 +134,48 @@ def test_install_puts_the_access_filter_on_once():
     logs.install()
     access = logging.getLogger(logs.ACCESS_LOGGER)
     assert sum(isinstance(f, logs.AccessLines) for f in access.filters) == 1
+
+
+def test_a_content_type_that_is_no_utf8_is_escaped_before_the_access_line():
+    """BentoML's access middleware decodes the request's Content-Type as UTF-8 when it writes
+    its line, outside the service's edge: ``text/\\xe9`` raised there, the client got a status
+    line and a dropped connection, the log two ERROR tracebacks. ``install`` escapes it in the
+    request first: the app sees ``text/\\\\xe9`` and the line is written."""
+    import asyncio
+
+    from bentoml._internal.server.http.access import AccessLogMiddleware
+
+    assert logs.ascii_headers([(b"content-type", b"application/json")]) == [
+        (b"content-type", b"application/json")
+    ]
+    seen: dict[bytes, bytes] = {}
+    sent: list[dict] = []
+
+    async def app(scope, receive, send):
+        seen.update(scope["headers"])
+        await send({"type": "http.response.start", "status": 415,
+                    "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    def call(method=None) -> None:
+        scope = {"type": "http", "scheme": "http", "method": "POST", "path": "/recommend",
+                 "client": ("127.0.0.1", 1), "headers": [(b"content-type", b"text/\xe9"),
+                                                          (b"x-other", b"\xe9")]}  # fmt: skip
+        middleware = AccessLogMiddleware(app, has_request_content_type=True)
+        asyncio.run((method or type(middleware).__call__)(middleware, scope, receive, send))
+
+    logs.install()
+    shipped = AccessLogMiddleware.__call__.__defaults__[0]  # the method the patch wraps
+    with pytest.raises(UnicodeDecodeError):  # BentoML as it ships raises on the byte
+        call(shipped)
+    sent.clear()
+    call()
+    assert seen[b"content-type"] == b"text/\\xe9" and seen[b"x-other"] == b"\xe9"
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [415]
+    assert sent[-1]["body"] == b"{}"

@@ -337,3 +337,14 @@ def test_a_client_that_left_gets_a_499_and_nothing_is_logged(tmp_path):
     open_ctx = _ctx()
     open_ctx.request.scope = {CLIENT_CLOSED: lambda: False}
     assert [a["user_id"] for a in _batch(svc, {"user_id": 1, "k": 5}, ctx=open_ctx)] == [1]
+
+
+def test_info_takes_no_field_and_refuses_one():
+    """/info answered ``{"x": 1}`` with 200, where every other API refuses an unknown field."""
+    from pydantic import ValidationError
+
+    spec = service.RecommenderService.apis["info"].input_spec
+    assert spec.model_validate_json(b"{}").model_dump() == {}
+    with pytest.raises(ValidationError) as refused:
+        spec.model_validate_json(b'{"x": 1}')
+    assert [(e["type"], e["loc"]) for e in refused.value.errors()] == [("extra_forbidden", ("x",))]
