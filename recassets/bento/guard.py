@@ -153,13 +153,6 @@ class Guard:
                 await self.app(scope, receive, _uniform_errors(send, scope))
             return
         headers = _headers(scope)
-        repeated = _repeated(scope, (b"content-type", b"content-encoding", b"content-length"))
-        if repeated is not None:
-            # the edge checks one, BentoML parses another (the first): a multipart body got
-            # past "JSON only" behind a second Content-Type, and a malformed one was a 500
-            message = f"{repeated} is given more than once"
-            await _answer(send, 400, {"error": message, "field": repeated})
-            return
         if self.token is not None and not self._authorized(headers):
             await _answer(
                 send,
@@ -170,6 +163,13 @@ class Guard:
             return
         if path == SCHEMA_PATH:
             await self._schema(scope, receive, send)
+            return
+        repeated = _repeated(scope, (b"content-type", b"content-encoding", b"content-length"))
+        if repeated is not None:
+            # the edge checks one, BentoML parses another (the first): a multipart body got
+            # past "JSON only" behind a second Content-Type, and a malformed one was a 500
+            message = f"{repeated} is given more than once"
+            await _answer(send, 400, {"error": message, "field": repeated})
             return
         media, _, params = headers.get("content-type", "application/json").partition(";")
         media = media.strip().lower()
