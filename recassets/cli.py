@@ -261,7 +261,7 @@ def cmd_import_movielens(args: argparse.Namespace) -> None:
     say(f"importing MovieLens from {args.dir} into {paths.landing}")
     s = import_movielens(args.dir, paths, fmt=args.format, progress=lambda m: say("  " + m),
                          since=args.since, max_days=DEMO_MAX_DAYS if args.demo else None)  # fmt: skip
-    for line in s.describe():
+    for line in s.describe(next_step=not args.demo):
         say(line)
 
 

@@ -90,6 +90,7 @@ from recassets.movielens_layouts import (
     parse_users,
     release_folder,
     unpacked,
+    with_bare_rows,
 )
 from recassets.movielens_lines import Lines
 from recassets.paths import Paths
@@ -144,8 +145,9 @@ class ImportSummary:
     left_before: int = 0  # valid ratings before the window (``since`` / ``max_days``)
     window_start: dt.date | None = None
 
-    def describe(self) -> list[str]:
-        """What the import landed and set aside, a line each (``recassets import-movielens``)."""
+    def describe(self, next_step: bool = True) -> list[str]:
+        """What the import landed and set aside, a line each (``recassets import-movielens``),
+        and the command to run next (``next_step``: not in the demo, which runs it)."""
         ratings, items, users = self.files
         out = [f"landed {self.events} ratings over {self.days} days, {self.users} users, "
                f"{self.items} items ({self.layout})"]  # fmt: skip
@@ -172,8 +174,8 @@ class ImportSummary:
                 f"{self.orphan_ratings} ratings name a user or item missing from "
                 f"{' / '.join(f for f in (users, items) if f)} ({missing}"
                 + (f"; or on a line of {' / '.join(bad)} that was rejected" if bad else "")
-                + "): landed (ingestion "
-                "does not join), without that user's or item's attributes; each line in "
+                + "): landed (ingestion does not join), and each such user or item as a row "
+                "without attributes (so that its history is kept); each line in "
                 f"{self.rejects_path / f'{ratings}.orphans.jsonl'}"
             )
         if self.detached:
@@ -186,9 +188,10 @@ class ImportSummary:
             out.append(f"the history spans {span} days: each daily asset builds a partition a "
                        f"day; `recassets demo` lands the last {DEMO_MAX_DAYS}, and "
                        "`import-movielens --since DAY` lands a shorter window")  # fmt: skip
-        out.append("next: RECASSETS_VOLUME_BAND=off recassets materialize (a rating history's "
-                   "daily volume swings beyond the raw-events volume band, which would fail the "
-                   "quality check; `recassets demo --movielens` sets it)")  # fmt: skip
+        if next_step:
+            out.append("next: RECASSETS_VOLUME_BAND=off recassets materialize (a rating history's "
+                       "daily volume swings beyond the raw-events volume band, which would fail the "
+                       "quality check; `recassets demo --movielens` sets it)")  # fmt: skip
         return out
 
 
@@ -470,10 +473,13 @@ def _import(
     orphan = no_user | no_item
     _write_rejects(rejects_dir, data_file, _orphans(data_shown, ratings, no_user, no_item),
                    "orphans")  # fmt: skip
+    # ...and each such user or item lands as a row without attributes, as in a layout without
+    # a user file: features keep an id with no row only while the 28-day window holds an event
+    # of it, and serving then forgot what the user rated (and offered it again)
+    users = with_bare_rows(users, "user_id", np.unique(uid[no_user]))
+    items = with_bare_rows(items, "item_id", np.unique(iid[no_item]))
     # a pair rated again at another second (the same second is a duplicate, rejected above)
     repeats = len(uid) - len(np.unique(np.stack([uid, iid], axis=1), axis=0)) if n else 0
-    if repeats:
-        say(f"{repeats} rating(s) rate a (user, item) pair again at another time: all landed")
     nulls = pa.nulls(n, pa.string())
     events = pa.table(
         {

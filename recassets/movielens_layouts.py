@@ -194,6 +194,18 @@ def release_folder(src: Path) -> Path:
     return found.pop() if len(found) == 1 else src
 
 
+def with_bare_rows(rows: dict[str, np.ndarray], key: str, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """``rows`` (parsed user or item rows) and a row for each of ``ids``, its other fields
+    None: an id the ratings name and the user or item file lacks."""
+    if not len(ids):
+        return rows
+    out = {}
+    for name, values in rows.items():
+        more = ids.astype(values.dtype) if name == key else np.full(len(ids), None, dtype=object)
+        out[name] = np.concatenate([values.astype(object) if name != key else values, more])
+    return out
+
+
 # what a damaged, encrypted or unsupported member raises while it is read
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
@@ -387,4 +399,5 @@ def _max_chars(field: str) -> int:
 __all__ = [
     "GENRES", "LAYOUTS", "Layout", "ML_100K", "ML_1M", "ML_LATEST", "OCCUPATIONS", "Source",
     "detect", "parse_items", "parse_ratings", "parse_users", "release_folder", "unpacked",
+    "with_bare_rows",
 ]  # fmt: skip
