@@ -72,6 +72,19 @@ def refused_by(result: Any, check_name: str | None) -> bool:
     )
 
 
+def refusal_reasons(result: Any, check_name: str | None, limit: int = 8) -> list[str]:
+    """The failed check ``check_name``'s ``reasons`` (a Markdown list in its metadata: the
+    gate's), one line each, at most ``limit`` (the rest counted)."""
+    lines: list[str] = []
+    for e in result.get_asset_check_evaluations():
+        if e.check_name != check_name or e.passed:
+            continue
+        value = getattr(e.metadata.get("reasons"), "value", None)
+        lines += [t.strip().removeprefix("- ") for t in str(value or "").splitlines() if t.strip()]
+    more = [f"... and {len(lines) - limit} more reason(s): recassets evaluate"]
+    return lines[:limit] + (more if len(lines) > limit else [])
+
+
 def failures(result: Any) -> list[tuple[str, str]]:
     """(step, the one-line cause) of each failed step of ``result``: the innermost error's
     first line (the asset's own exception, not Dagster's wrapper around it), with the lines
@@ -154,6 +167,8 @@ def run_plan(plan: Sequence[Mapping[str, Any]], instance: DagsterInstance) -> in
             status = "SUCCESS"
         elif refused_by(result, entry.get("tolerate")):
             status = "REFUSED"
+            for why in refusal_reasons(result, entry.get("tolerate")):
+                note(f"gate: {why}")  # said before the refusal's line, not only in the UI
         else:
             status = "FAILURE"
         if status == "FAILURE":

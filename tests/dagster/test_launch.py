@@ -13,13 +13,13 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, RunsFilter
 
-from assets.launch import LAUNCHED_BY, failures, partition_tags, refused_by
+from assets.launch import LAUNCHED_BY, failures, partition_tags, refusal_reasons, refused_by
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from recassets.cli import RUN_LINE
 from recassets.synthetic import SyntheticConfig, generate
@@ -42,6 +42,7 @@ def test_partition_tags_one_day_a_range_or_none():
 class _Evaluation:
     check_name: str
     passed: bool
+    metadata: dict = field(default_factory=dict)
 
 
 class _Result:
@@ -59,6 +60,23 @@ def test_refused_only_when_the_tolerated_check_failed():
     assert not refused_by(_Result(_Evaluation("other_check", False)), gate)
     assert not refused_by(_Result(), gate)  # the run failed before the gate ran
     assert not refused_by(_Result(_Evaluation(gate, False)), None)  # nothing tolerated
+
+
+def test_a_refusal_says_the_gates_reasons_one_line_each():
+    """The demo said only that the gate refused; its reasons were in the UI, or 2 minutes of
+    `recassets evaluate` away."""
+    from dagster import MetadataValue
+
+    gate = "model_evaluation_promotion_gate"
+    reasons = MetadataValue.md("- beaten by popularity_all_time: ndcg@10\n- 293 users")
+    refused = _Result(_Evaluation(gate, False, {"reasons": reasons}))
+    assert refusal_reasons(refused, gate) == ["beaten by popularity_all_time: ndcg@10", "293 users"]
+    passed = _Result(_Evaluation(gate, True, {"reasons": reasons}))
+    assert refusal_reasons(passed, gate) == [] and refusal_reasons(refused, "other") == []
+    many = MetadataValue.md("\n".join(f"- r{i}" for i in range(10)))
+    assert refusal_reasons(_Result(_Evaluation(gate, False, {"reasons": many})), gate)[-1] == (
+        "... and 2 more reason(s): recassets evaluate"
+    )
 
 
 @dataclass
