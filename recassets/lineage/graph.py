@@ -488,11 +488,10 @@ class _Walker:
     ) -> None:
         """The partitions ``days`` of ``table`` at ``version`` when the reader recorded it,
         else as of ``as_of_ms`` (the reader's commit time), those that existed then."""
-        path = self.paths.table(table)
         version = self._version_read(node, table, as_of_ms, version)
         if version is None:
             return
-        held = set(self.log.partitions(path, version))
+        held = self._partitions(node, table, version)
         for day in days:
             if day in held:
                 node.inputs.append(self.partition(table, day, version))
@@ -536,8 +535,19 @@ class _Walker:
         version = self._version_read(node, table, as_of_ms, version)
         if version is None:
             return
-        upto = [p for p in self.log.partitions(self.paths.table(table), version) if p <= day]
+        upto = [p for p in self._partitions(node, table, version) if p <= day]
         self._read(node, table, upto, as_of_ms, version)
+
+    def _partitions(self, node: Node, table: str, version: int) -> set[str]:
+        """The partitions of ``table`` at ``version``; none, with the node marked damaged
+        (``--verify`` fails it by name), where its Delta log cannot be read."""
+        path = self.paths.table(table)
+        try:
+            return set(self.log.partitions(path, version))
+        except records.RecordError as e:
+            node.manifest = (str(Path(path) / "_delta_log"), "damaged", str(e))
+            node.unrecorded.append(f"{table} at version {version}: {e}")
+            return set()
 
     def _example_inputs(self, node: Node, day: str, c: Commit) -> None:
         recipe, features_day = c.meta.get("recipe"), c.meta.get("features_day")

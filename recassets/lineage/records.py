@@ -118,12 +118,17 @@ class DeltaLog:
         """The ``dt`` partitions the table holds at ``version``, sorted."""
         key = (table_path, version)
         if key not in self._partitions:
+            from deltalake.exceptions import TableNotFoundError
+
             from recassets.lake import open_delta
 
             try:
                 parts = open_delta(table_path, version=version).partitions()
-            except Exception:  # noqa: BLE001 - no table, or a version vacuumed away
+            except TableNotFoundError:  # no table, or a version log cleanup removed
                 parts = []
+            except ValueError as e:  # a damaged log: said, never read as "no partition"
+                # (a trace went on without the table's branch and --verify passed)
+                raise RecordError(str(e)) from None
             self._partitions[key] = tuple(sorted({str(p["dt"]) for p in parts if p.get("dt")}))
         return self._partitions[key]
 

@@ -49,10 +49,12 @@ def landing_files(paths: Paths) -> list[Path]:
     return sorted(Path(paths.landing).rglob("*.jsonl"))
 
 
-def build(paths: Paths, *, blend: bool = False, light: bool = False) -> Paths:
+def build(paths: Paths, *, blend: bool = False, light: bool = False, read: bool = False) -> Paths:
     """The home; ``blend``: the promoted policy serves the blend order, with an item
     similarity fitted on both example partitions at version 0; ``light``: the pair serves
-    with a light ranker that read the two-tower's scores of both partitions."""
+    with a light ranker that read the two-tower's scores of both partitions; ``read``: the
+    feature commits record the versions they read (``userMetadata["read"]``), as the
+    pipeline's do, so that a trace reads no table's history to infer them."""
     # Landing files and their ingestion: one commit per dataset for both days, one manifest per day.
     for dataset, table in (("events", "raw_events"), ("users", "users"), ("items", "items")):
         parts = {}
@@ -70,10 +72,13 @@ def build(paths: Paths, *, blend: bool = False, light: bool = False) -> Paths:
     # Feature tables: the range path records days as [first, last].
     for table in ("user_features", "item_features", "cohort_features"):
         _commit(paths.table(table), list(DAYS),
-                {"run_id": RUN, "table": table, "days": [DAYS[0], DAYS[-1]], "code_version": "t"})  # fmt: skip
+                {"run_id": RUN, "table": table, "days": [DAYS[0], DAYS[-1]], "code_version": "t",
+                 **({"read": {"raw_events": 0, "users": 0, "items": 0}} if read else {})})  # fmt: skip
     _commit(paths.table("training_examples"), list(DAYS),
             {"run_id": RUN, "days": list(DAYS), "recipe": dict.fromkeys(DAYS, "impressions"),
-             "features_day": {DAYS[0]: None, DAYS[1]: DAYS[0]}, "code_version": "t"})  # fmt: skip
+             "features_day": {DAYS[0]: None, DAYS[1]: DAYS[0]}, "code_version": "t",
+             **({"read": {t: 0 for t in ("raw_events", "users", "items", "user_features",
+                                          "item_features", "cohort_features")}} if read else {})})  # fmt: skip
     # Checkpoints that consumed both example partitions at version 0.
     ckpts = {}
     for kind in P.KINDS:

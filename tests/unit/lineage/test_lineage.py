@@ -660,3 +660,19 @@ def test_a_landing_file_archived_beside_its_place_is_checked_inside_its_archive(
     packed.unlink()
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
     assert isinstance(code, str) and f"(1 missing): {shown}" in code
+
+
+def test_a_damaged_delta_log_fails_verify_naming_it_never_drops_its_branch(
+    paths, monkeypatch, capsys
+):
+    """A table whose Delta log cannot be read was read as holding no partition where a
+    feature commit recorded the version it read: the trace went on without its branch, and
+    --verify said "ok" of what was left, exit 0."""
+    own_home = H.build(paths, read=True)
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert code == 0 and "verify: 12 ok" in out
+    log = Path(own_home.table("users")) / "_delta_log" / "00000000000000000000.json"
+    log.write_text(log.read_text() + "garbage{\n")
+    code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
+    assert isinstance(code, str) and "users" in code and "damaged" in (code + out)
+    assert "_delta_log" in code + out
