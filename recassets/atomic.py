@@ -11,8 +11,10 @@ globs skip it. On any error the temporary file is removed and the target is unto
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import IO, Any
@@ -30,11 +32,17 @@ def atomic_path(
     first): for versioned files that must never be overwritten."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    name = f".{target.name}.tmp-{os.getpid()}"
+    if len(name.encode()) > 255:  # a name near the file system's limit: a short one beside it
+        name = f".{hashlib.sha256(target.name.encode()).hexdigest()[:16]}.tmp-{os.getpid()}"
+    tmp = target.with_name(name)
     try:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+            with contextlib.suppress(FileNotFoundError):  # a file replaced keeps its mode
+                # (an --out over a private 0600 report made it world-readable, 0644)
+                os.fchmod(f.fileno(), stat.S_IMODE(os.stat(target).st_mode))
         if exclusive:
             os.link(tmp, target)
         else:

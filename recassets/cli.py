@@ -27,7 +27,7 @@ from typing import Any
 from recassets import cli_args
 from recassets.freshness import SETTLE_ENV
 from recassets.instance import write_dagster_yaml
-from recassets.paths import Paths
+from recassets.paths import LOCATION_ENV, Paths
 
 INGEST_SELECTION = ("lake/raw_events", "lake/users", "lake/items")
 # Every materializable asset, upstream first. tests/dagster/test_definitions.py keeps this
@@ -86,7 +86,7 @@ def dagster_env(paths: Paths, settings: Mapping[str, str] | None = None) -> dict
     """A launched run's environment: the CLI's own, the home it resolved, and ``settings``."""
     env = dict(os.environ)
     env["RECASSETS_HOME"] = paths.home
-    env["DAGSTER_HOME"] = paths.dagster_home
+    env.update({name: getattr(paths, field) for field, name in LOCATION_ENV.items()})
     env["RECASSETS_CLI_PID"] = str(os.getpid())  # the run stops once we are gone (stop_with_parent)
     env.update(settings or {})
     return env
@@ -482,30 +482,24 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recassets", description=(__doc__ or "").split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def synthetic_args(p: argparse.ArgumentParser, days: int) -> None:
-        p.add_argument("--days", type=cli_args.at_most(MAX_DAYS), default=days,
-                       help=f"days to generate (at most {MAX_DAYS:,}: a century)")  # fmt: skip
-        p.add_argument("--events-per-day", type=cli_args.positive, default=20_000)
-        p.add_argument("--seed", type=cli_args.seed, default=7)
-        p.add_argument("--start", type=cli_args.day, default="2026-01-01", help="first day (UTC)")
+    parser = argparse.ArgumentParser(prog="recassets", description=cli_args.DESCRIPTION)
+    # each option's default in its help (a default said nowhere was a guess)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=cli_args.Parser)
 
     p = sub.add_parser("demo", help="generate or import data, materialize every asset, summarize")
     p.add_argument("--movielens", metavar="DIR", type=cli_args.folder,
                    help="import a MovieLens release from DIR (or its .zip) instead")  # fmt: skip
-    synthetic_args(p, days=14)
+    cli_args.synthetic_args(p, days=14, max_days=MAX_DAYS)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("generate", help="land synthetic events, users and items")
-    synthetic_args(p, days=14)
-    p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    cli_args.synthetic_args(p, days=14, max_days=MAX_DAYS)
+    p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="file format")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("import-movielens", help="land a MovieLens release, ml-100k to ml-32m")
     p.add_argument("dir", type=cli_args.folder, help="the release's folder or .zip")
-    p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="file format")
     p.add_argument("--since", metavar="DAY", type=cli_args.day, help="land DAY's ratings and after")
     p.set_defaults(func=cmd_import_movielens, demo=False)
 
@@ -519,18 +513,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_materialize)
 
     p = sub.add_parser("recommend", help="batch top-K through the current policy (no HTTP)")
-    p.add_argument("--users", required=True, help="a file with one user id per line")
-    p.add_argument("--k", type=cli_args.at_most(MAX_BATCH_K), default=100)
+    p.add_argument("--users", required=True, type=cli_args.nonempty("--users"),
+                   help="a file with one user id per line")  # fmt: skip
+    p.add_argument("--k", type=cli_args.at_most(MAX_BATCH_K), default=100, help="items a user")
     p.add_argument("--out", help="recs.parquet or recs.csv (default: JSON lines on stdout)")
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("evaluate", help="print the evaluation of the current model")
-    p.add_argument("--k", type=cli_args.positive, default=50)
+    p.add_argument("--k", type=cli_args.positive, default=50, help="the K of Recall@K")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("serve", help="bentoml serve the newest (or a given) bento on 127.0.0.1")
-    p.add_argument("--tag", help="bento tag (default: the newest recassets_recommender)")
-    p.add_argument("--port", type=cli_args.port, default=3001)
+    p.add_argument("--tag", type=cli_args.nonempty("--tag"),
+                   help="bento tag (default: the newest recassets_recommender)")  # fmt: skip
+    p.add_argument("--port", type=cli_args.port, default=3001, help="on 127.0.0.1")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("init", help="create RECASSETS_HOME and its Dagster instance (dagster.yaml)")
@@ -573,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 DEBUG_ENV = "RECASSETS_DEBUG"
-SAID = (ValueError, OSError, OverflowError)  # errors said in one line (and Delta's: ``main``)
+SAID = (ValueError, OSError, OverflowError, MemoryError)  # said in one line (and Delta's)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

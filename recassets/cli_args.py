@@ -27,6 +27,32 @@ def positive(text: str) -> int:
     return _at_least(text, 1)
 
 
+DESCRIPTION = (
+    "recassets: a recommendation platform's data and models as Dagster assets. Everything "
+    "lives under RECASSETS_HOME (default: .recassets in the current folder)."
+)
+# ``generate --events-per-day``: a day is built in memory, about 400 bytes an event (10M: 4 GB)
+MAX_EVENTS_PER_DAY = 10_000_000
+
+
+class Parser(argparse.ArgumentParser):
+    """A subcommand's parser: each option's default in its help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def synthetic_args(p: argparse.ArgumentParser, days: int, max_days: int) -> None:
+    """The synthetic world's options (``demo``, ``generate``)."""
+    p.add_argument("--days", type=at_most(max_days), default=days,
+                   help=f"days to generate (at most {max_days:,}: a century)")  # fmt: skip
+    p.add_argument("--events-per-day", type=at_most(MAX_EVENTS_PER_DAY), default=20_000,
+                   help=f"events a day (at most {MAX_EVENTS_PER_DAY:,}: a day is built in memory)")  # fmt: skip
+    p.add_argument("--seed", type=seed, default=7, help="the world's seed")
+    p.add_argument("--start", type=day, default="2026-01-01", help="first day (UTC)")
+
+
 def at_most(limit: int):  # noqa: ANN201 - an argparse type
     """An argparse type: an integer from 1 to ``limit``."""
 
@@ -51,6 +77,19 @@ def folder(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a folder, got an empty path")
     return text
+
+
+def nonempty(what: str):  # noqa: ANN201 - an argparse type
+    """An argparse type: a value that is not empty (``--tag "$TAG"`` with TAG unset served the
+    newest bento, as if the option had been left out)."""
+
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{what} is empty (an unset variable?)")
+        return text
+
+    check.__name__ = "value"
+    return check
 
 
 def port(text: str) -> int:
@@ -92,6 +131,8 @@ def within_partitions(paths: Any, first: str | None, last: str | None) -> None:
     longer a partition; its rows stay in the lake (docs/automation.md, known limits)."""
     from recassets.paths import PartitionWindow
 
+    if first is not None and last is not None and first > last:  # ISO days sort as dates
+        raise SystemExit(f"recassets materialize: --first {first} is after --last {last}")
     window = PartitionWindow.from_env(paths)  # the definitions' own window, env included
     # an open window runs to today (UTC), or to the latest landed day up to a week ahead
     today = dt.datetime.now(dt.UTC).date()
@@ -289,7 +330,7 @@ def said_stopped(signals: Sequence[int], code: int, log: Any) -> None:
 
 
 LOCATION_VARS = ("RECASSETS_HOME", "RECASSETS_LANDING", "RECASSETS_LAKE", "RECASSETS_ARTIFACTS",
-                 "RECASSETS_LINEAGE")  # fmt: skip
+                 "RECASSETS_LINEAGE", "RECASSETS_BENTOML_HOME", "DAGSTER_HOME")  # fmt: skip
 
 
 def refuse_file_locations() -> None:

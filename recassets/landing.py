@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,18 +62,23 @@ def write_landing_file(
 
     Returns the file's path. Atomic: written under a dot-name, then renamed.
     """
+    data = landing_bytes(dataset, table, fmt)
+    folder = Path(paths.landing_dir(dataset, day))
+    folder.mkdir(parents=True, exist_ok=True)
+    return atomic.write_bytes(folder / f"{name}.{fmt}", data)
+
+
+def landing_bytes(dataset: str, table: pa.Table, fmt: str = "jsonl") -> bytes:
+    """The bytes ``write_landing_file`` writes for ``table``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown landing format {fmt!r}: use one of {FORMATS}")
     contract = CONTRACTS[dataset]
     table = table.select(contract.names).cast(contract.pyarrow_schema())
-    folder = Path(paths.landing_dir(dataset, day))
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{name}.{fmt}"
     if fmt == "jsonl":
-        return atomic.write_bytes(final, table_to_jsonl(table))
-    with atomic.atomic_path(final) as tmp:
-        pq.write_table(table, tmp, coerce_timestamps="us")
-    return final
+        return table_to_jsonl(table)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, coerce_timestamps="us")
+    return sink.getvalue()
 
 
 def file_digest(

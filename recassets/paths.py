@@ -150,11 +150,13 @@ class Paths:
 
 
 def _location(raw: str | None) -> str | None:
-    """A location variable's value: stripped (blank: None), ``~`` expanded (not in URLs)."""
+    """A location variable's value: stripped (blank: None), ``~`` expanded and made absolute
+    (not a URL): a relative ``RECASSETS_LAKE=mylake`` was the CLI's ``./mylake`` and, in the
+    run it launched from the repository's folder, another one there."""
     text = (raw or "").strip()
     if not text:
         return None
-    return text if "://" in text else os.path.expanduser(text)
+    return text if "://" in text else os.path.abspath(os.path.expanduser(text))
 
 
 def _day_folder(name: str) -> dt.date | None:

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recassets.events import EVENTS
-from recassets.landing import write_landing_file
+from recassets.landing import landing_bytes, write_landing_file
 from recassets.paths import Paths
 from recassets.synthetic.ads import write_campaigns
 from recassets.synthetic.world import (
@@ -190,18 +190,48 @@ def _arrivals(first_seen: np.ndarray, day_start: int, day_end: int) -> np.ndarra
 # --- Landing ------------------------------------------------------------------------------------
 
 
+def _pieces(table: pa.Table, config: SyntheticConfig) -> list[tuple[str, pa.Table]]:
+    """(file name, rows) of a day's table split into files of at most
+    ``max_rows_per_file`` rows; always at least one (possibly empty) file, so that every
+    generated day is visibly landed."""
+    step = config.max_rows_per_file
+    n_files = max(1, math.ceil(table.num_rows / step))
+    return [(f"part-{i:05d}", table.slice(i * step, step)) for i in range(n_files)]
+
+
 def _write_split(
     paths: Paths, dataset: str, day: dt.date, table: pa.Table, config: SyntheticConfig
 ) -> list[Path]:
-    # Always at least one (possibly empty) file, so every generated day is visibly landed.
-    step = config.max_rows_per_file
-    n_files = max(1, math.ceil(table.num_rows / step))
     return [
-        write_landing_file(
-            paths, dataset, day, table.slice(i * step, step), name=f"part-{i:05d}", fmt=config.fmt
-        )
-        for i in range(n_files)
+        write_landing_file(paths, dataset, day, rows, name=name, fmt=config.fmt)
+        for name, rows in _pieces(table, config)
     ]
+
+
+def conflicts(paths: Paths, config: SyntheticConfig, world: World) -> list[Path]:
+    """The landing files already in the days ``config`` generates that it would not write
+    byte for byte: another seed's, size's or format's, or data of the user's own. The same
+    config again writes the same bytes, so a second ``make demo`` passes."""
+    out: list[Path] = []
+    for d in range(config.days):
+        day = config.start + dt.timedelta(days=d)
+        held = {
+            name: sorted(p for p in Path(paths.landing_dir(name, day)).glob("*")
+                         if p.is_file() and not p.name.startswith((".", "_")))
+            for name in ("events", "users", "items")
+        }  # fmt: skip
+        if not any(held.values()):
+            continue
+        names: tuple[str, ...] = ("events", "users", "items")
+        tables: dict[str, pa.Table] = dict(zip(names, generate_day(world, config, d), strict=True))
+        for name, files in held.items():
+            want = {f"{n}.{config.fmt}": rows for n, rows in _pieces(tables[name], config)}
+            out += [
+                f for f in files
+                if f.name not in want
+                or f.read_bytes() != landing_bytes(name, want[f.name], config.fmt)
+            ]  # fmt: skip
+    return out
 
 
 def generate(
@@ -217,6 +247,16 @@ def generate(
     byte-identical files.
     """
     world = build_world(config)
+    if found := conflicts(paths, config, world):
+        shown = ", ".join(str(f) for f in found[:3]) + (
+            f" and {len(found) - 3} more" if len(found) > 3 else ""
+        )
+        raise FileExistsError(
+            f"{len(found)} landing file(s) in the days to generate differ from what this "
+            f"generation writes (another seed, size or format, or data of your own; once "
+            f"ingested, overwriting them would change what the lake's lineage recorded): "
+            f"{shown}; remove those days' folders, or use a fresh RECASSETS_HOME; nothing was written"
+        )
     campaigns = write_campaigns(paths, world, config)
     files: list[Path] = []
     totals = {"events": 0, "users": 0, "items": 0}

@@ -51,3 +51,28 @@ def test_an_exclusive_write_never_replaces_an_existing_file(tmp_path):
     fresh = tmp_path / "0004.pt"
     atomic.write_with(fresh, lambda f: f.write(b"fourth"), exclusive=True)
     assert fresh.read_bytes() == b"fourth"
+
+
+def test_a_replaced_file_keeps_its_mode_and_a_long_name_is_written(tmp_path):
+    """An --out over a private (0600) report made it world-readable (0644); a name near the
+    file system's 255 bytes failed on the temporary's longer one, after all the work."""
+    private = tmp_path / "report.html"
+    private.write_text("old")
+    private.chmod(0o600)
+    atomic.write_bytes(private, b"new")
+    assert private.read_bytes() == b"new" and (private.stat().st_mode & 0o777) == 0o600
+    fresh = atomic.write_bytes(
+        tmp_path / "fresh.html", b"x"
+    )  # a new file: the umask's mode, as open()
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    long = tmp_path / ("a" * 250 + ".html")
+    assert atomic.write_bytes(long, b"y").read_bytes() == b"y"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["report.html", "fresh.html", long.name]
+    )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -303,6 +303,8 @@ def test_a_range_outside_the_daily_partitions_is_refused_by_name(tmp_path, monke
     )
     with pytest.raises(SystemExit, match="--first 2025-12-31: outside"):
         cli_args.within_partitions(paths, "2025-12-31", None)
+    with pytest.raises(SystemExit, match="--first 2026-01-02 is after --last 2026-01-01"):
+        cli_args.within_partitions(paths, "2026-01-02", "2026-01-01")  # went to Dagster
     # a stray folder far ahead is left out of the default range, and said
     (tmp_path / "home" / "landing" / "events" / "dt=2099-01-01").mkdir()
     said = []
@@ -484,3 +486,26 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly_other_broken_pipes_
     proc.stdout.close()
     _, err = proc.communicate(timeout=120)
     assert (proc.returncode, err.decode()) == (141, "")
+
+
+def test_an_empty_tag_or_users_file_and_a_huge_day_are_refused(capsys):
+    """``serve --tag "$TAG"`` with TAG unset served the newest bento; ``--users ""`` was named
+    "."; ``--events-per-day 10**12`` ended in a 745 GiB allocation's traceback."""
+    from recassets import cli
+
+    parser = cli.build_parser()
+    for argv, says in ((["serve", "--tag", ""], "--tag is empty"),
+                       (["recommend", "--users", " "], "--users is empty"),
+                       (["generate", "--events-per-day", str(10**12)], "expected at most 10,000,000")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        assert says in capsys.readouterr().err
+    assert (
+        parser.parse_args(["serve", "--tag", "recassets_recommender:x"]).tag
+        == "recassets_recommender:x"
+    )
+    assert parser.parse_args(["generate", "--events-per-day", "10000000"]).events_per_day == 10**7
+    for sub in ("generate", "recommend", "evaluate", "serve"):  # each default said
+        with pytest.raises(SystemExit):
+            parser.parse_args([sub, "--help"])
+        assert "(default: " in capsys.readouterr().out

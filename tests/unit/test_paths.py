@@ -195,3 +195,20 @@ def test_only_the_lake_may_be_an_object_store_url(tmp_path):
     # the home too, though Path() would fold its "//" before the check saw it
     with pytest.raises(ValueError, match="RECASSETS_HOME='s3a://bucket/x'.*mounted folder"):
         Paths.at("s3a://bucket/x")
+
+
+def test_a_relative_location_is_made_absolute_where_it_is_read(tmp_path, monkeypatch):
+    """Only the home was made absolute: ``RECASSETS_LAKE=mylake`` was the CLI's ``./mylake``
+    and, in the run it launched from the repository's folder, another one there."""
+    from recassets.cli import dagster_env
+
+    for name in LOCATIONS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECASSETS_LAKE", "mylake")
+    monkeypatch.setenv("DAGSTER_HOME", "mydag")
+    p = Paths.from_env()
+    assert (p.lake, p.dagster_home) == (str(tmp_path / "mylake"), str(tmp_path / "mydag"))
+    env = dagster_env(p)  # what the launched run reads, wherever it starts
+    assert (env["RECASSETS_LAKE"], env["DAGSTER_HOME"]) == (p.lake, p.dagster_home)
+    assert env["RECASSETS_LANDING"] == str(tmp_path / ".recassets" / "landing")

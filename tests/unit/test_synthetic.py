@@ -103,6 +103,24 @@ def test_same_config_lands_identical_bytes_and_another_seed_differs(tmp_path: Pa
     assert all(a[k] != c[k] for k in a if "events" in k)  # ...different traffic
 
 
+def test_generating_over_other_landing_files_is_refused_writing_nothing(tmp_path: Path):
+    """``generate --seed 8`` over a home's (ingested) files replaced them without a word, and
+    lineage then said "changed" of every landed day; another format left two copies of each
+    day's events side by side. The same config again writes the same bytes: it passes."""
+    paths = _paths(tmp_path)
+    generate(paths, TINY)
+    before = _landed(tmp_path)
+    generate(paths, TINY)  # a second `make demo`
+    assert _landed(tmp_path) == before
+    for other in (replace(TINY, seed=8), replace(TINY, fmt="parquet")):
+        with pytest.raises(FileExistsError, match="differ from what this generation writes"):
+            generate(paths, other)
+        assert _landed(tmp_path) == before  # nothing written
+    later = replace(TINY, start=TINY.start + dt.timedelta(days=TINY.days))
+    generate(paths, replace(later, seed=8))  # other days: nothing there to differ from
+    assert len(_landed(tmp_path)) > len(before)
+
+
 def test_a_day_regenerates_alone_and_a_longer_horizon_keeps_the_first_days():
     short = build_world(TINY)
     longer_config = replace(TINY, days=5)
