@@ -323,32 +323,16 @@ def cmd_materialize(args: argparse.Namespace) -> None:
     materialize(paths, selection, args.first or first, args.last or last, log_days=log_days)
 
 
-def table_summary(paths: Paths) -> list[tuple[str, str, int, int]]:
-    """(table, path, rows, Delta version) of each Delta table under the lake (no JVM)."""
-    from recassets.lake import open_delta
-
-    out = []
-    lake = Path(paths.lake)
-    if not lake.is_dir():
-        return out
-    for folder in sorted(lake.iterdir()):
-        if (folder / "_delta_log").is_dir():
-            table = open_delta(str(folder))
-            rows = table.to_pyarrow_dataset().count_rows()
-            out.append((folder.name, str(folder), rows, table.version()))
-    return out
-
-
 def cmd_status(_args: argparse.Namespace | None = None) -> None:
-    paths = Paths.from_env()
-    days = paths.landed_days("events")
-    say(f"RECASSETS_HOME {paths.home}")
-    say(f"  landing: {len(days)} day(s) of events" + (f", {days[0]} .. {days[-1]}" if days else ""))
-    cli_args.unread_landing(paths, lambda m: say("  " + m))
-    for name, path, rows, version in table_summary(paths):
-        say(f"  lake/{name}: {rows} rows, Delta version {version} ({path})")
-    say(f"  lineage manifests: {paths.lineage}")
-    say("  Dagster UI: `make dev`, then http://127.0.0.1:3000 (assets grouped by stage)")
+    """What exists under the home (``cli_args.status_lines``); exit 1 naming each table that
+    cannot be read, after the rest is said."""
+    lines, unread = cli_args.status_lines(Paths.from_env())
+    for line in lines:
+        say(line)
+    if unread:
+        raise SystemExit(
+            f"recassets status: {len(unread)} table(s) cannot be read: {', '.join(unread)}"
+        )
 
 
 def cmd_init(_args: argparse.Namespace) -> None:

@@ -53,6 +53,56 @@ def synthetic_args(p: argparse.ArgumentParser, days: int, max_days: int) -> None
     p.add_argument("--start", type=day, default="2026-01-01", help="first day (UTC)")
 
 
+def status_lines(paths: Any) -> tuple[list[str], list[str]]:
+    """``recassets status``: the home (said when it does not exist), the landed days, each lake
+    table's rows and version (one that cannot be read said, not the command ended: an empty
+    ``_delta_log`` stopped it naming no table), what serves and the newest bento; and the
+    tables that cannot be read."""
+    from recassets.lake import open_delta
+
+    lines = [f"RECASSETS_HOME {paths.home}"]
+    if not Path(paths.home).is_dir():
+        lines.append("  (no such folder: nothing landed or built here; a typo? `recassets init` "
+                     "or `recassets demo` makes it)")  # fmt: skip
+    days = paths.landed_days("events")
+    lines.append(
+        f"  landing: {len(days)} day(s) of events" + (f", {days[0]} .. {days[-1]}" if days else "")
+    )
+    unread_landing(paths, lambda m: lines.append("  " + m))
+    unread: list[str] = []
+    lake = Path(paths.lake)
+    for folder in sorted(lake.iterdir()) if lake.is_dir() else ():
+        if (folder / "_delta_log").is_dir():
+            try:
+                table = open_delta(str(folder))
+                rows = table.to_pyarrow_dataset().count_rows()
+                lines.append(
+                    f"  lake/{folder.name}: {rows} rows, Delta version {table.version()} ({folder})"
+                )
+            except Exception as e:  # noqa: BLE001 - said per table; the others are still listed
+                unread.append(f"lake/{folder.name}")
+                lines.append(f"  lake/{folder.name}: cannot be read ({plain(e)[:600]})")
+    lines.append(f"  lineage manifests: {paths.lineage}")
+    lines += _serving_lines(paths)
+    lines.append("  Dagster UI: `make dev`, then http://127.0.0.1:3000 (assets grouped by stage)")
+    return lines, unread
+
+
+def _serving_lines(paths: Any) -> list[str]:
+    """What serves (the policy pointer) and the newest bento, a line each."""
+    from recassets.bento.store import latest_bento
+    from recassets.training.policy import current_policy
+
+    try:
+        policy = current_policy(paths)
+        what = str(policy.get("policy"))
+        if policy.get("order") or policy.get("fallback"):
+            what += f" ({', '.join(f'{k} {policy[k]}' for k in ('order', 'fallback') if policy.get(k))})"
+    except Exception as e:  # noqa: BLE001 - a damaged pointer is said, not the status ended
+        what = f"unknown ({plain(e)[:200]})"
+    return [f"  serving policy: {what}", f"  newest bento: {latest_bento(paths) or 'none built'}"]
+
+
 def at_most(limit: int):  # noqa: ANN201 - an argparse type
     """An argparse type: an integer from 1 to ``limit``."""
 

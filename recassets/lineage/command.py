@@ -22,6 +22,10 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
     """Parse TARGET, walk its lineage (``recassets.lineage``), print it; ``--verify`` exits 1
     naming each changed or missing file. A TARGET that names nothing valid is a usage error."""
     if args.manifest:
+        if args.verify or args.json:  # were dropped in silence: a --verify that checked nothing
+            args.parser.error(
+                "--manifest prints one record as written: not with --verify or --json"
+            )
         _print_manifest(args, paths)
         return
     parser: argparse.ArgumentParser = args.parser

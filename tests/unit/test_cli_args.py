@@ -5,6 +5,8 @@ a traceback."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from recassets import cli, cli_args
@@ -226,7 +228,9 @@ def test_audit_refuses_an_out_that_cannot_be_a_file(tmp_path, monkeypatch):
     cli_args.out_file("audit", str(tmp_path / "new.html"))  # none yet: fine
 
 
-def test_a_damaged_delta_log_is_named_not_a_traceback_nor_an_empty_table(tmp_path, monkeypatch):
+def test_a_damaged_delta_log_is_named_not_a_traceback_nor_an_empty_table(
+    tmp_path, monkeypatch, capsys
+):
     """A training_examples log cut short: ``recommend`` said "training_examples is empty"
     (any error read as no table), and ``status`` ended in Delta's Rust backtrace. Now the
     table, the log file and its line that is not JSON are said in one line
@@ -255,9 +259,12 @@ def test_a_damaged_delta_log_is_named_not_a_traceback_nor_an_empty_table(tmp_pat
     users.write_text("1\n")
     with pytest.raises(SystemExit, match="recommend: ValueError: the " + said):
         cli.main(["recommend", "--users", str(users)])
-    with pytest.raises(SystemExit, match="recassets status: ValueError: the " + said) as got:
+    with pytest.raises(SystemExit, match="1 table.s. cannot be read: lake/training_examples$"):
         cli.main(["status"])
-    assert "\n" not in str(got.value)  # one line: no native backtrace
+    said_lines = [
+        x for x in capsys.readouterr().out.splitlines() if "training_examples: cannot" in x
+    ]
+    assert len(said_lines) == 1 and re.search("cannot be read .the " + said, said_lines[0])
 
     def coloured(_args):  # delta-rs colours the causes it lists
         raise OSError("Object at location /lake/x.parquet not found: \x1b[31m↳\x1b[0m gone")
@@ -509,3 +516,26 @@ def test_an_empty_tag_or_users_file_and_a_huge_day_are_refused(capsys):
         with pytest.raises(SystemExit):
             parser.parse_args([sub, "--help"])
         assert "(default: " in capsys.readouterr().out
+
+
+def test_status_says_a_missing_home_and_an_unreadable_table_and_goes_on(
+    tmp_path, monkeypatch, capsys
+):
+    """``status`` on a mistyped home said nothing was wrong; one table with an empty
+    ``_delta_log`` ended it naming no table. It now says both, lists the rest and what serves."""
+    from recassets import cli
+
+    monkeypatch.setenv("RECASSETS_HOME", str(tmp_path / "nothere"))
+    cli.main(["status"])
+    out = capsys.readouterr().out
+    assert "(no such folder: nothing landed or built here" in out
+    assert "serving policy: popularity" in out and "newest bento: none built" in out
+    home = tmp_path / "home"
+    (home / "lake" / "bad" / "_delta_log").mkdir(parents=True)
+    monkeypatch.setenv("RECASSETS_HOME", str(home))
+    with pytest.raises(SystemExit) as err:
+        cli.main(["status"])
+    assert str(err.value) == "recassets status: 1 table(s) cannot be read: lake/bad"
+    out = capsys.readouterr().out
+    assert "lake/bad: cannot be read (" in out and "no such folder" not in out
+    assert "Dagster UI" in out  # the rest was said

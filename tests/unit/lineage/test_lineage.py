@@ -469,6 +469,11 @@ def test_the_accepted_forms(home, monkeypatch, capsys):
         home, monkeypatch, capsys, "lineage", "raw_events", "2026-01-01", "--manifest"
     )
     assert code == 0 and json.loads(out)["run_id"] == H.RUN
+    for flag in ("--verify", "--json"):  # were dropped in silence: a verify that checked nothing
+        code, _, err = run_cli(
+            home, monkeypatch, capsys, "lineage", "raw_events", "2026-01-01", "--manifest", flag
+        )
+        assert code == 2 and "--manifest prints one record as written" in err
 
 
 def test_a_damaged_manifest_asked_for_is_named(own_home, monkeypatch, capsys):
