@@ -293,8 +293,13 @@ def cli_recommend(users_file: str, k: int = 100, out: str | None = None) -> pa.T
     table = recommend(Paths.from_env(), ids, k)
     short = int((table.schema.metadata or {}).get(BACKFILLED.encode(), b"0"))
     if short:
+        still = sum(
+            1 for n in pc.value_counts(table["user_id"]).field("counts").to_pylist() if n < k
+        )
         print(f"recassets recommend: the policy left {short} user(s) short of k = {k}: filled "
-              "from all items by engagements (seen items excluded)", file=sys.stderr)  # fmt: skip
+              "from all items by engagements (seen items excluded)"
+              + (f"; {still} still short: the catalog has no more items they have not seen"
+                 if still else ""), file=sys.stderr)  # fmt: skip
     if out is None:
         for row in table.to_pylist():
             print(json.dumps(row))

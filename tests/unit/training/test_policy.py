@@ -528,7 +528,10 @@ def test_short_popularity_lists_are_filled_to_k_and_said(paths: Paths, capsys, m
     users = Path(paths.home) / "users.txt"
     users.write_text(f"{user}\n")
     cli_recommend(str(users), 5)
-    assert "left 1 user(s) short of k = 5" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "left 1 user(s) short of k = 5" in err and "still short" not in err
+    cli_recommend(str(users), 100_000)  # more than the catalog: said, not "filled"
+    assert "; 1 still short: the catalog has no more items" in capsys.readouterr().err
     planted.write_days(paths.table("training_examples"), [2])  # positives: no filling needed
     full = recommend(paths, [999_999], k=7)
     assert full.num_rows == 7 and BACKFILLED.encode() not in (full.schema.metadata or {})
