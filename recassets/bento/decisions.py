@@ -98,8 +98,6 @@ def _traceable(text: str) -> bool:
     # Imported here: recassets.lineage.targets imports this module (is_request_id).
     from recassets.lineage.targets import TargetError, parse_target
 
-    if text.startswith("-"):  # `recassets lineage -h` is the CLI's help, not a trace
-        return False
     try:
         return parse_target(text).kind == "request"
     except TargetError:

@@ -815,12 +815,18 @@ def test_the_demos_window_counts_back_from_the_history_not_from_a_stray_clock(
     data = [f"{u}\t{i}\t4\t{874_713_600 + 86_400 * d + i}" for d in range(5) for u in (1, 2)
             for i in range(10, 30)]  # fmt: skip
     src = write_ml(tmp_path / "ml", data + ["1\t30\t4\t1700000000"], BASIC_ITEMS, BASIC_USERS)
-    summary = import_movielens(src, paths, max_days=DEMO_MAX_DAYS)
-    assert (summary.events, summary.left_before, summary.window_start) == (201, 0, None)
-    assert summary.detached is not None and "1 rating(s) on 2023-11-14" in summary.detached
+    said: list[str] = []
+    summary = import_movielens(src, paths, max_days=DEMO_MAX_DAYS, progress=said.append)
+    # the 1997 ratings land; the stray one is left out, said: landed, it made the demo's
+    # range of partitions run over the 26 years between
+    assert (summary.events, summary.left_before, summary.window_start) == (200, 0, None)
+    assert summary.landed_days[-1] == dt.date(1997, 9, 24) and summary.detached is None
+    assert any(m.startswith("left out 1 rating(s) from 1997-09-25 on, over a year") for m in said)
     short = import_movielens(src, paths, max_days=2)  # the window: the history's last 2 days
-    assert (short.events, short.left_before) == (81, 120)
+    assert (short.events, short.left_before) == (80, 120)
     assert short.window_start == dt.date(1997, 9, 23)
+    whole = import_movielens(src, paths)  # no window: everything lands, the stray one named
+    assert whole.events == 201 and whole.detached is not None
 
 
 def test_the_demo_is_not_told_to_run_what_it_runs_next(tmp_path: Path, paths: Paths) -> None:
