@@ -35,11 +35,23 @@ DESCRIPTION = (
 MAX_EVENTS_PER_DAY = 10_000_000
 
 
+class _Defaults(argparse.HelpFormatter):
+    """Help that ends with the option's default, where it has one and does not say it
+    already (argparse's own formatter also printed "(default: None)" and "(default: False)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, argparse.SUPPRESS) or "default" in text or not text:
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+
 class Parser(argparse.ArgumentParser):
     """A subcommand's parser: each option's default in its help."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _Defaults)
         super().__init__(*args, **kwargs)
 
 

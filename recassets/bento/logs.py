@@ -115,6 +115,15 @@ class AccessLines(logging.Filter):
         return True
 
 
+class NoWebsocketAdvice(logging.Filter):
+    """Drops uvicorn's "No supported WebSocket library detected. Please use pip install..."
+    after its "Unsupported upgrade request." line: the worker serves no websocket on purpose
+    (``unrouted.no_websockets``), and the advice would change nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No supported WebSocket library detected")
+
+
 _DECODED = (b"content-type", b"content-length")  # what the access line decodes, as UTF-8
 _PATCHED = "_recassets_ascii_headers"
 
@@ -154,6 +163,9 @@ def install(logger_name: str = BENTOML_LOGGER) -> ClientErrors:
     (once: a second call returns the first filter), and escape the request headers the
     access line decodes (``ascii_headers``)."""
     _patch_access_middleware()
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, NoWebsocketAdvice) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(NoWebsocketAdvice())
     access = logging.getLogger(ACCESS_LOGGER)
     if not any(isinstance(f, AccessLines) for f in access.filters):
         access.addFilter(AccessLines())
@@ -171,6 +183,7 @@ __all__ = [
     "BENTOML_LOGGER",
     "AccessLines",
     "ClientErrors",
+    "NoWebsocketAdvice",
     "ascii_headers",
     "client_status",
     "install",

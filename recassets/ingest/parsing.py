@@ -304,7 +304,9 @@ def _typed(name: str, type_: str) -> Column:
         # 20 decimals: at 10 "4.99999999999" rounded to 5 and landed as another user's id.
         raw = F.col(f"`{name}`")
         d = raw.try_cast("decimal(38,20)")
-        whole = F.when((d == F.floor(d)) & (F.abs(d) < F.lit(10**15)), d.cast("bigint"))
+        # (and no digit past the 20th decimal, which the cast would round away)
+        exact = ~raw.rlike(r"\.\d{21}")
+        whole = F.when(exact & (d == F.floor(d)) & (F.abs(d) < F.lit(10**15)), d.cast("bigint"))
         return F.when(raw.rlike("[.eE]"), whole).otherwise(raw.try_cast("bigint"))
     return F.expr(f"try_cast(`{name}` as {type_})")
 

@@ -161,7 +161,10 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
         # a JSON object or array where the id is (``"event_id": {"a": 1}``): the reader keeps
         # its text, spaced as written by one parser and re-printed by the other, so one event
         # would carry two ids; no id is written so
-        nested = ~blank & F.col(f"`{key.name}`").rlike(r"^\s*(\{.*\}|\[.*\])\s*$")
+        # (JSON's own starts only: a braced GUID, {3F2504E0-4F89-...}, is an id)
+        nested = ~blank & F.col(f"`{key.name}`").rlike(
+            r"^\s*(\{\s*[\"}]|\[\s*([\]\"{\[]|true|false|null|-?\d+(\.\d+)?([eE][+-]?\d+)?\s*[,\]]))"
+        )
         checks.append(
             (key.name, nested, F.lit(f"field {key.name}: a JSON object or array, not an id"))
         )

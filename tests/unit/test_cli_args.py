@@ -516,6 +516,11 @@ def test_an_empty_tag_or_users_file_and_a_huge_day_are_refused(capsys):
         with pytest.raises(SystemExit):
             parser.parse_args([sub, "--help"])
         assert "(default: " in capsys.readouterr().out
+    for sub in ("materialize", "recommend"):  # never "(default: None)" nor said twice
+        with pytest.raises(SystemExit):
+            parser.parse_args([sub, "--help"])
+        out = capsys.readouterr().out
+        assert "(default: None)" not in out and ") (default:" not in out
 
 
 def test_status_says_a_missing_home_and_an_unreadable_table_and_goes_on(

@@ -1182,11 +1182,14 @@ def test_a_nul_byte_in_a_value_rejects_its_line_and_utf16_stays_a_whole_file(spa
     lines = [_ev("n1", t), raw, _ev("n3", t), _ev("n4\x00x", t)]  # json.dumps escapes n4's
     # an object or array as the id: its text, spaced as written or as re-printed, was the key
     lines += [_ev("x", t).replace('"x"', '{"a": 1}'), _ev("x", t).replace('"x"', " [1, 2]")]
+    lines.append(_ev("{3F2504E0-4F89-11D3-9A0C-0305E82C3301}", t))  # a braced GUID is an id
     (folder / "a.jsonl").write_bytes(("\n".join(lines) + "\n").encode())
     assert (folder / "a.jsonl").read_bytes().count(b"\x00") == 1
     (folder / "b.jsonl").write_bytes((_ev("w1", t) + "\n").encode("utf-16-le"))
     result, _parsers, rejected = _ingest_day(spark, paths, day)
-    assert _landed(paths, result, day) == ["n1", "n3"]
+    assert sorted(_landed(paths, result, day)) == sorted(
+        ["n1", "n3", "{3F2504E0-4F89-11D3-9A0C-0305E82C3301}"]
+    )
     assert [(f, n, fld, why) for f, n, fld, why, _raw in rejected] == [
         ("a.jsonl", 2, None, NOT_AN_OBJECT),
         ("a.jsonl", 4, "event_id", "field event_id: holds a control character"),
@@ -1245,7 +1248,13 @@ def test_whole_number_ids_written_as_floats_land_and_others_are_named(spark, pat
     ok = [("1", 5.0, 5, 1), ("2", "7.00", 7, 3), ("5", 123456789012345.0, 123456789012345, 1),
           ("6", 1.0e3, 1000, 1)]  # fmt: skip
     # 4.99999999999 rounded to 5 at 10 decimals and landed as user 5
-    bad = [("3", 2.5), ("4", "1234567890123456.0"), ("7", 4.99999999999), ("8", "5.00000000001")]
+    bad = [
+        ("3", 2.5),
+        ("4", "1234567890123456.0"),
+        ("7", 4.99999999999),
+        ("8", "5.00000000001"),
+        ("9", "4.999999999999999999999"),
+    ]  # 21 decimals: the cast's rounding to 20 made 5
     for day, blank, parser in (("2026-03-12", [], "json"), ("2026-03-13", [""], "text")):
         t = f"{day}T01:00:00Z"
         lines = [_ev(f"f{n}", t, user_id=u, item_id=" 3.0 " if n == "2" else 1) for n, u, *_ in ok]

@@ -512,3 +512,23 @@ def test_a_release_one_level_down_a_windows_zip_and_upper_case_names(
         (upper / f.name.upper()).write_bytes(f.read_bytes())
     with pytest.raises(FileNotFoundError, match=r"U\.DATA, U\.ITEM, U\.USER: the release's names"):
         import_movielens(upper, paths)
+
+
+@pytest.mark.parametrize(
+    ("body", "title"),
+    [(b'movieId,title,genres\r\n1,"Toy\r\nStory",Comedy\r\n2,B,Drama\r\n', "Toy\nStory"),  # CRLF
+     (b'movieId,title,genres\n1,"Toy\nStory" ,Comedy\n2,B,Drama\n', "Toy\nStory")],  # a space after
+)  # fmt: skip
+def test_a_quoted_newline_is_one_record_in_a_windows_file_and_before_a_space(
+    tmp_path: Path, paths: Paths, body: bytes, title: str
+) -> None:
+    """The strict join (two inch marks are no record) read a Windows file's line ending and a
+    space after the closing quote as breaking the record: the film cut short, its rest rejected."""
+    src = tmp_path / "csv"
+    src.mkdir()
+    (src / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4,881250949\n")
+    (src / "movies.csv").write_bytes(body)
+    summary = import_movielens(src, paths)
+    items = {r["item_id"]: r for rows in landing(paths, "items").values() for r in rows}
+    assert summary.rejected["movies.csv"] == 0
+    assert (items[1]["title"], items[1]["category"], items[2]["title"]) == (title, "comedy", "B")

@@ -179,3 +179,15 @@ def test_a_content_type_that_is_no_utf8_is_escaped_before_the_access_line():
     assert seen[b"content-type"] == b"text/\\xe9" and seen[b"x-other"] == b"\xe9"
     assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [415]
     assert sent[-1]["body"] == b"{}"
+
+
+def test_uvicorns_websocket_advice_is_dropped_its_warning_kept():
+    """The worker serves no websocket on purpose: "pip install 'uvicorn[standard]'" after an
+    Upgrade request would send an operator after a fix that changes nothing."""
+    f = logs.NoWebsocketAdvice()
+
+    def rec(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, msg, None, None)
+
+    assert not f.filter(rec("No supported WebSocket library detected. Please use ..."))
+    assert f.filter(rec("Unsupported upgrade request."))
