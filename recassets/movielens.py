@@ -437,8 +437,8 @@ def _import(
     cut_day = dt.date(1970, 1, 1) + dt.timedelta(days=(cut or 0) // _SECONDS_PER_DAY)
     if before:
         say(f"left out {before} rating(s) before {cut_day} (the import's window): not landed")
-    if after.any():
-        gap_from = dt.date(1970, 1, 1) + dt.timedelta(days=end // _SECONDS_PER_DAY)  # type: ignore[operator]
+    if end is not None and after.any():
+        gap_from = dt.date(1970, 1, 1) + dt.timedelta(days=end // _SECONDS_PER_DAY)
         say(f"left out {int(after.sum())} rating(s) from {gap_from} on, over a year after the rest "
             "(a stray clock?): not landed in the window; `import-movielens` alone lands them")  # fmt: skip
     if n == 0:
