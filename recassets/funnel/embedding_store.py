@@ -101,7 +101,10 @@ def publish_if_asked(folder: Any, manifest: Mapping[str, Any], env: Mapping[str,
 
     from recassets.featurestore.config import REDIS_URL_ENV
 
-    if env.get(EMBEDDINGS_ENV, "process").strip().lower() != "redis" or not manifest.get("files"):
+    models = ("two_tower", "ranking")  # a popularity bundle has none (its counts file at most)
+    if env.get(EMBEDDINGS_ENV, "process").strip().lower() != "redis" or not all(
+        k in (manifest.get("files") or {}) for k in models
+    ):
         return None
     url = env.get(REDIS_URL_ENV)
     if not url:
@@ -109,7 +112,7 @@ def publish_if_asked(folder: Any, manifest: Mapping[str, Any], env: Mapping[str,
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-    files = {k: str(Path(folder) / manifest["files"][k]) for k in ("two_tower", "ranking")}
+    files = {k: str(Path(folder) / manifest["files"][k]) for k in models}
     return publish_bundle(client, manifest, files)
 
 

@@ -153,8 +153,7 @@ class Recommender:
         self.reader = OnlineFeatureReader(paths, redis_url=redis_url, catalog=catalog,
                                           check_interval_s=self.config.refresh_interval_s)  # fmt: skip
         self.model = self.policy.get("policy") == MODEL
-        # the order that serves (the gate's choice, evaluation.choose_order): "blend" reads
-        # the item similarity (EASE) beside the towers; "dcn_v2" the ranker
+        # the gate's order (evaluation.choose_order): "blend" (EASE and towers) or "dcn_v2"
         self.order = self.policy.get("order", "dcn_v2") if self.model else None
         self.similarity = None
         self.light: LightRanker | None = None
@@ -192,7 +191,9 @@ class Recommender:
             self._retrieval = S.Retrieval(self.two_tower, self.tt_vocab, self.index, self._users)
             self._ranking = Ranking(self.ranker, self.rk_vocab, self._users, self.device)
             self._tt_weights = self._retrieval.weights
-        self.catalog = Catalog(self.reader, self.ranker, self.rk_vocab, self.device)
+        self.catalog = Catalog(
+            self.reader, self.ranker, self.rk_vocab, self.device, bundle.path("popularity")
+        )
 
     def _externalize(
         self, redis_url: str | None, on_lookup: Callable[[int, int], None] | None

@@ -198,6 +198,10 @@ class _Walker:
             node.inputs.append(self.model(rec["checkpoint"], rec.get("sha256"), copy))
         if policy.get("policy") != "model":
             node.unrecorded.append("no model: the bento serves the popularity policy")
+        if counts := lineage.get("popularity"):  # the all_time policy's, frozen at build
+            what = f"all-time positives of training_examples {counts.get('days')}"
+            path = str(folder / "src" / "bundle" / "popularity.npz")
+            node.artifacts.append(Artifact(path, counts.get("sha256"), what))
         node.unrecorded.append(
             "sha256 of the bento's other files (service.py, recassets/, the index copy)"
         )
