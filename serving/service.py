@@ -157,6 +157,9 @@ def _store_note() -> str | None:
         return f"online store unavailable, answering from the cold-start path: {error}"
     if rec.reader.marker_error:
         return f"{rec.reader.marker_error}: serving the items of {rec.reader.day}"
+    for store in getattr(rec, "embedding_stores", {}).values():  # rows in Redis
+        if not store.ping():
+            return f"embedding rows unavailable, answering by popularity: {store.health.error}"
     return None
 
 
@@ -392,7 +395,7 @@ class RecommenderService:
         *,
         ctx: bentoml.Context,
     ) -> RecommendAnswer:
-        from recassets.funnel.recommender import RequestError
+        from recassets.funnel.notes import RequestError
 
         rid = _request_id(ctx)
         try:
@@ -417,7 +420,7 @@ class RecommenderService:
         *,
         ctx: bentoml.Context,
     ) -> RankAnswer:
-        from recassets.funnel.recommender import NO_ITEMS, STORE_DOWN, RequestError
+        from recassets.funnel.notes import NO_ITEMS, ROWS_DOWN, STORE_DOWN, RequestError
 
         rid = _request_id(ctx)
         notes: list[str] = []
@@ -426,7 +429,7 @@ class RecommenderService:
         except RequestError as e:
             return _error(e.field, str(e), ctx)
         # answered without the store; an unknown user or item is answered as designed
-        if STORE_DOWN in notes or NO_ITEMS in notes:
+        if STORE_DOWN in notes or NO_ITEMS in notes or ROWS_DOWN in notes:
             self.fallbacks.labels("rank").inc()
         policy = self.recommender.policy.get("policy")
         day = self.recommender.catalog.last.day  # the block rank_request just used
@@ -443,7 +446,7 @@ class RecommenderService:
     ) -> list[dict[str, Any]]:
         """Each answer is a ``/recommend`` answer with a request id of its own, the batch's
         id (``X-Request-Id``) and its position (``decisions.batch_ids``), logged as one."""
-        from recassets.funnel.recommender import RequestError
+        from recassets.funnel.notes import RequestError
 
         rid = _request_id(ctx, answers=len(requests))
         recs = []

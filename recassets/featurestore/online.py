@@ -232,13 +232,18 @@ class OnlineFeatureReader:
         self._next_check = now + self.check_interval_s
         signature = self._marker_signature()
         if signature == self._items.marker:
+            self.marker_error = None  # a marker moved back, or a store filled again
             return False
         return self._try_load(signature)
 
     def refresh(self, signature: tuple | None = None) -> bool:
         """Reload the item arrays now (from the online store), then swap them in at once:
         concurrent requests see the old or the new arrays, never a mix. Raises
-        ``OnlineStoreUnavailable`` (keeping the old arrays) when the store fails."""
+        ``OnlineStoreUnavailable`` (keeping the old arrays) when the store fails, and
+        ``ValueError`` (keeping them too) when a load would leave no item where items are
+        served: the marker gone (a file moved, a Redis without it), or a store that holds no
+        item of the day its marker names (a Redis restarted without persistence, flushed, an
+        empty replica). Before, both emptied the catalog: empty pages and a ready service."""
         with self._lock:
             signature = signature or self._marker_signature()
             try:
@@ -247,6 +252,12 @@ class OnlineFeatureReader:
                 self.health.failed(e)
                 raise
             self.health.ok()
+            if len(self._items.ids) and not len(items.ids):
+                where = cfg.marker_path(self.paths) if signature is None else "the online store"
+                raise ValueError(
+                    f"the marker {where} is gone" if signature is None
+                    else f"{where} holds no item of {items.day} (flushed or emptied?)"
+                )  # fmt: skip
             self._items = items
         return True
 
@@ -260,7 +271,7 @@ class OnlineFeatureReader:
             loaded = self.refresh(signature)
         except OnlineStoreUnavailable:
             return False
-        except ValueError as e:  # the marker is not JSON, or not a marker
+        except ValueError as e:  # the marker is not JSON, not a marker, gone; the store empty
             if self.marker_error != str(e):
                 log.warning("online store: %s; keeping the items of %s", e, self._items.day)
             self.marker_error = str(e)

@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
+from recassets.featurestore.online import OnlineStoreUnavailable, StoreHealth
 from recassets.models.embeddings import TableSpec, complete_kjt
 
 PREFIX = "recassets:emb"
@@ -43,8 +44,10 @@ CACHE_ROWS_ENV = "RECASSETS_SERVE_EMBEDDING_CACHE_ROWS"
 DEFAULT_CACHE_ROWS = 100_000
 
 
-class MissingRowsError(LookupError):
-    """The store lacks the rows of a model (never published, or evicted by Redis)."""
+class MissingRowsError(OnlineStoreUnavailable, LookupError):
+    """The store lacks the rows of a model (never published, or evicted by Redis). At start
+    the service refuses to start; in a request it is the store failing
+    (``OnlineStoreUnavailable``): the answer falls back, and readiness says why."""
 
 
 def model_key(sha256: str) -> str:
@@ -138,6 +141,27 @@ class RowStore:
         self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self.hits = self.misses = 0
         self.on_lookup = on_lookup
+        self.health = StoreHealth()  # the last row reads' outcome, for readiness
+        self._last: Exception | None = None  # what the last failed read raised
+        import redis
+
+        self._error = redis.RedisError
+
+    def ping(self) -> bool:
+        """Whether the rows can be read now (readiness): False while the last read failed and
+        the store still does not answer, or lost a row (it stays lost until a read finds it)."""
+        if self.health.degraded and not isinstance(self._last, MissingRowsError):
+            try:
+                self.client.ping()
+            except self._error as e:
+                self._failed(
+                    OnlineStoreUnavailable(
+                        f"Redis embedding rows {self.key}: {type(e).__name__}: {e}"
+                    )
+                )
+                return False
+            self.health.ok()
+        return not self.health.degraded
 
     @property
     def hit_rate(self) -> float:
@@ -146,6 +170,11 @@ class RowStore:
 
     def __len__(self) -> int:
         return len(self._cache)
+
+    def _failed(self, e: OnlineStoreUnavailable) -> OnlineStoreUnavailable:
+        self._last = e
+        self.health.failed(e)
+        return e
 
     def rows(self, table: str, ids: np.ndarray) -> torch.Tensor:
         """``(len(ids), E)`` float32: the rows ``ids`` of ``table``, in order."""
@@ -165,13 +194,20 @@ class RowStore:
             bad = [r for r in missing if not 0 <= r < n_rows]
             if bad:
                 raise IndexError(f"{table}: rows {bad[:5]} outside 0..{n_rows - 1}")
-            values = self.client.hmget(f"{self.key}:{table}", [str(r) for r in missing])
+            try:
+                values = self.client.hmget(f"{self.key}:{table}", [str(r) for r in missing])
+            except self._error as e:  # a connection refused or lost, a timeout
+                raise self._failed(OnlineStoreUnavailable(
+                    f"Redis embedding rows {self.key}:{table}: {type(e).__name__}: {e}"
+                )) from e  # fmt: skip
             for row, value in zip(missing, values, strict=True):
-                if value is None:
-                    raise MissingRowsError(f"{self.key}:{table} has no row {row}")
+                if value is None:  # evicted or flushed: a store that lost data
+                    raise self._failed(MissingRowsError(f"{self.key}:{table} has no row {row}"))
                 vec = np.frombuffer(value, dtype="<f4")
                 found[row] = vec
                 self._cache[(table, row)] = vec
+            self.health.ok()
+            self._last = None
             while len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)
         hits, misses = len(unique) - len(missing), len(missing)

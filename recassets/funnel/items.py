@@ -95,6 +95,15 @@ class ItemBlock:
             got = self._popularity[variant] = (counts, key)
         return got
 
+    def popularity_of(self, item_ids: np.ndarray, variant: str) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) each item's count under the popularity policy ``variant`` (0 where the block
+        lacks it; a block of no item, as before the first load, holds none) and whether the
+        block holds it: ``/rank``'s order without a model."""
+        pos, found = self.positions(item_ids)
+        if not len(self.ids):
+            return np.zeros(len(item_ids), np.float64), found
+        return np.where(found, self.popularity(variant)[0][pos], 0.0), found
+
     def positions(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows of ``item_ids`` in the block and whether each is there (row 0 where not)."""
         if len(self.ids) == 0:

@@ -34,17 +34,17 @@ Per ``/recommend`` request, over one item block:
 Faults: when the online store fails (``OnlineStoreUnavailable``: Redis down, the SQLite file
 missing or locked) the request is still answered, from the cold-start path (``/rank``: on
 default user features), with a note saying so and ``Recommendation.degraded`` set; the next
-request reads the store again, so serving recovers by itself when the store is back.
+request reads the store again, so serving recovers by itself when the store is back. When the
+models' embedding rows in Redis cannot be read (``ROWS_DOWN``), the page is the week's
+popularity minus seen items and ``/rank`` the popularity order, degraded and noted too.
 Client mistakes raise ``RequestError`` naming the field (a k out of range, an id beyond int64).
 
 Policy: the bundle's ``policy.json`` says whether a promoted model pair serves or, while no
-model ever passed the gate, popularity (trailing 7 days: ``engagements_7d``; all-time:
-``engagements_28d``, the longest window the online store holds) minus seen items.
+model ever passed the gate, popularity (trailing 7 days: ``engagements_7d``; all-time: the
+bundle's all-time positives, ``items.all_time_counts``) minus seen items.
 
-Threads: ``pin_threads`` (called by the service at start-up) sets torch's and FAISS's
-OpenMP pools to one thread per worker. The funnel's work is small matrices; with the default
-pools every request pays thread wake-ups and contends with the other workers (measured in
-the issue: about 0.35 ms pinned against about 8 ms unpinned).
+Threads: ``pin_threads`` (called by the service at start-up) sets torch's and FAISS's OpenMP
+pools to one thread per worker: about 0.35 ms a request pinned against 8 ms unpinned.
 """
 
 from __future__ import annotations
@@ -64,6 +64,14 @@ from recassets.funnel import stages as S
 from recassets.funnel.bundle import Bundle
 from recassets.funnel.config import FunnelConfig
 from recassets.funnel.items import Catalog, ItemBlock
+from recassets.funnel.notes import (
+    NO_ITEMS,
+    RANK_COLD_USER,
+    RANK_UNKNOWN_ITEMS,
+    ROWS_DOWN,
+    STORE_DOWN,
+    RequestError,
+)
 from recassets.funnel.public import public
 from recassets.funnel.ranking import Ranking
 from recassets.funnel.rules import Entry, trending_score
@@ -76,22 +84,6 @@ from recassets.training.light import LightRanker, fuse
 MODEL, POPULARITY = "model", "popularity"
 COLD_START = "cold_start"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-STORE_DOWN = "online store unavailable: answered without the user's features"
-NO_ITEMS = "no item features in memory yet (the online store has not loaded them)"
-# /rank: what ``rank_request`` notes when it scored on defaults (not a store failure)
-RANK_COLD_USER = "user not in the online store: ranked on default user features (cold start)"
-RANK_UNKNOWN_ITEMS = (
-    "{n} item(s) not in the item features: scored on default features, placed after every "
-    "known item"
-)
-
-
-class RequestError(ValueError):
-    """A request the service must refuse with a 4xx; ``field`` names the offending input."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 def pin_threads(n: int = 1) -> None:
@@ -278,8 +270,9 @@ class Recommender:
         ctr = self.catalog.cohort_ctr(block, country, age_bucket)
         unknown = not ctr.any() and len(block.categories) > 0
         if unknown and notes is not None and STORE_DOWN not in notes:
+            both = "" if country and age_bucket else " (a cohort is a country and an age bucket)"
             notes.append(f"cohort (country {country!r}, age_bucket {age_bucket!r}) has no "
-                         "figures in the online store: trending of everyone")  # fmt: skip
+                         f"figures in the online store{both}: trending of everyone")  # fmt: skip
         return ctr
 
     def _cohort_of(self, block: ItemBlock, values: Mapping[str, Any]) -> np.ndarray:
@@ -347,7 +340,13 @@ class Recommender:
             picked = self._rules(block, ids, scores, None, k, ["popularity"], notes)
         else:
             policy = MODEL
-            picked = self._retrieve_and_rank(block, user_id, values, seen, k, notes)
+            try:
+                picked = self._retrieve_and_rank(block, user_id, values, seen, k, notes)
+            except OnlineStoreUnavailable:  # the models' embedding rows (Redis) failed
+                policy, degraded = POPULARITY, True
+                notes.append(ROWS_DOWN)
+                ids, scores = self.popularity(4 * k, seen)
+                picked = self._rules(block, ids, scores, None, k, ["popularity"], notes)
         if len(picked) < k:  # fewer than k survived: backfill from trending
             have = {p["item_id"] for p in picked} | seen
             ctr = self._cohort(block, country, age_bucket)
@@ -356,6 +355,8 @@ class Recommender:
                 notes.append(f"backfilled {len(ids)} item(s) from trending")
             for i, s in zip(ids.tolist(), scores.tolist(), strict=True):
                 picked.append({"item_id": int(i), "score": float(s), "stages": ["backfill"]})
+            if len(picked) < k:
+                notes.append(f"{len(picked)} item(s) of k={k}: no other item to recommend")
         return Recommendation(user_id, policy, picked[:k], block.day, notes, degraded, values)
 
     def _cold_start(
@@ -515,8 +516,8 @@ class Recommender:
     def rank_request(
         self, user_id: int, item_ids: Sequence[int], notes: list[str] | None = None
     ) -> list[dict[str, Any]]:
-        """``/rank``: the given candidates in ranker order (popularity order without a model;
-        duplicates dropped). ``notes`` (when given) says where defaults were used: the store
+        """``/rank``: the given candidates in ranker order (the popularity policy's order
+        without a model or without items in memory; duplicates dropped). ``notes`` (when given) says where defaults were used: the store
         failed, or the user is unknown to it (``RANK_COLD_USER``), or some items are
         (``RANK_UNKNOWN_ITEMS``: marked ``missing_features`` and placed after every known item,
         whatever their score: a default-feature score says nothing about the item, and must
@@ -529,21 +530,21 @@ class Recommender:
         notes = notes if notes is not None else []
         block = self.catalog.block()  # one block for the whole request
         values, degraded = self._user_row_or_note(user_id, notes)
-        ranked = self.model and block.prepared is not None
-        if self.model and not ranked:
+        got = None  # the ranker's (scores, found)
+        if self.model and block.prepared is None:
             notes.append(NO_ITEMS)
-        if ranked:
+        elif self.model:
             if values is None and not degraded:
                 notes.append(RANK_COLD_USER)
             assert self._ranking is not None
             values = values or {}
             cohort = self._cohort_of(block, values)
-            scores, found = self._ranking(block, user_id, values, ids, cohort)
-            stage = "ranking"
-        else:
-            pos, found = block.positions(ids)
-            scores = np.where(found, block.engagements_7d[pos], 0.0)
-            stage = "popularity"
+            try:
+                got = self._ranking(block, user_id, values, ids, cohort)
+            except OnlineStoreUnavailable:  # the models' embedding rows (Redis) failed
+                notes.append(ROWS_DOWN)
+        stage = "ranking" if got is not None else "popularity"
+        scores, found = got or block.popularity_of(ids, self.policy.get("variant", "trailing_7d"))
         if not found.all():
             notes.append(RANK_UNKNOWN_ITEMS.format(n=int((~found).sum())))
         order = np.lexsort((ids, -scores, ~found))  # known items first, then by score, then id
@@ -586,13 +587,10 @@ def load(bundle_dir: str | Path, home: str | None = None, **kwargs: Any) -> Reco
 
 
 __all__ = [
-    "RANK_COLD_USER",
-    "RANK_UNKNOWN_ITEMS",
     "Bundle",
     "FunnelConfig",
     "Recommendation",
     "Recommender",
-    "RequestError",
     "load",
     "pin_threads",
     "public",

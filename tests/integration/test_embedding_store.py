@@ -126,3 +126,52 @@ def test_the_pooled_lookup_equals_the_tables_bit_for_bit(funnels):
         a, b = local.ranker.embeddings(kjt), external.ranker.embeddings(kjt)
     assert a.keys() == b.keys() and all(torch.equal(a[f], b[f]) for f in a)
     assert not all(torch.equal(a[f], torch.zeros_like(a[f])) for f in a)
+
+
+def test_rows_that_cannot_be_read_degrade_the_answer_and_readiness(home, published, redis_url):  # noqa: F811
+    """Redis down (here: the stores' client pointed at a closed port, the cache emptied), then
+    a row evicted: ``/recommend`` answers the week's popularity minus seen items and ``/rank``
+    the popularity order, each degraded with ``ROWS_DOWN``, and the stores' ``ping`` (what
+    ``/readyz`` reports) says why; both were 500s. Back: the models answer again."""
+    import redis
+
+    from recassets.funnel.notes import ROWS_DOWN
+
+    bundle, _ = published
+    funnel = Recommender(Bundle.load(bundle.folder), home,
+                         FunnelConfig(embeddings="redis", embedding_cache_rows=CACHE_ROWS),
+                         embeddings_url=redis_url)  # fmt: skip
+    stores = funnel.embedding_stores
+    user, ids = 3, list(range(1, 11))
+    assert funnel.recommend(user, k=10).policy == "model"
+    live = stores["two_tower"].client
+    dead = redis.Redis(port=1, socket_connect_timeout=0.5)
+    for s in stores.values():
+        s.client, _ = dead, s._cache.clear()
+    rec = funnel.recommend(user, k=10)
+    assert (rec.policy, rec.degraded, ROWS_DOWN in rec.notes) == ("popularity", True, True)
+    assert len(rec.items) == 10 and all(
+        i["stages"][0] in ("popularity", "backfill") for i in rec.items
+    )
+    notes: list[str] = []
+    ranked = funnel.rank_request(user, ids, notes)
+    assert ROWS_DOWN in notes and {i["stages"][0] for i in ranked} == {"popularity"}
+    assert not stores["two_tower"].ping() and "ConnectionError" in stores["two_tower"].health.error
+    for s in stores.values():
+        s.client = live
+    assert all(s.ping() for s in stores.values())  # back: ready again, before any read
+    assert funnel.recommend(user, k=10).policy == "model"
+    # a row the user needs, gone from Redis (evicted): degraded until a read finds it again
+    store = stores["two_tower"]
+    table = next(t for t in store.shapes if "user" in t)
+    key = f"{store.key}:{table}"
+    saved = {f: v for f, v in live.hgetall(key).items()}
+    live.delete(key)
+    store._cache.clear()
+    try:
+        rec = funnel.recommend(user, k=10)
+        assert rec.policy == "popularity" and ROWS_DOWN in rec.notes
+        assert not store.ping() and f"{key} has no row" in store.health.error
+    finally:
+        live.hset(key, mapping=saved)
+    assert funnel.recommend(user, k=10).policy == "model" and store.ping()

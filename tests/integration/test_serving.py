@@ -205,7 +205,7 @@ def test_bad_requests_name_the_field(srv, payload, field):
 
 
 def test_rank_orders_the_given_items(srv):
-    from recassets.funnel.recommender import RANK_COLD_USER, RANK_UNKNOWN_ITEMS
+    from recassets.funnel.notes import RANK_COLD_USER, RANK_UNKNOWN_ITEMS
 
     status, body = srv.post("/rank", {"user_id": 3, "item_ids": [5, 9, 5, 500_000, 17]})
     assert status == 200, body
@@ -760,6 +760,22 @@ def test_fewer_candidates_than_k_backfills(home, built):
     assert any("backfilled" in n for n in rec.notes)
 
 
+def test_a_page_short_of_k_and_half_a_cohort_are_said(home, built):
+    """k over what can be recommended: the page holds every unseen item and says it is short
+    (it said nothing for a cold user); a cohort named by its country alone says a cohort is
+    both keys (it read as a country without figures)."""
+    big = Recommender(Bundle.load(built["bundle"]), home, FunnelConfig(max_k=100_000))
+    for user in (3, UNKNOWN_USER):
+        rec = big.recommend(user, k=100_000)
+        assert len(rec.items) < 100_000
+        assert f"{len(rec.items)} item(s) of k=100000: no other item to recommend" in rec.notes
+        assert not any("no other item" in n for n in big.recommend(user, k=10).notes)
+    half = big.recommend(UNKNOWN_USER, k=5, country="US").notes
+    assert any("(a cohort is a country and an age bucket)" in n for n in half), half
+    both = big.recommend(UNKNOWN_USER, k=5, country="ZZ", age_bucket="99+").notes
+    assert any("has no figures" in n and "a cohort is" not in n for n in both), both
+
+
 def test_popularity_bundle_serves_without_a_model(home, built, tmp_path):
     policy = P.current_policy(home)
     P.write_policy(home, {"policy": "popularity", "variant": "trailing_7d"})
@@ -773,6 +789,30 @@ def test_popularity_bundle_serves_without_a_model(home, built, tmp_path):
     assert rec.policy == "popularity" and len(rec.items) == 5
     engaged = {i["item_id"]: i["score"] for i in rec.items}
     assert list(engaged.values()) == sorted(engaged.values(), reverse=True)
+
+
+def test_the_all_time_popularity_bundle_serves_the_gates_order(home, built, tmp_path):
+    """The bundle carries the all-time positives the gate scored (``heldout.popularity``):
+    what serves is that order minus the user's seen items, among the items the online store
+    holds (it was the online store's 28-day counter before)."""
+    from recassets.funnel.users import seen_items
+    from recassets.training.examples import available_days
+    from recassets.training.heldout import popularity, read_days
+
+    policy = P.current_policy(home)
+    P.write_policy(home, {"policy": "popularity", "variant": "all_time"})
+    try:
+        folder = B.write_bundle(home, tmp_path / "pop")
+    finally:
+        P.write_policy(home, policy)
+    assert B._read_json(folder / "manifest.json")["files"] == {"popularity": B.POPULARITY_FILE}
+    gate, _ = popularity(read_days(home, available_days(home), ("item_id", "label")))
+    funnel = Recommender(Bundle.load(folder), home)
+    held = gate[funnel.catalog.block().positions(gate)[1]].tolist()
+    for user in (3, 5):
+        seen = seen_items(funnel.user_row(user))
+        served = [i["item_id"] for i in funnel.recommend(user, k=10).items]
+        assert served == [i for i in held if i not in seen][:10]
 
 
 def test_a_blend_bundle_serves_the_union_of_sources(home, built, tmp_path):

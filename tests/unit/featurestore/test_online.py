@@ -179,6 +179,35 @@ def test_a_damaged_marker_keeps_the_day_in_memory_and_says_so(lake_copy):
     assert reader.maybe_refresh() and reader.day == DAY2 and reader.marker_error is None
 
 
+def test_a_marker_gone_or_a_store_emptied_keeps_the_items_and_says_so(lake_copy):
+    """The marker moved away (or a Redis without it), then a store that holds no item of the
+    day its marker names (a Redis restarted without persistence, flushed): the reader keeps
+    the items it serves and names the cause, which readiness reports. Both emptied the catalog
+    before: empty pages, /rank a 500, and a ready service."""
+    import sqlite3
+
+    from recassets.featurestore import config as cfg
+
+    paths = lake_copy
+    materialize_day(paths, DAY1)
+    reader = OnlineFeatureReader(paths, check_interval_s=0)
+    marker = cfg.marker_path(paths)
+    marker.rename(marker.with_suffix(".bak"))
+    assert not reader.maybe_refresh()
+    assert reader.day == DAY1 and reader.items([1])[FOUND].tolist() == [True]
+    assert reader.marker_error == f"the marker {marker} is gone"
+    marker.with_suffix(".bak").rename(marker)  # moved back: the same file, nothing to load
+    assert not reader.maybe_refresh() and reader.marker_error is None
+    with sqlite3.connect(reader._backend.path) as db:
+        db.execute(f"DELETE FROM {reader._backend._table('item_daily_features')}")
+    marker.write_text(marker.read_text())  # a new version of the marker, over no item
+    assert not reader.maybe_refresh()
+    assert reader.day == DAY1 and reader.items([1])[FOUND].tolist() == [True]
+    assert "the online store holds no item of " + DAY1 in (reader.marker_error or "")
+    materialize_day(paths, DAY2)  # filled again: loads, and the note goes
+    assert reader.maybe_refresh() and reader.day == DAY2 and reader.marker_error is None
+
+
 def test_reader_before_any_apply_says_what_to_do(paths):
     with pytest.raises(FileNotFoundError, match="materialize the feature_store asset"):
         OnlineFeatureReader(paths)

@@ -147,7 +147,7 @@ def _ranker(users: dict[int, dict], scores: dict[int, float]) -> Recommender:
 
 
 def test_rank_puts_unknown_items_after_every_known_one_and_says_so():
-    from recassets.funnel.recommender import RANK_UNKNOWN_ITEMS
+    from recassets.funnel.notes import RANK_UNKNOWN_ITEMS
 
     rec = _ranker({1: {"u": 1}}, {10: 0.5, 20: 2.0, 30: -1.0})
     notes: list[str] = []
@@ -167,7 +167,7 @@ def test_rank_puts_unknown_items_after_every_known_one_and_says_so():
 
 
 def test_rank_notes_an_unknown_user_ranked_on_default_features():
-    from recassets.funnel.recommender import RANK_COLD_USER
+    from recassets.funnel.notes import RANK_COLD_USER
 
     rec = _ranker({1: {"u": 1}}, {10: 1.0})
     notes: list[str] = []
@@ -176,3 +176,39 @@ def test_rank_notes_an_unknown_user_ranked_on_default_features():
     notes = []
     rec.rank_request(1, [10], notes)  # a known user: no note
     assert notes == []
+
+
+def test_rank_with_no_item_in_memory_marks_every_item_and_says_so():
+    """A model serves but no item is in memory (before the first load): every item is
+    unknown, in id order, with the note; it was an IndexError, a 500."""
+    from types import SimpleNamespace
+
+    from recassets.funnel.notes import NO_ITEMS, RANK_UNKNOWN_ITEMS
+    from tests.unit.funnel.blocks import empty
+
+    rec = _ranker({1: {"u": 1}}, {})
+    rec.catalog = SimpleNamespace(block=empty)  # type: ignore[assignment]
+    rec.policy = {"policy": "model"}
+    notes: list[str] = []
+    got = rec.rank_request(1, [30, 10], notes)
+    assert [(i["item_id"], i["score"], i["stages"]) for i in got] == [
+        (10, 0.0, ["popularity", "missing_features"]),
+        (30, 0.0, ["popularity", "missing_features"]),
+    ]
+    assert notes == [NO_ITEMS, RANK_UNKNOWN_ITEMS.format(n=2)]
+
+
+def test_rank_without_a_model_orders_by_the_policys_counts():
+    """The popularity policy's variant decides /rank's order too: the week's engagements, or
+    the bundle's all-time positives (block(): 7 days 5, 9, 1, 7, 3 for items 10..50)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    rec = _ranker({1: {"u": 1}}, {})
+    rec.model = False
+    counted = replace(block(), positives_all=np.array([1.0, 0.0, 8.0, 2.0, 0.0]))
+    rec.catalog = SimpleNamespace(block=lambda: counted)  # type: ignore[assignment]
+    rec.policy = {"policy": "popularity", "variant": "trailing_7d"}
+    assert [i["item_id"] for i in rec.rank_request(1, [10, 20, 30, 40])] == [20, 40, 10, 30]
+    rec.policy = {"policy": "popularity", "variant": "all_time"}
+    assert [i["item_id"] for i in rec.rank_request(1, [10, 20, 30, 40])] == [30, 40, 10, 20]

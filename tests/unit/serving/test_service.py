@@ -14,7 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 from recassets.bento import decisions as D
-from recassets.funnel.recommender import Recommendation, RequestError
+from recassets.funnel.notes import RequestError
+from recassets.funnel.recommender import Recommendation
 
 service = pytest.importorskip("serving.service")
 
@@ -283,7 +284,7 @@ def test_a_log_that_cannot_be_written_fails_no_request_and_is_counted(tmp_path):
 
 
 def test_rank_counts_a_fallback_only_when_the_store_failed(svc):
-    from recassets.funnel.recommender import RANK_COLD_USER, STORE_DOWN
+    from recassets.funnel.notes import RANK_COLD_USER, STORE_DOWN
 
     said: list[str] = []
 
