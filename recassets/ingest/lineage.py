@@ -8,12 +8,15 @@ the CLI, an auditor) never sees half a manifest, and a failed write keeps the pr
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from recassets import __version__, atomic
-from recassets.ingest.results import INGESTED_TABLES, IngestResult
+from recassets.ingest.results import INGESTED_TABLES, IngestResult, PartitionResult
 from recassets.lake import partition_day
 from recassets.paths import Paths
 
@@ -44,18 +47,43 @@ def write_lineage(paths: Paths, result: IngestResult) -> None:
             "table_path": result.table_path,
             "delta_version": result.delta_version,
             "quarantine_version": result.quarantine_version,
-            "rows": part.rows,
-            "quarantined": part.quarantined,
             "run_id": result.run_id,
             "code_version": __version__,
             "written_at": dt.datetime.now(dt.UTC).isoformat(),
-            "inputs": [asdict(f) for f in part.files],
-            # A day of a range without landing files: an empty partition, not a failure
-            # (empty_days_allowed); the raw_events_has_events check flags it in the UI.
-            "empty": part.empty,
+            # rows, quarantined, inputs; empty: a day of a range without landing files, an
+            # empty partition, not a failure (the raw_events_has_events check flags it)
+            **partition_facts(part),
             "looked_in": part.empty_folder,
         }
         atomic.write_json(target, manifest)
+
+
+def partition_facts(part: PartitionResult) -> dict[str, Any]:
+    """What a day's manifest vouches for that is known before the commit: the rows landed
+    and quarantined, whether the day was empty, the landing files read."""
+    inputs = [asdict(f) for f in part.files]
+    return {
+        "rows": part.rows,
+        "quarantined": part.quarantined,
+        "inputs": inputs,
+        "empty": part.empty,
+    }
+
+
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """What an ingestion's commit records of each day's manifest (its ``userMetadata``'s
+    ``manifests``, since 2026-12-06): 16 hex digits of the sha256 of ``partition_facts`` (each
+    file by path, size, sha256 and problem). ``recassets lineage --verify`` recomputes it from
+    the manifest: an edit that keeps the JSON valid (a file taken out, its sha256 rewritten
+    with its bytes, a count changed) no longer matches what the Delta log recorded."""
+    inputs = manifest.get("inputs")
+    if isinstance(inputs, list):
+        keys = ("path", "size", "sha256", "problem")
+        inputs = [[f.get(k) for k in keys] if isinstance(f, dict) else f for f in inputs]
+    facts = {k: manifest.get(k) for k in ("rows", "quarantined")}
+    facts.update(empty=bool(manifest.get("empty")), inputs=inputs)
+    text = json.dumps(facts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def read_lineage(paths: Paths, table: str, day: str) -> dict:

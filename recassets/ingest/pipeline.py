@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from recassets import __version__
 from recassets.events import INGESTED_CONTRACTS, QUARANTINE_DDL, Contract
 from recassets.ingest.files import LandedFile, _landing_files, _LineScan, unchanged_since_digest
-from recassets.ingest.lineage import write_lineage
+from recassets.ingest.lineage import manifest_digest, partition_facts, write_lineage
 from recassets.ingest.parsing import (
     INDEX_DDL,
     _located,
@@ -114,10 +114,6 @@ def ingest(
         )
     table_path = paths.table(INGESTED_TABLES[dataset])
     quarantine_path = paths.table(QUARANTINE_TABLE)
-    meta = json.dumps(
-        {"run_id": run_id, "dataset": dataset, "days": iso_days, "code_version": __version__}
-    )
-
     held = _held_keys(spark, contract, table_path, iso_days)
     # Steps 2 to 5 (see the module docstring). Leaving the block releases what they persisted,
     # the duplicates before the checked rows, and then the session's split setting.
@@ -128,6 +124,12 @@ def ingest(
     ):
         unchanged_since_digest(files)  # the rows were read: are they the digested files'?
         counts = _with_later_rejected(checked.tally.counts, later)
+        parts = _partitions(iso_days, files, counts, empty)
+        # each day's manifest digest rides in the commit: verify recomputes it (an edit that
+        # keeps the manifest valid JSON, a file taken out or a count changed, is found)
+        digests = {day: manifest_digest(partition_facts(p)) for day, p in parts.items()}
+        meta = json.dumps({"run_id": run_id, "dataset": dataset, "days": iso_days,
+                           "code_version": __version__, "manifests": digests})  # fmt: skip
         n_good = sum(n for (_, ok), n in counts.items() if ok)
         n_rejected = sum(n for (_, ok), n in counts.items() if not ok)
         validated = (
@@ -172,7 +174,7 @@ def ingest(
         table_path=table_path,
         delta_version=delta_version,
         quarantine_version=quarantine_version,
-        partitions=_partitions(iso_days, files, counts, empty),
+        partitions=parts,
         run_id=run_id,
     )
     write_lineage(paths, result)

@@ -161,6 +161,16 @@ class DeltaLog:
                 "changed",
                 f"its manifest calls {day} empty, and version {c.version} holds rows of it",
             )
+        digests = c.meta.get("manifests")  # what the commit recorded (since 2026-12-06)
+        wanted = digests.get(day) if isinstance(digests, dict) else None
+        if wanted is not None:
+            from recassets.ingest.lineage import manifest_digest
+
+            if manifest_digest(m) != wanted:
+                return "changed", (
+                    f"its files or counts are not what version {c.version}'s commit recorded "
+                    f"(digest {manifest_digest(m)}, recorded {str(wanted)[:16]})"
+                )
         return None
 
 

@@ -550,6 +550,44 @@ def test_ingesting_day_2_leaves_day_1_alone(runs):
     assert read_lineage(runs.paths, "raw_events", D1)["run_id"] == runs.second.run_id
 
 
+def test_the_commit_records_each_days_manifest_and_verify_finds_an_edit(runs, monkeypatch, capsys):
+    """A manifest edited into other valid JSON (a file taken out, a count changed, a file's
+    sha256 rewritten with its bytes) passed ``lineage --verify``: the commit now records each
+    day's ``manifest_digest``, and the check compares it with the manifest read."""
+    import copy
+
+    from recassets.ingest.lineage import lineage_path, manifest_digest
+    from recassets.lineage.records import DeltaLog
+    from tests.conftest import run_cli
+
+    table, log = runs.paths.table("raw_events"), DeltaLog()
+    m = read_lineage(runs.paths, "raw_events", D2)
+    c = log.commit(table, m["delta_version"])
+    assert c is not None and c.meta["manifests"] == {D2: manifest_digest(m)}
+    assert log.manifest_problem(table, m, D2, c) is None
+    edits = (
+        lambda f: f.update(rows=f["rows"] + 1),
+        lambda f: f.update(quarantined=f["quarantined"] + 1),
+        lambda f: f["inputs"].pop(),
+        lambda f: f["inputs"][0].update(sha256="0" * 64, size=1),
+    )
+    for edit in edits:
+        forged = copy.deepcopy(m)
+        edit(forged)
+        status, what = log.manifest_problem(table, forged, D2, c) or ("", "")
+        assert status == "changed" and f"not what version {c.version}'s commit recorded" in what
+    code, out, _ = run_cli(runs.paths, monkeypatch, capsys, "lineage", "raw_events", D2, "--verify")
+    assert code == 0, out
+    path = Path(lineage_path(runs.paths, "raw_events", D2))
+    text = path.read_text()
+    try:
+        path.write_text(json.dumps({**m, "rows": m["rows"] + 1}))
+        code, out, _ = run_cli(runs.paths, monkeypatch, capsys, "lineage", "raw_events", D2, "--verify")  # fmt: skip
+        assert code not in (0, None) and "not what version" in out + str(code)
+    finally:
+        path.write_text(text)
+
+
 def test_one_run_ingests_several_datasets(runs):
     assert runs.users.run_id == runs.items.run_id == runs.day2.run_id == "one-run-for-day-2"
     assert [(r.dataset, r.quarantined) for r in (runs.users, runs.items, runs.day2)] == [
