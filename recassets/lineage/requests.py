@@ -5,11 +5,20 @@ an answer not ingested yet, in the landed JSON Lines files of ``<landing>/servin
 (newest day first; dot-names, files still being written, skipped as ingestion skips them).
 ``request_node`` makes its node; ``graph`` continues from the bento tag it names into the
 bento's own lineage (models, index, feature store, down to the landing files).
+
+A landed file that a day's ingestion read (its manifest lists it, at its size) is not searched:
+its records are in the table, or were quarantined, and a quarantined line is no answer. A
+landed record that breaks the decision log's contract (``events.SERVING_LOG``: a user id that
+is no integer, an endpoint the service has not) is shown ``damaged`` and fails ``--verify``;
+so does one whose policy or model versions are not what the bento it names serves
+(``disagreement``). Before 2026-12-06 a line appended to a landed file, or a file added to an
+ingested day, was shown as a served answer and vouched for.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,6 +37,8 @@ class Found:
     record: dict[str, Any]  # the decision record (items parsed back from their JSON)
     where: str  # "serving_log@3 dt=2026-01-03", or "<landing file> line 4"
     others: int = 0  # more records with this id (a client reusing an id on another day)
+    file: str | None = None  # the landed file it was read from (None: the table)
+    problem: str | None = None  # how a landed record breaks the decision log's contract
 
     @property
     def bento(self) -> str | None:
@@ -83,11 +94,14 @@ def _in_landing(paths: Paths, request_id: str) -> Found | None:
     needle = json.dumps(request_id)  # as the writer wrote it: "request_id":"<id>"
     for files in _landed_days(paths):  # the newest day that has it
         found: list[Found] = []
-        for file in files:
-            with open(file, encoding="utf-8", errors="replace") as f:
-                for n, line in enumerate(f, start=1):
+        for file, read in files:
+            with open(file, "rb") as raw:  # past what the day's ingestion read, if it did
+                start = raw.read(read).count(b"\n") + 1 if read else 1
+                f = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+                for n, line in enumerate(f, start=start):
                     if needle in line and (record := _record(line, request_id)) is not None:
-                        found.append(Found(record, f"{file} line {n}"))
+                        problem = _contract_problem(record)
+                        found.append(Found(record, f"{file} line {n}", 0, str(file), problem))
         if found:
             found.sort(key=lambda f: str(f.record.get("ts")))
             found[-1].others = len(found) - 1
@@ -102,26 +116,103 @@ def _record(line: str, request_id: str) -> dict[str, Any] | None:
         return None
     if not isinstance(record, dict) or record.get("request_id") != request_id:
         return None
-    record["items"] = _items(record.get("items"))
+    record["items"] = _items(record.get("items"), raw=True)
     return record
 
 
-def _landed_days(paths: Paths) -> Iterator[list[Path]]:
-    """The decision log's landed files by day, newest first, listed as ingestion lists them."""
+def _contract_problem(record: Mapping[str, Any]) -> str | None:
+    """Why a landed record is no decision record ingestion would land (``events.SERVING_LOG``),
+    or None: what a served answer needs, checked as the contract types them."""
+    from recassets.events import SERVING_ENDPOINTS, SERVING_LOG
+
+    for f in SERVING_LOG.fields:
+        value = record.get(f.name)
+        if value is None:
+            if f.required:
+                return f"breaks the decision log's contract: no {f.name}"
+        elif f.type == "bigint" and not (
+            (type(value) is int or (type(value) is float and value.is_integer()))
+            and -(2**63) <= value < 2**63
+        ):
+            return f"breaks the decision log's contract: {f.name} {str(value)[:40]!r} is no integer"
+        elif f.type != "bigint" and f.name != "items" and not isinstance(value, str):
+            return f"breaks the decision log's contract: {f.name} is no string"
+    if record.get("endpoint") not in SERVING_ENDPOINTS:
+        return f"breaks the decision log's contract: endpoint {str(record.get('endpoint'))[:40]!r}"
+    if _when(dict(record)) == dt.datetime.min.replace(tzinfo=dt.UTC):
+        return f"breaks the decision log's contract: ts {str(record.get('ts'))[:40]!r}"
+    if not isinstance(record.get("items"), list):
+        return "breaks the decision log's contract: items is no JSON list of items"
+    return None
+
+
+def disagreement(record: Mapping[str, Any], served: Mapping[str, Any]) -> str | None:
+    """How a decision record's policy and model versions differ from what the bento it names
+    serves (``served``: the bento manifest's ``policy``), or None. A record is the service's
+    copy of what it did: one naming another policy or model than its bento's is no copy."""
+    said = {"policy": record.get("policy")} if record.get("policy") != "cold_start" else {}
+    if served.get("policy") == "popularity" and said.get("policy") not in (None, "popularity"):
+        return f"it says policy {said['policy']!r}; the bento serves popularity"
+    if served.get("policy") == "model":
+        for kind in ("two_tower", "ranking"):
+            version, path = record.get(kind), str(served.get(kind) or "")
+            if version and not path.endswith(f"/{version}.pt"):
+                return f"it says {kind} {str(version)[:40]!r}; the bento serves {Path(path).stem}"
+    return None
+
+
+def _landed_days(paths: Paths) -> Iterator[list[tuple[Path, int]]]:
+    """The decision log's landed files by day, newest first, listed as ingestion lists them,
+    each with the bytes that day's ingestion read of it (``_ingested``; 0: none): a file read
+    whole is left out, one that grew since is searched past what was read."""
     for day in reversed(paths.landed_days(DATASET)):
         folder = Path(paths.landing_dir(DATASET, day))
-        yield sorted(
-            p for p in folder.glob("*") if p.is_file() and not p.name.startswith((".", "_"))
-        )
+        read = _ingested(paths, day.isoformat())
+        files = sorted(p for p in folder.glob("*") if p.is_file() and not p.name.startswith((".", "_")))  # fmt: skip
+        yield [(p, n) for p in files if (n := _read_part(read.get(str(p)), _size(p))) is not None]
 
 
-def _items(value: Any) -> list[Mapping[str, Any]]:
+def _read_part(read: int | None, size: int | None) -> int | None:
+    """How much of a file to skip: what ingestion read of it when the file still starts with
+    it (it grew), 0 when it read none or the file shrank (rewritten), None when read whole."""
+    if read is None or size is None or size < read:
+        return 0
+    return None if size == read else read
+
+
+def _ingested(paths: Paths, day: str) -> dict[str, int]:
+    """The files the latest ingestion of ``day`` read, by path, with their size then (its
+    lineage manifest's inputs; none when the day was not ingested or its manifest is damaged:
+    then every file is searched, as before)."""
+    from recassets.ingest.lineage import lineage_path
+
+    try:
+        manifest = json.loads(Path(lineage_path(paths, DATASET, day)).read_text())
+        inputs = manifest["inputs"]
+        return {str(f["path"]): f["size"] for f in inputs if isinstance(f, dict) and "path" in f}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _size(p: Path) -> int | None:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return None
+
+
+def _items(value: Any, *, raw: bool = False) -> Any:
+    """The items of a record: its JSON text (the table's column, the writer's field) parsed
+    back, keeping the mappings; ``raw``: a value that is no list is kept as it is, for the
+    contract check to name."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
-            return []
-    return [i for i in value if isinstance(i, Mapping)] if isinstance(value, list) else []
+            return value if raw else []
+    if not isinstance(value, list):
+        return value if raw else []
+    return [i for i in value if isinstance(i, Mapping)]
 
 
 def _served(items: list[Mapping[str, Any]]) -> str:
@@ -140,7 +231,7 @@ def request_node(found: Found) -> Node:
     """The node of an answer: who was served what, when, by which policy and models."""
     r = found.record
     rid = str(r.get("request_id"))
-    items = list(r.get("items") or [])
+    items = r["items"] if isinstance(r.get("items"), list) else []
     node = Node(f"request {rid}", "request", ASSET_KEYS[DATASET], dataset=found.where)
     node.facts = {
         "day": str(r.get("ts"))[:10],
@@ -159,7 +250,9 @@ def request_node(found: Found) -> Node:
         node.facts["same_id_served"] = f"{found.others} other time(s); this is the latest"
     if not found.bento:
         node.unrecorded.append("the bento that answered (the record names none)")
+    if found.problem and found.file:  # a landed line that is no decision record
+        node.manifest = (found.file, "damaged", f"{found.where}: {found.problem}")
     return node
 
 
-__all__ = ["Found", "find_request", "request_node"]
+__all__ = ["Found", "disagreement", "find_request", "request_node"]
