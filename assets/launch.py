@@ -74,15 +74,18 @@ def refused_by(result: Any, check_name: str | None) -> bool:
 
 def refusal_reasons(result: Any, check_name: str | None, limit: int = 8) -> list[str]:
     """The failed check ``check_name``'s ``reasons`` (a Markdown list in its metadata: the
-    gate's), one line each, at most ``limit`` (the rest counted)."""
+    gate's), one line each, at most ``limit`` (the rest counted). The last line is always
+    shown: the gate ends with what serves now (it was cut after 8 reasons)."""
     lines: list[str] = []
     for e in result.get_asset_check_evaluations():
         if e.check_name != check_name or e.passed:
             continue
         value = getattr(e.metadata.get("reasons"), "value", None)
         lines += [t.strip().removeprefix("- ") for t in str(value or "").splitlines() if t.strip()]
-    more = [f"... and {len(lines) - limit} more reason(s): recassets evaluate"]
-    return lines[:limit] + (more if len(lines) > limit else [])
+    if len(lines) <= limit:
+        return lines
+    more = f"... and {len(lines) - limit} more reason(s): recassets evaluate"
+    return [*lines[: limit - 1], more, lines[-1]]
 
 
 def failures(result: Any) -> list[tuple[str, str]]:

@@ -110,6 +110,34 @@ def popularity(rows: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return ids[order], counts[order]
 
 
+def nothing_learned(
+    paths: PathsOrTable,
+    kind: str,
+    module: str,
+    metrics: Mapping[str, Any],
+    days: Sequence[str],
+    held: Sequence[str],
+) -> str:
+    """Why a first training of ``kind`` (``module``: two_tower or a ranker) saved no version,
+    in one line: no positive among its days' rows (counted once, not once per pass: it said
+    8,031 of a day's 2,677 rows at 3 passes), or no row at all; and where the held-out days
+    hold the positives the training days lack, that they do."""
+    what = f"{days[0]}..{days[-1]}" if len(days) > 1 else days[0]
+    rows = int(metrics.get("examples") or 0) // max(int(metrics.get("epochs") or 1), 1)
+    if rows or module == "two_tower":  # rows and no positive (the two-tower reads positives)
+        among = f"among the {rows} training examples " if rows else ""
+        said = f"{kind}: no positive {among}in {what} (it learns from positives: engagements, or ratings at or above the threshold)"  # fmt: skip
+    else:
+        said = f"{kind}: no training examples in {what}"
+    positives = pc.sum(pc.equal(read_days(paths, held, ("label",))["label"], 1)).as_py() or 0
+    if positives:
+        span = f"{held[0]}..{held[-1]}" if len(held) > 1 else held[0]
+        said += (
+            f"; the held-out day(s) {span} hold {positives} positive(s), kept for the evaluation"
+        )
+    return f"{said}: nothing trained, no version saved"
+
+
 def trailing_days(last_day: str, n: int = TRAILING_DAYS) -> list[str]:
     end = D.as_day(last_day)
     return [(end - dt.timedelta(days=i)).isoformat() for i in range(n - 1, -1, -1)]

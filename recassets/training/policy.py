@@ -172,25 +172,12 @@ def train_next(
     # would learn "nothing is ever engaged", and its AUC is NaN. No version of that either.
     one_class = bool(ckpt.metrics.get("examples")) and ckpt.metrics.get("train_positives") == 0
     if not ckpt.metrics.get("examples") or one_class:  # nothing to learn from: no version
-        what = f"{todo[0]}..{todo[-1]}" if len(todo) > 1 else todo[0]
-        if one_class and prior is None:
-            raise ValueError(
-                f"{kind}: no positive among the {ckpt.metrics['examples']} training examples of "
-                f"{what} (it learns to tell positives from negatives): nothing trained, no "
-                "version saved"
-            )
         if prior is None:
-            learns = (
-                "positives: engagements, or ratings at or above the threshold"
-                if MODULE_KIND[kind] == "two_tower"
-                else "the rows of training_examples"
-            )
-            raise ValueError(
-                f"{kind}: no training examples in {what} (it learns from {learns}): nothing "
-                "trained, no version saved"
-            )
-        # a quiet day: nothing new
-        return TrainResult(prior, str(latest), False, True, [], holdout)
+            from recassets.training.heldout import nothing_learned
+
+            held = days[len(train_days) :]
+            raise ValueError(nothing_learned(paths, kind, MODULE_KIND[kind], ckpt.metrics, todo, held))  # fmt: skip
+        return TrainResult(prior, str(latest), False, True, [], holdout)  # a quiet day
     return TrainResult(
         ckpt, save_new_version(paths, kind, ckpt), True, prior is not None, todo, holdout
     )
@@ -304,9 +291,10 @@ def gate(
     keys = [key, *[m for m in also if m != key and m in candidate_metrics]]
     reasons: list[str] = []
     cand = float(candidate_metrics[key])
-    passed = cand == cand  # NaN (no eval users) never passes
-    if not passed:
-        reasons.append(f"candidate {key} is NaN (no evaluation users)")
+    if cand != cand:  # NaN: one line, not a NaN comparison per baseline
+        why = "no evaluation users: no user has new positives in the held-out days"
+        return GateDecision(False, [f"{why}; nothing to decide"], key, keys)
+    passed = True
     if not baselines:  # nothing beaten is no pass: the gate exists to beat the simple methods
         passed = False
         reasons.append("no baseline to beat")

@@ -293,13 +293,17 @@ def cli_recommend(users_file: str, k: int = 100, out: str | None = None) -> pa.T
     table = recommend(Paths.from_env(), ids, k)
     short = int((table.schema.metadata or {}).get(BACKFILLED.encode(), b"0"))
     if short:
-        still = sum(
-            1 for n in pc.value_counts(table["user_id"]).field("counts").to_pylist() if n < k
-        )
+        counts = pc.value_counts(table["user_id"])
+        listed = dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))  # fmt: skip
+        still = sum(1 for u in dict.fromkeys(ids) if listed.get(u, 0) < k)
+        none = [u for u in dict.fromkeys(ids) if u not in listed]  # every item seen: no row
         print(f"recassets recommend: the policy left {short} user(s) short of k = {k}: filled "
               "from all items by engagements (seen items excluded)"
               + (f"; {still} still short: the catalog has no more items they have not seen"
-                 if still else ""), file=sys.stderr)  # fmt: skip
+                 if still else "")
+              + (f" ({len(none)} with none at all, no row in the output: user(s) "
+                 f"{', '.join(map(str, none[:10]))}{', ...' if len(none) > 10 else ''})"
+                 if none else ""), file=sys.stderr)  # fmt: skip
     if out is None:
         for row in table.to_pylist():
             print(json.dumps(row))

@@ -140,7 +140,7 @@ def _plain(obj: Any) -> Any:
 def model_file(paths: Paths, text: str) -> Path:
     """The checkpoint file of a model version as the CLI names it (``two_tower/0003``), or
     ``ValueError`` (any other form: nothing typed becomes a path) / ``FileNotFoundError``."""
-    from recassets.lineage.targets import TargetError, parse_target
+    from recassets.lineage.graph import TargetError, parse_target  # ASCII only
 
     try:
         target = parse_target(text)
@@ -162,6 +162,20 @@ def model_file(paths: Paths, text: str) -> Path:
     return path
 
 
+def not_in_log(path: str, version: int) -> str | None:
+    """Why a local table's ``_delta_log`` lacks ``version`` when it holds versions around it
+    or below it, else None. A checkpoint recorded reading that version, so it was written:
+    its commit file was removed (or the table made anew). ``lake.version_gone`` said "version
+    1 was never written (the table's latest is 0)" of a commit file deleted."""
+    from recassets.lake import _log_versions
+
+    kept = _log_versions(path)
+    if not kept or version < kept[0] or version in kept:  # below: log cleanup, said there
+        return None
+    return (f"version {version} is not in its Delta log {Path(path) / '_delta_log'} (removed, "
+            f"or never written: it holds versions {kept[0]} to {kept[-1]})")  # fmt: skip
+
+
 def reproduce(
     checkpoint: str | os.PathLike[str],
     table: str | None = None,
@@ -176,7 +190,8 @@ def reproduce(
         raise FileNotFoundError(f"training table {path} (recorded by {checkpoint}) not found")
     config = config_of(recorded, num_threads)
     for i, run in enumerate(recorded.runs, 1):  # before any training: time travel must reach
-        why = version_gone(path, int(run["table_version"]), run["partitions"])
+        version = int(run["table_version"])
+        why = not_in_log(path, version) or version_gone(path, version, run["partitions"])
         if why is not None:
             raise ValueError(
                 f"{checkpoint} cannot be reproduced from {path}: run {i} of "
@@ -206,4 +221,4 @@ def reproduce(
     return Reproduction(str(checkpoint), runs, differences, checked)
 
 
-__all__ = ["Reproduction", "config_of", "model_file", "reproduce"]
+__all__ = ["Reproduction", "config_of", "model_file", "not_in_log", "reproduce"]

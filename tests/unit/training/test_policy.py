@@ -58,6 +58,16 @@ def test_gate_fails_when_worse_than_current_beyond_tolerance():
     assert P.gate({K: float("nan")}, POP).passed is False
 
 
+def test_no_evaluation_users_is_one_reason_not_a_nan_comparison_per_baseline():
+    """The demo printed "does not beat ...: recall@50 nan <= nan" once per baseline, and
+    advice to hold out more days that could not help."""
+    d = P.gate({K: float("nan"), "users": float("nan")}, POP, also=("ndcg@10",))
+    assert not d.passed and d.reasons == [
+        "no evaluation users: no user has new positives in the held-out days; nothing to decide"
+    ]
+    assert len(P.gate({K: 0.2, "users": 50.0}, POP).reasons) > 1  # a decision says its figures
+
+
 N = "ndcg@10"
 TWO = {"cooccurrence": {K: 0.372, N: 0.092}}
 
@@ -452,16 +462,26 @@ def test_days_without_positives_save_no_model_and_a_quiet_day_keeps_the_last(pat
 
     table = paths.table("training_examples")
     planted.write_days(table, range(3), p_match=0.0, p_other=0.0)
-    with pytest.raises(ValueError, match=r"two_tower: no training examples in 2026-01-01\.\."):
+    with pytest.raises(ValueError, match=r"two_tower: no positive in 2026-01-01\.\.") as err:
         P.train_next(paths, "two_tower", TINY)
+    assert "held-out" not in str(err.value)  # none there either: nothing more to say
     assert P.checkpoint_versions(paths, "two_tower") == []
     # the ranker has rows (negatives) but no positive: it would learn "never engaged" (AUC NaN)
-    with pytest.raises(ValueError, match=r"ranking: no positive among the \d+ training example"):
-        P.train_next(paths, "ranking", TINY)
+    days = E.available_days(paths)
+    rows = E.read_days(paths, days[: len(days) - P.choose_holdout(paths, None).days], ("label",))
+    with pytest.raises(ValueError, match=rf"ranking: no positive among the {rows.num_rows} training examples in"):  # fmt: skip
+        P.train_next(paths, "ranking", replace(TINY, epochs=3))  # rows once, not once a pass
     assert P.checkpoint_versions(paths, "ranking") == []
     with pytest.raises(ValueError, match="item_similarity: no positive in 2026-01-01"):
         S.train_next(paths)
     assert S.versions(paths) == []
+
+    # positives in the held-out days only: said, since the history has some
+    later = Paths.at(Path(paths.home).parent / "h3")
+    planted.write_days(later.table("training_examples"), range(3), p_match=0.0, p_other=0.0)
+    planted.write_days(later.table("training_examples"), [3])
+    with pytest.raises(ValueError, match=r"the held-out day\(s\) 2026-01-04 hold \d+ positive"):
+        P.train_next(later, "two_tower", TINY, holdout_days=1)
 
     other = Paths.at(Path(paths.home).parent / "h2")
     planted.write_days(other.table("training_examples"), range(3))
@@ -532,6 +552,17 @@ def test_short_popularity_lists_are_filled_to_k_and_said(paths: Paths, capsys, m
     assert "left 1 user(s) short of k = 5" in err and "still short" not in err
     cli_recommend(str(users), 100_000)  # more than the catalog: said, not "filled"
     assert "; 1 still short: the catalog has no more items" in capsys.readouterr().err
+    # a user who rated every item gets no row at all: named, not counted as filled
+    everything = [{**low, "user_id": 424_242, "item_id": int(i)} for i in ids]
+    planted.write_day(table, pa.Table.from_pylist(everything, schema=planted.SCHEMA))
+    users.write_text(f"{user}\n424242\n")
+    got = cli_recommend(str(users), 5)
+    err = capsys.readouterr().err
+    assert 424_242 not in got["user_id"].to_pylist()
+    assert (
+        "; 1 still short" in err
+        and "(1 with none at all, no row in the output: user(s) 424242)" in err
+    )
     planted.write_days(paths.table("training_examples"), [2])  # positives: no filling needed
     full = recommend(paths, [999_999], k=7)
     assert full.num_rows == 7 and BACKFILLED.encode() not in (full.schema.metadata or {})
