@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
+from recassets.bento.popularity import POPULARITY_FILE, write_counts
 from recassets.bento.store import (  # the store's helpers, re-exported
     BENTO_NAME,
     bento_folder,
@@ -69,7 +70,6 @@ from recassets.training.similarity import ItemSimilarity
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "serving"
 _VERSION = re.compile(r"^\d{4,}$")
-POPULARITY_FILE = "popularity.npz"  # the all_time popularity policy's counts (_all_time_counts)
 
 
 def retrieval_dir(paths: Paths, what: str) -> Path:
@@ -364,7 +364,7 @@ def _fill_bundle(paths: Paths, policy: dict[str, Any], folder: Path) -> Path:
         lineage["evaluation"] = scored.get(
             "cooccurrence_served" if policy.get("fallback") == "cooccurrence" else "candidate"
         )
-    elif policy.get("variant") == "all_time" and (counts := _all_time_counts(paths, folder)):
+    elif counts := write_counts(paths, folder / POPULARITY_FILE, policy.get("variant")):
         files["popularity"], lineage["popularity"] = POPULARITY_FILE, counts
     feast = folder / "feast"
     feast.mkdir()
@@ -396,37 +396,6 @@ def _fill_bundle(paths: Paths, policy: dict[str, Any], folder: Path) -> Path:
     }
     _write_json(folder / "manifest.json", manifest)
     return folder
-
-
-def _all_time_counts(paths: Paths, folder: Path) -> dict[str, Any] | None:
-    """The ``all_time`` popularity policy's counts, frozen into the bundle: positives per item
-    over every day of ``training_examples``, the order the gate scored and ``recassets
-    recommend`` serves (the online store counts 7 and 28 days of every engagement only). Ids
-    sorted (``items.all_time_counts``); None without a table (the 28-day counter serves)."""
-    from deltalake.exceptions import TableNotFoundError
-
-    from recassets.lake import open_delta
-    from recassets.training.examples import table_path
-    from recassets.training.heldout import popularity
-
-    try:
-        table = open_delta(table_path(paths))
-    except TableNotFoundError:
-        return None
-    data = table.to_pyarrow_dataset()
-    ids, counts = popularity(
-        data.to_table(columns=["item_id", "label"], filter=pc.field("label") == 1)
-    )
-    order = np.argsort(ids, kind="stable")
-    np.savez(folder / POPULARITY_FILE, item_ids=ids[order], counts=counts[order])
-    days = sorted({p["dt"] for p in table.partitions()})
-    return {
-        "sha256": _sha256(folder / POPULARITY_FILE),
-        "counts": "positives per item, every day of training_examples",
-        "days": [days[0], days[-1]] if days else [],
-        "table": table_path(paths),
-        "table_version": table.version(),
-    }
 
 
 def lineage_digest(lineage: Mapping[str, Any]) -> str:

@@ -65,31 +65,34 @@ class ItemBlock:
     found: np.ndarray  # (M,) bool
     # the ranker's item-only work over the block (DCNv2.prepare_items); None without a ranker
     prepared: PreparedItems | None = None
-    # (M,) all-time positives of each item, from the bundle (``all_time_counts``); None: none
-    positives_all: np.ndarray | None = None
+    # (M,) each item's positives as the bundle's popularity counts them (``popularity_counts``)
+    # for the variant ``positives_variant``; None: the bundle has none
+    positives: np.ndarray | None = None
+    positives_variant: str | None = None
     # variant -> (counts, their tie-broken order key), made once per block (``popularity``)
     _popularity: dict[str, tuple[np.ndarray, np.ndarray]] = field(
         init=False, default_factory=dict, repr=False, compare=False
     )
 
     def popularity(self, variant: str) -> tuple[np.ndarray, np.ndarray]:
-        """(counts, order key) of the popularity policy: 7-day counts, or for ``variant``
-        "all_time" the bundle's all-time positives (the order the gate scored; the 28-day
-        counter where the bundle has none: a bento built before 2026-12-06). The key breaks
-        their ties (a quiet week leaves most items at 0) by the other window's count, and
-        ``rules.top_k`` then by the smaller id; the bundle's counts break theirs by the smaller
-        id as the gate and ``recassets recommend`` do, and only the items nobody rated
-        positively by the 28-day count. Counts are whole numbers: a fraction below 1 orders
-        within a tie and never across one. Made once per block: the popularity policy serves
-        every request from it."""
+        """(counts, order key) of the popularity policy ``variant``: the bundle's positives of
+        that variant where it has them (``bento.popularity``: the order the gate scored), else
+        the online store's 7-day engagements, or 28-day for "all_time" (a bento built before
+        2026-12-06, and the model policy's fallback). The key breaks the online counters' ties
+        (a quiet week leaves most items at 0) by the other window's count, and ``rules.top_k``
+        then by the smaller id; the bundle's counts break theirs by the smaller id as the gate
+        and ``recassets recommend`` do, and only the items nobody rated positively by the
+        28-day count. Counts are whole numbers: a fraction below 1 orders within a tie and
+        never across one. Made once per block: the popularity policy serves every request
+        from it."""
         got = self._popularity.get(variant)
         if got is None:
             e7 = self.engagements_7d.astype(np.float64)
             e28 = self.engagements_28d.astype(np.float64)
             counts, other = (e28, e7) if variant == "all_time" else (e7, e28)
             tie = np.nan_to_num(np.maximum(other, 0.0))
-            if variant == "all_time" and self.positives_all is not None:
-                counts = self.positives_all
+            if self.positives is not None and variant == self.positives_variant:
+                counts = self.positives
                 tie = np.where(counts > 0, 0.0, np.nan_to_num(np.maximum(e28, 0.0)))
             key = counts + tie / (tie.max() + 1.0) if len(tie) else counts
             got = self._popularity[variant] = (counts, key)
@@ -139,14 +142,15 @@ def item_kjt(rows: Mapping[str, np.ndarray], pos: np.ndarray) -> KeyedJaggedTens
     )
 
 
-def all_time_counts(path: Path | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(item ids sorted, their all-time positives) from a bundle's ``popularity.npz``
-    (``bento.bundle._all_time_counts``; its sha256 is checked by ``Bundle.load``); None
+def popularity_counts(path: Path | None) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """(item ids sorted, their positives, the variant) from a bundle's ``popularity.npz``
+    (``bento.popularity.write_counts``; its sha256 is checked by ``Bundle.load``); None
     without one."""
     if path is None:
         return None
     with np.load(path) as f:  # allow_pickle stays off: plain arrays only
-        return f["item_ids"].astype(np.int64), f["counts"].astype(np.float64)
+        variant = str(f["variant"]) if "variant" in f.files else "all_time"  # the first ones
+        return f["item_ids"].astype(np.int64), f["counts"].astype(np.float64), variant
 
 
 def build_block(
@@ -154,11 +158,11 @@ def build_block(
     ranker: DCNv2 | None = None,
     vocab: Vocabulary | None = None,
     device: torch.device | None = None,
-    all_time: tuple[np.ndarray, np.ndarray] | None = None,
+    counts: tuple[np.ndarray, np.ndarray, str] | None = None,
 ) -> ItemBlock:
     """The block of the reader's current item load; with a ``ranker`` (and its ``vocab``),
-    the items' vocabulary rows and the ranker's prepared item half too; with ``all_time``
-    (``all_time_counts``), each item's all-time positives (0 for an item not counted)."""
+    the items' vocabulary rows and the ranker's prepared item half too; with ``counts``
+    (``popularity_counts``), each item's positives (0 for an item not counted)."""
     state = reader._items
     ids = state.ids
     m = len(ids)
@@ -198,7 +202,8 @@ def build_block(
         fresh=col("age_days", np.inf) <= FRESH_DAYS,
         found=np.asarray(got[FOUND], dtype=bool) if got is not None else np.zeros(0, bool),
         prepared=prepared,
-        positives_all=None if all_time is None else _aligned(ids, *all_time),
+        positives=None if counts is None else _aligned(ids, counts[0], counts[1]),
+        positives_variant=None if counts is None else counts[2],
     )
 
 
@@ -246,19 +251,19 @@ class Catalog:
         ranker: DCNv2 | None = None,
         vocab: Vocabulary | None = None,
         device: torch.device | None = None,
-        all_time: Path | None = None,
+        counts: Path | None = None,
     ) -> None:
-        """``all_time``: the bundle's ``popularity.npz`` (``all_time_counts``), if any."""
+        """``counts``: the bundle's ``popularity.npz`` (``popularity_counts``), if any."""
         self.reader = reader
         self._ranker, self._vocab, self._device = ranker, vocab, device
-        self._all_time = all_time_counts(all_time)
+        self._counts = popularity_counts(counts)
         self._lock = threading.Lock()
         self._cohorts: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
         self.cohort_cache_size = COHORT_CACHE_SIZE
         self.last = self._build()  # the block last built, without a look for a newer day
 
     def _build(self) -> ItemBlock:
-        return build_block(self.reader, self._ranker, self._vocab, self._device, self._all_time)
+        return build_block(self.reader, self._ranker, self._vocab, self._device, self._counts)
 
     def block(self) -> ItemBlock:
         """The current block; first lets the reader look for a newer feature day (at most

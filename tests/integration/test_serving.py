@@ -784,29 +784,35 @@ def test_popularity_bundle_serves_without_a_model(home, built, tmp_path):
     finally:
         P.write_policy(home, policy)
     manifest = B._read_json(folder / "manifest.json")
-    assert manifest["files"] == {} and not (folder / "models").exists()
+    assert (
+        manifest["files"] == {"popularity": "popularity.npz"} and not (folder / "models").exists()
+    )
     rec = Recommender(Bundle.load(folder), home).recommend(3, k=5)
     assert rec.policy == "popularity" and len(rec.items) == 5
     engaged = {i["item_id"]: i["score"] for i in rec.items}
     assert list(engaged.values()) == sorted(engaged.values(), reverse=True)
 
 
-def test_the_all_time_popularity_bundle_serves_the_gates_order(home, built, tmp_path):
-    """The bundle carries the all-time positives the gate scored (``heldout.popularity``):
-    what serves is that order minus the user's seen items, among the items the online store
-    holds (it was the online store's 28-day counter before)."""
+@pytest.mark.parametrize("variant", ["all_time", "trailing_7d"])
+def test_the_popularity_bundle_serves_the_gates_order(home, built, tmp_path, variant):
+    """The bundle carries the positives the gate scored (``heldout.popularity``, every day or
+    the last 7): what serves is that order minus the user's seen items, among the items the
+    online store holds (it was the online store's engagement counters before)."""
     from recassets.funnel.users import seen_items
     from recassets.training.examples import available_days
-    from recassets.training.heldout import popularity, read_days
+    from recassets.training.heldout import popularity, read_days, trailing_days
 
     policy = P.current_policy(home)
-    P.write_policy(home, {"policy": "popularity", "variant": "all_time"})
+    P.write_policy(home, {"policy": "popularity", "variant": variant})
     try:
         folder = B.write_bundle(home, tmp_path / "pop")
     finally:
         P.write_policy(home, policy)
-    assert B._read_json(folder / "manifest.json")["files"] == {"popularity": B.POPULARITY_FILE}
-    gate, _ = popularity(read_days(home, available_days(home), ("item_id", "label")))
+    assert B._read_json(folder / "manifest.json")["files"] == {"popularity": "popularity.npz"}
+    days = available_days(home)
+    if variant == "trailing_7d":
+        days = [d for d in trailing_days(days[-1]) if d in days]
+    gate, _ = popularity(read_days(home, days, ("item_id", "label")))
     funnel = Recommender(Bundle.load(folder), home)
     held = gate[funnel.catalog.block().positions(gate)[1]].tolist()
     for user in (3, 5):

@@ -199,14 +199,16 @@ def test_rank_with_no_item_in_memory_marks_every_item_and_says_so():
 
 
 def test_rank_without_a_model_orders_by_the_policys_counts():
-    """The popularity policy's variant decides /rank's order too: the week's engagements, or
-    the bundle's all-time positives (block(): 7 days 5, 9, 1, 7, 3 for items 10..50)."""
+    """The popularity policy's counts decide /rank's order too: the bundle's positives of its
+    variant where it has them, else the online week (block(): 7 days 5, 9, 1, 7, 3 for items
+    10..50)."""
     from dataclasses import replace
     from types import SimpleNamespace
 
     rec = _ranker({1: {"u": 1}}, {})
     rec.model = False
-    counted = replace(block(), positives_all=np.array([1.0, 0.0, 8.0, 2.0, 0.0]))
+    counts = np.array([1.0, 0.0, 8.0, 2.0, 0.0])
+    counted = replace(block(), positives=counts, positives_variant="all_time")
     rec.catalog = SimpleNamespace(block=lambda: counted)  # type: ignore[assignment]
     rec.policy = {"policy": "popularity", "variant": "trailing_7d"}
     assert [i["item_id"] for i in rec.rank_request(1, [10, 20, 30, 40])] == [20, 40, 10, 30]
