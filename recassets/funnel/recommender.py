@@ -40,8 +40,8 @@ popularity minus seen items and ``/rank`` the popularity order, degraded and not
 Client mistakes raise ``RequestError`` naming the field (a k out of range, an id beyond int64).
 
 Policy: the bundle's ``policy.json`` says whether a promoted model pair serves or, while no
-model ever passed the gate, popularity (trailing 7 days: ``engagements_7d``; all-time: the
-bundle's all-time positives, ``items.all_time_counts``) minus seen items.
+model ever passed the gate, popularity (the bundle's positives of the last 7 days or of all
+time, ``bento.popularity``: the gate's order) minus seen items.
 
 Threads: ``pin_threads`` (called by the service at start-up) sets torch's and FAISS's OpenMP
 pools to one thread per worker: about 0.35 ms a request pinned against 8 ms unpinned.
