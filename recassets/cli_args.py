@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
@@ -310,16 +311,32 @@ def selected(select: str | None, default: Sequence[str], more: Sequence[str]) ->
     return keys
 
 
+def _name_max(folder: Path) -> int:
+    """The longest file name ``folder``'s file system takes, in bytes (255 where it won't say)."""
+    try:
+        return os.pathconf(folder if folder.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no such folder, or no pathconf (Windows)
+        return 255
+
+
 def out_file(command: str, out: str) -> None:
     """Refuse ``--out`` before any work when it cannot become a file: empty, a folder, in a
     folder that does not exist, or naming what is not a plain file: a symlink, a device, a pipe
     (the file is written beside and renamed over its name: ``--out /dev/full`` replaced the
-    device with a report, and a symlink was replaced, its target left as it was)."""
+    device with a report, and a symlink was replaced, its target left as it was), ending in a
+    slash (``r.html/`` wrote ``r.html``), or with a name longer than the file system takes
+    (``OSError: File name too long`` after all the work)."""
     target = Path(out)
+    size, longest = len(os.fsencode(target.name)), _name_max(target.parent)
+    if size > longest:  # before any stat, which fails on it too ("File name too long")
+        shown = f"{out[:80]!r}{'...' if len(out) > 80 else ''}"
+        raise SystemExit(f"recassets {command} --out {shown}: its file name is {size} bytes, "
+                         f"more than the {longest} its file system takes; name a shorter one")  # fmt: skip
     odd = target.is_symlink() or (target.exists() and not target.is_file())
     why = (
         "an empty path" if not out.strip()
         else "a folder" if target.is_dir()
+        else "a folder's name (it ends in a slash)" if out.endswith(("/", os.sep))
         else f"its folder {target.parent} does not exist" if not target.parent.is_dir()
         else "a symlink, device or pipe, not a plain file" if odd
         else None

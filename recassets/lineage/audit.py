@@ -51,16 +51,30 @@ class Evaluation:
     source: str  # the file
     report: Mapping[str, Any]
     note: str = "the last evaluation"
+    field: str = ""  # where the record lies in its file: "evaluation." in current.json
 
     @property
     def k(self) -> int:
-        return int(self.report.get("k") or 50)
+        return _cutoff(self.report.get("k")) or 50
 
     @property
     def keys(self) -> list[str]:
         """The retrieval metrics shown: Recall@K, NDCG@10, NDCG@K, HitRate@K."""
-        k, n = self.k, int(self.report.get("ndcg_at") or 10)
+        k, n = self.k, _cutoff(self.report.get("ndcg_at")) or 10
         return list(dict.fromkeys([f"recall@{k}", f"ndcg@{n}", f"ndcg@{k}", f"hit_rate@{k}"]))
+
+    @property
+    def problem(self) -> str | None:
+        """Why the record cannot be shown, naming its file and field: a cutoff that is not a
+        whole number of at least 1 (``"k": "abc"`` stopped the audit with "invalid literal for
+        int()", ``1e400`` with an OverflowError, no page and no file named)."""
+        for key in ("k", "ndcg_at"):
+            value = self.report.get(key)
+            if value is not None and _cutoff(value) is None:
+                shown = json.dumps(value)[:80]
+                return (f"evaluation record {self.source} is damaged: {self.field}{key} is {shown}, "
+                        "not a whole number of at least 1; its figures are not shown")  # fmt: skip
+        return None
 
     @property
     def retrieval(self) -> Mapping[str, Mapping[str, Any]]:
@@ -152,7 +166,8 @@ def collect(paths: Paths, target: Target, shown: str | None = None) -> Report:
     """Everything the page shows. ``LookupError`` when the target does not exist."""
     tree = trace(paths, target)
     nodes = [n for _, n, seen in tree.walk() if not seen]
-    evaluations = _evaluations(paths)
+    read = _evaluations(paths)
+    evaluations = [e for e in read if e.problem is None]
     request = next((n for n in nodes if n.kind == "request"), None)
     bento = next((n for n in nodes if n.kind == "bento"), None)
     cards = [_card(paths, n, evaluations) for n in nodes if n.kind == "model"]
@@ -161,7 +176,7 @@ def collect(paths: Paths, target: Target, shown: str | None = None) -> Report:
     return Report(
         target=shown or target.name,
         lineage=tree,
-        verified=verify(tree),
+        verified=sorted([*verify(tree), *_damaged(read)], key=lambda v: v.path),
         served=_served(paths, bento),
         request=dict(request.facts) if request else None,
         cards=cards,
@@ -172,6 +187,11 @@ def collect(paths: Paths, target: Target, shown: str | None = None) -> Report:
         triggers=_triggers(nodes),
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
+
+
+def _cutoff(v: Any) -> int | None:
+    """A recorded cutoff (``k``, ``ndcg_at``): a whole number of at least 1, else None."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else None
 
 
 def _is_map(v: Any) -> TypeGuard[Mapping[str, Any]]:
@@ -272,8 +292,14 @@ def _evaluations(paths: Paths) -> list[Evaluation]:
     current = _read_json(P.pointer_path(paths))
     ev = current.get("evaluation") if _is_map(current) else None
     if _is_map(ev) and all(ev != e.report for e in found):
-        found.append(Evaluation(str(P.pointer_path(paths)), ev, "kept at promotion"))
+        found.append(Evaluation(str(P.pointer_path(paths)), ev, "kept at promotion", "evaluation."))
     return found
+
+
+def _damaged(evaluations: list[Evaluation]) -> list[Verified]:
+    """The evaluation records that cannot be shown, as ``damaged`` rows of the verify table:
+    the page is written, its banner and the exit status say so, as for a damaged manifest."""
+    return [Verified(e.source, p, "damaged") for e in evaluations if (p := e.problem)]
 
 
 def _header(path: Path) -> Version:
@@ -320,7 +346,7 @@ def _card(paths: Paths, node: Node, evaluations: list[Evaluation]) -> ModelCard:
 
         try:
             ckpt = Checkpoint.load(path)
-        except ValueError:  # DamagedArtifactError: the tree and verify already say so
+        except (OSError, ValueError):  # damaged or unreadable: the tree and verify say so
             ckpt = None
         if ckpt is not None:
             metrics = {k: v for k, v in ckpt.metrics.items() if not _is_map(v)}
@@ -360,15 +386,18 @@ def _quarantine(paths: Paths, ingested: list[Ingested]) -> tuple[list[Quarantine
         return [], "no ingest partition on the path"
     if not (Path(path) / "_delta_log").is_dir():
         return [], f"no quarantine table at {path}: nothing was ever quarantined"
-    table = open_delta(path)
     days = pa.array(sorted({dt.date.fromisoformat(d) for _, d in wanted}), pa.date32())
-    rows = (
-        table.to_pyarrow_dataset()
-        .to_table(columns=["dataset", "dt", "reason"], filter=pc.field("dt").isin(days))
-        .group_by(["dataset", "dt", "reason"])
-        .aggregate([([], "count_all")])
-        .to_pylist()
-    )
+    try:  # a damaged log or a data file gone: said where the table is, the page still written
+        table = open_delta(path)
+        rows = (
+            table.to_pyarrow_dataset()
+            .to_table(columns=["dataset", "dt", "reason"], filter=pc.field("dt").isin(days))
+            .group_by(["dataset", "dt", "reason"])
+            .aggregate([([], "count_all")])
+            .to_pylist()
+        )
+    except (OSError, ValueError) as e:
+        return [], f"the quarantine table at {path} cannot be read: {e}"
     counts: dict[tuple[str, str], Counter[str]] = {}
     for r in rows:
         key = (str(r["dataset"]), r["dt"].isoformat())
@@ -428,9 +457,11 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
         out = write(report, args.out)
         print(f"recassets audit: report written to {out}")
     if bad := report.failed:
-        names = ", ".join(report.lineage.relative(v.path) for v in bad)
+        from recassets.lineage.render import printable
         from recassets.lineage.verify import said
 
+        # escaped as the tree's lines are: a file named with ESC cleared the terminal
+        names = printable(", ".join(report.lineage.relative(v.path) for v in bad))
         raise SystemExit(f"recassets audit: verify: {len(bad)} file(s) fail ({said(bad)}): {names}")
     if not any(v.status in VOUCHED for v in report.verified):  # as `lineage --verify` refuses it
         raise SystemExit("recassets audit: verify: no recorded file on the path to verify "

@@ -45,12 +45,15 @@ _STATUSES = (
 
 
 def _e(v: Any) -> str:
-    """A value as escaped text: floats to 4 significant digits, None as a dash."""
+    """A value as escaped text: floats to 4 significant digits, None as a dash; control and
+    bidi characters as ``\\x1b`` / ``\\u202e`` text (``render.printable``: a landing file named
+    with U+202E showed reversed in the verify table, its ESC kept as it was), accents and CJK
+    as they are."""
     if v is None:
         return "-"
     if isinstance(v, float):
         return html.escape(f"{v:.4g}")
-    return html.escape(str(v), quote=True)
+    return html.escape(text.printable(str(v)), quote=True)
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[Any]], cls: Sequence[str] = ()) -> str:
@@ -280,8 +283,10 @@ def render(report: Report) -> str:
             for note in n.unrecorded
         ),  # fmt: skip
         "</ul><h2>The lineage tree</h2>",
-        f"<details><summary>as <code>recassets lineage</code> prints it</summary><pre>"
-        f"{_e(text.render(tree, r.verified))}</pre></details>",
+        # line by line: the tree's own line breaks kept (each line is escaped already)
+        "<details><summary>as <code>recassets lineage</code> prints it</summary><pre>"
+        + "\n".join(_e(line) for line in text.render(tree, r.verified).splitlines())
+        + "</pre></details>",
     ]
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>Audit of {_e(r.target)}</title><style>{_CSS}</style></head><body>\n"

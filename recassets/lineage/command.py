@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
     if checked is not None:
         print(render.render_verify(checked, tree), file=sys.stderr if args.json else sys.stdout)
         if bad := verify.failures(checked):
-            names = ", ".join(tree.relative(v.path) for v in bad)
+            names = render.printable(", ".join(tree.relative(v.path) for v in bad))
             raise SystemExit(f"recassets lineage --verify: {len(bad)} file(s) fail "
                              f"({verify.said(bad)}): {names}")  # fmt: skip
         if not any(v.status in verify.VOUCHED for v in checked):  # "nothing" was exit 0

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from recassets.lake import partition_day
-from recassets.lineage import records
-from recassets.lineage.nodes import Artifact, Check, Lineage, Node
-from recassets.lineage.records import Commit, DagsterRecords, DeltaLog, read_record, read_version
+from recassets.lineage import records, targets
+from recassets.lineage.damage import CheckedLog, damaged
+from recassets.lineage.nodes import ASSET_KEYS, Artifact, Check, Lineage, Node, floats
+from recassets.lineage.records import Commit, DagsterRecords, read_record, read_version
 from recassets.lineage.targets import (
     EXAMPLES_TABLE,
     FEATURE_TABLES,
@@ -31,7 +32,6 @@ from recassets.lineage.targets import (
     Target,
     TargetError,
     is_bento_tag,
-    parse_target,
 )
 from recassets.paths import Paths
 
@@ -42,17 +42,13 @@ MODEL_KINDS = {"two_tower": ".pt", "ranking": ".pt", "item_similarity": ".npz",
 # reads raw_events over [D - 27, D]. tests/unit/lineage checks it against the schema.
 FEATURE_WINDOW_DAYS = 28
 
-# Each node's Dagster asset key: the OpenLineage job name, and where its check results lie.
-ASSET_KEYS = {
-    **{t: f"lake/{t}" for t in TABLES},
-    "two_tower": "models/two_tower_model",
-    "ranking": "models/ranking_model",
-    "sequence_ranking": "models/sequence_ranking_model",
-    "embeddings": "retrieval/item_embeddings",
-    "index": "retrieval/item_index",
-    "feature_store": "featurestore/feature_store",
-    "bento": "serving/recommender_bento",
-}
+
+def parse_target(text: str, day: str | None = None) -> Target:
+    """``targets.parse_target``, ASCII only: every form it accepts is, while ``\\d`` and
+    ``int()`` read any script's digits (``raw_events@`` and an Arabic-Indic one was version 1)."""
+    if not text.isascii():
+        raise TargetError(f"not a lineage target: {text[:80]!r} (ASCII only). {targets.USAGE}")
+    return targets.parse_target(text, day)
 
 
 def trace(paths: Paths, target: Target) -> Lineage:
@@ -65,15 +61,9 @@ def trace(paths: Paths, target: Target) -> Lineage:
         elif target.kind == "request":
             root = walker.request(target.name)
         elif target.kind == "model":
-            kind, _, number = target.name.partition("/")
-            path = Path(paths.artifacts) / "models" / kind / f"{number}.pt"
-            from recassets.lineage.verify import bento_copy
+            from recassets.lineage.verify import model_version
 
-            found = None if path.is_file() else bento_copy(paths, kind, path.name)
-            if not path.is_file() and found is None:
-                raise LookupError(f"no checkpoint {target.name} ({path}), nor a bento's copy")
-            copy, sha = found or (None, None)
-            root = walker.model(str(path), sha, copy)
+            root = walker.model(*model_version(paths, target.name))
         elif target.kind == "commit":
             assert target.version is not None
             root = walker.commit(target.name, target.version)
@@ -87,22 +77,10 @@ def trace(paths: Paths, target: Target) -> Lineage:
     return Lineage(root, walker.nodes, paths.home, walker.folders, notes)
 
 
-def _floats(d: Mapping[str, Any] | None, *, nested: bool = True) -> dict[str, Any]:
-    """The scalar figures of a metrics dict (nested dicts flattened with dots, or left out)."""
-    out: dict[str, Any] = {}
-    for k, v in (d or {}).items():
-        if isinstance(v, Mapping):
-            if nested:
-                out.update({f"{k}.{kk}": vv for kk, vv in _floats(v).items()})
-        elif isinstance(v, int | float | str | bool) or v is None:
-            out[k] = v
-    return out
-
-
 class _Walker:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
-        self.log = DeltaLog()
+        self.log = CheckedLog()
         self.dagster = DagsterRecords(paths.dagster_home)
         self.nodes: dict[str, Node] = {}
         self.pending: list[tuple[Node, str, str, Commit]] = []
@@ -149,7 +127,7 @@ class _Walker:
         if found is None:
             raise LookupError(f"no request {request_id} in the decision log (the serving_log "
                               f"table or {self.paths.landing}/serving_log)")  # fmt: skip
-        node = request_node(found)
+        node = request_node(found, self.paths)
         if found.bento:
             try:
                 node.inputs.append(self.bento(found.bento))
@@ -187,7 +165,7 @@ class _Walker:
         if lineage.get("evaluation"):
             node.checks.append(
                 Check("promotion gate (what the promoted candidate scored)", "recorded",
-                      _floats(lineage["evaluation"]), source="bundle manifest")
+                      floats(lineage["evaluation"]), source="bundle manifest")
             )  # fmt: skip
         for kind, suffix in MODEL_KINDS.items():
             rec = lineage.get(kind)
@@ -228,7 +206,7 @@ class _Walker:
             node.unrecorded.append("the checkpoint's sha256 (recorded only in a bento's lineage)")
         self._run(node, self.dagster.materialization_run(job, label, path), "trained it")
         self._checks(node, None)
-        from recassets.lineage.verify import _in_this_home, sha256_of
+        from recassets.lineage.verify import _in_this_home, sha256_or_none
 
         home = self._elsewhere(path)
         here = _in_this_home(path, self.roots) if home else None
@@ -236,9 +214,9 @@ class _Walker:
             node.unrecorded.append(f"recorded in another home as {path}: read at {here}")
             p, path = here, str(here)
         # hashed only when a copy could stand in (verify hashes every file anyway)
-        intact = p.is_file() and (sha256 is None or copy is None or sha256_of(p) == sha256)
+        intact = p.is_file() and (sha256 is None or copy is None or sha256_or_none(p) == sha256)
         if not intact and copy is not None and sha256 and copy.is_file():
-            if sha256_of(copy) == sha256:
+            if sha256_or_none(copy) == sha256:
                 node.unrecorded.append(
                     f"the checkpoint file itself: {path} is gone (or holds other bytes); "
                     f"read from the bento's copy {copy}, which holds its recorded sha256"
@@ -253,7 +231,10 @@ class _Walker:
             from recassets.training.similarity import ItemSimilarity
 
             light = kind == "light_ranker"
-            meta = (LightRanker if light else ItemSimilarity).load(path).meta
+            try:
+                meta = (LightRanker if light else ItemSimilarity).load(path).meta
+            except (OSError, ValueError) as e:
+                return self._unreadable(node, path, e)
             facts = ("rows", "holdout_auc") if light else ("l2", "items")
             node.facts = {k: meta.get(k) for k in ("created_at", "code_version", *facts)}
             if light:  # it learned from that two-tower's scores
@@ -262,7 +243,10 @@ class _Walker:
             return self._examples(node, meta.get("table"), versions, home)
         from recassets.training.checkpoint import Checkpoint
 
-        ckpt = Checkpoint.load(path)
+        try:
+            ckpt = Checkpoint.load(path)
+        except (OSError, ValueError) as e:
+            return self._unreadable(node, path, e)
         last = ckpt.runs[-1] if ckpt.runs else {}
         node.facts = {
             "created_at": ckpt.created_at,
@@ -277,7 +261,7 @@ class _Walker:
                 Check(
                     "training metrics",
                     "recorded",
-                    _floats(ckpt.metrics, nested=False),
+                    floats(ckpt.metrics, nested=False),
                     source="checkpoint",
                 )
             )
@@ -406,6 +390,9 @@ class _Walker:
     def commit(self, table: str, version: int) -> str:
         path = self.paths.table(table)
         c = self.log.commit(path, version)
+        if c is None and path in self.log.unreadable:  # said on the node: the page is written
+            why = str(self.log.damage(path, version))
+            return self._add(damaged(table, ASSET_KEYS[table], path, version, why))
         if c is None:
             why = self.log.not_held(path, version, exact=True)
             raise LookupError(f"{table} {why} ({path})")
@@ -423,8 +410,11 @@ class _Walker:
         self, table: str, day: str, at_version: int | None, *, must_exist: bool = False
     ) -> str:
         """The partition ``day`` of ``table`` as of ``at_version`` (None: the latest), keyed
-        by the commit that wrote it."""
+        by the commit that wrote it; damaged where the log cannot say (``damage.CheckedLog``)."""
         path = self.paths.table(table)
+        if (why := self.log.damage(path, at_version)) is not None:
+            node = damaged(table, ASSET_KEYS[table], path, at_version, why, day)
+            return node.id if node.id in self.nodes else self._add(node)
         c = self.log.writer(path, day, at_version, ranges=table in FEATURE_TABLES)
         if c is None:
             if must_exist:
@@ -504,9 +494,13 @@ class _Walker:
         self, node: Node, table: str, as_of_ms: int, recorded: int | None
     ) -> int | None:
         """The version recorded, else the one current at ``as_of_ms``; None (said) if none."""
-        version = recorded
+        version, path = recorded, self.paths.table(table)
+        if version is None and (why := self.log.damage(path, None)) is not None:
+            node.manifest = (str(Path(path) / "_delta_log"), "damaged", why)
+            node.unrecorded.append(f"{table}: {why}")
+            return None
         if version is None:
-            version = self.log.version_at(self.paths.table(table), as_of_ms)
+            version = self.log.version_at(path, as_of_ms)
         if version is None:
             node.unrecorded.append(f"{table}: no version of it existed at its commit time")
         return version
@@ -589,6 +583,12 @@ class _Walker:
         except records.RecordError as e:
             node.manifest = (str(path), "damaged", str(e))
             return None
+
+    def _unreadable(self, node: Node, path: str, e: Exception) -> str:
+        """A model file that cannot be read (damaged, or its recorded path names no file:
+        ``0001.pt/``): marked damaged, the rest traced (it stopped the trace, and no page)."""
+        node.manifest = (path, "damaged", f"it cannot be read: {e}")
+        return self._add(node)
 
     def _add(self, node: Node) -> str:
         self.nodes[node.id] = node

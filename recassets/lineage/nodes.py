@@ -3,10 +3,36 @@ files and checks each carries, and the DAG they form (``Lineage``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from recassets.lineage.targets import TABLES
+
+# Each node's Dagster asset key: the OpenLineage job name, and where its check results lie.
+ASSET_KEYS = {
+    **{t: f"lake/{t}" for t in TABLES},
+    "two_tower": "models/two_tower_model",
+    "ranking": "models/ranking_model",
+    "sequence_ranking": "models/sequence_ranking_model",
+    "embeddings": "retrieval/item_embeddings",
+    "index": "retrieval/item_index",
+    "feature_store": "featurestore/feature_store",
+    "bento": "serving/recommender_bento",
+}
+
+
+def floats(d: Mapping[str, Any] | None, *, nested: bool = True) -> dict[str, Any]:
+    """The scalar figures of a metrics dict (nested dicts flattened with dots, or left out)."""
+    out: dict[str, Any] = {}
+    for k, v in (d or {}).items():
+        if isinstance(v, Mapping):
+            if nested:
+                out.update({f"{k}.{kk}": vv for kk, vv in floats(v).items()})
+        elif isinstance(v, int | float | str | bool) or v is None:
+            out[k] = v
+    return out
 
 
 @dataclass
@@ -82,4 +108,4 @@ class Lineage:
             return path
 
 
-__all__ = ["Artifact", "Check", "Lineage", "Node"]
+__all__ = ["ASSET_KEYS", "Artifact", "Check", "Lineage", "Node", "floats"]

@@ -194,7 +194,11 @@ def _read_history(table_path: str) -> tuple[Commit, ...]:
         params = entry.get("operationParameters") or {}
         raw_version = str(params.get("version")) if isinstance(params, dict) else ""
         # restored by timestamp: no version recorded
-        restored = int(raw_version) if operation == "RESTORE" and raw_version.isdigit() else None
+        restored = (
+            int(raw_version)
+            if operation == "RESTORE" and raw_version.isascii() and raw_version.isdigit()
+            else None
+        )
         commits.append(
             Commit(
                 version=int(entry["version"]),

@@ -35,7 +35,16 @@ def _indent(depth: int) -> str:
     return "  " * depth if depth <= MAX_INDENT else "  " * MAX_INDENT + f"[{depth}] "
 
 
-_DAY = re.compile(r"^(\S+) dt=(\d{4}-\d\d-\d\d)$")
+_DAY = re.compile(r"^(\S+) dt=([0-9]{4}-[0-9]{2}-[0-9]{2})$")  # ASCII: \d takes any script's
+
+
+def _date(text: str) -> dt.date | None:
+    """A node's day, or None: it comes from a commit's metadata, which anyone may have written
+    (``2026-13-45`` stopped the tree with a ValueError)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _ranges(ids: list[str]) -> list[str]:
@@ -53,11 +62,12 @@ def _ranges(ids: list[str]) -> list[str]:
 
     for node_id in ids:
         m = _DAY.match(node_id)
-        if m is None:
+        day = _date(m.group(2)) if m else None
+        if m is None or day is None:
             close()
             out.append(node_id)
             continue
-        name, day = m.group(1), dt.date.fromisoformat(m.group(2))
+        name = m.group(1)
         if run and (run[-1][0] != name or day - run[-1][1] != dt.timedelta(1)):
             close()
         run.append((name, day))
@@ -114,18 +124,26 @@ def render(lineage: Lineage, verified: list[Verified] | None = None) -> str:
     flush()
     n_files = len(lineage.landing_files())
     lines.append(f"{len(lineage.nodes) - n_files} nodes, {n_files} landing files")
-    return "\n".join(_printable(line) for line in lines)
+    return "\n".join(printable(line) for line in lines)
 
 
-# C0 and C1 control characters (ESC, BEL, a bare CR ...), none of which a tree line needs
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 control characters (ESC, BEL, a bare CR ...), none of which a tree line needs, and
+# the invisible ones that reorder or break what follows them: the bidi marks, embeddings,
+# overrides and isolates (U+061C, U+200E-200F, U+202A-202E, U+2066-2069; a file named
+# "x\u202egpj.exe" showed as "xexe.jpg") and the line and paragraph separators (U+2028-2029)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
-def _printable(line: str) -> str:
-    """``line`` with control characters escaped (``\\x1b``): a value from the data (a served
-    request's user id ``"\\x1b[2J..."``) cleared the auditor's screen, or hid a later
-    ``verify: CHANGED`` line."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line)
+def printable(line: str) -> str:
+    """``line`` with control and bidi characters escaped (``\\x1b``, ``\\u202e``): a value from
+    the data (a served request's user id ``"\\x1b[2J..."``) cleared the auditor's screen, or hid
+    a later ``verify: CHANGED`` line. Other text, accents and CJK included, stays as it is."""
+    return _CONTROL.sub(_escaped, line)
+
+
+def _escaped(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def render_verify(verified: list[Verified], lineage: Lineage) -> str:
@@ -153,7 +171,7 @@ def render_verify(verified: list[Verified], lineage: Lineage) -> str:
             )
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     lines.append(f"verify: {summary or 'no files on the path'}")
-    return "\n".join(_printable(line) for line in lines)
+    return "\n".join(printable(line) for line in lines)
 
 
-__all__ = ["render", "render_verify"]
+__all__ = ["printable", "render", "render_verify"]

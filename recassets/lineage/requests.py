@@ -227,8 +227,9 @@ def _served(items: list[Mapping[str, Any]]) -> str:
     return ", ".join(shown) + (f", and {more} more" if more > 0 else "")
 
 
-def request_node(found: Found) -> Node:
-    """The node of an answer: who was served what, when, by which policy and models."""
+def request_node(found: Found, paths: Paths | None = None) -> Node:
+    """The node of an answer: who was served what, when, by which policy and models; with
+    ``paths``, checked against what the bento it names serves (``disagreement``)."""
     r = found.record
     rid = str(r.get("request_id"))
     items = r["items"] if isinstance(r.get("items"), list) else []
@@ -252,7 +253,28 @@ def request_node(found: Found) -> Node:
         node.unrecorded.append("the bento that answered (the record names none)")
     if found.problem and found.file:  # a landed line that is no decision record
         node.manifest = (found.file, "damaged", f"{found.where}: {found.problem}")
+    elif paths is not None and (served := _served_by(paths, found.bento)) is not None:
+        if (why := disagreement(r, served)) is not None:
+            node.manifest = (found.file or found.where, "changed", f"{found.where}: {why}")
     return node
+
+
+def _served_by(paths: Paths, tag: str | None) -> dict[str, Any] | None:
+    """The policy the bento ``tag`` serves (its bundle manifest's ``policy``), or None when
+    there is no such bento or its manifest cannot be read (the bento's node says so)."""
+    from recassets.bento.store import bento_folder
+    from recassets.lineage.targets import is_bento_tag
+
+    if not tag or not is_bento_tag(tag):
+        return None
+    try:
+        manifest = json.loads(
+            (bento_folder(paths, tag) / "src" / "bundle" / "manifest.json").read_text()
+        )
+        policy = manifest.get("policy")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return policy if isinstance(policy, dict) else None
 
 
 __all__ = ["Found", "disagreement", "find_request", "request_node"]

@@ -25,8 +25,8 @@ _TAG = re.compile(rf"^({_NAME}):({_NAME})$")
 WRITTEN_BY = {"item_similarity": ("models/item_similarity", "path"),
               "cooccurrence": ("models/item_similarity", "cooccurrence"),
               "light_ranker": ("models/light_ranker", "path")}  # fmt: skip
-_MODEL = re.compile(r"^(two_tower|ranking|sequence_ranking)/(\d{4,9})$")
-_TABLE_AT = re.compile(r"^([a-z_]{1,40})@(\d{1,9})$")
+_MODEL = re.compile(r"^(two_tower|ranking|sequence_ranking)/([0-9]{4,9})$")  # ASCII digits
+_TABLE_AT = re.compile(r"^([a-z_]{1,40})@([0-9]{1,9})$")
 
 
 def is_bento_tag(text: str) -> bool:

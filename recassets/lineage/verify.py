@@ -41,6 +41,15 @@ def sha256_of(path: str | Path) -> str:
         return _digest(f)
 
 
+def sha256_or_none(path: str | Path) -> str | None:
+    """``sha256_of``, or None for a file that cannot be read (the trace goes on; ``verify``
+    names the error)."""
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None
+
+
 def _digest(f: BinaryIO) -> str:
     h = hashlib.sha256()
     for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -65,26 +74,37 @@ def verify(lineage: Lineage) -> list[Verified]:
             elif not here.is_file():  # its place in this home is known, and empty
                 results[a.path] = replace(_missing(here, what, a.sha256), recorded_as=a.path)
             else:  # this home's copy is what is checked; the record's path is said with it
-                actual = sha256_of(here)
-                status = "ok" if actual == a.sha256 else "changed"
-                results[a.path] = Verified(str(here), what, status, a.sha256, actual, a.path)
+                results[a.path] = _hashed(str(here), what, a.sha256, a.path)
         elif not Path(a.path).is_file():
             results[a.path] = _missing(Path(a.path), a.what, a.sha256)
         else:
-            actual = sha256_of(a.path)
-            status = "ok" if actual == a.sha256 else "changed"
-            results[a.path] = Verified(a.path, a.what, status, a.sha256, actual)
+            results[a.path] = _hashed(a.path, a.what, a.sha256)
     for folder in _bentos(lineage):
         manifest = folder / "src" / "bundle" / "manifest.json"
         results[str(manifest)] = _digest_check(manifest, folder.name)
     for node in lineage.nodes.values():
         if node.manifest is not None:  # a record that does not describe its node, or is damaged
             path, status, detail = node.manifest
-            what = f"the lineage manifest of {node.id}: {detail}"
+            record = ("the Delta log" if path.endswith("_delta_log") else "the checkpoint"
+                      if node.kind == "model" else "the lineage manifest")  # fmt: skip
+            what = f"{record} of {node.id}: {detail}"
             if path not in results or results[path].status not in FAILED:  # the worst stays
                 results[path] = Verified(path, what, status)
     _in_a_bento(lineage, results)
     return [results[p] for p in sorted(results)]
+
+
+def _hashed(path: str, what: str, sha256: str, recorded_as: str | None = None) -> Verified:
+    """``path`` re-hashed against ``sha256``: ``ok`` or ``changed``; ``missing``, naming the OS
+    error, when it cannot be read (a record naming ``movielens.jsonl/``, which ``Path`` reads as
+    the file, or a file without read permission: the trace stopped with "Not a directory")."""
+    try:
+        actual = sha256_of(path)
+    except OSError as e:
+        return Verified(path, f"{what}; it cannot be read: {e}", "missing", sha256,
+                        recorded_as=recorded_as)  # fmt: skip
+    status = "ok" if actual == sha256 else "changed"
+    return Verified(path, what, status, sha256, actual, recorded_as)
 
 
 def _bentos(lineage: Lineage) -> list[Path]:
@@ -161,6 +181,19 @@ def bento_copy(paths: Paths, kind: str, name: str) -> tuple[Path, str] | None:
             if sha == section.get("sha256"):
                 return copy, sha
     return None
+
+
+def model_version(paths: Paths, name: str) -> tuple[str, str | None, Path | None]:
+    """The checkpoint of model version ``name`` (``two_tower/0003``) as the trace reads it:
+    (its path, the sha256 and path of a bento's copy when the checkpoint is gone), or
+    ``LookupError`` when neither is there."""
+    kind, _, number = name.partition("/")
+    path = Path(paths.artifacts) / "models" / kind / f"{number}.pt"
+    found = None if path.is_file() else bento_copy(paths, kind, path.name)
+    if not path.is_file() and found is None:
+        raise LookupError(f"no checkpoint {name} ({path}), nor a bento's copy")
+    copy, sha = found or (None, None)
+    return str(path), sha, copy
 
 
 # an archiving job's compressions that the standard library reads
@@ -272,7 +305,9 @@ __all__ = [
     "Verified",
     "bento_copy",
     "failures",
+    "model_version",
     "said",
     "sha256_of",
+    "sha256_or_none",
     "verify",
 ]

@@ -287,3 +287,32 @@ def test_a_lost_dagster_instance_is_said_once_above_the_tree_and_on_the_page(
         assert 'class="banner note"' not in out.read_text()
     finally:
         storage.unlink()
+
+
+@pytest.mark.parametrize(
+    "where, field, value",
+    [("latest", "k", '"abc"'), ("latest", "k", "1e400"), ("current", "ndcg_at", "-3")],
+)
+def test_a_damaged_evaluation_record_is_named_and_the_page_written(paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                                   where: str, field: str, value: str):  # fmt: skip
+    """``"k": "abc"`` stopped the audit with "invalid literal for int()", ``1e400`` with an
+    OverflowError: no page, no file named. The record is a damaged row naming its file and
+    field; the page is written without its figures, and the audit exits 1."""
+    home = build(paths)
+    if where == "latest":
+        record, said = P.evaluation_path(home), field
+        text = record.read_text()
+        record.write_text(re.sub(rf'"{field}": [^,]+,', f'"{field}": {value},', text, count=1))
+    else:
+        record, said = P.pointer_path(home), f"evaluation.{field}"
+        current = json.loads(record.read_text())
+        current["evaluation"][field] = json.loads(value)
+        record.write_text(json.dumps(current))
+    out = tmp_path / "r.html"
+    code, written, _ = run_cli(home, monkeypatch, capsys, "audit", "latest", "--out", str(out))
+    assert isinstance(code, str) and "(1 damaged records)" in code, code
+    assert f"report written to {out}" in written
+    page = out.read_text()
+    _parse(page)
+    assert f"evaluation record {record} is damaged: {said} is " in page
+    assert '<td class="damaged">damaged</td>' in page

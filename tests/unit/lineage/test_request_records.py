@@ -68,3 +68,17 @@ def test_a_record_naming_other_models_than_its_bento_serves_disagrees():
     assert disagreement({**record, "policy": "popularity"}, {"policy": "popularity"}) is None
     assert "policy 'model'" in (disagreement(record, {"policy": "popularity"}) or "")
     assert disagreement({**record, "policy": "cold_start"}, {"policy": "popularity"}) is None
+
+
+def test_a_landed_record_naming_other_models_than_its_bento_fails_verify(paths):
+    """A record reusing a served id with a newer time, naming another two-tower than the one
+    its bento serves (a forged answer): ``changed``. The service's own record: no failure."""
+    home = H.build(paths)
+    _land(home, _decision(RID))
+    tree = G.trace(home, G.parse_target(RID))
+    assert not [v for v in failures(verify(tree)) if "two_tower" in v.what]
+    forged = {**_decision(RID, ts="2026-01-06T08:00:00.000001Z"), "two_tower": "two_tower/0009"}
+    with _log_file(home).open("a") as f:
+        f.write(json.dumps(forged) + "\n")
+    bad = [v for v in failures(verify(G.trace(home, G.parse_target(RID)))) if v.status == "changed"]
+    assert bad and "it says two_tower 'two_tower/0009'; the bento serves 0001" in bad[0].what

@@ -214,3 +214,26 @@ def test_a_version_vacuumed_or_cleaned_from_the_log_is_named_before_any_training
     )
     with pytest.raises(ValueError, match="is no longer in the table's log"):
         reproduce(files["two_tower"], cleaned)
+
+
+def test_a_recorded_version_whose_commit_file_was_removed_is_said_not_in_the_log(grown, tmp_path):
+    """The commit files from the second run's version on deleted: "version N was never
+    written (the table's latest is N-1)", of a version the checkpoint records reading."""
+    import os
+    import shutil
+
+    table, files = grown
+    version = int(Checkpoint.load(files["two_tower"]).runs[1]["table_version"])
+    cut = str(tmp_path / "cut")
+    shutil.copytree(table, cut)
+    log = Path(cut) / "_delta_log"
+    for name in os.listdir(log):
+        if name.endswith(".json") and int(name[:20]) >= version:
+            os.remove(log / name)
+    with pytest.raises(ValueError, match="run 2 of 2 read it at version") as said:
+        reproduce(files["two_tower"], cut)
+    assert (
+        f"version {version} is not in its Delta log {log} (removed, or never written: it "
+        f"holds versions 0 to {version - 1})" in str(said.value)
+    )
+    assert "was never written (the table's latest" not in str(said.value)
