@@ -18,8 +18,14 @@ does not pass for the run's), and, before its first run, ``reap`` looks for:
   claimed or handed to one of its waiting steps: freed, as run monitoring's
   ``free_slots_after_run_end_seconds`` would.
 
-A run of another host (a shared PostgreSQL instance) or without the tags (launched by the
-daemon or the UI) is never judged by its pid: only its ended runs' slots are freed here.
+A run of another host (a shared PostgreSQL instance) is never judged by its pid: only its
+ended runs' slots are freed here. A run launched by the daemon or the UI (no tags) through
+the default run launcher is a subprocess of the code server, which is where sensors run:
+``reap_launched`` judges it by the pid its own "Started process for run (pid: N)" event
+names, a process that started after that event being another one. ``landing_sensor`` calls
+it on each tick. Before (2026-12-06), ``make dev`` killed mid-ingest left its run STARTED for
+ever, holding ``lake_ingest``: every later landing waited, saying only that a run was in
+flight. Marked failed, the run is re-executed by the instance's run retries.
 """
 
 from __future__ import annotations
@@ -112,6 +118,68 @@ def reap(instance: DagsterInstance, say: Callable[[str], None] = print) -> list[
     return acted
 
 
+def launched_worker(instance: DagsterInstance, run_id: str) -> tuple[int, float] | None:
+    """(pid, when) of the run worker the default run launcher started for ``run_id``, from
+    the run's "Started process for run" engine event; None when it has none (yet)."""
+    from dagster import DagsterEventType
+
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ENGINE_EVENT, limit=20)
+    for record in records.records:
+        entry = record.event_log_entry
+        event = entry.dagster_event
+        data = getattr(event, "engine_event_data", None)
+        pid = getattr((data.metadata if data else {}).get("pid"), "value", None)
+        said = (getattr(event, "message", None) or entry.user_message or "").strip()
+        if said.startswith("Started process for run") and str(pid).isdigit():
+            return int(str(pid)), entry.timestamp
+    return None
+
+
+def started_at(pid: int) -> float | None:
+    """When process ``pid`` started, in seconds since the epoch (Linux), or None."""
+    ticks = process_started(pid)
+    try:
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError):
+        return None
+    return None if ticks is None else boot + int(ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def reap_launched(instance: DagsterInstance, say: Callable[[str], None] = print) -> list[str]:
+    """Fail the untagged in-progress runs (the daemon's, the UI's) whose run worker, started
+    by the default run launcher on this machine, is gone, and free their slots: what
+    ``reap`` does for the CLI's runs. Another launcher's workers (a Kubernetes pod) are not
+    this machine's processes: left alone. The run ids acted on."""
+    from dagster._core.launcher import DefaultRunLauncher
+
+    if not isinstance(instance.run_launcher, DefaultRunLauncher):
+        return []
+    acted = []
+    for run in instance.get_runs(filters=RunsFilter(statuses=IN_PROGRESS)):
+        if PID_TAG in run.tags or (worker := launched_worker(instance, run.run_id)) is None:
+            continue
+        pid, when = worker
+        began = started_at(pid) if alive(pid, None) else None
+        if began is not None and began <= when + 5:  # the worker (or a clock too coarse to tell)
+            continue
+        instance.report_run_failed(
+            run,
+            message=f"the process that ran it (pid {pid}) is gone, killed before the run ended "
+            "(a `dagster dev` stopped outright, an OOM kill): marked failed, its pool slots freed",
+        )
+        storage = instance.event_log_storage
+        if storage.supports_global_concurrency_limits:
+            storage.free_concurrency_slots_for_run(run.run_id)
+        acted.append(run.run_id)
+        say(f"run {run.run_id} ({run.job_name}) was left {run.status.value} by its worker, pid "
+            f"{pid}, which is gone: marked failed, its pool slots freed; run retries re-run it")  # fmt: skip
+    return acted
+
+
 def held_pools(instance: DagsterInstance, selection: list[str]) -> list[tuple[str, str]]:
     """(pool, run id) of each slot another run holds in a pool that the assets of
     ``selection`` (user strings) write: the steps that will wait for it."""
@@ -142,4 +210,5 @@ __all__ = [
     "process_started",
     "process_tags",
     "reap",
+    "reap_launched",
 ]

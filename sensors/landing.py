@@ -121,6 +121,12 @@ def run_request(batch: Batch) -> RunRequest:
     "rebuilt from the lineage manifests when missing.",
 )
 def landing_sensor(context: SensorEvaluationContext, lake: LakeResource) -> SensorResult:
+    from assets.stale_runs import reap, reap_launched
+
+    # runs whose worker was killed (make dev stopped outright) hold their pools for ever and
+    # read as in flight: failed here, their slots freed (run retries re-run them)
+    reap_launched(context.instance, context.log.warning)
+    reap(context.instance, context.log.warning)
     paths = lake.paths()
     plan = plan_landing(
         paths,

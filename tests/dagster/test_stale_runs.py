@@ -106,3 +106,47 @@ def test_a_slot_handed_to_a_dead_runs_waiting_step_is_freed_once_that_run_ended(
     later = create_run_for_test(instance, job_name="__ASSET_JOB", status=DagsterRunStatus.STARTED)
     with InstanceConcurrencyContext(instance, later) as ctx:
         assert ctx.claim(POOL, "c")
+
+
+def _started_by_launcher(instance: DagsterInstance, pid: int, step: str, pool: str = POOL) -> str:
+    """An untagged STARTED run (the daemon's or the UI's) holding ``pool``, whose worker the
+    default run launcher reported as ``pid``, as the code server does."""
+    from dagster._core.events import EngineEventData
+
+    run_id = _holding(instance, {}, step, pool)
+    run = instance.get_run_by_id(run_id)
+    assert run is not None
+    instance.report_engine_event(
+        f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid)
+    )
+    return run_id
+
+
+def test_a_launched_run_whose_worker_is_gone_is_failed_and_its_slot_freed(instance, monkeypatch):
+    """`make dev` stopped outright mid-ingest: its run stayed STARTED for ever, holding
+    lake_ingest, and every later landing waited. Judged by the pid of its own start event."""
+    if S.started_at(os.getpid()) is None:
+        pytest.skip("no /proc: the start time cannot be read here")
+    gone = _started_by_launcher(instance, _dead_pid(), "lake__raw_events", "lake_ingest")
+    live = _started_by_launcher(instance, os.getpid(), "a")  # this process: started before
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        running = _started_by_launcher(instance, worker.pid, "b", "lake_training_examples")
+        said: list[str] = []
+        assert S.reap_launched(instance, said.append) == [gone]
+        assert len(said) == 1 and "which is gone: marked failed, its pool slots freed" in said[0]
+        assert S.reap_launched(instance, lambda _: None) == []  # once; the worker still runs
+    finally:
+        worker.kill()
+        worker.wait()
+    assert S.reap_launched(instance, lambda _: None) == [running]  # killed: now it is gone
+    assert instance.get_run_by_id(gone).status == DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(live).status == DagsterRunStatus.STARTED
+    assert _claimants(instance, ("lake_ingest", "lake_training_examples")) == []
+    # a pid the system gave to another process after the run's worker died: not its worker
+    reused = _started_by_launcher(instance, os.getpid(), "c", "feast_online_store")
+    later = S.started_at(os.getpid())
+    monkeypatch.setattr(S, "started_at", lambda pid: (later or 0) + 3600)
+    assert set(S.reap_launched(instance, lambda _: None)) == {live, reused}
+    tagged = _holding(instance, S.process_tags(_dead_pid()), "d", "lake_features")
+    assert tagged not in S.reap_launched(instance, lambda _: None)  # the CLI's: reap judges it
