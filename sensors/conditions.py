@@ -35,11 +35,29 @@ from dagster import (
 
 from assets import keys
 
+# Two more changes to eager, both 2026-12-06, found under a real daemon:
+# - "any_deps_updated" without its ``~executed_with_root_target()``: Dagster ignores a parent's
+#   update made by a run that also targeted this *asset*, whatever the partitions. The landing
+#   run of a re-ingested day 10 builds day 10's features (ONLINE_PATH_KEYS), so day 11's, whose
+#   window reads day 10, were never rebuilt (shown stale, requested 0). A partition that run
+#   built itself is not requested again: its own update resets ``since_last_handled``.
+# - nothing is requested for a day whose upstream failed a blocking check: a landing run whose
+#   quality check failed for a day (every row quarantined) stopped its own downstream steps,
+#   and the automation then built that day's features, examples and online rows anyway, in a
+#   green run after three red ones. The day's features wait until its data passes, as do the
+#   later days whose window reads it (a new day's own landing run still builds its features).
+_ANY_DEPS_UPDATED = AutomationCondition.any_deps_match(
+    AutomationCondition.newly_updated() | AutomationCondition.will_be_requested()
+).with_label("any_deps_updated")
+_UPSTREAM_CHECK_FAILED = AutomationCondition.any_deps_match(
+    AutomationCondition.any_checks_match(AutomationCondition.check_failed(), blocking_only=True)
+).with_label("any_deps_failed_a_blocking_check")
 DAILY_EAGER = (
     AutomationCondition.eager()
     .without(AutomationCondition.in_latest_time_window())
-    .with_label("eager (any day whose upstream partition updated)")
-)
+    .replace("any_deps_updated", _ANY_DEPS_UPDATED)
+    & ~_UPSTREAM_CHECK_FAILED
+).with_label("eager (any day whose upstream partition updated and passed its checks)")
 
 # The serving side (item embeddings, the index, the bento; unpartitioned) follows the online
 # store as well as the models: when feature_store loads a new day, the catalog grows, so the

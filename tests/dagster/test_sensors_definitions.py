@@ -259,3 +259,81 @@ def test_a_day_ingested_again_requests_every_later_days_features_whose_window_ho
             report(instance, DAILY_DOWNSTREAM, day)
         settled = evaluate_automation_conditions(defs, instance, cursor=again.cursor)
         assert requested(settled) == {}  # done: no loop
+
+
+def _in_run(instance: DagsterInstance, names: list[str], day: str) -> None:
+    """Materializations of ``names`` for ``day`` made by one run that targeted them all, as
+    landing_sensor's ingest_job run does (ingestion and the day's way to the online store)."""
+    import time
+
+    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+    from dagster._core.events.log import EventLogEntry
+    from dagster._core.storage.dagster_run import DagsterRunStatus
+    from dagster._core.test_utils import create_run_for_test
+
+    run = create_run_for_test(instance, job_name="ingest_job", status=DagsterRunStatus.SUCCESS,
+                              asset_selection={key(n) for n in names})  # fmt: skip
+    for name in names:
+        event = DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+            job_name="ingest_job",
+            event_specific_data=StepMaterializationData(
+                AssetMaterialization(asset_key=key(name), partition=day)
+            ),
+        )
+        instance.store_event(EventLogEntry(error_info=None, level="debug", user_message="",
+                                           run_id=run.run_id, timestamp=time.time(),
+                                           dagster_event=event))  # fmt: skip
+
+
+def test_a_landing_run_that_carried_a_days_features_still_rebuilds_the_later_days(defs):
+    """A day re-ingested by landing_sensor comes with its own features in the same run; the
+    later days whose window reads it were never rebuilt: Dagster's eager ignores a parent's
+    update made by a run that targeted the asset itself (any partition of it)."""
+    days = [f"2026-01-0{d}" for d in range(1, 6)]
+    online_path = [*DAILY_DOWNSTREAM[:3], "featurestore/feature_store"]
+    with DagsterInstance.ephemeral() as instance:
+        for day in days:
+            report(instance, [*INGEST, *DAILY_DOWNSTREAM], day)
+        first = evaluate_automation_conditions(defs, instance)
+        _in_run(instance, [*INGEST, *online_path], "2026-01-03")
+        again = evaluate_automation_conditions(defs, instance, cursor=first.cursor)
+        got = requested(again)
+        for name in online_path:  # day 3's own came with the run: not again
+            assert got[name] == days[3:], name
+        assert got["lake/training_examples"] == days[2:]
+
+
+def test_a_day_that_failed_a_blocking_check_is_not_taken_downstream(defs):
+    """The landing run's quality check failed for a day (every row quarantined): its own
+    downstream steps stopped, and the automation then built the day's features, examples and
+    online rows anyway. It waits now, and goes on once the day passes."""
+    from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetRecordsFilter
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationTargetMaterializationData as Target,
+    )
+
+    def checked(day: str, passed: bool) -> None:
+        """The check's result on the day's latest materialization, as a run records it."""
+        latest = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=keys.RAW_EVENTS, asset_partitions=[day]), limit=1
+        ).records[0]
+        target = Target(storage_id=latest.storage_id, run_id=latest.run_id, timestamp=latest.timestamp)  # fmt: skip
+        instance.report_runless_asset_event(
+            AssetCheckEvaluation(asset_key=keys.RAW_EVENTS, check_name="raw_events_quality",
+                                 passed=passed, severity=AssetCheckSeverity.ERROR, partition=day,
+                                 target_materialization_data=target)
+        )  # fmt: skip
+
+    with DagsterInstance.ephemeral() as instance:
+        for day in ("2026-01-01", "2026-01-02"):
+            report(instance, [*INGEST, *DAILY_DOWNSTREAM], day)
+        first = evaluate_automation_conditions(defs, instance)
+        report(instance, INGEST, "2026-01-03")
+        checked("2026-01-03", False)
+        bad = evaluate_automation_conditions(defs, instance, cursor=first.cursor)
+        assert requested(bad) == {}
+        # fixed and landed again: the failed result was on the older materialization
+        report(instance, ["lake/raw_events"], "2026-01-03")
+        fixed = evaluate_automation_conditions(defs, instance, cursor=bad.cursor)
+        assert requested(fixed) == {name: ["2026-01-03"] for name in DAILY_DOWNSTREAM}
