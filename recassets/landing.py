@@ -60,12 +60,15 @@ def write_landing_file(
 ) -> Path:
     """Land ``table`` (columns of the dataset's contract) as one file of ``day``.
 
-    Returns the file's path. Atomic: written under a dot-name, then renamed.
+    Returns the file's path. Atomic: written under a dot-name, then renamed. A file already
+    there with the same bytes is left alone: rewriting it would give it a new modification
+    time, and the landing sensor takes a new time as a day landed again (a second ``make demo``
+    re-ingested the whole history under the daemon).
     """
     data = landing_bytes(dataset, table, fmt)
     folder = Path(paths.landing_dir(dataset, day))
     folder.mkdir(parents=True, exist_ok=True)
-    return atomic.write_bytes(folder / f"{name}.{fmt}", data)
+    return atomic.write_bytes_if_changed(folder / f"{name}.{fmt}", data)
 
 
 def landing_bytes(dataset: str, table: pa.Table, fmt: str = "jsonl") -> bytes:

@@ -75,7 +75,7 @@ def write_campaigns(paths: Paths, world: World, config: SyntheticConfig) -> Path
     text = json.dumps({"campaigns": rows}, indent=1, sort_keys=True) + "\n"
     target = campaigns_path(paths.landing)
     target.parent.mkdir(parents=True, exist_ok=True)
-    return atomic.write_text(target, text)
+    return atomic.write_bytes_if_changed(target, text.encode("utf-8"))  # the same: untouched
 
 
 __all__ = ["campaign_rows", "write_campaigns"]

@@ -58,6 +58,10 @@ def _paths(root: Path) -> Paths:
     )
 
 
+def _mtimes(root: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in (root / "landing").rglob("*") if p.is_file()}
+
+
 def _landed(root: Path) -> dict[str, bytes]:
     landing = root / "landing"
     return {
@@ -110,8 +114,11 @@ def test_generating_over_other_landing_files_is_refused_writing_nothing(tmp_path
     paths = _paths(tmp_path)
     generate(paths, TINY)
     before = _landed(tmp_path)
+    times = _mtimes(tmp_path)
     generate(paths, TINY)  # a second `make demo`
     assert _landed(tmp_path) == before
+    # Untouched, not rewritten: a new modification time is a day landed again to the sensor.
+    assert _mtimes(tmp_path) == times
     for other in (replace(TINY, seed=8), replace(TINY, fmt="parquet")):
         with pytest.raises(FileExistsError, match="differ from what this generation writes"):
             generate(paths, other)
