@@ -28,6 +28,7 @@ import torch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from recassets.models.inputs import ModelInputs
+from recassets.training.read_errors import named_reads
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
 from recassets.training.vocab import Vocabulary
 
@@ -133,9 +134,10 @@ class TrainingSource:
     ) -> Iterator[pa.RecordBatch]:
         """Arrow batches of one partition (at most ``batch_size`` rows each)."""
         for fragment in self.fragments(day):
-            yield from fragment.to_batches(
-                columns=list(columns), filter=filter, batch_size=batch_size
-            )
+            with named_reads(self.path, self.version, as_day(day), fragment.path):
+                yield from fragment.to_batches(
+                    columns=list(columns), filter=filter, batch_size=batch_size
+                )
 
 
 POSITIVES = pc.field("label") == 1

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -8,6 +10,7 @@ import torch
 
 from recassets.training import data as D
 from recassets.training.loop import build_vocab
+from recassets.training.read_errors import UnreadableTrainingDayError
 from recassets.training.vocab import FeatureVocabConfig
 from support import planted
 
@@ -266,3 +269,26 @@ def test_day_reads_keep_the_training_batches_within_their_byte_bound(table, monk
         assert all(a.equals(b) for a, b in zip(got, plain, strict=True))
     assert not plain[0].equals(plain[1])  # the passes differ (their shuffles), so equal means equal
     assert plain[0].num_rows > 16  # more than one batch a pass
+
+
+@pytest.mark.parametrize("damage", ["garbled", "removed"])
+def test_an_unreadable_training_file_names_its_table_day_and_file(tmp_path, damage):
+    """pyarrow said "Parquet magic bytes not found" of a relative file name, or (a file the
+    run may not read) "OSError: Generic LocalFileSystem error" with delta-rs's colour codes:
+    no day, no table, no next step."""
+    path = str(tmp_path / "training_examples")
+    planted.write_days(path, [0, 1], n_users=6, n_items=10, impressions_per_user=3)
+    source = D.TrainingSource.open(path)
+    day0 = D.count_partition(source, planted.day(0))  # a readable day reads as before
+    assert day0.rows == 6 * 3
+    victim = Path(path) / source.fragments(planted.day(1))[0].path
+    if damage == "garbled":
+        victim.write_bytes(b"not parquet" * 8)
+    else:
+        victim.unlink()
+    with pytest.raises(UnreadableTrainingDayError) as caught:
+        D.count_partition(D.TrainingSource.open(path), planted.day(1))
+    said = str(caught.value)
+    assert f"day {planted.day(1)}" in said and path in said and victim.name in said
+    assert "\x1b" not in said and "nothing was trained" in said
+    assert D.count_partition(D.TrainingSource.open(path), planted.day(0)).rows == day0.rows
