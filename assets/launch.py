@@ -239,6 +239,36 @@ def stop_with_parent(every_s: float = 1.0) -> threading.Thread:
     return thread
 
 
+def interruptible_waits() -> None:
+    """Let a stop signal end a run whose steps wait for a pool slot.
+
+    Dagster's in-process executor takes SIGINT and SIGTERM as a flag between steps and raises
+    it when the next step's code starts; while every step waits for a slot another run holds,
+    its loop only sleeps, so a stopped ``recassets materialize`` went on waiting for as long
+    as that run held the pool, and only the CLI's second signal (SIGKILL) ended it, leaving
+    the run STARTED for a later reap (probe, 2026-12-06). The multiprocess executor checks the
+    flag in that loop (``check_for_interrupts``); here the in-process loop's sleep does the
+    same, and the run fails as any interrupted run does, its waiting claims given back. Dagster
+    has no public hook for this: the lock pins Dagster, and tests/dagster/test_launch.py fails
+    should a new version move the loop."""
+    from dagster._core.errors import DagsterExecutionInterruptedError
+    from dagster._core.execution.plan.active import ActiveExecution
+
+    sleep = ActiveExecution.sleep_til_ready
+    if getattr(sleep, "stops_on_interrupt", False):
+        return
+
+    def sleep_til_ready(self: ActiveExecution) -> None:
+        if self.check_for_interrupts():
+            raise DagsterExecutionInterruptedError(
+                "stopped while its steps waited for a pool slot held by another run"
+            )
+        sleep(self)
+
+    sleep_til_ready.stops_on_interrupt = True  # type: ignore[attr-defined]
+    ActiveExecution.sleep_til_ready = sleep_til_ready  # type: ignore[method-assign]
+
+
 def main(argv: Sequence[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m assets.launch PLAN.json", file=sys.stderr)
@@ -246,6 +276,7 @@ def main(argv: Sequence[str]) -> int:
     with open(argv[0]) as f:
         plan = json.load(f)
     stop_with_parent()
+    interruptible_waits()
     prewarm_spark(plan)
     with DagsterInstance.get() as instance:
         return run_plan(plan, instance)

@@ -401,6 +401,12 @@ def said_stopped(signals: Sequence[int], code: int, log: Any) -> None:
     if signals and code == 0:
         print(f"recassets: {signal.Signals(signals[0]).name} came after the run had finished; "
               "it stopped nothing", file=sys.stderr)  # fmt: skip
+    elif len(signals) > 1:  # the second signal killed the run's process (SIGKILL)
+        name = signal.Signals(signals[0]).name
+        print(f"recassets: stopped by {name}, then killed by a second signal: its run may be "
+              "left in progress; the next recassets command (or the daemon's landing sensor) "
+              f"marks it failed and frees its pool slots (log: {log})", file=sys.stderr)  # fmt: skip
+        raise SystemExit(128 + signals[0])
     elif signals:
         name = signal.Signals(signals[0]).name
         print(f"recassets: stopped by {name}: the run was interrupted and marked failed; the "

@@ -4,9 +4,12 @@ run and an untagged (daemon or UI) run in progress are left alone."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,8 +19,12 @@ from dagster._core.test_utils import create_run_for_test
 
 from assets import stale_runs as S
 from recassets import instance as embedded
+from recassets.cli import RUN_LINE
 
 POOL = "lake_features"
+ROOT = Path(__file__).resolve().parents[2]
+DAY = "2026-01-01"
+FEATURES = ["lake/user_features", "lake/item_features", "lake/cohort_features"]  # one step
 
 
 @pytest.fixture
@@ -150,3 +157,50 @@ def test_a_launched_run_whose_worker_is_gone_is_failed_and_its_slot_freed(instan
     assert set(S.reap_launched(instance, lambda _: None)) == {live, reused}
     tagged = _holding(instance, S.process_tags(_dead_pid()), "d", "lake_features")
     assert tagged not in S.reap_launched(instance, lambda _: None)  # the CLI's: reap judges it
+
+
+def test_a_stop_signal_ends_a_run_that_waits_for_a_pool_slot(tmp_path: Path):
+    """Dagster's in-process loop only slept while every step waited for a slot another run
+    held: the SIGTERM of a stopped ``recassets materialize`` was taken as a flag and ignored
+    until that run let go, and only a second signal (SIGKILL) ended it, its run left STARTED
+    (``launch.interruptible_waits``). Stopped, the run fails and waits for nothing more."""
+    home = tmp_path / "home"
+    dagster_home = home / "dagster"
+    assert embedded.write_dagster_yaml(dagster_home)
+    with DagsterInstance.from_config(str(dagster_home)) as inst:  # a live run holds the pool
+        holder = _holding(inst, S.process_tags(os.getpid()), "other_step")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"select": FEATURES, "first": DAY, "last": DAY}]))
+    env = {**os.environ, "RECASSETS_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
+    proc = subprocess.Popen([sys.executable, "-m", "assets.launch", str(plan)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        note = f"pool {POOL} is held by run {holder}"  # said before its run starts
+        said = next((line for line in proc.stdout if note in line), "")
+        assert said, "the launch never said that the pool is held"
+        with DagsterInstance.from_config(str(dagster_home)) as inst:
+            waiting = _waiting(inst, holder, within_s=120)  # its step's claim is pending
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=60)  # not for as long as the pool is held
+            (ended,) = [line.split() for line in out.splitlines() if line.startswith(RUN_LINE)]
+            assert proc.returncode == 1 and ended[2] == "FAILURE" and ended[3] == waiting, out
+            run = inst.get_run_by_id(waiting)
+            assert run is not None and run.is_failure
+            pending = inst.event_log_storage.get_concurrency_info(POOL).pending_steps
+            assert [p.run_id for p in pending if p.run_id != holder] == []  # its claim given back
+            assert _claimants(inst) == [holder]  # the holder's slot untouched
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _waiting(instance: DagsterInstance, holder: str, within_s: float) -> str:
+    """The id of the run whose step waits in ``POOL`` beside ``holder``, once there is one."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        pending = instance.event_log_storage.get_concurrency_info(POOL).pending_steps
+        if found := [p.run_id for p in pending if p.run_id != holder]:
+            return found[0]
+        time.sleep(0.5)
+    raise AssertionError(f"no run waited in pool {POOL} within {within_s} s")

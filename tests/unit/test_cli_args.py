@@ -451,6 +451,11 @@ def test_stop_signals_are_passed_on_except_those_ignored_and_handlers_restored(c
         cli_args.said_stopped([signal.SIGTERM], 1, "the.log")
     assert stopped.value.code == 128 + signal.SIGTERM
     assert "stopped by SIGTERM: the run was interrupted" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:  # a second signal killed it: not "marked failed"
+        cli_args.said_stopped([signal.SIGTERM, signal.SIGTERM], -signal.SIGKILL, "the.log")
+    assert stopped.value.code == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert "killed by a second signal" in err and "marked failed;" not in err
     cli_args.said_stopped([signal.SIGTERM], 0, "the.log")  # the run had finished: no exit
     assert "came after the run had finished" in capsys.readouterr().err
     cli_args.said_stopped([], 1, "the.log")  # no signal: nothing said here
