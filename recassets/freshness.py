@@ -129,10 +129,20 @@ def scan_landing(paths: Paths, datasets: Sequence[str] = DATASETS) -> dict[str, 
     return out
 
 
+def _manifest(paths: Paths, landed: LandedDay) -> Path:
+    return Path(paths.lineage) / TABLE_OF[landed.dataset] / f"dt={landed.day}.json"
+
+
+def ingested(paths: Paths, landed: LandedDay) -> bool:
+    """Whether the lake holds the day at all (its lineage manifest exists), these files or
+    others."""
+    return _manifest(paths, landed).is_file()
+
+
 def lineage_matches(paths: Paths, landed: LandedDay) -> bool:
     """Whether the table partition's lineage manifest records exactly these files (names and
     sizes) and was written after each of them, i.e. the lake already holds this landing."""
-    manifest = Path(paths.lineage) / TABLE_OF[landed.dataset] / f"dt={landed.day}.json"
+    manifest = _manifest(paths, landed)
     try:
         recorded = json.loads(manifest.read_text())
         written_ns = manifest.stat().st_mtime_ns
@@ -199,7 +209,7 @@ class LandingCursor:
 @dataclass(frozen=True)
 class Change:
     landed: LandedDay
-    reason: str  # "new day", "files changed", "not in the lake (lineage)"
+    reason: str  # "new day", "files changed", "files changed since the lake read them"
     lake: str = ""  # the run whose ingestion the lake holds for the day (``lake_run``)
 
 
@@ -357,16 +367,17 @@ def plan_landing(
                 "partition_window)"
             )
             continue
-        if cursor is not None:
-            known = cursor.fingerprints.get(key)
-            if known == landed.fingerprint:
-                unchanged[key] = landed.fingerprint
-            else:
-                change(landed, "new day" if known is None else "files changed")
-        elif lineage_matches(paths, landed):
+        # A day the cursor does not know may still be in the lake (ingested by the CLI while
+        # the daemon ran): its lineage decides, and a day the lake read other files of is
+        # "files changed", not "new day" (the sensor's own word for a rewritten day was wrong)
+        known = cursor.fingerprints.get(key) if cursor is not None else None
+        if known == landed.fingerprint or (known is None and lineage_matches(paths, landed)):
             unchanged[key] = landed.fingerprint
+        elif known is not None:
+            change(landed, "files changed")
         else:
-            change(landed, "not in the lake (lineage)")
+            change(landed, "files changed since the lake read them"
+                   if ingested(paths, landed) else "new day")  # fmt: skip
     return LandingPlan(_batches(changes), unchanged, skipped, problem, waiting, pending)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from recassets.freshness import (
     LandedDay,
+    LandingCursor,
     env_int,
     lineage_matches,
     pending_training_days,
@@ -85,7 +86,18 @@ def test_lineage_matches_only_the_files_it_read_and_only_if_newer(paths):
     assert scan.batches == [] and list(scan.unchanged) == ["events/2026-01-01"]
     os.utime(path, (T0 + 20, T0 + 20))  # rewritten after the ingestion
     assert [c.reason for b in plan_landing(paths, None).batches for c in b.changes] == [
-        "not in the lake (lineage)"
+        "files changed since the lake read them"
+    ]
+    # a cursor that never launched the day (the CLI ingested it) says the same, not "new day"
+    other_day = LandingCursor({"events/2026-01-09": "x"}).to_json()
+    assert [c.reason for b in plan_landing(paths, other_day).batches for c in b.changes] == [
+        "files changed since the lake read them"
+    ]
+    os.utime(path, (T0, T0))  # as the lake read it: not ingested again, cursor or none
+    assert plan_landing(paths, other_day).batches == []
+    land(paths, "events", "2026-01-02")
+    assert [c.reason for b in plan_landing(paths, other_day).batches for c in b.changes] == [
+        "new day"
     ]
     os.utime(path, (T0, T0))
     land(paths, "events", "2026-01-01", name="late.jsonl")  # a file the lake never read
