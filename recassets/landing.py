@@ -82,6 +82,34 @@ def _exact_doubles(text: str, table: pa.Table) -> str:
     return "\n".join(lines)
 
 
+def others_landed(paths: Paths, own: Callable[[Path], bool], limit: int = 3) -> list[Path]:
+    """Up to ``limit`` landing files of events, users and items that ``own`` does not claim
+    (dot- and underscore-names are never landings). A MovieLens import beside the synthetic
+    demo's files went through without a word: two histories, 1997 to 2026 under the same ids,
+    one lake."""
+    found: list[Path] = []
+    for dataset in CONTRACTS:
+        for f in sorted(Path(paths.landing, dataset).glob("dt=*/*")):
+            if f.name.startswith((".", "_")) or own(f):
+                continue
+            found.append(f)
+            if len(found) >= limit:
+                return found
+    return found
+
+
+def refuse_others(paths: Paths, found: list[Path], what: str) -> None:
+    """Refuse ``what`` over ``found`` (``others_landed``), naming them and the ways out."""
+    if found:
+        shown = ", ".join(str(f.relative_to(paths.landing)) for f in found)
+        raise FileExistsError(
+            f"{what}: the landing zone {paths.landing} already holds files of another source "
+            f"({shown}{' and more' if len(found) >= 3 else ''}); landing beside them would mix "
+            "two histories under the same ids in one lake. Use a fresh RECASSETS_HOME (or `make "
+            "clean-home`), or remove those days' folders; nothing was written"
+        )
+
+
 def write_landing_file(
     paths: Paths,
     dataset: str,

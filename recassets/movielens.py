@@ -80,7 +80,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recassets import atomic
-from recassets.landing import FORMATS, write_landing_file
+from recassets.landing import FORMATS, others_landed, refuse_others, write_landing_file
 from recassets.movielens_layouts import GENRES as GENRES  # re-exported: the ml-100k flags
 from recassets.movielens_layouts import (
     ML_100K,
@@ -336,9 +336,8 @@ def import_movielens(
     ml-20m and later; a folder or the release's ``.zip``) as daily ``events``, ``users`` and
     ``items`` files.
 
-    Idempotent: the same input writes byte-identical files, each replaced atomically, and
-    ``movielens.*`` files an earlier import left that this input does not produce are removed.
-    Raises ``FileNotFoundError`` (naming the files, the folder and the layouts) when a file is
+    Idempotent (same input, same bytes; ``movielens.*`` files this input does not produce are
+    removed); refused beside another source's landing files (``landing.others_landed``). Raises ``FileNotFoundError`` (naming the files, the folder and the layouts) when a file is
     missing, before anything is written; ``ValueError`` when the ratings file has no valid
     rating (its rejects are written first), since users and items would then have no day to
     land on.
@@ -360,6 +359,7 @@ def import_movielens(
         except ValueError:
             raise ValueError(f"MovieLens import: since is a day YYYY-MM-DD: {since!r}") from None
     rejects_dir = Path(paths.landing) / "_rejected" / LANDING_NAME
+    refuse_others(paths, others_landed(paths, lambda f: f.stem == LANDING_NAME), "MovieLens import")
     with unpacked(Path(src_dir), rejects_dir.parent / ".unpacked") as (folder, shown):
         return _import(
             folder, shown, paths, fmt, progress or (lambda _msg: None), (since, max_days)

@@ -22,7 +22,9 @@ A folder is read as the first layout whose ratings file it holds (``u.data``, ``
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import os
 import shutil
 import tempfile
 import zipfile
@@ -159,39 +161,61 @@ def detect(src: Path, shown: str | None = None) -> Layout:
                 f"MovieLens import: {', '.join(dict.fromkeys(odd))} in {where} is not a "
                 "regular file (a folder, device or pipe); nothing was read"
             )
+        # a link to nothing is no absent file: an optional users.dat read as "none in this
+        # layout" landed every user without attributes
+        if dangling := [s.name for s in layout.files if _dangling(src / s.name)]:
+            raise FileNotFoundError(
+                f"MovieLens import: {', '.join(dangling)} in {where} is a link to "
+                f"{os.readlink(src / dangling[0])}, which does not exist; nothing was read"
+            )
         missing = [n for n in needed if not (src / n).is_file()]
         if missing:
             found = [n for n in needed if n not in missing]
             raise FileNotFoundError(
-                f"MovieLens import: {', '.join(missing)} not found in {where} beside "
-                f"{', '.join(found)} (the {layout.name} layout; nothing is downloaded); "
-                f"{EXPECTED}"
+                f"MovieLens import: {', '.join(missing)} not found in {where}{_cased(src)} "
+                f"beside {', '.join(found)} (the {layout.name} layout; nothing is "
+                f"downloaded); {EXPECTED}"
             )
         return layout
+    raise FileNotFoundError(
+        f"MovieLens import: no u.data, ratings.dat or ratings.csv in {where}{_cased(src)} "
+        f"(nothing is downloaded); {EXPECTED}"
+    )
+
+
+def _dangling(path: Path) -> bool:
+    return path.is_symlink() and not path.exists()
+
+
+def _cased(src: Path) -> str:
+    """A hint naming the release's files held under other case (``U.ITEM``), or ""."""
     names = {f.name for lay in LAYOUTS for f in lay.files}
     cased = sorted(p.name for p in src.iterdir() if p.name not in names and p.name.lower() in names)
-    hint = (f" ({', '.join(cased)}: the release's names are lower case, rename them)"
+    return (f" ({', '.join(cased)}: the release's names are lower case, rename them)"
             if cased else "")  # fmt: skip
-    raise FileNotFoundError(
-        f"MovieLens import: no u.data, ratings.dat or ratings.csv in {where}{hint} (nothing is "
-        f"downloaded); {EXPECTED}"
-    )
 
 
 def release_folder(src: Path) -> Path:
     """``src``, or the one folder under it (two levels at most, as an unpacked archive
     nests it: ``ml-100k/`` in a download folder) that holds a release's ratings file when
-    ``src`` itself holds none. Several such folders: ``src``, which ``detect`` then refuses."""
+    ``src`` itself holds none. Several such folders are refused, each named (``detect`` said
+    "no u.data, ratings.dat or ratings.csv" of a folder holding ml-100k/ and ml-1m/)."""
     if any((src / lay.ratings.name).exists() for lay in LAYOUTS):
         return src
     found = {
-        p.parent
+        p.relative_to(src)
         for lay in LAYOUTS
         for pattern in (f"*/{lay.ratings.name}", f"*/*/{lay.ratings.name}")
         for p in src.glob(pattern)
         if "__MACOSX" not in p.parts and p.is_file()
     }
-    return found.pop() if len(found) == 1 else src
+    if len(found) > 1:
+        raise ValueError(
+            f"MovieLens import: the folder {src} holds several releases ("
+            f"{', '.join(sorted(map(str, found)))}): import the folder of the one you want; "
+            "nothing was read"
+        )
+    return src / found.pop().parent if found else src
 
 
 def with_bare_rows(rows: dict[str, np.ndarray], key: str, ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -231,11 +255,16 @@ def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
         raise ValueError(f"MovieLens import: the archive {src} cannot be read ({e})") from None
     with archive:
         # a zip made on Windows may name its members with backslashes (ml-100k\\u.data)
-        infos = {
-            PurePosixPath(i.filename.replace("\\", "/")): i
-            for i in archive.infolist()
-            if not i.is_dir()
-        }
+        members = [(PurePosixPath(i.filename.replace("\\", "/")), i)
+                   for i in archive.infolist() if not i.is_dir()]  # fmt: skip
+        infos = dict(members)
+        if len(infos) < len(members):  # a dict keeps the last copy: the others unread, unsaid
+            seen = collections.Counter(m for m, _ in members)
+            twice = sorted(str(m) for m, n in seen.items() if n > 1)
+            raise ValueError(
+                f"MovieLens import: the archive {src} holds {', '.join(twice[:3])} more than "
+                "once (which copy is the release cannot be told); nothing was read"
+            )
         # the folder of each release's ratings file (ml-1m.zip holds ml-1m/ratings.dat);
         # macOS' __MACOSX/ copies are not the release
         real = [m for m in infos if "__MACOSX" not in m.parts]

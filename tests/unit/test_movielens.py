@@ -566,9 +566,10 @@ def test_other_sources_files_are_left_alone(tmp_path: Path, paths: Paths) -> Non
     other.parent.mkdir(parents=True)
     other.write_text("{}\n")
     src = write_ml(tmp_path / "ml", BASIC_DATA[:3], BASIC_ITEMS, BASIC_USERS)
-    summary = import_movielens(src, paths)
-    assert summary.stale_removed == ()
+    with pytest.raises(FileExistsError, match="already holds files of another source"):
+        import_movielens(src, paths)  # neither mixed with them nor removing them
     assert other.read_text() == "{}\n"
+    assert not list(Path(paths.landing).rglob("movielens.*"))
 
 
 def test_parquet_lands_contract_schema_and_values(tmp_path: Path, paths: Paths) -> None:

@@ -512,6 +512,62 @@ def test_a_release_one_level_down_a_windows_zip_and_upper_case_names(
         (upper / f.name.upper()).write_bytes(f.read_bytes())
     with pytest.raises(FileNotFoundError, match=r"U\.DATA, U\.ITEM, U\.USER: the release's names"):
         import_movielens(upper, paths)
+    (upper / "U.DATA").rename(upper / "u.data")  # the files beside it are named too
+    with pytest.raises(
+        FileNotFoundError, match=r"u\.item, u\.user not found .* \(U\.ITEM, U\.USER"
+    ):
+        import_movielens(upper, paths)
+
+
+def test_two_releases_a_folder_down_a_member_zipped_twice_and_a_dangling_link_are_refused(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """A download folder with ml-100k/ and ml-1m/ was "no u.data, ratings.dat or ratings.csv";
+    a zip holding ml-100k/u.data twice landed its last copy alone; a users.dat linked to a
+    file gone landed every user without attributes, said as "no user file in this layout"."""
+    downloads = tmp_path / "downloads"
+    write_ml_100k(downloads / "ml-100k")
+    m1 = downloads / "ml-1m"
+    m1.mkdir()
+    (m1 / "ratings.dat").write_text("1::1::4::978300760\n")
+    (m1 / "movies.dat").write_text("1::A (1995)::Drama\n")
+    with pytest.raises(ValueError, match=r"holds several releases \(ml-100k/u\.data, "
+                       r"ml-1m/ratings\.dat\)"):  # fmt: skip
+        import_movielens(downloads, paths)
+    (m1 / "users.dat").symlink_to(tmp_path / "gone.dat")
+    with pytest.raises(
+        FileNotFoundError, match=r"users\.dat in folder .* is a link to .*gone\.dat"
+    ):
+        import_movielens(m1, paths)
+    (m1 / "users.dat").unlink()
+    assert import_movielens(m1, paths).users == 1  # no users.dat at all: optional in ml-1m
+    twice = tmp_path / "twice.zip"
+    with zipfile.ZipFile(twice, "w") as z:
+        for f in (downloads / "ml-100k").iterdir():
+            z.writestr(f"ml-100k/{f.name}", f.read_bytes())
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            z.writestr("ml-100k/u.data", "1\t1\t4\t881250949\n")
+    with pytest.raises(ValueError, match=r"holds ml-100k/u\.data more than once"):
+        import_movielens(twice, paths)
+
+
+def test_an_import_beside_another_sources_landing_files_is_refused_and_so_is_the_reverse(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """`make demo` then `make demo MOVIELENS=...` in one home landed MovieLens beside the
+    synthetic days: one lake of 1997 to 2026, two histories under the same ids."""
+    from recassets.synthetic import SyntheticConfig, generate
+
+    synthetic = Paths.from_env(str(tmp_path / "synthetic"))
+    generate(synthetic, SyntheticConfig(days=1, events_per_day=20, initial_users=5))
+    with pytest.raises(FileExistsError, match=r"already holds files of another source \(events/"):
+        import_movielens(write_ml_100k(tmp_path / "ml"), synthetic)
+    assert not list(Path(synthetic.landing).rglob("movielens.*"))  # nothing written
+    import_movielens(tmp_path / "ml", paths)
+    assert import_movielens(tmp_path / "ml", paths).events > 0  # its own files: again is fine
+    with pytest.raises(FileExistsError, match=r"generate: .* \(events/dt=.*/movielens\.jsonl"):
+        generate(paths, SyntheticConfig(days=1, events_per_day=20, initial_users=5))
+    assert not list(Path(paths.landing).rglob("part-*"))
 
 
 @pytest.mark.parametrize(
