@@ -83,6 +83,9 @@ BUNDLE = Path(os.environ.get("RECASSETS_BUNDLE_DIR") or Path(__file__).resolve()
 UserId = Annotated[StrictInt, Field(ge=0, le=INT64_MAX, description="users.user_id (int64)")]
 ItemId = Annotated[StrictInt, Field(ge=-INT64_MAX - 1, le=INT64_MAX, description="item id")]
 K = Annotated[StrictInt, Field(ge=1, le=MAX_K, description=f"items to return, 1..{MAX_K}")]
+# 20, or the most a request may ask for when that is less: a default above the bound refused
+# every request without k (a 400 naming the k it did not send)
+DEFAULT_K = min(20, MAX_K)
 Cohort = Annotated[StrictStr, Field(max_length=MAX_COHORT_CHARS)]
 
 
@@ -90,7 +93,7 @@ class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: UserId
-    k: K = 20
+    k: K = DEFAULT_K
     exclude_seen: StrictBool = True
     country: Cohort | None = None
     age_bucket: Cohort | None = None
@@ -387,7 +390,7 @@ class RecommenderService:
     async def recommend(
         self,
         user_id: UserId,
-        k: K = 20,
+        k: K = DEFAULT_K,
         exclude_seen: StrictBool = True,
         country: Cohort | None = None,
         age_bucket: Cohort | None = None,
@@ -431,7 +434,11 @@ class RecommenderService:
         # answered without the store; an unknown user or item is answered as designed
         if STORE_DOWN in notes or NO_ITEMS in notes or ROWS_DOWN in notes:
             self.fallbacks.labels("rank").inc()
-        policy = self.recommender.policy.get("policy")
+        # a page ordered by popularity (no item features yet, the embedding rows down) is
+        # logged as popularity, as /recommend logs its fallback: lineage and training joins
+        # must not credit the model with it
+        fell_back = bool(items) and items[0]["stages"][0] == "popularity"
+        policy = "popularity" if fell_back else self.recommender.policy.get("policy")
         day = self.recommender.catalog.last.day  # the block rank_request just used
         self._log(rid, "rank", user_id, items, policy, day)
         answer = {"request_id": rid, "bento": self.bento, "user_id": user_id, "items": items}

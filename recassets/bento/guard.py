@@ -161,8 +161,10 @@ class Guard:
                 [(b"www-authenticate", b"Bearer")],
             )
             return
-        if path == SCHEMA_PATH:
-            await self._schema(scope, receive, send)
+        if path == SCHEMA_PATH:  # BentoML serves it to GET and HEAD: its 405 in our shape
+            get = scope.get("method") in ("GET", "HEAD")
+            await (self._schema(scope, receive, send) if get else
+                   self.app(scope, receive, _uniform_errors(send, scope)))  # fmt: skip
             return
         repeated = _repeated(scope, (b"content-type", b"content-encoding", b"content-length"))
         if repeated is not None:
@@ -227,8 +229,10 @@ class Guard:
     def _authorized(self, headers: Mapping[str, str]) -> bool:
         scheme, _, given = headers.get("authorization", "").partition(" ")
         assert self.token is not None
+        # the header's own bytes (read as latin-1) against the token's UTF-8: re-encoding the
+        # header as UTF-8 never matched a token past ASCII sent as UTF-8
         return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), self.token.encode()
+            given.strip().encode("latin-1"), self.token.encode()
         )
 
     async def _too_large(self, send: Send) -> None:

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from recassets.bento.guard import TOKEN_ENV, TOKEN_FILE_ENV, Guard, token_from_env
+from recassets.bento.guard import SCHEMA_PATH, TOKEN_ENV, TOKEN_FILE_ENV, Guard, token_from_env
 
 TOKEN = "s3cret-token"
 
@@ -294,6 +294,32 @@ def test_a_post_to_a_probe_is_the_edges_405():
     wrong = _client(token=None).post("/readyz")
     assert wrong.status_code == 405
     assert wrong.json() == {"error": "method POST not allowed on /readyz", "field": "method"}
+
+
+def test_a_post_to_the_schema_is_the_edges_405_and_a_get_still_reads_it():
+    """BentoML serves /docs.json to GET and HEAD; a POST got Starlette's plain-text 405."""
+
+    async def schema(request: Request) -> JSONResponse:
+        return JSONResponse({"openapi": "3.0.2", "paths": {}})
+
+    app = Starlette(routes=[Route(SCHEMA_PATH, schema, methods=["GET", "HEAD"])])
+    app.add_middleware(Guard, token=None)
+    client = TestClient(app)
+    wrong = client.post(SCHEMA_PATH, json={})
+    assert wrong.status_code == 405
+    assert wrong.json() == {"error": f"method POST not allowed on {SCHEMA_PATH}", "field": "method"}
+    assert client.get(SCHEMA_PATH).json()["openapi"] == "3.0.2"
+
+
+def test_a_token_past_ascii_matches_as_utf8_on_the_wire():
+    """The header's bytes were read as latin-1 and encoded again as UTF-8: a token with an
+    accent was matched only when a client sent it in latin-1, never as UTF-8."""
+    token = "s3cr\u00e9t-\u20ac"
+    client = _client(token=token)
+    sent = {"Authorization": b"Bearer " + token.encode()}
+    assert client.post("/recommend", json={"user_id": 1}, headers=sent).status_code == 200
+    mangled = {"Authorization": b"Bearer " + token.encode().decode("latin-1").encode()}
+    assert client.post("/recommend", json={"user_id": 1}, headers=mangled).status_code == 401
 
 
 def test_a_closed_client_is_seen_at_once_by_a_peek_at_its_socket():

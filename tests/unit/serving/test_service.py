@@ -301,6 +301,41 @@ def test_rank_counts_a_fallback_only_when_the_store_failed(svc):
     assert svc.fallbacks.counts == {"rank": 1}
 
 
+def test_a_rank_answered_by_popularity_is_logged_as_popularity(tmp_path):
+    """/rank fell back to popularity (no item features yet, the embedding rows down) and the
+    decision log credited the bundle's model with the order, where /recommend logs its own
+    fallback as popularity."""
+    svc, _ = _make(tmp_path)
+    stage = {"now": "popularity"}
+
+    def rank_request(user_id, item_ids, notes):
+        return [{"item_id": i, "score": 0.0, "stages": [stage["now"]]} for i in item_ids]
+
+    svc.recommender.rank_request = rank_request
+    fell_back = _call(svc.rank(5, [1, 2], ctx=_ctx()))
+    stage["now"] = "ranking"
+    ranked = _call(svc.rank(5, [1, 2], ctx=_ctx()))
+    svc.decisions.close()
+    logged = {r["request_id"]: r["policy"] for r in _logged(tmp_path)}
+    assert logged == {fell_back.request_id: "popularity", ranked.request_id: "model"}
+
+
+def test_a_max_k_below_20_is_the_default_k(monkeypatch):
+    """With RECASSETS_SERVE_MAX_K=10 every request without k was a 400 naming the k it did
+    not send (the default 20 over the bound), and the schema said default 20, maximum 10."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import serving.service as s; print(s.DEFAULT_K, "
+            "s.RecommendRequest.model_validate({'user_id': 1}).k)")  # fmt: skip
+    for bound, default in (("10", "10 10"), ("200", "20 20")):
+        env = {**os.environ, "RECASSETS_SERVE_MAX_K": bound}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parents[3], check=True)  # fmt: skip
+        assert out.stdout.split("\n")[-2] == default, out.stderr[-2000:]
+
+
 def test_the_heap_is_frozen_after_its_garbage_is_collected():
     import gc
     import weakref
