@@ -377,7 +377,8 @@ def _trailing_content(path: Path) -> tuple[str, str] | None:
     decoder = json.JSONDecoder()
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
-            line = raw.decode("utf-8", errors="replace").strip()
+            # a BOM first (Hadoop's line reader drops it, Jackson then read {..}{..}): dropped
+            line = raw.decode("utf-8", errors="replace").strip().removeprefix("\ufeff").strip()
             if not line.startswith("{"):
                 continue  # not an object: the row-level rules name it
             try:

@@ -47,8 +47,14 @@ NOT_AN_OBJECT = (
 # doubles to inf (two watches of 1e308 s, each finite, passed the contract before).
 MAX_WATCH_SECONDS = 7 * 86_400
 # a date and a time of day, as the contract asks (ISO 8601, RFC 3339's lower-case t too; a
-# space for the T as Spark writes)
-TS_SHAPE = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}"
+# space for the T as Spark writes), then Z, an offset, UTC / GMT or a region (Europe/London).
+# A zone abbreviation is refused: Java reads BST as Dhaka (+6) where a UK producer (Python's
+# %Z in summer) means +1, CST as Chicago where a Chinese producer means +8: events landed at
+# the wrong instant, or on the wrong day, without a word.
+TS_SHAPE = (
+    r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*"
+    r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?|UTC|GMT|UT|[A-Za-z_]+(/[A-Za-z0-9_+-]+)+)?\s*$"
+)
 
 
 def validate(frame: DataFrame, contract: Contract, index: DataFrame) -> DataFrame:
@@ -182,7 +188,10 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
             F.concat(
                 F.lit(f"field {contract.ts_field}: "),
                 raw_ts,
-                F.lit(" is not a date and a time of day (ISO 8601: 2026-01-01T10:00:00Z)"),
+                F.lit(
+                    " is not a date and a time of day (ISO 8601: 2026-01-01T10:00:00Z, or "
+                    "an offset, +01:00; an abbreviation such as CST names several zones)"
+                ),
             ),
         )
     )

@@ -986,6 +986,55 @@ def test_a_line_with_two_json_values_quarantines_its_file_naming_the_line(tmp_pa
     )
 
 
+def test_a_bom_before_two_records_on_the_first_line_quarantines_the_file(tmp_path):
+    """Hadoop's line reader drops a BOM and Jackson read the first of {..}{..}; the check
+    passed over the line (it did not start with "{"), and the second record was lost."""
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}{"b": 2}\n{"c": 3}\n')
+    assert landing_files._trailing_content(path) is not None
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n{"c": 3}\n')  # one record a line: not refused
+    assert landing_files._trailing_content(path) is None
+
+
+@pytest.mark.parametrize("text_parser", [False, True])
+def test_single_quotes_ids_past_a_double_and_zone_abbreviations_are_quarantined(
+    spark, paths, text_parser
+):
+    """Three ways rows landed other than written, on either parser. Jackson read single-quoted
+    records, so {'..'}{'..'} on one line kept its first record and lost the second without a
+    trace; from_json (the parser of a run with any odd line in any file) re-printed ids through
+    a double, 4.9999999999999999 landing as user 5 where the JSON reader quarantined it; and a
+    zone abbreviation was read as Java's pick (BST as Dhaka, CST as Chicago)."""
+    day = "2026-03-09"
+    t = f"{day}T01:00:00Z"
+    sq = "{'event_id': 'q1', 'ts': '%s', 'user_id': 1, 'item_id': 2, 'event_type': 'click'}" % t
+    row = '{"event_id": "%s", "ts": "%s", "user_id": %s, "item_id": %s, "event_type": "click"}'
+    files = {
+        "sq.jsonl": [sq + sq.replace("q1", "q2"), _ev("q3", t)],
+        "ids.jsonl": [row % ("i1", t, "4.9999999999999999", "1"),
+                      row % ("i2", t, "1", "7.0000000000000001"),
+                      row % ("i3", t, "5.0", "1e3"), row % ("i4", t, "01", "1")],
+        "tz.jsonl": [_ev("z1", f"{day} 12:30:00 BST"), _ev("z2", f"{day} 07:00:00 CST"),
+                     _ev("z3", f"{day} 10:00:00 UTC"), _ev("z4", f"{day}T10:00:00 Europe/London")],
+    }  # fmt: skip
+    if text_parser:
+        files["blank.jsonl"] = [_ev("b1", t), ""]  # a blank line: the text parser for the run
+    _land_lines(paths, day, files)
+    result, parsers, rejected = _ingest_day(spark, paths, day)
+    assert parsers == ["text" if text_parser else "json"]
+    assert _landed(paths, result, day) == ["b1"] * text_parser + ["i3", "q3", "z3", "z4"]
+    why = {(f, n): (fld, reason, raw) for f, n, fld, reason, raw in rejected}
+    assert set(why) == {("sq.jsonl", 1), ("ids.jsonl", 1), ("ids.jsonl", 2), ("ids.jsonl", 4),
+                        ("tz.jsonl", 1), ("tz.jsonl", 2)}  # fmt: skip
+    assert "'q2'" in why[("sq.jsonl", 1)][2]  # the line kept whole, both records
+    assert why[("ids.jsonl", 1)][:2] == ("user_id", "field user_id: expected bigint, got "
+                                         "4.9999999999999999")  # fmt: skip
+    assert why[("ids.jsonl", 2)][0] == "item_id"
+    assert all("CST names several zones" in why[("tz.jsonl", n)][1] for n in (1, 2))
+    rows = {r["event_id"]: r for r in _read(result.table_path, result.delta_version)}
+    assert (rows["i3"]["user_id"], rows["i3"]["item_id"]) == (5, 1000)
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -1363,7 +1412,10 @@ def test_names_spark_would_read_as_patterns_and_folders_in_a_day(spark, paths):
     (Path(folder) / "hour=10" / "x.jsonl").write_text(_ev("h1", t) + "\n")
     result, _parsers, rejected = _ingest_day(spark, paths, day)
     assert _landed(paths, result, day) == ["p0", "p1", "p2", "s4"]
-    iso = "is not a date and a time of day (ISO 8601: 2026-01-01T10:00:00Z)"
+    iso = (
+        "is not a date and a time of day (ISO 8601: 2026-01-01T10:00:00Z, or an offset, "
+        "+01:00; an abbreviation such as CST names several zones)"
+    )
     got = [(f, n, fld, why) for f, n, fld, why, _raw in rejected]
     assert got[0] == (
         "hour=10", None, None,
