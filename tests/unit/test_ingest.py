@@ -1007,7 +1007,7 @@ def test_single_quotes_ids_past_a_double_and_zone_abbreviations_are_quarantined(
     zone abbreviation was read as Java's pick (BST as Dhaka, CST as Chicago)."""
     day = "2026-03-09"
     t = f"{day}T01:00:00Z"
-    sq = "{'event_id': 'q1', 'ts': '%s', 'user_id': 1, 'item_id': 2, 'event_type': 'click'}" % t
+    sq = f"{{'event_id': 'q1', 'ts': '{t}', 'user_id': 1, 'item_id': 2, 'event_type': 'click'}}"
     row = '{"event_id": "%s", "ts": "%s", "user_id": %s, "item_id": %s, "event_type": "click"}'
     files = {
         "sq.jsonl": [sq + sq.replace("q1", "q2"), _ev("q3", t)],
