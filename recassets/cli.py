@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from recassets import cli_args
-from recassets.freshness import SETTLE_ENV
+from recassets.freshness import SETTLE_ENV, check_run_settings
 from recassets.instance import write_dagster_yaml
 from recassets.paths import LOCATION_ENV, Paths
 
@@ -89,6 +89,7 @@ def dagster_env(paths: Paths, settings: Mapping[str, str] | None = None) -> dict
     env.update({name: getattr(paths, field) for field, name in LOCATION_ENV.items()})
     env["RECASSETS_CLI_PID"] = str(os.getpid())  # the run stops once we are gone (stop_with_parent)
     env.update(settings or {})
+    check_run_settings(env)  # a bad value named here, not in the run's log
     return env
 
 
@@ -233,14 +234,18 @@ def _launch(
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from recassets.paths import LAST_DAY
+    from recassets.paths import MAX_DAYS_AHEAD
     from recassets.synthetic import SyntheticConfig, generate
 
     start = dt.date.fromisoformat(args.start)
-    if (LAST_DAY - start).days < args.days - 1:
+    # a day past the horizon opens no partition (paths.partition_days): it landed, then
+    # `materialize` said "nothing has landed"
+    horizon = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=MAX_DAYS_AHEAD)
+    if (horizon - start).days < args.days - 1:
         raise SystemExit(
             f"recassets generate: --start {args.start} --days {args.days} ends after "
-            f"{LAST_DAY}: start earlier or generate fewer days"
+            f"{horizon} ({MAX_DAYS_AHEAD} days after today, UTC: later days open no daily "
+            "partition): start earlier or generate fewer days"
         )
     paths = Paths.from_env()
     config = SyntheticConfig(seed=args.seed, start=start, days=args.days,
@@ -313,12 +318,17 @@ def trainable(paths: Paths, selection: Sequence[str], *, explicit: bool) -> Sequ
 def cmd_materialize(args: argparse.Namespace) -> None:
     paths = Paths.from_env()
     selection = cli_args.selected(args.select, DEMO_SELECTION, NOT_IN_DEMO)
+    daily = [k for k in selection if k not in UNPARTITIONED and k != SERVING_LOG]
+    cli_args.dated_selection(args.first, args.last, selection, daily, SERVING_LOG)
     first = last = log_days = None
     if SERVING_LOG in selection:
         log_first, log_last = serving_log_range(paths)
         log_days = (args.first or log_first, args.last or log_last)
+        if log_days[0] > log_days[1]:
+            raise SystemExit(f"recassets materialize: {SERVING_LOG} from {log_days[0]} to "
+                             f"{log_days[1]}: the first day is after the last")  # fmt: skip
     if any(k != SERVING_LOG for k in selection):
-        first, last = landed_range(paths)
+        first, last = cli_args.window_range(paths, *landed_range(paths), args.first, args.last)
         selection = trainable(paths, selection, explicit=args.select is not None)
     materialize(paths, selection, args.first or first, args.last or last, log_days=log_days)
 
@@ -421,9 +431,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     started = time.time()
     settings = {}
     if args.movielens:
+        cli_args.no_synthetic_options(args, vars(build_parser().parse_args(["demo"])))
         cmd_import_movielens(argparse.Namespace(dir=args.movielens, format="jsonl", since=None,
                                                 demo=True))  # fmt: skip
-        if VOLUME_BAND_ENV not in os.environ:
+        if not os.environ.get(VOLUME_BAND_ENV, "").strip():  # unset or blank: the default
             # Historical ratings come in bursts (and the last day is partial): a +-50 % band
             # around the trailing mean would block them. The other expectations still hold.
             settings[VOLUME_BAND_ENV] = "off"
@@ -440,7 +451,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         )
     # The demo wrote every landing file itself and finished before its run starts: nothing is
     # still being written, so its run need not wait for the newest files to settle.
-    settings.setdefault(SETTLE_ENV, os.environ.get(SETTLE_ENV, "0"))
+    settings.setdefault(SETTLE_ENV, os.environ.get(SETTLE_ENV, "").strip() or "0")
     first, last = landed_range(paths)
     span = (dt.date.fromisoformat(last) - dt.date.fromisoformat(first)).days + 1
     if span > LONG_HISTORY_DAYS:  # the cost is per day, not per event: say it before it starts
@@ -559,11 +570,18 @@ SAID = (ValueError, OSError, OverflowError, MemoryError)  # said in one line (an
 def main(argv: Sequence[str] | None = None) -> None:
     """Run a command. A ``SAID`` error (a bad input, a file not read or written, a location no
     folder) or a ``DeltaError`` (a damaged table log) ends it in one line, exit 1."""
+    for name in ("stdout", "stderr"):  # started with the descriptor closed (`cmd >&-`):
+        if getattr(sys, name) is None:  # Python leaves None, and the first print failed
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - for the process' life
     args = build_parser().parse_args(argv)
     cli_args.refuse_file_locations()
     try:
         args.func(args)
         sys.stdout.flush()  # a reader gone is found here, not in the interpreter's last flush
+    except KeyboardInterrupt:  # Ctrl-C in a command that does not pass it on (generate)
+        print(f"recassets {args.command}: interrupted (what was written whole stays; run it "
+              "again to finish)", file=sys.stderr)  # fmt: skip
+        raise SystemExit(130) from None  # 128 + SIGINT, as a shell reports it
     except Exception as e:  # noqa: BLE001 - the kinds above; any other is a bug: its traceback
         cli_args.end_if_reader_left(e)
         delta = any(c.__name__ == "DeltaError" for c in type(e).__mro__)  # a damaged log

@@ -14,6 +14,9 @@ from typing import Any
 
 def _at_least(text: str, low: int) -> int:
     """``text`` as a whole number of ``low`` or more, else an argparse error naming it."""
+    if len(text.strip()) > 30:  # past Python's 4,300-digit limit int() says "invalid literal"
+        raise argparse.ArgumentTypeError(f"expected a whole number of at most 30 digits, got "
+                                         f"{len(text.strip())} characters")  # fmt: skip
     try:
         value = int(text)
     except ValueError:
@@ -166,9 +169,13 @@ def day(text: str) -> str:
     """An argparse type: a YYYY-MM-DD date a daily partition can be (1970-01-01 to 9998-12-31:
     ``dt=9999-12-31`` failed the run inside Dagster with an ``OverflowError``, and a
     generated day before 1970 opened partitions before the epoch)."""
+    import re
+
     from recassets.paths import FIRST_DAY, LAST_DAY
 
-    try:
+    try:  # YYYY-MM-DD only: fromisoformat also reads 20260101 and the week date 2026W011
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            raise ValueError(text)
         value = dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
@@ -212,6 +219,50 @@ def within_partitions(paths: Any, first: str | None, last: str | None) -> None:
                 "materialized is no partition, and its rows stay in the lake: "
                 "RECASSETS_START_DATE / RECASSETS_END_DATE open the window to it)"
             )
+
+
+def no_synthetic_options(args: argparse.Namespace, defaults: dict[str, Any]) -> None:
+    """Refuse ``synthetic_args``' options given beside ``demo --movielens`` (they were
+    ignored without a word; ``--events-per-day 7``, which ``generate`` refuses, passed)."""
+    names = ("seed", "start", "days", "events_per_day")
+    if given := [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) != defaults[n]]:
+        raise SystemExit(f"recassets demo: {', '.join(given)} shape generated data; with "
+                         "--movielens the release is the data: leave them out")  # fmt: skip
+
+
+def dated_selection(
+    first: str | None, last: str | None, selection: Sequence[str], daily: Sequence[str], log: str
+) -> None:
+    """Refuse ``--first``/``--last`` where no daily asset takes them (models and serving have
+    no days: they were dropped without a word), or where one range would apply to two
+    calendars (the landed days and the decision log's served days)."""
+    dated = [f"--{n} {v}" for n, v in (("first", first), ("last", last)) if v]
+    if dated and not daily and log not in selection:
+        raise SystemExit(f"recassets materialize: {' '.join(dated)} name days, and "
+                         f"{', '.join(selection)} have none: leave them out")  # fmt: skip
+    if dated and daily and log in selection:
+        raise SystemExit(f"recassets materialize: {' '.join(dated)} would apply to the landed "
+                         f"days and to {log}'s served days: materialize them apart")  # fmt: skip
+
+
+def window_range(
+    paths: Any, first: str, last: str, given_first: str | None, given_last: str | None
+) -> tuple[str, str]:
+    """The landed ``first``..``last`` within the partition window (``RECASSETS_START_DATE`` /
+    ``_END_DATE`` narrow it: a default outside it was refused naming ``--first``, an option
+    the user never gave), and a one-sided range past the other end named by its own option."""
+    from recassets.paths import PartitionWindow
+
+    window = PartitionWindow.from_env(paths)
+    first = max(first, window.first.isoformat())
+    last = min(last, window.last.isoformat()) if window.last else last
+    if given_first is None and given_last is not None and given_last < first:
+        raise SystemExit(f"recassets materialize: --last {given_last} is before the first "
+                         f"daily partition, {first}")  # fmt: skip
+    if given_last is None and given_first is not None and given_first > last:
+        raise SystemExit(f"recassets materialize: --first {given_first} is after the last "
+                         f"daily partition, {last}")  # fmt: skip
+    return first, last
 
 
 def landed_range(paths: Any, say: Any = print) -> tuple[str, str]:
@@ -343,6 +394,14 @@ def out_file(command: str, out: str) -> None:
     )  # fmt: skip
     if why:
         raise SystemExit(f"recassets {command} --out {out!r}: {why}; name a file to write")
+    import tempfile
+
+    try:  # a folder that takes no file (read-only, /proc): said now, not after all the work
+        with tempfile.TemporaryFile(dir=target.parent):  # as the writer's temporary beside it
+            pass
+    except OSError as e:
+        raise SystemExit(f"recassets {command} --out {out!r}: its folder {target.parent} takes "
+                         f"no new file ({e.strerror or e}); name a file elsewhere") from None  # fmt: skip
 
 
 __all__ = ["at_most", "day", "folder", "out_file", "port", "positive", "seed", "selected"]

@@ -516,3 +516,14 @@ def env_int(name: str, default: int, minimum: int = 0, env: Mapping[str, str] | 
     if value < minimum:
         raise ValueError(f"{name}={value}: expected at least {minimum}")
     return value
+
+
+def check_run_settings(environ: Mapping[str, str]) -> None:
+    """Parse now the settings runs read later, naming the variable of a bad one: the code
+    location checks them (``resources.check_settings``), and so does the CLI before it launches
+    a run (``RECASSETS_VOLUME_BAND=abc`` reached the run, after the JVM had started)."""
+    from recassets.quality.checks import parse_volume_band
+
+    parse_volume_band(environ.get("RECASSETS_VOLUME_BAND"))
+    env_int(SETTLE_ENV, DEFAULT_SETTLE_S, env=environ)
+    env_int(SETTLE_TIMEOUT_ENV, DEFAULT_SETTLE_TIMEOUT_S, env=environ)

@@ -43,7 +43,9 @@ def write_dagster_yaml(dagster_home: Path) -> bool:
     left alone. Whether it wrote."""
     target = dagster_home / "dagster.yaml"
     if target.exists():
-        current = target.read_text()
+        # a file that is no UTF-8 is no file of ours: left alone (its UnicodeDecodeError
+        # named no file)
+        current = target.read_bytes().decode("utf-8", errors="replace")
         if current == DAGSTER_YAML or not (
             current.startswith(DAGSTER_YAML_HEADER) or current in _OLD_DAGSTER_YAMLS
         ):

@@ -7,11 +7,13 @@ written to a temporary name and renamed into place, so ingestion never sees half
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import pyarrow as pa
@@ -96,6 +98,34 @@ def others_landed(paths: Paths, own: Callable[[Path], bool], limit: int = 3) -> 
             if len(found) >= limit:
                 return found
     return found
+
+
+@contextlib.contextmanager
+def writing(paths: Paths, what: str, own: Callable[[Path], bool]) -> Generator[None, None, None]:
+    """Hold the landing zone's one-writer lock for ``what`` (``generate``, a MovieLens
+    import) and, under it, refuse another source's files (``others_landed``). Two generates
+    with other seeds into one home at once both passed their checks before either wrote, and
+    the zone held two worlds. A lock held elsewhere is refused at once, not waited for."""
+    import fcntl
+    import tempfile
+
+    # the lock is a file of this machine's temporary folder named by the zone's path: none is
+    # added to the zone (its scans, and a refused import that leaves no landing folder)
+    root = Path(paths.landing).absolute()
+    name = f"recassets-landing-{hashlib.sha256(str(root).encode()).hexdigest()[:16]}.lock"
+    lock = os.open(Path(tempfile.gettempdir(), name), os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FileExistsError(
+                f"{what}: another generate or import is writing to {root} now; run again once "
+                "it has ended; nothing was written"
+            ) from None
+        refuse_others(paths, others_landed(paths, own), what)
+        yield
+    finally:
+        os.close(lock)  # the lock goes with it
 
 
 def refuse_others(paths: Paths, found: list[Path], what: str) -> None:

@@ -80,7 +80,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recassets import atomic
-from recassets.landing import FORMATS, others_landed, refuse_others, write_landing_file
+from recassets.landing import FORMATS, write_landing_file, writing
 from recassets.movielens_layouts import GENRES as GENRES  # re-exported: the ml-100k flags
 from recassets.movielens_layouts import (
     ML_100K,
@@ -358,12 +358,12 @@ def import_movielens(
             since = dt.date.fromisoformat(since)
         except ValueError:
             raise ValueError(f"MovieLens import: since is a day YYYY-MM-DD: {since!r}") from None
-    rejects_dir = Path(paths.landing) / "_rejected" / LANDING_NAME
-    refuse_others(paths, others_landed(paths, lambda f: f.stem == LANDING_NAME), "MovieLens import")
-    with unpacked(Path(src_dir), rejects_dir.parent / ".unpacked") as (folder, shown):
-        return _import(
-            folder, shown, paths, fmt, progress or (lambda _msg: None), (since, max_days)
-        )
+    say = progress or (lambda _msg: None)
+    with (
+        writing(paths, "MovieLens import", own=lambda f: f.stem == LANDING_NAME),
+        unpacked(Path(src_dir), Path(paths.landing, "_rejected", ".unpacked")) as (folder, shown),
+    ):
+        return _import(folder, shown, paths, fmt, say, (since, max_days))
 
 
 def _window(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,7 +279,9 @@ def _day_or_none(day: dt.date | str | None, name: str = "day") -> dt.date | None
     day = (day or "").strip()
     if not day:
         return None
-    try:
+    try:  # YYYY-MM-DD only: fromisoformat also reads 20260101 and the week date 2026W011
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", day):
+            raise ValueError(day)
         parsed = dt.date.fromisoformat(day)
     except ValueError:
         raise ValueError(f"{name}={day[:40]!r}: expected a date YYYY-MM-DD") from None

@@ -58,18 +58,9 @@ def check_settings(environ: Mapping[str, str]) -> None:
     (and every CLI command) naming the variable: ``RECASSETS_VOLUME_BAND=abc`` failed the
     volume check after the ingestion had committed, and ``RECASSETS_LANDING_SETTLE_SECONDS=1.5``
     every run at its ingestion step and the landing sensor at every tick."""
-    from recassets.freshness import (
-        DEFAULT_SETTLE_S,
-        DEFAULT_SETTLE_TIMEOUT_S,
-        SETTLE_ENV,
-        SETTLE_TIMEOUT_ENV,
-        env_int,
-    )
-    from recassets.quality.checks import parse_volume_band
+    from recassets.freshness import check_run_settings
 
-    parse_volume_band(environ.get(QUALITY_ENV["volume_band"]))
-    env_int(SETTLE_ENV, DEFAULT_SETTLE_S, env=environ)
-    env_int(SETTLE_TIMEOUT_ENV, DEFAULT_SETTLE_TIMEOUT_S, env=environ)
+    check_run_settings(environ)
 
 
 def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, object]:

@@ -159,7 +159,7 @@ class FunnelConfig:
         got: dict[str, Any] = {}
         for name, var in ENV.items():
             raw = env.get(var)
-            if raw is None:
+            if raw is None or not raw.strip():  # blank: the default, as every other setting
                 continue
             kind = types[name]  # "int", "float" or "str" (postponed annotations)
             try:

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recassets.events import EVENTS
-from recassets.landing import landing_bytes, others_landed, refuse_others, write_landing_file
+from recassets.landing import landing_bytes, write_landing_file, writing
 from recassets.paths import Paths
 from recassets.synthetic.ads import write_campaigns
 from recassets.synthetic.world import (
@@ -246,7 +246,13 @@ def generate(
     events are split into files of at most ``config.max_rows_per_file`` rows. Same config,
     byte-identical files.
     """
-    refuse_others(paths, others_landed(paths, lambda f: f.stem != "movielens"), "generate")
+    with writing(paths, "generate", own=lambda f: f.stem != "movielens"):
+        return _generate(paths, config, progress)
+
+
+def _generate(
+    paths: Paths, config: SyntheticConfig, progress: Callable[[str], None] | None
+) -> GenerationSummary:
     world = build_world(config)
     if found := conflicts(paths, config, world):
         shown = ", ".join(str(f) for f in found[:3]) + (

@@ -77,6 +77,9 @@ def test_init_writes_the_instance_once_and_upgrades_only_its_own(tmp_path: Path)
     target.write_text("storage:\n  postgres: {}\n")  # an operator's own: left alone
     assert not embedded.write_dagster_yaml(tmp_path)
     assert target.read_text() == "storage:\n  postgres: {}\n"
+    target.write_bytes(b"\xff\xfe")  # no UTF-8 (it was an unnamed UnicodeDecodeError): not ours
+    assert not embedded.write_dagster_yaml(tmp_path)
+    assert target.read_bytes() == b"\xff\xfe"
 
 
 # --- the single writer that keeps an s3a:// lake safe ---------------------------------------

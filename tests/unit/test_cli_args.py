@@ -5,7 +5,9 @@ a traceback."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
 
@@ -192,12 +194,26 @@ def test_a_failed_batch_write_leaves_the_earlier_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["recs.csv", "users.txt"]
 
 
-def test_generate_past_the_calendar_and_a_home_that_is_a_file_are_one_line(tmp_path, monkeypatch):
+def test_generate_past_the_calendar_and_a_home_that_is_a_file_are_one_line(
+    tmp_path, monkeypatch, capsys
+):
     home = tmp_path / "home"
     monkeypatch.setenv("RECASSETS_HOME", str(home))
-    with pytest.raises(SystemExit, match="ends after 9998-12-31: start earlier"):
+    with pytest.raises(SystemExit, match=r"ends after .* \(7 days after today, UTC"):
         cli.main(["generate", "--start", "9998-12-30", "--days", "3"])
     assert not home.exists()  # refused before anything landed
+    soon = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=6)
+    with pytest.raises(SystemExit, match="ends after"):  # landed, it opened no partition
+        cli.main(["generate", "--start", soon.isoformat(), "--days", "3"])
+    for odd in ("2026W011", "20260101"):  # fromisoformat's other forms: not a day folder's
+        with pytest.raises(SystemExit):
+            cli.main(["generate", "--start", odd])
+        assert f"expected a date YYYY-MM-DD, got {odd!r}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["generate", "--days", "9" * 5000])  # said in a line, not the 5,000 digits
+    err = capsys.readouterr().err
+    assert "at most 30 digits, got 5000 characters" in err and len(err) < 1000
+    assert not home.exists()
     home.write_text("")
     with pytest.raises(SystemExit, match=f"RECASSETS_HOME={home} is a file, not a folder"):
         cli.main(["status"])
@@ -226,6 +242,10 @@ def test_audit_refuses_an_out_that_cannot_be_a_file(tmp_path, monkeypatch):
             cli.main(["audit", "latest", "--out", odd])
     cli_args.out_file("audit", str(tmp_path / "target.html"))  # a plain file: replaced, fine
     cli_args.out_file("audit", str(tmp_path / "new.html"))  # none yet: fine
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("tmp")]  # the probe left none
+    if Path("/proc/self").is_dir():  # a folder that takes no file: said before the work
+        with pytest.raises(SystemExit, match="its folder /proc takes no new file"):
+            cli_args.out_file("audit", "/proc/r.html")
 
 
 def test_a_damaged_delta_log_is_named_not_a_traceback_nor_an_empty_table(
@@ -500,6 +520,62 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly_other_broken_pipes_
     assert (proc.returncode, err.decode()) == (141, "")
 
 
+def test_a_closed_stdout_and_ctrl_c_are_no_tracebacks(tmp_path, monkeypatch, capsys):
+    """`recassets status >&-` ended in "AttributeError: 'NoneType' object has no attribute
+    'flush'" (Python leaves sys.stdout None), after `generate` had landed everything; Ctrl-C
+    in `generate` printed a KeyboardInterrupt traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RECASSETS_HOME": str(tmp_path / "home"), "PYTHONPATH": os.getcwd()}
+    env.pop("DAGSTER_HOME", None)
+    closed = subprocess.run([sys.executable, "-m", "recassets.cli", "status"], env=env,
+                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: os.close(1), timeout=120)  # fmt: skip
+    assert (closed.returncode, closed.stderr) == (0, "")
+
+    def interrupted(_args) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("RECASSETS_HOME", str(tmp_path / "home"))
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_func(parser(), "status", interrupted))
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["status"])
+    assert stopped.value.code == 130
+    assert "recassets status: interrupted" in capsys.readouterr().err
+
+
+def test_demo_refuses_synthetic_options_beside_a_release_and_blank_settings_are_defaults(
+    tmp_path, monkeypatch
+):
+    """`demo --movielens ml --days 99 --events-per-day 7` ran, the four options ignored (and
+    7 events a day, which generate refuses, accepted); RECASSETS_SERVE_MAX_K="" was refused
+    as no integer where every other blank setting is the default."""
+    from recassets.funnel.config import FunnelConfig
+
+    monkeypatch.setenv("RECASSETS_HOME", str(tmp_path / "home"))
+    (tmp_path / "ml").mkdir()
+    with pytest.raises(SystemExit, match=r"--days, --events-per-day shape generated data"):
+        cli.main(["demo", "--movielens", str(tmp_path / "ml"), "--days", "99",
+                  "--events-per-day", "700"])  # fmt: skip
+    assert not list((tmp_path / "home").rglob("*.jsonl"))  # refused before the import
+    assert FunnelConfig.from_mapping({"RECASSETS_SERVE_MAX_K": " "}) == FunnelConfig()
+    with pytest.raises(ValueError, match="RECASSETS_SERVE_MAX_K must be an integer"):
+        FunnelConfig.from_mapping({"RECASSETS_SERVE_MAX_K": "abc"})
+
+
+def _with_func(parser, command: str, func):
+    """``parser`` whose ``command`` runs ``func``."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            action.choices[command].set_defaults(func=func)
+    return parser
+
+
 def test_an_empty_tag_or_users_file_and_a_huge_day_are_refused(capsys):
     """``serve --tag "$TAG"`` with TAG unset served the newest bento; ``--users ""`` was named
     "."; ``--events-per-day 10**12`` ended in a 745 GiB allocation's traceback."""
@@ -549,3 +625,52 @@ def test_status_says_a_missing_home_and_an_unreadable_table_and_goes_on(
     out = capsys.readouterr().out
     assert "lake/bad: cannot be read (" in out and "no such folder" not in out
     assert "Dagster UI" in out  # the rest was said
+
+
+def test_materialize_days_follow_the_window_and_dates_only_go_where_days_are(tmp_path, monkeypatch):
+    """RECASSETS_START_DATE narrowing the window made a plain `materialize` fail naming
+    `--first`, which nobody gave; `--last` alone before the history said "--first ... is after
+    --last"; dates beside the models alone were dropped, and beside lake/serving_log and the
+    lake's assets they applied to both calendars."""
+    from recassets.synthetic import SyntheticConfig, generate
+    from tests.conftest import home_at
+
+    paths = home_at(tmp_path)
+    generate(paths, SyntheticConfig(days=3, events_per_day=20, initial_users=5))
+    monkeypatch.delenv("RECASSETS_END_DATE", raising=False)
+    monkeypatch.setenv("RECASSETS_START_DATE", "2026-01-02")
+    assert cli_args.window_range(paths, "2026-01-01", "2026-01-03", None, None) == (
+        "2026-01-02", "2026-01-03",
+    )  # fmt: skip
+    monkeypatch.delenv("RECASSETS_START_DATE")
+    assert cli_args.window_range(paths, "2026-01-01", "2026-01-03", None, None) == (
+        "2026-01-01", "2026-01-03",
+    )  # fmt: skip
+    with pytest.raises(SystemExit, match="--last 2025-12-01 is before the first daily"):
+        cli_args.window_range(paths, "2026-01-01", "2026-01-03", None, "2025-12-01")
+    with pytest.raises(SystemExit, match="--first 2026-02-01 is after the last daily"):
+        cli_args.window_range(paths, "2026-01-01", "2026-01-03", "2026-02-01", None)
+    log, lake, model = "lake/serving_log", "lake/raw_events", "models/two_tower_model"
+    with pytest.raises(SystemExit, match="have none: leave them out"):
+        cli_args.dated_selection("2026-01-02", None, [model], [], log)
+    with pytest.raises(SystemExit, match="materialize them apart"):
+        cli_args.dated_selection(None, "2026-01-02", [lake, log], [lake], log)
+    cli_args.dated_selection("2026-01-02", None, [lake, model], [lake], log)  # days for the lake
+    cli_args.dated_selection("2026-03-02", None, [log], [], log)  # the served days
+    cli_args.dated_selection(None, None, [model, log, lake], [lake], log)  # no dates: fine
+
+
+def test_a_bad_run_setting_is_refused_before_a_run_is_launched(tmp_path, monkeypatch):
+    """RECASSETS_VOLUME_BAND=abc or RECASSETS_LANDING_SETTLE_SECONDS=1.5 reached the launched
+    run (after its JVM had started): the run's environment is checked as it is made."""
+    from tests.conftest import home_at
+
+    paths = home_at(tmp_path)
+    for name, value in (("RECASSETS_VOLUME_BAND", "abc"), (cli.SETTLE_ENV, "1.5")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValueError, match=name):
+            cli.dagster_env(paths)
+        monkeypatch.delenv(name)
+    assert (
+        cli.dagster_env(paths, {"RECASSETS_VOLUME_BAND": "off"})["RECASSETS_VOLUME_BAND"] == "off"
+    )

@@ -387,3 +387,17 @@ def test_config_refuses_fewer_events_a_day_than_two_slates():
             replace(TINY, events_per_day=few, slate_size=10)
     assert replace(TINY, events_per_day=20, slate_size=10).events_per_day == 20
     assert replace(TINY, events_per_day=0).events_per_day == 0  # an empty day, on purpose
+
+
+def test_two_writers_of_one_landing_zone_are_one_at_a_time(tmp_path: Path):
+    """Two generates with other seeds into one home at once both passed their checks before
+    either wrote: the zone held two worlds. The second is refused while the first writes."""
+    from recassets.landing import writing
+
+    paths = _paths(tmp_path)
+    with writing(paths, "generate", own=lambda f: True):
+        with pytest.raises(FileExistsError, match="another generate or import is writing"):
+            generate(paths, replace(TINY, seed=8))
+        assert _landed(tmp_path) == {}  # nothing written by the refused one
+    generate(paths, TINY)  # the lock is let go with its holder
+    assert len(_landed(tmp_path)) > 0
