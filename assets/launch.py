@@ -251,7 +251,7 @@ def interruptible_waits() -> None:
     same, and the run fails as any interrupted run does, its waiting claims given back. Dagster
     has no public hook for this: the lock pins Dagster, and tests/dagster/test_launch.py fails
     should a new version move the loop."""
-    from dagster._core.errors import DagsterExecutionInterruptedError
+    from dagster import DagsterExecutionInterruptedError
     from dagster._core.execution.plan.active import ActiveExecution
 
     sleep = ActiveExecution.sleep_til_ready

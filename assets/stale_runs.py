@@ -154,7 +154,7 @@ def reap_launched(instance: DagsterInstance, say: Callable[[str], None] = print)
     by the default run launcher on this machine, is gone, and free their slots: what
     ``reap`` does for the CLI's runs. Another launcher's workers (a Kubernetes pod) are not
     this machine's processes: left alone. The run ids acted on."""
-    from dagster._core.launcher import DefaultRunLauncher
+    from dagster import DefaultRunLauncher
 
     if not isinstance(instance.run_launcher, DefaultRunLauncher):
         return []

@@ -1,8 +1,10 @@
 """What we rely on that ``dagster`` does not export, checked against Dagster itself: the run
 tags of a partition-range run and the tags of a materialization's data version (spelled in
 ``assets.partitions``), and the target record of a check evaluation (imported privately in
-``assets.check_targets``, the only such import outside tests). A Dagster upgrade that moves or
-changes any of them fails here, not in production."""
+``assets.check_targets``), and the in-process executor's wait for a pool slot (``ActiveExecution``
+in ``assets.launch.interruptible_waits``, checked by tests/dagster/test_stale_runs.py's stopped
+wait): the only such imports outside tests. A Dagster upgrade that moves or changes any of them
+fails here, not in production."""
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation.
 import ast
@@ -110,5 +112,18 @@ def test_the_private_import_lives_in_one_module():
         sources += sorted((ROOT / package).rglob("*.py"))
     offenders = {str(p.relative_to(ROOT)): bad for p in sources if (bad := private_imports(p))}
     assert offenders == {
-        "assets/check_targets.py": ["dagster._core.definitions.asset_checks.asset_check_evaluation"]
+        "assets/check_targets.py": ["dagster._core.definitions.asset_checks.asset_check_evaluation"],
+        "assets/launch.py": ["dagster._core.execution.plan.active"],
     }
+
+
+def test_the_in_process_wait_for_a_slot_is_the_loop_launch_patches():
+    """``launch.interruptible_waits`` replaces ``ActiveExecution.sleep_til_ready``: the loop of
+    the in-process executor must still be where a step that waits for a slot sleeps."""
+    import inspect
+
+    from dagster._core.execution.plan import execute_plan
+    from dagster._core.execution.plan.active import ActiveExecution
+
+    assert "active_execution.sleep_til_ready()" in inspect.getsource(execute_plan)
+    assert callable(ActiveExecution.check_for_interrupts)

@@ -226,9 +226,11 @@ def test_a_serving_pod_with_no_home_reads_the_bundles_catalog_and_the_marker_in_
         # Redis, the store's own marker decides
         assert cfg.read_json(cfg.marker_path(redis_home))["day"] == DAY2
         assert OnlineFeatureReader(redis_home, redis_url=url).day == "2026-03-09"
-        client.delete(key)  # no marker anywhere: the pod serves no item rather than guess
-        assert reader.maybe_refresh() and reader.day is None
-        assert not reader.items(ITEMS)[FOUND].any()
+        # no marker anywhere (a Redis restarted without it): the pod keeps the items it
+        # serves and says why it holds no newer day, rather than empty every page
+        client.delete(key)
+        assert not reader.maybe_refresh() and reader.day == "2026-03-09"
+        assert reader.items(ITEMS)[FOUND].all() and "is gone" in (reader.marker_error or "")
     finally:
         client.set(key, kept)
 

@@ -179,8 +179,8 @@ def test_unknown_user_gets_cold_start(srv):
     # a cohort the store has no figures for is answered with everyone's trending, and says so
     _, typo = srv.post("/recommend", {"user_id": UNKNOWN_USER, "k": 5, "country": "ZZ"})
     assert (
-        "cohort (country 'ZZ', age_bucket None) has no figures in the online store: "
-        "trending of everyone" in typo["notes"]
+        "cohort (country 'ZZ', age_bucket None) has no figures in the online store (a cohort "
+        "is a country and an age bucket): trending of everyone" in typo["notes"]
     ), typo["notes"]
     assert [i["item_id"] for i in typo["items"]] == [i["item_id"] for i in body["items"]]
 
