@@ -112,7 +112,9 @@ def test_the_private_import_lives_in_one_module():
         sources += sorted((ROOT / package).rglob("*.py"))
     offenders = {str(p.relative_to(ROOT)): bad for p in sources if (bad := private_imports(p))}
     assert offenders == {
-        "assets/check_targets.py": ["dagster._core.definitions.asset_checks.asset_check_evaluation"],
+        "assets/check_targets.py": [
+            "dagster._core.definitions.asset_checks.asset_check_evaluation"
+        ],
         "assets/launch.py": ["dagster._core.execution.plan.active"],
     }
 
