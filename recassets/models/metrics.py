@@ -14,7 +14,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     labels = np.asarray(labels).reshape(-1).astype(bool)
     n_pos = int(labels.sum())
     n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if n_pos == 0 or n_neg == 0 or np.isnan(scores).any():  # NaN sorted as a top score: 0.625
         return float("nan")
     order = np.argsort(scores, kind="mergesort")
     sorted_scores = scores[order]

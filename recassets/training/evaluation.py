@@ -70,9 +70,11 @@ from recassets.training.heldout import (
     add_history,
     catalog,
     engaged_items,
+    filled,
     items_as_of,
     latest_per_day,
     latest_rows,
+    padded,
     popularity,
     popularity_ranking,
     read_days,
@@ -205,6 +207,16 @@ def evaluate(
     overlap = sorted(set(eval_days) & set(train_days))
     if overlap:
         raise ValueError(f"eval days {overlap} were trained on")
+    # the history of each day is every day before the first: a day between two eval days
+    # was in neither (popularity "as of d-1" left it out)
+    if gaps := sorted(
+        d for d in present if eval_days[0] < d < eval_days[-1] and d not in eval_days
+    ):
+        raise ValueError(f"eval days {eval_days[0]}..{eval_days[-1]} leave out {gaps[:3]}: "
+                         "evaluate on consecutive days")  # fmt: skip
+    if min(candidates, light_keep) < k:  # the served lists were cut short, the baselines not
+        raise ValueError(f"candidates ({candidates}) and light_keep ({light_keep}) must be at "
+                         f"least k ({k}): the served policy would be scored on shorter lists")  # fmt: skip
     for ranker in (checkpoint_ranking, sequence_ranking):  # the rankers' days too
         seen_days = set(as_checkpoint(ranker).partitions) if ranker is not None else set()
         if seen_days & set(eval_days):
@@ -465,16 +477,17 @@ def evaluate(
                 upto["dt"], pa.scalar(d - dt.timedelta(days=TRAILING_DAYS), pa.date32())
             )
         )
-        all_ids, _ = popularity(upto)
+        all_ids = filled(popularity(upto)[0], catalog_ids)  # every list as long as the model's
         recent_ids, recent_counts = popularity(recent)
         trailing_order[di] = dict(zip(recent_ids.tolist(), recent_counts.tolist(), strict=True))
+        recent_ids = filled(recent_ids, all_ids)
         model = Cooccurrence(upto["user_id"].to_numpy(), upto["item_id"].to_numpy())
         cs = model.scores([units.history[r] for r in idx])
         for j, r in enumerate(idx):
             excl = units.seen[r]
             pop_all[r] = popularity_ranking(all_ids, [0], {0: excl}, k)[0]
             pop_recent[r] = popularity_ranking(recent_ids, [0], {0: excl}, k)[0]
-            cooc[r] = top_k_excluding(cs[j], model.items, excl, k)
+            cooc[r] = padded(top_k_excluding(cs[j], model.items, excl, k), all_ids, excl, k)
     retrieval[POPULARITY_ALL_TIME] = summarize(pop_all)
     retrieval[POPULARITY_TRAILING_7D] = summarize(pop_recent)
     retrieval[COOCCURRENCE] = summarize(cooc)
@@ -563,37 +576,11 @@ def _light(m: Any | None) -> light_ranker.LightRanker | None:
 
 
 __all__ = [
-    "BASELINES",
-    "CANDIDATE",
-    "COOCCURRENCE",
-    "COOCCURRENCE_SERVED",
-    "CURRENT",
-    "Cooccurrence",
-    "EvaluationReport",
-    "ITEM_COLUMNS",
-    "POPULARITY_ALL_TIME",
-    "POPULARITY_TRAILING_7D",
-    "SEEN_SOURCES",
-    "SERVED",
-    "TRAILING_DAYS",
-    "USER_COLUMNS",
-    "add_history",
-    "available_days",
-    "bootstrap_interval",
-    "catalog",
-    "default_eval_days",
-    "engaged_items",
-    "evaluate",
-    "items_as_of",
-    "latest_per_day",
-    "latest_rows",
-    "popularity",
-    "popularity_ranking",
-    "read_days",
-    "retrieval_metrics",
-    "seen_items",
-    "top_k_excluding",
-    "trailing_days",
-    "two_tower_ranking",
-    "write_json_atomic",
-]
+    "BASELINES", "CANDIDATE", "COOCCURRENCE", "COOCCURRENCE_SERVED", "CURRENT", "Cooccurrence",
+    "EvaluationReport", "ITEM_COLUMNS", "POPULARITY_ALL_TIME", "POPULARITY_TRAILING_7D",
+    "SEEN_SOURCES", "SERVED", "TRAILING_DAYS", "USER_COLUMNS", "add_history", "available_days",
+    "bootstrap_interval", "catalog", "default_eval_days", "engaged_items", "evaluate",
+    "items_as_of", "latest_per_day", "latest_rows", "popularity", "popularity_ranking",
+    "read_days", "retrieval_metrics", "seen_items", "top_k_excluding", "trailing_days",
+    "two_tower_ranking", "write_json_atomic"
+]  # fmt: skip

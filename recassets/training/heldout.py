@@ -146,16 +146,45 @@ def trailing_days(last_day: str, n: int = TRAILING_DAYS) -> list[str]:
 def top_k_excluding(
     scores: np.ndarray, item_ids: np.ndarray, exclude: set[int] | None, k: int
 ) -> list[int]:
-    """Ids of the ``k`` best-scored items (ties: lower id first), minus ``exclude``."""
-    s = np.asarray(scores, dtype=np.float64).copy()
+    """Ids of the ``k`` best-scored items (ties: lower id first, at the cut too), minus
+    ``exclude``. Scores that are not finite are a ``ValueError`` counting them: a NaN item was
+    dropped and a +inf one kept while a finite one fell off the list, and an all-NaN model
+    scored Recall 0 with reasons that never said NaN. The ties at the cut were picked by
+    ``argpartition`` at random: popularity broke them by id, the models did not."""
+    s = np.asarray(scores, dtype=np.float64)
+    ids = np.asarray(item_ids)
+    if bad := int((~np.isfinite(s)).sum()):
+        raise ValueError(f"{bad} of {len(s)} scores are not finite (NaN or inf): the model's "
+                         "output cannot be ranked (did its training diverge?)")  # fmt: skip
     if exclude:
-        s[np.isin(item_ids, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))] = -np.inf
-    n = min(k, int(np.isfinite(s).sum()))
+        keep = ~np.isin(ids, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+        s, ids = s[keep], ids[keep]
+    n = min(k, len(s))
     if n <= 0:
         return []
-    cand = np.argpartition(-s, n - 1)[:n] if n < len(s) else np.arange(len(s))
-    order = cand[np.lexsort((item_ids[cand], -s[cand]))]
-    return [int(i) for i in item_ids[order]][:n]
+    cand = np.arange(len(s))
+    if n < len(s):  # every item scored at least the n-th best: the ties at the cut included
+        cand = np.flatnonzero(s >= -np.partition(-s, n - 1)[n - 1])
+    order = cand[np.lexsort((ids[cand], -s[cand]))][:n]
+    return [int(i) for i in ids[order]]
+
+
+def filled(order: np.ndarray, catalog: np.ndarray) -> np.ndarray:
+    """``order``, then the ``catalog``'s other items in the catalog's order: a baseline that
+    lists only items with positives listed fewer than K where the model listed every unseen
+    item, and a user whose unseen catalog fits in K gave any model Recall 1 against it (a
+    random-scored model passed the gate on a 60-item catalog)."""
+    order = np.asarray(order, dtype=np.int64)
+    catalog = np.asarray(catalog, dtype=np.int64)
+    return np.concatenate([order, catalog[~np.isin(catalog, order)]])
+
+
+def padded(top: list[int], order: np.ndarray, exclude: set[int] | None, k: int) -> list[int]:
+    """``top`` and then ``order``'s items not in it nor in ``exclude``, up to ``k``."""
+    if len(top) >= k:
+        return top
+    have = set(top) | (exclude or set())
+    return top + [int(i) for i in order if int(i) not in have][: k - len(top)]
 
 
 def popularity_ranking(

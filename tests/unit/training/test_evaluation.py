@@ -55,6 +55,31 @@ def test_top_k_excluding_breaks_ties_by_id_and_drops_seen():
     assert E.top_k_excluding(scores, ids, None, 3) == [3, 5, 7]
     assert E.top_k_excluding(scores, ids, {3}, 3) == [5, 7, 9]
     assert E.top_k_excluding(scores, ids, {3, 5, 7, 9}, 3) == []
+    # ties at the cut by id too (argpartition picked among them: [2, 3, 5] of ten zeros)
+    assert E.top_k_excluding(np.zeros(10), np.arange(10), {0, 1}, 3) == [2, 3, 4]
+    assert E.top_k_excluding(np.zeros(1000), np.arange(1000), None, 50) == list(range(50))
+    # a score that is not finite is said, not ranked (NaN dropped, +inf kept over a finite one)
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="1 of 4 scores are not finite"):
+            E.top_k_excluding(np.array([bad, 1.0, 2.0, 3.0]), ids, None, 4)
+
+
+def test_baselines_fill_their_lists_from_the_catalog_as_the_model_does():
+    """A 60-item catalog, 20 seen: the model listed all 40 unseen items (Recall@50 1 whatever
+    its order) where popularity listed its 30 items with positives; filled, the baseline
+    lists them too, and the gate compares like with like."""
+    from recassets.models.metrics import roc_auc
+    from recassets.training.heldout import filled, padded
+
+    catalog = np.arange(60, dtype=np.int64)
+    order = filled(np.array([40, 7, 3]), catalog)
+    assert order[:3].tolist() == [40, 7, 3] and sorted(order.tolist()) == catalog.tolist()
+    assert order[3:6].tolist() == [0, 1, 2]  # then the catalog's order
+    listed = E.popularity_ranking(order, [0], {0: set(range(20))}, 50)[0]
+    assert listed == [40, *range(20, 40), *range(41, 60)]  # every unseen item, as the model
+    assert padded([40], order, {7}, 4) == [40, 3, 0, 1]
+    assert padded([1, 2, 3, 4], order, None, 4) == [1, 2, 3, 4]
+    assert math.isnan(roc_auc(np.array([np.nan, np.nan, 0.5, 0.2]), np.array([1, 0, 1, 0])))
 
 
 def test_popularity_counts_positives_only_ties_by_id():
@@ -141,6 +166,19 @@ def test_evaluate_scores_candidate_and_baselines_on_the_next_day(lake):
             assert d["lo"] <= d["mean"] <= d["hi"] and d["users"] == served["users"]
     again = E.EvaluationReport.from_dict(report.to_dict())
     assert again == report
+
+
+def test_evaluate_refuses_eval_days_with_a_day_left_out_between_them(tmp_path):
+    """Each eval day's history is every day before the first: with days 3 and 5, day 4 was in
+    neither (popularity "as of" day 5 never counted it)."""
+    path = str(tmp_path / "training_examples")
+    planted.write_days(path, range(6), n_categories=N_CATEGORIES)
+    days = [planted.day(i) for i in range(3)]
+    tt = train_two_tower(path, days, replace(TINY_TT, epochs=1), output=tmp_path / "tt.pt")
+    with pytest.raises(ValueError, match=rf"leave out \['{planted.day(4)}'\]"):
+        E.evaluate(path, tt.path, eval_days=[planted.day(3), planted.day(5)], bootstrap=0)
+    report = E.evaluate(path, tt.path, eval_days=[planted.day(3), planted.day(4)], bootstrap=0)
+    assert report.retrieval[E.CANDIDATE]["users"] > 0
 
 
 def test_evaluate_refuses_trained_or_missing_days(lake):
