@@ -386,6 +386,10 @@ def _fill_bundle(paths: Paths, policy: dict[str, Any], folder: Path) -> Path:
     if campaigns is not None:
         files["campaigns"] = C.BUNDLE_FILE
         lineage["campaigns"] = campaigns
+    # the index copy and the Feast files, hashed as the models are: a reordered or another
+    # build's index served other items with every check passing (Bundle.load, --verify)
+    lineage["contents"] = {str(f.relative_to(folder)): _sha256(f) for sub in ("index", "feast")
+                           for f in sorted((folder / sub).rglob("*")) if f.is_file()}  # fmt: skip
     digest = lineage_digest(lineage)
     manifest = {
         "policy": policy,

@@ -146,11 +146,25 @@ def popularity_counts(path: Path | None) -> tuple[np.ndarray, np.ndarray, str] |
     """(item ids sorted, their positives, the variant) from a bundle's ``popularity.npz``
     (``bento.popularity.write_counts``; its sha256 is checked by ``Bundle.load``); None
     without one."""
+    from recassets.bento.popularity import VARIANTS
+
     if path is None:
         return None
-    with np.load(path) as f:  # allow_pickle stays off: plain arrays only
-        variant = str(f["variant"]) if "variant" in f.files else "all_time"  # the first ones
-        return f["item_ids"].astype(np.int64), f["counts"].astype(np.float64), variant
+    try:
+        with np.load(path) as f:  # allow_pickle stays off: plain arrays only
+            variant = str(f["variant"]) if "variant" in f.files else "all_time"  # the first ones
+            ids, counts = f["item_ids"].astype(np.int64), f["counts"].astype(np.float64)
+    except (KeyError, ValueError, OSError) as e:
+        raise ValueError(f"popularity counts {path}: {type(e).__name__}: {e}") from None
+    # what the order served rests on: unsorted ids misplaced counts, a NaN dropped an item
+    why = ("its arrays are not 1-D of one length" if ids.ndim != 1 or counts.shape != ids.shape
+           else "its item ids are not sorted and distinct" if np.any(np.diff(ids) <= 0)
+           else "a count is negative or not finite" if not np.all(np.isfinite(counts) & (counts >= 0))
+           else f"its variant {variant!r} is none of {', '.join(VARIANTS)}"
+           if variant not in VARIANTS else None)  # fmt: skip
+    if why:
+        raise ValueError(f"popularity counts {path}: {why}; rebuild the bento")
+    return ids, counts, variant
 
 
 def build_block(

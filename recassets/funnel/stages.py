@@ -35,6 +35,11 @@ class Retrieval:
     def __init__(
         self, two_tower: TwoTower, vocab: Vocabulary, index: ItemIndex, users: UserInputs
     ) -> None:
+        if index.info.dim != two_tower.config.dim:  # every search failed in FAISS, a 500 each
+            raise ValueError(
+                f"the index holds {index.info.dim}-dimensional vectors and the two-tower makes "
+                f"{two_tower.config.dim}: not one build's pair; rebuild the bento"
+            )
         self.two_tower, self.vocab, self.index, self.users = two_tower, vocab, index, users
         self.weights = embedding_weights(two_tower)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from recassets.bento.bundle import lineage_digest
 from recassets.funnel.recommender import Bundle
 from recassets.landing import file_digest
 from recassets.training.checkpoint import DamagedArtifactError
@@ -28,10 +29,23 @@ def bundle(tmp_path: Path) -> Path:
         path.write_bytes(data)
         files[kind] = f"models/{kind}.pt"
         lineage[kind] = {"checkpoint": f"/elsewhere/{kind}/0001.pt", "sha256": file_digest(path)[1]}
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "item_ids.npy").write_bytes(b"ids " * 100)
+    files["index"] = "index"
     lineage["feast"] = {"registry_sha256": None}
-    manifest = {"policy": {"policy": "model"}, "files": files, "lineage": lineage}
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    lineage["contents"] = {"index/item_ids.npy": file_digest(tmp_path / "index/item_ids.npy")[1]}
+    _write(tmp_path, {"policy": {"policy": "model"}, "files": files, "lineage": lineage})
     return tmp_path
+
+
+def _write(folder: Path, manifest: dict) -> None:
+    """The manifest with its lineage's digest, as ``write_bundle`` writes it."""
+    digest = lineage_digest(manifest["lineage"])
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "digest": digest}))
+
+
+def _manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
 
 
 def test_an_intact_bundle_loads(bundle):
@@ -59,3 +73,57 @@ def test_a_manifest_that_is_not_json_is_refused_naming_it(bundle):
     (bundle / "manifest.json").write_text('{"policy": {"policy": "mo')
     with pytest.raises(DamagedArtifactError, match=f"bundle manifest {bundle}/manifest.json"):
         Bundle.load(bundle)
+
+
+def test_the_index_copy_and_the_manifest_itself_are_checked(bundle):
+    """A reordered or another build's index served other items with every check passing; a
+    manifest edited after the build (a policy spelled "Model", a sha256 removed) loaded."""
+    ids = bundle / "index" / "item_ids.npy"
+    kept = ids.read_bytes()
+    ids.write_bytes(kept[::-1])
+    with pytest.raises(DamagedArtifactError, match=f"bundle file {ids} is damaged"):
+        Bundle.load(bundle)
+    ids.write_bytes(kept)
+    manifest = _manifest(bundle)
+    del manifest["lineage"]["ranking"]["sha256"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))  # the digest left as it was
+    with pytest.raises(DamagedArtifactError, match="edited after the build"):
+        Bundle.load(bundle)
+    _write(bundle, manifest)  # re-digested: still no sha256 of a model file
+    with pytest.raises(DamagedArtifactError, match="records no sha256 of ranking"):
+        Bundle.load(bundle)
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda m: m["files"].update(ranking="../../ranking.pt"), "lies outside the bundle"),
+        (lambda m: m["files"].update(ranking="/tmp/ranking.pt"), "lies outside the bundle"),
+        (lambda m: m["policy"].update(policy="Model"), "policy.policy is not one of"),
+        (lambda m: m["files"].pop("two_tower"), "names no file of two_tower"),
+        (lambda m: m.update(files=None), "files is not an object"),
+    ],
+)
+def test_a_manifest_of_another_shape_is_refused_naming_the_field(bundle, edit, says):
+    manifest = _manifest(bundle)
+    edit(manifest)
+    _write(bundle, {k: v for k, v in manifest.items() if k != "digest"})
+    with pytest.raises(DamagedArtifactError, match=says):
+        Bundle.load(bundle)
+
+
+def test_a_list_for_a_manifest_is_refused_naming_it(bundle):
+    (bundle / "manifest.json").write_text("[]")
+    with pytest.raises(DamagedArtifactError, match="the manifest is not a JSON object"):
+        Bundle.load(bundle)
+
+
+def test_an_index_of_another_size_than_the_two_tower_is_refused():
+    from types import SimpleNamespace
+
+    from recassets.funnel.stages import Retrieval
+
+    tower = SimpleNamespace(config=SimpleNamespace(dim=16))
+    index = SimpleNamespace(info=SimpleNamespace(dim=8))
+    with pytest.raises(ValueError, match="holds 8-dimensional vectors and the two-tower makes 16"):
+        Retrieval(tower, None, index, None)  # type: ignore[arg-type]

@@ -155,3 +155,25 @@ def test_the_bentos_lineage_verifies_its_counts(paths, tmp_path):
     assert status() == ["ok"]
     np.savez(counts, item_ids=np.array([10, 20, 30]), counts=np.array([9, 1, 3]))
     assert status() == ["changed"]
+
+
+@pytest.mark.parametrize(
+    ("arrays", "says"),
+    [
+        ({"item_ids": [30, 10, 20], "counts": [5.0, 1.0, 2.0]}, "not sorted and distinct"),
+        ({"item_ids": [10, 20, 30], "counts": [5.0, np.nan, 2.0]}, "negative or not finite"),
+        ({"item_ids": [10, 20, 30], "counts": [5.0, -1.0, 2.0]}, "negative or not finite"),
+        ({"item_ids": [10, 20, 30], "counts": [5.0, 1.0]}, "not 1-D of one length"),
+        ({"item_ids": [10, 20], "counts": [5.0, 1.0], "variant": "weekly"}, "none of"),
+        ({"item_ids": [10, 20]}, "KeyError"),
+    ],
+)
+def test_counts_that_cannot_order_the_page_are_refused_naming_the_file(tmp_path, arrays, says):
+    """Unsorted ids scored the most-rated item 0 and served it last; a NaN count dropped an
+    item from the page; lengths that differ were a bare IndexError later."""
+    path = tmp_path / "popularity.npz"
+    np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
+    with pytest.raises(ValueError, match=f"popularity counts {path}: .*{says}"):
+        popularity_counts(path)
+    np.savez(path, item_ids=np.array([10, 20]), counts=np.array([5.0, 0.0]))
+    assert popularity_counts(path)[2] == "all_time"  # a sound file, as the first ones were

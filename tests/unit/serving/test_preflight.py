@@ -93,7 +93,13 @@ def test_start_refuses_a_damaged_bundle_before_launching_anything(tmp_path: Path
     with pytest.raises(DamagedArtifactError, match="bundle manifest .*manifest.json is damaged"):
         server.start(paths, tag)
     assert launched == []
-    (bundle / "manifest.json").write_text('{"tag": "v1", "lineage": {}}')  # readable: launched
+    (bundle / "manifest.json").write_text('{"tag": "v1", "lineage": {}}')  # no policy: named
+    with pytest.raises(DamagedArtifactError, match="policy is not an object"):
+        server.start(paths, tag)
+    assert launched == []
+    (bundle / "manifest.json").write_text(
+        '{"policy": {"policy": "popularity"}, "files": {}, "lineage": {}}'
+    )  # whole: launched
     monkeypatch.setattr(server, "Server", lambda *a, **k: (_ for _ in ()).throw(SystemExit))
     with pytest.raises(SystemExit):
         server.start(paths, tag)
