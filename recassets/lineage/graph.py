@@ -180,9 +180,10 @@ class _Walker:
             what = f"all-time positives of training_examples {counts.get('days')}"
             path = str(folder / "src" / "bundle" / "popularity.npz")
             node.artifacts.append(Artifact(path, counts.get("sha256"), what))
-        node.unrecorded.append(
-            "sha256 of the bento's other files (service.py, recassets/, the index copy)"
-        )
+        contents = lineage.get("contents") if isinstance(lineage.get("contents"), dict) else {}
+        node.artifacts += [Artifact(str(folder / "src" / "bundle" / str(r)), d, "bundle copy") for r, d in contents.items()]  # fmt: skip
+        node.unrecorded.append("sha256 of the bento's other files (service.py, recassets/"
+                               + ("" if contents else ", the index copy") + ")")  # fmt: skip
         if lineage.get("index"):
             node.inputs.append(self.index(lineage["index"]))
         if feast:
