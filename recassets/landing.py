@@ -122,19 +122,19 @@ def writing(paths: Paths, what: str, own: Callable[[Path], bool]) -> Generator[N
                 f"{what}: another generate or import is writing to {root} now; run again once "
                 "it has ended; nothing was written"
             ) from None
-        refuse_others(paths, others_landed(paths, own), what)
+        refuse_others(paths, others_landed(paths, own, limit=4), what)
         yield
     finally:
         os.close(lock)  # the lock goes with it
 
 
 def refuse_others(paths: Paths, found: list[Path], what: str) -> None:
-    """Refuse ``what`` over ``found`` (``others_landed``), naming them and the ways out."""
+    """Refuse ``what`` over ``found`` (``others_landed``), naming three and the ways out."""
     if found:
-        shown = ", ".join(str(f.relative_to(paths.landing)) for f in found)
+        shown = ", ".join(str(f.relative_to(paths.landing)) for f in found[:3])
         raise FileExistsError(
             f"{what}: the landing zone {paths.landing} already holds files of another source "
-            f"({shown}{' and more' if len(found) >= 3 else ''}); landing beside them would mix "
+            f"({shown}{' and more' if len(found) > 3 else ''}); landing beside them would mix "
             "two histories under the same ids in one lake. Use a fresh RECASSETS_HOME (or `make "
             "clean-home`), or remove those days' folders; nothing was written"
         )

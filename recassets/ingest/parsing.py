@@ -91,9 +91,7 @@ def _string_frame(
             rows = _positioned(
                 _jsonl_reader(spark, jsonl)
                 .schema(f"{fields}, dt date")
-                .option("mode", "PERMISSIVE")
-                .option("columnNameOfCorruptRecord", "_corrupt_record")
-                .option("allowSingleQuotes", "false")  # see JSON_OPTIONS
+                .options(**JSON_OPTIONS)  # the same options as from_json's below
                 .json(_literal(jsonl))
             )
             expected = {os.path.abspath(p): scans[p].lines for p in jsonl if scans[p].lines}
