@@ -107,13 +107,14 @@ def writing(paths: Paths, what: str, own: Callable[[Path], bool]) -> Generator[N
     with other seeds into one home at once both passed their checks before either wrote, and
     the zone held two worlds. A lock held elsewhere is refused at once, not waited for."""
     import fcntl
-    import tempfile
 
-    # the lock is a file of this machine's temporary folder named by the zone's path: none is
-    # added to the zone (its scans, and a refused import that leaves no landing folder)
+    # The lock is a file beside the zone, in its parent folder (the home), named after it: not
+    # in the zone (its scans, and a refused import that leaves no landing folder), and not in
+    # this machine's temporary folder, where a writer on another machine sharing the home (two
+    # pods on one volume) would not see it, and where every zone ever written left a file.
     root = Path(paths.landing).absolute()
-    name = f"recassets-landing-{hashlib.sha256(str(root).encode()).hexdigest()[:16]}.lock"
-    lock = os.open(Path(tempfile.gettempdir(), name), os.O_RDONLY | os.O_CREAT, 0o666)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(root.parent / f".{root.name}.writing.lock", os.O_RDONLY | os.O_CREAT, 0o666)
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -401,3 +401,7 @@ def test_two_writers_of_one_landing_zone_are_one_at_a_time(tmp_path: Path):
         assert _landed(tmp_path) == {}  # nothing written by the refused one
     generate(paths, TINY)  # the lock is let go with its holder
     assert len(_landed(tmp_path)) > 0
+    # the lock is beside the zone, where a writer on another machine sharing the home sees it
+    landing = Path(paths.landing)
+    assert (landing.parent / f".{landing.name}.writing.lock").is_file()
+    assert not list(landing.rglob("*.lock"))
