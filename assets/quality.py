@@ -44,6 +44,7 @@ from assets.check_targets import latest_materialization as _latest
 from assets.partitions import DAILY
 from recassets.quality import (
     DayEvents,
+    Failure,
     QualityReport,
     check_feature_table_range,
     check_has_events,
@@ -134,6 +135,47 @@ def _log_failures(context: AssetCheckExecutionContext, reports: dict[str, Qualit
         context.log.error(f"{len(bad)} of {len(reports)} day(s) failed: {', '.join(said)}{more}")
 
 
+def errored(days: list[str], suite: str, error: BaseException) -> dict[str, QualityReport]:
+    """Each of ``days`` reported failed with ``error``: a check that raised is a failed check.
+
+    Dagster records a check that raised as EXECUTION_FAILED, which the automation's
+    ``check_failed`` does not match (sensors/conditions.py): the run's own downstream steps
+    were skipped, but the daemon's next tick built the day's features on the unvalidated data.
+    A lineage manifest cut short, a column missing from the table or Great Expectations failing
+    to load all raised so. Each day now fails with the error named, as any failed check does.
+    """
+    text = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+    failure = Failure(
+        expectation="check_ran",
+        column=None,
+        description="the check itself failed before it could judge the day",
+        kwargs={},
+        observed={"error": text[:400]},
+    )
+    return {
+        day: QualityReport(
+            suite=suite,
+            success=False,
+            statistics={"evaluated_expectations": 0, "successful_expectations": 0},
+            failures=[failure],
+            notes=["the check raised; fix the cause and re-run the check (or the day)"],
+        )
+        for day in days
+    }
+
+
+def guarded(
+    context: AssetCheckExecutionContext, suite: str, judge: Callable[[list[str]], dict]
+) -> dict[str, QualityReport]:
+    """``judge(days)`` over the run's days, or each day failed with the error it raised."""
+    days = _days(context)
+    try:
+        return judge(days)
+    except Exception as error:  # noqa: BLE001 - any error is the check's failure, named
+        context.log.exception(f"{suite}: the check raised; each of its {len(days)} day(s) failed")
+        return errored(days, suite, error)
+
+
 def _done() -> Output:
     # Without it the step fails with DagsterStepOutputNotFoundError: a check that yields its
     # evaluations must still yield its (empty) output.
@@ -157,8 +199,12 @@ with warnings.catch_warnings():
         7-day mean (from 3 trailing days on; not on a day without landing files). See
         recassets.quality.raw_events_suite."""
         # The band: QualityResource.volume_band (RECASSETS_VOLUME_BAND; "off" for imports).
-        reports = check_raw_events_range(
-            spark.session(), lake.paths(), _days(context), band=quality.band()
+        reports = guarded(
+            context,
+            "raw_events",
+            lambda days: check_raw_events_range(
+                spark.session(), lake.paths(), days, band=quality.band()
+            ),
         )
         _log_failures(context, reports)
         yield from quality_evaluations(keys.RAW_EVENTS, "raw_events_quality", reports, context)
@@ -192,8 +238,11 @@ with warnings.catch_warnings():
         def _check(
             context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
         ) -> Iterator:
-            session, paths = spark.session(), lake.paths()
-            reports = check_feature_table_range(session, paths, table, _days(context))
+            reports = guarded(
+                context,
+                table,
+                lambda days: check_feature_table_range(spark.session(), lake.paths(), table, days),
+            )
             _log_failures(context, reports)
             yield from quality_evaluations(key, name, reports, context)
             yield _done()

@@ -81,12 +81,17 @@ def _is_table_level(expectation: Any) -> bool:
     return expectation.expectation_type.startswith("expect_table_")
 
 
-def _derived_name(column: str, form: str) -> str:
-    return f"__{column}_{'us_into_day' if form == UTC_DAY else 'within_day'}"
+def _derived_name(column: str | tuple[str, ...], form: str) -> str:
+    name = column if isinstance(column, str) else "__".join(column)
+    return f"__{name}_{'us_into_day' if form == UTC_DAY else 'within_day'}"
 
 
-def _derived_column(column: str, form: str, day_column: str) -> Column:
+def _derived_column(column: str | tuple[str, ...], form: str, day_column: str) -> Column:
     from pyspark.sql import functions as F
+
+    if not isinstance(column, str):  # a compound key: its parts, unit-separated, after the day
+        parts = [F.col(c).cast("string") for c in column]
+        return F.concat(F.col(day_column).cast("string"), *[F.concat(F.lit("\x1f"), p) for p in parts])
 
     if form == UTC_DAY:
         # Microseconds since the partition day's 00:00 UTC: exact integers, and independent
@@ -98,7 +103,9 @@ def _derived_column(column: str, form: str, day_column: str) -> Column:
     return F.concat(F.col(day_column).cast("string"), F.lit(" "), F.col(column).cast("string"))
 
 
-def _range_form(expectation: Any, day: str) -> tuple[Any, tuple[str, str, str] | None]:
+def _range_form(
+    expectation: Any, day: str
+) -> tuple[Any, tuple[str | tuple[str, ...], str, str] | None]:
     """The expectation over all the range's rows that stands for ``expectation`` on ``day``
     (its range form, or a fresh copy of itself), and the derived column it reads, if any:
     ``(source column, range form, derived column name)``."""
@@ -112,6 +119,8 @@ def _range_form(expectation: Any, day: str) -> tuple[Any, tuple[str, str, str] |
     column = getattr(expectation, "column", None)
     if form is None:
         return type(expectation)(**_fields(expectation)), None
+    if column is None and form == WITHIN_DAY:  # a compound key unique within its day
+        column = tuple(expectation.column_list)
     assert column is not None  # suites set range forms on column expectations only
     E = gx.expectations
     derived = (column, form, _derived_name(column, form))
@@ -131,9 +140,10 @@ def _range_form(expectation: Any, day: str) -> tuple[Any, tuple[str, str, str] |
             derived,
         )
     if form == WITHIN_DAY:
+        label = column if isinstance(column, str) else " + ".join(column)
         return (
             E.ExpectColumnValuesToBeUnique(
-                column=derived[2], description=f"{column} unique within its day"
+                column=derived[2], description=f"{label} unique within its day"
             ),
             derived,
         )
@@ -266,7 +276,7 @@ class PartitionRange:
             raise ValueError(f"one suite per day of the range: {self.days}, got {sorted(suites)}")
         counts = self.row_counts()
         forms: dict[str, _Form] = {}
-        derived: dict[str, tuple[str, str]] = {}
+        derived: dict[str, tuple[str | tuple[str, ...], str]] = {}
         table_level: dict[str, list[int]] = {d: [] for d in self.days}
         for day, suite in suites.items():
             for i, expectation in enumerate(suite.expectations):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import statistics
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -82,12 +83,17 @@ def raw_events_suite(
     * ``event_type`` in ``EVENT_TYPES``;
     * ``ts`` in ``[day 00:00 UTC, day+1 00:00 UTC)``;
     * ``event_id`` unique;
-    * row count within ``[mean*(1-band), mean*(1+band)]`` of ``trailing_daily_counts`` (the
-      row counts of the partitions among the 7 days before ``day``), left out with a note when
-      fewer than 3 such days exist, or when ``empty``: the day had no landing file at all
+    * row count within ``[median*(1-band), median*(1+band)]`` of ``trailing_daily_counts``
+      (the row counts of the partitions among the 7 days before ``day``), left out with a note
+      when fewer than 3 such days exist, or when ``empty``: the day had no landing file at all
       (ingestion wrote an empty partition, its lineage manifest says ``"empty": true``), so
-      there is no volume to judge; ``raw_events_has_events`` flags such a day instead. A day
-      with zero rows that did have files (all quarantined) is not ``empty``: it fails the band.
+      there is no volume to judge; ``raw_events_has_events`` flags such a day instead. The
+      median, not the mean: the trailing days are every partition, those that failed this
+      check included (their data is committed before it runs), and one replayed day of ten
+      times the volume moved the mean so far that the six normal days after it failed too;
+    * at least one row, unless ``empty``, whatever the band: a day whose files landed and whose
+      every row was quarantined has nothing to build on. Before, only the band caught it, so
+      with the band off (MovieLens imports) or before 3 trailing days such a day passed.
 
     ``ts`` and ``event_id`` carry their ``range_form`` (``UTC_DAY``, ``WITHIN_DAY``).
 
@@ -141,21 +147,30 @@ def raw_events_suite(
             "empty partition), so there is no volume to compare; raw_events_has_events warns"
         )
     elif len(counts) >= MIN_TRAILING_DAYS:
-        mean = sum(counts) / len(counts)
-        lo, hi = count_band(mean, band)
-        context.update(trailing_mean=mean, row_count_bounds=[lo, hi])
+        median = statistics.median(counts)
+        lo, hi = count_band(median, band)
+        lo = max(lo, 1)
+        context.update(trailing_median=median, row_count_bounds=[lo, hi])
         expectations.append(
             E.ExpectTableRowCountToBeBetween(
                 min_value=lo,
                 max_value=hi,
-                description=f"daily volume within ±{band:.0%} of the trailing {len(counts)}-day "
-                f"mean {mean:.1f}",
+                description=f"daily volume within ±{band:.0%} of the trailing {len(counts)} "
+                f"days' median {median:g}",
             )
         )
     else:
         notes.append(
             f"volume check skipped: {len(counts)} trailing day(s) with events, "
-            f"at least {MIN_TRAILING_DAYS} needed for a meaningful mean"
+            f"at least {MIN_TRAILING_DAYS} needed for a meaningful median"
+        )
+    if not empty and "row_count_bounds" not in context:
+        context["row_count_bounds"] = [1, None]
+        expectations.append(
+            E.ExpectTableRowCountToBeBetween(
+                min_value=1,
+                description="at least one valid row on a day whose landing files were found",
+            )
         )
     return gx.ExpectationSuite(
         name=f"raw_events_{day.isoformat()}",
@@ -225,7 +240,7 @@ def feature_suite(
     * every counter (numeric column ending in ``_1d``, ``_7d``, ``_28d``, CTRs aside) >= 0
       and finite;
     * every ``ctr_*`` in ``[0, 1]``;
-    * the key columns (``KEYS[table]``) not null;
+    * the key columns (``KEYS[table]``) not null, and unique within the day;
     * row count at least ``prev*(1-tolerance)`` of the previous partition, left out with a note
       when there is none (the first day). One-sided on purpose: a feature table holds one row
       per entity (its rows come from a group-by on the keys), so more rows means more users or
@@ -244,10 +259,19 @@ def feature_suite(
     if table not in TABLES:
         raise ValueError(f"unknown feature table {table!r}: one of {sorted(TABLES)}")
     E = gx.expectations
+    keys = list(KEYS[table])
     expectations: list = [
         E.ExpectColumnValuesToNotBeNull(column=k, description=f"key column {k} is set")
-        for k in KEYS[table]
+        for k in keys
     ]
+    # One row per entity: a partition holding an entity twice was served at random (Feast keeps
+    # one of the rows, a different one in Redis and SQLite) and doubled every count downstream.
+    unique = {"description": f"one row per {' + '.join(keys)}", "meta": {"range_form": WITHIN_DAY}}
+    expectations.append(
+        E.ExpectColumnValuesToBeUnique(column=keys[0], **unique)
+        if len(keys) == 1
+        else E.ExpectCompoundColumnsToBeUnique(column_list=keys, **unique)
+    )
     expectations += [
         # finite too: sums of contract-valid values can overflow a double (two watches of
         # 1e308 s made watch_time inf, which ">= 0" passes)

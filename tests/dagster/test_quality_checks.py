@@ -148,7 +148,7 @@ def test_a_passing_range_records_each_day_and_downstream_materializes(events_his
         quality["2026-01-01"]
         .metadata["failing_expectations"]
         .value.startswith(
-            "### 2026-01-01\n\n**raw_events_2026-01-01: passed**: 8/8 expectations met"
+            "### 2026-01-01\n\n**raw_events_2026-01-01: passed**: 9/9 expectations met"
         )
     )
     assert {d: e.passed for d, e in _evaluations(history, "raw_events_has_events").items()} == {
@@ -265,6 +265,29 @@ def test_a_range_records_each_day_and_a_bad_day_blocks_downstream(events_home):
     assert _downstream_days(result) == []
     assert _steps(result, "STEP_FAILURE") == ["lake__raw_events_raw_events_quality"]
     assert "lake__raw_events_raw_events_has_events" in _steps(result, "STEP_SUCCESS")
+
+
+def test_a_check_that_raises_fails_each_day_naming_the_error(events_home, monkeypatch):
+    """A lineage manifest cut short made the check raise: Dagster records that as an execution
+    failure, which the automation's ``check_failed`` does not see, and the daemon then built
+    the day's features on data nobody had judged. Each day now fails, naming the error."""
+    import json
+
+    import recassets.quality.checks as checks
+
+    def cut_short(paths, day):
+        return json.loads('{"table": "raw_events", "day": ')
+
+    monkeypatch.setattr(checks, "events_manifest", cut_short)
+    result = _run_events(events_home, GOOD_DAY)
+    assert not result.success
+    evaluation = _evaluations(result, "raw_events_quality")[GOOD_DAY]
+    assert (evaluation.passed, evaluation.severity) == (False, AssetCheckSeverity.ERROR)
+    md = evaluation.metadata["failing_expectations"].value
+    assert "| check_ran |  |  | error=JSONDecodeError: Expecting value: line 1 column 32" in md
+    assert _downstream_days(result) == []  # the run's own downstream: skipped, as before
+    monkeypatch.undo()  # and the day passes again once the cause is gone
+    assert _evaluations(_run_events(events_home, GOOD_DAY), "raw_events_quality")[GOOD_DAY].passed
 
 
 def _partition_rows(paths) -> dict[str, int]:

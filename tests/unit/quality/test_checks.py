@@ -63,7 +63,7 @@ def test_raw_events_day_within_the_band_passes_and_a_spike_fails(spark, lake):
     early = check_raw_events(spark, lake, "2026-01-03")
     assert early.success
     assert early.notes == [
-        "volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful mean"
+        "volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful median"
     ]
 
     spike = check_raw_events(spark, lake, "2026-01-04")
@@ -72,7 +72,7 @@ def test_raw_events_day_within_the_band_passes_and_a_spike_fails(spark, lake):
     assert spike.failures[0].observed == {"observed_value": 30}
     assert spike.context == {
         "day": "2026-01-04", "trailing_daily_counts": [10, 12, 8], "band": 0.5,
-        "trailing_mean": 10.0, "row_count_bounds": [5, 15],
+        "trailing_median": 10, "row_count_bounds": [5, 15],
     }  # fmt: skip
 
 
@@ -82,7 +82,7 @@ def test_the_band_is_an_argument_and_the_environment_changes_nothing(spark, lake
     off = check_raw_events(spark, lake, "2026-01-04", band=None)
     assert off.success and off.notes == ["volume check off (RECASSETS_VOLUME_BAND=off)"]
     wide = check_raw_events(spark, lake, "2026-01-04", band=3.0)
-    assert wide.success and wide.context["row_count_bounds"] == [0, 40]
+    assert wide.success and wide.context["row_count_bounds"] == [1, 40]
 
 
 def test_feature_partition_is_compared_with_the_previous_one(spark, lake):
@@ -269,3 +269,27 @@ def test_a_sparse_range_draws_its_bounds_from_the_days_between(spark, range_lake
     features = check_feature_table_range(spark, lake, "user_features", ["2026-01-01", "2026-01-04"])
     assert features["2026-01-04"] == check_feature_table(spark, lake, "user_features", "2026-01-04")
     assert features["2026-01-04"].context["previous_partition"] == "2026-01-03"
+
+
+@pytest.mark.parametrize("table", ["user_features", "cohort_features"])
+def test_an_entity_twice_in_a_day_fails_that_day_only_in_a_range(spark, make_home, table):
+    """Each day holds every entity once; the same keys on other days are the next days' rows.
+    A day holding one twice fails, in the range form (keys within the day, a compound key
+    unit-separated) as in the one-day form."""
+    paths = make_home(f"quality_twice_{table}")
+    days = ["2026-01-01", "2026-01-02", "2026-01-03"]
+    rows = [r for day in days for r in feature_records(table, day, 6)]
+    rows.append({**feature_records(table, days[1], 6)[2], "ctr_28d": 0.25})
+    spark.createDataFrame(rows, feature_ddl(table)).write.format("delta").partitionBy("dt").save(
+        paths.table(table)
+    )
+    reports = check_feature_table_range(spark, paths, table, days)
+    assert {day: r.success for day, r in reports.items()} == {
+        days[0]: True, days[1]: False, days[2]: True,
+    }  # fmt: skip
+    for day in days:
+        assert reports[day] == check_feature_table(spark, paths, table, day), day
+    [failure] = reports[days[1]].failures
+    assert failure.expectation in (
+        "expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique",
+    )  # fmt: skip

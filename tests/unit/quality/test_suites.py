@@ -60,9 +60,10 @@ def test_raw_events_suite_holds_the_volume_band_from_three_trailing_days():
 
 def test_raw_events_suite_skips_the_volume_check_under_three_trailing_days():
     suite = raw_events_suite(DAY, [100, 110])
-    assert ROW_COUNT not in [e.expectation_type for e in suite.expectations]
+    [floor] = [e for e in suite.expectations if e.expectation_type == ROW_COUNT]
+    assert (floor.min_value, floor.max_value) == (1, None)  # only "not nothing"
     assert suite.meta["notes"] == [
-        "volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful mean"
+        "volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful median"
     ]
 
 
@@ -163,7 +164,7 @@ def test_volume_is_not_checked_without_enough_history():
     report = validate(events(40), raw_events_suite(DAY, [10, 10]))
     assert report.success
     assert report.notes == [
-        "volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful mean"
+        "volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful median"
     ]
 
 
@@ -182,8 +183,8 @@ def test_markdown_names_the_failing_expectation_and_its_rows():
     report = validate(df, raw_events_suite(DAY, [10, 10]))
     md = report.to_markdown()
     assert md.splitlines()[:2] == [
-        f"**raw_events_{DAY}: FAILED**: 7/8 expectations met",
-        "- note: volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful mean",
+        f"**raw_events_{DAY}: FAILED**: 8/9 expectations met",
+        "- note: volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful median",
     ]
     assert (
         "| expect_column_values_to_be_in_set | event_type | "
@@ -265,12 +266,12 @@ def test_counter_and_ctr_columns_come_from_the_ddl():
 
 
 @pytest.mark.parametrize(
-    ("table", "evaluated"), [("user_features", 19), ("item_features", 19), ("cohort_features", 10)]
+    ("table", "evaluated"), [("user_features", 20), ("item_features", 20), ("cohort_features", 11)]
 )
 def test_good_feature_partition_passes(table, evaluated):
     report = validate(features(table), feature_suite(table, previous_row_count=6))
     assert report.success
-    # keys + counters + ctrs (+ rows, but for cohorts)
+    # keys + one row per key + counters + ctrs (+ rows, but for cohorts)
     assert report.statistics["evaluated_expectations"] == evaluated
     assert report.context.get("row_count_bounds") == (
         None if table == "cohort_features" else [3, None]
@@ -401,4 +402,41 @@ def test_volume_expectation_is_dropped_when_the_band_is_off():
 
     on = raw_events_suite("2026-01-10", [100, 100, 100], band=0.5)
     off = raw_events_suite("2026-01-10", [100, 100, 100], band=None)
-    assert len(on.expectations) == len(off.expectations) + 1
+    assert len(on.expectations) == len(off.expectations)
+    bounds = [(e.min_value, e.max_value) for e in off.expectations if e.expectation_type == ROW_COUNT]
+    assert bounds == [(1, None)]  # the band is off, the floor of one row is not
+
+
+def test_the_band_is_the_trailing_median_so_one_replayed_day_moves_nothing():
+    """Every partition counts in the trailing days, those that failed this check included: one
+    day replayed ten times moved the mean so far that the normal days after it failed too."""
+    normal, replayed = [20] * 6, [20] * 5 + [200]
+    for trailing in (normal, replayed):
+        report = validate(events(20), raw_events_suite(DAY, trailing))
+        assert report.success, trailing
+        assert report.context["row_count_bounds"] == [10, 30]
+    assert not validate(events(40), raw_events_suite(DAY, replayed)).success  # a real doubling
+
+
+def test_a_day_whose_every_row_was_quarantined_fails_with_the_band_off_or_no_history():
+    nothing = events(1).iloc[0:0]
+    for trailing, band in (([100] * 7, None), ([], 0.5), ([100, 90], 0.5)):
+        report = validate(nothing, raw_events_suite(DAY, trailing, band=band))
+        assert labels(report) == [ROW_COUNT], (trailing, band)
+        assert report.failure(ROW_COUNT).observed == {"observed_value": 0}
+    # a day without landing files (the manifest says empty) is not judged on volume
+    assert validate(nothing, raw_events_suite(DAY, [100] * 7, empty=True)).success
+
+
+@pytest.mark.parametrize("table", ["user_features", "item_features", "cohort_features"])
+def test_an_entity_twice_in_a_feature_partition_fails(table):
+    from recassets.features.schema import KEYS
+
+    good = features(table)
+    doubled = pd.concat([good, good.iloc[[1]]], ignore_index=True)
+    report = validate(doubled, feature_suite(table, previous_row_count=6))
+    expected = "expect_column_values_to_be_unique" if len(KEYS[table]) == 1 else (
+        "expect_compound_columns_to_be_unique"
+    )
+    assert [f.expectation for f in report.failures] == [expected]
+    assert validate(good, feature_suite(table, previous_row_count=6)).success
