@@ -106,10 +106,18 @@ def redis_connection_string(url: str) -> str:
     if parsed.scheme == "rediss":
         parts.append("ssl=true")
     if parsed.username:
-        parts.append(f"username={unquote(parsed.username)}")
+        parts.append(f"username={_feast_value(unquote(parsed.username))}")
     if parsed.password:
-        parts.append(f"password={unquote(parsed.password)}")
+        parts.append(f"password={_feast_value(unquote(parsed.password))}")
     return ",".join(parts)
+
+
+def _feast_value(text: str) -> str:
+    """``text`` as Feast reads it back: Feast splits the string on commas and ``json.loads``
+    each value, so a password ``s3cr,et`` became ``s3cr`` and a host ``et``, and ``1e3``, ``null``
+    or ``true`` became a number, None or True (serving, which reads the URL, authenticated;
+    Feast's materialization did not). A JSON string with its commas escaped reads back whole."""
+    return json.dumps(text).replace(",", "\\u002c")
 
 
 def repo_config(paths: Paths, redis_url: str | None = None) -> dict[str, Any]:
@@ -121,6 +129,12 @@ def repo_config(paths: Paths, redis_url: str | None = None) -> dict[str, Any]:
         online_store = {
             "type": "redis",
             "connection_string": redis_connection_string(online.url or ""),
+            # Feast skips a row whose event time is not newer than the stored one, and every
+            # row of a day carries that day's end: a day materialized again after its data was
+            # corrected wrote nothing, while the marker said it had (the skew check then failed
+            # with no way out but a flush). Which day may be written is decided by
+            # ``store.materialize_day`` (never an older day over a newer one), not by Feast.
+            "skip_dedup": True,
         }
     return {
         "project": PROJECT,

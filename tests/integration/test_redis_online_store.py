@@ -259,3 +259,23 @@ def test_skew_check_fails_when_redis_is_tampered_with(lake, redis_port, tmp_path
         ("item_daily_features", 6, "trending", item_row(6, DAY2)["trending"], 99.0)
     ]
     assert Path(cfg.sqlite_path(home)).exists() is False  # nothing went to SQLite
+
+
+def test_a_day_materialized_again_after_a_correction_is_served_corrected(
+    lake, redis_port, tmp_path_factory, spark
+):
+    """Feast's Redis store skipped every row not newer than the stored one, and every row of a
+    day carries that day's end: a corrected day written again wrote nothing, while the marker
+    said it had, and the skew check failed with no way out but a flush."""
+    home = home_with_lake(lake, tmp_path_factory, "corrected_home")
+    url = f"redis://127.0.0.1:{redis_port}/2"  # a keyspace of its own
+    materialize_day(home, DAY2, redis_url=url)
+    before = online_features(home, "item", [6], redis_url=url)["trending"]
+    rows = day_rows(DAY2, USERS, ITEMS)
+    fixed = next(r for r in rows["item_features"] if r["item_id"] == 6)
+    fixed["trending"] = before[0] + 5.0
+    write_day(spark, home, DAY2, rows)  # the day's data corrected upstream
+    summary = materialize_day(home, DAY2, redis_url=url)
+    assert summary.wrote_online
+    assert online_features(home, "item", [6], redis_url=url)["trending"] == [before[0] + 5.0]
+    assert skew_check(home, DAY2, sample=100, redis_url=url).passed

@@ -108,14 +108,29 @@ def test_feature_store_yaml_uses_the_redis_url_given_without_its_password(paths)
     config = cfg.repo_config(paths, url)
     assert config["online_store"] == {
         "type": "redis",
-        "connection_string": "10.0.0.7:6380,db=2,password=s3cret",
+        "connection_string": '10.0.0.7:6380,db=2,password="s3cret"',
+        "skip_dedup": True,  # a corrected day is written again (store.materialize_day decides)
     }
     text = cfg.write_feature_store_yaml(paths, url).read_text()
     assert "s3cret" not in text and "password=${RECASSETS_REDIS_PASSWORD}" in text
     assert cfg.online_store_settings(paths, url).describe() == "redis:redis://:***@10.0.0.7:6380/2"
-    assert cfg.redis_connection_string("rediss://u:p@h") == "h:6379,ssl=true,username=u,password=p"
+    assert cfg.redis_connection_string("rediss://u:p@h") == 'h:6379,ssl=true,username="u",password="p"'
     with pytest.raises(ValueError, match="redis:// or rediss://"):
         cfg.redis_connection_string("http://h:1")
+
+
+@pytest.mark.parametrize("password", ["s3cr,et", "1e3", "null", "true", 'q"u=o\\te', "pässwörd"])
+def test_a_password_reaches_feast_as_it_was_written(password):
+    """Feast splits its connection string on commas and json-decodes each value: ``s3cr,et``
+    became the password ``s3cr`` and a host ``et``; ``1e3`` a number, ``null`` None."""
+    from urllib.parse import quote
+
+    from feast.infra.online_stores.redis import RedisOnlineStore
+
+    url = f"redis://:{quote(password, safe='')}@10.0.0.7:6380/2"
+    nodes, params = RedisOnlineStore._parse_connection_string(cfg.redis_connection_string(url))
+    assert nodes == [{"host": "10.0.0.7", "port": "6380"}]
+    assert params == {"db": 2, "password": password}
 
 
 def test_importing_the_library_does_not_import_feast():
