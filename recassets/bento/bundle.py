@@ -532,8 +532,12 @@ def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> st
         # Dagster or Great Expectations (`make lock`); the bentofile's name for it is kept.
         lock = root / "deploy" / "serving.lock"
         variant = torch_variant()
-        if lock.exists():
-            (ctx / "requirements.lock").write_text(serving_requirements(lock, variant))
+        if not lock.is_file():  # the bentofile names it: bentoml build said only "not found"
+            raise FileNotFoundError(
+                f"{lock}: serving's lock is missing beside the package (an image must copy "
+                "deploy/serving.lock to it; `make lock` writes it); no bento was built"
+            )
+        (ctx / "requirements.lock").write_text(serving_requirements(lock, variant))
         (ctx / "bentofile.yaml").write_text(
             BENTOFILE.format(policy=manifest["policy"].get("policy"), digest=manifest["digest"])
             + (BENTOFILE_CPU if variant == "cpu" else "")

@@ -16,6 +16,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "deploy" / "docker"
 DOCKERFILE = DOCKER / "Dockerfile"
+# Files the code reads at run time by their place in the repository (Path(__file__).parents[2]
+# / ...): each must be copied to that same path under the image's WORKDIR. The image once
+# lacked deploy/serving.lock, and every recommender_bento on the cluster failed.
+READ_BESIDE_THE_PACKAGE = (
+    "deploy/serving.lock",  # recassets/bento/bundle.py: the bento's requirements
+    "deploy/docker/cpu-lock.sh",  # the same, RECASSETS_BENTO_TORCH=cpu
+    "deploy/k8s/training-job.yaml",  # recassets/training/k8s_job.py
+    "deploy/spark",  # SPARK_CONF_DIR of values-spark-k8s.yaml
+)
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -89,6 +98,15 @@ def problems(text: str, context: Path, ignore: str) -> list[str]:
             elif not allowed_by_dockerignore(src, ignore):
                 found.append(f"COPY source {src} is excluded by Dockerfile.dockerignore")
 
+    copied = set()
+    for word, rest in instrs:
+        parts = [p for p in rest.split() if not p.startswith("--")]
+        if word == "COPY" and len(parts) == 2 and parts[0].rstrip("/") == parts[1].rstrip("/"):
+            copied.add(parts[0].rstrip("/"))
+    for path in READ_BESIDE_THE_PACKAGE:
+        if not any(path == c or path.startswith(c + "/") for c in copied):
+            found.append(f"{path} is not copied to the same path beside the package")
+
     users = [rest for word, rest in instrs if word == "USER"]
     if not users:
         found.append("no USER: the image runs as root")
@@ -141,6 +159,7 @@ def test_uv_is_the_makefiles() -> None:
         ('elif [ "$VARIANT" = cuda ]', 'elif [ "$VARIANT" = gpu ]', "VARIANT=cuda"),
         ("python:3.11-slim-bookworm", "python:3.12-slim-bookworm", "not python:3.11-slim"),
         ("openjdk-17-jre-headless", "openjdk-21-jre-headless", "Java 17"),
+        ("COPY deploy/serving.lock deploy/serving.lock", "", "serving.lock is not copied"),
     ],
 )
 def test_a_broken_dockerfile_is_refused(old: str, new: str, expected: str) -> None:

@@ -214,12 +214,16 @@ def problems(values: dict[str, Any]) -> list[str]:
             mounts.append(m.get("mountPath", "?").rstrip("/") + "/")
             if m.get("name") not in volumes:
                 found.append(f"volumeMount {m.get('name')} has no volume")
-        for var in ("RECASSETS_ARTIFACTS", "RECASSETS_LANDING", "RECASSETS_LINEAGE"):
+        # the Bento store too: a bento built in a step pod on its own disk went with the pod
+        for var in ("RECASSETS_ARTIFACTS", "RECASSETS_LANDING", "RECASSETS_LINEAGE",
+                    "RECASSETS_BENTOML_HOME"):  # fmt: skip
             where = env.get(var) or "(unset: the pod's own disk)"
             if not any(where.startswith(mp) for mp in mounts):
                 found.append(f"{var}={where} is not in a mounted volume")
         if mounts and not d.get("includeConfigInLaunchedRuns", {}).get("enabled"):
             found.append("run pods would not get the deployment's volumes")
+        elif d.get("resources"):  # handed to every run pod, over runK8sConfig's
+            found.append("the code location's resources would size every run pod")
 
     # The instance the chart writes against deploy/dagster.yaml.
     want = instance_from_yaml(yaml.safe_load(INSTANCE.read_text()))
@@ -292,6 +296,15 @@ def _launcher(v):
             "not the image's UID",
         ),  # fmt: skip
         (lambda v: _ud(v)["codeServerArgs"].__setitem__(1, "defs.py"), "--python-file defs.py"),
+        (
+            lambda v: _ud(v).__setitem__("resources", {"limits": {"memory": "4Gi"}}),
+            "resources would size every run pod",
+        ),
+        (
+            lambda v: [e for e in _ud(v)["env"] if e["name"] == "RECASSETS_BENTOML_HOME"][0]
+            .__setitem__("value", "/var/lib/recassets/bentoml"),
+            "RECASSETS_BENTOML_HOME=/var/lib/recassets/bentoml is not in a mounted volume",
+        ),
         (
             lambda v: next(
                 e for e in _ud(v)["env"] if e["name"] == "RECASSETS_ARTIFACTS"

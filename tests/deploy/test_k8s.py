@@ -124,6 +124,8 @@ def problems(docs: list[dict[str, Any]]) -> list[str]:
         found.append("the autoscaler does not scale the Deployment")
     if hpa["spec"].get("minReplicas", 1) > hpa["spec"]["maxReplicas"]:
         found.append("the autoscaler's minReplicas exceeds maxReplicas")
+    if "replicas" in deployment["spec"]:  # every `kubectl apply` would reset the autoscaler's count
+        found.append("the Deployment sets replicas beside its autoscaler")
     return found
 
 
@@ -195,6 +197,10 @@ def _break_hpa(docs):
     by_kind(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] = "other"
 
 
+def _break_replicas(docs):
+    by_kind(docs, "Deployment")["spec"]["replicas"] = 2
+
+
 def _break_hpa_metric(docs):
     metric = by_kind(docs, "HorizontalPodAutoscaler")["spec"]["metrics"][0]
     metric["resource"]["target"]["averageUtilisation"] = metric["resource"]["target"].pop(
@@ -218,6 +224,7 @@ def _break_hpa_metric(docs):
         (_break_service, "targetPort grpc"),
         (_break_hpa, "does not scale the Deployment"),
         (_break_hpa_metric, "Unexpected keys in model class V2MetricTarget"),
+        (_break_replicas, "sets replicas beside its autoscaler"),
     ],
 )
 def test_a_broken_manifest_is_refused(breaker, expected: str) -> None:

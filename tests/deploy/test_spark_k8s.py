@@ -84,7 +84,7 @@ def agreement_problems(conf: dict[str, str], values: dict[str, Any], rbac: list[
     if kinds.get("ServiceAccount", {}).get("metadata", {}).get("name") != account:
         found.append(f"spark-rbac.yaml has no ServiceAccount {account}")
     binding = kinds.get("RoleBinding", {})
-    if [s.get("name") for s in binding.get("subjects", [])] != [account]:
+    if account not in [s.get("name") for s in binding.get("subjects", [])]:
         found.append("the RoleBinding does not bind the driver's service account")
     if binding.get("roleRef", {}).get("name") != kinds.get("Role", {}).get("metadata", {}).get("name"):  # fmt: skip
         found.append("the RoleBinding does not name the Role")
@@ -105,6 +105,10 @@ def agreement_problems(conf: dict[str, str], values: dict[str, Any], rbac: list[
     template = conf.get("spark.kubernetes.executor.podTemplateFile", "")
     if template not in in_repo:
         found.append(f"podTemplateFile {template} is not a file of deploy/spark in the image")
+    if "spark.kubernetes.executor.podNamePrefix" in conf:
+        # executors are <prefix>-exec-<n>, n from 1 for every driver: two concurrent drivers
+        # with one fixed prefix ask for the same pod names (409 AlreadyExists)
+        found.append("a fixed executor podNamePrefix: concurrent runs' executors collide")
     if overridden := sorted(set(conf) & set(DEFAULT_CONF)):
         found.append(f"set by get_spark over this file, so ignored here: {overridden}")
     return found
@@ -210,6 +214,10 @@ def test_conf_values_rbac_and_image_agree() -> None:
             "podTemplateFile",
         ),  # fmt: skip
         (lambda c, v, r: c.update({"spark.sql.shuffle.partitions": "200"}), "ignored here"),
+        (
+            lambda c, v, r: c.update({"spark.kubernetes.executor.podNamePrefix": "recassets"}),
+            "podNamePrefix",
+        ),
         (lambda c, v, r: r[2]["subjects"][0].update({"name": "default"}), "RoleBinding"),
         (lambda c, v, r: r[1]["rules"][0].update({"verbs": ["get"]}), "cannot"),
         (
@@ -219,7 +227,7 @@ def test_conf_values_rbac_and_image_agree() -> None:
             "SPARK_LOCAL_IP",
         ),  # fmt: skip
     ],
-    ids=["account", "template", "overridden", "binding", "verbs", "local_ip"],
+    ids=["account", "template", "overridden", "prefix", "binding", "verbs", "local_ip"],
 )
 def test_a_disagreement_is_named(edit, expected: str) -> None:
     conf, values, rbac = spark_defaults(DEFAULTS.read_text()), merged_values(), manifest_docs(RBAC)
