@@ -235,6 +235,14 @@ def _rated_with_negatives(
     return ratings.unionByName(_not_seen_before(negatives, seen, ["user_id"]))
 
 
+IMPRESSIONS, RATINGS, BOTH = "impressions", "ratings+sampled_negatives", "impressions+ratings"
+
+
+def recipe_of(has_impressions: bool, has_ratings: bool) -> str:
+    """A day's recipe in its metadata (a day without events: the ratings recipe, no row)."""
+    return (BOTH if has_ratings else IMPRESSIONS) if has_impressions else RATINGS
+
+
 def compute_examples(
     spark: SparkSession, paths: Paths, day: str | dt.date
 ) -> tuple[DataFrame, str, str | None]:
@@ -244,21 +252,23 @@ def compute_examples(
     d = day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
     prev = d - dt.timedelta(days=1)
     events = _read_day(spark, paths, "raw_events", d)
-    has_impressions = bool(events.where(F.col("event_type") == "impression").limit(1).count())
+    kinds = {r[0] for r in events.where(F.col("event_type").isin("impression", "rating"))
+             .select("event_type").distinct().collect()}  # fmt: skip
+    has_impressions, has_ratings = "impression" in kinds, "rating" in kinds
     feature_day = prev if has_partition(spark, paths.table("item_features"), prev) else None
 
     # d-1's user rows: the seen lists that exclude negatives, and the features joined below
     prev_users = _read_day(spark, paths, "user_features", prev) if feature_day else None
     users = spark.read.format("delta").load(paths.table("users")).where(F.col("dt") <= F.lit(d))
     items = spark.read.format("delta").load(paths.table("items")).where(F.col("dt") <= F.lit(d))
-    if has_impressions:
-        base, recipe = _labelled_impressions(events), "impressions"
-    else:
-        catalog = items.where(
-            F.col("first_seen") < F.lit(dt.datetime.combine(d, dt.time(), dt.UTC))
-        )
-        base = _rated_with_negatives(events, catalog, d, seed_of(prev_users))
-        recipe = "ratings+sampled_negatives"
+    # Each event by its own recipe (impressions by their engagements, ratings with sampled
+    # negatives): a recipe per day let one stray impression drop every rating of that day.
+    recipe = recipe_of(has_impressions, has_ratings)
+    base = _labelled_impressions(events).drop("dt") if has_impressions else None
+    if has_ratings or not has_impressions:
+        catalog = items.where(F.col("first_seen") < F.lit(dt.datetime.combine(d, dt.time(), dt.UTC)))
+        rated = _rated_with_negatives(events, catalog, d, seed_of(prev_users))
+        base = rated if base is None else base.unionByName(rated)
 
     ex = base.join(
         users.select("user_id", "country", "device", "age_bucket"), "user_id", "left"
@@ -295,14 +305,9 @@ def compute_examples(
     ex = ex.withColumn(
         "history_item_ids", F.coalesce("history_item_ids", F.array().cast("array<bigint>"))
     )
-    ex = ex.fillna(0.0, subset=list(USER_DENSE + ITEM_DENSE + COHORT_DENSE)).withColumn(
-        "dt", F.lit(d)
-    )
-    return (
-        conform(ex, TRAINING_EXAMPLES_DDL),
-        recipe,
-        feature_day.isoformat() if feature_day else None,
-    )
+    ex = ex.fillna(0.0, subset=list(USER_DENSE + ITEM_DENSE + COHORT_DENSE))
+    fday = feature_day.isoformat() if feature_day else None
+    return conform(ex.withColumn("dt", F.lit(d)), TRAINING_EXAMPLES_DDL), recipe, fday
 
 
 def _existing_days(spark: SparkSession, path: str, days: Sequence[dt.date]) -> set[dt.date]:
@@ -398,15 +403,15 @@ def compute_examples_range(
         raise ValueError("compute_examples_range: no days")
     one = dt.timedelta(days=1)
     events = spark.read.format("delta").load(paths.table("raw_events")).where(F.col("dt").isin(*ds))
-    flagged = {
-        r["dt"]
-        for r in events.where(F.col("event_type") == "impression").select("dt").distinct().collect()
-    }
+    kinds = (
+        events.where(F.col("event_type").isin("impression", "rating"))
+        .select("dt", "event_type").distinct().collect()
+    )  # fmt: skip
+    flagged = {r["dt"] for r in kinds if r["event_type"] == "impression"}
+    rated_days = {r["dt"] for r in kinds if r["event_type"] == "rating"}
     existing = _existing_days(spark, paths.table("item_features"), [d - one for d in ds])
     feature_days = [d for d in ds if d - one in existing]
-    recipes = {
-        d.isoformat(): "impressions" if d in flagged else "ratings+sampled_negatives" for d in ds
-    }
+    recipes = {d.isoformat(): recipe_of(d in flagged, d in rated_days) for d in ds}
     features_day = {d.isoformat(): (d - one).isoformat() if d in feature_days else None for d in ds}
 
     users = (
@@ -422,7 +427,7 @@ def compute_examples_range(
         else None
     )
     impression_days = [d for d in ds if d in flagged]
-    rating_days = [d for d in ds if d not in flagged]
+    rating_days = [d for d in ds if d in rated_days or d not in flagged]  # both recipes: both
     parts = []
     if impression_days:
         parts.append(_labelled_impressions(events.where(F.col("dt").isin(*impression_days))))
@@ -570,8 +575,10 @@ def _build_range(
     span = f"training_examples {days[0]}..{days[-1]} ({len(days)} days)"
     start = time.monotonic()
     df, recipes, features_day = compute_examples_range(spark, paths, days)
-    n_ratings = sum(r != "impressions" for r in recipes.values())
-    say(f"{span}: {len(days) - n_ratings} impression days, {n_ratings} ratings days, "
+    n_ratings = sum(r == RATINGS for r in recipes.values())
+    n_both = sum(r == BOTH for r in recipes.values())
+    say(f"{span}: {len(days) - n_ratings - n_both} impression days, {n_ratings} ratings days, "
+        f"{n_both} with both, "
         f"{sum(f is not None for f in features_day.values())} with features of d-1")  # fmt: skip
     df = df.persist()
     stats = {

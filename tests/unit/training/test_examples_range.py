@@ -62,7 +62,7 @@ def _events():
             req(ev(1, at(D1, 9), 1, 10, "impression"), "r1"),
             req(ev(2, at(D1, 9, 1), 1, 10, "click"), "r1"),
             req(ev(3, at(D1, 10), 2, 11, "impression"), "r2"),
-            ev(4, at(D1, 11), 1, 12, "rating", 5.0),  # ignored: an impressions day
+            ev(4, at(D1, 11), 1, 12, "rating", 5.0),  # kept: each event by its own recipe
         ],
         D2: [  # ratings only; catalog {10, 11, 12}: draws often hit an item rated that day
             ev(20, at(D2, 8), 1, 10, "rating", 5.0),
@@ -85,7 +85,7 @@ def _events():
             req(ev(53, at(D5, 10, 1), 2, 13, "watch", 20.0), "r6"),
             req(ev(54, at(D5, 11), 3, 14, "impression"), "r7"),
         ],
-        D6: [  # impressions and a rating (ignored); 99 now has its dimension row
+        D6: [  # impressions and a rating (kept, with its negatives); 99 has its dimension row
             req(ev(60, at(D6, 9), 1, 99, "impression"), "r8"),
             req(ev(61, at(D6, 10), 2, 10, "impression"), "r9"),
             req(ev(62, at(D6, 12), 2, 10, "click"), "r10"),  # another request: r9 stays 0
@@ -150,8 +150,8 @@ def test_the_range_covers_every_case_it_claims(homes, spark):
         day[D6]: day[D5],
     }
     assert [by_day.recipe[day[d]] for d in D] == [
-        "impressions", "ratings+sampled_negatives", "ratings+sampled_negatives",
-        "ratings+sampled_negatives", "impressions", "impressions",
+        "impressions+ratings", "ratings+sampled_negatives", "ratings+sampled_negatives",
+        "ratings+sampled_negatives", "impressions", "impressions+ratings",
     ]  # fmt: skip
     assert (by_day.rows[day[GAP]], by_day.positives[day[GAP]]) == (0, 0)
     rows = table_rows(spark, daily)
@@ -171,6 +171,12 @@ def test_the_range_covers_every_case_it_claims(homes, spark):
     assert not {(r["user_id"], r["item_id"]) for r in negs[D4]} & {
         (1, 10), (1, 11), (1, 12), (1, 13), (2, 10), (2, 13), (2, 14),
     }  # fmt: skip
+    # a rating on a day of impressions is an example too (one stray impression once dropped
+    # every rating of its day): D1's without negatives (no catalog before the first day)
+    rated = {r["example_id"]: (r["dt"], r["label"]) for r in rows if r["source"] == "rating"}
+    assert rated["e4"] == (D1, 1) and rated["e63"] == (D6, 1)
+    assert [r["item_id"] for r in rows if r["example_id"].startswith("e63#neg")]
+    assert not [r for r in rows if r["example_id"].startswith("e4#neg")]
     i99 = {r["dt"]: r for r in rows if r["item_id"] == 99}
     assert (i99[D5]["category"], i99[D5]["label"], i99[D6]["category"]) == (None, 1, "music")
     assert all(
