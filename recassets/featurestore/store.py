@@ -15,6 +15,7 @@ import threading
 import warnings
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recassets import __version__
@@ -223,8 +224,8 @@ def _materialize_day(
     if snapshots is None:
         snapshots = {t: export_offline_snapshot(paths, t, iso) for t in TABLES}
     applied = applied or apply(paths, redis_url)
-    marker = cfg.read_json(cfg.marker_path(paths)) or {}
-    same_store = marker.get("online_store") == applied.online_store
+    marker = _store_marker(paths, redis_url)
+    same_store = bool(marker)
     served = marker.get("day") if same_store else None
     wrote = online and (served is None or served <= iso)
     if wrote:
@@ -456,6 +457,34 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _iso(day: dt.date | str) -> str:
     return day if isinstance(day, str) else day.isoformat()
+
+
+def _store_marker(paths: Paths, redis_url: str | None) -> dict[str, Any]:
+    """The marker of the store this materialization writes, which says the day it serves
+    ({} for a store never written): Redis's own key, or the home's file while the home's
+    SQLite file exists. Once the home's file was matched to the store by its description, an
+    absolute path or a URL as written: a copied home, or the same Redis spelled ``localhost``
+    instead of ``127.0.0.1``, then counted as a new store, and an older day rolled serving
+    back."""
+    if redis_url:
+        import json
+
+        import redis
+
+        from recassets.featurestore.online import REDIS_TIMEOUT_S
+
+        key = cfg.REDIS_MARKER_KEY.format(project=cfg.PROJECT)
+        client = redis.Redis.from_url(
+            redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        try:
+            held = client.get(key)
+        finally:
+            client.close()
+        return json.loads(held) if held else {}
+    marker = cfg.read_json(cfg.marker_path(paths)) or {}
+    on_sqlite = str(marker.get("online_store", "")).startswith("sqlite:")
+    return marker if on_sqlite and Path(cfg.sqlite_path(paths)).exists() else {}
 
 
 def _redis_marker(redis_url: str, marker: dict[str, Any]) -> None:

@@ -279,3 +279,21 @@ def test_a_day_materialized_again_after_a_correction_is_served_corrected(
     assert summary.wrote_online
     assert online_features(home, "item", [6], redis_url=url)["trending"] == [before[0] + 5.0]
     assert skew_check(home, DAY2, sample=100, redis_url=url).passed
+
+
+def test_an_older_day_never_rolls_the_same_redis_back_however_its_url_is_spelled(
+    lake, redis_port, tmp_path_factory
+):
+    """The guard once matched the home's marker to the store by the URL as written: the same
+    Redis reached as ``localhost`` counted as a new store, and an older day rolled it back
+    (now that every write of a day is taken, the rows too). Redis's own marker decides."""
+    home = home_with_lake(lake, tmp_path_factory, "spelled_home")
+    url = f"redis://127.0.0.1:{redis_port}/4"
+    materialize_day(home, DAY2, redis_url=url)
+    served = online_features(home, "item", [6], redis_url=url)
+    other = home_with_lake(lake, tmp_path_factory, "other_home")  # another home, too
+    for writer in (home, other):
+        summary = materialize_day(writer, DAY1, redis_url=f"redis://localhost:{redis_port}/4")
+        assert (summary.wrote_online, summary.served_day) == (False, DAY2)
+    assert online_features(home, "item", [6], redis_url=url) == served
+    assert materialize_day(other, DAY2, redis_url=url).wrote_online  # the same day: written
