@@ -23,6 +23,10 @@ VALUED_EVENT_TYPES = ("watch", "rating")
 # stars" in some exports). Training reads ratings >= 4 as positives, which means this scale;
 # a rating outside it is quarantined rather than read on the wrong scale.
 RATING_SCALE = (0.0, 5.0)
+# One watch's dwell seconds at most: a week. Beyond it the value is not seconds (milliseconds
+# sent as seconds) or not one view, and a day's sum of such values overflowed the features'
+# doubles to inf (two watches of 1e308 s, each finite, passed the contract before).
+MAX_WATCH_SECONDS = 7 * 86_400
 AGE_BUCKETS = ("<18", "18-24", "25-34", "35-44", "45-54", "55+")
 
 _ARROW_TYPES = {

@@ -435,6 +435,14 @@ def _sequences(events: DataFrame, ids: DataFrame, seed: DataFrame | None) -> Dat
             seed.select("user_id", F.lit(-1).alias("n"),
                         F.struct("e.ts", "e.event_type", "e.item_id", "e.value").alias("k"))
         )  # fmt: skip
+    # Only a day's newest SEQUENCE_LENGTH can be in any day's sequence (every later one is
+    # newer), so each (user, day) keeps those first: a user's whole range went into one array
+    # row (100k engagements a day over 40 days: 4M elements for one user).
+    newest = Window.partitionBy("user_id", "n").orderBy(
+        *[F.col(f"k.{f}").desc_nulls_last() for f in ("ts", "event_type", "item_id", "value")]
+    )
+    cands = cands.withColumn("_r", F.row_number().over(newest))
+    cands = cands.where(F.col("_r") <= SEQUENCE_LENGTH).drop("_r")
     # Sorted oldest first on (ts, event_type, item_id), then each element put in the table's
     # field order once per user: per (user, d) slice it would be interpreted element by element
     # (a 215-day range: 10M elements).

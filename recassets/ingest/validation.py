@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from recassets.events import RATING_SCALE, VALUED_EVENT_TYPES, Contract
+from recassets.events import MAX_WATCH_SECONDS, RATING_SCALE, VALUED_EVENT_TYPES, Contract
 from recassets.ingest.parsing import _located, _typed
 
 if TYPE_CHECKING:
@@ -42,10 +42,6 @@ NOT_AN_OBJECT = (
     "unparseable JSON: not a JSON object, or past the JSON parser's limits (1,000 levels of "
     "nesting, numbers of 1,000 digits, names of 50,000 characters, strings of 20,000,000)"
 )
-# One watch's dwell seconds at most: a week. Beyond it the value is not seconds (milliseconds
-# sent as seconds) or not one view, and a day's sum of such values overflowed the features'
-# doubles to inf (two watches of 1e308 s, each finite, passed the contract before).
-MAX_WATCH_SECONDS = 7 * 86_400
 # a date and a time of day, as the contract asks (ISO 8601, RFC 3339's lower-case t too; a
 # space for the T as Spark writes), then Z, an offset, UTC / GMT or a region (Europe/London).
 # A zone abbreviation is refused: Java reads BST as Dhaka (+6) where a UK producer (Python's

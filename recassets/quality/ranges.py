@@ -169,13 +169,16 @@ def _unexpected(expectation: Any) -> Column | None:
     kind = expectation.expectation_type
     if kind not in _LOCATABLE:
         return None
+    within = _where(getattr(expectation, "row_condition", None))
+    if within is None:
+        return None  # a condition with no predicate here: GE judges every day
     c = F.col(expectation.column)
     if kind == "expect_column_values_to_not_be_null":
-        return c.isNull()
+        return within & c.isNull()
     if kind == "expect_column_values_to_be_in_set":
-        return c.isNotNull() & ~c.isin(list(expectation.value_set))
+        return within & c.isNotNull() & ~c.isin(list(expectation.value_set))
     if kind == "expect_column_values_to_be_unique":
-        return c.isNotNull() & (F.count(F.lit(1)).over(Window.partitionBy(c)) > 1)
+        return within & c.isNotNull() & (F.count(F.lit(1)).over(Window.partitionBy(c)) > 1)
     ok = F.lit(True)
     if expectation.min_value is not None:
         low = F.lit(expectation.min_value)
@@ -183,7 +186,22 @@ def _unexpected(expectation: Any) -> Column | None:
     if expectation.max_value is not None:
         high = F.lit(expectation.max_value)
         ok = ok & ((c < high) if expectation.strict_max else (c <= high))
-    return c.isNotNull() & ~ok
+    return within & c.isNotNull() & ~ok
+
+
+def _where(condition: Any) -> Column | None:
+    """The rows a ``row_condition`` keeps, as a Spark predicate (every row when there is none);
+    None for a condition other than ``column == value`` or ``column IN values``."""
+    from pyspark.sql import functions as F
+
+    if condition is None:
+        return F.lit(True)
+    operator = getattr(condition, "operator", None)
+    column = getattr(getattr(condition, "column", None), "name", None)
+    if column is None or str(operator) not in ("==", "IN"):
+        return None
+    value = condition.parameter
+    return F.col(column).isin(list(value)) if str(operator) == "IN" else F.col(column) == value
 
 
 def _row_count_failure(expectation: Any, rows: int) -> Failure | None:
@@ -394,7 +412,9 @@ class PartitionRange:
             for day, i in members:
                 own = suites[day].expectations[i]
                 fields = _fields(own)
-                fields["row_condition"] = Col(self.day_column) == day
+                on_day = Col(self.day_column) == day
+                own_condition = getattr(own, "row_condition", None)
+                fields["row_condition"] = on_day if own_condition is None else own_condition & on_day
                 fields["meta"] = {**(own.meta or {}), "range_day": day, "range_position": i}
                 expectations.append(type(own)(**fields))
             detail_format: dict[str, Any] = {

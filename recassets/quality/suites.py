@@ -30,7 +30,13 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from recassets.events import EVENT_TYPES, EVENTS
+from recassets.events import (
+    EVENT_TYPES,
+    EVENTS,
+    MAX_WATCH_SECONDS,
+    RATING_SCALE,
+    VALUED_EVENT_TYPES,
+)
 from recassets.features.schema import KEYS, TABLES, WINDOWS
 from recassets.preload import settle
 
@@ -54,6 +60,12 @@ RANGE_FORMS = (UTC_DAY, WITHIN_DAY)
 
 
 FINITE = sys.float_info.max  # the largest finite double: a counter above it is inf
+
+
+def _row_conditions():
+    from great_expectations.expectations import row_conditions
+
+    return row_conditions
 
 
 def _as_date(day: dt.date | str) -> dt.date:
@@ -83,6 +95,8 @@ def raw_events_suite(
     * ``event_type`` in ``EVENT_TYPES``;
     * ``ts`` in ``[day 00:00 UTC, day+1 00:00 UTC)``;
     * ``event_id`` unique;
+    * ``value`` set on watch and rating events, a rating on ``RATING_SCALE``, a watch within
+      ``MAX_WATCH_SECONDS`` (each by a ``row_condition`` on ``event_type``);
     * row count within ``[median*(1-band), median*(1+band)]`` of ``trailing_daily_counts``
       (the row counts of the partitions among the 7 days before ``day``), left out with a note
       when fewer than 3 such days exist, or when ``empty``: the day had no landing file at all
@@ -132,6 +146,32 @@ def raw_events_suite(
             column=EVENTS.key,
             description="event_id is unique",
             meta={"range_form": WITHIN_DAY},
+        ),
+    ]
+    # ``value`` where it carries the measurement (ingestion quarantines the rest; a writer that
+    # bypasses it landed a rating of 9 on the 0-10 scale, read as a positive, and a watch of
+    # -3600 s): set, and on the rating scale or within a week of seconds.
+    Col = _row_conditions().Column
+    lo, hi = RATING_SCALE
+    expectations += [
+        E.ExpectColumnValuesToNotBeNull(
+            column="value",
+            row_condition=Col("event_type").is_in(list(VALUED_EVENT_TYPES)),
+            description=f"value is set on {' and '.join(VALUED_EVENT_TYPES)} events",
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="value",
+            min_value=lo,
+            max_value=hi,
+            row_condition=Col("event_type") == "rating",
+            description=f"a rating is on the {lo:g}-{hi:g} scale",
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="value",
+            min_value=0,
+            max_value=MAX_WATCH_SECONDS,
+            row_condition=Col("event_type") == "watch",
+            description=f"a watch lasts 0 to {MAX_WATCH_SECONDS:,} s",
         ),
     ]
     counts = [int(c) for c in trailing_daily_counts]

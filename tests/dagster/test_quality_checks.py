@@ -148,7 +148,7 @@ def test_a_passing_range_records_each_day_and_downstream_materializes(events_his
         quality["2026-01-01"]
         .metadata["failing_expectations"]
         .value.startswith(
-            "### 2026-01-01\n\n**raw_events_2026-01-01: passed**: 9/9 expectations met"
+            "### 2026-01-01\n\n**raw_events_2026-01-01: passed**: 12/12 expectations met"
         )
     )
     assert {d: e.passed for d, e in _evaluations(history, "raw_events_has_events").items()} == {
@@ -171,7 +171,7 @@ def test_good_raw_events_day_passes_and_downstream_materializes(events_home):
     evaluation = _evaluations(result, "raw_events_quality")[GOOD_DAY]
     assert evaluation.passed
     assert evaluation.metadata["failed_expectations"].value == 0
-    assert evaluation.metadata["statistics"].value["evaluated_expectations"] == 9
+    assert evaluation.metadata["statistics"].value["evaluated_expectations"] == 12
     inputs = evaluation.metadata["inputs"].value
     assert len(inputs["trailing_daily_counts"]) == 3 and inputs["notes"] == []
     assert _evaluations(result, "raw_events_has_events")[GOOD_DAY].passed
@@ -189,7 +189,7 @@ def _assert_spike(evaluation) -> None:
     assert meta["failed_expectations"].value == 1
     lo, hi = meta["inputs"].value["row_count_bounds"]
     md = meta["failing_expectations"].value
-    assert md.startswith(f"### {SPIKE_DAY}\n\n**raw_events_{SPIKE_DAY}: FAILED**: 8/9")
+    assert md.startswith(f"### {SPIKE_DAY}\n\n**raw_events_{SPIKE_DAY}: FAILED**: 11/12")
     assert (
         f"| expect_table_row_count_to_be_between |  | min_value={lo}, max_value={hi} | observed_value="
         in md
@@ -241,7 +241,7 @@ def test_a_range_records_each_day_and_a_bad_day_blocks_downstream(events_home):
     assert quality[GOOD_DAY].metadata["failed_expectations"].value == 0
     # The empty day: nothing to validate, no volume to judge; left out of 01-07's band.
     empty = quality[EMPTY_DAY].metadata
-    assert empty["statistics"].value["evaluated_expectations"] == 8
+    assert empty["statistics"].value["evaluated_expectations"] == 11
     assert empty["inputs"].value["notes"] == [
         f"volume check skipped: no events landed for {EMPTY_DAY} (ingestion wrote an empty "
         "partition), so there is no volume to compare; raw_events_has_events warns"

@@ -170,8 +170,8 @@ def test_a_range_names_the_bad_day_with_its_own_failures_and_rows(spark, range_l
     assert unique.observed["unexpected_count"] == 2
     assert unique.observed["element_count"] == 10  # the day's rows, not the range's
     assert bad.statistics == {
-        "evaluated_expectations": 9, "successful_expectations": 5,
-        "unsuccessful_expectations": 4, "success_percent": 5 / 9 * 100,
+        "evaluated_expectations": 12, "successful_expectations": 8,
+        "unsuccessful_expectations": 4, "success_percent": 8 / 12 * 100,
     }  # fmt: skip
     assert bad.context["row_count_bounds"] == [5, 15]
 
@@ -215,7 +215,7 @@ def test_an_empty_day_passes_and_is_left_out_of_the_following_days_band(spark, r
     reports = check_raw_events_range(spark, range_lake, [EMPTY_DAY, "2026-01-07"])
     empty = reports[EMPTY_DAY]
     assert empty.success and empty.failures == []
-    assert empty.statistics["evaluated_expectations"] == 8  # no volume expectation
+    assert empty.statistics["evaluated_expectations"] == 11  # no volume expectation
     assert empty.notes == [
         "volume check skipped: no events landed for 2026-01-06 (ingestion wrote an empty "
         "partition), so there is no volume to compare; raw_events_has_events warns"
@@ -293,3 +293,30 @@ def test_an_entity_twice_in_a_day_fails_that_day_only_in_a_range(spark, make_hom
     assert failure.expectation in (
         "expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique",
     )  # fmt: skip
+
+
+def test_a_rating_off_its_scale_fails_its_day_only_and_a_long_watch_is_no_rating(
+    spark, make_home
+):
+    """The value expectations hold only where a row_condition keeps them (ratings, watches): in
+    the range form the day's own condition and the day are both applied, so a watch of an hour
+    on one day is not judged on the rating scale, and a rating of 9 fails its day alone."""
+    paths = make_home("quality_values")
+    days = ["2026-01-01", "2026-01-02", "2026-01-03"]
+    rows = [r for day in days for r in event_records(day, 10)]
+    for r in rows:
+        if r["dt"] == dt.date(2026, 1, 2) and r["event_id"].endswith("-3"):
+            r["event_type"], r["value"] = "rating", 9.0
+        if r["event_id"].endswith("-4"):  # a watch on every day
+            r["event_type"], r["value"] = "watch", 3600.0
+    spark.createDataFrame(rows, EVENTS_DDL).write.format("delta").partitionBy("dt").save(
+        paths.table("raw_events")
+    )
+    reports = check_raw_events_range(spark, paths, days, band=None)
+    assert {d: r.success for d, r in reports.items()} == {days[0]: True, days[1]: False, days[2]: True}
+    for day in days:
+        assert reports[day] == check_raw_events(spark, paths, day, band=None), day
+    [failure] = reports[days[1]].failures
+    assert (failure.expectation, failure.column) == ("expect_column_values_to_be_between", "value")
+    assert failure.observed["unexpected_count"] == 1
+    assert failure.sample_rows[0]["event_id"] == "2026-01-02-3"

@@ -47,7 +47,7 @@ def test_raw_events_suite_holds_the_volume_band_from_three_trailing_days():
     assert [(e.expectation_type, getattr(e, "column", None)) for e in suite.expectations] == [
         (NOT_NULL, "event_id"), (NOT_NULL, "user_id"), (NOT_NULL, "item_id"), (NOT_NULL, "ts"),
         (NOT_NULL, "event_type"), (IN_SET, "event_type"), (BETWEEN, "ts"), (UNIQUE, "event_id"),
-        (ROW_COUNT, None),
+        (NOT_NULL, "value"), (BETWEEN, "value"), (BETWEEN, "value"), (ROW_COUNT, None),
     ]  # fmt: skip
     row_count = suite.expectations[-1]
     assert (row_count.min_value, row_count.max_value) == (55, 165)
@@ -81,7 +81,7 @@ def test_good_partition_passes():
     assert report.success
     assert report.failures == []
     assert report.statistics == {
-        "evaluated_expectations": 9, "successful_expectations": 9,
+        "evaluated_expectations": 12, "successful_expectations": 12,
         "unsuccessful_expectations": 0, "success_percent": 100.0,
     }  # fmt: skip
     assert report.context["row_count_bounds"] == [5, 15]
@@ -183,7 +183,7 @@ def test_markdown_names_the_failing_expectation_and_its_rows():
     report = validate(df, raw_events_suite(DAY, [10, 10]))
     md = report.to_markdown()
     assert md.splitlines()[:2] == [
-        f"**raw_events_{DAY}: FAILED**: 8/9 expectations met",
+        f"**raw_events_{DAY}: FAILED**: 11/12 expectations met",
         "- note: volume check skipped: 2 trailing day(s) with events, at least 3 needed for a meaningful median",
     ]
     assert (
@@ -440,3 +440,22 @@ def test_an_entity_twice_in_a_feature_partition_fails(table):
     )
     assert [f.expectation for f in report.failures] == [expected]
     assert validate(good, feature_suite(table, previous_row_count=6)).success
+
+
+def test_a_value_off_its_scale_fails_where_it_carries_the_measurement():
+    """A writer that bypasses ingestion: a rating of 9 (a 0-10 scale, read as a positive), a
+    rating without a value, a watch of -3600 s. Clicks without a value stay fine."""
+    good = events(10)
+    good.loc[1, "value"] = None  # a click: no measurement, nothing to check
+    assert validate(good, raw_events_suite(DAY, TRAILING)).success
+    for row, kind, value, failing in (
+        (2, "rating", 9.0, BETWEEN), (3, "rating", None, NOT_NULL), (4, "watch", -3600.0, BETWEEN),
+    ):  # fmt: skip
+        bad = good.copy()
+        bad.loc[row, ["event_type", "value"]] = [kind, value]
+        report = validate(bad, raw_events_suite(DAY, TRAILING))
+        assert [(f.expectation, f.column) for f in report.failures] == [(failing, "value")], kind
+        assert report.failures[0].sample_rows[0]["event_id"] == f"{DAY}-{row}"
+    rated = good.copy()
+    rated.loc[2, ["event_type", "value"]] = ["rating", 4.5]
+    assert validate(rated, raw_events_suite(DAY, TRAILING)).success
