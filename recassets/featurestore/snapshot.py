@@ -238,6 +238,31 @@ def export_offline_snapshots(
     return out
 
 
+def refresh_stale(paths: Paths, table: str, current: Snapshot) -> dict[str, str]:
+    """Bring every other snapshot of ``table`` to ``current``'s schema: DuckDB reads the
+    snapshot glob with the first file's schema, so one day exported before a column existed
+    (an older release) failed every later materialization ("Column 'seen_item_ids' is not
+    found"), naming no file. A stale day is exported again from the lake; one the lake no longer
+    holds is moved to ``stale/`` beside them (out of the glob). Returns day -> what was done."""
+    want = pq.read_schema(current.path).remove_metadata()
+    folder = Path(current.path).parent
+    stale = {}
+    for f in sorted(folder.glob("dt=*.parquet")):
+        if f.name != Path(current.path).name and pq.read_schema(f).remove_metadata() != want:
+            stale[f.name[3:-8]] = f
+    done: dict[str, str] = {}
+    for day, f in stale.items():
+        try:
+            export_offline_snapshots(paths, table, [day])
+            done[day] = "exported again from the lake"
+        except (FileNotFoundError, ValueError) as e:
+            aside = folder / "stale" / f.name
+            aside.parent.mkdir(exist_ok=True)
+            f.replace(aside)
+            done[day] = f"moved to {aside} ({e})"
+    return done
+
+
 def read_snapshot(path: str | Path) -> pa.Table:
     return pq.read_table(path)
 

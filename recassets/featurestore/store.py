@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import math
 import random
 import threading
@@ -28,9 +29,12 @@ from recassets.featurestore.snapshot import (
     export_offline_snapshots,
     join_key,
     offline_rows,
+    refresh_stale,
 )
 from recassets.paths import Paths
 from recassets.preload import settle
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -223,6 +227,11 @@ def _materialize_day(
 ) -> MaterializeSummary:
     if snapshots is None:
         snapshots = {t: export_offline_snapshot(paths, t, iso) for t in TABLES}
+    for table, snapshot in snapshots.items():
+        for day, done in refresh_stale(paths, table, snapshot).items():
+            _log.warning(
+                "feature_store: %s snapshot of %s, of another schema: %s", table, day, done
+            )
     applied = applied or apply(paths, redis_url)
     marker = _store_marker(paths, redis_url)
     same_store = bool(marker)

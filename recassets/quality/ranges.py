@@ -91,7 +91,9 @@ def _derived_column(column: str | tuple[str, ...], form: str, day_column: str) -
 
     if not isinstance(column, str):  # a compound key: its parts, unit-separated, after the day
         parts = [F.col(c).cast("string") for c in column]
-        return F.concat(F.col(day_column).cast("string"), *[F.concat(F.lit("\x1f"), p) for p in parts])
+        return F.concat(
+            F.col(day_column).cast("string"), *[F.concat(F.lit("\x1f"), p) for p in parts]
+        )
 
     if form == UTC_DAY:
         # Microseconds since the partition day's 00:00 UTC: exact integers, and independent
@@ -414,7 +416,9 @@ class PartitionRange:
                 fields = _fields(own)
                 on_day = Col(self.day_column) == day
                 own_condition = getattr(own, "row_condition", None)
-                fields["row_condition"] = on_day if own_condition is None else own_condition & on_day
+                fields["row_condition"] = (
+                    on_day if own_condition is None else own_condition & on_day
+                )
                 fields["meta"] = {**(own.meta or {}), "range_day": day, "range_position": i}
                 expectations.append(type(own)(**fields))
             detail_format: dict[str, Any] = {

@@ -261,12 +261,13 @@ def compute_examples(
     prev_users = _read_day(spark, paths, "user_features", prev) if feature_day else None
     users = spark.read.format("delta").load(paths.table("users")).where(F.col("dt") <= F.lit(d))
     items = spark.read.format("delta").load(paths.table("items")).where(F.col("dt") <= F.lit(d))
-    # Each event by its own recipe (impressions by their engagements, ratings with sampled
-    # negatives): a recipe per day let one stray impression drop every rating of that day.
+    # Each event by its own recipe: one per day let one impression drop a day's ratings.
     recipe = recipe_of(has_impressions, has_ratings)
     base = _labelled_impressions(events).drop("dt") if has_impressions else None
     if has_ratings or not has_impressions:
-        catalog = items.where(F.col("first_seen") < F.lit(dt.datetime.combine(d, dt.time(), dt.UTC)))
+        catalog = items.where(
+            F.col("first_seen") < F.lit(dt.datetime.combine(d, dt.time(), dt.UTC))
+        )
         rated = _rated_with_negatives(events, catalog, d, seed_of(prev_users))
         base = rated if base is None else base.unionByName(rated)
 
@@ -403,10 +404,8 @@ def compute_examples_range(
         raise ValueError("compute_examples_range: no days")
     one = dt.timedelta(days=1)
     events = spark.read.format("delta").load(paths.table("raw_events")).where(F.col("dt").isin(*ds))
-    kinds = (
-        events.where(F.col("event_type").isin("impression", "rating"))
-        .select("dt", "event_type").distinct().collect()
-    )  # fmt: skip
+    typed = events.where(F.col("event_type").isin("impression", "rating"))
+    kinds = typed.select("dt", "event_type").distinct().collect()
     flagged = {r["dt"] for r in kinds if r["event_type"] == "impression"}
     rated_days = {r["dt"] for r in kinds if r["event_type"] == "rating"}
     existing = _existing_days(spark, paths.table("item_features"), [d - one for d in ds])

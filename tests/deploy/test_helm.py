@@ -301,8 +301,9 @@ def _launcher(v):
             "resources would size every run pod",
         ),
         (
-            lambda v: [e for e in _ud(v)["env"] if e["name"] == "RECASSETS_BENTOML_HOME"][0]
-            .__setitem__("value", "/var/lib/recassets/bentoml"),
+            lambda v: [e for e in _ud(v)["env"] if e["name"] == "RECASSETS_BENTOML_HOME"][
+                0
+            ].__setitem__("value", "/var/lib/recassets/bentoml"),
             "RECASSETS_BENTOML_HOME=/var/lib/recassets/bentoml is not in a mounted volume",
         ),
         (

@@ -220,7 +220,9 @@ def test_the_objects_of_the_values_validate() -> None:
     # none on the code server: the chart hands them to every run pod, over runK8sConfig's
     assert container["resources"] == {}
     job = run_job(values)
-    assert job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {"memory": "8Gi"}
+    assert job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {
+        "memory": "8Gi"
+    }
     assert job["spec"]["ttlSecondsAfterFinished"] == 86400
     assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
 
@@ -236,7 +238,10 @@ def _run(v: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (lambda v: _ud(v).__setitem__("resources", {"limits": {"memory": ["4Gi"]}}), "limits.memory"),
+        (
+            lambda v: _ud(v).__setitem__("resources", {"limits": {"memory": ["4Gi"]}}),
+            "limits.memory",
+        ),
         (lambda v: _ud(v)["env"].append({"value": "x"}), "'name' is a required property"),
         (lambda v: _ud(v)["readinessProbe"].__setitem__("periodSeconds", "20s"), "periodSeconds"),
         (lambda v: _run(v)["containerConfig"].__setitem__("resourcez", {}), "resourcez"),

@@ -114,7 +114,9 @@ def test_feature_store_yaml_uses_the_redis_url_given_without_its_password(paths)
     text = cfg.write_feature_store_yaml(paths, url).read_text()
     assert "s3cret" not in text and "password=${RECASSETS_REDIS_PASSWORD}" in text
     assert cfg.online_store_settings(paths, url).describe() == "redis:redis://:***@10.0.0.7:6380/2"
-    assert cfg.redis_connection_string("rediss://u:p@h") == 'h:6379,ssl=true,username="u",password="p"'
+    assert (
+        cfg.redis_connection_string("rediss://u:p@h") == 'h:6379,ssl=true,username="u",password="p"'
+    )
     with pytest.raises(ValueError, match="redis:// or rediss://"):
         cfg.redis_connection_string("http://h:1")
 

@@ -12,6 +12,7 @@ from recassets.featurestore import (
     Mismatch,
     apply,
     end_of_day,
+    export_offline_snapshot,
     get_store,
     materialize_day,
     offline_rows,
@@ -214,3 +215,20 @@ def test_snapshot_only_days_leave_the_online_store_alone(lake_copy):
     last = materialize_day(paths, DAY2, online=True)
     assert (last.wrote_online, served_day(paths)) == (True, DAY2)
     assert skew_check(paths, DAY2, sample=100).passed
+
+
+def test_a_snapshot_of_an_older_schema_is_brought_to_the_current_one(lake_copy):
+    """DuckDB reads the snapshot glob with the first file's schema: one day exported before a
+    column existed (an older release) failed every later materialization, naming no file. It
+    is exported again from the lake, or moved aside when the lake no longer holds its day."""
+    import pyarrow.parquet as pq
+
+    paths = lake_copy
+    old = export_offline_snapshot(paths, "user_features", DAY1)
+    pq.write_table(pq.read_table(old.path).drop_columns(["seen_item_ids"]), old.path)
+    orphan = Path(old.path).with_name("dt=2025-12-01.parquet")  # a day the lake lacks
+    pq.write_table(pq.read_table(old.path), orphan)
+    summary = materialize_day(paths, DAY2)
+    assert summary.wrote_online and skew_check(paths, DAY2, sample=100).passed
+    assert "seen_item_ids" in pq.read_schema(old.path).names  # exported again
+    assert not orphan.exists() and (orphan.parent / "stale" / orphan.name).is_file()

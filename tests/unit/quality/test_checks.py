@@ -295,9 +295,7 @@ def test_an_entity_twice_in_a_day_fails_that_day_only_in_a_range(spark, make_hom
     )  # fmt: skip
 
 
-def test_a_rating_off_its_scale_fails_its_day_only_and_a_long_watch_is_no_rating(
-    spark, make_home
-):
+def test_a_rating_off_its_scale_fails_its_day_only_and_a_long_watch_is_no_rating(spark, make_home):
     """The value expectations hold only where a row_condition keeps them (ratings, watches): in
     the range form the day's own condition and the day are both applied, so a watch of an hour
     on one day is not judged on the rating scale, and a rating of 9 fails its day alone."""
@@ -313,7 +311,11 @@ def test_a_rating_off_its_scale_fails_its_day_only_and_a_long_watch_is_no_rating
         paths.table("raw_events")
     )
     reports = check_raw_events_range(spark, paths, days, band=None)
-    assert {d: r.success for d, r in reports.items()} == {days[0]: True, days[1]: False, days[2]: True}
+    assert {d: r.success for d, r in reports.items()} == {
+        days[0]: True,
+        days[1]: False,
+        days[2]: True,
+    }
     for day in days:
         assert reports[day] == check_raw_events(spark, paths, day, band=None), day
     [failure] = reports[days[1]].failures

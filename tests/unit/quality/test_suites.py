@@ -403,7 +403,9 @@ def test_volume_expectation_is_dropped_when_the_band_is_off():
     on = raw_events_suite("2026-01-10", [100, 100, 100], band=0.5)
     off = raw_events_suite("2026-01-10", [100, 100, 100], band=None)
     assert len(on.expectations) == len(off.expectations)
-    bounds = [(e.min_value, e.max_value) for e in off.expectations if e.expectation_type == ROW_COUNT]
+    bounds = [
+        (e.min_value, e.max_value) for e in off.expectations if e.expectation_type == ROW_COUNT
+    ]
     assert bounds == [(1, None)]  # the band is off, the floor of one row is not
 
 
@@ -435,8 +437,10 @@ def test_an_entity_twice_in_a_feature_partition_fails(table):
     good = features(table)
     doubled = pd.concat([good, good.iloc[[1]]], ignore_index=True)
     report = validate(doubled, feature_suite(table, previous_row_count=6))
-    expected = "expect_column_values_to_be_unique" if len(KEYS[table]) == 1 else (
-        "expect_compound_columns_to_be_unique"
+    expected = (
+        "expect_column_values_to_be_unique"
+        if len(KEYS[table]) == 1
+        else ("expect_compound_columns_to_be_unique")
     )
     assert [f.expectation for f in report.failures] == [expected]
     assert validate(good, feature_suite(table, previous_row_count=6)).success
