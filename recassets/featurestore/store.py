@@ -483,7 +483,7 @@ def _store_marker(paths: Paths, redis_url: str | None) -> dict[str, Any]:
         from recassets.featurestore.online import REDIS_TIMEOUT_S
 
         key = cfg.REDIS_MARKER_KEY.format(project=cfg.PROJECT)
-        client = redis.Redis.from_url(
+        client: Any = redis.Redis.from_url(
             redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
         try:

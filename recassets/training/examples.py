@@ -270,7 +270,7 @@ def compute_examples(
         )
         rated = _rated_with_negatives(events, catalog, d, seed_of(prev_users))
         base = rated if base is None else base.unionByName(rated)
-
+    assert base is not None  # one recipe at least: impressions, or ratings (none: no row)
     ex = base.join(
         users.select("user_id", "country", "device", "age_bucket"), "user_id", "left"
     ).join(items.select("item_id", "category", "creator"), "item_id", "left")
