@@ -160,6 +160,8 @@ def _store_note() -> str | None:
         return f"online store unavailable, answering from the cold-start path: {error}"
     if rec.reader.marker_error:
         return f"{rec.reader.marker_error}: serving the items of {rec.reader.day}"
+    if rec.reader.unfinished:
+        return rec.reader.unfinished
     for store in getattr(rec, "embedding_stores", {}).values():  # rows in Redis
         if not store.ping():
             return f"embedding rows unavailable, answering by popularity: {store.health.error}"

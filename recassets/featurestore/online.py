@@ -102,6 +102,7 @@ class _Items:
     columns: dict[str, np.ndarray]
     day: str | None
     marker: tuple | None
+    unfinished: str | None = None  # the marker says a materialization began and never ended
 
 
 class OnlineFeatureReader:
@@ -221,6 +222,12 @@ class OnlineFeatureReader:
         """The day whose item features are in memory (None before any materialization)."""
         return self._items.day
 
+    @property
+    def unfinished(self) -> str | None:
+        """What the marker says of a materialization that began and has not ended (a failed
+        run leaves the store holding part of its day), None otherwise."""
+        return self._items.unfinished
+
     # -- refresh ----------------------------------------------------------------------------
 
     def maybe_refresh(self) -> bool:
@@ -252,6 +259,8 @@ class OnlineFeatureReader:
                 self.health.failed(e)
                 raise
             self.health.ok()
+            if items.unfinished and len(self._items.ids):  # keep what is held, and say why
+                raise ValueError(items.unfinished)
             if len(self._items.ids) and not len(items.ids):
                 where = cfg.marker_path(self.paths) if signature is None else "the online store"
                 raise ValueError(
@@ -304,6 +313,8 @@ class OnlineFeatureReader:
                 path, marker = signature[1], json.loads(signature[2])
             else:
                 marker = cfg.read_json(path) if signature else None
+            if marker is not None and marker.get("writing") and not marker.get("day"):
+                raise ValueError(f"the first materialization, of {marker['writing']}, never ended")
             if marker is not None and not isinstance(marker.get("day"), str):
                 raise ValueError("no day in it")
         except (ValueError, AttributeError) as e:
@@ -316,8 +327,19 @@ class OnlineFeatureReader:
             rows.append(values)
         order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
         sorted_ids = np.asarray(ids, dtype=np.int64)[order]
+        unfinished = None
+        if marker.get("writing"):
+            unfinished = (
+                f"the materialization of {marker['writing']} began at {marker.get('writing_since')} "
+                f"and has not ended: the online store may hold part of that day over "
+                f"{marker.get('day')}"
+            )
         return _Items(
-            sorted_ids, self._columns([rows[i] for i in order]), marker.get("day"), signature
+            sorted_ids,
+            self._columns([rows[i] for i in order]),
+            marker.get("day"),
+            signature,
+            unfinished,
         )
 
     def _columns(self, rows: list[dict[str, bytes | None]]) -> dict[str, np.ndarray]:

@@ -238,6 +238,13 @@ def _materialize_day(
     served = marker.get("day") if same_store else None
     wrote = online and (served is None or served <= iso)
     if wrote:
+        # Said before the rows are written: a run that fails half-way leaves the store holding
+        # part of the day over the last, and readers (serving's /readyz) then say so, where they
+        # said healthy. The marker that follows the rows replaces this one.
+        pending = {**marker, "writing": iso, "writing_since": dt.datetime.now(dt.UTC).isoformat()}
+        if redis_url:
+            _redis_marker(redis_url, pending)
+        cfg.write_json(cfg.marker_path(paths), pending)
         store = get_store(paths, redis_url)
         start = dt.datetime.combine(dt.date.fromisoformat(iso), dt.time.min, tzinfo=dt.UTC)
         with warnings.catch_warnings():
@@ -277,7 +284,7 @@ def _materialize_day(
 def served_day(paths: Paths) -> str | None:
     """The day the online store serves (from the marker), None before any materialization."""
     marker = cfg.read_json(cfg.marker_path(paths))
-    return marker["day"] if marker else None
+    return marker.get("day") if marker else None
 
 
 def _write_lineage(

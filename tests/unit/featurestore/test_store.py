@@ -232,3 +232,36 @@ def test_a_snapshot_of_an_older_schema_is_brought_to_the_current_one(lake_copy):
     assert summary.wrote_online and skew_check(paths, DAY2, sample=100).passed
     assert "seen_item_ids" in pq.read_schema(old.path).names  # exported again
     assert not orphan.exists() and (orphan.parent / "stale" / orphan.name).is_file()
+
+
+def test_a_materialization_that_fails_half_way_is_said_until_one_ends(lake_copy, monkeypatch):
+    """Feast writes a day view by view, in place: a run that failed half-way left the users
+    of the new day over the items of the last, and every reader said healthy. The marker now
+    says a day is being written before its rows are; readers keep what they hold and say why."""
+    from feast import FeatureStore
+
+    from recassets.featurestore import OnlineFeatureReader
+
+    paths = lake_copy
+    materialize_day(paths, DAY1)
+    reader = OnlineFeatureReader(paths, check_interval_s=0)
+    assert (reader.day, reader.unfinished, reader.marker_error) == (DAY1, None, None)
+
+    def half_way(self, *args, **kwargs):
+        raise ConnectionError("the online store went away half-way")
+
+    monkeypatch.setattr(FeatureStore, "materialize", half_way)
+    with pytest.raises(ConnectionError):
+        materialize_day(paths, DAY2)
+    marker = json.loads(cfg.marker_path(paths).read_text())
+    assert (marker["day"], marker["writing"]) == (DAY1, DAY2)
+    assert served_day(paths) == DAY1
+    reader.maybe_refresh()
+    assert reader.day == DAY1 and f"the materialization of {DAY2} began" in reader.marker_error
+    fresh = OnlineFeatureReader(paths)  # a pod starting now loads what is there, and says so
+    assert fresh.day == DAY1 and "has not ended" in fresh.unfinished
+    monkeypatch.undo()
+    assert materialize_day(paths, DAY2).wrote_online
+    assert "writing" not in json.loads(cfg.marker_path(paths).read_text())
+    reader.maybe_refresh()
+    assert (reader.day, reader.unfinished, reader.marker_error) == (DAY2, None, None)
