@@ -102,6 +102,21 @@ def problems(docs: list[dict[str, Any]]) -> list[str]:
         for var in (REDIS_URL_ENV, "RECASSETS_REDIS_PASSWORD"):
             if "secretKeyRef" not in env.get(var, {}).get("valueFrom", {}):
                 found.append(f"{name}: {var} does not come from a Secret")
+        # The decision log (<landing>/serving_log) on the volume lake/serving_log ingests from,
+        # written as the platform's UID: on the pod's emptyDir it was lost with the pod, and
+        # filled the emptyDir's 1Gi after about a million answers (the kubelet evicts then).
+        landing = env.get("RECASSETS_LANDING", {}).get("value") or "(unset: the pod's emptyDir)"
+        on_pvc = [
+            p for p, m in mounts.items() if "persistentVolumeClaim" in volumes.get(m["name"], {})
+        ]
+        if not any(landing.startswith(p.rstrip("/") + "/") for p in on_pvc):
+            found.append(
+                f"{name}: RECASSETS_LANDING={landing}: the decision log is not on the shared volume"
+            )
+        if ctx.get("runAsUser") != 10001:
+            found.append(
+                f"{name}: runAsUser {ctx.get('runAsUser')} is not the platform's 10001 (the volume's owner)"
+            )
         token_file = env.get(TOKEN_FILE_ENV, {}).get("value")
         secret_mounts = [p for p, m in mounts.items() if "secret" in volumes.get(m["name"], {})]
         if not token_file or not any(
@@ -197,6 +212,11 @@ def _break_hpa(docs):
     by_kind(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] = "other"
 
 
+def _break_landing(docs):
+    env = _container(docs)["env"]
+    env[:] = [e for e in env if e["name"] != "RECASSETS_LANDING"]
+
+
 def _break_replicas(docs):
     by_kind(docs, "Deployment")["spec"]["replicas"] = 2
 
@@ -225,6 +245,7 @@ def _break_hpa_metric(docs):
         (_break_hpa, "does not scale the Deployment"),
         (_break_hpa_metric, "Unexpected keys in model class V2MetricTarget"),
         (_break_replicas, "sets replicas beside its autoscaler"),
+        (_break_landing, "the decision log is not on the shared volume"),
     ],
 )
 def test_a_broken_manifest_is_refused(breaker, expected: str) -> None:
