@@ -23,17 +23,22 @@ __all__ = ["TargetMaterialization", "latest_materialization"]
 
 
 def latest_materialization(
-    instance: DagsterInstance, asset_key: AssetKey, partition: str
+    instance: DagsterInstance, asset_key: AssetKey, partition: str, run_id: str | None = None
 ) -> TargetMaterialization | None:
-    """The latest materialization of ``asset_key``'s ``partition``, as the target of a check
-    evaluation of that partition; None when it was never materialized."""
+    """The latest materialization of ``asset_key``'s ``partition`` made by ``run_id`` (the
+    check's own run, whose data it judged), else the latest of any run, as the target of a
+    check evaluation of that partition; None when it was never materialized. Without the run,
+    a run that wrote the same day while this check ran took this run's verdict."""
     records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]),
+        limit=10 if run_id else 1,
     ).records
-    if not records:
+    own = [r for r in records if r.event_log_entry.run_id == run_id]
+    chosen = (own or records[:1])[0] if records else None
+    if chosen is None:
         return None
     return TargetMaterialization(
-        run_id=records[0].event_log_entry.run_id,
-        storage_id=records[0].storage_id,
-        timestamp=records[0].timestamp,
+        run_id=chosen.event_log_entry.run_id,
+        storage_id=chosen.storage_id,
+        timestamp=chosen.timestamp,
     )

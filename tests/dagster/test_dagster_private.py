@@ -94,6 +94,27 @@ def test_an_evaluation_targeting_its_materialization_is_current_and_one_without_
     assert latest_materialization(DagsterInstance.ephemeral(), probe.key, "2026-01-01") is None
 
 
+def test_the_target_is_the_checks_own_runs_materialization_when_another_wrote_since():
+    """A run that wrote the same day while a check ran took that check's verdict: the target
+    is the check's own run's materialization when there is one, else the latest."""
+    days = DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-03")
+
+    @asset(partitions_def=days)
+    def probe(context):
+        return None
+
+    instance = DagsterInstance.ephemeral()
+    first = materialize([probe], instance=instance, partition_key="2026-01-02")
+    second = materialize([probe], instance=instance, partition_key="2026-01-02")
+    assert (
+        latest_materialization(instance, probe.key, "2026-01-02", first.run_id).run_id
+        == first.run_id
+    )
+    assert latest_materialization(instance, probe.key, "2026-01-02").run_id == second.run_id
+    other = latest_materialization(instance, probe.key, "2026-01-02", "a-run-that-wrote-nothing")
+    assert other is not None and other.run_id == second.run_id
+
+
 def private_imports(path: Path) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
