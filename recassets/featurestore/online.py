@@ -313,18 +313,36 @@ class OnlineFeatureReader:
                 path, marker = signature[1], json.loads(signature[2])
             else:
                 marker = cfg.read_json(path) if signature else None
-            if marker is not None and marker.get("writing") and not marker.get("day"):
-                raise ValueError(f"the first materialization, of {marker['writing']}, never ended")
-            if marker is not None and not isinstance(marker.get("day"), str):
+            first_unfinished = (
+                marker is not None and marker.get("writing") and not marker.get("day")
+            )
+            if (
+                marker is not None
+                and not first_unfinished
+                and not isinstance(marker.get("day"), str)
+            ):
                 raise ValueError("no day in it")
         except (ValueError, AttributeError) as e:
             raise ValueError(f"the marker {path} is damaged ({e})") from e
         if marker is None:
             return _Items(np.zeros(0, np.int64), self._columns([]), None, None)
+        if first_unfinished:
+            raise ValueError(f"the first materialization, of {marker['writing']}, never ended")
+        named = str(marker.get("online_store") or "")
+        if named and not named.startswith(f"{self.settings.kind}:"):
+            # a home's SQLite marker read by a reader of Redis (a Redis without its own marker):
+            # the day it names is not what this store holds, and an empty catalog looked ready
+            raise ValueError(
+                f"the marker {path} names another online store ({named.split(':')[0]}) than "
+                f"this reader's {self.settings.describe()}"
+            )
         ids, rows = [], []
         for item_id, values in self._backend.scan(ITEM_VIEW, self.item_key, self.item_features):
             ids.append(item_id)
             rows.append(values)
+        if not ids:  # a day is named: a store restarted empty, flushed, or another db
+            raise ValueError(f"the online store holds no item of {marker.get('day')}, the day "
+                             f"its marker {path} names (flushed or emptied?)")  # fmt: skip
         order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
         sorted_ids = np.asarray(ids, dtype=np.int64)[order]
         unfinished = None

@@ -297,3 +297,12 @@ def test_an_older_day_never_rolls_the_same_redis_back_however_its_url_is_spelled
         assert (summary.wrote_online, summary.served_day) == (False, DAY2)
     assert online_features(home, "item", [6], redis_url=url) == served
     assert materialize_day(other, DAY2, redis_url=url).wrote_online  # the same day: written
+
+
+def test_a_reader_of_an_empty_redis_under_a_sqlite_marker_says_so(stores, redis_port):
+    """A home's SQLite marker read by a reader of a Redis that holds no marker of its own (a
+    store restarted empty, another db): it served an empty catalog and looked ready."""
+    sqlite_home, _, _ = stores
+    reader = OnlineFeatureReader(sqlite_home, redis_url=f"redis://127.0.0.1:{redis_port}/5")
+    assert reader.day is None and "names another online store (sqlite)" in reader.marker_error
+    assert OnlineFeatureReader(sqlite_home).marker_error is None  # its own store: fine

@@ -265,3 +265,17 @@ def test_a_materialization_that_fails_half_way_is_said_until_one_ends(lake_copy,
     assert "writing" not in json.loads(cfg.marker_path(paths).read_text())
     reader.maybe_refresh()
     assert (reader.day, reader.unfinished, reader.marker_error) == (DAY2, None, None)
+
+
+def test_a_store_emptied_under_its_marker_is_said_at_the_first_load_too(lake_copy):
+    """A pod starting against a store restarted empty (or flushed) under a marker that names a
+    day served an empty catalog and said ready; a reader that held items already said so."""
+    from recassets.featurestore import OnlineFeatureReader
+
+    paths = lake_copy
+    materialize_day(paths, DAY1)
+    assert OnlineFeatureReader(paths).day == DAY1
+    with sqlite3.connect(cfg.sqlite_path(paths)) as conn:
+        conn.execute("DELETE FROM recassets_item_daily_features")
+    fresh = OnlineFeatureReader(paths)
+    assert fresh.day is None and f"holds no item of {DAY1}" in fresh.marker_error
