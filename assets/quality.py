@@ -74,7 +74,9 @@ def latest_materialization(
     """The materialization of ``day``'s partition that an evaluation of it checks (None
     without a ``context`` to look it up in): see ``assets.check_targets`` for why each
     evaluation of a range names it."""
-    return None if context is None else _latest(context.instance, asset_key, day, context.run_id)
+    return (
+        None if context is None else _latest(context.instance, asset_key, day, context.run.run_id)
+    )
 
 
 def quality_evaluations(
