@@ -227,17 +227,19 @@ def _materialize_day(
 ) -> MaterializeSummary:
     if snapshots is None:
         snapshots = {t: export_offline_snapshot(paths, t, iso) for t in TABLES}
-    for table, snapshot in snapshots.items():
-        for day, done in refresh_stale(paths, table, snapshot).items():
-            _log.warning(
-                "feature_store: %s snapshot of %s, of another schema: %s", table, day, done
-            )
     applied = applied or apply(paths, redis_url)
     marker = _store_marker(paths, redis_url)
     same_store = bool(marker)
     served = marker.get("day") if same_store else None
     wrote = online and (served is None or served <= iso)
     if wrote:
+        # Only a load reads the snapshot glob (DuckDB, with its first file's schema): a range
+        # exports every day but loads its last, so the footers are read once, not once a day.
+        for table, snapshot in snapshots.items():
+            for day, done in refresh_stale(paths, table, snapshot).items():
+                _log.warning(
+                    "feature_store: %s snapshot of %s, of another schema: %s", table, day, done
+                )
         # Said before the rows are written: a run that fails half-way leaves the store holding
         # part of the day over the last, and readers (serving's /readyz) then say so, where they
         # said healthy. The marker that follows the rows replaces this one.
