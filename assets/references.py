@@ -44,8 +44,8 @@ LIBRARY: dict = {
     keys.SIMILARITY: ("recassets/training/similarity.py", "train_next"),
     keys.LIGHT: ("recassets/training/light.py", "train_next"),
     keys.EVALUATION: ("recassets/training/evaluation.py", "evaluate"),
-    keys.ITEM_EMBEDDINGS: ("recassets/bento/bundle.py", "compute_item_embeddings"),
-    keys.ITEM_INDEX: ("recassets/bento/bundle.py", "build_item_index"),
+    keys.ITEM_EMBEDDINGS: ("recassets/bento/retrieval_build.py", "compute_item_embeddings"),
+    keys.ITEM_INDEX: ("recassets/bento/retrieval_build.py", "build_item_index"),
     keys.RECOMMENDER_BENTO: ("recassets/bento/bundle.py", "write_bundle"),
     keys.SERVING_LOG: ("recassets/ingest/pipeline.py", "ingest"),
 }

@@ -19,7 +19,8 @@ latest checkpoint: a model the gate refused is never embedded, indexed or bundle
 policy is popularity, embeddings and index are skipped and the bundle carries no model.
 
 Versions are written to a temporary folder and renamed into place, so a failed step never
-leaves a half-written version that a later step (or a serving process) would pick up.
+leaves a half-written version that a later step (or a serving process) would pick up. The
+embeddings and the index are built in ``recassets.bento.retrieval_build`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -35,14 +36,29 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow.compute as pc
-
 from recassets.bento.popularity import POPULARITY_FILE, write_counts
+from recassets.bento.retrieval_build import (  # re-exported: the steps before the bundle
+    CHECK_K,
+    EmbeddingsResult,
+    IndexResult,
+    _read_json,
+    _sha256,
+    _staging,
+    _write_json,
+    build_item_index,
+    compute_item_embeddings,
+    index_files,
+    latest_version,
+    load_embeddings,
+    retrieval_dir,
+    sampled_user_vectors,
+    serving_policy,
+    verify_index_copy,
+    versions,
+)
 from recassets.bento.store import (  # the store's helpers, re-exported
     BENTO_NAME,
     bento_folder,
@@ -52,227 +68,18 @@ from recassets.bento.store import (  # the store's helpers, re-exported
     mark_built,
 )
 from recassets.featurestore import config as fcfg
-from recassets.featurestore.store import served_day
 from recassets.funnel import campaigns as C
 from recassets.paths import Paths
-from recassets.retrieval.index import (
-    MIN_RECALL,
-    IndexInfo,
-    ItemIndex,
-    build_index,
-    measure_recall,
-)
-from recassets.training import inference as T
+from recassets.retrieval.index import MIN_RECALL
 from recassets.training import policy as P
 from recassets.training.checkpoint import Checkpoint, DamagedArtifactError
 from recassets.training.light import LightRanker
 from recassets.training.similarity import ItemSimilarity
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "serving"
-_VERSION = re.compile(r"^\d{4,}$")
-
-
-def retrieval_dir(paths: Paths, what: str) -> Path:
-    return Path(paths.artifacts) / "retrieval" / what
-
-
-def versions(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(
-        (p for p in folder.iterdir() if _VERSION.match(p.name)), key=lambda p: int(p.name)
-    )
-
-
-def latest_version(folder: Path) -> Path | None:
-    found = versions(folder)
-    return found[-1] if found else None
-
-
-def _new_version(folder: Path) -> Path:
-    found = versions(folder)
-    return folder / f"{int(found[-1].name) + 1 if found else 1:04d}"
-
-
-def _publish(tmp: Path, folder: Path) -> Path:
-    """Rename a completed temporary folder to the next version (atomic on one filesystem)."""
-    target = _new_version(folder)
-    os.replace(tmp, target)
-    return target
-
-
-def _staging(folder: Path, prefix: str = ".tmp-") -> Path:
-    """A new folder of this process's own under ``folder`` (never shared with another build)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def serving_policy(paths: Paths) -> dict[str, Any]:
-    """The current policy; a model policy whose checkpoint files are gone is an error."""
-    policy = P.current_policy(paths)
-    if policy.get("policy") == P.MODEL:
-        for kind in P.KINDS:
-            if not Path(policy[kind]).exists():
-                raise FileNotFoundError(
-                    f"the promoted {kind} checkpoint {policy[kind]} is missing: restore it or "
-                    "re-run the model assets"
-                )
-    return policy
-
-
-def _features_day(paths: Paths) -> str:
-    day = served_day(paths)
-    if day is None:
-        raise ValueError(
-            "the online store serves no day yet: materialize featurestore/feature_store first"
-        )
-    return day
-
-
-def _feature_rows(paths: Paths, table: str, day: str) -> Any:
-    from recassets.lake import open_delta
-
-    dt_ = open_delta(paths.table(table))
-    rows = dt_.to_pyarrow_dataset().to_table(filter=pc.field("dt") == dt.date.fromisoformat(day))
-    return rows, dt_.version()
-
-
-# --- item_embeddings ------------------------------------------------------------------------
-
-
-@dataclass
-class EmbeddingsResult:
-    folder: str | None  # None: skipped (popularity policy)
-    manifest: dict[str, Any]
-
-
-def compute_item_embeddings(paths: Paths, *, device: Any = None) -> EmbeddingsResult:
-    """The promoted two-tower's item tower over every item of ``item_features`` on the day the
-    online store serves (the whole catalog: that table holds every item ever seen)."""
-    policy = serving_policy(paths)
-    if policy.get("policy") != P.MODEL:
-        return EmbeddingsResult(None, {"skipped": "popularity policy: no model to embed with"})
-    day = _features_day(paths)
-    rows, version = _feature_rows(paths, "item_features", day)
-    if rows.num_rows == 0:
-        raise ValueError(f"item_features has no rows for {day}, the day the online store serves")
-    ids, vecs = T.item_embeddings(policy["two_tower"], rows, device=device)
-    folder = retrieval_dir(paths, "embeddings")
-    tmp = _staging(folder)
-    np.save(tmp / "item_ids.npy", ids)
-    np.save(tmp / "embeddings.npy", vecs)
-    manifest = {
-        "two_tower": policy["two_tower"],
-        "features_day": day,
-        "item_features_version": version,
-        "items": int(len(ids)),
-        "dim": int(vecs.shape[1]),
-        "norm_min": float(np.linalg.norm(vecs, axis=1).min()) if len(vecs) else None,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    _write_json(tmp / "manifest.json", manifest)
-    return EmbeddingsResult(str(_publish(tmp, folder)), manifest)
-
-
-def load_embeddings(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    folder = Path(folder)
-    return (
-        np.load(folder / "item_ids.npy"),
-        np.load(folder / "embeddings.npy"),
-        _read_json(folder / "manifest.json"),
-    )
-
-
-# --- item_index -----------------------------------------------------------------------------
-
-
-@dataclass
-class IndexResult:
-    folder: str | None
-    info: IndexInfo | None
-    check: dict[str, Any]  # recall@k against exact search on held-out sampled users
-    manifest: dict[str, Any]
-
-
-def sampled_user_vectors(
-    paths: Paths, two_tower: str, day: str, n: int, seed: int = 0
-) -> np.ndarray:
-    """Embeddings of up to ``n`` users drawn (seeded) from ``user_features`` of ``day``."""
-    rows, _ = _feature_rows(paths, "user_features", day)
-    if rows.num_rows == 0:
-        return np.zeros((0, 0), np.float32)
-    rng = np.random.default_rng(seed)
-    take = np.sort(rng.choice(rows.num_rows, min(n, rows.num_rows), replace=False))
-    _, vecs = T.user_embeddings(two_tower, rows.take(take))
-    return vecs
-
-
-def build_item_index(
-    paths: Paths,
-    *,
-    factory: str | None = None,
-    sample_users: int = 2000,
-    k: int = 100,
-    target_recall: float = 0.97,
-    seed: int = 0,
-) -> IndexResult:
-    """Index the latest embeddings (which must come from the promoted two-tower). Half of the
-    sampled users tune nprobe; the other half, unseen by the tuning, measure the recall@k
-    that the blocking check reads."""
-    policy = serving_policy(paths)
-    if policy.get("policy") != P.MODEL:
-        return IndexResult(None, None, {}, {"skipped": "popularity policy: nothing to index"})
-    emb = latest_version(retrieval_dir(paths, "embeddings"))
-    if emb is None:
-        raise FileNotFoundError("no item embeddings: materialize retrieval/item_embeddings first")
-    ids, vecs, emb_manifest = load_embeddings(emb)
-    if P.in_home(paths, emb_manifest["two_tower"]) != policy["two_tower"]:
-        raise ValueError(
-            f"the latest embeddings ({emb}) come from {emb_manifest['two_tower']}, but the "
-            f"policy serves {policy['two_tower']}: materialize retrieval/item_embeddings first"
-        )
-    users = sampled_user_vectors(
-        paths, policy["two_tower"], emb_manifest["features_day"], sample_users, seed
-    )
-    half = len(users) // 2
-    tune, held_out = (users[:half], users[half:]) if half else (None, users)
-    index, info = build_index(
-        vecs, factory=factory, queries=tune, k=k, target_recall=target_recall, seed=seed
-    )
-    item_index = ItemIndex(index, ids.astype(np.int64), info)
-    check = measure_recall(item_index, vecs, held_out, k) if len(held_out) else {}
-    folder = retrieval_dir(paths, "index")
-    tmp = _staging(folder)
-    item_index.save(tmp)
-    manifest = {
-        "embeddings": str(emb),
-        "two_tower": policy["two_tower"],
-        "features_day": emb_manifest["features_day"],
-        "item_features_version": emb_manifest["item_features_version"],
-        "check": check,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    _write_json(tmp / "manifest.json", manifest)
-    return IndexResult(str(_publish(tmp, folder)), info, check, manifest)
 
 
 # --- the bundle and the bento ---------------------------------------------------------------
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_bundle(paths: Paths, out: str | Path | None = None) -> Path:
@@ -357,6 +164,7 @@ def _fill_bundle(paths: Paths, policy: dict[str, Any], folder: Path) -> Path:
                 "partitions": load(target).meta.get("partitions", []),
             }
         shutil.copytree(index, folder / "index")
+        verify_index_copy(index, folder / "index", index_manifest)
         files["index"] = "index"
         lineage["index"] = {"folder": str(index), **index_manifest}
         # what the gate judged: the candidate's figures, or co-occurrence's as it serves
@@ -564,6 +372,15 @@ def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> st
 # finish together cannot lose each other's mark). ``latest_bento`` takes marked bentos only.
 __all__ = [
     "BENTO_NAME",
+    "CHECK_K",
+    "EmbeddingsResult",
+    "IndexResult",
+    "latest_version",
+    "index_files",
+    "load_embeddings",
+    "retrieval_dir",
+    "sampled_user_vectors",
+    "versions",
     "check_tag",
     "mark_built",
     "bento_folder",

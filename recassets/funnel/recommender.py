@@ -180,7 +180,9 @@ class Recommender:
                 raise ValueError(
                     f"RECASSETS_SERVE_EMBEDDINGS={self.config.embeddings!r}: process or redis"
                 )
-            self._retrieval = S.Retrieval(self.two_tower, self.tt_vocab, self.index, self._users)
+            self._retrieval = S.Retrieval(
+                self.two_tower, self.tt_vocab, self.index, self._users, self.config.candidates
+            )
             self._ranking = Ranking(self.ranker, self.rk_vocab, self._users, self.device)
             self._tt_weights = self._retrieval.weights
         self.catalog = Catalog(

@@ -9,13 +9,25 @@ The index type follows the catalog size (``choose_index``):
   rather than HNSW: it builds in a k-means pass (HNSW's graph build on 1M vectors takes several
   times longer on two cores), it is rebuilt from scratch every retrain anyway, and its one knob
   (``nprobe``) is tuned at build time to reach the recall target (``tune_nprobe``).
-- beyond: ``IVF{nlist},PQ{m}`` (``m`` = D/4 sub-quantizers of 8 bits: 16 bytes per 64-d vector
-  instead of 256), the only layout that keeps 100M items in memory.
+- beyond: ``IVF{nlist},SQ8`` (8-bit scalar codes: 64 bytes per 64-d vector instead of 256, so
+  100M items take 6.4 GB). Not ``PQ``: product quantization (16 bytes a vector) loses recall
+  in the codes themselves, whatever ``nprobe``: on 200k vectors with the PQ16 codes of the 10M
+  layout, recall@100 stayed at 0.55 with every list probed (review, 2026-12-07), below the
+  0.95 a served index must reach, so every such index was refused and the bento never rebuilt.
+  SQ8 loses about 0.003 of recall against IVF-Flat at the same nprobe (0.973 against 0.976 at
+  k = 600 on 200k clustered vectors), and a PQ code refined by SQ8 costs more bytes than SQ8
+  alone for less recall (0.964) and a build 15 times longer.
 
 ``nprobe`` is tuned, not guessed: build-time queries (sampled users' embeddings, or item
 vectors when none are given) are searched exactly and approximately with nprobe doubling from
 1 until recall@k reaches ``target_recall``. The blocking check of ``item_index`` then measures
-recall@100 on held-out sampled users with the tuned nprobe.
+recall@k on held-out sampled users with the tuned nprobe. ``k`` is the depth serving asks for
+(``recassets.bento.bundle.CHECK_K``: the funnel's 500 candidates and a margin for the user's
+seen items, which are dropped after the search): an index tuned at recall@100 reached 0.984
+there and 0.941 at 500, with 13 of the 500 slots empty (review, 2026-12-07).
+
+Only ``Flat`` and IVF layouts are built (``factory`` must name one): an HNSW graph has no
+``nprobe`` to tune and its build on two cores costs several times a k-means pass.
 
 Built on the GPU when faiss has GPU support and CUDA is visible (``faiss.get_num_gpus()``):
 training and adding run there, the result is moved back to the CPU for writing, since a
@@ -39,7 +51,7 @@ from typing import Any
 import numpy as np
 
 EXACT_MAX = 100_000
-MIN_RECALL = 0.95  # recall@100 against exact search that an index must reach to be served
+MIN_RECALL = 0.95  # recall@k against exact search that an index must reach to be served
 PQ_MIN = 10_000_000
 INDEX_FILE, IDS_FILE, META_FILE = "index.faiss", "item_ids.npy", "index.json"
 
@@ -57,10 +69,7 @@ def choose_index(n: int, dim: int) -> str:
     nlist = 1 << max(4, round(math.log2(2 * math.sqrt(n))))
     if n < PQ_MIN:
         return f"IVF{nlist},Flat"
-    m = max(1, dim // 4)
-    while dim % m:
-        m -= 1
-    return f"IVF{nlist},PQ{m}"
+    return f"IVF{nlist},SQ8"
 
 
 @dataclass
@@ -154,9 +163,15 @@ def build_index(
     n, dim = vectors.shape
     if n == 0:
         raise ValueError("no item vectors to index: the catalog is empty")
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if len(bad):  # a NaN row vanished from every exact answer, and IVF's k-means died in C++
+        raise ValueError(
+            f"{len(bad)} of {n} item vectors are not finite (positions {bad[:10].tolist()}): "
+            "refusing to index them"
+        )
     factory = factory or choose_index(n, dim)
     started = time.perf_counter()
-    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    index = _new_index(faiss, dim, factory)
     gpu = _on_gpu(faiss) if use_gpu is None else use_gpu
     work = index
     if gpu:  # train and add on the GPU, keep the CPU copy for writing
@@ -173,7 +188,12 @@ def build_index(
             if n > 256 * nlist
             else vectors
         )
-        work.train(sample)
+        try:  # e.g. 8-bit PQ codes need 256 training points whatever nlist
+            work.train(sample)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"index {factory!r} cannot be trained on {len(sample)} vectors: {_first_line(exc)}"
+            ) from exc
     work.add(vectors)
     if gpu:
         index = faiss.index_gpu_to_cpu(work)
@@ -196,6 +216,31 @@ def build_index(
         build_s=time.perf_counter() - started,
     )
     return index, info
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+
+
+def _new_index(faiss: Any, dim: int, factory: str) -> Any:
+    """An empty index of ``factory``, refused by name unless it is Flat or IVF (see the module
+    docstring): an HNSW build ran to the end and then failed tuning, inside FAISS."""
+    try:
+        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"index factory {factory!r} is not one FAISS reads: {_first_line(exc)}"
+        ) from exc
+    if factory == "Flat":
+        return index
+    try:
+        faiss.extract_index_ivf(index)
+    except RuntimeError:
+        raise ValueError(
+            f"index factory {factory!r} is neither Flat nor an IVF index (IVF<nlist>,Flat, "
+            "IVF<nlist>,SQ8, ...): only those are built, tuned and checked"
+        ) from None
+    return index
 
 
 @dataclass
@@ -242,16 +287,25 @@ class ItemIndex:
         try:
             index = faiss.read_index(str(folder / INDEX_FILE))
             info = IndexInfo(**json.loads((folder / META_FILE).read_text()))
-            ids = np.load(folder / IDS_FILE)
+            ids = np.load(folder / IDS_FILE, allow_pickle=False)
+            if info.nprobe is not None:  # on a Flat index: FAISS's own error, now named
+                set_nprobe(index, info.nprobe)
         except Exception as exc:  # faiss raises RuntimeError, numpy ValueError/EOFError, ...
             raise ValueError(f"index {folder} is damaged: {exc}") from exc
-        if info.nprobe is not None:
-            set_nprobe(index, info.nprobe)
+        problem = None
         if len(ids) != index.ntotal:
-            raise ValueError(
-                f"index {folder}: {index.ntotal} vectors but {len(ids)} item ids (mixed files?)"
-            )
-        return cls(index=index, item_ids=ids, info=info)
+            problem = f"{index.ntotal} vectors but {len(ids)} item ids (mixed files?)"
+        elif ids.ndim != 1 or ids.dtype.kind not in "iu":
+            problem = f"item ids are {ids.dtype} of shape {ids.shape}, not one column of integers"
+        elif len(np.unique(ids)) != len(ids):
+            problem = f"{len(ids) - len(np.unique(ids))} item ids appear more than once"
+        elif index.d != info.dim:  # serving's dimension guard reads info.dim
+            problem = f"the index holds {index.d}-dimensional vectors, {META_FILE} says {info.dim}"
+        elif index.metric_type != faiss.METRIC_INNER_PRODUCT:
+            problem = "the index is not an inner-product index (the towers score by dot product)"
+        if problem:
+            raise ValueError(f"index {folder}: {problem}")
+        return cls(index=index, item_ids=ids.astype(np.int64), info=info)
 
 
 def measure_recall(

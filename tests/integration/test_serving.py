@@ -9,6 +9,7 @@ schema, the bearer token, and a locked SQLite online store.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sqlite3
 import time
@@ -124,6 +125,27 @@ def test_a_stale_index_is_refused(home, built, tmp_path):
             B.write_bundle(home, tmp_path / "b")
     finally:
         P.write_policy(home, policy)
+
+
+def test_an_index_damaged_after_its_build_never_reaches_a_bundle(home, built, tmp_path):
+    """A truncated index.faiss was copied, hash-certified into a bento, and failed only when
+    the service started (review of 2026-12-07): the copy must match the build's hashes."""
+    built_folder = Path(built["index"].folder)
+    assert set(built["index"].manifest["files"]) == {"index.faiss", "item_ids.npy", "index.json"}
+    assert (
+        built["index"].manifest["two_tower_sha256"]
+        == built["embeddings"].manifest["two_tower_sha256"]
+    )
+    damaged = built_folder.parent / "9999"
+    shutil.copytree(built_folder, damaged)
+    data = (damaged / "index.faiss").read_bytes()
+    (damaged / "index.faiss").write_bytes(data[: len(data) // 2])
+    try:
+        with pytest.raises(ValueError, match=r"\(.*9999\): index.faiss is not the file built"):
+            B.write_bundle(home, tmp_path / "b")
+    finally:
+        shutil.rmtree(damaged)
+    assert (B.write_bundle(home, tmp_path / "b") / "manifest.json").exists()
 
 
 def test_recommend_over_http(srv):

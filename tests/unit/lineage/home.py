@@ -123,7 +123,8 @@ def build(paths: Paths, *, blend: bool = False, light: bool = False, read: bool 
     (idx / "index.faiss").write_bytes(b"index")
     B._write_json(idx / "manifest.json", {"embeddings": str(emb), "two_tower": ckpts["two_tower"],
                   "features_day": DAYS[1], "item_features_version": 0,
-                  "check": {"recall@100": 1.0}, "created_at": "2026-01-03T00:00:00+00:00"})  # fmt: skip
+                  "check": {"recall@100": 1.0}, "created_at": "2026-01-03T00:00:00+00:00",
+                  "files": B.index_files(idx)})  # fmt: skip
     # The feature store serves DAYS[1]: its registry, marker and lineage manifest.
     fcfg.feast_dir(paths).mkdir(parents=True)
     fcfg.registry_path(paths).write_bytes(b"registry")

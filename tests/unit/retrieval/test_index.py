@@ -23,7 +23,7 @@ def clustered(n: int, dim: int = 16, clusters: int = 64, seed: int = 0) -> np.nd
         (I.EXACT_MAX, "Flat"),
         (I.EXACT_MAX + 1, "IVF512,Flat"),
         (1_000_000, "IVF2048,Flat"),
-        (I.PQ_MIN, "IVF8192,PQ16"),
+        (I.PQ_MIN, "IVF8192,SQ8"),
     ],
 )
 def test_choose_index_by_catalog_size(n, expected):
@@ -108,3 +108,68 @@ def test_a_damaged_index_file_is_refused_naming_the_folder(tmp_path):
     (tmp_path / "ix" / I.INDEX_FILE).write_bytes(data[: len(data) // 3])
     with pytest.raises(ValueError, match=r"index .*ix is damaged"):
         I.ItemIndex.load(tmp_path / "ix")
+
+
+def test_the_largest_catalogs_layout_reaches_the_served_recall_where_pq_could_not():
+    """The layout beyond PQ_MIN must be able to pass the recall check at serving's depth: with
+    PQ codes (the layout before 2026-12-07) recall stayed near 0.55 with every list probed, so
+    every index of a 10M catalog was refused and the bento never rebuilt."""
+    layout = I.choose_index(I.PQ_MIN, 16).split(",", 1)[1]  # the codes, on a smaller IVF
+    vecs = clustered(20_000, clusters=256)
+    tune, held_out = clustered(200, clusters=256, seed=7), clustered(200, clusters=256, seed=8)
+
+    def held_out_recall(factory: str) -> float:
+        index, info = I.build_index(vecs, factory=factory, queries=tune, k=600)
+        return I.measure_recall(
+            I.ItemIndex(index, np.arange(len(vecs)), info), vecs, held_out, 600
+        )["recall@600"]
+
+    assert held_out_recall(f"IVF64,{layout}") >= I.MIN_RECALL
+    assert held_out_recall("IVF64,PQ4") < I.MIN_RECALL  # the former codes, tuned the same way
+
+
+def test_vectors_that_are_not_finite_are_refused_naming_their_positions():
+    vecs = clustered(300)
+    vecs[17] = np.nan
+    vecs[40, 3] = np.inf
+    for factory in ("Flat", "IVF16,Flat"):  # Flat dropped the row from every answer silently
+        with pytest.raises(ValueError, match=r"2 of 300 item vectors are not finite .*\[17, 40\]"):
+            I.build_index(vecs, factory=factory)
+    assert I.build_index(clustered(300))[1].n == 300
+
+
+@pytest.mark.parametrize(
+    ("factory", "n", "says"),
+    [
+        ("HNSW32", 3_000, "neither Flat nor an IVF index"),  # built, then failed tuning in FAISS
+        ("PQ4", 3_000, "neither Flat nor an IVF index"),
+        ("Bogus12", 3_000, "not one FAISS reads"),
+        ("IVF16,PQ4", 200, "cannot be trained on 200 vectors"),  # 8-bit codes need 256 points
+        ("IVF512,Flat", 200, "needs at least 512 vectors"),
+    ],
+)
+def test_a_factory_that_cannot_be_built_is_refused_naming_it(factory, n, says):
+    with pytest.raises(ValueError, match=says) as raised:
+        I.build_index(clustered(n), factory=factory)
+    assert factory in str(raised.value)
+
+
+def test_load_refuses_ids_and_metadata_that_do_not_fit_the_index(tmp_path):
+    vecs = clustered(300)
+    index, info = I.build_index(vecs)
+
+    def saved(ids, **meta) -> object:
+        folder = tmp_path / f"ix{len(list(tmp_path.iterdir()))}"
+        I.ItemIndex(index, ids, I.IndexInfo(**{**info.__dict__, **meta})).save(folder)
+        np.save(folder / I.IDS_FILE, ids)  # as given, not cast by save
+        return folder
+
+    assert I.ItemIndex.load(saved(np.arange(300, dtype=np.int64))).size == 300
+    with pytest.raises(ValueError, match="not one column of integers"):
+        I.ItemIndex.load(saved(np.arange(300) * 1.5))
+    with pytest.raises(ValueError, match="299 item ids appear more than once"):
+        I.ItemIndex.load(saved(np.zeros(300, dtype=np.int64)))
+    with pytest.raises(ValueError, match="16-dimensional vectors, index.json says 32"):
+        I.ItemIndex.load(saved(np.arange(300, dtype=np.int64), dim=32))
+    with pytest.raises(ValueError, match=r"index .*ix\d is damaged"):  # nprobe on a Flat index
+        I.ItemIndex.load(saved(np.arange(300, dtype=np.int64), nprobe=4))
