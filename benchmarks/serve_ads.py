@@ -15,7 +15,9 @@ on both sides (making it, a few microseconds, is inside the timed call on both s
 
 Needs a home whose bento serves a ranked order (the DCN-v2 or the cascade) with campaigns;
 a blend bundle runs no ranker per page, and without campaigns there is no auction: both exit 2
-saying so.
+saying so. Every side must place ads (``Ads.apply`` serves the organic page when the auction
+fails, so a broken auction would otherwise be timed as a fast one): a side that placed none,
+or placed another number than the others, fails the run naming the counts.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     calls = [users[j % len(users)] for j in range(args.requests)]
     campaigns = [c.item_id for c in ads.campaigns]
 
+    placed = {name: 0 for name in ("nothing shared", "two calls", "one call")}
+
     def request(user: int, share: str = "one call") -> None:
         page = rec.recommend(user, args.k, True)
         fresh = dataclasses.replace(ads, state=InProcessAdState())
@@ -67,10 +71,15 @@ def main(argv: list[str] | None = None) -> None:
             ranking._last_scores = None  # when every campaign happened to be on the page
         if share == "nothing shared":  # and the auction's call computes the user half again
             ranking._last_user = None
-        fresh.apply(rec, page, args.k, True)
+        served = fresh.apply(rec, page, args.k, True)
+        placed[share] += sum(1 for i in served.items if i.get("ad"))
 
     for user in users:  # warm: the catalog block, the prepared items, the vocabulary rows
         request(user)
+    if not placed["one call"]:
+        sys.exit(f"{tag}: no ad placed on {len(users)} warm-up pages: the auction fails or no "
+                 f"campaign can run (see the log above); nothing to time")  # fmt: skip
+    placed["one call"] = 0
     times = timed_blocks(
         {"nothing shared": lambda u: request(u, "nothing shared"),
          "two calls": lambda u: request(u, "two calls"), "one call": request},
@@ -79,8 +88,12 @@ def main(argv: list[str] | None = None) -> None:
         setup={"nothing shared": lambda: rec.prescore([]), "two calls": lambda: rec.prescore([]),
                "one call": lambda: rec.prescore(campaigns)},
     )  # fmt: skip
+    if min(placed.values()) == 0 or len(set(placed.values())) > 1:
+        sys.exit(f"ads placed per side differ or are none (the same auctions must run on every "
+                 f"side): {placed}")  # fmt: skip
     print(f"bento {tag}, {len(campaigns)} campaigns, N = {args.candidates}, k = {args.k}, "
-          f"{len(users)} users, {args.requests} requests a side")  # fmt: skip
+          f"{len(users)} users, {args.requests} requests a side, {placed['one call']} ads "
+          f"placed a side")  # fmt: skip
     for name, samples in times.items():
         print(latency_line(name, samples, width=15))
     mean = {name: sum(v) / len(v) for name, v in times.items()}

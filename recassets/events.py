@@ -153,7 +153,9 @@ SERVING_LOG = Contract(
         Field("endpoint", "string", True, "one of " + ", ".join(SERVING_ENDPOINTS)),
         Field("user_id", "bigint", True, "for whom"),
         Field("items", "string", True,
-              "the items served, in order, as JSON: [{item_id, score, stages, source}]"),
+              "the items served, in order, as JSON: [{item_id, score, stages, source}]; an ad "
+              "(source campaigns) also carries ad, campaign_id, advertiser, price (per click), "
+              "pctr, pctr_source, slot (its position) and cost (charged for the impression)"),
         Field("bento", "string", False, "the bento tag that answered"),
         Field("policy", "string", False, "model, popularity or cold_start"),
         Field("features_day", "string", False, "the feature day the answer read"),

@@ -120,7 +120,8 @@ class BatchRequest(BaseModel):
 class ServedItem(BaseModel):
     # category (after the rules) and retrieval_score (through retrieval) where a stage set them;
     # sources (the blend order: two_tower, similarity, trending) where candidates were merged;
-    # an ad: ad, campaign_id, advertiser, price (per click), pctr, pctr_source, slot
+    # an ad: ad, campaign_id, advertiser, price (per click), pctr, pctr_source, slot (the
+    # position it stands at) and cost (what its impression was charged)
     model_config = ConfigDict(extra="allow")
 
     item_id: int

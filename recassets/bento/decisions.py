@@ -65,6 +65,10 @@ REQUEST_ID_HEADER = "X-Request-Id"
 MAX_ID_CHARS = 64
 _SAFE_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ID_CHARS}}}")
 MODEL_KINDS = ("two_tower", "ranking")
+# An ad's fields (``recassets.funnel.ads``), kept for ad items only: which campaign and
+# advertiser, the price per click, the pCTR (and its source), the position it stood at, and
+# ``cost``, the amount its impression was charged. Organic items carry none of them.
+AD_FIELDS = ("ad", "campaign_id", "advertiser", "price", "pctr", "pctr_source", "slot", "cost")
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +163,10 @@ def decision(
     ts: str | None = None,
 ) -> dict[str, Any]:
     """One decision record (``recassets.events.SERVING_LOG``'s fields): each item's id, score,
-    stages and source (the first stage: retrieval, trending, popularity, backfill...), and
-    the candidate sources that proposed it where the blend merged them."""
+    stages and source (the first stage: retrieval, trending, popularity, backfill...), the
+    candidate sources that proposed it where the blend merged them, and for an ad (source
+    ``campaigns``) its billing fields (``AD_FIELDS``: campaign, advertiser, price, pCTR, slot,
+    cost charged)."""
     return {
         "request_id": request_id,
         "ts": ts or utc_now(),
@@ -178,6 +184,8 @@ def decision(
                 "source": (i.get("stages") or [None])[0],
                 # the blend order: every candidate source that proposed the item
                 **({"sources": list(i["sources"])} if i.get("sources") else {}),
+                # an ad: what was paid, by whom, for which slot (what billing audits)
+                **({f: i[f] for f in AD_FIELDS if f in i} if i.get("ad") else {}),
             }
             for i in items
         ],
@@ -363,6 +371,7 @@ class DecisionLog:
 
 
 __all__ = [
+    "AD_FIELDS",
     "DATASET",
     "RATE_ENV",
     "REQUEST_ID_HEADER",

@@ -40,7 +40,7 @@ def check(env: Mapping[str, str], campaigns_file: Path | None = None) -> None:
         token_from_env,
     )
     from recassets.freshness import env_int
-    from recassets.funnel.ads import CAMPAIGNS_ENV, STATE_ENV, AdsConfig
+    from recassets.funnel.ads import CAMPAIGNS_ENV, AdsConfig, check_workers, state_kind
     from recassets.funnel.campaigns import load_campaigns
     from recassets.funnel.config import FunnelConfig
 
@@ -52,21 +52,20 @@ def check(env: Mapping[str, str], campaigns_file: Path | None = None) -> None:
     if FunnelConfig.from_mapping(env).embeddings == "redis" and not env.get("RECASSETS_REDIS_URL"):
         raise ValueError("RECASSETS_SERVE_EMBEDDINGS=redis needs RECASSETS_REDIS_URL")
     D.Settings.from_env(env)
-    AdsConfig.from_mapping(env)
-    state = env.get(STATE_ENV, "auto")
-    if state not in ("auto", "process", "redis"):
-        raise ValueError(f"{STATE_ENV}={state[:40]!r}: auto, process or redis")
-    if state == "redis" and not env.get("RECASSETS_REDIS_URL"):
-        raise ValueError(f"{STATE_ENV}=redis needs RECASSETS_REDIS_URL")
+    ads = AdsConfig.from_mapping(env)
+    state_kind(env)  # RECASSETS_ADS_STATE: auto, process or redis (with RECASSETS_REDIS_URL)
     path = env.get(CAMPAIGNS_ENV) or campaigns_file
+    campaigns = 0
     if path:
         try:
-            load_campaigns(path)
+            campaigns = len(load_campaigns(path).campaigns)
         except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
             where = f"{CAMPAIGNS_ENV}={path}" if env.get(CAMPAIGNS_ENV) else str(path)
             why = {FileNotFoundError: "no such campaigns file", IsADirectoryError: "a folder, "
                    "not a campaigns file"}.get(type(e), "the campaigns file cannot be read")  # fmt: skip
             raise ValueError(f"{where}: {why}") from None
+    # several workers, each with counters of its own, would each spend every budget
+    check_workers(env, campaigns if ads.enabled else 0)
 
 
 __all__ = ["INTEGERS", "check"]

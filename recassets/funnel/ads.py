@@ -15,15 +15,34 @@ The auction (``auction``), slot by slot in page order, over the campaigns still 
 - the promoted item is not on the organic page, not seen by the user, not promoted in an
   earlier slot, and the campaign has not won an earlier slot of this page;
 - a campaign with target categories runs only on a page showing one of them (contextual
-  targeting: the page's organic categories say what the user is browsing).
+  targeting: the page's organic categories say what the user is browsing), judged on the
+  organic items the page keeps whatever the auction places (each ad pushes the last organic
+  item off a full page, so the first ``k - len(slots)``).
 
 Candidates are ordered by eCPM = pCTR x bid (expected revenue of the impression), ties by
-``campaign_id`` (deterministic). The winner pays the generalized second price per click:
-``max(reserve, eCPM of the runner-up / winner's pCTR)``, never more than its own bid; alone,
-it pays the reserve. No candidate -> the slot stays organic. This is per-slot GSP with no
-position discount (pCTR is the same at slot 3 and 8): the sequential auction and GSP coincide.
-(Edelman, Ostrovsky, Schwarz, "Internet Advertising and the Generalized Second-Price Auction",
-AER 2007.)
+``campaign_id`` (deterministic). In each slot's competition only the best campaign of each
+advertiser counts: the winner pays the generalized second price per click,
+``max(reserve, eCPM of the best campaign of another advertiser / winner's pCTR)``, never more
+than its own bid; alone (or alone with its own campaigns), it pays the reserve. An advertiser
+never sets its own price: its second campaign on the same item made it pay its own second bid.
+No candidate -> the slot stays organic. This is per-slot GSP with no position discount (pCTR
+is the same at slot 3 and 8): the sequential auction and GSP coincide. (Edelman, Ostrovsky,
+Schwarz, "Internet Advertising and the Generalized Second-Price Auction", AER 2007.)
+
+The ``candidates`` that enter (the ads' retrieval stage, ``AdsConfig.candidates``) are the
+highest bids among the campaigns that can run: in the catalog (a finite pCTR), on target, under
+the cap, with the budget left for bid x pCTR. A campaign that cannot run never takes a place
+(two campaigns whose items left the catalog kept every page's slots organic at
+``candidates=2``): when some drop out, the next bids are read, twice as many each round.
+
+Charged means shown. The winners of every slot are chosen first, with everything that can fail
+(pCTR, categories, the state's read) done before; then each is charged in slot order. A refused
+charge (another replica spent the budget meanwhile) takes the campaign out and its slot and the
+later ones are auctioned again. A charge that raises (a Redis timeout: the script may or may not
+have run) stops the charging: the page carries exactly the ads charged before it, and the one
+whose outcome is unknown is logged with day, user, campaign and cost so billing can reconcile.
+Anything that fails after a charge refunds the page's charges (a compensating write) and the
+page is served organic.
 
 Spend is charged per impression at the expected cost, price x pCTR, rather than per click:
 serving sees impressions, not clicks (those land a day later in the events), and a counter
@@ -38,12 +57,16 @@ probability, and the auction ranks ads with the model that ranks the page. Witho
 the online item features (``item_features.ctr_7d``, Beta-smoothed towards the global CTR, so a
 new item does not read as 0 or 1). An item the catalog does not hold is never advertised.
 
-State (``AdState``): spend per campaign and day, impressions per (user, campaign) and day.
-``InProcessAdState`` keeps them in this process behind a lock (one replica; it forgets them
-on restart). Several replicas each counting alone would each spend the whole budget and each
-show the capped number of impressions: they need one shared store. ``RedisAdState`` is that
-store, the Redis the online features already use, with the check and the charge made atomic
-by one Lua script. ``Ads.from_env`` picks Redis when ``RECASSETS_REDIS_URL`` is set.
+State (``recassets.funnel.ad_state``, re-exported here): spend per campaign and day,
+impressions per (user, campaign) and day, in process (one replica, one worker) or in Redis
+(shared). ``Ads.from_env`` picks Redis when ``RECASSETS_REDIS_URL`` is set, and refuses several
+serving workers with counters in process (each would spend every budget again).
+
+Ads are exempt from the page's category cap (``FunnelConfig.max_per_category``): the cap is the
+organic list's diversity rule (relaxed by the funnel itself when candidates run short), ads are
+a separate, labelled lane of at most one item per reserved slot, and contextual targeting
+places an ad in the category the page shows, which the cap would refuse first. The ads add at
+most len(slots) items of one category to the organic list's (docs/ads.md).
 
 Campaigns and their files: ``recassets.funnel.campaigns`` (re-exported here). No file
 (MovieLens) -> no campaigns -> the page is all organic.
@@ -54,17 +77,25 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import itertools
 import logging
 import math
-import threading
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recassets.funnel.ad_auction import ChargeInterrupted, Placement, auction, runs, splice
+from recassets.funnel.ad_state import (
+    STATE_ENV,
+    AdState,
+    InProcessAdState,
+    RedisAdState,
+    check_workers,
+    state_kind,
+)
 from recassets.funnel.campaigns import (
     BUNDLE_FILE,
     REJECTED_FILE,
@@ -79,13 +110,10 @@ from recassets.funnel.campaigns import (
 )
 
 ENABLED_ENV = "RECASSETS_ADS"  # "0", "false", "off", "no": no ads on any page
-STATE_ENV = "RECASSETS_ADS_STATE"  # auto (default), process or redis
 CAMPAIGNS_ENV = "RECASSETS_ADS_CAMPAIGNS"  # a campaigns file to serve instead of the bundle's
 AUCTION_STAGE = "auction"
 _OFF = ("0", "false", "off", "no")
 _ON = ("1", "true", "on", "yes")
-# The most an impression's cost may exceed the budget by, against float rounding only.
-_EPS = 1e-9
 
 log = logging.getLogger(__name__)
 
@@ -162,199 +190,6 @@ class AdsConfig:
         )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Placement:
-    """An auction's winner of one slot: ``price`` per click, ``cost`` charged for the impression."""
-
-    slot: int
-    campaign: Campaign
-    pctr: float
-    ecpm: float
-    price: float
-    cost: float
-
-
-# --- the auction ---------------------------------------------------------------------------
-
-
-def auction(
-    campaigns: Sequence[Campaign],
-    pctr: Mapping[str, float],
-    *,
-    slots: Iterable[int],
-    k: int,
-    reserve: float,
-    spend: Mapping[str, float],
-    impressions: Mapping[str, int],
-    frequency_cap: int,
-    page_items: Iterable[int] = (),
-    seen: Iterable[int] = (),
-    page_categories: Iterable[str] = (),
-    charge: Callable[[Placement], bool] | None = None,
-) -> list[Placement]:
-    """The winners of the reserved ``slots`` (1-based, those within ``k``) of one page, in slot
-    order; a slot without an eligible campaign is absent (it stays organic).
-
-    ``pctr`` maps campaign ids to the user's click probability on the promoted item (a campaign
-    missing from it, or not finite and positive, does not enter); ``spend`` is each campaign's
-    spend today, ``impressions`` this user's impressions today by campaign. ``charge`` (the
-    state's atomic check-and-charge) is asked for each winner: when it refuses (another replica
-    spent the budget meanwhile) the campaign leaves and the slot is auctioned again."""
-    taken_items = {int(i) for i in page_items} | {int(i) for i in seen}
-    categories = set(page_categories)
-    live: list[tuple[float, str, Campaign, float]] = []
-    for c in campaigns:
-        p = float(pctr.get(c.campaign_id, math.nan))
-        if not (math.isfinite(p) and 0.0 < p <= 1.0) or c.bid < reserve:
-            continue
-        if spend.get(c.campaign_id, 0.0) + c.bid * p > c.daily_budget + _EPS:
-            continue  # the most this impression may cost would overspend the day
-        if impressions.get(c.campaign_id, 0) >= frequency_cap or c.item_id in taken_items:
-            continue
-        if c.categories is not None and not (c.categories & categories):
-            continue
-        live.append((-p * c.bid, c.campaign_id, c, p))
-    live.sort(key=lambda t: (t[0], t[1]))  # eCPM descending, then campaign id
-    out: list[Placement] = []
-    for slot in sorted({s for s in slots if 1 <= s <= k}):
-        while live:
-            _, _, winner, p = live[0]
-            runner_up = live[1][0] * -1.0 if len(live) > 1 else 0.0
-            price = min(winner.bid, max(reserve, runner_up / p))
-            placed = Placement(slot, winner, p, p * winner.bid, price, price * p)
-            del live[0]
-            if charge is None or charge(placed):
-                out.append(placed)
-                # one slot per campaign and per promoted item on a page
-                live = [t for t in live if t[2].item_id != winner.item_id]
-                break
-    return out
-
-
-def splice(organic: Sequence[dict[str, Any]], ads: Sequence[dict[str, Any]], k: int) -> list:
-    """The page: each ad entry at its ``slot`` (1-based; past the organic items: at the end),
-    the organic items shifted down, ``k`` items at most."""
-    page = [dict(item) for item in organic]
-    for ad in sorted(ads, key=lambda a: a["slot"]):
-        page.insert(min(ad["slot"] - 1, len(page)), ad)
-    return page[:k]
-
-
-# --- state -----------------------------------------------------------------------------------
-
-
-class AdState(ABC):
-    """Spend per campaign per day and impressions per (user, campaign) per day, shared by the
-    requests of a process (thread-safe) or, in Redis, by every replica."""
-
-    kind = "abstract"
-
-    @abstractmethod
-    def read(self, day: dt.date, user_id: int) -> tuple[dict[str, float], dict[str, int]]:
-        """(spend by campaign, this user's impressions by campaign) of ``day``."""
-
-    @abstractmethod
-    def charge(
-        self, day: dt.date, user_id: int, campaign: Campaign, cost: float, frequency_cap: int
-    ) -> bool:
-        """Atomically: when ``cost`` fits the campaign's budget left on ``day`` and the user is
-        under ``frequency_cap``, add ``cost`` to its spend and one impression; else False."""
-
-
-class InProcessAdState(AdState):
-    """Counters in this process, under one lock. Only the newest two days are kept (a request
-    that started before midnight may still charge yesterday), so memory is one day of ads.
-    Impressions are kept per user (day -> user -> campaign -> count), so a request reads its
-    own user's counts, not a scan of every user served that day."""
-
-    kind = "process"
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._spend: dict[dt.date, dict[str, float]] = {}
-        self._seen: dict[dt.date, dict[int, dict[str, int]]] = {}
-
-    def _day(self, day: dt.date) -> tuple[dict[str, float], dict[int, dict[str, int]]]:
-        if day not in self._spend:
-            self._spend[day], self._seen[day] = {}, {}
-            for old in sorted(self._spend)[:-2]:
-                del self._spend[old], self._seen[old]
-        return self._spend[day], self._seen[day]
-
-    def read(self, day: dt.date, user_id: int) -> tuple[dict[str, float], dict[str, int]]:
-        with self._lock:
-            spend, seen = self._day(day)
-            return dict(spend), dict(seen.get(user_id, {}))
-
-    def charge(
-        self, day: dt.date, user_id: int, campaign: Campaign, cost: float, frequency_cap: int
-    ) -> bool:
-        with self._lock:
-            spend, seen = self._day(day)
-            cid = campaign.campaign_id
-            if spend.get(cid, 0.0) + cost > campaign.daily_budget + _EPS:
-                return False
-            mine = seen.setdefault(user_id, {})
-            if mine.get(cid, 0) >= frequency_cap:
-                return False
-            spend[cid] = spend.get(cid, 0.0) + cost
-            mine[cid] = mine.get(cid, 0) + 1
-            return True
-
-
-# KEYS: spend hash, user hash; ARGV: campaign id, cost, budget, cap, eps, ttl seconds
-_CHARGE_LUA = """
-local spent = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-local shown = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if spent + tonumber(ARGV[2]) > tonumber(ARGV[3]) + tonumber(ARGV[5]) then return 0 end
-if shown >= tonumber(ARGV[4]) then return 0 end
-redis.call('HINCRBYFLOAT', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('EXPIRE', KEYS[2], ARGV[6])
-return 1
-"""
-
-
-class RedisAdState(AdState):
-    """The counters in Redis, shared by every replica: ``<prefix>:<day>:spend`` (a hash of
-    campaign -> spend) and ``<prefix>:<day>:user:<id>`` (campaign -> impressions), expiring
-    two days after their last write. A request reads both hashes (one round trip) and each
-    won slot runs one script that checks and charges atomically."""
-
-    kind = "redis"
-
-    def __init__(self, client: Any, prefix: str = "recassets:ads", ttl_s: int = 2 * 86_400):
-        self.client, self.prefix, self.ttl_s = client, prefix, ttl_s
-        self._script = client.register_script(_CHARGE_LUA)
-
-    def _keys(self, day: dt.date, user_id: int) -> tuple[str, str]:
-        base = f"{self.prefix}:{day.isoformat()}"
-        return f"{base}:spend", f"{base}:user:{int(user_id)}"
-
-    def read(self, day: dt.date, user_id: int) -> tuple[dict[str, float], dict[str, int]]:
-        spend_key, user_key = self._keys(day, user_id)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(spend_key)
-        pipe.hgetall(user_key)
-        spend, seen = pipe.execute()
-        return (
-            {_text(c): float(v) for c, v in spend.items()},
-            {_text(c): int(v) for c, v in seen.items()},
-        )
-
-    def charge(
-        self, day: dt.date, user_id: int, campaign: Campaign, cost: float, frequency_cap: int
-    ) -> bool:
-        args = [campaign.campaign_id, repr(float(cost)), repr(float(campaign.daily_budget)),
-                int(frequency_cap), repr(_EPS), int(self.ttl_s)]  # fmt: skip
-        return bool(self._script(keys=list(self._keys(day, user_id)), args=args))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 # --- pCTR and the hook -----------------------------------------------------------------------
 
 PctrSource = Callable[[Any, int, Mapping[str, Any], np.ndarray], tuple[np.ndarray, str]]
@@ -402,23 +237,27 @@ class Ads:
     def from_env(cls, campaigns_file: Path | None, env: Mapping[str, str]) -> Ads:
         """The service's ads: the campaigns of ``RECASSETS_ADS_CAMPAIGNS`` or else
         ``campaigns_file`` (the bundle's; None: no campaigns), the settings of
-        ``AdsConfig.from_mapping``, and the state ``RECASSETS_ADS_STATE`` names: ``process``,
-        ``redis`` (at ``RECASSETS_REDIS_URL``) or ``auto`` (the default: Redis when that URL
-        is set, as it is where replicas share an online store)."""
+        ``AdsConfig.from_mapping``, and the state ``RECASSETS_ADS_STATE`` names (``state_kind``:
+        ``process``, ``redis`` at ``RECASSETS_REDIS_URL``, or ``auto``, the default: Redis when
+        that URL is set). Several workers (``RECASSETS_SERVE_WORKERS``) with campaigns and the
+        counters in process are refused (``check_workers``), as preflight refuses them."""
         config = AdsConfig.from_mapping(env)
         path = env.get(CAMPAIGNS_ENV) or campaigns_file
         loaded = load_campaigns(path) if path else CampaignLoad(())
-        kind = env.get(STATE_ENV, "auto")
-        url = env.get("RECASSETS_REDIS_URL")
-        if kind not in ("auto", "process", "redis"):
-            raise ValueError(f"{STATE_ENV}={kind!r}: auto, process or redis")
-        if kind == "redis" and not url:
-            raise ValueError(f"{STATE_ENV}=redis needs RECASSETS_REDIS_URL")
+        kind = state_kind(env)
+        check_workers(env, len(loaded.campaigns) if config.enabled else 0)
         state: AdState = InProcessAdState()
-        if url and kind != "process":
+        if kind == "redis":
             import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
 
-            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            # No retry, whatever the client library's default: a charge's script re-sent after
+            # a timeout may have run already, and would charge the impression twice.
+            client = redis.Redis.from_url(
+                env["RECASSETS_REDIS_URL"], socket_timeout=2, socket_connect_timeout=2,
+                retry_on_timeout=False, retry=Retry(NoBackoff(), 0),
+            )  # fmt: skip
             state = RedisAdState(client)
         return cls(loaded.campaigns, state, config, loaded.rejected)
 
@@ -444,62 +283,130 @@ class Ads:
         category_of: Callable[[np.ndarray], np.ndarray],
         day: dt.date | None = None,
     ) -> list[dict[str, Any]]:
-        """The page with the auction's winners spliced into ``organic``: state read, pCTR of
-        the campaigns that may still run, the auction, each winner charged."""
+        """The page with the auction's winners spliced into ``organic``. Everything that can
+        fail comes before the first charge: the categories of the organic items the page
+        keeps, the candidates (their spend and pCTR), their categories. Then the auction
+        charges its winners; a charge that raises leaves exactly the ads charged before it
+        (the unknown one logged for billing), and a failure after a charge refunds them."""
         cfg = self.config
         day = day or self.today()
-        spend, shown = self.state.read(day, user_id)
-        page_ids = np.asarray([int(i["item_id"]) for i in organic], dtype=np.int64)
-        taken = set(page_ids.tolist()) | seen
-        runnable: list[Campaign] = []
-        for c in self.by_bid:  # highest bids first: the first `candidates` eligible enter
-            if c.bid < cfg.reserve:
-                break  # and so is every later one
-            if (c.item_id not in taken and spend.get(c.campaign_id, 0.0) < c.daily_budget
-                    and shown.get(c.campaign_id, 0) < cfg.frequency_cap):  # fmt: skip
-                runnable.append(c)
-                if len(runnable) >= cfg.candidates:
-                    break
-        if not runnable or not any(1 <= s <= k for s in cfg.slots):
+        slots = sorted({s for s in cfg.slots if 1 <= s <= k})
+        if not slots:
             return list(organic)
-        ids = np.asarray([c.item_id for c in runnable], dtype=np.int64)
-        probs, source = pctr(ids)
-        page_categories = {c for c in category_of(page_ids).tolist() if c is not None}
-        placed = auction(
-            runnable,
-            {c.campaign_id: float(p) for c, p in zip(runnable, probs.tolist(), strict=True)},
-            slots=cfg.slots, k=k, reserve=cfg.reserve, spend=spend, impressions=shown,
-            frequency_cap=cfg.frequency_cap, page_items=page_ids.tolist(), seen=seen,
-            page_categories=page_categories,
-            charge=lambda p: self.state.charge(day, user_id, p.campaign, p.cost, cfg.frequency_cap),
-        )  # fmt: skip
+        page_ids = [int(i["item_id"]) for i in organic]
+        # Each ad pushes the last organic item off a full page: whatever the auction places,
+        # the first k - len(slots) organic items stay, and targeting is judged on those (an
+        # item the splice drops let a campaign run on a page that no longer showed it).
+        kept = page_ids[: max(0, min(len(page_ids), k - len(slots)))]
+        page_categories: set[str] = set()
+        if kept:
+            found = category_of(np.asarray(kept, dtype=np.int64)).tolist()
+            page_categories = {c for c in found if c is not None}
+        runnable, probs, spend, shown, source = self._candidates(
+            day, user_id, set(page_ids) | set(seen), page_categories, pctr
+        )
+        if not runnable:
+            return list(organic)
+        found = category_of(np.asarray([c.item_id for c in runnable], dtype=np.int64)).tolist()
+        category = {c.campaign_id: cat for c, cat in zip(runnable, found, strict=True)}
+        try:
+            placed = auction(
+                runnable, probs, slots=slots, k=k, reserve=cfg.reserve, spend=spend,
+                impressions=shown, frequency_cap=cfg.frequency_cap, page_items=page_ids,
+                seen=seen, page_categories=page_categories,
+                charge=lambda p: self.state.charge(day, user_id, p.campaign, p.cost, cfg.frequency_cap),
+            )  # fmt: skip
+        except ChargeInterrupted as stop:
+            # Not shown, and maybe charged (a timeout: the script may have run after the client
+            # gave up): logged for billing to reconcile. A refund could take back a charge that
+            # never happened. The ads charged before it are served: charged means shown.
+            p = stop.unknown
+            log.error(
+                "ads: charge outcome unknown, ad not shown; to reconcile: day=%s user=%s "
+                "campaign=%s advertiser=%s slot=%d cost=%r (%s: %s)",
+                day.isoformat(), user_id, p.campaign.campaign_id, p.campaign.advertiser,
+                p.slot, p.cost, type(stop.__cause__).__name__, stop.__cause__,
+            )  # fmt: skip
+            placed = stop.charged
         if not placed:
             return list(organic)
-        ad_categories = category_of(np.asarray([p.campaign.item_id for p in placed], np.int64))
-        entries = [
-            {
-                "item_id": p.campaign.item_id,
-                "score": p.ecpm,  # the auction's order: pCTR x bid
-                "stages": ["campaigns", AUCTION_STAGE],
-                "ad": True,
-                "campaign_id": p.campaign.campaign_id,
-                "advertiser": p.campaign.advertiser,
-                "price": round(p.price, 6),
-                "pctr": round(p.pctr, 6),
-                "pctr_source": source,
-                "slot": p.slot,
-                **({"category": cat} if cat is not None else {}),
-            }
-            for p, cat in zip(placed, ad_categories.tolist(), strict=True)
-        ]
-        return splice(organic, entries, k)
+        try:
+            page = splice(organic, [_entry(p, source, category[p.campaign.campaign_id])
+                                    for p in placed], k)  # fmt: skip
+            on_page = {i.get("campaign_id") for i in page if i.get("ad")}
+            if any(p.campaign.campaign_id not in on_page for p in placed):
+                raise RuntimeError("a charged ad is not on the page")  # splice never drops one
+        except Exception:
+            self._refund(day, user_id, placed)
+            raise
+        return page
+
+    def _candidates(
+        self,
+        day: dt.date,
+        user_id: int,
+        taken: set[int],
+        page_categories: set[str],
+        pctr: Callable[[np.ndarray], tuple[np.ndarray, str]],
+    ) -> tuple[list[Campaign], dict[str, float], dict[str, float], dict[str, int], str]:
+        """The auction's entrants: the ``candidates`` highest bids among the campaigns that can
+        run (over the reserve, item neither on the page nor seen, on target, under the user's
+        cap, in the catalog, the budget left for bid x pCTR), with their pCTRs, the spend read
+        of them, the user's impressions and the pCTR's source.
+
+        The state is read for a round's campaigns only (Redis: HMGET of their spend and the
+        user's hash, one round trip), then pCTR for those left. When some cannot run, the next
+        bids are read, twice as many each round: a day of spent budgets costs a few rounds,
+        not one per ``candidates``; usually one round reads exactly the first ``candidates``."""
+        cfg = self.config
+        pool = (
+            c for c in itertools.takewhile(lambda c: c.bid >= cfg.reserve, self.by_bid)
+            if c.item_id not in taken
+            and (c.categories is None or not c.categories.isdisjoint(page_categories))
+        )  # fmt: skip
+        runnable: list[Campaign] = []
+        probs: dict[str, float] = {}
+        spend: dict[str, float] = {}
+        shown: dict[str, int] = {}
+        source, size = "none", cfg.candidates
+        while len(runnable) < cfg.candidates:
+            chunk = list(itertools.islice(pool, size))
+            if not chunk:
+                break
+            size *= 2
+            read, shown = self.state.read(day, user_id, [c.campaign_id for c in chunk])
+            spend.update(read)
+            chunk = [c for c in chunk if shown.get(c.campaign_id, 0) < cfg.frequency_cap
+                     and spend.get(c.campaign_id, 0.0) < c.daily_budget]  # fmt: skip
+            if not chunk:
+                continue
+            values, source = pctr(np.asarray([c.item_id for c in chunk], dtype=np.int64))
+            for c, p in zip(chunk, np.asarray(values, dtype=np.float64).tolist(), strict=True):
+                if runs(c, p, spend.get(c.campaign_id, 0.0)) and len(runnable) < cfg.candidates:
+                    runnable.append(c)
+                    probs[c.campaign_id] = p
+        return runnable, probs, spend, shown, source
+
+    def _refund(self, day: dt.date, user_id: int, placed: Sequence[Placement]) -> None:
+        """Take back the charges of a page that is not served; one that fails is logged for
+        billing to reconcile (charged, not shown)."""
+        for p in placed:
+            try:
+                self.state.refund(day, user_id, p.campaign, p.cost)
+            except Exception:  # noqa: BLE001 - the others are still taken back
+                log.exception(
+                    "ads: refund failed, charged and not shown; to reconcile: day=%s user=%s "
+                    "campaign=%s advertiser=%s slot=%d cost=%r",
+                    day.isoformat(), user_id, p.campaign.campaign_id, p.campaign.advertiser,
+                    p.slot, p.cost,
+                )  # fmt: skip
 
     def apply(self, recommender: Any, rec: Any, k: int, enabled: bool = True) -> Any:
         """``rec`` (a ``Recommendation``) with ads in its reserved slots; ``rec`` itself when
         ads are off (the request's ``ads: false``, ``RECASSETS_ADS=off``), there are no
         campaigns, the answer was degraded (the online store is down, so the user's seen items
         are unknown) or anything in the auction fails (no ad is better than no answer: ads
-        fail closed, never the page)."""
+        fail closed, never the page; ``place`` leaves no charge for an ad not served)."""
         if not (enabled and self.config.enabled and self.campaigns) or rec.degraded:
             return rec
         try:
@@ -523,15 +430,36 @@ class Ads:
         return dataclasses.replace(rec, items=items)
 
 
+def _entry(p: Placement, source: str, category: Any) -> dict[str, Any]:
+    """A won slot as a page item: the auction's fields, and ``cost``, the amount charged to
+    the counters for this impression (exactly; the decision log's bill of it)."""
+    return {
+        "item_id": p.campaign.item_id,
+        "score": p.ecpm,  # the auction's order: pCTR x bid
+        "stages": ["campaigns", AUCTION_STAGE],
+        "ad": True,
+        "campaign_id": p.campaign.campaign_id,
+        "advertiser": p.campaign.advertiser,
+        "price": round(p.price, 6),
+        "pctr": round(p.pctr, 6),
+        "pctr_source": source,
+        "slot": p.slot,  # the reserved slot; splice writes the position it took
+        "cost": p.cost,
+        **({"category": category} if category is not None else {}),
+    }
+
+
 __all__ = [
     "BUNDLE_FILE",
     "REJECTED_FILE",
+    "STATE_ENV",
     "Ads",
     "AdState",
     "AdsConfig",
     "Campaign",
     "CampaignFileError",
     "CampaignLoad",
+    "ChargeInterrupted",
     "InProcessAdState",
     "Placement",
     "RedisAdState",
@@ -539,8 +467,10 @@ __all__ = [
     "auction",
     "bundle_campaigns",
     "campaigns_path",
+    "check_workers",
     "load_campaigns",
     "parse_campaigns",
     "recommender_pctr",
     "splice",
+    "state_kind",
 ]

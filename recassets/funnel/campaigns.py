@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +87,15 @@ def _row_error(row: Any) -> tuple[str, str] | None:
         v = row.get(key)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return key, f"must be a positive number, got {v!r}"
-        if not (math.isfinite(v) and v > 0):
+        try:
+            number = float(v)
+        except OverflowError:  # an integer of 400 digits: no double holds it (math.isfinite raised)
+            digits = int(abs(int(v)).bit_length() * math.log10(2)) + 1  # str() may refuse it
+            return (
+                key,
+                f"must be a positive number a double holds, got an integer of {digits} digits",
+            )
+        if not (math.isfinite(number) and number > 0):
             return key, f"must be a positive number, got {v!r}"
     cats = row.get("categories")
     if cats is not None and not (
@@ -127,8 +134,13 @@ def parse_campaigns(obj: Any, name: str) -> CampaignLoad:
 def load_campaigns(path: str | Path) -> CampaignLoad:
     """The campaigns of a file; bad rows are in ``rejected``, each logged as a warning."""
     path = Path(path)
+    return _load_bytes(path.read_bytes(), path)
+
+
+def _load_bytes(data: bytes, path: Path) -> CampaignLoad:
+    """The campaigns of ``data``, the bytes of the file ``path`` (named in errors)."""
     try:
-        obj = json.loads(path.read_bytes())
+        obj = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CampaignFileError(f"{path}: not JSON: {exc}") from exc
     loaded = parse_campaigns(obj, str(path))
@@ -145,16 +157,21 @@ def campaigns_path(landing: str | Path) -> Path:
 def bundle_campaigns(source: Path, bundle: Path) -> dict[str, Any] | None:
     """Copy the landed campaigns file into a bundle being written (``ads/campaigns.json``) and
     its rejected rows beside it (``ads/campaigns.rejected.json``, each with the errors); the
-    lineage record, with the sha256 ``Bundle.load`` checks; None without a file."""
+    lineage record, with the sha256 ``Bundle.load`` checks; None without a file.
+
+    The file is read once: the bytes validated are the bytes written and hashed (parsing the
+    file and then copying it from its path again let a landing file replaced in between into
+    the bundle unvalidated, with another file's counts)."""
     if not source.is_file():
         return None
-    loaded = load_campaigns(source)  # a file that cannot be read at all fails the bundle
+    data = source.read_bytes()
+    loaded = _load_bytes(data, source)  # a file that cannot be read at all fails the bundle
     target = bundle / BUNDLE_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source, target)
+    target.write_bytes(data)
     record: dict[str, Any] = {
         "source": str(source),
-        "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
         "campaigns": len(loaded.campaigns),
         "rejected": len(loaded.rejected),
     }

@@ -1158,7 +1158,10 @@ def _expected_auction(funnel, user, organic, campaigns, slots, k, reserve):
 
     values = funnel.user_row(user)
     taken = {i["item_id"] for i in organic} | seen_items(values)
-    page_categories = {i["category"] for i in organic if i.get("category") is not None}
+    wanted = sorted(s for s in slots if 1 <= s <= k)
+    # targeting reads the organic items the page keeps whatever the auction places
+    kept = organic[: max(0, min(len(organic), k - len(wanted)))]
+    page_categories = {i["category"] for i in kept if i.get("category") is not None}
     rows = list(campaigns.values())
     ids = np.asarray([r["item_id"] for r in rows], dtype=np.int64)
     pctr, source = recommender_pctr(funnel, user, values, ids)
@@ -1173,12 +1176,14 @@ def _expected_auction(funnel, user, organic, campaigns, slots, k, reserve):
         key=lambda t: (t[0], t[1]),
     )  # fmt: skip
     out = {}
-    for slot in sorted(s for s in slots if s <= k):
+    for slot in wanted:
         if not live:
             break
-        _, cid, r, p = live.pop(0)
-        runner_up = -live[0][0] if live else 0.0
+        _, cid, r, p = live[0]
+        # the runner-up is another advertiser's best: an advertiser never sets its own price
+        runner_up = next((-t[0] for t in live[1:] if t[2]["advertiser"] != r["advertiser"]), 0.0)
         out[slot] = (cid, min(r["bid"], max(reserve, runner_up / p)), p)
+        live = [t for t in live if t[2]["item_id"] != r["item_id"]]  # one slot per item
     return out
 
 

@@ -22,9 +22,11 @@ ROOT = Path(__file__).resolve().parents[3]
 DAY = dt.date(2026, 1, 5)
 
 
-def _c(cid, item, bid, budget=100.0, categories=None, advertiser="adv"):
+def _c(cid, item, bid, budget=100.0, categories=None, advertiser=None):
+    """A campaign; of an advertiser of its own unless one is named (an advertiser's campaigns
+    never price one another)."""
     cats = frozenset(categories) if categories is not None else None
-    return A.Campaign(cid, advertiser, item, bid, budget, cats)
+    return A.Campaign(cid, advertiser or f"adv-{cid}", item, bid, budget, cats)
 
 
 def _auction(campaigns, pctr, **kw):
@@ -125,7 +127,35 @@ def test_one_item_and_one_campaign_per_page():
     campaigns = [_c("a", 11, 1.0), _c("b", 11, 0.9), _c("c", 12, 0.1)]
     out = _auction(campaigns, {"a": 0.2, "b": 0.2, "c": 0.2}, slots=(3, 8))
     assert [(p.campaign.campaign_id, p.campaign.item_id) for p in out] == [("a", 11), ("c", 12)]
-    assert out[0].price == pytest.approx(0.9)  # b still set a's price in slot 3
+    assert out[0].price == pytest.approx(0.9)  # b, another advertiser, set a's price in slot 3
+    # Was asserted for campaigns of one advertiser too, deliberately: b still priced a. It no
+    # longer does: an advertiser whose second campaign is the runner-up would pay its own bid
+    # (its retargeting campaign on the same item raised its price from 0.1 to 0.9), so the
+    # runner-up comes from another advertiser (here c: 0.02 / 0.2).
+    mine = [_c("a", 11, 1.0, advertiser="adv1"), _c("b", 11, 0.9, advertiser="adv1"),
+            _c("c", 12, 0.1, advertiser="adv2")]  # fmt: skip
+    out = _auction(mine, {"a": 0.2, "b": 0.2, "c": 0.2}, slots=(3, 8))
+    assert [(p.campaign.campaign_id, p.campaign.item_id) for p in out] == [("a", 11), ("c", 12)]
+    assert out[0].price == pytest.approx(0.1)
+
+
+def test_an_advertiser_never_sets_its_own_price():
+    """Each slot's competition keeps the best eCPM campaign per advertiser: the winner's own
+    other campaigns never price it, on the same item or another one; they still compete for
+    the next slot (its own item) and are priced there by the other advertisers."""
+    one = [_c("a", 11, 1.0, advertiser="adv1"), _c("a-retarget", 11, 0.9, advertiser="adv1"),
+           _c("z", 12, 0.1, advertiser="adv2")]  # fmt: skip
+    pctr = {"a": 0.2, "a-retarget": 0.2, "z": 0.2}
+    (won,) = _auction(one, pctr)
+    assert won.campaign.campaign_id == "a" and won.price == pytest.approx(0.1)  # z: 0.02 / 0.2
+    assert _auction([one[0], one[2]], pctr)[0].price == pytest.approx(0.1)  # as if alone
+    other = [_c("a", 11, 1.0, advertiser="adv1"), _c("a2", 13, 0.9, advertiser="adv1"),
+             _c("z", 12, 0.1, advertiser="adv2")]  # fmt: skip
+    out = _auction(other, {"a": 0.2, "a2": 0.2, "z": 0.2}, slots=(3, 8))
+    assert [(p.slot, p.campaign.campaign_id) for p in out] == [(3, "a"), (8, "a2")]
+    assert [p.price for p in out] == [pytest.approx(0.1), pytest.approx(0.1)]
+    # alone with its own campaigns, an advertiser pays the reserve
+    assert _auction(one[:2], pctr)[0].price == pytest.approx(0.05)
 
 
 def test_target_categories_run_only_on_pages_showing_them():
