@@ -43,6 +43,7 @@ def recommender_bento(
     context: AssetExecutionContext, lake: LakeResource, bento_store: BentoStoreResource
 ) -> MaterializeResult:
     from recassets.bento import bundle as B
+    from recassets.bento.store import recent_model_sha256s
     from recassets.funnel.embedding_store import publish_if_asked
 
     paths = bento_store.paths(lake.paths())
@@ -51,7 +52,9 @@ def recommender_bento(
         manifest = B._read_json(bundle / "manifest.json")
         # RECASSETS_SERVE_EMBEDDINGS=redis: the models' rows to Redis, for replicas that keep
         # only a cache of them (recassets.funnel.embedding_store)
-        published = publish_if_asked(bundle, manifest, os.environ)
+        published = publish_if_asked(
+            bundle, manifest, os.environ, lambda n: recent_model_sha256s(paths, n)
+        )
     context.log.info(f"built {tag}")
     if published:
         context.log.info(f"embedding rows published to Redis: {published}")

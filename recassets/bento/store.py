@@ -75,8 +75,28 @@ def latest_bento(paths: Paths) -> str | None:
     return f"{BENTO_NAME}:{found[-1]}" if found else None
 
 
+def recent_model_sha256s(paths: Paths, n: int) -> set[str]:
+    """The sha256 of every model file of the newest ``n`` completed bentos in the store (their
+    bundles' lineage): what serving replicas may still run, so their rows stay published."""
+    import json
+
+    folder = Path(bentoml_home(paths)) / "bentos" / BENTO_NAME
+    marks = _built_marks(paths) / BENTO_NAME
+    names = sorted(m.name for m in marks.glob("*")) if marks.is_dir() else []
+    out: set[str] = set()
+    for name in names[-n:] if n > 0 else []:
+        manifest = folder / name / "src" / "bundle" / "manifest.json"
+        try:
+            lineage = json.loads(manifest.read_text()).get("lineage", {})
+        except (OSError, ValueError):
+            continue  # a bento pruned by hand, or older than its manifest: nothing to keep
+        out |= {v["sha256"] for v in lineage.values() if isinstance(v, dict) and v.get("sha256")}
+    return out
+
+
 __all__ = [
     "BENTO_NAME",
+    "recent_model_sha256s",
     "bento_folder",
     "bentoml_home",
     "check_tag",

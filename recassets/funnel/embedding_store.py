@@ -11,7 +11,19 @@ records, so two bentos of the same model share rows and two models never mix):
 - ``recassets:emb:<sha256[:16]>:<table>``: a hash, field = row number (decimal), value = the
   row as little-endian float32 bytes;
 - ``recassets:emb:<sha256[:16]>:meta``: JSON ``{table: [rows, dim]}``, written last, so its
-  presence means every row is there (``publish``).
+  presence means every row is there (``publish``);
+- ``recassets:emb:models``: a hash, field = ``<sha256[:16]>``, value = the Unix time the model
+  was last published: what ``prune`` reads.
+
+Models are pruned after each publish (``prune``, review of 2026-12-07: nothing was ever
+deleted, every daily retrain added a model's rows to the Redis the online features share, and
+under ``maxmemory-policy noeviction`` writes were refused on the third day of an 8 MB test
+store). Kept: the models of the newest ``KEEP_BENTOS_ENV`` (3) bentos in the store, and any
+model published within ``KEEP_HOURS_ENV`` (24) hours, so that a replica still rolling over
+from an older bento finds its rows. A model is deleted meta first, so a replica that reads it
+meanwhile is refused whole (``MissingRowsError``), never served half a table. Rolling back to
+a bento older than that needs its rows again: build it again with the embeddings on. Size the
+store for the kept models plus a day's builds.
 
 At serving, ``externalize`` swaps a loaded model's ``EmbeddingTables`` for
 ``ExternalEmbeddingTables``: the same ``forward(kjt)`` and ``weight(table)`` the funnel calls,
@@ -24,8 +36,9 @@ order, only gathered from the cache instead of the full table (tested against a 
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +51,9 @@ from recassets.featurestore.online import OnlineStoreUnavailable, StoreHealth
 from recassets.models.embeddings import TableSpec, complete_kjt
 
 PREFIX = "recassets:emb"
+REGISTRY_KEY = f"{PREFIX}:models"  # <sha256[:16]> -> Unix time of its last publish
+KEEP_BENTOS_ENV, KEEP_BENTOS = "RECASSETS_EMBEDDINGS_KEEP_BENTOS", 3
+KEEP_HOURS_ENV, KEEP_HOURS = "RECASSETS_EMBEDDINGS_KEEP_HOURS", 24.0
 WEIGHT_KEY = "embeddings.ebc.embedding_bags.{}.weight"  # the state-dict key of a table
 EMBEDDINGS_ENV = "RECASSETS_SERVE_EMBEDDINGS"  # process (default) | redis
 CACHE_ROWS_ENV = "RECASSETS_SERVE_EMBEDDING_CACHE_ROWS"
@@ -70,11 +86,56 @@ def publish(
                 f"{key}:{table}",
                 mapping={str(start + i): r.astype("<f4").tobytes() for i, r in enumerate(block)},
             )
-            pipe.execute()
+            _execute(pipe, f"{key}:{table}")
         total += len(rows)
     meta = {t: [int(w.shape[0]), int(w.shape[1])] for t, w in tables.items()}
     client.set(f"{key}:meta", json.dumps(meta, sort_keys=True))
+    client.hset(REGISTRY_KEY, sha256[:16], str(time.time()))
     return total
+
+
+def _execute(pipe: Any, key: str) -> None:
+    """Run a pipeline of row writes; a failure is said in one line. Redis's error quoted the
+    whole refused command, rows included: 635,564 characters in the run's log for one full
+    store (review of 2026-12-07)."""
+    try:
+        pipe.execute()
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise RuntimeError(
+            f"publishing embedding rows to {key} failed: {type(e).__name__}: {first}"
+        ) from None
+
+
+def prune(client: Any, keep: Iterable[str], keep_hours: float = KEEP_HOURS, now: float | None = None) -> list[str]:  # fmt: skip
+    """Delete the rows of every published model but those of ``keep`` (sha256s, or their
+    first 16 hex digits) and those published within ``keep_hours``; returns the models
+    deleted. A model published before the registry existed is entered in it now (so it goes
+    ``keep_hours`` later, as any other)."""
+    now = time.time() if now is None else now
+    kept = {str(sha)[:16] for sha in keep}
+    registry = {_text(k): float(_text(v)) for k, v in client.hgetall(REGISTRY_KEY).items()}
+    for meta_key in client.scan_iter(match=f"{PREFIX}:*:meta", count=1000):
+        model = _text(meta_key)[len(PREFIX) + 1 : -len(":meta")]
+        if model not in registry:
+            registry[model] = now
+            client.hsetnx(REGISTRY_KEY, model, str(now))
+    gone = []
+    for model, published in sorted(registry.items()):
+        if model in kept or now - published < keep_hours * 3600:
+            continue
+        key = f"{PREFIX}:{model}"
+        client.delete(f"{key}:meta")  # first: a reader is refused whole, never half-served
+        tables = [k for k in client.scan_iter(match=f"{key}:*", count=1000)]
+        if tables:
+            client.delete(*tables)
+        client.hdel(REGISTRY_KEY, model)
+        gone.append(model)
+    return gone
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def checkpoint_tables(state_dict: Mapping[str, torch.Tensor], tables: Sequence[TableSpec]) -> dict[str, torch.Tensor]:  # fmt: skip
@@ -96,10 +157,17 @@ def publish_bundle(client: Any, manifest: Mapping[str, Any], files: Mapping[str,
     return out
 
 
-def publish_if_asked(folder: Any, manifest: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, int] | None:  # fmt: skip
+def publish_if_asked(
+    folder: Any,
+    manifest: Mapping[str, Any],
+    env: Mapping[str, str],
+    kept_bentos: Callable[[int], Iterable[str]] | None = None,
+) -> dict[str, int] | None:
     """At a bento build: when ``env`` says ``RECASSETS_SERVE_EMBEDDINGS=redis``, publish the
     bundle's model rows to ``RECASSETS_REDIS_URL`` (None otherwise, or for a bundle without
-    models). The caller passes its environment: this module reads none itself."""
+    models), then ``prune`` the models that neither the newest ``KEEP_BENTOS_ENV`` bentos
+    (``kept_bentos(n)``: their models' sha256s) nor the last ``KEEP_HOURS_ENV`` hours
+    published. The caller passes its environment: this module reads none itself."""
     from pathlib import Path
 
     from recassets.featurestore.config import REDIS_URL_ENV
@@ -116,7 +184,25 @@ def publish_if_asked(folder: Any, manifest: Mapping[str, Any], env: Mapping[str,
 
     client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
     files = {k: str(Path(folder) / manifest["files"][k]) for k in models}
-    return publish_bundle(client, manifest, files)
+    published = publish_bundle(client, manifest, files)
+    n = _positive(env, KEEP_BENTOS_ENV, KEEP_BENTOS, int)
+    keep = {manifest["lineage"][k]["sha256"] for k in models}
+    keep |= set(kept_bentos(int(n)) if kept_bentos else ())
+    prune(client, keep, _positive(env, KEEP_HOURS_ENV, KEEP_HOURS, float))
+    return published
+
+
+def _positive(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = -1
+    if not value >= 0:
+        raise ValueError(f"{name}={raw[:40]!r}: expected a number, 0 or more")
+    return value
 
 
 class RowStore:

@@ -6,6 +6,8 @@ a store that lacks the rows, naming them."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -175,3 +177,62 @@ def test_rows_that_cannot_be_read_degrade_the_answer_and_readiness(home, publish
     finally:
         live.hset(key, mapping=saved)
     assert funnel.recommend(user, k=10).policy == "model" and store.ping()
+
+
+def _tables(rows: int, seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {"t_item": torch.rand(rows, 8, generator=g), "t_user": torch.rand(rows, 8, generator=g)}
+
+
+def test_models_no_recent_bento_serves_are_pruned_after_their_grace(tmp_path_factory):
+    """Nothing was ever deleted: every daily retrain added a model's rows to the Redis the
+    online features share, until writes were refused (review of 2026-12-07). Kept: the named
+    models and those published within the grace; the rest go, meta first."""
+    import redis
+
+    store = Redis(tmp_path_factory.mktemp("redis_prune"))
+    store.start()
+    try:
+        client = redis.Redis.from_url(store.url)
+        served, recent, old = "a" * 64, "b" * 64, "c" * 64
+        for sha in (served, recent, old):
+            E.publish(client, sha, _tables(50, len(sha) + ord(sha[0])))
+        legacy = "d" * 64  # published before the registry existed: meta and rows, no entry
+        E.publish(client, legacy, _tables(50, 7))
+        client.hdel(E.REGISTRY_KEY, legacy[:16])
+        now = time.time()
+        day_ago = now - 25 * 3600
+        for sha in (served, old):
+            client.hset(E.REGISTRY_KEY, sha[:16], str(day_ago))
+        assert E.prune(client, keep=[served], keep_hours=24, now=now) == [old[:16]]
+        assert not client.keys(f"{E.model_key(old)}:*")  # every table and the meta gone
+        for sha in (served, recent, legacy):  # kept; the legacy model entered the registry
+            assert E.RowStore(client, sha).shapes == {"t_item": (50, 8), "t_user": (50, 8)}
+        later = now + 25 * 3600
+        assert E.prune(client, keep=[served], keep_hours=24, now=later) == sorted(
+            [recent[:16], legacy[:16]]
+        )
+        with pytest.raises(E.MissingRowsError, match="build the bento with"):
+            E.RowStore(client, recent)
+        assert E.RowStore(client, served).shapes["t_item"] == (50, 8)
+    finally:
+        store.stop()
+
+
+def test_a_store_that_refuses_the_rows_is_said_in_one_line(tmp_path_factory):
+    """Redis's out-of-memory error quoted the refused command, rows included: 635,564
+    characters in the run's log for one full store."""
+    import redis
+
+    store = Redis(tmp_path_factory.mktemp("redis_full"))
+    store.start()
+    try:
+        client = redis.Redis.from_url(store.url)
+        client.config_set("maxmemory", "2mb")
+        client.config_set("maxmemory-policy", "noeviction")
+        with pytest.raises(RuntimeError, match=r"publishing embedding rows to .* failed") as e:
+            E.publish(client, "e" * 64, _tables(40_000, 3))
+        assert len(str(e.value)) < 400 and "\n" not in str(e.value)
+        assert client.get(f"{E.model_key('e' * 64)}:meta") is None  # never said complete
+    finally:
+        store.stop()

@@ -87,3 +87,26 @@ def test_an_index_built_before_its_hashes_were_kept_is_loaded_instead(tmp_path):
     (source / I.INDEX_FILE).write_bytes(data[: len(data) // 3])
     with pytest.raises(ValueError, match=r"latest index .*0001.* cannot be served: .*damaged"):
         RB.verify_index_copy(source, source, {})
+
+
+def test_the_newest_bentos_models_are_the_ones_kept_published(paths):
+    """What embedding rows must stay in Redis: the models of the newest n completed bentos
+    (a half-copied one, never marked, and older ones are not counted)."""
+    import json
+
+    from recassets.bento import store as S
+
+    def bento(version: str, shas: dict, marked: bool = True) -> None:
+        folder = S.bento_folder(paths, f"{S.BENTO_NAME}:{version}") / "src" / "bundle"
+        folder.mkdir(parents=True)
+        lineage = {kind: {"sha256": sha} for kind, sha in shas.items()}
+        (folder / "manifest.json").write_text(json.dumps({"lineage": {**lineage, "feast": {}}}))
+        if marked:
+            S.mark_built(paths, f"{S.BENTO_NAME}:{version}")
+
+    bento("20260101T000000-model-a", {"two_tower": "t1", "ranking": "r1"})
+    bento("20260102T000000-model-b", {"two_tower": "t2", "ranking": "r1"})
+    bento("20260103T000000-model-c", {"two_tower": "t3", "ranking": "r3"})
+    bento("20260104T000000-model-d", {"two_tower": "t4", "ranking": "r4"}, marked=False)
+    assert S.recent_model_sha256s(paths, 2) == {"t2", "r1", "t3", "r3"}
+    assert S.recent_model_sha256s(paths, 0) == set()
