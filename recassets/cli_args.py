@@ -74,7 +74,7 @@ def status_lines(paths: Any) -> tuple[list[str], list[str]]:
     table's rows and version (one that cannot be read said, not the command ended: an empty
     ``_delta_log`` stopped it naming no table), what serves and the newest bento; and the
     tables that cannot be read."""
-    from recassets.lake import open_delta
+    from recassets.lake import existing_delta
 
     lines = [f"RECASSETS_HOME {paths.home}"]
     if not Path(paths.home).is_dir():
@@ -86,22 +86,32 @@ def status_lines(paths: Any) -> tuple[list[str], list[str]]:
     )
     unread_landing(paths, lambda m: lines.append("  " + m))
     unread: list[str] = []
-    lake = Path(paths.lake)
-    for folder in sorted(lake.iterdir()) if lake.is_dir() else ():
-        if (folder / "_delta_log").is_dir():
-            try:
-                table = open_delta(str(folder))
-                rows = table.to_pyarrow_dataset().count_rows()
-                lines.append(
-                    f"  lake/{folder.name}: {rows} rows, Delta version {table.version()} ({folder})"
-                )
-            except Exception as e:  # noqa: BLE001 - said per table; the others are still listed
-                unread.append(f"lake/{folder.name}")
-                lines.append(f"  lake/{folder.name}: cannot be read ({plain(e)[:600]})")
+    for name, where in _lake_tables(paths):
+        try:
+            table = existing_delta(where)
+            if table is None:
+                continue
+            rows = table.to_pyarrow_dataset().count_rows()
+            lines.append(f"  lake/{name}: {rows} rows, Delta version {table.version()} ({where})")
+        except Exception as e:  # noqa: BLE001 - said per table; the others are still listed
+            unread.append(f"lake/{name}")
+            lines.append(f"  lake/{name}: cannot be read ({plain(e)[:600]})")
     lines.append(f"  lineage manifests: {paths.lineage}")
     lines += _serving_lines(paths)
     lines.append("  Dagster UI: `make dev`, then http://127.0.0.1:3000 (assets grouped by stage)")
     return lines, unread
+
+
+def _lake_tables(paths: Any) -> list[tuple[str, str]]:
+    """(name, location) of the lake's tables: a local lake's folders, or on an object store
+    (``s3a://``, which has no folders to list here) the tables the platform writes."""
+    from recassets.lineage.audit import QUARANTINE_TABLE
+    from recassets.lineage.targets import TABLES
+
+    if "://" in str(paths.lake) and not str(paths.lake).startswith("file://"):
+        return [(name, paths.table(name)) for name in sorted({*TABLES, QUARANTINE_TABLE})]
+    lake = Path(paths.lake)
+    return [(f.name, str(f)) for f in sorted(lake.iterdir())] if lake.is_dir() else []
 
 
 def _serving_lines(paths: Any) -> list[str]:

@@ -189,6 +189,22 @@ def open_delta(
         raise ValueError(delta_damage(path, e)) from None
 
 
+def existing_delta(path: str) -> DeltaTable | None:
+    """The Delta table at ``path``, or None where there is none yet. A local path is judged
+    by its ``_delta_log`` folder (no reader opened); a URL (``s3a://``...) by opening it, since
+    ``Path(url) / "_delta_log"`` is never a folder: the audit said "nothing was ever
+    quarantined" of an object-store lake holding quarantined rows (review, 2026-12-07)."""
+    from deltalake.exceptions import TableNotFoundError
+
+    local = _local_path(path)
+    if local is not None:
+        return open_delta(path) if os.path.isdir(os.path.join(local, "_delta_log")) else None
+    try:
+        return open_delta(path)
+    except TableNotFoundError:
+        return None
+
+
 def version_gone(path: str, version: int, days: Sequence[str] = ()) -> str | None:
     """Why version ``version`` of the Delta table at ``path`` can no longer be read (for the
     partitions ``days``; every one when empty), or ``None``: its commit removed from the log

@@ -378,17 +378,17 @@ def _quarantine(paths: Paths, ingested: list[Ingested]) -> tuple[list[Quarantine
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from recassets.lake import open_delta
+    from recassets.lake import existing_delta
 
     path = paths.table(QUARANTINE_TABLE)
     wanted = {(INGEST_TABLES[i.table], i.day) for i in ingested}
     if not wanted:
         return [], "no ingest partition on the path"
-    if not (Path(path) / "_delta_log").is_dir():
-        return [], f"no quarantine table at {path}: nothing was ever quarantined"
     days = pa.array(sorted({dt.date.fromisoformat(d) for _, d in wanted}), pa.date32())
     try:  # a damaged log or a data file gone: said where the table is, the page still written
-        table = open_delta(path)
+        table = existing_delta(path)
+        if table is None:
+            return [], f"no quarantine table at {path}: nothing was ever quarantined"
         rows = (
             table.to_pyarrow_dataset()
             .to_table(columns=["dataset", "dt", "reason"], filter=pc.field("dt").isin(days))

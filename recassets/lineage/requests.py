@@ -71,12 +71,11 @@ def _when(record: dict[str, Any]) -> dt.datetime:
 def _in_table(paths: Paths, request_id: str) -> Found | None:
     import pyarrow.compute as pc
 
-    from recassets.lake import open_delta
+    from recassets.lake import existing_delta
 
-    path = paths.table(DATASET)
-    if not (Path(path) / "_delta_log").is_dir():
+    table = existing_delta(paths.table(DATASET))
+    if table is None:
         return None
-    table = open_delta(path)
     rows = (
         table.to_pyarrow_dataset().to_table(filter=pc.field("request_id") == request_id).to_pylist()
     )

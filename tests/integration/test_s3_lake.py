@@ -209,3 +209,47 @@ def test_spark_names_a_missing_bucket(s3, tmp_path: Path):
 
 def _logs(paths: Paths) -> str:
     return "".join(p.read_text() for p in Path(paths.home, "logs").glob("*.log"))
+
+
+def test_audit_requests_and_status_read_an_object_store_lake(s3, tmp_path: Path, monkeypatch):
+    """``Path("s3a://...") / "_delta_log"`` is never a folder: the audit said "nothing was ever
+    quarantined" of a bucket holding quarantined rows, a served request was not found in the
+    decision log, and ``recassets status`` listed no table (review, 2026-12-07)."""
+    import datetime as dt
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from recassets.cli_args import status_lines
+    from recassets.lineage.audit import Ingested, _quarantine
+    from recassets.lineage.requests import _in_table
+
+    s3_client(s3).create_bucket(Bucket="audit-lake")
+    env = s3_lake_env(s3, "audit-lake")
+    for key, value in env.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    paths = dataclasses.replace(home_at(tmp_path), lake=env["RECASSETS_LAKE"])
+    ingested = [Ingested("raw_events", "2026-01-01", 1, 100, 3, "n")]
+    assert _quarantine(paths, ingested)[1].startswith("no quarantine table")  # none yet
+    assert _in_table(paths, "r-1") is None
+    day = dt.date(2026, 1, 1)
+    options = {k: v for k, v in env.items() if k.startswith("AWS_")}
+    write_deltalake(paths.table("quarantine"), pa.table({
+        "dataset": ["events"] * 3, "dt": pa.array([day] * 3, pa.date32()),
+        "reason": ["bad ts", "bad ts", "dup"]}), storage_options=options)  # fmt: skip
+    write_deltalake(paths.table("serving_log"), pa.table({
+        "request_id": ["r-1"], "dt": pa.array([day], pa.date32()), "items": ["[]"],
+        "ts": pa.array([dt.datetime(2026, 1, 1, tzinfo=dt.UTC)], pa.timestamp("us", "UTC"))}),
+        storage_options=options)  # fmt: skip
+    found, _ = _quarantine(paths, ingested)
+    assert [(q.dataset, q.rows, q.reasons) for q in found] == [
+        ("events", 3, [("bad ts", 2), ("dup", 1)])
+    ]
+    record = _in_table(paths, "r-1")
+    assert record is not None and record.where == "serving_log@0 dt=2026-01-01"
+    lines, unread = status_lines(paths)
+    assert [line.split(":")[0].strip() for line in lines if "lake/" in line] == [
+        "lake/quarantine",
+        "lake/serving_log",
+    ] and unread == []
