@@ -22,10 +22,21 @@ A run of another host (a shared PostgreSQL instance) is never judged by its pid:
 ended runs' slots are freed here. A run launched by the daemon or the UI (no tags) through
 the default run launcher is a subprocess of the code server, which is where sensors run:
 ``reap_launched`` judges it by the pid its own "Started process for run (pid: N)" event
-names, a process that started after that event being another one. ``landing_sensor`` calls
-it on each tick. Before (2026-12-06), ``make dev`` killed mid-ingest left its run STARTED for
-ever, holding ``lake_ingest``: every later landing waited, saying only that a run was in
-flight. Marked failed, the run is re-executed by the instance's run retries.
+names. ``landing_sensor`` calls it on each tick. Before (2026-12-06), ``make dev`` killed
+mid-ingest left its run STARTED for ever, holding ``lake_ingest``: every later landing waited,
+saying only that a run was in flight. Marked failed, the run is re-executed by the instance's
+run retries.
+
+Whether that pid is still the run's worker, or a process the system gave the pid to since, is
+told by what the process is, never by when it started (``is_run_worker``, decision of
+2026-12-07): a child of this process (the code server launched it), a process whose command
+line holds the run id (``dagster api execute_run``), or a multiprocessing spawn child (the gRPC
+server's run workers, also after a reload of the code location). Before, its start
+(``/proc/stat`` btime plus its start ticks: the wall clock at boot) was compared with the wall
+clock time of the event; btime moves with every step of the wall clock (NTP, a VM resumed), and
+after a step of a few seconds a live worker passed for a reused pid: its run was failed and its
+pool slot freed under it. Where ``/proc`` cannot be read (not Linux), a live pid is taken for the
+worker: a run is never failed under a live process.
 """
 
 from __future__ import annotations
@@ -135,18 +146,45 @@ def launched_worker(instance: DagsterInstance, run_id: str) -> tuple[int, float]
     return None
 
 
-def started_at(pid: int) -> float | None:
-    """When process ``pid`` started, in seconds since the epoch (Linux), or None."""
-    ticks = process_started(pid)
+def _proc(pid: int, name: str) -> str | None:
     try:
-        boot = next(
-            float(line.split()[1])
-            for line in Path("/proc/stat").read_text().splitlines()
-            if line.startswith("btime ")
-        )
-    except (OSError, StopIteration, ValueError):
+        return Path(f"/proc/{pid}/{name}").read_text(errors="replace")
+    except OSError:
         return None
-    return None if ticks is None else boot + int(ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` from field 3 (state) on, or None."""
+    stat = _proc(pid, "stat")
+    # the command name (field 2) is in parentheses and may hold spaces: split after it
+    return None if stat is None else stat[stat.rfind(")") + 2 :].split()
+
+
+def is_run_worker(pid: int, run_id: str) -> bool:
+    """Whether process ``pid`` is (still) the run worker of ``run_id``, by what it is, not by
+    when it started (module docstring): alive and not a zombie, and a child of this process, or
+    a process whose command line names the run, or a multiprocessing spawn child (what the gRPC
+    server's run workers are). Without ``/proc``, any live process is taken for it.
+
+    What it cannot tell: a pid reused by another run's worker. That run's worker holds the pid
+    only while it runs, so the dead run is failed when it ends: late, never wrongly."""
+    if not alive(pid, None):
+        return False
+    fields = _stat_fields(pid)
+    cmdline = _proc(pid, "cmdline")
+    if fields is None or cmdline is None:  # no /proc here (or it ended this instant)
+        return alive(pid, None)
+    if not fields or fields[0] == "Z":  # ended, not yet waited for by its parent
+        return False
+    parent = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+    if parent == os.getpid():
+        return True
+    args = cmdline.split("\0")
+    if any(run_id in arg for arg in args):
+        return True
+    # the gRPC server's run workers are multiprocessing spawn children: after a reload of the
+    # code location (another server process) or the server's death (reparented), still one
+    return "--multiprocessing-fork" in args
 
 
 def reap_launched(instance: DagsterInstance, say: Callable[[str], None] = print) -> list[str]:
@@ -162,9 +200,8 @@ def reap_launched(instance: DagsterInstance, say: Callable[[str], None] = print)
     for run in instance.get_runs(filters=RunsFilter(statuses=IN_PROGRESS)):
         if PID_TAG in run.tags or (worker := launched_worker(instance, run.run_id)) is None:
             continue
-        pid, when = worker
-        began = started_at(pid) if alive(pid, None) else None
-        if began is not None and began <= when + 5:  # the worker (or a clock too coarse to tell)
+        pid, _when = worker
+        if is_run_worker(pid, run.run_id):
             continue
         instance.report_run_failed(
             run,
@@ -191,7 +228,8 @@ def held_pools(instance: DagsterInstance, selection: list[str]) -> list[tuple[st
     if not storage.supports_global_concurrency_limits:
         return []
     graph = defs.resolve_asset_graph()
-    pools = sorted({p for k in selection for p in graph.get(AssetKey.from_user_string(k)).pools})
+    nodes = [graph.get(AssetKey.from_user_string(k)) for k in selection]
+    pools = sorted({p for node in nodes for p in node.pools or ()})
     held = []
     for pool in pools:
         info = storage.get_concurrency_info(pool)
@@ -207,6 +245,7 @@ __all__ = [
     "STARTED_TAG",
     "alive",
     "held_pools",
+    "is_run_worker",
     "process_started",
     "process_tags",
     "reap",

@@ -2,32 +2,27 @@
 on. ``sensors/`` wires them into Dagster; tests call them directly.
 
 Landing
-    A day of a dataset (``landing/<dataset>/dt=DAY/``) is summarized by a *fingerprint*: a
-    digest of the sorted (file name, size, mtime in ns) of the files ingestion would read
-    (the same rule as ``recassets.ingest.list_landing_files``: not dot- or underscore-named).
-    Why not a content hash: hashing every landed byte on every sensor tick (30 s) costs
-    seconds per GB; name/size/mtime catches every write, and a file rewritten with identical
-    bytes is only re-ingested, which replaces the partition with the same rows.
+    ``recassets.landing_scan`` lists the landing folders (a *fingerprint* per day: names, sizes
+    and mtimes of its files) and says when a day has settled; ``recassets.landing_state`` keeps
+    the sensor's cursor. ``plan_landing`` compares a scan with the cursor (the fingerprints
+    already launched) and returns the work, grouped into *batches*: consecutive days whose
+    changed datasets are the same become one range (one single-run backfill), oldest first.
 
-    ``plan_landing`` compares a scan with the sensor's cursor (the fingerprints it already
-    launched) and returns the work, grouped into *batches*: consecutive days whose changed
-    datasets are the same become one range (one single-run backfill), oldest first.
+    A day that changed but is not launched this tick (still settling, another ingest in flight,
+    a later batch) keeps the fingerprint the cursor knew, so the next tick still sees it changed
+    (``LandingPlan.cursor_after``). Before (2026-12-07) it was dropped from the cursor and then
+    judged by its lineage manifest alone, which matched names and sizes only: a same-size
+    correction landing while its day was being ingested was taken for what the lake held, and
+    never ingested.
 
-    Only *settled* days are launched (``settled``): a producer that writes a file in place
-    (without the dot-name-and-rename convention) must not get it ingested half-written, then
-    again. A day folder holding a ``_SUCCESS`` marker (or any folder of a dataset whose producer
-    writes markers) is settled when its marker is at least as new as each of its files: the
-    marker decides. Otherwise a day is settled once its files have not changed for
-    ``settle_seconds``: their newest mtime is that old by this machine's clock, or the sensor
-    saw the same fingerprint that long ago (the cursor's ``pending``: this covers a file
-    server whose clock runs ahead). A day not settled yet is left out of the batches and of
-    the cursor's fingerprints, and comes back on a later tick.
-
-    Without a usable cursor (first tick, a cursor lost or written by an older version), a day
-    counts as already ingested when the lineage manifest of its table partition
-    (``lineage/<table>/dt=DAY.json``) lists exactly its files (by name and size) and is newer
-    than each of them: the lake itself records what it read, so starting the daemon over a
-    home that ``recassets demo`` already built does not re-ingest history.
+    A day the cursor does not know at all (first tick, a cursor lost) counts as already ingested
+    when the lineage manifest of its table partition (``lineage/<table>/dt=DAY.json``) records
+    exactly its files, by name, size and sha256 (``lineage_matches``): the lake itself records
+    what it read, so starting the daemon over a home that ``recassets demo`` built does not
+    re-ingest history. By content, not by "file older than manifest": the file's mtime is the
+    landing machine's clock and the manifest's the lake's; a landing clock ahead re-ingested
+    everything on a cursor rebuild. Only the days that reach this fallback are hashed, within
+    ``HASH_BUDGET_S`` a tick (the rest on the next ticks, each day recorded as it is checked).
 
 Retraining
     ``pending_training_days``: the ``training_examples`` partitions a model could train on
@@ -51,82 +46,36 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recassets.landing_scan import (
+    SUCCESS_MARKER,
+    LandedDay,
+    LandingNotSettledError,
+    landed_day,
+    oserror_text,
+    scan_landing,
+    settled,
+    wait_until_settled,
+)
+from recassets.landing_state import CURSOR_VERSION, LandingCursor, load_cursor, state_dir
 from recassets.paths import DATASETS, MAX_DAYS_AHEAD, Paths
 
-CURSOR_VERSION = 1
 # RECASSETS_LANDING_SETTLE_SECONDS: how long a day's files must be unchanged before they are
 # ingested, by the landing sensor (which leaves the day out of its tick meanwhile) and by a run
 # launched by hand (which waits, ``wait_until_settled``). 5 s: a producer writing in place
-# appends at least that often; files a generator or an upload finished earlier are older than
-# that by the time anything looks. 0 turns settling off.
+# appends at least that often; one sensor tick. 0 turns settling off.
 SETTLE_ENV = "RECASSETS_LANDING_SETTLE_SECONDS"
 DEFAULT_SETTLE_S = 5
 # RECASSETS_LANDING_SETTLE_TIMEOUT_SECONDS: how long a run launched by hand waits for them.
 SETTLE_TIMEOUT_ENV = "RECASSETS_LANDING_SETTLE_TIMEOUT_SECONDS"
 DEFAULT_SETTLE_TIMEOUT_S = 300
 TABLE_OF = {"events": "raw_events", "users": "users", "items": "items"}
-# The producer's "this day folder is complete" file (Hadoop's and Spark's convention); its name
-# starts with "_", so ingestion never reads it as data.
-SUCCESS_MARKER = "_SUCCESS"
+# Seconds of hashing a tick may spend matching unknown days against their lineage (sha256 at
+# several hundred MB/s): a cursor lost over a large history is rebuilt over a few ticks instead
+# of one tick running into Dagster's sensor timeout (60 s), and then again, for ever.
+HASH_BUDGET_S = 20.0
 
 
 # --- landing ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LandedDay:
-    """One dataset's folder of one day, as the sensor sees it."""
-
-    dataset: str
-    day: str
-    files: tuple[tuple[str, int, int], ...]  # (name, size, mtime_ns), sorted by name
-    marker_ns: int | None = None  # mtime of the folder's _SUCCESS marker, if it has one
-
-    @property
-    def newest_ns(self) -> int:
-        return max((m for _, _, m in self.files), default=0)
-
-    @property
-    def key(self) -> str:
-        return f"{self.dataset}/{self.day}"
-
-    @property
-    def fingerprint(self) -> str:
-        text = "\n".join(f"{n}\t{s}\t{m}" for n, s, m in self.files)
-        # a file name that is no UTF-8 (a Latin-1 "café") decodes to surrogates: kept as its
-        # bytes, not raised (the raise failed every tick, and every day waited behind it)
-        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-
-
-def _ingestible(p: Path) -> bool:
-    # Mirrors recassets.ingest.list_landing_files: producers write ".name.tmp" and rename.
-    return p.is_file() and not p.name.startswith((".", "_"))
-
-
-def landed_day(paths: Paths, dataset: str, day: str) -> LandedDay:
-    folder = Path(paths.landing_dir(dataset, day))
-    files = []
-    marker_ns = None
-    if folder.is_dir():
-        for p in sorted(folder.iterdir()):
-            if _ingestible(p):
-                st = p.stat()
-                files.append((p.name, st.st_size, st.st_mtime_ns))
-            elif p.name == SUCCESS_MARKER and p.is_file():
-                marker_ns = p.stat().st_mtime_ns
-    return LandedDay(dataset, day, tuple(files), marker_ns)
-
-
-def scan_landing(paths: Paths, datasets: Sequence[str] = DATASETS) -> dict[str, LandedDay]:
-    """Every non-empty day folder of ``datasets``, by ``dataset/day``. Empty folders are left
-    out: a folder created before its first file is not a day yet."""
-    out = {}
-    for dataset in datasets:
-        for day in paths.landed_days(dataset):
-            landed = landed_day(paths, dataset, day.isoformat())
-            if landed.files:
-                out[landed.key] = landed
-    return out
 
 
 def _manifest(paths: Paths, landed: LandedDay) -> Path:
@@ -139,71 +88,39 @@ def ingested(paths: Paths, landed: LandedDay) -> bool:
     return _manifest(paths, landed).is_file()
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def lineage_matches(paths: Paths, landed: LandedDay) -> bool:
-    """Whether the table partition's lineage manifest records exactly these files (names and
-    sizes) and was written after each of them, i.e. the lake already holds this landing."""
-    manifest = _manifest(paths, landed)
+    """Whether the table partition's lineage manifest records exactly these files: the same
+    names and sizes, and each file's bytes the sha256 it recorded (so a same-size rewrite is
+    told apart, and no clock is compared with another). A manifest that records no sha256 for a
+    file cannot vouch for it: no match, and the day is ingested again, which replaces the
+    partition with the same rows at worst (every manifest ingestion writes records each file's
+    sha256). An ``OSError`` reading a landed file is raised."""
     try:
-        recorded = json.loads(manifest.read_text())
-        written_ns = manifest.stat().st_mtime_ns
+        recorded = json.loads(_manifest(paths, landed).read_text())
     except (OSError, ValueError):
         return False
-    inputs = {(Path(f["path"]).name, int(f["size"])) for f in recorded.get("inputs", [])}
-    current = {(n, s) for n, s, _ in landed.files}
-    return inputs == current and all(m <= written_ns for _, _, m in landed.files)
-
-
-@dataclass
-class LandingCursor:
-    """What the landing sensor has launched: ``dataset/day`` -> fingerprint. Serialized as
-    JSON with a version, so a cursor from another release is recognized, not misread.
-
-    ``pending``: days seen changed but not settled yet, ``dataset/day`` -> (fingerprint, when
-    the sensor first saw it, epoch seconds): the clock ``settled`` measures quiet time with when
-    the files' own mtimes cannot be trusted. Optional in the JSON (older cursors lack it)."""
-
-    fingerprints: dict[str, str] = field(default_factory=dict)
-    pending: dict[str, tuple[str, float]] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        data: dict = {
-            "version": CURSOR_VERSION,
-            "fingerprints": dict(sorted(self.fingerprints.items())),
-        }
-        if self.pending:
-            data["pending"] = {k: [fp, seen] for k, (fp, seen) in sorted(self.pending.items())}
-        return json.dumps(data, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, raw: str | None) -> tuple[LandingCursor | None, str | None]:
-        """(cursor, problem). No cursor at all is not a problem (first tick); an unreadable
-        or foreign one is, and the caller says so before falling back on the lineage."""
-        if not raw:
-            return None, None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return None, f"cursor is not JSON ({raw[:40]!r}...)"
-        if not isinstance(data, dict) or data.get("version") != CURSOR_VERSION:
-            version = data.get("version") if isinstance(data, dict) else None
-            return None, f"cursor version {version!r} is not {CURSOR_VERSION}"
-        fps = data.get("fingerprints")
-        if not isinstance(fps, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in fps.items()
-        ):
-            return None, "cursor has no fingerprints mapping"
-        pending: dict[str, tuple[str, float]] = {}
-        raw_pending = data.get("pending", {})
-        if isinstance(raw_pending, dict):  # anything else: forgotten, days wait anew
-            for k, v in raw_pending.items():
-                if (
-                    isinstance(v, list)
-                    and len(v) == 2
-                    and isinstance(v[0], str)
-                    and isinstance(v[1], int | float)
-                ):
-                    pending[k] = (v[0], float(v[1]))
-        return cls(dict(fps), pending), None
+    inputs = recorded.get("inputs") if isinstance(recorded, dict) else None
+    if not isinstance(inputs, list) or not all(isinstance(f, dict) for f in inputs):
+        return False
+    # What was read and hashed. An entry without a sha256 is a folder, link or pipe in the day
+    # that ingestion quarantined whole without reading it: no file of the scan either.
+    hashed = [f for f in inputs if isinstance(f.get("sha256"), str)]
+    by_name = {Path(str(f.get("path", ""))).name: f for f in hashed}
+    if len(by_name) != len(hashed) or set(by_name) != {n for n, _, _ in landed.files}:
+        return False
+    for name, size, _ in landed.files:
+        if str(by_name[name].get("size")) != str(size):  # sizes first: no file read
+            return False
+    folder = Path(paths.landing_dir(landed.dataset, landed.day))
+    return all(_sha256(folder / name) == by_name[name]["sha256"] for name, _, _ in landed.files)
 
 
 @dataclass(frozen=True)
@@ -223,6 +140,11 @@ def lake_run(paths: Paths, dataset: str, day: str) -> str:
     except (OSError, ValueError):
         return ""
     return str(recorded.get("run_id", "")) if isinstance(recorded, dict) else ""
+
+
+# A batch of more day folders than this is logged and tagged by its span and counts: a first
+# tick over a 3-year history named 3,288 folders in one log line.
+DESCRIBE_MAX = 6
 
 
 @dataclass(frozen=True)
@@ -256,7 +178,17 @@ class Batch:
         return f"landing:{span}:{'+'.join(self.datasets)}:{digest}"
 
     def describe(self) -> str:
-        return "; ".join(f"{c.landed.key} ({c.reason})" for c in self.changes)
+        """Each day folder and why it goes; for a long batch, its span and counts."""
+        if len(self.changes) <= DESCRIBE_MAX:
+            return "; ".join(f"{c.landed.key} ({c.reason})" for c in self.changes)
+        reasons: dict[str, int] = {}
+        for c in self.changes:
+            reasons[c.reason] = reasons.get(c.reason, 0) + 1
+        counted = ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+        return (
+            f"{len(self.days)} days {self.first}..{self.last} of {'+'.join(self.datasets)} "
+            f"({len(self.changes)} day folders: {counted})"
+        )
 
 
 @dataclass
@@ -265,47 +197,52 @@ class LandingPlan:
     unchanged: dict[str, str]  # dataset/day -> fingerprint, nothing to do
     skipped: dict[str, str]  # dataset/day -> why it is not launched (e.g. not a partition)
     problem: str | None = None  # a cursor that could not be used
-    # dataset/day -> why it is not settled yet (``settled``), and what the cursor keeps of it
+    # dataset/day -> why it is not settled (or not checked) yet
     waiting: dict[str, str] = field(default_factory=dict)
+    # every changed day not launched yet: (fingerprint, first seen by the sensor)
     pending: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # what the cursor knew of days changed or unreadable this tick, kept until they go
+    kept: dict[str, str] = field(default_factory=dict)
+    owed: set[str] = field(default_factory=set)  # changed, nothing launched of them before
+    new_skipped: list[str] = field(default_factory=list)  # skipped now, not on the last tick
 
     def cursor_after(self, launched: Iterable[Batch]) -> LandingCursor:
-        """The cursor once ``launched`` are requested: unchanged days plus those batches.
-        Batches not launched this tick stay out, so the next tick offers them again; days
-        still settling stay out too, with when they were first seen so (``pending``)."""
+        """The cursor once ``launched`` are requested: unchanged days, those batches, and for
+        every day changed but not launched what the cursor knew of it before (its previous
+        fingerprint, or that it is owed), so that the next tick offers it again, and with when
+        it was first seen so (``pending``)."""
+        launched = list(launched)
+        gone = {c.landed.key for batch in launched for c in batch.changes}
         fps = dict(self.unchanged)
+        fps.update({k: fp for k, fp in self.kept.items() if k not in gone})
         for batch in launched:
             fps.update({c.landed.key: c.landed.fingerprint for c in batch.changes})
-        return LandingCursor(fps, dict(self.pending))
+        pending = {k: v for k, v in self.pending.items() if k not in gone}
+        return LandingCursor(fps, pending, self.owed - gone, set(self.skipped))
 
 
-def settled(
-    landed: LandedDay,
-    settle_seconds: float,
-    now: float,
-    seen: tuple[str, float] | None,
-    uses_marker: bool,
-) -> str | None:
-    """None when the day may be ingested, else why it waits.
+def _odd_folders(paths: Paths, dataset: str, skipped: dict[str, str]) -> None:
+    try:
+        odd = paths.odd_landing_folders(dataset)
+    except OSError:  # the dataset's folder cannot be listed: the scan says so
+        return
+    for name in odd:
+        skipped[f"{dataset}/{name}"] = "not a day folder (dt=YYYY-MM-DD): never read"
 
-    * Marker (``uses_marker``: the folder has a ``_SUCCESS``, or its dataset's producer writes
-      them): the marker must exist and be at least as new as every file; a file written after
-      it (a late file still being written) waits for the producer to write the marker again.
-    * Otherwise the files must have been quiet for ``settle_seconds``: every mtime that old
-      (a write in place moves the mtime), or the same fingerprint seen by the sensor that long
-      ago (``seen``: fingerprint, epoch seconds), for a clock that disagrees with the files'.
-    """
-    if uses_marker:
-        if landed.marker_ns is None:
-            return f"waiting for its {SUCCESS_MARKER} marker"
-        if landed.marker_ns < landed.newest_ns:
-            return f"a file is newer than its {SUCCESS_MARKER} marker"
-        return None
-    if settle_seconds <= 0 or landed.newest_ns <= (now - settle_seconds) * 1e9:
-        return None
-    if seen is not None and seen[0] == landed.fingerprint and now - seen[1] >= settle_seconds:
-        return None
-    return f"files changed less than {settle_seconds:g} s ago (still being written?)"
+
+def _folders_only(paths: Paths, dataset: str, day: dt.date, skipped: dict[str, str]) -> None:
+    """A day of folders only (hour=10/) is never read: said."""
+    folder = Path(paths.landing_dir(dataset, day.isoformat()))
+    try:
+        subs = sorted(c.name for c in folder.iterdir() if not c.name.startswith(".") and c.is_dir())
+    except OSError as e:
+        skipped[f"{dataset}/{day}"] = f"cannot be read ({oserror_text(e)}): left out"
+        return
+    if subs:
+        skipped[f"{dataset}/{day}"] = (
+            f"holds folders only ({', '.join(subs[:3])}): a day's files lie in its own folder, "
+            "never below it"
+        )
 
 
 def plan_landing(
@@ -315,43 +252,60 @@ def plan_landing(
     datasets: Sequence[str] = DATASETS,
     settle_seconds: float = 0,
     now: float | None = None,
+    hash_budget_s: float = HASH_BUDGET_S,
 ) -> LandingPlan:
-    """Compare the landing folders with the cursor and group what changed, and has settled
-    (``settled``; ``now`` defaults to the clock), into ingest runs."""
+    """Compare the landing folders with the cursor (``raw_cursor``: Dagster's, a reference to
+    a state file under the home, or a whole state inline) and group what changed, and has
+    settled (``settled``, by the sensor's clock; ``now`` defaults to it), into ingest runs."""
     now = time.time() if now is None else now
-    cursor, problem = LandingCursor.from_json(raw_cursor)
-    scan = scan_landing(paths, datasets)
+    cursor, problem = load_cursor(raw_cursor, state_dir(paths))
+    errors: dict[str, str] = {}
+    scan = scan_landing(paths, datasets, errors)
     marked = {landed.dataset for landed in scan.values() if landed.marker_ns is not None}
+    plan = LandingPlan([], {}, {}, problem)
     changes: list[Change] = []
-    unchanged: dict[str, str] = {}
-    skipped: dict[str, str] = {}
-    waiting: dict[str, str] = {}
-    pending: dict[str, tuple[str, float]] = {}
+    known_fps = cursor.fingerprints if cursor is not None else {}
+    owed = cursor.owed if cursor is not None else set()
 
     def change(landed: LandedDay, reason: str) -> None:
-        seen = cursor.pending.get(landed.key) if cursor is not None else None
+        key = landed.key
+        if key in known_fps:
+            plan.kept[key] = known_fps[key]
+        else:
+            plan.owed.add(key)
+        seen = cursor.pending.get(key) if cursor is not None else None
+        if seen is None or seen[0] != landed.fingerprint:
+            seen = (landed.fingerprint, now)
+        plan.pending[key] = seen
         why = settled(landed, settle_seconds, now, seen, landed.dataset in marked)
         if why is None:
             changes.append(Change(landed, reason, lake_run(paths, landed.dataset, landed.day)))
-            return
-        waiting[landed.key] = why
-        same = seen is not None and seen[0] == landed.fingerprint
-        pending[landed.key] = seen if same and seen is not None else (landed.fingerprint, now)
+        else:
+            plan.waiting[key] = why
 
+    def lake_reason(landed: LandedDay) -> str:
+        return "files changed since the lake read them" if ingested(paths, landed) else "new day"
+
+    skipped = plan.skipped
     horizon = dt.datetime.fromtimestamp(now, dt.UTC).date() + dt.timedelta(days=MAX_DAYS_AHEAD)
     for dataset in datasets:
-        for name in paths.odd_landing_folders(dataset):
-            skipped[f"{dataset}/{name}"] = "not a day folder (dt=YYYY-MM-DD): never read"
-        for day in paths.landed_days(dataset):  # a day of folders only (hour=10/): not read
-            folder = Path(paths.landing_dir(dataset, day.isoformat()))
-            subs = [] if f"{dataset}/{day}" in scan else sorted(
-                c.name for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")
-            )  # fmt: skip
-            if subs:
-                skipped[f"{dataset}/{day}"] = (
-                    f"holds folders only ({', '.join(subs[:3])}): a day's files lie in its "
-                    "own folder, never below it"
-                )
+        if f"{dataset}/" in errors:  # its folder cannot be listed: said once, below
+            continue
+        _odd_folders(paths, dataset, skipped)
+        try:
+            days = paths.landed_days(dataset, errors={})
+        except OSError:  # unreadable since the scan listed it: the next tick says so
+            continue
+        for day in days:  # a day of folders only is never read: said
+            key = f"{dataset}/{day}"
+            if key not in scan and key not in errors:
+                _folders_only(paths, dataset, day, skipped)
+    skipped.update(errors)
+    # an unreadable day keeps what the cursor knew of it: when it can be read again, its files
+    # are compared with that, not with the lineage (ingestion may have been owed meanwhile)
+    plan.kept.update({k: known_fps[k] for k in errors if k in known_fps})
+    plan.owed.update(k for k in errors if k in owed)
+    deadline, hashed = time.monotonic() + hash_budget_s, 0
     for key, landed in scan.items():
         if dt.date.fromisoformat(landed.day) > horizon:
             skipped[key] = (
@@ -367,71 +321,36 @@ def plan_landing(
                 "partition_window)"
             )
             continue
-        # A day the cursor does not know may still be in the lake (ingested by the CLI while
-        # the daemon ran): its lineage decides, and a day the lake read other files of is
-        # "files changed", not "new day" (the sensor's own word for a rewritten day was wrong)
-        known = cursor.fingerprints.get(key) if cursor is not None else None
-        if known == landed.fingerprint or (known is None and lineage_matches(paths, landed)):
-            unchanged[key] = landed.fingerprint
+        known = known_fps.get(key)
+        if known == landed.fingerprint:
+            plan.unchanged[key] = landed.fingerprint
         elif known is not None:
             change(landed, "files changed")
-        else:
-            change(landed, "files changed since the lake read them"
-                   if ingested(paths, landed) else "new day")  # fmt: skip
-    return LandingPlan(_batches(changes), unchanged, skipped, problem, waiting, pending)
-
-
-class LandingNotSettledError(RuntimeError):
-    """Landing files still changing when a run launched by hand stopped waiting for them."""
-
-
-def wait_until_settled(
-    paths: Paths,
-    datasets: Sequence[str],
-    days: Iterable[str],
-    settle_seconds: float,
-    timeout_s: float,
-    *,
-    progress: Callable[[str], None] | None = None,
-    clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-) -> float:
-    """Wait until every landing folder of ``datasets`` x ``days`` has settled (``settled``,
-    the sensor's rule), and return the seconds waited; ``LandingNotSettledError`` naming each
-    folder still changing, and why, after ``timeout_s``.
-
-    For runs the sensor did not launch (the UI's materialize dialog, ``recassets
-    materialize``): the sensor waits by leaving a day out of its tick; a run asked for by hand
-    reads the folders when it starts, so it waits here instead, before anything is read. The
-    quiet time the wait itself observes counts as the sensor's does (a fingerprint unchanged for
-    ``settle_seconds``), for a file server whose clock runs ahead."""
-    if settle_seconds <= 0:
-        return 0.0
-    wanted, start = set(days), clock()
-    seen: dict[str, tuple[str, float]] = {}
-    while True:
-        now = clock()
-        scan = {k: v for k, v in scan_landing(paths, datasets).items() if v.day in wanted}
-        marked = {landed.dataset for landed in scan.values() if landed.marker_ns is not None}
-        waiting = {}
-        for key, landed in scan.items():
-            if key not in seen or seen[key][0] != landed.fingerprint:
-                seen[key] = (landed.fingerprint, now)
-            why = settled(landed, settle_seconds, now, seen[key], landed.dataset in marked)
-            if why is not None:
-                waiting[key] = why
-        if not waiting:
-            return now - start
-        named = "; ".join(
-            f"{paths.landing_dir(*key.split('/'))}: {why}" for key, why in sorted(waiting.items())
-        )
-        if now - start >= timeout_s:
-            raise LandingNotSettledError(
-                f"{len(waiting)} landing folder(s) still changing after {timeout_s:g} s: {named}"
+        elif key in owed:  # found different from the lake on an earlier tick: not hashed again
+            change(landed, lake_reason(landed))
+        elif hashed and time.monotonic() > deadline:  # at least one a tick: progress
+            plan.waiting[key] = (
+                "its files are still to be compared with the lake's lineage manifest (sha256): "
+                "on a next tick"
             )
-        if progress is not None:
-            progress(f"waiting for landing files to settle ({now - start:.0f} s): {named[:500]}")
-        sleep(min(1.0, settle_seconds / 5))
+        else:
+            # A day the cursor does not know may still be in the lake (ingested by the CLI, or
+            # a cursor lost): its lineage decides, by content. A day the lake read other files
+            # of is "files changed since the lake read them", not "new day".
+            hashed += 1
+            try:
+                matches = lineage_matches(paths, landed)
+            except OSError as e:
+                skipped[key] = f"cannot be read ({oserror_text(e)}): left out until it can be"
+                continue
+            if matches:
+                plan.unchanged[key] = landed.fingerprint
+            else:
+                change(landed, lake_reason(landed))
+    previous = cursor.skipped if cursor is not None else set()
+    plan.new_skipped = [k for k in skipped if k not in previous]
+    plan.batches = _batches(changes)
+    return plan
 
 
 def _batches(changes: Sequence[Change]) -> list[Batch]:
@@ -527,3 +446,33 @@ def check_run_settings(environ: Mapping[str, str]) -> None:
     parse_volume_band(environ.get("RECASSETS_VOLUME_BAND"))
     env_int(SETTLE_ENV, DEFAULT_SETTLE_S, env=environ)
     env_int(SETTLE_TIMEOUT_ENV, DEFAULT_SETTLE_TIMEOUT_S, env=environ)
+
+
+__all__ = [
+    "CURSOR_VERSION",
+    "DEFAULT_SETTLE_S",
+    "DEFAULT_SETTLE_TIMEOUT_S",
+    "HASH_BUDGET_S",
+    "SETTLE_ENV",
+    "SETTLE_TIMEOUT_ENV",
+    "SUCCESS_MARKER",
+    "Batch",
+    "Change",
+    "LandedDay",
+    "LandingCursor",
+    "LandingNotSettledError",
+    "LandingPlan",
+    "check_run_settings",
+    "consumed_partitions",
+    "env_int",
+    "ingested",
+    "lake_run",
+    "landed_day",
+    "lineage_matches",
+    "pending_training_days",
+    "plan_landing",
+    "retrain_run_key",
+    "scan_landing",
+    "settled",
+    "wait_until_settled",
+]

@@ -27,6 +27,15 @@ concurrency:
 run_retries:
   enabled: true
   max_retries: 2
+# The landing sensor ticks every 5 s: 17,280 tick rows a day, nearly all skipped. Dagster keeps
+# skipped ticks 7 days and the others for ever; here skipped ones 1 day, the others 7.
+retention:
+  sensor:
+    purge_after_days:
+      skipped: 1
+      success: 7
+      failure: 7
+      started: 7
 """
 
 # What earlier releases wrote (recassets, then `make dev`): replaced by DAGSTER_YAML.

@@ -126,15 +126,29 @@ class Paths:
     def table(self, name: str) -> str:
         return f"{self.lake}/{name}"
 
-    def landed_days(self, dataset: str = "events") -> list[dt.date]:
-        """Days with a landing folder for ``dataset``, sorted (empty folders included)."""
+    def landed_days(
+        self, dataset: str = "events", errors: dict[str, str] | None = None
+    ) -> list[dt.date]:
+        """Days with a landing folder for ``dataset``, sorted (empty folders included).
+
+        ``errors``: where a day folder that cannot be stat'ed (a stale NFS handle) is recorded,
+        folder name -> the error, and left out, so that the other days go on (the landing
+        sensor); without it, the ``OSError`` is raised. A ``dataset`` folder that cannot be
+        listed raises either way."""
         root = Path(self.landing) / dataset
         if not root.is_dir():
             return []
         days = []
         for child in root.iterdir():
-            if child.is_dir() and (day := _day_folder(child.name)) is not None:
-                days.append(day)
+            if (day := _day_folder(child.name)) is None:
+                continue
+            try:
+                if child.is_dir():
+                    days.append(day)
+            except OSError as e:
+                if errors is None:
+                    raise
+                errors[child.name] = f"{e.strerror or type(e).__name__}: {child}"
         return sorted(days)
 
     def odd_landing_folders(self, dataset: str = "events") -> list[str]:
@@ -146,7 +160,7 @@ class Paths:
             return []
         return sorted(
             c.name for c in root.iterdir()
-            if c.is_dir() and not c.name.startswith((".", "_")) and _day_folder(c.name) is None
+            if not c.name.startswith((".", "_")) and _day_folder(c.name) is None and c.is_dir()
         )  # fmt: skip
 
 
@@ -186,7 +200,18 @@ MAX_DAYS_AHEAD = 7
 FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 # Data whose last landed day is at most this many days before today is live: its partitions
 # run up to today, so the landing sensor can launch tomorrow's day without a reload.
-LIVE_WITHIN_DAYS = 2
+#
+# 30, not 2 (decision, 2026-12-07): the window is computed once, when a process loads the
+# definitions. A live feed that had paused for 3 days when the code location (re)started was
+# taken for a closed history ending at its last day, and every day landed after the pause was
+# skipped by the landing sensor ("not a daily partition") until someone reloaded the code
+# location. A feed pausing a month is an outage someone is already looking at; a history
+# imported from an archive (MovieLens 1997, the synthetic default of January 2026) ends long
+# before that and stays closed, as it should. The cost: a history that ended 3 to 30 days ago
+# shows up to 30 empty partitions up to today. A deployment that knows it is live says so
+# outright: RECASSETS_END_DATE=open (deploy/helm/values.yaml sets it), and the window never
+# closes whatever the pause.
+LIVE_WITHIN_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -227,8 +252,10 @@ def partition_window(
 
     * ``first``: ``start``, else the first landed day of events, else 2026-01-01.
     * ``last``: ``end`` (a day, or ``"open"``), else, for a history (the last landed day more
-      than ``LIVE_WITHIN_DAYS`` before today: an import, the synthetic default), that last
-      landed day; for live data (or nothing landed yet), open: up to today.
+      than ``LIVE_WITHIN_DAYS``, 30, before today: an import, the synthetic default), that last
+      landed day; for live data (or nothing landed yet), open: up to today. 30 days, so that a
+      live feed paused when the code location loads is not taken for a closed history (see
+      ``LIVE_WITHIN_DAYS``).
 
     Why not always up to today: a 1997 MovieLens import would show over 10,000 partitions,
     nearly all grey, "filled" would mean nothing, and the materialize dialog would open on 90

@@ -13,18 +13,22 @@ FAISS index, the bento) once they exist, less the day-partitioned decision log.
 The run key is the set of pending days, so a set is retrained once; a run that failed is
 re-run from the UI (or supersedes itself when the next day adds to the set). Never two
 trainings at once (both would write the same next checkpoint version), and not while a run is
-writing training_examples (a range commits day by day: one retraining per burst, not two).
+writing training_examples (a range commits day by day: one retraining per burst, not two):
+``retrain_guard``, shared by the sensor and the schedule, which also wait while any run in
+flight carries the same ``recassets/new_partitions`` tag (``same_set_in_flight``).
 
 ``retrain_schedule`` offers the same job at ``RECASSETS_RETRAIN_HOUR`` UTC (default 3) for
 deployments that prefer a daily cadence, or set N above 1 and want a daily sweep of what is
 pending. It is STOPPED by default: with N=1 the sensor already retrains as soon as a day is
 trainable, and the schedule would only ever find nothing to do. When on, it launches only if
-at least one day is pending (the same rule with N=1), so it never retrains for nothing.
+at least one day is pending (the same rule with N=1), so it never retrains for nothing, and
+under the sensor's guards.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations.
 from dagster import (
     AssetSelection,
+    DagsterInstance,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
@@ -45,6 +49,7 @@ from recassets.freshness import (
     pending_training_days,
     retrain_run_key,
 )
+from recassets.paths import Paths
 from recassets.training.examples import available_days, choose_holdout
 from resources import LakeResource
 from sensors.landing import IN_FLIGHT, SENSOR_INTERVAL_S, TRIGGER_TAG, in_flight
@@ -82,7 +87,7 @@ retrain_job = define_asset_job(
 )
 
 
-def writing_examples(instance) -> str | None:
+def writing_examples(instance: DagsterInstance) -> str | None:
     """The id of a queued or running run that materializes training_examples, if any.
 
     A range run (a backfill of several days) commits its days one by one: retraining while it
@@ -95,13 +100,45 @@ def writing_examples(instance) -> str | None:
     return None
 
 
-def holdout_days(paths) -> int:
+def holdout_days(paths: Paths) -> int:
     """The trainer's held-out days: the default of the models' run config, chosen on the
     table as the trainer chooses them (``examples.choose_holdout``) when it is unset."""
     return choose_holdout(paths, ModelTrainConfig().holdout_days).days
 
 
-def retrain_request(paths, min_new: int, trigger: str) -> RunRequest | SkipReason:
+NEW_PARTITIONS_TAG = "recassets/new_partitions"
+
+
+def retrain_guard(instance: DagsterInstance) -> SkipReason | None:
+    """Why neither the sensor nor the schedule may launch now, or None. One function for both
+    (before 2026-12-07 the schedule checked only the first and launched a retraining while a
+    range run was still writing training_examples):
+
+    - a retrain_job run is queued or running: two trainings would write the same next
+      checkpoint version;
+    - a run is writing training_examples: a range commits day by day, and retraining meanwhile
+      trains on part of the burst, then again on the rest."""
+    if in_flight(instance, retrain_job.name):
+        return SkipReason("a retrain_job run is in flight")
+    if run_id := writing_examples(instance):
+        return SkipReason(f"training_examples is being written by run {run_id}: waiting for it")
+    return None
+
+
+def same_set_in_flight(instance: DagsterInstance, request: RunRequest) -> str | None:
+    """The id of a queued or running run, of any job, that retrains the same new partitions
+    (its ``recassets/new_partitions`` tag), if any: the sensor's and the schedule's run keys are
+    told apart by Dagster (one instigator's key does not stop the other's), and a run re-executed
+    from the UI under another job name is not a retrain_job run, but both train the same days."""
+    value = request.tags.get(NEW_PARTITIONS_TAG) if request.tags else None
+    if not value:
+        return None
+    filters = RunsFilter(statuses=IN_FLIGHT, tags={NEW_PARTITIONS_TAG: value})
+    runs = instance.get_runs(filters=filters, limit=1)
+    return runs[0].run_id if runs else None
+
+
+def retrain_request(paths: Paths, min_new: int, trigger: str) -> RunRequest | SkipReason:
     """A run request when at least ``min_new`` trainable days are pending, else why not."""
     available = available_days(paths)
     consumed = {kind: consumed_partitions(paths, kind) for kind in ("two_tower", "ranking")}
@@ -116,9 +153,24 @@ def retrain_request(paths, min_new: int, trigger: str) -> RunRequest | SkipReaso
         run_key=retrain_run_key(pending),
         tags={
             TRIGGER_TAG: trigger,
-            "recassets/new_partitions": f"{pending[0]}..{pending[-1]} ({len(pending)})",
+            NEW_PARTITIONS_TAG: f"{pending[0]}..{pending[-1]} ({len(pending)})",
         },
     )
+
+
+def guarded_request(
+    instance: DagsterInstance, paths: Paths, min_new: int, trigger: str
+) -> RunRequest | SkipReason:
+    """What the sensor and the schedule both return: ``retrain_guard``, then the request, unless
+    a run in flight already retrains the same set."""
+    if (guard := retrain_guard(instance)) is not None:
+        return guard
+    result = retrain_request(paths, min_new, trigger)
+    if isinstance(result, RunRequest) and (run_id := same_set_in_flight(instance, result)):
+        return SkipReason(
+            f"run {run_id} already retrains {result.tags[NEW_PARTITIONS_TAG]}: waiting for it"
+        )
+    return result
 
 
 @sensor(
@@ -132,13 +184,9 @@ def retrain_request(paths, min_new: int, trigger: str) -> RunRequest | SkipReaso
     "training_examples is being written.",
 )
 def retrain_sensor(context: SensorEvaluationContext, lake: LakeResource):
-    if in_flight(context.instance, retrain_job.name):
-        return SkipReason("a retrain_job run is in flight")
-    if run_id := writing_examples(context.instance):
-        return SkipReason(f"training_examples is being written by run {run_id}: waiting for it")
-    result = retrain_request(lake.paths(), MIN_NEW_PARTITIONS, "retrain_sensor")
+    result = guarded_request(context.instance, lake.paths(), MIN_NEW_PARTITIONS, "retrain_sensor")
     if isinstance(result, RunRequest):
-        context.log.info(f"retrain_sensor: {result.tags['recassets/new_partitions']}")
+        context.log.info(f"retrain_sensor: {result.tags[NEW_PARTITIONS_TAG]}")
     return result
 
 
@@ -149,10 +197,9 @@ def retrain_sensor(context: SensorEvaluationContext, lake: LakeResource):
     execution_timezone="UTC",
     default_status=DefaultScheduleStatus.STOPPED,
     description=f"Daily at {RETRAIN_HOUR:02d}:00 UTC (RECASSETS_RETRAIN_HOUR): retrain_job "
-    "when at least one trainable partition is pending. Stopped by default: retrain_sensor "
+    "when at least one trainable partition is pending, with the sensor's guards (no retraining "
+    "in flight, training_examples not being written). Stopped by default: retrain_sensor "
     "already retrains as soon as a day is trainable.",
 )
 def retrain_schedule(context: ScheduleEvaluationContext, lake: LakeResource):
-    if in_flight(context.instance, retrain_job.name):
-        return SkipReason("a retrain_job run is in flight")
-    return retrain_request(lake.paths(), 1, "retrain_schedule")
+    return guarded_request(context.instance, lake.paths(), 1, "retrain_schedule")

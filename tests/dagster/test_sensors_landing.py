@@ -1,8 +1,11 @@
 """landing_sensor, one test per cursor scenario, driven with build_sensor_context and explicit
-cursors on a temporary home. Each asserts the exact run requests (partition, assets, key)."""
+cursors on a temporary home. Each asserts the exact run requests (partition, assets, key).
+tests/dagster/test_sensors_landing_recovery.py has the failure modes (lost changes, unreadable
+folders, clocks, the cursor's size)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -15,10 +18,12 @@ from dagster._core.test_utils import create_run_for_test
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from recassets.freshness import (
     CURSOR_VERSION,
+    LandingCursor,
     LandingNotSettledError,
     plan_landing,
     wait_until_settled,
 )
+from recassets.landing_state import load_cursor, state_dir
 from recassets.paths import partition_window
 from resources import LakeResource
 from sensors.landing import landing_sensor
@@ -52,8 +57,9 @@ def write_lineage(home: Path, dataset: str, day: str) -> None:
     table = {"events": "raw_events", "users": "users", "items": "items"}[dataset]
     folder = home / "landing" / dataset / f"dt={day}"
     inputs = [
-        {"path": str(p), "size": p.stat().st_size, "sha256": "x"} for p in sorted(folder.iterdir())
-    ]
+        {"path": str(p), "size": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+        for p in sorted(folder.iterdir())
+    ]  # fmt: skip
     target = home / "lineage" / table / f"dt={day}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({"table": table, "partition": day, "inputs": inputs}))
@@ -62,6 +68,47 @@ def write_lineage(home: Path, dataset: str, day: str) -> None:
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path
+
+
+SETTLE = "RECASSETS_LANDING_SETTLE_SECONDS"
+
+
+@pytest.fixture(autouse=True)
+def _no_settling(monkeypatch):
+    # The sensor counts a day settled once it has seen it unchanged for the settle time by its
+    # own clock (one tick more); these scenarios are about cursors, and go at once. The
+    # settling tests below set it, with a clock of their own.
+    monkeypatch.setenv(SETTLE, "0")
+
+
+class Clock:
+    """The sensor's clock (recassets.freshness's ``time``), moved by hand."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    @staticmethod
+    def monotonic() -> float:
+        return time.monotonic()
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    import recassets.freshness as freshness
+
+    fake = Clock(time.time())
+    monkeypatch.setattr(freshness, "time", fake)
+    return fake
+
+
+def state(home: Path, result: SensorResult) -> LandingCursor:
+    """What the tick's cursor stands for: the state file it names under the home."""
+    cursor, problem = load_cursor(result.cursor, state_dir(home_at(home)))
+    assert cursor is not None, problem
+    return cursor
 
 
 @pytest.fixture
@@ -94,9 +141,8 @@ def test_first_tick_ingests_every_landed_day_as_one_range(home, instance):
     assert tags[PARTITION_RANGE_START_TAG] == D1
     assert tags[PARTITION_RANGE_END_TAG] == D2
     assert result.run_requests[0].run_key.startswith(f"landing:{D1}..{D2}:events+users+items:")
-    cursor = json.loads(result.cursor)
-    assert cursor["version"] == CURSOR_VERSION
-    assert sorted(cursor["fingerprints"]) == [f"{d}/{day}" for d in ("events", "items", "users") for day in (D1, D2)]  # fmt: skip
+    assert json.loads(result.cursor)["version"] == CURSOR_VERSION
+    assert sorted(state(home, result).fingerprints) == [f"{d}/{day}" for d in ("events", "items", "users") for day in (D1, D2)]  # fmt: skip
 
 
 def test_first_tick_over_an_ingested_home_launches_nothing(home, instance):
@@ -107,7 +153,7 @@ def test_first_tick_over_an_ingested_home_launches_nothing(home, instance):
     result = tick(home, instance, None)
     assert result.run_requests == []
     assert "no new or changed" in result.skip_reason.skip_message
-    assert len(json.loads(result.cursor)["fingerprints"]) == 3
+    assert len(state(home, result).fingerprints) == 3
 
 
 def test_no_change_launches_nothing_and_keeps_the_cursor(home, instance):
@@ -208,9 +254,10 @@ def test_run_keys_are_idempotent_when_the_cursor_is_lost(home, instance):
     "cursor, problem",
     [
         ("not json at all", "cursor is not JSON"),
-        (json.dumps({"2026-01-01": "abc"}), "cursor version None is not 1"),  # legacy shape
-        (json.dumps({"version": 99, "fingerprints": {}}), "cursor version 99 is not 1"),
+        (json.dumps({"2026-01-01": "abc"}), "cursor version None is not 2"),  # legacy shape
+        (json.dumps({"version": 99, "fingerprints": {}}), "cursor version 99 is not 2"),
         (json.dumps({"version": 1, "fingerprints": ["a"]}), "cursor has no fingerprints"),
+        (json.dumps({"version": 2, "state": "0123456789abcdef"}), "cursor's state file"),
     ],
 )
 def test_corrupt_or_legacy_cursor_is_reported_and_rebuilt_from_lineage(home, instance, cursor, problem, caplog):  # fmt: skip
@@ -231,7 +278,8 @@ def test_one_batch_per_tick_oldest_first_and_the_rest_not_forgotten(home, instan
     land_day(home, D5)
     first = tick(home, instance, cursor)
     assert [(p, a) for p, a, _ in requests(first)] == [(D1, [RAW, *ONLINE])]
-    assert "events/2026-01-05" not in json.loads(first.cursor)["fingerprints"]
+    assert "events/2026-01-05" not in state(home, first).fingerprints  # owed, not launched
+    assert "events/2026-01-05" in state(home, first).owed
     second = tick(home, instance, first.cursor)
     assert [(p, a) for p, a, _ in requests(second)] == [(D5, ALL)]
 
@@ -244,7 +292,8 @@ def test_waits_while_an_ingest_run_is_in_flight(home, instance):
     waiting = tick(home, instance, cursor)
     assert waiting.run_requests == []
     assert "in flight" in waiting.skip_reason.skip_message
-    assert "events/2026-01-02" not in json.loads(waiting.cursor)["fingerprints"]
+    assert "events/2026-01-02" not in state(home, waiting).fingerprints
+    assert "events/2026-01-02" in state(home, waiting).owed
 
 
 def test_days_outside_the_partitions_are_skipped_with_a_warning(home, instance, caplog):
@@ -275,43 +324,56 @@ def test_odd_folders_and_far_future_days_are_named_not_passed_over(home, instanc
     assert partition_window(home_at(home)).days_ahead == 0
 
 
-# --- files still being written (recassets.freshness.settled) ------------------------------------
-
-SETTLE = "RECASSETS_LANDING_SETTLE_SECONDS"
+# --- files still being written (recassets.landing_scan.settled) ---------------------------------
 
 
-def test_a_file_written_in_place_is_ingested_once_whole(home, instance, monkeypatch):
+def test_a_file_written_in_place_is_ingested_once_whole(home, instance, monkeypatch, clock):
     # A producer without the dot-name-and-rename convention: the file grows in place.
     monkeypatch.setenv(SETTLE, "60")
     land_day(home, D1)
-    cursor = tick(home, instance, None).cursor
-    now = int(time.time())
-    late = land(home, "events", D1, name="part-00001.jsonl", body=b'{"event_id": "e1", "ts', mtime=now)  # fmt: skip
+    first = tick(home, instance, None)  # the sensor sees D1 for the first time: it waits
+    assert first.run_requests == [] and "3 not settled yet: events/2026-01-01" in first.skip_reason.skip_message  # fmt: skip
+    clock.now += 60
+    cursor = tick(home, instance, first.cursor).cursor  # unchanged for 60 s: launched
+    late = land(home, "events", D1, name="part-00001.jsonl", body=b'{"event_id": "e1", "ts', mtime=int(clock.now))  # fmt: skip
     writing = tick(home, instance, cursor)
     assert writing.run_requests == []
     assert "not settled yet: events/2026-01-01" in writing.skip_reason.skip_message
-    assert "events/2026-01-01" in json.loads(writing.cursor)["pending"]
+    assert "events/2026-01-01" in state(home, writing).pending
+    clock.now += 30
     late.write_bytes(b'{"event_id": "e1", "ts": "2026-01-01T00:00:00Z"}\n{"event_id": "e2"')
-    os.utime(late, (now, now))
+    os.utime(late, (int(clock.now), int(clock.now)))
     still = tick(home, instance, writing.cursor)
     assert still.run_requests == []
-    # The producer is done: nothing has touched the file for two minutes.
+    # The producer is done; its file is stamped two minutes ago (its clock), which proves
+    # nothing: the sensor waits until it has seen the file unchanged for 60 s itself.
     late.write_bytes(b'{"event_id": "e1", "ts": "2026-01-01T00:00:00Z"}\n{"event_id": "e2"}\n')
-    os.utime(late, (now - 120, now - 120))
-    settled = tick(home, instance, still.cursor)
+    os.utime(late, (int(clock.now) - 120, int(clock.now) - 120))
+    done = tick(home, instance, still.cursor)
+    assert done.run_requests == []
+    clock.now += 59
+    assert tick(home, instance, done.cursor).run_requests == []
+    clock.now += 1
+    settled = tick(home, instance, done.cursor)
     assert [(p, a) for p, a, _ in requests(settled)] == [(D1, [RAW, *ONLINE])]
-    assert "pending" not in json.loads(settled.cursor)
+    assert state(home, settled).pending == {}
     assert tick(home, instance, settled.cursor).run_requests == []  # never twice
 
 
-def test_settling_days_wait_while_settled_days_of_the_same_tick_go(home, instance, monkeypatch):
+def test_settling_days_wait_while_settled_days_of_the_same_tick_go(home, instance, monkeypatch, clock):  # fmt: skip
     monkeypatch.setenv(SETTLE, "60")
     land_day(home, D1)
-    land(home, "events", D2, mtime=int(time.time()))  # still being written
-    result = tick(home, instance, None)
+    path = land(home, "events", D2, mtime=int(clock.now))  # still being written
+    first = tick(home, instance, None)
+    assert first.run_requests == []
+    clock.now += 60
+    path.write_bytes(b"{}\n{}\n")  # D2 grew meanwhile: its wait starts over
+    result = tick(home, instance, first.cursor)
     assert [(p, a) for p, a, _ in requests(result)] == [(D1, ALL)]
-    assert "events/2026-01-02" not in json.loads(result.cursor)["fingerprints"]
+    assert "events/2026-01-02" not in state(home, result).fingerprints
     assert tick(home, instance, result.cursor).run_requests == []  # D2 still settling
+    clock.now += 60
+    assert [(p, a) for p, a, _ in requests(tick(home, instance, result.cursor))] == [(D2, [RAW, *ONLINE])]  # fmt: skip
 
 
 def test_settle_seconds_zero_ingests_at_once(home, instance, monkeypatch):
@@ -338,7 +400,7 @@ def test_quiet_time_seen_by_the_sensor_settles_files_stamped_ahead_of_its_clock(
     assert changed.batches == [] and changed.pending["events/2026-01-01"][1] == now + 5
 
 
-# --- a run launched by hand waits (recassets.freshness.wait_until_settled) -------------------
+# --- a run launched by hand waits (recassets.landing_scan.wait_until_settled) ----------------
 
 
 class FakeClock:

@@ -170,3 +170,53 @@ def test_waits_while_training_examples_are_being_written(tmp_path, instance):
     assert f"being written by run {run.run_id}" in waiting.skip_message
     instance.report_run_canceled(run)
     assert isinstance(sensor_tick(tmp_path, instance), RunRequest)
+
+
+def schedule_tick(root: Path, instance):
+    with build_schedule_context(
+        instance=instance, resources={"lake": LakeResource(home=str(root))}
+    ) as context:
+        return R.retrain_schedule(context)
+
+
+def test_the_schedule_has_the_sensors_guards(tmp_path):
+    """The schedule checked only for a retraining in flight: it launched one while a range run
+    was still writing training_examples, which the sensor waits for (one guard function now)."""
+    write_examples(tmp_path, DAYS)
+    with instance_for_test() as instance:
+        writer = create_run_for_test(
+            instance,
+            job_name="__ASSET_JOB",
+            status=DagsterRunStatus.STARTED,
+            asset_selection={AssetKey(["lake", "training_examples"])},
+        )
+        for result in (schedule_tick(tmp_path, instance), sensor_tick(tmp_path, instance)):
+            assert isinstance(result, SkipReason)
+            assert f"being written by run {writer.run_id}" in result.skip_message
+        instance.report_run_canceled(writer)
+        training = create_run_for_test(instance, job_name="retrain_job", status=DagsterRunStatus.STARTED)  # fmt: skip
+        for result in (schedule_tick(tmp_path, instance), sensor_tick(tmp_path, instance)):
+            assert isinstance(result, SkipReason) and "in flight" in result.skip_message
+        instance.report_run_canceled(training)
+        assert isinstance(schedule_tick(tmp_path, instance), RunRequest)
+
+
+def test_a_run_in_flight_retraining_the_same_days_is_waited_for(tmp_path):
+    """The sensor's and the schedule's run keys are told apart by Dagster, and a run
+    re-executed from the UI is no retrain_job run: the same new partitions, in flight, wait."""
+    write_examples(tmp_path, DAYS)  # pending: days 1..3
+    with instance_for_test() as instance:
+        other = create_run_for_test(instance, job_name="__ASSET_JOB", status=DagsterRunStatus.STARTED,
+                                    tags={"recassets/new_partitions": "2026-01-01..2026-01-02 (2)"})  # fmt: skip
+        assert isinstance(sensor_tick(tmp_path, instance), RunRequest)  # another set: no matter
+        instance.report_run_canceled(other)
+        same = create_run_for_test(instance, job_name="__ASSET_JOB", status=DagsterRunStatus.STARTED,
+                                   tags={"recassets/new_partitions": "2026-01-01..2026-01-03 (3)"})  # fmt: skip
+        for result in (sensor_tick(tmp_path, instance), schedule_tick(tmp_path, instance)):
+            assert isinstance(result, SkipReason)
+            assert (
+                f"run {same.run_id} already retrains 2026-01-01..2026-01-03 (3)"
+                in result.skip_message
+            )
+        instance.report_run_canceled(same)
+        assert isinstance(sensor_tick(tmp_path, instance), RunRequest)

@@ -129,14 +129,22 @@ def _started_by_launcher(instance: DagsterInstance, pid: int, step: str, pool: s
     return run_id
 
 
-def test_a_launched_run_whose_worker_is_gone_is_failed_and_its_slot_freed(instance, monkeypatch):
+def _no_proc() -> bool:
+    return S.process_started(os.getpid()) is None
+
+
+def _worker(*args: str) -> subprocess.Popen:
+    """A run worker as the code server starts one: a child of this process."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *args])
+
+
+def test_a_launched_run_whose_worker_is_gone_is_failed_and_its_slot_freed(instance):
     """`make dev` stopped outright mid-ingest: its run stayed STARTED for ever, holding
     lake_ingest, and every later landing waited. Judged by the pid of its own start event."""
-    if S.started_at(os.getpid()) is None:
-        pytest.skip("no /proc: the start time cannot be read here")
+    if _no_proc():
+        pytest.skip("no /proc: a live pid is always taken for the worker here")
     gone = _started_by_launcher(instance, _dead_pid(), "lake__raw_events", "lake_ingest")
-    live = _started_by_launcher(instance, os.getpid(), "a")  # this process: started before
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    worker = _worker()
     try:
         running = _started_by_launcher(instance, worker.pid, "b", "lake_training_examples")
         said: list[str] = []
@@ -148,15 +156,73 @@ def test_a_launched_run_whose_worker_is_gone_is_failed_and_its_slot_freed(instan
         worker.wait()
     assert S.reap_launched(instance, lambda _: None) == [running]  # killed: now it is gone
     assert instance.get_run_by_id(gone).status == DagsterRunStatus.FAILURE
-    assert instance.get_run_by_id(live).status == DagsterRunStatus.STARTED
     assert _claimants(instance, ("lake_ingest", "lake_training_examples")) == []
-    # a pid the system gave to another process after the run's worker died: not its worker
+    # a pid the system gave to another process after the run's worker died: this test's own
+    # process, alive, but neither launched by this process nor a run worker
     reused = _started_by_launcher(instance, os.getpid(), "c", "feast_online_store")
-    later = S.started_at(os.getpid())
-    monkeypatch.setattr(S, "started_at", lambda pid: (later or 0) + 3600)
-    assert set(S.reap_launched(instance, lambda _: None)) == {live, reused}
+    assert S.reap_launched(instance, lambda _: None) == [reused]
     tagged = _holding(instance, S.process_tags(_dead_pid()), "d", "lake_features")
     assert tagged not in S.reap_launched(instance, lambda _: None)  # the CLI's: reap judges it
+
+
+real_time = time.time
+
+
+def test_a_wall_clock_step_does_not_fail_a_live_workers_run(instance, monkeypatch):
+    """The worker's start was computed as /proc/stat btime plus its start ticks and compared
+    with the wall-clock time of its start event; btime moves with each step of the wall clock
+    (NTP, a VM resumed): after a step of 30 s a live worker passed for a reused pid, its run was
+    failed and its pool slot freed under it. No clock is read now."""
+    if _no_proc():
+        pytest.skip("no /proc here")
+    worker = _worker()
+    try:
+        run = _started_by_launcher(instance, worker.pid, "a", "lake_ingest")
+        real = Path.read_text
+
+        def stepped(self, *args, **kwargs):  # what /proc/stat says once the clock stepped +30 s
+            text = real(self, *args, **kwargs)
+            if str(self) == "/proc/stat":
+                return "\n".join(f"btime {int(line.split()[1]) + 30}" if line.startswith("btime ")
+                                 else line for line in text.splitlines())  # fmt: skip
+            return text
+
+        monkeypatch.setattr(Path, "read_text", stepped)
+        monkeypatch.setattr(time, "time", lambda: real_time() + 30)
+        assert S.reap_launched(instance, lambda _: None) == []
+        assert instance.get_run_by_id(run).status == DagsterRunStatus.STARTED
+        assert _claimants(instance, ("lake_ingest",)) == [run]
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_a_worker_that_is_not_this_processs_child_is_known_by_what_it_runs(instance, monkeypatch):
+    """After a reload of the code location, the run's worker is another server process's child:
+    it is still known, by its command line (the run id, or a multiprocessing spawn child)."""
+    from dagster._core.events import EngineEventData
+
+    if _no_proc():
+        pytest.skip("no /proc here")
+    named, spawned, other = (_holding(instance, {}, "a", pool) for pool in
+                             ("lake_ingest", "lake_features", "feast_online_store"))  # fmt: skip
+    workers = {named: _worker(named), spawned: _worker("--multiprocessing-fork"), other: _worker()}
+    try:
+        for run_id, worker in workers.items():
+            instance.report_engine_event(
+                f"Started process for run (pid: {worker.pid}).",
+                instance.get_run_by_id(run_id),
+                EngineEventData.in_process(worker.pid),
+            )
+        monkeypatch.setattr(os, "getpid", lambda: 1)  # this process launched none of them
+        assert S.is_run_worker(workers[named].pid, named)
+        assert S.is_run_worker(workers[spawned].pid, spawned)
+        assert not S.is_run_worker(workers[other].pid, other)
+        assert S.reap_launched(instance, lambda _: None) == [other]
+    finally:
+        for worker in workers.values():
+            worker.kill()
+            worker.wait()
 
 
 def test_a_stop_signal_ends_a_run_that_waits_for_a_pool_slot(tmp_path: Path):

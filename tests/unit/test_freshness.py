@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -12,6 +13,7 @@ from recassets.freshness import (
     LandedDay,
     LandingCursor,
     env_int,
+    landed_day,
     lineage_matches,
     pending_training_days,
     plan_landing,
@@ -75,16 +77,27 @@ def test_fingerprint_follows_name_size_and_mtime():
     assert a.fingerprint != LandedDay("events", "2026-01-01", (("q.jsonl", 3, T0),)).fingerprint
 
 
-def test_lineage_matches_only_the_files_it_read_and_only_if_newer(paths):
+def _sha(path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_lineage_matches_by_name_size_and_content_never_by_clocks(paths):
+    """The lineage fallback compared names, sizes and "file mtime <= manifest mtime": a
+    same-size correction written before the manifest counted as ingested, and a landing
+    machine whose clock ran ahead had every day re-ingested on a cursor rebuild. Now the bytes
+    decide (the sha256 ingestion records), and no clock is compared with another."""
     path = land(paths, "events", "2026-01-01")
     manifest = os.path.join(paths.lineage, "raw_events", "dt=2026-01-01.json")
     os.makedirs(os.path.dirname(manifest))
-    with open(manifest, "w") as f:
-        json.dump({"inputs": [{"path": "/elsewhere/part-00000.jsonl", "size": 3}]}, f)
-    os.utime(manifest, (T0 + 10, T0 + 10))
+    with open(manifest, "w") as f:  # what ingestion records of each file: path, size, sha256
+        json.dump({"inputs": [{"path": "/elsewhere/part-00000.jsonl", "size": 3, "sha256": _sha(path)}]}, f)  # fmt: skip
+    os.utime(manifest, (T0 - 3600, T0 - 3600))  # "older" than the file: clocks differ, no matter
     scan = plan_landing(paths, None)
     assert scan.batches == [] and list(scan.unchanged) == ["events/2026-01-01"]
-    os.utime(path, (T0 + 20, T0 + 20))  # rewritten after the ingestion
+    with open(path, "wb") as f:
+        f.write(b"[]\n")  # a correction of the same size, its mtime put back as it was
+    os.utime(path, (T0, T0))
     assert [c.reason for b in plan_landing(paths, None).batches for c in b.changes] == [
         "files changed since the lake read them"
     ]
@@ -93,16 +106,20 @@ def test_lineage_matches_only_the_files_it_read_and_only_if_newer(paths):
     assert [c.reason for b in plan_landing(paths, other_day).batches for c in b.changes] == [
         "files changed since the lake read them"
     ]
-    os.utime(path, (T0, T0))  # as the lake read it: not ingested again, cursor or none
+    with open(path, "wb") as f:
+        f.write(b"{}\n")  # the bytes the lake read, touched an hour later: still the lake's
+    os.utime(path, (T0 + 3600, T0 + 3600))
     assert plan_landing(paths, other_day).batches == []
     land(paths, "events", "2026-01-02")
     assert [c.reason for b in plan_landing(paths, other_day).batches for c in b.changes] == [
         "new day"
     ]
-    os.utime(path, (T0, T0))
+    assert lineage_matches(paths, landed_day(paths, "events", "2026-01-01"))
     land(paths, "events", "2026-01-01", name="late.jsonl")  # a file the lake never read
-    from recassets.freshness import landed_day
-
+    assert not lineage_matches(paths, landed_day(paths, "events", "2026-01-01"))
+    os.remove(os.path.join(paths.landing_dir("events", "2026-01-01"), "late.jsonl"))
+    with open(manifest, "w") as f:  # a manifest that records no sha256 cannot vouch for a file
+        json.dump({"inputs": [{"path": "/elsewhere/part-00000.jsonl", "size": 3}]}, f)
     assert not lineage_matches(paths, landed_day(paths, "events", "2026-01-01"))
 
 

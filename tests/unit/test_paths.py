@@ -58,6 +58,30 @@ def test_live_data_runs_up_to_today(paths):
     assert older.last == recent
 
 
+def test_a_live_feed_paused_when_the_definitions_load_stays_open(paths):
+    """A live feed silent for 3 days when the code location (re)started was taken for a
+    history closed at its last day, and every day landed after the pause was skipped by the
+    landing sensor until someone reloaded the code location. Up to 30 days of silence is a
+    pause; a history imported from an archive ends long before that."""
+    last = TODAY - dt.timedelta(days=3)
+    land_days(paths, *(last - dt.timedelta(days=i) for i in range(27)))
+    assert partition_window(paths, today=TODAY).is_open
+    month = last + dt.timedelta(days=LIVE_WITHIN_DAYS)
+    assert partition_window(paths, today=month).is_open
+    later = partition_window(paths, today=month + dt.timedelta(days=1))
+    assert (later.is_open, later.last) == (False, last)
+
+
+def test_the_deployment_says_its_feed_is_live():
+    """The chart's code location (and its runs) never close the window, however long the feed
+    pauses: RECASSETS_END_DATE=open in deploy/helm/values.yaml."""
+    import yaml
+
+    values = yaml.safe_load((Path(__file__).parents[2] / "deploy/helm/values.yaml").read_text())
+    env = values["dagster-user-deployments"]["deployments"][0]["env"]
+    assert {"name": "RECASSETS_END_DATE", "value": "open"} in env
+
+
 def test_a_landed_day_ahead_of_today_stays_inside_an_open_window(paths):
     land_days(paths, TODAY, TODAY + dt.timedelta(days=2))
     assert partition_window(paths, today=TODAY).days_ahead == 2
