@@ -97,7 +97,7 @@ lock:
 bench: install
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.features
-	$(BIN)/python -m benchmarks.backfill
+	$(BIN)/python -m benchmarks.backfill --dense-days 30 --sparse-days 60
 	$(BIN)/python -m benchmarks.quality_range
 	$(BIN)/python -m benchmarks.online_features
 	$(BIN)/python -m benchmarks.serve_index

@@ -60,6 +60,17 @@ def timed_blocks(
     return times
 
 
+def forget_ranking(ranking: Any) -> None:
+    """Clear a ``funnel.ranking.Ranking``'s memos (the last call's logits and its user half).
+
+    A call for the same user, row object and block is otherwise answered from them
+    (``Ranking._scored``, ``Ranking.user_half``) without running the ranker: a benchmark that
+    repeats a call, or times a stage that serving would run on its own, clears them first."""
+    if ranking is not None:
+        ranking._last_scores = None
+        ranking._last_user = None
+
+
 def percentile(samples: Sequence[float], q: float) -> float:
     import numpy as np
 
@@ -78,6 +89,28 @@ def latency_line(name: str, samples: Sequence[float], width: int = 11) -> str:
         f"p99 {percentile(samples, 99):8.3f}"
         f"  mean {mean:8.3f} ms  ({len(samples)} calls)"
     )
+
+
+def frame_differences(x: Any, y: Any) -> int:
+    """Rows of Spark DataFrame ``x`` not in ``y`` plus rows of ``y`` not in ``x`` (multisets),
+    doubles (and arrays of doubles, element by element) compared to 9 significant digits (Spark sums in no fixed order): 0 when the two
+    sides of a comparison produced the same table."""
+    from pyspark.sql import functions as F
+
+    def column(f: Any) -> Any:
+        kind = f.dataType
+        if kind.typeName() == "double":
+            return F.expr(f"format_string('%.9g', `{f.name}`)").alias(f.name)
+        if kind.typeName() == "array" and kind.elementType.typeName() == "double":
+            # arrays of doubles (weights, values) are sums too: each element to 9 digits
+            return F.expr(f"transform(`{f.name}`, x -> format_string('%.9g', x))").alias(f.name)
+        return F.col(f"`{f.name}`")
+
+    def rounded(df: Any) -> Any:
+        return df.select(*[column(f) for f in df.schema.fields])
+
+    a, b = rounded(x), rounded(y.select(*x.columns))
+    return a.exceptAll(b).count() + b.exceptAll(a).count()
 
 
 # --- the summary --------------------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """The framework's floor for ``benchmarks/serve_http.py``: a BentoML service whose ``/recommend``
 takes the same request as ``serving/service.py`` (same typed, validated parameters) and
-returns a constant response of the same shape and size as a k = 20 recommendation, computed
-once at import. Whatever it costs per request is BentoML's own cost (HTTP, routing,
-validation, JSON), which ``/recommend`` pays too; the benchmark reports ours against it.
+returns a constant response of the same shape and size as ours for the k asked: the same
+top-level fields (``request_id``, ``bento``, ``user_id``, ``items``, ``notes``, ``policy``,
+``features_day``) and k items with the fields a served blend item carries. The answers for
+every k are made once at import. Whatever it costs per request is BentoML's own cost (HTTP,
+routing, validation, JSON), which ``/recommend`` pays too; the benchmark reports ours against
+it (before, the floor answered 20 items whatever k was asked: at another k the two sides sent
+bodies of different sizes).
 
     cd benchmarks && bentoml serve floor_service:Floor --host 127.0.0.1 --port 3001
 
@@ -21,23 +25,31 @@ MAX_K = int(os.environ.get("RECASSETS_SERVE_MAX_K", "200"))
 UserId = Annotated[StrictInt, Field(ge=0, description="users.user_id")]
 K = Annotated[StrictInt, Field(ge=1, le=MAX_K, description=f"items to return, 1..{MAX_K}")]
 
-# What the recommender answers for k = 20 (model policy), with fixed values.
-RESPONSE: dict[str, Any] = {
-    "user_id": 0,
-    "policy": "model",
-    "features_day": "2026-01-01",
-    "items": [
-        {
-            "item_id": 1000 + i,
-            "score": 1.0 - i / 40,
-            "retrieval_score": 0.5 - i / 80,
-            "stages": ["retrieval", "ranking", "rules"],
-            "category": f"category_{i % 5}",
-        }
-        for i in range(20)
-    ],
-    "notes": [],
-}
+
+def answer(k: int) -> dict[str, Any]:
+    """What the recommender answers for ``k`` (model policy, blend order), with fixed values."""
+    return {
+        "request_id": "0" * 32,  # ours: the client's X-Request-Id or a uuid4 hex, 32 characters
+        "bento": "recassets_recommender:00000000t000000-model-000000000000",
+        "user_id": 0,
+        "items": [
+            {
+                "item_id": 1000 + i,
+                "score": 1.0 - i / (2 * k),
+                "stages": ["retrieval", "blend", "rules"],
+                "retrieval_score": 0.5 - i / (4 * k),
+                "sources": ["two_tower"],
+                "category": f"category_{i % 5}",
+            }
+            for i in range(k)
+        ],
+        "notes": [],
+        "policy": "model",
+        "features_day": "2026-01-01",
+    }
+
+
+ANSWERS: dict[int, dict[str, Any]] = {k: answer(k) for k in range(1, MAX_K + 1)}
 
 
 @bentoml.service(
@@ -54,5 +66,6 @@ class Floor:
         exclude_seen: StrictBool = True,
         country: StrictStr | None = None,
         age_bucket: StrictStr | None = None,
+        ads: StrictBool = True,
     ) -> dict[str, Any]:
-        return RESPONSE
+        return ANSWERS[k]

@@ -11,8 +11,9 @@ the newest).
 
 Sides. Ours: ``bentoml serve`` of the bento. The floor: ``benchmarks/floor_service.py``, the
 same ``/recommend`` signature and validation and the same ``async def`` handler, answering a
-constant response of the same shape: what BentoML itself costs per request, which ours pays
-too, so ours / floor is the funnel's cost on top of the framework. Both with the same
+constant response of the same shape and size for the k asked (checked before timing): what
+BentoML itself costs per request, which ours pays too, so ours / floor is the funnel's cost
+on top of the framework. Both with the same
 ``RECASSETS_SERVE_WORKERS`` (``--workers``, default 1) and ``RECASSETS_SERVE_CANDIDATES``
 (``--candidates``, N = 500), k = ``--k`` (20).
 
@@ -179,6 +180,11 @@ def run(args: argparse.Namespace, paths: Any, tag: str, users: list[int]) -> dic
                 print(f"  WARNING: user {u} answered {status}: "
                       f"{body if status != 200 else (body['policy'], len(body['items']), body['notes'])}")  # fmt: skip
                 break
+        # the floor answers the same shape and size for the same k (checked, not assumed)
+        status, floor_body = servers["floor"].post("/recommend", {"user_id": users[0], "k": args.k})
+        if status != 200 or len(floor_body["items"]) != args.k:
+            raise SystemExit(f"the floor answered {status} with {len(floor_body.get('items', []))} "
+                             f"items for k = {args.k}: the comparison is void")  # fmt: skip
         results: dict[int, dict[str, dict]] = {}
         seg = args.seconds / args.rounds
         with ProcessPoolExecutor(1, mp_context=spawn) as loadgen:

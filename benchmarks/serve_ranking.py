@@ -40,6 +40,7 @@ from typing import Any
 
 from benchmarks._common import (
     bento_parser,
+    forget_ranking,
     known_users,
     latency_line,
     machine_line,
@@ -89,8 +90,15 @@ def run(args: argparse.Namespace, paths: Any, bundle_dir: Path, users: list[int]
     assert ranker is not None
     finish = ranker._finish
     ranker._finish = lambda x0, *rest: (captured.append(x0), finish(x0, *rest))[1]  # type: ignore[method-assign]
-    rec.rank(u, values, ids)
-    del ranker._finish
+    # the same call again would be answered from the ranking's memo of the call above
+    # (``Ranking._scored``) and never reach ``_finish``: forget it first
+    forget_ranking(rec._ranking)
+    try:
+        rec.rank(u, values, ids)
+    finally:
+        del ranker._finish
+    if not captured:
+        raise SystemExit("the broadcast call did not reach DCNv2._finish: nothing to time")
     x0 = captured[0]
 
     def interact(_: Any) -> None:
@@ -105,7 +113,11 @@ def run(args: argparse.Namespace, paths: Any, bundle_dir: Path, users: list[int]
     for call in prepared[:5]:  # warm-up
         for fn in sides.values():
             fn(call)
-    t = timed_blocks(sides, prepared, rounds=args.rounds)
+    # each block starts cold: its first broadcast call must not meet a memo of the same user
+    # and row left by the warm-up or the block before (every call within a block is another
+    # user, so no call inside it can be answered from the memo)
+    forget = {"broadcast": lambda: forget_ranking(rec._ranking)}
+    t = timed_blocks(sides, prepared, rounds=args.rounds, setup=forget)
     out["rank"] = t
     print(f"  ranking {n} candidates for {len(prepared)} users, 1 call each per side, torch/FAISS "
           f"1 thread; max |broadcast - replicated| logit {out['max_abs_diff']:.2e}; shared part "
@@ -150,9 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     names = list(r["funnel"])
     p, d = percentile(r["funnel"][names[0]], 50), percentile(r["funnel"][names[1]], 50)
     print_summary([
-        row(f"rank {r['n']} p50 ms, 1 thread (vs replicated)", b, rep, rep / b,
+        row(f"rank {r['n']} p50 ms, 1 thread (speedup: replicated/ours)", b, rep, rep / b,
             "speedup >= 2x", rep / b >= 2, "9.3f"),
-        row(f"funnel p50 ms, 1 thread (vs {r['default_threads']} threads)", p, d, d / p,
+        row(f"funnel p50 ms, 1 thread ({r['default_threads']} threads/pinned)", p, d, d / p,
             "(documents pinning)", None, "9.3f"),
     ])  # fmt: skip
 

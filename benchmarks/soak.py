@@ -18,7 +18,9 @@ own, which the server may close). A valid request must get 200, an invalid one a
 Figures. Every answer's status and latency (send to last body byte) by second; the worker
 processes' resident memory (RSS, summed over the server's worker processes) sampled every
 ``--sample`` (5) seconds. The "second minute" is seconds 60-120 (the first is warm-up: caches,
-allocator arenas), the "last minute" the final 60 seconds.
+allocator arenas), the "last minute" the final 60 seconds, both on the load generator's clock:
+the RSS samples are stamped on the wall clock and counted from the moment the load began in
+its own process (after its spawn), so a minute's RSS and its latencies cover the same seconds.
 
 Targets: 0 answers 5xx; worker RSS growing under 5 % from the second minute to the last
 (median of each minute's samples); p99 of the last minute within 1.5x the second minute's
@@ -121,13 +123,15 @@ def request_mix(users: list[int], k: int, n: int, seed: int) -> list[tuple[str, 
 def run_soak(
     host: str, port: int, requests: list[tuple[str, str, bytes, bool]], concurrency: int,
     duration: float, token: str | None,
-) -> list[tuple[float, str, int, float, bool]]:  # fmt: skip
-    """``concurrency`` closed-loop callers for ``duration`` seconds: one record per answer,
+) -> tuple[float, list[tuple[float, str, int, float, bool]]]:  # fmt: skip
+    """``concurrency`` closed-loop callers for ``duration`` seconds: the load's start on the
+    wall clock (``time.time``, shared with the parent's RSS samples) and one record per answer,
     (seconds since start, kind, status or 0 for a broken connection, ms, valid?)."""
     auth = f"Authorization: Bearer {token}\r\n".encode() if token else b""
     host_line = f"Host: {host}:{port}\r\n".encode()
     raw = [(kind, r.replace(b"%AUTH%", host_line + auth), ok) for kind, _, r, ok in requests]
     records: list[tuple[float, str, int, float, bool]] = []
+    began: list[float] = []
 
     async def caller(offset: int, start: float, end: float) -> None:
         reader = writer = None
@@ -159,6 +163,7 @@ def run_soak(
                 reader = writer = None
 
     async def main() -> None:
+        began.append(time.time())
         start = time.perf_counter()
         step = max(1, len(raw) // concurrency)
         await asyncio.gather(
@@ -166,7 +171,7 @@ def run_soak(
         )
 
     asyncio.run(main())
-    return records
+    return began[0], records
 
 
 # --- the server's memory -----------------------------------------------------------------------
@@ -205,30 +210,35 @@ def run(args: Any, paths: Any, tag: str, users: list[int]) -> dict[str, Any]:
     }
     requests = request_mix(users, args.k, 20_000, args.seed)
     srv = server.start(paths, tag, env=env, ready_timeout_s=300)
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, int]] = []  # (wall clock, bytes), then seconds since the load
     try:
         host, _, port = srv.url.removeprefix("http://").partition(":")
         print(f"  server ready: {srv.url} ({tag}), log {srv.log}", flush=True)
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(1, mp_context=spawn) as loadgen:
-            start = time.perf_counter()
+            submitted = time.time()
             future = loadgen.submit(
                 run_soak, host, int(port), requests, args.concurrency, args.duration, srv.token
             )
             next_print = MINUTE
             while not future.done():
-                now = time.perf_counter() - start
-                samples.append((now, worker_rss(srv.process.pid)))
+                # stamped on the wall clock: the load generator's clock starts in its own
+                # process, after the spawn and its imports, not at the submit
+                samples.append((time.time(), worker_rss(srv.process.pid)))
+                now = samples[-1][0] - submitted
                 if now >= next_print:
                     print(
                         f"  {now / MINUTE:4.1f} min: worker RSS {samples[-1][1] / 2**20:7.1f} MiB"
                     )
                     next_print += MINUTE
                 time.sleep(args.sample)
-            records = future.result()
+            began, records = future.result()
     finally:
         srv.stop()
-    return {"records": records, "rss": samples}
+    # RSS on the load's clock: a sample before the load began (the child starting) has t < 0
+    # and falls in no minute's window
+    print(f"  the load began {began - submitted:.1f} s after it was submitted")
+    return {"records": records, "rss": [(t - began, b) for t, b in samples]}
 
 
 def figures(result: dict[str, Any], duration: float) -> dict[str, Any]:
