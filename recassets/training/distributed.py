@@ -44,7 +44,6 @@ rank 0's share of the batches only; the ranker's training AUC, every rank's scor
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import math
@@ -68,15 +67,13 @@ from recassets.process import stop_process_group
 from recassets.training import data as D
 from recassets.training import sharding as S
 from recassets.training.checkpoint import Checkpoint, as_checkpoint, record_run
-from recassets.training.examples import PathsOrTable, table_path
+from recassets.training.examples import PathsOrTable
 from recassets.training.inference import build_model
 from recassets.training.loop import (
     _MAX_EVAL_SCORES,
     _RUNS,
     DEFAULT_CONFIG,
-    RankingTrainConfig,
     TrainConfig,
-    TwoTowerTrainConfig,
     _cpu,
     _reproducible,
     _start,
@@ -85,6 +82,12 @@ from recassets.training.loop import (
     train_record,
 )
 from recassets.training.schema import COHORT_DENSE
+from recassets.training.worker_spec import (  # the spec's home; re-exported for callers
+    check_storage_options,
+    config_from_dict,
+    config_to_dict,
+    write_spec,
+)
 
 ENV_PROCESSES = "RECASSETS_TRAIN_PROCESSES"  # > 1: the training asset trains sharded
 ENV_ROW_WISE = "RECASSETS_TRAIN_ROW_WISE"  # comma-separated tables split by rows
@@ -114,55 +117,30 @@ def row_wise_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     return tuple(t.strip() for t in raw.split(",") if t.strip())
 
 
-# --- the spec: what every rank is told ----------------------------------------------------------
-
-
-def config_to_dict(config: TrainConfig) -> dict[str, Any]:
-    """``config`` as JSON-able data (``device`` as a string)."""
-    d = dataclasses.asdict(config)
-    d["device"] = None if config.device is None else str(config.device)
-    return d
-
-
-def config_from_dict(d: Mapping[str, Any]) -> TrainConfig:
-    d = dict(d)
-    d["two_tower"] = TwoTowerTrainConfig(**d["two_tower"])
-    d["ranking"] = RankingTrainConfig(**d["ranking"])
-    return TrainConfig(**d)
-
-
-def write_spec(
-    path: str | os.PathLike[str],
-    kind: str,
-    table: PathsOrTable,
-    partitions: Sequence[dt.date | str],
-    config: TrainConfig,
-    *,
-    output: str | os.PathLike[str],
-    checkpoint: str | os.PathLike[str] | None = None,
-    full_retrain: bool = False,
-    storage_options: Mapping[str, str] | None = None,
-    version: int | None = None,
-    row_wise: Sequence[str] = S.DEFAULT_ROW_WISE,
-) -> str:
-    """Write the JSON that the workers read (``python -m recassets.training.distributed``)."""
-    spec = {
-        "kind": kind,
-        "table": table_path(table),
-        "partitions": D.normalize_partitions(partitions),
-        "config": config_to_dict(config),
-        "output": str(output),
-        "checkpoint": None if checkpoint is None else str(checkpoint),
-        "full_retrain": bool(full_retrain),
-        "storage_options": dict(storage_options) if storage_options else None,
-        "version": version,
-        "row_wise": list(row_wise),
-    }
-    Path(path).write_text(json.dumps(spec, indent=1))
-    return str(path)
-
-
 # --- one rank -----------------------------------------------------------------------------------
+
+
+def _uses_cuda(config: TrainConfig) -> bool:
+    """Whether the ranks train on CUDA (with NCCL), as ``main`` decides."""
+    return torch.cuda.is_available() and (config.device is None or "cuda" in str(config.device))
+
+
+def check_gpus(config: TrainConfig, processes: int) -> None:
+    """Refuse more local ranks than GPUs when they would train on CUDA: rank r takes
+    ``cuda:r`` (an invalid ordinal past the last GPU), and NCCL refuses two ranks on one GPU.
+    No falling back to the CPU for the extra ranks: a process group has one backend, the
+    planner plans for one kind of device, and CPU ranks would pace the GPU ones anyway."""
+    if processes <= 1 or not _uses_cuda(config):
+        return
+    gpus = torch.cuda.device_count()
+    pinned = ":" in str(config.device or "")  # "cuda:0": one GPU named for every rank
+    if pinned or processes > gpus:
+        where = f"device {config.device} for every rank" if pinned else f"{gpus} GPU(s) here"
+        raise ValueError(
+            f"{ENV_PROCESSES}={processes} local ranks on CUDA, but {where}: each rank needs a "
+            f"GPU of its own (NCCL refuses two ranks on one). Set {ENV_PROCESSES} to at most "
+            f"{1 if pinned else gpus}, device 'cuda' (rank r on cuda:r), or device 'cpu' (gloo)"
+        )
 
 
 def _rank_device(requested: Any) -> torch.device:
@@ -175,6 +153,15 @@ def _rank_device(requested: Any) -> torch.device:
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     return dev
+
+
+def _sum_over_ranks(values: Sequence[float], dev: torch.device) -> list[float]:
+    """Each of ``values`` summed over the ranks. NCCL reduces CUDA tensors only, and a move to
+    CUDA is a copy: the sums are read back from the tensor the collective wrote, not from the
+    CPU tensor it was copied from (which keeps this rank's own numbers)."""
+    totals = torch.tensor(list(values), dtype=torch.float64).to(dev)
+    dist.all_reduce(totals)
+    return totals.cpu().tolist()
 
 
 def fit_sharded(
@@ -299,16 +286,13 @@ def fit_sharded(
                             n_scores += len(batch)
         elapsed = time.perf_counter() - t0
 
-        totals = torch.tensor(
-            [last_loss_sum, last_examples, examples, first_loss or 0.0, last_positives],
-            dtype=torch.float64,
+        totals = _sum_over_ranks(
+            [last_loss_sum, last_examples, examples, first_loss or 0.0, last_positives], dev
         )
-        dist.all_reduce(totals.to(dev) if dev.type == "cuda" else totals)
-        last_loss_sum, last_examples, examples = float(totals[0]), int(totals[1]), int(totals[2])
+        last_loss_sum, last_examples, examples = totals[0], int(totals[1]), int(totals[2])
         last_positives = int(totals[4])
-        first_mean = float(totals[3]) / world
-        gathered: list[Any] = [None] * world if rank == 0 else []
-        dist.gather_object((scores, labels), gathered if rank == 0 else None, dst=0)
+        first_mean = totals[3] / world
+        gathered = S.gather_to_rank0((scores, labels)) or []
         unsharded = S.gather_state(dmp)
         summary = S.plan_summary(plan)
         dense_state = _cpu(dense_opt.state_dict())
@@ -369,8 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     spec = json.loads(Path(args[0]).read_text())
     config = config_from_dict(spec["config"])
-    cuda = torch.cuda.is_available() and (config.device is None or "cuda" in str(config.device))
-    dist.init_process_group("nccl" if cuda else "gloo")
+    dist.init_process_group("nccl" if _uses_cuda(config) else "gloo")
     try:
         ckpt = fit_sharded(
             spec["kind"],
@@ -436,6 +419,8 @@ def train_distributed(
         raise ValueError(f"unknown model kind {kind!r}")
     if processes < 1:
         raise ValueError("processes must be >= 1")
+    check_gpus(config, processes)
+    check_storage_options(storage_options)  # before anything starts (write_spec checks too)
     rows = row_wise_from_env() if row_wise is None else tuple(row_wise)
     prior, days = prior_and_days(checkpoint, partitions, full_retrain)
     if prior is not None and up_to_date(prior, days, output):
@@ -544,6 +529,8 @@ __all__ = [
     "ENV_PROCESSES",
     "ENV_ROW_WISE",
     "DistributedTrainingError",
+    "check_gpus",
+    "check_storage_options",
     "config_from_dict",
     "config_to_dict",
     "fit_sharded",

@@ -3,16 +3,23 @@
 ``RECASSETS_TRAIN_LAUNCHER=k8s`` (default ``local``: the ranks are local processes,
 ``distributed.train_distributed``) sends ``policy.train_next``'s training to the cluster:
 
-1. the spec is written as ``distributed.write_spec`` writes it, into a run folder on shared
-   storage (``<artifacts>/training-jobs/<job>/``: the checkpoint comes back there);
+1. the spec is written as ``distributed.write_spec`` writes it (no credentials: they come
+   from the ``recassets-object-store`` Secret), into a run folder on shared storage
+   (``<artifacts>/training-jobs/<job>/``: the checkpoint comes back there). In a Dagster run's
+   pod the name is the same for every attempt of the step (``attempt_name``), and what an
+   earlier attempt left under it (a Job still holding GPUs after its launcher was killed) is
+   deleted first (``remove_earlier_attempt``);
 2. the three objects of ``deploy/k8s/training-job.yaml`` (the one source of truth: a headless
    Service, a ConfigMap holding ``spec.json``, an Indexed ``batch/v1`` Job running torchrun)
-   are rendered for this launch (``render``): a unique name ``recassets-train-<kind>-<id>``,
-   its labels, the node count (completions, parallelism, ``--nnodes``), pod 0's DNS name as
-   the rendezvous address, the image and the spec; everything else is the template's;
-3. they are created with the official ``kubernetes`` client: the Job first, suspended, then the
-   ConfigMap and the Service owned by it (``ownerReferences``: the garbage collector removes
-   them with the Job), then the Job is resumed, so no pod starts before its spec exists;
+   are rendered for this launch (``render``): the name ``recassets-train-<kind>-<8 hex>``,
+   its labels (and the run's, ``recassets/run-id``), the node count (completions, parallelism,
+   ``--nnodes``), pod 0's DNS name as the rendezvous address, the image and the spec;
+   everything else is the template's;
+3. they are created with the official ``kubernetes`` client: the Job first, suspended (owned by
+   the launching pod when it is known, ``launcher_pod``: deleting that pod deletes the Job),
+   then the ConfigMap and the Service owned by the Job (``ownerReferences``: the garbage
+   collector removes them with it), then the Job is resumed, so no pod starts before its spec
+   exists;
 4. the Job is polled until its ``Complete`` or ``Failed`` condition or the timeout; a failure
    or a timeout raises ``ClusterTrainingError`` naming the Job and its failed pods (every pod
    when none failed) with the tail of their logs;
@@ -39,7 +46,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -62,6 +71,7 @@ from recassets.training.distributed import (
 )
 from recassets.training.examples import PathsOrTable
 from recassets.training.loop import DEFAULT_CONFIG, TrainConfig
+from recassets.training.worker_spec import check_storage_options, config_to_dict
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -86,6 +96,9 @@ _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # RFC 1035: Service an
 _MAX_NAME = 52  # pod hostnames are <job>-<index>, at most 63 characters
 _RETRIED = (429, 500, 502, 503, 504)  # API answers worth polling again
 _TAIL_LINES = 40
+RUN_LABEL = "recassets/run-id"  # the Dagster run that launched it (kubectl get jobs -l ...)
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+log = logging.getLogger(__name__)
 
 
 class ClusterTrainingError(DistributedTrainingError):
@@ -177,10 +190,12 @@ def render(
     nodes: int,
     image: str,
     template: str | os.PathLike[str] = TEMPLATE,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The Service, ConfigMap and Job (by kind) of one launch: the template's objects with this
-    launch's name, labels, node count, rendezvous address, image and ``spec`` (what
-    ``distributed.write_spec`` writes); every other field as the template has it."""
+    launch's name, labels (and ``labels``), node count, rendezvous address, image and ``spec``
+    (what ``distributed.write_spec`` writes); every other field as the template has it. A spec
+    whose storage options look like credentials is refused: the ConfigMap is plain text."""
     if not _DNS_LABEL.match(name) or len(name) > _MAX_NAME:
         raise ValueError(
             f"job name {name!r}: lowercase letters, digits and '-', at most {_MAX_NAME}"
@@ -189,10 +204,11 @@ def render(
         raise ValueError(f"nodes must be >= 1, got {nodes}")
     if set(spec) != SPEC_KEYS:
         raise ValueError(f"not a training spec: keys {sorted(set(spec) ^ SPEC_KEYS)} differ")
+    check_storage_options(spec["storage_options"])
     docs = copy.deepcopy(_template(Path(template)))
     svc, cm, job = docs["Service"], docs["ConfigMap"], docs["Job"]
     old_job, old_cm = job["metadata"]["name"], cm["metadata"]["name"]
-    labels = {INSTANCE: name, "app.kubernetes.io/component": "training"}
+    labels = {**(labels or {}), INSTANCE: name, "app.kubernetes.io/component": "training"}
     for doc in docs.values():
         doc["metadata"].setdefault("labels", {}).update(labels)
     svc["metadata"]["name"] = job["metadata"]["name"] = name
@@ -241,10 +257,12 @@ def run_job(
     timeout_s: float | None = None,
     poll_s: float = 10.0,
     keep: bool = False,
+    owner: Mapping[str, str] | None = None,
 ) -> None:
     """Create the rendered objects, wait for the Job, delete them (unless ``keep``); raise
     ``ClusterTrainingError`` on a failed Job or after ``timeout_s`` (default: the Job's
-    ``activeDeadlineSeconds`` and 10 minutes to schedule)."""
+    ``activeDeadlineSeconds`` and 10 minutes to schedule). ``owner``: the launching pod's
+    ``ownerReference`` (``LauncherPod.reference``), so that the Job goes with that pod."""
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
@@ -260,15 +278,20 @@ def run_job(
     try:
         job = copy.deepcopy(objects["Job"])
         job["spec"]["suspend"] = True  # no pod before its ConfigMap and Service exist
+        if owner is not None:
+            # cleanup below is this process's: killed (OOM), it never runs, and the Job would
+            # hold its GPUs until activeDeadlineSeconds. Owned by the launching pod, the garbage
+            # collector deletes it when that pod is deleted (a terminated Dagster run's steps).
+            job["metadata"]["ownerReferences"] = [dict(owner)]
         made = batch.create_namespaced_job(namespace, job)
         made_kinds.append("Job")
-        owner = [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": made.metadata.uid}]
+        by_job = [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": made.metadata.uid}]
         for kind, create in (
             ("ConfigMap", core.create_namespaced_config_map),
             ("Service", core.create_namespaced_service),
         ):
             body = copy.deepcopy(objects[kind])
-            body["metadata"]["ownerReferences"] = owner
+            body["metadata"]["ownerReferences"] = by_job
             create(namespace, body)
             made_kinds.append(kind)
         batch.patch_namespaced_job(
@@ -352,6 +375,113 @@ def _delete(
                 raise
 
 
+# --- the launching pod and its earlier attempts -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LauncherPod:
+    """The pod this process runs in (a Dagster step or run pod), as the API has it."""
+
+    name: str
+    uid: str
+    namespace: str
+    labels: Mapping[str, str]
+
+    @property
+    def run_id(self) -> str | None:
+        """Its Dagster run (the label dagster-k8s gives run and step pods)."""
+        return self.labels.get("dagster/run-id") or None
+
+    def reference(self) -> dict[str, str]:
+        # no blockOwnerDeletion: that needs a permission on the pod's finalizers, and deleting
+        # the pod need not wait for the Job
+        return {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid}
+
+
+def launcher_pod(core: Any, env: Mapping[str, str] | None = None) -> LauncherPod | None:
+    """This process's pod in a cluster (``KUBERNETES_SERVICE_HOST`` set), else None: named by
+    ``POD_NAME`` (downward API, where the deployment sets it) or ``HOSTNAME`` (a pod's name
+    unless its spec sets another hostname), in ``POD_NAMESPACE`` or the service account's
+    namespace, read through the API with a field selector (the launch's Role lists pods; it
+    does not get them). None too when the API does not answer: the launch goes on, unowned."""
+    from kubernetes.client.exceptions import ApiException
+
+    e = os.environ if env is None else env
+    if not e.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    name = (e.get("POD_NAME") or e.get("HOSTNAME") or "").strip()
+    namespace = (e.get("POD_NAMESPACE") or "").strip()
+    if not namespace and SA_NAMESPACE.is_file():
+        namespace = SA_NAMESPACE.read_text().strip()
+    if not name or not namespace:
+        return None
+    try:
+        pods = core.list_namespaced_pod(namespace, field_selector=f"metadata.name={name}").items
+    except ApiException as err:
+        log.warning("pod %s/%s could not be read (%s): the training Job is not owned by it, "
+                    "nor an earlier attempt's deleted", namespace, name, err.status)  # fmt: skip
+        return None
+    uid = e.get("POD_UID")
+    if len(pods) != 1 or (uid and pods[0].metadata.uid != uid):
+        return None  # not this pod (another hostname set in the pod spec)
+    meta = pods[0].metadata
+    return LauncherPod(meta.name, meta.uid, namespace, dict(meta.labels or {}))
+
+
+def attempt_name(kind: str, pod: LauncherPod | None, config: TrainConfig) -> str | None:
+    """The Job's name when the launching pod belongs to a Dagster run: the same for every
+    attempt of one training step of that run (a retried step, a step pod started again), so a
+    new attempt finds what the last left. From the run id, the step (``dagster/op``, on step
+    pods), the model kind and its config (the ranker and the sequence-aware ranker are both
+    ``ranking``, and may train in one run pod). None without a run id (``job_name``'s then)."""
+    if pod is None or pod.run_id is None:
+        return None
+    key = json.dumps([pod.run_id, pod.labels.get("dagster/op", ""), kind,
+                      config_to_dict(config)], sort_keys=True)  # fmt: skip
+    return (
+        f"recassets-train-{kind.replace('_', '-')}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    )
+
+
+def remove_earlier_attempt(
+    core: Any, batch: Any, name: str, namespace: str, *, timeout_s: float = 600.0,
+    poll_s: float = 2.0,
+) -> bool:  # fmt: skip
+    """Delete the Job (its pods first: ``Foreground``), Service and ConfigMap that an earlier
+    attempt of this launch left under ``name``, and wait until the Job is gone: its pods then
+    no longer hold the GPUs, and the name is free. Returns whether there was any."""
+    from kubernetes.client.exceptions import ApiException
+
+    found = False
+    for delete, obj in (
+        (batch.delete_namespaced_job, name),
+        (core.delete_namespaced_service, name),
+        (core.delete_namespaced_config_map, f"{name}-spec"),
+    ):
+        try:
+            delete(obj, namespace, propagation_policy="Foreground")
+            found = True
+        except ApiException as e:
+            if e.status != 404:
+                raise
+    deadline = time.monotonic() + timeout_s
+    while found:
+        try:
+            batch.read_namespaced_job(name, namespace)
+        except ApiException as e:
+            if e.status == 404:
+                break
+            if e.status not in _RETRIED:
+                raise
+        if time.monotonic() > deadline:
+            raise ClusterTrainingError(
+                f"training job {namespace}/{name}, left by an earlier attempt, was still there "
+                f"{timeout_s:.0f} s after its deletion"
+            )
+        time.sleep(poll_s)
+    return found
+
+
 def train_on_cluster(
     kind: str,
     paths_or_table_path: PathsOrTable,
@@ -371,34 +501,51 @@ def train_on_cluster(
     poll_s: float = 10.0,
     name: str | None = None,
     load: Callable[[Path], Checkpoint] = Checkpoint.load,
+    env: Mapping[str, str] | None = None,
 ) -> Checkpoint:
     """``distributed.train_distributed``'s arguments and result, the ranks being the pods of a
     Kubernetes Job (module docstring). ``shared_dir``: a folder the Job's pods mount at the same
     path (the run folder, the checkpoint, a prior checkpoint that has no file); the table and a
-    prior checkpoint's file must be there too. ``settings``: default ``settings_from_env()``."""
+    prior checkpoint's file must be there too. ``settings``: default ``settings_from_env()``.
+    ``name``: default ``attempt_name`` in a Dagster run's pod (what an earlier attempt left
+    under it is deleted first), else ``job_name``. ``env``: where ``launcher_pod`` looks."""
+    from kubernetes import client
+
     from recassets.training.loop import _RUNS
 
     if kind not in _RUNS:
         raise ValueError(f"unknown model kind {kind!r}")
+    check_storage_options(storage_options)  # before anything is made (render checks too)
     settings = settings_from_env() if settings is None else settings
     rows = row_wise_from_env() if row_wise is None else tuple(row_wise)
     prior, days = prior_and_days(checkpoint, partitions, full_retrain)
     if prior is not None and up_to_date(prior, days, output):
         return prior  # nothing new, as the loop does
-    name = job_name(kind) if name is None else name
+    api = api_client if api_client is not None else api_client_from_env()
+    pod = launcher_pod(client.CoreV1Api(api), env)
+    again = attempt_name(kind, pod, config) if name is None else None
+    name = again or name or job_name(kind)
     folder = Path(shared_dir).absolute() / name
+    if again is not None:  # a retry: the last attempt's Job (and its GPUs), then its folder
+        remove_earlier_attempt(client.CoreV1Api(api), client.BatchV1Api(api), name,
+                               settings.namespace, poll_s=min(poll_s, 2.0))  # fmt: skip
+        shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    run_id = pod.run_id if pod is not None else None
+    labels = {RUN_LABEL: run_id} if run_id and _LABEL_VALUE.match(run_id) else {}
+    # an ownerReference names an owner in the object's own namespace (one in another is taken
+    # for a missing owner, and the garbage collector would delete the Job at once)
+    owner = pod.reference() if pod is not None and pod.namespace == settings.namespace else None
     try:
         spec_file, out = run_spec(folder, kind, paths_or_table_path, days, config, prior,
                                   full_retrain=full_retrain, storage_options=storage_options,
                                   version=version, row_wise=rows)  # fmt: skip
         spec = json.loads(Path(spec_file).read_text())
-        objects = render(
-            spec, name=name, nodes=settings.nodes, image=settings.image, template=settings.template
-        )
+        objects = render(spec, name=name, nodes=settings.nodes, image=settings.image,
+                         template=settings.template, labels=labels)  # fmt: skip
         run_job(
-            objects, namespace=settings.namespace, api_client=api_client,
-            timeout_s=timeout_s, poll_s=poll_s, keep=settings.keep,
+            objects, namespace=settings.namespace, api_client=api,
+            timeout_s=timeout_s, poll_s=poll_s, keep=settings.keep, owner=owner,
         )  # fmt: skip
         if not out.is_file():
             raise ClusterTrainingError(
@@ -425,9 +572,13 @@ __all__ = [
     "ENV_TEMPLATE",
     "ClusterSettings",
     "ClusterTrainingError",
+    "LauncherPod",
     "api_client_from_env",
+    "attempt_name",
     "job_name",
     "launcher_from_env",
+    "launcher_pod",
+    "remove_earlier_attempt",
     "render",
     "run_job",
     "settings_from_env",

@@ -11,6 +11,14 @@ the same knobs and seed. The training loop is deterministic on the CPU (fixed se
 batch order, ``torch.use_deterministic_algorithms``), so a faithful record gives bit-identical
 weights, vocabulary and loss; any difference is listed.
 
+A run trained sharded (its record has ``processes`` and the plan, ``sharding``) is replayed by
+the sharded trainer over as many local ranks, with the same tables split by rows, on the CPU
+with gloo: N ranks take other steps than the loop, so replaying them with the loop would call
+a faithful record different. Two gloo ranks replay their own run bit for bit; a run trained on
+CUDA is replayed on the CPU too (the plan, also compared, may then differ). A record that
+cannot be replayed so (no plan; the sharded trainer not loadable) is refused before any
+training, saying why.
+
 What it assumes, and checks where it can: every run of the chain used the knobs the last run
 recorded (the asset trains with one config; a replayed model whose shape differs from the
 recorded one is reported as such); the table's old versions are still readable (a ``VACUUM``
@@ -20,9 +28,11 @@ number of torch threads (not recorded: set ``num_threads`` when the original set
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +130,7 @@ def _compare(recorded: Checkpoint, replayed: Checkpoint) -> tuple[list[str], int
             f"{recorded.source.get('partitions')}"
         )
     for i, (r, p) in enumerate(zip(recorded.runs, replayed.runs, strict=False)):
-        for key in ("examples", "steps", "loss"):
+        for key in ("examples", "steps", "loss", "processes", "sharding"):
             if r.get(key) != p.get(key):
                 out.append(f"run {i + 1} {key}: recorded {r.get(key)} != replayed {p.get(key)}")
     return out, len(set(a) & set(b))
@@ -176,6 +186,31 @@ def not_in_log(path: str, version: int) -> str | None:
             f"or never written: it holds versions {kept[0]} to {kept[-1]})")  # fmt: skip
 
 
+def row_wise_of(run: Mapping[str, Any]) -> tuple[str, ...]:
+    """The tables a sharded run split by rows, from the plan it records."""
+    return tuple(t for t, p in run.get("sharding", {}).items() if p.get("sharding") == "row_wise")
+
+
+def sharded_unreplayable(run: Mapping[str, Any]) -> str | None:
+    """Why a run trained sharded (its record has ``processes``) cannot be replayed here, else
+    None. It is replayed with the sharded trainer (``distributed.train_distributed``), as many
+    ranks and the same tables split by rows, on the CPU with gloo (which runs any number of
+    ranks on one host): the loop would take other steps (N ranks take 1/N of its steps over
+    N x batch_size rows) and report a faithful record as differing."""
+    if "processes" not in run:
+        return None
+    n = run["processes"]
+    if not isinstance(n, int) or n < 1:
+        return f"records processes={n!r}, not a number of ranks"
+    if not isinstance(run.get("sharding"), Mapping) or not run["sharding"]:
+        return f"was trained over {n} ranks but records no sharding plan to replay it with"
+    try:  # torchrec and fbgemm's kernels
+        importlib.import_module("recassets.training.distributed")
+    except ImportError as e:
+        return f"was trained over {n} ranks, and the sharded trainer cannot load here ({e})"
+    return None
+
+
 def reproduce(
     checkpoint: str | os.PathLike[str],
     table: str | None = None,
@@ -199,10 +234,19 @@ def reproduce(
                 "Keep the versions models record (docs/ingestion-and-lineage.md, "
                 '"Reproducing a model version")'
             )
+        why = sharded_unreplayable(run)
+        if why is not None:
+            raise ValueError(f"{checkpoint} cannot be reproduced here: run {i} {why}")
     replayed: Checkpoint | None = None
     for run in recorded.runs:
         days: list[str] = sorted({*(replayed.partitions if replayed else []), *run["partitions"]})
-        replayed = train(
+        fit: Callable[..., Checkpoint] = train
+        if "processes" in run:  # the sharded trainer, as many ranks, the same plan
+            from recassets.training.distributed import train_distributed
+
+            fit = partial(train_distributed, processes=int(run["processes"]),
+                          row_wise=row_wise_of(run))  # fmt: skip
+        replayed = fit(
             recorded.kind,
             path,
             days,

@@ -211,13 +211,33 @@ def _single_name(sharded_name: str, table: str) -> str:
     return {"momentum1": "momentum_1", "momentum2": "momentum_2"}.get(name, name)
 
 
+def object_group() -> Any:
+    """The group to gather Python objects over: the default one under gloo; under NCCL a new
+    gloo group of the same ranks (a collective: every rank calls it). ``gather_object`` over
+    NCCL pickles each rank's object into a CUDA tensor and stages all of them on rank 0's GPU
+    (every shard of every table, at the end of a run), where the GPU memory is the scarce one;
+    over gloo they pass through host memory, where the checkpoint is assembled anyway."""
+    if dist.get_backend() == dist.Backend.GLOO:
+        return None
+    return dist.new_group(backend="gloo")
+
+
+def gather_to_rank0(obj: Any) -> list[Any] | None:
+    """``obj`` of every rank in rank order on rank 0, None on the others (a collective)."""
+    group = object_group()
+    rank0 = dist.get_rank() == 0
+    out: list[Any] = [None] * dist.get_world_size() if rank0 else []
+    dist.gather_object(obj, out if rank0 else None, dst=0, group=group)
+    return out if rank0 else None
+
+
 def gather_state(
     dmp: DistributedModelParallel,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """``(state_dict, embedding optimizer state)`` unsharded, in the single-process loop's
     format, on rank 0 (None on the other ranks). A collective: every rank must call it.
 
-    Every rank sends its local pieces to rank 0 (``gather_object``) rather than calling
+    Every rank sends its local pieces to rank 0 (``gather_to_rank0``) rather than calling
     ``ShardedTensor.gather``: the fused optimizer's state dict lists only the tables a rank
     holds, so its sharded tensors are not on every rank for a collective gather."""
     weights = {key: (list(t.size()), _local_pieces(t)) for key, t in dmp.state_dict().items()}
@@ -229,10 +249,8 @@ def gather_state(
         for key, entry in _fused_state(dmp).items()
         for name, v in entry.items()
     }
-    rank0 = dist.get_rank() == 0
-    gathered: list[Any] = [None] * dist.get_world_size() if rank0 else []
-    dist.gather_object((weights, accumulators), gathered if rank0 else None, dst=0)
-    if not rank0:
+    gathered = gather_to_rank0((weights, accumulators))
+    if gathered is None:
         return None
     state = _assemble([w for w, _ in gathered])
     emb: dict[str, dict[str, torch.Tensor]] = {}

@@ -6,14 +6,18 @@ import torchrec and rendezvous (15-40 s on the 2 shared cores here)."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import socket
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
+from torch.multiprocessing.spawn import spawn
 
 from recassets.training import distributed as DT
 from recassets.training import sharding as S
@@ -64,7 +68,98 @@ def test_the_config_travels_to_the_ranks_unchanged():
     assert DT.config_from_dict(DT.config_to_dict(config)) == config
 
 
+def test_more_local_ranks_than_gpus_are_refused_up_front(monkeypatch):
+    # rank 1 of 2 on a one-GPU pod took cuda:1 (an invalid ordinal); NCCL refuses 2 ranks on 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(DT, "_run_group", lambda *a: pytest.fail("ranks started"))
+    with pytest.raises(ValueError, match=rf"{DT.ENV_PROCESSES}=2 local ranks on CUDA, but 1 GPU"):
+        DT.train_distributed("two_tower", "/nowhere", DAYS[:1], TINY, processes=2)
+    DT.check_gpus(TINY, 1)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    DT.check_gpus(TINY, 2)  # one GPU each
+    with pytest.raises(ValueError, match="device cuda:0 for every rank"):
+        DT.check_gpus(replace(TINY, device="cuda:0"), 2)
+    DT.check_gpus(replace(TINY, device="cpu"), 8)  # gloo: any number of ranks
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["aws_access_key_id", "AWS_SECRET_ACCESS_KEY", "aws_session_token", "password", "token", "key",
+     "client_secret", "azure_storage_account_key"],
+)  # fmt: skip
+def test_credentials_never_go_into_the_spec(tmp_path, monkeypatch, key):
+    spec = tmp_path / "spec.json"
+    fine = {"aws_region": "eu-west-1", "aws_endpoint": "http://minio:9000", "allow_http": "true"}
+    with pytest.raises(ValueError, match="recassets-object-store Secret") as err:
+        DT.write_spec(spec, "two_tower", "/t", DAYS[:1], TINY, output=tmp_path / "o.pt",
+                      storage_options={**fine, key: "AKIA-or-whatever"})  # fmt: skip
+    assert key in str(err.value) and "AKIA" not in str(err.value) and not spec.exists()
+    monkeypatch.setattr(DT, "_run_group", lambda *a: pytest.fail("ranks started"))
+    with pytest.raises(ValueError, match=key):
+        DT.train_distributed("two_tower", "/t", DAYS[:1], TINY, storage_options={key: "x"})
+    DT.write_spec(spec, "two_tower", "/t", DAYS[:1], TINY, output="o", storage_options=fine)
+    assert json.loads(spec.read_text())["storage_options"] == fine
+
+
 # --- 2 processes --------------------------------------------------------------------------------
+
+
+def _collectives_rank(rank: int, port: int, out: str) -> None:
+    """One of 2 gloo ranks: the end of run's sums and gathers as ``fit_sharded`` makes them,
+    with ``Tensor.to`` a copy (as a move to CUDA is) and the device said to be CUDA."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        torch.Tensor.to = lambda self, *a, **k: self.clone()  # as a move to CUDA: a copy
+        # [last_loss_sum, last_examples, examples, first_loss, last_positives] of this rank
+        sums = DT._sum_over_ranks(
+            [10.0 * (rank + 1), 100, 300, 5.2, 7 * rank], torch.device("cuda")
+        )
+        gloo = S.gather_to_rank0({"rank": rank})  # over the default group
+        dist.get_backend = lambda *a: "nccl"  # as under NCCL: over a gloo group of its own
+        own = S.gather_to_rank0({"rank": rank})
+        if rank == 0:
+            Path(out).write_text(json.dumps({"sums": sums, "gloo": gloo, "own": own}))
+        else:
+            assert gloo is None and own is None
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.integration
+def test_the_run_totals_are_summed_over_ranks_where_the_collective_ran_on_a_copy(tmp_path):
+    # On CUDA the totals went to the GPU for NCCL as a copy, and the CPU tensor read afterwards
+    # still held rank 0's own numbers: examples 1/N, first_loss / N, train_positives rank 0's
+    # (0 here: train_next took the run for a one-class one and saved no version).
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spawn(_collectives_rank, args=(port, str(tmp_path / "out.json")), nprocs=2)
+    got = json.loads((tmp_path / "out.json").read_text())
+    assert got["sums"] == pytest.approx([30.0, 200, 600, 10.4, 7])
+    assert got["gloo"] == got["own"] == [{"rank": 0}, {"rank": 1}]
+
+
+def test_objects_are_gathered_over_gloo_when_the_run_is_on_nccl(monkeypatch):
+    calls: list[tuple[str, object]] = []
+    monkeypatch.setattr(S.dist, "get_rank", lambda *a: 0)
+    monkeypatch.setattr(S.dist, "get_world_size", lambda *a: 2)
+    monkeypatch.setattr(
+        S.dist, "new_group", lambda **k: calls.append(("new_group", k)) or "gloo-group"
+    )
+
+    def gather_object(obj, out, dst, group=None):
+        calls.append(("gather", group))
+        out[:] = [obj, obj]
+
+    monkeypatch.setattr(S.dist, "gather_object", gather_object)
+    for backend, group in (("gloo", None), ("nccl", "gloo-group")):
+        monkeypatch.setattr(S.dist, "get_backend", lambda *a, b=backend: b)
+        calls.clear()
+        assert S.gather_to_rank0("x") == ["x", "x"]
+        made = [("new_group", {"backend": "gloo"})] if backend == "nccl" else []
+        assert calls == [*made, ("gather", group)], backend
 
 
 def _hit_rate(ckpt: Checkpoint) -> float:

@@ -62,6 +62,33 @@ def test_a_checkpoint_is_rebuilt_bit_for_bit_from_its_recorded_versions(grown, k
     assert [r["warm_start"] for r in result.runs] == [False, True]
 
 
+@pytest.mark.integration
+def test_a_model_trained_over_two_ranks_is_replayed_over_two_ranks(tmp_path):
+    # replayed by the single-process loop, the 2-rank model came out "different" (half the
+    # steps, twice the rows a step) and `recassets reproduce` exited 1
+    from recassets.training.distributed import train_distributed
+
+    table = str(tmp_path / "training_examples")
+    planted.write_days(table, range(1))
+    two = train_distributed("two_tower", table, DAYS[:1], replace(CONFIG, epochs=1), processes=2,
+                            output=tmp_path / "two.pt", timeout_s=600)  # fmt: skip
+    assert two.runs[-1]["processes"] == 2
+    result = reproduce(tmp_path / "two.pt")
+    assert result.identical, result.describe()
+
+
+def test_a_sharded_run_without_its_plan_is_refused_before_training(grown, tmp_path, monkeypatch):
+    from recassets.training import reproduce as R
+
+    _, files = grown
+    ckpt = Checkpoint.load(files["two_tower"])
+    ckpt.runs[1] = {**ckpt.runs[1], "processes": 2}  # and no "sharding"
+    ckpt.save(tmp_path / "planless.pt")
+    monkeypatch.setattr(R, "train", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match="run 2 was trained over 2 ranks but records no sharding"):
+        reproduce(tmp_path / "planless.pt")
+
+
 def test_the_recorded_config_is_the_training_config(grown):
     _, files = grown
     config = config_of(Checkpoint.load(files["two_tower"]))
