@@ -19,12 +19,13 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import DataType, StructType
 
 _lock = threading.Lock()
 _session: SparkSession | None = None
@@ -428,6 +429,13 @@ CONNECT_HELP = (
 )
 
 
+def safe_url(url: str) -> str:
+    """``url`` fit for a message or a log: a Spark Connect URL without its parameters
+    (``sc://host:15002/;token=...;use_ssl=true`` is ``sc://host:15002/``). Connect takes its
+    bearer token as one of them, so any message quoting the whole URL would print the token."""
+    return url.split(";", 1)[0]
+
+
 def connect_session(url: str, conf: dict[str, str], app_name: str = "recassets") -> SparkSession:
     """A Spark Connect client session of the server at ``url`` (``sc://host:port``).
 
@@ -445,7 +453,7 @@ def connect_session(url: str, conf: dict[str, str], app_name: str = "recassets")
     extensions = session.conf.get("spark.sql.extensions", None) or ""
     if "DeltaSparkSessionExtension" not in extensions:
         session.stop()
-        raise SparkStartError(CONNECT_HELP.format(url=url))
+        raise SparkStartError(CONNECT_HELP.format(url=safe_url(url)))
     return session
 
 
@@ -456,3 +464,74 @@ def stop_spark() -> None:
         if _session is not None:
             _session.stop()
             _session = None
+
+
+# --- small frames made on the driver ------------------------------------------------------------
+# Classic pyspark's createDataFrame(list_of_rows, schema) makes a Python RDD: every executor that
+# runs one of its partitions starts a Python worker. The executors of a k8s:// master run the
+# JVM alone (deploy/docker/Dockerfile.spark has no Python), so such a frame failed there
+# ("Cannot run program python3"). From an Arrow table pyspark sends the batches to the JVM on
+# the driver (PythonSQLUtils.toDataFrame), and executors decode them in the JVM; over Spark
+# Connect the rows travel as Arrow too. Every frame the code builds from Python rows goes
+# through local_frame (tests/unit/test_local_frame.py).
+
+
+def local_frame(
+    spark: SparkSession, rows: Iterable[Sequence[Any] | Mapping[str, Any]], schema: str | StructType
+) -> DataFrame:
+    """What ``spark.createDataFrame(rows, schema)`` returns, built from an Arrow table so that no
+    executor needs Python. ``rows``: tuples (by position) or mappings (by field name);
+    ``schema``: a DDL string or a ``StructType``. As createDataFrame: a naive datetime in a
+    ``timestamp`` is the machine's local time, and a null in a ``NOT NULL`` column is refused
+    (checked here for top-level columns; Arrow would keep it silently)."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+    from pyspark.sql.types import StructType
+
+    struct = spark._parse_ddl(schema) if isinstance(schema, str) else schema
+    if not isinstance(struct, StructType):
+        raise TypeError(f"local_frame needs a struct schema, not {struct.simpleString()}")
+    fields = struct.fields
+    table_rows = []
+    for row in rows:
+        values = [row.get(f.name) for f in fields] if isinstance(row, Mapping) else list(row)
+        if len(values) != len(fields):
+            raise ValueError(f"row {row!r} has {len(values)} values for {len(fields)} columns")
+        table_rows.append(values)
+    arrow = to_arrow_schema(struct, timezone="UTC")
+    columns = []
+    for i, (field, arrow_field) in enumerate(zip(fields, arrow, strict=True)):
+        values = [_arrow_value(r[i], field.dataType) for r in table_rows]
+        if not field.nullable and any(v is None for v in values):
+            raise ValueError(f"column {field.name} is NOT NULL but a row gives it None")
+        columns.append(pa.array(values, type=arrow_field.type))
+    return spark.createDataFrame(pa.Table.from_arrays(columns, schema=arrow), struct)
+
+
+def _arrow_value(value: Any, kind: DataType) -> Any:
+    """``value`` as pyarrow reads it for ``kind``, as createDataFrame reads it: pyarrow takes a
+    naive datetime for UTC, createDataFrame for the machine's local time (``astimezone()``
+    does the same); nested values are walked for their timestamps."""
+    import datetime as dt
+
+    from pyspark.sql.types import ArrayType, MapType, StructType, TimestampType
+
+    if value is None:
+        return None
+    if isinstance(kind, TimestampType) and isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.astimezone()
+    if isinstance(kind, ArrayType):
+        return [_arrow_value(v, kind.elementType) for v in value]
+    if isinstance(kind, MapType):
+        return [
+            (_arrow_value(k, kind.keyType), _arrow_value(v, kind.valueType))
+            for k, v in value.items()
+        ]
+    if isinstance(kind, StructType):
+        items = (
+            [value.get(f.name) for f in kind.fields] if isinstance(value, Mapping) else list(value)
+        )
+        return {
+            f.name: _arrow_value(v, f.dataType) for f, v in zip(kind.fields, items, strict=True)
+        }
+    return value

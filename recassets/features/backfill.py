@@ -54,6 +54,7 @@ from recassets.lake import (
     replace_partitions,
 )
 from recassets.paths import Paths
+from recassets.spark import local_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -120,7 +121,8 @@ def compute_range(
             f"({n_events / max(seconds, 1e-9):,.0f} events/s)"
         )
 
-        priors = spark.createDataFrame(
+        priors = local_frame(
+            spark,
             [(i, *_prior_masses(totals, i)) for i in range(span + 1)],
             "d int, prior_7 double, prior_28 double",
         )

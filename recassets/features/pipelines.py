@@ -51,6 +51,7 @@ from recassets.lake import (
     replace_partitions,
 )
 from recassets.paths import Paths
+from recassets.spark import local_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -179,7 +180,7 @@ def with_content_embedding(rows: DataFrame, items: DataFrame) -> DataFrame:
 
     pairs = (
         items.select(F.col("category").alias("_cat"), F.col("creator").alias("_cre"))
-        .unionByName(items.sparkSession.createDataFrame([(None, None)], "_cat string, _cre string"))
+        .unionByName(local_frame(items.sparkSession, [(None, None)], "_cat string, _cre string"))
         .distinct()
         .withColumn("embedding", content_embedding(F.col("_cat"), F.col("_cre")))
     )

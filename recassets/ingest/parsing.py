@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from recassets.events import Contract
 from recassets.ingest.files import LandedFile, _LineScan
+from recassets.spark import local_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, DataFrameReader, SparkSession
@@ -140,7 +141,8 @@ def _string_frame(
             )
         )
     if not frames:
-        empty = spark.createDataFrame(
+        empty = local_frame(
+            spark,
             [],
             "_uri string, _block bigint, _id bigint, dt date, raw string, _corrupt boolean, "
             "_jsonl boolean, " + ", ".join(f"`{n}` string" for n in names),

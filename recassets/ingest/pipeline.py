@@ -54,6 +54,7 @@ from recassets.ingest.validation import (
 from recassets.ingest.writes import _all_or_none, _ddl_names, _replace_partitions
 from recassets.lake import days_predicate, ensure_table, is_delta_table, partition_day
 from recassets.paths import Paths
+from recassets.spark import local_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -269,7 +270,7 @@ def _checked_rows(
             )
             tally = _tally(rows, contract)
             # The text parser's index came from a count of the lines (_line_index): whole.
-            index = spark.createDataFrame(parsed.index, INDEX_DDL)
+            index = local_frame(spark, parsed.index, INDEX_DDL)
         yield _Checked(parsed, rows, tally, index)
     finally:
         rows.unpersist()
@@ -365,7 +366,7 @@ def _row_index(
             n_rows, n_lines = sum(made.values()), sum(lines.values())
             say(f"{dataset}: {n_rows} rows from {n_lines} lines; parsing again as text")
             return None
-    return spark.createDataFrame(parsed.index + found, INDEX_DDL)
+    return local_frame(spark, parsed.index + found, INDEX_DDL)
 
 
 @contextlib.contextmanager
@@ -433,7 +434,7 @@ def _quarantine_rows(
         (dataset, f.path, None, None, f.problem, None, run_id, now, dt.date.fromisoformat(f.day))
         for f in whole_files
     ]
-    parts = [spark.createDataFrame(whole, QUARANTINE_DDL)]
+    parts = [local_frame(spark, whole, QUARANTINE_DDL)]
     if n_rejected:
         parts.append(rejected.where(~F.col("_jsonl")).select(*quarantine_cols))
         lines = checked.parsed.lines

@@ -28,6 +28,7 @@ from recassets.lake import (
     replace_partitions,
 )
 from recassets.paths import Paths
+from recassets.spark import local_frame
 from recassets.training.schema import (
     COHORT_DENSE,
     ITEM_DENSE,
@@ -343,10 +344,9 @@ def _rated_with_negatives_range(
         "dt",
     )  # fmt: skip
     # The start of each day as an instant, built from aware datetimes exactly as the per-day
-    # literal is: no dependence on the session time zone.
-    starts = spark.createDataFrame(
-        [(d, dt.datetime.combine(d, dt.time(), dt.UTC)) for d in days], "dt date, _start timestamp"
-    )
+    # literal is (no dependence on the session time zone), without a Python worker.
+    day_starts = [(d, dt.datetime.combine(d, dt.time(), dt.UTC)) for d in days]
+    starts = local_frame(spark, day_starts, "dt date, _start timestamp")
     catalog = F.broadcast(starts).join(
         items.select("item_id", "first_seen", F.col("dt").alias("_idt")),
         (F.col("_idt") <= F.col("dt")) & (F.col("first_seen") < F.col("_start")),

@@ -78,7 +78,10 @@ def user_code_deployment(values: dict[str, Any]) -> dict[str, Any]:
             *d.get("codeServerArgs", []),
         ],  # fmt: skip
         "env": d.get("env", []),
-        "envFrom": [{"secretRef": {"name": s["name"]}} for s in d.get("envSecrets", [])],
+        "envFrom": [
+            *({"configMapRef": {"name": c["name"]}} for c in d.get("envConfigMaps", [])),
+            *({"secretRef": {"name": s["name"]}} for s in d.get("envSecrets", [])),
+        ],
         "resources": d.get("resources", {}),
         "securityContext": d.get("securityContext", {}),
         # the chart's probe runs the gRPC health check; the timing comes from the values

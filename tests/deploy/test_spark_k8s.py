@@ -7,9 +7,13 @@ No cluster runs here. Checked: the pod template and the RBAC objects against the
 schemas; the overlay merged into the base values as Helm merges them, then the same checks as
 the base values (chart keys, dagster-k8s, the run Job's schema); the names that must agree
 (service account, paths inside the image, the COPY that puts them there); that the conf sets
-nothing ``get_spark`` overrides; the executor image's versions against what is installed; and,
-with a real local Spark, that pyspark reads ``SPARK_CONF_DIR`` and that ``get_spark``'s own
-settings win over it. Each check has a case that breaks it.
+nothing ``get_spark`` overrides; the executor image's versions against what is installed; that
+the executors mount every path the driver hands them (the landing zone, and the lake when it
+is local) from the run pods' volume, run as the run pods' user, get the object store's Secret
+and settings and a writable work-dir, and can read the image's jars; and, with a real local
+Spark, that pyspark reads ``SPARK_CONF_DIR`` and that ``get_spark``'s own settings win over it.
+That executors need no Python: tests/unit/test_local_frame.py. Each check has a case that
+breaks it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -111,6 +116,69 @@ def agreement_problems(conf: dict[str, str], values: dict[str, Any], rbac: list[
         found.append("a fixed executor podNamePrefix: concurrent runs' executors collide")
     if overridden := sorted(set(conf) & set(DEFAULT_CONF)):
         found.append(f"set by get_spark over this file, so ignored here: {overridden}")
+    return found
+
+
+OBJECT_STORE_SECRET = "recassets-object-store"  # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+
+
+def _mounts(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["mountPath"].rstrip("/") + "/": m for m in container.get("volumeMounts", [])}
+
+
+def _claim(volume: dict[str, Any] | None) -> str | None:
+    return ((volume or {}).get("persistentVolumeClaim") or {}).get("claimName")
+
+
+def executor_problems(template: dict[str, Any], values: dict[str, Any]) -> list[str]:
+    """What the executors lack of what the driver hands them: each path it plans reads (the
+    landing zone) or writes (the lake, when it is not an s3a:// URL) of, mounted at the same
+    path from the run pods' own volume (read-write for the lake); the run pods' user, which
+    owns what either writes there; the object store's Secret and settings (the driver passes
+    neither key); and a writable working directory (the jars the driver adds are fetched
+    there) under the read-only root."""
+    found = []
+    ud = values["dagster-user-deployments"]["deployments"][0]
+    env = {e["name"]: e.get("value") for e in ud.get("env", [])}
+    spec = template["spec"]
+    container = spec["containers"][0]
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    run_volumes = {v["name"]: v for v in ud.get("volumes", [])}
+    mounts, run_mounts = _mounts(container), _mounts(ud)
+    handed = {"RECASSETS_LANDING": False}  # variable -> whether executors write there
+    if "://" not in str(env.get("RECASSETS_LAKE", "")):
+        handed["RECASSETS_LAKE"] = True
+    for var, writes in handed.items():
+        path = str(env.get(var) or "(unset)")
+        at = max((mp for mp in mounts if path.startswith(mp)), key=len, default=None)
+        if at is None:
+            found.append(f"executors do not mount {var}={path}")
+            continue
+        mount = mounts[at]
+        if writes and mount.get("readOnly"):
+            found.append(f"executors mount {var}={path} read-only, but write the lake there")
+        if mount["name"] not in volumes:
+            found.append(f"the executors' volumeMount {mount['name']} has no volume")
+        run_mount = run_mounts.get(at)
+        run_claim = _claim(run_volumes.get(run_mount["name"])) if run_mount else None
+        if run_claim is None or _claim(volumes.get(mount["name"])) != run_claim:
+            found.append(f"{var}: the executors' {at} is not the run pods' volume ({run_claim})")
+    run_context = values["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["podSpecConfig"]["securityContext"]  # fmt: skip
+    for key in ("runAsUser", "runAsGroup", "fsGroup"):
+        mine = spec.get("securityContext", {}).get(key)
+        if mine != run_context.get(key):
+            found.append(f"executors' {key} {mine} is not the run pods' {run_context.get(key)}")
+    env_from = container.get("envFrom", [])
+    secrets = {e["secretRef"]["name"] for e in env_from if "secretRef" in e}
+    maps = {e["configMapRef"]["name"] for e in env_from if "configMapRef" in e}
+    if OBJECT_STORE_SECRET not in secrets:
+        found.append(f"executors do not get the {OBJECT_STORE_SECRET} Secret")
+    for config_map in ud.get("envConfigMaps", []):
+        if config_map["name"] not in maps:
+            found.append(f"executors do not get the {config_map['name']} ConfigMap")
+    read_only_root = container.get("securityContext", {}).get("readOnlyRootFilesystem")
+    if read_only_root and "/opt/spark/work-dir/" not in mounts:
+        found.append("the executors' work-dir is on the read-only root: no jar can be fetched")
     return found
 
 
@@ -233,6 +301,85 @@ def test_a_disagreement_is_named(edit, expected: str) -> None:
     conf, values, rbac = spark_defaults(DEFAULTS.read_text()), merged_values(), manifest_docs(RBAC)
     edit(conf, values, rbac)
     assert any(expected in p for p in agreement_problems(conf, values, rbac))
+
+
+def _template() -> dict[str, Any]:
+    return yaml.safe_load(TEMPLATE.read_text())
+
+
+def _local_lake(values: dict[str, Any]) -> dict[str, Any]:
+    """The values with the lake on the shared volume instead of the object store."""
+    env = values["dagster-user-deployments"]["deployments"][0]["env"]
+    next(e for e in env if e["name"] == "RECASSETS_LAKE")["value"] = "/data/recassets/lake"
+    return values
+
+
+def _executor(t: dict[str, Any]) -> dict[str, Any]:
+    return t["spec"]["containers"][0]
+
+
+def _mount(t: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(m for m in _executor(t)["volumeMounts"] if m["name"] == name)
+
+
+def test_executors_get_every_path_credential_and_user_the_driver_hands_them() -> None:
+    assert executor_problems(_template(), merged_values()) == []  # the s3a:// lake of the values
+    assert executor_problems(_template(), _local_lake(merged_values())) == []
+    # read-only would do for the landing zone alone, not for a lake on the volume
+    template = _template()
+    _mount(template, "recassets-data")["readOnly"] = True
+    assert executor_problems(template, merged_values()) == []
+    assert any("read-only" in p for p in executor_problems(template, _local_lake(merged_values())))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda t: _executor(t)["volumeMounts"].remove(_mount(t, "recassets-data")),
+            "do not mount RECASSETS_LANDING",
+        ),  # fmt: skip
+        (
+            lambda t: _mount(t, "recassets-data").update({"mountPath": "/mnt/data"}),
+            "do not mount RECASSETS_LAKE",
+        ),  # fmt: skip
+        (
+            lambda t: t["spec"]["volumes"][-1]["persistentVolumeClaim"].update(
+                {"claimName": "other"}
+            ),
+            "not the run pods' volume",
+        ),  # fmt: skip
+        (lambda t: t["spec"]["volumes"].pop(), "has no volume"),
+        (lambda t: t["spec"]["securityContext"].update({"runAsUser": 185}), "runAsUser 185"),
+        (lambda t: _executor(t)["envFrom"].pop(0), "recassets-object-store Secret"),
+        (lambda t: _executor(t)["envFrom"].pop(1), "recassets-object-store-config ConfigMap"),
+        (lambda t: _executor(t)["volumeMounts"].remove(_mount(t, "work-dir")), "work-dir"),
+    ],
+    ids=[
+        "no-landing",
+        "other-path",
+        "other-claim",
+        "no-volume",
+        "uid",
+        "secret",
+        "config",
+        "work-dir",
+    ],  # fmt: skip
+)
+def test_an_executor_template_missing_one_is_named(
+    edit: Callable[[dict[str, Any]], Any], expected: str
+) -> None:
+    template = _template()
+    edit(template)
+    found = executor_problems(template, _local_lake(merged_values()))
+    assert any(expected in p for p in found), found
+
+
+def test_the_executor_image_lets_the_run_pods_user_read_its_jars() -> None:
+    # a remote ADD is mode 600, owned by 185 here: the executors run as the run pods' user
+    adds = [rest for word, rest in instructions((DOCKER / "Dockerfile.spark").read_text()) if word == "ADD"]  # fmt: skip
+    assert len(adds) == 4
+    assert all("--chmod=644 " in rest for rest in adds), adds
 
 
 def test_a_mismatched_executor_image_is_named() -> None:

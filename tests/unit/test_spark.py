@@ -214,3 +214,45 @@ def test_the_scratch_conf_quotes_its_folder_and_leaves_a_users_choice_whole(tmp_
     assert scratch_conf({}, {"SPARK_LOCAL_DIRS": "/data/spark"}) == {}
     assert scratch_conf({"spark.driver.defaultJavaOptions": "-Djava.io.tmpdir=/x"}, {}) == {}
     assert scratch_conf({}, {"JAVA_TOOL_OPTIONS": "-Djava.io.tmpdir=/x"}) == {}
+
+
+def test_a_connect_refusal_quotes_the_url_without_its_token(monkeypatch: pytest.MonkeyPatch):
+    """Spark Connect takes its bearer token in the URL (``sc://host:15002/;token=...``): the
+    refusal of a server without Delta names the server, never the token. A stub stands in for
+    the server (its session reports no Delta extension)."""
+    import pyspark.sql
+
+    from recassets.spark import SparkStartError, connect_session, safe_url
+
+    class Conf:
+        def get(self, key: str, default: str | None = None) -> str | None:
+            return default
+
+    class Session:
+        conf = Conf()
+
+        def stop(self) -> None:
+            pass
+
+    class Builder:
+        def remote(self, url: str) -> Builder:
+            return self
+
+        def appName(self, name: str) -> Builder:
+            return self
+
+        def config(self, key: str, value: str) -> Builder:
+            return self
+
+        def getOrCreate(self) -> Session:
+            return Session()
+
+    monkeypatch.setattr(pyspark.sql.SparkSession, "builder", Builder())
+    url = "sc://spark-connect.internal:15002/;use_ssl=true;token=s3cr3t-bearer"
+    with pytest.raises(SparkStartError) as refused:
+        connect_session(url, {})
+    message = str(refused.value)
+    assert "sc://spark-connect.internal:15002/ does not run Delta" in message
+    assert "s3cr3t" not in message and "token" not in message
+    assert safe_url("sc://host:15002") == "sc://host:15002"
+    assert safe_url("sc://host:15002;token=t") == "sc://host:15002"
