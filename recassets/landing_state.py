@@ -129,11 +129,16 @@ class LandingCursor:
         the lineage."""
         if not raw:
             return None, None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return None, f"cursor is not JSON ({raw[:40]!r}...)"
-        return cls.from_data(data)
+        data, problem = _parsed(raw)
+        return (None, problem) if problem else cls.from_data(data)
+
+
+def _parsed(raw: str) -> tuple[object, str | None]:
+    """(the JSON of a cursor, None), or (None, why it is no JSON)."""
+    try:
+        return json.loads(raw), None
+    except ValueError:
+        return None, f"cursor is not JSON ({raw[:40]!r}...)"
 
 
 def _keys(raw: object) -> set[str]:
@@ -164,10 +169,9 @@ def load_cursor(raw: str | None, folder: Path) -> tuple[LandingCursor | None, st
     (version 2) or a whole state inline (version 1, or a home that could not be written)."""
     if not raw:
         return None, None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None, f"cursor is not JSON ({raw[:40]!r}...)"
+    data, problem = _parsed(raw)
+    if problem:
+        return None, problem
     if isinstance(data, dict) and data.get("version") == CURSOR_VERSION and "state" in data:
         digest = _reference(raw)
         if digest is None:
