@@ -21,6 +21,11 @@ What it predicts: both JVMs share this machine's cores and disk, so the ratio is
 overhead (a gRPC round trip per action and per analysis, plans serialized, results in Arrow
 batches), not a cluster's throughput; on a cluster the server's executors do the work, and the
 overhead per action stays what it is here, so it matters for short per-day jobs, not big ones.
+
+Both sides must do the same work: after the rounds, with both children and the server
+stopped, a local session compares every table the rounds wrote (the ingested tables, the
+quarantine, the three feature tables) between the two homes, doubles to 9 significant digits
+(``frame_differences``), and the run fails if any differs.
 """
 
 from __future__ import annotations
@@ -35,8 +40,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from benchmarks._common import machine_line
+from benchmarks._common import frame_differences, machine_line
 
 START = dt.date(2026, 1, 1)
 DATASETS = ("users", "items", "events")
@@ -113,12 +119,34 @@ def main() -> None:
             for p in procs.values():
                 stop_process_group(p)
             stop_process_group(server)
+        diffs = compare_homes(Paths.at(root / "classic"), Paths.at(root / "connect"))
     median = {side: statistics.median(t) for side, t in times.items()}
     print(f"\none day ({summary.events} events): ingest + the three feature tables, median of "
           f"{a.repeat}:")  # fmt: skip
     for side, t in times.items():
         print(f"  {side:<8} {median[side]:6.1f} s   ({', '.join(f'{x:.1f}' for x in t)})")
     print(f"  Spark Connect / local Spark: {median['connect'] / median['classic']:.2f}x")
+    same = not any(diffs.values())
+    print(f"  the two homes' tables identical: {same} ("
+          + ", ".join(f"{t} {n}" for t, n in diffs.items()) + " differing rows)")  # fmt: skip
+    if not same:
+        sys.exit("the two sides wrote different tables: the ratio compares different work")
+
+
+def compare_homes(a: Any, b: Any) -> dict[str, int]:
+    """Rows that differ between the two homes' copies of each table the rounds wrote."""
+    from recassets.features.pipelines import FEATURE_TABLES
+    from recassets.ingest.pipeline import QUARANTINE_TABLE
+    from recassets.ingest.results import TABLE_NAMES
+    from recassets.spark import get_spark
+
+    spark = get_spark(MASTER, conf=JVM)
+    try:
+        names = [*(TABLE_NAMES[d] for d in DATASETS), QUARANTINE_TABLE, *FEATURE_TABLES]
+        read = lambda paths, name: spark.read.format("delta").load(paths.table(name))  # noqa: E731
+        return {n: frame_differences(read(a, n), read(b, n)) for n in names}
+    finally:
+        spark.stop()
 
 
 def run(procs: dict[str, subprocess.Popen], repeat: int) -> dict[str, list[float]]:
