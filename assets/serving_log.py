@@ -9,6 +9,14 @@ request id kept once) and writes the day's lineage manifest (each file with its 
 Partitioned by its own days (``assets.partitions.SERVING_DAYS``: the days answers were served,
 not the data's days), and not in the demo's selection (nothing has been served when the demo
 materializes): ``recassets materialize --select lake/serving_log``, or the UI.
+
+Once a day is ingested, the table is the log's record and its landing files may be cleaned up
+(at the defaults a worker writes up to 17,280 files a day) or compressed. A day whose landing
+lost files its last ingestion read (``landing_losses``) is therefore kept as the table has it,
+not re-ingested from what is left: that would replace its rows with fewer, as emptying an
+events day withdraws it. The run says which days it kept and why. A day that lost files and
+gained others fails the run, naming both: ingesting it would lose the first's rows, skipping
+it the second's, and which is right needs a person (restore the lost files next to the new).
 """
 
 # No `from __future__ import annotations`: Dagster reads the context annotation.
@@ -25,6 +33,8 @@ from assets.ingest import day_metadata, ingest_metadata
 from assets.partitions import SERVING_DAYS, add_day_metadata, partition_days
 from recassets.events import SERVING_LOG
 from recassets.ingest import ingest
+from recassets.ingest.lineage import landing_losses
+from recassets.paths import Paths
 from resources import LakeResource, SparkResource
 
 GROUP = "serving"
@@ -58,11 +68,23 @@ def serving_log(
     context: AssetExecutionContext, spark: SparkResource, lake: LakeResource
 ) -> MaterializeResult:
     session, paths = spark.session(), lake.paths()
+    days, kept = _days_to_ingest(paths, partition_days(context))
+    for day, lost in kept.items():
+        context.log.warning(
+            f"serving_log {day} kept as the table has it: its landing lost {len(lost)} file(s) "
+            f"its ingestion read ({_names(lost)}); re-ingesting would replace its rows with fewer"
+        )
+        context.add_asset_metadata(
+            {"kept": f"landing lost {len(lost)} file(s) since ingestion: {_names(lost)}"},
+            partition_key=day,
+        )
+    if not days:
+        return MaterializeResult(metadata={"run_days": 0, "kept_days": len(kept)})
     result = ingest(
         session,
         paths,
         SERVING_LOG.name,
-        partition_days(context),
+        days,
         run_id=context.run.run_id,
         progress=context.log.info,
         allow_missing_days=True,  # a day nothing was served (or logged: rate 0) is normal
@@ -73,7 +95,38 @@ def serving_log(
             f"(dataset = '{SERVING_LOG.name}') for file, line and reason"
         )
     add_day_metadata(context, day_metadata(paths, result))
-    return MaterializeResult(metadata=ingest_metadata(session, paths, result, SERVING_LOG))
+    metadata = ingest_metadata(session, paths, result, SERVING_LOG)
+    return MaterializeResult(metadata={**metadata, "kept_days": len(kept)})
+
+
+def _days_to_ingest(paths: Paths, days: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """The run's days to ingest, and those kept as the table has them (day -> lost files);
+    ``ValueError`` naming every day that lost files and gained others (the module docstring)."""
+    todo, kept, mixed = [], {}, []
+    for day in days:
+        lost, new = landing_losses(
+            paths, SERVING_LOG.name, day, paths.landing_dir(SERVING_LOG.name, day)
+        )
+        if lost and new:
+            mixed.append(f"{day} lost {_names(lost)} and gained {_names(new)}")
+        elif lost:
+            kept[day] = lost
+        else:
+            todo.append(day)
+    if mixed:
+        raise ValueError(
+            "decision log day(s) whose landing lost files its ingestion read and gained others: "
+            + "; ".join(mixed)
+            + ". Ingesting would drop the lost files' rows from the table, skipping would leave "
+            "the new ones out: restore the lost files (or move the new ones to a later day's "
+            "folder), then run again"
+        )
+    return todo, kept
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 ASSETS = [serving_log_files, serving_log]

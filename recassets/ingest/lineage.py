@@ -89,3 +89,34 @@ def manifest_digest(manifest: Mapping[str, Any]) -> str:
 def read_lineage(paths: Paths, table: str, day: str) -> dict:
     """The manifest of ``table``'s partition ``day`` (``write_lineage``)."""
     return json.loads(Path(lineage_path(paths, table, day)).read_text())
+
+
+def landing_losses(
+    paths: Paths, table: str, day: str, landing_dir: str
+) -> tuple[list[str], list[str]]:
+    """What a day's landing lost and gained since its last ingestion: the names of the files
+    its manifest read that are gone from ``landing_dir`` or shorter than they were (lost),
+    and the names of those it holds that the manifest did not read (new). Both empty when the
+    day was never ingested (no manifest) or its landing is as it was or only grew.
+
+    For a log the service writes and never corrects (``serving_log``) the lake is the record
+    once a day is ingested, and its landing files may be cleaned up or compressed: a lost file
+    is retention, not a withdrawal, and re-ingesting the day would replace its rows with
+    fewer (``assets.serving_log``)."""
+    try:
+        manifest = read_lineage(paths, table, day)
+    except (OSError, ValueError):  # never ingested, or a manifest ``--verify`` will name
+        return [], []
+    read: dict[str, int] = {}
+    for f in manifest.get("inputs") or []:
+        if isinstance(f, dict) and f.get("path") and f.get("sha256"):  # read, not a folder
+            read[Path(str(f["path"])).name] = int(f.get("size") or 0)
+    folder = Path(landing_dir)
+    here: dict[str, int] = {}
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if not p.name.startswith((".", "_")) and p.is_file():
+                here[p.name] = p.stat().st_size
+    lost = sorted(n for n, size in read.items() if here.get(n, -1) < size)
+    new = sorted(n for n in here if n not in read)
+    return lost, new

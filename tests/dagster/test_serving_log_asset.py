@@ -18,12 +18,12 @@ from recassets.bento import decisions as D
 from resources import LakeResource, SparkResource
 
 
-def _land(landing: str, n: int) -> str:
+def _land(landing: str, n: int, prefix: str = "r") -> str:
     log = D.DecisionLog(landing, background=False)
     for i in range(n):
         log.append(
             D.decision(
-                request_id=f"r{i}",
+                request_id=f"{prefix}{i}",
                 endpoint="recommend",
                 user_id=i,
                 items=[{"item_id": 1, "score": 0.5, "stages": ["trending"]}],
@@ -61,6 +61,58 @@ def test_a_day_of_the_decision_log_is_ingested(paths, spark):
     assert mat.metadata["dagster/row_count"].value == 3
     assert mat.metadata["quarantined_rows"].value == 0
     assert str(mat.metadata["lineage_manifest"].value).endswith(f"serving_log/dt={day}.json")
+    rows = spark.read.format("delta").load(paths.table("serving_log")).collect()
+    assert sorted(r["request_id"] for r in rows) == ["r0", "r1", "r2"]
+
+
+def _materialize(paths, day: str, raise_on_error: bool = True):
+    return materialize(
+        [serving_log_files, serving_log],
+        resources={"spark": SparkResource(), "lake": LakeResource(home=paths.home)},
+        instance=DagsterInstance.ephemeral(),
+        partition_key=day,
+        raise_on_error=raise_on_error,
+    )
+
+
+def test_a_day_whose_landing_was_cleaned_up_keeps_its_rows_and_one_that_grew_is_read_again(
+    paths, spark
+):
+    """Log files deleted or compressed after ingestion (retention) are no withdrawal: the day
+    keeps its rows, and says so; a day whose landing only grew is ingested again, whole."""
+    day = _land(paths.landing, 3)
+    assert _materialize(paths, day).success
+    folder = Path(paths.landing_dir(D.DATASET, day))
+    (first,) = list(folder.glob("*.jsonl"))
+    _land(paths.landing, 2, prefix="late")  # a second file, flushed later
+    grown = _materialize(paths, day)
+    table = lambda: sorted(  # noqa: E731
+        r["request_id"]
+        for r in spark.read.format("delta").load(paths.table("serving_log")).collect()
+    )
+    assert table() == ["late0", "late1", "r0", "r1", "r2"]
+    (mat,) = [e.materialization for e in grown.get_asset_materialization_events()]
+    assert mat.metadata["dagster/row_count"].value == 5 and "kept" not in mat.metadata
+    for f in folder.glob("*.jsonl"):  # retention: every file of the day gone, the folder kept
+        f.unlink()
+    kept = _materialize(paths, day)
+    assert table() == ["late0", "late1", "r0", "r1", "r2"]  # before: [] (an empty partition)
+    (mat,) = [e.materialization for e in kept.get_asset_materialization_events()]
+    assert "landing lost 2 file(s) since ingestion" in str(mat.metadata["kept"].value)
+    assert first.name in str(mat.metadata["kept"].value)
+
+
+def test_a_day_that_lost_files_and_gained_others_fails_naming_both_and_writes_nothing(paths, spark):
+    day = _land(paths.landing, 3)
+    assert _materialize(paths, day).success
+    folder = Path(paths.landing_dir(D.DATASET, day))
+    (first,) = list(folder.glob("*.jsonl"))
+    first.rename(first.with_name(first.name + ".gz"))  # compressed in place: a new name
+    result = _materialize(paths, day, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    text = str(failure.step_failure_data.error)
+    assert f"lost {first.name} and gained {first.name}.gz" in text and "restore" in text
     rows = spark.read.format("delta").load(paths.table("serving_log")).collect()
     assert sorted(r["request_id"] for r in rows) == ["r0", "r1", "r2"]
 
