@@ -190,7 +190,7 @@ def _decision_drops() -> Any:
 
         _LIVE["decision_drops"] = prometheus_client.Counter(
             "recassets_decision_log_dropped",
-            "decision log records not landed: buffer_full, write_error, unserializable",
+            "decision log records not landed: buffer_full, write_error, unserializable, closed (after shutdown began)",
             ["reason"],
         )
     return _LIVE["decision_drops"]
@@ -339,7 +339,7 @@ class RecommenderService:
         self.bento = D.bento_tag(Path(__file__).resolve().parent)
         self.models = D.model_versions(self.recommender.bundle.manifest)
         drops = _decision_drops()
-        for reason in ("buffer_full", "write_error", "unserializable"):
+        for reason in ("buffer_full", "write_error", "unserializable", "closed"):
             drops.labels(reason)
         self.decisions = D.DecisionLog(
             self.recommender.paths.landing,

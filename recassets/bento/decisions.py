@@ -9,10 +9,14 @@ source (the stage that brought it in), the policy, the model versions, the featu
 bento tag. From the request id, ``recassets lineage REQUEST_ID`` goes on into the bento's
 lineage; and later training can join what was served with what was engaged.
 
-Files: ``<landing>/serving_log/dt=YYYY-MM-DD/part-<time>-<pid>-<n>.jsonl``, the day of each
-record's ``ts`` (ingestion puts a row whose timestamp is outside its folder's day in the
-quarantine). Each is written under a dot-name and renamed (``recassets.atomic``): ingestion
-skips dot-names, so it never reads half a file.
+Files: ``<landing>/serving_log/dt=YYYY-MM-DD/part-<time>-<pid>-<token>-<n>.jsonl``, the day of
+each record's ``ts`` (ingestion puts a row whose timestamp is outside its folder's day in the
+quarantine); names sort by the time they were written. Each is written under a dot-name and put
+in place only where no file is (``recassets.atomic``, ``exclusive``): ingestion skips
+dot-names, so it never reads half a file. Replicas share the folder (a ReadWriteMany volume)
+and each has its own PID namespace, so the pid alone told no two apart: ``token`` is drawn per
+writer, and a name that is taken all the same is never overwritten but drawn again. The
+temporary files a writer killed mid-write left are removed when the thread starts (``sweep``).
 
 What a request pays (``DecisionLog.append``): a sampling draw, the record's JSON line (about
 50 us at k = 20) and an append to an in-memory list under a lock. The line is made on the
@@ -20,21 +24,24 @@ request's time, not in the flush: a worker has one core, so the flush's encoding
 records at once (about 25 ms, holding the GIL in 5 ms slices) stalled every request in flight
 and made the tail (p99 51 ms at concurrency 8 against a p50 of 21 ms); spread over the
 requests it costs the same and no request waits for it. A background thread flushes the
-buffer into a new file every ``flush_records`` records or ``flush_interval_s`` seconds, and ``close`` (the service's
-shutdown) flushes what is left. The buffer is bounded (``max_buffer``): past it a record is
-dropped, not queued. A write that fails (disk full, a permission, the folder not a folder)
-drops that batch with a warning; the request it came from was answered long before. Every
-dropped record is counted through ``on_drop`` (the service's Prometheus counter
+buffer into a new file every ``flush_records`` records or ``flush_interval_s`` seconds, and
+``close`` (the service's shutdown) flushes what is left. The buffer is bounded
+(``max_buffer``): past it a record is dropped, not queued; so is one that comes after
+``close``. A write that fails (disk full, a permission, the folder not a folder) drops that
+batch with a warning; the request it came from was answered long before. Every dropped record
+is counted through ``on_drop`` (the service's Prometheus counter
 ``recassets_decision_log_dropped_total{reason}``).
 
 Settings (``from_env``, read by the service): ``RECASSETS_DECISION_LOG_RATE`` (the share of
 answers logged, 0..1, default 1: all, as at demo scale; 0 turns the log off),
-``RECASSETS_DECISION_LOG_FLUSH_RECORDS`` (500) and ``RECASSETS_DECISION_LOG_FLUSH_S`` (5).
+``RECASSETS_DECISION_LOG_FLUSH_RECORDS`` (500; at most 5,000, half the buffer) and
+``RECASSETS_DECISION_LOG_FLUSH_S`` (5).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import itertools
 import json
 import logging
@@ -42,6 +49,7 @@ import os
 import random
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -55,8 +63,22 @@ RATE_ENV = "RECASSETS_DECISION_LOG_RATE"
 FLUSH_RECORDS_ENV = "RECASSETS_DECISION_LOG_FLUSH_RECORDS"
 FLUSH_S_ENV = "RECASSETS_DECISION_LOG_FLUSH_S"
 MAX_BUFFER = 10_000  # about 10 MB of records at k = 20: a stalled disk costs no more memory
+# RECASSETS_DECISION_LOG_FLUSH_RECORDS is refused above half the buffer rather than the buffer
+# sized from it: the bound is the memory a stalled disk may cost, which a setting should not
+# raise unsaid. At or above the bound the size trigger fired late or never, and every answer
+# until the next timed flush was dropped; at half, the next batch gathers while one is written.
+MAX_FLUSH_RECORDS = MAX_BUFFER // 2
 MIN_FLUSH_S, MAX_FLUSH_S = 0.05, 86_400.0  # RECASSETS_DECISION_LOG_FLUSH_S, seconds
 REQUEST_ID_HEADER = "X-Request-Id"
+NAME_TRIES = 5  # names drawn for one batch before it is dropped (a second is all but never due)
+# The temporary name ``recassets.atomic`` gives a file of this module (the token is optional:
+# the names written before it had none). Only these are swept, and only past STALE_TEMP_S: a
+# live write, another replica's included, takes well under a second.
+_TEMP_NAME = re.compile(r"\.part-\d{8}T\d{12}-\d+-(?:[0-9a-f]+-)?\d+\.jsonl\.tmp-\d+")
+STALE_TEMP_S = 3600.0
+SWEEP_DAYS = 3  # the newest day folders swept: where a writer killed of late was writing
+# os.link's errors where the file system makes no hard links (EPERM on Linux, ENOTSUP elsewhere)
+_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP})
 # A client's request id is kept when it is a short token of these characters: it goes into a
 # file, a Delta table, logs and a command line (``recassets lineage REQUEST_ID``), and none of
 # ':', '/', '@' or '.', so it can never read as a bento tag, a model version or TABLE@VERSION.
@@ -207,8 +229,11 @@ class Settings:
             raise ValueError(f"{RATE_ENV}={rate}: expected a share between 0 and 1")
         records = _number(env, FLUSH_RECORDS_ENV, cls.flush_records, int)
         seconds = _number(env, FLUSH_S_ENV, cls.flush_interval_s, float)
-        if records < 1:
-            raise ValueError(f"{FLUSH_RECORDS_ENV}={records}: expected at least 1")
+        if not 1 <= records <= MAX_FLUSH_RECORDS:
+            raise ValueError(
+                f"{FLUSH_RECORDS_ENV}={records}: expected records between 1 and "
+                f"{MAX_FLUSH_RECORDS} (half the {MAX_BUFFER}-record buffer)"
+            )
         # bounded both ways: the flush thread waits this long at a time, and a wait past the
         # platform's limit (inf, 1e300: over threading.TIMEOUT_MAX) killed it at its first
         # wait, after which every record past the buffer's bound was dropped; a wait near zero
@@ -234,9 +259,10 @@ def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
 class DecisionLog:
     """A bounded buffer of decision records and the thread that lands them (module docstring).
 
-    ``on_drop(n, reason)`` is called for every dropped batch: ``buffer_full``, ``write_error``
-    or ``unserializable``. ``background=False`` starts no thread: ``flush`` lands the buffer
-    (tests, and a caller with its own loop)."""
+    ``on_drop(n, reason)`` is called for every dropped batch: ``buffer_full``, ``write_error``,
+    ``unserializable`` or ``closed`` (appended after ``close``). ``background=False`` starts no
+    thread: ``flush`` lands the buffer (tests, and a caller with its own loop), and nothing is
+    swept (``sweep``)."""
 
     def __init__(
         self,
@@ -255,11 +281,14 @@ class DecisionLog:
         self._draw = draw
         self._buffer: list[tuple[str, bytes]] = []  # (day, JSON line) of each record
         self._unserializable = 0  # records refused since the last flush (warned there)
-        self._lock = threading.Lock()  # guards _buffer: held for an append or a swap only
+        self._lock = threading.Lock()  # guards _buffer and the setting of _closed: held for an
+        # append, a swap or the close only
         self._flushing = threading.Lock()  # one flush at a time (the thread, close)
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._seq = itertools.count()
+        self._token = uuid.uuid4().hex[:12]  # this writer's part of each file name (module doc)
+        self._exclusive = True  # False once the volume is found to make no hard links
         self.written = 0  # records landed by this process
         self._thread: threading.Thread | None = None
         if background and self.enabled:
@@ -280,9 +309,8 @@ class DecisionLog:
     def append(self, record: dict[str, Any]) -> bool:
         """Buffer ``record`` (already sampled) as its JSON line; False when it is no JSON (NaN, an
         object; dropped, counted, warned at the next flush), the buffer is full (dropped,
-        counted) or the log is closed. Never raises on account of the record or the files."""
-        if self._closed.is_set():
-            return False
+        counted) or the log is closed (dropped, counted). Never raises on account of the record
+        or the files."""
         try:
             line = json.dumps(record, separators=(",", ":"), allow_nan=False).encode() + b"\n"
             day = dt.date.fromisoformat(str(record["ts"])[:10]).isoformat()
@@ -293,10 +321,18 @@ class DecisionLog:
             return False
         due = False
         with self._lock:
-            full = len(self._buffer) >= self.max_buffer
-            if not full:
+            # Checked under the lock ``close`` sets it under, so a record is either buffered
+            # before close's flush swaps the buffer out, or refused here. Checked before the
+            # line was made, a close in between left the record in a buffer nothing landed
+            # again, and the answer reported as logged.
+            closed = self._closed.is_set()
+            full = not closed and len(self._buffer) >= self.max_buffer
+            if not (closed or full):
                 self._buffer.append((day, line))
                 due = len(self._buffer) >= self.settings.flush_records
+        if closed:
+            self._dropped(1, "closed")
+            return False
         if full:
             self._dropped(1, "buffer_full")
             return False
@@ -322,16 +358,43 @@ class DecisionLog:
             return written
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Stop the thread and land what is buffered. Idempotent."""
-        self._closed.set()
+        """Stop the thread and land what is buffered; an ``append`` after it is refused.
+        Idempotent."""
+        with self._lock:
+            self._closed.set()
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout_s)
         self.flush()
 
+    def sweep(self, older_than_s: float = STALE_TEMP_S, *, now: float | None = None) -> int:
+        """Remove this module's temporary files (``_TEMP_NAME``) older than ``older_than_s`` from
+        the newest ``SWEEP_DAYS`` day folders: what a writer killed mid-write (SIGKILL, the OOM
+        killer) left, which nothing else removes. Returns how many; never raises."""
+        now = time.time() if now is None else now
+        removed = 0
+        try:
+            days = sorted(p for p in self.root.glob("dt=*") if p.is_dir())[-SWEEP_DAYS:]
+            for folder in days:
+                for path in folder.iterdir():
+                    if not _TEMP_NAME.fullmatch(path.name):
+                        continue
+                    try:
+                        if now - path.lstat().st_mtime > older_than_s:
+                            path.unlink()
+                            removed += 1
+                    except FileNotFoundError:
+                        pass  # another replica's sweep was first
+        except OSError as exc:
+            log.warning("decision log: cannot sweep temporary files in %s: %s", self.root, exc)
+        if removed:
+            log.info("decision log: removed %d stale temporary file(s) in %s", removed, self.root)
+        return removed
+
     # -- inside -------------------------------------------------------------------------
 
     def _run(self) -> None:
+        self.sweep()  # here, not in __init__: the worker's start does not wait on the listing
         while not self._closed.is_set():
             self._wake.wait(self.settings.flush_interval_s)
             self._wake.clear()
@@ -347,19 +410,43 @@ class DecisionLog:
         return days
 
     def _write(self, day: str, lines: list[bytes]) -> int:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-        name = f"part-{stamp}-{os.getpid()}-{next(self._seq):06d}.jsonl"
-        target = self.root / f"dt={day}" / name
+        data = b"".join(lines)
+        target, error = self.root / f"dt={day}", None  # what the warning names
+        for _ in range(NAME_TRIES):
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")  # first: names sort by it
+            name = f"part-{stamp}-{os.getpid()}-{self._token}-{next(self._seq):06d}.jsonl"
+            target = self.root / f"dt={day}" / name
+            try:
+                self._publish(target, data)
+                return len(lines)
+            except FileExistsError as exc:  # taken (or the day's folder is a file): not replaced
+                error = exc
+            except Exception as exc:  # noqa: BLE001 - OSError mostly; nothing may reach a request
+                error = exc
+                break
+        log.warning(
+            "decision log: %d record(s) of %s dropped, cannot write %s: %s",
+            len(lines), day, target, error,
+        )  # fmt: skip
+        self._dropped(len(lines), "write_error")
+        return 0
+
+    def _publish(self, target: Path, data: bytes) -> None:
+        """Write ``data`` to ``target`` where no file is (``FileExistsError`` where one is).
+        Exclusive creation is a hard link; on a volume that makes none (some SMB and FUSE
+        mounts) the file is renamed into place instead, once warned: its name is still this
+        writer's alone (the token), it is just not refused if taken all the same."""
         try:
-            atomic.write_bytes(target, b"".join(lines))
-        except Exception as exc:  # noqa: BLE001 - OSError mostly; nothing may reach a request
+            atomic.write_with(target, lambda f: f.write(data), exclusive=self._exclusive)
+        except OSError as exc:
+            if not self._exclusive or exc.errno not in _NO_LINKS:
+                raise
+            atomic.write_with(target, lambda f: f.write(data))  # another failure: a write error
+            self._exclusive = False
             log.warning(
-                "decision log: %d record(s) of %s dropped, cannot write %s: %s",
-                len(lines), day, target, exc,
+                "decision log: %s takes no hard links (%s): files are renamed into place",
+                target.parent, exc,
             )  # fmt: skip
-            self._dropped(len(lines), "write_error")
-            return 0
-        return len(lines)
 
     def _dropped(self, n: int, reason: str) -> None:
         if self.on_drop is None:

@@ -276,3 +276,140 @@ def test_an_id_that_starts_with_a_dash_is_kept_and_traced_after_two_dashes():
     from recassets.lineage.targets import parse_target
 
     assert D.request_id("-h") == "-h" and parse_target("-h").kind == "request"
+
+
+def test_a_flush_size_the_buffer_cannot_hold_twice_is_refused():
+    """Above the buffer's bound the size trigger never fired: answers past 10,000 in one
+    interval were dropped (``buffer_full``) with no word at start-up. The bound is half the
+    buffer, so a second batch gathers while the first is written."""
+    assert D.Settings.from_env({D.FLUSH_RECORDS_ENV: "5000"}).flush_records == 5000
+    for value in ("5001", "20000"):
+        with pytest.raises(ValueError, match=rf"{D.FLUSH_RECORDS_ENV}={value}: .*\b5000\b"):
+            D.Settings.from_env({D.FLUSH_RECORDS_ENV: value})
+
+
+def _pin_clock_and_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two replicas in their own PID namespaces (both workers pid 23) flushing in the same
+    microsecond, as on a shared ReadWriteMany volume."""
+    import datetime as real_dt
+    import os
+    import types
+
+    fixed = real_dt.datetime(2026, 1, 3, 12, 0, 0, 123456, tzinfo=real_dt.UTC)
+
+    class Pinned(real_dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return fixed
+
+    clock = types.SimpleNamespace(datetime=Pinned, date=real_dt.date, UTC=real_dt.UTC)
+    monkeypatch.setattr(D, "dt", clock)
+    monkeypatch.setattr(os, "getpid", lambda: 23)
+
+
+def test_two_replicas_with_the_same_pid_clock_and_sequence_both_land(tmp_path, monkeypatch):
+    """The name was part-<time>-<pid>-<n>, put in place by os.replace: the second replica's
+    batch replaced the first's, silently (2 records of 5 on disk, nothing counted)."""
+    _pin_clock_and_pid(monkeypatch)
+    drops: list[tuple[int, str]] = []
+    pods = [D.DecisionLog(tmp_path, on_drop=lambda n, why: drops.append((n, why)),
+                          background=False) for _ in range(2)]  # fmt: skip
+    for i in range(3):
+        pods[0].append(_record(i))
+    for i in range(3, 5):
+        pods[1].append(_record(i))
+    assert pods[0].flush() == 3 and pods[1].flush() == 2
+    assert sorted(r["request_id"] for r in _lines(tmp_path)) == [f"r{i}" for i in range(5)]
+    assert drops == []
+    names = [f.name for f in _files(tmp_path) if f.is_file()]
+    assert len(names) == 2 and all(n.startswith("part-20260103T120000123456-23-") for n in names)
+
+
+def test_a_name_already_taken_is_never_overwritten(tmp_path, monkeypatch):
+    """Even the per-writer token the same (48 bits drawn alike): the file is created only
+    where nothing is, and the batch lands under the next name."""
+    import uuid
+
+    _pin_clock_and_pid(monkeypatch)
+    monkeypatch.setattr(D.uuid, "uuid4", lambda: uuid.UUID(int=7))
+    first = D.DecisionLog(tmp_path, background=False)
+    second = D.DecisionLog(tmp_path, background=False)
+    first.append(_record(1))
+    second.append(_record(2))
+    assert first.flush() == 1 and second.flush() == 1
+    assert sorted(r["request_id"] for r in _lines(tmp_path)) == ["r1", "r2"]
+    assert not [f for f in _files(tmp_path) if f.name.startswith(".")]  # no temporary left
+
+
+def test_a_volume_without_hard_links_still_lands(tmp_path, monkeypatch, caplog):
+    """Exclusive creation is a hard link (``recassets.atomic``); a volume that takes none
+    (EPERM) falls back to a rename, once warned: the names are unique without it."""
+    import errno
+    import os
+
+    calls = []
+
+    def no_link(src, dst):
+        calls.append(dst)
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    drops: list[tuple[int, str]] = []
+    log = D.DecisionLog(tmp_path, on_drop=lambda n, why: drops.append((n, why)), background=False)
+    with caplog.at_level(logging.WARNING, logger=D.__name__):
+        for n in range(2):
+            log.append(_record(n))
+            assert log.flush() == 1
+    assert len(calls) == 1 and drops == []  # the second batch went straight to the rename
+    assert caplog.text.count("takes no hard links") == 1
+    assert sorted(r["request_id"] for r in _lines(tmp_path)) == ["r0", "r1"]
+
+
+def test_an_answer_finishing_during_shutdown_is_landed_or_counted(tmp_path, monkeypatch):
+    """close() ran while append() made the line (after its closed check): the record went into
+    a buffer nothing landed again, and append said True. Now it is refused and counted."""
+    import types
+
+    drops: list[tuple[int, str]] = []
+    log = D.DecisionLog(tmp_path, on_drop=lambda n, why: drops.append((n, why)), background=False)
+    real = json.dumps
+
+    def dumps_then_shut_down(*args, **kwargs):
+        log.close()  # the service's on_shutdown, between the check and the append
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(D, "json", types.SimpleNamespace(dumps=dumps_then_shut_down))
+    assert log.append(_record(1)) is False
+    assert drops == [(1, "closed")] and log._buffer == []
+    monkeypatch.setattr(D, "json", json)
+    assert log.append(_record(2)) is False and drops == [(1, "closed"), (1, "closed")]
+
+
+def test_temporary_files_a_killed_writer_left_are_swept_at_start(tmp_path):
+    """A writer killed mid-write (SIGKILL, the OOM killer) left its ``.part-...tmp-PID`` for
+    ever. The thread removes this module's temporary files older than an hour, at its start."""
+    import os
+
+    old = time.time() - 2 * 3600
+    day = tmp_path / D.DATASET / "dt=2026-01-03"
+    day.mkdir(parents=True)
+    names = {
+        "stale": ".part-20260103T100000000001-23-0a1b2c3d4e5f-000004.jsonl.tmp-23",
+        "stale_old_name": ".part-20260103T100000000001-23-000004.jsonl.tmp-23",
+        "fresh": ".part-20260103T115959000001-24-0a1b2c3d4e5f-000000.jsonl.tmp-24",
+        "others": ".events.jsonl.tmp-23",  # another producer's: not this module's to remove
+        "landed": "part-20260103T100000000001-23-0a1b2c3d4e5f-000003.jsonl",
+    }
+    for key, name in names.items():
+        (day / name).write_text("{}\n")
+        if key != "fresh":
+            os.utime(day / name, (old, old))
+    log = D.DecisionLog(tmp_path, D.Settings(flush_interval_s=60))
+    try:
+        deadline = time.monotonic() + 10
+        while (day / names["stale"]).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        log.close()
+    left = {p.name for p in day.iterdir()}
+    assert left == {names["fresh"], names["others"], names["landed"]}
