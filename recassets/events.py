@@ -44,6 +44,9 @@ class Field:
     type: str  # Spark DDL type name: string, bigint, double, timestamp
     required: bool = False
     doc: str = ""
+    # the whole text a value must match (a regex read alike by Java and Python), "" for any:
+    # for fields whose values a program writes in one shape (a bento tag, a model version)
+    pattern: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,15 @@ class Contract:
     key: str
     ts_field: str
     allowed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # What makes a row a duplicate of an earlier one of its day: the same values of these
+    # fields (default: the key's). The decision log's key is the client's request id, which a
+    # retry sends again and which then names two answers, each served and charged: only the
+    # same answer twice (the same id at the same microsecond) is a duplicate.
+    same_row: tuple[str, ...] = ()
+
+    @property
+    def duplicate_fields(self) -> tuple[str, ...]:
+        return self.same_row or (self.key,)
 
     @property
     def names(self) -> list[str]:
@@ -143,6 +155,12 @@ SERVING_ENDPOINTS = ("recommend", "rank")
 # The serving decision log (recassets.bento.decisions writes it): one row per answer served.
 # Landed by the service, not by a producer of the pipeline's data, and ingested by its own asset
 # (lake/serving_log) with the same rules and quarantine; the landing sensor leaves it alone.
+# The decision log's values as the service writes them: a bento tag (``name:version``, lower
+# case), a model version (its store folder and checkpoint: ``two_tower/0003``).
+BENTO_TAG = r"[a-z0-9_.-]{1,120}:[a-z0-9_.-]{1,120}"
+MODEL_VERSION = r"[A-Za-z0-9_.-]{1,120}/[A-Za-z0-9_.-]{1,120}"
+SERVING_POLICIES = ("model", "popularity", "cold_start")
+
 SERVING_LOG = Contract(
     name="serving_log",
     key="request_id",
@@ -156,14 +174,30 @@ SERVING_LOG = Contract(
               "the items served, in order, as JSON: [{item_id, score, stages, source}]; an ad "
               "(source campaigns) also carries ad, campaign_id, advertiser, price (per click), "
               "pctr, pctr_source, slot (its position) and cost (charged for the impression)"),
-        Field("bento", "string", False, "the bento tag that answered"),
+        Field("bento", "string", False, "the bento tag that answered", BENTO_TAG),
         Field("policy", "string", False, "model, popularity or cold_start"),
-        Field("features_day", "string", False, "the feature day the answer read"),
-        Field("two_tower", "string", False, "the two-tower version served (two_tower/0003)"),
-        Field("ranking", "string", False, "the ranker version served (ranking/0002)"),
+        Field("features_day", "string", False, "the feature day the answer read",
+              r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+        Field("two_tower", "string", False, "the two-tower version served (two_tower/0003)",
+              MODEL_VERSION),
+        Field("ranking", "string", False, "the ranker version served (ranking/0002)",
+              MODEL_VERSION),
     ),
-    allowed={"endpoint": SERVING_ENDPOINTS},
+    allowed={"endpoint": SERVING_ENDPOINTS, "policy": SERVING_POLICIES},
+    same_row=("request_id", "ts"),
 )  # fmt: skip
+# What each of a decision record's ``items`` must hold, as Spark types it (the rest, stages,
+# sources, ad and advertiser, is kept as written): an integer item id and a finite score, and
+# for an ad finite billing figures. ``recassets.lineage.requests`` checks a landed line alike.
+SERVING_ITEM_DDL = (
+    "array<struct<item_id:bigint,score:double,price:double,pctr:double,cost:double,slot:bigint>>"
+)
+SERVING_ITEMS_RULE = (
+    "not a JSON array of items, each an object with an integer item_id and a finite score "
+    "(an ad's price, pctr and cost finite numbers, its slot an integer)"
+)
+SERVING_ITEM_NUMBERS = {"item_id": int, "score": float, "price": float, "pctr": float,
+                        "cost": float, "slot": int}  # fmt: skip
 
 # Every contract ingestion knows, by landing dataset.
 INGESTED_CONTRACTS = {**CONTRACTS, SERVING_LOG.name: SERVING_LOG}

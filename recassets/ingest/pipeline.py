@@ -50,6 +50,7 @@ from recassets.ingest.validation import (
     _duplicates,
     _mark_duplicates,
     _resent,
+    duplicate_hash,
 )
 from recassets.ingest.writes import _all_or_none, _ddl_names, _replace_partitions
 from recassets.lake import days_predicate, ensure_table, is_delta_table, partition_day
@@ -325,7 +326,7 @@ def _tally(rows: DataFrame, contract: Contract) -> _Tally:
 
     ok = F.col("reason").isNull()
     by_key = rows.groupBy(
-        "dt", ok.alias("ok"), F.when(ok, F.xxhash64(f"_t_{contract.key}")).alias("_h")
+        "dt", ok.alias("ok"), F.when(ok, duplicate_hash(contract)).alias("_h")
     ).agg(F.count("*").alias("_n"), F.count_if("_jsonl").alias("_nj"))
     tally = by_key.groupBy("dt", "ok").agg(
         F.sum("_n").alias("n"),

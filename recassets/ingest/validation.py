@@ -2,9 +2,11 @@
 
 Owns every rule but the whole-file ones (``files._classify``): unparseable lines, missing and
 mistyped fields, unknown values, a valued event without ``value``, a timestamp outside the
-partition's day (``_check``), and repeated keys (``_duplicated_keys``, ``_duplicates``,
-``_mark_duplicates``): the first holder of a key, by file then line, lands, each later one is
-rejected naming where the first stands. Duplicates are apart from the other rules because
+partition's day, for the decision log a value out of its shape or items that are no list of
+items (``_check``), and repeated rows (``Contract.duplicate_fields``: the key, or the decision
+log's request id and time; ``_duplicated_keys``, ``_duplicates``, ``_mark_duplicates``): the
+first holder, by file then line, lands, each later one is rejected naming where the first
+stands. Duplicates are apart from the other rules because
 ``ingest`` runs them only when some key is held twice, and locates only those rows.
 """
 
@@ -12,7 +14,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from recassets.events import MAX_WATCH_SECONDS, RATING_SCALE, VALUED_EVENT_TYPES, Contract
+from recassets.events import (
+    MAX_WATCH_SECONDS,
+    RATING_SCALE,
+    SERVING_ITEM_DDL,
+    SERVING_ITEMS_RULE,
+    SERVING_LOG,
+    VALUED_EVENT_TYPES,
+    Contract,
+)
 from recassets.ingest.parsing import _located, _typed
 
 if TYPE_CHECKING:
@@ -105,6 +115,21 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
                              F.lit(f" characters, more than {cap}")),
                 )
             )  # fmt: skip
+    for f in contract.fields:  # a program's values in one shape (a bento tag, a model version)
+        if f.pattern:
+            raw = F.col(f"`{f.name}`")
+            checks.append(
+                (
+                    f.name,
+                    raw.isNotNull() & ~raw.rlike(f"^(?:{f.pattern})$"),
+                    F.concat(F.lit(f"field {f.name}: "), F.substring(raw, 1, 80),
+                             F.lit(f" is not of the form {f.pattern}")),
+                )
+            )  # fmt: skip
+    if contract.name == SERVING_LOG.name:
+        checks.append(
+            ("items", _items_broken(F.col("`items`")), F.lit(f"field items: {SERVING_ITEMS_RULE}"))
+        )
     for name, allowed in contract.allowed.items():
         value = F.col(f"`{name}`")
         checks.append(
@@ -237,6 +262,21 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
     ).drop("_reasons")
 
 
+def _items_broken(raw: Column) -> Column:
+    """Whether a decision record's ``items`` text is no list of items (``SERVING_ITEM_DDL``):
+    the reader keeps any JSON value's text for a string field (``42``, ``{..}``, ``"x"``), and
+    Spark's ``from_json`` reads NaN and Infinity, which no JSON reader downstream does."""
+    from pyspark.sql import functions as F
+
+    parsed = F.from_json(raw, SERVING_ITEM_DDL)
+    infinite = lambda v: v.isNotNull() & (F.isnan(v) | (F.abs(v) == float("inf")))  # noqa: E731
+    bad_item = lambda x: (  # noqa: E731
+        x.isNull() | x["item_id"].isNull() | x["score"].isNull() | infinite(x["score"])
+        | infinite(x["price"]) | infinite(x["pctr"]) | infinite(x["cost"])
+    )  # fmt: skip
+    return raw.isNotNull() & (~raw.rlike(r"^\s*\[") | parsed.isNull() | F.exists(parsed, bad_item))
+
+
 # The dimensions: each key lands once, in the partition of the day first seen or a later day,
 # so that a table is the union of its partitions and every reader's join on the key finds one
 # row.
@@ -303,10 +343,17 @@ def _duplicated_keys(checked: DataFrame, contract: Contract) -> DataFrame:
 
     return (
         checked.where(F.col("reason").isNull())
-        .groupBy("dt", F.xxhash64(f"_t_{contract.key}").alias("_h"))
+        .groupBy("dt", duplicate_hash(contract).alias("_h"))
         .agg(F.count("*").alias("_n"))
         .where(F.col("_n") > 1)
     )
+
+
+def duplicate_hash(contract: Contract) -> Column:
+    """The 64-bit hash of what makes a row a duplicate (``Contract.duplicate_fields``)."""
+    from pyspark.sql import functions as F
+
+    return F.xxhash64(*[f"_t_{n}" for n in contract.duplicate_fields])
 
 
 def _duplicates(
@@ -321,19 +368,19 @@ def _duplicates(
     least), looked up among the rows of the candidate keys only, which alone are located."""
     from pyspark.sql import functions as F
 
-    key = f"_t_{contract.key}"
+    keys = [f"_t_{n}" for n in contract.duplicate_fields]
     candidates = (_duplicated_keys(checked, contract) if candidates is None else candidates).select(
         "dt", "_h"
     )
     holders = (
         checked.where(F.col("reason").isNull())
-        .withColumn("_h", F.xxhash64(key))
+        .withColumn("_h", duplicate_hash(contract))
         .join(F.broadcast(candidates) if broadcast else candidates, ["dt", "_h"])
     )
     first = F.min(F.struct("source_file", "line", "_uri", "_block", "_id"))
     return (
         _located(holders, index)
-        .groupBy("dt", key)
+        .groupBy("dt", *keys)
         .agg(F.count("*").alias("_n"), first.alias("_first"))
         .where(F.col("_n") > 1)
     )
@@ -347,9 +394,9 @@ def _mark_duplicates(
     ``(_uri, _block, _id)``, so that only the first needs locating."""
     from pyspark.sql import functions as F
 
-    key = f"_t_{contract.key}"
-    dups = duplicates.select("dt", key, "_first")
-    out = checked.join(F.broadcast(dups) if broadcast else dups, ["dt", key], "left")
+    keys = [f"_t_{n}" for n in contract.duplicate_fields]
+    dups = duplicates.select("dt", *keys, "_first")
+    out = checked.join(F.broadcast(dups) if broadcast else dups, ["dt", *keys], "left")
     first = F.col("_first")
     out = out.withColumn(
         "_later",
@@ -368,7 +415,7 @@ def _mark_duplicates(
             F.when(
                 later,
                 F.concat(
-                    F.lit(f"duplicate {contract.key} (first at "),
+                    F.lit(f"duplicate {' and '.join(contract.duplicate_fields)} (first at "),
                     first["source_file"],
                     F.lit(":"),
                     first["line"].cast("string"),

@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +124,7 @@ def _record(line: str, request_id: str) -> dict[str, Any] | None:
 def _contract_problem(record: Mapping[str, Any]) -> str | None:
     """Why a landed record is no decision record ingestion would land (``events.SERVING_LOG``),
     or None: what a served answer needs, checked as the contract types them."""
-    from recassets.events import SERVING_ENDPOINTS, SERVING_LOG
+    from recassets.events import SERVING_ENDPOINTS, SERVING_ITEMS_RULE, SERVING_LOG
 
     for f in SERVING_LOG.fields:
         value = record.get(f.name)
@@ -136,13 +138,41 @@ def _contract_problem(record: Mapping[str, Any]) -> str | None:
             return f"breaks the decision log's contract: {f.name} {str(value)[:40]!r} is no integer"
         elif f.type != "bigint" and f.name != "items" and not isinstance(value, str):
             return f"breaks the decision log's contract: {f.name} is no string"
+        elif f.pattern and not re.fullmatch(f.pattern, str(value)):
+            return f"breaks the decision log's contract: {f.name} {str(value)[:40]!r} is not of the form {f.pattern}"
+    for name, allowed in SERVING_LOG.allowed.items():
+        if record.get(name) is not None and record.get(name) not in allowed:
+            return f"breaks the decision log's contract: {name} {str(record.get(name))[:40]!r}"
     if record.get("endpoint") not in SERVING_ENDPOINTS:
         return f"breaks the decision log's contract: endpoint {str(record.get('endpoint'))[:40]!r}"
     if _when(dict(record)) == dt.datetime.min.replace(tzinfo=dt.UTC):
         return f"breaks the decision log's contract: ts {str(record.get('ts'))[:40]!r}"
     if not isinstance(record.get("items"), list):
         return "breaks the decision log's contract: items is no JSON list of items"
+    if any(_item_broken(i) for i in record["items"]):
+        return f"breaks the decision log's contract: items {SERVING_ITEMS_RULE}"
     return None
+
+
+def _item_broken(item: Any) -> bool:
+    """Whether one of a record's items breaks ``events.SERVING_ITEM_NUMBERS``, as ingestion's
+    ``validation._items_broken`` reads it: no object, no integer item id or finite score, or
+    an ad's figure that is no finite number (an integer slot)."""
+    if not isinstance(item, Mapping) or item.get("item_id") is None or item.get("score") is None:
+        return True
+    from recassets.events import SERVING_ITEM_NUMBERS
+
+    for name, kind in SERVING_ITEM_NUMBERS.items():
+        v = item.get(name)
+        if v is None:
+            continue
+        if type(v) is bool or not isinstance(v, int | float):
+            return True
+        if kind is int and not (isinstance(v, int) or v.is_integer()):
+            return True
+        if not math.isfinite(v):
+            return True
+    return False
 
 
 def disagreement(record: Mapping[str, Any], served: Mapping[str, Any]) -> str | None:
@@ -202,8 +232,8 @@ def _size(p: Path) -> int | None:
 
 def _items(value: Any, *, raw: bool = False) -> Any:
     """The items of a record: its JSON text (the table's column, the writer's field) parsed
-    back, keeping the mappings; ``raw``: a value that is no list is kept as it is, for the
-    contract check to name."""
+    back, keeping the mappings; ``raw``: kept as it is (no list, or a list of other than
+    mappings), for the contract check to name."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -211,7 +241,7 @@ def _items(value: Any, *, raw: bool = False) -> Any:
             return value if raw else []
     if not isinstance(value, list):
         return value if raw else []
-    return [i for i in value if isinstance(i, Mapping)]
+    return value if raw else [i for i in value if isinstance(i, Mapping)]
 
 
 def _served(items: list[Mapping[str, Any]]) -> str:
@@ -231,7 +261,11 @@ def request_node(found: Found, paths: Paths | None = None) -> Node:
     ``paths``, checked against what the bento it names serves (``disagreement``)."""
     r = found.record
     rid = str(r.get("request_id"))
-    items = r["items"] if isinstance(r.get("items"), list) else []
+    items = (
+        [i for i in r["items"] if isinstance(i, Mapping)]
+        if isinstance(r.get("items"), list)
+        else []
+    )
     node = Node(f"request {rid}", "request", ASSET_KEYS[DATASET], dataset=found.where)
     node.facts = {
         "day": str(r.get("ts"))[:10],

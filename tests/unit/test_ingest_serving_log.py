@@ -47,7 +47,10 @@ def landed(spark, make_home) -> Landed:
         log.append(_decision(n))
     assert log.flush() == 5
     # a producer gone wrong, landed the same way: line 2 has no user_id, line 3 is not JSON,
-    # line 4 an unknown endpoint, line 5 a request id already served (req-1)
+    # line 4 an unknown endpoint, line 5 an answer already landed (req-1 at the same time);
+    # line 6 a client's retry of req-2 with its own answer (served and charged: it lands);
+    # lines 7 to 12 values of the wrong JSON type or shape, which the reader would keep as
+    # their text (before 2026-12-07 all six landed)
     good = _decision(6)
     lines = [
         good,
@@ -55,6 +58,13 @@ def landed(spark, make_home) -> Landed:
         "{not json",
         {**_decision(8), "endpoint": "delete"},
         _decision(1),
+        {**_decision(2, ts=f"{DAY}T10:00:05.000001Z"), "user_id": 22},
+        {**_decision(9), "items": 42},
+        {**_decision(10), "bento": {"x": 1}},
+        {**_decision(11), "policy": True},
+        {**_decision(12), "items": [{"item_id": 1, "score": float("nan")}]},
+        {**_decision(13), "items": [1, 2, 3]},
+        {**_decision(14), "two_tower": 5},
     ]
     bad_file = Path(paths.landing_dir(D.DATASET, DAY)) / "part-hand-written.jsonl"
     bad_file.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
@@ -73,6 +83,8 @@ def test_good_lines_land_with_their_items(landed):
     table = landed.paths.table(INGESTED_TABLES[D.DATASET])
     rows = {r["request_id"]: r for r in _rows(table)}
     assert sorted(rows) == ["req-1", "req-2", "req-3", "req-4", "req-5", "req-6"]
+    retried = _rows(table, request_id="req-2")  # both answers to the id, each as served
+    assert sorted(r["user_id"] for r in retried) == [2, 22]
     r = rows["req-3"]
     assert (r["endpoint"], r["user_id"], r["bento"], r["two_tower"], r["policy"]) == (
         "recommend", 3, "recassets_recommender:v1", "two_tower/0001", "model",
@@ -84,25 +96,31 @@ def test_good_lines_land_with_their_items(landed):
          "source": "retrieval"},
         {"item_id": 99, "score": 0.125, "stages": ["backfill"], "source": "backfill"},
     ]  # fmt: skip
-    assert landed.result.partitions[DAY].rows == 6
+    assert landed.result.partitions[DAY].rows == 7
     assert landed.result.partitions[EMPTY_DAY].empty
 
 
 def test_bad_lines_are_quarantined_naming_file_line_and_field(landed):
     quarantined = _rows(landed.paths.table(QUARANTINE_TABLE), dataset=D.DATASET)
     by_line = {r["line"]: r for r in quarantined}
-    assert set(by_line) == {2, 3, 4, 5}
+    assert set(by_line) == {2, 3, 4, 5, 7, 8, 9, 10, 11, 12}
     assert all(r["source_file"] == str(landed.bad_file) for r in quarantined)
     assert by_line[2]["field"] == "user_id" and by_line[2]["reason"] == "missing field user_id"
     assert by_line[3]["reason"].startswith("unparseable JSON") and by_line[3]["raw"] == "{not json"
     assert by_line[4]["field"] == "endpoint" and "unknown value delete" in by_line[4]["reason"]
-    assert by_line[5]["field"] == "request_id" and "duplicate request_id" in by_line[5]["reason"]
-    assert landed.result.partitions[DAY].quarantined == 4
+    assert by_line[5]["field"] == "request_id"
+    assert by_line[5]["reason"].startswith("duplicate request_id and ts (first at ")
+    fields = {n: by_line[n]["field"] for n in range(7, 13)}
+    assert fields == {7: "items", 8: "bento", 9: "policy", 10: "items", 11: "items",
+                      12: "two_tower"}  # fmt: skip
+    assert "not a JSON array of items" in by_line[10]["reason"]
+    assert "is not of the form" in by_line[8]["reason"]
+    assert landed.result.partitions[DAY].quarantined == 10
 
 
 def test_the_lineage_manifest_names_every_file_with_its_sha256(landed):
     manifest = read_lineage(landed.paths, "serving_log", DAY)
-    assert manifest["table"] == "serving_log" and manifest["rows"] == 6
+    assert manifest["table"] == "serving_log" and manifest["rows"] == 7
     assert manifest["delta_version"] == landed.result.delta_version
     inputs = {Path(f["path"]).name: f for f in manifest["inputs"]}
     assert "part-hand-written.jsonl" in inputs and len(inputs) == 2  # the dot-file not read

@@ -82,3 +82,33 @@ def test_a_landed_record_naming_other_models_than_its_bento_fails_verify(paths):
         f.write(json.dumps(forged) + "\n")
     bad = [v for v in failures(verify(G.trace(home, G.parse_target(RID)))) if v.status == "changed"]
     assert bad and "it says two_tower 'two_tower/0009'; the bento serves 0001" in bad[0].what
+
+
+def test_a_landed_record_is_judged_as_ingestion_judges_it():
+    """``recassets lineage`` on a landed line and ingestion on the same line agree
+    (``tests/unit/test_ingest_serving_log.py`` quarantines these): before 2026-12-07 items of
+    42, a bento given as an object or a NaN score passed here once ingested."""
+    from recassets.lineage.requests import _contract_problem, _items
+
+    def problem(**change) -> str | None:
+        record = {**_decision(RID), **change}
+        record["items"] = _items(json.loads(json.dumps(record["items"])), raw=True)
+        return _contract_problem(record)
+
+    assert problem() is None
+    assert problem(items=[{"item_id": 5, "score": 1, "ad": True, "cost": 0.25, "slot": 3}]) is None
+    broken = {
+        "items": (42, "items is no JSON list of items"),
+        "nan": ([{"item_id": 1, "score": float("nan")}], "items not a JSON array"),
+        "bare ids": ([1, 2, 3], "items not a JSON array"),
+        "no score": ([{"item_id": 1}], "items not a JSON array"),
+        "cost": ([{"item_id": 1, "score": 0.5, "cost": float("inf")}], "items not a JSON"),
+        "slot": ([{"item_id": 1, "score": 0.5, "slot": 2.5}], "items not a JSON"),
+    }
+    for what, (items, said) in broken.items():
+        assert said in (problem(items=items) or ""), what
+    assert "bento is no string" in (problem(bento={"x": 1}) or "")
+    assert "bento 'no tag' is not of the form" in (problem(bento="no tag") or "")
+    assert "policy 'blend'" in (problem(policy="blend") or "")
+    assert "two_tower '5' is not of the form" in (problem(two_tower="5") or "")
+    assert "features_day" in (problem(features_day="yesterday") or "")
