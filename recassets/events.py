@@ -152,15 +152,15 @@ CONTRACTS = {c.name: c for c in (EVENTS, USERS, ITEMS)}
 
 SERVING_ENDPOINTS = ("recommend", "rank")
 
-# The serving decision log (recassets.bento.decisions writes it): one row per answer served.
-# Landed by the service, not by a producer of the pipeline's data, and ingested by its own asset
-# (lake/serving_log) with the same rules and quarantine; the landing sensor leaves it alone.
 # The decision log's values as the service writes them: a bento tag (``name:version``, lower
 # case), a model version (its store folder and checkpoint: ``two_tower/0003``).
 BENTO_TAG = r"[a-z0-9_.-]{1,120}:[a-z0-9_.-]{1,120}"
 MODEL_VERSION = r"[A-Za-z0-9_.-]{1,120}/[A-Za-z0-9_.-]{1,120}"
 SERVING_POLICIES = ("model", "popularity", "cold_start")
 
+# The serving decision log (recassets.bento.decisions writes it): one row per answer served.
+# Landed by the service, not by a producer of the pipeline's data, and ingested by its own asset
+# (lake/serving_log) with the same rules and quarantine; the landing sensor leaves it alone.
 SERVING_LOG = Contract(
     name="serving_log",
     key="request_id",
