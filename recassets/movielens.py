@@ -29,9 +29,12 @@ catalogue from the start of the observed window, and any later day would invent 
 they "appeared". Ratings of a user or item missing from ``u.user`` / ``u.item`` still land
 (ingestion does not join); they are counted as ``orphan_ratings``.
 
-Bad lines are never dropped silently: each one goes, with its 1-based line number, raw text,
-field and reason, to ``<landing>/_rejected/movielens/<file>.rejects.jsonl`` and is counted in
-the summary. Checked: field count, integer ids (0 to int64's largest; a negative one or one
+Bad lines are never dropped silently: each one goes, with its 1-based line number, raw text
+(its first 4,096 characters; ``raw_length`` then gives the whole length), field and reason, to
+``<landing>/_rejected/movielens/<file>.rejects.jsonl`` and is counted in the summary. A file
+whose first 1,000 lines all fail one check (spaces for tabs, a date for a timestamp) is the
+wrong file: refused there, naming the check and line 1, before a reason and a record are made
+for each of its lines (a 2M-line one took 2 GB and wrote a 359 MB rejects file). Checked: field count, integer ids (0 to int64's largest; a negative one or one
 beyond int64 is named as such), rating a number in 1-5 (0.5-5 in the layouts of ml-10m on,
 which have half stars; any plain decimal passes: `4.`, `.5`), timestamp an integer (`.0` allowed) from 1995-01-01 to tomorrow (UTC;
 MovieLens' earliest ratings are of 1995-01: a 0, a cut-off line's few digits or a sentinel
@@ -57,20 +60,26 @@ with no ``\n`` at all (old Mac exports), in ``\r``.
 Also counted and said, not refused: ``repeat_ratings``, lines rating a (user, item) pair an
 earlier line rated at another time (both land: a re-rating is an event of a real history; ml-100k
 has none), and ``orphan_ratings``, whose lines, ids and missing side are written to
-``<ratings file>.orphans.jsonl`` (the summary names the missing ids). A dimension file with no
-valid row (empty, compressed, the wrong file) is said in a warning: a ratings-only history
-still lands, every rating an orphan. The records of a file this import does not read (another
-layout's, imported before into this home) are removed with its landing files: the records
-describe what landed. Parsing is vectorized with Arrow compute (split, regex match, cast): a
+``<ratings file>.orphans.jsonl`` (the summary names the missing ids). An empty dimension
+file is said in a warning: a ratings-only history still lands, every rating an orphan; one
+whose every line is rejected is refused (the wrong file, or a header ending in a comma, read
+before as a fourth column: every film would land as a bare orphan). A compressed file or an
+archive under a release file's name is refused as such by its first bytes. The records of a
+file this import does not read (another layout's, imported before into this home) are removed
+with its landing files: the records describe what landed. Parsing is vectorized with Arrow compute (split, regex match, cast): a
 1M-line ``u.data`` parses in about two seconds; only rejected and quoted lines get Python-level
 work. Writing JSON Lines (``recassets.landing``) dominates the time of a large import.
+
+Every file and record is first written to a staging folder in the landing zone and moved in
+only once the whole import is written (``recassets.movielens_landing`` says why and how far
+that is atomic): a failure before leaves the zone and its records as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
-import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,23 +88,30 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recassets import atomic
-from recassets.landing import FORMATS, write_landing_file, writing
+from recassets.landing import FORMATS, writing
+from recassets.movielens_landing import (
+    LANDING_NAME,
+    Staging,
+    orphans,
+    oserror_text,
+    rebuild_command,
+)
 from recassets.movielens_layouts import GENRES as GENRES  # re-exported: the ml-100k flags
 from recassets.movielens_layouts import (
     ML_100K,
+    Layout,
     detect,
     parse_items,
     parse_ratings,
     parse_users,
     release_folder,
+    sweep_unpacked,
     unpacked,
     with_bare_rows,
 )
 from recassets.movielens_lines import Lines
 from recassets.paths import Paths
 
-LANDING_NAME = "movielens"
 # The dataset each kind of source file feeds: named in each of its rejects (``dataset``).
 DATASETS = {"ratings": "events", "items": "items", "users": "users"}
 
@@ -258,72 +274,6 @@ def detached(seconds: np.ndarray) -> str | None:
             "drop their lines from the ratings file")  # fmt: skip
 
 
-def _land_by_day(
-    paths: Paths,
-    dataset: str,
-    table: pa.Table,
-    seconds: np.ndarray,
-    key: np.ndarray,
-    fmt: str,
-    on_day: Callable[[int, int], None] | None = None,
-) -> list[tuple[dt.date, Path]]:
-    """Land ``table`` as one file per UTC day of ``seconds``, rows ordered by (seconds, key)
-    so that the same input always writes the same bytes."""
-    if table.num_rows == 0:
-        return []
-    order = np.lexsort((key, seconds))
-    day_no = seconds[order] // _SECONDS_PER_DAY  # each day taken in its turn: no sorted copy
-    starts = np.flatnonzero(np.r_[True, day_no[1:] != day_no[:-1]])
-    ends = np.r_[starts[1:], len(day_no)]
-    epoch = dt.date(1970, 1, 1)
-    written = []
-    for k, (start, end) in enumerate(zip(starts, ends, strict=True), 1):
-        day = epoch + dt.timedelta(days=int(day_no[start]))
-        part = table.take(pa.array(order[start:end]))
-        written.append((day, write_landing_file(paths, dataset, day, part, LANDING_NAME, fmt)))
-        if on_day:
-            on_day(k, len(starts))
-    return written
-
-
-def _write_rejects(folder: Path, name: str, rejects: list[dict], kind: str = "rejects") -> None:
-    """``<folder>/<name>.<kind>.jsonl`` (rejects, nulled, orphans), or none when empty."""
-    target = folder / f"{name}.{kind}.jsonl"
-    if not rejects:
-        target.unlink(missing_ok=True)  # an earlier import's rejects no longer apply
-        return
-    body = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rejects)
-    atomic.write_text(target, body)
-
-
-def _rebuild_command(gone: list[str], landed: list[str]) -> str:
-    """The command that rebuilds the ``gone`` days (ISO dates, sorted) and every day after,
-    through the ``landed`` ones: a day before the first landed or after the last is no daily
-    partition unless ``RECASSETS_START_DATE`` / ``RECASSETS_END_DATE`` open the window to it."""
-    first, last = gone[0], max(gone[-1], landed[-1])
-    env = (f"RECASSETS_START_DATE={first} " if first < landed[0] else "") + (
-        f"RECASSETS_END_DATE={last} " if last > landed[-1] else "")  # fmt: skip
-    return f"{env}recassets materialize --first {first} --last {last}"
-
-
-def _remove_stale(paths: Paths, keep: set[Path]) -> list[Path]:
-    """Remove ``movielens.*`` landing files not written by this import (and their then-empty
-    day folders, which ``Paths.landed_days`` would still count)."""
-    removed = []
-    for dataset in DATASETS.values():
-        root = Path(paths.landing) / dataset
-        if not root.is_dir():
-            continue
-        for fmt in FORMATS:
-            for f in sorted(root.glob(f"dt=*/{LANDING_NAME}.{fmt}")):
-                if f.resolve() not in keep:
-                    f.unlink()
-                    removed.append(f)
-                    if not any(f.parent.iterdir()):
-                        f.parent.rmdir()
-    return removed
-
-
 def import_movielens(
     src_dir: str | Path,
     paths: Paths,
@@ -337,10 +287,15 @@ def import_movielens(
     ``items`` files.
 
     Idempotent (same input, same bytes; ``movielens.*`` files this input does not produce are
-    removed); refused beside another source's landing files (``landing.others_landed``). Raises ``FileNotFoundError`` (naming the files, the folder and the layouts) when a file is
+    removed); refused beside another source's landing files (``landing.others_landed``).
+    Raises ``FileNotFoundError`` (naming the files, the folder and the layouts) when a file is
     missing, before anything is written; ``ValueError`` when the ratings file has no valid
-    rating (its rejects are written first), since users and items would then have no day to
-    land on.
+    rating (its rejects are written to ``failed/``), since users and items would then have no
+    day to land on, and when a file is the wrong one (compressed, every line of a user or item
+    file rejected, the first 1,000 lines failing one check); ``OSError`` saying that nothing
+    was landed when writing fails (a full disk), or that the landing is partly replaced when
+    moving the written files in fails part-way. Staging and unpacked folders a killed import
+    left are removed first.
 
     ``since`` lands the ratings of that UTC day and after; ``max_days`` the last that many days
     of a longer history (``since`` wins). Each daily asset builds one partition a day, so a
@@ -359,11 +314,12 @@ def import_movielens(
         except ValueError:
             raise ValueError(f"MovieLens import: since is a day YYYY-MM-DD: {since!r}") from None
     say = progress or (lambda _msg: None)
-    with (
-        writing(paths, "MovieLens import", own=lambda f: f.stem == LANDING_NAME),
-        unpacked(Path(src_dir), Path(paths.landing, "_rejected", ".unpacked")) as (folder, shown),
-    ):
-        return _import(folder, shown, paths, fmt, say, (since, max_days))
+    scratch = Path(paths.landing, "_rejected", ".unpacked")
+    with writing(paths, "MovieLens import", own=lambda f: f.stem == LANDING_NAME):
+        if swept := sweep_unpacked(scratch):  # a killed zip import's copy: can be GBs
+            say(f"removed {len(swept)} unpacked archive folder(s) a killed import left")
+        with unpacked(Path(src_dir), scratch) as (folder, shown):
+            return _import(folder, shown, paths, fmt, say, (since, max_days))
 
 
 def _window(
@@ -393,9 +349,56 @@ def _import(
     say: Callable[[str], None],
     window: tuple[dt.date | None, int | None] = (None, None),
 ) -> ImportSummary:
+    """Read, check and stage the release (``_stage``), then move it in (``movielens_landing``):
+    a failure before the move leaves the landing zone and its records as they were."""
     if shown is None:  # a folder: the release may sit one or two levels down
         src = release_folder(src)
     layout = detect(src, shown)
+    landing = Path(paths.landing)
+    created = not landing.exists()
+    stage = Staging(landing)
+    if stage.swept:
+        say(f"removed {len(stage.swept)} staging folder(s) a killed import left")
+    try:
+        summary, keep = _stage(src, shown, layout, paths, stage, fmt, say, window)
+    except BaseException as e:
+        stage.discard()
+        if created:  # a refusal leaves no empty zone behind
+            with contextlib.suppress(OSError):
+                landing.rmdir()
+        if isinstance(e, OSError) and "nothing was landed" not in str(e):  # ENOSPC mid-way
+            raise OSError(e.errno, f"MovieLens import: {oserror_text(e)}; nothing was landed (the "
+                          "landing zone and its records are as they were)") from e  # fmt: skip
+        raise
+    try:
+        removed = stage.commit(summary.rejects_path, keep)
+    finally:
+        stage.discard()
+    if removed:
+        say(f"removed {len(removed)} stale movielens landing files of an earlier import")
+        landed = {f.parent.name.removeprefix("dt=") for f in keep}
+        gone = sorted({f.parent.name.removeprefix("dt=") for f in removed} - landed)
+        days = [d.isoformat() for d in summary.landed_days]
+        if gone and Path(paths.table("raw_events")).is_dir():  # a lake of the earlier import
+            say(f"warning: the lake may still hold {len(gone)} day(s) no longer in this input "
+                f"({gone[0]}..{gone[-1]}), which materializing the landed days does not reach: "
+                f"`{rebuild_command(gone, days)}` rebuilds them (a day without landing files "
+                "lands empty) and every day after")  # fmt: skip
+    return dataclasses.replace(summary, stale_removed=tuple(removed))
+
+
+def _stage(
+    src: Path,
+    shown: str | None,
+    layout: Layout,
+    paths: Paths,
+    stage: Staging,
+    fmt: str,
+    say: Callable[[str], None],
+    window: tuple[dt.date | None, int | None],
+) -> tuple[ImportSummary, set[Path]]:
+    """Stage every landing file and record of the import; returns its summary (no stale
+    files yet) and the landing files it keeps."""
     rejects_dir = Path(paths.landing) / "_rejected" / LANDING_NAME
     users_file = layout.users if layout.users and (src / layout.users.name).is_file() else None
     say(f"layout {layout.name}: " + ", ".join(
@@ -410,21 +413,32 @@ def _import(
     parsed: dict[str, dict[str, np.ndarray]] = {}
     rejected: dict[str, int] = {}
     nulled: dict[str, int] = {}
-    records: list[tuple[str, list[dict], str]] = []  # written once the import will land
+    dominant = ""  # the ratings file's most common reason: in a "no valid rating" error
     for kind, source in sources.items():
         if source is None:
             continue
         name = source.name
+        named = f"{shown}{name}" if shown else str(src / name)
         lines = source.lines(src, f"{shown}{name}" if shown else None)
         parsed[kind] = parsers[kind](lines)
-        rejects = lines.rejects(DATASETS[kind])
-        notes = lines.nulled(DATASETS[kind])
-        records += [(name, rejects, "rejects"), (name, notes, "nulled")]
-        rejected[name], nulled[name] = len(rejects), len(notes)
-        say(f"read {name}: {len(lines.raw) - len(rejects)} rows, {len(rejects)} rejected"
-            + (f", {len(notes)} field(s) landed as null" if notes else ""))  # fmt: skip
+        # written as made, into the staging folder: moved in only once the import lands
+        rejected[name] = stage.write_records(name, "rejects", lines.rejects(DATASETS[kind]))
+        nulled[name] = stage.write_records(name, "nulled", lines.nulled(DATASETS[kind]))
+        say(f"read {name}: {len(lines.raw) - rejected[name]} rows, {rejected[name]} rejected"
+            + (f", {nulled[name]} field(s) landed as null" if nulled[name] else ""))  # fmt: skip
         if lines.utf8_lines:
             say(f"{name}: latin-1, but {lines.utf8_lines} line(s) decode as UTF-8: read as UTF-8")
+        if kind == "ratings":
+            dominant = lines.dominant()
+        elif len(lines.raw) and rejected[name] == len(lines.raw):  # the wrong file: its rows
+            # would all land as bare orphans, as a ratings-only layout's, without a word
+            failed = stage.fail(rejects_dir)
+            raise ValueError(
+                f"MovieLens import: every one of the {len(lines.raw):,} lines of {named} was "
+                f"rejected ({lines.dominant()}): the wrong file, or its separator or columns? "
+                f"Nothing was landed; its rejects are in {failed}"
+            )
+        del lines  # its text and fields: a large ratings file is not kept while landing
 
     data_file = layout.ratings.name
     data_shown = f"{shown}{data_file}" if shown else str((src / data_file).absolute())
@@ -444,25 +458,16 @@ def _import(
     if n == 0:
         # the failed input's records go beside the landed import's, never over them: what
         # ``_rejected/movielens`` holds describes what landed
-        failed = rejects_dir / "failed"
-        shutil.rmtree(failed, ignore_errors=True)  # an earlier failure's: this one replaces it
-        for name, rows, kind in records:
-            _write_rejects(failed, name, rows, kind)
+        failed = stage.fail(rejects_dir)
         where = f", see {failed}" if rejected[data_file] else ""
+        most = f", {dominant}" if dominant else ""
         none = f"no valid rating on or after {cut_day} ({before} before it)" if before else (
             "no valid rating")  # fmt: skip
         raise ValueError(
             f"MovieLens import: {data_shown} has {none} ({rejected[data_file]} "
-            f"lines rejected{where}); users and items have no day to land on, and nothing "
+            f"lines rejected{most}{where}); users and items have no day to land on, and nothing "
             "was landed (an earlier import's landing files and records are as they were)"
         )
-    for name, rows, kind in records:
-        _write_rejects(rejects_dir, name, rows, kind)
-    read = {s.name for s in sources.values() if s}
-    for old in rejects_dir.glob("*.jsonl"):  # another layout's, imported before: not this one's
-        if old.name.split(".jsonl")[0].rsplit(".", 1)[0] not in read:
-            old.unlink()
-    shutil.rmtree(rejects_dir / "failed", ignore_errors=True)  # an earlier failure's, now stale
     if users_file is None:  # every rated user, with no attribute: the release has none
         rated = np.unique(ratings["user_id"])
         none = np.full(len(rated), None, dtype=object)
@@ -470,17 +475,13 @@ def _import(
     else:
         users = parsed["users"]
     for source, rows, key in ((layout.items, items, "item_id"), (users_file, users, "user_id")):
-        if source is not None and len(rows[key]) == 0:  # ratings-only is allowed; said loudly
+        if source is not None and len(rows[key]) == 0:  # empty: ratings-only is allowed, said
             named = f"{shown}{source.name}" if shown else src / source.name
-            say(
-                f"warning: {named} has no valid row ({rejected[source.name]} lines "
-                "rejected): empty, compressed or another file? Every rating lands as an orphan"
-            )
+            say(f"warning: {named} holds no line: every rating lands as an orphan")
     uid, iid, ts = ratings["user_id"], ratings["item_id"], ratings["ts"]
     no_user, no_item = ~np.isin(uid, users["user_id"]), ~np.isin(iid, items["item_id"])
     orphan = no_user | no_item
-    _write_rejects(rejects_dir, data_file, _orphans(data_shown, ratings, no_user, no_item),
-                   "orphans")  # fmt: skip
+    stage.write_records(data_file, "orphans", orphans(data_shown, ratings, no_user, no_item))
     # ...and each such user or item lands as a row without attributes, as in a layout without
     # a user file: features keep an id with no row only while the 28-day window holds an event
     # of it, and serving then forgot what the user rated (and offered it again)
@@ -508,11 +509,12 @@ def _import(
 
     def on_event_day(k: int, total: int) -> None:
         if k % _PROGRESS_EVERY_DAYS == 0 or k == total:
-            say(f"events: landed {k}/{total} days")
+            say(f"events: staged {k}/{total} days")
 
     # Ties on the timestamp are broken by user then item: lexsort takes one key, so combine.
     tie = np.lexsort((iid, uid)).argsort()
-    event_files = _land_by_day(paths, "events", events, ts, tie, fmt, on_event_day)
+    event_files = stage.land_by_day("events", events, ts, tie, fmt, on_event_day)
+    del events
 
     # first seen: at the first rating of every valid one (a window's earlier ones included); a
     # row lands on that day, or on the first landed rating's day when it was seen before: the
@@ -532,8 +534,8 @@ def _import(
         }
     )
     on_day = np.maximum(user_seen, floor)
-    user_files = _land_by_day(paths, "users", user_table, on_day, users["user_id"], fmt)
-    say(f"users: landed {n_users} users over {len(user_files)} days")
+    user_files = stage.land_by_day("users", user_table, on_day, users["user_id"], fmt)
+    say(f"users: staged {n_users} users over {len(user_files)} days")
 
     item_seen = _first_seen(items["item_id"], every["item_id"], every["ts"], start)
     n_items = len(item_seen)
@@ -547,22 +549,11 @@ def _import(
         }
     )
     on_day = np.maximum(item_seen, floor)
-    item_files = _land_by_day(paths, "items", item_table, on_day, items["item_id"], fmt)
-    say(f"items: landed {n_items} items over {len(item_files)} days")
+    item_files = stage.land_by_day("items", item_table, on_day, items["item_id"], fmt)
+    say(f"items: staged {n_items} items over {len(item_files)} days")
 
-    keep = {p.resolve() for _, p in event_files + user_files + item_files}
-    removed = _remove_stale(paths, keep)
-    if removed:
-        say(f"removed {len(removed)} stale movielens landing files of an earlier import")
-        landed = {d.isoformat() for d, _ in event_files + user_files + item_files}
-        gone = sorted({f.parent.name.removeprefix("dt=") for f in removed} - landed)
-        if gone and Path(paths.table("raw_events")).is_dir():  # a lake of the earlier import
-            say(f"warning: the lake may still hold {len(gone)} day(s) no longer in this input "
-                f"({gone[0]}..{gone[-1]}), which materializing the landed days does not reach: "
-                f"`{_rebuild_command(gone, [d.isoformat() for d, _ in event_files])}` rebuilds "
-                "them (a day without landing files lands empty) and every day after")  # fmt: skip
-
-    return ImportSummary(
+    keep = {p for _, p in event_files + user_files + item_files}
+    summary = ImportSummary(
         days=len(event_files),
         events=n,
         users=n_users,
@@ -571,7 +562,6 @@ def _import(
         rejects_path=rejects_dir,
         orphan_ratings=int(orphan.sum()),
         landed_days=tuple(d for d, _ in event_files),
-        stale_removed=tuple(removed),
         nulled=nulled,
         repeat_ratings=int(repeats),
         detached=detached(ts),
@@ -582,19 +572,4 @@ def _import(
         layout=layout.name,
         files=(data_file, layout.items.name, users_file.name if users_file else None),
     )
-
-
-def _orphans(
-    source: str, ratings: dict[str, np.ndarray], no_user: np.ndarray, no_item: np.ndarray
-) -> list[dict]:
-    """One record per landed rating whose user or item the dimension files lack."""
-    at = np.flatnonzero(no_user | no_item)
-    missing = np.where(no_user[at] & no_item[at], "user, item",
-                       np.where(no_user[at], "user", "item"))  # fmt: skip
-    file = source
-    return [
-        {"source_file": file, "dataset": "events", "line": int(line), "user_id": int(u),
-         "item_id": int(i), "missing": str(m)}
-        for line, u, i, m in zip(ratings["line"][at].tolist(), ratings["user_id"][at].tolist(),
-                                 ratings["item_id"][at].tolist(), missing.tolist(), strict=True)
-    ]  # fmt: skip
+    return summary, keep

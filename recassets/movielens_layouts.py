@@ -27,9 +27,10 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 import zlib
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -38,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recassets.events import AGE_BUCKETS
-from recassets.movielens_lines import Lines
+from recassets.movielens_lines import Lines, sniff
 
 GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
@@ -188,11 +189,30 @@ def _dangling(path: Path) -> bool:
 
 
 def _cased(src: Path) -> str:
-    """A hint naming the release's files held under other case (``U.ITEM``), or ""."""
-    names = {f.name for lay in LAYOUTS for f in lay.files}
-    cased = sorted(p.name for p in src.iterdir() if p.name not in names and p.name.lower() in names)
-    return (f" ({', '.join(cased)}: the release's names are lower case, rename them)"
-            if cased else "")  # fmt: skip
+    """``_near`` of the names in folder ``src``."""
+    return _near(p.name for p in src.iterdir())
+
+
+# what a compressed copy of a release's file ends in (``u.data.gz``)
+_PACKED = {".gz": "gunzip", ".bz2": "bunzip2", ".xz": "unxz", ".zst": "unzstd", ".zip": "unzip"}
+
+
+def _near(names: Iterable[str], archive: bool = False) -> str:
+    """A hint naming the files (or an archive's members: ``archive``) among ``names`` that are
+    a release's file under other case (``U.ITEM``) or compressed (``u.data.gz``), or ""."""
+    release = {f.name for lay in LAYOUTS for f in lay.files}
+    unpack, then = ("unpack the archive, ", ", then import the folder") if archive else ("", "")
+    cased, hints = [], []
+    for name in sorted(set(names)):
+        suffix = next((x for x in _PACKED if name.lower().endswith(x)), None)
+        if suffix is not None and name[: -len(suffix)].lower() in release:
+            hints.append(f"{name} is compressed: {unpack}decompress it ({_PACKED[suffix]}){then}")
+        elif name not in release and name.lower() in release:
+            cased.append(name)
+    if cased:
+        hints.insert(0, f"{', '.join(cased)}: the release's names are lower case, "
+                        f"{unpack}rename them{then}")  # fmt: skip
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 def release_folder(src: Path) -> Path:
@@ -247,8 +267,20 @@ def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
     if not src.exists():
         raise FileNotFoundError(f"MovieLens import: {src} does not exist; {EXPECTED}")
     if not src.is_file() or not zipfile.is_zipfile(src):
-        raise ValueError(f"MovieLens import: {src} is neither a folder nor a .zip archive; "
-                         f"{EXPECTED}")  # fmt: skip
+        head = b""
+        with contextlib.suppress(OSError):
+            with open(src, "rb") as f:
+                head = f.read(8)
+        if head.startswith(b"PK\x03\x04"):  # begins as a zip, lacks the end's directory
+            raise ValueError(f"MovieLens import: {src} is a zip archive that cannot be read, "
+                             "truncated or damaged (a download cut short?): download it again; "
+                             "nothing was landed")  # fmt: skip
+        kind = sniff(head)
+        raise ValueError(
+            f"MovieLens import: {src} is neither a folder nor a .zip archive"
+            + (f" but {kind[0]} ({kind[1]}, then import the folder)" if kind else "")
+            + f"; {EXPECTED}"
+        )
     try:
         archive = zipfile.ZipFile(src)
     except _ZIP_ERRORS as e:
@@ -270,8 +302,10 @@ def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
         real = [m for m in infos if "__MACOSX" not in m.parts]
         releases = [(lay, m.parent) for lay in LAYOUTS for m in real if m.name == lay.ratings.name]
         if not releases:
-            raise FileNotFoundError(f"MovieLens import: the archive {src} holds no u.data, "
-                                    f"ratings.dat or ratings.csv; {EXPECTED}")  # fmt: skip
+            raise FileNotFoundError(
+                f"MovieLens import: the archive {src} holds no u.data, ratings.dat or "
+                f"ratings.csv{_near((m.name for m in real), archive=True)}; {EXPECTED}"
+            )
         if len(releases) > 1:
             raise ValueError(
                 f"MovieLens import: the archive {src} holds several releases ("
@@ -281,6 +315,15 @@ def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
         [(layout, folder)] = releases
         shown = f"{src.absolute()}!" + ("" if str(folder) == "." else f"{folder}/")
         wanted = [folder / s.name for s in layout.files if folder / s.name in real]
+        # as ``detect`` says of a folder, with the hint the copied-out folder cannot give
+        needed = [s.name for s in layout.files if s is not layout.users or layout is ML_100K]
+        if missing := [n for n in needed if folder / n not in real]:
+            raise FileNotFoundError(
+                f"MovieLens import: {', '.join(missing)} not found in {shown}"
+                f"{_near((m.name for m in real if m.parent == folder), archive=True)} beside "
+                f"{', '.join(n for n in needed if n not in missing)} (the {layout.name} layout; "
+                f"nothing is downloaded); {EXPECTED}"
+            )
         need = sum(infos[m].file_size for m in wanted)
         scratch.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(scratch).free
@@ -305,6 +348,27 @@ def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
             shutil.rmtree(out, ignore_errors=True)
             with contextlib.suppress(OSError):
                 scratch.rmdir()  # when no other import's folder is in it
+
+
+# A folder under ``unpacked``'s scratch older than this is a killed import's: removed
+# (``sweep_unpacked``). Imports run one at a time under the zone's lock; the age keeps a live
+# one's folder safe where that lock does not reach (a file system without locks).
+UNPACKED_MAX_AGE_S = 3_600
+
+
+def sweep_unpacked(scratch: Path, max_age_s: float = UNPACKED_MAX_AGE_S) -> list[Path]:
+    """Remove the folders a killed archive import left under ``scratch`` (``unpacked``'s
+    ``movielens-zip-*``; a release's copy can be GBs) that are older than ``max_age_s``.
+    Returns them."""
+    if not scratch.is_dir():
+        return []
+    now, old = time.time(), []
+    for folder in sorted(scratch.glob("movielens-zip-*")):
+        with contextlib.suppress(OSError):
+            if now - folder.stat().st_mtime > max_age_s:
+                shutil.rmtree(folder)
+                old.append(folder)
+    return old
 
 
 def parse_ratings(
@@ -427,6 +491,6 @@ def _max_chars(field: str) -> int:
 
 __all__ = [
     "GENRES", "LAYOUTS", "Layout", "ML_100K", "ML_1M", "ML_LATEST", "OCCUPATIONS", "Source",
-    "detect", "parse_items", "parse_ratings", "parse_users", "release_folder", "unpacked",
-    "with_bare_rows",
+    "detect", "parse_items", "parse_ratings", "parse_users", "release_folder", "sweep_unpacked",
+    "unpacked", "with_bare_rows",
 ]  # fmt: skip

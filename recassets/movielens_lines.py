@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
@@ -18,6 +19,35 @@ import pyarrow.compute as pc
 
 # int64's largest, the largest id (a 19-digit string compared as a string: same length)
 _INT64_MAX = str(2**63 - 1)
+# A file whose first this many non-blank lines all fail one check is refused before the rest
+# is checked: the wrong file or separator. A 2M-line u.data with spaces for tabs gave every
+# line a reason and a record (2 GB at the peak, a 359 MB rejects file); a 1 GB one, ~37 GB.
+HEAD_LINES = 1_000
+# A rejected line's text is kept in its record up to this many characters (``raw_length``
+# then gives the whole length): one line of a binary or newline-less file can be the file.
+RAW_MAX_CHARS = 4_096
+# What a file that is no text starts with, and what to do about it: read as text, gzip data
+# became one "line" rejected as "not a header" and an .xlsx (a zip) "UTF-16".
+MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed data", "decompress it first (gunzip)"),
+    (b"PK\x03\x04", "a zip archive (an .xlsx workbook is one too)",
+     "unpack it, or save a spreadsheet as CSV, first"),
+    (b"PK\x05\x06", "an empty zip archive", "use the release's own file"),
+    (b"BZh", "bzip2-compressed data", "decompress it first (bunzip2)"),
+    (b"\xfd7zXZ\x00", "xz-compressed data", "decompress it first (unxz)"),
+    (b"(\xb5/\xfd", "zstd-compressed data", "decompress it first (unzstd)"),
+    (b"7z\xbc\xaf'\x1c", "a 7-Zip archive", "unpack it first"),
+)  # fmt: skip
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    """What ``head`` (a file's first bytes) says the file is, and what to do, when it is a
+    compressed file or an archive (``MAGIC``); else None. bzip2's "BZh" counts only before
+    its block-size digit: a text line may start with "BZh"."""
+    for magic, what, todo in MAGIC:
+        if head.startswith(magic) and (magic != b"BZh" or b"1" <= head[3:4] <= b"9"):
+            return what, todo
+    return None
 
 
 class Lines:
@@ -46,8 +76,15 @@ class Lines:
         self.path = path
         self.shown = shown
         self.names = names
+        self.sep = sep
         self.pos = {n: i for i, n in enumerate(names)}
-        data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+        data = path.read_bytes()
+        if kind := sniff(data[:8]):
+            raise ValueError(
+                f"MovieLens import: {shown or path} is {kind[0]}, not a text file: {kind[1]}; "
+                "nothing was landed"
+            )
+        data = data.removeprefix(b"\xef\xbb\xbf")
         if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:200].count(b"\x00") > 10:
             # every line would be rejected as "not an integer" with \x00 in its text
             raise ValueError(
@@ -129,13 +166,20 @@ class Lines:
         del parts
         self.fields = [pc.utf8_trim_whitespace(pc.list_element(sub, i)) for i in range(n_fields)]
         del sub
-        self.bad = ~ok
+        self.bad = np.zeros(len(ok), dtype=bool)
         self.nulls: list[tuple[int, tuple[str, str]]] = []  # (sub row, (field, reason)): null
-        self.reasons: dict[int, tuple[str | None, str]] = {
-            int(i): (None, f"expected {n_fields} {sep_label}-separated fields, got {counts[i]}")
-            for i in np.flatnonzero(~ok)
-        }
-        self.reasons.update((i, (None, why)) for i, why in broken.items())
+        self.reasons: dict[int, tuple[str | None, str]] = {}  # full row -> (field, reason)
+        # each check's words (the reason without the line's value) -> the lines it rejected,
+        # and the first of them: the dominant reason of a file that lands nothing
+        self.kinds: Counter[str] = Counter()
+        self.first_of: dict[str, int] = {}
+        self.n_fields = n_fields  # the header's, when it names more
+        if broken:
+            at = np.array(sorted(broken))
+            self._mark(at, at, None, "not a CSV line", lambda i: broken[i])
+        wide = f"expected {n_fields} {sep_label}-separated fields"
+        short = np.flatnonzero(~ok & ~self.bad)
+        self._mark(short, short, None, wide, lambda i: f"{wide}, got {counts[i]}")
 
     def _header(self, aliases: dict[str, tuple[str, ...]], sep: str, quoted: bool) -> int:
         """Read the header line (then dropped from the rows): each field's position, found by
@@ -143,6 +187,8 @@ class Lines:
         text = self.raw[0].as_py()
         parsed = _csv_fields(text) if quoted else text.split(sep)
         got = [] if isinstance(parsed, csv.Error) else parsed
+        while got and not got[-1].strip():  # `movieId,title,genres,` (Excel, a hand edit): a
+            got.pop()  # trailing comma names no column; rows may end in one (``__init__``)
         found: dict[str, int] = {}
         for i, g in enumerate(got):
             found.setdefault(g.strip().lower(), i)
@@ -151,31 +197,66 @@ class Lines:
         if missing:
             raise ValueError(
                 f"MovieLens import: {self.shown or self.path} line {self.line_no[0]}: "
-                f"{text[:200]!r} is not a header naming {', '.join(missing)} (the release's CSV "
-                f"files start with one: {','.join(a[0] for a in aliases.values())}); nothing was "
-                "landed"
+                f"{text[:200]!r} is not a header naming {', '.join(missing)}"
+                f"{_separator_seen(text, sep, len(aliases))} (the release's CSV files start with "
+                f"one, separated by commas: {','.join(a[0] for a in aliases.values())}); nothing "
+                "was landed"
             )
         self.pos, self.names = pos, tuple(g.strip() for g in got)
         self.raw, self.line_no = self.raw[1:], self.line_no[1:]
         return len(got)
 
+    def _mark(
+        self, new: np.ndarray, keys: np.ndarray, fld: str | None, kind: str,
+        reason: Callable[[int], str],
+    ) -> None:  # fmt: skip
+        """Reject the full rows ``new`` (none rejected yet, ascending) for the check ``kind``,
+        each for ``reason(key)`` (``keys``: ``new``'s keys, in its order). Refuses the file
+        when this one check rejects every one of its first ``HEAD_LINES`` lines."""
+        if not len(new):
+            return
+        if len(self.raw) >= HEAD_LINES and np.count_nonzero(new < HEAD_LINES) == HEAD_LINES:
+            text = self.raw[0].as_py()
+            seen = _separator_seen(text, self.sep, self.n_fields) if fld is None else ""
+            raise ValueError(
+                f"MovieLens import: {self.shown or self.path}: its first {HEAD_LINES:,} lines "
+                f"all fail one check, {kind} (line {self.line_no[0]}: {reason(int(keys[0]))}"
+                f"{seen}; its text: {text[:200]!r}): the wrong file, separator or column order? "
+                "The rest was not read; nothing was landed"
+            )
+        self.bad[new] = True
+        self.kinds[kind] += len(new)
+        self.first_of.setdefault(kind, int(new[0]))
+        for i, k in zip(new.tolist(), keys.tolist(), strict=True):
+            self.reasons[i] = (fld, reason(k))
+
+    def dominant(self) -> str:
+        """The check that rejected the most lines, how many, and the first such line: "" when
+        none was rejected."""
+        if not self.kinds:
+            return ""
+        kind, n = self.kinds.most_common(1)[0]
+        i = self.first_of[kind]
+        text = self.raw[i].as_py()[:200]
+        return f"{n:,} of them: {kind}; the first, line {self.line_no[i]}: {text!r}"
+
     def value(self, position: int, sub_i: int) -> str:
         return self.fields[position][sub_i].as_py()
 
-    def reject(self, bad_sub: np.ndarray, fld: str | None, reason: Callable[[int], str]) -> None:
-        """Mark the sub rows in ``bad_sub`` rejected (unless already), ``reason(sub_i)`` says why."""
+    def reject(
+        self, bad_sub: np.ndarray, fld: str | None, kind: str, reason: Callable[[int], str]
+    ) -> None:
+        """Mark the sub rows in ``bad_sub`` rejected (unless already) by the check ``kind``;
+        ``reason(sub_i)`` says why."""
         full = np.zeros(len(self.raw), dtype=bool)
         full[self.ok_idx] = bad_sub
         new = np.flatnonzero(full & ~self.bad)
-        self.bad[new] = True
-        sub_of = np.searchsorted(self.ok_idx, new)
-        for i, s in zip(new.tolist(), sub_of.tolist(), strict=True):
-            self.reasons[i] = (fld, reason(s))
+        self._mark(new, np.searchsorted(self.ok_idx, new), fld, kind, reason)
 
     def reject_field(self, position: int, bad_sub: np.ndarray, what: str) -> None:
         name = self.names[position]
         self.reject(
-            bad_sub, name,
+            bad_sub, name, f"field {position + 1} ({name}) {what}",
             lambda s: f"field {position + 1} ({name}): {self.value(position, s)!r} {what}",
         )  # fmt: skip
 
@@ -204,6 +285,8 @@ class Lines:
             # a whole number written as a float: what pandas writes for an integer column
             # that held a gap (964982705.0); 964982705.5 stays "not an integer"
             col = pc.replace_substring_regex(col, r"^(-?\d+)\.0+$", r"\1")
+        if pc.any(pc.starts_with(col, "0")).as_py():  # `00000000000000000000001` is 1, not
+            col = pc.replace_substring_regex(col, r"^0+(\d)", r"\1")  # 23 digits past int64
         # Up to 18 digits always fits int64; 19 digits do up to int64's largest (digit strings
         # of one length compare as numbers), so the cast below cannot overflow.
         digits = pc.match_substring_regex(col, r"^\d{1,19}$")
@@ -253,8 +336,9 @@ class Lines:
         col = self.fields[position]
         plain = r"(\d{1,6}(\.\d{0,20})?|\.\d{1,20})$"
         good = pc.match_substring_regex(col, "^" + plain)
-        negative = (("^-" + plain, f"is negative (outside {lo:g}-{hi:g})"),)
-        self._name_bad(position, good, negative, "is not a number")
+        comma = "is not a number: a decimal comma? write 4.5, not 4,5"
+        named = (("^-" + plain, f"is negative (outside {lo:g}-{hi:g})"), (r"^\d+,\d+$", comma))
+        self._name_bad(position, good, named, "is not a number")
         values = pc.cast(pc.if_else(good, col, "0"), pa.float64()).to_numpy()
         self.reject_field(position, (values < lo) | (values > hi), f"is outside {lo:g}-{hi:g}")
         return values
@@ -287,38 +371,59 @@ class Lines:
         )  # fmt: skip
         bad_sub = np.zeros(len(self.ok_idx), dtype=bool)
         bad_sub[list(first_line)] = True
-        self.reject(bad_sub, fld, lambda s: f"duplicate {what} of line {first_line[s]}")
+        self.reject(bad_sub, fld, f"duplicate {what}",
+                    lambda s: f"duplicate {what} of line {first_line[s]}")  # fmt: skip
 
     def valid_sub(self) -> np.ndarray:
         """Boolean mask over sub rows: the lines that passed every check."""
         return ~self.bad[self.ok_idx]
 
-    def rejects(self, dataset: str) -> list[dict]:
+    def rejects(self, dataset: str) -> Iterator[dict]:
+        """One record per rejected line, in line order, made as it is written: a file of many
+        rejects is never held as records (``_records``)."""
         return self._records(dataset, sorted(self.reasons.items()))
 
     def nulled(self, dataset: str) -> list[dict]:
         """The fields landed as null, of the lines that landed (a rejected line is in
         ``rejects`` with its own reason)."""
         full = [(int(self.ok_idx[s]), note) for s, note in sorted(self.nulls)]
-        return self._records(dataset, [(i, note) for i, note in full if not self.bad[i]])
+        return list(self._records(dataset, [(i, note) for i, note in full if not self.bad[i]]))
 
-    def _records(self, dataset: str, rows: list[tuple[int, tuple[str | None, str]]]) -> list[dict]:
+    def _records(
+        self, dataset: str, rows: list[tuple[int, tuple[str | None, str]]]
+    ) -> Iterator[dict]:
+        """Each row's record; a ``raw`` over ``RAW_MAX_CHARS`` is cut there, and ``raw_length``
+        then gives its whole length."""
         source = self.shown or str(self.path.absolute())
-        return [
-            {
-                "source_file": source,
-                "dataset": dataset,
-                "line": int(self.line_no[i]),
-                "field": fld,
-                "raw": self.raw[i].as_py(),
-                "reason": reason,
-            }
-            for i, (fld, reason) in rows
-        ]
+        for i, (fld, reason) in rows:
+            raw = self.raw[i].as_py()
+            record = {"source_file": source, "dataset": dataset, "line": int(self.line_no[i]),
+                      "field": fld, "raw": raw[:RAW_MAX_CHARS], "reason": reason}  # fmt: skip
+            if len(raw) > RAW_MAX_CHARS:
+                record["raw_length"] = len(raw)
+            yield record
 
     def lines_of(self, sub_mask: np.ndarray) -> np.ndarray:
         """The 1-based line numbers of the sub rows in ``sub_mask``."""
         return self.line_no[self.ok_idx[sub_mask]]
+
+
+# What a line split by the wrong separator may be split by instead, to name it.
+_SEPARATORS = (("\t", "tabs"), (",", "commas"), (";", "semicolons"), ("|", "pipes"),
+               ("::", "'::'"), (" ", "spaces"))  # fmt: skip
+
+
+def _separator_seen(text: str, sep: str, n_fields: int) -> str:
+    """A hint, "; its fields look separated by semicolons", when another separator than
+    ``sep`` splits ``text`` into ``n_fields`` fields (runs of spaces as one); else ""."""
+    for other, label in _SEPARATORS:
+        if other != sep and other in text:
+            parts = text.split() if other == " " else text.split(other)
+            if parts and not parts[-1].strip():  # a separator ending the line
+                parts.pop()
+            if len(parts) == n_fields:
+                return f"; its fields look separated by {label}"
+    return ""
 
 
 # A quoted field's newlines join at most this many lines into one record: an unclosed quote

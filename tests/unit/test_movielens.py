@@ -376,8 +376,7 @@ def test_a_dimension_file_without_rows_is_said_and_the_cli_counts_orphans(
     said: list[str] = []
     import_movielens(src, paths, progress=said.append)
     assert [m for m in said if m.startswith("warning:")] == [
-        f"warning: {src / 'u.user'} has no valid row (0 lines rejected): empty, compressed or "
-        "another file? Every rating lands as an orphan"
+        f"warning: {src / 'u.user'} holds no line: every rating lands as an orphan"
     ]
     monkeypatch.setenv("RECASSETS_HOME", paths.home)
     cli.main(["import-movielens", str(src)])
@@ -613,11 +612,11 @@ def test_progress_once_per_file_and_every_30_days(tmp_path: Path, paths: Paths) 
         "read u.data: 65 rows, 0 rejected",
         "read u.item: 1 rows, 0 rejected",
         "read u.user: 1 rows, 0 rejected",
-        "events: landed 30/65 days",
-        "events: landed 60/65 days",
-        "events: landed 65/65 days",
-        "users: landed 1 users over 1 days",
-        "items: landed 1 items over 1 days",
+        "events: staged 30/65 days",
+        "events: staged 60/65 days",
+        "events: staged 65/65 days",
+        "users: staged 1 users over 1 days",
+        "items: staged 1 items over 1 days",
     ]
 
 
