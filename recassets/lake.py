@@ -271,6 +271,17 @@ def has_partition(spark: SparkSession, path: str, day: dt.date | str) -> bool:
     return bool(rows.limit(1).count())
 
 
+def days_with_rows(spark: SparkSession, path: str, days: Sequence[dt.date]) -> set[dt.date]:
+    """The ``days`` holding at least one row of the table at ``path`` (``has_partition`` for
+    many days in one Spark job); empty when there is no table."""
+    from pyspark.sql import functions as F
+
+    if not days or not is_delta_table(spark, path):
+        return set()
+    df = spark.read.format("delta").load(path).where(F.col("dt").isin(*days))
+    return {r["dt"] for r in df.select("dt").distinct().collect()}
+
+
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 

@@ -42,6 +42,7 @@ from recassets.features.schema import (
     TOP_CATEGORIES,
     WINDOWS,
 )
+from recassets.ingested import require_feature_inputs
 from recassets.lake import (
     conform,
     days_predicate,
@@ -370,11 +371,16 @@ def build_features(
     (``backfill.compute_range``: the same tables in a number of Spark jobs that does not grow
     with the run's length) and writes each table's run in one commit; ``"auto"`` takes the
     per-day path for a run shorter than ``RANGE_MIN_DAYS`` (the daily incremental run reads only
-    d-27..d) and the range pass from there on. Both give the same tables; the choice is cost."""
+    d-27..d) and the range pass from there on. Both give the same tables; the choice is cost.
+
+    ``recassets.ingested.NotIngestedError`` when a day the partitions read was never ingested
+    (``require_feature_inputs``)."""
     if mode not in ("auto", "daily", "range"):
         raise ValueError(f"mode must be 'auto', 'daily' or 'range', not {mode!r}")
     say = progress or (lambda _m: None)
     ordered = sorted({_day(d) for d in days})
+    # a day never ingested reads as no rows: refuse it, before any table is created or written
+    require_feature_inputs(spark, paths, ordered)
     result = FeatureResult(days=[d.isoformat() for d in ordered])
     for name in tables:
         ensure_table(spark, paths.table(name), TABLES[name], ["dt"])

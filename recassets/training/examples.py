@@ -18,16 +18,18 @@ from typing import TYPE_CHECKING, TypeAlias
 from recassets import __version__
 from recassets.features.schema import ENGAGEMENT_TYPES
 from recassets.features.seen import seed_of
+from recassets.ingested import require_example_inputs
 from recassets.lake import (
     conform,
     days_predicate,
+    days_with_rows,
     ensure_table,
     has_partition,
     is_delta_table,
     latest_version,
     replace_partitions,
 )
-from recassets.paths import Paths
+from recassets.paths import Paths, partition_start_date
 from recassets.spark import local_frame
 from recassets.training.schema import (
     COHORT_DENSE,
@@ -312,17 +314,6 @@ def compute_examples(
     return conform(ex.withColumn("dt", F.lit(d)), TRAINING_EXAMPLES_DDL), recipe, fday
 
 
-def _existing_days(spark: SparkSession, path: str, days: Sequence[dt.date]) -> set[dt.date]:
-    """The ``days`` holding at least one row of the table at ``path`` (``has_partition`` for
-    many days in one Spark job); empty when there is no table."""
-    from pyspark.sql import functions as F
-
-    if not days or not is_delta_table(spark, path):
-        return set()
-    df = spark.read.format("delta").load(path).where(F.col("dt").isin(*days))
-    return {r["dt"] for r in df.select("dt").distinct().collect()}
-
-
 def _rated_with_negatives_range(
     spark: SparkSession,
     events: DataFrame,
@@ -408,7 +399,7 @@ def compute_examples_range(
     kinds = typed.select("dt", "event_type").distinct().collect()
     flagged = {r["dt"] for r in kinds if r["event_type"] == "impression"}
     rated_days = {r["dt"] for r in kinds if r["event_type"] == "rating"}
-    existing = _existing_days(spark, paths.table("item_features"), [d - one for d in ds])
+    existing = days_with_rows(spark, paths.table("item_features"), [d - one for d in ds])
     feature_days = [d for d in ds if d - one in existing]
     recipes = {d.isoformat(): recipe_of(d in flagged, d in rated_days) for d in ds}
     features_day = {d.isoformat(): (d - one).isoformat() if d in feature_days else None for d in ds}
@@ -506,15 +497,22 @@ def build_training_examples(
     run_id: str = "",
     progress: Callable[[str], None] | None = None,
     mode: str = "auto",
+    first_day: dt.date | None = None,
+    features_required: bool = True,
 ) -> ExamplesResult:
     """Compute and write the ``training_examples`` partitions of ``days``.
 
     ``mode``: ``"auto"`` runs one day with the per-day path and more with the range pass;
     ``"daily"`` forces the per-day loop (each day replaced in its own commit), ``"range"`` the
     range pass (all days replaced in one commit, so a failed run leaves the previous version).
-    Both write the same rows."""
+    Both write the same rows. ``NotIngestedError`` (``recassets.ingested``) for a day whose
+    inputs were never ingested, or whose d-1 features are not built where d-1 is on or after
+    ``first_day`` (None: ``partition_start_date``) and ``features_required``; without it such
+    a day takes zeros, as the first day does (tests of that path on a mid-range day)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    start = (first_day or partition_start_date(paths)) if features_required else None
+    require_example_inputs(spark, paths, days, start)  # before the table is created or written
     say = progress or (lambda _m: None)
     path = paths.table(TABLE)
     ensure_table(spark, path, TRAINING_EXAMPLES_DDL, ["dt"])

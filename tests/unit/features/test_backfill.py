@@ -308,6 +308,8 @@ def test_auto_takes_the_range_pass_from_range_min_days_on(spark, tmp_path: Path,
             result.rows.setdefault(t, {})[d.isoformat()] = 0
 
     monkeypatch.setattr(pipelines, "_build_day", one_day)
+    # an empty home: the routing is under test, not the inputs (tests/unit/test_ingested.py)
+    monkeypatch.setattr(pipelines, "require_feature_inputs", lambda *_a: None)
     build_features(spark, home_at(tmp_path), [*days, gap], mode="auto")
     assert calls == [("range", days), ("day", [gap])]
     calls.clear()

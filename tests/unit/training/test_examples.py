@@ -116,7 +116,8 @@ def test_a_negative_is_never_an_item_the_user_engaged_with_before(make_home, spa
     land(paths, {D1: d1, D2: d2}, {D1: [user(1, D1)]}, {D1: catalog})
     ingest_all(spark, paths, [D1, D2], [D1, D2])
 
-    build_training_examples(spark, paths, [D2])  # no features of D1: same-day exclusion only
+    # no features of D1 (allowed only here): same-day exclusion only
+    build_training_examples(spark, paths, [D2], features_required=False)
     before = [r for r in rows(spark, paths, D2).values() if r.source == "sampled_negative"]
     assert {r.item_id for r in before} & set(range(10, 30))  # the draws do hit D1's items
 

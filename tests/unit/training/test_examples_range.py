@@ -122,11 +122,16 @@ def homes(make_home, spark):
     build_features(spark, daily, FEATURE_DAYS)
     ranged = home_at(Path(daily.home).parent / "examples_range")
     shutil.copytree(daily.home, ranged.home)
-    by_day = build_training_examples(spark, daily, D, run_id="daily", mode="daily")
+    # D3 and D5 without features of d-1 on purpose (features_required=False): the zeros path
+    by_day = build_training_examples(
+        spark, daily, D, run_id="daily", mode="daily", features_required=False
+    )
     ensure_table(spark, ranged.table("training_examples"), TRAINING_EXAMPLES_DDL, ["dt"])
     before = latest_version(spark, ranged.table("training_examples"))
     ticks: list[str] = []
-    by_range = build_training_examples(spark, ranged, D, run_id="range", progress=ticks.append)
+    by_range = build_training_examples(
+        spark, ranged, D, run_id="range", progress=ticks.append, features_required=False
+    )
     return daily, ranged, by_day, by_range, before, ticks
 
 
