@@ -37,6 +37,10 @@ DESCRIPTION = (
 )
 # ``generate --events-per-day``: a day is built in memory, about 400 bytes an event (10M: 4 GB)
 MAX_EVENTS_PER_DAY = 10_000_000
+# ... and at least two requests' slates (2 x SyntheticConfig.slate_size, 10: a test holds them
+# equal), which SyntheticConfig refuses below: a day keeps whole requests, and fewer landed
+# most days empty. Here, not read from the config: parsing must not import numpy.
+MIN_EVENTS_PER_DAY = 20
 
 
 class _Defaults(argparse.HelpFormatter):
@@ -63,8 +67,9 @@ def synthetic_args(p: argparse.ArgumentParser, days: int, max_days: int) -> None
     """The synthetic world's options (``demo``, ``generate``)."""
     p.add_argument("--days", type=at_most(max_days), default=days,
                    help=f"days to generate (at most {max_days:,}: a century)")  # fmt: skip
-    p.add_argument("--events-per-day", type=at_most(MAX_EVENTS_PER_DAY), default=20_000,
-                   help=f"events a day (at most {MAX_EVENTS_PER_DAY:,}: a day is built in memory)")  # fmt: skip
+    p.add_argument("--events-per-day", type=events_per_day, default=20_000,
+                   help=f"events a day ({MIN_EVENTS_PER_DAY} to {MAX_EVENTS_PER_DAY:,}: a day "
+                   "keeps whole requests of 10 impressions, and is built in memory)")  # fmt: skip
     p.add_argument("--seed", type=seed, default=7, help="the world's seed")
     p.add_argument("--start", type=day, default="2026-01-01", help="first day (UTC)")
 
@@ -140,6 +145,19 @@ def at_most(limit: int):  # noqa: ANN201 - an argparse type
 
     check.__name__ = "positive"  # argparse names the type in its message
     return check
+
+
+def events_per_day(text: str) -> int:
+    """An argparse type: ``generate --events-per-day``, ``MIN_EVENTS_PER_DAY`` to
+    ``MAX_EVENTS_PER_DAY`` (``--events-per-day 5`` was refused by the config's ValueError,
+    naming neither the flag nor the least it takes)."""
+    value = at_most(MAX_EVENTS_PER_DAY)(text)
+    if value < MIN_EVENTS_PER_DAY:
+        raise argparse.ArgumentTypeError(
+            f"expected at least {MIN_EVENTS_PER_DAY} (two requests' slates of 10 impressions: "
+            f"a day keeps whole requests, and fewer landed most days empty), got {value}"
+        )
+    return value
 
 
 def seed(text: str) -> int:

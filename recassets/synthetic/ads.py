@@ -66,16 +66,23 @@ def campaign_rows(world: World, n: int) -> list[dict[str, Any]]:
     return rows
 
 
-def write_campaigns(paths: Paths, world: World, config: SyntheticConfig) -> Path | None:
-    """Land ``config.campaigns`` campaigns as ``<landing>/ads/campaigns.json`` (atomically);
-    None and no file when the config asks for none."""
+def campaigns_bytes(world: World, config: SyntheticConfig) -> bytes | None:
+    """The campaigns file ``config`` lands, byte for byte; None when it asks for none."""
     rows = campaign_rows(world, config.campaigns)
     if not rows:
         return None
-    text = json.dumps({"campaigns": rows}, indent=1, sort_keys=True) + "\n"
+    return (json.dumps({"campaigns": rows}, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+def write_campaigns(paths: Paths, world: World, config: SyntheticConfig) -> Path | None:
+    """Land ``config.campaigns`` campaigns as ``<landing>/ads/campaigns.json`` (atomically);
+    None and no file when the config asks for none."""
+    data = campaigns_bytes(world, config)
+    if data is None:
+        return None
     target = campaigns_path(paths.landing)
     target.parent.mkdir(parents=True, exist_ok=True)
-    return atomic.write_bytes_if_changed(target, text.encode("utf-8"))  # the same: untouched
+    return atomic.write_bytes_if_changed(target, data)  # the same: untouched
 
 
-__all__ = ["campaign_rows", "write_campaigns"]
+__all__ = ["campaign_rows", "campaigns_bytes", "write_campaigns"]

@@ -13,9 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recassets.events import EVENTS
+from recassets.funnel.campaigns import campaigns_path
 from recassets.landing import landing_bytes, write_landing_file, writing
 from recassets.paths import Paths
-from recassets.synthetic.ads import write_campaigns
+from recassets.synthetic.ads import campaigns_bytes, write_campaigns
+from recassets.synthetic.identity import check_world, record_world
 from recassets.synthetic.world import (
     _DAY_US,
     _STREAM_EVENTS,
@@ -209,10 +211,14 @@ def _write_split(
 
 
 def conflicts(paths: Paths, config: SyntheticConfig, world: World) -> list[Path]:
-    """The landing files already in the days ``config`` generates that it would not write
-    byte for byte: another seed's, size's or format's, or data of the user's own. The same
-    config again writes the same bytes, so a second ``make demo`` passes."""
+    """The landing files already in the days ``config`` generates, and the campaigns file,
+    that it would not write byte for byte: another seed's, size's or format's, or data of the
+    user's own. The same config again writes the same bytes, so a second ``make demo`` passes.
+    (Another world in other days: ``identity.check_world``.)"""
     out: list[Path] = []
+    ads = campaigns_path(paths.landing)  # replaced by write_campaigns, not in a day folder
+    if ads.is_file() and ads.read_bytes() != campaigns_bytes(world, config):
+        out.append(ads)
     for d in range(config.days):
         day = config.start + dt.timedelta(days=d)
         held = {
@@ -253,17 +259,19 @@ def generate(
 def _generate(
     paths: Paths, config: SyntheticConfig, progress: Callable[[str], None] | None
 ) -> GenerationSummary:
+    check_world(paths, config)  # another world in other days: refused by its record
     world = build_world(config)
     if found := conflicts(paths, config, world):
         shown = ", ".join(str(f) for f in found[:3]) + (
             f" and {len(found) - 3} more" if len(found) > 3 else ""
         )
         raise FileExistsError(
-            f"{len(found)} landing file(s) in the days to generate differ from what this "
+            f"{len(found)} landing file(s) in the days to generate or ads/ differ from what this "
             f"generation writes (another seed, size or format, or data of your own; once "
             f"ingested, overwriting them would change what the lake's lineage recorded): "
             f"{shown}; remove those days' folders, or use a fresh RECASSETS_HOME; nothing was written"
         )
+    record_world(paths, config)  # first: a generation cut short leaves its files named
     campaigns = write_campaigns(paths, world, config)
     files: list[Path] = []
     totals = {"events": 0, "users": 0, "items": 0}

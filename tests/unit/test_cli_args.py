@@ -30,6 +30,9 @@ from recassets.training.recommend import cli_recommend
         (["generate", "--start", "1969-12-31"], "expected a day from 1970-01-01 to 9998-12-31"),
         (["generate", "--days", "10000000"], "expected at most 36,525, got 10,000,000"),
         (["generate", "--seed", "-1"], "expected 0 or more, got -1"),
+        # the config's own refusal named neither the flag nor the least it takes
+        (["generate", "--events-per-day", "5"], "argument --events-per-day: expected at least 20"),
+        (["demo", "--events-per-day", "19"], "argument --events-per-day: expected at least 20"),
         (["demo", "--movielens", ""], "expected a folder, got an empty path"),
         (["recommend", "--users", "u.txt", "--k", "10**24"], "expected a whole number"),
         (["recommend", "--users", "u.txt", "--k", "100001"], "expected at most 10,000"),
@@ -593,6 +596,7 @@ def test_an_empty_tag_or_users_file_and_a_huge_day_are_refused(capsys):
         == "recassets_recommender:x"
     )
     assert parser.parse_args(["generate", "--events-per-day", "10000000"]).events_per_day == 10**7
+    assert parser.parse_args(["generate", "--events-per-day", "20"]).events_per_day == 20
     for sub in ("generate", "recommend", "evaluate", "serve"):  # each default said
         with pytest.raises(SystemExit):
             parser.parse_args([sub, "--help"])

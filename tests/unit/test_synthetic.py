@@ -119,13 +119,18 @@ def test_generating_over_other_landing_files_is_refused_writing_nothing(tmp_path
     assert _landed(tmp_path) == before
     # Untouched, not rewritten: a new modification time is a day landed again to the sensor.
     assert _mtimes(tmp_path) == times
-    for other in (replace(TINY, seed=8), replace(TINY, fmt="parquet")):
-        with pytest.raises(FileExistsError, match="differ from what this generation writes"):
+    for other, refusal in (
+        (replace(TINY, seed=8), r"this generation is another \(seed 8"),  # its world
+        (replace(TINY, fmt="parquet"), "differ from what this generation writes"),  # its bytes
+    ):
+        with pytest.raises(FileExistsError, match=refusal):
             generate(paths, other)
         assert _landed(tmp_path) == before  # nothing written
+    # other days, another world: refused too (tests/unit/test_synthetic_identity.py)
     later = replace(TINY, start=TINY.start + dt.timedelta(days=TINY.days))
-    generate(paths, replace(later, seed=8))  # other days: nothing there to differ from
-    assert len(_landed(tmp_path)) > len(before)
+    with pytest.raises(FileExistsError, match="holds the synthetic world of seed 7"):
+        generate(paths, replace(later, seed=8))
+    assert _landed(tmp_path) == before
 
 
 def test_a_day_regenerates_alone_and_a_longer_horizon_keeps_the_first_days():
@@ -387,6 +392,17 @@ def test_config_refuses_fewer_events_a_day_than_two_slates():
             replace(TINY, events_per_day=few, slate_size=10)
     assert replace(TINY, events_per_day=20, slate_size=10).events_per_day == 20
     assert replace(TINY, events_per_day=0).events_per_day == 0  # an empty day, on purpose
+
+
+def test_the_clis_least_events_per_day_is_the_configs():
+    """``generate --events-per-day`` refuses below the config's own bound (two slates), named
+    by its flag (tests/unit/test_cli_args.py), not by a second opinion of it."""
+    from recassets.cli_args import MIN_EVENTS_PER_DAY
+
+    assert MIN_EVENTS_PER_DAY == 2 * SyntheticConfig().slate_size
+    assert replace(TINY, events_per_day=MIN_EVENTS_PER_DAY).events_per_day == MIN_EVENTS_PER_DAY
+    with pytest.raises(ValueError, match="less than two requests' slates"):
+        replace(TINY, events_per_day=MIN_EVENTS_PER_DAY - 1)
 
 
 def test_two_writers_of_one_landing_zone_are_one_at_a_time(tmp_path: Path):
