@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from assets import keys
+from assets.beta import accept_beta
 from assets.metadata import lineage_record, table_metadata
 from assets.partitions import (
     DAILY,
@@ -40,7 +41,7 @@ GROUP = "features"
 # later days' counters were silently wrong, shown fresh), and the daemon's DAILY_EAGER rebuilds
 # them (sensors/conditions.py). Days before the first partition are no dependency. Users and
 # items stay one day to one day: their tables are cumulative (up to d), which no window says.
-RAW_WINDOW = TimeWindowPartitionMapping(
+RAW_WINDOW = accept_beta(TimeWindowPartitionMapping)(
     start_offset=-27, end_offset=0, allow_nonexistent_upstream_partitions=True
 )
 UPSTREAM = [AssetDep(keys.RAW_EVENTS, partition_mapping=RAW_WINDOW), keys.USERS, keys.ITEMS]

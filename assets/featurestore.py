@@ -21,6 +21,7 @@ from dagster import (
 )
 
 from assets import keys
+from assets.beta import accept_beta
 from assets.partitions import DAILY, add_day_metadata, partition_days
 from recassets.featurestore.store import materialize_days, served_day, skew_check
 from resources import FeatureStoreResource, LakeResource
@@ -29,7 +30,7 @@ GROUP = "features"
 SKEW_SAMPLE = 200  # entities per view compared by the skew check
 
 
-@asset(
+@accept_beta(asset)(  # backfill_policy is beta in Dagster 1.13 (assets/beta.py)
     key=keys.FEATURE_STORE,
     group_name=GROUP,
     partitions_def=DAILY,

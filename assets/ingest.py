@@ -21,6 +21,7 @@ from dagster import (
 )
 
 from assets import keys
+from assets.beta import accept_beta
 from assets.metadata import home_path
 from assets.partitions import (
     DAILY,
@@ -133,7 +134,7 @@ def day_metadata(paths: Paths, result: IngestResult) -> dict[str, dict]:
 def _ingest_asset(dataset: str, description: str):
     contract = CONTRACTS[dataset]
 
-    @asset(
+    @accept_beta(asset)(  # backfill_policy is beta in Dagster 1.13 (assets/beta.py)
         key=keys.INGESTED[dataset],
         group_name=GROUP,
         partitions_def=DAILY,

@@ -41,16 +41,40 @@ class ModelTrainConfig(Config):
     # Bounds on every number: a value outside them is refused naming the field before any
     # work (pydantic, when Dagster builds the config), not read as a slice (a negative
     # holdout trained on the evaluation's day) or a silent default.
-    full_retrain: bool = False
-    epochs_from_scratch: int = Field(default=3, ge=1)
-    holdout_days: int | None = Field(default=None, ge=0)
-    batch_size: int = Field(default=1024, ge=1)
-    id_capacity: int = Field(default=100_000, ge=1)  # rows of the user_id / item_id tables
-    id_min_count: int = Field(default=2, ge=1)  # sightings before an id gets its own row
-    num_threads: int | None = Field(default=None, ge=1)
-    # Sharded training over this many local ranks (TorchRec DMP, gloo / NCCL); None: the
-    # RECASSETS_TRAIN_PROCESSES environment variable, default 1 (the in-process loop).
-    processes: int | None = Field(default=None, ge=1)
+    full_retrain: bool = Field(
+        default=False,
+        description="Train from scratch instead of warm-starting from the latest checkpoint "
+        "(which makes one pass over the partitions it has not consumed).",
+    )
+    epochs_from_scratch: int = Field(
+        default=3,
+        ge=1,
+        description="Passes over the training days when training from scratch (full_retrain, "
+        "or no checkpoint yet).",
+    )
+    holdout_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="The newest training_examples days kept for model_evaluation. Unset: as "
+        "many of the newest as hold 300 users with a positive, 1 to 28 and at most a quarter "
+        "of the days.",
+    )
+    batch_size: int = Field(default=1024, ge=1, description="Examples per training step.")
+    id_capacity: int = Field(
+        default=100_000, ge=1, description="Rows of the user_id and item_id embedding tables."
+    )
+    id_min_count: int = Field(
+        default=2, ge=1, description="Sightings of an id before it gets its own embedding row."
+    )
+    num_threads: int | None = Field(
+        default=None, ge=1, description="torch threads while training. Unset: torch's default."
+    )
+    processes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Local ranks of sharded training (TorchRec DMP, gloo or NCCL). Unset: the "
+        "RECASSETS_TRAIN_PROCESSES environment variable, default 1 (the in-process loop).",
+    )
 
 
 class SequenceRankingConfig(ModelTrainConfig):
@@ -58,8 +82,18 @@ class SequenceRankingConfig(ModelTrainConfig):
     its checkpoint's): ``history`` newest engagements attended (the feature pipeline keeps 50),
     ``attention_hidden`` units of the attention unit."""
 
-    history: int = Field(default=50, ge=1)
-    attention_hidden: int = Field(default=32, ge=1)
+    history: int = Field(
+        default=50,
+        ge=1,
+        description="Newest engagements attended (the feature pipeline keeps 50). From scratch "
+        "only: a warm start keeps its checkpoint's.",
+    )
+    attention_hidden: int = Field(
+        default=32,
+        ge=1,
+        description="Units of the attention unit. From scratch only: a warm start keeps its "
+        "checkpoint's.",
+    )
 
 
 def _train(
@@ -181,12 +215,35 @@ class ItemSimilarityConfig(Config):
     ``max_items``: the most engaged items it covers (its fit is cubic in them);
     ``neighbors``: weights kept per item."""
 
-    holdout_days: int | None = Field(default=None, ge=0)
-    window_days: int = Field(default=365, ge=1)
-    l2: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    beta: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    max_items: int = Field(default=10_000, ge=1)
-    neighbors: int = Field(default=100, ge=1)
+    holdout_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="The newest training days left to the evaluation. Unset: the two-tower's "
+        "choice.",
+    )
+    window_days: int = Field(
+        default=365, ge=1, description="Training days whose positives the fit reads."
+    )
+    l2: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="EASE's ridge weight (larger: closer to popularity). Unset: chosen on the "
+        "window's last 7 days.",
+    )
+    beta: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="The blend's weight of the week's popularity beside the EASE score. Unset: "
+        "chosen on the window's last 7 days.",
+    )
+    max_items: int = Field(
+        default=10_000,
+        ge=1,
+        description="The most engaged items covered (the fit is cubic in them).",
+    )
+    neighbors: int = Field(default=100, ge=1, description="Weights kept per item.")
 
 
 @asset(
@@ -246,9 +303,13 @@ class LightRankerConfig(Config):
     """The L1 light ranker (``recassets.training.light``): ``max_rows`` of the two-tower's
     training days' examples (a seeded sample), ``hidden`` units, ``epochs`` passes."""
 
-    max_rows: int = Field(default=300_000, ge=1)
-    hidden: int = Field(default=16, ge=1)
-    epochs: int = Field(default=4, ge=1)
+    max_rows: int = Field(
+        default=300_000,
+        ge=1,
+        description="Examples of the two-tower's training days it trains on (a seeded sample).",
+    )
+    hidden: int = Field(default=16, ge=1, description="Units of the MLP's hidden layer.")
+    epochs: int = Field(default=4, ge=1, description="Passes over the sampled examples.")
 
 
 @asset(
@@ -302,17 +363,39 @@ class ModelEvaluationConfig(Config):
     two-tower results the ranker re-ranks (the served pair). ``bootstrap``: resamples of the
     confidence intervals (users resampled)."""
 
-    k: int = Field(default=50, ge=1)
-    candidates: int = Field(default=200, ge=1)
-    bootstrap: int = Field(default=1000, ge=0)  # 0: no intervals (quicker)
-    # which baselines the gate must beat; None: all (popularity all-time / trailing 7 days,
-    # co-occurrence). A name it does not know is refused: dropped, a typo would leave the
+    k: int = Field(
+        default=50,
+        ge=1,
+        description="The cut-off of Recall, NDCG and HitRate (NDCG@10 is reported beside).",
+    )
+    candidates: int = Field(
+        default=200,
+        ge=1,
+        description="Two-tower results the ranker re-ranks (the pair as served).",
+    )
+    bootstrap: int = Field(
+        default=1000,
+        ge=0,
+        description="Resamples (of users) of the confidence intervals; 0: no intervals (quicker).",
+    )
+    # A name it does not know is refused (_known_baselines): dropped, a typo would leave the
     # gate nothing to beat, and it would pass.
-    gate_baselines: list[str] | None = None
-    # the cascade, as serving runs it (FunnelConfig.candidates, .light_keep): the light
-    # ranker scores the two-tower's light_pool and keeps light_keep for the DCN-v2
-    light_pool: int = Field(default=500, ge=1)
-    light_keep: int = Field(default=200, ge=1)
+    gate_baselines: list[str] | None = Field(
+        default=None,
+        description="The baselines the promotion gate must beat, of popularity_all_time, "
+        "popularity_trailing_7d and cooccurrence. Unset: all of them.",
+    )
+    # the cascade, as serving runs it (FunnelConfig.candidates, .light_keep)
+    light_pool: int = Field(
+        default=500,
+        ge=1,
+        description="Two-tower candidates the light ranker scores, as serving runs it.",
+    )
+    light_keep: int = Field(
+        default=200,
+        ge=1,
+        description="Candidates the light ranker keeps for the DCN-v2, as serving runs it.",
+    )
 
     @field_validator("gate_baselines")
     @classmethod

@@ -69,12 +69,31 @@ def item_embeddings(context: AssetExecutionContext, lake: LakeResource) -> Mater
 class ItemIndexConfig(Config):
     """``factory`` overrides the size-based choice (``Flat``, ``IVF1024,Flat``, ...)."""
 
-    factory: str | None = None
-    sample_users: int = Field(default=2000, ge=1)
-    # None: the depth serving asks for (its 500 candidates and 100 for seen items; CHECK_K)
-    k: int | None = Field(default=None, ge=1)
-    # 0: no tuning (nprobe 1); NaN never reached its target and silently searched every list
-    target_recall: float = Field(default=0.97, ge=0, le=1, allow_inf_nan=False)
+    factory: str | None = Field(
+        default=None,
+        description="A FAISS index factory string (Flat, IVF1024,Flat, ...) instead of the "
+        "size-based choice.",
+    )
+    sample_users: int = Field(
+        default=2000,
+        ge=1,
+        description="Users whose vectors tune nprobe (half) and measure the recall (half).",
+    )
+    k: int | None = Field(
+        default=None,
+        ge=1,
+        description="The depth the recall is tuned and measured at. Unset: the depth serving "
+        "asks for (its 500 candidates and 100 for seen items).",
+    )
+    # NaN never reached its target and silently searched every list: refused (allow_inf_nan)
+    target_recall: float = Field(
+        default=0.97,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="The recall@k against exact search that nprobe is tuned to reach; 0: no "
+        "tuning (nprobe 1).",
+    )
 
 
 @asset(

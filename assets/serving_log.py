@@ -29,6 +29,7 @@ from dagster import (
 )
 
 from assets import keys
+from assets.beta import accept_beta
 from assets.ingest import day_metadata, ingest_metadata
 from assets.partitions import SERVING_DAYS, add_day_metadata, partition_days
 from recassets.events import SERVING_LOG
@@ -50,7 +51,7 @@ serving_log_files = AssetSpec(
 )
 
 
-@asset(
+@accept_beta(asset)(  # backfill_policy is beta in Dagster 1.13 (assets/beta.py)
     key=keys.SERVING_LOG,
     group_name=GROUP,
     partitions_def=SERVING_DAYS,

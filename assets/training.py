@@ -19,6 +19,7 @@ from dagster import (
 )
 
 from assets import keys
+from assets.beta import accept_beta
 from assets.metadata import lineage_record, table_metadata
 from assets.partitions import (
     DAILY,
@@ -37,7 +38,7 @@ from resources import LakeResource, SparkResource
 GROUP = "training"
 # Examples of day d join the features of d-1; they also depend on the features of d, so that
 # a failing blocking quality check on d's features stops d's training data in the same run.
-FEATURES_D_MINUS_1_AND_D = TimeWindowPartitionMapping(
+FEATURES_D_MINUS_1_AND_D = accept_beta(TimeWindowPartitionMapping)(
     start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
 )
 
@@ -65,7 +66,7 @@ def _training_data_now(
     return version, metadata
 
 
-@multi_observable_source_asset(
+@accept_beta(multi_observable_source_asset)(
     specs=[
         AssetSpec(
             key=keys.TRAINING_DATA,
@@ -102,7 +103,7 @@ def observe_training_data(
     )
 
 
-@asset(
+@accept_beta(asset)(  # backfill_policy (assets/beta.py)
     key=keys.TRAINING_EXAMPLES,
     group_name=GROUP,
     partitions_def=DAILY,
@@ -132,6 +133,8 @@ def training_examples(
         partition_days(context),
         run_id=context.run.run_id,
         progress=context.log.info,
+        # the partitions' first day, RECASSETS_START_DATE included: no features before it
+        first_day=DAILY.start.date(),
     )
     reader = VersionReader(paths)
     versions = {d: reader.examples(d) for d in result.rows}

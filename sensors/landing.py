@@ -95,8 +95,9 @@ WARN_MAX = 20
 
 ingest_job = define_asset_job(
     "ingest_job",
+    # no partitions_def: inferred from the selected assets (all DAILY); passing it is
+    # deprecated in Dagster 1.13 and removed in 2.0
     selection=AssetSelection.assets(*INGEST_KEYS.values(), *ONLINE_PATH_KEYS),
-    partitions_def=DAILY,
     description="Ingest landed days into raw_events, users and items, then carry them through "
     "their feature tables and the Feast online store, checks included, in the same run. "
     "Launched by landing_sensor for exactly the days whose files changed.",

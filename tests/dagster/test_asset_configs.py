@@ -68,3 +68,18 @@ def test_a_value_within_bounds_is_kept(config, field, value):
 def test_the_defaults_are_within_the_bounds():
     for config in {c for c, _, _ in REFUSED}:
         config()
+
+
+def test_every_run_config_field_is_described_in_the_launchpad():
+    """The Launchpad showed the fields of the configurable assets bare: what holdout_days or
+    target_recall mean, and what unset does, was only in the source."""
+    from definitions import defs
+
+    seen, bare = set(), []
+    for asset in defs.resolve_asset_graph().assets_defs:
+        schema = asset.node_def.config_schema if asset.is_executable else None
+        fields = getattr(schema.config_type, "fields", {}) if schema is not None else {}
+        seen |= {f"{asset.node_def.name}.{n}" for n in fields}
+        bare += [f"{asset.node_def.name}.{n}" for n, f in fields.items() if not f.description]
+    assert {"models__two_tower_model.holdout_days", "retrieval__item_index.target_recall"} <= seen
+    assert bare == []
