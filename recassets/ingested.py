@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 
 from recassets.features.schema import TABLES, WINDOWS
 from recassets.ingest.lineage import lineage_path
+from recassets.ingest.pipeline import day_runs
 from recassets.ingest.results import TABLE_NAMES
 from recassets.lake import days_with_rows, delta_history, is_delta_table
 from recassets.paths import Paths
@@ -69,7 +70,7 @@ class NotIngestedError(RuntimeError):
         every = sorted(d for days in self.missing.values() for d in days)
         first, last = every[0].isoformat(), every[-1].isoformat()
         built = set(self.missing) <= set(FEATURE_TABLES)
-        spans = {t: _runs(days) for t, days in self.missing.items()}
+        spans = {t: day_runs(d.isoformat() for d in days) for t, days in self.missing.items()}
         if len(set(spans.values())) == 1:  # the same days of each: name them once
             named = f"{', '.join(spans)} {next(iter(spans.values()))}"
         else:
@@ -80,20 +81,6 @@ class NotIngestedError(RuntimeError):
             f"{select} for {first if first == last else f'{first}..{last}'} first "
             f"(recassets materialize --select {select} --first {first} --last {last})"
         )
-
-
-def _runs(days: Sequence[dt.date]) -> str:
-    """Sorted days as ``a..b`` runs of consecutive days, comma-separated."""
-    runs: list[list[dt.date]] = []
-    for d in days:
-        if runs and d - runs[-1][-1] == dt.timedelta(days=1):
-            runs[-1].append(d)
-        else:
-            runs.append([d])
-    return ", ".join(
-        r[0].isoformat() if len(r) == 1 else f"{r[0].isoformat()}..{r[-1].isoformat()}"
-        for r in runs
-    )
 
 
 def _as_date(day: str | dt.date) -> dt.date:
