@@ -61,9 +61,8 @@ def _describe(world: dict[str, Any], other: dict[str, Any]) -> str:
 def check_world(paths: Paths, config: SyntheticConfig) -> None:
     """``FileExistsError`` when the landing zone holds synthetic files of another world than
     ``config``'s (its record says so), naming both and the ways out. A record whose files are
-    all gone (their folders removed) is stale and no longer binds. A zone of synthetic files
-    without a record (landed before the record existed) passes when all of them lie in the
-    days ``config`` generates, where ``days.conflicts`` compares them byte for byte."""
+    all gone (their folders removed) is stale and no longer binds. A zone without a record
+    passes (see below): from then on the record binds."""
     wanted = world_identity(config)
     try:
         recorded = json.loads(record_path(paths).read_text())
@@ -78,18 +77,11 @@ def check_world(paths: Paths, config: SyntheticConfig) -> None:
     if recorded == wanted:
         return
     if not isinstance(recorded, dict):
-        last = config.start + dt.timedelta(days=config.days - 1)
-        outside = [f for f in others_landed(paths, own=lambda f: f.stem == "movielens", limit=10**9)
-                   if not config.start.isoformat() <= f.parent.name[3:] <= last.isoformat()]  # fmt: skip
-        if outside:
-            raise FileExistsError(
-                f"generate: the landing zone {paths.landing} holds synthetic files of an "
-                f"unrecorded world outside the days to generate ({outside[0]}"
-                f"{' and more' if len(outside) > 1 else ''}): it may be another world, whose "
-                "ids would name other users and items in the same lake. Use another "
-                "RECASSETS_HOME, or start this one over (`make clean-home` removes the home, "
-                "its lake with it); nothing was written"
-            )
+        # A zone without a record (landed before records existed, or holding a producer's
+        # own files beside a generation) cannot tell another world's files from data of
+        # the user's own, which generate has always left alone outside the days it writes:
+        # it passes as before (``days.conflicts`` still compares the days written), and the
+        # record written now binds every later generation.
         return
     held = _synthetic_files(paths, limit=4)
     if not held:

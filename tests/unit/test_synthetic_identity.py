@@ -76,12 +76,14 @@ def test_a_record_whose_files_are_gone_no_longer_binds(landed, tmp_path):
     assert json.loads((Path(paths.landing) / RECORD).read_text())["seed"] == 8
 
 
-def test_an_unrecorded_zone_passes_only_within_the_days_generated(landed, tmp_path):
-    """A zone landed before the record existed: its days are compared byte for byte where a
-    generation writes; a world elsewhere cannot be told apart, so it is refused."""
+def test_an_unrecorded_zone_passes_and_its_record_then_binds(landed, tmp_path):
+    """A zone landed before the record existed, or holding a producer's own files in other
+    days (``tests/unit/test_ingest.py``'s home): nothing tells those apart from another world,
+    so the generation passes as it did, records its world, and the next other world is
+    refused."""
     paths, _ = landed
     (Path(paths.landing) / RECORD).unlink()
-    with pytest.raises(FileExistsError, match="unrecorded world outside the days to generate"):
-        generate(paths, replace(TINY, seed=8, start=LATER))
     generate(paths, replace(TINY, days=TINY.days + 1))  # the same world, longer: passes
     assert (Path(paths.landing) / RECORD).is_file()
+    with pytest.raises(FileExistsError, match="holds the synthetic world of"):
+        generate(paths, replace(TINY, seed=8, start=LATER))
