@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from recassets import __version__, atomic
 from recassets.ingest.results import INGESTED_TABLES, IngestResult, PartitionResult
@@ -91,22 +91,33 @@ def read_lineage(paths: Paths, table: str, day: str) -> dict:
     return json.loads(Path(lineage_path(paths, table, day)).read_text())
 
 
-def landing_losses(
-    paths: Paths, table: str, day: str, landing_dir: str
-) -> tuple[list[str], list[str]]:
+class LandingChanges(NamedTuple):
+    """How a day's landing differs from what its last ingestion read (``landing_changes``)."""
+
+    lost: list[str]  # read by the manifest, now gone or shorter
+    new: list[str]  # here, not read by the manifest
+    unchanged: bool  # ingested by this code version from exactly these files (names, sizes)
+    rows: int  # the rows the manifest vouches for
+
+
+def landing_changes(paths: Paths, table: str, day: str, landing_dir: str) -> LandingChanges:
     """What a day's landing lost and gained since its last ingestion: the names of the files
     its manifest read that are gone from ``landing_dir`` or shorter than they were (lost),
-    and the names of those it holds that the manifest did not read (new). Both empty when the
-    day was never ingested (no manifest) or its landing is as it was or only grew.
+    and the names of those it holds that the manifest did not read (new); ``unchanged`` when
+    the day was ingested by this code version (``__version__``, which changes with the
+    validation rules) from exactly the files it holds now, each of the size read. Nothing lost
+    or new and not unchanged when the day was never ingested (no manifest).
 
     For a log the service writes and never corrects (``serving_log``) the lake is the record
     once a day is ingested, and its landing files may be cleaned up or compressed: a lost file
     is retention, not a withdrawal, and re-ingesting the day would replace its rows with
-    fewer (``assets.serving_log``)."""
+    fewer (``assets.serving_log``). Its files are published whole and never rewritten
+    (``recassets.bento.decisions``), so names and sizes tell an unchanged day without hashing
+    a day's gigabytes again."""
     try:
         manifest = read_lineage(paths, table, day)
     except (OSError, ValueError):  # never ingested, or a manifest ``--verify`` will name
-        return [], []
+        return LandingChanges([], [], False, 0)
     read: dict[str, int] = {}
     for f in manifest.get("inputs") or []:
         if isinstance(f, dict) and f.get("path") and f.get("sha256"):  # read, not a folder
@@ -119,4 +130,6 @@ def landing_losses(
                 here[p.name] = p.stat().st_size
     lost = sorted(n for n, size in read.items() if here.get(n, -1) < size)
     new = sorted(n for n in here if n not in read)
-    return lost, new
+    same = here == read and manifest.get("code_version") == __version__
+    rows = manifest.get("rows")
+    return LandingChanges(lost, new, same, rows if isinstance(rows, int) else 0)

@@ -65,14 +65,42 @@ def test_a_day_of_the_decision_log_is_ingested(paths, spark):
     assert sorted(r["request_id"] for r in rows) == ["r0", "r1", "r2"]
 
 
-def _materialize(paths, day: str, raise_on_error: bool = True):
+def _materialize(paths, day: str, raise_on_error: bool = True, reingest: bool | None = None):
+    config = {"ops": {"lake__serving_log": {"config": {"reingest": reingest}}}}
     return materialize(
         [serving_log_files, serving_log],
         resources={"spark": SparkResource(), "lake": LakeResource(home=paths.home)},
         instance=DagsterInstance.ephemeral(),
         partition_key=day,
         raise_on_error=raise_on_error,
+        run_config=config if reingest is not None else None,
     )
+
+
+def test_a_day_ingested_from_the_files_it_holds_is_not_read_again(paths, spark):
+    """The default run covers every landed day: an old day's unchanged files are not read
+    again (no new table version), unless asked, or unless the table lost its rows."""
+    import shutil
+
+    from delta.tables import DeltaTable
+
+    day = _land(paths.landing, 3)
+    table = paths.table("serving_log")
+    version = lambda: DeltaTable.forPath(spark, table).history(1).collect()[0]["version"]  # noqa: E731
+    assert _materialize(paths, day).success
+    before = version()
+    again = _materialize(paths, day)
+    assert version() == before  # before the change: a new version, the day read again
+    (mat,) = [e.materialization for e in again.get_asset_materialization_events()]
+    assert mat.partition == day and "unchanged" in mat.metadata
+    assert _materialize(paths, day, reingest=True).success
+    assert version() == before + 1
+    shutil.rmtree(table)  # the table lost: the manifest alone does not count as ingested
+    restored = _materialize(paths, day)
+    (mat,) = [e.materialization for e in restored.get_asset_materialization_events()]
+    assert "unchanged" not in mat.metadata and mat.metadata["dagster/row_count"].value == 3
+    rows = spark.read.format("delta").load(table).collect()
+    assert sorted(r["request_id"] for r in rows) == ["r0", "r1", "r2"]
 
 
 def test_a_day_whose_landing_was_cleaned_up_keeps_its_rows_and_one_that_grew_is_read_again(
