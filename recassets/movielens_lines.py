@@ -179,7 +179,20 @@ class Lines:
             self._mark(at, at, None, "not a CSV line", lambda i: broken[i])
         wide = f"expected {n_fields} {sep_label}-separated fields"
         short = np.flatnonzero(~ok & ~self.bad)
-        self._mark(short, short, None, wide, lambda i: f"{wide}, got {counts[i]}")
+        rating = getattr(self, "pos", {}).get("rating", -1) if sep == "," else -1
+        self._mark(short, short, None, wide,
+                   lambda i: f"{wide}, got {counts[i]}{self._split_decimal(i, rating, counts[i])}")  # fmt: skip
+
+    def _split_decimal(self, i: int, rating: int, count: int) -> str:
+        """A hint for a line one field too wide whose rating reads as two digit runs
+        (``1,31,4,5,1260759144``: ``4,5`` unquoted, a decimal comma); else nothing."""
+        if rating < 0 or count != self.n_fields + 1:
+            return ""
+        got = str(self.raw[i].as_py()).split(",")
+        whole, frac = (got[rating].strip(), got[rating + 1].strip())
+        if whole.isdigit() and frac.isdigit() and len(whole) <= 2 and len(frac) <= 2:
+            return f": a decimal comma in the rating ({whole},{frac})? write {whole}.{frac}"
+        return ""
 
     def _header(self, aliases: dict[str, tuple[str, ...]], sep: str, quoted: bool) -> int:
         """Read the header line (then dropped from the rows): each field's position, found by

@@ -250,3 +250,20 @@ def test_zero_padded_ids_a_decimal_comma_and_a_csv_of_other_separators(
         assert f"is not a header naming userid, movieid, rating, timestamp; its fields look " \
                f"separated by {label} (the release's CSV files" in str(err.value)  # fmt: skip
     assert snapshot(paths) == before
+
+
+def test_an_unquoted_decimal_comma_in_a_csv_rating_is_named(tmp_path: Path, paths: Paths) -> None:
+    """`1,10,4,5,864000000`: five fields where four were expected; the hint names the rating's
+    decimal comma. A line one field wide for another reason gets no such hint."""
+    src = write_csv(
+        tmp_path / "ml",
+        "userId,movieId,rating,timestamp\n1,10,4.0,864000000\n1,20,4,5,864003600\n"
+        "2,10,x,3.5,864003600\n",
+        "movieId,title,genres\n10,A,Comedy\n20,B,Drama\n",
+    )
+    summary = import_movielens(src, paths)
+    assert summary.events == 1
+    assert [r["reason"] for r in rejects(paths, "ratings.csv")] == [
+        "expected 4 comma-separated fields, got 5: a decimal comma in the rating (4,5)? write 4.5",
+        "expected 4 comma-separated fields, got 5",
+    ]
