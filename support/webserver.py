@@ -20,7 +20,12 @@ SENSORS_QUERY = (
     'repositoryLocationName: "recassets"}) { ... on Sensors { results { name '
     "sensorState { status } } } } }"
 )
-OUR_SENSORS = ("landing_sensor", "retrain_sensor", "automation_condition_sensor")
+OUR_SENSORS = (
+    "landing_sensor",
+    "retrain_sensor",
+    "automation_condition_sensor",
+    "stale_features_sensor",
+)
 
 
 def graphql(port: int, query: str) -> dict[str, Any]:

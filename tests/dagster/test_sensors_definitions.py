@@ -44,6 +44,7 @@ def test_sensors_run_by_default_and_the_schedule_is_offered_stopped(defs):
         "landing_sensor": DefaultSensorStatus.RUNNING,
         "retrain_sensor": DefaultSensorStatus.RUNNING,
         "automation_condition_sensor": DefaultSensorStatus.RUNNING,
+        "stale_features_sensor": DefaultSensorStatus.RUNNING,
     }  # and no STOPPED default_automation_condition_sensor beside ours
     [schedule] = repo.schedule_defs
     assert (schedule.name, schedule.cron_schedule, schedule.execution_timezone) == (

@@ -1,0 +1,95 @@
+"""``stale_features_sensor``: the feature days that read a day (rolled lists) or a dimension row
+(users, items) materialized after them by another run, judged on materializations recorded in
+an instance, as the daemon's tick sees them."""
+
+from __future__ import annotations
+
+import time
+
+from dagster import AssetKey, AssetMaterialization, DagsterInstance, RunRequest, SkipReason
+from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.dagster_run import DagsterRunStatus
+from dagster._core.test_utils import create_run_for_test
+
+from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from sensors.stale_features import SETTLE_S, stale_features, stale_request
+
+FEATURES = ["lake/user_features", "lake/item_features", "lake/cohort_features"]
+INGEST = ["lake/raw_events", "lake/users", "lake/items"]
+DAYS = [f"2026-01-0{d}" for d in range(1, 7)]
+LATER = time.time() + 10 * SETTLE_S  # a tick long after every change
+
+
+def run(instance: DagsterInstance, names: list[str], days: list[str],
+        status: DagsterRunStatus = DagsterRunStatus.SUCCESS) -> str:  # fmt: skip
+    """One run that materialized ``names`` for each of ``days``, in day order."""
+    keys = {AssetKey.from_user_string(n) for n in names}
+    made = create_run_for_test(instance, job_name="j", status=status, asset_selection=keys)
+    for day in days:
+        for name in names:
+            data = StepMaterializationData(
+                AssetMaterialization(asset_key=AssetKey.from_user_string(name), partition=day)
+            )
+            event = DagsterEvent(event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+                                 job_name="j", event_specific_data=data)  # fmt: skip
+            instance.store_event(EventLogEntry(error_info=None, level="debug", user_message="",
+                                               run_id=made.run_id, timestamp=time.time(),
+                                               dagster_event=event))  # fmt: skip
+    return made.run_id
+
+
+def test_the_days_built_together_are_fresh_and_a_rebuilt_day_makes_the_later_ones_stale():
+    with DagsterInstance.ephemeral() as instance:
+        assert stale_features(instance) is None  # nothing built
+        run(instance, [*INGEST, *FEATURES], DAYS)  # the demo: one range run
+        assert stale_features(instance) is None
+        run(instance, FEATURES, DAYS[:3])  # days 1-3 rebuilt (the automation's window)
+        stale = stale_features(instance)
+        assert stale is not None and (stale.first, stale.last) == (DAYS[3], DAYS[5])
+        assert f"{DAYS[3]} rolls its lists from lake/user_features {DAYS[2]}" in stale.why
+        request = stale_request(instance, now=LATER)
+        assert isinstance(request, RunRequest)
+        assert request.tags[PARTITION_RANGE_START_TAG] == DAYS[3]
+        assert request.tags[PARTITION_RANGE_END_TAG] == DAYS[5]
+        waiting = stale_request(instance)  # just now: the automation's turn first
+        assert isinstance(waiting, SkipReason) and "waiting" in str(waiting.skip_message)
+        run(instance, FEATURES, DAYS[3:])  # the sensor's run
+        assert stale_features(instance) is None  # settled: no loop
+        run(instance, FEATURES, DAYS[5:])  # the last day rebuilt: nothing after it
+        assert stale_features(instance) is None
+
+
+def test_a_late_dimension_row_makes_the_days_after_it_stale_and_one_day_is_one_partition():
+    with DagsterInstance.ephemeral() as instance:
+        run(instance, [*INGEST, *FEATURES], DAYS)
+        run(instance, ["lake/users"], DAYS[1:2])  # a late user of day 2 (its own day's
+        # features are the automation's: the graph says so)
+        stale = stale_features(instance)
+        assert stale is not None and stale.first == DAYS[2]
+        assert f"reads the rows of lake/users {DAYS[1]}" in stale.why
+        run(instance, FEATURES, DAYS[1:5])
+        stale = stale_features(instance)  # day 6 rolls from day 5 rebuilt after it
+        assert stale is not None and (stale.first, stale.last) == (DAYS[5], DAYS[5])
+        request = stale_request(instance, now=LATER)
+        assert isinstance(request, RunRequest) and request.partition_key == DAYS[5]
+        assert request.run_key == f"stale:{DAYS[5]}:{stale.newest}"
+        run(instance, FEATURES, DAYS[5:])
+        assert stale_features(instance) is None
+        run(instance, ["lake/items"], DAYS[5:])  # the last day's own rows: the automation's
+        assert stale_features(instance) is None
+        run(instance, ["lake/items"], DAYS[4:5])  # the day before's: this sensor's
+        stale = stale_features(instance)
+        assert stale is not None and stale.first == DAYS[5] and "lake/items" in stale.why
+
+
+def test_nothing_is_launched_while_features_or_ingestion_are_being_written():
+    with DagsterInstance.ephemeral() as instance:
+        run(instance, [*INGEST, *FEATURES], DAYS)
+        run(instance, FEATURES, DAYS[:2])
+        assert isinstance(stale_request(instance, now=LATER), RunRequest)
+        run(instance, ["lake/raw_events"], [], status=DagsterRunStatus.STARTED)
+        busy = stale_request(instance, now=LATER)
+        assert isinstance(busy, SkipReason) and "writes the feature tables" in str(
+            busy.skip_message
+        )
