@@ -446,6 +446,7 @@ INT64_MAX = 2**63 - 1
         ("/rank", {"user_id": 3, "item_ids": list(range(1001))}, "item_ids"),
         ("/recommend_batch", {"requests": []}, "requests"),
         ("/recommend_batch", {"requests": [{"user_id": 1}] * 65}, "requests"),
+        ("/recommend_batch", {"requests": [{"user_id": 1, "k": 200}] * 7}, "requests"),
         ("/recommend_batch", {"requests": [{"user_id": 1}, {"user_id": -1}]}, "user_id"),
         ("/recommend_batch", {"requests": [{"user_id": 1}, {"user_id": 2**64}]}, "user_id"),
         ("/recommend_batch", {"requests": [{"user_id": 1, "k": 0}]}, "k"),
