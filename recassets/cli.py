@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from recassets import cli_args
+from recassets import cli_args, cli_plan
 from recassets.freshness import SETTLE_ENV, check_run_settings
 from recassets.instance import write_dagster_yaml
 from recassets.paths import LOCATION_ENV, Paths
@@ -125,6 +125,7 @@ def materialize(
     plan = []
     if daily:
         cli_args.within_partitions(paths, first, last)  # a clear refusal, before any run
+        plan += cli_plan.inputs_before(paths, daily, first) if first else []  # --first's inputs
         plan.append({"select": daily, "first": first, "last": last})
     if models:
         # keep_going: a model that cannot train (too little data, no positives) leaves the

@@ -70,7 +70,7 @@ class NotIngestedError(RuntimeError):
         every = sorted(d for days in self.missing.values() for d in days)
         first, last = every[0].isoformat(), every[-1].isoformat()
         built = set(self.missing) <= set(FEATURE_TABLES)
-        spans = {t: day_runs(d.isoformat() for d in days) for t, days in self.missing.items()}
+        spans = {t: _few(day_runs(d.isoformat() for d in days)) for t, days in self.missing.items()}
         if len(set(spans.values())) == 1:  # the same days of each: name them once
             named = f"{', '.join(spans)} {next(iter(spans.values()))}"
         else:
@@ -81,6 +81,18 @@ class NotIngestedError(RuntimeError):
             f"{select} for {first if first == last else f'{first}..{last}'} first "
             f"(recassets materialize --select {select} --first {first} --last {last})"
         )
+
+
+def _few(runs: str, shown: int = 3) -> str:
+    """The first ``shown`` runs of days (``day_runs``'s "a..b, c"), and how many more: a real
+    history's users land on hundreds of days, and the command after them must stay in the
+    one line the CLI shows (``assets.launch.failures`` keeps 500 characters)."""
+    parts = runs.split(", ")
+    return (
+        runs
+        if len(parts) <= shown
+        else f"{', '.join(parts[:shown])} and {len(parts) - shown} more runs of days"
+    )
 
 
 def _as_date(day: str | dt.date) -> dt.date:

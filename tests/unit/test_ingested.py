@@ -137,3 +137,12 @@ def test_a_day_nothing_landed_on_is_no_gap_its_features_and_the_next_examples_bu
     build_features(spark, paths, [D1, D2, D3, D4])
     result = build_training_examples(spark, paths, [D4])
     assert result.features_day == {str(D4): str(D3)} and result.rows[str(D4)] == 1
+
+
+def test_a_real_historys_many_dimension_days_leave_the_command_in_the_line():
+    """Users landed on 90 scattered days: the message named every run of them and the command
+    came after 1,500 characters, past the 500 the CLI's failure line keeps."""
+    days = [D1 + dt.timedelta(days=2 * i) for i in range(90)]
+    err = str(NotIngestedError("user_features of 2026-07-01", {"users": days}))
+    assert "users 2026-01-01, 2026-01-03, 2026-01-05 and 87 more runs of days, not yet" in err
+    assert len(err) < 500 and err.endswith("--last 2026-06-28)")
