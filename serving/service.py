@@ -215,7 +215,7 @@ def _decision_drops() -> Any:
 
         _LIVE["decision_drops"] = prometheus_client.Counter(
             "recassets_decision_log_dropped",
-            "decision log records not landed: buffer_full, write_error, unserializable, closed (after shutdown began)",
+            "decision log records not landed: buffer_full, buffer_bytes, write_error, unserializable, closed (after shutdown began)",
             ["reason"],
         )
     return _LIVE["decision_drops"]
@@ -364,7 +364,7 @@ class RecommenderService:
         self.bento = D.bento_tag(Path(__file__).resolve().parent)
         self.models = D.model_versions(self.recommender.bundle.manifest)
         drops = _decision_drops()
-        for reason in ("buffer_full", "write_error", "unserializable", "closed"):
+        for reason in D.DROP_REASONS:
             drops.labels(reason)
         self.decisions = D.DecisionLog(
             self.recommender.paths.landing,

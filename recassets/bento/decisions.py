@@ -25,9 +25,11 @@ records at once (about 25 ms, holding the GIL in 5 ms slices) stalled every requ
 and made the tail (p99 51 ms at concurrency 8 against a p50 of 21 ms); spread over the
 requests it costs the same and no request waits for it. A background thread flushes the
 buffer into a new file every ``flush_records`` records or ``flush_interval_s`` seconds, and
-``close`` (the service's shutdown) flushes what is left. The buffer is bounded
-(``max_buffer``): past it a record is dropped, not queued; so is one that comes after
-``close``. A write that fails (disk full, a permission, the folder not a folder) drops that
+``close`` (the service's shutdown) flushes what is left. The buffer is bounded in records
+(``max_buffer``) and in bytes of JSON lines (``max_bytes``, 32 MiB: records of a large k or
+a long /rank run to 100 KB each): past either a record is dropped, not queued; so is one that
+comes after ``close``. A flush is due at half the bytes too, so large records are landed
+before the bound drops them. A write that fails (disk full, a permission, the folder not a folder) drops that
 batch with a warning; the request it came from was answered long before. Every dropped record
 is counted through ``on_drop`` (the service's Prometheus counter
 ``recassets_decision_log_dropped_total{reason}``).
@@ -62,12 +64,20 @@ DATASET = "serving_log"  # the landing folder and the Delta table
 RATE_ENV = "RECASSETS_DECISION_LOG_RATE"
 FLUSH_RECORDS_ENV = "RECASSETS_DECISION_LOG_FLUSH_RECORDS"
 FLUSH_S_ENV = "RECASSETS_DECISION_LOG_FLUSH_S"
-MAX_BUFFER = 10_000  # about 10 MB of records at k = 20: a stalled disk costs no more memory
+MAX_BUFFER = 10_000  # records: about 10 MB at k = 20 (about 1 KB a record)
+# ... and bytes (the records' JSON lines): a record is not 1 KB at every k (31 KB at k = 200,
+# up to 104 KB for a /rank of 1,000 ids), and 10,000 of those held 0.3 to 1 GB on a stalled
+# disk. 32 MiB: the default batch of 500 records at k = 200 (15.5 MB) still gathers under half
+# of it (the byte trigger, below), so the flush keeps its cadence up to k = 200, and at k = 20
+# the record bound is the one that binds (10 MB). Past it a record is dropped: ``buffer_bytes``.
+MAX_BUFFER_BYTES = 32 * 1024 * 1024
+# Every dropped record's reason (the service pre-registers each label of its counter).
+DROP_REASONS = ("buffer_full", "buffer_bytes", "write_error", "unserializable", "closed")
 # RECASSETS_DECISION_LOG_FLUSH_RECORDS is refused above half the buffer rather than the buffer
 # sized from it: the bound is the memory a stalled disk may cost, which a setting should not
 # raise unsaid. At or above the bound the size trigger fired late or never, and every answer
 # until the next timed flush was dropped; at half, the next batch gathers while one is written.
-MAX_FLUSH_RECORDS = MAX_BUFFER // 2
+MAX_FLUSH_RECORDS = MAX_BUFFER // 2  # the bytes likewise: a flush is due at half MAX_BUFFER_BYTES
 MIN_FLUSH_S, MAX_FLUSH_S = 0.05, 86_400.0  # RECASSETS_DECISION_LOG_FLUSH_S, seconds
 REQUEST_ID_HEADER = "X-Request-Id"
 NAME_TRIES = 5  # names drawn for one batch before it is dropped (a second is all but never due)
@@ -259,8 +269,9 @@ def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
 class DecisionLog:
     """A bounded buffer of decision records and the thread that lands them (module docstring).
 
-    ``on_drop(n, reason)`` is called for every dropped batch: ``buffer_full``, ``write_error``,
-    ``unserializable`` or ``closed`` (appended after ``close``). ``background=False`` starts no
+    ``on_drop(n, reason)`` is called for every dropped batch: ``buffer_full`` (records),
+    ``buffer_bytes`` (bytes), ``write_error``, ``unserializable`` or ``closed`` (appended after
+    ``close``): ``DROP_REASONS``. ``background=False`` starts no
     thread: ``flush`` lands the buffer (tests, and a caller with its own loop), and nothing is
     swept (``sweep``)."""
 
@@ -270,6 +281,7 @@ class DecisionLog:
         settings: Settings | None = None,
         *,
         max_buffer: int = MAX_BUFFER,
+        max_bytes: int = MAX_BUFFER_BYTES,
         on_drop: Callable[[int, str], None] | None = None,
         draw: Callable[[], float] = random.random,
         background: bool = True,
@@ -277,9 +289,11 @@ class DecisionLog:
         self.root = Path(landing) / DATASET
         self.settings = settings or Settings()
         self.max_buffer = max_buffer
+        self.max_bytes = max_bytes
         self.on_drop = on_drop
         self._draw = draw
         self._buffer: list[tuple[str, bytes]] = []  # (day, JSON line) of each record
+        self._bytes = 0  # the buffer's JSON lines, in bytes (``max_bytes``)
         self._unserializable = 0  # records refused since the last flush (warned there)
         self._lock = threading.Lock()  # guards _buffer and the setting of _closed: held for an
         # append, a swap or the close only
@@ -308,8 +322,8 @@ class DecisionLog:
 
     def append(self, record: dict[str, Any]) -> bool:
         """Buffer ``record`` (already sampled) as its JSON line; False when it is no JSON (NaN, an
-        object; dropped, counted, warned at the next flush), the buffer is full (dropped,
-        counted) or the log is closed (dropped, counted). Never raises on account of the record
+        object; dropped, counted, warned at the next flush), the buffer is full in records or in
+        bytes (dropped, counted) or the log is closed (dropped, counted). Never raises on account of the record
         or the files."""
         try:
             line = json.dumps(record, separators=(",", ":"), allow_nan=False).encode() + b"\n"
@@ -327,14 +341,16 @@ class DecisionLog:
             # again, and the answer reported as logged.
             closed = self._closed.is_set()
             full = not closed and len(self._buffer) >= self.max_buffer
-            if not (closed or full):
+            heavy = not (closed or full) and self._bytes + len(line) > self.max_bytes
+            if not (closed or full or heavy):
                 self._buffer.append((day, line))
-                due = len(self._buffer) >= self.settings.flush_records
-        if closed:
-            self._dropped(1, "closed")
-            return False
-        if full:
-            self._dropped(1, "buffer_full")
+                self._bytes += len(line)
+                due = (
+                    len(self._buffer) >= self.settings.flush_records
+                    or self._bytes >= self.max_bytes // 2
+                )
+        if closed or full or heavy:
+            self._dropped(1, "closed" if closed else "buffer_full" if full else "buffer_bytes")
             return False
         if due:
             self._wake.set()
@@ -345,7 +361,7 @@ class DecisionLog:
         a failed write drops its records (counted, warned), it does not raise."""
         with self._flushing:
             with self._lock:
-                batch, self._buffer = self._buffer, []
+                batch, self._buffer, self._bytes = self._buffer, [], 0
                 bad, self._unserializable = self._unserializable, 0
             if bad:
                 log.warning("decision log: %d record(s) not JSON-serializable, dropped", bad)
@@ -460,6 +476,8 @@ class DecisionLog:
 __all__ = [
     "AD_FIELDS",
     "DATASET",
+    "DROP_REASONS",
+    "MAX_BUFFER_BYTES",
     "RATE_ENV",
     "REQUEST_ID_HEADER",
     "MAX_ID_CHARS",

@@ -413,3 +413,46 @@ def test_temporary_files_a_killed_writer_left_are_swept_at_start(tmp_path):
         log.close()
     left = {p.name for p in day.iterdir()}
     assert left == {names["fresh"], names["others"], names["landed"]}
+
+
+def _big_record(n: int, k: int = 200) -> dict:
+    items = [{"item_id": 10_000 + i, "score": 0.123456789, "stages": ["retrieval", "ranking",
+              "rules"]} for i in range(k)]  # fmt: skip
+    return {**_record(n), "items": D.decision(
+        request_id="r", endpoint="recommend", user_id=n, items=items, policy=None,
+        features_day=None, models={}, bento=None)["items"]}  # fmt: skip
+
+
+def test_the_buffer_is_bounded_in_bytes_too(tmp_path: Path):
+    """10,000 records were the only bound: at k = 200 (31 KB a record) or a /rank of 1,000
+    ids (104 KB) a stalled disk held 0.3 to 1 GB. Past ``max_bytes`` of JSON lines a record is
+    dropped (``buffer_bytes``, a reason of its own, pre-registered with the others)."""
+    size = len(json.dumps(_big_record(0), separators=(",", ":"))) + 1
+    drops: list[tuple[int, str]] = []
+    log = D.DecisionLog(tmp_path, D.Settings(flush_records=1000), max_bytes=3 * size,
+                        on_drop=lambda n, why: drops.append((n, why)), background=False)  # fmt: skip
+    assert [log.append(_big_record(n)) for n in range(5)] == [True, True, True, False, False]
+    assert drops == [(1, "buffer_bytes"), (1, "buffer_bytes")]
+    assert "buffer_bytes" in D.DROP_REASONS
+    assert log.flush() == 3  # the count starts again with the next buffer
+    assert log.append(_big_record(5)) and log.flush() == 1
+    assert D.MAX_BUFFER_BYTES == 32 * 1024 * 1024
+
+
+def test_large_records_are_landed_at_half_the_bytes_not_dropped(tmp_path: Path):
+    """The flush fired at ``flush_records`` only: 500 records of 104 KB never reached it under
+    the byte bound, and every record past the bound until the timed flush was dropped."""
+    size = len(json.dumps(_big_record(0), separators=(",", ":"))) + 1
+    drops: list[tuple[int, str]] = []
+    log = D.DecisionLog(tmp_path, D.Settings(flush_records=1000, flush_interval_s=60),
+                        max_bytes=10 * size, on_drop=lambda n, why: drops.append((n, why)))  # fmt: skip
+    try:
+        for n in range(5):
+            assert log.append(_big_record(n))
+        deadline = time.monotonic() + 10
+        while len(_lines(tmp_path)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(_lines(tmp_path)) == 5  # landed by bytes, long before the 60 s interval
+    finally:
+        log.close()
+    assert drops == []
