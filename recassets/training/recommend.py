@@ -1,6 +1,13 @@
-"""Batch recommendations through the current policy (``recassets.training.policy``).
+"""Batch recommendations: the pages ``/recommend`` serves, or the lake's order before any bento.
 
-Model policy: two-tower retrieval (exact dot-product search over the catalog embeddings, top
+When the home's Bento store holds a built bento, each user's list is the page the bento that
+``recassets serve`` serves would answer (``training.served``: serving's own
+``Recommender.recommend`` over its bundle and the online store): the same cases (a user the
+online store holds gets the served policy's list, history or none; one it does not hold, the
+cold start), rules, backfill and scores, for the same bento, store and feature day.
+
+Without a bento (nothing serves yet), the lake's order through the current policy
+(``recassets.training.policy``). Model policy: two-tower retrieval (exact dot-product search over the catalog embeddings, top
 ``candidates`` = 500) then the order the gate chose: the ranker scores the candidates (the light
 ranker's best 200 of them when the policy carries one, as serving cuts) in
 serving's broadcast form (``inference.score_candidates``: one user row against N item rows),
@@ -30,7 +37,7 @@ from recassets.funnel.items import FRESH_DAYS
 from recassets.paths import Paths
 from recassets.training import data as D
 from recassets.training import evaluation as E
-from recassets.training import inference, light
+from recassets.training import inference, light, served
 from recassets.training import policy as P
 from recassets.training.schema import ITEM_DENSE
 from recassets.training.similarity import ItemSimilarity
@@ -62,15 +69,26 @@ def recommend(
     candidates: int = 500,
     device: Any = "cpu",
     seen_sources: Sequence[str] = E.SEEN_SOURCES,
+    bento: bool = True,
 ) -> pa.Table:
     """Top ``k`` items per user: ``(user_id, item_id, rank 1..k, score)``, users in input order.
 
-    ``score``: the ranker's logit (model policy) or the item's positive count (popularity and
-    cold start). A list the policy leaves short of ``k`` is filled (``_backfill``: every item
-    by engagements, scored by its positive count); the table's metadata ``BACKFILLED`` counts
-    the users filled.
+    With a built bento in the home (``bento``, the default): the pages it serves
+    (``served.recommend_served``, serving's settings from the environment: ``candidates``,
+    ``device`` and ``seen_sources`` are the lake path's), scored as served; the metadata
+    ``SERVED`` names the bento, ``BACKFILLED`` counts the pages backfilled from trending.
+    Else the lake's order: ``score`` the ranker's logit (model policy) or the item's positive
+    count (popularity and cold start); a list the policy leaves short of ``k`` is filled
+    (``_backfill``: every item by engagements, scored by its positive count), ``BACKFILLED``
+    counting the users filled.
     """
     users = [int(u) for u in dict.fromkeys(user_ids)]
+    found = served.served_bundle(paths) if bento else None
+    if found is not None:
+        tag, folder = found
+        pages, filled, policy = served.recommend_served(paths, folder, users, k)
+        meta = {SERVED: tag, SERVED_POLICY: policy} | ({BACKFILLED: str(filled)} if filled else {})
+        return _to_table(users, pages).replace_schema_metadata(meta)
     days = E.available_days(paths)
     if not days:
         raise ValueError("training_examples is empty: nothing to recommend from")
@@ -117,6 +135,8 @@ def recommend(
 
 # the result's schema metadata: how many users' lists the policy left short of k (backfilled)
 BACKFILLED = "recassets.backfilled"
+# the bento whose pages the result holds, and the policy its bundle serves (absent: the lake's)
+SERVED, SERVED_POLICY = "recassets.served_bento", "recassets.served_policy"
 
 # one user's list: item ids (int64) and scores (float64), best first. Arrays, not lists of
 # (item, score) tuples: a batch over every user holds all the lists until the table is made;
@@ -291,14 +311,21 @@ def cli_recommend(users_file: str, k: int = 100, out: str | None = None) -> pa.T
         out_file("recommend", out)
     ids = _user_ids(Path(users_file))
     table = recommend(Paths.from_env(), ids, k)
-    short = int((table.schema.metadata or {}).get(BACKFILLED.encode(), b"0"))
+    meta = table.schema.metadata or {}
+    short = int(meta.get(BACKFILLED.encode(), b"0"))
+    tag = meta.get(SERVED.encode(), b"").decode()
+    print(f"recassets recommend: the pages bento {tag} serves (policy "
+          f"{meta.get(SERVED_POLICY.encode(), b'').decode()}), as /recommend answers them"
+          if tag else "recassets recommend: no bento built in this home: the lake's order "
+          "through the current policy", file=sys.stderr)  # fmt: skip
     if short:
         counts = pc.value_counts(table["user_id"])
         listed = dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))  # fmt: skip
         still = sum(1 for u in dict.fromkeys(ids) if listed.get(u, 0) < k)
         none = [u for u in dict.fromkeys(ids) if u not in listed]  # every item seen: no row
         print(f"recassets recommend: the policy left {short} user(s) short of k = {k}: filled "
-              "from all items by engagements (seen items excluded)"
+              + ("from trending, as /recommend backfills" if tag else
+                 "from all items by engagements (seen items excluded)")
               + (f"; {still} still short: the catalog has no more items they have not seen"
                  if still else "")
               + (f" ({len(none)} with none at all, no row in the output: user(s) "
