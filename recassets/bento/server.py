@@ -266,9 +266,20 @@ def _sample_user(paths: Paths) -> int:
     if "seen_item_ids" not in cols:
         return int(min(ids))
     seen = pc.list_value_length(rows["seen_item_ids"]).fill_null(0).to_pylist()
-    median = sorted(seen)[len(seen) // 2]
-    some = [u for u, n in zip(ids, seen, strict=True) if 0 < n <= median]
-    return int(min(some or ids))
+    return _modest_history(ids, seen)
+
+
+def _modest_history(ids: list[int], seen: list[int]) -> int:
+    """The lowest id among the users with a history no longer than the median of those with
+    one; the lowest id when nobody has one. The median leaves out the users without a history:
+    a MovieLens home lists every user of ``u.user``, most of them without a rating (5,101 of
+    6,041 on a reviewed slice), and the median of all was 0, so the sample was user 1, with
+    no history, showing no model at work."""
+    some = sorted(n for n in seen if n > 0)
+    if not some:
+        return int(min(ids))
+    median = some[len(some) // 2]
+    return int(min(u for u, n in zip(ids, seen, strict=True) if 0 < n <= median))
 
 
 __all__ = ["Server", "free_port", "get", "post", "sample_recommendation", "serving", "start"]
