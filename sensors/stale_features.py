@@ -86,9 +86,18 @@ class Stale(NamedTuple):
 def stale_features(instance: DagsterInstance) -> Stale | None:
     """The first feature day that read something materialized after it by another run, and
     the last day built; None when every day is as new as what it read."""
-    built = _latest(instance, keys.USER_FEATURES)  # the three tables are built together
-    if not built:
+    rolled = _latest(instance, keys.USER_FEATURES)  # the lists roll from user_features
+    if not rolled:
         return None
+    # each day judged by the oldest of its three tables (one step writes them, but a step
+    # that failed between their materializations leaves the others older), with its key
+    built: dict[str, tuple[int, AssetKey]] = {
+        d: (sid, keys.USER_FEATURES) for d, sid in rolled.items()
+    }
+    for key in keys.FEATURE_TABLES[1:]:
+        for day, sid in _latest(instance, key).items():
+            if day in built and sid < built[day][0]:
+                built[day] = (sid, key)
     dims: dict[str, tuple[int, AssetKey]] = {}
     for key in DIMENSIONS:
         for day, sid in _latest(instance, key).items():
@@ -106,15 +115,13 @@ def stale_features(instance: DagsterInstance) -> Stale | None:
             at += 1
         before = (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
         changed = []
-        if before in built and built[before] > built[day]:
-            changed.append((built[before], keys.USER_FEATURES, before, "rolls its lists from"))
-        if newest is not None and newest[0] > built[day]:
+        oldest, table = built[day]
+        if before in rolled and rolled[before] > oldest:
+            changed.append((rolled[before], keys.USER_FEATURES, before, "rolls its lists from"))
+        if newest is not None and newest[0] > oldest:
             changed.append((newest[0], newest[1], newest[2], "reads the rows of"))
         for sid, key, of, verb in changed:
-            own, (theirs, when) = (
-                _run(instance, keys.USER_FEATURES, built[day]),
-                _run(instance, key, sid),
-            )
+            own, (theirs, when) = _run(instance, table, oldest), _run(instance, key, sid)
             if own[0] != theirs:
                 why = (
                     f"{day} {verb} {key.to_user_string()} {of}, materialized after it "
@@ -143,7 +150,8 @@ def writing(instance: DagsterInstance) -> str | None:
     """A queued or running run that writes the feature tables or ingests, or a backfill in
     progress, named; None when there is none."""
     for run in instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT), limit=50):
-        if run.asset_selection and run.asset_selection & WRITERS:
+        # a run of this job launched from the UI carries no asset selection of its own
+        if run.job_name == stale_features_job.name or (run.asset_selection or set()) & WRITERS:
             return f"run {run.run_id}"
     for backfill in instance.get_backfills(status=BulkActionStatus.REQUESTED, limit=1):
         return f"backfill {backfill.backfill_id}"
@@ -160,12 +168,15 @@ def stale_request(instance: DagsterInstance, now: float | None = None) -> RunReq
     if age < SETTLE_S:
         return SkipReason(f"{stale.why}; {age:.0f} s ago: waiting {SETTLE_S} s for the automation")
     tags = {TRIGGER_TAG: "stale_features_sensor", "recassets/stale": stale.why[:200]}
+    # the selection named, so that the run's own asset_selection shows what it writes (the
+    # guard above reads it; a job's selection alone leaves the run's None)
+    selection, key = list(keys.FEATURE_TABLES), f"stale:{stale.first}:{stale.newest}"
     if stale.first == stale.last:
         return RunRequest(
-            run_key=f"stale:{stale.first}:{stale.newest}", partition_key=stale.first, tags=tags
+            run_key=key, asset_selection=selection, partition_key=stale.first, tags=tags
         )
     tags[PARTITION_RANGE_START_TAG], tags[PARTITION_RANGE_END_TAG] = stale.first, stale.last
-    return RunRequest(run_key=f"stale:{stale.first}:{stale.newest}", tags=tags)
+    return RunRequest(run_key=key, asset_selection=selection, tags=tags)
 
 
 @sensor(

@@ -22,10 +22,11 @@ LATER = time.time() + 10 * SETTLE_S  # a tick long after every change
 
 
 def run(instance: DagsterInstance, names: list[str], days: list[str],
-        status: DagsterRunStatus = DagsterRunStatus.SUCCESS) -> str:  # fmt: skip
-    """One run that materialized ``names`` for each of ``days``, in day order."""
-    keys = {AssetKey.from_user_string(n) for n in names}
-    made = create_run_for_test(instance, job_name="j", status=status, asset_selection=keys)
+        status: DagsterRunStatus = DagsterRunStatus.SUCCESS, job: str = "j") -> str:  # fmt: skip
+    """One run that materialized ``names`` for each of ``days``, in day order (a run of
+    ``job`` with no asset selection of its own when ``names`` is empty)."""
+    keys = {AssetKey.from_user_string(n) for n in names} or None
+    made = create_run_for_test(instance, job_name=job, status=status, asset_selection=keys)
     for day in days:
         for name in names:
             data = StepMaterializationData(
@@ -50,6 +51,7 @@ def test_the_days_built_together_are_fresh_and_a_rebuilt_day_makes_the_later_one
         assert f"{DAYS[3]} rolls its lists from lake/user_features {DAYS[2]}" in stale.why
         request = stale_request(instance, now=LATER)
         assert isinstance(request, RunRequest)
+        assert request.asset_selection == [AssetKey.from_user_string(n) for n in FEATURES]
         assert request.tags[PARTITION_RANGE_START_TAG] == DAYS[3]
         assert request.tags[PARTITION_RANGE_END_TAG] == DAYS[5]
         waiting = stale_request(instance)  # just now: the automation's turn first
@@ -93,3 +95,25 @@ def test_nothing_is_launched_while_features_or_ingestion_are_being_written():
         assert isinstance(busy, SkipReason) and "writes the feature tables" in str(
             busy.skip_message
         )
+
+
+def test_a_day_is_judged_by_the_oldest_of_its_three_tables():
+    """A run that wrote user_features and item_features of days 1-3 and failed before the
+    cohort features of day 3: day 3 is stale (its cohort table rolled nothing new), not only
+    day 4 on."""
+    with DagsterInstance.ephemeral() as instance:
+        run(instance, [*INGEST, *FEATURES], DAYS)
+        run(instance, FEATURES, DAYS[:2])
+        run(instance, FEATURES[:2], DAYS[2:3])
+        stale = stale_features(instance)
+        assert stale is not None and stale.first == DAYS[2]  # before: DAYS[3]
+        assert "by run" in stale.why
+
+
+def test_a_run_of_the_job_from_the_ui_holds_the_sensor_back():
+    with DagsterInstance.ephemeral() as instance:
+        run(instance, [*INGEST, *FEATURES], DAYS)
+        run(instance, FEATURES, DAYS[:2])
+        run(instance, [], [], status=DagsterRunStatus.STARTED, job="stale_features_job")
+        busy = stale_request(instance, now=LATER)
+        assert isinstance(busy, SkipReason) and "waiting for it" in str(busy.skip_message)
