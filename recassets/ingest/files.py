@@ -119,8 +119,10 @@ def _landing_files(
     scans: dict[str, _LineScan] = {}
     missing: dict[str, str] = {}
     notes: dict[str, str] = {}  # a day of files that hold no record: which
+    refused: dict[str, str] = {}  # a day of files quarantined whole (or empty): folder (which)
     for day in days:
         folder = Path(paths.landing_dir(dataset, day))
+        first = len(files)  # the day's own entries follow
         entries = sorted(p for p in folder.glob("*") if not p.name.startswith((".", "_")))
         found = [p for p in entries if p.is_file()]
         # A folder inside the day's (``hour=10/``, as some sinks write): its files are not read,
@@ -163,6 +165,24 @@ def _landing_files(
             # replaced the day's ingested rows with none, without a word
             missing[day] = str(folder)  # the manifest's looked_in: a folder
             notes[day] = f"only {', '.join(blank)}: no record in them"
+        whole = [f for f in files[first:] if f.format == "unreadable"]
+        if whole and len(whole) + len(blank) == len(found) + len(folders):
+            # every file quarantined whole (a day landed again as .gz or .csv, a corrupt
+            # Parquet): ingested, the day's rows were replaced by none, the run a success
+            # (probe, 2026-12-07). Refused whatever the range or the dataset: a day emptied on
+            # purpose is an empty folder, not an unreadable file.
+            named = [f"{Path(f.path).name}{'' if f.sha256 is None else f' ({f.size:,} bytes)'}: "
+                     f"{f.problem}" for f in whole]  # fmt: skip
+            named += [f"{b}: no record in it" for b in blank]
+            refused[day] = f"{folder} (only {'; '.join(named)})"
+    if refused:
+        raise LandingMissingError(
+            f"no readable landing files for {dataset} on {len(refused)} day(s), each file "
+            "quarantined whole; looked in: "
+            + ", ".join(refused.values())
+            + " (ingested, the day would lose the rows it holds: fix the files and land them "
+            "again, or move them out to leave a day without files)"
+        )
     if not empty_days_allowed(days, list(missing), allow_missing_days):
         raise LandingMissingError(
             f"no landing files for {dataset} on {len(missing)} day(s); looked in: "
@@ -208,10 +228,10 @@ _ODD_LINE = re.compile(rb"\n[\n \t\r\[\x00\xef\xfe\xff]")
 # alone; inside an array of objects it is legal, and the exact parse clears it) and a '}'
 # followed by a CR that does not end the line (records separated by CR alone: old Mac line
 # ends, which Spark's reader, splitting on '\n', takes for one line), and a '}' followed by
-# ']'s and ','s and then '{' ('}]{', '},,{', '}] {'): legal only inside an array, a top-level
-# record has none, and Jackson reads the first record alone (the probe of 2026-12-05 lost the
-# second one so).
-_AFTER_OBJECT = re.compile(rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*\{|\r[^\n]|[\],][ \t\],\}]*\{)")
+# ']'s, ','s and '['s and then '{' ('}]{', '},,{', '}] {', '}][{', '}],[{', '}, [{'): legal
+# only inside an array, a top-level record has none, and Jackson reads the first record alone
+# (the probes of 2026-12-05 and 2026-12-07 lost the second one so).
+_AFTER_OBJECT = re.compile(rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*\{|\r[^\n]|[\],][ \t\[\],\}]*\{)")
 
 
 # More than one NUL byte in this many of a text file's first 64 KiB: not UTF-8 text at all
@@ -365,16 +385,78 @@ def _case_twins(names: Sequence[str]) -> list[str]:
     return [n for group in seen.values() if len(group) > 1 for n in group]
 
 
+# One token of JSON as Spark's JSON reader (Jackson) reads it: punctuation (group 1), a string,
+# a number, a literal, or one of the numbers beyond JSON that allowNonNumericNumbers (on by
+# default) admits: NaN, Infinity, +INF, -INF, +Infinity, -Infinity. Spark 4.2 made a corrupt
+# record of INF, +NaN, nan, inf, 01, +1 and .5 (probe, 2026-12-07), as this does.
+_JSON_TOKEN = re.compile(
+    r'[ \t\r\n]*+(?:([{}\[\]:,])|"(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+"'
+    r"|-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][+-]?[0-9]++)?"
+    r"|true|false|null|NaN|Infinity|[+-]INF|[+-]Infinity)"
+)
+
+
+def _first_value_end(line: str) -> int | None:
+    """Where the first JSON value of ``line`` ends, read as Spark's JSON reader reads it
+    (``_JSON_TOKEN``), or None where it is no value: Jackson makes such a line a corrupt
+    record, quarantined as a row with its text whole, and reads nothing after it.
+
+    Iterative, with no limit of depth or length: Python's json failed on a value nested 5,000
+    deep or a number of 5,000 digits, the run with it. Jackson refuses a line past its limits
+    (docs/ingestion-and-lineage.md), so a line taken here beyond them is at worst a file
+    quarantined whole where a row would have been: never a record lost."""
+    closers: list[str] = []  # of the open objects and arrays, innermost last
+    state = "value"  # value, key, colon, or next (',' or the closer)
+    opened = False  # the token before opened an object or an array: it may close at once
+    pos = 0
+    while True:
+        m = _JSON_TOKEN.match(line, pos)
+        if m is None:
+            return None
+        pos, punct = m.end(), m.group(1)
+        if opened and punct == closers[-1]:  # {} or []
+            closers.pop()
+            state = "next"
+        elif state == "value":
+            if punct in ("{", "["):
+                closers.append("}" if punct == "{" else "]")
+                state, opened = ("key" if punct == "{" else "value"), True
+                continue
+            if punct:
+                return None
+            state = "next"
+        elif state == "key":
+            if punct or not m.group(0).lstrip(" \t\r\n").startswith('"'):
+                return None
+            state = "colon"
+        elif state == "colon":
+            if punct != ":":
+                return None
+            state = "value"
+        elif punct == ",":
+            state = "key" if closers[-1] == "}" else "value"
+        elif punct == closers[-1]:
+            closers.pop()
+        else:
+            return None
+        opened = False
+        if state == "next" and not closers:
+            return pos
+
+
 def _trailing_content(path: Path) -> tuple[str, str] | None:
     """``("unreadable", problem)`` when a line of the JSON Lines file holds more than one JSON
     value (``_AFTER_OBJECT`` only suspects it), naming the first such line; else None.
 
     The whole file is quarantined, as for the other whole-file faults: the line's records
     cannot be told apart safely (``{..}{..}`` from a concatenation, or text after a record),
-    and quarantine keeps every byte for the producer to fix and land again."""
+    and quarantine keeps every byte for the producer to fix and land again. A line is read as
+    Spark reads it (``_first_value_end``): Python's json alone passed over a line it refused,
+    one with ``-INF`` in it, whose second record Spark then lost."""
     import json
 
-    decoder = json.JSONDecoder()
+    # the fast path; numbers are not converted (int() refuses over 4,300 digits)
+    decoder = json.JSONDecoder(parse_int=len, parse_float=len)
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             # a BOM first (Hadoop's line reader drops it, Jackson then read {..}{..}): dropped
@@ -382,8 +464,14 @@ def _trailing_content(path: Path) -> tuple[str, str] | None:
             if not line.startswith("{"):
                 continue  # not an object: the row-level rules name it
             try:
-                _, end = decoder.raw_decode(line)
-            except json.JSONDecodeError:
+                try:
+                    end: int | None = decoder.raw_decode(line)[1]
+                except (json.JSONDecodeError, RecursionError):
+                    end = _first_value_end(line)  # Jackson's extra numbers, deep nesting
+            except Exception as exc:  # noqa: BLE001 - named, then raised as it was
+                exc.add_note(f"{path}, line {number}: looking for a second JSON value")
+                raise
+            if end is None:
                 continue  # unparseable: quarantined as a row, with its line
             rest = line[end:].strip()
             if rest:
