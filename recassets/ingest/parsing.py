@@ -10,6 +10,9 @@ of splits (``INDEX_DDL``: ``_line_index``, ``_split_counts``, ``_split_offsets``
 into ``source_file`` and ``line`` for the few rows that need it (``_located``): a join per row
 cost more. Both JSON Lines reads share one reader (``_jsonl_reader``) so that they plan the same
 splits, and lines are read less a trailing CR (``_without_cr``), so CRLF files parse alike.
+The two parsers land the same values from the same line: the text parser quotes numbers as
+the JSON reader keeps them, as written (``_numbers_as_written``), and a lone surrogate escape,
+which both would land as "?", is found in the line's text by either (``_lone_surrogate``).
 """
 
 from __future__ import annotations
@@ -96,6 +99,12 @@ def _string_frame(
                 .json(_literal(jsonl))
             )
             expected = {os.path.abspath(p): scans[p].lines for p in jsonl if scans[p].lines}
+            # The reader has turned a lone surrogate into "?" by now: found in the lines' text
+            # (a filter, no parse, but for the rare line with one), joined back by position.
+            lone = lines.select(
+                "_uri", "_block", "_id", _lone_surrogate(F.col("raw"), names)
+            ).where(F.col("_unfit").isNotNull())
+            rows = rows.join(F.broadcast(lone), ["_uri", "_block", "_id"], "left")
         else:
             index = _line_index(text)
             rows = (
@@ -103,9 +112,10 @@ def _string_frame(
                 # blank: spaces and tabs only (Spark's trim() alone trims spaces)
                 .where(F.expr("trim(BOTH ' \\t' FROM raw)") != "")
                 .withColumn(
-                    "_p", F.from_json(_ids_as_written(F.col("raw"), contract), fields, JSON_OPTIONS)
+                    "_p",
+                    F.from_json(_numbers_as_written(F.col("raw"), contract), fields, JSON_OPTIONS),
                 )
-                .select("_uri", "_block", "_id", "dt", "_p.*")
+                .select("_uri", "_block", "_id", "dt", "_p.*", _lone_surrogate(F.col("raw"), names))
             )
         frames.append(
             rows.select(
@@ -117,6 +127,7 @@ def _string_frame(
                 F.col("_corrupt_record").isNotNull().alias("_corrupt"),
                 F.lit(True).alias("_jsonl"),
                 *[F.col(f"`{n}`") for n in names],
+                "_unfit",
             )
         )
     for f in files:
@@ -150,7 +161,7 @@ def _string_frame(
         return _Parsed(empty, None, [], None, parser)
     out = frames[0]
     for other in frames[1:]:
-        out = out.unionByName(other, allowMissingColumns=True)  # _unfit: Parquet frames only
+        out = out.unionByName(other, allowMissingColumns=True)
     return _Parsed(out, lines, index, expected, parser)
 
 
@@ -202,24 +213,73 @@ JSON_OPTIONS = {
 }
 
 
-def _ids_as_written(raw: Column, contract: Contract) -> Column:
-    """``raw`` with the number of each id field (bigint) quoted as written. ``from_json``
-    re-prints a number it reads into a string field through a double (``4.9999999999999999``
-    became ``5.0``, ``1e3`` ``1000.0``), so the ids rule (``_typed``: a fraction judged to 20
-    decimals) judged the re-print and landed user 5, where the JSON reader's path (the text
-    as written) quarantined the row: one odd line in another file, which sends the run to
-    this path, changed what landed. A key follows ``{`` or ``,``; inside a string its quote
-    would be escaped, so a value that looks like a key is left alone. Quoted, the value reads
-    as it would unquoted (a string id is read the same way)."""
+# A number as JSON writes it, whole, and the non-numbers Jackson reads besides (Spark's
+# allowNonNumericNumbers, on by default).
+_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|NaN|[+-]?(?:Infinity|INF)"
+
+
+def _numbers_as_written(raw: Column, contract: Contract) -> Column:
+    """``raw`` with the number given to each field (every one is read as a string) quoted as
+    written, so that the text parser lands what the JSON reader does: the JSON token's text.
+
+    ``from_json`` re-prints a number it reads into a string field through a double, where the
+    JSON reader keeps its text: one line in any file of a run that sends it to the text parser
+    (a blank one) changed what landed from every file. Ids: ``4.9999999999999999`` became
+    ``5.0`` and landed as user 5 (the ids rule, ``_typed``, judges the fraction as written);
+    string fields: ``"event_id": 7e2`` landed as "700.0", ``1.10`` as "1.1", the events
+    ``0.30000000000000001`` and ``0.3`` collided as one id (the second quarantined as its
+    duplicate), ``"request_id": 1e2`` (which joins the serving log) as "100.0"; ``value``:
+    ``NaN`` became the string ``"NaN"`` with its quotes, refused as no double rather than as
+    no finite number. Kept as written rather than refused: a number is a valid id or code
+    (``"country": 250`` for ISO 3166's numeric code), the JSON reader, twice as fast and the
+    usual parser, has always landed it so, and its text is the one value both parsers can
+    give alike (a double cannot tell ``0.3`` from ``0.30000000000000001``).
+
+    A key follows ``{`` or ``,``; inside a string its quote would be escaped, so a value that
+    looks like a key is left alone. Quoted, the value reads as it would unquoted (a string id
+    is read the same way), but for a key of the contract inside a nested object of another
+    field, which both parsers already land as different text (spaced as written, re-printed).
+    """
     from pyspark.sql import functions as F
 
-    ids = [f.name for f in contract.fields if f.type == "bigint"]
-    if not ids:
-        return raw
-    keys = "|".join(re.escape(n) for n in ids)
-    number = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # JSON's, whole
-    pattern = rf'([{{,]\s*"(?:{keys})"\s*:\s*)({number})(?=\s*[,}}])'
+    keys = "|".join(re.escape(n) for n in contract.names)
+    pattern = rf'([{{,]\s*"(?:{keys})"\s*:\s*)({_NUMBER})(?=\s*[,}}])'
     return F.regexp_replace(raw, pattern, '$1"$2"')
+
+
+# A \u escape of a UTF-16 surrogate not in a valid pair (high, d800-dbff, then low,
+# dc00-dfff), in JSON text whose escaped backslashes are out of the way (``_lone_surrogate``).
+_LONE = (
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+LONE_SURROGATE = (
+    "a lone surrogate escape (\\ud800-\\udfff without its pair: text cut mid-character)"
+)
+
+
+def _lone_surrogate(raw: Column, names: list[str]) -> Column:
+    """``_unfit``: ``field F: <LONE_SURROGATE>`` where the line ``raw`` gives the field ``F``
+    (the first of ``names`` to) a lone surrogate escape, else null.
+
+    Such an escape (``"\\ud83d"``: JavaScript's slice of a string cut mid-emoji) is no text:
+    both parsers land it as "?", so a title read "cut emoji ?" and the event ids ``s\\ud83d``
+    and ``s\\ud83e`` both became ``s?``, the second quarantined as a duplicate of an id it is
+    not. Only the line's text shows it, hence here, with the line, and not in ``_check``. The
+    field is found by parsing the rare line that has one again with each lone escape made
+    U+FFFF; a lone escape in a field outside the contract is no landed value, and is left.
+    """
+    from pyspark.sql import functions as F
+
+    # every backslash left after escaped ones ("\\\\") is out of the way starts an escape
+    escapes = F.regexp_replace(raw, r"\\\\", "  ")
+    marked = F.regexp_replace(escapes, _LONE, r"\\uffff")
+    parsed = F.from_json(marked, ", ".join(f"`{n}` string" for n in names), JSON_OPTIONS)
+    field = F.coalesce(*[F.when(F.instr(parsed[n], "\uffff") > 0, F.lit(n)) for n in names])
+    maybe = (raw.contains("\\ud") | raw.contains("\\uD")) & escapes.rlike(_LONE)
+    return F.when(maybe, F.concat(F.lit("field "), field, F.lit(f": {LONE_SURROGATE}"))).alias(
+        "_unfit"
+    )
 
 
 def _jsonl_reader(spark: SparkSession, paths: list[str]) -> DataFrameReader:

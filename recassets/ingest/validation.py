@@ -2,11 +2,12 @@
 
 Owns every rule but the whole-file ones (``files._classify``): unparseable lines, missing and
 mistyped fields, unknown values, a valued event without ``value``, a timestamp outside the
-partition's day, for the decision log a value out of its shape or items that are no list of
-items (``_check``), and repeated rows (``Contract.duplicate_fields``: the key, or the decision
-log's request id and time; ``_duplicated_keys``, ``_duplicates``, ``_mark_duplicates``): the
-first holder, by file then line, lands, each later one is rejected naming where the first
-stands. Duplicates are apart from the other rules because
+partition's day, a user's or item's first seen at a placeholder time (before 1970), for the
+decision log a value out of its shape or items that are no list of items, and what parsing
+found no text or no single value (``_unfit``: a lone surrogate, a Parquet struct)
+(``_check``), and repeated rows (``Contract.duplicate_fields``: the key, or the decision log's
+request id and time; ``_duplicated_keys``, ``_duplicates``, ``_mark_duplicates``): the first
+holder, by file then line, lands, each later one is rejected naming where the first stands. Duplicates are apart from the other rules because
 ``ingest`` runs them only when some key is held twice, and locates only those rows.
 """
 
@@ -43,6 +44,8 @@ NON_FINITE = r"(?i)^\s*[+-]?(nan|inf|infinity)\s*$"
 MAX_CHARS = {"title": 1_000}
 MAX_CHARS_DEFAULT = 256
 CAPPED = ("users", "items")
+# A dimension's first_seen before this instant is a placeholder (``_check``).
+PLACEHOLDER_BEFORE = "1970-01-01T00:00:01Z"
 
 
 # A line Spark's JSON parser (Jackson) could not read as one object. Valid JSON past its limits
@@ -83,7 +86,9 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
     # One select, not a withColumn per field: each withColumn re-analyses the whole plan.
     df = frame.select("*", *[_typed(f.name, f.type).alias(f"_t_{f.name}") for f in contract.fields])
     checks: list[tuple[str | Column, Column, Column]] = []  # (field, fails, reason if it fails)
-    if "_unfit" in frame.columns:  # a Parquet value that is no text or no single value
+    # a value that is no text (a Parquet binary's bytes, a JSON line's lone surrogate escape,
+    # ``parsing._lone_surrogate``) or no single value (a Parquet struct)
+    if "_unfit" in frame.columns:
         unfit = F.col("_unfit")
         checks.append((F.regexp_extract(unfit, r"^field (\S+):", 1), unfit.isNotNull(), unfit))
     for f in contract.fields:
@@ -238,6 +243,24 @@ def _check(frame: DataFrame, contract: Contract) -> DataFrame:
             ),
         )
     )
+    if contract.name in DIMENSIONS:
+        # Go's zero time (0001-01-01T00:00:00Z), the Unix epoch, 1582-10-10 (the Gregorian
+        # calendar's first days): a producer's "unknown", not a time. Landed, an item was
+        # ~739,000 days old and Python could not collect the row ("year 0 is out of range").
+        # The epoch itself is the usual placeholder: the first second of 1970 is refused with
+        # it, and the daily partitions start in 1970 (``paths.FIRST_DAY``). An event before
+        # then lies outside its day, refused above.
+        checks.append(
+            (
+                contract.ts_field,
+                ts.isNotNull() & (ts < F.timestamp_seconds(F.lit(1))),
+                F.concat(
+                    F.lit(f"{contract.ts_field} "),
+                    F.date_format(ts, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"),
+                    F.lit(f" reads as a placeholder, not a time (before {PLACEHOLDER_BEFORE})"),
+                ),
+            )
+        )
     # concat_ws skips nulls, coalesce takes the first: every failed rule, joined, and the field
     # of the first. Kept small on purpose: not filter(array(...), lambda), whose higher-order
     # function is not compiled and evaluated every rule several times per row; and the joined

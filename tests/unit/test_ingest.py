@@ -1035,6 +1035,69 @@ def test_single_quotes_ids_past_a_double_and_zone_abbreviations_are_quarantined(
     assert (rows["i3"]["user_id"], rows["i3"]["item_id"]) == (5, 1000)
 
 
+def test_both_parsers_land_the_same_table_from_the_same_file(spark, paths):
+    """One file, read once by each parser (a blank line, here at its end, sends a run to the
+    text parser): the same rows land with the same values, and the same are quarantined for
+    the same reasons. ``from_json`` re-printed a number in a string field through a double
+    (``"event_id": 7e2`` landed as "700.0", ``1.10`` as "1.1", ``0.30000000000000001`` and
+    ``0.3`` as one id, ``"request_id": 1e2`` as "100.0") and NaN as ``"NaN"`` in quotes (no
+    double, where the JSON reader said no finite number); a lone surrogate escape landed as
+    "?" on both (the ids ``s\ud83d`` and ``s\ud83e`` as one, the second a "duplicate")."""
+    row = '{"event_id": %s, "ts": "%s", "user_id": 1, "item_id": 1, "event_type": "%s"%s}'
+    cases = [
+        ("7e2", "click", ""), ("1.10", "click", ""), ("0.30000000000000001", "click", ""),
+        ("0.3", "click", ""),
+        ('"n1"', "click", ', "request_id": 1e2, "country": 1.50, "surface": -0'),
+        ('"n2"', "watch", ', "value": 1e3'),
+        ('"nan"', "impression", ', "value": NaN'), ('"inf"', "click", ', "value": +INF'),
+        ('"ninf"', "click", ', "value": -Infinity'), ('"big"', "click", ', "value": 1e400'),
+        (r'"s\ud83d"', "click", ""), (r'"s\ud83e"', "click", ""),
+        ('"p1"', "click", r', "surface": "cut emoji \ud83d"'),
+        ('"p2"', "click", r', "surface": "a low \udE00 alone", "country": "\ud83d\ude00"'),
+        # a pair is a character; an escaped backslash's "\ud83d" is text; a field outside the
+        # contract is not landed
+        ('"p3"', "click", r', "surface": "pair \ud83d\ude00", "country": "\\ud83d"'),
+        ('"p4"', "click", r', "extra": "\ud83d"'),
+        ('"old"', "click", ""),  # at Go's zero time: an event before 1970 is off its day
+    ]  # fmt: skip
+    by_parser = {}
+    for day, blank in (("2026-03-20", []), ("2026-03-21", [""])):
+        lines = [row % (eid, "0001-01-01T00:00:00Z" if eid == '"old"' else f"{day}T01:00:00Z",
+                        kind, more) for eid, kind, more in cases]  # fmt: skip
+        _land_lines(paths, day, {"a.jsonl": [*lines, *blank]})
+        result, parsers, rejected = _ingest_day(spark, paths, day)
+        rows = _read(result.table_path, result.delta_version, dt=dt.date.fromisoformat(day))
+        landed = sorted(
+            json.dumps({k: v for k, v in r.items() if k not in ("ts", "dt")}, sort_keys=True)
+            for r in rows
+        )
+        why = [tuple(str(v).replace(day, "DAY") for v in r) for r in rejected]
+        by_parser[parsers[0]] = (landed, why)
+    assert set(by_parser) == {"json", "text"}
+    assert by_parser["json"] == by_parser["text"]
+    landed, why = by_parser["text"]
+    rows = {r["event_id"]: r for r in map(json.loads, landed)}
+    assert sorted(rows) == ["0.3", "0.30000000000000001", "1.10", "7e2", "n1", "n2", "p3", "p4"]
+    assert (rows["n1"]["request_id"], rows["n1"]["country"], rows["n1"]["surface"]) == (
+        "1e2", "1.50", "-0"
+    )  # fmt: skip
+    assert (rows["n2"]["value"], rows["p4"]["surface"]) == (1000.0, None)
+    assert (rows["p3"]["surface"], rows["p3"]["country"]) == ("pair \U0001f600", "\\ud83d")
+    lone = "a lone surrogate escape (\\ud800-\\udfff without its pair: text cut mid-character)"
+    scale = " is not a finite number, a watch of 0 to 604,800 s, or a rating in 0..5"
+    assert [(n, fld, reason) for _f, n, fld, reason, _raw in why] == [
+        ("7", "value", f"field value: NaN{scale}"),
+        ("8", "value", f"field value: +INF{scale}"),
+        ("9", "value", f"field value: -Infinity{scale}"),
+        ("10", "value", f"field value: 1e400{scale}"),
+        ("11", "event_id", f"field event_id: {lone}"),
+        ("12", "event_id", f"field event_id: {lone}"),
+        ("13", "surface", f"field surface: {lone}"),
+        ("14", "surface", f"field surface: {lone}"),
+        ("17", "ts", "ts 0001-01-01T00:00:00.000000Z outside partition DAY"),
+    ]
+
+
 @pytest.mark.parametrize(
     "data",
     [

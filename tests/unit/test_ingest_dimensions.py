@@ -8,14 +8,22 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from recassets.ingest import ingest
-from recassets.ingest.validation import NOT_AN_OBJECT
+from recassets.ingest.parsing import LONE_SURROGATE
+from recassets.ingest.validation import NOT_AN_OBJECT, PLACEHOLDER_BEFORE
 from recassets.paths import Paths
 
 D2 = "2026-01-02"
 SEEN = "2026-01-02T10:00:00Z"
+PLACEHOLDER = f"reads as a placeholder, not a time (before {PLACEHOLDER_BEFORE})"
+
+
+def _lone(field: str) -> str:
+    return f"field {field}: {LONE_SURROGATE}"
 
 
 def _lines(rows: list[dict | str]) -> str:
@@ -50,6 +58,26 @@ USERS: list[tuple[dict | str, tuple[str, str | None] | None]] = [
     ),
     ({"user_id": "5", "first_seen": SEEN}, None),  # a number written as a string parses
     ("[1, 2]", (NOT_AN_OBJECT, None)),
+    # placeholders for "unknown" landed as real first_seen values (Go's zero time, the epoch,
+    # the Gregorian calendar's first days), an item ~739,000 days old
+    *(
+        (
+            {"user_id": 20 + n, "first_seen": seen},
+            (f"first_seen {shown} {PLACEHOLDER}", "first_seen"),
+        )
+        for n, (seen, shown) in enumerate(
+            [
+                ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000000Z"),
+                ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000000Z"),
+                ("1970-01-01T00:00:00.999Z", "1970-01-01T00:00:00.999000Z"),
+                ("1969-12-31T23:59:59Z", "1969-12-31T23:59:59.000000Z"),
+                ("1582-10-10T00:00:00Z", "1582-10-10T00:00:00.000000Z"),
+            ]
+        )
+    ),
+    ({"user_id": 30, "first_seen": "1970-01-01T00:00:01Z"}, None),  # the first second past it
+    # a lone surrogate escape (JavaScript's slice of a string cut mid-emoji) had landed as "F?"
+    ({"user_id": 31, "first_seen": SEEN, "gender": "F\ud83d"}, (_lone("gender"), "gender")),
 ]
 ITEMS: list[tuple[dict | str, tuple[str, str | None] | None]] = [
     ({"item_id": 10, "first_seen": SEEN, "category": "jazz"}, None),
@@ -91,14 +119,20 @@ ITEMS: list[tuple[dict | str, tuple[str, str | None] | None]] = [
         {"item_id": 16, "first_seen": SEEN, "title": "t" * 1001},
         ("field title: 1001 characters, more than 1000", "title"),
     ),
+    ({"item_id": 19, "first_seen": SEEN, "title": "cut emoji \ud83d"}, (_lone("title"), "title")),
+    ({"item_id": 20, "first_seen": SEEN, "title": "emoji \ud83d\ude00"}, None),  # a pair
 ]
 
 
-def _ingest(spark, paths: Paths, dataset: str, rows: list) -> tuple[str, list[dict], list[tuple]]:
+def _ingest(
+    spark, paths: Paths, dataset: str, rows: list, parquet: pa.Table | None = None
+) -> tuple[str, list[dict], list[tuple]]:
     folder = Path(paths.landing_dir(dataset, D2))
     folder.mkdir(parents=True)
     path = folder / "part-00000.jsonl"
     path.write_text(_lines([r for r, _ in rows]))
+    if parquet is not None:
+        pq.write_table(parquet, folder / "part-00001.parquet")
     result = ingest(spark, paths, dataset, [D2])
     table = DeltaTable(result.table_path).to_pyarrow_table().to_pylist()
     quarantine = [
@@ -120,22 +154,35 @@ def _expected(rows: list, file: str) -> list[tuple]:
 def test_bad_users_are_quarantined_with_their_reason(spark, paths):
     file, table, quarantine = _ingest(spark, paths, "users", USERS)
     assert quarantine == _expected(USERS, file)
-    assert sorted((r["user_id"], r["country"]) for r in table) == [(1, "FR"), (5, None)]
+    assert sorted((r["user_id"], r["country"]) for r in table) == [(1, "FR"), (5, None), (30, None)]
     assert {r["dt"] for r in table} == {dt.date(2026, 1, 2)}
     assert len(table) + len(quarantine) == len(USERS)  # every row in exactly one place
 
 
 def test_bad_items_are_quarantined_with_their_reason(spark, paths):
-    file, table, quarantine = _ingest(spark, paths, "items", ITEMS)
-    assert quarantine == _expected(ITEMS, file)
+    utc = dt.UTC
+    seen = [dt.datetime(1, 1, 1, tzinfo=utc), dt.datetime(1500, 6, 1, tzinfo=utc),
+            dt.datetime(1970, 1, 2, tzinfo=utc)]  # fmt: skip
+    parquet = pa.table({"item_id": pa.array([40, 41, 42], pa.int64()),
+                        "first_seen": pa.array(seen, pa.timestamp("us", tz="UTC"))})  # fmt: skip
+    file, table, quarantine = _ingest(spark, paths, "items", ITEMS, parquet)
+    assert quarantine == sorted(
+        [
+            *_expected(ITEMS, file),
+            (1, f"first_seen 0001-01-01T00:00:00.000000Z {PLACEHOLDER}", "first_seen"),
+            (2, f"first_seen 1500-06-01T00:00:00.000000Z {PLACEHOLDER}", "first_seen"),
+        ]
+    )
     assert sorted((r["item_id"], r["category"], r["title"]) for r in table) == [
         (10, "jazz", None),
         (12, None, "7"),
         (13, None, None),
         (15, None, "t" * 1000),
         (17, None, None),
+        (20, None, "emoji \U0001f600"),
+        (42, None, None),
     ]
-    assert len(table) + len(quarantine) == len(ITEMS)
+    assert len(table) + len(quarantine) == len(ITEMS) + 3
 
 
 def _land(paths: Paths, dataset: str, day: str, rows: list[dict]) -> None:
