@@ -55,7 +55,6 @@ from dagster import (
     define_asset_job,
     sensor,
 )
-from dagster._core.execution.backfill import BulkActionStatus  # not exported (Dagster 1.13)
 
 from assets import keys
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
@@ -153,8 +152,10 @@ def writing(instance: DagsterInstance) -> str | None:
         # a run of this job launched from the UI carries no asset selection of its own
         if run.job_name == stale_features_job.name or (run.asset_selection or set()) & WRITERS:
             return f"run {run.run_id}"
-    for backfill in instance.get_backfills(status=BulkActionStatus.REQUESTED, limit=1):
-        return f"backfill {backfill.backfill_id}"
+    # by the status's value: its enum is not exported (tests/dagster/test_dagster_private.py)
+    for backfill in instance.get_backfills(limit=20):
+        if backfill.status.value == "REQUESTED":  # in progress
+            return f"backfill {backfill.backfill_id}"
     return None
 
 

@@ -18,7 +18,12 @@ from sensors.stale_features import SETTLE_S, stale_features, stale_request
 FEATURES = ["lake/user_features", "lake/item_features", "lake/cohort_features"]
 INGEST = ["lake/raw_events", "lake/users", "lake/items"]
 DAYS = [f"2026-01-0{d}" for d in range(1, 7)]
-LATER = time.time() + 10 * SETTLE_S  # a tick long after every change
+
+
+def later() -> float:
+    """A tick long after every change (taken when asked: the module is imported long before
+    its tests run in the suite)."""
+    return time.time() + 10 * SETTLE_S
 
 
 def run(instance: DagsterInstance, names: list[str], days: list[str],
@@ -49,7 +54,7 @@ def test_the_days_built_together_are_fresh_and_a_rebuilt_day_makes_the_later_one
         stale = stale_features(instance)
         assert stale is not None and (stale.first, stale.last) == (DAYS[3], DAYS[5])
         assert f"{DAYS[3]} rolls its lists from lake/user_features {DAYS[2]}" in stale.why
-        request = stale_request(instance, now=LATER)
+        request = stale_request(instance, now=later())
         assert isinstance(request, RunRequest)
         assert request.asset_selection == [AssetKey.from_user_string(n) for n in FEATURES]
         assert request.tags[PARTITION_RANGE_START_TAG] == DAYS[3]
@@ -73,7 +78,7 @@ def test_a_late_dimension_row_makes_the_days_after_it_stale_and_one_day_is_one_p
         run(instance, FEATURES, DAYS[1:5])
         stale = stale_features(instance)  # day 6 rolls from day 5 rebuilt after it
         assert stale is not None and (stale.first, stale.last) == (DAYS[5], DAYS[5])
-        request = stale_request(instance, now=LATER)
+        request = stale_request(instance, now=later())
         assert isinstance(request, RunRequest) and request.partition_key == DAYS[5]
         assert request.run_key == f"stale:{DAYS[5]}:{stale.newest}"
         run(instance, FEATURES, DAYS[5:])
@@ -89,9 +94,9 @@ def test_nothing_is_launched_while_features_or_ingestion_are_being_written():
     with DagsterInstance.ephemeral() as instance:
         run(instance, [*INGEST, *FEATURES], DAYS)
         run(instance, FEATURES, DAYS[:2])
-        assert isinstance(stale_request(instance, now=LATER), RunRequest)
+        assert isinstance(stale_request(instance, now=later()), RunRequest)
         run(instance, ["lake/raw_events"], [], status=DagsterRunStatus.STARTED)
-        busy = stale_request(instance, now=LATER)
+        busy = stale_request(instance, now=later())
         assert isinstance(busy, SkipReason) and "writes the feature tables" in str(
             busy.skip_message
         )
@@ -115,5 +120,23 @@ def test_a_run_of_the_job_from_the_ui_holds_the_sensor_back():
         run(instance, [*INGEST, *FEATURES], DAYS)
         run(instance, FEATURES, DAYS[:2])
         run(instance, [], [], status=DagsterRunStatus.STARTED, job="stale_features_job")
-        busy = stale_request(instance, now=LATER)
+        busy = stale_request(instance, now=later())
         assert isinstance(busy, SkipReason) and "waiting for it" in str(busy.skip_message)
+
+
+def test_a_backfill_in_progress_holds_the_sensor_back_and_a_finished_one_does_not():
+    """The automation's requests of several days are one backfill: until it is done, the days
+    it rebuilds are not this sensor's to judge."""
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+
+    with DagsterInstance.ephemeral() as instance:
+        run(instance, [*INGEST, *FEATURES], DAYS)
+        run(instance, FEATURES, DAYS[:2])
+        backfill = PartitionBackfill(backfill_id="bf1", status=BulkActionStatus.REQUESTED,
+                                     from_failure=False, tags={},
+                                     backfill_timestamp=time.time())  # fmt: skip
+        instance.add_backfill(backfill)
+        busy = stale_request(instance, now=later())
+        assert isinstance(busy, SkipReason) and "backfill bf1" in str(busy.skip_message)
+        instance.update_backfill(backfill.with_status(BulkActionStatus.COMPLETED_SUCCESS))
+        assert isinstance(stale_request(instance, now=later()), RunRequest)
