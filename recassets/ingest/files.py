@@ -234,6 +234,9 @@ _ODD_LINE = re.compile(rb"\n[\n \t\r\[\x00\xef\xfe\xff]")
 _AFTER_OBJECT = re.compile(rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*\{|\r[^\n]|[\],][ \t\[\],\}]*\{)")
 
 
+# The start of a \u escape of a UTF-16 surrogate, paired or not (case as JSON allows).
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
 # More than one NUL byte in this many of a text file's first 64 KiB: not UTF-8 text at all
 # (UTF-16 holds one in two for ASCII), rather than a few bad bytes in values.
 NUL_SHARE = 100
@@ -258,6 +261,9 @@ class _LineScan:
         self.last = b"\n"  # the byte before the block; the first line starts at byte 0
         self.content = False  # a byte that is not white space: the file may hold a record
         self.suspect = False  # a line may hold more than one JSON value (``_AFTER_OBJECT``)
+        # a \ud800-\udfff escape, perhaps a lone surrogate (``parsing._lone_surrogate``, whose
+        # second pass over the text runs only for such files)
+        self.surrogate = False
         self._tail = b""  # the end of the previous block, for a match across the edge
 
     def __call__(self, block: bytes) -> None:
@@ -276,6 +282,10 @@ class _LineScan:
             _AFTER_OBJECT.search(self._tail + block[:64]) or _AFTER_OBJECT.search(block)
         ):
             self.suspect = True
+        if not self.surrogate and (
+            _SURROGATE.search(self._tail[-5:] + block[:6]) or _SURROGATE.search(block)
+        ):
+            self.surrogate = True
         self.last = block[-1:]
         self._tail = block[-64:]
 

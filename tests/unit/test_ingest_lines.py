@@ -186,3 +186,19 @@ def test_a_day_landed_again_unreadable_keeps_its_rows_and_deep_lines_are_row_rej
     table = DeltaTable(paths.table("raw_events")).to_pyarrow_table().to_pylist()
     assert sorted(r["event_id"] for r in table) == [f"e{i}" for i in range(1, 7)]
     assert {r["dt"] for r in table} == {dt.date.fromisoformat(DAY)}
+
+
+def test_the_scan_flags_a_surrogates_escape_even_across_two_blocks():
+    """Only a file that holds a \\ud800-\\udfff escape pays the second pass that finds lone
+    surrogates (``parsing._lone_surrogate``)."""
+    from recassets.ingest.files import _LineScan
+
+    def scanned(*blocks: bytes) -> bool:
+        scan = _LineScan()
+        for block in blocks:
+            scan(block)
+        return scan.surrogate
+
+    assert scanned(b'{"title": "cut \\ud83d"}\n')
+    assert scanned(b'{"title": "cut \\u', b'D83D"}\n')  # the escape split by the read
+    assert not scanned(b'{"title": "caf\\u00e9 \\\\ud"}\n')  # another escape; an escaped "\"
