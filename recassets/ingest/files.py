@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recassets.ingest.jsonvalue import first_value_end
 from recassets.landing import file_digest
 from recassets.paths import Paths
 
@@ -166,11 +167,17 @@ def _landing_files(
             missing[day] = str(folder)  # the manifest's looked_in: a folder
             notes[day] = f"only {', '.join(blank)}: no record in them"
         whole = [f for f in files[first:] if f.format == "unreadable"]
-        if whole and len(whole) + len(blank) == len(found) + len(folders):
+        if (
+            whole
+            and len(whole) + len(blank) == len(found) + len(folders)
+            and _rows_held(paths, dataset, day)
+        ):
             # every file quarantined whole (a day landed again as .gz or .csv, a corrupt
             # Parquet): ingested, the day's rows were replaced by none, the run a success
-            # (probe, 2026-12-07). Refused whatever the range or the dataset: a day emptied on
-            # purpose is an empty folder, not an unreadable file.
+            # (probe, 2026-12-07). Refused whatever the range or the dataset where the day's
+            # last ingestion landed rows (a day emptied on purpose is an empty folder, not an
+            # unreadable file); a day that held none is ingested as before, its files
+            # quarantined whole, so one such day does not hold back the others of a range.
             named = [f"{Path(f.path).name}{'' if f.sha256 is None else f' ({f.size:,} bytes)'}: "
                      f"{f.problem}" for f in whole]  # fmt: skip
             named += [f"{b}: no record in it" for b in blank]
@@ -191,6 +198,23 @@ def _landing_files(
             "day that has files: docs/automation.md, known limits)"
         )
     return files, scans, missing
+
+
+def _rows_held(paths: Paths, dataset: str, day: str) -> int:
+    """The rows the day's last ingestion landed, from its lineage manifest; 0 without one."""
+    import json
+
+    from recassets.ingest.lineage import lineage_path
+    from recassets.ingest.results import INGESTED_TABLES
+
+    table = INGESTED_TABLES.get(dataset)
+    if table is None:
+        return 0
+    try:
+        rows = json.loads(Path(lineage_path(paths, table, day)).read_text()).get("rows")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return rows if isinstance(rows, int) else 0
 
 
 def _holds_no_record(path: Path, fmt: str, size: int, scan: _LineScan | None) -> bool:
@@ -395,65 +419,6 @@ def _case_twins(names: Sequence[str]) -> list[str]:
     return [n for group in seen.values() if len(group) > 1 for n in group]
 
 
-# One token of JSON as Spark's JSON reader (Jackson) reads it: punctuation (group 1), a string,
-# a number, a literal, or one of the numbers beyond JSON that allowNonNumericNumbers (on by
-# default) admits: NaN, Infinity, +INF, -INF, +Infinity, -Infinity. Spark 4.2 made a corrupt
-# record of INF, +NaN, nan, inf, 01, +1 and .5 (probe, 2026-12-07), as this does.
-_JSON_TOKEN = re.compile(
-    r'[ \t\r\n]*+(?:([{}\[\]:,])|"(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+"'
-    r"|-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][+-]?[0-9]++)?"
-    r"|true|false|null|NaN|Infinity|[+-]INF|[+-]Infinity)"
-)
-
-
-def _first_value_end(line: str) -> int | None:
-    """Where the first JSON value of ``line`` ends, read as Spark's JSON reader reads it
-    (``_JSON_TOKEN``), or None where it is no value: Jackson makes such a line a corrupt
-    record, quarantined as a row with its text whole, and reads nothing after it.
-
-    Iterative, with no limit of depth or length: Python's json failed on a value nested 5,000
-    deep or a number of 5,000 digits, the run with it. Jackson refuses a line past its limits
-    (docs/ingestion-and-lineage.md), so a line taken here beyond them is at worst a file
-    quarantined whole where a row would have been: never a record lost."""
-    closers: list[str] = []  # of the open objects and arrays, innermost last
-    state = "value"  # value, key, colon, or next (',' or the closer)
-    opened = False  # the token before opened an object or an array: it may close at once
-    pos = 0
-    while True:
-        m = _JSON_TOKEN.match(line, pos)
-        if m is None:
-            return None
-        pos, punct = m.end(), m.group(1)
-        if opened and punct == closers[-1]:  # {} or []
-            closers.pop()
-            state = "next"
-        elif state == "value":
-            if punct in ("{", "["):
-                closers.append("}" if punct == "{" else "]")
-                state, opened = ("key" if punct == "{" else "value"), True
-                continue
-            if punct:
-                return None
-            state = "next"
-        elif state == "key":
-            if punct or not m.group(0).lstrip(" \t\r\n").startswith('"'):
-                return None
-            state = "colon"
-        elif state == "colon":
-            if punct != ":":
-                return None
-            state = "value"
-        elif punct == ",":
-            state = "key" if closers[-1] == "}" else "value"
-        elif punct == closers[-1]:
-            closers.pop()
-        else:
-            return None
-        opened = False
-        if state == "next" and not closers:
-            return pos
-
-
 def _trailing_content(path: Path) -> tuple[str, str] | None:
     """``("unreadable", problem)`` when a line of the JSON Lines file holds more than one JSON
     value (``_AFTER_OBJECT`` only suspects it), naming the first such line; else None.
@@ -461,7 +426,7 @@ def _trailing_content(path: Path) -> tuple[str, str] | None:
     The whole file is quarantined, as for the other whole-file faults: the line's records
     cannot be told apart safely (``{..}{..}`` from a concatenation, or text after a record),
     and quarantine keeps every byte for the producer to fix and land again. A line is read as
-    Spark reads it (``_first_value_end``): Python's json alone passed over a line it refused,
+    Spark reads it (``jsonvalue.first_value_end``): Python's json alone passed over a line it refused,
     one with ``-INF`` in it, whose second record Spark then lost."""
     import json
 
@@ -477,7 +442,7 @@ def _trailing_content(path: Path) -> tuple[str, str] | None:
                 try:
                     end: int | None = decoder.raw_decode(line)[1]
                 except (json.JSONDecodeError, RecursionError):
-                    end = _first_value_end(line)  # Jackson's extra numbers, deep nesting
+                    end = first_value_end(line)  # Jackson's extra numbers, deep nesting
             except Exception as exc:  # noqa: BLE001 - named, then raised as it was
                 exc.add_note(f"{path}, line {number}: looking for a second JSON value")
                 raise

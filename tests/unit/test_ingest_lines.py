@@ -16,6 +16,8 @@ from deltalake import DeltaTable
 from recassets.ingest import LandingMissingError, ingest, list_landing_files
 from recassets.ingest import files as landing_files
 from recassets.ingest.files import _LineScan
+from recassets.ingest.lineage import lineage_path
+from recassets.ingest.results import TABLE_NAMES
 from recassets.landing import file_digest
 from recassets.paths import Paths
 
@@ -139,6 +141,13 @@ def test_a_day_whose_every_file_is_quarantined_whole_is_refused(paths: Paths, da
     folder = _land(paths, dataset, DAY, {"day.jsonl.gz": GZ, "day.csv": b"a,b\n1,2\n"})
     _land(paths, dataset, day2, {"a.jsonl": b'{"x": 1}\n'})
     missing = dataset == "users"
+    # never ingested: nothing to lose, the files quarantined whole as before, and the range's
+    # other days go on (one such day held back a whole backfill)
+    files = list_landing_files(paths, dataset, [DAY, day2], allow_missing_days=missing)
+    assert sorted(f.format for f in files) == ["jsonl", "unreadable", "unreadable"]
+    manifest = Path(lineage_path(paths, TABLE_NAMES[dataset], DAY))
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps({"rows": 5}))  # its last ingestion landed 5 rows
     for days in ([DAY], [DAY, day2]):
         with pytest.raises(LandingMissingError) as err:
             list_landing_files(paths, dataset, days, allow_missing_days=missing)
