@@ -28,10 +28,11 @@ from typing import Any
 
 from recassets.features.schema import WINDOWS
 from recassets.ingest.lineage import lineage_path
+from recassets.ingest.results import TABLE_NAMES
+from recassets.ingested import landed
 from recassets.paths import PartitionWindow, Paths
 
 INGEST = {"events": "lake/raw_events", "users": "lake/users", "items": "lake/items"}
-TABLES = {"events": "raw_events", "users": "users", "items": "items"}
 FEATURES = ("lake/user_features", "lake/item_features", "lake/cohort_features")
 EXAMPLES = "lake/training_examples"
 ONE = dt.timedelta(days=1)
@@ -80,18 +81,11 @@ def _not_ingested(paths: Paths, dataset: str, lo: dt.date, hi: dt.date) -> list[
     as ISO days."""
     out = []
     for day in paths.landed_days(dataset):
-        if day < lo or day > hi or not _holds_files(Path(paths.landing_dir(dataset, day))):
+        if day < lo or day > hi or not landed(paths, dataset, day):
             continue  # nothing landed that day: nothing to ingest
-        if not Path(lineage_path(paths, TABLES[dataset], day.isoformat())).is_file():
+        if not Path(lineage_path(paths, TABLE_NAMES[dataset], day.isoformat())).is_file():
             out.append(day.isoformat())
     return out
-
-
-def _holds_files(folder: Path) -> bool:
-    try:
-        return any(not p.name.startswith((".", "_")) for p in folder.iterdir())
-    except OSError:  # unreadable: ingestion names it
-        return True
 
 
 def _built(paths: Paths, day: dt.date) -> bool:

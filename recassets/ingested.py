@@ -103,7 +103,7 @@ def _has_manifest(paths: Paths, table: str, day: dt.date) -> bool:
     return Path(lineage_path(paths, table, day.isoformat())).is_file()
 
 
-def _landed(paths: Paths, dataset: str, day: dt.date) -> bool:
+def landed(paths: Paths, dataset: str, day: dt.date) -> bool:
     """Whether the day's landing folder holds an entry ingestion would read (not hidden,
     not ``_``-named: the names ``recassets.ingest`` passes over)."""
     try:
@@ -155,12 +155,12 @@ def _needed(paths: Paths, days: Sequence[dt.date], window: int) -> dict[str, set
     landed days of raw_events among the ``window`` days up to each of them, and of users and
     items every landed day up to the last of them."""
     earlier = {d - dt.timedelta(days=back) for d in days for back in range(1, window)}
-    needed = {"raw_events": {d for d in {*days, *earlier} if _landed(paths, "events", d)}}
+    needed = {"raw_events": {d for d in {*days, *earlier} if landed(paths, "events", d)}}
     for dataset in ("users", "items"):
         skipped: dict[str, str] = {}  # a folder that cannot be stat'ed: ingestion names it
         needed[TABLE_NAMES[dataset]] = {
             d for d in paths.landed_days(dataset, skipped)
-            if d <= max(days) and _landed(paths, dataset, d)
+            if d <= max(days) and landed(paths, dataset, d)
         }  # fmt: skip
     return needed
 
