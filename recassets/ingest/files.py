@@ -202,16 +202,12 @@ def _landing_files(
 
 def _rows_held(paths: Paths, dataset: str, day: str) -> int:
     """The rows the day's last ingestion landed, from its lineage manifest; 0 without one."""
-    import json
-
-    from recassets.ingest.lineage import lineage_path
+    from recassets.ingest.lineage import read_lineage
     from recassets.ingest.results import INGESTED_TABLES
 
     table = INGESTED_TABLES.get(dataset)
-    if table is None:
-        return 0
     try:
-        rows = json.loads(Path(lineage_path(paths, table, day)).read_text()).get("rows")
+        rows = read_lineage(paths, table, day).get("rows") if table else 0
     except (OSError, ValueError, AttributeError):
         return 0
     return rows if isinstance(rows, int) else 0
