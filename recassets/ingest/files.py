@@ -250,8 +250,14 @@ _ODD_LINE = re.compile(rb"\n[\n \t\r\[\x00\xef\xfe\xff]")
 # ends, which Spark's reader, splitting on '\n', takes for one line), and a '}' followed by
 # ']'s, ','s and '['s and then '{' ('}]{', '},,{', '}] {', '}][{', '}],[{', '}, [{'): legal
 # only inside an array, a top-level record has none, and Jackson reads the first record alone
-# (the probes of 2026-12-05 and 2026-12-07 lost the second one so).
-_AFTER_OBJECT = re.compile(rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*\{|\r[^\n]|[\],][ \t\[\],\}]*\{)")
+# (the probes of 2026-12-05 and 2026-12-07 lost the second one so). And a ',' followed by a
+# value that can be no object's next key ('}, 1', '}, null', '}, [1]', '},,'): legal only in an array of
+# mixed values, which Jackson likewise reads past; a '"' after '},' is left alone, as it begins
+# the next key of every nested object ('{"ctx": {..}, "ts": ..}') and would make every such
+# file take the exact parse.
+_AFTER_OBJECT = re.compile(
+    rb"\}[ \t]*(?:[^ \t\r\n,\]\}]|,[ \t]*[^ \t\r\n\"]|\r[^\n]|[\],][ \t\[\],\}]*\{)"
+)
 
 
 # The start of a \u escape of a UTF-16 surrogate, paired or not (case as JSON allows).

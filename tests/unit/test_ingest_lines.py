@@ -65,6 +65,35 @@ def test_a_record_after_brackets_on_the_line_quarantines_the_file(
     )
 
 
+@pytest.mark.parametrize(
+    "line, extra",
+    [
+        ('{"a": 1}, 1', ", 1"),
+        ('{"a": 1},null', ",null"),
+        ('{"a": 1}, [1, 2]', ", [1, 2]"),
+        ('{"a": 1},,', ",,"),
+    ],
+)
+def test_a_value_after_a_comma_that_no_key_can_start_quarantines_the_file(
+    tmp_path: Path, line: str, extra: str
+) -> None:
+    """'}, 1' was not suspected: the first record landed, the rest of the line went nowhere
+    (Jackson reads past it), the file counted as JSON Lines."""
+    suspect, verdict = _check(tmp_path, '{"ok": 1}', line)
+    assert suspect
+    assert verdict is not None and verdict[1].startswith(
+        f"line 2: more than one JSON value on one line (after the first object: {extra!r})"
+    )
+
+
+def test_a_nested_object_followed_by_the_next_key_is_not_suspected(tmp_path: Path) -> None:
+    """The control: '}, "' is every nested object's next key: not suspected, so such files
+    keep the fast path; an array of objects is suspected and cleared by the exact parse."""
+    line = '{"ctx": {"a": 1}, "ts": 2, "ys": [{"d": 1}], "z": {"e": {"f": 1}}}'
+    assert _check(tmp_path, line, line) == (False, None)
+    assert _check(tmp_path, '{"xs": [{"b": 1}, {"c": 2}, 3]}') == (True, None)
+
+
 @pytest.mark.parametrize("token", ["-INF", "+INF", "+Infinity", "-Infinity", "NaN", "Infinity"])
 def test_a_line_with_sparks_non_numeric_numbers_is_still_checked(
     tmp_path: Path, token: str
