@@ -64,10 +64,21 @@ class Contract:
     # retry sends again and which then names two answers, each served and charged: only the
     # same answer twice (the same id at the same microsecond) is a duplicate.
     same_row: tuple[str, ...] = ()
+    # String fields whose value is JSON by design (the decision log's ``items`` array): the only
+    # ones a JSON object or array may be given to (``plain_strings``).
+    json_fields: tuple[str, ...] = ()
 
     @property
     def duplicate_fields(self) -> tuple[str, ...]:
         return self.same_row or (self.key,)
+
+    @property
+    def plain_strings(self) -> list[str]:
+        """The string fields but the key (its own rule, ``validation._check``) and the JSON
+        ones: text, which a JSON object or array given to them is not
+        (``parsing._nested_in_text``)."""
+        return [f.name for f in self.fields
+                if f.type == "string" and f.name != self.key and f.name not in self.json_fields]  # fmt: skip
 
     @property
     def names(self) -> list[str]:
@@ -185,6 +196,7 @@ SERVING_LOG = Contract(
     ),
     allowed={"endpoint": SERVING_ENDPOINTS, "policy": SERVING_POLICIES},
     same_row=("request_id", "ts"),
+    json_fields=("items",),
 )  # fmt: skip
 # What each of a decision record's ``items`` must hold, as Spark types it (the rest, stages,
 # sources, ad and advertiser, is kept as written): an integer item id and a finite score, and

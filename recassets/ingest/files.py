@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recassets.events import INGESTED_CONTRACTS
 from recassets.ingest.jsonvalue import first_value_end
 from recassets.landing import file_digest
 from recassets.paths import Paths
@@ -121,6 +122,8 @@ def _landing_files(
     missing: dict[str, str] = {}
     notes: dict[str, str] = {}  # a day of files that hold no record: which
     refused: dict[str, str] = {}  # a day of files quarantined whole (or empty): folder (which)
+    contract = INGESTED_CONTRACTS.get(dataset)
+    nested = nested_pattern(contract.plain_strings) if contract is not None else None
     for day in days:
         folder = Path(paths.landing_dir(dataset, day))
         first = len(files)  # the day's own entries follow
@@ -147,7 +150,7 @@ def _landing_files(
             continue
         blank: list[str] = []  # readable files that hold no record
         for p in found:
-            scan = _LineScan() if p.suffix.lower() in JSONL_SUFFIXES else None
+            scan = _LineScan(nested) if p.suffix.lower() in JSONL_SUFFIXES else None
             st = p.stat()
             size, sha = file_digest(p, visit=scan)
             verdict = _classify(p, size, scan)
@@ -260,6 +263,16 @@ _AFTER_OBJECT = re.compile(
 )
 
 
+def nested_pattern(names: Sequence[str]) -> re.Pattern[bytes] | None:
+    """A key of ``names`` (a contract's plain string fields) given a JSON object or array, as
+    the bytes of a line show it (a nested object's key of the same name matches too: the
+    parse tells them apart)."""
+    if not names:
+        return None
+    keys = b"|".join(re.escape(n.encode()) for n in names)
+    return re.compile(rb'"(?:' + keys + rb')"[ \t]*:[ \t]*[\[{]')
+
+
 # The start of a \u escape of a UTF-16 surrogate, paired or not (case as JSON allows).
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -275,7 +288,7 @@ class _LineScan:
     of newlines, an incremental UTF-8 decode: 0.03 s per 50 MiB), where a text pass of Spark
     over the files to count and inspect each split's lines took a second."""
 
-    def __init__(self) -> None:
+    def __init__(self, nested: re.Pattern[bytes] | None = None) -> None:
         import codecs
 
         self.newlines = 0
@@ -290,6 +303,10 @@ class _LineScan:
         # a \ud800-\udfff escape, perhaps a lone surrogate (``parsing._lone_surrogate``, whose
         # second pass over the text runs only for such files)
         self.surrogate = False
+        # a plain string field given a JSON object or array (``nested_pattern``), perhaps: the
+        # parse then looks at such lines' values (``parsing._nested_in_text``)
+        self.nested = False
+        self._nested = nested
         self._tail = b""  # the end of the previous block, for a match across the edge
 
     def __call__(self, block: bytes) -> None:
@@ -312,6 +329,9 @@ class _LineScan:
             _SURROGATE.search(self._tail[-5:] + block[:6]) or _SURROGATE.search(block)
         ):
             self.surrogate = True
+        if (self._nested is not None and not self.nested
+                and (self._nested.search(self._tail + block[:64]) or self._nested.search(block))):  # fmt: skip
+            self.nested = True
         self.last = block[-1:]
         self._tail = block[-64:]
 

@@ -12,7 +12,9 @@ cost more. Both JSON Lines reads share one reader (``_jsonl_reader``) so that th
 splits, and lines are read less a trailing CR (``_without_cr``), so CRLF files parse alike.
 The two parsers land the same values from the same line: the text parser quotes numbers as
 the JSON reader keeps them, as written (``_numbers_as_written``), and a lone surrogate escape,
-which both would land as "?", is found in the line's text by either (``_lone_surrogate``).
+which both would land as "?", is found in the line's text by either (``_lone_surrogate``), as
+is a JSON object or array given to a text field, which each would print differently
+(``_nested_in_text``).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def _string_frame(
     if jsonl:
         if not all(scans[p].plain for p in jsonl):
             parser = "text"
+        nested = any(scans[p].nested for p in jsonl)
         text = _positioned(_jsonl_reader(spark, jsonl).text(_literal(jsonl)))
         lines = text.select("_uri", "_block", "_id", _without_cr("value").alias("raw"))
         if parser == "json":
@@ -104,24 +107,28 @@ def _string_frame(
             # only where a file holds a surrogate's escape at all (``files._LineScan``), so a
             # run without one reads its files once (``benchmarks.ingest``, 1M events: 27.8 s
             # against 28.0 s for the code before either, in the same session)
-            if any(scans[p].surrogate for p in jsonl):
+            # so are a plain string field's object or array values (``_nested_in_text``)
+            if any(scans[p].surrogate or scans[p].nested for p in jsonl):
                 lone = lines.select(
-                    "_uri", "_block", "_id", _lone_surrogate(F.col("raw"), names)
+                    "_uri", "_block", "_id", _unfit_in_text(F.col("raw"), contract, nested)
                 ).where(F.col("_unfit").isNotNull())
                 rows = rows.join(F.broadcast(lone), ["_uri", "_block", "_id"], "left")
             else:
                 rows = rows.withColumn("_unfit", F.lit(None).cast("string"))
         else:
             index = _line_index(text)
+            raw = F.col("raw")
             rows = (
                 text.select("_uri", "_block", "_id", "dt", _without_cr("value").alias("raw"))
                 # blank: spaces and tabs only (Spark's trim() alone trims spaces)
                 .where(F.expr("trim(BOTH ' \\t' FROM raw)") != "")
                 .withColumn(
                     "_p",
-                    F.from_json(_numbers_as_written(F.col("raw"), contract), fields, JSON_OPTIONS),
+                    F.from_json(_numbers_as_written(raw, contract), fields, JSON_OPTIONS),
                 )
-                .select("_uri", "_block", "_id", "dt", "_p.*", _lone_surrogate(F.col("raw"), names))
+                .select(
+                    "_uri", "_block", "_id", "dt", "_p.*", _unfit_in_text(raw, contract, nested)
+                )
             )
         frames.append(
             rows.select(
@@ -243,8 +250,8 @@ def _numbers_as_written(raw: Column, contract: Contract) -> Column:
 
     A key follows ``{`` or ``,``; inside a string its quote would be escaped, so a value that
     looks like a key is left alone. Quoted, the value reads as it would unquoted (a string id
-    is read the same way), but for a key of the contract inside a nested object of another
-    field, which both parsers already land as different text (spaced as written, re-printed).
+    is read the same way), but for a key of the contract inside a nested object: in a text
+    field a row reject (``_nested_in_text``), elsewhere not landed.
     """
     from pyspark.sql import functions as F
 
@@ -286,6 +293,45 @@ def _lone_surrogate(raw: Column, names: list[str]) -> Column:
     return F.when(maybe, F.concat(F.lit("field "), field, F.lit(f": {LONE_SURROGATE}"))).alias(
         "_unfit"
     )
+
+
+NESTED_IN_TEXT = "a JSON object or array, not text"
+
+
+def _nested_in_text(raw: Column, names: list[str]) -> Column:
+    """``field F: <NESTED_IN_TEXT>`` where the line ``raw`` gives the plain string field ``F``
+    (``Contract.plain_strings``, the first of them to) a JSON object or array, else null.
+
+    Both parsers would land its JSON text, each differently: Spark's JSON reader as written,
+    spaces included, ``from_json`` re-printed (``{"en" :  "X", "n": 1.50}`` against
+    ``{"en":"X","n":1.5}``), and which parser reads a run is chosen by one odd line anywhere in
+    it; a title, a country or a request id (which joins the serving log) then differed from
+    run to run. A row reject, as a Parquet struct in such a field is: no producer means to send
+    an object as a title, and a string that holds JSON text (``"{\"en\": ..}"``) still
+    lands as written. Told apart by the value's type as ``from_json`` reads it into a variant,
+    only on a line whose text shows such a key followed by ``{`` or ``[``.
+    """
+    from pyspark.sql import functions as F
+
+    keys = "|".join(re.escape(n) for n in names)
+    maybe = raw.rlike(rf'"(?:{keys})"\s*:\s*[\[{{]')
+    parsed = F.from_json(raw, ", ".join(f"`{n}` variant" for n in names), JSON_OPTIONS)
+    field = F.coalesce(
+        *[F.when(F.schema_of_variant(parsed[n]).rlike("^(OBJECT|ARRAY)"), F.lit(n)) for n in names]
+    )
+    return F.when(maybe, F.concat(F.lit("field "), field, F.lit(f": {NESTED_IN_TEXT}")))
+
+
+def _unfit_in_text(raw: Column, contract: Contract, nested: bool) -> Column:
+    """``_unfit`` of a JSON Lines line from its text: a lone surrogate escape
+    (``_lone_surrogate``), else, where the scan saw one (``nested``), a plain string field
+    given an object or array (``_nested_in_text``)."""
+    from pyspark.sql import functions as F
+
+    lone = _lone_surrogate(raw, contract.names)
+    if not nested or not contract.plain_strings:
+        return lone
+    return F.coalesce(lone, _nested_in_text(raw, contract.plain_strings)).alias("_unfit")
 
 
 def _jsonl_reader(spark: SparkSession, paths: list[str]) -> DataFrameReader:

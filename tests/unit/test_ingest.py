@@ -1059,6 +1059,13 @@ def test_both_parsers_land_the_same_table_from_the_same_file(spark, paths):
         ('"p3"', "click", r', "surface": "pair \ud83d\ude00", "country": "\\ud83d"'),
         ('"p4"', "click", r', "extra": "\ud83d"'),
         ('"old"', "click", ""),  # at Go's zero time: an event before 1970 is off its day
+        # an object or array given to a plain string field: its text differed by parser
+        ('"o1"', "click", ', "surface": {"en" :  "X",  "n": 1.50}'),
+        ('"o2"', "click", ', "country": [1,  2]'),
+        # a string holding JSON's text lands as written; a nested key of a field's name is not
+        # the field
+        ('"o3"', "click", r', "surface": "{\"en\" :  \"X\"}"'),
+        ('"o4"', "click", ', "ctx": {"surface": {"a": 1}}, "surface": "home"'),
     ]  # fmt: skip
     by_parser = {}
     for day, blank in (("2026-03-20", []), ("2026-03-21", [""])):
@@ -1077,7 +1084,10 @@ def test_both_parsers_land_the_same_table_from_the_same_file(spark, paths):
     assert by_parser["json"] == by_parser["text"]
     landed, why = by_parser["text"]
     rows = {r["event_id"]: r for r in map(json.loads, landed)}
-    assert sorted(rows) == ["0.3", "0.30000000000000001", "1.10", "7e2", "n1", "n2", "p3", "p4"]
+    assert sorted(rows) == [
+        "0.3", "0.30000000000000001", "1.10", "7e2", "n1", "n2", "o3", "o4", "p3", "p4"
+    ]  # fmt: skip
+    assert (rows["o3"]["surface"], rows["o4"]["surface"]) == ('{"en" :  "X"}', "home")
     assert (rows["n1"]["request_id"], rows["n1"]["country"], rows["n1"]["surface"]) == (
         "1e2", "1.50", "-0"
     )  # fmt: skip
@@ -1095,6 +1105,8 @@ def test_both_parsers_land_the_same_table_from_the_same_file(spark, paths):
         ("13", "surface", f"field surface: {lone}"),
         ("14", "surface", f"field surface: {lone}"),
         ("17", "ts", "ts 0001-01-01T00:00:00.000000Z outside partition DAY"),
+        ("18", "surface", "field surface: a JSON object or array, not text"),
+        ("19", "country", "field country: a JSON object or array, not text"),
     ]
 
 
