@@ -87,13 +87,27 @@ class Failure:
     sample_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def line(self, limit: int = 160) -> str:
-        """One line for a log: ``expectation(column): what was seen``."""
-        text = f"{self.label}: {_fmt_observed(self.observed)}"
-        return text if len(text) <= limit else text[: limit - 1] + "…"
+        """One line for a log: ``expectation(column): what was seen (expected what)``, the
+        observed part cut to keep the bounds in (``observed_value=294`` alone left the
+        operator to look up the range it missed)."""
+        expected = _expected(self.kwargs)
+        tail = f" (expected {expected})" if expected else ""
+        head = f"{self.label}: "
+        seen = _fmt_observed(self.observed)
+        room = max(limit - len(head) - len(tail), 20)
+        return head + (seen if len(seen) <= room else seen[: room - 1] + "…") + tail
 
     @property
     def label(self) -> str:
-        return f"{self.expectation}({self.column})" if self.column else self.expectation
+        """``expectation(column)``, with the expectation's row condition where it has one: the
+        rating and the watch bounds are both ``expect_column_values_to_be_between(value)``,
+        told apart only by it (their sample rows were filed under one key, one overwriting
+        the other)."""
+        if not self.column:
+            return self.expectation
+        condition = _condition_text(self.kwargs.get("row_condition"))
+        where = f" where {condition}" if condition else ""
+        return f"{self.expectation}({self.column}{where})"
 
 
 @dataclass
@@ -150,7 +164,21 @@ class QualityReport:
 
 
 def _expected(kwargs: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in kwargs.items() if k not in ("column", "batch_id"))
+    """The expectation's bounds and options; its column and row condition are in the label."""
+    skip = ("column", "batch_id", "row_condition", "condition_parser")
+    return ", ".join(f"{k}={v}" for k, v in kwargs.items() if k not in skip)
+
+
+def _condition_text(condition: Any) -> str:
+    """A row condition as GE 1.x serializes it (``{"column": {"name": "event_type"},
+    "operator": "==", "parameter": "rating", ...}``), or a string one, as text to read."""
+    if not condition:
+        return ""
+    if isinstance(condition, dict) and "operator" in condition:
+        column = condition.get("column")
+        name = column.get("name") if isinstance(column, dict) else column
+        return f"{name} {condition['operator']} {condition.get('parameter')!r}"
+    return str(condition)
 
 
 def _fmt_observed(observed: dict[str, Any]) -> str:
@@ -173,7 +201,9 @@ def _md_table(rows: list[dict[str, Any]]) -> list[str]:
 
 def plain(value: Any) -> Any:
     """A JSON-ready copy: timestamps as ISO strings, numpy scalars as Python numbers, NaN and
-    pandas' NaT as None (sample rows go into Dagster metadata)."""
+    the infinities as the strings "NaN", "Infinity" and "-Infinity" (shown as None, a NaN
+    CTR sent the operator looking for nulls, which the failing expectation ignores), pandas'
+    NaT as None (sample rows go into Dagster metadata)."""
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -181,7 +211,9 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):  # numpy's float64 included
-        return None if math.isnan(value) else float(value)
+        if math.isnan(value):
+            return "NaN"
+        return float(value) if math.isfinite(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, (dt.datetime, dt.date)):  # pandas Timestamp is a datetime
@@ -191,7 +223,7 @@ def plain(value: Any) -> Any:
             return None
     if hasattr(value, "item"):  # numpy scalar
         return plain(value.item())
-    if str(value) in ("NaT", "<NA>", "nan"):
+    if str(value) in ("NaT", "<NA>"):
         return None
     return str(value)
 
@@ -315,15 +347,11 @@ def validate(df: Any, suite: gx.ExpectationSuite, sample_rows: int = SAMPLE_ROWS
         if sample_columns:
             detail_format["unexpected_index_column_names"] = sample_columns
         detailed = _run(df, detail_suite, detail_format)
-        # GE reorders results; report them in the suite's order. (type, column) is unique
-        # within the suites of this package.
-        position = {
-            (e.expectation_type, getattr(e, "column", None)): i
-            for i, e in enumerate(suite.expectations)
-        }
+        # GE reorders results; report them in the suite's order. (type, column, row
+        # condition) is unique within the suites of this package.
+        position = {_order_key(e.configuration): i for i, e in enumerate(suite.expectations)}
         results = sorted(
-            detailed.results,
-            key=lambda r: position.get((_config(r).type, _config(r).kwargs.get("column")), 1 << 30),
+            detailed.results, key=lambda r: position.get(_order_key(_config(r)), 1 << 30)
         )
         for r in results:
             config = _config(r)
@@ -347,6 +375,11 @@ def validate(df: Any, suite: gx.ExpectationSuite, sample_rows: int = SAMPLE_ROWS
         notes=list(meta.get("notes") or []),
         context=plain(dict(meta.get("context") or {})),
     )
+
+
+def _order_key(config: ExpectationConfiguration) -> tuple[str, Any, str]:
+    kwargs = _kwargs(config)
+    return config.type, kwargs.get("column"), _condition_text(kwargs.get("row_condition"))
 
 
 def _copy_expectation(config: ExpectationConfiguration) -> Expectation:

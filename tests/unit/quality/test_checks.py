@@ -197,7 +197,8 @@ def test_the_runs_log_names_each_failed_days_expectations(spark, range_lake):
     assert said.startswith(f"2 of {len(RANGE)} day(s) failed: {BAD_DAY} (")
     assert "expect_column_values_to_not_be_null(user_id): unexpected_count=" in said
     assert said.endswith(
-        f", {QUARANTINED_DAY} (expect_table_row_count_to_be_between: observed_value=0)"
+        f", {QUARANTINED_DAY} (expect_table_row_count_to_be_between: observed_value=0 "
+        "(expected min_value=5, max_value=15))"
     )
     Context.log = Log()
     _log_failures(Context(), {day: r for day, r in reports.items() if r.success})

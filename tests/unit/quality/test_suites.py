@@ -463,3 +463,27 @@ def test_a_value_off_its_scale_fails_where_it_carries_the_measurement():
     rated = good.copy()
     rated.loc[2, ["event_type", "value"]] = ["rating", 4.5]
     assert validate(rated, raw_events_suite(DAY, TRAILING)).success
+
+
+def test_the_rating_and_the_watch_bounds_are_told_apart_with_their_rows(spark):
+    """Both are ``expect_column_values_to_be_between(value)``: failing together, their sample
+    rows were filed under one label (the watch's overwrote the rating's), the log lines read
+    alike and without the bounds, and a NaN watch was shown as None, a null."""
+    rows = event_records(DAY, 10)
+    rows[2].update(event_type="rating", value=9.0)
+    rows[4].update(event_type="watch", value=float("nan"))
+    report = validate(spark.createDataFrame(rows, EVENTS_DDL), raw_events_suite(DAY, TRAILING))
+    rating = f"{BETWEEN}(value where event_type == 'rating')"
+    watch = f"{BETWEEN}(value where event_type == 'watch')"
+    assert labels(report) == [rating, watch]
+    samples = report.sample_rows()
+    assert [r["event_id"] for r in samples[rating]] == [f"{DAY}-2"]
+    assert [(r["event_id"], r["value"]) for r in samples[watch]] == [(f"{DAY}-4", "NaN")]
+    line = report.failures[0].line()
+    assert line.startswith(f"{rating}: unexpected_count=1") and line.endswith(
+        "(expected min_value=0.0, max_value=5.0)"
+    )
+    # the control: one rating off its scale alone is one failure, under its own label
+    rows[4].update(event_type="watch", value=30.0)
+    alone = validate(spark.createDataFrame(rows, EVENTS_DDL), raw_events_suite(DAY, TRAILING))
+    assert labels(alone) == [rating]
