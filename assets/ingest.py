@@ -29,6 +29,7 @@ from assets.partitions import (
     partition_days,
     results_with_data_versions,
 )
+from assets.pods import SPARK_DRIVER_POD
 from assets.training import observe_training_data
 from recassets.events import CONTRACTS, Contract
 from recassets.freshness import (
@@ -144,6 +145,7 @@ def _ingest_asset(dataset: str, description: str):
         description=description,
         code_version="1",
         pool="lake_ingest",  # all three write the quarantine: one writer at a time (dagster.yaml)
+        op_tags=SPARK_DRIVER_POD,  # its pod under dagster-k8s (assets/pods.py)
     )
     def _asset(
         context: AssetExecutionContext, spark: SparkResource, lake: LakeResource

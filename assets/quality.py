@@ -42,6 +42,7 @@ from assets import keys
 from assets.check_targets import TargetMaterialization
 from assets.check_targets import latest_materialization as _latest
 from assets.partitions import DAILY
+from assets.pods import SPARK_DRIVER_POD
 from recassets.quality import (
     DayEvents,
     Failure,
@@ -189,7 +190,11 @@ def _done() -> Output:
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", category=PreviewWarning)
 
-    @asset_check(asset=keys.RAW_EVENTS, blocking=True, partitions_def=DAILY)
+    # Each check reads its table with Spark: under dagster-k8s its step pod is a Spark
+    # driver, sized as the ingest and feature steps are (assets/pods.py).
+    @asset_check(
+        asset=keys.RAW_EVENTS, blocking=True, partitions_def=DAILY, op_tags=SPARK_DRIVER_POD
+    )
     def raw_events_quality(
         context: AssetCheckExecutionContext,
         spark: SparkResource,
@@ -212,7 +217,9 @@ with warnings.catch_warnings():
         yield from quality_evaluations(keys.RAW_EVENTS, "raw_events_quality", reports, context)
         yield _done()
 
-    @asset_check(asset=keys.RAW_EVENTS, blocking=False, partitions_def=DAILY)
+    @asset_check(
+        asset=keys.RAW_EVENTS, blocking=False, partitions_def=DAILY, op_tags=SPARK_DRIVER_POD
+    )
     def raw_events_has_events(
         context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
     ) -> Iterator:
@@ -236,6 +243,7 @@ with warnings.catch_warnings():
             "row count at least 50 % of the previous partition's (not for cohorts, which "
             "exist only with events in their window). See "
             "recassets.quality.feature_suite.",
+            op_tags=SPARK_DRIVER_POD,
         )
         def _check(
             context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource

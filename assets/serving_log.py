@@ -43,6 +43,7 @@ from assets import keys
 from assets.beta import accept_beta
 from assets.ingest import day_metadata, ingest_metadata
 from assets.partitions import SERVING_DAYS, add_day_metadata, partition_days
+from assets.pods import SPARK_DRIVER_POD
 from recassets.events import SERVING_LOG
 from recassets.ingest import ingest
 from recassets.ingest.lineage import landing_changes
@@ -87,6 +88,7 @@ class ServingLogConfig(Config):
     "quarantine with file, line and reason. `recassets lineage REQUEST_ID` starts here.",
     code_version="1",
     pool="lake_ingest",  # it writes the quarantine, as the other ingest assets do
+    op_tags=SPARK_DRIVER_POD,  # its pod under dagster-k8s (assets/pods.py)
 )
 def serving_log(
     context: AssetExecutionContext,

@@ -4,7 +4,8 @@ No container engine runs here: these are the checks that do not need one. The Do
 split into instructions (continuations joined, comments dropped) and checked: every COPY source
 exists in the build context (the repo root) and is let through Dockerfile.dockerignore, the last
 USER is a numeric non-root UID, the VARIANT build argument defaults to cpu and both variants are
-built, the base image carries the Python of pyproject.toml, uv is the Makefile's.
+built, the base image carries the Python of pyproject.toml, uv is the Makefile's; and what
+deploy/ and docs/deploy.md say the image is built with is one of its build arguments.
 """
 
 import re
@@ -176,6 +177,46 @@ def test_no_user_line_is_refused() -> None:
     )
     ignore = (DOCKER / "Dockerfile.dockerignore").read_text()
     assert "no USER: the image runs as root" in problems(text, REPO, ignore)
+
+
+# --- what the image is said to be built with ------------------------------------------------
+
+# deploy/ and its chapter: the training Job's image was "built with GPU=1", the Makefile's
+# variable, which `docker build --build-arg GPU=1` ignores (it built the CPU image).
+BUILD_TEXTS = [
+    *(REPO / "deploy").rglob("*.yaml"),
+    *DOCKER.glob("Dockerfile*"),
+    REPO / "docs" / "deploy.md",
+]
+
+
+def build_arg_problems(texts: dict[str, str], dockerfile: str) -> list[str]:
+    """Mentions of the user-code image's build (``built with X=Y``, ``--build-arg X=Y``) whose
+    X is not an ARG of the Dockerfile, or whose VARIANT is not one it builds."""
+    args = build_args(instructions(dockerfile))
+    variants = set(re.findall(r'"\$VARIANT" = (\w+)', dockerfile))
+    found = []
+    for name, text in texts.items():
+        for m in re.finditer(r"(?:built with|--build-arg)[\s`]+([A-Z_]+)=([\w.-]+)", text):
+            arg, value = m[1], m[2]
+            if arg not in args:
+                found.append(f"{name}: {m[0]!r}: {arg} is no build argument of the Dockerfile")
+            elif arg == "VARIANT" and value not in variants:
+                found.append(f"{name}: {m[0]!r}: VARIANT is {sorted(variants)}")
+    return found
+
+
+def test_the_build_mentions_are_build_arguments() -> None:
+    dockerfile = DOCKERFILE.read_text()
+    texts = {str(p.relative_to(REPO)): p.read_text() for p in BUILD_TEXTS}
+    assert any("--build-arg VARIANT=cuda" in t for t in texts.values())
+    assert build_arg_problems(texts, dockerfile) == []
+    # the finding: the training Job's image "built with GPU=1"
+    wrong = {"training-job.yaml": "image: X # the user-code image, built with GPU=1"}
+    assert build_arg_problems(wrong, dockerfile) == [
+        "training-job.yaml: 'built with GPU=1': GPU is no build argument of the Dockerfile"
+    ]
+    assert build_arg_problems({"d": "--build-arg VARIANT=gpu"}, dockerfile) != []
 
 
 # --- the CPU lock ---------------------------------------------------------------------------

@@ -100,6 +100,9 @@ def instance_from_values(values: dict[str, Any]) -> dict[str, Any]:
     pg = values["postgresql"]
     return {
         "scheme": pg.get("postgresqlScheme", "postgresql"),
+        # the connection's URL parameters (sslmode): the chart renders postgresqlParams as
+        # postgres_db.params; none of them is libpq's sslmode=prefer, plain text when refused
+        "params": pg.get("postgresqlParams") or {},
         "max_concurrent_runs": runs.get("maxConcurrentRuns") if conc.get("enabled") else None,
         "tag_concurrency_limits": runs.get("tagConcurrencyLimits", []),
         "default_pool_limit": conc.get("pools", {}).get("defaultLimit"),
@@ -113,6 +116,7 @@ def instance_from_yaml(inst: dict[str, Any]) -> dict[str, Any]:
     runs = inst.get("concurrency", {}).get("runs", {})
     return {
         "scheme": inst["storage"]["postgres"]["postgres_db"].get("scheme", "postgresql"),
+        "params": inst["storage"]["postgres"]["postgres_db"].get("params") or {},
         "max_concurrent_runs": runs.get("max_concurrent_runs"),
         "tag_concurrency_limits": runs.get("tag_concurrency_limits", []),
         "default_pool_limit": inst.get("concurrency", {}).get("pools", {}).get("default_limit"),
@@ -214,9 +218,11 @@ def problems(values: dict[str, Any]) -> list[str]:
             mounts.append(m.get("mountPath", "?").rstrip("/") + "/")
             if m.get("name") not in volumes:
                 found.append(f"volumeMount {m.get('name')} has no volume")
-        # the Bento store too: a bento built in a step pod on its own disk went with the pod
-        for var in ("RECASSETS_ARTIFACTS", "RECASSETS_LANDING", "RECASSETS_LINEAGE",
-                    "RECASSETS_BENTOML_HOME"):  # fmt: skip
+        # the Bento store too: a bento built in a step pod on its own disk went with the pod;
+        # and the home, where the landing sensor keeps its state between ticks (on the image's
+        # disk it was lost at every restart of the code server, and every file hashed again)
+        for var in ("RECASSETS_HOME", "RECASSETS_ARTIFACTS", "RECASSETS_LANDING",
+                    "RECASSETS_LINEAGE", "RECASSETS_BENTOML_HOME"):  # fmt: skip
             where = env.get(var) or "(unset: the pod's own disk)"
             if not any(where.startswith(mp) for mp in mounts):
                 found.append(f"{var}={where} is not in a mounted volume")
@@ -312,6 +318,23 @@ def _launcher(v):
             ).__setitem__("value", "s3a://BUCKET/recassets/artifacts"),
             "RECASSETS_ARTIFACTS=s3a://BUCKET/recassets/artifacts is not in a mounted volume",
         ),  # fmt: skip
+        (
+            lambda v: _ud(v).__setitem__(
+                "env", [e for e in _ud(v)["env"] if e["name"] != "RECASSETS_HOME"]
+            ),
+            "RECASSETS_HOME=(unset: the pod's own disk) is not in a mounted volume",
+        ),
+        (
+            lambda v: next(e for e in _ud(v)["env"] if e["name"] == "RECASSETS_HOME").__setitem__(
+                "value", "/var/lib/recassets"
+            ),
+            "RECASSETS_HOME=/var/lib/recassets is not in a mounted volume",
+        ),
+        (lambda v: v["postgresql"].pop("postgresqlParams"), "instance params"),
+        (
+            lambda v: v["postgresql"]["postgresqlParams"].__setitem__("sslmode", "prefer"),
+            "instance params",
+        ),
         (lambda v: _ud(v).__setitem__("volumes", []), "volumeMount recassets-data has no volume"),
         (
             lambda v: _ud(v)["includeConfigInLaunchedRuns"].__setitem__("enabled", False),

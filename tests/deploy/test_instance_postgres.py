@@ -3,7 +3,9 @@
 Debian's ``postgresql`` package provides the server (``/usr/lib/postgresql/<N>/bin``); where it
 is missing the fixture installs it with apt-get when it runs as root, and skips otherwise. The
 cluster lives in a temporary folder, listens on a free loopback port, requires a password
-(scram-sha-256), and is stopped at the end of the module.
+(scram-sha-256) and offers TLS (a self-signed certificate made with openssl: the file asks for
+``sslmode=require``, as a managed server would be reached), and is stopped at the end of the
+module.
 """
 
 import glob
@@ -81,6 +83,24 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
+def _self_signed(root: Path) -> tuple[Path, Path]:
+    """A certificate and key for the server's TLS, readable by the server's user only (postgres
+    refuses a key others can read)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make the test server's TLS certificate")
+    cert, key = root / "server.crt", root / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    key.chmod(0o600)
+    if os.geteuid() == 0:
+        shutil.chown(cert, "postgres")
+        shutil.chown(key, "postgres")
+    return cert, key
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     bin_dir = _find_or_install()
@@ -102,6 +122,7 @@ def server() -> Iterator[Server]:
     if done.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         pytest.fail(f"initdb failed: {done.stderr}")
+    cert, key = _self_signed(root)
     port = _free_port()
     proc = subprocess.Popen(
         _as_server_user(
@@ -117,6 +138,12 @@ def server() -> Iterator[Server]:
                 "listen_addresses=127.0.0.1",
                 "-c",
                 "fsync=off",
+                "-c",
+                "ssl=on",
+                "-c",
+                f"ssl_cert_file={cert}",
+                "-c",
+                f"ssl_key_file={key}",
             ]
         ),
         stdout=subprocess.DEVNULL,
@@ -174,6 +201,12 @@ def test_partition_materialized_and_read_back_through_postgres(dagster_home: Pat
         assert instance.event_log_storage.supports_global_concurrency_limits
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 8
+
+        # sslmode=require (the file's params) reached the connection: it is encrypted
+        with instance.run_storage.connect() as conn:
+            pid_ssl = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            assert conn.exec_driver_sql(pid_ssl).scalar() is True
+        assert "sslmode=require" in instance.run_storage.postgres_url
 
         result = materialize([tiny_counts], instance=instance, partition_key="2026-01-02")
         assert result.success
