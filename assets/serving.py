@@ -45,15 +45,21 @@ def recommender_bento(
     from recassets.bento import bundle as B
     from recassets.bento.store import recent_model_sha256s
     from recassets.funnel.embedding_store import publish_if_asked
+    from recassets.run_settings import publishing, torch_variant
 
+    # Every setting the step reads, parsed before anything is written: a bad
+    # RECASSETS_EMBEDDINGS_KEEP_BENTOS had failed the step with the bento already in the
+    # store and the rows in Redis (the code location checks them at load as well).
+    variant = torch_variant(os.environ)  # RECASSETS_BENTO_TORCH
+    rows = publishing(os.environ)  # RECASSETS_SERVE_EMBEDDINGS, _REDIS_URL, _EMBEDDINGS_KEEP_*
     paths = bento_store.paths(lake.paths())
     with B.staged_bundle(paths) as bundle:  # a staging folder of this run's own
-        tag = B.build_bento(paths, bundle)
+        tag = B.build_bento(paths, bundle, variant=variant)
         manifest = B._read_json(bundle / "manifest.json")
         # RECASSETS_SERVE_EMBEDDINGS=redis: the models' rows to Redis, for replicas that keep
         # only a cache of them (recassets.funnel.embedding_store)
         published = publish_if_asked(
-            bundle, manifest, os.environ, lambda n: recent_model_sha256s(paths, n)
+            bundle, manifest, os.environ, lambda n: recent_model_sha256s(paths, n), rows
         )
     context.log.info(f"built {tag}")
     if published:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +57,7 @@ from recassets.landing_scan import (
 )
 from recassets.landing_state import CURSOR_VERSION, LandingCursor, load_cursor, state_dir
 from recassets.paths import DATASETS, MAX_DAYS_AHEAD, Paths
+from recassets.run_settings import env_int  # the integer settings' parser, re-exported
 
 # RECASSETS_LANDING_SETTLE_SECONDS: how long a day's files must be unchanged before they are
 # ingested, by the landing sensor (which leaves the day out of its tick meanwhile) and by a run
@@ -422,30 +422,14 @@ def retrain_run_key(days: Sequence[str]) -> str:
     return f"retrain:{days[0]}..{days[-1]}:{len(days)}:{digest}"
 
 
-def env_int(name: str, default: int, minimum: int = 0, env: Mapping[str, str] | None = None) -> int:
-    """An integer setting from the environment (or ``env``), with a message naming it when it
-    is wrong."""
-    raw = (os.environ if env is None else env).get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected an integer") from None
-    if value < minimum:
-        raise ValueError(f"{name}={value}: expected at least {minimum}")
-    return value
-
-
 def check_run_settings(environ: Mapping[str, str]) -> None:
     """Parse now the settings runs read later, naming the variable of a bad one: the code
     location checks them (``resources.check_settings``), and so does the CLI before it launches
-    a run (``RECASSETS_VOLUME_BAND=abc`` reached the run, after the JVM had started)."""
-    from recassets.quality.checks import parse_volume_band
+    a run (``RECASSETS_VOLUME_BAND=abc`` reached the run, after the JVM had started). Every
+    one of them, each with the parser its run uses: ``recassets.run_settings.check``."""
+    from recassets.run_settings import check
 
-    parse_volume_band(environ.get("RECASSETS_VOLUME_BAND"))
-    env_int(SETTLE_ENV, DEFAULT_SETTLE_S, env=environ)
-    env_int(SETTLE_TIMEOUT_ENV, DEFAULT_SETTLE_TIMEOUT_S, env=environ)
+    check(environ)
 
 
 __all__ = [

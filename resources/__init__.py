@@ -57,7 +57,9 @@ def check_settings(environ: Mapping[str, str]) -> None:
     """Parse now the settings runs read later, so that a bad value stops the code location
     (and every CLI command) naming the variable: ``RECASSETS_VOLUME_BAND=abc`` failed the
     volume check after the ingestion had committed, and ``RECASSETS_LANDING_SETTLE_SECONDS=1.5``
-    every run at its ingestion step and the landing sensor at every tick."""
+    every run at its ingestion step and the landing sensor at every tick. Every setting a run
+    reads (the ingestion's, Spark's conf, the training's, the bento build's and its publishing
+    of embedding rows), each with the parser the run uses: ``recassets.run_settings.check``."""
     from recassets.freshness import check_run_settings
 
     check_run_settings(environ)

@@ -71,6 +71,9 @@ from recassets.featurestore import config as fcfg
 from recassets.funnel import campaigns as C
 from recassets.paths import Paths
 from recassets.retrieval.index import MIN_RECALL
+from recassets.run_settings import TORCH_ENV as TORCH_ENV  # RECASSETS_BENTO_TORCH: re-exported
+from recassets.run_settings import TORCH_VARIANTS as TORCH_VARIANTS
+from recassets.run_settings import torch_variant as torch_variant
 from recassets.training import policy as P
 from recassets.training.checkpoint import Checkpoint, DamagedArtifactError
 from recassets.training.light import LightRanker
@@ -256,8 +259,6 @@ python:
 # given to the image's uv as environment variables, which both of BentoML's image templates
 # put before their install step. ``unsafe-best-match``: that index also carries numpy, pillow
 # and others, and uv's default (the first index that has a name) would take only its versions.
-TORCH_ENV = "RECASSETS_BENTO_TORCH"
-TORCH_VARIANTS = ("pypi", "cpu")
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 BENTOFILE_CPU = f"""\
 envs:
@@ -268,14 +269,6 @@ envs:
   - name: PIP_EXTRA_INDEX_URL
     value: "{TORCH_CPU_INDEX}"
 """
-
-
-def torch_variant(env: Mapping[str, str] | None = None) -> str:
-    """``RECASSETS_BENTO_TORCH`` (default ``pypi``), refused naming the variable otherwise."""
-    got = (os.environ if env is None else env).get(TORCH_ENV, "pypi").strip().lower() or "pypi"
-    if got not in TORCH_VARIANTS:
-        raise ValueError(f"{TORCH_ENV}={got!r}: expected one of {', '.join(TORCH_VARIANTS)}")
-    return got
 
 
 def serving_requirements(lock: Path, variant: str) -> str:
@@ -321,11 +314,14 @@ def sweep_staging(folder: Path, older_than_s: float = STALE_STAGING_S) -> list[s
     return sorted(gone)
 
 
-def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> str:
+def build_bento(
+    paths: Paths, bundle: Path, *, version: str | None = None, variant: str | None = None
+) -> str:
     """``bentoml build`` of ``serving/service.py`` with ``bundle`` and the ``recassets``
     library inside; returns the tag. The bento is self-contained code-wise (its ``src``
     holds the library), and reads the online store named by ``RECASSETS_HOME`` /
-    ``RECASSETS_REDIS_URL`` where it is served."""
+    ``RECASSETS_REDIS_URL`` where it is served. ``variant``: the torch it installs (default
+    ``torch_variant()``, read from the environment)."""
     manifest = _read_json(bundle / "manifest.json")
     version = version or bento_version(bundle)
     root = Path(__file__).resolve().parents[2]
@@ -339,7 +335,7 @@ def build_bento(paths: Paths, bundle: Path, *, version: str | None = None) -> st
         # deploy/serving.lock: requirements.lock's pins of what serving imports, no Spark,
         # Dagster or Great Expectations (`make lock`); the bentofile's name for it is kept.
         lock = root / "deploy" / "serving.lock"
-        variant = torch_variant()
+        variant = variant or torch_variant()
         if not lock.is_file():  # the bentofile names it: bentoml build said only "not found"
             raise FileNotFoundError(
                 f"{lock}: serving's lock is missing beside the package (an image must copy "

@@ -49,13 +49,19 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from recassets.featurestore.online import OnlineStoreUnavailable, StoreHealth
 from recassets.models.embeddings import TableSpec, complete_kjt
+from recassets.run_settings import (  # the publishing settings, parsed at load too; re-exported
+    EMBEDDINGS_ENV,  # process (default) | redis
+    KEEP_BENTOS,
+    KEEP_BENTOS_ENV,
+    KEEP_HOURS,
+    KEEP_HOURS_ENV,
+    Publishing,
+    publishing,
+)
 
 PREFIX = "recassets:emb"
 REGISTRY_KEY = f"{PREFIX}:models"  # <sha256[:16]> -> Unix time of its last publish
-KEEP_BENTOS_ENV, KEEP_BENTOS = "RECASSETS_EMBEDDINGS_KEEP_BENTOS", 3
-KEEP_HOURS_ENV, KEEP_HOURS = "RECASSETS_EMBEDDINGS_KEEP_HOURS", 24.0
 WEIGHT_KEY = "embeddings.ebc.embedding_bags.{}.weight"  # the state-dict key of a table
-EMBEDDINGS_ENV = "RECASSETS_SERVE_EMBEDDINGS"  # process (default) | redis
 CACHE_ROWS_ENV = "RECASSETS_SERVE_EMBEDDING_CACHE_ROWS"
 DEFAULT_CACHE_ROWS = 100_000
 
@@ -162,47 +168,31 @@ def publish_if_asked(
     manifest: Mapping[str, Any],
     env: Mapping[str, str],
     kept_bentos: Callable[[int], Iterable[str]] | None = None,
+    settings: Publishing | None = None,
 ) -> dict[str, int] | None:
     """At a bento build: when ``env`` says ``RECASSETS_SERVE_EMBEDDINGS=redis``, publish the
     bundle's model rows to ``RECASSETS_REDIS_URL`` (None otherwise, or for a bundle without
     models), then ``prune`` the models that neither the newest ``KEEP_BENTOS_ENV`` bentos
     (``kept_bentos(n)``: their models' sha256s) nor the last ``KEEP_HOURS_ENV`` hours
-    published. The caller passes its environment: this module reads none itself."""
+    published. The caller passes its environment (this module reads none itself), or
+    ``settings`` it parsed before its side effects (``run_settings.publishing``): every
+    setting is parsed before a row is written, ``RECASSETS_SERVE_EMBEDDINGS`` by the rule the
+    serving workers apply (``redsi`` is refused, where it had published nothing)."""
     from pathlib import Path
 
-    from recassets.featurestore.config import REDIS_URL_ENV
-
+    settings = settings or publishing(env, need_url=False)
     models = ("two_tower", "ranking")  # a popularity bundle has none (its counts file at most)
-    if env.get(EMBEDDINGS_ENV, "process").strip().lower() != "redis" or not all(
-        k in (manifest.get("files") or {}) for k in models
-    ):
+    if not settings.to_redis or not all(k in (manifest.get("files") or {}) for k in models):
         return None
-    url = env.get(REDIS_URL_ENV)
-    if not url:
-        raise ValueError(f"{EMBEDDINGS_ENV}=redis needs {REDIS_URL_ENV} to publish the rows to")
     import redis
 
-    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+    client = redis.Redis.from_url(settings.url(), socket_timeout=10, socket_connect_timeout=5)
     files = {k: str(Path(folder) / manifest["files"][k]) for k in models}
     published = publish_bundle(client, manifest, files)
-    n = _positive(env, KEEP_BENTOS_ENV, KEEP_BENTOS, int)
     keep = {manifest["lineage"][k]["sha256"] for k in models}
-    keep |= set(kept_bentos(int(n)) if kept_bentos else ())
-    prune(client, keep, _positive(env, KEEP_HOURS_ENV, KEEP_HOURS, float))
+    keep |= set(kept_bentos(settings.keep_bentos) if kept_bentos else ())
+    prune(client, keep, settings.keep_hours)
     return published
-
-
-def _positive(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = -1
-    if not value >= 0:
-        raise ValueError(f"{name}={raw[:40]!r}: expected a number, 0 or more")
-    return value
 
 
 class RowStore:
@@ -381,6 +371,10 @@ def externalize(model: nn.Module, store: RowStore, device: torch.device | None =
 __all__ = [
     "CACHE_ROWS_ENV",
     "EMBEDDINGS_ENV",
+    "KEEP_BENTOS",
+    "KEEP_BENTOS_ENV",
+    "KEEP_HOURS",
+    "KEEP_HOURS_ENV",
     "ExternalEmbeddingTables",
     "MissingRowsError",
     "RemoteWeight",

@@ -82,6 +82,12 @@ from recassets.training.loop import (
     train_record,
 )
 from recassets.training.schema import COHORT_DENSE
+from recassets.training.settings import (  # their home (no torch); re-exported for callers
+    ENV_PROCESSES,
+    ENV_ROW_WISE,
+    processes_from_env,
+    row_wise_from_env,
+)
 from recassets.training.worker_spec import (  # the spec's home; re-exported for callers
     check_storage_options,
     config_from_dict,
@@ -89,32 +95,9 @@ from recassets.training.worker_spec import (  # the spec's home; re-exported for
     write_spec,
 )
 
-ENV_PROCESSES = "RECASSETS_TRAIN_PROCESSES"  # > 1: the training asset trains sharded
-ENV_ROW_WISE = "RECASSETS_TRAIN_ROW_WISE"  # comma-separated tables split by rows
-
 
 class DistributedTrainingError(RuntimeError):
     """A rank failed (its log's tail is in the message)."""
-
-
-def processes_from_env(env: Mapping[str, str] | None = None) -> int:
-    """``RECASSETS_TRAIN_PROCESSES`` (default 1: the single-process loop)."""
-    raw = (os.environ if env is None else env).get(ENV_PROCESSES, "").strip()
-    try:
-        n = int(raw) if raw else 1
-    except ValueError:
-        raise ValueError(f"{ENV_PROCESSES}={raw[:40]!r}: expected an integer >= 1") from None
-    if n < 1:
-        raise ValueError(f"{ENV_PROCESSES} must be >= 1, got {raw!r}")
-    return n
-
-
-def row_wise_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """``RECASSETS_TRAIN_ROW_WISE`` (default ``item_id``)."""
-    raw = (os.environ if env is None else env).get(ENV_ROW_WISE)
-    if raw is None:
-        return S.DEFAULT_ROW_WISE
-    return tuple(t.strip() for t in raw.split(",") if t.strip())
 
 
 # --- one rank -----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@
 
 Settings (environment; an invalid value raises naming its variable):
 
-- ``RECASSETS_TRAIN_IMAGE``: the user-code image built with GPU=1 (required);
+- ``RECASSETS_TRAIN_IMAGE``: the user-code image built with ``--build-arg VARIANT=cuda`` (required);
 - ``RECASSETS_TRAIN_NAMESPACE``: default the pod's own namespace in a cluster, else ``recassets``;
 - ``RECASSETS_TRAIN_NODES``: pods, one rank (one GPU) each; default the manifest's (2);
 - ``RECASSETS_TRAIN_KEEP``: ``1`` keeps the objects (the Job's ``ttlSecondsAfterFinished``
@@ -59,8 +59,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from recassets.training.checkpoint import Checkpoint
 from recassets.training.distributed import (
     DistributedTrainingError,
@@ -71,28 +69,34 @@ from recassets.training.distributed import (
 )
 from recassets.training.examples import PathsOrTable
 from recassets.training.loop import DEFAULT_CONFIG, TrainConfig
+from recassets.training.settings import (  # their home (no torch); re-exported for callers
+    DEFAULT_NAMESPACE,
+    DNS_LABEL,
+    ENV_IMAGE,
+    ENV_KEEP,
+    ENV_LAUNCHER,
+    ENV_NAMESPACE,
+    ENV_NODES,
+    ENV_TEMPLATE,
+    LAUNCHERS,
+    SA_NAMESPACE,
+    TEMPLATE,
+    ClusterSettings,
+    launcher_from_env,
+    settings_from_env,
+    template_objects,
+)
 from recassets.training.worker_spec import check_storage_options, config_to_dict
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-ENV_LAUNCHER = "RECASSETS_TRAIN_LAUNCHER"  # local (default) | k8s
-ENV_IMAGE = "RECASSETS_TRAIN_IMAGE"
-ENV_NAMESPACE = "RECASSETS_TRAIN_NAMESPACE"
-ENV_NODES = "RECASSETS_TRAIN_NODES"
-ENV_KEEP = "RECASSETS_TRAIN_KEEP"
-ENV_TEMPLATE = "RECASSETS_TRAIN_TEMPLATE"
-LAUNCHERS = ("local", "k8s")
-
-TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "training-job.yaml"
 SPEC_KEYS = set(
     {"kind", "table", "partitions", "config", "output", "checkpoint", "full_retrain",
      "storage_options", "version", "row_wise"}
 )  # fmt: skip
-SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-DEFAULT_NAMESPACE = "recassets"
 INSTANCE = "app.kubernetes.io/instance"  # the label every object of one launch carries
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # RFC 1035: Service and Job names
+_DNS_LABEL = DNS_LABEL  # RFC 1035: Service and Job names
 _MAX_NAME = 52  # pod hostnames are <job>-<index>, at most 63 characters
 _RETRIED = (429, 500, 502, 503, 504)  # API answers worth polling again
 _TAIL_LINES = 40
@@ -105,59 +109,6 @@ class ClusterTrainingError(DistributedTrainingError):
     """The training Job failed or ran out of time (the message names it, with its pods' logs)."""
 
 
-# --- settings -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    image: str
-    namespace: str = DEFAULT_NAMESPACE
-    nodes: int = 2
-    keep: bool = False
-    template: Path = TEMPLATE
-
-
-def launcher_from_env(env: Mapping[str, str] | None = None) -> str:
-    """``RECASSETS_TRAIN_LAUNCHER``: ``local`` (default) or ``k8s``."""
-    raw = (os.environ if env is None else env).get(ENV_LAUNCHER, "").strip().lower()
-    if not raw:
-        return "local"
-    if raw not in LAUNCHERS:
-        raise ValueError(f"{ENV_LAUNCHER} must be one of {', '.join(LAUNCHERS)}, got {raw!r}")
-    return raw
-
-
-def settings_from_env(env: Mapping[str, str] | None = None) -> ClusterSettings:
-    """The cluster launch's settings from the environment (module docstring)."""
-    e = os.environ if env is None else env
-    image = e.get(ENV_IMAGE, "").strip()
-    if not image or any(c.isspace() for c in image):
-        raise ValueError(f"{ENV_IMAGE} must name the trainer's image, got {image!r}")
-    namespace = e.get(ENV_NAMESPACE, "").strip()
-    if not namespace:
-        in_cluster = bool(e.get("KUBERNETES_SERVICE_HOST")) and SA_NAMESPACE.is_file()
-        namespace = SA_NAMESPACE.read_text().strip() if in_cluster else DEFAULT_NAMESPACE
-    if not _DNS_LABEL.match(namespace) or len(namespace) > 63:
-        raise ValueError(f"{ENV_NAMESPACE} must be a namespace name, got {namespace!r}")
-    template = Path(e.get(ENV_TEMPLATE, "").strip() or TEMPLATE)
-    if not template.is_file():
-        raise ValueError(f"{ENV_TEMPLATE}: no training Job manifest at {template}")
-    raw = e.get(ENV_NODES, "").strip()
-    if raw:
-        try:
-            nodes = int(raw)
-        except ValueError:
-            nodes = 0
-        if nodes < 1:
-            raise ValueError(f"{ENV_NODES} must be an integer >= 1, got {raw!r}")
-    else:
-        nodes = int(_template(template)["Job"]["spec"]["completions"])
-    keep_raw = e.get(ENV_KEEP, "").strip().lower()
-    if keep_raw not in ("", "0", "1", "false", "true"):
-        raise ValueError(f"{ENV_KEEP} must be 1 or 0, got {keep_raw!r}")
-    return ClusterSettings(image, namespace, nodes, keep_raw in ("1", "true"), template)
-
-
 def job_name(kind: str) -> str:
     """``recassets-train-<kind>-<8 hex>``: unique per launch, a valid Service and Job name."""
     return f"recassets-train-{kind.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
@@ -166,14 +117,7 @@ def job_name(kind: str) -> str:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def _template(path: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
-    docs = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
-    by_kind = {d["kind"]: d for d in docs}
-    if sorted(by_kind) != ["ConfigMap", "Job", "Service"] or len(docs) != 3:
-        raise ValueError(
-            f"{path}: expected a Service, a ConfigMap and a Job, got {sorted(by_kind)}"
-        )
-    return by_kind
+_template = template_objects
 
 
 def _set_arg(args: list[str], flag: str, value: str) -> None:
@@ -564,12 +508,16 @@ def train_on_cluster(
 
 
 __all__ = [
+    "DEFAULT_NAMESPACE",
     "ENV_IMAGE",
     "ENV_KEEP",
     "ENV_LAUNCHER",
     "ENV_NAMESPACE",
     "ENV_NODES",
     "ENV_TEMPLATE",
+    "LAUNCHERS",
+    "SA_NAMESPACE",
+    "TEMPLATE",
     "ClusterSettings",
     "ClusterTrainingError",
     "LauncherPod",

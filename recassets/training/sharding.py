@@ -40,9 +40,9 @@ from torchrec.distributed.model_parallel import DistributedModelParallel
 from torchrec.distributed.planner import EmbeddingShardingPlanner, ParameterConstraints, Topology
 from torchrec.distributed.types import ShardingPlan, ShardingType
 
-# The tables split by rows unless configured otherwise: item ids are the largest table and the
-# one every step touches most (candidates and the history bag); the rest go whole to one rank.
-DEFAULT_ROW_WISE = ("item_id",)
+# the tables split by rows by default (item_id): defined where the settings are read
+from recassets.training.settings import DEFAULT_ROW_WISE as DEFAULT_ROW_WISE
+
 # Where a table's weight sits in the module, sharded or not (EmbeddingTables.ebc).
 _WEIGHT = "embeddings.ebc.embedding_bags.{}.weight"
 _EBC_PATH = "embeddings.ebc"
