@@ -316,7 +316,8 @@ class _LineScan:
             except UnicodeDecodeError as exc:
                 line = self.newlines + block.count(b"\n", 0, exc.start) + 1
                 self.not_utf8 = f"line {line}: {exc.reason} (byte 0x{block[exc.start]:02x})"
-        self.newlines += block.count(b"\n")
+        lines = block.count(b"\n")
+        self.newlines += lines
         if not self.content:  # strip() stops at the first such byte: no scan of a full block
             self.content = bool(block.strip())
         if self.plain and (_ODD_LINE.search(self.last + block[:1]) or _ODD_LINE.search(block)):
@@ -329,11 +330,20 @@ class _LineScan:
             _SURROGATE.search(self._tail[-5:] + block[:6]) or _SURROGATE.search(block)
         ):
             self.surrogate = True
-        if (self._nested is not None and not self.nested
-                and (self._nested.search(self._tail + block[:64]) or self._nested.search(block))):  # fmt: skip
-            self.nested = True
+        if self._nested is not None and not self.nested:
+            # The full search only where a value may be an object or an array: a '[' anywhere,
+            # or more '{' than lines open in the block, each with one while the file
+            # is plain (no blank or space-led line: ``_ODD_LINE``). A file of flat records,
+            # the usual one, pays one count and one byte search (the regex alone cost 0.7 s
+            # per 200 MiB, the rest of this pass 0.2 s).
+            starts = lines + (self.last == b"\n") - (block[-1:] == b"\n")  # lines opening here
+            inner = not self.plain or b"[" in block or block.count(b"{") > starts
+            self.nested = bool(
+                self._nested.search(self._tail + block[:64])
+                or (inner and self._nested.search(block))
+            )
         self.last = block[-1:]
-        self._tail = block[-64:]
+        self._tail = (self._tail + block[-64:])[-64:]  # tiny blocks too
 
     @property
     def lines(self) -> int:

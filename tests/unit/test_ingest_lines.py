@@ -240,3 +240,31 @@ def test_the_scan_flags_a_surrogates_escape_even_across_two_blocks():
     assert scanned(b'{"title": "cut \\ud83d"}\n')
     assert scanned(b'{"title": "cut \\u', b'D83D"}\n')  # the escape split by the read
     assert not scanned(b'{"title": "caf\\u00e9 \\\\ud"}\n')  # another escape; an escaped "\"
+
+
+@pytest.mark.parametrize("chunk", [7, 1000, 1 << 20])
+def test_the_scan_flags_a_text_field_given_an_object_or_array_and_not_a_flat_file(
+    tmp_path: Path, chunk: int
+) -> None:
+    """The scan sends a file to the value check (``parsing._nested_in_text``) only where a
+    text field of the contract is given an object or an array, at any block size; a flat file
+    and a brace inside a string are not flagged (another field's nested key of the same name
+    is: the parse tells it apart, ``test_ingest.py``)."""
+    from recassets.events import EVENTS
+
+    pattern = landing_files.nested_pattern(EVENTS.plain_strings)
+    flat = [_ev(f"e{i}", surface="{home}") for i in range(200)]
+    cases = {
+        "flat": (flat, False),
+        "another field's key": ([*flat, _ev("x", ctx={"surface": {"a": 1}})], True),
+        "another field's object": ([*flat, _ev("x", ctx={"a": [1]})], False),
+        "an object": ([*flat[:100], _ev("x", surface={"a": 1}), *flat[100:]], True),
+        "an array": ([*flat[:100], _ev("x", country=[1, 2]), *flat[100:]], True),
+        "after a blank line": ([*flat[:100], "", _ev("x", device={"b": 2}), *flat[100:]], True),
+    }
+    for name, (lines, flagged) in cases.items():
+        path = tmp_path / "f.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        scan = _LineScan(pattern)
+        file_digest(path, chunk=chunk, visit=scan)
+        assert scan.nested is flagged, name
