@@ -13,11 +13,14 @@ Values equal what ``FeatureStore.get_online_features(...).to_dict()`` returns fo
 keys (tested), and ``import feast`` never happens here: a serving process starts in well
 under a second instead of the seconds Feast takes to import torch.
 
-A store that fails (Redis down, the SQLite file missing or locked) raises
+A store that fails (Redis down, the SQLite file missing, replaced, or locked) raises
 ``OnlineStoreUnavailable`` from ``user``; ``StoreHealth`` (``reader.health``) remembers the
 last failure until a read succeeds again, and an item reload that fails keeps the arrays in
 memory and is retried at the next check. Nothing is cached about the failure itself: the
-next read goes to the store, so serving recovers by itself when the store is back.
+next read goes to the store, so serving recovers by itself when the store is back. A SQLite
+file deleted under the reader fails every read (before, the open connection went on reading
+the deleted file); a file replaced (a rebuild) is reopened, and its items reloaded, at the next
+check (``backends._SqliteBackend``).
 """
 
 from __future__ import annotations
@@ -25,10 +28,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,22 @@ import numpy as np
 
 from recassets.featurestore import config as cfg
 from recassets.featurestore import wire
+from recassets.featurestore.backends import (  # re-exported: callers import them from here
+    REDIS_TIMEOUT_S,
+    SQLITE_BUSY_TIMEOUT_S,
+    OnlineStoreUnavailable,
+    _backend,
+)
 from recassets.paths import Paths
+
+__all__ = [
+    "FOUND",
+    "REDIS_TIMEOUT_S",
+    "SQLITE_BUSY_TIMEOUT_S",
+    "OnlineFeatureReader",
+    "OnlineStoreUnavailable",
+    "StoreHealth",
+]
 
 log = logging.getLogger(__name__)
 USER_VIEW, ITEM_VIEW = "user_daily_features", "item_daily_features"
@@ -56,18 +73,6 @@ _LIST_ARRAYS = {
     "DOUBLE_LIST": (np.float64, np.nan),
     "INT64_LIST": (np.int64, 0),
 }
-
-
-# How long a read waits for a SQLite lock held by a writer (sqlite's own default is 5 s): a
-# request would rather fall back to the cold-start path than wait that long.
-SQLITE_BUSY_TIMEOUT_S = 2.0
-# Redis: a server that stopped answering fails a read after this long, not never.
-REDIS_TIMEOUT_S = 1.0
-
-
-class OnlineStoreUnavailable(RuntimeError):
-    """The online store could not be read (connection refused or lost, file missing, locked,
-    timed out). The message names the store and the cause, never a password."""
 
 
 class StoreHealth:
@@ -303,8 +308,10 @@ class OnlineFeatureReader:
             st = os.stat(cfg.marker_path(self.paths))
         except FileNotFoundError:
             return None
-        # materialized.json is replaced atomically (new inode) at every materialization
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        # materialized.json is replaced atomically (new inode) at every materialization; the
+        # SQLite file's identity too: a store deleted or rebuilt under an unchanged marker is
+        # reloaded (or fails, and says so) instead of serving items of the file that was
+        return (st.st_ino, st.st_mtime_ns, st.st_size, *self._backend.identity())
 
     def _load_items(self, signature: tuple | None) -> _Items:
         path = cfg.marker_path(self.paths)
@@ -389,208 +396,3 @@ def _column(values: list[Any], value_type: str) -> np.ndarray:
     for i, v in enumerate(values):  # one by one: numpy would turn lists into a 2-D block
         out[i] = v
     return out
-
-
-# -- online store backends ------------------------------------------------------------------
-
-
-class _SqliteBackend:
-    """Feast's SQLite layout: table ``<project>_<view>``, one row per (entity_key, feature)."""
-
-    def __init__(self, path: str, project: str) -> None:
-        self.path, self.project = path, project
-        self._local = threading.local()
-
-    def marker(self) -> tuple | None:
-        return None  # the marker of a SQLite store is the home's file beside it
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            # read-only: serving can never write to the store it reads
-            conn = sqlite3.connect(
-                f"file:{self.path}?mode=ro",
-                uri=True,
-                check_same_thread=False,
-                timeout=SQLITE_BUSY_TIMEOUT_S,
-            )
-            self._local.conn = conn
-        return conn
-
-    def _failed(self, e: sqlite3.Error) -> OnlineStoreUnavailable:
-        # a connection that failed is not kept: the next read opens the file anew
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and "locked" not in str(e):
-            conn.close()
-            self._local.conn = None
-        name = os.path.basename(self.path)
-        cause = e if os.path.exists(self.path) else "the file is missing"
-        return OnlineStoreUnavailable(f"SQLite online store {name}: {cause}")
-
-    def ping(self) -> None:
-        try:
-            self._conn().execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error as e:
-            raise self._failed(e) from e
-
-    def _table(self, view: str) -> str:
-        return '"' + f"{self.project}_{view}".replace('"', '""') + '"'
-
-    def read_one(
-        self, view: str, join_key: str, value: Any, features: list[str]
-    ) -> dict[str, bytes] | None:
-        key = wire.serialize_entity_key(join_key, value)
-        try:
-            rows = (
-                self._conn()
-                .execute(
-                    f"SELECT feature_name, value FROM {self._table(view)} WHERE entity_key = ?",
-                    (key,),
-                )
-                .fetchall()
-            )
-        except sqlite3.OperationalError as e:
-            if "no such table" in str(e):  # a view never materialized: no such key
-                return None
-            raise self._failed(e) from e
-        except sqlite3.Error as e:
-            raise self._failed(e) from e
-        return dict(rows) if rows else None
-
-    def scan(
-        self, view: str, join_key: str, features: list[str]
-    ) -> Iterator[tuple[int, dict[str, bytes]]]:
-        prefix = wire.int64_key_prefix(join_key)
-        if not os.path.exists(self.path):
-            # materialized.json says a day is loaded (scan is only called then): a missing
-            # file is a failure, not an empty catalog
-            raise OnlineStoreUnavailable(
-                f"SQLite online store {os.path.basename(self.path)}: the file is missing"
-            )
-        current: bytes | None = None
-        values: dict[str, bytes] = {}
-        try:
-            rows = self._conn().execute(
-                f"SELECT entity_key, feature_name, value FROM {self._table(view)} "
-                "ORDER BY entity_key"
-            )
-            for key, name, blob in rows:
-                if key != current:
-                    if current is not None:
-                        yield _int64_of(current, prefix), values
-                    current, values = key, {}
-                values[name] = blob
-        except sqlite3.Error as e:
-            raise self._failed(e) from e
-        if current is not None:
-            yield _int64_of(current, prefix), values
-
-
-class _RedisBackend:
-    """Feast's Redis layout: a hash per entity key, a field per feature (see wire.py)."""
-
-    def __init__(self, url: str, project: str) -> None:
-        import redis
-
-        self.project = project
-        self.client: Any = redis.Redis.from_url(  # sync client (redis-py's stubs mix in async)
-            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-        )
-        self._error = redis.RedisError
-        self._fields: dict[tuple[str, tuple[str, ...]], list[bytes]] = {}
-
-    def _failed(self, e: Exception) -> OnlineStoreUnavailable:
-        # redis-py's messages name host and port, never the password of the URL
-        return OnlineStoreUnavailable(f"Redis online store: {type(e).__name__}: {e}")
-
-    def ping(self) -> None:
-        try:
-            self.client.ping()
-        except self._error as e:
-            raise self._failed(e) from e
-
-    def marker(self) -> tuple | None:
-        """``("redis", key, bytes)`` of the marker Redis holds, or None."""
-        key = cfg.REDIS_MARKER_KEY.format(project=self.project)
-        try:
-            raw = self.client.get(key)
-        except self._error as e:
-            raise self._failed(e) from e
-        return ("redis", f"redis key {key}", raw) if raw is not None else None
-
-    def _hash_fields(self, view: str, features: list[str]) -> list[bytes]:
-        key = (view, tuple(features))
-        if key not in self._fields:
-            self._fields[key] = [wire.redis_field(view, f) for f in features] + [
-                wire.redis_ts_field(view)
-            ]
-        return self._fields[key]
-
-    def read_one(
-        self, view: str, join_key: str, value: Any, features: list[str]
-    ) -> dict[str, bytes] | None:
-        try:
-            got = self.client.hmget(
-                wire.redis_key(join_key, value, self.project), self._hash_fields(view, features)
-            )
-        except self._error as e:
-            raise self._failed(e) from e
-        if got[-1] is None:  # no timestamp for this view: the entity was never written
-            return None
-        return dict(zip(features, got[:-1], strict=True))
-
-    def scan(
-        self, view: str, join_key: str, features: list[str]
-    ) -> Iterator[tuple[int, dict[str, bytes]]]:
-        prefix = wire.int64_key_prefix(join_key)
-        project = self.project.encode()
-        pattern = _glob_escape(prefix) + b"????????" + _glob_escape(project)
-        fields = self._hash_fields(view, features)
-        try:
-            for chunk in _chunks(self.client.scan_iter(match=pattern, count=1000), 1000):
-                with self.client.pipeline(transaction=False) as pipe:
-                    for key in chunk:
-                        pipe.hmget(key, fields)
-                    replies = pipe.execute()
-                for key, got in zip(chunk, replies, strict=True):
-                    if got[-1] is not None:
-                        yield (
-                            _int64_of(key[: len(key) - len(project)], prefix),
-                            dict(zip(features, got[:-1], strict=True)),
-                        )
-        except self._error as e:
-            raise self._failed(e) from e
-
-
-def _backend(settings: cfg.OnlineStoreSettings, project: str) -> _SqliteBackend | _RedisBackend:
-    if settings.kind == "sqlite":
-        return _SqliteBackend(settings.path or "", project)
-    return _RedisBackend(settings.url or "", project)
-
-
-def _int64_of(entity_key: bytes, prefix: bytes) -> int:
-    if len(entity_key) != len(prefix) + 8 or not entity_key.startswith(prefix):
-        raise ValueError(
-            f"unexpected entity key {entity_key!r} (expected an INT64 key after {prefix!r})"
-        )
-    return int.from_bytes(entity_key[-8:], "little", signed=True)
-
-
-def _glob_escape(raw: bytes) -> bytes:
-    out = bytearray()
-    for b in raw:
-        if b in b"*?[]\\":
-            out.append(ord("\\"))
-        out.append(b)
-    return bytes(out)
-
-
-def _chunks(it: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk = []
-    for x in it:
-        chunk.append(x)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

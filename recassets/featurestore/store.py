@@ -10,25 +10,23 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import math
-import random
 import threading
 import warnings
 from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recassets import __version__
 from recassets.features.schema import TABLES
 from recassets.featurestore import config as cfg
+from recassets.featurestore import upkeep, wire
 from recassets.featurestore.snapshot import (
     Snapshot,
     end_of_day,
     export_offline_snapshot,
     export_offline_snapshots,
     join_key,
-    offline_rows,
     refresh_stale,
 )
 from recassets.paths import Paths
@@ -92,7 +90,8 @@ def apply(paths: Paths, redis_url: str | None = None) -> ApplyResult:
 
     repo.locate(cfg.feast_dir(paths))
     yaml_path = cfg.write_feature_store_yaml(paths, redis_url)
-    store = get_store(paths, redis_url)
+    _set_aside_damaged(paths, redis_url)
+    store = _fresh_store(paths, redis_url)
     wanted = {(type(o).__name__, o.name) for o in repo.OBJECTS}
     stale = [
         o
@@ -118,6 +117,85 @@ def apply(paths: Paths, redis_url: str | None = None) -> ApplyResult:
         feature_services=[s.name for s in repo.FEATURE_SERVICES],
         deleted=sorted(f"{type(o).__name__}:{o.name}" for o in stale),
     )
+
+
+def _set_aside_damaged(paths: Paths, redis_url: str | None) -> None:
+    """Move aside a registry or SQLite online store that cannot be read, before apply builds
+    them again. A garbage registry failed every call with protobuf's ``DecodeError`` naming no
+    file, and a garbage ``online.db`` with ``file is not a database``. Both are derived: the
+    registry from ``repo.py`` (apply writes it whole), the online store from the lake's day
+    (its marker then names a day over an empty store, and the day being materialized is
+    loaded: ``_claim_store``). The damaged file is kept beside, renamed, never read again."""
+    from google.protobuf.message import DecodeError
+
+    registry = cfg.registry_path(paths)
+    if registry.exists():
+        settle()  # a background import of Feast (recassets.preload) finishes first
+        from feast.protos.feast.core.Registry_pb2 import Registry as RegistryProto
+
+        try:
+            RegistryProto().ParseFromString(registry.read_bytes())
+        except DecodeError as e:
+            upkeep.set_aside(registry, str(e) or "not a Feast registry", "apply rebuilds it")
+            _forget_stores(paths)  # each holds the registry it read
+    if not redis_url:
+        db = cfg.sqlite_path(paths)
+        why = upkeep.sqlite_damage(db)
+        if why:
+            upkeep.set_aside(db, why, "materialization rebuilds it from its day")
+
+
+def _forget_stores(paths: Paths) -> None:
+    with _stores_lock:
+        for key in [k for k in _stores if k[0] == str(cfg.feast_dir(paths))]:
+            del _stores[key]
+
+
+_feast_sqlite_files: dict[int, tuple] = {}
+
+
+def _fresh_store(paths: Paths, redis_url: str | None) -> FeatureStore:
+    """``get_store``, its SQLite connection reopened if the file at the path is no longer the
+    one it opened (deleted, moved aside, rebuilt by another process): Feast keeps one
+    connection per store and went on reading, and writing, a deleted file."""
+    store = get_store(paths, redis_url)
+    if redis_url:
+        return store
+    online: Any = store._get_provider().online_store
+    try:
+        st = Path(cfg.sqlite_path(paths)).stat()
+        now: tuple = (st.st_dev, st.st_ino)
+    except FileNotFoundError:
+        now = (None,)
+    conn = getattr(online, "_conn", None)
+    if conn is not None and _feast_sqlite_files.get(id(online)) != now:
+        conn.close()
+        online._conn = None  # Feast opens the file at the path again at its next use
+    _feast_sqlite_files[id(online)] = now
+    return store
+
+
+@contextlib.contextmanager
+def _named_errors(paths: Paths, redis_url: str | None) -> Generator[None, None, None]:
+    """Errors of Feast's reads and writes that name no file, raised again naming it."""
+    import sqlite3
+
+    from google.protobuf.message import DecodeError
+
+    try:
+        yield
+    except DecodeError as e:
+        raise RuntimeError(
+            f"the Feast registry {cfg.registry_path(paths)} is damaged ({e}): materialize a "
+            "day (or run apply), which moves it aside and rebuilds it from repo.py"
+        ) from e
+    except sqlite3.DatabaseError as e:
+        if redis_url:
+            raise
+        raise RuntimeError(
+            f"the SQLite online store {cfg.sqlite_path(paths)} is damaged ({e}): delete it "
+            "(or move it aside); the next materialization rebuilds it from its day"
+        ) from e
 
 
 def _registered(lister: Callable[[], Iterable[Any]]) -> list[Any]:
@@ -159,9 +237,15 @@ def materialize_day(
     serving readers watch it to refresh.
 
     Concurrent calls on one home (parallel partition runs) are serialized by a file lock, so
-    the check of the marker, the load and the marker's update happen as one step. (Across
-    machines on Redis, Feast's own event-time comparison keeps an older day from overwriting
-    a newer one.)
+    the check of the marker, the load and the marker's update happen as one step. On Redis,
+    a lock held in Redis itself (``upkeep.RedisWriterLock``) does the same across homes and
+    machines: the marker is read again once it is held, so an older day that waited for a
+    newer one is refused (``wrote_online`` False, ``served_day`` the newer). Feast's own
+    event-time comparison does not: ``skip_dedup`` turns it off (``config.repo_config``).
+
+    The store ends up holding exactly day d: entities of earlier days absent from d are
+    removed, a store holding rows under no marker is cleared first, and a store emptied
+    under its marker is rebuilt from d (``_claim_store``, ``_write_day``).
 
     ``online=False`` writes the snapshots only: a backfill over a range loads just its last
     day into the online store, which is all the online store can serve anyway.
@@ -228,46 +312,20 @@ def _materialize_day(
     if snapshots is None:
         snapshots = {t: export_offline_snapshot(paths, t, iso) for t in TABLES}
     applied = applied or apply(paths, redis_url)
-    marker = _store_marker(paths, redis_url)
-    same_store = bool(marker)
-    served = marker.get("day") if same_store else None
-    wrote = online and (served is None or served <= iso)
-    if wrote:
-        # Only a load reads the snapshot glob (DuckDB, with its first file's schema): a range
-        # exports every day but loads its last, so the footers are read once, not once a day.
-        for table, snapshot in snapshots.items():
-            for day, done in refresh_stale(paths, table, snapshot).items():
+    wrote = False
+    if not online:
+        marker = _store_marker(paths, redis_url)
+    else:
+        with _writer_lock(paths, iso, redis_url) as lock:
+            marker = _claim_store(paths, iso, redis_url)
+            wrote = marker.get("day") is None or marker["day"] <= iso
+            if wrote:
+                marker = _write_day(paths, iso, redis_url, applied, snapshots, marker, lock)
+            else:
                 _log.warning(
-                    "feature_store: %s snapshot of %s, of another schema: %s", table, day, done
-                )
-        # Said before the rows are written: a run that fails half-way leaves the store holding
-        # part of the day over the last, and readers (serving's /readyz) then say so, where they
-        # said healthy. The marker that follows the rows replaces this one.
-        pending = {**marker, "writing": iso, "writing_since": dt.datetime.now(dt.UTC).isoformat()}
-        if redis_url:
-            _redis_marker(redis_url, pending)
-        cfg.write_json(cfg.marker_path(paths), pending)
-        store = get_store(paths, redis_url)
-        start = dt.datetime.combine(dt.date.fromisoformat(iso), dt.time.min, tzinfo=dt.UTC)
-        with warnings.catch_warnings():
-            # ibis 12 calls DuckDB's fetch_arrow_table, which DuckDB 2 deprecates
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ibis\.")
-            store.materialize(
-                start_date=start,
-                end_date=end_of_day(iso),
-                feature_views=list(VIEW_OF_TABLE.values()),
-            )
-        marker = {
-            "day": iso,
-            "online_store": applied.online_store,
-            "materialized_at": dt.datetime.now(dt.UTC).isoformat(),
-            "counts": {VIEW_OF_TABLE[t]: s.rows for t, s in snapshots.items()},
-            "delta_versions": {t: s.delta_version for t, s in snapshots.items()},
-            "generation": int(marker.get("generation", 0)) + 1 if same_store else 1,
-        }
-        if redis_url:  # first: a failure here leaves both markers on the day before
-            _redis_marker(redis_url, marker)
-        cfg.write_json(cfg.marker_path(paths), marker)
+                    "feature_store: %s not loaded online: the online store serves %s, a later "
+                    "day (%s)", iso, marker["day"], applied.online_store,
+                )  # fmt: skip
     lineage = _write_lineage(paths, iso, snapshots, applied, wrote)
     return MaterializeSummary(
         day=iso,
@@ -283,10 +341,129 @@ def _materialize_day(
     )
 
 
+@contextlib.contextmanager
+def _writer_lock(
+    paths: Paths, iso: str, redis_url: str | None
+) -> Generator[upkeep.RedisWriterLock | None, None, None]:
+    """On Redis, the store's own writer lock (``upkeep.RedisWriterLock``), held from the check
+    of the marker to its update; SQLite belongs to one home, whose file lock is held already."""
+    if not redis_url:
+        yield None
+        return
+    with upkeep.RedisWriterLock(
+        redis_url, cfg.PROJECT, {"home": str(paths.home), "day": iso}
+    ) as lock:
+        yield lock
+
+
+def _claim_store(paths: Paths, iso: str, redis_url: str | None) -> dict[str, Any]:
+    """The marker of the store, once what the store holds agrees with it. A marker over an
+    empty store (a SQLite file deleted or set aside, a Redis flushed) is dropped: the store is
+    rebuilt from the day being loaded, whichever day the marker named (before, an older day
+    said "not loaded, serving <newer>" over an empty store). A store holding rows but no
+    marker (``materialized.json`` lost, a Redis key deleted) holds rows of an unknown day:
+    they are removed first, so the store ends up holding exactly the day loaded (before, an
+    older day was loaded over the newer day's rows, and the skew check passed on the mix)."""
+    settings = cfg.online_store_settings(paths, redis_url)
+    marker = _store_marker(paths, redis_url)
+    holds = upkeep.holds_rows(settings, cfg.PROJECT, _views())
+    if marker.get("day") and not holds:
+        _log.warning(
+            "feature_store: the online store %s holds no row, though its marker names %s "
+            "(deleted or emptied): rebuilding it from %s",
+            settings.describe(), marker["day"], iso,
+        )  # fmt: skip
+        return {}
+    if not marker and holds:
+        removed = upkeep.clear(settings, cfg.PROJECT, _views())
+        _log.warning(
+            "feature_store: the online store %s holds %d entities but no marker says of which "
+            "day: cleared before loading %s", settings.describe(), removed, iso,
+        )  # fmt: skip
+    return marker
+
+
+def _write_day(
+    paths: Paths,
+    iso: str,
+    redis_url: str | None,
+    applied: ApplyResult,
+    snapshots: dict[str, Snapshot],
+    marker: dict[str, Any],
+    lock: upkeep.RedisWriterLock | None,
+) -> dict[str, Any]:
+    """Load day ``iso`` into the online store and write its marker; returns the marker."""
+    # Only a load reads the snapshot glob (DuckDB, with its first file's schema): a range
+    # exports every day but loads its last, so the footers are read once, not once a day.
+    for table, snapshot in snapshots.items():
+        for day, done in refresh_stale(paths, table, snapshot).items():
+            _log.warning(
+                "feature_store: %s snapshot of %s, of another schema: %s", table, day, done
+            )
+    # Said before the rows are written: a run that fails half-way leaves the store holding
+    # part of the day over the last, and readers (serving's /readyz) then say so, where they
+    # said healthy. The marker that follows the rows replaces this one.
+    pending = {**marker, "writing": iso, "writing_since": dt.datetime.now(dt.UTC).isoformat()}
+    if lock is not None:
+        lock.set_marker(cfg.REDIS_MARKER_KEY.format(project=cfg.PROJECT), pending)
+    cfg.write_json(cfg.marker_path(paths), pending)
+    store = _fresh_store(paths, redis_url)
+    start = dt.datetime.combine(dt.date.fromisoformat(iso), dt.time.min, tzinfo=dt.UTC)
+    with warnings.catch_warnings(), _named_errors(paths, redis_url):
+        # ibis 12 calls DuckDB's fetch_arrow_table, which DuckDB 2 deprecates
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ibis\.")
+        store.materialize(
+            start_date=start,
+            end_date=end_of_day(iso),
+            feature_views=list(VIEW_OF_TABLE.values()),
+        )
+    # Entities of earlier days that the day does not hold (an item withdrawn, a user gone)
+    # are removed: Feast only upserts, and they went on being served (by Feast and by the
+    # reader, which loads every key) under the new day's marker.
+    pruned = upkeep.prune(
+        cfg.online_store_settings(paths, redis_url), cfg.PROJECT, _views(), _day_keys(snapshots)
+    )
+    if any(pruned.values()):
+        _log.info("feature_store: removed from the online store, absent on %s: %s", iso, pruned)
+    done = {
+        "day": iso,
+        "online_store": applied.online_store,
+        "materialized_at": dt.datetime.now(dt.UTC).isoformat(),
+        "counts": {VIEW_OF_TABLE[t]: s.rows for t, s in snapshots.items()},
+        "delta_versions": {t: s.delta_version for t, s in snapshots.items()},
+        "generation": int(marker.get("generation", 0)) + 1 if marker else 1,
+    }
+    if lock is not None:  # first: a failure here leaves both markers on the day before
+        lock.set_marker(cfg.REDIS_MARKER_KEY.format(project=cfg.PROJECT), done)
+    cfg.write_json(cfg.marker_path(paths), done)
+    return done
+
+
+def _views() -> list[upkeep.View]:
+    """``(view, join key, features)`` of each entity's view."""
+    settle()
+    from recassets.featurestore import repo
+
+    features = {v.name: [f.name for f in v.features] for v in repo.FEATURE_VIEWS}
+    return [(view, join_key(table), features[view]) for table, view in ENTITY_VIEWS.values()]
+
+
+def _day_keys(snapshots: dict[str, Snapshot]) -> dict[str, set[bytes]]:
+    """view -> the serialized entity keys of the day's snapshot."""
+    import pyarrow.parquet as pq
+
+    out = {}
+    for table, snapshot in snapshots.items():
+        key = join_key(table)
+        values = pq.read_table(snapshot.path, columns=[key]).column(key).to_pylist()
+        out[VIEW_OF_TABLE[table]] = {wire.serialize_entity_key(key, v) for v in values}
+    return out
+
+
 def served_day(paths: Paths) -> str | None:
-    """The day the online store serves (from the marker), None before any materialization."""
-    marker = cfg.read_json(cfg.marker_path(paths))
-    return marker.get("day") if marker else None
+    """The day the online store serves (from the marker), None before any materialization;
+    raises, naming the file, when the marker is damaged."""
+    return upkeep.read_marker(cfg.marker_path(paths)).get("day")
 
 
 def _write_lineage(
@@ -355,122 +532,10 @@ def online_features(
     ``feature_refs``."""
     refs = feature_refs(entity, features)
     key = join_key(ENTITY_VIEWS[entity][0])
-    store = get_store(paths, redis_url)
-    response = store.get_online_features(features=refs, entity_rows=[{key: i} for i in ids])
-    return response.to_dict()
-
-
-# -- training/serving skew ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    view: str
-    key: Any
-    feature: str
-    offline: Any
-    online: Any
-
-
-@dataclass
-class SkewReport:
-    day: str
-    online_store: str
-    checked: dict[str, int] = field(default_factory=dict)  # view -> entities compared
-    mismatches: list[Mismatch] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.checked) and not self.mismatches
-
-    def mismatched_entities(self) -> dict[str, int]:
-        out: dict[str, set] = {}
-        for m in self.mismatches:
-            out.setdefault(m.view, set()).add(m.key)
-        return {v: len(k) for v, k in out.items()}
-
-    def markdown(self, limit: int = 20) -> str:
-        if not self.mismatches:
-            return "(no mismatch)"
-        lines = ["| view | key | feature | offline | online |", "| --- | --- | --- | --- | --- |"]
-        for m in self.mismatches[:limit]:
-            lines.append(
-                f"| {m.view} | {m.key} | {m.feature} | {_short(m.offline)} | {_short(m.online)} |"
-            )
-        if len(self.mismatches) > limit:
-            lines.append(f"| ... {len(self.mismatches) - limit} more | | | | |")
-        return "\n".join(lines)
-
-
-def skew_check(
-    paths: Paths,
-    day: dt.date | str,
-    sample: int = 100,
-    seed: int = 0,
-    redis_url: str | None = None,
-) -> SkewReport:
-    """Training/serving skew: for up to ``sample`` entities per view (drawn with ``seed``),
-    the values Feast serves online must equal, value for value, the rows of ``day`` read
-    straight from Delta (after the snapshot's flattening), and carry that day's event time.
-
-    Floats are compared exactly (NaN equals NaN): the online store must hold the same bits.
-    An entity missing online shows as a mismatch on every feature.
-    """
-    iso = _iso(day)
-    expected_ts = int(end_of_day(iso).timestamp())  # the stores keep whole seconds
-    report = SkewReport(
-        day=iso, online_store=cfg.online_store_settings(paths, redis_url).describe()
-    )
-    for entity, (table, view) in ENTITY_VIEWS.items():
-        rows = offline_rows(paths, table, iso)
-        key = join_key(table)
-        keys = rows.column(key).to_pylist()
-        chosen = sorted(
-            random.Random(f"{seed}:{view}").sample(range(len(keys)), min(sample, len(keys)))
-        )
-        picked = rows.take(chosen)
-        refs = feature_refs(entity)
-        store = get_store(paths, redis_url)
-        online = store.get_online_features(
-            features=refs, entity_rows=[{key: k} for k in picked.column(key).to_pylist()]
-        ).to_dict(include_event_timestamps=True)
-        offline = picked.to_pydict()
-        for i, k in enumerate(offline[key]):
-            for ref in refs:
-                name = ref.split(":", 1)[1]
-                if not same_value(offline[name][i], online[name][i]):
-                    report.mismatches.append(
-                        Mismatch(view, k, name, offline[name][i], online[name][i])
-                    )
-            stamps = {online[f"{r.split(':', 1)[1]}__ts"][i] for r in refs}
-            if stamps != {expected_ts}:
-                report.mismatches.append(
-                    Mismatch(view, k, "event_timestamp", expected_ts, sorted(stamps))
-                )
-        report.checked[view] = len(chosen)
-    return report
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """Exact equality where NaN equals NaN, through lists (and numpy arrays)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    a, b = _tolist(a), _tolist(b)
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and a == b
-
-
-def _tolist(value: Any) -> Any:
-    """A numpy array or scalar (anything with ``tolist``) as plain Python, other values as is."""
-    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
-        return value.tolist()
-    return value
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    store = _fresh_store(paths, redis_url)
+    with _named_errors(paths, redis_url):
+        response = store.get_online_features(features=refs, entity_rows=[{key: i} for i in ids])
+        return response.to_dict()
 
 
 def _iso(day: dt.date | str) -> str:
@@ -479,17 +544,17 @@ def _iso(day: dt.date | str) -> str:
 
 def _store_marker(paths: Paths, redis_url: str | None) -> dict[str, Any]:
     """The marker of the store this materialization writes, which says the day it serves
-    ({} for a store never written): Redis's own key, or the home's file while the home's
-    SQLite file exists. Once the home's file was matched to the store by its description, an
+    ({} for a store never written): Redis's own key, or the home's file while it names the
+    home's SQLite store. Once the home's file was matched to the store by its description, an
     absolute path or a URL as written: a copied home, or the same Redis spelled ``localhost``
     instead of ``127.0.0.1``, then counted as a new store, and an older day rolled serving
-    back."""
+    back. A marker that cannot be read raises, naming it: what the store holds is then
+    unknown, and only its owner can say whether to delete it (the next materialization then
+    clears the store and loads its day: ``_claim_store``)."""
     if redis_url:
-        import json
-
         import redis
 
-        from recassets.featurestore.online import REDIS_TIMEOUT_S
+        from recassets.featurestore.backends import REDIS_TIMEOUT_S
 
         key = cfg.REDIS_MARKER_KEY.format(project=cfg.PROJECT)
         client: Any = redis.Redis.from_url(
@@ -499,26 +564,35 @@ def _store_marker(paths: Paths, redis_url: str | None) -> dict[str, Any]:
             held = client.get(key)
         finally:
             client.close()
-        return json.loads(held) if held else {}
-    marker = cfg.read_json(cfg.marker_path(paths)) or {}
+        return upkeep.parse_marker(held, f"the Redis key {key}") if held else {}
+    marker = upkeep.read_marker(cfg.marker_path(paths))
     on_sqlite = str(marker.get("online_store", "")).startswith("sqlite:")
-    return marker if on_sqlite and Path(cfg.sqlite_path(paths)).exists() else {}
+    return marker if on_sqlite else {}
 
 
-def _redis_marker(redis_url: str, marker: dict[str, Any]) -> None:
-    """The marker in Redis too (``cfg.REDIS_MARKER_KEY``), after the rows it describes: a
-    serving pod without the home reads it there (``OnlineFeatureReader``)."""
-    import json
+# The skew check lives in skew.py (imported last: it imports this module's functions).
+from recassets.featurestore.skew import (  # noqa: E402
+    ABSENT_FROM_DAY,
+    Mismatch,
+    SkewReport,
+    same_value,
+    skew_check,
+)
 
-    import redis
-
-    from recassets.featurestore.online import REDIS_TIMEOUT_S
-
-    key = cfg.REDIS_MARKER_KEY.format(project=cfg.PROJECT)
-    client = redis.Redis.from_url(
-        redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-    )
-    try:
-        client.set(key, json.dumps(marker, sort_keys=True))
-    finally:
-        client.close()
+__all__ = [
+    "ABSENT_FROM_DAY",
+    "ENTITY_VIEWS",
+    "ApplyResult",
+    "MaterializeSummary",
+    "Mismatch",
+    "SkewReport",
+    "apply",
+    "feature_refs",
+    "get_store",
+    "materialize_day",
+    "materialize_days",
+    "online_features",
+    "same_value",
+    "served_day",
+    "skew_check",
+]

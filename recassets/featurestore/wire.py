@@ -127,3 +127,28 @@ def redis_field(view: str, feature: str) -> bytes:
 
 def redis_ts_field(view: str) -> bytes:
     return f"_ts:{view}".encode()
+
+
+def entity_key_head(join_key: str) -> bytes:
+    """The bytes every v3 entity key of one join key starts with (before the value's type)."""
+    name = join_key.encode()
+    return struct.pack("<III", 1, STRING, len(name)) + name
+
+
+def parse_entity_key(blob: bytes, join_key: str) -> tuple[int | str, bytes] | None:
+    """``serialize_entity_key``'s inverse for one join key: ``(value, rest)``, ``rest`` being
+    the bytes after the key (Redis appends the project); None for a key of another join key
+    or value type."""
+    head = entity_key_head(join_key)
+    if not blob.startswith(head) or len(blob) < len(head) + 8:
+        return None
+    vtype, size = struct.unpack_from("<II", blob, len(head))
+    start = len(head) + 8
+    raw, rest = blob[start : start + size], blob[start + size :]
+    if len(raw) != size:
+        return None
+    if vtype == INT64 and size == 8:
+        return struct.unpack("<q", raw)[0], rest
+    if vtype == STRING:
+        return raw.decode(), rest
+    return None
