@@ -58,15 +58,26 @@ def write_lineage(paths: Paths, result: IngestResult) -> None:
         atomic.write_json(target, manifest)
 
 
+# The version of ``manifest_digest`` a manifest is written under (its ``digest_version``):
+# 2 (2026-12-07) adds the code version to the digest, and marks a manifest whose run id and
+# quarantine version ``recassets lineage --verify`` checks against the Delta logs (those two
+# are known only once the commits are made, after the digest rides in them). A manifest
+# without the field was written before, and is checked as then.
+DIGEST_VERSION = 2
+
+
 def partition_facts(part: PartitionResult) -> dict[str, Any]:
     """What a day's manifest vouches for that is known before the commit: the rows landed
-    and quarantined, whether the day was empty, the landing files read."""
+    and quarantined, whether the day was empty, the landing files read, the code version,
+    and the version of the digest taken of them (``manifest_digest``)."""
     inputs = [asdict(f) for f in part.files]
     return {
         "rows": part.rows,
         "quarantined": part.quarantined,
         "inputs": inputs,
         "empty": part.empty,
+        "code_version": __version__,
+        "digest_version": DIGEST_VERSION,
     }
 
 
@@ -75,13 +86,18 @@ def manifest_digest(manifest: Mapping[str, Any]) -> str:
     ``manifests``, since 2026-12-06): 16 hex digits of the sha256 of ``partition_facts`` (each
     file by path, size, sha256 and problem). ``recassets lineage --verify`` recomputes it from
     the manifest: an edit that keeps the JSON valid (a file taken out, its sha256 rewritten
-    with its bytes, a count changed) no longer matches what the Delta log recorded."""
+    with its bytes, a count changed) no longer matches what the Delta log recorded. A manifest
+    of ``digest_version`` 2 (``DIGEST_VERSION``) adds that field and its ``code_version``; one
+    without it is digested as before (version 1), so records written then still verify, and
+    a version-2 manifest whose field is removed no longer matches its commit's digest."""
     inputs = manifest.get("inputs")
     if isinstance(inputs, list):
         keys = ("path", "size", "sha256", "problem")
         inputs = [[f.get(k) for k in keys] if isinstance(f, dict) else f for f in inputs]
     facts = {k: manifest.get(k) for k in ("rows", "quarantined")}
     facts.update(empty=bool(manifest.get("empty")), inputs=inputs)
+    if "digest_version" in manifest:  # version 2 on (a field removed changes the digest)
+        facts.update({k: manifest.get(k) for k in ("digest_version", "code_version")})
     text = json.dumps(facts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from recassets.lake import partition_day
 from recassets.lineage import records, targets
+from recassets.lineage.changes import changed_outside, outside, said
 from recassets.lineage.damage import CheckedLog, damaged
 from recassets.lineage.nodes import ASSET_KEYS, Artifact, Check, Lineage, Node, floats
 from recassets.lineage.records import Commit, DagsterRecords, read_record, read_version
@@ -120,20 +121,10 @@ class _Walker:
     # --- serving and models ---------------------------------------------------------------
 
     def request(self, request_id: str) -> str:
-        """An answer of the decision log (``recassets.lineage.requests``), then its bento."""
-        from recassets.lineage.requests import find_request, request_node
+        """An answer of the decision log, what vouches for it, then its bento."""
+        from recassets.lineage.walk_requests import request
 
-        found = find_request(self.paths, request_id)
-        if found is None:
-            raise LookupError(f"no request {request_id} in the decision log (the serving_log "
-                              f"table or {self.paths.landing}/serving_log)")  # fmt: skip
-        node = request_node(found, self.paths)
-        if found.bento:
-            try:
-                node.inputs.append(self.bento(found.bento))
-            except LookupError as e:
-                node.unrecorded.append(f"the bento that answered: {e.args[0]}")
-        return self._add(node)
+        return request(self, request_id)
 
     def bento(self, tag: str) -> str:
         from recassets.bento import bundle as B
@@ -360,10 +351,9 @@ class _Walker:
         node = Node(node_id, "feature_store", ASSET_KEYS["feature_store"],
                     dataset=feast.get("registry"))  # fmt: skip
         node.facts = {"online_day": day}
-        if feast.get("registry"):
-            node.artifacts.append(
-                Artifact(str(feast["registry"]), feast.get("registry_sha256"), "Feast registry")
-            )
+        if feast.get("registry"):  # rewritten by every materialization: a difference is said
+            node.artifacts.append(Artifact(str(feast["registry"]), feast.get("registry_sha256"),
+                                           "Feast registry", mutable=True))  # fmt: skip
         if not day:
             self._run(node, None, "materialized it")
             node.unrecorded.append("the day the online store serves")
@@ -378,12 +368,9 @@ class _Walker:
         if (m := self._record(node, manifest_path, records.FEATURE_STORE_SHAPE)) is None:
             return self._add(node)
         node.facts["wrote_online"] = m.get("wrote_online")
-        node.unrecorded.append("sha256 of the offline snapshots it exported")
-        for snap in m.get("inputs", []):
-            if snap.get("table") in TABLES:
-                node.inputs.append(
-                    self.partition(snap["table"], snap["day"], int(snap["delta_version"]))
-                )
+        from recassets.lineage.store_inputs import feature_inputs
+
+        feature_inputs(self, node, m, str(day), str(manifest_path))  # checks what it names
         return self._add(node)
 
     # --- tables ---------------------------------------------------------------------------
@@ -418,13 +405,18 @@ class _Walker:
             return node.id if node.id in self.nodes else self._add(node)
         c = self.log.writer(path, day, at_version, ranges=table in FEATURE_TABLES)
         if c is None:
-            if must_exist:
-                raise LookupError(f"no commit of {table} ({path}) wrote dt={day}")
+            if must_exist:  # a RESTORE or a DELETE outside recassets that removed it: named
+                gone = [said(x, table, day) for x in changed_outside(
+                    self.log, path, day, at_version, ranges=table in FEATURE_TABLES)]  # fmt: skip
+                raise LookupError(
+                    "; ".join([f"no commit of {table} ({path}) wrote dt={day}", *gone])
+                )
             node_id = f"{table} dt={day} (no commit)"
             if node_id not in self.nodes:
                 node = Node(node_id, "partition", ASSET_KEYS[table], dataset=path)
                 why = self.log.not_held(path, at_version)
                 node.unrecorded.append(f"the commit that wrote it: {why}")
+                outside(self.log, node, table, path, day, at_version)
                 self._add(node)
             return node_id
         node_id = f"{table}@{c.version} dt={day}"
@@ -433,6 +425,7 @@ class _Walker:
         node = Node(node_id, "partition", ASSET_KEYS[table], dataset=path)
         node.facts = {"day": day, "written_at_version": c.version, "committed_at": c.time,
                       "code_version": c.meta.get("code_version")}  # fmt: skip
+        outside(self.log, node, table, path, day, at_version)
         if at_version is not None and at_version != c.version:
             node.facts["read_at_version"] = at_version
         self._add(node)
@@ -473,6 +466,7 @@ class _Walker:
             return
         assert m is not None
         node.facts.update({k: m.get(k) for k in ("rows", "quarantined", "quarantine_version")})
+        node.unrecorded += self.log.manifest_notes(m, c)
         if m.get("empty"):
             node.facts["empty"] = f"no landing files in {m.get('looked_in')}"
         for f in m.get("inputs", []):

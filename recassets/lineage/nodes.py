@@ -43,6 +43,9 @@ class Artifact:
     sha256: str | None
     what: str
     size: int | None = None
+    # a shared file later runs rewrite by design (the Feast registry): a difference is said,
+    # never a failure (``verify``: ``rewritten``)
+    mutable: bool = False
 
 
 @dataclass
@@ -67,6 +70,9 @@ class Node:
     artifacts: list[Artifact] = field(default_factory=list)
     unrecorded: list[str] = field(default_factory=list)
     manifest: tuple[str, str, str] | None = None  # a record's (path, status, detail) for verify
+    # more (path, status, detail) for verify: a Delta commit that changed the partition outside
+    # recassets, an answer served before its bento was built (``changes``, ``walk_requests``)
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)
     dataset: str | None = None  # the dataset it wrote (a table path, a folder, a file)
 

@@ -171,6 +171,37 @@ class DeltaLog:
                     f"its files or counts are not what version {c.version}'s commit recorded "
                     f"(digest {manifest_digest(m)}, recorded {str(wanted)[:16]})"
                 )
+            if m.get("digest_version") is not None:  # digest 2 on: the run and quarantine too
+                return self._run_problem(table_path, m, c)
+        return None
+
+    def manifest_notes(self, m: dict[str, Any], c: Commit) -> list[str]:
+        """What the trace says of a manifest checked as before digest version 2 (2026-12-07):
+        its run id, quarantine version and code version were not checked then."""
+        if isinstance(c.meta.get("manifests"), dict) and m.get("digest_version") is None:
+            return ["a check of its run_id, quarantine_version and code_version: recorded "
+                    "before that check (manifest digest version 2, 2026-12-07)"]  # fmt: skip
+        return []
+
+    def _run_problem(self, table_path: str, m: dict[str, Any], c: Commit) -> tuple[str, str] | None:
+        """A version-2 manifest's run id against its commit's, and its quarantine version
+        against the quarantine table's log: the commit of that run with the same
+        ``userMetadata`` (``ingest.writes._commit_of``), or, when the run committed none there
+        (an empty quarantine replacing an empty one), the latest version before ``c``. Both are
+        printed and were outside every digest: a forged one passed (review, 2026-12-07)."""
+        if m.get("run_id") != c.meta.get("run_id"):
+            return "changed", (f"its run_id {str(m.get('run_id'))[:40]!r} is not the run of "
+                               f"version {c.version}'s commit ({c.meta.get('run_id')})")  # fmt: skip
+        quarantine = str(Path(table_path).parent / "quarantine")
+        commits = self.history(quarantine)
+        if not commits:
+            return None  # no quarantine table here to say: the node shows it as written
+        same = [q.version for q in commits if q.meta == c.meta]
+        before = [q.version for q in commits if q.timestamp_ms <= c.timestamp_ms]
+        expected = max(same) if same else (max(before) if before else None)
+        if expected is not None and m.get("quarantine_version") != expected:
+            return "changed", (f"its quarantine_version {str(m.get('quarantine_version'))[:20]} "
+                               f"is not the quarantine commit of its run ({expected})")  # fmt: skip
         return None
 
 

@@ -161,7 +161,7 @@ def render_verify(verified: list[Verified], lineage: Lineage) -> str:
                 f"verify: UNVERIFIABLE {lineage.relative(v.path)} ({v.what}; its record holds "
                 "no sha256, which every record recassets writes has: edited, or older)"
             )
-        elif v.status in ("superseded", "stale", "damaged", "archived", "copied"):
+        elif v.status in ("superseded", "stale", "damaged", "archived", "copied", "rewritten"):
             lines.append(f"verify: {v.status.upper()} {lineage.relative(v.path)} ({v.what})")
         elif v.status in ("changed", "missing"):
             detail = f"recorded {v.recorded}" + (f", now {v.actual}" if v.actual else "")

@@ -78,9 +78,19 @@ def _in_table(paths: Paths, request_id: str) -> Found | None:
     table = existing_delta(paths.table(DATASET))
     if table is None:
         return None
-    rows = (
-        table.to_pyarrow_dataset().to_table(filter=pc.field("request_id") == request_id).to_pylist()
-    )
+    import pyarrow as pa
+
+    try:
+        rows = (
+            table.to_pyarrow_dataset()
+            .to_table(filter=pc.field("request_id") == request_id)
+            .to_pylist()
+        )
+    except pa.ArrowNotImplementedError:  # files another writer made (delta-rs's string_view
+        # statistics: an UPDATE outside recassets), which the filter's pushdown cannot compare
+        whole = table.to_pyarrow_dataset().to_table()
+        ids = pc.cast(whole["request_id"], pa.string())
+        rows = whole.filter(pc.equal(ids, request_id)).to_pylist()
     if not rows:
         return None
     rows.sort(key=lambda r: r["ts"])
