@@ -239,16 +239,18 @@ def test_a_request_id_reports_the_answer_and_its_bento(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ):
-    from .test_request_answer import SERVED
+    from .test_request_answer import served_after_build
     from .test_requests import RID, _decision, _land
 
-    _land(build(paths), _decision(RID, ts=SERVED))  # served after its bento was built
+    home = build(paths)
+    served = served_after_build()
+    _land(home, _decision(RID, ts=served))  # served after its bento was built
     out = tmp_path / "req.html"
     code, _, _ = run_cli(paths, monkeypatch, capsys, "audit", RID, "--out", str(out))
     page = out.read_text()
     _parse(page)
     assert code == 0 and "<h3>The request</h3>" in page and RID in page
-    assert SERVED in page and H.TAG in page  # when, and which bento
+    assert served in page and H.TAG in page  # when, and which bento
     assert "the answer&#x27;s record is not ingested yet" in page  # nothing recorded vouches
     assert "model two_tower/0001" in page
 

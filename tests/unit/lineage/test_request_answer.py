@@ -29,12 +29,21 @@ from recassets.paths import Paths
 from . import home as H
 from .test_requests import RID, _decision, _land
 
-SERVED = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+
+def served_after_build() -> str:
+    """A time after the bento of ``H.build`` was built: taken when called, after the build (a
+    time taken at import was long before the build when the suite reached the test)."""
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture
 def home(paths: Paths) -> Paths:
     return H.build(paths)
+
+
+@pytest.fixture
+def served(home: Paths) -> str:
+    return served_after_build()
 
 
 def _ingest(paths: Paths, record: dict) -> Path:
@@ -63,11 +72,11 @@ def _bad(home: Paths, rid: str = RID) -> list:
     return failures(verify(G.trace(home, G.parse_target(rid))))
 
 
-def test_an_ingested_answer_is_vouched_for_by_its_days_manifest_and_files(home: Paths):
-    log = _ingest(home, _decision(RID, ts=SERVED))
+def test_an_ingested_answer_is_vouched_for_by_its_days_manifest_and_files(home: Paths, served: str):
+    log = _ingest(home, _decision(RID, ts=served))
     tree = G.trace(home, G.parse_target(RID))
     root = tree.nodes[tree.root]
-    day = SERVED[:10]
+    day = served[:10]
     assert root.inputs[0] == f"serving_log@0 dt={day}"
     assert f"landing {log}" in tree.nodes[root.inputs[0]].inputs
     results = {v.path: v.status for v in verify(tree)}
@@ -77,8 +86,8 @@ def test_an_ingested_answer_is_vouched_for_by_its_days_manifest_and_files(home: 
     assert [(v.path, v.status) for v in bad] == [(str(log), "changed")]
 
 
-def test_an_ingested_answer_rewritten_in_the_table_fails(home: Paths):
-    _ingest(home, _decision(RID, ts=SERVED))
+def test_an_ingested_answer_rewritten_in_the_table_fails(home: Paths, served: str):
+    _ingest(home, _decision(RID, ts=served))
     assert _bad(home) == []
     DeltaTable(home.table(D.DATASET)).update(updates={"user_id": "99"},
                                              predicate=f"request_id = '{RID}'")  # fmt: skip
@@ -86,16 +95,16 @@ def test_an_ingested_answer_rewritten_in_the_table_fails(home: Paths):
     assert bad and "changed outside recassets at version 1 (UPDATE" in bad[0].what
 
 
-def test_an_answer_in_a_table_day_no_ingestion_wrote_fails(home: Paths):
+def test_an_answer_in_a_table_day_no_ingestion_wrote_fails(home: Paths, served: str):
     from .test_requests import _ingested
 
-    _ingested(home, _decision(RID, ts=SERVED))  # no userMetadata: not recassets' commit
+    _ingested(home, _decision(RID, ts=served))  # no userMetadata: not recassets' commit
     bad = _bad(home)
     assert bad and "which no recassets ingestion wrote" in bad[0].what
 
 
-def test_an_answer_not_ingested_yet_says_so_and_its_file_is_hashed(home: Paths):
-    _land(home, _decision(RID, ts=SERVED))
+def test_an_answer_not_ingested_yet_says_so_and_its_file_is_hashed(home: Paths, served: str):
+    _land(home, _decision(RID, ts=served))
     tree = G.trace(home, G.parse_target(RID))
     root = tree.nodes[tree.root]
     assert any("the answer's record is not ingested yet" in u for u in root.unrecorded)
@@ -106,21 +115,23 @@ def test_an_answer_not_ingested_yet_says_so_and_its_file_is_hashed(home: Paths):
     assert _bad(home) == []
 
 
-def test_an_answer_served_before_its_bento_was_built_fails(home: Paths):
-    _land(home, _decision(RID, ts=SERVED), _decision("too-early", ts="2020-01-01T00:00:00Z"))
+def test_an_answer_served_before_its_bento_was_built_fails(home: Paths, served: str):
+    _land(home, _decision(RID, ts=served), _decision("too-early", ts="2020-01-01T00:00:00Z"))
     assert _bad(home) == []
     bad = _bad(home, "too-early")
     assert bad and "before the bento it names was built" in bad[0].what
 
 
-def test_an_answer_served_from_a_later_features_day_leads_to_that_feature_store(home: Paths):
+def test_an_answer_served_from_a_later_features_day_leads_to_that_feature_store(
+    home: Paths, served: str
+):
     later = "2026-01-03"
     fcfg.write_json(
         Path(home.lineage) / "feature_store" / f"dt={later}.json",
         {"table": "feature_store", "partition": later, "wrote_online": True, "inputs": []},
     )
-    _land(home, {**_decision(RID, ts=SERVED), "features_day": later},
-          _decision("same-day", ts=SERVED))  # fmt: skip
+    _land(home, {**_decision(RID, ts=served), "features_day": later},
+          _decision("same-day", ts=served))  # fmt: skip
     tree = G.trace(home, G.parse_target(RID))
     root = tree.nodes[tree.root]
     assert f"feature_store dt={later}" in root.inputs
