@@ -75,7 +75,7 @@ def is_delta_table(spark: SparkSession, path: str) -> bool:
         from delta.tables import DeltaTable
 
         return DeltaTable.isDeltaTable(spark, path)
-    local = _local_path(path)
+    local = local_path(path)
     if local is not None:  # the commit files, as isDeltaTable looks for them
         log = os.path.join(local, "_delta_log")
         return os.path.isdir(log) and any(_COMMIT.match(n) for n in os.listdir(log))
@@ -129,7 +129,7 @@ _COMMIT = re.compile(r"^\d{20}\.json$")
 def _log_versions(path: str) -> list[int]:
     """The versions whose commit files a local table's ``_delta_log`` holds, oldest first
     (empty elsewhere, or with no log)."""
-    local = _local_path(path)
+    local = local_path(path)
     log = os.path.join(local, "_delta_log") if local is not None else ""
     if not log or not os.path.isdir(log):
         return []
@@ -143,7 +143,7 @@ def recent_commits(
     newest first. On a local path they are read from the commit files (what Delta's
     ``history`` reads, in milliseconds where ``history`` takes two tenths of a second);
     elsewhere (s3://, ...), Delta's history."""
-    local = _local_path(path)
+    local = local_path(path)
     log = os.path.join(local, "_delta_log") if local is not None else None
     if log is not None and os.path.isdir(log):
         names = sorted(name for name in os.listdir(log) if _COMMIT.match(name))[-n:]
@@ -165,7 +165,8 @@ def recent_commits(
     ]
 
 
-def _local_path(path: str) -> str | None:
+def local_path(path: str) -> str | None:
+    """The local folder of a table path (``file://`` or plain), None for an object store URL."""
     if path.startswith("file://"):
         return path[len("file://") :]
     return None if "://" in path else path
@@ -196,7 +197,7 @@ def existing_delta(path: str) -> DeltaTable | None:
     quarantined" of an object-store lake holding quarantined rows (review, 2026-12-07)."""
     from deltalake.exceptions import TableNotFoundError
 
-    local = _local_path(path)
+    local = local_path(path)
     if local is not None:
         return open_delta(path) if os.path.isdir(os.path.join(local, "_delta_log")) else None
     try:
@@ -230,7 +231,7 @@ def version_gone(path: str, version: int, days: Sequence[str] = ()) -> str | Non
     gone = [
         local
         for uri in table.file_uris()
-        if (local := _local_path(uri)) is not None
+        if (local := local_path(uri)) is not None
         and (not wanted or any(w in local for w in wanted))
         and not os.path.exists(local)
     ]
@@ -244,7 +245,7 @@ def delta_damage(path: str, error: BaseException) -> str:
     """What a delta-rs error on the table at ``path`` says, in one line, with the first log
     file and line that is not a JSON object (local paths; the log is newline-delimited JSON)."""
     said = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    local = _local_path(path)
+    local = local_path(path)
     log = os.path.join(local, "_delta_log") if local is not None else ""
     try:  # the damaged line: a file that cannot be opened leaves delta-rs's own word
         names = sorted(n for n in os.listdir(log) if _COMMIT.match(n)) if log else []

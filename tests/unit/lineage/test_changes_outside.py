@@ -110,3 +110,20 @@ def test_ingestions_own_undo_is_no_change_and_a_foreign_restore_is(home: Paths):
     DeltaTable(path).restore(2)  # ... undone by someone else, with a later run's commit
     bad = _bad(home, H.DAYS[1])
     assert bad and "at version 5 (RESTORE to version 2" in bad[0].what
+
+
+def test_a_lake_at_a_url_says_the_check_did_not_run():
+    """The commits' actions are read from local log files: on an s3a:// lake the check cannot
+    run, and the node says so instead of passing in silence; a local lake gets no such line."""
+    from recassets.lineage.changes import outside
+    from recassets.lineage.nodes import Node
+    from recassets.lineage.records import DeltaLog
+
+    def unrecorded(table_path: str) -> list[str]:
+        node = Node("raw_events@1 dt=2026-01-02", "partition", "raw_events dt=2026-01-02")
+        assert outside(DeltaLog(), node, "raw_events", table_path, "2026-01-02", 1) == []
+        return node.unrecorded
+
+    (said,) = unrecorded("s3a://bucket/lake/raw_events")
+    assert "not checked on a lake at a URL" in said
+    assert unrecorded("/nonexistent/lake/raw_events") == []
