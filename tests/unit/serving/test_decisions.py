@@ -15,6 +15,13 @@ import pytest
 from recassets.bento import decisions as D
 
 
+# How long a test waits for the thread's file. Each write is fsynced, and on a CI machine whose
+# other worker runs Spark an fsync stalled past 10 s (stop 52's CI: nothing landed in 10 s);
+# the tests that prove a flush came from records or bytes set an hour's interval, so a long
+# wait cannot mistake the timed flush for them.
+WAIT_S = 120
+
+
 def _record(n: int, ts: str = "2026-01-03T10:00:00.000001Z") -> dict:
     return D.decision(
         request_id=f"r{n}", endpoint="recommend", user_id=n,
@@ -184,11 +191,11 @@ def test_the_longest_flush_interval_keeps_the_thread_waiting_and_close_lands(tmp
 
 
 def test_every_n_records_lands_a_whole_file_and_close_lands_the_rest(tmp_path):
-    log = D.DecisionLog(tmp_path, D.Settings(flush_records=3, flush_interval_s=60))
+    log = D.DecisionLog(tmp_path, D.Settings(flush_records=3, flush_interval_s=3600))
     try:
         for n in range(7):
             assert log.append(_record(n))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + WAIT_S
         while len(_lines(tmp_path)) < 6 and time.monotonic() < deadline:
             time.sleep(0.02)
         # the thread landed the first two batches of three without waiting for its interval
@@ -208,7 +215,7 @@ def test_the_interval_lands_a_small_buffer(tmp_path):
     log = D.DecisionLog(tmp_path, D.Settings(flush_records=1000, flush_interval_s=0.05))
     try:
         log.append(_record(1))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + WAIT_S
         while not _lines(tmp_path) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert [r["request_id"] for r in _lines(tmp_path)] == ["r1"]
@@ -406,7 +413,7 @@ def test_temporary_files_a_killed_writer_left_are_swept_at_start(tmp_path):
             os.utime(day / name, (old, old))
     log = D.DecisionLog(tmp_path, D.Settings(flush_interval_s=60))
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + WAIT_S
         while (day / names["stale"]).exists() and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
@@ -444,15 +451,15 @@ def test_large_records_are_landed_at_half_the_bytes_not_dropped(tmp_path: Path):
     the byte bound, and every record past the bound until the timed flush was dropped."""
     size = len(json.dumps(_big_record(0), separators=(",", ":"))) + 1
     drops: list[tuple[int, str]] = []
-    log = D.DecisionLog(tmp_path, D.Settings(flush_records=1000, flush_interval_s=60),
+    log = D.DecisionLog(tmp_path, D.Settings(flush_records=1000, flush_interval_s=3600),
                         max_bytes=10 * size, on_drop=lambda n, why: drops.append((n, why)))  # fmt: skip
     try:
         for n in range(5):
             assert log.append(_big_record(n))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + WAIT_S
         while len(_lines(tmp_path)) < 5 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert len(_lines(tmp_path)) == 5  # landed by bytes, long before the 60 s interval
+        assert len(_lines(tmp_path)) == 5  # landed by bytes, not by the hour's interval
     finally:
         log.close()
     assert drops == []
