@@ -29,7 +29,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dagster import (
@@ -41,6 +41,7 @@ from dagster import (
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from assets.stale_runs import held_pools, process_tags, reap
 from recassets.cli import FAILED_LINE, NOTE_LINE, RUN_LINE
+from sensors.stale_features import rebuild_hint, stale_features
 
 LOG_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 # what the CLI sets on the runs it starts, so the UI says who launched them
@@ -182,7 +183,16 @@ def run_plan(plan: Sequence[Mapping[str, Any]], instance: DagsterInstance) -> in
             code = 1
             if not entry.get("keep_going"):
                 return code
+    say_stale(instance, note)
     return code
+
+
+def say_stale(instance: DagsterInstance, note: Callable[[str], None]) -> None:
+    """One note when the days this plan wrote left later feature days stale (a day or a
+    user row corrected after the days that read it): without the daemon nothing else says it,
+    and those days went on serving lists and attributes from before the correction."""
+    if (stale := stale_features(instance)) is not None:
+        note(rebuild_hint(stale))
 
 
 def prewarm_spark(plan: Sequence[Mapping[str, Any]]) -> threading.Thread | None:

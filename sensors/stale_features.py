@@ -64,6 +64,9 @@ from sensors.landing import IN_FLIGHT, SENSOR_INTERVAL_S, TRIGGER_TAG
 DIMENSIONS = (keys.USERS, keys.ITEMS)
 WRITERS = {*keys.FEATURE_TABLES, *keys.INGESTED.values()}
 SETTLE_S = 2 * SENSOR_INTERVAL_S
+# What rebuilds stale days without the daemon: the feature tables and what the automation
+# would carry them on to (the examples, the online store), in one range run of the CLI.
+REBUILD = (*keys.FEATURE_TABLES, keys.TRAINING_EXAMPLES, keys.FEATURE_STORE)
 
 stale_features_job = define_asset_job(
     "stale_features_job",
@@ -128,6 +131,17 @@ def stale_features(instance: DagsterInstance) -> Stale | None:
                 )
                 return Stale(day, days[-1], why, sid, when)
     return None
+
+
+def rebuild_hint(stale: Stale) -> str:
+    """What to say when a run without the daemon leaves ``stale`` days: the sensor rebuilds
+    them where a daemon runs; ``recassets materialize`` alone does what it was asked, so the
+    command that rebuilds them is given, not run (a correction of one day may leave 40 later
+    days to rebuild, and the caller chose one)."""
+    select = ",".join(k.to_user_string() for k in REBUILD)
+    return (f"feature days {stale.first}..{stale.last} are stale: {stale.why}. A running "
+            f"daemon's stale_features_sensor rebuilds them; without one: recassets materialize "
+            f"--select {select} --first {stale.first} --last {stale.last}")  # fmt: skip
 
 
 def _latest(instance: DagsterInstance, key: AssetKey) -> Mapping[str, int]:

@@ -140,3 +140,34 @@ def test_a_backfill_in_progress_holds_the_sensor_back_and_a_finished_one_does_no
         assert isinstance(busy, SkipReason) and "backfill bf1" in str(busy.skip_message)
         instance.update_backfill(backfill.with_status(BulkActionStatus.COMPLETED_SUCCESS))
         assert isinstance(stale_request(instance, now=later()), RunRequest)
+
+
+def test_a_cli_plan_that_leaves_stale_days_says_the_command_that_rebuilds_them():
+    """``recassets materialize --first 3 --last 3`` after a correction, without the daemon:
+    days 4..6 went on with lists rolled from the old day 3 and nothing said so. The plan's end
+    now says it, once, with a command the CLI takes; a plan that leaves nothing stale is
+    silent."""
+    from assets.launch import say_stale
+    from recassets.cli import DEMO_SELECTION, NOT_IN_DEMO
+    from recassets.cli_args import selected
+
+    with DagsterInstance.ephemeral() as instance:
+        said: list[str] = []
+        run(instance, [*INGEST, *FEATURES], DAYS)
+        say_stale(instance, said.append)
+        assert said == []
+        run(instance, [*INGEST, *FEATURES], DAYS[2:3])  # day 3 re-ingested and rebuilt
+        say_stale(instance, said.append)
+        assert len(said) == 1 and said[0].startswith(f"feature days {DAYS[3]}..{DAYS[5]} are stale")
+        command = said[0].split("without one: ", 1)[1].split()
+        assert command[:2] == ["recassets", "materialize"]
+        select = command[command.index("--select") + 1]
+        assert {*FEATURES, "lake/training_examples", "featurestore/feature_store"} == set(
+            selected(select, DEMO_SELECTION, NOT_IN_DEMO)
+        )
+        first, last = command[command.index("--first") + 1], command[command.index("--last") + 1]
+        assert (first, last) == (DAYS[3], DAYS[5])
+        run(instance, FEATURES, DAYS[3:])  # what the command does
+        said.clear()
+        say_stale(instance, said.append)
+        assert said == []
