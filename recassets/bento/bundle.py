@@ -179,15 +179,18 @@ def _fill_bundle(paths: Paths, policy: dict[str, Any], folder: Path) -> Path:
         files["popularity"], lineage["popularity"] = POPULARITY_FILE, counts
     feast = folder / "feast"
     feast.mkdir()
-    for name in ("catalog.json", "feature_store.yaml", "materialized.json"):
+    # the registry copied too: the shared file is rewritten by every feature-store run (its
+    # difference is said, not failed), so the feature definitions in force at the build are
+    # vouched for by this copy, hashed strictly with the others (``contents``)
+    registry = fcfg.registry_path(paths)
+    for name in ("catalog.json", "feature_store.yaml", "materialized.json", registry.name):
         src = fcfg.feast_dir(paths) / name
         if src.exists():
             shutil.copy2(src, feast / name)
     lineage["feast"] = {
-        "registry": str(fcfg.registry_path(paths)),
-        "registry_sha256": _sha256(fcfg.registry_path(paths))
-        if fcfg.registry_path(paths).exists()
-        else None,
+        "registry": str(registry),
+        "registry_sha256": _sha256(registry) if registry.exists() else None,
+        "registry_copy": f"feast/{registry.name}" if registry.exists() else None,
         "online": fcfg.read_json(fcfg.marker_path(paths)),
     }
     # Ad campaigns, read from the landing zone directly (no asset of their own: they are one

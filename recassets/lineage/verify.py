@@ -110,7 +110,8 @@ def _rewritten(v: Verified) -> Verified:
     (every older bento and request failed as "changed" once a new day was materialized)."""
     return replace(v, status="rewritten", what=f"{v.what}; {v.status} since the build: "
                    "rewritten by a later feature-store run (a shared, mutable file derived from "
-                   "the feature definitions): the registry is not evidence of the data")  # fmt: skip
+                   "the feature definitions): the registry is not evidence of the data; the "
+                   "bento's own copy, where it has one (feast/registry.db), is checked as built")  # fmt: skip
 
 
 def _hashed(path: str, what: str, sha256: str, recorded_as: str | None = None) -> Verified:

@@ -89,7 +89,7 @@ def test_a_log_delta_rs_cannot_read_is_damaged_on_its_nodes_and_the_rest_is_trac
     )
     # the rest: the feature store's branch to the ingest tables, and their landing files
     assert (
-        "verify: 1 damaged, 15 ok" in out and "landing/users/dt=2026-01-02/part-00000.jsonl" in out
+        "verify: 1 damaged, 16 ok" in out and "landing/users/dt=2026-01-02/part-00000.jsonl" in out
     )
     code, out, _ = run_cli(home, monkeypatch, capsys, "lineage", "two_tower/0001")
     assert code == 0 and "(Delta log damaged)" in out
@@ -176,7 +176,7 @@ def test_a_path_with_dots_is_this_homes_while_it_stays_inside_and_outside_else(
     m["inputs"][0]["path"] = recorded.replace("/landing/", "/artifacts/../landing/")
     path.write_text(json.dumps(m))
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert code == 0 and "verify: 15 ok" in out
+    assert code == 0 and "verify: 16 ok" in out
     m["inputs"][0]["path"] = recorded.replace("/landing/", "/landing/../../elsewhere/")
     path.write_text(json.dumps(m))
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")

@@ -141,9 +141,9 @@ def test_table_targets(home):
 def test_verify_passes_on_a_clean_home_and_names_a_changed_file(own_home, monkeypatch, capsys):
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
     # 6 landing files, 2 checkpoints and their 2 copies in the bento, the Feast registry, the
-    # bento's index copy and Feast files (lineage.contents: 3), and the bento's recorded
-    # lineage against its build-time digest
-    assert code == 0 and "verify: 15 ok" in out
+    # bento's index copy and Feast files (lineage.contents: 4 with its registry copy), and the
+    # bento's recorded lineage against its build-time digest
+    assert code == 0 and "verify: 16 ok" in out
     index_copy = sorted(Path(own_home.bentoml, "bentos", *H.TAG.split(":"), "src", "bundle",
                              "index").rglob("*.*"))[0]  # fmt: skip
     kept = index_copy.read_bytes()
@@ -317,7 +317,7 @@ def test_verify_in_a_copied_home_checks_its_own_files_never_the_originals(
     copy = Paths.at(tmp_path / "copied")
     shutil.copytree(own_home.home, copy.home)
     code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert code == 0 and out.splitlines()[-1] == "verify: 15 ok", out
+    assert code == 0 and out.splitlines()[-1] == "verify: 16 ok", out
     # a model's training table, recorded as the original home's (the home its checkpoint's
     # record names): traced in this home's lake to its days and landing files (it stopped at
     # the model, "outside"); its checkpoint read at this home's place, not the original's
@@ -354,7 +354,7 @@ def test_verify_in_a_copied_home_checks_its_own_files_never_the_originals(
                    "/old/landing/../../etc/passwd", "/old/landing/"):  # fmt: skip
         assert _in_this_home(forged, roots) is None, forged
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert code == 0 and "verify: 15 ok" in out
+    assert code == 0 and "verify: 16 ok" in out
 
 
 def test_a_checkpoint_a_retention_job_deleted_is_vouched_for_by_the_bentos_copy(
@@ -368,7 +368,7 @@ def test_a_checkpoint_a_retention_job_deleted_is_vouched_for_by_the_bentos_copy(
     (kept,) = (models / "ranking").glob("*.pt")
     kept.unlink()
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert code == 0 and out.splitlines()[-1] == "verify: 1 copied, 14 ok", out
+    assert code == 0 and out.splitlines()[-1] == "verify: 1 copied, 15 ok", out
     copy = f"bentoml/bentos/{H.TAG.replace(':', '/')}/src/bundle/models/ranking.pt"
     line = f"verify: COPIED artifacts/models/ranking/{kept.name} (ranking checkpoint; gone from"
     assert line in out and f"the bento's copy {copy} holds its bytes)" in out, out
@@ -684,7 +684,7 @@ def test_a_damaged_delta_log_fails_verify_naming_it_never_drops_its_branch(
     --verify said "ok" of what was left, exit 0."""
     own_home = H.build(paths, read=True)
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert code == 0 and "verify: 15 ok" in out
+    assert code == 0 and "verify: 16 ok" in out
     log = Path(own_home.table("users")) / "_delta_log" / "00000000000000000000.json"
     log.write_text(log.read_text() + "garbage{\n")
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")

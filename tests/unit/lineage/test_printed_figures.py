@@ -130,7 +130,15 @@ def test_the_feast_registry_rewritten_since_the_build_is_said_not_failed(paths: 
     assert failures(results) == []
     registry = [v for v in results if v.path == str(fcfg.registry_path(home))]
     assert registry[0].status == "rewritten" and "not evidence of the data" in registry[0].what
-    copy = next(Path(B.bento_folder(home, H.TAG), "src", "bundle", "models").glob("*.pt"))
+    bundle = Path(B.bento_folder(home, H.TAG), "src", "bundle")
+    # the bento's own copy of the registry at its build: strict, as every other file
+    assert (bundle / "feast" / "registry.db").read_bytes() == b"registry"
+    (bundle / "feast" / "registry.db").write_bytes(b"registry of a later day")
+    assert [v.path for v in failures(verify(G.trace(home, G.parse_target("latest"))))] == [
+        str(bundle / "feast" / "registry.db")
+    ]
+    (bundle / "feast" / "registry.db").write_bytes(b"registry")
+    copy = next((bundle / "models").glob("*.pt"))
     copy.write_bytes(b"other")  # every other file stays strict
     assert [v.path for v in failures(verify(G.trace(home, G.parse_target("latest"))))] == [
         str(copy)
