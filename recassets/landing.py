@@ -133,11 +133,18 @@ def refuse_others(paths: Paths, found: list[Path], what: str) -> None:
     """Refuse ``what`` over ``found`` (``others_landed``), naming three and the ways out."""
     if found:
         shown = ", ".join(str(f.relative_to(paths.landing)) for f in found[:3])
+        # a home holding a MovieLens import, where `recassets demo` (synthetic) was run: the
+        # user most likely wants that import built, not a fresh home (review, 2026-12-07)
+        imported = all(f.name.startswith("movielens.") for f in found)
+        hint = ("This home holds a MovieLens import: `RECASSETS_VOLUME_BAND=off recassets "
+                "materialize` builds it, `recassets demo --movielens DIR` imports and builds "
+                "one. For the synthetic demo, use a fresh RECASSETS_HOME" if imported else
+                "Use a fresh RECASSETS_HOME (or `make clean-home`), or remove those days' "
+                "folders")  # fmt: skip
         raise FileExistsError(
             f"{what}: the landing zone {paths.landing} already holds files of another source "
             f"({shown}{' and more' if len(found) > 3 else ''}); landing beside them would mix "
-            "two histories under the same ids in one lake. Use a fresh RECASSETS_HOME (or `make "
-            "clean-home`), or remove those days' folders; nothing was written"
+            f"two histories under the same ids in one lake. {hint}; nothing was written"
         )
 
 

@@ -92,15 +92,16 @@ from recassets.landing import FORMATS, writing
 from recassets.movielens_landing import (
     LANDING_NAME,
     Staging,
+    check_lake_days,
     orphans,
     oserror_text,
-    rebuild_command,
 )
 from recassets.movielens_layouts import GENRES as GENRES  # re-exported: the ml-100k flags
 from recassets.movielens_layouts import (
     ML_100K,
     Layout,
     detect,
+    mostly_rejected,
     parse_items,
     parse_ratings,
     parse_users,
@@ -140,6 +141,8 @@ class ImportSummary:
     ``orphan_users`` / ``orphan_items`` are the ids rated but missing from the user / item
     file (sorted; their lines in ``<ratings file>.orphans.jsonl``). ``layout`` names the
     release's layout and ``files`` its ratings, item and user file (None: the release has none).
+    ``why_rejected``: of each file with rejects, how many and the commonest reason, with its
+    first line; ``blank``: the blank lines skipped (a file's lines: rows, rejected, blank).
     """
 
     days: int
@@ -160,6 +163,8 @@ class ImportSummary:
     files: tuple[str, str, str | None] = ("u.data", "u.item", "u.user")
     left_before: int = 0  # valid ratings before the window (``since`` / ``max_days``)
     window_start: dt.date | None = None
+    why_rejected: dict[str, str] = field(default_factory=dict)
+    blank: dict[str, int] = field(default_factory=dict)
 
     def describe(self, next_step: bool = True) -> list[str]:
         """What the import landed and set aside, a line each (``recassets import-movielens``),
@@ -172,6 +177,9 @@ class ImportSummary:
                        "without age, gender or occupation")  # fmt: skip
         if any(self.rejected.values()):
             out.append(f"rejected lines {self.rejected}: see {self.rejects_path}")
+        out += [f"{name}: {why}" for name, why in self.why_rejected.items()]
+        if self.blank:
+            out.append(f"blank lines skipped (no data, not rejected): {self.blank}")
         if any(self.nulled.values()):
             out.append(f"fields landed as null {self.nulled} (their rows landed): see "
                        f"{self.rejects_path}")  # fmt: skip
@@ -361,6 +369,8 @@ def _import(
         say(f"removed {len(stage.swept)} staging folder(s) a killed import left")
     try:
         summary, keep = _stage(src, shown, layout, paths, stage, fmt, say, window)
+        # a lake day this import would take away: refused after its last day, else warned
+        lost = check_lake_days(paths, keep, [d.isoformat() for d in summary.landed_days])
     except BaseException as e:
         stage.discard()
         if created:  # a refusal leaves no empty zone behind
@@ -376,14 +386,8 @@ def _import(
         stage.discard()
     if removed:
         say(f"removed {len(removed)} stale movielens landing files of an earlier import")
-        landed = {f.parent.name.removeprefix("dt=") for f in keep}
-        gone = sorted({f.parent.name.removeprefix("dt=") for f in removed} - landed)
-        days = [d.isoformat() for d in summary.landed_days]
-        if gone and Path(paths.table("raw_events")).is_dir():  # a lake of the earlier import
-            say(f"warning: the lake may still hold {len(gone)} day(s) no longer in this input "
-                f"({gone[0]}..{gone[-1]}), which materializing the landed days does not reach: "
-                f"`{rebuild_command(gone, days)}` rebuilds them (a day without landing files "
-                "lands empty) and every day after")  # fmt: skip
+    if lost:
+        say(lost)
     return dataclasses.replace(summary, stale_removed=tuple(removed))
 
 
@@ -413,6 +417,8 @@ def _stage(
     parsed: dict[str, dict[str, np.ndarray]] = {}
     rejected: dict[str, int] = {}
     nulled: dict[str, int] = {}
+    why: dict[str, str] = {}  # of a file with rejects: how many, and the commonest reason
+    blank: dict[str, int] = {}
     dominant = ""  # the ratings file's most common reason: in a "no valid rating" error
     for kind, source in sources.items():
         if source is None:
@@ -424,12 +430,20 @@ def _stage(
         # written as made, into the staging folder: moved in only once the import lands
         rejected[name] = stage.write_records(name, "rejects", lines.rejects(DATASETS[kind]))
         nulled[name] = stage.write_records(name, "nulled", lines.nulled(DATASETS[kind]))
-        say(f"read {name}: {len(lines.raw) - rejected[name]} rows, {rejected[name]} rejected"
-            + (f", {nulled[name]} field(s) landed as null" if nulled[name] else ""))  # fmt: skip
+        total, blank[name] = len(lines.raw), lines.blank_lines
+        say(f"read {name}: {total - rejected[name]} rows, {rejected[name]} rejected"
+            + (f", {nulled[name]} field(s) landed as null" if nulled[name] else "")
+            + (f", {blank[name]} blank line(s) skipped" if blank[name] else ""))  # fmt: skip
         if lines.utf8_lines:
             say(f"{name}: latin-1, but {lines.utf8_lines} line(s) decode as UTF-8: read as UTF-8")
+        if rejected[name]:
+            why[name] = f"{rejected[name]:,} of {total:,} lines rejected, {lines.commonest()}"
         if kind == "ratings":
             dominant = lines.dominant()
+            if most := mostly_rejected(lines, rejected[name]):  # refused whole: says why
+                failed = stage.fail(rejects_dir)
+                raise ValueError(f"MovieLens import: {named}: {most} Nothing was landed; its "
+                                 f"rejects are in {failed}")  # fmt: skip
         elif len(lines.raw) and rejected[name] == len(lines.raw):  # the wrong file: its rows
             # would all land as bare orphans, as a ratings-only layout's, without a word
             failed = stage.fail(rejects_dir)
@@ -571,5 +585,7 @@ def _stage(
         orphan_items=tuple(int(i) for i in np.unique(iid[no_item])),
         layout=layout.name,
         files=(data_file, layout.items.name, users_file.name if users_file else None),
+        why_rejected=why,
+        blank={k: v for k, v in blank.items() if v},
     )
     return summary, keep

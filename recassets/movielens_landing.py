@@ -44,6 +44,7 @@ import pyarrow as pa
 
 from recassets import atomic
 from recassets.landing import FORMATS, landing_bytes
+from recassets.paths import Paths
 
 LANDING_NAME = "movielens"
 STAGING_PREFIX = ".movielens-staging-"
@@ -216,14 +217,78 @@ def remove_stale(landing: Path, keep: set[Path]) -> list[Path]:
     return removed
 
 
+# The lake table each landing dataset is ingested into.
+_TABLES = {"events": "raw_events", "users": "users", "items": "items"}
+
+
+def lake_days_lost(paths: Paths, keep: set[Path]) -> list[str]:
+    """The days (ISO, sorted) that this import would take out of the landing zone (an earlier
+    import's ``movielens.*`` files not in ``keep``, on days ``keep`` lands nothing of that
+    dataset) and that the home's lake has ingested (a lineage manifest of the day, or its
+    partition folder in a local table). Empty: nothing the lake holds goes missing.
+
+    ``movielens._import`` refuses such an import where a lost day lies after the last day it
+    lands, and warns with ``rebuild_command`` otherwise. After: the lake cannot be cut back by
+    materializing (a range of events days without landing files is refused as a gap, rightly),
+    and the later days kept the old history in ``raw_events``, users' rows later than the new
+    ones (which were quarantined as older), an online store ahead of the new history and models
+    "up to date": following the printed next step served the old history, exit 0 (review,
+    2026-12-07). Before (a corrected dump whose first days moved later): the named range run
+    rebuilds them (measured, ``docs/ingestion-and-lineage.md``)."""
+    landing = Path(paths.landing)
+    lost: set[str] = set()
+    for dataset, table in _TABLES.items():
+        kept = {f.parent.name for f in keep if f.parent.parent.name == dataset}
+        days = {f.parent.name for fmt in FORMATS
+                for f in (landing / dataset).glob(f"dt=*/{LANDING_NAME}.{fmt}")
+                if f not in keep and f.parent.name not in kept}  # fmt: skip
+        lost |= {d.removeprefix("dt=") for d in days if _ingested(paths, table, d)}
+    return sorted(lost)
+
+
+def _ingested(paths: Paths, table: str, day_folder: str) -> bool:
+    from recassets.ingest.lineage import lineage_path  # light: no Spark
+
+    day = day_folder.removeprefix("dt=")
+    try:
+        if Path(lineage_path(paths, table, day)).is_file():
+            return True
+    except ValueError:  # not a day: no partition of the lake
+        return False
+    return Path(paths.table(table), day_folder).is_dir()  # a lake without its lineage folder
+
+
+def check_lake_days(paths: Paths, keep: set[Path], landed: list[str]) -> str | None:
+    """Refuse (``ValueError``) an import whose ``lake_days_lost`` include a day after its last
+    ``landed`` day (ISO); else the warning to say once it has landed (None: nothing lost)."""
+    lost = lake_days_lost(paths, keep)
+    later = [d for d in lost if not landed or d > landed[-1]]
+    if later:
+        shown = later[0] if len(later) == 1 else f"{later[0]}..{later[-1]}"
+        raise ValueError(
+            f"MovieLens import: this home's lake holds {len(later)} day(s) after this input's "
+            f"last day ({shown}), from an earlier import this input does not reproduce. Landed "
+            "here, they would stay in the lake, its features, online store and models, and the "
+            "home would serve the earlier history (materializing does not cut a lake back). "
+            "Import this input into a fresh RECASSETS_HOME (or move this home aside); nothing "
+            "was landed"
+        )
+    if not lost:
+        return None
+    return (f"warning: the lake holds {len(lost)} day(s) no longer in this input ({lost[0]}.."
+            f"{lost[-1]}), which materializing the landed days does not reach: "
+            f"`{rebuild_command(lost, landed)}` rebuilds them (a day without landing files "
+            "lands empty) and every day after")  # fmt: skip
+
+
 def rebuild_command(gone: list[str], landed: list[str]) -> str:
-    """The command that rebuilds the ``gone`` days (ISO dates, sorted) and every day after,
-    through the ``landed`` ones: a day before the first landed or after the last is no daily
-    partition unless ``RECASSETS_START_DATE`` / ``RECASSETS_END_DATE`` open the window to it."""
-    first, last = gone[0], max(gone[-1], landed[-1])
-    env = (f"RECASSETS_START_DATE={first} " if first < landed[0] else "") + (
-        f"RECASSETS_END_DATE={last} " if last > landed[-1] else "")  # fmt: skip
-    return f"{env}recassets materialize --first {first} --last {last}"
+    """The command that rebuilds the ``gone`` days (ISO dates, sorted, none after the last
+    ``landed`` one: ``lake_days_lost``) and every day after, through the ``landed`` ones: a day
+    before the first landed is no daily partition unless ``RECASSETS_START_DATE`` opens the
+    window to it. The volume band off, as for every rating history (``describe``'s next step)."""
+    first, last = gone[0], landed[-1]
+    env = f"RECASSETS_START_DATE={first} " if first < landed[0] else ""
+    return f"{env}RECASSETS_VOLUME_BAND=off recassets materialize --first {first} --last {last}"
 
 
 def orphans(

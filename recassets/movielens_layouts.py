@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
-import time
 import zipfile
 import zlib
 from collections.abc import Generator, Iterable
@@ -69,17 +69,38 @@ _MAX_AGE = 150
 @dataclass(frozen=True)
 class Source:
     """One file of a layout: its name, field separator and fields. ``header``: the file starts
-    with a header line, and each field is found there by one of its names (lowercase)."""
+    with a header line, and each field is found there by one of its names (lowercase).
+    ``joined``: the field that may hold the separator itself (``joined_at``)."""
 
     name: str
     sep: str
     sep_label: str
     fields: tuple[str, ...]
     header: dict[str, tuple[str, ...]] | None = None
+    joined: str | None = None
 
     def lines(self, folder: Path, shown: str | None = None) -> Lines:
+        rejoin = None
+        if self.joined is not None:
+            rejoin = functools.partial(joined_at, len(self.fields),
+                                       self.fields.index(self.joined), self.sep)  # fmt: skip
         return Lines(folder / self.name, self.sep, self.sep_label, len(self.fields), self.fields,
-                     header=self.header, quoted=self.sep == ",", shown=shown)  # fmt: skip
+                     header=self.header, quoted=self.sep == ",", shown=shown, rejoin=rejoin)  # fmt: skip
+
+
+def joined_at(n: int, at: int, sep: str, got: list[str]) -> list[str]:
+    """A line split into more than ``n`` fields (``got``) as ``n``, the field at ``at`` holding
+    the separator: ml-1m's ``2::Foo::Bar (1999)::Drama`` is id 2, title "Foo::Bar (1999)",
+    genres Drama (the id is the first field and the genres the last, and neither holds "::";
+    the line was rejected and its film an orphan). A separator ending the line is no field,
+    as in any file (``...::Drama::``). A last field of digits is no genre but a ratings
+    line's timestamp: left wide, rejected, so a ratings.dat as movies.dat is still refused."""
+    if len(got) > n and not got[-1].strip():
+        got = got[:-1]
+    extra = len(got) - n
+    if extra <= 0 or got[-1].strip().isdigit():
+        return got
+    return [*got[:at], sep.join(got[at : at + extra + 1]), *got[at + extra + 1 :]]
 
 
 @dataclass(frozen=True)
@@ -112,7 +133,7 @@ ML_100K = Layout(
 ML_1M = Layout(
     "ml-1m / ml-10m",
     Source("ratings.dat", "::", "'::'", _RATING_FIELDS),
-    Source("movies.dat", "::", "'::'", ("movie_id", "title", "genres")),
+    Source("movies.dat", "::", "'::'", ("movie_id", "title", "genres"), joined="title"),
     Source("users.dat", "::", "'::'", ("user_id", "gender", "age", "occupation", "zip_code")),
     genre_flags=False,
     min_rating=0.5,
@@ -275,6 +296,13 @@ def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
             raise ValueError(f"MovieLens import: {src} is a zip archive that cannot be read, "
                              "truncated or damaged (a download cut short?): download it again; "
                              "nothing was landed")  # fmt: skip
+        # a release's own file (``ml-1m/ratings.dat``) for its folder: name the folder
+        if layout := next((lay for lay in LAYOUTS if src.name in {f.name for f in lay.files}),
+                          None):  # fmt: skip
+            raise ValueError(
+                f"MovieLens import: {src} is a file of a release ({layout.name}'s {src.name}), "
+                f"not the release: import the folder holding it, {src.absolute().parent}"
+            )
         kind = sniff(head)
         raise ValueError(
             f"MovieLens import: {src} is neither a folder nor a .zip archive"
@@ -350,25 +378,44 @@ def unpacked(src: Path, scratch: Path) -> Generator[tuple[Path, str | None]]:
                 scratch.rmdir()  # when no other import's folder is in it
 
 
-# A folder under ``unpacked``'s scratch older than this is a killed import's: removed
-# (``sweep_unpacked``). Imports run one at a time under the zone's lock; the age keeps a live
-# one's folder safe where that lock does not reach (a file system without locks).
-UNPACKED_MAX_AGE_S = 3_600
-
-
-def sweep_unpacked(scratch: Path, max_age_s: float = UNPACKED_MAX_AGE_S) -> list[Path]:
+def sweep_unpacked(scratch: Path) -> list[Path]:
     """Remove the folders a killed archive import left under ``scratch`` (``unpacked``'s
-    ``movielens-zip-*``; a release's copy can be GBs) that are older than ``max_age_s``.
-    Returns them."""
+    ``movielens-zip-*``; a release's copy can be GBs), whatever their age. Returns them.
+
+    Called only under the zone's one-writer lock (``landing.writing``, an exclusive ``flock``
+    taken before it yields: a lock held elsewhere is refused, one a file system cannot take
+    raises), and ``unpacked`` runs only under it: so no live import owns such a folder, as
+    ``movielens_landing.sweep`` reasons of staging folders. They were kept until an hour old,
+    and a rerun after a kill unpacked a second copy beside the first (ml-25m: 1 GB each)."""
     if not scratch.is_dir():
         return []
-    now, old = time.time(), []
+    old = []
     for folder in sorted(scratch.glob("movielens-zip-*")):
         with contextlib.suppress(OSError):
-            if now - folder.stat().st_mtime > max_age_s:
-                shutil.rmtree(folder)
-                old.append(folder)
+            shutil.rmtree(folder)
+            old.append(folder)
     return old
+
+
+# A ratings file with more than half its lines rejected, and at least this many, is refused
+# whole (``mostly_rejected``).
+MOSTLY_REJECTED_MIN = 100
+
+
+def mostly_rejected(lines: Lines, rejected: int) -> str:
+    """Why a ratings file with ``rejected`` of its lines rejected is refused whole, or "":
+    refused when more than half of them were, at least ``MOSTLY_REJECTED_MIN``, and not all
+    (none landing is "no valid rating", said by the import). Such a file is no release with a
+    few bad lines (GroupLens' have none) but another format mixed in (tab-separated lines,
+    then spaces: the head check passes its clean first 1,000) or the wrong columns, and
+    landing its minority made a history of a fraction of the input, said in a count alone.
+    Below half, the lines land and the import's summary names the commonest reason; so do a
+    few dozen bad lines of a small file, a hand-made sample, whose rejects read at a glance."""
+    total = len(lines.raw)
+    if not MOSTLY_REJECTED_MIN <= rejected < total < 2 * rejected:
+        return ""
+    return (f"{rejected:,} of its {total:,} lines were rejected, more than half "
+            f"({lines.commonest()}): the wrong file, or lines of another format mixed in?")  # fmt: skip
 
 
 def parse_ratings(
@@ -491,6 +538,6 @@ def _max_chars(field: str) -> int:
 
 __all__ = [
     "GENRES", "LAYOUTS", "Layout", "ML_100K", "ML_1M", "ML_LATEST", "OCCUPATIONS", "Source",
-    "detect", "parse_items", "parse_ratings", "parse_users", "release_folder", "sweep_unpacked",
+    "detect", "mostly_rejected", "parse_items", "parse_ratings", "parse_users", "release_folder", "sweep_unpacked",
     "unpacked", "with_bare_rows",
 ]  # fmt: skip

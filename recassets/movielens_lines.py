@@ -68,11 +68,14 @@ class Lines:
         header: dict[str, tuple[str, ...]] | None = None,
         quoted: bool = False,
         shown: str | None = None,
+        rejoin: Callable[[list[str]], list[str]] | None = None,
     ):
         """``header``: the first non-blank line names the fields, and each of ``names`` is
         found there by one of its aliases (lowercase); ``pos`` maps each of ``names`` to its
         position either way. ``quoted``: CSV quoting (a title holding a comma). ``shown``:
-        the file's name in records (an archive's member) instead of its path."""
+        the file's name in records (an archive's member) instead of its path. ``rejoin``: a
+        line split into too many fields, split again (``Source.joined``: a title holding
+        the separator)."""
         self.path = path
         self.shown = shown
         self.names = names
@@ -124,8 +127,16 @@ class Lines:
             numbers = np.arange(1, len(lines) + 1)  # each record's first line
         if crlf:
             lines = pc.utf8_rtrim(lines, characters="\r")
-        # Blank lines carry no data: skipped, but line numbers still count them.
+        # Blank lines carry no data: skipped, but counted (``blank_lines``: lines in = rows +
+        # rejected + blank) and line numbers still count them. A line of tabs in a
+        # tab-separated file is no blank line: its fields are there, each empty (``void``).
         blank = pc.equal(pc.utf8_trim_whitespace(lines), "").to_numpy(zero_copy_only=False)
+        void = np.zeros(len(blank), dtype=bool)
+        if sep.isspace() and (at := np.flatnonzero(blank)).size:  # a few lines: no full scan
+            void[at] = pc.match_substring(lines.take(at), sep).to_numpy(zero_copy_only=False)
+            blank &= ~void
+        # the piece after a final newline is no line
+        self.blank_lines = int(blank.sum()) - int(len(lines) > 0 and lines[-1].as_py() == "")
         inner = blank[:-1].any()  # the piece after a final newline is blank: a slice drops it
         if inner or not len(blank):
             self.raw = lines.filter(pa.array(~blank))
@@ -133,8 +144,10 @@ class Lines:
             self.raw = lines.slice(0, len(lines) - int(blank[-1]))
         del lines
         self.line_no = numbers[~blank]
+        void = void[~blank]
         if header is not None and len(self.raw):
             n_fields = self._header(header, sep, quoted)
+            void = void[1:]  # the header is no line of separators: it names the fields
         parts = pc.split_pattern(self.raw, pattern=sep)
         broken: dict[int, str] = {}  # line -> why Python's csv refused it
         if quoted:  # the lines with a quote split as CSV does (few: titles holding a comma)
@@ -147,11 +160,12 @@ class Lines:
                         broken[i] = f"not a CSV line ({got})"
                         got = []
                     rows.append(got)
-                order = np.arange(len(parts))
-                order[at] = len(parts) + np.arange(len(at))
-                fixed = pa.array(rows, parts.type)
-                parts = pa.concat_arrays([parts, fixed]).take(pa.array(order))
+                parts = _patched(parts, at, rows)
         counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+        if rejoin and (at := np.flatnonzero(counts > n_fields)).size:  # few: Python's split
+            rows = [rejoin(r.split(sep)) for r in self.raw.take(at).to_pylist()]
+            parts = _patched(parts, at, rows)
+            counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
         ok = counts == n_fields
         # a separator ending each line (``...\t881250949\t``): an empty last field, not data
         extra = np.flatnonzero(counts == n_fields + 1)
@@ -172,9 +186,9 @@ class Lines:
         # reasons are made as the rejects are written, not held one string a line (``rejects``)
         self.groups: list[tuple[np.ndarray, np.ndarray, str | None, Callable[[int], str]]] = []
         # each check's words (the reason without the line's value) -> the lines it rejected,
-        # and the first of them: the dominant reason of a file that lands nothing
+        # and the first of them (its row, key and reason's maker): the dominant reason
         self.kinds: Counter[str] = Counter()
-        self.first_of: dict[str, int] = {}
+        self.first_of: dict[str, tuple[int, int, Callable[[int], str]]] = {}
         self.n_fields = n_fields  # the header's, when it names more
         if broken:
             at = np.array(sorted(broken))
@@ -182,8 +196,17 @@ class Lines:
         wide = f"expected {n_fields} {sep_label}-separated fields"
         short = np.flatnonzero(~ok & ~self.bad)
         rating = getattr(self, "pos", {}).get("rating", -1) if sep == "," else -1
-        self._mark(short, short, None, wide,
-                   lambda i: f"{wide}, got {counts[i]}{self._split_decimal(i, rating, counts[i])}")  # fmt: skip
+
+        def miscounted(i: int) -> str:  # each line's own hint: a mixed file's head is clean
+            hint = self._split_decimal(i, rating, counts[i]) or _separator_seen(
+                self.raw[i].as_py(), sep, n_fields)  # fmt: skip
+            return f"{wide}, got {counts[i]}{hint}"
+
+        self._mark(short, short, None, wide, miscounted)
+        if void.any():
+            at = np.flatnonzero(void & ok & ~self.bad)
+            what = f"every one of the {n_fields} fields is empty (a line of separators only)"
+            self._mark(at, at, None, "every field empty", lambda _i: what)
 
     def _split_decimal(self, i: int, rating: int, count: int) -> str:
         """A hint for a line one field too wide whose rating reads as two digit runs
@@ -231,17 +254,16 @@ class Lines:
         if not len(new):
             return
         if len(self.raw) >= HEAD_LINES and np.count_nonzero(new < HEAD_LINES) == HEAD_LINES:
-            text = self.raw[0].as_py()
-            seen = _separator_seen(text, self.sep, self.n_fields) if fld is None else ""
+            text = self.raw[0].as_py()  # a separator it looks split by: in its reason
             raise ValueError(
                 f"MovieLens import: {self.shown or self.path}: its first {HEAD_LINES:,} lines "
                 f"all fail one check, {kind} (line {self.line_no[0]}: {reason(int(keys[0]))}"
-                f"{seen}; its text: {text[:200]!r}): the wrong file, separator or column order? "
+                f"; its text: {text[:200]!r}): the wrong file, separator or column order? "
                 "The rest was not read; nothing was landed"
             )
         self.bad[new] = True
         self.kinds[kind] += len(new)
-        self.first_of.setdefault(kind, int(new[0]))
+        self.first_of.setdefault(kind, (int(new[0]), int(keys[0]), reason))
         self.groups.append((np.asarray(new, np.int64), np.asarray(keys), fld, reason))
 
     def dominant(self) -> str:
@@ -250,9 +272,20 @@ class Lines:
         if not self.kinds:
             return ""
         kind, n = self.kinds.most_common(1)[0]
-        i = self.first_of[kind]
+        i = self.first_of[kind][0]
         text = self.raw[i].as_py()[:200]
         return f"{n:,} of them: {kind}; the first, line {self.line_no[i]}: {text!r}"
+
+    def commonest(self) -> str:
+        """For a summary, the check that rejected the most lines, how many, and the first such
+        line's number and whole reason: "all for: expected 4 tab-separated fields (first at
+        line 1001: ..., got 1; its fields look separated by spaces)"; "" when none was."""
+        if not self.kinds:
+            return ""
+        kind, n = self.kinds.most_common(1)[0]
+        i, key, reason = self.first_of[kind]
+        most = "all" if n == sum(self.kinds.values()) else f"{n:,} of them"
+        return f"{most} for: {kind} (first at line {self.line_no[i]}: {reason(key)})"
 
     def value(self, position: int, sub_i: int) -> str:
         return self.fields[position][sub_i].as_py()
@@ -435,6 +468,13 @@ class Lines:
     def lines_of(self, sub_mask: np.ndarray) -> np.ndarray:
         """The 1-based line numbers of the sub rows in ``sub_mask``."""
         return self.line_no[self.ok_idx[sub_mask]]
+
+
+def _patched(parts: pa.Array, at: np.ndarray, rows: list[list[str]]) -> pa.Array:
+    """``parts`` with its rows at ``at`` (ascending) replaced by ``rows``."""
+    order = np.arange(len(parts))
+    order[at] = len(parts) + np.arange(len(at))
+    return pa.concat_arrays([parts, pa.array(rows, parts.type)]).take(pa.array(order))
 
 
 # What a line split by the wrong separator may be split by instead, to name it.

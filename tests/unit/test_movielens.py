@@ -547,17 +547,57 @@ def test_reimport_removes_files_the_new_input_no_longer_produces(
     assert len(summary.stale_removed) == 7  # 7 parquet files, one of them a whole day
     assert paths.landed_days("events") == [D18, D19]  # the emptied folder is gone too
     assert not any("warning" in line for line in said)  # no lake yet: nothing to say
-    Path(paths.table("raw_events")).mkdir(parents=True)  # a lake built from the earlier import
+    ingested(paths, "raw_events", D19)  # a lake built from the earlier import: not the 18th
     write_ml(src, [BASIC_DATA[0], BASIC_DATA[2]], BASIC_ITEMS, BASIC_USERS)  # the 19th's only
     import_movielens(src, paths, fmt="jsonl", progress=said.append)
-    assert said[-1].startswith("warning: the lake may still hold 1 day(s) no longer in this input")
+    assert not any("warning" in line for line in said)  # a day the lake never held: no loss
+    write_ml(src, BASIC_DATA[:3], BASIC_ITEMS, BASIC_USERS)
+    import_movielens(src, paths, fmt="jsonl")
+    ingested(paths, "raw_events", D18)
+    write_ml(src, [BASIC_DATA[0], BASIC_DATA[2]], BASIC_ITEMS, BASIC_USERS)
+    import_movielens(src, paths, fmt="jsonl", progress=said.append)
+    assert said[-1].startswith("warning: the lake holds 1 day(s) no longer in this input")
     # the 18th is before the first landed day now: no partition unless the window opens to it
     assert (
-        "`RECASSETS_START_DATE=1997-05-18 recassets materialize --first 1997-05-18 --last "
-        "1997-05-19`" in said[-1]
+        "`RECASSETS_START_DATE=1997-05-18 RECASSETS_VOLUME_BAND=off recassets materialize "
+        "--first 1997-05-18 --last 1997-05-19`" in said[-1]
     ), said[-1]
     import_movielens(src, paths, fmt="parquet", progress=said.append)  # the same days again
     assert not said[-1].startswith("warning"), said[-1]
+
+
+def ingested(paths: Paths, table: str, day: dt.date) -> None:
+    """The lake of ``paths`` holds ``table``'s ``day``, as ingestion records it (its lineage
+    manifest)."""
+    from recassets.ingest.lineage import lineage_path
+
+    manifest = Path(lineage_path(paths, table, day.isoformat()))
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text("{}")
+
+
+def test_an_import_that_would_leave_later_days_of_another_history_in_the_lake_is_refused(
+    tmp_path: Path, paths: Paths
+) -> None:
+    """A shorter or another history imported into a home whose lake holds days after its last:
+    those days stayed in the lake, its features and models, and the next step served the old
+    history with exit 0. Refused, nothing landed; the same import lands where the lake never
+    held those days."""
+    src = write_ml(tmp_path / "ml", BASIC_DATA, BASIC_ITEMS, BASIC_USERS)  # the 18th to the 20th
+    import_movielens(src, paths)
+    ingested(paths, "raw_events", D20)
+    before = snapshot(paths)
+    write_ml(src, BASIC_DATA[:3], BASIC_ITEMS, BASIC_USERS)  # the 18th and the 19th
+    with pytest.raises(ValueError, match=r"lake holds 1 day\(s\) after this input's last day "
+                       r"\(1997-05-20\).*fresh RECASSETS_HOME.*nothing was landed"):  # fmt: skip
+        import_movielens(src, paths)
+    assert snapshot(paths) == before
+    Path(paths.lineage, "raw_events", "dt=1997-05-20.json").unlink()
+    Path(paths.table("raw_events"), "dt=1997-05-20").mkdir(parents=True)  # no lineage folder
+    with pytest.raises(ValueError, match=r"lake holds 1 day\(s\) after"):
+        import_movielens(src, paths)
+    Path(paths.table("raw_events"), "dt=1997-05-20").rmdir()
+    assert import_movielens(src, paths).landed_days == (D18, D19)
 
 
 def test_other_sources_files_are_left_alone(tmp_path: Path, paths: Paths) -> None:

@@ -110,11 +110,13 @@ def test_a_wholly_wrong_ratings_file_is_refused_from_its_first_lines(
     assert f"{src / 'u.data'}: its first 1,000 lines all fail one check, {check}" in str(err.value)
     assert "nothing was landed" in str(err.value)
     assert not Path(paths.landing).exists()  # not even a rejects file
-    # one good line among the first is a file with bad lines: checked, rejected, landed
+    # one good line among the first: checked line by line, and refused as mostly rejected
+    # (more than half, at least 100), its records kept aside, nothing landed
     data[HEAD_LINES - 1] = "1\t10\t4\t864000000"
     write_ml(src, data, BASIC_ITEMS, BASIC_USERS)
-    summary = import_movielens(src, paths)
-    assert (summary.events, summary.rejected["u.data"]) == (1, HEAD_LINES + 199)
+    with pytest.raises(ValueError, match="1,199 of its 1,200 lines were rejected, more than half"):
+        import_movielens(src, paths)
+    assert not list(Path(paths.landing).rglob("movielens.*"))
 
 
 def test_no_valid_rating_names_the_dominant_reason(tmp_path: Path, paths: Paths) -> None:

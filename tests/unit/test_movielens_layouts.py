@@ -560,13 +560,20 @@ def test_an_import_beside_another_sources_landing_files_is_refused_and_so_is_the
 
     synthetic = Paths.from_env(str(tmp_path / "synthetic"))
     generate(synthetic, SyntheticConfig(days=1, events_per_day=20, initial_users=5))
-    with pytest.raises(FileExistsError, match=r"already holds files of another source \(events/"):
+    with pytest.raises(
+        FileExistsError, match=r"already holds files of another source \(events/"
+    ) as e:
         import_movielens(write_ml_100k(tmp_path / "ml"), synthetic)
+    assert "This home holds a MovieLens import" not in str(e.value)
     assert not list(Path(synthetic.landing).rglob("movielens.*"))  # nothing written
     import_movielens(tmp_path / "ml", paths)
     assert import_movielens(tmp_path / "ml", paths).events > 0  # its own files: again is fine
-    with pytest.raises(FileExistsError, match=r"generate: .* \(events/dt=.*/movielens\.jsonl"):
+    with pytest.raises(FileExistsError, match=r"generate: .* \(events/dt=.*/movielens\.jsonl") as e:
         generate(paths, SyntheticConfig(days=1, events_per_day=20, initial_users=5))
+    # `recassets demo` on an imported home: pointed at building the import, not at a fresh home
+    assert "This home holds a MovieLens import: `RECASSETS_VOLUME_BAND=off recassets " in str(
+        e.value
+    )
     assert not list(Path(paths.landing).rglob("part-*"))
 
 
