@@ -215,7 +215,7 @@ def _decision_drops() -> Any:
 
         _LIVE["decision_drops"] = prometheus_client.Counter(
             "recassets_decision_log_dropped",
-            "decision log records not landed: buffer_full, buffer_bytes, write_error, unserializable, closed (after shutdown began)",
+            "decision log records not landed: buffer_full, buffer_bytes, byte_budget, write_error, unserializable, closed (after shutdown began)",
             ["reason"],
         )
     return _LIVE["decision_drops"]

@@ -29,15 +29,22 @@ buffer into a new file every ``flush_records`` records or ``flush_interval_s`` s
 (``max_buffer``) and in bytes of JSON lines (``max_bytes``, 32 MiB: records of a large k or
 a long /rank run to 100 KB each): past either a record is dropped, not queued; so is one that
 comes after ``close``. A flush is due at half the bytes too, so large records are landed
-before the bound drops them. A write that fails (disk full, a permission, the folder not a folder) drops that
+before the bound drops them. The disk is bounded too, per worker: the records' bytes
+within ``max_bytes_per_s`` (a token bucket holding ``BUDGET_WINDOW_S``, a minute, of it; a
+/rank of 1,000 ids logs about 84 KB, and repeated ones grew the folder by 6.5 MB/s a worker):
+past it a record is dropped, ``byte_budget``, warned at most once a minute. A write that fails (disk full, a permission, the folder not a folder) drops that
 batch with a warning; the request it came from was answered long before. Every dropped record
 is counted through ``on_drop`` (the service's Prometheus counter
 ``recassets_decision_log_dropped_total{reason}``).
 
 Settings (``from_env``, read by the service): ``RECASSETS_DECISION_LOG_RATE`` (the share of
 answers logged, 0..1, default 1: all, as at demo scale; 0 turns the log off),
-``RECASSETS_DECISION_LOG_FLUSH_RECORDS`` (500; at most 5,000, half the buffer) and
-``RECASSETS_DECISION_LOG_FLUSH_S`` (5).
+``RECASSETS_DECISION_LOG_FLUSH_RECORDS`` (500; at most 5,000, half the buffer),
+``RECASSETS_DECISION_LOG_FLUSH_S`` (5) and ``RECASSETS_DECISION_LOG_MAX_BYTES_PER_S`` (2 MiB).
+
+/rank's records are not made compact (scores rounded, stages left out): a record's score is
+the answer's, which ``recassets lineage`` shows next to the request, and ``stages`` is part of
+the contract (``recassets.events.SERVING_LOG``); the byte budget bounds the disk instead.
 """
 
 from __future__ import annotations
@@ -64,6 +71,13 @@ DATASET = "serving_log"  # the landing folder and the Delta table
 RATE_ENV = "RECASSETS_DECISION_LOG_RATE"
 FLUSH_RECORDS_ENV = "RECASSETS_DECISION_LOG_FLUSH_RECORDS"
 FLUSH_S_ENV = "RECASSETS_DECISION_LOG_FLUSH_S"
+MAX_BYTES_PER_S_ENV = "RECASSETS_DECISION_LOG_MAX_BYTES_PER_S"
+# The disk's budget per worker: 2 MiB/s is about 2,000 answers a second at k = 20 (1 KB a
+# record), more than a worker serves, so normal traffic never meets it; it binds on large
+# records (84 KB for a /rank of 1,000 ids: 25 a second). Averaged over BUDGET_WINDOW_S, a
+# minute's worth as a burst. Bounded: at least 1 KiB/s (one record), at most 1 GiB/s.
+MIN_BYTES_PER_S, MAX_BYTES_PER_S = 1024, 1024**3
+BUDGET_WINDOW_S = 60
 MAX_BUFFER = 10_000  # records: about 10 MB at k = 20 (about 1 KB a record)
 # ... and bytes (the records' JSON lines): a record is not 1 KB at every k (31 KB at k = 200,
 # up to 104 KB for a /rank of 1,000 ids), and 10,000 of those held 0.3 to 1 GB on a stalled
@@ -72,7 +86,9 @@ MAX_BUFFER = 10_000  # records: about 10 MB at k = 20 (about 1 KB a record)
 # the record bound is the one that binds (10 MB). Past it a record is dropped: ``buffer_bytes``.
 MAX_BUFFER_BYTES = 32 * 1024 * 1024
 # Every dropped record's reason (the service pre-registers each label of its counter).
-DROP_REASONS = ("buffer_full", "buffer_bytes", "write_error", "unserializable", "closed")
+DROP_REASONS = (
+    "buffer_full", "buffer_bytes", "write_error", "unserializable", "closed", "byte_budget",
+)  # fmt: skip
 # RECASSETS_DECISION_LOG_FLUSH_RECORDS is refused above half the buffer rather than the buffer
 # sized from it: the bound is the memory a stalled disk may cost, which a setting should not
 # raise unsaid. At or above the bound the size trigger fired late or never, and every answer
@@ -229,6 +245,7 @@ class Settings:
     rate: float = 1.0
     flush_records: int = 500
     flush_interval_s: float = 5.0
+    max_bytes_per_s: int = 2 * 1024 * 1024  # the disk's budget per worker (MAX_BYTES_PER_S_ENV)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -253,7 +270,13 @@ class Settings:
                 f"{FLUSH_S_ENV}={seconds}: expected seconds between {MIN_FLUSH_S} and "
                 f"{MAX_FLUSH_S:.0f} (a day)"
             )
-        return cls(rate, records, seconds)
+        per_s = _number(env, MAX_BYTES_PER_S_ENV, cls.max_bytes_per_s, int)
+        if not MIN_BYTES_PER_S <= per_s <= MAX_BYTES_PER_S:
+            raise ValueError(
+                f"{MAX_BYTES_PER_S_ENV}={per_s}: expected bytes a second between "
+                f"{MIN_BYTES_PER_S} and {MAX_BYTES_PER_S} (1 GiB)"
+            )
+        return cls(rate, records, seconds, per_s)
 
 
 def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
@@ -270,8 +293,9 @@ class DecisionLog:
     """A bounded buffer of decision records and the thread that lands them (module docstring).
 
     ``on_drop(n, reason)`` is called for every dropped batch: ``buffer_full`` (records),
-    ``buffer_bytes`` (bytes), ``write_error``, ``unserializable`` or ``closed`` (appended after
-    ``close``): ``DROP_REASONS``. ``background=False`` starts no
+    ``buffer_bytes`` (bytes), ``write_error``, ``unserializable``, ``closed`` (appended after
+    ``close``) or ``byte_budget`` (past ``max_bytes_per_s``): ``DROP_REASONS``. ``clock``:
+    the budget's monotonic time (tests). ``background=False`` starts no
     thread: ``flush`` lands the buffer (tests, and a caller with its own loop), and nothing is
     swept (``sweep``)."""
 
@@ -285,6 +309,7 @@ class DecisionLog:
         on_drop: Callable[[int, str], None] | None = None,
         draw: Callable[[], float] = random.random,
         background: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root = Path(landing) / DATASET
         self.settings = settings or Settings()
@@ -303,6 +328,12 @@ class DecisionLog:
         self._seq = itertools.count()
         self._token = uuid.uuid4().hex[:12]  # this writer's part of each file name (module doc)
         self._exclusive = True  # False once the volume is found to make no hard links
+        # the byte budget: a bucket of BUDGET_WINDOW_S seconds of max_bytes_per_s, full at start
+        self._clock = clock
+        self._capacity = float(self.settings.max_bytes_per_s * BUDGET_WINDOW_S)
+        self._tokens, self._filled_at = self._capacity, clock()
+        self._over = 0  # records dropped past the budget since the last warning
+        self._warned_at: float | None = None
         self.written = 0  # records landed by this process
         self._thread: threading.Thread | None = None
         if background and self.enabled:
@@ -333,7 +364,7 @@ class DecisionLog:
                 self._unserializable += 1
             self._dropped(1, "unserializable")
             return False
-        due = False
+        due, warn = False, 0
         with self._lock:
             # Checked under the lock ``close`` sets it under, so a record is either buffered
             # before close's flush swaps the buffer out, or refused here. Checked before the
@@ -342,13 +373,25 @@ class DecisionLog:
             closed = self._closed.is_set()
             full = not closed and len(self._buffer) >= self.max_buffer
             heavy = not (closed or full) and self._bytes + len(line) > self.max_bytes
-            if not (closed or full or heavy):
+            over = not (closed or full or heavy) and not self._spend(len(line))
+            if over:
+                warn = self._over_budget()
+            elif not (closed or full or heavy):
                 self._buffer.append((day, line))
                 self._bytes += len(line)
                 due = (
                     len(self._buffer) >= self.settings.flush_records
                     or self._bytes >= self.max_bytes // 2
                 )
+        if over:
+            if warn:
+                log.warning(
+                    "decision log: %d record(s) dropped in the last %d s, over %s=%d bytes a "
+                    "second (this worker's budget for the log's disk)",
+                    warn, BUDGET_WINDOW_S, MAX_BYTES_PER_S_ENV, self.settings.max_bytes_per_s,
+                )  # fmt: skip
+            self._dropped(1, "byte_budget")
+            return False
         if closed or full or heavy:
             self._dropped(1, "closed" if closed else "buffer_full" if full else "buffer_bytes")
             return False
@@ -408,6 +451,29 @@ class DecisionLog:
         return removed
 
     # -- inside -------------------------------------------------------------------------
+
+    def _spend(self, size: int) -> bool:
+        """Take ``size`` bytes from the budget's bucket (refilled at ``max_bytes_per_s`` up to
+        ``BUDGET_WINDOW_S`` of it) when it holds them; False, taking nothing, when not. Under
+        ``_lock``."""
+        now = self._clock()
+        rate = self.settings.max_bytes_per_s
+        self._tokens = min(self._capacity, self._tokens + (now - self._filled_at) * rate)
+        self._filled_at = now
+        if size > self._tokens:
+            return False
+        self._tokens -= size
+        return True
+
+    def _over_budget(self) -> int:
+        """One more record past the budget: the count to warn of when a warning is due (the
+        first, then at most one each ``BUDGET_WINDOW_S``), else 0. Under ``_lock``."""
+        self._over += 1
+        now = self._clock()
+        if self._warned_at is not None and now - self._warned_at < BUDGET_WINDOW_S:
+            return 0
+        self._warned_at, count, self._over = now, self._over, 0
+        return count
 
     def _run(self) -> None:
         self.sweep()  # here, not in __init__: the worker's start does not wait on the listing
@@ -478,6 +544,7 @@ __all__ = [
     "DATASET",
     "DROP_REASONS",
     "MAX_BUFFER_BYTES",
+    "MAX_BYTES_PER_S_ENV",
     "RATE_ENV",
     "REQUEST_ID_HEADER",
     "MAX_ID_CHARS",

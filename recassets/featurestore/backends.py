@@ -3,20 +3,36 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from recassets.featurestore import config as cfg
 from recassets.featurestore import wire
 
-# How long a read waits for a SQLite lock held by a writer (sqlite's own default is 5 s): a
-# request would rather fall back to the cold-start path than wait that long.
-SQLITE_BUSY_TIMEOUT_S = 2.0
+# How long a serving read waits for a SQLite lock held by a writer (sqlite's own default is 5 s).
+# The handlers are ``async`` and read on the worker's event loop, so the wait stalls every
+# request of the worker, /livez included: at 2 s, a process holding BEGIN EXCLUSIVE made each
+# /recommend take 2.0 s, one at a time. In the rollback journal a reader is shut out only while
+# a writer holds the EXCLUSIVE lock: for a commit, the journal and the pages written and synced
+# (milliseconds), or for a batch whose dirty pages overflow the writer's cache (Feast writes a
+# materialization in batches of rows, each one transaction: that may hold the lock for the
+# batch's whole write, a second and more, which no bound short of stalling covers). 0.25 s
+# covers a commit on a slow disk; past it the request goes the cold-start path (noted, counted
+# in recassets_online_store_fallbacks_total, logged once a minute: ``BUSY_LOG_INTERVAL_S``).
+# The writer's own timeout (``upkeep._sqlite``, 30 s) is unchanged: it may wait, nobody waits on
+# it. The journal mode is not switched to WAL (which lets readers in during a write): replicas
+# may read the file over a shared volume, and WAL's shared memory is not safe there.
+SQLITE_BUSY_TIMEOUT_S = 0.25
+BUSY_LOG_INTERVAL_S = 60.0
 # Redis: a server that stopped answering fails a read after this long, not never.
 REDIS_TIMEOUT_S = 1.0
+
+log = logging.getLogger(__name__)
 
 
 class OnlineStoreUnavailable(RuntimeError):
@@ -40,6 +56,23 @@ class _SqliteBackend:
     def __init__(self, path: str, project: str) -> None:
         self.path, self.project = path, project
         self._local = threading.local()
+        self.busy = 0  # reads failed on a lock held past SQLITE_BUSY_TIMEOUT_S
+        self._busy_said = 0  # ``busy`` when it was last logged
+        self._busy_logged_at = -BUSY_LOG_INTERVAL_S  # time.monotonic() of that line
+
+    def _said_busy(self, e: sqlite3.Error) -> None:
+        """Count a read refused by a lock and log it at most once a ``BUSY_LOG_INTERVAL_S``,
+        with the count since: a writer holding the lock is said, not one line a request."""
+        self.busy += 1
+        now = time.monotonic()
+        if now - self._busy_logged_at < BUSY_LOG_INTERVAL_S:
+            return
+        self._busy_logged_at, since, self._busy_said = now, self.busy - self._busy_said, self.busy
+        log.warning(
+            "SQLite online store %s busy: %d read(s) waited %.2f s for a lock another process "
+            "holds (%s) and were answered from the cold-start path",
+            self.path, since, SQLITE_BUSY_TIMEOUT_S, e,
+        )  # fmt: skip
 
     def marker(self) -> tuple | None:
         return None  # the marker of a SQLite store is the home's file beside it
@@ -75,7 +108,9 @@ class _SqliteBackend:
     def _failed(self, e: sqlite3.Error) -> OnlineStoreUnavailable:
         # a connection that failed is not kept: the next read opens the file anew
         conn = getattr(self._local, "conn", None)
-        if conn is not None and "locked" not in str(e):
+        if "locked" in str(e):  # SQLITE_BUSY: a writer's lock, kept past the wait
+            self._said_busy(e)
+        elif conn is not None:
             conn.close()
             self._local.conn = None
         cause = e if os.path.exists(self.path) else "the file is missing"

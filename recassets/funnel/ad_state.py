@@ -2,7 +2,10 @@
 
 ``AdState`` is the interface the auction uses (``recassets.funnel.ads``): ``read`` (the
 candidates' spend and the user's impressions), ``charge`` (an atomic check-and-charge) and
-``refund`` (a charge taken back, when the page it paid for is not served).
+``refund`` (a charge taken back, when the page it paid for is not served). Besides, each
+campaign's spend on users the online store does not know (``cold_spend``): a charge for such
+a user (``cold_budget``) must also fit their share of the budget (``AdsConfig.cold_share``;
+why: docs/ads.md), checked and charged in the same atomic step as the rest.
 
 ``InProcessAdState`` keeps them in this process behind a lock (one replica, one worker; it
 forgets them on restart). Several replicas, or several workers of one ``bentoml serve``, that
@@ -81,16 +84,32 @@ class AdState(ABC):
         when None (audits and tests; a request reads its candidates')."""
 
     @abstractmethod
-    def charge(
-        self, day: dt.date, user_id: int, campaign: Campaign, cost: float, frequency_cap: int
-    ) -> bool:
-        """Atomically: when ``cost`` fits the campaign's budget left on ``day`` and the user is
-        under ``frequency_cap``, add ``cost`` to its spend and one impression; else False."""
+    def cold_spend(self, day: dt.date, campaign_ids: Iterable[str]) -> dict[str, float]:
+        """The spend of ``campaign_ids`` on ``day`` on users the online store does not know
+        (charged with ``cold_budget``), part of their spend; one not spent so is absent."""
 
     @abstractmethod
-    def refund(self, day: dt.date, user_id: int, campaign: Campaign, cost: float) -> None:
+    def charge(
+        self,
+        day: dt.date,
+        user_id: int,
+        campaign: Campaign,
+        cost: float,
+        frequency_cap: int,
+        cold_budget: float | None = None,
+    ) -> bool:
+        """Atomically: when ``cost`` fits the campaign's budget left on ``day`` and the user is
+        under ``frequency_cap``, add ``cost`` to its spend and one impression; else False.
+        ``cold_budget`` (a user the store does not know): ``cost`` must also fit that much of
+        ``cold_spend``, which it is added to as well."""
+
+    @abstractmethod
+    def refund(
+        self, day: dt.date, user_id: int, campaign: Campaign, cost: float, cold: bool = False
+    ) -> None:
         """Take back one charge of ``charge``: ``cost`` off the campaign's spend of ``day``
-        and one impression off the user's count (a compensating write, atomic)."""
+        (and off ``cold_spend`` when ``cold``, a charge made with a ``cold_budget``) and one
+        impression off the user's count (a compensating write, atomic)."""
 
 
 class InProcessAdState(AdState):
@@ -105,12 +124,13 @@ class InProcessAdState(AdState):
         self._lock = threading.Lock()
         self._spend: dict[dt.date, dict[str, float]] = {}
         self._seen: dict[dt.date, dict[int, dict[str, int]]] = {}
+        self._cold: dict[dt.date, dict[str, float]] = {}  # the spend on unknown users
 
     def _day(self, day: dt.date) -> tuple[dict[str, float], dict[int, dict[str, int]]]:
         if day not in self._spend:
-            self._spend[day], self._seen[day] = {}, {}
+            self._spend[day], self._seen[day], self._cold[day] = {}, {}, {}
             for old in sorted(self._spend)[:-2]:
-                del self._spend[old], self._seen[old]
+                del self._spend[old], self._seen[old], self._cold[old]
         return self._spend[day], self._seen[day]
 
     def read(
@@ -123,22 +143,41 @@ class InProcessAdState(AdState):
                 return dict(spend), mine
             return {c: spend[c] for c in campaign_ids if c in spend}, mine
 
+    def cold_spend(self, day: dt.date, campaign_ids: Iterable[str]) -> dict[str, float]:
+        with self._lock:
+            self._day(day)
+            cold = self._cold[day]
+            return {c: cold[c] for c in campaign_ids if c in cold}
+
     def charge(
-        self, day: dt.date, user_id: int, campaign: Campaign, cost: float, frequency_cap: int
+        self,
+        day: dt.date,
+        user_id: int,
+        campaign: Campaign,
+        cost: float,
+        frequency_cap: int,
+        cold_budget: float | None = None,
     ) -> bool:
         with self._lock:
             spend, seen = self._day(day)
+            cold = self._cold[day]
             cid = campaign.campaign_id
             if spend.get(cid, 0.0) + cost > campaign.daily_budget + EPS:
+                return False
+            if cold_budget is not None and cold.get(cid, 0.0) + cost > cold_budget + EPS:
                 return False
             mine = seen.setdefault(user_id, {})
             if mine.get(cid, 0) >= frequency_cap:
                 return False
             spend[cid] = spend.get(cid, 0.0) + cost
+            if cold_budget is not None:
+                cold[cid] = cold.get(cid, 0.0) + cost
             mine[cid] = mine.get(cid, 0) + 1
             return True
 
-    def refund(self, day: dt.date, user_id: int, campaign: Campaign, cost: float) -> None:
+    def refund(
+        self, day: dt.date, user_id: int, campaign: Campaign, cost: float, cold: bool = False
+    ) -> None:
         with self._lock:
             if day not in self._spend:  # a day already dropped: nothing left to take back
                 return
@@ -146,6 +185,8 @@ class InProcessAdState(AdState):
             cid = campaign.campaign_id
             if cid in spend:
                 spend[cid] -= cost
+            if cold and cid in self._cold[day]:
+                self._cold[day][cid] -= cost
             mine = seen.get(user_id, {})
             if mine.get(cid, 0) > 1:
                 mine[cid] -= 1
@@ -153,25 +194,40 @@ class InProcessAdState(AdState):
                 mine.pop(cid, None)
 
 
-# KEYS: spend hash, user hash; ARGV: campaign id, cost, budget, cap, eps, ttl seconds
+# KEYS: spend hash, user hash, cold-spend hash; ARGV: campaign id, cost, budget, cap, eps, ttl
+# seconds, the cold budget (negative: a user the store knows, the cold hash left alone). One
+# script: the share of unknown users is checked and charged in the same atomic step.
 _CHARGE_LUA = """
 local spent = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local shown = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+local cold = tonumber(ARGV[7]) >= 0
 if spent + tonumber(ARGV[2]) > tonumber(ARGV[3]) + tonumber(ARGV[5]) then return 0 end
+if cold then
+  local cold_spent = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+  if cold_spent + tonumber(ARGV[2]) > tonumber(ARGV[7]) + tonumber(ARGV[5]) then return 0 end
+end
 if shown >= tonumber(ARGV[4]) then return 0 end
 redis.call('HINCRBYFLOAT', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('EXPIRE', KEYS[2], ARGV[6])
+if cold then
+  redis.call('HINCRBYFLOAT', KEYS[3], ARGV[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[3], ARGV[6])
+end
 return 1
 """
 
-# KEYS: spend hash, user hash; ARGV: campaign id, minus the cost. The compensating write of one
-# charge: the spend decremented, the impression taken back (the field removed at 0, so a
-# user's hash holds only the campaigns shown). Keys that expired meanwhile are left alone.
+# KEYS: spend hash, user hash, cold-spend hash; ARGV: campaign id, minus the cost, "1" for a
+# charge made with a cold budget. The compensating write of one charge: the spend (and the
+# cold spend) decremented, the impression taken back (the field removed at 0, so a user's
+# hash holds only the campaigns shown). Keys that expired meanwhile are left alone.
 _REFUND_LUA = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   redis.call('HINCRBYFLOAT', KEYS[1], ARGV[1], ARGV[2])
+end
+if ARGV[3] == '1' and redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then
+  redis.call('HINCRBYFLOAT', KEYS[3], ARGV[1], ARGV[2])
 end
 if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
 return 1
@@ -180,8 +236,9 @@ return 1
 
 class RedisAdState(AdState):
     """The counters in Redis, shared by every replica: ``<prefix>:<day>:spend`` (a hash of
-    campaign -> spend) and ``<prefix>:<day>:user:<id>`` (campaign -> impressions), expiring
-    two days after their last write. A request reads its candidates' spend (HMGET) and the
+    campaign -> spend), ``<prefix>:<day>:cold`` (campaign -> spend on users the store does not
+    know) and ``<prefix>:<day>:user:<id>`` (campaign -> impressions), expiring two days after
+    their last write. A request reads its candidates' spend (HMGET) and the
     user's hash in one round trip, and each won slot runs one script that checks and charges
     atomically."""
 
@@ -195,6 +252,9 @@ class RedisAdState(AdState):
     def _keys(self, day: dt.date, user_id: int) -> tuple[str, str]:
         base = f"{self.prefix}:{day.isoformat()}"
         return f"{base}:spend", f"{base}:user:{int(user_id)}"
+
+    def _cold_key(self, day: dt.date) -> str:
+        return f"{self.prefix}:{day.isoformat()}:cold"
 
     def read(
         self, day: dt.date, user_id: int, campaign_ids: Iterable[str] | None = None
@@ -216,16 +276,33 @@ class RedisAdState(AdState):
             spend = {c: float(v) for c, v in zip(ids, values, strict=True) if v is not None}
         return spend, {_text(c): int(v) for c, v in seen.items()}
 
-    def charge(
-        self, day: dt.date, user_id: int, campaign: Campaign, cost: float, frequency_cap: int
-    ) -> bool:
-        args = [campaign.campaign_id, repr(float(cost)), repr(float(campaign.daily_budget)),
-                int(frequency_cap), repr(EPS), int(self.ttl_s)]  # fmt: skip
-        return bool(self._script(keys=list(self._keys(day, user_id)), args=args))
+    def cold_spend(self, day: dt.date, campaign_ids: Iterable[str]) -> dict[str, float]:
+        ids = list(campaign_ids)
+        if not ids:
+            return {}
+        values = self.client.hmget(self._cold_key(day), ids)
+        return {c: float(v) for c, v in zip(ids, values, strict=True) if v is not None}
 
-    def refund(self, day: dt.date, user_id: int, campaign: Campaign, cost: float) -> None:
-        args = [campaign.campaign_id, repr(-float(cost))]
-        self._refund(keys=list(self._keys(day, user_id)), args=args)
+    def charge(
+        self,
+        day: dt.date,
+        user_id: int,
+        campaign: Campaign,
+        cost: float,
+        frequency_cap: int,
+        cold_budget: float | None = None,
+    ) -> bool:
+        cold = -1.0 if cold_budget is None else max(0.0, float(cold_budget))
+        args = [campaign.campaign_id, repr(float(cost)), repr(float(campaign.daily_budget)),
+                int(frequency_cap), repr(EPS), int(self.ttl_s), repr(cold)]  # fmt: skip
+        keys = [*self._keys(day, user_id), self._cold_key(day)]
+        return bool(self._script(keys=keys, args=args))
+
+    def refund(
+        self, day: dt.date, user_id: int, campaign: Campaign, cost: float, cold: bool = False
+    ) -> None:
+        args = [campaign.campaign_id, repr(-float(cost)), "1" if cold else "0"]
+        self._refund(keys=[*self._keys(day, user_id), self._cold_key(day)], args=args)
 
 
 def _text(value: Any) -> str:

@@ -49,6 +49,15 @@ serving sees impressions, not clicks (those land a day later in the events), and
 charged per impression stops a campaign on the same day its budget runs out. The expectation
 equals the per-click bill when pCTR is calibrated.
 
+Users the online store does not know (the funnel's cold-start answer: ``policy`` cold_start,
+no row) may cost each campaign at most ``AdsConfig.cold_share`` of its daily budget
+(``RECASSETS_ADS_COLD_SHARE``, default 0.1; 0: no paid ad to them). A made-up user id cannot
+be told from a new user, and every fresh id has a fresh frequency cap: 7,680 made-up ids in
+7.7 s spent 58 % of a demo's daily budgets. Past the share such a user's page gets no ad of
+that campaign (a note says so); known users are unaffected. The share is checked and charged
+in the state's atomic step (``cold_budget``). The real fix is charging on a viewability or
+click beacon, not on serve; this platform charges on serve (docs/ads.md).
+
 pCTR (``recommender_pctr``): the served ranker's probability, sigmoid of its logit for the
 (user, promoted item) pair, when a model serves: on impression logs the DCN-v2 is trained on
 exactly "engaged given shown" (``training.examples``), so its sigmoid is the user's own click
@@ -112,6 +121,13 @@ from recassets.funnel.campaigns import (
 ENABLED_ENV = "RECASSETS_ADS"  # "0", "false", "off", "no": no ads on any page
 CAMPAIGNS_ENV = "RECASSETS_ADS_CAMPAIGNS"  # a campaigns file to serve instead of the bundle's
 AUCTION_STAGE = "auction"
+COLD_START = "cold_start"  # recommender.COLD_START, not imported from there (it loads torch)
+COLD_SHARE_ENV = "RECASSETS_ADS_COLD_SHARE"
+# the answer's note when the cold share kept a campaign off an unknown user's page
+COLD_SHARE_NOTE = (
+    "ads: user not in the online store: campaign(s) past their share of the daily budget for "
+    f"unknown users ({COLD_SHARE_ENV}) left out"
+)
 _OFF = ("0", "false", "off", "no")
 _ON = ("1", "true", "on", "yes")
 
@@ -127,6 +143,8 @@ class AdsConfig:
     # the eligible campaigns that enter a request's auction at most, highest bids first: the
     # ads' retrieval stage (every one costs a pCTR row; 100,000 campaigns took 710 ms a page)
     candidates: int = 200
+    # of each campaign's daily budget, the most spent on users the online store does not know
+    cold_share: float = 0.1
 
     def __post_init__(self) -> None:
         if any(s < 1 for s in self.slots):
@@ -137,11 +155,14 @@ class AdsConfig:
             raise ValueError(f"the frequency cap must be at least 1: {self.frequency_cap}")
         if self.candidates < 1:
             raise ValueError(f"the auction needs at least 1 candidate: {self.candidates}")
+        if not 0.0 <= self.cold_share <= 1.0:  # NaN too
+            raise ValueError(f"the cold share is a share of the budget, 0..1: {self.cold_share}")
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> AdsConfig:
         """``RECASSETS_ADS`` (off: ``0``/``false``/``off``/``no``), ``RECASSETS_ADS_SLOTS``
-        (``3,8``), ``RECASSETS_ADS_RESERVE`` and ``RECASSETS_ADS_FREQUENCY_CAP``."""
+        (``3,8``), ``RECASSETS_ADS_RESERVE``, ``RECASSETS_ADS_FREQUENCY_CAP``,
+        ``RECASSETS_ADS_CANDIDATES`` and ``RECASSETS_ADS_COLD_SHARE`` (0..1)."""
         slots = env.get("RECASSETS_ADS_SLOTS")
         enabled = env.get(ENABLED_ENV, "1").strip().lower()
         if enabled not in (*_OFF, *_ON):  # "maybe" left ads on in silence
@@ -185,6 +206,10 @@ class AdsConfig:
                 "RECASSETS_ADS_CANDIDATES",
                 env.get("RECASSETS_ADS_CANDIDATES", str(cls.candidates)),
                 int, lambda v: v >= 1, "at least 1",
+            ),
+            cold_share=number(
+                COLD_SHARE_ENV, env.get(COLD_SHARE_ENV, str(cls.cold_share)),
+                float, lambda v: 0.0 <= v <= 1.0, "a share between 0 and 1",
             ),
             enabled=enabled not in _OFF,
         )  # fmt: skip
@@ -282,16 +307,25 @@ class Ads:
         pctr: Callable[[np.ndarray], tuple[np.ndarray, str]],
         category_of: Callable[[np.ndarray], np.ndarray],
         day: dt.date | None = None,
+        *,
+        unknown: bool = False,
+        notes: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         """The page with the auction's winners spliced into ``organic``. Everything that can
         fail comes before the first charge: the categories of the organic items the page
         keeps, the candidates (their spend and pCTR), their categories. Then the auction
         charges its winners; a charge that raises leaves exactly the ads charged before it
-        (the unknown one logged for billing), and a failure after a charge refunds them."""
+        (the unknown one logged for billing), and a failure after a charge refunds them.
+        ``unknown``: a user the online store does not know, held to ``cold_share`` of each
+        budget (``COLD_SHARE_NOTE`` in ``notes`` when that kept a campaign out)."""
         cfg = self.config
         day = day or self.today()
         slots = sorted({s for s in cfg.slots if 1 <= s <= k})
         if not slots:
+            return list(organic)
+        if unknown and cfg.cold_share <= 0.0:  # no paid ad to unknown users: nothing to read
+            if notes is not None:
+                notes.append(COLD_SHARE_NOTE)
             return list(organic)
         page_ids = [int(i["item_id"]) for i in organic]
         # Each ad pushes the last organic item off a full page: whatever the auction places,
@@ -302,9 +336,12 @@ class Ads:
         if kept:
             found = category_of(np.asarray(kept, dtype=np.int64)).tolist()
             page_categories = {c for c in found if c is not None}
+        held: list[str] = []  # campaigns the cold share kept out
         runnable, probs, spend, shown, source = self._candidates(
-            day, user_id, set(page_ids) | set(seen), page_categories, pctr
+            day, user_id, set(page_ids) | set(seen), page_categories, pctr, unknown, held
         )
+        if held and notes is not None:
+            notes.append(COLD_SHARE_NOTE)
         if not runnable:
             return list(organic)
         found = category_of(np.asarray([c.item_id for c in runnable], dtype=np.int64)).tolist()
@@ -314,7 +351,10 @@ class Ads:
                 runnable, probs, slots=slots, k=k, reserve=cfg.reserve, spend=spend,
                 impressions=shown, frequency_cap=cfg.frequency_cap, page_items=page_ids,
                 seen=seen, page_categories=page_categories,
-                charge=lambda p: self.state.charge(day, user_id, p.campaign, p.cost, cfg.frequency_cap),
+                charge=lambda p: self.state.charge(
+                    day, user_id, p.campaign, p.cost, cfg.frequency_cap,
+                    cfg.cold_share * p.campaign.daily_budget if unknown else None,
+                ),
             )  # fmt: skip
         except ChargeInterrupted as stop:
             # Not shown, and maybe charged (a timeout: the script may have run after the client
@@ -337,7 +377,7 @@ class Ads:
             if any(p.campaign.campaign_id not in on_page for p in placed):
                 raise RuntimeError("a charged ad is not on the page")  # splice never drops one
         except Exception:
-            self._refund(day, user_id, placed)
+            self._refund(day, user_id, placed, unknown)
             raise
         return page
 
@@ -348,6 +388,8 @@ class Ads:
         taken: set[int],
         page_categories: set[str],
         pctr: Callable[[np.ndarray], tuple[np.ndarray, str]],
+        unknown: bool = False,
+        held: list[str] | None = None,
     ) -> tuple[list[Campaign], dict[str, float], dict[str, float], dict[str, int], str]:
         """The auction's entrants: the ``candidates`` highest bids among the campaigns that can
         run (over the reserve, item neither on the page nor seen, on target, under the user's
@@ -357,7 +399,12 @@ class Ads:
         The state is read for a round's campaigns only (Redis: HMGET of their spend and the
         user's hash, one round trip), then pCTR for those left. When some cannot run, the next
         bids are read, twice as many each round: a day of spent budgets costs a few rounds,
-        not one per ``candidates``; usually one round reads exactly the first ``candidates``."""
+        not one per ``candidates``; usually one round reads exactly the first ``candidates``.
+
+        ``unknown``: the spend the auction sees is what leaves the campaign its cold share's
+        headroom, ``max(spend, budget - share x budget + cold spend)``, so ``runs`` and the
+        auction need no rule of their own; a campaign only that keeps out is added to
+        ``held``. (One more read, the cold spend, for such users only.)"""
         cfg = self.config
         pool = (
             c for c in itertools.takewhile(lambda c: c.bid >= cfg.reserve, self.by_bid)
@@ -375,9 +422,18 @@ class Ads:
                 break
             size *= 2
             read, shown = self.state.read(day, user_id, [c.campaign_id for c in chunk])
+            real = dict(read)  # the spend itself (``spend`` the auction's, below)
+            if unknown:
+                cold = self.state.cold_spend(day, [c.campaign_id for c in chunk])
+                for c in chunk:
+                    floor = c.daily_budget * (1 - cfg.cold_share) + cold.get(c.campaign_id, 0.0)
+                    read[c.campaign_id] = max(read.get(c.campaign_id, 0.0), floor)
             spend.update(read)
             chunk = [c for c in chunk if shown.get(c.campaign_id, 0) < cfg.frequency_cap
-                     and spend.get(c.campaign_id, 0.0) < c.daily_budget]  # fmt: skip
+                     and real.get(c.campaign_id, 0.0) < c.daily_budget]  # fmt: skip
+            if unknown and held is not None:  # the cold share spent: no pCTR to compute
+                held += [c.campaign_id for c in chunk if spend[c.campaign_id] >= c.daily_budget]
+                chunk = [c for c in chunk if spend[c.campaign_id] < c.daily_budget]
             if not chunk:
                 continue
             values, source = pctr(np.asarray([c.item_id for c in chunk], dtype=np.int64))
@@ -385,14 +441,18 @@ class Ads:
                 if runs(c, p, spend.get(c.campaign_id, 0.0)) and len(runnable) < cfg.candidates:
                     runnable.append(c)
                     probs[c.campaign_id] = p
+                elif held is not None and unknown and runs(c, p, real.get(c.campaign_id, 0.0)):
+                    held.append(c.campaign_id)
         return runnable, probs, spend, shown, source
 
-    def _refund(self, day: dt.date, user_id: int, placed: Sequence[Placement]) -> None:
+    def _refund(
+        self, day: dt.date, user_id: int, placed: Sequence[Placement], unknown: bool = False
+    ) -> None:
         """Take back the charges of a page that is not served; one that fails is logged for
         billing to reconcile (charged, not shown)."""
         for p in placed:
             try:
-                self.state.refund(day, user_id, p.campaign, p.cost)
+                self.state.refund(day, user_id, p.campaign, p.cost, unknown)
             except Exception:  # noqa: BLE001 - the others are still taken back
                 log.exception(
                     "ads: refund failed, charged and not shown; to reconcile: day=%s user=%s "
@@ -406,14 +466,20 @@ class Ads:
         ads are off (the request's ``ads: false``, ``RECASSETS_ADS=off``), there are no
         campaigns, the answer was degraded (the online store is down, so the user's seen items
         are unknown) or anything in the auction fails (no ad is better than no answer: ads
-        fail closed, never the page; ``place`` leaves no charge for an ad not served)."""
+        fail closed, never the page; ``place`` leaves no charge for an ad not served).
+
+        A user the online store does not know is the funnel's cold-start answer (not degraded:
+        the store answered, without a row), held to ``cold_share``; its row is not read again."""
         if not (enabled and self.config.enabled and self.campaigns) or rec.degraded:
             return rec
+        notes = list(rec.notes)
         try:
             from recassets.funnel.users import seen_items
 
             # the row the page was built from (a stand-in answer without one: read it)
-            values = getattr(rec, "user_values", None) or recommender.user_row(rec.user_id)
+            values = getattr(rec, "user_values", None)
+            if values is None and rec.policy != COLD_START:
+                values = recommender.user_row(rec.user_id)
             seen = seen_items(values) if values is not None else set()
             block = recommender.catalog.block()
             items = self.place(
@@ -423,11 +489,13 @@ class Ads:
                 seen,
                 lambda ids: self.pctr(recommender, rec.user_id, values or {}, ids),
                 block.category_of,
+                unknown=values is None,
+                notes=notes,
             )
         except Exception:  # noqa: BLE001 - the organic page is served whatever the ads do
             log.exception("ads: auction skipped, page served organic")
             return rec
-        return dataclasses.replace(rec, items=items)
+        return dataclasses.replace(rec, items=items, notes=notes)
 
 
 def _entry(p: Placement, source: str, category: Any) -> dict[str, Any]:
@@ -451,6 +519,8 @@ def _entry(p: Placement, source: str, category: Any) -> dict[str, Any]:
 
 __all__ = [
     "BUNDLE_FILE",
+    "COLD_SHARE_ENV",
+    "COLD_SHARE_NOTE",
     "REJECTED_FILE",
     "STATE_ENV",
     "Ads",
