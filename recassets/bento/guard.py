@@ -44,13 +44,21 @@ token, the request body's size, and the degradation line of ``/readyz``.
 - **Readiness.** ``/readyz`` stays BentoML's (503 until the service is up); when it is up but
   ``health()`` returns a note (the online store is down and requests are answered from the
   cold-start path), the 200 says so in a JSON body: the replica still answers, so taking it
-  out of the load balancer would turn a degraded service into none.
+  out of the load balancer would turn a degraded service into none. The open probe says the
+  note's public phrase only (``http_limits.public_note``; the store's absolute path and raw
+  SQLite error were in it): the whole note is logged when it changes.
+- **Paths and lengths.** A path with a control character (``/recommend%0A`` was served as
+  ``/recommend``) is a 400 naming ``path``; a path with a trailing slash is a 404, not
+  Starlette's 307 to the client's ``Host``; a POST with neither ``Content-Length`` nor
+  ``Transfer-Encoding`` is a 411 (its body was not read). The request head's bounds are the
+  HTTP server's (``recassets.bento.http_limits``).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
 import math
 import os
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -59,6 +67,8 @@ from typing import Any
 import anyio
 
 from recassets.bento.guard_body import body_refusal, refused_encoding
+from recassets.bento.http_limits import bad_path, public_note
+from recassets.bento.unrouted import router_of
 from recassets.freshness import env_int
 
 TOKEN_ENV = "RECASSETS_SERVING_TOKEN"
@@ -145,12 +155,20 @@ class Guard:
         self.max_body = max_body_bytes or env_int(MAX_BODY_ENV, MAX_BODY_BYTES, minimum=1)
         self.body_timeout = body_timeout_s or body_timeout_from_env(os.environ)
         self.health = health
+        self._note: str | None = None  # the last readiness note logged
+        router = router_of(app)  # the app's router is built before its middlewares
+        if hasattr(router, "redirect_slashes"):  # "/recommend/" -> 307 to the client's Host
+            router.redirect_slashes = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
+        if bad_path(path):
+            message = "the path holds a control character"
+            await _answer(send, 400, {"error": message, "field": "path"})
+            return
         if path in OPEN_PATHS:
             if path == "/readyz" and self.health is not None:
                 await self._readyz(scope, receive, _uniform_errors(send, scope))
@@ -199,6 +217,10 @@ class Guard:
             await _answer(send, 415, {"error": refused[1], "field": refused[0]})
             return
         declared = headers.get("content-length")
+        if declared is None and not te and scope.get("method") == "POST":
+            message = "a POST needs a Content-Length (or chunked Transfer-Encoding)"
+            await _answer(send, 411, {"error": message, "field": "content-length"})
+            return
         if declared is not None:
             declared = declared.strip(" \t")  # white space around a value is no part of it
             if not declared.isdigit():
@@ -268,10 +290,16 @@ class Guard:
 
         assert self.health is not None
         note = await anyio.to_thread.run_sync(self.health)  # probes the store: off the loop
+        if note != self._note:
+            self._note = note
+            if note is None:
+                logging.getLogger(__name__).info("no longer degraded")
+            else:  # the whole note: the open probe says its public phrase only
+                logging.getLogger(__name__).warning("degraded: %s", note)
         if note is None:
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"status": "degraded", "detail": note}).encode()
+        body = json.dumps({"status": "degraded", "detail": public_note(note)}).encode()
         rewrite = False
 
         async def send_degraded(message: Message) -> None:

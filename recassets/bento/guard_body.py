@@ -13,11 +13,17 @@ objects repeat a key or hold more keys than any endpoint takes.
   (``body``, ``requests[3]``): no endpoint takes more than 6 fields, and a 260 KB body of
   25,000 unknown keys cost 261 ms to refuse further in (25,000 pydantic errors, a 4.3 MB
   error body made by BentoML and parsed again by the edge), against a few ms here.
+- **Cohort values.** ``country`` and ``age_bucket`` are free text to the API's model (at most
+  32 characters), and came back in ``notes``: NUL, LF, U+2028 and ``<script>`` were taken. A
+  value of other characters than ASCII letters, digits, single spaces and ``_ + - . <`` (the
+  lake's values: ``US``, ``18-24``, ``<18``, ``55+``, ``unknown``) is a 400 naming where it
+  is (``country``, ``requests[2].age_bucket``), the value not echoed.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 # Keys in one JSON object at most: the widest request (/recommend's, a batch's requests) has
@@ -26,6 +32,8 @@ from typing import Any
 MAX_KEYS = 32
 MAX_FIELD_CHARS = 64  # a name the client made up, as the edge's error bodies cut it
 MAX_PATH_CHARS = 200
+COHORT_FIELDS = ("country", "age_bucket")
+_COHORT = re.compile(r"(?:[A-Za-z0-9_+.<-]+(?: [A-Za-z0-9_+.<-]+)*)?")  # "" too: no cohort
 
 
 def refused_encoding(
@@ -64,6 +72,12 @@ class _Crowded:
         self.keys = keys
 
 
+class _BadCohort:
+    """What the parser makes of a cohort value outside ``_COHORT`` (found like ``_Crowded``)."""
+
+    __slots__ = ()
+
+
 def _object(pairs: list[tuple[str, Any]], crowded: list[int]) -> Any:
     if len(pairs) > MAX_KEYS:
         crowded.append(len(pairs))  # the walk for its path runs only then
@@ -75,12 +89,17 @@ def _object(pairs: list[tuple[str, Any]], crowded: list[int]) -> Any:
             if k in seen:
                 raise _Repeated(k)
             seen.add(k)
+    for field in COHORT_FIELDS:
+        value = out.get(field)
+        if isinstance(value, str) and not _COHORT.fullmatch(value):
+            crowded.append(0)
+            out[field] = _BadCohort()
     return out
 
 
 def body_refusal(body: bytes) -> tuple[str, str] | None:
-    """(field, why) for a JSON body whose objects (at any depth) repeat a key or hold more
-    than ``MAX_KEYS`` keys, or None: also for a body that is no JSON, which the API's own
+    """(field, why) for a JSON body whose objects (at any depth) repeat a key, hold more
+    than ``MAX_KEYS`` keys or a cohort value outside ``_COHORT``, or None: also for a body that is no JSON, which the API's own
     parser refuses with its reason."""
     if body.count(b'"') < 4:  # fewer than two keys: nothing can repeat (an empty body, {})
         return None
@@ -98,12 +117,17 @@ def body_refusal(body: bytes) -> tuple[str, str] | None:
     if found is None:
         return None
     path, keys = found
+    if keys < 0:
+        return path, (
+            f"{path}: expected letters, digits, single spaces and _ + - . < only "
+            "(a country code, an age bucket such as 18-24)"
+        )
     return path, f"{path}: an object of {keys} keys; the API takes at most {MAX_KEYS} in one"
 
 
 def _crowded_path(node: Any) -> tuple[str, int] | None:
     """The path (``body``, ``requests[2].x``) and key count of the first ``_Crowded`` in
-    ``node``, in document order, or None. No recursion (the depth is the client's), and each
+    ``node`` (-1: a ``_BadCohort``), in document order, or None. No recursion (the depth is the client's), and each
     step's path is a link to its parent's, made into text for the one found only."""
     # each entry: (a value, its crumb: None at the top, else (the parent's crumb, key or index))
     stack: list[tuple[Any, Any]] = [(node, None)]
@@ -111,6 +135,8 @@ def _crowded_path(node: Any) -> tuple[str, int] | None:
         item, crumb = stack.pop()
         if isinstance(item, _Crowded):
             return _path(crumb), item.keys
+        if isinstance(item, _BadCohort):
+            return _path(crumb), -1
         if isinstance(item, dict):
             stack.extend((v, (crumb, str(k))) for k, v in reversed(item.items()))
         elif isinstance(item, list):

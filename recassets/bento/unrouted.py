@@ -13,7 +13,8 @@ service adds with ``add_asgi_middleware`` runs before it.
 it is counted once, in ``recassets_unrouted_requests_total`` (no label). Routes are matched
 by path (a known path with the wrong method is routed, and measured: its series are bounded
 by the routes); mounted apps (BentoML's static docs) are matched by prefix, so a path under
-one is not counted as routed and is not measured either.
+one is not counted as routed and is not measured either. A path with a control character
+(``/recommend%0A``, which ``^/recommend$`` matches) is unrouted too: the Guard answers it 400.
 
 BentoML has no setting for this; the patch replaces ``__call__`` of its two traffic-metrics
 classes (``bentoml._internal.server.http.instruments``, pinned by the lock), once per process,
@@ -27,6 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.routing import Match, Route, WebSocketRoute
+
+from recassets.bento.http_limits import bad_path
 
 _PATCHED = "_recassets_unrouted"
 _KNOWN_PATHS = 1_024  # routed paths remembered per middleware (the routes hold no parameters)
@@ -70,6 +73,10 @@ def install(count: Callable[[], None]) -> None:
         ) -> None:
             path, kind = scope.get("path"), scope.get("type")
             if kind in ("http", "websocket") and path != "/metrics":
+                if bad_path(path or ""):  # "/recommend\n" matches "^/recommend$": the Guard's 400
+                    count()
+                    await self.app(scope, receive, send)
+                    return
                 known = self.__dict__.get(_PATCHED)
                 if known is None:  # the router, found once per middleware instance
                     known = self.__dict__[_PATCHED] = (router_of(self.app), set())
@@ -94,16 +101,32 @@ def no_websockets() -> None:
     does not expose): the service has no websocket route, and a POST with ``Upgrade:
     websocket`` was handed to uvicorn's websocket protocol, which never answered it (330 s,
     nothing logged), before the edge could. Now it is a plain request, which the edge answers
-    with its 400 naming the header, as it does ``h2c``; uvicorn logs a WARNING line for it."""
+    with its 400 naming the header, as it does ``h2c``; uvicorn logs a WARNING line for it.
+
+    The same patch has uvicorn's httptools protocol bound the size and the time of a request's
+    head (``recassets.bento.http_limits``; BentoML's worker exposes no protocol either), with
+    the limits read from the environment now: a bad setting stops the worker at start. A
+    server configured for ``h11`` keeps it (and its own bounds)."""
+    import os
+
     import uvicorn.config
+
+    from recassets.bento import http_limits
 
     config = uvicorn.config.Config
     if getattr(config, _PATCHED, False):
         return
     load = config.load
+    limits = http_limits.limits_from_env(os.environ)  # before the import: a bad setting stops
+    try:
+        limited: Any = http_limits.protocol(limits)
+    except ImportError:  # no httptools: uvicorn's "auto" is h11
+        limited = None
 
     def load_without_websockets(self: Any, _load: Any = load) -> None:
         self.ws = "none"
+        if limited is not None and self.http in ("auto", "httptools"):
+            self.http = limited
         _load(self)
 
     config.load = load_without_websockets

@@ -14,7 +14,6 @@ import pytest
 
 from recassets.bento import decisions as D
 
-
 # How long a test waits for the thread's file. Each write is fsynced, and on a CI machine whose
 # other worker runs Spark an fsync stalled past 10 s (stop 52's CI: nothing landed in 10 s);
 # the tests that prove a flush came from records or bytes set an hour's interval, so a long
