@@ -36,17 +36,18 @@ token, the request body's size, and the degradation line of ``/readyz``.
   and type only, so the body names no internal class and echoes no input (an unknown field's
   name is cut at 64 characters: a 200 KB key came back whole).
 - **The schema.** ``/docs.json`` (BentoML's OpenAPI document) is passed on corrected
-  (``patch_openapi``): the 401, 408, 413 and 415 this edge answers are documented, a body with
-  required fields is itself required (BentoML leaves that out), so is the list
-  that BentoML's own 400 gives as ``detail`` (its schema says a string), and an optional
-  field that may be null says ``nullable`` (OpenAPI 3.0 has no ``null`` type; BentoML drops
-  it).
+  (``patch_openapi``): the 401, 408, 411, 413 and 415 this edge answers, and the HTTP
+  server's 431, are documented, a body with required fields is itself required (BentoML leaves
+  that out), so is the list that BentoML's own 400 gives as ``detail`` (its schema says a
+  string), and an optional field that may be null says ``nullable`` (OpenAPI 3.0 has no
+  ``null`` type; BentoML drops it).
 - **Readiness.** ``/readyz`` stays BentoML's (503 until the service is up); when it is up but
   ``health()`` returns a note (the online store is down and requests are answered from the
   cold-start path), the 200 says so in a JSON body: the replica still answers, so taking it
   out of the load balancer would turn a degraded service into none. The open probe says the
   note's public phrase only (``http_limits.public_note``; the store's absolute path and raw
-  SQLite error were in it): the whole note is logged when it changes.
+  SQLite error were in it): the whole note is in the service's log, at WARNING when it
+  changes.
 - **Paths and lengths.** A path with a control character (``/recommend%0A`` was served as
   ``/recommend``) is a 400 naming ``path``; a path with a trailing slash is a 404, not
   Starlette's 307 to the client's ``Host``; a POST with neither ``Content-Length`` nor
@@ -395,9 +396,10 @@ def edge_error(body: bytes) -> bytes:
 
 
 def patch_openapi(spec: dict[str, Any], token: bool) -> dict[str, Any]:
-    """BentoML's OpenAPI document with what this edge adds: 408, 413 and 415 (and 401 when a
-    token is configured) on every operation behind it, a bearer security scheme, and BentoML's
-    own validation ``detail`` (a list of errors) allowed beside its documented string."""
+    """BentoML's OpenAPI document with what this edge adds: 408, 413, 415 and the HTTP server's
+    431 (and 401 when a token is configured) on every operation behind it, 411 on each POST, a
+    bearer security scheme, and BentoML's own validation ``detail`` (a list of errors) allowed
+    beside its documented string."""
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     detail = {"title": "Error Detail", "anyOf": [{"type": "string"}, {"type": "array"}]}
     for name in ("InvalidArgument", "NotFound", "InternalServerError"):
@@ -422,7 +424,7 @@ def patch_openapi(spec: dict[str, Any], token: bool) -> dict[str, Any]:
     for path, operations in spec.get("paths", {}).items():
         if path in OPEN_PATHS:
             continue
-        for operation in operations.values():
+        for method, operation in operations.items():
             body = operation.get("requestBody", {})
             schema = body.get("content", {}).get("application/json", {}).get("schema", {})
             if schema.get("required"):  # a body without its required fields is a 400
@@ -431,6 +433,9 @@ def patch_openapi(spec: dict[str, Any], token: bool) -> dict[str, Any]:
             responses["408"] = {"description": "the body did not arrive in time", "content": answer}
             responses["413"] = {"description": "the request body is too large", "content": answer}
             responses["415"] = {"description": "the body is not JSON", "content": answer}
+            responses["431"] = {"description": "the request head is too large", "content": answer}
+            if method.lower() == "post":  # neither Content-Length nor Transfer-Encoding
+                responses["411"] = {"description": "the length is required", "content": answer}
             if token:
                 operation["security"] = [{"bearer": []}]
                 responses["401"] = {"description": "a bearer token is required", "content": answer}

@@ -2,7 +2,7 @@
 
 uvicorn's httptools protocol bounds neither the size of a request's head (its request line and
 header fields) nor the time it takes to arrive, and both are spent before the app, and so the
-Guard and its token, sees the request (a review, 2026-12-06):
+Guard and its token, sees the request (a review, 2026-12-07):
 
 - **Size.** httptools gathers a header value by joining each piece the socket delivers to
   what it has (quadratic): a 256 MiB header line was answered 200 after 78 s, the event loop
@@ -246,16 +246,17 @@ def bad_path(path: str) -> bool:
 # phrase, "online store unavailable, answering from the cold-start path"), when they are
 # only words; what follows (a path, a driver's error) is not said to whoever asks.
 _PHRASE = re.compile(r"[A-Za-z][A-Za-z0-9 ,.()_-]{0,119}")
-DEGRADED = "degraded: the reason is in the service's log and in /info"
+DEGRADED = "degraded: the reason is in the service's log"
 
 
 def public_note(note: str) -> str:
-    """What the open ``/readyz`` says of ``note`` (the full note is logged, and ``/info``,
-    behind the token, shows the store's error)."""
+    """What the open ``/readyz`` says of ``note`` (the full note is logged at WARNING when it
+    changes; ``/info``, behind the token, shows an unavailable online store's error only, not a
+    marker's, an unfinished materialization's or the embedding store's)."""
     head, sep, _ = note.partition(": ")
     head = head.strip()
     if sep and _PHRASE.fullmatch(head):
-        return f"{head} (the reason is in the service's log and in /info)"
+        return f"{head} (the reason is in the service's log)"
     return DEGRADED
 
 

@@ -5,7 +5,9 @@ service (``RECASSETS_SERVE_MAX_K``, ``..._WORKERS``) ends in BentoML's "No modul
 'recassets_recommender'"; one read in the service's ``__init__`` (``..._CANDIDATES``, the
 decision log's rate, the ads' settings) fails the worker's start-up, which BentoML restarts
 every ten seconds, for ever, with the process alive; one read by the edge
-(``..._BODY_TIMEOUT_S``) fails every request with a 500; and a token file that cannot be read
+(``..._BODY_TIMEOUT_S``) fails every request with a 500; one read by the worker's HTTP server
+(the request head's bounds, ``..._MAX_HEAD_BYTES``, ``..._MAX_HEADERS``,
+``..._HEAD_TIMEOUT_S``) stops the worker at start; and a token file that cannot be read
 stopped ``recassets serve`` while the server it had launched kept running. ``check`` reads them
 all, the same way (the same functions), from the environment the server will get, and raises
 the first error, naming the variable and its value: ``recassets serve`` and
@@ -40,6 +42,7 @@ def check(env: Mapping[str, str], campaigns_file: Path | None = None) -> None:
         body_timeout_from_env,
         token_from_env,
     )
+    from recassets.bento.http_limits import limits_from_env
     from recassets.freshness import env_int
     from recassets.funnel.ads import CAMPAIGNS_ENV, AdsConfig, check_workers, state_kind
     from recassets.funnel.campaigns import load_campaigns
@@ -47,6 +50,7 @@ def check(env: Mapping[str, str], campaigns_file: Path | None = None) -> None:
 
     token_from_env(env)
     body_timeout_from_env(env)
+    limits_from_env(env)  # the request head's bounds (bytes, fields, seconds)
     env_int(MAX_BODY_ENV, MAX_BODY_BYTES, minimum=1, env=env)
     for name, default, minimum in INTEGERS:
         env_int(name, default, minimum=minimum, env=env)

@@ -1,6 +1,7 @@
 """What an answer's ``notes`` say when the funnel answered otherwise than asked, and the
 error a client's mistake raises (``RequestError``, a 4xx naming the field). Clients may match
-the notes: they are constants, the cause in detail is in the log and in ``/readyz``."""
+the notes: they are constants, the cause in detail is in the service's log (and, for a store
+that fails, in ``/info``)."""
 
 from __future__ import annotations
 

@@ -117,10 +117,13 @@ def test_redis_down_is_answered_from_cold_start_and_recovers_when_it_is_back(
         assert fallbacks(redis_srv) == before + 3  # recommend x2 and recommend_batch x1
         status, ready = redis_srv.get("/readyz")
         assert status == 200, ready
-        assert json.loads(ready)["status"] == "degraded" and "Redis" in json.loads(ready)["detail"]
+        detail = json.loads(ready)["detail"]
+        assert json.loads(ready)["status"] == "degraded" and "Redis" not in detail, detail
+        assert detail.startswith("online store unavailable"), detail  # the cause: /info, log
         _, info = redis_srv.post("/info", {})
         assert info["online_store"]["kind"] == "redis"
         assert info["online_store"]["available"] is False
+        assert "Redis" in info["online_store"]["error"], info["online_store"]
     finally:
         redis_store.start()
 

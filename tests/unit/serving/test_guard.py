@@ -106,7 +106,7 @@ def test_readiness_reports_a_degraded_store_and_stays_200():
     assert ready.status_code == 200
     assert ready.json() == {  # its public phrase only: the rest is logged (test_http_limits)
         "status": "degraded",
-        "detail": "online store unavailable (the reason is in the service's log and in /info)",
+        "detail": "online store unavailable (the reason is in the service's log)",
     }
     note[0] = None  # the store is back
     assert client.get("/readyz").text == "\n"
@@ -364,3 +364,23 @@ def test_a_closed_client_is_seen_at_once_by_a_peek_at_its_socket():
     assert check() is True
     server_side.close()
     assert client_closed_check(lambda: None) is None  # another server: nothing to check
+
+
+def test_the_schema_documents_every_status_the_edge_and_its_server_answer():
+    """``patch_openapi``: 408, 413 and 415 were documented, not the 411 of a POST without a
+    length nor the HTTP server's 431 for a head over its bounds (a client generated from the
+    schema had no case for them)."""
+    from recassets.bento.guard import patch_openapi
+
+    post = {"requestBody": {"content": {"application/json": {"schema": {}}}}, "responses": {}}
+    spec = {"paths": {"/recommend": {"post": post}, "/metrics": {"get": {"responses": {}}},
+                      "/livez": {"get": {"responses": {}}}}}  # fmt: skip
+    paths = patch_openapi(spec, token=True)["paths"]
+    edge = {"401", "408", "413", "415", "431"}
+    assert set(paths["/recommend"]["post"]["responses"]) == edge | {"411"}
+    assert set(paths["/metrics"]["get"]["responses"]) == edge  # a GET has no body to measure
+    assert paths["/livez"]["get"]["responses"] == {}  # the probes are the server's own
+    answer = paths["/recommend"]["post"]["responses"]["411"]["content"]["application/json"]
+    assert answer["schema"] == {"$ref": "#/components/schemas/EdgeError"}
+    unauthenticated = patch_openapi({"paths": {"/recommend": {"post": {}}}}, token=False)
+    assert "401" not in unauthenticated["paths"]["/recommend"]["post"]["responses"]

@@ -21,6 +21,11 @@ from recassets.paths import Paths
     [
         ({"RECASSETS_SERVE_BODY_TIMEOUT_S": "nan"}, "RECASSETS_SERVE_BODY_TIMEOUT_S='nan'"),
         ({"RECASSETS_SERVE_MAX_BODY_BYTES": "-1"}, "RECASSETS_SERVE_MAX_BODY_BYTES=-1"),
+        # the request head's bounds, read by the worker's HTTP server (was: not checked here)
+        ({"RECASSETS_SERVE_MAX_HEAD_BYTES": "100"},
+         "RECASSETS_SERVE_MAX_HEAD_BYTES=100: expected at least 4096"),
+        ({"RECASSETS_SERVE_MAX_HEADERS": "abc"}, "RECASSETS_SERVE_MAX_HEADERS='abc'"),
+        ({"RECASSETS_SERVE_HEAD_TIMEOUT_S": "0"}, "RECASSETS_SERVE_HEAD_TIMEOUT_S='0'"),
         ({"RECASSETS_SERVE_MAX_K": "1e9"}, "RECASSETS_SERVE_MAX_K='1e9': expected an integer"),
         ({"RECASSETS_SERVE_WORKERS": "abc"}, "RECASSETS_SERVE_WORKERS='abc'"),
         ({"RECASSETS_SERVE_WORKERS": "0"}, "RECASSETS_SERVE_WORKERS=0: expected at least 1"),
@@ -52,6 +57,7 @@ def test_good_settings_and_none_pass(tmp_path: Path):
                      "RECASSETS_SERVE_THREADS": ""})  # fmt: skip
     preflight.check(
         {"RECASSETS_SERVE_WORKERS": "2", "RECASSETS_SERVE_BODY_TIMEOUT_S": "2.5",
+         "RECASSETS_SERVE_MAX_HEAD_BYTES": "8192", "RECASSETS_SERVE_HEAD_TIMEOUT_S": "30",
          "RECASSETS_DECISION_LOG_RATE": "0.5", "RECASSETS_ADS_CAMPAIGNS": str(campaigns)}
     )  # fmt: skip
     with pytest.raises(RuntimeError, match="the token file is empty"):
@@ -71,6 +77,11 @@ def test_start_refuses_a_bad_setting_before_launching_anything(tmp_path: Path, m
         )
     with pytest.raises(ValueError, match="RECASSETS_SERVE_MAX_K"):
         server.start(paths, "recassets_recommender:any", env={"RECASSETS_SERVE_MAX_K": "x"})
+    # the HTTP server's head bound: was read only by the worker's uvicorn, after the launch
+    with pytest.raises(ValueError, match="RECASSETS_SERVE_MAX_HEAD_BYTES=100"):
+        server.start(
+            paths, "recassets_recommender:any", env={"RECASSETS_SERVE_MAX_HEAD_BYTES": "100"}
+        )
     assert launched == []
 
 
