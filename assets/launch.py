@@ -40,8 +40,8 @@ from dagster import (
 
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from assets.stale_runs import held_pools, process_tags, reap
+from assets.staleness import rebuild_hint, stale_features
 from recassets.cli import FAILED_LINE, NOTE_LINE, RUN_LINE
-from sensors.stale_features import rebuild_hint, stale_features
 
 LOG_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 # what the CLI sets on the runs it starts, so the UI says who launched them

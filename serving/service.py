@@ -82,6 +82,7 @@ from pydantic import (  # noqa: E402
 from recassets.bento import decisions as D  # noqa: E402
 from recassets.bento import unrouted  # noqa: E402
 from recassets.bento.guard import CLIENT_CLOSED, Guard  # noqa: E402
+from recassets.bento.guard_body import COHORT_PATTERN  # noqa: E402
 from recassets.freshness import env_int  # noqa: E402
 
 # A setting that is no integer of at least 1 stops the worker at start, naming the variable
@@ -100,7 +101,7 @@ K = Annotated[StrictInt, Field(ge=1, le=MAX_K, description=f"items to return, 1.
 # 20, or the most a request may ask for when that is less: a default above the bound refused
 # every request without k (a 400 naming the k it did not send)
 DEFAULT_K = min(20, MAX_K)
-Cohort = Annotated[StrictStr, Field(max_length=MAX_COHORT_CHARS)]
+Cohort = Annotated[StrictStr, Field(max_length=MAX_COHORT_CHARS, pattern=COHORT_PATTERN)]
 
 
 class RecommendRequest(BaseModel):

@@ -33,7 +33,10 @@ MAX_KEYS = 32
 MAX_FIELD_CHARS = 64  # a name the client made up, as the edge's error bodies cut it
 MAX_PATH_CHARS = 200
 COHORT_FIELDS = ("country", "age_bucket")
-_COHORT = re.compile(r"(?:[A-Za-z0-9_+.<-]+(?: [A-Za-z0-9_+.<-]+)*)?")  # "" too: no cohort
+# "" too (no cohort). The API's model declares the same pattern (``serving/service.py``), so
+# the schema says it and a schema-valid request is never refused here.
+COHORT_PATTERN = r"^(?:[A-Za-z0-9_+.<-]+(?: [A-Za-z0-9_+.<-]+)*)?$"
+_COHORT = re.compile(COHORT_PATTERN.strip("^$"))
 
 
 def refused_encoding(
