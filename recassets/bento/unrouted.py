@@ -106,7 +106,8 @@ def no_websockets() -> None:
     The same patch has uvicorn's httptools protocol bound the size and the time of a request's
     head (``recassets.bento.http_limits``; BentoML's worker exposes no protocol either), with
     the limits read from the environment now: a bad setting stops the worker at start. A
-    server configured for ``h11`` keeps it (and its own bounds)."""
+    server configured for ``h11`` keeps it (and its own bounds). Without httptools installed
+    the patch refuses (a ``RuntimeError`` naming it) rather than serve with no bounds."""
     import os
 
     import uvicorn.config
@@ -120,12 +121,18 @@ def no_websockets() -> None:
     limits = http_limits.limits_from_env(os.environ)  # before the import: a bad setting stops
     try:
         limited: Any = http_limits.protocol(limits)
-    except ImportError:  # no httptools: uvicorn's "auto" is h11
-        limited = None
+    except ImportError as e:
+        # Without httptools uvicorn's "auto" is h11 and the head bounds the operator set (and
+        # preflight checked) would silently not apply: the bento's own environment lacked it
+        # until 2026-12-07 and answered a 100 KB header with 200. Refused, naming the package.
+        raise RuntimeError(
+            f"the request head limits need uvicorn's httptools protocol ({e}): install "
+            "httptools (deploy/serving.lock pins it); the worker does not serve without them"
+        ) from e
 
     def load_without_websockets(self: Any, _load: Any = load) -> None:
         self.ws = "none"
-        if limited is not None and self.http in ("auto", "httptools"):
+        if self.http in ("auto", "httptools"):
             self.http = limited
         _load(self)
 

@@ -13,6 +13,7 @@ serving lock's pins (what ``bentoml containerize`` installs).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -132,6 +133,20 @@ def serve_from(
     raise TimeoutError(f"not ready in {timeout_s:.0f} s:\n{_tail(log)}")
 
 
+def _status_of_a_huge_head(url: str) -> int:
+    """The status a GET /livez with one 100 KB header line is answered with, over a socket."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    head = f"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * 100_000}\r\n\r\n".encode()
+    with socket.create_connection((where.hostname, where.port), timeout=30) as conn:
+        with contextlib.suppress(OSError):  # the server may answer and close mid-send
+            conn.sendall(head)
+        answer = conn.recv(200)
+    return int(answer.split(b" ", 2)[1])
+
+
 def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-4000:]
 
@@ -165,6 +180,9 @@ def test_the_bento_serves_from_the_serving_venv(
         assert status == 200, body
         status, answer = srv.post("/recommend", {"user_id": 3, "k": 10})
         assert status == 200, answer
+        # the head bounds hold in the bento's own environment (it lacked httptools: uvicorn
+        # fell back to h11 and answered a 100 KB header with 200, reviewed 2026-12-07)
+        assert _status_of_a_huge_head(srv.url) == 431
         # the server is the venv's interpreter (`env` execs it in place), not this test's
         cmdline = Path(f"/proc/{srv.process.pid}/cmdline").read_bytes().split(b"\0")
         assert cmdline[0].decode() == str(serving_venv / "bin" / "python"), cmdline

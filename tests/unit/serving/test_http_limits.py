@@ -256,6 +256,35 @@ def test_the_worker_s_uvicorn_serves_with_the_limited_protocol():
     assert h11.http_protocol_class.__name__ == "H11Protocol"
 
 
+def test_without_httptools_the_worker_refuses_rather_than_serve_unbounded(monkeypatch):
+    """The bento's environment lacked httptools: uvicorn's "auto" fell back to h11 and a
+    100 KB header was answered 200 while preflight said the head limits were in force. The
+    patch now refuses, naming the package; with httptools it installs as before."""
+    import uvicorn.config
+
+    from recassets.bento import http_limits
+
+    def no_httptools(limits: Any) -> type:
+        raise ImportError("No module named 'httptools'")
+
+    monkeypatch.setattr(http_limits, "protocol", no_httptools)
+    monkeypatch.setattr(uvicorn.config.Config, "load", uvicorn.config.Config.load)
+    monkeypatch.delattr(uvicorn.config.Config, unrouted._PATCHED, raising=False)
+    with pytest.raises(RuntimeError, match="httptools"):
+        unrouted.no_websockets()
+    monkeypatch.undo()
+    unrouted.no_websockets()  # the real protocol: installs
+
+
+def test_the_serving_lock_pins_what_the_head_limits_and_the_event_loop_need():
+    """deploy/serving.lock is the bento's environment: without httptools there it served
+    with no head bounds (reviewed 2026-12-07); uvloop is the loop the benchmarks measured."""
+    from tests.deploy.test_serving_lock import SERVING_LOCK, pins
+
+    held = pins(SERVING_LOCK.read_text())
+    assert {"httptools", "uvloop"} <= set(held), sorted(held)
+
+
 def test_a_path_with_a_control_character_is_a_400_before_routing():
     """``/recommend%0A`` (the scope's path ``"/recommend\\n"``) was served, under its own
     metrics label, and ``/docs.json%0A`` passed the schema's check."""
