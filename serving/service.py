@@ -32,13 +32,16 @@ time (``recassets.bento.decisions``; dropped records are counted in
   that user's N candidates), so merging calls saves little compute, and a merged batch could
   only fail or succeed as a whole, where a client's mistake must come back as its own 400
   naming ``requests[i].field``.
-- ``/info``: what is served (policy, features day, index, bundle lineage digest, the online
-  store's state); paths are shown from the home folder they lie in, never absolute.
-- BentoML's own ``/livez``, ``/readyz`` (503 until the bundle is loaded; a 200 whose JSON body
-  says ``degraded`` while the online store fails) and ``/metrics`` (Prometheus, with
-  ``recassets_online_store_fallbacks_total``: answers given without the online store;
-  ``recassets_unrouted_requests_total``: requests for a path no route serves, which stay out of
-  BentoML's per-path series, ``recassets.bento.unrouted``).
+- ``/info``: what is served (policy, features day, index, the bento's digest, the online
+  store's state, and ``build``: when it was built, the recassets version and a digest of its
+  code, the torch build, the BentoML it was built with and the one running it); paths are
+  shown from the home folder they lie in, never absolute.
+- BentoML's own ``/livez``, ``/readyz`` (503 until the bundle and an item catalogue are
+  loaded: a replica whose online store never answered, a wrong Redis URL, would serve empty
+  pages; a 200 whose JSON body says ``degraded`` while the store fails after that) and
+  ``/metrics`` (Prometheus, with ``recassets_online_store_fallbacks_total``: answers given
+  without the online store; ``recassets_unrouted_requests_total``: requests for a path no
+  route serves, which stay out of BentoML's per-path series, ``recassets.bento.unrouted``).
 
 Bad requests are refused with 4xx by validation (strict types: ``"5"`` is not an int; ids
 within int64; ``k`` within 1..``RECASSETS_SERVE_MAX_K``; ``country``/``age_bucket`` at most
@@ -177,11 +180,32 @@ class RankAnswer(Answer):
 _LIVE: dict[str, Any] = {}
 
 
+# What readiness says of a replica with no item catalogue: every page would be empty (trending,
+# popularity and the ranker all read the items in memory), so it is not ready (a 503), unlike
+# one whose store fails after the catalogue was loaded, which answers from memory (a 200).
+NO_CATALOG = "no item catalogue loaded (the online store is unavailable or holds no items)"
+
+
+def _has_catalog(rec: Any) -> bool:
+    """Whether the worker holds an item catalogue (``Catalog.block`` also looks for a newer
+    feature day, so a store that comes back is loaded by the probe itself). Once loaded, the
+    reader never swaps it for an empty one (``OnlineFeatureReader.refresh``): this is "loaded
+    at least once"."""
+    return len(rec.catalog.block().ids) > 0
+
+
 def _store_note() -> str | None:
-    """None while the online store answers (probed now), else what is wrong."""
+    """None while the online store answers (probed now), else what is wrong; first, that no
+    item catalogue was ever loaded (``__is_ready__`` is then False: a 503)."""
     rec = _LIVE.get("recommender")
     if rec is None:
         return None
+    if not _has_catalog(rec):
+        reader = rec.reader
+        why = (reader.health.error if not reader.ping() else reader.marker_error) or (
+            "the online store holds no materialized day"
+        )
+        return f"{NO_CATALOG}: {why}"
     if not rec.reader.ping():
         error = rec.reader.health.error
         return f"online store unavailable, answering from the cold-start path: {error}"
@@ -337,7 +361,10 @@ class RecommenderService:
 
         # every setting at once, each error naming its variable (a bare `bentoml serve` fails
         # here, at start; `recassets serve` refused before launching)
-        bundle = Bundle.load(BUNDLE)
+        # the bento's own bundle: its code and requirements checked too (an edited service.py
+        # or library file refuses to start, naming it); RECASSETS_BUNDLE_DIR runs other code
+        own = not os.environ.get("RECASSETS_BUNDLE_DIR")
+        bundle = Bundle.load(BUNDLE, code=Path(__file__).resolve().parent if own else None)
         preflight.check(os.environ, bundle.path("campaigns"))
         pin_threads(env_int("RECASSETS_SERVE_THREADS", 1, minimum=1))
         self.recommender = Recommender(
@@ -401,14 +428,17 @@ class RecommenderService:
             logging.getLogger(__name__).exception("decision log: record not made")
 
     def __is_ready__(self) -> bool:
+        """Ready once an item catalogue is in memory (``_has_catalog``): a replica started
+        without its online store (a wrong Redis URL, no online.db) answered every page empty
+        and reported ready, so a rollout made every new pod Ready. A store that fails after the
+        catalogue was loaded keeps it ready: the cold-start path serves from memory."""
         try:
-            self.recommender.info()
+            return _has_catalog(self.recommender) and self.recommender.info() is not None
         except Exception:  # noqa: BLE001 - readiness reports, it does not raise
             import logging
 
             logging.getLogger(__name__).exception("not ready")  # and says why
             return False
-        return True
 
     # Each API's input_spec is the pydantic model of its body (the handler's own parameters,
     # kept equal by tests/unit/serving/test_service.py): BentoML's model inferred from the
@@ -520,8 +550,30 @@ class RecommenderService:
             "bento": self.bento,  # was "bundle": null (the manifest has no tag)
             "ads": None if self.ads is None else self.ads.info(),
             "digest": manifest.get("digest"),
+            "build": build_info(manifest),
             "lineage": public(manifest.get("lineage")),
         }
+
+
+def build_info(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What ``/info`` says of the build: when the bundle was written, the recassets version
+    and a digest of the code files (``code_record``), the torch build and the BentoML version
+    the bento was built with, and the BentoML running it (None where a bento built before
+    the record does not say)."""
+    import hashlib
+    import json
+
+    code = manifest.get("code") or {}
+    files = code.get("files")
+    digest = json.dumps(files, sort_keys=True).encode() if files else None
+    return {
+        "created_at": manifest.get("created_at"),
+        "recassets": code.get("recassets"),
+        "code": hashlib.sha256(digest).hexdigest()[:12] if digest else None,
+        "torch": code.get("torch"),
+        "bentoml_at_build": code.get("bentoml"),
+        "bentoml": bentoml.__version__,
+    }
 
 
 # Outermost of the service's own middlewares: nothing is parsed before the token and the size.

@@ -204,29 +204,64 @@ def _fill_bundle(paths: Paths, policy: dict[str, Any], folder: Path) -> Path:
     # build's index served other items with every check passing (Bundle.load, --verify)
     lineage["contents"] = {str(f.relative_to(folder)): _sha256(f) for sub in ("index", "feast")
                            for f in sorted((folder / sub).rglob("*")) if f.is_file()}  # fmt: skip
-    digest = lineage_digest(lineage)
     manifest = {
         "policy": policy,
         "files": files,
         "lineage": lineage,
-        "digest": digest,
+        "home": paths.home,  # what the digest takes the lineage's paths relative to
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    manifest["digest"] = manifest_digest(manifest)
     _write_json(folder / "manifest.json", manifest)
     return folder
 
 
 def lineage_digest(lineage: Mapping[str, Any]) -> str:
-    """The 12 hex digits a bundle's lineage is known by (its tag's last part): what
-    ``recassets lineage --verify`` recomputes to find a manifest edited after the build."""
-    return hashlib.sha256(json.dumps(lineage, sort_keys=True, default=str).encode()).hexdigest()[
-        :12
-    ]
+    """The 12 hex digits of a lineage as it is, absolute paths and times included: the digest
+    of manifests written before ``home`` was recorded (``manifest_digest``)."""
+    return _hash12(lineage)
+
+
+def _hash12(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+# When a record was made, not what it is made of: left out of the digest, so a gate run again
+# over the same models (a new ``promoted_at``), an index or a bundle written again from the
+# same files, give the same digest. Their values stay in the manifest, outside the tamper check.
+VOLATILE = frozenset({"promoted_at", "created_at", "materialized_at"})
+HOME_MARK = "$RECASSETS_HOME/"
+
+
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """The 12 hex digits a bento is known by (its tag's last part, the ``digest`` label):
+    what ``Bundle.load`` and ``recassets lineage --verify`` recompute to find a manifest edited
+    after the build. Taken over the lineage with every path under the build's ``home`` made
+    relative to it and the ``VOLATILE`` times left out (the same files in two homes, or a gate
+    run again with no model change, gave different digests), and over the bento's ``code``
+    record (``code_record``: its code, requirements and torch build). A manifest with neither
+    ``home`` nor ``code`` (written before both were recorded) is hashed as it was then."""
+    lineage, home = manifest["lineage"], manifest.get("home")
+    if home is None and "code" not in manifest:
+        return lineage_digest(lineage)
+    return _hash12({"lineage": _normalized(lineage, home), "code": manifest.get("code")})
+
+
+def _normalized(value: Any, home: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _normalized(v, home) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_normalized(v, home) for v in value]
+    if isinstance(value, str) and isinstance(home, str) and home.strip("/"):
+        # at the start, or after a scheme's colon (the store's "sqlite:/home/...")
+        prefix = re.escape(home.rstrip("/") + "/")
+        return re.sub(f"(^|(?<=:)){prefix}", lambda _: HOME_MARK, value)
+    return value
 
 
 def bento_version(bundle: Path) -> str:
-    """``<UTC timestamp>-<policy>-<lineage digest>``: sortable, and the same inputs give the
-    same suffix."""
+    """``<UTC timestamp>-<policy>-<manifest digest>``: sortable, and the same inputs (the
+    bundle's files, the code, the requirements and the torch build) give the same suffix."""
     m = _read_json(bundle / "manifest.json")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}-{m['policy'].get('policy')}-{m['digest']}"
@@ -244,6 +279,8 @@ description: "recassets funnel: two-tower + FAISS retrieval, DCN-v2 ranking, rul
 labels:
   policy: {policy}
   digest: {digest}
+  torch: {torch}
+  recassets: "{version}"
 include:
   - "service.py"
   - "bundle/**"
@@ -253,7 +290,20 @@ exclude:
 python:
   requirements_txt: "requirements.lock"
   lock_packages: false
+envs:
+  - name: UV_OVERRIDE
+    value: "{overrides}"
 """
+
+# uv reads ``UV_OVERRIDE`` as its ``--override``: the overrides the serving lock was compiled
+# and is installed with (overrides.txt drops torchrec's declared CUDA ``fbgemm-gpu``; serving
+# runs ``fbgemm-gpu-cpu``), which a requirements file cannot carry. Without them the image's
+# ``uv pip install -r requirements.txt`` pulled the 475 MB CUDA wheel beside the CPU one, both
+# writing ``fbgemm_gpu/``. ``build_bento`` writes the file into the bento's ``env/python``,
+# which the Dockerfile BentoML generates copies before its install step; the path is under
+# ``BENTO_PATH``, ``/home/bentoml/bento`` in BentoML's images.
+OVERRIDES = "overrides.txt"
+IMAGE_OVERRIDES = f"/home/bentoml/bento/env/python/{OVERRIDES}"
 
 # The torch the serving image installs (``RECASSETS_BENTO_TORCH``): ``pypi``, the serving lock
 # as it is (PyPI's torch is the CUDA build, with its nvidia-* wheels: what a GPU pod serves
@@ -264,7 +314,6 @@ python:
 # and others, and uv's default (the first index that has a name) would take only its versions.
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 BENTOFILE_CPU = f"""\
-envs:
   - name: UV_EXTRA_INDEX_URL
     value: "{TORCH_CPU_INDEX}"
   - name: UV_INDEX_STRATEGY
@@ -325,8 +374,6 @@ def build_bento(
     holds the library), and reads the online store named by ``RECASSETS_HOME`` /
     ``RECASSETS_REDIS_URL`` where it is served. ``variant``: the torch it installs (default
     ``torch_variant()``, read from the environment)."""
-    manifest = _read_json(bundle / "manifest.json")
-    version = version or bento_version(bundle)
     root = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory(prefix="bento-ctx-") as ctx_name:
         ctx = Path(ctx_name)
@@ -344,9 +391,27 @@ def build_bento(
                 f"{lock}: serving's lock is missing beside the package (an image must copy "
                 "deploy/serving.lock to it; `make lock` writes it); no bento was built"
             )
-        (ctx / "requirements.lock").write_text(serving_requirements(lock, variant))
+        requirements = serving_requirements(lock, variant)
+        if not (root / OVERRIDES).is_file():  # what the image's install step needs with the lock
+            raise FileNotFoundError(f"{root / OVERRIDES}: the lock's overrides are missing beside "
+                                    "the package (an image must copy it); no bento was built")  # fmt: skip
+        overrides = (root / OVERRIDES).read_text()
+        (ctx / "requirements.lock").write_text(requirements)
+        # the bento's copy of the manifest records its code and environment, and its digest
+        # (the tag's) covers them: an edited service.py is refused at start and by --verify
+        manifest = _read_json(bundle / "manifest.json")
+        manifest["code"] = code_record(ctx, requirements, overrides, variant)
+        manifest["digest"] = manifest_digest(manifest)
+        _write_json(ctx / "bundle" / "manifest.json", manifest)
+        version = version or bento_version(ctx / "bundle")
         (ctx / "bentofile.yaml").write_text(
-            BENTOFILE.format(policy=manifest["policy"].get("policy"), digest=manifest["digest"])
+            BENTOFILE.format(
+                policy=manifest["policy"].get("policy"),
+                digest=manifest["digest"],
+                torch=variant,
+                version=manifest["code"]["recassets"],
+                overrides=IMAGE_OVERRIDES,
+            )
             + (BENTOFILE_CPU if variant == "cpu" else "")
         )
         # The child inherits this process's environment (PATH, the interpreter's), plus the store.
@@ -360,8 +425,35 @@ def build_bento(
         raise RuntimeError(f"bentoml build failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     match = re.search(r"__tag__:(\S+)", proc.stdout)
     tag = match.group(1) if match else f"{BENTO_NAME}:{version}"
+    # before the mark: a build killed between the two is never taken (``store.latest_bento``
+    # finds it incomplete: its record names this file)
+    (bento_folder(paths, tag) / "env" / "python" / OVERRIDES).write_text(overrides)
     mark_built(paths, tag)
     return tag
+
+
+def code_record(src: Path, requirements: str, overrides: str, variant: str) -> dict[str, Any]:
+    """What a bento's code and environment are, from its build context ``src``: the sha256
+    of each file it carries as code (``service.py`` and every file under ``recassets/``, by
+    path under ``src``), the digests of its requirements' pins and of its uv overrides
+    (``funnel.bundle.pins_digest``: BentoML rewrites the requirements file's layout), the
+    recassets and BentoML versions and the torch build (``pypi`` or ``cpu``). Deterministic:
+    the same checkout and variant give the same record. Checked by ``funnel.bundle.code_problems``
+    at the service's start and by ``recassets lineage --verify``."""
+    from importlib.metadata import version
+
+    import recassets
+    from recassets.funnel.bundle import pins_digest
+
+    code = [src / "service.py", *(f for f in (src / "recassets").rglob("*") if f.is_file())]
+    return {
+        "recassets": recassets.__version__,
+        "bentoml": version("bentoml"),
+        "torch": variant,
+        "requirements": pins_digest(requirements),
+        "overrides": pins_digest(overrides),
+        "files": {f.relative_to(src).as_posix(): _sha256(f) for f in sorted(code)},
+    }
 
 
 # BentoML copies a new bento into its store folder file by file (``shutil.copytree`` under
@@ -386,6 +478,8 @@ __all__ = [
     "bentoml_home",
     "build_bento",
     "build_item_index",
+    "code_record",
+    "manifest_digest",
     "compute_item_embeddings",
     "latest_bento",
     "serving_policy",

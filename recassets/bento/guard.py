@@ -41,11 +41,12 @@ token, the request body's size, and the degradation line of ``/readyz``.
   that out), so is the list that BentoML's own 400 gives as ``detail`` (its schema says a
   string), and an optional field that may be null says ``nullable`` (OpenAPI 3.0 has no
   ``null`` type; BentoML drops it).
-- **Readiness.** ``/readyz`` stays BentoML's (503 until the service is up); when it is up but
-  ``health()`` returns a note (the online store is down and requests are answered from the
-  cold-start path), the 200 says so in a JSON body: the replica still answers, so taking it
-  out of the load balancer would turn a degraded service into none. The open probe says the
-  note's public phrase only (``http_limits.public_note``; the store's absolute path and raw
+- **Readiness.** ``/readyz`` stays BentoML's (503 until the service is up, and while it has
+  no item catalogue); when ``health()`` returns a note (the online store is down and requests
+  are answered from the cold-start path), the 200 says so in a JSON body: the replica still
+  answers, so taking it out of the load balancer would turn a degraded service into none; a
+  503 with a note says it in the same JSON shape (``"status": "unavailable"``). The open
+  probe says the note's public phrase only (``http_limits.public_note``; the store's absolute path and raw
   SQLite error were in it): the whole note is in the service's log, at WARNING when it
   changes.
 - **Paths and lengths.** A path with a control character (``/recommend%0A`` was served as
@@ -300,13 +301,17 @@ class Guard:
         if note is None:
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"status": "degraded", "detail": public_note(note)}).encode()
-        rewrite = False
+        # 200: up, degraded; 503: not ready (the service's ``__is_ready__``: no item catalogue
+        # loaded yet), said in the same JSON shape instead of BentoML's plain-text 503
+        said = {200: "degraded", 503: "unavailable"}
+        body, rewrite = b"", False
 
         async def send_degraded(message: Message) -> None:
-            nonlocal rewrite
-            if message["type"] == "http.response.start" and message["status"] == 200:
+            nonlocal rewrite, body
+            if message["type"] == "http.response.start" and message["status"] in said:
                 rewrite = True
+                status = said[message["status"]]
+                body = json.dumps({"status": status, "detail": public_note(note)}).encode()
                 message = {
                     **message,
                     "headers": [

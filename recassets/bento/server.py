@@ -165,7 +165,7 @@ def start(
 
             # damaged, a worker would fail at start and be restarted by BentoML's arbiter,
             # which itself stays up: this wait would end only at its timeout, naming none
-            Bundle.load(bundle)
+            Bundle.load(bundle, code=bundle.parent)  # and the bento's code, as the worker
     handle = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed here after
     proc = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)],

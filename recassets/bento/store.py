@@ -5,6 +5,7 @@ starts)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from recassets.paths import Paths
@@ -61,30 +62,60 @@ def check_tag(paths: Paths, tag: str) -> None:
 
 
 def latest_bento(paths: Paths) -> str | None:
-    """The newest bento tag in the store whose build completed (by version, which starts with
-    a UTC timestamp): a folder a killed build left half-copied is never taken."""
+    """The newest bento tag in the store (by version, which starts with a UTC timestamp) that
+    counts (``counted``): a folder a killed build left half-copied is never taken; a whole
+    bento brought in with ``bentoml import`` is, as ``bentoml serve NAME`` would."""
+    return next((f"{BENTO_NAME}:{n}" for n in counted(paths)), None)
+
+
+def counted(paths: Paths) -> Iterator[str]:
+    """The versions of the store's bentos that may be served, newest first: each one this
+    home's builds marked as built (``mark_built``); each other one that is complete
+    (``complete``: a bento imported with ``bentoml import``, which ``bentoml serve`` and
+    ``recent_model_sha256s`` must agree on, where only marked bentos counted); and, in a
+    store from before builds were marked (no marks at all), every one with its bento.yaml."""
     folder = Path(bentoml_home(paths)) / "bentos" / BENTO_NAME
-    marks = _built_marks(paths)
     if not folder.is_dir():
-        return None
-    if marks.is_dir():
-        names = [m.name for m in (marks / BENTO_NAME).glob("*")]
-    else:  # a store from before builds were marked: every bento with its bento.yaml, as then
-        names = [p.name for p in folder.iterdir() if p.is_dir()]
-    found = sorted(n for n in names if (folder / n / "bento.yaml").exists())
-    return f"{BENTO_NAME}:{found[-1]}" if found else None
+        return
+    marks = _built_marks(paths)
+    marked = {m.name for m in (marks / BENTO_NAME).glob("*")} if marks.is_dir() else None
+    held = (p.name for p in folder.iterdir() if (p / "bento.yaml").is_file())
+    for name in sorted(held, reverse=True):
+        if marked is None or name in marked or complete(folder / name):
+            yield name
+
+
+def complete(bento: Path) -> bool:
+    """Whether the unmarked bento folder ``bento`` is whole: its bento.yaml, requirements,
+    service.py and bundle manifest there, and every file the manifest lists (the models, the
+    index copy, the Feast files; the code and requirements its ``code`` record names) there
+    with its recorded sha256 (``Bundle.load``: what the service checks at start). BentoML
+    copies a new bento into the store file by file, so a build killed mid-copy leaves a folder
+    with some of them: never whole. Costs one read of the bundle, for unmarked bentos only."""
+    from recassets.funnel.bundle import Bundle
+
+    src = bento / "src"
+    needed = (bento / "bento.yaml", bento / "env" / "python" / "requirements.txt",
+              src / "service.py", src / "bundle" / "manifest.json")  # fmt: skip
+    if not all(p.is_file() for p in needed):
+        return False
+    try:
+        Bundle.load(src / "bundle", code=src)
+    except (OSError, ValueError):  # DamagedArtifactError is a ValueError: a file missing, cut
+        return False
+    return True
 
 
 def recent_model_sha256s(paths: Paths, n: int) -> set[str]:
-    """The sha256 of every model file of the newest ``n`` completed bentos in the store (their
-    bundles' lineage): what serving replicas may still run, so their rows stay published."""
+    """The sha256 of every model file of the newest ``n`` bentos that count (``counted``:
+    imported ones too) in the store (their bundles' lineage): what serving replicas may still
+    run, so their rows stay published."""
+    import itertools
     import json
 
     folder = Path(bentoml_home(paths)) / "bentos" / BENTO_NAME
-    marks = _built_marks(paths) / BENTO_NAME
-    names = sorted(m.name for m in marks.glob("*")) if marks.is_dir() else []
     out: set[str] = set()
-    for name in names[-n:] if n > 0 else []:
+    for name in itertools.islice(counted(paths), max(n, 0)):
         manifest = folder / name / "src" / "bundle" / "manifest.json"
         try:
             lineage = json.loads(manifest.read_text()).get("lineage", {})
@@ -100,6 +131,8 @@ __all__ = [
     "bento_folder",
     "bentoml_home",
     "check_tag",
+    "complete",
+    "counted",
     "latest_bento",
     "mark_built",
 ]

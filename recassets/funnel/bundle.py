@@ -21,7 +21,7 @@ class Bundle:
     manifest: dict[str, Any]
 
     @classmethod
-    def load(cls, folder: str | Path) -> Bundle:
+    def load(cls, folder: str | Path, code: str | Path | None = None) -> Bundle:
         """Read the bundle's manifest and check the files it names: each model file's sha256
         against the one the manifest recorded when the bundle was written. A manifest that is
         not JSON, a file missing, or a file whose bytes changed (truncated, corrupted, swapped)
@@ -30,7 +30,9 @@ class Bundle:
         Feast files are checked the same way (``lineage.contents``: bundles built before it
         have none, and their index is checked by ``ItemIndex.load`` alone); the manifest's
         shape, its digest (a manifest edited after the build) and that every file lies inside
-        the bundle are checked first."""
+        the bundle are checked first. ``code``: the bento's ``src`` folder, whose code files and
+        requirements are checked against the manifest's ``code`` record (``code_problems``:
+        an edited ``service.py`` served under the same tag and digest)."""
         folder = Path(folder)
         manifest_path = folder / "manifest.json"
         if not manifest_path.exists():
@@ -44,13 +46,15 @@ class Bundle:
         bundle = cls(folder, _shaped(manifest, manifest_path))
         lineage = manifest["lineage"]
         if "digest" in manifest:  # a manifest edited after the build (`lineage --verify` too)
-            from recassets.bento.bundle import lineage_digest
+            from recassets.bento.bundle import manifest_digest
 
-            if lineage_digest(lineage) != manifest["digest"]:
+            if manifest_digest(manifest) != manifest["digest"]:
                 raise DamagedArtifactError(
                     f"bundle manifest {manifest_path} was edited after the build: its lineage "
                     f"no longer hashes to its digest {manifest['digest']!r}"
                 )
+        if code is not None and (problems := code_problems(manifest, Path(code))):
+            raise DamagedArtifactError(problems[0][1])
         files = manifest["files"]
         hashed = {k: r.get("sha256") for k, r in lineage.items()
                   if isinstance(r, dict) and k in files and k != "index"}  # fmt: skip
@@ -94,6 +98,57 @@ class Bundle:
         return _inside(self.folder, rel) if rel else None
 
 
+def pins_digest(text: str) -> str:
+    """The sha256 of a requirements file's requirement lines (comments, blank lines and
+    indentation dropped; sorted, once each): BentoML rewrites the bento's copy of the lock
+    (its comments unindented, ``bentoml`` appended again), so the file's own bytes differ from
+    the build's while every pin is the same."""
+    import hashlib
+
+    lines = {line.split("#", 1)[0].strip() for line in text.splitlines()}
+    return hashlib.sha256("\n".join(sorted(lines - {""})).encode()).hexdigest()
+
+
+def code_problems(manifest: dict[str, Any], src: Path) -> list[tuple[str, str]]:
+    """(path, what is wrong) for each code file of a bento (``src``: its ``src`` folder) whose
+    sha256 is not the one its manifest's ``code`` record took at the build
+    (``bento.bundle.code_record``), each file under ``src/recassets`` it does not name (bytecode
+    caches aside), and its requirements' pins or uv overrides (``env/python``) when they
+    differ. Empty for a manifest without the record (a bento built before it), and for a
+    bundle outside a bento."""
+    record = manifest.get("code")
+    if not isinstance(record, dict):
+        return []
+    files: dict[str, Any] = record["files"] if isinstance(record.get("files"), dict) else {}
+    found: list[tuple[str, str]] = []
+    for rel, recorded in sorted(files.items()):
+        path = _inside(src, rel)
+        if not path.is_file():
+            found.append((str(path), f"bento code file {path} is missing"))
+        elif (digest := file_digest(path)[1]) != recorded:
+            found.append((str(path), f"bento code file {path} was changed after the build: "
+                          f"sha256 {digest[:12]}..., the manifest recorded {str(recorded)[:12]}..."))  # fmt: skip
+    package = src / "recassets"
+    for path in sorted(package.rglob("*")) if package.is_dir() else ():
+        rel = path.relative_to(src).as_posix()
+        if path.is_file() and "__pycache__" not in path.parts and rel not in files:
+            found.append((str(path), f"bento code file {path} was added after the build"))
+    env = src.parent / "env" / "python"
+    for name, key in (("requirements.txt", "requirements"), ("overrides.txt", "overrides")):
+        if key not in record:
+            continue
+        path = env / name
+        try:
+            same = pins_digest(path.read_text()) == record[key]
+        except (OSError, UnicodeDecodeError):
+            found.append((str(path), f"bento {key} file {path} is missing or unreadable"))
+            continue
+        if not same:
+            found.append((str(path), f"bento {key} file {path} was changed after the build: "
+                          "its pins are not the ones recorded"))  # fmt: skip
+    return found
+
+
 def _inside(folder: Path, rel: Any) -> Path:
     """``folder / rel``, refused unless it stays inside the bundle (a manifest naming
     ``/tmp/x.pt`` or ``../../x.pt`` loaded a model from outside it)."""
@@ -126,7 +181,11 @@ def _shaped(manifest: Any, where: Path) -> dict[str, Any]:
         raise bad("policy.policy", f"one of {', '.join(POLICIES)}")
     if not all(isinstance(v, str) for v in manifest["files"].values()):
         raise bad("each of files", "a path in the bundle")
+    if not isinstance(manifest.get("home", ""), str):
+        raise bad("home", "a path")
+    if not isinstance(manifest.get("code", {}), dict):
+        raise bad("code", "an object")
     return manifest
 
 
-__all__ = ["Bundle"]
+__all__ = ["Bundle", "code_problems", "pins_digest"]

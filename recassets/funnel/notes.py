@@ -16,6 +16,19 @@ RANK_UNKNOWN_ITEMS = (
 )
 
 
+def short_page(notes: list[str], got: int, k: int, catalog: int) -> None:
+    """Say why a page holds ``got`` items of ``k``: none in memory (``catalog`` 0: the store
+    never loaded the items; "no other item to recommend" said so of an empty page served with
+    no catalogue at all), or no other item to recommend. ``NO_ITEMS`` is said once; a full
+    page, nothing."""
+    if got >= k:
+        return
+    if catalog:
+        notes.append(f"{got} item(s) of k={k}: no other item to recommend")
+    elif NO_ITEMS not in notes:
+        notes.append(NO_ITEMS)
+
+
 class RequestError(ValueError):
     """A request the service must refuse with a 4xx; ``field`` names the offending input."""
 
@@ -31,4 +44,5 @@ __all__ = [
     "ROWS_DOWN",
     "STORE_DOWN",
     "RequestError",
+    "short_page",
 ]

@@ -71,6 +71,7 @@ from recassets.funnel.notes import (
     ROWS_DOWN,
     STORE_DOWN,
     RequestError,
+    short_page,
 )
 from recassets.funnel.public import public
 from recassets.funnel.ranking import Ranking
@@ -357,8 +358,7 @@ class Recommender:
                 notes.append(f"backfilled {len(ids)} item(s) from trending")
             for i, s in zip(ids.tolist(), scores.tolist(), strict=True):
                 picked.append({"item_id": int(i), "score": float(s), "stages": ["backfill"]})
-            if len(picked) < k:
-                notes.append(f"{len(picked)} item(s) of k={k}: no other item to recommend")
+            short_page(notes, len(picked), k, len(block.ids))  # short of k: why
         return Recommendation(user_id, policy, picked[:k], block.day, notes, degraded, values)
 
     def _cold_start(

@@ -173,8 +173,9 @@ class _Walker:
             node.artifacts.append(Artifact(path, counts.get("sha256"), what))
         contents = lineage.get("contents") if isinstance(lineage.get("contents"), dict) else {}
         node.artifacts += [Artifact(str(folder / "src" / "bundle" / str(r)), d, "bundle copy") for r, d in contents.items()]  # fmt: skip
-        node.unrecorded.append("sha256 of the bento's other files (service.py, recassets/"
-                               + ("" if contents else ", the index copy") + ")")  # fmt: skip
+        if "code" not in manifest:  # bentos since 2026-12-07 record it (verify's _code_check)
+            node.unrecorded.append("sha256 of the bento's other files (service.py, recassets/"
+                                   + ("" if contents else ", the index copy") + ")")  # fmt: skip
         if lineage.get("index"):
             node.inputs.append(self.index(lineage["index"]))
         if feast:

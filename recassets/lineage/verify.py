@@ -86,6 +86,8 @@ def verify(lineage: Lineage) -> list[Verified]:
     for folder in _bentos(lineage):
         manifest = folder / "src" / "bundle" / "manifest.json"
         results[str(manifest)] = _digest_check(manifest, folder.name)
+        for v in _code_check(manifest):  # its code and requirements, as the service's start
+            results[v.path] = v
         if (built := _built_at(folder)) is not None:
             results[built.path] = built
     for node in lineage.nodes.values():
@@ -281,7 +283,7 @@ def _digest_check(manifest: Path, version: str) -> Verified:
     An edited figure, a removed sha256 or a changed served order all fail."""
     import json
 
-    from recassets.bento.bundle import lineage_digest
+    from recassets.bento.bundle import manifest_digest
 
     what = "the bento's recorded lineage against its build-time digest (its tag)"
     tagged = version.rsplit("-", 1)[-1]
@@ -292,13 +294,37 @@ def _digest_check(manifest: Path, version: str) -> Verified:
         return Verified(str(manifest), what, "missing", tagged)
     if not re.fullmatch(r"[0-9a-f]{12}", tagged):  # not a version recassets builds: its record
         tagged, what = str(m.get("digest")), what.replace("(its tag)", "(its manifest)")
-    actual = lineage_digest(lineage) if isinstance(lineage, dict) else ""
+    # home-relative paths, times left out, the code record in (``bundle.manifest_digest``)
+    actual = manifest_digest(m) if isinstance(lineage, dict) else ""
     served.pop("evaluation", None)  # the one part the lineage leaves out (bundle.build_bundle)
     ok = actual == tagged and str(m.get("digest")) == tagged
     if ok and served != lineage.get("policy"):
         what = "the policy the bento serves (its manifest's policy) against its recorded lineage"
         ok = False
     return Verified(str(manifest), what, "ok" if ok else "changed", tagged, actual)
+
+
+def _code_check(manifest: Path) -> list[Verified]:
+    """The bento's code files, requirements and uv overrides against its manifest's ``code``
+    record (``funnel.bundle.code_problems``): a ``service.py`` edited in the bento served
+    under the same tag while every check said ok. Nothing for a bento built before the record
+    (or a manifest that cannot be read: the digest check names it)."""
+    import json
+
+    from recassets.funnel.bundle import code_problems
+    from recassets.training.checkpoint import DamagedArtifactError
+
+    what = "a bento's code or environment file against its build-time sha256 (manifest's code)"
+    try:
+        m = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return []
+    try:
+        found = code_problems(m, manifest.parents[1]) if isinstance(m, dict) else []
+    except DamagedArtifactError as e:  # a record naming a file outside the bento's src
+        return [Verified(str(manifest), f"{what}: {e}", "changed")]
+    return [Verified(p, f"{what}: {problem}",
+                     "missing" if "missing" in problem else "changed") for p, problem in found]  # fmt: skip
 
 
 # How far a bento manifest's ``created_at`` (the bundle written) may lie from BentoML's own

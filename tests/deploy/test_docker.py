@@ -22,6 +22,7 @@ DOCKERFILE = DOCKER / "Dockerfile"
 # lacked deploy/serving.lock, and every recommender_bento on the cluster failed.
 READ_BESIDE_THE_PACKAGE = (
     "deploy/serving.lock",  # recassets/bento/bundle.py: the bento's requirements
+    "overrides.txt",  # the same: the bento's uv overrides (its env/python/overrides.txt)
     "deploy/docker/cpu-lock.sh",  # the same, RECASSETS_BENTO_TORCH=cpu
     "deploy/k8s/training-job.yaml",  # recassets/training/k8s_job.py
     "deploy/spark",  # SPARK_CONF_DIR of values-spark-k8s.yaml
@@ -104,6 +105,8 @@ def problems(text: str, context: Path, ignore: str) -> list[str]:
         parts = [p for p in rest.split() if not p.startswith("--")]
         if word == "COPY" and len(parts) == 2 and parts[0].rstrip("/") == parts[1].rstrip("/"):
             copied.add(parts[0].rstrip("/"))
+        elif word == "COPY" and len(parts) >= 2 and parts[-1] in ("./", "."):  # into WORKDIR
+            copied |= {p.rstrip("/") for p in parts[:-1] if "/" not in p.rstrip("/")}
     for path in READ_BESIDE_THE_PACKAGE:
         if not any(path == c or path.startswith(c + "/") for c in copied):
             found.append(f"{path} is not copied to the same path beside the package")
@@ -161,6 +164,11 @@ def test_uv_is_the_makefiles() -> None:
         ("python:3.11-slim-bookworm", "python:3.12-slim-bookworm", "not python:3.11-slim"),
         ("openjdk-17-jre-headless", "openjdk-21-jre-headless", "Java 17"),
         ("COPY deploy/serving.lock deploy/serving.lock", "", "serving.lock is not copied"),
+        (
+            "COPY requirements.lock overrides.txt ./",
+            "COPY requirements.lock ./",
+            "overrides.txt is not copied",
+        ),
     ],
 )
 def test_a_broken_dockerfile_is_refused(old: str, new: str, expected: str) -> None:

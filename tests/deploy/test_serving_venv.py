@@ -8,7 +8,10 @@ store) on a free 127.0.0.1 port. /readyz and /recommend are called over HTTP and
 the funnel's own answer for the same user. The venv holds exactly the lock's pins, and neither
 pyspark, dagster nor great_expectations imports in it, so what the bento needs at run time
 is in the serving lock and what it does not need is not. The bento's own requirements are the
-serving lock's pins (what ``bentoml containerize`` installs).
+serving lock's pins (what ``bentoml containerize`` installs), and the venv is installed as the
+bento's image installs them: its ``env/python/requirements.txt`` with uv's ``UV_OVERRIDE`` as
+its bento.yaml sets it, pointing at the bento's own ``env/python/overrides.txt`` (without it
+uv pulled the CUDA ``fbgemm-gpu`` beside ``fbgemm-gpu-cpu``, review of 2026-12-07).
 """
 
 from __future__ import annotations
@@ -45,16 +48,43 @@ OFFLINE_MISS = ("offline", "cache", "network connectivity is disabled")
 NO_NETWORK = ("connect", "dns", "network", "resolve host", "timed out", "unreachable")
 
 
-def _uv(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(UV), *args], capture_output=True, text=True, timeout=timeout)
+def _uv(
+    *args: str, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(UV), *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
 
 
-def install_serving_venv(venv: Path, lock: Path = SERVING_LOCK) -> dict[str, float]:
-    """A virtualenv at ``venv`` with ``lock`` (deploy/serving.lock) installed, offline first, from the
-    network only when the cache lacks a wheel. Returns the seconds each step took; skips the
-    test when a wheel is neither cached nor downloadable."""
+# BENTO_PATH in the images BentoML generates: where the bento's files are in them
+IMAGE_BENTO_PATH = "/home/bentoml/bento/"
+
+
+def image_install_env(bento: Path) -> dict[str, str]:
+    """The uv settings the bento's bento.yaml gives its image's install step (its ``envs``),
+    with the image's bento path read as this bento's folder: what the Dockerfile BentoML
+    generates sets before ``uv pip install -r env/python/requirements.txt``."""
+    import yaml
+
+    envs = yaml.safe_load((bento / "bento.yaml").read_text()).get("envs") or []
+    return {
+        e["name"]: str(e.get("value", "")).replace(IMAGE_BENTO_PATH, f"{bento}/")
+        for e in envs
+        if e["name"].startswith("UV_")
+    }
+
+
+def install_serving_venv(venv: Path, requirements: Path, bento: Path) -> dict[str, float]:
+    """A virtualenv at ``venv`` with ``requirements`` (the bento's env/python/requirements.txt,
+    deploy/serving.lock's pins) installed as ``bento``'s image installs them (its uv settings,
+    ``image_install_env``: the bento's own overrides file), offline first, from the network
+    only when the cache lacks a wheel. Returns the seconds each step took; skips the test when
+    a wheel is neither cached nor downloadable."""
     if not UV.exists():
         pytest.skip(f"no uv at {UV}: `make install` first")
+    env = image_install_env(bento)
+    assert env.get("UV_OVERRIDE") == str(bento / "env" / "python" / "overrides.txt"), env
     timings: dict[str, float] = {}
     start = time.monotonic()
     # the interpreter this test runs on (the base of .venv): the Python the bento was built with
@@ -64,12 +94,12 @@ def install_serving_venv(venv: Path, lock: Path = SERVING_LOCK) -> dict[str, flo
     assert done.returncode == 0, done.stderr
     timings["venv"] = time.monotonic() - start
     install = ["pip", "install", "-q", "--python", str(venv / "bin" / "python"),
-               "-r", str(lock), "--override", str(REPO / "overrides.txt")]  # fmt: skip
+               "-r", str(requirements)]  # fmt: skip
     start = time.monotonic()
-    done = _uv(*install, "--offline")
+    done = _uv(*install, "--offline", env=env)
     if done.returncode != 0:
         assert any(s in done.stderr.lower() for s in OFFLINE_MISS), done.stderr
-        online = _uv(*install)
+        online = _uv(*install, env=env)
         if online.returncode != 0:
             if any(s in online.stderr.lower() for s in NO_NETWORK):
                 pytest.skip(
@@ -82,10 +112,11 @@ def install_serving_venv(venv: Path, lock: Path = SERVING_LOCK) -> dict[str, flo
 
 
 @pytest.fixture(scope="module")
-def serving_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def serving_venv(tmp_path_factory: pytest.TempPathFactory, built: dict[str, Any]) -> Path:
     # under pytest's temporary folder: the filesystem of uv's cache here, so uv hardlinks
     venv = tmp_path_factory.mktemp("serving_venv") / "venv"
-    timings = install_serving_venv(venv)
+    bento = B.bento_folder(built["home"], built["tag"])
+    timings = install_serving_venv(venv, bento / "env" / "python" / "requirements.txt", bento)
     print(
         f"serving venv: created in {timings['venv']:.1f} s, installed in {timings['install']:.1f} s"
     )
@@ -167,6 +198,22 @@ def test_the_venv_holds_the_serving_lock_and_nothing_of_the_pipeline(serving_ven
 def test_the_bento_requires_the_serving_lock(built: dict[str, Any]) -> None:
     requirements = B.bento_folder(built["home"], built["tag"]) / "env/python/requirements.txt"
     assert pins(requirements.read_text()) == pins(SERVING_LOCK.read_text())
+    assert "fbgemm-gpu" not in pins(requirements.read_text())  # the overrides' business
+
+
+def test_the_image_install_env_is_the_bentos_own(built: dict[str, Any], tmp_path: Path) -> None:
+    """What the venv is installed with: the bento's bento.yaml's uv settings, its overrides
+    file in its folder (the repo's own overrides.txt was used, which no image has); without
+    them (a bento built before), none and the assertion of ``install_serving_venv`` fails."""
+    bento = B.bento_folder(built["home"], built["tag"])
+    env = image_install_env(bento)
+    overrides = bento / "env" / "python" / "overrides.txt"
+    assert env["UV_OVERRIDE"] == str(overrides)
+    assert overrides.read_text() == (REPO / "overrides.txt").read_text()
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "bento.yaml").write_text("name: recassets_recommender\nenvs: []\n")
+    assert image_install_env(old) == {}
 
 
 def test_the_bento_serves_from_the_serving_venv(
@@ -207,16 +254,17 @@ def test_a_lock_missing_what_serving_imports_cannot_serve(
 ) -> None:
     """The serving lock less protobuf (recassets.featurestore.wire decodes Feast's values with
     it): the venv installs, but the service does not start, and the log names the module."""
+    bento = B.bento_folder(home, built["tag"])
     lock = tmp_path / "serving.lock"
     lock.write_text(
         "".join(
             line
-            for line in SERVING_LOCK.read_text().splitlines(keepends=True)
+            for line in (bento / "env" / "python" / "requirements.txt").read_text().splitlines(True)
             if not line.startswith("protobuf==")
         )
     )
     venv = tmp_path / "venv"
-    install_serving_venv(venv, lock)
+    install_serving_venv(venv, lock, bento)
     with pytest.raises(RuntimeError, match="No module named 'google'"):
         srv = serve_from(venv, home, built["tag"], tmp_path / "serve.log", timeout_s=180)
         srv.stop()

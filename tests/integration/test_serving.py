@@ -27,6 +27,7 @@ from recassets.bento import bundle as B
 from recassets.bento import server
 from recassets.featurestore import config as fcfg
 from recassets.featurestore.store import materialize_day
+from recassets.funnel.notes import NO_ITEMS
 from recassets.funnel.recommender import Bundle, FunnelConfig, Recommender
 from recassets.training import policy as P
 from recassets.training.loop import TrainConfig
@@ -87,7 +88,12 @@ def test_artifacts_come_from_the_promoted_model(home, built):
     assert lineage["two_tower"]["partitions"] == [planted.day(d) for d in (0, 1, 2)]
     assert lineage["feast"]["online"]["day"] == DAY
     assert lineage["index"]["features_day"] == DAY
-    assert built["tag"].startswith(f"{B.BENTO_NAME}:") and manifest["digest"] in built["tag"]
+    # the tag's digest is the bento's manifest's: the bundle's lineage and the code record the
+    # build adds (its code, requirements, torch build), so not the staged bundle's own
+    bento = B._read_json(B.bento_folder(home, built["tag"]) / "src" / "bundle" / "manifest.json")
+    assert built["tag"].startswith(f"{B.BENTO_NAME}:") and built["tag"].endswith(bento["digest"])
+    assert bento["lineage"] == lineage and bento["code"]["files"]["service.py"]
+    assert manifest["digest"] != bento["digest"] == B.manifest_digest(bento)
     assert B.latest_bento(home) == built["tag"]
     assert (
         B.bento_folder(home, built["tag"]) / "src" / "bundle" / "models" / "ranking.pt"
@@ -575,39 +581,63 @@ def test_a_locked_sqlite_store_degrades_to_cold_start_then_recovers(srv, home):
     assert fallbacks(srv) == before + 1
 
 
-def test_a_missing_sqlite_file_at_start_is_survived_and_recovered_from(home, built):
+def test_a_missing_sqlite_file_at_start_is_not_ready_until_it_is_back(home, built):
+    """No online.db at start (a wrong Redis URL alike): no item catalogue, so ``/readyz`` is a
+    503 in the edge's JSON shape (it was a 200 "degraded" with every page empty, and a rollout
+    made every such pod Ready), a page says the catalogue is not loaded (it said "no other item
+    to recommend"); the file back, the replica loads it and is ready, with no restart."""
+    import threading
+
     db = fcfg.sqlite_path(home)
     aside = db.with_name(db.name + ".aside")
     db.rename(aside)
+    port = server.free_port()
+    started: dict[str, object] = {}
+
+    def start() -> None:  # returns once /readyz is a 200
+        try:
+            started["srv"] = server.start(home, built["tag"], port=port, ready_timeout_s=240)
+        except BaseException as e:  # noqa: BLE001 - said by the assertion below
+            started["error"] = e
+
+    waiter = threading.Thread(target=start)
+    waiter.start()
+    url = f"http://127.0.0.1:{port}"
     try:
-        with server.serving(home, built["tag"], ready_timeout_s=240) as s:
-            status, ready = s.get("/readyz")  # up, degraded; /info says the file is missing
-            detail = json.loads(ready)["detail"]
-            assert status == 200 and detail.startswith("online store unavailable"), ready
-            assert str(db) not in detail and "missing" not in detail, detail
-            _, info = s.post("/info", {})
-            assert "missing" in info["online_store"]["error"], info["online_store"]
-            status, body = s.post("/recommend", {"user_id": 3, "k": 5})
-            assert status == 200 and body["policy"] == "cold_start", body
-            assert any(STORE_DOWN in n for n in body["notes"]), body
-            aside.rename(db)
-            assert s.get("/readyz") == (200, "\n")
-            # the user is read at once; the item arrays load at the next check (<= 1 s later),
-            # and every answer meanwhile is a 200
-            answers = []
-            for _ in range(50):
-                answers.append(s.post("/recommend", {"user_id": 3, "k": 5}))
-                status, body = answers[-1]
-                if status != 200 or (body["policy"] == "model" and len(body["items"]) == 5):
-                    break
-                time.sleep(0.2)
-            assert all(status == 200 for status, _ in answers), answers
-            assert body["policy"] == "model" and len(body["items"]) == 5, answers
-            status, ranked = s.post("/rank", {"user_id": 3, "item_ids": [5, 9]})
-            assert status == 200 and ranked["items"][0]["stages"] == ["ranking"], ranked
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and server.get(url + "/readyz", timeout=2)[0] != 503:
+            assert "error" not in started, started
+            time.sleep(0.5)
+        status, ready = server.get(url + "/readyz")  # up, with no catalogue: not ready
+        assert status == 503, ready
+        assert json.loads(ready) == {
+            "status": "unavailable",
+            "detail": "no item catalogue loaded (the online store is unavailable or holds no "
+            "items) (the reason is in the service's log)",
+        }
+        assert str(db) not in ready and "missing" not in ready, ready
+        status, body = server.post(url + "/recommend", {"user_id": 3, "k": 5})
+        assert status == 200 and body["items"] == [], body
+        assert NO_ITEMS in body["notes"] and not any("no other item" in n for n in body["notes"])
+        _, info = server.post(url + "/info", {})
+        assert info["items_in_memory"] == 0 and "missing" in info["online_store"]["error"], info
+        assert "srv" not in started  # server.start still waits
+        aside.rename(db)
+        waiter.join(timeout=60)  # the probe itself loads the items (Catalog.block)
+        assert "srv" in started, started
+        s = started["srv"]
+        assert isinstance(s, server.Server)
+        assert s.get("/readyz") == (200, "\n")
+        status, body = s.post("/recommend", {"user_id": 3, "k": 5})
+        assert status == 200 and body["policy"] == "model" and len(body["items"]) == 5, body
+        status, ranked = s.post("/rank", {"user_id": 3, "item_ids": [5, 9]})
+        assert status == 200 and ranked["items"][0]["stages"] == ["ranking"], ranked
     finally:
         if aside.exists():
             aside.rename(db)
+        waiter.join(timeout=300)
+        if isinstance(started.get("srv"), server.Server):
+            started["srv"].stop()  # type: ignore[union-attr]
 
 
 # -- the bearer token and the bind address ----------------------------------------------------

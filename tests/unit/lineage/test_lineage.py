@@ -283,7 +283,7 @@ def test_a_bento_whose_digest_or_served_policy_was_forged_fails_verify(
     """The digest was checked against the manifest's own ``digest`` field, which a forger
     rewrites with the figures; and the ``policy`` block the service reads was not checked."""
     from recassets.bento import bundle as B
-    from recassets.bento.bundle import lineage_digest
+    from recassets.bento.bundle import manifest_digest
 
     built = Path(own_home.bentoml, "bentos", *H.TAG.split(":"))
     good = json.loads((built / "src" / "bundle" / "manifest.json").read_text())
@@ -294,7 +294,7 @@ def test_a_bento_whose_digest_or_served_policy_was_forged_fails_verify(
     manifest = bento / "src" / "bundle" / "manifest.json"
     forged = json.loads(manifest.read_text())
     forged["lineage"]["forged"] = {"recall@50": 0.99}
-    forged["digest"] = lineage_digest(forged["lineage"])
+    forged["digest"] = manifest_digest(forged)  # as the build computes it (home, code)
     served = json.loads(manifest.read_text())
     served["policy"]["reasons"] = ["FORGED"]
     for name, edit in (("digest", forged), ("served policy", served)):

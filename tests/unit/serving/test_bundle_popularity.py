@@ -75,7 +75,7 @@ def test_the_bundle_of_the_popularity_policy_carries_the_gates_counts(
     record = bundle.manifest["lineage"]["popularity"]
     assert record["days"] == [first, "2026-01-03"] and record["table_version"] == 0
     assert record["variant"] == variant and record["sha256"]
-    assert bundle.manifest["digest"] == B.lineage_digest(bundle.manifest["lineage"])
+    assert bundle.manifest["digest"] == B.manifest_digest(bundle.manifest)
 
 
 def test_without_examples_the_bundle_has_no_counts(paths, tmp_path):

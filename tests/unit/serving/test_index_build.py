@@ -99,6 +99,7 @@ def test_the_newest_bentos_models_are_the_ones_kept_published(paths):
     def bento(version: str, shas: dict, marked: bool = True) -> None:
         folder = S.bento_folder(paths, f"{S.BENTO_NAME}:{version}") / "src" / "bundle"
         folder.mkdir(parents=True)
+        (folder.parents[1] / "bento.yaml").write_text("name: recassets_recommender\n")
         lineage = {kind: {"sha256": sha} for kind, sha in shas.items()}
         (folder / "manifest.json").write_text(json.dumps({"lineage": {**lineage, "feast": {}}}))
         if marked:
