@@ -10,7 +10,14 @@ reaches a bento.
 # No `from __future__ import annotations`: Dagster reads the context annotation.
 import os
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetRecordsFilter,
+    DagsterInstance,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from assets import keys
 from assets.metadata import bento_facts, home_path
@@ -23,12 +30,53 @@ from resources import BentoStoreResource, LakeResource
 
 GROUP = "serving"
 
+# The tags a materialization's provenance is read from, one per input asset: the input's data
+# version and the event (storage id) it was read from (dagster._core.definitions.data_version
+# .INPUT_DATA_VERSION_TAG_PREFIX / INPUT_EVENT_POINTER_TAG_PREFIX, Dagster 1.13.27); not
+# exported by `dagster`, spelled here (tests/dagster/test_serving_staleness.py checks them).
+INPUT_DATA_VERSION_TAG_PREFIX = "dagster/input_data_version"
+INPUT_EVENT_POINTER_TAG_PREFIX = "dagster/input_event_pointer"
+
+
+def served_training_data(instance: DagsterInstance) -> dict[str, str]:
+    """The provenance tags of the bento's ``training/examples_version`` input: the version the
+    latest ``model_evaluation`` read, not the one observed now; {} (Dagster's own) when no
+    evaluation recorded one (none yet, or one built before that edge existed).
+
+    Why: Dagster records each input's current version when an asset is built, and its
+    staleness compares only those with the inputs' versions now (1.13 does not pass a
+    parent's staleness on). The automation rebuilds the bento for a new online day
+    (``SERVING_EAGER``: new items embedded, indexed, served), models retrained or not; after a
+    change of the training data that rebuild recorded the new version, and the bento showed
+    FRESH while its five models and ``model_evaluation`` showed STALE. The bento serves what
+    the latest evaluation's gate chose (``P.promote``), so it grew from the data that
+    evaluation read: recorded so, it shows stale ("training/examples_version has a new
+    dependency data version") until the models are retrained, evaluated and bundled. The
+    rebuild itself is kept: it serves the new items. A candidate the gate refuses leaves the
+    older models serving and the bento fresh, as the models and the evaluation are: the gate's
+    decision, not a lag."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=keys.EVALUATION), limit=1
+    ).records
+    event = records[0].asset_materialization if records else None
+    tags = (event.tags or {}) if event is not None else {}
+    name = keys.TRAINING_DATA.to_user_string()
+    version = tags.get(f"{INPUT_DATA_VERSION_TAG_PREFIX}/{name}")
+    if version is None:
+        return {}
+    pointer = tags.get(f"{INPUT_EVENT_POINTER_TAG_PREFIX}/{name}")
+    return {
+        f"{INPUT_DATA_VERSION_TAG_PREFIX}/{name}": version,
+        **({f"{INPUT_EVENT_POINTER_TAG_PREFIX}/{name}": pointer} if pointer else {}),
+    }
+
 
 @asset(
     key=keys.RECOMMENDER_BENTO,
     group_name=GROUP,
     # TRAINING_DATA: what is served shows stale when the data its models grew from changed
-    # (its eager condition ignores that dep's observations: sensors/conditions.py)
+    # (recorded as the evaluation read it: served_training_data; its eager condition ignores
+    # that dep's observations: sensors/conditions.py)
     deps=[keys.ITEM_INDEX, keys.EVALUATION, keys.TRAINING_DATA],
     kinds={"bentoml"},
     # Backticks: the UI renders descriptions as Markdown, which dropped the tag's `<time>`,
@@ -55,7 +103,8 @@ def recommender_bento(
     paths = bento_store.paths(lake.paths())
     with B.staged_bundle(paths) as bundle:  # a staging folder of this run's own
         tag = B.build_bento(paths, bundle, variant=variant)
-        manifest = B._read_json(bundle / "manifest.json")
+        # the bento's manifest: its digest (the tag's) covers the code record it added
+        manifest = B._read_json(B.bento_folder(paths, tag) / "src" / "bundle" / "manifest.json")
         # RECASSETS_SERVE_EMBEDDINGS=redis: the models' rows to Redis, for replicas that keep
         # only a cache of them (recassets.funnel.embedding_store)
         published = publish_if_asked(
@@ -66,6 +115,8 @@ def recommender_bento(
         context.log.info(f"embedding rows published to Redis: {published}")
     lineage = manifest["lineage"]
     return MaterializeResult(
+        # the training data its models grew from, not the data now: stale until retrained
+        tags=served_training_data(context.instance),
         metadata={
             "tag": tag,
             "policy": manifest["policy"].get("policy"),
@@ -83,7 +134,7 @@ def recommender_bento(
             "trace": f"recassets lineage {tag}",
             "lineage": MetadataValue.json(lineage),
             "serve": MetadataValue.md(f"`recassets serve --tag {tag}`"),
-        }
+        },
     )
 
 

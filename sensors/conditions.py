@@ -71,7 +71,10 @@ DAILY_EAGER = (
 # The bento also depends on training/examples_version, so that it shows stale when the data
 # its models grew from changed (assets/training.py); an observation of that version is no
 # reason to rebuild it (the models have not changed), so its updates are ignored here: the
-# bento is rebuilt when the models are, by retrain_job or through model_evaluation.
+# bento is rebuilt when the models are, by retrain_job or through model_evaluation. A rebuild
+# for a new online day records the version its evaluation read, not the one observed now
+# (assets/serving.py, served_training_data): it serves the new items and stays stale until
+# the models are retrained (a rebuild recording the new version had shown it FRESH).
 SERVING_EAGER = (
     AutomationCondition.eager()
     .without(~AutomationCondition.any_deps_missing())

@@ -6,10 +6,10 @@ A version is a sha256 over what a partition was computed from, never over the De
 re-ingesting unchanged files writes a new commit (a new Delta version) of the same rows, and
 must leave everything downstream fresh; one changed landing file must not.
 
-* ``raw_events``, ``users``, ``items``: the partition's landing files, each as (path relative
-  to ``RECASSETS_HOME``, sha256), or "empty" (``ingest_version``). The landing files and their
-  sha256 are those of the lineage manifest, so the version can be recomputed from it
-  (``manifest_version``).
+* ``raw_events``, ``users``, ``items``: the partition's landing files, each as (its name in
+  the landing, ``landing/<dataset>/dt=<day>/<file>``: ``landing_key``, sha256), or "empty"
+  (``ingest_version``). The landing files and their sha256 are those of the lineage manifest,
+  so the version can be recomputed from it (``manifest_version``).
 * the feature tables of day d: the ingest partitions their window read (raw_events d-27..d,
   users and items up to d), by their versions (``feature_version``).
 * ``training_examples`` of day d: raw_events d, users and items up to d, the features of d-1
@@ -26,8 +26,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from recassets.ingest.lineage import lineage_path, read_lineage
 from recassets.paths import Paths
@@ -36,6 +37,8 @@ from recassets.paths import Paths
 # here so that this module does not import pyspark through recassets.features.
 FEATURE_WINDOW_DAYS = 28
 DIMENSIONS = ("users", "items")
+# A landing day's folder (``Paths.landing_dir``).
+DAY_FOLDER = re.compile(r"dt=[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def digest(parts: object) -> str:
@@ -45,18 +48,40 @@ def digest(parts: object) -> str:
 
 
 def relative(paths: Paths, path: str) -> str:
-    """``path`` relative to ``RECASSETS_HOME`` when it lies under it (else unchanged): the same
-    files give the same version wherever the home is mounted."""
+    """``path`` relative to ``RECASSETS_HOME`` when it lies under it (else unchanged): how the
+    assets' metadata shows a path. Only this home is stripped; versions name landing files by
+    ``landing_key`` instead."""
     try:
         return str(Path(path).resolve().relative_to(Path(paths.home).resolve()))
     except ValueError:
         return path
 
 
+def landing_key(paths: Paths, path: str) -> str:
+    """How a version names a landing file: ``landing/<dataset>/dt=<day>/<file>``, read from the
+    path's own last three parts, whatever folder the home (or ``RECASSETS_LANDING``) lay in.
+
+    Not ``relative``: a manifest records absolute paths, by the home that wrote it, and
+    ``relative`` strips only this home. A home copied, moved or restored (a laptop's onto a
+    cluster volume, a backup) gave every partition a new version from the same files, and the
+    UI showed features, examples, all five models and ``model_evaluation`` stale until they
+    were rebuilt or retrained for nothing. Every landing entry an ingestion records lies
+    directly in its day's folder (``recassets.ingest.files``: a folder inside it is recorded,
+    not walked), so the layout names it without a home written in the manifest, and older
+    manifests keep working. In the default layout this is exactly what ``relative`` gave, so
+    a home built before keeps its versions. A path of another shape (none is written) falls
+    back to ``relative``."""
+    parts = PurePosixPath(path).parts
+    if len(parts) >= 3 and DAY_FOLDER.fullmatch(parts[-2]):
+        return "/".join(("landing", *parts[-3:]))
+    return relative(paths, path)
+
+
 def ingest_version(paths: Paths, table: str, files: Iterable[tuple[str, str]]) -> str:
     """The version of an ingest partition grown from ``files``, (path, sha256) pairs; a day
-    without files has the version of the empty set."""
-    named = sorted((relative(paths, p), sha) for p, sha in files)
+    without files has the version of the empty set. Each file by ``landing_key``: the same
+    files give the same version wherever the home lies."""
+    named = sorted((landing_key(paths, p), sha) for p, sha in files)
     return digest({"table": table, "files": named})
 
 
@@ -162,6 +187,7 @@ __all__ = [
     "examples_version",
     "feature_version",
     "ingest_version",
+    "landing_key",
     "manifest_version",
     "relative",
     "training_data_version",
