@@ -7,9 +7,12 @@ constant number of Spark jobs, one commit per table); a day or two take the incr
 path. Both give the same tables.
 """
 
+from typing import TYPE_CHECKING
+
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AssetKey,
     AssetSpec,
     BackfillPolicy,
     MetadataValue,
@@ -29,10 +32,14 @@ from assets.partitions import (
     results_with_data_versions,
 )
 from assets.pods import SPARK_DRIVER_POD
-from recassets.features.pipelines import build_features
+from recassets.features.pipelines import FeatureResult, build_features, undo_features
 from recassets.features.schema import TABLES
 from recassets.lineage.versions import VersionReader
+from recassets.paths import Paths
 from resources import LakeResource, SparkResource
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 GROUP = "features"
 # The features of d read raw_events d-27..d (their widest counters: 28 days), and Dagster's graph
@@ -104,44 +111,54 @@ def _split_ddl(ddl: str) -> list[str]:
 )
 def feature_tables(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
     session, paths = spark.session(), lake.paths()
-    result = build_features(
-        session,
-        paths,
-        partition_days(context),
-        run_id=context.run.run_id,
-        progress=context.log.info,
-    )
-    # Each day's data version: a digest of the ingest partitions its window read.
+    # The three tables and the run's metadata, all or none up to the hand-off (as ingestion:
+    # assets/ingest.py): a failure or a Terminate after a table's commit, in the next table's
+    # write or in the metadata read after them, restores each table to its version before the
+    # run, where the tables were left out of step and Dagster recorded none of it.
+    with undo_features(session, paths, progress=context.log.warning):
+        result = build_features(
+            session,
+            paths,
+            partition_days(context),
+            run_id=context.run.run_id,
+            progress=context.log.info,
+        )
+        outputs = _outputs(context.run.run_id, session, paths, result)
+    for key, per_day, versions, metadata in outputs:
+        add_day_metadata(context, per_day, asset_key=key)
+        yield from results_with_data_versions(context, versions, metadata, asset_key=key)
+
+
+def _outputs(
+    run_id: str, session: "SparkSession", paths: Paths, result: FeatureResult
+) -> list[tuple[AssetKey, dict, dict[str, str], dict]]:
+    """Per table: its key, each day's metadata, each day's data version (a digest of the
+    ingest partitions its window read) and what the run's days share."""
     reader = VersionReader(paths)
     versions = {day: reader.features(day) for day in result.inputs}
+    out = []
     for name in TABLES:
-        key = KEYS[name]
-        add_day_metadata(
-            context,
-            {
-                day: {
-                    "dagster/row_count": rows,
-                    "inputs": MetadataValue.json(result.inputs[day]),
-                    "lineage": lineage_record(
-                        name,
-                        day,
-                        result.versions[name],
-                        versions[day],
-                        _read(day, result.inputs[day]),
-                        context.run.run_id,
-                    ),
-                }  # fmt: skip
-                for day, rows in result.rows[name].items()
-            },
-            asset_key=key,
-        )
+        per_day = {
+            day: {
+                "dagster/row_count": rows,
+                "inputs": MetadataValue.json(result.inputs[day]),
+                "lineage": lineage_record(
+                    name,
+                    day,
+                    result.versions[name],
+                    versions[day],
+                    _read(day, result.inputs[day]),
+                    run_id,
+                ),
+            }  # fmt: skip
+            for day, rows in result.rows[name].items()
+        }
         metadata = {
             "run_days": len(result.days),
             **table_metadata(session, paths, name, result.versions[name]),
         }
-        yield from results_with_data_versions(
-            context, {d: versions[d] for d in result.rows[name]}, metadata, asset_key=key
-        )
+        out.append((KEYS[name], per_day, {d: versions[d] for d in result.rows[name]}, metadata))
+    return out
 
 
 def _read(day: str, inputs: dict) -> dict:

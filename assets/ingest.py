@@ -41,6 +41,7 @@ from recassets.freshness import (
     wait_until_settled,
 )
 from recassets.ingest import INGESTED_TABLES, TABLE_NAMES, IngestResult, ingest, lineage_path
+from recassets.ingest.writes import undo_ingest
 from recassets.lineage.versions import ingest_version, relative
 from recassets.paths import Paths
 from recassets.preload import preload
@@ -172,26 +173,32 @@ def _ingest_asset(dataset: str, description: str):
             if waited:
                 context.log.info(f"{dataset}: landing files settled after {waited:.1f} s")
         session = spark.session()
-        result = ingest(
-            session,
-            paths,
-            dataset,
-            days,
-            run_id=context.run.run_id,
-            progress=context.log.info,
-            allow_missing_days=dataset != "events",
-        )
+        # All or none up to the hand-off: the preview, the metadata and the data versions are
+        # read after the commits and the manifests, and a failure or a Terminate there (about
+        # 5 s of a 40 s run) left rows and manifests Dagster never recorded, which the landing
+        # sensor then trusted. Inside the undo, the previous version comes back; once the
+        # result is yielded, Dagster stores it before it raises an interrupt (it holds them
+        # while its own code runs), so the commit is recorded.
+        with undo_ingest(session, paths, dataset, days, progress=context.log.warning):
+            result = ingest(
+                session,
+                paths,
+                dataset,
+                days,
+                run_id=context.run.run_id,
+                progress=context.log.info,
+                allow_missing_days=dataset != "events",
+            )
+            per_day = day_metadata(paths, result)
+            versions = data_versions(paths, result)
+            metadata = ingest_metadata(session, paths, result, contract)
         if result.quarantined:
             context.log.warning(
                 f"{result.quarantined} {dataset} row(s) quarantined: see the quarantine table "
                 f"(dataset = '{dataset}') for file, line and reason"
             )
-        add_day_metadata(context, day_metadata(paths, result))
-        yield from results_with_data_versions(
-            context,
-            data_versions(paths, result),
-            ingest_metadata(session, paths, result, contract),
-        )
+        add_day_metadata(context, per_day)
+        yield from results_with_data_versions(context, versions, metadata)
         # A day the examples already hold may have changed under them: the models' staleness.
         observe_training_data(context, paths)
 

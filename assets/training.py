@@ -33,6 +33,7 @@ from assets.pods import SPARK_DRIVER_POD
 from recassets.lineage.versions import VersionReader
 from recassets.paths import Paths
 from recassets.training.examples import READS, TABLE, build_training_examples
+from recassets.undo import all_or_none
 from resources import LakeResource, SparkResource
 
 GROUP = "training"
@@ -127,20 +128,21 @@ def training_examples(
     context: AssetExecutionContext, spark: SparkResource, lake: LakeResource
 ) -> Iterator[MaterializeResult | AssetMaterialization]:
     session, paths = spark.session(), lake.paths()
-    result = build_training_examples(
-        session,
-        paths,
-        partition_days(context),
-        run_id=context.run.run_id,
-        progress=context.log.info,
-        # the partitions' first day, RECASSETS_START_DATE included: no features before it
-        first_day=DAILY.start.date(),
-    )
-    reader = VersionReader(paths)
-    versions = {d: reader.examples(d) for d in result.rows}
-    add_day_metadata(
-        context,
-        {
+    # All or none up to the hand-off (as ingestion: assets/ingest.py): the metadata is read
+    # after the commit, and a failure or a Terminate there left examples Dagster never recorded.
+    with all_or_none(session, [paths.table(TABLE)], progress=context.log.warning):
+        result = build_training_examples(
+            session,
+            paths,
+            partition_days(context),
+            run_id=context.run.run_id,
+            progress=context.log.info,
+            # the partitions' first day, RECASSETS_START_DATE included: no features before it
+            first_day=DAILY.start.date(),
+        )
+        reader = VersionReader(paths)
+        versions = {d: reader.examples(d) for d in result.rows}
+        per_day = {
             d: {
                 "dagster/row_count": result.rows[d],
                 "positives": result.positives[d],
@@ -156,12 +158,12 @@ def training_examples(
                 ),
             }  # fmt: skip
             for d in result.rows
-        },
-    )
-    metadata = {
-        "run_days": len(result.rows),
-        **table_metadata(session, paths, TABLE, result.version, result.read),
-    }
+        }
+        metadata = {
+            "run_days": len(result.rows),
+            **table_metadata(session, paths, TABLE, result.version, result.read),
+        }
+    add_day_metadata(context, per_day)
     yield from results_with_data_versions(context, versions, metadata)
     observe_training_data(context, paths, result.rows)
 

@@ -177,8 +177,10 @@ def build_range(
     progress: Callable[[str], None] | None = None,
 ) -> None:
     """Compute the contiguous ``days`` with ``compute_range`` and write each table's range in
-    one Delta commit (``replaceWhere`` over the range's days: a failed run leaves the previous
-    version). Fills ``result``'s rows and inputs per day."""
+    one Delta commit (``replaceWhere`` over the range's days). The tables commit one after
+    the other: ``build_features`` calls this inside ``undo_features``, which restores every
+    table a failed or interrupted run moved, so the three never stay out of step. Fills
+    ``result``'s rows and inputs per day."""
     say = progress or (lambda _m: None)
     ordered = sorted({_day(d) for d in days})
     label = f"{ordered[0]}..{ordered[-1]} ({len(ordered)} days)"

@@ -25,6 +25,7 @@ no creators (the item embedding then depends on the category alone).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
@@ -53,6 +54,7 @@ from recassets.lake import (
 )
 from recassets.paths import Paths
 from recassets.spark import local_frame
+from recassets.undo import all_or_none
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -387,22 +389,39 @@ def build_features(
     runs = contiguous_runs(ordered)
     if mode != "daily" and len(runs) > 1:
         say(f"features: {len(ordered)} days in {len(runs)} contiguous runs, computed in order")
-    for run in runs:
-        if mode == "range" or (mode == "auto" and len(run) >= RANGE_MIN_DAYS):
-            from recassets.features.backfill import build_range  # it imports this module
+    # Each table commits on its own (a range's table in one commit, a day's partition in one):
+    # all or none across them, so a failure or an interrupt after user_features committed
+    # no longer leaves it a version ahead of item and cohort features (undo_features).
+    with undo_features(spark, paths, tables, progress=say):
+        for run in runs:
+            if mode == "range" or (mode == "auto" and len(run) >= RANGE_MIN_DAYS):
+                from recassets.features.backfill import build_range  # it imports this module
 
-            build_range(spark, paths, run, tables, result, run_id=run_id, progress=say)
-            continue
-        for d in run:
-            _build_day(spark, paths, d, tables, result, run_id)
-            i = ordered.index(d) + 1
-            say(
-                f"features {d} ({i}/{len(ordered)}): "
-                + ", ".join(f"{n} {result.rows[n][d.isoformat()]}" for n in tables)
-            )
+                build_range(spark, paths, run, tables, result, run_id=run_id, progress=say)
+                continue
+            for d in run:
+                _build_day(spark, paths, d, tables, result, run_id)
+                i = ordered.index(d) + 1
+                say(
+                    f"features {d} ({i}/{len(ordered)}): "
+                    + ", ".join(f"{n} {result.rows[n][d.isoformat()]}" for n in tables)
+                )
     for name in tables:
         result.versions[name] = latest_version(spark, paths.table(name))
     return result
+
+
+def undo_features(
+    spark: SparkSession,
+    paths: Paths,
+    tables: Sequence[str] = FEATURE_TABLES,
+    progress: Callable[[str], None] | None = None,
+) -> contextlib.AbstractContextManager[None]:
+    """``recassets.undo.all_or_none`` over the feature tables a run writes: should the block
+    raise, each table goes back to its version before it. ``build_features`` holds its writes
+    in one; the asset holds the run up to its hand-off to Dagster in another (its metadata is
+    read after the commits), which the inner one leaves with nothing to undo."""
+    return all_or_none(spark, [paths.table(name) for name in tables], progress=progress)
 
 
 def contiguous_runs(days: Sequence[dt.date]) -> list[list[dt.date]]:

@@ -7,21 +7,29 @@ row count are found again (``_commit_of``); the count must equal what validation
 (``_check_written``), else a landing file changed between the reads and the run fails.
 
 Delta has no transaction over two tables, and a commit's row count is known only once it is
-made; so a run's writes of the table and the quarantine go inside ``_all_or_none``: when one
-of them fails or wrote other than the count, each table is restored to its version before the
-run (a ``RESTORE`` commit) before the error is raised, and no wrong row stays behind. A run
-killed between the two commits (no Python left to restore) leaves the quarantine ahead of the
-table until the run is re-run (Dagster's run retries do it), which replaces both partitions.
+made; so a run's writes of the table and the quarantine go inside ``_all_or_none``
+(``recassets.undo.all_or_none``): when one of them fails or wrote other than the count, each
+table is restored to its version before the run (a ``RESTORE`` commit) before the error is
+raised, and no wrong row stays behind. The asset wraps the whole run in the same undo, the
+day's manifests included (``undo_ingest``), up to its hand-off to Dagster: a run failing or
+terminated after its commits (the manifests, the preview, the metadata) leaves the previous
+version, not rows Dagster never recorded. A run killed outright (no Python left to restore)
+leaves the lake ahead of Dagster until the day is materialized again; Dagster's run retries
+do it for a run that failed (``dagster.yaml``), not for one cancelled from the UI.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from recassets.lake import latest_version, recent_commits, replace_partitions, restore_version
+from recassets.ingest.lineage import lineage_path
+from recassets.ingest.results import INGESTED_TABLES
+from recassets.lake import recent_commits, replace_partitions
+from recassets.paths import Paths
+from recassets.undo import all_or_none
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -31,19 +39,27 @@ class WrittenCountError(RuntimeError):
     """A commit wrote other than the rows validation counted."""
 
 
-@contextlib.contextmanager
-def _all_or_none(spark: SparkSession, paths: Sequence[str]) -> Generator[None, None, None]:
-    """Run the block's writes of the tables at ``paths``; should it raise, restore each table
-    that moved to its version before the block, then raise. One writer per table at a time is
-    the instance's pools' job (``dagster.yaml``), so nothing of another run is undone."""
-    before = {path: latest_version(spark, path) for path in paths}
-    try:
-        yield
-    except BaseException:
-        for path, version in before.items():
-            if latest_version(spark, path) != version:
-                restore_version(spark, path, version)
-        raise
+# Ingestion's table and quarantine writes, all or none (the module docstring).
+_all_or_none = all_or_none
+
+
+def undo_ingest(
+    spark: SparkSession,
+    paths: Paths,
+    dataset: str,
+    days: Sequence[str],
+    progress: Callable[[str], None] | None = None,
+) -> contextlib.AbstractContextManager[None]:
+    """``all_or_none`` over what ``ingest(dataset, days)`` writes: the dataset's table, the
+    quarantine and each day's lineage manifest. For a caller whose work goes on after
+    ``ingest`` returns (the asset's preview and metadata), so that a failure or an interrupt
+    there also leaves the previous version, the manifests included."""
+    from recassets.ingest.pipeline import QUARANTINE_TABLE  # it imports this module
+
+    table = INGESTED_TABLES[dataset]
+    manifests = [lineage_path(paths, table, day) for day in days]
+    tables = [paths.table(QUARANTINE_TABLE), paths.table(table)]
+    return all_or_none(spark, tables, manifests, progress=progress)
 
 
 def _replace_partitions(
