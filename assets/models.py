@@ -43,8 +43,9 @@ class ModelTrainConfig(Config):
     # holdout trained on the evaluation's day) or a silent default.
     full_retrain: bool = Field(
         default=False,
-        description="Train from scratch instead of warm-starting from the latest checkpoint "
-        "(which makes one pass over the partitions it has not consumed).",
+        description="Train from scratch instead of warm-starting from the served checkpoint "
+        "(the latest while no learned model serves), which makes one pass over the partitions "
+        "it has not consumed.",
     )
     epochs_from_scratch: int = Field(
         default=3,
@@ -495,8 +496,10 @@ def model_evaluation(
     "the 95 % interval on one and behind beyond it on neither) and is within 0.02 Recall@K of "
     "the current model; otherwise fail "
     "and keep serving the current policy, or, while nothing learned serves or once the current "
-    "model falls below popularity, serve the best simple method: co-occurrence when it beats "
-    "popularity as it would serve, else popularity.",
+    "model falls below popularity (behind it beyond the 95 % interval on one metric, ahead "
+    "beyond it on neither), serve the best simple method: co-occurrence when it beats "
+    "popularity as it would serve, else popularity. A served model taken down is named in the "
+    "result's description and its `replaced` metadata.",
 )
 def model_evaluation_promotion_gate(lake: LakeResource) -> AssetCheckResult:
     from recassets.training import evaluation as E
@@ -509,9 +512,12 @@ def model_evaluation_promotion_gate(lake: LakeResource) -> AssetCheckResult:
     return AssetCheckResult(
         passed=decision.passed,
         severity=AssetCheckSeverity.ERROR,
+        # a demotion changes what serves: said where the UI shows the result first
+        description=decision.replaced or None,
         metadata={
             "reasons": MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
             "promoted": decision.passed,
+            **({"replaced": decision.replaced} if decision.replaced else {}),
             "serving_policy": MetadataValue.json(
                 {k: v for k, v in policy.items() if k != "evaluation"}
             ),

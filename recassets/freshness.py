@@ -26,8 +26,9 @@ Landing
 
 Retraining
     ``pending_training_days``: the ``training_examples`` partitions a model could train on
-    (all but the last ``holdout_days``, which ``model_evaluation`` scores) that the latest
-    checkpoint of at least one kind has not consumed. With ``holdout_days=1`` a new day d makes
+    (all but the last ``holdout_days``, which ``model_evaluation`` scores) that the training
+    base of at least one kind (``consumed_partitions(..., base=True)``: the served checkpoint
+    while a learned model serves, else the latest) has not consumed. With ``holdout_days=1`` a new day d makes
     day d-1 trainable: that is the "new partition" the retrain sensor counts.
 
 How far a change has travelled through the loop (landed -> ingested -> features -> online ->
@@ -379,15 +380,20 @@ def _next_day(day: str) -> str:
 _CONSUMED_CACHE: dict[tuple[str, int], list[str]] = {}
 
 
-def consumed_partitions(paths: Paths, kind: str) -> list[str] | None:
+def consumed_partitions(paths: Paths, kind: str, *, base: bool = False) -> list[str] | None:
     """The partitions the latest checkpoint of ``kind`` consumed; None when there is none.
+    ``base``: those of the checkpoint the next training continues instead
+    (``policy.training_base``: the served one while a learned model serves), whose missing days
+    are what that training takes. The retrain sensor counts pending days so: the days of a
+    refused candidate stay pending until a candidate with them is promoted. The latest, for
+    the loop's stopwatch: how soon some checkpoint trained on a day, refused or not.
 
     Cached by (file, mtime): checkpoints are versioned files, never rewritten, and the sensor
     asks every 30 s, so each is loaded (with torch, weights only) once per process.
     """
-    from recassets.training.policy import latest_checkpoint
+    from recassets.training.policy import latest_checkpoint, training_base
 
-    path = latest_checkpoint(paths, kind)
+    path = (training_base if base else latest_checkpoint)(paths, kind)
     if path is None:
         return None
     key = (str(path), path.stat().st_mtime_ns)

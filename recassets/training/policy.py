@@ -22,9 +22,11 @@ Recall@K and NDCG@10, and its Recall@K is not below the current model's by more 
 ``tolerance`` (absolute, on the same window: ``evaluate`` scores the current model beside the
 candidate). A failed gate leaves
 the pointer alone, so the previous model keeps serving, unless the simple methods now beat it
-(``promote``). While nothing learned passes, the best simple method that can serve does:
-co-occurrence (``"fallback": "cooccurrence"``, the blend order over its cosine file) when it
-beats both popularities as it would serve, else popularity.
+beyond noise (``promote``, ``demotion``). The next training continues the served checkpoint
+(``training_base``), so a refused candidate's days are trained again with the next ones.
+While nothing learned passes, the best simple method that can serve does: co-occurrence
+(``"fallback": "cooccurrence"``, the blend order over its cosine file) when it beats both
+popularities as it would serve, else popularity.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from recassets.paths import Paths
 from recassets.training.checkpoint import Checkpoint, DamagedArtifactError
+from recassets.training.demotion import MIN_GATE_USERS, outscored_by_popularity, replaced_by
 from recassets.training.evaluation import (
     COOCCURRENCE_SERVED,
     CURRENT,
@@ -66,6 +69,8 @@ POPULARITY = "popularity"
 MODEL = "model"
 # every key of the pointer that names a model file
 POINTER_FILES = (*KINDS, "item_similarity", "light_ranker")
+# the promoted evaluation's checkpoints of the candidate (never the model it replaced)
+EVALUATED_BESIDE = ("candidate_ranking_dcn_v2", "candidate_ranking_sequence")
 DEFAULT_POLICY: dict[str, Any] = {"policy": POPULARITY, "variant": "trailing_7d"}
 _VERSION = re.compile(r"^(\d{4,})\.pt$")
 
@@ -89,6 +94,34 @@ def checkpoint_versions(paths: Paths, kind: str) -> list[Path]:
 def latest_checkpoint(paths: Paths, kind: str) -> Path | None:
     versions = checkpoint_versions(paths, kind)
     return versions[-1] if versions else None
+
+
+def training_base(paths: Paths, kind: str) -> Path | None:
+    """The checkpoint the next training of ``kind`` continues (warm start), whose unconsumed
+    days are the ones it trains on; None when the store is empty.
+
+    While a learned model serves (``current.json`` names one, co-occurrence's fallback aside):
+    the served checkpoint of this store, the pointer's own file or the one its promotion
+    evaluated beside it (the DCN-v2 while the sequence-aware ranker serves, and the other way
+    round). A refused candidate is then no base, and its days stay pending: they are trained
+    again, from the served weights, with the next new day. Before (2026-12-07) the latest
+    checkpoint was the base: a refused one counted its days as trained, the retrain sensor went
+    quiet while the served model fell behind, and every later candidate grew out of the refused
+    weights until someone ran a full retrain.
+
+    While nothing learned serves (none ever passed, co-occurrence or popularity serves, or the
+    served model was taken down: ``demotion``): the latest checkpoint, which has seen the most
+    days; no learned weights are known better than others then."""
+    policy = current_policy(paths)
+    if policy.get("policy") == MODEL and policy.get("fallback") != COOCCURRENCE_POLICY:
+        evaluated = (policy.get("evaluation") or {}).get("checkpoints") or {}
+        named = [policy.get(k) for k in KINDS] + [evaluated.get(k) for k in EVALUATED_BESIDE]
+        for recorded in named:
+            if isinstance(recorded, str) and Path(recorded).parent.name == kind:
+                served = Path(in_home(paths, recorded))
+                if served.is_file():
+                    return served
+    return latest_checkpoint(paths, kind)
 
 
 def next_checkpoint_path(paths: Paths, kind: str) -> Path:
@@ -118,9 +151,10 @@ def train_next(
     holdout_days: int | None = None,
     processes: int | None = None,
 ) -> TrainResult:
-    """Train ``kind`` on the ``training_examples`` partitions the latest checkpoint has not
-    consumed (warm start, one pass), or on all of them from scratch (``config.epochs`` passes)
-    when there is none or ``full_retrain``. The last ``holdout_days`` partitions are left out,
+    """Train ``kind`` on the ``training_examples`` partitions its base (``training_base``: the
+    served checkpoint while a learned model serves, else the latest) has not consumed (warm
+    start, one pass), or on all of them from scratch (``config.epochs`` passes) when there is
+    none or ``full_retrain``. The last ``holdout_days`` partitions are left out,
     so that ``evaluate`` has days after the last consumed one; None: as many of the newest as
     hold enough users to decide on (``examples.choose_holdout``). A new versioned file is written
     only when something was trained. ``processes`` > 1 (default ``RECASSETS_TRAIN_PROCESSES``,
@@ -154,11 +188,11 @@ def train_next(
         raise ValueError(
             f"no training partitions: {len(days)} day(s) available, {holdout.days} held out"
         )
-    latest = None if full_retrain else latest_checkpoint(paths, kind)
-    prior = Checkpoint.load(latest) if latest is not None else None
+    base = None if full_retrain else training_base(paths, kind)
+    prior = Checkpoint.load(base) if base is not None else None
     todo = [d for d in train_days if prior is None or d not in set(prior.partitions)]
     if prior is not None and not todo:
-        return TrainResult(prior, str(latest), False, True, [], holdout)
+        return TrainResult(prior, str(base), False, True, [], holdout)
     ckpt = fit(
         MODULE_KIND[kind],
         paths.table("training_examples"),
@@ -177,7 +211,7 @@ def train_next(
 
             held = days[len(train_days) :]
             raise ValueError(nothing_learned(paths, kind, MODULE_KIND[kind], ckpt.metrics, todo, held))  # fmt: skip
-        return TrainResult(prior, str(latest), False, True, [], holdout)  # a quiet day
+        return TrainResult(prior, str(base), False, True, [], holdout)  # a quiet day
     return TrainResult(
         ckpt, save_new_version(paths, kind, ckpt), True, prior is not None, todo, holdout
     )
@@ -248,18 +282,14 @@ def write_policy(paths: Paths, policy: Mapping[str, Any]) -> str:
 # --- the gate -----------------------------------------------------------------------------------
 
 
-# Fewer evaluation users than this and the gate does not promote: on a history whose held-out
-# days hold a handful of users (a real one's quiet end, a tiny import), every policy's figures
-# are noise, and a lucky one would replace what serves.
-MIN_GATE_USERS = 10
-
-
 @dataclass
 class GateDecision:
     passed: bool
     reasons: list[str] = field(default_factory=list)
     metric: str = "recall@50"
     metrics: list[str] = field(default_factory=list)  # every metric the decision compared
+    # set by ``promote`` when it took the served learned model down: what serves now and why
+    replaced: str = ""
 
 
 def gate(
@@ -387,33 +417,6 @@ def gate_report(report: EvaluationReport, tolerance: float = 0.02) -> GateDecisi
     return decision
 
 
-def outscored_by_popularity(
-    report: EvaluationReport, min_users: int = MIN_GATE_USERS
-) -> tuple[str, str] | None:
-    """(variant, why) when the current policy (``current``, scored as it serves on the same
-    window) is below the better popularity variant on Recall@K *and* NDCG@10, on at least
-    ``min_users`` users; None when it holds either, or was not scored. The gate promotes only
-    what beats the simple methods; a model the data has moved past them would otherwise keep
-    serving after every refused candidate (a refusal changed nothing). Popularity, the
-    simplest method: what replaces the model is decided in ``promote`` (co-occurrence when it
-    beats popularity too). Both metrics, so that noise on one does not take a model down."""
-    cur = report.retrieval.get(CURRENT)
-    decisive = report.decisive
-    recall = decisive[0]  # NDCG@10 where the catalog fits in the top K
-    pops = {v: report.retrieval.get(n, {}) for v, n in
-            (("all_time", POPULARITY_ALL_TIME), ("trailing_7d", POPULARITY_TRAILING_7D))}  # fmt: skip
-    users = (cur or {}).get("users", float("nan"))
-    if not cur or not users >= min_users or recall not in cur:
-        return None
-    variant = max(pops, key=lambda v: float(pops[v].get(recall, float("-inf"))))
-    best = pops[variant]
-    keys = [m for m in decisive if m in cur and m in best]
-    if recall not in keys or not all(float(cur[m]) < float(best[m]) for m in keys):
-        return None
-    said = ", ".join(f"{m} {float(cur[m]):.4f} < {float(best[m]):.4f}" for m in keys)
-    return variant, f"{said} (popularity_{variant}, {int(users)} users)"
-
-
 COOCCURRENCE_POLICY = "cooccurrence"  # current.json's ``fallback``: co-occurrence serves
 
 
@@ -480,7 +483,9 @@ def promote(
 
     Pass: the pointer names the candidate pair and its evaluation. Fail: a learned model's
     pointer is left untouched (the previous model keeps serving) unless the current model,
-    scored on the same window, no longer beats popularity (``outscored_by_popularity``). Then,
+    scored on the same window, no longer beats popularity beyond noise
+    (``demotion.outscored_by_popularity``: behind it beyond the 95 % interval, as a candidate
+    must be ahead beyond it to be promoted; ``decision.replaced`` says so). Then,
     and while popularity or co-occurrence serves, the best simple method that can serve takes
     the pointer: co-occurrence when, as it would serve, it beats both popularities
     (``cooccurrence_serves``: ``fallback`` names it, its fit of this window replaces an older
@@ -525,6 +530,11 @@ def promote(
         # co-occurrence serves and still holds against popularity: its newer fit takes over
         # when it scores at least as well as the one serving (new items get neighbours)
         co = _newer_fit_holds(report)
+    # a demotion is said first among what the gate check and the CLI show, not only recorded in
+    # current.json's ``replaced``
+    decision.replaced = replaced_by(report, learned, co is not None) or ""
+    if decision.replaced:
+        decision.reasons.append(decision.replaced)
     if co is not None and (not learned or stale is not None):
         # nothing learned passed: the best simple method that serves, co-occurrence here
         decision.reasons.append(f"nothing learned passed; co-occurrence serves: {co}")
@@ -549,8 +559,9 @@ def promote(
         )  # fmt: skip
     elif stale is not None and was["policy"] == MODEL:
         variant, why = stale
-        decision.reasons.append(f"the current model no longer beats popularity: {why}; "
-                                f"popularity ({variant}) serves")  # fmt: skip
+        if not decision.replaced:  # a co-occurrence that popularity now beats gives way
+            decision.reasons.append(f"the current model no longer beats popularity: {why}; "
+                                    f"popularity ({variant}) serves")  # fmt: skip
         replaced = {k: was[k] for k in REPLACED_KEYS if k in was}
         write_policy(
             paths,
@@ -582,6 +593,8 @@ __all__ = [
     "outscored_by_popularity",
     "pointer_path",
     "promote",
+    "replaced_by",
     "train_next",
+    "training_base",
     "write_policy",
 ]

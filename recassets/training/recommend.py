@@ -435,8 +435,13 @@ def cli_evaluate(k: int = 50) -> E.EvaluationReport:
     for reason in decision.reasons:
         print(f"  - {reason}")
     learned = cur.get("policy") == P.MODEL and cur.get("fallback") != P.COOCCURRENCE_POLICY
-    if not decision.passed and (co := P.cooccurrence_serves(report)) is not None:
-        if not learned or P.outscored_by_popularity(report) is not None:
+    co = P.cooccurrence_serves(report) if not decision.passed else None
+    # a refusal that takes the served model down says so, as promote would do it
+    gone = P.replaced_by(report, learned, co is not None, dry=True) if not decision.passed else None
+    if gone:
+        print(f"  - {gone}")
+    if co is not None:
+        if not learned or gone:
             print(f"  - co-occurrence would serve (nothing learned does): {co}")
         else:
             print("  - the current model keeps serving: popularity has not overtaken it")
