@@ -77,8 +77,9 @@ def synthetic_args(p: argparse.ArgumentParser, days: int, max_days: int) -> None
 def status_lines(paths: Any) -> tuple[list[str], list[str]]:
     """``recassets status``: the home (said when it does not exist), the landed days, each lake
     table's rows and version (one that cannot be read said, not the command ended: an empty
-    ``_delta_log`` stopped it naming no table), what serves and the newest bento; and the
-    tables that cannot be read."""
+    ``_delta_log`` stopped it naming no table), what serves and how fresh it is
+    (``cli_status.serving_lines``); and the tables that cannot be read."""
+    from recassets.cli_status import serving_lines
     from recassets.lake import existing_delta
 
     lines = [f"RECASSETS_HOME {paths.home}"]
@@ -102,7 +103,7 @@ def status_lines(paths: Any) -> tuple[list[str], list[str]]:
             unread.append(f"lake/{name}")
             lines.append(f"  lake/{name}: cannot be read ({plain(e)[:600]})")
     lines.append(f"  lineage manifests: {paths.lineage}")
-    lines += _serving_lines(paths)
+    lines += serving_lines(paths)  # what serves, and how fresh: cli_status
     lines.append("  Dagster UI: `make dev`, then http://127.0.0.1:3000 (assets grouped by stage)")
     return lines, unread
 
@@ -117,21 +118,6 @@ def _lake_tables(paths: Any) -> list[tuple[str, str]]:
         return [(name, paths.table(name)) for name in sorted({*TABLES, QUARANTINE_TABLE})]
     lake = Path(paths.lake)
     return [(f.name, str(f)) for f in sorted(lake.iterdir())] if lake.is_dir() else []
-
-
-def _serving_lines(paths: Any) -> list[str]:
-    """What serves (the policy pointer) and the newest bento, a line each."""
-    from recassets.bento.store import latest_bento
-    from recassets.training.policy import current_policy
-
-    try:
-        policy = current_policy(paths)
-        what = str(policy.get("policy"))
-        if policy.get("order") or policy.get("fallback"):
-            what += f" ({', '.join(f'{k} {policy[k]}' for k in ('order', 'fallback') if policy.get(k))})"
-    except Exception as e:  # noqa: BLE001 - a damaged pointer is said, not the status ended
-        what = f"unknown ({plain(e)[:200]})"
-    return [f"  serving policy: {what}", f"  newest bento: {latest_bento(paths) or 'none built'}"]
 
 
 def at_most(limit: int):  # noqa: ANN201 - an argparse type

@@ -3,15 +3,18 @@
 "New" is defined exactly as the incremental trainer does (``recassets.freshness.
 pending_training_days``): the ``training_examples`` partitions other than the last
 ``holdout_days`` (held out for ``model_evaluation``; ``ModelTrainConfig.holdout_days``, unset:
-``examples.choose_holdout``, one day on a dense stream) that the latest checkpoint of either
-model has not consumed. With one held-out day, landing day d makes day d-1 trainable. When at
+``examples.choose_holdout``, one day on a dense stream) that the checkpoint the next training
+continues (``policy.training_base``: the served one while a learned model serves, so a refused
+candidate's days stay pending; else the latest) has not consumed. With one held-out day, landing day d makes day d-1 trainable. When at
 least ``RECASSETS_RETRAIN_MIN_NEW_PARTITIONS`` (default 1) are pending, the sensor launches
 ``retrain_job``: warm start and one pass over those days, evaluation and the blocking
 promotion gate, then whatever the retrieval and serving groups hold (item embeddings, the
 FAISS index, the bento) once they exist, less the day-partitioned decision log.
 
-The run key is the set of pending days, so a set is retrained once; a run that failed is
-re-run from the UI (or supersedes itself when the next day adds to the set). Never two
+The run key is the set of pending days, so a set is retrained once; a run that failed for a
+reason other than the gate's refusal is tried again, at most 3 attempts, 10 min and then 1 h
+after the failure (``sensors.retrain_attempts``: attempt n's key is the set's plus
+``:attempt<n>``); a refused one is final; each skip names the run and what to do. Never two
 trainings at once (both would write the same next checkpoint version), and not while a run is
 writing training_examples (a range commits day by day: one retraining per burst, not two):
 ``retrain_guard``, shared by the sensor and the schedule, which also wait while any run in
@@ -26,6 +29,8 @@ under the sensor's guards.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations.
+from collections.abc import Callable
+
 from dagster import (
     AssetSelection,
     DagsterInstance,
@@ -53,6 +58,8 @@ from recassets.paths import Paths
 from recassets.training.examples import available_days, choose_holdout
 from resources import LakeResource
 from sensors.landing import IN_FLIGHT, SENSOR_INTERVAL_S, TRIGGER_TAG, in_flight
+from sensors.retrain_attempts import next_attempt
+from sensors.stale_features import writing
 
 MODEL_KEYS = list(keys.MODELS)
 # The models and everything built from them. Groups, not keys, for the downstream stages: the
@@ -69,8 +76,8 @@ RETRAIN_SELECTION = AssetSelection.assets(*MODEL_KEYS) | (
 # recassets/instance.py): the usual failure of this job is the promotion gate refusing a
 # candidate, deliberately, and a retry would ask the same question of the same models and
 # data twice more, each time behind a full training. A crashed run (not a step failure) is
-# still retried; a failed step is re-run from the UI, or superseded when the next day lands
-# (a new set of pending days, a new run key).
+# still retried; a failed step is retried by the sensor, which tells a refusal from an error
+# (``retrain_attempts.next_attempt``), or superseded when the next day lands.
 RETRAIN_RUN_TAGS = {"dagster/retry_on_asset_or_op_failure": "false"}
 MIN_NEW_PARTITIONS = env_int("RECASSETS_RETRAIN_MIN_NEW_PARTITIONS", 1, minimum=1)
 RETRAIN_HOUR = env_int("RECASSETS_RETRAIN_HOUR", 3, minimum=0)
@@ -117,11 +124,21 @@ def retrain_guard(instance: DagsterInstance) -> SkipReason | None:
     - a retrain_job run is queued or running: two trainings would write the same next
       checkpoint version;
     - a run is writing training_examples: a range commits day by day, and retraining meanwhile
-      trains on part of the burst, then again on the rest."""
+      trains on part of the burst, then again on the rest;
+    - a run writes the feature tables or ingests, or a backfill is in progress
+      (``stale_features.writing``): the examples of those days follow it. The automation's
+      backfill (features 21-22, then training_examples 22 on) is REQUESTED before any of its
+      runs starts: before 2026-12-07 no run wrote training_examples yet, a retraining on
+      day 19 was launched, and a second one after the backfill (two per burst)."""
     if in_flight(instance, retrain_job.name):
         return SkipReason("a retrain_job run is in flight")
     if run_id := writing_examples(instance):
         return SkipReason(f"training_examples is being written by run {run_id}: waiting for it")
+    if busy := writing(instance):
+        return SkipReason(
+            f"{busy} writes the feature tables, ingests or backfills: the training examples "
+            "follow it, waiting for it"
+        )
     return None
 
 
@@ -141,7 +158,10 @@ def same_set_in_flight(instance: DagsterInstance, request: RunRequest) -> str | 
 def retrain_request(paths: Paths, min_new: int, trigger: str) -> RunRequest | SkipReason:
     """A run request when at least ``min_new`` trainable days are pending, else why not."""
     available = available_days(paths)
-    consumed = {kind: consumed_partitions(paths, kind) for kind in ("two_tower", "ranking")}
+    # against what the next training continues (the served pair): a refused candidate's days
+    # stay pending
+    kinds = ("two_tower", "ranking")
+    consumed = {kind: consumed_partitions(paths, kind, base=True) for kind in kinds}
     pending = pending_training_days(available, consumed, holdout_days(paths))
     if len(pending) < min_new:
         return SkipReason(
@@ -159,10 +179,28 @@ def retrain_request(paths: Paths, min_new: int, trigger: str) -> RunRequest | Sk
 
 
 def guarded_request(
-    instance: DagsterInstance, paths: Paths, min_new: int, trigger: str
+    instance: DagsterInstance,
+    paths: Paths,
+    min_new: int,
+    trigger: str,
+    say: Callable[[str], None] = print,
+    now: float | None = None,
 ) -> RunRequest | SkipReason:
     """What the sensor and the schedule both return: ``retrain_guard``, then the request, unless
-    a run in flight already retrains the same set."""
+    a run in flight already retrains the same set, as the set's next attempt
+    (``retrain_attempts.next_attempt``: a failed run is tried again, a refused one is not).
+
+    First, runs whose worker died are failed (``reap_launched``, said through ``say``): with
+    only the landing sensor reaping, a crashed retrain_job stayed STARTED while that sensor was
+    stopped, and every tick here skipped "a retrain_job run is in flight" for ever. Reaping
+    from two sensors is safe: each judges a run by its worker's process, which is gone for
+    both, and a run one has failed is no longer in progress for the other. The sensor daemon
+    ticks sensors one after the other (unless its threads are turned on); two ticks judging
+    the same dead run at the same instant would report its failure twice, and the run retries
+    re-execute a run once (the retry is tagged on the failed run)."""
+    from assets.stale_runs import reap_launched
+
+    reap_launched(instance, say)
     if (guard := retrain_guard(instance)) is not None:
         return guard
     result = retrain_request(paths, min_new, trigger)
@@ -170,6 +208,8 @@ def guarded_request(
         return SkipReason(
             f"run {run_id} already retrains {result.tags[NEW_PARTITIONS_TAG]}: waiting for it"
         )
+    if isinstance(result, RunRequest):
+        return next_attempt(instance, result, result.tags[NEW_PARTITIONS_TAG], now)
     return result
 
 
@@ -180,13 +220,15 @@ def guarded_request(
     default_status=DefaultSensorStatus.RUNNING,
     description="Launches retrain_job when at least RECASSETS_RETRAIN_MIN_NEW_PARTITIONS "
     "(default 1) training_examples partitions are trainable and not yet consumed by the "
-    "latest checkpoints; run key = that set of days; waits while a retraining runs or "
+    "checkpoints the next training continues (the served ones); run key = that set of days; waits while a retraining runs or "
     "training_examples is being written.",
 )
 def retrain_sensor(context: SensorEvaluationContext, lake: LakeResource):
-    result = guarded_request(context.instance, lake.paths(), MIN_NEW_PARTITIONS, "retrain_sensor")
+    result = guarded_request(
+        context.instance, lake.paths(), MIN_NEW_PARTITIONS, "retrain_sensor", context.log.warning
+    )
     if isinstance(result, RunRequest):
-        context.log.info(f"retrain_sensor: {result.tags[NEW_PARTITIONS_TAG]}")
+        context.log.info(f"retrain_sensor: {result.tags[NEW_PARTITIONS_TAG]}, {result.run_key}")
     return result
 
 
@@ -202,4 +244,6 @@ def retrain_sensor(context: SensorEvaluationContext, lake: LakeResource):
     "already retrains as soon as a day is trainable.",
 )
 def retrain_schedule(context: ScheduleEvaluationContext, lake: LakeResource):
-    return guarded_request(context.instance, lake.paths(), 1, "retrain_schedule")
+    return guarded_request(
+        context.instance, lake.paths(), 1, "retrain_schedule", context.log.warning
+    )

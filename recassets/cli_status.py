@@ -1,0 +1,192 @@
+"""``recassets status``: how fresh what serves is. The policy and the models it names (their
+checkpoints, the last training day each consumed, when they were promoted), the last gate
+result, the training days the served model has not consumed, and the newest bento beside the
+one a ``recassets serve`` of this home serves.
+
+Why the bento lines: a running ``bentoml serve`` (``recassets serve``) keeps the bento it
+started with; a promotion builds a new bento but does not restart the server (measured: after
+two promotions and five newer bentos, ``/info`` still named the first). ``recassets serve``
+leaves its log at ``logs/bentoml-serve-<port>.log`` (``recassets.bento.server.start``), whose
+first line names the bento it started; the newest such log is read, and its port probed
+(connect only, 0.3 s) to say whether something still answers there.
+
+The policy is read through ``recassets.training.policy``'s public functions; each part that
+cannot be read is said on its line, and the others are still printed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_STARTED = re.compile(r'BentoServer from "([^"]+)" listening on (https?://([^:/\s]+):(\d+))')
+
+
+def serving_lines(paths: Any) -> list[str]:
+    """The serving lines of ``recassets status``, two spaces in."""
+    lines: list[str] = []
+    policy = _part(lines, "serving policy", lambda: _policy(paths))
+    if policy is not None:
+        _part(lines, "served model", lambda: _served_model(paths, policy))
+        _part(lines, "last gate", lambda: _last_gate(paths, policy))
+        _part(lines, "training days pending", lambda: _pending(paths, policy))
+    _part(lines, "newest bento", lambda: _bentos(paths))
+    return lines
+
+
+def _part(lines: list[str], name: str, make: Callable[[], Any]) -> Any:
+    """Append what ``make`` returns (lines, or (lines, value)); on an error, one line naming
+    it, and None."""
+    try:
+        got = make()
+    except Exception as e:  # noqa: BLE001 - a damaged part is said, not the status ended
+        from recassets.cli_args import plain
+
+        lines.append(f"  {name}: unknown ({plain(e)[:200]})")
+        return None
+    said, value = got if isinstance(got, tuple) else (got, None)
+    lines += said
+    return value
+
+
+def _when(stamp: float) -> str:
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(timespec="seconds")
+
+
+def _policy(paths: Any) -> tuple[list[str], dict[str, Any]]:
+    from recassets.training.policy import current_policy
+
+    policy = current_policy(paths)
+    what = str(policy.get("policy"))
+    if policy.get("order") or policy.get("fallback"):
+        what += (
+            f" ({', '.join(f'{k} {policy[k]}' for k in ('order', 'fallback') if policy.get(k))})"
+        )
+    if policy.get("variant"):
+        what += f" ({policy['variant']})"
+    return [f"  serving policy: {what}"], policy
+
+
+def _trained_through(path: str) -> str:
+    from recassets.training.checkpoint import Checkpoint
+
+    days = Checkpoint.load(path).partitions
+    return f"trained through {days[-1]}" if days else "trained on no day"
+
+
+def _served_model(paths: Any, policy: dict[str, Any]) -> list[str]:
+    from recassets.training.policy import KINDS, MODEL
+
+    if policy.get("policy") != MODEL:
+        since = policy.get("updated_at")
+        return ["  served model: none, popularity serves" + (f" (since {since})" if since else "")]
+    parts = [f"{kind} {policy[kind]} ({_trained_through(policy[kind])})"
+             for kind in KINDS if policy.get(kind)]  # fmt: skip
+    return [f"  served model: {'; '.join(parts)}; promoted_at {policy.get('promoted_at', '?')}"]
+
+
+def _one_line(reasons: Any, limit: int = 240) -> str:
+    text = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else str(reasons or "")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _last_gate(paths: Any, policy: dict[str, Any]) -> list[str]:
+    """The last evaluation's verdict: promoted when the pointer names its checkpoints (the
+    co-occurrence fallback is a refusal that still rewrote it), refused otherwise (the gate
+    recomputed on the saved report: the check records it only in the Dagster instance)."""
+    from recassets.training.policy import evaluation_path, gate_report
+    from recassets.training.report import EvaluationReport
+
+    lines = []
+    where = evaluation_path(paths)
+    if not Path(where).exists():
+        lines.append("  last gate: none yet (no evaluation)")
+    else:
+        report = EvaluationReport.load(where)
+        served = (policy.get("evaluation") or {}).get("checkpoints")
+        if served == report.checkpoints and policy.get("fallback"):
+            lines.append(f"  last gate: refused at {policy.get('promoted_at', '?')}, "
+                         f"{policy['fallback']} serves: {_one_line(policy.get('reasons'))}")  # fmt: skip
+        elif served == report.checkpoints:
+            lines.append(f"  last gate: promoted at {policy.get('promoted_at', '?')}: "
+                         f"{_one_line(policy.get('reasons'))}")  # fmt: skip
+        else:
+            decision = gate_report(report)
+            verdict = "passed, not promoted" if decision.passed else "refused"
+            lines.append(f"  last gate: {verdict} (evaluated {_when(Path(where).stat().st_mtime)}"
+                         f"): {_one_line(decision.reasons)}")  # fmt: skip
+    replaced = policy.get("replaced")
+    if isinstance(replaced, dict):
+        at = policy.get("updated_at") or policy.get("promoted_at") or "?"
+        lines.append(f"  demoted at {at}: {replaced.get('two_tower', 'the model')} "
+                     f"(promoted {replaced.get('promoted_at', '?')}) no longer serves: "
+                     f"{_one_line(replaced.get('reasons'))}")  # fmt: skip
+    return lines
+
+
+def _pending(paths: Any, policy: dict[str, Any]) -> list[str]:
+    """The trainable days (examples built, less the held-out ones) the served models did not
+    consume, and which of them no checkpoint consumed yet (the next retraining's)."""
+    from recassets.freshness import consumed_partitions, pending_training_days
+    from recassets.training.checkpoint import Checkpoint
+    from recassets.training.examples import available_days, choose_holdout
+    from recassets.training.policy import KINDS, MODEL
+
+    available = available_days(paths)
+    if not available:
+        return ["  training days pending: none (no training examples built)"]
+    holdout = choose_holdout(paths, None).days
+    model = policy.get("policy") == MODEL
+    served = {k: (sorted(Checkpoint.load(policy[k]).partitions) if model and policy.get(k)
+                  else None) for k in KINDS}  # fmt: skip
+    behind = pending_training_days(available, served, holdout)
+    untrained = pending_training_days(
+        available, {k: consumed_partitions(paths, k) for k in KINDS}, holdout
+    )
+    span = f" ({behind[0]} .. {behind[-1]})" if behind else ""
+    return [f"  training days pending: {len(behind)} built and not in the served model{span}; "
+            f"{len(untrained)} of them not trained by any checkpoint yet (the next "
+            f"retraining's); {holdout} newest held out for evaluation"]  # fmt: skip
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def _bentos(paths: Any) -> list[str]:
+    from recassets.bento.store import latest_bento
+
+    newest = latest_bento(paths)
+    lines = [f"  newest bento: {newest or 'none built'}"]
+    logs = sorted(Path(paths.home, "logs").glob("bentoml-serve-*.log"),
+                  key=lambda p: p.stat().st_mtime, reverse=True)  # fmt: skip
+    started = None
+    for log in logs[:1]:
+        with open(log, errors="replace") as f:
+            head = f.read(20_000)
+        if m := _STARTED.search(head):
+            started = (m.group(1), m.group(2), m.group(3), int(m.group(4)), log)
+    if started is None:
+        lines.append("  served bento: no `recassets serve` recorded in this home; a running "
+                     "server keeps the bento it started with: restart it (`recassets serve`) "
+                     "to serve the newest")  # fmt: skip
+        return lines
+    tag, url, host, port, log = started
+    state = "answering" if _answers(host, port) else "not answering (stopped?)"
+    note = ("the newest" if tag == newest else "not the newest: a running server keeps the bento "
+            "it started with; restart it (`recassets serve`) to serve the newest")  # fmt: skip
+    lines.append(f"  served bento: {tag} by `recassets serve` at {url}, {state} (log {log}); "
+                 f"{note}")  # fmt: skip
+    return lines
+
+
+__all__ = ["serving_lines"]

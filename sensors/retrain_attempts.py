@@ -1,0 +1,176 @@
+"""The attempts at retraining one set of new days: a failed run is tried again, a refused one
+is not, and every skip says which run it waits on and what to do.
+
+``retrain_job`` does not retry failed steps (``sensors.retrain.RETRAIN_RUN_TAGS``: the gate's
+refusal is a failed step, and is final). Before 2026-12-07 the run key was only the set of
+days, so a run that failed for any other reason (an examples file moved aside, an object-store
+blip) was never tried again: every later tick offered the same key, Dagster skipped it as
+"already completed" with an empty skip reason, and nothing retrained until the next day
+changed the set.
+
+Now each request names its set (``RETRAIN_KEY_TAG``, the set's run key) and its attempt
+(``ATTEMPT_TAG``); the first attempt keeps the set's key, attempt n its key plus
+``:attempt<n>``. The newest run of the set decides:
+
+- none: the first attempt;
+- queued or running: wait for it;
+- failed by the promotion gate (its blocking check ``model_evaluation_promotion_gate``
+  evaluated and did not pass: an ``ASSET_CHECK_EVALUATION`` with ``passed`` false in that run):
+  final, not retried, the gate's first reason said;
+- failed otherwise (a step error, a crash the daemon's own retries did not cure): the next
+  attempt, once ``RETRY_WAITS_S`` has passed since it ended (10 min after the first, 1 h after
+  the second: a blip is over in minutes, an outage gets an hour); after ``MAX_ATTEMPTS`` (3),
+  no more, and the skip reason names the last run and how to run it again once the cause is
+  fixed;
+- canceled: someone stopped it on purpose: not retried, said.
+
+The daemon's own retries of a crashed run (``run_retries``) copy the parent's tags, so they
+count as the same attempt. A run launched before these tags is found by its run key (Dagster's
+``dagster/run_key`` tag) as the first attempt. Times are the instance's (the run's end), read
+against this machine's clock: the wait is minutes, so a skew of seconds does not matter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunRecord,
+    RunRequest,
+    RunsFilter,
+    SkipReason,
+)
+
+from sensors.landing import IN_FLIGHT
+
+RETRAIN_KEY_TAG = "recassets/retrain_key"  # the set's run key, on every attempt at it
+ATTEMPT_TAG = "recassets/retrain_attempt"  # 1, 2, 3
+RUN_KEY_TAG = "dagster/run_key"  # Dagster's, on the runs an instigator launched
+GATE_CHECK = "model_evaluation_promotion_gate"
+# The wait after failed attempt n before attempt n+1 (seconds); one more attempt than waits.
+RETRY_WAITS_S = (10 * 60, 60 * 60)
+MAX_ATTEMPTS = len(RETRY_WAITS_S) + 1
+RELAUNCH = (
+    "re-execute run {run} from the Dagster UI (Runs > {run} > Re-execute > All steps), or "
+    "`dagster job launch -w workspace.yaml -j retrain_job` with this DAGSTER_HOME"
+)
+
+
+def attempt_key(key: str, attempt: int) -> str:
+    """The run key of attempt ``attempt`` at the set whose key is ``key``."""
+    return key if attempt == 1 else f"{key}:attempt{attempt}"
+
+
+def set_runs(instance: DagsterInstance, key: str) -> list[RunRecord]:
+    """The run records of the set ``key``, newest first: tagged with it, or launched before
+    the tag with its key as their run key."""
+    found: dict[str, RunRecord] = {}
+    for tags in ({RETRAIN_KEY_TAG: key}, {RUN_KEY_TAG: key}):
+        for record in instance.get_run_records(filters=RunsFilter(tags=tags), limit=50):
+            found[record.dagster_run.run_id] = record
+    return sorted(found.values(), key=lambda r: r.storage_id, reverse=True)
+
+
+def gate_refusal(instance: DagsterInstance, run_id: str) -> str | None:
+    """The promotion gate's first reason when it evaluated in run ``run_id`` and did not pass
+    ("refused" when it gave none); None when it passed or did not evaluate."""
+    records = instance.get_records_for_run(
+        run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=50
+    ).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        data = event.event_specific_data if event else None
+        if getattr(data, "check_name", None) != GATE_CHECK or getattr(data, "passed", True):
+            continue
+        reasons = getattr(data, "metadata", {}).get("reasons")
+        text = str(getattr(reasons, "value", reasons) or "")
+        first = next((ln.lstrip("- ").strip() for ln in text.splitlines() if ln.strip()), "")
+        return first[:300] or "refused"
+    return None
+
+
+def failed_steps(instance: DagsterInstance, run_id: str) -> list[str]:
+    """The steps that failed in run ``run_id``, in order."""
+    records = instance.get_records_for_run(
+        run_id, of_type=DagsterEventType.STEP_FAILURE, limit=50
+    ).records
+    entries = [r.event_log_entry for r in records]
+    return list(dict.fromkeys(e.step_key or getattr(e.dagster_event, "step_key", None) or "?"
+                              for e in entries))  # fmt: skip
+
+
+def _ended(record: RunRecord) -> float:
+    """When the run ended, by the instance: its end time, else its last update."""
+    if record.end_time is not None:
+        return float(record.end_time)
+    updated = record.update_timestamp
+    return (updated if updated.tzinfo else updated.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def next_attempt(
+    instance: DagsterInstance, request: RunRequest, days: str, now: float | None = None
+) -> RunRequest | SkipReason:
+    """``request`` (a set's first attempt, its run key the set's; ``days`` names the set) as
+    the attempt the set's runs call for, or why none (module docstring)."""
+    key = str(request.run_key)
+    records = set_runs(instance, key)
+
+    def attempt(n: int) -> RunRequest:
+        tags = {**(request.tags or {}), RETRAIN_KEY_TAG: key, ATTEMPT_TAG: str(n)}
+        return request.with_replaced_attrs(run_key=attempt_key(key, n), tags=tags)
+
+    if not records:
+        return attempt(1)
+    last = records[0]
+    run = last.dagster_run
+    tried = max(int(r.dagster_run.tags.get(ATTEMPT_TAG, "1")) for r in records)
+    relaunch = RELAUNCH.format(run=run.run_id)
+    if run.status in IN_FLIGHT:
+        return SkipReason(f"run {run.run_id} retrains {days}: waiting for it")
+    if run.status == DagsterRunStatus.SUCCESS:
+        return SkipReason(
+            f"run {run.run_id} retrained {days} and succeeded, yet the latest checkpoints do "
+            f"not hold these days: not launched again; to train them, {relaunch}"
+        )
+    if run.status == DagsterRunStatus.CANCELED:
+        return SkipReason(
+            f"run {run.run_id} (attempt {tried} at {days}) was canceled: not retried; to run "
+            f"it, {relaunch}"
+        )
+    if refused := gate_refusal(instance, run.run_id):
+        return SkipReason(
+            f"run {run.run_id}: the promotion gate refused the candidate trained on {days} "
+            f"({refused}): final, not retried; the current policy keeps serving, and the next "
+            "trainable day retrains"
+        )
+    steps = ", ".join(failed_steps(instance, run.run_id)) or "no step failed: the run did"
+    if tried >= MAX_ATTEMPTS:
+        return SkipReason(
+            f"run {run.run_id}, attempt {tried} of {MAX_ATTEMPTS} at {days}, failed ({steps}): "
+            f"no more automatic attempts; fix the cause (its log), then {relaunch}"
+        )
+    wait = RETRY_WAITS_S[tried - 1]
+    due = _ended(last) + wait
+    now = time.time() if now is None else now
+    if now < due:
+        at = dt.datetime.fromtimestamp(due, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return SkipReason(
+            f"run {run.run_id}, attempt {tried} of {MAX_ATTEMPTS} at {days}, failed ({steps}): "
+            f"attempt {tried + 1} at {at} ({wait // 60} min after it ended); sooner: {relaunch}"
+        )
+    return attempt(tried + 1)
+
+
+__all__ = [
+    "ATTEMPT_TAG",
+    "MAX_ATTEMPTS",
+    "RETRAIN_KEY_TAG",
+    "RETRY_WAITS_S",
+    "attempt_key",
+    "gate_refusal",
+    "next_attempt",
+]
