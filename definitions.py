@@ -17,6 +17,7 @@ from assets import (
     serving_log,
     training,
 )
+from assets.failures import with_final_failures
 from assets.references import with_code_references
 from resources import build_resources
 from sensors import JOBS, SCHEDULES, SENSORS
@@ -43,19 +44,22 @@ def executor_from_env() -> ExecutorDefinition:
 
 defs = Definitions(
     # The asset modules declare the assets; sensors.conditions says when Dagster builds them;
-    # assets.references links each to its code (the body and the library function it calls).
+    # assets.references links each to its code (the body and the library function it calls);
+    # assets.failures keeps the instance from retrying a run whose error a retry cannot mend.
     assets=with_code_references(
-        with_automation(
-            [
-                *ingest.ASSETS,
-                *features.ASSETS,
-                *featurestore.ASSETS,
-                *training.ASSETS,
-                *models.ASSETS,
-                *retrieval.ASSETS,
-                *serving.ASSETS,
-                *serving_log.ASSETS,
-            ]
+        with_final_failures(
+            with_automation(
+                [
+                    *ingest.ASSETS,
+                    *features.ASSETS,
+                    *featurestore.ASSETS,
+                    *training.ASSETS,
+                    *models.ASSETS,
+                    *retrieval.ASSETS,
+                    *serving.ASSETS,
+                    *serving_log.ASSETS,
+                ]
+            )
         )
     ),
     asset_checks=[

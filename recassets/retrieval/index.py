@@ -222,13 +222,18 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
 
 
+class IndexFactoryError(ValueError):
+    """An index factory string FAISS does not read, or one this build does not serve: the
+    run's own configuration, which a retry cannot mend (``assets.failures``)."""
+
+
 def _new_index(faiss: Any, dim: int, factory: str) -> Any:
     """An empty index of ``factory``, refused by name unless it is Flat or IVF (see the module
     docstring): an HNSW build ran to the end and then failed tuning, inside FAISS."""
     try:
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
-        raise ValueError(
+        raise IndexFactoryError(
             f"index factory {factory!r} is not one FAISS reads: {_first_line(exc)}"
         ) from exc
     if factory == "Flat":
@@ -236,7 +241,7 @@ def _new_index(faiss: Any, dim: int, factory: str) -> Any:
     try:
         faiss.extract_index_ivf(index)
     except RuntimeError:
-        raise ValueError(
+        raise IndexFactoryError(
             f"index factory {factory!r} is neither Flat nor an IVF index (IVF<nlist>,Flat, "
             "IVF<nlist>,SQ8, ...): only those are built, tuned and checked"
         ) from None
@@ -291,7 +296,7 @@ class ItemIndex:
             if info.nprobe is not None:  # on a Flat index: FAISS's own error, now named
                 set_nprobe(index, info.nprobe)
         except Exception as exc:  # faiss raises RuntimeError, numpy ValueError/EOFError, ...
-            raise ValueError(f"index {folder} is damaged: {exc}") from exc
+            raise IndexFactoryError(f"index {folder} is damaged: {exc}") from exc
         problem = None
         if len(ids) != index.ntotal:
             problem = f"{index.ntotal} vectors but {len(ids)} item ids (mixed files?)"
@@ -304,7 +309,7 @@ class ItemIndex:
         elif index.metric_type != faiss.METRIC_INNER_PRODUCT:
             problem = "the index is not an inner-product index (the towers score by dot product)"
         if problem:
-            raise ValueError(f"index {folder}: {problem}")
+            raise IndexFactoryError(f"index {folder}: {problem}")
         return cls(index=index, item_ids=ids.astype(np.int64), info=info)
 
 
@@ -340,6 +345,7 @@ def info_dict(info: IndexInfo) -> Mapping[str, Any]:
 
 __all__ = [
     "EXACT_MAX",
+    "IndexFactoryError",
     "MIN_RECALL",
     "PQ_MIN",
     "IndexInfo",
