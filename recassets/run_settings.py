@@ -35,8 +35,12 @@ MAXIMA: dict[str, tuple[int, str]] = {
     "RECASSETS_SERVE_API_THREADS": (1024, "request threads of one worker"),
     # a landing sensor that ticks less than daily would miss the daily partitions it starts
     "RECASSETS_SENSOR_INTERVAL_S": (86_400, "one day, in seconds"),
+    # the landing sensor's own interval, the same reason (sensors/landing.py)
+    "RECASSETS_LANDING_INTERVAL_S": (86_400, "one day, in seconds"),
     # files unchanged for a day have settled: a longer wait holds back a day's data for ever
     "RECASSETS_LANDING_SETTLE_SECONDS": (86_400, "one day, in seconds"),
+    # a Spark master or Connect server not answering within an hour is down, not slow
+    "RECASSETS_SPARK_CONNECT_TIMEOUT_S": (3_600, "one hour, in seconds"),
 }
 
 
@@ -159,14 +163,14 @@ def check(environ: Mapping[str, str]) -> None:
         SETTLE_TIMEOUT_ENV,
     )
     from recassets.quality.checks import parse_volume_band
-    from recassets.spark import parse_conf
+    from recassets.spark_settings import check_spark
     from recassets.training import settings as training
 
     parse_volume_band(environ.get("RECASSETS_VOLUME_BAND"))  # the quality checks
     env_int(SETTLE_ENV, DEFAULT_SETTLE_S, env=environ)  # the ingestion and the landing sensor
     env_int(SETTLE_TIMEOUT_ENV, DEFAULT_SETTLE_TIMEOUT_S, env=environ)
     env_int("RECASSETS_SENSOR_INTERVAL_S", 30, minimum=1, env=environ)  # sensors/landing.py
-    parse_conf(environ.get("RECASSETS_SPARK_CONF"))  # every Spark step (SparkResource)
+    check_spark(environ)  # every Spark step (SparkResource): conf, memory, master, Connect URL
     training.check(environ)  # the training steps: processes, row-wise tables, the launcher
     torch_variant(environ)  # the bento step: the build...
     publishing(environ)  # ...and the embedding rows it publishes

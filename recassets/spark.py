@@ -5,6 +5,10 @@ arguments (in Dagster, the ``SparkResource``, fed by ``RECASSETS_SPARK_MASTER``,
 ``RECASSETS_SPARK_REMOTE``, ``RECASSETS_SPARK_CONF`` and ``RECASSETS_SPARK_JARS``), so ``local[*]``, ``spark://host:7077``, ``k8s://https://...``
 and Spark Connect ``sc://host:15002`` run the same code (docs/operations.md, "Spark Connect"). delta-spark's jars are fetched from Maven Central
 by Ivy on the first start and cached under ``~/.ivy2.5.2``; when that fails the error says so.
+A start that fails for another reason says that reason: bad settings are refused before the JVM
+starts (``recassets.spark_settings``), a JVM that does not start is explained in its launcher's
+own words, and a master or Connect server that does not answer is named after a bounded wait
+(``recassets.spark_start``).
 
 The environment is read for one thing only, an ``s3a://`` lake (``RECASSETS_LAKE``,
 ``_ARTIFACTS``, ``_LANDING``): hadoop-aws and the AWS SDK join the packages (``extra_packages``)
@@ -22,6 +26,16 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from recassets.spark_settings import CONF_ENV, MASTER_ENV, REMOTE_ENV, check_master, check_memory
+from recassets.spark_start import JARS_HELP as JARS_HELP  # its old home, re-exported
+from recassets.spark_start import (
+    SparkStartError,
+    launch_teed,
+    start_error,
+    wait_for_connect,
+    wait_for_master,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -57,18 +71,6 @@ DEFAULT_CONF: dict[str, str] = {
     # disabled"): 256 MB is reserved address space, committed only as it is used.
     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m",
 }
-
-JARS_HELP = (
-    "Spark could not load delta-spark's jars. On the first start Spark fetches "
-    "io.delta:delta-spark from Maven Central and caches it under ~/.ivy2.5.2; run once with "
-    "network access to Maven Central, or point RECASSETS_SPARK_JARS at local copies of the "
-    "delta-spark and delta-storage jars (comma-separated) for an offline machine."
-)
-
-
-class SparkStartError(RuntimeError):
-    pass
-
 
 DEFAULT_MASTER = "local[*]"
 
@@ -358,11 +360,26 @@ def get_spark(
 
         master = master or DEFAULT_MASTER
         merged = session_conf(conf, os.environ)
+        try:  # what the settings check refuses, refused here too for a value given in code
+            check_memory(merged)
+            check_master(remote or master, REMOTE_ENV if remote else MASTER_ENV)
+        except ValueError as e:
+            raise SparkStartError(str(e)) from None
         if remote or master.startswith("sc://"):
+            where = REMOTE_ENV if remote else MASTER_ENV
+            wait_for_connect(remote or master, where)  # bounded: the client's retries are not
             _session = connect_session(remote or master, merged, app_name)
             return _session
 
-        local = merged.get("spark.master", master).startswith("local")  # the conf's wins
+        where = MASTER_ENV
+        if "spark.master" in merged:  # the conf's wins
+            master, where = merged["spark.master"], f"{CONF_ENV}'s spark.master"
+            try:
+                check_master(master, where)
+            except ValueError as e:
+                raise SparkStartError(str(e)) from None
+        wait_for_master(master, where)  # a spark:// master: named at once when it is down
+        local = master.startswith("local")
         if local and os.name == "posix":  # flock and a uid: not on Windows, left as Spark has it
             sweep_scratch()  # what killed JVMs before this one left behind
             merged.update(scratch_conf(merged, os.environ))
@@ -384,25 +401,16 @@ def get_spark(
 
                 # Delta's helper sets spark.jars.packages outright: the user's go through it
                 builder = configure_spark_with_delta_pip(builder, extra_packages=packages)
+            launch_teed(builder._options)  # the JVM as getOrCreate would start it, stderr kept
             session = builder.getOrCreate()
             # Touch the Delta classes now, so a missing jar fails here with advice, not later.
             jvm: Any = session._jvm  # py4j's view of the JVM: attributes made on access
             jvm.io.delta.tables.DeltaTable  # noqa: B018
-        except Exception as exc:  # the JVM reports jar resolution failures in many shapes
-            text = str(exc)
-            if any(
-                s in text
-                for s in (
-                    "resolve",
-                    "ivy",
-                    "download",
-                    "DeltaTable",
-                    "ClassNotFound",
-                    "JAVA_GATEWAY",
-                )
-            ):
-                raise SparkStartError(f"{JARS_HELP}\nCause: {text[-2000:]}") from exc
-            raise
+        except Exception as exc:  # explained in the launcher's words where they say why
+            error = start_error(exc, master, where)
+            if error is exc:
+                raise
+            raise error from exc
         session.sparkContext.setLogLevel("ERROR")
         _session = session
         return _session
@@ -442,7 +450,8 @@ def connect_session(url: str, conf: dict[str, str], app_name: str = "recassets")
     The session's SQL conf (``conf``, less what only the server's launch sets: driver,
     executors, UI, jars) is sent with it; Delta's extension and catalog are the server's, and
     are checked here so that a server without them fails now, with advice, and not at the
-    first write."""
+    first write. ``get_spark`` first waits for the server to answer (``wait_for_connect``):
+    the client itself would retry for about ten minutes, silently."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.remote(url).appName(app_name)
@@ -464,6 +473,35 @@ def stop_spark() -> None:
         if _session is not None:
             _session.stop()
             _session = None
+
+
+def release_jvm() -> None:
+    """``stop_spark``, then end the driver JVM itself: a stopped session leaves pyspark's
+    gateway process running with its heap (3.75 GB idle through a models' run, review
+    2026-12-07). A later ``get_spark`` starts a new one. Nothing on Spark Connect (no JVM
+    here) or inside spark-submit (``PYSPARK_GATEWAY_PORT``: the JVM is not ours)."""
+    import contextlib
+    import subprocess
+
+    from pyspark import SparkContext
+
+    stop_spark()
+    gateway = SparkContext._gateway
+    if gateway is None or "PYSPARK_GATEWAY_PORT" in os.environ:
+        return
+    proc = getattr(gateway, "proc", None)
+    with contextlib.suppress(Exception):  # a JVM already gone: nothing to say
+        gateway.shutdown()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    if proc is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()  # the launcher's pipe: the JVM exits when it breaks
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 # --- small frames made on the driver ------------------------------------------------------------
