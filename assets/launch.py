@@ -14,7 +14,9 @@ run (a single-run backfill), null for unpartitioned assets. A run that fails sto
 (exit 1), except where ``tolerate`` names a blocking check whose failure is the intended
 outcome (the promotion gate refusing a model): the plan goes on, since what follows serves
 the policy that stays; and where ``keep_going`` is set (the models' run), which goes on after
-any failure for the same reason and exits 1 at the end.
+any failure for the same reason and exits 1 at the end. A stop signal (SIGINT, SIGTERM: the
+CLI passes its own on) ends the plan after the run it interrupted, ``keep_going`` or not:
+nothing more is launched, and the exit is 128 + the signal.
 
 Each run's end is one line on stdout, ``recassets-run: <index> <SUCCESS|REFUSED|FAILURE>
 <run id>``, after one ``recassets-failed: <step> <cause>`` line per failed step, which the
@@ -42,6 +44,7 @@ from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from assets.stale_runs import held_pools, process_tags, reap
 from assets.staleness import rebuild_hint, stale_features
 from recassets.cli import FAILED_LINE, NOTE_LINE, RUN_LINE
+from recassets.undo import UNDO_INCOMPLETE
 
 LOG_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 # what the CLI sets on the runs it starts, so the UI says who launched them
@@ -93,7 +96,9 @@ def failures(result: Any) -> list[tuple[str, str]]:
     """(step, the one-line cause) of each failed step of ``result``: the innermost error's
     first line (the asset's own exception, not Dagster's wrapper around it), with the lines
     after it when it ends in ':' (Dagster's "1 blocking asset check failed with ERROR
-    severity:" names the checks on the lines below: alone, it said nothing)."""
+    severity:" names the checks on the lines below: alone, it said nothing). An undo that did
+    not complete (``recassets.undo.UNDO_INCOMPLETE``: the error itself, or a note on an
+    interrupt) follows, whole: the run's error alone hid a table left ahead of Dagster."""
     out = []
     for event in result.get_step_failure_events():
         err = getattr(event.event_specific_data, "error", None)
@@ -101,6 +106,9 @@ def failures(result: Any) -> list[tuple[str, str]]:
         while err is not None:
             chain.append(err)
             err = err.cause
+        undo = _undo_statement(chain)
+        if undo is not None:  # the run's error is said from the errors the undo was raised from
+            chain = [e for e in chain if UNDO_INCOMPLETE not in _first_line(e)] or chain
         own = [e for e in chain if not str(getattr(e, "cls_name", "") or "").startswith("Dagster")]
         # the asset's own error (the outermost one not Dagster's: it names the file or the
         # table), and the innermost's first line where that is another error (its cause)
@@ -108,8 +116,19 @@ def failures(result: Any) -> list[tuple[str, str]]:
         line = _first_line(main)
         if root is not main and (cause := _first_line(root)) != "failed" and cause not in line:
             line = f"{line} (cause: {cause})"
-        out.append((event.step_key or "?", (line + _hint(chain))[:500]))
+        line = (line + _hint(chain))[:500]
+        out.append((event.step_key or "?", line if undo is None else f"{line}; {undo}"))
     return out
+
+
+def _undo_statement(chain: Sequence[Any]) -> str | None:
+    """The statement of an undo that did not complete, from the first error of ``chain``
+    whose message has one (on any of its lines: a note follows the error's own line)."""
+    for err in chain:
+        for text in (getattr(err, "message", "") or "").splitlines():
+            if UNDO_INCOMPLETE in text:
+                return text[text.index(UNDO_INCOMPLETE) :].strip()
+    return None
 
 
 def _first_line(err: Any) -> str:
@@ -142,10 +161,52 @@ def _hint(chain: Sequence[Any]) -> str:
     return ""
 
 
-def run_plan(plan: Sequence[Mapping[str, Any]], instance: DagsterInstance) -> int:
+def stop_signals() -> Callable[[], int | None]:
+    """From here on, record each SIGINT and SIGTERM this process receives. Returns a function
+    that gives the first of them (None: none yet).
+
+    A stopped ``recassets materialize`` went on: the signal interrupted the models' run, which
+    failed, and its entry's ``keep_going`` launched the serving run, which built and published
+    a bento after the operator had stopped the command (review, 2026-12-07). A run's result
+    cannot say it was stopped: Dagster's handlers take the signal during a run, and one that
+    comes as its last step ends is dropped with the run a success. So the record is the
+    signal wake-up fd (``signal.set_wakeup_fd``), to which the interpreter writes the number of
+    every signal a Python handler takes, whoever's handler it is (Dagster's, ``recassets.undo``
+    deferring one, this module's). Between runs the signals are taken here and only recorded:
+    the plan ends at its next entry, not with a ``KeyboardInterrupt`` traceback. Main thread
+    only (set_wakeup_fd's rule), as ``main`` calls it."""
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: None)  # recorded by the wake-up fd
+    got: list[int] = []
+
+    def first() -> int | None:
+        while True:
+            try:
+                data = os.read(read, 512)
+            except BlockingIOError:
+                break
+            got.extend(b for b in data if b in (signal.SIGINT, signal.SIGTERM))
+            if not data:
+                break
+        return got[0] if got else None
+
+    return first
+
+
+def run_plan(
+    plan: Sequence[Mapping[str, Any]],
+    instance: DagsterInstance,
+    stopped: Callable[[], int | None] = lambda: None,
+) -> int:
     """Each entry in order; exit 1 on a failed run, which stops the plan unless the entry says
     ``keep_going`` (the models' run: a model that cannot train leaves the served policy as it
-    is, and what follows builds from it). Each failed step is one ``FAILED_LINE``."""
+    is, and what follows builds from it). Each failed step is one ``FAILED_LINE``. Once
+    ``stopped`` names a signal (``stop_signals``) no further entry starts: a note names those
+    left, and the exit is 128 + the signal."""
     # In process, with the definitions' own job: execute_job would rebuild the job from a
     # pointer, and Dagster has no public pointer to its implicit asset job.
     job = asset_job()
@@ -157,6 +218,13 @@ def run_plan(plan: Sequence[Mapping[str, Any]], instance: DagsterInstance) -> in
     ours = {**LAUNCHED_BY, **process_tags()}  # the process, for a later reap should it die
     code = 0
     for i, entry in enumerate(plan):
+        if (stop := stopped()) is not None:
+            left = "; ".join(f"run {j + 1} of {len(plan)} ({', '.join(e['select'])})"
+                             for j, e in enumerate(plan[i:], start=i))  # fmt: skip
+            note(f"stopped by {signal.Signals(stop).name}: not started: {left}")
+            return 128 + stop
+        if spark_done(plan, i):
+            release_spark()
         for pool, run in held_pools(instance, entry["select"]):  # its steps wait: say so
             note(f"pool {pool} is held by run {run}: this run's step waits for it to end "
                  f"(if no process runs it any more, force its termination in the UI)")  # fmt: skip
@@ -181,10 +249,28 @@ def run_plan(plan: Sequence[Mapping[str, Any]], instance: DagsterInstance) -> in
         print(f"{RUN_LINE} {i} {status} {result.run_id}", flush=True)
         if status == "FAILURE":
             code = 1
-            if not entry.get("keep_going"):
+            if not entry.get("keep_going") and stopped() is None:
                 return code
     say_stale(instance, note)
-    return code
+    return code  # a signal after the last run stopped nothing: the CLI says so
+
+
+def spark_done(plan: Sequence[Mapping[str, Any]], i: int) -> bool:
+    """Whether entries before ``i`` may have used Spark and none from ``i`` on will: no
+    ``lake/`` asset is selected from there (the models, the index and the bento read the lake
+    through delta-rs, not Spark)."""
+    return i > 0 and not any(k.startswith("lake/") for e in plan[i:] for k in e["select"])
+
+
+def release_spark() -> None:
+    """End this process's Spark session and its driver JVM (``spark.release_jvm``) when the
+    rest of the plan needs neither: an idle local JVM kept its 3.75 GB through the models'
+    run, which needed 5 GB of its own (review at volume, 2026-12-07). Nothing when Spark was
+    never started here."""
+    if "recassets.spark" in sys.modules:
+        from recassets.spark import release_jvm
+
+        release_jvm()
 
 
 def say_stale(instance: DagsterInstance, note: Callable[[str], None]) -> None:
@@ -285,11 +371,12 @@ def main(argv: Sequence[str]) -> int:
         return 2
     with open(argv[0]) as f:
         plan = json.load(f)
+    stopped = stop_signals()
     stop_with_parent()
     interruptible_waits()
     prewarm_spark(plan)
     with DagsterInstance.get() as instance:
-        return run_plan(plan, instance)
+        return run_plan(plan, instance, stopped)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ The one way this codebase replaces a file: write a temporary sibling (same folde
 rename stays on one filesystem), flush and fsync it, then ``os.replace`` it over the target,
 which POSIX makes atomic. The temporary name carries the process id, so two processes writing
 the same target never share a temporary file; it starts with a dot, so landing-zone scans and
-globs skip it. On any error the temporary file is removed and the target is untouched.
+globs skip it. On any error the temporary file is removed and the target is untouched, and an
+``OSError`` names the target: a full disk while a lineage manifest was written failed its step
+with "OSError: [Errno 28] No space left on device" and no file (review, 2026-12-07).
 """
 
 from __future__ import annotations
@@ -47,8 +49,28 @@ def atomic_path(
             os.link(tmp, target)
         else:
             os.replace(tmp, target)
+    except OSError as e:
+        if (named := _naming(e, target, tmp)) is None:
+            raise
+        raise named from e
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _naming(error: OSError, target: Path, tmp: Path) -> OSError | None:
+    """``error`` again, naming ``target`` as its file (not the temporary one, removed by then):
+    the same type, which the errno picks (``FileExistsError`` for an exclusive write's loser,
+    ``PermissionError``...). None, to raise ``error`` as it is, where it names another file (a
+    writer reading its source) or, without an errno or of a library's own subclass that the
+    errno would not rebuild, once it has the target in a note."""
+    if error.filename is not None and os.fspath(error.filename) != str(tmp):
+        return None
+    if error.errno is not None:
+        named = OSError(error.errno, error.strerror, str(target))
+        if type(named) is type(error):
+            return named
+    error.add_note(f"while writing {target}")
+    return None
 
 
 def write_with(

@@ -77,5 +77,10 @@ def test_a_failed_restore_is_noted_and_the_files_still_go_back(spark, paths, tmp
             manifest.write_text("after")
             raise KeyboardInterrupt
 
-    assert raised.value.__notes__ == [f"recassets could not restore {table}: OSError: disk full"]
+    # the restore's own error, then what the run left behind (an interrupt keeps its type)
+    assert raised.value.__notes__ == [
+        f"recassets could not restore {table}: OSError: disk full",
+        f"{undo.UNDO_INCOMPLETE}, which stay ahead of what Dagster recorded: {table} at Delta "
+        f"version 2, it should be at version 1 (before this run); {undo.AGAIN}",
+    ]
     assert manifest.read_text() == "before"
