@@ -80,6 +80,10 @@ SENSOR_INTERVAL_S = env_int("RECASSETS_SENSOR_INTERVAL_S", 30, minimum=1)
 # Its wait is on the path from landing to online; a tick only lists folders (no file is
 # read), so ticking often costs next to nothing. 5 s is also the sensor daemon's own loop
 # (dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME): a shorter interval would not tick faster.
+# A value set is taken as it is, 1 to 86,400 (``run_settings.MAXIMA``: a landing sensor that
+# ticks less than daily misses the daily partitions it starts), even above the sensor
+# interval: nothing else waits on it. Out of range, the code location refuses to load,
+# naming the variable.
 LANDING_INTERVAL_S = env_int("RECASSETS_LANDING_INTERVAL_S", min(5, SENSOR_INTERVAL_S), minimum=1)
 # RECASSETS_LANDING_SETTLE_SECONDS (recassets.freshness.SETTLE_ENV): how long a day's files
 # must be unchanged before they are ingested, read at each tick.

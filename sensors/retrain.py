@@ -14,7 +14,8 @@ FAISS index, the bento) once they exist, less the day-partitioned decision log.
 The run key is the set of pending days, so a set is retrained once; a run that failed for a
 reason other than the gate's refusal is tried again, at most 3 attempts, 10 min and then 1 h
 after the failure (``sensors.retrain_attempts``: attempt n's key is the set's plus
-``:attempt<n>``); a refused one is final; each skip names the run and what to do. Never two
+``:attempt<n>``); a refused one, or one failed with an error a retry cannot mend
+(``assets.failures.FINAL``), is final; each skip names the run and what to do. Never two
 trainings at once (both would write the same next checkpoint version), and not while a run is
 writing training_examples (a range commits day by day: one retraining per burst, not two):
 ``retrain_guard``, shared by the sensor and the schedule, which also wait while any run in

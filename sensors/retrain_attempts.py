@@ -17,12 +17,22 @@ Now each request names its set (``RETRAIN_KEY_TAG``, the set's run key) and its 
 - failed by the promotion gate (its blocking check ``model_evaluation_promotion_gate``
   evaluated and did not pass: an ``ASSET_CHECK_EVALUATION`` with ``passed`` false in that run):
   final, not retried, the gate's first reason said;
+- failed with an error a retry cannot mend (``assets.failures.FINAL``: its config out of its
+  bounds, a day never ingested, no landing folder, a FAISS factory FAISS does not read; the
+  failure hook's judgement): final, not retried, the step and the error said, and what to do
+  once it is mended;
 - failed otherwise (a step error, a crash the daemon's own retries did not cure): the next
   attempt, once ``RETRY_WAITS_S`` has passed since it ended (10 min after the first, 1 h after
   the second: a blip is over in minutes, an outage gets an hour); after ``MAX_ATTEMPTS`` (3),
   no more, and the skip reason names the last run and how to run it again once the cause is
   fixed;
 - canceled: someone stopped it on purpose: not retried, said.
+
+The final errors are read from the run's step failures (each error and the errors it was
+raised from, by class name: an event stores no class), not from the
+``dagster/retry_on_asset_or_op_failure: false`` tag the failure hook sets: every
+``retrain_job`` run carries that tag from its job (``sensors.retrain.RETRAIN_RUN_TAGS``), so
+it cannot tell a final error from a blip here.
 
 The daemon's own retries of a crashed run (``run_retries``) copy the parent's tags, so they
 count as the same attempt. A run launched before these tags is found by its run key (Dagster's
@@ -34,6 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
 
 from dagster import (
     DagsterEventType,
@@ -45,6 +56,7 @@ from dagster import (
     SkipReason,
 )
 
+from assets.failures import FINAL
 from sensors.landing import IN_FLIGHT
 
 RETRAIN_KEY_TAG = "recassets/retrain_key"  # the set's run key, on every attempt at it
@@ -93,14 +105,41 @@ def gate_refusal(instance: DagsterInstance, run_id: str) -> str | None:
     return None
 
 
-def failed_steps(instance: DagsterInstance, run_id: str) -> list[str]:
-    """The steps that failed in run ``run_id``, in order."""
+def _step_failures(instance: DagsterInstance, run_id: str) -> list[tuple[str, Any]]:
+    """(step, its serialized error or None) of each step failure of run ``run_id``, in order."""
     records = instance.get_records_for_run(
         run_id, of_type=DagsterEventType.STEP_FAILURE, limit=50
     ).records
-    entries = [r.event_log_entry for r in records]
-    return list(dict.fromkeys(e.step_key or getattr(e.dagster_event, "step_key", None) or "?"
-                              for e in entries))  # fmt: skip
+    out = []
+    for record in records:
+        entry, event = record.event_log_entry, record.event_log_entry.dagster_event
+        step = entry.step_key or getattr(event, "step_key", None) or "?"
+        out.append((step, getattr(getattr(event, "event_specific_data", None), "error", None)))
+    return out
+
+
+def failed_steps(instance: DagsterInstance, run_id: str) -> list[str]:
+    """The steps that failed in run ``run_id``, in order."""
+    return list(dict.fromkeys(step for step, _ in _step_failures(instance, run_id)))
+
+
+FINAL_NAMES = frozenset(cls.__name__ for cls in FINAL)
+
+
+def final_failure(instance: DagsterInstance, run_id: str) -> str | None:
+    """``step: Error: its first line`` for the first step of run ``run_id`` that failed with an
+    error a retry cannot mend (``assets.failures.FINAL``, in the error or one it was raised
+    from, as ``is_final`` walks it); None when no step did."""
+    for step, error in _step_failures(instance, run_id):
+        seen = 0
+        while error is not None and seen < 8:  # Dagster's wrapper first, then the causes
+            if error.cls_name in FINAL_NAMES:
+                # its message is "module.Class: text": the text's first line
+                lines = [ln for ln in str(error.message or "").splitlines() if ln.strip()]
+                _, said, text = (lines[0] if lines else "").partition(f"{error.cls_name}: ")
+                return (f"{step}: {error.cls_name}" + (f": {text.strip()}" if said else ""))[:300]
+            error, seen = error.cause, seen + 1
+    return None
 
 
 def _ended(record: RunRecord) -> float:
@@ -147,6 +186,11 @@ def next_attempt(
             f"({refused}): final, not retried; the current policy keeps serving, and the next "
             "trainable day retrains"
         )
+    if final := final_failure(instance, run.run_id):
+        return SkipReason(
+            f"run {run.run_id} (attempt {tried} at {days}) failed with an error a retry cannot "
+            f"mend ({final}): final, not retried; mend what it names, then {relaunch}"
+        )
     steps = ", ".join(failed_steps(instance, run.run_id)) or "no step failed: the run did"
     if tried >= MAX_ATTEMPTS:
         return SkipReason(
@@ -171,6 +215,7 @@ __all__ = [
     "RETRAIN_KEY_TAG",
     "RETRY_WAITS_S",
     "attempt_key",
+    "final_failure",
     "gate_refusal",
     "next_attempt",
 ]

@@ -24,7 +24,9 @@ Guards:
 
 - nothing is launched while a run that writes the feature tables or ingests is queued or
   running, or a backfill is in progress (the automation's requests of several days are one):
-  the lists of a range being rebuilt are judged once it is done;
+  the lists of a range being rebuilt are judged once it is done. A run is known by the assets
+  it selected, or, having selected none of its own (a job launched whole from the UI's
+  Launchpad or ``dagster job launch``), by its job (``WRITER_JOBS``);
 - a change younger than ``SETTLE_S`` (two sensor intervals, by the instance's clock: both
   times are its own) waits, so that the automation, whose sensor ticks as often, claims the 28
   days it rebuilds first, and this sensor rebuilds only what is left (a re-ingested day 3:
@@ -41,6 +43,7 @@ import time
 from dagster import (
     AssetSelection,
     DagsterInstance,
+    DagsterRun,
     DefaultSensorStatus,
     RunRequest,
     RunsFilter,
@@ -53,7 +56,7 @@ from dagster import (
 from assets import keys
 from assets.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from assets.staleness import stale_features
-from sensors.landing import IN_FLIGHT, SENSOR_INTERVAL_S, TRIGGER_TAG
+from sensors.landing import IN_FLIGHT, SENSOR_INTERVAL_S, TRIGGER_TAG, ingest_job
 
 # The judgement itself (``stale_features``) is in ``assets.staleness``, which the CLI's plan
 # reads too.
@@ -69,13 +72,31 @@ stale_features_job = define_asset_job(
 )
 
 
+# The jobs whose own selection writes the feature tables or ingests: a run of one launched
+# whole (the UI's Launchpad, ``dagster job launch``) carries no asset selection of its own
+# (its ``asset_selection`` is None) and is known by its job name alone. Before 2026-12-07
+# only stale_features_job was named, so a Launchpad ingest_job run was invisible and a
+# retraining or a rebuild started mid-ingest. Not the implicit ``__ASSET_JOB``: the UI's asset
+# graph and the CLI always launch it with a selection, which says what its run writes.
+# tests/dagster/test_writer_jobs.py keeps every other job of the definitions that selects one
+# of ``WRITERS`` named here.
+WRITER_JOBS = frozenset({ingest_job.name, stale_features_job.name})
+
+
+def writes_tables(run: DagsterRun) -> bool:
+    """Whether ``run`` writes the feature tables or ingests: by the assets it selected, or,
+    with none selected, by its job (``WRITER_JOBS``)."""
+    if run.asset_selection:
+        return bool(run.asset_selection & WRITERS)
+    return run.job_name in WRITER_JOBS
+
+
 def writing(instance: DagsterInstance) -> str | None:
     """A queued or running run that writes the feature tables or ingests, or a backfill in
     progress, named; None when there is none."""
     for run in instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT), limit=50):
-        # a run of this job launched from the UI carries no asset selection of its own
-        if run.job_name == stale_features_job.name or (run.asset_selection or set()) & WRITERS:
-            return f"run {run.run_id}"
+        if writes_tables(run):
+            return f"run {run.run_id} ({run.job_name})"
     # by the status's value: its enum is not exported (tests/dagster/test_dagster_private.py)
     for backfill in instance.get_backfills(limit=20):
         if backfill.status.value == "REQUESTED":  # in progress
