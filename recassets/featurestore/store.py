@@ -21,6 +21,8 @@ from recassets import __version__
 from recassets.features.schema import TABLES
 from recassets.featurestore import config as cfg
 from recassets.featurestore import upkeep, wire
+from recassets.featurestore.errors import is_damage
+from recassets.featurestore.errors import named_errors as _named_errors
 from recassets.featurestore.snapshot import (
     Snapshot,
     end_of_day,
@@ -141,7 +143,8 @@ def _set_aside_damaged(paths: Paths, redis_url: str | None) -> None:
     if not redis_url:
         db = cfg.sqlite_path(paths)
         why = upkeep.sqlite_damage(db)
-        if why:
+        # only damage: a file locked or unreadable now is sound (``errors.is_damage``)
+        if why and is_damage(why):
             upkeep.set_aside(db, why, "materialization rebuilds it from its day")
 
 
@@ -173,29 +176,6 @@ def _fresh_store(paths: Paths, redis_url: str | None) -> FeatureStore:
         online._conn = None  # Feast opens the file at the path again at its next use
     _feast_sqlite_files[id(online)] = now
     return store
-
-
-@contextlib.contextmanager
-def _named_errors(paths: Paths, redis_url: str | None) -> Generator[None, None, None]:
-    """Errors of Feast's reads and writes that name no file, raised again naming it."""
-    import sqlite3
-
-    from google.protobuf.message import DecodeError
-
-    try:
-        yield
-    except DecodeError as e:
-        raise RuntimeError(
-            f"the Feast registry {cfg.registry_path(paths)} is damaged ({e}): materialize a "
-            "day (or run apply), which moves it aside and rebuilds it from repo.py"
-        ) from e
-    except sqlite3.DatabaseError as e:
-        if redis_url:
-            raise
-        raise RuntimeError(
-            f"the SQLite online store {cfg.sqlite_path(paths)} is damaged ({e}): delete it "
-            "(or move it aside); the next materialization rebuilds it from its day"
-        ) from e
 
 
 def _registered(lister: Callable[[], Iterable[Any]]) -> list[Any]:
@@ -419,10 +399,12 @@ def _write_day(
         )
     # Entities of earlier days that the day does not hold (an item withdrawn, a user gone)
     # are removed: Feast only upserts, and they went on being served (by Feast and by the
-    # reader, which loads every key) under the new day's marker.
-    pruned = upkeep.prune(
-        cfg.online_store_settings(paths, redis_url), cfg.PROJECT, _views(), _day_keys(snapshots)
-    )
+    # reader, which loads every key) under the new day's marker. Its SQLite errors are named
+    # as Feast's are (a full disk here too).
+    with _named_errors(paths, redis_url):
+        pruned = upkeep.prune(
+            cfg.online_store_settings(paths, redis_url), cfg.PROJECT, _views(), _day_keys(snapshots)
+        )
     if any(pruned.values()):
         _log.info("feature_store: removed from the online store, absent on %s: %s", iso, pruned)
     done = {
