@@ -121,14 +121,17 @@ def _train(
             sequence=config.history, attention_hidden=config.attention_hidden
         )
         train = dataclasses.replace(train, ranking=knobs)
-    result = P.train_next(
-        lake.paths(),
-        kind,
-        train,
-        full_retrain=config.full_retrain,
-        holdout_days=config.holdout_days,
-        processes=config.processes,
-    )
+    from recassets.training.progress import reporting
+
+    with reporting(context.log.info):  # the loop's passes, said as they end (and every 30 s)
+        result = P.train_next(
+            lake.paths(),
+            kind,
+            train,
+            full_retrain=config.full_retrain,
+            holdout_days=config.holdout_days,
+            processes=config.processes,
+        )
     ckpt = result.checkpoint
     m = ckpt.metrics
     vocab = m.get("vocab", {})
@@ -268,7 +271,7 @@ def item_similarity(
     sim, path, new = S.train_next(
         lake.paths(), holdout_days=config.holdout_days, window_days=config.window_days,
         l2=config.l2, beta=config.beta, max_items=config.max_items,
-        neighbors=config.neighbors,
+        neighbors=config.neighbors, progress=context.log.info,
     )  # fmt: skip
     context.log.info(f"item_similarity: {'new version' if new else 'up to date'} {path}")
     # co-occurrence on the same days: what serves when nothing learned passes (policy.promote);

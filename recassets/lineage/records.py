@@ -192,7 +192,7 @@ class DeltaLog:
         if m.get("run_id") != c.meta.get("run_id"):
             return "changed", (f"its run_id {str(m.get('run_id'))[:40]!r} is not the run of "
                                f"version {c.version}'s commit ({c.meta.get('run_id')})")  # fmt: skip
-        quarantine = str(Path(table_path).parent / "quarantine")
+        quarantine = sibling_table(table_path, "quarantine")
         commits = self.history(quarantine)
         if not commits:
             return None  # no quarantine table here to say: the node shows it as written
@@ -203,6 +203,14 @@ class DeltaLog:
             return "changed", (f"its quarantine_version {str(m.get('quarantine_version'))[:20]} "
                                f"is not the quarantine commit of its run ({expected})")  # fmt: skip
         return None
+
+
+def sibling_table(table_path: str, name: str) -> str:
+    """The lake's table ``name`` beside ``table_path``, joined as ``Paths.table`` joins (a
+    string with ``/``): ``Path`` collapses a URL's ``//``, and ``s3a://bkt/lake/raw_events``
+    gave ``s3a:/bkt/lake/quarantine``, a path no reader opens (review, 2026-12-07)."""
+    parent = table_path.rstrip("/").rsplit("/", 1)[0]
+    return f"{parent}/{name}"
 
 
 def _read_history(table_path: str) -> tuple[Commit, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +18,9 @@ from recassets.training import data as D
 from recassets.training import inference
 from recassets.training.examples import PathsOrTable, table_path
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 TRAILING_DAYS = 7
 ITEM_COLUMNS = ("item_id", "category", "creator", *ITEM_DENSE, *COHORT_DENSE)
@@ -35,17 +38,30 @@ SEEN_SOURCES: tuple[str, ...] = ("rating",)
 # --- reading training_examples ------------------------------------------------------------------
 
 
-def read_days(paths: PathsOrTable, days: Sequence[str], columns: Sequence[str]) -> pa.Table:
-    """The given columns of the rows of ``days`` (empty table when ``days`` is empty)."""
-    from recassets.lake import open_delta
-
-    ds = open_delta(table_path(paths)).to_pyarrow_dataset()
+def read_days(
+    paths: PathsOrTable,
+    days: Sequence[str],
+    columns: Sequence[str],
+    *,
+    dataset: pads.Dataset | None = None,
+) -> pa.Table:
+    """The given columns of the rows of ``days`` (empty table when ``days`` is empty).
+    ``dataset``: the table's dataset already opened (``open_days``), for a caller that reads
+    day by day: each open reads the Delta log again."""
+    ds = dataset if dataset is not None else open_days(paths)
     cols = list(dict.fromkeys([*columns, "dt"]))
     cols = [c for c in cols if c in ds.schema.names]
     if not days:
         return ds.schema.empty_table().select(cols)
     values = pa.array([D.as_day(d) for d in days], pa.date32())
     return ds.to_table(columns=cols, filter=pc.field("dt").isin(values))
+
+
+def open_days(paths: PathsOrTable) -> pads.Dataset:
+    """The ``training_examples`` table as a pyarrow dataset, partitioned by ``dt``."""
+    from recassets.lake import open_delta
+
+    return open_delta(table_path(paths)).to_pyarrow_dataset()
 
 
 def latest_rows(rows: pa.Table, key: str, *, earliest: bool = False) -> pa.Table:

@@ -54,6 +54,7 @@ from recassets.training.checkpoint import Checkpoint, as_checkpoint, record_run
 from recassets.training.day_reads import DayReads
 from recassets.training.examples import PathsOrTable, table_path
 from recassets.training.inference import RecModel, build_model, resolve_device
+from recassets.training.progress import Progress
 from recassets.training.schema import COHORT_DENSE, ITEM_DENSE, USER_DENSE
 from recassets.training.train_config import (
     DEFAULT_CONFIG,
@@ -279,6 +280,7 @@ def _fit(
     full_retrain: bool,
     storage_options: Mapping[str, str] | None,
     version: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Checkpoint:
     dev = resolve_device(config.device)
     path = table_path(table)
@@ -318,9 +320,13 @@ def _fit(
         n_scores = 0
         gen_neg = np.random.default_rng(config.seed)
         reads = DayReads(source, config.same_day_history, keep=passes > 1)
+        said = Progress(progress, run.kind)
+        start = "from scratch" if prior is None else "warm start"
+        said.say(f"{start}, {passes} pass(es) over {len(todo)} day(s) {todo[0]}..{todo[-1]}")
         for epoch in range(passes):
             last = epoch == passes - 1
-            for day in todo:
+            pass_examples = examples
+            for n_day, day in enumerate(todo, start=1):
                 ordinal = D.as_day(day).toordinal()
                 counts = reads.counts(day)
                 if epoch == 0:
@@ -367,6 +373,9 @@ def _fit(
                         raise FloatingPointError(f"loss is {value} at step {steps} ({day})")
                     steps += 1
                     examples += len(batch)
+                    if said.due():  # a long pass says it is alive, at most every 30 s
+                        said.say(f"pass {epoch + 1} of {passes}, day {day} ({n_day} of "
+                                 f"{len(todo)}), {examples - pass_examples:,} examples")  # fmt: skip
                     if last:
                         last_loss_sum += value * len(batch)
                         last_examples += len(batch)
@@ -375,6 +384,8 @@ def _fit(
                             scores.append(logits.detach().float().cpu().numpy())
                             labels.append(batch.labels.cpu().numpy())
                             n_scores += len(batch)
+            said.say(f"pass {epoch + 1} of {passes} done: {examples - pass_examples:,} "
+                     f"examples of {len(todo)} day(s), {steps:,} steps in all")  # fmt: skip
         elapsed = time.perf_counter() - t0
 
         metrics: dict[str, Any] = {
@@ -478,6 +489,7 @@ def train(
     full_retrain: bool = False,
     storage_options: Mapping[str, str] | None = None,
     version: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Checkpoint:
     """Train the ``kind`` model (``two_tower`` | ``ranking``) on ``partitions`` of
     ``training_examples`` (a ``Paths`` or the table's path).
@@ -488,6 +500,8 @@ def train(
     ``config.vocab`` and the model's section of ``config``. ``output``: where to save the
     checkpoint (atomically). ``storage_options``: for a remote Delta table. ``version``: read
     the table as of that Delta version (``recassets.training.reproduce``), default the latest.
+    ``progress``: where to say how far it is (``recassets.training.progress``: a line when it
+    starts and when each pass ends, and within a pass at most one every 30 s).
     """
     if kind not in _RUNS:
         raise ValueError(f"unknown model kind {kind!r}")
@@ -501,6 +515,7 @@ def train(
         full_retrain=full_retrain,
         storage_options=storage_options,
         version=version,
+        progress=progress,
     )
 
 
@@ -513,11 +528,13 @@ def train_two_tower(
     output: str | os.PathLike[str] | None = None,
     full_retrain: bool = False,
     storage_options: Mapping[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Checkpoint:
     """``train("two_tower", ...)``: the retriever, on the positives of ``partitions``."""
     return train(
         "two_tower", paths_or_table_path, partitions, config, checkpoint=checkpoint,
         output=output, full_retrain=full_retrain, storage_options=storage_options,
+        progress=progress,
     )  # fmt: skip
 
 
@@ -530,12 +547,14 @@ def train_ranking(
     output: str | os.PathLike[str] | None = None,
     full_retrain: bool = False,
     storage_options: Mapping[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Checkpoint:
     """``train("ranking", ...)``: the DCN-v2 ranker, on all rows of ``partitions``. Metrics
     include the AUC and log loss of the last pass's training predictions (at most 2M)."""
     return train(
         "ranking", paths_or_table_path, partitions, config, checkpoint=checkpoint,
         output=output, full_retrain=full_retrain, storage_options=storage_options,
+        progress=progress,
     )  # fmt: skip
 
 

@@ -31,7 +31,7 @@ import datetime as dt
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ import recassets
 from recassets import atomic
 from recassets.paths import Paths
 from recassets.training import npz_store
+from recassets.training.progress import Progress
 
 L2 = 12_000.0  # where the window is too short to choose (``choose_weights``)
 # λ and β are chosen per fit on the window's last days (``choose_weights``, ``tune_window``):
@@ -94,8 +95,10 @@ class ItemSimilarity:
         max_items: int = MAX_ITEMS,
         neighbors: int = NEIGHBORS,
         meta: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
     ) -> ItemSimilarity:
-        """Fit on (user, item) engagement pairs (repeats count once)."""
+        """Fit on (user, item) engagement pairs (repeats count once). ``progress``: told
+        before the inversion, the step that takes minutes at tens of thousands of items."""
         from scipy import sparse
 
         if l2 <= 0:
@@ -117,6 +120,9 @@ class ItemSimilarity:
             shape=(int(row.max()) + 1 if len(row) else 0, m),
         )
         x.data[:] = 1.0
+        if progress is not None:
+            progress.say(f"inverting the {m:,} x {m:,} Gram matrix of {int(x.nnz):,} pairs, "
+                         f"λ {l2:g}")  # fmt: skip
         gram = np.asarray((x.T @ x).todense(), dtype=np.float32)
         gram[np.diag_indices(m)] += np.float32(l2)
         p = np.linalg.inv(gram) if m else gram
@@ -287,6 +293,7 @@ def choose_weights(
     neighbors: int = NEIGHBORS,
     seed: int = 0,
     windows: Sequence[int] = POPULARITY_DAYS,
+    progress: Progress | None = None,
 ) -> tuple[float, float, dict[str, Any]]:
     """λ, the blend's popularity weight β and the days its popularity term counts (one of
     ``windows``, in the returned facts' ``popularity_days``) for a fit on ``rows``
@@ -355,10 +362,13 @@ def choose_weights(
                         for u in users])  # fmt: skip
     discount = 1 / np.log2(np.arange(2, 12))
     measured: dict[str, dict[str, float]] = {}
-    for l2 in grid:
+    for k, l2 in enumerate(grid, start=1):
+        if progress is not None:
+            progress.say(f"choosing λ and β: fit {k} of {len(grid)} on {len(days) - tune_days} "
+                         f"day(s), scored on {len(users):,} users of the last {tune_days}")  # fmt: skip
         sim = ItemSimilarity.fit(
             fit_rows["user_id"].to_numpy(), fit_rows["item_id"].to_numpy(),
-            l2=float(l2), max_items=max_items, neighbors=neighbors,
+            l2=float(l2), max_items=max_items, neighbors=neighbors, progress=progress,
         )  # fmt: skip
         ids = sim.item_ids
         ease = sim.scores(histories).astype(np.float64)
@@ -439,6 +449,7 @@ def train_next(
     beta: float | None = None,
     max_items: int = MAX_ITEMS,
     neighbors: int = NEIGHBORS,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[ItemSimilarity, str, bool]:
     """Fit on the positives of the last ``window_days`` training days (the two-tower's days:
     the last ``holdout_days`` are left to the evaluation; None: ``examples.choose_holdout``,
@@ -446,8 +457,9 @@ def train_next(
     the same days and settings is not repeated. ``l2`` and the blend's popularity weight
     ``beta``: None chooses them on the window's last days (``choose_weights``, recorded in the
     file's ``l2_choice``; a given one is held fixed while the other is chosen); the file's
-    ``beta`` is what serving and the evaluation blend with (``ItemSimilarity.beta``). Returns
-    (fit, path, new version?)."""
+    ``beta`` is what serving and the evaluation blend with (``ItemSimilarity.beta``).
+    ``progress``: told of each fit (the choice's and the last), a line before each inversion
+    (``recassets.training.progress``). Returns (fit, path, new version?)."""
     if beta is not None and not (np.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta must be a finite number >= 0, got {beta}")
     from recassets.training.evaluation import read_days
@@ -477,12 +489,14 @@ def train_next(
 
     version = DeltaTable(table_path(paths)).version()  # the version read (lineage)
     rows = read_days(paths, window, ("user_id", "item_id", "label", "dt", "source"))
+    said = Progress(progress, "item_similarity")
+    said.say(f"{rows.num_rows:,} examples of {len(window)} day(s) {window[0]}..{window[-1]} read")
     choice: dict[str, Any] = {}
     if l2 is None or beta is None:
         chosen_l2, chosen_beta, choice = choose_weights(
             rows, grid=L2_GRID if l2 is None else (float(l2),),
             betas=BETA_GRID if beta is None else (float(beta),),
-            max_items=max_items, neighbors=neighbors,
+            max_items=max_items, neighbors=neighbors, progress=said,
         )  # fmt: skip
         # a given weight stays as given, also where the window was too short to choose
         l2 = chosen_l2 if l2 is None else float(l2)
@@ -494,8 +508,9 @@ def train_next(
             "positives: engagements, or ratings at or above the threshold): nothing fitted, no "
             "version saved"
         )
+    said.say(f"the fit: λ {l2:g}, β {beta:g}, on {pos.num_rows:,} positives")
     sim = ItemSimilarity.fit(
-        pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=l2, **settings,
+        pos["user_id"].to_numpy(), pos["item_id"].to_numpy(), l2=l2, **settings, progress=said,
         meta={"partitions": window, "table": str(table_path(paths)), "table_version": version,
               "positives": pos.num_rows, "l2_asked": asked, "l2_choice": choice,
               "beta": float(beta), "beta_asked": beta_asked,

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import torch
-from dagster import AssetCheckSeverity, AssetKey, materialize
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
 from assets.models import ASSETS, CHECKS
 from recassets.lineage.targets import WRITTEN_BY
@@ -62,12 +62,13 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _run(paths, raise_on_error=True):
+def _run(paths, raise_on_error=True, instance=None):
     return materialize(
         [*ASSETS, *CHECKS],
         resources={"lake": LakeResource(home=paths.home)},
         run_config=RUN_CONFIG,
         raise_on_error=raise_on_error,
+        instance=instance,
     )
 
 
@@ -108,8 +109,15 @@ def test_train_evaluate_promote_then_fall_back_to_popularity_when_it_beats_both(
     planted.write_days(table, range(3))
 
     # --- run 1: first training, the candidate beats popularity and is promoted
-    r1 = _run(paths)
+    instance = DagsterInstance.ephemeral()
+    r1 = _run(paths, instance=instance)
     assert r1.success
+    # the fits say how far they are in the run's log (a slow run told from a hung one)
+    said = [e.user_message for e in instance.all_logs(r1.run_id)]
+    for line in ("two_tower: from scratch, 8 pass(es) over 2 day(s) ",
+                 "two_tower: pass 8 of 8 done: ", "ranking: pass 1 of 8 done: ",
+                 "item_similarity: the fit: λ ", "item_similarity: inverting the "):  # fmt: skip
+        assert any(m.startswith(line) for m in said), line
     tt = _metadata(r1, "models", "two_tower_model")
     assert tt["partitions_consumed"] == [planted.day(0), planted.day(1)]
     assert tt["delta_versions"] == {planted.day(0): 2, planted.day(1): 2}

@@ -83,3 +83,28 @@ def test_a_record_edited_into_another_shape_is_named_with_its_field(tmp_path):
     with pytest.raises(RecordError, match=r"manifest\.json is not in the shape recassets writes: "
                        r"inputs\[1\] is str, not an object"):  # fmt: skip
         read_record(path, FEATURE_STORE_SHAPE)
+
+
+def test_the_quarantine_beside_an_object_store_table_keeps_its_url():
+    """The manifest check looks up the quarantine table beside the ingested one: on an
+    ``s3a://`` lake ``Path(...).parent`` made ``s3a:/lakebkt/lake/quarantine`` (one slash), a
+    URL no reader opens (review, 2026-12-07)."""
+    from recassets.lineage.records import Commit, sibling_table
+
+    looked: list[str] = []
+
+    class Log(DeltaLog):
+        def history(self, table_path):
+            looked.append(table_path)
+            return ()
+
+    c = Commit(version=3, timestamp_ms=0, operation="WRITE", meta={"run_id": "r1"})
+    assert Log()._run_problem("s3a://lakebkt/lake/raw_events", {"run_id": "r1"}, c) is None
+    assert looked == ["s3a://lakebkt/lake/quarantine"]
+    assert sibling_table("s3a://lakebkt/lake/raw_events/", "quarantine") == (
+        "s3a://lakebkt/lake/quarantine"
+    )
+    assert sibling_table("/home/me/lake/raw_events", "quarantine") == "/home/me/lake/quarantine"
+    assert sibling_table("file:///home/me/lake/users", "quarantine") == (
+        "file:///home/me/lake/quarantine"
+    )
