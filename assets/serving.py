@@ -21,6 +21,7 @@ from dagster import (
 
 from assets import keys
 from assets.metadata import bento_facts, home_path
+from recassets.bento.code import installed_digest
 from resources import BentoStoreResource, LakeResource
 
 # recassets.bento.bundle is imported inside the bodies: it loads torch and torchrec (about 11 s),
@@ -85,7 +86,9 @@ def served_training_data(instance: DagsterInstance) -> dict[str, str]:
     "(or the popularity fallback while none passed the gate), the FAISS index, the Feast "
     "catalog and a lineage manifest; tagged `recassets_recommender:<time>-<policy>-<digest>` "
     "in the Bento store under `RECASSETS_HOME/bentoml`. Serve it with `recassets serve`.",
-    code_version="1",
+    # the digest of the code a bento carries (serving/service.py and recassets/): after an
+    # upgrade the UI says the served bento's code changed (recassets.bento.code)
+    code_version=installed_digest(),
 )
 def recommender_bento(
     context: AssetExecutionContext, lake: LakeResource, bento_store: BentoStoreResource

@@ -207,9 +207,10 @@ def _launch(
                             "current policy or the best simple method serves (`recassets evaluate`)")  # fmt: skip
                     elif status == "SUCCESS":
                         say(f"run {run_id} finished")
-                    elif status == "FAILURE" and plan[i].get("keep_going") and i + 1 < len(plan):
+                    goes_on = i + 1 < len(plan) and not stopped  # stopped: run_plan starts no more
+                    if status == "FAILURE" and plan[i].get("keep_going") and goes_on:
                         say(f"run {run_id} failed: serving keeps the current policy")
-                    if (status != "FAILURE" or plan[i].get("keep_going")) and i + 1 < len(plan):
+                    if (status != "FAILURE" or plan[i].get("keep_going")) and goes_on:
                         announce(i + 1)
                 elif " - dagster - " in line and any(
                     f" - {level} - " in line for level in ("INFO", "WARNING", "ERROR")
@@ -398,32 +399,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    """Serve a bento in the foreground until interrupted."""
-    from recassets.bento import bundle as B
-    from recassets.bento import server
+    """Serve a bento in the foreground until interrupted (``recassets.cli_serve``)."""
+    from recassets.cli_serve import serve
 
-    paths = Paths.from_env()
-    try:
-        srv = server.start(paths, args.tag or B.latest_bento(paths), port=args.port)
-    except (FileNotFoundError, RuntimeError, TimeoutError, ValueError) as e:
-        raise SystemExit(f"recassets serve: {e}") from None
-    say(f"serving on {srv.url} (POST /recommend, /rank, /recommend_batch, /info; GET /readyz, "
-        f"/metrics); log {srv.log}; Ctrl-C stops")  # fmt: skip
-    import signal
-
-    def stop_on_term(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # SIGTERM (a supervisor, `kill`) stops the server too
-
-    signal.signal(signal.SIGTERM, stop_on_term)
-    code = 0
-    try:
-        code = srv.process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        srv.stop()
-    if code:
-        raise SystemExit(f"recassets serve: bentoml serve exited ({code}); see {srv.log}")
+    serve(args.tag, args.port, say)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -508,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=cli_args.day, help="last day (default: last landed)")
     p.set_defaults(func=cmd_materialize)
 
-    p = sub.add_parser("recommend", help="batch top-K through the current policy (no HTTP)")
+    p = sub.add_parser("recommend", help="batch top-K: the pages the newest bento serves (no HTTP)")
     p.add_argument("--users", required=True, type=cli_args.nonempty("--users"),
                    help="a file with one user id per line")  # fmt: skip
     p.add_argument("--k", type=cli_args.at_most(MAX_BATCH_K), default=100, help="items a user")
@@ -546,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify", action="store_true",
         help="re-hash every file whose sha256 was recorded; exit 1 naming any that differ",
     )  # fmt: skip
+    p.add_argument("--strict", action="store_true", help="with --verify: fail on a bento whose "
+                   "code was never recorded (built before 2026-12-07) too")  # fmt: skip
     p.add_argument(
         "--manifest", action="store_true",
         help="TABLE DAY (raw_events, users, items, serving_log): print the ingest manifest",

@@ -1,14 +1,16 @@
 """``recassets status``: how fresh what serves is. The policy and the models it names (their
 checkpoints, the last training day each consumed, when they were promoted), the last gate
 result, the training days the served model has not consumed, and the newest bento beside the
-one a ``recassets serve`` of this home serves.
+ones the running ``recassets serve`` servers of this home serve.
 
 Why the bento lines: a running ``bentoml serve`` (``recassets serve``) keeps the bento it
 started with; a promotion builds a new bento but does not restart the server (measured: after
-two promotions and five newer bentos, ``/info`` still named the first). ``recassets serve``
-leaves its log at ``logs/bentoml-serve-<port>.log`` (``recassets.bento.server.start``), whose
-first line names the bento it started; the newest such log is read, and its port probed
-(connect only, 0.3 s) to say whether something still answers there.
+two promotions and five newer bentos, ``/info`` still named the first). Each ``recassets
+serve`` of this home that runs now is named, with its port and bento, from the record it
+leaves while it runs (``recassets.bento.server.running``: its process alive and its port
+answering); a stopped one is not named. The logs were read before: the newest
+``logs/bentoml-serve-<port>.log`` named a second server stopped while the first still served,
+or the demo's sample server, which no ``recassets serve`` ran.
 
 The policy is read through ``recassets.training.policy``'s public functions; each part that
 cannot be read is said on its line, and the others are still printed.
@@ -17,13 +19,9 @@ cannot be read is said on its line, and the others are still printed.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-_STARTED = re.compile(r'BentoServer from "([^"]+)" listening on (https?://([^:/\s]+):(\d+))')
 
 
 def serving_lines(paths: Any) -> list[str]:
@@ -154,38 +152,30 @@ def _pending(paths: Any, policy: dict[str, Any]) -> list[str]:
             f"retraining's); {holdout} newest held out for evaluation"]  # fmt: skip
 
 
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.3):
-            return True
-    except OSError:
-        return False
-
-
 def _bentos(paths: Any) -> list[str]:
+    from recassets.bento.code import REBUILD, bento_differs, installed_files
+    from recassets.bento.server import running
     from recassets.bento.store import latest_bento
 
     newest = latest_bento(paths)
     lines = [f"  newest bento: {newest or 'none built'}"]
-    logs = sorted(Path(paths.home, "logs").glob("bentoml-serve-*.log"),
-                  key=lambda p: p.stat().st_mtime, reverse=True)  # fmt: skip
-    started = None
-    for log in logs[:1]:
-        with open(log, errors="replace") as f:
-            head = f.read(20_000)
-        if m := _STARTED.search(head):
-            started = (m.group(1), m.group(2), m.group(3), int(m.group(4)), log)
-    if started is None:
-        lines.append("  served bento: no `recassets serve` recorded in this home; a running "
-                     "server keeps the bento it started with: restart it (`recassets serve`) "
-                     "to serve the newest")  # fmt: skip
-        return lines
-    tag, url, host, port, log = started
-    state = "answering" if _answers(host, port) else "not answering (stopped?)"
-    note = ("the newest" if tag == newest else "not the newest: a running server keeps the bento "
-            "it started with; restart it (`recassets serve`) to serve the newest")  # fmt: skip
-    lines.append(f"  served bento: {tag} by `recassets serve` at {url}, {state} (log {log}); "
-                 f"{note}")  # fmt: skip
+    installed = installed_files()
+    if newest and (why := bento_differs(paths, newest, installed)):  # an upgraded install
+        lines.append(f"    its code: {why}; to serve this install's: `{REBUILD}`, then restart "
+                     "the server")  # fmt: skip
+    servers = running(paths)
+    if not servers:
+        lines.append("  served bento: no `recassets serve` of this home is running (the next "
+                     "one serves the newest bento)")  # fmt: skip
+    for srv in servers:
+        tag = srv.get("tag")
+        note = ("the newest" if tag == newest else "not the newest: a running server keeps the "
+                "bento it started with; restart it (Ctrl-C, then `recassets serve`) to serve "
+                "the newest")  # fmt: skip
+        lines.append(f"  served bento: {tag} by `recassets serve` at {srv.get('url')} (pid "
+                     f"{srv.get('pid')}, since {srv.get('started_at', '?')}); {note}")  # fmt: skip
+        if tag and tag != newest and (why := bento_differs(paths, str(tag), installed)):
+            lines.append(f"    its code: {why}")
     return lines
 
 

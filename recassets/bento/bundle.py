@@ -39,6 +39,7 @@ from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
+from recassets.bento.build_child import build_lock, failure
 from recassets.bento.popularity import POPULARITY_FILE, write_counts
 from recassets.bento.retrieval_build import (  # re-exported: the steps before the bundle
     CHECK_K,
@@ -373,7 +374,9 @@ def build_bento(
     library inside; returns the tag. The bento is self-contained code-wise (its ``src``
     holds the library), and reads the online store named by ``RECASSETS_HOME`` /
     ``RECASSETS_REDIS_URL`` where it is served. ``variant``: the torch it installs (default
-    ``torch_variant()``, read from the environment)."""
+    ``torch_variant()``, read from the environment). The child runs under the store's build
+    lock, which sweeps failed builds' folders first, and a failure raises with the child's
+    cause on its first line (``build_child``)."""
     root = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory(prefix="bento-ctx-") as ctx_name:
         ctx = Path(ctx_name)
@@ -416,13 +419,16 @@ def build_bento(
         )
         # The child inherits this process's environment (PATH, the interpreter's), plus the store.
         env = {**os.environ, "BENTOML_HOME": bentoml_home(paths), "BENTOML_DO_NOT_TRACK": "True"}
-        proc = subprocess.run(
-            [sys.executable, "-m", "bentoml", "build", str(ctx), "--name", BENTO_NAME,
-             "--version", version, "--output", "tag"],
-            capture_output=True, text=True, env=env, cwd=ctx,
-        )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"bentoml build failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        # the store's build lock, inherited by the child: failed builds' folders in BentoML's
+        # tmp are swept when no build is running (``build_child``)
+        with build_lock(Path(bentoml_home(paths))) as lock_fd:
+            proc = subprocess.run(
+                [sys.executable, "-m", "bentoml", "build", str(ctx), "--name", BENTO_NAME,
+                 "--version", version, "--output", "tag"],
+                capture_output=True, text=True, env=env, cwd=ctx, pass_fds=(lock_fd,),
+            )  # fmt: skip
+    if proc.returncode != 0:  # the cause first: BentoML's traceback ends with it
+        raise RuntimeError(failure(proc.returncode, proc.stderr))
     match = re.search(r"__tag__:(\S+)", proc.stdout)
     tag = match.group(1) if match else f"{BENTO_NAME}:{version}"
     # before the mark: a build killed between the two is never taken (``store.latest_bento``
@@ -443,16 +449,16 @@ def code_record(src: Path, requirements: str, overrides: str, variant: str) -> d
     from importlib.metadata import version
 
     import recassets
+    from recassets.bento.code import code_files
     from recassets.funnel.bundle import pins_digest
 
-    code = [src / "service.py", *(f for f in (src / "recassets").rglob("*") if f.is_file())]
     return {
         "recassets": recassets.__version__,
         "bentoml": version("bentoml"),
         "torch": variant,
         "requirements": pins_digest(requirements),
         "overrides": pins_digest(overrides),
-        "files": {f.relative_to(src).as_posix(): _sha256(f) for f in sorted(code)},
+        "files": code_files(src / "service.py", src / "recassets"),
     }
 
 

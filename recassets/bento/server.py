@@ -1,14 +1,25 @@
 """Starting and stopping ``bentoml serve``, for the CLI, the demo, tests and benchmarks. A real
 server process over HTTP, never the service class called in-process. The bind address is
 always passed explicitly: ``host`` (default ``127.0.0.1``, the loopback only; a deployment
-that must be reached from outside says so, and sets ``RECASSETS_SERVING_TOKEN``)."""
+that must be reached from outside says so, and sets ``RECASSETS_SERVING_TOKEN``).
+
+Which servers of a home are running (``recassets status``) is known from records, not logs: a
+server started with ``record=True`` (``recassets serve``, the long-running one) writes
+``<home>/run/serve-<port>.json`` (pid, port, URL, bento) once it is ready, and its ``stop``
+removes it. Every start leaves a log (the demo's and the benchmarks' short-lived servers on
+free ports too), so the newest log named a server that was stopped, or a sample that no
+``recassets serve`` ever ran. A record is believed only while its process group lives and its
+port accepts a connection (``running``); one whose process is gone (a crash, a reboot) is
+deleted when read."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,7 +34,7 @@ from typing import Any
 
 from recassets.bento import bundle as B
 from recassets.paths import Paths
-from recassets.process import stop_process_group
+from recassets.process import group_alive, stop_process_group
 
 
 def free_port() -> int:
@@ -41,6 +52,7 @@ class Server:
     url: str
     log: Path
     token: str | None = None  # sent as a bearer token by post/get when set
+    record: Path | None = None  # its record for ``recassets status`` (``start(record=True)``)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -53,8 +65,11 @@ class Server:
         return get(self.url + route, timeout, self.headers)
 
     def stop(self) -> None:
-        """SIGTERM to the server and its workers (one process group), SIGKILL after 20 s."""
+        """SIGTERM to the server and its workers (one process group), SIGKILL after 20 s; then
+        its record, if any, is removed (the server no longer runs)."""
         stop_process_group(self.process, timeout_s=20)
+        if self.record is not None:
+            _drop_record(self.record, self.process.pid)
 
 
 def post(
@@ -123,11 +138,25 @@ def start(
     ready_timeout_s: float = 180.0,
     cwd: str | Path | None = None,
     host: str = DEFAULT_HOST,
+    record: bool = False,
+    catalogue_wait_s: float | None = None,
 ) -> Server:
     """``bentoml serve <target>`` (a bento tag, default the newest; or a ``module:Class`` with
     ``cwd``) on ``host`` (127.0.0.1), waiting until ``/readyz`` answers 200. Raises with the
     server's log tail when it exits or does not get ready in time. The returned server sends
-    the token of ``RECASSETS_SERVING_TOKEN`` in ``env`` (else the environment), if any."""
+    the token of ``RECASSETS_SERVING_TOKEN`` in ``env`` (else the environment), if any.
+
+    ``record``: leave a record of the ready server for ``recassets status`` (module docstring),
+    removed by its ``stop``; for ``recassets serve`` only, not for a caller's own sample.
+
+    ``catalogue_wait_s``: None waits for the item catalogue as a replica does (the service is
+    up but not ready, a 503, until its online store answers; the demo, tests and benchmarks
+    need a ready server). A number: once the service has said for that long that it has no
+    item catalogue, the server is stopped and ``NoCatalogueError`` says why, quoting the
+    store's error from the log. Nothing in a foreground ``recassets serve`` brings a missing
+    ``online.db`` or a wrong Redis URL back, so it waited its whole timeout (180 s) and said
+    only "not ready". The few seconds of grace are for a store busy for a moment (the probe
+    itself loads the catalogue when the store answers)."""
     target = target or B.latest_bento(paths)
     if target is None:
         raise FileNotFoundError(
@@ -175,15 +204,74 @@ def start(
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     server = Server(proc, f"http://{url_host}:{port}", log_path, token)
     deadline = time.monotonic() + ready_timeout_s
+    without_since: float | None = None  # when the service first said it has no catalogue
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"bentoml serve exited ({proc.returncode}):\n{_tail(log_path)}")
-        status, _ = get(server.url + "/readyz", timeout=2)
+        status, body = get(server.url + "/readyz", timeout=2)
         if status == 200 and proc.poll() is None:  # ready, and it is ours that answered
+            if record:
+                server.record = _write_record(paths, server, target, host, port)
             return server
+        if catalogue_wait_s is not None and no_catalogue(status, body):
+            now = time.monotonic()
+            without_since = now if without_since is None else without_since
+            if now - without_since >= catalogue_wait_s:
+                server.stop()
+                raise NoCatalogueError(_no_catalogue_message(log_path))
+        else:
+            without_since = None
         time.sleep(0.5)
     server.stop()
     raise TimeoutError(f"bentoml serve not ready in {ready_timeout_s:.0f} s:\n{_tail(log_path)}")
+
+
+# What ``recassets serve`` gives a service that says it has no item catalogue before refusing:
+# the probe every 0.5 s itself loads the catalogue once the store answers (the reader looks
+# for it at most once a second), so 10 s is many tries for a store busy for a moment, and
+# not the 180 s a missing ``online.db`` or a wrong Redis URL never ends.
+SERVE_CATALOGUE_WAIT_S = 10.0
+
+
+class NoCatalogueError(RuntimeError):
+    """The server came up without an item catalogue (its online store is missing, empty or
+    unreachable) and the caller would not wait for one (``start(catalogue_wait_s=...)``)."""
+
+
+# The start of the detail of the service's 503 on /readyz while it holds no item catalogue
+# (``serving/service.py`` NO_CATALOG, in the edge's JSON: ``recassets.bento.guard``); serving/
+# imports recassets, never the reverse, so the phrase is repeated here and a test keeps the
+# two equal.
+NO_CATALOGUE = "no item catalogue loaded"
+# The service logs the whole note (the store's path or URL and its error) at WARNING when it
+# changes, the trace ids after it: ``degraded: no item catalogue loaded (...): <why> (trace=...``
+_NOTE = re.compile(r"degraded: (" + NO_CATALOGUE + r".*?)(?: \(trace=[^()]*\))?$", re.MULTILINE)
+
+
+def no_catalogue(status: int, body: str) -> bool:
+    """Whether a ``/readyz`` answer is the service saying it is up without an item catalogue
+    (a 503 ``{"status": "unavailable", "detail": "no item catalogue loaded ..."}``), not
+    BentoML's plain 503 of a service still starting."""
+    if status != 503:
+        return False
+    try:
+        said = json.loads(body)
+    except ValueError:
+        return False
+    return (isinstance(said, dict) and said.get("status") == "unavailable"
+            and str(said.get("detail", "")).startswith(NO_CATALOGUE))  # fmt: skip
+
+
+def _no_catalogue_message(log: Path) -> str:
+    """The refusal: the store's error as the service logged it (the open probe says only a
+    public phrase), and what brings the store back."""
+    notes = _NOTE.findall(_tail(log, 20_000))
+    why = notes[-1] if notes else f"{NO_CATALOGUE} (the reason is in the log)"
+    return (f"bentoml serve is up but not ready: {why}. A replica would wait for its online "
+            "store; nothing here brings it back, so the server was stopped. Bring the store "
+            "back (the embedded SQLite one: `recassets materialize --select "
+            "featurestore/feature_store`; Redis: RECASSETS_REDIS_URL right, Redis answering), "
+            f"then start again; log {log}")  # fmt: skip
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -196,6 +284,62 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def records_dir(paths: Paths) -> Path:
+    """Where the records of the running ``recassets serve`` servers of a home are."""
+    return Path(paths.home) / "run"
+
+
+def _write_record(paths: Paths, server: Server, target: str, host: str, port: int) -> Path:
+    """Record a ready server (one file per port: a port has one listener, and a stale record
+    of the same port is replaced). Written whole, then renamed: a reader sees all or none."""
+    where = records_dir(paths) / f"serve-{port}.json"
+    where.parent.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    record = {"pid": server.process.pid, "host": host, "port": port, "url": server.url,
+              "tag": target, "log": str(server.log), "started_at": started}  # fmt: skip
+    part = where.with_name(f".{where.name}.{os.getpid()}")
+    part.write_text(json.dumps(record) + "\n")
+    os.replace(part, where)
+    return where
+
+
+def _drop_record(where: Path, pid: int) -> None:
+    """Remove ``where`` if it still records ``pid`` (not a later server's record of the port)."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(where.read_text()).get("pid") == pid:
+            where.unlink()
+
+
+def running(paths: Paths) -> list[dict[str, Any]]:
+    """The records of this home's ``recassets serve`` servers that run now, by port: those
+    whose process group lives (``bentoml serve`` leads its own) and whose port accepts a
+    connection (0.3 s), both: a pid alone may have been reused after a reboot. A record
+    whose process is gone is deleted; one that does not parse is ignored."""
+    found = []
+    for where in sorted(records_dir(paths).glob("serve-*.json")):
+        try:
+            record = json.loads(where.read_text())
+            pid, port = int(record["pid"]), int(record["port"])
+            host = str(record.get("host") or DEFAULT_HOST)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not group_alive(pid):
+            with contextlib.suppress(OSError):
+                where.unlink()
+            continue
+        if _answers("127.0.0.1" if host in ("0.0.0.0", "::") else host, port):
+            found.append(record)
+    return sorted(found, key=lambda r: int(r["port"]))
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -282,4 +426,18 @@ def _modest_history(ids: list[int], seen: list[int]) -> int:
     return int(min(u for u, n in zip(ids, seen, strict=True) if 0 < n <= median))
 
 
-__all__ = ["Server", "free_port", "get", "post", "sample_recommendation", "serving", "start"]
+__all__ = [
+    "NO_CATALOGUE",
+    "SERVE_CATALOGUE_WAIT_S",
+    "NoCatalogueError",
+    "Server",
+    "free_port",
+    "get",
+    "no_catalogue",
+    "post",
+    "records_dir",
+    "running",
+    "sample_recommendation",
+    "serving",
+    "start",
+]

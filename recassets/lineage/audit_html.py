@@ -209,9 +209,11 @@ def render(report: Report) -> str:
     else:
         later = sum(v.status == "superseded" for v in r.verified)
         mutable = sum(v.status == "rewritten" for v in r.verified)  # the Feast registry
+        unchecked = sum(v.status == "unchecked" for v in r.verified)  # a bento's code, older
         banner = (f'<p class="banner good">verify: all {ok} files whose sha256 was recorded '
                   f"match{f'; {later} day(s) re-ingested since, their earlier files not on record' if later else ''}"
-                  f"{f'; {mutable} shared file(s) rewritten since by later runs (the Feast registry: not evidence of the data)' if mutable else ''}</p>")  # fmt: skip
+                  f"{f'; {mutable} shared file(s) rewritten since by later runs (the Feast registry: not evidence of the data)' if mutable else ''}"
+                  f"{'; NOT CHECKED: the bento code it serves (built before recassets recorded it: rebuild it)' if unchecked else ''}</p>")  # fmt: skip
     body = [
         f"<h1>Audit of {_e(r.target)}</h1>",
         f'<p class="muted">generated {_e(r.generated_at)} from RECASSETS_HOME '

@@ -21,6 +21,8 @@ from recassets.paths import Paths
 def run(args: argparse.Namespace, paths: Paths) -> None:
     """Parse TARGET, walk its lineage (``recassets.lineage``), print it; ``--verify`` exits 1
     naming each changed or missing file. A TARGET that names nothing valid is a usage error."""
+    if args.strict and not args.verify:  # would be dropped in silence
+        args.parser.error("--strict goes with --verify")
     if args.manifest:
         if args.verify or args.json:  # were dropped in silence: a --verify that checked nothing
             args.parser.error(
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace, paths: Paths) -> None:
     sys.stdout.write(text)
     if checked is not None:
         print(render.render_verify(checked, tree), file=sys.stderr if args.json else sys.stdout)
-        if bad := verify.failures(checked):
+        if bad := verify.failures(checked, strict=args.strict):
             names = render.printable(", ".join(tree.relative(v.path) for v in bad))
             raise SystemExit(f"recassets lineage --verify: {len(bad)} file(s) fail "
                              f"({verify.said(bad)}): {names}")  # fmt: skip

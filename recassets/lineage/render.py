@@ -146,6 +146,10 @@ def _escaped(m: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
+# statuses whose line is the file and what it is (the others add a detail)
+SAID_AS_IS = ("superseded", "stale", "damaged", "archived", "copied", "rewritten", "unchecked")
+
+
 def render_verify(verified: list[Verified], lineage: Lineage) -> str:
     counts: dict[str, int] = {}
     lines = []
@@ -161,7 +165,7 @@ def render_verify(verified: list[Verified], lineage: Lineage) -> str:
                 f"verify: UNVERIFIABLE {lineage.relative(v.path)} ({v.what}; its record holds "
                 "no sha256, which every record recassets writes has: edited, or older)"
             )
-        elif v.status in ("superseded", "stale", "damaged", "archived", "copied", "rewritten"):
+        elif v.status in SAID_AS_IS:
             lines.append(f"verify: {v.status.upper()} {lineage.relative(v.path)} ({v.what})")
         elif v.status in ("changed", "missing"):
             detail = f"recorded {v.recorded}" + (f", now {v.actual}" if v.actual else "")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from recassets.bento.code import REBUILD
 from recassets.lineage.graph import Lineage
 from recassets.paths import Paths
 
@@ -269,7 +270,8 @@ def said(bad: list[Verified]) -> str:
     every one "differ", a missing landing file and another home's file included)."""
     kinds = {"changed": "changed", "missing": "missing", "outside": "outside this home",
              "damaged": "damaged records",
-             "unverifiable": "without their recorded sha256"}  # fmt: skip
+             "unverifiable": "without their recorded sha256",
+             UNCHECKED: "bento code never recorded"}  # fmt: skip
     counts = [f"{sum(v.status == k for v in bad)} {word}" for k, word in kinds.items()
               if any(v.status == k for v in bad)]  # fmt: skip
     return ", ".join(counts)
@@ -307,8 +309,10 @@ def _digest_check(manifest: Path, version: str) -> Verified:
 def _code_check(manifest: Path) -> list[Verified]:
     """The bento's code files, requirements and uv overrides against its manifest's ``code``
     record (``funnel.bundle.code_problems``): a ``service.py`` edited in the bento served
-    under the same tag while every check said ok. Nothing for a bento built before the record
-    (or a manifest that cannot be read: the digest check names it)."""
+    under the same tag while every check said ok. A bento built before the record is said
+    ``unchecked`` on its ``service.py`` (its code cannot be compared: an upgraded home served
+    such a bento, a ``service.py`` edited in it, with "all ok"); a failure only with
+    ``--strict``. Nothing for a manifest that cannot be read (the digest check names it)."""
     import json
 
     from recassets.funnel.bundle import code_problems
@@ -320,6 +324,11 @@ def _code_check(manifest: Path) -> list[Verified]:
     except (OSError, ValueError):
         return []
     try:
+        if isinstance(m, dict) and not isinstance(m.get("code"), dict):
+            return [Verified(str(manifest.parents[1] / "service.py"), "the bento's code "
+                             "(service.py, recassets/) and environment: built before recassets "
+                             "recorded a bento's code, so the code it serves cannot be checked; "
+                             f"rebuild it ({REBUILD}) and restart the server", UNCHECKED)]  # fmt: skip
         found = code_problems(m, manifest.parents[1]) if isinstance(m, dict) else []
     except DamagedArtifactError as e:  # a record naming a file outside the bento's src
         return [Verified(str(manifest), f"{what}: {e}", "changed")]
@@ -363,24 +372,30 @@ def _built_at(folder: Path) -> Verified | None:
 
 # "superseded" and "stale" are said, no failure
 FAILED = ("changed", "missing", "outside", "damaged")
+# a bento's code that no record vouches for (built before the record): said, and a failure
+# with ``--strict``; not by default, since every bento of a home built before 2026-12-07
+# would fail and its data lineage is still checked
+UNCHECKED = "unchecked"
 # the recorded bytes found: as made, inside their archive, or in the bento that serves them
 VOUCHED = ("ok", "archived", "copied")
 
 
-def failures(results: list[Verified]) -> list[Verified]:
+def failures(results: list[Verified], strict: bool = False) -> list[Verified]:
     """The files that fail: changed, missing, outside the home, and unverifiable ones whose
     record always holds a sha256 (a landing file, a bento's checkpoint copy, the Feast
     registry): one without it was edited (a forged landing file passed once its record's
     sha256 was removed). A model version's own checkpoint is unverifiable by design (its sha256
-    is recorded in a bento's lineage only)."""
+    is recorded in a bento's lineage only). ``strict``: a bento's unrecorded code too."""
     return [
         r for r in results
         if r.status in FAILED or (r.status == "unverifiable" and not r.what.endswith(" checkpoint"))
+        or (strict and r.status == UNCHECKED)
     ]  # fmt: skip
 
 
 __all__ = [
     "FAILED",
+    "UNCHECKED",
     "VOUCHED",
     "Verified",
     "bento_copy",

@@ -1,16 +1,20 @@
 """``recassets status`` says how fresh what serves is (``recassets.cli_status``), on a crafted
 home: the served models and the day each was trained through, the last gate's verdict, the
-training days the served model has not consumed, a demotion, and the bento a ``recassets
-serve`` of this home started beside the newest. Before, it said only the policy's name and
+training days the served model has not consumed, a demotion, and the bento a running
+``recassets serve`` of this home started beside the newest (its record:
+tests/unit/serving/test_server_records.py). Before, it said only the policy's name and
 the newest bento, as if the newest were what served."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import socket
+import subprocess
+import sys
 
 import pyarrow as pa
 
+from recassets.bento.server import records_dir
 from recassets.cli_args import status_lines
 from recassets.training import evaluation as E
 from recassets.training import policy as P
@@ -77,8 +81,9 @@ def test_status_says_what_serves_how_fresh_and_what_is_pending(paths):
     assert (f"  training days pending: 2 built and not in the served model ({DAYS[3]} .. "
             f"{DAYS[4]}); 1 of them not trained by any checkpoint yet" in said)  # fmt: skip
     assert "  newest bento: none built" in said
-    assert "served bento: no `recassets serve` recorded in this home; a running server" in said
-    assert "restart it (`recassets serve`)" in said
+    assert (
+        "  served bento: no `recassets serve` of this home is running (the next one serves" in said
+    )
 
 
 def test_status_names_the_bento_a_recassets_serve_started_and_a_demotion(paths):
@@ -89,16 +94,28 @@ def test_status_names_the_bento_a_recassets_serve_started_and_a_demotion(paths):
                            "replaced": {"two_tower": pointer["two_tower"],
                                         "promoted_at": pointer["promoted_at"],
                                         "reasons": ["recall@50 0.0150 < 0.0336"]}})  # fmt: skip
-    log = Path(paths.home) / "logs" / "bentoml-serve-1.log"
-    log.parent.mkdir(parents=True)
-    log.write_text('2026-01-04T03:01:00+0000 [INFO] [cli] Starting production HTTP BentoServer '
-                   'from "recassets_recommender:20260104t030000-model-aa" listening on '
-                   'http://127.0.0.1:1 (Press CTRL+C to quit)\n')  # fmt: skip
-    said = _status(paths)
+    with socket.socket() as listener:  # a running `recassets serve`: its record, its port
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        leader = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                                  start_new_session=True)  # fmt: skip
+        try:
+            where = records_dir(paths) / f"serve-{port}.json"
+            where.parent.mkdir(parents=True)
+            where.write_text(json.dumps({"pid": leader.pid, "port": port,
+                                         "url": f"http://127.0.0.1:{port}",
+                                         "tag": "recassets_recommender:20260104t030000-model-aa",
+                                         "started_at": "2026-01-04T03:01:00+00:00"}))  # fmt: skip
+            said = _status(paths)
+        finally:
+            leader.kill()
+            leader.wait()
     assert "  serving policy: popularity (trailing_7d)" in said
     assert "  served model: none, popularity serves (since 2026-01-06T03:00:00+00:00)" in said
     assert (f"  demoted at 2026-01-06T03:00:00+00:00: {served[0]} (promoted "
             "2026-01-04T03:00:00+00:00) no longer serves: recall@50 0.0150 < 0.0336" in said)  # fmt: skip
     assert ("  served bento: recassets_recommender:20260104t030000-model-aa by `recassets "
-            "serve` at http://127.0.0.1:1, not answering (stopped?)" in said)  # fmt: skip
+            f"serve` at http://127.0.0.1:{port} (pid {leader.pid}, since "
+            "2026-01-04T03:01:00+00:00); " in said)  # fmt: skip
     assert "not the newest: a running server keeps the bento it started with" in said

@@ -317,7 +317,13 @@ def test_verify_in_a_copied_home_checks_its_own_files_never_the_originals(
     copy = Paths.at(tmp_path / "copied")
     shutil.copytree(own_home.home, copy.home)
     code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert code == 0 and out.splitlines()[-1] == "verify: 16 ok", out
+    assert code == 0 and out.splitlines()[-1] == "verify: 16 ok, 1 unchecked", out
+    # this fixture's bento predates the code record: said, and a failure only when asked
+    assert "verify: UNCHECKED bentoml/bentos/" in out and "service.py" in out
+    code, out, _ = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--verify", "--strict")
+    assert isinstance(code, str) and "1 bento code never recorded" in code, code
+    code, _, err = run_cli(copy, monkeypatch, capsys, "lineage", "latest", "--strict")
+    assert code == 2 and "--strict goes with --verify" in err
     # a model's training table, recorded as the original home's (the home its checkpoint's
     # record names): traced in this home's lake to its days and landing files (it stopped at
     # the model, "outside"); its checkpoint read at this home's place, not the original's
@@ -368,7 +374,7 @@ def test_a_checkpoint_a_retention_job_deleted_is_vouched_for_by_the_bentos_copy(
     (kept,) = (models / "ranking").glob("*.pt")
     kept.unlink()
     code, out, _ = run_cli(own_home, monkeypatch, capsys, "lineage", "latest", "--verify")
-    assert code == 0 and out.splitlines()[-1] == "verify: 1 copied, 15 ok", out
+    assert code == 0 and out.splitlines()[-1] == "verify: 1 copied, 15 ok, 1 unchecked", out
     copy = f"bentoml/bentos/{H.TAG.replace(':', '/')}/src/bundle/models/ranking.pt"
     line = f"verify: COPIED artifacts/models/ranking/{kept.name} (ranking checkpoint; gone from"
     assert line in out and f"the bento's copy {copy} holds its bytes)" in out, out
