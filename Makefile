@@ -8,7 +8,7 @@ UV := $(BIN)/uv
 export RECASSETS_HOME ?= $(CURDIR)/.recassets
 export DAGSTER_HOME ?= $(RECASSETS_HOME)/dagster
 
-DEMO_ARGS := $(if $(MOVIELENS),--movielens $(MOVIELENS)) $(if $(DAYS),--days $(DAYS)) $(if $(EVENTS),--events-per-day $(EVENTS))
+DEMO_ARGS := $(if $(MOVIELENS),--movielens $(MOVIELENS)) $(if $(DAYS),--days $(DAYS)) $(if $(EVENTS),--events-per-day $(EVENTS)) $(if $(USERS),--users $(USERS)) $(if $(ITEMS),--items $(ITEMS))
 
 .PHONY: install demo test dev lint lock bench clean-home graph deploy-check
 

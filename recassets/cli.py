@@ -251,9 +251,11 @@ def cmd_generate(args: argparse.Namespace) -> None:
         )
     paths = Paths.from_env()
     config = SyntheticConfig(seed=args.seed, start=start, days=args.days,
-                             events_per_day=args.events_per_day, fmt=args.format)  # fmt: skip
+                             events_per_day=args.events_per_day, fmt=args.format,
+                             **cli_args.world_sizes(args))  # fmt: skip
     say(
-        f"generating {config.days} day(s) of ~{config.events_per_day} events from {config.start} into {paths.landing}"
+        f"generating {config.days} day(s) of ~{config.events_per_day} events from {config.start} "
+        f"({config.initial_users:,} users, {config.initial_items:,} items) into {paths.landing}"
     )
     summary = generate(paths, config, progress=lambda m: say("  " + m))
     say(
@@ -426,6 +428,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
                 start=args.start,
                 days=args.days,
                 events_per_day=args.events_per_day,
+                users=args.users,
+                items=args.items,
                 format="jsonl",
             )
         )

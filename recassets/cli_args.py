@@ -70,8 +70,44 @@ def synthetic_args(p: argparse.ArgumentParser, days: int, max_days: int) -> None
     p.add_argument("--events-per-day", type=events_per_day, default=20_000,
                    help=f"events a day ({MIN_EVENTS_PER_DAY} to {MAX_EVENTS_PER_DAY:,}: a day "
                    "keeps whole requests of 10 impressions, and is built in memory)")  # fmt: skip
+    # the population, not only the traffic: --events-per-day alone made a denser stream over
+    # the same 2,000 users and 1,000 items, which never reached the catalogue-size paths (FAISS
+    # past 100k items, EASE's 10k cap); the ratio of newcomers a day stays the default's 1/20
+    p.add_argument("--users", type=population(MAX_POPULATION), default=2_000,
+                   help=f"users on the first day (20 to {MAX_POPULATION:,}; a twentieth as "
+                   "many new a day)")  # fmt: skip
+    p.add_argument("--items", type=population(MAX_POPULATION), default=1_000,
+                   help=f"items on the first day (20 to {MAX_POPULATION:,}; a twentieth as "
+                   "many new a day)")  # fmt: skip
     p.add_argument("--seed", type=seed, default=7, help="the world's seed")
     p.add_argument("--start", type=day, default="2026-01-01", help="first day (UTC)")
+
+
+# the world is built in memory (each user's interests over the categories, each item's
+# attributes): a million of either is about a gigabyte at the default 20 categories
+MAX_POPULATION = 1_000_000
+
+
+def population(limit: int):  # noqa: ANN201 - an argparse type
+    """An argparse type: ``--users`` / ``--items``, 20 (a twentieth of it arrives a day, at
+    least one) to ``limit``."""
+
+    def check(text: str) -> int:
+        value = at_most(limit)(text)
+        if value < 20:
+            raise argparse.ArgumentTypeError(f"expected at least 20, got {value}")
+        return value
+
+    check.__name__ = "positive"
+    return check
+
+
+def world_sizes(args: argparse.Namespace) -> dict[str, int]:
+    """``SyntheticConfig``'s population fields from ``--users`` and ``--items`` (the defaults
+    give the default world: 2,000 and 1,000, 100 and 50 new a day)."""
+    users, items = getattr(args, "users", 2_000), getattr(args, "items", 1_000)
+    return {"initial_users": users, "initial_items": items,
+            "new_users_per_day": users // 20, "new_items_per_day": items // 20}  # fmt: skip
 
 
 def status_lines(paths: Any) -> tuple[list[str], list[str]]:
@@ -238,7 +274,7 @@ def within_partitions(paths: Any, first: str | None, last: str | None) -> None:
 def no_synthetic_options(args: argparse.Namespace, defaults: dict[str, Any]) -> None:
     """Refuse ``synthetic_args``' options given beside ``demo --movielens`` (they were
     ignored without a word; ``--events-per-day 7``, which ``generate`` refuses, passed)."""
-    names = ("seed", "start", "days", "events_per_day")
+    names = ("seed", "start", "days", "events_per_day", "users", "items")
     if given := [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) != defaults[n]]:
         raise SystemExit(f"recassets demo: {', '.join(given)} shape generated data; with "
                          "--movielens the release is the data: leave them out")  # fmt: skip

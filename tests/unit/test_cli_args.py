@@ -34,6 +34,8 @@ from recassets.training.recommend import cli_recommend
         (["generate", "--events-per-day", "5"], "argument --events-per-day: expected at least 20"),
         (["demo", "--events-per-day", "19"], "argument --events-per-day: expected at least 20"),
         (["demo", "--movielens", ""], "expected a folder, got an empty path"),
+        (["generate", "--users", "19"], "argument --users: expected at least 20, got 19"),
+        (["demo", "--items", "2000000"], "argument --items: expected at most 1,000,000"),
         (["recommend", "--users", "u.txt", "--k", "10**24"], "expected a whole number"),
         (["recommend", "--users", "u.txt", "--k", "100001"], "expected at most 10,000"),
     ],
@@ -563,6 +565,8 @@ def test_demo_refuses_synthetic_options_beside_a_release_and_blank_settings_are_
     with pytest.raises(SystemExit, match=r"--days, --events-per-day shape generated data"):
         cli.main(["demo", "--movielens", str(tmp_path / "ml"), "--days", "99",
                   "--events-per-day", "700"])  # fmt: skip
+    with pytest.raises(SystemExit, match=r"--users shape generated data"):
+        cli.main(["demo", "--movielens", str(tmp_path / "ml"), "--users", "5000"])
     assert not list((tmp_path / "home").rglob("*.jsonl"))  # refused before the import
     assert FunnelConfig.from_mapping({"RECASSETS_SERVE_MAX_K": " "}) == FunnelConfig()
     with pytest.raises(ValueError, match="RECASSETS_SERVE_MAX_K must be an integer"):
@@ -678,3 +682,22 @@ def test_a_bad_run_setting_is_refused_before_a_run_is_launched(tmp_path, monkeyp
     assert (
         cli.dagster_env(paths, {"RECASSETS_VOLUME_BAND": "off"})["RECASSETS_VOLUME_BAND"] == "off"
     )
+
+
+def test_users_and_items_size_the_generated_world(tmp_path, monkeypatch, capsys):
+    """``--events-per-day`` alone made a denser stream over the default 2,000 users and 1,000
+    items (review at volume, 2026-12-07): the population is sized too, a twentieth of it new
+    each day; the defaults keep the default world."""
+    import json
+
+    monkeypatch.setenv("RECASSETS_HOME", str(tmp_path / "home"))
+    cli.main(["generate", "--days", "2", "--events-per-day", "200", "--users", "60",
+              "--items", "40"])  # fmt: skip
+    said = capsys.readouterr().out
+    assert "(60 users, 40 items)" in said
+    items = tmp_path / "home" / "landing" / "items"
+    ids = {json.loads(line)["item_id"] for f in items.rglob("*.jsonl") for line in f.open()}
+    assert len(ids) == 40 + 2  # the first day's 40 and 40 // 20 = 2 new on the second
+    defaults = cli.build_parser().parse_args(["generate"])
+    assert cli_args.world_sizes(defaults) == {"initial_users": 2_000, "initial_items": 1_000,
+                                              "new_users_per_day": 100, "new_items_per_day": 50}  # fmt: skip
