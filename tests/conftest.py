@@ -114,6 +114,13 @@ def spark() -> Iterator[SparkSession]:
     stop_spark()
 
 
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    """A monkeypatch for a module-scoped fixture (a home built once for a module's tests)."""
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
 @pytest.fixture
 def paths(tmp_path: Path) -> Paths:
     """A fresh, empty RECASSETS home under the test's temporary folder."""

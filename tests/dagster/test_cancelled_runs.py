@@ -42,12 +42,6 @@ def _run(paths, instance, assets, first, last):
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
-
-
-@pytest.fixture(scope="module")
 def built(make_home, spark, monkeypatch_module):
     """Five days ingested, the features of the first four (one range run: the range pass),
     the examples of the first three."""

@@ -112,12 +112,6 @@ def built(make_home, spark, monkeypatch_module):
     return paths, instance
 
 
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
-
-
 def test_each_day_has_the_version_of_what_it_grew_from(built):
     paths, instance = built
     events = {d: _version(instance, keys.RAW_EVENTS, d) for d in DAYS}

@@ -41,12 +41,6 @@ def _run(paths, instance, first, last):
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
-
-
-@pytest.fixture(scope="module")
 def built(make_home, spark, monkeypatch_module):
     monkeypatch_module.setenv(SETTLE_ENV, "0")
     paths = make_home("undo_incomplete_runs")

@@ -12,24 +12,9 @@ import errno
 import os
 
 import pytest
-from deltalake import DeltaTable
 
 from recassets import undo
-from recassets.lake import ensure_table, replace_partitions
-
-DDL = "id BIGINT, dt DATE"
-
-
-def _write(spark, path: str, ids: list[int]) -> None:
-    ensure_table(spark, path, DDL, ["dt"])
-    rows = spark.createDataFrame([(i,) for i in ids], "id BIGINT").selectExpr(
-        "id", "DATE'2026-01-01' AS dt"
-    )
-    replace_partitions(rows, path, "dt = DATE'2026-01-01'", '{"run_id": "t"}')
-
-
-def _ids(path: str) -> list[int]:
-    return sorted(DeltaTable(path).to_pyarrow_table().column("id").to_pylist())
+from tests.unit.test_undo import _ids, _write
 
 
 def _no_space(*_args):
