@@ -123,7 +123,9 @@ def _train(
         train = dataclasses.replace(train, ranking=knobs)
     from recassets.training.progress import reporting
 
-    with reporting(context.log.info):  # the loop's passes, said as they end (and every 30 s)
+    # the loop's passes, said as they end (and every 30 s); in this process only: sharded
+    # training's workers and the k8s launcher report none (docs/training-and-the-gate.md)
+    with reporting(context.log.info):
         result = P.train_next(
             lake.paths(),
             kind,

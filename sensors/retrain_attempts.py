@@ -124,6 +124,10 @@ def failed_steps(instance: DagsterInstance, run_id: str) -> list[str]:
 
 
 FINAL_NAMES = frozenset(cls.__name__ for cls in FINAL)
+# a stored error keeps its class's name, not the class: its message starts with the class's
+# module-qualified name (traceback.format_exception_only), which tells pydantic's
+# ValidationError from jsonschema's or marshmallow's, as the failure hook's isinstance does
+FINAL_QUALIFIED = tuple(f"{cls.__module__}.{cls.__qualname__}: " for cls in FINAL)
 
 
 def final_failure(instance: DagsterInstance, run_id: str) -> str | None:
@@ -131,14 +135,23 @@ def final_failure(instance: DagsterInstance, run_id: str) -> str | None:
     error a retry cannot mend (``assets.failures.FINAL``, in the error or one it was raised
     from, as ``is_final`` walks it); None when no step did."""
     for step, error in _step_failures(instance, run_id):
-        seen = 0
-        while error is not None and seen < 8:  # Dagster's wrapper first, then the causes
-            if error.cls_name in FINAL_NAMES:
-                # its message is "module.Class: text": the text's first line
-                lines = [ln for ln in str(error.message or "").splitlines() if ln.strip()]
-                _, said, text = (lines[0] if lines else "").partition(f"{error.cls_name}: ")
-                return (f"{step}: {error.cls_name}" + (f": {text.strip()}" if said else ""))[:300]
-            error, seen = error.cause, seen + 1
+        if (said := final_error(error)) is not None:
+            return f"{step}: {said}"[:300]
+    return None
+
+
+def final_error(error: Any) -> str | None:
+    """``Error: its first line`` when ``error`` (a stored ``SerializableErrorInfo``) or one of
+    its causes is of a ``FINAL`` class, by its module-qualified name; else None."""
+    seen = 0
+    while error is not None and seen < 8:  # Dagster's wrapper first, then the causes
+        message = str(error.message or "")
+        if error.cls_name in FINAL_NAMES and message.startswith(FINAL_QUALIFIED):
+            # its message is "module.Class: text": the text's first line
+            lines = [ln for ln in message.splitlines() if ln.strip()]
+            _, said, text = (lines[0] if lines else "").partition(f"{error.cls_name}: ")
+            return error.cls_name + (f": {text.strip()}" if said else "")
+        error, seen = error.cause, seen + 1
     return None
 
 

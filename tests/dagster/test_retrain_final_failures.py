@@ -108,3 +108,23 @@ def test_a_retraining_failed_by_a_blip_is_still_tried_again_despite_the_jobs_tag
     assert A.final_failure(instance, run) is None
     again = tick(tmp_path, instance, now=time.time() + HOUR)
     assert isinstance(again, RunRequest) and again.run_key == f"{SET}:attempt2"
+
+
+def test_only_the_final_classes_themselves_are_final_not_their_namesakes():
+    """A stored error keeps its class's name only: jsonschema's or marshmallow's
+    ``ValidationError`` counted as pydantic's (the failure hook, by ``isinstance``, retried
+    them while the sensor called them final). The message's module-qualified name decides."""
+    from dagster._utils.error import SerializableErrorInfo
+
+    from sensors.retrain_attempts import final_error
+
+    def info(message: str, cause=None) -> SerializableErrorInfo:
+        return SerializableErrorInfo(message, [], "ValidationError", cause)
+
+    ours = "pydantic_core._pydantic_core.ValidationError: 1 validation error for Config\n"
+    assert final_error(info(ours)) == "ValidationError: 1 validation error for Config"
+    theirs = info("jsonschema.exceptions.ValidationError: 'x' is not of type 'integer'\n")
+    assert final_error(theirs) is None
+    wrapped = SerializableErrorInfo("dagster...DagsterExecutionStepExecutionError: boom", [],
+                                    "DagsterExecutionStepExecutionError", info(ours))  # fmt: skip
+    assert final_error(wrapped) is not None  # found among the causes

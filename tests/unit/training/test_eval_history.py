@@ -119,3 +119,17 @@ def test_the_report_is_the_same_as_reading_everything_at_once(lake, monkeypatch,
     old = E.evaluate(path, tt.path, rk.path, **kw)
     assert got.to_dict() == old.to_dict()
     assert got.retrieval[E.CANDIDATE]["users"] > 0 and E.COOCCURRENCE_SERVED in got.retrieval
+
+
+def test_the_report_is_the_same_with_training_days_after_the_window(lake, tmp_path, monkeypatch):
+    """Models trained on days on both sides of the window: the days after it only add items
+    to the catalogue (their rows and positives are no history of the window's days)."""
+    path, _, rk, sim, co = lake
+    tt = train_two_tower(path, [DAYS[0], DAYS[1], DAYS[5]], replace(TINY, epochs=1),
+                         output=tmp_path / "tt.pt")  # fmt: skip
+    kw = {"eval_days": [DAYS[3]], "k": 10, "bootstrap": 20, "current_two_tower": tt.path,
+          "similarity": sim, "cooccurrence": co, "candidates": 20, "light_keep": 20}  # fmt: skip
+    got = E.evaluate(path, tt.path, rk.path, **kw)
+    monkeypatch.setattr(E, "read_history", all_at_once)
+    old = E.evaluate(path, tt.path, rk.path, **kw)
+    assert got.to_dict() == old.to_dict() and got.retrieval[E.CANDIDATE]["users"] > 0
