@@ -4,6 +4,10 @@ the command line and passes its printer)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recassets.paths import Paths
 
 
 def serve(tag: str | None, port: int | None, say: Callable[[str], None]) -> None:
@@ -14,29 +18,40 @@ def serve(tag: str | None, port: int | None, say: Callable[[str], None]) -> None
     import signal
 
     from recassets.bento import bundle as B
-    from recassets.bento import server
-    from recassets.bento.code import REBUILD, bento_differs
     from recassets.paths import Paths
 
     paths = Paths.from_env()
     tag = tag or B.latest_bento(paths)
-    try:
-        srv = server.start(paths, tag, port=port, record=True,
-                           catalogue_wait_s=server.SERVE_CATALOGUE_WAIT_S)  # fmt: skip
-    except (FileNotFoundError, RuntimeError, TimeoutError, ValueError) as e:
-        raise SystemExit(f"recassets serve: {e}") from None
-    say(f"serving on {srv.url} (POST /recommend, /rank, /recommend_batch, /info; GET /readyz, "
-        f"/metrics); log {srv.log}; Ctrl-C stops")  # fmt: skip
-    if tag and ":" in tag and (why := bento_differs(paths, tag)):  # NAME alone: BentoML's latest
-        say(f"note: {tag} is {why}; to serve this install's code: `{REBUILD}`, then "
-            "restart this server")  # fmt: skip
 
     def stop_on_term(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # SIGTERM (a supervisor, `kill`) stops the server too
 
-    signal.signal(signal.SIGTERM, stop_on_term)
-    code = 0
+    # Installed before the start: a SIGTERM while the server gets ready ends ``start``, which
+    # stops its server; the default handler ended this process and left `bentoml serve` (its
+    # own session) running. The caller's handler is put back when the server has stopped.
+    previous = signal.signal(signal.SIGTERM, stop_on_term)
     try:
+        _serve(paths, tag, port, say)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(paths: Paths, tag: str | None, port: int | None, say: Callable[[str], None]) -> None:
+    from recassets.bento import server
+    from recassets.bento.code import REBUILD, bento_differs
+
+    try:
+        srv = server.start(paths, tag, port=port, record=True,
+                           catalogue_wait_s=server.SERVE_CATALOGUE_WAIT_S)  # fmt: skip
+    except (OSError, RuntimeError, ValueError) as e:  # OSError: a record not written, a timeout
+        raise SystemExit(f"recassets serve: {e}") from None
+    code = 0
+    try:  # from here on, whatever ends this (Ctrl-C, SIGTERM, an error) stops the server
+        say(f"serving on {srv.url} (POST /recommend, /rank, /recommend_batch, /info; GET "
+            f"/readyz, /metrics); log {srv.log}; Ctrl-C stops")  # fmt: skip
+        if tag and ":" in tag and (why := bento_differs(paths, tag)):  # NAME: BentoML's latest
+            say(f"note: {tag} is {why}; to serve this install's code: `{REBUILD}`, then "
+                "restart this server")  # fmt: skip
         code = srv.process.wait()
     except KeyboardInterrupt:
         pass

@@ -8,7 +8,8 @@ started with; a promotion builds a new bento but does not restart the server (me
 two promotions and five newer bentos, ``/info`` still named the first). Each ``recassets
 serve`` of this home that runs now is named, with its port and bento, from the record it
 leaves while it runs (``recassets.bento.server.running``: its process alive and its port
-answering); a stopped one is not named. The logs were read before: the newest
+answering); a stopped one is not named. Those of other machines sharing the home are named
+"not checked" (``server.elsewhere``): their processes are not this machine's to judge. The logs were read before: the newest
 ``logs/bentoml-serve-<port>.log`` named a second server stopped while the first still served,
 or the demo's sample server, which no ``recassets serve`` ran.
 
@@ -154,17 +155,23 @@ def _pending(paths: Any, policy: dict[str, Any]) -> list[str]:
 
 def _bentos(paths: Any) -> list[str]:
     from recassets.bento.code import REBUILD, bento_differs, installed_files
-    from recassets.bento.server import running
+    from recassets.bento.server import elsewhere, running
     from recassets.bento.store import latest_bento
 
     newest = latest_bento(paths)
     lines = [f"  newest bento: {newest or 'none built'}"]
-    installed = installed_files()
+    try:
+        installed: dict[str, str] | None = installed_files()
+    except OSError as e:  # a packaged install without serving/: said; the servers still named
+        installed = None  # and bento_differs, reading it again, says nothing
+        if newest:
+            lines.append(f"    its code: not compared (this install's serving code cannot be "
+                         f"read: {type(e).__name__}: {e})")  # fmt: skip
     if newest and (why := bento_differs(paths, newest, installed)):  # an upgraded install
         lines.append(f"    its code: {why}; to serve this install's: `{REBUILD}`, then restart "
                      "the server")  # fmt: skip
-    servers = running(paths)
-    if not servers:
+    servers, others = running(paths), elsewhere(paths)
+    if not servers and not others:
         lines.append("  served bento: no `recassets serve` of this home is running (the next "
                      "one serves the newest bento)")  # fmt: skip
     for srv in servers:
@@ -176,6 +183,10 @@ def _bentos(paths: Any) -> list[str]:
                      f"{srv.get('pid')}, since {srv.get('started_at', '?')}); {note}")  # fmt: skip
         if tag and tag != newest and (why := bento_differs(paths, str(tag), installed)):
             lines.append(f"    its code: {why}")
+    for srv in others:  # a home shared by machines: their processes are not this one's to judge
+        lines.append(f"  served bento: {srv.get('tag')} by `recassets serve` on host "
+                     f"{srv.get('hostname')}, not checked (pid {srv.get('pid')} there, at "
+                     f"{srv.get('url')}, since {srv.get('started_at', '?')})")  # fmt: skip
     return lines
 
 

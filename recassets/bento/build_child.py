@@ -17,16 +17,26 @@ and an age would guess: a large bundle copies for minutes); the next build that 
 sweeps them. ``flock`` is released by the kernel when the last holder of the descriptor exits,
 so a killed build never leaves the store locked. A ``bentoml build`` run by hand into the same
 store takes no lock: do not run one while recassets builds.
+
+**A store that cannot lock** (NFS without lockd: ``ENOLCK``; some FUSE and SMB mounts:
+``EOPNOTSUPP``; Windows, without ``fcntl``): the build runs without the lock and sweeps nothing,
+since no build there can tell whether another is running; the log says so once per store. Such
+a store's leftovers are removed by hand (``<BENTOML_HOME>/tmp/bentoml_bento_*``, no build
+running). Every build there had failed on the lock instead.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import errno
+import logging
 import re
 import shutil
 from collections.abc import Generator
 from pathlib import Path
+from typing import IO
+
+log = logging.getLogger(__name__)
 
 BUILD_LOCK = ".recassets-build.lock"
 TMP_PREFIX = "bentoml_bento_"  # BentoML's (bentoml/_internal/bento/bento.py, Bento.create)
@@ -42,19 +52,55 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # click colours its "Error:" red
 @contextlib.contextmanager
 def build_lock(bentoml_home: Path) -> Generator[int, None, None]:
     """Hold the store's build lock (shared) for one build; yields its descriptor, for the child
-    to inherit. Leftovers of dead builds are swept first when no other build holds it."""
+    to inherit. Leftovers of dead builds are swept first when no other build holds it. Where
+    the store cannot lock, the build goes on unlocked and nothing is swept (module docstring)."""
     bentoml_home.mkdir(parents=True, exist_ok=True)
     with open(bentoml_home / BUILD_LOCK, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # another build is running: its folder is among them, so none is removed
-        else:
+        alone = _lock_alone(handle, bentoml_home)
+        if alone is None:  # the child inherits a descriptor that holds no lock
+            yield handle.fileno()
+            return
+        if alone:
             sweep_leftovers(bentoml_home / "tmp")
         # From exclusive to shared: not atomic (flock(2)), but this build's child has not
         # started, so a build that sweeps in between removes nothing of this one's.
+        import fcntl
+
         fcntl.flock(handle, fcntl.LOCK_SH)
         yield handle.fileno()
+
+
+def _lock_alone(handle: IO[str], bentoml_home: Path) -> bool | None:
+    """The build lock tried exclusively, without waiting: True when this build has it (no
+    other runs), False when another build holds it, None when the store cannot lock."""
+    try:
+        import fcntl  # here: bundle, server and the CLI import this module; Windows has none
+
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError as e:
+        _say_unlocked(bentoml_home, e)
+        return None
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False  # another build is running: its folder is among them
+        _say_unlocked(bentoml_home, e)  # ENOLCK, EOPNOTSUPP: no lock to be had here
+        return None
+    return True
+
+
+_said_unlocked: set[str] = set()
+
+
+def _say_unlocked(bentoml_home: Path, error: BaseException) -> None:
+    """Once per store and process: its builds run unlocked and leave their leftovers."""
+    if str(bentoml_home) in _said_unlocked:
+        return
+    _said_unlocked.add(str(bentoml_home))
+    log.warning(
+        "bento build: the store %s cannot be locked (%s): builds run without the build lock "
+        "and sweep nothing; remove its tmp/%s* folders by hand while no build runs",
+        bentoml_home, error, TMP_PREFIX,
+    )  # fmt: skip
 
 
 def sweep_leftovers(tmp: Path) -> list[str]:

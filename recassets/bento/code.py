@@ -86,7 +86,10 @@ def differs(manifest: Mapping[str, Any], installed: Mapping[str, str]) -> str | 
 
 def bento_differs(paths: Any, tag: str, installed: Mapping[str, str] | None = None) -> str | None:
     """``differs`` for the bento ``tag`` of ``paths``' store, read from its bundle's
-    manifest; a manifest that cannot be read is said as such (the service refuses it)."""
+    manifest; a manifest that cannot be read is said as such (the service refuses it). None
+    too when this install's code cannot be read (a packaged install without ``serving/``, as
+    ``installed_digest``): there is nothing to compare with, and no check of a note may fail
+    ``recassets serve`` or ``status``."""
     import json
 
     from recassets.bento.store import bento_folder
@@ -100,7 +103,12 @@ def bento_differs(paths: Any, tag: str, installed: Mapping[str, str] | None = No
         return f"its manifest cannot be read ({e.__class__.__name__}: {manifest})"
     if not isinstance(m, dict):
         return f"its manifest is no JSON object ({manifest})"
-    return differs(m, installed_files() if installed is None else installed)
+    if installed is None:
+        try:
+            installed = installed_files()
+        except OSError:
+            return None
+    return differs(m, installed)
 
 
 __all__ = [

@@ -5,12 +5,13 @@ that must be reached from outside says so, and sets ``RECASSETS_SERVING_TOKEN``)
 
 Which servers of a home are running (``recassets status``) is known from records, not logs: a
 server started with ``record=True`` (``recassets serve``, the long-running one) writes
-``<home>/run/serve-<port>.json`` (pid, port, URL, bento) once it is ready, and its ``stop``
-removes it. Every start leaves a log (the demo's and the benchmarks' short-lived servers on
-free ports too), so the newest log named a server that was stopped, or a sample that no
-``recassets serve`` ever ran. A record is believed only while its process group lives and its
-port accepts a connection (``running``); one whose process is gone (a crash, a reboot) is
-deleted when read."""
+``<home>/run/serve-<port>@<hostname>.json`` (machine, pid, port, URL, bento) once it is
+ready, and its ``stop`` removes it. Every start leaves a log (the demo's and the benchmarks'
+short-lived servers on free ports too), so the newest log named a server that was stopped, or
+a sample that no ``recassets serve`` ever ran. A record is believed only while its process
+group lives and its port accepts a connection (``running``); one whose process is gone (a
+crash, a reboot) is deleted when read. Only on the machine that wrote it: a home shared by
+machines (NFS, a Kubernetes volume) lists the others' records unchecked (``elsewhere``)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,24 @@ def start(
     handle.close()  # the child holds its own descriptor
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     server = Server(proc, f"http://{url_host}:{port}", log_path, token)
+    try:
+        _wait_ready(server, ready_timeout_s, catalogue_wait_s)
+        if record:
+            server.record = _write_record(paths, server, target, host, port)
+    except BaseException:
+        # whatever ends the start (not ready, Ctrl-C or SIGTERM in the wait, a record that
+        # cannot be written) stops the server: it leads its own session, so nothing else
+        # would, and it went on serving with no `recassets serve` and no record naming it
+        server.stop()
+        raise
+    return server
+
+
+def _wait_ready(server: Server, ready_timeout_s: float, catalogue_wait_s: float | None) -> None:
+    """Return once ``/readyz`` answers 200; raise when the server exits, says for
+    ``catalogue_wait_s`` that it has no item catalogue, or is not ready in time (``start``
+    stops it)."""
+    proc, log_path = server.process, server.log
     deadline = time.monotonic() + ready_timeout_s
     without_since: float | None = None  # when the service first said it has no catalogue
     while time.monotonic() < deadline:
@@ -210,19 +229,15 @@ def start(
             raise RuntimeError(f"bentoml serve exited ({proc.returncode}):\n{_tail(log_path)}")
         status, body = get(server.url + "/readyz", timeout=2)
         if status == 200 and proc.poll() is None:  # ready, and it is ours that answered
-            if record:
-                server.record = _write_record(paths, server, target, host, port)
-            return server
+            return
         if catalogue_wait_s is not None and no_catalogue(status, body):
             now = time.monotonic()
             without_since = now if without_since is None else without_since
             if now - without_since >= catalogue_wait_s:
-                server.stop()
                 raise NoCatalogueError(_no_catalogue_message(log_path))
         else:
             without_since = None
         time.sleep(0.5)
-    server.stop()
     raise TimeoutError(f"bentoml serve not ready in {ready_timeout_s:.0f} s:\n{_tail(log_path)}")
 
 
@@ -291,14 +306,24 @@ def records_dir(paths: Paths) -> Path:
     return Path(paths.home) / "run"
 
 
+def _record_file(port: int) -> str:
+    """``serve-<port>@<hostname>.json``: one file per port and machine. A home may be shared by
+    machines (NFS, a Kubernetes volume), and replicas listen on the same port: one file per
+    port let each replace the other's record."""
+    machine = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "unnamed"
+    return f"serve-{port}@{machine}.json"
+
+
 def _write_record(paths: Paths, server: Server, target: str, host: str, port: int) -> Path:
-    """Record a ready server (one file per port: a port has one listener, and a stale record
-    of the same port is replaced). Written whole, then renamed: a reader sees all or none."""
-    where = records_dir(paths) / f"serve-{port}.json"
+    """Record a ready server (one file per port of this machine: a port has one listener, and
+    a stale record of the same port is replaced). Written whole, then renamed: a reader sees
+    all or none. ``hostname`` says which machine's process and port the record names."""
+    where = records_dir(paths) / _record_file(port)
     where.parent.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    record = {"pid": server.process.pid, "host": host, "port": port, "url": server.url,
-              "tag": target, "log": str(server.log), "started_at": started}  # fmt: skip
+    record = {"pid": server.process.pid, "hostname": socket.gethostname(), "host": host,
+              "port": port, "url": server.url, "tag": target, "log": str(server.log),
+              "started_at": started}  # fmt: skip
     part = where.with_name(f".{where.name}.{os.getpid()}")
     part.write_text(json.dumps(record) + "\n")
     os.replace(part, where)
@@ -312,19 +337,32 @@ def _drop_record(where: Path, pid: int) -> None:
             where.unlink()
 
 
-def running(paths: Paths) -> list[dict[str, Any]]:
-    """The records of this home's ``recassets serve`` servers that run now, by port: those
-    whose process group lives (``bentoml serve`` leads its own) and whose port accepts a
-    connection (0.3 s), both: a pid alone may have been reused after a reboot. A record
-    whose process is gone is deleted; one that does not parse is ignored."""
-    found = []
+def _records(paths: Paths) -> Iterator[tuple[Path, dict[str, Any], bool]]:
+    """(file, record, whether it is this machine's) of each record that parses. A record
+    written before records named their machine is taken for this machine's."""
+    here = socket.gethostname()
     for where in sorted(records_dir(paths).glob("serve-*.json")):
         try:
             record = json.loads(where.read_text())
-            pid, port = int(record["pid"]), int(record["port"])
-            host = str(record.get("host") or DEFAULT_HOST)
+            record["pid"], record["port"] = int(record["pid"]), int(record["port"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
+        yield where, record, str(record.get("hostname") or here) == here
+
+
+def running(paths: Paths) -> list[dict[str, Any]]:
+    """The records of this machine's ``recassets serve`` servers of this home that run now,
+    by port: those whose process group lives (``bentoml serve`` leads its own) and whose port
+    accepts a connection (0.3 s), both: a pid alone may have been reused after a reboot. A
+    record whose process is gone is deleted; one that does not parse is ignored. Another
+    machine's records are neither judged nor deleted (``elsewhere``): its pids are not this
+    machine's, and a shared home lost the live records of the others to each status."""
+    found = []
+    for where, record, here in _records(paths):
+        if not here:
+            continue
+        pid, port = int(record["pid"]), int(record["port"])
+        host = str(record.get("host") or DEFAULT_HOST)
         if not group_alive(pid):
             with contextlib.suppress(OSError):
                 where.unlink()
@@ -332,6 +370,15 @@ def running(paths: Paths) -> list[dict[str, Any]]:
         if _answers("127.0.0.1" if host in ("0.0.0.0", "::") else host, port):
             found.append(record)
     return sorted(found, key=lambda r: int(r["port"]))
+
+
+def elsewhere(paths: Paths) -> list[dict[str, Any]]:
+    """The records of this home's servers on other machines, as they are: not checked (their
+    process and port are the other machine's), by machine and port. A record of a machine
+    gone stays until that machine's ``running`` or its next server of the port replaces it, or
+    it is deleted by hand."""
+    found = [record for _where, record, here in _records(paths) if not here]
+    return sorted(found, key=lambda r: (str(r["hostname"]), int(r["port"])))
 
 
 def _answers(host: str, port: int) -> bool:
@@ -431,6 +478,7 @@ __all__ = [
     "SERVE_CATALOGUE_WAIT_S",
     "NoCatalogueError",
     "Server",
+    "elsewhere",
     "free_port",
     "get",
     "no_catalogue",

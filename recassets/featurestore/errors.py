@@ -33,6 +33,8 @@ _BY_TEXT = {  # sqlite3_errstr's text of each code, for an error that carries no
     "database is locked": SQLITE_BUSY,
     "database table is locked": SQLITE_LOCKED,
     "unable to open database file": SQLITE_CANTOPEN,
+    # SQLite's other CORRUPT messages ("malformed database schema (t) - ...") share the word
+    "malformed": SQLITE_CORRUPT,
 }
 
 

@@ -142,10 +142,10 @@ def _set_aside_damaged(paths: Paths, redis_url: str | None) -> None:
             _forget_stores(paths)  # each holds the registry it read
     if not redis_url:
         db = cfg.sqlite_path(paths)
-        why = upkeep.sqlite_damage(db)
-        # only damage: a file locked or unreadable now is sound (``errors.is_damage``)
-        if why and is_damage(why):
-            upkeep.set_aside(db, why, "materialization rebuilds it from its day")
+        error = upkeep.sqlite_damage(db)
+        # only damage, by SQLite's code: a file locked or unreadable now is sound
+        if error is not None and is_damage(error):
+            upkeep.set_aside(db, str(error), "materialization rebuilds it from its day")
 
 
 def _forget_stores(paths: Paths) -> None:

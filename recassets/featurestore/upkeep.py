@@ -283,10 +283,12 @@ def parse_marker(raw: bytes, where: str) -> dict[str, Any]:
 # -- damaged files ------------------------------------------------------------------------
 
 
-def sqlite_damage(path: Path) -> str | None:
-    """Why the file at ``path`` is not a readable SQLite database (None when it is, or when
-    there is no file). Reads the header and the schema only: damage deeper in the file shows
-    when the rows are written (``store`` names the file then)."""
+def sqlite_damage(path: Path) -> sqlite3.DatabaseError | None:
+    """The error that reading the file at ``path`` as a SQLite database raised (None when it
+    reads, or when there is no file). Reads the header and the schema only: damage deeper in
+    the file shows when the rows are written (``store`` names the file then). The error, not
+    its text: ``errors.is_damage`` judges it by SQLite's code, and SQLITE_CORRUPT has other
+    messages than "database disk image is malformed" (a broken schema's among them)."""
     if not path.exists():
         return None
     try:
@@ -296,7 +298,7 @@ def sqlite_damage(path: Path) -> str | None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as e:
-        return str(e)
+        return e
     return None
 
 

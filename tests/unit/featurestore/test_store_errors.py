@@ -97,9 +97,31 @@ def test_apply_sets_aside_only_a_damaged_store_not_a_locked_one(paths, monkeypat
     long transaction) is sound and stays where serving reads it."""
     path = cfg.sqlite_path(paths)
     _online_db(paths)
-    monkeypatch.setattr(upkeep, "sqlite_damage", lambda _db: "database is locked")
+    locked = sqlite3.OperationalError("database is locked")
+    monkeypatch.setattr(upkeep, "sqlite_damage", lambda _db: locked)
     store._set_aside_damaged(paths, None)
     assert path.exists() and not list(path.parent.glob("online.db.damaged-*"))
-    monkeypatch.setattr(upkeep, "sqlite_damage", lambda _db: "file is not a database")
+    not_a_db = sqlite3.DatabaseError("file is not a database")
+    monkeypatch.setattr(upkeep, "sqlite_damage", lambda _db: not_a_db)
     store._set_aside_damaged(paths, None)
     assert not path.exists() and len(list(path.parent.glob("online.db.damaged-*"))) == 1
+
+
+def test_a_store_with_a_broken_schema_is_set_aside_by_its_code(paths):
+    """SQLITE_CORRUPT says more than "database disk image is malformed": a broken schema's
+    message ("malformed database schema (t) - incomplete input") had failed a text match, so
+    apply left the file in place and every materialization failed on it."""
+    path = cfg.sqlite_path(paths)
+    conn = sqlite3.connect(_online_db(paths))
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("UPDATE sqlite_master SET sql = 'CREATE TABLE t (v'")
+    conn.commit()
+    conn.close()
+    store._set_aside_damaged(paths, None)
+    assert not path.exists()
+    [aside] = path.parent.glob("online.db.damaged-*")
+    error = upkeep.sqlite_damage(aside)
+    assert str(error) == "malformed database schema (t) - incomplete input"
+    assert error is not None and errors.sqlite_code(error) == errors.SQLITE_CORRUPT
+    # an error that carries no code is judged by its text, "malformed" counted as corrupt
+    assert errors.is_damage("malformed database schema (t) - incomplete input")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,48 @@ def test_no_leftover_is_swept_while_another_build_runs(paths, monkeypatch):
 )  # fmt: skip
 def test_the_cause_is_the_last_exception_line(returncode, stderr, said):
     assert C.cause(returncode, stderr) == said
+
+
+def test_a_store_that_cannot_lock_builds_unlocked_sweeps_nothing_and_says_so_once(
+    paths, monkeypatch, caplog
+):
+    """NFS without lockd refuses ``flock`` with ENOLCK (some FUSE and SMB mounts with
+    EOPNOTSUPP): every bento build failed on the lock. Now it builds without it; a leftover
+    is kept, since no build there can tell a live build's folder from a dead one's."""
+    import errno
+
+    left = _leftover(paths, "nfs12345")
+
+    def no_lock(*_args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_lock)
+    seen: list[list[str]] = []
+
+    def run(cmd, **kwargs):  # the child reached: it fails as a build may, for its own reason
+        home = Path(kwargs["env"]["BENTOML_HOME"])
+        seen.append(sorted(p.name for p in (home / "tmp").glob(f"{C.TMP_PREFIX}*")))
+        return subprocess.CompletedProcess(cmd, 1, "", NO_SPACE)
+
+    monkeypatch.setattr(B.subprocess, "run", run)
+    caplog.set_level("WARNING", logger=C.__name__)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="bentoml build failed"):
+            B.build_bento(paths, B.write_bundle(paths), variant="pypi")
+    assert seen == [[left.name], [left.name]] and left.exists()
+    said = [r.getMessage() for r in caplog.records if r.name == C.__name__]
+    assert (
+        len(said) == 1
+        and f"cannot be locked ({OSError(errno.ENOLCK, 'No locks available')})" in said[0]
+    )
+
+
+def test_bundle_server_and_the_serve_and_status_commands_import_without_fcntl():
+    """Windows has no ``fcntl``: imported at the top of build_child, which bundle imports,
+    it kept the server, ``recassets serve`` and ``status`` from importing at all."""
+    code = ("import sys; sys.modules['fcntl'] = None\n"  # import fcntl raises ImportError
+            "import recassets.bento.build_child, recassets.bento.bundle, recassets.bento.server\n"
+            "import recassets.cli_serve, recassets.cli_status\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[3])  # fmt: skip
+    assert done.returncode == 0, done.stderr

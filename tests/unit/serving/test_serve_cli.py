@@ -44,7 +44,7 @@ def _serve(paths, mode: str, port: int) -> subprocess.Popen[str]:
 def test_serve_records_its_server_while_it_runs_and_removes_it_when_stopped(paths):
     port = server.free_port()
     child = _serve(paths, "ready", port)
-    record = server.records_dir(paths) / f"serve-{port}.json"
+    record = server.records_dir(paths) / server._record_file(port)
     try:
         deadline = time.monotonic() + 120
         while server.get(f"http://127.0.0.1:{port}/readyz", timeout=2)[0] != 200:

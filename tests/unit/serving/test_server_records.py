@@ -119,7 +119,8 @@ def test_a_recorded_start_is_named_while_it_runs_and_not_after_its_stop(paths, m
     fake_bentoml(monkeypatch, "ready")
     srv = server.start(paths, "fake:Svc", cwd=paths.home, record=True, ready_timeout_s=60)
     try:
-        assert srv.record == server.records_dir(paths) / f"serve-{srv.url.rsplit(':', 1)[1]}.json"
+        port = int(srv.url.rsplit(":", 1)[1])
+        assert srv.record == server.records_dir(paths) / server._record_file(port)
         [running] = server.running(paths)
         assert (running["pid"], running["url"], running["tag"]) == (srv.process.pid, srv.url,
                                                                     "fake:Svc")  # fmt: skip
@@ -139,3 +140,52 @@ def test_a_sample_start_leaves_no_record(paths, monkeypatch):
         assert srv.record is None
         assert server.running(paths) == [] and not server.records_dir(paths).exists()
         assert _served(paths)[0].startswith("  served bento: no `recassets serve` of this home")
+
+
+def _ready_server(paths, machine: str, port: int, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The record ``start`` writes for a ready server on ``port`` of the machine ``machine``
+    (a process gone here: on that machine it may well run)."""
+    monkeypatch.setattr(server.socket, "gethostname", lambda: machine)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    proc.wait()
+    srv = server.Server(proc, f"http://127.0.0.1:{port}", Path(paths.home) / "x.log")
+    return server._write_record(paths, srv, TAG, "0.0.0.0", port)
+
+
+def test_machines_sharing_a_home_keep_their_records_and_list_the_others_unchecked(
+    paths, monkeypatch
+):
+    """A home on NFS or a Kubernetes volume: two replicas on one port replaced each other's
+    record, and ``running`` on one machine deleted the other's live record (its pid is not
+    alive here) and probed its address from here."""
+    port = server.free_port()
+    on_a = _ready_server(paths, "host-a", port, monkeypatch)
+    on_b = _ready_server(paths, "host-b", port, monkeypatch)  # status runs on host-b
+    probed: list[tuple[str, int]] = []
+    monkeypatch.setattr(server, "_answers", lambda host, p: probed.append((host, p)) or False)
+    assert server.running(paths) == []
+    assert on_a.exists() and not on_b.exists()  # b's process is gone here: b's record goes
+    assert probed == []  # nor was a's address probed from b
+    [other] = server.elsewhere(paths)
+    assert (other["hostname"], other["port"], other["tag"]) == ("host-a", port, TAG)
+    assert _served(paths) == [
+        f"  served bento: {TAG} by `recassets serve` on host host-a, not checked (pid "
+        f"{other['pid']} there, at http://127.0.0.1:{port}, since {other['started_at']})"
+    ]
+
+
+def test_status_on_an_install_without_serving_code_still_names_the_servers(
+    paths, monkeypatch, listener, group_leader
+):
+    """A packaged install without ``serving/``: the comparison of the bento's code raised
+    ``FileNotFoundError``, and status said only "newest bento: unknown (...)"."""
+    from recassets.bento import code
+
+    def no_serving() -> dict[str, str]:
+        raise FileNotFoundError(2, "No such file or directory", "serving/service.py")
+
+    monkeypatch.setattr(code, "installed_files", no_serving)
+    _record(paths, group_leader, listener)
+    lines = serving_lines(paths)
+    assert "  newest bento: none built" in lines
+    assert _served(paths)[0].startswith(f"  served bento: {TAG} by `recassets serve` at ")
