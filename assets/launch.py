@@ -172,15 +172,28 @@ def stop_signals() -> Callable[[], int | None]:
     comes as its last step ends is dropped with the run a success. So the record is the
     signal wake-up fd (``signal.set_wakeup_fd``), to which the interpreter writes the number of
     every signal a Python handler takes, whoever's handler it is (Dagster's, ``recassets.undo``
-    deferring one, this module's). Between runs the signals are taken here and only recorded:
-    the plan ends at its next entry, not with a ``KeyboardInterrupt`` traceback. Main thread
-    only (set_wakeup_fd's rule), as ``main`` calls it."""
+    deferring one, this module's). Between runs the signals are taken here and recorded: the
+    plan ends at its next entry, not with a ``KeyboardInterrupt`` traceback.
+
+    Between runs is not only between ``run_plan``'s checks: a signal after its last check and
+    before Dagster takes the signals over (the run being created in the instance) was recorded
+    and the whole run went on. So the handler here also sets the flag Dagster's own handler
+    sets during a run (``dagster._utils.interrupts._received_interrupt``): the run Dagster
+    starts next raises it at its first step (the resources' set-up), before any asset's code,
+    and ends failed. Dagster has no public hook for this: the lock pins Dagster, and
+    tests/dagster/test_launch_window.py fails should a new version move or ignore the flag.
+    Main thread only (set_wakeup_fd's rule), as ``main`` calls it."""
+    from dagster._utils.interrupts import _received_interrupt
+
+    def take(_signum: int, _frame: Any) -> None:  # the number: written to the wake-up fd
+        _received_interrupt["received"] = True
+
     read, write = os.pipe()
     os.set_blocking(read, False)
     os.set_blocking(write, False)
     signal.set_wakeup_fd(write, warn_on_full_buffer=False)
     for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: None)  # recorded by the wake-up fd
+        signal.signal(number, take)
     got: list[int] = []
 
     def first() -> int | None:
@@ -206,7 +219,10 @@ def run_plan(
     ``keep_going`` (the models' run: a model that cannot train leaves the served policy as it
     is, and what follows builds from it). Each failed step is one ``FAILED_LINE``. Once
     ``stopped`` names a signal (``stop_signals``) no further entry starts: a note names those
-    left, and the exit is 128 + the signal."""
+    left, and the exit is 128 + the signal. It is asked at the top of each entry and again
+    just before the run: ending the JVM (``release_spark``) can take 20 s, and a signal then
+    was recorded while the next run (the serving run, which publishes a bento) went on whole
+    (review, 2026-12-07)."""
     # In process, with the definitions' own job: execute_job would rebuild the job from a
     # pointer, and Dagster has no public pointer to its implicit asset job.
     job = asset_job()
@@ -214,20 +230,29 @@ def run_plan(
     def note(line: str) -> None:
         print(f"{NOTE_LINE} {line}", flush=True)
 
+    def stop_before(i: int) -> int | None:
+        """128 + the signal that stopped the plan, the entries from ``i`` on named; None
+        while none came."""
+        if (stop := stopped()) is None:
+            return None
+        left = "; ".join(f"run {j + 1} of {len(plan)} ({', '.join(e['select'])})"
+                         for j, e in enumerate(plan[i:], start=i))  # fmt: skip
+        note(f"stopped by {signal.Signals(stop).name}: not started: {left}")
+        return 128 + stop
+
     reap(instance, note)  # a run killed earlier would hold its pool's slot for ever: freed
     ours = {**LAUNCHED_BY, **process_tags()}  # the process, for a later reap should it die
     code = 0
     for i, entry in enumerate(plan):
-        if (stop := stopped()) is not None:
-            left = "; ".join(f"run {j + 1} of {len(plan)} ({', '.join(e['select'])})"
-                             for j, e in enumerate(plan[i:], start=i))  # fmt: skip
-            note(f"stopped by {signal.Signals(stop).name}: not started: {left}")
-            return 128 + stop
+        if (stop_code := stop_before(i)) is not None:
+            return stop_code
         if spark_done(plan, i):
             release_spark()
         for pool, run in held_pools(instance, entry["select"]):  # its steps wait: say so
             note(f"pool {pool} is held by run {run}: this run's step waits for it to end "
                  f"(if no process runs it any more, force its termination in the UI)")  # fmt: skip
+        if (stop_code := stop_before(i)) is not None:  # one while the JVM ended, or pools read
+            return stop_code
         result = job.execute_in_process(
             instance=instance,
             run_config=LOG_CONFIG,
@@ -265,11 +290,13 @@ def spark_done(plan: Sequence[Mapping[str, Any]], i: int) -> bool:
 def release_spark() -> None:
     """End this process's Spark session and its driver JVM (``spark.release_jvm``) when the
     rest of the plan needs neither: an idle local JVM kept its 3.75 GB through the models'
-    run, which needed 5 GB of its own (review at volume, 2026-12-07). Nothing when Spark was
-    never started here."""
-    if "recassets.spark" in sys.modules:
-        from recassets.spark import release_jvm
+    run, which needed 5 GB of its own (review at volume, 2026-12-07). Nothing when this
+    process holds neither a session nor a gateway (``spark.started``): the definitions import
+    ``recassets.spark`` in every process, so its import said nothing, and a plan of models and
+    serving runs imported pyspark only to find no JVM to end."""
+    from recassets.spark import release_jvm, started
 
+    if started():
         release_jvm()
 
 

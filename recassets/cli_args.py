@@ -464,12 +464,18 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 @contextlib.contextmanager
 def stopping_with(proc: Any) -> Generator[list[int]]:
-    """While the body runs, a stop signal to this process is passed to ``proc``'s process
-    group (``proc`` started with ``start_new_session=True``): its Dagster run is interrupted
-    and marked failed, and the body goes on reading its output to the end; a second signal
-    kills the group. Yields the signals received (empty: none). Without this, a signal to the
-    CLI ended the CLI alone and its run went on, unseen: it committed tables and built a bento
-    after the operator had stopped it (probe, 2026-12-06)."""
+    """While the body runs, a stop signal to this process is passed to ``proc`` (SIGINT as
+    SIGINT, the others as SIGTERM): its Dagster run is interrupted and marked failed, and the
+    body goes on reading its output to the end; a second signal kills ``proc``'s process group
+    (``proc`` started with ``start_new_session=True``). Yields the signals received (empty:
+    none). Without this, a signal to the CLI ended the CLI alone and its run went on, unseen:
+    it committed tables and built a bento after the operator had stopped it (probe, 2026-12-06).
+
+    The first goes to ``proc`` alone, not its group: the group holds the Spark driver JVM,
+    which pyspark starts ignoring SIGINT only, so a SIGTERM to the group ended the JVM while
+    the interrupted run undid its writes through it (``recassets.undo``: a Delta RESTORE), and
+    a commit that had landed stayed ahead of Dagster (review, 2026-12-07). The JVM ends when
+    ``proc`` does (pyspark's stdin pipe); its other children ``proc`` stops as its run ends."""
     import os
     import signal
 
@@ -477,15 +483,11 @@ def stopping_with(proc: Any) -> Generator[list[int]]:
 
     def forward(signum: int, _frame: Any) -> None:
         got.append(signum)
-        how = (
-            signal.SIGKILL
-            if len(got) > 1
-            else signal.SIGINT
-            if signum == signal.SIGINT
-            else signal.SIGTERM
-        )
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, how)
+            if len(got) > 1:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                os.kill(proc.pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
 
     before = {}
     for name in STOP_SIGNALS:

@@ -475,6 +475,21 @@ def stop_spark() -> None:
             _session = None
 
 
+def started() -> bool:
+    """Whether this process holds a Spark session or a driver JVM gateway (``release_jvm``
+    has something to end). Read without importing pyspark: a process that never imported it
+    started neither, and importing it to find that out cost the CLI's later runs the import."""
+    import sys
+
+    if _session is not None:
+        return True
+    if "pyspark" not in sys.modules:
+        return False
+    from pyspark import SparkContext
+
+    return SparkContext._gateway is not None
+
+
 def release_jvm() -> None:
     """``stop_spark``, then end the driver JVM itself: a stopped session leaves pyspark's
     gateway process running with its heap (3.75 GB idle through a models' run, review

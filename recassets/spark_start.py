@@ -45,12 +45,18 @@ from recassets.spark_settings import (
     master_addresses,
 )
 
-# The launcher's last lines (its log once the JVM runs), for start_error to quote.
+# The launcher's last lines (its log once the JVM runs), for start_error to quote: this JVM's
+# only. launch_teed empties it for each new JVM, once the tee of the one before (ended by
+# ``spark.release_jvm``) has read that one's last lines: a second start that failed quoted the
+# first JVM's lines too, and gave the jars advice for its old Ivy lines (review, 2026-12-07).
 LAUNCHER_LINES: deque[str] = deque(maxlen=400)
-# target -> (when its wait failed, the error): a process waits for a target once per bound. The
-# CLI's prewarm thread (assets/launch.py) starts the session the first step then asks for: both
-# waited the whole bound, one after the other, for the same dead master.
-_UNANSWERED: dict[str, tuple[float, str]] = {}
+_TEES: list[threading.Thread] = []  # the tee of each JVM this process launched
+# (target, the setting that named it) -> (when its wait failed, the error): a process waits for
+# a target once per bound. The CLI's prewarm thread (assets/launch.py) starts the session the
+# first step then asks for: both waited the whole bound, one after the other, for the same dead
+# master. Keyed by the setting too: the error names it, and a wait for the same master set
+# elsewhere (the conf's spark.master) was told the first one's setting.
+_UNANSWERED: dict[tuple[str, str], tuple[float, str]] = {}
 _SAY_EVERY_S = 10.0
 
 JARS_HELP = (
@@ -114,10 +120,15 @@ def launch_teed(options: Mapping[str, str]) -> None:
     conf = SparkConf()
     for key, value in options.items():
         conf.set(key, value)
+    for earlier in _TEES:  # its JVM has exited (release_jvm waits for it): the pipe's end is near
+        earlier.join(timeout=5)
+    _TEES.clear()
+    LAUNCHER_LINES.clear()  # this launch's lines only (their comment above)
     source, write = os.pipe()
     tee = threading.Thread(
         target=_tee, args=(source, os.dup(2)), name="spark-launcher-stderr", daemon=True
     )
+    _TEES.append(tee)
     tee.start()
     try:
         gateway = launch_gateway(conf, popen_kwargs={"stderr": write})
@@ -191,14 +202,16 @@ def start_error(
 # --- bounded waits --------------------------------------------------------------------------------
 
 
-def _failed_lately(target: str, limit: float) -> None:
-    """Raise again the error of a wait for ``target`` that failed less than ``limit`` ago."""
-    if (failed := _UNANSWERED.get(target)) and time.monotonic() - failed[0] < limit:
+def _failed_lately(target: str, where: str, limit: float) -> None:
+    """Raise again the error of a wait for ``target`` set by ``where`` that failed less than
+    ``limit`` ago."""
+    failed = _UNANSWERED.get((target, where))
+    if failed and time.monotonic() - failed[0] < limit:
         raise SparkStartError(failed[1])
 
 
-def _unanswered(target: str, message: str) -> SparkStartError:
-    _UNANSWERED[target] = (time.monotonic(), message)
+def _unanswered(target: str, where: str, message: str) -> SparkStartError:
+    _UNANSWERED[(target, where)] = (time.monotonic(), message)
     return SparkStartError(message)
 
 
@@ -217,7 +230,7 @@ def wait_for_master(
         return
     addresses = master_addresses(master)
     limit = wait_s() if timeout_s is None else timeout_s
-    _failed_lately(master, limit)
+    _failed_lately(master, where, limit)
     start = time.monotonic()
     next_say, last = _SAY_EVERY_S, ""
     while True:
@@ -233,6 +246,7 @@ def wait_for_master(
         if waited >= limit:
             raise _unanswered(
                 master,
+                where,
                 f"Spark master {master} ({where}) did not answer: no connection within "
                 f"{limit:g} s ({last}). Is the master running and reachable from here? "
                 f"{WAIT_ENV} sets how long to wait.",
@@ -258,7 +272,7 @@ def wait_for_connect(
     shown = url.split(";", 1)[0]  # recassets.spark.safe_url: the token stays out
     connect_address(url)  # a malformed URL: the settings check's ValueError
     limit = wait_s() if timeout_s is None else timeout_s
-    _failed_lately(url, limit)
+    _failed_lately(url, where, limit)
     channel = DefaultChannelBuilder(url).toChannel()
     ready = grpc.channel_ready_future(channel)
     start = time.monotonic()
@@ -274,6 +288,7 @@ def wait_for_connect(
             if waited >= limit:
                 raise _unanswered(
                     url,
+                    where,
                     f"Spark Connect server {shown} ({where}) did not answer within {limit:g} s. "
                     f"Is it running and reachable from here (and its TLS as the URL says)? "
                     f"{WAIT_ENV} sets how long to wait.",

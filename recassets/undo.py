@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recassets import atomic
-from recassets.lake import is_delta_table, latest_version, restore_version
+from recassets.lake import is_delta_table, latest_version, open_delta, restore_version
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -155,12 +155,23 @@ def _table_left(spark: SparkSession, path: str, version: int | None) -> Left | N
     target = CREATED if version is None else version
     try:
         now: int | None = latest_version(spark, path)
-    except Exception:  # noqa: BLE001 - its version unknown: said so
-        now = None
+    except Exception:  # noqa: BLE001 - Spark gone with the restore: delta-rs reads the log
+        now = _delta_rs_version(path)
     if now == target:
         return None
     at = "at an unknown Delta version" if now is None else f"at Delta version {now}"
     return Left(path, at, f"at version {target} (before this run)")
+
+
+def _delta_rs_version(path: str) -> int | None:
+    """The table's version read by delta-rs, without Spark (None where that fails too).
+    ``latest_version`` asks Spark for a table on an object store, and a restore often failed
+    because Spark had gone (its JVM killed): the table was then said to be "at an unknown
+    Delta version" while its log said the version to any reader."""
+    try:
+        return open_delta(path).version()
+    except Exception:  # noqa: BLE001 - its version unknown: said so
+        return None
 
 
 def _file_left(path: Path, data: bytes | None) -> Left | None:

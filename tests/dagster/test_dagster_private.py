@@ -3,7 +3,8 @@ tags of a partition-range run and the tags of a materialization's data version (
 ``assets.partitions``), and the target record of a check evaluation (imported privately in
 ``assets.check_targets``), and the in-process executor's wait for a pool slot (``ActiveExecution``
 in ``assets.launch.interruptible_waits``, checked by tests/dagster/test_stale_runs.py's stopped
-wait): the only such imports outside tests. A Dagster upgrade that moves or changes any of them
+wait), and the flag of a captured interrupt (``assets.launch.stop_signals``, checked by
+tests/dagster/test_launch_window.py): the only such imports outside tests. A Dagster upgrade that moves or changes any of them
 fails here, not in production."""
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation.
@@ -136,7 +137,7 @@ def test_the_private_import_lives_in_one_module():
         "assets/check_targets.py": [
             "dagster._core.definitions.asset_checks.asset_check_evaluation"
         ],
-        "assets/launch.py": ["dagster._core.execution.plan.active"],
+        "assets/launch.py": ["dagster._utils.interrupts", "dagster._core.execution.plan.active"],
     }
 
 
