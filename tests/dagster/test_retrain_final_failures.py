@@ -18,29 +18,15 @@ from dagster import Config, DagsterInstance, RunRequest, SkipReason, asset, mate
 from pydantic import Field
 
 from assets.failures import RETRY_TAG, with_final_failures
-from recassets import instance as embedded
 from recassets.freshness import retrain_run_key
 from recassets.ingested import NotIngestedError
-from resources import LakeResource
 from sensors import retrain as R
 from sensors import retrain_attempts as A
-from tests.dagster.test_sensors_retrain import DAYS, write_examples
+from tests.dagster.test_retrain_recovery import instance, tick  # noqa: F401 - a fixture
+from tests.dagster.test_sensors_retrain import DAYS
 
 SET = retrain_run_key(DAYS[:3])  # no checkpoint: days 1..3 are pending, day 4 held out
 HOUR = 3600.0
-
-
-@pytest.fixture
-def instance(tmp_path: Path):
-    write_examples(tmp_path, DAYS)
-    assert embedded.write_dagster_yaml(tmp_path / "dagster")
-    with DagsterInstance.from_config(str(tmp_path / "dagster")) as inst:
-        yield inst
-
-
-def tick(root: Path, instance: DagsterInstance, now: float | None = None):
-    paths = LakeResource(home=str(root)).paths()
-    return R.guarded_request(instance, paths, 1, "retrain_sensor", lambda _: None, now)
 
 
 class TrainConfig(Config):
@@ -57,7 +43,7 @@ def two_tower_model(config: TrainConfig) -> int:
     return 1
 
 
-def failed_attempt(instance: DagsterInstance, request: RunRequest, **config: object) -> str:
+def failed_attempt(instance: DagsterInstance, request: RunRequest, **config: object) -> str:  # noqa: F811
     """The run the daemon would have launched for ``request`` (its tags, retrain_job's, the
     run key), failed in its training step configured with ``config``."""
     tags = {**(request.tags or {}), **R.RETRAIN_RUN_TAGS, "dagster/run_key": str(request.run_key)}
@@ -84,7 +70,10 @@ def failed_attempt(instance: DagsterInstance, request: RunRequest, **config: obj
     ids=["config-out-of-bounds", "input-never-ingested"],
 )
 def test_a_retraining_failed_for_good_is_final_and_said(
-    tmp_path: Path, instance: DagsterInstance, config: dict[str, object], error: str
+    tmp_path: Path,
+    instance: DagsterInstance,  # noqa: F811 - the fixture
+    config: dict[str, object],
+    error: str,
 ) -> None:
     first = tick(tmp_path, instance)
     assert isinstance(first, RunRequest) and first.run_key == SET
@@ -98,7 +87,8 @@ def test_a_retraining_failed_for_good_is_final_and_said(
 
 
 def test_a_retraining_failed_by_a_blip_is_still_tried_again_despite_the_jobs_tag(
-    tmp_path: Path, instance: DagsterInstance
+    tmp_path: Path,
+    instance: DagsterInstance,  # noqa: F811 - the fixture
 ) -> None:
     first = tick(tmp_path, instance)
     assert isinstance(first, RunRequest)
